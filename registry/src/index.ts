@@ -1,0 +1,5 @@
+export { EMPTY_POLICY, type Policy, PolicyError, PolicySchema, parsePolicy, type ServerPolicy, serverPolicy, type ToolPolicy } from './policy.js';
+export { type Decision, Registry, validateSpec } from './registry.js';
+export { isValidScope, missingScopes, scopeSatisfied } from './scopes.js';
+export { spiffeAllowed, spiffeMatches } from './spiffe-pattern.js';
+export { type CallerFacts, type EffectiveTool, type Exclusion, TIERS, type Tier, type ToolAnnotations, type ToolSpec, tierRank } from './types.js';

@@ -1,0 +1,23 @@
+/**
+ * SPIFFE ID allowlist patterns: an exact ID, or an ID whose last segment is `*` (one segment) or
+ * `**` (any number of trailing segments). `spiffe://ravenhelm.local/agent/*` matches
+ * `spiffe://ravenhelm.local/agent/oncall` but not `.../agent/oncall/sub`.
+ */
+export function spiffeMatches(pattern: string, id: string): boolean {
+  if (pattern === id) return true;
+  if (pattern.endsWith('/**')) {
+    const prefix = pattern.slice(0, -2);
+    return id.startsWith(prefix) && id.length > prefix.length;
+  }
+  if (pattern.endsWith('/*')) {
+    const prefix = pattern.slice(0, -1);
+    if (!id.startsWith(prefix)) return false;
+    const rest = id.slice(prefix.length);
+    return rest.length > 0 && !rest.includes('/');
+  }
+  return false;
+}
+
+export function spiffeAllowed(patterns: readonly string[], id: string | undefined): boolean {
+  return id !== undefined && patterns.some((p) => spiffeMatches(p, id));
+}

@@ -1,0 +1,89 @@
+/**
+ * Output budgets. Every tool result is bounded; truncation is always explicit.
+ * Lists report `total`, `returned`, `truncated` and a `nextCursor` to continue from.
+ */
+import { z } from 'zod';
+import { ToolError } from './errors.js';
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
+
+export const ListPage = {
+  total: z.number().int().describe('How many items matched in all'),
+  returned: z.number().int().describe('How many items this response holds'),
+  truncated: z.boolean().describe('True when items were left out; continue with nextCursor'),
+  nextCursor: z.string().optional().describe('Pass as `cursor` to get the next page'),
+};
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  returned: number;
+  truncated: boolean;
+  nextCursor?: string;
+}
+
+export function encodeCursor(offset: number): string {
+  return Buffer.from(`o:${offset}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): number {
+  if (cursor === undefined || cursor === '') return 0;
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^o:(\d{1,9})$/.exec(raw);
+  if (!m) throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this server issued; omit it to start from the first page');
+  return Number(m[1]);
+}
+
+const bytesOf = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+
+/**
+ * Pages a list: starts at the cursor, takes at most `limit` items and stops early when the serialized
+ * items would exceed `maxBytes`. Always returns at least one item when any remain, so paging progresses.
+ */
+export function pageList<T>(all: readonly T[], opts: { cursor?: string | undefined; limit?: number; maxBytes?: number }): Page<T> {
+  const start = decodeCursor(opts.cursor);
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const items: T[] = [];
+  let used = 2;
+  for (let i = start; i < all.length && items.length < limit; i++) {
+    const size = bytesOf(all[i]) + 1;
+    if (items.length > 0 && used + size > maxBytes) break;
+    items.push(all[i] as T);
+    used += size;
+  }
+  const end = start + items.length;
+  const truncated = end < all.length;
+  return { items, total: all.length, returned: items.length, truncated, ...(truncated ? { nextCursor: encodeCursor(end) } : {}) };
+}
+
+export interface ClippedText {
+  text: string;
+  truncated: boolean;
+  totalBytes: number;
+}
+
+/** Keeps the last `maxBytes` of a text (logs: the newest lines matter most), cut at a line boundary. */
+export function clipTail(text: string, maxBytes: number): ClippedText {
+  const totalBytes = Buffer.byteLength(text, 'utf8');
+  if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
+  const buf = Buffer.from(text, 'utf8');
+  let tail = buf.subarray(buf.length - maxBytes).toString('utf8');
+  const nl = tail.indexOf('\n');
+  if (nl >= 0 && nl < tail.length - 1) tail = tail.slice(nl + 1);
+  return { text: tail, truncated: true, totalBytes };
+}
+
+/** Keeps the first `maxBytes` of a text, cut at a line boundary when one exists. */
+export function clipHead(text: string, maxBytes: number): ClippedText {
+  const totalBytes = Buffer.byteLength(text, 'utf8');
+  if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
+  let head = Buffer.from(text, 'utf8').subarray(0, maxBytes).toString('utf8');
+  const nl = head.lastIndexOf('\n');
+  if (nl > 0) head = head.slice(0, nl + 1);
+  return { text: head, truncated: true, totalBytes };
+}
+
+export function jsonBytes(value: unknown): number {
+  return bytesOf(value);
+}

@@ -1,0 +1,109 @@
+import { AUTH_ERROR_CODES, type AuthErrorCode, isAuthError } from '@ravenhelm/auth';
+
+/**
+ * Every failure the suite reports has a stable code. One table maps each code to how it reaches the
+ * caller: an HTTP status (transport, auth, authorization), a JSON-RPC error, or an `isError` tool
+ * result the model can read and act on.
+ */
+interface Mapping {
+  http: number;
+  jsonrpc: number;
+  /** 'tool': returned as an isError tool result (HTTP 200); 'protocol': an HTTP/JSON-RPC error. */
+  kind: 'tool' | 'protocol';
+}
+
+const JSONRPC_INVALID_REQUEST = -32600;
+const JSONRPC_METHOD_NOT_FOUND = -32601;
+const JSONRPC_INVALID_PARAMS = -32602;
+const JSONRPC_INTERNAL = -32603;
+const JSONRPC_SERVER = -32000; // implementation-defined server errors start here
+
+export const ERROR_TABLE = {
+  // transport
+  ERR_BAD_REQUEST: { http: 400, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_PARSE: { http: 400, jsonrpc: -32700, kind: 'protocol' },
+  ERR_HOST_FORBIDDEN: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_ORIGIN_FORBIDDEN: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_BODY_TOO_LARGE: { http: 413, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { http: 415, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_NOT_ACCEPTABLE: { http: 406, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_PROTOCOL_VERSION: { http: 400, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_METHOD_NOT_ALLOWED: { http: 405, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_SHUTTING_DOWN: { http: 503, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  // authentication (codes owned by @ravenhelm/auth)
+  ERR_TOKEN_MISSING: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOKEN_INVALID: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOKEN_EXPIRED: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOKEN_AUDIENCE: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOKEN_BINDING: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOKEN_MALFORMED_REQUEST: { http: 400, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  ERR_AUTH_UNAVAILABLE: { http: 503, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_PEER_CERT_INVALID: { http: 401, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  // authorization
+  ERR_INSUFFICIENT_SCOPE: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TIER_SPIFFE_REQUIRED: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_SPIFFE_BINDING: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_TOOL_DISABLED: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_READ_ONLY: { http: 403, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_UNKNOWN_TOOL: { http: 200, jsonrpc: JSONRPC_INVALID_PARAMS, kind: 'protocol' },
+  ERR_METHOD_NOT_FOUND: { http: 200, jsonrpc: JSONRPC_METHOD_NOT_FOUND, kind: 'protocol' },
+  ERR_RATE_LIMITED: { http: 429, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  ERR_AUDIT_UNAVAILABLE: { http: 503, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
+  // tool-level: the model reads these and can fix its call
+  ERR_INVALID_INPUT: { http: 200, jsonrpc: JSONRPC_INVALID_PARAMS, kind: 'tool' },
+  ERR_NOT_FOUND: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_CONFLICT: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_CONFIRMATION_INVALID: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_RESTART_BUDGET: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_NOT_ALLOWED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_OUTPUT_TOO_LARGE: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_QUERY_INVALID: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_BACKEND_TIMEOUT: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_BACKEND_UNAVAILABLE: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_BACKEND_ERROR: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_INTERNAL: { http: 500, jsonrpc: JSONRPC_INTERNAL, kind: 'protocol' },
+} as const satisfies Record<string, Mapping>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+// Compile-time check that every auth code has a mapping.
+const _authCodesMapped: Record<AuthErrorCode, Mapping> = ERROR_TABLE;
+void _authCodesMapped;
+void AUTH_ERROR_CODES;
+
+export class RavenhelmError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts (retryAfterSeconds, missing scopes...). Must never hold secrets. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  /** `message` is shown to the caller: say what was wrong and what to do; never include secrets. */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RavenhelmError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get mapping(): Mapping {
+    return ERROR_TABLE[this.code];
+  }
+}
+
+/** A failure the model should read: returned as an isError tool result. */
+export class ToolError extends RavenhelmError {
+  override readonly name = 'ToolError';
+}
+
+export function errorMapping(code: ErrorCode): Mapping {
+  return ERROR_TABLE[code];
+}
+
+/** Normalizes anything thrown into a RavenhelmError; unknown errors become ERR_INTERNAL with a safe message. */
+export function toRavenhelmError(err: unknown): RavenhelmError {
+  if (err instanceof RavenhelmError) return err;
+  if (isAuthError(err)) return new RavenhelmError(err.code, err.message, {}, { cause: err });
+  if (err && typeof err === 'object' && (err as { code?: unknown }).code === 'ERR_POLICY_INVALID') {
+    return new RavenhelmError('ERR_INTERNAL', (err as Error).message, {}, { cause: err });
+  }
+  return new RavenhelmError('ERR_INTERNAL', 'internal error; the server log has the details', {}, { cause: err });
+}

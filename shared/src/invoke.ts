@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { jsonBytes } from './budget.js';
+import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
+import type { AnyTool, BaseContext, ToolContext } from './tool.js';
+
+/** Formats zod issues as one readable line per problem: `path: message`. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.length > 0 ? i.path.join('.') : '(arguments)';
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Validates arguments against a tool's input schema; the error names every wrong field. */
+export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown): Record<string, unknown> {
+  const parsed = tool.input.safeParse(args ?? {});
+  if (!parsed.success) {
+    throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}`);
+  }
+  return parsed.data as Record<string, unknown>;
+}
+
+export interface InvokeOptions {
+  /** Wall-clock limit for the whole handler; the context's signal aborts when it passes. */
+  timeoutMs: number;
+}
+
+/**
+ * Runs one tool: validates input, runs the handler under a timeout, validates the output and checks the
+ * output budget. Throws RavenhelmError; the caller turns it into a tool result or a protocol error.
+ */
+export async function invokeTool<S extends object>(
+  tool: AnyTool<S>,
+  args: unknown,
+  services: S,
+  base: BaseContext,
+  opts: InvokeOptions,
+): Promise<Record<string, unknown>> {
+  const input = parseToolInput(tool, args);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = AbortSignal.any([base.signal, timeout]);
+  const ctx = { ...services, ...base, signal } as ToolContext<S>;
+  let raw: unknown;
+  try {
+    raw = await raceAbort(tool.handler(input, ctx), signal);
+  } catch (err) {
+    if (timeout.aborted && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
+      throw new ToolError('ERR_BACKEND_TIMEOUT', `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`);
+    }
+    throw toRavenhelmError(err);
+  }
+  const out = tool.output.safeParse(raw);
+  if (!out.success) {
+    base.logger.error({ tool: tool.name, issues: out.error.issues }, 'tool returned output that does not match its schema');
+    throw new RavenhelmError('ERR_INTERNAL', `${tool.name} produced an invalid result; this is a server bug`);
+  }
+  const size = jsonBytes(out.data);
+  if (size > base.maxOutputBytes) {
+    throw new ToolError(
+      'ERR_OUTPUT_TOO_LARGE',
+      `${tool.name} produced ${size} bytes, over the ${base.maxOutputBytes}-byte budget; narrow the request (filters, limit, shorter range)`,
+    );
+  }
+  return out.data as Record<string, unknown>;
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,27 @@
+import type { z } from 'zod';
+import type { Logger } from './logging.js';
+import type { AnyTool } from './tool.js';
+
+/** Everything the kit needs to run one server: its tools, its backend config and how to reach the backend. */
+export interface ServerDefinition<S extends object = object, C extends z.ZodObject = z.ZodObject> {
+  /** Short name: 'docker', 'observability'. Scopes are `mcp:<name>:<level>`. */
+  name: string;
+  version: string;
+  description: string;
+  tools: readonly AnyTool<S>[];
+  /** The zod schema of this server's `backend` config section (defaults for every field the demo needs). */
+  backendConfig: C;
+  /** Environment variables that set backend config fields: `{ DOCKER_HOST: 'host' }` (dot paths allowed). */
+  backendEnv?: Readonly<Record<string, string>>;
+  /** Dot paths in the backend section that hold secrets: redacted in --print-config and logs. */
+  secretPaths?: readonly string[];
+  /** Builds the services every handler receives (backend clients). Called once per process. */
+  createServices(config: z.output<C>, ctx: { logger: Logger }): Promise<S> | S;
+  /** Throws when the backend does not answer; drives /readyz. */
+  ready?(services: S, signal: AbortSignal): Promise<void>;
+  close?(services: S): Promise<void>;
+}
+
+export function defineServer<S extends object, C extends z.ZodObject>(def: ServerDefinition<S, C>): ServerDefinition<S, C> {
+  return def;
+}

@@ -1,0 +1,85 @@
+import type { Principal } from '@ravenhelm/auth';
+import type { Tier, ToolAnnotations, ToolSpec } from '@ravenhelm/registry';
+import { z } from 'zod';
+import type { Logger } from './logging.js';
+
+/** What every handler receives besides its validated input. */
+export interface BaseContext {
+  /** Aborted when the client cancels, the call times out or the server shuts down. Pass it to the backend. */
+  signal: AbortSignal;
+  logger: Logger;
+  principal: Principal;
+  requestId: string;
+  /** The byte budget for this tool's result; list tools page within it. */
+  maxOutputBytes: number;
+  /** Per-tool options from the policy file (`servers.<s>.tools.<t>.options`). */
+  options: Readonly<Record<string, unknown>>;
+}
+
+/** A handler's context: the server's own services (backend clients) plus the base context. */
+export type ToolContext<S extends object> = S & BaseContext;
+
+// biome-ignore lint/suspicious/noExplicitAny: zod object shapes are heterogeneous by design
+export type InputSchema = z.ZodObject<any>;
+// biome-ignore lint/suspicious/noExplicitAny: zod object shapes are heterogeneous by design
+export type OutputSchema = z.ZodObject<any>;
+
+/** One tool, one declaration: its contract, its permissions and its handler. */
+export interface ToolDeclaration<S extends object, I extends InputSchema = InputSchema, O extends OutputSchema = OutputSchema> {
+  name: string;
+  title: string;
+  description: string;
+  toolset: string;
+  tier: Tier;
+  scopes: readonly string[];
+  annotations: ToolAnnotations;
+  input: I;
+  output: O;
+  /**
+   * For destructive tools under a confirm policy: describes what the call would do, shown to the
+   * caller with the confirmation token. Defaults to a generic description of the tool and arguments.
+   */
+  plan?: (input: z.output<I>, ctx: ToolContext<S>) => Promise<string> | string;
+  handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a list of tools with different schemas
+export type AnyTool<S extends object> = ToolDeclaration<S, any, any>;
+
+/**
+ * Returns a `defineTool` bound to a server's services type, so handlers are typed end to end:
+ * `export const defineTool = createToolDefiner<{ docker: DockerBackend }>();`
+ */
+export function createToolDefiner<S extends object>() {
+  return function defineTool<I extends InputSchema, O extends OutputSchema>(decl: ToolDeclaration<S, I, O>): ToolDeclaration<S, I, O> {
+    return decl;
+  };
+}
+
+const schemaCache = new WeakMap<z.ZodType, Record<string, unknown>>();
+
+/** JSON Schema for a zod schema, computed once per schema object. */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const cached = schemaCache.get(schema);
+  if (cached && io === 'output') return cached;
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  delete json.$schema;
+  if (io === 'output') schemaCache.set(schema, json);
+  return json;
+}
+
+/** The registry's view of a declaration: contract and permissions, no handler. */
+export function toSpec(server: string, tool: AnyTool<object>): ToolSpec {
+  return {
+    server,
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    toolset: tool.toolset,
+    tier: tool.tier,
+    scopes: tool.scopes,
+    annotations: tool.annotations,
+    inputSchema: jsonSchemaOf(tool.input, 'input'),
+    outputSchema: jsonSchemaOf(tool.output, 'output'),
+  };
+}
