@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Logger } from './logging.js';
-import type { AnyTool } from './tool.js';
+import type { ToolSpec } from '@ravenhelm/registry';
+import { type AnyTool, toSpec } from './tool.js';
 
 /** Everything the kit needs to run one server: its tools, its backend config and how to reach the backend. */
 export interface ServerDefinition<S extends object = object, C extends z.ZodObject = z.ZodObject> {
@@ -24,4 +25,9 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
 
 export function defineServer<S extends object, C extends z.ZodObject>(def: ServerDefinition<S, C>): ServerDefinition<S, C> {
   return def;
+}
+
+/** The registry's view of a server's tools (no handlers): what the registry CLI, docs and snapshots read. */
+export function specsOf(def: ServerDefinition<never, z.ZodObject>): ToolSpec[] {
+  return def.tools.map((tool) => toSpec(def.name, tool as AnyTool<object>));
 }
