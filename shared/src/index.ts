@@ -1,7 +1,26 @@
 export { BackendHttp, type BackendAuth, type BackendHttpOptions, type BackendResponse, safeUrl } from './backend-http.js';
 export { clipHead, clipTail, type ClippedText, DEFAULT_MAX_OUTPUT_BYTES, decodeCursor, encodeCursor, jsonBytes, ListPage, type Page, pageList } from './budget.js';
+export { type FullConfig, KIT_ENV, KitConfigSchema, type KitConfig, loadConfig, redactConfig } from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
+export { createHttpHandler, type PeerIdentity } from './http/handler.js';
+export { MultiplexTransport } from './http/multiplex.js';
 export { describeZodError, invokeTool, parseToolInput } from './invoke.js';
 export { createLogger, type Logger, silentLogger } from './logging.js';
+export { runMain } from './main.js';
+export { authInfoFor, createMcpServer } from './mcp-server.js';
+export { Metrics } from './metrics.js';
+export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
+export {
+  createRuntime,
+  defaultScopes,
+  type HttpServerHandle,
+  localAuthenticator,
+  localPrincipalOf,
+  type RuntimeOverrides,
+  startHttp,
+  type StartHttpOptions,
+  type SuiteRuntime,
+} from './runtime.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
+export { startStdio } from './stdio.js';
 export { type AnyTool, type BaseContext, createToolDefiner, jsonSchemaOf, type ToolContext, type ToolDeclaration, toSpec } from './tool.js';

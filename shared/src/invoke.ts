@@ -15,6 +15,15 @@ export function describeZodError(error: z.ZodError): string {
 
 /** Validates arguments against a tool's input schema; the error names every wrong field. */
 export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown): Record<string, unknown> {
+  if (args !== undefined && args !== null && typeof args === 'object' && !Array.isArray(args)) {
+    // Unknown arguments are refused, not ignored: a misspelt filter must not silently widen a query.
+    const known = new Set(Object.keys(tool.input.shape));
+    const unknown = Object.keys(args).filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      const expected = [...known].join(', ') || '(none)';
+      throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: unknown argument(s) ${unknown.join(', ')}; expected: ${expected}`);
+    }
+  }
   const parsed = tool.input.safeParse(args ?? {});
   if (!parsed.success) {
     throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}`);

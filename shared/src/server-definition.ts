@@ -28,6 +28,7 @@ export function defineServer<S extends object, C extends z.ZodObject>(def: Serve
 }
 
 /** The registry's view of a server's tools (no handlers): what the registry CLI, docs and snapshots read. */
-export function specsOf(def: ServerDefinition<never, z.ZodObject>): ToolSpec[] {
-  return def.tools.map((tool) => toSpec(def.name, tool as AnyTool<object>));
+// biome-ignore lint/suspicious/noExplicitAny: any server's services type
+export function specsOf(def: { name: string; tools: readonly AnyTool<any>[] }): ToolSpec[] {
+  return def.tools.map((tool) => toSpec(def.name, tool));
 }

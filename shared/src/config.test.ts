@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { loadConfig, redactConfig } from './config.js';
+
+const backendSchema = z.object({ url: z.string().default('http://127.0.0.1:9090'), token: z.string().optional() });
+const dir = mkdtempSync(join(tmpdir(), 'rh-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('loadConfig', () => {
+  it('has working defaults with nothing configured', () => {
+    const c = loadConfig({ backendSchema, env: {} });
+    expect(c.transport).toBe('http');
+    expect(c.http).toMatchObject({ host: '127.0.0.1', port: 8700, path: '/mcp', maxBodyBytes: 1048576 });
+    expect(c.backend.url).toBe('http://127.0.0.1:9090');
+    expect(c.limits.maxOutputBytes).toBe(65536);
+  });
+
+  it('layers file < environment < flags', () => {
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'http:\n  port: 9000\n  host: 0.0.0.0\nbackend:\n  url: http://from-file\nlogLevel: debug\n');
+    const c = loadConfig({
+      backendSchema,
+      backendEnv: { PROM_URL: 'url' },
+      env: { RAVENHELM_HTTP_PORT: '9100', PROM_URL: 'http://from-env' },
+      file,
+      overrides: { 'http.port': '9200' },
+    });
+    expect(c.http.port).toBe(9200);
+    expect(c.http.host).toBe('0.0.0.0');
+    expect(c.backend.url).toBe('http://from-env');
+    expect(c.logLevel).toBe('debug');
+  });
+
+  it('names the field and the problem when a value is wrong', () => {
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_HTTP_PORT: 'eighty' } })).toThrow(/http\.port/);
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_TRANSPORT: 'carrier-pigeon' } })).toThrow(/transport/);
+  });
+
+  it('reports a missing config file clearly', () => {
+    expect(() => loadConfig({ backendSchema, env: {}, file: join(dir, 'missing.yaml') })).toThrow(/cannot read config file .*missing\.yaml: ENOENT/);
+  });
+
+  it('redacts secrets for --print-config', () => {
+    const c = loadConfig({
+      backendSchema,
+      env: { RAVENHELM_INTROSPECTION_CLIENT_ID: 'rs', RAVENHELM_INTROSPECTION_CLIENT_SECRET: 's3cret-value', RAVENHELM_REDIS_URL: 'redis://:pw@127.0.0.1:6379' },
+      overrides: { 'backend.token': 'tok-123' },
+    });
+    const printed = JSON.stringify(redactConfig(c, ['token']));
+    expect(printed).not.toContain('s3cret-value');
+    expect(printed).not.toContain('tok-123');
+    expect(printed).not.toContain(':pw@');
+    expect(printed).toContain('"clientId":"rs"');
+  });
+});

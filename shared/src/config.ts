@@ -1,0 +1,185 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { RavenhelmError } from './errors.js';
+import { describeZodError } from './invoke.js';
+
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const csv = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v), z.array(z.string()));
+
+export const KitConfigSchema = z.object({
+  transport: z.enum(['stdio', 'http']).default('http'),
+  logLevel: LogLevel.default('info'),
+  http: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.coerce.number().int().min(0).max(65535).default(8700),
+      path: z.string().startsWith('/').default('/mcp'),
+      /** The URL clients use to reach this server (behind Traefik: the public URL). The OAuth resource. */
+      publicUrl: z.url().optional(),
+      /** Host header values accepted besides the listen address and publicUrl's host. */
+      allowedHosts: csv.default([]),
+      /** Origin header values accepted; requests with any other Origin get 403. */
+      allowedOrigins: csv.default([]),
+      maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      /** Proxies (IPs) whose X-Forwarded-Tls-Client-Cert header is believed. */
+      trustedProxies: csv.default([]),
+      shutdownGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+      tls: z
+        .object({
+          certFile: z.string(),
+          keyFile: z.string(),
+          bundleFile: z.string(),
+          trustDomain: z.string().default('ravenhelm.local'),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  limits: z
+    .object({
+      maxOutputBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      callTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    })
+    .prefault({}),
+  policyFile: z.string().optional(),
+  auth: z
+    .object({
+      /** 'oauth': bearer tokens are required. 'none': every HTTP caller is the configured local principal (loopback only). */
+      mode: z.enum(['oauth', 'none']).default('oauth'),
+      issuer: z.string().optional(),
+      jwksUri: z.string().optional(),
+      audiences: csv.default([]),
+      introspection: z
+        .object({ endpoint: z.string().optional(), clientId: z.string(), clientSecret: z.string() })
+        .optional(),
+      roleScopes: z.record(z.string(), z.array(z.string())).default({}),
+      allowedOrgIds: csv.optional(),
+      spiffeBindings: z.record(z.string(), z.array(z.string())).default({}),
+    })
+    .prefault({}),
+  /** The principal over stdio (and over HTTP with auth.mode none). */
+  local: z
+    .object({
+      subject: z.string().default('local'),
+      scopes: csv.optional(),
+      spiffeId: z.string().optional(),
+      /** HIGH tools stay off over stdio unless the operator turns them on. */
+      allowHigh: z.coerce.boolean().default(false),
+    })
+    .prefault({}),
+  audit: z.object({ file: z.string().optional() }).prefault({}),
+  rateLimit: z
+    .object({
+      points: z.coerce.number().int().min(1).default(60),
+      durationSeconds: z.coerce.number().int().min(1).default(60),
+    })
+    .prefault({}),
+  redis: z.object({ url: z.string().optional() }).prefault({}),
+  confirm: z.object({ ttlSeconds: z.coerce.number().int().min(10).max(3600).default(120) }).prefault({}),
+});
+
+export type KitConfig = z.output<typeof KitConfigSchema>;
+
+/** Environment variables every server understands, mapped to config paths. */
+export const KIT_ENV: Readonly<Record<string, string>> = {
+  RAVENHELM_TRANSPORT: 'transport',
+  RAVENHELM_LOG_LEVEL: 'logLevel',
+  RAVENHELM_HTTP_HOST: 'http.host',
+  RAVENHELM_HTTP_PORT: 'http.port',
+  RAVENHELM_PUBLIC_URL: 'http.publicUrl',
+  RAVENHELM_ALLOWED_HOSTS: 'http.allowedHosts',
+  RAVENHELM_ALLOWED_ORIGINS: 'http.allowedOrigins',
+  RAVENHELM_TRUSTED_PROXIES: 'http.trustedProxies',
+  RAVENHELM_TLS_CERT_FILE: 'http.tls.certFile',
+  RAVENHELM_TLS_KEY_FILE: 'http.tls.keyFile',
+  RAVENHELM_TLS_BUNDLE_FILE: 'http.tls.bundleFile',
+  RAVENHELM_TRUST_DOMAIN: 'http.tls.trustDomain',
+  RAVENHELM_MAX_OUTPUT_BYTES: 'limits.maxOutputBytes',
+  RAVENHELM_CALL_TIMEOUT_MS: 'limits.callTimeoutMs',
+  RAVENHELM_POLICY_FILE: 'policyFile',
+  RAVENHELM_AUTH_MODE: 'auth.mode',
+  RAVENHELM_AUTH_ISSUER: 'auth.issuer',
+  RAVENHELM_AUTH_JWKS_URI: 'auth.jwksUri',
+  RAVENHELM_AUTH_AUDIENCES: 'auth.audiences',
+  RAVENHELM_INTROSPECTION_CLIENT_ID: 'auth.introspection.clientId',
+  RAVENHELM_INTROSPECTION_CLIENT_SECRET: 'auth.introspection.clientSecret',
+  RAVENHELM_LOCAL_SUBJECT: 'local.subject',
+  RAVENHELM_LOCAL_SCOPES: 'local.scopes',
+  RAVENHELM_LOCAL_SPIFFE_ID: 'local.spiffeId',
+  RAVENHELM_LOCAL_ALLOW_HIGH: 'local.allowHigh',
+  RAVENHELM_AUDIT_FILE: 'audit.file',
+  RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
+  RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
+  RAVENHELM_REDIS_URL: 'redis.url',
+};
+
+/** Config paths whose values are secrets: redacted in --print-config and never logged. */
+export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url'];
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+function getPath(source: Record<string, unknown>, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), source);
+}
+
+export interface LoadConfigOptions<C extends z.ZodObject> {
+  backendSchema: C;
+  backendEnv?: Readonly<Record<string, string>>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a YAML file; RAVENHELM_CONFIG when not given. */
+  file?: string | undefined;
+  /** Highest precedence: values from command-line flags, as config paths. */
+  overrides?: Record<string, unknown>;
+}
+
+export type FullConfig<C extends z.ZodObject> = KitConfig & { backend: z.output<C> };
+
+/** Loads config: defaults <- YAML file <- environment <- flags, then validates everything with zod. */
+export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): FullConfig<C> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.RAVENHELM_CONFIG;
+  const raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new RavenhelmError('ERR_BAD_REQUEST', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    const parsed = parseYaml(text) ?? {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new RavenhelmError('ERR_BAD_REQUEST', `config file ${file} must be a YAML mapping`);
+    }
+    Object.assign(raw, parsed);
+  }
+  for (const [name, path] of Object.entries(KIT_ENV)) {
+    if (env[name] !== undefined && env[name] !== '') setPath(raw, path, env[name]);
+  }
+  for (const [name, path] of Object.entries(opts.backendEnv ?? {})) {
+    if (env[name] !== undefined && env[name] !== '') setPath(raw, `backend.${path}`, env[name]);
+  }
+  for (const [path, value] of Object.entries(opts.overrides ?? {})) setPath(raw, path, value);
+  const schema = KitConfigSchema.extend({ backend: opts.backendSchema.prefault({} as z.input<C>) });
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new RavenhelmError('ERR_BAD_REQUEST', `invalid configuration: ${describeZodError(result.error)}`);
+  }
+  return result.data as FullConfig<C>;
+}
+
+/** A copy of the config with every secret path replaced, safe to print. */
+export function redactConfig(config: object, backendSecretPaths: readonly string[] = []): Record<string, unknown> {
+  const copy = structuredClone(config) as Record<string, unknown>;
+  for (const path of [...KIT_SECRET_PATHS, ...backendSecretPaths.map((p) => `backend.${p}`)]) {
+    if (getPath(copy, path) !== undefined) setPath(copy, path, '[redacted]');
+  }
+  return copy;
+}

@@ -1,0 +1,28 @@
+import { AUTH_ERROR_CODES, AuthError } from '@ravenhelm/auth';
+import { describe, expect, it } from 'vitest';
+import { ERROR_TABLE, RavenhelmError, toRavenhelmError } from './errors.js';
+
+describe('error table', () => {
+  it('maps every auth code to a 4xx/5xx protocol error', () => {
+    for (const code of AUTH_ERROR_CODES) {
+      const m = ERROR_TABLE[code];
+      expect(m.kind, code).toBe('protocol');
+      expect(m.http, code).toBeGreaterThanOrEqual(400);
+    }
+  });
+
+  it('keeps tool-level errors as HTTP 200 so the model can read them', () => {
+    for (const [code, m] of Object.entries(ERROR_TABLE)) {
+      if (m.kind === 'tool') expect(m.http, code).toBe(200);
+    }
+  });
+
+  it('wraps unknown errors without leaking their message', () => {
+    const e = toRavenhelmError(new Error('password=hunter2'));
+    expect(e.code).toBe('ERR_INTERNAL');
+    expect(e.message).not.toContain('hunter2');
+    const auth = toRavenhelmError(new AuthError('ERR_TOKEN_EXPIRED', 'token expired'));
+    expect(auth).toBeInstanceOf(RavenhelmError);
+    expect(auth.mapping.http).toBe(401);
+  });
+});

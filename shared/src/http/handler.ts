@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthRequest, Authenticator, Principal } from '@ravenhelm/auth';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { RavenhelmError, toRavenhelmError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { authInfoFor } from '../mcp-server.js';
+import type { Metrics } from '../metrics.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { MultiplexTransport } from './multiplex.js';
+
+export interface PeerIdentity {
+  spiffeId?: string | undefined;
+  certificate?: Buffer | undefined;
+}
+
+export interface HttpHandlerOptions {
+  server: string;
+  path: string;
+  /** Absolute URL of the MCP endpoint as clients see it: the OAuth protected resource. */
+  resourceUrl: string;
+  authorizationServers: string[];
+  scopesSupported: string[];
+  allowedHosts: ReadonlySet<string>;
+  allowedOrigins: ReadonlySet<string>;
+  maxBodyBytes: number;
+  authenticator: Authenticator;
+  pipeline: Pipeline<object>;
+  transport: MultiplexTransport;
+  metrics: Metrics;
+  logger: Logger;
+  /** Verified peer identity from mTLS or a trusted proxy's forwarded certificate. */
+  peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
+  ready: () => Promise<{ ready: boolean; reason?: string }>;
+  isDraining: () => boolean;
+}
+
+const SUPPORTED = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+
+/** The HTTP front of one server: transport checks, authentication, per-message authorization, dispatch. */
+export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const prmPath = '/.well-known/oauth-protected-resource';
+  const prmUrl = new URL(`${prmPath}${o.path}`, o.resourceUrl).toString();
+  const readScope = o.scopesSupported[0] ?? '';
+
+  const prm = JSON.stringify({
+    resource: o.resourceUrl,
+    authorization_servers: o.authorizationServers,
+    scopes_supported: o.scopesSupported,
+    bearer_methods_supported: ['header'],
+    resource_name: `Ravenhelm ${o.server} MCP server`,
+  });
+
+  function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+    o.metrics.httpRequests.inc({ server: o.server, status: String(status) });
+    if (o.isDraining()) headers.connection = 'close';
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+    res.end(body);
+  }
+
+  function challenge(e: RavenhelmError): string {
+    const parts = [`resource_metadata="${prmUrl}"`];
+    if (e.code === 'ERR_INSUFFICIENT_SCOPE') {
+      parts.unshift('error="insufficient_scope"');
+      parts.push(`scope="${((e.details.requiredScopes as string[]) ?? []).join(' ')}"`);
+    } else {
+      if (e.code !== 'ERR_TOKEN_MISSING') parts.unshift('error="invalid_token"');
+      parts.push(`scope="${readScope}"`);
+    }
+    parts.push(`error_description="${e.message.replace(/["\\]/g, "'")}"`);
+    return `Bearer ${parts.join(', ')}`;
+  }
+
+  function sendError(res: ServerResponse, err: unknown, id: JSONRPCRequest['id'] | null = null): void {
+    const e = toRavenhelmError(err);
+    if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'request failed');
+    const status = e.mapping.http;
+    const headers: Record<string, string> = {};
+    if (status === 401 || e.code === 'ERR_INSUFFICIENT_SCOPE') headers['www-authenticate'] = challenge(e);
+    if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
+    if (status === 405) headers.allow = 'POST';
+    o.metrics.reject(e.code);
+    send(
+      res,
+      status,
+      JSON.stringify({ jsonrpc: '2.0', id, error: { code: e.mapping.jsonrpc, message: e.message, data: { code: e.code, ...e.details } } }),
+      headers,
+    );
+  }
+
+  async function readBody(req: IncomingMessage): Promise<string> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > o.maxBodyBytes) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > o.maxBodyBytes) throw tooLarge();
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  function tooLarge(): RavenhelmError {
+    return new RavenhelmError('ERR_BODY_TOO_LARGE', `request body is over ${o.maxBodyBytes} bytes`);
+  }
+
+  function checkTransport(req: IncomingMessage): void {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!o.allowedHosts.has(host)) {
+      throw new RavenhelmError('ERR_HOST_FORBIDDEN', `Host '${host}' is not served here; add it to http.allowedHosts`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !o.allowedOrigins.has(origin.toLowerCase())) {
+      throw new RavenhelmError('ERR_ORIGIN_FORBIDDEN', `Origin '${origin}' is not allowed; add it to http.allowedOrigins`);
+    }
+  }
+
+  async function authenticate(req: IncomingMessage, url: URL): Promise<Principal> {
+    const peer = o.peer ? await o.peer(req) : {};
+    const authReq: AuthRequest = {
+      headers: req.headers as AuthRequest['headers'],
+      query: url.searchParams,
+      remoteAddress: req.socket.remoteAddress,
+      peerSpiffeId: peer.spiffeId,
+      peerCertificate: peer.certificate,
+    };
+    if (req.headersDistinct.authorization && req.headersDistinct.authorization.length > 1) {
+      authReq.headers = { ...authReq.headers, authorization: req.headersDistinct.authorization };
+    }
+    return o.authenticator.authenticate(authReq);
+  }
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'POST') {
+      throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not supported: this server is stateless, POST JSON-RPC messages to ${o.path}`);
+    }
+    const contentType = (req.headers['content-type'] ?? '').toLowerCase();
+    if (!contentType.startsWith('application/json')) {
+      throw new RavenhelmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+    }
+    const accept = (req.headers.accept ?? '*/*').toLowerCase();
+    if (!/application\/json|application\/\*|\*\/\*/.test(accept)) {
+      throw new RavenhelmError('ERR_NOT_ACCEPTABLE', 'Accept must include application/json (responses are JSON, not SSE)');
+    }
+    const version = req.headers['mcp-protocol-version'];
+    if (typeof version === 'string' && !SUPPORTED.has(version)) {
+      throw new RavenhelmError('ERR_PROTOCOL_VERSION', `unsupported MCP-Protocol-Version '${version}'; supported: ${[...SUPPORTED].join(', ')}`);
+    }
+    const principal = await authenticate(req, url);
+    const text = await readBody(req);
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON');
+    }
+    if (Array.isArray(message)) {
+      throw new RavenhelmError('ERR_BAD_REQUEST', 'JSON-RPC batches are not supported (MCP 2025-06-18 and later); send one message per request');
+    }
+    if (!isMessage(message)) throw new RavenhelmError('ERR_BAD_REQUEST', 'body is not a JSON-RPC 2.0 message');
+    const requestId = randomUUID();
+    if (!('id' in message) || !('method' in message)) {
+      // Notifications and responses: accepted, nothing to answer.
+      if ('method' in message) o.transport.notify(message, { authInfo: authInfoFor({ principal, requestId }) });
+      o.metrics.httpRequests.inc({ server: o.server, status: '202' });
+      res.writeHead(202).end();
+      return;
+    }
+    const request = message as JSONRPCRequest;
+    let preflighted = false;
+    if (request.method === 'tools/call') {
+      const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
+      if (typeof params.name !== 'string') throw new RavenhelmError('ERR_BAD_REQUEST', 'tools/call needs params.name');
+      try {
+        await o.pipeline.preflight(principal, params.name, params.arguments, requestId);
+      } catch (err) {
+        sendError(res, err, request.id);
+        return;
+      }
+      preflighted = true;
+    }
+    let cancel: (() => void) | undefined;
+    const onClose = () => {
+      if (!res.writableEnded) cancel?.();
+    };
+    res.on('close', onClose);
+    const response = await o.transport.dispatch(
+      request,
+      { authInfo: authInfoFor({ principal, preflighted, requestId }) },
+      (c) => {
+        cancel = c;
+      },
+    );
+    res.off('close', onClose);
+    send(res, 200, JSON.stringify(response), { 'x-request-id': requestId });
+  }
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = async () => {
+      if (url.pathname === o.path) {
+        if (o.isDraining()) throw new RavenhelmError('ERR_SHUTTING_DOWN', 'server is shutting down; retry on another replica');
+        checkTransport(req);
+        return handleMcp(req, res, url);
+      }
+      if (req.method !== 'GET') throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${url.pathname} is not supported`);
+      switch (url.pathname) {
+        case '/healthz':
+          return send(res, 200, '{"status":"ok"}');
+        case '/readyz': {
+          const state = o.isDraining() ? { ready: false, reason: 'shutting down' } : await o.ready();
+          return send(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not ready', ...(state.reason ? { reason: state.reason } : {}) }));
+        }
+        case '/metrics': {
+          const body = await o.metrics.registry.metrics();
+          return send(res, 200, body, { 'content-type': o.metrics.registry.contentType });
+        }
+        case prmPath:
+        case `${prmPath}${o.path}`:
+          checkTransport(req);
+          return send(res, 200, prm, { 'access-control-allow-origin': '*' });
+        default:
+          return send(res, 404, JSON.stringify({ error: 'not found', mcpEndpoint: o.path }));
+      }
+    };
+    route().catch((err) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendError(res, err);
+    });
+  };
+}
+
+function isMessage(value: unknown): value is JSONRPCMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Record<string, unknown>;
+  if (m.jsonrpc !== '2.0') return false;
+  if ('method' in m && typeof m.method !== 'string') return false;
+  if ('id' in m && typeof m.id !== 'string' && typeof m.id !== 'number') return false;
+  return 'method' in m || 'result' in m || 'error' in m;
+}

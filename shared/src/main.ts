@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { oauthAuthenticatorFactory, tlsWiring } from './auth-wiring.js';
+import { loadConfig, redactConfig } from './config.js';
+import { RavenhelmError } from './errors.js';
+import { createLogger } from './logging.js';
+import { createRuntime, localAuthenticator, startHttp } from './runtime.js';
+import type { ServerDefinition } from './server-definition.js';
+import { startStdio } from './stdio.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function usage(def: ServerDefinition<object, z.ZodObject>): string {
+  return `ravenhelm-mcp-${def.name} ${def.version}: ${def.description}
+
+Usage: ravenhelm-mcp-${def.name} [--stdio | --http] [options]
+  --stdio              serve MCP over stdin/stdout (for mcp.json in Claude or Cursor)
+  --http               serve MCP over Streamable HTTP (default)
+  --host HOST          listen address (default 127.0.0.1; RAVENHELM_HTTP_HOST)
+  --port PORT          listen port (RAVENHELM_HTTP_PORT)
+  --config FILE        YAML config file (RAVENHELM_CONFIG)
+  --policy FILE        policy file: toolsets, read-only, tiers, confirmation (RAVENHELM_POLICY_FILE)
+  --print-config       print the effective configuration with secrets redacted, then exit
+  --help, --version
+`;
+}
+
+/** The entry point every server's bin calls. Returns only when the server has shut down. */
+export async function runMain<S extends object, C extends z.ZodObject>(
+  def: ServerDefinition<S, C>,
+  argv: string[] = process.argv.slice(2),
+): Promise<void> {
+  const anyDef = def as unknown as ServerDefinition<object, z.ZodObject>;
+  let flags: ReturnType<typeof parse>;
+  try {
+    flags = parse(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage(anyDef)}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (flags.help) {
+    process.stdout.write(usage(anyDef));
+    return;
+  }
+  if (flags.version) {
+    process.stdout.write(`${def.version}\n`);
+    return;
+  }
+  const overrides: Record<string, unknown> = {};
+  if (flags.stdio) overrides.transport = 'stdio';
+  if (flags.http) overrides.transport = 'http';
+  if (flags.port) overrides['http.port'] = flags.port;
+  if (flags.host) overrides['http.host'] = flags.host;
+  if (flags.policy) overrides.policyFile = flags.policy;
+  let config: ReturnType<typeof loadConfig<z.ZodObject>>;
+  try {
+    config = loadConfig({ backendSchema: def.backendConfig, backendEnv: def.backendEnv ?? {}, file: flags.config, overrides });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (flags['print-config']) {
+    process.stdout.write(`${JSON.stringify(redactConfig(config, def.secretPaths ?? []), null, 2)}\n`);
+    return;
+  }
+  const logger = createLogger({ name: def.name, level: config.logLevel });
+  try {
+    const rt = await createRuntime(anyDef, config, logger);
+    let stop: () => Promise<void>;
+    if (config.transport === 'stdio') {
+      const handle = await startStdio(rt);
+      stop = () => handle.close();
+    } else {
+      if (config.auth.mode === 'none' && !LOOPBACK.has(config.http.host)) {
+        throw new RavenhelmError('ERR_BAD_REQUEST', `auth.mode none is only allowed on a loopback address, not ${config.http.host}`);
+      }
+      const tls = await tlsWiring(config, logger);
+      const handle = await startHttp(rt, {
+        authenticator: config.auth.mode === 'none' ? localAuthenticator(rt.localPrincipal) : oauthAuthenticatorFactory(config, logger),
+        authorizationServers: config.auth.issuer ? [config.auth.issuer] : [],
+        ...(tls ? { tls } : {}),
+      });
+      if (tls?.onServer) tls.onServer(handle.server as import('node:https').Server);
+      stop = async () => {
+        await handle.shutdown();
+        tls?.close?.();
+      };
+    }
+    await waitForSignal(logger, config.transport === 'stdio');
+    await stop();
+    await rt.close();
+    logger.info('stopped');
+    logger.flush();
+  } catch (err) {
+    logger.fatal({ err: err instanceof RavenhelmError ? err.message : err }, 'failed to start');
+    logger.flush();
+    process.exitCode = 1;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      stdio: { type: 'boolean' },
+      http: { type: 'boolean' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+      policy: { type: 'string' },
+      'print-config': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+    strict: true,
+  }).values;
+}
+
+function waitForSignal(logger: import('./logging.js').Logger, stdio: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down: finishing in-flight calls');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    // stdio: the client closing stdin ends the session.
+    if (stdio) process.stdin.once('end', () => onSignal('SIGHUP' as NodeJS.Signals));
+  });
+}

@@ -1,0 +1,82 @@
+import type { Principal } from '@ravenhelm/auth';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { Pipeline } from './pipeline/pipeline.js';
+
+/** What the transports attach to each message: the caller, and whether HTTP already ran preflight. */
+export interface CallerInfo {
+  principal: Principal;
+  preflighted?: boolean;
+  /** Correlates logs and audit with the HTTP request. */
+  requestId?: string;
+}
+
+export function authInfoFor(caller: CallerInfo): AuthInfo {
+  return {
+    token: '', // the caller's token never travels past authentication
+    clientId: caller.principal.clientId ?? caller.principal.subject,
+    scopes: caller.principal.scopes,
+    ...(caller.principal.expiresAt ? { expiresAt: caller.principal.expiresAt } : {}),
+    extra: { caller },
+  };
+}
+
+function callerOf(authInfo: AuthInfo | undefined, fallback: Principal | undefined): CallerInfo {
+  const caller = authInfo?.extra?.caller as CallerInfo | undefined;
+  if (caller) return caller;
+  if (fallback) return { principal: fallback };
+  throw new Error('no caller attached to the request');
+}
+
+export interface McpServerOptions {
+  name: string;
+  version: string;
+  description: string;
+  pipeline: Pipeline<object>;
+  /** The principal for transports without per-message identity (stdio). */
+  localPrincipal?: Principal;
+  /** stdio sessions may confirm destructive calls by MCP elicitation. */
+  elicitation?: boolean;
+}
+
+/** One long-lived MCP server per process; every transport feeds it. */
+export function createMcpServer(opts: McpServerOptions): Server {
+  const server = new Server(
+    { name: `ravenhelm-${opts.name}`, title: `Ravenhelm ${opts.name}`, version: opts.version },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions: opts.description,
+    },
+  );
+  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+    const { principal } = callerOf(extra.authInfo, opts.localPrincipal);
+    return { tools: opts.pipeline.listTools(principal) };
+  });
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const caller = callerOf(extra.authInfo, opts.localPrincipal);
+    const supportsElicitation = opts.elicitation && server.getClientCapabilities()?.elicitation !== undefined;
+    return opts.pipeline.call(caller.principal, req.params.name, req.params.arguments, {
+      requestId: caller.requestId ?? String(extra.requestId),
+      signal: extra.signal,
+      preflighted: caller.preflighted === true,
+      ...(supportsElicitation
+        ? {
+            elicitConfirmation: async (plan: string) => {
+              const answer = await server.elicitInput({
+                mode: 'form',
+                message: `Confirm: ${plan}`,
+                requestedSchema: {
+                  type: 'object',
+                  properties: { confirm: { type: 'boolean', title: 'Carry out this action?' } },
+                  required: ['confirm'],
+                },
+              });
+              return answer.action === 'accept' && answer.content?.confirm === true;
+            },
+          }
+        : {}),
+    });
+  });
+  return server;
+}

@@ -1,0 +1,51 @@
+import client from 'prom-client';
+
+/** Per-process metrics. Each server process owns one registry (tests may create several). */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly toolCalls: client.Counter<'server' | 'tool' | 'tier' | 'outcome'>;
+  readonly toolDuration: client.Histogram<'server' | 'tool' | 'tier'>;
+  readonly rejections: client.Counter<'server' | 'reason'>;
+  readonly inFlight: client.Gauge<'server'>;
+  readonly httpRequests: client.Counter<'server' | 'status'>;
+
+  constructor(readonly server: string, opts: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.toolCalls = new client.Counter({
+      name: 'ravenhelm_tool_calls_total',
+      help: 'Tool calls by server, tool, tier and outcome (success, denied, error)',
+      labelNames: ['server', 'tool', 'tier', 'outcome'],
+      registers,
+    });
+    this.toolDuration = new client.Histogram({
+      name: 'ravenhelm_tool_call_duration_seconds',
+      help: 'Tool call duration, from authorization to result',
+      labelNames: ['server', 'tool', 'tier'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.rejections = new client.Counter({
+      name: 'ravenhelm_rejections_total',
+      help: 'Requests refused before a tool ran, by reason (error code)',
+      labelNames: ['server', 'reason'],
+      registers,
+    });
+    this.inFlight = new client.Gauge({
+      name: 'ravenhelm_tool_calls_in_flight',
+      help: 'Tool calls currently running',
+      labelNames: ['server'],
+      registers,
+    });
+    this.httpRequests = new client.Counter({
+      name: 'ravenhelm_http_requests_total',
+      help: 'HTTP requests by status code',
+      labelNames: ['server', 'status'],
+      registers,
+    });
+    if (opts.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: 'ravenhelm_' });
+  }
+
+  reject(reason: string): void {
+    this.rejections.inc({ server: this.server, reason });
+  }
+}

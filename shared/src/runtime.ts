@@ -1,0 +1,242 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import type { Authenticator, Principal } from '@ravenhelm/auth';
+import { AuthError } from '@ravenhelm/auth';
+import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
+import type { z } from 'zod';
+import type { FullConfig } from './config.js';
+import { RavenhelmError } from './errors.js';
+import { createHttpHandler, type PeerIdentity } from './http/handler.js';
+import { MultiplexTransport } from './http/multiplex.js';
+import type { Logger } from './logging.js';
+import { createMcpServer } from './mcp-server.js';
+import { Metrics } from './metrics.js';
+import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
+import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
+import { connectRedis } from './pipeline/redis.js';
+import { type ServerDefinition, specsOf } from './server-definition.js';
+
+type AnyDefinition = ServerDefinition<object, z.ZodObject>;
+
+/** Everything a running server owns; built once per process. */
+export interface SuiteRuntime {
+  definition: AnyDefinition;
+  config: FullConfig<z.ZodObject>;
+  logger: Logger;
+  registry: Registry;
+  pipeline: Pipeline<object>;
+  metrics: Metrics;
+  services: object;
+  audit: AuditSink;
+  localPrincipal: Principal;
+  ready(): Promise<{ ready: boolean; reason?: string }>;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOverrides {
+  audit?: AuditSink;
+  rateLimiter?: RateLimiter;
+  confirmations?: ConfirmationStore;
+  services?: object;
+  metrics?: Metrics;
+}
+
+export function defaultScopes(server: string): string[] {
+  return [`mcp:${server}:write`];
+}
+
+export function localPrincipalOf(server: string, config: FullConfig<z.ZodObject>): Principal {
+  return {
+    subject: config.local.subject,
+    scopes: config.local.scopes ?? defaultScopes(server),
+    roles: [],
+    spiffeId: config.local.spiffeId,
+    source: 'stdio',
+  };
+}
+
+/** Builds the registry, stores, services and pipeline for one server. */
+export async function createRuntime(
+  definition: AnyDefinition,
+  config: FullConfig<z.ZodObject>,
+  logger: Logger,
+  overrides: RuntimeOverrides = {},
+): Promise<SuiteRuntime> {
+  const policy = config.policyFile ? parsePolicy(readFileSync(config.policyFile, 'utf8'), config.policyFile) : EMPTY_POLICY;
+  const registry = new Registry(specsOf(definition), policy);
+  const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
+  const redis = config.redis.url && !(overrides.rateLimiter && overrides.confirmations) ? await connectRedis(config.redis.url) : undefined;
+  const auditPath = config.audit.file ?? `.ravenhelm/audit/${definition.name}.jsonl`;
+  let audit = overrides.audit;
+  if (!audit) {
+    mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
+    audit = await createFileAuditSink({ path: auditPath });
+  }
+  const rateLimiter =
+    overrides.rateLimiter ??
+    createRateLimiter({
+      points: config.rateLimit.points,
+      durationSeconds: config.rateLimit.durationSeconds,
+      keyPrefix: `ravenhelm:rl:${definition.name}`,
+      ...(redis ? { redis } : {}),
+    });
+  const confirmations = overrides.confirmations ?? createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
+  const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  const localPrincipal = localPrincipalOf(definition.name, config);
+  const pipeline = new Pipeline<object>({
+    server: definition.name,
+    tools: definition.tools,
+    services,
+    registry,
+    audit,
+    rateLimiter,
+    confirmations,
+    metrics,
+    logger,
+    maxOutputBytes: config.limits.maxOutputBytes,
+    callTimeoutMs: config.limits.callTimeoutMs,
+    confirmTtlSeconds: config.confirm.ttlSeconds,
+    highToolsEnabled: config.transport === 'http' || config.local.allowHigh,
+  });
+  let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
+  return {
+    definition,
+    config,
+    logger,
+    registry,
+    pipeline,
+    metrics,
+    services,
+    audit,
+    localPrincipal,
+    async ready() {
+      // Cached briefly: a burst of probes must not become a burst of backend calls.
+      if (lastReady && Date.now() - lastReady.at < 1000) return lastReady.value;
+      let value: { ready: boolean; reason?: string };
+      try {
+        await definition.ready?.(services, AbortSignal.timeout(3000));
+        value = { ready: true };
+      } catch (err) {
+        value = { ready: false, reason: err instanceof RavenhelmError ? err.message : `backend not ready: ${(err as Error).message}` };
+      }
+      lastReady = { at: Date.now(), value };
+      return value;
+    },
+    async close() {
+      await definition.close?.(services);
+      await rateLimiter.close();
+      await confirmations.close();
+      await audit.close();
+      if (redis) await redis.quit().catch(() => undefined);
+    },
+  };
+}
+
+/** Over HTTP with auth.mode 'none', every caller is the local principal; only allowed on loopback. */
+export function localAuthenticator(principal: Principal): Authenticator {
+  return {
+    async authenticate() {
+      return principal;
+    },
+  };
+}
+
+export interface HttpServerHandle {
+  server: HttpServer;
+  /** The MCP endpoint URL. */
+  url: string;
+  port: number;
+  /** Stops accepting, waits for in-flight calls (up to the grace period), then closes. */
+  shutdown(): Promise<void>;
+}
+
+export interface StartHttpOptions {
+  /** The authenticator, or a factory given the resource URL (known once the port is bound). */
+  authenticator: Authenticator | ((resourceUrl: string) => Authenticator | Promise<Authenticator>);
+  authorizationServers: string[];
+  /** Builds the TLS server options and peer identity (from @ravenhelm/auth) when TLS is configured. */
+  tls?: { options: import('node:tls').TlsOptions; peer: (req: IncomingMessage) => Promise<PeerIdentity> };
+  peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
+}
+
+export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promise<HttpServerHandle> {
+  const { config, definition } = rt;
+  const transport = new MultiplexTransport();
+  const mcp = createMcpServer({ name: definition.name, version: definition.version, description: definition.description, pipeline: rt.pipeline });
+  await mcp.connect(transport);
+  let draining = false;
+  const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = config.limits.callTimeoutMs + 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = opts.tls ? 'https' : 'http';
+  const hostForUrl = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  const resourceUrl = config.http.publicUrl ?? `${scheme}://${hostForUrl}:${port}${config.http.path}`;
+  const allowedHosts = new Set(
+    [
+      `${hostForUrl}:${port}`,
+      `localhost:${port}`,
+      `127.0.0.1:${port}`,
+      `[::1]:${port}`,
+      new URL(resourceUrl).host,
+      ...config.http.allowedHosts,
+    ].map((h) => h.toLowerCase()),
+  );
+  const authenticator = typeof opts.authenticator === 'function' ? await opts.authenticator(resourceUrl) : opts.authenticator;
+  const allowedOrigins = new Set([new URL(resourceUrl).origin, ...config.http.allowedOrigins].map((o) => o.toLowerCase()));
+  server.on(
+    'request',
+    createHttpHandler({
+      server: definition.name,
+      path: config.http.path,
+      resourceUrl,
+      authorizationServers: opts.authorizationServers,
+      scopesSupported: ['read', 'write', 'admin'].map((l) => `mcp:${definition.name}:${l}`),
+      allowedHosts,
+      allowedOrigins,
+      maxBodyBytes: config.http.maxBodyBytes,
+      authenticator,
+      pipeline: rt.pipeline,
+      transport,
+      metrics: rt.metrics,
+      logger: rt.logger,
+      ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
+      ready: () => rt.ready(),
+      isDraining: () => draining,
+    }),
+  );
+  const url = new URL(config.http.path, `${scheme}://${hostForUrl}:${port}`).toString();
+  rt.logger.info({ url, resource: resourceUrl, tools: rt.registry.enabled(definition.name).length }, 'listening');
+  let shutdownPromise: Promise<void> | undefined;
+  return {
+    server,
+    url,
+    port,
+    shutdown() {
+      shutdownPromise ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdownGraceMs).unref());
+        await Promise.race([rt.pipeline.idle(), grace]);
+        server.closeAllConnections();
+        await closed;
+        await mcp.close();
+        await authenticator.close?.();
+      })();
+      return shutdownPromise;
+    },
+  };
+}
+
+export { AuthError };
