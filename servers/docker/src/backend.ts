@@ -1,0 +1,474 @@
+import type { IncomingMessage } from 'node:http';
+import { ToolError } from '@ravenhelm/kit';
+import Docker from 'dockerode';
+import { Demuxer, type Frame, type Line, LineSplitter, TailWindow } from './stream.js';
+
+export interface DockerBackendOptions {
+  /** DOCKER_HOST form: `tcp://host:port` or `unix:///path/to/docker.sock`. Wins over socketPath. */
+  host?: string | undefined;
+  socketPath: string;
+  /** Per-call limit for ordinary API calls. */
+  timeoutMs: number;
+}
+
+export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
+
+/** Parses a DOCKER_HOST value; throws a plain Error naming the accepted forms. */
+export function parseDockerHost(value: string): DockerEndpoint {
+  if (value.startsWith('unix://')) {
+    const socketPath = value.slice('unix://'.length);
+    if (!socketPath.startsWith('/'))
+      throw new Error('DOCKER_HOST unix:// needs an absolute socket path, e.g. unix:///var/run/docker.sock');
+    return { kind: 'unix', socketPath };
+  }
+  const m = /^(?:tcp|http):\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(value);
+  if (!m)
+    throw new Error(
+      'DOCKER_HOST must look like tcp://host:port or unix:///path/to/docker.sock (TLS endpoints are not supported)',
+    );
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new Error('DOCKER_HOST port must be between 1 and 65535');
+  return { kind: 'tcp', host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+export interface ListFilters {
+  name?: string[];
+  label?: string[];
+  status?: string[];
+  health?: string[];
+  id?: string[];
+}
+
+export interface LogOptions {
+  tail: number | 'all';
+  /** Unix seconds. */
+  since?: number | undefined;
+  until?: number | undefined;
+  stdout: boolean;
+  stderr: boolean;
+  timestamps?: boolean;
+  /** Bytes of matched lines kept while reading (newest win). */
+  keepBytes: number;
+  /** Lines not passing the filter are counted as scanned but not kept. */
+  filter?: (line: Line) => boolean;
+}
+
+export interface LogResult {
+  lines: Line[];
+  /** Lines read from the engine. */
+  scanned: number;
+  /** Lines that passed the filter. */
+  matched: number;
+  /** Matched lines dropped to stay within keepBytes (the oldest). */
+  dropped: number;
+  droppedBytes: number;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+interface DialOptions {
+  path: string;
+  method: 'GET' | 'POST' | 'DELETE';
+  query?: Record<string, unknown>;
+  body?: unknown;
+  statusCodes: Record<number, true | string>;
+  isStream?: boolean;
+  /** What the call is about, for error messages: `container "web"`. */
+  subject: string;
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
+}
+
+interface DockerModem {
+  dial(opts: Record<string, unknown>, cb: (err: unknown, data: unknown) => void): void;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ENOTSOCK',
+]);
+
+/**
+ * The Docker Engine API as the tools need it. Every call carries a timeout (the configured one plus the
+ * caller's abort signal) and every failure becomes a ToolError with a stable code that says what to do.
+ */
+export class DockerBackend {
+  readonly endpoint: string;
+  readonly timeoutMs: number;
+  readonly #modem: DockerModem;
+
+  constructor(opts: DockerBackendOptions) {
+    this.timeoutMs = opts.timeoutMs;
+    const ep: DockerEndpoint = opts.host ? parseDockerHost(opts.host) : { kind: 'unix', socketPath: opts.socketPath };
+    // Every connection field is given explicitly so dockerode's own DOCKER_HOST reading cannot override the config.
+    const docker =
+      ep.kind === 'unix'
+        ? new Docker({
+            socketPath: ep.socketPath,
+            host: undefined,
+            port: undefined,
+            protocol: 'http',
+          } as Docker.DockerOptions)
+        : new Docker({ host: ep.host, port: ep.port, protocol: 'http', socketPath: undefined } as Docker.DockerOptions);
+    this.endpoint = ep.kind === 'unix' ? `unix://${ep.socketPath}` : `tcp://${ep.host}:${ep.port}`;
+    this.#modem = docker.modem as unknown as DockerModem;
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.#dial({ path: '/_ping', method: 'GET', statusCodes: { 200: true }, subject: 'the engine', signal });
+  }
+
+  async version(signal?: AbortSignal): Promise<{ Version: string; ApiVersion: string }> {
+    return this.#dial({ path: '/version', method: 'GET', statusCodes: { 200: true }, subject: 'the engine', signal });
+  }
+
+  async listContainers(filters: ListFilters, signal?: AbortSignal): Promise<Docker.ContainerInfo[]> {
+    const clean = Object.fromEntries(Object.entries(filters).filter(([, v]) => Array.isArray(v) && v.length > 0));
+    const query: Record<string, unknown> = { all: true };
+    if (Object.keys(clean).length > 0) query.filters = clean;
+    const res = await this.#dial<Docker.ContainerInfo[]>({
+      path: '/containers/json',
+      method: 'GET',
+      query,
+      statusCodes: { 200: true, 400: 'bad parameter' },
+      subject: 'containers',
+      signal,
+    });
+    return Array.isArray(res) ? res : [];
+  }
+
+  async inspect(ref: string, signal?: AbortSignal): Promise<Docker.ContainerInspectInfo> {
+    return this.#dial({
+      path: `/containers/${enc(ref)}/json`,
+      method: 'GET',
+      statusCodes: { 200: true, 404: 'no such container' },
+      subject: containerSubject(ref),
+      signal,
+    });
+  }
+
+  /** Returns false when the container was already running. */
+  async start(ref: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#lifecycle(ref, 'start', undefined, signal);
+  }
+
+  /** Returns false when the container was already stopped. `graceSeconds` before SIGKILL. */
+  async stop(ref: string, graceSeconds: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#lifecycle(ref, 'stop', graceSeconds, signal);
+  }
+
+  async restart(ref: string, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+    await this.#lifecycle(ref, 'restart', graceSeconds, signal);
+  }
+
+  async #lifecycle(
+    ref: string,
+    action: 'start' | 'stop' | 'restart',
+    graceSeconds: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    try {
+      await this.#dial({
+        path: `/containers/${enc(ref)}/${action}`,
+        method: 'POST',
+        query: graceSeconds === undefined ? {} : { t: graceSeconds },
+        statusCodes: { 204: true, 304: 'not modified', 404: 'no such container', 409: 'conflict', 500: 'server error' },
+        subject: containerSubject(ref),
+        // stop and restart block for up to the grace period before the engine answers
+        timeoutMs: this.timeoutMs + (graceSeconds ?? 0) * 1000,
+        signal,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof ToolError && err.details.status === 304) return false;
+      throw err;
+    }
+  }
+
+  /** One-shot stats: the engine samples twice (about a second apart) so CPU % can be computed. */
+  async stats(ref: string, signal?: AbortSignal): Promise<Docker.ContainerStats> {
+    return this.#dial({
+      path: `/containers/${enc(ref)}/stats`,
+      method: 'GET',
+      query: { stream: false },
+      statusCodes: { 200: true, 404: 'no such container' },
+      subject: containerSubject(ref),
+      timeoutMs: this.timeoutMs + 3000,
+      signal,
+    });
+  }
+
+  /** Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter. */
+  async logs(ref: string, opts: LogOptions, signal?: AbortSignal): Promise<LogResult> {
+    const query: Record<string, unknown> = {
+      follow: false,
+      stdout: opts.stdout,
+      stderr: opts.stderr,
+      tail: String(opts.tail),
+      timestamps: opts.timestamps ?? false,
+    };
+    if (opts.since !== undefined) query.since = opts.since;
+    if (opts.until !== undefined) query.until = opts.until;
+    const window = new TailWindow<Line>(opts.keepBytes, (l) => Buffer.byteLength(l.text, 'utf8') + 1);
+    const splitter = new LineSplitter();
+    let scanned = 0;
+    const take = (lines: Line[]) => {
+      for (const line of lines) {
+        scanned++;
+        if (!opts.filter || opts.filter(line)) window.push(line);
+      }
+    };
+    const timeoutMs = this.timeoutMs;
+    const { timeout, combined } = withTimeout(signal, timeoutMs);
+    const subject = containerSubject(ref);
+    try {
+      const res = await this.#dial<IncomingMessage>({
+        path: `/containers/${enc(ref)}/logs`,
+        method: 'GET',
+        query,
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+        isStream: true,
+        subject,
+        signal: combined,
+      });
+      await readFrames(res, combined, (frame) => take(splitter.push(frame)));
+      take(splitter.end());
+    } catch (err) {
+      throw this.#mapError(err, subject, timeout, timeoutMs);
+    }
+    return {
+      lines: window.items(),
+      scanned,
+      matched: window.seen,
+      dropped: window.dropped,
+      droppedBytes: window.droppedBytes,
+    };
+  }
+
+  /**
+   * Runs argv in a running container (no shell, no TTY, no stdin) and collects capped output. On timeout
+   * the stream is closed and `timedOut` is set; the engine has no API to kill an exec'd process.
+   */
+  async exec(
+    ref: string,
+    argv: string[],
+    opts: { timeoutMs: number; maxBytesPerStream: number },
+    signal?: AbortSignal,
+  ): Promise<ExecResult> {
+    const subject = containerSubject(ref);
+    const created = await this.#dial<{ Id: string }>({
+      path: `/containers/${enc(ref)}/exec`,
+      method: 'POST',
+      body: { AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: argv },
+      statusCodes: {
+        201: true,
+        404: 'no such container',
+        409: 'container is paused or not running',
+        500: 'server error',
+      },
+      subject,
+      signal,
+    });
+    const started = Date.now();
+    const execTimeout = AbortSignal.timeout(opts.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, execTimeout]) : execTimeout;
+    const out = {
+      stdout: new TailWindow<Buffer>(opts.maxBytesPerStream, (b) => b.length),
+      stderr: new TailWindow<Buffer>(opts.maxBytesPerStream, (b) => b.length),
+    };
+    const bytes = { stdout: 0, stderr: 0 };
+    let timedOut = false;
+    try {
+      const res = await this.#dial<IncomingMessage>({
+        path: `/exec/${enc(created.Id)}/start`,
+        method: 'POST',
+        body: { Detach: false, Tty: false },
+        statusCodes: { 200: true, 404: 'no such exec', 409: 'container is paused or not running', 500: 'server error' },
+        isStream: true,
+        subject,
+        timeoutMs: opts.timeoutMs,
+        signal: combined,
+      });
+      await readFrames(res, combined, (frame) => {
+        bytes[frame.stream] += frame.data.length;
+        out[frame.stream].push(Buffer.from(frame.data));
+      });
+    } catch (err) {
+      if (!(execTimeout.aborted && !signal?.aborted)) throw this.#mapError(err, subject, execTimeout, opts.timeoutMs);
+      timedOut = true;
+    }
+    const durationMs = Date.now() - started;
+    let exitCode: number | null = null;
+    if (!timedOut) {
+      const info = await this.#dial<{ ExitCode: number | null; Running: boolean }>({
+        path: `/exec/${enc(created.Id)}/json`,
+        method: 'GET',
+        statusCodes: { 200: true, 404: 'no such exec' },
+        subject,
+        signal,
+      });
+      exitCode = info.Running ? null : info.ExitCode;
+    }
+    const text = (s: 'stdout' | 'stderr') => {
+      const kept = Buffer.concat(out[s].items());
+      // keep only the last maxBytes even when a single frame was larger than the cap
+      return kept.subarray(Math.max(0, kept.length - opts.maxBytesPerStream)).toString('utf8');
+    };
+    return {
+      exitCode,
+      stdout: text('stdout'),
+      stderr: text('stderr'),
+      stdoutBytes: bytes.stdout,
+      stderrBytes: bytes.stderr,
+      stdoutTruncated: bytes.stdout > opts.maxBytesPerStream,
+      stderrTruncated: bytes.stderr > opts.maxBytesPerStream,
+      timedOut,
+      durationMs,
+    };
+  }
+
+  async #dial<T>(opts: DialOptions): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const { timeout, combined } = withTimeout(opts.signal, timeoutMs);
+    if (combined.aborted) throw this.#mapError(combined.reason, opts.subject, timeout, timeoutMs);
+    const query = opts.query ?? {};
+    const dialOpts: Record<string, unknown> = {
+      path: `${opts.path}?`,
+      method: opts.method,
+      statusCodes: opts.statusCodes,
+      isStream: opts.isStream ?? false,
+      allowEmpty: true,
+      abortSignal: combined,
+      // docker-modem builds the query from `_query` and the JSON body from `_body`
+      options: { _query: query, _body: opts.body ?? {} },
+    };
+    if (opts.method === 'GET') dialOpts.options = query;
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        this.#modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as T)));
+      });
+    } catch (err) {
+      throw this.#mapError(err, opts.subject, timeout, timeoutMs);
+    }
+  }
+
+  #mapError(err: unknown, subject: string, timeout: AbortSignal, timeoutMs: number): ToolError {
+    if (timeout.aborted) {
+      return new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `the Docker Engine at ${this.endpoint} did not answer about ${subject} within ${timeoutMs} ms; check that dockerd is healthy, then retry`,
+      );
+    }
+    if (err instanceof ToolError) return err;
+    const e = err as { name?: string; code?: string; statusCode?: number; json?: unknown; message?: string };
+    if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') {
+      return new ToolError('ERR_BACKEND_TIMEOUT', `the call to the Docker Engine about ${subject} was cancelled`);
+    }
+    if (typeof e?.statusCode === 'number') {
+      const status = e.statusCode;
+      const engineMessage = engineMessageOf(e.json) ?? '';
+      if (status === 404) {
+        return new ToolError(
+          'ERR_NOT_FOUND',
+          `${subject} was not found on the Docker Engine${engineMessage ? ` (${engineMessage})` : ''}; check the name or id with containers_list`,
+          { status },
+        );
+      }
+      if (status === 304) return new ToolError('ERR_CONFLICT', `${subject} is already in that state`, { status });
+      if (status === 409)
+        return new ToolError(
+          'ERR_CONFLICT',
+          `the Docker Engine refused the request for ${subject}: ${engineMessage || 'conflict'}`,
+          { status },
+        );
+      if (status === 400)
+        return new ToolError(
+          'ERR_INVALID_INPUT',
+          `the Docker Engine rejected the request for ${subject}: ${engineMessage || 'bad parameter'}`,
+          { status },
+        );
+      return new ToolError(
+        'ERR_BACKEND_ERROR',
+        `the Docker Engine failed on ${subject} (HTTP ${status})${engineMessage ? `: ${engineMessage}` : ''}`,
+        { status },
+      );
+    }
+    const code = e?.code ?? '';
+    if (UNAVAILABLE_CODES.has(code)) {
+      const hint =
+        code === 'EACCES' || code === 'EPERM'
+          ? 'the server may not have permission to use the Docker socket'
+          : 'check DOCKER_HOST / the socket path and that dockerd is running';
+      return new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `the Docker Engine is unreachable at ${this.endpoint} (${code}); ${hint}`,
+        { code },
+      );
+    }
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `the Docker Engine call about ${subject} failed (${code || e?.name || 'error'}); check dockerd at ${this.endpoint}`,
+    );
+  }
+}
+
+export function containerSubject(ref: string): string {
+  return `container "${ref}"`;
+}
+
+function enc(ref: string): string {
+  return encodeURIComponent(ref);
+}
+
+function engineMessageOf(json: unknown): string | undefined {
+  let msg: unknown = json;
+  if (Buffer.isBuffer(json)) msg = json.toString('utf8');
+  if (msg && typeof msg === 'object' && typeof (msg as { message?: unknown }).message === 'string')
+    msg = (msg as { message: string }).message;
+  if (typeof msg !== 'string' || msg.trim() === '') return undefined;
+  return msg.trim().slice(0, 300);
+}
+
+function withTimeout(
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): { timeout: AbortSignal; combined: AbortSignal } {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return { timeout, combined: signal ? AbortSignal.any([signal, timeout]) : timeout };
+}
+
+/** Reads a multiplexed response to its end, destroying it when the signal aborts. */
+async function readFrames(res: IncomingMessage, signal: AbortSignal, onFrame: (frame: Frame) => void): Promise<void> {
+  const demux = new Demuxer();
+  const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of res) {
+      for (const frame of demux.push(chunk as Buffer)) onFrame(frame);
+    }
+    for (const frame of demux.end()) onFrame(frame);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,86 @@
+import { createRequire } from 'node:module';
+import { type AnyTool, defineServer } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { DockerBackend, parseDockerHost } from './backend.js';
+import { RestartBudget } from './restart-budget.js';
+import { composeTools } from './tools/compose.js';
+import { containerTools } from './tools/containers.js';
+import type { DockerServices } from './tools/define.js';
+import { execTools } from './tools/exec.js';
+import { healthTools } from './tools/health.js';
+import { logTools } from './tools/logs.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Every tool of the Docker server, in the order tools/list shows them. */
+export const tools: readonly AnyTool<DockerServices>[] = [
+  ...containerTools,
+  ...logTools,
+  ...healthTools,
+  ...composeTools,
+  ...execTools,
+];
+
+export const DockerBackendConfig = z.object({
+  host: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value === undefined || value === '') return;
+      try {
+        parseDockerHost(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .describe('DOCKER_HOST: tcp://host:port or unix:///path; wins over socketPath'),
+  socketPath: z.string().min(1).default('/var/run/docker.sock').describe('Docker Engine unix socket'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(10_000)
+    .describe('Per-call timeout for Docker Engine API calls'),
+  restartBudget: z
+    .object({
+      maxRestarts: z
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(3)
+        .describe('Restarts (and starts) allowed per container within the window'),
+      windowSeconds: z.number().int().min(1).max(86_400).default(600).describe('Sliding window of the restart budget'),
+    })
+    .prefault({})
+    .describe('Stops an agent from restarting a crash-looping container again and again'),
+});
+
+export const dockerServer = defineServer({
+  name: 'docker',
+  version,
+  description: 'Docker Engine: containers, health, logs, compose projects, allowlisted exec',
+  tools,
+  backendConfig: DockerBackendConfig,
+  backendEnv: { DOCKER_HOST: 'host' },
+  createServices: (config): DockerServices => ({
+    docker: new DockerBackend({
+      host: config.host || undefined,
+      socketPath: config.socketPath,
+      timeoutMs: config.timeoutMs,
+    }),
+    restartBudget: new RestartBudget(config.restartBudget),
+  }),
+  ready: async ({ docker }, signal) => {
+    await docker.ping(signal);
+  },
+  close: async () => {
+    // dockerode keeps no pooled connections of its own; nothing to release.
+  },
+});
+
+export { DockerBackend, type DockerBackendOptions, parseDockerHost } from './backend.js';
+export { RestartBudget, type RestartBudgetOptions } from './restart-budget.js';
+export type { DockerServices } from './tools/define.js';
+export { ExecOptions, ExecRule } from './tools/exec.js';

@@ -1,0 +1,134 @@
+/** Start/stop/restart with the restart budget and a wait for the resulting state; shared by containers and compose tools. */
+import type { ToolContext } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
+import { z } from 'zod';
+import { ContainerState, nameOf, stateOf, targetAfterStart, type WaitTarget, waitFor } from './state.js';
+import type { DockerServices } from './tools/define.js';
+
+export type LifecycleAction = 'start' | 'stop' | 'restart';
+
+export const WaitTargetSchema = z.enum(['running', 'healthy', 'stopped']);
+
+export const BudgetInfo = z.object({
+  used: z.number().int().describe('Restarts/starts by this server within the window, this one included'),
+  remaining: z.number().int(),
+  maxRestarts: z.number().int(),
+  windowSeconds: z.number().int(),
+});
+
+export const LifecycleResult = z.object({
+  action: z.enum(['start', 'stop', 'restart']),
+  changed: z.boolean().describe('False when the container was already in the requested state'),
+  target: WaitTargetSchema.describe('What the call waited for: running, healthy (has a healthcheck) or stopped'),
+  reached: z.boolean().describe('True when the target state was reached before the wait timed out'),
+  waitedMs: z.number().int(),
+  container: ContainerState,
+  budget: BudgetInfo.optional().describe('The restart budget after this call (start and restart only)'),
+  message: z.string().describe('One line for the operator: what happened and what to do next'),
+});
+export type LifecycleResultT = z.infer<typeof LifecycleResult>;
+
+export interface LifecycleParams {
+  graceSeconds: number;
+  waitSeconds: number;
+}
+
+export interface PreparedAction {
+  info: Docker.ContainerInspectInfo;
+  name: string;
+  action: LifecycleAction;
+  /** False when the container is already in the requested state: nothing will be sent to the engine. */
+  needed: boolean;
+  countsAgainstBudget: boolean;
+}
+
+/** Resolves the container and checks the restart budget; sends nothing to the engine. */
+export async function prepare(
+  ctx: ToolContext<DockerServices>,
+  ref: string,
+  action: LifecycleAction,
+): Promise<PreparedAction> {
+  const info = await ctx.docker.inspect(ref, ctx.signal);
+  const name = nameOf(info.Name);
+  const running = info.State.Running || info.State.Restarting;
+  const needed = action === 'restart' || (action === 'start' ? !running : running || info.State.Paused);
+  const countsAgainstBudget = needed && action !== 'stop';
+  if (countsAgainstBudget) ctx.restartBudget.check(name, `container "${name}"`);
+  return { info, name, action, needed, countsAgainstBudget };
+}
+
+/** Sends the action to the engine (recording it against the budget first). */
+export async function act(
+  ctx: ToolContext<DockerServices>,
+  p: PreparedAction,
+  params: LifecycleParams,
+): Promise<boolean> {
+  if (!p.needed) return false;
+  if (p.countsAgainstBudget) ctx.restartBudget.record(p.name);
+  const id = p.info.Id;
+  if (p.action === 'restart') {
+    await ctx.docker.restart(id, params.graceSeconds, ctx.signal);
+    return true;
+  }
+  if (p.action === 'start') return ctx.docker.start(id, ctx.signal);
+  return ctx.docker.stop(id, params.graceSeconds, ctx.signal);
+}
+
+/** Waits for the state the action should lead to and describes the outcome. */
+export async function settle(
+  ctx: ToolContext<DockerServices>,
+  p: PreparedAction,
+  changed: boolean,
+  waitMs: number,
+): Promise<LifecycleResultT> {
+  const target: WaitTarget = p.action === 'stop' ? 'stopped' : targetAfterStart(p.info);
+  const waited = await waitFor(ctx.docker, p.info.Id, target, waitMs, ctx.signal);
+  const state = stateOf(waited.info);
+  const result: LifecycleResultT = {
+    action: p.action,
+    changed,
+    target,
+    reached: waited.reached,
+    waitedMs: waited.waitedMs,
+    container: state,
+    message: describe(p.action, changed, target, waited.reached, state),
+  };
+  if (p.action !== 'stop') {
+    const b = ctx.restartBudget.status(p.name);
+    result.budget = {
+      used: b.used,
+      remaining: b.remaining,
+      maxRestarts: ctx.restartBudget.options.maxRestarts,
+      windowSeconds: ctx.restartBudget.options.windowSeconds,
+    };
+  }
+  return result;
+}
+
+export async function runLifecycle(
+  ctx: ToolContext<DockerServices>,
+  ref: string,
+  action: LifecycleAction,
+  params: LifecycleParams,
+): Promise<LifecycleResultT> {
+  const p = await prepare(ctx, ref, action);
+  const changed = await act(ctx, p, params);
+  return settle(ctx, p, changed, params.waitSeconds * 1000);
+}
+
+function describe(
+  action: LifecycleAction,
+  changed: boolean,
+  target: WaitTarget,
+  reached: boolean,
+  s: z.infer<typeof ContainerState>,
+): string {
+  const who = `container "${s.name}"`;
+  if (!changed)
+    return `${who} was already ${action === 'stop' ? 'stopped' : 'running'}; nothing was done (state: ${s.state}, health: ${s.health})`;
+  if (reached) return `${who} ${action === 'stop' ? 'stopped' : `is ${target}`} after ${action} (state: ${s.state})`;
+  if (target !== 'stopped' && !s.running && s.state !== 'restarting') {
+    return `${who} exited after ${action} with code ${s.exitCode ?? 'unknown'}${s.oomKilled ? ' (OOM-killed)' : ''}; check containers_diagnose and logs_get before trying again`;
+  }
+  return `${who} did not become ${target} within the wait (state: ${s.state}, health: ${s.health}); check containers_diagnose, or call again with a longer waitSeconds`;
+}

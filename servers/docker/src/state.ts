@@ -1,0 +1,193 @@
+/** Schemas and summaries shared by the tools: container references, states, health. */
+import { ToolError } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
+import { z } from 'zod';
+import type { DockerBackend } from './backend.js';
+
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+
+export const ContainerRef = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(
+    /^\/?[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'must be a container name or id: letters, digits, "_", "." and "-", starting with a letter or digit',
+  )
+  .transform((s) => s.replace(/^\//, ''))
+  .describe('Container name (e.g. "web") or id (full or a unique prefix of at least a few hex digits)');
+
+export const ComposeProjectName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a compose project name: lowercase letters, digits, "_" and "-"')
+  .describe('Compose project name (the com.docker.compose.project label)');
+
+export const HEALTH_VALUES = ['healthy', 'unhealthy', 'starting', 'none'] as const;
+export const Health = z
+  .enum(HEALTH_VALUES)
+  .describe('Healthcheck status; "none" when the container has no healthcheck');
+export type HealthStatus = z.infer<typeof Health>;
+
+export const STATUS_VALUES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'] as const;
+
+const isoOrNull = z.string().nullable();
+
+export const ContainerState = z.object({
+  id: z.string().describe('Short container id (12 hex digits)'),
+  name: z.string(),
+  state: z.string().describe('Engine state: created, running, restarting, paused, exited, dead...'),
+  running: z.boolean(),
+  health: Health,
+  exitCode: z.number().int().nullable().describe('Last exit code; null while it has never exited'),
+  oomKilled: z.boolean(),
+  restartCount: z.number().int().describe('Restarts by the engine restart policy'),
+  startedAt: isoOrNull,
+  finishedAt: isoOrNull,
+});
+export type ContainerStateT = z.infer<typeof ContainerState>;
+
+export const shortId = (id: string): string => id.slice(0, 12);
+export const nameOf = (names: readonly string[] | string | undefined): string => {
+  const first = Array.isArray(names) ? names[0] : names;
+  return (first ?? '').replace(/^\//, '');
+};
+
+/** Docker reports never-set times as year 1. */
+export function dockerTime(value: string | undefined): string | null {
+  if (!value || value.startsWith('0001-01-01')) return null;
+  return value;
+}
+
+export function healthOfInspect(info: Docker.ContainerInspectInfo): HealthStatus {
+  const s = info.State.Health?.Status;
+  return s === 'healthy' || s === 'unhealthy' || s === 'starting' ? s : 'none';
+}
+
+/** The list endpoint only has health inside the human status text: "Up 5 minutes (healthy)". */
+export function healthOfStatusText(status: string): HealthStatus {
+  if (/\(healthy\)/.test(status)) return 'healthy';
+  if (/\(unhealthy\)/.test(status)) return 'unhealthy';
+  if (/\(health: starting\)/.test(status)) return 'starting';
+  return 'none';
+}
+
+export function stateOf(info: Docker.ContainerInspectInfo): ContainerStateT {
+  const neverExited = dockerTime(info.State.FinishedAt) === null && info.State.ExitCode === 0;
+  return {
+    id: shortId(info.Id),
+    name: nameOf(info.Name),
+    state: info.State.Status,
+    running: info.State.Running && !info.State.Restarting,
+    health: healthOfInspect(info),
+    exitCode: neverExited ? null : info.State.ExitCode,
+    oomKilled: info.State.OOMKilled,
+    restartCount: info.RestartCount,
+    startedAt: dockerTime(info.State.StartedAt),
+    finishedAt: dockerTime(info.State.FinishedAt),
+  };
+}
+
+export type WaitTarget = 'running' | 'healthy' | 'stopped';
+
+export interface WaitResult {
+  info: Docker.ContainerInspectInfo;
+  target: WaitTarget;
+  reached: boolean;
+  waitedMs: number;
+}
+
+export function targetAfterStart(info: Docker.ContainerInspectInfo): WaitTarget {
+  return info.State.Health ? 'healthy' : 'running';
+}
+
+function reachedTarget(info: Docker.ContainerInspectInfo, target: WaitTarget): boolean {
+  const running = info.State.Running && !info.State.Restarting;
+  if (target === 'stopped') return !info.State.Running && !info.State.Restarting;
+  if (target === 'running') return running;
+  return running && info.State.Health?.Status === 'healthy';
+}
+
+/** A container that exited on its own (and will not be restarted by the engine) will not reach running. */
+function hopeless(info: Docker.ContainerInspectInfo, target: WaitTarget): boolean {
+  return target !== 'stopped' && !info.State.Running && !info.State.Restarting;
+}
+
+/**
+ * Polls the container until it reaches `target` (running; healthy when it has a healthcheck; or stopped),
+ * gives up early when it exits, and stops at `timeoutMs`. Never throws on timeout: the caller reports it.
+ */
+export async function waitFor(
+  docker: DockerBackend,
+  ref: string,
+  target: WaitTarget,
+  timeoutMs: number,
+  signal: AbortSignal,
+  pollMs = 250,
+): Promise<WaitResult> {
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  for (;;) {
+    const info = await docker.inspect(ref, signal);
+    const reached = reachedTarget(info, target);
+    if (reached || hopeless(info, target) || Date.now() + pollMs > deadline) {
+      return { info, target, reached, waitedMs: Date.now() - started };
+    }
+    await sleep(pollMs, signal);
+  }
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted)
+      return reject(new ToolError('ERR_BACKEND_TIMEOUT', 'the call was cancelled while waiting for the container'));
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new ToolError('ERR_BACKEND_TIMEOUT', 'the call was cancelled while waiting for the container'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs `fn` over items with at most `limit` in flight, keeping order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Compiles a grep pattern: substring by default, or a validated regex. */
+export function compileGrep(
+  pattern: string | undefined,
+  mode: 'substring' | 'regex',
+  ignoreCase: boolean,
+): ((text: string) => boolean) | undefined {
+  if (pattern === undefined || pattern === '') return undefined;
+  if (mode === 'substring') {
+    const needle = ignoreCase ? pattern.toLowerCase() : pattern;
+    return ignoreCase ? (t) => t.toLowerCase().includes(needle) : (t) => t.includes(needle);
+  }
+  let re: RegExp;
+  try {
+    re = new RegExp(pattern, ignoreCase ? 'i' : '');
+  } catch (err) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `grep is not a valid regular expression (${(err as Error).message}); fix it or use grepMode "substring"`,
+    );
+  }
+  return (t) => re.test(t);
+}

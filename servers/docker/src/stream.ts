@@ -1,0 +1,146 @@
+/**
+ * Docker's multiplexed stream format (logs and exec without a TTY): each frame is an 8-byte header
+ * [stream type, 0, 0, 0, uint32 big-endian length] followed by the payload. Containers with a TTY
+ * send raw bytes instead; the demuxer notices and passes them through as stdout.
+ */
+
+export type StreamName = 'stdout' | 'stderr';
+
+export interface Frame {
+  stream: StreamName;
+  data: Buffer;
+}
+
+export class Demuxer {
+  #pending: Buffer = Buffer.alloc(0);
+  #raw = false;
+
+  /** Feeds a chunk; returns the complete frames it finished. */
+  push(chunk: Buffer): Frame[] {
+    if (this.#raw) return [{ stream: 'stdout', data: chunk }];
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.#pending.length < 8) break;
+      const type = this.#pending[0];
+      const header = this.#pending;
+      if ((type !== 0 && type !== 1 && type !== 2) || header[1] !== 0 || header[2] !== 0 || header[3] !== 0) {
+        // Not a multiplexed stream (TTY container): everything from here on is raw output.
+        this.#raw = true;
+        frames.push({ stream: 'stdout', data: this.#pending });
+        this.#pending = Buffer.alloc(0);
+        break;
+      }
+      const length = header.readUInt32BE(4);
+      if (this.#pending.length < 8 + length) break;
+      const data = this.#pending.subarray(8, 8 + length);
+      this.#pending = this.#pending.subarray(8 + length);
+      frames.push({ stream: type === 2 ? 'stderr' : 'stdout', data });
+    }
+    return frames;
+  }
+
+  /** What is left when the stream ends: a partial frame is returned as-is so no output is lost. */
+  end(): Frame[] {
+    if (this.#pending.length === 0) return [];
+    const rest = this.#pending;
+    this.#pending = Buffer.alloc(0);
+    return [{ stream: 'stdout', data: this.#raw || rest.length < 8 ? rest : rest.subarray(8) }];
+  }
+}
+
+// CSI sequences (colors, cursor moves), OSC sequences (titles, hyperlinks) and lone two-byte escapes.
+const ESC = '\\u001b';
+const ANSI_PATTERN = new RegExp(
+  [
+    `${ESC}\\[[0-?]*[ -/]*[@-~]`, // CSI
+    `${ESC}\\][^\\u0007\\u001b]*(?:\\u0007|${ESC}\\\\)`, // OSC, ended by BEL or ST
+    `${ESC}[@-Z\\\\-_]`, // two-byte escapes
+    '\\u009b[0-?]*[ -/]*[@-~]', // 8-bit CSI
+  ].join('|'),
+  'g',
+);
+
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI_PATTERN, '');
+}
+
+export interface Line {
+  stream: StreamName;
+  text: string;
+}
+
+/**
+ * Splits demultiplexed frames into lines per stream (a line may span frames). Lines longer than
+ * `maxLineBytes` are cut, so one runaway line cannot exhaust memory.
+ */
+export class LineSplitter {
+  readonly #partial: Record<StreamName, string> = { stdout: '', stderr: '' };
+  readonly #maxLineChars: number;
+
+  constructor(maxLineChars = 16 * 1024) {
+    this.#maxLineChars = maxLineChars;
+  }
+
+  push(frame: Frame): Line[] {
+    const text = this.#partial[frame.stream] + frame.data.toString('utf8');
+    const parts = text.split('\n');
+    let last = parts.pop() ?? '';
+    const lines: Line[] = parts.map((p) => ({ stream: frame.stream, text: this.#cut(p.replace(/\r$/, '')) }));
+    if (last.length > this.#maxLineChars) {
+      lines.push({ stream: frame.stream, text: this.#cut(last) });
+      last = '';
+    }
+    this.#partial[frame.stream] = last;
+    return lines;
+  }
+
+  end(): Line[] {
+    const lines: Line[] = [];
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (this.#partial[stream] !== '') lines.push({ stream, text: this.#cut(this.#partial[stream]) });
+      this.#partial[stream] = '';
+    }
+    return lines;
+  }
+
+  #cut(line: string): string {
+    return line.length > this.#maxLineChars ? `${line.slice(0, this.#maxLineChars)}… [line cut]` : line;
+  }
+}
+
+/** Keeps the newest items within a byte budget while a stream is read; counts everything seen. */
+export class TailWindow<T> {
+  readonly #items: T[] = [];
+  #head = 0;
+  #bytes = 0;
+  seen = 0;
+  dropped = 0;
+  droppedBytes = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly sizeOf: (item: T) => number,
+  ) {}
+
+  push(item: T): void {
+    this.seen++;
+    this.#items.push(item);
+    this.#bytes += this.sizeOf(item);
+    while (this.#bytes > this.maxBytes && this.#items.length - this.#head > 1) {
+      const size = this.sizeOf(this.#items[this.#head] as T);
+      this.#bytes -= size;
+      this.droppedBytes += size;
+      this.#head++;
+      this.dropped++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  items(): T[] {
+    return this.#items.slice(this.#head);
+  }
+}

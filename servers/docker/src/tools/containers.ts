@@ -1,0 +1,355 @@
+import { ListPage, pageList } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { LifecycleResult, runLifecycle } from '../lifecycle.js';
+import {
+  COMPOSE_PROJECT_LABEL,
+  COMPOSE_SERVICE_LABEL,
+  ComposeProjectName,
+  ContainerRef,
+  ContainerState,
+  HEALTH_VALUES,
+  Health,
+  healthOfStatusText,
+  nameOf,
+  STATUS_VALUES,
+  shortId,
+  stateOf,
+} from '../state.js';
+import { stripAnsi } from '../stream.js';
+import { defineTool } from './define.js';
+
+export const LabelFilter = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[^\n\r]*)?$/, 'must be "key" or "key=value"')
+  .describe('Label filter: "key" (label present) or "key=value"');
+
+export const ContainerSummary = z.object({
+  id: z.string().describe('Short container id'),
+  name: z.string(),
+  image: z.string(),
+  state: z.string().describe('created, running, restarting, paused, exited, dead...'),
+  health: Health,
+  status: z.string().describe('The engine\'s human status text, e.g. "Exited (1) 2 minutes ago"'),
+  createdAt: z.string(),
+  composeProject: z.string().nullable(),
+  composeService: z.string().nullable(),
+});
+
+export const containersList = defineTool({
+  name: 'containers_list',
+  toolset: 'containers',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'List containers',
+  description:
+    'List containers (running and stopped) with state and health; filter by name, label, compose project, status or health; paged.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9_.-]+$/, 'must contain only letters, digits, "_", "." and "-"')
+      .optional()
+      .describe('Only containers whose name contains this text'),
+    labels: z.array(LabelFilter).max(10).optional().describe('Only containers with all of these labels'),
+    composeProject: ComposeProjectName.optional(),
+    status: z.array(z.enum(STATUS_VALUES)).max(7).optional().describe('Only containers in one of these states'),
+    health: z.enum(HEALTH_VALUES).optional().describe('Only containers with this health status'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Most containers to return in this page'),
+    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+  }),
+  output: z.object({ containers: z.array(ContainerSummary), ...ListPage }),
+  handler: async (input, { docker, signal, maxOutputBytes }) => {
+    const label = [...(input.labels ?? [])];
+    if (input.composeProject) label.push(`${COMPOSE_PROJECT_LABEL}=${input.composeProject}`);
+    const all = await docker.listContainers(
+      {
+        name: input.name ? [input.name] : [],
+        label,
+        status: input.status ?? [],
+        health: input.health ? [input.health] : [],
+      },
+      signal,
+    );
+    const summaries = all
+      .map((c) => ({
+        id: shortId(c.Id),
+        name: nameOf(c.Names),
+        image: c.Image,
+        state: c.State,
+        health: healthOfStatusText(c.Status),
+        status: c.Status,
+        createdAt: new Date(c.Created * 1000).toISOString(),
+        composeProject: c.Labels?.[COMPOSE_PROJECT_LABEL] ?? null,
+        composeService: c.Labels?.[COMPOSE_SERVICE_LABEL] ?? null,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const page = pageList(summaries, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 512 });
+    const { items, ...rest } = page;
+    return { containers: items, ...rest };
+  },
+});
+
+const ERROR_LINE = /\b(error|err|fatal|panic|exception|traceback|failed|failure|critical|crit|oom|killed)\b/i;
+const MAX_HEALTH_OUTPUT = 500;
+
+export const containersDiagnose = defineTool({
+  name: 'containers_diagnose',
+  toolset: 'containers',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'Diagnose a container',
+  description:
+    'Summarize one container: image, state, exit code, OOM kill, restart count, health with its last checks, recent error log lines and findings.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    container: ContainerRef,
+    errorLines: z
+      .number()
+      .int()
+      .min(0)
+      .max(50)
+      .default(10)
+      .describe('How many recent error lines (stderr or error-like stdout) to include; 0 for none'),
+    healthChecks: z
+      .number()
+      .int()
+      .min(1)
+      .max(5)
+      .default(3)
+      .describe('How many of the latest healthcheck results to include'),
+  }),
+  output: z.object({
+    container: ContainerState,
+    image: z.string(),
+    createdAt: z.string(),
+    restartPolicy: z.string().describe('no, always, on-failure, unless-stopped'),
+    compose: z.object({ project: z.string(), service: z.string().nullable() }).nullable(),
+    health: z
+      .object({
+        status: Health,
+        failingStreak: z.number().int(),
+        lastChecks: z.array(z.object({ at: z.string(), exitCode: z.number().int(), output: z.string() })),
+      })
+      .nullable()
+      .describe('null when the container has no healthcheck'),
+    errorLog: z.object({
+      lines: z.array(z.object({ stream: z.enum(['stdout', 'stderr']), text: z.string() })),
+      scannedLines: z.number().int().describe('How many of the latest log lines were searched'),
+    }),
+    findings: z.array(z.string()).describe('Problems spotted, most important first; empty when all looks fine'),
+  }),
+  handler: async ({ container, errorLines, healthChecks }, { docker, signal }) => {
+    const info = await docker.inspect(container, signal);
+    const state = stateOf(info);
+    const h = info.State.Health;
+    const health = h
+      ? {
+          status: state.health,
+          failingStreak: h.FailingStreak,
+          lastChecks: (h.Log ?? []).slice(-healthChecks).map((l) => ({
+            at: l.End || l.Start,
+            exitCode: l.ExitCode,
+            output: stripAnsi(l.Output ?? '')
+              .trim()
+              .slice(0, MAX_HEALTH_OUTPUT),
+          })),
+        }
+      : null;
+    let errorLog = { lines: [] as { stream: 'stdout' | 'stderr'; text: string }[], scannedLines: 0 };
+    if (errorLines > 0) {
+      const logs = await docker.logs(
+        info.Id,
+        {
+          tail: 500,
+          stdout: true,
+          stderr: true,
+          keepBytes: 16 * 1024,
+          filter: (l) => l.stream === 'stderr' || ERROR_LINE.test(l.text),
+        },
+        signal,
+      );
+      errorLog = {
+        lines: logs.lines.slice(-errorLines).map((l) => ({ stream: l.stream, text: stripAnsi(l.text).slice(0, 1000) })),
+        scannedLines: logs.scanned,
+      };
+    }
+    const findings: string[] = [];
+    if (state.oomKilled)
+      findings.push(
+        'the container was killed for running out of memory (OOMKilled); raise its memory limit or find the leak',
+      );
+    if (state.state === 'restarting')
+      findings.push(
+        `the engine is restarting it in a loop (restart count ${state.restartCount}); the process keeps exiting`,
+      );
+    if (state.state === 'dead') findings.push('the container is dead (the engine failed to stop or remove it)');
+    if (!state.running && state.exitCode !== null && state.exitCode !== 0 && state.state !== 'restarting') {
+      findings.push(
+        `it exited with code ${state.exitCode}${state.exitCode === 137 ? ' (SIGKILL: OOM or a forced stop)' : state.exitCode === 143 ? ' (SIGTERM)' : ''}`,
+      );
+    }
+    if (health?.status === 'unhealthy') {
+      const last = health.lastChecks.at(-1);
+      findings.push(
+        `healthcheck failing ${health.failingStreak} times in a row${last ? `; last output: ${JSON.stringify(last.output.slice(0, 200))}` : ''}`,
+      );
+    }
+    if (state.restartCount > 0 && state.state !== 'restarting')
+      findings.push(`restarted ${state.restartCount} times by its restart policy`);
+    if (info.State.Error) findings.push(`engine error: ${info.State.Error.slice(0, 300)}`);
+    if (errorLog.lines.length > 0) findings.push(`${errorLog.lines.length} recent error-like log lines (see errorLog)`);
+    const project = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];
+    return {
+      container: state,
+      image: info.Config.Image,
+      createdAt: info.Created,
+      restartPolicy: info.HostConfig.RestartPolicy?.Name || 'no',
+      compose: project ? { project, service: info.Config.Labels?.[COMPOSE_SERVICE_LABEL] ?? null } : null,
+      health,
+      errorLog,
+      findings,
+    };
+  },
+});
+
+const GraceSeconds = z
+  .number()
+  .int()
+  .min(0)
+  .max(120)
+  .default(10)
+  .describe('Seconds the process gets to exit after SIGTERM before SIGKILL');
+const WaitSeconds = z
+  .number()
+  .int()
+  .min(0)
+  .max(300)
+  .default(30)
+  .describe('Most seconds to wait for the container to be running (healthy if it has a healthcheck) or stopped');
+
+export const containersRestart = defineTool({
+  name: 'containers_restart',
+  toolset: 'containers',
+  tier: 'MEDIUM',
+  scopes: ['mcp:docker:write'],
+  title: 'Restart a container',
+  description:
+    'Restart one container by name or id and wait until it is running (healthy when it has a healthcheck). Limited per container by a restart budget.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
+  output: LifecycleResult,
+  handler: async ({ container, stopTimeoutSeconds, waitSeconds }, ctx) =>
+    runLifecycle(ctx, container, 'restart', { graceSeconds: stopTimeoutSeconds, waitSeconds }),
+});
+
+export const containersStart = defineTool({
+  name: 'containers_start',
+  toolset: 'containers',
+  tier: 'MEDIUM',
+  scopes: ['mcp:docker:write'],
+  title: 'Start a container',
+  description:
+    'Start one stopped container and wait until it is running (healthy when it has a healthcheck). Counts against the restart budget.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ container: ContainerRef, waitSeconds: WaitSeconds }),
+  output: LifecycleResult,
+  handler: async ({ container, waitSeconds }, ctx) =>
+    runLifecycle(ctx, container, 'start', { graceSeconds: 0, waitSeconds }),
+});
+
+export const containersStop = defineTool({
+  name: 'containers_stop',
+  toolset: 'containers',
+  tier: 'MEDIUM',
+  scopes: ['mcp:docker:write'],
+  title: 'Stop a container',
+  description: 'Stop one container (SIGTERM, then SIGKILL after stopTimeoutSeconds) and wait until it has stopped.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
+  output: LifecycleResult,
+  plan: ({ container, stopTimeoutSeconds }) =>
+    `stop container "${container}" (SIGTERM, SIGKILL after ${stopTimeoutSeconds} s); it stays stopped until started again`,
+  handler: async ({ container, stopTimeoutSeconds, waitSeconds }, ctx) =>
+    runLifecycle(ctx, container, 'stop', { graceSeconds: stopTimeoutSeconds, waitSeconds }),
+});
+
+export const containersGetStats = defineTool({
+  name: 'containers_get_stats',
+  toolset: 'containers',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'Get container resource usage',
+  description: 'One sample of CPU % and memory usage/limit for one container (takes about a second).',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ container: ContainerRef }),
+  output: z.object({
+    id: z.string(),
+    name: z.string(),
+    running: z.boolean(),
+    cpuPercent: z
+      .number()
+      .nullable()
+      .describe('CPU use over the sample as % of one CPU (can exceed 100 on several CPUs); null when not running'),
+    onlineCpus: z.number().int().nullable(),
+    memoryUsageBytes: z.number().nullable().describe('Memory in use, page cache excluded'),
+    memoryLimitBytes: z.number().nullable().describe("The container's limit, or the host memory when unlimited"),
+    memoryPercent: z.number().nullable(),
+    pids: z.number().int().nullable(),
+    sampledAt: z.string().nullable(),
+  }),
+  handler: async ({ container }, { docker, signal }) => {
+    const info = await docker.inspect(container, signal);
+    const base = { id: shortId(info.Id), name: nameOf(info.Name) };
+    if (!info.State.Running || info.State.Restarting) {
+      return {
+        ...base,
+        running: false,
+        cpuPercent: null,
+        onlineCpus: null,
+        memoryUsageBytes: null,
+        memoryLimitBytes: null,
+        memoryPercent: null,
+        pids: null,
+        sampledAt: null,
+      };
+    }
+    const s = await docker.stats(info.Id, signal);
+    const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
+    const systemDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+    const onlineCpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
+    const cpuPercent = systemDelta > 0 && cpuDelta >= 0 ? round2((cpuDelta / systemDelta) * onlineCpus * 100) : 0;
+    const mem = s.memory_stats ?? ({} as typeof s.memory_stats);
+    const st = (mem.stats ?? {}) as unknown as Record<string, number | undefined>;
+    const cache = st.total_inactive_file ?? st.inactive_file ?? 0;
+    const usage = typeof mem.usage === 'number' ? Math.max(0, mem.usage - cache) : null;
+    const limit = typeof mem.limit === 'number' && mem.limit > 0 ? mem.limit : null;
+    return {
+      ...base,
+      running: true,
+      cpuPercent,
+      onlineCpus,
+      memoryUsageBytes: usage,
+      memoryLimitBytes: limit,
+      memoryPercent: usage !== null && limit !== null ? round2((usage / limit) * 100) : null,
+      pids: s.pids_stats?.current ?? null,
+      sampledAt: s.read ?? null,
+    };
+  },
+});
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export const containerTools = [
+  containersList,
+  containersDiagnose,
+  containersRestart,
+  containersStart,
+  containersStop,
+  containersGetStats,
+] as const;

@@ -1,0 +1,174 @@
+import { ListPage, pageList } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
+import { z } from 'zod';
+import { COMPOSE_PROJECT_LABEL, ComposeProjectName, Health, mapLimit, stateOf } from '../state.js';
+import { stripAnsi } from '../stream.js';
+import { LabelFilter } from './containers.js';
+import { defineTool } from './define.js';
+
+export const PROBLEM_KINDS = [
+  'unhealthy',
+  'restarting',
+  'exited_nonzero',
+  'oom_killed',
+  'dead',
+  'health_starting',
+] as const;
+const Problem = z.enum(PROBLEM_KINDS);
+type ProblemKind = z.infer<typeof Problem>;
+
+/** Containers inspected at most per report; a host with more gets an explicit note. */
+const MAX_INSPECTED = 500;
+
+export function problemsOf(info: Docker.ContainerInspectInfo): ProblemKind[] {
+  const s = stateOf(info);
+  const kinds: ProblemKind[] = [];
+  if (s.health === 'unhealthy') kinds.push('unhealthy');
+  if (s.state === 'restarting') kinds.push('restarting');
+  if (s.state === 'dead') kinds.push('dead');
+  if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) kinds.push('exited_nonzero');
+  if (s.oomKilled) kinds.push('oom_killed');
+  if (s.health === 'starting' && s.running) kinds.push('health_starting');
+  return kinds;
+}
+
+const ProblemContainer = z.object({
+  id: z.string(),
+  name: z.string(),
+  problems: z.array(Problem),
+  state: z.string(),
+  health: Health,
+  exitCode: z.number().int().nullable(),
+  restartCount: z.number().int(),
+  finishedAt: z.string().nullable(),
+  composeProject: z.string().nullable(),
+  lastHealthOutput: z.string().nullable().describe('Output of the latest failing healthcheck, clipped'),
+});
+
+export const healthGetReport = defineTool({
+  name: 'health_get_report',
+  toolset: 'health',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'Health report across containers',
+  description:
+    'Check every container and report the unhealthy, restarting, exited non-zero, OOM-killed and dead ones with counts; optionally one compose project or label.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    composeProject: ComposeProjectName.optional(),
+    labels: z.array(LabelFilter).max(10).optional().describe('Only containers with all of these labels'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Most problem containers to list in this page'),
+    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+  }),
+  output: z.object({
+    ok: z.boolean().describe('True when no container has a problem (a healthcheck still starting is not one)'),
+    inspected: z.number().int().describe('Containers checked'),
+    skipped: z.number().int().describe('Containers not checked because the report stops at 500'),
+    counts: z.object({
+      running: z.number().int(),
+      healthy: z.number().int(),
+      unhealthy: z.number().int(),
+      healthStarting: z.number().int(),
+      restarting: z.number().int(),
+      exitedNonZero: z.number().int(),
+      exitedZero: z.number().int(),
+      oomKilled: z.number().int(),
+      dead: z.number().int(),
+      paused: z.number().int(),
+      created: z.number().int(),
+    }),
+    containers: z.array(ProblemContainer).describe('Containers with a problem, worst first'),
+    ...ListPage,
+  }),
+  handler: async (input, { docker, signal, maxOutputBytes }) => {
+    const label = [...(input.labels ?? [])];
+    if (input.composeProject) label.push(`${COMPOSE_PROJECT_LABEL}=${input.composeProject}`);
+    const listed = await docker.listContainers({ label }, signal);
+    const toInspect = listed.slice(0, MAX_INSPECTED);
+    // A container removed between list and inspect is simply gone: skip it.
+    const infos = (
+      await mapLimit(toInspect, 8, async (c) => {
+        try {
+          return await docker.inspect(c.Id, signal);
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ERR_NOT_FOUND') return null;
+          throw err;
+        }
+      })
+    ).filter((i): i is Docker.ContainerInspectInfo => i !== null);
+    const counts = {
+      running: 0,
+      healthy: 0,
+      unhealthy: 0,
+      healthStarting: 0,
+      restarting: 0,
+      exitedNonZero: 0,
+      exitedZero: 0,
+      oomKilled: 0,
+      dead: 0,
+      paused: 0,
+      created: 0,
+    };
+    const problems: z.infer<typeof ProblemContainer>[] = [];
+    for (const info of infos) {
+      const s = stateOf(info);
+      if (s.running) counts.running++;
+      if (s.health === 'healthy') counts.healthy++;
+      if (s.health === 'unhealthy') counts.unhealthy++;
+      if (s.health === 'starting') counts.healthStarting++;
+      if (s.state === 'restarting') counts.restarting++;
+      if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) counts.exitedNonZero++;
+      if (s.state === 'exited' && (s.exitCode ?? 0) === 0) counts.exitedZero++;
+      if (s.oomKilled) counts.oomKilled++;
+      if (s.state === 'dead') counts.dead++;
+      if (s.state === 'paused') counts.paused++;
+      if (s.state === 'created') counts.created++;
+      const kinds = problemsOf(info);
+      if (kinds.length === 0) continue;
+      const lastFailing = [...(info.State.Health?.Log ?? [])].reverse().find((l) => l.ExitCode !== 0);
+      problems.push({
+        id: s.id,
+        name: s.name,
+        problems: kinds,
+        state: s.state,
+        health: s.health,
+        exitCode: s.exitCode,
+        restartCount: s.restartCount,
+        finishedAt: s.finishedAt,
+        composeProject: info.Config.Labels?.[COMPOSE_PROJECT_LABEL] ?? null,
+        lastHealthOutput: lastFailing
+          ? stripAnsi(lastFailing.Output ?? '')
+              .trim()
+              .slice(0, 300)
+          : null,
+      });
+    }
+    problems.sort((a, b) => severity(b.problems) - severity(a.problems) || a.name.localeCompare(b.name));
+    const page = pageList(problems, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 1024 });
+    const { items, ...rest } = page;
+    const ok = problems.every((p) => p.problems.every((k) => k === 'health_starting'));
+    return {
+      ok,
+      inspected: infos.length,
+      skipped: listed.length - toInspect.length,
+      counts,
+      containers: items,
+      ...rest,
+    };
+  },
+});
+
+const WEIGHT: Record<ProblemKind, number> = {
+  oom_killed: 50,
+  restarting: 40,
+  dead: 30,
+  unhealthy: 20,
+  exited_nonzero: 10,
+  health_starting: 1,
+};
+
+function severity(kinds: readonly ProblemKind[]): number {
+  return kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
+}
+
+export const healthTools = [healthGetReport] as const;

@@ -1,0 +1,145 @@
+import { clipTail, jsonBytes, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { ContainerRef, compileGrep, nameOf } from '../state.js';
+import { type Line, stripAnsi } from '../stream.js';
+import { defineTool } from './define.js';
+
+export const Since = z
+  .string()
+  .min(1)
+  .max(40)
+  .describe('Only lines newer than this: a duration back from now ("90s", "15m", "2h", "1d") or an ISO-8601 time');
+
+/** Parses `since` into Unix seconds, or throws ERR_INVALID_INPUT saying which forms are accepted. */
+export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const rel = /^(\d{1,6})(s|m|h|d)$/.exec(value.trim());
+  if (rel) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    return Math.floor(now / 1000) - Number(rel[1]) * unit;
+  }
+  const t = Date.parse(value);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && Number.isFinite(t)) return Math.floor(t / 1000);
+  throw new ToolError(
+    'ERR_INVALID_INPUT',
+    `since: "${value}" is neither a duration like "15m" / "2h" nor an ISO-8601 time like "2026-01-31T12:00:00Z"`,
+  );
+}
+
+export const GrepFields = {
+  grep: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('Keep only lines containing this text (or matching it, with grepMode "regex")'),
+  grepMode: z.enum(['substring', 'regex']).default('substring').describe('How grep is matched'),
+  ignoreCase: z.boolean().default(false).describe('Case-insensitive grep'),
+};
+
+/** Refuses regexes with nested quantifiers like (a+)+, the classic catastrophic-backtracking shape. */
+export function checkRegexSafety(pattern: string): void {
+  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]/.test(pattern)) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      'grep: nested quantifiers such as "(a+)+" are refused (they can run for minutes); simplify the pattern',
+    );
+  }
+}
+
+export function buildLineFilter(input: {
+  grep?: string | undefined;
+  grepMode: 'substring' | 'regex';
+  ignoreCase: boolean;
+}): ((l: Line) => boolean) | undefined {
+  if (input.grep !== undefined && input.grepMode === 'regex') checkRegexSafety(input.grep);
+  const match = compileGrep(input.grep, input.grepMode, input.ignoreCase);
+  return match ? (l) => match(stripAnsi(l.text)) : undefined;
+}
+
+/** Clips text from the front until its JSON form fits `maxBytes` (escapes can make JSON larger than the text). */
+export function fitText(text: string, maxBytes: number): { text: string; truncated: boolean; totalBytes: number } {
+  const totalBytes = Buffer.byteLength(text, 'utf8');
+  let budget = maxBytes;
+  let clipped = clipTail(text, budget);
+  for (let i = 0; i < 4 && jsonBytes(clipped.text) > maxBytes; i++) {
+    budget = Math.floor(budget * (maxBytes / jsonBytes(clipped.text)) * 0.95);
+    clipped = clipTail(text, Math.max(0, budget));
+  }
+  return { text: clipped.text, truncated: clipped.text.length < text.length, totalBytes };
+}
+
+export const logsGet = defineTool({
+  name: 'logs_get',
+  toolset: 'logs',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'Read container logs',
+  description:
+    'Read the latest log lines of one container: tail, since, grep (substring or regex), stdout/stderr choice; ANSI colors stripped; newest lines kept when capped.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    container: ContainerRef,
+    tail: z
+      .number()
+      .int()
+      .min(1)
+      .max(50_000)
+      .default(200)
+      .describe('How many of the latest lines to read; grep filters within these'),
+    since: Since.optional(),
+    streams: z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read'),
+    ...GrepFields,
+    timestamps: z.boolean().default(false).describe("Prefix each line with the engine's RFC 3339 timestamp"),
+    maxBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(1024 * 1024)
+      .default(32 * 1024)
+      .describe('Byte cap on the returned text; the oldest lines are dropped first'),
+  }),
+  output: z.object({
+    container: z.string(),
+    text: z.string().describe('The lines, oldest first; with streams "both", stderr lines start with "[stderr] "'),
+    lines: z.number().int().describe('Lines in text'),
+    matchedLines: z.number().int().describe('Lines that passed grep (all lines read when there is no grep)'),
+    scannedLines: z.number().int().describe('Lines read from the engine'),
+    truncated: z.boolean().describe('True when matched lines were left out to stay within maxBytes'),
+    totalBytes: z.number().int().describe('Bytes of all matched lines before the cap'),
+  }),
+  handler: async (input, { docker, signal, maxOutputBytes }) => {
+    const since = parseSince(input.since);
+    const filter = buildLineFilter(input);
+    const info = await docker.inspect(input.container, signal);
+    const cap = Math.max(256, Math.min(input.maxBytes, maxOutputBytes - 1024));
+    const both = input.streams === 'both';
+    const res = await docker.logs(
+      info.Id,
+      {
+        tail: input.tail,
+        since,
+        stdout: input.streams !== 'stderr',
+        stderr: input.streams !== 'stdout',
+        timestamps: input.timestamps,
+        keepBytes: cap * 2,
+        filter,
+      },
+      signal,
+    );
+    const rendered = res.lines.map((l) => `${both && l.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(l.text)}`);
+    const fitted = fitText(rendered.length > 0 ? `${rendered.join('\n')}\n` : '', cap);
+    const keptLines = fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length;
+    return {
+      container: nameOf(info.Name),
+      text: fitted.text,
+      lines: keptLines,
+      matchedLines: res.matched,
+      scannedLines: res.scanned,
+      truncated: fitted.truncated || res.dropped > 0,
+      totalBytes: fitted.totalBytes + res.droppedBytes,
+    };
+  },
+});
+
+export const logTools = [logsGet] as const;
