@@ -125,7 +125,7 @@ export class DockerFixture {
       );
     }
     if (spec.restart) args.push('--restart', spec.restart);
-    if (spec.memory) args.push('--memory', spec.memory);
+    if (spec.memory) args.push('--memory', spec.memory, '--memory-swap', spec.memory);
     args.push(TEST_IMAGE, 'sh', '-c', spec.script);
     this.names.push(name);
     await docker(args);

@@ -334,7 +334,7 @@ export const containersGetStats = defineTool({
       onlineCpus,
       memoryUsageBytes: usage,
       memoryLimitBytes: limit,
-      memoryPercent: usage !== null && limit !== null ? round2((usage / limit) * 100) : null,
+      memoryPercent: usage !== null && limit !== null ? Math.round((usage / limit) * 100_000) / 1000 : null,
       pids: s.pids_stats?.current ?? null,
       sampledAt: s.read ?? null,
     };

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { Demuxer, LineSplitter, stripAnsi, TailWindow } from './stream.js';
+
+function frame(type: number, text: string): Buffer {
+  const payload = Buffer.from(text, 'utf8');
+  const header = Buffer.alloc(8);
+  header[0] = type;
+  header.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
+describe('Demuxer', () => {
+  it('splits stdout and stderr frames, even when chunks cut headers and payloads', () => {
+    const wire = Buffer.concat([frame(1, 'hello\n'), frame(2, 'oops\n'), frame(1, 'bye\n')]);
+    const d = new Demuxer();
+    const frames = [];
+    for (let i = 0; i < wire.length; i += 3) frames.push(...d.push(wire.subarray(i, i + 3)));
+    frames.push(...d.end());
+    expect(frames.map((f) => [f.stream, f.data.toString()])).toEqual([
+      ['stdout', 'hello\n'],
+      ['stderr', 'oops\n'],
+      ['stdout', 'bye\n'],
+    ]);
+  });
+
+  it('passes raw (TTY) output through as stdout', () => {
+    const d = new Demuxer();
+    const frames = [...d.push(Buffer.from('plain text from a tty\n')), ...d.push(Buffer.from('more\n')), ...d.end()];
+    expect(frames.map((f) => f.data.toString()).join('')).toBe('plain text from a tty\nmore\n');
+    expect(frames.every((f) => f.stream === 'stdout')).toBe(true);
+  });
+
+  it('handles an empty payload frame', () => {
+    const d = new Demuxer();
+    expect(d.push(Buffer.concat([frame(1, ''), frame(2, 'x')])).map((f) => f.data.toString())).toEqual(['', 'x']);
+  });
+});
+
+describe('LineSplitter', () => {
+  it('joins lines spanning frames, per stream, and drops CR', () => {
+    const s = new LineSplitter();
+    const out = [
+      ...s.push({ stream: 'stdout', data: Buffer.from('par') }),
+      ...s.push({ stream: 'stderr', data: Buffer.from('err line\r\n') }),
+      ...s.push({ stream: 'stdout', data: Buffer.from('tial\nnext') }),
+      ...s.end(),
+    ];
+    expect(out).toEqual([
+      { stream: 'stderr', text: 'err line' },
+      { stream: 'stdout', text: 'partial' },
+      { stream: 'stdout', text: 'next' },
+    ]);
+  });
+
+  it('cuts runaway lines', () => {
+    const s = new LineSplitter(10);
+    const out = [...s.push({ stream: 'stdout', data: Buffer.from('x'.repeat(25)) }), ...s.end()];
+    expect(out[0]?.text.startsWith('x'.repeat(10))).toBe(true);
+    expect(out[0]?.text).toContain('[line cut]');
+  });
+});
+
+describe('stripAnsi', () => {
+  it('removes colors, cursor moves and OSC titles but keeps text', () => {
+    expect(stripAnsi('\u001b[31mred\u001b[0m and \u001b[1;32mbold green\u001b[m')).toBe('red and bold green');
+    expect(stripAnsi('\u001b]0;title\u0007after\u001b[2K\u001b[1G!')).toBe('after!');
+    expect(stripAnsi('no escapes [31m here')).toBe('no escapes [31m here');
+  });
+});
+
+describe('TailWindow', () => {
+  it('keeps the newest items within the byte budget and counts the rest', () => {
+    const w = new TailWindow<string>(10, (s) => s.length);
+    for (const s of ['aaaa', 'bbbb', 'cccc', 'dd']) w.push(s);
+    expect(w.items()).toEqual(['bbbb', 'cccc', 'dd']);
+    expect(w.seen).toBe(4);
+    expect(w.dropped).toBe(1);
+    expect(w.droppedBytes).toBe(4);
+  });
+
+  it('always keeps the latest item even when it alone is over budget', () => {
+    const w = new TailWindow<string>(3, (s) => s.length);
+    w.push('abcdef');
+    expect(w.items()).toEqual(['abcdef']);
+  });
+
+  it('stays bounded over many pushes', () => {
+    const w = new TailWindow<number>(100, () => 1);
+    for (let i = 0; i < 10_000; i++) w.push(i);
+    expect(w.items()).toHaveLength(100);
+    expect(w.items()[0]).toBe(9_900);
+  });
+});

@@ -1,0 +1,79 @@
+import type { ToolError } from '@ravenhelm/kit';
+import { describe, expect, it } from 'vitest';
+import { timestampKey } from './compose.js';
+import { buildLineFilter, checkRegexSafety, fitText, parseSince } from './logs.js';
+
+const code = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as ToolError).code;
+  }
+  return undefined;
+};
+
+describe('parseSince', () => {
+  const now = Date.UTC(2026, 0, 31, 12, 0, 0);
+  it('reads durations and ISO times', () => {
+    expect(parseSince('90s', now)).toBe(now / 1000 - 90);
+    expect(parseSince('15m', now)).toBe(now / 1000 - 900);
+    expect(parseSince('2h', now)).toBe(now / 1000 - 7200);
+    expect(parseSince('2026-01-31T11:00:00Z', now)).toBe(now / 1000 - 3600);
+    expect(parseSince(undefined, now)).toBeUndefined();
+  });
+  it('refuses anything else with ERR_INVALID_INPUT', () => {
+    expect(code(() => parseSince('yesterday', now))).toBe('ERR_INVALID_INPUT');
+    expect(code(() => parseSince('15 minutes', now))).toBe('ERR_INVALID_INPUT');
+  });
+});
+
+describe('grep filters', () => {
+  it('substring, case-insensitive and regex modes', () => {
+    const sub = buildLineFilter({ grep: 'Error', grepMode: 'substring', ignoreCase: false });
+    expect(sub?.({ stream: 'stdout', text: 'an Error here' })).toBe(true);
+    expect(sub?.({ stream: 'stdout', text: 'an error here' })).toBe(false);
+    const ci = buildLineFilter({ grep: 'Error', grepMode: 'substring', ignoreCase: true });
+    expect(ci?.({ stream: 'stdout', text: 'an error here' })).toBe(true);
+    const re = buildLineFilter({ grep: '^req \\d+ failed$', grepMode: 'regex', ignoreCase: false });
+    expect(re?.({ stream: 'stdout', text: 'req 42 failed' })).toBe(true);
+    expect(re?.({ stream: 'stdout', text: 'req x failed' })).toBe(false);
+  });
+  it('matches against the text without ANSI colors', () => {
+    const f = buildLineFilter({ grep: 'red alert', grepMode: 'substring', ignoreCase: false });
+    expect(f?.({ stream: 'stdout', text: '\u001b[31mred\u001b[0m alert' })).toBe(true);
+  });
+  it('refuses an invalid or catastrophic regex', () => {
+    expect(code(() => buildLineFilter({ grep: '(unclosed', grepMode: 'regex', ignoreCase: false }))).toBe(
+      'ERR_INVALID_INPUT',
+    );
+    expect(code(() => checkRegexSafety('(a+)+$'))).toBe('ERR_INVALID_INPUT');
+    expect(code(() => checkRegexSafety('(x*y*)*'))).toBe('ERR_INVALID_INPUT');
+    expect(code(() => checkRegexSafety('(ab)+c'))).toBeUndefined();
+  });
+  it('no grep means no filter', () => {
+    expect(buildLineFilter({ grep: undefined, grepMode: 'substring', ignoreCase: false })).toBeUndefined();
+  });
+});
+
+describe('fitText', () => {
+  it('keeps the newest lines so that the JSON form fits', () => {
+    const text = Array.from({ length: 100 }, (_, i) => `line "${i}"\t\\`).join('\n');
+    const out = fitText(text, 200);
+    expect(Buffer.byteLength(JSON.stringify(out.text))).toBeLessThanOrEqual(200);
+    expect(out.truncated).toBe(true);
+    expect(out.text.endsWith('line "99"\t\\')).toBe(true);
+    expect(out.totalBytes).toBe(Buffer.byteLength(text));
+  });
+  it('leaves small text alone', () => {
+    expect(fitText('a\nb\n', 100)).toEqual({ text: 'a\nb\n', truncated: false, totalBytes: 4 });
+  });
+});
+
+describe('timestampKey', () => {
+  it('orders nano timestamps whose fractions have different lengths', () => {
+    const a = '2026-01-31T12:00:00.3Z';
+    const b = '2026-01-31T12:00:00.30001Z';
+    expect(a < b).toBe(false); // the raw strings sort wrongly
+    expect(timestampKey(a) < timestampKey(b)).toBe(true);
+  });
+});

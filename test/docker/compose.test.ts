@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerFixture, ensureImage } from './fixture.js';
+import { call, callError, makeServices, tool } from './harness.js';
+
+const fx = new DockerFixture('compose');
+// A project name unique to this run, so parallel runs never see each other's project.
+const project = `demo-${fx.prefix.slice(-6)}`;
+const services = makeServices();
+let web: string;
+let worker: string;
+
+const label = (service: string) => ({ 'com.docker.compose.project': project, 'com.docker.compose.service': service });
+
+beforeAll(async () => {
+  await ensureImage();
+  [web, worker] = await Promise.all([
+    fx.start({
+      name: 'web',
+      labels: label('web'),
+      health: { cmd: 'true' },
+      script:
+        'echo "web: listening"; sleep 0.3; printf "\\033[33mweb: GET /health 200\\033[0m\\n"; sleep 0.3; echo "web: upstream timeout" >&2; sleep 600',
+    }),
+    fx.start({
+      name: 'worker',
+      labels: label('worker'),
+      script: 'sleep 0.15; echo "worker: job 1 picked"; sleep 0.3; echo "worker: job 1 failed" >&2; sleep 600',
+    }),
+  ]);
+  await fx.waitForHealth(web, 'healthy');
+  await new Promise((r) => setTimeout(r, 800)); // every log line written
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+describe('compose projects', () => {
+  it('compose_list_projects finds the project with its services and counts', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const res = await call(tool('compose_list_projects'), { limit: 200, ...(cursor ? { cursor } : {}) }, services);
+      seen.push(...res.projects);
+      if (!res.truncated) break;
+      cursor = res.nextCursor;
+    }
+    const mine = seen.find((p) => p.project === project);
+    expect(mine).toEqual({ project, services: ['web', 'worker'], containers: 2, running: 2, unhealthy: 0, exited: 0 });
+  });
+
+  it('compose_get_status shows each service', async () => {
+    const res = await call(tool('compose_get_status'), { project }, services);
+    expect(res.ok).toBe(true);
+    expect(res.services.map((s: { service: string }) => s.service)).toEqual(['web', 'worker']);
+    expect(res.services[0]).toMatchObject({ running: 1, total: 1 });
+    expect(res.services[0].containers[0]).toMatchObject({ name: web, state: 'running', health: 'healthy' });
+    expect(res.services[1].containers[0]).toMatchObject({ name: worker, health: 'none' });
+  });
+
+  it('an unknown project or service is ERR_NOT_FOUND naming it', async () => {
+    const p = await callError(tool('compose_get_status'), { project: 'no-such-project-xyz' }, services);
+    expect(p.code).toBe('ERR_NOT_FOUND');
+    expect(p.message).toContain('no-such-project-xyz');
+    const s = await callError(tool('compose_get_logs'), { project, services: ['db'] }, services);
+    expect(s.code).toBe('ERR_NOT_FOUND');
+    expect(s.message).toMatch(/"db".*web, worker/);
+    expect((await callError(tool('compose_get_status'), { project: 'Bad Name' }, services)).code).toBe(
+      'ERR_INVALID_INPUT',
+    );
+  });
+
+  it('compose_get_logs merges services in time order with a service prefix, colors stripped', async () => {
+    const res = await call(tool('compose_get_logs'), { project }, services);
+    const lines = res.text.trimEnd().split('\n');
+    expect([...lines].sort()).toEqual(
+      [
+        'web | web: listening',
+        'web | web: GET /health 200',
+        'web | [stderr] web: upstream timeout',
+        'worker | worker: job 1 picked',
+        'worker | [stderr] worker: job 1 failed',
+      ].sort(),
+    );
+    // each service keeps its own order
+    expect(lines.filter((l: string) => l.startsWith('web |'))).toEqual([
+      'web | web: listening',
+      'web | web: GET /health 200',
+      'web | [stderr] web: upstream timeout',
+    ]);
+    expect(res).toMatchObject({ services: ['web', 'worker'], lines: 5, truncated: false });
+    // and the merge is by time across services
+    const stamped = await call(tool('compose_get_logs'), { project, timestamps: true }, services);
+    const times = stamped.text
+      .trimEnd()
+      .split('\n')
+      .map((l: string) => Date.parse(l.split(' ')[2] as string));
+    expect(times.every((t: number) => Number.isFinite(t))).toBe(true);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(
+      new Set(
+        stamped.text
+          .trimEnd()
+          .split('\n')
+          .map((l: string) => l.split(' ')[0]),
+      ).size,
+    ).toBe(2);
+  });
+
+  it('compose_get_logs greps, selects services and streams, and caps', async () => {
+    const failed = await call(
+      tool('compose_get_logs'),
+      { project, grep: 'FAILED|TIMEOUT', grepMode: 'regex', ignoreCase: true, streams: 'stderr' },
+      services,
+    );
+    expect(failed.text).toBe('worker | worker: job 1 failed\nweb | web: upstream timeout\n');
+    const onlyWeb = await call(tool('compose_get_logs'), { project, services: ['web'], timestamps: true }, services);
+    expect(onlyWeb.text.trimEnd().split('\n')).toHaveLength(3);
+    expect(onlyWeb.text).toMatch(/^web \| \d{4}-\d{2}-\d{2}T\S+ web: listening/);
+    const capped = await call(tool('compose_get_logs'), { project, maxBytes: 256 }, services, { maxOutputBytes: 2048 });
+    expect(Buffer.byteLength(capped.text)).toBeLessThanOrEqual(256);
+  });
+
+  it('compose_restart restarts every container and waits for them', async () => {
+    const before = await Promise.all([fx.inspect(web), fx.inspect(worker)]);
+    const res = await call(tool('compose_restart'), { project, stopTimeoutSeconds: 1, waitSeconds: 30 }, services);
+    const after = await Promise.all([fx.inspect(web), fx.inspect(worker)]);
+    expect(after[0]?.State.StartedAt).not.toBe(before[0]?.State.StartedAt);
+    expect(after[1]?.State.StartedAt).not.toBe(before[1]?.State.StartedAt);
+    expect(res.allReached).toBe(true);
+    expect(res.containers.map((c: { service: string; target: string }) => [c.service, c.target])).toEqual([
+      ['web', 'healthy'],
+      ['worker', 'running'],
+    ]);
+  });
+
+  it('compose_stop stops the chosen services; compose_start brings them back', async () => {
+    const stopped = await call(
+      tool('compose_stop'),
+      { project, services: ['worker'], stopTimeoutSeconds: 1 },
+      services,
+    );
+    expect(stopped.containers).toHaveLength(1);
+    expect((await fx.inspect(worker)).State.Running).toBe(false);
+    expect((await fx.inspect(web)).State.Running).toBe(true);
+    const status = await call(tool('compose_get_status'), { project }, services);
+    expect(status.ok).toBe(false);
+    const started = await call(tool('compose_start'), { project, waitSeconds: 20 }, services);
+    expect((await fx.inspect(worker)).State.Running).toBe(true);
+    // web was running: start was a no-op for it
+    expect(started.containers.map((c: { service: string; changed: boolean }) => [c.service, c.changed])).toEqual([
+      ['web', false],
+      ['worker', true],
+    ]);
+  });
+
+  it('the restart budget applies per container and a refusal touches nothing', async () => {
+    const tight = makeServices({ maxRestarts: 1 });
+    await call(tool('containers_restart'), { container: worker, stopTimeoutSeconds: 0, waitSeconds: 10 }, tight);
+    const webStarted = (await fx.inspect(web)).State.StartedAt;
+    const err = await callError(tool('compose_restart'), { project, stopTimeoutSeconds: 0 }, tight);
+    expect(err.code).toBe('ERR_RESTART_BUDGET');
+    expect(err.message).toContain(worker);
+    expect(err.message).not.toContain(web);
+    expect((await fx.inspect(web)).State.StartedAt).toBe(webStarted);
+  });
+});

@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerFixture, ensureImage } from './fixture.js';
+import { call, callError, makeServices, tool } from './harness.js';
+
+const fx = new DockerFixture('exec');
+const services = makeServices();
+let box: string;
+let other: string;
+let stopped: string;
+
+const allow = (rules: unknown[]) => ({ options: { allow: rules } });
+
+beforeAll(async () => {
+  await ensureImage();
+  [box, other, stopped] = await Promise.all([
+    fx.start({ name: 'box', script: 'echo -n secret-ish > /tmp/value; sleep 600' }),
+    fx.start({ name: 'other', script: 'sleep 600' }),
+    fx.start({ name: 'stopped', script: 'exit 0' }),
+  ]);
+  await fx.waitFor('the file to be written', async () => {
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['cat', '/tmp/value'] },
+      services,
+      allow([{ argv: ['cat'] }]),
+    );
+    return res.stdout === 'secret-ish';
+  });
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+describe('exec_run', () => {
+  it('runs an allowed argv and returns its output and exit code', async () => {
+    const rules = [{ container: `${fx.prefix}-b*`, argv: ['echo'] }];
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['echo', 'hello', 'world'] },
+      services,
+      allow(rules),
+    );
+    expect(res).toMatchObject({
+      container: box,
+      exitCode: 0,
+      timedOut: false,
+      stdout: 'hello world\n',
+      stderr: '',
+      stdoutTruncated: false,
+    });
+    expect(res.allowedBy).toEqual({ container: `${fx.prefix}-b*`, argv: ['echo'], exact: false });
+  });
+
+  it('returns a non-zero exit code and stderr', async () => {
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['ls', '/nope'] },
+      services,
+      allow([{ argv: ['ls'] }]),
+    );
+    expect(res.exitCode).not.toBe(0);
+    expect(res.exitCode).not.toBeNull();
+    expect(res.stderr).toMatch(/nope/);
+    expect(res.stdout).toBe('');
+  });
+
+  it('passes argv without a shell: metacharacters are plain arguments', async () => {
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['echo', '$(id)', ';', 'rm', '-rf', '/'] },
+      services,
+      allow([{ argv: ['echo'] }]),
+    );
+    expect(res.stdout).toBe('$(id) ; rm -rf /\n');
+    const still = await call(
+      tool('exec_run'),
+      { container: box, argv: ['cat', '/tmp/value'] },
+      services,
+      allow([{ argv: ['cat'] }]),
+    );
+    expect(still.stdout).toBe('secret-ish');
+  });
+
+  it('refuses every command when the allowlist is empty or missing, telling the operator what to add', async () => {
+    for (const opts of [{ options: {} }, allow([])]) {
+      const err = await callError(tool('exec_run'), { container: box, argv: ['echo', 'hi'] }, services, opts);
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(err.message).toMatch(/servers\.docker\.tools\.exec_run\.options\.allow/);
+    }
+  });
+
+  it('refuses an argv not on the list, another container, and extra args on an exact rule', async () => {
+    const rules = [{ container: box, argv: ['cat', '/tmp/value'], exact: true }];
+    const notListed = await callError(
+      tool('exec_run'),
+      { container: box, argv: ['sh', '-c', 'id'] },
+      services,
+      allow(rules),
+    );
+    expect(notListed.code).toBe('ERR_NOT_ALLOWED');
+    expect(notListed.message).toContain('"sh"');
+    const otherContainer = await callError(
+      tool('exec_run'),
+      { container: other, argv: ['cat', '/tmp/value'] },
+      services,
+      allow(rules),
+    );
+    expect(otherContainer.code).toBe('ERR_NOT_ALLOWED');
+    const extra = await callError(
+      tool('exec_run'),
+      { container: box, argv: ['cat', '/tmp/value', '/etc/passwd'] },
+      services,
+      allow(rules),
+    );
+    expect(extra.code).toBe('ERR_NOT_ALLOWED');
+    await expect(
+      call(tool('exec_run'), { container: box, argv: ['cat', '/tmp/value'] }, services, allow(rules)),
+    ).resolves.toMatchObject({ exitCode: 0 });
+  });
+
+  it('refuses a malformed allowlist (operator error) with ERR_NOT_ALLOWED', async () => {
+    const err = await callError(tool('exec_run'), { container: box, argv: ['echo'] }, services, {
+      options: { allow: 'echo' },
+    });
+    expect(err.code).toBe('ERR_NOT_ALLOWED');
+    expect(err.message).toMatch(/invalid/);
+  });
+
+  it('honours the timeout and returns promptly with timedOut', async () => {
+    const started = Date.now();
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['sleep', '30'], timeoutSeconds: 1 },
+      services,
+      allow([{ argv: ['sleep'] }]),
+    );
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(res).toMatchObject({ timedOut: true, exitCode: null });
+  });
+
+  it('caps output per stream, keeping the last bytes, and reports the full size', async () => {
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['seq', '1', '20000'], maxOutputBytes: 1024 },
+      services,
+      allow([{ argv: ['seq'] }]),
+    );
+    expect(res.exitCode).toBe(0);
+    expect(res.stdoutTruncated).toBe(true);
+    expect(Buffer.byteLength(res.stdout)).toBeLessThanOrEqual(1024);
+    expect(res.stdout.endsWith('19999\n20000\n')).toBe(true);
+    expect(res.stdoutBytes).toBe(Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('').length);
+  });
+
+  it('bad input is ERR_INVALID_INPUT: a shell string, an empty argv, NUL bytes', async () => {
+    const opts = allow([{ argv: ['echo'] }]);
+    expect((await callError(tool('exec_run'), { container: box, argv: 'echo hi' }, services, opts)).code).toBe(
+      'ERR_INVALID_INPUT',
+    );
+    expect((await callError(tool('exec_run'), { container: box, argv: [] }, services, opts)).code).toBe(
+      'ERR_INVALID_INPUT',
+    );
+    expect((await callError(tool('exec_run'), { container: box, argv: ['echo', 'a\0b'] }, services, opts)).code).toBe(
+      'ERR_INVALID_INPUT',
+    );
+    expect(
+      (await callError(tool('exec_run'), { container: box, argv: ['echo'], timeoutSeconds: 0 }, services, opts)).code,
+    ).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('an unknown container is ERR_NOT_FOUND; a stopped one is ERR_CONFLICT', async () => {
+    const opts = allow([{ argv: ['echo'] }]);
+    const missing = await callError(
+      tool('exec_run'),
+      { container: `${fx.prefix}-gone`, argv: ['echo'] },
+      services,
+      opts,
+    );
+    expect(missing.code).toBe('ERR_NOT_FOUND');
+    expect(missing.message).toContain(`${fx.prefix}-gone`);
+    const notRunning = await callError(tool('exec_run'), { container: stopped, argv: ['echo'] }, services, opts);
+    expect(notRunning.code).toBe('ERR_CONFLICT');
+  });
+});

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerFixture, ensureImage, RUN_LABEL } from './fixture.js';
+import { call, callError, makeServices, tool } from './harness.js';
+
+const fx = new DockerFixture('health');
+const services = makeServices();
+const names: Record<string, string> = {};
+
+beforeAll(async () => {
+  await ensureImage();
+  const started = await Promise.all([
+    fx.start({ name: 'ok', script: 'sleep 600', health: { cmd: 'true' } }),
+    fx.start({ name: 'sick', script: 'sleep 600', health: { cmd: 'echo db unreachable; false' } }),
+    fx.start({ name: 'crashed', script: 'exit 2' }),
+    fx.start({ name: 'finished', script: 'exit 0' }),
+    fx.start({ name: 'looping', script: 'echo crash; exit 1', restart: 'always' }),
+    fx.start({ name: 'oom', script: 'dd if=/dev/zero of=/dev/null bs=64M count=1', memory: '8m' }),
+  ]);
+  for (const n of started) names[n.slice(fx.prefix.length + 1)] = n;
+  await Promise.all([
+    fx.waitForHealth(names.ok as string, 'healthy'),
+    fx.waitForHealth(names.sick as string, 'unhealthy'),
+  ]);
+  await fx.waitFor(
+    'the looping container to restart',
+    async () => (await fx.inspect(names.looping as string)).RestartCount >= 1,
+  );
+  await fx.waitFor(
+    'the oom container to be killed',
+    async () => (await fx.inspect(names.oom as string)).State.OOMKilled,
+  );
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+describe('health_get_report', () => {
+  it('finds the unhealthy, restarting, exited non-zero and OOM-killed containers, with counts', async () => {
+    // The looping container alternates between restarting and running: wait until the engine shows it restarting.
+    let res: Awaited<ReturnType<typeof call>> | undefined;
+    await fx.waitFor('a report that sees the restart loop', async () => {
+      res = await call(tool('health_get_report'), { labels: [`${RUN_LABEL}=${fx.prefix}`] }, services);
+      return res.counts.restarting === 1;
+    });
+    if (!res) throw new Error('no report');
+    const problems = Object.fromEntries(res.containers.map((c: { name: string; problems: string[] }) => [c.name, c]));
+    expect(res.ok).toBe(false);
+    expect(res.inspected).toBe(6);
+    expect(res.counts).toMatchObject({
+      healthy: 1,
+      unhealthy: 1,
+      restarting: 1,
+      exitedNonZero: 2,
+      exitedZero: 1,
+      oomKilled: 1,
+    });
+    expect(Object.keys(problems).sort()).toEqual([names.crashed, names.looping, names.oom, names.sick].sort());
+    expect(problems[names.sick as string]).toMatchObject({
+      problems: ['unhealthy'],
+      health: 'unhealthy',
+      lastHealthOutput: 'db unreachable',
+    });
+    expect(problems[names.crashed as string]).toMatchObject({ problems: ['exited_nonzero'], exitCode: 2 });
+    expect(problems[names.oom as string].problems).toEqual(['exited_nonzero', 'oom_killed']);
+    expect(problems[names.oom as string].exitCode).toBe(137);
+    expect(problems[names.looping as string].problems).toContain('restarting');
+    // worst first: OOM-killed outranks a plain non-zero exit
+    const order = res.containers.map((c: { name: string }) => c.name);
+    expect(order.indexOf(names.oom)).toBeLessThan(order.indexOf(names.crashed));
+  });
+
+  it('pages the problem list', async () => {
+    const res = await call(tool('health_get_report'), { labels: [`${RUN_LABEL}=${fx.prefix}`], limit: 1 }, services);
+    expect(res).toMatchObject({ returned: 1, truncated: true, total: 4 });
+    const next = await call(
+      tool('health_get_report'),
+      { labels: [`${RUN_LABEL}=${fx.prefix}`], limit: 10, cursor: res.nextCursor },
+      services,
+    );
+    expect(next.returned).toBe(3);
+    expect(next.containers.map((c: { name: string }) => c.name)).not.toContain(res.containers[0].name);
+  });
+
+  it('reports ok for a selection without problems', async () => {
+    const res = await call(
+      tool('health_get_report'),
+      { labels: [`${RUN_LABEL}=${fx.prefix}`, 'no.such.label'] },
+      services,
+    );
+    expect(res).toMatchObject({ ok: true, inspected: 0, containers: [] });
+  });
+
+  it('refuses a malformed label filter', async () => {
+    const err = await callError(tool('health_get_report'), { labels: ['=oops'] }, services);
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('diagnose reports the OOM kill', async () => {
+    const res = await call(tool('containers_diagnose'), { container: names.oom }, services);
+    expect(res.container.oomKilled).toBe(true);
+    expect(res.findings[0]).toMatch(/out of memory/);
+  });
+});

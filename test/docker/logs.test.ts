@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerFixture, ensureImage } from './fixture.js';
+import { call, callError, makeServices, tool } from './harness.js';
+
+const fx = new DockerFixture('logs');
+const services = makeServices();
+let talker: string;
+let bulk: string;
+
+// Lines: plain stdout, a colored stdout line, stderr lines, and a numbered run to test tail and truncation.
+const SCRIPT = [
+  'echo "hello from stdout"',
+  'printf "\\033[31mERROR\\033[0m red alert \\033[1;32mgreen\\033[0m\\n"',
+  'echo "warning: disk almost full" >&2',
+  'echo "request 17 failed with 500" >&2',
+  'echo "request 18 ok"',
+  'echo "done"',
+  'sleep 600',
+].join('; ');
+
+beforeAll(async () => {
+  await ensureImage();
+  [talker, bulk] = await Promise.all([
+    fx.start({ name: 'talker', script: SCRIPT }),
+    fx.start({
+      name: 'bulk',
+      script:
+        'i=0; while [ $i -lt 3000 ]; do echo "bulk line $i padding-padding-padding"; i=$((i+1)); done; echo last-line; sleep 600',
+    }),
+  ]);
+  await fx.waitFor('logs to be written', async () => {
+    const res = await call(tool('logs_get'), { container: bulk, tail: 1 }, services);
+    return res.text === 'last-line\n';
+  });
+  await fx.waitFor(
+    'talker logs',
+    async () => (await call(tool('logs_get'), { container: talker, tail: 1 }, services)).text === 'done\n',
+  );
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+describe('logs_get', () => {
+  it('returns both streams in order, stderr marked, ANSI colors stripped', async () => {
+    const res = await call(tool('logs_get'), { container: talker }, services);
+    const lines = res.text.trimEnd().split('\n');
+    expect(lines).toContain('hello from stdout');
+    expect(lines).toContain('ERROR red alert green');
+    expect(lines).toContain('[stderr] warning: disk almost full');
+    expect(res.text).not.toContain('\u001b');
+    expect(res).toMatchObject({ lines: 6, scannedLines: 6, matchedLines: 6, truncated: false });
+  });
+
+  it('selects stderr only, unmarked', async () => {
+    const res = await call(tool('logs_get'), { container: talker, streams: 'stderr' }, services);
+    expect(res.text).toBe('warning: disk almost full\nrequest 17 failed with 500\n');
+  });
+
+  it('selects stdout only', async () => {
+    const res = await call(tool('logs_get'), { container: talker, streams: 'stdout' }, services);
+    expect(res.text).not.toContain('disk almost full');
+    expect(res.text).toContain('request 18 ok');
+  });
+
+  it('greps by substring (case-insensitive) and by regex', async () => {
+    const sub = await call(tool('logs_get'), { container: talker, grep: 'REQUEST', ignoreCase: true }, services);
+    expect(sub.text).toBe('[stderr] request 17 failed with 500\nrequest 18 ok\n');
+    expect(sub).toMatchObject({ matchedLines: 2, scannedLines: 6 });
+    const re = await call(
+      tool('logs_get'),
+      { container: talker, grep: 'request \\d+ failed', grepMode: 'regex' },
+      services,
+    );
+    expect(re.text).toBe('[stderr] request 17 failed with 500\n');
+    const colored = await call(tool('logs_get'), { container: talker, grep: 'ERROR red alert' }, services);
+    expect(colored.lines).toBe(1);
+  });
+
+  it('refuses an invalid regex and an unparseable since with ERR_INVALID_INPUT', async () => {
+    expect(
+      (await callError(tool('logs_get'), { container: talker, grep: '(open', grepMode: 'regex' }, services)).code,
+    ).toBe('ERR_INVALID_INPUT');
+    const since = await callError(tool('logs_get'), { container: talker, since: 'last tuesday' }, services);
+    expect(since.code).toBe('ERR_INVALID_INPUT');
+    expect(since.message).toMatch(/since/);
+    expect((await callError(tool('logs_get'), { container: talker, tail: 0 }, services)).code).toBe(
+      'ERR_INVALID_INPUT',
+    );
+  });
+
+  it('since in the future returns nothing; since an hour ago returns everything', async () => {
+    const future = await call(
+      tool('logs_get'),
+      { container: talker, since: new Date(Date.now() + 3_600_000).toISOString() },
+      services,
+    );
+    expect(future).toMatchObject({ text: '', lines: 0 });
+    const hour = await call(tool('logs_get'), { container: talker, since: '1h' }, services);
+    expect(hour.lines).toBe(6);
+  });
+
+  it('tail reads only the latest lines', async () => {
+    const res = await call(tool('logs_get'), { container: bulk, tail: 3 }, services);
+    expect(res.text).toBe(
+      'bulk line 2998 padding-padding-padding\nbulk line 2999 padding-padding-padding\nlast-line\n',
+    );
+    expect(res.scannedLines).toBe(3);
+  });
+
+  it('caps the output at maxBytes, keeps the newest lines and says it truncated', async () => {
+    const res = await call(tool('logs_get'), { container: bulk, tail: 3001, maxBytes: 1024 }, services);
+    expect(res.truncated).toBe(true);
+    expect(Buffer.byteLength(res.text)).toBeLessThanOrEqual(1024);
+    expect(res.text.endsWith('last-line\n')).toBe(true);
+    expect(res.text.startsWith('bulk line ')).toBe(true); // cut at a line boundary
+    expect(res.scannedLines).toBe(3001);
+    expect(res.totalBytes).toBeGreaterThan(100_000);
+  });
+
+  it('stays within the server output budget even when maxBytes is larger', async () => {
+    const res = await call(tool('logs_get'), { container: bulk, tail: 3001, maxBytes: 1024 * 1024 }, services, {
+      maxOutputBytes: 8 * 1024,
+    });
+    expect(res.truncated).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(8 * 1024);
+  });
+
+  it('an unknown container is ERR_NOT_FOUND naming it', async () => {
+    const err = await callError(tool('logs_get'), { container: `${fx.prefix}-missing` }, services);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+    expect(err.message).toContain(`${fx.prefix}-missing`);
+  });
+});
