@@ -2,7 +2,7 @@ import { EMPTY_POLICY, type Policy, PolicyError, serverPolicy } from './policy.j
 import { missingScopes } from './scopes.js';
 import { spiffeAllowed } from './spiffe-pattern.js';
 import type { CallerFacts, EffectiveTool, Exclusion, ToolSpec } from './types.js';
-import { tierRank } from './types.js';
+import { TIERS, tierRank } from './types.js';
 
 const TOOL_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/;
 const ANNOTATION_KEYS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
@@ -11,23 +11,45 @@ export type Decision =
   | { allowed: true; tool: EffectiveTool }
   | { allowed: false; reason: Exclusion | 'unknown-tool'; missingScopes?: string[]; tool?: EffectiveTool };
 
+const SCOPE_LEVEL = /^mcp:([a-z0-9-]+):(read|write|admin)$/;
+
+function nonEmptyString(value: unknown): boolean {
+  return typeof value === 'string' && value.trim().length > 0;
+}
+
+function isObjectSchema(schema: unknown): boolean {
+  return typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'object';
+}
+
 /** Checks that a declaration carries everything the registry needs; returns the problems found. */
 export function validateSpec(spec: ToolSpec): string[] {
   const problems: string[] = [];
   const where = `${spec.server}/${spec.name}`;
-  if (!TOOL_NAME.test(spec.name)) problems.push(`${where}: name must be <area>_<verb> in snake_case`);
-  if (!spec.toolset) problems.push(`${where}: toolset is required`);
-  if (!spec.title?.trim()) problems.push(`${where}: title is required`);
-  if (!spec.description?.trim()) problems.push(`${where}: description is required`);
-  if (!['LOW', 'MEDIUM', 'HIGH'].includes(spec.tier)) problems.push(`${where}: tier must be LOW, MEDIUM or HIGH`);
-  if (!Array.isArray(spec.scopes) || spec.scopes.length === 0) problems.push(`${where}: at least one scope is required`);
+  if (typeof spec.name !== 'string' || !TOOL_NAME.test(spec.name)) {
+    problems.push(`${where}: name must be <area>_<verb> in snake_case`);
+  }
+  if (!nonEmptyString(spec.toolset)) problems.push(`${where}: toolset is required`);
+  if (!nonEmptyString(spec.title)) problems.push(`${where}: title is required`);
+  if (!nonEmptyString(spec.description)) problems.push(`${where}: description is required`);
+  if (!(TIERS as readonly unknown[]).includes(spec.tier)) problems.push(`${where}: tier must be LOW, MEDIUM or HIGH`);
+  if (!Array.isArray(spec.scopes) || spec.scopes.length === 0) {
+    problems.push(`${where}: at least one scope is required`);
+  } else {
+    for (const scope of spec.scopes) {
+      const m = typeof scope === 'string' ? SCOPE_LEVEL.exec(scope) : null;
+      if (!m || m[1] !== spec.server) {
+        problems.push(`${where}: scope '${String(scope)}' must be mcp:${spec.server}:<read|write|admin>`);
+      }
+    }
+  }
   for (const key of ANNOTATION_KEYS) {
     if (typeof spec.annotations?.[key] !== 'boolean') problems.push(`${where}: annotation ${key} must be explicit`);
   }
-  if (spec.annotations?.readOnlyHint && spec.annotations.destructiveHint) {
+  if (spec.annotations?.readOnlyHint === true && spec.annotations.destructiveHint === true) {
     problems.push(`${where}: a read-only tool cannot be destructive`);
   }
-  if (!spec.outputSchema || typeof spec.outputSchema !== 'object') problems.push(`${where}: output schema is required`);
+  if (!isObjectSchema(spec.inputSchema)) problems.push(`${where}: input schema must be a JSON Schema of type object`);
+  if (!isObjectSchema(spec.outputSchema)) problems.push(`${where}: output schema must be a JSON Schema of type object`);
   return problems;
 }
 

@@ -7,15 +7,20 @@ export function spiffeMatches(pattern: string, id: string): boolean {
   if (pattern === id) return true;
   if (pattern.endsWith('/**')) {
     const prefix = pattern.slice(0, -2);
-    return id.startsWith(prefix) && id.length > prefix.length;
+    return id.startsWith(prefix) && wellFormedSegments(id.slice(prefix.length));
   }
   if (pattern.endsWith('/*')) {
     const prefix = pattern.slice(0, -1);
     if (!id.startsWith(prefix)) return false;
     const rest = id.slice(prefix.length);
-    return rest.length > 0 && !rest.includes('/');
+    return !rest.includes('/') && wellFormedSegments(rest);
   }
   return false;
+}
+
+/** One or more non-empty path segments: `a` or `a/b`, never ``, `a/` or `a//b`. */
+function wellFormedSegments(rest: string): boolean {
+  return rest.length > 0 && rest.split('/').every((segment) => segment.length > 0);
 }
 
 export function spiffeAllowed(patterns: readonly string[], id: string | undefined): boolean {
