@@ -4,7 +4,10 @@ import { TIERS } from './types.js';
 
 const SpiffePattern = z
   .string()
-  .regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*(\/\*|\/\*\*)?$/, 'must be a SPIFFE ID, optionally ending in /* or /**');
+  .regex(
+    /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*(\/\*|\/\*\*)?$/,
+    'must be a SPIFFE ID, optionally ending in /* or /**',
+  );
 
 const ToolPolicy = z
   .object({
