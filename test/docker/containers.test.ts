@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, ensureImage } from './fixture.js';
+import { DockerFixture, ensureImage, TEST_IMAGE } from './fixture.js';
 import { call, callError, makeServices, tool } from './harness.js';
 
 const fx = new DockerFixture('ctr');
@@ -39,7 +39,7 @@ describe('containers_list', () => {
     const res = await call(tool('containers_list'), { name: fx.prefix }, services);
     const byName = Object.fromEntries(res.containers.map((c: { name: string }) => [c.name, c]));
     expect(Object.keys(byName).sort()).toEqual([exited, healthy, plain, unhealthy].sort());
-    expect(byName[healthy]).toMatchObject({ state: 'running', health: 'healthy', image: 'ravenhelm-test/busybox:1' });
+    expect(byName[healthy]).toMatchObject({ state: 'running', health: 'healthy', image: TEST_IMAGE });
     expect(byName[unhealthy]).toMatchObject({ state: 'running', health: 'unhealthy' });
     expect(byName[exited]).toMatchObject({ state: 'exited', health: 'none' });
     expect(byName[exited].status).toMatch(/Exited \(3\)/);

@@ -12,34 +12,10 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export const TEST_IMAGE = 'ravenhelm-test/busybox:1';
+export const TEST_IMAGE = 'ravenhelm-test/busybox:2';
 export const TEST_LABEL = 'ravenhelm.test';
 export const RUN_LABEL = 'ravenhelm.test.run';
 const BUSYBOX = '/bin/busybox';
-const APPLETS = [
-  'sh',
-  'sleep',
-  'echo',
-  'cat',
-  'ls',
-  'true',
-  'false',
-  'wget',
-  'printf',
-  'test',
-  'touch',
-  'rm',
-  'date',
-  'kill',
-  'seq',
-  'yes',
-  'head',
-  'id',
-  'env',
-  'pwd',
-  'grep',
-  'dd',
-];
 
 export async function docker(args: string[], timeoutMs = 60_000): Promise<string> {
   const { stdout } = await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
@@ -60,7 +36,10 @@ export async function ensureImage(): Promise<void> {
     await mkdir(join(root, 'bin'), { recursive: true });
     await mkdir(join(root, 'tmp'), { recursive: true });
     await copyFile(BUSYBOX, join(root, 'bin', 'busybox'));
-    for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
+    // Every applet this busybox has (sh, sleep, echo, cat, ls, true, false, wget, seq, sed, dd...).
+    const { stdout } = await run(BUSYBOX, ['--list'], { timeout: 10_000 });
+    const applets = stdout.split('\n').filter((a) => /^[a-z0-9_.-]+$/.test(a) && a !== 'busybox');
+    for (const applet of applets) await symlink('busybox', join(root, 'bin', applet));
     const tar = join(dir, 'rootfs.tar');
     await run('tar', ['-C', root, '-cf', tar, '.'], { timeout: 60_000 });
     await docker(['import', '--change', 'ENV PATH=/bin', '--change', 'CMD ["sh"]', tar, TEST_IMAGE]);
@@ -137,7 +116,7 @@ export class DockerFixture {
   }
 
   /** Polls until `check` passes; fails the test with `what` after `timeoutMs`. */
-  async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (await check()) return;
@@ -146,7 +125,7 @@ export class DockerFixture {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
-  async waitForHealth(name: string, status: 'healthy' | 'unhealthy', timeoutMs = 20_000): Promise<void> {
+  async waitForHealth(name: string, status: 'healthy' | 'unhealthy', timeoutMs = 60_000): Promise<void> {
     await this.waitFor(
       `${name} to be ${status}`,
       async () => (await this.inspect(name)).State.Health?.Status === status,

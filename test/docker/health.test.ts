@@ -14,7 +14,7 @@ beforeAll(async () => {
     fx.start({ name: 'crashed', script: 'exit 2' }),
     fx.start({ name: 'finished', script: 'exit 0' }),
     fx.start({ name: 'looping', script: 'echo crash; exit 1', restart: 'always' }),
-    fx.start({ name: 'oom', script: 'dd if=/dev/zero of=/dev/null bs=64M count=1', memory: '8m' }),
+    fx.start({ name: 'oom', script: 'sleep 0.5; tail /dev/zero', memory: '8m' }),
   ]);
   for (const n of started) names[n.slice(fx.prefix.length + 1)] = n;
   await Promise.all([

@@ -8,11 +8,14 @@ let talker: string;
 let bulk: string;
 
 // Lines: plain stdout, a colored stdout line, stderr lines, and a numbered run to test tail and truncation.
+// The engine copies stdout and stderr on separate pipes, so lines are spaced out where the stream changes.
 const SCRIPT = [
   'echo "hello from stdout"',
   'printf "\\033[31mERROR\\033[0m red alert \\033[1;32mgreen\\033[0m\\n"',
+  'sleep 0.2',
   'echo "warning: disk almost full" >&2',
   'echo "request 17 failed with 500" >&2',
+  'sleep 0.2',
   'echo "request 18 ok"',
   'echo "done"',
   'sleep 600',
@@ -24,8 +27,7 @@ beforeAll(async () => {
     fx.start({ name: 'talker', script: SCRIPT }),
     fx.start({
       name: 'bulk',
-      script:
-        'i=0; while [ $i -lt 3000 ]; do echo "bulk line $i padding-padding-padding"; i=$((i+1)); done; echo last-line; sleep 600',
+      script: "seq 0 2999 | sed 's/.*/bulk line & padding-padding-padding/'; echo last-line; sleep 600",
     }),
   ]);
   await fx.waitFor('logs to be written', async () => {
@@ -34,7 +36,7 @@ beforeAll(async () => {
   });
   await fx.waitFor(
     'talker logs',
-    async () => (await call(tool('logs_get'), { container: talker, tail: 1 }, services)).text === 'done\n',
+    async () => (await call(tool('logs_get'), { container: talker }, services)).lines === 6,
   );
 });
 
@@ -43,14 +45,29 @@ afterAll(async () => {
 });
 
 describe('logs_get', () => {
-  it('returns both streams in order, stderr marked, ANSI colors stripped', async () => {
+  it('returns both streams in time order, stderr marked, ANSI colors stripped', async () => {
     const res = await call(tool('logs_get'), { container: talker }, services);
-    const lines = res.text.trimEnd().split('\n');
-    expect(lines).toContain('hello from stdout');
-    expect(lines).toContain('ERROR red alert green');
-    expect(lines).toContain('[stderr] warning: disk almost full');
-    expect(res.text).not.toContain('\u001b');
+    expect(res.text).toBe(
+      [
+        'hello from stdout',
+        'ERROR red alert green',
+        '[stderr] warning: disk almost full',
+        '[stderr] request 17 failed with 500',
+        'request 18 ok',
+        'done',
+        '',
+      ].join('\n'),
+    );
     expect(res).toMatchObject({ lines: 6, scannedLines: 6, matchedLines: 6, truncated: false });
+  });
+
+  it('adds the engine timestamps when asked', async () => {
+    const res = await call(
+      tool('logs_get'),
+      { container: talker, timestamps: true, streams: 'stdout', tail: 1 },
+      services,
+    );
+    expect(res.text).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z done\n$/);
   });
 
   it('selects stderr only, unmarked', async () => {

@@ -118,6 +118,8 @@ function hopeless(info: Docker.ContainerInspectInfo, target: WaitTarget): boolea
 /**
  * Polls the container until it reaches `target` (running; healthy when it has a healthcheck; or stopped),
  * gives up early when it exits, and stops at `timeoutMs`. Never throws on timeout: the caller reports it.
+ * "running" must hold for `settleMs` (same StartedAt seen twice that far apart), so a process that
+ * crashes right after start is not reported as a success.
  */
 export async function waitFor(
   docker: DockerBackend,
@@ -125,15 +127,27 @@ export async function waitFor(
   target: WaitTarget,
   timeoutMs: number,
   signal: AbortSignal,
-  pollMs = 250,
+  opts: { pollMs?: number; settleMs?: number } = {},
 ): Promise<WaitResult> {
+  const pollMs = opts.pollMs ?? 250;
+  const settleMs = Math.min(opts.settleMs ?? 1000, timeoutMs);
   const started = Date.now();
   const deadline = started + timeoutMs;
+  let runningSince: { startedAt: string; at: number } | undefined;
   for (;;) {
     const info = await docker.inspect(ref, signal);
-    const reached = reachedTarget(info, target);
-    if (reached || hopeless(info, target) || Date.now() + pollMs > deadline) {
-      return { info, target, reached, waitedMs: Date.now() - started };
+    const now = Date.now();
+    let reached = reachedTarget(info, target);
+    if (target === 'running') {
+      if (!reached) runningSince = undefined;
+      else if (runningSince?.startedAt !== info.State.StartedAt)
+        runningSince = { startedAt: info.State.StartedAt, at: now };
+      const stable = reached && runningSince !== undefined && now - runningSince.at >= settleMs;
+      // at the deadline, report what is true now
+      if (!stable && now + pollMs <= deadline) reached = false;
+    }
+    if (reached || hopeless(info, target) || now + pollMs > deadline) {
+      return { info, target, reached, waitedMs: now - started };
     }
     await sleep(pollMs, signal);
   }

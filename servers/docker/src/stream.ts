@@ -144,3 +144,16 @@ export class TailWindow<T> {
     return this.#items.slice(this.#head);
   }
 }
+
+/** Sort key for the engine's RFC 3339 nano timestamps, whose fraction has a variable number of digits. */
+export function timestampKey(ts: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(ts);
+  return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}` : ts;
+}
+
+/** Splits the engine's leading timestamp (logs requested with timestamps=true) from the line. */
+export function withoutTimestamp(text: string): { ts: string; rest: string } {
+  const sp = text.indexOf(' ');
+  if (sp > 0 && /^\d{4}-\d{2}-\d{2}T/.test(text)) return { ts: text.slice(0, sp), rest: text.slice(sp + 1) };
+  return { ts: '', rest: text };
+}

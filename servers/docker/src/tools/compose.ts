@@ -11,7 +11,7 @@ import {
   nameOf,
   shortId,
 } from '../state.js';
-import { type Line, stripAnsi } from '../stream.js';
+import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
 import { buildLineFilter, fitText, GrepFields, parseSince, Since } from './logs.js';
 
@@ -289,12 +289,6 @@ export const composeStop = defineTool({
     runProjectLifecycle(ctx, i.project, i.services, 'stop', i.stopTimeoutSeconds, i.waitSeconds),
 });
 
-/** Sort key for the engine's RFC 3339 nano timestamps, whose fraction has a variable number of digits. */
-export function timestampKey(ts: string): string {
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(ts);
-  return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}` : ts;
-}
-
 export const composeGetLogs = defineTool({
   name: 'compose_get_logs',
   toolset: 'compose',
@@ -394,12 +388,6 @@ export const composeGetLogs = defineTool({
     };
   },
 });
-
-function withoutTimestamp(text: string): { ts: string; rest: string } {
-  const sp = text.indexOf(' ');
-  if (sp > 0 && /^\d{4}-\d{2}-\d{2}T/.test(text)) return { ts: text.slice(0, sp), rest: text.slice(sp + 1) };
-  return { ts: '', rest: text };
-}
 
 export const composeTools = [
   composeListProjects,

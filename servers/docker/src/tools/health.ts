@@ -6,9 +6,11 @@ import { stripAnsi } from '../stream.js';
 import { LabelFilter } from './containers.js';
 import { defineTool } from './define.js';
 
+/** `restarted`: the restart policy restarted it at least once (it crashed), even if it runs now. */
 export const PROBLEM_KINDS = [
   'unhealthy',
   'restarting',
+  'restarted',
   'exited_nonzero',
   'oom_killed',
   'dead',
@@ -25,6 +27,7 @@ export function problemsOf(info: Docker.ContainerInspectInfo): ProblemKind[] {
   const kinds: ProblemKind[] = [];
   if (s.health === 'unhealthy') kinds.push('unhealthy');
   if (s.state === 'restarting') kinds.push('restarting');
+  else if (s.restartCount > 0) kinds.push('restarted');
   if (s.state === 'dead') kinds.push('dead');
   if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) kinds.push('exited_nonzero');
   if (s.oomKilled) kinds.push('oom_killed');
@@ -52,7 +55,7 @@ export const healthGetReport = defineTool({
   scopes: ['mcp:docker:read'],
   title: 'Health report across containers',
   description:
-    'Check every container and report the unhealthy, restarting, exited non-zero, OOM-killed and dead ones with counts; optionally one compose project or label.',
+    'Check every container and report the unhealthy, restarting (or restarted), exited non-zero, OOM-killed and dead ones with counts; optionally by project or label.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     composeProject: ComposeProjectName.optional(),
@@ -61,7 +64,7 @@ export const healthGetReport = defineTool({
     cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
   }),
   output: z.object({
-    ok: z.boolean().describe('True when no container has a problem (a healthcheck still starting is not one)'),
+    ok: z.boolean().describe('True when no container is unhealthy, restarting, dead, OOM-killed or exited non-zero'),
     inspected: z.number().int().describe('Containers checked'),
     skipped: z.number().int().describe('Containers not checked because the report stops at 500'),
     counts: z.object({
@@ -70,6 +73,7 @@ export const healthGetReport = defineTool({
       unhealthy: z.number().int(),
       healthStarting: z.number().int(),
       restarting: z.number().int(),
+      restartedByPolicy: z.number().int().describe('Containers the restart policy restarted at least once'),
       exitedNonZero: z.number().int(),
       exitedZero: z.number().int(),
       oomKilled: z.number().int(),
@@ -102,6 +106,7 @@ export const healthGetReport = defineTool({
       unhealthy: 0,
       healthStarting: 0,
       restarting: 0,
+      restartedByPolicy: 0,
       exitedNonZero: 0,
       exitedZero: 0,
       oomKilled: 0,
@@ -117,6 +122,7 @@ export const healthGetReport = defineTool({
       if (s.health === 'unhealthy') counts.unhealthy++;
       if (s.health === 'starting') counts.healthStarting++;
       if (s.state === 'restarting') counts.restarting++;
+      if (s.restartCount > 0) counts.restartedByPolicy++;
       if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) counts.exitedNonZero++;
       if (s.state === 'exited' && (s.exitCode ?? 0) === 0) counts.exitedZero++;
       if (s.oomKilled) counts.oomKilled++;
@@ -146,7 +152,7 @@ export const healthGetReport = defineTool({
     problems.sort((a, b) => severity(b.problems) - severity(a.problems) || a.name.localeCompare(b.name));
     const page = pageList(problems, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 1024 });
     const { items, ...rest } = page;
-    const ok = problems.every((p) => p.problems.every((k) => k === 'health_starting'));
+    const ok = problems.every((p) => p.problems.every((k) => k === 'health_starting' || k === 'restarted'));
     return {
       ok,
       inspected: infos.length,
@@ -164,6 +170,7 @@ const WEIGHT: Record<ProblemKind, number> = {
   dead: 30,
   unhealthy: 20,
   exited_nonzero: 10,
+  restarted: 5,
   health_starting: 1,
 };
 

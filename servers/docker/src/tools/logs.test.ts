@@ -1,6 +1,6 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { timestampKey } from './compose.js';
+import { timestampKey } from '../stream.js';
 import { buildLineFilter, checkRegexSafety, fitText, parseSince } from './logs.js';
 
 const code = (fn: () => unknown): string | undefined => {

@@ -1,7 +1,7 @@
 import { clipTail, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ContainerRef, compileGrep, nameOf } from '../state.js';
-import { type Line, stripAnsi } from '../stream.js';
+import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
 
 export const Since = z
@@ -101,7 +101,7 @@ export const logsGet = defineTool({
   }),
   output: z.object({
     container: z.string(),
-    text: z.string().describe('The lines, oldest first; with streams "both", stderr lines start with "[stderr] "'),
+    text: z.string().describe('The lines in time order; with streams "both", stderr lines are marked "[stderr] "'),
     lines: z.number().int().describe('Lines in text'),
     matchedLines: z.number().int().describe('Lines that passed grep (all lines read when there is no grep)'),
     scannedLines: z.number().int().describe('Lines read from the engine'),
@@ -114,6 +114,8 @@ export const logsGet = defineTool({
     const info = await docker.inspect(input.container, signal);
     const cap = Math.max(256, Math.min(input.maxBytes, maxOutputBytes - 1024));
     const both = input.streams === 'both';
+    // Timestamps are always requested: the engine copies stdout and stderr separately, so file order can
+    // differ from time order across the two streams; sorting by timestamp restores it.
     const res = await docker.logs(
       info.Id,
       {
@@ -121,13 +123,20 @@ export const logsGet = defineTool({
         since,
         stdout: input.streams !== 'stderr',
         stderr: input.streams !== 'stdout',
-        timestamps: input.timestamps,
+        timestamps: true,
         keepBytes: cap * 2,
-        filter,
+        filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
       },
       signal,
     );
-    const rendered = res.lines.map((l) => `${both && l.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(l.text)}`);
+    const rendered = res.lines
+      .map((l, seq) => {
+        const { ts, rest } = withoutTimestamp(l.text);
+        const text = `${input.timestamps && ts ? `${ts} ` : ''}${both && l.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(rest)}`;
+        return { key: timestampKey(ts), seq, text };
+      })
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq))
+      .map((l) => l.text);
     const fitted = fitText(rendered.length > 0 ? `${rendered.join('\n')}\n` : '', cap);
     const keptLines = fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length;
     return {
