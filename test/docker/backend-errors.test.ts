@@ -1,6 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callError, makeServices, tool } from './harness.js';
+import { call, callError, makeServices, tool } from './harness.js';
 
 // A TCP server that accepts connections and never answers: the engine hanging.
 let silent: Server;
@@ -8,6 +8,9 @@ let silentPort = 0;
 const sockets = new Set<Socket>();
 // A port nobody listens on: bind, read the port, close.
 let deadPort = 0;
+// A loopback TCP proxy to the local engine's unix socket: the engine reached as tcp://.
+let proxy: Server;
+let proxyPort = 0;
 
 beforeAll(async () => {
   silent = createServer((s) => {
@@ -20,11 +23,41 @@ beforeAll(async () => {
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   deadPort = (probe.address() as { port: number }).port;
   await new Promise<void>((r) => probe.close(() => r()));
+  proxy = createServer((client) => {
+    sockets.add(client);
+    const upstream = connect('/var/run/docker.sock');
+    sockets.add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  proxyPort = (proxy.address() as { port: number }).port;
 });
 
 afterAll(async () => {
   for (const s of sockets) s.destroy();
   await new Promise<void>((r) => silent.close(() => r()));
+  await new Promise<void>((r) => proxy.close(() => r()));
+});
+
+describe('engine endpoints', () => {
+  it('reaches the engine over tcp:// (DOCKER_HOST form)', async () => {
+    const services = makeServices({ host: `tcp://127.0.0.1:${proxyPort}`, socketPath: '/nonexistent.sock' });
+    const res = await call(tool('containers_list'), { limit: 1 }, services);
+    expect(typeof res.total).toBe('number');
+    await expect(services.docker.ping()).resolves.toBeUndefined();
+    expect(services.docker.endpoint).toBe(`tcp://127.0.0.1:${proxyPort}`);
+  });
+
+  it('reaches the engine over unix:// (DOCKER_HOST form), which wins over socketPath', async () => {
+    const services = makeServices({ host: 'unix:///var/run/docker.sock', socketPath: '/nonexistent.sock' });
+    await expect(services.docker.ping()).resolves.toBeUndefined();
+  });
 });
 
 describe('engine unreachable', () => {

@@ -45,6 +45,7 @@ describe('exec_run', () => {
       container: box,
       exitCode: 0,
       timedOut: false,
+      stillRunning: false,
       stdout: 'hello world\n',
       stderr: '',
       stdoutTruncated: false,
@@ -136,7 +137,7 @@ describe('exec_run', () => {
       allow([{ argv: ['sleep'] }]),
     );
     expect(Date.now() - started).toBeLessThan(8_000);
-    expect(res).toMatchObject({ timedOut: true, exitCode: null });
+    expect(res).toMatchObject({ timedOut: true, exitCode: null, stillRunning: true });
   });
 
   it('caps output per stream, keeping the last bytes, and reports the full size', async () => {

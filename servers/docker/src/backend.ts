@@ -73,6 +73,8 @@ export interface ExecResult {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   timedOut: boolean;
+  /** True when the command was still running at the end (after a timeout). */
+  stillRunning: boolean;
   durationMs: number;
 }
 
@@ -318,17 +320,15 @@ export class DockerBackend {
       timedOut = true;
     }
     const durationMs = Date.now() - started;
-    let exitCode: number | null = null;
-    if (!timedOut) {
-      const info = await this.#dial<{ ExitCode: number | null; Running: boolean }>({
-        path: `/exec/${enc(created.Id)}/json`,
-        method: 'GET',
-        statusCodes: { 200: true, 404: 'no such exec' },
-        subject,
-        signal,
-      });
-      exitCode = info.Running ? null : info.ExitCode;
-    }
+    // After a timeout the process may have ended meanwhile (or still run: the engine cannot kill an exec).
+    const info = await this.#dial<{ ExitCode: number | null; Running: boolean }>({
+      path: `/exec/${enc(created.Id)}/json`,
+      method: 'GET',
+      statusCodes: { 200: true, 404: 'no such exec' },
+      subject,
+      signal,
+    });
+    const exitCode = info.Running ? null : info.ExitCode;
     const text = (s: 'stdout' | 'stderr') => {
       const kept = Buffer.concat(out[s].items());
       // keep only the last maxBytes even when a single frame was larger than the cap
@@ -343,6 +343,7 @@ export class DockerBackend {
       stdoutTruncated: bytes.stdout > opts.maxBytesPerStream,
       stderrTruncated: bytes.stderr > opts.maxBytesPerStream,
       timedOut,
+      stillRunning: info.Running,
       durationMs,
     };
   }

@@ -8,4 +8,5 @@ export interface DockerServices {
   restartBudget: RestartBudget;
 }
 
-export const defineTool = createToolDefiner<DockerServices>();
+// Annotated so declaration emit can name the type through the kit's public export.
+export const defineTool: ReturnType<typeof createToolDefiner<DockerServices>> = createToolDefiner<DockerServices>();

@@ -94,10 +94,13 @@ export const execRun = defineTool({
   output: z.object({
     container: z.string(),
     argv: z.array(z.string()),
-    exitCode: z.number().int().nullable().describe('null when the command timed out or is still running'),
-    timedOut: z
+    exitCode: z.number().int().nullable().describe('null while the command is still running'),
+    timedOut: z.boolean().describe('True when the command outlived timeoutSeconds; output is what it wrote until then'),
+    stillRunning: z
       .boolean()
-      .describe('True when the command outlived timeoutSeconds (it may still run inside the container)'),
+      .describe(
+        'True when it still runs in the container (the engine cannot stop an exec; restart the container if needed)',
+      ),
     stdout: z.string(),
     stderr: z.string(),
     stdoutBytes: z.number().int().describe('Bytes the command wrote to stdout in all'),
@@ -151,6 +154,7 @@ export const execRun = defineTool({
       argv,
       exitCode: res.exitCode,
       timedOut: res.timedOut,
+      stillRunning: res.stillRunning,
       stdout: stdout.text,
       stderr: stderr.text,
       stdoutBytes: res.stdoutBytes,
