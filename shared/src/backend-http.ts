@@ -66,7 +66,8 @@ export class BackendHttp {
     const h: Record<string, string> = { accept: 'application/json', ...this.#opts.headers, ...extra };
     const auth = this.#opts.auth;
     if (auth?.bearer) h.authorization = `Bearer ${auth.bearer}`;
-    else if (auth?.basic) h.authorization = `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64')}`;
+    else if (auth?.basic)
+      h.authorization = `Basic ${Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64')}`;
     return h;
   }
 

@@ -30,7 +30,11 @@ export function decodeCursor(cursor: string | undefined): number {
   if (cursor === undefined || cursor === '') return 0;
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const m = /^o:(\d{1,9})$/.exec(raw);
-  if (!m) throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this server issued; omit it to start from the first page');
+  if (!m)
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      'cursor is not one this server issued; omit it to start from the first page',
+    );
   return Number(m[1]);
 }
 
@@ -40,7 +44,10 @@ const bytesOf = (value: unknown): number => Buffer.byteLength(JSON.stringify(val
  * Pages a list: starts at the cursor, takes at most `limit` items and stops early when the serialized
  * items would exceed `maxBytes`. Always returns at least one item when any remain, so paging progresses.
  */
-export function pageList<T>(all: readonly T[], opts: { cursor?: string | undefined; limit?: number; maxBytes?: number }): Page<T> {
+export function pageList<T>(
+  all: readonly T[],
+  opts: { cursor?: string | undefined; limit?: number; maxBytes?: number },
+): Page<T> {
   const start = decodeCursor(opts.cursor);
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
@@ -54,7 +61,13 @@ export function pageList<T>(all: readonly T[], opts: { cursor?: string | undefin
   }
   const end = start + items.length;
   const truncated = end < all.length;
-  return { items, total: all.length, returned: items.length, truncated, ...(truncated ? { nextCursor: encodeCursor(end) } : {}) };
+  return {
+    items,
+    total: all.length,
+    returned: items.length,
+    truncated,
+    ...(truncated ? { nextCursor: encodeCursor(end) } : {}),
+  };
 }
 
 export interface ClippedText {

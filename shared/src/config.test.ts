@@ -40,13 +40,19 @@ describe('loadConfig', () => {
   });
 
   it('reports a missing config file clearly', () => {
-    expect(() => loadConfig({ backendSchema, env: {}, file: join(dir, 'missing.yaml') })).toThrow(/cannot read config file .*missing\.yaml: ENOENT/);
+    expect(() => loadConfig({ backendSchema, env: {}, file: join(dir, 'missing.yaml') })).toThrow(
+      /cannot read config file .*missing\.yaml: ENOENT/,
+    );
   });
 
   it('redacts secrets for --print-config', () => {
     const c = loadConfig({
       backendSchema,
-      env: { RAVENHELM_INTROSPECTION_CLIENT_ID: 'rs', RAVENHELM_INTROSPECTION_CLIENT_SECRET: 's3cret-value', RAVENHELM_REDIS_URL: 'redis://:pw@127.0.0.1:6379' },
+      env: {
+        RAVENHELM_INTROSPECTION_CLIENT_ID: 'rs',
+        RAVENHELM_INTROSPECTION_CLIENT_SECRET: 's3cret-value',
+        RAVENHELM_REDIS_URL: 'redis://:pw@127.0.0.1:6379',
+      },
       overrides: { 'backend.token': 'tok-123' },
     });
     const printed = JSON.stringify(redactConfig(c, ['token']));
@@ -54,5 +60,15 @@ describe('loadConfig', () => {
     expect(printed).not.toContain('tok-123');
     expect(printed).not.toContain(':pw@');
     expect(printed).toContain('"clientId":"rs"');
+  });
+});
+
+describe('boolean settings from the environment', () => {
+  it("reads 'false' as false and refuses nonsense", () => {
+    expect(loadConfig({ backendSchema, env: { RAVENHELM_LOCAL_ALLOW_HIGH: 'false' } }).local.allowHigh).toBe(false);
+    expect(loadConfig({ backendSchema, env: { RAVENHELM_LOCAL_ALLOW_HIGH: 'true' } }).local.allowHigh).toBe(true);
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_LOCAL_ALLOW_HIGH: 'maybe' } })).toThrow(
+      /local\.allowHigh/,
+    );
   });
 });

@@ -5,7 +5,24 @@ import { RavenhelmError } from './errors.js';
 import { describeZodError } from './invoke.js';
 
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-const csv = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v), z.array(z.string()));
+/** Environment values are strings: 'false' must mean false (z.coerce.boolean would say true). */
+const bool = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(s)) return false;
+  return v;
+}, z.boolean());
+const csv = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string()),
+);
 
 export const KitConfigSchema = z.object({
   transport: z.enum(['stdio', 'http']).default('http'),
@@ -21,7 +38,12 @@ export const KitConfigSchema = z.object({
       allowedHosts: csv.default([]),
       /** Origin header values accepted; requests with any other Origin get 403. */
       allowedOrigins: csv.default([]),
-      maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      maxBodyBytes: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
       /** Proxies (IPs) whose X-Forwarded-Tls-Client-Cert header is believed. */
       trustedProxies: csv.default([]),
       shutdownGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
@@ -37,7 +59,12 @@ export const KitConfigSchema = z.object({
     .prefault({}),
   limits: z
     .object({
-      maxOutputBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      maxOutputBytes: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024),
       callTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(30_000),
     })
     .prefault({}),
@@ -64,7 +91,7 @@ export const KitConfigSchema = z.object({
       scopes: csv.optional(),
       spiffeId: z.string().optional(),
       /** HIGH tools stay off over stdio unless the operator turns them on. */
-      allowHigh: z.coerce.boolean().default(false),
+      allowHigh: bool.default(false),
     })
     .prefault({}),
   audit: z.object({ file: z.string().optional() }).prefault({}),
@@ -127,7 +154,12 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 function getPath(source: Record<string, unknown>, path: string): unknown {
-  return path.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), source);
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+      source,
+    );
 }
 
 export interface LoadConfigOptions<C extends z.ZodObject> {
@@ -152,7 +184,10 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new RavenhelmError('ERR_BAD_REQUEST', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     const parsed = parseYaml(text) ?? {};
     if (typeof parsed !== 'object' || Array.isArray(parsed)) {

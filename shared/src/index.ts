@@ -1,6 +1,23 @@
-export { BackendHttp, type BackendAuth, type BackendHttpOptions, type BackendResponse, safeUrl } from './backend-http.js';
-export { clipHead, clipTail, type ClippedText, DEFAULT_MAX_OUTPUT_BYTES, decodeCursor, encodeCursor, jsonBytes, ListPage, type Page, pageList } from './budget.js';
-export { type FullConfig, KIT_ENV, KitConfigSchema, type KitConfig, loadConfig, redactConfig } from './config.js';
+export {
+  type BackendAuth,
+  BackendHttp,
+  type BackendHttpOptions,
+  type BackendResponse,
+  safeUrl,
+} from './backend-http.js';
+export {
+  type ClippedText,
+  clipHead,
+  clipTail,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  decodeCursor,
+  encodeCursor,
+  jsonBytes,
+  ListPage,
+  type Page,
+  pageList,
+} from './budget.js';
+export { type FullConfig, KIT_ENV, type KitConfig, KitConfigSchema, loadConfig, redactConfig } from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';
@@ -9,7 +26,22 @@ export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';
 export { Metrics } from './metrics.js';
+export {
+  type AuditEvent,
+  type AuditOutcome,
+  type AuditRecord,
+  type AuditSink,
+  canonicalJson,
+  createFileAuditSink,
+  createMemoryAuditSink,
+  digestArgs,
+  redactArgs,
+  verifyAuditChain,
+} from './pipeline/audit.js';
+export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
+export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
+export { connectRedis, type RedisLike } from './pipeline/redis.js';
 export {
   createRuntime,
   defaultScopes,
@@ -17,10 +49,19 @@ export {
   localAuthenticator,
   localPrincipalOf,
   type RuntimeOverrides,
-  startHttp,
   type StartHttpOptions,
   type SuiteRuntime,
+  startHttp,
 } from './runtime.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
-export { type AnyTool, type BaseContext, createToolDefiner, jsonSchemaOf, type ToolContext, type ToolDeclaration, toSpec } from './tool.js';
+export {
+  type AnyTool,
+  type BaseContext,
+  createToolDefiner,
+  jsonSchemaOf,
+  sensitiveKeysOf,
+  type ToolContext,
+  type ToolDeclaration,
+  toSpec,
+} from './tool.js';

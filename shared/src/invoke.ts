@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { jsonBytes } from './budget.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 import type { AnyTool, BaseContext, ToolContext } from './tool.js';
@@ -21,7 +21,10 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
     const unknown = Object.keys(args).filter((k) => !known.has(k));
     if (unknown.length > 0) {
       const expected = [...known].join(', ') || '(none)';
-      throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: unknown argument(s) ${unknown.join(', ')}; expected: ${expected}`);
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `invalid arguments for ${tool.name}: unknown argument(s) ${unknown.join(', ')}; expected: ${expected}`,
+      );
     }
   }
   const parsed = tool.input.safeParse(args ?? {});
@@ -56,13 +59,19 @@ export async function invokeTool<S extends object>(
     raw = await raceAbort(tool.handler(input, ctx), signal);
   } catch (err) {
     if (timeout.aborted && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
-      throw new ToolError('ERR_BACKEND_TIMEOUT', `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`);
+      throw new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`,
+      );
     }
     throw toRavenhelmError(err);
   }
   const out = tool.output.safeParse(raw);
   if (!out.success) {
-    base.logger.error({ tool: tool.name, issues: out.error.issues }, 'tool returned output that does not match its schema');
+    base.logger.error(
+      { tool: tool.name, issues: out.error.issues },
+      'tool returned output that does not match its schema',
+    );
     throw new RavenhelmError('ERR_INTERNAL', `${tool.name} produced an invalid result; this is a server bug`);
   }
   const size = jsonBytes(out.data);

@@ -25,7 +25,12 @@ export const REDACT_PATHS = [
 /** Structured JSON logs to stderr (stdout belongs to the stdio transport). */
 export function createLogger(opts: { name: string; level?: string }): Logger {
   return pino(
-    { name: opts.name, level: opts.level ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { server: opts.name } },
+    {
+      name: opts.name,
+      level: opts.level ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { server: opts.name },
+    },
     pino.destination({ fd: 2, sync: false }),
   );
 }

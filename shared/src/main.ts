@@ -55,7 +55,12 @@ export async function runMain<S extends object, C extends z.ZodObject>(
   if (flags.policy) overrides.policyFile = flags.policy;
   let config: ReturnType<typeof loadConfig<z.ZodObject>>;
   try {
-    config = loadConfig({ backendSchema: def.backendConfig, backendEnv: def.backendEnv ?? {}, file: flags.config, overrides });
+    config = loadConfig({
+      backendSchema: def.backendConfig,
+      backendEnv: def.backendEnv ?? {},
+      file: flags.config,
+      overrides,
+    });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 2;
@@ -74,11 +79,17 @@ export async function runMain<S extends object, C extends z.ZodObject>(
       stop = () => handle.close();
     } else {
       if (config.auth.mode === 'none' && !LOOPBACK.has(config.http.host)) {
-        throw new RavenhelmError('ERR_BAD_REQUEST', `auth.mode none is only allowed on a loopback address, not ${config.http.host}`);
+        throw new RavenhelmError(
+          'ERR_BAD_REQUEST',
+          `auth.mode none is only allowed on a loopback address, not ${config.http.host}`,
+        );
       }
       const tls = await tlsWiring(config, logger);
       const handle = await startHttp(rt, {
-        authenticator: config.auth.mode === 'none' ? localAuthenticator(rt.localPrincipal) : oauthAuthenticatorFactory(config, logger),
+        authenticator:
+          config.auth.mode === 'none'
+            ? localAuthenticator(rt.localPrincipal)
+            : oauthAuthenticatorFactory(config, logger),
         authorizationServers: config.auth.issuer ? [config.auth.issuer] : [],
         ...(tls ? { tls } : {}),
       });

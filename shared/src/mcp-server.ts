@@ -1,7 +1,7 @@
-import type { Principal } from '@ravenhelm/auth';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { Principal } from '@ravenhelm/auth';
 import type { Pipeline } from './pipeline/pipeline.js';
 
 /** What the transports attach to each message: the caller, and whether HTTP already ran preflight. */

@@ -9,7 +9,10 @@ export class Metrics {
   readonly inFlight: client.Gauge<'server'>;
   readonly httpRequests: client.Counter<'server' | 'status'>;
 
-  constructor(readonly server: string, opts: { processMetrics?: boolean } = {}) {
+  constructor(
+    readonly server: string,
+    opts: { processMetrics?: boolean } = {},
+  ) {
     const registers = [this.registry];
     this.toolCalls = new client.Counter({
       name: 'ravenhelm_tool_calls_total',

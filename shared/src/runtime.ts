@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
@@ -67,10 +67,15 @@ export async function createRuntime(
   logger: Logger,
   overrides: RuntimeOverrides = {},
 ): Promise<SuiteRuntime> {
-  const policy = config.policyFile ? parsePolicy(readFileSync(config.policyFile, 'utf8'), config.policyFile) : EMPTY_POLICY;
+  const policy = config.policyFile
+    ? parsePolicy(readFileSync(config.policyFile, 'utf8'), config.policyFile)
+    : EMPTY_POLICY;
   const registry = new Registry(specsOf(definition), policy);
   const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
-  const redis = config.redis.url && !(overrides.rateLimiter && overrides.confirmations) ? await connectRedis(config.redis.url) : undefined;
+  const redis =
+    config.redis.url && !(overrides.rateLimiter && overrides.confirmations)
+      ? await connectRedis(config.redis.url)
+      : undefined;
   const auditPath = config.audit.file ?? `.ravenhelm/audit/${definition.name}.jsonl`;
   let audit = overrides.audit;
   if (!audit) {
@@ -85,7 +90,9 @@ export async function createRuntime(
       keyPrefix: `ravenhelm:rl:${definition.name}`,
       ...(redis ? { redis } : {}),
     });
-  const confirmations = overrides.confirmations ?? createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
+  const confirmations =
+    overrides.confirmations ??
+    createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
   const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
   const localPrincipal = localPrincipalOf(definition.name, config);
   const pipeline = new Pipeline<object>({
@@ -122,7 +129,10 @@ export async function createRuntime(
         await definition.ready?.(services, AbortSignal.timeout(3000));
         value = { ready: true };
       } catch (err) {
-        value = { ready: false, reason: err instanceof RavenhelmError ? err.message : `backend not ready: ${(err as Error).message}` };
+        value = {
+          ready: false,
+          reason: err instanceof RavenhelmError ? err.message : `backend not ready: ${(err as Error).message}`,
+        };
       }
       lastReady = { at: Date.now(), value };
       return value;
@@ -167,7 +177,12 @@ export interface StartHttpOptions {
 export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promise<HttpServerHandle> {
   const { config, definition } = rt;
   const transport = new MultiplexTransport();
-  const mcp = createMcpServer({ name: definition.name, version: definition.version, description: definition.description, pipeline: rt.pipeline });
+  const mcp = createMcpServer({
+    name: definition.name,
+    version: definition.version,
+    description: definition.description,
+    pipeline: rt.pipeline,
+  });
   await mcp.connect(transport);
   let draining = false;
   const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
@@ -192,29 +207,41 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
       ...config.http.allowedHosts,
     ].map((h) => h.toLowerCase()),
   );
-  const authenticator = typeof opts.authenticator === 'function' ? await opts.authenticator(resourceUrl) : opts.authenticator;
-  const allowedOrigins = new Set([new URL(resourceUrl).origin, ...config.http.allowedOrigins].map((o) => o.toLowerCase()));
-  server.on(
-    'request',
-    createHttpHandler({
-      server: definition.name,
-      path: config.http.path,
-      resourceUrl,
-      authorizationServers: opts.authorizationServers,
-      scopesSupported: ['read', 'write', 'admin'].map((l) => `mcp:${definition.name}:${l}`),
-      allowedHosts,
-      allowedOrigins,
-      maxBodyBytes: config.http.maxBodyBytes,
-      authenticator,
-      pipeline: rt.pipeline,
-      transport,
-      metrics: rt.metrics,
-      logger: rt.logger,
-      ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
-      ready: () => rt.ready(),
-      isDraining: () => draining,
-    }),
+  const authenticator =
+    typeof opts.authenticator === 'function' ? await opts.authenticator(resourceUrl) : opts.authenticator;
+  const allowedOrigins = new Set(
+    [new URL(resourceUrl).origin, ...config.http.allowedOrigins].map((o) => o.toLowerCase()),
   );
+  // In-flight HTTP requests, so shutdown waits for responses to be written, not just for handlers.
+  let active = 0;
+  let onIdle: (() => void) | undefined;
+  const handler = createHttpHandler({
+    server: definition.name,
+    path: config.http.path,
+    resourceUrl,
+    authorizationServers: opts.authorizationServers,
+    scopesSupported: ['read', 'write', 'admin'].map((l) => `mcp:${definition.name}:${l}`),
+    allowedHosts,
+    allowedOrigins,
+    maxBodyBytes: config.http.maxBodyBytes,
+    authenticator,
+    pipeline: rt.pipeline,
+    transport,
+    metrics: rt.metrics,
+    logger: rt.logger,
+    ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
+    ready: () => rt.ready(),
+    isDraining: () => draining,
+  });
+  server.on('request', (req, res) => {
+    active++;
+    res.once('close', () => {
+      active--;
+      if (active === 0) onIdle?.();
+    });
+    handler(req, res);
+  });
+  const idle = () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onIdle = resolve)));
   const url = new URL(config.http.path, `${scheme}://${hostForUrl}:${port}`).toString();
   rt.logger.info({ url, resource: resourceUrl, tools: rt.registry.enabled(definition.name).length }, 'listening');
   let shutdownPromise: Promise<void> | undefined;
@@ -228,7 +255,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const grace = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdownGraceMs).unref());
-        await Promise.race([rt.pipeline.idle(), grace]);
+        await Promise.race([Promise.all([idle(), rt.pipeline.idle()]), grace]);
         server.closeAllConnections();
         await closed;
         await mcp.close();

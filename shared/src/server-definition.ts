@@ -1,6 +1,6 @@
+import type { ToolSpec } from '@ravenhelm/registry';
 import type { z } from 'zod';
 import type { Logger } from './logging.js';
-import type { ToolSpec } from '@ravenhelm/registry';
 import { type AnyTool, toSpec } from './tool.js';
 
 /** Everything the kit needs to run one server: its tools, its backend config and how to reach the backend. */
@@ -23,7 +23,9 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
   close?(services: S): Promise<void>;
 }
 
-export function defineServer<S extends object, C extends z.ZodObject>(def: ServerDefinition<S, C>): ServerDefinition<S, C> {
+export function defineServer<S extends object, C extends z.ZodObject>(
+  def: ServerDefinition<S, C>,
+): ServerDefinition<S, C> {
   return def;
 }
 

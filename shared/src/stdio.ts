@@ -17,7 +17,10 @@ export async function startStdio(rt: SuiteRuntime): Promise<{ close(): Promise<v
   });
   const transport = new StdioServerTransport();
   await mcp.connect(transport);
-  rt.logger.info({ tools: rt.pipeline.listTools(rt.localPrincipal).length, subject: rt.localPrincipal.subject }, 'serving MCP over stdio');
+  rt.logger.info(
+    { tools: rt.pipeline.listTools(rt.localPrincipal).length, subject: rt.localPrincipal.subject },
+    'serving MCP over stdio',
+  );
   return {
     async close() {
       await rt.pipeline.idle();

@@ -25,7 +25,11 @@ export type InputSchema = z.ZodObject<any>;
 export type OutputSchema = z.ZodObject<any>;
 
 /** One tool, one declaration: its contract, its permissions and its handler. */
-export interface ToolDeclaration<S extends object, I extends InputSchema = InputSchema, O extends OutputSchema = OutputSchema> {
+export interface ToolDeclaration<
+  S extends object,
+  I extends InputSchema = InputSchema,
+  O extends OutputSchema = OutputSchema,
+> {
   name: string;
   title: string;
   description: string;
@@ -51,7 +55,9 @@ export type AnyTool<S extends object> = ToolDeclaration<S, any, any>;
  * `export const defineTool = createToolDefiner<{ docker: DockerBackend }>();`
  */
 export function createToolDefiner<S extends object>() {
-  return function defineTool<I extends InputSchema, O extends OutputSchema>(decl: ToolDeclaration<S, I, O>): ToolDeclaration<S, I, O> {
+  return function defineTool<I extends InputSchema, O extends OutputSchema>(
+    decl: ToolDeclaration<S, I, O>,
+  ): ToolDeclaration<S, I, O> {
     return decl;
   };
 }
@@ -82,4 +88,27 @@ export function toSpec(server: string, tool: AnyTool<object>): ToolSpec {
     inputSchema: jsonSchemaOf(tool.input, 'input'),
     outputSchema: jsonSchemaOf(tool.output, 'output'),
   };
+}
+
+/**
+ * Input fields marked `.meta({ sensitive: true })` (a new secret value, a password...): never written
+ * to audit records, plans or logs. Returns their property names at any depth.
+ */
+export function sensitiveKeysOf(schema: Record<string, unknown>): string[] {
+  const keys = new Set<string>();
+  const walk = (node: unknown) => {
+    if (!node || typeof node !== 'object') return;
+    const props = (node as { properties?: Record<string, unknown> }).properties;
+    for (const [name, child] of Object.entries(props ?? {})) {
+      if ((child as { sensitive?: unknown })?.sensitive === true) keys.add(name);
+      walk(child);
+    }
+    for (const k of ['items', 'anyOf', 'oneOf', 'allOf', 'additionalProperties']) {
+      const v = (node as Record<string, unknown>)[k];
+      if (Array.isArray(v)) v.forEach(walk);
+      else walk(v);
+    }
+  };
+  walk(schema);
+  return [...keys];
 }

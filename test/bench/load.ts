@@ -35,7 +35,14 @@ async function generate(o: LoadOptions): Promise<LoadResult> {
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       const req = http.request(
-        { agent, hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { ...o.headers, 'content-length': Buffer.byteLength(o.body) } },
+        {
+          agent,
+          hostname: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { ...o.headers, 'content-length': Buffer.byteLength(o.body) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c) => chunks.push(c));
@@ -64,7 +71,14 @@ async function generate(o: LoadOptions): Promise<LoadResult> {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-  return { completed: latencies.length, failed, seconds, perSecond: latencies.length / seconds, p50ms: pct(0.5), p99ms: pct(0.99) };
+  return {
+    completed: latencies.length,
+    failed,
+    seconds,
+    perSecond: latencies.length / seconds,
+    p50ms: pct(0.5),
+    p99ms: pct(0.99),
+  };
 }
 
 /** Runs the load in a worker thread and resolves with its result. */

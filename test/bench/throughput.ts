@@ -9,27 +9,46 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createRuntime, loadConfig, localAuthenticator, silentLogger, startHttp } from '@ravenhelm/kit';
+import {
+  createMemoryAuditSink,
+  createRuntime,
+  loadConfig,
+  localAuthenticator,
+  silentLogger,
+  startHttp,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
-import { createMemoryAuditSink } from '../../shared/src/pipeline/audit.js';
 import { echoServer } from '../fixtures/echo-server.js';
 import { type LoadResult, runLoad } from './load.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo_noop', arguments: {} } });
-const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+const body = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo_noop', arguments: {} },
+});
+const headers = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2025-11-25',
+};
 
 async function baseline(): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const mcp = new McpServer({ name: 'baseline', version: '0.0.0' });
-    mcp.registerTool('echo_noop', { description: 'no-op', inputSchema: {}, outputSchema: { ok: z.boolean() } }, async () => ({
-      content: [{ type: 'text', text: '{"ok":true}' }],
-      structuredContent: { ok: true },
-    }));
+    mcp.registerTool(
+      'echo_noop',
+      { description: 'no-op', inputSchema: {}, outputSchema: { ok: z.boolean() } },
+      async () => ({
+        content: [{ type: 'text', text: '{"ok":true}' }],
+        structuredContent: { ok: true },
+      }),
+    );
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
@@ -47,9 +66,15 @@ async function baseline(): Promise<{ url: string; close: () => Promise<void> }> 
 
 async function kit(): Promise<{ url: string; close: () => Promise<void> }> {
   const def = echoServer();
-  const config = loadConfig({ backendSchema: def.backendConfig, env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' } });
+  const config = loadConfig({
+    backendSchema: def.backendConfig,
+    env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' },
+  });
   const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
-  const handle = await startHttp(rt, { authenticator: localAuthenticator(rt.localPrincipal), authorizationServers: [] });
+  const handle = await startHttp(rt, {
+    authenticator: localAuthenticator(rt.localPrincipal),
+    authorizationServers: [],
+  });
   return {
     url: handle.url,
     close: async () => {
@@ -73,7 +98,9 @@ export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }>
   await runLoad({ ...load, url: k.url, requests: 500, maxSeconds: 2 });
   const kitResult = await runLoad({ ...load, url: k.url });
   await k.close();
-  console.log(`no-op tool call over Streamable HTTP, concurrency ${CONCURRENCY}, up to ${REQUESTS} calls or ${SECONDS} s each`);
+  console.log(
+    `no-op tool call over Streamable HTTP, concurrency ${CONCURRENCY}, up to ${REQUESTS} calls or ${SECONDS} s each`,
+  );
   console.log(line('baseline: SDK server per request', baseResult));
   console.log(line('kit: long-lived, multiplexed', kitResult));
   console.log(`ratio kit/baseline: ${(kitResult.perSecond / baseResult.perSecond).toFixed(1)}x`);

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,9 +9,15 @@ const tokens = {
   reader: { subject: 'reader', clientId: 'reader-app', scopes: ['mcp:echo:read'], roles: [] },
   writer: { subject: 'writer', clientId: 'writer-app', scopes: ['mcp:echo:write'], roles: [] },
   writer2: { subject: 'writer2', scopes: ['mcp:echo:write'], roles: [] },
+  deleter: { subject: 'deleter', scopes: ['mcp:echo:write'], roles: [] },
   admin: { subject: 'admin', scopes: ['mcp:echo:admin'], roles: [] },
   adminSvid: { subject: 'admin-svid', scopes: ['mcp:echo:admin'], roles: [], spiffeId: AGENT_SPIFFE },
-  adminWrongSvid: { subject: 'admin-wrong', scopes: ['mcp:echo:admin'], roles: [], spiffeId: 'spiffe://ravenhelm.local/agent/intruder' },
+  adminWrongSvid: {
+    subject: 'admin-wrong',
+    scopes: ['mcp:echo:admin'],
+    roles: [],
+    spiffeId: 'spiffe://ravenhelm.local/agent/intruder',
+  },
 };
 const POLICY = `
 servers:
@@ -22,7 +29,9 @@ servers:
 
 async function sdkClient(url: string, token: string) {
   const client = new Client({ name: 'kit-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
@@ -40,7 +49,10 @@ describe('HTTP transport with the SDK client', () => {
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
     expect(names).toEqual(['echo_fail', 'echo_noop', 'echo_say', 'echo_slow']);
-    expect(tools.find((t) => t.name === 'echo_say')?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+    expect(tools.find((t) => t.name === 'echo_say')?.annotations).toMatchObject({
+      readOnlyHint: true,
+      destructiveHint: false,
+    });
     const result = await client.callTool({ name: 'echo_say', arguments: { message: 'hello' } });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toEqual({ message: 'hello' });
@@ -72,15 +84,35 @@ describe('HTTP transport with the SDK client', () => {
     const client = await sdkClient(h.url, 'reader');
     const backend = await client.callTool({ name: 'echo_fail', arguments: { kind: 'backend' } });
     expect(backend.isError).toBe(true);
-    expect((backend.content as { text: string }[])[0]?.text).toBe('ERR_BACKEND_UNAVAILABLE: echo backend is down; try later');
+    expect((backend.content as { text: string }[])[0]?.text).toBe(
+      'ERR_BACKEND_UNAVAILABLE: echo backend is down; try later',
+    );
     const internal = await rpc(h.url, callBody('echo_fail', { kind: 'internal' }), { authorization: 'Bearer reader' });
     expect(JSON.stringify(internal.json)).not.toContain('hunter2');
     await client.close();
   });
 
+  it('destructive tools under a confirm policy return a plan and a single-use token bound to the arguments', async () => {
+    const auth = { authorization: 'Bearer deleter' };
+    const first = await rpc(h.url, callBody('echo_delete', { item: 'a' }), auth);
+    expect(first.json.result.isError).toBe(true);
+    expect(first.json.result.content[0].text).toContain("delete item 'a'");
+    const token = first.json.result._meta['ravenhelm/confirmation'].token as string;
+    expect(h.services.calls.some((c) => c.tool === 'echo_delete')).toBe(false);
+    const otherArgs = await rpc(h.url, callBody('echo_delete', { item: 'b', confirmationToken: token }), auth);
+    expect(otherArgs.json.result.content[0].text).toMatch(/^ERR_CONFIRMATION_INVALID/);
+    const second = await rpc(h.url, callBody('echo_delete', { item: 'a', confirmationToken: token }), auth);
+    expect(second.json.result.structuredContent).toEqual({ deleted: 'a' });
+    const replay = await rpc(h.url, callBody('echo_delete', { item: 'a', confirmationToken: token }), auth);
+    expect(replay.json.result.content[0].text).toMatch(/^ERR_CONFIRMATION_INVALID/);
+    expect(h.services.calls.filter((c) => c.tool === 'echo_delete')).toHaveLength(1);
+  });
+
   it('answers concurrent requests that reuse the same JSON-RPC id with their own results', async () => {
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => rpc(h.url, callBody('echo_say', { message: `m${i}` }, 7), { authorization: 'Bearer reader' })),
+      Array.from({ length: 40 }, (_, i) =>
+        rpc(h.url, callBody('echo_say', { message: `m${i}` }, 7), { authorization: 'Bearer reader' }),
+      ),
     );
     results.forEach((r, i) => {
       expect(r.status).toBe(200);
@@ -93,7 +125,11 @@ describe('HTTP transport with the SDK client', () => {
 describe('HTTP refusals, the way curl sees them', () => {
   let h: EchoHarness;
   beforeAll(async () => {
-    h = await startEcho({ tokens, policy: POLICY, env: { RAVENHELM_RATE_LIMIT_POINTS: '3', RAVENHELM_MAX_OUTPUT_BYTES: '4096' } });
+    h = await startEcho({
+      tokens,
+      policy: POLICY,
+      env: { RAVENHELM_RATE_LIMIT_POINTS: '3', RAVENHELM_MAX_OUTPUT_BYTES: '4096' },
+    });
   });
   afterAll(async () => {
     await h?.stop();
@@ -137,13 +173,19 @@ describe('HTTP refusals, the way curl sees them', () => {
   });
 
   it('HIGH tools need a verified SPIFFE ID on the allowlist, and write a durable attempt record', async () => {
-    const noSvid = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), { authorization: 'Bearer admin' });
+    const noSvid = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), {
+      authorization: 'Bearer admin',
+    });
     expect(noSvid.status).toBe(403);
     expect(noSvid.json.error.data.code).toBe('ERR_TIER_SPIFFE_REQUIRED');
-    const wrong = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), { authorization: 'Bearer adminWrongSvid' });
+    const wrong = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), {
+      authorization: 'Bearer adminWrongSvid',
+    });
     expect(wrong.status).toBe(403);
     expect(wrong.json.error.message).not.toContain('spiffe://ravenhelm.local/agent/oncall');
-    const ok = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), { authorization: 'Bearer adminSvid' });
+    const ok = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'p@ss-SECRET-1' }), {
+      authorization: 'Bearer adminSvid',
+    });
     expect(ok.status).toBe(200);
     expect(ok.json.result.structuredContent).toEqual({ rotated: 'db' });
     const records = h.audit.records.filter((r) => r.tool === 'echo_secret_rotate');
@@ -174,36 +216,35 @@ describe('HTTP refusals, the way curl sees them', () => {
     expect(low.status).toBe(200);
   });
 
-  it('destructive tools under a confirm policy return a plan and a single-use token bound to the arguments', async () => {
-    const auth = { authorization: 'Bearer writer2' };
-    const first = await rpc(h.url, callBody('echo_delete', { item: 'a' }), auth);
-    expect(first.json.result.isError).toBe(true);
-    expect(first.json.result.content[0].text).toContain("delete item 'a'");
-    const token = first.json.result._meta['ravenhelm/confirmation'].token as string;
-    expect(h.services.calls.some((c) => c.tool === 'echo_delete')).toBe(false);
-    const otherArgs = await rpc(h.url, callBody('echo_delete', { item: 'b', confirmationToken: token }), auth);
-    expect(otherArgs.json.result.content[0].text).toMatch(/^ERR_CONFIRMATION_INVALID/);
-    const second = await rpc(h.url, callBody('echo_delete', { item: 'a', confirmationToken: token }), auth);
-    expect(second.json.result.structuredContent).toEqual({ deleted: 'a' });
-    const replay = await rpc(h.url, callBody('echo_delete', { item: 'a', confirmationToken: token }), auth);
-    expect(replay.json.result.content[0].text).toMatch(/^ERR_CONFIRMATION_INVALID/);
-    expect(h.services.calls.filter((c) => c.tool === 'echo_delete')).toHaveLength(1);
-  });
-
   it('bounds results: an answer over the output budget is an explicit error, not silent truncation', async () => {
-    const res = await rpc(h.url, callBody('echo_say', { message: 'x', repeat: 10000 }), { authorization: 'Bearer reader' });
+    const res = await rpc(h.url, callBody('echo_say', { message: 'x', repeat: 10000 }), {
+      authorization: 'Bearer reader',
+    });
     expect(res.json.result.isError).toBe(true);
     expect(res.json.result.content[0].text).toMatch(/^ERR_OUTPUT_TOO_LARGE: .*4096-byte budget/);
   });
 
   it('refuses foreign Host and Origin headers (DNS rebinding)', async () => {
-    const badHost = await fetch(h.url, {
-      method: 'POST',
-      headers: { host: 'evil.example', 'content-type': 'application/json', authorization: 'Bearer reader' },
-      body: JSON.stringify(callBody('echo_noop')),
+    const badHost = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        h.url,
+        {
+          method: 'POST',
+          headers: { host: 'evil.example', 'content-type': 'application/json', authorization: 'Bearer reader' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify(callBody('echo_noop')));
     });
-    expect(badHost.status).toBe(403);
-    const badOrigin = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader', origin: 'http://evil.example' });
+    expect(badHost).toBe(403);
+    const badOrigin = await rpc(h.url, callBody('echo_noop'), {
+      authorization: 'Bearer reader',
+      origin: 'http://evil.example',
+    });
     expect(badOrigin.status).toBe(403);
     expect(badOrigin.json.error.data.code).toBe('ERR_ORIGIN_FORBIDDEN');
     const goodOrigin = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader', origin: h.base });
@@ -211,16 +252,25 @@ describe('HTTP refusals, the way curl sees them', () => {
   });
 
   it('caps the body, refuses batches, unknown protocol versions, GET and non-JSON', async () => {
-    const big = await rpc(h.url, callBody('echo_say', { message: 'x'.repeat(2 * 1024 * 1024) }), { authorization: 'Bearer reader' });
+    const big = await rpc(h.url, callBody('echo_say', { message: 'x'.repeat(2 * 1024 * 1024) }), {
+      authorization: 'Bearer reader',
+    });
     expect(big.status).toBe(413);
     const batch = await rpc(h.url, [callBody('echo_noop')], { authorization: 'Bearer reader' });
     expect(batch.status).toBe(400);
-    const version = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader', 'mcp-protocol-version': '1999-01-01' });
+    const version = await rpc(h.url, callBody('echo_noop'), {
+      authorization: 'Bearer reader',
+      'mcp-protocol-version': '1999-01-01',
+    });
     expect(version.status).toBe(400);
     expect(version.json.error.data.code).toBe('ERR_PROTOCOL_VERSION');
     const get = await fetch(h.url, { headers: { authorization: 'Bearer reader' } });
     expect(get.status).toBe(405);
-    const text = await fetch(h.url, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: 'Bearer reader' }, body: '{}' });
+    const text = await fetch(h.url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: 'Bearer reader' },
+      body: '{}',
+    });
     expect(text.status).toBe(415);
     const garbage = await rpc(h.url, '{not json', { authorization: 'Bearer reader' });
     expect(garbage.status).toBe(400);
@@ -231,7 +281,11 @@ describe('HTTP refusals, the way curl sees them', () => {
   });
 
   it('accepts notifications with 202', async () => {
-    const res = await rpc(h.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, { authorization: 'Bearer reader' });
+    const res = await rpc(
+      h.url,
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { authorization: 'Bearer reader' },
+    );
     expect(res.status).toBe(202);
   });
 
@@ -242,10 +296,16 @@ describe('HTTP refusals, the way curl sees them', () => {
     await new Promise((r) => setTimeout(r, 1100)); // readiness is cached for one second
     const notReady = await fetch(`${h.base}/readyz`);
     expect(notReady.status).toBe(503);
-    expect((await notReady.json()).reason).toContain('echo backend is down');
+    expect(((await notReady.json()) as { reason: string }).reason).toContain('echo backend is down');
     h.services.backendUp = true;
     const metrics = await (await fetch(`${h.base}/metrics`)).text();
-    expect(metrics).toMatch(/ravenhelm_tool_calls_total\{server="echo",tool="echo_write",tier="MEDIUM",outcome="success"\} 3/);
+    // echo_write: writer 3 successes then 2 x 429, writer2 1 success, reader 1 x 403
+    expect(metrics).toMatch(
+      /ravenhelm_tool_calls_total\{server="echo",tool="echo_write",tier="MEDIUM",outcome="success"\} 4\n/,
+    );
+    expect(metrics).toMatch(
+      /ravenhelm_tool_calls_total\{server="echo",tool="echo_write",tier="MEDIUM",outcome="denied"\} 3\n/,
+    );
     expect(metrics).toMatch(/ravenhelm_rejections_total\{server="echo",reason="ERR_RATE_LIMITED"\} 2/);
     expect(metrics).toContain('ravenhelm_tool_call_duration_seconds_bucket');
   });

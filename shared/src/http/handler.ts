@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthRequest, Authenticator, Principal } from '@ravenhelm/auth';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { JSONRPCMessage, JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
 import { RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { authInfoFor } from '../mcp-server.js';
@@ -72,7 +72,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     return `Bearer ${parts.join(', ')}`;
   }
 
-  function sendError(res: ServerResponse, err: unknown, id: JSONRPCRequest['id'] | null = null): void {
+  /** `counted`: the pipeline already recorded this refusal in the metrics. */
+  function sendError(res: ServerResponse, err: unknown, id: JSONRPCRequest['id'] | null = null, counted = false): void {
     const e = toRavenhelmError(err);
     if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'request failed');
     const status = e.mapping.http;
@@ -80,11 +81,15 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     if (status === 401 || e.code === 'ERR_INSUFFICIENT_SCOPE') headers['www-authenticate'] = challenge(e);
     if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
     if (status === 405) headers.allow = 'POST';
-    o.metrics.reject(e.code);
+    if (!counted) o.metrics.reject(e.code);
     send(
       res,
       status,
-      JSON.stringify({ jsonrpc: '2.0', id, error: { code: e.mapping.jsonrpc, message: e.message, data: { code: e.code, ...e.details } } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        error: { code: e.mapping.jsonrpc, message: e.message, data: { code: e.code, ...e.details } },
+      }),
       headers,
     );
   }
@@ -113,7 +118,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !o.allowedOrigins.has(origin.toLowerCase())) {
-      throw new RavenhelmError('ERR_ORIGIN_FORBIDDEN', `Origin '${origin}' is not allowed; add it to http.allowedOrigins`);
+      throw new RavenhelmError(
+        'ERR_ORIGIN_FORBIDDEN',
+        `Origin '${origin}' is not allowed; add it to http.allowedOrigins`,
+      );
     }
   }
 
@@ -134,7 +142,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method !== 'POST') {
-      throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} is not supported: this server is stateless, POST JSON-RPC messages to ${o.path}`);
+      throw new RavenhelmError(
+        'ERR_METHOD_NOT_ALLOWED',
+        `${req.method} is not supported: this server is stateless, POST JSON-RPC messages to ${o.path}`,
+      );
     }
     const contentType = (req.headers['content-type'] ?? '').toLowerCase();
     if (!contentType.startsWith('application/json')) {
@@ -142,11 +153,17 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     }
     const accept = (req.headers.accept ?? '*/*').toLowerCase();
     if (!/application\/json|application\/\*|\*\/\*/.test(accept)) {
-      throw new RavenhelmError('ERR_NOT_ACCEPTABLE', 'Accept must include application/json (responses are JSON, not SSE)');
+      throw new RavenhelmError(
+        'ERR_NOT_ACCEPTABLE',
+        'Accept must include application/json (responses are JSON, not SSE)',
+      );
     }
     const version = req.headers['mcp-protocol-version'];
     if (typeof version === 'string' && !SUPPORTED.has(version)) {
-      throw new RavenhelmError('ERR_PROTOCOL_VERSION', `unsupported MCP-Protocol-Version '${version}'; supported: ${[...SUPPORTED].join(', ')}`);
+      throw new RavenhelmError(
+        'ERR_PROTOCOL_VERSION',
+        `unsupported MCP-Protocol-Version '${version}'; supported: ${[...SUPPORTED].join(', ')}`,
+      );
     }
     const principal = await authenticate(req, url);
     const text = await readBody(req);
@@ -157,7 +174,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON');
     }
     if (Array.isArray(message)) {
-      throw new RavenhelmError('ERR_BAD_REQUEST', 'JSON-RPC batches are not supported (MCP 2025-06-18 and later); send one message per request');
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        'JSON-RPC batches are not supported (MCP 2025-06-18 and later); send one message per request',
+      );
     }
     if (!isMessage(message)) throw new RavenhelmError('ERR_BAD_REQUEST', 'body is not a JSON-RPC 2.0 message');
     const requestId = randomUUID();
@@ -176,7 +196,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       try {
         await o.pipeline.preflight(principal, params.name, params.arguments, requestId);
       } catch (err) {
-        sendError(res, err, request.id);
+        sendError(res, err, request.id, true);
         return;
       }
       preflighted = true;
@@ -201,17 +221,26 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = async () => {
       if (url.pathname === o.path) {
-        if (o.isDraining()) throw new RavenhelmError('ERR_SHUTTING_DOWN', 'server is shutting down; retry on another replica');
+        if (o.isDraining())
+          throw new RavenhelmError('ERR_SHUTTING_DOWN', 'server is shutting down; retry on another replica');
         checkTransport(req);
         return handleMcp(req, res, url);
       }
-      if (req.method !== 'GET') throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${url.pathname} is not supported`);
+      if (req.method !== 'GET')
+        throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${url.pathname} is not supported`);
       switch (url.pathname) {
         case '/healthz':
           return send(res, 200, '{"status":"ok"}');
         case '/readyz': {
           const state = o.isDraining() ? { ready: false, reason: 'shutting down' } : await o.ready();
-          return send(res, state.ready ? 200 : 503, JSON.stringify({ status: state.ready ? 'ready' : 'not ready', ...(state.reason ? { reason: state.reason } : {}) }));
+          return send(
+            res,
+            state.ready ? 200 : 503,
+            JSON.stringify({
+              status: state.ready ? 'ready' : 'not ready',
+              ...(state.reason ? { reason: state.reason } : {}),
+            }),
+          );
         }
         case '/metrics': {
           const body = await o.metrics.registry.metrics();

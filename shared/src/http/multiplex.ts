@@ -30,7 +30,11 @@ export class MultiplexTransport implements Transport {
   }
 
   /** Hands one request to the server and resolves with its response (original id restored). */
-  dispatch(request: JSONRPCRequest, extra: MessageExtraInfo, onCancel?: (cancel: () => void) => void): Promise<JSONRPCMessage> {
+  dispatch(
+    request: JSONRPCRequest,
+    extra: MessageExtraInfo,
+    onCancel?: (cancel: () => void) => void,
+  ): Promise<JSONRPCMessage> {
     if (this.#closed || !this.onmessage) return Promise.reject(new Error('transport is closed'));
     const internalId = this.#next++;
     if (this.#next > Number.MAX_SAFE_INTEGER - 1) this.#next = 1;
@@ -38,7 +42,11 @@ export class MultiplexTransport implements Transport {
       this.#pending.set(internalId, { originalId: request.id, resolve });
       onCancel?.(() => {
         if (!this.#pending.delete(internalId)) return;
-        this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internalId, reason: 'client disconnected' } });
+        this.onmessage?.({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: internalId, reason: 'client disconnected' },
+        });
       });
       this.onmessage?.({ ...request, id: internalId }, extra);
     });

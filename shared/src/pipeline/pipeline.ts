@@ -5,8 +5,8 @@ import { type ErrorCode, RavenhelmError, ToolError, toRavenhelmError } from '../
 import { invokeTool } from '../invoke.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
-import type { AnyTool } from '../tool.js';
-import { type AuditSink, digestArgs } from './audit.js';
+import { type AnyTool, sensitiveKeysOf } from '../tool.js';
+import { type AuditSink, digestArgs, redactArgs } from './audit.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -79,12 +79,19 @@ export class Pipeline<S extends object> {
   readonly #o: PipelineOptions<S>;
   readonly #tools: Map<string, AnyTool<S>>;
   readonly #listCache = new Map<string, ListedTool[]>();
+  readonly #sensitive = new Map<string, string[]>();
   #inFlight = 0;
   #idle: (() => void)[] = [];
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
     this.#tools = new Map(opts.tools.map((t) => [t.name, t]));
+    for (const t of opts.registry.all(opts.server)) this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
+  }
+
+  /** Arguments safe to show in plans and logs: secret-looking and declared-sensitive fields redacted. */
+  #shown(name: string, args: unknown): string {
+    return JSON.stringify(redactArgs(args, undefined, this.#sensitive.get(name)));
   }
 
   get inFlight(): number {
@@ -120,7 +127,9 @@ export class Pipeline<S extends object> {
     return {
       name: t.name,
       title: t.title,
-      description: t.confirm ? `${t.description} Needs confirmation: the first call returns a plan and a token.` : t.description,
+      description: t.confirm
+        ? `${t.description} Needs confirmation: the first call returns a plan and a token.`
+        : t.description,
       inputSchema,
       outputSchema: t.outputSchema,
       annotations: { title: t.title, ...t.annotations },
@@ -133,13 +142,19 @@ export class Pipeline<S extends object> {
     const d = this.#o.registry.decide(this.#o.server, name, this.#callerFacts(principal));
     if (d.allowed) {
       if (d.tool.tier === 'HIGH' && !this.#o.highToolsEnabled) {
-        throw new RavenhelmError('ERR_TOOL_DISABLED', `${name} is a HIGH-tier tool and HIGH tools are off on this transport`);
+        throw new RavenhelmError(
+          'ERR_TOOL_DISABLED',
+          `${name} is a HIGH-tier tool and HIGH tools are off on this transport`,
+        );
       }
       return d.tool;
     }
     switch (d.reason) {
       case 'unknown-tool':
-        throw new RavenhelmError('ERR_UNKNOWN_TOOL', `no tool named '${name}'; call tools/list to see the tools you may call`);
+        throw new RavenhelmError(
+          'ERR_UNKNOWN_TOOL',
+          `no tool named '${name}'; call tools/list to see the tools you may call`,
+        );
       case 'toolset-disabled':
       case 'policy-disabled':
         throw new RavenhelmError('ERR_TOOL_DISABLED', `${name} is disabled by this server's policy`);
@@ -174,7 +189,12 @@ export class Pipeline<S extends object> {
       this.#o.metrics.reject(e.code);
       const known = tool ?? this.#o.registry.get(this.#o.server, name);
       if (known) {
-        this.#o.metrics.toolCalls.inc({ server: this.#o.server, tool: known.name, tier: known.tier, outcome: 'denied' });
+        this.#o.metrics.toolCalls.inc({
+          server: this.#o.server,
+          tool: known.name,
+          tier: known.tier,
+          outcome: 'denied',
+        });
         await this.#auditSafe(principal, known, args, requestId, 'outcome', { outcome: 'denied', errorCode: e.code });
       }
       throw e;
@@ -182,7 +202,12 @@ export class Pipeline<S extends object> {
   }
 
   /** Both stages for transports without an HTTP status to map (stdio), then execute. */
-  async call(principal: Principal, name: string, args: Record<string, unknown> | undefined, meta: CallMeta = {}): Promise<ToolResult> {
+  async call(
+    principal: Principal,
+    name: string,
+    args: Record<string, unknown> | undefined,
+    meta: CallMeta = {},
+  ): Promise<ToolResult> {
     const requestId = meta.requestId ?? randomUUID();
     if (!meta.preflighted) {
       try {
@@ -197,7 +222,12 @@ export class Pipeline<S extends object> {
   }
 
   /** Stages after preflight: audit attempt (durable for HIGH) -> confirm -> handler -> audit outcome. */
-  async execute(principal: Principal, name: string, rawArgs: Record<string, unknown>, meta: CallMeta & { requestId: string }): Promise<ToolResult> {
+  async execute(
+    principal: Principal,
+    name: string,
+    rawArgs: Record<string, unknown>,
+    meta: CallMeta & { requestId: string },
+  ): Promise<ToolResult> {
     const tool = this.#tools.get(name);
     const eff = this.#o.registry.get(this.#o.server, name);
     if (!tool || !eff) throw new RavenhelmError('ERR_UNKNOWN_TOOL', `no tool named '${name}'`);
@@ -214,7 +244,10 @@ export class Pipeline<S extends object> {
           await this.#o.audit.write(this.#event(principal, eff, args, meta.requestId, 'attempt'), { durable: true });
         } catch (err) {
           this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing HIGH call');
-          throw new RavenhelmError('ERR_AUDIT_UNAVAILABLE', `${name} was not run: the audit log cannot be written; try again later`);
+          throw new RavenhelmError(
+            'ERR_AUDIT_UNAVAILABLE',
+            `${name} was not run: the audit log cannot be written; try again later`,
+          );
         }
       }
       if (eff.confirm) {
@@ -247,7 +280,8 @@ export class Pipeline<S extends object> {
       const e = toRavenhelmError(err);
       errorCode = e.code;
       outcome = DENIED.has(e.code) ? 'denied' : 'error';
-      if (e.code === 'ERR_INTERNAL') this.#o.logger.error({ err, tool: name, requestId: meta.requestId }, 'tool failed');
+      if (e.code === 'ERR_INTERNAL')
+        this.#o.logger.error({ err, tool: name, requestId: meta.requestId }, 'tool failed');
       if (e.mapping.kind === 'tool' || DENIED.has(e.code)) return errorResult(e);
       throw e;
     } finally {
@@ -301,9 +335,10 @@ export class Pipeline<S extends object> {
   }
 
   async #plan(tool: AnyTool<S>, eff: EffectiveTool, args: Record<string, unknown>): Promise<string> {
-    if (!tool.plan) return `${eff.title} (${eff.name}) with ${JSON.stringify(args)}`;
+    const generic = `${eff.title} (${eff.name}) with ${this.#shown(eff.name, args)}`;
+    if (!tool.plan) return generic;
     const parsed = tool.input.safeParse(args);
-    if (!parsed.success) return `${eff.title} (${eff.name}) with ${JSON.stringify(args)}`;
+    if (!parsed.success) return generic;
     const ctx = {
       ...this.#o.services,
       signal: AbortSignal.timeout(this.#o.callTimeoutMs),
@@ -329,6 +364,7 @@ export class Pipeline<S extends object> {
       requestId,
       phase,
       args,
+      sensitiveKeys: this.#sensitive.get(eff.name) ?? [],
     };
   }
 
@@ -341,7 +377,10 @@ export class Pipeline<S extends object> {
     extra: { outcome: 'success' | 'denied' | 'error'; errorCode?: string; durationMs?: number },
   ): Promise<void> {
     try {
-      await this.#o.audit.write({ ...this.#event(principal, eff, args, requestId, phase), ...extra }, { durable: eff.tier === 'HIGH' });
+      await this.#o.audit.write(
+        { ...this.#event(principal, eff, args, requestId, phase), ...extra },
+        { durable: eff.tier === 'HIGH' },
+      );
     } catch (err) {
       this.#o.logger.error({ err, tool: eff.name }, 'audit outcome write failed');
     }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Calls one tool. Usage: RAVENHELM_TOKEN=... ./call-tool.sh containers_list '{"status":"running"}' [url]
+set -euo pipefail
+tool=${1:?tool name}
+args=${2:-{\}}
+url=${3:-http://127.0.0.1:8701/mcp}
+curl -sS "$url" \
+  -H "Authorization: Bearer ${RAVENHELM_TOKEN:?set RAVENHELM_TOKEN (npm run demo prints one)}" \
+  -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+  -H 'MCP-Protocol-Version: 2025-11-25' \
+  -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":$args}}"
+echo

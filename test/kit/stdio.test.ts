@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rh-stdio-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function connect(env: Record<string, string>) {
+  const entry = tsEntry('test/fixtures/echo-bin.ts', ['--stdio']);
+  const transport = new StdioClientTransport({
+    command: entry.command,
+    args: entry.args,
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
+      RAVENHELM_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'stdio-test', version: '1.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
+describe('stdio transport', () => {
+  it('serves the local principal: write scope by default, HIGH tools off', async () => {
+    const client = await connect({});
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo_write');
+    expect(names).not.toContain('echo_secret_rotate');
+    const result = await client.callTool({ name: 'echo_say', arguments: { message: 'over stdio' } });
+    expect(result.structuredContent).toEqual({ message: 'over stdio' });
+    const refused = await client.callTool({ name: 'echo_secret_rotate', arguments: { name: 'x', newValue: 'y' } });
+    expect(refused.isError).toBe(true);
+    expect((refused.content as { text: string }[])[0]?.text).toMatch(/^ERR_/);
+    await client.close();
+  }, 60_000);
+
+  it('narrows scopes from configuration and can turn HIGH tools on', async () => {
+    const reader = await connect({ RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' });
+    expect((await reader.listTools()).tools.map((t) => t.name)).not.toContain('echo_write');
+    await reader.close();
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, "servers:\n  echo:\n    spiffe:\n      default: ['spiffe://ravenhelm.local/agent/local']\n");
+    const admin = await connect({
+      RAVENHELM_LOCAL_SCOPES: 'mcp:echo:admin',
+      RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
+      RAVENHELM_LOCAL_SPIFFE_ID: 'spiffe://ravenhelm.local/agent/local',
+      RAVENHELM_POLICY_FILE: policy,
+    });
+    expect((await admin.listTools()).tools.map((t) => t.name)).toContain('echo_secret_rotate');
+    const rotated = await admin.callTool({ name: 'echo_secret_rotate', arguments: { name: 'db', newValue: 'n3w' } });
+    expect(rotated.structuredContent).toEqual({ rotated: 'db' });
+    await admin.close();
+  }, 60_000);
+
+  it('refuses to start on a missing config file', async () => {
+    await expect(connect({ RAVENHELM_CONFIG: join(dir, 'none.yaml') })).rejects.toThrow();
+  }, 60_000);
+
+  it('--print-config prints the effective config with secrets redacted', () => {
+    const entry = tsEntry('test/fixtures/echo-bin.ts', ['--print-config']);
+    const out = execFileSync(entry.command, entry.args, {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        RAVENHELM_INTROSPECTION_CLIENT_ID: 'rs',
+        RAVENHELM_INTROSPECTION_CLIENT_SECRET: 'very-secret-value',
+      },
+      encoding: 'utf8',
+    });
+    const config = JSON.parse(out);
+    expect(config.auth.introspection).toEqual({ clientId: 'rs', clientSecret: '[redacted]' });
+    expect(out).not.toContain('very-secret-value');
+    expect(config.backend).toEqual({ greeting: 'hi' });
+  }, 30_000);
+});
