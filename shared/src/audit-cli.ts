@@ -3,7 +3,11 @@ import { pathToFileURL } from 'node:url';
 import { verifyAuditChain } from './pipeline/audit.js';
 
 /** `ravenhelm-audit verify <file>`: checks every record's hash and its link to the previous one. */
-export async function runAuditCli(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function runAuditCli(
+  argv: string[],
+  out: { write(s: string): unknown } = process.stdout,
+  err: { write(s: string): unknown } = process.stderr,
+): Promise<number> {
   const [command, file] = argv;
   if (command !== 'verify' || !file) {
     err.write('usage: ravenhelm-audit verify <audit.jsonl>\n');

@@ -104,7 +104,7 @@ describe('ravenhelm-audit verify', () => {
     const { runAuditCli } = await import('../audit-cli.js');
     const path = await writeLog('cli.jsonl', 3);
     const out: string[] = [];
-    const sink = { write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream;
+    const sink = { write: (s: string) => out.push(s) };
     expect(await runAuditCli(['verify', path], sink, sink)).toBe(0);
     expect(out.join('')).toBe('ok: 3 records, chain intact\n');
     const lines = readFileSync(path, 'utf8').trim().split('\n');
