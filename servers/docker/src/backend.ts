@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ToolError } from '@ravenhelm/kit';
 import Docker from 'dockerode';
+import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
 import { Demuxer, type Frame, type Line, LineSplitter, TailWindow } from './stream.js';
 
 export interface DockerBackendOptions {
@@ -9,26 +10,6 @@ export interface DockerBackendOptions {
   socketPath: string;
   /** Per-call limit for ordinary API calls. */
   timeoutMs: number;
-}
-
-export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
-
-/** Parses a DOCKER_HOST value; throws a plain Error naming the accepted forms. */
-export function parseDockerHost(value: string): DockerEndpoint {
-  if (value.startsWith('unix://')) {
-    const socketPath = value.slice('unix://'.length);
-    if (!socketPath.startsWith('/'))
-      throw new Error('DOCKER_HOST unix:// needs an absolute socket path, e.g. unix:///var/run/docker.sock');
-    return { kind: 'unix', socketPath };
-  }
-  const m = /^(?:tcp|http):\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(value);
-  if (!m)
-    throw new Error(
-      'DOCKER_HOST must look like tcp://host:port or unix:///path/to/docker.sock (TLS endpoints are not supported)',
-    );
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw new Error('DOCKER_HOST port must be between 1 and 65535');
-  return { kind: 'tcp', host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
 export interface ListFilters {
@@ -94,21 +75,6 @@ interface DialOptions {
 interface DockerModem {
   dial(opts: Record<string, unknown>, cb: (err: unknown, data: unknown) => void): void;
 }
-
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOENT',
-  'EACCES',
-  'EPERM',
-  'ECONNRESET',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ENOTSOCK',
-]);
 
 /**
  * The Docker Engine API as the tools need it. Every call carries a timeout (the configured one plus the
@@ -256,7 +222,7 @@ export class DockerBackend {
       await readFrames(res, combined, (frame) => take(splitter.push(frame)));
       take(splitter.end());
     } catch (err) {
-      throw this.#mapError(err, subject, timeout, timeoutMs);
+      throw engineError(this.endpoint, err, subject, timeout, timeoutMs);
     }
     return {
       lines: window.items(),
@@ -316,7 +282,8 @@ export class DockerBackend {
         out[frame.stream].push(Buffer.from(frame.data));
       });
     } catch (err) {
-      if (!(execTimeout.aborted && !signal?.aborted)) throw this.#mapError(err, subject, execTimeout, opts.timeoutMs);
+      if (!(execTimeout.aborted && !signal?.aborted))
+        throw engineError(this.endpoint, err, subject, execTimeout, opts.timeoutMs);
       timedOut = true;
     }
     const durationMs = Date.now() - started;
@@ -351,7 +318,7 @@ export class DockerBackend {
   async #dial<T>(opts: DialOptions): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const { timeout, combined } = withTimeout(opts.signal, timeoutMs);
-    if (combined.aborted) throw this.#mapError(combined.reason, opts.subject, timeout, timeoutMs);
+    if (combined.aborted) throw engineError(this.endpoint, combined.reason, opts.subject, timeout, timeoutMs);
     const query = opts.query ?? {};
     const dialOpts: Record<string, unknown> = {
       path: `${opts.path}?`,
@@ -369,67 +336,8 @@ export class DockerBackend {
         this.#modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as T)));
       });
     } catch (err) {
-      throw this.#mapError(err, opts.subject, timeout, timeoutMs);
+      throw engineError(this.endpoint, err, opts.subject, timeout, timeoutMs);
     }
-  }
-
-  #mapError(err: unknown, subject: string, timeout: AbortSignal, timeoutMs: number): ToolError {
-    if (timeout.aborted) {
-      return new ToolError(
-        'ERR_BACKEND_TIMEOUT',
-        `the Docker Engine at ${this.endpoint} did not answer about ${subject} within ${timeoutMs} ms; check that dockerd is healthy, then retry`,
-      );
-    }
-    if (err instanceof ToolError) return err;
-    const e = err as { name?: string; code?: string; statusCode?: number; json?: unknown; message?: string };
-    if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') {
-      return new ToolError('ERR_BACKEND_TIMEOUT', `the call to the Docker Engine about ${subject} was cancelled`);
-    }
-    if (typeof e?.statusCode === 'number') {
-      const status = e.statusCode;
-      const engineMessage = engineMessageOf(e.json) ?? '';
-      if (status === 404) {
-        return new ToolError(
-          'ERR_NOT_FOUND',
-          `${subject} was not found on the Docker Engine${engineMessage ? ` (${engineMessage})` : ''}; check the name or id with containers_list`,
-          { status },
-        );
-      }
-      if (status === 304) return new ToolError('ERR_CONFLICT', `${subject} is already in that state`, { status });
-      if (status === 409)
-        return new ToolError(
-          'ERR_CONFLICT',
-          `the Docker Engine refused the request for ${subject}: ${engineMessage || 'conflict'}`,
-          { status },
-        );
-      if (status === 400)
-        return new ToolError(
-          'ERR_INVALID_INPUT',
-          `the Docker Engine rejected the request for ${subject}: ${engineMessage || 'bad parameter'}`,
-          { status },
-        );
-      return new ToolError(
-        'ERR_BACKEND_ERROR',
-        `the Docker Engine failed on ${subject} (HTTP ${status})${engineMessage ? `: ${engineMessage}` : ''}`,
-        { status },
-      );
-    }
-    const code = e?.code ?? '';
-    if (UNAVAILABLE_CODES.has(code)) {
-      const hint =
-        code === 'EACCES' || code === 'EPERM'
-          ? 'the server may not have permission to use the Docker socket'
-          : 'check DOCKER_HOST / the socket path and that dockerd is running';
-      return new ToolError(
-        'ERR_BACKEND_UNAVAILABLE',
-        `the Docker Engine is unreachable at ${this.endpoint} (${code}); ${hint}`,
-        { code },
-      );
-    }
-    return new ToolError(
-      'ERR_BACKEND_ERROR',
-      `the Docker Engine call about ${subject} failed (${code || e?.name || 'error'}); check dockerd at ${this.endpoint}`,
-    );
   }
 }
 
@@ -439,15 +347,6 @@ export function containerSubject(ref: string): string {
 
 function enc(ref: string): string {
   return encodeURIComponent(ref);
-}
-
-function engineMessageOf(json: unknown): string | undefined {
-  let msg: unknown = json;
-  if (Buffer.isBuffer(json)) msg = json.toString('utf8');
-  if (msg && typeof msg === 'object' && typeof (msg as { message?: unknown }).message === 'string')
-    msg = (msg as { message: string }).message;
-  if (typeof msg !== 'string' || msg.trim() === '') return undefined;
-  return msg.trim().slice(0, 300);
 }
 
 function withTimeout(

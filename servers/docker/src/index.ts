@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { type AnyTool, defineServer } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { DockerBackend, parseDockerHost } from './backend.js';
+import { DockerBackend } from './backend.js';
+import { parseDockerHost } from './engine-errors.js';
 import { RestartBudget } from './restart-budget.js';
 import { composeTools } from './tools/compose.js';
 import { containerTools } from './tools/containers.js';
@@ -80,7 +81,8 @@ export const dockerServer = defineServer({
   },
 });
 
-export { DockerBackend, type DockerBackendOptions, parseDockerHost } from './backend.js';
+export { DockerBackend, type DockerBackendOptions } from './backend.js';
+export { parseDockerHost } from './engine-errors.js';
 export { RestartBudget, type RestartBudgetOptions } from './restart-budget.js';
 export type { DockerServices } from './tools/define.js';
 export { ExecOptions, ExecRule } from './tools/exec.js';

@@ -236,8 +236,10 @@ const ProjectLifecycleInput = {
     .int()
     .min(0)
     .max(300)
-    .default(60)
-    .describe('Most seconds to wait, in all, for the containers to reach their target state'),
+    .default(15)
+    .describe(
+      'Most seconds to wait, in all, for the target state; the whole call must fit the server call timeout (30 s by default)',
+    ),
 };
 
 export const composeRestart = defineTool({

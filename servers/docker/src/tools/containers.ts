@@ -228,8 +228,10 @@ const WaitSeconds = z
   .int()
   .min(0)
   .max(300)
-  .default(30)
-  .describe('Most seconds to wait for the container to be running (healthy if it has a healthcheck) or stopped');
+  .default(15)
+  .describe(
+    'Most seconds to wait for running (healthy if it has a healthcheck) or stopped; keep stopTimeoutSeconds + waitSeconds under the server call timeout (30 s by default)',
+  );
 
 export const containersRestart = defineTool({
   name: 'containers_restart',

@@ -81,8 +81,10 @@ export const execRun = defineTool({
       .int()
       .min(1)
       .max(120)
-      .default(30)
-      .describe('Stop waiting for the command after this many seconds'),
+      .default(20)
+      .describe(
+        'Stop waiting for the command after this many seconds (keep it under the server call timeout, 30 s by default)',
+      ),
     maxOutputBytes: z
       .number()
       .int()
