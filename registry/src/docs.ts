@@ -16,6 +16,8 @@ function tierLabel(tool: AnyTool): string {
   return declared === tool.tier ? tool.tier : `${tool.tier} (raised from ${declared})`;
 }
 
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 const yesNo = (value: boolean): string => (value ? 'yes' : 'no');
 
 /** A plain-text table for the terminal: server, tool, tier, scopes, read-only, destructive. */
@@ -154,7 +156,7 @@ export function renderToolsMarkdown(specs: readonly AnyTool[]): string {
     '# Tool reference',
     '',
     `Generated from each server's tool declarations by \`${DOCS_COMMAND}\` (\`ravenhelm-registry docs\`); CI runs`,
-    `\`${DOCS_COMMAND} -- --check\` and fails when this file is stale. ${tools.length} tools on ${servers.length} servers.`,
+    `\`${DOCS_COMMAND} -- --check\` and fails when this file is stale. ${count(tools.length, 'tool')} on ${count(servers.length, 'server')}.`,
     '',
     'Tiers: LOW needs the scopes; MEDIUM adds a per-agent rate limit; HIGH adds a SPIFFE ID on the',
     "tool's allowlist and a durable audit record. A policy file can raise a tier, never lower it.",
