@@ -22,8 +22,37 @@ export async function docker(args: string[], timeoutMs = 60_000): Promise<string
   return stdout.trim();
 }
 
+/**
+ * Removes test containers left by runs whose process is gone (a crashed or killed run never reached
+ * afterAll). Run labels carry the owning pid, so live parallel runs are never touched.
+ */
+export async function sweepStale(): Promise<number> {
+  const rows = await docker([
+    'ps',
+    '-a',
+    '--filter',
+    `label=${TEST_LABEL}=1`,
+    '--format',
+    `{{.ID}} {{.Label "${RUN_LABEL}"}}`,
+  ]);
+  const stale: string[] = [];
+  for (const row of rows.split('\n').filter(Boolean)) {
+    const [id, run] = row.split(' ');
+    const pid = Number(/^rh-[a-z0-9]+-(\d+)-[0-9a-f]+$/.exec(run ?? '')?.[1]);
+    if (!id || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') stale.push(id);
+    }
+  }
+  if (stale.length > 0) await docker(['rm', '-f', '-v', ...stale]);
+  return stale.length;
+}
+
 /** Imports the test image from a busybox rootfs when it is not there yet; safe to call from parallel runs. */
 export async function ensureImage(): Promise<void> {
+  await sweepStale();
   try {
     await docker(['image', 'inspect', '--format', '{{.Id}}', TEST_IMAGE]);
     return;
