@@ -51,20 +51,33 @@ export async function invokeTool<S extends object>(
   opts: InvokeOptions,
 ): Promise<Record<string, unknown>> {
   const input = parseToolInput(tool, args);
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = AbortSignal.any([base.signal, timeout]);
+  // One controller per call, aborted by the caller's signal or the deadline (cheaper than
+  // AbortSignal.timeout + AbortSignal.any on the hot path, and nothing lingers after the call).
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('deadline'));
+  }, opts.timeoutMs);
+  const onCallerAbort = () => controller.abort(base.signal.reason);
+  if (base.signal.aborted) onCallerAbort();
+  else base.signal.addEventListener('abort', onCallerAbort, { once: true });
+  const signal = controller.signal;
   const ctx = { ...services, ...base, signal } as ToolContext<S>;
   let raw: unknown;
   try {
     raw = await raceAbort(tool.handler(input, ctx), signal);
   } catch (err) {
-    if (timeout.aborted && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
+    if (timedOut && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
       throw new ToolError(
         'ERR_BACKEND_TIMEOUT',
         `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`,
       );
     }
     throw toRavenhelmError(err);
+  } finally {
+    clearTimeout(timer);
+    base.signal.removeEventListener('abort', onCallerAbort);
   }
   const out = tool.output.safeParse(raw);
   if (!out.success) {

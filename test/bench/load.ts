@@ -1,16 +1,18 @@
 /**
- * A bounded load generator: `concurrency` keep-alive connections POST the same JSON-RPC body until
- * `requests` are done or `maxSeconds` pass. Runs in a worker thread so the server's event loop is not shared.
+ * A bounded load: autocannon in a separate process (so the server under test keeps its own cores'
+ * worth of event loop) POSTs the same JSON-RPC body over `concurrency` keep-alive connections for
+ * `maxSeconds` (the process is killed if it overruns by 30 s).
  */
-import http from 'node:http';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const AUTOCANNON = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
 
 export interface LoadOptions {
   url: string;
   body: string;
   headers: Record<string, string>;
   concurrency: number;
-  requests: number;
   maxSeconds: number;
 }
 
@@ -23,73 +25,43 @@ export interface LoadResult {
   p99ms: number;
 }
 
-async function generate(o: LoadOptions): Promise<LoadResult> {
-  const url = new URL(o.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
-  const latencies: number[] = [];
-  let issued = 0;
-  let failed = 0;
-  const started = performance.now();
-  const deadline = started + o.maxSeconds * 1000;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const t0 = performance.now();
-      const req = http.request(
-        {
-          agent,
-          hostname: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: { ...o.headers, 'content-length': Buffer.byteLength(o.body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            if (res.statusCode !== 200 || !text.includes('"result"') || text.includes('"isError":true')) failed++;
-            latencies.push(performance.now() - t0);
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        failed++;
-        resolve();
-      });
-      req.end(o.body);
-    });
-  const workers = Array.from({ length: o.concurrency }, async () => {
-    while (issued < o.requests && performance.now() < deadline) {
-      issued++;
-      await one();
-    }
-  });
-  await Promise.all(workers);
-  const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-  return {
-    completed: latencies.length,
-    failed,
-    seconds,
-    perSecond: latencies.length / seconds,
-    p50ms: pct(0.5),
-    p99ms: pct(0.99),
-  };
-}
-
-/** Runs the load in a worker thread and resolves with its result. */
 export function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const args = [
+    AUTOCANNON,
+    '--json',
+    '--connections',
+    String(o.concurrency),
+    '--duration',
+    String(o.maxSeconds),
+    '--timeout',
+    '10',
+    '--method',
+    'POST',
+    '--body',
+    o.body,
+    ...Object.entries(o.headers).flatMap(([k, v]) => ['--headers', `${k}=${v}`]),
+    o.url,
+  ];
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: o, execArgv: [...process.execArgv] });
-    worker.once('message', resolve);
-    worker.once('error', reject);
+    execFile(process.execPath, args, { timeout: (o.maxSeconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+      if (err) return reject(err);
+      const r = JSON.parse(stdout) as {
+        requests: { total: number };
+        non2xx: number;
+        errors: number;
+        timeouts: number;
+        duration: number;
+        latency: { p50: number; p99: number };
+        '2xx': number;
+      };
+      resolve({
+        completed: r['2xx'],
+        failed: r.non2xx + r.errors + r.timeouts,
+        seconds: r.duration,
+        perSecond: r['2xx'] / r.duration,
+        p50ms: r.latency.p50,
+        p99ms: r.latency.p99,
+      });
+    });
   });
-}
-
-if (!isMainThread && workerData) {
-  generate(workerData as LoadOptions).then((r) => parentPort?.postMessage(r));
 }

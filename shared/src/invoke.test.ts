@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { invokeTool } from './invoke.js';
+import { silentLogger } from './logging.js';
+import { createToolDefiner } from './tool.js';
+
+const defineTool = createToolDefiner<{ seen: AbortSignal[] }>();
+const slow = defineTool({
+  name: 'slow_wait',
+  title: 'Wait',
+  description: 'Waits; ignores its signal on purpose unless told otherwise.',
+  toolset: 'slow',
+  tier: 'LOW',
+  scopes: ['mcp:test:read'],
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ ms: z.number().int().max(10_000) }),
+  output: z.object({ done: z.boolean() }),
+  handler: async ({ ms }, { seen, signal }) => {
+    seen.push(signal);
+    await new Promise((r) => setTimeout(r, ms));
+    return { done: true };
+  },
+});
+
+const base = (signal = new AbortController().signal) => ({
+  signal,
+  logger: silentLogger(),
+  principal: { subject: 't', scopes: [], roles: [], source: 'stdio' as const },
+  requestId: 'r',
+  maxOutputBytes: 1024,
+  options: {},
+});
+
+describe('invokeTool', () => {
+  it('returns ERR_BACKEND_TIMEOUT at the deadline even if the handler ignores its signal, and aborts the signal', async () => {
+    const services = { seen: [] as AbortSignal[] };
+    const started = Date.now();
+    await expect(invokeTool(slow, { ms: 5000 }, services, base(), { timeoutMs: 150 })).rejects.toMatchObject({ code: 'ERR_BACKEND_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(services.seen[0]?.aborted).toBe(true);
+  });
+
+  it('passes the caller cancellation through to the handler signal', async () => {
+    const services = { seen: [] as AbortSignal[] };
+    const caller = new AbortController();
+    const pending = invokeTool(slow, { ms: 5000 }, services, base(caller.signal), { timeoutMs: 10_000 });
+    caller.abort(new Error('client went away'));
+    await expect(pending).rejects.toBeDefined();
+    expect(services.seen[0]?.aborted).toBe(true);
+  });
+
+  it('answers in time when the handler is fast', async () => {
+    await expect(invokeTool(slow, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 1000 })).resolves.toEqual({ done: true });
+  });
+});
