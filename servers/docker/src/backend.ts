@@ -274,7 +274,8 @@ export class DockerBackend {
         statusCodes: { 200: true, 404: 'no such exec', 409: 'container is paused or not running', 500: 'server error' },
         isStream: true,
         subject,
-        timeoutMs: opts.timeoutMs,
+        // execTimeout (created first) decides; this is only a backstop
+        timeoutMs: opts.timeoutMs + 1000,
         signal: combined,
       });
       await readFrames(res, combined, (frame) => {
