@@ -1,0 +1,68 @@
+/**
+ * @modelcontextprotocol/conformance 0.1.13 server scenarios that apply to tool servers like ours,
+ * run against every server with a valid bearer token (through a loopback proxy that adds it: the
+ * suite has no token flag). The other scenarios expect fixture tools (test_simple_text, ...) we do not ship.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  createMemoryAuditSink,
+  createRuntime,
+  loadConfig,
+  type ServerDefinition,
+  silentLogger,
+  startHttp,
+} from '@ravenhelm/kit';
+import { dockerServer } from '@ravenhelm/mcp-docker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { startAuthProxy } from '../fixtures/auth-proxy.js';
+import { staticTokens } from '../fixtures/kit-harness.js';
+import { REPO_ROOT } from '../fixtures/spawn.js';
+
+const run = promisify(execFile);
+const CLI = `${REPO_ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
+const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection'];
+const SERVERS: ServerDefinition<object, z.ZodObject>[] = [dockerServer as never];
+
+describe.each(SERVERS.map((s) => [s.name, s] as const))('conformance: %s server', (name, def) => {
+  let stop: () => Promise<void>;
+  let url: string;
+
+  beforeAll(async () => {
+    const config = loadConfig({ backendSchema: def.backendConfig, env: { RAVENHELM_HTTP_PORT: '0' } });
+    const rt = await createRuntime(def, config, silentLogger(), { audit: createMemoryAuditSink() });
+    const http = await startHttp(rt, {
+      authenticator: staticTokens({
+        'conformance-token': { subject: 'conformance', scopes: [`mcp:${name}:read`], roles: [] },
+      }),
+      authorizationServers: [],
+    });
+    const proxy = await startAuthProxy(http.url, 'conformance-token');
+    url = proxy.url;
+    stop = async () => {
+      await proxy.stop();
+      await http.shutdown();
+      await rt.close();
+    };
+  }, 60_000);
+
+  afterAll(async () => {
+    await stop?.();
+  });
+
+  it.each(SCENARIOS)(
+    '%s passes',
+    async (scenario) => {
+      const { stdout } = await run(process.execPath, [CLI, 'server', '--url', url, '--scenario', scenario], {
+        timeout: 60_000,
+      }).catch((err: { stdout?: string; message: string }) => ({ stdout: err.stdout ?? err.message }));
+      const summary = /Passed: (\d+)\/(\d+), (\d+) failed/.exec(stdout);
+      expect(summary, stdout).not.toBeNull();
+      expect(Number(summary?.[3]), stdout).toBe(0);
+      expect(Number(summary?.[1]), stdout).toBe(Number(summary?.[2]));
+      expect(Number(summary?.[1])).toBeGreaterThan(0);
+    },
+    90_000,
+  );
+});
