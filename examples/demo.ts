@@ -78,7 +78,7 @@ Try it:
   curl -s ${docker} -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\
     -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"health_get_report","arguments":{}}}'
 
-  node node_modules/@modelcontextprotocol/inspector-cli/build/index.js ${docker} --transport http --method tools/list
+  npm run inspect -- ${docker} --transport http --method tools/list
 
   Claude / Cursor mcp.json: see examples/mcp.json (stdio or HTTP).
   Health: ${new URL('/readyz', docker)}   Metrics: ${new URL('/metrics', docker)}

@@ -35,7 +35,9 @@ describe('invokeTool', () => {
   it('returns ERR_BACKEND_TIMEOUT at the deadline even if the handler ignores its signal, and aborts the signal', async () => {
     const services = { seen: [] as AbortSignal[] };
     const started = Date.now();
-    await expect(invokeTool(slow, { ms: 5000 }, services, base(), { timeoutMs: 150 })).rejects.toMatchObject({ code: 'ERR_BACKEND_TIMEOUT' });
+    await expect(invokeTool(slow, { ms: 5000 }, services, base(), { timeoutMs: 150 })).rejects.toMatchObject({
+      code: 'ERR_BACKEND_TIMEOUT',
+    });
     expect(Date.now() - started).toBeLessThan(2000);
     expect(services.seen[0]?.aborted).toBe(true);
   });
@@ -45,11 +47,13 @@ describe('invokeTool', () => {
     const caller = new AbortController();
     const pending = invokeTool(slow, { ms: 5000 }, services, base(caller.signal), { timeoutMs: 10_000 });
     caller.abort(new Error('client went away'));
-    await expect(pending).rejects.toBeDefined();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_CANCELLED' });
     expect(services.seen[0]?.aborted).toBe(true);
   });
 
   it('answers in time when the handler is fast', async () => {
-    await expect(invokeTool(slow, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 1000 })).resolves.toEqual({ done: true });
+    await expect(invokeTool(slow, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 1000 })).resolves.toEqual({
+      done: true,
+    });
   });
 });

@@ -74,6 +74,12 @@ export async function invokeTool<S extends object>(
         `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`,
       );
     }
+    if (base.signal.aborted && !(err instanceof RavenhelmError)) {
+      throw new ToolError(
+        'ERR_CANCELLED',
+        `${tool.name} was cancelled (the client went away or the server is shutting down)`,
+      );
+    }
     throw toRavenhelmError(err);
   } finally {
     clearTimeout(timer);

@@ -119,7 +119,7 @@ describe('Docker server over Streamable HTTP', () => {
   }, 60_000);
 
   it('works with @modelcontextprotocol/inspector-cli as a headless client', async () => {
-    const cli = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/index.js');
+    const cli = join(REPO_ROOT, 'scripts/inspect.mjs'); // what `npm run inspect --` runs
     const list = await execFileP(process.execPath, [cli, url, '--transport', 'http', '--method', 'tools/list'], {
       timeout: 60_000,
     });
