@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type AnyTool, defineServer } from '@ravenhelm/kit';
+import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { DockerBackend } from './backend.js';
 import { parseDockerHost } from './engine-errors.js';
@@ -80,6 +80,9 @@ export const dockerServer = defineServer({
     // dockerode keeps no pooled connections of its own; nothing to release.
   },
 });
+
+/** The registry's view of this server's tools: read by the registry CLI, docs and snapshots. */
+export const toolSpecs = specsOf(dockerServer);
 
 export { DockerBackend, type DockerBackendOptions } from './backend.js';
 export { parseDockerHost } from './engine-errors.js';
