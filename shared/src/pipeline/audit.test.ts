@@ -1,8 +1,20 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AuditEvent, createFileAuditSink, digestArgs, redactArgs, verifyAuditChain } from './audit.js';
+import {
+  type AuditEvent,
+  type AuditFile,
+  type AuditRecord,
+  canonicalJson,
+  createFileAuditSink,
+  createMemoryAuditSink,
+  digestArgs,
+  GENESIS_HASH,
+  openAuditFile,
+  redactArgs,
+  verifyAuditChain,
+} from './audit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-audit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,99 +31,392 @@ const event = (i: number, args: unknown = { container: `web-${i}` }): AuditEvent
   durationMs: i,
 });
 
+let counter = 0;
+const fresh = (name: string) => join(dir, `${++counter}-${name}.jsonl`);
+
 async function writeLog(name: string, n: number): Promise<string> {
-  const path = join(dir, name);
+  const path = fresh(name);
   const sink = await createFileAuditSink({ path });
   for (let i = 1; i <= n; i++) await sink.write(event(i), { durable: i % 2 === 0 });
   await sink.close();
   return path;
 }
 
-describe('file audit sink', () => {
-  it('writes a hash chain that verifies', async () => {
-    const path = await writeLog('ok.jsonl', 5);
-    const lines = readFileSync(path, 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(5);
-    expect(JSON.parse(lines[1] as string).prevHash).toBe(JSON.parse(lines[0] as string).hash);
+const linesOf = (path: string) => readFileSync(path, 'utf8').trim().split('\n');
+const recordsOf = (path: string) => linesOf(path).map((l) => JSON.parse(l) as AuditRecord);
+
+/** The real file with hooks: counts fsyncs, and lets a test fail or delay one operation. */
+function faulty(hooks: {
+  append?: (data: Buffer, real: AuditFile) => Promise<number>;
+  sync?: (real: AuditFile) => Promise<void>;
+  truncate?: (length: number, real: AuditFile) => Promise<void>;
+}) {
+  const calls = { sync: 0, truncate: [] as number[] };
+  const openFile = async (path: string): Promise<AuditFile> => {
+    const real = await openAuditFile(path);
+    return {
+      ...real,
+      append: (data) => (hooks.append ? hooks.append(data, real) : real.append(data)),
+      sync: async () => {
+        calls.sync++;
+        return hooks.sync ? hooks.sync(real) : real.sync();
+      },
+      truncate: async (length) => {
+        calls.truncate.push(length);
+        return hooks.truncate ? hooks.truncate(length, real) : real.truncate(length);
+      },
+    };
+  };
+  return { openFile, calls };
+}
+
+const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+
+describe('file audit sink: the chain', () => {
+  it('writes a hash chain that verifies, seq from 1, genesis first', async () => {
+    const path = await writeLog('ok', 5);
+    const records = recordsOf(path);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(records[0]?.prevHash).toBe(GENESIS_HASH);
+    expect(records[1]?.prevHash).toBe(records[0]?.hash);
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 5 });
   });
 
-  it('continues the chain after reopening', async () => {
-    const path = await writeLog('resume.jsonl', 2);
+  it('creates the log with mode 0600 and tightens an existing looser file', async () => {
+    const path = await writeLog('mode', 1);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    chmodSync(path, 0o644);
     const sink = await createFileAuditSink({ path });
+    await sink.close();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('continues the chain after reopening', async () => {
+    const path = await writeLog('resume', 2);
+    const sink = await createFileAuditSink({ path });
+    await sink.write(event(3), { durable: true });
+    await sink.close();
+    expect(recordsOf(path).map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
+  });
+
+  it('resumes from a last record larger than one read chunk', async () => {
+    const path = fresh('big');
+    let sink = await createFileAuditSink({ path });
+    // 300 keys of ~400 chars: one record of ~120 KiB, read back in several 64 KiB chunks.
+    const big = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, 'x'.repeat(400)]));
+    await sink.write(event(1), { durable: false });
+    await sink.write(event(2, big), { durable: true });
+    await sink.close();
+    sink = await createFileAuditSink({ path });
     await sink.write(event(3), { durable: true });
     await sink.close();
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
   });
 
+  it('keeps call order under concurrent writes (group commit)', async () => {
+    const path = fresh('order');
+    const sink = await createFileAuditSink({ path });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => sink.write(event(i), { durable: i % 7 === 0 })));
+    await sink.close();
+    expect(recordsOf(path).map((r) => r.requestId)).toEqual(Array.from({ length: 40 }, (_, i) => `r${i}`));
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 40 });
+  });
+
   it.each([
-    ['an edited field', (l: string[]) => l.splice(2, 1, (l[2] as string).replace('"agent"', '"mallory"'))],
-    ['a deleted record', (l: string[]) => l.splice(2, 1)],
-    ['reordered records', (l: string[]) => l.splice(1, 2, l[2] as string, l[1] as string)],
-  ])('detects %s at the right record', async (_name, tamper) => {
-    const path = await writeLog(`tamper-${_name.replace(/\W/g, '')}.jsonl`, 5);
-    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    ['an edited field', (l: string[]) => l.splice(2, 1, (l[2] as string).replace('"agent"', '"mallory"')), 3],
+    ['a deleted record', (l: string[]) => l.splice(2, 1), 3],
+    ['reordered records', (l: string[]) => l.splice(1, 2, l[2] as string, l[1] as string), 2],
+    ['an inserted copy', (l: string[]) => l.splice(4, 0, l[1] as string), 5],
+    ['a deleted first record', (l: string[]) => l.splice(0, 1), 1],
+    ['a blank line', (l: string[]) => l.splice(3, 0, ''), 4],
+    ['a JSON null', (l: string[]) => l.splice(3, 1, 'null'), 4],
+  ])('detects %s at the right record', async (name, tamper, at) => {
+    const path = await writeLog(`tamper-${name.replace(/\W/g, '')}`, 5);
+    const lines = linesOf(path);
     tamper(lines);
     writeFileSync(path, `${lines.join('\n')}\n`);
     const result = await verifyAuditChain(path);
-    expect(result.ok).toBe(false);
-    expect(result.brokenAt).toBe(_name === 'reordered records' ? 2 : 3);
+    expect(result).toMatchObject({ ok: false, brokenAt: at, records: at - 1 });
+    expect(result.reason).toBeTruthy();
   });
 
-  it('refuses to append to a log whose last record is corrupt', async () => {
-    const path = await writeLog('corrupt.jsonl', 2);
+  it('detects an edit whose hash was recomputed: the next record no longer links', async () => {
+    const path = await writeLog('rehash', 4);
+    const records = recordsOf(path);
+    const { hash: _old, ...body } = { ...records[1], requestId: 'forged' } as AuditRecord;
+    const { createHash } = await import('node:crypto');
+    const hash = `sha256:${createHash('sha256').update(body.prevHash).update(canonicalJson(body)).digest('hex')}`;
+    records[1] = { ...body, hash };
+    writeFileSync(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    expect(await verifyAuditChain(path)).toMatchObject({ ok: false, brokenAt: 3 });
+  });
+
+  it('refuses to append to a log whose last line is cut', async () => {
+    const path = await writeLog('cut', 2);
     writeFileSync(path, `${readFileSync(path, 'utf8')}{"half":`);
-    await expect(createFileAuditSink({ path })).rejects.toThrow(/corrupt/);
+    await expect(createFileAuditSink({ path })).rejects.toThrow(/incomplete/);
   });
 
-  it('never writes secret values, only their digest', async () => {
-    const path = join(dir, 'secrets.jsonl');
-    const sink = await createFileAuditSink({ path });
-    const args = { name: 'db', password: 'hunter2-planted', nested: { apiKey: 'ak-planted' }, newValue: 'nv-planted' };
-    await sink.write({ ...event(1, args), sensitiveKeys: ['newValue'] }, { durable: true });
-    await sink.close();
-    const text = readFileSync(path, 'utf8');
-    for (const planted of ['hunter2-planted', 'ak-planted', 'nv-planted']) expect(text).not.toContain(planted);
-    expect(JSON.parse(text).argsDigest).toBe(digestArgs(args));
-  });
-
-  it('rejects a durable write that cannot reach the disk, so HIGH calls fail closed', async () => {
-    const sink = await createFileAuditSink({ path: '/dev/full' });
-    await expect(sink.write(event(1), { durable: true })).rejects.toThrow();
-    await sink.close().catch(() => undefined);
+  it('refuses to append to a log whose last record was edited', async () => {
+    const path = await writeLog('edited-tail', 3);
+    writeFileSync(path, readFileSync(path, 'utf8').replace('"r3"', '"r9"'));
+    await expect(createFileAuditSink({ path })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await expect(createFileAuditSink({ path })).rejects.toThrow(/corrupt record/);
   });
 });
 
-describe('redactArgs and digestArgs', () => {
-  it('redacts secret-looking keys at any depth and clips long strings', () => {
-    const out = redactArgs({ token: 't', list: [{ clientSecret: 's' }], note: 'x'.repeat(600) }) as Record<
-      string,
-      unknown
-    >;
-    expect(out.token).toBe('[redacted]');
-    expect(out.list).toEqual([{ clientSecret: '[redacted]' }]);
-    expect((out.note as string).length).toBeLessThan(600);
+describe('file audit sink: what is written', () => {
+  it('never writes secret values, only their digest', async () => {
+    const path = fresh('secrets');
+    const sink = await createFileAuditSink({ path, secretKeys: /^vaultPath$/ });
+    const args = {
+      name: 'db',
+      password: 'hunter2-planted',
+      nested: { apiKey: 'ak-planted', list: [{ client_secret: 'cs-planted' }] },
+      newValue: 'nv-planted',
+      vaultPath: 'vp-planted',
+      header: 'Bearer bearer-planted',
+    };
+    await sink.write({ ...event(1, args), sensitiveKeys: ['newValue'] }, { durable: true });
+    await sink.close();
+    const text = readFileSync(path, 'utf8');
+    for (const planted of ['hunter2', 'ak-planted', 'cs-planted', 'nv-planted', 'vp-planted', 'bearer-planted']) {
+      expect(text).not.toContain(planted);
+    }
+    const record = recordsOf(path)[0] as AuditRecord;
+    expect(record.argsDigest).toBe(digestArgs(args));
+    expect((record.args as Record<string, unknown>).name).toBe('db');
   });
 
-  it('gives the same digest whatever the key order', () => {
+  it('copies only subject, clientId and spiffeId from the principal', async () => {
+    const path = fresh('principal');
+    const sink = await createFileAuditSink({ path });
+    const principal = { subject: 's', clientId: 'c', spiffeId: 'spiffe://td/a', token: 'tok-planted', scopes: ['x'] };
+    await sink.write({ ...event(1), principal }, { durable: true });
+    await sink.close();
+    expect(readFileSync(path, 'utf8')).not.toContain('tok-planted');
+    expect(recordsOf(path)[0]?.principal).toEqual({ subject: 's', clientId: 'c', spiffeId: 'spiffe://td/a' });
+  });
+
+  it('records the arguments as they were at write() time', async () => {
+    const path = fresh('snapshot');
+    const sink = await createFileAuditSink({ path });
+    const args = { container: 'before' };
+    const done = sink.write(event(1, args), { durable: false });
+    args.container = 'after';
+    await done;
+    await sink.close();
+    expect(recordsOf(path)[0]?.args).toEqual({ container: 'before' });
+    expect(recordsOf(path)[0]?.argsDigest).toBe(digestArgs({ container: 'before' }));
+  });
+});
+
+describe('file audit sink: durability and failure', () => {
+  it('resolves a durable write only after fsync', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { openFile, calls } = faulty({
+      sync: async (real) => {
+        await gate;
+        return real.sync();
+      },
+    });
+    const sink = await createFileAuditSink({ path: fresh('fsync'), openFile });
+    let resolved = false;
+    const write = sink.write(event(1), { durable: true }).then(() => {
+      resolved = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.sync).toBe(1);
+    expect(resolved).toBe(false);
+    release();
+    await write;
+    expect(resolved).toBe(true);
+    await sink.close();
+  });
+
+  it('does not fsync non-durable writes, but close() flushes and fsyncs them', async () => {
+    const path = fresh('close');
+    const { openFile, calls } = faulty({});
+    const sink = await createFileAuditSink({ path, openFile });
+    const writes = [1, 2, 3].map((i) => sink.write(event(i), { durable: false }));
+    await sink.close();
+    await Promise.all(writes);
+    expect(calls.sync).toBe(1);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
+    await expect(sink.write(event(4), { durable: false })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+  });
+
+  it('rejects a durable write that cannot reach the disk (/dev/full), so HIGH calls fail closed', async () => {
+    const before = statSync('/dev/full').mode;
+    const sink = await createFileAuditSink({ path: '/dev/full' });
+    await expect(sink.write(event(1), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await expect(sink.write(event(2), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await sink.close().catch(() => undefined);
+    expect(statSync('/dev/full').mode).toBe(before);
+  });
+
+  it('rejects a durable write when the log file was removed while open', async () => {
+    const path = fresh('removed');
+    const sink = await createFileAuditSink({ path });
+    await sink.write(event(1), { durable: true });
+    unlinkSync(path);
+    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(/could not be made durable/);
+    await sink.close().catch(() => undefined);
+  });
+
+  it('cuts a partial append away and keeps the chain valid (disk full, then space again)', async () => {
+    const path = fresh('partial');
+    let failNext = false;
+    const { openFile, calls } = faulty({
+      append: async (data, real) => {
+        if (!failNext) return real.append(data);
+        failNext = false;
+        await real.append(data.subarray(0, 10)); // half a line reaches the file, then the disk is full
+        throw enospc();
+      },
+    });
+    const sink = await createFileAuditSink({ path, openFile });
+    await sink.write(event(1), { durable: true });
+    const sizeAfterFirst = statSync(path).size;
+    failNext = true;
+    await expect(sink.write(event(2), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    expect(calls.truncate).toEqual([sizeAfterFirst]);
+    expect(statSync(path).size).toBe(sizeAfterFirst);
+    await sink.write(event(3), { durable: true });
+    await sink.close();
+    expect(recordsOf(path).map((r) => [r.seq, r.requestId])).toEqual([
+      [1, 'r1'],
+      [2, 'r3'],
+    ]);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
+  });
+
+  it('refuses every later write once an fsync failed', async () => {
+    const { openFile } = faulty({
+      sync: async () => {
+        throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    });
+    const sink = await createFileAuditSink({ path: fresh('eio'), openFile });
+    await expect(sink.write(event(1), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await expect(sink.write(event(2), { durable: false })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await sink.close();
+  });
+
+  it('refuses every later write when a failed append cannot be cut away', async () => {
+    const path = fresh('notruncate');
+    const { openFile } = faulty({
+      append: async () => {
+        throw enospc();
+      },
+      truncate: async () => {
+        throw new Error('EROFS');
+      },
+    });
+    const sink = await createFileAuditSink({ path, openFile });
+    await expect(sink.write(event(1), { durable: false })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(/cannot be written/);
+    await sink.close();
+  });
+});
+
+describe('memory audit sink', () => {
+  it('keeps the same chained, redacted records', async () => {
+    const sink = createMemoryAuditSink();
+    await sink.write(event(1, { token: 'tok-planted' }), { durable: true });
+    await sink.write(event(2), { durable: false });
+    expect(sink.records.map((r) => r.seq)).toEqual([1, 2]);
+    expect(sink.records[1]?.prevHash).toBe(sink.records[0]?.hash);
+    expect(JSON.stringify(sink.records)).not.toContain('tok-planted');
+    await sink.close();
+    await expect(sink.write(event(3), { durable: false })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+  });
+});
+
+describe('redactArgs, digestArgs, canonicalJson', () => {
+  it('redacts secret-looking keys at any depth and clips long strings and arrays', () => {
+    const out = redactArgs({
+      token: 't',
+      list: [{ clientSecret: 's', 'api-key': 'k', Cookie: 'c' }],
+      note: 'x'.repeat(600),
+      many: Array.from({ length: 250 }, (_, i) => i),
+    }) as Record<string, unknown>;
+    expect(out.token).toBe('[redacted]');
+    expect(out.list).toEqual([{ clientSecret: '[redacted]', 'api-key': '[redacted]', Cookie: '[redacted]' }]);
+    expect(out.note).toBe(`${'x'.repeat(512)}…[clipped 88 chars]`);
+    expect((out.many as unknown[]).length).toBe(201);
+    expect((out.many as unknown[]).at(-1)).toBe('[clipped 50 items]');
+  });
+
+  it('redacts credentials by their shape under innocent keys', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
+    const out = redactArgs({
+      h: 'Bearer abc',
+      j: jwt,
+      c: `cfm_${'A'.repeat(43)}`,
+      k: '-----BEGIN RSA PRIVATE KEY-----\nMII',
+      ok: 'bearer of news',
+    });
+    expect(out).toEqual({ h: '[redacted]', j: '[redacted]', c: '[redacted]', k: '[redacted]', ok: 'bearer of news' });
+  });
+
+  it('adds custom secret keys to the defaults instead of replacing them', () => {
+    expect(redactArgs({ password: 'p', pin: '1234', other: 'o' }, /^pin$/)).toEqual({
+      password: '[redacted]',
+      pin: '[redacted]',
+      other: 'o',
+    });
+  });
+
+  it('survives circular and very deep arguments', () => {
+    const a: Record<string, unknown> = { name: 'a' };
+    a.self = a;
+    expect(redactArgs(a)).toEqual({ name: 'a', self: '[circular]' });
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 100; i++) deep = { d: deep };
+    expect(JSON.stringify(redactArgs(deep))).toContain('[too deep]');
+  });
+
+  it('gives the same digest whatever the key order, a different one for other values', () => {
     expect(digestArgs({ a: 1, b: { c: 2, d: 3 } })).toBe(digestArgs({ b: { d: 3, c: 2 }, a: 1 }));
+    const nullProto = Object.assign(Object.create(null) as object, { b: 1, a: 2 });
+    expect(digestArgs(nullProto)).toBe(digestArgs({ a: 2, b: 1 }));
     expect(digestArgs({ a: 1 })).not.toBe(digestArgs({ a: 2 }));
+    expect(digestArgs({ a: [1, 2] })).not.toBe(digestArgs({ a: [2, 1] }));
+    expect(digestArgs(undefined)).toBe(digestArgs({}));
+    expect(digestArgs({ a: 1 })).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('writes canonical JSON like JSON.stringify with sorted keys', () => {
+    expect(canonicalJson({ b: [3, undefined, Number.NaN], a: { d: undefined, c: 'x' }, e: 10n })).toBe(
+      '{"a":{"c":"x"},"b":[3,null,null],"e":"10"}',
+    );
+    expect(canonicalJson(new Date(0))).toBe('"1970-01-01T00:00:00.000Z"');
+    const loop: Record<string, unknown> = {};
+    loop.loop = loop;
+    expect(() => canonicalJson(loop)).toThrow(/circular/);
   });
 });
 
 describe('ravenhelm-audit verify', () => {
   it('exits 0 on an intact chain and 1 naming the broken record', async () => {
     const { runAuditCli } = await import('../audit-cli.js');
-    const path = await writeLog('cli.jsonl', 3);
+    const path = await writeLog('cli', 3);
     const out: string[] = [];
     const sink = { write: (s: string) => out.push(s) };
     expect(await runAuditCli(['verify', path], sink, sink)).toBe(0);
     expect(out.join('')).toBe('ok: 3 records, chain intact\n');
-    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    const lines = linesOf(path);
     lines.splice(1, 1);
     writeFileSync(path, `${lines.join('\n')}\n`);
     expect(await runAuditCli(['verify', path], sink, sink)).toBe(1);
     expect(out.at(-1)).toMatch(/^broken at record 2: /);
     expect(await runAuditCli(['verify'], sink, sink)).toBe(2);
+    expect(await runAuditCli(['verify', join(dir, 'missing.jsonl')], sink, sink)).toBe(2);
+    expect(out.at(-1)).toMatch(/ENOENT/);
   });
 });

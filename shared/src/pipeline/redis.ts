@@ -1,29 +1,104 @@
 import { Redis } from 'ioredis';
-import { safeUrl } from '../backend-http.js';
 import { RavenhelmError } from '../errors.js';
 
-/** The subset of ioredis the stores use. */
+/**
+ * The Redis client the stateful stages accept: an ioredis client. The caller owns it (connects it,
+ * and quits it after closing every stage that uses it).
+ */
 export type RedisLike = Redis;
 
-/** Connects with a bounded timeout and retries; the error names the host, never the password. */
-export async function connectRedis(url: string, opts: { connectTimeoutMs?: number } = {}): Promise<Redis> {
+export interface ConnectRedisOptions {
+  /** Time allowed for one TCP/TLS connect attempt. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Connect attempts at startup before giving up. Default 3. */
+  connectAttempts?: number;
+  /** Time allowed for one command; a hung Redis fails the command instead of the request. Default 1000 ms. */
+  commandTimeoutMs?: number;
+  /** Shown in `CLIENT LIST` on the Redis side. */
+  connectionName?: string;
+}
+
+/** `redis://user:pw@host:6379/0` -> `redis://host:6379/0`: safe for logs and error messages. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const port = u.port || '6379';
+    const db = u.pathname && u.pathname !== '/' ? u.pathname : '';
+    return `${u.protocol}//${u.hostname}:${port}${db}`;
+  } catch {
+    return '<unparseable Redis URL>';
+  }
+}
+
+/**
+ * Connects an ioredis client and waits until it is ready. Startup is bounded (`connectAttempts` x
+ * `connectTimeoutMs` plus short back-offs); once it has been ready the client reconnects forever with a
+ * capped back-off, and while it is disconnected commands fail at once (no offline queue), so the rate
+ * limiter falls back to its in-memory limits and the confirmation store refuses instead of hanging.
+ *
+ * Errors name the host and port, never the password.
+ */
+export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<Redis> {
+  const where = describeRedisUrl(url);
+  if (!/^rediss?:\/\//i.test(url)) {
+    throw new RavenhelmError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `Redis URL must start with redis:// or rediss:// (got ${where})`,
+    );
+  }
+  const attempts = Math.max(1, opts.connectAttempts ?? 3);
+  let everReady = false;
   const client = new Redis(url, {
     lazyConnect: true,
-    connectTimeout: opts.connectTimeoutMs ?? 3000,
-    maxRetriesPerRequest: 2,
-    enableOfflineQueue: true,
-    retryStrategy: (times) => (times > 20 ? null : Math.min(times * 200, 2000)),
+    connectTimeout: opts.connectTimeoutMs ?? 2000,
+    commandTimeout: opts.commandTimeoutMs ?? 1000,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectionName: opts.connectionName,
+    retryStrategy: (times) => {
+      if (!everReady && times >= attempts) return null;
+      return Math.min(100 * 2 ** Math.min(times, 5), 2000);
+    },
   });
-  client.on('error', () => undefined); // reported through failed commands, not as unhandled events
+  let lastError: Error | undefined;
+  // Without a listener ioredis prints every reconnect error to the console.
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
   try {
-    await client.connect();
-    await client.ping();
+    // connect() itself rejects on the first failed attempt while ioredis keeps retrying in the background,
+    // so wait for the outcome of all attempts: 'ready', or 'end' once retryStrategy gives up.
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        client.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = () => {
+        client.off('ready', onReady);
+        reject(lastError ?? new Error('connection closed'));
+      };
+      client.once('ready', onReady);
+      client.once('end', onEnd);
+      client.connect().catch((err: Error) => {
+        lastError = err;
+      });
+    });
+    everReady = true;
+    return client;
   } catch (err) {
     client.disconnect();
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
-      `cannot reach Redis at ${safeUrl(url)}: ${(err as Error).message.replace(url, safeUrl(url))}`,
+      `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeCause(err)}`,
+      { redis: where },
+      { cause: err },
     );
   }
-  return client;
+}
+
+function describeCause(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const msg = typeof e?.message === 'string' ? e.message : String(err);
+  // ioredis messages carry host:port at most; strip anything that looks like URL credentials anyway.
+  return msg.replace(/\/\/[^@/\s]*@/g, '//');
 }
