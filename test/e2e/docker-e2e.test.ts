@@ -149,3 +149,44 @@ describe('Docker server over Streamable HTTP', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('Docker server with the daemon down', () => {
+  it('reports not ready with the reason, and tools say what to check', async () => {
+    const { createMemoryAuditSink, createRuntime, loadConfig, localAuthenticator, silentLogger, startHttp } =
+      await import('@ravenhelm/kit');
+    const { dockerServer } = await import('@ravenhelm/mcp-docker');
+    const config = loadConfig({
+      backendSchema: dockerServer.backendConfig,
+      backendEnv: dockerServer.backendEnv ?? {},
+      env: { RAVENHELM_HTTP_PORT: '0', DOCKER_HOST: `unix://${dir}/no-such.sock` },
+    });
+    const rt = await createRuntime(dockerServer as never, config, silentLogger(), { audit: createMemoryAuditSink() });
+    const http = await startHttp(rt, {
+      authenticator: localAuthenticator(rt.localPrincipal),
+      authorizationServers: [],
+    });
+    try {
+      const ready = await fetch(new URL('/readyz', http.url));
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(/DOCKER_HOST|dockerd|no-such\.sock/);
+      const started = Date.now();
+      const res = await fetch(http.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'containers_list', arguments: {} },
+        }),
+      });
+      const body = (await res.json()) as { result: { isError: boolean; content: { text: string }[] } };
+      expect(body.result.isError).toBe(true);
+      expect(body.result.content[0]?.text).toMatch(/^ERR_BACKEND_UNAVAILABLE: /);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await http.shutdown();
+      await rt.close();
+    }
+  }, 30_000);
+});
