@@ -47,10 +47,11 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     );
   }
   const attempts = Math.max(1, opts.connectAttempts ?? 3);
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
   let everReady = false;
   const client = new Redis(url, {
     lazyConnect: true,
-    connectTimeout: opts.connectTimeoutMs ?? 2000,
+    connectTimeout: connectTimeoutMs,
     commandTimeout: opts.commandTimeoutMs ?? 1000,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -68,12 +69,21 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
   try {
     // connect() itself rejects on the first failed attempt while ioredis keeps retrying in the background,
     // so wait for the outcome of all attempts: 'ready', or 'end' once retryStrategy gives up.
+    // A server that accepts but never answers the handshake is only caught by an overall deadline.
+    const deadlineMs = attempts * (connectTimeoutMs + 1000);
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        client.off('end', onEnd);
+        reject(new Error(`no ready answer within ${deadlineMs} ms`));
+      }, deadlineMs);
       const onReady = () => {
+        clearTimeout(timer);
         client.off('end', onEnd);
         resolve();
       };
       const onEnd = () => {
+        clearTimeout(timer);
         client.off('ready', onReady);
         reject(lastError ?? new Error('connection closed'));
       };

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis } from '../../../test/fixtures/redis.js';
+import { RavenhelmError } from '../errors.js';
+import { createRateLimiter } from './rate-limit.js';
+import { connectRedis, type RedisLike } from './redis.js';
+
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as RavenhelmError,
+  );
+
+function recordingLogger() {
+  const warnings: { obj: object; msg: string }[] = [];
+  return { warnings, warn: (obj: object, msg: string) => warnings.push({ obj, msg }) };
+}
+
+describe('in-memory rate limiter', () => {
+  it('isolates keys and says when to retry', async () => {
+    const rl = createRateLimiter({ points: 2, durationSeconds: 30 });
+    await rl.consume('a');
+    await rl.consume('a');
+    const err = await rejection(rl.consume('a'));
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect(err.code).toBe('ERR_RATE_LIMITED');
+    expect(err.details).toMatchObject({ limit: 2, windowSeconds: 30 });
+    const retry = err.details.retryAfterSeconds as number;
+    expect(retry).toBeGreaterThanOrEqual(29);
+    expect(retry).toBeLessThanOrEqual(30);
+    expect(err.message).toMatch(/2 calls per 30 s.*retry in (29|30) s/);
+    await expect(rl.consume('b')).resolves.toBeUndefined();
+  });
+
+  it('charges the cost and serves the key again after the window', async () => {
+    const rl = createRateLimiter({ points: 3, durationSeconds: 1 });
+    await rl.consume('k', 3);
+    await expect(rl.consume('k')).rejects.toMatchObject({
+      code: 'ERR_RATE_LIMITED',
+      details: { retryAfterSeconds: 1 },
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    await expect(rl.consume('k')).resolves.toBeUndefined();
+  });
+
+  it('refuses nonsense limits and costs', async () => {
+    expect(() => createRateLimiter({ points: 0, durationSeconds: 1 })).toThrow(RangeError);
+    expect(() => createRateLimiter({ points: 1, durationSeconds: 0.5 })).toThrow(RangeError);
+    const rl = createRateLimiter({ points: 5, durationSeconds: 10 });
+    await expect(rl.consume('k', 0)).rejects.toThrow(RangeError);
+    await expect(rl.consume('k', 1.5)).rejects.toThrow(RangeError);
+  });
+
+  it('falls back to in-memory limits, with a warning, when Redis does not answer in time', async () => {
+    // A client that says it is ready but never answers: a hung Redis.
+    const hung = {
+      status: 'ready',
+      defineCommand(name: string) {
+        (this as unknown as Record<string, unknown>)[name] = () => new Promise(() => undefined);
+      },
+    } as unknown as RedisLike;
+    const logger = recordingLogger();
+    const rl = createRateLimiter({ points: 2, durationSeconds: 30, redis: hung, storeTimeoutMs: 50, logger });
+    const started = Date.now();
+    await rl.consume('agent');
+    await rl.consume('agent');
+    await expect(rl.consume('agent')).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(logger.warnings).toHaveLength(1); // throttled: one warning for three fallbacks
+    expect(logger.warnings[0]?.msg).toMatch(/in-memory/);
+    expect(JSON.stringify(logger.warnings[0]?.obj)).toMatch(/did not answer within 50 ms/);
+  });
+});
+
+describe('Redis rate limiter (real redis-server)', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let a: RedisLike;
+  let b: RedisLike;
+  beforeAll(async () => {
+    redis = await startRedis();
+    a = await connectRedis(redis.url);
+    b = await connectRedis(redis.url);
+  }, 30_000);
+  afterAll(async () => {
+    await a?.quit();
+    await b?.quit();
+    await redis?.stop();
+  });
+
+  it('two processes share one key quota; other keys are served', async () => {
+    const one = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: a });
+    const two = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: b });
+    await one.consume('agent');
+    await two.consume('agent');
+    await one.consume('agent');
+    const err = await rejection(two.consume('agent'));
+    expect(err.code).toBe('ERR_RATE_LIMITED');
+    expect(err.details.retryAfterSeconds).toBeGreaterThanOrEqual(29);
+    await expect(one.consume('agent')).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    await expect(two.consume('other-agent')).resolves.toBeUndefined();
+    expect(Number(await a.get('test:rl:agent'))).toBeGreaterThanOrEqual(4);
+    expect(await a.ttl('test:rl:agent')).toBeGreaterThan(25);
+  });
+
+  it('goes on with per-process limits, without hanging, when Redis goes away', async () => {
+    const own = await startRedis();
+    const client = await connectRedis(own.url);
+    try {
+      const logger = recordingLogger();
+      const rl = createRateLimiter({ points: 2, durationSeconds: 30, keyPrefix: 'test:down', redis: client, logger });
+      await rl.consume('agent');
+      expect(await client.get('test:down:agent')).toBe('1');
+      await own.stop();
+      const started = Date.now();
+      await rl.consume('agent'); // memory: 1 of 2 (the Redis count is not carried over)
+      await rl.consume('agent');
+      await expect(rl.consume('agent')).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(logger.warnings.length).toBe(1);
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});

@@ -1,0 +1,108 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startRedis } from '../../../test/fixtures/redis.js';
+import { RavenhelmError } from '../errors.js';
+import { connectRedis, describeRedisUrl } from './redis.js';
+
+describe('describeRedisUrl', () => {
+  it('keeps scheme, host, port and db, drops credentials', () => {
+    expect(describeRedisUrl('redis://user:pw@cache.internal:6380/2')).toBe('redis://cache.internal:6380/2');
+    expect(describeRedisUrl('rediss://:pw@cache')).toBe('rediss://cache:6379');
+    expect(describeRedisUrl('not a url :pw@')).not.toContain('pw');
+  });
+});
+
+describe('connectRedis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 30_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('returns a ready client', async () => {
+    const client = await connectRedis(redis.url, { connectionName: 'rh-test' });
+    try {
+      expect(client.status).toBe('ready');
+      expect(await client.set('k', 'v')).toBe('OK');
+      expect(await client.client('GETNAME')).toBe('rh-test');
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('names the host, not the password, when Redis is unreachable, within a bounded time', async () => {
+    const port = await freePort(); // nothing listens there
+    const started = Date.now();
+    const err = await connectRedis(`redis://:topsecret@127.0.0.1:${port}`, { connectAttempts: 2 }).catch(
+      (e: Error) => e,
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect((err as RavenhelmError).code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect((err as Error).message).toContain('2 attempt(s)');
+    expect((err as Error).message).not.toContain('topsecret');
+  });
+
+  it('gives up on a server that accepts but never answers', async () => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+    });
+    const port = await new Promise<number>((resolve) =>
+      silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
+    );
+    try {
+      const started = Date.now();
+      const err = await connectRedis(`redis://127.0.0.1:${port}`, {
+        connectTimeoutMs: 300,
+        connectAttempts: 2,
+      }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(RavenhelmError);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it('refuses a URL that is not redis:// or rediss://, without echoing credentials', async () => {
+    const err = await connectRedis('http://u:topsecret@127.0.0.1:1').catch((e: Error) => e);
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect((err as Error).message).not.toContain('topsecret');
+  });
+
+  it('fails commands at once while disconnected instead of queueing them', async () => {
+    const own = await startRedis();
+    const client = await connectRedis(own.url, { commandTimeoutMs: 500 });
+    try {
+      await own.stop();
+      const started = Date.now();
+      await expect(client.get('k')).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('reconnects by itself once Redis is back, however long it was away', async () => {
+    const port = await freePort();
+    let own = await startRedis({ port });
+    const client = await connectRedis(own.url);
+    try {
+      await own.stop();
+      // Longer than the startup attempts: only the after-ready retry policy brings it back.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(client.status).not.toBe('end');
+      own = await startRedis({ port });
+      for (let i = 0; i < 100 && client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});
