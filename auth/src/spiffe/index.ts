@@ -1,0 +1,31 @@
+// The dev CA lives in ../dev (it issues SVIDs); re-exported here so the package index has one SPIFFE entry.
+export {
+  type CaCliIo,
+  DEFAULT_PKI_DIR,
+  DEV_TRUST_DOMAIN,
+  DevCA,
+  type IssueOptions,
+  runCaCli,
+  type SvidPaths,
+} from '../dev/ca.js';
+export {
+  checkSvidMaterial,
+  loadSvidFiles,
+  mtlsServerOptions,
+  type SvidCheckOptions,
+  type SvidFiles,
+  SvidFilesError,
+  type SvidMaterial,
+  type WatchSvidOptions,
+  watchSvidFiles,
+} from './files.js';
+export {
+  isTrustedProxy,
+  normalizeAddress,
+  type PeerResolverOptions,
+  peerFromForwardedCert,
+  peerFromRequest,
+  peerFromSocket,
+  type SpiffePeer,
+} from './peer.js';
+export { spiffeIdProblem, trustDomainOf, validateSvid } from './svid.js';

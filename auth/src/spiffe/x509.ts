@@ -1,0 +1,82 @@
+// reflect-metadata must be loaded before @peculiar/x509 (its ASN.1 schemas use decorators).
+import 'reflect-metadata';
+import { X509Certificate } from 'node:crypto';
+import { KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
+
+/** Longest chain (leaf + intermediates) accepted from a file or a forwarded header. */
+export const MAX_CHAIN_LENGTH = 8;
+
+/**
+ * Splits a PEM string into certificates. Refuses anything that is not a complete set of
+ * CERTIFICATE blocks (a truncated file, a stray BEGIN without END, zero certificates).
+ */
+export function parsePemCertificates(pem: string, what: string): X509Certificate[] {
+  const begins = pem.match(/-----BEGIN [A-Z0-9 ]+-----/g) ?? [];
+  const ends = pem.match(/-----END [A-Z0-9 ]+-----/g) ?? [];
+  if (begins.length === 0) throw new Error(`${what}: no PEM certificate found`);
+  if (begins.length !== ends.length) throw new Error(`${what}: incomplete PEM (truncated or half-written)`);
+  if (begins.some((b) => b !== '-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`${what}: contains a PEM block that is not a CERTIFICATE`);
+  }
+  const certs: X509Certificate[] = [];
+  for (const m of pem.matchAll(PEM_CERT)) {
+    try {
+      certs.push(new X509Certificate(m[0]));
+    } catch {
+      throw new Error(`${what}: certificate ${certs.length + 1} does not parse`);
+    }
+  }
+  if (certs.length !== begins.length) throw new Error(`${what}: malformed PEM certificate block`);
+  return certs;
+}
+
+/** The KeyUsage bits (RFC 5280 4.2.1.3), or undefined when the extension is absent. */
+export function keyUsageBits(cert: X509Certificate): number | undefined {
+  const ext = new PeculiarCertificate(cert.raw).getExtension(KeyUsagesExtension);
+  return ext ? ext.usages : undefined;
+}
+
+export function checkValidity(cert: X509Certificate, now: Date, what: string): void {
+  const t = now.getTime();
+  if (t < new Date(cert.validFrom).getTime()) throw new Error(`${what} is not yet valid (notBefore ${cert.validFrom})`);
+  if (t > new Date(cert.validTo).getTime()) throw new Error(`${what} has expired (notAfter ${cert.validTo})`);
+}
+
+function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return child.checkIssued(issuer) && child.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Builds a path from `leaf` through `intermediates` to one of `roots` (the trust bundle) and
+ * checks every certificate's dates at `now`. Issuers must be CA certificates. Throws an Error
+ * whose message is the reason.
+ */
+export function verifyChain(
+  leaf: X509Certificate,
+  intermediates: readonly X509Certificate[],
+  roots: readonly X509Certificate[],
+  now: Date,
+): void {
+  checkValidity(leaf, now, 'certificate');
+  const unused = [...intermediates];
+  let current = leaf;
+  for (let depth = 0; depth < MAX_CHAIN_LENGTH; depth++) {
+    const root = roots.find((r) => r.ca && signedBy(current, r));
+    if (root) {
+      checkValidity(root, now, 'trust bundle CA');
+      return;
+    }
+    const idx = unused.findIndex((c) => c.ca && signedBy(current, c));
+    if (idx < 0) break;
+    const next = unused.splice(idx, 1)[0] as X509Certificate;
+    checkValidity(next, now, 'intermediate CA');
+    current = next;
+  }
+  throw new Error('certificate does not chain to a trust bundle CA');
+}
