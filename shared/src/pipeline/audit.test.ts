@@ -388,6 +388,10 @@ describe('redactArgs, digestArgs, canonicalJson', () => {
     expect(digestArgs({ a: 1 })).not.toBe(digestArgs({ a: 2 }));
     expect(digestArgs({ a: [1, 2] })).not.toBe(digestArgs({ a: [2, 1] }));
     expect(digestArgs(undefined)).toBe(digestArgs({}));
+    const proto = JSON.parse('{"__proto__":{"x":1},"a":1}') as unknown;
+    expect(digestArgs(proto)).not.toBe(digestArgs({ a: 1 }));
+    expect(canonicalJson(proto)).toBe('{"__proto__":{"x":1},"a":1}');
+    expect(JSON.stringify(redactArgs(proto))).toBe('{"__proto__":{"x":1},"a":1}');
     expect(digestArgs({ a: 1 })).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 

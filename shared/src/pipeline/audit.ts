@@ -66,45 +66,33 @@ const MAX_BATCH = 256;
 /**
  * JSON with object keys sorted at every level, so the same value always gives the same text. Follows
  * JSON.stringify otherwise (toJSON, undefined members dropped, undefined/non-finite in arrays -> null);
- * bigints become decimal strings. Throws on circular structures.
+ * bigints become decimal strings. Throws on circular structures (or nesting deeper than 1000 levels).
  */
 export function canonicalJson(value: unknown): string {
-  return encode(value, new Set()) ?? 'null';
+  return JSON.stringify(sortedCopy(value, 0)) ?? 'null';
 }
 
-function encode(value: unknown, seen: Set<object>): string | undefined {
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON(): unknown }).toJSON();
+const MAX_CANONICAL_DEPTH = 1000;
+
+/** `obj[key] = value`, except that a '__proto__' key (JSON.parse makes such own keys) stays data. */
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** A copy with keys inserted in sorted order; JSON.stringify then does the rest (the fast path). */
+function sortedCopy(value: unknown, depth: number): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return sortedCopy((value as { toJSON(): unknown }).toJSON(), depth);
   }
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
-    case 'bigint':
-      return JSON.stringify(value.toString());
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-  }
-  if (value === null) return 'null';
-  const obj = value as object;
-  if (seen.has(obj)) throw new TypeError('canonicalJson: circular structure');
-  seen.add(obj);
-  let out: string;
-  if (Array.isArray(obj)) {
-    out = `[${obj.map((v) => encode(v, seen) ?? 'null').join(',')}]`;
-  } else {
-    const parts: string[] = [];
-    for (const key of Object.keys(obj).sort()) {
-      const v = encode((obj as Record<string, unknown>)[key], seen);
-      if (v !== undefined) parts.push(`${JSON.stringify(key)}:${v}`);
-    }
-    out = `{${parts.join(',')}}`;
-  }
-  seen.delete(obj);
+  if (depth >= MAX_CANONICAL_DEPTH) throw new TypeError('canonicalJson: circular structure or nesting too deep');
+  if (Array.isArray(value)) return value.map((v) => sortedCopy(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort())
+    setOwn(out, key, sortedCopy((value as Record<string, unknown>)[key], depth + 1));
   return out;
 }
 
@@ -151,10 +139,10 @@ export function redactArgs(args: unknown, secretKeys?: RegExp, sensitive: readon
     } else {
       const copy: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        if (isSecretKey(k)) copy[k] = REDACTED;
+        if (isSecretKey(k)) setOwn(copy, k, REDACTED);
         else {
           const w = walk(v, depth + 1);
-          if (w !== undefined) copy[k] = w;
+          if (w !== undefined) setOwn(copy, k, w);
         }
       }
       out = copy;
@@ -170,8 +158,8 @@ export function redactArgs(args: unknown, secretKeys?: RegExp, sensitive: readon
 
 type Prepared = Omit<AuditRecord, 'seq' | 'prevHash' | 'hash'>;
 
-function hashRecord(body: Omit<AuditRecord, 'hash'>): string {
-  return `sha256:${createHash('sha256').update(body.prevHash).update(canonicalJson(body)).digest('hex')}`;
+function hashRecord(body: Omit<AuditRecord, 'hash'>, canonical = canonicalJson(body)): string {
+  return `sha256:${createHash('sha256').update(body.prevHash).update(canonical).digest('hex')}`;
 }
 
 /**
@@ -200,9 +188,12 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined): Prepared {
   return record;
 }
 
-function chain(prepared: Prepared, prev: ChainHead): AuditRecord {
+/** The next record and its JSON line (the canonical body with `hash` appended: verifiers re-canonicalize). */
+function chain(prepared: Prepared, prev: ChainHead): { record: AuditRecord; line: string } {
   const body = { ...prepared, seq: prev.seq + 1, prevHash: prev.hash };
-  return { ...body, hash: hashRecord(body) };
+  const canonical = canonicalJson(body);
+  const hash = hashRecord(body, canonical);
+  return { record: { ...body, hash }, line: `${canonical.slice(0, -1)},"hash":${JSON.stringify(hash)}}\n` };
 }
 
 interface ChainHead {
@@ -370,8 +361,8 @@ export async function createFileAuditSink(opts: {
     let next = head;
     let text = '';
     for (const p of batch) {
-      const record = chain(p.prepared, next);
-      text += `${canonicalJson(record)}\n`;
+      const { record, line } = chain(p.prepared, next);
+      text += line;
       next = record;
     }
     const data = Buffer.from(text, 'utf8');
@@ -454,7 +445,7 @@ export function createMemoryAuditSink(opts: { secretKeys?: RegExp } = {}): Audit
     records,
     async write(event) {
       if (closed) throw unavailable('audit sink is closed');
-      const record = chain(prepare(event, opts.secretKeys), head);
+      const { record } = chain(prepare(event, opts.secretKeys), head);
       records.push(record);
       head = record;
     },
