@@ -88,6 +88,7 @@ export async function createRuntime(
       points: config.rateLimit.points,
       durationSeconds: config.rateLimit.durationSeconds,
       keyPrefix: `ravenhelm:rl:${definition.name}`,
+      logger,
       ...(redis ? { redis } : {}),
     });
   const confirmations =
