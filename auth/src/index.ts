@@ -1,5 +1,26 @@
 export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, isAuthError } from './errors.js';
-export type { AuthRequest, Authenticator, Principal } from './principal.js';
+export {
+  createOAuthAuthenticator,
+  type OAuthAuthenticator,
+  OAuthConfigError,
+  parseOAuthConfig,
+} from './oauth/authenticator.js';
+export { extractBearerToken } from './oauth/bearer.js';
+export {
+  certificateThumbprint,
+  parseScopes,
+  parseZitadelRoles,
+  scopesFromRoles,
+  spiffePatternMatches,
+} from './oauth/claims.js';
+export {
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  type OAuthConfig,
+  OAuthConfigSchema,
+  type ResolvedOAuthConfig,
+} from './oauth/config.js';
+export type { Authenticator, AuthRequest, Principal } from './principal.js';
 export {
   type CaCliIo,
   checkSvidMaterial,

@@ -1,0 +1,126 @@
+import * as client from 'openid-client';
+import { z } from 'zod';
+import { AuthError } from '../errors.js';
+import type { Authenticator, AuthRequest, Principal } from '../principal.js';
+import { extractBearerToken } from './bearer.js';
+import { ExpiringCache, tokenKey } from './cache.js';
+import { toPrincipal, toVerifiedToken, type VerifiedToken } from './claims.js';
+import { isLoopbackUrl, type OAuthConfig, OAuthConfigSchema, type ResolvedOAuthConfig } from './config.js';
+import { IntrospectionClient } from './introspection.js';
+import { JwtVerifier, looksLikeJwt } from './jwt.js';
+
+export interface OAuthAuthenticator extends Authenticator {
+  /** The validated configuration, with defaults applied (the introspection secret included: do not log it). */
+  readonly config: Readonly<ResolvedOAuthConfig>;
+  /** Verified tokens currently cached. */
+  readonly cachedTokens: number;
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Thrown for a configuration that does not validate; lists paths and reasons, never values. */
+export class OAuthConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid OAuth authenticator configuration: ${issues.join('; ')}`);
+    this.name = 'OAuthConfigError';
+  }
+}
+
+export function parseOAuthConfig(config: OAuthConfig): ResolvedOAuthConfig {
+  const parsed = OAuthConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    throw new OAuthConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  }
+  return parsed.data;
+}
+
+/** The issuer's jwks_uri from its discovery document (openid-client checks the metadata's issuer). */
+async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
+  const issuer = new URL(config.issuer);
+  const discovered = await client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
+    timeout: Math.ceil(config.httpTimeoutMs / 1000),
+    ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
+  });
+  const uri = discovered.serverMetadata().jwks_uri;
+  if (!uri) throw new Error('issuer metadata has no jwks_uri');
+  const parsed = z.url({ protocol: /^https?$/ }).safeParse(uri);
+  if (!parsed.success) throw new Error('issuer metadata has an invalid jwks_uri');
+  return uri;
+}
+
+/**
+ * Bearer-token authenticator for an OAuth 2.1 resource server.
+ *
+ * JWT access tokens are verified against the issuer's JWKS (exact `iss`, `aud` naming this resource or
+ * one of `audiences`, asymmetric allowlisted `alg`, `exp` required, no ID tokens); other tokens go to
+ * RFC 7662 introspection when configured. Verified tokens are cached by sha256 until they expire;
+ * certificate (RFC 8705) and SPIFFE bindings are checked on every request.
+ *
+ * Failures are AuthErrors: ERR_TOKEN_MISSING, ERR_TOKEN_MALFORMED_REQUEST, ERR_TOKEN_INVALID,
+ * ERR_TOKEN_EXPIRED, ERR_TOKEN_AUDIENCE, ERR_TOKEN_BINDING, ERR_AUTH_UNAVAILABLE.
+ *
+ * @throws OAuthConfigError when the configuration is invalid (HS*, none, http issuer off loopback...).
+ */
+export function createOAuthAuthenticator(config: OAuthConfig): OAuthAuthenticator {
+  const resolved = parseOAuthConfig(config);
+  let jwksUri: Promise<string> | undefined;
+  const jwt = new JwtVerifier(resolved, async () => {
+    if (resolved.jwksUri) return resolved.jwksUri;
+    jwksUri ??= discoverJwksUri(resolved);
+    try {
+      return await jwksUri;
+    } catch (err) {
+      jwksUri = undefined; // retry discovery on the next request
+      throw err;
+    }
+  });
+  const introspection = resolved.introspection ? new IntrospectionClient(resolved, resolved.introspection) : undefined;
+  const cache = new ExpiringCache<VerifiedToken>(resolved.tokenCacheSize);
+  const inflight = new Map<string, Promise<{ token: VerifiedToken; cacheUntil: number }>>();
+
+  async function verify(token: string): Promise<{ token: VerifiedToken; cacheUntil: number }> {
+    if (looksLikeJwt(token)) {
+      const payload = await jwt.verify(token);
+      const verified = toVerifiedToken(payload, resolved);
+      return { token: verified, cacheUntil: verified.expiresAt };
+    }
+    if (!introspection) throw new AuthError('ERR_TOKEN_INVALID', 'token is not a JWT access token');
+    const result = await introspection.introspect(token);
+    const verified = toVerifiedToken(result, resolved);
+    const now = Math.floor(Date.now() / 1000);
+    return {
+      token: verified,
+      cacheUntil: Math.min(verified.expiresAt, now + (resolved.introspection?.cacheMaxSeconds ?? 0)),
+    };
+  }
+
+  return {
+    config: resolved,
+    get cachedTokens() {
+      return cache.size;
+    },
+
+    async authenticate(req: AuthRequest): Promise<Principal> {
+      const token = extractBearerToken(req, resolved.maxTokenBytes);
+      const key = tokenKey(token);
+      const cached = cache.get(key, Math.floor(Date.now() / 1000));
+      if (cached) return toPrincipal(cached, req, resolved);
+      // Concurrent requests with the same token share one verification.
+      let pending = inflight.get(key);
+      if (!pending) {
+        pending = verify(token).finally(() => inflight.delete(key));
+        inflight.set(key, pending);
+      }
+      const { token: verified, cacheUntil } = await pending;
+      cache.set(key, verified, cacheUntil, Math.floor(Date.now() / 1000));
+      return toPrincipal(verified, req, resolved);
+    },
+
+    ready: () => jwt.ready(),
+
+    async close() {
+      cache.clear();
+      inflight.clear();
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+
+/** The cache key of a token: its sha256, so the cache never holds a usable token. */
+export function tokenKey(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/**
+ * A bounded map whose entries expire at a given epoch second. When full, the oldest insertion is
+ * evicted first (cheap, and a flood of new tokens cannot grow memory).
+ */
+export class ExpiringCache<V> {
+  readonly #entries = new Map<string, { value: V; until: number }>();
+  readonly #max: number;
+
+  constructor(maxEntries: number) {
+    this.#max = maxEntries;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string, nowSeconds: number): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.until <= nowSeconds) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key: string, value: V, untilSeconds: number, nowSeconds: number): void {
+    if (this.#max === 0 || untilSeconds <= nowSeconds) return;
+    this.#entries.delete(key);
+    while (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(key, { value, until: untilSeconds });
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

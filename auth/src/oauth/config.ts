@@ -1,0 +1,90 @@
+import { z } from 'zod';
+
+/** Asymmetric JWS algorithms only: HMAC (`HS*`) and `none` can never be configured. */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** True for loopback hosts, where plain http is tolerated (dev issuer, tests). */
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+/** https everywhere except loopback; no credentials or fragment in the URL. */
+const endpointUrl = z.string().refine(
+  (value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return false;
+    }
+    if (url.username || url.password || url.hash) return false;
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
+  },
+  { message: 'must be an https URL (plain http only on loopback), without credentials or fragment' },
+);
+
+export const OAuthConfigSchema = z
+  .object({
+    /** Compared to `iss` exactly: no trailing-slash or case tolerance. */
+    issuer: endpointUrl,
+    /** This server's resource URI (RFC 8707/9728); `aud` must contain it or one of `audiences`. */
+    resource: z.string().min(1),
+    /** Extra accepted audiences, e.g. a Zitadel project id. */
+    audiences: z.array(z.string().min(1)).default([]),
+    /** JWKS location; discovered from the issuer's metadata when absent. */
+    jwksUri: endpointUrl.optional(),
+    algorithms: z
+      .array(z.enum(ASYMMETRIC_ALGORITHMS))
+      .min(1)
+      .default([...ASYMMETRIC_ALGORITHMS]),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(5),
+    /** Checked on the raw header before any parsing. */
+    maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
+    /** Unknown `kid`: at most one JWKS refetch per cooldown. */
+    jwksCooldownSeconds: z.number().min(0).max(3600).default(30),
+    /** A JWKS fetched within this age is used without refetching. */
+    jwksCacheMaxAgeSeconds: z.number().min(1).max(86_400).default(600),
+    jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /** Timeout for discovery and introspection requests. */
+    httpTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /** Opaque tokens (RFC 7662). Without it, only JWT access tokens are accepted. */
+    introspection: z
+      .object({
+        endpoint: endpointUrl.optional(),
+        clientId: z.string().min(1),
+        clientSecret: z.string().min(1),
+        authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        /** An active introspection result is reused until min(exp, now + cacheMaxSeconds). */
+        cacheMaxSeconds: z.number().int().min(0).max(3600).default(60),
+      })
+      .optional(),
+    /** Zitadel project roles to scopes: `{ "ops-admin": ["mcp:docker:admin"] }`. */
+    roleScopes: z.record(z.string(), z.array(z.string())).default({}),
+    /** When set, a Zitadel role counts only if granted by one of these organisations. */
+    allowedOrgIds: z.array(z.string().min(1)).optional(),
+    /**
+     * Token-to-SPIFFE binding: when the token's client id or subject has an entry, the mTLS peer's
+     * SPIFFE ID must match one pattern (exact ID, or a last segment of `*` / `**`).
+     */
+    spiffeBindings: z.record(z.string(), z.array(z.string().startsWith('spiffe://'))).default({}),
+    /** Verified tokens kept (by sha256) until they expire. */
+    tokenCacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+  })
+  .strict();
+
+export type OAuthConfig = z.input<typeof OAuthConfigSchema>;
+export type ResolvedOAuthConfig = z.output<typeof OAuthConfigSchema>;
