@@ -1,0 +1,122 @@
+import { BackendHttp, type BackendResponse, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+
+/** Connection settings shared by every backend family: where it is, how long to wait, who we are. */
+export function endpointConfig(name: string, defaultUrl: string) {
+  return z
+    .object({
+      url: z.string().url().default(defaultUrl).describe(`${name} base URL (no trailing path needed)`),
+      timeoutMs: z.coerce
+        .number()
+        .int()
+        .min(100)
+        .max(120_000)
+        .default(10_000)
+        .describe(`Per-call timeout for ${name} API calls`),
+      tenant: z.string().min(1).max(256).optional().describe('Sent as X-Scope-OrgID (multi-tenant Mimir, Loki, Tempo)'),
+      auth: z
+        .object({
+          token: z.string().min(1).optional().describe('Bearer token (secret)'),
+          username: z.string().min(1).optional().describe('Basic auth user'),
+          password: z.string().min(1).optional().describe('Basic auth password (secret)'),
+        })
+        .prefault({})
+        .describe('Bearer token, or basic user and password; the token wins when both are set'),
+    })
+    .prefault({});
+}
+
+export type EndpointConfig = z.output<ReturnType<typeof endpointConfig>>;
+
+/** Options every backend class takes: the endpoint plus an optional body cap. */
+export interface BackendOptions {
+  url: string;
+  timeoutMs: number;
+  tenant?: string | undefined;
+  auth?: { token?: string | undefined; username?: string | undefined; password?: string | undefined } | undefined;
+  maxResponseBytes?: number;
+}
+
+export function httpFor(name: string, opts: BackendOptions): BackendHttp {
+  const auth = opts.auth?.token
+    ? { bearer: opts.auth.token }
+    : opts.auth?.username && opts.auth.password !== undefined
+      ? { basic: { username: opts.auth.username, password: opts.auth.password } }
+      : undefined;
+  return new BackendHttp({
+    name,
+    baseUrl: opts.url,
+    timeoutMs: opts.timeoutMs,
+    auth,
+    headers: opts.tenant ? { 'X-Scope-OrgID': opts.tenant } : undefined,
+    maxResponseBytes: opts.maxResponseBytes ?? 64 * 1024 * 1024,
+  });
+}
+
+const MAX_VENDOR_MESSAGE = 500;
+
+/** A vendor's error text, one line, bounded: bodies are JSON `{error|message}` or plain text. */
+export function vendorMessage(body: unknown): string {
+  let text = '';
+  if (typeof body === 'string') text = body;
+  else if (body && typeof body === 'object') {
+    const b = body as Record<string, unknown>;
+    const candidate = b.error ?? b.message ?? b.msg;
+    text = typeof candidate === 'string' ? candidate : JSON.stringify(body);
+  }
+  text = text.replace(/\s+/g, ' ').trim();
+  return text.length > MAX_VENDOR_MESSAGE ? `${text.slice(0, MAX_VENDOR_MESSAGE)}…` : text || '(empty body)';
+}
+
+/**
+ * Turns a non-2xx answer into a ToolError the model can act on. 400 means the query or input was wrong
+ * (`queryCode`), 404 means not found, auth failures say so without echoing credentials, the rest are
+ * backend errors.
+ */
+export function statusError(
+  backend: string,
+  res: BackendResponse<unknown>,
+  what: string,
+  queryCode: 'ERR_QUERY_INVALID' | 'ERR_INVALID_INPUT' = 'ERR_QUERY_INVALID',
+): ToolError {
+  const msg = vendorMessage(res.body);
+  if (res.status === 400 || res.status === 422) {
+    return new ToolError(queryCode, `${backend} refused ${what}: ${msg}`, { backend, status: res.status });
+  }
+  if (res.status === 404) {
+    return new ToolError('ERR_NOT_FOUND', `${backend}: ${what} not found (${msg})`, { backend, status: 404 });
+  }
+  if (res.status === 401 || res.status === 403) {
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `${backend} rejected our credentials (HTTP ${res.status}); check the configured token or user for ${backend}`,
+      { backend, status: res.status },
+    );
+  }
+  if (res.status === 503 || res.status === 504) {
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `${backend} is not able to answer ${what} right now (HTTP ${res.status}: ${msg})`,
+      { backend, status: res.status },
+    );
+  }
+  return new ToolError('ERR_BACKEND_ERROR', `${backend} failed on ${what} (HTTP ${res.status}: ${msg})`, {
+    backend,
+    status: res.status,
+  });
+}
+
+/** Refuses a 2xx body that is not the JSON object the API documents (a proxy's HTML page, say). */
+export function expectObject(backend: string, body: unknown, what: string): Record<string, unknown> {
+  if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+  throw new ToolError('ERR_BACKEND_ERROR', `${backend} answered ${what} with something that is not a JSON object`, {
+    backend,
+  });
+}
+
+export function expectArray(backend: string, body: unknown, what: string): unknown[] {
+  if (Array.isArray(body)) return body;
+  throw new ToolError('ERR_BACKEND_ERROR', `${backend} answered ${what} with something that is not a JSON list`, {
+    backend,
+  });
+}

@@ -1,0 +1,162 @@
+import { type BackendHttp, ToolError } from '@ravenhelm/kit';
+import { type BackendOptions, expectObject, httpFor, statusError, vendorMessage } from './common.js';
+
+export type Labels = Record<string, string>;
+export type PromPoint = [number, string];
+
+export interface PromSeries {
+  metric: Labels;
+  values?: PromPoint[];
+  value?: PromPoint;
+}
+
+export type PromQueryData =
+  | { resultType: 'vector'; result: PromSeries[] }
+  | { resultType: 'matrix'; result: PromSeries[] }
+  | { resultType: 'scalar' | 'string'; result: PromPoint };
+
+export interface PromTarget {
+  discoveredLabels?: Labels;
+  labels: Labels;
+  scrapePool: string;
+  scrapeUrl: string;
+  globalUrl?: string;
+  lastError: string;
+  lastScrape: string;
+  lastScrapeDuration: number;
+  health: 'up' | 'down' | 'unknown';
+  scrapeInterval?: string;
+  scrapeTimeout?: string;
+}
+
+export interface PromMetadataEntry {
+  type: string;
+  help: string;
+  unit: string;
+}
+
+/** Prometheus (and API-compatible Mimir/Thanos) HTTP API v1. */
+export class PrometheusBackend {
+  readonly http: BackendHttp;
+
+  constructor(opts: BackendOptions) {
+    this.http = httpFor('Prometheus', opts);
+  }
+
+  /** Calls an API v1 endpoint and unwraps `{status, data}`; `{status:'error'}` becomes a ToolError. */
+  async #api<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    what: string,
+    query: Record<string, string | number | string[] | undefined>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    let res: Awaited<ReturnType<BackendHttp['request']>>;
+    if (method === 'POST') {
+      // A form body keeps long PromQL out of URLs (and out of proxy logs); the API accepts both.
+      const form: Record<string, string> = {};
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && !Array.isArray(v)) form[k] = String(v);
+      res = await this.http.request('POST', path, { form, signal });
+    } else {
+      res = await this.http.request('GET', path, { query, signal });
+    }
+    const body = res.body as { status?: string; errorType?: string; error?: string; data?: unknown } | string;
+    if (typeof body === 'object' && body?.status === 'error') throw promError(body, what, res.status);
+    if (res.status < 200 || res.status >= 300) throw statusError('Prometheus', res, what);
+    const obj = expectObject('Prometheus', body, what);
+    return obj.data as T;
+  }
+
+  query(expr: string, time: number | undefined, signal?: AbortSignal): Promise<PromQueryData> {
+    return this.#api('POST', '/api/v1/query', 'the query', { query: expr, time }, signal);
+  }
+
+  queryRange(expr: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<PromQueryData> {
+    return this.#api('POST', '/api/v1/query_range', 'the range query', { query: expr, start, end, step }, signal);
+  }
+
+  labelNames(match: string[] | undefined, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+    return this.#api(
+      'GET',
+      '/api/v1/labels',
+      'the label-names request',
+      { 'match[]': match ?? [], start, end },
+      signal,
+    );
+  }
+
+  labelValues(
+    name: string,
+    match: string[] | undefined,
+    start?: number,
+    end?: number,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    return this.#api(
+      'GET',
+      `/api/v1/label/${encodeURIComponent(name)}/values`,
+      `the values of label ${name}`,
+      { 'match[]': match ?? [], start, end },
+      signal,
+    );
+  }
+
+  metadata(metric: string | undefined, signal?: AbortSignal): Promise<Record<string, PromMetadataEntry[]>> {
+    return this.#api('GET', '/api/v1/metadata', 'the metadata request', { metric }, signal);
+  }
+
+  targets(state: 'active' | 'dropped' | 'any', signal?: AbortSignal): Promise<{ activeTargets: PromTarget[] }> {
+    return this.#api('GET', '/api/v1/targets', 'the targets request', { state }, signal);
+  }
+
+  async ready(signal?: AbortSignal): Promise<void> {
+    const res = await this.http.request('GET', '/-/ready', { signal });
+    if (res.status !== 200) throw statusError('Prometheus', res, 'the readiness check');
+  }
+}
+
+/**
+ * Prometheus's own error answer. bad_data (a PromQL parse error, a bad parameter) is the caller's to fix
+ * and keeps the vendor's position ("1:5: parse error: ..."); timeouts and cancellations are ours to report.
+ */
+function promError(body: { errorType?: string; error?: string }, what: string, status: number): ToolError {
+  const message = vendorMessage(body.error ?? '');
+  const type = body.errorType ?? 'unknown';
+  if (type === 'bad_data') {
+    const pos = /(\d+):(\d+): parse error/.exec(message);
+    const details: Record<string, unknown> = { backend: 'Prometheus', errorType: type };
+    if (pos) {
+      details.line = Number(pos[1]);
+      details.column = Number(pos[2]);
+    }
+    const hint = /maximum resolution/.test(message) ? '' : ' Fix the PromQL and try again.';
+    return new ToolError('ERR_QUERY_INVALID', `Prometheus refused ${what}: ${message}.${hint}`, details);
+  }
+  if (type === 'timeout') {
+    return new ToolError(
+      'ERR_BACKEND_TIMEOUT',
+      `Prometheus gave up on ${what}: ${message}; narrow the selector or the range`,
+      {
+        backend: 'Prometheus',
+        errorType: type,
+      },
+    );
+  }
+  if (type === 'canceled') {
+    return new ToolError('ERR_CANCELLED', `Prometheus cancelled ${what}: ${message}`, { backend: 'Prometheus' });
+  }
+  if (type === 'execution') {
+    return new ToolError(
+      'ERR_QUERY_INVALID',
+      `Prometheus could not execute ${what}: ${message}; narrow the selector, range or step`,
+      {
+        backend: 'Prometheus',
+        errorType: type,
+      },
+    );
+  }
+  return new ToolError('ERR_BACKEND_ERROR', `Prometheus failed on ${what} (HTTP ${status}, ${type}): ${message}`, {
+    backend: 'Prometheus',
+    errorType: type,
+  });
+}

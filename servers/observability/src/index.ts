@@ -1,0 +1,109 @@
+import { createRequire } from 'node:module';
+import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { AlertmanagerBackend } from './backends/alertmanager.js';
+import { endpointConfig } from './backends/common.js';
+import { GrafanaBackend } from './backends/grafana.js';
+import { LokiBackend } from './backends/loki.js';
+import { PrometheusBackend } from './backends/prometheus.js';
+import { TempoBackend } from './backends/tempo.js';
+import { alertTools } from './tools/alerts.js';
+import type { ObservabilityServices } from './tools/define.js';
+import { metricsTools } from './tools/metrics.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Every tool of the observability server, in the order tools/list shows them. */
+export const tools: readonly AnyTool<ObservabilityServices>[] = [...metricsTools, ...alertTools];
+
+const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;
+
+export const ObservabilityBackendConfig = z.object({
+  prometheus: endpointConfig('Prometheus', 'http://127.0.0.1:9090'),
+  alertmanager: endpointConfig('Alertmanager', 'http://127.0.0.1:9093'),
+  loki: endpointConfig('Loki', 'http://127.0.0.1:3100'),
+  tempo: endpointConfig('Tempo', 'http://127.0.0.1:3200'),
+  grafana: endpointConfig('Grafana', 'http://127.0.0.1:3000'),
+  incident: z
+    .object({
+      serviceLabels: z
+        .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/))
+        .min(1)
+        .max(10)
+        .default(['service', 'job', 'app'])
+        .describe('Alert labels that name a service'),
+      metricTemplates: z
+        .array(z.object({ name: z.string().min(1).max(100), query: z.string().min(1).max(2000) }))
+        .max(10)
+        .default([
+          { name: 'up', query: 'up{job="$service"}' },
+          { name: 'request rate', query: 'sum(rate(http_requests_total{service="$service"}[5m]))' },
+          {
+            name: 'error ratio',
+            query:
+              'sum(rate(http_requests_total{service="$service",code=~"5.."}[5m])) / sum(rate(http_requests_total{service="$service"}[5m]))',
+          },
+        ])
+        .describe('PromQL summarized for a service; "$service" is replaced by the quoted-safe service name'),
+      logQuery: z
+        .string()
+        .min(3)
+        .max(2000)
+        .default('{service_name="$service"} |~ "(?i)(error|exception|fatal|panic)"')
+        .describe('LogQL for recent error lines; "$service" is replaced by the service name'),
+    })
+    .prefault({}),
+});
+
+export type ObservabilityBackendConfig = z.output<typeof ObservabilityBackendConfig>;
+
+const env: Record<string, string> = {};
+for (const f of FAMILIES) {
+  const prefix = f.toUpperCase();
+  env[`${prefix}_URL`] = `${f}.url`;
+  env[`${prefix}_TIMEOUT_MS`] = `${f}.timeoutMs`;
+  env[`${prefix}_TENANT`] = `${f}.tenant`;
+  env[`${prefix}_TOKEN`] = `${f}.auth.token`;
+  env[`${prefix}_USERNAME`] = `${f}.auth.username`;
+  env[`${prefix}_PASSWORD`] = `${f}.auth.password`;
+}
+
+/** Builds the backend clients from a validated config section. */
+export function createObservabilityServices(config: ObservabilityBackendConfig): ObservabilityServices {
+  return {
+    prometheus: new PrometheusBackend(config.prometheus),
+    alertmanager: new AlertmanagerBackend(config.alertmanager),
+    loki: new LokiBackend(config.loki),
+    tempo: new TempoBackend(config.tempo),
+    grafana: new GrafanaBackend(config.grafana),
+    incident: config.incident,
+  };
+}
+
+export const observabilityServer = defineServer({
+  name: 'observability',
+  version,
+  description: 'Prometheus, Alertmanager, Loki, Tempo and Grafana: metrics, alerts, logs, traces, dashboards',
+  tools,
+  backendConfig: ObservabilityBackendConfig,
+  backendEnv: env,
+  secretPaths: FAMILIES.flatMap((f) => [`${f}.auth.token`, `${f}.auth.password`]),
+  createServices: (config) => createObservabilityServices(config),
+  ready: async ({ prometheus }, signal) => {
+    await prometheus.ready(signal);
+  },
+  close: async () => {
+    // fetch keeps no per-backend state to release.
+  },
+});
+
+/** The registry's view of this server's tools: read by the registry CLI, docs and snapshots. */
+export const toolSpecs = specsOf(observabilityServer);
+
+export { AlertmanagerBackend } from './backends/alertmanager.js';
+export { type BackendOptions, endpointConfig } from './backends/common.js';
+export { GrafanaBackend } from './backends/grafana.js';
+export { LokiBackend } from './backends/loki.js';
+export { PrometheusBackend } from './backends/prometheus.js';
+export { TempoBackend } from './backends/tempo.js';
+export type { IncidentSettings, ObservabilityServices } from './tools/define.js';

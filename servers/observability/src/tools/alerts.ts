@@ -1,0 +1,298 @@
+import { ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
+import { formatDuration, parseDuration } from '../time.js';
+import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+
+const Labels = z.record(z.string(), z.string());
+const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+
+export const LabelMatcher = z
+  .string()
+  .max(500)
+  .regex(
+    /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^",{}\s]+)\s*$/,
+    'must be a matcher like severity="critical", job=~"api.*" or env!="dev"',
+  )
+  .describe('An Alertmanager label matcher: name="value", name!="value", name=~"regex" or name!~"regex"');
+const Matchers = z.array(LabelMatcher).max(20).optional().describe('Label matchers, all must hold');
+
+const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
+const SEVERITY_RANK: Record<string, number> = {
+  critical: 0,
+  error: 1,
+  high: 1,
+  warning: 2,
+  medium: 2,
+  info: 3,
+  low: 3,
+};
+
+const AlertSummary = z.object({
+  name: z.string().describe('alertname label'),
+  state: z.enum(ALERT_STATES),
+  severity: z.string().nullable(),
+  labels: Labels,
+  annotations: Labels.describe('summary, description, runbook_url... (long texts cut at 500 characters)'),
+  startsAt: z.string(),
+  fingerprint: z.string(),
+  silencedBy: z.array(z.string()),
+  inhibitedBy: z.array(z.string()),
+  receivers: z.array(z.string()),
+});
+
+export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
+  return {
+    name: a.labels.alertname ?? '',
+    state: a.status.state,
+    severity: a.labels.severity ?? null,
+    labels: a.labels,
+    annotations: Object.fromEntries(
+      Object.entries(a.annotations ?? {}).map(([k, v]) => [k, v.length > 500 ? `${v.slice(0, 500)}…` : v]),
+    ),
+    startsAt: a.startsAt,
+    fingerprint: a.fingerprint,
+    silencedBy: a.status.silencedBy ?? [],
+    inhibitedBy: a.status.inhibitedBy ?? [],
+    receivers: (a.receivers ?? []).map((r) => r.name),
+  };
+}
+
+/** Most severe first, then newest. */
+export function byUrgency(a: AmAlert, b: AmAlert): number {
+  const sa = SEVERITY_RANK[a.labels.severity ?? ''] ?? 4;
+  const sb = SEVERITY_RANK[b.labels.severity ?? ''] ?? 4;
+  return sa - sb || b.startsAt.localeCompare(a.startsAt);
+}
+
+export const alertsList = defineTool({
+  name: 'alerts_list',
+  toolset: 'alerts',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List alerts',
+  description:
+    'List Alertmanager alerts, most severe first: filter by state, severity and label matchers; counts by state; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    state: z
+      .array(z.enum(ALERT_STATES))
+      .min(1)
+      .max(3)
+      .optional()
+      .describe('Only alerts in these states (active = firing and not silenced/inhibited); default all'),
+    severity: z.string().min(1).max(50).optional().describe('Only alerts whose severity label equals this'),
+    matchers: Matchers,
+    limit: z.number().int().min(1).max(200).default(50).describe('Most alerts in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    counts: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
+    alerts: z.array(AlertSummary),
+    ...ListPage,
+  }),
+  handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
+    const all = (await alertmanager.alerts(input.matchers ?? [], signal)).filter(
+      (a) => input.severity === undefined || a.labels.severity === input.severity,
+    );
+    const counts = { active: 0, suppressed: 0, unprocessed: 0 };
+    for (const a of all) if (a.status.state in counts) counts[a.status.state]++;
+    const wanted = new Set(input.state ?? ALERT_STATES);
+    const rows = all
+      .filter((a) => wanted.has(a.status.state))
+      .sort(byUrgency)
+      .map(summarizeAlert);
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { counts, alerts: page.items, ...withoutItems(page) };
+  },
+});
+
+export const alertsListGroups = defineTool({
+  name: 'alerts_list_groups',
+  toolset: 'alerts',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List alert groups',
+  description:
+    'Alertmanager alert groups (as routed to receivers): group labels, receiver, counts by state, alert names; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    matchers: Matchers,
+    limit: z.number().int().min(1).max(200).default(50).describe('Most groups in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    groups: z.array(
+      z.object({
+        labels: Labels,
+        receiver: z.string(),
+        alerts: z.number().int(),
+        states: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
+        alertNames: z.array(z.string()).describe('Distinct alert names, at most 10'),
+      }),
+    ),
+    ...ListPage,
+  }),
+  handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
+    const groups = await alertmanager.groups(input.matchers ?? [], signal);
+    const rows = groups.map((g) => {
+      const states = { active: 0, suppressed: 0, unprocessed: 0 };
+      for (const a of g.alerts ?? []) if (a.status.state in states) states[a.status.state]++;
+      return {
+        labels: g.labels,
+        receiver: g.receiver?.name ?? '',
+        alerts: g.alerts?.length ?? 0,
+        states,
+        alertNames: [...new Set((g.alerts ?? []).map((a) => a.labels.alertname ?? ''))].slice(0, 10),
+      };
+    });
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { groups: page.items, ...withoutItems(page) };
+  },
+});
+
+const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
+const SilenceMatcherOut = z.object({ name: z.string(), value: z.string(), isRegex: z.boolean(), isEqual: z.boolean() });
+const SilenceSummary = z.object({
+  id: z.string(),
+  state: z.enum(SILENCE_STATES),
+  matchers: z.array(SilenceMatcherOut),
+  createdBy: z.string(),
+  comment: z.string(),
+  startsAt: z.string(),
+  endsAt: z.string(),
+});
+
+function summarizeSilence(s: AmSilence): z.output<typeof SilenceSummary> {
+  return {
+    id: s.id,
+    state: s.status.state,
+    matchers: s.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true })),
+    createdBy: s.createdBy,
+    comment: s.comment.length > 500 ? `${s.comment.slice(0, 500)}…` : s.comment,
+    startsAt: s.startsAt,
+    endsAt: s.endsAt,
+  };
+}
+
+export const alertsListSilences = defineTool({
+  name: 'alerts_list_silences',
+  toolset: 'alerts',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List silences',
+  description:
+    'List Alertmanager silences (default: active and pending), filtered by label matchers; newest first; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    state: z
+      .array(z.enum(SILENCE_STATES))
+      .min(1)
+      .max(3)
+      .default(['active', 'pending'])
+      .describe('Only silences in these states'),
+    matchers: Matchers,
+    limit: z.number().int().min(1).max(200).default(50).describe('Most silences in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
+  handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
+    const wanted = new Set(input.state);
+    const rows = (await alertmanager.silences(input.matchers ?? [], signal))
+      .filter((s) => wanted.has(s.status.state))
+      .sort((a, b) => b.startsAt.localeCompare(a.startsAt))
+      .map(summarizeSilence);
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { silences: page.items, ...withoutItems(page) };
+  },
+});
+
+const MIN_SILENCE_SECONDS = 60;
+const MAX_SILENCE_SECONDS = 7 * 86_400;
+
+export const alertsCreateSilence = defineTool({
+  name: 'alerts_create_silence',
+  toolset: 'alerts',
+  tier: 'MEDIUM',
+  scopes: ['mcp:observability:write'],
+  title: 'Create a silence',
+  description:
+    'Silence alerts matching label matchers for a duration (1m to 7d), with author and comment; returns its id.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    matchers: z
+      .array(
+        z.object({
+          name: z
+            .string()
+            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
+            .max(200)
+            .describe('Label name, e.g. alertname'),
+          value: z.string().min(1).max(1000).describe('Label value (or regex when isRegex)'),
+          isRegex: z.boolean().default(false).describe('value is a regular expression'),
+          isEqual: z.boolean().default(true).describe('false negates the matcher (!= or !~)'),
+        }),
+      )
+      .min(1)
+      .max(20)
+      .describe('Alerts matching all of these are silenced'),
+    author: z.string().min(1).max(200).describe('Who creates the silence (createdBy)'),
+    comment: z.string().min(3).max(2000).describe('Why: ticket, incident or reason'),
+    duration: z.string().min(2).max(10).describe('How long: "30m", "2h", "1d" (1m to 7d)'),
+  }),
+  output: z.object({ silence: SilenceSummary }),
+  plan: (input) =>
+    `silence alerts matching ${input.matchers.map((m) => `${m.name}${m.isEqual ? '' : '!'}${m.isRegex ? '=~' : '='}"${m.value}"`).join(', ')} for ${input.duration}`,
+  handler: async (input, { alertmanager, signal }) => {
+    const seconds = parseDuration(input.duration, 'duration');
+    if (seconds < MIN_SILENCE_SECONDS || seconds > MAX_SILENCE_SECONDS) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `duration: ${formatDuration(seconds)} is outside 1m..7d; silences longer than a week hide real problems`,
+      );
+    }
+    if (input.matchers.every((m) => m.isRegex && /^(\.\*|\.\+)$/.test(m.value))) {
+      throw new ToolError('ERR_INVALID_INPUT', 'matchers: a silence must name at least one concrete label value');
+    }
+    const now = Date.now();
+    const id = await alertmanager.createSilence(
+      {
+        matchers: input.matchers,
+        startsAt: new Date(now).toISOString(),
+        endsAt: new Date(now + seconds * 1000).toISOString(),
+        createdBy: input.author,
+        comment: input.comment,
+      },
+      signal,
+    );
+    return { silence: summarizeSilence(await alertmanager.silence(id, signal)) };
+  },
+});
+
+export const alertsExpireSilence = defineTool({
+  name: 'alerts_expire_silence',
+  toolset: 'alerts',
+  tier: 'MEDIUM',
+  scopes: ['mcp:observability:write'],
+  title: 'Expire a silence',
+  description: 'End a silence now so its alerts notify again; expiring an already expired silence is a no-op.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    silenceId: z
+      .string()
+      .regex(/^[0-9a-fA-F-]{8,64}$/, 'must be a silence id (a UUID)')
+      .describe('The silence id from alerts_list_silences or alerts_create_silence'),
+  }),
+  output: z.object({ silence: SilenceSummary, previousState: z.enum(SILENCE_STATES), alreadyExpired: z.boolean() }),
+  handler: async (input, { alertmanager, signal }) => {
+    const before = await alertmanager.silence(input.silenceId, signal);
+    if (before.status.state === 'expired') {
+      return { silence: summarizeSilence(before), previousState: 'expired' as const, alreadyExpired: true };
+    }
+    await alertmanager.expireSilence(input.silenceId, signal);
+    const after = await alertmanager.silence(input.silenceId, signal);
+    return { silence: summarizeSilence(after), previousState: before.status.state, alreadyExpired: false };
+  },
+});
+
+export const alertTools = [alertsList, alertsListGroups, alertsListSilences, alertsCreateSilence, alertsExpireSilence];

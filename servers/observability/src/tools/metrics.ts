@@ -1,0 +1,415 @@
+import { decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, safeUrl, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { PromSeries } from '../backends/prometheus.js';
+import { SeriesSummary, STATS, suggestStep, summarizeMatrix } from '../summary.js';
+import { DurationInput, formatDuration, parseDuration, parseTime, resolveRange, TimeInput } from '../time.js';
+import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+
+const PromQL = z
+  .string()
+  .min(1)
+  .max(4000)
+  .describe('A PromQL expression, e.g. sum by (job) (rate(http_requests_total[5m]))');
+const Labels = z.record(z.string(), z.string());
+const SeriesSelector = z
+  .array(z.string().min(1).max(1000))
+  .max(10)
+  .optional()
+  .describe('Series selectors (match[]) limiting which series are considered, e.g. {job="api"}');
+const LabelName = z
+  .string()
+  .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a Prometheus label name')
+  .max(200)
+  .describe('A label name, e.g. "job" or "__name__"');
+const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+
+export const metricsQuery = defineTool({
+  name: 'metrics_query',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Run an instant PromQL query',
+  description:
+    'Evaluate PromQL at one instant (default now); returns labelled values, paged, optionally sorted by value.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    query: PromQL,
+    time: TimeInput.optional(),
+    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('Order samples by value (NaN last)'),
+    limit: z.number().int().min(1).max(500).default(100).describe('Most samples or series in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    resultType: z.enum(['vector', 'matrix', 'scalar', 'string']),
+    samples: z
+      .array(
+        z.object({
+          labels: Labels,
+          value: z.string().describe('Prometheus value text ("NaN" and "+Inf" kept)'),
+          timestamp: z.number(),
+        }),
+      )
+      .describe('vector results (and scalar/string as one sample)'),
+    series: z
+      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
+      .describe('matrix results (range selectors like x[5m]): newest 20 points per series'),
+    ...ListPage,
+  }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
+    const data = await prometheus.query(input.query, time, signal);
+    const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
+    if (data.resultType === 'scalar' || data.resultType === 'string') {
+      const [ts, value] = data.result;
+      return {
+        resultType: data.resultType,
+        samples: [{ labels: {}, value: String(value), timestamp: ts }],
+        series: [],
+        total: 1,
+        returned: 1,
+        truncated: false,
+      };
+    }
+    if (data.resultType === 'matrix') {
+      const all = data.result.map((s) => ({
+        labels: s.metric,
+        points: s.values?.length ?? 0,
+        values: (s.values ?? []).slice(-20),
+      }));
+      const page = pageList(all, opts);
+      return { resultType: 'matrix' as const, samples: [], series: page.items, ...withoutItems(page) };
+    }
+    const samples = (data.result as PromSeries[]).map((s) => ({
+      labels: s.metric,
+      value: String(s.value?.[1] ?? 'NaN'),
+      timestamp: s.value?.[0] ?? 0,
+    }));
+    if (input.sort !== 'none') {
+      const dir = input.sort === 'desc' ? -1 : 1;
+      const key = (v: string) => (Number.isNaN(Number(v)) ? null : Number(v));
+      samples.sort((a, b) => {
+        const av = key(a.value);
+        const bv = key(b.value);
+        if (av === null) return bv === null ? 0 : 1;
+        if (bv === null) return -1;
+        return av === bv ? 0 : av < bv ? -dir : dir;
+      });
+    }
+    const page = pageList(samples, opts);
+    return { resultType: 'vector' as const, samples: page.items, series: [], ...withoutItems(page) };
+  },
+});
+
+export const metricsQueryRange = defineTool({
+  name: 'metrics_query_range',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Run a PromQL range query (summarized)',
+  description:
+    'Evaluate PromQL over a time range. Returns per-series min/max/avg/last/p95 and a downsampled shape for the top-k series; raw points only with mode "raw".',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    query: PromQL,
+    start: TimeInput.optional().describe('Range start (default: 1h before end): "now-1h", RFC 3339 or Unix seconds'),
+    end: TimeInput.optional().describe('Range end (default now)'),
+    step: DurationInput.optional().describe('Resolution: "15s", "1m"... (default: range / 240, at least 1s)'),
+    mode: z.enum(['summary', 'raw']).default('summary').describe('summary (default) or raw points (bounded)'),
+    sortBy: z.enum(STATS).default('max').describe('Stat that ranks series for top-k'),
+    order: z.enum(['desc', 'asc']).default('desc').describe('desc: highest first'),
+    topK: z.number().int().min(1).max(100).default(10).describe('Series to return in this page'),
+    points: z
+      .number()
+      .int()
+      .min(0)
+      .max(200)
+      .default(24)
+      .describe('Downsampled points per series in summary mode (reduced if over budget)'),
+    maxPointsPerSeries: z
+      .number()
+      .int()
+      .min(10)
+      .max(11_000)
+      .default(1500)
+      .describe('Refuse ranges whose (end - start) / step exceeds this; a larger step is suggested'),
+    maxRawPoints: z
+      .number()
+      .int()
+      .min(1)
+      .max(20_000)
+      .default(2000)
+      .describe('raw mode: most points returned in all (newest kept per series)'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    query: z.string(),
+    start: z.number(),
+    end: z.number(),
+    step: z.number().describe('Seconds between points'),
+    mode: z.enum(['summary', 'raw']),
+    pointsPerSeries: z.number().int().describe('Most points any series has in the raw answer'),
+    series: z.array(SeriesSummary).describe('summary mode: top-k series ranked by sortBy'),
+    rest: z
+      .object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() })
+      .describe('summary mode: series not in this page, with their overall min and max'),
+    raw: z
+      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
+      .describe('raw mode: points per series (newest kept when bounded)'),
+    ...ListPage,
+  }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const { start, end } = resolveRange(input.start, input.end, 3600, 400 * 86_400);
+    const range = end - start;
+    const step = input.step ? parseDuration(input.step, 'step') : Math.max(1, Math.ceil(range / 240));
+    const perSeries = Math.floor(range / step) + 1;
+    if (perSeries > input.maxPointsPerSeries) {
+      const suggested = suggestStep(range, input.maxPointsPerSeries);
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `a ${formatDuration(range)} range at step ${formatDuration(step)} gives ${perSeries} points per series, over the limit of ${input.maxPointsPerSeries}; use step "${formatDuration(suggested)}" or larger, or a shorter range`,
+        {
+          pointsPerSeries: perSeries,
+          maxPointsPerSeries: input.maxPointsPerSeries,
+          suggestedStep: formatDuration(suggested),
+        },
+      );
+    }
+    const data = await prometheus.queryRange(input.query, start, end, step, signal);
+    const result: PromSeries[] = data.resultType === 'matrix' ? data.result : [];
+    const base = { query: input.query, start, end, step, mode: input.mode };
+    const budget = listBudget(maxOutputBytes) - 512;
+    const offset = decodeCursor(input.cursor);
+    if (input.mode === 'summary') {
+      const s = summarizeMatrix(result, { ...input, offset, maxBytes: budget });
+      return {
+        ...base,
+        pointsPerSeries: s.pointsPerSeries,
+        series: s.series,
+        rest: s.rest,
+        raw: [],
+        total: s.total,
+        returned: s.series.length,
+        truncated: s.nextOffset !== undefined,
+        ...(s.nextOffset !== undefined ? { nextCursor: encodeCursor(s.nextOffset) } : {}),
+      };
+    }
+    return { ...base, ...rawPage(result, offset, input.topK, input.maxRawPoints, budget) };
+  },
+});
+
+/** Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. */
+function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoints: number, maxBytes: number) {
+  const slice = result.slice(offset, offset + topK);
+  let perSeries = Math.max(1, Math.floor(maxRawPoints / Math.max(1, slice.length)));
+  let take = slice.length;
+  let clipped = false;
+  const build = () =>
+    slice.slice(0, take).map((s) => {
+      const values = s.values ?? [];
+      if (values.length > perSeries) clipped = true;
+      return { labels: s.metric, points: values.length, values: values.slice(-perSeries) };
+    });
+  let raw = build();
+  for (let i = 0; i < 64 && jsonBytes(raw) > maxBytes; i++) {
+    if (perSeries > 2) perSeries = Math.floor(perSeries * 0.7);
+    else if (take > 1) take--;
+    else break;
+    clipped = false;
+    raw = build();
+  }
+  const end = offset + raw.length;
+  const pointsPerSeries = Math.max(0, ...result.map((s) => s.values?.length ?? 0));
+  return {
+    pointsPerSeries,
+    series: [],
+    rest: { series: result.length - raw.length, min: null, max: null },
+    raw,
+    total: result.length,
+    returned: raw.length,
+    truncated: end < result.length || clipped,
+    ...(end < result.length ? { nextCursor: encodeCursor(end) } : {}),
+  };
+}
+
+const NameFilter = z.string().min(1).max(200).optional().describe('Keep names containing this text (case-insensitive)');
+
+export const metricsListNames = defineTool({
+  name: 'metrics_list_names',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List metric names',
+  description: 'List metric names known to Prometheus, optionally filtered by a substring or series selector; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    filter: NameFilter,
+    match: SeriesSelector,
+    limit: z.number().int().min(1).max(2000).default(200).describe('Most names in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ names: z.array(z.string()), ...ListPage }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const all = await prometheus.labelValues('__name__', input.match, undefined, undefined, signal);
+    const needle = input.filter?.toLowerCase();
+    const names = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
+    const page = pageList(names, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { names: page.items, ...withoutItems(page) };
+  },
+});
+
+export const metricsListLabels = defineTool({
+  name: 'metrics_list_labels',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List label names',
+  description: 'List label names, optionally only those on series matching selectors; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    match: SeriesSelector,
+    limit: z.number().int().min(1).max(2000).default(500).describe('Most names in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ labels: z.array(z.string()), ...ListPage }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const all = await prometheus.labelNames(input.match, undefined, undefined, signal);
+    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { labels: page.items, ...withoutItems(page) };
+  },
+});
+
+export const metricsListLabelValues = defineTool({
+  name: 'metrics_list_label_values',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List values of a label',
+  description: 'List the values of one label, optionally filtered by substring or series selectors; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    label: LabelName,
+    filter: NameFilter.describe('Keep values containing this text (case-insensitive)'),
+    match: SeriesSelector,
+    limit: z.number().int().min(1).max(2000).default(200).describe('Most values in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const all = await prometheus.labelValues(input.label, input.match, undefined, undefined, signal);
+    const needle = input.filter?.toLowerCase();
+    const values = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
+    const page = pageList(values, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { label: input.label, values: page.items, ...withoutItems(page) };
+  },
+});
+
+export const metricsGetMetadata = defineTool({
+  name: 'metrics_get_metadata',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Get metric metadata',
+  description: 'Type, help text and unit of one metric, or of all metrics matching a substring; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    metric: z
+      .string()
+      .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name')
+      .max(200)
+      .optional()
+      .describe('Exact metric name'),
+    filter: NameFilter,
+    limit: z.number().int().min(1).max(500).default(100).describe('Most metrics in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    metrics: z.array(z.object({ metric: z.string(), type: z.string(), help: z.string(), unit: z.string() })),
+    ...ListPage,
+  }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const meta = await prometheus.metadata(input.metric, signal);
+    const needle = input.filter?.toLowerCase();
+    const rows = Object.entries(meta)
+      .filter(([name]) => !needle || name.toLowerCase().includes(needle))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([metric, entries]) => ({
+        metric,
+        type: entries[0]?.type ?? 'unknown',
+        help: (entries[0]?.help ?? '').slice(0, 300),
+        unit: entries[0]?.unit ?? '',
+      }));
+    if (input.metric && rows.length === 0) {
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `Prometheus has no metadata for ${input.metric}; check the name with metrics_list_names`,
+      );
+    }
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { metrics: page.items, ...withoutItems(page) };
+  },
+});
+
+export const metricsListTargets = defineTool({
+  name: 'metrics_list_targets',
+  toolset: 'metrics',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List scrape targets and their health',
+  description:
+    'Scrape targets with health (up/down), last error and scrape time; unhealthy first; counts by health; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    health: z.enum(['up', 'down', 'unknown']).optional().describe('Only targets with this health'),
+    job: z.string().min(1).max(200).optional().describe('Only targets of this job (scrape pool)'),
+    limit: z.number().int().min(1).max(500).default(100).describe('Most targets in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    counts: z.object({ up: z.number().int(), down: z.number().int(), unknown: z.number().int() }),
+    targets: z.array(
+      z.object({
+        job: z.string(),
+        instance: z.string(),
+        scrapeUrl: z.string(),
+        health: z.string(),
+        lastError: z.string(),
+        lastScrape: z.string(),
+        lastScrapeDurationSeconds: z.number(),
+        labels: Labels,
+      }),
+    ),
+    ...ListPage,
+  }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const data = await prometheus.targets('active', signal);
+    const all = (data.activeTargets ?? []).filter((t) => !input.job || t.scrapePool === input.job);
+    const counts = { up: 0, down: 0, unknown: 0 };
+    for (const t of all) counts[t.health in counts ? t.health : 'unknown']++;
+    const rank = { down: 0, unknown: 1, up: 2 } as const;
+    const rows = all
+      .filter((t) => !input.health || t.health === input.health)
+      .sort((a, b) => (rank[a.health] ?? 1) - (rank[b.health] ?? 1) || a.scrapeUrl.localeCompare(b.scrapeUrl))
+      .map((t) => ({
+        job: t.scrapePool,
+        instance: t.labels.instance ?? '',
+        scrapeUrl: safeUrl(t.scrapeUrl),
+        health: t.health,
+        lastError: t.lastError.slice(0, 300),
+        lastScrape: t.lastScrape,
+        lastScrapeDurationSeconds: t.lastScrapeDuration,
+        labels: t.labels,
+      }));
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { counts, targets: page.items, ...withoutItems(page) };
+  },
+});
+
+export const metricsTools = [
+  metricsQuery,
+  metricsQueryRange,
+  metricsListNames,
+  metricsListLabels,
+  metricsListLabelValues,
+  metricsGetMetadata,
+  metricsListTargets,
+];

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadUrl, type Proc, postAlerts, startAlertmanager, waitFor } from './fixture.js';
+import { call, callError, makeServices } from './harness.js';
+
+let am: Proc;
+let services: ReturnType<typeof makeServices>;
+const NOISE = 30;
+
+async function amSilence(id: string): Promise<{ status: { state: string }; matchers: unknown[]; createdBy: string }> {
+  const res = await fetch(`${am.url}/api/v2/silence/${id}`);
+  return (await res.json()) as { status: { state: string }; matchers: unknown[]; createdBy: string };
+}
+
+beforeAll(async () => {
+  am = await startAlertmanager();
+  services = makeServices({ alertmanager: { url: am.url } });
+  await postAlerts(am.url, [
+    {
+      labels: { alertname: 'HighErrorRate', service: 'checkout', severity: 'critical' },
+      annotations: { summary: 'checkout 5xx above 5%' },
+    },
+    { labels: { alertname: 'DiskFull', service: 'db', severity: 'warning' }, annotations: { summary: '/var at 97%' } },
+    ...Array.from({ length: NOISE }, (_, i) => ({
+      labels: { alertname: 'Noise', service: 'batch', severity: 'info', instance: `i${i}` },
+    })),
+  ]);
+  await waitFor('every alert to be active', async () => {
+    const res = await fetch(`${am.url}/api/v2/alerts?active=true&silenced=false&inhibited=false&unprocessed=false`);
+    return ((await res.json()) as unknown[]).length === NOISE + 2;
+  });
+});
+
+afterAll(async () => {
+  await am?.stop();
+});
+
+describe('alerts_list', () => {
+  it('lists alerts most severe first with counts by state, paged', async () => {
+    const first = await call('alerts_list', { limit: 10 }, services);
+    expect(first).toMatchObject({
+      total: NOISE + 2,
+      returned: 10,
+      truncated: true,
+      counts: { active: NOISE + 2, suppressed: 0, unprocessed: 0 },
+    });
+    expect(first.alerts[0]).toMatchObject({
+      name: 'HighErrorRate',
+      severity: 'critical',
+      state: 'active',
+      annotations: { summary: 'checkout 5xx above 5%' },
+      receivers: ['blackhole'],
+    });
+    expect(first.alerts[1].name).toBe('DiskFull');
+    const seen = new Set<string>(first.alerts.map((a: { fingerprint: string }) => a.fingerprint));
+    let cursor = first.nextCursor;
+    for (let i = 0; i < 10 && cursor; i++) {
+      const page = await call('alerts_list', { limit: 10, cursor }, services);
+      for (const a of page.alerts) seen.add(a.fingerprint);
+      cursor = page.nextCursor;
+    }
+    expect(cursor).toBeUndefined();
+    expect(seen.size).toBe(NOISE + 2);
+  });
+
+  it('filters by severity and label matchers', async () => {
+    const warning = await call('alerts_list', { severity: 'warning' }, services);
+    expect(warning.alerts.map((a: { name: string }) => a.name)).toEqual(['DiskFull']);
+    const checkout = await call('alerts_list', { matchers: ['service="checkout"'] }, services);
+    expect(checkout).toMatchObject({ total: 1, alerts: [{ name: 'HighErrorRate' }] });
+    const regex = await call('alerts_list', { matchers: ['instance=~"i1.*"'] }, services);
+    expect(regex.total).toBe(11);
+  });
+
+  it('refuses a malformed matcher before calling Alertmanager', async () => {
+    const err = await callError('alerts_list', { matchers: ['service checkout'] }, services);
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/matchers\.0: must be a matcher like severity="critical"/);
+  });
+});
+
+describe('alerts_list_groups', () => {
+  it('summarizes the groups with receiver and counts', async () => {
+    const res = await call('alerts_list_groups', {}, services);
+    expect(res.total).toBe(3);
+    const noise = res.groups.find((g: { labels: Record<string, string> }) => g.labels.alertname === 'Noise');
+    expect(noise).toMatchObject({
+      receiver: 'blackhole',
+      alerts: NOISE,
+      states: { active: NOISE, suppressed: 0, unprocessed: 0 },
+      alertNames: ['Noise'],
+      labels: { alertname: 'Noise', service: 'batch' },
+    });
+  });
+});
+
+describe('silences', () => {
+  it('creates a silence that Alertmanager applies, lists it, then expires it', async () => {
+    const created = await call(
+      'alerts_create_silence',
+      {
+        matchers: [{ name: 'alertname', value: 'DiskFull' }],
+        author: 'agent@test',
+        comment: 'INC-42: disk being expanded',
+        duration: '2h',
+      },
+      services,
+    );
+    const id = created.silence.id as string;
+    expect(created.silence).toMatchObject({
+      state: 'active',
+      createdBy: 'agent@test',
+      matchers: [{ name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true }],
+    });
+    const hours = (Date.parse(created.silence.endsAt) - Date.parse(created.silence.startsAt)) / 3_600_000;
+    expect(hours).toBeCloseTo(2, 1);
+    expect((await amSilence(id)).status.state).toBe('active');
+
+    await waitFor('DiskFull to be suppressed', async () => {
+      const r = await call('alerts_list', { state: ['suppressed'] }, services);
+      return r.total === 1;
+    });
+    const suppressed = await call('alerts_list', { state: ['suppressed'] }, services);
+    expect(suppressed.alerts[0]).toMatchObject({ name: 'DiskFull', state: 'suppressed', silencedBy: [id] });
+    expect(suppressed.counts.suppressed).toBe(1);
+
+    const listed = await call('alerts_list_silences', {}, services);
+    expect(listed.silences.map((s: { id: string }) => s.id)).toContain(id);
+
+    const expired = await call('alerts_expire_silence', { silenceId: id }, services);
+    expect(expired).toMatchObject({ previousState: 'active', alreadyExpired: false, silence: { state: 'expired' } });
+    expect((await amSilence(id)).status.state).toBe('expired');
+    const again = await call('alerts_expire_silence', { silenceId: id }, services);
+    expect(again).toMatchObject({ previousState: 'expired', alreadyExpired: true });
+
+    const active = await call('alerts_list_silences', {}, services);
+    expect(active.silences.map((s: { id: string }) => s.id)).not.toContain(id);
+    const all = await call('alerts_list_silences', { state: ['expired'] }, services);
+    expect(all.silences.map((s: { id: string }) => s.id)).toContain(id);
+  });
+
+  it('refuses durations outside 1m..7d and match-everything silences', async () => {
+    const base = { matchers: [{ name: 'alertname', value: 'Noise' }], author: 'a', comment: 'why not' };
+    const long = await callError('alerts_create_silence', { ...base, duration: '8d' }, services);
+    expect(long.code).toBe('ERR_INVALID_INPUT');
+    expect(long.message).toMatch(/outside 1m\.\.7d/);
+    const short = await callError('alerts_create_silence', { ...base, duration: '30s' }, services);
+    expect(short.code).toBe('ERR_INVALID_INPUT');
+    const all = await callError(
+      'alerts_create_silence',
+      { ...base, matchers: [{ name: 'alertname', value: '.*', isRegex: true }], duration: '1h' },
+      services,
+    );
+    expect(all.code).toBe('ERR_INVALID_INPUT');
+    const silences = (await (await fetch(`${am.url}/api/v2/silences`)).json()) as { comment: string }[];
+    expect(silences.filter((s) => s.comment === 'why not')).toEqual([]);
+  });
+
+  it('says ERR_NOT_FOUND for an unknown silence', async () => {
+    const err = await callError('alerts_expire_silence', { silenceId: randomUUID() }, services);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+  });
+});
+
+describe('Alertmanager down', () => {
+  it('names Alertmanager as unreachable', async () => {
+    const down = makeServices({ alertmanager: { url: await deadUrl() } });
+    const err = await callError('alerts_list', {}, down);
+    expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(err.message).toMatch(/^Alertmanager is unreachable/);
+  });
+});

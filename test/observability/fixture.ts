@@ -1,0 +1,212 @@
+/** Private Prometheus and Alertmanager processes and a metrics target, all on loopback, for one test file. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+/** A URL where nothing listens: the backend is down. */
+export async function deadUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}`;
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export interface Listening {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listening> {
+  const server: Server = createServer(handler);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A server that accepts requests and never answers: a hung backend. */
+export function silentServer(): Promise<Listening> {
+  return listen(() => {
+    /* never answers */
+  });
+}
+
+export const ROUTES = 60;
+export const CODES = ['200', '404', '500'] as const;
+export const SENSORS = 40;
+/** Series the exporter exposes (besides Prometheus's own per-target series). */
+export const EXPORTED_SERIES = ROUTES * CODES.length + SENSORS;
+
+/** A scrape target with 220 series in the text exposition format; values move with time. */
+export function startExporter(): Promise<Listening> {
+  const born = Date.now();
+  return listen((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    const t = (Date.now() - born) / 1000;
+    const lines = [
+      '# HELP demo_requests_total Requests served, by route and status code.',
+      '# TYPE demo_requests_total counter',
+    ];
+    for (let r = 0; r < ROUTES; r++) {
+      for (const code of CODES) {
+        const rate = code === '500' ? (r === 7 ? 50 : 0.1) : r + 1;
+        lines.push(`demo_requests_total{service="checkout",route="/r${r}",code="${code}"} ${Math.floor(t * rate)}`);
+      }
+    }
+    lines.push('# HELP demo_temperature_celsius Sensor temperature.', '# TYPE demo_temperature_celsius gauge');
+    for (let s = 0; s < SENSORS; s++) {
+      lines.push(`demo_temperature_celsius{sensor="s${s}"} ${(20 + s + Math.sin(t + s)).toFixed(3)}`);
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+  });
+}
+
+export interface Proc {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startProcess(
+  what: string,
+  bin: string,
+  args: (dir: string, port: number) => string[],
+  config: string,
+): Promise<Proc> {
+  const dir = await mkdtemp(join(tmpdir(), `rh-obs-${what}-`));
+  await writeFile(join(dir, 'config.yml'), config);
+  const port = await freePort();
+  const child: ChildProcess = spawn(bin, args(dir, port), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    log = (log + c.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      `${what} to be ready`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${what} exited: ${log}`);
+        return (await fetch(`${url}/-/ready`)).status === 200;
+      },
+      30_000,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, stop };
+}
+
+export function startPrometheus(targets: string[]): Promise<Proc> {
+  const hosts = targets.map((t) => new URL(t).host);
+  const config = `global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: demo
+    scrape_interval: 1s
+    static_configs:
+      - targets: ${JSON.stringify(hosts)}
+  - job_name: missing
+    scrape_interval: 1s
+    static_configs:
+      - targets: ["127.0.0.1:1"]
+`;
+  return startProcess(
+    'prometheus',
+    '/usr/bin/prometheus',
+    (dir, port) => [
+      `--config.file=${join(dir, 'config.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    config,
+  );
+}
+
+export function startAlertmanager(): Promise<Proc> {
+  const config = `route:
+  receiver: blackhole
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 1s
+receivers:
+  - name: blackhole
+`;
+  return startProcess(
+    'alertmanager',
+    '/usr/bin/prometheus-alertmanager',
+    (dir, port) => [
+      `--config.file=${join(dir, 'config.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+    ],
+    config,
+  );
+}
+
+/** Posts alerts to Alertmanager's v2 API, firing from now for an hour. */
+export async function postAlerts(
+  amUrl: string,
+  alerts: { labels: Record<string, string>; annotations?: Record<string, string> }[],
+): Promise<void> {
+  const now = Date.now();
+  const body = alerts.map((a) => ({
+    labels: a.labels,
+    annotations: a.annotations ?? {},
+    startsAt: new Date(now - 60_000).toISOString(),
+    endsAt: new Date(now + 3_600_000).toISOString(),
+  }));
+  const res = await fetch(`${amUrl}/api/v2/alerts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 200) throw new Error(`posting alerts: HTTP ${res.status} ${await res.text()}`);
+}

@@ -1,0 +1,295 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  deadUrl,
+  EXPORTED_SERIES,
+  type Listening,
+  listen,
+  type Proc,
+  ROUTES,
+  silentServer,
+  startExporter,
+  startPrometheus,
+  waitFor,
+} from './fixture.js';
+import { call, callError, makeServices } from './harness.js';
+
+let exporter: Listening;
+let prom: Proc;
+let services: ReturnType<typeof makeServices>;
+
+async function promQuery(expr: string): Promise<{ value: [number, string] }[]> {
+  const res = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  return ((await res.json()) as { data: { result: { value: [number, string] }[] } }).data.result;
+}
+
+beforeAll(async () => {
+  exporter = await startExporter();
+  prom = await startPrometheus([exporter.url]);
+  services = makeServices({ prometheus: { url: prom.url } });
+  // Enough history for range summaries: 8+ scrapes of every series.
+  await waitFor('8 scrapes of the demo target', async () => {
+    const [count] = await promQuery('count(count_over_time(demo_requests_total[1m]) >= 8)');
+    return Number(count?.value[1]) === ROUTES * 3;
+  });
+});
+
+afterAll(async () => {
+  await prom?.stop();
+  await exporter?.close();
+});
+
+describe('metrics_query', () => {
+  it('returns labelled samples, sorted and paged with totals', async () => {
+    const first = await call('metrics_query', { query: 'demo_temperature_celsius', sort: 'desc', limit: 5 }, services);
+    expect(first).toMatchObject({ resultType: 'vector', total: 40, returned: 5, truncated: true });
+    expect(first.samples[0].labels).toMatchObject({ __name__: 'demo_temperature_celsius', sensor: 's39', job: 'demo' });
+    const values = first.samples.map((s: { value: string }) => Number(s.value));
+    expect([...values].sort((a, b) => b - a)).toEqual(values);
+    const second = await call(
+      'metrics_query',
+      { query: 'demo_temperature_celsius', sort: 'desc', limit: 5, cursor: first.nextCursor },
+      services,
+    );
+    expect(second.samples[0].labels.sensor).toBe('s34');
+  });
+
+  it('answers scalars and range selectors', async () => {
+    const scalar = await call('metrics_query', { query: '1 + 1' }, services);
+    expect(scalar).toMatchObject({ resultType: 'scalar', samples: [{ value: '2' }] });
+    const matrix = await call('metrics_query', { query: 'demo_temperature_celsius{sensor="s1"}[30s]' }, services);
+    expect(matrix.resultType).toBe('matrix');
+    expect(matrix.series).toHaveLength(1);
+    expect(matrix.series[0].points).toBeGreaterThanOrEqual(8);
+    expect(matrix.series[0].values.length).toBeLessThanOrEqual(20);
+  });
+
+  it('turns a PromQL parse error into ERR_QUERY_INVALID keeping the position', async () => {
+    const err = await callError('metrics_query', { query: 'sum(rate(demo_requests_total[1m]' }, services);
+    expect(err.code).toBe('ERR_QUERY_INVALID');
+    expect(err.message).toMatch(/Prometheus refused the query: .*1:\d+: parse error/);
+    expect(err.details).toMatchObject({ backend: 'Prometheus', errorType: 'bad_data', line: 1 });
+    expect(typeof err.details.column).toBe('number');
+  });
+});
+
+describe('metrics_query_range', () => {
+  it('summarizes a big range far below the raw answer, with correct stats and the rest counted', async () => {
+    const end = Math.floor(Date.now() / 1000) - 1;
+    const start = end - 15;
+    const step = 0.01; // up to 1501 points per series, 180 series
+    const rawRes = await fetch(
+      `${prom.url}/api/v1/query_range?query=demo_requests_total&start=${start}&end=${end}&step=${step}`,
+    );
+    const rawText = await rawRes.text();
+    const raw = JSON.parse(rawText) as {
+      data: { result: { metric: Record<string, string>; values: [number, string][] }[] };
+    };
+    const res = await call(
+      'metrics_query_range',
+      {
+        query: 'demo_requests_total',
+        start: String(start),
+        end: String(end),
+        step: '10ms',
+        maxPointsPerSeries: 2000,
+        topK: 10,
+        sortBy: 'max',
+      },
+      services,
+    );
+    const summaryBytes = Buffer.byteLength(JSON.stringify(res));
+    const rawBytes = Buffer.byteLength(rawText);
+    console.log(`range query: raw Prometheus answer ${rawBytes} bytes, summary ${summaryBytes} bytes`);
+    expect(rawBytes).toBeGreaterThan(1_000_000);
+    expect(summaryBytes).toBeLessThan(64 * 1024);
+    expect(summaryBytes * 20).toBeLessThan(rawBytes);
+    const longest = Math.max(...raw.data.result.map((s) => s.values.length));
+    expect(longest).toBeGreaterThan(500);
+    expect(res).toMatchObject({
+      mode: 'summary',
+      total: ROUTES * 3,
+      returned: 10,
+      truncated: true,
+      pointsPerSeries: longest,
+    });
+    expect(res.rest.series).toBe(ROUTES * 3 - 10);
+    expect(res.raw).toEqual([]);
+    // The fastest-growing routes rank first by max.
+    expect(res.series[0].labels.route).toBe('/r59');
+    // Stats match the raw answer for the same series.
+    const top = res.series[0];
+    const same = raw.data.result.find((s) => s.metric.route === top.labels.route && s.metric.code === top.labels.code);
+    if (!same) throw new Error('series missing from the raw answer');
+    const nums = same.values.map(([, v]) => Number(v));
+    expect(top.stats.max).toBe(Number(Math.max(...nums).toPrecision(6)));
+    expect(top.stats.min).toBe(Number(Math.min(...nums).toPrecision(6)));
+    expect(top.stats.last).toBe(Number((nums.at(-1) as number).toPrecision(6)));
+    expect(top.stats.samples).toBe(nums.length);
+    expect(top.stats.p95).toBeLessThanOrEqual(top.stats.max);
+    expect(top.stats.p95).toBeGreaterThanOrEqual(top.stats.avg);
+    expect(top.downsampled).toHaveLength(24);
+    expect(top.downsampled[0][0]).toBe(same.values[0]?.[0]);
+    // rest max is no larger than the smallest max shown
+    expect(res.rest.max).toBeLessThanOrEqual(res.series.at(-1).stats.max);
+    // the next page continues the ranking
+    const next = await call(
+      'metrics_query_range',
+      {
+        query: 'demo_requests_total',
+        start: String(start),
+        end: String(end),
+        step: '10ms',
+        maxPointsPerSeries: 2000,
+        topK: 10,
+        cursor: res.nextCursor,
+      },
+      services,
+    );
+    expect(next.series[0].stats.max).toBeLessThanOrEqual(res.series.at(-1).stats.max);
+    const shown = new Set(res.series.map((s: { labels: object }) => JSON.stringify(s.labels)));
+    for (const s of next.series) expect(shown.has(JSON.stringify(s.labels))).toBe(false);
+  });
+
+  it('shrinks the summary to fit a small output budget', async () => {
+    const res = await call(
+      'metrics_query_range',
+      { query: 'demo_requests_total', start: 'now-20s', end: 'now', step: '1s', topK: 100, points: 200 },
+      services,
+      { maxOutputBytes: 8 * 1024 },
+    );
+    expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(8 * 1024);
+    expect(res.returned).toBeLessThan(100);
+    expect(res.truncated).toBe(true);
+    expect(res.rest.series + res.returned).toBe(res.total);
+  });
+
+  it('returns raw points only on request, bounded', async () => {
+    const res = await call(
+      'metrics_query_range',
+      {
+        query: 'demo_temperature_celsius',
+        start: 'now-20s',
+        end: 'now',
+        step: '100ms',
+        mode: 'raw',
+        topK: 5,
+        maxRawPoints: 100,
+      },
+      services,
+    );
+    expect(res).toMatchObject({ mode: 'raw', total: 40, returned: 5, truncated: true });
+    expect(res.series).toEqual([]);
+    for (const s of res.raw) {
+      expect(s.points).toBeGreaterThan(40);
+      expect(s.values).toHaveLength(20);
+    }
+  });
+
+  it('refuses a range with too many points per series and suggests a step', async () => {
+    const err = await callError(
+      'metrics_query_range',
+      { query: 'up', start: 'now-1h', end: 'now', step: '100ms' },
+      services,
+    );
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/36001 points per series, over the limit of 1500; use step "5s"/);
+    expect(err.details).toMatchObject({ suggestedStep: '5s' });
+    // the suggested step is accepted
+    const ok = await call('metrics_query_range', { query: 'up', start: 'now-1h', end: 'now', step: '5s' }, services);
+    expect(ok.pointsPerSeries).toBeLessThanOrEqual(1500);
+  });
+
+  it('refuses an unreadable time', async () => {
+    const err = await callError('metrics_query_range', { query: 'up', start: 'yesterday' }, services);
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/start: "yesterday" is not a time/);
+  });
+});
+
+describe('metric discovery', () => {
+  it('lists metric names with a filter', async () => {
+    const res = await call('metrics_list_names', { filter: 'DEMO_' }, services);
+    expect(res.names).toEqual(['demo_requests_total', 'demo_temperature_celsius']);
+    expect(res).toMatchObject({ total: 2, truncated: false });
+  });
+
+  it('lists label names and values', async () => {
+    const labels = await call('metrics_list_labels', { match: ['demo_temperature_celsius'] }, services);
+    expect(labels.labels).toEqual(expect.arrayContaining(['__name__', 'instance', 'job', 'sensor']));
+    expect(labels.labels).not.toContain('route');
+    const values = await call('metrics_list_label_values', { label: 'route', filter: '/r5' }, services);
+    expect(values.values.sort()).toEqual(['/r5', ...Array.from({ length: 10 }, (_, i) => `/r5${i}`)].sort());
+    const paged = await call('metrics_list_label_values', { label: 'route', limit: 7 }, services);
+    expect(paged).toMatchObject({ total: ROUTES, returned: 7, truncated: true });
+  });
+
+  it('returns metric metadata, and ERR_NOT_FOUND for an unknown metric', async () => {
+    await waitFor(
+      'metadata',
+      async () => (await call('metrics_get_metadata', { filter: 'demo_' }, services)).total === 2,
+    );
+    const res = await call('metrics_get_metadata', { metric: 'demo_requests_total' }, services);
+    expect(res.metrics).toEqual([
+      { metric: 'demo_requests_total', type: 'counter', help: 'Requests served, by route and status code.', unit: '' },
+    ]);
+    const err = await callError('metrics_get_metadata', { metric: 'no_such_metric' }, services);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+  });
+
+  it('lists scrape targets, unhealthy first, with counts', async () => {
+    await waitFor('the missing target to be down', async () => {
+      const r = await call('metrics_list_targets', {}, services);
+      return r.counts.down === 1 && r.counts.up === 1;
+    });
+    const res = await call('metrics_list_targets', {}, services);
+    expect(res.total).toBe(2);
+    expect(res.targets[0]).toMatchObject({ job: 'missing', health: 'down', instance: '127.0.0.1:1' });
+    expect(res.targets[0].lastError).not.toBe('');
+    expect(res.targets[1]).toMatchObject({ job: 'demo', health: 'up', lastError: '' });
+    const up = await call('metrics_list_targets', { health: 'up' }, services);
+    expect(up.targets.map((t: { job: string }) => t.job)).toEqual(['demo']);
+    expect(EXPORTED_SERIES).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('Prometheus failures', () => {
+  it('says Prometheus is unreachable when nothing listens', async () => {
+    const down = makeServices({ prometheus: { url: await deadUrl() } });
+    const err = await callError('metrics_query', { query: 'up' }, down);
+    expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(err.message).toMatch(/^Prometheus is unreachable at http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('times out on a backend that never answers', async () => {
+    const silent = await silentServer();
+    try {
+      const slow = makeServices({ prometheus: { url: silent.url, timeoutMs: 300 } });
+      const t0 = Date.now();
+      const err = await callError('metrics_query', { query: 'up' }, slow);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toMatch(/Prometheus did not answer within 300 ms/);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('sends the token and tenant, and never shows the token in errors', async () => {
+    const seen: Record<string, string | undefined>[] = [];
+    const guard = await listen((req, res) => {
+      seen.push({ auth: req.headers.authorization, tenant: req.headers['x-scope-orgid'] as string | undefined });
+      res.writeHead(401, { 'content-type': 'text/plain' }).end(`bad token ${req.headers.authorization}`);
+    });
+    try {
+      const secret = 's3cr3t-token-value';
+      const guarded = makeServices({ prometheus: { url: guard.url, tenant: 'team-a', auth: { token: secret } } });
+      const err = await callError('metrics_query', { query: 'up' }, guarded);
+      expect(seen[0]).toEqual({ auth: `Bearer ${secret}`, tenant: 'team-a' });
+      expect(err.code).toBe('ERR_BACKEND_ERROR');
+      expect(err.message).toMatch(/rejected our credentials \(HTTP 401\)/);
+      expect(JSON.stringify({ m: err.message, d: err.details })).not.toContain(secret);
+    } finally {
+      await guard.close();
+    }
+  });
+});
