@@ -138,7 +138,7 @@ export class DevCA {
   }
 
   /** An agent (client) SVID `spiffe://<td>/agent/<name>`: digitalSignature, clientAuth. */
-  issueAgentSvid(name: string, opts: IssueOptions = {}): Promise<SvidPaths> {
+  async issueAgentSvid(name: string, opts: IssueOptions = {}): Promise<SvidPaths> {
     checkName(name);
     return this.issue(
       'agents',
@@ -154,7 +154,7 @@ export class DevCA {
    * A server SVID `spiffe://<td>/server/<name>` with DNS localhost and IP 127.0.0.1 SANs so
    * local clients verify the hostname: digitalSignature, serverAuth + clientAuth.
    */
-  issueServerSvid(name: string, opts: IssueOptions = {}): Promise<SvidPaths> {
+  async issueServerSvid(name: string, opts: IssueOptions = {}): Promise<SvidPaths> {
     checkName(name);
     return this.issue(
       'servers',

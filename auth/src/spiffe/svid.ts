@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { AuthError } from '../errors.js';
-import { keyUsageBits } from './x509.js';
+import { svidExtensions } from './x509.js';
 
 const KU_DIGITAL_SIGNATURE = 1;
 const KU_KEY_CERT_SIGN = 32;
@@ -30,11 +30,8 @@ export function spiffeIdProblem(id: string): string | undefined {
   if (td.length === 0) return 'SPIFFE ID has an empty trust domain';
   if (td.length > MAX_TRUST_DOMAIN) return `trust domain longer than ${MAX_TRUST_DOMAIN} characters`;
   if (!TRUST_DOMAIN_RE.test(td)) return 'trust domain may contain only lowercase letters, digits, ".", "-" and "_"';
-  if (slash < 0 || slash === rest.length - 1) {
-    return slash < 0
-      ? 'SPIFFE ID has no path (the trust domain root is not a workload ID)'
-      : 'SPIFFE ID must not end with "/"';
-  }
+  if (slash < 0) return 'SPIFFE ID has no path (the trust domain root is not a workload ID)';
+  if (rest.endsWith('/')) return 'SPIFFE ID must not end with "/"';
   const segments = rest.slice(slash + 1).split('/');
   for (const seg of segments) {
     if (seg.length === 0) return 'SPIFFE ID path has an empty segment';
@@ -79,13 +76,16 @@ export function validateSvid(cert: X509Certificate, opts: { trustDomain: string 
   if (problem) throw invalid(problem);
   const td = trustDomainOf(id);
   if (td !== opts.trustDomain) throw invalid(`trust domain "${td}" is not the configured "${opts.trustDomain}"`);
-  if (cert.ca) throw invalid('leaf certificate has basicConstraints CA:TRUE');
-  let ku: number | undefined;
+  let ext: ReturnType<typeof svidExtensions>;
   try {
-    ku = keyUsageBits(cert);
+    ext = svidExtensions(cert);
   } catch {
-    throw invalid('keyUsage extension does not parse');
+    throw invalid('extensions do not parse');
   }
+  // Node's X509Certificate.ca is OpenSSL's X509_check_ca, which is false for CA:TRUE without
+  // keyCertSign: read basicConstraints itself.
+  if (ext.isCa || cert.ca) throw invalid('leaf certificate has basicConstraints CA:TRUE');
+  const ku = ext.keyUsage;
   if (ku === undefined) throw invalid('keyUsage extension is missing');
   if ((ku & KU_DIGITAL_SIGNATURE) === 0) throw invalid('keyUsage lacks digitalSignature');
   if ((ku & KU_KEY_CERT_SIGN) !== 0) throw invalid('keyUsage of a leaf must not include keyCertSign');

@@ -1,7 +1,7 @@
 // reflect-metadata must be loaded before @peculiar/x509 (its ASN.1 schemas use decorators).
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import { KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
+import { BasicConstraintsExtension, KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
 
@@ -32,10 +32,15 @@ export function parsePemCertificates(pem: string, what: string): X509Certificate
   return certs;
 }
 
-/** The KeyUsage bits (RFC 5280 4.2.1.3), or undefined when the extension is absent. */
-export function keyUsageBits(cert: X509Certificate): number | undefined {
-  const ext = new PeculiarCertificate(cert.raw).getExtension(KeyUsagesExtension);
-  return ext ? ext.usages : undefined;
+/**
+ * basicConstraints cA and the KeyUsage bits (RFC 5280 4.2.1.9, 4.2.1.3); keyUsage is undefined
+ * when the extension is absent. Throws when the certificate's extensions do not parse.
+ */
+export function svidExtensions(cert: X509Certificate): { isCa: boolean; keyUsage: number | undefined } {
+  const parsed = new PeculiarCertificate(cert.raw);
+  const bc = parsed.getExtension(BasicConstraintsExtension);
+  const ku = parsed.getExtension(KeyUsagesExtension);
+  return { isCa: bc?.ca === true, keyUsage: ku ? ku.usages : undefined };
 }
 
 export function checkValidity(cert: X509Certificate, now: Date, what: string): void {
