@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type RunningOidcProvider, startOidcProvider } from '../../../test/fixtures/oidc.js';
+import { AuthError } from '../errors.js';
+import type { AuthRequest } from '../principal.js';
+import { createOAuthAuthenticator, type OAuthAuthenticator } from './authenticator.js';
+import type { OAuthConfig } from './config.js';
+
+const ROLES_CLAIM = 'urn:zitadel:iam:org:project:roles';
+
+function bearer(token: string, extra: Partial<AuthRequest> = {}): AuthRequest {
+  return { headers: { authorization: `Bearer ${token}` }, ...extra };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AuthError) return err.code;
+    throw err;
+  }
+  return 'accepted';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let op: RunningOidcProvider;
+const authenticators: OAuthAuthenticator[] = [];
+function make(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
+  const a = createOAuthAuthenticator({ issuer: op.issuer, resource: op.resource, ...extra });
+  authenticators.push(a);
+  return a;
+}
+
+beforeAll(async () => {
+  op = await startOidcProvider({
+    extraClaims: { [ROLES_CLAIM]: { 'ops-admin': { 'org-1': 'ravenhelm.example' }, viewer: { 'org-2': 'other' } } },
+  });
+});
+
+afterAll(async () => {
+  for (const a of authenticators) await a.close();
+  await op.stop();
+});
+
+describe('JWT access tokens from oidc-provider', () => {
+  test('a real token verifies through discovery and yields the principal', async () => {
+    const auth = make({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } });
+    const token = await op.getToken({ scope: 'mcp:docker:read mcp:docker:write' });
+    const principal = await auth.authenticate(bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }));
+    expect(principal.subject).toBe(op.agent.clientId);
+    expect(principal.clientId).toBe(op.agent.clientId);
+    expect(principal.scopes.sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read', 'mcp:docker:write']);
+    expect(principal.roles.sort()).toEqual(['ops-admin', 'viewer']);
+    expect(principal.issuer).toBe(op.issuer);
+    expect(principal.source).toBe('oauth');
+    expect(principal.spiffeId).toBe('spiffe://ravenhelm.local/agent/oncall');
+    expect(principal.expiresAt).toBeGreaterThan(Date.now() / 1000);
+    expect(await auth.ready()).toBe(true);
+  });
+
+  test('allowedOrgIds drops roles granted by other organisations', async () => {
+    const auth = make({ jwksUri: op.jwksUri, roleScopes: { viewer: ['mcp:docker:read'] }, allowedOrgIds: ['org-1'] });
+    const principal = await auth.authenticate(bearer(await op.getToken({})));
+    expect(principal.roles).toEqual(['ops-admin']);
+    expect(principal.scopes).toEqual([]);
+  });
+
+  test('a token for another resource is refused with ERR_TOKEN_AUDIENCE; an extra audience accepts it', async () => {
+    const other = await startOidcProvider({ jwtResources: ['https://other.example/mcp'] });
+    try {
+      const token = await other.getToken({});
+      const strict = make({
+        issuer: other.issuer,
+        jwksUri: other.jwksUri,
+        resource: 'https://mcp.ravenhelm.test/docker',
+      });
+      expect(await codeOf(strict.authenticate(bearer(token)))).toBe('ERR_TOKEN_AUDIENCE');
+      const lenient = make({
+        issuer: other.issuer,
+        jwksUri: other.jwksUri,
+        resource: 'https://mcp.ravenhelm.test/docker',
+        audiences: ['https://other.example/mcp'],
+      });
+      expect((await lenient.authenticate(bearer(token))).subject).toBe(other.agent.clientId);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('a verified token is served from the cache without verifying again', async () => {
+    const local = await startOidcProvider({});
+    try {
+      const config = { issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri, jwksCooldownSeconds: 0 };
+      const auth = make(config);
+      const token = await local.getToken({});
+      await auth.authenticate(bearer(token));
+      // The signing key disappears: verifying again would fail, the cached result does not.
+      await local.rotateKeys({ dropOld: true });
+      expect((await auth.authenticate(bearer(token))).subject).toBe(local.agent.clientId);
+      expect(auth.cachedTokens).toBe(1);
+      expect(await codeOf(make(config).authenticate(bearer(token)))).toBe('ERR_TOKEN_INVALID');
+    } finally {
+      await local.stop();
+    }
+  });
+
+  test('a rotated signing key is picked up once the refetch cooldown has passed', async () => {
+    const local = await startOidcProvider({});
+    try {
+      const auth = make({
+        issuer: local.issuer,
+        resource: local.resource,
+        jwksUri: local.jwksUri,
+        jwksCooldownSeconds: 2,
+      });
+      await auth.authenticate(bearer(await local.getToken({})));
+      expect(local.jwksFetchCount).toBe(1);
+      await local.rotateKeys();
+      const rotated = await local.getToken({});
+      // Inside the cooldown the unknown kid does not trigger a refetch.
+      expect(await codeOf(auth.authenticate(bearer(rotated)))).toBe('ERR_TOKEN_INVALID');
+      expect(local.jwksFetchCount).toBe(1);
+      await sleep(2100);
+      expect((await auth.authenticate(bearer(rotated))).subject).toBe(local.agent.clientId);
+      expect(local.jwksFetchCount).toBe(2);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  test('JWKS down on a cold cache is ERR_AUTH_UNAVAILABLE; a warm cache still verifies', async () => {
+    const local = await startOidcProvider({});
+    try {
+      const token = await local.getToken({});
+      const warm = make({ issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri });
+      await warm.authenticate(bearer(token));
+      local.setDown({ jwks: true });
+      const cold = make({ issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri });
+      expect(await codeOf(cold.authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
+      expect(await cold.ready()).toBe(false);
+      const second = await local.getToken({});
+      expect((await warm.authenticate(bearer(second))).subject).toBe(local.agent.clientId);
+      local.setDown({ jwks: false });
+      expect((await cold.authenticate(bearer(token))).subject).toBe(local.agent.clientId);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  test('an unreachable issuer (discovery fails) is ERR_AUTH_UNAVAILABLE', async () => {
+    const local = await startOidcProvider({});
+    const token = await local.getToken({});
+    await local.stop();
+    const auth = make({ issuer: local.issuer, resource: local.resource, httpTimeoutMs: 1000 });
+    expect(await codeOf(auth.authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
+  });
+});
+
+describe('opaque tokens through RFC 7662 introspection', () => {
+  function introspecting(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
+    return make({
+      resource: op.opaqueResource,
+      introspection: { clientId: op.resourceServer.clientId, clientSecret: op.resourceServer.clientSecret },
+      ...extra,
+    });
+  }
+
+  test('an opaque token introspects once and is cached', async () => {
+    const auth = introspecting({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } });
+    const token = await op.getToken({ opaque: true, scope: 'mcp:docker:read' });
+    const before = op.introspectionCount;
+    const principal = await auth.authenticate(bearer(token));
+    expect(principal.subject).toBe(op.agent.clientId);
+    expect(principal.clientId).toBe(op.agent.clientId);
+    expect(principal.scopes.sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read']);
+    expect(principal.issuer).toBe(op.issuer);
+    await auth.authenticate(bearer(token));
+    expect(op.introspectionCount - before).toBe(1);
+  });
+
+  test('an explicit introspection endpoint works without discovery', async () => {
+    const auth = introspecting({
+      introspection: {
+        endpoint: op.introspectionEndpoint,
+        clientId: op.resourceServer.clientId,
+        clientSecret: op.resourceServer.clientSecret,
+      },
+    });
+    const principal = await auth.authenticate(bearer(await op.getToken({ opaque: true, scope: 'mcp:docker:read' })));
+    expect(principal.scopes).toContain('mcp:docker:read');
+  });
+
+  test('an unknown (inactive) opaque token is ERR_TOKEN_INVALID', async () => {
+    const auth = introspecting();
+    expect(await codeOf(auth.authenticate(bearer('q0X4zHq3w9Vb2L7yYp8sK1mNcRtUaE5fGhJd6iOwZ-_')))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+  });
+
+  test('an opaque token for another resource is ERR_TOKEN_AUDIENCE', async () => {
+    const auth = introspecting({ resource: 'https://mcp.ravenhelm.test/elsewhere' });
+    expect(await codeOf(auth.authenticate(bearer(await op.getToken({ opaque: true }))))).toBe('ERR_TOKEN_AUDIENCE');
+  });
+
+  test('wrong introspection credentials and a down endpoint are ERR_AUTH_UNAVAILABLE', async () => {
+    const token = await op.getToken({ opaque: true });
+    const wrong = introspecting({ introspection: { clientId: op.resourceServer.clientId, clientSecret: 'nope' } });
+    const err = await wrong.authenticate(bearer(token)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as AuthError).code).toBe('ERR_AUTH_UNAVAILABLE');
+    expect((err as AuthError).message).not.toContain(token);
+    expect((err as AuthError).message).not.toContain('nope');
+    op.setDown({ introspection: true });
+    try {
+      expect(await codeOf(introspecting().authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
+    } finally {
+      op.setDown({ introspection: false });
+    }
+  });
+
+  test('without introspection configured an opaque token is ERR_TOKEN_INVALID', async () => {
+    const auth = make({ resource: op.opaqueResource });
+    expect(await codeOf(auth.authenticate(bearer(await op.getToken({ opaque: true }))))).toBe('ERR_TOKEN_INVALID');
+  });
+});
