@@ -9,12 +9,13 @@ import { PrometheusBackend } from './backends/prometheus.js';
 import { TempoBackend } from './backends/tempo.js';
 import { alertTools } from './tools/alerts.js';
 import type { ObservabilityServices } from './tools/define.js';
+import { logTools } from './tools/logs.js';
 import { metricsTools } from './tools/metrics.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the observability server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<ObservabilityServices>[] = [...metricsTools, ...alertTools];
+export const tools: readonly AnyTool<ObservabilityServices>[] = [...metricsTools, ...alertTools, ...logTools];
 
 const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;
 

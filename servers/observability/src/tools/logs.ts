@@ -1,0 +1,200 @@
+import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { LokiStream } from '../backends/loki.js';
+import { isoOfNanos, resolveRange, TimeInput, toNanos } from '../time.js';
+import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+
+const MAX_WINDOW_SECONDS = 30 * 86_400;
+const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+
+const SELECTOR_HELP =
+  'A LogQL log query starts with a stream selector in braces naming at least one label, e.g. {service_name="api"} |= "error" or {namespace="prod", app=~"web.+"} |~ "timeout|refused"; list label names with logs_list_labels and values with logs_list_label_values.';
+
+/** Refuses queries Loki would reject or that are not log queries, before spending a round trip. */
+export function checkStreamSelector(query: string): void {
+  const q = query.trim();
+  if (!q.startsWith('{')) {
+    throw new ToolError(
+      'ERR_QUERY_INVALID',
+      `the query has no stream selector at its start. ${SELECTOR_HELP} Metric queries (rate, count_over_time) are not log searches.`,
+    );
+  }
+  if (!/^\{\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*["`]/.test(q)) {
+    throw new ToolError('ERR_QUERY_INVALID', `the stream selector names no label. ${SELECTOR_HELP}`);
+  }
+}
+
+const LogQL = z
+  .string()
+  .min(1)
+  .max(4000)
+  .describe('LogQL log query: a stream selector then optional line filters, e.g. {app="api"} |= "error"');
+
+export const logsSearch = defineTool({
+  name: 'logs_search',
+  toolset: 'logs',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Search logs with LogQL',
+  description:
+    'Run a LogQL log query over a time range (default last hour) with a line limit; says if lines were left out and how many Loki scanned.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    query: LogQL,
+    start: TimeInput.optional().describe('Range start (default: 1h before end)'),
+    end: TimeInput.optional().describe('Range end (default now)'),
+    limit: z.number().int().min(1).max(5000).default(100).describe('Most lines Loki returns'),
+    direction: z
+      .enum(['backward', 'forward'])
+      .default('backward')
+      .describe('backward: newest lines first (default); forward: oldest first'),
+    maxLineLength: z
+      .number()
+      .int()
+      .min(80)
+      .max(10_000)
+      .default(1000)
+      .describe('Longer lines are cut to this many characters'),
+  }),
+  output: z.object({
+    streams: z.array(z.record(z.string(), z.string())).describe('Label sets; each line points at one by index'),
+    lines: z.array(
+      z.object({
+        time: z.string().describe('RFC 3339 time of the line'),
+        ns: z.string().describe('Unix nanoseconds, exact'),
+        stream: z.number().int().describe('Index into streams'),
+        line: z.string(),
+        cut: z.boolean().optional().describe('True when the line was longer than maxLineLength'),
+      }),
+    ),
+    returned: z.number().int(),
+    truncated: z.boolean().describe('True when more lines matched than returned (limit reached or output budget)'),
+    reason: z.string().optional().describe('Why lines were left out'),
+    scannedLines: z.number().int().nullable().describe('Lines Loki processed (data.stats), null if not reported'),
+    scannedBytes: z.number().int().nullable(),
+    start: z.string(),
+    end: z.string(),
+  }),
+  handler: async (input, { loki, signal, maxOutputBytes }) => {
+    checkStreamSelector(input.query);
+    const { start, end } = resolveRange(input.start, input.end, 3600, MAX_WINDOW_SECONDS);
+    const res = await loki.queryRange(
+      {
+        query: input.query,
+        startNs: toNanos(start),
+        endNs: toNanos(end),
+        limit: input.limit,
+        direction: input.direction,
+      },
+      signal,
+    );
+    if (res.resultType !== 'streams') {
+      throw new ToolError('ERR_QUERY_INVALID', `Loki answered with ${res.resultType}, not log lines. ${SELECTOR_HELP}`);
+    }
+    const { streams, lines } = flattenStreams(res.result, input.direction, input.maxLineLength);
+    const limitReached = lines.length >= input.limit;
+    const budget = listBudget(maxOutputBytes) - jsonBytes(streams) - 512;
+    let keep = lines.length;
+    while (keep > 1 && jsonBytes(lines.slice(0, keep)) > budget) keep = Math.floor(keep * 0.8);
+    const kept = lines.slice(0, keep);
+    const reason =
+      keep < lines.length
+        ? `output budget: ${lines.length - keep} of ${lines.length} lines left out; narrow the query or lower limit`
+        : limitReached
+          ? `limit of ${input.limit} lines reached; more lines may match (narrow the range or raise limit)`
+          : undefined;
+    const summary = res.stats.summary;
+    return {
+      streams,
+      lines: kept,
+      returned: kept.length,
+      truncated: reason !== undefined,
+      ...(reason ? { reason } : {}),
+      scannedLines: typeof summary?.totalLinesProcessed === 'number' ? summary.totalLinesProcessed : null,
+      scannedBytes: typeof summary?.totalBytesProcessed === 'number' ? summary.totalBytesProcessed : null,
+      start: new Date(start * 1000).toISOString(),
+      end: new Date(end * 1000).toISOString(),
+    };
+  },
+});
+
+/** One time-ordered list of lines (in the query's direction) with stream label sets listed once. */
+export function flattenStreams(result: LokiStream[], direction: 'backward' | 'forward', maxLineLength: number) {
+  const streams: Record<string, string>[] = [];
+  const lines: { time: string; ns: string; stream: number; line: string; cut?: boolean }[] = [];
+  result.forEach((s, idx) => {
+    streams.push(s.stream);
+    for (const [ns, text] of s.values) {
+      const cut = text.length > maxLineLength;
+      lines.push({
+        time: isoOfNanos(ns),
+        ns,
+        stream: idx,
+        line: cut ? `${text.slice(0, maxLineLength)}…` : text,
+        ...(cut ? { cut } : {}),
+      });
+    }
+  });
+  const cmp = (a: string, b: string) => {
+    const d = BigInt(a) - BigInt(b);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  };
+  lines.sort((a, b) => (direction === 'forward' ? cmp(a.ns, b.ns) : cmp(b.ns, a.ns)));
+  return { streams, lines };
+}
+
+export const logsListLabels = defineTool({
+  name: 'logs_list_labels',
+  toolset: 'logs',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List log label names',
+  description: 'Label names Loki knows in a time range (default last 6h), to build stream selectors; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    start: TimeInput.optional().describe('Range start (default: 6h before end)'),
+    end: TimeInput.optional().describe('Range end (default now)'),
+    limit: z.number().int().min(1).max(1000).default(200).describe('Most names in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ labels: z.array(z.string()), ...ListPage }),
+  handler: async (input, { loki, signal, maxOutputBytes }) => {
+    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
+    const all = await loki.labels(toNanos(start), toNanos(end), signal);
+    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { labels: page.items, ...withoutItems(page) };
+  },
+});
+
+export const logsListLabelValues = defineTool({
+  name: 'logs_list_label_values',
+  toolset: 'logs',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List values of a log label',
+  description:
+    'Values of one Loki label in a time range (default last 6h), optionally within a stream selector; paged.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    label: z
+      .string()
+      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
+      .max(200)
+      .describe('Label name, e.g. service_name'),
+    query: LogQL.optional().describe('Only values on streams matching this selector'),
+    start: TimeInput.optional().describe('Range start (default: 6h before end)'),
+    end: TimeInput.optional().describe('Range end (default now)'),
+    limit: z.number().int().min(1).max(1000).default(200).describe('Most values in this page'),
+    cursor: Cursor,
+  }),
+  output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
+  handler: async (input, { loki, signal, maxOutputBytes }) => {
+    if (input.query !== undefined) checkStreamSelector(input.query);
+    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
+    const all = await loki.labelValues(input.label, toNanos(start), toNanos(end), input.query, signal);
+    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    return { label: input.label, values: page.items, ...withoutItems(page) };
+  },
+});
+
+export const logTools = [logsSearch, logsListLabels, logsListLabelValues];

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LokiSimulator } from '../simulators/loki.js';
+import { call, callError, makeServices } from './harness.js';
+
+const loki = new LokiSimulator();
+let services: ReturnType<typeof makeServices>;
+const now = Date.now();
+
+beforeAll(async () => {
+  await loki.start();
+  services = makeServices({ loki: { url: loki.url, tenant: 'team-a' } });
+  // 300 checkout lines over the last 5 minutes: every 6th is an error, every 50th a timeout.
+  const checkout = Array.from({ length: 300 }, (_, i) => ({
+    atMs: now - 300_000 + i * 1000,
+    line:
+      i % 50 === 0
+        ? `level=error msg="upstream Timeout" seq=${i}`
+        : i % 6 === 0
+          ? `level=error msg="payment declined" seq=${i}`
+          : `level=info msg="ok" seq=${i}`,
+  }));
+  loki.push({ service_name: 'checkout', env: 'prod' }, checkout);
+  loki.push({ service_name: 'search', env: 'prod' }, [{ atMs: now - 10_000, line: 'level=error msg="index missing"' }]);
+  loki.push({ service_name: 'checkout', env: 'prod' }, [{ atMs: now - 2 * 3600_000, line: 'level=error msg="old"' }]);
+  loki.push({ service_name: 'blob', env: 'dev' }, [{ atMs: now - 5000, line: `level=error ${'x'.repeat(5000)}` }]);
+});
+
+afterAll(async () => {
+  await loki.close();
+});
+
+describe('logs_search', () => {
+  it('returns the newest matching lines, says the limit truncated them and how many lines were scanned', async () => {
+    const res = await call('logs_search', { query: '{service_name="checkout"} |= "level=error"', limit: 20 }, services);
+    expect(res).toMatchObject({ returned: 20, truncated: true, scannedLines: 300 });
+    expect(res.reason).toMatch(/limit of 20 lines reached/);
+    expect(res.streams).toEqual([{ service_name: 'checkout', env: 'prod' }]);
+    expect(res.lines[0].line).toBe('level=error msg="payment declined" seq=294');
+    const ns = res.lines.map((l: { ns: string }) => BigInt(l.ns));
+    for (let i = 1; i < ns.length; i++) expect(ns[i] < ns[i - 1]).toBe(true);
+    expect(Date.parse(res.lines[0].time)).toBe(now - 300_000 + 294 * 1000);
+    // the old line (2h ago) is outside the default hour
+    expect(res.lines.some((l: { line: string }) => l.line.includes('old'))).toBe(false);
+    expect(loki.control.requests.at(-1)?.headers['x-scope-orgid']).toBe('team-a');
+  });
+
+  it('reads forward, with regex filters and negative matchers, untruncated when all fit', async () => {
+    const res = await call(
+      'logs_search',
+      { query: '{env="prod", service_name!="search"} |~ "(?i)timeout"', direction: 'forward', limit: 100 },
+      services,
+    );
+    expect(res).toMatchObject({ returned: 6, truncated: false });
+    expect(res.reason).toBeUndefined();
+    expect(res.lines.map((l: { line: string }) => l.line.split('seq=')[1])).toEqual([
+      '0',
+      '50',
+      '100',
+      '150',
+      '200',
+      '250',
+    ]);
+  });
+
+  it('refuses queries without a stream selector and explains how to write one', async () => {
+    for (const query of ['|= "error"', 'error', '{}', 'rate({service_name="checkout"}[5m])']) {
+      const err = await callError('logs_search', { query }, services);
+      expect(err.code).toBe('ERR_QUERY_INVALID');
+      expect(err.message).toMatch(/stream selector/);
+      expect(err.message).toMatch(/\{service_name="api"\} \|= "error"/);
+    }
+  });
+
+  it("reports Loki's parse error with its position", async () => {
+    const before = loki.control.requests.length;
+    const err = await callError('logs_search', { query: '{service_name="checkout"} |= error' }, services);
+    expect(loki.control.requests.length).toBe(before + 1);
+    expect(err.code).toBe('ERR_QUERY_INVALID');
+    expect(err.message).toMatch(/^Loki refused the LogQL query: parse error at line 1, col 30: syntax error/);
+  });
+
+  it('cuts long lines and stays within a small output budget', async () => {
+    const cut = await call('logs_search', { query: '{env="dev"}', maxLineLength: 100 }, services);
+    expect(cut.lines[0]).toMatchObject({ cut: true });
+    expect(cut.lines[0].line).toHaveLength(101);
+    const small = await call('logs_search', { query: '{service_name="checkout"}', limit: 500 }, services, {
+      maxOutputBytes: 4096,
+    });
+    expect(Buffer.byteLength(JSON.stringify(small))).toBeLessThanOrEqual(4096);
+    expect(small.truncated).toBe(true);
+    expect(small.reason).toMatch(/output budget/);
+    expect(small.returned).toBeGreaterThan(0);
+  });
+});
+
+describe('log labels', () => {
+  it('lists label names and values, optionally within a selector', async () => {
+    const names = await call('logs_list_labels', {}, services);
+    expect(names.labels).toEqual(['env', 'service_name']);
+    const values = await call('logs_list_label_values', { label: 'service_name' }, services);
+    expect(values).toMatchObject({ values: ['blob', 'checkout', 'search'], total: 3, truncated: false });
+    const paged = await call('logs_list_label_values', { label: 'service_name', limit: 2 }, services);
+    expect(paged).toMatchObject({ returned: 2, truncated: true });
+  });
+});
+
+describe('Loki failures', () => {
+  it('times out on a slow Loki and reports a failing one', async () => {
+    const slow = makeServices({ loki: { url: loki.url, timeoutMs: 200 } });
+    loki.control.delayMs = 2000;
+    try {
+      const err = await callError('logs_search', { query: '{env="prod"}' }, slow);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toMatch(/^Loki did not answer within 200 ms/);
+    } finally {
+      loki.control.delayMs = 0;
+    }
+    loki.control.fail = { status: 500, text: 'rpc error: code = Unavailable' };
+    try {
+      const err = await callError('logs_search', { query: '{env="prod"}' }, services);
+      expect(err.code).toBe('ERR_BACKEND_ERROR');
+      expect(err.message).toBe('Loki failed on the LogQL query (HTTP 500: rpc error: code = Unavailable)');
+    } finally {
+      loki.control.fail = undefined;
+    }
+  });
+});
