@@ -24,6 +24,7 @@ export type { Authenticator, AuthRequest, Principal } from './principal.js';
 export {
   type CaCliIo,
   checkSvidMaterial,
+  createSpiffeTls,
   DEFAULT_PKI_DIR,
   DEV_TRUST_DOMAIN,
   DevCA,
@@ -38,6 +39,8 @@ export {
   peerFromSocket,
   runCaCli,
   type SpiffePeer,
+  type SpiffeTls,
+  type SpiffeTlsOptions,
   type SvidCheckOptions,
   type SvidFiles,
   SvidFilesError,

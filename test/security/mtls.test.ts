@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import {
   AuthError,
+  createSpiffeTls,
   DevCA,
   isAuthError,
   isTrustedProxy,
@@ -376,7 +377,8 @@ describe('SVID rotation: watchSvidFiles + server.setSecureContext', () => {
     watcher = watchSvidFiles({
       ...files(dir),
       trustDomain: TD,
-      debounceMs: 50,
+      // Long enough that the three separate writes of a set land in one reload.
+      debounceMs: 200,
       onChange: (m) => {
         changes.push(m);
         server?.setSecureContext(mtlsServerOptions(m));
@@ -448,6 +450,60 @@ describe('SVID rotation: watchSvidFiles + server.setSecureContext', () => {
   });
 });
 
+describe('createSpiffeTls: the one-call wiring for the kit', () => {
+  let server: Server | undefined;
+  let closeWiring: (() => void) | undefined;
+  afterAll(async () => {
+    closeWiring?.();
+    await close(server);
+  });
+
+  it('serves mTLS, resolves peers per request and applies rotations to the server', async () => {
+    const dir = await mkdtemp(join(tmp, 'wiring-'));
+    const [first, second] = await Promise.all([serverSvid('w1'), serverSvid('w2')]);
+    await writeSet(dir, { cert: first.certPem, key: first.keyPem, ca: ca.certPem });
+    const errors: Error[] = [];
+    const rotations: string[] = [];
+    const wiring = await createSpiffeTls({
+      ...files(dir),
+      trustDomain: TD,
+      debounceMs: 100,
+      onError: (e) => errors.push(e),
+      onRotate: (m) => rotations.push(new X509Certificate(m.cert).serialNumber),
+    });
+    closeWiring = wiring.close;
+    expect(wiring.options.rejectUnauthorized).toBe(false);
+    server = createServer(wiring.options, (req, res) => {
+      wiring.peer(req).then(
+        (peer) => writeJson(res, 200, { spiffeId: peer.spiffeId ?? null }),
+        (err: AuthError) => writeJson(res, 401, { code: err.code, message: err.message }),
+      );
+    });
+    wiring.onServer(server);
+    const port = await listen(server);
+    const client = await leaf();
+    const r1 = await call(port, ca.certPem, client);
+    expect(r1).toMatchObject({ status: 200, body: { spiffeId: AGENT }, serverSerial: first.x509.serialNumber });
+    const bad = await call(port, ca.certPem, await leaf({ isCa: true }));
+    expect(bad.status).toBe(401);
+
+    await writeSet(dir, { cert: second.certPem, key: second.keyPem, ca: ca.certPem });
+    await waitFor(() => rotations.length === 1);
+    expect(rotations).toEqual([second.x509.serialNumber]);
+    expect((await call(port, ca.certPem, client)).serverSerial).toBe(second.x509.serialNumber);
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses to start with files that do not belong together', async () => {
+    const dir = await mkdtemp(join(tmp, 'wiring-'));
+    const [a, b] = await Promise.all([serverSvid('x1'), serverSvid('x2')]);
+    await writeSet(dir, { cert: a.certPem, key: b.keyPem, ca: ca.certPem });
+    await expect(createSpiffeTls({ ...files(dir), trustDomain: TD, onError: () => {} })).rejects.toThrow(
+      'SVID files rejected: key file does not match the certificate',
+    );
+  });
+});
+
 /** Traefik v3: PEM body without BEGIN/END lines and newlines; v2 additionally url.QueryEscape'd. */
 function traefikHeader(certs: string[], version: 2 | 3): string {
   return certs
@@ -476,6 +532,9 @@ describe('Traefik forwarded client certificate', () => {
     const c = await leaf({ ca: mid });
     const header = traefikHeader([c.certPem, mid.certPem], 2);
     expect(peerFromForwardedCert(header, { bundle: ca.certPem, trustDomain: TD }).spiffeId).toBe(AGENT);
+    const wholeEscaped = encodeURIComponent(traefikHeader([c.certPem, mid.certPem], 3));
+    expect(wholeEscaped).toContain('%2C');
+    expect(peerFromForwardedCert(wholeEscaped, { bundle: ca.certPem, trustDomain: TD }).spiffeId).toBe(AGENT);
     expect(
       outcome(() => peerFromForwardedCert(traefikHeader([c.certPem], 2), { bundle: ca.certPem, trustDomain: TD })),
     ).toBe(
@@ -515,7 +574,7 @@ describe('Traefik forwarded client certificate', () => {
     ['', 'certificate 1 is not base64 DER'],
     ['not a certificate!', 'certificate 1 is not base64 DER'],
     ['garbage', 'certificate 1 does not parse'],
-    ['%E0%A4%A', 'certificate 1 is not valid URL encoding'],
+    ['%E0%A4%A', 'header is not valid URL encoding'],
     ['QUJDRA==', 'certificate 1 does not parse'],
     ['A'.repeat(70_000), 'header too large'],
     [Array(9).fill('QUJD').join(','), 'more than 8 certificates'],

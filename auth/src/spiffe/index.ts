@@ -29,3 +29,4 @@ export {
   type SpiffePeer,
 } from './peer.js';
 export { spiffeIdProblem, trustDomainOf, validateSvid } from './svid.js';
+export { createSpiffeTls, type SpiffeTls, type SpiffeTlsOptions } from './tls.js';

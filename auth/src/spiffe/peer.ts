@@ -76,19 +76,11 @@ function bundleCerts(pem: string): X509Certificate[] {
 }
 
 function decodeForwardedCert(part: string, index: number): X509Certificate {
-  let text = part.trim();
-  // Traefik v2 sends url.QueryEscape'd PEM; v3 sends the PEM body as is. Base64 has no '%'.
-  if (text.includes('%')) {
-    try {
-      text = decodeURIComponent(text);
-    } catch {
-      throw new Error(`certificate ${index + 1} is not valid URL encoding`);
-    }
-  }
-  text = text
+  const text = part
+    .trim()
     .replace(/-----BEGIN CERTIFICATE-----/, '')
     .replace(/-----END CERTIFICATE-----/, '')
-    .replace(/[\s]+/g, '');
+    .replace(/\s+/g, '');
   if (text.length === 0 || !BASE64_RE.test(text)) throw new Error(`certificate ${index + 1} is not base64 DER`);
   try {
     return new X509Certificate(Buffer.from(text, 'base64'));
@@ -112,7 +104,17 @@ export function peerFromForwardedCert(
 ): { spiffeId: string; certificate: Buffer } {
   try {
     if (headerValue.length > MAX_FORWARDED_HEADER) throw new Error('header too large');
-    const parts = headerValue.split(',');
+    // Traefik v2 URL-escapes the PEM bodies (url.QueryEscape), v3 sends them as is. Base64 has
+    // neither '%' nor ',', so decoding before splitting handles per-certificate and whole-value escaping.
+    let value = headerValue;
+    if (value.includes('%')) {
+      try {
+        value = decodeURIComponent(value);
+      } catch {
+        throw new Error('header is not valid URL encoding');
+      }
+    }
+    const parts = value.split(',');
     if (parts.length > MAX_CHAIN_LENGTH) throw new Error(`more than ${MAX_CHAIN_LENGTH} certificates`);
     const chain = parts.map(decodeForwardedCert);
     const leaf = chain[0] as X509Certificate;
