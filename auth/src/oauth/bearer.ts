@@ -33,7 +33,8 @@ export function extractBearerToken(req: AuthRequest, maxTokenBytes: number): str
     throw new AuthError('ERR_TOKEN_INVALID', `bearer token is longer than ${maxTokenBytes} bytes`);
   }
   const match = SCHEME.exec(header.trim());
-  if (!match || match[1]?.toLowerCase() !== 'bearer') {
+  const scheme = match ? match[1] : undefined;
+  if (!match || scheme?.toLowerCase() !== 'bearer') {
     throw new AuthError('ERR_TOKEN_MISSING', 'the Authorization header does not use the Bearer scheme');
   }
   const token = match[2] ?? '';
