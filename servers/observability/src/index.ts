@@ -11,11 +11,17 @@ import { alertTools } from './tools/alerts.js';
 import type { ObservabilityServices } from './tools/define.js';
 import { logTools } from './tools/logs.js';
 import { metricsTools } from './tools/metrics.js';
+import { traceTools } from './tools/traces.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the observability server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<ObservabilityServices>[] = [...metricsTools, ...alertTools, ...logTools];
+export const tools: readonly AnyTool<ObservabilityServices>[] = [
+  ...metricsTools,
+  ...alertTools,
+  ...logTools,
+  ...traceTools,
+];
 
 const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;
 

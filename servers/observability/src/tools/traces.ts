@@ -1,0 +1,259 @@
+import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { OtlpAttribute, OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
+import { isoOfNanos, resolveRange, TimeInput } from '../time.js';
+import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+
+/** Tempo's JSON carries ids as base64 (protobuf bytes) or hex; the caller always sees lowercase hex. */
+export function hexId(id: string | undefined): string {
+  if (!id) return '';
+  if (/^[0-9a-fA-F]+$/.test(id) && (id.length === 16 || id.length === 32)) return id.toLowerCase();
+  return Buffer.from(id, 'base64').toString('hex');
+}
+
+function attrValue(v: Record<string, unknown>): string {
+  const raw = v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue;
+  return raw === undefined ? JSON.stringify(v).slice(0, 100) : String(raw);
+}
+
+function statusOf(span: OtlpSpan): 'error' | 'ok' | 'unset' {
+  const code = span.status?.code;
+  if (code === 'STATUS_CODE_ERROR' || code === 2) return 'error';
+  if (code === 'STATUS_CODE_OK' || code === 1) return 'ok';
+  return 'unset';
+}
+
+/** Attributes worth showing in a summary: what the call was and how it failed. */
+const KEY_ATTRIBUTES =
+  /^(http\.(method|route|status_code|url|target)|http\.request\.method|http\.response\.status_code|url\.(path|full)|db\.(system|operation|statement)|rpc\.(service|method)|messaging\.(system|destination)|exception\.(type|message)|error(\..+)?|peer\.service|net\.peer\.name|server\.address)$/;
+
+const SpanSummary = z.object({
+  spanId: z.string(),
+  parentSpanId: z.string().nullable(),
+  depth: z.number().int().describe('0 for roots'),
+  service: z.string(),
+  operation: z.string(),
+  startOffsetMs: z.number().describe('Milliseconds after the trace started'),
+  durationMs: z.number(),
+  status: z.enum(['error', 'ok', 'unset']),
+  statusMessage: z.string().optional(),
+  attributes: z.record(z.string(), z.string()).describe('Key attributes only (http.*, db.*, rpc.*, exception.*...)'),
+});
+type SpanSummary = z.output<typeof SpanSummary>;
+
+interface FlatSpan {
+  span: OtlpSpan;
+  service: string;
+  id: string;
+  parent: string;
+}
+
+/** Spans in tree order (parents before children, siblings by start), each with its depth. */
+export function summarizeTrace(batches: OtlpResourceSpans[]) {
+  const flat: FlatSpan[] = [];
+  for (const b of batches) {
+    const service = attrValue(b.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) || 'unknown';
+    for (const scope of [...(b.scopeSpans ?? []), ...(b.instrumentationLibrarySpans ?? [])]) {
+      for (const span of scope.spans ?? []) {
+        flat.push({ span, service, id: hexId(span.spanId), parent: hexId(span.parentSpanId) });
+      }
+    }
+  }
+  const ns = (v: string | number) => BigInt(String(v));
+  const t0 = flat.reduce(
+    (min, f) => (ns(f.span.startTimeUnixNano) < min ? ns(f.span.startTimeUnixNano) : min),
+    flat.length ? ns(flat[0]?.span.startTimeUnixNano as string) : 0n,
+  );
+  const tEnd = flat.reduce((max, f) => (ns(f.span.endTimeUnixNano) > max ? ns(f.span.endTimeUnixNano) : max), t0);
+  const ids = new Set(flat.map((f) => f.id));
+  const children = new Map<string, FlatSpan[]>();
+  const roots: FlatSpan[] = [];
+  for (const f of flat) {
+    if (f.parent && ids.has(f.parent)) children.set(f.parent, [...(children.get(f.parent) ?? []), f]);
+    else roots.push(f);
+  }
+  const byStart = (a: FlatSpan, b: FlatSpan) => Number(ns(a.span.startTimeUnixNano) - ns(b.span.startTimeUnixNano));
+  const ordered: SpanSummary[] = [];
+  // Iterative DFS, bounded by the number of spans (a cycle in parent ids cannot loop forever).
+  const stack: [FlatSpan, number][] = roots
+    .sort(byStart)
+    .reverse()
+    .map((r) => [r, 0]);
+  const visited = new Set<FlatSpan>();
+  while (stack.length > 0 && ordered.length < flat.length) {
+    const [f, depth] = stack.pop() as [FlatSpan, number];
+    if (visited.has(f)) continue;
+    visited.add(f);
+    ordered.push(toSummary(f, depth, t0));
+    const kids = (children.get(f.id) ?? []).sort(byStart).reverse();
+    for (const k of kids) stack.push([k, depth + 1]);
+  }
+  const root = roots.sort(byStart)[0];
+  const services = new Map<string, { spans: number; errors: number }>();
+  for (const s of ordered) {
+    const e = services.get(s.service) ?? { spans: 0, errors: 0 };
+    e.spans++;
+    if (s.status === 'error') e.errors++;
+    services.set(s.service, e);
+  }
+  return {
+    ordered,
+    rootService: root?.service ?? null,
+    rootOperation: root?.span.name ?? null,
+    startTime: flat.length ? isoOfNanos(t0.toString()) : null,
+    durationMs: Number(tEnd - t0) / 1e6,
+    services: [...services]
+      .map(([name, v]) => ({ name, ...v }))
+      .sort((a, b) => b.errors - a.errors || b.spans - a.spans),
+  };
+}
+
+function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
+  const start = BigInt(String(f.span.startTimeUnixNano));
+  const end = BigInt(String(f.span.endTimeUnixNano));
+  const attributes: Record<string, string> = {};
+  for (const a of (f.span.attributes ?? []) as OtlpAttribute[]) {
+    if (KEY_ATTRIBUTES.test(a.key)) attributes[a.key] = attrValue(a.value).slice(0, 200);
+  }
+  const status = statusOf(f.span);
+  const message = f.span.status?.message;
+  return {
+    spanId: f.id,
+    parentSpanId: f.parent || null,
+    depth,
+    service: f.service,
+    operation: f.span.name,
+    startOffsetMs: Number(start - t0) / 1e6,
+    durationMs: Number(end - start) / 1e6,
+    status,
+    ...(message ? { statusMessage: message.slice(0, 300) } : {}),
+    attributes,
+  };
+}
+
+export const TraceId = z
+  .string()
+  .regex(/^[0-9a-fA-F]{1,32}$/, 'must be a trace id: up to 32 hex digits')
+  .describe('Trace id in hex, e.g. from a log line or traces_search');
+
+export const tracesGet = defineTool({
+  name: 'traces_get',
+  toolset: 'traces',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Get a trace as a span tree summary',
+  description:
+    'Fetch one trace from Tempo and summarize it: services, root, duration, error spans first, then the span tree (depth, service, operation, duration, status); bounded.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    traceId: TraceId,
+    maxSpans: z.number().int().min(1).max(500).default(50).describe('Most spans listed'),
+  }),
+  output: z.object({
+    traceId: z.string(),
+    rootService: z.string().nullable(),
+    rootOperation: z.string().nullable(),
+    startTime: z.string().nullable(),
+    durationMs: z.number(),
+    errorCount: z.number().int(),
+    services: z.array(z.object({ name: z.string(), spans: z.number().int(), errors: z.number().int() })),
+    spans: z.array(SpanSummary).describe('Error spans first (tree order), then the rest in tree order'),
+    total: z.number().int().describe('Spans in the trace'),
+    returned: z.number().int(),
+    truncated: z.boolean(),
+  }),
+  handler: async (input, { tempo, signal, maxOutputBytes }) => {
+    const batches = await tempo.trace(input.traceId.toLowerCase(), signal);
+    const s = summarizeTrace(batches);
+    if (s.ordered.length === 0) {
+      throw new ToolError('ERR_NOT_FOUND', `Tempo returned trace ${input.traceId} without spans`, { backend: 'Tempo' });
+    }
+    const errors = s.ordered.filter((x) => x.status === 'error');
+    const rest = s.ordered.filter((x) => x.status !== 'error');
+    let take = Math.min(input.maxSpans, s.ordered.length);
+    const budget = listBudget(maxOutputBytes) - jsonBytes(s.services) - 1024;
+    let spans = [...errors, ...rest].slice(0, take);
+    while (take > 1 && jsonBytes(spans) > budget) {
+      take = Math.floor(take * 0.8);
+      spans = spans.slice(0, take);
+    }
+    return {
+      traceId: input.traceId.toLowerCase().padStart(32, '0'),
+      rootService: s.rootService,
+      rootOperation: s.rootOperation,
+      startTime: s.startTime,
+      durationMs: s.durationMs,
+      errorCount: errors.length,
+      services: s.services.slice(0, 50),
+      spans,
+      total: s.ordered.length,
+      returned: spans.length,
+      truncated: spans.length < s.ordered.length,
+    };
+  },
+});
+
+export const tracesSearch = defineTool({
+  name: 'traces_search',
+  toolset: 'traces',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Search traces with TraceQL',
+  description:
+    'Find traces with TraceQL, e.g. { resource.service.name = "api" && status = error }, over a time range (default last hour); newest first.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    query: z
+      .string()
+      .min(2)
+      .max(2000)
+      .describe('TraceQL spanset filter, e.g. { resource.service.name = "checkout" && duration > 500ms }'),
+    start: TimeInput.optional().describe('Range start (default: 1h before end)'),
+    end: TimeInput.optional().describe('Range end (default now)'),
+    limit: z.number().int().min(1).max(100).default(20).describe('Most traces returned'),
+  }),
+  output: z.object({
+    traces: z.array(
+      z.object({
+        traceId: z.string(),
+        rootService: z.string().nullable(),
+        rootOperation: z.string().nullable(),
+        startTime: z.string().nullable(),
+        durationMs: z.number().nullable(),
+        matchedSpans: z.number().int().describe('Spans that matched the filter'),
+      }),
+    ),
+    returned: z.number().int(),
+    truncated: z.boolean().describe('True when the limit was reached: more traces may match'),
+    inspectedTraces: z.number().int().nullable(),
+  }),
+  handler: async (input, { tempo, signal }) => {
+    if (!input.query.trim().startsWith('{')) {
+      throw new ToolError(
+        'ERR_QUERY_INVALID',
+        'TraceQL queries start with a spanset filter in braces, e.g. { resource.service.name = "api" && status = error } or { span.http.status_code >= 500 }',
+      );
+    }
+    const { start, end } = resolveRange(input.start, input.end, 3600, 30 * 86_400);
+    const res = await tempo.search(input.query, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
+    const traces = res.traces.slice(0, input.limit).map((t) => {
+      const sets = t.spanSets ?? (t.spanSet ? [t.spanSet] : []);
+      return {
+        traceId: t.traceID.toLowerCase().padStart(32, '0'),
+        rootService: t.rootServiceName ?? null,
+        rootOperation: t.rootTraceName ?? null,
+        startTime: t.startTimeUnixNano ? isoOfNanos(t.startTimeUnixNano) : null,
+        durationMs: typeof t.durationMs === 'number' ? t.durationMs : null,
+        matchedSpans: sets.reduce((n, s) => n + (s.matched ?? s.spans?.length ?? 0), 0),
+      };
+    });
+    return {
+      traces,
+      returned: traces.length,
+      truncated: traces.length >= input.limit,
+      inspectedTraces: typeof res.metrics.inspectedTraces === 'number' ? res.metrics.inspectedTraces : null,
+    };
+  },
+});
+
+export const traceTools = [tracesGet, tracesSearch];

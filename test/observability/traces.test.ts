@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SimSpan, TempoSimulator } from '../simulators/tempo.js';
+import { call, callError, makeServices } from './harness.js';
+
+const tempo = new TempoSimulator();
+let services: ReturnType<typeof makeServices>;
+const BIG = '4bf92f3577b34da6a3ce929d0e0e4736';
+const SMALL = '00000000000000000000000000c0ffee';
+const t0 = Date.now() - 60_000;
+const hex16 = (n: number) => n.toString(16).padStart(16, '0');
+
+/** 1 root, 9 service calls under it, 110 db spans under those; two failures deep in payments. */
+function bigTrace(): SimSpan[] {
+  const spans: SimSpan[] = [
+    { spanId: hex16(1), service: 'frontend', name: 'GET /checkout', startMs: t0, durationMs: 1200, status: 'ok' },
+  ];
+  for (let c = 0; c < 9; c++) {
+    const service = c === 4 ? 'payments' : `svc-${c}`;
+    spans.push({
+      spanId: hex16(100 + c),
+      parentSpanId: hex16(1),
+      service,
+      name: `call ${c}`,
+      startMs: t0 + 10 + c * 100,
+      durationMs: 90,
+      attributes: { 'http.method': 'POST', 'http.status_code': c === 4 ? 502 : 200, 'internal.noise': 'x' },
+    });
+  }
+  for (let d = 0; d < 110; d++) {
+    const parent = d % 9;
+    const failed = parent === 4 && (d === 13 || d === 22);
+    spans.push({
+      spanId: hex16(1000 + d),
+      parentSpanId: hex16(100 + parent),
+      service: parent === 4 ? 'payments' : `svc-${parent}`,
+      name: `db query ${d}`,
+      startMs: t0 + 12 + parent * 100 + d,
+      durationMs: 5,
+      status: failed ? 'error' : 'unset',
+      ...(failed ? { statusMessage: 'deadlock detected' } : {}),
+      attributes: { 'db.system': 'postgresql' },
+    });
+  }
+  return spans;
+}
+
+beforeAll(async () => {
+  await tempo.start();
+  services = makeServices({ tempo: { url: tempo.url } });
+  tempo.addTrace(BIG, bigTrace());
+  tempo.addTrace(SMALL, [
+    { spanId: hex16(7), service: 'search', name: 'GET /q', startMs: t0 + 5000, durationMs: 40, status: 'ok' },
+  ]);
+});
+
+afterAll(async () => {
+  await tempo.close();
+});
+
+describe('traces_get', () => {
+  it('summarizes a trace: error spans first, then the tree, bounded', async () => {
+    const res = await call('traces_get', { traceId: BIG.toUpperCase() }, services);
+    expect(res).toMatchObject({
+      traceId: BIG,
+      rootService: 'frontend',
+      rootOperation: 'GET /checkout',
+      durationMs: 1200,
+      errorCount: 2,
+      total: 120,
+      returned: 50,
+      truncated: true,
+    });
+    expect(res.services[0]).toEqual({ name: 'payments', spans: 13, errors: 2 });
+    expect(res.spans.slice(0, 2)).toMatchObject([
+      { operation: 'db query 13', service: 'payments', status: 'error', statusMessage: 'deadlock detected', depth: 2 },
+      { operation: 'db query 22', service: 'payments', status: 'error', depth: 2, parentSpanId: hex16(104) },
+    ]);
+    // then the tree from the root: root, its first child, that child's children...
+    expect(res.spans[2]).toMatchObject({ operation: 'GET /checkout', depth: 0, parentSpanId: null, startOffsetMs: 0 });
+    expect(res.spans[3]).toMatchObject({
+      operation: 'call 0',
+      depth: 1,
+      durationMs: 90,
+      attributes: { 'http.method': 'POST', 'http.status_code': '200' },
+    });
+    expect(res.spans[3].attributes['internal.noise']).toBeUndefined();
+    expect(res.spans[4]).toMatchObject({
+      operation: 'db query 0',
+      depth: 2,
+      attributes: { 'db.system': 'postgresql' },
+    });
+  });
+
+  it('returns every span of a small trace and accepts ids without leading zeros', async () => {
+    const res = await call('traces_get', { traceId: 'c0ffee' }, services);
+    expect(res).toMatchObject({ total: 1, returned: 1, truncated: false, traceId: SMALL, rootService: 'search' });
+  });
+
+  it('says ERR_NOT_FOUND for an unknown id and refuses a malformed one', async () => {
+    const missing = await callError('traces_get', { traceId: 'deadbeefdeadbeefdeadbeefdeadbeef' }, services);
+    expect(missing.code).toBe('ERR_NOT_FOUND');
+    expect(missing.message).toMatch(/Tempo has no trace deadbeef/);
+    const bad = await callError('traces_get', { traceId: 'not-a-trace' }, services);
+    expect(bad.code).toBe('ERR_INVALID_INPUT');
+  });
+});
+
+describe('traces_search', () => {
+  it('finds traces with TraceQL', async () => {
+    const res = await call(
+      'traces_search',
+      { query: '{ resource.service.name = "payments" && status = error }', start: 'now-1h' },
+      services,
+    );
+    expect(res).toMatchObject({ returned: 1, truncated: false, inspectedTraces: 2 });
+    expect(res.traces[0]).toMatchObject({ traceId: BIG, rootService: 'frontend', durationMs: 1200, matchedSpans: 2 });
+    const all = await call('traces_search', { query: '{ duration > 30ms }', limit: 1 }, services);
+    expect(all).toMatchObject({ returned: 1, truncated: true });
+    expect(all.traces[0].traceId).toBe(SMALL);
+  });
+
+  it("reports Tempo's TraceQL parse error and refuses a query without braces", async () => {
+    const err = await callError('traces_search', { query: '{ status = }' }, services);
+    expect(err.code).toBe('ERR_QUERY_INVALID');
+    expect(err.message).toMatch(
+      /^Tempo refused the TraceQL query: invalid TraceQL query: parse error at line 1, col 12/,
+    );
+    const bare = await callError('traces_search', { query: 'status = error' }, services);
+    expect(bare.code).toBe('ERR_QUERY_INVALID');
+    expect(bare.message).toMatch(/start with a spanset filter in braces/);
+  });
+
+  it('reports an unavailable Tempo', async () => {
+    tempo.control.fail = { status: 503, text: 'Service Unavailable' };
+    try {
+      const err = await callError('traces_get', { traceId: BIG }, services);
+      expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+      expect(err.message).toMatch(/^Tempo is not able to answer/);
+    } finally {
+      tempo.control.fail = undefined;
+    }
+  });
+});
