@@ -44,17 +44,15 @@ export const KitConfigSchema = z.object({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
-      /** Proxies (IPs) whose X-Forwarded-Tls-Client-Cert header is believed. */
+      /** Proxies (IPs or IPv4 CIDRs) whose X-Forwarded-Tls-Client-Cert header is believed (Traefik passTLSClientCert). */
       trustedProxies: csv.default([]),
+      /** The SPIFFE bundle that forwarded client certificates must chain to (when TLS terminates at the proxy). */
+      forwardedBundleFile: z.string().optional(),
+      /** The SPIFFE trust domain peer SVIDs must belong to. */
+      trustDomain: z.string().default('ravenhelm.local'),
       shutdownGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
-      tls: z
-        .object({
-          certFile: z.string(),
-          keyFile: z.string(),
-          bundleFile: z.string(),
-          trustDomain: z.string().default('ravenhelm.local'),
-        })
-        .optional(),
+      /** Direct mTLS: this server's X.509-SVID files as spiffe-helper writes them (reloaded on rotation). */
+      tls: z.object({ certFile: z.string(), keyFile: z.string(), bundleFile: z.string() }).optional(),
     })
     .prefault({}),
   limits: z
@@ -120,7 +118,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_TLS_CERT_FILE: 'http.tls.certFile',
   RAVENHELM_TLS_KEY_FILE: 'http.tls.keyFile',
   RAVENHELM_TLS_BUNDLE_FILE: 'http.tls.bundleFile',
-  RAVENHELM_TRUST_DOMAIN: 'http.tls.trustDomain',
+  RAVENHELM_TRUST_DOMAIN: 'http.trustDomain',
+  RAVENHELM_FORWARDED_BUNDLE_FILE: 'http.forwardedBundleFile',
   RAVENHELM_MAX_OUTPUT_BYTES: 'limits.maxOutputBytes',
   RAVENHELM_CALL_TIMEOUT_MS: 'limits.callTimeoutMs',
   RAVENHELM_POLICY_FILE: 'policyFile',

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { oauthAuthenticatorFactory, tlsWiring } from './auth-wiring.js';
+import { oauthAuthenticatorFactory, peerWiring } from './auth-wiring.js';
 import { loadConfig, redactConfig } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { createLogger } from './logging.js';
@@ -84,19 +84,18 @@ export async function runMain<S extends object, C extends z.ZodObject>(
           `auth.mode none is only allowed on a loopback address, not ${config.http.host}`,
         );
       }
-      const tls = await tlsWiring(config, logger);
+      const peer = await peerWiring(config, logger);
       const handle = await startHttp(rt, {
         authenticator:
-          config.auth.mode === 'none'
-            ? localAuthenticator(rt.localPrincipal)
-            : oauthAuthenticatorFactory(config, logger),
+          config.auth.mode === 'none' ? localAuthenticator(rt.localPrincipal) : oauthAuthenticatorFactory(config),
         authorizationServers: config.auth.issuer ? [config.auth.issuer] : [],
-        ...(tls ? { tls } : {}),
+        ...(peer.tls ? { tls: peer.tls } : {}),
+        ...(peer.peer ? { peer: peer.peer } : {}),
       });
-      if (tls?.onServer) tls.onServer(handle.server as import('node:https').Server);
+      peer.onServer?.(handle.server as import('node:https').Server);
       stop = async () => {
         await handle.shutdown();
-        tls?.close?.();
+        peer.close?.();
       };
     }
     await waitForSignal(logger, config.transport === 'stdio');

@@ -57,7 +57,8 @@ describe('examples', () => {
       backendEnv: dockerServer.backendEnv ?? {},
       env: { ...env, RAVENHELM_POLICY_FILE: '' },
     });
-    expect(config.http.tls?.trustDomain).toBe('ravenhelm.local');
+    expect(config.http.trustDomain).toBe('ravenhelm.local');
+    expect(config.http.tls?.bundleFile).toBe('/run/svid/svid_bundle.pem');
     expect(config.http.publicUrl).toBe('https://docker-mcp.platform.svc:8701/mcp');
     const policy = parsePolicy(policyMap.data['policy.yaml'] as string);
     expect(policy.servers.docker?.confirm).toBe('destructive');
