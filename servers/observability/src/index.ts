@@ -8,6 +8,7 @@ import { LokiBackend } from './backends/loki.js';
 import { PrometheusBackend } from './backends/prometheus.js';
 import { TempoBackend } from './backends/tempo.js';
 import { alertTools } from './tools/alerts.js';
+import { dashboardTools } from './tools/dashboards.js';
 import type { ObservabilityServices } from './tools/define.js';
 import { logTools } from './tools/logs.js';
 import { metricsTools } from './tools/metrics.js';
@@ -21,6 +22,7 @@ export const tools: readonly AnyTool<ObservabilityServices>[] = [
   ...alertTools,
   ...logTools,
   ...traceTools,
+  ...dashboardTools,
 ];
 
 const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;
