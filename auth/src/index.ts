@@ -1,3 +1,11 @@
+export {
+  DEFAULT_DEV_ISSUER_PORT,
+  DEFAULT_DEV_STATE_DIR,
+  DEV_ORG_ID,
+  DevIssuer,
+  type MintTokenOptions,
+} from './dev/issuer.js';
+export { type IssuerCliIo, runIssuerCli } from './dev/issuer-cli.js';
 export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, isAuthError } from './errors.js';
 export {
   createOAuthAuthenticator,

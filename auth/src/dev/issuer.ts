@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+
+/** Where dev state lives, relative to the working directory. */
+export const DEFAULT_DEV_STATE_DIR = '.ravenhelm/dev';
+export const DEFAULT_DEV_ISSUER_PORT = 9400;
+/** The organisation id used in Zitadel-style role claims minted by the dev issuer. */
+export const DEV_ORG_ID = 'ravenhelm-dev';
+
+const KEY_FILE = 'issuer-key.jwk';
+const STATE_FILE = 'issuer.json';
+const MAX_TTL_SECONDS = 24 * 60 * 60;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export interface MintTokenOptions {
+  /** Agent name: becomes `sub` and `client_id`. */
+  agent: string;
+  /** Space-separated string or a list. */
+  scope: string | readonly string[];
+  /** The resource URI(s) of the MCP server(s) the token is for. */
+  audience: string | readonly string[];
+  /** Default 3600, at most 86400. */
+  ttlSeconds?: number;
+  /** Zitadel-style project roles: `urn:zitadel:iam:org:project:roles: { role: { ravenhelm-dev: ... } }`. */
+  roles?: readonly string[];
+  /** RFC 8705 binding: base64url SHA-256 of the client certificate's DER (`cnf["x5t#S256"]`). */
+  certThumbprint?: string;
+  /** Overrides the issuer recorded by the last `listen` (tokens must name the issuer the server trusts). */
+  issuer?: string;
+}
+
+async function writePrivate(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+}
+
+async function readJson(path: string): Promise<unknown | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${path} is not readable JSON`);
+  }
+}
+
+/**
+ * A development-only token issuer: one ES256 key kept in the state directory (mode 0600), a discovery
+ * document and a JWKS served on loopback, and JWT access tokens (RFC 9068 shape, `typ: at+jwt`) minted
+ * for named agents. Point `createOAuthAuthenticator({ issuer })` at it and the demo runs with real
+ * signature checks. Never use it for anything but local development.
+ */
+export class DevIssuer {
+  readonly stateDir: string;
+  readonly kid: string;
+  readonly #privateKey: CryptoKey;
+  readonly #publicJwk: JWK;
+  #issuer: string | undefined;
+  #server: Server | undefined;
+
+  private constructor(stateDir: string, kid: string, privateKey: CryptoKey, publicJwk: JWK, issuer?: string) {
+    this.stateDir = stateDir;
+    this.kid = kid;
+    this.#privateKey = privateKey;
+    this.#publicJwk = publicJwk;
+    this.#issuer = issuer;
+  }
+
+  /** Loads the signing key from the state directory, creating it (and the directory, mode 0700) on first use. */
+  static async open(opts: { stateDir?: string } = {}): Promise<DevIssuer> {
+    const stateDir = resolve(opts.stateDir ?? DEFAULT_DEV_STATE_DIR);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const keyPath = join(stateDir, KEY_FILE);
+    let jwk = (await readJson(keyPath)) as JWK | undefined;
+    if (!jwk) {
+      const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+      jwk = await exportJWK(privateKey);
+      await writePrivate(keyPath, `${JSON.stringify(jwk)}\n`);
+    }
+    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string') {
+      throw new Error(`${keyPath} does not hold an ES256 private key`);
+    }
+    const { d: _d, ...publicJwk } = jwk;
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const privateKey = (await importJWK(jwk, 'ES256')) as CryptoKey;
+    const state = (await readJson(join(stateDir, STATE_FILE))) as { issuer?: unknown } | undefined;
+    const issuer = typeof state?.issuer === 'string' ? state.issuer : undefined;
+    return new DevIssuer(stateDir, kid, privateKey, { ...publicJwk, kid, alg: 'ES256', use: 'sig' }, issuer);
+  }
+
+  /** The issuer URL of the running server, or the one recorded by the last `listen` in this state directory. */
+  get issuer(): string | undefined {
+    return this.#issuer;
+  }
+
+  get jwks(): { keys: JWK[] } {
+    return { keys: [{ ...this.#publicJwk }] };
+  }
+
+  /** Serves discovery and the JWKS on loopback; port 0 picks a free one. Records the issuer in the state dir. */
+  async listen(opts: { port?: number; host?: string } = {}): Promise<{ issuer: string; jwksUri: string }> {
+    if (this.#server) throw new Error('the dev issuer is already listening');
+    const host = opts.host ?? '127.0.0.1';
+    if (!LOOPBACK.has(host)) throw new Error('the dev issuer listens on loopback only');
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const body =
+        path === '/jwks'
+          ? this.jwks
+          : path === '/.well-known/openid-configuration' || path === '/.well-known/oauth-authorization-server'
+            ? this.#metadata()
+            : undefined;
+      if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      if (!body) return void res.writeHead(404).end();
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' })
+        .end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? DEFAULT_DEV_ISSUER_PORT, host, () => resolveListen());
+    });
+    this.#server = server;
+    const { port } = server.address() as AddressInfo;
+    this.#issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    await writePrivate(join(this.stateDir, STATE_FILE), `${JSON.stringify({ issuer: this.#issuer, kid: this.kid })}\n`);
+    return { issuer: this.#issuer, jwksUri: `${this.#issuer}/jwks` };
+  }
+
+  #metadata(): Record<string, unknown> {
+    return {
+      issuer: this.#issuer,
+      jwks_uri: `${this.#issuer}/jwks`,
+      response_types_supported: ['token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      token_endpoint_auth_methods_supported: ['none'],
+      grant_types_supported: [],
+    };
+  }
+
+  /** A signed JWT access token for an agent. */
+  async mintToken(opts: MintTokenOptions): Promise<string> {
+    const issuer = opts.issuer ?? this.#issuer;
+    if (!issuer) throw new Error('no issuer known: start the dev issuer first (dev-issuer) or pass an issuer');
+    if (!NAME.test(opts.agent)) throw new Error('agent name must be 1-63 characters of letters, digits, ".", "_", "-"');
+    const ttl = opts.ttlSeconds ?? 3600;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) throw new Error('ttl must be 1..86400 seconds');
+    const scope = (typeof opts.scope === 'string' ? opts.scope.split(' ') : [...opts.scope]).filter(Boolean).join(' ');
+    const audience = typeof opts.audience === 'string' ? [opts.audience] : [...opts.audience];
+    if (audience.length === 0 || audience.some((a) => a.length === 0)) throw new Error('an audience is required');
+    const claims: Record<string, unknown> = { client_id: opts.agent, scope };
+    if (opts.roles && opts.roles.length > 0) {
+      claims['urn:zitadel:iam:org:project:roles'] = Object.fromEntries(
+        opts.roles.map((role) => [role, { [DEV_ORG_ID]: 'ravenhelm.local' }]),
+      );
+    }
+    if (opts.certThumbprint) claims.cnf = { 'x5t#S256': opts.certThumbprint };
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: this.kid, typ: 'at+jwt' })
+      .setIssuer(issuer)
+      .setSubject(opts.agent)
+      .setAudience(audience.length === 1 ? (audience[0] as string) : audience)
+      .setIssuedAt()
+      .setExpirationTime(`${ttl}s`)
+      .setJti(randomUUID())
+      .sign(this.#privateKey);
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+  }
+}
