@@ -10,6 +10,7 @@ import { TempoBackend } from './backends/tempo.js';
 import { alertTools } from './tools/alerts.js';
 import { dashboardTools } from './tools/dashboards.js';
 import type { ObservabilityServices } from './tools/define.js';
+import { incidentTools } from './tools/incident.js';
 import { logTools } from './tools/logs.js';
 import { metricsTools } from './tools/metrics.js';
 import { traceTools } from './tools/traces.js';
@@ -23,6 +24,7 @@ export const tools: readonly AnyTool<ObservabilityServices>[] = [
   ...logTools,
   ...traceTools,
   ...dashboardTools,
+  ...incidentTools,
 ];
 
 const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;

@@ -1,0 +1,229 @@
+import { jsonBytes, RavenhelmError, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { SeriesStats, summarizeMatrix } from '../summary.js';
+import { DurationInput, parseDuration, toNanos } from '../time.js';
+import { byUrgency } from './alerts.js';
+import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+import { flattenStreams } from './logs.js';
+
+/** Service and alert names are substituted into PromQL/LogQL string literals: only characters that cannot end one. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const SafeName = z.string().regex(SAFE_NAME, 'may contain only letters, digits, "_", ".", ":" and "-" (at most 128)');
+
+const SectionError = z.object({ code: z.string(), message: z.string() });
+type SectionError = z.output<typeof SectionError>;
+
+function sectionError(err: unknown): SectionError {
+  if (err instanceof RavenhelmError) return { code: err.code, message: err.message };
+  return { code: 'ERR_INTERNAL', message: 'unexpected error; the server log has the details' };
+}
+
+/** Replaces `$service` (or `${service}`) in a template; the name is already restricted to SAFE_NAME. */
+export function fillTemplate(template: string, service: string): string {
+  return template.replace(/\$\{service\}|\$service\b/g, service);
+}
+
+const Section = {
+  ok: z.boolean(),
+  backend: z.string(),
+  error: SectionError.optional(),
+  skipped: z.string().optional(),
+};
+
+export const incidentGetContext = defineTool({
+  name: 'incident_get_context',
+  toolset: 'incident',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'Gather incident context for a service or alert',
+  description:
+    'One call for a service or alert name: firing alerts, key metric summaries and recent error log lines, each bounded; a failing backend is named and the rest still returned.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    service: SafeName.optional().describe('Service name as it appears in alert labels, metric and log labels'),
+    alertName: SafeName.optional().describe('Alert name; the service is taken from its labels when not given'),
+    range: DurationInput.default('1h').describe('How far back to look for metrics and logs'),
+    maxAlerts: z.number().int().min(1).max(50).default(10).describe('Most alerts listed'),
+    maxLogLines: z.number().int().min(1).max(200).default(20).describe('Most error log lines listed'),
+  }),
+  output: z.object({
+    service: z.string().nullable(),
+    alertName: z.string().nullable(),
+    start: z.string(),
+    end: z.string(),
+    partial: z.boolean().describe('True when some part could not be fetched; see failedBackends and each error'),
+    failedBackends: z.array(z.string()),
+    alerts: z.object({
+      ...Section,
+      total: z.number().int(),
+      truncated: z.boolean(),
+      items: z.array(
+        z.object({
+          name: z.string(),
+          severity: z.string().nullable(),
+          state: z.string(),
+          startsAt: z.string(),
+          summary: z.string().nullable(),
+          labels: z.record(z.string(), z.string()),
+        }),
+      ),
+    }),
+    metrics: z.object({
+      ...Section,
+      items: z.array(
+        z.object({
+          name: z.string(),
+          query: z.string(),
+          ok: z.boolean(),
+          error: SectionError.optional(),
+          total: z.number().int().describe('Series the query returned'),
+          series: z.array(z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats })),
+        }),
+      ),
+    }),
+    logs: z.object({
+      ...Section,
+      query: z.string().nullable(),
+      lines: z.array(z.object({ time: z.string(), line: z.string(), labels: z.record(z.string(), z.string()) })),
+      truncated: z.boolean(),
+      scannedLines: z.number().int().nullable(),
+    }),
+  }),
+  handler: async (input, ctx) => {
+    const { prometheus, alertmanager, loki, incident, signal, maxOutputBytes } = ctx;
+    if (!input.service && !input.alertName) {
+      throw new ToolError('ERR_INVALID_INPUT', 'give a service, an alertName, or both');
+    }
+    const rangeSeconds = parseDuration(input.range, 'range');
+    if (rangeSeconds > 7 * 86_400) throw new ToolError('ERR_INVALID_INPUT', 'range: at most 7d');
+    const end = Date.now() / 1000;
+    const start = end - rangeSeconds;
+
+    // Alerts first: with only an alert name, they tell us which service to look at.
+    const alerts = await (async () => {
+      try {
+        const all = await alertmanager.alerts([], signal);
+        const hits = all
+          .filter((a) => a.status.state === 'active')
+          .filter(
+            (a) =>
+              (input.alertName !== undefined && a.labels.alertname === input.alertName) ||
+              (input.service !== undefined && incident.serviceLabels.some((l) => a.labels[l] === input.service)),
+          )
+          .sort(byUrgency);
+        return { ok: true, hits };
+      } catch (err) {
+        return { ok: false, hits: [], error: sectionError(err) };
+      }
+    })();
+    const service =
+      input.service ??
+      alerts.hits
+        .map((a) => incident.serviceLabels.map((l) => a.labels[l]).find((v) => v !== undefined && SAFE_NAME.test(v)))
+        .find((v) => v !== undefined);
+    const noService =
+      service === undefined ? 'no service given and none found on a firing alert with that name' : undefined;
+
+    const [metrics, logs] = await Promise.all([
+      (async () => {
+        if (!service) return { ok: false, skipped: noService, items: [] };
+        const step = Math.max(1, Math.ceil(rangeSeconds / 120));
+        const items = await Promise.all(
+          incident.metricTemplates.map(async (t) => {
+            const query = fillTemplate(t.query, service);
+            try {
+              const data = await prometheus.queryRange(query, start, end, step, signal);
+              const result = data.resultType === 'matrix' ? data.result : [];
+              const s = summarizeMatrix(result, {
+                sortBy: 'max',
+                order: 'desc',
+                offset: 0,
+                topK: 5,
+                points: 0,
+                maxBytes: 4096,
+              });
+              return {
+                name: t.name,
+                query,
+                ok: true,
+                total: s.total,
+                series: s.series.map(({ labels, stats }) => ({ labels, stats })),
+              };
+            } catch (err) {
+              return { name: t.name, query, ok: false, error: sectionError(err), total: 0, series: [] };
+            }
+          }),
+        );
+        const unreachable = items.find((i) => i.error && /BACKEND_(UNAVAILABLE|TIMEOUT)/.test(i.error.code));
+        return { ok: !unreachable, items, ...(unreachable?.error ? { error: unreachable.error } : {}) };
+      })(),
+      (async () => {
+        if (!service)
+          return { ok: false, skipped: noService, query: null, lines: [], truncated: false, scannedLines: null };
+        const query = fillTemplate(incident.logQuery, service);
+        try {
+          const res = await loki.queryRange(
+            { query, startNs: toNanos(start), endNs: toNanos(end), limit: input.maxLogLines, direction: 'backward' },
+            signal,
+          );
+          const { streams, lines } = flattenStreams(res.result, 'backward', 300);
+          return {
+            ok: true,
+            query,
+            lines: lines
+              .slice(0, input.maxLogLines)
+              .map((l) => ({ time: l.time, line: l.line, labels: streams[l.stream] ?? {} })),
+            truncated: lines.length >= input.maxLogLines,
+            scannedLines: res.stats.summary?.totalLinesProcessed ?? null,
+          };
+        } catch (err) {
+          return { ok: false, error: sectionError(err), query, lines: [], truncated: false, scannedLines: null };
+        }
+      })(),
+    ]);
+
+    const out = {
+      service: service ?? null,
+      alertName: input.alertName ?? null,
+      start: new Date(start * 1000).toISOString(),
+      end: new Date(end * 1000).toISOString(),
+      partial: false,
+      failedBackends: [] as string[],
+      alerts: {
+        ok: alerts.ok,
+        backend: 'Alertmanager',
+        ...(alerts.error ? { error: alerts.error } : {}),
+        total: alerts.hits.length,
+        truncated: alerts.hits.length > input.maxAlerts,
+        items: alerts.hits.slice(0, input.maxAlerts).map((a) => ({
+          name: a.labels.alertname ?? '',
+          severity: a.labels.severity ?? null,
+          state: a.status.state,
+          startsAt: a.startsAt,
+          summary: (a.annotations?.summary ?? a.annotations?.description ?? '').slice(0, 300) || null,
+          labels: a.labels,
+        })),
+      },
+      metrics: { backend: 'Prometheus', ...metrics },
+      logs: { backend: 'Loki', ...logs },
+    };
+    for (const s of [out.alerts, out.metrics, out.logs] as { backend: string; error?: SectionError }[])
+      if (s.error) out.failedBackends.push(s.backend);
+    out.partial = out.failedBackends.length > 0 || out.metrics.items.some((i) => !i.ok) || 'skipped' in out.metrics;
+    // Bounded: drop the oldest log lines, then the lowest-ranked series, until the answer fits.
+    const budget = listBudget(maxOutputBytes);
+    for (let i = 0; i < 200 && jsonBytes(out) > budget; i++) {
+      if (out.logs.lines.length > 1) {
+        out.logs.lines = out.logs.lines.slice(0, Math.floor(out.logs.lines.length * 0.7));
+        out.logs.truncated = true;
+      } else {
+        const widest = [...out.metrics.items].sort((a, b) => b.series.length - a.series.length)[0];
+        if (!widest || widest.series.length === 0) break;
+        widest.series = widest.series.slice(0, -1);
+      }
+    }
+    return out;
+  },
+});
+
+export const incidentTools = [incidentGetContext];

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LokiSimulator } from '../simulators/loki.js';
+import {
+  deadUrl,
+  type Listening,
+  type Proc,
+  postAlerts,
+  startAlertmanager,
+  startExporter,
+  startPrometheus,
+  waitFor,
+} from './fixture.js';
+import { call, callError, makeServices } from './harness.js';
+
+let exporter: Listening;
+let prom: Proc;
+let am: Proc;
+const loki = new LokiSimulator();
+let services: ReturnType<typeof makeServices>;
+
+const incident = {
+  metricTemplates: [
+    { name: 'request rate by code', query: 'sum by (code) (rate(demo_requests_total{service="$service"}[10s]))' },
+    { name: 'broken template', query: 'sum(rate(demo_requests_total{service="$service"}[10s]' },
+  ],
+  logQuery: '{service_name="$service"} |~ "(?i)error"',
+};
+
+beforeAll(async () => {
+  exporter = await startExporter();
+  [prom, am] = await Promise.all([startPrometheus([exporter.url]), startAlertmanager(), loki.start()]);
+  services = makeServices({
+    prometheus: { url: prom.url },
+    alertmanager: { url: am.url },
+    loki: { url: loki.url },
+    incident,
+  });
+  await postAlerts(am.url, [
+    {
+      labels: { alertname: 'HighErrorRate', service: 'checkout', severity: 'critical' },
+      annotations: { summary: '5xx above 5%' },
+    },
+    { labels: { alertname: 'DiskFull', service: 'db', severity: 'warning' } },
+  ]);
+  const now = Date.now();
+  loki.push(
+    { service_name: 'checkout' },
+    Array.from({ length: 40 }, (_, i) => ({
+      atMs: now - 60_000 + i * 1000,
+      line: i % 2 ? `ERROR charge failed ${i}` : `info ok ${i}`,
+    })),
+  );
+  loki.push({ service_name: 'db' }, [{ atMs: now - 1000, line: 'error: disk full' }]);
+  await waitFor('rates for the demo target', async () => {
+    const res = await fetch(
+      `${prom.url}/api/v1/query?query=${encodeURIComponent('count(rate(demo_requests_total[10s]))')}`,
+    );
+    const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+    return Number(body.data.result[0]?.value[1]) === 180;
+  });
+  await waitFor('alerts to be active', async () => {
+    const res = await fetch(`${am.url}/api/v2/alerts?unprocessed=false`);
+    return ((await res.json()) as unknown[]).length === 2;
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([prom?.stop(), am?.stop(), exporter?.close(), loki.close()]);
+});
+
+describe('incident_get_context', () => {
+  it('gathers alerts, metric summaries and error logs for a service', async () => {
+    const res = await call('incident_get_context', { service: 'checkout', range: '5m', maxLogLines: 5 }, services);
+    expect(res.service).toBe('checkout');
+    expect(res.alerts).toMatchObject({ ok: true, backend: 'Alertmanager', total: 1, truncated: false });
+    expect(res.alerts.items[0]).toMatchObject({ name: 'HighErrorRate', severity: 'critical', summary: '5xx above 5%' });
+    const [rate, broken] = res.metrics.items;
+    expect(rate).toMatchObject({
+      name: 'request rate by code',
+      ok: true,
+      total: 3,
+      query: 'sum by (code) (rate(demo_requests_total{service="checkout"}[10s]))',
+    });
+    // code 200 and 404 each grow at 1+2+...+60 = 1830/s, code 500 at 55.9/s: the 500 series ranks last
+    expect(['200', '404']).toContain(rate.series[0].labels.code);
+    expect(rate.series[0].stats.max).toBeGreaterThan(100);
+    expect(rate.series[2].labels.code).toBe('500');
+    expect(rate.series[2].stats.max).toBeLessThan(rate.series[0].stats.max);
+    expect(broken).toMatchObject({ ok: false, error: { code: 'ERR_QUERY_INVALID' } });
+    expect(res.metrics.ok).toBe(true);
+    expect(res.logs).toMatchObject({
+      ok: true,
+      backend: 'Loki',
+      query: '{service_name="checkout"} |~ "(?i)error"',
+      truncated: true,
+      scannedLines: 40,
+    });
+    expect(res.logs.lines).toHaveLength(5);
+    expect(res.logs.lines[0]).toMatchObject({ line: 'ERROR charge failed 39', labels: { service_name: 'checkout' } });
+    expect(res.partial).toBe(true); // the broken template
+    expect(res.failedBackends).toEqual([]);
+  });
+
+  it('finds the service from an alert name', async () => {
+    const res = await call('incident_get_context', { alertName: 'DiskFull', range: '5m' }, services);
+    expect(res).toMatchObject({ service: 'db', alertName: 'DiskFull', alerts: { total: 1 } });
+    expect(res.logs.lines.map((l: { line: string }) => l.line)).toEqual(['error: disk full']);
+    const none = await call('incident_get_context', { alertName: 'NoSuchAlert' }, services);
+    expect(none).toMatchObject({ service: null, partial: true, alerts: { ok: true, total: 0 } });
+    expect(none.metrics.skipped).toMatch(/no service given/);
+    expect(none.logs.skipped).toMatch(/no service given/);
+  });
+
+  it('returns partial results naming the backends that are down', async () => {
+    const partial = makeServices({
+      prometheus: { url: prom.url },
+      alertmanager: { url: await deadUrl() },
+      loki: { url: await deadUrl() },
+      incident: {
+        metricTemplates: [incident.metricTemplates[0] as { name: string; query: string }],
+        logQuery: incident.logQuery,
+      },
+    });
+    const res = await call('incident_get_context', { service: 'checkout', range: '5m' }, partial);
+    expect(res.partial).toBe(true);
+    expect(res.failedBackends).toEqual(['Alertmanager', 'Loki']);
+    expect(res.alerts).toMatchObject({ ok: false, error: { code: 'ERR_BACKEND_UNAVAILABLE' } });
+    expect(res.alerts.error.message).toMatch(/^Alertmanager is unreachable/);
+    expect(res.logs.error.message).toMatch(/^Loki is unreachable/);
+    expect(res.metrics.ok).toBe(true);
+    expect(res.metrics.items[0].total).toBe(3);
+  });
+
+  it('refuses a service name that could break out of a query string', async () => {
+    const err = await callError('incident_get_context', { service: 'checkout"} or vector(1) #' }, services);
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/service: may contain only letters/);
+    const neither = await callError('incident_get_context', {}, services);
+    expect(neither.message).toMatch(/give a service, an alertName, or both/);
+  });
+
+  it('stays within a small output budget', async () => {
+    const res = await call('incident_get_context', { service: 'checkout', range: '5m', maxLogLines: 200 }, services, {
+      maxOutputBytes: 3000,
+    });
+    expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(3000);
+    expect(res.logs.truncated).toBe(true);
+  });
+});
