@@ -1,11 +1,16 @@
 import * as client from 'openid-client';
-import { z } from 'zod';
 import { AuthError } from '../errors.js';
 import type { Authenticator, AuthRequest, Principal } from '../principal.js';
 import { extractBearerToken } from './bearer.js';
-import { ExpiringCache, tokenKey } from './cache.js';
+import { DISCOVERY_RETRY_MS, ExpiringCache, memoizeWithRetry, tokenKey } from './cache.js';
 import { toPrincipal, toVerifiedToken, type VerifiedToken } from './claims.js';
-import { isLoopbackUrl, type OAuthConfig, OAuthConfigSchema, type ResolvedOAuthConfig } from './config.js';
+import {
+  isAllowedEndpoint,
+  isLoopbackUrl,
+  type OAuthConfig,
+  OAuthConfigSchema,
+  type ResolvedOAuthConfig,
+} from './config.js';
 import { IntrospectionClient } from './introspection.js';
 import { JwtVerifier, looksLikeJwt } from './jwt.js';
 
@@ -42,9 +47,7 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
     ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
   });
   const uri = discovered.serverMetadata().jwks_uri;
-  if (!uri) throw new Error('issuer metadata has no jwks_uri');
-  const parsed = z.url({ protocol: /^https?$/ }).safeParse(uri);
-  if (!parsed.success) throw new Error('issuer metadata has an invalid jwks_uri');
+  if (!uri || !isAllowedEndpoint(uri)) throw new Error('issuer metadata has no usable jwks_uri');
   return uri;
 }
 
@@ -63,17 +66,11 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
  */
 export function createOAuthAuthenticator(config: OAuthConfig): OAuthAuthenticator {
   const resolved = parseOAuthConfig(config);
-  let jwksUri: Promise<string> | undefined;
-  const jwt = new JwtVerifier(resolved, async () => {
-    if (resolved.jwksUri) return resolved.jwksUri;
-    jwksUri ??= discoverJwksUri(resolved);
-    try {
-      return await jwksUri;
-    } catch (err) {
-      jwksUri = undefined; // retry discovery on the next request
-      throw err;
-    }
-  });
+  const configuredJwks = resolved.jwksUri;
+  const jwksUri = configuredJwks
+    ? async () => configuredJwks
+    : memoizeWithRetry(() => discoverJwksUri(resolved), DISCOVERY_RETRY_MS);
+  const jwt = new JwtVerifier(resolved, jwksUri);
   const introspection = resolved.introspection ? new IntrospectionClient(resolved, resolved.introspection) : undefined;
   const cache = new ExpiringCache<VerifiedToken>(resolved.tokenCacheSize);
   const inflight = new Map<string, Promise<{ token: VerifiedToken; cacheUntil: number }>>();

@@ -46,3 +46,24 @@ export class ExpiringCache<V> {
     this.#entries.clear();
   }
 }
+
+/** Milliseconds a failed discovery is remembered, so an outage does not turn every request into a fetch. */
+export const DISCOVERY_RETRY_MS = 5000;
+
+/** Memoizes an async lookup; a failure is remembered for `retryMs`, then retried. */
+export function memoizeWithRetry<T>(load: () => Promise<T>, retryMs: number): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  let failedAt = 0;
+  return () => {
+    if (pending && failedAt !== 0 && Date.now() - failedAt >= retryMs) pending = undefined;
+    if (!pending) {
+      failedAt = 0;
+      const attempt = load();
+      pending = attempt;
+      attempt.catch(() => {
+        if (pending === attempt) failedAt = Date.now();
+      });
+    }
+    return pending;
+  };
+}

@@ -23,19 +23,20 @@ export function isLoopbackUrl(url: URL): boolean {
 }
 
 /** https everywhere except loopback; no credentials or fragment in the URL. */
-const endpointUrl = z.string().refine(
-  (value) => {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return false;
-    }
-    if (url.username || url.password || url.hash) return false;
-    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
-  },
-  { message: 'must be an https URL (plain http only on loopback), without credentials or fragment' },
-);
+export function isAllowedEndpoint(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password || url.hash) return false;
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
+}
+
+const endpointUrl = z.string().refine(isAllowedEndpoint, {
+  message: 'must be an https URL (plain http only on loopback), without credentials or fragment',
+});
 
 export const OAuthConfigSchema = z
   .object({

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { AuthError } from '../errors.js';
+import { DISCOVERY_RETRY_MS, memoizeWithRetry } from './cache.js';
 import { checkAudience } from './claims.js';
 import { isLoopbackUrl, type ResolvedOAuthConfig } from './config.js';
 
@@ -32,14 +33,15 @@ export function checkIntrospection(result: Record<string, unknown>, config: Reso
 export class IntrospectionClient {
   readonly #config: ResolvedOAuthConfig;
   readonly #introspection: IntrospectionConfig;
-  #client: Promise<client.Configuration> | undefined;
+  readonly #client: () => Promise<client.Configuration>;
 
   constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig) {
     this.#config = config;
     this.#introspection = introspection;
+    this.#client = memoizeWithRetry(() => this.#load(), DISCOVERY_RETRY_MS);
   }
 
-  #load(): Promise<client.Configuration> {
+  async #load(): Promise<client.Configuration> {
     const c = this.#config;
     const i = this.#introspection;
     const auth = i.authMethod === 'client_secret_post' ? client.ClientSecretPost() : client.ClientSecretBasic();
@@ -66,11 +68,9 @@ export class IntrospectionClient {
   }
 
   async #clientConfig(): Promise<client.Configuration> {
-    this.#client ??= this.#load();
     try {
-      return await this.#client;
+      return await this.#client();
     } catch (err) {
-      this.#client = undefined; // retry discovery on the next request
       throw new AuthError('ERR_AUTH_UNAVAILABLE', 'the token introspection service cannot be reached', { cause: err });
     }
   }
