@@ -14,6 +14,7 @@ import {
   startHttp,
 } from '@ravenhelm/kit';
 import { dockerServer } from '@ravenhelm/mcp-docker';
+import { observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { startAuthProxy } from '../fixtures/auth-proxy.js';
@@ -23,7 +24,7 @@ import { REPO_ROOT } from '../fixtures/spawn.js';
 const run = promisify(execFile);
 const CLI = `${REPO_ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
 const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection'];
-const SERVERS: ServerDefinition<object, z.ZodObject>[] = [dockerServer as never];
+const SERVERS: ServerDefinition<object, z.ZodObject>[] = [dockerServer as never, observabilityServer as never];
 
 describe.each(SERVERS.map((s) => [s.name, s] as const))('conformance: %s server', (name, def) => {
   let stop: () => Promise<void>;
