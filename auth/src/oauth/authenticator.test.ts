@@ -178,6 +178,33 @@ describe('opaque tokens through RFC 7662 introspection', () => {
     expect(op.introspectionCount - before).toBe(1);
   });
 
+  test('concurrent requests with one token share a single introspection', async () => {
+    const auth = introspecting();
+    const token = await op.getToken({ opaque: true, scope: 'mcp:docker:read' });
+    const before = op.introspectionCount;
+    const principals = await Promise.all(Array.from({ length: 25 }, () => auth.authenticate(bearer(token))));
+    expect(new Set(principals.map((p) => p.subject))).toEqual(new Set([op.agent.clientId]));
+    expect(op.introspectionCount - before).toBe(1);
+  });
+
+  test('introspection results are cached no longer than cacheMaxSeconds', async () => {
+    const auth = introspecting({
+      introspection: {
+        clientId: op.resourceServer.clientId,
+        clientSecret: op.resourceServer.clientSecret,
+        cacheMaxSeconds: 1,
+      },
+    });
+    const token = await op.getToken({ opaque: true });
+    const before = op.introspectionCount;
+    await auth.authenticate(bearer(token));
+    await auth.authenticate(bearer(token));
+    expect(op.introspectionCount - before).toBe(1);
+    await sleep(1100);
+    await auth.authenticate(bearer(token));
+    expect(op.introspectionCount - before).toBe(2);
+  });
+
   test('an explicit introspection endpoint works without discovery', async () => {
     const auth = introspecting({
       introspection: {
