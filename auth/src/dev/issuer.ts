@@ -34,6 +34,21 @@ export interface MintTokenOptions {
   issuer?: string;
 }
 
+/** `mint()` options: the same token as `mintToken`, with scopes as a list and the binding named after `cnf`. */
+export interface MintOptions {
+  /** Agent name: becomes `sub` and `client_id`. */
+  agent: string;
+  scopes: readonly string[];
+  /** The resource URI(s) of the MCP server(s) the token is for. */
+  audience: string | readonly string[];
+  /** Default 3600, at most 86400. */
+  ttlSeconds?: number;
+  roles?: readonly string[];
+  /** RFC 8705 `cnf["x5t#S256"]`: base64url SHA-256 of the client certificate's DER. */
+  cnfThumbprint?: string;
+  issuer?: string;
+}
+
 async function writePrivate(path: string, data: string): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
   await writeFile(tmp, data, { mode: 0o600 });
@@ -133,6 +148,11 @@ export class DevIssuer {
     return { issuer: this.#issuer, jwksUri: `${this.#issuer}/jwks` };
   }
 
+  /** Alias of `listen`: serves discovery and the JWKS on loopback (default port 9400; 0 picks a free one). */
+  start(opts: { port?: number; host?: string } = {}): Promise<{ issuer: string; jwksUri: string }> {
+    return this.listen(opts);
+  }
+
   #metadata(): Record<string, unknown> {
     return {
       issuer: this.#issuer,
@@ -171,6 +191,12 @@ export class DevIssuer {
       .setExpirationTime(`${ttl}s`)
       .setJti(randomUUID())
       .sign(this.#privateKey);
+  }
+
+  /** A signed JWT access token for an agent (`mintToken` with the options named as in the CLI docs). */
+  mint(opts: MintOptions): Promise<string> {
+    const { scopes, cnfThumbprint, ...rest } = opts;
+    return this.mintToken({ ...rest, scope: scopes, ...(cnfThumbprint ? { certThumbprint: cnfThumbprint } : {}) });
   }
 
   async close(): Promise<void> {

@@ -69,8 +69,11 @@ export const OAuthConfigSchema = z
         clientId: z.string().min(1),
         clientSecret: z.string().min(1),
         authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-        /** An active introspection result is reused until min(exp, now + cacheMaxSeconds). */
-        cacheMaxSeconds: z.number().int().min(0).max(3600).default(60),
+        /**
+         * An active introspection result is reused until min(exp, now + cacheMaxSeconds). A revoked
+         * opaque token stays accepted for at most this long; lower it where revocation must bite sooner.
+         */
+        cacheMaxSeconds: z.number().int().min(0).max(3600).default(300),
       })
       .optional(),
     /** Zitadel project roles to scopes: `{ "ops-admin": ["mcp:docker:admin"] }`. */
