@@ -1,3 +1,4 @@
+export { oauthAuthenticatorFactory, type PeerWiring, peerWiring } from './auth-wiring.js';
 export {
   type BackendAuth,
   BackendHttp,
