@@ -1,0 +1,533 @@
+// The bearer-token security battery: real tokens from oidc-provider, then every hostile token we can
+// think of, signed by keys we control and served from a loopback JWKS we control. Each case asserts
+// the exact AuthError code, and that the error message never echoes the token.
+import { execFile } from 'node:child_process';
+import { createHash, createPrivateKey, sign as cryptoSign, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  AuthError,
+  type AuthRequest,
+  createOAuthAuthenticator,
+  DevIssuer,
+  type OAuthAuthenticator,
+  type OAuthConfig,
+  OAuthConfigError,
+  type Principal,
+} from '@ravenhelm/auth';
+import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type RunningOidcProvider, startOidcProvider } from '../fixtures/oidc.js';
+
+const RESOURCE = 'https://mcp.ravenhelm.test/docker';
+const ROLES = 'urn:zitadel:iam:org:project:roles';
+const PROJECT = '312909075212468632';
+const REPO = resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => Math.floor(Date.now() / 1000);
+
+function bearer(token: string, extra: Partial<AuthRequest> = {}): AuthRequest {
+  return { headers: { authorization: `Bearer ${token}` }, ...extra };
+}
+
+/** The AuthError code a request ends with ('accepted' when it verifies); checks the message is safe. */
+async function outcome(auth: OAuthAuthenticator, req: AuthRequest): Promise<string> {
+  try {
+    await auth.authenticate(req);
+    return 'accepted';
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    const header = req.headers.authorization;
+    const presented = [
+      ...(Array.isArray(header) ? header : header ? [header] : []).map((h) => h.replace(/^\S+\s+/, '')),
+      ...(req.query?.getAll('access_token') ?? []),
+    ];
+    for (const token of presented) if (token.length > 8) expect(err.message).not.toContain(token);
+    expect(err.message.length).toBeLessThan(200);
+    return err.code;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and a JWKS endpoint we control.
+
+interface Signer {
+  kid: string;
+  alg: 'ES256' | 'RS256';
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  jwk: JWK;
+}
+
+async function signer(alg: 'ES256' | 'RS256'): Promise<Signer> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const kid = randomUUID();
+  return { kid, alg, privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+}
+
+let jwksServer: Server;
+let issuer: string;
+let published: JWK[] = [];
+let fetches = 0;
+let jwksDown = false;
+let es: Signer;
+let es2: Signer;
+let rs: Signer;
+const authenticators: OAuthAuthenticator[] = [];
+
+function track(a: OAuthAuthenticator): OAuthAuthenticator {
+  authenticators.push(a);
+  return a;
+}
+
+/** An authenticator for our own issuer; JWKS location given, so no discovery. */
+function make(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
+  return track(createOAuthAuthenticator({ issuer, resource: RESOURCE, jwksUri: `${issuer}/jwks`, ...extra }));
+}
+
+function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const t = now();
+  return {
+    iss: issuer,
+    sub: 'agent-oncall',
+    client_id: 'agent-oncall',
+    aud: RESOURCE,
+    scope: 'mcp:docker:read',
+    iat: t,
+    exp: t + 300,
+    jti: randomUUID(),
+    ...extra,
+  };
+}
+
+/** A correctly signed token; `extra` overrides claims (undefined removes one), `header` overrides the header. */
+async function mint(extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key = es) {
+  return new SignJWT(claims(extra))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
+    .sign(key.privateKey);
+}
+
+/** ES256 over arbitrary header bytes, for headers jose will not produce (an unknown `crit`). */
+async function forgeEs256(header: Record<string, unknown>, payload: Record<string, unknown>): Promise<string> {
+  const key = createPrivateKey({ key: (await exportJWK(es.privateKey)) as never, format: 'jwk' });
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64(header)}.${b64(payload)}`;
+  const sig = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+/** Publishes `keys` for the duration of `fn` (authenticators made inside fetch this set). */
+async function withPublished<T>(keys: JWK[], fn: () => Promise<T>): Promise<T> {
+  const previous = published;
+  published = keys;
+  try {
+    return await fn();
+  } finally {
+    published = previous;
+  }
+}
+
+let op: RunningOidcProvider;
+let tmp: string;
+
+beforeAll(async () => {
+  [es, es2, rs] = await Promise.all([signer('ES256'), signer('ES256'), signer('RS256')]);
+  published = [es.jwk];
+  jwksServer = createServer((req, res) => {
+    if (req.url === '/jwks' && req.method === 'GET') {
+      fetches++;
+      if (jwksDown) return void res.writeHead(503).end();
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: published }));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
+  issuer = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+  op = await startOidcProvider();
+  tmp = await mkdtemp(join(tmpdir(), 'ravenhelm-tokens-'));
+});
+
+afterAll(async () => {
+  for (const a of authenticators) await a.close();
+  jwksServer?.closeAllConnections();
+  if (jwksServer) await new Promise<void>((r) => jwksServer.close(() => r()));
+  await op?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('real tokens from oidc-provider', () => {
+  function forOp(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
+    return track(createOAuthAuthenticator({ issuer: op.issuer, resource: op.resource, ...extra }));
+  }
+
+  test('a JWT access token verifies through discovery and yields the exact principal', async () => {
+    const auth = forOp();
+    const token = await op.getToken({ resource: op.resource, scope: 'mcp:docker:read mcp:docker:write' });
+    const spiffeId = 'spiffe://ravenhelm.local/agent/oncall';
+    const principal = await auth.authenticate(bearer(token, { peerSpiffeId: spiffeId }));
+    const { expiresAt, ...rest } = principal;
+    expect({ ...rest, scopes: [...rest.scopes].sort() }).toEqual({
+      subject: op.agent.clientId,
+      clientId: op.agent.clientId,
+      scopes: ['mcp:docker:read', 'mcp:docker:write'],
+      roles: [],
+      issuer: op.issuer,
+      spiffeId,
+      source: 'oauth',
+    } satisfies Principal);
+    expect(expiresAt).toBeGreaterThan(now());
+    expect(expiresAt).toBeLessThanOrEqual(now() + 600);
+    expect(await auth.ready()).toBe(true);
+  });
+
+  test('an opaque token verifies through RFC 7662 introspection; the second call is a cache hit', async () => {
+    const auth = forOp({ resource: op.opaqueResource, introspection: op.introspectionClient });
+    const token = await op.getToken({ resource: op.opaqueResource, scope: 'mcp:docker:read' });
+    expect(token.split('.')).toHaveLength(1);
+    const before = op.introspectionCount;
+    const first = await auth.authenticate(bearer(token));
+    expect(first).toMatchObject({ subject: op.agent.clientId, scopes: ['mcp:docker:read'], issuer: op.issuer });
+    expect(op.introspectionCount - before).toBe(1);
+    const second = await auth.authenticate(bearer(token));
+    expect(second).toEqual(first);
+    expect(op.introspectionCount - before).toBe(1);
+  });
+
+  test('a rotated signing key is picked up once the cooldown has passed; the old key keeps working', async () => {
+    const local = await startOidcProvider();
+    try {
+      const auth = track(
+        createOAuthAuthenticator({ issuer: local.issuer, resource: local.resource, jwksCooldownSeconds: 1 }),
+      );
+      await auth.authenticate(bearer(await local.getToken({ resource: local.resource })));
+      const oldKeyToken = await local.getToken({ resource: local.resource });
+      expect(local.jwksFetches()).toBe(1);
+      await local.rotateKeys();
+      const rotated = await local.getToken({ resource: local.resource });
+      // Inside the cooldown the new kid is unknown and causes no refetch.
+      expect(await outcome(auth, bearer(rotated))).toBe('ERR_TOKEN_INVALID');
+      expect(local.jwksFetches()).toBe(1);
+      await sleep(1100);
+      expect(await outcome(auth, bearer(rotated))).toBe('accepted');
+      expect(local.jwksFetches()).toBe(2);
+      expect(await outcome(auth, bearer(oldKeyToken))).toBe('accepted');
+      expect(local.jwksFetches()).toBe(2);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  test('an inactive opaque token is ERR_TOKEN_INVALID', async () => {
+    const auth = forOp({ resource: op.opaqueResource, introspection: op.introspectionClient });
+    const before = op.introspectionCount;
+    expect(await outcome(auth, bearer(randomBytes(32).toString('base64url')))).toBe('ERR_TOKEN_INVALID');
+    expect(op.introspectionCount - before).toBe(1);
+  });
+
+  test('the introspection endpoint down is ERR_AUTH_UNAVAILABLE', async () => {
+    const auth = forOp({ resource: op.opaqueResource, introspection: op.introspectionClient });
+    const token = await op.getToken({ resource: op.opaqueResource });
+    op.setDown({ introspection: true });
+    try {
+      expect(await outcome(auth, bearer(token))).toBe('ERR_AUTH_UNAVAILABLE');
+    } finally {
+      op.setDown({ introspection: false });
+    }
+    expect(await outcome(auth, bearer(token))).toBe('accepted');
+  });
+});
+
+describe('the Authorization header', () => {
+  test('no header is ERR_TOKEN_MISSING', async () => {
+    expect(await outcome(make(), { headers: {} })).toBe('ERR_TOKEN_MISSING');
+  });
+  test('a scheme other than Bearer is ERR_TOKEN_MISSING; the scheme name is case-insensitive', async () => {
+    expect(await outcome(make(), { headers: { authorization: 'Basic YWdlbnQ6c2VjcmV0' } })).toBe('ERR_TOKEN_MISSING');
+    expect(await outcome(make(), { headers: { authorization: `DPoP ${await mint()}` } })).toBe('ERR_TOKEN_MISSING');
+    expect(await outcome(make(), { headers: { authorization: `bEaReR ${await mint()}` } })).toBe('accepted');
+  });
+  test('duplicate Authorization headers are ERR_TOKEN_MALFORMED_REQUEST', async () => {
+    const token = await mint();
+    const req = { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } };
+    expect(await outcome(make(), req)).toBe('ERR_TOKEN_MALFORMED_REQUEST');
+  });
+  test('a token in the query string is ERR_TOKEN_MALFORMED_REQUEST, even next to a valid header', async () => {
+    const token = await mint();
+    const query = new URLSearchParams({ access_token: token });
+    expect(await outcome(make(), { headers: {}, query })).toBe('ERR_TOKEN_MALFORMED_REQUEST');
+    expect(await outcome(make(), bearer(token, { query }))).toBe('ERR_TOKEN_MALFORMED_REQUEST');
+  });
+  test('an oversized token is ERR_TOKEN_INVALID, refused before any key fetch', async () => {
+    const auth = make({ maxTokenBytes: 1024 });
+    const big = await mint({ padding: 'x'.repeat(1200) });
+    const before = fetches;
+    expect(await outcome(auth, bearer(big))).toBe('ERR_TOKEN_INVALID');
+    expect(await outcome(make(), bearer('A'.repeat(9000)))).toBe('ERR_TOKEN_INVALID');
+    expect(fetches).toBe(before);
+  });
+});
+
+describe('signature and header attacks', () => {
+  test('control: a correctly signed token is accepted', async () => {
+    const principal = await make().authenticate(bearer(await mint()));
+    expect(principal).toMatchObject({ subject: 'agent-oncall', clientId: 'agent-oncall', scopes: ['mcp:docker:read'] });
+  });
+  test('alg none is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(new UnsecuredJWT(claims()).encode()))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('HS256 signed with the published RSA public key is ERR_TOKEN_INVALID', async () => {
+    await withPublished([es.jwk, rs.jwk], async () => {
+      const secret = new TextEncoder().encode(await exportSPKI(rs.publicKey));
+      const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: rs.kid }).sign(secret);
+      expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_INVALID');
+    });
+  });
+  test('an algorithm outside the allowlist (RS256 when only ES256 is allowed) is ERR_TOKEN_INVALID', async () => {
+    await withPublished([es.jwk, rs.jwk], async () => {
+      const token = await mint({}, {}, rs);
+      expect(await outcome(make(), bearer(token))).toBe('accepted');
+      expect(await outcome(make({ algorithms: ['ES256'] }), bearer(token))).toBe('ERR_TOKEN_INVALID');
+    });
+  });
+  test('no kid while the JWKS has several keys is ERR_TOKEN_INVALID (one key: accepted)', async () => {
+    const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(es.privateKey);
+    expect(await outcome(make(), bearer(token))).toBe('accepted');
+    await withPublished([es.jwk, es2.jwk], async () => {
+      expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_INVALID');
+    });
+  });
+  test('an unknown crit header is ERR_TOKEN_INVALID', async () => {
+    const header = { alg: 'ES256', kid: es.kid, typ: 'at+jwt' };
+    expect(await outcome(make(), bearer(await forgeEs256(header, claims())))).toBe('accepted');
+    const crit = await forgeEs256({ ...header, crit: ['x-ravenhelm'], 'x-ravenhelm': 1 }, claims());
+    expect(await outcome(make(), bearer(crit))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a tampered signature is ERR_TOKEN_INVALID', async () => {
+    const [h, p, s] = (await mint()).split('.') as [string, string, string];
+    const sig = Buffer.from(s, 'base64url');
+    sig[5] = (sig[5] as number) ^ 0x01;
+    expect(await outcome(make(), bearer(`${h}.${p}.${sig.toString('base64url')}`))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a tampered payload is ERR_TOKEN_INVALID', async () => {
+    const [h, p, s] = (await mint()).split('.') as [string, string, string];
+    const payload = { ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'mcp:docker:admin' };
+    const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
+    expect(await outcome(make(), bearer(forged))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('typ JWT (Zitadel) is accepted', async () => {
+    expect(await outcome(make(), bearer(await mint({}, { typ: 'JWT' })))).toBe('accepted');
+  });
+});
+
+describe('claims', () => {
+  test('expired (beyond the tolerance) is ERR_TOKEN_EXPIRED', async () => {
+    expect(await outcome(make(), bearer(await mint({ iat: now() - 600, exp: now() - 60 })))).toBe('ERR_TOKEN_EXPIRED');
+    expect(await outcome(make(), bearer(await mint({ exp: now() - 2 })))).toBe('accepted');
+  });
+  test('not yet valid (nbf in the future) is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ nbf: now() + 120 })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('issued in the future (iat) is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ iat: now() + 120 })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a missing exp is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ exp: undefined })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a non-numeric exp is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ exp: String(now() + 300) })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a wrong issuer is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ iss: 'https://evil.example' })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a trailing-slash issuer is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ iss: `${issuer}/` })))).toBe('ERR_TOKEN_INVALID');
+  });
+  test('a wrong audience is ERR_TOKEN_AUDIENCE; an extra configured audience (project id) accepts it', async () => {
+    const token = await mint({ aud: ['https://other.example/mcp', PROJECT] });
+    expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_AUDIENCE');
+    expect(await outcome(make({ audiences: [PROJECT] }), bearer(token))).toBe('accepted');
+  });
+  test('an ID token (nonce) is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ nonce: 'n-0S6_WzA2Mj' }, { typ: 'JWT' })))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+  });
+});
+
+describe('the JWKS refetch budget and outages', () => {
+  test('a flood of 50 random kids inside one cooldown causes at most one fetch', async () => {
+    const auth = make({ jwksCooldownSeconds: 30 });
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => mint({}, { kid: randomUUID() })));
+    const before = fetches;
+    const codes = await Promise.all(tokens.map((t) => outcome(auth, bearer(t))));
+    expect(new Set(codes)).toEqual(new Set(['ERR_TOKEN_INVALID']));
+    // Cold cache: the one fetch is the initial load; the unknown kids add none.
+    expect(fetches - before).toBe(1);
+    for (const t of tokens.slice(0, 10)) expect(await outcome(auth, bearer(t))).toBe('ERR_TOKEN_INVALID');
+    expect(fetches - before).toBe(1);
+    expect(await outcome(auth, bearer(await mint()))).toBe('accepted');
+  });
+  test('after the cooldown an unknown kid refetches exactly once, and a newly published key is found', async () => {
+    const auth = make({ jwksCooldownSeconds: 1 });
+    expect(await outcome(auth, bearer(await mint()))).toBe('accepted');
+    await sleep(1100);
+    const before = fetches;
+    for (let i = 0; i < 20; i++) {
+      expect(await outcome(auth, bearer(await mint({}, { kid: randomUUID() })))).toBe('ERR_TOKEN_INVALID');
+    }
+    expect(fetches - before).toBe(1);
+    await withPublished([es.jwk, es2.jwk], async () => {
+      expect(await outcome(auth, bearer(await mint({}, {}, es2)))).toBe('ERR_TOKEN_INVALID'); // still cooling down
+      await sleep(1100);
+      expect(await outcome(auth, bearer(await mint({}, {}, es2)))).toBe('accepted');
+      expect(fetches - before).toBe(2);
+    });
+  });
+  test('JWKS endpoint down on a cold cache is ERR_AUTH_UNAVAILABLE', async () => {
+    const cold = make();
+    jwksDown = true;
+    try {
+      expect(await outcome(cold, bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+      expect(await cold.ready()).toBe(false);
+    } finally {
+      jwksDown = false;
+    }
+  });
+  test('JWKS endpoint down on a warm cache: a known key still verifies', async () => {
+    const warm = make();
+    expect(await outcome(warm, bearer(await mint()))).toBe('accepted');
+    jwksDown = true;
+    try {
+      expect(await outcome(warm, bearer(await mint({ sub: 'agent-second' })))).toBe('accepted');
+    } finally {
+      jwksDown = false;
+    }
+  });
+});
+
+describe('bindings and roles', () => {
+  const der = randomBytes(600);
+  const thumbprint = createHash('sha256').update(der).digest('base64url');
+
+  test('RFC 8705: cnf x5t#S256 not matching the peer certificate is ERR_TOKEN_BINDING', async () => {
+    const auth = make();
+    const token = await mint({ cnf: { 'x5t#S256': thumbprint } });
+    expect(await outcome(auth, bearer(token, { peerCertificate: der }))).toBe('accepted');
+    // The second call is a cache hit and is still checked against the connection.
+    expect(await outcome(auth, bearer(token, { peerCertificate: randomBytes(600) }))).toBe('ERR_TOKEN_BINDING');
+    expect(await outcome(auth, bearer(token))).toBe('ERR_TOKEN_BINDING');
+  });
+  test('a SPIFFE binding mismatch is ERR_TOKEN_BINDING', async () => {
+    const auth = make({ spiffeBindings: { 'agent-oncall': ['spiffe://ravenhelm.local/agent/oncall'] } });
+    const token = await mint();
+    const ok = await auth.authenticate(bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }));
+    expect(ok.spiffeId).toBe('spiffe://ravenhelm.local/agent/oncall');
+    expect(await outcome(auth, bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/intruder' }))).toBe(
+      'ERR_TOKEN_BINDING',
+    );
+    expect(await outcome(auth, bearer(token))).toBe('ERR_TOKEN_BINDING');
+  });
+  test('Zitadel role claims map to scopes; a role granted only by an org off the allowlist is ignored', async () => {
+    const auth = make({
+      roleScopes: { 'ops-admin': ['mcp:docker:admin'], viewer: ['mcp:grafana:read'], auditor: ['mcp:loki:read'] },
+      allowedOrgIds: ['org-1'],
+    });
+    const token = await mint({
+      [ROLES]: { 'ops-admin': { 'org-1': 'ravenhelm.example' }, viewer: { 'org-2': 'elsewhere.example' } },
+      [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: {
+        auditor: { 'org-2': 'elsewhere.example', 'org-1': 'ravenhelm.example' },
+      },
+    });
+    const principal = await auth.authenticate(bearer(token));
+    expect([...principal.roles].sort()).toEqual(['auditor', 'ops-admin']);
+    expect([...principal.scopes].sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read', 'mcp:loki:read']);
+    // Without an allowlist every granting organisation counts.
+    const open = await make({ roleScopes: { viewer: ['mcp:grafana:read'] } }).authenticate(bearer(token));
+    expect([...open.roles].sort()).toEqual(['auditor', 'ops-admin', 'viewer']);
+    expect([...open.scopes].sort()).toEqual(['mcp:docker:read', 'mcp:grafana:read']);
+  });
+});
+
+describe('configuration', () => {
+  function configError(config: Record<string, unknown>): OAuthConfigError {
+    try {
+      createOAuthAuthenticator({ issuer, resource: RESOURCE, ...config } as OAuthConfig);
+    } catch (err) {
+      if (err instanceof OAuthConfigError) return err;
+      throw err;
+    }
+    throw new Error('configuration was accepted');
+  }
+  test('HS* and none cannot be configured; the error names the path, never the secret', () => {
+    expect(configError({ algorithms: ['ES256', 'HS256'] }).issues).toHaveLength(1);
+    expect(configError({ algorithms: ['ES256', 'HS256'] }).issues[0]).toMatch(/^algorithms\.1:/);
+    expect(configError({ algorithms: ['none'] }).issues[0]).toMatch(/^algorithms\.0:/);
+    const err = configError({ algorithms: ['HS512'], introspection: { clientId: 'rs', clientSecret: 'sekrit-123' } });
+    expect(err.message).not.toContain('sekrit-123');
+  });
+});
+
+describe('the dev issuer', () => {
+  test('a DevIssuer-minted token verifies through createOAuthAuthenticator pointed at the running issuer', async () => {
+    const dev = await DevIssuer.open({ stateDir: join(tmp, 'dev') });
+    try {
+      const { issuer: devIssuer } = await dev.start({ port: 0 });
+      expect((await stat(join(tmp, 'dev', 'issuer-key.jwk'))).mode & 0o777).toBe(0o600);
+      const auth = track(createOAuthAuthenticator({ issuer: devIssuer, resource: RESOURCE }));
+      expect(await auth.ready()).toBe(true);
+      const token = await dev.mint({
+        agent: 'oncall',
+        scopes: ['mcp:docker:read', 'mcp:docker:write'],
+        audience: RESOURCE,
+      });
+      const principal = await auth.authenticate(bearer(token));
+      expect({ ...principal, expiresAt: undefined }).toEqual({
+        subject: 'oncall',
+        clientId: 'oncall',
+        scopes: ['mcp:docker:read', 'mcp:docker:write'],
+        roles: [],
+        issuer: devIssuer,
+        spiffeId: undefined,
+        source: 'oauth',
+        expiresAt: undefined,
+      });
+      expect(principal.expiresAt).toBeGreaterThan(now() + 3500);
+      expect(principal.expiresAt).toBeLessThanOrEqual(now() + 3600);
+      // A dev token for another resource is refused like any other.
+      const elsewhere = await dev.mint({ agent: 'oncall', scopes: [], audience: 'https://elsewhere.example/mcp' });
+      expect(await outcome(auth, bearer(elsewhere))).toBe('ERR_TOKEN_AUDIENCE');
+
+      // The CLI: `token --issuer-port` prints only the token, signed by the same state's key.
+      const port = new URL(devIssuer).port;
+      const { stdout, stderr } = await run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(REPO, 'auth/src/cli.ts'),
+          'token',
+          '--agent',
+          'cli-agent',
+          '--scope',
+          'mcp:docker:read',
+        ].concat(['--aud', RESOURCE, '--ttl', '120', '--issuer-port', port, '--state', join(tmp, 'dev')]),
+        { cwd: REPO, timeout: 20_000 },
+      );
+      expect(stderr).toBe('');
+      expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+      const fromCli = await auth.authenticate(bearer(stdout.trim()));
+      expect(fromCli).toMatchObject({ subject: 'cli-agent', clientId: 'cli-agent', scopes: ['mcp:docker:read'] });
+      expect(fromCli.expiresAt).toBeLessThanOrEqual(now() + 120);
+    } finally {
+      await dev.close();
+    }
+  });
+});
