@@ -6,8 +6,8 @@ export function tokenKey(token: string): string {
 }
 
 /**
- * A bounded map whose entries expire at a given epoch second. When full, the oldest insertion is
- * evicted first (cheap, and a flood of new tokens cannot grow memory).
+ * A bounded LRU map whose entries expire at a given epoch second. When full, the least recently used
+ * entry is evicted first, so a flood of new tokens cannot grow memory nor push out tokens in use.
  */
 export class ExpiringCache<V> {
   readonly #entries = new Map<string, { value: V; until: number }>();
@@ -24,10 +24,9 @@ export class ExpiringCache<V> {
   get(key: string, nowSeconds: number): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (entry.until <= nowSeconds) {
-      this.#entries.delete(key);
-      return undefined;
-    }
+    this.#entries.delete(key);
+    if (entry.until <= nowSeconds) return undefined;
+    this.#entries.set(key, entry); // most recently used goes last
     return entry.value;
   }
 

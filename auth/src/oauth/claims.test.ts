@@ -105,6 +105,16 @@ describe('ExpiringCache', () => {
     cache.set('d', 4, 5, 5);
     expect(cache.get('d', 1)).toBeUndefined();
   });
+  test('a hit makes an entry most recently used (LRU, not insertion order)', () => {
+    const cache = new ExpiringCache<number>(2);
+    cache.set('a', 1, 100, 0);
+    cache.set('b', 2, 100, 0);
+    expect(cache.get('a', 1)).toBe(1);
+    cache.set('c', 3, 100, 1);
+    expect(cache.get('b', 1)).toBeUndefined();
+    expect(cache.get('a', 1)).toBe(1);
+    expect(cache.get('c', 1)).toBe(3);
+  });
   test('keys are hashes, never the token', () => {
     expect(tokenKey('secret-token')).not.toContain('secret');
     expect(tokenKey('secret-token')).toHaveLength(43);
