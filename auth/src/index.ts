@@ -3,6 +3,7 @@ export {
   DEFAULT_DEV_STATE_DIR,
   DEV_ORG_ID,
   DevIssuer,
+  type MintOptions,
   type MintTokenOptions,
 } from './dev/issuer.js';
 export { type IssuerCliIo, runIssuerCli } from './dev/issuer-cli.js';
