@@ -135,12 +135,18 @@ describe('JWT access tokens from oidc-provider', () => {
       const warm = make({ issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri });
       await warm.authenticate(bearer(token));
       local.setDown({ jwks: true });
-      const cold = make({ issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri });
+      const cold = make({
+        issuer: local.issuer,
+        resource: local.resource,
+        jwksUri: local.jwksUri,
+        jwksCooldownSeconds: 1,
+      });
       expect(await codeOf(cold.authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
       expect(await cold.ready()).toBe(false);
       const second = await local.getToken({});
       expect((await warm.authenticate(bearer(second))).subject).toBe(local.agent.clientId);
       local.setDown({ jwks: false });
+      await sleep(1100); // the failure backoff (min(5 s, cooldown))
       expect((await cold.authenticate(bearer(token))).subject).toBe(local.agent.clientId);
     } finally {
       await local.stop();

@@ -307,13 +307,31 @@ describe('the JWKS refetch budget', () => {
     }
     expect(fetches).toBe(before + 1);
   });
-  test('JWKS down: cold cache is ERR_AUTH_UNAVAILABLE, warm cache verifies', async () => {
+  test('JWKS down: cold cache is ERR_AUTH_UNAVAILABLE without a fetch per request, warm cache verifies', async () => {
     const warm = make();
     await warm.authenticate(bearer(await mint()));
     jwksDown = true;
     try {
-      expect(await codeOf(make(), bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+      const cold = make({ jwksCooldownSeconds: 1 });
+      const before = fetches;
+      for (let i = 0; i < 10; i++) {
+        expect(await codeOf(cold, bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+      }
+      expect(fetches).toBe(before + 1);
       expect((await warm.authenticate(bearer(await mint()))).subject).toBe('agent-oncall');
+      // An unknown kid on the warm verifier hits the failing endpoint but does not lock out known keys.
+      await sleep(1100);
+      const warmShort = make({ jwksCooldownSeconds: 1 });
+      jwksDown = false;
+      await warmShort.authenticate(bearer(await mint()));
+      jwksDown = true;
+      await sleep(1100);
+      expect(await codeOf(warmShort, bearer(await mint({}, { kid: randomUUID() })))).toBe('ERR_AUTH_UNAVAILABLE');
+      expect((await warmShort.authenticate(bearer(await mint()))).subject).toBe('agent-oncall');
+      // Once the endpoint is back and the backoff has passed, the cold verifier recovers.
+      jwksDown = false;
+      await sleep(1100);
+      expect((await cold.authenticate(bearer(await mint()))).subject).toBe('agent-oncall');
     } finally {
       jwksDown = false;
     }

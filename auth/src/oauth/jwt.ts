@@ -14,6 +14,7 @@ type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
 
 const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'jwt']);
 const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash', 's_hash'];
+const FETCH_FAILURE_BACKOFF_MS = 5000;
 
 function invalid(message: string, cause?: unknown): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message, cause === undefined ? undefined : { cause });
@@ -36,6 +37,8 @@ export class JwtVerifier {
   readonly #config: ResolvedOAuthConfig;
   readonly #jwksUri: () => Promise<string>;
   #keySet: RemoteKeySet | undefined;
+  /** When the last JWKS fetch failed; while the cache is not fresh, requests fail fast for a moment. */
+  #fetchFailedAt = 0;
 
   constructor(config: ResolvedOAuthConfig, jwksUri: () => Promise<string>) {
     this.#config = config;
@@ -86,6 +89,11 @@ export class JwtVerifier {
       throw invalid('token signing algorithm is not allowed');
     }
     const keySet = await this.#getKeySet();
+    // With no usable cache every request would refetch a failing endpoint: back off briefly instead.
+    const backoffMs = Math.min(FETCH_FAILURE_BACKOFF_MS, this.#config.jwksCooldownSeconds * 1000);
+    if (!keySet.fresh && Date.now() - this.#fetchFailedAt < backoffMs) {
+      throw unavailable(new Error('the JWKS endpoint failed moments ago'));
+    }
     let fetchFailure: unknown;
     const getKey: JWTVerifyGetKey = async (protectedHeader, flattened) => {
       let key: Awaited<ReturnType<RemoteKeySet>>;
@@ -94,6 +102,7 @@ export class JwtVerifier {
       } catch (err) {
         if (!(err instanceof errors.JWKSNoMatchingKey) && !(err instanceof errors.JWKSMultipleMatchingKeys)) {
           fetchFailure = err;
+          this.#fetchFailedAt = Date.now();
         }
         throw err;
       }
