@@ -32,6 +32,7 @@ let issuer: string;
 let published: JWK[] = [];
 let fetches = 0;
 let jwksDown = false;
+let jwksBody: string | undefined;
 let es: Signer;
 let es2: Signer;
 let rs: Signer;
@@ -109,6 +110,7 @@ beforeAll(async () => {
     if (req.url === '/jwks') {
       fetches++;
       if (jwksDown) return void res.writeHead(503).end();
+      if (jwksBody !== undefined) return void res.writeHead(200, { 'content-type': 'application/json' }).end(jwksBody);
       res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: published }));
       return;
     }
@@ -334,6 +336,20 @@ describe('the JWKS refetch budget', () => {
       expect((await cold.authenticate(bearer(await mint()))).subject).toBe('agent-oncall');
     } finally {
       jwksDown = false;
+    }
+  });
+});
+
+describe('a broken JWKS document', () => {
+  test.each([
+    ['not JSON', '<html>oops</html>'],
+    ['not a key set', '{"keys":"nope"}'],
+  ])('%s on a cold cache is ERR_AUTH_UNAVAILABLE', async (_name, body) => {
+    jwksBody = body;
+    try {
+      expect(await codeOf(make(), bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+    } finally {
+      jwksBody = undefined;
     }
   });
 });

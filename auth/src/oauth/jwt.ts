@@ -100,7 +100,7 @@ export class JwtVerifier {
       try {
         key = await keySet(protectedHeader, flattened);
       } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey) && !(err instanceof errors.JWKSMultipleMatchingKeys)) {
+        if (isFetchFailure(err)) {
           fetchFailure = err;
           this.#fetchFailedAt = Date.now();
         }
@@ -134,6 +134,16 @@ export class JwtVerifier {
     }
     return payload;
   }
+}
+
+/** Errors jose's remote key set raises when the JWKS cannot be fetched or parsed (not key-matching errors). */
+function isFetchFailure(err: unknown): boolean {
+  return (
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    err instanceof TypeError || // fetch(): connection refused, DNS, TLS
+    (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC') // non-200, unparsable body
+  );
 }
 
 function classify(err: unknown, fetchFailure: unknown): AuthError {
