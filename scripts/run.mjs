@@ -46,7 +46,15 @@ switch (command) {
   }
   case 'bench': {
     if (!existsSync(join(root, 'node_modules'))) setup();
-    run(tsx[0], [...tsx[1], join(root, 'test/bench/throughput.ts'), ...rest]);
+    // `npm run bench` runs every benchmark; `npm run bench -- auth` (or throughput) runs one.
+    const all = ['throughput', 'auth'];
+    for (const name of rest.length > 0 ? rest : all) {
+      if (!all.includes(name)) {
+        console.error(`unknown benchmark '${name}'; choose from ${all.join(', ')}`);
+        process.exit(2);
+      }
+      run(tsx[0], [...tsx[1], join(root, `test/bench/${name}.ts`)]);
+    }
     break;
   }
   default:

@@ -43,25 +43,30 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
     o.url,
   ];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { timeout: (o.maxSeconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
-      if (err) return reject(err);
-      const r = JSON.parse(stdout) as {
-        requests: { total: number };
-        non2xx: number;
-        errors: number;
-        timeouts: number;
-        duration: number;
-        latency: { p50: number; p99: number };
-        '2xx': number;
-      };
-      resolve({
-        completed: r['2xx'],
-        failed: r.non2xx + r.errors + r.timeouts,
-        seconds: r.duration,
-        perSecond: r['2xx'] / r.duration,
-        p50ms: r.latency.p50,
-        p99ms: r.latency.p99,
-      });
-    });
+    execFile(
+      process.execPath,
+      args,
+      { timeout: (o.maxSeconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout) => {
+        if (err) return reject(err);
+        const r = JSON.parse(stdout) as {
+          requests: { total: number };
+          non2xx: number;
+          errors: number;
+          timeouts: number;
+          duration: number;
+          latency: { p50: number; p99: number };
+          '2xx': number;
+        };
+        resolve({
+          completed: r['2xx'],
+          failed: r.non2xx + r.errors + r.timeouts,
+          seconds: r.duration,
+          perSecond: r['2xx'] / r.duration,
+          p50ms: r.latency.p50,
+          p99ms: r.latency.p99,
+        });
+      },
+    );
   });
 }

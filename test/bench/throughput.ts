@@ -97,9 +97,7 @@ export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }>
   await runLoad({ ...load, url: k.url, maxSeconds: 2 });
   const kitResult = await runLoad({ ...load, url: k.url });
   await k.close();
-  console.log(
-    `no-op tool call over Streamable HTTP, concurrency ${CONCURRENCY}, ${SECONDS} s each`,
-  );
+  console.log(`no-op tool call over Streamable HTTP, concurrency ${CONCURRENCY}, ${SECONDS} s each`);
   console.log(line('baseline: SDK server per request', baseResult));
   console.log(line('kit: long-lived, multiplexed', kitResult));
   console.log(`ratio kit/baseline: ${(kitResult.perSecond / baseResult.perSecond).toFixed(1)}x`);

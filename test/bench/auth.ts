@@ -1,0 +1,113 @@
+/**
+ * Benchmark: the cost of authentication per call.
+ *   1. authenticate() alone: cached token (the same JWT every call) vs uncached (a fresh JWT every
+ *      call: signature check + claims), against a no-op authenticator as the baseline.
+ *   2. end to end over HTTP: no-op tool calls/s with OAuth (cached token) vs auth mode none.
+ * Keys come from the dev issuer on loopback; JWKS is fetched once and cached, as in production.
+ * Run: npm run bench -- auth   (or: node --conditions=@ravenhelm/source --import tsx test/bench/auth.ts)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type AuthRequest, createOAuthAuthenticator, DevIssuer } from '@ravenhelm/auth';
+import {
+  createMemoryAuditSink,
+  createRuntime,
+  loadConfig,
+  localAuthenticator,
+  silentLogger,
+  startHttp,
+} from '@ravenhelm/kit';
+import { echoServer } from '../fixtures/echo-server.js';
+import { runLoad } from './load.js';
+
+const N = Number(process.env.BENCH_AUTH_CALLS ?? 5000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const RESOURCE = 'http://127.0.0.1/bench/mcp';
+
+async function perCall(label: string, n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < Math.min(200, n); i++) await fn(i); // warm-up
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await fn(i);
+  const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  console.log(`${label.padEnd(44)} ${us.toFixed(2).padStart(8)} µs/call`);
+  return us;
+}
+
+export async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'rh-bench-auth-'));
+  const issuer = await DevIssuer.open({ stateDir: dir });
+  const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
+  try {
+    const auth = createOAuthAuthenticator({ issuer: issuerUrl, resource: RESOURCE });
+    const req = (token: string): AuthRequest => ({ headers: { authorization: `Bearer ${token}` } });
+    const one = await issuer.mint({ agent: 'bench', scopes: ['mcp:echo:read'], audience: RESOURCE });
+    const fresh = await Promise.all(
+      Array.from({ length: N + 200 }, (_, i) =>
+        issuer.mint({ agent: `bench-${i}`, scopes: ['mcp:echo:read'], audience: RESOURCE }),
+      ),
+    );
+    const noop = localAuthenticator({ subject: 'x', scopes: [], roles: [], source: 'stdio' });
+    console.log(`authenticate(), ${N} calls each (ES256 JWTs from the dev issuer)`);
+    const base = await perCall('baseline: no-op authenticator', N, () => noop.authenticate(req(one)));
+    const cached = await perCall('OAuth, cached token (same JWT)', N, () => auth.authenticate(req(one)));
+    const uncached = await perCall('OAuth, uncached (a new JWT each call)', N, (i) =>
+      auth.authenticate(req(fresh[i] as string)),
+    );
+    console.log(
+      `cost over baseline: cached +${(cached - base).toFixed(2)} µs, uncached +${(uncached - base).toFixed(2)} µs`,
+    );
+
+    const def = echoServer();
+    const load = {
+      concurrency: 32,
+      maxSeconds: SECONDS,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'echo_noop', arguments: {} },
+      }),
+    };
+    const results: Record<string, number> = {};
+    for (const mode of ['none', 'oauth'] as const) {
+      const config = loadConfig({
+        backendSchema: def.backendConfig,
+        env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' },
+      });
+      const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
+      const http = await startHttp(rt, {
+        authenticator:
+          mode === 'none'
+            ? localAuthenticator(rt.localPrincipal)
+            : () => createOAuthAuthenticator({ issuer: issuerUrl, resource: RESOURCE }),
+        authorizationServers: [],
+      });
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+      if (mode === 'oauth') headers.authorization = `Bearer ${one}`;
+      await runLoad({ ...load, url: http.url, headers, maxSeconds: 1 });
+      const r = await runLoad({ ...load, url: http.url, headers });
+      results[mode] = r.perSecond;
+      console.log(
+        `HTTP no-op tool call, auth ${mode.padEnd(6)} ${r.perSecond.toFixed(0).padStart(7)} calls/s  p50 ${r.p50ms} ms  p99 ${r.p99ms} ms  (${r.failed} failed)`,
+      );
+      await http.shutdown();
+      await rt.close();
+    }
+    console.log(`ratio oauth(cached)/none: ${((results.oauth ?? 0) / (results.none ?? 1)).toFixed(2)}`);
+    await auth.close?.();
+  } finally {
+    await issuer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
