@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 
@@ -81,4 +82,53 @@ describe('stdio transport', () => {
     expect(out).not.toContain('very-secret-value');
     expect(config.backend).toEqual({ greeting: 'hi' });
   }, 30_000);
+});
+
+describe('confirmation by MCP elicitation over stdio', () => {
+  async function connectWithElicitation(answer: 'accept' | 'decline') {
+    const policy = join(dir, 'confirm-policy.yaml');
+    writeFileSync(policy, 'servers:\n  echo:\n    confirm: destructive\n');
+    const entry = tsEntry('test/fixtures/echo-bin.ts', ['--stdio']);
+    const client = new Client(
+      { name: 'elicit-test', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {} } } },
+    );
+    const asked: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push(String(req.params.message));
+      return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+    });
+    await client.connect(
+      new StdioClientTransport({
+        command: entry.command,
+        args: entry.args,
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          RAVENHELM_AUDIT_FILE: join(dir, 'audit-elicit.jsonl'),
+          RAVENHELM_POLICY_FILE: policy,
+          RAVENHELM_LOG_LEVEL: 'warn',
+        },
+        stderr: 'pipe',
+      }),
+    );
+    return { client, asked };
+  }
+
+  it('asks the user with the plan and runs the tool when they accept', async () => {
+    const { client, asked } = await connectWithElicitation('accept');
+    const result = await client.callTool({ name: 'echo_delete', arguments: { item: 'cache' } });
+    expect(asked).toEqual(["Confirm: delete item 'cache'"]);
+    expect(result.structuredContent).toEqual({ deleted: 'cache' });
+    await client.close();
+  }, 60_000);
+
+  it('does nothing when they decline', async () => {
+    const { client, asked } = await connectWithElicitation('decline');
+    const result = await client.callTool({ name: 'echo_delete', arguments: { item: 'cache' } });
+    expect(asked).toHaveLength(1);
+    expect(result.isError).toBe(true);
+    expect((result.content as { text: string }[])[0]?.text).toMatch(/^ERR_CONFIRMATION_INVALID: the user declined/);
+    await client.close();
+  }, 60_000);
 });
