@@ -1,14 +1,20 @@
 /**
  * @modelcontextprotocol/conformance 0.1.13 server scenarios that apply to tool servers like ours,
- * run against every server with a valid bearer token (through a loopback proxy that adds it: the
- * suite has no token flag). The other scenarios expect fixture tools (test_simple_text, ...) we do not ship.
+ * run against every server with a real access token from the dev issuer, verified by the server's
+ * OAuth wiring (a loopback proxy adds the header: the suite has no token flag). The other scenarios
+ * expect fixture tools (test_simple_text, ...) we do not ship.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DevIssuer } from '@ravenhelm/auth';
 import {
   createMemoryAuditSink,
   createRuntime,
   loadConfig,
+  oauthAuthenticatorFactory,
   type ServerDefinition,
   silentLogger,
   startHttp,
@@ -18,7 +24,6 @@ import { observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { startAuthProxy } from '../fixtures/auth-proxy.js';
-import { staticTokens } from '../fixtures/kit-harness.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const run = promisify(execFile);
@@ -31,20 +36,27 @@ describe.each(SERVERS.map((s) => [s.name, s] as const))('conformance: %s server'
   let url: string;
 
   beforeAll(async () => {
-    const config = loadConfig({ backendSchema: def.backendConfig, env: { RAVENHELM_HTTP_PORT: '0' } });
+    const stateDir = mkdtempSync(join(tmpdir(), 'rh-conformance-'));
+    const issuer = await DevIssuer.open({ stateDir });
+    const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
+    const config = loadConfig({
+      backendSchema: def.backendConfig,
+      env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_AUTH_ISSUER: issuerUrl },
+    });
     const rt = await createRuntime(def, config, silentLogger(), { audit: createMemoryAuditSink() });
     const http = await startHttp(rt, {
-      authenticator: staticTokens({
-        'conformance-token': { subject: 'conformance', scopes: [`mcp:${name}:read`], roles: [] },
-      }),
-      authorizationServers: [],
+      authenticator: oauthAuthenticatorFactory(config),
+      authorizationServers: [issuerUrl],
     });
-    const proxy = await startAuthProxy(http.url, 'conformance-token');
+    const token = await issuer.mint({ agent: 'conformance', scopes: [`mcp:${name}:read`], audience: http.url });
+    const proxy = await startAuthProxy(http.url, token);
     url = proxy.url;
     stop = async () => {
       await proxy.stop();
       await http.shutdown();
       await rt.close();
+      await issuer.close();
+      rmSync(stateDir, { recursive: true, force: true });
     };
   }, 60_000);
 
