@@ -171,7 +171,7 @@ describe('direct mTLS + OAuth (real authorization server)', () => {
     const token = await oidc.getToken({ scope: 'mcp:echo:read' });
     const list = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token, ca: ca.certPem });
     expect(list.status).toBe(200);
-    const names = (list.json.result?.tools as { name: string }[]).map((t) => t.name);
+    const names = ((list.json.result?.tools ?? []) as { name: string }[]).map((t) => t.name);
     expect(names).toContain('echo_say');
     expect(names).not.toContain('echo_write');
     const call = await post(url, callBody('echo_say', { message: 'hi' }), { token, ca: ca.certPem });

@@ -100,7 +100,7 @@ export class GrafanaSimulator {
     const query = (params.get('query') ?? '').toLowerCase();
     const tags = params.getAll('tag');
     const hits = [...this.dashboards.values()]
-      .filter((d) => (type === 'dash-folder' ? false : true))
+      .filter(() => type !== 'dash-folder')
       .filter((d) => !query || d.title.toLowerCase().includes(query))
       .filter((d) => tags.every((t) => (d.tags ?? []).includes(t)))
       .sort((a, b) => a.title.localeCompare(b.title))
