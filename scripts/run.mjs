@@ -29,6 +29,9 @@ const tsx = [process.execPath, ['--conditions=@ravenhelm/source', '--import', 't
 switch (command) {
   case 'test': {
     setup();
+    // Static checks first: type errors in tests and lint errors fail the run before any test does.
+    pnpm('-r', '--reporter=append-only', 'typecheck');
+    run(join(root, 'node_modules/.bin/biome'), ['check', '.']);
     run('bash', [join(root, 'scripts/engines.sh')]);
     mkdirSync(join(root, '.reports'), { recursive: true });
     const report = join(root, '.reports/vitest.json');
