@@ -1,7 +1,8 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '@ravenhelm/auth';
+import { toRavenhelmError } from './errors.js';
 import type { Pipeline } from './pipeline/pipeline.js';
 
 /** What the transports attach to each message: the caller, and whether HTTP already ran preflight. */
@@ -56,27 +57,31 @@ export function createMcpServer(opts: McpServerOptions): Server {
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const caller = callerOf(extra.authInfo, opts.localPrincipal);
     const supportsElicitation = opts.elicitation && server.getClientCapabilities()?.elicitation !== undefined;
-    return opts.pipeline.call(caller.principal, req.params.name, req.params.arguments, {
-      requestId: caller.requestId ?? String(extra.requestId),
-      signal: extra.signal,
-      preflighted: caller.preflighted === true,
-      ...(supportsElicitation
-        ? {
-            elicitConfirmation: async (plan: string) => {
-              const answer = await server.elicitInput({
-                mode: 'form',
-                message: `Confirm: ${plan}`,
-                requestedSchema: {
-                  type: 'object',
-                  properties: { confirm: { type: 'boolean', title: 'Carry out this action?' } },
-                  required: ['confirm'],
-                },
-              });
-              return answer.action === 'accept' && answer.content?.confirm === true;
-            },
-          }
-        : {}),
-    });
+    try {
+      return await opts.pipeline.call(caller.principal, req.params.name, req.params.arguments, {
+        requestId: caller.requestId ?? String(extra.requestId),
+        signal: extra.signal,
+        preflighted: caller.preflighted === true,
+        ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
+      });
+    } catch (err) {
+      // Protocol-level failures keep their stable code in error.data, so the HTTP layer can map the status.
+      const e = toRavenhelmError(err);
+      throw new McpError(e.mapping.jsonrpc, e.message, { code: e.code, ...e.details });
+    }
   });
   return server;
+}
+
+async function confirmByElicitation(server: Server, plan: string): Promise<boolean> {
+  const answer = await server.elicitInput({
+    mode: 'form',
+    message: `Confirm: ${plan}`,
+    requestedSchema: {
+      type: 'object',
+      properties: { confirm: { type: 'boolean', title: 'Carry out this action?' } },
+      required: ['confirm'],
+    },
+  });
+  return answer.action === 'accept' && answer.content?.confirm === true;
 }

@@ -340,3 +340,48 @@ describe('graceful shutdown', () => {
     await expect(fetch(`${h.base}/healthz`)).rejects.toThrow();
   });
 });
+
+describe('audit', () => {
+  it('a failing durable audit write blocks a HIGH call before its handler runs (503)', async () => {
+    const h = await startEcho({
+      tokens,
+      policy: POLICY,
+      wrapAudit: (sink) => ({
+        write: (event, opts) => (opts.durable ? Promise.reject(new Error('disk full')) : sink.write(event, opts)),
+        close: () => sink.close(),
+      }),
+    });
+    try {
+      const res = await rpc(h.url, callBody('echo_secret_rotate', { name: 'db', newValue: 'n' }), {
+        authorization: 'Bearer adminSvid',
+      });
+      expect(res.status).toBe(503);
+      expect(res.json.error.data.code).toBe('ERR_AUDIT_UNAVAILABLE');
+      expect(h.services.calls.some((c) => c.tool === 'echo_secret_rotate')).toBe(false);
+      // LOW calls do not need a durable record and keep working
+      expect((await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader' })).status).toBe(200);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('every call ends with an outcome record: success, denied and error', async () => {
+    const h = await startEcho({ tokens, policy: POLICY });
+    try {
+      await rpc(h.url, callBody('echo_say', { message: 'ok' }), { authorization: 'Bearer reader' });
+      await rpc(h.url, callBody('echo_write', { value: 'v' }), { authorization: 'Bearer reader' });
+      await rpc(h.url, callBody('echo_fail', { kind: 'backend' }), { authorization: 'Bearer reader' });
+      const outcomes = h.audit.records
+        .filter((r) => r.phase === 'outcome')
+        .map((r) => [r.tool, r.outcome, r.errorCode ?? null]);
+      expect(outcomes).toEqual([
+        ['echo_say', 'success', null],
+        ['echo_write', 'denied', 'ERR_INSUFFICIENT_SCOPE'],
+        ['echo_fail', 'error', 'ERR_BACKEND_UNAVAILABLE'],
+      ]);
+      expect(h.audit.records.every((r, i) => i === 0 || r.prevHash === h.audit.records[i - 1]?.hash)).toBe(true);
+    } finally {
+      await h.stop();
+    }
+  });
+});

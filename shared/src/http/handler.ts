@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JSONRPCMessage, JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
-import { RavenhelmError, toRavenhelmError } from '../errors.js';
+import { ERROR_TABLE, type ErrorCode, RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { authInfoFor } from '../mcp-server.js';
 import type { Metrics } from '../metrics.js';
@@ -214,7 +214,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       },
     );
     res.off('close', onClose);
-    send(res, 200, JSON.stringify(response), { 'x-request-id': requestId });
+    send(res, statusOf(response), JSON.stringify(response), { 'x-request-id': requestId });
   }
 
   return (req, res) => {
@@ -262,6 +262,12 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       sendError(res, err);
     });
   };
+}
+
+/** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */
+function statusOf(response: JSONRPCMessage): number {
+  const code = (response as { error?: { data?: { code?: unknown } } }).error?.data?.code;
+  return typeof code === 'string' && code in ERROR_TABLE ? ERROR_TABLE[code as ErrorCode].http : 200;
 }
 
 function isMessage(value: unknown): value is JSONRPCMessage {
