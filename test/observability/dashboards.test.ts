@@ -159,6 +159,28 @@ describe('dashboards_get', () => {
     expect(err.message).toBe('Grafana: dashboard nope not found (Dashboard not found)');
   });
 
+  it('times out on a slow Grafana and reports a failing one', async () => {
+    const slow = makeServices({ grafana: { url: grafana.url, timeoutMs: 200, auth: { token: TOKEN } } });
+    grafana.control.delayMs = 3000;
+    try {
+      const t0 = Date.now();
+      const err = await callError('dashboards_get', { uid: 'checkout-overview' }, slow);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toMatch(/^Grafana did not answer within 200 ms/);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      grafana.control.delayMs = 0;
+    }
+    grafana.control.fail = { status: 500, json: { message: 'database is locked' } };
+    try {
+      const err = await callError('dashboards_search', { query: 'checkout' }, services);
+      expect(err.code).toBe('ERR_BACKEND_ERROR');
+      expect(err.message).toBe('Grafana failed on the dashboard search (HTTP 500: database is locked)');
+    } finally {
+      grafana.control.fail = undefined;
+    }
+  });
+
   it('reports a rejected token without showing it', async () => {
     const wrong = makeServices({ grafana: { url: grafana.url, auth: { token: 'wrong-secret-token' } } });
     const err = await callError('dashboards_search', {}, wrong);

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 export async function freePort(): Promise<number> {
   const probe = createNetServer();
@@ -69,30 +70,53 @@ export const SENSORS = 40;
 /** Series the exporter exposes (besides Prometheus's own per-target series). */
 export const EXPORTED_SERIES = ROUTES * CODES.length + SENSORS;
 
-/** A scrape target with 220 series in the text exposition format; values move with time. */
-export function startExporter(): Promise<Listening> {
+/**
+ * A scrape target with 220 series served by prom-client; every scrape recomputes the values from the
+ * clock (collect callbacks), so each scrape sees new numbers.
+ */
+export async function startExporter(): Promise<Listening> {
   const born = Date.now();
+  const seconds = () => (Date.now() - born) / 1000;
+  const registry = new Registry();
+  const served = new Map<string, number>();
+  new Counter({
+    name: 'demo_requests_total',
+    help: 'Requests served, by route and status code.',
+    labelNames: ['service', 'route', 'code'] as const,
+    registers: [registry],
+    collect() {
+      const t = seconds();
+      for (let r = 0; r < ROUTES; r++) {
+        for (const code of CODES) {
+          const rate = code === '500' ? (r === 7 ? 50 : 0.1) : r + 1;
+          const key = `${r}/${code}`;
+          const target = Math.floor(t * rate);
+          // a counter only goes up: add what was served since the last scrape (zero keeps the series alive)
+          this.inc({ service: 'checkout', route: `/r${r}`, code }, target - (served.get(key) ?? 0));
+          served.set(key, target);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'demo_temperature_celsius',
+    help: 'Sensor temperature.',
+    labelNames: ['sensor'] as const,
+    registers: [registry],
+    collect() {
+      const t = seconds();
+      for (let s = 0; s < SENSORS; s++) this.set({ sensor: `s${s}` }, Number((20 + s + Math.sin(t + s)).toFixed(3)));
+    },
+  });
   return listen((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
-    const t = (Date.now() - born) / 1000;
-    const lines = [
-      '# HELP demo_requests_total Requests served, by route and status code.',
-      '# TYPE demo_requests_total counter',
-    ];
-    for (let r = 0; r < ROUTES; r++) {
-      for (const code of CODES) {
-        const rate = code === '500' ? (r === 7 ? 50 : 0.1) : r + 1;
-        lines.push(`demo_requests_total{service="checkout",route="/r${r}",code="${code}"} ${Math.floor(t * rate)}`);
-      }
-    }
-    lines.push('# HELP demo_temperature_celsius Sensor temperature.', '# TYPE demo_temperature_celsius gauge');
-    for (let s = 0; s < SENSORS; s++) {
-      lines.push(`demo_temperature_celsius{sensor="s${s}"} ${(20 + s + Math.sin(t + s)).toFixed(3)}`);
-    }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${lines.join('\n')}\n`);
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
+    );
   });
 }
 

@@ -5,6 +5,7 @@ import {
   type Listening,
   type Proc,
   postAlerts,
+  silentServer,
   startAlertmanager,
   startExporter,
   startPrometheus,
@@ -129,6 +130,29 @@ describe('incident_get_context', () => {
     expect(res.logs.error.message).toMatch(/^Loki is unreachable/);
     expect(res.metrics.ok).toBe(true);
     expect(res.metrics.items[0].total).toBe(3);
+  });
+
+  it('reports a hung Prometheus as timed out and still returns alerts and logs', async () => {
+    const hung = await silentServer();
+    try {
+      const slow = makeServices({
+        prometheus: { url: hung.url, timeoutMs: 300 },
+        alertmanager: { url: am.url },
+        loki: { url: loki.url },
+        incident,
+      });
+      const t0 = Date.now();
+      const res = await call('incident_get_context', { service: 'checkout', range: '5m' }, slow);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(res).toMatchObject({ partial: true, failedBackends: ['Prometheus'] });
+      expect(res.metrics).toMatchObject({ ok: false, error: { code: 'ERR_BACKEND_TIMEOUT' } });
+      expect(res.metrics.error.message).toMatch(/^Prometheus did not answer within 300 ms/);
+      expect(res.alerts).toMatchObject({ ok: true, total: 1 });
+      expect(res.logs.ok).toBe(true);
+      expect(res.logs.lines.length).toBeGreaterThan(0);
+    } finally {
+      await hung.close();
+    }
   });
 
   it('refuses a service name that could break out of a query string', async () => {

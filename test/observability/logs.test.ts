@@ -77,6 +77,7 @@ describe('logs_search', () => {
     expect(loki.control.requests.length).toBe(before + 1);
     expect(err.code).toBe('ERR_QUERY_INVALID');
     expect(err.message).toMatch(/^Loki refused the LogQL query: parse error at line 1, col 30: syntax error/);
+    expect(err.details).toMatchObject({ backend: 'Loki', status: 400, line: 1, column: 30 });
   });
 
   it('cuts long lines and stays within a small output budget', async () => {

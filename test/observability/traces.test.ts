@@ -91,6 +91,33 @@ describe('traces_get', () => {
     });
   });
 
+  it('bounds the tree depth but still lists error spans below it', async () => {
+    const res = await call('traces_get', { traceId: BIG, maxDepth: 1, maxSpans: 500 }, services);
+    expect(res).toMatchObject({ total: 120, maxDepthInTrace: 2, belowMaxDepth: 108, returned: 12, truncated: true });
+    expect(res.spans.slice(0, 2).map((s: { depth: number; status: string }) => [s.depth, s.status])).toEqual([
+      [2, 'error'],
+      [2, 'error'],
+    ]);
+    const tree = res.spans.slice(2);
+    expect(tree).toHaveLength(10);
+    for (const s of tree) expect(s.depth).toBeLessThanOrEqual(1);
+    const rootsOnly = await call('traces_get', { traceId: BIG, maxDepth: 0, maxSpans: 500 }, services);
+    expect(rootsOnly).toMatchObject({ returned: 3, belowMaxDepth: 117 });
+    const everything = await call('traces_get', { traceId: BIG, maxSpans: 500 }, services);
+    expect(everything).toMatchObject({ returned: 120, belowMaxDepth: 0, truncated: false });
+  });
+
+  it.each(['resourceSpans', 'v2', 'legacy'] as const)('reads the %s JSON shape the same as batches', async (shape) => {
+    const expected = await call('traces_get', { traceId: BIG }, services);
+    tempo.shape = shape;
+    try {
+      const res = await call('traces_get', { traceId: BIG }, services);
+      expect(res).toEqual(expected);
+    } finally {
+      tempo.shape = 'batches';
+    }
+  });
+
   it('returns every span of a small trace and accepts ids without leading zeros', async () => {
     const res = await call('traces_get', { traceId: 'c0ffee' }, services);
     expect(res).toMatchObject({ total: 1, returned: 1, truncated: false, traceId: SMALL, rootService: 'search' });
@@ -125,9 +152,24 @@ describe('traces_search', () => {
     expect(err.message).toMatch(
       /^Tempo refused the TraceQL query: invalid TraceQL query: parse error at line 1, col 12/,
     );
+    expect(err.details).toMatchObject({ backend: 'Tempo', status: 400, line: 1, column: 12 });
     const bare = await callError('traces_search', { query: 'status = error' }, services);
     expect(bare.code).toBe('ERR_QUERY_INVALID');
     expect(bare.message).toMatch(/start with a spanset filter in braces/);
+  });
+
+  it('times out on a slow Tempo within the configured timeout', async () => {
+    const slow = makeServices({ tempo: { url: tempo.url, timeoutMs: 200 } });
+    tempo.control.delayMs = 3000;
+    try {
+      const t0 = Date.now();
+      const err = await callError('traces_search', { query: '{ status = error }' }, slow);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toMatch(/^Tempo did not answer within 200 ms/);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      tempo.control.delayMs = 0;
+    }
   });
 
   it('reports an unavailable Tempo', async () => {

@@ -111,9 +111,17 @@ function attr(key: string, v: string | number | boolean) {
   return { key, value: { stringValue: v } };
 }
 
+/**
+ * How /api/traces/{id} wraps the resource spans: `batches` (Tempo's v1 JSON), `resourceSpans` (the OTLP
+ * JSON export shape) or `v2` (`{trace: {resourceSpans}}` as /api/v2/traces answers). `legacy` uses the
+ * pre-1.0 OTLP field `instrumentationLibrarySpans` inside `batches`.
+ */
+export type TraceShape = 'batches' | 'resourceSpans' | 'v2' | 'legacy';
+
 export class TempoSimulator {
   readonly traces = new Map<string, SimSpan[]>();
   server: SimServer | undefined;
+  shape: TraceShape = 'batches';
 
   get url(): string {
     if (!this.server) throw new Error('Tempo simulator not started');
@@ -142,12 +150,14 @@ export class TempoSimulator {
     if (method !== 'GET') return { status: 405, text: 'method not allowed' };
     if (url.pathname === '/ready') return { status: 200, text: 'ready' };
     const byId = /^\/api\/traces\/([^/]+)$/.exec(url.pathname);
-    if (byId) return this.getTrace(decodeURIComponent(byId[1] as string));
+    if (byId) return this.getTrace(decodeURIComponent(byId[1] as string), this.shape);
+    const byIdV2 = /^\/api\/v2\/traces\/([^/]+)$/.exec(url.pathname);
+    if (byIdV2) return this.getTrace(decodeURIComponent(byIdV2[1] as string), 'v2');
     if (url.pathname === '/api/search') return this.search(url.searchParams);
     return { status: 404, text: '404 page not found' };
   }
 
-  getTrace(id: string): Reply {
+  getTrace(id: string, shape: TraceShape): Reply {
     if (!/^[0-9a-fA-F]{1,32}$/.test(id)) return { status: 400, text: 'invalid trace id' };
     const traceId = id.toLowerCase().padStart(32, '0');
     const spans = this.traces.get(traceId);
@@ -156,9 +166,9 @@ export class TempoSimulator {
     for (const s of spans) byService.set(s.service, [...(byService.get(s.service) ?? []), s]);
     const batches = [...byService].map(([service, list]) => ({
       resource: { attributes: [attr('service.name', service)] },
-      scopeSpans: [
+      [shape === 'legacy' ? 'instrumentationLibrarySpans' : 'scopeSpans']: [
         {
-          scope: { name: 'simulator' },
+          [shape === 'legacy' ? 'instrumentationLibrary' : 'scope']: { name: 'simulator' },
           spans: list.map((s) => ({
             traceId: b64(traceId),
             spanId: b64(s.spanId),
@@ -178,6 +188,8 @@ export class TempoSimulator {
         },
       ],
     }));
+    if (shape === 'resourceSpans') return { status: 200, json: { resourceSpans: batches } };
+    if (shape === 'v2') return { status: 200, json: { trace: { resourceSpans: batches }, status: 'COMPLETE' } };
     return { status: 200, json: { batches } };
   }
 

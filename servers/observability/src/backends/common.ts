@@ -81,7 +81,10 @@ export function statusError(
 ): ToolError {
   const msg = vendorMessage(res.body);
   if (res.status === 400 || res.status === 422) {
-    return new ToolError(queryCode, `${backend} refused ${what}: ${msg}`, { backend, status: res.status });
+    const details: Record<string, unknown> = { backend, status: res.status };
+    const position = queryCode === 'ERR_QUERY_INVALID' ? queryPosition(msg) : undefined;
+    if (position) Object.assign(details, position);
+    return new ToolError(queryCode, `${backend} refused ${what}: ${msg}`, details);
   }
   if (res.status === 404) {
     return new ToolError('ERR_NOT_FOUND', `${backend}: ${what} not found (${msg})`, { backend, status: 404 });
@@ -104,6 +107,16 @@ export function statusError(
     backend,
     status: res.status,
   });
+}
+
+/**
+ * Where a query parser says the error is: Loki and Tempo write "parse error at line 1, col 30",
+ * Prometheus writes "1:5: parse error".
+ */
+export function queryPosition(message: string): { line: number; column: number } | undefined {
+  const words = /line (\d+), col(?:umn)? (\d+)/.exec(message);
+  const colon = words ?? /(\d+):(\d+): parse error/.exec(message);
+  return colon ? { line: Number(colon[1]), column: Number(colon[2]) } : undefined;
 }
 
 /** Refuses a 2xx body that is not the JSON object the API documents (a proxy's HTML page, say). */

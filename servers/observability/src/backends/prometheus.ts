@@ -1,5 +1,5 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectObject, httpFor, statusError, vendorMessage } from './common.js';
+import { type BackendOptions, expectObject, httpFor, queryPosition, statusError, vendorMessage } from './common.js';
 
 export type Labels = Record<string, string>;
 export type PromPoint = [number, string];
@@ -123,12 +123,7 @@ function promError(body: { errorType?: string; error?: string }, what: string, s
   const message = vendorMessage(body.error ?? '');
   const type = body.errorType ?? 'unknown';
   if (type === 'bad_data') {
-    const pos = /(\d+):(\d+): parse error/.exec(message);
-    const details: Record<string, unknown> = { backend: 'Prometheus', errorType: type };
-    if (pos) {
-      details.line = Number(pos[1]);
-      details.column = Number(pos[2]);
-    }
+    const details: Record<string, unknown> = { backend: 'Prometheus', errorType: type, ...queryPosition(message) };
     const hint = /maximum resolution/.test(message) ? '' : ' Fix the PromQL and try again.';
     return new ToolError('ERR_QUERY_INVALID', `Prometheus refused ${what}: ${message}.${hint}`, details);
   }

@@ -60,11 +60,17 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     }
   }
   const ns = (v: string | number) => BigInt(String(v));
-  const t0 = flat.reduce(
-    (min, f) => (ns(f.span.startTimeUnixNano) < min ? ns(f.span.startTimeUnixNano) : min),
-    flat.length ? ns(flat[0]?.span.startTimeUnixNano as string) : 0n,
-  );
-  const tEnd = flat.reduce((max, f) => (ns(f.span.endTimeUnixNano) > max ? ns(f.span.endTimeUnixNano) : max), t0);
+  // BigInt: nanosecond timestamps are beyond Number precision (and Math.min/max do not take BigInt).
+  let t0 = flat.length ? ns(flat[0]?.span.startTimeUnixNano as string) : 0n;
+  for (const f of flat) {
+    const start = ns(f.span.startTimeUnixNano);
+    if (start < t0) t0 = start;
+  }
+  let tEnd = t0;
+  for (const f of flat) {
+    const end = ns(f.span.endTimeUnixNano);
+    if (end > tEnd) tEnd = end;
+  }
   const ids = new Set(flat.map((f) => f.id));
   const children = new Map<string, FlatSpan[]>();
   const roots: FlatSpan[] = [];
@@ -148,6 +154,13 @@ export const tracesGet = defineTool({
   input: z.object({
     traceId: TraceId,
     maxSpans: z.number().int().min(1).max(500).default(50).describe('Most spans listed'),
+    maxDepth: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(10)
+      .describe('Deepest tree level listed (0 = roots only); error spans are listed at any depth'),
   }),
   output: z.object({
     traceId: z.string(),
@@ -158,9 +171,11 @@ export const tracesGet = defineTool({
     errorCount: z.number().int(),
     services: z.array(z.object({ name: z.string(), spans: z.number().int(), errors: z.number().int() })),
     spans: z.array(SpanSummary).describe('Error spans first (tree order), then the rest in tree order'),
+    maxDepthInTrace: z.number().int().describe('Deepest level in the trace (0 = roots)'),
+    belowMaxDepth: z.number().int().describe('Spans left out because they sit deeper than maxDepth'),
     total: z.number().int().describe('Spans in the trace'),
     returned: z.number().int(),
-    truncated: z.boolean(),
+    truncated: z.boolean().describe('True when spans were left out (maxSpans, maxDepth or the output budget)'),
   }),
   handler: async (input, { tempo, signal, maxOutputBytes }) => {
     const batches = await tempo.trace(input.traceId.toLowerCase(), signal);
@@ -169,8 +184,9 @@ export const tracesGet = defineTool({
       throw new ToolError('ERR_NOT_FOUND', `Tempo returned trace ${input.traceId} without spans`, { backend: 'Tempo' });
     }
     const errors = s.ordered.filter((x) => x.status === 'error');
-    const rest = s.ordered.filter((x) => x.status !== 'error');
-    let take = Math.min(input.maxSpans, s.ordered.length);
+    const rest = s.ordered.filter((x) => x.status !== 'error' && x.depth <= input.maxDepth);
+    const belowMaxDepth = s.ordered.length - errors.length - rest.length;
+    let take = Math.min(input.maxSpans, errors.length + rest.length);
     const budget = listBudget(maxOutputBytes) - jsonBytes(s.services) - 1024;
     let spans = [...errors, ...rest].slice(0, take);
     while (take > 1 && jsonBytes(spans) > budget) {
@@ -186,6 +202,8 @@ export const tracesGet = defineTool({
       errorCount: errors.length,
       services: s.services.slice(0, 50),
       spans,
+      maxDepthInTrace: s.ordered.reduce((d, x) => Math.max(d, x.depth), 0),
+      belowMaxDepth,
       total: s.ordered.length,
       returned: spans.length,
       truncated: spans.length < s.ordered.length,
