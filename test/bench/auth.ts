@@ -10,19 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuthRequest, createOAuthAuthenticator, DevIssuer } from '@ravenhelm/auth';
-import {
-  createMemoryAuditSink,
-  createRuntime,
-  loadConfig,
-  localAuthenticator,
-  silentLogger,
-  startHttp,
-} from '@ravenhelm/kit';
-import { echoServer } from '../fixtures/echo-server.js';
+import { localAuthenticator } from '@ravenhelm/kit';
+import { CONCURRENCY, NOOP_CALL, runIfMain, SECONDS, startKit } from './common.js';
 import { runLoad } from './load.js';
 
 const N = Number(process.env.BENCH_AUTH_CALLS ?? 5000);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RESOURCE = 'http://127.0.0.1/bench/mcp';
 
 async function perCall(label: string, n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
@@ -58,31 +50,12 @@ export async function main(): Promise<void> {
       `cost over baseline: cached +${(cached - base).toFixed(2)} µs, uncached +${(uncached - base).toFixed(2)} µs`,
     );
 
-    const def = echoServer();
-    const load = {
-      concurrency: 32,
-      maxSeconds: SECONDS,
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'echo_noop', arguments: {} },
-      }),
-    };
+    const load = { concurrency: CONCURRENCY, maxSeconds: SECONDS, body: NOOP_CALL };
     const results: Record<string, number> = {};
     for (const mode of ['none', 'oauth'] as const) {
-      const config = loadConfig({
-        backendSchema: def.backendConfig,
-        env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' },
-      });
-      const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
-      const http = await startHttp(rt, {
-        authenticator:
-          mode === 'none'
-            ? localAuthenticator(rt.localPrincipal)
-            : () => createOAuthAuthenticator({ issuer: issuerUrl, resource: RESOURCE }),
-        authorizationServers: [],
-      });
+      const http = await startKit(
+        mode === 'none' ? undefined : () => createOAuthAuthenticator({ issuer: issuerUrl, resource: RESOURCE }),
+      );
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
       if (mode === 'oauth') headers.authorization = `Bearer ${one}`;
       await runLoad({ ...load, url: http.url, headers, maxSeconds: 1 });
@@ -91,8 +64,7 @@ export async function main(): Promise<void> {
       console.log(
         `HTTP no-op tool call, auth ${mode.padEnd(6)} ${r.perSecond.toFixed(0).padStart(7)} calls/s  p50 ${r.p50ms} ms  p99 ${r.p99ms} ms  (${r.failed} failed)`,
       );
-      await http.shutdown();
-      await rt.close();
+      await http.close();
     }
     console.log(`ratio oauth(cached)/none: ${((results.oauth ?? 0) / (results.none ?? 1)).toFixed(2)}`);
     await auth.close?.();
@@ -102,12 +74,4 @@ export async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta, main);

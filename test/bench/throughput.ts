@@ -9,26 +9,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  createMemoryAuditSink,
-  createRuntime,
-  loadConfig,
-  localAuthenticator,
-  silentLogger,
-  startHttp,
-} from '@ravenhelm/kit';
 import { z } from 'zod';
-import { echoServer } from '../fixtures/echo-server.js';
+import { CONCURRENCY, NOOP_CALL, runIfMain, SECONDS, startKit } from './common.js';
 import { type LoadResult, runLoad } from './load.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const body = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: { name: 'echo_noop', arguments: {} },
-});
+const body = NOOP_CALL;
 const headers = {
   'content-type': 'application/json',
   accept: 'application/json, text/event-stream',
@@ -63,26 +48,6 @@ async function baseline(): Promise<{ url: string; close: () => Promise<void> }> 
   };
 }
 
-async function kit(): Promise<{ url: string; close: () => Promise<void> }> {
-  const def = echoServer();
-  const config = loadConfig({
-    backendSchema: def.backendConfig,
-    env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' },
-  });
-  const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
-  const handle = await startHttp(rt, {
-    authenticator: localAuthenticator(rt.localPrincipal),
-    authorizationServers: [],
-  });
-  return {
-    url: handle.url,
-    close: async () => {
-      await handle.shutdown();
-      await rt.close();
-    },
-  };
-}
-
 function line(name: string, r: LoadResult): string {
   return `${name.padEnd(34)} ${r.perSecond.toFixed(0).padStart(7)} calls/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  (${r.completed} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s)`;
 }
@@ -93,7 +58,7 @@ export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }>
   await runLoad({ ...load, url: b.url, maxSeconds: 2 }); // warm-up
   const baseResult = await runLoad({ ...load, url: b.url });
   await b.close();
-  const k = await kit();
+  const k = await startKit();
   await runLoad({ ...load, url: k.url, maxSeconds: 2 });
   const kitResult = await runLoad({ ...load, url: k.url });
   await k.close();
@@ -104,12 +69,4 @@ export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }>
   return { baseline: baseResult, kit: kitResult };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta, main);
