@@ -13,7 +13,7 @@ import {
 } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
-import { buildLineFilter, fitText, GrepFields, parseSince, Since } from './logs.js';
+import { buildLineFilter, fitText, GrepFields, MaxLogBytes, parseSince, Since, Streams } from './logs.js';
 
 const ServiceName = z
   .string()
@@ -311,16 +311,10 @@ export const composeGetLogs = defineTool({
       .default(100)
       .describe('How many of the latest lines to read per container'),
     since: Since.optional(),
-    streams: z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read'),
+    streams: Streams,
     ...GrepFields,
     timestamps: z.boolean().default(false).describe('Keep the engine timestamp after the prefix'),
-    maxBytes: z
-      .number()
-      .int()
-      .min(256)
-      .max(1024 * 1024)
-      .default(32 * 1024)
-      .describe('Byte cap on the returned text; the oldest lines are dropped first'),
+    maxBytes: MaxLogBytes,
   }),
   output: z.object({
     project: z.string(),

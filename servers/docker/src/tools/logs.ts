@@ -26,6 +26,18 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   );
 }
 
+/** Which output streams to read; shared by the container and compose log tools. */
+export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read');
+
+/** Byte cap on returned log text; shared by the container and compose log tools. */
+export const MaxLogBytes = z
+  .number()
+  .int()
+  .min(256)
+  .max(1024 * 1024)
+  .default(32 * 1024)
+  .describe('Byte cap on the returned text; the oldest lines are dropped first');
+
 export const GrepFields = {
   grep: z
     .string()
@@ -88,16 +100,10 @@ export const logsGet = defineTool({
       .default(200)
       .describe('How many of the latest lines to read; grep filters within these'),
     since: Since.optional(),
-    streams: z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read'),
+    streams: Streams,
     ...GrepFields,
     timestamps: z.boolean().default(false).describe("Prefix each line with the engine's RFC 3339 timestamp"),
-    maxBytes: z
-      .number()
-      .int()
-      .min(256)
-      .max(1024 * 1024)
-      .default(32 * 1024)
-      .describe('Byte cap on the returned text; the oldest lines are dropped first'),
+    maxBytes: MaxLogBytes,
   }),
   output: z.object({
     container: z.string(),
