@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LokiSimulator } from '../simulators/loki.js';
+import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
 const loki = new LokiSimulator();
@@ -102,6 +103,29 @@ describe('log labels', () => {
     expect(values).toMatchObject({ values: ['blob', 'checkout', 'search'], total: 3, truncated: false });
     const paged = await call('logs_list_label_values', { label: 'service_name', limit: 2 }, services);
     expect(paged).toMatchObject({ returned: 2, truncated: true });
+  });
+});
+
+describe('Loki behind basic auth', () => {
+  it('sends the user and password, and never shows the password in errors', async () => {
+    const seen: (string | undefined)[] = [];
+    const guard = await listen((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'content-type': 'text/plain' }).end(`no access for ${req.headers.authorization}`);
+    });
+    try {
+      const password = 'loki-pa55word-value';
+      const guarded = makeServices({ loki: { url: guard.url, auth: { username: 'agent', password } } });
+      const err = await callError('logs_search', { query: '{env="prod"}' }, guarded);
+      expect(seen[0]).toBe(`Basic ${Buffer.from(`agent:${password}`).toString('base64')}`);
+      expect(err.code).toBe('ERR_BACKEND_ERROR');
+      expect(err.message).toMatch(/^Loki rejected our credentials \(HTTP 401\)/);
+      const shown = JSON.stringify({ m: err.message, d: err.details });
+      expect(shown).not.toContain(password);
+      expect(shown).not.toContain(Buffer.from(`agent:${password}`).toString('base64'));
+    } finally {
+      await guard.close();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deadUrl,
@@ -249,6 +250,18 @@ describe('metric discovery', () => {
     const up = await call('metrics_list_targets', { health: 'up' }, services);
     expect(up.targets.map((t: { job: string }) => t.job)).toEqual(['demo']);
     expect(EXPORTED_SERIES).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('readiness', () => {
+  it("pings Prometheus's /-/ready and fails when Prometheus is down", async () => {
+    const ready = observabilityServer.ready;
+    if (!ready) throw new Error('the observability server has no ready check');
+    await expect(ready(services, new AbortController().signal)).resolves.toBeUndefined();
+    const down = makeServices({ prometheus: { url: await deadUrl() } });
+    await expect(ready(down, new AbortController().signal)).rejects.toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+    });
   });
 });
 
