@@ -111,12 +111,13 @@ export function statusError(
 
 /**
  * Where a query parser says the error is: Loki and Tempo write "parse error at line 1, col 30",
- * Prometheus writes "1:5: parse error".
+ * Prometheus writes "1:5: parse error" (before 2.x: "parse error at char 5").
  */
 export function queryPosition(message: string): { line: number; column: number } | undefined {
-  const words = /line (\d+), col(?:umn)? (\d+)/.exec(message);
-  const colon = words ?? /(\d+):(\d+): parse error/.exec(message);
-  return colon ? { line: Number(colon[1]), column: Number(colon[2]) } : undefined;
+  const pos = /line (\d+), col(?:umn)? (\d+)/.exec(message) ?? /(\d+):(\d+): parse error/.exec(message);
+  if (pos) return { line: Number(pos[1]), column: Number(pos[2]) };
+  const char = /parse error at char (\d+)/.exec(message);
+  return char ? { line: 1, column: Number(char[1]) } : undefined;
 }
 
 /** Refuses a 2xx body that is not the JSON object the API documents (a proxy's HTML page, say). */

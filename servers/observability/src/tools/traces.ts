@@ -86,7 +86,15 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     .reverse()
     .map((r) => [r, 0]);
   const visited = new Set<FlatSpan>();
-  while (stack.length > 0 && ordered.length < flat.length) {
+  // Spans whose parents form a cycle are reachable from no root: each such loop starts at its earliest span.
+  const unreachable = [...flat].sort(byStart).reverse();
+  while (ordered.length < flat.length) {
+    if (stack.length === 0) {
+      let next = unreachable.pop();
+      while (next && visited.has(next)) next = unreachable.pop();
+      if (!next) break;
+      stack.push([next, 0]);
+    }
     const [f, depth] = stack.pop() as [FlatSpan, number];
     if (visited.has(f)) continue;
     visited.add(f);

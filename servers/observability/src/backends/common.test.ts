@@ -1,0 +1,110 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryPosition, statusError, vendorMessage } from './common.js';
+import { PrometheusBackend } from './prometheus.js';
+
+describe('queryPosition', () => {
+  it('reads the positions Loki, Tempo and Prometheus report', () => {
+    expect(queryPosition('parse error at line 1, col 30: syntax error: unexpected IDENTIFIER')).toEqual({
+      line: 1,
+      column: 30,
+    });
+    expect(queryPosition('invalid parameter "query": 2:7: parse error: unexpected <op:=>')).toEqual({
+      line: 2,
+      column: 7,
+    });
+    expect(queryPosition('parse error at char 5: unexpected identifier "b"')).toEqual({ line: 1, column: 5 });
+    expect(queryPosition('max entries limit per query exceeded')).toBeUndefined();
+  });
+});
+
+describe('vendorMessage', () => {
+  it('takes error, message or msg from JSON, or the text, on one bounded line', () => {
+    expect(vendorMessage({ status: 'error', error: 'bad\n  thing' })).toBe('bad thing');
+    expect(vendorMessage({ message: 'Dashboard not found' })).toBe('Dashboard not found');
+    expect(vendorMessage({ msg: 'x' })).toBe('x');
+    expect(vendorMessage({ other: 1 })).toBe('{"other":1}');
+    expect(vendorMessage('  plain\ttext ')).toBe('plain text');
+    expect(vendorMessage('')).toBe('(empty body)');
+    const long = vendorMessage('y'.repeat(5000));
+    expect(long).toHaveLength(501);
+    expect(long.endsWith('…')).toBe(true);
+  });
+});
+
+describe('statusError', () => {
+  const res = (status: number, body: unknown) => ({ status, headers: {}, body }) as never;
+
+  it('maps vendor statuses to stable codes', () => {
+    const bad = statusError('Loki', res(400, 'parse error at line 1, col 3: x'), 'the LogQL query');
+    expect(bad).toMatchObject({ code: 'ERR_QUERY_INVALID', details: { backend: 'Loki', line: 1, column: 3 } });
+    expect(bad.message).toBe('Loki refused the LogQL query: parse error at line 1, col 3: x');
+    const input = statusError('Grafana', res(400, { message: 'bad' }), 'the search', 'ERR_INVALID_INPUT');
+    expect(input.code).toBe('ERR_INVALID_INPUT');
+    expect(input.details).not.toHaveProperty('line');
+    expect(statusError('Tempo', res(404, 'trace not found'), 'trace 1').code).toBe('ERR_NOT_FOUND');
+    expect(statusError('Grafana', res(403, 'no'), 'x').code).toBe('ERR_BACKEND_ERROR');
+    expect(statusError('Loki', res(503, 'down'), 'x').code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(statusError('Loki', res(504, 'slow'), 'x').code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(statusError('Loki', res(500, 'boom'), 'x').message).toBe('Loki failed on x (HTTP 500: boom)');
+  });
+
+  it('never repeats what a 401 body echoes back', () => {
+    const err = statusError('Grafana', res(401, 'token glsa_abc invalid'), 'the search');
+    expect(err.message).not.toContain('glsa_abc');
+  });
+});
+
+describe('Prometheus error bodies', () => {
+  let server: Server;
+  let url: string;
+  let reply: { status: number; body: unknown } = { status: 200, body: {} };
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const prom = () => new PrometheusBackend({ url, timeoutMs: 2000 });
+
+  it('turns bad_data into ERR_QUERY_INVALID with the position (old "at char" wording too)', async () => {
+    reply = {
+      status: 400,
+      body: { status: 'error', errorType: 'bad_data', error: 'parse error at char 5: unexpected identifier "x"' },
+    };
+    await expect(prom().query('up x', undefined)).rejects.toMatchObject({
+      code: 'ERR_QUERY_INVALID',
+      message:
+        'Prometheus refused the query: parse error at char 5: unexpected identifier "x". Fix the PromQL and try again.',
+      details: { backend: 'Prometheus', errorType: 'bad_data', line: 1, column: 5 },
+    });
+  });
+
+  it('maps timeout, canceled and execution errors', async () => {
+    reply = {
+      status: 503,
+      body: { status: 'error', errorType: 'timeout', error: 'query timed out in expression evaluation' },
+    };
+    await expect(prom().query('up', undefined)).rejects.toMatchObject({ code: 'ERR_BACKEND_TIMEOUT' });
+    reply = { status: 503, body: { status: 'error', errorType: 'canceled', error: 'context canceled' } };
+    await expect(prom().query('up', undefined)).rejects.toMatchObject({ code: 'ERR_CANCELLED' });
+    reply = {
+      status: 422,
+      body: { status: 'error', errorType: 'execution', error: 'query processing would load too many samples' },
+    };
+    await expect(prom().query('up', undefined)).rejects.toMatchObject({ code: 'ERR_QUERY_INVALID' });
+  });
+
+  it('refuses a 200 answer that is not the documented JSON object', async () => {
+    reply = { status: 200, body: ['not', 'an', 'object'] };
+    await expect(prom().labelNames(undefined)).rejects.toMatchObject({ code: 'ERR_BACKEND_ERROR' });
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import type { OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
+import { hexId, summarizeTrace } from './traces.js';
+
+const ms = (n: number) => String(BigInt(n) * 1_000_000n);
+
+function span(id: string, parent: string | undefined, startMs: number, endMs: number, extra: Partial<OtlpSpan> = {}) {
+  return {
+    spanId: id,
+    ...(parent ? { parentSpanId: parent } : {}),
+    name: `op-${id}`,
+    startTimeUnixNano: ms(startMs),
+    endTimeUnixNano: ms(endMs),
+    ...extra,
+  };
+}
+
+function batch(service: string, spans: OtlpSpan[]): OtlpResourceSpans {
+  return {
+    resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+    scopeSpans: [{ spans }],
+  };
+}
+
+describe('hexId', () => {
+  it('keeps hex ids and decodes base64 ones', () => {
+    expect(hexId('00000000000000AB')).toBe('00000000000000ab');
+    expect(hexId(Buffer.from('0102030405060708', 'hex').toString('base64'))).toBe('0102030405060708');
+    expect(hexId(undefined)).toBe('');
+  });
+});
+
+describe('summarizeTrace', () => {
+  it('orders the tree depth-first by start time across services', () => {
+    const s = summarizeTrace([
+      batch('api', [span('0000000000000001', undefined, 0, 100), span('0000000000000003', '0000000000000001', 50, 60)]),
+      batch('db', [
+        span('0000000000000002', '0000000000000001', 10, 40, { status: { code: 2, message: 'boom' } }),
+        span('0000000000000004', '0000000000000002', 20, 30),
+      ]),
+    ]);
+    expect(s.ordered.map((x) => [x.operation, x.depth, x.service])).toEqual([
+      ['op-0000000000000001', 0, 'api'],
+      ['op-0000000000000002', 1, 'db'],
+      ['op-0000000000000004', 2, 'db'],
+      ['op-0000000000000003', 1, 'api'],
+    ]);
+    expect(s.ordered[1]).toMatchObject({ status: 'error', statusMessage: 'boom', startOffsetMs: 10, durationMs: 30 });
+    expect(s).toMatchObject({ rootService: 'api', rootOperation: 'op-0000000000000001', durationMs: 100 });
+    expect(s.services).toEqual([
+      { name: 'db', spans: 2, errors: 1 },
+      { name: 'api', spans: 2, errors: 0 },
+    ]);
+  });
+
+  it('treats spans with a missing parent as roots and still lists spans whose parents form a cycle', () => {
+    const s = summarizeTrace([
+      batch('a', [
+        span('00000000000000a1', '00000000000000ff', 0, 10),
+        span('00000000000000b1', '00000000000000b2', 5, 8),
+        span('00000000000000b2', '00000000000000b1', 6, 7),
+      ]),
+    ]);
+    expect(s.ordered).toHaveLength(3);
+    expect(s.ordered.map((x) => [x.spanId, x.depth])).toEqual([
+      ['00000000000000a1', 0],
+      ['00000000000000b1', 0],
+      ['00000000000000b2', 1],
+    ]);
+  });
+
+  it('reads nanosecond times beyond Number precision', () => {
+    const s = summarizeTrace([
+      batch('a', [
+        {
+          spanId: '0000000000000001',
+          name: 'x',
+          startTimeUnixNano: '1769860800000000001',
+          endTimeUnixNano: '1769860800000500001',
+        },
+      ]),
+    ]);
+    expect(s.durationMs).toBe(0.5);
+    expect(s.startTime).toBe('2026-01-31T12:00:00.000Z');
+  });
+});
