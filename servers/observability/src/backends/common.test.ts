@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryPosition, statusError, vendorMessage } from './common.js';
+import { queryPosition, scrubSecrets, statusError, vendorMessage } from './common.js';
+import { LokiBackend } from './loki.js';
 import { PrometheusBackend } from './prometheus.js';
 
 describe('queryPosition', () => {
@@ -55,6 +56,17 @@ describe('statusError', () => {
   });
 });
 
+describe('scrubSecrets', () => {
+  it('replaces secrets in text and JSON bodies, raw or JSON-escaped', () => {
+    expect(scrubSecrets('auth was Bearer tok-123 and tok-123', ['tok-123'])).toBe(
+      'auth was Bearer [redacted] and [redacted]',
+    );
+    expect(scrubSecrets({ error: 'saw "p\\w"', n: 1 }, ['p\\w'])).toEqual({ error: 'saw "[redacted]"', n: 1 });
+    expect(scrubSecrets({ nested: [{ m: 'x tok y' }] }, ['tok'])).toEqual({ nested: [{ m: 'x [redacted] y' }] });
+    expect(scrubSecrets(42, ['4'])).toBe(42);
+  });
+});
+
 describe('Prometheus error bodies', () => {
   let server: Server;
   let url: string;
@@ -101,6 +113,22 @@ describe('Prometheus error bodies', () => {
       body: { status: 'error', errorType: 'execution', error: 'query processing would load too many samples' },
     };
     await expect(prom().query('up', undefined)).rejects.toMatchObject({ code: 'ERR_QUERY_INVALID' });
+  });
+
+  it('never shows configured credentials that an error body echoes', async () => {
+    const token = 'prom-token-0123456789';
+    reply = { status: 400, body: { status: 'error', errorType: 'bad_data', error: `header was Bearer ${token}` } };
+    const withToken = new PrometheusBackend({ url, timeoutMs: 2000, auth: { token } });
+    const err = await withToken.query('up', undefined).catch((e: Error) => e);
+    expect(err).toMatchObject({ code: 'ERR_QUERY_INVALID' });
+    expect((err as Error).message).toContain('header was Bearer [redacted]');
+    const basic = Buffer.from('agent:loki-secret-pw').toString('base64');
+    reply = { status: 500, body: { message: `got Basic ${basic} (password loki-secret-pw)` } };
+    const loki = new LokiBackend({ url, timeoutMs: 2000, auth: { username: 'agent', password: 'loki-secret-pw' } });
+    const lokiErr = (await loki.labels('0', '1').catch((e: Error) => e)) as Error;
+    expect(lokiErr.message).toBe(
+      'Loki failed on the label names (HTTP 500: got Basic [redacted] (password [redacted]))',
+    );
   });
 
   it('refuses a 200 answer that is not the documented JSON object', async () => {

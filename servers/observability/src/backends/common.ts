@@ -43,14 +43,67 @@ export function httpFor(name: string, opts: BackendOptions): BackendHttp {
     : opts.auth?.username && opts.auth.password !== undefined
       ? { basic: { username: opts.auth.username, password: opts.auth.password } }
       : undefined;
-  return new BackendHttp({
-    name,
-    baseUrl: opts.url,
-    timeoutMs: opts.timeoutMs,
-    auth,
-    headers: opts.tenant ? { 'X-Scope-OrgID': opts.tenant } : undefined,
-    maxResponseBytes: opts.maxResponseBytes ?? 64 * 1024 * 1024,
-  });
+  const secrets = auth?.bearer
+    ? [auth.bearer]
+    : auth?.basic
+      ? [auth.basic.password, Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64')]
+      : [];
+  return new ScrubbingHttp(
+    {
+      name,
+      baseUrl: opts.url,
+      timeoutMs: opts.timeoutMs,
+      auth,
+      headers: opts.tenant ? { 'X-Scope-OrgID': opts.tenant } : undefined,
+      maxResponseBytes: opts.maxResponseBytes ?? 64 * 1024 * 1024,
+    },
+    secrets,
+  );
+}
+
+const REDACTED = '[redacted]';
+
+/**
+ * Error bodies end up in messages the model reads; a proxy or a debug handler that echoes our request
+ * headers would put the backend's credentials there. Non-2xx bodies lose every configured secret.
+ */
+class ScrubbingHttp extends BackendHttp {
+  readonly #secrets: string[];
+
+  constructor(opts: ConstructorParameters<typeof BackendHttp>[0], secrets: string[]) {
+    super(opts);
+    this.#secrets = secrets.filter((s) => s.length > 0);
+  }
+
+  override async request<T = unknown>(
+    method: string,
+    path: string,
+    init?: Parameters<BackendHttp['request']>[2],
+  ): Promise<BackendResponse<T>> {
+    const res = await super.request<T>(method, path, init);
+    if ((res.status >= 200 && res.status < 300) || this.#secrets.length === 0) return res;
+    return { ...res, body: scrubSecrets(res.body, this.#secrets) as T };
+  }
+}
+
+/** `body` with every secret (raw or JSON-escaped) replaced; a body that cannot be handled is withheld. */
+export function scrubSecrets(body: unknown, secrets: readonly string[]): unknown {
+  const replaceAll = (text: string) => {
+    let out = text;
+    for (const secret of secrets) {
+      out = out.split(secret).join(REDACTED);
+      const escaped = JSON.stringify(secret).slice(1, -1);
+      if (escaped !== secret) out = out.split(escaped).join(REDACTED);
+    }
+    return out;
+  };
+  if (typeof body === 'string') return replaceAll(body);
+  if (body === null || typeof body !== 'object') return body;
+  try {
+    return JSON.parse(replaceAll(JSON.stringify(body)));
+  } catch {
+    return '(error body withheld)';
+  }
 }
 
 const MAX_VENDOR_MESSAGE = 500;
