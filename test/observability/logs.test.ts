@@ -95,6 +95,31 @@ describe('logs_search', () => {
   });
 });
 
+describe('the simulated push API', () => {
+  it('accepts lines on POST /loki/api/v1/push and serves them to logs_search', async () => {
+    const ns = (BigInt(Date.now() - 2000) * 1_000_000n).toString();
+    const push = (body: unknown, type = 'application/json') =>
+      fetch(`${loki.url}/loki/api/v1/push`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: JSON.stringify(body),
+      });
+    const ok = await push({
+      streams: [{ stream: { service_name: 'pushed' }, values: [[ns, 'level=error pushed line']] }],
+    });
+    expect(ok.status).toBe(204);
+    try {
+      const res = await call('logs_search', { query: '{service_name="pushed"}' }, services);
+      expect(res.lines).toMatchObject([{ ns, line: 'level=error pushed line', stream: 0 }]);
+    } finally {
+      expect(loki.remove({ service_name: 'pushed' })).toBe(true);
+    }
+    expect((await push({ streams: [{ stream: {}, values: [] }] })).status).toBe(400);
+    expect((await push({ streams: [{ stream: { a: 'b' }, values: [[1.5, 'x']] }] })).status).toBe(400);
+    expect((await push({}, 'application/x-protobuf')).status).toBe(415);
+  });
+});
+
 describe('log labels', () => {
   it('lists label names and values, optionally within a selector', async () => {
     const names = await call('logs_list_labels', {}, services);

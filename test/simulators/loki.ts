@@ -1,5 +1,5 @@
 /**
- * A Loki simulator (tests only): /loki/api/v1/push-like state via `push`, query_range with a small LogQL
+ * A Loki simulator (tests only): lines pushed with `push` or POST /loki/api/v1/push (JSON), query_range with a small LogQL
  * subset (stream selector with =, !=, =~, !~ and line filters |=, !=, |~, !~), labels, label values,
  * data.stats, and Loki's 400 text bodies for parse errors.
  */
@@ -104,6 +104,10 @@ function matchLine(f: LineFilter, line: string): boolean {
   return f.op === '|~' ? hit : !hit;
 }
 
+function streamKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 export class LokiSimulator {
   readonly streams = new Map<string, Stream>();
   server: SimServer | undefined;
@@ -119,7 +123,11 @@ export class LokiSimulator {
   }
 
   async start(): Promise<this> {
-    this.server = await serve((req) => this.route(req.method, req.url));
+    this.server = await serve((req) =>
+      req.method === 'POST' && req.url.pathname === '/loki/api/v1/push'
+        ? this.pushHttp(req.headers['content-type'], req.body)
+        : this.route(req.method, req.url),
+    );
     return this;
   }
 
@@ -129,21 +137,54 @@ export class LokiSimulator {
 
   /** Adds lines to the stream with these labels; `atMs` defaults to now, in order. */
   push(labels: Record<string, string>, lines: (string | { line: string; atMs: number })[]): void {
-    const key = JSON.stringify(Object.entries(labels).sort());
+    // a distinct nanosecond per line keeps order stable within one millisecond
+    this.#append(
+      labels,
+      lines.map((l, i) => ({
+        ns: BigInt(Math.round(typeof l === 'string' ? Date.now() : l.atMs)) * 1_000_000n + BigInt(i),
+        line: typeof l === 'string' ? l : l.line,
+      })),
+    );
+  }
+
+  /** POST /loki/api/v1/push with the JSON body `{streams: [{stream: {labels}, values: [[ns, line]]}]}`: 204. */
+  pushHttp(contentType: string | undefined, body: string): Reply {
+    if (!/^application\/json/.test(contentType ?? '')) {
+      return { status: 415, text: 'unsupported content type: only application/json is simulated' };
+    }
+    let parsed: { streams?: { stream?: Record<string, string>; values?: [string, string][] }[] };
+    try {
+      parsed = JSON.parse(body);
+    } catch (err) {
+      return { status: 400, text: `loghttp.PushRequest: ${(err as Error).message}` };
+    }
+    for (const s of parsed.streams ?? []) {
+      if (!s.stream || Object.keys(s.stream).length === 0) return { status: 400, text: 'error parsing labels: {}' };
+      const entries: Entry[] = [];
+      for (const v of s.values ?? []) {
+        if (!Array.isArray(v) || !/^\d+$/.test(String(v[0])) || typeof v[1] !== 'string') {
+          return { status: 400, text: 'invalid entry: want ["<unix epoch in nanoseconds>", "<log line>"]' };
+        }
+        entries.push({ ns: BigInt(v[0]), line: v[1] });
+      }
+      this.#append(s.stream, entries);
+    }
+    return { status: 204, text: '' };
+  }
+
+  /** Drops the stream with exactly these labels. */
+  remove(labels: Record<string, string>): boolean {
+    return this.streams.delete(streamKey(labels));
+  }
+
+  #append(labels: Record<string, string>, entries: Entry[]): void {
+    const key = streamKey(labels);
     let stream = this.streams.get(key);
     if (!stream) {
       stream = { labels: { ...labels }, entries: [] };
       this.streams.set(key, stream);
     }
-    let i = 0;
-    for (const l of lines) {
-      const atMs = typeof l === 'string' ? Date.now() : l.atMs;
-      // a distinct nanosecond per line keeps order stable within one millisecond
-      stream.entries.push({
-        ns: BigInt(Math.round(atMs)) * 1_000_000n + BigInt(i++),
-        line: typeof l === 'string' ? l : l.line,
-      });
-    }
+    stream.entries.push(...entries);
     stream.entries.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
   }
 
