@@ -195,6 +195,30 @@ describe('metrics_query_range', () => {
     expect(err.code).toBe('ERR_INVALID_INPUT');
     expect(err.message).toMatch(/36001 points per series, over the limit of 1500; use step "5s"/);
     expect(err.details).toMatchObject({ suggestedStep: '5s' });
+    // refused before any request: a Prometheus that counts calls sees none
+    let calls = 0;
+    const counting = await listen((_req, res) => {
+      calls++;
+      res.writeHead(500).end();
+    });
+    try {
+      const countingServices = makeServices({ prometheus: { url: counting.url } });
+      const refused = await callError(
+        'metrics_query_range',
+        { query: 'up', start: 'now-1h', end: 'now', step: '100ms' },
+        countingServices,
+      );
+      expect(refused.code).toBe('ERR_INVALID_INPUT');
+      expect(calls).toBe(0);
+      await callError(
+        'metrics_query_range',
+        { query: 'up', start: 'now-1h', end: 'now', step: '5s' },
+        countingServices,
+      );
+      expect(calls).toBe(1);
+    } finally {
+      await counting.close();
+    }
     // the suggested step is accepted
     const ok = await call('metrics_query_range', { query: 'up', start: 'now-1h', end: 'now', step: '5s' }, services);
     expect(ok.pointsPerSeries).toBeLessThanOrEqual(1500);
