@@ -71,10 +71,18 @@ describe('Prometheus error bodies', () => {
   let server: Server;
   let url: string;
   let reply: { status: number; body: unknown } = { status: 200, body: {} };
+  const forms: URLSearchParams[] = [];
 
   beforeAll(async () => {
-    server = createServer((_req, res) => {
-      res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        forms.push(new URLSearchParams(body));
+        res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+      });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -129,6 +137,22 @@ describe('Prometheus error bodies', () => {
     expect(lokiErr.message).toBe(
       'Loki failed on the label names (HTTP 500: got Basic [redacted] (password [redacted]))',
     );
+  });
+
+  it('posts queries as a form with an evaluation timeout within ours', async () => {
+    reply = { status: 200, body: { status: 'success', data: { resultType: 'matrix', result: [] } } };
+    await new PrometheusBackend({ url, timeoutMs: 7500 }).queryRange('sum(up)', 100, 200, 10);
+    const form = forms.at(-1);
+    expect(Object.fromEntries(form ?? [])).toEqual({
+      query: 'sum(up)',
+      start: '100',
+      end: '200',
+      step: '10',
+      timeout: '7s',
+    });
+    await new PrometheusBackend({ url, timeoutMs: 300 }).query('up', undefined);
+    expect(forms.at(-1)?.get('timeout')).toBe('1s');
+    expect(forms.at(-1)?.has('time')).toBe(false);
   });
 
   it('refuses a 200 answer that is not the documented JSON object', async () => {

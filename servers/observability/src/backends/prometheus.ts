@@ -38,9 +38,12 @@ export interface PromMetadataEntry {
 /** Prometheus (and API-compatible Mimir/Thanos) HTTP API v1. */
 export class PrometheusBackend {
   readonly http: BackendHttp;
+  /** Sent as the API's `timeout` so Prometheus stops evaluating once we have stopped waiting. */
+  readonly #evalTimeout: string;
 
   constructor(opts: BackendOptions) {
     this.http = httpFor('Prometheus', opts);
+    this.#evalTimeout = `${Math.max(1, Math.floor(opts.timeoutMs / 1000))}s`;
   }
 
   /** Calls an API v1 endpoint and unwraps `{status, data}`; `{status:'error'}` becomes a ToolError. */
@@ -68,11 +71,17 @@ export class PrometheusBackend {
   }
 
   query(expr: string, time: number | undefined, signal?: AbortSignal): Promise<PromQueryData> {
-    return this.#api('POST', '/api/v1/query', 'the query', { query: expr, time }, signal);
+    return this.#api('POST', '/api/v1/query', 'the query', { query: expr, time, timeout: this.#evalTimeout }, signal);
   }
 
   queryRange(expr: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<PromQueryData> {
-    return this.#api('POST', '/api/v1/query_range', 'the range query', { query: expr, start, end, step }, signal);
+    return this.#api(
+      'POST',
+      '/api/v1/query_range',
+      'the range query',
+      { query: expr, start, end, step, timeout: this.#evalTimeout },
+      signal,
+    );
   }
 
   labelNames(match: string[] | undefined, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
