@@ -125,50 +125,62 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts one engine on a free loopback port with its own config and data dir. "Ready" means the process
+ * we started answers: a port someone else grabbed (another run, a systemd-started instance) is detected
+ * by `isOurs` and the start retried on another port.
+ */
 async function startProcess(
   what: string,
   bin: string,
   args: (dir: string, port: number) => string[],
-  config: string,
+  config: (dir: string) => string,
+  isOurs: (url: string, dir: string) => Promise<boolean>,
 ): Promise<Proc> {
-  const dir = await mkdtemp(join(tmpdir(), `rh-obs-${what}-`));
-  await writeFile(join(dir, 'config.yml'), config);
-  const port = await freePort();
-  const child: ChildProcess = spawn(bin, args(dir, port), { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    log = (log + c.toString()).slice(-4000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const dir = await mkdtemp(join(tmpdir(), `rh-obs-${what}-`));
+    await writeFile(join(dir, 'config.yml'), config(dir));
+    const port = await freePort();
+    const child: ChildProcess = spawn(bin, args(dir, port), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      log = (log + c.toString()).slice(-4000);
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    try {
+      await waitFor(
+        `${what} to be ready`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${what} exited: ${log}`);
+          if ((await fetch(`${url}/-/ready`)).status !== 200) return false;
+          if (!(await isOurs(url, dir))) throw new Error(`another ${what} answers on ${url}`);
+          return true;
+        },
+        30_000,
+      );
+      return { url, stop };
+    } catch (err) {
+      lastError = err;
+      await stop();
     }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(
-      `${what} to be ready`,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`${what} exited: ${log}`);
-        return (await fetch(`${url}/-/ready`)).status === 200;
-      },
-      30_000,
-    );
-  } catch (err) {
-    await stop();
-    throw err;
   }
-  return { url, stop };
+  throw lastError;
 }
 
 export function startPrometheus(targets: string[]): Promise<Proc> {
   const hosts = targets.map((t) => new URL(t).host);
-  const config = `global:
+  const config = () => `global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
@@ -190,17 +202,24 @@ scrape_configs:
       `--web.listen-address=127.0.0.1:${port}`,
     ],
     config,
+    async (url, dir) => {
+      const res = await fetch(`${url}/api/v1/status/flags`);
+      const body = (await res.json()) as { data?: Record<string, string> };
+      return body.data?.['storage.tsdb.path'] === join(dir, 'data');
+    },
   );
 }
 
 export function startAlertmanager(): Promise<Proc> {
-  const config = `route:
+  // The second receiver is never routed to: its name marks this instance's config.
+  const config = (dir: string) => `route:
   receiver: blackhole
   group_by: [alertname, service]
   group_wait: 1s
   group_interval: 1s
 receivers:
   - name: blackhole
+  - name: ${marker(dir)}
 `;
   return startProcess(
     'alertmanager',
@@ -212,7 +231,16 @@ receivers:
       '--cluster.listen-address=',
     ],
     config,
+    async (url, dir) => {
+      const res = await fetch(`${url}/api/v2/status`);
+      const body = (await res.json()) as { config?: { original?: string } };
+      return body.config?.original?.includes(marker(dir)) === true;
+    },
   );
+}
+
+function marker(dir: string): string {
+  return `fixture-${dir.replace(/[^A-Za-z0-9]/g, '').slice(-12)}`;
 }
 
 /** Posts alerts to Alertmanager's v2 API, firing from now for an hour. */
