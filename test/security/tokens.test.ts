@@ -1,17 +1,13 @@
 // The bearer-token security battery: real tokens from oidc-provider, then every hostile token we can
-// think of, signed by keys we control and served from a loopback JWKS we control. Each case asserts
-// the exact AuthError code, and that the error message never echoes the token.
+// think of, signed by keys we control and served from a loopback JWKS we control (test/fixtures/forge.ts).
+// Each case asserts the exact AuthError code, and that the error message never echoes the token.
 import { execFile } from 'node:child_process';
-import { createHash, createPrivateKey, sign as cryptoSign, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  AuthError,
-  type AuthRequest,
   createOAuthAuthenticator,
   DevIssuer,
   type OAuthAuthenticator,
@@ -19,8 +15,20 @@ import {
   OAuthConfigError,
   type Principal,
 } from '@ravenhelm/auth';
-import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jose';
+import { exportSPKI, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  claims as baseClaims,
+  bearer,
+  forgeEs256,
+  type LoopbackJwks,
+  now,
+  outcome,
+  type Signer,
+  sign,
+  signer,
+  startJwksServer,
+} from '../fixtures/forge.js';
 import { type RunningOidcProvider, startOidcProvider } from '../fixtures/oidc.js';
 
 const RESOURCE = 'https://mcp.ravenhelm.test/docker';
@@ -29,52 +37,8 @@ const PROJECT = '312909075212468632';
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => Math.floor(Date.now() / 1000);
 
-function bearer(token: string, extra: Partial<AuthRequest> = {}): AuthRequest {
-  return { headers: { authorization: `Bearer ${token}` }, ...extra };
-}
-
-/** The AuthError code a request ends with ('accepted' when it verifies); checks the message is safe. */
-async function outcome(auth: OAuthAuthenticator, req: AuthRequest): Promise<string> {
-  try {
-    await auth.authenticate(req);
-    return 'accepted';
-  } catch (err) {
-    if (!(err instanceof AuthError)) throw err;
-    const header = req.headers.authorization;
-    const presented = [
-      ...(Array.isArray(header) ? header : header ? [header] : []).map((h) => h.replace(/^\S+\s+/, '')),
-      ...(req.query?.getAll('access_token') ?? []),
-    ];
-    for (const token of presented) if (token.length > 8) expect(err.message).not.toContain(token);
-    expect(err.message.length).toBeLessThan(200);
-    return err.code;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Keys and a JWKS endpoint we control.
-
-interface Signer {
-  kid: string;
-  alg: 'ES256' | 'RS256';
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function signer(alg: 'ES256' | 'RS256'): Promise<Signer> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const kid = randomUUID();
-  return { kid, alg, privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
-}
-
-let jwksServer: Server;
-let issuer: string;
-let published: JWK[] = [];
-let fetches = 0;
-let jwksDown = false;
+let jwks: LoopbackJwks;
 let es: Signer;
 let es2: Signer;
 let rs: Signer;
@@ -87,49 +51,17 @@ function track(a: OAuthAuthenticator): OAuthAuthenticator {
 
 /** An authenticator for our own issuer; JWKS location given, so no discovery. */
 function make(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
-  return track(createOAuthAuthenticator({ issuer, resource: RESOURCE, jwksUri: `${issuer}/jwks`, ...extra }));
+  return track(createOAuthAuthenticator({ issuer: jwks.issuer, resource: RESOURCE, jwksUri: jwks.jwksUri, ...extra }));
 }
 
+/** Claims from our issuer for RESOURCE; `extra` overrides (undefined removes one). */
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const t = now();
-  return {
-    iss: issuer,
-    sub: 'agent-oncall',
-    client_id: 'agent-oncall',
-    aud: RESOURCE,
-    scope: 'mcp:docker:read',
-    iat: t,
-    exp: t + 300,
-    jti: randomUUID(),
-    ...extra,
-  };
+  return baseClaims(jwks.issuer, RESOURCE, extra);
 }
 
-/** A correctly signed token; `extra` overrides claims (undefined removes one), `header` overrides the header. */
-async function mint(extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key = es) {
-  return new SignJWT(claims(extra))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
-    .sign(key.privateKey);
-}
-
-/** ES256 over arbitrary header bytes, for headers jose will not produce (an unknown `crit`). */
-async function forgeEs256(header: Record<string, unknown>, payload: Record<string, unknown>): Promise<string> {
-  const key = createPrivateKey({ key: (await exportJWK(es.privateKey)) as never, format: 'jwk' });
-  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const input = `${b64(header)}.${b64(payload)}`;
-  const sig = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${sig.toString('base64url')}`;
-}
-
-/** Publishes `keys` for the duration of `fn` (authenticators made inside fetch this set). */
-async function withPublished<T>(keys: JWK[], fn: () => Promise<T>): Promise<T> {
-  const previous = published;
-  published = keys;
-  try {
-    return await fn();
-  } finally {
-    published = previous;
-  }
+/** A correctly signed token; `extra` overrides claims, `header` overrides the header. */
+function mint(extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key = es): Promise<string> {
+  return sign(key, claims(extra), header);
 }
 
 let op: RunningOidcProvider;
@@ -137,26 +69,14 @@ let tmp: string;
 
 beforeAll(async () => {
   [es, es2, rs] = await Promise.all([signer('ES256'), signer('ES256'), signer('RS256')]);
-  published = [es.jwk];
-  jwksServer = createServer((req, res) => {
-    if (req.url === '/jwks' && req.method === 'GET') {
-      fetches++;
-      if (jwksDown) return void res.writeHead(503).end();
-      res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: published }));
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
-  issuer = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+  jwks = await startJwksServer([es.jwk]);
   op = await startOidcProvider();
   tmp = await mkdtemp(join(tmpdir(), 'ravenhelm-tokens-'));
 });
 
 afterAll(async () => {
   for (const a of authenticators) await a.close();
-  jwksServer?.closeAllConnections();
-  if (jwksServer) await new Promise<void>((r) => jwksServer.close(() => r()));
+  await jwks?.close();
   await op?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
@@ -253,6 +173,13 @@ describe('the Authorization header', () => {
     expect(await outcome(make(), { headers: { authorization: 'Basic YWdlbnQ6c2VjcmV0' } })).toBe('ERR_TOKEN_MISSING');
     expect(await outcome(make(), { headers: { authorization: `DPoP ${await mint()}` } })).toBe('ERR_TOKEN_MISSING');
     expect(await outcome(make(), { headers: { authorization: `bEaReR ${await mint()}` } })).toBe('accepted');
+    expect(await outcome(make(), { headers: { authorization: `bearer ${await mint()}` } })).toBe('accepted');
+  });
+  test('Bearer without a token, or with two tokens, is ERR_TOKEN_MALFORMED_REQUEST', async () => {
+    expect(await outcome(make(), { headers: { authorization: 'Bearer' } })).toBe('ERR_TOKEN_MALFORMED_REQUEST');
+    expect(await outcome(make(), { headers: { authorization: 'Bearer a.b.c d.e.f' } })).toBe(
+      'ERR_TOKEN_MALFORMED_REQUEST',
+    );
   });
   test('duplicate Authorization headers are ERR_TOKEN_MALFORMED_REQUEST', async () => {
     const token = await mint();
@@ -265,13 +192,13 @@ describe('the Authorization header', () => {
     expect(await outcome(make(), { headers: {}, query })).toBe('ERR_TOKEN_MALFORMED_REQUEST');
     expect(await outcome(make(), bearer(token, { query }))).toBe('ERR_TOKEN_MALFORMED_REQUEST');
   });
-  test('an oversized token is ERR_TOKEN_INVALID, refused before any key fetch', async () => {
+  test('an oversized token is ERR_TOKEN_INVALID, refused before any parsing or key fetch', async () => {
     const auth = make({ maxTokenBytes: 1024 });
-    const big = await mint({ padding: 'x'.repeat(1200) });
-    const before = fetches;
+    const big = await mint({ padding: 'x'.repeat(2000) });
+    const before = jwks.fetches;
     expect(await outcome(auth, bearer(big))).toBe('ERR_TOKEN_INVALID');
     expect(await outcome(make(), bearer('A'.repeat(9000)))).toBe('ERR_TOKEN_INVALID');
-    expect(fetches).toBe(before);
+    expect(jwks.fetches).toBe(before);
   });
 });
 
@@ -284,14 +211,14 @@ describe('signature and header attacks', () => {
     expect(await outcome(make(), bearer(new UnsecuredJWT(claims()).encode()))).toBe('ERR_TOKEN_INVALID');
   });
   test('HS256 signed with the published RSA public key is ERR_TOKEN_INVALID', async () => {
-    await withPublished([es.jwk, rs.jwk], async () => {
+    await jwks.withKeys([es.jwk, rs.jwk], async () => {
       const secret = new TextEncoder().encode(await exportSPKI(rs.publicKey));
       const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: rs.kid }).sign(secret);
       expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_INVALID');
     });
   });
   test('an algorithm outside the allowlist (RS256 when only ES256 is allowed) is ERR_TOKEN_INVALID', async () => {
-    await withPublished([es.jwk, rs.jwk], async () => {
+    await jwks.withKeys([es.jwk, rs.jwk], async () => {
       const token = await mint({}, {}, rs);
       expect(await outcome(make(), bearer(token))).toBe('accepted');
       expect(await outcome(make({ algorithms: ['ES256'] }), bearer(token))).toBe('ERR_TOKEN_INVALID');
@@ -300,14 +227,18 @@ describe('signature and header attacks', () => {
   test('no kid while the JWKS has several keys is ERR_TOKEN_INVALID (one key: accepted)', async () => {
     const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(es.privateKey);
     expect(await outcome(make(), bearer(token))).toBe('accepted');
-    await withPublished([es.jwk, es2.jwk], async () => {
+    await jwks.withKeys([es.jwk, es2.jwk], async () => {
+      expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_INVALID');
+    });
+    // Even when only one key could match by type, an unnamed key is refused when several are published.
+    await jwks.withKeys([es.jwk, rs.jwk], async () => {
       expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_INVALID');
     });
   });
   test('an unknown crit header is ERR_TOKEN_INVALID', async () => {
     const header = { alg: 'ES256', kid: es.kid, typ: 'at+jwt' };
-    expect(await outcome(make(), bearer(await forgeEs256(header, claims())))).toBe('accepted');
-    const crit = await forgeEs256({ ...header, crit: ['x-ravenhelm'], 'x-ravenhelm': 1 }, claims());
+    expect(await outcome(make(), bearer(await forgeEs256(es, header, claims())))).toBe('accepted');
+    const crit = await forgeEs256(es, { ...header, crit: ['x-ravenhelm'], 'x-ravenhelm': 1 }, claims());
     expect(await outcome(make(), bearer(crit))).toBe('ERR_TOKEN_INVALID');
   });
   test('a tampered signature is ERR_TOKEN_INVALID', async () => {
@@ -322,8 +253,9 @@ describe('signature and header attacks', () => {
     const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
     expect(await outcome(make(), bearer(forged))).toBe('ERR_TOKEN_INVALID');
   });
-  test('typ JWT (Zitadel) is accepted', async () => {
+  test('a token type other than an access token is ERR_TOKEN_INVALID; typ JWT (Zitadel) is accepted', async () => {
     expect(await outcome(make(), bearer(await mint({}, { typ: 'JWT' })))).toBe('accepted');
+    expect(await outcome(make(), bearer(await mint({}, { typ: 'dpop+jwt' })))).toBe('ERR_TOKEN_INVALID');
   });
 });
 
@@ -348,67 +280,107 @@ describe('claims', () => {
     expect(await outcome(make(), bearer(await mint({ iss: 'https://evil.example' })))).toBe('ERR_TOKEN_INVALID');
   });
   test('a trailing-slash issuer is ERR_TOKEN_INVALID', async () => {
-    expect(await outcome(make(), bearer(await mint({ iss: `${issuer}/` })))).toBe('ERR_TOKEN_INVALID');
+    expect(await outcome(make(), bearer(await mint({ iss: `${jwks.issuer}/` })))).toBe('ERR_TOKEN_INVALID');
   });
   test('a wrong audience is ERR_TOKEN_AUDIENCE; an extra configured audience (project id) accepts it', async () => {
     const token = await mint({ aud: ['https://other.example/mcp', PROJECT] });
     expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_AUDIENCE');
     expect(await outcome(make({ audiences: [PROJECT] }), bearer(token))).toBe('accepted');
   });
-  test('an ID token (nonce) is ERR_TOKEN_INVALID', async () => {
+  test('an ID token (nonce or at_hash) is ERR_TOKEN_INVALID', async () => {
     expect(await outcome(make(), bearer(await mint({ nonce: 'n-0S6_WzA2Mj' }, { typ: 'JWT' })))).toBe(
       'ERR_TOKEN_INVALID',
     );
+    expect(await outcome(make(), bearer(await mint({ at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q' }, { typ: 'JWT' })))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+  });
+  test('a cached token still expires', async () => {
+    const auth = make({ clockToleranceSeconds: 0 });
+    const token = await mint({ exp: now() + 1 });
+    expect(await outcome(auth, bearer(token))).toBe('accepted');
+    await sleep(2100);
+    expect(await outcome(auth, bearer(token))).toBe('ERR_TOKEN_EXPIRED');
   });
 });
 
 describe('the JWKS refetch budget and outages', () => {
-  test('a flood of 50 random kids inside one cooldown causes at most one fetch', async () => {
+  test('a flood of random kids inside one cooldown causes at most one fetch, cold or warm', async () => {
     const auth = make({ jwksCooldownSeconds: 30 });
     const tokens = await Promise.all(Array.from({ length: 50 }, () => mint({}, { kid: randomUUID() })));
-    const before = fetches;
+    const before = jwks.fetches;
     const codes = await Promise.all(tokens.map((t) => outcome(auth, bearer(t))));
     expect(new Set(codes)).toEqual(new Set(['ERR_TOKEN_INVALID']));
     // Cold cache: the one fetch is the initial load; the unknown kids add none.
-    expect(fetches - before).toBe(1);
+    expect(jwks.fetches - before).toBe(1);
     for (const t of tokens.slice(0, 10)) expect(await outcome(auth, bearer(t))).toBe('ERR_TOKEN_INVALID');
-    expect(fetches - before).toBe(1);
+    expect(jwks.fetches - before).toBe(1);
     expect(await outcome(auth, bearer(await mint()))).toBe('accepted');
+    // Warm cache: a concurrent flood of fresh unknown kids adds no fetch either.
+    const warmCodes = await Promise.all(
+      Array.from({ length: 40 }, async () => outcome(auth, bearer(await mint({}, { kid: randomUUID() })))),
+    );
+    expect(new Set(warmCodes)).toEqual(new Set(['ERR_TOKEN_INVALID']));
+    expect(jwks.fetches - before).toBe(1);
   });
   test('after the cooldown an unknown kid refetches exactly once, and a newly published key is found', async () => {
     const auth = make({ jwksCooldownSeconds: 1 });
     expect(await outcome(auth, bearer(await mint()))).toBe('accepted');
     await sleep(1100);
-    const before = fetches;
+    const before = jwks.fetches;
     for (let i = 0; i < 20; i++) {
       expect(await outcome(auth, bearer(await mint({}, { kid: randomUUID() })))).toBe('ERR_TOKEN_INVALID');
     }
-    expect(fetches - before).toBe(1);
-    await withPublished([es.jwk, es2.jwk], async () => {
+    expect(jwks.fetches - before).toBe(1);
+    await jwks.withKeys([es.jwk, es2.jwk], async () => {
       expect(await outcome(auth, bearer(await mint({}, {}, es2)))).toBe('ERR_TOKEN_INVALID'); // still cooling down
       await sleep(1100);
       expect(await outcome(auth, bearer(await mint({}, {}, es2)))).toBe('accepted');
-      expect(fetches - before).toBe(2);
+      expect(jwks.fetches - before).toBe(2);
     });
   });
-  test('JWKS endpoint down on a cold cache is ERR_AUTH_UNAVAILABLE', async () => {
-    const cold = make();
-    jwksDown = true;
+  test('JWKS endpoint down on a cold cache is ERR_AUTH_UNAVAILABLE, without a fetch per request', async () => {
+    const cold = make({ jwksCooldownSeconds: 1 });
+    jwks.down = true;
     try {
-      expect(await outcome(cold, bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+      const before = jwks.fetches;
+      for (let i = 0; i < 10; i++) {
+        expect(await outcome(cold, bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+      }
+      expect(jwks.fetches - before).toBe(1);
       expect(await cold.ready()).toBe(false);
     } finally {
-      jwksDown = false;
+      jwks.down = false;
     }
+    // Once the endpoint is back and the backoff has passed, the cold verifier recovers.
+    await sleep(1100);
+    expect(await outcome(cold, bearer(await mint()))).toBe('accepted');
   });
-  test('JWKS endpoint down on a warm cache: a known key still verifies', async () => {
+  test('JWKS endpoint down on a warm cache: a known key still verifies, an unknown kid does not lock it out', async () => {
     const warm = make();
     expect(await outcome(warm, bearer(await mint()))).toBe('accepted');
-    jwksDown = true;
+    const warmShort = make({ jwksCooldownSeconds: 1 });
+    expect(await outcome(warmShort, bearer(await mint()))).toBe('accepted');
+    jwks.down = true;
     try {
       expect(await outcome(warm, bearer(await mint({ sub: 'agent-second' })))).toBe('accepted');
+      // An unknown kid past the cooldown hits the failing endpoint, but known keys keep verifying.
+      await sleep(1100);
+      expect(await outcome(warmShort, bearer(await mint({}, { kid: randomUUID() })))).toBe('ERR_AUTH_UNAVAILABLE');
+      expect(await outcome(warmShort, bearer(await mint()))).toBe('accepted');
     } finally {
-      jwksDown = false;
+      jwks.down = false;
+    }
+  });
+  test.each([
+    ['not JSON', '<html>oops</html>'],
+    ['not a key set', '{"keys":"nope"}'],
+  ])('a JWKS document that is %s is ERR_AUTH_UNAVAILABLE on a cold cache', async (_name, body) => {
+    jwks.body = body;
+    try {
+      expect(await outcome(make(), bearer(await mint()))).toBe('ERR_AUTH_UNAVAILABLE');
+    } finally {
+      jwks.body = undefined;
     }
   });
 });
@@ -425,15 +397,45 @@ describe('bindings and roles', () => {
     expect(await outcome(auth, bearer(token, { peerCertificate: randomBytes(600) }))).toBe('ERR_TOKEN_BINDING');
     expect(await outcome(auth, bearer(token))).toBe('ERR_TOKEN_BINDING');
   });
-  test('a SPIFFE binding mismatch is ERR_TOKEN_BINDING', async () => {
-    const auth = make({ spiffeBindings: { 'agent-oncall': ['spiffe://ravenhelm.local/agent/oncall'] } });
+  test('a DPoP-bound token (cnf.jkt) is ERR_TOKEN_BINDING', async () => {
+    const token = await mint({ cnf: { jkt: 'Xn4Z2c8B0mG4c4yM5l3qYx3U6E7f1Z9bW0aR2tY5uIo' } });
+    expect(await outcome(make(), bearer(token))).toBe('ERR_TOKEN_BINDING');
+  });
+  test('a SPIFFE binding mismatch is ERR_TOKEN_BINDING (exact IDs and /* patterns)', async () => {
     const token = await mint();
-    const ok = await auth.authenticate(bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }));
+    const exact = make({ spiffeBindings: { 'agent-oncall': ['spiffe://ravenhelm.local/agent/oncall'] } });
+    const ok = await exact.authenticate(bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }));
     expect(ok.spiffeId).toBe('spiffe://ravenhelm.local/agent/oncall');
-    expect(await outcome(auth, bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/intruder' }))).toBe(
+    expect(await outcome(exact, bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/intruder' }))).toBe(
       'ERR_TOKEN_BINDING',
     );
-    expect(await outcome(auth, bearer(token))).toBe('ERR_TOKEN_BINDING');
+    expect(await outcome(exact, bearer(token))).toBe('ERR_TOKEN_BINDING');
+
+    const pattern = make({ spiffeBindings: { 'agent-oncall': ['spiffe://ravenhelm.local/agent/*'] } });
+    const viaPattern = await pattern.authenticate(
+      bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }),
+    );
+    expect(viaPattern.spiffeId).toBe('spiffe://ravenhelm.local/agent/oncall');
+    expect(await outcome(pattern, bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/server/docker' }))).toBe(
+      'ERR_TOKEN_BINDING',
+    );
+    expect(await outcome(pattern, bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall/x' }))).toBe(
+      'ERR_TOKEN_BINDING',
+    );
+    expect(await outcome(pattern, bearer(token))).toBe('ERR_TOKEN_BINDING');
+    // Unbound clients are unaffected.
+    const other = await mint({ sub: 'agent-report', client_id: 'agent-report' });
+    expect((await pattern.authenticate(bearer(other))).spiffeId).toBeUndefined();
+  });
+  test('an scp array (no scope claim) and Zitadel project roles become scopes', async () => {
+    const token = await mint({
+      scope: undefined,
+      scp: ['mcp:docker:read'],
+      [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: { 'ops-admin': { 'org-1': 'ravenhelm.example' } },
+    });
+    const p = await make({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } }).authenticate(bearer(token));
+    expect([...p.scopes].sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read']);
+    expect(p.roles).toEqual(['ops-admin']);
   });
   test('Zitadel role claims map to scopes; a role granted only by an org off the allowlist is ignored', async () => {
     const auth = make({
@@ -459,19 +461,29 @@ describe('bindings and roles', () => {
 describe('configuration', () => {
   function configError(config: Record<string, unknown>): OAuthConfigError {
     try {
-      createOAuthAuthenticator({ issuer, resource: RESOURCE, ...config } as OAuthConfig);
+      createOAuthAuthenticator({ issuer: jwks.issuer, resource: RESOURCE, ...config } as OAuthConfig);
     } catch (err) {
       if (err instanceof OAuthConfigError) return err;
       throw err;
     }
     throw new Error('configuration was accepted');
   }
-  test('HS* and none cannot be configured; the error names the path, never the secret', () => {
+  test('HS*, none and an empty list cannot be configured; the error names the path, never the secret', () => {
     expect(configError({ algorithms: ['ES256', 'HS256'] }).issues).toHaveLength(1);
     expect(configError({ algorithms: ['ES256', 'HS256'] }).issues[0]).toMatch(/^algorithms\.1:/);
     expect(configError({ algorithms: ['none'] }).issues[0]).toMatch(/^algorithms\.0:/);
+    expect(configError({ algorithms: [] }).issues[0]).toMatch(/^algorithms:/);
     const err = configError({ algorithms: ['HS512'], introspection: { clientId: 'rs', clientSecret: 'sekrit-123' } });
     expect(err.message).not.toContain('sekrit-123');
+  });
+  test('plain http is refused off loopback, and secrets never appear in the error', () => {
+    expect(configError({ issuer: 'http://auth.example.com' }).issues[0]).toMatch(/^issuer:/);
+    const err = configError({
+      jwksUri: 'http://keys.example.com/jwks',
+      introspection: { clientId: 'rs', clientSecret: 'super-secret-value', endpoint: 'ftp://x' },
+    });
+    expect(err.issues.map((i) => i.split(':')[0]).sort()).toEqual(['introspection.endpoint', 'jwksUri']);
+    expect(err.message).not.toContain('super-secret-value');
   });
 });
 
