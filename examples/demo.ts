@@ -5,7 +5,10 @@
  *   - the Docker server (https://localhost:8701/mcp) and, when built, the Observability server
  *     (https://localhost:8702/mcp), each verifying tokens against the dev issuer and requesting
  *     client certificates (mTLS; HIGH tools need the agent's SVID).
- * It prints ready-to-paste curl, inspector and mcp.json snippets. Ctrl-C stops everything.
+ * When Debian's prometheus / prometheus-alertmanager are installed, private instances start on
+ * 127.0.0.1:9090 / :9093 (Prometheus scrapes itself and Alertmanager) so the Observability server has
+ * something real to answer about. It prints ready-to-paste curl, inspector and mcp.json snippets.
+ * Ctrl-C stops everything.
  * Keys and certificates live in .ravenhelm/dev (mode 0600): for local use only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -51,6 +54,49 @@ writeFileSync(
 );
 
 const children: ChildProcess[] = [];
+
+/** Starts Debian's Prometheus and Alertmanager for the demo when they are installed; skipped otherwise. */
+function startEngines(): string[] {
+  const started: string[] = [];
+  const dir = join(stateDir, 'engines');
+  mkdirSync(dir, { recursive: true });
+  if (existsSync('/usr/bin/prometheus-alertmanager')) {
+    writeFileSync(join(dir, 'alertmanager.yml'), 'route:\n  receiver: demo\nreceivers:\n  - name: demo\n');
+    children.push(
+      spawn(
+        '/usr/bin/prometheus-alertmanager',
+        [
+          `--config.file=${join(dir, 'alertmanager.yml')}`,
+          `--storage.path=${join(dir, 'alertmanager')}`,
+          '--web.listen-address=127.0.0.1:9093',
+          '--cluster.listen-address=',
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
+    started.push('alertmanager    http://127.0.0.1:9093');
+  }
+  if (existsSync('/usr/bin/prometheus')) {
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      'global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: prometheus\n    static_configs: [{ targets: ["127.0.0.1:9090"] }]\n  - job_name: alertmanager\n    static_configs: [{ targets: ["127.0.0.1:9093"] }]\n',
+    );
+    children.push(
+      spawn(
+        '/usr/bin/prometheus',
+        [
+          `--config.file=${join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(dir, 'prometheus')}`,
+          '--web.listen-address=127.0.0.1:9090',
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
+    started.push('prometheus      http://127.0.0.1:9090');
+  }
+  return started;
+}
+const engines = servers.some((s) => s.name === 'observability') ? startEngines() : [];
 
 async function start(s: DemoServer): Promise<{ url: string; token: string }> {
   const svid = await ca.issueServerSvid(s.name);
@@ -100,7 +146,7 @@ const rel = (p: string) => p.replace(root, '');
 process.stdout.write(`
 Ravenhelm MCP suite is running on loopback:
   dev issuer      ${issuerUrl}
-${servers.map((s, i) => `  ${s.name.padEnd(15)} ${started[i]?.url}`).join('\n')}
+${engines.map((e) => `  ${e}\n`).join('')}${servers.map((s, i) => `  ${s.name.padEnd(15)} ${started[i]?.url}`).join('\n')}
 
 Agent "${AGENT}": SPIFFE ID ${agent.spiffeId}
   certificate ${rel(agent.certFile)}  key ${rel(agent.keyFile)}  CA bundle ${rel(agent.bundleFile)}
