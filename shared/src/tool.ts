@@ -1,5 +1,5 @@
 import type { Principal } from '@ravenhelm/auth';
-import type { Tier, ToolAnnotations, ToolSpec } from '@ravenhelm/registry';
+import type { ToolSpec } from '@ravenhelm/registry';
 import { z } from 'zod';
 import type { Logger } from './logging.js';
 
@@ -24,19 +24,15 @@ export type InputSchema = z.ZodObject<any>;
 // biome-ignore lint/suspicious/noExplicitAny: zod object shapes are heterogeneous by design
 export type OutputSchema = z.ZodObject<any>;
 
-/** One tool, one declaration: its contract, its permissions and its handler. */
+/**
+ * One tool, one declaration: the registry's contract (name, title, description, toolset, tier, scopes,
+ * annotations) plus zod schemas and the handler.
+ */
 export interface ToolDeclaration<
   S extends object,
   I extends InputSchema = InputSchema,
   O extends OutputSchema = OutputSchema,
-> {
-  name: string;
-  title: string;
-  description: string;
-  toolset: string;
-  tier: Tier;
-  scopes: readonly string[];
-  annotations: ToolAnnotations;
+> extends Omit<ToolSpec, 'server' | 'inputSchema' | 'outputSchema'> {
   input: I;
   output: O;
   /**

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis } from '../../../test/fixtures/redis.js';
+import { describe, expect, it } from 'vitest';
+import { startRedis, useRedisPair } from '../../../test/fixtures/redis.js';
 import { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './confirm.js';
-import { connectRedis, type RedisLike } from './redis.js';
+import { connectRedis } from './redis.js';
 
 const binding: ConfirmationBinding = { subject: 'agent-a', tool: 'containers_stop', argsDigest: 'sha256:abc' };
 const others: ConfirmationBinding[] = [
@@ -82,46 +82,34 @@ describe('in-memory confirmation store housekeeping', () => {
 });
 
 describe('Redis confirmation store (real redis-server)', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
-  let a: RedisLike;
-  let b: RedisLike;
+  const pair = useRedisPair((url) => connectRedis(url));
   let n = 0;
-  beforeAll(async () => {
-    redis = await startRedis();
-    a = await connectRedis(redis.url);
-    b = await connectRedis(redis.url);
-  }, 30_000);
-  afterAll(async () => {
-    await a?.quit();
-    await b?.quit();
-    await redis?.stop();
-  });
 
-  contract('Redis', () => createConfirmationStore({ redis: a, keyPrefix: `test:cfm:${++n}` }));
+  contract('Redis', () => createConfirmationStore({ redis: pair.a, keyPrefix: `test:cfm:${++n}` }));
 
   it('is single use across two instances (two processes), even when they race', async () => {
-    const s1 = createConfirmationStore({ redis: a, keyPrefix: 'test:cfm:shared' });
-    const s2 = createConfirmationStore({ redis: b, keyPrefix: 'test:cfm:shared' });
+    const s1 = createConfirmationStore({ redis: pair.a, keyPrefix: 'test:cfm:shared' });
+    const s2 = createConfirmationStore({ redis: pair.b, keyPrefix: 'test:cfm:shared' });
     const { token } = await s1.issue(binding, 60);
     expect(await s2.redeem(token, { ...binding, tool: 'other' })).toBe(false);
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s1 : s2).redeem(token, binding)));
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect(await a.keys('test:cfm:shared:*')).toEqual([]);
+    expect(await pair.a.keys('test:cfm:shared:*')).toEqual([]);
   });
 
   it('stores only hashes, with the lifetime as a Redis TTL', async () => {
-    const store = createConfirmationStore({ redis: a, keyPrefix: 'test:cfm:dump' });
+    const store = createConfirmationStore({ redis: pair.a, keyPrefix: 'test:cfm:dump' });
     const { token } = await store.issue(binding, 90);
-    const keys = await a.keys('test:cfm:dump:*');
+    const keys = await pair.a.keys('test:cfm:dump:*');
     expect(keys).toHaveLength(1);
     const key = keys[0] as string;
-    const value = (await a.get(key)) as string;
+    const value = (await pair.a.get(key)) as string;
     const dump = `${key} ${value}`;
     for (const visible of [token, token.slice(4), binding.subject, binding.tool, binding.argsDigest]) {
       expect(dump).not.toContain(visible);
     }
     expect(key).toMatch(/^test:cfm:dump:[0-9a-f]{64}$/);
-    expect(await a.ttl(key)).toBeGreaterThan(85);
+    expect(await pair.a.ttl(key)).toBeGreaterThan(85);
   });
 
   it('rejects (the caller refuses the call) when Redis is gone', async () => {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis } from '../../../test/fixtures/redis.js';
+import { describe, expect, it } from 'vitest';
+import { startRedis, useRedisPair } from '../../../test/fixtures/redis.js';
 import { RavenhelmError } from '../errors.js';
 import { createRateLimiter } from './rate-limit.js';
 import { connectRedis, type RedisLike } from './redis.js';
@@ -74,23 +74,11 @@ describe('in-memory rate limiter', () => {
 });
 
 describe('Redis rate limiter (real redis-server)', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
-  let a: RedisLike;
-  let b: RedisLike;
-  beforeAll(async () => {
-    redis = await startRedis();
-    a = await connectRedis(redis.url);
-    b = await connectRedis(redis.url);
-  }, 30_000);
-  afterAll(async () => {
-    await a?.quit();
-    await b?.quit();
-    await redis?.stop();
-  });
+  const pair = useRedisPair((url) => connectRedis(url));
 
   it('two processes share one key quota; other keys are served', async () => {
-    const one = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: a });
-    const two = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: b });
+    const one = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: pair.a });
+    const two = createRateLimiter({ points: 3, durationSeconds: 30, keyPrefix: 'test:rl', redis: pair.b });
     await one.consume('agent');
     await two.consume('agent');
     await one.consume('agent');
@@ -99,8 +87,8 @@ describe('Redis rate limiter (real redis-server)', () => {
     expect(err.details.retryAfterSeconds).toBeGreaterThanOrEqual(29);
     await expect(one.consume('agent')).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
     await expect(two.consume('other-agent')).resolves.toBeUndefined();
-    expect(Number(await a.get('test:rl:agent'))).toBeGreaterThanOrEqual(4);
-    expect(await a.ttl('test:rl:agent')).toBeGreaterThan(25);
+    expect(Number(await pair.a.get('test:rl:agent'))).toBeGreaterThanOrEqual(4);
+    expect(await pair.a.ttl('test:rl:agent')).toBeGreaterThan(25);
   });
 
   it('goes on with per-process limits, without hanging, when Redis goes away', async () => {
