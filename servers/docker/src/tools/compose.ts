@@ -11,9 +11,9 @@ import {
   nameOf,
   shortId,
 } from '../state.js';
-import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
+import { stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
-import { buildLineFilter, fitText, GrepFields, MaxLogBytes, parseSince, Since, Streams } from './logs.js';
+import { buildLineFilter, fitText, GrepFields, MaxLogBytes, parseSince, readLogs, Since, Streams } from './logs.js';
 
 const ServiceName = z
   .string()
@@ -343,20 +343,7 @@ export const composeGetLogs = defineTool({
     for (const c of containers) {
       const service = serviceOf(c);
       const prefix = (perService.get(service) ?? 0) > 1 ? nameOf(c.Names) : service;
-      // Timestamps are always requested for ordering; the grep sees the line without them.
-      const res = await ctx.docker.logs(
-        c.Id,
-        {
-          tail: input.tail,
-          since,
-          stdout: input.streams !== 'stderr',
-          stderr: input.streams !== 'stdout',
-          timestamps: true,
-          keepBytes: cap * 2,
-          filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
-        },
-        ctx.signal,
-      );
+      const res = await readLogs(ctx.docker, c.Id, { ...input, since, filter, cap }, ctx.signal);
       scanned += res.scanned;
       matched += res.matched;
       droppedBytes += res.droppedBytes;

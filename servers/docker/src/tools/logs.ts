@@ -1,5 +1,6 @@
 import { clipTail, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import type { DockerBackend, LogResult } from '../backend.js';
 import { ContainerRef, compileGrep, nameOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
@@ -69,6 +70,39 @@ export function buildLineFilter(input: {
   return match ? (l) => match(stripAnsi(l.text)) : undefined;
 }
 
+/**
+ * Reads one container's logs for the log tools. Timestamps are always requested: the engine copies stdout
+ * and stderr separately, so file order can differ from time order across the two streams and sorting by
+ * timestamp restores it. The grep sees each line without its timestamp; up to 2 x `cap` bytes are kept.
+ */
+export function readLogs(
+  docker: DockerBackend,
+  containerId: string,
+  o: {
+    tail: number;
+    since: number | undefined;
+    streams: 'both' | 'stdout' | 'stderr';
+    filter: ((l: Line) => boolean) | undefined;
+    cap: number;
+  },
+  signal: AbortSignal,
+): Promise<LogResult> {
+  const { filter } = o;
+  return docker.logs(
+    containerId,
+    {
+      tail: o.tail,
+      since: o.since,
+      stdout: o.streams !== 'stderr',
+      stderr: o.streams !== 'stdout',
+      timestamps: true,
+      keepBytes: o.cap * 2,
+      filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
+    },
+    signal,
+  );
+}
+
 /** Clips text from the front until its JSON form fits `maxBytes` (escapes can make JSON larger than the text). */
 export function fitText(text: string, maxBytes: number): { text: string; truncated: boolean; totalBytes: number } {
   const totalBytes = Buffer.byteLength(text, 'utf8');
@@ -120,21 +154,7 @@ export const logsGet = defineTool({
     const info = await docker.inspect(input.container, signal);
     const cap = Math.max(256, Math.min(input.maxBytes, maxOutputBytes - 1024));
     const both = input.streams === 'both';
-    // Timestamps are always requested: the engine copies stdout and stderr separately, so file order can
-    // differ from time order across the two streams; sorting by timestamp restores it.
-    const res = await docker.logs(
-      info.Id,
-      {
-        tail: input.tail,
-        since,
-        stdout: input.streams !== 'stderr',
-        stderr: input.streams !== 'stdout',
-        timestamps: true,
-        keepBytes: cap * 2,
-        filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
-      },
-      signal,
-    );
+    const res = await readLogs(docker, info.Id, { ...input, since, filter, cap }, signal);
     const rendered = res.lines
       .map((l, seq) => {
         const { ts, rest } = withoutTimestamp(l.text);
