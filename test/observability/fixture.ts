@@ -1,11 +1,11 @@
 /** Private Prometheus and Alertmanager processes and a metrics target, all on loopback, for one test file. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { type Listening, listen } from '../simulators/http.js';
 
 export async function freePort(): Promise<number> {
   const probe = createNetServer();
@@ -34,28 +34,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export interface Listening {
-  url: string;
-  close(): Promise<void>;
-}
-
-export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listening> {
-  const server: Server = createServer(handler);
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+export { type Listening, listen };
 
 /** A server that accepts requests and never answers: a hung backend. */
 export function silentServer(): Promise<Listening> {

@@ -1,5 +1,5 @@
 /** The loopback HTTP plumbing every vendor simulator shares: routing, JSON/text replies, slow and failing modes. */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export type Reply = { status: number; json: unknown } | { status: number; text: string };
@@ -27,14 +27,37 @@ export interface SimServer {
   close(): Promise<void>;
 }
 
+export interface Listening {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A plain loopback HTTP server on a free port; close() also drops kept-alive connections. */
+export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listening> {
+  const server = createServer(handler);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
 const MAX_BODY = 8 * 1024 * 1024;
 const MAX_LOGGED = 200;
 
 export async function serve(route: (req: SimRequest) => Reply | Promise<Reply>): Promise<SimServer> {
   const control: SimControl = { delayMs: 0, fail: undefined, requests: [] };
-  const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
+  const listening = await listen((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
@@ -74,19 +97,12 @@ export async function serve(route: (req: SimRequest) => Reply | Promise<Reply>):
       } else void answer();
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     control,
     close: async () => {
       for (const t of timers) clearTimeout(t);
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await listening.close();
     },
   };
 }
