@@ -4,7 +4,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
-import { AuthError } from '@ravenhelm/auth';
 import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
 import type { FullConfig } from './config.js';
@@ -266,5 +265,3 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     },
   };
 }
-
-export { AuthError };

@@ -94,10 +94,6 @@ export class Pipeline<S extends object> {
     return JSON.stringify(redactArgs(args, undefined, this.#sensitive.get(name)));
   }
 
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** Resolves when no tool call is running (graceful shutdown). */
   idle(): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
