@@ -1,0 +1,276 @@
+/**
+ * The SDK-client contract suite: every tool of every server, called through the real
+ * `@modelcontextprotocol/sdk` Client (default output-schema validation on) against the real bin.
+ *
+ * - stdio (mcp.json): every case, in order, with HIGH tools enabled for a local SPIFFE ID on the
+ *   allowlist and `confirm: destructive`, so confirmation round trips are exercised too.
+ * - Streamable HTTP with a real token from the dev issuer: every read-only, non-HIGH case (writes would
+ *   repeat side effects; HIGH needs mTLS, which test/security covers).
+ *
+ * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
+ * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { DevIssuer } from '@ravenhelm/auth';
+import type { ToolSpec } from '@ravenhelm/registry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { assertAllLoaded, loadServers } from '../registry/servers.js';
+import type { ContractBackend, ContractCase, ContractSuite } from './types.js';
+
+const RUNNER_SPIFFE_ID = 'spiffe://contract.test/agent/runner';
+const CONFIRMATION = 'ravenhelm/confirmation';
+
+const discovery = await loadServers();
+const suites = new Map<string, ContractSuite>();
+const suiteDir = join(import.meta.dirname, 'servers');
+for (const file of readdirSync(suiteDir).filter((f) => f.endsWith('.ts'))) {
+  const mod = (await import(pathToFileURL(join(suiteDir, file)).href)) as { default?: ContractSuite };
+  if (!mod.default) throw new Error(`test/contract/servers/${file} has no default export (a ContractSuite)`);
+  suites.set(mod.default.server, mod.default);
+}
+
+type CallResult = Awaited<ReturnType<Client['callTool']>>;
+
+function textOf(result: CallResult): string {
+  return ((result.content ?? []) as { type: string; text?: string }[])
+    .filter((c) => c.type === 'text')
+    .map((c) => c.text ?? '')
+    .join('\n');
+}
+
+/** Calls a tool; a confirmation answer is confirmed once by re-sending its token, as an agent would. */
+async function callCase(client: Client, c: ContractCase): Promise<CallResult> {
+  const first = await client.callTool({ name: c.tool, arguments: c.arguments });
+  const confirmation = (first._meta as Record<string, { token?: string }> | undefined)?.[CONFIRMATION];
+  if (!confirmation?.token) return first;
+  return client.callTool({ name: c.tool, arguments: { ...c.arguments, confirmationToken: confirmation.token } });
+}
+
+function checkCase(c: ContractCase, result: CallResult): void {
+  const text = textOf(result);
+  if (c.expect === 'ok') {
+    expect(result.isError, `${c.tool} (${c.label}) failed: ${text.slice(0, 500)}`).toBeFalsy();
+    expect(result.structuredContent, `${c.tool} (${c.label}) has no structuredContent`).toBeTypeOf('object');
+  } else {
+    expect(result.isError, `${c.tool} (${c.label}) should fail but returned: ${text.slice(0, 300)}`).toBe(true);
+    expect(text).toMatch(/ERR_[A-Z_]+/);
+  }
+  c.check?.(result.structuredContent as Record<string, unknown> | undefined, text);
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function waitForHttp(child: ChildProcess, url: string, stderr: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${stderr()}`)), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr()}`));
+    });
+    const poll = async () => {
+      try {
+        const res = await fetch(new URL('/healthz', url));
+        if (res.ok) {
+          clearTimeout(timer);
+          return resolve();
+        }
+      } catch {
+        // not listening yet
+      }
+      if (child.exitCode === null) setTimeout(poll, 100);
+    };
+    void poll();
+  });
+}
+
+describe('contract coverage', () => {
+  it('every server package loads and has a contract suite', () => {
+    assertAllLoaded(discovery);
+    const missing = discovery.servers.map((s) => s.specs[0]?.server).filter((s) => s && !suites.has(s));
+    expect(missing, `add test/contract/servers/<server>.ts for: ${missing.join(', ')}`).toEqual([]);
+  });
+});
+
+for (const server of discovery.servers) {
+  const name = server.specs[0]?.server;
+  if (!name) continue;
+  const suite = suites.get(name);
+  if (!suite) continue;
+  const specs = new Map<string, ToolSpec>(server.specs.map((s) => [s.name, s]));
+
+  describe(`${name}: every tool through the SDK client`, () => {
+    let backend: ContractBackend;
+    const dir = mkdtempSync(join(tmpdir(), `rh-contract-${name}-`));
+
+    beforeAll(async () => {
+      backend = await suite.setup();
+    }, 180_000);
+
+    afterAll(async () => {
+      await backend?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('has an ok case for every tool, and no case for an unknown tool', () => {
+      const covered = new Set(backend.cases.filter((c) => c.expect === 'ok').map((c) => c.tool));
+      const uncovered = [...specs.keys()].filter((t) => !covered.has(t));
+      expect(uncovered, `tools without an 'ok' contract case in test/contract/servers/${name}.ts`).toEqual([]);
+      const unknown = backend.cases.map((c) => c.tool).filter((t) => !specs.has(t));
+      expect(unknown, 'cases naming tools the server does not have').toEqual([]);
+    });
+
+    function envFor(transport: 'stdio' | 'http', extra: Record<string, string>): Record<string, string> {
+      const env: Record<string, string> = {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? dir,
+        RAVENHELM_LOG_LEVEL: 'warn',
+        RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
+        ...backend.env,
+        ...extra,
+      };
+      if (!env.RAVENHELM_POLICY_FILE) {
+        const policy = join(dir, 'policy.yaml');
+        writeFileSync(
+          policy,
+          `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
+        );
+        env.RAVENHELM_POLICY_FILE = policy;
+      }
+      return env;
+    }
+
+    describe('over stdio', () => {
+      let client: Client;
+      let stderr = '';
+
+      beforeAll(async () => {
+        const entry = tsEntry(suite.bin, ['--stdio']);
+        const transport = new StdioClientTransport({
+          command: entry.command,
+          args: entry.args,
+          cwd: REPO_ROOT,
+          env: envFor('stdio', {
+            RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
+            RAVENHELM_LOCAL_SPIFFE_ID: RUNNER_SPIFFE_ID,
+            RAVENHELM_LOCAL_SCOPES: `mcp:${name}:admin`,
+            RAVENHELM_LOCAL_SUBJECT: 'contract-runner',
+          }),
+          stderr: 'pipe',
+        });
+        transport.stderr?.on('data', (chunk: Buffer) => {
+          stderr = (stderr + chunk.toString()).slice(-20_000);
+        });
+        client = new Client({ name: 'ravenhelm-contract', version: '1.0.0' });
+        await client.connect(transport);
+      }, 120_000);
+
+      afterAll(async () => {
+        await client?.close();
+      });
+
+      it('lists every tool with an object output schema', async () => {
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name).sort()).toEqual([...specs.keys()].sort());
+        for (const t of tools) expect(t.outputSchema?.type, `${t.name} outputSchema`).toBe('object');
+      });
+
+      it('answers every case as declared, accepted by the client', async () => {
+        await client.listTools(); // the client validates structuredContent against schemas from this list
+        const failures: string[] = [];
+        for (const c of backend.cases) {
+          try {
+            checkCase(c, await callCase(client, c));
+          } catch (err) {
+            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+          }
+        }
+        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
+      }, 600_000);
+    });
+
+    describe('over Streamable HTTP with a real token', () => {
+      let child: ChildProcess;
+      let client: Client;
+      let issuer: DevIssuer;
+      let stderr = '';
+
+      beforeAll(async () => {
+        issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
+        const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/mcp`;
+        const entry = tsEntry(suite.bin, ['--http']);
+        child = spawn(entry.command, entry.args, {
+          cwd: REPO_ROOT,
+          env: envFor('http', {
+            RAVENHELM_HTTP_HOST: '127.0.0.1',
+            RAVENHELM_HTTP_PORT: String(port),
+            RAVENHELM_PUBLIC_URL: url,
+            RAVENHELM_AUTH_MODE: 'oauth',
+            RAVENHELM_AUTH_ISSUER: issuerUrl,
+          }),
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        child.stderr?.on('data', (chunk: Buffer) => {
+          stderr = (stderr + chunk.toString()).slice(-20_000);
+        });
+        await waitForHttp(child, url, () => stderr);
+        const token = await issuer.mint({ agent: 'contract-runner', scopes: [`mcp:${name}:admin`], audience: url });
+        client = new Client({ name: 'ravenhelm-contract-http', version: '1.0.0' });
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(url), {
+            requestInit: { headers: { authorization: `Bearer ${token}` } },
+          }),
+        );
+      }, 120_000);
+
+      afterAll(async () => {
+        await client?.close();
+        if (child && child.exitCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await exited;
+        }
+        await issuer?.close();
+      });
+
+      it('answers every read-only case as declared, accepted by the client', async () => {
+        const { tools } = await client.listTools();
+        const offered = new Set(tools.map((t) => t.name));
+        const reads = backend.cases.filter((c) => {
+          const spec = specs.get(c.tool);
+          return spec && spec.tier !== 'HIGH' && spec.annotations.readOnlyHint === true;
+        });
+        expect(reads.length).toBeGreaterThan(0);
+        const failures: string[] = [];
+        for (const c of reads) {
+          if (!offered.has(c.tool)) {
+            failures.push(`${c.tool}: not offered over HTTP to a caller with mcp:${name}:admin`);
+            continue;
+          }
+          try {
+            checkCase(c, await callCase(client, c));
+          } catch (err) {
+            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+          }
+        }
+        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
+      }, 600_000);
+    });
+  });
+}
