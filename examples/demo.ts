@@ -1,53 +1,83 @@
 /**
  * `npm run demo`: the suite on embedded defaults, loopback only, with real credentials:
- *   - a dev OAuth issuer (discovery + JWKS on 127.0.0.1:9400) that mints access tokens for an agent,
+ *   - a dev OAuth issuer (discovery + JWKS) that mints access tokens for an agent,
  *   - a dev CA that issues X.509-SVIDs (spiffe://ravenhelm.local/...) for the servers and the agent,
- *   - the Docker server (https://localhost:8701/mcp) and, when built, the Observability server
- *     (https://localhost:8702/mcp), each verifying tokens against the dev issuer and requesting
- *     client certificates (mTLS; HIGH tools need the agent's SVID).
- * When Debian's prometheus / prometheus-alertmanager are installed, private instances start on
- * 127.0.0.1:9090 / :9093 (Prometheus scrapes itself and Alertmanager) so the Observability server has
- * something real to answer about. It prints ready-to-paste curl, inspector and mcp.json snippets.
- * Ctrl-C stops everything.
- * Keys and certificates live in .ravenhelm/dev (mode 0600): for local use only.
+ *   - the Docker server and the Observability server over HTTPS, each verifying tokens against the dev
+ *     issuer and requesting client certificates (mTLS; HIGH tools need the agent's SVID).
+ * When Debian's prometheus / prometheus-alertmanager are installed, private instances start so the
+ * Observability server has something real to answer about.
+ *
+ * Ports follow one base port (default 8700; `--base-port N` or RAVENHELM_DEMO_BASE_PORT): Docker N+1,
+ * Observability N+2, dev issuer N+9 (RAVENHELM_DEV_ISSUER_PORT overrides), Prometheus N+10,
+ * Alertmanager N+11. `--state-dir DIR` keeps keys, certificates, tokens and client entries somewhere
+ * else than .ravenhelm/dev.
+ *
+ * It prints ready-to-paste curl, inspector and client entries (Claude Desktop, Claude Code, Cursor; stdio
+ * and HTTP) with absolute paths and a fresh token, writes them under <state>/clients/, and writes
+ * <state>/demo.json (mode 0600) for scripts. Ctrl-C stops everything.
+ * Keys and certificates are for local use only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { DevCA, DevIssuer } from '@ravenhelm/auth';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const stateDir = join(root, '.ravenhelm/dev');
+const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+const { values: flags } = parseArgs({
+  options: { 'base-port': { type: 'string' }, 'state-dir': { type: 'string' } },
+  strict: true,
+});
+const basePort = Number(flags['base-port'] ?? process.env.RAVENHELM_DEMO_BASE_PORT ?? 8700);
+if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65_000) {
+  console.error('--base-port must be a whole number between 1024 and 65000');
+  process.exit(2);
+}
+const stateDir = resolve(flags['state-dir'] ?? join(root, '.ravenhelm/dev'));
 const AGENT = 'oncall';
+const ports = {
+  issuer: Number(process.env.RAVENHELM_DEV_ISSUER_PORT ?? basePort + 9),
+  prometheus: basePort + 10,
+  alertmanager: basePort + 11,
+};
 
 interface DemoServer {
   name: string;
   bin: string;
   port: number;
   scopes: string[];
+  /** Backend settings, for the HTTP server and the printed stdio entries alike. */
   env: Record<string, string>;
 }
 
-const servers: DemoServer[] = [
-  { name: 'docker', bin: 'servers/docker/dist/bin.js', port: 8701, scopes: ['mcp:docker:admin'], env: {} },
+const available: DemoServer[] = [
+  { name: 'docker', bin: 'servers/docker/dist/bin.js', port: basePort + 1, scopes: ['mcp:docker:admin'], env: {} },
   {
     name: 'observability',
     bin: 'servers/observability/dist/bin.js',
-    port: 8702,
+    port: basePort + 2,
     scopes: ['mcp:observability:write'],
-    env: {},
+    env: {
+      PROMETHEUS_URL: `http://127.0.0.1:${ports.prometheus}`,
+      ALERTMANAGER_URL: `http://127.0.0.1:${ports.alertmanager}`,
+    },
   },
-].filter((s) => existsSync(join(root, s.bin)));
+];
+const servers = available.filter((s) => existsSync(join(root, s.bin)));
+if (servers.length === 0) {
+  console.error('no server is built: run `npm run build` first (npm run demo does it for you)');
+  process.exit(1);
+}
 
+mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 const issuer = await DevIssuer.open({ stateDir });
-const { issuer: issuerUrl } = await issuer.listen({ port: Number(process.env.RAVENHELM_DEV_ISSUER_PORT ?? 9400) });
+const { issuer: issuerUrl } = await issuer.listen({ port: ports.issuer });
 const ca = await DevCA.open(join(stateDir, 'pki'));
 const agent = await ca.issueAgentSvid(AGENT);
 
 // The demo policy: HIGH tools are allowed for the demo agent's SPIFFE ID only.
 const policyFile = join(stateDir, 'demo-policy.yaml');
-mkdirSync(stateDir, { recursive: true });
 writeFileSync(
   policyFile,
   `# Written by npm run demo\nversion: 1\nservers:\n${servers.map((s) => `  ${s.name}:\n    spiffe:\n      default: ['${agent.spiffeId}']\n`).join('')}`,
@@ -60,6 +90,8 @@ function startEngines(): string[] {
   const started: string[] = [];
   const dir = join(stateDir, 'engines');
   mkdirSync(dir, { recursive: true });
+  const am = `127.0.0.1:${ports.alertmanager}`;
+  const prom = `127.0.0.1:${ports.prometheus}`;
   if (existsSync('/usr/bin/prometheus-alertmanager')) {
     writeFileSync(join(dir, 'alertmanager.yml'), 'route:\n  receiver: demo\nreceivers:\n  - name: demo\n');
     children.push(
@@ -68,18 +100,18 @@ function startEngines(): string[] {
         [
           `--config.file=${join(dir, 'alertmanager.yml')}`,
           `--storage.path=${join(dir, 'alertmanager')}`,
-          '--web.listen-address=127.0.0.1:9093',
+          `--web.listen-address=${am}`,
           '--cluster.listen-address=',
         ],
         { stdio: 'ignore' },
       ),
     );
-    started.push('alertmanager    http://127.0.0.1:9093');
+    started.push(`alertmanager    http://${am}`);
   }
   if (existsSync('/usr/bin/prometheus')) {
     writeFileSync(
       join(dir, 'prometheus.yml'),
-      'global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: prometheus\n    static_configs: [{ targets: ["127.0.0.1:9090"] }]\n  - job_name: alertmanager\n    static_configs: [{ targets: ["127.0.0.1:9093"] }]\n',
+      `global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: prometheus\n    static_configs: [{ targets: ["${prom}"] }]\n  - job_name: alertmanager\n    static_configs: [{ targets: ["${am}"] }]\n`,
     );
     children.push(
       spawn(
@@ -87,18 +119,24 @@ function startEngines(): string[] {
         [
           `--config.file=${join(dir, 'prometheus.yml')}`,
           `--storage.tsdb.path=${join(dir, 'prometheus')}`,
-          '--web.listen-address=127.0.0.1:9090',
+          `--web.listen-address=${prom}`,
         ],
         { stdio: 'ignore' },
       ),
     );
-    started.push('prometheus      http://127.0.0.1:9090');
+    started.push(`prometheus      http://${prom}`);
   }
   return started;
 }
 const engines = servers.some((s) => s.name === 'observability') ? startEngines() : [];
 
-async function start(s: DemoServer): Promise<{ url: string; token: string }> {
+interface Started {
+  server: DemoServer;
+  url: string;
+  token: string;
+}
+
+async function start(s: DemoServer): Promise<Started> {
   const svid = await ca.issueServerSvid(s.name);
   const resource = `https://localhost:${s.port}/mcp`;
   const child = spawn(process.execPath, [join(root, s.bin), '--http', '--port', String(s.port)], {
@@ -112,14 +150,14 @@ async function start(s: DemoServer): Promise<{ url: string; token: string }> {
       RAVENHELM_TLS_KEY_FILE: svid.keyFile,
       RAVENHELM_TLS_BUNDLE_FILE: svid.bundleFile,
       RAVENHELM_POLICY_FILE: policyFile,
-      RAVENHELM_AUDIT_FILE: join(root, `.ravenhelm/audit/${s.name}.jsonl`),
+      RAVENHELM_AUDIT_FILE: join(stateDir, `audit/${s.name}.jsonl`),
       ...s.env,
     },
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   children.push(child);
   const token = await issuer.mint({ agent: AGENT, scopes: s.scopes, audience: resource, ttlSeconds: 8 * 3600 });
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = await new Promise<string>((resolveUrl, reject) => {
     let log = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
@@ -128,7 +166,7 @@ async function start(s: DemoServer): Promise<{ url: string; token: string }> {
         if (!line.trim()) continue;
         try {
           const rec = JSON.parse(line) as { level: number; msg: string; resource?: string };
-          if (rec.msg === 'listening') resolve(rec.resource ?? resource);
+          if (rec.msg === 'listening') resolveUrl(rec.resource ?? resource);
           if (rec.level >= 40) process.stderr.write(`[${s.name}] ${rec.msg}\n`);
         } catch {
           process.stderr.write(`[${s.name}] ${line}\n`);
@@ -137,35 +175,107 @@ async function start(s: DemoServer): Promise<{ url: string; token: string }> {
     });
     child.once('exit', (code) => reject(new Error(`${s.name} server exited with code ${code}\n${log}`)));
   });
-  return { url, token };
+  return { server: s, url, token };
 }
 
-const started = await Promise.all(servers.map(start));
-const docker = started[0];
-const rel = (p: string) => p.replace(root, '');
+let started: Started[];
+try {
+  started = await Promise.all(servers.map(start));
+} catch (err) {
+  console.error(`the demo could not start: ${(err as Error).message}`);
+  for (const c of children) c.kill('SIGTERM');
+  await issuer.close();
+  process.exit(1);
+}
+
+// Client entries: stdio (the local operator, no token) and HTTP (the agent's token; the dev CA must be
+// trusted by the client: NODE_EXTRA_CA_CERTS for Node-based clients such as Claude Code and Cursor).
+const stdioEntry = (s: DemoServer) => ({
+  command: process.execPath,
+  args: [join(root, s.bin), '--stdio'],
+  env: {
+    ...s.env,
+    RAVENHELM_LOCAL_SCOPES: `mcp:${s.name}:write`,
+    RAVENHELM_AUDIT_FILE: join(stateDir, `audit/${s.name}-stdio.jsonl`),
+  },
+});
+const httpEntry = (x: Started) => ({ type: 'http', url: x.url, headers: { Authorization: `Bearer ${x.token}` } });
+const stdioServers = Object.fromEntries(servers.map((s) => [`ravenhelm-${s.name}`, stdioEntry(s)]));
+const httpServers = Object.fromEntries(started.map((x) => [`ravenhelm-${x.server.name}-http`, httpEntry(x)]));
+const clientsDir = join(stateDir, 'clients');
+mkdirSync(clientsDir, { recursive: true, mode: 0o700 });
+const writeJson = (name: string, value: unknown) => {
+  const path = join(clientsDir, name);
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  return path;
+};
+const claudeDesktop = writeJson('claude_desktop_config.json', { mcpServers: stdioServers });
+const cursor = writeJson('cursor-mcp.json', { mcpServers: { ...stdioServers, ...httpServers } });
+const claudeCodeProject = writeJson('claude-code.mcp.json', { mcpServers: { ...stdioServers, ...httpServers } });
+const shellQuote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+const claudeCodeCommands = [
+  ...servers.map((s) => {
+    const e = stdioEntry(s);
+    const envArgs = Object.entries(e.env).map(([k, v]) => `-e ${shellQuote(`${k}=${v}`)}`);
+    return `claude mcp add ravenhelm-${s.name} ${envArgs.join(' ')} -- ${[e.command, ...e.args].map(shellQuote).join(' ')}`;
+  }),
+  ...started.map(
+    (x) =>
+      `NODE_EXTRA_CA_CERTS=${agent.bundleFile} claude mcp add --transport http ravenhelm-${x.server.name}-http ${x.url} --header "Authorization: Bearer $RAVENHELM_TOKEN_${x.server.name.toUpperCase()}"`,
+  ),
+];
+writeFileSync(join(clientsDir, 'claude-code.sh'), `#!/bin/sh\n${claudeCodeCommands.join('\n')}\n`, { mode: 0o700 });
+writeFileSync(
+  join(stateDir, 'demo.json'),
+  `${JSON.stringify(
+    {
+      issuer: issuerUrl,
+      agent: { name: AGENT, ...agent },
+      servers: started.map((x) => ({ name: x.server.name, url: x.url, token: x.token, scopes: x.server.scopes })),
+      clients: { claudeDesktop, cursor, claudeCodeProject },
+    },
+    null,
+    2,
+  )}\n`,
+  { mode: 0o600 },
+);
+
+const docker = started.find((x) => x.server.name === 'docker');
 process.stdout.write(`
 Ravenhelm MCP suite is running on loopback:
   dev issuer      ${issuerUrl}
-${engines.map((e) => `  ${e}\n`).join('')}${servers.map((s, i) => `  ${s.name.padEnd(15)} ${started[i]?.url}`).join('\n')}
+${engines.map((e) => `  ${e}\n`).join('')}${started.map((x) => `  ${x.server.name.padEnd(15)} ${x.url}`).join('\n')}
 
 Agent "${AGENT}": SPIFFE ID ${agent.spiffeId}
-  certificate ${rel(agent.certFile)}  key ${rel(agent.keyFile)}  CA bundle ${rel(agent.bundleFile)}
-${servers.map((s, i) => `  token for ${s.name} (${s.scopes.join(' ')}):\n    export RAVENHELM_TOKEN_${s.name.toUpperCase()}=${started[i]?.token}`).join('\n')}
+  certificate ${agent.certFile}
+  key         ${agent.keyFile}
+  CA bundle   ${agent.bundleFile}
+
+Paste into your shell:
+export RAVENHELM_CA_FILE=${agent.bundleFile}
+${started.map((x) => `export RAVENHELM_TOKEN_${x.server.name.toUpperCase()}=${x.token}`).join('\n')}
 ${
   docker
     ? `
 Try it (Docker server):
-  curl -s --cacert ${rel(agent.bundleFile)} ${docker.url} -H "Authorization: Bearer $RAVENHELM_TOKEN_DOCKER" \\
-    -H 'Content-Type: application/json' \\
-    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"health_get_report","arguments":{}}}'
-  HIGH tools (exec_run) also need the agent's certificate: add --cert ${rel(agent.certFile)} --key ${rel(agent.keyFile)}
-  Headless client: NODE_EXTRA_CA_CERTS=${agent.bundleFile} npm run inspect -- ${docker.url} --transport http \\
-    --header "Authorization: Bearer $RAVENHELM_TOKEN_DOCKER" --method tools/list
+curl -sS --cacert "$RAVENHELM_CA_FILE" ${docker.url} -H "Authorization: Bearer $RAVENHELM_TOKEN_DOCKER" -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"health_get_report","arguments":{}}}'
+RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/list-tools.sh ${docker.url}
+RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/call-tool.sh containers_list '{"status":["running"]}' ${docker.url}
+RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER npm run inspect -- ${docker.url} --transport http --method tools/list
+  HIGH tools (exec_run) also need the agent's certificate: add --cert ${agent.certFile} --key ${agent.keyFile} to curl.
   Mint more tokens: node auth/dist/cli.js token --agent ${AGENT} --scope mcp:docker:read --aud ${docker.url}
-  Claude / Cursor: examples/mcp.json (stdio needs no token).
 `
     : ''
 }
+Claude Code (stdio, then HTTP; also in ${join(clientsDir, 'claude-code.sh')}):
+${claudeCodeCommands.join('\n')}
+
+Claude Desktop: merge ${claudeDesktop} into claude_desktop_config.json (stdio: the local operator, no token):
+${JSON.stringify({ mcpServers: stdioServers }, null, 2)}
+
+Cursor: merge ${cursor} into ~/.cursor/mcp.json (stdio and HTTP; start Cursor with NODE_EXTRA_CA_CERTS=${agent.bundleFile} for HTTP).
+Claude Code project file (.mcp.json, stdio and HTTP): ${claudeCodeProject}
+
 Ctrl-C to stop.
 `);
 

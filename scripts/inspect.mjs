@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs @modelcontextprotocol/inspector-cli 1.0.3 (a headless MCP client) with any arguments:
-//   npm run inspect -- http://127.0.0.1:8701/mcp --transport http --method tools/list
+//   RAVENHELM_TOKEN=... npm run inspect -- https://localhost:8701/mcp --transport http --method tools/list
+// The token comes from the environment (RAVENHELM_TOKEN) so npm never prints it with the script line;
+// RAVENHELM_CA_FILE (the demo's dev CA bundle) is trusted for HTTPS.
 // inspector-cli 1.0.3 finds its own package.json by testing "../package.json" against the *current
 // directory*, so it fails when started from the repository root; it is started from test/ instead.
 import { spawnSync } from 'node:child_process';
@@ -9,5 +11,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'node_modules/@modelcontextprotocol/inspector-cli/build/index.js');
-const r = spawnSync(process.execPath, [cli, ...process.argv.slice(2)], { stdio: 'inherit', cwd: join(root, 'test') });
+const args = process.argv.slice(2);
+const env = { ...process.env };
+const hasAuthHeader = args.some((a, i) => args[i - 1] === '--header' && /^authorization:/i.test(a));
+if (process.env.RAVENHELM_TOKEN && !hasAuthHeader)
+  args.push('--header', `Authorization: Bearer ${process.env.RAVENHELM_TOKEN}`);
+if (process.env.RAVENHELM_CA_FILE) env.NODE_EXTRA_CA_CERTS = process.env.RAVENHELM_CA_FILE;
+const r = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit', cwd: join(root, 'test'), env });
 process.exit(r.status ?? 1);

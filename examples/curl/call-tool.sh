@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Calls one tool. Usage: RAVENHELM_TOKEN=... ./call-tool.sh containers_list '{"status":"running"}' [url]
+# Calls one tool.
+# Usage: RAVENHELM_TOKEN=... ./call-tool.sh containers_list '{"status":["running"]}' [https://localhost:8701/mcp]
+# The demo serves HTTPS with its own dev CA: `export RAVENHELM_CA_FILE=...` as `npm run demo` prints.
 set -euo pipefail
 tool=${1:?tool name}
 args=${2:-{\}}
-url=${3:-http://127.0.0.1:8701/mcp}
-curl -sS "$url" \
+url=${3:-https://localhost:8701/mcp}
+ca=()
+[ -n "${RAVENHELM_CA_FILE:-}" ] && ca=(--cacert "$RAVENHELM_CA_FILE")
+curl -sS "${ca[@]}" "$url" \
   -H "Authorization: Bearer ${RAVENHELM_TOKEN:?set RAVENHELM_TOKEN (npm run demo prints one)}" \
   -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
   -H 'MCP-Protocol-Version: 2025-11-25' \

@@ -29,7 +29,13 @@ describe('examples', () => {
     for (const f of all) for (const m of readFileSync(f, 'utf8').matchAll(/\bRAVENHELM_[A-Z_]+\b/g)) used.add(m[0]);
     // Besides the kit's settings: the config-file variable, the demo's issuer port, and the shell
     // variables the examples tell users to export their tokens into (RAVENHELM_TOKEN*).
-    const known = new Set([...Object.keys(KIT_ENV), 'RAVENHELM_CONFIG', 'RAVENHELM_DEV_ISSUER_PORT']);
+    const known = new Set([
+      ...Object.keys(KIT_ENV),
+      'RAVENHELM_CONFIG',
+      'RAVENHELM_DEV_ISSUER_PORT',
+      'RAVENHELM_DEMO_BASE_PORT',
+      'RAVENHELM_CA_FILE',
+    ]);
     expect([...used].filter((v) => !known.has(v) && !v.startsWith('RAVENHELM_TOKEN'))).toEqual([]);
     expect(used.size).toBeGreaterThan(5);
   });

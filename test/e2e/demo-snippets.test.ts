@@ -1,0 +1,198 @@
+/**
+ * Every command a new user is told to run, run against the real demo: the README's marked snippets,
+ * each command `npm run demo` prints, and the client entries it writes (stdio entries started exactly
+ * as Claude Desktop / Cursor would start them; HTTP entries called with their URL and headers).
+ * The demo runs on a free base port in a private state directory; the README's fixed demo ports are
+ * rewritten to those (the only change made to a snippet).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+
+const execFileP = promisify(execFile);
+const built = ['servers/docker/dist/bin.js', 'servers/observability/dist/bin.js'].every((p) =>
+  existsSync(join(REPO_ROOT, p)),
+);
+const state = mkdtempSync(join(tmpdir(), 'rh-demo-'));
+let demo: ChildProcess;
+let printed = '';
+let base = 0;
+
+async function portFree(port: number): Promise<boolean> {
+  const srv = createServer();
+  return new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freeBase(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const candidate = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const ok = await Promise.all([1, 2, 9, 10, 11].map((o) => portFree(candidate + o)));
+    if (ok.every(Boolean)) return candidate;
+  }
+  throw new Error('no free base port');
+}
+
+interface DemoState {
+  servers: { name: string; url: string; token: string }[];
+  agent: { bundleFile: string };
+  clients: { claudeDesktop: string; cursor: string; claudeCodeProject: string };
+}
+
+/** The `export` lines the demo tells the user to paste, as an environment. */
+function exportsOf(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^export (RAVENHELM_[A-Z_]+)=(\S+)$/gm)) env[m[1] as string] = m[2] as string;
+  return env;
+}
+
+async function sh(command: string, env: Record<string, string>): Promise<string> {
+  const { stdout } = await execFileP('bash', ['-c', command], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    timeout: 90_000,
+    maxBuffer: 8 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+/** A JSON-RPC answer (curl) or inspector-cli output: parsed, with no error. */
+function expectAnswer(stdout: string, what: string): Record<string, unknown> {
+  const start = stdout.indexOf('{');
+  expect(start, `${what} printed no JSON: ${stdout.slice(0, 300)}`).toBeGreaterThanOrEqual(0);
+  const body = JSON.parse(stdout.slice(start)) as Record<string, unknown>;
+  expect(body.error, `${what}: ${JSON.stringify(body.error)}`).toBeUndefined();
+  const result = (body.result ?? body) as { isError?: boolean; tools?: unknown[] };
+  expect(result.isError, `${what}: ${stdout.slice(0, 500)}`).toBeFalsy();
+  return result as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  if (!built) return;
+  base = await freeBase();
+  const entry = tsEntry('examples/demo.ts', ['--base-port', String(base), '--state-dir', state]);
+  demo = spawn(entry.command, entry.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let errors = '';
+  demo.stderr?.on('data', (c: Buffer) => {
+    errors += c.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${printed}\n${errors}`)), 90_000);
+    demo.stdout?.on('data', (c: Buffer) => {
+      printed += c.toString();
+      if (printed.includes('Ctrl-C to stop.')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    demo.once('exit', (code) => reject(new Error(`demo exited with ${code}:\n${printed}\n${errors}`)));
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (demo && demo.exitCode === null) {
+    const exited = new Promise((r) => demo.once('exit', r));
+    demo.kill('SIGINT');
+    await exited;
+  }
+  rmSync(state, { recursive: true, force: true });
+});
+
+describe.runIf(built)('what the demo prints, run as printed', () => {
+  it('prints the exports, and every command it prints works', async () => {
+    const env = exportsOf(printed);
+    expect(Object.keys(env)).toEqual(
+      expect.arrayContaining(['RAVENHELM_CA_FILE', 'RAVENHELM_TOKEN_DOCKER', 'RAVENHELM_TOKEN_OBSERVABILITY']),
+    );
+    const tryIt = printed.slice(printed.indexOf('Try it'), printed.indexOf('Claude Code'));
+    const commands = tryIt.split('\n').filter((l) => /^(curl |RAVENHELM_TOKEN=)/.test(l));
+    expect(commands.length).toBe(4);
+    for (const command of commands) {
+      const stdout = await sh(command, env);
+      // npm prints the script line it runs: the token must not be on it (it travels in the environment).
+      expect(stdout.includes(env.RAVENHELM_TOKEN_DOCKER as string), `${command} printed the token`).toBe(false);
+      const result = expectAnswer(stdout, command.slice(0, 80));
+      if (command.includes('tools/list')) expect((result.tools as unknown[]).length).toBeGreaterThan(5);
+    }
+  }, 180_000);
+
+  it("runs the README's demo snippets", async () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const snippets = [...readme.matchAll(/<!-- snippet: demo -->\n```sh\n([\s\S]*?)```/g)].map((m) =>
+      (m[1] as string)
+        .replace(/localhost:8701/g, `localhost:${base + 1}`)
+        .replace(/localhost:8702/g, `localhost:${base + 2}`),
+    );
+    expect(snippets.length).toBeGreaterThanOrEqual(2);
+    for (const snippet of snippets) expectAnswer(await sh(snippet, exportsOf(printed)), snippet.slice(0, 80));
+  }, 180_000);
+
+  it('writes stdio client entries that start and answer, exactly as a client runs them', async () => {
+    const demoState = JSON.parse(readFileSync(join(state, 'demo.json'), 'utf8')) as DemoState;
+    const desktop = JSON.parse(readFileSync(demoState.clients.claudeDesktop, 'utf8')) as {
+      mcpServers: Record<string, { command: string; args: string[]; env: Record<string, string> }>;
+    };
+    expect(Object.keys(desktop.mcpServers).sort()).toEqual(['ravenhelm-docker', 'ravenhelm-observability']);
+    for (const [name, e] of Object.entries(desktop.mcpServers)) {
+      expect(e.args[0], 'absolute path').toMatch(/^\//);
+      const client = new Client({ name: `demo-${name}`, version: '1.0.0' });
+      // Like a GUI client: started from / with only the entry's environment (and PATH).
+      await client.connect(
+        new StdioClientTransport({
+          command: e.command,
+          args: e.args,
+          env: { PATH: process.env.PATH ?? '', ...e.env },
+          cwd: '/',
+          stderr: 'pipe',
+        }),
+      );
+      try {
+        const { tools } = await client.listTools();
+        expect(tools.length, name).toBeGreaterThan(5);
+        const call =
+          name === 'ravenhelm-docker'
+            ? await client.callTool({ name: 'health_get_report', arguments: {} })
+            : await client.callTool({ name: 'alerts_list', arguments: {} });
+        expect(call.isError, `${name}: ${JSON.stringify(call.content).slice(0, 300)}`).toBeFalsy();
+      } finally {
+        await client.close();
+      }
+    }
+  }, 120_000);
+
+  it('writes HTTP client entries whose URL and headers work with the dev CA trusted', async () => {
+    const demoState = JSON.parse(readFileSync(join(state, 'demo.json'), 'utf8')) as DemoState;
+    const cursor = JSON.parse(readFileSync(demoState.clients.cursor, 'utf8')) as {
+      mcpServers: Record<string, { type?: string; url?: string; headers?: Record<string, string> }>;
+    };
+    const http = Object.entries(cursor.mcpServers).filter(([, e]) => e.url);
+    expect(http.map(([n]) => n).sort()).toEqual(['ravenhelm-docker-http', 'ravenhelm-observability-http']);
+    // A separate Node process, so NODE_EXTRA_CA_CERTS applies as it does for Node-based clients.
+    const script = `
+      const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+      const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+      const e = JSON.parse(process.env.ENTRY);
+      const c = new Client({ name: 'demo-http', version: '1.0.0' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(e.url), { requestInit: { headers: e.headers } }));
+      const { tools } = await c.listTools();
+      console.log(tools.length);
+      await c.close();`;
+    for (const [name, e] of http) {
+      const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: join(REPO_ROOT, 'test'),
+        env: { ...process.env, ENTRY: JSON.stringify(e), NODE_EXTRA_CA_CERTS: demoState.agent.bundleFile },
+        timeout: 60_000,
+      });
+      expect(Number(stdout.trim()), name).toBeGreaterThan(5);
+    }
+  }, 120_000);
+});
