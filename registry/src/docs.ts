@@ -160,6 +160,13 @@ export function renderToolsMarkdown(specs: readonly AnyTool[]): string {
     '',
     'Tiers: LOW needs the scopes; MEDIUM adds a per-agent rate limit; HIGH adds a SPIFFE ID on the',
     "tool's allowlist and a durable audit record. A policy file can raise a tier, never lower it.",
+    '',
+    'Refusals differ by transport, with the same message: over Streamable HTTP a missing scope is HTTP 403',
+    'with `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` naming every scope needed (an',
+    'OAuth client can step up its token); over stdio there is no HTTP, so the same refusal is a tool result',
+    'with `isError: true` and the text `ERR_INSUFFICIENT_SCOPE: <tool> needs scope <scope>; add it to',
+    'RAVENHELM_LOCAL_SCOPES`. HIGH tools over stdio need `RAVENHELM_LOCAL_ALLOW_HIGH=true` and',
+    "`RAVENHELM_LOCAL_SPIFFE_ID` set to an ID on the tool's allowlist; their refusals say so.",
   ];
   for (const server of servers) {
     const own = tools.filter((t) => t.server === server);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
@@ -169,6 +171,18 @@ export interface LoadConfigOptions<C extends z.ZodObject> {
   file?: string | undefined;
   /** Highest precedence: values from command-line flags, as config paths. */
   overrides?: Record<string, unknown>;
+  /** Lowest precedence: per-server defaults (e.g. `http.port`), as config paths. */
+  defaults?: Record<string, unknown>;
+}
+
+/**
+ * Where a server keeps its audit log unless `audit.file` says otherwise: a per-user state directory
+ * (XDG state home), one file per server, so a GUI client starting the server from `/` can write it and
+ * two servers never share a file.
+ */
+export function defaultAuditFile(server: string, env: NodeJS.ProcessEnv = process.env): string {
+  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(stateHome, 'ravenhelm', server, 'audit.jsonl');
 }
 
 export type FullConfig<C extends z.ZodObject> = KitConfig & { backend: z.output<C> };
@@ -178,6 +192,7 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.RAVENHELM_CONFIG;
   const raw: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(opts.defaults ?? {})) setPath(raw, path, value);
   if (file) {
     let text: string;
     try {
@@ -192,7 +207,13 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
     if (typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new RavenhelmError('ERR_BAD_REQUEST', `config file ${file} must be a YAML mapping`);
     }
-    Object.assign(raw, parsed);
+    for (const [key, value] of Object.entries(parsed)) {
+      const current = raw[key];
+      raw[key] =
+        current && typeof current === 'object' && value && typeof value === 'object' && !Array.isArray(value)
+          ? { ...current, ...value }
+          : value;
+    }
   }
   for (const [name, path] of Object.entries(KIT_ENV)) {
     if (env[name] !== undefined && env[name] !== '') setPath(raw, path, env[name]);

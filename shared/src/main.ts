@@ -1,28 +1,53 @@
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { oauthAuthenticatorFactory, peerWiring } from './auth-wiring.js';
-import { loadConfig, redactConfig } from './config.js';
+import { defaultAuditFile, loadConfig, redactConfig } from './config.js';
 import { RavenhelmError } from './errors.js';
-import { createLogger } from './logging.js';
-import { createRuntime, localAuthenticator, startHttp } from './runtime.js';
+import { createLogger, type Logger } from './logging.js';
+import { createRuntime, defaultScopes, localAuthenticator, startHttp } from './runtime.js';
 import type { ServerDefinition } from './server-definition.js';
 import { startStdio } from './stdio.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+/** Per-server defaults that --help and --print-config show as they are, not as "unset". */
+function serverDefaults(def: ServerDefinition<object, z.ZodObject>): Record<string, unknown> {
+  return {
+    'http.port': def.defaultPort ?? 8700,
+    'audit.file': defaultAuditFile(def.name),
+    'local.scopes': defaultScopes(def.name),
+  };
+}
+
 function usage(def: ServerDefinition<object, z.ZodObject>): string {
+  const d = serverDefaults(def);
   return `ravenhelm-mcp-${def.name} ${def.version}: ${def.description}
 
 Usage: ravenhelm-mcp-${def.name} [--stdio | --http] [options]
   --stdio              serve MCP over stdin/stdout (for mcp.json in Claude or Cursor)
-  --http               serve MCP over Streamable HTTP (default)
+  --http               serve MCP over Streamable HTTP (default; RAVENHELM_TRANSPORT)
   --host HOST          listen address (default 127.0.0.1; RAVENHELM_HTTP_HOST)
-  --port PORT          listen port (RAVENHELM_HTTP_PORT)
-  --config FILE        YAML config file (RAVENHELM_CONFIG)
-  --policy FILE        policy file: toolsets, read-only, tiers, confirmation (RAVENHELM_POLICY_FILE)
+  --port PORT          listen port (default ${d['http.port']}; RAVENHELM_HTTP_PORT)
+  --config FILE        YAML config file (default none; RAVENHELM_CONFIG)
+  --policy FILE        policy file: toolsets, read-only, tiers, confirmation (default none; RAVENHELM_POLICY_FILE)
   --print-config       print the effective configuration with secrets redacted, then exit
   --help, --version
+
+Defaults worth knowing:
+  audit log            ${d['audit.file']} (RAVENHELM_AUDIT_FILE)
+  auth over HTTP       oauth: RAVENHELM_AUTH_ISSUER is required (RAVENHELM_AUTH_MODE=none for loopback trials)
+  stdio caller         the local operator with scopes ${(d['local.scopes'] as string[]).join(' ')} (RAVENHELM_LOCAL_SCOPES);
+                       HIGH tools off unless RAVENHELM_LOCAL_ALLOW_HIGH=true and the policy allowlists RAVENHELM_LOCAL_SPIFFE_ID
 `;
+}
+
+/** Startup failed: one plain line a person can act on, the structured log, and a non-zero exit with nothing left listening. */
+function failStart(logger: Logger | undefined, name: string, err: unknown): never {
+  const message = err instanceof RavenhelmError ? err.message : ((err as Error)?.message ?? String(err));
+  logger?.fatal({ err: err instanceof RavenhelmError ? err.message : err }, 'failed to start');
+  logger?.flush();
+  process.stderr.write(`ravenhelm-mcp-${name}: failed to start: ${message}\n`);
+  process.exit(1);
 }
 
 /** The entry point every server's bin calls. Returns only when the server has shut down. */
@@ -60,9 +85,10 @@ export async function runMain<S extends object, C extends z.ZodObject>(
       backendEnv: def.backendEnv ?? {},
       file: flags.config,
       overrides,
+      defaults: serverDefaults(anyDef),
     });
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    process.stderr.write(`ravenhelm-mcp-${def.name}: ${(err as Error).message}\n`);
     process.exitCode = 2;
     return;
   }
@@ -104,9 +130,8 @@ export async function runMain<S extends object, C extends z.ZodObject>(
     logger.info('stopped');
     logger.flush();
   } catch (err) {
-    logger.fatal({ err: err instanceof RavenhelmError ? err.message : err }, 'failed to start');
-    logger.flush();
-    process.exitCode = 1;
+    // Whatever was already listening (an HTTP port, stdin) must not keep the process alive half-started.
+    failStart(logger, def.name, err);
   }
 }
 
@@ -128,7 +153,7 @@ function parse(argv: string[]) {
   }).values;
 }
 
-function waitForSignal(logger: import('./logging.js').Logger, stdio: boolean): Promise<void> {
+function waitForSignal(logger: Logger, stdio: boolean): Promise<void> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down: finishing in-flight calls');

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
 import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
-import type { FullConfig } from './config.js';
+import { defaultAuditFile, type FullConfig } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
 import { MultiplexTransport } from './http/multiplex.js';
@@ -75,11 +75,20 @@ export async function createRuntime(
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations)
       ? await connectRedis(config.redis.url)
       : undefined;
-  const auditPath = config.audit.file ?? `.ravenhelm/audit/${definition.name}.jsonl`;
+  const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
   let audit = overrides.audit;
   if (!audit) {
-    mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
-    audit = await createFileAuditSink({ path: auditPath });
+    try {
+      mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
+      audit = await createFileAuditSink({ path: auditPath });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!code) throw err;
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        `cannot open the audit log ${auditPath} (${code}); set RAVENHELM_AUDIT_FILE (audit.file) to a writable path`,
+      );
+    }
   }
   const rateLimiter =
     overrides.rateLimiter ??

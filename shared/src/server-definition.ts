@@ -9,6 +9,8 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
   name: string;
   version: string;
   description: string;
+  /** Default HTTP port; each server has its own so several run side by side (docker 8701, observability 8702, ...). */
+  defaultPort?: number;
   tools: readonly AnyTool<S>[];
   /** The zod schema of this server's `backend` config section (defaults for every field the demo needs). */
   backendConfig: C;

@@ -61,6 +61,7 @@ export const DockerBackendConfig = z.object({
 export const dockerServer = defineServer({
   name: 'docker',
   version,
+  defaultPort: 8701,
   description: 'Docker Engine: containers, health, logs, compose projects, allowlisted exec',
   tools,
   backendConfig: DockerBackendConfig,

@@ -94,6 +94,7 @@ export function createObservabilityServices(config: ObservabilityBackendConfig):
 export const observabilityServer = defineServer({
   name: 'observability',
   version,
+  defaultPort: 8702,
   description: 'Prometheus, Alertmanager, Loki, Tempo and Grafana: metrics, alerts, logs, traces, dashboards',
   tools,
   backendConfig: ObservabilityBackendConfig,

@@ -10,6 +10,10 @@ import { type AuditSink, digestArgs, redactArgs } from './audit.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
 
+/** How the local operator turns on a HIGH tool over stdio (named in refusals, since mTLS cannot apply there). */
+const LOCAL_HIGH_HOWTO =
+  "to allow it, set RAVENHELM_LOCAL_ALLOW_HIGH=true and RAVENHELM_LOCAL_SPIFFE_ID to an ID on the tool's allowlist (policy: servers.<server>.spiffe)";
+
 /** The argument that carries a confirmation token on the second call of a confirm-policy tool. */
 export const CONFIRMATION_ARG = 'confirmationToken';
 
@@ -140,7 +144,9 @@ export class Pipeline<S extends object> {
       if (d.tool.tier === 'HIGH' && !this.#o.highToolsEnabled) {
         throw new RavenhelmError(
           'ERR_TOOL_DISABLED',
-          `${name} is a HIGH-tier tool and HIGH tools are off on this transport`,
+          principal.source === 'stdio'
+            ? `${name} is a HIGH-tier tool and HIGH tools are off over stdio; ${LOCAL_HIGH_HOWTO}`
+            : `${name} is a HIGH-tier tool and HIGH tools are off on this transport`,
         );
       }
       return d.tool;
@@ -158,7 +164,12 @@ export class Pipeline<S extends object> {
         throw new RavenhelmError('ERR_READ_ONLY', `${name} changes state and this server is in read-only mode`);
       case 'insufficient-scope': {
         const tool = d.tool as EffectiveTool;
-        throw new RavenhelmError('ERR_INSUFFICIENT_SCOPE', `${name} needs scope ${tool.scopes.join(' ')}`, {
+        const missing = (d.missingScopes ?? []).join(' ') || tool.scopes.join(' ');
+        const howTo =
+          principal.source === 'stdio'
+            ? `add it to RAVENHELM_LOCAL_SCOPES (now: ${principal.scopes.join(' ') || 'none'})`
+            : 'ask for a token that carries it (e.g. the OAuth scope parameter, or the matching role in your identity provider)';
+        throw new RavenhelmError('ERR_INSUFFICIENT_SCOPE', `${name} needs scope ${missing}; ${howTo}`, {
           requiredScopes: [...tool.scopes],
           missingScopes: d.missingScopes ?? [],
         });
@@ -166,9 +177,11 @@ export class Pipeline<S extends object> {
       case 'spiffe-required':
         throw new RavenhelmError(
           'ERR_TIER_SPIFFE_REQUIRED',
-          principal.spiffeId
-            ? `${name} is HIGH tier and your workload identity is not on its allowlist`
-            : `${name} is HIGH tier: connect with mTLS using an X.509-SVID on the tool's allowlist`,
+          principal.source === 'stdio'
+            ? `${name} is HIGH tier and the local operator's SPIFFE ID (${principal.spiffeId ?? 'none'}) is not on its allowlist; ${LOCAL_HIGH_HOWTO}`
+            : principal.spiffeId
+              ? `${name} is HIGH tier and your workload identity is not on its allowlist`
+              : `${name} is HIGH tier: connect with mTLS using an X.509-SVID on the tool's allowlist`,
         );
     }
   }
