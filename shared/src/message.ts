@@ -90,6 +90,8 @@ export function classifyMessage(m: unknown): Classified {
   if (!isPlainObject(m)) return invalid(null, badRequest('a JSON-RPC message must be a JSON object'));
   const hasId = 'id' in m;
   const id = hasId && usableId(m.id) ? m.id : null;
+  // Only a message with a method and no id is a notification (never answered, even when invalid).
+  const notification = 'method' in m && !hasId;
   if (hasId && id === null) {
     return invalid(
       null,
@@ -98,10 +100,14 @@ export function classifyMessage(m: unknown): Classified {
       ),
     );
   }
-  if (m.jsonrpc !== '2.0') return invalid(id, badRequest('"jsonrpc" must be "2.0"'), !hasId);
+  if (m.jsonrpc !== '2.0') return invalid(id, badRequest('"jsonrpc" must be "2.0"'), notification);
   const extra = Object.keys(m).filter((k) => !TOP_LEVEL.has(k));
   if (extra.length > 0) {
-    return invalid(id, badRequest(`unexpected member(s) ${clip(extra.join(', '))} in a JSON-RPC message`), !hasId);
+    return invalid(
+      id,
+      badRequest(`unexpected member(s) ${clip(extra.join(', '))} in a JSON-RPC message`),
+      notification,
+    );
   }
   if (!('method' in m)) {
     const isResult = 'result' in m;
@@ -117,7 +123,6 @@ export function classifyMessage(m: unknown): Classified {
     }
     return { kind: 'response', id: id as RequestId };
   }
-  const notification = !hasId;
   if (typeof m.method !== 'string' || m.method.length === 0) {
     return invalid(id, badRequest('"method" must be a non-empty string'), notification);
   }
