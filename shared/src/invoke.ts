@@ -1,17 +1,21 @@
 import type { z } from 'zod';
 import { jsonBytes } from './budget.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
+import { clip } from './message.js';
 import type { AnyTool, BaseContext, ToolContext } from './tool.js';
 
 /** Formats zod issues as one readable line per problem: `path: message`. */
 export function describeZodError(error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.length > 0 ? i.path.join('.') : '(arguments)';
-      return `${path}: ${i.message}`;
-    })
-    .join('; ');
+  const shown = error.issues.slice(0, MAX_ISSUES).map((i) => {
+    const path = i.path.length > 0 ? i.path.map(String).join('.') : '(arguments)';
+    return `${clip(path)}: ${clip(i.message, 200)}`;
+  });
+  const more = error.issues.length - shown.length;
+  return `${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
 }
+
+/** Issues listed in one error message; the rest are counted. */
+const MAX_ISSUES = 10;
 
 /** Validates arguments against a tool's input schema; the error names every wrong field. */
 export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown): Record<string, unknown> {
@@ -21,9 +25,11 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
     const unknown = Object.keys(args).filter((k) => !known.has(k));
     if (unknown.length > 0) {
       const expected = [...known].join(', ') || '(none)';
+      const named = unknown.slice(0, MAX_ISSUES).map((k) => clip(k, 40));
+      if (unknown.length > named.length) named.push(`and ${unknown.length - named.length} more`);
       throw new ToolError(
         'ERR_INVALID_INPUT',
-        `invalid arguments for ${tool.name}: unknown argument(s) ${unknown.join(', ')}; expected: ${expected}`,
+        `invalid arguments for ${tool.name}: unknown argument(s) ${named.join(', ')}; expected: ${expected}`,
       );
     }
   }

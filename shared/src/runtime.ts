@@ -185,7 +185,7 @@ export interface StartHttpOptions {
 
 export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promise<HttpServerHandle> {
   const { config, definition } = rt;
-  const transport = new MultiplexTransport();
+  const transport = new MultiplexTransport({ deadlineMs: config.limits.callTimeoutMs + 15_000 });
   const mcp = createMcpServer({
     name: definition.name,
     version: definition.version,

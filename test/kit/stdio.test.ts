@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { StdioPeer } from '../fixtures/stdio-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-stdio-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -130,5 +132,54 @@ describe('confirmation by MCP elicitation over stdio', () => {
     expect(result.isError).toBe(true);
     expect((result.content as { text: string }[])[0]?.text).toMatch(/^ERR_CONFIRMATION_INVALID: the user declined/);
     await client.close();
+  }, 60_000);
+});
+
+describe('malformed lines over stdio (issue 7.2-7.4)', () => {
+  it('answers every bad request with its JSON-RPC error, ignores bad notifications, stays alive', async () => {
+    const audit = join(dir, 'audit-malformed.jsonl');
+    const peer = await StdioPeer.start({ RAVENHELM_AUDIT_FILE: audit });
+    try {
+      const answer = async (line: string) => JSON.parse((await peer.send(line)) ?? 'null');
+      expect(await answer('{not json')).toMatchObject({ id: null, error: { code: -32700 } });
+      expect(await answer('[1,2]')).toMatchObject({ id: null, error: { code: -32600 } });
+      expect(await answer('{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}')).toMatchObject({
+        id: 1,
+        error: { code: -32602 },
+      });
+      expect(await answer('{"jsonrpc":"2.0","id":2,"method":"ping","result":{}}')).toMatchObject({
+        id: 2,
+        error: { code: -32600 },
+      });
+      const asArray = await answer(
+        '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo_say","arguments":[]}}',
+      );
+      expect(asArray.error).toMatchObject({ code: -32602, message: expect.stringMatching(/must be an object/) });
+      const nested = `${'['.repeat(3000)}1${']'.repeat(3000)}`;
+      const deep = await answer(
+        `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo_write","arguments":{"value":${nested}}}}`,
+      );
+      expect(deep.error).toMatchObject({ code: -32602, message: expect.stringMatching(/deeper than 32/) });
+      // a bad notification gets no answer: the next line is the ping's
+      expect(await peer.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":7}', 300)).toBeUndefined();
+      expect(await answer('{"jsonrpc":"2.0","id":5,"method":"ping"}')).toEqual({ jsonrpc: '2.0', id: 5, result: {} });
+      const ok = await answer(
+        '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo_say","arguments":{"message":"alive"}}}',
+      );
+      expect(ok.result.structuredContent).toEqual({ message: 'alive' });
+      expect(peer.alive).toBe(true);
+    } finally {
+      await peer.stop();
+    }
+    // the refused write call left a denied record without its arguments, and the chain verifies
+    const records = readFileSync(audit, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(records.find((r) => r.tool === 'echo_write')).toMatchObject({
+      outcome: 'denied',
+      errorCode: 'ERR_INVALID_INPUT',
+    });
+    expect((await verifyAuditChain(audit)).ok).toBe(true);
   }, 60_000);
 });

@@ -6,6 +6,7 @@ import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
 import { ERROR_TABLE, type ErrorCode, RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { authInfoFor } from '../mcp-server.js';
+import { classifyMessage, clip, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { MultiplexTransport } from './multiplex.js';
@@ -114,13 +115,16 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   function checkTransport(req: IncomingMessage): void {
     const host = (req.headers.host ?? '').toLowerCase();
     if (!o.allowedHosts.has(host)) {
-      throw new RavenhelmError('ERR_HOST_FORBIDDEN', `Host '${host}' is not served here; add it to http.allowedHosts`);
+      throw new RavenhelmError(
+        'ERR_HOST_FORBIDDEN',
+        `Host '${clip(host)}' is not served here; add it to http.allowedHosts`,
+      );
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !o.allowedOrigins.has(origin.toLowerCase())) {
       throw new RavenhelmError(
         'ERR_ORIGIN_FORBIDDEN',
-        `Origin '${origin}' is not allowed; add it to http.allowedOrigins`,
+        `Origin '${clip(origin)}' is not allowed; add it to http.allowedOrigins`,
       );
     }
   }
@@ -162,37 +166,42 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     if (typeof version === 'string' && !SUPPORTED.has(version)) {
       throw new RavenhelmError(
         'ERR_PROTOCOL_VERSION',
-        `unsupported MCP-Protocol-Version '${version}'; supported: ${[...SUPPORTED].join(', ')}`,
+        `unsupported MCP-Protocol-Version '${clip(version)}'; supported: ${[...SUPPORTED].join(', ')}`,
       );
     }
     const principal = await authenticate(req, url);
     const text = await readBody(req);
-    let message: unknown;
+    let parsed: unknown;
     try {
-      message = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON');
     }
-    if (Array.isArray(message)) {
-      throw new RavenhelmError(
-        'ERR_BAD_REQUEST',
-        'JSON-RPC batches are not supported (MCP 2025-06-18 and later); send one message per request',
-      );
-    }
-    if (!isMessage(message)) throw new RavenhelmError('ERR_BAD_REQUEST', 'body is not a JSON-RPC 2.0 message');
+    const message = classifyMessage(parsed);
     const requestId = randomUUID();
-    if (!('id' in message) || !('method' in message)) {
-      // Notifications and responses: accepted, nothing to answer.
-      if ('method' in message) o.transport.notify(message, { authInfo: authInfoFor({ principal, requestId }) });
+    if (message.kind === 'invalid') {
+      // A notification or response that cannot be accepted gets an HTTP error with no id (MCP
+      // Streamable HTTP); a request gets its JSON-RPC error with its id when that id is usable.
+      if (message.notification) {
+        sendError(res, new RavenhelmError('ERR_BAD_REQUEST', message.error.message));
+        return;
+      }
+      await refuseCall(parsed, principal, requestId, message.error.code);
+      sendError(res, message.error, message.id);
+      return;
+    }
+    if (message.kind !== 'request') {
+      // Notifications and responses are accepted and dropped: in stateless HTTP a client cancels a
+      // call by closing its connection, and the shared server must never see one caller's
+      // notifications/cancelled (it could name another caller's request).
       o.metrics.httpRequests.inc({ server: o.server, status: '202' });
       res.writeHead(202).end();
       return;
     }
-    const request = message as JSONRPCRequest;
+    const request = parsed as JSONRPCRequest;
     let preflighted = false;
     if (request.method === 'tools/call') {
-      const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
-      if (typeof params.name !== 'string') throw new RavenhelmError('ERR_BAD_REQUEST', 'tools/call needs params.name');
+      const params = message.params as { name: string; arguments?: unknown };
       try {
         await o.pipeline.preflight(principal, params.name, params.arguments, requestId);
       } catch (err) {
@@ -214,7 +223,14 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       },
     );
     res.off('close', onClose);
+    if (res.destroyed) return;
     send(res, statusOf(response), JSON.stringify(response), { 'x-request-id': requestId });
+  }
+
+  /** A refused tools/call for a tool this server has still leaves an audit record (without its arguments). */
+  async function refuseCall(parsed: unknown, principal: Principal, requestId: string, code: ErrorCode): Promise<void> {
+    const name = toolNameOf(parsed);
+    if (name !== undefined) await o.pipeline.refused(principal, name, requestId, code);
   }
 
   return (req, res) => {
@@ -227,7 +243,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         return handleMcp(req, res, url);
       }
       if (req.method !== 'GET')
-        throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${url.pathname} is not supported`);
+        throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${clip(url.pathname)} is not supported`);
       switch (url.pathname) {
         case '/healthz':
           return send(res, 200, '{"status":"ok"}');
@@ -268,13 +284,4 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
 function statusOf(response: JSONRPCMessage): number {
   const code = (response as { error?: { data?: { code?: unknown } } }).error?.data?.code;
   return typeof code === 'string' && code in ERROR_TABLE ? ERROR_TABLE[code as ErrorCode].http : 200;
-}
-
-function isMessage(value: unknown): value is JSONRPCMessage {
-  if (typeof value !== 'object' || value === null) return false;
-  const m = value as Record<string, unknown>;
-  if (m.jsonrpc !== '2.0') return false;
-  if ('method' in m && typeof m.method !== 'string') return false;
-  if ('id' in m && typeof m.id !== 'string' && typeof m.id !== 'number') return false;
-  return 'method' in m || 'result' in m || 'error' in m;
 }

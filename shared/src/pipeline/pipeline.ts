@@ -210,6 +210,17 @@ export class Pipeline<S extends object> {
     }
   }
 
+  /**
+   * Records a tools/call refused before preflight because the message itself was malformed (bad
+   * params, nesting too deep): a denied outcome for a tool this server has, without the arguments.
+   */
+  async refused(principal: Principal, name: string, requestId: string, code: ErrorCode): Promise<void> {
+    const known = this.#o.registry.get(this.#o.server, name);
+    if (!known) return;
+    this.#o.metrics.toolCalls.inc({ server: this.#o.server, tool: known.name, tier: known.tier, outcome: 'denied' });
+    await this.#auditSafe(principal, known, {}, requestId, 'outcome', { outcome: 'denied', errorCode: code });
+  }
+
   /** Both stages for transports without an HTTP status to map (stdio), then execute. */
   async call(
     principal: Principal,
