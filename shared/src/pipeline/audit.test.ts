@@ -125,6 +125,34 @@ describe('file audit sink: the chain', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 40 });
   });
 
+  it('group commit: the records of one event-loop turn share one write and one fsync', async () => {
+    const { openFile, calls } = faulty({});
+    let appends = 0;
+    const counting = async (p: string) => {
+      const f = await openFile(p);
+      return {
+        ...f,
+        append: (d: Buffer) => {
+          appends++;
+          return f.append(d);
+        },
+      };
+    };
+    const path = fresh('group');
+    const sink = await createFileAuditSink({ path, openFile: counting });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => sink.write(event(i), { durable: i === 7 })));
+    expect([appends, calls.sync]).toEqual([1, 1]);
+    await sink.close();
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 50 });
+    // The baseline path, kept for the benchmark: one write and one fsync per record.
+    appends = 0;
+    calls.sync = 0;
+    const single = await createFileAuditSink({ path: fresh('single'), openFile: counting, groupCommit: false });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => single.write(event(i), { durable: true })));
+    expect([appends, calls.sync]).toEqual([10, 10]);
+    await single.close();
+  });
+
   it.each([
     ['an edited field', (l: string[]) => l.splice(2, 1, (l[2] as string).replace('"agent"', '"mallory"')), 3],
     ['a deleted record', (l: string[]) => l.splice(2, 1), 3],
