@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 // Canonical JSON, the argument digest and redaction: the parts of an audit record that look at the
 // caller's arguments. None of them may throw on what a caller can send (deep nesting, huge values):
@@ -147,9 +147,7 @@ function canonicalJsonIterative(root: unknown): string {
  * guessed from it offline, so treat the digest as sensitive data, like the log that holds it.
  */
 export function digestArgs(args: unknown): string {
-  return `sha256:${createHash('sha256')
-    .update(canonicalJson(args ?? {}))
-    .digest('hex')}`;
+  return `sha256:${hash('sha256', canonicalJson(args ?? {}), 'hex')}`;
 }
 
 export interface RedactOptions {
