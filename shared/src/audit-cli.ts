@@ -1,26 +1,47 @@
 #!/usr/bin/env node
+import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { verifyAuditChain } from './pipeline/audit.js';
+import { repairAuditLog, verifyAuditChain } from './pipeline/audit.js';
 
-/** `ravenhelm-audit verify <file>`: checks every record's hash and its link to the previous one. */
+const USAGE = `usage: ravenhelm-audit verify <audit.jsonl>   check every record's hash and its link to the previous one
+       ravenhelm-audit repair <audit.jsonl>   move a torn last line (cut by a crash) to <file>.torn-<time>, then verify
+                                               (run it while the server is stopped; a server does the same on start)
+`;
+
+type Out = { write(s: string): unknown };
+
+async function verify(file: string, out: Out): Promise<number> {
+  const result = await verifyAuditChain(file);
+  if (result.ok) {
+    out.write(`ok: ${result.records} records, chain intact\n`);
+    return 0;
+  }
+  out.write(`broken at record ${result.brokenAt}: ${result.reason}\n`);
+  return 1;
+}
+
+/** `ravenhelm-audit verify|repair <file>`. Exit codes: 0 intact, 1 chain broken, 2 usage or unreadable file. */
 export async function runAuditCli(
   argv: string[],
-  out: { write(s: string): unknown } = process.stdout,
-  err: { write(s: string): unknown } = process.stderr,
+  out: Out = process.stdout,
+  err: Out = process.stderr,
 ): Promise<number> {
-  const [command, file] = argv;
-  if (command !== 'verify' || !file) {
-    err.write('usage: ravenhelm-audit verify <audit.jsonl>\n');
+  const [command, file, ...extra] = argv;
+  if ((command !== 'verify' && command !== 'repair') || !file || extra.length > 0) {
+    err.write(USAGE);
     return 2;
   }
   try {
-    const result = await verifyAuditChain(file);
-    if (result.ok) {
-      out.write(`ok: ${result.records} records, chain intact\n`);
-      return 0;
+    if (command === 'repair') {
+      if (!(await stat(file)).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      const { torn } = await repairAuditLog(file);
+      out.write(
+        torn
+          ? `moved a torn last line (${torn.bytes} bytes, never acknowledged) to ${torn.quarantine}\n`
+          : 'nothing to repair: the log ends with a whole record\n',
+      );
     }
-    out.write(`broken at record ${result.brokenAt}: ${result.reason}\n`);
-    return 1;
+    return await verify(file, out);
   } catch (e) {
     err.write(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
     return 2;

@@ -52,7 +52,11 @@ export const KitConfigSchema = z.object({
       forwardedBundleFile: z.string().optional(),
       /** The SPIFFE trust domain peer SVIDs must belong to. */
       trustDomain: z.string().default('ravenhelm.local'),
-      shutdownGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+      /**
+       * How long shutdown waits for running calls. Default: the call timeout plus a margin, so every call
+       * it lets start can finish; calls still running after it are answered and audited as 'unknown'.
+       */
+      shutdownGraceMs: z.coerce.number().int().min(0).max(700_000).optional(),
       /** Direct mTLS: this server's X.509-SVID files as spiffe-helper writes them (reloaded on rotation). */
       tls: z.object({ certFile: z.string(), keyFile: z.string(), bundleFile: z.string() }).optional(),
     })
@@ -94,7 +98,13 @@ export const KitConfigSchema = z.object({
       allowHigh: bool.default(false),
     })
     .prefault({}),
-  audit: z.object({ file: z.string().optional() }).prefault({}),
+  audit: z
+    .object({
+      file: z.string().optional(),
+      /** Repeated denials (same principal, tool and reason) within this window share one summary record. */
+      denialWindowSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+    })
+    .prefault({}),
   rateLimit: z
     .object({
       points: z.coerce.number().int().min(1).default(60),
@@ -106,6 +116,14 @@ export const KitConfigSchema = z.object({
 });
 
 export type KitConfig = z.output<typeof KitConfigSchema>;
+
+/** Shutdown grace beyond the call timeout: the audit writes and the answer after the handler. */
+export const SHUTDOWN_MARGIN_MS = 5_000;
+
+/** The shutdown grace in effect: configured, or the call timeout plus a margin. */
+export function shutdownGraceMsOf(config: Pick<KitConfig, 'http' | 'limits'>): number {
+  return config.http.shutdownGraceMs ?? config.limits.callTimeoutMs + SHUTDOWN_MARGIN_MS;
+}
 
 /** Environment variables every server understands, mapped to config paths. */
 export const KIT_ENV: Readonly<Record<string, string>> = {
@@ -136,6 +154,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_LOCAL_SPIFFE_ID: 'local.spiffeId',
   RAVENHELM_LOCAL_ALLOW_HIGH: 'local.allowHigh',
   RAVENHELM_AUDIT_FILE: 'audit.file',
+  RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
+  RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
@@ -227,7 +247,9 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
   if (!result.success) {
     throw new RavenhelmError('ERR_BAD_REQUEST', `invalid configuration: ${describeZodError(result.error)}`);
   }
-  return result.data as FullConfig<C>;
+  const config = result.data as FullConfig<C>;
+  config.http.shutdownGraceMs = shutdownGraceMsOf(config);
+  return config;
 }
 
 /** A copy of the config with every secret path replaced, safe to print. */

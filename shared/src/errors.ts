@@ -62,6 +62,7 @@ export const ERROR_TABLE = {
   ERR_BACKEND_UNAVAILABLE: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_BACKEND_ERROR: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_CANCELLED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_OUTCOME_UNKNOWN: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_INTERNAL: { http: 500, jsonrpc: JSONRPC_INTERNAL, kind: 'protocol' },
 } as const satisfies Record<string, Mapping>;
 

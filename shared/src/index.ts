@@ -29,6 +29,7 @@ export { authInfoFor, createMcpServer } from './mcp-server.js';
 export { Metrics } from './metrics.js';
 export {
   type AuditEvent,
+  type AuditFile,
   type AuditOutcome,
   type AuditRecord,
   type AuditSink,
@@ -36,7 +37,11 @@ export {
   createFileAuditSink,
   createMemoryAuditSink,
   digestArgs,
+  type FileAuditSinkOptions,
+  openAuditFile,
   redactArgs,
+  repairAuditLog,
+  type TornTail,
   verifyAuditChain,
 } from './pipeline/audit.js';
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
 import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
-import { defaultAuditFile, type FullConfig } from './config.js';
+import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
 import { MultiplexTransport } from './http/multiplex.js';
@@ -80,10 +80,17 @@ export async function createRuntime(
   if (!audit) {
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
-      audit = await createFileAuditSink({ path: auditPath });
+      audit = await createFileAuditSink({
+        path: auditPath,
+        onTornTail: (torn) =>
+          logger.warn(
+            { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
+            'audit log ended with a torn record (cut by a crash, never acknowledged): moved it aside and continued the chain',
+          ),
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (!code) throw err;
+      if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err; // only file-system errors (EACCES, ENOTDIR...)
       throw new RavenhelmError(
         'ERR_BAD_REQUEST',
         `cannot open the audit log ${auditPath} (${code}); set RAVENHELM_AUDIT_FILE (audit.file) to a writable path`,
@@ -118,6 +125,7 @@ export async function createRuntime(
     callTimeoutMs: config.limits.callTimeoutMs,
     confirmTtlSeconds: config.confirm.ttlSeconds,
     highToolsEnabled: config.transport === 'http' || config.local.allowHigh,
+    denialWindowMs: config.audit.denialWindowSeconds * 1000,
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -150,6 +158,7 @@ export async function createRuntime(
       await definition.close?.(services);
       await rateLimiter.close();
       await confirmations.close();
+      await pipeline.close();
       await audit.close();
       if (redis) await redis.quit().catch(() => undefined);
     },
@@ -263,8 +272,22 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdownGraceMs).unref());
-        await Promise.race([Promise.all([idle(), rt.pipeline.idle()]), grace]);
+        const graceMs = shutdownGraceMsOf(config);
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<'grace'>((resolve) => {
+          timer = setTimeout(() => resolve('grace'), graceMs);
+        });
+        const drained = await Promise.race([Promise.all([idle(), rt.pipeline.idle()]), grace]);
+        clearTimeout(timer);
+        if (drained === 'grace' && rt.pipeline.inFlight > 0) {
+          // Answer the calls still running (ERR_OUTCOME_UNKNOWN, audited 'unknown') rather than cut them off.
+          rt.logger.warn(
+            { inFlight: rt.pipeline.inFlight, graceMs },
+            'shutdown grace over: outcome of running calls unknown',
+          );
+          await rt.pipeline.abandonInFlight();
+          await Promise.race([idle(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        }
         server.closeAllConnections();
         await closed;
         await mcp.close();

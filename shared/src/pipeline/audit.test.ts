@@ -6,6 +6,7 @@ import {
   type AuditEvent,
   type AuditFile,
   type AuditRecord,
+  CLIPPED_MARKER,
   canonicalJson,
   createFileAuditSink,
   createMemoryAuditSink,
@@ -13,6 +14,7 @@ import {
   GENESIS_HASH,
   openAuditFile,
   redactArgs,
+  type TornTail,
   verifyAuditChain,
 } from './audit.js';
 
@@ -123,6 +125,34 @@ describe('file audit sink: the chain', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 40 });
   });
 
+  it('group commit: the records of one event-loop turn share one write and one fsync', async () => {
+    const { openFile, calls } = faulty({});
+    let appends = 0;
+    const counting = async (p: string) => {
+      const f = await openFile(p);
+      return {
+        ...f,
+        append: (d: Buffer) => {
+          appends++;
+          return f.append(d);
+        },
+      };
+    };
+    const path = fresh('group');
+    const sink = await createFileAuditSink({ path, openFile: counting });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => sink.write(event(i), { durable: i === 7 })));
+    expect([appends, calls.sync]).toEqual([1, 1]);
+    await sink.close();
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 50 });
+    // The baseline path, kept for the benchmark: one write and one fsync per record.
+    appends = 0;
+    calls.sync = 0;
+    const single = await createFileAuditSink({ path: fresh('single'), openFile: counting, groupCommit: false });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => single.write(event(i), { durable: true })));
+    expect([appends, calls.sync]).toEqual([10, 10]);
+    await single.close();
+  });
+
   it.each([
     ['an edited field', (l: string[]) => l.splice(2, 1, (l[2] as string).replace('"agent"', '"mallory"')), 3],
     ['a deleted record', (l: string[]) => l.splice(2, 1), 3],
@@ -152,10 +182,37 @@ describe('file audit sink: the chain', () => {
     expect(await verifyAuditChain(path)).toMatchObject({ ok: false, brokenAt: 3 });
   });
 
-  it('refuses to append to a log whose last line is cut', async () => {
+  it('moves a torn last line (a write cut by a crash) to a quarantine file and continues the chain', async () => {
     const path = await writeLog('cut', 2);
-    writeFileSync(path, `${readFileSync(path, 'utf8')}{"half":`);
-    await expect(createFileAuditSink({ path })).rejects.toThrow(/incomplete/);
+    const whole = readFileSync(path, 'utf8');
+    const torn = '{"args":{"container":"web-3"},"argsDigest":"sha256:12';
+    writeFileSync(path, `${whole}${torn}`);
+    const told: TornTail[] = [];
+    const sink = await createFileAuditSink({ path, onTornTail: (t) => told.push(t) });
+    await sink.write(event(3), { durable: true });
+    await sink.close();
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ bytes: Buffer.byteLength(torn), at: Buffer.byteLength(whole) });
+    expect(readFileSync(told[0]?.quarantine as string, 'utf8')).toBe(torn);
+    expect(statSync(told[0]?.quarantine as string).mode & 0o777).toBe(0o600);
+    expect(recordsOf(path).map((r) => [r.seq, r.requestId])).toEqual([
+      [1, 'r1'],
+      [2, 'r2'],
+      [3, 'r3'],
+    ]);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
+  });
+
+  it('quarantines a torn FIRST line too (the crash hit the very first write)', async () => {
+    const path = fresh('cut-first');
+    writeFileSync(path, '{"args":{}', { mode: 0o600 });
+    const told: TornTail[] = [];
+    const sink = await createFileAuditSink({ path, onTornTail: (t) => told.push(t) });
+    await sink.write(event(1), { durable: true });
+    await sink.close();
+    expect(told[0]).toMatchObject({ bytes: 10, at: 0 });
+    expect(recordsOf(path)[0]).toMatchObject({ seq: 1, prevHash: GENESIS_HASH });
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 1 });
   });
 
   it('refuses to append to a log whose last record was edited', async () => {
@@ -197,6 +254,47 @@ describe('file audit sink: what is written', () => {
     await sink.close();
     expect(readFileSync(path, 'utf8')).not.toContain('tok-planted');
     expect(recordsOf(path)[0]?.principal).toEqual({ subject: 's', clientId: 'c', spiffeId: 'spiffe://td/a' });
+  });
+
+  it('caps the size of one record: huge arguments are clipped with a marker, the digest covers them all', async () => {
+    const path = fresh('cap');
+    const sink = await createFileAuditSink({ path });
+    const wide = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`k${i}`, 'x'.repeat(5000)]));
+    const keys = { ['K'.repeat(100_000)]: 1 };
+    const fanout = Array.from({ length: 200 }, () => Array.from({ length: 200 }, () => 'y'.repeat(400)));
+    const escapes = Array.from({ length: 150 }, () => '\u0001'.repeat(500));
+    for (const [i, args] of [wide, keys, fanout, escapes].entries()) {
+      await sink.write(event(i, args), { durable: false });
+    }
+    await sink.close();
+    const lines = linesOf(path);
+    for (const line of lines) expect(line.length).toBeLessThan(40 * 1024);
+    expect(lines[0]).toContain(CLIPPED_MARKER);
+    expect(lines[1]).toContain('…[clipped 99872 chars]');
+    expect(lines[2]).toContain(CLIPPED_MARKER);
+    expect(recordsOf(path)[0]?.argsDigest).toBe(digestArgs(wide));
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 4 });
+  });
+
+  it('always writes a record, whatever the arguments (deep nesting, throwing getters)', async () => {
+    const path = fresh('pathological');
+    const sink = await createFileAuditSink({ path });
+    const deep = JSON.parse(`${'['.repeat(5000)}${']'.repeat(5000)}`) as unknown;
+    const hostile = {
+      get boom(): string {
+        throw new Error('getter exploded');
+      },
+    };
+    await sink.write(event(1, deep), { durable: true });
+    await sink.write(event(2, hostile), { durable: true });
+    await sink.close();
+    const records = recordsOf(path);
+    expect(records.map((r) => r.requestId)).toEqual(['r1', 'r2']);
+    expect(records[0]?.argsDigest).toBe(digestArgs(deep));
+    expect(JSON.stringify(records[0]?.args)).toContain('[too deep]');
+    expect(records[1]?.argsDigest).toMatch(/^unavailable: getter exploded/);
+    expect(records[1]?.args).toMatch(/^\[unrecordable arguments: getter exploded/);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
   });
 
   it('records the arguments as they were at write() time', async () => {
@@ -402,7 +500,28 @@ describe('redactArgs, digestArgs, canonicalJson', () => {
     expect(canonicalJson(new Date(0))).toBe('"1970-01-01T00:00:00.000Z"');
     const loop: Record<string, unknown> = {};
     loop.loop = loop;
-    expect(() => canonicalJson(loop)).toThrow(/circular/);
+    expect(canonicalJson(loop)).toBe('{"loop":"[circular]"}');
+  });
+
+  it('handles any nesting depth with the same text as the fast path, and never throws', () => {
+    const nest = (depth: number, leaf: unknown) => {
+      let v: unknown = leaf;
+      for (let i = 0; i < depth; i++) v = i % 2 ? [v, undefined, 1n] : { z: v, a: Number.NaN, u: undefined };
+      return v;
+    };
+    // Shallow enough for the recursive path: the iterative one must agree byte for byte.
+    const shallow = nest(150, { d: new Date(0), s: 'x' });
+    const deep = { wrap: nest(150, { d: new Date(0), s: 'x' }) };
+    expect(canonicalJson(deep)).toBe(`{"wrap":${canonicalJson(shallow)}}`);
+    const veryDeep = nest(50_000, 'leaf');
+    const text = canonicalJson(veryDeep);
+    expect(text.length).toBeGreaterThan(50_000);
+    expect(text).toContain('"leaf"');
+    expect(digestArgs(veryDeep)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(digestArgs(veryDeep)).not.toBe(digestArgs(nest(50_001, 'leaf')));
+    // What JSON.parse makes of a deeply nested request body.
+    const parsed = JSON.parse(`${'['.repeat(5000)}${']'.repeat(5000)}`) as unknown;
+    expect(() => digestArgs(parsed)).not.toThrow();
   });
 });
 
@@ -422,5 +541,29 @@ describe('ravenhelm-audit verify', () => {
     expect(await runAuditCli(['verify'], sink, sink)).toBe(2);
     expect(await runAuditCli(['verify', join(dir, 'missing.jsonl')], sink, sink)).toBe(2);
     expect(out.at(-1)).toMatch(/ENOENT/);
+  });
+
+  it('repair moves a torn last line aside and verifies; it leaves a broken chain alone', async () => {
+    const { runAuditCli } = await import('../audit-cli.js');
+    const path = await writeLog('cli-repair', 3);
+    const out: string[] = [];
+    const sink = { write: (s: string) => out.push(s) };
+    expect(await runAuditCli(['repair', path], sink, sink)).toBe(0);
+    expect(out.join('')).toBe('nothing to repair: the log ends with a whole record\nok: 3 records, chain intact\n');
+    const whole = readFileSync(path, 'utf8');
+    writeFileSync(path, `${whole}{"args":{"torn`);
+    expect(await runAuditCli(['verify', path], sink, sink)).toBe(1);
+    out.length = 0;
+    expect(await runAuditCli(['repair', path], sink, sink)).toBe(0);
+    expect(out[0]).toMatch(/^moved a torn last line \(14 bytes, never acknowledged\) to .*cli-repair\.jsonl\.torn-/);
+    expect(out[1]).toBe('ok: 3 records, chain intact\n');
+    expect(readFileSync(path, 'utf8')).toBe(whole);
+    const lines = linesOf(path);
+    lines.splice(1, 1);
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    expect(await runAuditCli(['repair', path], sink, sink)).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(`${lines.join('\n')}\n`);
+    expect(await runAuditCli(['repair', join(dir, 'missing.jsonl')], sink, sink)).toBe(2);
+    expect(await runAuditCli(['repair'], sink, sink)).toBe(2);
   });
 });

@@ -1,10 +1,15 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { constants, open, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
+import { type AuditFile, openAuditFile, quarantineTornTail, readLastLine, type TornTail } from './audit-file.js';
+import { canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
 
-export type AuditOutcome = 'success' | 'denied' | 'error';
+export { type AuditFile, openAuditFile, type TornTail } from './audit-file.js';
+export { CLIPPED_MARKER, canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
+
+/** 'unknown': the server stopped waiting for the call (shutdown grace over); it may or may not have taken effect. */
+export type AuditOutcome = 'success' | 'denied' | 'error' | 'unknown';
 
 export interface AuditEvent {
   server: string;
@@ -20,13 +25,16 @@ export interface AuditEvent {
   outcome?: AuditOutcome;
   errorCode?: string;
   durationMs?: number;
+  /** Aggregated denials: how many calls this one record stands for, since `firstAt`. */
+  count?: number;
+  firstAt?: string;
 }
 
 export interface AuditRecord extends Omit<AuditEvent, 'args' | 'sensitiveKeys'> {
   time: string;
   seq: number;
   argsDigest: string;
-  /** Redacted arguments. */
+  /** Redacted arguments, clipped to the record cap. */
   args: unknown;
   prevHash: string;
   hash: string;
@@ -34,8 +42,9 @@ export interface AuditRecord extends Omit<AuditEvent, 'args' | 'sensitiveKeys'> 
 
 export interface AuditSink {
   /**
-   * durable: written and fsync'ed before the promise resolves. Rejects (ERR_AUDIT_UNAVAILABLE) when the
-   * record cannot be written, durable or not: callers fail closed, or at least log it; never leave it unhandled.
+   * Resolves once the record is written to the file (durable: and fsync'ed). Rejects
+   * (ERR_AUDIT_UNAVAILABLE) when the record cannot be written, durable or not: callers fail closed, or at
+   * least log it; never leave it unhandled.
    */
   write(event: AuditEvent, opts: { durable: boolean }): Promise<void>;
   /** Writes what is queued, fsyncs and closes; rejects when that last fsync fails. */
@@ -44,161 +53,110 @@ export interface AuditSink {
 
 /** prevHash of the first record of a log. */
 export const GENESIS_HASH = 'sha256:'.padEnd(71, '0');
-const SECRET_KEYS = /secret|token|password|passwd|credential|api[-_]?key|private[-_]?key|authorization|cookie/i;
-/** Values that are credentials whatever key they sit under. */
-const SECRET_VALUES = [
-  /^\s*(bearer|basic)\s+[\w.~+/=-]+\s*$/i, // an Authorization header value
-  /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/, // a JWT
-  /^cfm_[\w-]{20,}$/, // a confirmation token
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-];
-const REDACTED = '[redacted]';
-const MAX_STRING = 512;
-const MAX_ITEMS = 200;
-const MAX_DEPTH = 32;
-/** Largest record the sink will read back when it resumes a log. */
+/** Largest record the sink will read back when it resumes a log (older logs had no record cap). */
 const MAX_RECORD_BYTES = 8 * 1024 * 1024;
-const MAX_BATCH = 256;
-
-// ---------------------------------------------------------------------------------------------------
-// canonical JSON, digest, redaction
-
-/**
- * JSON with object keys sorted at every level, so the same value always gives the same text. Follows
- * JSON.stringify otherwise (toJSON, undefined members dropped, undefined/non-finite in arrays -> null);
- * bigints become decimal strings. Throws on circular structures (or nesting deeper than 1000 levels).
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortedCopy(value, 0)) ?? 'null';
-}
-
-const MAX_CANONICAL_DEPTH = 1000;
-
-/** `obj[key] = value`, except that a '__proto__' key (JSON.parse makes such own keys) stays data. */
-function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__')
-    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-  else obj[key] = value;
-}
-
-/** A copy with keys inserted in sorted order; JSON.stringify then does the rest (the fast path). */
-function sortedCopy(value: unknown, depth: number): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value === null || typeof value !== 'object') return value;
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    return sortedCopy((value as { toJSON(): unknown }).toJSON(), depth);
-  }
-  if (depth >= MAX_CANONICAL_DEPTH) throw new TypeError('canonicalJson: circular structure or nesting too deep');
-  if (Array.isArray(value)) return value.map((v) => sortedCopy(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort())
-    setOwn(out, key, sortedCopy((value as Record<string, unknown>)[key], depth + 1));
-  return out;
-}
-
-/**
- * 'sha256:' + hex of the canonical JSON of the RAW arguments (no arguments = `{}`): binds a confirmation
- * or an audit record to exact arguments without storing them. Low-entropy secrets in the arguments can be
- * guessed from it offline, so treat the digest as sensitive data, like the log that holds it.
- */
-export function digestArgs(args: unknown): string {
-  return `sha256:${createHash('sha256')
-    .update(canonicalJson(args ?? {}))
-    .digest('hex')}`;
-}
-
-/**
- * A copy of `args` safe to write to logs: values under secret-looking keys (the default pattern, plus
- * `secretKeys` when given, plus the exact names in `sensitive`) become '[redacted]' at any depth; string
- * values that are credentials by their shape (Bearer/Basic headers, JWTs, confirmation tokens, PEM private
- * keys) too. Strings over 512 characters and arrays over 200 items are clipped with a marker.
- */
-export function redactArgs(args: unknown, secretKeys?: RegExp, sensitive: readonly string[] = []): unknown {
-  const isSecretKey = (k: string) => SECRET_KEYS.test(k) || (secretKeys?.test(k) ?? false) || sensitive.includes(k);
-  const seen = new Set<object>();
-  const walk = (value: unknown, depth: number): unknown => {
-    if (typeof value === 'string') {
-      if (SECRET_VALUES.some((re) => re.test(value))) return REDACTED;
-      return value.length > MAX_STRING
-        ? `${value.slice(0, MAX_STRING)}…[clipped ${value.length - MAX_STRING} chars]`
-        : value;
-    }
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value === 'function' || typeof value === 'symbol') return undefined;
-    if (value === null || typeof value !== 'object') return value;
-    if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
-    if (ArrayBuffer.isView(value)) return `[binary ${value.byteLength} bytes]`;
-    if (depth >= MAX_DEPTH) return '[too deep]';
-    if (seen.has(value)) return '[circular]';
-    seen.add(value);
-    let out: unknown;
-    if (Array.isArray(value)) {
-      const items = value.slice(0, MAX_ITEMS).map((v) => walk(v, depth + 1));
-      if (value.length > MAX_ITEMS) items.push(`[clipped ${value.length - MAX_ITEMS} items]`);
-      out = items;
-    } else {
-      const copy: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) {
-        if (isSecretKey(k)) setOwn(copy, k, REDACTED);
-        else {
-          const w = walk(v, depth + 1);
-          if (w !== undefined) setOwn(copy, k, w);
-        }
-      }
-      out = copy;
-    }
-    seen.delete(value);
-    return out;
-  };
-  return walk(args, 0);
-}
+/** Redacted arguments whose JSON is still longer than this (escapes, multi-byte text) are replaced whole. */
+const HARD_ARGS_CHARS = 2 * MAX_ARGS_CHARS;
+const MAX_FIELD = 512;
+const MAX_BATCH_RECORDS = 1024;
+const MAX_BATCH_CHARS = 4 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------------
 // records and the hash chain
 
-type Prepared = Omit<AuditRecord, 'seq' | 'prevHash' | 'hash'>;
+/**
+ * A record without its chain fields, as canonical JSON members (keys in sorted order) split where
+ * `prevHash` and `seq` go: chaining it is two string joins and one SHA-256, not a second canonicalization.
+ */
+interface Prepared {
+  /** Members sorting before "prevHash", each followed by a comma. */
+  head: string;
+  /** Members between "prevHash" and "seq" (principal, requestId), each followed by a comma. */
+  mid: string;
+  /** Members after "seq", comma-separated, no trailing comma. */
+  tail: string;
+  requestId: string;
+}
 
-function hashRecord(body: Omit<AuditRecord, 'hash'>, canonical = canonicalJson(body)): string {
-  return `sha256:${createHash('sha256').update(body.prevHash).update(canonical).digest('hex')}`;
+const member = (key: string, json: string) => `"${key}":${json},`;
+const clip = (s: unknown, max = MAX_FIELD) => {
+  const text = String(s);
+  return text.length > max ? `${text.slice(0, max)}…[clipped ${text.length - max} chars]` : text;
+};
+
+/** The digest and redacted copy of the arguments; never throws (a record is always written). */
+function argsFields(event: AuditEvent, secretKeys: RegExp | undefined): { digest: string; argsJson: string } {
+  let digest: string;
+  try {
+    digest = digestArgs(event.args);
+  } catch (err) {
+    digest = `unavailable: ${clip((err as Error)?.message ?? err, 200)}`;
+  }
+  let argsJson: string;
+  try {
+    argsJson = canonicalJson(
+      redactArgs(event.args, secretKeys, event.sensitiveKeys ?? [], { maxChars: MAX_ARGS_CHARS }) ?? null,
+    );
+    if (argsJson.length > HARD_ARGS_CHARS) {
+      argsJson = JSON.stringify(`[clipped: arguments of ${argsJson.length} chars after redaction; record size cap]`);
+    }
+  } catch (err) {
+    argsJson = JSON.stringify(`[unrecordable arguments: ${clip((err as Error)?.message ?? err, 200)}]`);
+  }
+  return { digest, argsJson };
 }
 
 /**
  * Everything but the chain fields, taken at write() time: later changes to the caller's objects cannot
  * reach the record, and only known fields are copied (a principal object carrying a token stays out).
  */
-function prepare(event: AuditEvent, secretKeys: RegExp | undefined): Prepared {
+function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Date()): Prepared {
+  const { digest, argsJson } = argsFields(event, secretKeys);
   const p = event.principal;
-  const principal: AuditEvent['principal'] = { subject: String(p?.subject) };
-  if (p?.clientId !== undefined) principal.clientId = p.clientId;
-  if (p?.spiffeId !== undefined) principal.spiffeId = p.spiffeId;
-  const record: Prepared = {
-    time: new Date().toISOString(),
-    server: event.server,
-    tool: event.tool,
-    tier: event.tier,
-    principal,
-    requestId: event.requestId,
-    phase: event.phase,
-    argsDigest: digestArgs(event.args),
-    args: redactArgs(event.args, secretKeys, event.sensitiveKeys),
-  };
-  if (event.outcome !== undefined) record.outcome = event.outcome;
-  if (event.errorCode !== undefined) record.errorCode = event.errorCode;
-  if (event.durationMs !== undefined) record.durationMs = event.durationMs;
-  return record;
-}
-
-/** The next record and its JSON line (the canonical body with `hash` appended: verifiers re-canonicalize). */
-function chain(prepared: Prepared, prev: ChainHead): { record: AuditRecord; line: string } {
-  const body = { ...prepared, seq: prev.seq + 1, prevHash: prev.hash };
-  const canonical = canonicalJson(body);
-  const hash = hashRecord(body, canonical);
-  return { record: { ...body, hash }, line: `${canonical.slice(0, -1)},"hash":${JSON.stringify(hash)}}\n` };
+  let principal = `{`;
+  if (p?.clientId !== undefined) principal += `"clientId":${JSON.stringify(clip(p.clientId))},`;
+  if (p?.spiffeId !== undefined) principal += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
+  principal += `"subject":${JSON.stringify(clip(p?.subject))}}`;
+  let head = member('args', argsJson) + member('argsDigest', JSON.stringify(digest));
+  if (event.count !== undefined) head += member('count', JSON.stringify(event.count));
+  if (event.durationMs !== undefined) head += member('durationMs', JSON.stringify(event.durationMs));
+  if (event.errorCode !== undefined) head += member('errorCode', JSON.stringify(clip(event.errorCode)));
+  if (event.firstAt !== undefined) head += member('firstAt', JSON.stringify(clip(event.firstAt)));
+  if (event.outcome !== undefined) head += member('outcome', JSON.stringify(event.outcome));
+  head += member('phase', JSON.stringify(event.phase));
+  const requestId = clip(event.requestId, 200);
+  const mid = member('principal', principal) + member('requestId', JSON.stringify(requestId));
+  const tail =
+    member('server', JSON.stringify(clip(event.server))) +
+    member('tier', JSON.stringify(event.tier)) +
+    member('time', JSON.stringify(now.toISOString())) +
+    `"tool":${JSON.stringify(clip(event.tool))}`;
+  return { head, mid, tail, requestId };
 }
 
 interface ChainHead {
   seq: number;
   hash: string;
+}
+
+/** sha256(prevHash + canonical); the one-shot hash is about twice as fast as createHash for records. */
+function sha256(prevHash: string, canonical: string): string {
+  return `sha256:${hash('sha256', prevHash + canonical, 'hex')}`;
+}
+
+function hashRecord(body: Omit<AuditRecord, 'hash'>): string {
+  return sha256(body.prevHash, canonicalJson(body));
+}
+
+/**
+ * The next record's JSON line: the canonical body with `hash` appended (verifiers re-canonicalize the
+ * parsed line without `hash`, which gives back exactly `canonical`).
+ */
+function chain(prepared: Prepared, prev: ChainHead): { head: ChainHead; line: string } {
+  const seq = prev.seq + 1;
+  const body = `${prepared.head}"prevHash":${JSON.stringify(prev.hash)},${prepared.mid}"seq":${seq},${prepared.tail}`;
+  const digest = sha256(prev.hash, `{${body}}`);
+  return { head: { seq, hash: digest }, line: `{${body},"hash":"${digest}"}\n` };
 }
 
 /** Why a parsed line is not a well-formed, self-consistent record; undefined when it is. */
@@ -215,79 +173,27 @@ function unavailable(message: string, cause?: unknown): RavenhelmError {
   return new RavenhelmError('ERR_AUDIT_UNAVAILABLE', message, {}, cause === undefined ? undefined : { cause });
 }
 
+/** The chain head of an open log: its last record, which must be intact. */
+async function resumeHead(file: AuditFile, path: string): Promise<ChainHead> {
+  const last = await readLastLine(file, path, MAX_RECORD_BYTES);
+  if (last === undefined) return { seq: 0, hash: GENESIS_HASH };
+  let rec: unknown;
+  try {
+    rec = JSON.parse(last);
+  } catch {
+    rec = undefined;
+  }
+  const fault = recordFault(rec);
+  if (fault) {
+    throw unavailable(
+      `audit log ${path} ends with a corrupt record (${fault}); run 'ravenhelm-audit verify ${path}' and keep the file as evidence`,
+    );
+  }
+  return { seq: (rec as AuditRecord).seq, hash: (rec as AuditRecord).hash };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // the file sink
-
-/** The file operations the sink needs; tests wrap the real one to inject faults. */
-export interface AuditFile {
-  size(): Promise<number>;
-  read(into: Buffer, position: number): Promise<number>;
-  /** Appends; may write fewer bytes than given (returns how many). */
-  append(data: Buffer): Promise<number>;
-  sync(): Promise<void>;
-  truncate(length: number): Promise<void>;
-  /** Throws when the path no longer names the open file (removed or replaced under us). */
-  checkLinked(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Opens (creating with mode 0600) for append; tightens an existing regular file to 0600. */
-export async function openAuditFile(path: string): Promise<AuditFile> {
-  const fh = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
-  try {
-    const st = await fh.stat();
-    if (st.isFile() && (st.mode & 0o077) !== 0) await fh.chmod(0o600);
-  } catch (err) {
-    await fh.close();
-    throw err;
-  }
-  return {
-    size: async () => (await fh.stat()).size,
-    read: async (into, position) => (await fh.read(into, 0, into.length, position)).bytesRead,
-    append: async (data) => (await fh.write(data, 0, data.length)).bytesWritten,
-    sync: () => fh.sync(),
-    truncate: (length) => fh.truncate(length),
-    checkLinked: async () => {
-      const [open, named] = await Promise.all([fh.stat(), stat(path)]);
-      if (open.nlink === 0 || open.ino !== named.ino || open.dev !== named.dev) {
-        throw new Error(`${path} was removed or replaced while open`);
-      }
-    },
-    close: () => fh.close(),
-  };
-}
-
-/** The last line of the file (without its newline); refuses an unterminated or oversized last line. */
-async function readLastLine(file: AuditFile, path: string): Promise<string | undefined> {
-  const size = await file.size();
-  if (size === 0) return undefined;
-  const readAt = async (position: number, length: number) => {
-    const buf = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = await file.read(buf.subarray(got), position + got);
-      if (n <= 0) throw new Error(`${path} shrank while being read`);
-      got += n;
-    }
-    return buf;
-  };
-  const lastByte = await readAt(size - 1, 1);
-  if (lastByte[0] !== 0x0a) {
-    throw unavailable(`audit log ${path} ends with an incomplete record (cut during a write?); inspect and repair it`);
-  }
-  let tail = Buffer.alloc(0);
-  let position = size - 1; // the final newline is not part of the line
-  while (position > 0) {
-    const length = Math.min(64 * 1024, position);
-    position -= length;
-    const chunk = await readAt(position, length);
-    const nl = chunk.lastIndexOf(0x0a);
-    if (nl >= 0) return Buffer.concat([chunk.subarray(nl + 1), tail]).toString('utf8');
-    tail = Buffer.concat([chunk, tail]);
-    if (tail.length > MAX_RECORD_BYTES) throw unavailable(`audit log ${path}: last record is over 8 MiB`);
-  }
-  return tail.toString('utf8');
-}
 
 interface Pending {
   prepared: Prepared;
@@ -296,46 +202,49 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/**
- * Append-only JSON Lines audit log with a hash chain (hash = sha256(prevHash + canonical JSON of the
- * record without `hash`)). On open it resumes the chain from the last record, and refuses a log whose last
- * line is cut or does not match its hash. Writes are chained and appended strictly in call order; records
- * waiting while a write or fsync is in flight go out together (group commit). A durable write resolves
- * after fsync and a check that the file is still the one at `path`.
- *
- * Failures fail closed: a failed append is truncated away (the log stays a valid chain) and its writes
- * reject; if that truncate, an fsync or the identity check fails, the sink refuses every later write
- * until it is reopened. One writer per file: replicas each need their own path.
- */
-export async function createFileAuditSink(opts: {
+export interface FileAuditSinkOptions {
   path: string;
   secretKeys?: RegExp;
   /** Opens the file; tests pass a wrapper around openAuditFile to inject faults. */
   openFile?: (path: string) => Promise<AuditFile>;
-}): Promise<AuditSink> {
+  /** Told when a torn tail was moved aside on open. */
+  onTornTail?: (torn: TornTail) => void;
+  /**
+   * true (default): the records of one event-loop turn, and those arriving while a write is in flight,
+   * share one write and at most one fsync. false: one write (and one fsync when durable) per record, the
+   * old path, kept as the benchmark's baseline.
+   */
+  groupCommit?: boolean;
+}
+
+/**
+ * Append-only JSON Lines audit log with a hash chain (hash = sha256(prevHash + canonical JSON of the
+ * record without `hash`)). On open it moves a torn last line (a write cut by a crash: never acknowledged)
+ * aside to a quarantine file and resumes the chain from the last whole record; it refuses a log whose last
+ * whole record does not match its hash (that is not a crash).
+ *
+ * Group commit: write() builds the record's text (digest, redaction, record cap) at once; the chain is
+ * computed in call order when the batch is committed, after the current event-loop turn. A write
+ * resolves once its batch is written, a durable one once the batch is fsynced and the file is still the
+ * one at `path`. Failures fail closed: a failed append is truncated away (the log stays a valid chain) and
+ * its writes reject; if that truncate, an fsync or the identity check fails, the sink refuses every later
+ * write until it is reopened. One writer per file: replicas each need their own path.
+ */
+export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<AuditSink> {
   const { path } = opts;
+  const groupCommit = opts.groupCommit ?? true;
   const file = await (opts.openFile ?? openAuditFile)(path);
-  let head: ChainHead = { seq: 0, hash: GENESIS_HASH };
-  let goodSize = 0;
+  let head: ChainHead;
+  let goodSize: number;
   try {
-    const last = await readLastLine(file, path);
-    if (last !== undefined) {
-      let rec: unknown;
-      try {
-        rec = JSON.parse(last);
-      } catch {
-        rec = undefined;
-      }
-      const fault = recordFault(rec);
-      if (fault) {
-        throw unavailable(`audit log ${path} ends with a corrupt record (${fault}); run the audit verify command`);
-      }
-      head = { seq: (rec as AuditRecord).seq, hash: (rec as AuditRecord).hash };
-    }
+    const torn = await quarantineTornTail(file, path);
+    if (torn) opts.onTornTail?.(torn);
+    head = await resumeHead(file, path);
     goodSize = await file.size();
   } catch (err) {
     await file.close().catch(() => undefined);
-    throw err;
+    if (err instanceof RavenhelmError) throw err;
+    throw unavailable(`audit log ${path} cannot be opened: ${(err as Error).message}`, err);
   }
 
   const pending: Pending[] = [];
@@ -353,6 +262,18 @@ export async function createFileAuditSink(opts: {
     }
   };
 
+  const takeBatch = (): Pending[] => {
+    if (!groupCommit) return pending.splice(0, 1);
+    let n = 0;
+    let chars = 0;
+    while (n < pending.length && n < MAX_BATCH_RECORDS && chars < MAX_BATCH_CHARS) {
+      const p = (pending[n] as Pending).prepared;
+      chars += p.head.length + p.mid.length + p.tail.length;
+      n++;
+    }
+    return pending.splice(0, n);
+  };
+
   const commit = async (batch: Pending[]) => {
     if (broken) {
       for (const p of batch) p.reject(unavailable(`audit log ${path} cannot be written`, broken));
@@ -361,9 +282,9 @@ export async function createFileAuditSink(opts: {
     let next = head;
     let text = '';
     for (const p of batch) {
-      const { record, line } = chain(p.prepared, next);
-      text += line;
-      next = record;
+      const c = chain(p.prepared, next);
+      text += c.line;
+      next = c.head;
     }
     const data = Buffer.from(text, 'utf8');
     try {
@@ -378,7 +299,7 @@ export async function createFileAuditSink(opts: {
       return;
     }
     goodSize += data.length;
-    head = { seq: next.seq, hash: next.hash };
+    head = next;
     dirty = true;
     if (batch.some((p) => p.durable)) {
       try {
@@ -401,7 +322,9 @@ export async function createFileAuditSink(opts: {
   const pump = () => {
     pumping ??= (async () => {
       try {
-        while (pending.length > 0) await commit(pending.splice(0, MAX_BATCH));
+        // Let the rest of this turn's calls join the batch (one write for all of them).
+        if (groupCommit) await new Promise<void>((resolve) => setImmediate(resolve));
+        while (pending.length > 0) await commit(takeBatch());
       } finally {
         pumping = undefined;
       }
@@ -411,12 +334,7 @@ export async function createFileAuditSink(opts: {
   return {
     write(event, { durable }) {
       if (closing) return Promise.reject(unavailable(`audit log ${path} is closed`));
-      let prepared: Prepared;
-      try {
-        prepared = prepare(event, opts.secretKeys);
-      } catch (err) {
-        return Promise.reject(unavailable('audit record could not be built', err));
-      }
+      const prepared = prepare(event, opts.secretKeys);
       return new Promise<void>((resolve, reject) => {
         pending.push({ prepared, durable, resolve, reject });
         pump();
@@ -445,15 +363,18 @@ export function createMemoryAuditSink(opts: { secretKeys?: RegExp } = {}): Audit
     records,
     async write(event) {
       if (closed) throw unavailable('audit sink is closed');
-      const { record } = chain(prepare(event, opts.secretKeys), head);
-      records.push(record);
-      head = record;
+      const c = chain(prepare(event, opts.secretKeys), head);
+      records.push(JSON.parse(c.line) as AuditRecord);
+      head = c.head;
     },
     async close() {
       closed = true;
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// checking and repairing a log
 
 /**
  * Checks every record of a log: well-formed, `seq` counting from 1, `prevHash` equal to the previous
@@ -493,4 +414,18 @@ export async function verifyAuditChain(
     input.destroy();
   }
   return { ok: true, records: n };
+}
+
+/**
+ * What a server does on open, for a stopped server's log: moves a torn last line to a quarantine file.
+ * Never rewrites whole records: a broken chain is evidence, reported by verifyAuditChain, not repaired.
+ */
+export async function repairAuditLog(path: string): Promise<{ torn?: TornTail }> {
+  const file = await openAuditFile(path);
+  try {
+    const torn = await quarantineTornTail(file, path);
+    return torn ? { torn } : {};
+  } finally {
+    await file.close();
+  }
 }

@@ -6,7 +6,8 @@ import { invokeTool } from '../invoke.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
-import { type AuditSink, digestArgs, redactArgs } from './audit.js';
+import { type AuditEvent, type AuditOutcome, type AuditSink, digestArgs, redactArgs } from './audit.js';
+import { DenialAggregator } from './audit-denials.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -32,6 +33,8 @@ export interface PipelineOptions<S extends object> {
   confirmTtlSeconds: number;
   /** stdio: HIGH tools are refused unless the operator enabled them. */
   highToolsEnabled: boolean;
+  /** Repeated denials (same principal, tool and reason) within this window share one summary record. */
+  denialWindowMs?: number;
 }
 
 export interface CallMeta {
@@ -86,9 +89,19 @@ export class Pipeline<S extends object> {
   readonly #sensitive = new Map<string, string[]>();
   #inFlight = 0;
   #idle: (() => void)[] = [];
+  readonly #denials: DenialAggregator;
+  /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
+  #abandon!: Promise<never>;
+  #abandonNow!: (err: Error) => void;
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
+    this.#denials = new DenialAggregator({
+      sink: opts.audit,
+      windowMs: opts.denialWindowMs ?? 60_000,
+      onError: (err) => opts.logger.error({ err }, 'audit write of aggregated denials failed'),
+    });
+    this.#armAbandon();
     this.#tools = new Map(opts.tools.map((t) => [t.name, t]));
     for (const t of opts.registry.all(opts.server)) this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
   }
@@ -102,6 +115,41 @@ export class Pipeline<S extends object> {
   idle(): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Calls running now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  #armAbandon(): void {
+    this.#abandon = new Promise<never>((_, reject) => {
+      this.#abandonNow = reject;
+    });
+    this.#abandon.catch(() => undefined);
+  }
+
+  /**
+   * Shutdown's grace is over: every call still running answers now with ERR_OUTCOME_UNKNOWN, and its
+   * outcome record says 'unknown' (its handler may still finish, or not, before the process exits).
+   * Resolves when those answers and records are done.
+   */
+  abandonInFlight(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    const idle = this.idle();
+    this.#abandonNow(
+      new ToolError(
+        'ERR_OUTCOME_UNKNOWN',
+        'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
+      ),
+    );
+    this.#armAbandon();
+    return idle;
+  }
+
+  /** Writes the summaries of aggregated denials; call before closing the audit sink. */
+  async close(): Promise<void> {
+    await this.#denials.flush();
   }
 
   #callerFacts(principal: Principal) {
@@ -204,7 +252,15 @@ export class Pipeline<S extends object> {
           tier: known.tier,
           outcome: 'denied',
         });
-        await this.#auditSafe(principal, known, args, requestId, 'outcome', { outcome: 'denied', errorCode: e.code });
+        try {
+          await this.#denials.record({
+            ...this.#event(principal, known, args, requestId, 'outcome'),
+            outcome: 'denied',
+            errorCode: e.code,
+          });
+        } catch (auditErr) {
+          this.#o.logger.error({ err: auditErr, tool: known.name }, 'audit outcome write failed');
+        }
       }
       throw e;
     }
@@ -256,14 +312,18 @@ export class Pipeline<S extends object> {
     const started = performance.now();
     this.#inFlight++;
     this.#o.metrics.inFlight.inc({ server: this.#o.server });
-    let outcome: 'success' | 'denied' | 'error' = 'error';
+    let outcome: AuditOutcome = 'error';
     let errorCode: string | undefined;
     try {
-      if (eff.tier === 'HIGH') {
+      // A call with side effects leaves a trace before it can have any: its attempt record is written
+      // (HIGH: fsynced) before the handler runs, or the call is refused.
+      if (!eff.annotations.readOnlyHint || eff.tier === 'HIGH') {
         try {
-          await this.#o.audit.write(this.#event(principal, eff, args, meta.requestId, 'attempt'), { durable: true });
+          await this.#o.audit.write(this.#event(principal, eff, args, meta.requestId, 'attempt'), {
+            durable: eff.tier === 'HIGH',
+          });
         } catch (err) {
-          this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing HIGH call');
+          this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
           throw new RavenhelmError(
             'ERR_AUDIT_UNAVAILABLE',
             `${name} was not run: the audit log cannot be written; try again later`,
@@ -280,26 +340,29 @@ export class Pipeline<S extends object> {
       } else if (confirmationToken !== undefined) {
         throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${CONFIRMATION_ARG}`);
       }
-      const data = await invokeTool(
-        tool,
-        args,
-        this.#o.services,
-        {
-          signal: meta.signal ?? new AbortController().signal,
-          logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
-          principal,
-          requestId: meta.requestId,
-          maxOutputBytes: this.#o.maxOutputBytes,
-          options: eff.options,
-        },
-        { timeoutMs: this.#o.callTimeoutMs },
-      );
+      const data = await Promise.race([
+        this.#abandon,
+        invokeTool(
+          tool,
+          args,
+          this.#o.services,
+          {
+            signal: meta.signal ?? new AbortController().signal,
+            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+            principal,
+            requestId: meta.requestId,
+            maxOutputBytes: this.#o.maxOutputBytes,
+            options: eff.options,
+          },
+          { timeoutMs: this.#o.callTimeoutMs },
+        ),
+      ]);
       outcome = 'success';
       return { content: [{ type: 'text', text: JSON.stringify(data) }], structuredContent: data };
     } catch (err) {
       const e = toRavenhelmError(err);
       errorCode = e.code;
-      outcome = DENIED.has(e.code) ? 'denied' : 'error';
+      outcome = DENIED.has(e.code) ? 'denied' : e.code === 'ERR_OUTCOME_UNKNOWN' ? 'unknown' : 'error';
       if (e.code === 'ERR_INTERNAL')
         this.#o.logger.error({ err, tool: name, requestId: meta.requestId }, 'tool failed');
       if (e.mapping.kind === 'tool' || DENIED.has(e.code)) return errorResult(e);
@@ -371,7 +434,13 @@ export class Pipeline<S extends object> {
     return tool.plan(parsed.data, ctx);
   }
 
-  #event(principal: Principal, eff: EffectiveTool, args: unknown, requestId: string, phase: 'attempt' | 'outcome') {
+  #event(
+    principal: Principal,
+    eff: EffectiveTool,
+    args: unknown,
+    requestId: string,
+    phase: 'attempt' | 'outcome',
+  ): AuditEvent {
     return {
       server: this.#o.server,
       tool: eff.name,
@@ -394,7 +463,7 @@ export class Pipeline<S extends object> {
     args: unknown,
     requestId: string,
     phase: 'outcome',
-    extra: { outcome: 'success' | 'denied' | 'error'; errorCode?: string; durationMs?: number },
+    extra: { outcome: AuditOutcome; errorCode?: string; durationMs?: number },
   ): Promise<void> {
     try {
       await this.#o.audit.write(

@@ -1,0 +1,120 @@
+import { constants, open, stat } from 'node:fs/promises';
+
+// The audit log file: opening it, reading its last line back, and moving a torn tail aside.
+
+/** The file operations the sink needs; tests wrap the real one to inject faults. */
+export interface AuditFile {
+  size(): Promise<number>;
+  read(into: Buffer, position: number): Promise<number>;
+  /** Appends; may write fewer bytes than given (returns how many). */
+  append(data: Buffer): Promise<number>;
+  sync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  /** Throws when the path no longer names the open file (removed or replaced under us). */
+  checkLinked(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens (creating with mode 0600) for append; tightens an existing regular file to 0600. */
+export async function openAuditFile(path: string): Promise<AuditFile> {
+  const fh = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+  try {
+    const st = await fh.stat();
+    if (st.isFile() && (st.mode & 0o077) !== 0) await fh.chmod(0o600);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  return {
+    size: async () => (await fh.stat()).size,
+    read: async (into, position) => (await fh.read(into, 0, into.length, position)).bytesRead,
+    append: async (data) => (await fh.write(data, 0, data.length)).bytesWritten,
+    sync: () => fh.sync(),
+    truncate: (length) => fh.truncate(length),
+    checkLinked: async () => {
+      const [open, named] = await Promise.all([fh.stat(), stat(path)]);
+      if (open.nlink === 0 || open.ino !== named.ino || open.dev !== named.dev) {
+        throw new Error(`${path} was removed or replaced while open`);
+      }
+    },
+    close: () => fh.close(),
+  };
+}
+
+const CHUNK = 64 * 1024;
+
+async function readAt(file: AuditFile, path: string, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = await file.read(buf.subarray(got), position + got);
+    if (n <= 0) throw new Error(`${path} shrank while being read`);
+    got += n;
+  }
+  return buf;
+}
+
+/** Offset just after the last newline at or before `end` (0 when there is none). */
+async function lineStartBefore(file: AuditFile, path: string, end: number): Promise<number> {
+  let position = end;
+  while (position > 0) {
+    const length = Math.min(CHUNK, position);
+    position -= length;
+    const nl = (await readAt(file, path, position, length)).lastIndexOf(0x0a);
+    if (nl >= 0) return position + nl + 1;
+  }
+  return 0;
+}
+
+/**
+ * The last line (without its newline) of a file that ends with a newline; undefined for an empty file.
+ * Refuses a last line over `maxBytes`.
+ */
+export async function readLastLine(file: AuditFile, path: string, maxBytes: number): Promise<string | undefined> {
+  const size = await file.size();
+  if (size === 0) return undefined;
+  const start = await lineStartBefore(file, path, size - 1);
+  if (size - 1 - start > maxBytes) throw new Error(`${path}: last record is over ${maxBytes} bytes`);
+  return (await readAt(file, path, start, size - 1 - start)).toString('utf8');
+}
+
+export interface TornTail {
+  /** Where the cut-off bytes were moved. */
+  quarantine: string;
+  bytes: number;
+  /** Offset at which the log was cut (its new size). */
+  at: number;
+}
+
+/**
+ * When the file does not end with a newline, the bytes after the last one are a record cut during a
+ * write: it never completed, so no call was acknowledged on it. They are copied to `<path>.torn-<time>`
+ * (0600, fsynced), then cut from the log (fsynced), so the chain continues from the last whole record.
+ * Returns undefined when the file ends cleanly.
+ */
+export async function quarantineTornTail(
+  file: AuditFile,
+  path: string,
+  now: Date = new Date(),
+): Promise<TornTail | undefined> {
+  const size = await file.size();
+  if (size === 0) return undefined;
+  const last = await readAt(file, path, size - 1, 1);
+  if (last[0] === 0x0a) return undefined;
+  const at = await lineStartBefore(file, path, size);
+  const quarantine = `${path}.torn-${now.toISOString().replace(/[:.]/g, '-')}`;
+  const out = await open(quarantine, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    for (let position = at; position < size; position += CHUNK) {
+      const chunk = await readAt(file, path, position, Math.min(CHUNK, size - position));
+      let off = 0;
+      while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  await file.truncate(at);
+  await file.sync();
+  return { quarantine, bytes: size - at, at };
+}

@@ -1,0 +1,164 @@
+/**
+ * Benchmark: the audit log's cost per record and per call, one write per record (the baseline, kept
+ * selectable as `groupCommit: false`) vs group commit (the records of one event-loop turn, and those
+ * arriving while a write is in flight, share one write and at most one fsync).
+ *   1. per-record cost: records written through the file sink by 32 concurrent writers;
+ *      non-durable (MEDIUM/LOW) and durable (HIGH: fsync before the write resolves).
+ *   2. calls/s of the audited no-op pipeline (Pipeline.call, in process, 32 concurrent callers):
+ *      a side-effecting no-op (attempt + outcome record) and a HIGH no-op (both fsynced).
+ * Both modes run in this process, one after the other, on the same disk; prints the ratios.
+ * The log files go under .ravenhelm/bench (a real disk: tmpfs would make fsync free).
+ * Run: npm run bench -- audit   (or: node --conditions=@ravenhelm/source --import tsx test/bench/audit.ts)
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Principal } from '@ravenhelm/auth';
+import {
+  type AuditEvent,
+  createFileAuditSink,
+  createRuntime,
+  createToolDefiner,
+  defineServer,
+  loadConfig,
+  silentLogger,
+  verifyAuditChain,
+} from '@ravenhelm/kit';
+import { z } from 'zod';
+import { REPO_ROOT } from '../fixtures/spawn.js';
+import { runIfMain } from './common.js';
+
+const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 3);
+const WRITERS = Number(process.env.BENCH_CONCURRENCY ?? 32);
+
+const defineTool = createToolDefiner<object>();
+const RW = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false };
+const tools = [
+  defineTool({
+    name: 'bench_write',
+    title: 'No-op write',
+    description: 'A side-effecting no-op: attempt and outcome records.',
+    toolset: 'bench',
+    tier: 'LOW',
+    scopes: ['mcp:bench:write'],
+    annotations: RW,
+    input: z.object({ item: z.string() }),
+    output: z.object({ ok: z.boolean() }),
+    handler: async () => ({ ok: true }),
+  }),
+  defineTool({
+    name: 'bench_high',
+    title: 'No-op HIGH write',
+    description: 'A HIGH no-op: durable attempt and outcome records.',
+    toolset: 'bench',
+    tier: 'HIGH',
+    scopes: ['mcp:bench:admin'],
+    annotations: RW,
+    input: z.object({ item: z.string() }),
+    output: z.object({ ok: z.boolean() }),
+    handler: async () => ({ ok: true }),
+  }),
+];
+const server = defineServer({
+  name: 'bench',
+  version: '0.0.0',
+  description: 'audit bench',
+  tools,
+  backendConfig: z.object({}),
+  createServices: () => ({}),
+});
+
+const principal: Principal = { subject: 'agent', clientId: 'bench', scopes: [], roles: [], source: 'oauth' };
+const event = (i: number): AuditEvent => ({
+  server: 'bench',
+  tool: 'bench_write',
+  tier: 'MEDIUM',
+  principal: { subject: 'agent', clientId: 'bench' },
+  requestId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  phase: 'outcome',
+  args: { container: `web-${i}`, timeoutSeconds: 10 },
+  outcome: 'success',
+  durationMs: 1,
+});
+
+let dir = '';
+let files = 0;
+const logPath = () => join(dir, `audit-${++files}.jsonl`);
+
+/** µs per record for `n` records written by WRITERS concurrent writers. */
+async function perRecord(groupCommit: boolean, durable: boolean, n: number): Promise<number> {
+  const path = logPath();
+  const sink = await createFileAuditSink({ path, groupCommit });
+  let next = 0;
+  const writer = async () => {
+    while (next < n) await sink.write(event(next++), { durable });
+  };
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: WRITERS }, writer));
+  const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  await sink.close();
+  const check = await verifyAuditChain(path);
+  if (!check.ok || check.records !== n) throw new Error(`chain check failed: ${JSON.stringify(check)}`);
+  return us;
+}
+
+/** Calls/s of Pipeline.call on `tool` for SECONDS with WRITERS concurrent callers. */
+async function pipelineCalls(groupCommit: boolean, tool: string): Promise<{ perSecond: number; bytes: number }> {
+  const path = logPath();
+  const audit = await createFileAuditSink({ path, groupCommit });
+  const config = loadConfig({ backendSchema: server.backendConfig, env: { RAVENHELM_LOCAL_ALLOW_HIGH: 'true' } });
+  const rt = await createRuntime(server as never, config, silentLogger(), { audit });
+  let calls = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const caller = async (w: number) => {
+    while (performance.now() < deadline) {
+      const r = await rt.pipeline.call(principal, tool, { item: `i${w}-${calls}` }, { preflighted: true });
+      if (r.isError) throw new Error(`call failed: ${JSON.stringify(r.content)}`);
+      calls++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => caller(w)));
+  const seconds = (performance.now() - t0) / 1000;
+  await rt.close();
+  const check = await verifyAuditChain(path);
+  if (!check.ok || check.records !== calls * 2) throw new Error(`chain check failed: ${JSON.stringify(check)}`);
+  return { perSecond: calls / seconds, bytes: statSync(path).size };
+}
+
+const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
+
+export async function main(): Promise<void> {
+  mkdirSync(join(REPO_ROOT, '.ravenhelm'), { recursive: true });
+  dir = mkdtempSync(join(REPO_ROOT, '.ravenhelm', 'bench-audit-'));
+  try {
+    console.log(`audit log, ${WRITERS} concurrent writers/callers; log files on ${dir}`);
+    console.log('1. per record (µs per record, lower is better)');
+    await perRecord(true, false, 2000); // warm-up
+    const rows: [string, boolean, number][] = [
+      ['non-durable (LOW/MEDIUM)', false, 20_000],
+      ['durable (HIGH: fsync)', true, 2_000],
+    ];
+    for (const [label, durable, n] of rows) {
+      const single = await perRecord(false, durable, durable ? Math.min(n, 500) : n);
+      const group = await perRecord(true, durable, n);
+      console.log(
+        `   ${label.padEnd(26)} one write per record ${fmt(single)} µs   group commit ${fmt(group)} µs   ratio ${(single / group).toFixed(1)}x`,
+      );
+    }
+    console.log(`2. audited no-op pipeline (Pipeline.call, calls/s, higher is better; ${SECONDS} s each)`);
+    for (const [label, tool] of [
+      ['side-effecting (2 records)', 'bench_write'],
+      ['HIGH (2 fsynced records)', 'bench_high'],
+    ] as const) {
+      const single = await pipelineCalls(false, tool);
+      const group = await pipelineCalls(true, tool);
+      console.log(
+        `   ${label.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s   group commit ${fmt(group.perSecond, 0)}/s   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta, main);
