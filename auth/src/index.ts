@@ -2,6 +2,7 @@ export {
   DEFAULT_DEV_ISSUER_PORT,
   DEFAULT_DEV_STATE_DIR,
   DEV_ORG_ID,
+  DEV_PROJECT_ID,
   DevIssuer,
   type MintOptions,
   type MintTokenOptions,
@@ -17,10 +18,12 @@ export {
 export { extractBearerToken } from './oauth/bearer.js';
 export {
   certificateThumbprint,
+  isScopeToken,
   parseScopes,
   parseZitadelRoles,
   scopesFromRoles,
   spiffePatternMatches,
+  zitadelRolesClaim,
 } from './oauth/claims.js';
 export {
   ASYMMETRIC_ALGORITHMS,

@@ -27,6 +27,7 @@ export function oauthAuthenticatorFactory(
       audiences: auth.audiences,
       ...(auth.jwksUri ? { jwksUri: auth.jwksUri } : {}),
       ...(auth.introspection ? { introspection: auth.introspection } : {}),
+      ...(auth.projectId ? { projectId: auth.projectId } : {}),
       roleScopes: auth.roleScopes,
       ...(auth.allowedOrgIds ? { allowedOrgIds: auth.allowedOrgIds } : {}),
       spiffeBindings: auth.spiffeBindings,

@@ -83,9 +83,17 @@ export const KitConfigSchema = z.object({
       introspection: z
         .object({ endpoint: z.string().optional(), clientId: z.string(), clientSecret: z.string() })
         .optional(),
+      /** The Zitadel project whose roles count (`urn:zitadel:iam:org:project:<id>:roles`); required with roleScopes. */
+      projectId: z.string().min(1).optional(),
       roleScopes: z.record(z.string(), z.array(z.string())).default({}),
+      /** Organisations whose role grants count; required with roleScopes. */
       allowedOrgIds: csv.optional(),
       spiffeBindings: z.record(z.string(), z.array(z.string())).default({}),
+    })
+    // Refused at load (the authenticator checks again): a role of our name in another project must not grant scopes.
+    .refine((a) => Object.keys(a.roleScopes).length === 0 || (a.projectId && (a.allowedOrgIds ?? []).length > 0), {
+      message:
+        "auth.roleScopes needs auth.projectId (RAVENHELM_AUTH_PROJECT_ID) and auth.allowedOrgIds (RAVENHELM_AUTH_ALLOWED_ORG_IDS): only that project's roles, granted by those organisations, become scopes",
     })
     .prefault({}),
   /** The principal over stdio (and over HTTP with auth.mode none). */
@@ -147,6 +155,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUTH_ISSUER: 'auth.issuer',
   RAVENHELM_AUTH_JWKS_URI: 'auth.jwksUri',
   RAVENHELM_AUTH_AUDIENCES: 'auth.audiences',
+  RAVENHELM_AUTH_PROJECT_ID: 'auth.projectId',
+  RAVENHELM_AUTH_ALLOWED_ORG_IDS: 'auth.allowedOrgIds',
   RAVENHELM_INTROSPECTION_CLIENT_ID: 'auth.introspection.clientId',
   RAVENHELM_INTROSPECTION_CLIENT_SECRET: 'auth.introspection.clientSecret',
   RAVENHELM_LOCAL_SUBJECT: 'local.subject',

@@ -59,6 +59,40 @@ export function localPrincipalOf(server: string, config: FullConfig<z.ZodObject>
   };
 }
 
+/**
+ * Whether HIGH tools are served. Only OAuth over HTTP identifies callers (and HIGH then needs a
+ * verified SPIFFE ID); over stdio and with auth.mode none every caller is the configured local
+ * principal, whose spiffeId nobody verified, so HIGH stays off unless local.allowHigh says otherwise.
+ */
+export function highToolsDecision(config: FullConfig<z.ZodObject>): {
+  enabled: boolean;
+  warn: boolean;
+  reason: string;
+} {
+  if (config.transport === 'http' && config.auth.mode === 'oauth') {
+    return {
+      enabled: true,
+      warn: false,
+      reason: 'HIGH tools on: callers present OAuth tokens and a verified SPIFFE ID',
+    };
+  }
+  const where = config.transport === 'stdio' ? 'over stdio' : 'with auth.mode none';
+  if (config.local.allowHigh) {
+    return {
+      enabled: true,
+      warn: config.transport === 'http',
+      reason: `HIGH tools on ${where} because local.allowHigh is set: every caller acts as the local principal${
+        config.transport === 'http' ? ', including anything that can reach this port' : ''
+      }`,
+    };
+  }
+  return {
+    enabled: false,
+    warn: false,
+    reason: `HIGH tools off ${where}: the caller is the configured local principal; set RAVENHELM_LOCAL_ALLOW_HIGH=true to turn them on`,
+  };
+}
+
 /** Builds the registry, stores, services and pipeline for one server. */
 export async function createRuntime(
   definition: AnyDefinition,
@@ -111,6 +145,11 @@ export async function createRuntime(
     createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
   const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
   const localPrincipal = localPrincipalOf(definition.name, config);
+  const highTools = highToolsDecision(config);
+  (highTools.warn ? logger.warn.bind(logger) : logger.info.bind(logger))(
+    { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
+    highTools.reason,
+  );
   const pipeline = new Pipeline<object>({
     server: definition.name,
     tools: definition.tools,
@@ -124,7 +163,7 @@ export async function createRuntime(
     maxOutputBytes: config.limits.maxOutputBytes,
     callTimeoutMs: config.limits.callTimeoutMs,
     confirmTtlSeconds: config.confirm.ttlSeconds,
-    highToolsEnabled: config.transport === 'http' || config.local.allowHigh,
+    highToolsEnabled: highTools.enabled,
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;

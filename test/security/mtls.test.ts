@@ -223,6 +223,42 @@ async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   throw new Error('condition not met in time');
 }
 
+/** A client chain (leaf first, then intermediates) and the leaf key. */
+interface ClientChain {
+  chain: string[];
+  keyPem: string;
+}
+async function direct(opts: Partial<LeafOptions>): Promise<ClientChain> {
+  const c = await leaf(opts);
+  return { chain: [c.certPem], keyPem: c.keyPem };
+}
+async function viaIntermediate(midEku: string[]): Promise<ClientChain> {
+  const mid = await makeLeaf({ ca, isCa: true, keyUsage: ['keyCertSign', 'cRLSign'], eku: midEku });
+  const c = await leaf({ ca: mid });
+  return { chain: [c.certPem, mid.certPem], keyPem: c.keyPem };
+}
+const ekuCases: Array<[string, () => Promise<ClientChain>, string]> = [
+  ['leaf with clientAuth', () => direct({ eku: ['clientAuth'] }), 'accepted'],
+  ['leaf without an EKU extension', () => direct({ eku: [] }), 'accepted'],
+  [
+    'leaf with serverAuth only',
+    () => direct({ eku: ['serverAuth'] }),
+    'certificate is not for client authentication (extendedKeyUsage lacks clientAuth)',
+  ],
+  [
+    'leaf with codeSigning only',
+    () => direct({ eku: ['codeSigning'] }),
+    'certificate is not for client authentication (extendedKeyUsage lacks clientAuth)',
+  ],
+  ['intermediate without an EKU extension', () => viaIntermediate([]), 'accepted'],
+  ['intermediate with clientAuth', () => viaIntermediate(['clientAuth']), 'accepted'],
+  [
+    'intermediate with serverAuth only',
+    () => viaIntermediate(['serverAuth']),
+    'intermediate CA is not for client authentication (extendedKeyUsage lacks clientAuth)',
+  ],
+];
+
 describe('direct mTLS: node:https with mtlsServerOptions + peerFromSocket', () => {
   let server: Server | undefined;
   let port: number;
@@ -304,6 +340,23 @@ describe('direct mTLS: node:https with mtlsServerOptions + peerFromSocket', () =
     const r = await call(port, ca.certPem, await leaf(opts));
     expect(r.status).toBe(401);
     expect(r.body).toEqual({ code: 'ERR_PEER_CERT_INVALID', message: `${PREFIX}${reason}` });
+  });
+
+  // What OpenSSL decides for the ssl_client purpose: the forwarded-certificate path must decide the same.
+  it.each(ekuCases)('EKU: %s', async (_n, make, expected) => {
+    const c = await make();
+    const header = traefikHeader(c.chain, 3);
+    const r = await call(port, ca.certPem, { certPem: c.chain.join(''), keyPem: c.keyPem });
+    const direct = r.status === 200 ? 'accepted' : 'refused';
+    const forwarded = outcome(() => peerFromForwardedCert(header, { bundle: ca.certPem, trustDomain: TD }));
+    expect({ direct, forwarded: forwarded.startsWith('ok:') ? 'accepted' : forwarded }).toEqual({
+      direct: expected === 'accepted' ? 'accepted' : 'refused',
+      forwarded:
+        expected === 'accepted'
+          ? 'accepted'
+          : `ERR_PEER_CERT_INVALID: forwarded client certificate rejected: ${expected}`,
+    });
+    if (direct === 'refused') expect(r.body.message).toMatch(/INVALID_PURPOSE|unsupported certificate purpose/i);
   });
 });
 
@@ -624,7 +677,7 @@ describe('peerFromRequest behind a proxy (plain HTTP)', () => {
   });
   afterAll(() => close(server));
 
-  function get(header?: string): Promise<{ status: number; body: Reply['body'] }> {
+  function get(header?: string | string[]): Promise<{ status: number; body: Reply['body'] }> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
         {
@@ -661,6 +714,39 @@ describe('peerFromRequest behind a proxy (plain HTTP)', () => {
     });
     trusted = ['10.0.0.0/8'];
     expect(await get(header)).toEqual({ status: 200, body: { spiffeId: null } });
+  });
+
+  // Issue 7 item 12: Node joins repeated headers with ", ", which read as leaf + intermediate.
+  it('refuses two forwarded certificate headers, whichever comes first', async () => {
+    trusted = ['127.0.0.1'];
+    const [alice, bob] = await Promise.all([leaf(), leaf({ uris: [`spiffe://${TD}/agent/bob`] })]);
+    const refused = {
+      status: 401,
+      body: { code: 'ERR_PEER_CERT_INVALID', message: 'more than one forwarded client certificate header' },
+    };
+    expect(await get([traefikHeader([alice.certPem], 3), traefikHeader([bob.certPem], 3)])).toEqual(refused);
+    expect(await get([traefikHeader([bob.certPem], 2), traefikHeader([alice.certPem], 2)])).toEqual(refused);
+    expect(await get([traefikHeader([alice.certPem], 3), ''])).toEqual(refused);
+    // One header carrying a leaf and its intermediate stays fine.
+    const mid = await makeLeaf({ ca, isCa: true, keyUsage: ['keyCertSign', 'cRLSign'], eku: [] });
+    const carol = await leaf({ ca: mid, uris: [`spiffe://${TD}/agent/carol`] });
+    expect(await get(traefikHeader([carol.certPem, mid.certPem], 3))).toEqual({
+      status: 200,
+      body: { spiffeId: `spiffe://${TD}/agent/carol` },
+    });
+  });
+
+  it('refuses a forwarded leaf whose extendedKeyUsage lacks clientAuth (as OpenSSL does on direct mTLS)', async () => {
+    trusted = ['127.0.0.1'];
+    const serverOnly = await leaf({ eku: ['serverAuth'] });
+    expect(await get(traefikHeader([serverOnly.certPem], 3))).toEqual({
+      status: 401,
+      body: {
+        code: 'ERR_PEER_CERT_INVALID',
+        message:
+          'forwarded client certificate rejected: certificate is not for client authentication (extendedKeyUsage lacks clientAuth)',
+      },
+    });
   });
 });
 

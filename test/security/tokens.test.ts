@@ -34,6 +34,7 @@ import { type RunningOidcProvider, startOidcProvider } from '../fixtures/oidc.js
 const RESOURCE = 'https://mcp.ravenhelm.test/docker';
 const ROLES = 'urn:zitadel:iam:org:project:roles';
 const PROJECT = '312909075212468632';
+const ZITADEL = { projectId: PROJECT, allowedOrgIds: ['org-1'] };
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -433,28 +434,112 @@ describe('bindings and roles', () => {
       scp: ['mcp:docker:read'],
       [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: { 'ops-admin': { 'org-1': 'ravenhelm.example' } },
     });
-    const p = await make({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } }).authenticate(bearer(token));
+    const p = await make({ ...ZITADEL, roleScopes: { 'ops-admin': ['mcp:docker:admin'] } }).authenticate(bearer(token));
     expect([...p.scopes].sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read']);
     expect(p.roles).toEqual(['ops-admin']);
   });
   test('Zitadel role claims map to scopes; a role granted only by an org off the allowlist is ignored', async () => {
     const auth = make({
+      projectId: PROJECT,
       roleScopes: { 'ops-admin': ['mcp:docker:admin'], viewer: ['mcp:grafana:read'], auditor: ['mcp:loki:read'] },
       allowedOrgIds: ['org-1'],
     });
     const token = await mint({
-      [ROLES]: { 'ops-admin': { 'org-1': 'ravenhelm.example' }, viewer: { 'org-2': 'elsewhere.example' } },
       [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: {
+        'ops-admin': { 'org-1': 'ravenhelm.example' },
+        viewer: { 'org-2': 'elsewhere.example' },
         auditor: { 'org-2': 'elsewhere.example', 'org-1': 'ravenhelm.example' },
       },
     });
     const principal = await auth.authenticate(bearer(token));
     expect([...principal.roles].sort()).toEqual(['auditor', 'ops-admin']);
     expect([...principal.scopes].sort()).toEqual(['mcp:docker:admin', 'mcp:docker:read', 'mcp:loki:read']);
-    // Without an allowlist every granting organisation counts.
-    const open = await make({ roleScopes: { viewer: ['mcp:grafana:read'] } }).authenticate(bearer(token));
-    expect([...open.roles].sort()).toEqual(['auditor', 'ops-admin', 'viewer']);
-    expect([...open.scopes].sort()).toEqual(['mcp:docker:read', 'mcp:grafana:read']);
+  });
+});
+
+// Issue 7 item 9: Zitadel asserts one roles claim per project in the token's audience, plus a generic
+// claim for the requesting client's own project. Only our project's claim may grant scopes.
+describe("Zitadel: only the configured project's roles count", () => {
+  const ATTACKER_PROJECT = '999999999999999999';
+  const roleScopes = { 'docker.admin': ['mcp:docker:admin'], 'docker.reader': ['mcp:docker:read'] };
+  const attack = () =>
+    mint({
+      aud: [PROJECT, ATTACKER_PROJECT],
+      scope: 'openid',
+      [`urn:zitadel:iam:org:project:${ATTACKER_PROJECT}:roles`]: { 'docker.admin': { 'org-1': 'ravenhelm.example' } },
+      [ROLES]: { 'docker.admin': { 'org-1': 'ravenhelm.example' } },
+      [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: { 'docker.reader': { 'org-1': 'ravenhelm.example' } },
+    });
+
+  test("a token whose audience lists our project and an attacker's gets only our project's roles", async () => {
+    const auth = make({ audiences: [PROJECT], ...ZITADEL, roleScopes });
+    const principal = await auth.authenticate(bearer(await attack()));
+    expect(principal.roles).toEqual(['docker.reader']);
+    expect(principal.scopes).toEqual(['openid', 'mcp:docker:read']);
+  });
+
+  test('the same attack through a real oidc-provider token (extra claims signed by the provider)', async () => {
+    const provider = await startOidcProvider({
+      extraClaims: {
+        [`urn:zitadel:iam:org:project:${ATTACKER_PROJECT}:roles`]: { 'docker.admin': { 'org-1': 'x' } },
+        [ROLES]: { 'docker.admin': { 'org-1': 'x' } },
+        [`urn:zitadel:iam:org:project:${PROJECT}:roles`]: { 'docker.reader': { 'org-1': 'x' } },
+      },
+    });
+    try {
+      const auth = track(
+        createOAuthAuthenticator({ issuer: provider.issuer, resource: provider.resource, ...ZITADEL, roleScopes }),
+      );
+      const principal = await auth.authenticate(bearer(await provider.getToken({ scope: 'mcp:docker:write' })));
+      expect(principal.roles).toEqual(['docker.reader']);
+      expect(principal.scopes).toEqual(['mcp:docker:write', 'mcp:docker:read']);
+    } finally {
+      await provider.stop();
+    }
+  });
+
+  test('roleScopes without projectId or allowedOrgIds is refused at configuration, naming what is missing', () => {
+    const refused = (config: Partial<OAuthConfig>) => {
+      try {
+        make(config);
+      } catch (err) {
+        if (err instanceof OAuthConfigError) return err.issues;
+        throw err;
+      }
+      return [];
+    };
+    expect(refused({ roleScopes })).toEqual([
+      'projectId: roleScopes needs projectId: the Zitadel project whose roles count (roles of any other project are ignored)',
+      'allowedOrgIds: roleScopes needs allowedOrgIds: the organisations whose role grants count',
+    ]);
+    expect(refused({ roleScopes, projectId: PROJECT })).toEqual([
+      'allowedOrgIds: roleScopes needs allowedOrgIds: the organisations whose role grants count',
+    ]);
+    expect(refused({ roleScopes, projectId: PROJECT, allowedOrgIds: [] })).toHaveLength(1);
+    expect(refused({ roleScopes, allowedOrgIds: ['org-1'] })).toHaveLength(1);
+    expect(refused({ roleScopes: { viewer: ['mcp:docker:read mcp:docker:admin'] }, ...ZITADEL })[0]).toMatch(
+      /^roleScopes\.viewer\.0: must be one scope/,
+    );
+    expect(refused({ roleScopes, ...ZITADEL })).toEqual([]);
+  });
+});
+
+// Issue 7 item 11: a scope value with whitespace in it reads as one scope here and as two wherever
+// the list is joined with spaces (the tools/list cache key did exactly that).
+describe('scope values', () => {
+  test('an scp entry or a scope with whitespace or control characters is ERR_TOKEN_INVALID', async () => {
+    expect(await outcome(make(), bearer(await mint({ scope: undefined, scp: ['mcp:docker:read mcp:x:admin'] })))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+    expect(await outcome(make(), bearer(await mint({ scope: undefined, scp: ['mcp:docker:read\tmcp:x:admin'] })))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+    expect(await outcome(make(), bearer(await mint({ scope: 'mcp:docker:read\nmcp:x:admin' })))).toBe(
+      'ERR_TOKEN_INVALID',
+    );
+    expect(
+      await outcome(make(), bearer(await mint({ scope: undefined, scp: ['mcp:docker:read', 'mcp:x:admin'] }))),
+    ).toBe('accepted');
   });
 });
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AuthError } from '../errors.js';
 import { createOAuthAuthenticator } from '../oauth/authenticator.js';
 import { certificateThumbprint } from '../oauth/claims.js';
-import { DevIssuer } from './issuer.js';
+import { DEV_ORG_ID, DEV_PROJECT_ID, DevIssuer } from './issuer.js';
 import { runIssuerCli } from './issuer-cli.js';
 
 const RESOURCE = 'https://127.0.0.1:8443/mcp';
@@ -47,6 +47,8 @@ describe('DevIssuer', () => {
     const auth = createOAuthAuthenticator({
       issuer: url,
       resource: RESOURCE,
+      projectId: DEV_PROJECT_ID,
+      allowedOrgIds: [DEV_ORG_ID],
       roleScopes: { 'docker-admin': ['mcp:docker:admin'] },
     });
     const token = await issuer.mintToken({

@@ -10,6 +10,8 @@ export const DEFAULT_DEV_STATE_DIR = '.ravenhelm/dev';
 export const DEFAULT_DEV_ISSUER_PORT = 9400;
 /** The organisation id used in Zitadel-style role claims minted by the dev issuer. */
 export const DEV_ORG_ID = 'ravenhelm-dev';
+/** The project id whose role claim the dev issuer writes (configure it as the authenticator's `projectId`). */
+export const DEV_PROJECT_ID = 'ravenhelm-dev-project';
 
 const KEY_FILE = 'issuer-key.jwk';
 const STATE_FILE = 'issuer.json';
@@ -26,7 +28,7 @@ export interface MintTokenOptions {
   audience: string | readonly string[];
   /** Default 3600, at most 86400. */
   ttlSeconds?: number;
-  /** Zitadel-style project roles: `urn:zitadel:iam:org:project:roles: { role: { ravenhelm-dev: ... } }`. */
+  /** Zitadel-style project roles: `urn:zitadel:iam:org:project:ravenhelm-dev-project:roles: { role: { ravenhelm-dev: ... } }`. */
   roles?: readonly string[];
   /** RFC 8705 binding: base64url SHA-256 of the client certificate's DER (`cnf["x5t#S256"]`). */
   certThumbprint?: string;
@@ -177,9 +179,10 @@ export class DevIssuer {
     if (audience.length === 0 || audience.some((a) => a.length === 0)) throw new Error('an audience is required');
     const claims: Record<string, unknown> = { client_id: opts.agent, scope };
     if (opts.roles && opts.roles.length > 0) {
-      claims['urn:zitadel:iam:org:project:roles'] = Object.fromEntries(
-        opts.roles.map((role) => [role, { [DEV_ORG_ID]: 'ravenhelm.local' }]),
-      );
+      // As Zitadel asserts them: the generic claim and the per-project claim (the only one that counts).
+      const roles = Object.fromEntries(opts.roles.map((role) => [role, { [DEV_ORG_ID]: 'ravenhelm.local' }]));
+      claims['urn:zitadel:iam:org:project:roles'] = roles;
+      claims[`urn:zitadel:iam:org:project:${DEV_PROJECT_ID}:roles`] = roles;
     }
     if (opts.certThumbprint) claims.cnf = { 'x5t#S256': opts.certThumbprint };
     return new SignJWT(claims)

@@ -5,7 +5,10 @@ import type { AuthRequest } from '../principal.js';
 import { createOAuthAuthenticator, type OAuthAuthenticator } from './authenticator.js';
 import type { OAuthConfig } from './config.js';
 
-const ROLES_CLAIM = 'urn:zitadel:iam:org:project:roles';
+const PROJECT = 'p1';
+const ROLES_CLAIM = `urn:zitadel:iam:org:project:${PROJECT}:roles`;
+/** The roles every test token carries, for our project and (ignored) for another one. */
+const ZITADEL = { projectId: PROJECT, allowedOrgIds: ['org-1', 'org-2'] };
 
 function bearer(token: string, extra: Partial<AuthRequest> = {}): AuthRequest {
   return { headers: { authorization: `Bearer ${token}` }, ...extra };
@@ -33,7 +36,11 @@ function make(extra: Partial<OAuthConfig> = {}): OAuthAuthenticator {
 
 beforeAll(async () => {
   op = await startOidcProvider({
-    extraClaims: { [ROLES_CLAIM]: { 'ops-admin': { 'org-1': 'ravenhelm.example' }, viewer: { 'org-2': 'other' } } },
+    extraClaims: {
+      [ROLES_CLAIM]: { 'ops-admin': { 'org-1': 'ravenhelm.example' }, viewer: { 'org-2': 'other' } },
+      'urn:zitadel:iam:org:project:roles': { intruder: { 'org-1': 'ravenhelm.example' } },
+      'urn:zitadel:iam:org:project:p2:roles': { intruder: { 'org-1': 'ravenhelm.example' } },
+    },
   });
 });
 
@@ -44,7 +51,7 @@ afterAll(async () => {
 
 describe('JWT access tokens from oidc-provider', () => {
   test('a real token verifies through discovery and yields the principal', async () => {
-    const auth = make({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } });
+    const auth = make({ ...ZITADEL, roleScopes: { 'ops-admin': ['mcp:docker:admin'], intruder: ['mcp:x:admin'] } });
     const token = await op.getToken({ scope: 'mcp:docker:read mcp:docker:write' });
     const principal = await auth.authenticate(bearer(token, { peerSpiffeId: 'spiffe://ravenhelm.local/agent/oncall' }));
     expect(principal.subject).toBe(op.agent.clientId);
@@ -59,7 +66,12 @@ describe('JWT access tokens from oidc-provider', () => {
   });
 
   test('allowedOrgIds drops roles granted by other organisations', async () => {
-    const auth = make({ jwksUri: op.jwksUri, roleScopes: { viewer: ['mcp:docker:read'] }, allowedOrgIds: ['org-1'] });
+    const auth = make({
+      jwksUri: op.jwksUri,
+      projectId: PROJECT,
+      roleScopes: { viewer: ['mcp:docker:read'] },
+      allowedOrgIds: ['org-1'],
+    });
     const principal = await auth.authenticate(bearer(await op.getToken({})));
     expect(principal.roles).toEqual(['ops-admin']);
     expect(principal.scopes).toEqual([]);
@@ -172,7 +184,7 @@ describe('opaque tokens through RFC 7662 introspection', () => {
   }
 
   test('an opaque token introspects once and is cached', async () => {
-    const auth = introspecting({ roleScopes: { 'ops-admin': ['mcp:docker:admin'] } });
+    const auth = introspecting({ ...ZITADEL, roleScopes: { 'ops-admin': ['mcp:docker:admin'] } });
     const token = await op.getToken({ opaque: true, scope: 'mcp:docker:read' });
     const before = op.introspectionCount;
     const principal = await auth.authenticate(bearer(token));

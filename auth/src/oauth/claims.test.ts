@@ -2,7 +2,14 @@ import { describe, expect, test } from 'vitest';
 import { AuthError } from '../errors.js';
 import { extractBearerToken } from './bearer.js';
 import { ExpiringCache, memoizeWithRetry, tokenKey } from './cache.js';
-import { checkAudience, parseScopes, parseZitadelRoles, scopesFromRoles, spiffePatternMatches } from './claims.js';
+import {
+  checkAudience,
+  parseScopes,
+  parseZitadelRoles,
+  scopesFromRoles,
+  spiffePatternMatches,
+  zitadelRolesClaim,
+} from './claims.js';
 
 function code(fn: () => unknown): string {
   try {
@@ -21,6 +28,14 @@ describe('parseScopes', () => {
     expect(parseScopes({ scope: 'a', scp: ['b'] })).toEqual(['a', 'b']);
     expect(parseScopes({})).toEqual([]);
   });
+  test('a value that is not one scope-token is ERR_TOKEN_INVALID (whitespace, quotes, control characters)', () => {
+    expect(code(() => parseScopes({ scp: ['mcp:docker:read mcp:docker:admin'] }))).toBe('ERR_TOKEN_INVALID');
+    expect(code(() => parseScopes({ scp: ['mcp:docker:read\tmcp:x:admin'] }))).toBe('ERR_TOKEN_INVALID');
+    expect(code(() => parseScopes({ scope: 'mcp:docker:read\nmcp:x:admin' }))).toBe('ERR_TOKEN_INVALID');
+    expect(code(() => parseScopes({ scope: 'a"b' }))).toBe('ERR_TOKEN_INVALID');
+    expect(code(() => parseScopes({ scp: ['caf\u00e9'] }))).toBe('ERR_TOKEN_INVALID');
+    expect(parseScopes({ scp: ['', 'mcp:docker:read'] })).toEqual(['mcp:docker:read']);
+  });
   test('wrong shapes are ERR_TOKEN_INVALID', () => {
     expect(code(() => parseScopes({ scope: ['a'] }))).toBe('ERR_TOKEN_INVALID');
     expect(code(() => parseScopes({ scp: [1] }))).toBe('ERR_TOKEN_INVALID');
@@ -32,15 +47,23 @@ describe('parseScopes', () => {
 
 describe('Zitadel roles', () => {
   const claims = {
-    'urn:zitadel:iam:org:project:roles': { admin: { 'org-1': 'a.example' }, broken: 'x', empty: {} },
-    'urn:zitadel:iam:org:project:42:roles': { viewer: { 'org-2': 'b.example' } },
+    'urn:zitadel:iam:org:project:roles': { admin: { 'org-1': 'a.example' } },
+    'urn:zitadel:iam:org:project:42:roles': { viewer: { 'org-2': 'b.example' }, broken: 'x', empty: {}, list: [] },
+    'urn:zitadel:iam:org:project:666:roles': { 'docker.admin': { 'org-1': 'a.example' } },
     'urn:zitadel:iam:org:project:42:something': { ignored: { 'org-1': 'a' } },
   };
-  test('both claim names are read; malformed entries ignored', () => {
-    expect(parseZitadelRoles(claims).sort()).toEqual(['admin', 'viewer']);
+  test("only the configured project's claim is read; the generic claim and other projects are ignored", () => {
+    expect(parseZitadelRoles(claims, { projectId: '42' })).toEqual(['viewer']);
+    expect(parseZitadelRoles(claims, { projectId: '666' })).toEqual(['docker.admin']);
+    expect(parseZitadelRoles(claims, { projectId: '7' })).toEqual([]);
+    expect(parseZitadelRoles(claims, {})).toEqual([]);
+    expect(zitadelRolesClaim('42')).toBe('urn:zitadel:iam:org:project:42:roles');
   });
-  test('allowedOrgIds filters by granting organisation', () => {
-    expect(parseZitadelRoles(claims, ['org-2'])).toEqual(['viewer']);
+  test('allowedOrgIds filters by granting organisation; malformed claims grant nothing', () => {
+    expect(parseZitadelRoles(claims, { projectId: '42', allowedOrgIds: ['org-2'] })).toEqual(['viewer']);
+    expect(parseZitadelRoles(claims, { projectId: '42', allowedOrgIds: ['org-1'] })).toEqual([]);
+    expect(parseZitadelRoles({ 'urn:zitadel:iam:org:project:42:roles': ['viewer'] }, { projectId: '42' })).toEqual([]);
+    expect(parseZitadelRoles({ 'urn:zitadel:iam:org:project:42:roles': 'viewer' }, { projectId: '42' })).toEqual([]);
   });
   test('roles map to scopes only through the configured table (no prototype keys)', () => {
     expect(scopesFromRoles(['admin', 'toString', 'unknown'], { admin: ['mcp:x:admin'] })).toEqual(['mcp:x:admin']);

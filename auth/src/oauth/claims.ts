@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { AuthError } from '../errors.js';
 import type { AuthRequest, Principal } from '../principal.js';
-import type { ResolvedOAuthConfig } from './config.js';
+import { type ResolvedOAuthConfig, SCOPE_TOKEN } from './config.js';
 
-const ZITADEL_ROLES = 'urn:zitadel:iam:org:project:roles';
-const ZITADEL_PROJECT_ROLES = /^urn:zitadel:iam:org:project:[^:]+:roles$/;
 const MAX_SCOPES = 256;
 
 /** What the authenticator keeps about a verified token (cached until `expiresAt`). */
@@ -23,22 +21,38 @@ function invalid(message: string): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message);
 }
 
-/** `scope` as a space-separated string (RFC 9068, Zitadel) or `scp` as an array (Entra, Okta). */
+/** True for a value that can be one scope: never whitespace, quotes, backslashes or control characters. */
+export function isScopeToken(value: string): boolean {
+  return SCOPE_TOKEN.test(value);
+}
+
+/**
+ * `scope` as a space-separated string (RFC 9068, Zitadel) or `scp` as an array (Entra, Okta).
+ * Every value must be an RFC 6749 scope-token: an `scp` entry such as `"mcp:a:read mcp:b:read"`
+ * would otherwise read as one scope here and as two anywhere the list is joined with spaces.
+ */
 export function parseScopes(claims: Record<string, unknown>): string[] {
   const out = new Set<string>();
+  const add = (value: string, claim: string) => {
+    if (value.length === 0) return;
+    if (!isScopeToken(value)) {
+      throw invalid(`"${claim}" holds a value that is not a single scope (whitespace, quote or control character)`);
+    }
+    out.add(value);
+  };
   const { scope, scp } = claims;
   if (typeof scope === 'string') {
-    for (const s of scope.split(' ')) if (s) out.add(s);
+    for (const s of scope.split(' ')) add(s, 'scope');
   } else if (scope !== undefined) {
     throw invalid('"scope" claim must be a space-separated string');
   }
   if (Array.isArray(scp)) {
     for (const s of scp) {
       if (typeof s !== 'string') throw invalid('"scp" claim must be an array of strings');
-      if (s) out.add(s);
+      add(s, 'scp');
     }
   } else if (typeof scp === 'string') {
-    for (const s of scp.split(' ')) if (s) out.add(s);
+    for (const s of scp.split(' ')) add(s, 'scp');
   } else if (scp !== undefined) {
     throw invalid('"scp" claim must be an array of strings');
   }
@@ -46,23 +60,36 @@ export function parseScopes(claims: Record<string, unknown>): string[] {
   return [...out];
 }
 
+/** The claim carrying one project's roles: `urn:zitadel:iam:org:project:{projectId}:roles`. */
+export function zitadelRolesClaim(projectId: string): string {
+  return `urn:zitadel:iam:org:project:${projectId}:roles`;
+}
+
 /**
- * Zitadel project roles, `{ role: { orgId: orgDomain } }` under `urn:zitadel:iam:org:project:roles`
- * or `urn:zitadel:iam:org:project:{projectId}:roles`. With `allowedOrgIds`, a role counts only when
- * one of those organisations granted it. Malformed role claims are ignored, never trusted.
+ * Zitadel project roles, `{ role: { orgId: orgDomain } }`, read only from the configured project's
+ * claim `urn:zitadel:iam:org:project:{projectId}:roles`. The generic `urn:zitadel:iam:org:project:roles`
+ * and every other project's claim are ignored: a token whose audience lists several projects carries
+ * each project's roles, and a role named like ours in someone else's project must not count.
+ * Without a project id no role counts. With `allowedOrgIds`, a role counts only when one of those
+ * organisations granted it. Malformed role claims are ignored, never trusted.
  */
-export function parseZitadelRoles(claims: Record<string, unknown>, allowedOrgIds?: readonly string[]): string[] {
+export function parseZitadelRoles(
+  claims: Record<string, unknown>,
+  opts: { projectId?: string | undefined; allowedOrgIds?: readonly string[] | undefined },
+): string[] {
+  if (!opts.projectId) return [];
+  const name = zitadelRolesClaim(opts.projectId);
+  if (!Object.hasOwn(claims, name)) return [];
+  const value = claims[name];
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return [];
   const roles = new Set<string>();
-  for (const [name, value] of Object.entries(claims)) {
-    if (name !== ZITADEL_ROLES && !ZITADEL_PROJECT_ROLES.test(name)) continue;
-    if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
-    for (const [role, orgs] of Object.entries(value as Record<string, unknown>)) {
-      if (!orgs || typeof orgs !== 'object' || Array.isArray(orgs)) continue;
-      const orgIds = Object.keys(orgs);
-      if (orgIds.length === 0) continue;
-      if (allowedOrgIds && !orgIds.some((id) => allowedOrgIds.includes(id))) continue;
-      roles.add(role);
-    }
+  const allowed = opts.allowedOrgIds;
+  for (const [role, orgs] of Object.entries(value as Record<string, unknown>)) {
+    if (!orgs || typeof orgs !== 'object' || Array.isArray(orgs)) continue;
+    const orgIds = Object.keys(orgs);
+    if (orgIds.length === 0) continue;
+    if (allowed && !orgIds.some((id) => allowed.includes(id))) continue;
+    roles.add(role);
   }
   return [...roles];
 }
@@ -101,7 +128,7 @@ export function toVerifiedToken(claims: Record<string, unknown>, config: Resolve
   const sub = claims.sub ?? clientIdClaim;
   if (typeof sub !== 'string' || sub.length === 0) throw invalid('token has no subject');
   if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw invalid('"exp" must be a number');
-  const roles = parseZitadelRoles(claims, config.allowedOrgIds);
+  const roles = parseZitadelRoles(claims, config);
   const scopes = [...new Set([...parseScopes(claims), ...scopesFromRoles(roles, config.roleScopes)])];
   return {
     subject: sub,

@@ -15,6 +15,11 @@ export const ASYMMETRIC_ALGORITHMS = [
 ] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
+/** RFC 6749 3.3 scope-token: printable ASCII except space, `"` and `\`. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+/** Zitadel resource ids are numeric snowflakes; custom ids are letters, digits, "-" and "_". */
+const ZITADEL_ID = /^[A-Za-z0-9_-]{1,200}$/;
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** True for loopback hosts, where plain http is tolerated (dev issuer, tests). */
@@ -76,9 +81,16 @@ export const OAuthConfigSchema = z
         cacheMaxSeconds: z.number().int().min(0).max(3600).default(300),
       })
       .optional(),
+    /**
+     * The Zitadel project whose roles count: roles are read only from
+     * `urn:zitadel:iam:org:project:{projectId}:roles`. Required with `roleScopes`.
+     */
+    projectId: z.string().regex(ZITADEL_ID, 'must be a Zitadel project id (letters, digits, "-", "_")').optional(),
     /** Zitadel project roles to scopes: `{ "ops-admin": ["mcp:docker:admin"] }`. */
-    roleScopes: z.record(z.string(), z.array(z.string())).default({}),
-    /** When set, a Zitadel role counts only if granted by one of these organisations. */
+    roleScopes: z
+      .record(z.string().min(1), z.array(z.string().regex(SCOPE_TOKEN, 'must be one scope, without whitespace')))
+      .default({}),
+    /** A Zitadel role counts only if granted by one of these organisations. Required with `roleScopes`. */
     allowedOrgIds: z.array(z.string().min(1)).optional(),
     /**
      * Token-to-SPIFFE binding: when the token's client id or subject has an entry, the mTLS peer's
@@ -88,7 +100,26 @@ export const OAuthConfigSchema = z
     /** Verified tokens kept (by sha256) until they expire. */
     tokenCacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (Object.keys(config.roleScopes).length === 0) return;
+    // Without both, a role of the same name from another project or organisation would grant scopes.
+    if (!config.projectId) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['projectId'],
+        message:
+          'roleScopes needs projectId: the Zitadel project whose roles count (roles of any other project are ignored)',
+      });
+    }
+    if (!config.allowedOrgIds || config.allowedOrgIds.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedOrgIds'],
+        message: 'roleScopes needs allowedOrgIds: the organisations whose role grants count',
+      });
+    }
+  });
 
 export type OAuthConfig = z.input<typeof OAuthConfigSchema>;
 export type ResolvedOAuthConfig = z.output<typeof OAuthConfigSchema>;

@@ -4,7 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { AuthError, isAuthError } from '../errors.js';
 import { validateSvid } from './svid.js';
-import { MAX_CHAIN_LENGTH, parsePemCertificates, verifyChain } from './x509.js';
+import { checkClientAuthEku, MAX_CHAIN_LENGTH, parsePemCertificates, verifyChain } from './x509.js';
 
 /** What the TLS layer established about the caller (structurally the kit's PeerIdentity). */
 export interface SpiffePeer {
@@ -94,7 +94,8 @@ function decodeForwardedCert(part: string, index: number): X509Certificate {
  * the PEM body of each client certificate without BEGIN/END lines and newlines, URL-escaped
  * by Traefik v2 and plain in v3, several certificates separated by ','; the leaf first.
  * The leaf must chain to a CA in `bundle` (through forwarded intermediates if any), be within its
- * validity period at `now`, and pass validateSvid. Only call this for requests from a trusted
+ * validity period at `now`, carry clientAuth when it has an extendedKeyUsage (as must every
+ * intermediate on the path, as OpenSSL requires on direct mTLS), and pass validateSvid. Only call this for requests from a trusted
  * proxy (isTrustedProxy): anyone else can write the header.
  * @throws AuthError('ERR_PEER_CERT_INVALID', reason)
  */
@@ -118,7 +119,10 @@ export function peerFromForwardedCert(
     if (parts.length > MAX_CHAIN_LENGTH) throw new Error(`more than ${MAX_CHAIN_LENGTH} certificates`);
     const chain = parts.map(decodeForwardedCert);
     const leaf = chain[0] as X509Certificate;
-    verifyChain(leaf, chain.slice(1), bundleCerts(opts.bundle), opts.now ?? new Date());
+    const path = verifyChain(leaf, chain.slice(1), bundleCerts(opts.bundle), opts.now ?? new Date());
+    // Direct mTLS gets this from OpenSSL's ssl_client purpose; a forwarded chain must not be laxer.
+    checkClientAuthEku(leaf, 'certificate');
+    for (const ca of path) checkClientAuthEku(ca, 'intermediate CA');
     const spiffeId = validateSvid(leaf, { trustDomain: opts.trustDomain });
     return { spiffeId, certificate: leaf.raw };
   } catch (err) {
@@ -172,6 +176,16 @@ export function isTrustedProxy(remoteAddress: string | undefined, trusted: reado
   return trustedList(trusted).check(addr, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+/** How many times a header (lower-case name) appears in Node's `rawHeaders` ([name, value, name, value, ...]). */
+export function countRawHeader(rawHeaders: readonly string[] | undefined, name: string): number {
+  if (!rawHeaders) return 0;
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === name) count++;
+  }
+  return count;
+}
+
 export interface PeerResolverOptions {
   trustDomain: string;
   /** Proxies whose forwarded client certificate header is believed (IPs / CIDRs). */
@@ -198,6 +212,10 @@ export function peerFromRequest(req: IncomingMessage, opts: PeerResolverOptions)
   const value = req.headers[headerName];
   if (value === undefined || !opts.bundle || !opts.trustedProxies) return {};
   if (!isTrustedProxy(req.socket.remoteAddress, opts.trustedProxies)) return {};
-  if (Array.isArray(value)) throw peerInvalid('more than one forwarded client certificate header');
+  // Node joins repeated headers into one comma-separated string, which reads as leaf + intermediates:
+  // only the raw header list shows that a second certificate header was smuggled past the proxy.
+  if (Array.isArray(value) || countRawHeader(req.rawHeaders, headerName) > 1) {
+    throw peerInvalid('more than one forwarded client certificate header');
+  }
   return peerFromForwardedCert(value, { bundle: opts.bundle, trustDomain: opts.trustDomain });
 }

@@ -57,30 +57,49 @@ function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
   }
 }
 
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * OpenSSL's "ssl_client" purpose as applied on direct mTLS: a certificate with an
+ * extendedKeyUsage extension must list clientAuth (anyExtendedKeyUsage is not enough); a
+ * certificate without the extension is unrestricted. Node's `keyUsage` getter returns the EKU OIDs.
+ * Throws an Error whose message is the reason.
+ */
+export function checkClientAuthEku(cert: X509Certificate, what: string): void {
+  const eku = cert.keyUsage;
+  if (eku === undefined || eku.length === 0) return;
+  if (!eku.includes(EKU_CLIENT_AUTH)) {
+    throw new Error(`${what} is not for client authentication (extendedKeyUsage lacks clientAuth)`);
+  }
+}
+
 /**
  * Builds a path from `leaf` through `intermediates` to one of `roots` (the trust bundle) and
  * checks every certificate's dates at `now`. Issuers must be CA certificates. Throws an Error
  * whose message is the reason.
+ * @returns the intermediates on the path, leaf side first (the root excluded)
  */
 export function verifyChain(
   leaf: X509Certificate,
   intermediates: readonly X509Certificate[],
   roots: readonly X509Certificate[],
   now: Date,
-): void {
+): X509Certificate[] {
   checkValidity(leaf, now, 'certificate');
   const unused = [...intermediates];
+  const path: X509Certificate[] = [];
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_LENGTH; depth++) {
     const root = roots.find((r) => r.ca && signedBy(current, r));
     if (root) {
       checkValidity(root, now, 'trust bundle CA');
-      return;
+      return path;
     }
     const idx = unused.findIndex((c) => c.ca && signedBy(current, c));
     if (idx < 0) break;
     const next = unused.splice(idx, 1)[0] as X509Certificate;
     checkValidity(next, now, 'intermediate CA');
+    path.push(next);
     current = next;
   }
   throw new Error('certificate does not chain to a trust bundle CA');

@@ -66,7 +66,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       parts.unshift('error="insufficient_scope"');
       parts.push(`scope="${((e.details.requiredScopes as string[]) ?? []).join(' ')}"`);
     } else {
-      if (e.code !== 'ERR_TOKEN_MISSING') parts.unshift('error="invalid_token"');
+      // RFC 6750 3.1: a malformed request (token in the query, two headers) is invalid_request, 400.
+      if (e.code === 'ERR_TOKEN_MALFORMED_REQUEST') parts.unshift('error="invalid_request"');
+      else if (e.code !== 'ERR_TOKEN_MISSING') parts.unshift('error="invalid_token"');
       parts.push(`scope="${readScope}"`);
     }
     parts.push(`error_description="${e.message.replace(/["\\]/g, "'")}"`);
@@ -79,7 +81,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'request failed');
     const status = e.mapping.http;
     const headers: Record<string, string> = {};
-    if (status === 401 || e.code === 'ERR_INSUFFICIENT_SCOPE') headers['www-authenticate'] = challenge(e);
+    if (status === 401 || e.code === 'ERR_INSUFFICIENT_SCOPE' || e.code === 'ERR_TOKEN_MALFORMED_REQUEST') {
+      headers['www-authenticate'] = challenge(e);
+    }
     if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
     if (status === 405) headers.allow = 'POST';
     if (!counted) o.metrics.reject(e.code);

@@ -158,7 +158,8 @@ export class Pipeline<S extends object> {
 
   /** tools/list: exactly the tools this caller may call. */
   listTools(principal: Principal): ListedTool[] {
-    const key = `${principal.scopes.join(' ')}|${principal.spiffeId ?? ''}`;
+    // JSON, not a joined string: ['a b'] and ['a', 'b'] must never share an entry (order does not matter).
+    const key = JSON.stringify([[...principal.scopes].sort(), principal.spiffeId ?? null]);
     const cached = this.#listCache.get(key);
     if (cached) return cached;
     const visible = this.#o.registry
