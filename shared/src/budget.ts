@@ -100,3 +100,16 @@ export function clipHead(text: string, maxBytes: number): ClippedText {
 export function jsonBytes(value: unknown): number {
   return bytesOf(value);
 }
+
+/** Bytes of a tool result's JSON besides its two copies of the data (content framing, isError, _meta). */
+const RESULT_FRAMING_BYTES = 512;
+
+/**
+ * The data budget a tool gets when the whole result must fit `maxOutputBytes`. A result carries the data
+ * twice (the structured copy and, for clients that read only text, the same JSON as a text block, where
+ * every quote and backslash is escaped once more), so a tool gets 2/5 of the budget: room for the data,
+ * its text copy and up to 25% escaping overhead.
+ */
+export function dataBudgetOf(maxOutputBytes: number): number {
+  return Math.max(256, Math.floor(((maxOutputBytes - RESULT_FRAMING_BYTES) * 2) / 5));
+}

@@ -11,6 +11,7 @@ export {
   clipHead,
   clipTail,
   DEFAULT_MAX_OUTPUT_BYTES,
+  dataBudgetOf,
   decodeCursor,
   encodeCursor,
   jsonBytes,

@@ -103,7 +103,7 @@ export async function invokeTool<S extends object>(
   if (size > base.maxOutputBytes) {
     throw new ToolError(
       'ERR_OUTPUT_TOO_LARGE',
-      `${tool.name} produced ${size} bytes, over the ${base.maxOutputBytes}-byte budget; narrow the request (filters, limit, shorter range)`,
+      `${tool.name} produced ${size} bytes of data, over its ${base.maxOutputBytes}-byte share of the output budget (an answer carries its data twice and must fit RAVENHELM_MAX_OUTPUT_BYTES); narrow the request (filters, limit, shorter range)`,
     );
   }
   return out.data as Record<string, unknown>;

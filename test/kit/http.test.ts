@@ -221,7 +221,34 @@ describe('HTTP refusals, the way curl sees them', () => {
       authorization: 'Bearer reader',
     });
     expect(res.json.result.isError).toBe(true);
-    expect(res.json.result.content[0].text).toMatch(/^ERR_OUTPUT_TOO_LARGE: .*4096-byte budget/);
+    expect(res.json.result.content[0].text).toMatch(
+      /^ERR_OUTPUT_TOO_LARGE: echo_say produced \d+ bytes of data, over its 1433-byte share of the output budget/,
+    );
+  });
+
+  it('bounds the whole answer, both copies of the data, by the output budget (4096 here)', async () => {
+    // The largest answers that fit: plain text, and text whose every character is escaped again in the text copy.
+    for (const message of ['x', '"']) {
+      let [repeat, tooMany] = [1, 5000];
+      while (tooMany - repeat > 1) {
+        const mid = Math.floor((repeat + tooMany) / 2);
+        const probe = await rpc(h.url, callBody('echo_say', { message, repeat: mid }), {
+          authorization: 'Bearer reader',
+        });
+        if (probe.json.result.isError) tooMany = mid;
+        else repeat = mid;
+      }
+      const res = await rpc(h.url, callBody('echo_say', { message, repeat }), { authorization: 'Bearer reader' });
+      expect(res.json.result.isError).toBeFalsy();
+      expect(Buffer.byteLength(JSON.stringify(res.json.result))).toBeLessThanOrEqual(4096);
+      expect(res.json.result.structuredContent.message).toBe(message.repeat(repeat));
+      const text = res.json.result.content[0].text as string;
+      if (message === '"')
+        expect(text).toMatch(
+          /\[text copy cut at \d+ of \d+ bytes .*structuredContent has the complete echo_say result\]$/,
+        );
+      else expect(JSON.parse(text)).toEqual(res.json.result.structuredContent);
+    }
   });
 
   it('refuses foreign Host and Origin headers (DNS rebinding)', async () => {

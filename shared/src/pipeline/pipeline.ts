@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
 import type { EffectiveTool, Registry } from '@ravenhelm/registry';
+import { clipHead, dataBudgetOf, jsonBytes } from '../budget.js';
 import { type ErrorCode, RavenhelmError, ToolError, toRavenhelmError } from '../errors.js';
 import { invokeTool } from '../invoke.js';
 import type { Logger } from '../logging.js';
@@ -90,12 +91,15 @@ export class Pipeline<S extends object> {
   #inFlight = 0;
   #idle: (() => void)[] = [];
   readonly #denials: DenialAggregator;
+  /** What a handler may return so that the whole result (both copies) fits maxOutputBytes. */
+  readonly #dataBudget: number;
   /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
   #abandon!: Promise<never>;
   #abandonNow!: (err: Error) => void;
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
+    this.#dataBudget = dataBudgetOf(opts.maxOutputBytes);
     this.#denials = new DenialAggregator({
       sink: opts.audit,
       windowMs: opts.denialWindowMs ?? 60_000,
@@ -352,14 +356,14 @@ export class Pipeline<S extends object> {
             logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
             principal,
             requestId: meta.requestId,
-            maxOutputBytes: this.#o.maxOutputBytes,
+            maxOutputBytes: this.#dataBudget,
             options: eff.options,
           },
           { timeoutMs: this.#o.callTimeoutMs },
         ),
       ]);
       outcome = 'success';
-      return { content: [{ type: 'text', text: JSON.stringify(data) }], structuredContent: data };
+      return this.#result(name, data);
     } catch (err) {
       const e = toRavenhelmError(err);
       errorCode = e.code;
@@ -418,6 +422,34 @@ export class Pipeline<S extends object> {
     };
   }
 
+  /**
+   * The result as clients get it: the structured data and the same data as compact JSON text. The output
+   * budget bounds the whole result; handlers are given 2/5 of it (dataBudgetOf). Only text that escapes
+   * unusually heavily can still overflow: then the text copy says so and points at the structured copy,
+   * which is always complete.
+   */
+  #result(name: string, data: Record<string, unknown>): ToolResult {
+    const text = JSON.stringify(data);
+    const result: ToolResult = { content: [{ type: 'text', text }], structuredContent: data };
+    const size = jsonBytes(result);
+    if (size <= this.#o.maxOutputBytes) return result;
+    this.#o.logger.warn({ tool: name, size, budget: this.#o.maxOutputBytes }, 'text copy of a result clipped');
+    const total = Buffer.byteLength(text);
+    const clipped = (room: number): ToolResult => {
+      const note = ` [text copy cut at ${room} of ${total} bytes to keep the whole result under ${this.#o.maxOutputBytes} bytes; structuredContent has the complete ${name} result]`;
+      return { content: [{ type: 'text', text: `${clipHead(text, room).text}${note}` }], structuredContent: data };
+    };
+    // The text copy is escaped once more in the result's JSON: shrink until the serialized whole fits.
+    let room = Math.max(0, this.#o.maxOutputBytes - jsonBytes(data) - 512);
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const candidate = clipped(room);
+      const over = jsonBytes(candidate) - this.#o.maxOutputBytes;
+      if (over <= 0) return candidate;
+      room = Math.max(0, room - over);
+    }
+    return clipped(0);
+  }
+
   async #plan(tool: AnyTool<S>, eff: EffectiveTool, args: Record<string, unknown>): Promise<string> {
     const generic = `${eff.title} (${eff.name}) with ${this.#shown(eff.name, args)}`;
     if (!tool.plan) return generic;
@@ -429,7 +461,7 @@ export class Pipeline<S extends object> {
       logger: this.#o.logger,
       principal: { subject: 'planner', scopes: [], roles: [], source: 'stdio' as const },
       requestId: 'plan',
-      maxOutputBytes: this.#o.maxOutputBytes,
+      maxOutputBytes: this.#dataBudget,
       options: eff.options,
     };
     return tool.plan(parsed.data, ctx);
