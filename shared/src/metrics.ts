@@ -8,6 +8,8 @@ export class Metrics {
   readonly rejections: client.Counter<'server' | 'reason'>;
   readonly inFlight: client.Gauge<'server'>;
   readonly httpRequests: client.Counter<'server' | 'status'>;
+  readonly toolErrors: client.Counter<'server' | 'tool' | 'code'>;
+  readonly auditWriteFailures: client.Counter<'server' | 'phase'>;
 
   constructor(
     readonly server: string,
@@ -43,6 +45,18 @@ export class Metrics {
       name: 'ravenhelm_http_requests_total',
       help: 'HTTP requests by status code',
       labelNames: ['server', 'status'],
+      registers,
+    });
+    this.toolErrors = new client.Counter({
+      name: 'ravenhelm_tool_errors_total',
+      help: 'Tool calls that ran and failed, by error code (ERR_BACKEND_UNAVAILABLE, ERR_BACKEND_TIMEOUT, ...)',
+      labelNames: ['server', 'tool', 'code'],
+      registers,
+    });
+    this.auditWriteFailures = new client.Counter({
+      name: 'ravenhelm_audit_write_failures_total',
+      help: 'Audit records that could not be written (attempt: the call was refused; outcome: logged)',
+      labelNames: ['server', 'phase'],
       registers,
     });
     if (opts.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: 'ravenhelm_' });

@@ -329,6 +329,7 @@ export class Pipeline<S extends object> {
           });
         } catch (err) {
           this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
+          this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase: 'attempt' });
           throw new RavenhelmError(
             'ERR_AUDIT_UNAVAILABLE',
             `${name} was not run: the audit log cannot be written; try again later`,
@@ -376,6 +377,9 @@ export class Pipeline<S extends object> {
       const seconds = (performance.now() - started) / 1000;
       this.#o.metrics.toolDuration.observe(labels, seconds);
       this.#o.metrics.toolCalls.inc({ ...labels, outcome });
+      if (errorCode && (outcome === 'error' || outcome === 'unknown')) {
+        this.#o.metrics.toolErrors.inc({ server: this.#o.server, tool: name, code: errorCode });
+      }
       await this.#auditSafe(principal, eff, args, meta.requestId, 'outcome', {
         outcome,
         ...(errorCode ? { errorCode } : {}),
@@ -505,6 +509,7 @@ export class Pipeline<S extends object> {
       );
     } catch (err) {
       this.#o.logger.error({ err, tool: eff.name }, 'audit outcome write failed');
+      this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase });
     }
   }
 }
