@@ -23,9 +23,10 @@ export type SeriesStats = z.output<typeof SeriesStats>;
 export const SeriesSummary = z.object({
   labels: z.record(z.string(), z.string()),
   stats: SeriesStats,
+  // A two-item array, not a tuple: tuple schemas (prefixItems + items:false) fail in the SDK client.
   downsampled: z
-    .array(z.tuple([z.number(), z.number().nullable()]))
-    .describe('[unixSeconds, bucket average] pairs, evenly spaced over the series'),
+    .array(z.array(z.number().nullable()).min(2).max(2))
+    .describe('[unixSeconds, bucket average] pairs, evenly spaced'),
 });
 export type SeriesSummary = z.output<typeof SeriesSummary>;
 

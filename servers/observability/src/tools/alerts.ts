@@ -1,21 +1,14 @@
 import { ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
+import { formatMatcher, fromAmMatcher, MatcherText, matchesEmpty, parseMatchers, toAmMatcher } from '../matchers.js';
 import { formatDuration, parseDuration } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
 const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
 
-export const LabelMatcher = z
-  .string()
-  .max(500)
-  .regex(
-    /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^",{}\s]+)\s*$/,
-    'must be a matcher like severity="critical", job=~"api.*" or env!="dev"',
-  )
-  .describe('An Alertmanager label matcher: name="value", name!="value", name=~"regex" or name!~"regex"');
-const Matchers = z.array(LabelMatcher).max(20).optional().describe('Label matchers, all must hold');
+const Matchers = z.array(MatcherText).max(20).optional().describe('Label matchers, all must hold');
 
 const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
 const SEVERITY_RANK: Record<string, number> = {
@@ -92,7 +85,7 @@ export const alertsList = defineTool({
     ...ListPage,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
-    const all = (await alertmanager.alerts(input.matchers ?? [], signal)).filter(
+    const all = (await alertmanager.alerts(parseMatchers(input.matchers).map(formatMatcher), signal)).filter(
       (a) => input.severity === undefined || a.labels.severity === input.severity,
     );
     const counts = { active: 0, suppressed: 0, unprocessed: 0 };
@@ -134,7 +127,7 @@ export const alertsListGroups = defineTool({
     ...ListPage,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
-    const groups = await alertmanager.groups(input.matchers ?? [], signal);
+    const groups = await alertmanager.groups(parseMatchers(input.matchers).map(formatMatcher), signal);
     const rows = groups.map((g) => {
       const states = { active: 0, suppressed: 0, unprocessed: 0 };
       for (const a of g.alerts ?? []) if (a.status.state in states) states[a.status.state]++;
@@ -152,11 +145,10 @@ export const alertsListGroups = defineTool({
 });
 
 const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
-const SilenceMatcherOut = z.object({ name: z.string(), value: z.string(), isRegex: z.boolean(), isEqual: z.boolean() });
 const SilenceSummary = z.object({
   id: z.string(),
   state: z.enum(SILENCE_STATES),
-  matchers: z.array(SilenceMatcherOut),
+  matchers: z.array(z.string()).describe('name="value" form, as the tools take them'),
   createdBy: z.string(),
   comment: z.string(),
   startsAt: z.string(),
@@ -167,7 +159,7 @@ function summarizeSilence(s: AmSilence): z.output<typeof SilenceSummary> {
   return {
     id: s.id,
     state: s.status.state,
-    matchers: s.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true })),
+    matchers: s.matchers.map((m) => formatMatcher(fromAmMatcher(m))),
     createdBy: s.createdBy,
     comment: s.comment.length > 500 ? `${s.comment.slice(0, 500)}…` : s.comment,
     startsAt: s.startsAt,
@@ -198,7 +190,7 @@ export const alertsListSilences = defineTool({
   output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const wanted = new Set(input.state);
-    const rows = (await alertmanager.silences(input.matchers ?? [], signal))
+    const rows = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state))
       .sort((a, b) => b.startsAt.localeCompare(a.startsAt))
       .map(summarizeSilence);
@@ -220,29 +212,14 @@ export const alertsCreateSilence = defineTool({
     'Silence alerts matching label matchers for a duration (1m to 7d), with author and comment; returns its id.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    matchers: z
-      .array(
-        z.object({
-          name: z
-            .string()
-            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
-            .max(200)
-            .describe('Label name, e.g. alertname'),
-          value: z.string().min(1).max(1000).describe('Label value (or regex when isRegex)'),
-          isRegex: z.boolean().default(false).describe('value is a regular expression'),
-          isEqual: z.boolean().default(true).describe('false negates the matcher (!= or !~)'),
-        }),
-      )
-      .min(1)
-      .max(20)
-      .describe('Alerts matching all of these are silenced'),
+    matchers: z.array(MatcherText).min(1).max(20).describe('Alerts matching all of these are silenced'),
     author: z.string().min(1).max(200).describe('Who creates the silence (createdBy)'),
     comment: z.string().min(3).max(2000).describe('Why: ticket, incident or reason'),
     duration: z.string().min(2).max(10).describe('How long: "30m", "2h", "1d" (1m to 7d)'),
   }),
   output: z.object({ silence: SilenceSummary }),
   plan: (input) =>
-    `silence alerts matching ${input.matchers.map((m) => `${m.name}${m.isEqual ? '' : '!'}${m.isRegex ? '=~' : '='}"${m.value}"`).join(', ')} for ${input.duration}`,
+    `silence alerts matching ${parseMatchers(input.matchers).map(formatMatcher).join(', ')} for ${input.duration}`,
   handler: async (input, { alertmanager, signal }) => {
     const seconds = parseDuration(input.duration, 'duration');
     if (seconds < MIN_SILENCE_SECONDS || seconds > MAX_SILENCE_SECONDS) {
@@ -251,13 +228,18 @@ export const alertsCreateSilence = defineTool({
         `duration: ${formatDuration(seconds)} is outside 1m..7d; silences longer than a week hide real problems`,
       );
     }
-    if (input.matchers.every((m) => m.isRegex && /^(\.\*|\.\+)$/.test(m.value))) {
-      throw new ToolError('ERR_INVALID_INPUT', 'matchers: a silence must name at least one concrete label value');
+    const matchers = parseMatchers(input.matchers);
+    // A matcher that also matches an absent label (or any value) narrows nothing: one must be concrete.
+    if (matchers.every((m) => matchesEmpty(m) || (m.op === '=~' && m.value === '.+'))) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        'matchers: a silence must name at least one concrete label value (e.g. alertname="DiskFull"); these match every alert',
+      );
     }
     const now = Date.now();
     const id = await alertmanager.createSilence(
       {
-        matchers: input.matchers,
+        matchers: matchers.map(toAmMatcher),
         startsAt: new Date(now).toISOString(),
         endsAt: new Date(now + seconds * 1000).toISOString(),
         createdBy: input.author,

@@ -22,6 +22,16 @@ const LabelName = z
   .max(200)
   .describe('A label name, e.g. "job" or "__name__"');
 const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+const PromValue = z.string().describe('Prometheus value text ("NaN", "+Inf" kept)');
+/**
+ * `[unixSeconds, "value"]`. Described as a two-item array, not a tuple: the SDK client's validator reads
+ * tuple schemas (prefixItems + items:false) as "no items allowed" and rejects every answer.
+ */
+const RawPoint = z
+  .array(z.union([z.number(), z.string()]))
+  .min(2)
+  .max(2);
+const RawSeries = z.object({ labels: Labels, points: z.number().int(), values: z.array(RawPoint) });
 
 export const metricsQuery = defineTool({
   name: 'metrics_query',
@@ -41,18 +51,12 @@ export const metricsQuery = defineTool({
   }),
   output: z.object({
     resultType: z.enum(['vector', 'matrix', 'scalar', 'string']),
+    time: z.number().optional().describe('Evaluation time (Unix s) of every sample'),
     samples: z
-      .array(
-        z.object({
-          labels: Labels,
-          value: z.string().describe('Prometheus value text ("NaN" and "+Inf" kept)'),
-          timestamp: z.number(),
-        }),
-      )
-      .describe('vector results (and scalar/string as one sample)'),
-    series: z
-      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
-      .describe('matrix results (range selectors like x[5m]): newest 20 points per series'),
+      .array(z.object({ labels: Labels, value: PromValue }))
+      .optional()
+      .describe('vector, scalar, string'),
+    series: z.array(RawSeries).optional().describe('matrix (x[5m]): newest 20 points per series'),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -63,8 +67,8 @@ export const metricsQuery = defineTool({
       const [ts, value] = data.result;
       return {
         resultType: data.resultType,
-        samples: [{ labels: {}, value: String(value), timestamp: ts }],
-        series: [],
+        time: ts,
+        samples: [{ labels: {}, value: String(value) }],
         total: 1,
         returned: 1,
         truncated: false,
@@ -77,13 +81,12 @@ export const metricsQuery = defineTool({
         values: (s.values ?? []).slice(-20),
       }));
       const page = pageList(all, opts);
-      return { resultType: 'matrix' as const, samples: [], series: page.items, ...withoutItems(page) };
+      return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page) };
     }
-    const samples = (data.result as PromSeries[]).map((s) => ({
-      labels: s.metric,
-      value: String(s.value?.[1] ?? 'NaN'),
-      timestamp: s.value?.[0] ?? 0,
-    }));
+    const vector = data.result as PromSeries[];
+    // An instant vector is evaluated at one time: it is said once, not on every sample.
+    const at = vector[0]?.value?.[0];
+    const samples = vector.map((s) => ({ labels: s.metric, value: String(s.value?.[1] ?? 'NaN') }));
     if (input.sort !== 'none') {
       const dir = input.sort === 'desc' ? -1 : 1;
       const key = (v: string) => (Number.isNaN(Number(v)) ? null : Number(v));
@@ -96,7 +99,12 @@ export const metricsQuery = defineTool({
       });
     }
     const page = pageList(samples, opts);
-    return { resultType: 'vector' as const, samples: page.items, series: [], ...withoutItems(page) };
+    return {
+      resultType: 'vector' as const,
+      ...(at !== undefined ? { time: at } : {}),
+      samples: page.items,
+      ...withoutItems(page),
+    };
   },
 });
 
@@ -147,14 +155,13 @@ export const metricsQueryRange = defineTool({
     end: z.number(),
     step: z.number().describe('Seconds between points'),
     mode: z.enum(['summary', 'raw']),
-    pointsPerSeries: z.number().int().describe('Most points any series has in the raw answer'),
-    series: z.array(SeriesSummary).describe('summary mode: top-k series ranked by sortBy'),
+    pointsPerSeries: z.number().int().describe('Most points any series has'),
+    series: z.array(SeriesSummary).optional().describe('summary mode: top-k series ranked by sortBy'),
     rest: z
       .object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() })
+      .optional()
       .describe('summary mode: series not in this page, with their overall min and max'),
-    raw: z
-      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
-      .describe('raw mode: points per series (newest kept when bounded)'),
+    raw: z.array(RawSeries).optional().describe('raw mode: [t, "v"] points (newest kept when bounded)'),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -186,7 +193,6 @@ export const metricsQueryRange = defineTool({
         pointsPerSeries: s.pointsPerSeries,
         series: s.series,
         rest: s.rest,
-        raw: [],
         total: s.total,
         returned: s.series.length,
         truncated: s.nextOffset !== undefined,
@@ -221,8 +227,6 @@ function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoint
   const pointsPerSeries = Math.max(0, ...result.map((s) => s.values?.length ?? 0));
   return {
     pointsPerSeries,
-    series: [],
-    rest: { series: result.length - raw.length, min: null, max: null },
     raw,
     total: result.length,
     returned: raw.length,
