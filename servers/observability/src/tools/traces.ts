@@ -16,6 +16,16 @@ function attrValue(v: Record<string, unknown>): string {
   return raw === undefined ? JSON.stringify(v).slice(0, 100) : String(raw);
 }
 
+const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** OTLP span kind by name (`SPAN_KIND_SERVER`, Tempo's jsonpb) or number (2, OTLP/JSON); unspecified is undefined. */
+export function kindOf(kind: string | number | undefined): Kind | undefined {
+  if (typeof kind === 'number') return KINDS[kind - 1];
+  const name = kind?.replace(/^SPAN_KIND_/, '').toLowerCase();
+  return KINDS.find((k) => k === name);
+}
+
 function statusOf(span: OtlpSpan): 'error' | 'ok' | 'unset' {
   const code = span.status?.code;
   if (code === 'STATUS_CODE_ERROR' || code === 2) return 'error';
@@ -33,6 +43,8 @@ const SpanSummary = z.object({
   depth: z.number().int().describe('0 for roots'),
   service: z.string(),
   operation: z.string(),
+  kind: z.enum(KINDS).optional().describe('Omitted when unspecified'),
+  orphan: z.literal(true).optional().describe('Its parent span is not in the trace'),
   startOffsetMs: z.number().describe('Milliseconds after the trace started'),
   durationMs: z.number(),
   status: z.enum(['error', 'ok', 'unset']),
@@ -73,18 +85,20 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   }
   const ids = new Set(flat.map((f) => f.id));
   const children = new Map<string, FlatSpan[]>();
+  // The root is the span without a parent id (Tempo's definition). A span whose parent never arrived is an
+  // orphan: listed at depth 0 after the true roots, never promoted over them, whatever its start time.
   const roots: FlatSpan[] = [];
+  const orphans = new Set<FlatSpan>();
   for (const f of flat) {
     if (f.parent && ids.has(f.parent)) children.set(f.parent, [...(children.get(f.parent) ?? []), f]);
+    else if (f.parent) orphans.add(f);
     else roots.push(f);
   }
   const byStart = (a: FlatSpan, b: FlatSpan) => Number(ns(a.span.startTimeUnixNano) - ns(b.span.startTimeUnixNano));
   const ordered: SpanSummary[] = [];
   // Iterative DFS, bounded by the number of spans (a cycle in parent ids cannot loop forever).
-  const stack: [FlatSpan, number][] = roots
-    .sort(byStart)
-    .reverse()
-    .map((r) => [r, 0]);
+  roots.sort(byStart);
+  const stack: [FlatSpan, number][] = [...roots, ...[...orphans].sort(byStart)].reverse().map((r) => [r, 0]);
   const visited = new Set<FlatSpan>();
   // Spans whose parents form a cycle are reachable from no root: each such loop starts at its earliest span.
   const unreachable = [...flat].sort(byStart).reverse();
@@ -98,11 +112,11 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     const [f, depth] = stack.pop() as [FlatSpan, number];
     if (visited.has(f)) continue;
     visited.add(f);
-    ordered.push(toSummary(f, depth, t0));
+    ordered.push(toSummary(f, depth, t0, orphans.has(f)));
     const kids = (children.get(f.id) ?? []).sort(byStart).reverse();
     for (const k of kids) stack.push([k, depth + 1]);
   }
-  const root = roots.sort(byStart)[0];
+  const root = roots[0];
   const services = new Map<string, { spans: number; errors: number }>();
   for (const s of ordered) {
     const e = services.get(s.service) ?? { spans: 0, errors: 0 };
@@ -114,6 +128,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     ordered,
     rootService: root?.service ?? null,
     rootOperation: root?.span.name ?? null,
+    orphans: orphans.size,
     startTime: flat.length ? isoOfNanos(t0.toString()) : null,
     durationMs: Number(tEnd - t0) / 1e6,
     services: [...services]
@@ -122,7 +137,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   };
 }
 
-function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
+function toSummary(f: FlatSpan, depth: number, t0: bigint, orphan: boolean): SpanSummary {
   const start = BigInt(String(f.span.startTimeUnixNano));
   const end = BigInt(String(f.span.endTimeUnixNano));
   const attributes: Record<string, string> = {};
@@ -131,12 +146,15 @@ function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
   }
   const status = statusOf(f.span);
   const message = f.span.status?.message;
+  const kind = kindOf(f.span.kind);
   return {
     spanId: f.id,
     parentSpanId: f.parent || null,
     depth,
     service: f.service,
     operation: f.span.name,
+    ...(kind ? { kind } : {}),
+    ...(orphan ? { orphan } : {}),
     startOffsetMs: Number(start - t0) / 1e6,
     durationMs: Number(end - start) / 1e6,
     status,
@@ -172,8 +190,10 @@ export const tracesGet = defineTool({
   }),
   output: z.object({
     traceId: z.string(),
-    rootService: z.string().nullable(),
+    partial: z.string().optional().describe('Tempo returned only part of the trace: its message'),
+    rootService: z.string().nullable().describe('null when the root span (no parent) is not in the trace'),
     rootOperation: z.string().nullable(),
+    orphans: z.number().int().describe('Spans whose parent is not in the trace'),
     startTime: z.string().nullable(),
     durationMs: z.number(),
     errorCount: z.number().int(),
@@ -186,8 +206,8 @@ export const tracesGet = defineTool({
     truncated: z.boolean().describe('True when spans were left out (maxSpans, maxDepth or the output budget)'),
   }),
   handler: async (input, { tempo, signal, maxOutputBytes }) => {
-    const batches = await tempo.trace(input.traceId.toLowerCase(), signal);
-    const s = summarizeTrace(batches);
+    const { resourceSpans, partial } = await tempo.trace(input.traceId.toLowerCase(), signal);
+    const s = summarizeTrace(resourceSpans);
     if (s.ordered.length === 0) {
       throw new ToolError('ERR_NOT_FOUND', `Tempo returned trace ${input.traceId} without spans`, { backend: 'Tempo' });
     }
@@ -203,8 +223,10 @@ export const tracesGet = defineTool({
     }
     return {
       traceId: input.traceId.toLowerCase().padStart(32, '0'),
+      ...(partial ? { partial } : {}),
       rootService: s.rootService,
       rootOperation: s.rootOperation,
+      orphans: s.orphans,
       startTime: s.startTime,
       durationMs: s.durationMs,
       errorCount: errors.length,
@@ -218,6 +240,8 @@ export const tracesGet = defineTool({
     };
   },
 });
+
+const ROOT_NOT_RECEIVED = '<root span not yet received>';
 
 export const tracesSearch = defineTool({
   name: 'traces_search',
@@ -242,10 +266,10 @@ export const tracesSearch = defineTool({
     traces: z.array(
       z.object({
         traceId: z.string(),
-        rootService: z.string().nullable(),
+        rootService: z.string().nullable().describe('null when Tempo has not received the root span yet'),
         rootOperation: z.string().nullable(),
         startTime: z.string().nullable(),
-        durationMs: z.number().nullable(),
+        durationMs: z.number().describe('Whole ms, floored by Tempo: 0 means under 1 ms'),
         matchedSpans: z.number().int().describe('Spans that matched the filter'),
       }),
     ),
@@ -264,12 +288,15 @@ export const tracesSearch = defineTool({
     const res = await tempo.search(input.query, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
     const traces = res.traces.slice(0, input.limit).map((t) => {
       const sets = t.spanSets ?? (t.spanSet ? [t.spanSet] : []);
+      // Tempo writes this placeholder (never a service name) while the root span is missing.
+      const rootReceived = t.rootServiceName !== undefined && t.rootServiceName !== ROOT_NOT_RECEIVED;
       return {
         traceId: t.traceID.toLowerCase().padStart(32, '0'),
-        rootService: t.rootServiceName ?? null,
-        rootOperation: t.rootTraceName ?? null,
+        rootService: rootReceived ? (t.rootServiceName as string) : null,
+        rootOperation: rootReceived ? (t.rootTraceName ?? null) : null,
         startTime: t.startTimeUnixNano ? isoOfNanos(t.startTimeUnixNano) : null,
-        durationMs: typeof t.durationMs === 'number' ? t.durationMs : null,
+        // jsonpb omits a zero uint32: an absent durationMs is a trace shorter than 1 ms.
+        durationMs: typeof t.durationMs === 'number' ? t.durationMs : 0,
         matchedSpans: sets.reduce((n, s) => n + (s.matched ?? s.spans?.length ?? 0), 0),
       };
     });
