@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LokiSimulator } from '../simulators/loki.js';
+import { LOKI_TIMEOUT_BODY, LokiSimulator } from '../simulators/loki.js';
 import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
@@ -150,6 +150,41 @@ describe('Loki behind basic auth', () => {
       expect(shown).not.toContain(Buffer.from(`agent:${password}`).toString('base64'));
     } finally {
       await guard.close();
+    }
+  });
+});
+
+describe("Loki's own answers", () => {
+  it("maps Loki's query timeout (504) to ERR_BACKEND_TIMEOUT, like Prometheus's, and says to narrow the query", async () => {
+    loki.timeoutAfterScannedLines = 100;
+    try {
+      const err = await callError('logs_search', { query: '{env="prod"} |= "level=error"' }, services);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toContain(LOKI_TIMEOUT_BODY);
+      expect(err.message).toMatch(/narrow the query/);
+      expect(err.details).toMatchObject({ backend: 'Loki', status: 504 });
+    } finally {
+      loki.timeoutAfterScannedLines = Number.POSITIVE_INFINITY;
+    }
+  });
+
+  it('reads a parse error without a position ("parse error : ...")', async () => {
+    const err = await callError('logs_search', { query: '{service_name=~".*"}' }, services);
+    expect(err.code).toBe('ERR_QUERY_INVALID');
+    expect(err.message).toMatch(/^Loki refused the LogQL query: parse error : queries require at least one regexp/);
+    expect(err.details.line).toBeUndefined();
+  });
+
+  it('reads label answers without data (Loki omits an empty list)', async () => {
+    const empty = await new LokiSimulator().start();
+    try {
+      const bare = makeServices({ loki: { url: empty.url } });
+      const res = await call('logs_list_labels', {}, bare);
+      expect(res).toMatchObject({ labels: [], total: 0, truncated: false });
+      const raw = await (await fetch(`${empty.url}/loki/api/v1/labels`)).json();
+      expect(raw).toEqual({ status: 'success' });
+    } finally {
+      await empty.close();
     }
   });
 });

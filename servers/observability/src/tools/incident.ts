@@ -23,6 +23,9 @@ export function fillTemplate(template: string, service: string): string {
   return template.replace(/\$\{service\}|\$service\b/g, service);
 }
 
+const TOP_SERIES = { sortBy: 'max', order: 'desc', offset: 0, topK: 5, points: 0 } as const;
+const SeriesStatsOnly = z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats });
+
 const Section = {
   ok: z.boolean(),
   backend: z.string(),
@@ -77,7 +80,7 @@ export const incidentGetContext = defineTool({
           ok: z.boolean(),
           error: SectionError.optional(),
           total: z.number().int().describe('Series the query returned'),
-          series: z.array(z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats })),
+          series: z.array(SeriesStatsOnly),
         }),
       ),
     }),
@@ -85,6 +88,7 @@ export const incidentGetContext = defineTool({
       ...Section,
       query: z.string().nullable(),
       lines: z.array(z.object({ time: z.string(), line: z.string(), labels: z.record(z.string(), z.string()) })),
+      series: z.array(SeriesStatsOnly).optional().describe('When logQuery is a metric query: top series'),
       truncated: z.boolean(),
       scannedLines: z.number().int().nullable(),
     }),
@@ -134,14 +138,7 @@ export const incidentGetContext = defineTool({
             try {
               const data = await prometheus.queryRange(query, start, end, step, signal);
               const result = data.resultType === 'matrix' ? data.result : [];
-              const s = summarizeMatrix(result, {
-                sortBy: 'max',
-                order: 'desc',
-                offset: 0,
-                topK: 5,
-                points: 0,
-                maxBytes: 4096,
-              });
+              const s = summarizeMatrix(result, { ...TOP_SERIES, maxBytes: 4096 });
               return {
                 name: t.name,
                 query,
@@ -166,7 +163,20 @@ export const incidentGetContext = defineTool({
             { query, startNs: toNanos(start), endNs: toNanos(end), limit: input.maxLogLines, direction: 'backward' },
             signal,
           );
-          const { streams, lines } = flattenStreams(res.result, 'backward', 300);
+          const scannedLines = res.stats.summary?.totalLinesProcessed ?? null;
+          if (res.resultType !== 'streams') {
+            // A metric logQuery (count_over_time, rate...): its series summarized like metric templates.
+            const s = summarizeMatrix(res.series, { ...TOP_SERIES, maxBytes: 4096 });
+            return {
+              ok: true,
+              query,
+              lines: [],
+              series: s.series.map(({ labels, stats }) => ({ labels, stats })),
+              truncated: s.nextOffset !== undefined,
+              scannedLines,
+            };
+          }
+          const { streams, lines } = flattenStreams(res.streams, 'backward', 300);
           return {
             ok: true,
             query,
@@ -174,7 +184,7 @@ export const incidentGetContext = defineTool({
               .slice(0, input.maxLogLines)
               .map((l) => ({ time: l.time, line: l.line, labels: streams[l.stream] ?? {} })),
             truncated: lines.length >= input.maxLogLines,
-            scannedLines: res.stats.summary?.totalLinesProcessed ?? null,
+            scannedLines,
           };
         } catch (err) {
           return { ok: false, error: sectionError(err), query, lines: [], truncated: false, scannedLines: null };

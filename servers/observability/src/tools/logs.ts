@@ -89,9 +89,12 @@ export const logsSearch = defineTool({
       signal,
     );
     if (res.resultType !== 'streams') {
-      throw new ToolError('ERR_QUERY_INVALID', `Loki answered with ${res.resultType}, not log lines. ${SELECTOR_HELP}`);
+      throw new ToolError(
+        'ERR_QUERY_INVALID',
+        `Loki answered with a ${res.resultType} (a metric query), not log lines. ${SELECTOR_HELP}`,
+      );
     }
-    const { streams, lines } = flattenStreams(res.result, input.direction, input.maxLineLength);
+    const { streams, lines } = flattenStreams(res.streams, input.direction, input.maxLineLength);
     const limitReached = lines.length >= input.limit;
     const budget = listBudget(maxOutputBytes) - jsonBytes(streams) - 512;
     let keep = lines.length;
