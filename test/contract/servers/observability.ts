@@ -273,6 +273,16 @@ const suite: ContractSuite = {
         },
         {
           tool: 'logs_search',
+          label: "Loki's query timeout (504)",
+          arguments: { query: '{service_name="noisy"}' },
+          expect: 'error',
+          check: (_s, text) => {
+            if (!/ERR_BACKEND_TIMEOUT/.test(text))
+              throw new Error(`expected ERR_BACKEND_TIMEOUT: ${text.slice(0, 200)}`);
+          },
+        },
+        {
+          tool: 'logs_search',
           label: 'LogQL parse error',
           arguments: { query: '{service_name="checkout"} |= error' },
           expect: 'error',
@@ -294,6 +304,20 @@ const suite: ContractSuite = {
         },
         {
           tool: 'traces_get',
+          label: 'orphan span before the true root',
+          arguments: { traceId: TRACE_IDS.skewed },
+          expect: 'ok',
+          check: all(expectValue('rootService', 'gateway'), expectValue('orphans', 1)),
+        },
+        {
+          tool: 'traces_get',
+          label: "partial: over Tempo's size limit",
+          arguments: { traceId: TRACE_IDS.huge, maxSpans: 5 },
+          expect: 'ok',
+          check: expectKeys(['partial']),
+        },
+        {
+          tool: 'traces_get',
           label: 'unknown trace',
           arguments: { traceId: 'deadbeefdeadbeefdeadbeefdeadbeef' },
           expect: 'error',
@@ -303,6 +327,13 @@ const suite: ContractSuite = {
           label: 'matches',
           arguments: { query: '{ status = error }' },
           expect: 'ok',
+        },
+        {
+          tool: 'traces_search',
+          label: 'root not yet received, sub-millisecond',
+          arguments: { query: '{ resource.service.name = "cache" }' },
+          expect: 'ok',
+          check: all(expectValue('traces.0.rootService', null), expectValue('traces.0.durationMs', 0)),
         },
         {
           tool: 'traces_search',
@@ -326,6 +357,23 @@ const suite: ContractSuite = {
           label: 'panels, rows and variables',
           arguments: { uid: 'checkout-overview' },
           expect: 'ok',
+        },
+        {
+          tool: 'dashboards_get',
+          label: 'library panel resolved, __expr__ target, variables',
+          arguments: { uid: 'db-overview', libraryPanels: true },
+          expect: 'ok',
+          check: all(
+            expectValue('panels.0.type', 'timeseries'),
+            expectValue('panels.1.queries.1.query', 'math: $A * 100'),
+          ),
+        },
+        {
+          tool: 'dashboards_get',
+          label: 'v2-schema dashboard',
+          arguments: { uid: 'v2-dash' },
+          expect: 'ok',
+          check: expectValue('schema', 'v2'),
         },
         { tool: 'dashboards_get', label: 'unknown uid', arguments: { uid: 'nope' }, expect: 'error' },
         // incident
