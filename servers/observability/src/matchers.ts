@@ -103,7 +103,7 @@ export const MatcherText = z
     const parsed = parseMatcher(text);
     if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
   })
-  .describe('Alertmanager matcher: name="value", name!="value", name=~"regex", name!~"regex"');
+  .describe('e.g. severity="critical"; also !=, =~, !~');
 
 /** Parses matchers already checked by MatcherText. */
 export function parseMatchers(texts: readonly string[] | undefined): LabelMatcher[] {

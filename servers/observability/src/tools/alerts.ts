@@ -6,9 +6,9 @@ import { formatDuration, parseDuration } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
-const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+const Cursor = z.string().max(64).optional().describe('From nextCursor');
 
-const Matchers = z.array(MatcherText).max(20).optional().describe('Label matchers, all must hold');
+const Matchers = z.array(MatcherText).max(20).optional().describe('All must match');
 
 const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
 const SEVERITY_RANK: Record<string, number> = {
@@ -22,11 +22,11 @@ const SEVERITY_RANK: Record<string, number> = {
 };
 
 const AlertSummary = z.object({
-  name: z.string().describe('alertname label'),
+  name: z.string(),
   state: z.enum(ALERT_STATES),
   severity: z.string().nullable(),
   labels: Labels,
-  annotations: Labels.describe('summary, description, runbook_url... (long texts cut at 500 characters)'),
+  annotations: Labels,
   startsAt: z.string(),
   fingerprint: z.string(),
   silencedBy: z.array(z.string()),
@@ -64,19 +64,13 @@ export const alertsList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List alerts',
-  description:
-    'List Alertmanager alerts, most severe first: filter by state, severity and label matchers; counts by state; paged.',
+  description: 'Alertmanager alerts, most severe first, by state, severity, matchers.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z
-      .array(z.enum(ALERT_STATES))
-      .min(1)
-      .max(3)
-      .optional()
-      .describe('Only alerts in these states (active = firing and not silenced/inhibited); default all'),
-    severity: z.string().min(1).max(50).optional().describe('Only alerts whose severity label equals this'),
+    state: z.array(z.enum(ALERT_STATES)).min(1).max(3).optional().describe('Default all'),
+    severity: z.string().min(1).max(50).optional().describe('severity label'),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most alerts in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -106,12 +100,11 @@ export const alertsListGroups = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List alert groups',
-  description:
-    'Alertmanager alert groups (as routed to receivers): group labels, receiver, counts by state, alert names; paged.',
+  description: 'Alert groups as routed: labels, receiver, counts by state.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most groups in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -121,7 +114,7 @@ export const alertsListGroups = defineTool({
         receiver: z.string(),
         alerts: z.number().int(),
         states: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
-        alertNames: z.array(z.string()).describe('Distinct alert names, at most 10'),
+        alertNames: z.array(z.string()),
       }),
     ),
     ...ListPage,
@@ -148,7 +141,7 @@ const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
 const SilenceSummary = z.object({
   id: z.string(),
   state: z.enum(SILENCE_STATES),
-  matchers: z.array(z.string()).describe('name="value" form, as the tools take them'),
+  matchers: z.array(z.string()),
   createdBy: z.string(),
   comment: z.string(),
   startsAt: z.string(),
@@ -173,18 +166,12 @@ export const alertsListSilences = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List silences',
-  description:
-    'List Alertmanager silences (default: active and pending), filtered by label matchers; newest first; paged.',
+  description: 'Silences (default active and pending), by matchers, newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z
-      .array(z.enum(SILENCE_STATES))
-      .min(1)
-      .max(3)
-      .default(['active', 'pending'])
-      .describe('Only silences in these states'),
+    state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']).describe('States'),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most silences in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
@@ -208,14 +195,13 @@ export const alertsCreateSilence = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:observability:write'],
   title: 'Create a silence',
-  description:
-    'Silence alerts matching label matchers for a duration (1m to 7d), with author and comment; returns its id.',
+  description: 'Silence alerts matching matchers for 1m to 7d.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    matchers: z.array(MatcherText).min(1).max(20).describe('Alerts matching all of these are silenced'),
-    author: z.string().min(1).max(200).describe('Who creates the silence (createdBy)'),
-    comment: z.string().min(3).max(2000).describe('Why: ticket, incident or reason'),
-    duration: z.string().min(2).max(10).describe('How long: "30m", "2h", "1d" (1m to 7d)'),
+    matchers: z.array(MatcherText).min(1).max(20).describe('All must match'),
+    author: z.string().min(1).max(200).describe('createdBy'),
+    comment: z.string().min(3).max(2000).describe('Why'),
+    duration: z.string().min(2).max(10).describe('e.g. "2h"'),
   }),
   output: z.object({ silence: SilenceSummary }),
   plan: (input) =>
@@ -257,13 +243,13 @@ export const alertsExpireSilence = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:observability:write'],
   title: 'Expire a silence',
-  description: 'End a silence now so its alerts notify again; expiring an already expired silence is a no-op.',
+  description: 'End a silence now; an expired one is a no-op.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({
     silenceId: z
       .string()
       .regex(/^[0-9a-fA-F-]{8,64}$/, 'must be a silence id (a UUID)')
-      .describe('The silence id from alerts_list_silences or alerts_create_silence'),
+      .describe('Silence id'),
   }),
   output: z.object({ silence: SilenceSummary, previousState: z.enum(SILENCE_STATES), alreadyExpired: z.boolean() }),
   handler: async (input, { alertmanager, signal }) => {

@@ -12,12 +12,12 @@ const MAX_QUERY_CHARS = 500;
 export const PanelSummary = z.object({
   id: z.number().int().nullable(),
   title: z.string(),
-  type: z.string().describe('Visualization plugin id; "library-panel" until its model is fetched'),
-  row: z.string().nullable().describe('Row or tab the panel sits in'),
-  datasource: z.string().nullable().describe('"type:uid", a name, or null for the default'),
+  type: z.string(),
+  row: z.string().nullable(),
+  datasource: z.string().nullable(),
   queries: z.array(z.object({ refId: z.string(), datasource: z.string().nullable(), query: z.string() })),
-  library: z.object({ uid: z.string(), name: z.string() }).optional().describe('A library panel'),
-  libraryError: z.string().optional().describe('Why its library model could not be read'),
+  library: z.object({ uid: z.string(), name: z.string() }).optional(),
+  libraryError: z.string().optional(),
 });
 export type PanelSummary = z.output<typeof PanelSummary>;
 

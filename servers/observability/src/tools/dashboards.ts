@@ -21,26 +21,26 @@ export const dashboardsSearch = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Search Grafana dashboards',
-  description: 'Find Grafana dashboards by title text and tags; returns uid, title, folder, tags; paged.',
+  description: 'Find Grafana dashboards by title text and tags.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    query: z.string().min(1).max(200).optional().describe('Text the title contains'),
-    tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('Dashboards must have all these tags'),
-    limit: z.number().int().min(1).max(200).default(20).describe('Most dashboards in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    query: z.string().min(1).max(200).optional().describe('Title text'),
+    tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('All required'),
+    limit: z.number().int().min(1).max(200).default(20).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({
     dashboards: z.array(
       z.object({
         uid: z.string(),
         title: z.string(),
-        folder: z.string().describe('Folder title ("General" at the root)'),
+        folder: z.string(),
         tags: z.array(z.string()),
         url: z.string(),
       }),
     ),
     ...ListPage,
-    capped: z.string().optional().describe('Grafana stopped at its hit cap: total counts only what it returned'),
+    capped: z.string().optional(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
     const hits = await grafana.search(
@@ -72,33 +72,29 @@ export const dashboardsGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Summarize a Grafana dashboard',
-  description:
-    'One dashboard by uid (classic or v2 schema) as a summary: folder, tags, variables, panels with type, datasource and queries; rows flattened.',
+  description: 'One Grafana dashboard: variables and panels with their queries.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     uid: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be a dashboard uid')
-      .describe('Dashboard uid, from dashboards_search'),
-    maxPanels: z.number().int().min(1).max(300).default(100).describe('Most panels listed'),
-    libraryPanels: z
-      .boolean()
-      .default(false)
-      .describe(`Fetch library panels' models for their type and queries (at most ${MAX_LIBRARY_FETCHES})`),
+      .describe('Dashboard uid'),
+    maxPanels: z.number().int().min(1).max(300).default(100).describe('Max panels'),
+    libraryPanels: z.boolean().default(false).describe('Fetch library panel models'),
   }),
   output: z.object({
     uid: z.string(),
-    schema: z.enum(['v1', 'v2']).describe('v2: a Grafana 12 dashboard read through /apis/dashboard.grafana.app'),
+    schema: z.enum(['v1', 'v2']),
     title: z.string(),
     folder: z.string(),
     folderUid: z.string().nullable(),
     tags: z.array(z.string()),
     url: z.string(),
     version: z.number().int().nullable(),
-    variables: z.array(VariableSummary).describe('Template variables ($name in queries)'),
+    variables: z.array(VariableSummary),
     rows: z.array(z.string()),
     panels: z.array(PanelSummary),
-    total: z.number().int().describe('Panels on the dashboard'),
+    total: z.number().int(),
     returned: z.number().int(),
     truncated: z.boolean(),
   }),

@@ -40,16 +40,16 @@ const KEY_ATTRIBUTES =
 const SpanSummary = z.object({
   spanId: z.string(),
   parentSpanId: z.string().nullable(),
-  depth: z.number().int().describe('0 for roots'),
+  depth: z.number().int(),
   service: z.string(),
   operation: z.string(),
-  kind: z.enum(KINDS).optional().describe('Omitted when unspecified'),
-  orphan: z.literal(true).optional().describe('Its parent span is not in the trace'),
-  startOffsetMs: z.number().describe('Milliseconds after the trace started'),
+  kind: z.enum(KINDS).optional(),
+  orphan: z.literal(true).optional(),
+  startOffsetMs: z.number(),
   durationMs: z.number(),
   status: z.enum(['error', 'ok', 'unset']),
   statusMessage: z.string().optional(),
-  attributes: z.record(z.string(), z.string()).describe('Key attributes only (http.*, db.*, rpc.*, exception.*...)'),
+  attributes: z.record(z.string(), z.string()),
 });
 type SpanSummary = z.output<typeof SpanSummary>;
 
@@ -166,7 +166,7 @@ function toSummary(f: FlatSpan, depth: number, t0: bigint, orphan: boolean): Spa
 export const TraceId = z
   .string()
   .regex(/^[0-9a-fA-F]{1,32}$/, 'must be a trace id: up to 32 hex digits')
-  .describe('Trace id in hex, e.g. from a log line or traces_search');
+  .describe('Trace id (hex)');
 
 export const tracesGet = defineTool({
   name: 'traces_get',
@@ -174,36 +174,29 @@ export const tracesGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Get a trace as a span tree summary',
-  description:
-    'Fetch one trace from Tempo and summarize it: services, root, duration, error spans first, then the span tree (depth, service, operation, duration, status); bounded.',
+  description: 'One Tempo trace as a span tree, error spans first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     traceId: TraceId,
-    maxSpans: z.number().int().min(1).max(500).default(50).describe('Most spans listed'),
-    maxDepth: z
-      .number()
-      .int()
-      .min(0)
-      .max(100)
-      .default(10)
-      .describe('Deepest tree level listed (0 = roots only); error spans are listed at any depth'),
+    maxSpans: z.number().int().min(1).max(500).default(50).describe('Max spans'),
+    maxDepth: z.number().int().min(0).max(100).default(10).describe('Max tree depth (errors always listed)'),
   }),
   output: z.object({
     traceId: z.string(),
-    partial: z.string().optional().describe('Tempo returned only part of the trace: its message'),
-    rootService: z.string().nullable().describe('null when the root span (no parent) is not in the trace'),
+    partial: z.string().optional(),
+    rootService: z.string().nullable(),
     rootOperation: z.string().nullable(),
-    orphans: z.number().int().describe('Spans whose parent is not in the trace'),
+    orphans: z.number().int(),
     startTime: z.string().nullable(),
     durationMs: z.number(),
     errorCount: z.number().int(),
     services: z.array(z.object({ name: z.string(), spans: z.number().int(), errors: z.number().int() })),
-    spans: z.array(SpanSummary).describe('Error spans first (tree order), then the rest in tree order'),
-    maxDepthInTrace: z.number().int().describe('Deepest level in the trace (0 = roots)'),
-    belowMaxDepth: z.number().int().describe('Spans left out because they sit deeper than maxDepth'),
-    total: z.number().int().describe('Spans in the trace'),
+    spans: z.array(SpanSummary),
+    maxDepthInTrace: z.number().int(),
+    belowMaxDepth: z.number().int(),
+    total: z.number().int(),
     returned: z.number().int(),
-    truncated: z.boolean().describe('True when spans were left out (maxSpans, maxDepth or the output budget)'),
+    truncated: z.boolean(),
   }),
   handler: async (input, { tempo, signal, maxOutputBytes }) => {
     const { resourceSpans, partial } = await tempo.trace(input.traceId.toLowerCase(), signal);
@@ -249,32 +242,27 @@ export const tracesSearch = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Search traces with TraceQL',
-  description:
-    'Find traces with TraceQL, e.g. { resource.service.name = "api" && status = error }, over a time range (default last hour); newest first.',
+  description: 'Find traces with TraceQL (default last hour), newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    query: z
-      .string()
-      .min(2)
-      .max(2000)
-      .describe('TraceQL spanset filter, e.g. { resource.service.name = "checkout" && duration > 500ms }'),
-    start: TimeInput.optional().describe('Range start (default: 1h before end)'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    limit: z.number().int().min(1).max(100).default(20).describe('Most traces returned'),
+    query: z.string().min(2).max(2000).describe('e.g. { status = error }'),
+    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    limit: z.number().int().min(1).max(100).default(20).describe('Max traces'),
   }),
   output: z.object({
     traces: z.array(
       z.object({
         traceId: z.string(),
-        rootService: z.string().nullable().describe('null when Tempo has not received the root span yet'),
+        rootService: z.string().nullable(),
         rootOperation: z.string().nullable(),
         startTime: z.string().nullable(),
-        durationMs: z.number().describe('Whole ms, floored by Tempo: 0 means under 1 ms'),
-        matchedSpans: z.number().int().describe('Spans that matched the filter'),
+        durationMs: z.number(),
+        matchedSpans: z.number().int(),
       }),
     ),
     returned: z.number().int(),
-    truncated: z.boolean().describe('True when the limit was reached: more traces may match'),
+    truncated: z.boolean(),
     inspectedTraces: z.number().int().nullable(),
   }),
   handler: async (input, { tempo, signal }) => {
