@@ -43,6 +43,13 @@ describe('observability through the SDK Client (stdio, output validation on)', (
     expect(tuples).toEqual([]);
   });
 
+  it('keeps tools/list within its byte budget (issue 9: was 50,783 bytes for 20 tools)', async () => {
+    const list = await client.listTools();
+    const bytes = Buffer.byteLength(JSON.stringify(list));
+    // 2,200 bytes per tool today; lower it as the kit's schema emission slims down.
+    expect(bytes / list.tools.length).toBeLessThanOrEqual(2200);
+  });
+
   it('every case is accepted by the client and gives the expected outcome', async () => {
     await client.listTools();
     const failures: string[] = [];
