@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrafanaSimulator } from '../simulators/grafana.js';
+import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
 const TOKEN = 'glsa_test_token_do_not_print';
@@ -441,6 +442,60 @@ describe('dashboards_get', () => {
     ]);
     const paths = grafana.control.requests.slice(-3).map((r) => r.url.pathname);
     expect(paths).toContain('/apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/v2-dash');
+  });
+
+  it('says exactly what to do when a v2 dashboard cannot be read, and never follows a path for another uid', async () => {
+    const seen: string[] = [];
+    const fake = await listen((req, res) => {
+      seen.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.startsWith('/api/dashboards/uid/other')) {
+        res
+          .writeHead(406)
+          .end(
+            JSON.stringify({
+              message:
+                'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/evil instead',
+            }),
+          );
+      } else if (req.url?.startsWith('/api/dashboards/uid/')) {
+        res
+          .writeHead(406)
+          .end(
+            JSON.stringify({
+              message:
+                'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/org-2/dashboards/locked instead',
+            }),
+          );
+      } else {
+        res
+          .writeHead(403)
+          .end(
+            JSON.stringify({
+              kind: 'Status',
+              apiVersion: 'v1',
+              status: 'Failure',
+              message: 'dashboards.dashboard.grafana.app "locked" is forbidden',
+              reason: 'Forbidden',
+              code: 403,
+            }),
+          );
+      }
+    });
+    try {
+      const via = makeServices({ grafana: { url: fake.url, auth: { token: TOKEN } } });
+      const forbidden = await callError('dashboards_get', { uid: 'locked' }, via);
+      expect(forbidden.code).toBe('ERR_BACKEND_ERROR');
+      expect(forbidden.message).toMatch(
+        /uses Grafana's v2 schema.*\/apis\/dashboard\.grafana\.app\/v2beta1\/namespaces\/org-2\/dashboards\/locked.*HTTP 403.*dashboards:read/,
+      );
+      const other = await callError('dashboards_get', { uid: 'other' }, via);
+      expect(other.code).toBe('ERR_BACKEND_ERROR');
+      expect(other.message).toMatch(/named no \/apis\/dashboard\.grafana\.app path for it; open \/d\/other/);
+      expect(seen.some((u) => u.includes('evil'))).toBe(false);
+    } finally {
+      await fake.close();
+    }
   });
 
   it("says ERR_NOT_FOUND with Grafana's message for an unknown uid", async () => {
