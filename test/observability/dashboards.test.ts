@@ -450,36 +450,30 @@ describe('dashboards_get', () => {
       seen.push(req.url ?? '');
       res.setHeader('content-type', 'application/json');
       if (req.url?.startsWith('/api/dashboards/uid/other')) {
-        res
-          .writeHead(406)
-          .end(
-            JSON.stringify({
-              message:
-                'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/evil instead',
-            }),
-          );
+        res.writeHead(406).end(
+          JSON.stringify({
+            message:
+              'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/evil instead',
+          }),
+        );
       } else if (req.url?.startsWith('/api/dashboards/uid/')) {
-        res
-          .writeHead(406)
-          .end(
-            JSON.stringify({
-              message:
-                'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/org-2/dashboards/locked instead',
-            }),
-          );
+        res.writeHead(406).end(
+          JSON.stringify({
+            message:
+              'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/org-2/dashboards/locked instead',
+          }),
+        );
       } else {
-        res
-          .writeHead(403)
-          .end(
-            JSON.stringify({
-              kind: 'Status',
-              apiVersion: 'v1',
-              status: 'Failure',
-              message: 'dashboards.dashboard.grafana.app "locked" is forbidden',
-              reason: 'Forbidden',
-              code: 403,
-            }),
-          );
+        res.writeHead(403).end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: 'dashboards.dashboard.grafana.app "locked" is forbidden',
+            reason: 'Forbidden',
+            code: 403,
+          }),
+        );
       }
     });
     try {
