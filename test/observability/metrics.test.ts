@@ -73,7 +73,9 @@ describe('metrics_query', () => {
     expect(matrix.resultType).toBe('matrix');
     expect(matrix.series).toHaveLength(1);
     expect(matrix.series[0].points).toBeGreaterThanOrEqual(8);
-    expect(matrix.series[0].values.length).toBeLessThanOrEqual(20);
+    expect(matrix.series[0].t.length).toBeLessThanOrEqual(20);
+    expect(matrix.series[0].v).toHaveLength(matrix.series[0].t.length);
+    expect(typeof matrix.series[0].v[0]).toBe('string');
   });
 
   it('turns a PromQL parse error into ERR_QUERY_INVALID keeping the position', async () => {
@@ -194,7 +196,8 @@ describe('metrics_query_range', () => {
     expect(res.series).toBeUndefined();
     for (const s of res.raw) {
       expect(s.points).toBeGreaterThan(40);
-      expect(s.values).toHaveLength(20);
+      expect(s.t).toHaveLength(20);
+      expect(s.v).toHaveLength(20);
     }
   });
 

@@ -16,14 +16,21 @@ const LabelName = z
 const Cursor = z.string().max(64).optional().describe('From nextCursor');
 const PromValue = z.string();
 /**
- * `[unixSeconds, "value"]`. Described as a two-item array, not a tuple: the SDK client's validator reads
- * tuple schemas (prefixItems + items:false) as "no items allowed" and rejects every answer.
+ * Raw points as two columns, `t` (Unix seconds) and `v` (Prometheus value text, "NaN"/"+Inf" kept): no
+ * tuple schema (the SDK client rejects prefixItems + items:false), no mixed-type arrays, fewer bytes than pairs.
  */
-const RawPoint = z
-  .array(z.union([z.number(), z.string()]))
-  .min(2)
-  .max(2);
-const RawSeries = z.object({ labels: Labels, points: z.number().int(), values: z.array(RawPoint) });
+const RawSeries = z.object({
+  labels: Labels,
+  points: z.number().int(),
+  t: z.array(z.number()),
+  v: z.array(z.string()),
+});
+
+/** A series' last `n` points as columns. */
+function columns(s: PromSeries, n: number) {
+  const values = (s.values ?? []).slice(-n);
+  return { labels: s.metric, points: s.values?.length ?? 0, t: values.map((p) => p[0]), v: values.map((p) => p[1]) };
+}
 
 export const metricsQuery = defineTool({
   name: 'metrics_query',
@@ -63,11 +70,7 @@ export const metricsQuery = defineTool({
       };
     }
     if (data.resultType === 'matrix') {
-      const all = data.result.map((s) => ({
-        labels: s.metric,
-        points: s.values?.length ?? 0,
-        values: (s.values ?? []).slice(-20),
-      }));
+      const all = data.result.map((s) => columns(s, 20));
       const page = pageList(all, opts);
       return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page) };
     }
@@ -177,9 +180,8 @@ function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoint
   let clipped = false;
   const build = () =>
     slice.slice(0, take).map((s) => {
-      const values = s.values ?? [];
-      if (values.length > perSeries) clipped = true;
-      return { labels: s.metric, points: values.length, values: values.slice(-perSeries) };
+      if ((s.values?.length ?? 0) > perSeries) clipped = true;
+      return columns(s, perSeries);
     });
   let raw = build();
   for (let i = 0; i < 64 && jsonBytes(raw) > maxBytes; i++) {
