@@ -175,6 +175,52 @@ describe("Loki's own answers", () => {
     expect(err.details.line).toBeUndefined();
   });
 
+  it('reads a vector answer (Loki marshal_test shape) as one-point series, and refuses an unknown resultType', async () => {
+    const bodies = [
+      {
+        status: 'success',
+        data: {
+          resultType: 'vector',
+          result: [
+            {
+              metric: { filename: '/var/hostlog/apport.log', job: 'varlogs' },
+              value: [1568404331.324, '0.013333333333333334'],
+            },
+            { metric: { filename: '/var/hostlog/syslog', job: 'varlogs' }, value: [1568404331.324, '3.45'] },
+          ],
+          stats: {},
+        },
+      },
+      { status: 'success', data: { resultType: 'scalar', result: [1, '1'] } },
+    ];
+    const fake = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bodies.shift()));
+    });
+    try {
+      const backend = makeServices({ loki: { url: fake.url } }).loki;
+      const q = {
+        query: 'sum(rate({job="varlogs"}[1m]))',
+        startNs: '1',
+        endNs: '2',
+        limit: 10,
+        direction: 'backward' as const,
+      };
+      expect(await backend.queryRange(q)).toMatchObject({
+        resultType: 'vector',
+        series: [
+          { metric: { job: 'varlogs' }, values: [[1568404331.324, '0.013333333333333334']] },
+          { metric: { filename: '/var/hostlog/syslog' }, values: [[1568404331.324, '3.45']] },
+        ],
+      });
+      await expect(backend.queryRange(q)).rejects.toMatchObject({
+        code: 'ERR_BACKEND_ERROR',
+        message: expect.stringMatching(/resultType "scalar"/),
+      });
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('reads label answers without data (Loki omits an empty list)', async () => {
     const empty = await new LokiSimulator().start();
     try {
