@@ -108,7 +108,12 @@ export class GrafanaBackend {
 
   /** A folder's title, or undefined when Grafana cannot say. */
   async folderTitle(uid: string, signal?: AbortSignal): Promise<string | undefined> {
-    const res = await this.http.request('GET', `/api/folders/${encodeURIComponent(uid)}`, { signal });
+    let res: Awaited<ReturnType<BackendHttp['request']>>;
+    try {
+      res = await this.http.request('GET', `/api/folders/${encodeURIComponent(uid)}`, { signal });
+    } catch {
+      return undefined; // the folder title is a nicety: the dashboard is still answered with the folder uid
+    }
     if (res.status !== 200) return undefined;
     const title = (res.body as { title?: unknown } | undefined)?.title;
     return typeof title === 'string' ? title : undefined;

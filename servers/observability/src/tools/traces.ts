@@ -90,8 +90,11 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   const roots: FlatSpan[] = [];
   const orphans = new Set<FlatSpan>();
   for (const f of flat) {
-    if (f.parent && ids.has(f.parent)) children.set(f.parent, [...(children.get(f.parent) ?? []), f]);
-    else if (f.parent) orphans.add(f);
+    if (f.parent && ids.has(f.parent)) {
+      const kids = children.get(f.parent);
+      if (kids) kids.push(f);
+      else children.set(f.parent, [f]);
+    } else if (f.parent) orphans.add(f);
     else roots.push(f);
   }
   const byStart = (a: FlatSpan, b: FlatSpan) => Number(ns(a.span.startTimeUnixNano) - ns(b.span.startTimeUnixNano));
