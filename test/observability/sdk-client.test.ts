@@ -5,6 +5,8 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import suite from '../contract/servers/observability.js';
 import type { ContractBackend } from '../contract/types.js';
@@ -50,8 +52,12 @@ describe('observability through the SDK Client (stdio, output validation on)', (
     expect(bytes / list.tools.length).toBeLessThanOrEqual(2200);
   });
 
-  it('every case is accepted by the client and gives the expected outcome', async () => {
-    await client.listTools();
+  it('every case is accepted by the client (and by Ajv draft-07 and 2020-12) and gives the expected outcome', async () => {
+    const { tools } = await client.listTools();
+    const ajvs = [new Ajv({ strict: true, allErrors: true }), new Ajv2020({ strict: true, allErrors: true })];
+    const validators = new Map<string, ValidateFunction[]>(
+      tools.map((t) => [t.name, ajvs.map((a) => a.compile(t.outputSchema ?? {}))]),
+    );
     const failures: string[] = [];
     for (const c of backend.cases) {
       const name = `${c.tool} (${c.label})`;
@@ -61,6 +67,10 @@ describe('observability through the SDK Client (stdio, output validation on)', (
         if (c.expect === 'ok') {
           if (res.isError) throw new Error(`isError: ${text.slice(0, 300)}`);
           if (!res.structuredContent) throw new Error('no structuredContent');
+          for (const validate of validators.get(c.tool) ?? []) {
+            if (!validate(res.structuredContent))
+              throw new Error(`Ajv: ${JSON.stringify(validate.errors).slice(0, 300)}`);
+          }
         } else {
           if (!res.isError) throw new Error('expected an isError result');
           if (!/ERR_[A-Z_]+/.test(text)) throw new Error(`error text names no ERR_ code: ${text.slice(0, 200)}`);
