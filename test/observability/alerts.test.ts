@@ -72,10 +72,44 @@ describe('alerts_list', () => {
     expect(regex.total).toBe(11);
   });
 
+  it('refuses "==" and other malformed matchers with the expected syntax, for every tool', async () => {
+    const before = await fetch(`${am.url}/api/v2/silences`).then((r) => r.json() as Promise<unknown[]>);
+    for (const [bad, why] of [
+      ['alertname==HighErrorRate', /"==" is not an operator/],
+      ['alertname=~"(unclosed"', /the regex does not compile \(error parsing regexp: missing closing \)/],
+      ['alertname="unterminated', /unterminated quote/],
+      ['alertname=', /value is missing/],
+      ['alertname=two words', /quote it/],
+    ] as const) {
+      for (const [tool, extra] of [
+        ['alerts_list', {}],
+        ['alerts_list_groups', {}],
+        ['alerts_list_silences', {}],
+        ['alerts_create_silence', { author: 'a', comment: 'bad matcher', duration: '1h' }],
+      ] as const) {
+        const err = await callError(tool, { ...extra, matchers: [bad] }, services);
+        expect(err.code, `${tool} ${bad}`).toBe('ERR_INVALID_INPUT');
+        expect(err.message).toMatch(why);
+        expect(err.message).toContain('write name="value", name!="value", name=~"regex" or name!~"regex"');
+      }
+    }
+    const after = await fetch(`${am.url}/api/v2/silences`).then((r) => r.json() as Promise<unknown[]>);
+    expect(after.length).toBe(before.length);
+  });
+
+  it('accepts the same syntax in every tool: quoted, bare and negated values', async () => {
+    const bare = await call('alerts_list', { matchers: ['service=checkout'] }, services);
+    expect(bare).toMatchObject({ total: 1, alerts: [{ name: 'HighErrorRate' }] });
+    const negated = await call('alerts_list', { matchers: ['alertname!="Noise"', 'severity!~"warn.*"'] }, services);
+    expect(negated.alerts.map((a: { name: string }) => a.name)).toEqual(['HighErrorRate']);
+    const groups = await call('alerts_list_groups', { matchers: ['alertname="DiskFull"'] }, services);
+    expect(groups).toMatchObject({ total: 1, groups: [{ alertNames: ['DiskFull'] }] });
+  });
+
   it('refuses a malformed matcher before calling Alertmanager', async () => {
     const err = await callError('alerts_list', { matchers: ['service checkout'] }, services);
     expect(err.code).toBe('ERR_INVALID_INPUT');
-    expect(err.message).toMatch(/matchers\.0: must be a matcher like severity="critical"/);
+    expect(err.message).toMatch(/matchers.0: "service checkout": not a label matcher; write name="value"/);
   });
 });
 
@@ -99,7 +133,7 @@ describe('silences', () => {
     const created = await call(
       'alerts_create_silence',
       {
-        matchers: [{ name: 'alertname', value: 'DiskFull' }],
+        matchers: ['alertname="DiskFull"'],
         author: 'agent@test',
         comment: 'INC-42: disk being expanded',
         duration: '2h',
@@ -110,8 +144,11 @@ describe('silences', () => {
     expect(created.silence).toMatchObject({
       state: 'active',
       createdBy: 'agent@test',
-      matchers: [{ name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true }],
+      matchers: ['alertname="DiskFull"'],
     });
+    expect((await amSilence(id)).matchers).toEqual([
+      { name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true },
+    ]);
     const hours = (Date.parse(created.silence.endsAt) - Date.parse(created.silence.startsAt)) / 3_600_000;
     expect(hours).toBeCloseTo(2, 1);
     expect((await amSilence(id)).status.state).toBe('active');
@@ -140,18 +177,17 @@ describe('silences', () => {
   });
 
   it('refuses durations outside 1m..7d and match-everything silences', async () => {
-    const base = { matchers: [{ name: 'alertname', value: 'Noise' }], author: 'a', comment: 'why not' };
+    const base = { matchers: ['alertname="Noise"'], author: 'a', comment: 'why not' };
     const long = await callError('alerts_create_silence', { ...base, duration: '8d' }, services);
     expect(long.code).toBe('ERR_INVALID_INPUT');
     expect(long.message).toMatch(/outside 1m\.\.7d/);
     const short = await callError('alerts_create_silence', { ...base, duration: '30s' }, services);
     expect(short.code).toBe('ERR_INVALID_INPUT');
-    const all = await callError(
-      'alerts_create_silence',
-      { ...base, matchers: [{ name: 'alertname', value: '.*', isRegex: true }], duration: '1h' },
-      services,
-    );
-    expect(all.code).toBe('ERR_INVALID_INPUT');
+    for (const matchers of [['alertname=~".*"'], ['alertname!="Noise"'], ['alertname=~".+"', 'service!~"db"']]) {
+      const all = await callError('alerts_create_silence', { ...base, matchers, duration: '1h' }, services);
+      expect(all.code).toBe('ERR_INVALID_INPUT');
+      expect(all.message).toMatch(/at least one concrete label value/);
+    }
     const silences = (await (await fetch(`${am.url}/api/v2/silences`)).json()) as { comment: string }[];
     expect(silences.filter((s) => s.comment === 'why not')).toEqual([]);
   });

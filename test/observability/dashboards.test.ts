@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrafanaSimulator } from '../simulators/grafana.js';
+import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
 const TOKEN = 'glsa_test_token_do_not_print';
@@ -66,6 +67,181 @@ beforeAll(async () => {
       },
     ],
   });
+  grafana.add({
+    uid: 'library-and-expr',
+    title: 'Library and expressions',
+    variables: [
+      {
+        name: 'service',
+        type: 'query',
+        datasource: { type: 'prometheus', uid: 'prom1' },
+        query: { query: 'label_values(up, job)', refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+        current: { text: 'checkout', value: 'checkout' },
+      },
+      {
+        name: 'env',
+        type: 'custom',
+        query: 'prod,staging',
+        current: { text: ['prod', 'staging'], value: ['prod', 'staging'] },
+      },
+    ],
+    panels: [
+      // library panels are stored as a reference only (their model lives in /api/library-elements)
+      { id: 7, gridPos: { h: 8, w: 12, x: 0, y: 0 }, libraryPanel: { uid: 'lib-errors', name: 'Error rate' } },
+      { id: 8, gridPos: { h: 8, w: 12, x: 12, y: 0 }, libraryPanel: { uid: 'lib-gone', name: 'Deleted panel' } },
+      {
+        id: 9,
+        type: 'stat',
+        title: 'Error percentage',
+        datasource: { type: 'prometheus', uid: 'prom1' },
+        targets: [
+          { refId: 'A', expr: 'sum(rate(errors_total[5m]))' },
+          { refId: 'B', datasource: { type: '__expr__', uid: '__expr__' }, type: 'math', expression: '$A * 100' },
+          {
+            refId: 'C',
+            datasource: { type: '__expr__', uid: '__expr__' },
+            type: 'reduce',
+            reducer: 'mean',
+            expression: 'B',
+          },
+        ],
+      },
+    ],
+  });
+  grafana.addLibraryElement({
+    uid: 'lib-errors',
+    name: 'Error rate',
+    model: {
+      type: 'timeseries',
+      title: 'Error rate',
+      datasource: { type: 'prometheus', uid: 'prom1' },
+      targets: [{ refId: 'A', expr: 'sum(rate(http_requests_total{code=~"5.."}[5m]))' }],
+    },
+  });
+  grafana.addFolder('f-v2', 'Platform');
+  grafana.addV2(
+    'v2-dash',
+    {
+      title: 'Dynamic dashboard',
+      tags: ['v2'],
+      elements: {
+        'panel-1': {
+          kind: 'Panel',
+          spec: {
+            id: 1,
+            title: 'Latency',
+            description: '',
+            links: [],
+            data: {
+              kind: 'QueryGroup',
+              spec: {
+                queries: [
+                  {
+                    kind: 'PanelQuery',
+                    spec: {
+                      refId: 'A',
+                      hidden: false,
+                      query: {
+                        kind: 'DataQuery',
+                        group: 'prometheus',
+                        version: 'v0',
+                        datasource: { name: 'prom1' },
+                        spec: { expr: 'histogram_quantile(0.99, sum by (le) (rate(latency_bucket[5m])))' },
+                      },
+                    },
+                  },
+                ],
+                transformations: [],
+                queryOptions: {},
+              },
+            },
+            vizConfig: {
+              kind: 'VizConfig',
+              group: 'timeseries',
+              version: '12.1.0',
+              spec: { options: {}, fieldConfig: { defaults: {}, overrides: [] } },
+            },
+          },
+        },
+        'panel-2': {
+          kind: 'LibraryPanel',
+          spec: { id: 2, title: 'Errors (shared)', libraryPanel: { uid: 'lib-errors', name: 'Error rate' } },
+        },
+      },
+      layout: {
+        kind: 'RowsLayout',
+        spec: {
+          rows: [
+            {
+              kind: 'RowsLayoutRow',
+              spec: {
+                title: 'Golden signals',
+                layout: {
+                  kind: 'GridLayout',
+                  spec: {
+                    items: [
+                      {
+                        kind: 'GridLayoutItem',
+                        spec: {
+                          x: 0,
+                          y: 0,
+                          width: 12,
+                          height: 8,
+                          element: { kind: 'ElementReference', name: 'panel-1' },
+                        },
+                      },
+                      {
+                        kind: 'GridLayoutItem',
+                        spec: {
+                          x: 12,
+                          y: 0,
+                          width: 12,
+                          height: 8,
+                          element: { kind: 'ElementReference', name: 'panel-2' },
+                        },
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          ],
+        },
+      },
+      variables: [
+        {
+          kind: 'QueryVariable',
+          spec: {
+            name: 'cluster',
+            current: { text: 'eu-1', value: 'eu-1' },
+            hide: 'dontHide',
+            refresh: 'onDashboardLoad',
+            skipUrlSync: false,
+            query: { kind: 'DataQuery', group: 'prometheus', version: 'v0', spec: { query: 'label_values(cluster)' } },
+            regex: '',
+            sort: 'disabled',
+            options: [],
+            multi: false,
+            includeAll: false,
+            allowCustomValue: true,
+          },
+        },
+      ],
+      timeSettings: {
+        from: 'now-6h',
+        to: 'now',
+        autoRefresh: '',
+        autoRefreshIntervals: [],
+        hideTimepicker: false,
+        fiscalYearStartMonth: 0,
+      },
+      cursorSync: 'Off',
+      annotations: [],
+      links: [],
+      preload: false,
+    },
+    'f-v2',
+  );
   for (let i = 0; i < 25; i++)
     grafana.add({ uid: `gen-${i}`, title: `Generated ${String(i).padStart(2, '0')}`, tags: ['gen'] });
 });
@@ -83,7 +259,7 @@ describe('dashboards_search', () => {
       title: 'Checkout Overview',
       folder: 'Shop',
       tags: ['checkout', 'prod'],
-      url: '/d/checkout-overview',
+      url: '/d/checkout-overview/checkout-overview',
     });
     const tagged = await call('dashboards_search', { tags: ['db'] }, services);
     expect(tagged.dashboards.map((d: { uid: string }) => d.uid)).toEqual(['legacy-db']);
@@ -91,6 +267,22 @@ describe('dashboards_search', () => {
     const req = grafana.control.requests.at(-1);
     expect(req?.url.searchParams.get('type')).toBe('dash-db');
     expect(req?.url.searchParams.getAll('tag')).toEqual(['db']);
+  });
+
+  it("says when Grafana's 5000-hit cap stopped the search", async () => {
+    const big = await new GrafanaSimulator(TOKEN).start();
+    try {
+      for (let i = 0; i < 5001; i++) big.add({ uid: `d${i}`, title: `Dash ${String(i).padStart(4, '0')}` });
+      const many = makeServices({ grafana: { url: big.url, auth: { token: TOKEN } } });
+      const res = await call('dashboards_search', { limit: 5 }, many);
+      expect(res).toMatchObject({ total: 5000, returned: 5, truncated: true });
+      expect(res.capped).toMatch(/maximum of 5000 hits; more dashboards may match/);
+      expect(big.control.requests.at(-1)?.url.searchParams.get('limit')).toBe('5000');
+    } finally {
+      await big.close();
+    }
+    const few = await call('dashboards_search', { tags: ['gen'] }, services);
+    expect(few.capped).toBeUndefined();
   });
 
   it('pages with totals', async () => {
@@ -151,6 +343,153 @@ describe('dashboards_get', () => {
     expect(legacy.panels[0]).toMatchObject({ title: 'Open', row: 'Connections', datasource: 'Prometheus' });
     const bounded = await call('dashboards_get', { uid: 'checkout-overview', maxPanels: 1 }, services);
     expect(bounded).toMatchObject({ total: 3, returned: 1, truncated: true });
+  });
+
+  it('names library panels, marks them, and fetches their models when asked', async () => {
+    const res = await call('dashboards_get', { uid: 'library-and-expr' }, services);
+    expect(res.panels.slice(0, 2)).toEqual([
+      {
+        id: 7,
+        title: 'Error rate',
+        type: 'library-panel',
+        row: null,
+        datasource: null,
+        queries: [],
+        library: { uid: 'lib-errors', name: 'Error rate' },
+      },
+      {
+        id: 8,
+        title: 'Deleted panel',
+        type: 'library-panel',
+        row: null,
+        datasource: null,
+        queries: [],
+        library: { uid: 'lib-gone', name: 'Deleted panel' },
+      },
+    ]);
+    expect(grafana.control.requests.some((r) => r.url.pathname.startsWith('/api/library-elements/'))).toBe(false);
+    const resolved = await call('dashboards_get', { uid: 'library-and-expr', libraryPanels: true }, services);
+    expect(resolved.panels[0]).toEqual({
+      id: 7,
+      title: 'Error rate',
+      type: 'timeseries',
+      row: null,
+      datasource: 'prometheus:prom1',
+      queries: [{ refId: 'A', datasource: null, query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))' }],
+      library: { uid: 'lib-errors', name: 'Error rate' },
+    });
+    expect(resolved.panels[1]).toMatchObject({
+      type: 'library-panel',
+      libraryError: expect.stringMatching(/library element could not be found/),
+    });
+  });
+
+  it('shows server-side expressions (__expr__ targets) by their expression', async () => {
+    const res = await call('dashboards_get', { uid: 'library-and-expr' }, services);
+    expect(res.panels[2].queries).toEqual([
+      { refId: 'A', datasource: null, query: 'sum(rate(errors_total[5m]))' },
+      { refId: 'B', datasource: '__expr__:__expr__', query: 'math: $A * 100' },
+      { refId: 'C', datasource: '__expr__:__expr__', query: 'reduce mean: B' },
+    ]);
+  });
+
+  it('keeps template variables: name, type, query and current value', async () => {
+    const res = await call('dashboards_get', { uid: 'library-and-expr' }, services);
+    expect(res.variables).toEqual([
+      { name: 'service', type: 'query', query: 'label_values(up, job)', current: 'checkout' },
+      { name: 'env', type: 'custom', query: 'prod,staging', current: 'prod,staging' },
+    ]);
+  });
+
+  it('reads a Grafana 12 v2-schema dashboard through the API the 406 names', async () => {
+    const res = await call('dashboards_get', { uid: 'v2-dash' }, services);
+    expect(res).toMatchObject({
+      uid: 'v2-dash',
+      schema: 'v2',
+      title: 'Dynamic dashboard',
+      folder: 'Platform',
+      folderUid: 'f-v2',
+      tags: ['v2'],
+      version: 2,
+      rows: ['Golden signals'],
+      variables: [{ name: 'cluster', type: 'query', query: 'label_values(cluster)', current: 'eu-1' }],
+      total: 2,
+    });
+    expect(res.panels).toEqual([
+      {
+        id: 1,
+        title: 'Latency',
+        type: 'timeseries',
+        row: 'Golden signals',
+        datasource: null,
+        queries: [
+          {
+            refId: 'A',
+            datasource: 'prometheus:prom1',
+            query: 'histogram_quantile(0.99, sum by (le) (rate(latency_bucket[5m])))',
+          },
+        ],
+      },
+      {
+        id: 2,
+        title: 'Errors (shared)',
+        type: 'library-panel',
+        row: 'Golden signals',
+        datasource: null,
+        queries: [],
+        library: { uid: 'lib-errors', name: 'Error rate' },
+      },
+    ]);
+    const paths = grafana.control.requests.slice(-3).map((r) => r.url.pathname);
+    expect(paths).toContain('/apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/v2-dash');
+  });
+
+  it('says exactly what to do when a v2 dashboard cannot be read, and never follows a path for another uid', async () => {
+    const seen: string[] = [];
+    const fake = await listen((req, res) => {
+      seen.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.startsWith('/api/dashboards/uid/other')) {
+        res.writeHead(406).end(
+          JSON.stringify({
+            message:
+              'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/default/dashboards/evil instead',
+          }),
+        );
+      } else if (req.url?.startsWith('/api/dashboards/uid/')) {
+        res.writeHead(406).end(
+          JSON.stringify({
+            message:
+              'dashboard api version not supported, use /apis/dashboard.grafana.app/v2beta1/namespaces/org-2/dashboards/locked instead',
+          }),
+        );
+      } else {
+        res.writeHead(403).end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: 'dashboards.dashboard.grafana.app "locked" is forbidden',
+            reason: 'Forbidden',
+            code: 403,
+          }),
+        );
+      }
+    });
+    try {
+      const via = makeServices({ grafana: { url: fake.url, auth: { token: TOKEN } } });
+      const forbidden = await callError('dashboards_get', { uid: 'locked' }, via);
+      expect(forbidden.code).toBe('ERR_BACKEND_ERROR');
+      expect(forbidden.message).toMatch(
+        /uses Grafana's v2 schema.*\/apis\/dashboard\.grafana\.app\/v2beta1\/namespaces\/org-2\/dashboards\/locked.*HTTP 403.*dashboards:read/,
+      );
+      const other = await callError('dashboards_get', { uid: 'other' }, via);
+      expect(other.code).toBe('ERR_BACKEND_ERROR');
+      expect(other.message).toMatch(/named no \/apis\/dashboard\.grafana\.app path for it; open \/d\/other/);
+      expect(seen.some((u) => u.includes('evil'))).toBe(false);
+    } finally {
+      await fake.close();
+    }
   });
 
   it("says ERR_NOT_FOUND with Grafana's message for an unknown uid", async () => {

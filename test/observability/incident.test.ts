@@ -155,6 +155,27 @@ describe('incident_get_context', () => {
     }
   });
 
+  it('summarizes a metric logQuery (a matrix with fractional-second timestamps) instead of failing', async () => {
+    const metricLogs = makeServices({
+      prometheus: { url: prom.url },
+      alertmanager: { url: am.url },
+      loki: { url: loki.url },
+      incident: {
+        metricTemplates: [],
+        logQuery: 'sum(count_over_time({service_name="$service"} |~ "(?i)error" [1m]))',
+      },
+    });
+    const res = await call('incident_get_context', { service: 'checkout', range: '5m' }, metricLogs);
+    expect(res.failedBackends).toEqual([]);
+    expect(res.logs).toMatchObject({ ok: true, backend: 'Loki', lines: [] });
+    expect(res.logs.series).toHaveLength(1);
+    expect(res.logs.series[0].labels).toEqual({});
+    expect(res.logs.series[0].stats.max).toBe(20); // 20 ERROR lines within the last minute at most
+    expect(res.logs.series[0].stats.samples).toBeGreaterThan(0);
+    const sent = loki.control.requests.at(-1)?.url.searchParams;
+    expect(sent?.get('query')).toBe('sum(count_over_time({service_name="checkout"} |~ "(?i)error" [1m]))');
+  });
+
   it('refuses a service name that could break out of a query string', async () => {
     const err = await callError('incident_get_context', { service: 'checkout"} or vector(1) #' }, services);
     expect(err.code).toBe('ERR_INVALID_INPUT');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LokiSimulator } from '../simulators/loki.js';
+import { LOKI_TIMEOUT_BODY, LokiSimulator } from '../simulators/loki.js';
 import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
@@ -150,6 +150,87 @@ describe('Loki behind basic auth', () => {
       expect(shown).not.toContain(Buffer.from(`agent:${password}`).toString('base64'));
     } finally {
       await guard.close();
+    }
+  });
+});
+
+describe("Loki's own answers", () => {
+  it("maps Loki's query timeout (504) to ERR_BACKEND_TIMEOUT, like Prometheus's, and says to narrow the query", async () => {
+    loki.timeoutAfterScannedLines = 100;
+    try {
+      const err = await callError('logs_search', { query: '{env="prod"} |= "level=error"' }, services);
+      expect(err.code).toBe('ERR_BACKEND_TIMEOUT');
+      expect(err.message).toContain(LOKI_TIMEOUT_BODY);
+      expect(err.message).toMatch(/narrow the query/);
+      expect(err.details).toMatchObject({ backend: 'Loki', status: 504 });
+    } finally {
+      loki.timeoutAfterScannedLines = Number.POSITIVE_INFINITY;
+    }
+  });
+
+  it('reads a parse error without a position ("parse error : ...")', async () => {
+    const err = await callError('logs_search', { query: '{service_name=~".*"}' }, services);
+    expect(err.code).toBe('ERR_QUERY_INVALID');
+    expect(err.message).toMatch(/^Loki refused the LogQL query: parse error : queries require at least one regexp/);
+    expect(err.details.line).toBeUndefined();
+  });
+
+  it('reads a vector answer (Loki marshal_test shape) as one-point series, and refuses an unknown resultType', async () => {
+    const bodies = [
+      {
+        status: 'success',
+        data: {
+          resultType: 'vector',
+          result: [
+            {
+              metric: { filename: '/var/hostlog/apport.log', job: 'varlogs' },
+              value: [1568404331.324, '0.013333333333333334'],
+            },
+            { metric: { filename: '/var/hostlog/syslog', job: 'varlogs' }, value: [1568404331.324, '3.45'] },
+          ],
+          stats: {},
+        },
+      },
+      { status: 'success', data: { resultType: 'scalar', result: [1, '1'] } },
+    ];
+    const fake = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bodies.shift()));
+    });
+    try {
+      const backend = makeServices({ loki: { url: fake.url } }).loki;
+      const q = {
+        query: 'sum(rate({job="varlogs"}[1m]))',
+        startNs: '1',
+        endNs: '2',
+        limit: 10,
+        direction: 'backward' as const,
+      };
+      expect(await backend.queryRange(q)).toMatchObject({
+        resultType: 'vector',
+        series: [
+          { metric: { job: 'varlogs' }, values: [[1568404331.324, '0.013333333333333334']] },
+          { metric: { filename: '/var/hostlog/syslog' }, values: [[1568404331.324, '3.45']] },
+        ],
+      });
+      await expect(backend.queryRange(q)).rejects.toMatchObject({
+        code: 'ERR_BACKEND_ERROR',
+        message: expect.stringMatching(/resultType "scalar"/),
+      });
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('reads label answers without data (Loki omits an empty list)', async () => {
+    const empty = await new LokiSimulator().start();
+    try {
+      const bare = makeServices({ loki: { url: empty.url } });
+      const res = await call('logs_list_labels', {}, bare);
+      expect(res).toMatchObject({ labels: [], total: 0, truncated: false });
+      const raw = await (await fetch(`${empty.url}/loki/api/v1/labels`)).json();
+      expect(raw).toEqual({ status: 'success' });
+    } finally {
+      await empty.close();
     }
   });
 });

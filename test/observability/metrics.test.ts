@@ -55,13 +55,27 @@ describe('metrics_query', () => {
   });
 
   it('answers scalars and range selectors', async () => {
-    const scalar = await call('metrics_query', { query: '1 + 1' }, services);
-    expect(scalar).toMatchObject({ resultType: 'scalar', samples: [{ value: '2' }] });
+    const scalar = await call('metrics_query', { query: '1 + 1', time: '1767268800' }, services);
+    expect(scalar).toEqual({
+      resultType: 'scalar',
+      time: 1767268800,
+      samples: [{ labels: {}, value: '2' }],
+      total: 1,
+      returned: 1,
+      truncated: false,
+    });
+    // an instant vector states its evaluation time once and carries no empty matrix list
+    const vector = await call('metrics_query', { query: 'demo_temperature_celsius', limit: 3 }, services);
+    expect(typeof vector.time).toBe('number');
+    expect(Object.keys(vector.samples[0])).toEqual(['labels', 'value']);
+    expect(vector.series).toBeUndefined();
     const matrix = await call('metrics_query', { query: 'demo_temperature_celsius{sensor="s1"}[30s]' }, services);
     expect(matrix.resultType).toBe('matrix');
     expect(matrix.series).toHaveLength(1);
     expect(matrix.series[0].points).toBeGreaterThanOrEqual(8);
-    expect(matrix.series[0].values.length).toBeLessThanOrEqual(20);
+    expect(matrix.series[0].t.length).toBeLessThanOrEqual(20);
+    expect(matrix.series[0].v).toHaveLength(matrix.series[0].t.length);
+    expect(typeof matrix.series[0].v[0]).toBe('string');
   });
 
   it('turns a PromQL parse error into ERR_QUERY_INVALID keeping the position', async () => {
@@ -114,7 +128,7 @@ describe('metrics_query_range', () => {
       pointsPerSeries: longest,
     });
     expect(res.rest.series).toBe(ROUTES * 3 - 10);
-    expect(res.raw).toEqual([]);
+    expect(res.raw).toBeUndefined();
     // The fastest-growing routes rank first by max.
     expect(res.series[0].labels.route).toBe('/r59');
     // Stats match the raw answer for the same series.
@@ -179,10 +193,11 @@ describe('metrics_query_range', () => {
       services,
     );
     expect(res).toMatchObject({ mode: 'raw', total: 40, returned: 5, truncated: true });
-    expect(res.series).toEqual([]);
+    expect(res.series).toBeUndefined();
     for (const s of res.raw) {
       expect(s.points).toBeGreaterThan(40);
-      expect(s.values).toHaveLength(20);
+      expect(s.t).toHaveLength(20);
+      expect(s.v).toHaveLength(20);
     }
   });
 

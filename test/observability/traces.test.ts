@@ -107,20 +107,84 @@ describe('traces_get', () => {
     expect(everything).toMatchObject({ returned: 120, belowMaxDepth: 0, truncated: false });
   });
 
-  it.each(['resourceSpans', 'v2', 'legacy'] as const)('reads the %s JSON shape the same as batches', async (shape) => {
+  it('reads a Tempo without the v2 API through v1, in both field names', async () => {
     const expected = await call('traces_get', { traceId: BIG }, services);
-    tempo.shape = shape;
+    tempo.v2Available = false;
     try {
-      const res = await call('traces_get', { traceId: BIG }, services);
-      expect(res).toEqual(expected);
+      for (const field of ['resourceSpans', 'batches'] as const) {
+        tempo.v1Field = field;
+        expect(await call('traces_get', { traceId: BIG }, services)).toEqual(expected);
+        expect(tempo.control.requests.at(-1)?.url.pathname).toBe(`/api/traces/${BIG}`);
+      }
+      const missing = await callError('traces_get', { traceId: 'deadbeefdeadbeefdeadbeefdeadbeef' }, services);
+      expect(missing.code).toBe('ERR_NOT_FOUND');
     } finally {
-      tempo.shape = 'batches';
+      tempo.v2Available = true;
+      tempo.v1Field = 'resourceSpans';
     }
   });
 
   it('returns every span of a small trace and accepts ids without leading zeros', async () => {
     const res = await call('traces_get', { traceId: 'c0ffee' }, services);
     expect(res).toMatchObject({ total: 1, returned: 1, truncated: false, traceId: SMALL, rootService: 'search' });
+  });
+
+  it('names the true root (no parent id) over an earlier orphan and a clock-skewed child; lists orphans as such', async () => {
+    const id = '0af7651916cd43dd8448eb211c80319c';
+    tempo.addTrace(id, [
+      // the worker's parent never arrived, and the worker's clock runs 80 ms behind the gateway's
+      {
+        spanId: hex16(50),
+        parentSpanId: hex16(49),
+        service: 'worker',
+        name: 'process job',
+        startMs: t0 - 80,
+        durationMs: 10,
+      },
+      {
+        spanId: hex16(52),
+        parentSpanId: hex16(51),
+        service: 'orders',
+        name: 'SELECT',
+        startMs: t0 - 5,
+        durationMs: 3,
+        kind: 'client',
+      },
+      { spanId: hex16(51), service: 'gateway', name: 'GET /orders', startMs: t0, durationMs: 30, kind: 'server' },
+    ]);
+    const res = await call('traces_get', { traceId: id }, services);
+    expect(res).toMatchObject({ rootService: 'gateway', rootOperation: 'GET /orders', orphans: 1, total: 3 });
+    expect(
+      res.spans.map((x: Record<string, unknown>) => [x.operation, x.depth, x.orphan ?? false, x.kind ?? null]),
+    ).toEqual([
+      ['GET /orders', 0, false, 'server'],
+      ['SELECT', 1, false, 'client'],
+      ['process job', 0, true, null],
+    ]);
+    // offsets count from the earliest span, so none is negative
+    expect(res.spans[2].startOffsetMs).toBe(0);
+    expect(res.spans[0].startOffsetMs).toBe(80);
+  });
+
+  it("says the trace is partial when it is over Tempo's size limit, and what Tempo said", async () => {
+    tempo.maxTraceBytes = 4000;
+    try {
+      const res = await call('traces_get', { traceId: BIG, maxSpans: 500 }, services);
+      expect(res.partial).toBe('Trace exceeds maximum size of 4000 bytes, a partial trace is returned');
+      expect(res.total).toBeGreaterThan(0);
+      expect(res.total).toBeLessThan(120);
+      expect(tempo.control.requests.at(-1)?.url.pathname).toBe(`/api/v2/traces/${BIG}`);
+      // a Tempo without v2 refuses with 422: the message blames the size limit, not the caller
+      tempo.v2Available = false;
+      const old = await callError('traces_get', { traceId: BIG }, services);
+      expect(old.code).toBe('ERR_OUTPUT_TOO_LARGE');
+      expect(old.message).toMatch(/over Tempo's per-trace size limit.*trace exceeds max size.*max_bytes_per_trace/);
+    } finally {
+      tempo.maxTraceBytes = Number.POSITIVE_INFINITY;
+      tempo.v2Available = true;
+    }
+    const whole = await call('traces_get', { traceId: BIG }, services);
+    expect(whole.partial).toBeUndefined();
   });
 
   it('says ERR_NOT_FOUND for an unknown id and refuses a malformed one', async () => {
@@ -139,11 +203,35 @@ describe('traces_search', () => {
       { query: '{ resource.service.name = "payments" && status = error }', start: 'now-1h' },
       services,
     );
-    expect(res).toMatchObject({ returned: 1, truncated: false, inspectedTraces: 2 });
+    expect(res).toMatchObject({ returned: 1, truncated: false, inspectedTraces: tempo.traces.size });
     expect(res.traces[0]).toMatchObject({ traceId: BIG, rootService: 'frontend', durationMs: 1200, matchedSpans: 2 });
     const all = await call('traces_search', { query: '{ duration > 30ms }', limit: 1 }, services);
     expect(all).toMatchObject({ returned: 1, truncated: true });
     expect(all.traces[0].traceId).toBe(SMALL);
+  });
+
+  it('reads sub-millisecond traces as 0 ms (Tempo omits a zero durationMs) and a root not yet received as null', async () => {
+    const fast = '00000000000000000000000000fa57fa';
+    const headless = '000000000000000000000000000d0d0d';
+    tempo.addTrace(fast, [
+      { spanId: hex16(60), service: 'cache', name: 'GET key', startMs: t0 + 9000, durationMs: 0.4, kind: 'server' },
+    ]);
+    tempo.addTrace(headless, [
+      {
+        spanId: hex16(62),
+        parentSpanId: hex16(61),
+        service: 'cache',
+        name: 'SET key',
+        startMs: t0 + 8000,
+        durationMs: 2.7,
+      },
+    ]);
+    const res = await call('traces_search', { query: '{ resource.service.name = "cache" }' }, services);
+    const byId = Object.fromEntries(res.traces.map((t: { traceId: string }) => [t.traceId, t]));
+    expect(byId[fast]).toMatchObject({ rootService: 'cache', rootOperation: 'GET key', durationMs: 0 });
+    expect(byId[headless]).toMatchObject({ rootService: null, rootOperation: null, durationMs: 2 });
+    const noneFound = await call('traces_search', { query: '{ resource.service.name = "nobody" }' }, services);
+    expect(noneFound).toMatchObject({ traces: [], returned: 0, truncated: false });
   });
 
   it("reports Tempo's TraceQL parse error and refuses a query without braces", async () => {

@@ -1,6 +1,30 @@
 /**
- * A Grafana simulator (tests only): dashboards in folders, /api/search (type=dash-db, query, tag, limit,
- * page), /api/dashboards/uid/:uid, Grafana's 404 and 401 bodies; every call needs the bearer token.
+ * A Grafana simulator (tests only), built from Grafana's own material, not from what our client expects:
+ *
+ * - Search: grafana/grafana `pkg/api/search.go` (`limit` above 5000 is refused with 422 `Limit is above maximum
+ *   allowed (5000), use page parameter to access hits beyond limit`; `page` is 1-based; default limit 1000) and
+ *   `docs/sources/developers/http_api/folder_dashboard_search.md` (hit fields: id, uid, title, uri, url, slug,
+ *   type, tags, isStarred, folderUid/folderTitle/folderUrl only for dashboards in a folder).
+ * - Dashboards: `pkg/api/dashboard.go` GetDashboard (`{meta, dashboard}`; 404 `{"message":"Dashboard not
+ *   found"}`; a dashboard stored with a v2 API version is refused with 406 `dashboard api version not supported,
+ *   use /apis/dashboard.grafana.app/<version>/namespaces/<namespace>/dashboards/<uid> instead`, the namespace of
+ *   org 1 being `default`) and `pkg/api/dashboard_test.go`.
+ * - The v1 dashboard model (`docs/sources/dashboards/build-dashboards/view-dashboard-json-model.md`): panels
+ *   with `targets`; rows as panels of type `row` (collapsed rows hold their panels); legacy `rows`; library
+ *   panels stored as `{id, gridPos, libraryPanel: {uid, name}}` without their model; server-side expressions
+ *   as targets with datasource `{type: "__expr__", uid: "__expr__"}` whose text is in `expression`
+ *   (`pkg/expr`); template variables in `templating.list`.
+ * - v2 dashboards: `apps/dashboard/pkg/apis/dashboard/v2beta1/dashboard_spec.cue` (elements keyed by name,
+ *   PanelKind with `data.spec.queries[].spec.query` DataQueryKind `{group, datasource: {name}, spec}`,
+ *   `vizConfig.group` as the plugin id, LibraryPanelKind, GridLayout/RowsLayout/TabsLayout referencing
+ *   elements, variables as `{kind, spec: {name, ...}}`), served as a Kubernetes-style object with the folder in
+ *   the `grafana.app/folder` annotation; errors there are Kubernetes `Status` objects.
+ * - Library elements: `docs/sources/developers/http_api/library_element.md` (`{result: {uid, name, kind: 1, type,
+ *   model, meta: {folderName, ...}}}`; 404 `{"message":"library element could not be found"}`).
+ * - Folders: `docs/sources/developers/http_api/folder.md` (`GET /api/folders/:uid`; 404 `{"message":"folder
+ *   not found"}`).
+ *
+ * Reading a v1-stored dashboard through `/apis/...` (Grafana converts it) is not simulated: 501.
  */
 import { type Reply, type SimServer, serve } from './http.js';
 
@@ -14,12 +38,29 @@ export interface SimDashboard {
   panels?: unknown[];
   /** The legacy model (schema < 16): rows holding panels. */
   rows?: unknown[];
+  /** `templating.list` entries. */
+  variables?: unknown[];
+}
+
+export interface SimLibraryElement {
+  uid: string;
+  name: string;
+  /** The panel model, as saved from a dashboard. */
+  model: Record<string, unknown>;
+  folderUid?: string;
 }
 
 export const GRAFANA_MAX_LIMIT = 5000;
+const NAMESPACE = 'default';
+
+type Stored =
+  | { apiVersion: 'v1'; d: SimDashboard }
+  | { apiVersion: 'v2beta1'; uid: string; folderUid?: string; spec: Record<string, unknown>; generation: number };
 
 export class GrafanaSimulator {
-  readonly dashboards = new Map<string, SimDashboard>();
+  readonly dashboards = new Map<string, Stored>();
+  readonly library = new Map<string, SimLibraryElement>();
+  readonly folders = new Map<string, string>();
   server: SimServer | undefined;
 
   constructor(readonly token: string) {}
@@ -36,7 +77,7 @@ export class GrafanaSimulator {
 
   async start(): Promise<this> {
     this.server = await serve((req) => {
-      if (req.url.pathname === '/api/health') return { status: 200, json: { database: 'ok', version: '11.0.0' } };
+      if (req.url.pathname === '/api/health') return { status: 200, json: { database: 'ok', version: '12.1.0' } };
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         return { status: 401, json: { message: 'Unauthorized', messageId: 'auth.unauthorized', statusCode: 401 } };
       }
@@ -49,75 +90,209 @@ export class GrafanaSimulator {
     await this.server?.close();
   }
 
+  /** A dashboard stored with the v1 (classic JSON model) API version. */
   add(d: SimDashboard): void {
-    this.dashboards.set(d.uid, d);
+    if (d.folderUid && d.folderTitle) this.folders.set(d.folderUid, d.folderTitle);
+    this.dashboards.set(d.uid, { apiVersion: 'v1', d });
+  }
+
+  /** A dashboard stored with the v2beta1 schema (Grafana 12 dynamic dashboards). */
+  addV2(uid: string, spec: Record<string, unknown>, folderUid?: string): void {
+    this.dashboards.set(uid, { apiVersion: 'v2beta1', uid, spec, generation: 2, ...(folderUid ? { folderUid } : {}) });
+  }
+
+  addLibraryElement(e: SimLibraryElement): void {
+    this.library.set(e.uid, e);
+  }
+
+  addFolder(uid: string, title: string): void {
+    this.folders.set(uid, title);
   }
 
   route(method: string, url: URL): Reply {
     if (method !== 'GET') return { status: 405, json: { message: 'Method Not Allowed' } };
-    if (url.pathname === '/api/search') return this.search(url.searchParams);
-    const m = /^\/api\/dashboards\/uid\/([^/]+)$/.exec(url.pathname);
+    const p = url.pathname;
+    if (p === '/api/search') return this.search(url.searchParams);
+    let m = /^\/api\/dashboards\/uid\/([^/]+)$/.exec(p);
+    if (m) return this.getDashboard(decodeURIComponent(m[1] as string));
+    m = /^\/apis\/dashboard\.grafana\.app\/([^/]+)\/namespaces\/([^/]+)\/dashboards\/([^/]+)$/.exec(p);
+    if (m) return this.getResource(m[1] as string, m[2] as string, decodeURIComponent(m[3] as string));
+    m = /^\/api\/library-elements\/([^/]+)$/.exec(p);
+    if (m) return this.getLibraryElement(decodeURIComponent(m[1] as string));
+    m = /^\/api\/folders\/([^/]+)$/.exec(p);
     if (m) {
-      const d = this.dashboards.get(decodeURIComponent(m[1] as string));
-      if (!d) return { status: 404, json: { message: 'Dashboard not found' } };
+      const uid = decodeURIComponent(m[1] as string);
+      const title = this.folders.get(uid);
+      if (title === undefined) return { status: 404, json: { message: 'folder not found', status: 'not-found' } };
+      return { status: 200, json: { id: 1, uid, title, url: `/dashboards/f/${uid}/`, version: 1 } };
+    }
+    return { status: 404, json: { message: 'Not found' } };
+  }
+
+  getDashboard(uid: string): Reply {
+    const stored = this.dashboards.get(uid);
+    if (!stored) return { status: 404, json: { message: 'Dashboard not found' } };
+    if (stored.apiVersion !== 'v1') {
+      const url = `/apis/dashboard.grafana.app/${stored.apiVersion}/namespaces/${NAMESPACE}/dashboards/${uid}`;
+      return { status: 406, json: { message: `dashboard api version not supported, use ${url} instead` } };
+    }
+    const d = stored.d;
+    const slug = d.title.toLowerCase().replace(/\W+/g, '-');
+    return {
+      status: 200,
+      json: {
+        meta: {
+          type: 'db',
+          slug,
+          url: `/d/${d.uid}/${slug}`,
+          folderUid: d.folderUid ?? '',
+          folderTitle: d.folderTitle ?? 'General',
+          version: 3,
+          updated: '2026-01-01T00:00:00Z',
+        },
+        dashboard: {
+          id: 1,
+          uid: d.uid,
+          title: d.title,
+          tags: d.tags ?? [],
+          schemaVersion: d.rows ? 14 : 39,
+          ...(d.panels ? { panels: d.panels } : {}),
+          ...(d.rows ? { rows: d.rows } : {}),
+          templating: { list: d.variables ?? [] },
+          time: { from: 'now-6h', to: 'now' },
+        },
+      },
+    };
+  }
+
+  getResource(version: string, namespace: string, uid: string): Reply {
+    const stored = this.dashboards.get(uid);
+    if (namespace !== NAMESPACE || !stored) {
       return {
-        status: 200,
+        status: 404,
         json: {
-          meta: {
-            type: 'db',
-            slug: d.title.toLowerCase().replace(/\W+/g, '-'),
-            url: `/d/${d.uid}/${d.title.toLowerCase().replace(/\W+/g, '-')}`,
-            folderUid: d.folderUid ?? '',
-            folderTitle: d.folderTitle ?? 'General',
-            version: 3,
-            updated: '2026-01-01T00:00:00Z',
-          },
-          dashboard: {
-            id: 1,
-            uid: d.uid,
-            title: d.title,
-            tags: d.tags ?? [],
-            schemaVersion: d.rows ? 14 : 39,
-            ...(d.panels ? { panels: d.panels } : {}),
-            ...(d.rows ? { rows: d.rows } : {}),
-            templating: { list: [] },
-            time: { from: 'now-6h', to: 'now' },
-          },
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: `dashboards.dashboard.grafana.app "${uid}" not found`,
+          reason: 'NotFound',
+          details: { name: uid, group: 'dashboard.grafana.app', kind: 'dashboards' },
+          code: 404,
         },
       };
     }
-    return { status: 404, json: { message: 'Not found' } };
+    if (stored.apiVersion === 'v1' || version !== stored.apiVersion) {
+      return { status: 501, text: 'simulator: conversion between dashboard API versions is not simulated' };
+    }
+    return {
+      status: 200,
+      json: {
+        kind: 'Dashboard',
+        apiVersion: `dashboard.grafana.app/${version}`,
+        metadata: {
+          name: uid,
+          namespace,
+          uid: `k8s-${uid}`,
+          resourceVersion: '1767268800000',
+          generation: stored.generation,
+          creationTimestamp: '2026-01-01T00:00:00Z',
+          annotations: {
+            'grafana.app/createdBy': 'user:admin',
+            ...(stored.folderUid ? { 'grafana.app/folder': stored.folderUid } : {}),
+          },
+        },
+        spec: stored.spec,
+        status: {},
+      },
+    };
+  }
+
+  getLibraryElement(uid: string): Reply {
+    const e = this.library.get(uid);
+    if (!e) return { status: 404, json: { message: 'library element could not be found' } };
+    return {
+      status: 200,
+      json: {
+        result: {
+          id: 1,
+          orgId: 1,
+          folderId: 0,
+          folderUid: e.folderUid ?? '',
+          uid: e.uid,
+          name: e.name,
+          kind: 1,
+          type: typeof e.model.type === 'string' ? e.model.type : '',
+          description: '',
+          model: e.model,
+          version: 1,
+          meta: {
+            folderName: e.folderUid ? (this.folders.get(e.folderUid) ?? '') : 'General',
+            folderUid: e.folderUid ?? '',
+            connectedDashboards: 1,
+            created: '2026-01-01T00:00:00Z',
+            updated: '2026-01-01T00:00:00Z',
+            createdBy: { id: 1, name: 'admin', avatarUrl: '/avatar/1' },
+            updatedBy: { id: 1, name: 'admin', avatarUrl: '/avatar/1' },
+          },
+        },
+      },
+    };
   }
 
   search(params: URLSearchParams): Reply {
     const type = params.get('type');
     if (type && type !== 'dash-db' && type !== 'dash-folder') return { status: 400, json: { message: 'invalid type' } };
-    const limit = Math.min(Number(params.get('limit') ?? 1000), GRAFANA_MAX_LIMIT);
+    const limit = Number(params.get('limit') ?? 1000);
     const page = Math.max(1, Number(params.get('page') ?? 1));
-    if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(page)) {
+    if (!Number.isInteger(limit) || !Number.isInteger(page))
       return { status: 400, json: { message: 'bad request data' } };
+    if (limit > GRAFANA_MAX_LIMIT) {
+      return {
+        status: 422,
+        json: { message: 'Limit is above maximum allowed (5000), use page parameter to access hits beyond limit' },
+      };
     }
     const query = (params.get('query') ?? '').toLowerCase();
     const tags = params.getAll('tag');
-    const hits = [...this.dashboards.values()]
+    const all = [...this.dashboards.values()].map((s) =>
+      s.apiVersion === 'v1'
+        ? { uid: s.d.uid, title: s.d.title, tags: s.d.tags ?? [], folderUid: s.d.folderUid }
+        : {
+            uid: s.uid,
+            title: String(s.spec.title ?? ''),
+            tags: Array.isArray(s.spec.tags) ? (s.spec.tags as string[]) : [],
+            folderUid: s.folderUid,
+          },
+    );
+    const hits = all
       .filter(() => type !== 'dash-folder')
       .filter((d) => !query || d.title.toLowerCase().includes(query))
-      .filter((d) => tags.every((t) => (d.tags ?? []).includes(t)))
+      .filter((d) => tags.every((t) => d.tags.includes(t)))
       .sort((a, b) => a.title.localeCompare(b.title))
       .slice((page - 1) * limit, page * limit)
-      .map((d, i) => ({
-        id: i + 1,
-        uid: d.uid,
-        title: d.title,
-        uri: `db/${d.uid}`,
-        url: `/d/${d.uid}`,
-        type: 'dash-db',
-        tags: d.tags ?? [],
-        isStarred: false,
-        ...(d.folderUid
-          ? { folderUid: d.folderUid, folderTitle: d.folderTitle, folderUrl: `/dashboards/f/${d.folderUid}` }
-          : {}),
-      }));
+      .map((d, i) => {
+        const slug = d.title.toLowerCase().replace(/\W+/g, '-');
+        return {
+          id: (page - 1) * limit + i + 1,
+          uid: d.uid,
+          title: d.title,
+          uri: `db/${slug}`,
+          url: `/d/${d.uid}/${slug}`,
+          slug: '',
+          type: 'dash-db',
+          tags: d.tags,
+          isStarred: false,
+          ...(d.folderUid
+            ? {
+                folderUid: d.folderUid,
+                folderTitle: this.folders.get(d.folderUid) ?? '',
+                folderUrl: `/dashboards/f/${d.folderUid}/`,
+              }
+            : {}),
+          sortMeta: 0,
+        };
+      });
     return { status: 200, json: hits };
   }
 }

@@ -1,8 +1,24 @@
 /**
- * A Loki simulator (tests only): lines pushed with `push` or POST /loki/api/v1/push (JSON), query_range with a small LogQL
- * subset (stream selector with =, !=, =~, !~ and line filters |=, !=, |~, !~), labels, label values,
- * data.stats, and Loki's 400 text bodies for parse errors.
+ * A Loki simulator (tests only), built from Loki's own material, not from what our client expects:
+ *
+ * - API reference: grafana/loki `docs/sources/reference/loki-http-api.md` (query_range parameters and defaults:
+ *   limit 100, direction backward, start one hour before end, `end` exclusive, `step` for matrix answers;
+ *   labels and label values; the push body; the response formats).
+ * - Encoding: `pkg/util/marshal/marshal_test.go` (streams as `{stream, values: [["<ns>", "<line>"]]}`, vectors
+ *   as `{metric, value: [<float seconds>, "<value>"]}`, matrices as `{metric, values: [[<float seconds>,
+ *   "<value>"], ...]}`, and `data.stats` with `summary.totalLinesProcessed`, `totalBytesProcessed`, `execTime`,
+ *   `queueTime`, `totalEntriesReturned`...).
+ * - `pkg/loghttp/labels.go`: LabelResponse `data` is `omitempty`: no labels is `{"status":"success"}`.
+ * - Errors: `pkg/logqlmodel/error.go` (ParseError: `parse error at line L, col C: ...`, or `parse error : ...`
+ *   when there is no position, e.g. the empty-compatible matcher refusal); `pkg/util/server/error.go` (errors are
+ *   text/plain; a query past its deadline is 504 `request timed out, decrease the duration of the request or
+ *   add more label matchers (prefer exact match over regex match) to reduce the amount of data processed`).
+ *
+ * LogQL is a subset: a stream selector (=, !=, =~, !~) with line filters (|=, !=, |~, !~), and the metric forms
+ * `count_over_time(<log query> [<range>])` and `rate(...)`, optionally wrapped in `sum(...)` or
+ * `sum by (<labels>) (...)`. Regexes run on RE2 (re2js), as in Loki; label regexes are anchored.
  */
+import { RE2JS } from 're2js';
 import { type Reply, type SimServer, serve, type Token, tokenize } from './http.js';
 
 interface Entry {
@@ -17,8 +33,21 @@ interface Stream {
 
 type Matcher = { name: string; op: '=' | '!=' | '=~' | '!~'; value: string };
 type LineFilter = { op: '|=' | '!=' | '|~' | '!~'; value: string };
+interface LogQuery {
+  matchers: Matcher[];
+  filters: LineFilter[];
+}
+interface MetricQuery {
+  fn: 'count_over_time' | 'rate';
+  rangeNs: bigint;
+  log: LogQuery;
+  /** undefined: no aggregation; []: sum(); [..]: sum by (..). */
+  sumBy: string[] | undefined;
+}
 
 export const LOKI_MAX_LIMIT = 5000;
+export const LOKI_TIMEOUT_BODY =
+  'request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed';
 
 export class ParseError extends Error {
   constructor(
@@ -27,15 +56,30 @@ export class ParseError extends Error {
   ) {
     super(message);
   }
+  /** logqlmodel.ParseError.Error(): a position when there is one. */
+  get body(): string {
+    return this.col > 0 ? `parse error at line 1, col ${this.col}: ${this.message}` : `parse error : ${this.message}`;
+  }
 }
 
-function anchored(re: string): RegExp {
-  return new RegExp(`^(?:${re})$`);
+function compile(re: string, col: number): RE2JS {
+  try {
+    return RE2JS.compile(re);
+  } catch (err) {
+    throw new ParseError(`error parsing regexp: ${(err as Error).message}`, col);
+  }
 }
 
-/** Parses `{a="b", c=~"d"} |= "x" |~ "y"`; throws ParseError with Loki-like positions. */
-export function parseLogQL(query: string): { matchers: Matcher[]; filters: LineFilter[] } {
-  const toks = tokenize(query, ['|=', '|~', '!=', '!~', '=~', '=']);
+const RANGE_NS: Record<string, bigint> = {
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+};
+
+/** Parses a log query or one of the metric forms; throws ParseError with Loki-like positions. */
+export function parseLogQL(query: string): LogQuery | MetricQuery {
+  const toks = tokenize(query, ['|=', '|~', '!=', '!~', '=~', '=', '[', ']']);
   if (!Array.isArray(toks)) throw new ParseError(`syntax error: ${toks.error}`, toks.col);
   let i = 0;
   const peek = (): Token | undefined => toks[i];
@@ -50,57 +94,71 @@ export function parseLogQL(query: string): { matchers: Matcher[]; filters: LineF
     i++;
     return t;
   };
-  expect((t) => t.text === '{', '{');
-  const matchers: Matcher[] = [];
-  while (peek()?.text !== '}') {
-    if (matchers.length > 0) expect((t) => t.text === ',', ', or }');
-    const name = expect((t) => t.kind === 'ident', 'IDENTIFIER').text;
-    const op = expect((t) => ['=', '!=', '=~', '!~'].includes(t.text), '= or != or =~ or !~').text as Matcher['op'];
-    const value = expect((t) => t.kind === 'string', 'STRING').text;
-    if (op.includes('~')) {
-      try {
-        anchored(value);
-      } catch {
-        throw new ParseError(`error parsing regexp: invalid regexp ${JSON.stringify(value)}`, toks[i - 1]?.col ?? 1);
-      }
+  const logQuery = (inMetric: boolean): LogQuery => {
+    const open = expect((t) => t.text === '{', '{');
+    const matchers: Matcher[] = [];
+    while (peek()?.text !== '}') {
+      if (matchers.length > 0) expect((t) => t.text === ',', ', or }');
+      const name = expect((t) => t.kind === 'ident', 'IDENTIFIER').text;
+      const op = expect((t) => ['=', '!=', '=~', '!~'].includes(t.text), '= or != or =~ or !~').text as Matcher['op'];
+      const value = expect((t) => t.kind === 'string', 'STRING');
+      if (op.includes('~')) compile(`^(?:${value.text})$`, value.col);
+      matchers.push({ name, op, value: value.text });
     }
-    matchers.push({ name, op, value });
-  }
-  expect((t) => t.text === '}', '}');
-  const filters: LineFilter[] = [];
-  while (i < toks.length) {
-    const op = expect((t) => ['|=', '!=', '|~', '!~'].includes(t.text), 'a line filter').text as LineFilter['op'];
-    const value = expect((t) => t.kind === 'string', 'STRING').text;
-    if (op.includes('~')) {
-      try {
-        lineRegex(value);
-      } catch {
-        throw new ParseError(`error parsing regexp: invalid regexp ${JSON.stringify(value)}`, toks[i - 1]?.col ?? 1);
-      }
+    expect((t) => t.text === '}', '}');
+    if (matchers.length === 0) throw new ParseError('syntax error: unexpected }, expecting IDENTIFIER', open.col + 1);
+    const filters: LineFilter[] = [];
+    while (i < toks.length && !(inMetric && peek()?.text === '[')) {
+      const op = expect((t) => ['|=', '!=', '|~', '!~'].includes(t.text), 'a line filter').text as LineFilter['op'];
+      const value = expect((t) => t.kind === 'string', 'STRING');
+      if (op.includes('~')) compile(value.text, value.col);
+      filters.push({ op, value: value.text });
     }
-    filters.push({ op, value });
+    return { matchers, filters };
+  };
+  if (peek()?.text === '{') return logQuery(false);
+  let sumBy: string[] | undefined;
+  if (peek()?.text === 'sum') {
+    i++;
+    sumBy = [];
+    if (peek()?.text === 'by') {
+      i++;
+      expect((t) => t.text === '(', '(');
+      while (peek()?.text !== ')') {
+        if (sumBy.length > 0) expect((t) => t.text === ',', ', or )');
+        sumBy.push(expect((t) => t.kind === 'ident', 'IDENTIFIER').text);
+      }
+      expect((t) => t.text === ')', ')');
+    }
+    expect((t) => t.text === '(', '(');
   }
-  if (matchers.length === 0) throw new ParseError('syntax error: unexpected }, expecting IDENTIFIER', 2);
-  return { matchers, filters };
+  const fn = expect((t) => t.text === 'count_over_time' || t.text === 'rate', '{ or a range aggregation').text as
+    | 'count_over_time'
+    | 'rate';
+  expect((t) => t.text === '(', '(');
+  const log = logQuery(true);
+  expect((t) => t.text === '[', '[');
+  const range = expect((t) => t.kind === 'number' && /^\d+[smhd]$/.test(t.text), 'a range like 5m');
+  expect((t) => t.text === ']', ']');
+  expect((t) => t.text === ')', ')');
+  if (sumBy !== undefined) expect((t) => t.text === ')', ')');
+  if (i < toks.length) throw new ParseError(`syntax error: unexpected ${toks[i]?.text}`, toks[i]?.col ?? 1);
+  const m = /^(\d+)([smhd])$/.exec(range.text) as RegExpExecArray;
+  return { fn, rangeNs: BigInt(m[1] as string) * (RANGE_NS[m[2] as string] as bigint), log, sumBy };
 }
 
 function matchLabel(m: Matcher, labels: Record<string, string>): boolean {
   const v = labels[m.name] ?? '';
   if (m.op === '=') return v === m.value;
   if (m.op === '!=') return v !== m.value;
-  const hit = anchored(m.value).test(v);
+  const hit = RE2JS.compile(`^(?:${m.value})$`).matches(v);
   return m.op === '=~' ? hit : !hit;
-}
-
-/** Go's regexp (?i) flag is a JS flag: translate the one inline flag LogQL users write. */
-function lineRegex(value: string): RegExp {
-  return value.startsWith('(?i)') ? new RegExp(value.slice(4), 'i') : new RegExp(value);
 }
 
 function matchLine(f: LineFilter, line: string): boolean {
   if (f.op === '|=') return line.includes(f.value);
   if (f.op === '!=') return !line.includes(f.value);
-  const hit = lineRegex(f.value).test(line);
+  const hit = RE2JS.compile(f.value).matcher(line).find();
   return f.op === '|~' ? hit : !hit;
 }
 
@@ -108,9 +166,24 @@ function streamKey(labels: Record<string, string>): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** Seconds as Loki's marshaller writes them: a float with millisecond precision (1568404331.324). */
+function floatSeconds(ns: bigint): number {
+  return Number(ns / 1_000_000n) / 1000;
+}
+
+/** A Go-style duration or float seconds ("15s", "1m", "30"). */
+function parseStep(text: string): bigint | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text);
+  if (!m) return undefined;
+  const unit = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86_400e9 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return BigInt(Math.round(Number(m[1]) * unit));
+}
+
 export class LokiSimulator {
   readonly streams = new Map<string, Stream>();
   server: SimServer | undefined;
+  /** A query that scans more lines than this passes Loki's query timeout: 504 with Loki's text. */
+  timeoutAfterScannedLines = Number.POSITIVE_INFINITY;
 
   get url(): string {
     if (!this.server) throw new Error('Loki simulator not started');
@@ -196,27 +269,27 @@ export class LokiSimulator {
     if (p === '/loki/api/v1/labels') {
       const names = new Set<string>();
       for (const s of this.streams.values()) for (const k of Object.keys(s.labels)) names.add(k);
-      return { status: 200, json: { status: 'success', data: [...names].sort() } };
+      return { status: 200, json: labelResponse([...names].sort()) };
     }
     const m = /^\/loki\/api\/v1\/label\/([^/]+)\/values$/.exec(p);
     if (m) {
       const name = decodeURIComponent(m[1] as string);
       const values = new Set<string>();
       for (const s of this.streams.values()) if (s.labels[name] !== undefined) values.add(s.labels[name]);
-      return { status: 200, json: { status: 'success', data: [...values].sort() } };
+      return { status: 200, json: labelResponse([...values].sort()) };
     }
-    return { status: 404, text: '404 page not found' };
+    return { status: 404, text: '404 page not found\n' };
   }
 
   queryRange(params: URLSearchParams): Reply {
     const query = params.get('query');
-    if (!query) return { status: 400, text: 'query parameter is required' };
+    if (!query) return { status: 400, text: 'parse error : syntax error: unexpected $end' };
     const limit = Number(params.get('limit') ?? 100);
     if (!Number.isInteger(limit) || limit <= 0) return { status: 400, text: 'limit must be a positive value' };
     if (limit > LOKI_MAX_LIMIT) {
       return {
         status: 400,
-        text: `max entries limit per query exceeded, limit > max_entries_limit (${limit} > ${LOKI_MAX_LIMIT})`,
+        text: `max entries limit per query exceeded, limit > max_entries_limit_per_query (${limit} > ${LOKI_MAX_LIMIT})`,
       };
     }
     const nowNs = BigInt(Date.now()) * 1_000_000n;
@@ -228,29 +301,49 @@ export class LokiSimulator {
     let parsed: ReturnType<typeof parseLogQL>;
     try {
       parsed = parseLogQL(query);
+      const log = 'fn' in parsed ? parsed.log : parsed;
+      if (log.matchers.every((m) => matchLabel(m, {}))) {
+        throw new ParseError(
+          'queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~".*" does not meet this requirement, but app=~".+" will',
+          0,
+        );
+      }
     } catch (err) {
-      if (err instanceof ParseError)
-        return { status: 400, text: `parse error at line 1, col ${err.col}: ${err.message}` };
+      if (err instanceof ParseError) return { status: 400, text: err.body };
       throw err;
     }
-    if (parsed.matchers.every((m) => matchLabel(m, {}))) {
-      return {
-        status: 400,
-        text: 'queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~".*" does not meet this requirement, but app=~".+" will',
-      };
+    if ('fn' in parsed) {
+      const defaultStep = (end - start) / 250n > 1_000_000_000n ? (end - start) / 250n : 1_000_000_000n;
+      const step = params.get('step') ? parseStep(params.get('step') as string) : defaultStep;
+      if (step === undefined || step <= 0n) {
+        return {
+          status: 400,
+          text: `invalid parameter "step": cannot parse "${params.get('step')}" to a valid duration`,
+        };
+      }
+      return this.#matrix(parsed, start, end, step);
     }
-    let scannedLines = 0;
-    let scannedBytes = 0;
+    return this.#streams(parsed, start, end, limit, direction);
+  }
+
+  #scan(log: LogQuery, from: bigint, to: bigint) {
+    const stats = { lines: 0, bytes: 0 };
     const hits: { stream: Stream; entry: Entry }[] = [];
     for (const s of this.streams.values()) {
-      if (!parsed.matchers.every((m) => matchLabel(m, s.labels))) continue;
+      if (!log.matchers.every((m) => matchLabel(m, s.labels))) continue;
       for (const e of s.entries) {
-        if (e.ns < start || e.ns >= end) continue;
-        scannedLines++;
-        scannedBytes += Buffer.byteLength(e.line);
-        if (parsed.filters.every((f) => matchLine(f, e.line))) hits.push({ stream: s, entry: e });
+        if (e.ns < from || e.ns >= to) continue;
+        stats.lines++;
+        stats.bytes += Buffer.byteLength(e.line);
+        if (log.filters.every((f) => matchLine(f, e.line))) hits.push({ stream: s, entry: e });
       }
     }
+    return { hits, stats };
+  }
+
+  #streams(log: LogQuery, start: bigint, end: bigint, limit: number, direction: string): Reply {
+    const { hits, stats } = this.#scan(log, start, end);
+    if (stats.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
     hits.sort((a, b) => (a.entry.ns < b.entry.ns ? -1 : a.entry.ns > b.entry.ns ? 1 : 0));
     if (direction === 'backward') hits.reverse();
     const kept = hits.slice(0, limit);
@@ -260,25 +353,73 @@ export class LokiSimulator {
       list.push([h.entry.ns.toString(), h.entry.line]);
       byStream.set(h.stream, list);
     }
-    return {
-      status: 200,
-      json: {
-        status: 'success',
-        data: {
-          resultType: 'streams',
-          result: [...byStream].map(([s, values]) => ({ stream: s.labels, values })),
-          stats: {
-            summary: {
-              bytesProcessedPerSecond: scannedBytes * 100,
-              linesProcessedPerSecond: scannedLines * 100,
-              totalBytesProcessed: scannedBytes,
-              totalLinesProcessed: scannedLines,
-              execTime: 0.01,
-              queueTime: 0,
-            },
+    const result = [...byStream].map(([s, values]) => ({ stream: s.labels, values }));
+    return success('streams', result, stats, kept.length);
+  }
+
+  /** Range aggregations evaluated at start, start+step, ... <= end; a step with no lines has no sample. */
+  #matrix(q: MetricQuery, start: bigint, end: bigint, step: bigint): Reply {
+    const series = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
+    const total = { lines: 0, bytes: 0 };
+    for (let t = start; t <= end; t += step) {
+      const { hits, stats } = this.#scan(q.log, t - q.rangeNs, t);
+      total.lines += stats.lines;
+      total.bytes += stats.bytes;
+      const counts = new Map<string, { metric: Record<string, string>; n: number }>();
+      for (const h of hits) {
+        const metric =
+          q.sumBy === undefined
+            ? h.stream.labels
+            : Object.fromEntries(
+                q.sumBy.filter((l) => h.stream.labels[l] !== undefined).map((l) => [l, h.stream.labels[l] as string]),
+              );
+        const key = streamKey(metric);
+        const c = counts.get(key) ?? { metric, n: 0 };
+        c.n++;
+        counts.set(key, c);
+      }
+      for (const [key, { metric, n }] of counts) {
+        const value = q.fn === 'rate' ? n / (Number(q.rangeNs) / 1e9) : n;
+        const s = series.get(key) ?? { metric, values: [] };
+        s.values.push([floatSeconds(t), String(value)]);
+        series.set(key, s);
+      }
+    }
+    if (total.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
+    return success('matrix', [...series.values()], total, 0);
+  }
+}
+
+function labelResponse(data: string[]) {
+  // LabelResponse.Data is `omitempty`
+  return data.length > 0 ? { status: 'success', data } : { status: 'success' };
+}
+
+function success(resultType: string, result: unknown[], scanned: { lines: number; bytes: number }, returned: number) {
+  return {
+    status: 200,
+    json: {
+      status: 'success',
+      data: {
+        resultType,
+        result,
+        stats: {
+          summary: {
+            bytesProcessedPerSecond: scanned.bytes * 100,
+            linesProcessedPerSecond: scanned.lines * 100,
+            totalBytesProcessed: scanned.bytes,
+            totalLinesProcessed: scanned.lines,
+            execTime: 0.01,
+            queueTime: 0,
+            subqueries: 0,
+            totalEntriesReturned: returned,
+            splits: 0,
+            shards: 0,
+            totalPostFilterLines: scanned.lines,
+            totalStructuredMetadataBytesProcessed: 0,
           },
         },
       },
-    };
-  }
+    },
+  } satisfies Reply;
 }

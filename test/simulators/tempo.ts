@@ -1,16 +1,42 @@
 /**
- * A Tempo simulator (tests only): stored traces served by id as OTLP JSON `batches` (ids base64, as Tempo's
- * JSON does), 404 for unknown ids, and /api/search with a small TraceQL subset:
- * `{ cond && cond }` where cond is `field op value`, fields resource.service.name, name, status, duration,
- * span.<attr> or .<attr>; ops = != > < >= <= =~. Parse errors answer 400 like Tempo.
+ * A Tempo simulator (tests only), built from Tempo's own material, not from what our client expects:
+ *
+ * - API reference: grafana/tempo `docs/sources/tempo/api_docs/_index.md` (Query, Query V2, Search: paths,
+ *   parameters, the search example bodies with `spanSet`/`spanSets`, `matched`, `metrics.inspectedBytes` as a
+ *   string).
+ * - Encoding: responses are tempopb messages written by gogo `jsonpb.Marshaler{}` (modules/frontend/combiner/
+ *   common.go `internalMarshalAs`): zero values are omitted (no `status` on a COMPLETE v2 trace, no `kind` for
+ *   SPAN_KIND_UNSPECIFIED, no `durationMs` when it is 0, no `traces` when the search found none, no
+ *   `parentSpanId` on a root), enums by name, 64-bit integers as strings, ids as base64 bytes
+ *   (pkg/tempopb/tempo.pb.go json tags; pkg/tempopb/trace/v1/trace.pb.go).
+ * - Trace by id v1: modules/frontend/combiner/trace_by_id.go: 404 with an empty body when no querier has the
+ *   trace; 422 with the body `trace exceeds max size` (pkg/model/trace/combine.go ErrTraceTooLarge).
+ * - Trace by id v2: modules/frontend/combiner/trace_by_id_v2.go and modules/querier/http.go
+ *   (TraceByIDHandlerV2 never answers 404: an unknown id is 200 with an empty `trace`); over the size limit
+ *   the spans consumed so far are returned with `status: "PARTIAL"` and the message
+ *   `Trace exceeds maximum size of N bytes, a partial trace is returned`.
+ * - Search metadata: pkg/traceql/engine.go `asTraceSearchMetadata` (`durationMs` = trace duration in ns / 1e6,
+ *   floored, uint32), modules/frontend/combiner/search.go (`<root span not yet received>` when the root span
+ *   has not arrived), util.TraceIDToHexString (leading zeros stripped).
+ * - Traces really contain orphan spans (a parent that never arrived) and clock skew between services (a
+ *   child that starts before its parent); the store keeps whatever it is given.
+ *
+ * TraceQL is a small subset: `{ cond && cond }`, cond is `field op value` over resource.service.name, name,
+ * status, kind, duration, span.<attr> or .<attr>; ops = != > < >= <= =~ (RE2 via re2js, anchored as Tempo does).
  */
+import { RE2JS } from 're2js';
 import { type Reply, type SimServer, serve, type Token, tokenize } from './http.js';
+
+export type SpanKind = 'unspecified' | 'internal' | 'server' | 'client' | 'producer' | 'consumer';
 
 export interface SimSpan {
   spanId: string;
   parentSpanId?: string;
   service: string;
   name: string;
+  /** Omitted (SPAN_KIND_UNSPECIFIED) when not given. */
+  kind?: SpanKind;
+  /** Milliseconds since the epoch; fractions are kept to the nanosecond. */
   startMs: number;
   durationMs: number;
   status?: 'ok' | 'error' | 'unset';
@@ -51,9 +77,6 @@ export function parseTraceQL(q: string): Cond[] {
   while (toks[i]?.text !== '}') {
     if (conds.length > 0) next((t) => t.text === '&&', '&& or }');
     const field = next((t) => t.kind === 'ident', 'an attribute').text;
-    if (!/^(resource\.|span\.|\.)?[a-zA-Z_][a-zA-Z0-9_.]*$/.test(field) && !field.startsWith('.')) {
-      throw new TraceQLError(`syntax error: unknown attribute ${field}`, toks[i - 1]?.col ?? 1);
-    }
     const op = next((t) => t.kind === 'op' && t.text !== '&&', 'an operator').text;
     const v = next((t) => ['string', 'number', 'ident'].includes(t.kind), 'a value');
     let value: string | number = v.text;
@@ -62,7 +85,14 @@ export function parseTraceQL(q: string): Cond[] {
       value = Number(m[1]) * (m[2] ? (DURATION_NS[m[2]] as number) : 1);
     }
     if (field === 'status' && !['error', 'ok', 'unset'].includes(String(value))) {
-      throw new TraceQLError(`syntax error: status must be error, ok or unset`, v.col);
+      throw new TraceQLError('syntax error: status must be error, ok or unset', v.col);
+    }
+    if (op === '=~') {
+      try {
+        RE2JS.compile(String(value));
+      } catch (err) {
+        throw new TraceQLError(`error parsing regexp: ${(err as Error).message}`, v.col);
+      }
     }
     conds.push({ field, op, value });
   }
@@ -75,7 +105,8 @@ function spanValue(span: SimSpan, field: string): string | number | boolean | un
   if (field === 'resource.service.name' || field === '.service.name') return span.service;
   if (field === 'name') return span.name;
   if (field === 'status') return span.status ?? 'unset';
-  if (field === 'duration') return span.durationMs * 1e6;
+  if (field === 'kind') return span.kind ?? 'unspecified';
+  if (field === 'duration') return Math.round(span.durationMs * 1e6);
   const key = field.replace(/^(span|resource)?\./, '');
   return span.attributes?.[key];
 }
@@ -89,7 +120,7 @@ function holds(c: Cond, span: SimSpan): boolean {
     case '!=':
       return String(v) !== String(c.value);
     case '=~':
-      return new RegExp(`^(?:${c.value})$`).test(String(v));
+      return RE2JS.compile(`^(?:${c.value})$`).matches(String(v));
     case '>':
       return Number(v) > Number(c.value);
     case '<':
@@ -104,6 +135,7 @@ function holds(c: Cond, span: SimSpan): boolean {
 }
 
 const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const nanos = (ms: number) => BigInt(Math.round(ms * 1e6));
 
 function attr(key: string, v: string | number | boolean) {
   if (typeof v === 'number') return { key, value: Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v } };
@@ -111,17 +143,42 @@ function attr(key: string, v: string | number | boolean) {
   return { key, value: { stringValue: v } };
 }
 
-/**
- * How /api/traces/{id} wraps the resource spans: `batches` (Tempo's v1 JSON), `resourceSpans` (the OTLP
- * JSON export shape) or `v2` (`{trace: {resourceSpans}}` as /api/v2/traces answers). `legacy` uses the
- * pre-1.0 OTLP field `instrumentationLibrarySpans` inside `batches`.
- */
-export type TraceShape = 'batches' | 'resourceSpans' | 'v2' | 'legacy';
+/** One span as jsonpb writes it: zero values omitted. */
+function encodeSpan(traceId: string, s: SimSpan): Record<string, unknown> {
+  const status =
+    s.status === 'error'
+      ? { code: 'STATUS_CODE_ERROR', ...(s.statusMessage ? { message: s.statusMessage } : {}) }
+      : s.status === 'ok'
+        ? { code: 'STATUS_CODE_OK' }
+        : {};
+  const start = nanos(s.startMs);
+  return {
+    traceId: b64(traceId),
+    spanId: b64(s.spanId),
+    ...(s.parentSpanId ? { parentSpanId: b64(s.parentSpanId) } : {}),
+    name: s.name,
+    ...(s.kind && s.kind !== 'unspecified' ? { kind: `SPAN_KIND_${s.kind.toUpperCase()}` } : {}),
+    startTimeUnixNano: start.toString(),
+    endTimeUnixNano: (start + nanos(s.durationMs)).toString(),
+    ...(s.attributes && Object.keys(s.attributes).length > 0
+      ? { attributes: Object.entries(s.attributes).map(([k, v]) => attr(k, v)) }
+      : {}),
+    status,
+  };
+}
+
+/** `batches` is the field name of Tempo 1.x and early 2.x v1 answers; current Tempo writes `resourceSpans`. */
+export type V1Field = 'resourceSpans' | 'batches';
 
 export class TempoSimulator {
   readonly traces = new Map<string, SimSpan[]>();
   server: SimServer | undefined;
-  shape: TraceShape = 'batches';
+  /** The field holding the resource spans in v1 answers. */
+  v1Field: V1Field = 'resourceSpans';
+  /** False: a Tempo before the v2 API (its router answers `404 page not found` for /api/v2/...). */
+  v2Available = true;
+  /** The per-trace size limit (max_bytes_per_trace), measured on the encoded spans. */
+  maxTraceBytes = Number.POSITIVE_INFINITY;
 
   get url(): string {
     if (!this.server) throw new Error('Tempo simulator not started');
@@ -150,47 +207,64 @@ export class TempoSimulator {
     if (method !== 'GET') return { status: 405, text: 'method not allowed' };
     if (url.pathname === '/ready') return { status: 200, text: 'ready' };
     const byId = /^\/api\/traces\/([^/]+)$/.exec(url.pathname);
-    if (byId) return this.getTrace(decodeURIComponent(byId[1] as string), this.shape);
+    if (byId) return this.getTraceV1(decodeURIComponent(byId[1] as string));
     const byIdV2 = /^\/api\/v2\/traces\/([^/]+)$/.exec(url.pathname);
-    if (byIdV2) return this.getTrace(decodeURIComponent(byIdV2[1] as string), 'v2');
+    if (byIdV2 && this.v2Available) return this.getTraceV2(decodeURIComponent(byIdV2[1] as string));
     if (url.pathname === '/api/search') return this.search(url.searchParams);
-    return { status: 404, text: '404 page not found' };
+    return { status: 404, text: '404 page not found\n' };
   }
 
-  getTrace(id: string, shape: TraceShape): Reply {
-    if (!/^[0-9a-fA-F]{1,32}$/.test(id)) return { status: 400, text: 'invalid trace id' };
+  /** Resource spans grouped by service, plus whether the size limit cut them (spans kept in arrival order). */
+  #encode(traceId: string, spans: SimSpan[]): { resourceSpans: unknown[]; partial: boolean } {
+    const byService = new Map<string, Record<string, unknown>[]>();
+    let bytes = 0;
+    let partial = false;
+    for (const s of spans) {
+      const encoded = encodeSpan(traceId, s);
+      bytes += JSON.stringify(encoded).length;
+      if (bytes > this.maxTraceBytes) {
+        partial = true;
+        break;
+      }
+      byService.set(s.service, [...(byService.get(s.service) ?? []), encoded]);
+    }
+    const resourceSpans = [...byService].map(([service, list]) => ({
+      resource: { attributes: [attr('service.name', service)] },
+      scopeSpans: [{ scope: { name: 'simulator' }, spans: list }],
+    }));
+    return { resourceSpans, partial };
+  }
+
+  getTraceV1(id: string): Reply {
+    if (!/^[0-9a-fA-F]{1,32}$/.test(id)) return { status: 400, text: `invalid trace id: ${id}` };
     const traceId = id.toLowerCase().padStart(32, '0');
     const spans = this.traces.get(traceId);
-    if (!spans) return { status: 404, text: 'trace not found' };
-    const byService = new Map<string, SimSpan[]>();
-    for (const s of spans) byService.set(s.service, [...(byService.get(s.service) ?? []), s]);
-    const batches = [...byService].map(([service, list]) => ({
-      resource: { attributes: [attr('service.name', service)] },
-      [shape === 'legacy' ? 'instrumentationLibrarySpans' : 'scopeSpans']: [
-        {
-          [shape === 'legacy' ? 'instrumentationLibrary' : 'scope']: { name: 'simulator' },
-          spans: list.map((s) => ({
-            traceId: b64(traceId),
-            spanId: b64(s.spanId),
-            ...(s.parentSpanId ? { parentSpanId: b64(s.parentSpanId) } : {}),
-            name: s.name,
-            kind: 'SPAN_KIND_SERVER',
-            startTimeUnixNano: String(BigInt(s.startMs) * 1_000_000n),
-            endTimeUnixNano: String(BigInt(s.startMs) * 1_000_000n + BigInt(Math.round(s.durationMs * 1e6))),
-            attributes: Object.entries(s.attributes ?? {}).map(([k, v]) => attr(k, v)),
-            status:
-              s.status === 'error'
-                ? { code: 'STATUS_CODE_ERROR', message: s.statusMessage ?? '' }
-                : s.status === 'ok'
-                  ? { code: 'STATUS_CODE_OK' }
-                  : {},
-          })),
-        },
-      ],
-    }));
-    if (shape === 'resourceSpans') return { status: 200, json: { resourceSpans: batches } };
-    if (shape === 'v2') return { status: 200, json: { trace: { resourceSpans: batches }, status: 'COMPLETE' } };
-    return { status: 200, json: { batches } };
+    if (!spans) return { status: 404, text: '' };
+    const { resourceSpans, partial } = this.#encode(traceId, spans);
+    if (partial) return { status: 422, text: 'trace exceeds max size' };
+    return { status: 200, json: { [this.v1Field]: resourceSpans } };
+  }
+
+  getTraceV2(id: string): Reply {
+    if (!/^[0-9a-fA-F]{1,32}$/.test(id)) return { status: 400, text: `invalid trace id: ${id}` };
+    const traceId = id.toLowerCase().padStart(32, '0');
+    const spans = this.traces.get(traceId);
+    if (!spans) return { status: 200, json: { trace: {}, metrics: {} } };
+    const { resourceSpans, partial } = this.#encode(traceId, spans);
+    const inspectedBytes = String(JSON.stringify(resourceSpans).length);
+    return {
+      status: 200,
+      json: {
+        trace: { resourceSpans },
+        metrics: { inspectedBytes },
+        ...(partial
+          ? {
+              status: 'PARTIAL',
+              message: `Trace exceeds maximum size of ${this.maxTraceBytes} bytes, a partial trace is returned`,
+            }
+          : {}),
+      },
+    };
   }
 
   search(params: URLSearchParams): Reply {
@@ -208,7 +282,7 @@ export class TempoSimulator {
     const spss = Number(params.get('spss') ?? 3);
     const startMs = params.get('start') ? Number(params.get('start')) * 1000 : Number.NEGATIVE_INFINITY;
     const endMs = params.get('end') ? Number(params.get('end')) * 1000 : Number.POSITIVE_INFINITY;
-    const found: { traceID: string; root: SimSpan; start: number; end: number; matched: SimSpan[] }[] = [];
+    const found: { traceID: string; root: SimSpan | undefined; start: number; end: number; matched: SimSpan[] }[] = [];
     let inspectedBytes = 0;
     for (const [traceID, spans] of this.traces) {
       inspectedBytes += JSON.stringify(spans).length;
@@ -217,35 +291,41 @@ export class TempoSimulator {
       if (end < startMs || start > endMs) continue;
       const matched = spans.filter((s) => conds.every((c) => holds(c, s)));
       if (matched.length === 0) continue;
-      const root = spans.find((s) => !s.parentSpanId) ?? (spans[0] as SimSpan);
-      found.push({ traceID, root, start, end, matched });
+      found.push({ traceID, root: spans.find((s) => !s.parentSpanId), start, end, matched });
     }
     found.sort((a, b) => b.start - a.start);
     const traces = found.slice(0, limit).map((t) => {
       const spanSet = {
         spans: t.matched.slice(0, spss).map((s) => ({
-          spanID: s.spanId,
-          startTimeUnixNano: String(BigInt(s.startMs) * 1_000_000n),
-          durationNanos: String(Math.round(s.durationMs * 1e6)),
+          spanID: s.spanId.replace(/^0+/, ''),
+          name: s.name,
+          startTimeUnixNano: nanos(s.startMs).toString(),
+          durationNanos: nanos(s.durationMs).toString(),
           attributes: [attr('service.name', s.service)],
         })),
         matched: t.matched.length,
       };
+      const durationMs = Number((nanos(t.end) - nanos(t.start)) / 1_000_000n);
       return {
         traceID: t.traceID.replace(/^0+/, ''),
-        rootServiceName: t.root.service,
-        rootTraceName: t.root.name,
-        startTimeUnixNano: String(BigInt(t.start) * 1_000_000n),
-        durationMs: Math.round(t.end - t.start),
+        rootServiceName: t.root?.service ?? '<root span not yet received>',
+        ...(t.root ? { rootTraceName: t.root.name } : {}),
+        startTimeUnixNano: nanos(t.start).toString(),
+        ...(durationMs > 0 ? { durationMs } : {}),
         spanSet,
         spanSets: [spanSet],
       };
     });
+    const inspectedTraces = this.traces.size;
     return {
       status: 200,
       json: {
-        traces,
-        metrics: { inspectedTraces: this.traces.size, inspectedBytes: String(inspectedBytes), totalBlocks: 1 },
+        ...(traces.length > 0 ? { traces } : {}),
+        metrics: {
+          ...(inspectedTraces > 0 ? { inspectedTraces } : {}),
+          ...(inspectedBytes > 0 ? { inspectedBytes: String(inspectedBytes) } : {}),
+          totalBlocks: 1,
+        },
       },
     };
   }

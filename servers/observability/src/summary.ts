@@ -15,17 +15,16 @@ export const SeriesStats = z.object({
   avg: z.number().nullable(),
   last: z.number().nullable(),
   p95: z.number().nullable(),
-  samples: z.number().int().describe('Finite samples in the range'),
-  nonFinite: z.number().int().describe('NaN or ±Inf samples (left out of the stats)'),
+  samples: z.number().int(),
+  nonFinite: z.number().int(),
 });
 export type SeriesStats = z.output<typeof SeriesStats>;
 
 export const SeriesSummary = z.object({
   labels: z.record(z.string(), z.string()),
   stats: SeriesStats,
-  downsampled: z
-    .array(z.tuple([z.number(), z.number().nullable()]))
-    .describe('[unixSeconds, bucket average] pairs, evenly spaced over the series'),
+  // A two-item array, not a tuple: tuple schemas (prefixItems + items:false) fail in the SDK client.
+  downsampled: z.array(z.array(z.number().nullable()).min(2).max(2)),
 });
 export type SeriesSummary = z.output<typeof SeriesSummary>;
 

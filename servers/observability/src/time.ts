@@ -3,18 +3,14 @@ import { z } from 'zod';
 
 const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
 
-export const TimeInput = z
-  .string()
-  .min(1)
-  .max(40)
-  .describe('A time: "now", "now-15m", an RFC 3339 time ("2026-01-31T12:00:00Z") or Unix seconds');
+export const TimeInput = z.string().min(1).max(40).describe('now, now-15m, RFC 3339 or Unix seconds');
 
 export const DurationInput = z
   .string()
   .min(1)
   .max(20)
   .regex(/^(\d+(\.\d+)?(ms|s|m|h|d|w)|\d+(\.\d+)?)$/, 'must be a duration like "30s", "5m", "1h", "7d" or seconds')
-  .describe('A duration: "30s", "5m", "1h", "1d" (or a number of seconds)');
+  .describe('e.g. 30s, 5m, 1h');
 
 /** Seconds in a duration such as "90s", "15m", "1h30m" is not accepted: one number, one unit. */
 export function parseDuration(value: string, field = 'duration'): number {

@@ -46,7 +46,9 @@ describe('statusError', () => {
     expect(statusError('Tempo', res(404, 'trace not found'), 'trace 1').code).toBe('ERR_NOT_FOUND');
     expect(statusError('Grafana', res(403, 'no'), 'x').code).toBe('ERR_BACKEND_ERROR');
     expect(statusError('Loki', res(503, 'down'), 'x').code).toBe('ERR_BACKEND_UNAVAILABLE');
-    expect(statusError('Loki', res(504, 'slow'), 'x').code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(statusError('Loki', res(504, 'slow'), 'x').code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(statusError('Loki', res(504, 'slow'), 'x').message).toMatch(/narrow the query/);
+    expect(statusError('Loki', res(503, 'down'), 'x').code).toBe('ERR_BACKEND_UNAVAILABLE');
     expect(statusError('Loki', res(500, 'boom'), 'x').message).toBe('Loki failed on x (HTTP 500: boom)');
   });
 

@@ -149,7 +149,15 @@ export function statusError(
       { backend, status: res.status },
     );
   }
-  if (res.status === 503 || res.status === 504) {
+  if (res.status === 504) {
+    // Loki's own query timeout and a gateway's alike: the query ran out of time, as Prometheus's timeout does.
+    return new ToolError(
+      'ERR_BACKEND_TIMEOUT',
+      `${backend} timed out on ${what} (HTTP 504: ${msg}); narrow the query: a shorter range, exact label matchers instead of regexes, fewer series`,
+      { backend, status: 504 },
+    );
+  }
+  if (res.status === 503) {
     return new ToolError(
       'ERR_BACKEND_UNAVAILABLE',
       `${backend} is not able to answer ${what} right now (HTTP ${res.status}: ${msg})`,

@@ -1,5 +1,5 @@
-import type { BackendHttp } from '@ravenhelm/kit';
-import { type BackendOptions, expectArray, expectObject, httpFor, statusError } from './common.js';
+import { type BackendHttp, ToolError } from '@ravenhelm/kit';
+import { type BackendOptions, expectArray, expectObject, httpFor, statusError, vendorMessage } from './common.js';
 
 export interface GrafanaSearchHit {
   uid: string;
@@ -11,12 +11,31 @@ export interface GrafanaSearchHit {
   folderTitle?: string;
 }
 
-export interface GrafanaDashboardAnswer {
-  meta: { folderTitle?: string; folderUid?: string; url?: string; updated?: string; version?: number };
-  dashboard: Record<string, unknown>;
+/** Grafana refuses a larger `limit` with 422 (pkg/api/search.go); more hits need `page`. */
+export const GRAFANA_SEARCH_MAX = 5000;
+
+type Json = Record<string, unknown>;
+
+/** A dashboard as /api/dashboards serves it (v1 JSON model), or a v2-schema resource from /apis. */
+export type GrafanaDashboard =
+  | {
+      schema: 'v1';
+      meta: { folderTitle?: string; folderUid?: string; url?: string; updated?: string; version?: number };
+      dashboard: Json;
+    }
+  | { schema: 'v2'; apiVersion: string; metadata: Json; spec: Json };
+
+/** The path Grafana names in its 406 for v2 dashboards, rebuilt from checked parts (never followed as given). */
+function v2PathFrom(message: string, uid: string): string | undefined {
+  const m =
+    /\/apis\/dashboard\.grafana\.app\/(v\d+[a-z0-9]*)\/namespaces\/([a-z0-9][a-z0-9-]{0,62})\/dashboards\/([A-Za-z0-9_-]{1,40})/.exec(
+      message,
+    );
+  if (!m || m[3] !== uid) return undefined;
+  return `/apis/dashboard.grafana.app/${m[1]}/namespaces/${m[2]}/dashboards/${uid}`;
 }
 
-/** Grafana HTTP API: dashboard search and dashboards by uid. */
+/** Grafana HTTP API: dashboard search, dashboards by uid (both schemas), library elements, folders. */
 export class GrafanaBackend {
   readonly http: BackendHttp;
 
@@ -36,13 +55,67 @@ export class GrafanaBackend {
     return expectArray('Grafana', res.body, 'the dashboard search') as GrafanaSearchHit[];
   }
 
-  async dashboard(uid: string, signal?: AbortSignal): Promise<GrafanaDashboardAnswer> {
+  async dashboard(uid: string, signal?: AbortSignal): Promise<GrafanaDashboard> {
     const res = await this.http.request('GET', `/api/dashboards/uid/${encodeURIComponent(uid)}`, { signal });
+    if (res.status === 406) return this.#dashboardV2(uid, vendorMessage(res.body), signal);
     if (res.status !== 200) throw statusError('Grafana', res, `dashboard ${uid}`, 'ERR_INVALID_INPUT');
     const body = expectObject('Grafana', res.body, `dashboard ${uid}`);
     return {
-      meta: (body.meta as GrafanaDashboardAnswer['meta']) ?? {},
+      schema: 'v1',
+      meta: (body.meta as Extract<GrafanaDashboard, { schema: 'v1' }>['meta']) ?? {},
       dashboard: expectObject('Grafana', body.dashboard, `dashboard ${uid}`),
     };
+  }
+
+  /** Grafana 12 stores some dashboards in the v2 schema; /api/dashboards answers 406 naming the /apis path. */
+  async #dashboardV2(uid: string, message: string, signal?: AbortSignal): Promise<GrafanaDashboard> {
+    const path = v2PathFrom(message, uid);
+    if (!path) {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `Grafana cannot serve dashboard ${uid} through /api/dashboards (HTTP 406: ${message}) and named no /apis/dashboard.grafana.app path for it; open /d/${uid} in Grafana`,
+        { backend: 'Grafana', status: 406 },
+      );
+    }
+    const res = await this.http.request('GET', path, { signal });
+    if (res.status !== 200) {
+      throw new ToolError(
+        res.status === 404 ? 'ERR_NOT_FOUND' : 'ERR_BACKEND_ERROR',
+        `dashboard ${uid} uses Grafana's v2 schema, so it is read from ${path}, which answered HTTP ${res.status} (${vendorMessage(res.body)}); the service account needs dashboards:read on that API (Grafana 12+)`,
+        { backend: 'Grafana', status: res.status },
+      );
+    }
+    const body = expectObject('Grafana', res.body, `dashboard ${uid}`);
+    return {
+      schema: 'v2',
+      apiVersion: String(body.apiVersion ?? ''),
+      metadata: expectObject('Grafana', body.metadata ?? {}, `dashboard ${uid} metadata`),
+      spec: expectObject('Grafana', body.spec, `dashboard ${uid} spec`),
+    };
+  }
+
+  /** A library panel's saved model (`/api/library-elements/:uid` -> `{result: {name, type, model}}`). */
+  async libraryElement(uid: string, signal?: AbortSignal): Promise<{ name: string; type: string; model: Json }> {
+    const res = await this.http.request('GET', `/api/library-elements/${encodeURIComponent(uid)}`, { signal });
+    if (res.status !== 200) throw statusError('Grafana', res, `library panel ${uid}`, 'ERR_INVALID_INPUT');
+    const result = expectObject('Grafana', expectObject('Grafana', res.body, 'the library panel').result, 'its result');
+    return {
+      name: String(result.name ?? ''),
+      type: String(result.type ?? ''),
+      model: expectObject('Grafana', result.model ?? {}, 'the library panel model'),
+    };
+  }
+
+  /** A folder's title, or undefined when Grafana cannot say. */
+  async folderTitle(uid: string, signal?: AbortSignal): Promise<string | undefined> {
+    let res: Awaited<ReturnType<BackendHttp['request']>>;
+    try {
+      res = await this.http.request('GET', `/api/folders/${encodeURIComponent(uid)}`, { signal });
+    } catch {
+      return undefined; // the folder title is a nicety: the dashboard is still answered with the folder uid
+    }
+    if (res.status !== 200) return undefined;
+    const title = (res.body as { title?: unknown } | undefined)?.title;
+    return typeof title === 'string' ? title : undefined;
   }
 }

@@ -1,4 +1,4 @@
-import type { BackendHttp } from '@ravenhelm/kit';
+import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { type BackendOptions, expectObject, httpFor, statusError } from './common.js';
 
 export interface LokiStream {
@@ -6,11 +6,21 @@ export interface LokiStream {
   values: [string, string, ...unknown[]][];
 }
 
-export interface LokiQueryResult {
-  resultType: string;
-  result: LokiStream[];
-  stats: { summary?: { totalLinesProcessed?: number; totalBytesProcessed?: number; execTime?: number } };
+/** A metric sample series: `[float seconds, "value"]` pairs, the same shape as Prometheus's. */
+export interface LokiSeries {
+  metric: Record<string, string>;
+  values: [number, string][];
 }
+
+type LokiStats = { summary?: { totalLinesProcessed?: number; totalBytesProcessed?: number; execTime?: number } };
+
+/**
+ * Loki answers a log query with `streams` and a metric query with `matrix` (range) or `vector` (instant);
+ * every reader handles all three (a vector is read as one-point series).
+ */
+export type LokiQueryResult =
+  | { resultType: 'streams'; streams: LokiStream[]; stats: LokiStats }
+  | { resultType: 'matrix' | 'vector'; series: LokiSeries[]; stats: LokiStats };
 
 export interface LokiQueryRange {
   query: string;
@@ -36,11 +46,29 @@ export class LokiBackend {
     });
     if (res.status !== 200) throw statusError('Loki', res, 'the LogQL query');
     const data = expectObject('Loki', expectObject('Loki', res.body, 'the query').data, 'the query data');
-    return {
-      resultType: String(data.resultType ?? ''),
-      result: Array.isArray(data.result) ? (data.result as LokiStream[]) : [],
-      stats: (data.stats as LokiQueryResult['stats']) ?? {},
-    };
+    const result = Array.isArray(data.result) ? data.result : [];
+    const stats = (data.stats as LokiStats) ?? {};
+    switch (data.resultType) {
+      case 'streams':
+        return { resultType: 'streams', streams: result as LokiStream[], stats };
+      case 'matrix':
+        return { resultType: 'matrix', series: result as LokiSeries[], stats };
+      case 'vector':
+        return {
+          resultType: 'vector',
+          series: (result as { metric: Record<string, string>; value: [number, string] }[]).map((v) => ({
+            metric: v.metric,
+            values: [v.value],
+          })),
+          stats,
+        };
+      default:
+        throw new ToolError(
+          'ERR_BACKEND_ERROR',
+          `Loki answered the LogQL query with resultType ${JSON.stringify(data.resultType)}, not streams, matrix or vector`,
+          { backend: 'Loki' },
+        );
+    }
   }
 
   async labels(startNs: string, endNs: string, signal?: AbortSignal): Promise<string[]> {

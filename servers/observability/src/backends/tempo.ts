@@ -1,5 +1,5 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectObject, httpFor, statusError } from './common.js';
+import { type BackendOptions, expectObject, httpFor, statusError, vendorMessage } from './common.js';
 
 export interface OtlpAttribute {
   key: string;
@@ -39,6 +39,28 @@ export interface TempoSearchResult {
   metrics: { inspectedTraces?: number; inspectedBytes?: string | number; totalBlocks?: number };
 }
 
+export interface TempoTrace {
+  resourceSpans: OtlpResourceSpans[];
+  /** Tempo's message when it returned only part of the trace (v2 `status: "PARTIAL"`), else null. */
+  partial: string | null;
+}
+
+function notFound(id: string): ToolError {
+  return new ToolError(
+    'ERR_NOT_FOUND',
+    `Tempo has no trace ${id}; check the id (32 hex digits) or search with traces_search`,
+    {
+      backend: 'Tempo',
+    },
+  );
+}
+
+/** Current Tempo writes `resourceSpans`; Tempo 1.x and early 2.x v1 answers used `batches`. */
+function spansOf(trace: Record<string, unknown>): OtlpResourceSpans[] {
+  const list = trace.resourceSpans ?? trace.batches;
+  return Array.isArray(list) ? (list as OtlpResourceSpans[]) : [];
+}
+
 /** Tempo HTTP API: traces by id (OTLP JSON) and TraceQL search. */
 export class TempoBackend {
   readonly http: BackendHttp;
@@ -47,21 +69,44 @@ export class TempoBackend {
     this.http = httpFor('Tempo', opts);
   }
 
-  /** The trace's resource spans; Tempo answers `{batches}` (v1) or `{resourceSpans}` / `{trace:{...}}`. */
-  async trace(id: string, signal?: AbortSignal): Promise<OtlpResourceSpans[]> {
+  /**
+   * A trace by id through Tempo's v2 API, which returns what it has when the trace is over the per-trace size
+   * limit (`status: "PARTIAL"` and a message) where v1 refuses with 422. A Tempo without the v2 route (its
+   * router answers `404 page not found`) is asked through v1.
+   */
+  async trace(id: string, signal?: AbortSignal): Promise<TempoTrace> {
+    const res = await this.http.request('GET', `/api/v2/traces/${encodeURIComponent(id)}`, { signal });
+    if (res.status === 404 && /404 page not found/.test(String(res.body))) return this.#traceV1(id, signal);
+    if (res.status === 404) throw notFound(id);
+    if (res.status !== 200) throw statusError('Tempo', res, `trace ${id}`, 'ERR_INVALID_INPUT');
+    const body = expectObject('Tempo', res.body, `trace ${id}`);
+    const trace = (body.trace && typeof body.trace === 'object' ? body.trace : {}) as Record<string, unknown>;
+    const resourceSpans = spansOf(trace);
+    // v2 answers 200 with an empty trace when no querier has the id.
+    if (resourceSpans.length === 0) throw notFound(id);
+    const partial =
+      body.status === 'PARTIAL'
+        ? typeof body.message === 'string' && body.message !== ''
+          ? body.message
+          : 'Tempo returned part of the trace'
+        : null;
+    return { resourceSpans, partial };
+  }
+
+  async #traceV1(id: string, signal?: AbortSignal): Promise<TempoTrace> {
     const res = await this.http.request('GET', `/api/traces/${encodeURIComponent(id)}`, { signal });
-    if (res.status === 404) {
+    if (res.status === 404) throw notFound(id);
+    if (res.status === 422) {
       throw new ToolError(
-        'ERR_NOT_FOUND',
-        `Tempo has no trace ${id}; check the id (32 hex digits) or search with traces_search`,
-        { backend: 'Tempo' },
+        'ERR_OUTPUT_TOO_LARGE',
+        `Tempo holds trace ${id} but it is over Tempo's per-trace size limit, and this Tempo has no /api/v2 to return it in part (Tempo said: ${vendorMessage(res.body)}); raise max_bytes_per_trace or upgrade Tempo to 2.5+`,
+        { backend: 'Tempo', status: 422 },
       );
     }
     if (res.status !== 200) throw statusError('Tempo', res, `trace ${id}`, 'ERR_INVALID_INPUT');
-    let body = expectObject('Tempo', res.body, `trace ${id}`);
-    if (body.trace && typeof body.trace === 'object') body = body.trace as Record<string, unknown>;
-    const batches = body.batches ?? body.resourceSpans;
-    return Array.isArray(batches) ? (batches as OtlpResourceSpans[]) : [];
+    const resourceSpans = spansOf(expectObject('Tempo', res.body, `trace ${id}`));
+    if (resourceSpans.length === 0) throw notFound(id);
+    return { resourceSpans, partial: null };
   }
 
   async search(

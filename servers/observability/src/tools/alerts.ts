@@ -1,21 +1,14 @@
 import { ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
+import { formatMatcher, fromAmMatcher, MatcherText, matchesEmpty, parseMatchers, toAmMatcher } from '../matchers.js';
 import { formatDuration, parseDuration } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
-const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+const Cursor = z.string().max(64).optional().describe('From nextCursor');
 
-export const LabelMatcher = z
-  .string()
-  .max(500)
-  .regex(
-    /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^",{}\s]+)\s*$/,
-    'must be a matcher like severity="critical", job=~"api.*" or env!="dev"',
-  )
-  .describe('An Alertmanager label matcher: name="value", name!="value", name=~"regex" or name!~"regex"');
-const Matchers = z.array(LabelMatcher).max(20).optional().describe('Label matchers, all must hold');
+const Matchers = z.array(MatcherText).max(20).optional().describe('All must match');
 
 const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
 const SEVERITY_RANK: Record<string, number> = {
@@ -29,11 +22,11 @@ const SEVERITY_RANK: Record<string, number> = {
 };
 
 const AlertSummary = z.object({
-  name: z.string().describe('alertname label'),
+  name: z.string(),
   state: z.enum(ALERT_STATES),
   severity: z.string().nullable(),
   labels: Labels,
-  annotations: Labels.describe('summary, description, runbook_url... (long texts cut at 500 characters)'),
+  annotations: Labels,
   startsAt: z.string(),
   fingerprint: z.string(),
   silencedBy: z.array(z.string()),
@@ -71,19 +64,13 @@ export const alertsList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List alerts',
-  description:
-    'List Alertmanager alerts, most severe first: filter by state, severity and label matchers; counts by state; paged.',
+  description: 'Alertmanager alerts, most severe first, by state, severity, matchers.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z
-      .array(z.enum(ALERT_STATES))
-      .min(1)
-      .max(3)
-      .optional()
-      .describe('Only alerts in these states (active = firing and not silenced/inhibited); default all'),
-    severity: z.string().min(1).max(50).optional().describe('Only alerts whose severity label equals this'),
+    state: z.array(z.enum(ALERT_STATES)).min(1).max(3).optional().describe('Default all'),
+    severity: z.string().min(1).max(50).optional().describe('severity label'),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most alerts in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -92,7 +79,7 @@ export const alertsList = defineTool({
     ...ListPage,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
-    const all = (await alertmanager.alerts(input.matchers ?? [], signal)).filter(
+    const all = (await alertmanager.alerts(parseMatchers(input.matchers).map(formatMatcher), signal)).filter(
       (a) => input.severity === undefined || a.labels.severity === input.severity,
     );
     const counts = { active: 0, suppressed: 0, unprocessed: 0 };
@@ -113,12 +100,11 @@ export const alertsListGroups = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List alert groups',
-  description:
-    'Alertmanager alert groups (as routed to receivers): group labels, receiver, counts by state, alert names; paged.',
+  description: 'Alert groups as routed: labels, receiver, counts by state.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most groups in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -128,13 +114,13 @@ export const alertsListGroups = defineTool({
         receiver: z.string(),
         alerts: z.number().int(),
         states: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
-        alertNames: z.array(z.string()).describe('Distinct alert names, at most 10'),
+        alertNames: z.array(z.string()),
       }),
     ),
     ...ListPage,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
-    const groups = await alertmanager.groups(input.matchers ?? [], signal);
+    const groups = await alertmanager.groups(parseMatchers(input.matchers).map(formatMatcher), signal);
     const rows = groups.map((g) => {
       const states = { active: 0, suppressed: 0, unprocessed: 0 };
       for (const a of g.alerts ?? []) if (a.status.state in states) states[a.status.state]++;
@@ -152,11 +138,10 @@ export const alertsListGroups = defineTool({
 });
 
 const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
-const SilenceMatcherOut = z.object({ name: z.string(), value: z.string(), isRegex: z.boolean(), isEqual: z.boolean() });
 const SilenceSummary = z.object({
   id: z.string(),
   state: z.enum(SILENCE_STATES),
-  matchers: z.array(SilenceMatcherOut),
+  matchers: z.array(z.string()),
   createdBy: z.string(),
   comment: z.string(),
   startsAt: z.string(),
@@ -167,7 +152,7 @@ function summarizeSilence(s: AmSilence): z.output<typeof SilenceSummary> {
   return {
     id: s.id,
     state: s.status.state,
-    matchers: s.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual ?? true })),
+    matchers: s.matchers.map((m) => formatMatcher(fromAmMatcher(m))),
     createdBy: s.createdBy,
     comment: s.comment.length > 500 ? `${s.comment.slice(0, 500)}…` : s.comment,
     startsAt: s.startsAt,
@@ -181,24 +166,18 @@ export const alertsListSilences = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List silences',
-  description:
-    'List Alertmanager silences (default: active and pending), filtered by label matchers; newest first; paged.',
+  description: 'Silences (default active and pending), by matchers, newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z
-      .array(z.enum(SILENCE_STATES))
-      .min(1)
-      .max(3)
-      .default(['active', 'pending'])
-      .describe('Only silences in these states'),
+    state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']).describe('States'),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Most silences in this page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const wanted = new Set(input.state);
-    const rows = (await alertmanager.silences(input.matchers ?? [], signal))
+    const rows = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state))
       .sort((a, b) => b.startsAt.localeCompare(a.startsAt))
       .map(summarizeSilence);
@@ -216,33 +195,17 @@ export const alertsCreateSilence = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:observability:write'],
   title: 'Create a silence',
-  description:
-    'Silence alerts matching label matchers for a duration (1m to 7d), with author and comment; returns its id.',
+  description: 'Silence alerts matching matchers for 1m to 7d.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    matchers: z
-      .array(
-        z.object({
-          name: z
-            .string()
-            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
-            .max(200)
-            .describe('Label name, e.g. alertname'),
-          value: z.string().min(1).max(1000).describe('Label value (or regex when isRegex)'),
-          isRegex: z.boolean().default(false).describe('value is a regular expression'),
-          isEqual: z.boolean().default(true).describe('false negates the matcher (!= or !~)'),
-        }),
-      )
-      .min(1)
-      .max(20)
-      .describe('Alerts matching all of these are silenced'),
-    author: z.string().min(1).max(200).describe('Who creates the silence (createdBy)'),
-    comment: z.string().min(3).max(2000).describe('Why: ticket, incident or reason'),
-    duration: z.string().min(2).max(10).describe('How long: "30m", "2h", "1d" (1m to 7d)'),
+    matchers: z.array(MatcherText).min(1).max(20).describe('All must match'),
+    author: z.string().min(1).max(200).describe('createdBy'),
+    comment: z.string().min(3).max(2000).describe('Why'),
+    duration: z.string().min(2).max(10).describe('e.g. "2h"'),
   }),
   output: z.object({ silence: SilenceSummary }),
   plan: (input) =>
-    `silence alerts matching ${input.matchers.map((m) => `${m.name}${m.isEqual ? '' : '!'}${m.isRegex ? '=~' : '='}"${m.value}"`).join(', ')} for ${input.duration}`,
+    `silence alerts matching ${parseMatchers(input.matchers).map(formatMatcher).join(', ')} for ${input.duration}`,
   handler: async (input, { alertmanager, signal }) => {
     const seconds = parseDuration(input.duration, 'duration');
     if (seconds < MIN_SILENCE_SECONDS || seconds > MAX_SILENCE_SECONDS) {
@@ -251,13 +214,18 @@ export const alertsCreateSilence = defineTool({
         `duration: ${formatDuration(seconds)} is outside 1m..7d; silences longer than a week hide real problems`,
       );
     }
-    if (input.matchers.every((m) => m.isRegex && /^(\.\*|\.\+)$/.test(m.value))) {
-      throw new ToolError('ERR_INVALID_INPUT', 'matchers: a silence must name at least one concrete label value');
+    const matchers = parseMatchers(input.matchers);
+    // A matcher that also matches an absent label (or any value) narrows nothing: one must be concrete.
+    if (matchers.every((m) => matchesEmpty(m) || (m.op === '=~' && m.value === '.+'))) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        'matchers: a silence must name at least one concrete label value (e.g. alertname="DiskFull"); these match every alert',
+      );
     }
     const now = Date.now();
     const id = await alertmanager.createSilence(
       {
-        matchers: input.matchers,
+        matchers: matchers.map(toAmMatcher),
         startsAt: new Date(now).toISOString(),
         endsAt: new Date(now + seconds * 1000).toISOString(),
         createdBy: input.author,
@@ -275,13 +243,13 @@ export const alertsExpireSilence = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:observability:write'],
   title: 'Expire a silence',
-  description: 'End a silence now so its alerts notify again; expiring an already expired silence is a no-op.',
+  description: 'End a silence now; an expired one is a no-op.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({
     silenceId: z
       .string()
       .regex(/^[0-9a-fA-F-]{8,64}$/, 'must be a silence id (a UUID)')
-      .describe('The silence id from alerts_list_silences or alerts_create_silence'),
+      .describe('Silence id'),
   }),
   output: z.object({ silence: SilenceSummary, previousState: z.enum(SILENCE_STATES), alreadyExpired: z.boolean() }),
   handler: async (input, { alertmanager, signal }) => {

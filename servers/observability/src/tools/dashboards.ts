@@ -1,8 +1,19 @@
-import { jsonBytes, ListPage, pageList } from '@ravenhelm/kit';
+import { jsonBytes, ListPage, pageList, RavenhelmError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { GRAFANA_SEARCH_MAX } from '../backends/grafana.js';
+import {
+  flattenPanels,
+  flattenV2,
+  PanelSummary,
+  VariableSummary,
+  variablesOf,
+  variablesOfV2,
+  withLibraryModel,
+} from './dashboard-model.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
-const SEARCH_FETCH_LIMIT = 5000;
+/** Library panel models fetched per call, at most. */
+const MAX_LIBRARY_FETCHES = 20;
 
 export const dashboardsSearch = defineTool({
   name: 'dashboards_search',
@@ -10,31 +21,37 @@ export const dashboardsSearch = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Search Grafana dashboards',
-  description: 'Find Grafana dashboards by title text and tags; returns uid, title, folder, tags; paged.',
+  description: 'Find Grafana dashboards by title text and tags.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    query: z.string().min(1).max(200).optional().describe('Text the title contains'),
-    tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('Dashboards must have all these tags'),
-    limit: z.number().int().min(1).max(200).default(20).describe('Most dashboards in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    query: z.string().min(1).max(200).optional().describe('Title text'),
+    tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('All required'),
+    limit: z.number().int().min(1).max(200).default(20).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({
     dashboards: z.array(
       z.object({
         uid: z.string(),
         title: z.string(),
-        folder: z.string().describe('Folder title ("General" at the root)'),
+        folder: z.string(),
         tags: z.array(z.string()),
         url: z.string(),
       }),
     ),
     ...ListPage,
+    capped: z.string().optional(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
     const hits = await grafana.search(
-      { query: input.query, tags: input.tags, limit: SEARCH_FETCH_LIMIT, page: 1 },
+      { query: input.query, tags: input.tags, limit: GRAFANA_SEARCH_MAX, page: 1 },
       signal,
     );
+    // Grafana returns at most 5000 hits per request; a full page means more may match.
+    const capped =
+      hits.length >= GRAFANA_SEARCH_MAX
+        ? `Grafana returned its maximum of ${GRAFANA_SEARCH_MAX} hits; more dashboards may match: narrow query or tags`
+        : undefined;
     const rows = hits
       .filter((h) => (h.type ?? 'dash-db') === 'dash-db')
       .map((h) => ({
@@ -45,72 +62,9 @@ export const dashboardsSearch = defineTool({
         url: h.url ?? '',
       }));
     const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { dashboards: page.items, ...withoutItems(page) };
+    return { dashboards: page.items, ...withoutItems(page), ...(capped ? { capped } : {}) };
   },
 });
-
-const PanelSummary = z.object({
-  id: z.number().int().nullable(),
-  title: z.string(),
-  type: z.string(),
-  row: z.string().nullable().describe('Title of the row the panel sits in'),
-  datasource: z.string().nullable().describe('"type:uid", a name, or null for the default'),
-  queries: z.array(z.object({ refId: z.string(), datasource: z.string().nullable(), query: z.string() })),
-});
-type PanelSummary = z.output<typeof PanelSummary>;
-
-type Json = Record<string, unknown>;
-
-function datasourceOf(ds: unknown): string | null {
-  if (typeof ds === 'string') return ds;
-  if (ds && typeof ds === 'object') {
-    const { type, uid } = ds as { type?: string; uid?: string };
-    if (type || uid) return [type, uid].filter(Boolean).join(':');
-  }
-  return null;
-}
-
-function queriesOf(panel: Json): PanelSummary['queries'] {
-  const targets = Array.isArray(panel.targets) ? (panel.targets as Json[]) : [];
-  return targets.slice(0, 10).map((t, i) => {
-    const text = [t.expr, t.query, t.rawSql, t.rawQuery, t.target].find((v) => typeof v === 'string' && v !== '');
-    return {
-      refId: typeof t.refId === 'string' ? t.refId : String.fromCharCode(65 + i),
-      datasource: datasourceOf(t.datasource),
-      query: typeof text === 'string' ? (text.length > 500 ? `${text.slice(0, 500)}…` : text) : '',
-    };
-  });
-}
-
-function panelSummary(panel: Json, row: string | null): PanelSummary {
-  return {
-    id: typeof panel.id === 'number' ? panel.id : null,
-    title: typeof panel.title === 'string' ? panel.title : '',
-    type: typeof panel.type === 'string' ? panel.type : 'unknown',
-    row,
-    datasource: datasourceOf(panel.datasource),
-    queries: queriesOf(panel),
-  };
-}
-
-/** Every panel with the row it sits in: rows are panels of type "row" (collapsed ones hold their panels), or legacy `rows`. */
-export function flattenPanels(dashboard: Json): PanelSummary[] {
-  const out: PanelSummary[] = [];
-  let row: string | null = null;
-  for (const p of Array.isArray(dashboard.panels) ? (dashboard.panels as Json[]) : []) {
-    if (p.type === 'row') {
-      row = typeof p.title === 'string' ? p.title : '';
-      for (const inner of Array.isArray(p.panels) ? (p.panels as Json[]) : []) out.push(panelSummary(inner, row));
-      continue;
-    }
-    out.push(panelSummary(p, row));
-  }
-  for (const r of Array.isArray(dashboard.rows) ? (dashboard.rows as Json[]) : []) {
-    const title = typeof r.title === 'string' ? r.title : '';
-    for (const p of Array.isArray(r.panels) ? (r.panels as Json[]) : []) out.push(panelSummary(p, title));
-  }
-  return out;
-}
 
 export const dashboardsGet = defineTool({
   name: 'dashboards_get',
@@ -118,48 +72,82 @@ export const dashboardsGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Summarize a Grafana dashboard',
-  description:
-    'One dashboard by uid as a summary: title, folder, tags, variables and panels (title, type, datasource, queries) with rows flattened; not raw JSON.',
+  description: 'One Grafana dashboard: variables and panels with their queries.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     uid: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be a dashboard uid')
-      .describe('Dashboard uid, from dashboards_search'),
-    maxPanels: z.number().int().min(1).max(300).default(100).describe('Most panels listed'),
+      .describe('Dashboard uid'),
+    maxPanels: z.number().int().min(1).max(300).default(100).describe('Max panels'),
+    libraryPanels: z.boolean().default(false).describe('Fetch library panel models'),
   }),
   output: z.object({
     uid: z.string(),
+    schema: z.enum(['v1', 'v2']),
     title: z.string(),
     folder: z.string(),
     folderUid: z.string().nullable(),
     tags: z.array(z.string()),
     url: z.string(),
     version: z.number().int().nullable(),
-    variables: z.array(z.string()).describe('Template variable names ($name in queries)'),
+    variables: z.array(VariableSummary),
     rows: z.array(z.string()),
     panels: z.array(PanelSummary),
-    total: z.number().int().describe('Panels on the dashboard'),
+    total: z.number().int(),
     returned: z.number().int(),
     truncated: z.boolean(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
-    const { meta, dashboard } = await grafana.dashboard(input.uid, signal);
-    const all = flattenPanels(dashboard);
+    const found = await grafana.dashboard(input.uid, signal);
+    let head: {
+      title: string;
+      folder: string;
+      folderUid: string | null;
+      tags: string[];
+      url: string;
+      version: number | null;
+    };
+    let all: PanelSummary[];
+    let variables: VariableSummary[];
+    if (found.schema === 'v1') {
+      const { meta, dashboard } = found;
+      head = {
+        title: String(dashboard.title ?? ''),
+        folder: meta.folderTitle ?? 'General',
+        folderUid: meta.folderUid || null,
+        tags: Array.isArray(dashboard.tags) ? dashboard.tags.map(String) : [],
+        url: meta.url ?? '',
+        version: typeof meta.version === 'number' ? meta.version : null,
+      };
+      all = flattenPanels(dashboard);
+      variables = variablesOf(dashboard);
+    } else {
+      const { metadata, spec } = found;
+      const annotations = (metadata.annotations ?? {}) as Record<string, unknown>;
+      const folderUid =
+        typeof annotations['grafana.app/folder'] === 'string' ? annotations['grafana.app/folder'] : null;
+      head = {
+        title: String(spec.title ?? ''),
+        folder: folderUid ? ((await grafana.folderTitle(folderUid, signal)) ?? folderUid) : 'General',
+        folderUid,
+        tags: Array.isArray(spec.tags) ? spec.tags.map(String) : [],
+        url: `/d/${input.uid}`,
+        version: typeof metadata.generation === 'number' ? metadata.generation : null,
+      };
+      all = flattenV2(spec);
+      variables = variablesOfV2(spec);
+    }
+    if (input.libraryPanels) all = await resolveLibraryPanels(all, grafana, signal);
     let take = Math.min(input.maxPanels, all.length);
-    const budget = listBudget(maxOutputBytes) - 2048;
+    const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(variables);
     while (take > 1 && jsonBytes(all.slice(0, take)) > budget) take = Math.floor(take * 0.8);
     const panels = all.slice(0, take);
-    const templating = (dashboard.templating as { list?: { name?: unknown }[] } | undefined)?.list ?? [];
     return {
-      uid: String(dashboard.uid ?? input.uid),
-      title: String(dashboard.title ?? ''),
-      folder: meta.folderTitle ?? 'General',
-      folderUid: meta.folderUid || null,
-      tags: Array.isArray(dashboard.tags) ? dashboard.tags.map(String) : [],
-      url: meta.url ?? '',
-      version: typeof meta.version === 'number' ? meta.version : null,
-      variables: templating.map((v) => String(v.name ?? '')).slice(0, 50),
+      uid: input.uid,
+      schema: found.schema,
+      ...head,
+      variables: variables.slice(0, 50),
       rows: [...new Set(all.map((p) => p.row).filter((r): r is string => r !== null))],
       panels,
       total: all.length,
@@ -168,5 +156,30 @@ export const dashboardsGet = defineTool({
     };
   },
 });
+
+/** Fetches each distinct library panel once (bounded); a failure is stated on the panel, not fatal. */
+async function resolveLibraryPanels(
+  panels: PanelSummary[],
+  grafana: { libraryElement: (uid: string, signal?: AbortSignal) => Promise<{ model: Record<string, unknown> }> },
+  signal: AbortSignal,
+): Promise<PanelSummary[]> {
+  const uids = [...new Set(panels.flatMap((p) => (p.library?.uid ? [p.library.uid] : [])))];
+  const models = new Map<string, Record<string, unknown> | string>();
+  await Promise.all(
+    uids.slice(0, MAX_LIBRARY_FETCHES).map(async (uid) => {
+      try {
+        models.set(uid, (await grafana.libraryElement(uid, signal)).model);
+      } catch (err) {
+        models.set(uid, err instanceof RavenhelmError ? err.message : 'could not be read');
+      }
+    }),
+  );
+  return panels.map((p) => {
+    if (!p.library) return p;
+    const model = models.get(p.library.uid);
+    if (model === undefined) return { ...p, libraryError: `not fetched: over ${MAX_LIBRARY_FETCHES} library panels` };
+    return typeof model === 'string' ? { ...p, libraryError: model.slice(0, 300) } : withLibraryModel(p, model);
+  });
+}
 
 export const dashboardTools = [dashboardsSearch, dashboardsGet];

@@ -23,6 +23,9 @@ export function fillTemplate(template: string, service: string): string {
   return template.replace(/\$\{service\}|\$service\b/g, service);
 }
 
+const TOP_SERIES = { sortBy: 'max', order: 'desc', offset: 0, topK: 5, points: 0 } as const;
+const SeriesStatsOnly = z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats });
+
 const Section = {
   ok: z.boolean(),
   backend: z.string(),
@@ -36,22 +39,21 @@ export const incidentGetContext = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Gather incident context for a service or alert',
-  description:
-    'One call for a service or alert name: firing alerts, key metric summaries and recent error log lines, each bounded; a failing backend is named and the rest still returned.',
+  description: 'Firing alerts, key metrics and recent error logs for a service or alert, in one call.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    service: SafeName.optional().describe('Service name as it appears in alert labels, metric and log labels'),
-    alertName: SafeName.optional().describe('Alert name; the service is taken from its labels when not given'),
-    range: DurationInput.default('1h').describe('How far back to look for metrics and logs'),
-    maxAlerts: z.number().int().min(1).max(50).default(10).describe('Most alerts listed'),
-    maxLogLines: z.number().int().min(1).max(200).default(20).describe('Most error log lines listed'),
+    service: SafeName.optional().describe('Service name'),
+    alertName: SafeName.optional().describe('Alert name (gives the service)'),
+    range: DurationInput.default('1h').describe('Lookback'),
+    maxAlerts: z.number().int().min(1).max(50).default(10).describe('Max alerts'),
+    maxLogLines: z.number().int().min(1).max(200).default(20).describe('Max log lines'),
   }),
   output: z.object({
     service: z.string().nullable(),
     alertName: z.string().nullable(),
     start: z.string(),
     end: z.string(),
-    partial: z.boolean().describe('True when some part could not be fetched; see failedBackends and each error'),
+    partial: z.boolean(),
     failedBackends: z.array(z.string()),
     alerts: z.object({
       ...Section,
@@ -76,8 +78,8 @@ export const incidentGetContext = defineTool({
           query: z.string(),
           ok: z.boolean(),
           error: SectionError.optional(),
-          total: z.number().int().describe('Series the query returned'),
-          series: z.array(z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats })),
+          total: z.number().int(),
+          series: z.array(SeriesStatsOnly),
         }),
       ),
     }),
@@ -85,6 +87,7 @@ export const incidentGetContext = defineTool({
       ...Section,
       query: z.string().nullable(),
       lines: z.array(z.object({ time: z.string(), line: z.string(), labels: z.record(z.string(), z.string()) })),
+      series: z.array(SeriesStatsOnly).optional(),
       truncated: z.boolean(),
       scannedLines: z.number().int().nullable(),
     }),
@@ -134,14 +137,7 @@ export const incidentGetContext = defineTool({
             try {
               const data = await prometheus.queryRange(query, start, end, step, signal);
               const result = data.resultType === 'matrix' ? data.result : [];
-              const s = summarizeMatrix(result, {
-                sortBy: 'max',
-                order: 'desc',
-                offset: 0,
-                topK: 5,
-                points: 0,
-                maxBytes: 4096,
-              });
+              const s = summarizeMatrix(result, { ...TOP_SERIES, maxBytes: 4096 });
               return {
                 name: t.name,
                 query,
@@ -166,7 +162,20 @@ export const incidentGetContext = defineTool({
             { query, startNs: toNanos(start), endNs: toNanos(end), limit: input.maxLogLines, direction: 'backward' },
             signal,
           );
-          const { streams, lines } = flattenStreams(res.result, 'backward', 300);
+          const scannedLines = res.stats.summary?.totalLinesProcessed ?? null;
+          if (res.resultType !== 'streams') {
+            // A metric logQuery (count_over_time, rate...): its series summarized like metric templates.
+            const s = summarizeMatrix(res.series, { ...TOP_SERIES, maxBytes: 4096 });
+            return {
+              ok: true,
+              query,
+              lines: [],
+              series: s.series.map(({ labels, stats }) => ({ labels, stats })),
+              truncated: s.nextOffset !== undefined,
+              scannedLines,
+            };
+          }
+          const { streams, lines } = flattenStreams(res.streams, 'backward', 300);
           return {
             ok: true,
             query,
@@ -174,7 +183,7 @@ export const incidentGetContext = defineTool({
               .slice(0, input.maxLogLines)
               .map((l) => ({ time: l.time, line: l.line, labels: streams[l.stream] ?? {} })),
             truncated: lines.length >= input.maxLogLines,
-            scannedLines: res.stats.summary?.totalLinesProcessed ?? null,
+            scannedLines,
           };
         } catch (err) {
           return { ok: false, error: sectionError(err), query, lines: [], truncated: false, scannedLines: null };

@@ -5,7 +5,7 @@ import { isoOfNanos, resolveRange, TimeInput, toNanos } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
-const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+const Cursor = z.string().max(64).optional().describe('From nextCursor');
 
 const SELECTOR_HELP =
   'A LogQL log query starts with a stream selector in braces naming at least one label, e.g. {service_name="api"} |= "error" or {namespace="prod", app=~"web.+"} |~ "timeout|refused"; list label names with logs_list_labels and values with logs_list_label_values.';
@@ -24,11 +24,7 @@ export function checkStreamSelector(query: string): void {
   }
 }
 
-const LogQL = z
-  .string()
-  .min(1)
-  .max(4000)
-  .describe('LogQL log query: a stream selector then optional line filters, e.g. {app="api"} |= "error"');
+const LogQL = z.string().min(1).max(4000).describe('e.g. {app="api"} |= "error"');
 
 export const logsSearch = defineTool({
   name: 'logs_search',
@@ -36,41 +32,31 @@ export const logsSearch = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Search logs with LogQL',
-  description:
-    'Run a LogQL log query over a time range (default last hour) with a line limit; says if lines were left out and how many Loki scanned.',
+  description: 'Search logs with a LogQL log query (default last hour).',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: LogQL,
-    start: TimeInput.optional().describe('Range start (default: 1h before end)'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    limit: z.number().int().min(1).max(5000).default(100).describe('Most lines Loki returns'),
-    direction: z
-      .enum(['backward', 'forward'])
-      .default('backward')
-      .describe('backward: newest lines first (default); forward: oldest first'),
-    maxLineLength: z
-      .number()
-      .int()
-      .min(80)
-      .max(10_000)
-      .default(1000)
-      .describe('Longer lines are cut to this many characters'),
+    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    limit: z.number().int().min(1).max(5000).default(100).describe('Max lines'),
+    direction: z.enum(['backward', 'forward']).default('backward').describe('backward = newest first'),
+    maxLineLength: z.number().int().min(80).max(10_000).default(1000).describe('Cut longer lines'),
   }),
   output: z.object({
-    streams: z.array(z.record(z.string(), z.string())).describe('Label sets; each line points at one by index'),
+    streams: z.array(z.record(z.string(), z.string())),
     lines: z.array(
       z.object({
-        time: z.string().describe('RFC 3339 time of the line'),
-        ns: z.string().describe('Unix nanoseconds, exact'),
-        stream: z.number().int().describe('Index into streams'),
+        time: z.string(),
+        ns: z.string(),
+        stream: z.number().int(),
         line: z.string(),
-        cut: z.boolean().optional().describe('True when the line was longer than maxLineLength'),
+        cut: z.boolean().optional(),
       }),
     ),
     returned: z.number().int(),
-    truncated: z.boolean().describe('True when more lines matched than returned (limit reached or output budget)'),
-    reason: z.string().optional().describe('Why lines were left out'),
-    scannedLines: z.number().int().nullable().describe('Lines Loki processed (data.stats), null if not reported'),
+    truncated: z.boolean(),
+    reason: z.string().optional(),
+    scannedLines: z.number().int().nullable(),
     scannedBytes: z.number().int().nullable(),
     start: z.string(),
     end: z.string(),
@@ -89,9 +75,12 @@ export const logsSearch = defineTool({
       signal,
     );
     if (res.resultType !== 'streams') {
-      throw new ToolError('ERR_QUERY_INVALID', `Loki answered with ${res.resultType}, not log lines. ${SELECTOR_HELP}`);
+      throw new ToolError(
+        'ERR_QUERY_INVALID',
+        `Loki answered with a ${res.resultType} (a metric query), not log lines. ${SELECTOR_HELP}`,
+      );
     }
-    const { streams, lines } = flattenStreams(res.result, input.direction, input.maxLineLength);
+    const { streams, lines } = flattenStreams(res.streams, input.direction, input.maxLineLength);
     const limitReached = lines.length >= input.limit;
     const budget = listBudget(maxOutputBytes) - jsonBytes(streams) - 512;
     let keep = lines.length;
@@ -149,12 +138,12 @@ export const logsListLabels = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List log label names',
-  description: 'Label names Loki knows in a time range (default last 6h), to build stream selectors; paged.',
+  description: 'Loki label names (default last 6h).',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    start: TimeInput.optional().describe('Range start (default: 6h before end)'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    limit: z.number().int().min(1).max(1000).default(200).describe('Most names in this page'),
+    start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    limit: z.number().int().min(1).max(1000).default(200).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ labels: z.array(z.string()), ...ListPage }),
@@ -172,19 +161,18 @@ export const logsListLabelValues = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List values of a log label',
-  description:
-    'Values of one Loki label in a time range (default last 6h), optionally within a stream selector; paged.',
+  description: 'Values of one Loki label (default last 6h).',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     label: z
       .string()
       .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
       .max(200)
-      .describe('Label name, e.g. service_name'),
-    query: LogQL.optional().describe('Only values on streams matching this selector'),
-    start: TimeInput.optional().describe('Range start (default: 6h before end)'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    limit: z.number().int().min(1).max(1000).default(200).describe('Most values in this page'),
+      .describe('Label name'),
+    query: LogQL.optional().describe('Stream selector'),
+    start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    limit: z.number().int().min(1).max(1000).default(200).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),

@@ -5,23 +5,32 @@ import { SeriesSummary, STATS, suggestStep, summarizeMatrix } from '../summary.j
 import { DurationInput, formatDuration, parseDuration, parseTime, resolveRange, TimeInput } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
-const PromQL = z
-  .string()
-  .min(1)
-  .max(4000)
-  .describe('A PromQL expression, e.g. sum by (job) (rate(http_requests_total[5m]))');
+const PromQL = z.string().min(1).max(4000).describe('PromQL');
 const Labels = z.record(z.string(), z.string());
-const SeriesSelector = z
-  .array(z.string().min(1).max(1000))
-  .max(10)
-  .optional()
-  .describe('Series selectors (match[]) limiting which series are considered, e.g. {job="api"}');
+const SeriesSelector = z.array(z.string().min(1).max(1000)).max(10).optional().describe('Series selectors (match[])');
 const LabelName = z
   .string()
   .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a Prometheus label name')
   .max(200)
-  .describe('A label name, e.g. "job" or "__name__"');
-const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+  .describe('Label name');
+const Cursor = z.string().max(64).optional().describe('From nextCursor');
+const PromValue = z.string();
+/**
+ * Raw points as two columns, `t` (Unix seconds) and `v` (Prometheus value text, "NaN"/"+Inf" kept): no
+ * tuple schema (the SDK client rejects prefixItems + items:false), no mixed-type arrays, fewer bytes than pairs.
+ */
+const RawSeries = z.object({
+  labels: Labels,
+  points: z.number().int(),
+  t: z.array(z.number()),
+  v: z.array(z.string()),
+});
+
+/** A series' last `n` points as columns. */
+function columns(s: PromSeries, n: number) {
+  const values = (s.values ?? []).slice(-n);
+  return { labels: s.metric, points: s.values?.length ?? 0, t: values.map((p) => p[0]), v: values.map((p) => p[1]) };
+}
 
 export const metricsQuery = defineTool({
   name: 'metrics_query',
@@ -29,30 +38,20 @@ export const metricsQuery = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Run an instant PromQL query',
-  description:
-    'Evaluate PromQL at one instant (default now); returns labelled values, paged, optionally sorted by value.',
+  description: 'Instant PromQL query (default now).',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: PromQL,
     time: TimeInput.optional(),
-    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('Order samples by value (NaN last)'),
-    limit: z.number().int().min(1).max(500).default(100).describe('Most samples or series in this page'),
+    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('By value'),
+    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
     resultType: z.enum(['vector', 'matrix', 'scalar', 'string']),
-    samples: z
-      .array(
-        z.object({
-          labels: Labels,
-          value: z.string().describe('Prometheus value text ("NaN" and "+Inf" kept)'),
-          timestamp: z.number(),
-        }),
-      )
-      .describe('vector results (and scalar/string as one sample)'),
-    series: z
-      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
-      .describe('matrix results (range selectors like x[5m]): newest 20 points per series'),
+    time: z.number().optional(),
+    samples: z.array(z.object({ labels: Labels, value: PromValue })).optional(),
+    series: z.array(RawSeries).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -63,27 +62,22 @@ export const metricsQuery = defineTool({
       const [ts, value] = data.result;
       return {
         resultType: data.resultType,
-        samples: [{ labels: {}, value: String(value), timestamp: ts }],
-        series: [],
+        time: ts,
+        samples: [{ labels: {}, value: String(value) }],
         total: 1,
         returned: 1,
         truncated: false,
       };
     }
     if (data.resultType === 'matrix') {
-      const all = data.result.map((s) => ({
-        labels: s.metric,
-        points: s.values?.length ?? 0,
-        values: (s.values ?? []).slice(-20),
-      }));
+      const all = data.result.map((s) => columns(s, 20));
       const page = pageList(all, opts);
-      return { resultType: 'matrix' as const, samples: [], series: page.items, ...withoutItems(page) };
+      return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page) };
     }
-    const samples = (data.result as PromSeries[]).map((s) => ({
-      labels: s.metric,
-      value: String(s.value?.[1] ?? 'NaN'),
-      timestamp: s.value?.[0] ?? 0,
-    }));
+    const vector = data.result as PromSeries[];
+    // An instant vector is evaluated at one time: it is said once, not on every sample.
+    const at = vector[0]?.value?.[0];
+    const samples = vector.map((s) => ({ labels: s.metric, value: String(s.value?.[1] ?? 'NaN') }));
     if (input.sort !== 'none') {
       const dir = input.sort === 'desc' ? -1 : 1;
       const key = (v: string) => (Number.isNaN(Number(v)) ? null : Number(v));
@@ -96,7 +90,12 @@ export const metricsQuery = defineTool({
       });
     }
     const page = pageList(samples, opts);
-    return { resultType: 'vector' as const, samples: page.items, series: [], ...withoutItems(page) };
+    return {
+      resultType: 'vector' as const,
+      ...(at !== undefined ? { time: at } : {}),
+      samples: page.items,
+      ...withoutItems(page),
+    };
   },
 });
 
@@ -106,55 +105,32 @@ export const metricsQueryRange = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Run a PromQL range query (summarized)',
-  description:
-    'Evaluate PromQL over a time range. Returns per-series min/max/avg/last/p95 and a downsampled shape for the top-k series; raw points only with mode "raw".',
+  description: 'PromQL over a range: per-series stats and shape for the top-k series, or raw points.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: PromQL,
-    start: TimeInput.optional().describe('Range start (default: 1h before end): "now-1h", RFC 3339 or Unix seconds'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    step: DurationInput.optional().describe('Resolution: "15s", "1m"... (default: range / 240, at least 1s)'),
-    mode: z.enum(['summary', 'raw']).default('summary').describe('summary (default) or raw points (bounded)'),
-    sortBy: z.enum(STATS).default('max').describe('Stat that ranks series for top-k'),
-    order: z.enum(['desc', 'asc']).default('desc').describe('desc: highest first'),
-    topK: z.number().int().min(1).max(100).default(10).describe('Series to return in this page'),
-    points: z
-      .number()
-      .int()
-      .min(0)
-      .max(200)
-      .default(24)
-      .describe('Downsampled points per series in summary mode (reduced if over budget)'),
-    maxPointsPerSeries: z
-      .number()
-      .int()
-      .min(10)
-      .max(11_000)
-      .default(1500)
-      .describe('Refuse ranges whose (end - start) / step exceeds this; a larger step is suggested'),
-    maxRawPoints: z
-      .number()
-      .int()
-      .min(1)
-      .max(20_000)
-      .default(2000)
-      .describe('raw mode: most points returned in all (newest kept per series)'),
+    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    step: DurationInput.optional().describe('Default range/240'),
+    mode: z.enum(['summary', 'raw']).default('summary').describe('summary or raw points'),
+    sortBy: z.enum(STATS).default('max').describe('Ranks series'),
+    order: z.enum(['desc', 'asc']).default('desc').describe('Rank order'),
+    topK: z.number().int().min(1).max(100).default(10).describe('Series per page'),
+    points: z.number().int().min(0).max(200).default(24).describe('Shape points per series'),
+    maxPointsPerSeries: z.number().int().min(10).max(11_000).default(1500).describe('Refuse finer ranges'),
+    maxRawPoints: z.number().int().min(1).max(20_000).default(2000).describe('raw: max points'),
     cursor: Cursor,
   }),
   output: z.object({
     query: z.string(),
     start: z.number(),
     end: z.number(),
-    step: z.number().describe('Seconds between points'),
+    step: z.number(),
     mode: z.enum(['summary', 'raw']),
-    pointsPerSeries: z.number().int().describe('Most points any series has in the raw answer'),
-    series: z.array(SeriesSummary).describe('summary mode: top-k series ranked by sortBy'),
-    rest: z
-      .object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() })
-      .describe('summary mode: series not in this page, with their overall min and max'),
-    raw: z
-      .array(z.object({ labels: Labels, points: z.number().int(), values: z.array(z.tuple([z.number(), z.string()])) }))
-      .describe('raw mode: points per series (newest kept when bounded)'),
+    pointsPerSeries: z.number().int(),
+    series: z.array(SeriesSummary).optional(),
+    rest: z.object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() }).optional(),
+    raw: z.array(RawSeries).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -186,7 +162,6 @@ export const metricsQueryRange = defineTool({
         pointsPerSeries: s.pointsPerSeries,
         series: s.series,
         rest: s.rest,
-        raw: [],
         total: s.total,
         returned: s.series.length,
         truncated: s.nextOffset !== undefined,
@@ -205,9 +180,8 @@ function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoint
   let clipped = false;
   const build = () =>
     slice.slice(0, take).map((s) => {
-      const values = s.values ?? [];
-      if (values.length > perSeries) clipped = true;
-      return { labels: s.metric, points: values.length, values: values.slice(-perSeries) };
+      if ((s.values?.length ?? 0) > perSeries) clipped = true;
+      return columns(s, perSeries);
     });
   let raw = build();
   for (let i = 0; i < 64 && jsonBytes(raw) > maxBytes; i++) {
@@ -221,8 +195,6 @@ function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoint
   const pointsPerSeries = Math.max(0, ...result.map((s) => s.values?.length ?? 0));
   return {
     pointsPerSeries,
-    series: [],
-    rest: { series: result.length - raw.length, min: null, max: null },
     raw,
     total: result.length,
     returned: raw.length,
@@ -231,7 +203,7 @@ function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoint
   };
 }
 
-const NameFilter = z.string().min(1).max(200).optional().describe('Keep names containing this text (case-insensitive)');
+const NameFilter = z.string().min(1).max(200).optional().describe('Substring');
 
 export const metricsListNames = defineTool({
   name: 'metrics_list_names',
@@ -239,12 +211,12 @@ export const metricsListNames = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List metric names',
-  description: 'List metric names known to Prometheus, optionally filtered by a substring or series selector; paged.',
+  description: 'Prometheus metric names.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     filter: NameFilter,
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(200).describe('Most names in this page'),
+    limit: z.number().int().min(1).max(2000).default(200).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ names: z.array(z.string()), ...ListPage }),
@@ -263,11 +235,11 @@ export const metricsListLabels = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List label names',
-  description: 'List label names, optionally only those on series matching selectors; paged.',
+  description: 'Prometheus label names.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(500).describe('Most names in this page'),
+    limit: z.number().int().min(1).max(2000).default(500).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ labels: z.array(z.string()), ...ListPage }),
@@ -284,13 +256,13 @@ export const metricsListLabelValues = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List values of a label',
-  description: 'List the values of one label, optionally filtered by substring or series selectors; paged.',
+  description: 'Values of one Prometheus label.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     label: LabelName,
-    filter: NameFilter.describe('Keep values containing this text (case-insensitive)'),
+    filter: NameFilter.describe('Substring'),
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(200).describe('Most values in this page'),
+    limit: z.number().int().min(1).max(2000).default(200).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
@@ -309,7 +281,7 @@ export const metricsGetMetadata = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Get metric metadata',
-  description: 'Type, help text and unit of one metric, or of all metrics matching a substring; paged.',
+  description: 'Type, help and unit of metrics.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     metric: z
@@ -317,9 +289,9 @@ export const metricsGetMetadata = defineTool({
       .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name')
       .max(200)
       .optional()
-      .describe('Exact metric name'),
+      .describe('Metric name'),
     filter: NameFilter,
-    limit: z.number().int().min(1).max(500).default(100).describe('Most metrics in this page'),
+    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -355,13 +327,12 @@ export const metricsListTargets = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List scrape targets and their health',
-  description:
-    'Scrape targets with health (up/down), last error and scrape time; unhealthy first; counts by health; paged.',
+  description: 'Prometheus scrape targets, unhealthy first, with last error.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    health: z.enum(['up', 'down', 'unknown']).optional().describe('Only targets with this health'),
-    job: z.string().min(1).max(200).optional().describe('Only targets of this job (scrape pool)'),
-    limit: z.number().int().min(1).max(500).default(100).describe('Most targets in this page'),
+    health: z.enum(['up', 'down', 'unknown']).optional().describe('Health'),
+    job: z.string().min(1).max(200).optional().describe('Job'),
+    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
     cursor: Cursor,
   }),
   output: z.object({

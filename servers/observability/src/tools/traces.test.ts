@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
-import { hexId, summarizeTrace } from './traces.js';
+import { hexId, kindOf, summarizeTrace } from './traces.js';
 
 const ms = (n: number) => String(BigInt(n) * 1_000_000n);
 
@@ -82,5 +82,32 @@ describe('summarizeTrace', () => {
     ]);
     expect(s.durationMs).toBe(0.5);
     expect(s.startTime).toBe('2026-01-31T12:00:00.000Z');
+  });
+});
+
+describe('kindOf', () => {
+  it('reads span kinds by name (Tempo jsonpb) and number (OTLP/JSON); unspecified is absent', () => {
+    expect(kindOf('SPAN_KIND_SERVER')).toBe('server');
+    expect(kindOf('SPAN_KIND_CONSUMER')).toBe('consumer');
+    expect(kindOf(3)).toBe('client');
+    expect(kindOf(0)).toBeUndefined();
+    expect(kindOf('SPAN_KIND_UNSPECIFIED')).toBeUndefined();
+    expect(kindOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('summarizeTrace roots', () => {
+  it('takes the span without a parent id as root even when orphans start earlier; null when it never arrived', () => {
+    const withRoot = summarizeTrace([
+      batch('worker', [span('0000000000000009', '0000000000000008', 900, 950)]),
+      batch('gateway', [span('0000000000000001', undefined, 1000, 1100, { kind: 2 })]),
+    ]);
+    expect(withRoot).toMatchObject({ rootService: 'gateway', rootOperation: 'op-0000000000000001', orphans: 1 });
+    expect(withRoot.ordered.map((s) => [s.spanId, s.orphan ?? false, s.kind ?? null])).toEqual([
+      ['0000000000000001', false, 'server'],
+      ['0000000000000009', true, null],
+    ]);
+    const headless = summarizeTrace([batch('worker', [span('0000000000000009', '0000000000000008', 900, 950)])]);
+    expect(headless).toMatchObject({ rootService: null, rootOperation: null, orphans: 1 });
   });
 });

@@ -16,6 +16,16 @@ function attrValue(v: Record<string, unknown>): string {
   return raw === undefined ? JSON.stringify(v).slice(0, 100) : String(raw);
 }
 
+const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** OTLP span kind by name (`SPAN_KIND_SERVER`, Tempo's jsonpb) or number (2, OTLP/JSON); unspecified is undefined. */
+export function kindOf(kind: string | number | undefined): Kind | undefined {
+  if (typeof kind === 'number') return KINDS[kind - 1];
+  const name = kind?.replace(/^SPAN_KIND_/, '').toLowerCase();
+  return KINDS.find((k) => k === name);
+}
+
 function statusOf(span: OtlpSpan): 'error' | 'ok' | 'unset' {
   const code = span.status?.code;
   if (code === 'STATUS_CODE_ERROR' || code === 2) return 'error';
@@ -30,14 +40,16 @@ const KEY_ATTRIBUTES =
 const SpanSummary = z.object({
   spanId: z.string(),
   parentSpanId: z.string().nullable(),
-  depth: z.number().int().describe('0 for roots'),
+  depth: z.number().int(),
   service: z.string(),
   operation: z.string(),
-  startOffsetMs: z.number().describe('Milliseconds after the trace started'),
+  kind: z.enum(KINDS).optional(),
+  orphan: z.literal(true).optional(),
+  startOffsetMs: z.number(),
   durationMs: z.number(),
   status: z.enum(['error', 'ok', 'unset']),
   statusMessage: z.string().optional(),
-  attributes: z.record(z.string(), z.string()).describe('Key attributes only (http.*, db.*, rpc.*, exception.*...)'),
+  attributes: z.record(z.string(), z.string()),
 });
 type SpanSummary = z.output<typeof SpanSummary>;
 
@@ -73,18 +85,23 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   }
   const ids = new Set(flat.map((f) => f.id));
   const children = new Map<string, FlatSpan[]>();
+  // The root is the span without a parent id (Tempo's definition). A span whose parent never arrived is an
+  // orphan: listed at depth 0 after the true roots, never promoted over them, whatever its start time.
   const roots: FlatSpan[] = [];
+  const orphans = new Set<FlatSpan>();
   for (const f of flat) {
-    if (f.parent && ids.has(f.parent)) children.set(f.parent, [...(children.get(f.parent) ?? []), f]);
+    if (f.parent && ids.has(f.parent)) {
+      const kids = children.get(f.parent);
+      if (kids) kids.push(f);
+      else children.set(f.parent, [f]);
+    } else if (f.parent) orphans.add(f);
     else roots.push(f);
   }
   const byStart = (a: FlatSpan, b: FlatSpan) => Number(ns(a.span.startTimeUnixNano) - ns(b.span.startTimeUnixNano));
   const ordered: SpanSummary[] = [];
   // Iterative DFS, bounded by the number of spans (a cycle in parent ids cannot loop forever).
-  const stack: [FlatSpan, number][] = roots
-    .sort(byStart)
-    .reverse()
-    .map((r) => [r, 0]);
+  roots.sort(byStart);
+  const stack: [FlatSpan, number][] = [...roots, ...[...orphans].sort(byStart)].reverse().map((r) => [r, 0]);
   const visited = new Set<FlatSpan>();
   // Spans whose parents form a cycle are reachable from no root: each such loop starts at its earliest span.
   const unreachable = [...flat].sort(byStart).reverse();
@@ -98,11 +115,11 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     const [f, depth] = stack.pop() as [FlatSpan, number];
     if (visited.has(f)) continue;
     visited.add(f);
-    ordered.push(toSummary(f, depth, t0));
+    ordered.push(toSummary(f, depth, t0, orphans.has(f)));
     const kids = (children.get(f.id) ?? []).sort(byStart).reverse();
     for (const k of kids) stack.push([k, depth + 1]);
   }
-  const root = roots.sort(byStart)[0];
+  const root = roots[0];
   const services = new Map<string, { spans: number; errors: number }>();
   for (const s of ordered) {
     const e = services.get(s.service) ?? { spans: 0, errors: 0 };
@@ -114,6 +131,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     ordered,
     rootService: root?.service ?? null,
     rootOperation: root?.span.name ?? null,
+    orphans: orphans.size,
     startTime: flat.length ? isoOfNanos(t0.toString()) : null,
     durationMs: Number(tEnd - t0) / 1e6,
     services: [...services]
@@ -122,7 +140,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   };
 }
 
-function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
+function toSummary(f: FlatSpan, depth: number, t0: bigint, orphan: boolean): SpanSummary {
   const start = BigInt(String(f.span.startTimeUnixNano));
   const end = BigInt(String(f.span.endTimeUnixNano));
   const attributes: Record<string, string> = {};
@@ -131,12 +149,15 @@ function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
   }
   const status = statusOf(f.span);
   const message = f.span.status?.message;
+  const kind = kindOf(f.span.kind);
   return {
     spanId: f.id,
     parentSpanId: f.parent || null,
     depth,
     service: f.service,
     operation: f.span.name,
+    ...(kind ? { kind } : {}),
+    ...(orphan ? { orphan } : {}),
     startOffsetMs: Number(start - t0) / 1e6,
     durationMs: Number(end - start) / 1e6,
     status,
@@ -148,7 +169,7 @@ function toSummary(f: FlatSpan, depth: number, t0: bigint): SpanSummary {
 export const TraceId = z
   .string()
   .regex(/^[0-9a-fA-F]{1,32}$/, 'must be a trace id: up to 32 hex digits')
-  .describe('Trace id in hex, e.g. from a log line or traces_search');
+  .describe('Trace id (hex)');
 
 export const tracesGet = defineTool({
   name: 'traces_get',
@@ -156,38 +177,33 @@ export const tracesGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Get a trace as a span tree summary',
-  description:
-    'Fetch one trace from Tempo and summarize it: services, root, duration, error spans first, then the span tree (depth, service, operation, duration, status); bounded.',
+  description: 'One Tempo trace as a span tree, error spans first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     traceId: TraceId,
-    maxSpans: z.number().int().min(1).max(500).default(50).describe('Most spans listed'),
-    maxDepth: z
-      .number()
-      .int()
-      .min(0)
-      .max(100)
-      .default(10)
-      .describe('Deepest tree level listed (0 = roots only); error spans are listed at any depth'),
+    maxSpans: z.number().int().min(1).max(500).default(50).describe('Max spans'),
+    maxDepth: z.number().int().min(0).max(100).default(10).describe('Max tree depth (errors always listed)'),
   }),
   output: z.object({
     traceId: z.string(),
+    partial: z.string().optional(),
     rootService: z.string().nullable(),
     rootOperation: z.string().nullable(),
+    orphans: z.number().int(),
     startTime: z.string().nullable(),
     durationMs: z.number(),
     errorCount: z.number().int(),
     services: z.array(z.object({ name: z.string(), spans: z.number().int(), errors: z.number().int() })),
-    spans: z.array(SpanSummary).describe('Error spans first (tree order), then the rest in tree order'),
-    maxDepthInTrace: z.number().int().describe('Deepest level in the trace (0 = roots)'),
-    belowMaxDepth: z.number().int().describe('Spans left out because they sit deeper than maxDepth'),
-    total: z.number().int().describe('Spans in the trace'),
+    spans: z.array(SpanSummary),
+    maxDepthInTrace: z.number().int(),
+    belowMaxDepth: z.number().int(),
+    total: z.number().int(),
     returned: z.number().int(),
-    truncated: z.boolean().describe('True when spans were left out (maxSpans, maxDepth or the output budget)'),
+    truncated: z.boolean(),
   }),
   handler: async (input, { tempo, signal, maxOutputBytes }) => {
-    const batches = await tempo.trace(input.traceId.toLowerCase(), signal);
-    const s = summarizeTrace(batches);
+    const { resourceSpans, partial } = await tempo.trace(input.traceId.toLowerCase(), signal);
+    const s = summarizeTrace(resourceSpans);
     if (s.ordered.length === 0) {
       throw new ToolError('ERR_NOT_FOUND', `Tempo returned trace ${input.traceId} without spans`, { backend: 'Tempo' });
     }
@@ -203,8 +219,10 @@ export const tracesGet = defineTool({
     }
     return {
       traceId: input.traceId.toLowerCase().padStart(32, '0'),
+      ...(partial ? { partial } : {}),
       rootService: s.rootService,
       rootOperation: s.rootOperation,
+      orphans: s.orphans,
       startTime: s.startTime,
       durationMs: s.durationMs,
       errorCount: errors.length,
@@ -219,24 +237,21 @@ export const tracesGet = defineTool({
   },
 });
 
+const ROOT_NOT_RECEIVED = '<root span not yet received>';
+
 export const tracesSearch = defineTool({
   name: 'traces_search',
   toolset: 'traces',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Search traces with TraceQL',
-  description:
-    'Find traces with TraceQL, e.g. { resource.service.name = "api" && status = error }, over a time range (default last hour); newest first.',
+  description: 'Find traces with TraceQL (default last hour), newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    query: z
-      .string()
-      .min(2)
-      .max(2000)
-      .describe('TraceQL spanset filter, e.g. { resource.service.name = "checkout" && duration > 500ms }'),
-    start: TimeInput.optional().describe('Range start (default: 1h before end)'),
-    end: TimeInput.optional().describe('Range end (default now)'),
-    limit: z.number().int().min(1).max(100).default(20).describe('Most traces returned'),
+    query: z.string().min(2).max(2000).describe('e.g. { status = error }'),
+    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
+    end: TimeInput.optional().describe('Default now'),
+    limit: z.number().int().min(1).max(100).default(20).describe('Max traces'),
   }),
   output: z.object({
     traces: z.array(
@@ -245,12 +260,12 @@ export const tracesSearch = defineTool({
         rootService: z.string().nullable(),
         rootOperation: z.string().nullable(),
         startTime: z.string().nullable(),
-        durationMs: z.number().nullable(),
-        matchedSpans: z.number().int().describe('Spans that matched the filter'),
+        durationMs: z.number(),
+        matchedSpans: z.number().int(),
       }),
     ),
     returned: z.number().int(),
-    truncated: z.boolean().describe('True when the limit was reached: more traces may match'),
+    truncated: z.boolean(),
     inspectedTraces: z.number().int().nullable(),
   }),
   handler: async (input, { tempo, signal }) => {
@@ -264,12 +279,15 @@ export const tracesSearch = defineTool({
     const res = await tempo.search(input.query, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
     const traces = res.traces.slice(0, input.limit).map((t) => {
       const sets = t.spanSets ?? (t.spanSet ? [t.spanSet] : []);
+      // Tempo writes this placeholder (never a service name) while the root span is missing.
+      const rootReceived = t.rootServiceName !== undefined && t.rootServiceName !== ROOT_NOT_RECEIVED;
       return {
         traceId: t.traceID.toLowerCase().padStart(32, '0'),
-        rootService: t.rootServiceName ?? null,
-        rootOperation: t.rootTraceName ?? null,
+        rootService: rootReceived ? (t.rootServiceName as string) : null,
+        rootOperation: rootReceived ? (t.rootTraceName ?? null) : null,
         startTime: t.startTimeUnixNano ? isoOfNanos(t.startTimeUnixNano) : null,
-        durationMs: typeof t.durationMs === 'number' ? t.durationMs : null,
+        // jsonpb omits a zero uint32: an absent durationMs is a trace shorter than 1 ms.
+        durationMs: typeof t.durationMs === 'number' ? t.durationMs : 0,
         matchedSpans: sets.reduce((n, s) => n + (s.matched ?? s.spans?.length ?? 0), 0),
       };
     });
