@@ -82,6 +82,7 @@ export const secretsServer = defineServer({
     SECRETS_FILE_ROOTS: 'files.roots',
     SECRETS_FINGERPRINT_KEY: 'fingerprintKey',
     SECRETS_TIMEOUT_MS: 'timeoutMs',
+    SECRETS_MAX_ATTEMPTS: 'maxAttempts',
   },
   secretPaths: ['fingerprintKey'],
   createServices: (config): SecretsServices => ({

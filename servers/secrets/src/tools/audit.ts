@@ -14,8 +14,7 @@ export const storeAudit = defineTool({
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'Audit the secret store',
-  description:
-    'Find empty, placeholder, weak-default, weak (strength policy) and stale secrets. Names and findings only; paged.',
+  description: 'Find empty, placeholder, weak-default, weak and stale secrets. Names and findings only; paged.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     namePrefix: z.string().max(512).optional(),
@@ -24,8 +23,8 @@ export const storeAudit = defineTool({
     cursor: Cursor,
   }),
   output: z.object({
-    scanned: z.number().int(),
-    clean: z.number().int(),
+    scanned: z.number(),
+    clean: z.number(),
     findings: z.array(
       z.object({ name: z.string(), issue: Issue, key: z.string().optional(), detail: z.string().optional() }),
     ),
@@ -63,7 +62,6 @@ export const storeAudit = defineTool({
       scanned: entries.length,
       clean: perSecret.filter((f) => f.length === 0).length,
       findings,
-      returned: findings.length,
       truncated: page.NextToken !== undefined || all.length > findings.length,
       ...(page.NextToken ? { nextCursor: page.NextToken } : {}),
     };
@@ -90,25 +88,25 @@ export const filesAudit = defineTool({
   scopes: ['mcp:secrets:read'],
   title: 'Audit .env and compose files',
   description:
-    'Scan the configured roots for .env* and compose files: placeholders, weak defaults, plain-text secrets. File, line and key only.',
+    'Scan .env* and compose files under the configured roots: placeholders, weak defaults, plain-text secrets. No values.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    path: z.string().min(1).max(4096).optional(),
+    path: z.string().max(4096).optional(),
     limit: z.number().int().min(1).max(MAX_FINDINGS).default(200),
   }),
   output: z.object({
-    files: z.number().int(),
-    skipped: z.array(z.object({ file: z.string(), reason: z.string() })),
+    files: z.number(),
+    skipped: z.array(z.string()),
     findings: z.array(
       z.object({
         file: z.string(),
-        line: z.number().int(),
+        line: z.number(),
         key: z.string(),
         issue: Issue,
         detail: z.string().optional(),
       }),
     ),
-    total: z.number().int(),
+    total: z.number(),
     truncated: z.boolean(),
   }),
   handler: async ({ path, limit }, { files, strength }) => {
@@ -120,9 +118,8 @@ export const filesAudit = defineTool({
       issue: f.issue,
       ...(f.detail ? { detail: f.detail } : {}),
     }));
-    const skipped = scan.skipped.slice(0, 50);
-    if (scan.capped)
-      skipped.push({ file: '*', reason: `stopped after ${files.maxFiles} files (backend.files.maxFiles)` });
+    const skipped = scan.skipped.slice(0, 50).map((s) => `${s.file}: ${s.reason}`);
+    if (scan.capped) skipped.push(`*: stopped after ${files.maxFiles} files (backend.files.maxFiles)`);
     return {
       files: scan.files,
       skipped,
@@ -138,15 +135,15 @@ export const filesMigrate = defineTool({
   toolset: 'files',
   tier: 'HIGH',
   scopes: ['mcp:secrets:write'],
-  title: 'Move a plain-file secret into the store',
+  title: 'Move a file secret to the store',
   description:
-    'Read one key of a scanned file and store its value as a secret (or one key of a JSON secret). The value never leaves the server; the file is not changed.',
+    'Store one key of a scanned file as a secret (or a JSON key of one). The value never leaves the server; the file is unchanged.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    file: z.string().min(1).max(4096),
-    key: z.string().min(1).max(256),
+    file: z.string().max(4096),
+    key: z.string().max(256),
     name: SecretName,
-    jsonKey: z.string().min(1).max(256).optional(),
+    jsonKey: z.string().max(256).optional(),
     mode: z.enum(['upsert', 'create', 'update']).default('create'),
   }),
   output: z.object({
@@ -154,7 +151,7 @@ export const filesMigrate = defineTool({
     versionId: z.string(),
     created: z.boolean(),
     file: z.string(),
-    line: z.number().int(),
+    line: z.number(),
     reference: z.string(),
   }),
   plan: ({ file, key, name, jsonKey, mode }) =>

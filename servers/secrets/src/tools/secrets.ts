@@ -55,7 +55,7 @@ export const secretsList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'List secrets',
-  description: 'List secrets (metadata only: names, tags, dates, rotation). Filter by name prefix or tag; paged.',
+  description: 'Secret metadata (tags, dates, rotation), never values. Filter by name prefix or tag; paged.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     namePrefix: z.string().max(512).optional(),
@@ -92,7 +92,6 @@ export const secretsList = defineTool({
           : undefined;
     return {
       secrets,
-      returned: secrets.length,
       truncated: next !== undefined,
       ...(next ? { nextCursor: encodeListCursor(next) } : {}),
     };
@@ -105,7 +104,7 @@ export const secretsDescribe = defineTool({
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'Describe a secret',
-  description: 'Metadata of one secret and its versions with their stages (AWSCURRENT, AWSPREVIOUS, AWSPENDING).',
+  description: "One secret's metadata and its versions with their stages.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ name: SecretName }),
   output: SecretMeta.extend({ versions: Stages }),
@@ -120,7 +119,7 @@ const Masked = {
   versionId: z.string(),
   stages: z.array(z.string()),
   kind: z.enum(['string', 'json', 'binary']),
-  length: z.number().int(),
+  length: z.number(),
   jsonKeys: z.array(z.string()).optional(),
   fingerprint: z.string(),
 };
@@ -132,13 +131,13 @@ export const secretsGet = defineTool({
   scopes: ['mcp:secrets:read'],
   title: 'Get a secret (masked)',
   description:
-    'Masked view of a value: kind, length, JSON keys, fingerprint. reveal=true returns a token; the value comes only on a 2nd call with revealToken, if policy allows.',
+    'Masked view: kind, length, JSON keys, fingerprint. reveal=true gives a revealToken; a 2nd call with it returns the value if policy allows.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     name: SecretName,
     versionId: z.string().min(32).max(64).optional(),
-    versionStage: z.string().min(1).max(256).optional(),
-    jsonKey: z.string().min(1).max(256).optional(),
+    versionStage: z.string().max(256).optional(),
+    jsonKey: z.string().max(256).optional(),
     reveal: z.boolean().default(false),
     revealToken: z.string().max(200).optional().meta({ sensitive: true }),
   }),
@@ -147,7 +146,6 @@ export const secretsGet = defineTool({
     revealed: z.boolean(),
     value: z.string().optional(),
     revealToken: z.string().optional(),
-    expiresAt: z.number().int().optional(),
   }),
   handler: async (input, ctx) => {
     const { sm, signal, principal } = ctx;
@@ -185,7 +183,8 @@ export const secretsGet = defineTool({
     if (input.revealToken === undefined) {
       const { token, expiresAt } = await ctx.reveals.issue(binding, ctx.revealTtlSeconds);
       ctx.logger.info({ secret: base.name, versionId: base.versionId }, 'reveal requested; confirmation token issued');
-      return { ...base, revealed: false, revealToken: token, expiresAt };
+      void expiresAt;
+      return { ...base, revealed: false, revealToken: token };
     }
     if (!(await ctx.reveals.redeem(input.revealToken, binding))) {
       throw new ToolError(
@@ -208,9 +207,9 @@ export const secretsPut = defineTool({
   toolset: 'secrets',
   tier: 'HIGH',
   scopes: ['mcp:secrets:write'],
-  title: 'Create a secret or store a new value',
+  title: 'Store a secret value',
   description:
-    'Store a value as the new AWSCURRENT version (creating the secret if mode allows). Reports version id and findings, never the value.',
+    'Store a value as the new AWSCURRENT version, creating the secret per mode. Returns version id and findings.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     name: SecretName,
@@ -252,6 +251,7 @@ const CLASSES = {
   symbols: '!#$%&()*+,-./:;<=>?@[]^_{|}~',
 } as const;
 type ClassName = keyof typeof CLASSES;
+const ALL_CLASSES: ClassName[] = ['lower', 'upper', 'digits', 'symbols'];
 
 /** A random value from node's CSPRNG with at least one character of every included class. */
 export function generateValue(length: number, classes: ClassName[], exclude: string): string {
@@ -276,9 +276,9 @@ export const secretsRotate = defineTool({
   toolset: 'secrets',
   tier: 'HIGH',
   scopes: ['mcp:secrets:write'],
-  title: 'Rotate a secret to a new random value',
+  title: 'Rotate a secret',
   description:
-    'Generate a random value (length, classes, exclusions), stage it AWSPENDING, then move AWSCURRENT to it. Reports version ids only.',
+    'New random value (length, classes, exclude) staged AWSPENDING, then made AWSCURRENT. Returns version ids only.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     name: SecretName,
@@ -286,9 +286,9 @@ export const secretsRotate = defineTool({
     classes: z
       .array(z.enum(['lower', 'upper', 'digits', 'symbols']))
       .min(1)
-      .default(['lower', 'upper', 'digits', 'symbols']),
+      .optional(),
     exclude: z.string().max(100).default(''),
-    jsonKey: z.string().min(1).max(256).optional(),
+    jsonKey: z.string().max(256).optional(),
     generator: z.enum(['local', 'service']).default('local'),
   }),
   output: z.object({
@@ -296,10 +296,10 @@ export const secretsRotate = defineTool({
     versionId: z.string(),
     previousVersionId: z.string(),
     versions: Stages,
-    policy: z.object({ length: z.number().int(), classes: z.array(z.string()), excluded: z.number().int() }),
+    policy: z.string(),
   }),
   plan: ({ name, length, classes, jsonKey }) =>
-    `Rotate secret "${name}"${jsonKey ? ` (key ${jsonKey})` : ''}: a new ${length}-char value (${classes.join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it and the old version becomes AWSPREVIOUS`,
+    `Rotate secret "${name}"${jsonKey ? ` (key ${jsonKey})` : ''}: a new ${length}-char value (${(classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it and the old version becomes AWSPREVIOUS`,
   handler: async (input, { sm, signal }) => {
     const { name } = input;
     const before = await sm.describe(name, signal);
@@ -309,7 +309,7 @@ export const secretsRotate = defineTool({
         'ERR_CONFLICT',
         `secret "${name}" has no AWSCURRENT version; store one with secrets_put first`,
       );
-    const classes = [...new Set(input.classes)];
+    const classes = [...new Set(input.classes ?? ALL_CLASSES)];
     const fresh =
       input.generator === 'service'
         ? await sm.randomPassword(
@@ -352,7 +352,7 @@ export const secretsRotate = defineTool({
       versionId,
       previousVersionId: current,
       versions: after.VersionIdsToStages ?? {},
-      policy: { length: input.length, classes, excluded: new Set(input.exclude).size },
+      policy: `${input.length} chars: ${classes.join(', ')}; ${new Set(input.exclude).size} excluded; ${input.generator}`,
     };
   },
 });
@@ -362,9 +362,9 @@ export const secretsDelete = defineTool({
   toolset: 'secrets',
   tier: 'HIGH',
   scopes: ['mcp:secrets:admin'],
-  title: 'Schedule a secret for deletion',
+  title: 'Delete a secret',
   description:
-    'Schedule deletion after a recovery window (7-30 days; restore with secrets_restore). force deletes at once if the policy allows.',
+    'Schedule deletion after a 7-30 day recovery window (undo: secrets_restore); force only if policy allows.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     name: SecretName,
@@ -393,7 +393,7 @@ export const secretsRestore = defineTool({
   toolset: 'secrets',
   tier: 'HIGH',
   scopes: ['mcp:secrets:write'],
-  title: 'Restore a secret scheduled for deletion',
+  title: 'Restore a deleted secret',
   description: 'Cancel the scheduled deletion of a secret; it becomes readable again.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ name: SecretName }),

@@ -2,11 +2,7 @@ import { z } from 'zod';
 import { ISSUES } from '../checks.js';
 
 /** Shapes shared by several tools, defined once. Output schemas carry shapes only. */
-export const SecretName = z
-  .string()
-  .min(1)
-  .max(2048)
-  .regex(/^[A-Za-z0-9/_+=.@:-]+$/, 'a secret name or ARN: letters, digits and /_+=.@-');
+export const SecretName = z.string().max(2048);
 
 export const SecretMeta = z.object({
   name: z.string(),
@@ -26,7 +22,6 @@ export const Stages = z.record(z.string(), z.array(z.string()));
 export const Issue = z.enum(ISSUES);
 
 export const Page = {
-  returned: z.number().int(),
   truncated: z.boolean(),
   nextCursor: z.string().optional(),
 };
