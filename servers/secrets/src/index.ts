@@ -83,6 +83,8 @@ export const secretsServer = defineServer({
     SECRETS_FINGERPRINT_KEY: 'fingerprintKey',
     SECRETS_TIMEOUT_MS: 'timeoutMs',
     SECRETS_MAX_ATTEMPTS: 'maxAttempts',
+    SECRETS_FILE_MAX_FILES: 'files.maxFiles',
+    SECRETS_FILE_MAX_BYTES: 'files.maxFileBytes',
   },
   secretPaths: ['fingerprintKey'],
   createServices: (config): SecretsServices => ({
