@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose interpolation (${VAR:-default}) is what these files contain
 import {
   checkSecret,
   checkValue,

@@ -49,7 +49,7 @@ describe('files_audit', () => {
       ].sort(),
     );
     expect(r.structured).toMatchObject({ files: 3, total: 11, truncated: false });
-    const skipped = (r.structured?.skipped as string[]).map((s) => s.slice(tree.root.length + 1));
+    const skipped = ((r.structured?.skipped ?? []) as string[]).map((s) => s.slice(tree.root.length + 1));
     expect(skipped).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^big\/\.env: larger than 262144 bytes/),

@@ -75,6 +75,9 @@ export async function startBin(
     AWS_ACCESS_KEY_ID: sim.accessKeyId,
     AWS_SECRET_ACCESS_KEY: sim.secretAccessKey,
     AWS_EC2_METADATA_DISABLED: 'true',
+    // No developer profile or credentials file may leak into the test.
+    AWS_CONFIG_FILE: join(dir, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
     RAVENHELM_POLICY_FILE: policyFile,
     RAVENHELM_AUDIT_FILE: auditFile,
     RAVENHELM_LOG_LEVEL: 'debug',

@@ -10,7 +10,7 @@ const DAY = 86_400_000;
 
 export const storeAudit = defineTool({
   name: 'store_audit',
-  toolset: 'audit',
+  toolset: 'store',
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'Audit the secret store',
