@@ -1,4 +1,4 @@
-import { type Dirent, promises as fs } from 'node:fs';
+import { type Dirent, promises as fs, constants as fsConstants } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ToolError } from '@ravenhelm/kit';
 import { checkValue, type Finding, isPlaceholder, looksSecret, type StrengthPolicy } from './checks.js';
@@ -93,12 +93,13 @@ export async function scanFiles(opts: FileScanOptions, policy: StrengthPolicy, u
   const seenDirs = new Set<string>();
   const inside = (real: string, root: string) => real === root || real.startsWith(root + sep);
 
-  const visitFile = async (path: string, kind: 'env' | 'compose') => {
+  /** `path` is what the answer shows; `real` (symlinks resolved, checked inside the root) is what is opened. */
+  const visitFile = async (path: string, kind: 'env' | 'compose', real = path) => {
     if (result.files >= opts.maxFiles) {
       result.capped = true;
       return;
     }
-    const read = await readBounded(path, opts.maxFileBytes);
+    const read = await readBounded(real, opts.maxFileBytes);
     if ('reason' in read) {
       result.skipped.push({ file: path, reason: read.reason });
       return;
@@ -134,7 +135,7 @@ export async function scanFiles(opts: FileScanOptions, policy: StrengthPolicy, u
           if (depth < opts.maxDepth) await walk(real, root, depth + 1);
         } else if (st.isFile()) {
           const kind = fileKind(ent.name);
-          if (kind) await visitFile(path, kind);
+          if (kind) await visitFile(path, kind, real);
         }
         continue;
       }
@@ -187,7 +188,8 @@ export async function readEntry(
 async function readBounded(path: string, max: number): Promise<{ text: string } | { reason: string }> {
   let fh: fs.FileHandle | undefined;
   try {
-    fh = await fs.open(path, 'r');
+    // O_NOFOLLOW: the path was resolved and confined first; a symlink swapped in since is not followed.
+    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     const st = await fh.stat();
     if (st.size > max) return { reason: `larger than ${max} bytes (${st.size})` };
     const buf = Buffer.alloc(max + 1);
