@@ -1,11 +1,14 @@
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { makeTree, type Tree } from './fixture-tree.js';
 import { type SecretsBin, startBin } from './harness.js';
 
 // Bounds and failure modes through the real bin: a small output budget, a dead endpoint, service-side
 // validation, deleted secrets in listings, binary secrets.
 const sim = new SecretsManagerSimulator();
 let bin: SecretsBin;
+let tree: Tree;
 
 beforeAll(async () => {
   await sim.start();
@@ -15,12 +18,14 @@ beforeAll(async () => {
       tags: { owner: 'team-bulk' },
     });
   }
-  bin = await startBin({ sim, policy: undefined, env: { RAVENHELM_MAX_OUTPUT_BYTES: '4096' } });
+  tree = makeTree();
+  bin = await startBin({ sim, env: { RAVENHELM_MAX_OUTPUT_BYTES: '4096', SECRETS_FILE_ROOTS: tree.root } });
 }, 60_000);
 
 afterAll(async () => {
   await bin?.close();
   await sim.close();
+  rmSync(tree.base, { recursive: true, force: true });
 });
 
 describe('bounds and failures', () => {
@@ -40,6 +45,22 @@ describe('bounds and failures', () => {
     expect(calls).toBeGreaterThan(2);
     expect(seen).toHaveLength(30);
     expect(new Set(seen).size).toBe(30);
+  });
+
+  it('store_audit and files_audit fit the budget and say how many findings there were', async () => {
+    for (let i = 0; i < 40; i++) sim.seed(`weak/w${String(i).padStart(2, '0')}-${'n'.repeat(60)}`, 'changeme');
+    const store = await bin.call('store_audit', { namePrefix: 'weak/', limit: 40 });
+    expect(store.isError, store.text).toBe(false);
+    expect(store.structured?.total).toBe(40);
+    expect(store.structured?.findings.length).toBeLessThan(40);
+    expect(store.structured?.findings.length).toBeGreaterThan(5);
+    expect(store.structured?.truncated).toBe(true);
+    const files = await bin.call('files_audit', {});
+    expect(files.isError, files.text).toBe(false);
+    expect(files.structured?.total).toBe(11);
+    expect(Buffer.byteLength(JSON.stringify(files.structured))).toBeLessThanOrEqual(4096);
+    expect(files.structured?.findings).toHaveLength(11);
+    expect(files.structured?.truncated).toBe(false);
   });
 
   it('lists secrets scheduled for deletion only when asked, with their deleted date', async () => {

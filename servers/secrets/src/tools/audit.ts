@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
@@ -25,12 +25,13 @@ export const storeAudit = defineTool({
   output: z.object({
     scanned: z.number(),
     clean: z.number(),
+    total: z.number(),
     findings: z.array(
       z.object({ name: z.string(), issue: Issue, key: z.string().optional(), detail: z.string().optional() }),
     ),
     ...Page,
   }),
-  handler: async (input, { sm, signal, strength }) => {
+  handler: async (input, { sm, signal, strength, maxOutputBytes }) => {
     const page = await sm.list(
       { namePrefix: input.namePrefix, maxResults: input.limit, nextToken: input.cursor },
       signal,
@@ -57,16 +58,24 @@ export const storeAudit = defineTool({
       return found.map((f) => ({ name, ...f }));
     });
     const all = perSecret.flat();
-    const findings = all.slice(0, MAX_FINDINGS);
+    const findings = fitBudget(all.slice(0, MAX_FINDINGS), maxOutputBytes);
     return {
       scanned: entries.length,
       clean: perSecret.filter((f) => f.length === 0).length,
       findings,
+      total: all.length,
       truncated: page.NextToken !== undefined || all.length > findings.length,
       ...(page.NextToken ? { nextCursor: page.NextToken } : {}),
     };
   },
 });
+
+/** Drops rows from the end until the answer fits the output budget (the caller reports truncation). */
+function fitBudget<T>(rows: T[], maxOutputBytes: number): T[] {
+  const out = [...rows];
+  while (out.length > 0 && jsonBytes(out) > maxOutputBytes - 1024) out.pop();
+  return out;
+}
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -109,23 +118,24 @@ export const filesAudit = defineTool({
     total: z.number(),
     truncated: z.boolean(),
   }),
-  handler: async ({ path, limit }, { files, strength }) => {
+  handler: async ({ path, limit }, { files, strength, maxOutputBytes }) => {
     const scan = await scanFiles(files, strength, path);
-    const findings = scan.findings.slice(0, limit).map((f) => ({
+    const rows = scan.findings.slice(0, limit).map((f) => ({
       file: f.file,
       line: f.line,
       key: f.key,
       issue: f.issue,
       ...(f.detail ? { detail: f.detail } : {}),
     }));
-    const skipped = scan.skipped.slice(0, 50).map((s) => `${s.file}: ${s.reason}`);
+    const skipped = scan.skipped.slice(0, 30).map((s) => `${s.file}: ${s.reason}`);
     if (scan.capped) skipped.push(`*: stopped after ${files.maxFiles} files (backend.files.maxFiles)`);
+    const findings = fitBudget(rows, maxOutputBytes - jsonBytes(skipped));
     return {
       files: scan.files,
       skipped,
       findings,
       total: scan.findings.length,
-      truncated: scan.capped || findings.length < scan.findings.length || scan.skipped.length > 50,
+      truncated: scan.capped || findings.length < scan.findings.length || scan.skipped.length > 30,
     };
   },
 });
