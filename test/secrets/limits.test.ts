@@ -75,6 +75,20 @@ describe('bounds and failures', () => {
     expect(described.structured?.deleted).toEqual(expect.any(String));
   });
 
+  it('masks a binary secret by its byte length and reveals nothing of it', async () => {
+    sim.seed('bin/cert', 'binary-Secret-Bytes-\u00e9-91', { binary: true });
+    const r = await bin.call('secrets_get', { name: 'bin/cert' });
+    expect(r.structured).toMatchObject({
+      kind: 'binary',
+      length: Buffer.byteLength('binary-Secret-Bytes-\u00e9-91'),
+      revealed: false,
+    });
+    expect(r.text).not.toContain('binary-Secret-Bytes');
+    expect(r.text).not.toContain(Buffer.from('binary-Secret-Bytes-\u00e9-91').toString('base64'));
+    const key = await bin.call('secrets_get', { name: 'bin/cert', jsonKey: 'x' });
+    expect(key.text).toMatch(/ERR_INVALID_INPUT: secret "bin\/cert" is not a JSON object/);
+  });
+
   it('passes the service validation back as ERR_INVALID_INPUT', async () => {
     const r = await bin.confirmed('secrets_put', {
       name: 'bad name with spaces',

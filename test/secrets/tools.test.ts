@@ -304,6 +304,14 @@ describe('secrets tools over stdio', () => {
     const audit = bin.auditText();
     expect(audit).toContain('secrets_put');
     expect(audit).toContain('secrets_rotate');
+    // The put records name the secret and show that a value was given, redacted.
+    const puts = audit
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { tool: string; phase: string; args?: Record<string, unknown> })
+      .filter((r) => r.tool === 'secrets_put' && r.phase === 'attempt');
+    expect(puts.length).toBeGreaterThanOrEqual(3);
+    for (const r of puts) expect(r.args).toMatchObject({ name: expect.any(String), value: '[redacted]' });
     expect(bin.stderr().length).toBeGreaterThan(0);
     const results = bin.results();
     let shown = results;

@@ -114,11 +114,14 @@ export class SecretsManagerSimulator {
       tags?: Record<string, string>;
       createdDaysAgo?: number;
       rotatedDaysAgo?: number;
+      /** Store the value as SecretBinary (base64 on the wire) instead of SecretString. */
+      binary?: boolean;
     } = {},
   ): string {
     const at = this.now() - (opts.createdDaysAgo ?? 0) * 86_400;
     const secret = this.#newSecret(name, opts.description, opts.tags ?? {}, at);
-    this.#addVersion(secret, randomUUID(), { string: value }, ['AWSCURRENT'], at);
+    const val = opts.binary ? { binary: Buffer.from(value).toString('base64') } : { string: value };
+    this.#addVersion(secret, randomUUID(), val, ['AWSCURRENT'], at);
     if (opts.rotatedDaysAgo !== undefined) {
       secret.lastRotated = this.now() - opts.rotatedDaysAgo * 86_400;
       secret.rotationEnabled = true;

@@ -134,14 +134,15 @@ export interface Masked {
 }
 
 /**
- * What an agent may see of a value: its size, its JSON keys and a keyed fingerprint (HMAC-SHA256 under a
+ * What an agent may see of a value (a binary value is given as base64): its size, its JSON keys and a keyed fingerprint (HMAC-SHA256 under a
  * server key, first 16 hex chars) that tells two versions apart without being a hash anyone can brute-force.
  */
 export function maskValue(value: string, key: Buffer, kind: 'string' | 'binary' = 'string'): Masked {
   const obj = kind === 'string' ? asJsonObject(value) : undefined;
   return {
     kind: obj ? 'json' : kind,
-    length: value.length,
+    // Binary secrets travel as base64: their length is the decoded byte count.
+    length: kind === 'binary' ? Buffer.from(value, 'base64').length : value.length,
     ...(obj ? { jsonKeys: Object.keys(obj).slice(0, 50) } : {}),
     fingerprint: fingerprint(value, key),
   };
