@@ -117,4 +117,4 @@ export { checkSecret, checkValue, looksSecret, maskValue, WEAK_DEFAULTS } from '
 export { fileKind, literalValue, parseEntries } from './files.js';
 export { RevealPolicy, spiffeMatch } from './reveal.js';
 export type { SecretsServices } from './tools/define.js';
-export { generateValue } from './tools/secrets.js';
+export { generateValue } from './tools/values.js';
