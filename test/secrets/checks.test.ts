@@ -2,6 +2,7 @@
 import {
   checkSecret,
   checkValue,
+  fileKind,
   generateValue,
   literalValue,
   looksSecret,
@@ -68,6 +69,20 @@ describe('value checks', () => {
 });
 
 describe('file parsing', () => {
+  it('knows .env files, compose files and their templates by name', () => {
+    for (const n of ['.env', '.env.local', '.env.example', 'prod.env']) expect(fileKind(n), n).toBe('env');
+    for (const n of [
+      'docker-compose.yml',
+      'compose.yaml',
+      'compose.prod.yaml',
+      'docker-compose.yml.template',
+      'compose.yaml.tmpl',
+    ]) {
+      expect(fileKind(n), n).toBe('compose');
+    }
+    for (const n of ['environment.ts', 'compose.json', 'values.yaml', 'env']) expect(fileKind(n), n).toBeUndefined();
+  });
+
   it('reads .env lines (export, quotes, comments) and compose environment entries', () => {
     const env = parseEntries('# c\nexport A=1\nB="two words"\nC=three # note\nnot a line\n', 'env');
     expect(env).toEqual([

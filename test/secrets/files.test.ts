@@ -46,9 +46,10 @@ describe('files_audit', () => {
         'deploy/docker-compose.yml:5 POSTGRES_PASSWORD weak-default',
         'deploy/docker-compose.yml:5 POSTGRES_PASSWORD plaintext',
         'deploy/docker-compose.yml:10 MINIO_SECRET_KEY plaintext',
+        'deploy/docker-compose.prod.yml.template:4 GF_SECURITY_ADMIN_PASSWORD placeholder',
       ].sort(),
     );
-    expect(r.structured).toMatchObject({ files: 3, total: 11, truncated: false });
+    expect(r.structured).toMatchObject({ files: 4, total: 12, truncated: false });
     const skipped = ((r.structured?.skipped ?? []) as string[]).map((s) => s.slice(tree.root.length + 1));
     expect(skipped).toEqual(
       expect.arrayContaining([
@@ -61,7 +62,7 @@ describe('files_audit', () => {
 
   it('scans one directory inside the roots and refuses paths that leave them', async () => {
     const sub = await bin.call('files_audit', { path: 'deploy' });
-    expect(sub.structured?.files).toBe(1);
+    expect(sub.structured?.files).toBe(2);
     expect(rows(sub.structured?.findings).every((r) => r.startsWith('deploy/'))).toBe(true);
     const dotdot = await bin.call('files_audit', { path: 'app/../../outside' });
     expect(dotdot.text).toMatch(/ERR_NOT_ALLOWED: .*".." is not allowed/);
@@ -70,7 +71,7 @@ describe('files_audit', () => {
     const viaLink = await bin.call('files_audit', { path: 'escape' });
     expect(viaLink.text).toMatch(/ERR_NOT_ALLOWED: .*resolves outside the configured roots/);
     const limited = await bin.call('files_audit', { limit: 2 });
-    expect(limited.structured).toMatchObject({ total: 11, truncated: true });
+    expect(limited.structured).toMatchObject({ total: 12, truncated: true });
     expect(limited.structured?.findings).toHaveLength(2);
   });
 

@@ -59,6 +59,10 @@ export function makeTree(): Tree {
       '',
     ].join('\n'),
   );
+  write(
+    join(root, 'deploy', 'docker-compose.prod.yml.template'),
+    'services:\n  grafana:\n    environment:\n      GF_SECURITY_ADMIN_PASSWORD: CHANGE_ME_BEFORE_DEPLOY\n',
+  );
   write(join(root, 'node_modules', 'x', '.env'), `SECRET=${FILE_VALUES.ignored}\n`);
   write(join(root, 'big', '.env'), `BIG_PASSWORD=${FILE_VALUES.huge}\n${'# padding\n'.repeat(40_000)}`);
   write(join(outside, '.env'), `OUTSIDE_SECRET=${FILE_VALUES.outside}\n`);

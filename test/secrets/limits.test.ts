@@ -57,9 +57,9 @@ describe('bounds and failures', () => {
     expect(store.structured?.truncated).toBe(true);
     const files = await bin.call('files_audit', {});
     expect(files.isError, files.text).toBe(false);
-    expect(files.structured?.total).toBe(11);
+    expect(files.structured?.total).toBe(12);
     expect(Buffer.byteLength(JSON.stringify(files.structured))).toBeLessThanOrEqual(4096);
-    expect(files.structured?.findings).toHaveLength(11);
+    expect(files.structured?.findings).toHaveLength(12);
     expect(files.structured?.truncated).toBe(false);
   });
 

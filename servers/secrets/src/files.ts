@@ -34,10 +34,11 @@ export interface ScanResult {
 
 const SKIP_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', '.venv', '__pycache__']);
 
-/** `.env`, `.env.local`, `prod.env`, `.env.example`; `docker-compose.yml`, `compose.prod.yaml`. */
+/** `.env`, `.env.local`, `prod.env`, `.env.example`; `docker-compose.yml`, `compose.prod.yaml`, `compose.yaml.tmpl`. */
 export function fileKind(name: string): 'env' | 'compose' | undefined {
   if (/^\.env(\..+)?$/.test(name) || /\.env$/.test(name)) return 'env';
-  if (/^(docker-)?compose([.-][\w.-]*)?\.ya?ml$/.test(name)) return 'compose';
+  // Templates too: `docker-compose.yml.template`, `compose.yaml.tmpl`, `.example`, `.sample`, `.dist`.
+  if (/^(docker-)?compose([.-][\w.-]*)?\.ya?ml(\.(template|tmpl|example|sample|dist))?$/.test(name)) return 'compose';
   return undefined;
 }
 
