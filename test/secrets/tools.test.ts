@@ -291,7 +291,11 @@ describe('secrets tools over stdio', () => {
     sim.control.failNext = { operation: 'GetSecretValue', type: 'DecryptionFailure', message: 'KMS key is disabled' };
     const kms = await bin.call('secrets_get', { name: 'app/db' });
     expect(kms.text).toMatch(/ERR_BACKEND_ERROR: .*DecryptionFailure.*KMS key/);
-    sim.control.failNext = { operation: 'PutSecretValue', type: 'LimitExceededException', message: 'Too many versions' };
+    sim.control.failNext = {
+      operation: 'PutSecretValue',
+      type: 'LimitExceededException',
+      message: 'Too many versions',
+    };
     const quota = await bin.confirmed('secrets_put', { name: 'new/token', value: PUT_AGAIN });
     expect(quota.text).toMatch(/ERR_BACKEND_ERROR: .*LimitExceededException.*quota/);
     sim.control.delayMs = 2500;
