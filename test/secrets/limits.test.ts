@@ -47,6 +47,26 @@ describe('bounds and failures', () => {
     expect(new Set(seen).size).toBe(30);
   });
 
+  it('secrets_list follows short pages (fewer results than asked, with a NextToken) without losing any', async () => {
+    sim.control.pageCap = 7;
+    try {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let calls = 0;
+      do {
+        const r = await bin.call('secrets_list', { namePrefix: 'bulk/', limit: 10, ...(cursor ? { cursor } : {}) });
+        const names = (r.structured?.secrets ?? []).map((s: { name: string }) => s.name);
+        expect(names.length).toBeLessThanOrEqual(7);
+        seen.push(...names);
+        cursor = r.structured?.nextCursor;
+        calls++;
+      } while (cursor && calls < 40);
+      expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `bulk/s${String(i).padStart(2, '0')}`));
+    } finally {
+      sim.control.pageCap = undefined;
+    }
+  });
+
   it('store_audit and files_audit fit the budget and say how many findings there were', async () => {
     for (let i = 0; i < 40; i++) sim.seed(`weak/w${String(i).padStart(2, '0')}-${'n'.repeat(60)}`, 'changeme');
     const store = await bin.call('store_audit', { namePrefix: 'weak/', limit: 40 });

@@ -78,6 +78,11 @@ export class SecretsManagerSimulator {
     failNext?: { operation: string; type: string; message: string; status?: number };
     /** Operations answered, in order. */
     operations: string[];
+    /**
+     * The reference says ListSecrets "might return fewer results than the maximum even when there are more
+     * results available": when set, pages hold at most this many entries whatever MaxResults asks.
+     */
+    pageCap?: number;
   } = { delayMs: 0, fail: undefined, requests: [], operations: [] };
   /** Seconds since the epoch; tests move the clock to age secrets. */
   now: () => number = () => Date.now() / 1000;
@@ -279,9 +284,10 @@ export class SecretsManagerSimulator {
           throw new AwsError('InvalidNextTokenException', 'Invalid NextToken.');
         start = decoded;
       }
-      const page = all.slice(start, start + max);
+      const size = Math.min(max, this.control.pageCap ?? max);
+      const page = all.slice(start, start + size);
       const out: Body = { SecretList: page.map((s) => this.#entry(s, 'SecretVersionsToStages')) };
-      if (start + max < all.length) out.NextToken = Buffer.from(String(start + max)).toString('base64url');
+      if (start + size < all.length) out.NextToken = Buffer.from(String(start + size)).toString('base64url');
       return out;
     },
     DescribeSecret: (b) => this.#entry(this.#find(b.SecretId), 'VersionIdsToStages'),
