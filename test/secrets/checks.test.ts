@@ -91,12 +91,14 @@ describe('file parsing', () => {
       { line: 4, key: 'C', value: 'three' },
     ]);
     const compose = parseEntries(
-      'services:\n  a:\n    environment:\n      X: "1"\n      - Y=2\n    command: |\n',
+      'services:\n  a:\n    environment:\n      X: "1"\n      - Y=2\n    command: |\n      - "Z=three"\n      "W": \'four\'\n',
       'compose',
     );
     expect(compose).toEqual([
       { line: 4, key: 'X', value: '1' },
       { line: 5, key: 'Y', value: '2' },
+      { line: 7, key: 'Z', value: 'three' },
+      { line: 8, key: 'W', value: 'four' },
     ]);
   });
 

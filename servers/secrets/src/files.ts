@@ -207,7 +207,8 @@ async function readBounded(path: string, max: number): Promise<{ text: string } 
 }
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/;
-const COMPOSE_LINE = /^\s*(?:-\s+)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(=|:(?=\s|$))\s*(.*)$/;
+// `KEY: value`, `"KEY": value`, `- KEY=value`, `- "KEY=value"` (the quote then wraps the whole entry).
+const COMPOSE_LINE = /^\s*(?:-\s+)?(["']?)([A-Za-z_][A-Za-z0-9_.-]*)(["']?)\s*(=|:(?=\s|$))\s*(.*)$/;
 
 export function parseEntries(text: string, kind: 'env' | 'compose'): Entry[] {
   const out: Entry[] = [];
@@ -221,10 +222,14 @@ export function parseEntries(text: string, kind: 'env' | 'compose'): Entry[] {
     }
     const m = COMPOSE_LINE.exec(raw);
     if (!m) return;
-    const value = unquote(m[3] as string);
+    const [, open, key, close, sep, rest] = m as unknown as string[];
+    let raw2 = (rest as string).trim();
+    // A quote opened before the key and not closed after it wraps the whole `KEY=value` entry.
+    if (open && !close && raw2.endsWith(open as string)) raw2 = raw2.slice(0, -1);
+    const value = unquote(raw2);
     // `environment:` and other mapping keys have no value of their own; `|`/`>` start block scalars.
-    if (m[2] === ':' && (value === '' || value === '|' || value === '>')) return;
-    out.push({ line: i + 1, key: m[1] as string, value });
+    if (sep === ':' && (value === '' || value === '|' || value === '>')) return;
+    out.push({ line: i + 1, key: key as string, value });
   });
   return out;
 }
