@@ -42,6 +42,8 @@ beforeAll(async () => {
       RAVENHELM_LOCAL_SUBJECT: 'ops',
       RAVENHELM_LOCAL_SCOPES: 'mcp:secrets:admin',
       RAVENHELM_LOCAL_SPIFFE_ID: SPIFFE,
+      // HIGH tools in auth mode none must be turned on explicitly (hardening issue 7, item 10).
+      RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
