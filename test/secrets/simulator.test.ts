@@ -8,6 +8,8 @@ import {
   PutSecretValueCommand,
   RestoreSecretCommand,
   SecretsManagerClient,
+  TagResourceCommand,
+  UpdateSecretCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,6 +203,36 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(out.RandomPassword).toMatch(/^[A-Za-z0-9]+$/);
     expect(out.RandomPassword).not.toMatch(/[abc]/);
     expect(out.RandomPassword).toMatch(/[0-9]/);
+  });
+
+  it('tags and updates: TagResource replaces a key, UpdateSecret makes a new AWSCURRENT only with a value', async () => {
+    await sdk.send(
+      new CreateSecretCommand({ Name: 'proto/tags', SecretString: 'tag-value-1', Tags: [{ Key: 'a', Value: '1' }] }),
+    );
+    await sdk.send(
+      new TagResourceCommand({
+        SecretId: 'proto/tags',
+        Tags: [
+          { Key: 'a', Value: '2' },
+          { Key: 'b', Value: '3' },
+        ],
+      }),
+    );
+    let d = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/tags' }));
+    expect(d.Tags).toEqual([
+      { Key: 'a', Value: '2' },
+      { Key: 'b', Value: '3' },
+    ]);
+    const before = Object.keys(d.VersionIdsToStages ?? {});
+    const described = await sdk.send(new UpdateSecretCommand({ SecretId: 'proto/tags', Description: 'now described' }));
+    expect(described.VersionId).toBeUndefined();
+    d = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/tags' }));
+    expect(d.Description).toBe('now described');
+    expect(Object.keys(d.VersionIdsToStages ?? {})).toEqual(before);
+    const valued = await sdk.send(new UpdateSecretCommand({ SecretId: 'proto/tags', SecretString: 'tag-value-2' }));
+    d = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/tags' }));
+    expect(d.VersionIdsToStages?.[valued.VersionId as string]).toEqual(['AWSCURRENT']);
+    expect(d.VersionIdsToStages?.[before[0] as string]).toEqual(['AWSPREVIOUS']);
   });
 
   it('replays an idempotent PutSecretValue and refuses the same token with another value', async () => {
