@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { type AnyTool, createConfirmationStore, defineServer, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, connectRedis, createConfirmationStore, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { SecretsBackend } from './backend.js';
 import { StrengthPolicy } from './checks.js';
@@ -51,6 +51,12 @@ export const SecretsBackendConfig = z.object({
     .min(16)
     .optional()
     .describe('Key for value fingerprints; random per process when unset (fingerprints then compare within one run)'),
+  revealRedisUrl: z
+    .string()
+    .optional()
+    .describe(
+      'Redis for reveal tokens, so replicas share them (RAVENHELM_REDIS_URL, as the kit); in-process when unset',
+    ),
   revealTtlSeconds: z.coerce.number().int().min(10).max(900).default(120).describe('Lifetime of a reveal token'),
   strength: StrengthPolicy.prefault({}).describe('What store_audit and files_audit call weak or stale'),
   files: z
@@ -82,30 +88,36 @@ export const secretsServer = defineServer({
     SECRETS_FILE_ROOTS: 'files.roots',
     SECRETS_FINGERPRINT_KEY: 'fingerprintKey',
     SECRETS_TIMEOUT_MS: 'timeoutMs',
+    RAVENHELM_REDIS_URL: 'revealRedisUrl',
     SECRETS_MAX_ATTEMPTS: 'maxAttempts',
     SECRETS_FILE_MAX_FILES: 'files.maxFiles',
     SECRETS_FILE_MAX_BYTES: 'files.maxFileBytes',
   },
-  secretPaths: ['fingerprintKey'],
-  createServices: (config): SecretsServices => ({
-    sm: new SecretsBackend({
-      region: config.region,
-      endpoint: config.endpoint,
-      timeoutMs: config.timeoutMs,
-      maxAttempts: config.maxAttempts,
-    }),
-    fingerprintKey: config.fingerprintKey ? Buffer.from(config.fingerprintKey, 'utf8') : randomBytes(32),
-    strength: config.strength,
-    files: config.files,
-    reveals: createConfirmationStore({ keyPrefix: 'ravenhelm:reveal:secrets' }),
-    revealTtlSeconds: config.revealTtlSeconds,
-  }),
+  secretPaths: ['fingerprintKey', 'revealRedisUrl'],
+  createServices: async (config): Promise<SecretsServices> => {
+    const redis = config.revealRedisUrl ? await connectRedis(config.revealRedisUrl) : undefined;
+    return {
+      sm: new SecretsBackend({
+        region: config.region,
+        endpoint: config.endpoint,
+        timeoutMs: config.timeoutMs,
+        maxAttempts: config.maxAttempts,
+      }),
+      fingerprintKey: config.fingerprintKey ? Buffer.from(config.fingerprintKey, 'utf8') : randomBytes(32),
+      strength: config.strength,
+      files: config.files,
+      reveals: createConfirmationStore({ keyPrefix: 'ravenhelm:reveal:secrets', ...(redis ? { redis } : {}) }),
+      revealTtlSeconds: config.revealTtlSeconds,
+      ...(redis ? { redis } : {}),
+    };
+  },
   ready: async ({ sm }, signal) => {
     await sm.list({ maxResults: 1 }, signal);
   },
-  close: async ({ sm, reveals }) => {
+  close: async ({ sm, reveals, redis }) => {
     sm.client.destroy();
     await reveals.close();
+    await redis?.quit().catch(() => undefined);
   },
 });
 

@@ -1,4 +1,4 @@
-import { type ConfirmationStore, createToolDefiner } from '@ravenhelm/kit';
+import { type ConfirmationStore, createToolDefiner, type RedisLike } from '@ravenhelm/kit';
 import type { SecretsBackend } from '../backend.js';
 import type { StrengthPolicy } from '../checks.js';
 import type { FileScanOptions } from '../files.js';
@@ -13,6 +13,8 @@ export interface SecretsServices {
   /** Single-use tokens for the reveal round-trip of secrets_get (in-process). */
   reveals: ConfirmationStore;
   revealTtlSeconds: number;
+  /** Shared store for reveal tokens across replicas, when configured. */
+  redis?: RedisLike & { quit(): Promise<unknown> };
 }
 
 // Annotated so declaration emit can name the type through the kit's public export.
