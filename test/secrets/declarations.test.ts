@@ -59,6 +59,7 @@ describe('secrets config', () => {
         SECRETS_FILE_ROOTS: '/srv/app,/srv/deploy',
         SECRETS_TIMEOUT_MS: '2500',
         SECRETS_FINGERPRINT_KEY: 'fingerprint-key-0123456789',
+        RAVENHELM_REDIS_URL: 'redis://:redis-pw-5531@127.0.0.1:6379',
       },
     });
     expect(config.backend).toMatchObject({
@@ -68,7 +69,9 @@ describe('secrets config', () => {
       files: { roots: ['/srv/app', '/srv/deploy'], maxFiles: 500 },
     });
     const printed = JSON.stringify(redactConfig(config, secretsServer.secretPaths));
+    expect(config.backend.revealRedisUrl).toBe('redis://:redis-pw-5531@127.0.0.1:6379');
     expect(printed).not.toContain('fingerprint-key-0123456789');
+    expect(printed).not.toContain('redis-pw-5531');
     expect(printed).toContain('localhost:4566');
   });
 
