@@ -75,9 +75,8 @@ export const secretsGet = defineTool({
       argsDigest: digestArgs({ name: input.name, versionId: got.VersionId, jsonKey: input.jsonKey ?? null }),
     };
     if (input.revealToken === undefined) {
-      const { token, expiresAt } = await ctx.reveals.issue(binding, ctx.revealTtlSeconds);
+      const { token } = await ctx.reveals.issue(binding, ctx.revealTtlSeconds);
       ctx.logger.info({ secret: base.name, versionId: base.versionId }, 'reveal requested; confirmation token issued');
-      void expiresAt;
       return { ...base, revealed: false, revealToken: token };
     }
     if (!(await ctx.reveals.redeem(input.revealToken, binding))) {
