@@ -116,6 +116,16 @@ describe('files_migrate', () => {
     });
     expect(r.structured).toMatchObject({ created: false, line: 10 });
     expect(JSON.parse(sim.valueOf('migrated/db') as string)).toEqual({ username: 'app', minio: FILE_VALUES.minio });
+    const whole = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/db',
+      mode: 'upsert',
+    });
+    expect(whole.text).toMatch(
+      /ERR_CONFLICT: secret "migrated\/db" is a JSON object \(keys: username, minio\); give jsonKey/,
+    );
+    expect(JSON.parse(sim.valueOf('migrated/db') as string)).toEqual({ username: 'app', minio: FILE_VALUES.minio });
   });
 
   it('refuses placeholders, references and files outside the roots', async () => {

@@ -194,6 +194,13 @@ export const filesMigrate = defineTool({
             `secret "${name}" exists and is not a JSON object; omit jsonKey or pick another name`,
           );
         }
+        if (jsonKey === undefined && existing) {
+          // Storing a bare value would drop every other key of the JSON secret.
+          throw new ToolError(
+            'ERR_CONFLICT',
+            `secret "${name}" is a JSON object (keys: ${Object.keys(existing).slice(0, 20).join(', ')}); give jsonKey to set one key`,
+          );
+        }
       } catch (err) {
         if (!(err instanceof ToolError && err.details.awsError === 'ResourceNotFoundException')) throw err;
         if (mode === 'update') throw err;
