@@ -229,6 +229,10 @@ describe('secrets tools over stdio', () => {
       'UpdateSecretVersionStage',
       'DescribeSecret',
     ]);
+    const whole = await bin.confirmed('secrets_rotate', { name: 'app/db' });
+    expect(whole.text).toMatch(
+      /ERR_CONFLICT: secret "app\/db" is a JSON object \(keys: username, password\); give jsonKey/,
+    );
     const json = await bin.confirmed('secrets_rotate', {
       name: 'app/db',
       jsonKey: 'password',

@@ -203,6 +203,18 @@ export const secretsRotate = defineTool({
         `secret "${name}" has no AWSCURRENT version; store one with secrets_put first`,
       );
     const classes = [...new Set(input.classes ?? ALL_CLASSES)];
+    // Read the current value first: a JSON secret is rotated one key at a time, never replaced whole.
+    const got = await sm.getValue(name, { versionId: current }, signal);
+    const obj = asJsonObject(got.SecretString ?? '');
+    if (input.jsonKey === undefined && obj) {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `secret "${name}" is a JSON object (keys: ${Object.keys(obj).slice(0, 20).join(', ')}); give jsonKey to rotate one key`,
+      );
+    }
+    if (input.jsonKey !== undefined && (!obj || !Object.hasOwn(obj, input.jsonKey))) {
+      throw new ToolError('ERR_INVALID_INPUT', `secret "${name}" is not a JSON object with key "${input.jsonKey}"`);
+    }
     const fresh =
       input.generator === 'service'
         ? await sm.randomPassword(
@@ -217,15 +229,7 @@ export const secretsRotate = defineTool({
             signal,
           )
         : generateValue(input.length, classes, input.exclude);
-    let next = fresh;
-    if (input.jsonKey !== undefined) {
-      const got = await sm.getValue(name, { versionId: current }, signal);
-      const obj = asJsonObject(got.SecretString ?? '');
-      if (!obj || !Object.hasOwn(obj, input.jsonKey)) {
-        throw new ToolError('ERR_INVALID_INPUT', `secret "${name}" is not a JSON object with key "${input.jsonKey}"`);
-      }
-      next = JSON.stringify({ ...obj, [input.jsonKey]: fresh });
-    }
+    const next = input.jsonKey !== undefined ? JSON.stringify({ ...obj, [input.jsonKey]: fresh }) : fresh;
     const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
     const versionId = pending.VersionId ?? '';
     try {
