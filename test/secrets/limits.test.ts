@@ -105,6 +105,8 @@ describe('bounds and failures', () => {
     });
     expect(r.text).not.toContain('binary-Secret-Bytes');
     expect(r.text).not.toContain(Buffer.from('binary-Secret-Bytes-\u00e9-91').toString('base64'));
+    const rotate = await bin.confirmed('secrets_rotate', { name: 'bin/cert' });
+    expect(rotate.text).toMatch(/ERR_CONFLICT: secret "bin\/cert" holds a binary value/);
     const key = await bin.call('secrets_get', { name: 'bin/cert', jsonKey: 'x' });
     expect(key.text).toMatch(/ERR_INVALID_INPUT: secret "bin\/cert" is not a JSON object/);
   });

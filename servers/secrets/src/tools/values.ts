@@ -205,7 +205,13 @@ export const secretsRotate = defineTool({
     const classes = [...new Set(input.classes ?? ALL_CLASSES)];
     // Read the current value first: a JSON secret is rotated one key at a time, never replaced whole.
     const got = await sm.getValue(name, { versionId: current }, signal);
-    const obj = asJsonObject(got.SecretString ?? '');
+    if (got.SecretString === undefined) {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `secret "${name}" holds a binary value; a random string would not replace it`,
+      );
+    }
+    const obj = asJsonObject(got.SecretString);
     if (input.jsonKey === undefined && obj) {
       throw new ToolError(
         'ERR_CONFLICT',
