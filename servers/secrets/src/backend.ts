@@ -1,0 +1,326 @@
+import {
+  CreateSecretCommand,
+  type CreateSecretCommandOutput,
+  DeleteSecretCommand,
+  type DeleteSecretCommandOutput,
+  DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
+  GetRandomPasswordCommand,
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  ListSecretsCommand,
+  type ListSecretsCommandOutput,
+  PutSecretValueCommand,
+  type PutSecretValueCommandOutput,
+  RestoreSecretCommand,
+  SecretsManagerClient,
+  type Tag,
+  UpdateSecretCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { type ErrorCode, ToolError } from '@ravenhelm/kit';
+
+export interface SecretsBackendOptions {
+  /** Undefined: the SDK's own chain (AWS_REGION, profile). */
+  region?: string | undefined;
+  /** LocalStack or another compatible endpoint; undefined: the SDK's default (or AWS_ENDPOINT_URL). */
+  endpoint?: string | undefined;
+  timeoutMs: number;
+  maxAttempts: number;
+}
+
+export interface ListQuery {
+  namePrefix?: string | undefined;
+  tagKey?: string | undefined;
+  tagValue?: string | undefined;
+  includeDeleted?: boolean | undefined;
+  maxResults: number;
+  nextToken?: string | undefined;
+}
+
+export interface RandomPasswordPolicy {
+  length: number;
+  lower: boolean;
+  upper: boolean;
+  digits: boolean;
+  symbols: boolean;
+  exclude: string;
+}
+
+// The service's own error names and what each means for the caller.
+const ERRORS: Record<string, { code: ErrorCode; hint: string }> = {
+  ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: 'check the name with secrets_list' },
+  ResourceExistsException: { code: 'ERR_CONFLICT', hint: 'it already exists; update it instead of creating it' },
+  InvalidRequestException: {
+    code: 'ERR_CONFLICT',
+    hint: 'the secret is not in a state that allows this (scheduled for deletion? restore it with secrets_restore)',
+  },
+  InvalidParameterException: { code: 'ERR_INVALID_INPUT', hint: 'fix the argument the service names' },
+  ValidationException: { code: 'ERR_INVALID_INPUT', hint: 'fix the argument the service names' },
+  InvalidNextTokenException: { code: 'ERR_INVALID_INPUT', hint: 'the cursor is stale; list again without it' },
+  AccessDeniedException: {
+    code: 'ERR_BACKEND_ERROR',
+    hint: "the server's AWS identity lacks the IAM permission; ask an operator to grant it",
+  },
+  UnrecognizedClientException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS access key is not recognised" },
+  InvalidSignatureException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS secret key or clock is wrong" },
+  ExpiredTokenException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS session credentials expired" },
+  DecryptionFailure: {
+    code: 'ERR_BACKEND_ERROR',
+    hint: 'the service cannot decrypt the secret with its KMS key; check the key and its policy',
+  },
+  EncryptionFailure: {
+    code: 'ERR_BACKEND_ERROR',
+    hint: 'the service cannot encrypt with the KMS key; check the key and its policy',
+  },
+  LimitExceededException: {
+    code: 'ERR_BACKEND_ERROR',
+    hint: 'a Secrets Manager quota was reached (versions per secret, secrets per account)',
+  },
+  ThrottlingException: { code: 'ERR_BACKEND_UNAVAILABLE', hint: 'the service is throttling requests; retry later' },
+  TooManyRequestsException: {
+    code: 'ERR_BACKEND_UNAVAILABLE',
+    hint: 'the service is throttling requests; retry later',
+  },
+  InternalServiceError: { code: 'ERR_BACKEND_UNAVAILABLE', hint: 'the service failed; retry later' },
+};
+
+/**
+ * AWS Secrets Manager as the tools need it: every call has a deadline (the configured timeout and the
+ * caller's signal) and every failure becomes a ToolError that says what was wrong and what to do. Error
+ * text never carries a secret value: the messages come from our table, and the service's own message is
+ * clipped and scrubbed of every value the call carried.
+ */
+export class SecretsBackend {
+  readonly client: SecretsManagerClient;
+  readonly timeoutMs: number;
+  readonly endpoint: string | undefined;
+
+  constructor(opts: SecretsBackendOptions) {
+    this.timeoutMs = opts.timeoutMs;
+    this.endpoint = opts.endpoint;
+    this.client = new SecretsManagerClient({
+      ...(opts.region ? { region: opts.region } : {}),
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      maxAttempts: opts.maxAttempts,
+      requestHandler: { requestTimeout: opts.timeoutMs, connectionTimeout: Math.min(opts.timeoutMs, 5000) },
+    });
+  }
+
+  async list(q: ListQuery, signal: AbortSignal): Promise<ListSecretsCommandOutput> {
+    const Filters = [
+      q.namePrefix ? { Key: 'name' as const, Values: [q.namePrefix] } : undefined,
+      q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
+      q.tagValue ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
+    ].filter((f) => f !== undefined);
+    return this.#send('list secrets', signal, (abortSignal) =>
+      this.client.send(
+        new ListSecretsCommand({
+          MaxResults: q.maxResults,
+          ...(q.nextToken ? { NextToken: q.nextToken } : {}),
+          ...(Filters.length > 0 ? { Filters } : {}),
+          ...(q.includeDeleted ? { IncludePlannedDeletion: true } : {}),
+          SortOrder: 'asc',
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async describe(name: string, signal: AbortSignal): Promise<DescribeSecretCommandOutput> {
+    return this.#send(`describe secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(new DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+    );
+  }
+
+  /** The raw value: stays inside the server; tools mask it unless a reveal is allowed and confirmed. */
+  async getValue(
+    name: string,
+    version: { versionId?: string | undefined; versionStage?: string | undefined },
+    signal: AbortSignal,
+  ): Promise<GetSecretValueCommandOutput> {
+    return this.#send(`read secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(
+        new GetSecretValueCommand({
+          SecretId: name,
+          ...(version.versionId ? { VersionId: version.versionId } : {}),
+          ...(version.versionStage ? { VersionStage: version.versionStage } : {}),
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async create(
+    name: string,
+    value: string,
+    extra: { description?: string | undefined; tags?: Tag[] },
+    signal: AbortSignal,
+  ): Promise<CreateSecretCommandOutput> {
+    return this.#send(
+      `create secret "${name}"`,
+      signal,
+      (abortSignal) =>
+        this.client.send(
+          new CreateSecretCommand({
+            Name: name,
+            SecretString: value,
+            ...(extra.description !== undefined ? { Description: extra.description } : {}),
+            ...(extra.tags && extra.tags.length > 0 ? { Tags: extra.tags } : {}),
+          }),
+          { abortSignal },
+        ),
+      [value],
+    );
+  }
+
+  async putValue(
+    name: string,
+    value: string,
+    stages: string[] | undefined,
+    signal: AbortSignal,
+  ): Promise<PutSecretValueCommandOutput> {
+    return this.#send(
+      `store a new value in secret "${name}"`,
+      signal,
+      (abortSignal) =>
+        this.client.send(
+          new PutSecretValueCommand({
+            SecretId: name,
+            SecretString: value,
+            ...(stages ? { VersionStages: stages } : {}),
+          }),
+          { abortSignal },
+        ),
+      [value],
+    );
+  }
+
+  async updateDescription(name: string, description: string, signal: AbortSignal): Promise<void> {
+    await this.#send(`update secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(new UpdateSecretCommand({ SecretId: name, Description: description }), { abortSignal }),
+    );
+  }
+
+  /** Moves a staging label to a version (from the version that holds it), or removes it when `to` is undefined. */
+  async moveStage(
+    name: string,
+    stage: string,
+    from: string | undefined,
+    to: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#send(`move label ${stage} of secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: name,
+          VersionStage: stage,
+          ...(from ? { RemoveFromVersionId: from } : {}),
+          ...(to ? { MoveToVersionId: to } : {}),
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async delete(
+    name: string,
+    how: { recoveryWindowDays: number } | { force: true },
+    signal: AbortSignal,
+  ): Promise<DeleteSecretCommandOutput> {
+    return this.#send(`delete secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(
+        new DeleteSecretCommand({
+          SecretId: name,
+          ...('force' in how ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: how.recoveryWindowDays }),
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async restore(name: string, signal: AbortSignal): Promise<void> {
+    await this.#send(`restore secret "${name}"`, signal, (abortSignal) =>
+      this.client.send(new RestoreSecretCommand({ SecretId: name }), { abortSignal }),
+    );
+  }
+
+  async randomPassword(p: RandomPasswordPolicy, signal: AbortSignal): Promise<string> {
+    const out = await this.#send('generate a random password', signal, (abortSignal) =>
+      this.client.send(
+        new GetRandomPasswordCommand({
+          PasswordLength: p.length,
+          ExcludeCharacters: p.exclude || undefined,
+          ExcludeLowercase: !p.lower,
+          ExcludeUppercase: !p.upper,
+          ExcludeNumbers: !p.digits,
+          ExcludePunctuation: !p.symbols,
+          RequireEachIncludedType: true,
+        }),
+        { abortSignal },
+      ),
+    );
+    if (!out.RandomPassword) throw new ToolError('ERR_BACKEND_ERROR', 'GetRandomPassword returned no password');
+    return out.RandomPassword;
+  }
+
+  async #send<T>(
+    what: string,
+    signal: AbortSignal,
+    fn: (abortSignal: AbortSignal) => Promise<T>,
+    sensitive: string[] = [],
+  ): Promise<T> {
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    try {
+      return await fn(AbortSignal.any([signal, deadline]));
+    } catch (err) {
+      throw this.#toolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, sensitive);
+    }
+  }
+
+  #toolError(
+    what: string,
+    err: unknown,
+    state: { timedOut: boolean; cancelled: boolean },
+    sensitive: string[],
+  ): ToolError {
+    if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
+    const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
+      return new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `Secrets Manager did not answer within ${this.timeoutMs} ms while trying to ${what}; retry, or raise backend.timeoutMs`,
+      );
+    }
+    const name = e.name ?? 'Error';
+    const known = ERRORS[name];
+    const status = e.$metadata?.httpStatusCode;
+    if (known || status !== undefined) {
+      const code =
+        known?.code ?? (status !== undefined && status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR');
+      const said = scrub(e.message ?? '', sensitive);
+      return new ToolError(
+        code,
+        `could not ${what}: ${name}${said ? ` (${said})` : ''}${known ? `; ${known.hint}` : ''}`,
+        { awsError: name, ...(status !== undefined ? { status } : {}) },
+      );
+    }
+    if (name === 'CredentialsProviderError') {
+      return new ToolError(
+        'ERR_BACKEND_ERROR',
+        `could not ${what}: no AWS credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role`,
+      );
+    }
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `could not ${what}: Secrets Manager${this.endpoint ? ` at ${this.endpoint}` : ''} is unreachable (${e.code ?? name}); check the endpoint and network`,
+    );
+  }
+}
+
+/** The service's message, clipped, with every value the call carried cut out. */
+function scrub(message: string, sensitive: string[]): string {
+  let out = message;
+  for (const s of sensitive) if (s.length >= 4) out = out.split(s).join('[redacted]');
+  return out.slice(0, 300).replace(/[\r\n]+/g, ' ');
+}

@@ -1,0 +1,225 @@
+import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
+import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
+import { defineTool } from './define.js';
+import { Cursor, Issue, Page, SecretName } from './shapes.js';
+
+const MAX_FINDINGS = 500;
+const DAY = 86_400_000;
+
+export const storeAudit = defineTool({
+  name: 'store_audit',
+  toolset: 'store',
+  tier: 'LOW',
+  scopes: ['mcp:secrets:read'],
+  title: 'Audit the secret store',
+  description: 'Find empty, placeholder, weak-default, weak and stale secrets. Names and findings only; paged.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    namePrefix: z.string().max(512).optional(),
+    maxAgeDays: z.number().int().min(1).max(3650).optional(),
+    limit: z.number().int().min(1).max(100).default(50),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    scanned: z.number(),
+    clean: z.number(),
+    total: z.number(),
+    findings: z.array(
+      z.object({ name: z.string(), issue: Issue, key: z.string().optional(), detail: z.string().optional() }),
+    ),
+    ...Page,
+  }),
+  handler: async (input, { sm, signal, strength, maxOutputBytes }) => {
+    const page = await sm.list(
+      { namePrefix: input.namePrefix, maxResults: input.limit, nextToken: input.cursor },
+      signal,
+    );
+    const maxAgeDays = input.maxAgeDays ?? strength.maxAgeDays;
+    const entries = page.SecretList ?? [];
+    const perSecret = await mapLimit(entries, 4, async (e) => {
+      const name = e.Name ?? e.ARN ?? '?';
+      const found: (Finding & { key?: string })[] = [];
+      let versionDate: Date | undefined;
+      try {
+        const got = await sm.getValue(name, {}, signal);
+        versionDate = got.CreatedDate;
+        if (got.SecretString !== undefined) found.push(...checkSecret(got.SecretString, strength));
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const aws = err instanceof ToolError ? String(err.details.awsError ?? err.code) : 'error';
+        found.push({ issue: 'unreadable', detail: aws });
+      }
+      // Our rotations store a new version; the service sets LastRotatedDate only for its own rotations.
+      const last = Math.max(e.LastRotatedDate?.getTime() ?? 0, versionDate?.getTime() ?? e.CreatedDate?.getTime() ?? 0);
+      const ageDays = Math.floor((Date.now() - last) / DAY);
+      if (last > 0 && ageDays > maxAgeDays) found.push({ issue: 'stale', detail: `${ageDays} days > ${maxAgeDays}` });
+      return found.map((f) => ({ name, ...f }));
+    });
+    const all = perSecret.flat();
+    const findings = fitBudget(all.slice(0, MAX_FINDINGS), maxOutputBytes);
+    return {
+      scanned: entries.length,
+      clean: perSecret.filter((f) => f.length === 0).length,
+      findings,
+      total: all.length,
+      truncated: page.NextToken !== undefined || all.length > findings.length,
+      ...(page.NextToken ? { nextCursor: page.NextToken } : {}),
+    };
+  },
+});
+
+/** Drops rows from the end until the answer fits the output budget (the caller reports truncation). */
+function fitBudget<T>(rows: T[], maxOutputBytes: number): T[] {
+  const out = [...rows];
+  while (out.length > 0 && jsonBytes(out) > maxOutputBytes - 1024) out.pop();
+  return out;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export const filesAudit = defineTool({
+  name: 'files_audit',
+  toolset: 'files',
+  tier: 'LOW',
+  scopes: ['mcp:secrets:read'],
+  title: 'Audit .env and compose files',
+  description:
+    'Scan .env* and compose files under the configured roots: placeholders, weak defaults, plain-text secrets. No values.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    path: z.string().max(4096).optional(),
+    limit: z.number().int().min(1).max(MAX_FINDINGS).default(200),
+  }),
+  output: z.object({
+    files: z.number(),
+    skipped: z.array(z.string()),
+    findings: z.array(
+      z.object({
+        file: z.string(),
+        line: z.number(),
+        key: z.string(),
+        issue: Issue,
+        detail: z.string().optional(),
+      }),
+    ),
+    total: z.number(),
+    truncated: z.boolean(),
+  }),
+  handler: async ({ path, limit }, { files, strength, maxOutputBytes }) => {
+    const scan = await scanFiles(files, strength, path);
+    const rows = scan.findings.slice(0, limit).map((f) => ({
+      file: f.file,
+      line: f.line,
+      key: f.key,
+      issue: f.issue,
+      ...(f.detail ? { detail: f.detail } : {}),
+    }));
+    const skipped = scan.skipped.slice(0, 30).map((s) => `${s.file}: ${s.reason}`);
+    if (scan.capped) skipped.push(`*: stopped after ${files.maxFiles} files (backend.files.maxFiles)`);
+    const findings = fitBudget(rows, maxOutputBytes - jsonBytes(skipped));
+    return {
+      files: scan.files,
+      skipped,
+      findings,
+      total: scan.findings.length,
+      truncated: scan.capped || findings.length < scan.findings.length || scan.skipped.length > 30,
+    };
+  },
+});
+
+export const filesMigrate = defineTool({
+  name: 'files_migrate',
+  toolset: 'files',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:write'],
+  title: 'Move a file secret to the store',
+  description:
+    'Store one key of a scanned file as a secret (or a JSON key of one). The value never leaves the server; the file is unchanged.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    file: z.string().max(4096),
+    key: z.string().max(256),
+    name: SecretName,
+    jsonKey: z.string().max(256).optional(),
+    mode: z.enum(['upsert', 'create', 'update']).default('create'),
+  }),
+  output: z.object({
+    name: z.string(),
+    versionId: z.string(),
+    created: z.boolean(),
+    file: z.string(),
+    line: z.number(),
+    reference: z.string(),
+  }),
+  plan: ({ file, key, name, jsonKey, mode }) =>
+    `Copy the value of ${key} in ${file} into secret "${name}"${jsonKey ? ` under JSON key ${jsonKey}` : ''} (${mode}); the file stays unchanged`,
+  handler: async ({ file, key, name, jsonKey, mode }, { sm, signal, files }) => {
+    const { entry, file: real, root } = await readEntry(file, key, files);
+    const literal = literalValue(entry.value);
+    if (literal === undefined) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${key} at line ${entry.line} is a reference (\${...}) with no literal value; nothing to move`,
+      );
+    }
+    if (literal.trim() === '' || isPlaceholder(literal)) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${key} at line ${entry.line} is empty or a placeholder; set the secret with secrets_put or secrets_rotate`,
+      );
+    }
+    let existing: Record<string, unknown> | undefined;
+    let exists = false;
+    if (mode !== 'create') {
+      try {
+        const got = await sm.getValue(name, {}, signal);
+        exists = true;
+        existing = asJsonObject(got.SecretString ?? '');
+        if (jsonKey !== undefined && !existing) {
+          throw new ToolError(
+            'ERR_CONFLICT',
+            `secret "${name}" exists and is not a JSON object; omit jsonKey or pick another name`,
+          );
+        }
+        if (jsonKey === undefined && existing) {
+          // Storing a bare value would drop every other key of the JSON secret.
+          throw new ToolError(
+            'ERR_CONFLICT',
+            `secret "${name}" is a JSON object (keys: ${Object.keys(existing).slice(0, 20).join(', ')}); give jsonKey to set one key`,
+          );
+        }
+      } catch (err) {
+        if (!(err instanceof ToolError && err.details.awsError === 'ResourceNotFoundException')) throw err;
+        if (mode === 'update') throw err;
+      }
+    }
+    const value = jsonKey !== undefined ? JSON.stringify({ ...(existing ?? {}), [jsonKey]: literal }) : literal;
+    const out = exists
+      ? await sm.putValue(name, value, undefined, signal)
+      : await sm.create(name, value, { description: `moved from ${displayPath(real, root)} (${key})` }, signal);
+    const from = jsonKey ? `secret ${name}, JSON key ${jsonKey}` : `secret ${name}`;
+    return {
+      name: out.Name ?? name,
+      versionId: out.VersionId ?? '',
+      created: !exists,
+      file: real,
+      line: entry.line,
+      reference: `Set ${key} from ${from} at deploy time (e.g. \${${key}} injected from Secrets Manager), then replace the literal on line ${entry.line} with a reference`,
+    };
+  },
+});
+
+export const auditTools = [storeAudit, filesAudit, filesMigrate] as const;

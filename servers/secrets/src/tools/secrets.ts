@@ -1,0 +1,170 @@
+import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
+import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { defineTool } from './define.js';
+import { Cursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
+import { secretsGet, secretsPut, secretsRotate } from './values.js';
+
+const iso = (d: Date | undefined) => (d ? d.toISOString() : undefined);
+const clip = (s: string | undefined, n = 200) => (s === undefined ? undefined : s.length > n ? `${s.slice(0, n)}…` : s);
+
+/** Metadata only: the SDK entry reduced to what an agent needs, with no field the service did not send. */
+export function metaOf(e: SecretListEntry | DescribeSecretCommandOutput): SecretMeta {
+  const out: SecretMeta = { name: e.Name ?? e.ARN ?? '?' };
+  const description = clip(e.Description);
+  if (description) out.description = description;
+  if (e.Tags && e.Tags.length > 0)
+    out.tags = Object.fromEntries(e.Tags.map((t) => [t.Key ?? '', clip(t.Value, 100) ?? '']));
+  const dates = {
+    created: iso(e.CreatedDate),
+    changed: iso(e.LastChangedDate),
+    accessed: iso(e.LastAccessedDate),
+    rotated: iso(e.LastRotatedDate),
+    deleted: iso(e.DeletedDate),
+  };
+  for (const [k, v] of Object.entries(dates)) if (v) (out as Record<string, unknown>)[k] = v;
+  if (e.RotationEnabled !== undefined) out.rotationEnabled = e.RotationEnabled;
+  return out;
+}
+
+interface ListCursor {
+  /** The service's NextToken for the page this cursor starts in. */
+  t?: string;
+  /** Entries of that page already returned. */
+  s: number;
+}
+
+function decodeListCursor(cursor: string | undefined): ListCursor {
+  if (!cursor) return { s: 0 };
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as ListCursor;
+    if (Number.isInteger(c.s) && c.s >= 0 && c.s < 100 && (c.t === undefined || typeof c.t === 'string')) return c;
+  } catch {
+    // fall through
+  }
+  throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool returned; list again without it');
+}
+
+const encodeListCursor = (c: ListCursor) => Buffer.from(JSON.stringify(c)).toString('base64url');
+
+export const secretsList = defineTool({
+  name: 'secrets_list',
+  toolset: 'secrets',
+  tier: 'LOW',
+  scopes: ['mcp:secrets:read'],
+  title: 'List secrets',
+  description: 'Secret metadata (tags, dates, rotation), never values. Filter by name prefix or tag; paged.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    namePrefix: z.string().max(512).optional(),
+    tagKey: z.string().max(128).optional(),
+    tagValue: z.string().max(256).optional(),
+    includeDeleted: z.boolean().default(false),
+    limit: z.number().int().min(1).max(100).default(50),
+    cursor: Cursor,
+  }),
+  output: z.object({ secrets: z.array(SecretMeta), ...Page }),
+  handler: async (input, { sm, signal, maxOutputBytes }) => {
+    const at = decodeListCursor(input.cursor);
+    const page = await sm.list(
+      {
+        namePrefix: input.namePrefix,
+        tagKey: input.tagKey,
+        tagValue: input.tagValue,
+        includeDeleted: input.includeDeleted,
+        maxResults: Math.min(100, at.s + input.limit),
+        nextToken: at.t,
+      },
+      signal,
+    );
+    const entries = page.SecretList ?? [];
+    const secrets = entries.slice(at.s, at.s + input.limit).map(metaOf);
+    // Bounded as a whole: drop from the end until the answer fits, and say where to continue.
+    while (secrets.length > 1 && jsonBytes({ secrets }) > maxOutputBytes - 256) secrets.pop();
+    const consumed = at.s + secrets.length;
+    const next: ListCursor | undefined =
+      consumed < entries.length
+        ? { ...(at.t ? { t: at.t } : {}), s: consumed }
+        : page.NextToken
+          ? { t: page.NextToken, s: 0 }
+          : undefined;
+    return {
+      secrets,
+      truncated: next !== undefined,
+      ...(next ? { nextCursor: encodeListCursor(next) } : {}),
+    };
+  },
+});
+
+export const secretsDescribe = defineTool({
+  name: 'secrets_describe',
+  toolset: 'secrets',
+  tier: 'LOW',
+  scopes: ['mcp:secrets:read'],
+  title: 'Describe a secret',
+  description: "One secret's metadata and its versions with their stages.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ name: SecretName }),
+  output: SecretMeta.extend({ versions: Stages }),
+  handler: async ({ name }, { sm, signal }) => {
+    const d = await sm.describe(name, signal);
+    return { ...metaOf(d), versions: d.VersionIdsToStages ?? {} };
+  },
+});
+
+export const secretsDelete = defineTool({
+  name: 'secrets_delete',
+  toolset: 'secrets',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:admin'],
+  title: 'Delete a secret',
+  description:
+    'Schedule deletion after a 7-30 day recovery window (undo: secrets_restore); force only if policy allows.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    name: SecretName,
+    recoveryWindowDays: z.number().int().min(7).max(30).default(30),
+    force: z.boolean().default(false),
+  }),
+  output: z.object({ name: z.string(), deletionDate: z.string(), recoverable: z.boolean() }),
+  plan: ({ name, recoveryWindowDays, force }) =>
+    force
+      ? `Delete secret "${name}" at once, without recovery`
+      : `Schedule secret "${name}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`,
+  handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
+    if (force && options.allowForceDelete !== true) {
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        'force deletion is off; use a recovery window, or set servers.secrets.tools.secrets_delete.options.allowForceDelete',
+      );
+    }
+    const out = await sm.delete(name, force ? { force: true } : { recoveryWindowDays }, signal);
+    return { name: out.Name ?? name, deletionDate: iso(out.DeletionDate) ?? '', recoverable: !force };
+  },
+});
+
+export const secretsRestore = defineTool({
+  name: 'secrets_restore',
+  toolset: 'secrets',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:write'],
+  title: 'Restore a deleted secret',
+  description: 'Cancel the scheduled deletion of a secret; it becomes readable again.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ name: SecretName }),
+  output: z.object({ name: z.string(), restored: z.boolean() }),
+  handler: async ({ name }, { sm, signal }) => {
+    await sm.restore(name, signal);
+    return { name, restored: true };
+  },
+});
+
+export const secretTools = [
+  secretsList,
+  secretsDescribe,
+  secretsGet,
+  secretsPut,
+  secretsRotate,
+  secretsDelete,
+  secretsRestore,
+] as const;

@@ -1,0 +1,261 @@
+import { randomInt } from 'node:crypto';
+import { digestArgs, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { asJsonObject, checkSecret, maskValue } from '../checks.js';
+import { revealAllowed } from '../reveal.js';
+import { defineTool } from './define.js';
+import { Issue, SecretName, Stages } from './shapes.js';
+
+// The tools that touch values: masked reads with the reveal round-trip, writes, rotation.
+
+const Masked = {
+  name: z.string(),
+  versionId: z.string(),
+  stages: z.array(z.string()),
+  kind: z.enum(['string', 'json', 'binary']),
+  length: z.number(),
+  jsonKeys: z.array(z.string()).optional(),
+  fingerprint: z.string(),
+};
+
+export const secretsGet = defineTool({
+  name: 'secrets_get',
+  toolset: 'secrets',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:read'],
+  title: 'Get a secret (masked)',
+  description:
+    'Masked view: kind, length, JSON keys, fingerprint. reveal=true gives a revealToken; a 2nd call with it returns the value if policy allows.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    name: SecretName,
+    versionId: z.string().min(32).max(64).optional(),
+    versionStage: z.string().max(256).optional(),
+    jsonKey: z.string().max(256).optional(),
+    reveal: z.boolean().default(false),
+    revealToken: z.string().max(200).optional().meta({ sensitive: true }),
+  }),
+  output: z.object({
+    ...Masked,
+    revealed: z.boolean(),
+    value: z.string().optional(),
+    revealToken: z.string().optional(),
+  }),
+  handler: async (input, ctx) => {
+    const { sm, signal, principal } = ctx;
+    if (input.revealToken !== undefined && !input.reveal) {
+      throw new ToolError('ERR_INVALID_INPUT', 'revealToken goes with reveal=true');
+    }
+    if (input.reveal) revealAllowed(ctx.options, principal);
+    const got = await sm.getValue(input.name, input, signal);
+    const binary = got.SecretString === undefined && got.SecretBinary !== undefined;
+    let value = binary ? Buffer.from(got.SecretBinary as Uint8Array).toString('base64') : (got.SecretString ?? '');
+    if (input.jsonKey !== undefined) {
+      const obj = binary ? undefined : asJsonObject(value);
+      if (!obj) throw new ToolError('ERR_INVALID_INPUT', `secret "${input.name}" is not a JSON object; omit jsonKey`);
+      if (!Object.hasOwn(obj, input.jsonKey)) {
+        throw new ToolError(
+          'ERR_NOT_FOUND',
+          `secret "${input.name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 50).join(', ')}`,
+        );
+      }
+      const picked = obj[input.jsonKey];
+      value = typeof picked === 'string' ? picked : JSON.stringify(picked);
+    }
+    const base = {
+      name: got.Name ?? input.name,
+      versionId: got.VersionId ?? '',
+      stages: got.VersionStages ?? [],
+      ...maskValue(value, ctx.fingerprintKey, binary ? 'binary' : 'string'),
+    };
+    if (!input.reveal) return { ...base, revealed: false };
+    const binding = {
+      subject: principal.subject,
+      tool: 'secrets_get',
+      argsDigest: digestArgs({ name: input.name, versionId: got.VersionId, jsonKey: input.jsonKey ?? null }),
+    };
+    if (input.revealToken === undefined) {
+      const { token } = await ctx.reveals.issue(binding, ctx.revealTtlSeconds);
+      ctx.logger.info({ secret: base.name, versionId: base.versionId }, 'reveal requested; confirmation token issued');
+      return { ...base, revealed: false, revealToken: token };
+    }
+    if (!(await ctx.reveals.redeem(input.revealToken, binding))) {
+      throw new ToolError(
+        'ERR_CONFIRMATION_INVALID',
+        'revealToken is unknown, expired, used, or for other arguments (or the version changed); call again without it',
+      );
+    }
+    ctx.logger.warn(
+      { secret: base.name, versionId: base.versionId, subject: principal.subject },
+      'secret value revealed',
+    );
+    return { ...base, revealed: true, value };
+  },
+});
+
+const Finding = z.object({ issue: Issue, key: z.string().optional(), detail: z.string().optional() });
+
+export const secretsPut = defineTool({
+  name: 'secrets_put',
+  toolset: 'secrets',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:write'],
+  title: 'Store a secret value',
+  description:
+    'Store a value as the new AWSCURRENT version, creating the secret per mode. Returns version id and findings.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    name: SecretName,
+    value: z.string().min(1).max(65_536).meta({ sensitive: true }),
+    description: z.string().max(2048).optional(),
+    mode: z.enum(['upsert', 'create', 'update']).default('upsert'),
+  }),
+  output: z.object({
+    name: z.string(),
+    versionId: z.string(),
+    created: z.boolean(),
+    findings: z.array(Finding),
+  }),
+  plan: ({ name, mode }) =>
+    `${mode} secret "${name}" with the given value as its new AWSCURRENT version (the old one becomes AWSPREVIOUS)`,
+  handler: async ({ name, value, description, mode }, { sm, signal, strength }) => {
+    const findings = checkSecret(value, strength);
+    const create = async () => {
+      const out = await sm.create(name, value, { description }, signal);
+      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: true, findings };
+    };
+    if (mode === 'create') return create();
+    try {
+      const out = await sm.putValue(name, value, undefined, signal);
+      if (description !== undefined) await sm.updateDescription(name, description, signal);
+      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: false, findings };
+    } catch (err) {
+      if (mode === 'upsert' && err instanceof ToolError && err.details.awsError === 'ResourceNotFoundException')
+        return create();
+      throw err;
+    }
+  },
+});
+
+const CLASSES = {
+  lower: 'abcdefghijklmnopqrstuvwxyz',
+  upper: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+  digits: '0123456789',
+  symbols: '!#$%&()*+,-./:;<=>?@[]^_{|}~',
+} as const;
+type ClassName = keyof typeof CLASSES;
+const ALL_CLASSES: ClassName[] = ['lower', 'upper', 'digits', 'symbols'];
+
+/** A random value from node's CSPRNG with at least one character of every included class. */
+export function generateValue(length: number, classes: ClassName[], exclude: string): string {
+  const sets = classes.map((c) => [...CLASSES[c]].filter((ch) => !exclude.includes(ch)).join('')).filter((s) => s);
+  if (sets.length === 0)
+    throw new ToolError('ERR_INVALID_INPUT', 'no characters left after exclusions; include a class');
+  if (length < sets.length) throw new ToolError('ERR_INVALID_INPUT', `length must be at least ${sets.length}`);
+  const pool = sets.join('');
+  const chars = Array.from({ length }, () => pool[randomInt(pool.length)] as string);
+  sets.forEach((set, i) => {
+    chars[i] = set[randomInt(set.length)] as string;
+  });
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j] as string, chars[i] as string];
+  }
+  return chars.join('');
+}
+
+export const secretsRotate = defineTool({
+  name: 'secrets_rotate',
+  toolset: 'secrets',
+  tier: 'HIGH',
+  scopes: ['mcp:secrets:write'],
+  title: 'Rotate a secret',
+  description:
+    'New random value (length, classes, exclude) staged AWSPENDING, then made AWSCURRENT. Returns version ids only.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    name: SecretName,
+    length: z.number().int().min(12).max(4096).default(32),
+    classes: z
+      .array(z.enum(['lower', 'upper', 'digits', 'symbols']))
+      .min(1)
+      .optional(),
+    exclude: z.string().max(100).default(''),
+    jsonKey: z.string().max(256).optional(),
+    generator: z.enum(['local', 'service']).default('local'),
+  }),
+  output: z.object({
+    name: z.string(),
+    versionId: z.string(),
+    previousVersionId: z.string(),
+    versions: Stages,
+    policy: z.string(),
+  }),
+  plan: ({ name, length, classes, jsonKey }) =>
+    `Rotate secret "${name}"${jsonKey ? ` (key ${jsonKey})` : ''}: a new ${length}-char value (${(classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it and the old version becomes AWSPREVIOUS`,
+  handler: async (input, { sm, signal }) => {
+    const { name } = input;
+    const before = await sm.describe(name, signal);
+    const current = Object.entries(before.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+    if (!current)
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `secret "${name}" has no AWSCURRENT version; store one with secrets_put first`,
+      );
+    const classes = [...new Set(input.classes ?? ALL_CLASSES)];
+    // Read the current value first: a JSON secret is rotated one key at a time, never replaced whole.
+    const got = await sm.getValue(name, { versionId: current }, signal);
+    if (got.SecretString === undefined) {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `secret "${name}" holds a binary value; a random string would not replace it`,
+      );
+    }
+    const obj = asJsonObject(got.SecretString);
+    if (input.jsonKey === undefined && obj) {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `secret "${name}" is a JSON object (keys: ${Object.keys(obj).slice(0, 20).join(', ')}); give jsonKey to rotate one key`,
+      );
+    }
+    if (input.jsonKey !== undefined && (!obj || !Object.hasOwn(obj, input.jsonKey))) {
+      throw new ToolError('ERR_INVALID_INPUT', `secret "${name}" is not a JSON object with key "${input.jsonKey}"`);
+    }
+    const fresh =
+      input.generator === 'service'
+        ? await sm.randomPassword(
+            {
+              length: input.length,
+              lower: classes.includes('lower'),
+              upper: classes.includes('upper'),
+              digits: classes.includes('digits'),
+              symbols: classes.includes('symbols'),
+              exclude: input.exclude,
+            },
+            signal,
+          )
+        : generateValue(input.length, classes, input.exclude);
+    const next = input.jsonKey !== undefined ? JSON.stringify({ ...obj, [input.jsonKey]: fresh }) : fresh;
+    const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
+    const versionId = pending.VersionId ?? '';
+    try {
+      await sm.moveStage(name, 'AWSCURRENT', current, versionId, signal);
+    } catch (err) {
+      const e = err as ToolError;
+      throw new ToolError(
+        e.code,
+        `${e.message}. Version ${versionId} is staged AWSPENDING; AWSCURRENT is unchanged`,
+        e.details,
+      );
+    }
+    await sm.moveStage(name, 'AWSPENDING', versionId, undefined, signal);
+    const after = await sm.describe(name, signal);
+    return {
+      name: after.Name ?? name,
+      versionId,
+      previousVersionId: current,
+      versions: after.VersionIdsToStages ?? {},
+      policy: `${input.length} chars: ${classes.join(', ')}; ${new Set(input.exclude).size} excluded; ${input.generator}`,
+    };
+  },
+});

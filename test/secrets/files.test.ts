@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { FILE_VALUES, makeTree, type Tree } from './fixture-tree.js';
+import { assertNowhere, type SecretsBin, startBin } from './harness.js';
+
+// files_audit and files_migrate through the real bin over stdio, on a generated tree.
+const sim = new SecretsManagerSimulator();
+let tree: Tree;
+let bin: SecretsBin;
+const values = [...Object.values(FILE_VALUES), 'postgrespassword'];
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+beforeAll(async () => {
+  await sim.start();
+  tree = makeTree();
+  bin = await startBin({ sim, env: { SECRETS_FILE_ROOTS: tree.root, SECRETS_FILE_MAX_BYTES: String(256 * 1024) } });
+}, 60_000);
+
+afterAll(async () => {
+  await bin?.close();
+  await sim.close();
+  rmSync(tree.base, { recursive: true, force: true });
+});
+
+type Row = { file: string; line: number; key: string; issue: string };
+const rows = (findings: Row[]) =>
+  findings.map((f) => `${f.file.slice(tree.root.length + 1)}:${f.line} ${f.key} ${f.issue}`);
+
+describe('files_audit', () => {
+  it('finds placeholders, weak defaults and plain-text secrets by file, line and key', async () => {
+    const r = await bin.call('files_audit', {});
+    expect(r.isError).toBe(false);
+    expect(rows(r.structured?.findings).sort()).toEqual(
+      [
+        'app/.env.example:1 POSTGRES_PASSWORD placeholder',
+        'app/.env:2 POSTGRES_PASSWORD weak-default',
+        'app/.env:2 POSTGRES_PASSWORD plaintext',
+        'app/.env:3 REDIS_PASSWORD placeholder',
+        'app/.env:4 API_TOKEN plaintext',
+        'app/.env:5 JWT_SECRET placeholder',
+        'app/.env:7 ADMIN_EMAIL placeholder',
+        'app/.env:8 SMTP_PASSWORD empty',
+        'deploy/docker-compose.yml:5 POSTGRES_PASSWORD weak-default',
+        'deploy/docker-compose.yml:5 POSTGRES_PASSWORD plaintext',
+        'deploy/docker-compose.yml:10 MINIO_SECRET_KEY plaintext',
+        'deploy/docker-compose.prod.yml.template:4 GF_SECURITY_ADMIN_PASSWORD placeholder',
+      ].sort(),
+    );
+    expect(r.structured).toMatchObject({ files: 4, total: 12, truncated: false });
+    const skipped = ((r.structured?.skipped ?? []) as string[]).map((s) => s.slice(tree.root.length + 1));
+    expect(skipped).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^big\/\.env: larger than 262144 bytes/),
+        'escape: symlink outside the root',
+        'linked/.env: symlink outside the root',
+      ]),
+    );
+  });
+
+  it('scans one directory inside the roots and refuses paths that leave them', async () => {
+    const sub = await bin.call('files_audit', { path: 'deploy' });
+    expect(sub.structured?.files).toBe(2);
+    expect(rows(sub.structured?.findings).every((r) => r.startsWith('deploy/'))).toBe(true);
+    const dotdot = await bin.call('files_audit', { path: 'app/../../outside' });
+    expect(dotdot.text).toMatch(/ERR_NOT_ALLOWED: .*".." is not allowed/);
+    const absolute = await bin.call('files_audit', { path: tree.outside });
+    expect(absolute.text).toMatch(/ERR_NOT_ALLOWED: .*resolves outside the configured roots/);
+    const viaLink = await bin.call('files_audit', { path: 'escape' });
+    expect(viaLink.text).toMatch(/ERR_NOT_ALLOWED: .*resolves outside the configured roots/);
+    const limited = await bin.call('files_audit', { limit: 2 });
+    expect(limited.structured).toMatchObject({ total: 12, truncated: true });
+    expect(limited.structured?.findings).toHaveLength(2);
+  });
+
+  it('stops at the file cap and says so', async () => {
+    const capped = await startBin({ sim, env: { SECRETS_FILE_ROOTS: tree.root, SECRETS_FILE_MAX_FILES: '2' } });
+    try {
+      const r = await capped.call('files_audit', {});
+      expect(r.structured).toMatchObject({ files: 2, truncated: true });
+      expect(r.structured?.skipped).toContain('*: stopped after 2 files (backend.files.maxFiles)');
+    } finally {
+      await capped.close();
+    }
+  }, 30_000);
+});
+
+describe('files_migrate', () => {
+  it('moves one key into a new secret; the value reaches the store only; the file is unchanged', async () => {
+    const file = join(tree.root, 'app', '.env');
+    const before = sha(file);
+    const r = await bin.confirmed('files_migrate', { file: 'app/.env', key: 'API_TOKEN', name: 'migrated/api-token' });
+    expect(r.isError).toBe(false);
+    expect(r.structured).toMatchObject({ name: 'migrated/api-token', created: true, file, line: 4 });
+    expect(r.structured?.reference).toMatch(/API_TOKEN from secret migrated\/api-token.*line 4/);
+    expect(sim.valueOf('migrated/api-token')).toBe(FILE_VALUES.apiToken);
+    expect(sha(file)).toBe(before);
+    const again = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/api-token',
+    });
+    expect(again.text).toMatch(/ERR_CONFLICT: .*ResourceExistsException/);
+  });
+
+  it('merges into a JSON secret key, and takes a compose default', async () => {
+    sim.seed('migrated/db', JSON.stringify({ username: 'app' }));
+    const r = await bin.confirmed('files_migrate', {
+      file: join(tree.root, 'deploy', 'docker-compose.yml'),
+      key: 'MINIO_SECRET_KEY',
+      name: 'migrated/db',
+      jsonKey: 'minio',
+      mode: 'upsert',
+    });
+    expect(r.structured).toMatchObject({ created: false, line: 10 });
+    expect(JSON.parse(sim.valueOf('migrated/db') as string)).toEqual({ username: 'app', minio: FILE_VALUES.minio });
+    const whole = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/db',
+      mode: 'upsert',
+    });
+    expect(whole.text).toMatch(
+      /ERR_CONFLICT: secret "migrated\/db" is a JSON object \(keys: username, minio\); give jsonKey/,
+    );
+    expect(JSON.parse(sim.valueOf('migrated/db') as string)).toEqual({ username: 'app', minio: FILE_VALUES.minio });
+  });
+
+  it('refuses placeholders, references and files outside the roots', async () => {
+    const placeholder = await bin.confirmed('files_migrate', { file: 'app/.env', key: 'JWT_SECRET', name: 'm/jwt' });
+    expect(placeholder.text).toMatch(/ERR_INVALID_INPUT: JWT_SECRET at line 5 is empty or a placeholder/);
+    const ref = await bin.confirmed('files_migrate', {
+      file: 'deploy/docker-compose.yml',
+      key: 'REDIS_PASSWORD',
+      name: 'm/redis',
+    });
+    expect(ref.text).toMatch(/ERR_INVALID_INPUT: REDIS_PASSWORD at line 9 is a reference/);
+    const out = await bin.confirmed('files_migrate', { file: 'linked/.env', key: 'OUTSIDE_SECRET', name: 'm/out' });
+    expect(out.text).toMatch(/ERR_NOT_ALLOWED/);
+    const missing = await bin.confirmed('files_migrate', { file: 'app/.env', key: 'NOPE', name: 'm/nope' });
+    expect(missing.text).toMatch(/ERR_NOT_FOUND: key NOPE is not set/);
+    expect(sim.has('m/out')).toBe(false);
+  });
+
+  it('no file value appears in any result, the logs or the audit log', () => {
+    const audit = bin.auditText();
+    expect(audit).toContain('files_migrate');
+    assertNowhere(values, { results: bin.results(), stderr: bin.stderr(), audit });
+  });
+});

@@ -1,0 +1,149 @@
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { makeTree, type Tree } from './fixture-tree.js';
+import { type SecretsBin, startBin } from './harness.js';
+
+// Bounds and failure modes through the real bin: a small output budget, a dead endpoint, service-side
+// validation, deleted secrets in listings, binary secrets.
+const sim = new SecretsManagerSimulator();
+let bin: SecretsBin;
+let tree: Tree;
+
+beforeAll(async () => {
+  await sim.start();
+  for (let i = 0; i < 30; i++) {
+    sim.seed(`bulk/s${String(i).padStart(2, '0')}`, `bulk-value-${i}-Aa1!xyzxyzxyz`, {
+      description: `${'d'.repeat(180)} ${i}`,
+      tags: { owner: 'team-bulk' },
+    });
+  }
+  tree = makeTree();
+  bin = await startBin({ sim, env: { RAVENHELM_MAX_OUTPUT_BYTES: '4096', SECRETS_FILE_ROOTS: tree.root } });
+}, 60_000);
+
+afterAll(async () => {
+  await bin?.close();
+  await sim.close();
+  rmSync(tree.base, { recursive: true, force: true });
+});
+
+describe('bounds and failures', () => {
+  it('secrets_list fits a small output budget and its cursors reach every secret exactly once', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let calls = 0;
+    do {
+      const r = await bin.call('secrets_list', { limit: 100, ...(cursor ? { cursor } : {}) });
+      expect(r.isError, r.text).toBe(false);
+      expect(Buffer.byteLength(JSON.stringify(r.structured))).toBeLessThanOrEqual(4096);
+      seen.push(...(r.structured?.secrets ?? []).map((s: { name: string }) => s.name));
+      cursor = r.structured?.nextCursor;
+      expect(r.structured?.truncated).toBe(cursor !== undefined);
+      calls++;
+    } while (cursor && calls < 40);
+    expect(calls).toBeGreaterThan(2);
+    expect(seen).toHaveLength(30);
+    expect(new Set(seen).size).toBe(30);
+  });
+
+  it('secrets_list follows short pages (fewer results than asked, with a NextToken) without losing any', async () => {
+    sim.control.pageCap = 7;
+    try {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let calls = 0;
+      do {
+        const r = await bin.call('secrets_list', { namePrefix: 'bulk/', limit: 10, ...(cursor ? { cursor } : {}) });
+        const names = (r.structured?.secrets ?? []).map((s: { name: string }) => s.name);
+        expect(names.length).toBeLessThanOrEqual(7);
+        seen.push(...names);
+        cursor = r.structured?.nextCursor;
+        calls++;
+      } while (cursor && calls < 40);
+      expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `bulk/s${String(i).padStart(2, '0')}`));
+    } finally {
+      sim.control.pageCap = undefined;
+    }
+  });
+
+  it('store_audit and files_audit fit the budget and say how many findings there were', async () => {
+    for (let i = 0; i < 40; i++) sim.seed(`weak/w${String(i).padStart(2, '0')}-${'n'.repeat(60)}`, 'changeme');
+    const store = await bin.call('store_audit', { namePrefix: 'weak/', limit: 40 });
+    expect(store.isError, store.text).toBe(false);
+    expect(store.structured?.total).toBe(40);
+    expect(store.structured?.findings.length).toBeLessThan(40);
+    expect(store.structured?.findings.length).toBeGreaterThan(5);
+    expect(store.structured?.truncated).toBe(true);
+    const files = await bin.call('files_audit', {});
+    expect(files.isError, files.text).toBe(false);
+    expect(files.structured?.total).toBe(12);
+    expect(Buffer.byteLength(JSON.stringify(files.structured))).toBeLessThanOrEqual(4096);
+    expect(files.structured?.findings).toHaveLength(12);
+    expect(files.structured?.truncated).toBe(false);
+  });
+
+  it('lists secrets scheduled for deletion only when asked, with their deleted date', async () => {
+    await bin.confirmed('secrets_delete', { name: 'bulk/s00', recoveryWindowDays: 7 });
+    const plain = await bin.call('secrets_list', { namePrefix: 'bulk/s0', limit: 20 });
+    expect(plain.structured?.secrets.map((s: { name: string }) => s.name)).not.toContain('bulk/s00');
+    const withDeleted = await bin.call('secrets_list', { namePrefix: 'bulk/s00', includeDeleted: true });
+    expect(withDeleted.structured?.secrets).toEqual([
+      expect.objectContaining({ name: 'bulk/s00', deleted: expect.any(String) }),
+    ]);
+    const described = await bin.call('secrets_describe', { name: 'bulk/s00' });
+    expect(described.structured?.deleted).toEqual(expect.any(String));
+  });
+
+  it('masks a binary secret by its byte length and reveals nothing of it', async () => {
+    sim.seed('bin/cert', 'binary-Secret-Bytes-\u00e9-91', { binary: true });
+    const r = await bin.call('secrets_get', { name: 'bin/cert' });
+    expect(r.structured).toMatchObject({
+      kind: 'binary',
+      length: Buffer.byteLength('binary-Secret-Bytes-\u00e9-91'),
+      revealed: false,
+    });
+    expect(r.text).not.toContain('binary-Secret-Bytes');
+    expect(r.text).not.toContain(Buffer.from('binary-Secret-Bytes-\u00e9-91').toString('base64'));
+    const rotate = await bin.confirmed('secrets_rotate', { name: 'bin/cert' });
+    expect(rotate.text).toMatch(/ERR_CONFLICT: secret "bin\/cert" holds a binary value/);
+    const key = await bin.call('secrets_get', { name: 'bin/cert', jsonKey: 'x' });
+    expect(key.text).toMatch(/ERR_INVALID_INPUT: secret "bin\/cert" is not a JSON object/);
+  });
+
+  it('passes the service validation back as ERR_INVALID_INPUT', async () => {
+    const r = await bin.confirmed('secrets_put', {
+      name: 'bad name with spaces',
+      value: 'x-Valid-value-123456',
+      mode: 'create',
+    });
+    expect(r.text).toMatch(
+      /ERR_INVALID_INPUT: could not create secret "bad name with spaces": InvalidParameterException \(Invalid name/,
+    );
+    expect(r.text).not.toContain('x-Valid-value-123456');
+  });
+
+  it('says when the service fails or cannot be reached', async () => {
+    sim.control.fail = {
+      status: 500,
+      json: { __type: 'InternalServiceError', message: 'An error occurred on the server side.' },
+    };
+    try {
+      const r = await bin.call('secrets_list', {});
+      expect(r.text).toMatch(/ERR_BACKEND_UNAVAILABLE: could not list secrets: InternalServiceError/);
+    } finally {
+      sim.control.fail = undefined;
+    }
+    const dead = await new SecretsManagerSimulator().start();
+    await dead.close();
+    const offline = await startBin({ sim: dead, env: { SECRETS_MAX_ATTEMPTS: '1' } });
+    try {
+      const r = await offline.call('secrets_list', {});
+      expect(r.text).toMatch(
+        /ERR_BACKEND_UNAVAILABLE: could not list secrets: Secrets Manager at http:\/\/127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\)/,
+      );
+    } finally {
+      await offline.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,624 @@
+/**
+ * AWS Secrets Manager over real loopback HTTP, speaking the service's wire protocol.
+ *
+ * Built from the vendor's own material, not from what our client expects:
+ * - API reference, https://docs.aws.amazon.com/secretsmanager/latest/apireference/ : ListSecrets (Filters:
+ *   name/tag-key/tag-value/description prefix matching, `!` negation, MaxResults 1-100, NextToken,
+ *   IncludePlannedDeletion), DescribeSecret (VersionIdsToStages lists only versions with labels),
+ *   GetSecretValue (VersionId/VersionStage), CreateSecret, PutSecretValue (a new AWSCURRENT moves the old
+ *   one to AWSPREVIOUS; ClientRequestToken = VersionId, same token + other value -> ResourceExistsException),
+ *   UpdateSecret, UpdateSecretVersionStage, DeleteSecret (RecoveryWindowInDays 7-30, default 30, or
+ *   ForceDeleteWithoutRecovery, not both), RestoreSecret, TagResource, GetRandomPassword; "Common Errors"
+ *   and each action's Errors section (all client errors are HTTP 400, InternalServiceError 500).
+ * - The service model shipped in aws/aws-sdk-js-v3 clients/client-secrets-manager (protocol awsJson1_1,
+ *   target prefix `secretsmanager`, timestamps as epoch seconds, error shapes with `Message`).
+ * - AWS JSON 1.1 protocol: POST /, `Content-Type: application/x-amz-json-1.1`, `X-Amz-Target:
+ *   secretsmanager.<Operation>`, errors as `{"__type": "...", "message": "..."}`.
+ * - Signature Version 4 (AWS General Reference, "Create a signed AWS API request"): the Authorization header
+ *   is checked for form and the signature is recomputed with the test's secret key (independently of the SDK's
+ *   signer); a request older than 15 minutes is refused as the service does.
+ */
+import { createHash, createHmac, randomBytes, randomInt, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Listening, listen, type Reply, type SimControl, type SimRequest } from './http.js';
+
+export interface SecretsManagerSimOptions {
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  region?: string;
+  accountId?: string;
+}
+
+interface Version {
+  id: string;
+  string?: string;
+  binary?: string;
+  stages: Set<string>;
+  created: number;
+}
+
+interface Secret {
+  arn: string;
+  name: string;
+  description?: string;
+  tags: { Key: string; Value: string }[];
+  versions: Map<string, Version>;
+  created: number;
+  lastChanged: number;
+  lastAccessed?: number;
+  lastRotated?: number;
+  rotationEnabled?: boolean;
+  deletedDate?: number;
+  deletionDate?: number;
+}
+
+type Body = Record<string, unknown>;
+class AwsError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+const DELETED_MSG = "You can't perform this operation on the secret because it was marked for deletion.";
+const NOT_FOUND_MSG = "Secrets Manager can't find the specified secret.";
+
+export class SecretsManagerSimulator {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly control: SimControl & {
+    /** The next request for this operation gets this error (AccessDenied, Throttling, DecryptionFailure...). */
+    failNext?: { operation: string; type: string; message: string; status?: number };
+    /** Operations answered, in order. */
+    operations: string[];
+    /**
+     * The reference says ListSecrets "might return fewer results than the maximum even when there are more
+     * results available": when set, pages hold at most this many entries whatever MaxResults asks.
+     */
+    pageCap?: number;
+  } = { delayMs: 0, fail: undefined, requests: [], operations: [] };
+  /** Seconds since the epoch; tests move the clock to age secrets. */
+  now: () => number = () => Date.now() / 1000;
+  readonly #secrets = new Map<string, Secret>();
+  #listening?: Listening;
+
+  constructor(opts: SecretsManagerSimOptions = {}) {
+    this.accessKeyId = opts.accessKeyId ?? 'AKIASIMULATOR0000001';
+    this.secretAccessKey = opts.secretAccessKey ?? 'sim/secret+access+key+0000000000000000000';
+    this.region = opts.region ?? 'eu-north-1';
+    this.accountId = opts.accountId ?? '123456789012';
+  }
+
+  get url(): string {
+    if (!this.#listening) throw new Error('simulator not started');
+    return this.#listening.url;
+  }
+
+  async start(): Promise<this> {
+    this.#listening = await listen((req, res) => this.#onRequest(req, res));
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.#listening?.close();
+  }
+
+  /** Seeds a secret directly (as if created long ago); returns its ARN. */
+  seed(
+    name: string,
+    value: string,
+    opts: {
+      description?: string;
+      tags?: Record<string, string>;
+      createdDaysAgo?: number;
+      rotatedDaysAgo?: number;
+      /** Store the value as SecretBinary (base64 on the wire) instead of SecretString. */
+      binary?: boolean;
+    } = {},
+  ): string {
+    const at = this.now() - (opts.createdDaysAgo ?? 0) * 86_400;
+    const secret = this.#newSecret(name, opts.description, opts.tags ?? {}, at);
+    const val = opts.binary ? { binary: Buffer.from(value).toString('base64') } : { string: value };
+    this.#addVersion(secret, randomUUID(), val, ['AWSCURRENT'], at);
+    if (opts.rotatedDaysAgo !== undefined) {
+      secret.lastRotated = this.now() - opts.rotatedDaysAgo * 86_400;
+      secret.rotationEnabled = true;
+    }
+    return secret.arn;
+  }
+
+  /** The stored value of a stage (AWSCURRENT by default), for assertions. */
+  valueOf(name: string, stage = 'AWSCURRENT'): string | undefined {
+    const s = this.#secrets.get(name);
+    return s ? [...s.versions.values()].find((v) => v.stages.has(stage))?.string : undefined;
+  }
+
+  stagesOf(name: string): Record<string, string[]> {
+    const s = this.#secrets.get(name);
+    return s ? versionIdsToStages(s) : {};
+  }
+
+  has(name: string): boolean {
+    return this.#secrets.has(name);
+  }
+
+  // --- protocol --------------------------------------------------------------------------------
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const sim: SimRequest = {
+        method: req.method ?? 'GET',
+        url: new URL(req.url ?? '/', 'http://sim'),
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      this.control.requests.push(sim);
+      if (this.control.requests.length > 200) this.control.requests.shift();
+      const send = () => {
+        if (res.destroyed) return;
+        const reply = this.control.fail ?? this.#handle(sim);
+        const headers = { 'x-amzn-requestid': randomUUID() };
+        if ('json' in reply) {
+          res
+            .writeHead(reply.status, { ...headers, 'content-type': 'application/x-amz-json-1.1' })
+            .end(JSON.stringify(reply.json));
+        } else res.writeHead(reply.status, { ...headers, 'content-type': 'text/plain' }).end(reply.text);
+      };
+      if (this.control.delayMs > 0) setTimeout(send, this.control.delayMs).unref();
+      else send();
+    });
+  }
+
+  #handle(req: SimRequest): Reply {
+    try {
+      if (req.method !== 'POST' || req.url.pathname !== '/') throw new AwsError('UnknownOperationException', '', 404);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const [prefix, operation] = target.split('.');
+      if (prefix !== 'secretsmanager' || !operation) throw new AwsError('UnknownOperationException', '');
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')) {
+        throw new AwsError('UnknownOperationException', 'expected Content-Type application/x-amz-json-1.1');
+      }
+      this.#verifySignature(req);
+      let body: Body;
+      try {
+        body = req.body === '' ? {} : (JSON.parse(req.body) as Body);
+      } catch {
+        throw new AwsError('SerializationException', 'Start of structure or map found where not expected.');
+      }
+      const failNext = this.control.failNext;
+      if (failNext && failNext.operation === operation) {
+        this.control.failNext = undefined;
+        throw new AwsError(failNext.type, failNext.message, failNext.status ?? 400);
+      }
+      const handler = this.#operations[operation];
+      if (!handler) throw new AwsError('UnknownOperationException', '');
+      this.control.operations.push(operation);
+      return { status: 200, json: handler(body) };
+    } catch (err) {
+      if (err instanceof AwsError) return { status: err.status, json: { __type: err.type, message: err.message } };
+      return { status: 500, json: { __type: 'InternalServiceError', message: (err as Error).message } };
+    }
+  }
+
+  /** SigV4: the header's form, the scope (region, service), the clock skew and the signature itself. */
+  #verifySignature(req: SimRequest): void {
+    const auth = String(req.headers.authorization ?? '');
+    if (!auth) throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
+    if (!m) throw new AwsError('IncompleteSignatureException', `Authorization header requires well-formed SigV4`);
+    const [, keyId, day, region, service, signedHeaders, signature] = m as unknown as string[];
+    if (keyId !== this.accessKeyId)
+      throw new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (service !== 'secretsmanager' || region !== this.region) {
+      throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region or service.`);
+    }
+    const amzDate = String(req.headers['x-amz-date'] ?? '');
+    const signed = (signedHeaders as string).split(';');
+    if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(day as string) || !signed.includes('host')) {
+      throw new AwsError('IncompleteSignatureException', 'X-Amz-Date and a signed Host header are required.');
+    }
+    const at = Date.parse(
+      `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+    );
+    if (Math.abs(Date.now() - at) > 15 * 60_000) throw new AwsError('InvalidSignatureException', 'Signature expired');
+    const canonicalHeaders = signed
+      .map(
+        (h) =>
+          `${h}:${String(req.headers[h] ?? '')
+            .trim()
+            .replace(/\s+/g, ' ')}\n`,
+      )
+      .join('');
+    const canonical = ['POST', '/', '', canonicalHeaders, signedHeaders, sha256(req.body)].join('\n');
+    const scope = `${day}/${region}/${service}/aws4_request`;
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+    let key: Buffer = hmac(`AWS4${this.secretAccessKey}`, day as string);
+    for (const part of [region as string, service as string, 'aws4_request']) key = hmac(key, part);
+    if (hmac(key, toSign).toString('hex') !== signature) {
+      throw new AwsError(
+        'InvalidSignatureException',
+        'The request signature we calculated does not match the signature you provided.',
+      );
+    }
+  }
+
+  // --- operations ------------------------------------------------------------------------------
+
+  readonly #operations: Record<string, (b: Body) => Body> = {
+    ListSecrets: (b) => {
+      const max = optInt(b.MaxResults, 'MaxResults', 1, 100) ?? 100;
+      const filters = (b.Filters as { Key?: string; Values?: string[] }[] | undefined) ?? [];
+      for (const f of filters) {
+        if (
+          !['description', 'name', 'tag-key', 'tag-value', 'primary-region', 'owning-service', 'all'].includes(
+            String(f.Key),
+          )
+        ) {
+          throw new AwsError('InvalidParameterException', `Invalid filter key: ${f.Key}`);
+        }
+        if (!Array.isArray(f.Values) || f.Values.length < 1 || f.Values.length > 10) {
+          throw new AwsError('InvalidParameterException', 'Filter values must have 1 to 10 items.');
+        }
+      }
+      let all = [...this.#secrets.values()]
+        .filter((s) => b.IncludePlannedDeletion === true || s.deletedDate === undefined)
+        .filter((s) => filters.every((f) => matchesFilter(s, f.Key as string, f.Values as string[])))
+        .sort((x, y) => x.created - y.created || x.name.localeCompare(y.name));
+      if (b.SortOrder === 'desc') all = all.reverse();
+      let start = 0;
+      if (b.NextToken !== undefined) {
+        const decoded = Number.parseInt(Buffer.from(String(b.NextToken), 'base64url').toString(), 10);
+        if (!Number.isInteger(decoded) || decoded < 0)
+          throw new AwsError('InvalidNextTokenException', 'Invalid NextToken.');
+        start = decoded;
+      }
+      const size = Math.min(max, this.control.pageCap ?? max);
+      const page = all.slice(start, start + size);
+      const out: Body = { SecretList: page.map((s) => this.#entry(s, 'SecretVersionsToStages')) };
+      if (start + size < all.length) out.NextToken = Buffer.from(String(start + size)).toString('base64url');
+      return out;
+    },
+    DescribeSecret: (b) => this.#entry(this.#find(b.SecretId), 'VersionIdsToStages'),
+    GetSecretValue: (b) => {
+      const s = this.#live(b.SecretId);
+      const v = this.#version(s, b.VersionId, b.VersionStage ?? (b.VersionId === undefined ? 'AWSCURRENT' : undefined));
+      const today = Math.floor(this.now() / 86_400) * 86_400;
+      s.lastAccessed = today;
+      const out: Body = {
+        ARN: s.arn,
+        Name: s.name,
+        VersionId: v.id,
+        VersionStages: [...v.stages],
+        CreatedDate: v.created,
+      };
+      if (v.string !== undefined) out.SecretString = v.string;
+      if (v.binary !== undefined) out.SecretBinary = v.binary;
+      return out;
+    },
+    CreateSecret: (b) => {
+      const name = String(b.Name ?? '');
+      if (!NAME.test(name)) {
+        throw new AwsError(
+          'InvalidParameterException',
+          'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+        );
+      }
+      const existing = this.#secrets.get(name);
+      if (existing?.deletedDate !== undefined) {
+        throw new AwsError(
+          'InvalidRequestException',
+          "You can't create this secret because a secret with this name is already scheduled for deletion.",
+        );
+      }
+      if (existing)
+        throw new AwsError(
+          'ResourceExistsException',
+          `The operation failed because the secret ${name} already exists.`,
+        );
+      if (b.SecretString !== undefined && b.SecretBinary !== undefined) {
+        throw new AwsError(
+          'InvalidParameterException',
+          'You must provide either SecretString or SecretBinary, not both.',
+        );
+      }
+      const tags = Object.fromEntries(
+        ((b.Tags as { Key: string; Value: string }[]) ?? []).map((t) => [t.Key, t.Value]),
+      );
+      const s = this.#newSecret(name, b.Description as string | undefined, tags, this.now());
+      const out: Body = { ARN: s.arn, Name: s.name };
+      if (b.SecretString !== undefined || b.SecretBinary !== undefined) {
+        const v = this.#addVersion(s, token(b.ClientRequestToken), value(b), ['AWSCURRENT'], this.now());
+        out.VersionId = v.id;
+      }
+      return out;
+    },
+    PutSecretValue: (b) => {
+      const s = this.#live(b.SecretId);
+      if (b.SecretString === undefined && b.SecretBinary === undefined) {
+        throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary.');
+      }
+      const stages = (b.VersionStages as string[] | undefined) ?? ['AWSCURRENT'];
+      const v = this.#putVersion(s, token(b.ClientRequestToken), value(b), stages);
+      return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
+    },
+    UpdateSecret: (b) => {
+      const s = this.#live(b.SecretId);
+      if (b.Description !== undefined) s.description = String(b.Description);
+      s.lastChanged = this.now();
+      const out: Body = { ARN: s.arn, Name: s.name };
+      if (b.SecretString !== undefined || b.SecretBinary !== undefined) {
+        out.VersionId = this.#putVersion(s, token(b.ClientRequestToken), value(b), ['AWSCURRENT']).id;
+      }
+      return out;
+    },
+    UpdateSecretVersionStage: (b) => {
+      const s = this.#live(b.SecretId);
+      const stage = String(b.VersionStage ?? '');
+      if (!stage) throw new AwsError('InvalidParameterException', 'VersionStage is required.');
+      const holder = [...s.versions.values()].find((v) => v.stages.has(stage));
+      if (b.RemoveFromVersionId !== undefined && holder?.id !== b.RemoveFromVersionId) {
+        throw new AwsError(
+          'InvalidParameterException',
+          `The staging label ${stage} is not attached to version ${b.RemoveFromVersionId}.`,
+        );
+      }
+      if (b.MoveToVersionId !== undefined) {
+        if (holder && b.RemoveFromVersionId === undefined && holder.id !== b.MoveToVersionId) {
+          throw new AwsError(
+            'InvalidParameterException',
+            `The staging label ${stage} is currently attached to version ${holder.id}; specify RemoveFromVersionId.`,
+          );
+        }
+        const target = this.#version(s, b.MoveToVersionId, undefined);
+        this.#attach(s, target, stage);
+      } else if (holder) holder.stages.delete(stage);
+      s.lastChanged = this.now();
+      return { ARN: s.arn, Name: s.name };
+    },
+    DeleteSecret: (b) => {
+      const s = this.#find(b.SecretId);
+      if (b.ForceDeleteWithoutRecovery === true && b.RecoveryWindowInDays !== undefined) {
+        throw new AwsError(
+          'InvalidParameterException',
+          "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+        );
+      }
+      if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
+      const now = this.now();
+      if (b.ForceDeleteWithoutRecovery === true) {
+        this.#secrets.delete(s.name);
+        return { ARN: s.arn, Name: s.name, DeletionDate: now };
+      }
+      const days = optInt(b.RecoveryWindowInDays, 'RecoveryWindowInDays', 7, 30) ?? 30;
+      s.deletedDate = now;
+      s.deletionDate = now + days * 86_400;
+      return { ARN: s.arn, Name: s.name, DeletionDate: s.deletionDate };
+    },
+    RestoreSecret: (b) => {
+      const s = this.#find(b.SecretId);
+      delete s.deletedDate;
+      delete s.deletionDate;
+      s.lastChanged = this.now();
+      return { ARN: s.arn, Name: s.name };
+    },
+    TagResource: (b) => {
+      const s = this.#live(b.SecretId);
+      for (const t of (b.Tags as { Key: string; Value: string }[]) ?? []) {
+        s.tags = s.tags.filter((x) => x.Key !== t.Key);
+        s.tags.push({ Key: t.Key, Value: t.Value });
+      }
+      if (s.tags.length > 50) throw new AwsError('InvalidParameterException', 'Tag limit exceeded: at most 50 tags.');
+      s.lastChanged = this.now();
+      return {};
+    },
+    GetRandomPassword: (b) => {
+      const length = optInt(b.PasswordLength, 'PasswordLength', 1, 4096) ?? 32;
+      const exclude = String(b.ExcludeCharacters ?? '');
+      const classes = [
+        b.ExcludeLowercase === true ? '' : 'abcdefghijklmnopqrstuvwxyz',
+        b.ExcludeUppercase === true ? '' : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+        b.ExcludeNumbers === true ? '' : '0123456789',
+        b.ExcludePunctuation === true ? '' : PUNCTUATION,
+        b.IncludeSpace === true ? ' ' : '',
+      ]
+        .map((set) => [...set].filter((c) => !exclude.includes(c)).join(''))
+        .filter((set) => set.length > 0);
+      if (classes.length === 0)
+        throw new AwsError('InvalidParameterException', 'No characters left to generate a password.');
+      const requireEach = b.RequireEachIncludedType !== false;
+      if (requireEach && length < classes.length) {
+        throw new AwsError('InvalidParameterException', 'PasswordLength is too short to include each character type.');
+      }
+      const pool = classes.join('');
+      const chars = Array.from({ length }, () => pool[randomInt(pool.length)] as string);
+      if (requireEach) {
+        classes.forEach((set, i) => {
+          chars[i] = set[randomInt(set.length)] as string;
+        });
+      }
+      for (let i = chars.length - 1; i > 0; i--) {
+        const j = randomInt(i + 1);
+        [chars[i], chars[j]] = [chars[j] as string, chars[i] as string];
+      }
+      return { RandomPassword: chars.join('') };
+    },
+  };
+
+  // --- state -----------------------------------------------------------------------------------
+
+  #newSecret(name: string, description: string | undefined, tags: Record<string, string>, at: number): Secret {
+    const suffix = randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
+    const secret: Secret = {
+      arn: `arn:aws:secretsmanager:${this.region}:${this.accountId}:secret:${name}-${suffix}`,
+      name,
+      tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      versions: new Map(),
+      created: at,
+      lastChanged: at,
+    };
+    if (description !== undefined) secret.description = description;
+    this.#secrets.set(name, secret);
+    return secret;
+  }
+
+  #addVersion(s: Secret, id: string, val: { string?: string; binary?: string }, stages: string[], at: number): Version {
+    const v: Version = { id, stages: new Set(), created: at, ...val };
+    s.versions.set(id, v);
+    for (const stage of stages) this.#attach(s, v, stage);
+    s.lastChanged = at;
+    return v;
+  }
+
+  #putVersion(s: Secret, id: string, val: { string?: string; binary?: string }, stages: string[]): Version {
+    const existing = s.versions.get(id);
+    if (existing) {
+      if (existing.string !== val.string || existing.binary !== val.binary) {
+        throw new AwsError(
+          'ResourceExistsException',
+          `A version with VersionId ${id} already exists with a different value.`,
+        );
+      }
+      return existing;
+    }
+    return this.#addVersion(s, id, val, stages, this.now());
+  }
+
+  /** Attaches a label, taking it from the version that held it; AWSCURRENT leaves AWSPREVIOUS behind. */
+  #attach(s: Secret, v: Version, stage: string): void {
+    const holder = [...s.versions.values()].find((x) => x.stages.has(stage));
+    if (holder === v) return;
+    holder?.stages.delete(stage);
+    v.stages.add(stage);
+    if (stage === 'AWSCURRENT' && holder) {
+      for (const x of s.versions.values()) x.stages.delete('AWSPREVIOUS');
+      holder.stages.add('AWSPREVIOUS');
+    }
+    // Versions without labels are deprecated; the service keeps at most about 100 versions.
+    for (const x of s.versions.values()) if (x.stages.size === 0 && s.versions.size > 100) s.versions.delete(x.id);
+  }
+
+  #find(id: unknown): Secret {
+    if (typeof id !== 'string' || id === '') throw new AwsError('InvalidParameterException', 'SecretId is required.');
+    const byName = this.#secrets.get(id);
+    if (byName) return byName;
+    for (const s of this.#secrets.values()) if (s.arn === id) return s;
+    throw new AwsError('ResourceNotFoundException', NOT_FOUND_MSG);
+  }
+
+  #live(id: unknown): Secret {
+    const s = this.#find(id);
+    if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
+    return s;
+  }
+
+  #version(s: Secret, versionId: unknown, stage: unknown): Version {
+    const byId = versionId !== undefined ? s.versions.get(String(versionId)) : undefined;
+    if (versionId !== undefined && !byId) {
+      throw new AwsError(
+        'ResourceNotFoundException',
+        `Secrets Manager can't find the specified secret value for VersionId: ${String(versionId)}`,
+      );
+    }
+    if (stage === undefined && byId) return byId;
+    const byStage = [...s.versions.values()].find((v) => v.stages.has(String(stage)));
+    if (!byStage || (byId && byId !== byStage)) {
+      throw new AwsError(
+        'ResourceNotFoundException',
+        `Secrets Manager can't find the specified secret value for staging label: ${String(stage)}`,
+      );
+    }
+    return byStage;
+  }
+
+  #entry(s: Secret, stagesField: 'VersionIdsToStages' | 'SecretVersionsToStages'): Body {
+    const out: Body = { ARN: s.arn, Name: s.name, CreatedDate: s.created, LastChangedDate: s.lastChanged };
+    if (s.description !== undefined) out.Description = s.description;
+    if (s.lastAccessed !== undefined) out.LastAccessedDate = s.lastAccessed;
+    if (s.lastRotated !== undefined) out.LastRotatedDate = s.lastRotated;
+    if (s.rotationEnabled !== undefined) out.RotationEnabled = s.rotationEnabled;
+    if (s.deletedDate !== undefined) out.DeletedDate = s.deletedDate;
+    if (s.tags.length > 0) out.Tags = s.tags.map((t) => ({ ...t }));
+    out[stagesField] = versionIdsToStages(s);
+    return out;
+  }
+}
+
+function versionIdsToStages(s: Secret): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of s.versions.values()) if (v.stages.size > 0) out[v.id] = [...v.stages];
+  return out;
+}
+
+function matchesFilter(s: Secret, key: string, values: string[]): boolean {
+  // Values within one filter are ORed; a `!` value negates. Filters are ANDed.
+  const fields = (): string[] => {
+    switch (key) {
+      case 'name':
+        return [s.name];
+      case 'description':
+        return [s.description ?? ''];
+      case 'tag-key':
+        return s.tags.map((t) => t.Key);
+      case 'tag-value':
+        return s.tags.map((t) => t.Value);
+      case 'all':
+        return [s.name, s.description ?? '', ...s.tags.flatMap((t) => [t.Key, t.Value])];
+      default:
+        return [];
+    }
+  };
+  const insensitive = key === 'description' || key === 'all';
+  const norm = (x: string) => (insensitive ? x.toLowerCase() : x);
+  return values.some((raw) => {
+    const negate = raw.startsWith('!');
+    const prefix = norm(negate ? raw.slice(1) : raw);
+    const hit = fields().some((f) => norm(f).startsWith(prefix));
+    return negate ? !hit : hit;
+  });
+}
+
+function optInt(v: unknown, field: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new AwsError('InvalidParameterException', `${field} must be between ${min} and ${max}.`);
+  }
+  return v;
+}
+
+function token(t: unknown): string {
+  if (t === undefined) return randomUUID();
+  const s = String(t);
+  if (s.length < 32 || s.length > 64)
+    throw new AwsError('InvalidParameterException', 'ClientRequestToken must be 32 to 64 characters.');
+  return s;
+}
+
+function value(b: Body): { string?: string; binary?: string } {
+  if (b.SecretString !== undefined) {
+    const str = String(b.SecretString);
+    if (Buffer.byteLength(str) > 65_536)
+      throw new AwsError('InvalidParameterException', 'SecretString exceeds 65536 bytes.');
+    return { string: str };
+  }
+  return { binary: String(b.SecretBinary) };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function hmac(key: string | Buffer, data: string): Buffer {
+  return createHmac('sha256', key).update(data).digest();
+}
