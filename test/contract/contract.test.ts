@@ -2,10 +2,10 @@
  * The SDK-client contract suite: every tool of every server, called through the real
  * `@modelcontextprotocol/sdk` Client (default output-schema validation on) against the real bin.
  *
- * - stdio (mcp.json): every case, in order, with HIGH tools enabled for a local SPIFFE ID on the
+ * - Streamable HTTP first, with a real token from the dev issuer: every read-only, non-HIGH case (writes
+ *   would repeat side effects; HIGH needs mTLS, which test/security covers), on the untouched backend.
+ * - then stdio (mcp.json): every case, in order, with HIGH tools enabled for a local SPIFFE ID on the
  *   allowlist and `confirm: destructive`, so confirmation round trips are exercised too.
- * - Streamable HTTP with a real token from the dev issuer: every read-only, non-HIGH case (writes would
- *   repeat side effects; HIGH needs mTLS, which test/security covers).
  *
  * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
  * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
@@ -140,8 +140,9 @@ for (const server of discovery.servers) {
         HOME: process.env.HOME ?? dir,
         RAVENHELM_LOG_LEVEL: 'warn',
         RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
-        ...backend.env,
         ...extra,
+        // The suite's own settings win (its policy names its own SPIFFE ID, scopes or subject).
+        ...backend.env,
       };
       if (!env.RAVENHELM_POLICY_FILE) {
         const policy = join(dir, 'policy.yaml');
@@ -153,55 +154,6 @@ for (const server of discovery.servers) {
       }
       return env;
     }
-
-    describe('over stdio', () => {
-      let client: Client;
-      let stderr = '';
-
-      beforeAll(async () => {
-        const entry = tsEntry(suite.bin, ['--stdio']);
-        const transport = new StdioClientTransport({
-          command: entry.command,
-          args: entry.args,
-          cwd: REPO_ROOT,
-          env: envFor('stdio', {
-            RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
-            RAVENHELM_LOCAL_SPIFFE_ID: RUNNER_SPIFFE_ID,
-            RAVENHELM_LOCAL_SCOPES: `mcp:${name}:admin`,
-            RAVENHELM_LOCAL_SUBJECT: 'contract-runner',
-          }),
-          stderr: 'pipe',
-        });
-        transport.stderr?.on('data', (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-20_000);
-        });
-        client = new Client({ name: 'ravenhelm-contract', version: '1.0.0' });
-        await client.connect(transport);
-      }, 120_000);
-
-      afterAll(async () => {
-        await client?.close();
-      });
-
-      it('lists every tool with an object output schema', async () => {
-        const { tools } = await client.listTools();
-        expect(tools.map((t) => t.name).sort()).toEqual([...specs.keys()].sort());
-        for (const t of tools) expect(t.outputSchema?.type, `${t.name} outputSchema`).toBe('object');
-      });
-
-      it('answers every case as declared, accepted by the client', async () => {
-        await client.listTools(); // the client validates structuredContent against schemas from this list
-        const failures: string[] = [];
-        for (const c of backend.cases) {
-          try {
-            checkCase(c, await callCase(client, c));
-          } catch (err) {
-            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
-          }
-        }
-        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
-      }, 600_000);
-    });
 
     describe('over Streamable HTTP with a real token', () => {
       let child: ChildProcess;
@@ -263,6 +215,54 @@ for (const server of discovery.servers) {
             failures.push(`${c.tool}: not offered over HTTP to a caller with mcp:${name}:admin`);
             continue;
           }
+          try {
+            checkCase(c, await callCase(client, c));
+          } catch (err) {
+            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+          }
+        }
+        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
+      }, 600_000);
+    });
+    describe('over stdio', () => {
+      let client: Client;
+      let stderr = '';
+
+      beforeAll(async () => {
+        const entry = tsEntry(suite.bin, ['--stdio']);
+        const transport = new StdioClientTransport({
+          command: entry.command,
+          args: entry.args,
+          cwd: REPO_ROOT,
+          env: envFor('stdio', {
+            RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
+            RAVENHELM_LOCAL_SPIFFE_ID: RUNNER_SPIFFE_ID,
+            RAVENHELM_LOCAL_SCOPES: `mcp:${name}:admin`,
+            RAVENHELM_LOCAL_SUBJECT: 'contract-runner',
+          }),
+          stderr: 'pipe',
+        });
+        transport.stderr?.on('data', (chunk: Buffer) => {
+          stderr = (stderr + chunk.toString()).slice(-20_000);
+        });
+        client = new Client({ name: 'ravenhelm-contract', version: '1.0.0' });
+        await client.connect(transport);
+      }, 120_000);
+
+      afterAll(async () => {
+        await client?.close();
+      });
+
+      it('lists every tool with an object output schema', async () => {
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name).sort()).toEqual([...specs.keys()].sort());
+        for (const t of tools) expect(t.outputSchema?.type, `${t.name} outputSchema`).toBe('object');
+      });
+
+      it('answers every case as declared, accepted by the client', async () => {
+        await client.listTools(); // the client validates structuredContent against schemas from this list
+        const failures: string[] = [];
+        for (const c of backend.cases) {
           try {
             checkCase(c, await callCase(client, c));
           } catch (err) {

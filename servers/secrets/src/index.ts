@@ -77,6 +77,7 @@ export const SecretsBackendConfig = z.object({
 export const secretsServer = defineServer({
   name: 'secrets',
   version,
+  defaultPort: 8706,
   description:
     'AWS Secrets Manager (or LocalStack): list, masked get, put, rotate, delete; audits of the store and of .env files',
   tools,
