@@ -166,6 +166,38 @@ describe('shutdown grace', () => {
     expect(set.http.shutdownGraceMs).toBe(2000);
   });
 
+  it('once shutdown stops waiting, a call that has not reached its handler is refused, not run', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const h = await startEcho({
+      tokens,
+      wrapAudit: (sink): AuditSink => ({
+        write: async (event, opts) => {
+          if (event.phase === 'attempt') await held;
+          return sink.write(event, opts);
+        },
+        close: () => sink.close(),
+      }),
+    });
+    try {
+      const call = rpc(h.url, callBody('echo_write', { value: 'late' }), auth('writer'));
+      await expect.poll(() => h.rt.pipeline.inFlight, { timeout: 2000, interval: 10 }).toBe(1);
+      const abandoned = h.rt.pipeline.abandonInFlight();
+      release();
+      await abandoned;
+      const res = await call;
+      expect(res.status).toBe(503);
+      expect(res.json.error.data.code).toBe('ERR_SHUTTING_DOWN');
+      expect(h.services.calls.some((c) => c.tool === 'echo_write')).toBe(false);
+      const outcome = h.audit.records.find((r) => r.tool === 'echo_write' && r.phase === 'outcome');
+      expect(outcome).toMatchObject({ outcome: 'error', errorCode: 'ERR_SHUTTING_DOWN' });
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('a call still running when a shorter grace ends is answered and audited as outcome unknown', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rh-grace-'));
     const configFile = join(dir, 'config.yaml');
