@@ -215,6 +215,13 @@ describe('file audit sink: the chain', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 1 });
   });
 
+  it('says which file cannot be opened and what to set', async () => {
+    await expect(createFileAuditSink({ path: dir })).rejects.toMatchObject({
+      code: 'ERR_AUDIT_UNAVAILABLE',
+      message: expect.stringMatching(/cannot be opened \(EISDIR\); set audit.file \(RAVENHELM_AUDIT_FILE\)/),
+    });
+  });
+
   it('refuses to append to a log whose last record was edited', async () => {
     const path = await writeLog('edited-tail', 3);
     writeFileSync(path, readFileSync(path, 'utf8').replace('"r3"', '"r9"'));

@@ -233,7 +233,15 @@ export interface FileAuditSinkOptions {
 export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<AuditSink> {
   const { path } = opts;
   const groupCommit = opts.groupCommit ?? true;
-  const file = await (opts.openFile ?? openAuditFile)(path);
+  let file: AuditFile;
+  try {
+    file = await (opts.openFile ?? openAuditFile)(path);
+  } catch (err) {
+    throw unavailable(
+      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path`,
+      err,
+    );
+  }
   let head: ChainHead;
   let goodSize: number;
   try {
