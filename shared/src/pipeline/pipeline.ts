@@ -321,23 +321,21 @@ export class Pipeline<S extends object> {
       if (this.#abandoned) {
         throw new RavenhelmError('ERR_SHUTTING_DOWN', `${name} was not run: the server is shutting down; retry`);
       }
-      const data = await Promise.race([
-        this.#abandon,
-        invokeTool(
-          tool,
-          args,
-          this.#o.services,
-          {
-            signal: meta.signal ?? new AbortController().signal,
-            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
-            principal,
-            requestId: meta.requestId,
-            maxOutputBytes: this.#o.maxOutputBytes,
-            options: eff.options,
-          },
-          { timeoutMs: this.#o.callTimeoutMs },
-        ),
-      ]);
+      const running = invokeTool(
+        tool,
+        args,
+        this.#o.services,
+        {
+          signal: meta.signal ?? new AbortController().signal,
+          logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+          principal,
+          requestId: meta.requestId,
+          maxOutputBytes: this.#o.maxOutputBytes,
+          options: eff.options,
+        },
+        { timeoutMs: this.#o.callTimeoutMs },
+      );
+      const data = await Promise.race([running, this.#abandon]);
       outcome = 'success';
       return { content: [{ type: 'text', text: JSON.stringify(data) }], structuredContent: data };
     } catch (err) {
