@@ -6,6 +6,7 @@
  *      non-durable (MEDIUM/LOW) and durable (HIGH: fsync before the write resolves).
  *   2. calls/s of the audited no-op pipeline (Pipeline.call, in process, 32 concurrent callers):
  *      a side-effecting no-op (attempt + outcome record) and a HIGH no-op (both fsynced).
+ *   3. the same side-effecting no-op end to end over Streamable HTTP (autocannon, 32 connections).
  * Both modes run in this process, one after the other, on the same disk; prints the ratios.
  * The log files go under .ravenhelm/bench (a real disk: tmpfs would make fsync free).
  * Run: npm run bench -- audit   (or: node --conditions=@ravenhelm/source --import tsx test/bench/audit.ts)
@@ -20,12 +21,15 @@ import {
   createToolDefiner,
   defineServer,
   loadConfig,
+  localAuthenticator,
   silentLogger,
+  startHttp,
   verifyAuditChain,
 } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { runIfMain } from './common.js';
+import { runLoad } from './load.js';
 
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 3);
 const WRITERS = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -125,6 +129,41 @@ async function pipelineCalls(groupCommit: boolean, tool: string): Promise<{ perS
   return { perSecond: calls / seconds, bytes: statSync(path).size };
 }
 
+/** The side-effecting no-op over HTTP (auth mode none, local principal) with a file audit sink. */
+async function overHttp(groupCommit: boolean): Promise<{ perSecond: number; p99ms: number }> {
+  const path = logPath();
+  const audit = await createFileAuditSink({ path, groupCommit });
+  const config = loadConfig({
+    backendSchema: server.backendConfig,
+    env: {
+      RAVENHELM_HTTP_PORT: '0',
+      RAVENHELM_LOCAL_SCOPES: 'mcp:bench:write',
+      RAVENHELM_RATE_LIMIT_POINTS: '100000000',
+    },
+  });
+  const rt = await createRuntime(server as never, config, silentLogger(), { audit });
+  const http = await startHttp(rt, { authenticator: localAuthenticator(rt.localPrincipal), authorizationServers: [] });
+  const load = {
+    url: http.url,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'bench_write', arguments: { item: 'x' } },
+    }),
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'mcp-protocol-version': '2025-11-25' },
+    concurrency: WRITERS,
+  };
+  await runLoad({ ...load, maxSeconds: 1 }); // warm-up
+  const result = await runLoad({ ...load, maxSeconds: SECONDS });
+  await http.shutdown();
+  await rt.close();
+  const check = await verifyAuditChain(path);
+  if (!check.ok) throw new Error(`chain check failed: ${JSON.stringify(check)}`);
+  if (result.failed > 0) throw new Error(`${result.failed} HTTP calls failed`);
+  return result;
+}
+
 const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
 
 export async function main(): Promise<void> {
@@ -156,6 +195,12 @@ export async function main(): Promise<void> {
         `   ${label.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s   group commit ${fmt(group.perSecond, 0)}/s   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
       );
     }
+    console.log(`3. side-effecting no-op over Streamable HTTP (autocannon, ${WRITERS} connections, ${SECONDS} s each)`);
+    const single = await overHttp(false);
+    const group = await overHttp(true);
+    console.log(
+      `   ${'calls/s (p99)'.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s (${single.p99ms} ms)   group commit ${fmt(group.perSecond, 0)}/s (${group.p99ms} ms)   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
