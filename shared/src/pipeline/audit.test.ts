@@ -270,17 +270,19 @@ describe('file audit sink: what is written', () => {
     const keys = { ['K'.repeat(100_000)]: 1 };
     const fanout = Array.from({ length: 200 }, () => Array.from({ length: 200 }, () => 'y'.repeat(400)));
     const escapes = Array.from({ length: 150 }, () => '\u0001'.repeat(500));
-    for (const [i, args] of [wide, keys, fanout, escapes].entries()) {
+    const cjk = Array.from({ length: 150 }, () => '鴉'.repeat(500));
+    for (const [i, args] of [wide, keys, fanout, escapes, cjk].entries()) {
       await sink.write(event(i, args), { durable: false });
     }
     await sink.close();
     const lines = linesOf(path);
-    for (const line of lines) expect(line.length).toBeLessThan(40 * 1024);
+    for (const line of lines) expect(Buffer.byteLength(line)).toBeLessThan(34 * 1024);
     expect(lines[0]).toContain(CLIPPED_MARKER);
     expect(lines[1]).toContain('…[clipped 99872 chars]');
     expect(lines[2]).toContain(CLIPPED_MARKER);
     expect(recordsOf(path)[0]?.argsDigest).toBe(digestArgs(wide));
-    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 4 });
+    expect(lines[4]).toMatch(/\[clipped: arguments of \d+ bytes after redaction; record size cap\]/);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 5 });
   });
 
   it('always writes a record, whatever the arguments (deep nesting, throwing getters)', async () => {
