@@ -562,6 +562,9 @@ describe('ravenhelm-audit verify', () => {
     const whole = readFileSync(path, 'utf8');
     writeFileSync(path, `${whole}{"args":{"torn`);
     expect(await runAuditCli(['verify', path], sink, sink)).toBe(1);
+    expect(out.at(-1)).toBe(
+      `the last line is cut (a crash during a write): 'ravenhelm-audit repair ${path}' moves it aside\n`,
+    );
     out.length = 0;
     expect(await runAuditCli(['repair', path], sink, sink)).toBe(0);
     expect(out[0]).toMatch(/^moved a torn last line \(14 bytes, never acknowledged\) to .*cli-repair\.jsonl\.torn-/);
