@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AuditSink, loadConfig } from '@ravenhelm/kit';
+import { type AuditSink, createMemoryAuditSink, createRuntime, loadConfig, silentLogger } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { echoServer } from '../fixtures/echo-server.js';
 import { callBody, rpc, startEcho } from '../fixtures/kit-harness.js';
 
 const tokens = {
@@ -196,6 +197,26 @@ describe('shutdown grace', () => {
     } finally {
       await h.stop();
     }
+  });
+
+  it('warns at start when the configured grace is shorter than the call timeout', async () => {
+    const lines: [Record<string, unknown>, string][] = [];
+    const logger = silentLogger();
+    logger.warn = ((obj: Record<string, unknown>, msg: string) => {
+      lines.push([obj, msg]);
+    }) as unknown as typeof logger.warn;
+    const def = echoServer();
+    const start = async (env: Record<string, string>) => {
+      const config = loadConfig({ backendSchema: def.backendConfig, env });
+      const rt = await createRuntime(def as never, config, logger, { audit: createMemoryAuditSink() });
+      await rt.close();
+    };
+    await start({ RAVENHELM_CALL_TIMEOUT_MS: '30000' });
+    expect(lines).toEqual([]);
+    await start({ RAVENHELM_CALL_TIMEOUT_MS: '30000', RAVENHELM_SHUTDOWN_GRACE_MS: '10000' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.[0]).toEqual({ shutdownGraceMs: 10000, callTimeoutMs: 30000 });
+    expect(lines[0]?.[1]).toMatch(/shorter than the call timeout.*outcome unknown/);
   });
 
   it('a call still running when a shorter grace ends is answered and audited as outcome unknown', async () => {
