@@ -135,7 +135,7 @@ describe('SIGKILL under load', () => {
           .filter((r) => r.phase === 'outcome')
           .map((r) => (r.args as { value?: string }).value),
       );
-      killedMidCall += [...started].filter((v) => v && !outcomes.has(v)).length;
+      killedMidCall += [...started].filter((v) => v.startsWith(`t${trial}-`) && !outcomes.has(v)).length;
       // A write cut by the kill leaves a torn line: simulate one for certain in one trial.
       if (trial === 2) appendFileSync(auditFile, '{"args":{"value":"torn');
     }
