@@ -7,6 +7,9 @@
  *   2. calls/s of the audited no-op pipeline (Pipeline.call, in process, 32 concurrent callers):
  *      a side-effecting no-op (attempt + outcome record) and a HIGH no-op (both fsynced).
  *   3. the same side-effecting no-op end to end over Streamable HTTP (autocannon, 32 connections).
+ *   4. cost vs history: µs per record early (median of 10,000-record chunks 2-4) and late (chunks 8-10)
+ *      in 100,000 records on one log, and the time to open (resume) that log vs an empty one: neither may
+ *      grow with the log.
  * Both modes run in this process, one after the other, on the same disk; prints the ratios.
  * The log files go under .ravenhelm/bench (a real disk: tmpfs would make fsync free).
  * Run: npm run bench -- audit   (or: node --conditions=@ravenhelm/source --import tsx test/bench/audit.ts)
@@ -164,6 +167,37 @@ async function overHttp(groupCommit: boolean): Promise<{ perSecond: number; p99m
   return result;
 }
 
+/** µs per record of the first and last `chunk` of `n` records on one sink, and open times. */
+async function history(n: number, chunk: number) {
+  const path = logPath();
+  const openEmpty = performance.now();
+  const sink = await createFileAuditSink({ path });
+  const emptyOpenMs = performance.now() - openEmpty;
+  const perChunk: number[] = [];
+  for (let done = 0; done < n; done += chunk) {
+    let next = done;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: WRITERS }, async () => {
+        while (next < done + chunk) await sink.write(event(next++), { durable: false });
+      }),
+    );
+    perChunk.push(Number(process.hrtime.bigint() - t0) / 1000 / chunk);
+  }
+  await sink.close();
+  const openFull = performance.now();
+  await (await createFileAuditSink({ path })).close();
+  const fullOpenMs = performance.now() - openFull;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  return {
+    first: median(perChunk.slice(1, 4)),
+    last: median(perChunk.slice(-3)),
+    emptyOpenMs,
+    fullOpenMs,
+    bytes: statSync(path).size,
+  };
+}
+
 const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
 
 export async function main(): Promise<void> {
@@ -200,6 +234,14 @@ export async function main(): Promise<void> {
     const group = await overHttp(true);
     console.log(
       `   ${'calls/s (p99)'.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s (${single.p99ms} ms)   group commit ${fmt(group.perSecond, 0)}/s (${group.p99ms} ms)   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
+    );
+    const h = await history(100_000, 10_000);
+    console.log('4. cost vs history (one log, 100,000 records, group commit)');
+    console.log(
+      `   per record: early ${fmt(h.first)} µs   late ${fmt(h.last)} µs   ratio late/early ${(h.last / h.first).toFixed(2)}`,
+    );
+    console.log(
+      `   open (resume the chain): empty log ${fmt(h.emptyOpenMs, 2)} ms   ${(h.bytes / 1e6).toFixed(1)} MB log ${fmt(h.fullOpenMs, 2)} ms`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
