@@ -344,7 +344,13 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   return {
     write(event, { durable }) {
       if (closing) return Promise.reject(unavailable(`audit log ${path} is closed`));
-      const prepared = prepare(event, opts.secretKeys);
+      let prepared: Prepared;
+      try {
+        prepared = prepare(event, opts.secretKeys);
+      } catch (err) {
+        // Only a malformed event (not its arguments: those never throw) gets here.
+        return Promise.reject(unavailable('audit record could not be built', err));
+      }
       return new Promise<void>((resolve, reject) => {
         pending.push({ prepared, durable, resolve, reject });
         pump();
