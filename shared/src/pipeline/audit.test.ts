@@ -402,6 +402,30 @@ describe('file audit sink: durability and failure', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
   });
 
+  it('a batch whose append fails is cut away whole: every write in it rejects, the chain stays valid', async () => {
+    const path = fresh('batch-partial');
+    let failNext = false;
+    const { openFile } = faulty({
+      append: async (data, real) => {
+        if (!failNext) return real.append(data);
+        failNext = false;
+        await real.append(data.subarray(0, Math.floor(data.length / 2))); // two and a half records land
+        throw enospc();
+      },
+    });
+    const sink = await createFileAuditSink({ path, openFile });
+    await sink.write(event(1), { durable: true });
+    const size = statSync(path).size;
+    failNext = true;
+    const batch = await Promise.allSettled([2, 3, 4, 5, 6].map((i) => sink.write(event(i), { durable: i === 4 })));
+    expect(batch.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
+    expect(statSync(path).size).toBe(size);
+    await sink.write(event(7), { durable: true });
+    await sink.close();
+    expect(recordsOf(path).map((r) => r.requestId)).toEqual(['r1', 'r7']);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
+  });
+
   it('refuses every later write once an fsync failed', async () => {
     const { openFile } = faulty({
       sync: async () => {
