@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { repairAuditLog, verifyAuditChain } from './pipeline/audit.js';
 
@@ -17,7 +17,23 @@ async function verify(file: string, out: Out): Promise<number> {
     return 0;
   }
   out.write(`broken at record ${result.brokenAt}: ${result.reason}\n`);
+  if (await endsTorn(file)) {
+    out.write(`the last line is cut (a crash during a write): 'ravenhelm-audit repair ${file}' moves it aside\n`);
+  }
   return 1;
+}
+
+/** True when the file does not end with a newline (its last line was cut). */
+async function endsTorn(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) return false;
+    const { buffer } = await fh.read(Buffer.alloc(1), 0, 1, size - 1);
+    return buffer[0] !== 0x0a;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** `ravenhelm-audit verify|repair <file>`. Exit codes: 0 intact, 1 chain broken, 2 usage or unreadable file. */

@@ -97,6 +97,9 @@ export async function runMain<S extends object, C extends z.ZodObject>(
     return;
   }
   const logger = createLogger({ name: def.name, level: config.logLevel });
+  // Listen for signals before starting: a SIGTERM that lands during start-up (or right after the
+  // 'listening' line) must still stop the server gracefully, not kill it with the default action.
+  const signalled = waitForSignal(logger, config.transport === 'stdio');
   try {
     const rt = await createRuntime(anyDef, config, logger);
     let stop: () => Promise<void>;
@@ -124,7 +127,7 @@ export async function runMain<S extends object, C extends z.ZodObject>(
         peer.close?.();
       };
     }
-    await waitForSignal(logger, config.transport === 'stdio');
+    await signalled;
     await stop();
     await rt.close();
     logger.info('stopped');

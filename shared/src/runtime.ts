@@ -144,6 +144,12 @@ export async function createRuntime(
     overrides.confirmations ??
     createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
   const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
+    logger.warn(
+      { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },
+      'shutdown grace is shorter than the call timeout: calls still running when it ends are answered and audited with outcome unknown',
+    );
+  }
   const localPrincipal = localPrincipalOf(definition.name, config);
   const highTools = highToolsDecision(config);
   (highTools.warn ? logger.warn.bind(logger) : logger.info.bind(logger))(

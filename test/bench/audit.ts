@@ -6,6 +6,10 @@
  *      non-durable (MEDIUM/LOW) and durable (HIGH: fsync before the write resolves).
  *   2. calls/s of the audited no-op pipeline (Pipeline.call, in process, 32 concurrent callers):
  *      a side-effecting no-op (attempt + outcome record) and a HIGH no-op (both fsynced).
+ *   3. the same side-effecting no-op end to end over Streamable HTTP (autocannon, 32 connections).
+ *   4. cost vs history: µs per record early (median of 10,000-record chunks 2-4) and late (chunks 8-10)
+ *      in 100,000 records on one log, and the time to open (resume) that log vs an empty one: neither may
+ *      grow with the log.
  * Both modes run in this process, one after the other, on the same disk; prints the ratios.
  * The log files go under .ravenhelm/bench (a real disk: tmpfs would make fsync free).
  * Run: npm run bench -- audit   (or: node --conditions=@ravenhelm/source --import tsx test/bench/audit.ts)
@@ -20,12 +24,15 @@ import {
   createToolDefiner,
   defineServer,
   loadConfig,
+  localAuthenticator,
   silentLogger,
+  startHttp,
   verifyAuditChain,
 } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { runIfMain } from './common.js';
+import { runLoad } from './load.js';
 
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 3);
 const WRITERS = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -125,6 +132,72 @@ async function pipelineCalls(groupCommit: boolean, tool: string): Promise<{ perS
   return { perSecond: calls / seconds, bytes: statSync(path).size };
 }
 
+/** The side-effecting no-op over HTTP (auth mode none, local principal) with a file audit sink. */
+async function overHttp(groupCommit: boolean): Promise<{ perSecond: number; p99ms: number }> {
+  const path = logPath();
+  const audit = await createFileAuditSink({ path, groupCommit });
+  const config = loadConfig({
+    backendSchema: server.backendConfig,
+    env: {
+      RAVENHELM_HTTP_PORT: '0',
+      RAVENHELM_LOCAL_SCOPES: 'mcp:bench:write',
+      RAVENHELM_RATE_LIMIT_POINTS: '100000000',
+    },
+  });
+  const rt = await createRuntime(server as never, config, silentLogger(), { audit });
+  const http = await startHttp(rt, { authenticator: localAuthenticator(rt.localPrincipal), authorizationServers: [] });
+  const load = {
+    url: http.url,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'bench_write', arguments: { item: 'x' } },
+    }),
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'mcp-protocol-version': '2025-11-25' },
+    concurrency: WRITERS,
+  };
+  await runLoad({ ...load, maxSeconds: 1 }); // warm-up
+  const result = await runLoad({ ...load, maxSeconds: SECONDS });
+  await http.shutdown();
+  await rt.close();
+  const check = await verifyAuditChain(path);
+  if (!check.ok) throw new Error(`chain check failed: ${JSON.stringify(check)}`);
+  if (result.failed > 0) throw new Error(`${result.failed} HTTP calls failed`);
+  return result;
+}
+
+/** µs per record of the first and last `chunk` of `n` records on one sink, and open times. */
+async function history(n: number, chunk: number) {
+  const path = logPath();
+  const openEmpty = performance.now();
+  const sink = await createFileAuditSink({ path });
+  const emptyOpenMs = performance.now() - openEmpty;
+  const perChunk: number[] = [];
+  for (let done = 0; done < n; done += chunk) {
+    let next = done;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: WRITERS }, async () => {
+        while (next < done + chunk) await sink.write(event(next++), { durable: false });
+      }),
+    );
+    perChunk.push(Number(process.hrtime.bigint() - t0) / 1000 / chunk);
+  }
+  await sink.close();
+  const openFull = performance.now();
+  await (await createFileAuditSink({ path })).close();
+  const fullOpenMs = performance.now() - openFull;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  return {
+    first: median(perChunk.slice(1, 4)),
+    last: median(perChunk.slice(-3)),
+    emptyOpenMs,
+    fullOpenMs,
+    bytes: statSync(path).size,
+  };
+}
+
 const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
 
 export async function main(): Promise<void> {
@@ -132,15 +205,23 @@ export async function main(): Promise<void> {
   dir = mkdtempSync(join(REPO_ROOT, '.ravenhelm', 'bench-audit-'));
   try {
     console.log(`audit log, ${WRITERS} concurrent writers/callers; log files on ${dir}`);
-    console.log('1. per record (µs per record, lower is better)');
+    console.log('1. per record (µs per record, median of 3 alternating rounds, lower is better)');
     await perRecord(true, false, 2000); // warm-up
     const rows: [string, boolean, number][] = [
       ['non-durable (LOW/MEDIUM)', false, 20_000],
       ['durable (HIGH: fsync)', true, 2_000],
     ];
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     for (const [label, durable, n] of rows) {
-      const single = await perRecord(false, durable, durable ? Math.min(n, 500) : n);
-      const group = await perRecord(true, durable, n);
+      // Three alternating rounds, medians: one round on a shared machine is noise.
+      const singles: number[] = [];
+      const groups: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        singles.push(await perRecord(false, durable, durable ? Math.min(n, 500) : n));
+        groups.push(await perRecord(true, durable, n));
+      }
+      const single = median(singles);
+      const group = median(groups);
       console.log(
         `   ${label.padEnd(26)} one write per record ${fmt(single)} µs   group commit ${fmt(group)} µs   ratio ${(single / group).toFixed(1)}x`,
       );
@@ -156,6 +237,20 @@ export async function main(): Promise<void> {
         `   ${label.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s   group commit ${fmt(group.perSecond, 0)}/s   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
       );
     }
+    console.log(`3. side-effecting no-op over Streamable HTTP (autocannon, ${WRITERS} connections, ${SECONDS} s each)`);
+    const single = await overHttp(false);
+    const group = await overHttp(true);
+    console.log(
+      `   ${'calls/s (p99)'.padEnd(26)} one write per record ${fmt(single.perSecond, 0)}/s (${single.p99ms} ms)   group commit ${fmt(group.perSecond, 0)}/s (${group.p99ms} ms)   ratio ${(group.perSecond / single.perSecond).toFixed(1)}x`,
+    );
+    const h = await history(100_000, 10_000);
+    console.log('4. cost vs history (one log, 100,000 records, group commit)');
+    console.log(
+      `   per record: early ${fmt(h.first)} µs   late ${fmt(h.last)} µs   ratio late/early ${(h.last / h.first).toFixed(2)}`,
+    );
+    console.log(
+      `   open (resume the chain): empty log ${fmt(h.emptyOpenMs, 2)} ms   ${(h.bytes / 1e6).toFixed(1)} MB log ${fmt(h.fullOpenMs, 2)} ms`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AuditSink, loadConfig } from '@ravenhelm/kit';
+import { type AuditSink, createMemoryAuditSink, createRuntime, loadConfig, silentLogger } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { echoServer } from '../fixtures/echo-server.js';
 import { callBody, rpc, startEcho } from '../fixtures/kit-harness.js';
 
 const tokens = {
@@ -165,6 +166,58 @@ describe('shutdown grace', () => {
     expect(long.http.shutdownGraceMs).toBe(125_000);
     const set = loadConfig({ backendSchema, env: { RAVENHELM_SHUTDOWN_GRACE_MS: '2000' } });
     expect(set.http.shutdownGraceMs).toBe(2000);
+  });
+
+  it('once shutdown stops waiting, a call that has not reached its handler is refused, not run', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const h = await startEcho({
+      tokens,
+      wrapAudit: (sink): AuditSink => ({
+        write: async (event, opts) => {
+          if (event.phase === 'attempt') await held;
+          return sink.write(event, opts);
+        },
+        close: () => sink.close(),
+      }),
+    });
+    try {
+      const call = rpc(h.url, callBody('echo_write', { value: 'late' }), auth('writer'));
+      await expect.poll(() => h.rt.pipeline.inFlight, { timeout: 2000, interval: 10 }).toBe(1);
+      const abandoned = h.rt.pipeline.abandonInFlight();
+      release();
+      await abandoned;
+      const res = await call;
+      expect(res.status).toBe(503);
+      expect(res.json.error.data.code).toBe('ERR_SHUTTING_DOWN');
+      expect(h.services.calls.some((c) => c.tool === 'echo_write')).toBe(false);
+      const outcome = h.audit.records.find((r) => r.tool === 'echo_write' && r.phase === 'outcome');
+      expect(outcome).toMatchObject({ outcome: 'error', errorCode: 'ERR_SHUTTING_DOWN' });
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('warns at start when the configured grace is shorter than the call timeout', async () => {
+    const lines: [Record<string, unknown>, string][] = [];
+    const logger = silentLogger();
+    logger.warn = ((obj: Record<string, unknown>, msg: string) => {
+      lines.push([obj, msg]);
+    }) as unknown as typeof logger.warn;
+    const def = echoServer();
+    const start = async (env: Record<string, string>) => {
+      const config = loadConfig({ backendSchema: def.backendConfig, env });
+      const rt = await createRuntime(def as never, config, logger, { audit: createMemoryAuditSink() });
+      await rt.close();
+    };
+    await start({ RAVENHELM_CALL_TIMEOUT_MS: '30000' });
+    expect(lines).toEqual([]);
+    await start({ RAVENHELM_CALL_TIMEOUT_MS: '30000', RAVENHELM_SHUTDOWN_GRACE_MS: '10000' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.[0]).toEqual({ shutdownGraceMs: 10000, callTimeoutMs: 30000 });
+    expect(lines[0]?.[1]).toMatch(/shorter than the call timeout.*outcome unknown/);
   });
 
   it('a call still running when a shorter grace ends is answered and audited as outcome unknown', async () => {

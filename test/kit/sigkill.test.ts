@@ -59,6 +59,7 @@ function start(): Promise<{ child: ChildProcess; url: string; stderr: () => stri
 }
 
 interface Call {
+  trial: number;
   kind: 'write' | 'read';
   value: string;
   requestId?: string;
@@ -72,7 +73,7 @@ async function drive(url: string, trial: number, calls: Call[], stopped: () => b
     while (!stopped()) {
       const kind = (n + worker) % 3 === 0 ? 'read' : 'write';
       const value = `t${trial}-w${worker}-${n++}`;
-      const call: Call = { kind, value, success: false };
+      const call: Call = { trial, kind, value, success: false };
       calls.push(call);
       const params =
         kind === 'write'
@@ -118,8 +119,12 @@ describe('SIGKILL under load', () => {
       logs.push(server.stderr);
       let stop = false;
       const load = drive(server.url, trial, calls, () => stop);
-      // Kill at a different point of each trial, once some calls have completed.
-      await new Promise((resolve) => setTimeout(resolve, 150 + trial * 60));
+      // Kill once the load is flowing (whatever the machine's speed), at a different point each trial.
+      const flowing = Date.now() + 10_000;
+      while (Date.now() < flowing && calls.filter((c) => c.trial === trial && c.success).length < 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, trial * 40));
       server.child.kill('SIGKILL');
       await new Promise((resolve) => server.child.once('exit', resolve));
       stop = true;
@@ -130,7 +135,7 @@ describe('SIGKILL under load', () => {
           .filter((r) => r.phase === 'outcome')
           .map((r) => (r.args as { value?: string }).value),
       );
-      killedMidCall += [...started].filter((v) => v && !outcomes.has(v)).length;
+      killedMidCall += [...started].filter((v) => v.startsWith(`t${trial}-`) && !outcomes.has(v)).length;
       // A write cut by the kill leaves a torn line: simulate one for certain in one trial.
       if (trial === 2) appendFileSync(auditFile, '{"args":{"value":"torn');
     }

@@ -44,7 +44,7 @@ export class DenialAggregator {
     window.timer = setTimeout(() => this.#close(key), this.#windowMs);
     window.timer.unref();
     this.#windows.set(key, window);
-    await this.#sink.write(event, { durable: false });
+    await this.#sink.write(event, { durable: event.tier === 'HIGH' });
   }
 
   /** Writes the summary of every open window (shutdown); resolves when they are written. */
@@ -59,7 +59,7 @@ export class DenialAggregator {
     clearTimeout(window.timer);
     if (window.count === 0) return Promise.resolve();
     return this.#sink
-      .write({ ...window.last, count: window.count, firstAt: window.firstAt }, { durable: false })
+      .write({ ...window.last, count: window.count, firstAt: window.firstAt }, { durable: window.last.tier === 'HIGH' })
       .catch(this.#onError);
   }
 }

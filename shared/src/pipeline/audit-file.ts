@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { constants, open, stat } from 'node:fs/promises';
 
 // The audit log file: opening it, reading its last line back, and moving a torn tail aside.
@@ -102,7 +103,7 @@ export async function quarantineTornTail(
   const last = await readAt(file, path, size - 1, 1);
   if (last[0] === 0x0a) return undefined;
   const at = await lineStartBefore(file, path, size);
-  const quarantine = `${path}.torn-${now.toISOString().replace(/[:.]/g, '-')}`;
+  const quarantine = `${path}.torn-${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const out = await open(quarantine, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     for (let position = at; position < size; position += CHUNK) {

@@ -215,6 +215,13 @@ describe('file audit sink: the chain', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 1 });
   });
 
+  it('says which file cannot be opened and what to set', async () => {
+    await expect(createFileAuditSink({ path: dir })).rejects.toMatchObject({
+      code: 'ERR_AUDIT_UNAVAILABLE',
+      message: expect.stringMatching(/cannot be opened \(EISDIR\); set audit.file \(RAVENHELM_AUDIT_FILE\)/),
+    });
+  });
+
   it('refuses to append to a log whose last record was edited', async () => {
     const path = await writeLog('edited-tail', 3);
     writeFileSync(path, readFileSync(path, 'utf8').replace('"r3"', '"r9"'));
@@ -263,17 +270,19 @@ describe('file audit sink: what is written', () => {
     const keys = { ['K'.repeat(100_000)]: 1 };
     const fanout = Array.from({ length: 200 }, () => Array.from({ length: 200 }, () => 'y'.repeat(400)));
     const escapes = Array.from({ length: 150 }, () => '\u0001'.repeat(500));
-    for (const [i, args] of [wide, keys, fanout, escapes].entries()) {
+    const cjk = Array.from({ length: 150 }, () => '鴉'.repeat(500));
+    for (const [i, args] of [wide, keys, fanout, escapes, cjk].entries()) {
       await sink.write(event(i, args), { durable: false });
     }
     await sink.close();
     const lines = linesOf(path);
-    for (const line of lines) expect(line.length).toBeLessThan(40 * 1024);
+    for (const line of lines) expect(Buffer.byteLength(line)).toBeLessThan(34 * 1024);
     expect(lines[0]).toContain(CLIPPED_MARKER);
     expect(lines[1]).toContain('…[clipped 99872 chars]');
     expect(lines[2]).toContain(CLIPPED_MARKER);
     expect(recordsOf(path)[0]?.argsDigest).toBe(digestArgs(wide));
-    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 4 });
+    expect(lines[4]).toMatch(/\[clipped: arguments of \d+ bytes after redaction; record size cap\]/);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 5 });
   });
 
   it('always writes a record, whatever the arguments (deep nesting, throwing getters)', async () => {
@@ -390,6 +399,30 @@ describe('file audit sink: durability and failure', () => {
       [1, 'r1'],
       [2, 'r3'],
     ]);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
+  });
+
+  it('a batch whose append fails is cut away whole: every write in it rejects, the chain stays valid', async () => {
+    const path = fresh('batch-partial');
+    let failNext = false;
+    const { openFile } = faulty({
+      append: async (data, real) => {
+        if (!failNext) return real.append(data);
+        failNext = false;
+        await real.append(data.subarray(0, Math.floor(data.length / 2))); // two and a half records land
+        throw enospc();
+      },
+    });
+    const sink = await createFileAuditSink({ path, openFile });
+    await sink.write(event(1), { durable: true });
+    const size = statSync(path).size;
+    failNext = true;
+    const batch = await Promise.allSettled([2, 3, 4, 5, 6].map((i) => sink.write(event(i), { durable: i === 4 })));
+    expect(batch.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
+    expect(statSync(path).size).toBe(size);
+    await sink.write(event(7), { durable: true });
+    await sink.close();
+    expect(recordsOf(path).map((r) => r.requestId)).toEqual(['r1', 'r7']);
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
   });
 
@@ -553,6 +586,9 @@ describe('ravenhelm-audit verify', () => {
     const whole = readFileSync(path, 'utf8');
     writeFileSync(path, `${whole}{"args":{"torn`);
     expect(await runAuditCli(['verify', path], sink, sink)).toBe(1);
+    expect(out.at(-1)).toBe(
+      `the last line is cut (a crash during a write): 'ravenhelm-audit repair ${path}' moves it aside\n`,
+    );
     out.length = 0;
     expect(await runAuditCli(['repair', path], sink, sink)).toBe(0);
     expect(out[0]).toMatch(/^moved a torn last line \(14 bytes, never acknowledged\) to .*cli-repair\.jsonl\.torn-/);

@@ -55,8 +55,8 @@ export interface AuditSink {
 export const GENESIS_HASH = 'sha256:'.padEnd(71, '0');
 /** Largest record the sink will read back when it resumes a log (older logs had no record cap). */
 const MAX_RECORD_BYTES = 8 * 1024 * 1024;
-/** Redacted arguments whose JSON is still longer than this (escapes, multi-byte text) are replaced whole. */
-const HARD_ARGS_CHARS = 2 * MAX_ARGS_CHARS;
+/** Redacted arguments whose JSON is still over this many bytes (escapes, multi-byte text) are replaced whole. */
+const HARD_ARGS_BYTES = 2 * MAX_ARGS_CHARS;
 const MAX_FIELD = 512;
 const MAX_BATCH_RECORDS = 1024;
 const MAX_BATCH_CHARS = 4 * 1024 * 1024;
@@ -97,8 +97,10 @@ function argsFields(event: AuditEvent, secretKeys: RegExp | undefined): { digest
     argsJson = canonicalJson(
       redactArgs(event.args, secretKeys, event.sensitiveKeys ?? [], { maxChars: MAX_ARGS_CHARS }) ?? null,
     );
-    if (argsJson.length > HARD_ARGS_CHARS) {
-      argsJson = JSON.stringify(`[clipped: arguments of ${argsJson.length} chars after redaction; record size cap]`);
+    if (argsJson.length > HARD_ARGS_BYTES / 3 && Buffer.byteLength(argsJson) > HARD_ARGS_BYTES) {
+      argsJson = JSON.stringify(
+        `[clipped: arguments of ${Buffer.byteLength(argsJson)} bytes after redaction; record size cap]`,
+      );
     }
   } catch (err) {
     argsJson = JSON.stringify(`[unrecordable arguments: ${clip((err as Error)?.message ?? err, 200)}]`);
@@ -233,7 +235,15 @@ export interface FileAuditSinkOptions {
 export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<AuditSink> {
   const { path } = opts;
   const groupCommit = opts.groupCommit ?? true;
-  const file = await (opts.openFile ?? openAuditFile)(path);
+  let file: AuditFile;
+  try {
+    file = await (opts.openFile ?? openAuditFile)(path);
+  } catch (err) {
+    throw unavailable(
+      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path`,
+      err,
+    );
+  }
   let head: ChainHead;
   let goodSize: number;
   try {
@@ -334,7 +344,13 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   return {
     write(event, { durable }) {
       if (closing) return Promise.reject(unavailable(`audit log ${path} is closed`));
-      const prepared = prepare(event, opts.secretKeys);
+      let prepared: Prepared;
+      try {
+        prepared = prepare(event, opts.secretKeys);
+      } catch (err) {
+        // Only a malformed event (not its arguments: those never throw) gets here.
+        return Promise.reject(unavailable('audit record could not be built', err));
+      }
       return new Promise<void>((resolve, reject) => {
         pending.push({ prepared, durable, resolve, reject });
         pump();

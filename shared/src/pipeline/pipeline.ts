@@ -96,6 +96,8 @@ export class Pipeline<S extends object> {
   /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
   #abandon!: Promise<never>;
   #abandonNow!: (err: Error) => void;
+  /** Set once shutdown stopped waiting: calls that have not reached their handler are refused. */
+  #abandoned = false;
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
@@ -139,6 +141,7 @@ export class Pipeline<S extends object> {
    * Resolves when those answers and records are done.
    */
   abandonInFlight(): Promise<void> {
+    this.#abandoned = true;
     if (this.#inFlight === 0) return Promise.resolve();
     const idle = this.idle();
     this.#abandonNow(
@@ -147,7 +150,6 @@ export class Pipeline<S extends object> {
         'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
       ),
     );
-    this.#armAbandon();
     return idle;
   }
 
@@ -346,23 +348,24 @@ export class Pipeline<S extends object> {
       } else if (confirmationToken !== undefined) {
         throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${CONFIRMATION_ARG}`);
       }
-      const data = await Promise.race([
-        this.#abandon,
-        invokeTool(
-          tool,
-          args,
-          this.#o.services,
-          {
-            signal: meta.signal ?? new AbortController().signal,
-            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
-            principal,
-            requestId: meta.requestId,
-            maxOutputBytes: this.#dataBudget,
-            options: eff.options,
-          },
-          { timeoutMs: this.#o.callTimeoutMs },
-        ),
-      ]);
+      if (this.#abandoned) {
+        throw new RavenhelmError('ERR_SHUTTING_DOWN', `${name} was not run: the server is shutting down; retry`);
+      }
+      const running = invokeTool(
+        tool,
+        args,
+        this.#o.services,
+        {
+          signal: meta.signal ?? new AbortController().signal,
+          logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+          principal,
+          requestId: meta.requestId,
+          maxOutputBytes: this.#dataBudget,
+          options: eff.options,
+        },
+        { timeoutMs: this.#o.callTimeoutMs },
+      );
+      const data = await Promise.race([running, this.#abandon]);
       outcome = 'success';
       return this.#result(name, data);
     } catch (err) {
