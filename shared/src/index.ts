@@ -66,3 +66,4 @@ export {
   type ToolDeclaration,
   toSpec,
 } from './tool.js';
+export { compileUserPattern, type UserPattern } from './user-regex.js';

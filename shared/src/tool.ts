@@ -40,6 +40,11 @@ export interface ToolDeclaration<
    * caller with the confirmation token. Defaults to a generic description of the tool and arguments.
    */
   plan?: (input: z.output<I>, ctx: ToolContext<S>) => Promise<string> | string;
+  /**
+   * Validates this tool's policy options (`servers.<s>.tools.<t>.options`) when the server starts, so a
+   * dangerous or malformed entry stops startup instead of surfacing on the first call. Throws to refuse.
+   */
+  checkOptions?: (options: Readonly<Record<string, unknown>>) => void;
   handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
 }
 

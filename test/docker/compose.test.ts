@@ -126,6 +126,15 @@ describe('compose projects', () => {
     expect(Buffer.byteLength(capped.text)).toBeLessThanOrEqual(256);
   });
 
+  it('compose_get_logs runs catastrophic-backtracking patterns in linear time', async () => {
+    // (.|.|.)*Z takes 3^n steps on an n-character line on the JS engine: hours on these lines
+    const res = await call(tool('compose_get_logs'), { project, grep: '(.|.|.)*Z', grepMode: 'regex' }, services);
+    expect(res).toMatchObject({ text: '', matchedLines: 0 });
+    expect(res.scannedLines).toBeGreaterThanOrEqual(5);
+    const err = await callError(tool('compose_get_logs'), { project, grep: '(a)\\1', grepMode: 'regex' }, services);
+    expect(err.message).toMatch(/^grep: .*backreference/);
+  }, 30_000);
+
   it('compose_restart restarts every container and waits for them', async () => {
     const before = await Promise.all([fx.inspect(web), fx.inspect(worker)]);
     const res = await call(tool('compose_restart'), { project, stopTimeoutSeconds: 1, waitSeconds: 30 }, services);

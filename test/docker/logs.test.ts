@@ -6,6 +6,7 @@ const fx = new DockerFixture('logs');
 const services = makeServices();
 let talker: string;
 let bulk: string;
+let longLines: string;
 
 // Lines: plain stdout, a colored stdout line, stderr lines, and a numbered run to test tail and truncation.
 // The engine copies stdout and stderr on separate pipes, so lines are spaced out where the stream changes.
@@ -23,8 +24,10 @@ const SCRIPT = [
 
 beforeAll(async () => {
   await ensureImage();
-  [talker, bulk] = await Promise.all([
+  [talker, longLines, bulk] = await Promise.all([
     fx.start({ name: 'talker', script: SCRIPT }),
+    // 200 lines of 64 "a": (.|.)*Z takes about 2^64 steps per line on the JS engine
+    fx.start({ name: 'long', script: `for i in $(seq 1 200); do echo ${'a'.repeat(64)}; done; echo end; sleep 600` }),
     fx.start({
       name: 'bulk',
       script: "seq 0 2999 | sed 's/.*/bulk line & padding-padding-padding/'; echo last-line; sleep 600",
@@ -105,6 +108,33 @@ describe('logs_get', () => {
     expect((await callError(tool('logs_get'), { container: talker, tail: 0 }, services)).code).toBe(
       'ERR_INVALID_INPUT',
     );
+  });
+
+  it('runs catastrophic-backtracking patterns in linear time (regression: a 24-char line took 1.8 s)', async () => {
+    await fx.waitFor('long lines', async () => {
+      const res = await call(tool('logs_get'), { container: longLines, tail: 1 }, services);
+      return res.text === 'end\n';
+    });
+    for (const grep of ['(.|.)*Z', '(\\w|\\d)+!']) {
+      const res = await call(tool('logs_get'), { container: longLines, tail: 500, grep, grepMode: 'regex' }, services);
+      expect(res).toMatchObject({ text: '', matchedLines: 0, scannedLines: 201 });
+    }
+    const hit = await call(
+      tool('logs_get'),
+      { container: longLines, tail: 500, grep: '^(a|aa)+$', grepMode: 'regex' },
+      services,
+    );
+    expect(hit.matchedLines).toBe(200);
+  }, 30_000);
+
+  it('refuses a pattern RE2 cannot express, naming the construct', async () => {
+    const err = await callError(
+      tool('logs_get'),
+      { container: talker, grep: '(?<!x)request', grepMode: 'regex' },
+      services,
+    );
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/^grep: .*lookbehind/);
   });
 
   it('since in the future returns nothing; since an hour ago returns everything', async () => {

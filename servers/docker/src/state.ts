@@ -1,5 +1,5 @@
 /** Schemas and summaries shared by the tools: container references, states, health. */
-import { ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend } from './backend.js';
@@ -183,7 +183,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** Compiles a grep pattern: substring by default, or a validated regex. */
+/** Compiles a grep pattern: substring by default, or a regex run on the linear-time engine (RE2 syntax). */
 export function compileGrep(
   pattern: string | undefined,
   mode: 'substring' | 'regex',
@@ -194,14 +194,6 @@ export function compileGrep(
     const needle = ignoreCase ? pattern.toLowerCase() : pattern;
     return ignoreCase ? (t) => t.toLowerCase().includes(needle) : (t) => t.includes(needle);
   }
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern, ignoreCase ? 'i' : '');
-  } catch (err) {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      `grep is not a valid regular expression (${(err as Error).message}); fix it or use grepMode "substring"`,
-    );
-  }
+  const re = compileUserPattern(pattern, { field: 'grep', ignoreCase });
   return (t) => re.test(t);
 }

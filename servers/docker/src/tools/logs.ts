@@ -50,22 +50,11 @@ export const GrepFields = {
   ignoreCase: z.boolean().default(false).describe('Case-insensitive grep'),
 };
 
-/** Refuses regexes with nested quantifiers like (a+)+, the classic catastrophic-backtracking shape. */
-export function checkRegexSafety(pattern: string): void {
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]/.test(pattern)) {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      'grep: nested quantifiers such as "(a+)+" are refused (they can run for minutes); simplify the pattern',
-    );
-  }
-}
-
 export function buildLineFilter(input: {
   grep?: string | undefined;
   grepMode: 'substring' | 'regex';
   ignoreCase: boolean;
 }): ((l: Line) => boolean) | undefined {
-  if (input.grep !== undefined && input.grepMode === 'regex') checkRegexSafety(input.grep);
   const match = compileGrep(input.grep, input.grepMode, input.ignoreCase);
   return match ? (l) => match(stripAnsi(l.text)) : undefined;
 }
