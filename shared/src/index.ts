@@ -3,7 +3,10 @@ export {
   type BackendAuth,
   BackendHttp,
   type BackendHttpOptions,
+  type BackendRequestInit,
   type BackendResponse,
+  DEFAULT_MAX_CONCURRENT_CALLS,
+  DEFAULT_MAX_RESPONSE_BYTES,
   safeUrl,
 } from './backend-http.js';
 export {
@@ -54,6 +57,7 @@ export {
   type SuiteRuntime,
   startHttp,
 } from './runtime.js';
+export { Semaphore } from './semaphore.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
 export {
