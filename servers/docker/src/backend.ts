@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Semaphore, ToolError } from '@ravenhelm/kit';
 import Docker from 'dockerode';
 import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
-import { Demuxer, type Frame, type Line, LineSplitter, TailWindow } from './stream.js';
+import { Demuxer, type Frame, LastLines, type Line, LineSplitter, TailWindow } from './stream.js';
 
 export interface DockerBackendOptions {
   /** DOCKER_HOST form: `tcp://host:port` or `unix:///path/to/docker.sock`. Wins over socketPath. */
@@ -39,6 +39,8 @@ export interface LogOptions {
   keepBytes: number;
   /** Lines not passing the filter are counted as scanned but not kept. */
   filter?: (line: Line) => boolean;
+  /** Turns a matching line into what the answer shows, before it is sized and kept: totals count this form. */
+  render?: (line: Line) => Line;
 }
 
 export interface LogResult {
@@ -49,6 +51,7 @@ export interface LogResult {
   matched: number;
   /** Matched lines dropped to stay within keepBytes (the oldest). */
   dropped: number;
+  /** Bytes of the dropped lines as rendered, one newline each. */
   droppedBytes: number;
 }
 
@@ -199,24 +202,33 @@ export class DockerBackend {
     });
   }
 
-  /** Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter. */
+  /**
+   * Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter.
+   * The engine applies `tail` before `until`, so with `until` the log is read up to `until` and the last
+   * `tail` lines are kept here.
+   */
   async logs(ref: string, opts: LogOptions, signal?: AbortSignal): Promise<LogResult> {
+    const localTail = opts.until !== undefined && opts.tail !== 'all';
     const query: Record<string, unknown> = {
       follow: false,
       stdout: opts.stdout,
       stderr: opts.stderr,
-      tail: String(opts.tail),
+      tail: localTail ? 'all' : String(opts.tail),
       timestamps: opts.timestamps ?? false,
     };
     if (opts.since !== undefined) query.since = opts.since;
     if (opts.until !== undefined) query.until = opts.until;
-    const window = new TailWindow<Line>(opts.keepBytes, (l) => Buffer.byteLength(l.text, 'utf8') + 1);
+    const window = new LastLines(
+      opts.tail === 'all' ? Number.POSITIVE_INFINITY : opts.tail,
+      opts.keepBytes,
+      (l) => Buffer.byteLength(l.text, 'utf8') + 1,
+    );
     const splitter = new LineSplitter();
-    let scanned = 0;
+    const { filter, render } = opts;
     const take = (lines: Line[]) => {
       for (const line of lines) {
-        scanned++;
-        if (!opts.filter || opts.filter(line)) window.push(line);
+        const matched = !filter || filter(line);
+        window.push(matched && render ? render(line) : line, matched);
       }
     };
     const timeoutMs = this.timeoutMs;
@@ -239,9 +251,9 @@ export class DockerBackend {
       throw engineError(this.endpoint, err, subject, timeout, timeoutMs);
     }
     return {
-      lines: window.items(),
-      scanned,
-      matched: window.seen,
+      lines: window.lines(),
+      scanned: window.scanned,
+      matched: window.matched,
       dropped: window.dropped,
       droppedBytes: window.droppedBytes,
     };

@@ -1,6 +1,7 @@
 import { ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
+import type { LogResult } from '../backend.js';
 import { act, type LifecycleAction, LifecycleResult, type PreparedAction, prepare, settle } from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
@@ -11,9 +12,20 @@ import {
   nameOf,
   shortId,
 } from '../state.js';
-import { stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
-import { buildLineFilter, fitText, GrepFields, MaxLogBytes, parseSince, readLogs, Since, Streams } from './logs.js';
+import {
+  assembleLogText,
+  buildLineFilter,
+  GrepFields,
+  LogAnswer,
+  logCap,
+  MaxLogBytes,
+  parseWindow,
+  readLogs,
+  Since,
+  Streams,
+  Until,
+} from './logs.js';
 
 const ServiceName = z
   .string()
@@ -311,63 +323,52 @@ export const composeGetLogs = defineTool({
       .default(100)
       .describe('How many of the latest lines to read per container'),
     since: Since.optional(),
+    until: Until.optional(),
     streams: Streams,
     ...GrepFields,
     timestamps: z.boolean().default(false).describe('Keep the engine timestamp after the prefix'),
     maxBytes: MaxLogBytes,
   }),
-  output: z.object({
-    project: z.string(),
-    services: z.array(z.string()),
-    text: z
-      .string()
-      .describe('Lines of every container, oldest first, as "<service> | <line>"; stderr lines marked "[stderr] "'),
-    lines: z.number().int(),
-    matchedLines: z.number().int(),
-    scannedLines: z.number().int(),
-    truncated: z.boolean(),
-    totalBytes: z.number().int(),
-  }),
+  output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),
   handler: async (input, ctx) => {
-    const since = parseSince(input.since);
+    const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const containers = await projectContainers(ctx, input.project, input.services);
     const perService = new Map<string, number>();
     for (const c of containers) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
-    const cap = Math.max(256, Math.min(input.maxBytes, ctx.maxOutputBytes - 1024));
+    const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes);
     const both = input.streams === 'both';
-    const merged: { key: string; seq: number; text: string }[] = [];
-    let scanned = 0;
-    let matched = 0;
-    let droppedBytes = 0;
+    const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
     for (const c of containers) {
       const service = serviceOf(c);
       const prefix = (perService.get(service) ?? 0) > 1 ? nameOf(c.Names) : service;
-      const res = await readLogs(ctx.docker, c.Id, { ...input, since, filter, cap }, ctx.signal);
-      scanned += res.scanned;
-      matched += res.matched;
-      droppedBytes += res.droppedBytes;
-      for (const line of res.lines) {
-        const { ts, rest } = withoutTimestamp(line.text);
-        const body = `${both && line.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(rest)}`;
-        merged.push({
-          key: timestampKey(ts),
-          seq: merged.length,
-          text: `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${body}`,
-        });
-      }
+      const res = await readLogs(
+        ctx.docker,
+        c.Id,
+        {
+          ...input,
+          since,
+          until,
+          filter,
+          cap,
+          render: (ts, body, stream) =>
+            `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
+        },
+        ctx.signal,
+      );
+      merged.lines.push(...res.lines);
+      merged.scanned += res.scanned;
+      merged.matched += res.matched;
+      merged.dropped += res.dropped;
+      merged.droppedBytes += res.droppedBytes;
     }
-    merged.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq));
-    const fitted = fitText(merged.length > 0 ? `${merged.map((m) => m.text).join('\n')}\n` : '', cap);
+    const answer = assembleLogText(merged, cap, notes);
     return {
       project: input.project,
       services: [...perService.keys()],
-      text: fitted.text,
-      lines: fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length,
-      matchedLines: matched,
-      scannedLines: scanned,
-      truncated: fitted.truncated || droppedBytes > 0,
-      totalBytes: fitted.totalBytes + droppedBytes,
+      ...answer,
+      matchedLines: merged.matched,
+      scannedLines: merged.scanned,
     };
   },
 });
