@@ -9,21 +9,19 @@ export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
 
 export const ContainerRef = z
   .string()
-  .min(1)
   .max(128)
   .regex(
     /^\/?[A-Za-z0-9][A-Za-z0-9_.-]*$/,
     'must be a container name or id: letters, digits, "_", "." and "-", starting with a letter or digit',
   )
   .transform((s) => s.replace(/^\//, ''))
-  .describe('Container name (e.g. "web") or id (full or a unique prefix of at least a few hex digits)');
+  .describe('Container name or id (prefix)');
 
 export const ComposeProjectName = z
   .string()
-  .min(1)
   .max(128)
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a compose project name: lowercase letters, digits, "_" and "-"')
-  .describe('Compose project name (the com.docker.compose.project label)');
+  .describe('Compose project name');
 
 export const HEALTH_VALUES = ['healthy', 'unhealthy', 'starting', 'none'] as const;
 export const Health = z

@@ -32,12 +32,7 @@ const ServiceName = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
-const ServicesFilter = z
-  .array(ServiceName)
-  .min(1)
-  .max(50)
-  .optional()
-  .describe('Only these services (default: every service of the project)');
+const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Only these services');
 
 const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
 
@@ -78,12 +73,11 @@ export const composeListProjects = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List compose projects',
-  description:
-    'List compose projects found on container labels, with their services and how many containers run, are unhealthy or exited.',
+  description: 'List compose projects with services and running/unhealthy/exited counts.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    limit: z.number().int().min(1).max(200).default(50).describe('Most projects to return in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
   }),
   output: z.object({
     projects: z.array(
@@ -142,8 +136,7 @@ export const composeGetStatus = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Compose project status',
-  description:
-    "Status of one compose project per service: each container's state and health, and whether every service is up.",
+  description: 'Per-service state and health of a compose project.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ComposeProjectName }),
   output: z.object({
@@ -236,22 +229,8 @@ async function runProjectLifecycle(
 const ProjectLifecycleInput = {
   project: ComposeProjectName,
   services: ServicesFilter,
-  stopTimeoutSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(120)
-    .default(10)
-    .describe('Seconds each process gets to exit after SIGTERM before SIGKILL'),
-  waitSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(300)
-    .default(15)
-    .describe(
-      'Most seconds to wait, in all, for the target state; the whole call must fit the server call timeout (30 s by default)',
-    ),
+  stopTimeoutSeconds: z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL'),
+  waitSeconds: z.number().int().min(0).max(300).default(15).describe('Seconds to wait for the target state'),
 };
 
 export const composeRestart = defineTool({
@@ -260,8 +239,7 @@ export const composeRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a compose project',
-  description:
-    "Restart every container of a compose project (or some services) and wait until running/healthy. Each container's restart budget applies.",
+  description: 'Restart a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
@@ -275,8 +253,7 @@ export const composeStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a compose project',
-  description:
-    'Start the stopped containers of a compose project (or some services) and wait until running/healthy. Counts against each restart budget.',
+  description: 'Start a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ComposeProjectName,
@@ -293,7 +270,7 @@ export const composeStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a compose project',
-  description: 'Stop every container of a compose project (or some services) and wait until they have stopped.',
+  description: 'Stop a compose project (or services) and wait until stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
@@ -309,24 +286,17 @@ export const composeGetLogs = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Read compose project logs',
-  description:
-    'Merged, time-ordered logs of a compose project\'s services, each line prefixed "<service> | "; grep and since apply; newest kept when capped.',
+  description: 'Merged logs of a compose project, time-ordered, lines prefixed "<service> | ".',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ComposeProjectName,
     services: ServicesFilter,
-    tail: z
-      .number()
-      .int()
-      .min(1)
-      .max(10_000)
-      .default(100)
-      .describe('How many of the latest lines to read per container'),
+    tail: z.number().int().min(1).max(10_000).default(100).describe('Latest lines per container'),
     since: Since.optional(),
     until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe('Keep the engine timestamp after the prefix'),
+    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),

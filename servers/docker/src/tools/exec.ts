@@ -182,32 +182,19 @@ export const execRun = defineTool({
   tier: 'HIGH',
   scopes: ['mcp:docker:admin'],
   title: 'Run an allowlisted command in a container',
-  description:
-    "Run one command (argv array, no shell, no TTY) inside a running container if the operator's allowlist permits it; returns exit code and capped stdout/stderr.",
+  description: "Run an argv (no shell) in a running container if the operator's allowlist permits it.",
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    argv: z
-      .array(Arg)
-      .min(1)
-      .max(64)
-      .describe('The command and its arguments, e.g. ["cat", "/etc/hostname"]; no shell parsing happens'),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(120)
-      .default(20)
-      .describe(
-        'Stop waiting for the command after this many seconds (keep it under the server call timeout, 30 s by default)',
-      ),
+    argv: z.array(Arg).min(1).max(64).describe('Command and arguments, no shell'),
+    timeoutSeconds: z.number().int().min(1).max(120).default(20).describe('Stop waiting after'),
     maxOutputBytes: z
       .number()
       .int()
       .min(256)
       .max(256 * 1024)
       .default(16 * 1024)
-      .describe('Byte cap per stream; the last bytes are kept'),
+      .describe('Cap per stream; last bytes kept'),
   }),
   output: z.object({
     container: z.string(),

@@ -6,10 +6,8 @@ import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.
 import { defineTool } from './define.js';
 
 const TimeBound = z.string().min(1).max(40);
-export const Since = TimeBound.describe(
-  'Only newer lines: a duration back from now ("15m", "2h", "1d") or an ISO-8601 time',
-);
-export const Until = TimeBound.describe('Only older lines, same forms as since; tail then counts back from here');
+export const Since = TimeBound.describe('Newer than: "15m", "2h", "1d" or ISO-8601');
+export const Until = TimeBound.describe('Older than (same forms); tail counts back from it');
 
 /** Parses a time bound into Unix seconds, or throws ERR_INVALID_INPUT saying which forms are accepted. */
 export function parseSince(value: string | undefined, now = Date.now(), field = 'since'): number | undefined {
@@ -38,7 +36,7 @@ export function parseWindow(input: { since?: string | undefined; until?: string 
 }
 
 /** Which output streams to read; shared by the container and compose log tools. */
-export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read');
+export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Streams to read');
 
 /** Byte cap on returned log text; shared by the container and compose log tools. */
 export const MaxLogBytes = z
@@ -47,17 +45,12 @@ export const MaxLogBytes = z
   .min(256)
   .max(1024 * 1024)
   .default(32 * 1024)
-  .describe('Byte cap on the returned text; the oldest lines are dropped first');
+  .describe('Cap on returned text; oldest lines dropped first');
 
 export const GrepFields = {
-  grep: z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .describe('Keep only lines containing this text (or matching it, with grepMode "regex")'),
-  grepMode: z.enum(['substring', 'regex']).default('substring').describe('How grep is matched'),
-  ignoreCase: z.boolean().default(false).describe('Case-insensitive grep'),
+  grep: z.string().min(1).max(200).optional().describe('Keep lines containing this (or matching, RE2 syntax)'),
+  grepMode: z.enum(['substring', 'regex']).default('substring').describe('grep as'),
+  ignoreCase: z.boolean().default(false).describe('Case-insensitive'),
 };
 
 export function buildLineFilter(input: {
@@ -177,23 +170,16 @@ export const logsGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Read container logs',
-  description:
-    'Read the latest log lines of one container: tail, since, grep (substring or regex), stdout/stderr choice; ANSI colors stripped; newest lines kept when capped.',
+  description: 'Latest log lines of a container, ANSI-stripped; filter by time and grep.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    tail: z
-      .number()
-      .int()
-      .min(1)
-      .max(50_000)
-      .default(200)
-      .describe('How many of the latest lines to read; grep filters within these'),
+    tail: z.number().int().min(1).max(50_000).default(200).describe('Latest lines to read; grep filters these'),
     since: Since.optional(),
     until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe("Prefix each line with the engine's RFC 3339 timestamp"),
+    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ container: z.string(), ...LogAnswer }),
