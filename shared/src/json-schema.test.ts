@@ -49,6 +49,13 @@ describe('jsonSchemaOf (slim emission)', () => {
     expect(props.rest).toEqual({ type: 'array', items: { type: ['string', 'number'] }, minItems: 1 });
   });
 
+  it('drops a propertyNames that only says keys are strings, keeps one that constrains them', () => {
+    const R = z.object({ labels: z.record(z.string(), z.string()), ids: z.record(z.string().regex(/^x/), z.number()) });
+    const props = (jsonSchemaOf(R, 'output') as { properties: Record<string, Record<string, unknown>> }).properties;
+    expect(props.labels).toEqual({ type: 'object', additionalProperties: { type: 'string' } });
+    expect(props.ids?.propertyNames).toEqual({ type: 'string', pattern: '^x' });
+  });
+
   it('is computed once per schema and io', () => {
     const S = z.object({ a: z.string().describe('x') });
     expect(jsonSchemaOf(S, 'input')).toBe(jsonSchemaOf(S, 'input'));

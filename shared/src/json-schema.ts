@@ -4,6 +4,7 @@
  * - integer bounds that are only JavaScript's safe-integer range (zod adds them to every `.int()`) go;
  * - output schemas carry shapes, not prose: `description`, `title`, `examples` and
  *   `additionalProperties: false` go (the server writes the output; clients only read it);
+ * - `propertyNames: {type: "string"}` (zod's records) goes: JSON object keys are always strings;
  * - `anyOf` of bare types becomes one `type` list (`{"type": ["integer", "null"]}`);
  * - tuple forms (`prefixItems`, array-valued `items`, `items: false`) become a plain array of the union
  *   of the members with fixed length, valid under draft-07 and 2020-12 alike (the SDK client and Ajv
@@ -35,6 +36,8 @@ function slim(node: unknown, io: Io): unknown {
     if (io === 'output' && (OUTPUT_PROSE as readonly string[]).includes(key)) continue;
     if (io === 'output' && key === 'additionalProperties' && value === false) continue;
     if ((key === 'minimum' && value === -SAFE_MAX) || (key === 'maximum' && value === SAFE_MAX)) continue;
+    // object keys are always strings: z.record's `propertyNames: {type: "string"}` says nothing
+    if (key === 'propertyNames' && isBareString(value)) continue;
     if ((SCHEMA_MAPS as readonly string[]).includes(key) && value && typeof value === 'object') {
       out[key] = Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, slim(v, io)]));
     } else if ((SCHEMA_ONE as readonly string[]).includes(key)) {
@@ -67,6 +70,10 @@ function rewriteItems(src: Schema, out: Schema, io: Io): void {
   if (out.minItems === undefined && members.length > 0) out.minItems = prefix.length;
   // without a schema for further items the tuple had a fixed length
   if (!rest && out.maxItems === undefined) out.maxItems = prefix.length;
+}
+
+function isBareString(value: unknown): boolean {
+  return !!value && typeof value === 'object' && Object.keys(value).length === 1 && (value as Schema).type === 'string';
 }
 
 function uniqueSchemas(list: unknown[]): unknown[] {
