@@ -191,6 +191,22 @@ describe('exec_run', () => {
     expect(res.stdoutBytes).toBe(Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('').length);
   });
 
+  it('says when the server output budget lowered maxOutputBytes', async () => {
+    const rules = allow([{ argv: ['seq', '1', '20000'] }]);
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['seq', '1', '20000'], maxOutputBytes: 64 * 1024 },
+      services,
+      { ...rules, maxOutputBytes: 16 * 1024 },
+    );
+    expect(res.notes).toEqual([
+      "maxOutputBytes 65536 lowered to 7168 per stream: both streams fit the server's output budget of 16384 bytes (limits.maxOutputBytes)",
+    ]);
+    expect(Buffer.byteLength(res.stdout)).toBeLessThanOrEqual(7168);
+    const roomy = await call(tool('exec_run'), { container: box, argv: ['seq', '1', '20000'] }, services, rules);
+    expect(roomy.notes).toBeUndefined();
+  });
+
   it('bad input is ERR_INVALID_INPUT: a shell string, an empty argv, NUL bytes', async () => {
     const opts = allow([{ argv: ['echo'], rest: { pattern: '.*' } }]);
     expect((await callError(tool('exec_run'), { container: box, argv: 'echo hi' }, services, opts)).code).toBe(

@@ -216,6 +216,7 @@ export const execRun = defineTool({
     allowedBy: z
       .object({ container: z.string().nullable(), argv: z.array(z.string()) })
       .describe('The allowlist entry that permitted the command'),
+    notes: z.array(z.string()).optional().describe('Every bound that applied, and why'),
   }),
   plan: ({ container, argv }) => `run ${JSON.stringify(argv)} inside container "${container}"`,
   checkOptions: (options) => {
@@ -271,6 +272,13 @@ export const execRun = defineTool({
       stderrTruncated: res.stderrTruncated || stderr.truncated,
       durationMs: res.durationMs,
       allowedBy: { container: rule.rule.container ?? null, argv: ruleArgv(rule.rule) },
+      ...(perStream < maxOutputBytes
+        ? {
+            notes: [
+              `maxOutputBytes ${maxOutputBytes} lowered to ${perStream} per stream: both streams fit the server's output budget of ${budget} bytes (limits.maxOutputBytes)`,
+            ],
+          }
+        : {}),
     };
   },
 });
