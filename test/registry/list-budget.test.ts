@@ -17,7 +17,7 @@ import type { ToolSpec } from '@ravenhelm/registry';
 import { describe, expect, it } from 'vitest';
 import { assertAllLoaded, loadServers } from './servers.js';
 
-/** Average bytes per tool of a server's whole tools/list result (measured after slimming: docker 1,999, observability 1,918). */
+/** Average bytes per tool of a server's whole tools/list result (measured after slimming: docker 2,002, observability 1,918). */
 const BUDGET_PER_TOOL = 2_100;
 /** No single tool's entry may exceed this. */
 const BUDGET_ONE_TOOL = 4_500;
