@@ -20,7 +20,12 @@ describe('examples/policy.yaml', () => {
     expect(docker.tools.exec_run?.options).toEqual({
       allow: [
         { container: 'web-*', argv: ['cat', '/etc/hostname'] },
-        { container: 'db', argv: ['pg_isready'], exact: true },
+        { container: 'db', argv: ['pg_isready', '-h', { pattern: '[a-z0-9.-]{1,63}' }] },
+        {
+          container: 'web-*',
+          argv: ['ls', '-l'],
+          rest: { pattern: '/var/log(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*', max: 4 },
+        },
       ],
     });
     const entries = Object.values(docker.tools);

@@ -1,4 +1,10 @@
 import { ToolError } from './errors.js';
+import { Semaphore } from './semaphore.js';
+
+/** Default cap on one backend answer: enough for any answer a tool can show within its output budget. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** Default number of calls to one backend client in flight at once; further calls queue. */
+export const DEFAULT_MAX_CONCURRENT_CALLS = 8;
 
 export interface BackendAuth {
   bearer?: string | undefined;
@@ -13,8 +19,31 @@ export interface BackendHttpOptions {
   auth?: BackendAuth | undefined;
   /** Extra headers on every request (e.g. X-Scope-OrgID). */
   headers?: Record<string, string> | undefined;
-  /** Cap on response bodies read into memory. */
-  maxResponseBytes?: number;
+  /**
+   * Cap on one response body, in bytes (default 4 MiB). A larger answer is refused as soon as the cap is
+   * passed (or at once, from Content-Length): the rest is never read. A call can lower or raise it.
+   */
+  maxResponseBytes?: number | undefined;
+  /** The config key that raises the cap, named in the refusal: `backend.prometheus.maxResponseBytes`. */
+  maxResponseBytesSetting?: string | undefined;
+  /** Calls in flight at once (default 8); more wait in a queue within their own deadline. */
+  maxConcurrent?: number | undefined;
+  /** A semaphore shared with the server's other backend clients; wins over maxConcurrent. */
+  limiter?: Semaphore | undefined;
+}
+
+export interface BackendRequestInit {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  json?: unknown;
+  form?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+  headers?: Record<string, string>;
+  /** Deadline for the whole call, queueing included (default: the client's timeoutMs). */
+  timeoutMs?: number;
+  /** This call's body cap (default: the client's maxResponseBytes). */
+  maxBytes?: number | undefined;
+  /** How to narrow this particular query, for the too-large refusal: "use a larger step or a shorter range". */
+  narrowHint?: string | undefined;
 }
 
 export interface BackendResponse<T> {
@@ -42,10 +71,19 @@ export function safeUrl(url: string | URL): string {
  * the credentials.
  */
 export class BackendHttp {
-  readonly #opts: Required<Pick<BackendHttpOptions, 'maxResponseBytes'>> & BackendHttpOptions;
+  readonly #opts: BackendHttpOptions;
+  readonly #maxBytes: number;
+  readonly limiter: Semaphore;
 
   constructor(opts: BackendHttpOptions) {
-    this.#opts = { maxResponseBytes: 32 * 1024 * 1024, ...opts };
+    this.#opts = opts;
+    this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.limiter = opts.limiter ?? new Semaphore(opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_CALLS);
+  }
+
+  /** The default body cap of this client, in bytes. */
+  get maxResponseBytes(): number {
+    return this.#maxBytes;
   }
 
   get name(): string {
@@ -71,23 +109,37 @@ export class BackendHttp {
     return h;
   }
 
-  /** Sends a request and parses JSON (or returns text when the body is not JSON). Non-2xx is returned, not thrown. */
-  async request<T = unknown>(
-    method: string,
-    path: string,
-    init: {
-      query?: Record<string, string | number | boolean | string[] | undefined>;
-      json?: unknown;
-      form?: Record<string, string>;
-      signal?: AbortSignal | undefined;
-      headers?: Record<string, string>;
-      timeoutMs?: number;
-    } = {},
-  ): Promise<BackendResponse<T>> {
+  /**
+   * Sends a request and parses JSON (or returns text when the body is not JSON). Non-2xx is returned,
+   * not thrown. The call waits for a free slot first (within its deadline), and its body is capped.
+   */
+  async request<T = unknown>(method: string, path: string, init: BackendRequestInit = {}): Promise<BackendResponse<T>> {
     const url = this.url(path, init.query);
     const timeoutMs = init.timeoutMs ?? this.#opts.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const queuedAt = Date.now();
+    let release: () => void;
+    try {
+      release = await this.limiter.acquire(signal);
+    } catch {
+      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt);
+    }
+    try {
+      return await this.#send<T>(method, url, init, signal, timeout, timeoutMs);
+    } finally {
+      release();
+    }
+  }
+
+  async #send<T>(
+    method: string,
+    url: URL,
+    init: BackendRequestInit,
+    signal: AbortSignal,
+    timeout: AbortSignal,
+    timeoutMs: number,
+  ): Promise<BackendResponse<T>> {
     const headers = this.#headers(init.headers);
     let body: string | undefined;
     if (init.json !== undefined) {
@@ -103,9 +155,10 @@ export class BackendHttp {
     } catch (err) {
       throw this.#networkError(err, timeout, timeoutMs, url);
     }
+    const cap = init.maxBytes ?? this.#maxBytes;
     let text: string;
     try {
-      text = await readCapped(res, this.#opts.maxResponseBytes);
+      text = await readCapped(res, cap, (size) => this.#tooLarge(method, url, cap, size, init.narrowHint));
     } catch (err) {
       if (err instanceof ToolError) throw err;
       throw this.#networkError(err, timeout, timeoutMs, url);
@@ -119,6 +172,37 @@ export class BackendHttp {
       }
     }
     return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+
+  #tooLarge(method: string, url: URL, cap: number, size: { declared?: number }, hint?: string): ToolError {
+    const seen =
+      size.declared !== undefined
+        ? `an answer of ${size.declared.toLocaleString('en-US')} bytes (Content-Length)`
+        : `more than ${cap.toLocaleString('en-US')} bytes`;
+    const raise = this.#opts.maxResponseBytesSetting ?? `the ${this.name} maxResponseBytes setting`;
+    return new ToolError(
+      'ERR_OUTPUT_TOO_LARGE',
+      `${this.name} answered ${method} ${safeUrl(url)} with ${seen}, over this call's cap of ${cap.toLocaleString('en-US')} bytes; reading stopped there. ${hint ?? 'Narrow the query (shorter time range, coarser step, more selective matchers, a limit)'}, or have an operator raise ${raise}`,
+      {
+        backend: this.name,
+        capBytes: cap,
+        ...(size.declared !== undefined ? { contentLength: size.declared } : {}),
+      },
+    );
+  }
+
+  #queueError(timeout: AbortSignal, timeoutMs: number, waitedMs: number): ToolError {
+    const busy = `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+    if (timeout.aborted) {
+      return new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `the call to ${this.name} waited ${waitedMs} ms for a free slot and reached its ${timeoutMs} ms deadline: ${busy}; retry later or narrow the queries in flight`,
+        { backend: this.name },
+      );
+    }
+    return new ToolError('ERR_BACKEND_TIMEOUT', `the call to ${this.name} was cancelled while queued (${busy})`, {
+      backend: this.name,
+    });
   }
 
   #networkError(err: unknown, timeout: AbortSignal, timeoutMs: number, url: URL): ToolError {
@@ -139,8 +223,21 @@ export class BackendHttp {
   }
 }
 
-async function readCapped(res: Response, max: number): Promise<string> {
+/**
+ * Reads a body up to `max` bytes. A declared Content-Length over the cap is refused before any byte is
+ * read; otherwise reading stops at the first chunk past the cap and the rest of the stream is cancelled.
+ */
+async function readCapped(
+  res: Response,
+  max: number,
+  tooLarge: (size: { declared?: number }) => ToolError,
+): Promise<string> {
   if (!res.body) return '';
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body.cancel().catch(() => undefined);
+    throw tooLarge({ declared });
+  }
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -149,10 +246,11 @@ async function readCapped(res: Response, max: number): Promise<string> {
     if (done) break;
     size += value.byteLength;
     if (size > max) {
-      await reader.cancel();
-      throw new ToolError('ERR_OUTPUT_TOO_LARGE', `the backend's answer exceeded ${max} bytes; narrow the query`);
+      chunks.length = 0;
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge({});
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks, size).toString('utf8');
 }

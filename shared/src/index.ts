@@ -3,7 +3,10 @@ export {
   type BackendAuth,
   BackendHttp,
   type BackendHttpOptions,
+  type BackendRequestInit,
   type BackendResponse,
+  DEFAULT_MAX_CONCURRENT_CALLS,
+  DEFAULT_MAX_RESPONSE_BYTES,
   safeUrl,
 } from './backend-http.js';
 export {
@@ -60,6 +63,7 @@ export {
   type SuiteRuntime,
   startHttp,
 } from './runtime.js';
+export { Semaphore } from './semaphore.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
 export {
@@ -72,3 +76,4 @@ export {
   type ToolDeclaration,
   toSpec,
 } from './tool.js';
+export { compileUserPattern, type UserPattern } from './user-regex.js';

@@ -93,6 +93,19 @@ export function highToolsDecision(config: FullConfig<z.ZodObject>): {
   };
 }
 
+/** Refuses to start when a tool's policy options are invalid (each tool validates its own). */
+function checkToolOptions(definition: AnyDefinition, registry: Registry): void {
+  for (const tool of definition.tools) {
+    const options = registry.get(definition.name, tool.name)?.options ?? {};
+    if (!tool.checkOptions || Object.keys(options).length === 0) continue;
+    try {
+      tool.checkOptions(options);
+    } catch (err) {
+      throw new Error(`policy servers.${definition.name}.tools.${tool.name}.options: ${(err as Error).message}`);
+    }
+  }
+}
+
 /** Builds the registry, stores, services and pipeline for one server. */
 export async function createRuntime(
   definition: AnyDefinition,
@@ -104,6 +117,7 @@ export async function createRuntime(
     ? parsePolicy(readFileSync(config.policyFile, 'utf8'), config.policyFile)
     : EMPTY_POLICY;
   const registry = new Registry(specsOf(definition), policy);
+  checkToolOptions(definition, registry);
   const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
   const redis =
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations)

@@ -1,6 +1,7 @@
 import type { Principal } from '@ravenhelm/auth';
 import type { ToolSpec } from '@ravenhelm/registry';
 import { z } from 'zod';
+import { slimSchema } from './json-schema.js';
 import type { Logger } from './logging.js';
 
 /** What every handler receives besides its validated input. */
@@ -40,6 +41,11 @@ export interface ToolDeclaration<
    * caller with the confirmation token. Defaults to a generic description of the tool and arguments.
    */
   plan?: (input: z.output<I>, ctx: ToolContext<S>) => Promise<string> | string;
+  /**
+   * Validates this tool's policy options (`servers.<s>.tools.<t>.options`) when the server starts, so a
+   * dangerous or malformed entry stops startup instead of surfacing on the first call. Throws to refuse.
+   */
+  checkOptions?: (options: Readonly<Record<string, unknown>>) => void;
   handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
 }
 
@@ -58,16 +64,22 @@ export function createToolDefiner<S extends object>() {
   };
 }
 
-const schemaCache = new WeakMap<z.ZodType, Record<string, unknown>>();
+const schemaCache = { input: new WeakMap<z.ZodType, Record<string, unknown>>(), output: new WeakMap() };
 
-/** JSON Schema for a zod schema, computed once per schema object. */
+/**
+ * JSON Schema for a zod schema as tools/list shows it, computed once per schema object: slimmed (see
+ * slimSchema: no prose in output schemas, no safe-integer bounds, no tuple forms) and valid for
+ * draft-07 and 2020-12 validators alike.
+ */
 export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const cached = schemaCache.get(schema);
-  if (cached && io === 'output') return cached;
+  const cache = schemaCache[io] as WeakMap<z.ZodType, Record<string, unknown>>;
+  const cached = cache.get(schema);
+  if (cached) return cached;
   const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete json.$schema;
-  if (io === 'output') schemaCache.set(schema, json);
-  return json;
+  const slim = slimSchema(json, io);
+  cache.set(schema, slim);
+  return slim;
 }
 
 /** The registry's view of a declaration: contract and permissions, no handler. */

@@ -126,6 +126,28 @@ describe('compose projects', () => {
     expect(Buffer.byteLength(capped.text)).toBeLessThanOrEqual(256);
   });
 
+  it('compose_get_logs totals are exact and clamps are stated; until bounds the read', async () => {
+    const full = await call(tool('compose_get_logs'), { project }, services);
+    expect(full.notes).toBeUndefined();
+    const capped = await call(tool('compose_get_logs'), { project, maxBytes: 256 }, services, { maxOutputBytes: 2048 });
+    expect(capped.totalBytes).toBe(Buffer.byteLength(full.text)); // regression: engine timestamps counted
+    const big = await call(tool('compose_get_logs'), { project, maxBytes: 8192 }, services, { maxOutputBytes: 2048 });
+    expect(big.notes?.[0]).toMatch(
+      /^maxBytes 8192 lowered to 1024: every answer fits the server's output budget of 2048 bytes/,
+    );
+    const past = await call(tool('compose_get_logs'), { project, until: '2000-01-01T00:00:00Z' }, services);
+    expect(past).toMatchObject({ text: '', lines: 0, scannedLines: 0 });
+  });
+
+  it('compose_get_logs runs catastrophic-backtracking patterns in linear time', async () => {
+    // (.|.|.)*Z takes 3^n steps on an n-character line on the JS engine: hours on these lines
+    const res = await call(tool('compose_get_logs'), { project, grep: '(.|.|.)*Z', grepMode: 'regex' }, services);
+    expect(res).toMatchObject({ text: '', matchedLines: 0 });
+    expect(res.scannedLines).toBeGreaterThanOrEqual(5);
+    const err = await callError(tool('compose_get_logs'), { project, grep: '(a)\\1', grepMode: 'regex' }, services);
+    expect(err.message).toMatch(/^grep: .*backreference/);
+  }, 30_000);
+
   it('compose_restart restarts every container and waits for them', async () => {
     const before = await Promise.all([fx.inspect(web), fx.inspect(worker)]);
     const res = await call(tool('compose_restart'), { project, stopTimeoutSeconds: 1, waitSeconds: 30 }, services);

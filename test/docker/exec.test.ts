@@ -22,7 +22,7 @@ beforeAll(async () => {
       tool('exec_run'),
       { container: box, argv: ['cat', '/tmp/value'] },
       services,
-      allow([{ argv: ['cat'] }]),
+      allow([{ argv: ['cat', '/tmp/value'] }]),
     );
     return res.stdout === 'secret-ish';
   });
@@ -34,7 +34,7 @@ afterAll(async () => {
 
 describe('exec_run', () => {
   it('runs an allowed argv and returns its output and exit code', async () => {
-    const rules = [{ container: `${fx.prefix}-b*`, argv: ['echo'] }];
+    const rules = [{ container: `${fx.prefix}-b*`, argv: ['echo'], rest: { pattern: '[a-z]+' } }];
     const res = await call(
       tool('exec_run'),
       { container: box, argv: ['echo', 'hello', 'world'] },
@@ -50,7 +50,7 @@ describe('exec_run', () => {
       stderr: '',
       stdoutTruncated: false,
     });
-    expect(res.allowedBy).toEqual({ container: `${fx.prefix}-b*`, argv: ['echo'], exact: false });
+    expect(res.allowedBy).toEqual({ container: `${fx.prefix}-b*`, argv: ['echo', '.../[a-z]+/ (up to 8)'] });
   });
 
   it('returns a non-zero exit code and stderr', async () => {
@@ -58,7 +58,7 @@ describe('exec_run', () => {
       tool('exec_run'),
       { container: box, argv: ['ls', '/nope'] },
       services,
-      allow([{ argv: ['ls'] }]),
+      allow([{ argv: ['ls', { pattern: '/[a-z]+' }] }]),
     );
     expect(res.exitCode).not.toBe(0);
     expect(res.exitCode).not.toBeNull();
@@ -71,14 +71,14 @@ describe('exec_run', () => {
       tool('exec_run'),
       { container: box, argv: ['echo', '$(id)', ';', 'rm', '-rf', '/'] },
       services,
-      allow([{ argv: ['echo'] }]),
+      allow([{ argv: ['echo', '$(id)', ';', 'rm', '-rf', '/'] }]),
     );
     expect(res.stdout).toBe('$(id) ; rm -rf /\n');
     const still = await call(
       tool('exec_run'),
       { container: box, argv: ['cat', '/tmp/value'] },
       services,
-      allow([{ argv: ['cat'] }]),
+      allow([{ argv: ['cat', '/tmp/value'] }]),
     );
     expect(still.stdout).toBe('secret-ish');
   });
@@ -120,6 +120,43 @@ describe('exec_run', () => {
     ).resolves.toMatchObject({ exitCode: 0 });
   });
 
+  it('rules are exact: a listed file does not let the caller append other files (regression)', async () => {
+    const rules = [{ argv: ['cat', '/tmp/value'] }];
+    for (const argv of [
+      ['cat', '/tmp/value', '/proc/1/environ'],
+      ['cat', '/tmp/value', '/etc/passwd'],
+      ['cat', '/proc/1/environ'],
+    ]) {
+      const err = await callError(tool('exec_run'), { container: box, argv }, services, allow(rules));
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(err.message).toMatch(/exactly the arguments they list/);
+    }
+    const res = await call(tool('exec_run'), { container: box, argv: ['cat', '/tmp/value'] }, services, allow(rules));
+    expect(res.stdout).toBe('secret-ish');
+  });
+
+  it('a { pattern } argument admits only whole matches on the real engine', async () => {
+    const rules = [{ argv: ['ls', { pattern: '/tmp(/[a-z]+)?' }] }];
+    const ok = await call(tool('exec_run'), { container: box, argv: ['ls', '/tmp/value'] }, services, allow(rules));
+    expect(ok.stdout).toBe('/tmp/value\n');
+    for (const argv of [
+      ['ls', '/tmp/../etc'],
+      ['ls', '/tmp/value', '/etc'],
+      ['ls', 'x/tmp'],
+    ]) {
+      const err = await callError(tool('exec_run'), { container: box, argv }, services, allow(rules));
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+    }
+  });
+
+  it('an interpreter rule with a variable argument is refused as an invalid allowlist', async () => {
+    const err = await callError(tool('exec_run'), { container: box, argv: ['sh', '-c', 'id'] }, services, {
+      options: { allow: [{ argv: ['sh', '-c', { pattern: '.*' }] }] },
+    });
+    expect(err.code).toBe('ERR_NOT_ALLOWED');
+    expect(err.message).toMatch(/runs code or other programs/);
+  });
+
   it('refuses a malformed allowlist (operator error) with ERR_NOT_ALLOWED', async () => {
     const err = await callError(tool('exec_run'), { container: box, argv: ['echo'] }, services, {
       options: { allow: 'echo' },
@@ -134,7 +171,7 @@ describe('exec_run', () => {
       tool('exec_run'),
       { container: box, argv: ['sleep', '30'], timeoutSeconds: 1 },
       services,
-      allow([{ argv: ['sleep'] }]),
+      allow([{ argv: ['sleep', { pattern: '\\d+' }] }]),
     );
     expect(Date.now() - started).toBeLessThan(8_000);
     expect(res).toMatchObject({ timedOut: true, exitCode: null, stillRunning: true });
@@ -145,7 +182,7 @@ describe('exec_run', () => {
       tool('exec_run'),
       { container: box, argv: ['seq', '1', '20000'], maxOutputBytes: 1024 },
       services,
-      allow([{ argv: ['seq'] }]),
+      allow([{ argv: ['seq', '1', '20000'] }]),
     );
     expect(res.exitCode).toBe(0);
     expect(res.stdoutTruncated).toBe(true);
@@ -154,8 +191,24 @@ describe('exec_run', () => {
     expect(res.stdoutBytes).toBe(Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('').length);
   });
 
+  it('says when the server output budget lowered maxOutputBytes', async () => {
+    const rules = allow([{ argv: ['seq', '1', '20000'] }]);
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['seq', '1', '20000'], maxOutputBytes: 64 * 1024 },
+      services,
+      { ...rules, maxOutputBytes: 16 * 1024 },
+    );
+    expect(res.notes).toEqual([
+      "maxOutputBytes 65536 lowered to 7168 per stream: both streams fit the server's output budget of 16384 bytes (limits.maxOutputBytes)",
+    ]);
+    expect(Buffer.byteLength(res.stdout)).toBeLessThanOrEqual(7168);
+    const roomy = await call(tool('exec_run'), { container: box, argv: ['seq', '1', '20000'] }, services, rules);
+    expect(roomy.notes).toBeUndefined();
+  });
+
   it('bad input is ERR_INVALID_INPUT: a shell string, an empty argv, NUL bytes', async () => {
-    const opts = allow([{ argv: ['echo'] }]);
+    const opts = allow([{ argv: ['echo'], rest: { pattern: '.*' } }]);
     expect((await callError(tool('exec_run'), { container: box, argv: 'echo hi' }, services, opts)).code).toBe(
       'ERR_INVALID_INPUT',
     );

@@ -11,6 +11,8 @@ export interface HarnessOptions {
   timeoutMs?: number;
   maxRestarts?: number;
   windowSeconds?: number;
+  maxResponseBytes?: number;
+  maxConcurrentCalls?: number;
 }
 
 export function makeServices(opts: HarnessOptions = {}): DockerServices {
@@ -19,6 +21,8 @@ export function makeServices(opts: HarnessOptions = {}): DockerServices {
       socketPath: opts.socketPath ?? '/var/run/docker.sock',
       host: opts.host,
       timeoutMs: opts.timeoutMs ?? 10_000,
+      maxResponseBytes: opts.maxResponseBytes,
+      maxConcurrentCalls: opts.maxConcurrentCalls,
     }),
     restartBudget: new RestartBudget({ maxRestarts: opts.maxRestarts ?? 3, windowSeconds: opts.windowSeconds ?? 600 }),
   };

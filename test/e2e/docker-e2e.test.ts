@@ -115,6 +115,13 @@ describe('Docker server over Streamable HTTP', () => {
     for (const t of tools) expect(t.outputSchema?.type).toBe('object');
     const report = await client.callTool({ name: 'health_get_report', arguments: {} });
     expect(report.isError).toBeFalsy();
+    // the client validates structuredContent against the slimmed output schema, optional notes included
+    const logs = await client.callTool({
+      name: 'logs_get',
+      arguments: { container: fx.nameOf('web'), maxBytes: 1024 * 1024, until: '2099-01-01T00:00:00Z' },
+    });
+    expect(logs.isError).toBeFalsy();
+    expect((logs.structuredContent as { notes?: string[] }).notes?.[0]).toMatch(/^maxBytes 1048576 lowered to /);
     await client.close();
   }, 60_000);
 

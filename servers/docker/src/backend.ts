@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { ToolError } from '@ravenhelm/kit';
+import { Semaphore, ToolError } from '@ravenhelm/kit';
 import Docker from 'dockerode';
 import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
-import { Demuxer, type Frame, type Line, LineSplitter, TailWindow } from './stream.js';
+import { Demuxer, type Frame, LastLines, type Line, LineSplitter, TailWindow } from './stream.js';
 
 export interface DockerBackendOptions {
   /** DOCKER_HOST form: `tcp://host:port` or `unix:///path/to/docker.sock`. Wins over socketPath. */
@@ -10,7 +10,14 @@ export interface DockerBackendOptions {
   socketPath: string;
   /** Per-call limit for ordinary API calls. */
   timeoutMs: number;
+  /** Cap on one JSON answer from the engine (default 8 MiB); reading stops as soon as it is passed. */
+  maxResponseBytes?: number | undefined;
+  /** Engine calls in flight at once (default 16), log and exec streams included; more wait in a queue. */
+  maxConcurrentCalls?: number | undefined;
 }
+
+export const DEFAULT_DOCKER_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_DOCKER_MAX_CONCURRENT_CALLS = 16;
 
 export interface ListFilters {
   name?: string[];
@@ -32,6 +39,8 @@ export interface LogOptions {
   keepBytes: number;
   /** Lines not passing the filter are counted as scanned but not kept. */
   filter?: (line: Line) => boolean;
+  /** Turns a matching line into what the answer shows, before it is sized and kept: totals count this form. */
+  render?: (line: Line) => Line;
 }
 
 export interface LogResult {
@@ -42,6 +51,7 @@ export interface LogResult {
   matched: number;
   /** Matched lines dropped to stay within keepBytes (the oldest). */
   dropped: number;
+  /** Bytes of the dropped lines as rendered, one newline each. */
   droppedBytes: number;
 }
 
@@ -65,11 +75,12 @@ interface DialOptions {
   query?: Record<string, unknown>;
   body?: unknown;
   statusCodes: Record<number, true | string>;
-  isStream?: boolean;
   /** What the call is about, for error messages: `container "web"`. */
   subject: string;
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
+  /** Cap on this answer (default: the backend's maxResponseBytes). */
+  maxBytes?: number;
 }
 
 interface DockerModem {
@@ -83,10 +94,15 @@ interface DockerModem {
 export class DockerBackend {
   readonly endpoint: string;
   readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
+  /** Caps concurrent engine calls; a stream holds its slot until it is read to the end. */
+  readonly slots: Semaphore;
   readonly #modem: DockerModem;
 
   constructor(opts: DockerBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_DOCKER_MAX_RESPONSE_BYTES;
+    this.slots = new Semaphore(opts.maxConcurrentCalls ?? DEFAULT_DOCKER_MAX_CONCURRENT_CALLS);
     const ep: DockerEndpoint = opts.host ? parseDockerHost(opts.host) : { kind: 'unix', socketPath: opts.socketPath };
     // Every connection field is given explicitly so dockerode's own DOCKER_HOST reading cannot override the config.
     const docker =
@@ -186,48 +202,58 @@ export class DockerBackend {
     });
   }
 
-  /** Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter. */
+  /**
+   * Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter.
+   * The engine applies `tail` before `until`, so with `until` the log is read up to `until` and the last
+   * `tail` lines are kept here.
+   */
   async logs(ref: string, opts: LogOptions, signal?: AbortSignal): Promise<LogResult> {
+    const localTail = opts.until !== undefined && opts.tail !== 'all';
     const query: Record<string, unknown> = {
       follow: false,
       stdout: opts.stdout,
       stderr: opts.stderr,
-      tail: String(opts.tail),
+      tail: localTail ? 'all' : String(opts.tail),
       timestamps: opts.timestamps ?? false,
     };
     if (opts.since !== undefined) query.since = opts.since;
     if (opts.until !== undefined) query.until = opts.until;
-    const window = new TailWindow<Line>(opts.keepBytes, (l) => Buffer.byteLength(l.text, 'utf8') + 1);
+    const window = new LastLines(
+      opts.tail === 'all' ? Number.POSITIVE_INFINITY : opts.tail,
+      opts.keepBytes,
+      (l) => Buffer.byteLength(l.text, 'utf8') + 1,
+    );
     const splitter = new LineSplitter();
-    let scanned = 0;
+    const { filter, render } = opts;
     const take = (lines: Line[]) => {
       for (const line of lines) {
-        scanned++;
-        if (!opts.filter || opts.filter(line)) window.push(line);
+        const matched = !filter || filter(line);
+        window.push(matched && render ? render(line) : line, matched);
       }
     };
     const timeoutMs = this.timeoutMs;
     const { timeout, combined } = withTimeout(signal, timeoutMs);
     const subject = containerSubject(ref);
     try {
-      const res = await this.#dial<IncomingMessage>({
-        path: `/containers/${enc(ref)}/logs`,
-        method: 'GET',
-        query,
-        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
-        isStream: true,
-        subject,
-        signal: combined,
+      await this.#withSlot(subject, combined, timeout, timeoutMs, async () => {
+        const res = await this.#open({
+          path: `/containers/${enc(ref)}/logs`,
+          method: 'GET',
+          query,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          subject,
+          signal: combined,
+        });
+        await readFrames(res, combined, (frame) => take(splitter.push(frame)));
       });
-      await readFrames(res, combined, (frame) => take(splitter.push(frame)));
       take(splitter.end());
     } catch (err) {
       throw engineError(this.endpoint, err, subject, timeout, timeoutMs);
     }
     return {
-      lines: window.items(),
-      scanned,
-      matched: window.seen,
+      lines: window.lines(),
+      scanned: window.scanned,
+      matched: window.matched,
       dropped: window.dropped,
       droppedBytes: window.droppedBytes,
     };
@@ -266,24 +292,31 @@ export class DockerBackend {
     };
     const bytes = { stdout: 0, stderr: 0 };
     let timedOut = false;
+    let streaming = false;
     try {
-      const res = await this.#dial<IncomingMessage>({
-        path: `/exec/${enc(created.Id)}/start`,
-        method: 'POST',
-        body: { Detach: false, Tty: false },
-        statusCodes: { 200: true, 404: 'no such exec', 409: 'container is paused or not running', 500: 'server error' },
-        isStream: true,
-        subject,
-        // execTimeout (created first) decides; this is only a backstop
-        timeoutMs: opts.timeoutMs + 1000,
-        signal: combined,
-      });
-      await readFrames(res, combined, (frame) => {
-        bytes[frame.stream] += frame.data.length;
-        out[frame.stream].push(Buffer.from(frame.data));
+      await this.#withSlot(subject, combined, execTimeout, opts.timeoutMs, async () => {
+        streaming = true;
+        const res = await this.#open({
+          path: `/exec/${enc(created.Id)}/start`,
+          method: 'POST',
+          body: { Detach: false, Tty: false },
+          statusCodes: {
+            200: true,
+            404: 'no such exec',
+            409: 'container is paused or not running',
+            500: 'server error',
+          },
+          subject,
+          signal: combined,
+        });
+        await readFrames(res, combined, (frame) => {
+          bytes[frame.stream] += frame.data.length;
+          out[frame.stream].push(Buffer.from(frame.data));
+        });
       });
     } catch (err) {
-      if (!(execTimeout.aborted && !signal?.aborted))
+      // a timeout while still queued is an error (nothing ran); once streaming, it is the command's timeout
+      if (!streaming || !(execTimeout.aborted && !signal?.aborted))
         throw engineError(this.endpoint, err, subject, execTimeout, opts.timeoutMs);
       timedOut = true;
     }
@@ -316,30 +349,116 @@ export class DockerBackend {
     };
   }
 
+  /**
+   * One JSON call: waits for a slot, reads the answer as a stream up to its byte cap (the rest is never
+   * read) and parses it. An empty answer (204, 304) is undefined.
+   */
   async #dial<T>(opts: DialOptions): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const { timeout, combined } = withTimeout(opts.signal, timeoutMs);
-    if (combined.aborted) throw engineError(this.endpoint, combined.reason, opts.subject, timeout, timeoutMs);
-    const query = opts.query ?? {};
-    const dialOpts: Record<string, unknown> = {
-      path: `${opts.path}?`,
-      method: opts.method,
-      statusCodes: opts.statusCodes,
-      isStream: opts.isStream ?? false,
-      allowEmpty: true,
-      abortSignal: combined,
-      // docker-modem builds the query from `_query` and the JSON body from `_body`
-      options: { _query: query, _body: opts.body ?? {} },
-    };
-    if (opts.method === 'GET') dialOpts.options = query;
+    const cap = opts.maxBytes ?? this.maxResponseBytes;
     try {
-      return await new Promise<T>((resolve, reject) => {
-        this.#modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as T)));
+      return await this.#withSlot(opts.subject, combined, timeout, timeoutMs, async () => {
+        const res = await this.#open({ ...opts, signal: combined });
+        const text = await readCapped(res, cap, combined);
+        if (text === undefined) {
+          throw new ToolError(
+            'ERR_OUTPUT_TOO_LARGE',
+            `the Docker Engine's answer about ${opts.subject} (${opts.method} ${opts.path}) is larger than the ${cap.toLocaleString('en-US')}-byte cap; reading stopped there. Narrow the request (filters, one container) or have an operator raise backend.maxResponseBytes`,
+            { capBytes: cap },
+          );
+        }
+        if (text === '') return undefined as T;
+        // /_ping answers text/plain "OK"
+        return (/json/.test(res.headers['content-type'] ?? '') ? JSON.parse(text) : text) as T;
       });
     } catch (err) {
       throw engineError(this.endpoint, err, opts.subject, timeout, timeoutMs);
     }
   }
+
+  /** Runs `fn` holding one of the engine-call slots; a call that waits past its deadline says why. */
+  async #withSlot<T>(
+    subject: string,
+    signal: AbortSignal,
+    timeout: AbortSignal,
+    timeoutMs: number,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const queuedAt = Date.now();
+    let release: () => void;
+    try {
+      release = await this.slots.acquire(signal);
+    } catch (err) {
+      if (!timeout.aborted) throw err;
+      throw new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `the call about ${subject} waited ${Date.now() - queuedAt} ms for a free slot and reached its ${timeoutMs} ms deadline: ${this.slots.active} Docker Engine calls were in flight (limit ${this.slots.limit}, backend.maxConcurrentCalls); retry later`,
+      );
+    }
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Sends a request and returns the response stream (status checked); the caller reads it. */
+  async #open(opts: DialOptions): Promise<IncomingMessage> {
+    const dialOpts: Record<string, unknown> = {
+      path: `${opts.path}?`,
+      method: opts.method,
+      statusCodes: opts.statusCodes,
+      isStream: true,
+      allowEmpty: true,
+      abortSignal: opts.signal,
+      // docker-modem builds the query from `_query` and the JSON body from `_body`
+      options: { _query: opts.query ?? {}, _body: opts.body ?? {} },
+    };
+    if (opts.method === 'GET') dialOpts.options = opts.query ?? {};
+    try {
+      return await new Promise<IncomingMessage>((resolve, reject) => {
+        this.#modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)));
+      });
+    } catch (err) {
+      throw withEngineMessage(err);
+    }
+  }
+}
+
+/**
+ * In stream mode docker-modem puts the engine's error text only into the message
+ * ("(HTTP code 404) no such container - No such container: web "); keep it where engineError looks.
+ */
+function withEngineMessage(err: unknown): unknown {
+  const e = err as { statusCode?: unknown; json?: unknown; message?: unknown };
+  if (typeof e?.statusCode !== 'number' || e.json || typeof e.message !== 'string') return err;
+  const m = /^\(HTTP code \d+\) .*? - ([\s\S]*)$/.exec(e.message);
+  if (m?.[1]?.trim()) e.json = { message: m[1].trim() };
+  return err;
+}
+
+/** Reads a response to its end up to `max` bytes; undefined (and the stream destroyed) past the cap. */
+async function readCapped(res: IncomingMessage, max: number, signal: AbortSignal): Promise<string | undefined> {
+  const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        chunks.length = 0;
+        res.destroy();
+        return undefined;
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 export function containerSubject(ref: string): string {

@@ -47,13 +47,14 @@ export function engineError(
   timeout: AbortSignal,
   timeoutMs: number,
 ): ToolError {
+  // already explained (a too-large answer, a deadline reached while queued)
+  if (err instanceof ToolError) return err;
   if (timeout.aborted) {
     return new ToolError(
       'ERR_BACKEND_TIMEOUT',
       `the Docker Engine at ${endpoint} did not answer about ${subject} within ${timeoutMs} ms; check that dockerd is healthy, then retry`,
     );
   }
-  if (err instanceof ToolError) return err;
   const e = err as { name?: string; code?: string; statusCode?: number; json?: unknown; message?: string };
   if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') {
     return new ToolError('ERR_BACKEND_TIMEOUT', `the call to the Docker Engine about ${subject} was cancelled`);

@@ -63,6 +63,8 @@ describe('dockerServer', () => {
     expect(DockerBackendConfig.parse({})).toEqual({
       socketPath: '/var/run/docker.sock',
       timeoutMs: 10_000,
+      maxResponseBytes: 8 * 1024 * 1024,
+      maxConcurrentCalls: 16,
       restartBudget: { maxRestarts: 3, windowSeconds: 600 },
     });
     expect(dockerServer.backendEnv).toEqual({ DOCKER_HOST: 'host' });

@@ -43,6 +43,20 @@ export const DockerBackendConfig = z.object({
     .max(120_000)
     .default(10_000)
     .describe('Per-call timeout for Docker Engine API calls'),
+  maxResponseBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(256 * 1024 * 1024)
+    .default(8 * 1024 * 1024)
+    .describe('Cap on one JSON answer from the engine (container lists, inspect); larger answers are refused'),
+  maxConcurrentCalls: z
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(16)
+    .describe('Engine calls in flight at once (log and exec streams included); more wait within their deadline'),
   restartBudget: z
     .object({
       maxRestarts: z
@@ -71,6 +85,8 @@ export const dockerServer = defineServer({
       host: config.host || undefined,
       socketPath: config.socketPath,
       timeoutMs: config.timeoutMs,
+      maxResponseBytes: config.maxResponseBytes,
+      maxConcurrentCalls: config.maxConcurrentCalls,
     }),
     restartBudget: new RestartBudget(config.restartBudget),
   }),

@@ -1,5 +1,5 @@
 /** Schemas and summaries shared by the tools: container references, states, health. */
-import { ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend } from './backend.js';
@@ -9,21 +9,19 @@ export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
 
 export const ContainerRef = z
   .string()
-  .min(1)
   .max(128)
   .regex(
     /^\/?[A-Za-z0-9][A-Za-z0-9_.-]*$/,
     'must be a container name or id: letters, digits, "_", "." and "-", starting with a letter or digit',
   )
   .transform((s) => s.replace(/^\//, ''))
-  .describe('Container name (e.g. "web") or id (full or a unique prefix of at least a few hex digits)');
+  .describe('Container name or id (prefix)');
 
 export const ComposeProjectName = z
   .string()
-  .min(1)
   .max(128)
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a compose project name: lowercase letters, digits, "_" and "-"')
-  .describe('Compose project name (the com.docker.compose.project label)');
+  .describe('Compose project name');
 
 export const HEALTH_VALUES = ['healthy', 'unhealthy', 'starting', 'none'] as const;
 export const Health = z
@@ -183,7 +181,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** Compiles a grep pattern: substring by default, or a validated regex. */
+/** Compiles a grep pattern: substring by default, or a regex run on the linear-time engine (RE2 syntax). */
 export function compileGrep(
   pattern: string | undefined,
   mode: 'substring' | 'regex',
@@ -194,14 +192,6 @@ export function compileGrep(
     const needle = ignoreCase ? pattern.toLowerCase() : pattern;
     return ignoreCase ? (t) => t.toLowerCase().includes(needle) : (t) => t.includes(needle);
   }
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern, ignoreCase ? 'i' : '');
-  } catch (err) {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      `grep is not a valid regular expression (${(err as Error).message}); fix it or use grepMode "substring"`,
-    );
-  }
+  const re = compileUserPattern(pattern, { field: 'grep', ignoreCase });
   return (t) => re.test(t);
 }

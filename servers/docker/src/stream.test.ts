@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Demuxer, LineSplitter, stripAnsi, TailWindow } from './stream.js';
+import { Demuxer, LastLines, LineSplitter, stripAnsi, TailWindow } from './stream.js';
 
 function frame(type: number, text: string): Buffer {
   const payload = Buffer.from(text, 'utf8');
@@ -89,5 +89,54 @@ describe('TailWindow', () => {
     for (let i = 0; i < 10_000; i++) w.push(i);
     expect(w.items()).toHaveLength(100);
     expect(w.items()[0]).toBe(9_900);
+  });
+});
+
+describe('LastLines', () => {
+  const line = (text: string) => ({ stream: 'stdout' as const, text });
+  const size = (l: { text: string }) => l.text.length + 1;
+
+  it('keeps matching lines newest first within the byte cap and counts the dropped ones exactly', () => {
+    const w = new LastLines(100, 10, size);
+    for (const t of ['aaaa', 'skip', 'bbbb', 'cccc']) w.push(line(t), t !== 'skip');
+    expect(w.lines().map((l) => l.text)).toEqual(['bbbb', 'cccc']);
+    expect({ scanned: w.scanned, matched: w.matched, dropped: w.dropped, droppedBytes: w.droppedBytes }).toEqual({
+      scanned: 4,
+      matched: 3,
+      dropped: 1,
+      droppedBytes: 5,
+    });
+  });
+
+  it('counts only the last maxLines scanned lines (tail applied after until)', () => {
+    const w = new LastLines(3, 1000, size);
+    for (let i = 1; i <= 10; i++) w.push(line(`l${i}`), i % 2 === 0);
+    expect(w.lines().map((l) => l.text)).toEqual(['l8', 'l10']);
+    expect({ scanned: w.scanned, matched: w.matched, dropped: w.dropped }).toEqual({
+      scanned: 3,
+      matched: 2,
+      dropped: 0,
+    });
+  });
+
+  it('a line dropped for bytes and then pushed out of the tail leaves every count', () => {
+    const w = new LastLines(2, 6, size);
+    for (const t of ['aaaa', 'bbbb', 'cccc', 'dddd']) w.push(line(t), true);
+    expect(w.lines().map((l) => l.text)).toEqual(['dddd']);
+    expect({ scanned: w.scanned, matched: w.matched, dropped: w.dropped, droppedBytes: w.droppedBytes }).toEqual({
+      scanned: 2,
+      matched: 2,
+      dropped: 1,
+      droppedBytes: 5,
+    });
+  });
+
+  it('stays correct over many lines (compaction)', () => {
+    const w = new LastLines(50, 40, size);
+    for (let i = 0; i < 5000; i++) w.push(line(`x${i % 10}`), i % 3 === 0);
+    const kept = w.lines();
+    expect(w.scanned).toBe(50);
+    expect(w.matched).toBe(kept.length + w.dropped);
+    expect(kept.reduce((n, l) => n + size(l), 0)).toBeLessThanOrEqual(40);
   });
 });

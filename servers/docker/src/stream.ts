@@ -68,6 +68,8 @@ export function stripAnsi(text: string): string {
 export interface Line {
   stream: StreamName;
   text: string;
+  /** Sort key (the engine timestamp, normalised) once a line has been rendered for an answer. */
+  key?: string;
 }
 
 /**
@@ -142,6 +144,80 @@ export class TailWindow<T> {
 
   items(): T[] {
     return this.#items.slice(this.#head);
+  }
+}
+
+type Slot = { line: Line | undefined; matched: boolean; size: number };
+
+/**
+ * The last `maxLines` lines scanned (the engine applies `tail` before `until`, so with `until` the
+ * server reads the log up to `until` and keeps the tail itself), of which the matching ones are kept
+ * newest-first within `maxBytes`. Matching lines that no longer fit are counted (and their bytes), so
+ * totals stay exact; lines pushed out of the last `maxLines` leave every count.
+ */
+export class LastLines {
+  readonly #slots: Slot[] = [];
+  #head = 0;
+  /** Index of the oldest slot that may still hold a kept line. */
+  #keptFrom = 0;
+  #keptBytes = 0;
+  matched = 0;
+  dropped = 0;
+  droppedBytes = 0;
+
+  constructor(
+    private readonly maxLines: number,
+    private readonly maxBytes: number,
+    private readonly sizeOf: (line: Line) => number,
+  ) {}
+
+  get scanned(): number {
+    return this.#slots.length - this.#head;
+  }
+
+  push(line: Line, matched: boolean): void {
+    const size = matched ? this.sizeOf(line) : 0;
+    this.#slots.push({ line: matched ? line : undefined, matched, size });
+    if (matched) {
+      this.matched++;
+      this.#keptBytes += size;
+    }
+    if (this.scanned > this.maxLines) this.#evictOldest();
+    // keep at least the newest matching line, however large
+    while (this.#keptBytes > this.maxBytes && this.#keptFrom < this.#slots.length - 1) {
+      const slot = this.#slots[this.#keptFrom++] as Slot;
+      if (slot.line === undefined) continue;
+      slot.line = undefined;
+      this.#keptBytes -= slot.size;
+      this.dropped++;
+      this.droppedBytes += slot.size;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
+      this.#slots.splice(0, this.#head);
+      this.#keptFrom = Math.max(0, this.#keptFrom - this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #evictOldest(): void {
+    const slot = this.#slots[this.#head++] as Slot;
+    if (this.#keptFrom < this.#head) this.#keptFrom = this.#head;
+    if (!slot.matched) return;
+    this.matched--;
+    if (slot.line !== undefined) this.#keptBytes -= slot.size;
+    else {
+      this.dropped--;
+      this.droppedBytes -= slot.size;
+    }
+  }
+
+  lines(): Line[] {
+    const out: Line[] = [];
+    for (let i = this.#head; i < this.#slots.length; i++) {
+      const line = (this.#slots[i] as Slot).line;
+      if (line !== undefined) out.push(line);
+    }
+    return out;
   }
 }
 

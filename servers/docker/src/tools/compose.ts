@@ -1,6 +1,7 @@
 import { ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
+import type { LogResult } from '../backend.js';
 import { act, type LifecycleAction, LifecycleResult, type PreparedAction, prepare, settle } from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
@@ -11,21 +12,27 @@ import {
   nameOf,
   shortId,
 } from '../state.js';
-import { stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
-import { buildLineFilter, fitText, GrepFields, MaxLogBytes, parseSince, readLogs, Since, Streams } from './logs.js';
+import {
+  assembleLogText,
+  buildLineFilter,
+  GrepFields,
+  LogAnswer,
+  logCap,
+  MaxLogBytes,
+  parseWindow,
+  readLogs,
+  Since,
+  Streams,
+  Until,
+} from './logs.js';
 
 const ServiceName = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
-const ServicesFilter = z
-  .array(ServiceName)
-  .min(1)
-  .max(50)
-  .optional()
-  .describe('Only these services (default: every service of the project)');
+const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Only these services');
 
 const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
 
@@ -66,12 +73,11 @@ export const composeListProjects = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List compose projects',
-  description:
-    'List compose projects found on container labels, with their services and how many containers run, are unhealthy or exited.',
+  description: 'List compose projects with services and running/unhealthy/exited counts.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    limit: z.number().int().min(1).max(200).default(50).describe('Most projects to return in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
   }),
   output: z.object({
     projects: z.array(
@@ -130,8 +136,7 @@ export const composeGetStatus = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Compose project status',
-  description:
-    "Status of one compose project per service: each container's state and health, and whether every service is up.",
+  description: 'Per-service state and health of a compose project.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ComposeProjectName }),
   output: z.object({
@@ -224,22 +229,8 @@ async function runProjectLifecycle(
 const ProjectLifecycleInput = {
   project: ComposeProjectName,
   services: ServicesFilter,
-  stopTimeoutSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(120)
-    .default(10)
-    .describe('Seconds each process gets to exit after SIGTERM before SIGKILL'),
-  waitSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(300)
-    .default(15)
-    .describe(
-      'Most seconds to wait, in all, for the target state; the whole call must fit the server call timeout (30 s by default)',
-    ),
+  stopTimeoutSeconds: z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL'),
+  waitSeconds: z.number().int().min(0).max(300).default(15).describe('Seconds to wait for the target state'),
 };
 
 export const composeRestart = defineTool({
@@ -248,8 +239,7 @@ export const composeRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a compose project',
-  description:
-    "Restart every container of a compose project (or some services) and wait until running/healthy. Each container's restart budget applies.",
+  description: 'Restart a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
@@ -263,8 +253,7 @@ export const composeStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a compose project',
-  description:
-    'Start the stopped containers of a compose project (or some services) and wait until running/healthy. Counts against each restart budget.',
+  description: 'Start a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ComposeProjectName,
@@ -281,7 +270,7 @@ export const composeStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a compose project',
-  description: 'Stop every container of a compose project (or some services) and wait until they have stopped.',
+  description: 'Stop a compose project (or services) and wait until stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
@@ -297,77 +286,59 @@ export const composeGetLogs = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Read compose project logs',
-  description:
-    'Merged, time-ordered logs of a compose project\'s services, each line prefixed "<service> | "; grep and since apply; newest kept when capped.',
+  description: 'Merged logs of a compose project, time-ordered, lines prefixed "<service> | ".',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ComposeProjectName,
     services: ServicesFilter,
-    tail: z
-      .number()
-      .int()
-      .min(1)
-      .max(10_000)
-      .default(100)
-      .describe('How many of the latest lines to read per container'),
+    tail: z.number().int().min(1).max(10_000).default(100).describe('Latest lines per container'),
     since: Since.optional(),
+    until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe('Keep the engine timestamp after the prefix'),
+    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
     maxBytes: MaxLogBytes,
   }),
-  output: z.object({
-    project: z.string(),
-    services: z.array(z.string()),
-    text: z
-      .string()
-      .describe('Lines of every container, oldest first, as "<service> | <line>"; stderr lines marked "[stderr] "'),
-    lines: z.number().int(),
-    matchedLines: z.number().int(),
-    scannedLines: z.number().int(),
-    truncated: z.boolean(),
-    totalBytes: z.number().int(),
-  }),
+  output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),
   handler: async (input, ctx) => {
-    const since = parseSince(input.since);
+    const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const containers = await projectContainers(ctx, input.project, input.services);
     const perService = new Map<string, number>();
     for (const c of containers) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
-    const cap = Math.max(256, Math.min(input.maxBytes, ctx.maxOutputBytes - 1024));
+    const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes);
     const both = input.streams === 'both';
-    const merged: { key: string; seq: number; text: string }[] = [];
-    let scanned = 0;
-    let matched = 0;
-    let droppedBytes = 0;
+    const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
     for (const c of containers) {
       const service = serviceOf(c);
       const prefix = (perService.get(service) ?? 0) > 1 ? nameOf(c.Names) : service;
-      const res = await readLogs(ctx.docker, c.Id, { ...input, since, filter, cap }, ctx.signal);
-      scanned += res.scanned;
-      matched += res.matched;
-      droppedBytes += res.droppedBytes;
-      for (const line of res.lines) {
-        const { ts, rest } = withoutTimestamp(line.text);
-        const body = `${both && line.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(rest)}`;
-        merged.push({
-          key: timestampKey(ts),
-          seq: merged.length,
-          text: `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${body}`,
-        });
-      }
+      const res = await readLogs(
+        ctx.docker,
+        c.Id,
+        {
+          ...input,
+          since,
+          until,
+          filter,
+          cap,
+          render: (ts, body, stream) =>
+            `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
+        },
+        ctx.signal,
+      );
+      merged.lines.push(...res.lines);
+      merged.scanned += res.scanned;
+      merged.matched += res.matched;
+      merged.dropped += res.dropped;
+      merged.droppedBytes += res.droppedBytes;
     }
-    merged.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq));
-    const fitted = fitText(merged.length > 0 ? `${merged.map((m) => m.text).join('\n')}\n` : '', cap);
+    const answer = assembleLogText(merged, cap, notes);
     return {
       project: input.project,
       services: [...perService.keys()],
-      text: fitted.text,
-      lines: fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length,
-      matchedLines: matched,
-      scannedLines: scanned,
-      truncated: fitted.truncated || droppedBytes > 0,
-      totalBytes: fitted.totalBytes + droppedBytes,
+      ...answer,
+      matchedLines: merged.matched,
+      scannedLines: merged.scanned,
     };
   },
 });

@@ -23,7 +23,7 @@ export const LabelFilter = z
   .min(1)
   .max(256)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[^\n\r]*)?$/, 'must be "key" or "key=value"')
-  .describe('Label filter: "key" (label present) or "key=value"');
+  .describe('"key" or "key=value"');
 
 export const ContainerSummary = z.object({
   id: z.string().describe('Short container id'),
@@ -43,8 +43,7 @@ export const containersList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List containers',
-  description:
-    'List containers (running and stopped) with state and health; filter by name, label, compose project, status or health; paged.',
+  description: 'List containers (also stopped) with state and health; filters; paged.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     name: z
@@ -53,13 +52,13 @@ export const containersList = defineTool({
       .max(128)
       .regex(/^[A-Za-z0-9_.-]+$/, 'must contain only letters, digits, "_", "." and "-"')
       .optional()
-      .describe('Only containers whose name contains this text'),
-    labels: z.array(LabelFilter).max(10).optional().describe('Only containers with all of these labels'),
+      .describe('Name contains'),
+    labels: z.array(LabelFilter).max(10).optional().describe('Has all labels'),
     composeProject: ComposeProjectName.optional(),
-    status: z.array(z.enum(STATUS_VALUES)).max(7).optional().describe('Only containers in one of these states'),
-    health: z.enum(HEALTH_VALUES).optional().describe('Only containers with this health status'),
-    limit: z.number().int().min(1).max(200).default(50).describe('Most containers to return in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    status: z.array(z.enum(STATUS_VALUES)).max(7).optional().describe('Any of these states'),
+    health: z.enum(HEALTH_VALUES).optional().describe('Health status'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
   }),
   output: z.object({ containers: z.array(ContainerSummary), ...ListPage }),
   handler: async (input, { docker, signal, maxOutputBytes }) => {
@@ -103,24 +102,12 @@ export const containersDiagnose = defineTool({
   scopes: ['mcp:docker:read'],
   title: 'Diagnose a container',
   description:
-    'Summarize one container: image, state, exit code, OOM kill, restart count, health with its last checks, recent error log lines and findings.',
+    'Why is a container unwell: state, exit code, OOM, restarts, health checks, recent error lines, findings.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    errorLines: z
-      .number()
-      .int()
-      .min(0)
-      .max(50)
-      .default(10)
-      .describe('How many recent error lines (stderr or error-like stdout) to include; 0 for none'),
-    healthChecks: z
-      .number()
-      .int()
-      .min(1)
-      .max(5)
-      .default(3)
-      .describe('How many of the latest healthcheck results to include'),
+    errorLines: z.number().int().min(0).max(50).default(10).describe('Recent error lines to include'),
+    healthChecks: z.number().int().min(1).max(5).default(3).describe('Latest health checks to include'),
   }),
   output: z.object({
     container: ContainerState,
@@ -216,22 +203,8 @@ export const containersDiagnose = defineTool({
   },
 });
 
-const GraceSeconds = z
-  .number()
-  .int()
-  .min(0)
-  .max(120)
-  .default(10)
-  .describe('Seconds the process gets to exit after SIGTERM before SIGKILL');
-const WaitSeconds = z
-  .number()
-  .int()
-  .min(0)
-  .max(300)
-  .default(15)
-  .describe(
-    'Most seconds to wait for running (healthy if it has a healthcheck) or stopped; keep stopTimeoutSeconds + waitSeconds under the server call timeout (30 s by default)',
-  );
+const GraceSeconds = z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL');
+const WaitSeconds = z.number().int().min(0).max(300).default(15).describe('Seconds to wait for the target state');
 
 export const containersRestart = defineTool({
   name: 'containers_restart',
@@ -239,8 +212,7 @@ export const containersRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a container',
-  description:
-    'Restart one container by name or id and wait until it is running (healthy when it has a healthcheck). Limited per container by a restart budget.',
+  description: 'Restart a container and wait until running/healthy; restart budget applies.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
@@ -254,8 +226,7 @@ export const containersStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a container',
-  description:
-    'Start one stopped container and wait until it is running (healthy when it has a healthcheck). Counts against the restart budget.',
+  description: 'Start a container and wait until running/healthy; restart budget applies.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
@@ -269,7 +240,7 @@ export const containersStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a container',
-  description: 'Stop one container (SIGTERM, then SIGKILL after stopTimeoutSeconds) and wait until it has stopped.',
+  description: 'Stop a container and wait until it has stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
@@ -285,7 +256,7 @@ export const containersGetStats = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Get container resource usage',
-  description: 'One sample of CPU % and memory usage/limit for one container (takes about a second).',
+  description: 'CPU % and memory use/limit of a container (one ~1 s sample).',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef }),
   output: z.object({

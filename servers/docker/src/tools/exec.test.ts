@@ -1,44 +1,66 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { findRule, globToRegExp, parseExecOptions } from './exec.js';
+import { findRule, globMatcher, parseExecOptions } from './exec.js';
 
 const c = (name: string) => ({ name, id: 'f'.repeat(64) });
+
+const refusal = (options: Record<string, unknown>): ToolError => {
+  try {
+    parseExecOptions(options);
+  } catch (err) {
+    return err as ToolError;
+  }
+  throw new Error(`accepted ${JSON.stringify(options)}`);
+};
 
 describe('exec allowlist', () => {
   const rules = parseExecOptions({
     allow: [
-      { container: 'web-*', argv: ['cat', '/etc/hostname'], exact: true },
-      { container: 'db?', argv: ['pg_isready'] },
-      { argv: ['echo'] },
+      { container: 'web-*', argv: ['cat', '/etc/hostname'] },
+      { container: 'db?', argv: ['pg_isready', '-h', { pattern: '[a-z0-9.-]{1,63}' }] },
+      { argv: ['echo'], rest: { pattern: '[a-z]+', max: 2 } },
     ],
   });
 
   it('matches an exact argv on a glob-matched container', () => {
-    expect(findRule(rules, c('web-1'), ['cat', '/etc/hostname'])?.container).toBe('web-*');
+    expect(findRule(rules, c('web-1'), ['cat', '/etc/hostname'])?.rule.container).toBe('web-*');
   });
 
-  it('refuses extra arguments on an exact rule (no reading other files)', () => {
-    expect(findRule(rules, c('web-1'), ['cat', '/etc/hostname', '/etc/shadow'])).toBeUndefined();
+  it('rules are exact by default: extra arguments are refused (no reading other files)', () => {
+    expect(findRule(rules, c('web-1'), ['cat', '/etc/hostname', '/run/secrets/db_password'])).toBeUndefined();
+    expect(findRule(rules, c('web-1'), ['cat', '/etc/hostname', '/proc/1/environ'])).toBeUndefined();
+    expect(findRule(rules, c('web-1'), ['cat'])).toBeUndefined();
   });
 
-  it('allows extra arguments after a prefix rule', () => {
-    expect(findRule(rules, c('db1'), ['pg_isready', '-h', 'localhost'])?.argv).toEqual(['pg_isready']);
+  it('a { pattern } argument must match the whole argument', () => {
+    expect(findRule(rules, c('db1'), ['pg_isready', '-h', 'localhost'])).toBeDefined();
+    expect(findRule(rules, c('db1'), ['pg_isready', '-h', 'localhost; id'])).toBeUndefined();
+    expect(findRule(rules, c('db1'), ['pg_isready', '-h', 'x', '-p', '5432'])).toBeUndefined();
+  });
+
+  it('rest allows at most max further arguments, each matching its pattern', () => {
+    expect(findRule(rules, c('any'), ['echo'])).toBeDefined();
+    expect(findRule(rules, c('any'), ['echo', 'hi', 'there'])).toBeDefined();
+    expect(findRule(rules, c('any'), ['echo', 'a', 'b', 'c'])).toBeUndefined();
+    expect(findRule(rules, c('any'), ['echo', 'HI'])).toBeUndefined();
   });
 
   it('refuses a container the glob does not match', () => {
-    expect(findRule(rules, c('db12'), ['pg_isready'])).toBeUndefined();
+    expect(findRule(rules, c('db12'), ['pg_isready', '-h', 'x'])).toBeUndefined();
     expect(findRule(rules, c('api'), ['cat', '/etc/hostname'])).toBeUndefined();
   });
 
-  it('a rule without container applies everywhere; argv elements must be equal, not substrings', () => {
-    expect(findRule(rules, c('anything'), ['echo', 'hi'])).toBeDefined();
+  it('argv elements must be equal, not substrings', () => {
     expect(findRule(rules, c('anything'), ['echoo'])).toBeUndefined();
     expect(findRule(rules, c('anything'), ['ech'])).toBeUndefined();
   });
 
-  it('globs escape regex characters', () => {
-    expect(globToRegExp('a.b*').test('a.bc')).toBe(true);
-    expect(globToRegExp('a.b*').test('axbc')).toBe(false);
+  it('globs escape regex characters and run on the linear-time engine', () => {
+    expect(globMatcher('a.b*')('a.bc')).toBe(true);
+    expect(globMatcher('a.b*')('axbc')).toBe(false);
+    expect(globMatcher('web-?')('web-1')).toBe(true);
+    expect(globMatcher('(x)|[y]+')('(x)|[y]+')).toBe(true);
+    expect(globMatcher(`${'*a'.repeat(30)}b`)('a'.repeat(128))).toBe(false);
   });
 
   it('an empty or missing allowlist parses to no rules', () => {
@@ -51,15 +73,40 @@ describe('exec allowlist', () => {
       { allow: [{ argv: [] }] },
       { allow: [{ argv: 'cat /etc/hostname' }] },
       { allow: [{ argv: ['x'], shell: true }] },
+      { allow: [{ argv: ['x', { pattern: '(?=a)' }] }] },
+      { allow: [{ argv: ['x', { regex: 'a' }] }] },
     ]) {
-      let caught: unknown;
-      try {
-        parseExecOptions(bad);
-      } catch (err) {
-        caught = err;
-      }
-      expect((caught as ToolError).code).toBe('ERR_NOT_ALLOWED');
-      expect((caught as ToolError).message).toMatch(/allow/);
+      const err = refusal(bad);
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(err.message).toMatch(/allow/);
     }
+  });
+
+  it('refuses the old prefix form (exact: false) and says what to write instead', () => {
+    const err = refusal({ allow: [{ argv: ['cat'], exact: false }] });
+    expect(err.message).toMatch(/prefix rules are no longer supported/);
+    expect(err.message).toMatch(/rest/);
+    // exact: true is the default now and still accepted
+    expect(parseExecOptions({ allow: [{ argv: ['cat', '/etc/hostname'], exact: true }] })).toHaveLength(1);
+  });
+
+  it('refuses a variable argument to an interpreter or command runner (sh -c, find -exec)', () => {
+    for (const rule of [
+      { argv: ['sh', '-c', { pattern: '.*' }] },
+      { argv: ['/bin/bash'], rest: { pattern: '.*' } },
+      { argv: ['python3', '-c', { pattern: 'print\\(.*\\)' }] },
+      { argv: ['find', '/var/log'], rest: { pattern: '.*', max: 6 } },
+      { argv: ['env', { pattern: '[A-Z]+=.*' }] },
+    ]) {
+      const err = refusal({ allow: [rule] });
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(err.message).toMatch(/runs code or other programs/);
+    }
+    // spelled out literally, they are the operator's explicit choice
+    expect(parseExecOptions({ allow: [{ argv: ['sh', '-c', 'cat /etc/hostname'] }] })).toHaveLength(1);
+  });
+
+  it('the program itself cannot be a pattern', () => {
+    expect(refusal({ allow: [{ argv: [{ pattern: '.*' }] }] }).message).toMatch(/argv\[0\]/);
   });
 });

@@ -1,4 +1,4 @@
-import { describeZodError, ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, describeZodError, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ContainerRef, nameOf } from '../state.js';
 import { defineTool } from './define.js';
@@ -9,7 +9,31 @@ const Arg = z
   .max(4096)
   .refine((s) => !s.includes('\0'), 'must not contain NUL bytes');
 
-/** One operator allowlist entry: argv must start with `argv` (or equal it when `exact`), in a container matching `container`. */
+/** An argument that varies: the whole argument must match this RE2 pattern (anchored at both ends). */
+const ArgPattern = z.object({ pattern: z.string().min(1).max(500) }).strict();
+const RuleArg = z.union([Arg, ArgPattern]);
+type RuleArgT = z.infer<typeof RuleArg>;
+
+/**
+ * Programs that run code or other programs given as arguments: a variable argument to one of these
+ * (`sh -c <anything>`, `find . -exec ...`, `env X=1 sh`) is arbitrary execution, so rules for them
+ * must spell out every argument.
+ */
+const RUNNERS = new Set([
+  ...['sh', 'ash', 'bash', 'dash', 'ksh', 'mksh', 'zsh', 'csh', 'tcsh', 'fish', 'busybox', 'toybox'],
+  ...['python', 'python2', 'python3', 'perl', 'ruby', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'tclsh'],
+  ...['awk', 'gawk', 'mawk', 'nawk', 'sed', 'jq', 'vim', 'vi', 'less', 'more', 'man', 'ed'],
+  ...['env', 'xargs', 'find', 'nice', 'nohup', 'timeout', 'stdbuf', 'setsid', 'chroot', 'nsenter', 'unshare'],
+  ...['su', 'sudo', 'doas', 'runuser', 'chpst', 'strace', 'ltrace', 'gdb', 'script', 'watch', 'flock'],
+  ...['psql', 'mysql', 'redis-cli', 'sqlite3', 'mongo', 'mongosh', 'kubectl', 'docker', 'git', 'tar', 'rsync', 'ssh'],
+]);
+const runnerName = (argv0: string): string => (argv0.split('/').pop() ?? argv0).replace(/[0-9.]+$/, '');
+
+/**
+ * One operator allowlist entry. Rules are exact: argv must have exactly the entry's arguments, each a
+ * literal string or `{ pattern }` (RE2, the whole argument must match). `rest` explicitly allows up to
+ * `max` further arguments, each matching its pattern.
+ */
 export const ExecRule = z
   .object({
     container: z
@@ -18,46 +42,138 @@ export const ExecRule = z
       .max(128)
       .optional()
       .describe('Container name or glob (* and ?); every container when absent'),
-    argv: z.array(Arg).min(1).max(64).describe('Exact argv prefix, e.g. ["cat", "/etc/hostname"]'),
-    exact: z.boolean().default(false).describe('When true, argv must equal the entry (no extra arguments)'),
+    argv: z
+      .array(RuleArg)
+      .min(1)
+      .max(64)
+      .describe('The exact argv: literal strings, or { pattern } for an argument that varies'),
+    rest: z
+      .object({ pattern: z.string().min(1).max(500), max: z.number().int().min(1).max(64).default(8) })
+      .strict()
+      .optional()
+      .describe('Allows up to max further arguments, each matching pattern'),
+    exact: z
+      .boolean()
+      .optional()
+      .describe('Ignored (rules are always exact); false is refused since prefix rules are gone'),
   })
-  .strict();
+  .strict()
+  .superRefine((rule, ctx) => {
+    if (rule.exact === false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['exact'],
+        message:
+          'prefix rules are no longer supported (["cat", "/etc/hostname"] used to allow "cat /etc/hostname /run/secrets/..."); list every argument, use { pattern } for one that varies, or rest: { pattern, max } for extra ones',
+      });
+    }
+    const argv0 = rule.argv[0];
+    if (typeof argv0 !== 'string') {
+      ctx.addIssue({ code: 'custom', path: ['argv', 0], message: 'the program (argv[0]) must be a literal string' });
+      return;
+    }
+    const variable = rule.rest !== undefined || rule.argv.some((a) => typeof a !== 'string');
+    if (variable && RUNNERS.has(runnerName(argv0))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['argv', 0],
+        message: `"${argv0}" runs code or other programs given as arguments (like sh -c, find -exec); a rule for it must list every argument literally, without { pattern } or rest`,
+      });
+    }
+    const patterns = [
+      ...rule.argv.flatMap((a, i) => (typeof a === 'string' ? [] : [{ where: `argv[${i}]`, pattern: a.pattern }])),
+      ...(rule.rest ? [{ where: 'rest', pattern: rule.rest.pattern }] : []),
+    ];
+    for (const { where, pattern } of patterns) {
+      try {
+        compileUserPattern(pattern, { field: where });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: [where], message: (err as Error).message });
+      }
+    }
+  });
 export type ExecRuleT = z.infer<typeof ExecRule>;
 
 /** The policy options of exec_run: `servers.docker.tools.exec_run.options`. */
 export const ExecOptions = z.object({ allow: z.array(ExecRule).max(500).default([]) });
 
-export function parseExecOptions(options: Readonly<Record<string, unknown>>): ExecRuleT[] {
-  const parsed = ExecOptions.safeParse(options ?? {});
+/** A rule compiled once: literal arguments compare with ===, patterns match the whole argument on RE2. */
+export interface CompiledRule {
+  rule: ExecRuleT;
+  container: ((name: string, id: string) => boolean) | undefined;
+  args: ((arg: string) => boolean)[];
+  rest: { test: (arg: string) => boolean; max: number } | undefined;
+}
+
+function argMatcher(a: RuleArgT, where: string): (arg: string) => boolean {
+  if (typeof a === 'string') return (arg) => arg === a;
+  const p = compileUserPattern(a.pattern, { field: where });
+  return (arg) => p.matchesWhole(arg);
+}
+
+const compiledCache = new WeakMap<object, CompiledRule[]>();
+
+/** Validates and compiles the allowlist; throws ERR_NOT_ALLOWED naming what the operator must fix. */
+export function parseExecOptions(options: Readonly<Record<string, unknown>>): CompiledRule[] {
+  const key = options ?? {};
+  const cached = compiledCache.get(key);
+  if (cached) return cached;
+  const parsed = ExecOptions.safeParse(key);
   if (!parsed.success) {
     throw new ToolError(
       'ERR_NOT_ALLOWED',
       `the operator's exec allowlist is invalid (${describeZodError(parsed.error)}); nothing can run until the policy file entry servers.docker.tools.exec_run.options.allow is fixed`,
     );
   }
-  return parsed.data.allow;
+  const compiled = parsed.data.allow.map((rule, n) => {
+    const glob = rule.container === undefined ? undefined : globMatcher(rule.container);
+    return {
+      rule,
+      container: glob && ((name: string, id: string) => glob(name) || rule.container === id),
+      args: rule.argv.map((a, i) => argMatcher(a, `allow[${n}].argv[${i}]`)),
+      rest: rule.rest && {
+        test: argMatcher({ pattern: rule.rest.pattern }, `allow[${n}].rest`),
+        max: rule.rest.max,
+      },
+    };
+  });
+  compiledCache.set(key, compiled);
+  return compiled;
 }
 
-export function globToRegExp(glob: string): RegExp {
+/** Container globs (* and ?) run on RE2 too, so an operator's `*a*a*a*b` cannot backtrack. */
+export function globMatcher(glob: string): (name: string) => boolean {
   const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
+    .split('')
+    .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : RE2JS_QUOTE(ch)))
+    .join('');
+  const p = compileUserPattern(body, { field: 'container glob' });
+  return (name) => p.matchesWhole(name);
 }
+
+const RE2JS_QUOTE = (ch: string): string => (/[\\^$.|?*+()[\]{}]/.test(ch) ? `\\${ch}` : ch);
 
 /** The first rule allowing `argv` in the container, or undefined. */
 export function findRule(
-  rules: readonly ExecRuleT[],
+  rules: readonly CompiledRule[],
   container: { name: string; id: string },
   argv: readonly string[],
-): ExecRuleT | undefined {
+): CompiledRule | undefined {
   return rules.find((r) => {
-    if (r.container !== undefined && !globToRegExp(r.container).test(container.name) && r.container !== container.id)
-      return false;
-    if (r.exact ? argv.length !== r.argv.length : argv.length < r.argv.length) return false;
-    return r.argv.every((a, i) => argv[i] === a);
+    if (r.container && !r.container(container.name, container.id)) return false;
+    const extra = argv.length - r.args.length;
+    if (extra < 0 || extra > (r.rest?.max ?? 0)) return false;
+    if (!r.args.every((m, i) => m(argv[i] as string))) return false;
+    return argv.slice(r.args.length).every((a) => r.rest?.test(a) === true);
   });
+}
+
+/** How a rule reads in answers and errors: literal arguments as they are, patterns as "/re/". */
+function ruleArgv(rule: ExecRuleT): string[] {
+  return [
+    ...rule.argv.map((a) => (typeof a === 'string' ? a : `/${a.pattern}/`)),
+    ...(rule.rest ? [`.../${rule.rest.pattern}/ (up to ${rule.rest.max})`] : []),
+  ];
 }
 
 export const execRun = defineTool({
@@ -66,32 +182,19 @@ export const execRun = defineTool({
   tier: 'HIGH',
   scopes: ['mcp:docker:admin'],
   title: 'Run an allowlisted command in a container',
-  description:
-    "Run one command (argv array, no shell, no TTY) inside a running container if the operator's allowlist permits it; returns exit code and capped stdout/stderr.",
+  description: "Run an argv (no shell) in a running container if the operator's allowlist permits it.",
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    argv: z
-      .array(Arg)
-      .min(1)
-      .max(64)
-      .describe('The command and its arguments, e.g. ["cat", "/etc/hostname"]; no shell parsing happens'),
-    timeoutSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(120)
-      .default(20)
-      .describe(
-        'Stop waiting for the command after this many seconds (keep it under the server call timeout, 30 s by default)',
-      ),
+    argv: z.array(Arg).min(1).max(64).describe('Command and arguments, no shell'),
+    timeoutSeconds: z.number().int().min(1).max(120).default(20).describe('Stop waiting after'),
     maxOutputBytes: z
       .number()
       .int()
       .min(256)
       .max(256 * 1024)
       .default(16 * 1024)
-      .describe('Byte cap per stream; the last bytes are kept'),
+      .describe('Cap per stream; last bytes kept'),
   }),
   output: z.object({
     container: z.string(),
@@ -111,10 +214,14 @@ export const execRun = defineTool({
     stderrTruncated: z.boolean(),
     durationMs: z.number().int(),
     allowedBy: z
-      .object({ container: z.string().nullable(), argv: z.array(z.string()), exact: z.boolean() })
+      .object({ container: z.string().nullable(), argv: z.array(z.string()) })
       .describe('The allowlist entry that permitted the command'),
+    notes: z.array(z.string()).optional().describe('Every bound that applied, and why'),
   }),
   plan: ({ container, argv }) => `run ${JSON.stringify(argv)} inside container "${container}"`,
+  checkOptions: (options) => {
+    parseExecOptions(options);
+  },
   handler: async (
     { container, argv, timeoutSeconds, maxOutputBytes },
     { docker, signal, options, maxOutputBytes: budget },
@@ -132,12 +239,12 @@ export const execRun = defineTool({
     if (!rule) {
       throw new ToolError(
         'ERR_NOT_ALLOWED',
-        `${JSON.stringify(argv)} is not on the operator's exec allowlist for container "${name}"; use one of the allowed commands or ask an operator to add it to servers.docker.tools.exec_run.options.allow`,
+        `${JSON.stringify(argv)} is not on the operator's exec allowlist for container "${name}" (rules allow exactly the arguments they list); use one of the allowed commands or ask an operator to add { container: ${JSON.stringify(name)}, argv: ${JSON.stringify(argv)} } to servers.docker.tools.exec_run.options.allow`,
         {
           container: name,
           allowedForContainer: rules
-            .filter((r) => r.container === undefined || globToRegExp(r.container).test(name))
-            .map((r) => r.argv)
+            .filter((r) => r.container === undefined || r.container(name, info.Id))
+            .map((r) => ruleArgv(r.rule))
             .slice(0, 20),
         },
       );
@@ -164,7 +271,14 @@ export const execRun = defineTool({
       stdoutTruncated: res.stdoutTruncated || stdout.truncated,
       stderrTruncated: res.stderrTruncated || stderr.truncated,
       durationMs: res.durationMs,
-      allowedBy: { container: rule.container ?? null, argv: rule.argv, exact: rule.exact },
+      allowedBy: { container: rule.rule.container ?? null, argv: ruleArgv(rule.rule) },
+      ...(perStream < maxOutputBytes
+        ? {
+            notes: [
+              `maxOutputBytes ${maxOutputBytes} lowered to ${perStream} per stream: both streams fit the server's output budget of ${budget} bytes (limits.maxOutputBytes)`,
+            ],
+          }
+        : {}),
     };
   },
 });

@@ -54,14 +54,13 @@ export const healthGetReport = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Health report across containers',
-  description:
-    'Check every container and report the unhealthy, restarting (or restarted), exited non-zero, OOM-killed and dead ones with counts; optionally by project or label.',
+  description: 'Which containers are unhealthy, restarting, exited non-zero, OOM-killed or dead; with counts.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     composeProject: ComposeProjectName.optional(),
-    labels: z.array(LabelFilter).max(10).optional().describe('Only containers with all of these labels'),
-    limit: z.number().int().min(1).max(200).default(50).describe('Most problem containers to list in this page'),
-    cursor: z.string().max(64).optional().describe('nextCursor from the previous page'),
+    labels: z.array(LabelFilter).max(10).optional().describe('Has all labels'),
+    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
   }),
   output: z.object({
     ok: z.boolean().describe('True when no container is unhealthy, restarting, dead, OOM-killed or exited non-zero'),

@@ -5,14 +5,12 @@ import { ContainerRef, compileGrep, nameOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
 
-export const Since = z
-  .string()
-  .min(1)
-  .max(40)
-  .describe('Only lines newer than this: a duration back from now ("90s", "15m", "2h", "1d") or an ISO-8601 time');
+const TimeBound = z.string().min(1).max(40);
+export const Since = TimeBound.describe('Newer than: "15m", "2h", "1d" or ISO-8601');
+export const Until = TimeBound.describe('Older than (same forms); tail counts back from it');
 
-/** Parses `since` into Unix seconds, or throws ERR_INVALID_INPUT saying which forms are accepted. */
-export function parseSince(value: string | undefined, now = Date.now()): number | undefined {
+/** Parses a time bound into Unix seconds, or throws ERR_INVALID_INPUT saying which forms are accepted. */
+export function parseSince(value: string | undefined, now = Date.now(), field = 'since'): number | undefined {
   if (value === undefined) return undefined;
   const rel = /^(\d{1,6})(s|m|h|d)$/.exec(value.trim());
   if (rel) {
@@ -23,12 +21,22 @@ export function parseSince(value: string | undefined, now = Date.now()): number 
   if (/^\d{4}-\d{2}-\d{2}/.test(value) && Number.isFinite(t)) return Math.floor(t / 1000);
   throw new ToolError(
     'ERR_INVALID_INPUT',
-    `since: "${value}" is neither a duration like "15m" / "2h" nor an ISO-8601 time like "2026-01-31T12:00:00Z"`,
+    `${field}: "${value}" is neither a duration like "15m" / "2h" nor an ISO-8601 time like "2026-01-31T12:00:00Z"`,
   );
 }
 
+/** Parses since and until together; until must come after since. */
+export function parseWindow(input: { since?: string | undefined; until?: string | undefined }, now = Date.now()) {
+  const since = parseSince(input.since, now, 'since');
+  const until = parseSince(input.until, now, 'until');
+  if (since !== undefined && until !== undefined && until <= since) {
+    throw new ToolError('ERR_INVALID_INPUT', `until (${input.until}) must be later than since (${input.since})`);
+  }
+  return { since, until };
+}
+
 /** Which output streams to read; shared by the container and compose log tools. */
-export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Which output streams to read');
+export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Streams to read');
 
 /** Byte cap on returned log text; shared by the container and compose log tools. */
 export const MaxLogBytes = z
@@ -37,35 +45,19 @@ export const MaxLogBytes = z
   .min(256)
   .max(1024 * 1024)
   .default(32 * 1024)
-  .describe('Byte cap on the returned text; the oldest lines are dropped first');
+  .describe('Cap on returned text; oldest lines dropped first');
 
 export const GrepFields = {
-  grep: z
-    .string()
-    .min(1)
-    .max(200)
-    .optional()
-    .describe('Keep only lines containing this text (or matching it, with grepMode "regex")'),
-  grepMode: z.enum(['substring', 'regex']).default('substring').describe('How grep is matched'),
-  ignoreCase: z.boolean().default(false).describe('Case-insensitive grep'),
+  grep: z.string().min(1).max(200).optional().describe('Keep lines containing this (or matching, RE2 syntax)'),
+  grepMode: z.enum(['substring', 'regex']).default('substring').describe('grep as'),
+  ignoreCase: z.boolean().default(false).describe('Case-insensitive'),
 };
-
-/** Refuses regexes with nested quantifiers like (a+)+, the classic catastrophic-backtracking shape. */
-export function checkRegexSafety(pattern: string): void {
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]/.test(pattern)) {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      'grep: nested quantifiers such as "(a+)+" are refused (they can run for minutes); simplify the pattern',
-    );
-  }
-}
 
 export function buildLineFilter(input: {
   grep?: string | undefined;
   grepMode: 'substring' | 'regex';
   ignoreCase: boolean;
 }): ((l: Line) => boolean) | undefined {
-  if (input.grep !== undefined && input.grepMode === 'regex') checkRegexSafety(input.grep);
   const match = compileGrep(input.grep, input.grepMode, input.ignoreCase);
   return match ? (l) => match(stripAnsi(l.text)) : undefined;
 }
@@ -73,7 +65,9 @@ export function buildLineFilter(input: {
 /**
  * Reads one container's logs for the log tools. Timestamps are always requested: the engine copies stdout
  * and stderr separately, so file order can differ from time order across the two streams and sorting by
- * timestamp restores it. The grep sees each line without its timestamp; up to 2 x `cap` bytes are kept.
+ * timestamp restores it. The grep sees each line without its timestamp; `render` gives each matching
+ * line its final form before it is sized, so dropped bytes are counted as the answer would show them.
+ * Up to 2 x `cap` bytes are kept.
  */
 export function readLogs(
   docker: DockerBackend,
@@ -81,27 +75,82 @@ export function readLogs(
   o: {
     tail: number;
     since: number | undefined;
+    until: number | undefined;
     streams: 'both' | 'stdout' | 'stderr';
     filter: ((l: Line) => boolean) | undefined;
     cap: number;
+    render: (ts: string, body: string, stream: Line['stream']) => string;
   },
   signal: AbortSignal,
 ): Promise<LogResult> {
-  const { filter } = o;
+  const { filter, render } = o;
   return docker.logs(
     containerId,
     {
       tail: o.tail,
       since: o.since,
+      until: o.until,
       stdout: o.streams !== 'stderr',
       stderr: o.streams !== 'stdout',
       timestamps: true,
       keepBytes: o.cap * 2,
       filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
+      render: (l: Line) => {
+        const { ts, rest } = withoutTimestamp(l.text);
+        return { stream: l.stream, key: timestampKey(ts), text: render(ts, stripAnsi(rest), l.stream) };
+      },
     },
     signal,
   );
 }
+
+/** The byte cap a log answer uses: the caller's maxBytes within the server's output budget, and why. */
+export function logCap(maxBytes: number, maxOutputBytes: number): { cap: number; notes: string[] } {
+  const cap = Math.max(256, Math.min(maxBytes, maxOutputBytes - 1024));
+  return {
+    cap,
+    notes:
+      cap < maxBytes
+        ? [
+            `maxBytes ${maxBytes} lowered to ${cap}: every answer fits the server's output budget of ${maxOutputBytes} bytes (limits.maxOutputBytes)`,
+          ]
+        : [],
+  };
+}
+
+/** Sorts rendered lines by time, keeps the newest within `cap` and states every bound it applied. */
+export function assembleLogText(
+  res: LogResult,
+  cap: number,
+  notes: string[],
+): { text: string; lines: number; truncated: boolean; totalBytes: number; notes?: string[] } {
+  const ordered = res.lines
+    .map((l, seq) => ({ key: l.key ?? '', seq, text: l.text }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq))
+    .map((l) => l.text);
+  const fitted = fitText(ordered.length > 0 ? `${ordered.join('\n')}\n` : '', cap);
+  const lines = fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length;
+  const totalBytes = fitted.totalBytes + res.droppedBytes;
+  const truncated = fitted.truncated || res.dropped > 0;
+  const all = [...notes];
+  if (truncated) {
+    all.push(
+      `kept the newest ${lines} of ${res.matched} matching lines (${Buffer.byteLength(fitted.text)} of ${totalBytes} bytes) to stay within ${cap} bytes; reach older lines with until, since or grep`,
+    );
+  }
+  return { text: fitted.text, lines, truncated, totalBytes, ...(all.length > 0 ? { notes: all } : {}) };
+}
+
+/** The fields every log answer has (container and compose logs). */
+export const LogAnswer = {
+  text: z.string(),
+  lines: z.number().int(),
+  matchedLines: z.number().int(),
+  scannedLines: z.number().int(),
+  truncated: z.boolean(),
+  totalBytes: z.number().int(),
+  notes: z.array(z.string()).optional(),
+};
 
 /** Clips text from the front until its JSON form fits `maxBytes` (escapes can make JSON larger than the text). */
 export function fitText(text: string, maxBytes: number): { text: string; truncated: boolean; totalBytes: number } {
@@ -121,58 +170,45 @@ export const logsGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Read container logs',
-  description:
-    'Read the latest log lines of one container: tail, since, grep (substring or regex), stdout/stderr choice; ANSI colors stripped; newest lines kept when capped.',
+  description: 'Latest log lines of a container, ANSI-stripped; filter by time and grep.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    tail: z
-      .number()
-      .int()
-      .min(1)
-      .max(50_000)
-      .default(200)
-      .describe('How many of the latest lines to read; grep filters within these'),
+    tail: z.number().int().min(1).max(50_000).default(200).describe('Latest lines to read; grep filters these'),
     since: Since.optional(),
+    until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe("Prefix each line with the engine's RFC 3339 timestamp"),
+    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
     maxBytes: MaxLogBytes,
   }),
-  output: z.object({
-    container: z.string(),
-    text: z.string().describe('The lines in time order; with streams "both", stderr lines are marked "[stderr] "'),
-    lines: z.number().int().describe('Lines in text'),
-    matchedLines: z.number().int().describe('Lines that passed grep (all lines read when there is no grep)'),
-    scannedLines: z.number().int().describe('Lines read from the engine'),
-    truncated: z.boolean().describe('True when matched lines were left out to stay within maxBytes'),
-    totalBytes: z.number().int().describe('Bytes of all matched lines before the cap'),
-  }),
+  output: z.object({ container: z.string(), ...LogAnswer }),
   handler: async (input, { docker, signal, maxOutputBytes }) => {
-    const since = parseSince(input.since);
+    const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const info = await docker.inspect(input.container, signal);
-    const cap = Math.max(256, Math.min(input.maxBytes, maxOutputBytes - 1024));
+    const { cap, notes } = logCap(input.maxBytes, maxOutputBytes);
     const both = input.streams === 'both';
-    const res = await readLogs(docker, info.Id, { ...input, since, filter, cap }, signal);
-    const rendered = res.lines
-      .map((l, seq) => {
-        const { ts, rest } = withoutTimestamp(l.text);
-        const text = `${input.timestamps && ts ? `${ts} ` : ''}${both && l.stream === 'stderr' ? '[stderr] ' : ''}${stripAnsi(rest)}`;
-        return { key: timestampKey(ts), seq, text };
-      })
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.seq - b.seq))
-      .map((l) => l.text);
-    const fitted = fitText(rendered.length > 0 ? `${rendered.join('\n')}\n` : '', cap);
-    const keptLines = fitted.text === '' ? 0 : fitted.text.replace(/\n$/, '').split('\n').length;
+    const res = await readLogs(
+      docker,
+      info.Id,
+      {
+        ...input,
+        since,
+        until,
+        filter,
+        cap,
+        render: (ts, body, stream) =>
+          `${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
+      },
+      signal,
+    );
+    const answer = assembleLogText(res, cap, notes);
     return {
       container: nameOf(info.Name),
-      text: fitted.text,
-      lines: keptLines,
+      ...answer,
       matchedLines: res.matched,
       scannedLines: res.scanned,
-      truncated: fitted.truncated || res.dropped > 0,
-      totalBytes: fitted.totalBytes + res.droppedBytes,
     };
   },
 });

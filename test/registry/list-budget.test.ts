@@ -1,0 +1,80 @@
+/**
+ * tools/list byte budget: what a client loads before its first call. Every server's full tools/list
+ * (names, titles, descriptions, annotations, input and output schemas, _meta) must stay within a
+ * budget per tool, set from what the slimmed servers measured (docs/performance.md), so lists cannot
+ * regrow and new servers start lean.
+ */
+import { pathToFileURL } from 'node:url';
+import {
+  createMemoryAuditSink,
+  createRuntime,
+  type ListedTool,
+  loadConfig,
+  type ServerDefinition,
+  silentLogger,
+} from '@ravenhelm/kit';
+import type { ToolSpec } from '@ravenhelm/registry';
+import { describe, expect, it } from 'vitest';
+import { assertAllLoaded, loadServers } from './servers.js';
+
+/** Average bytes per tool of a server's whole tools/list result (measured after slimming: docker 2,002, observability 1,918). */
+const BUDGET_PER_TOOL = 2_100;
+/** No single tool's entry may exceed this. */
+const BUDGET_ONE_TOOL = 4_500;
+
+const discovery = await loadServers();
+
+/** A tool as tools/list shows it with the default policy (the shape Pipeline.listTools builds). */
+function listed(spec: ToolSpec): ListedTool {
+  return {
+    name: spec.name,
+    title: spec.title,
+    description: spec.description,
+    inputSchema: spec.inputSchema,
+    outputSchema: spec.outputSchema,
+    annotations: { title: spec.title, ...spec.annotations },
+    _meta: { 'ravenhelm/tier': spec.tier, 'ravenhelm/scopes': spec.scopes, 'ravenhelm/toolset': spec.toolset },
+  };
+}
+
+const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+describe('tools/list byte budget', () => {
+  it('every server package loads', () => {
+    assertAllLoaded(discovery);
+  });
+
+  it.each(discovery.servers.map((s) => [s.packageName, s] as const))('%s', (_name, server) => {
+    const tools = server.specs.map(listed);
+    const total = bytes({ tools });
+    const perTool = Math.round(total / tools.length);
+    expect(perTool, `${server.packageName}: ${total} bytes for ${tools.length} tools`).toBeLessThanOrEqual(
+      BUDGET_PER_TOOL,
+    );
+    for (const t of tools) expect(bytes(t), `${t.name} alone`).toBeLessThanOrEqual(BUDGET_ONE_TOOL);
+  });
+
+  it('measures the shape the server really lists (checked against a live pipeline)', async () => {
+    for (const server of discovery.servers) {
+      const mod = (await import(pathToFileURL(server.entry).href)) as Record<string, unknown>;
+      const def = Object.values(mod).find(
+        (v): v is ServerDefinition => !!v && typeof v === 'object' && 'tools' in v && 'createServices' in v,
+      );
+      expect(def, `${server.packageName} exports its server definition`).toBeDefined();
+      if (!def) continue;
+      const config = loadConfig({ backendSchema: def.backendConfig, env: {} });
+      const rt = await createRuntime(def as never, config, silentLogger(), {
+        audit: createMemoryAuditSink(),
+        services: {},
+      });
+      try {
+        const live = rt.pipeline.listTools(rt.localPrincipal);
+        expect(live.length).toBeGreaterThan(0);
+        const byName = new Map(server.specs.map((s) => [s.name, s]));
+        for (const t of live) expect(t).toEqual(listed(byName.get(t.name) as ToolSpec));
+      } finally {
+        await rt.close();
+      }
+    }
+  });
+});
