@@ -1,0 +1,425 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { BackendHttp, ToolError } from '@ravenhelm/kit';
+import { SignJWT } from 'jose';
+import { z } from 'zod';
+
+/** The JSON key file Zitadel hands out for a service account (AddMachineKey, KEY_TYPE_JSON). */
+export interface ZitadelKeyFile {
+  keyId: string;
+  userId: string;
+  /** PEM private key: never logged, never shown. */
+  key: string;
+}
+
+const KeyFileSchema = z.object({
+  type: z.literal('serviceaccount'),
+  keyId: z.string().min(1),
+  userId: z.string().min(1),
+  key: z.string().includes('PRIVATE KEY'),
+});
+
+/** Parses a key file; the error names what is wrong, never the content. */
+export function parseKeyFile(text: string, where: string): ZitadelKeyFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${where} is not JSON: use the key file Zitadel created for the service account`);
+  }
+  const parsed = KeyFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ');
+    throw new Error(`${where} is not a Zitadel service-account key file (check: ${fields})`);
+  }
+  return { keyId: parsed.data.keyId, userId: parsed.data.userId, key: parsed.data.key };
+}
+
+export interface ZitadelBackendOptions {
+  /** Zitadel's base URL, which is also its issuer. */
+  url: string;
+  keyFile: ZitadelKeyFile;
+  /** Sent as `x-zitadel-orgid`: the organisation management calls act in. */
+  orgId?: string | undefined;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** Scopes requested with the JWT-profile grant. */
+  scope: string;
+}
+
+/** Zitadel lists: `details.totalResult` is a uint64 (a string in JSON); `result` is left out when empty. */
+export interface ListResult<T> {
+  total: number;
+  result: T[];
+}
+
+export interface ZUser {
+  userId: string;
+  state?: string;
+  username?: string;
+  loginNames?: string[];
+  preferredLoginName?: string;
+  details?: { creationDate?: string; changeDate?: string; resourceOwner?: string };
+  human?: {
+    profile?: { givenName?: string; familyName?: string; displayName?: string };
+    email?: { email?: string; isVerified?: boolean };
+  };
+  machine?: { name?: string; description?: string; hasSecret?: boolean; accessTokenType?: string };
+}
+
+export interface ZGrant {
+  id: string;
+  roleKeys?: string[];
+  state?: string;
+  userId?: string;
+  userName?: string;
+  orgId?: string;
+  orgName?: string;
+  projectId?: string;
+  projectName?: string;
+  projectGrantId?: string;
+}
+
+export interface ZProject {
+  id: string;
+  name?: string;
+  state?: string;
+  details?: { resourceOwner?: string };
+}
+
+export interface ZRole {
+  key: string;
+  displayName?: string;
+  group?: string;
+}
+
+export interface ZOrg {
+  id: string;
+  name?: string;
+  state?: string;
+  primaryDomain?: string;
+}
+
+export interface ZKey {
+  id: string;
+  type?: string;
+  expirationDate?: string;
+  details?: { creationDate?: string };
+}
+
+/** A text query in Zitadel's form. */
+export type TextMethod = 'TEXT_QUERY_METHOD_EQUALS' | 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE';
+
+const GRPC_NAMES: Record<number, string> = {
+  3: 'invalid argument',
+  5: 'not found',
+  6: 'already exists',
+  7: 'permission denied',
+  9: 'failed precondition',
+  16: 'unauthenticated',
+};
+
+/**
+ * Maps a Zitadel error answer (grpc-gateway `{code, message, details}`, or an OAuth `{error,
+ * error_description}` from the token endpoint) to a tool error that says what to do.
+ */
+export function zitadelError(status: number, body: unknown, what: string): ToolError {
+  const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown };
+  const code = typeof b.code === 'number' ? b.code : undefined;
+  const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
+  const said = raw.replace(/\s+/g, ' ').slice(0, 200);
+  const detail = said ? `: ${said}` : '';
+  if (code === 5 || (code === undefined && status === 404)) {
+    return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
+  }
+  if (code === 6 || status === 409) {
+    return new ToolError(
+      'ERR_CONFLICT',
+      `${what} already exists in Zitadel${detail}; pick another name or use the existing one`,
+    );
+  }
+  if (code === 3 || code === 9 || (code === undefined && status === 400)) {
+    return new ToolError('ERR_INVALID_INPUT', `Zitadel refused ${what} as invalid${detail}`);
+  }
+  if (code === 7 || status === 403) {
+    return new ToolError(
+      'ERR_NOT_ALLOWED',
+      `Zitadel denied this server's service account access to ${what}${detail}; grant it a manager role (e.g. ORG_USER_MANAGER, PROJECT_OWNER) in the organisation`,
+    );
+  }
+  if (code === 16 || status === 401) {
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `Zitadel did not accept this server's credentials${detail}; check the service-account key file and that the account is active`,
+    );
+  }
+  const name = code !== undefined ? (GRPC_NAMES[code] ?? `gRPC code ${code}`) : `HTTP ${status}`;
+  return new ToolError('ERR_BACKEND_ERROR', `Zitadel failed on ${what} (${name})${detail}; try again or check Zitadel`);
+}
+
+function total(details: unknown): number {
+  const t = (details as { totalResult?: unknown } | undefined)?.totalResult;
+  const n = typeof t === 'string' ? Number(t) : typeof t === 'number' ? t : 0;
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** A token is renewed this long before Zitadel says it expires. */
+const TOKEN_MARGIN_SECONDS = 60;
+
+/**
+ * Zitadel's REST APIs (v2 user and organisation services; management v1 where v2 lacks the call),
+ * authenticated as the server's own service account through the JWT-profile grant. The access token
+ * is cached until shortly before it expires; a 401 drops it and retries once.
+ */
+export class ZitadelBackend {
+  readonly #http: BackendHttp;
+  readonly #opts: ZitadelBackendOptions;
+  readonly #key: KeyObject;
+  #token: { value: string; renewAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+  /** Token grants performed (for tests and metrics). */
+  tokenFetches = 0;
+
+  constructor(opts: ZitadelBackendOptions) {
+    this.#opts = opts;
+    try {
+      this.#key = createPrivateKey(opts.keyFile.key);
+    } catch {
+      throw new Error('the service-account key file holds no usable private key');
+    }
+    this.#http = new BackendHttp({
+      name: 'Zitadel',
+      baseUrl: opts.url,
+      timeoutMs: opts.timeoutMs,
+      maxResponseBytes: opts.maxResponseBytes,
+      headers: opts.orgId ? { 'x-zitadel-orgid': opts.orgId } : undefined,
+    });
+  }
+
+  get serviceAccountId(): string {
+    return this.#opts.keyFile.userId;
+  }
+
+  get orgId(): string | undefined {
+    return this.#opts.orgId;
+  }
+
+  async #fetchToken(signal?: AbortSignal): Promise<string> {
+    const issuer = this.#opts.url.replace(/\/+$/, '');
+    const { keyId, userId } = this.#opts.keyFile;
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: keyId })
+      .setIssuer(userId)
+      .setSubject(userId)
+      .setAudience(issuer)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(this.#key);
+    this.tokenFetches++;
+    const res = await this.#http.request<{ access_token?: unknown; expires_in?: unknown; error_description?: unknown }>(
+      'POST',
+      '/oauth/v2/token',
+      {
+        form: { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion, scope: this.#opts.scope },
+        signal,
+      },
+    );
+    const body = res.body;
+    if (res.status !== 200 || typeof body?.access_token !== 'string') {
+      const why = typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : '';
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `Zitadel refused this server's service-account login (HTTP ${res.status}${why}); check the key file, that the key is not expired and the account is active`,
+      );
+    }
+    const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 300;
+    const margin = Math.min(TOKEN_MARGIN_SECONDS, ttl / 10);
+    this.#token = { value: body.access_token, renewAt: Date.now() + (ttl - margin) * 1000 };
+    return body.access_token;
+  }
+
+  async #accessToken(signal?: AbortSignal): Promise<string> {
+    if (this.#token && Date.now() < this.#token.renewAt) return this.#token.value;
+    // Concurrent calls share one grant.
+    this.#pending ??= this.#fetchToken(signal).finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  /** One API call; non-2xx becomes a tool error naming `what`. */
+  async call<T>(method: string, path: string, what: string, json?: unknown, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.#accessToken(signal);
+      const res = await this.#http.request<T>(method, path, {
+        ...(json !== undefined ? { json } : {}),
+        signal,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (res.status === 401 && attempt === 0) {
+        this.#token = undefined;
+        continue;
+      }
+      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what);
+      return res.body;
+    }
+  }
+
+  async #list<T>(path: string, what: string, body: object, signal?: AbortSignal): Promise<ListResult<T>> {
+    const res = await this.call<{ details?: unknown; result?: T[] }>('POST', path, what, body, signal);
+    return { total: total(res?.details), result: Array.isArray(res?.result) ? res.result : [] };
+  }
+
+  searchUsers(
+    queries: object[],
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<ListResult<ZUser>> {
+    return this.#list<ZUser>(
+      '/v2/users',
+      'users',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  async getUser(userId: string, signal?: AbortSignal): Promise<ZUser> {
+    const res = await this.call<{ user?: ZUser }>(
+      'GET',
+      `/v2/users/${encodeURIComponent(userId)}`,
+      `user ${userId}`,
+      undefined,
+      signal,
+    );
+    if (!res?.user) throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
+    return res.user;
+  }
+
+  listOrgs(name: string | undefined, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    const queries = name ? [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } }] : [];
+    return this.#list<ZOrg>(
+      '/v2/organizations/_search',
+      'organisations',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  listProjects(
+    name: { value: string; method: TextMethod } | undefined,
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    const queries = name ? [{ nameQuery: { name: name.value, method: name.method } }] : [];
+    return this.#list<ZProject>(
+      '/management/v1/projects/_search',
+      'projects',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  listProjectRoles(projectId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#list<ZRole>(
+      `/management/v1/projects/${encodeURIComponent(projectId)}/roles/_search`,
+      `project ${projectId}`,
+      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
+      signal,
+    );
+  }
+
+  listUserGrants(
+    filter: { userId?: string; projectId?: string },
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    const queries = [
+      ...(filter.userId ? [{ userIdQuery: { userId: filter.userId } }] : []),
+      ...(filter.projectId ? [{ projectIdQuery: { projectId: filter.projectId } }] : []),
+    ];
+    return this.#list<ZGrant>(
+      '/management/v1/users/grants/_search',
+      'user grants',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  async addMachineUser(
+    input: { userName: string; name: string; description: string; accessTokenType: string },
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const res = await this.call<{ userId?: string }>(
+      'POST',
+      '/management/v1/users/machine',
+      `service account ${input.userName}`,
+      input,
+      signal,
+    );
+    if (!res?.userId) throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created the service account but sent no id');
+    return res.userId;
+  }
+
+  /** The new key's id and its key file (the private key: shown once, never logged). */
+  async addMachineKey(
+    userId: string,
+    expirationDate: string,
+    signal?: AbortSignal,
+  ): Promise<{ keyId: string; keyFile: string }> {
+    const res = await this.call<{ keyId?: string; keyDetails?: string }>(
+      'POST',
+      `/management/v1/users/${encodeURIComponent(userId)}/keys`,
+      `a key for user ${userId}`,
+      { type: 'KEY_TYPE_JSON', expirationDate },
+      signal,
+    );
+    if (!res?.keyId || !res.keyDetails)
+      throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created a key but sent no key file');
+    return { keyId: res.keyId, keyFile: Buffer.from(res.keyDetails, 'base64').toString('utf8') };
+  }
+
+  listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#list<ZKey>(
+      `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
+      `keys of user ${userId}`,
+      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
+      signal,
+    );
+  }
+
+  async addUserGrant(userId: string, projectId: string, roleKeys: string[], signal?: AbortSignal): Promise<string> {
+    const res = await this.call<{ userGrantId?: string }>(
+      'POST',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants`,
+      `a grant on project ${projectId}`,
+      { projectId, roleKeys },
+      signal,
+    );
+    if (!res?.userGrantId) throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created the grant but sent no id');
+    return res.userGrantId;
+  }
+
+  async updateUserGrant(userId: string, grantId: string, roleKeys: string[], signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'PUT',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}`,
+      `grant ${grantId}`,
+      { roleKeys },
+      signal,
+    );
+  }
+
+  async removeUserGrant(userId: string, grantId: string, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'DELETE',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}`,
+      `grant ${grantId}`,
+      undefined,
+      signal,
+    );
+  }
+
+  /** Readiness: the service account can log in and read itself. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.getUser(this.#opts.keyFile.userId, signal);
+  }
+}
