@@ -1,0 +1,213 @@
+// The HIGH write tools through the real SDK Client over stdio, under a `confirm: destructive` policy:
+// service accounts, keys (returned exactly once, never in any log or audit byte), grants, onboarding.
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStdio, readAudit, type StdioSession, startZitadelFixture, type ZitadelFixture } from './harness.js';
+
+let fx: ZitadelFixture;
+let s: StdioSession;
+/** Every tool result text, to search for key material afterwards. */
+const answers: string[] = [];
+/** Private keys handed out by keys_add / agents_onboard. */
+const issuedKeys: string[] = [];
+
+beforeAll(async () => {
+  fx = await startZitadelFixture({ confirm: true });
+  s = await connectStdio(fx.env);
+}, 60_000);
+
+afterAll(async () => {
+  await s?.close();
+  await fx?.stop();
+});
+
+async function call(name: string, args: Record<string, unknown> = {}) {
+  const r = await s.client.callTool({ name, arguments: args });
+  const text = (r.content as { type: string; text: string }[])[0]?.text ?? '';
+  answers.push(text);
+  return {
+    isError: r.isError === true,
+    data: r.structuredContent as Record<string, any>,
+    text,
+    meta: r._meta as Record<string, any> | undefined,
+  };
+}
+
+/** Logs in at the simulator with a key file, as any Zitadel client would. */
+async function loginWith(keyFile: string): Promise<number> {
+  const k = JSON.parse(keyFile) as { keyId: string; userId: string; key: string };
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: k.keyId })
+    .setIssuer(k.userId)
+    .setSubject(k.userId)
+    .setAudience(fx.sim.issuer)
+    .setIssuedAt()
+    .setExpirationTime('1m')
+    .sign(createPrivateKey(k.key));
+  const res = await fetch(`${fx.sim.url}/oauth/v2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      assertion,
+      scope: 'openid',
+    }),
+  });
+  return res.status;
+}
+
+describe('service accounts and keys', () => {
+  it('creates a service account; a duplicate username is a conflict', async () => {
+    const r = await call('service_accounts_create', { username: 'agent-deploy', name: 'Deploy agent' });
+    expect(r.isError).toBe(false);
+    expect(r.data.user).toMatchObject({
+      username: 'agent-deploy',
+      type: 'machine',
+      accessTokenType: 'jwt',
+      state: 'active',
+    });
+    const again = await call('service_accounts_create', { username: 'agent-deploy', name: 'Deploy agent' });
+    expect(again.text).toMatch(
+      /^ERR_CONFLICT: service account agent-deploy already exists in Zitadel: Errors\.User\.AlreadyExisting \(COMMAND-k2dk3\); pick another name/,
+    );
+  });
+
+  it('adds a key returned exactly once, which logs in; keys_list shows it without material', async () => {
+    const r = await call('keys_add', { user: 'agent-deploy', expiresInDays: 30 });
+    expect(r.isError).toBe(false);
+    expect(r.data).toMatchObject({ shownOnce: true, keyId: expect.any(String) });
+    const key = JSON.parse(r.data.keyFile as string) as { key: string; keyId: string };
+    issuedKeys.push(key.key);
+    expect(key.keyId).toBe(r.data.keyId);
+    expect(await loginWith(r.data.keyFile)).toBe(200);
+    const list = await call('keys_list', { user: 'agent-deploy' });
+    expect(list.data.keys).toEqual([expect.objectContaining({ id: r.data.keyId, type: 'json' })]);
+    expect(list.text).not.toContain('PRIVATE KEY');
+    const human = await call('keys_add', { user: 'alice' });
+    expect(human.text).toBe('ERR_INVALID_INPUT: alice is a human user: only service accounts have keys');
+  });
+
+  it('the token endpoint refuses an assertion signed with another key', async () => {
+    const r = await call('keys_add', { user: 'agent-deploy' });
+    issuedKeys.push(JSON.parse(r.data.keyFile).key);
+    const forged = JSON.parse(r.data.keyFile);
+    forged.key = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs1', format: 'pem' })
+      .toString();
+    expect(await loginWith(JSON.stringify(forged))).toBe(400);
+  });
+});
+
+describe('grants', () => {
+  it('grants roles (creating, then extending the grant) and is idempotent', async () => {
+    const first = await call('roles_grant', { user: 'agent-deploy', roles: ['docker.reader'] });
+    expect(first.data).toMatchObject({ projectId: fx.ids.projectId, roles: ['docker.reader'], changed: true });
+    const more = await call('roles_grant', { user: 'agent-deploy', roles: ['docker.operator', 'docker.reader'] });
+    expect(more.data).toMatchObject({
+      roles: ['docker.operator', 'docker.reader'],
+      changed: true,
+      grantId: first.data.grantId,
+    });
+    const same = await call('roles_grant', { user: 'agent-deploy', roles: ['docker.reader'] });
+    expect(same.data.changed).toBe(false);
+    const unknown = await call('roles_grant', { user: 'agent-deploy', roles: ['root'] });
+    expect(unknown.text).toMatch(
+      /^ERR_INVALID_INPUT: Zitadel refused grant \d+ as invalid: Errors\.Project\.Role\.NotFound \(COMMAND-4m9fs\)$/,
+    );
+  });
+
+  it('revoke needs confirmation (plan + single-use token), then removes the roles and finally the grant', async () => {
+    const plan = await call('roles_revoke', { user: 'agent-deploy', roles: ['docker.operator'] });
+    expect(plan.isError).toBe(true);
+    expect(plan.text).toContain('Plan: Remove roles docker.operator from agent-deploy on the MCP project.');
+    const token = plan.meta?.['ravenhelm/confirmation']?.token as string;
+    const held = fx.sim.grants.find((g) => g.userId === fx.sim.users.find((u) => u.username === 'agent-deploy')?.id);
+    expect(held?.roleKeys.sort()).toEqual(['docker.operator', 'docker.reader']);
+    const done = await call('roles_revoke', {
+      user: 'agent-deploy',
+      roles: ['docker.operator'],
+      confirmationToken: token,
+    });
+    expect(done.data).toMatchObject({ roles: ['docker.reader'], changed: true });
+    const plan2 = await call('roles_revoke', { user: 'agent-deploy', roles: ['docker.reader'] });
+    const last = await call('roles_revoke', {
+      user: 'agent-deploy',
+      roles: ['docker.reader'],
+      confirmationToken: plan2.meta?.['ravenhelm/confirmation']?.token,
+    });
+    expect(last.data).toEqual({ userId: expect.any(String), projectId: fx.ids.projectId, roles: [], changed: true });
+    expect(fx.sim.grants.some((g) => g.userId === done.data.userId)).toBe(false);
+  });
+});
+
+describe('onboarding an agent', () => {
+  it('creates account, grant and key yielding exactly the requested scopes', async () => {
+    const r = await call('agents_onboard', {
+      username: 'agent-nightly',
+      scopes: ['mcp:observability:read', 'mcp:docker:write'],
+      expiresInDays: 7,
+    });
+    expect(r.isError).toBe(false);
+    expect(r.data.roles).toEqual(['docker.operator', 'observability.reader']);
+    expect(r.data.scopes).toEqual(['mcp:docker:write', 'mcp:observability:read']);
+    issuedKeys.push(JSON.parse(r.data.key.keyFile).key);
+    expect(await loginWith(r.data.key.keyFile)).toBe(200);
+    const caps = await call('agents_get_capabilities', { user: 'agent-nightly' });
+    expect(caps.data.scopes).toEqual(['mcp:docker:write', 'mcp:observability:read']);
+  });
+
+  it('refuses a scope set no role yields, before creating anything', async () => {
+    const before = fx.sim.users.length;
+    const r = await call('agents_onboard', {
+      username: 'agent-greedy',
+      scopes: ['mcp:docker:write', 'mcp:gitlab:read'],
+    });
+    expect(r.text).toBe(
+      'ERR_INVALID_INPUT: no MCP-project role grants exactly mcp:gitlab:read without more; roles can grant: mcp:docker:admin, mcp:docker:read, mcp:docker:write, mcp:observability:read',
+    );
+    expect(fx.sim.users.length).toBe(before);
+  });
+});
+
+describe('secrets', () => {
+  it('no private key appears in any log line or audit record; each appeared in exactly one answer', async () => {
+    expect(issuedKeys.length).toBe(3);
+    const logs = s.stderr();
+    const audit = readAudit(fx.auditFile);
+    expect(audit).toContain('keys_add');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const pem of issuedKeys) {
+      const body = pem.split('\n').slice(1, 3).join('');
+      expect(logs).not.toContain(body);
+      expect(audit).not.toContain(body);
+      expect(answers.filter((a) => a.includes(body.slice(0, 40)))).toHaveLength(1);
+    }
+    for (const blob of [logs, audit]) expect(blob).not.toContain('PRIVATE KEY');
+  });
+
+  it('a key file that does not match the registered key is refused with a clear error, without echoing it', async () => {
+    const forged = { ...fx.env };
+    const keyPath = join(fx.dir, 'wrong-key.json');
+    const own = JSON.parse(readFileSync(fx.env.ZITADEL_KEY_FILE as string, 'utf8'));
+    own.key = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs1', format: 'pem' })
+      .toString();
+    writeFileSync(keyPath, JSON.stringify(own), { mode: 0o600 });
+    forged.ZITADEL_KEY_FILE = keyPath;
+    const other = await connectStdio(forged);
+    try {
+      const r = await other.client.callTool({ name: 'users_get', arguments: { user: 'alice' } });
+      const text = (r.content as { text: string }[])[0]?.text ?? '';
+      expect(r.isError).toBe(true);
+      expect(text).toBe(
+        "ERR_BACKEND_ERROR: Zitadel refused this server's service-account login (HTTP 400: assertion invalid); check the key file, that the key is not expired and the account is active",
+      );
+      expect(other.stderr()).not.toContain(own.key.split('\n')[1]);
+    } finally {
+      await other.close();
+    }
+  });
+});
