@@ -31,10 +31,16 @@
  * - token endpoint `POST /oauth/v2/token` with grant_type urn:ietf:params:oauth:grant-type:jwt-bearer
  *   (RFC 7523; https://zitadel.com/docs/guides/integrate/service-users/private-key-jwt): assertion
  *   iss = sub = user id, aud = the issuer, kid = key id, RS256, signature checked against the key's
- *   registered public key; errors as RFC 6749 5.2 `{error, error_description}`.
+ *   registered public key; errors as RFC 6749 5.2 `{error, error_description}`. Users whose access
+ *   token type is JWT get a signed JWT (typ JWT, as Zitadel signs them) with `aud` = the projects
+ *   requested by `urn:zitadel:iam:org:project:id:{id}:aud`, and, with the scope
+ *   `urn:zitadel:iam:org:projects:roles`, one `urn:zitadel:iam:org:project:{id}:roles` claim
+ *   `{ role: { orgId: orgDomain } }` per audience project (https://zitadel.com/docs/apis/openidoauth/scopes,
+ *   /claims); others get an opaque token. Discovery at /.well-known/openid-configuration, keys at
+ *   /oauth/v2/keys.
  */
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeProtectedHeader, exportJWK, jwtVerify, SignJWT } from 'jose';
 import { type Reply, type SimRequest, type SimServer, serve } from './http.js';
 
 type UserState = 'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
@@ -282,6 +288,37 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     return { key, keyFile };
   }
 
+  const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signingKid = nextId();
+
+  async function jwtAccessToken(user: SimUser, scope: string, expiresAt: number): Promise<string> {
+    const scopes = scope.split(' ').filter(Boolean);
+    const audience = scopes
+      .map((s) => /^urn:zitadel:iam:org:project:id:([^:]+):aud$/.exec(s)?.[1])
+      .filter((id): id is string => !!id && state.projects.some((p) => p.id === id));
+    const claims: Record<string, unknown> = { client_id: user.username, scope: scopes.join(' ') };
+    if (scopes.includes('urn:zitadel:iam:org:projects:roles')) {
+      for (const projectId of audience) {
+        const roles: Record<string, Record<string, string>> = {};
+        for (const g of state.grants.filter((x) => x.userId === user.id && x.projectId === projectId)) {
+          const domain = state.orgs.find((o) => o.id === g.orgId)?.domain ?? '';
+          for (const role of g.roleKeys) roles[role] = { ...roles[role], [g.orgId]: domain };
+        }
+        if (Object.keys(roles).length > 0) claims[`urn:zitadel:iam:org:project:${projectId}:roles`] = roles;
+      }
+    }
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: signingKid, typ: 'JWT' })
+      .setIssuer(issuer)
+      .setSubject(user.id)
+      .setAudience(audience.length > 0 ? audience : [user.id])
+      .setIssuedAt()
+      .setNotBefore('0s')
+      .setExpirationTime(expiresAt)
+      .setJti(randomBytes(9).toString('hex'))
+      .sign(signing.privateKey);
+  }
+
   async function token(req: SimRequest): Promise<Reply> {
     state.stats.tokenRequests++;
     const oauthError = (error: string, description: string, status = 400): Reply => ({
@@ -318,8 +355,12 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     }
     const user = state.users.find((u) => u.id === key.userId);
     if (user?.state !== 'USER_STATE_ACTIVE') return oauthError('invalid_grant', 'Errors.User.NotActive');
-    const access = randomBytes(24).toString('base64url');
-    state.tokens.set(access, { userId: user.id, expiresAt: Date.now() / 1000 + state.tokenTtlSeconds });
+    const expiresAt = Math.floor(Date.now() / 1000) + state.tokenTtlSeconds;
+    const access =
+      user.machine?.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT'
+        ? await jwtAccessToken(user, form.get('scope') ?? '', expiresAt)
+        : randomBytes(24).toString('base64url');
+    state.tokens.set(access, { userId: user.id, expiresAt });
     return {
       status: 200,
       json: { access_token: access, token_type: 'Bearer', expires_in: state.tokenTtlSeconds },
@@ -355,6 +396,22 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   async function route(req: SimRequest): Promise<Reply> {
     const path = req.url.pathname;
     if (req.method === 'POST' && path === '/oauth/v2/token') return token(req);
+    if (req.method === 'GET' && path === '/.well-known/openid-configuration') {
+      return {
+        status: 200,
+        json: {
+          issuer,
+          token_endpoint: `${issuer}/oauth/v2/token`,
+          jwks_uri: `${issuer}/oauth/v2/keys`,
+          grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'client_credentials'],
+          id_token_signing_alg_values_supported: ['RS256'],
+        },
+      };
+    }
+    if (req.method === 'GET' && path === '/oauth/v2/keys') {
+      const jwk = await exportJWK(signing.publicKey);
+      return { status: 200, json: { keys: [{ ...jwk, use: 'sig', alg: 'RS256', kid: signingKid }] } };
+    }
     const who = caller(req);
     if ('status' in who) return who;
     let body: Record<string, unknown>;
