@@ -8,7 +8,8 @@
  *   `POST /v2/users`, GetUserByID `GET /v2/users/{user_id}`), user.proto (User, HumanUser,
  *   MachineUser, UserState, AccessTokenType), query.proto (SearchQuery oneof: userNameQuery,
  *   emailQuery, typeQuery TYPE_HUMAN/TYPE_MACHINE, stateQuery, loginNameQuery, inUserIdsQuery,
- *   organizationIdQuery; TextQueryMethod), object/v2 ListQuery {offset, limit, asc} and
+ *   organizationIdQuery; TextQueryMethod), DeactivateUser/LockUser `POST /v2/users/{user_id}/deactivate|lock`
+ *   (FAILED_PRECONDITION when already in that state), object/v2 ListQuery {offset, limit, asc} and
  *   ListDetails {totalResult, timestamp}; https://zitadel.com/docs/apis/resources/user_service_v2
  * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
  *   (https://zitadel.com/docs/apis/resources/org_service_v2)
@@ -20,7 +21,8 @@
  *   .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
  *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
  *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
- *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`; the `x-zitadel-orgid`
+ *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
+ *   .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
  *   header selects the organisation management calls act in.
  * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
  *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
@@ -423,6 +425,9 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     const mUser = /^\/v2\/users\/([^/]+)$/.exec(path);
     const mRoles = /^\/management\/v1\/projects\/([^/]+)\/roles\/_search$/.exec(path);
     const mKeys = /^\/management\/v1\/users\/([^/]+)\/keys(\/_search)?$/.exec(path);
+    const mKey = /^\/management\/v1\/users\/([^/]+)\/keys\/([^/_][^/]*)$/.exec(path);
+    const mAddRole = /^\/management\/v1\/projects\/([^/]+)\/roles$/.exec(path);
+    const mState = /^\/v2\/users\/([^/]+)\/(deactivate|reactivate|lock|unlock)$/.exec(path);
     const mGrants = /^\/management\/v1\/users\/([^/]+)\/grants(?:\/([^/]+))?$/.exec(path);
     try {
       // v2 user service
@@ -436,6 +441,22 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         const u = findUser(mUser[1] as string);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'QUERY-Dfbg2');
         return { status: 200, json: { details: details(u.orgId, u.created), user: userV2(u) } };
+      }
+      if (req.method === 'POST' && mState) {
+        const u = findUser(mState[1] as string);
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-3M9ds');
+        const action = mState[2];
+        const [from, to, already] =
+          action === 'deactivate'
+            ? ['USER_STATE_ACTIVE', 'USER_STATE_INACTIVE', 'Errors.User.AlreadyInactive']
+            : action === 'reactivate'
+              ? ['USER_STATE_INACTIVE', 'USER_STATE_ACTIVE', 'Errors.User.NotInactive']
+              : action === 'lock'
+                ? ['USER_STATE_ACTIVE', 'USER_STATE_LOCKED', 'Errors.User.ShouldBeActiveOrInitial']
+                : ['USER_STATE_LOCKED', 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
+        if (u.state !== from) return grpcError(9, already as string, 'COMMAND-2n8vs');
+        u.state = to as UserState;
+        return { status: 200, json: { details: details(u.orgId, now()) } };
       }
       if (req.method === 'POST' && path === '/v2/organizations/_search') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
@@ -483,6 +504,30 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         return list(p.roles, body, (r) =>
           compact({ key: r.key, details: details(p.orgId), displayName: r.displayName, group: r.group }),
         );
+      }
+      if (req.method === 'POST' && mAddRole) {
+        const p = state.projects.find((x) => x.id === mAddRole[1] && x.orgId === who.orgId);
+        if (!p) return grpcError(5, 'Errors.Project.NotFound', 'PROJECT-3M9sd');
+        const roleKey = String(body.roleKey ?? '');
+        const displayName = String(body.displayName ?? '');
+        if (roleKey.length < 1 || roleKey.length > 200 || displayName.length < 1 || displayName.length > 200) {
+          return grpcError(
+            3,
+            'invalid AddProjectRoleRequest.RoleKey: value length must be between 1 and 200 runes',
+            'GATEWAY-5',
+          );
+        }
+        if (p.roles.some((r) => r.key === roleKey))
+          return grpcError(6, 'Errors.Project.Role.AlreadyExists', 'COMMAND-4m0fs');
+        p.roles.push({ key: roleKey, displayName, group: String(body.group ?? '') });
+        return { status: 200, json: { details: details(p.orgId, now()) } };
+      }
+      if (req.method === 'DELETE' && mKey) {
+        const key = state.keys.find((k) => k.id === mKey[2] && k.userId === mKey[1]);
+        if (!key || !findUser(key.userId, who.orgId))
+          return grpcError(5, 'Errors.User.Machine.Key.NotFound', 'COMMAND-4m77G');
+        state.keys.splice(state.keys.indexOf(key), 1);
+        return { status: 200, json: { details: details(who.orgId, now()) } };
       }
       if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];

@@ -146,6 +146,67 @@ describe('grants', () => {
   });
 });
 
+describe('roles, keys and users: the destructive and admin tools', () => {
+  it('creates a project role; a duplicate is a conflict; a mapped role shows its scopes', async () => {
+    const r = await call('roles_create', { key: 'observability.writer', displayName: 'Observability writer' });
+    expect(r.data).toEqual({ projectId: fx.ids.projectId, key: 'observability.writer', scopes: [] });
+    const mapped = await call('roles_create', { key: 'docker.reader', displayName: 'dup' });
+    expect(mapped.text).toMatch(
+      /^ERR_CONFLICT: role docker\.reader on project \d+ already exists in Zitadel: Errors\.Project\.Role\.AlreadyExists/,
+    );
+    const roles = await call('roles_list');
+    expect(roles.data.roles.map((x: { key: string }) => x.key)).toContain('observability.writer');
+  });
+
+  it('deletes a key after confirmation; the key file no longer logs in; an unknown key is not found', async () => {
+    const added = await call('keys_add', { user: 'agent-deploy', expiresInDays: 2 });
+    issuedKeys.push(JSON.parse(added.data.keyFile).key);
+    expect(await loginWith(added.data.keyFile)).toBe(200);
+    const plan = await call('keys_delete', { user: 'agent-deploy', keyId: added.data.keyId });
+    expect(plan.text).toContain(`Plan: Delete key ${added.data.keyId} of agent-deploy`);
+    const token = plan.meta?.['ravenhelm/confirmation']?.token;
+    const done = await call('keys_delete', { user: 'agent-deploy', keyId: added.data.keyId, confirmationToken: token });
+    expect(done.data).toMatchObject({ keyId: added.data.keyId, deleted: true });
+    expect(await loginWith(added.data.keyFile)).toBe(400);
+    const again = await call('keys_delete', { user: 'agent-deploy', keyId: added.data.keyId });
+    const token2 = again.meta?.['ravenhelm/confirmation']?.token;
+    const missing = await call('keys_delete', {
+      user: 'agent-deploy',
+      keyId: added.data.keyId,
+      confirmationToken: token2,
+    });
+    expect(missing.text).toMatch(
+      /^ERR_NOT_FOUND: Zitadel found no key \d+ of user \d+: Errors\.User\.Machine\.Key\.NotFound/,
+    );
+  });
+
+  it("deactivates or locks a user after confirmation, and refuses the server's own account", async () => {
+    const plan = await call('users_disable', { user: 'bob', mode: 'lock' });
+    expect(plan.text).toContain('Plan: Lock bob: no more logins or new tokens.');
+    const done = await call('users_disable', {
+      user: 'bob',
+      mode: 'lock',
+      confirmationToken: plan.meta?.['ravenhelm/confirmation']?.token,
+    });
+    expect(done.data.user).toMatchObject({ username: 'bob', state: 'locked' });
+    const twice = await call('users_disable', { user: 'bob', mode: 'lock' });
+    const again = await call('users_disable', {
+      user: 'bob',
+      mode: 'lock',
+      confirmationToken: twice.meta?.['ravenhelm/confirmation']?.token,
+    });
+    expect(again.text).toMatch(
+      /^ERR_INVALID_INPUT: Zitadel refused user \d+ as invalid: Errors\.User\.ShouldBeActiveOrInitial/,
+    );
+    const selfPlan = await call('users_disable', { user: 'ravenhelm-mcp' });
+    const self = await call('users_disable', {
+      user: 'ravenhelm-mcp',
+      confirmationToken: selfPlan.meta?.['ravenhelm/confirmation']?.token,
+    });
+    expect(self.text).toBe("ERR_NOT_ALLOWED: refusing to disable this server's own service account");
+  });
+});
+
 describe('onboarding an agent', () => {
   it('creates account, grant and key yielding exactly the requested scopes', async () => {
     const r = await call('agents_onboard', {
@@ -177,7 +238,7 @@ describe('onboarding an agent', () => {
 
 describe('secrets', () => {
   it('no private key appears in any log line or audit record; each appeared in exactly one answer', async () => {
-    expect(issuedKeys.length).toBe(3);
+    expect(issuedKeys.length).toBe(4);
     const logs = s.stderr();
     const audit = readAudit(fx.auditFile);
     expect(audit).toContain('keys_add');

@@ -418,6 +418,39 @@ export class ZitadelBackend {
     );
   }
 
+  async addProjectRole(
+    projectId: string,
+    role: { roleKey: string; displayName: string; group?: string | undefined },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call(
+      'POST',
+      `/management/v1/projects/${encodeURIComponent(projectId)}/roles`,
+      `role ${role.roleKey} on project ${projectId}`,
+      role,
+      signal,
+    );
+  }
+
+  async removeMachineKey(userId: string, keyId: string, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'DELETE',
+      `/management/v1/users/${encodeURIComponent(userId)}/keys/${encodeURIComponent(keyId)}`,
+      `key ${keyId} of user ${userId}`,
+      undefined,
+      signal,
+    );
+  }
+
+  /** v2 user state changes: `deactivate` or `lock` (and their inverses). */
+  async setUserState(
+    userId: string,
+    action: 'deactivate' | 'lock' | 'reactivate' | 'unlock',
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call('POST', `/v2/users/${encodeURIComponent(userId)}/${action}`, `user ${userId}`, {}, signal);
+  }
+
   /** Readiness: the service account can log in and read itself. */
   async ping(signal?: AbortSignal): Promise<void> {
     await this.getUser(this.#opts.keyFile.userId, signal);

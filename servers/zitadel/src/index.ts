@@ -4,6 +4,7 @@ import { type AnyTool, defineServer, RavenhelmError, specsOf } from '@ravenhelm/
 import { z } from 'zod';
 import { parseKeyFile, ZitadelBackend } from './backend.js';
 import { loadRegistry } from './registry.js';
+import { adminTools } from './tools/admin.js';
 import { agentTools } from './tools/agents.js';
 import { capabilityTools } from './tools/capabilities.js';
 import type { ZitadelServices } from './tools/define.js';
@@ -18,6 +19,7 @@ export const tools: readonly AnyTool<ZitadelServices>[] = [
   ...projectTools,
   ...capabilityTools,
   ...agentTools,
+  ...adminTools,
 ];
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;

@@ -31,6 +31,9 @@ const suite: ContractSuite = {
     const keyFile = join(dir, 'key.json');
     writeFileSync(keyFile, own.keyFile, { mode: 0o600 });
     const oncall = 'agent-oncall@ravenhelm.zitadel.test';
+    // A retired agent with one key, for keys_delete.
+    const retired = sim.addServiceAccount({ username: 'agent-retired', manager: false });
+    const retiredKeyId = (JSON.parse(retired.keyFile) as { keyId: string }).keyId;
     return {
       env: {
         ZITADEL_URL: sim.url,
@@ -91,6 +94,32 @@ const suite: ContractSuite = {
           tool: 'roles_revoke',
           label: 'one role',
           arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          expect: 'ok',
+        },
+        {
+          tool: 'roles_create',
+          label: 'new role on the MCP project',
+          arguments: { key: 'contract.role', displayName: 'Contract role' },
+          expect: 'ok',
+        },
+        {
+          tool: 'roles_create',
+          label: 'duplicate role',
+          arguments: { key: 'contract.role', displayName: 'Contract role' },
+          expect: 'error',
+        },
+        { tool: 'users_disable', label: 'lock a person', arguments: { user: 'bob', mode: 'lock' }, expect: 'ok' },
+        { tool: 'users_disable', label: 'already locked', arguments: { user: 'bob', mode: 'lock' }, expect: 'error' },
+        {
+          tool: 'keys_delete',
+          label: 'unknown key',
+          arguments: { user: 'agent-contract', keyId: '1' },
+          expect: 'error',
+        },
+        {
+          tool: 'keys_delete',
+          label: "a retired agent's key",
+          arguments: { user: 'agent-retired', keyId: retiredKeyId },
           expect: 'ok',
         },
         {
