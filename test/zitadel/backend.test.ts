@@ -76,7 +76,7 @@ describe('key files', () => {
     expect(() => parseKeyFile(wrong, 'K')).toThrow('K is not a Zitadel service-account key file (check: type)');
     const noUser = JSON.stringify({ ...secret, userId: '' });
     expect(() => parseKeyFile(noUser, 'K')).toThrow(/^K is not a Zitadel service-account key file \(check: userId\)$/);
-    const noKey = JSON.stringify({ ...secret, key: String(secret.key).replace('PRIVATE KEY', 'PUBLIC KEY') });
+    const noKey = JSON.stringify({ ...secret, key: String(secret.key).replaceAll('PRIVATE KEY', 'PUBLIC KEY') });
     expect(() => parseKeyFile(noKey, 'K')).toThrow(/^K is not a Zitadel service-account key file \(check: key\)$/);
   });
 });
