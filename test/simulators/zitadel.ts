@@ -24,6 +24,10 @@
  *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
  *   .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
  *   header selects the organisation management calls act in.
+ * - admin v1 ListEvents `POST /admin/v1/events/_search` (https://zitadel.com/docs/guides/integrate/event-api,
+ *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
+ *   sequence, creationDate, payload, type {type, localized}}): filters sequence (exclusive, direction
+ *   from `asc`), limit, editorUserId, eventTypes, aggregateId, aggregateTypes, resourceOwner; no total.
  * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
  *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
  *   7 PERMISSION_DENIED 403, 9 FAILED_PRECONDITION 400, 16 UNAUTHENTICATED 401); messages are
@@ -70,6 +74,17 @@ export interface SimGrant {
   roleKeys: string[];
 }
 
+export interface SimEvent {
+  sequence: number;
+  creationDate: string;
+  type: string;
+  aggregateId: string;
+  aggregateType: string;
+  resourceOwner: string;
+  editorUserId: string;
+  payload?: Record<string, unknown>;
+}
+
 interface SimKey {
   id: string;
   userId: string;
@@ -88,6 +103,10 @@ export interface ZitadelSim extends SimServer {
   keys: SimKey[];
   /** Access tokens issued, by token. */
   tokens: Map<string, { userId: string; expiresAt: number }>;
+  /** The event store, oldest first (admin ListEvents reads it). */
+  events: SimEvent[];
+  /** Records an event as Zitadel's eventstore would (tests use it to seed logins). */
+  record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }): void;
   /** Users allowed to call the management and user APIs (an ORG_OWNER/IAM_OWNER stand-in). */
   managers: Set<string>;
   /** Token lifetime in seconds. */
@@ -171,7 +190,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   const now = () => new Date().toISOString();
   const created = now();
   const org = { id: nextId(), name: 'Ravenhelm', domain: 'ravenhelm.zitadel.test' };
-  const state: Omit<ZitadelSim, keyof SimServer | 'issuer' | 'addServiceAccount'> = {
+  const state: Omit<ZitadelSim, keyof SimServer | 'issuer' | 'addServiceAccount' | 'record'> = {
+    events: [],
     orgs: [org],
     projects: [],
     users: [],
@@ -183,6 +203,19 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     stats: { tokenRequests: 0 },
   };
   let issuer = '';
+  let sequence = 1000;
+  function record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }) {
+    state.events.push({ ...e, sequence: ++sequence, creationDate: e.creationDate ?? now() });
+  }
+  const userEvent = (u: SimUser, type: string, editor: string, payload?: Record<string, unknown>) =>
+    record({
+      type,
+      aggregateId: u.id,
+      aggregateType: 'user',
+      resourceOwner: u.orgId,
+      editorUserId: editor,
+      ...(payload ? { payload } : {}),
+    });
 
   function details(resourceOwner: string, at = created) {
     return { sequence: '1', creationDate: at, changeDate: at, resourceOwner };
@@ -363,6 +396,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         ? await jwtAccessToken(user, form.get('scope') ?? '', expiresAt)
         : randomBytes(24).toString('base64url');
     state.tokens.set(access, { userId: user.id, expiresAt });
+    userEvent(user, 'user.token.v2.added', user.id, { keyId: key.id });
     return {
       status: 200,
       json: { access_token: access, token_type: 'Bearer', expires_in: state.tokenTtlSeconds },
@@ -456,7 +490,47 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
                 : ['USER_STATE_LOCKED', 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
         if (u.state !== from) return grpcError(9, already as string, 'COMMAND-2n8vs');
         u.state = to as UserState;
+        userEvent(
+          u,
+          `user.${action === 'lock' ? 'locked' : action === 'unlock' ? 'unlocked' : action === 'deactivate' ? 'deactivated' : 'reactivated'}`,
+          who.userId,
+        );
         return { status: 200, json: { details: details(u.orgId, now()) } };
+      }
+      if (req.method === 'POST' && path === '/admin/v1/events/_search') {
+        // ListEvents: filters AND together; `sequence` is exclusive (newer when asc, older when not).
+        const asc = body.asc === true;
+        const seq = body.sequence === undefined ? undefined : Number(body.sequence);
+        const limit = Math.min(Number(body.limit ?? 0) || 1000, 1000);
+        const types = (body.eventTypes ?? []) as string[];
+        const aggTypes = (body.aggregateTypes ?? []) as string[];
+        let hits = state.events.filter(
+          (e) =>
+            (seq === undefined || (asc ? e.sequence > seq : e.sequence < seq)) &&
+            (!body.editorUserId || e.editorUserId === body.editorUserId) &&
+            (types.length === 0 || types.includes(e.type)) &&
+            (!body.aggregateId || e.aggregateId === body.aggregateId) &&
+            (aggTypes.length === 0 || aggTypes.includes(e.aggregateType)) &&
+            (!body.resourceOwner || e.resourceOwner === body.resourceOwner),
+        );
+        hits = asc ? hits : [...hits].reverse();
+        const editorName = (id: string) => {
+          const u = state.users.find((x) => x.id === id);
+          return u?.human?.displayName ?? u?.machine?.name ?? '';
+        };
+        return {
+          status: 200,
+          json: compact({
+            events: hits.slice(0, limit).map((e) => ({
+              editor: { userId: e.editorUserId, displayName: editorName(e.editorUserId), service: 'MANAGEMENT' },
+              aggregate: { id: e.aggregateId, type: { type: e.aggregateType }, resourceOwner: e.resourceOwner },
+              sequence: String(e.sequence),
+              creationDate: e.creationDate,
+              payload: e.payload,
+              type: { type: e.type, localized: { key: `EventTypes.${e.type}`, localizedMessage: e.type } },
+            })),
+          }),
+        };
       }
       if (req.method === 'POST' && path === '/v2/organizations/_search') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
@@ -527,6 +601,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         if (!key || !findUser(key.userId, who.orgId))
           return grpcError(5, 'Errors.User.Machine.Key.NotFound', 'COMMAND-4m77G');
         state.keys.splice(state.keys.indexOf(key), 1);
+        userEvent(findUser(key.userId) as SimUser, 'user.machine.key.removed', who.userId, { keyId: key.id });
         return { status: 200, json: { details: details(who.orgId, now()) } };
       }
       if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
@@ -566,6 +641,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           machine: { name, description: String(body.description ?? ''), accessTokenType: att },
         };
         state.users.push(u);
+        userEvent(u, 'user.machine.added', who.userId, { userName: u.username });
         return { status: 200, json: { userId: u.id, details: details(u.orgId, u.created) } };
       }
       if (mKeys && req.method === 'POST') {
@@ -590,6 +666,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           return grpcError(3, 'Errors.MachineKey.ExpireBeforeNow', 'COMMAND-dsg5s');
         }
         const { key, keyFile } = addKey(u.id, new Date(Date.parse(exp)).toISOString());
+        userEvent(u, 'user.machine.key.added', who.userId, { keyId: key.id, type: 1, expirationDate: key.expiration });
         return {
           status: 200,
           json: {
@@ -621,6 +698,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             roleKeys: [...roleKeys],
           };
           state.grants.push(g);
+          userEvent(u, 'user.grant.added', who.userId, { projectId: p.id, roleKeys: g.roleKeys, grantId: g.id });
           return { status: 200, json: { userGrantId: g.id, details: details(who.orgId) } };
         }
         const g = state.grants.find((x) => x.id === grantId && x.userId === u.id && x.orgId === who.orgId);
@@ -631,10 +709,12 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           const unknown = roleKeys.find((k) => !p?.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
           g.roleKeys = [...roleKeys];
+          userEvent(u, 'user.grant.changed', who.userId, { roleKeys: g.roleKeys, grantId: g.id });
           return { status: 200, json: { details: details(who.orgId) } };
         }
         if (req.method === 'DELETE') {
           state.grants.splice(state.grants.indexOf(g), 1);
+          userEvent(u, 'user.grant.removed', who.userId, { grantId: g.id });
           return { status: 200, json: { details: details(who.orgId) } };
         }
       }
@@ -649,6 +729,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   issuer = server.url;
   const sim = Object.assign(state, server, {
     issuer,
+    record,
     addServiceAccount(opts: { username: string; orgId?: string; manager?: boolean }) {
       const u: SimUser = {
         id: nextId(),
@@ -730,6 +811,20 @@ export function seedZitadel(sim: ZitadelSim): {
     machine: { ...oncall.machine!, description: '' },
   };
   sim.users.push(alice, bob, bobby, oncall, oncallElsewhere);
+  for (const [type, minutesAgo] of [
+    ['user.human.password.check.failed', 30],
+    ['user.human.password.check.failed', 29],
+    ['user.human.password.check.succeeded', 28],
+  ] as const) {
+    sim.record({
+      type,
+      aggregateId: alice.id,
+      aggregateType: 'user',
+      resourceOwner: orgId,
+      editorUserId: alice.id,
+      creationDate: new Date(Date.now() - minutesAgo * 60_000).toISOString(),
+    });
+  }
   sim.grants.push(
     { id: nextId(), userId: oncall.id, projectId, orgId, roleKeys: ['docker.operator', 'observability.reader'] },
     { id: nextId(), userId: oncall.id, projectId: otherProjectId, orgId, roleKeys: ['docker.admin'] },

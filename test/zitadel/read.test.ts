@@ -43,6 +43,7 @@ describe('tools/list', () => {
       [
         'agents_get_capabilities',
         'agents_onboard',
+        'events_list',
         'keys_add',
         'keys_delete',
         'keys_list',

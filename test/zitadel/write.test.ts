@@ -236,6 +236,55 @@ describe('onboarding an agent', () => {
   });
 });
 
+describe('security events', () => {
+  it("pages a service account's events newest first, by category, with only safe details", async () => {
+    const all: { sequence: string; type: string }[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const r = await call('events_list', { user: 'agent-deploy', limit: 3, ...(cursor ? { cursor } : {}) });
+      expect(r.isError).toBe(false);
+      all.push(...r.data.events);
+      cursor = r.data.nextCursor;
+      expect(r.data.truncated).toBe(cursor !== undefined);
+      if (!cursor) break;
+    }
+    const seqs = all.map((e) => Number(e.sequence));
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    const types = all.map((e) => e.type);
+    for (const t of [
+      'user.machine.added',
+      'user.machine.key.added',
+      'user.machine.key.removed',
+      'user.grant.added',
+      'user.grant.removed',
+      'user.token.v2.added',
+    ]) {
+      expect(types).toContain(t);
+    }
+    expect(types.at(-1)).toBe('user.machine.added');
+    const keys = await call('events_list', { user: 'agent-deploy', categories: ['keys'], limit: 100 });
+    expect(new Set(keys.data.events.map((e: { category: string }) => e.category))).toEqual(new Set(['keys']));
+    for (const e of keys.data.events)
+      expect(Object.keys(e.details ?? {}).every((k) => ['keyId', 'expirationDate'].includes(k))).toBe(true);
+  });
+
+  it('shows logins of a person and the events of an organisation; needs exactly one of them', async () => {
+    const logins = await call('events_list', { user: 'alice', categories: ['logins'] });
+    expect(logins.data.events.map((e: { type: string }) => e.type)).toEqual([
+      'user.human.password.check.succeeded',
+      'user.human.password.check.failed',
+      'user.human.password.check.failed',
+    ]);
+    const org = await call('events_list', { orgId: fx.ids.orgId, limit: 5 });
+    expect(org.data).toMatchObject({ returned: 5, truncated: true });
+    expect((await call('events_list', {})).text).toBe('ERR_INVALID_INPUT: name exactly one of user or orgId');
+    expect((await call('events_list', { user: 'alice', cursor: 'bogus' })).text).toMatch(
+      /^ERR_INVALID_INPUT: cursor is not one/,
+    );
+  });
+});
+
 describe('secrets', () => {
   it('no private key appears in any log line or audit record; each appeared in exactly one answer', async () => {
     expect(issuedKeys.length).toBe(4);

@@ -106,6 +106,15 @@ export interface ZKey {
   details?: { creationDate?: string };
 }
 
+export interface ZEvent {
+  editor?: { userId?: string; displayName?: string; service?: string };
+  aggregate?: { id?: string; type?: { type?: string }; resourceOwner?: string };
+  sequence?: string | number;
+  creationDate?: string;
+  payload?: Record<string, unknown>;
+  type?: { type?: string };
+}
+
 /** A text query in Zitadel's form. */
 export type TextMethod = 'TEXT_QUERY_METHOD_EQUALS' | 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE';
 
@@ -449,6 +458,28 @@ export class ZitadelBackend {
     signal?: AbortSignal,
   ): Promise<void> {
     await this.call('POST', `/v2/users/${encodeURIComponent(userId)}/${action}`, `user ${userId}`, {}, signal);
+  }
+
+  /** Admin ListEvents, newest first; `before` is an exclusive sequence. Needs IAM_OWNER_VIEWER. */
+  async listEvents(
+    filter: { aggregateId?: string; resourceOwner?: string; eventTypes?: string[]; before?: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<ZEvent[]> {
+    const res = await this.call<{ events?: ZEvent[] }>(
+      'POST',
+      '/admin/v1/events/_search',
+      'events',
+      {
+        asc: false,
+        limit: filter.limit,
+        ...(filter.before !== undefined ? { sequence: String(filter.before) } : {}),
+        ...(filter.aggregateId ? { aggregateId: filter.aggregateId, aggregateTypes: ['user'] } : {}),
+        ...(filter.resourceOwner ? { resourceOwner: filter.resourceOwner } : {}),
+        ...(filter.eventTypes?.length ? { eventTypes: filter.eventTypes } : {}),
+      },
+      signal,
+    );
+    return Array.isArray(res?.events) ? res.events : [];
   }
 
   /** Readiness: the service account can log in and read itself. */

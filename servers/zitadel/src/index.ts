@@ -8,6 +8,7 @@ import { adminTools } from './tools/admin.js';
 import { agentTools } from './tools/agents.js';
 import { capabilityTools } from './tools/capabilities.js';
 import type { ZitadelServices } from './tools/define.js';
+import { eventTools } from './tools/events.js';
 import { projectTools } from './tools/projects.js';
 import { userTools } from './tools/users.js';
 
@@ -20,6 +21,7 @@ export const tools: readonly AnyTool<ZitadelServices>[] = [
   ...capabilityTools,
   ...agentTools,
   ...adminTools,
+  ...eventTools,
 ];
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;

@@ -65,6 +65,13 @@ const suite: ContractSuite = {
         { tool: 'roles_list', label: 'another project by name', arguments: { project: 'billing' }, expect: 'ok' },
         { tool: 'agents_get_capabilities', label: 'on-call agent', arguments: { user: oncall }, expect: 'ok' },
         {
+          tool: 'events_list',
+          label: "a person's logins",
+          arguments: { user: 'alice', categories: ['logins'] },
+          expect: 'ok',
+        },
+        { tool: 'events_list', label: 'neither user nor org', arguments: {}, expect: 'error' },
+        {
           tool: 'service_accounts_create',
           label: 'new agent account',
           arguments: { username: 'agent-contract', name: 'Contract agent' },
