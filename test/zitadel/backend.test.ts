@@ -1,6 +1,7 @@
 // The Zitadel backend client against the simulator: token caching until shortly before expiry,
 // concurrent calls sharing one login, error mapping, key files that never reach an error message.
-import { parseKeyFile, ZitadelBackend, zitadelError } from '@ravenhelm/mcp-zitadel';
+import { loadConfig } from '@ravenhelm/kit';
+import { parseKeyFile, ZitadelBackend, zitadelError, zitadelServer } from '@ravenhelm/mcp-zitadel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
 
@@ -95,5 +96,32 @@ describe('error mapping', () => {
     const err = zitadelError(status, body, 'user 1');
     expect(err.code).toBe(code);
     expect(err.message.length).toBeLessThan(400);
+  });
+});
+
+describe('configuration', () => {
+  const load = (env: Record<string, string>) =>
+    loadConfig({ backendSchema: zitadelServer.backendConfig, backendEnv: zitadelServer.backendEnv ?? {}, env });
+
+  it('refuses a role mapping without the project and organisations, as the auth package does', () => {
+    const roleScopes = JSON.stringify({ 'docker.reader': ['mcp:docker:read'] });
+    expect(() => load({ ZITADEL_ROLE_SCOPES: roleScopes })).toThrow(
+      /roles\.roleScopes needs roles\.projectId and roles\.allowedOrgIds/,
+    );
+    const ok = load({ ZITADEL_ROLE_SCOPES: roleScopes, ZITADEL_PROJECT_ID: '1', ZITADEL_ALLOWED_ORG_IDS: 'a, b' });
+    expect(ok.backend.roles).toEqual({
+      projectId: '1',
+      allowedOrgIds: ['a', 'b'],
+      roleScopes: { 'docker.reader': ['mcp:docker:read'] },
+    });
+    expect(() =>
+      load({ ZITADEL_ROLE_SCOPES: '{"x":["a b"]}', ZITADEL_PROJECT_ID: '1', ZITADEL_ALLOWED_ORG_IDS: 'a' }),
+    ).toThrow(/must be one scope/);
+  });
+
+  it('refuses plain http off loopback and URLs with credentials', () => {
+    expect(() => load({ ZITADEL_URL: 'http://zitadel.example.com' })).toThrow(/must be an https URL/);
+    expect(() => load({ ZITADEL_URL: 'https://u:p@zitadel.example.com' })).toThrow(/without credentials/);
+    expect(load({ ZITADEL_URL: 'http://127.0.0.1:8080' }).backend.url).toBe('http://127.0.0.1:8080');
   });
 });
