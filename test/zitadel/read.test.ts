@@ -55,6 +55,7 @@ describe('tools/list', () => {
         'roles_revoke',
         'service_accounts_create',
         'users_disable',
+        'users_enable',
         'users_get',
         'users_list_grants',
         'users_search',

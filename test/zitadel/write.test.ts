@@ -198,6 +198,11 @@ describe('roles, keys and users: the destructive and admin tools', () => {
     expect(again.text).toMatch(
       /^ERR_INVALID_INPUT: Zitadel refused user \d+ as invalid: Errors\.User\.ShouldBeActiveOrInitial/,
     );
+    const enabled = await call('users_enable', { user: 'bob' });
+    expect(enabled.data.user).toMatchObject({ username: 'bob', state: 'active' });
+    expect((await call('users_enable', { user: 'bob' })).text).toBe(
+      'ERR_INVALID_INPUT: bob is neither deactivated nor locked (state USER_STATE_ACTIVE)',
+    );
     const selfPlan = await call('users_disable', { user: 'ravenhelm-mcp' });
     const self = await call('users_disable', {
       user: 'ravenhelm-mcp',

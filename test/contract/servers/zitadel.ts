@@ -117,6 +117,8 @@ const suite: ContractSuite = {
         },
         { tool: 'users_disable', label: 'lock a person', arguments: { user: 'bob', mode: 'lock' }, expect: 'ok' },
         { tool: 'users_disable', label: 'already locked', arguments: { user: 'bob', mode: 'lock' }, expect: 'error' },
+        { tool: 'users_enable', label: 'unlock again', arguments: { user: 'bob' }, expect: 'ok' },
+        { tool: 'users_enable', label: 'already active', arguments: { user: 'bob' }, expect: 'error' },
         {
           tool: 'keys_delete',
           label: 'unknown key',

@@ -83,4 +83,29 @@ export const usersDisable = defineTool({
   },
 });
 
-export const adminTools = [rolesCreate, keysDelete, usersDisable];
+export const usersEnable = defineTool({
+  name: 'users_enable',
+  toolset: 'users',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Reactivate or unlock a user',
+  description: 'Undo users_disable: reactivate a deactivated user or unlock a locked one.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ user: UserRef }),
+  output: z.object({ user: User }),
+  handler: async ({ user }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const action =
+      u.state === 'USER_STATE_INACTIVE' ? 'reactivate' : u.state === 'USER_STATE_LOCKED' ? 'unlock' : undefined;
+    if (!action) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${u.username ?? user} is neither deactivated nor locked (state ${u.state ?? 'unknown'})`,
+      );
+    }
+    await zitadel.setUserState(u.userId, action, signal);
+    return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+  },
+});
+
+export const adminTools = [rolesCreate, keysDelete, usersDisable, usersEnable];
