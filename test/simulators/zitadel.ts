@@ -44,12 +44,18 @@
  *   `{ role: { orgId: orgDomain } }` per audience project (https://zitadel.com/docs/apis/openidoauth/scopes,
  *   /claims); others get an opaque token. Discovery at /.well-known/openid-configuration, keys at
  *   /oauth/v2/keys.
+ *
+ * The encoding helpers live in zitadel-proto.ts and the sample organisation in zitadel-seed.ts; the
+ * endpoints stay together here because they share one closure over the simulated state.
  */
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, exportJWK, jwtVerify, SignJWT } from 'jose';
 import { type Reply, type SimRequest, type SimServer, serve } from './http.js';
+import { BadRequest, compact, grpcError, listWindow, nextId, parseBody, textMatch } from './zitadel-proto.js';
 
-type UserState = 'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
+export { seedZitadel } from './zitadel-seed.js';
+
+export type UserState = 'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
 
 export interface SimUser {
   id: string;
@@ -118,72 +124,6 @@ export interface ZitadelSim extends SimServer {
     userId: string;
     keyFile: string;
   };
-}
-
-const GRPC_HTTP: Record<number, number> = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 16: 401 };
-
-function grpcError(code: number, key: string, id: string): Reply {
-  const message = `${key} (${id})`;
-  return {
-    status: GRPC_HTTP[code] ?? 500,
-    json: { code, message, details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: key }] },
-  };
-}
-
-/** protojson drops unpopulated fields: false, '', 0, empty lists and undefined. */
-function compact<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(compact) as T;
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (v === undefined || v === false || v === '' || v === 0 || (Array.isArray(v) && v.length === 0)) continue;
-      out[k] = compact(v);
-    }
-    return out as T;
-  }
-  return value;
-}
-
-let idSeq = 300_000_000_000_000_000n;
-function nextId(): string {
-  idSeq += BigInt(1 + Math.floor(Math.random() * 1000));
-  return idSeq.toString();
-}
-
-function textMatch(value: string, wanted: string, method: string | undefined): boolean {
-  const m = method ?? 'TEXT_QUERY_METHOD_EQUALS';
-  const ic = m.endsWith('_IGNORE_CASE');
-  const a = ic ? value.toLowerCase() : value;
-  const b = ic ? wanted.toLowerCase() : wanted;
-  if (m.startsWith('TEXT_QUERY_METHOD_EQUALS')) return a === b;
-  if (m.startsWith('TEXT_QUERY_METHOD_STARTS_WITH')) return a.startsWith(b);
-  if (m.startsWith('TEXT_QUERY_METHOD_CONTAINS')) return a.includes(b);
-  if (m.startsWith('TEXT_QUERY_METHOD_ENDS_WITH')) return a.endsWith(b);
-  return false;
-}
-
-class BadRequest extends Error {}
-
-function parseBody(req: SimRequest): Record<string, unknown> {
-  if (req.body.trim() === '') return {};
-  try {
-    const v = JSON.parse(req.body) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest('body must be an object');
-    return v as Record<string, unknown>;
-  } catch {
-    throw new BadRequest('invalid JSON body');
-  }
-}
-
-/** ListQuery / management ListQuery: offset (uint64, string or number), limit (uint32), asc. */
-function listWindow(body: Record<string, unknown>): { offset: number; limit: number } {
-  const q = (body.query ?? {}) as { offset?: string | number; limit?: number };
-  const offset = Number(q.offset ?? 0);
-  const limit = q.limit === undefined || q.limit === 0 ? 100 : Number(q.limit);
-  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 0) {
-    throw new BadRequest('invalid list query');
-  }
-  return { offset, limit: Math.min(limit, 1000) };
 }
 
 export async function startZitadelSim(): Promise<ZitadelSim> {
@@ -746,89 +686,4 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     },
   });
   return sim;
-}
-
-/** Fills a simulator with a realistic organisation: a second org, the MCP project with roles, people and agents. */
-export function seedZitadel(sim: ZitadelSim): {
-  orgId: string;
-  otherOrgId: string;
-  projectId: string;
-  otherProjectId: string;
-} {
-  const orgId = sim.orgs[0]?.id as string;
-  const otherOrgId = nextId();
-  sim.orgs.push({ id: otherOrgId, name: 'Contractors', domain: 'contractors.zitadel.test' });
-  const projectId = nextId();
-  const otherProjectId = nextId();
-  sim.projects.push(
-    {
-      id: projectId,
-      orgId,
-      name: 'ravenhelm-mcp',
-      roles: [
-        { key: 'docker.reader', displayName: 'Docker reader', group: 'docker' },
-        { key: 'docker.operator', displayName: 'Docker operator', group: 'docker' },
-        { key: 'docker.admin', displayName: 'Docker admin', group: 'docker' },
-        { key: 'observability.reader', displayName: 'Observability reader', group: 'observability' },
-      ],
-    },
-    {
-      id: otherProjectId,
-      orgId,
-      name: 'billing',
-      roles: [{ key: 'docker.admin', displayName: 'Same name, other project', group: '' }],
-    },
-  );
-  const at = new Date(Date.now() - 86_400_000).toISOString();
-  const human = (username: string, given: string, family: string, email: string): SimUser => ({
-    id: nextId(),
-    orgId,
-    username,
-    state: 'USER_STATE_ACTIVE',
-    created: at,
-    human: { givenName: given, familyName: family, displayName: `${given} ${family}`, email, emailVerified: true },
-  });
-  const alice = human('alice', 'Alice', 'Andersen', 'alice@ravenhelm.test');
-  const bob = human('bob', 'Bob', 'Berg', 'bob@ravenhelm.test');
-  const bobby = { ...human('bobby', 'Bobby', 'Tables', 'bobby@ravenhelm.test'), state: 'USER_STATE_LOCKED' as const };
-  const oncall: SimUser = {
-    id: nextId(),
-    orgId,
-    username: 'agent-oncall',
-    state: 'USER_STATE_ACTIVE',
-    created: at,
-    machine: {
-      name: 'On-call agent',
-      description: 'restarts things at night',
-      accessTokenType: 'ACCESS_TOKEN_TYPE_JWT',
-    },
-  };
-  // Same username in the other organisation: a login-name lookup by username alone is ambiguous.
-  const oncallElsewhere: SimUser = {
-    ...oncall,
-    id: nextId(),
-    orgId: otherOrgId,
-    machine: { ...oncall.machine!, description: '' },
-  };
-  sim.users.push(alice, bob, bobby, oncall, oncallElsewhere);
-  for (const [type, minutesAgo] of [
-    ['user.human.password.check.failed', 30],
-    ['user.human.password.check.failed', 29],
-    ['user.human.password.check.succeeded', 28],
-  ] as const) {
-    sim.record({
-      type,
-      aggregateId: alice.id,
-      aggregateType: 'user',
-      resourceOwner: orgId,
-      editorUserId: alice.id,
-      creationDate: new Date(Date.now() - minutesAgo * 60_000).toISOString(),
-    });
-  }
-  sim.grants.push(
-    { id: nextId(), userId: oncall.id, projectId, orgId, roleKeys: ['docker.operator', 'observability.reader'] },
-    { id: nextId(), userId: oncall.id, projectId: otherProjectId, orgId, roleKeys: ['docker.admin'] },
-    { id: nextId(), userId: alice.id, projectId, orgId, roleKeys: ['docker.admin'] },
-  );
-  return { orgId, otherOrgId, projectId, otherProjectId };
 }
