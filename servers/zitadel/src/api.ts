@@ -1,0 +1,160 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+
+/** Zitadel's REST shapes as this server reads them, its key file, and its error answers. */
+
+/** The JSON key file Zitadel hands out for a service account (AddMachineKey, KEY_TYPE_JSON). */
+export interface ZitadelKeyFile {
+  keyId: string;
+  userId: string;
+  /** PEM private key: never logged, never shown. */
+  key: string;
+}
+
+const KeyFileSchema = z.object({
+  type: z.literal('serviceaccount'),
+  keyId: z.string().min(1),
+  userId: z.string().min(1),
+  key: z.string().includes('PRIVATE KEY'),
+});
+
+/** Parses a key file; the error names what is wrong, never the content. */
+export function parseKeyFile(text: string, where: string): ZitadelKeyFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${where} is not JSON: use the key file Zitadel created for the service account`);
+  }
+  const parsed = KeyFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ');
+    throw new Error(`${where} is not a Zitadel service-account key file (check: ${fields})`);
+  }
+  return { keyId: parsed.data.keyId, userId: parsed.data.userId, key: parsed.data.key };
+}
+
+/** Zitadel lists: `details.totalResult` is a uint64 (a string in JSON); `result` is left out when empty. */
+export interface ListResult<T> {
+  total: number;
+  result: T[];
+}
+
+export interface ZUser {
+  userId: string;
+  state?: string;
+  username?: string;
+  loginNames?: string[];
+  preferredLoginName?: string;
+  details?: { creationDate?: string; changeDate?: string; resourceOwner?: string };
+  human?: {
+    profile?: { givenName?: string; familyName?: string; displayName?: string };
+    email?: { email?: string; isVerified?: boolean };
+  };
+  machine?: { name?: string; description?: string; hasSecret?: boolean; accessTokenType?: string };
+}
+
+export interface ZGrant {
+  id: string;
+  roleKeys?: string[];
+  state?: string;
+  userId?: string;
+  userName?: string;
+  orgId?: string;
+  orgName?: string;
+  projectId?: string;
+  projectName?: string;
+  projectGrantId?: string;
+}
+
+export interface ZProject {
+  id: string;
+  name?: string;
+  state?: string;
+  details?: { resourceOwner?: string };
+}
+
+export interface ZRole {
+  key: string;
+  displayName?: string;
+  group?: string;
+}
+
+export interface ZOrg {
+  id: string;
+  name?: string;
+  state?: string;
+  primaryDomain?: string;
+}
+
+export interface ZKey {
+  id: string;
+  type?: string;
+  expirationDate?: string;
+  details?: { creationDate?: string };
+}
+
+export interface ZEvent {
+  editor?: { userId?: string; displayName?: string; service?: string };
+  aggregate?: { id?: string; type?: { type?: string }; resourceOwner?: string };
+  sequence?: string | number;
+  creationDate?: string;
+  payload?: Record<string, unknown>;
+  type?: { type?: string };
+}
+
+/** A text query in Zitadel's form. */
+export type TextMethod = 'TEXT_QUERY_METHOD_EQUALS' | 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE';
+
+const GRPC_NAMES: Record<number, string> = {
+  3: 'invalid argument',
+  5: 'not found',
+  6: 'already exists',
+  7: 'permission denied',
+  9: 'failed precondition',
+  16: 'unauthenticated',
+};
+
+/**
+ * Maps a Zitadel error answer (grpc-gateway `{code, message, details}`, or an OAuth `{error,
+ * error_description}` from the token endpoint) to a tool error that says what to do.
+ */
+export function zitadelError(status: number, body: unknown, what: string): ToolError {
+  const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown };
+  const code = typeof b.code === 'number' ? b.code : undefined;
+  const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
+  const said = raw.replace(/\s+/g, ' ').slice(0, 200);
+  const detail = said ? `: ${said}` : '';
+  if (code === 5 || (code === undefined && status === 404)) {
+    return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
+  }
+  if (code === 6 || status === 409) {
+    return new ToolError(
+      'ERR_CONFLICT',
+      `${what} already exists in Zitadel${detail}; pick another name or use the existing one`,
+    );
+  }
+  if (code === 3 || code === 9 || (code === undefined && status === 400)) {
+    return new ToolError('ERR_INVALID_INPUT', `Zitadel refused ${what} as invalid${detail}`);
+  }
+  if (code === 7 || status === 403) {
+    return new ToolError(
+      'ERR_NOT_ALLOWED',
+      `Zitadel denied this server's service account access to ${what}${detail}; grant it a manager role (e.g. ORG_USER_MANAGER, PROJECT_OWNER) in the organisation`,
+    );
+  }
+  if (code === 16 || status === 401) {
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `Zitadel did not accept this server's credentials${detail}; check the service-account key file and that the account is active`,
+    );
+  }
+  const name = code !== undefined ? (GRPC_NAMES[code] ?? `gRPC code ${code}`) : `HTTP ${status}`;
+  return new ToolError('ERR_BACKEND_ERROR', `Zitadel failed on ${what} (${name})${detail}; try again or check Zitadel`);
+}
+
+export function totalOf(details: unknown): number {
+  const t = (details as { totalResult?: unknown } | undefined)?.totalResult;
+  const n = typeof t === 'string' ? Number(t) : typeof t === 'number' ? t : 0;
+  return Number.isFinite(n) ? n : 0;
+}

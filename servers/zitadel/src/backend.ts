@@ -1,0 +1,360 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { BackendHttp, ToolError } from '@ravenhelm/kit';
+import { SignJWT } from 'jose';
+import {
+  type ListResult,
+  type TextMethod,
+  totalOf,
+  type ZEvent,
+  type ZGrant,
+  type ZitadelKeyFile,
+  type ZKey,
+  type ZOrg,
+  type ZProject,
+  type ZRole,
+  type ZUser,
+  zitadelError,
+} from './api.js';
+
+export type {
+  ListResult,
+  TextMethod,
+  ZEvent,
+  ZGrant,
+  ZitadelKeyFile,
+  ZKey,
+  ZOrg,
+  ZProject,
+  ZRole,
+  ZUser,
+} from './api.js';
+export { parseKeyFile, zitadelError } from './api.js';
+
+export interface ZitadelBackendOptions {
+  /** Zitadel's base URL, which is also its issuer. */
+  url: string;
+  keyFile: ZitadelKeyFile;
+  /** Sent as `x-zitadel-orgid`: the organisation management calls act in. */
+  orgId?: string | undefined;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** Scopes requested with the JWT-profile grant. */
+  scope: string;
+}
+
+/** A token is renewed this long before Zitadel says it expires. */
+const TOKEN_MARGIN_SECONDS = 60;
+
+/**
+ * Zitadel's REST APIs (v2 user and organisation services; management v1 where v2 lacks the call),
+ * authenticated as the server's own service account through the JWT-profile grant. The access token
+ * is cached until shortly before it expires; a 401 drops it and retries once.
+ */
+export class ZitadelBackend {
+  readonly #http: BackendHttp;
+  readonly #opts: ZitadelBackendOptions;
+  readonly #key: KeyObject;
+  #token: { value: string; renewAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+  /** Token grants performed (for tests and metrics). */
+  tokenFetches = 0;
+
+  constructor(opts: ZitadelBackendOptions) {
+    this.#opts = opts;
+    try {
+      this.#key = createPrivateKey(opts.keyFile.key);
+    } catch {
+      throw new Error('the service-account key file holds no usable private key');
+    }
+    this.#http = new BackendHttp({
+      name: 'Zitadel',
+      baseUrl: opts.url,
+      timeoutMs: opts.timeoutMs,
+      maxResponseBytes: opts.maxResponseBytes,
+      headers: opts.orgId ? { 'x-zitadel-orgid': opts.orgId } : undefined,
+    });
+  }
+
+  get serviceAccountId(): string {
+    return this.#opts.keyFile.userId;
+  }
+
+  get orgId(): string | undefined {
+    return this.#opts.orgId;
+  }
+
+  async #fetchToken(signal?: AbortSignal): Promise<string> {
+    const issuer = this.#opts.url.replace(/\/+$/, '');
+    const { keyId, userId } = this.#opts.keyFile;
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: keyId })
+      .setIssuer(userId)
+      .setSubject(userId)
+      .setAudience(issuer)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(this.#key);
+    this.tokenFetches++;
+    const res = await this.#http.request<{ access_token?: unknown; expires_in?: unknown; error_description?: unknown }>(
+      'POST',
+      '/oauth/v2/token',
+      {
+        form: { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion, scope: this.#opts.scope },
+        signal,
+      },
+    );
+    const body = res.body;
+    if (res.status !== 200 || typeof body?.access_token !== 'string') {
+      const why = typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : '';
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `Zitadel refused this server's service-account login (HTTP ${res.status}${why}); check the key file, that the key is not expired and the account is active`,
+      );
+    }
+    const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 300;
+    const margin = Math.min(TOKEN_MARGIN_SECONDS, ttl / 10);
+    this.#token = { value: body.access_token, renewAt: Date.now() + (ttl - margin) * 1000 };
+    return body.access_token;
+  }
+
+  async #accessToken(signal?: AbortSignal): Promise<string> {
+    if (this.#token && Date.now() < this.#token.renewAt) return this.#token.value;
+    // Concurrent calls share one grant.
+    this.#pending ??= this.#fetchToken(signal).finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  /** One API call; non-2xx becomes a tool error naming `what`. */
+  async call<T>(method: string, path: string, what: string, json?: unknown, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.#accessToken(signal);
+      const res = await this.#http.request<T>(method, path, {
+        ...(json !== undefined ? { json } : {}),
+        signal,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (res.status === 401 && attempt === 0) {
+        this.#token = undefined;
+        continue;
+      }
+      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what);
+      return res.body;
+    }
+  }
+
+  async #list<T>(path: string, what: string, body: object, signal?: AbortSignal): Promise<ListResult<T>> {
+    const res = await this.call<{ details?: unknown; result?: T[] }>('POST', path, what, body, signal);
+    return { total: totalOf(res?.details), result: Array.isArray(res?.result) ? res.result : [] };
+  }
+
+  searchUsers(
+    queries: object[],
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<ListResult<ZUser>> {
+    return this.#list<ZUser>(
+      '/v2/users',
+      'users',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  async getUser(userId: string, signal?: AbortSignal): Promise<ZUser> {
+    const res = await this.call<{ user?: ZUser }>(
+      'GET',
+      `/v2/users/${encodeURIComponent(userId)}`,
+      `user ${userId}`,
+      undefined,
+      signal,
+    );
+    if (!res?.user) throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
+    return res.user;
+  }
+
+  listOrgs(name: string | undefined, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    const queries = name ? [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } }] : [];
+    return this.#list<ZOrg>(
+      '/v2/organizations/_search',
+      'organisations',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  listProjects(
+    name: { value: string; method: TextMethod } | undefined,
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    const queries = name ? [{ nameQuery: { name: name.value, method: name.method } }] : [];
+    return this.#list<ZProject>(
+      '/management/v1/projects/_search',
+      'projects',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  listProjectRoles(projectId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#list<ZRole>(
+      `/management/v1/projects/${encodeURIComponent(projectId)}/roles/_search`,
+      `project ${projectId}`,
+      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
+      signal,
+    );
+  }
+
+  listUserGrants(
+    filter: { userId?: string; projectId?: string },
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    const queries = [
+      ...(filter.userId ? [{ userIdQuery: { userId: filter.userId } }] : []),
+      ...(filter.projectId ? [{ projectIdQuery: { projectId: filter.projectId } }] : []),
+    ];
+    return this.#list<ZGrant>(
+      '/management/v1/users/grants/_search',
+      'user grants',
+      { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
+      signal,
+    );
+  }
+
+  async addMachineUser(
+    input: { userName: string; name: string; description: string; accessTokenType: string },
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const res = await this.call<{ userId?: string }>(
+      'POST',
+      '/management/v1/users/machine',
+      `service account ${input.userName}`,
+      input,
+      signal,
+    );
+    if (!res?.userId) throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created the service account but sent no id');
+    return res.userId;
+  }
+
+  /** The new key's id and its key file (the private key: shown once, never logged). */
+  async addMachineKey(
+    userId: string,
+    expirationDate: string,
+    signal?: AbortSignal,
+  ): Promise<{ keyId: string; keyFile: string }> {
+    const res = await this.call<{ keyId?: string; keyDetails?: string }>(
+      'POST',
+      `/management/v1/users/${encodeURIComponent(userId)}/keys`,
+      `a key for user ${userId}`,
+      { type: 'KEY_TYPE_JSON', expirationDate },
+      signal,
+    );
+    if (!res?.keyId || !res.keyDetails)
+      throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created a key but sent no key file');
+    return { keyId: res.keyId, keyFile: Buffer.from(res.keyDetails, 'base64').toString('utf8') };
+  }
+
+  listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#list<ZKey>(
+      `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
+      `keys of user ${userId}`,
+      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
+      signal,
+    );
+  }
+
+  async addUserGrant(userId: string, projectId: string, roleKeys: string[], signal?: AbortSignal): Promise<string> {
+    const res = await this.call<{ userGrantId?: string }>(
+      'POST',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants`,
+      `a grant on project ${projectId}`,
+      { projectId, roleKeys },
+      signal,
+    );
+    if (!res?.userGrantId) throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created the grant but sent no id');
+    return res.userGrantId;
+  }
+
+  async updateUserGrant(userId: string, grantId: string, roleKeys: string[], signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'PUT',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}`,
+      `grant ${grantId}`,
+      { roleKeys },
+      signal,
+    );
+  }
+
+  async removeUserGrant(userId: string, grantId: string, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'DELETE',
+      `/management/v1/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}`,
+      `grant ${grantId}`,
+      undefined,
+      signal,
+    );
+  }
+
+  async addProjectRole(
+    projectId: string,
+    role: { roleKey: string; displayName: string; group?: string | undefined },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call(
+      'POST',
+      `/management/v1/projects/${encodeURIComponent(projectId)}/roles`,
+      `role ${role.roleKey} on project ${projectId}`,
+      role,
+      signal,
+    );
+  }
+
+  async removeMachineKey(userId: string, keyId: string, signal?: AbortSignal): Promise<void> {
+    await this.call(
+      'DELETE',
+      `/management/v1/users/${encodeURIComponent(userId)}/keys/${encodeURIComponent(keyId)}`,
+      `key ${keyId} of user ${userId}`,
+      undefined,
+      signal,
+    );
+  }
+
+  /** v2 user state changes: `deactivate` or `lock` (and their inverses). */
+  async setUserState(
+    userId: string,
+    action: 'deactivate' | 'lock' | 'reactivate' | 'unlock',
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.call('POST', `/v2/users/${encodeURIComponent(userId)}/${action}`, `user ${userId}`, {}, signal);
+  }
+
+  /** Admin ListEvents, newest first; `before` is an exclusive sequence. Needs IAM_OWNER_VIEWER. */
+  async listEvents(
+    filter: { aggregateId?: string; resourceOwner?: string; eventTypes?: string[]; before?: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<ZEvent[]> {
+    const res = await this.call<{ events?: ZEvent[] }>(
+      'POST',
+      '/admin/v1/events/_search',
+      'events',
+      {
+        asc: false,
+        limit: filter.limit,
+        ...(filter.before !== undefined ? { sequence: String(filter.before) } : {}),
+        ...(filter.aggregateId ? { aggregateId: filter.aggregateId, aggregateTypes: ['user'] } : {}),
+        ...(filter.resourceOwner ? { resourceOwner: filter.resourceOwner } : {}),
+        ...(filter.eventTypes?.length ? { eventTypes: filter.eventTypes } : {}),
+      },
+      signal,
+    );
+    return Array.isArray(res?.events) ? res.events : [];
+  }
+
+  /** Readiness: the service account can log in and read itself. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.getUser(this.#opts.keyFile.userId, signal);
+  }
+}

@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type AnyTool, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { parseKeyFile, ZitadelBackend } from './backend.js';
+import { loadRegistry } from './registry.js';
+import { adminTools } from './tools/admin.js';
+import { agentTools } from './tools/agents.js';
+import { capabilityTools } from './tools/capabilities.js';
+import type { ZitadelServices } from './tools/define.js';
+import { eventTools } from './tools/events.js';
+import { projectTools } from './tools/projects.js';
+import { userTools } from './tools/users.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Every tool of the Zitadel server, in the order tools/list shows them. */
+export const tools: readonly AnyTool<ZitadelServices>[] = [
+  ...userTools,
+  ...projectTools,
+  ...capabilityTools,
+  ...agentTools,
+  ...adminTools,
+  ...eventTools,
+];
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+const csv = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string().min(1)),
+);
+const jsonRecord = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  },
+  z.record(z.string().min(1), z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one scope'))),
+);
+
+export const ZitadelBackendConfig = z.object({
+  url: z
+    .url()
+    .refine((u) => {
+      const url = new URL(u);
+      return !url.username && !url.password && (url.protocol === 'https:' || LOOPBACK.test(url.hostname));
+    }, 'must be an https URL (plain http only on loopback), without credentials')
+    .optional()
+    .describe('ZITADEL_URL: Zitadel base URL, which is also its issuer'),
+  keyFile: z.string().min(1).optional().describe("ZITADEL_KEY_FILE: the server's service-account JSON key file"),
+  orgId: z.string().min(1).optional().describe('ZITADEL_ORG_ID: sent as x-zitadel-orgid; management calls act there'),
+  timeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Per-call timeout'),
+  maxResponseBytes: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(32 * 1024 * 1024)
+    .default(4 * 1024 * 1024)
+    .describe('Cap on one Zitadel answer read into memory'),
+  scope: z
+    .string()
+    .default('openid urn:zitadel:iam:org:project:id:zitadel:aud')
+    .describe('Scopes the JWT-profile grant asks for (the zitadel audience reaches the APIs)'),
+  roles: z
+    .object({
+      projectId: z.string().min(1).optional().describe('The MCP project: the auth package reads roles only from it'),
+      allowedOrgIds: csv.default([]).describe('Organisations whose grants count (as auth.allowedOrgIds)'),
+      roleScopes: jsonRecord.default({}).describe('Role -> MCP scopes (as auth.roleScopes)'),
+    })
+    .prefault({})
+    .refine((r) => Object.keys(r.roleScopes).length === 0 || (r.projectId && r.allowedOrgIds.length > 0), {
+      message: 'roles.roleScopes needs roles.projectId and roles.allowedOrgIds, exactly as auth.* does',
+    })
+    .describe('The role-to-scope mapping; set it to the same values as auth.projectId/allowedOrgIds/roleScopes'),
+  registry: z
+    .object({
+      workspaceRoot: z.string().min(1).optional().describe('Where servers/* live; default: found above the cwd'),
+      policyFile: z.string().min(1).optional().describe('The policy file the servers run with'),
+    })
+    .prefault({})
+    .describe('Where agents_get_capabilities finds every server tool and the policy'),
+});
+
+export const zitadelServer = defineServer({
+  name: 'zitadel',
+  version,
+  defaultPort: 8704,
+  description: 'Zitadel: users, service accounts, project roles, grants and what an agent may do',
+  tools,
+  backendConfig: ZitadelBackendConfig,
+  backendEnv: {
+    ZITADEL_URL: 'url',
+    ZITADEL_KEY_FILE: 'keyFile',
+    ZITADEL_ORG_ID: 'orgId',
+    ZITADEL_PROJECT_ID: 'roles.projectId',
+    ZITADEL_ALLOWED_ORG_IDS: 'roles.allowedOrgIds',
+    ZITADEL_ROLE_SCOPES: 'roles.roleScopes',
+    ZITADEL_POLICY_FILE: 'registry.policyFile',
+  },
+  createServices: (config): ZitadelServices => {
+    if (!config.url || !config.keyFile) {
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        'set ZITADEL_URL (Zitadel base URL) and ZITADEL_KEY_FILE (the server service account JSON key file)',
+      );
+    }
+    let text: string;
+    try {
+      text = readFileSync(config.keyFile, 'utf8');
+    } catch (err) {
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        `cannot read ZITADEL_KEY_FILE ${config.keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+    let keyFile: ReturnType<typeof parseKeyFile>;
+    try {
+      keyFile = parseKeyFile(text, `ZITADEL_KEY_FILE ${config.keyFile}`);
+    } catch (err) {
+      throw new RavenhelmError('ERR_BAD_REQUEST', (err as Error).message);
+    }
+    return {
+      zitadel: new ZitadelBackend({
+        url: config.url,
+        keyFile,
+        orgId: config.orgId,
+        timeoutMs: config.timeoutMs,
+        maxResponseBytes: config.maxResponseBytes,
+        scope: config.scope,
+      }),
+      mapping: config.roles,
+      registry: loadRegistry(config.registry),
+    };
+  },
+  ready: async ({ zitadel }, signal) => {
+    await zitadel.ping(signal);
+  },
+});
+
+/** The registry's view of this server's tools: read by the registry CLI, docs and snapshots. */
+export const toolSpecs = specsOf(zitadelServer);
+
+export { parseKeyFile, ZitadelBackend, type ZitadelBackendOptions, zitadelError } from './backend.js';
+export type { RoleMapping, ZitadelServices } from './tools/define.js';

@@ -1,0 +1,111 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { defineTool } from './define.js';
+import { ProjectRef, resolveProject, resolveUser, toUser, User, UserRef } from './shapes.js';
+
+const ADMIN = ['mcp:zitadel:admin'];
+const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
+
+export const rolesCreate = defineTool({
+  name: 'roles_create',
+  toolset: 'roles',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Create a project role',
+  description: 'Add a role to a project (default: the MCP project). It grants MCP scopes only once roleScopes maps it.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    key: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits, ".", "_", ":" and "-"'),
+    displayName: z.string().min(1).max(200),
+    group: z.string().max(200).optional(),
+    project: ProjectRef.optional(),
+  }),
+  output: z.object({ projectId: z.string(), key: z.string(), scopes: z.array(z.string()) }),
+  handler: async ({ key, displayName, group, project }, { zitadel, mapping, signal }) => {
+    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    await zitadel.addProjectRole(p.id, { roleKey: key, displayName, ...(group ? { group } : {}) }, signal);
+    const mapped = p.id === mapping.projectId && Object.hasOwn(mapping.roleScopes, key);
+    return { projectId: p.id, key, scopes: mapped ? [...(mapping.roleScopes[key] ?? [])] : [] };
+  },
+});
+
+export const keysDelete = defineTool({
+  name: 'keys_delete',
+  toolset: 'agents',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: "Delete a service account's key",
+  description: 'Delete one key of a service account: whoever holds that key file can no longer log in with it.',
+  annotations: DESTRUCTIVE,
+  input: z.object({
+    user: UserRef,
+    keyId: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/, 'a key id'),
+  }),
+  output: z.object({ userId: z.string(), keyId: z.string(), deleted: z.literal(true) }),
+  plan: ({ user, keyId }) => `Delete key ${keyId} of ${user}; logins with that key file stop working.`,
+  handler: async ({ user, keyId }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    if (u.userId === zitadel.serviceAccountId) {
+      throw new ToolError('ERR_NOT_ALLOWED', "this is the server's own service account: rotate its key in Zitadel");
+    }
+    await zitadel.removeMachineKey(u.userId, keyId, signal);
+    return { userId: u.userId, keyId, deleted: true as const };
+  },
+});
+
+export const usersDisable = defineTool({
+  name: 'users_disable',
+  toolset: 'users',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Deactivate or lock a user',
+  description:
+    'Deactivate (until reactivated) or lock a user or service account; it can no longer log in or get tokens.',
+  annotations: DESTRUCTIVE,
+  input: z.object({ user: UserRef, mode: z.enum(['deactivate', 'lock']).default('deactivate') }),
+  output: z.object({ user: User }),
+  plan: ({ user, mode }) => `${mode === 'lock' ? 'Lock' : 'Deactivate'} ${user}: no more logins or new tokens.`,
+  handler: async ({ user, mode }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    if (u.userId === zitadel.serviceAccountId) {
+      throw new ToolError('ERR_NOT_ALLOWED', "refusing to disable this server's own service account");
+    }
+    await zitadel.setUserState(u.userId, mode, signal);
+    return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+  },
+});
+
+export const usersEnable = defineTool({
+  name: 'users_enable',
+  toolset: 'users',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Reactivate or unlock a user',
+  description: 'Undo users_disable: reactivate a deactivated user or unlock a locked one.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ user: UserRef }),
+  output: z.object({ user: User }),
+  handler: async ({ user }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const action =
+      u.state === 'USER_STATE_INACTIVE' ? 'reactivate' : u.state === 'USER_STATE_LOCKED' ? 'unlock' : undefined;
+    if (!action) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${u.username ?? user} is neither deactivated nor locked (state ${u.state ?? 'unknown'})`,
+      );
+    }
+    await zitadel.setUserState(u.userId, action, signal);
+    return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+  },
+});
+
+export const adminTools = [rolesCreate, keysDelete, usersDisable, usersEnable];

@@ -1,0 +1,305 @@
+import { scopesFromRoles } from '@ravenhelm/auth';
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { ZitadelBackend } from '../backend.js';
+import { allGrants, effectiveAccess } from './capabilities.js';
+import { defineTool, READ, type RoleMapping } from './define.js';
+import {
+  Cursor,
+  Limit,
+  Page,
+  ProjectRef,
+  pageOf,
+  resolveProject,
+  resolveUser,
+  toUser,
+  User,
+  UserRef,
+  windowOf,
+} from './shapes.js';
+
+const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
+const ADMIN = ['mcp:zitadel:admin'];
+
+const Username = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'letters, digits, ".", "_", "@" and "-"')
+  .describe('Username of the new service account (unique in the organisation)');
+const RoleKeys = z
+  .array(z.string().min(1).max(200))
+  .min(1)
+  .max(50)
+  .describe('Role keys of the project, e.g. docker.operator');
+const ExpiresInDays = z.number().int().min(1).max(365).default(90).describe('Key lifetime in days');
+
+/** The key file, shown once: the pipeline never logs or audits results, and this server never logs it. */
+const NewKey = z.object({
+  keyId: z.string(),
+  userId: z.string(),
+  expirationDate: z.string(),
+  keyFile: z.string(),
+  shownOnce: z.literal(true),
+});
+
+async function createKey(zitadel: ZitadelBackend, userId: string, days: number, signal: AbortSignal) {
+  const expirationDate = new Date(Date.now() + days * 86_400_000).toISOString();
+  const { keyId, keyFile } = await zitadel.addMachineKey(userId, expirationDate, signal);
+  return { keyId, userId, expirationDate, keyFile, shownOnce: true as const };
+}
+
+export const serviceAccountsCreate = defineTool({
+  name: 'service_accounts_create',
+  toolset: 'agents',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Create a service account',
+  description: 'Create a Zitadel machine user for an agent (no key, no roles yet); JWT access tokens by default.',
+  annotations: WRITE,
+  input: z.object({
+    username: Username,
+    name: z.string().min(1).max(200).describe('Display name'),
+    description: z.string().max(500).default(''),
+    tokenType: z.enum(['jwt', 'bearer']).default('jwt').describe('jwt: self-contained access tokens; bearer: opaque'),
+  }),
+  output: z.object({ user: User }),
+  handler: async ({ username, name, description, tokenType }, { zitadel, signal }) => {
+    const userId = await zitadel.addMachineUser(
+      {
+        userName: username,
+        name,
+        description,
+        accessTokenType: tokenType === 'jwt' ? 'ACCESS_TOKEN_TYPE_JWT' : 'ACCESS_TOKEN_TYPE_BEARER',
+      },
+      signal,
+    );
+    return { user: toUser(await zitadel.getUser(userId, signal)) };
+  },
+});
+
+export const keysAdd = defineTool({
+  name: 'keys_add',
+  toolset: 'agents',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Add a key to a service account',
+  description:
+    'Create a JSON key for a service account. The key file is returned exactly once: store it, it cannot be read again.',
+  annotations: WRITE,
+  input: z.object({ user: UserRef, expiresInDays: ExpiresInDays }),
+  output: NewKey,
+  handler: async ({ user, expiresInDays }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    if (!u.machine)
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${u.username ?? user} is a human user: only service accounts have keys`,
+      );
+    return createKey(zitadel, u.userId, expiresInDays, signal);
+  },
+});
+
+export const keysList = defineTool({
+  name: 'keys_list',
+  toolset: 'agents',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: "List a service account's keys",
+  description: "A service account's keys with their expiry (never the key material).",
+  annotations: READ,
+  input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
+  output: z.object({
+    keys: z.array(
+      z.object({ id: z.string(), type: z.string(), expirationDate: z.string(), created: z.string().optional() }),
+    ),
+    ...Page,
+  }),
+  handler: async ({ user, limit, cursor }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const window = windowOf(cursor, limit);
+    const res = await zitadel.listMachineKeys(u.userId, window, signal);
+    return {
+      keys: res.result.map((k) => ({
+        id: k.id,
+        type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
+        expirationDate: k.expirationDate ?? '',
+        ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
+      })),
+      ...pageOf(res, window),
+    };
+  },
+});
+
+const GrantResult = z.object({
+  userId: z.string(),
+  projectId: z.string(),
+  grantId: z.string().optional(),
+  roles: z.array(z.string()),
+  changed: z.boolean(),
+});
+
+/** The user's grant on a project in the server's organisation, if any. */
+async function grantOn(zitadel: ZitadelBackend, userId: string, projectId: string, signal: AbortSignal) {
+  const res = await zitadel.listUserGrants({ userId, projectId }, { offset: 0, limit: 10 }, signal);
+  const own = res.result.filter((g) => g.projectId === projectId);
+  if (own.length > 1) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `user ${userId} has ${own.length} grants on project ${projectId}; fix them in Zitadel`,
+    );
+  }
+  return own[0];
+}
+
+export const rolesGrant = defineTool({
+  name: 'roles_grant',
+  toolset: 'roles',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Grant roles to a user',
+  description:
+    "Add project roles to a user's grant (created if missing); roles already held stay. Default project: the MCP project.",
+  annotations: { ...WRITE, idempotentHint: true },
+  input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
+  output: GrantResult,
+  handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    const existing = await grantOn(zitadel, u.userId, p.id, signal);
+    if (!existing) {
+      const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
+      return { userId: u.userId, projectId: p.id, grantId, roles: [...new Set(roles)].sort(), changed: true };
+    }
+    const held = existing.roleKeys ?? [];
+    const next = [...new Set([...held, ...roles])].sort();
+    const changed = next.length !== held.length;
+    if (changed) await zitadel.updateUserGrant(u.userId, existing.id, next, signal);
+    return { userId: u.userId, projectId: p.id, grantId: existing.id, roles: next, changed };
+  },
+});
+
+export const rolesRevoke = defineTool({
+  name: 'roles_revoke',
+  toolset: 'roles',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Revoke roles from a user',
+  description:
+    "Remove project roles from a user's grant; the grant is deleted when no role is left. Default project: the MCP project.",
+  annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
+  input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
+  output: GrantResult,
+  plan: ({ user, roles, project }) =>
+    `Remove roles ${roles.join(', ')} from ${user} on ${project ?? 'the MCP project'}.`,
+  handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    const existing = await grantOn(zitadel, u.userId, p.id, signal);
+    if (!existing) return { userId: u.userId, projectId: p.id, roles: [], changed: false };
+    const held = existing.roleKeys ?? [];
+    const next = held.filter((r) => !roles.includes(r)).sort();
+    if (next.length === held.length) {
+      return { userId: u.userId, projectId: p.id, grantId: existing.id, roles: next, changed: false };
+    }
+    if (next.length === 0) await zitadel.removeUserGrant(u.userId, existing.id, signal);
+    else await zitadel.updateUserGrant(u.userId, existing.id, next, signal);
+    return {
+      userId: u.userId,
+      projectId: p.id,
+      ...(next.length > 0 ? { grantId: existing.id } : {}),
+      roles: next,
+      changed: true,
+    };
+  },
+});
+
+/**
+ * The fewest MCP-project roles whose scopes are exactly `wanted` under the mapping, or an error that
+ * names the scopes no role combination yields.
+ */
+export function rolesForScopes(wanted: readonly string[], mapping: RoleMapping): string[] {
+  const want = new Set(wanted);
+  const fitting = Object.entries(mapping.roleScopes).filter(
+    ([, scopes]) => scopes.length > 0 && scopes.every((s) => want.has(s)),
+  );
+  const chosen: string[] = [];
+  const covered = new Set<string>();
+  while (covered.size < want.size) {
+    let best: [string, readonly string[]] | undefined;
+    let gain = 0;
+    for (const entry of fitting) {
+      const g = entry[1].filter((s) => !covered.has(s)).length;
+      if (g > gain || (g === gain && g > 0 && best && entry[0] < best[0])) {
+        best = entry;
+        gain = g;
+      }
+    }
+    if (!best || gain === 0) break;
+    chosen.push(best[0]);
+    for (const s of best[1]) covered.add(s);
+  }
+  const missing = [...want].filter((s) => !covered.has(s));
+  if (missing.length > 0) {
+    const offered = [...new Set(Object.values(mapping.roleScopes).flat())].sort().join(', ') || 'none';
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `no MCP-project role grants exactly ${missing.join(', ')} without more; roles can grant: ${offered}`,
+    );
+  }
+  return chosen.sort();
+}
+
+export const agentsOnboard = defineTool({
+  name: 'agents_onboard',
+  toolset: 'agents',
+  tier: 'HIGH',
+  scopes: ADMIN,
+  title: 'Onboard an agent',
+  description:
+    'Create a service account, its key (returned once) and the MCP-project role grants that yield exactly the given MCP scopes.',
+  annotations: WRITE,
+  input: z.object({
+    username: Username,
+    name: z.string().min(1).max(200).optional().describe('Display name; default: the username'),
+    scopes: z
+      .array(z.string().regex(/^mcp:[a-z0-9-]+:(read|write|admin)$/, 'must be mcp:<server>:<read|write|admin>'))
+      .min(1)
+      .max(50),
+    expiresInDays: ExpiresInDays,
+  }),
+  output: z.object({ user: User, roles: z.array(z.string()), scopes: z.array(z.string()), key: NewKey }),
+  plan: ({ username, scopes }, { mapping }) =>
+    `Create service account ${username} with a key, granted roles ${rolesForScopes(scopes, mapping).join(', ')} on the MCP project: it will hold scopes ${[...new Set(scopes)].sort().join(' ')}.`,
+  handler: async ({ username, name, scopes, expiresInDays }, { zitadel, mapping, signal }) => {
+    // Decide everything before the first write: an impossible scope set creates nothing.
+    if (!mapping.projectId) {
+      throw new ToolError('ERR_INVALID_INPUT', 'no MCP project is configured (roles.projectId): nothing to grant');
+    }
+    const roles = rolesForScopes(scopes, mapping);
+    const projectId = mapping.projectId as string;
+    const granted = [...new Set(scopesFromRoles(roles, mapping.roleScopes as Record<string, string[]>))].sort();
+    const userId = await zitadel.addMachineUser(
+      {
+        userName: username,
+        name: name ?? username,
+        description: 'MCP agent',
+        accessTokenType: 'ACCESS_TOKEN_TYPE_JWT',
+      },
+      signal,
+    );
+    await zitadel.addUserGrant(userId, projectId, roles, signal);
+    // Read back what a token would carry, through the same mapping the auth package applies.
+    const access = effectiveAccess(await allGrants(zitadel, userId, signal), mapping);
+    if (access.scopes.join(' ') !== granted.join(' ')) {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `the account ${username} (id ${userId}) was created without a key: it would hold ${access.scopes.join(' ') || 'no scopes'} instead of ${granted.join(' ')}; check roles.allowedOrgIds and ZITADEL_ORG_ID`,
+      );
+    }
+    const key = await createKey(zitadel, userId, expiresInDays, signal);
+    return { user: toUser(await zitadel.getUser(userId, signal)), roles, scopes: access.scopes, key };
+  },
+});
+
+export const agentTools = [serviceAccountsCreate, keysAdd, keysList, rolesGrant, rolesRevoke, agentsOnboard];

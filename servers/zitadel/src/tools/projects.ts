@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { defineTool, READ } from './define.js';
+import { Cursor, Limit, Page, ProjectRef, pageOf, resolveProject, shortEnum, windowOf } from './shapes.js';
+
+const NameFilter = z.string().min(1).max(200).optional().describe('Substring of the name, any case');
+
+export const projectsList = defineTool({
+  name: 'projects_list',
+  toolset: 'projects',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: 'List projects',
+  description: "Projects of the server's organisation, optionally filtered by name; paged with an exact total.",
+  annotations: READ,
+  input: z.object({ name: NameFilter, limit: Limit, cursor: Cursor }),
+  output: z.object({ projects: z.array(z.object({ id: z.string(), name: z.string(), state: z.string() })), ...Page }),
+  handler: async ({ name, limit, cursor }, { zitadel, signal }) => {
+    const window = windowOf(cursor, limit);
+    const filter = name ? { value: name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' as const } : undefined;
+    const res = await zitadel.listProjects(filter, window, signal);
+    return {
+      projects: res.result.map((p) => ({ id: p.id, name: p.name ?? '', state: shortEnum(p.state, 'PROJECT_STATE_') })),
+      ...pageOf(res, window),
+    };
+  },
+});
+
+export const orgsList = defineTool({
+  name: 'orgs_list',
+  toolset: 'projects',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: 'List organisations',
+  description: 'Zitadel organisations visible to the server, optionally filtered by name; paged with an exact total.',
+  annotations: READ,
+  input: z.object({ name: NameFilter, limit: Limit, cursor: Cursor }),
+  output: z.object({
+    orgs: z.array(
+      z.object({ id: z.string(), name: z.string(), state: z.string(), primaryDomain: z.string().optional() }),
+    ),
+    ...Page,
+  }),
+  handler: async ({ name, limit, cursor }, { zitadel, signal }) => {
+    const window = windowOf(cursor, limit);
+    const res = await zitadel.listOrgs(name, window, signal);
+    return {
+      orgs: res.result.map((o) => ({
+        id: o.id,
+        name: o.name ?? '',
+        state: shortEnum(o.state, 'ORGANIZATION_STATE_'),
+        ...(o.primaryDomain ? { primaryDomain: o.primaryDomain } : {}),
+      })),
+      ...pageOf(res, window),
+    };
+  },
+});
+
+export const rolesList = defineTool({
+  name: 'roles_list',
+  toolset: 'projects',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: "List a project's roles",
+  description: "A project's roles; for the configured MCP project each role shows the MCP scopes it grants.",
+  annotations: READ,
+  input: z.object({
+    project: ProjectRef.optional(),
+    limit: z.number().int().min(1).max(200).default(100),
+    cursor: Cursor,
+  }),
+  output: z.object({
+    projectId: z.string(),
+    mcpProject: z.boolean(),
+    roles: z.array(
+      z.object({ key: z.string(), displayName: z.string(), group: z.string().optional(), scopes: z.array(z.string()) }),
+    ),
+    ...Page,
+  }),
+  handler: async ({ project, limit, cursor }, { zitadel, mapping, signal }) => {
+    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    const mcpProject = p.id === mapping.projectId;
+    const window = windowOf(cursor, limit);
+    const res = await zitadel.listProjectRoles(p.id, window, signal);
+    return {
+      projectId: p.id,
+      mcpProject,
+      roles: res.result.map((r) => ({
+        key: r.key,
+        displayName: r.displayName ?? '',
+        ...(r.group ? { group: r.group } : {}),
+        scopes: mcpProject && Object.hasOwn(mapping.roleScopes, r.key) ? [...(mapping.roleScopes[r.key] ?? [])] : [],
+      })),
+      ...pageOf(res, window),
+    };
+  },
+});
+
+export const projectTools = [projectsList, orgsList, rolesList];

@@ -1,0 +1,171 @@
+import { decodeCursor, encodeCursor, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { ListResult, TextMethod, ZGrant, ZitadelBackend, ZUser } from '../backend.js';
+
+/** Shapes shared by several tools, defined once. */
+
+export const UserRef = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s]+$/, 'must be a user id, username or login name without spaces')
+  .describe('User id, username or login name (user@org-domain)');
+
+export const ProjectRef = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe('Project id or exact name; default: the configured MCP project');
+
+export const Limit = z.number().int().min(1).max(100).default(20);
+export const Cursor = z.string().max(64).optional().describe('nextCursor from the previous page');
+
+export const Page = {
+  total: z.number().int(),
+  returned: z.number().int(),
+  truncated: z.boolean(),
+  nextCursor: z.string().optional(),
+};
+
+export const User = z.object({
+  id: z.string(),
+  username: z.string(),
+  type: z.enum(['human', 'machine']),
+  state: z.string(),
+  loginName: z.string().optional(),
+  orgId: z.string().optional(),
+  displayName: z.string().optional(),
+  email: z.string().optional(),
+  emailVerified: z.boolean().optional(),
+  description: z.string().optional(),
+  accessTokenType: z.enum(['bearer', 'jwt']).optional(),
+  created: z.string().optional(),
+});
+export type UserOut = z.output<typeof User>;
+
+export const Grant = z.object({
+  id: z.string(),
+  projectId: z.string(),
+  projectName: z.string().optional(),
+  orgId: z.string(),
+  orgName: z.string().optional(),
+  roles: z.array(z.string()),
+});
+
+/** `USER_STATE_ACTIVE` -> `active`. */
+export function shortEnum(value: string | undefined, prefix: string): string {
+  if (!value) return 'unspecified';
+  return value.startsWith(prefix) ? value.slice(prefix.length).toLowerCase() : value.toLowerCase();
+}
+
+export function toUser(u: ZUser): UserOut {
+  const out: UserOut = {
+    id: u.userId,
+    username: u.username ?? '',
+    type: u.machine ? 'machine' : 'human',
+    state: shortEnum(u.state, 'USER_STATE_'),
+  };
+  if (u.preferredLoginName) out.loginName = u.preferredLoginName;
+  if (u.details?.resourceOwner) out.orgId = u.details.resourceOwner;
+  const display = u.human?.profile?.displayName ?? u.machine?.name;
+  if (display) out.displayName = display;
+  if (u.human?.email?.email) {
+    out.email = u.human.email.email;
+    out.emailVerified = u.human.email.isVerified === true;
+  }
+  if (u.machine) {
+    if (u.machine.description) out.description = u.machine.description;
+    // ACCESS_TOKEN_TYPE_BEARER is the enum's zero value: Zitadel leaves it out.
+    out.accessTokenType = u.machine.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT' ? 'jwt' : 'bearer';
+  }
+  if (u.details?.creationDate) out.created = u.details.creationDate;
+  return out;
+}
+
+export function toGrant(g: ZGrant): z.output<typeof Grant> {
+  return {
+    id: g.id,
+    projectId: g.projectId ?? '',
+    ...(g.projectName ? { projectName: g.projectName } : {}),
+    orgId: g.orgId ?? '',
+    ...(g.orgName ? { orgName: g.orgName } : {}),
+    roles: g.roleKeys ?? [],
+  };
+}
+
+/** The offset window of a page, from the caller's cursor. */
+export function windowOf(cursor: string | undefined, limit: number): { offset: number; limit: number } {
+  return { offset: decodeCursor(cursor), limit };
+}
+
+/** Paging fields from Zitadel's exact total. */
+export function pageOf<T>(res: ListResult<T>, window: { offset: number }): z.output<z.ZodObject<typeof Page>> {
+  const end = window.offset + res.result.length;
+  const truncated = end < res.total;
+  return {
+    total: res.total,
+    returned: res.result.length,
+    truncated,
+    ...(truncated ? { nextCursor: encodeCursor(end) } : {}),
+  };
+}
+
+const NUMERIC_ID = /^\d{1,30}$/;
+
+/**
+ * A user by id, username or login name. A name that matches several users (the same username in
+ * two organisations) is an error listing the candidates, never a guess.
+ */
+export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<ZUser> {
+  if (NUMERIC_ID.test(ref)) {
+    try {
+      return await zitadel.getUser(ref, signal);
+    } catch (err) {
+      // A purely numeric username is possible: fall back to a name search only on "not found".
+      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
+    }
+  }
+  const query = ref.includes('@')
+    ? { loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }
+    : { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
+  const found = await zitadel.searchUsers([query], { offset: 0, limit: 10 }, signal);
+  if (found.result.length === 0) {
+    throw new ToolError('ERR_NOT_FOUND', `no Zitadel user is named '${ref}'; search with users_search`);
+  }
+  if (found.result.length > 1 || found.total > 1) {
+    const candidates = found.result.map((u) => `${u.preferredLoginName ?? u.username} (id ${u.userId})`).join(', ');
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `'${ref}' matches ${found.total} users: ${candidates}; pass the id or the full login name`,
+      { candidates: found.result.map((u) => u.userId) },
+    );
+  }
+  return found.result[0] as ZUser;
+}
+
+/** A project by id or exact name; without a ref, the configured project. */
+export async function resolveProject(
+  zitadel: ZitadelBackend,
+  ref: string | undefined,
+  configured: string | undefined,
+  signal: AbortSignal,
+): Promise<{ id: string; name?: string }> {
+  const wanted = ref ?? configured;
+  if (!wanted) {
+    throw new ToolError('ERR_INVALID_INPUT', 'name a project: no MCP project is configured (roles.projectId)');
+  }
+  if (NUMERIC_ID.test(wanted)) return { id: wanted };
+  const method: TextMethod = 'TEXT_QUERY_METHOD_EQUALS';
+  const found = await zitadel.listProjects({ value: wanted, method }, { offset: 0, limit: 10 }, signal);
+  if (found.result.length === 0)
+    throw new ToolError('ERR_NOT_FOUND', `no project is named '${wanted}'; see projects_list`);
+  if (found.result.length > 1) {
+    const candidates = found.result.map((p) => `${p.name} (id ${p.id})`).join(', ');
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `'${wanted}' matches ${found.result.length} projects: ${candidates}; pass the id`,
+    );
+  }
+  const p = found.result[0] as { id: string; name?: string };
+  return { id: p.id, ...(p.name ? { name: p.name } : {}) };
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { defineTool, READ } from './define.js';
+import { Cursor, Grant, Limit, Page, pageOf, resolveUser, toGrant, toUser, User, UserRef, windowOf } from './shapes.js';
+
+const STATES = ['active', 'inactive', 'locked', 'initial'] as const;
+
+export const usersSearch = defineTool({
+  name: 'users_search',
+  toolset: 'users',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: 'Search users',
+  description:
+    'Search Zitadel users and service accounts by username or email (substring), type and state; paged with an exact total.',
+  annotations: READ,
+  input: z.object({
+    username: z.string().min(1).max(200).optional().describe('Substring of the username, any case'),
+    email: z.string().min(1).max(200).optional().describe('Substring of the email, any case'),
+    type: z.enum(['human', 'machine']).optional(),
+    state: z.enum(STATES).optional(),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ users: z.array(User), ...Page }),
+  handler: async ({ username, email, type, state, limit, cursor }, { zitadel, signal }) => {
+    const queries: object[] = [];
+    if (username)
+      queries.push({ userNameQuery: { userName: username, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } });
+    if (email) queries.push({ emailQuery: { emailAddress: email, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } });
+    if (type) queries.push({ typeQuery: { type: type === 'human' ? 'TYPE_HUMAN' : 'TYPE_MACHINE' } });
+    if (state) queries.push({ stateQuery: { state: `USER_STATE_${state.toUpperCase()}` } });
+    const window = windowOf(cursor, limit);
+    const res = await zitadel.searchUsers(queries, window, signal);
+    return { users: res.result.map(toUser), ...pageOf(res, window) };
+  },
+});
+
+export const usersGet = defineTool({
+  name: 'users_get',
+  toolset: 'users',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: 'Get a user',
+  description:
+    'One Zitadel user or service account by id, username or login name; an ambiguous name lists the candidates.',
+  annotations: READ,
+  input: z.object({ user: UserRef }),
+  output: z.object({ user: User }),
+  handler: async ({ user }, { zitadel, signal }) => ({ user: toUser(await resolveUser(zitadel, user, signal)) }),
+});
+
+export const usersListGrants = defineTool({
+  name: 'users_list_grants',
+  toolset: 'users',
+  tier: 'LOW',
+  scopes: ['mcp:zitadel:read'],
+  title: "List a user's role grants",
+  description: "A user's project role grants across all projects of the organisation, with project and granting org.",
+  annotations: READ,
+  input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
+  output: z.object({ user: z.object({ id: z.string(), username: z.string() }), grants: z.array(Grant), ...Page }),
+  handler: async ({ user, limit, cursor }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const window = windowOf(cursor, limit);
+    const res = await zitadel.listUserGrants({ userId: u.userId }, window, signal);
+    return {
+      user: { id: u.userId, username: u.username ?? '' },
+      grants: res.result.map(toGrant),
+      ...pageOf(res, window),
+    };
+  },
+});
+
+export const userTools = [usersSearch, usersGet, usersListGrants];

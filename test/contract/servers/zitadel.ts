@@ -1,0 +1,156 @@
+/**
+ * Contract cases for the Zitadel server against the Zitadel simulator: an organisation with people,
+ * an on-call agent (its username also taken in a second organisation), the MCP project with roles
+ * and a second project with a role of the same name.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { seedZitadel, startZitadelSim } from '../../simulators/zitadel.js';
+import type { ContractSuite } from '../types.js';
+
+const ROLE_SCOPES = {
+  'docker.reader': ['mcp:docker:read'],
+  'docker.operator': ['mcp:docker:write'],
+  'observability.reader': ['mcp:observability:read'],
+};
+
+const expectKeyFile = (s: Record<string, unknown> | undefined) => {
+  const file = (s?.key as Record<string, unknown> | undefined)?.keyFile ?? s?.keyFile;
+  if (typeof file !== 'string' || !file.includes('PRIVATE KEY')) throw new Error('expected the key file once');
+};
+
+const suite: ContractSuite = {
+  server: 'zitadel',
+  bin: 'servers/zitadel/src/bin.ts',
+  async setup() {
+    const sim = await startZitadelSim();
+    const ids = seedZitadel(sim);
+    const dir = mkdtempSync(join(tmpdir(), 'rh-contract-zitadel-'));
+    const own = sim.addServiceAccount({ username: 'ravenhelm-mcp' });
+    const keyFile = join(dir, 'key.json');
+    writeFileSync(keyFile, own.keyFile, { mode: 0o600 });
+    const oncall = 'agent-oncall@ravenhelm.zitadel.test';
+    // A retired agent with one key, for keys_delete.
+    const retired = sim.addServiceAccount({ username: 'agent-retired', manager: false });
+    const retiredKeyId = (JSON.parse(retired.keyFile) as { keyId: string }).keyId;
+    return {
+      env: {
+        ZITADEL_URL: sim.url,
+        ZITADEL_KEY_FILE: keyFile,
+        ZITADEL_ORG_ID: ids.orgId,
+        ZITADEL_PROJECT_ID: ids.projectId,
+        ZITADEL_ALLOWED_ORG_IDS: ids.orgId,
+        ZITADEL_ROLE_SCOPES: JSON.stringify(ROLE_SCOPES),
+      },
+      cases: [
+        { tool: 'users_search', label: 'all users', arguments: {}, expect: 'ok' },
+        {
+          tool: 'users_search',
+          label: 'paged, one per page',
+          arguments: { type: 'human', limit: 1 },
+          expect: 'ok',
+          check: (s) => {
+            if (typeof s?.nextCursor !== 'string' || s.total !== 3) throw new Error('expected 3 humans, paged');
+          },
+        },
+        { tool: 'users_search', label: 'empty result', arguments: { username: 'nobody-at-all' }, expect: 'ok' },
+        { tool: 'users_get', label: 'by login name', arguments: { user: oncall }, expect: 'ok' },
+        { tool: 'users_get', label: 'ambiguous username', arguments: { user: 'agent-oncall' }, expect: 'error' },
+        { tool: 'users_get', label: 'not found', arguments: { user: 'nobody' }, expect: 'error' },
+        { tool: 'users_list_grants', label: 'grants across projects', arguments: { user: oncall }, expect: 'ok' },
+        { tool: 'projects_list', label: 'all projects', arguments: {}, expect: 'ok' },
+        { tool: 'orgs_list', label: 'by name', arguments: { name: 'raven' }, expect: 'ok' },
+        { tool: 'roles_list', label: 'the MCP project', arguments: {}, expect: 'ok' },
+        { tool: 'roles_list', label: 'another project by name', arguments: { project: 'billing' }, expect: 'ok' },
+        { tool: 'agents_get_capabilities', label: 'on-call agent', arguments: { user: oncall }, expect: 'ok' },
+        {
+          tool: 'events_list',
+          label: "a person's logins",
+          arguments: { user: 'alice', categories: ['logins'] },
+          expect: 'ok',
+        },
+        { tool: 'events_list', label: 'neither user nor org', arguments: {}, expect: 'error' },
+        {
+          tool: 'service_accounts_create',
+          label: 'new agent account',
+          arguments: { username: 'agent-contract', name: 'Contract agent' },
+          expect: 'ok',
+        },
+        {
+          tool: 'service_accounts_create',
+          label: 'duplicate username',
+          arguments: { username: 'agent-contract', name: 'Contract agent' },
+          expect: 'error',
+        },
+        {
+          tool: 'keys_add',
+          label: 'key shown once',
+          arguments: { user: 'agent-contract', expiresInDays: 1 },
+          expect: 'ok',
+          check: expectKeyFile,
+        },
+        { tool: 'keys_list', label: 'no key material', arguments: { user: 'agent-contract' }, expect: 'ok' },
+        {
+          tool: 'roles_grant',
+          label: 'new grant',
+          arguments: { user: 'agent-contract', roles: ['docker.reader', 'docker.operator'] },
+          expect: 'ok',
+        },
+        {
+          tool: 'roles_revoke',
+          label: 'one role',
+          arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          expect: 'ok',
+        },
+        {
+          tool: 'roles_create',
+          label: 'new role on the MCP project',
+          arguments: { key: 'contract.role', displayName: 'Contract role' },
+          expect: 'ok',
+        },
+        {
+          tool: 'roles_create',
+          label: 'duplicate role',
+          arguments: { key: 'contract.role', displayName: 'Contract role' },
+          expect: 'error',
+        },
+        { tool: 'users_disable', label: 'lock a person', arguments: { user: 'bob', mode: 'lock' }, expect: 'ok' },
+        { tool: 'users_disable', label: 'already locked', arguments: { user: 'bob', mode: 'lock' }, expect: 'error' },
+        { tool: 'users_enable', label: 'unlock again', arguments: { user: 'bob' }, expect: 'ok' },
+        { tool: 'users_enable', label: 'already active', arguments: { user: 'bob' }, expect: 'error' },
+        {
+          tool: 'keys_delete',
+          label: 'unknown key',
+          arguments: { user: 'agent-contract', keyId: '1' },
+          expect: 'error',
+        },
+        {
+          tool: 'keys_delete',
+          label: "a retired agent's key",
+          arguments: { user: 'agent-retired', keyId: retiredKeyId },
+          expect: 'ok',
+        },
+        {
+          tool: 'agents_onboard',
+          label: 'exact scopes',
+          arguments: { username: 'agent-onboarded', scopes: ['mcp:docker:read', 'mcp:observability:read'] },
+          expect: 'ok',
+          check: expectKeyFile,
+        },
+        {
+          tool: 'agents_onboard',
+          label: 'scopes no role yields',
+          arguments: { username: 'agent-impossible', scopes: ['mcp:docker:admin'] },
+          expect: 'error',
+        },
+      ],
+      async stop() {
+        await sim.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+export default suite;

@@ -1,0 +1,72 @@
+/**
+ * How Zitadel's REST gateway encodes answers, for the Zitadel simulator (sources: see zitadel.ts):
+ * grpc-gateway error bodies with gRPC codes and their HTTP statuses, protojson's omission of
+ * unpopulated fields, TextQueryMethod matching, ListQuery windows, snowflake-like ids.
+ */
+import type { Reply, SimRequest } from './http.js';
+
+const GRPC_HTTP: Record<number, number> = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 16: 401 };
+
+export function grpcError(code: number, key: string, id: string): Reply {
+  const message = `${key} (${id})`;
+  return {
+    status: GRPC_HTTP[code] ?? 500,
+    json: { code, message, details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: key }] },
+  };
+}
+
+/** protojson drops unpopulated fields: false, '', 0, empty lists and undefined. */
+export function compact<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(compact) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined || v === false || v === '' || v === 0 || (Array.isArray(v) && v.length === 0)) continue;
+      out[k] = compact(v);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+let idSeq = 300_000_000_000_000_000n;
+export function nextId(): string {
+  idSeq += BigInt(1 + Math.floor(Math.random() * 1000));
+  return idSeq.toString();
+}
+
+export function textMatch(value: string, wanted: string, method: string | undefined): boolean {
+  const m = method ?? 'TEXT_QUERY_METHOD_EQUALS';
+  const ic = m.endsWith('_IGNORE_CASE');
+  const a = ic ? value.toLowerCase() : value;
+  const b = ic ? wanted.toLowerCase() : wanted;
+  if (m.startsWith('TEXT_QUERY_METHOD_EQUALS')) return a === b;
+  if (m.startsWith('TEXT_QUERY_METHOD_STARTS_WITH')) return a.startsWith(b);
+  if (m.startsWith('TEXT_QUERY_METHOD_CONTAINS')) return a.includes(b);
+  if (m.startsWith('TEXT_QUERY_METHOD_ENDS_WITH')) return a.endsWith(b);
+  return false;
+}
+
+export class BadRequest extends Error {}
+
+export function parseBody(req: SimRequest): Record<string, unknown> {
+  if (req.body.trim() === '') return {};
+  try {
+    const v = JSON.parse(req.body) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest('body must be an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new BadRequest('invalid JSON body');
+  }
+}
+
+/** ListQuery / management ListQuery: offset (uint64, string or number), limit (uint32), asc. */
+export function listWindow(body: Record<string, unknown>): { offset: number; limit: number } {
+  const q = (body.query ?? {}) as { offset?: string | number; limit?: number };
+  const offset = Number(q.offset ?? 0);
+  const limit = q.limit === undefined || q.limit === 0 ? 100 : Number(q.limit);
+  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 0) {
+    throw new BadRequest('invalid list query');
+  }
+  return { offset, limit: Math.min(limit, 1000) };
+}

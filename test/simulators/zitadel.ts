@@ -1,0 +1,689 @@
+/**
+ * A Zitadel simulator (tests only): organisations, projects with roles, human and machine users,
+ * machine keys, user grants, and the OAuth token endpoint for the JWT-profile grant, answered over
+ * loopback HTTP as Zitadel's REST gateway answers them.
+ *
+ * Built from Zitadel's own API reference and protos:
+ * - v2 user service: github.com/zitadel/zitadel proto/zitadel/user/v2/user_service.proto (ListUsers
+ *   `POST /v2/users`, GetUserByID `GET /v2/users/{user_id}`), user.proto (User, HumanUser,
+ *   MachineUser, UserState, AccessTokenType), query.proto (SearchQuery oneof: userNameQuery,
+ *   emailQuery, typeQuery TYPE_HUMAN/TYPE_MACHINE, stateQuery, loginNameQuery, inUserIdsQuery,
+ *   organizationIdQuery; TextQueryMethod), DeactivateUser/LockUser `POST /v2/users/{user_id}/deactivate|lock`
+ *   (FAILED_PRECONDITION when already in that state), object/v2 ListQuery {offset, limit, asc} and
+ *   ListDetails {totalResult, timestamp}; https://zitadel.com/docs/apis/resources/user_service_v2
+ * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
+ *   (https://zitadel.com/docs/apis/resources/org_service_v2)
+ * - management v1 (where v2 lacks the call), https://zitadel.com/docs/apis/resources/mgmt:
+ *   ListProjects `POST /management/v1/projects/_search`, ListProjectRoles
+ *   `POST /management/v1/projects/{project_id}/roles/_search`, ListUserGrants
+ *   `POST /management/v1/users/grants/_search` (userIdQuery, projectIdQuery), AddUserGrant
+ *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details}, UpdateUserGrant `PUT
+ *   .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
+ *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
+ *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
+ *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
+ *   .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
+ *   header selects the organisation management calls act in.
+ * - admin v1 ListEvents `POST /admin/v1/events/_search` (https://zitadel.com/docs/guides/integrate/event-api,
+ *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
+ *   sequence, creationDate, payload, type {type, localized}}): filters sequence (exclusive, direction
+ *   from `asc`), limit, editorUserId, eventTypes, aggregateId, aggregateTypes, resourceOwner; no total.
+ * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
+ *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
+ *   7 PERMISSION_DENIED 403, 9 FAILED_PRECONDITION 400, 16 UNAUTHENTICATED 401); messages are
+ *   Zitadel's i18n keys with an id, e.g. `Errors.User.NotFound (QUERY-Dfbg2)`.
+ * - JSON encoding as protojson does it for the gateway: camelCase names, 64-bit integers as strings
+ *   (`totalResult: "3"`), unpopulated fields (false, "", 0, empty lists, enum 0) omitted.
+ * - token endpoint `POST /oauth/v2/token` with grant_type urn:ietf:params:oauth:grant-type:jwt-bearer
+ *   (RFC 7523; https://zitadel.com/docs/guides/integrate/service-users/private-key-jwt): assertion
+ *   iss = sub = user id, aud = the issuer, kid = key id, RS256, signature checked against the key's
+ *   registered public key; errors as RFC 6749 5.2 `{error, error_description}`. Users whose access
+ *   token type is JWT get a signed JWT (typ JWT, as Zitadel signs them) with `aud` = the projects
+ *   requested by `urn:zitadel:iam:org:project:id:{id}:aud`, and, with the scope
+ *   `urn:zitadel:iam:org:projects:roles`, one `urn:zitadel:iam:org:project:{id}:roles` claim
+ *   `{ role: { orgId: orgDomain } }` per audience project (https://zitadel.com/docs/apis/openidoauth/scopes,
+ *   /claims); others get an opaque token. Discovery at /.well-known/openid-configuration, keys at
+ *   /oauth/v2/keys.
+ *
+ * The encoding helpers live in zitadel-proto.ts and the sample organisation in zitadel-seed.ts; the
+ * endpoints stay together here because they share one closure over the simulated state.
+ */
+import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, exportJWK, jwtVerify, SignJWT } from 'jose';
+import { type Reply, type SimRequest, type SimServer, serve } from './http.js';
+import { BadRequest, compact, grpcError, listWindow, nextId, parseBody, textMatch } from './zitadel-proto.js';
+
+export { seedZitadel } from './zitadel-seed.js';
+
+export type UserState = 'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
+
+export interface SimUser {
+  id: string;
+  orgId: string;
+  username: string;
+  state: UserState;
+  created: string;
+  human?: { givenName: string; familyName: string; displayName: string; email: string; emailVerified: boolean };
+  machine?: {
+    name: string;
+    description: string;
+    accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER' | 'ACCESS_TOKEN_TYPE_JWT';
+  };
+}
+
+export interface SimGrant {
+  id: string;
+  userId: string;
+  projectId: string;
+  /** The organisation the grant was made in (its resource owner). */
+  orgId: string;
+  roleKeys: string[];
+}
+
+export interface SimEvent {
+  sequence: number;
+  creationDate: string;
+  type: string;
+  aggregateId: string;
+  aggregateType: string;
+  resourceOwner: string;
+  editorUserId: string;
+  payload?: Record<string, unknown>;
+}
+
+interface SimKey {
+  id: string;
+  userId: string;
+  publicKey: KeyObject;
+  expiration: string;
+  created: string;
+}
+
+export interface ZitadelSim extends SimServer {
+  /** The issuer (= base URL), which JWT-profile assertions must name as `aud`. */
+  issuer: string;
+  orgs: { id: string; name: string; domain: string }[];
+  projects: { id: string; orgId: string; name: string; roles: { key: string; displayName: string; group: string }[] }[];
+  users: SimUser[];
+  grants: SimGrant[];
+  keys: SimKey[];
+  /** Access tokens issued, by token. */
+  tokens: Map<string, { userId: string; expiresAt: number }>;
+  /** The event store, oldest first (admin ListEvents reads it). */
+  events: SimEvent[];
+  /** Records an event as Zitadel's eventstore would (tests use it to seed logins). */
+  record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }): void;
+  /** Users allowed to call the management and user APIs (an ORG_OWNER/IAM_OWNER stand-in). */
+  managers: Set<string>;
+  /** Token lifetime in seconds. */
+  tokenTtlSeconds: number;
+  /** Counters for tests. */
+  stats: { tokenRequests: number };
+  /** Adds a machine user with a key: returns the key file Zitadel would hand out. */
+  addServiceAccount(opts: { username: string; orgId?: string; manager?: boolean }): {
+    userId: string;
+    keyFile: string;
+  };
+}
+
+export async function startZitadelSim(): Promise<ZitadelSim> {
+  const now = () => new Date().toISOString();
+  const created = now();
+  const org = { id: nextId(), name: 'Ravenhelm', domain: 'ravenhelm.zitadel.test' };
+  const state: Omit<ZitadelSim, keyof SimServer | 'issuer' | 'addServiceAccount' | 'record'> = {
+    events: [],
+    orgs: [org],
+    projects: [],
+    users: [],
+    grants: [],
+    keys: [],
+    tokens: new Map(),
+    managers: new Set(),
+    tokenTtlSeconds: 43_200,
+    stats: { tokenRequests: 0 },
+  };
+  let issuer = '';
+  let sequence = 1000;
+  function record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }) {
+    state.events.push({ ...e, sequence: ++sequence, creationDate: e.creationDate ?? now() });
+  }
+  const userEvent = (u: SimUser, type: string, editor: string, payload?: Record<string, unknown>) =>
+    record({
+      type,
+      aggregateId: u.id,
+      aggregateType: 'user',
+      resourceOwner: u.orgId,
+      editorUserId: editor,
+      ...(payload ? { payload } : {}),
+    });
+
+  function details(resourceOwner: string, at = created) {
+    return { sequence: '1', creationDate: at, changeDate: at, resourceOwner };
+  }
+
+  function userV2(u: SimUser) {
+    const loginNames = [`${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? 'unknown'}`];
+    return compact({
+      userId: u.id,
+      details: details(u.orgId, u.created),
+      state: u.state,
+      username: u.username,
+      loginNames,
+      preferredLoginName: loginNames[0],
+      human: u.human && {
+        userId: u.id,
+        state: u.state,
+        username: u.username,
+        loginNames,
+        preferredLoginName: loginNames[0],
+        profile: { givenName: u.human.givenName, familyName: u.human.familyName, displayName: u.human.displayName },
+        email: { email: u.human.email, isVerified: u.human.emailVerified },
+      },
+      machine: u.machine && {
+        name: u.machine.name,
+        description: u.machine.description,
+        // ACCESS_TOKEN_TYPE_BEARER is enum 0: protojson leaves it out.
+        accessTokenType:
+          u.machine.accessTokenType === 'ACCESS_TOKEN_TYPE_BEARER' ? undefined : u.machine.accessTokenType,
+      },
+    });
+  }
+
+  function userMatches(u: SimUser, q: Record<string, Record<string, unknown>>): boolean {
+    const [kind, v] = Object.entries(q)[0] ?? [];
+    if (!kind || !v) throw new BadRequest('invalid SearchQuery.Query: value is required');
+    const login = `${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? ''}`;
+    switch (kind) {
+      case 'userNameQuery':
+        return textMatch(u.username, String(v.userName ?? ''), v.method as string);
+      case 'emailQuery':
+        return !!u.human && textMatch(u.human.email, String(v.emailAddress ?? ''), v.method as string);
+      case 'loginNameQuery':
+        return textMatch(login, String(v.loginName ?? ''), v.method as string);
+      case 'typeQuery':
+        return v.type === 'TYPE_HUMAN' ? !!u.human : v.type === 'TYPE_MACHINE' ? !!u.machine : false;
+      case 'stateQuery':
+        return u.state === v.state;
+      case 'inUserIdsQuery':
+        return ((v.userIds as string[]) ?? []).includes(u.id);
+      case 'organizationIdQuery':
+        return u.orgId === v.organizationId;
+      case 'orQuery':
+        return ((v.queries as Record<string, Record<string, unknown>>[]) ?? []).some((s) => userMatches(u, s));
+      case 'andQuery':
+        return ((v.queries as Record<string, Record<string, unknown>>[]) ?? []).every((s) => userMatches(u, s));
+      default:
+        throw new BadRequest(`unsupported query ${kind}`);
+    }
+  }
+
+  function list<T>(all: T[], body: Record<string, unknown>, map: (t: T) => unknown): Reply {
+    const { offset, limit } = listWindow(body);
+    const page = all.slice(offset, offset + limit).map(map);
+    return {
+      status: 200,
+      json: compact({
+        details: { totalResult: String(all.length), timestamp: now(), viewTimestamp: now() },
+        result: page,
+      }),
+    };
+  }
+
+  /** The caller of an API request, or the error reply. */
+  function caller(req: SimRequest): { userId: string; orgId: string } | Reply {
+    const auth = req.headers.authorization;
+    const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    if (!token) return grpcError(16, 'auth header missing', 'AUTH-7mr9d');
+    const t = state.tokens.get(token);
+    if (!t || t.expiresAt < Date.now() / 1000) return grpcError(16, 'Errors.Token.Invalid', 'AUTH-7fs1e');
+    const user = state.users.find((u) => u.id === t.userId);
+    if (user?.state !== 'USER_STATE_ACTIVE') return grpcError(16, 'Errors.User.NotActive', 'AUTH-4n8Fs');
+    if (!state.managers.has(user.id)) return grpcError(7, 'No matching permissions found', 'AUTH-5mWD2');
+    const header = req.headers['x-zitadel-orgid'];
+    const orgId = typeof header === 'string' ? header : user.orgId;
+    if (!state.orgs.some((o) => o.id === orgId)) return grpcError(5, 'Errors.Org.NotFound', 'QUERY-iTTGJ');
+    return { userId: user.id, orgId };
+  }
+
+  function machineKeyPair() {
+    return generateKeyPairSync('rsa', { modulusLength: 2048 });
+  }
+
+  function addKey(userId: string, expiration: string) {
+    const { publicKey, privateKey } = machineKeyPair();
+    const key: SimKey = { id: nextId(), userId, publicKey, expiration, created: now() };
+    state.keys.push(key);
+    const keyFile = JSON.stringify({
+      type: 'serviceaccount',
+      keyId: key.id,
+      key: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+      expirationDate: expiration,
+      userId,
+    });
+    return { key, keyFile };
+  }
+
+  const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signingKid = nextId();
+
+  async function jwtAccessToken(user: SimUser, scope: string, expiresAt: number): Promise<string> {
+    const scopes = scope.split(' ').filter(Boolean);
+    const audience = scopes
+      .map((s) => /^urn:zitadel:iam:org:project:id:([^:]+):aud$/.exec(s)?.[1])
+      .filter((id): id is string => !!id && state.projects.some((p) => p.id === id));
+    const claims: Record<string, unknown> = { client_id: user.username, scope: scopes.join(' ') };
+    if (scopes.includes('urn:zitadel:iam:org:projects:roles')) {
+      for (const projectId of audience) {
+        const roles: Record<string, Record<string, string>> = {};
+        for (const g of state.grants.filter((x) => x.userId === user.id && x.projectId === projectId)) {
+          const domain = state.orgs.find((o) => o.id === g.orgId)?.domain ?? '';
+          for (const role of g.roleKeys) roles[role] = { ...roles[role], [g.orgId]: domain };
+        }
+        if (Object.keys(roles).length > 0) claims[`urn:zitadel:iam:org:project:${projectId}:roles`] = roles;
+      }
+    }
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: signingKid, typ: 'JWT' })
+      .setIssuer(issuer)
+      .setSubject(user.id)
+      .setAudience(audience.length > 0 ? audience : [user.id])
+      .setIssuedAt()
+      .setNotBefore('0s')
+      .setExpirationTime(expiresAt)
+      .setJti(randomBytes(9).toString('hex'))
+      .sign(signing.privateKey);
+  }
+
+  async function token(req: SimRequest): Promise<Reply> {
+    state.stats.tokenRequests++;
+    const oauthError = (error: string, description: string, status = 400): Reply => ({
+      status,
+      json: { error, error_description: description },
+    });
+    const form = new URLSearchParams(req.body);
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+      return oauthError('unsupported_grant_type', 'grant_type not supported');
+    }
+    const assertion = form.get('assertion') ?? '';
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(assertion).kid;
+    } catch {
+      return oauthError('invalid_request', 'assertion is not a JWT');
+    }
+    const key = state.keys.find((k) => k.id === kid);
+    if (!key) return oauthError('invalid_grant', 'Errors.AuthNKey.NotFound');
+    if (Date.parse(key.expiration) < Date.now()) return oauthError('invalid_grant', 'Errors.AuthNKey.Expired');
+    try {
+      const { payload } = await jwtVerify(assertion, key.publicKey, {
+        audience: issuer,
+        issuer: key.userId,
+        subject: key.userId,
+        algorithms: ['RS256'],
+        requiredClaims: ['exp', 'iat'],
+      });
+      if (typeof payload.exp !== 'number' || payload.exp - Date.now() / 1000 > 3600) {
+        return oauthError('invalid_grant', 'assertion expiration too far in the future');
+      }
+    } catch {
+      return oauthError('invalid_grant', 'assertion invalid');
+    }
+    const user = state.users.find((u) => u.id === key.userId);
+    if (user?.state !== 'USER_STATE_ACTIVE') return oauthError('invalid_grant', 'Errors.User.NotActive');
+    const expiresAt = Math.floor(Date.now() / 1000) + state.tokenTtlSeconds;
+    const access =
+      user.machine?.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT'
+        ? await jwtAccessToken(user, form.get('scope') ?? '', expiresAt)
+        : randomBytes(24).toString('base64url');
+    state.tokens.set(access, { userId: user.id, expiresAt });
+    userEvent(user, 'user.token.v2.added', user.id, { keyId: key.id });
+    return {
+      status: 200,
+      json: { access_token: access, token_type: 'Bearer', expires_in: state.tokenTtlSeconds },
+    };
+  }
+
+  function findUser(id: string, orgId?: string): SimUser | undefined {
+    return state.users.find((u) => u.id === id && (orgId === undefined || u.orgId === orgId));
+  }
+
+  function grantJson(g: SimGrant) {
+    const u = state.users.find((x) => x.id === g.userId);
+    const p = state.projects.find((x) => x.id === g.projectId);
+    const o = state.orgs.find((x) => x.id === g.orgId);
+    return compact({
+      id: g.id,
+      details: details(g.orgId),
+      roleKeys: g.roleKeys,
+      state: 'USER_GRANT_STATE_ACTIVE',
+      userId: g.userId,
+      userName: u?.username,
+      email: u?.human?.email,
+      displayName: u?.human?.displayName ?? u?.machine?.name,
+      orgId: g.orgId,
+      orgName: o?.name,
+      orgDomain: o?.domain,
+      projectId: g.projectId,
+      projectName: p?.name,
+      userType: u?.machine ? 'TYPE_MACHINE' : 'TYPE_HUMAN',
+    });
+  }
+
+  async function route(req: SimRequest): Promise<Reply> {
+    const path = req.url.pathname;
+    if (req.method === 'POST' && path === '/oauth/v2/token') return token(req);
+    if (req.method === 'GET' && path === '/.well-known/openid-configuration') {
+      return {
+        status: 200,
+        json: {
+          issuer,
+          token_endpoint: `${issuer}/oauth/v2/token`,
+          jwks_uri: `${issuer}/oauth/v2/keys`,
+          grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'client_credentials'],
+          id_token_signing_alg_values_supported: ['RS256'],
+        },
+      };
+    }
+    if (req.method === 'GET' && path === '/oauth/v2/keys') {
+      const jwk = await exportJWK(signing.publicKey);
+      return { status: 200, json: { keys: [{ ...jwk, use: 'sig', alg: 'RS256', kid: signingKid }] } };
+    }
+    const who = caller(req);
+    if ('status' in who) return who;
+    let body: Record<string, unknown>;
+    try {
+      body = req.method === 'GET' || req.method === 'DELETE' ? {} : parseBody(req);
+    } catch (err) {
+      return grpcError(3, `proto: ${(err as Error).message}`, 'GATEWAY-1');
+    }
+    const mUser = /^\/v2\/users\/([^/]+)$/.exec(path);
+    const mRoles = /^\/management\/v1\/projects\/([^/]+)\/roles\/_search$/.exec(path);
+    const mKeys = /^\/management\/v1\/users\/([^/]+)\/keys(\/_search)?$/.exec(path);
+    const mKey = /^\/management\/v1\/users\/([^/]+)\/keys\/([^/_][^/]*)$/.exec(path);
+    const mAddRole = /^\/management\/v1\/projects\/([^/]+)\/roles$/.exec(path);
+    const mState = /^\/v2\/users\/([^/]+)\/(deactivate|reactivate|lock|unlock)$/.exec(path);
+    const mGrants = /^\/management\/v1\/users\/([^/]+)\/grants(?:\/([^/]+))?$/.exec(path);
+    try {
+      // v2 user service
+      if (req.method === 'POST' && path === '/v2/users') {
+        const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
+        const hits = state.users.filter((u) => queries.every((q) => userMatches(u, q)));
+        const res = list(hits, body, userV2);
+        return res;
+      }
+      if (req.method === 'GET' && mUser) {
+        const u = findUser(mUser[1] as string);
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'QUERY-Dfbg2');
+        return { status: 200, json: { details: details(u.orgId, u.created), user: userV2(u) } };
+      }
+      if (req.method === 'POST' && mState) {
+        const u = findUser(mState[1] as string);
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-3M9ds');
+        const action = mState[2];
+        const [from, to, already] =
+          action === 'deactivate'
+            ? ['USER_STATE_ACTIVE', 'USER_STATE_INACTIVE', 'Errors.User.AlreadyInactive']
+            : action === 'reactivate'
+              ? ['USER_STATE_INACTIVE', 'USER_STATE_ACTIVE', 'Errors.User.NotInactive']
+              : action === 'lock'
+                ? ['USER_STATE_ACTIVE', 'USER_STATE_LOCKED', 'Errors.User.ShouldBeActiveOrInitial']
+                : ['USER_STATE_LOCKED', 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
+        if (u.state !== from) return grpcError(9, already as string, 'COMMAND-2n8vs');
+        u.state = to as UserState;
+        userEvent(
+          u,
+          `user.${action === 'lock' ? 'locked' : action === 'unlock' ? 'unlocked' : action === 'deactivate' ? 'deactivated' : 'reactivated'}`,
+          who.userId,
+        );
+        return { status: 200, json: { details: details(u.orgId, now()) } };
+      }
+      if (req.method === 'POST' && path === '/admin/v1/events/_search') {
+        // ListEvents: filters AND together; `sequence` is exclusive (newer when asc, older when not).
+        const asc = body.asc === true;
+        const seq = body.sequence === undefined ? undefined : Number(body.sequence);
+        const limit = Math.min(Number(body.limit ?? 0) || 1000, 1000);
+        const types = (body.eventTypes ?? []) as string[];
+        const aggTypes = (body.aggregateTypes ?? []) as string[];
+        let hits = state.events.filter(
+          (e) =>
+            (seq === undefined || (asc ? e.sequence > seq : e.sequence < seq)) &&
+            (!body.editorUserId || e.editorUserId === body.editorUserId) &&
+            (types.length === 0 || types.includes(e.type)) &&
+            (!body.aggregateId || e.aggregateId === body.aggregateId) &&
+            (aggTypes.length === 0 || aggTypes.includes(e.aggregateType)) &&
+            (!body.resourceOwner || e.resourceOwner === body.resourceOwner),
+        );
+        hits = asc ? hits : [...hits].reverse();
+        const editorName = (id: string) => {
+          const u = state.users.find((x) => x.id === id);
+          return u?.human?.displayName ?? u?.machine?.name ?? '';
+        };
+        return {
+          status: 200,
+          json: compact({
+            events: hits.slice(0, limit).map((e) => ({
+              editor: { userId: e.editorUserId, displayName: editorName(e.editorUserId), service: 'MANAGEMENT' },
+              aggregate: { id: e.aggregateId, type: { type: e.aggregateType }, resourceOwner: e.resourceOwner },
+              sequence: String(e.sequence),
+              creationDate: e.creationDate,
+              payload: e.payload,
+              type: { type: e.type, localized: { key: `EventTypes.${e.type}`, localizedMessage: e.type } },
+            })),
+          }),
+        };
+      }
+      if (req.method === 'POST' && path === '/v2/organizations/_search') {
+        const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
+        const hits = state.orgs.filter((o) =>
+          queries.every((q) => {
+            const name = q.nameQuery;
+            if (!name) throw new BadRequest('unsupported organisation query');
+            return textMatch(o.name, String(name.name ?? ''), name.method as string);
+          }),
+        );
+        return list(hits, body, (o) =>
+          compact({
+            id: o.id,
+            details: details(o.id),
+            state: 'ORGANIZATION_STATE_ACTIVE',
+            name: o.name,
+            primaryDomain: o.domain,
+          }),
+        );
+      }
+      // management v1: acts in the organisation of the x-zitadel-orgid header (else the caller's)
+      if (req.method === 'POST' && path === '/management/v1/projects/_search') {
+        const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
+        const hits = state.projects.filter(
+          (p) =>
+            p.orgId === who.orgId &&
+            queries.every((q) => {
+              if (!q.nameQuery) throw new BadRequest('unsupported project query');
+              return textMatch(p.name, String(q.nameQuery.name ?? ''), q.nameQuery.method as string);
+            }),
+        );
+        return list(hits, body, (p) =>
+          compact({
+            id: p.id,
+            details: details(p.orgId),
+            name: p.name,
+            state: 'PROJECT_STATE_ACTIVE',
+            projectRoleAssertion: true,
+          }),
+        );
+      }
+      if (req.method === 'POST' && mRoles) {
+        const p = state.projects.find((x) => x.id === mRoles[1] && x.orgId === who.orgId);
+        if (!p) return grpcError(5, 'Errors.Project.NotFound', 'PROJECT-3M9sd');
+        return list(p.roles, body, (r) =>
+          compact({ key: r.key, details: details(p.orgId), displayName: r.displayName, group: r.group }),
+        );
+      }
+      if (req.method === 'POST' && mAddRole) {
+        const p = state.projects.find((x) => x.id === mAddRole[1] && x.orgId === who.orgId);
+        if (!p) return grpcError(5, 'Errors.Project.NotFound', 'PROJECT-3M9sd');
+        const roleKey = String(body.roleKey ?? '');
+        const displayName = String(body.displayName ?? '');
+        if (roleKey.length < 1 || roleKey.length > 200 || displayName.length < 1 || displayName.length > 200) {
+          return grpcError(
+            3,
+            'invalid AddProjectRoleRequest.RoleKey: value length must be between 1 and 200 runes',
+            'GATEWAY-5',
+          );
+        }
+        if (p.roles.some((r) => r.key === roleKey))
+          return grpcError(6, 'Errors.Project.Role.AlreadyExists', 'COMMAND-4m0fs');
+        p.roles.push({ key: roleKey, displayName, group: String(body.group ?? '') });
+        return { status: 200, json: { details: details(p.orgId, now()) } };
+      }
+      if (req.method === 'DELETE' && mKey) {
+        const key = state.keys.find((k) => k.id === mKey[2] && k.userId === mKey[1]);
+        if (!key || !findUser(key.userId, who.orgId))
+          return grpcError(5, 'Errors.User.Machine.Key.NotFound', 'COMMAND-4m77G');
+        state.keys.splice(state.keys.indexOf(key), 1);
+        userEvent(findUser(key.userId) as SimUser, 'user.machine.key.removed', who.userId, { keyId: key.id });
+        return { status: 200, json: { details: details(who.orgId, now()) } };
+      }
+      if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
+        const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
+        const hits = state.grants.filter(
+          (g) =>
+            g.orgId === who.orgId &&
+            queries.every((q) => {
+              if (q.userIdQuery) return g.userId === q.userIdQuery.userId;
+              if (q.projectIdQuery) return g.projectId === q.projectIdQuery.projectId;
+              throw new BadRequest('unsupported user grant query');
+            }),
+        );
+        return list(hits, body, grantJson);
+      }
+      if (req.method === 'POST' && path === '/management/v1/users/machine') {
+        const userName = String(body.userName ?? '');
+        const name = String(body.name ?? '');
+        if (!/^[^\s]{1,200}$/.test(userName) || name.length < 1 || name.length > 200) {
+          return grpcError(
+            3,
+            'invalid AddMachineUserRequest.UserName: value length must be between 1 and 200 runes',
+            'GATEWAY-2',
+          );
+        }
+        if (state.users.some((u) => u.orgId === who.orgId && u.username === userName)) {
+          return grpcError(6, 'Errors.User.AlreadyExisting', 'COMMAND-k2dk3');
+        }
+        const att =
+          body.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT' ? 'ACCESS_TOKEN_TYPE_JWT' : 'ACCESS_TOKEN_TYPE_BEARER';
+        const u: SimUser = {
+          id: nextId(),
+          orgId: who.orgId,
+          username: userName,
+          state: 'USER_STATE_ACTIVE',
+          created: now(),
+          machine: { name, description: String(body.description ?? ''), accessTokenType: att },
+        };
+        state.users.push(u);
+        userEvent(u, 'user.machine.added', who.userId, { userName: u.username });
+        return { status: 200, json: { userId: u.id, details: details(u.orgId, u.created) } };
+      }
+      if (mKeys && req.method === 'POST') {
+        const u = findUser(mKeys[1] as string, who.orgId);
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-bp0Ds');
+        if (mKeys[2]) {
+          const keys = state.keys.filter((k) => k.userId === u.id);
+          return list(keys, body, (k) =>
+            compact({
+              id: k.id,
+              details: details(u.orgId, k.created),
+              type: 'KEY_TYPE_JSON',
+              expirationDate: k.expiration,
+            }),
+          );
+        }
+        if (!u.machine) return grpcError(9, 'Errors.User.NotMachine', 'COMMAND-1n8fs');
+        if (body.type !== 'KEY_TYPE_JSON')
+          return grpcError(3, 'invalid AddMachineKeyRequest.Type: value must not be in list [0]', 'GATEWAY-3');
+        const exp = typeof body.expirationDate === 'string' ? body.expirationDate : '9999-01-01T00:00:00Z';
+        if (Number.isNaN(Date.parse(exp)) || Date.parse(exp) < Date.now()) {
+          return grpcError(3, 'Errors.MachineKey.ExpireBeforeNow', 'COMMAND-dsg5s');
+        }
+        const { key, keyFile } = addKey(u.id, new Date(Date.parse(exp)).toISOString());
+        userEvent(u, 'user.machine.key.added', who.userId, { keyId: key.id, type: 1, expirationDate: key.expiration });
+        return {
+          status: 200,
+          json: {
+            keyId: key.id,
+            keyDetails: Buffer.from(keyFile).toString('base64'),
+            details: details(u.orgId, key.created),
+          },
+        };
+      }
+      if (mGrants) {
+        const u = findUser(mGrants[1] as string);
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-2M0fs');
+        const grantId = mGrants[2];
+        if (req.method === 'POST' && !grantId) {
+          const projectId = String(body.projectId ?? '');
+          const roleKeys = (body.roleKeys ?? []) as string[];
+          const p = state.projects.find((x) => x.id === projectId);
+          if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-4M0fs');
+          const unknown = roleKeys.find((k) => !p.roles.some((r) => r.key === k));
+          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          if (state.grants.some((g) => g.userId === u.id && g.projectId === p.id && g.orgId === who.orgId)) {
+            return grpcError(6, 'Errors.UserGrant.AlreadyExists', 'COMMAND-2b8fs');
+          }
+          const g: SimGrant = {
+            id: nextId(),
+            userId: u.id,
+            projectId: p.id,
+            orgId: who.orgId,
+            roleKeys: [...roleKeys],
+          };
+          state.grants.push(g);
+          userEvent(u, 'user.grant.added', who.userId, { projectId: p.id, roleKeys: g.roleKeys, grantId: g.id });
+          return { status: 200, json: { userGrantId: g.id, details: details(who.orgId) } };
+        }
+        const g = state.grants.find((x) => x.id === grantId && x.userId === u.id && x.orgId === who.orgId);
+        if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'COMMAND-3M9sd');
+        if (req.method === 'PUT') {
+          const roleKeys = (body.roleKeys ?? []) as string[];
+          const p = state.projects.find((x) => x.id === g.projectId);
+          const unknown = roleKeys.find((k) => !p?.roles.some((r) => r.key === k));
+          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          g.roleKeys = [...roleKeys];
+          userEvent(u, 'user.grant.changed', who.userId, { roleKeys: g.roleKeys, grantId: g.id });
+          return { status: 200, json: { details: details(who.orgId) } };
+        }
+        if (req.method === 'DELETE') {
+          state.grants.splice(state.grants.indexOf(g), 1);
+          userEvent(u, 'user.grant.removed', who.userId, { grantId: g.id });
+          return { status: 200, json: { details: details(who.orgId) } };
+        }
+      }
+    } catch (err) {
+      if (err instanceof BadRequest) return grpcError(3, err.message, 'GATEWAY-4');
+      throw err;
+    }
+    return { status: 404, json: { code: 5, message: 'Not Found', details: [] } };
+  }
+
+  const server = await serve(route);
+  issuer = server.url;
+  const sim = Object.assign(state, server, {
+    issuer,
+    record,
+    addServiceAccount(opts: { username: string; orgId?: string; manager?: boolean }) {
+      const u: SimUser = {
+        id: nextId(),
+        orgId: opts.orgId ?? org.id,
+        username: opts.username,
+        state: 'USER_STATE_ACTIVE' as const,
+        created: now(),
+        machine: { name: opts.username, description: '', accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER' as const },
+      };
+      state.users.push(u);
+      if (opts.manager !== false) state.managers.add(u.id);
+      const { keyFile } = addKey(u.id, new Date(Date.now() + 365 * 86_400_000).toISOString());
+      return { userId: u.id, keyFile };
+    },
+  });
+  return sim;
+}

@@ -1,0 +1,107 @@
+/**
+ * Starts the Zitadel simulator with a realistic organisation and the server's own service account,
+ * and the real bin over stdio with the SDK Client, configured only through environment variables.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { REPO_ROOT } from '../fixtures/spawn.js';
+import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
+
+export const ONCALL_SPIFFE = 'spiffe://ravenhelm.local/agent/identity-admin';
+
+export const ROLE_SCOPES = {
+  'docker.reader': ['mcp:docker:read'],
+  'docker.operator': ['mcp:docker:write'],
+  'docker.admin': ['mcp:docker:admin'],
+  'observability.reader': ['mcp:observability:read'],
+};
+
+export interface ZitadelFixture {
+  sim: ZitadelSim;
+  ids: ReturnType<typeof seedZitadel>;
+  dir: string;
+  /** Environment for the bin: backend, role mapping, local principal with HIGH allowed, policy, audit file. */
+  env: Record<string, string>;
+  serviceAccountId: string;
+  auditFile: string;
+  stop(): Promise<void>;
+}
+
+export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Promise<ZitadelFixture> {
+  const sim = await startZitadelSim();
+  const ids = seedZitadel(sim);
+  const dir = mkdtempSync(join(tmpdir(), 'rh-zitadel-'));
+  const own = sim.addServiceAccount({ username: 'ravenhelm-mcp' });
+  const keyPath = join(dir, 'key.json');
+  writeFileSync(keyPath, own.keyFile, { mode: 0o600 });
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(
+    policy,
+    `servers:\n  zitadel:\n${opts.confirm ? '    confirm: destructive\n' : ''}    spiffe:\n      default: ['${ONCALL_SPIFFE}']\n`,
+  );
+  const auditFile = join(dir, 'audit.jsonl');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    ZITADEL_URL: sim.url,
+    ZITADEL_KEY_FILE: keyPath,
+    ZITADEL_ORG_ID: ids.orgId,
+    ZITADEL_PROJECT_ID: ids.projectId,
+    ZITADEL_ALLOWED_ORG_IDS: ids.orgId,
+    ZITADEL_ROLE_SCOPES: JSON.stringify(ROLE_SCOPES),
+    ZITADEL_POLICY_FILE: policy,
+    RAVENHELM_POLICY_FILE: policy,
+    RAVENHELM_LOCAL_SCOPES: 'mcp:zitadel:admin',
+    RAVENHELM_LOCAL_SPIFFE_ID: ONCALL_SPIFFE,
+    RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
+    RAVENHELM_AUDIT_FILE: auditFile,
+    RAVENHELM_LOG_LEVEL: 'debug',
+  };
+  return {
+    sim,
+    ids,
+    dir,
+    env,
+    serviceAccountId: own.userId,
+    auditFile,
+    async stop() {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface StdioSession {
+  client: Client;
+  /** Everything the bin wrote to stderr (its logs). */
+  stderr(): string;
+  close(): Promise<void>;
+}
+
+export async function connectStdio(env: Record<string, string>): Promise<StdioSession> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['--conditions=@ravenhelm/source', '--import', 'tsx', 'servers/zitadel/src/bin.ts', '--stdio'],
+    cwd: REPO_ROOT,
+    env,
+    stderr: 'pipe',
+  });
+  let logs = '';
+  transport.stderr?.on('data', (c: Buffer) => {
+    logs += c.toString('utf8');
+  });
+  const client = new Client({ name: 'zitadel-stdio-test', version: '0' });
+  await client.connect(transport);
+  return { client, stderr: () => logs, close: () => client.close() };
+}
+
+export function readAudit(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
