@@ -28,6 +28,8 @@ export const ERROR_TABLE = {
   ERR_UNSUPPORTED_MEDIA_TYPE: { http: 415, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
   ERR_NOT_ACCEPTABLE: { http: 406, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
   ERR_PROTOCOL_VERSION: { http: 400, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
+  /** Mcp-Method / Mcp-Name disagree with the body (MCP 2026-07-28 HeaderMismatch). */
+  ERR_HEADER_MISMATCH: { http: 400, jsonrpc: -32020, kind: 'protocol' },
   ERR_METHOD_NOT_ALLOWED: { http: 405, jsonrpc: JSONRPC_INVALID_REQUEST, kind: 'protocol' },
   ERR_SHUTTING_DOWN: { http: 503, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
   // authentication (codes owned by @ravenhelm/auth)

@@ -211,3 +211,89 @@ describe('every request gets exactly one answer (issue 7.2-7.4)', () => {
     expect(res.json.result.structuredContent).toEqual({ message: 'still here' });
   });
 });
+
+describe('Mcp-Method / Mcp-Name routing headers', () => {
+  let h: EchoHarness;
+  beforeAll(async () => {
+    h = await startEcho({ tokens });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  async function withHeaders(body: unknown, headers: Record<string, string>, token = 'reader') {
+    const res = await fetch(h.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        authorization: `Bearer ${token}`,
+        ...headers,
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(4000),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON-RPC bodies
+    return { status: res.status, json: (await res.json()) as any };
+  }
+
+  it('accepts headers that match the body, plain or base64-encoded', async () => {
+    const plain = await withHeaders(callBody('echo_say', { message: 'a' }), {
+      'mcp-method': 'tools/call',
+      'mcp-name': 'echo_say',
+    });
+    expect(plain.json.result.structuredContent).toEqual({ message: 'a' });
+    const encoded = await withHeaders(callBody('echo_say', { message: 'b' }), {
+      'mcp-method': 'tools/call',
+      'mcp-name': `=?base64?${Buffer.from('echo_say').toString('base64')}?=`,
+    });
+    expect(encoded.status).toBe(200);
+    const list = await withHeaders({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-method': 'tools/list' });
+    expect(list.json.result.tools.length).toBeGreaterThan(0);
+  });
+
+  it('refuses headers that disagree with the body: 400, -32020, nothing runs', async () => {
+    const before = h.services.calls.length;
+    const method = await withHeaders(callBody('echo_say', { message: 'x' }), { 'mcp-method': 'tools/list' });
+    expect(method.status).toBe(400);
+    expect(method.json.error).toMatchObject({ code: -32020, data: { code: 'ERR_HEADER_MISMATCH' } });
+    const name = await withHeaders(callBody('echo_say', { message: 'x' }), {
+      'mcp-method': 'tools/call',
+      'mcp-name': 'echo_noop',
+    });
+    expect(name.status).toBe(400);
+    expect(name.json.error.message).toMatch(/body names tool 'echo_say' but Mcp-Name names 'echo_noop'/);
+    const badBase64 = await withHeaders(callBody('echo_say', { message: 'x' }), { 'mcp-name': '=?base64?@@@?=' });
+    expect(badBase64.status).toBe(400);
+    expect(h.services.calls.length).toBe(before);
+  });
+
+  it('authorizes a tools/call by its headers before the body is read', async () => {
+    const { request } = await import('node:http');
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(h.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer reader',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'echo_write',
+          'content-length': '500000',
+        },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write('{"jsonrpc":"2.0",'); // the rest never comes
+      req.flushHeaders();
+    });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.text).error.data.code).toBe('ERR_INSUFFICIENT_SCOPE');
+    expect(h.audit.records.at(-1)).toMatchObject({ tool: 'echo_write', outcome: 'denied' });
+  });
+});

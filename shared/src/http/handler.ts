@@ -10,6 +10,7 @@ import { classifyMessage, clip, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { MultiplexTransport } from './multiplex.js';
+import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
 export interface PeerIdentity {
   spiffeId?: string | undefined;
@@ -174,6 +175,19 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       );
     }
     const principal = await authenticate(req, url);
+    const routing = readRoutingHeaders(req);
+    const requestId = randomUUID();
+    const early = headerToolName(routing);
+    if (early !== undefined && !o.pipeline.permits(principal, early)) {
+      // Refused on the headers alone, before the body is read: preflight records the denial.
+      try {
+        await o.pipeline.preflight(principal, early, {}, requestId);
+      } catch (err) {
+        res.setHeader('connection', 'close'); // the unread body is not worth reading
+        sendError(res, err, null, true);
+        return;
+      }
+    }
     const text = await readBody(req);
     let parsed: unknown;
     try {
@@ -182,7 +196,6 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON');
     }
     const message = classifyMessage(parsed);
-    const requestId = randomUUID();
     if (message.kind === 'invalid') {
       // A notification or response that cannot be accepted gets an HTTP error with no id (MCP
       // Streamable HTTP); a request gets its JSON-RPC error with its id when that id is usable.
@@ -193,6 +206,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       await refuseCall(parsed, principal, requestId, message.error.code);
       sendError(res, message.error, message.id);
       return;
+    }
+    if (message.kind === 'request' || message.kind === 'notification') {
+      const name = message.kind === 'request' ? (message.params?.name as string | undefined) : undefined;
+      checkRoutingHeaders(routing, message.method, name);
     }
     if (message.kind !== 'request') {
       // Notifications and responses are accepted and dropped: in stateless HTTP a client cancels a

@@ -241,6 +241,17 @@ export class Pipeline<S extends object> {
     }
   }
 
+  /** False when this server has the tool and authorize would refuse this caller (no side effects). */
+  permits(principal: Principal, name: string): boolean {
+    if (!this.#o.registry.get(this.#o.server, name)) return true;
+    try {
+      this.authorize(principal, name);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Stages authorize + rate limit. Records denials (metrics + audit outcome). */
   async preflight(principal: Principal, name: string, args: unknown, requestId: string): Promise<EffectiveTool> {
     let tool: EffectiveTool | undefined;
