@@ -1,0 +1,131 @@
+/** Shapes shared by the Traefik tools: defined once, no per-field prose (tools/list bytes count). */
+import { z } from 'zod';
+import type { Item } from '../backend.js';
+
+export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Router/service family');
+export const Status = z.enum(['enabled', 'warning', 'disabled']);
+export const Page = z.number().int().min(1).max(1000).default(1).describe('Page number (1-based)');
+export const PerPage = z.number().int().min(1).max(100).default(50).describe('Items per page');
+export const Provider = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-"')
+  .optional()
+  .describe('Only items of this provider (file, docker, kubernetescrd...)');
+export const Search = z.string().min(1).max(200).optional().describe('Substring of name (or rule, for routers)');
+
+const Strings = z.array(z.string());
+
+export const Router = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  rule: z.string().optional(),
+  priority: z.number(),
+  service: z.string().optional(),
+  middlewares: Strings.optional(),
+  entryPoints: Strings.optional(),
+  tls: z.record(z.string(), z.unknown()).optional(),
+  errors: Strings.optional(),
+});
+
+export const Server = z.object({ url: z.string(), status: z.string() });
+
+export const Service = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  type: z.string().optional(),
+  servers: z.array(Server),
+  up: z.number().int(),
+  usedBy: Strings.optional(),
+  errors: Strings.optional(),
+});
+
+export const Middleware = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  type: z.string().optional(),
+  config: z.unknown().optional(),
+  usedBy: Strings.optional(),
+  errors: Strings.optional(),
+});
+
+export const Paging = {
+  total: z.number().int(),
+  page: z.number().int(),
+  nextPage: z.number().int().optional(),
+  truncated: z.boolean(),
+};
+
+const strings = (v: unknown): string[] | undefined =>
+  Array.isArray(v) && v.length > 0 ? v.filter((x): x is string => typeof x === 'string') : undefined;
+
+const providerOf = (item: Item): string =>
+  typeof item.provider === 'string' ? item.provider : (item.name.split('@')[1] ?? '');
+
+/** The effective priority Traefik sorts by: the configured one, else the rule's length. */
+export function priorityOf(item: Item): number {
+  const p = Number(item.priority ?? 0);
+  return p > 0 ? p : typeof item.rule === 'string' ? item.rule.length : 0;
+}
+
+export function toRouter(item: Item): z.infer<typeof Router> {
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.rule === 'string' ? { rule: item.rule } : {}),
+    priority: priorityOf(item),
+    ...(typeof item.service === 'string' ? { service: item.service } : {}),
+    ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
+    ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
+    ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls as Record<string, unknown> } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+export function toService(item: Item): z.infer<typeof Service> {
+  const status = (item.serverStatus ?? {}) as Record<string, string>;
+  const lb = (item.loadBalancer ?? {}) as { servers?: { url?: string; address?: string }[] };
+  const urls = new Set<string>(Object.keys(status));
+  for (const s of lb.servers ?? []) {
+    const u = s.url ?? s.address;
+    if (u) urls.add(u);
+  }
+  // Traefik reports server status only for services it built (used by a router); others are "unknown".
+  const servers = [...urls].map((url) => ({ url, status: status[url] ?? 'unknown' }));
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.type === 'string' ? { type: item.type } : {}),
+    servers,
+    up: servers.filter((s) => s.status === 'UP').length,
+    ...(strings(item.usedBy) ? { usedBy: strings(item.usedBy) } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+const META = new Set(['name', 'provider', 'status', 'type', 'usedBy', 'error']);
+
+export function toMiddleware(item: Item): z.infer<typeof Middleware> {
+  const configKey = Object.keys(item).find((k) => !META.has(k));
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.type === 'string' ? { type: item.type } : {}),
+    ...(configKey ? { config: item[configKey] } : {}),
+    ...(strings(item.usedBy) ? { usedBy: strings(item.usedBy) } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+/** Local paging over a filtered list (the API has no provider filter, so paging happens here). */
+export function pageOf<T>(all: T[], page: number, perPage: number, truncated: boolean) {
+  const start = (page - 1) * perPage;
+  const items = all.slice(start, start + perPage);
+  const more = start + perPage < all.length;
+  return { items, total: all.length, page, ...(more ? { nextPage: page + 1 } : {}), truncated: truncated || more };
+}
