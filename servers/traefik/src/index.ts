@@ -6,12 +6,13 @@ import { TraefikApi } from './backend.js';
 import { RouteFiles } from './route-files.js';
 import { TlsProber } from './tls-probe.js';
 import type { TraefikServices } from './tools/define.js';
+import { requestsDiagnose } from './tools/diagnose.js';
 import { readTools } from './tools/read.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the Traefik server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<TraefikServices>[] = [...readTools];
+export const tools: readonly AnyTool<TraefikServices>[] = [...readTools, requestsDiagnose];
 
 const ms = (def: number, max: number) => z.coerce.number().int().min(100).max(max).default(def);
 
