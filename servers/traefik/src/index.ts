@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { TraefikApi } from './backend.js';
 import { RouteFiles } from './route-files.js';
 import { TlsProber } from './tls-probe.js';
+import { certificateTools } from './tools/certificates.js';
 import type { TraefikServices } from './tools/define.js';
 import { requestsDiagnose } from './tools/diagnose.js';
 import { readTools } from './tools/read.js';
@@ -12,7 +13,7 @@ import { readTools } from './tools/read.js';
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the Traefik server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<TraefikServices>[] = [...readTools, requestsDiagnose];
+export const tools: readonly AnyTool<TraefikServices>[] = [...readTools, requestsDiagnose, ...certificateTools];
 
 const ms = (def: number, max: number) => z.coerce.number().int().min(100).max(max).default(def);
 

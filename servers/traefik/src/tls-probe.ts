@@ -41,6 +41,7 @@ const REASONS: Record<string, string> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'incomplete chain: the server does not send the intermediate certificate(s)',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'incomplete chain or unknown issuer: the issuer is not sent and not trusted',
   UNABLE_TO_GET_ISSUER_CERT: 'the issuer certificate could not be found',
+  INVALID_PURPOSE: 'the certificate is not usable for TLS servers (key usage or extended key usage)',
 };
 
 function name(dn: Record<string, string | string[]> | undefined): string {
@@ -131,12 +132,13 @@ export class TlsProber {
           .filter(Boolean)
           .map((s) => s.replace(/^(DNS|IP Address):/, ''));
         let reason: string | undefined;
-        if (!socket.authorized) {
-          const code = String((socket.authorizationError as unknown as string) ?? 'unknown');
+        const code = socket.authorized ? undefined : String(socket.authorizationError ?? 'unknown');
+        if (code && code !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
           reason = REASONS[code] ? `${REASONS[code]} (${code})` : code;
         } else {
           const hostErr = checkServerIdentity(servername, leaf);
           if (hostErr) reason = `the certificate does not cover ${servername}: ${hostErr.message}`;
+          else if (code) reason = code;
         }
         const validTo = new Date(leaf.valid_to);
         finish(undefined, {
