@@ -84,3 +84,17 @@ export async function fails(client: Client, name: string, args: Record<string, u
   if (!res.isError) throw new Error(`${name} succeeded: ${JSON.stringify(res.structuredContent)}`);
   return (res.content as { text: string }[]).map((c) => c.text).join('\n');
 }
+
+/** A confirm-policy call: the first call must return a plan and a token; the second (with the token) runs it. */
+export async function confirmed(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<{ plan: string; result: Awaited<ReturnType<Client['callTool']>> }> {
+  const first = await client.callTool({ name, arguments: args });
+  const meta = first._meta?.['ravenhelm/confirmation'] as { token: string; plan: string } | undefined;
+  if (!first.isError || !meta)
+    throw new Error(`${name} did not ask for confirmation: ${JSON.stringify(first.content)}`);
+  const result = await client.callTool({ name, arguments: { ...args, confirmationToken: meta.token } });
+  return { plan: meta.plan, result };
+}

@@ -9,11 +9,17 @@ import { certificateTools } from './tools/certificates.js';
 import type { TraefikServices } from './tools/define.js';
 import { requestsDiagnose } from './tools/diagnose.js';
 import { readTools } from './tools/read.js';
+import { routeTools } from './tools/routes.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the Traefik server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<TraefikServices>[] = [...readTools, requestsDiagnose, ...certificateTools];
+export const tools: readonly AnyTool<TraefikServices>[] = [
+  ...readTools,
+  requestsDiagnose,
+  ...certificateTools,
+  ...routeTools,
+];
 
 const ms = (def: number, max: number) => z.coerce.number().int().min(100).max(max).default(def);
 
