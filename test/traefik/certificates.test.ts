@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   fx.env.TRAEFIK_TLS_CA_FILE = caFile;
   fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
-  fx.env.TRAEFIK_TLS_TIMEOUT_MS = '700';
+  fx.env.TRAEFIK_TLS_TIMEOUT_MS = '5000';
   client = await connectStdio(fx.env);
 });
 
@@ -78,9 +78,14 @@ describe('certificates_inspect against real TLS servers', () => {
     expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: 9 })).toMatch(
       /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:9 \(ECONNREFUSED\)/,
     );
-    expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
-      /ERR_BACKEND_TIMEOUT: no TLS handshake with 127.0.0.1:\d+ within 700 ms/,
-    );
+    const impatient = await connectStdio({ ...fx.env, TRAEFIK_TLS_TIMEOUT_MS: '700' });
+    try {
+      expect(await fails(impatient, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
+        /ERR_BACKEND_TIMEOUT: no TLS handshake with 127.0.0.1:\d+ within 700 ms/,
+      );
+    } finally {
+      await impatient.close();
+    }
     expect(await fails(client, 'certificates_inspect', { host: 'bad host!' })).toMatch(/must be a hostname or IP/);
   });
 });

@@ -134,7 +134,10 @@ describe('requests_diagnose: middlewares and services', () => {
     );
     const inside = await ok(c2, 'requests_diagnose', { url: 'http://shop.example.com/admin', clientIp: '2001:db8::5' });
     expect(inside.status).toBe(401);
-    expect(inside.middlewares.map((m: { verdict: string }) => m.verdict)).toEqual(['pass', 'refuse']);
+    expect(inside.middlewares).toEqual([
+      'office@docker (ipallowlist): pass: 2001:db8::5 is in 192.168.0.0/16, 2001:db8::/32',
+      'auth@docker (basicauth): refuse: 401 Unauthorized: no basic Authorization header',
+    ]);
     const authed = await ok(c2, 'requests_diagnose', {
       url: 'http://shop.example.com/admin',
       clientIp: '192.168.1.1',

@@ -8,6 +8,7 @@ import { TlsProber } from './tls-probe.js';
 import { certificateTools } from './tools/certificates.js';
 import type { TraefikServices } from './tools/define.js';
 import { requestsDiagnose } from './tools/diagnose.js';
+import { labelsGenerate } from './tools/labels.js';
 import { readTools } from './tools/read.js';
 import { routeTools } from './tools/routes.js';
 
@@ -19,6 +20,7 @@ export const tools: readonly AnyTool<TraefikServices>[] = [
   requestsDiagnose,
   ...certificateTools,
   ...routeTools,
+  labelsGenerate,
 ];
 
 const ms = (def: number, max: number) => z.coerce.number().int().min(100).max(max).default(def);

@@ -10,17 +10,9 @@ const Host = z
   .string()
   .max(253)
   .refine((h) => HOSTNAME.test(h) || /^[\d.]+$/.test(h) || /^[0-9a-fA-F:]+$/.test(h), 'must be a hostname or IP')
-  .describe('Host name or IP to connect to');
+  .describe('Host or IP');
 
-const Chain = z.array(
-  z.object({
-    subject: z.string(),
-    issuer: z.string(),
-    validFrom: z.string(),
-    validTo: z.string(),
-    fingerprint256: z.string(),
-  }),
-);
+const Chain = z.array(z.object({ subject: z.string(), issuer: z.string(), validTo: z.string() }));
 
 const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
 
@@ -30,17 +22,14 @@ export const certificatesInspect = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'Inspect a TLS certificate',
-  description:
-    'Connect over TLS with SNI and report the chain, SANs, issuer, days to expiry and whether it validates (and why not).',
+  description: 'TLS handshake with SNI: chain, SANs, issuer, days to expiry, and whether it validates (why not).',
   annotations: READ,
   input: z.object({
     host: Host,
-    port: z.number().int().min(1).max(65535).default(443).describe('TLS port'),
-    servername: Host.optional().describe('SNI name and the name to validate (default: host)'),
+    port: z.number().int().min(1).max(65535).default(443).describe('Port'),
+    servername: Host.optional().describe('SNI name (default: host)'),
   }),
   output: z.object({
-    host: z.string(),
-    port: z.number(),
     servername: z.string(),
     chain: Chain,
     sans: z.array(z.string()),
@@ -50,7 +39,10 @@ export const certificatesInspect = defineTool({
     validates: z.boolean(),
     reason: z.string().optional(),
   }),
-  handler: async ({ host, port, servername }, { tls, signal }) => tls.probe(host, port, servername ?? host, signal),
+  handler: async ({ host, port, servername }, { tls, signal }) => {
+    const { host: _h, port: _p, ...result } = await tls.probe(host, port, servername ?? host, signal);
+    return { ...result, chain: result.chain.map(({ subject, issuer, validTo }) => ({ subject, issuer, validTo })) };
+  },
 });
 
 const SWEEP_CONCURRENCY = 5;
@@ -61,22 +53,15 @@ export const certificatesSweep = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'Sweep router certificates',
-  description:
-    "Check the certificate Traefik serves for every TLS router's Host() names; list those expiring within N days or failing.",
+  description: "Probe every TLS router's Host() names; list certificates expiring within N days or failing.",
   annotations: READ,
   input: z.object({
-    withinDays: z
-      .number()
-      .int()
-      .min(0)
-      .max(3650)
-      .default(30)
-      .describe('Report certificates expiring within this many days'),
-    maxHosts: z.number().int().min(1).max(200).default(50).describe('Most host names to check'),
+    withinDays: z.number().int().min(0).max(3650).default(30).describe('Expiry horizon in days'),
+    maxHosts: z.number().int().min(1).max(200).default(50).describe('Host cap'),
   }),
   output: z.object({
-    checked: z.number().int(),
-    hosts: z.number().int(),
+    checked: z.number(),
+    hosts: z.number(),
     expiring: z.array(
       z.object({
         host: z.string(),

@@ -89,7 +89,7 @@ export const requestsDiagnose = defineTool({
   scopes: ['mcp:traefik:read'],
   title: 'Diagnose a request',
   description:
-    "Which HTTP router matches a request under Traefik's v3 rules and priority, its middlewares and service health, and why it would 404, 401/403 or 502/503.",
+    'Which HTTP router a request matches (v3 rules, priority), its middlewares and service health, and why it would 404, 401/403 or 503.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     url: z
@@ -97,27 +97,24 @@ export const requestsDiagnose = defineTool({
       .url()
       .max(4096)
       .refine((u) => /^https?:/i.test(u), 'must be an http:// or https:// URL')
-      .describe('Full request URL, e.g. https://app.example.com/api?x=1'),
+      .describe('Request URL'),
     method: z
       .string()
-      .regex(/^[A-Za-z]{1,16}$/)
+      .refine((m) => /^[A-Za-z]{1,16}$/.test(m), 'letters only')
       .default('GET')
       .describe('HTTP method'),
-    headers: z
-      .record(z.string().max(256), HeaderValue)
-      .optional()
-      .describe('Request headers (name -> value or values)'),
-    clientIp: z.string().max(64).optional().describe('Client IP as Traefik sees it (ClientIP, ipAllowList)'),
-    entryPoint: z.string().max(64).optional().describe('Only routers on this entrypoint'),
+    headers: z.record(z.string().max(256), HeaderValue).optional().describe('Request headers'),
+    clientIp: z.string().max(64).optional().describe('Client IP'),
+    entryPoint: z.string().max(64).optional().describe('Entrypoint filter'),
   }),
   output: z.object({
     router: z.string().optional(),
     rule: z.string().optional(),
     priority: z.number().optional(),
     ties: z.array(z.string()),
-    middlewares: z.array(Step),
+    middlewares: z.array(z.string()),
     service: z.object({ name: z.string(), status: z.string(), up: z.number(), total: z.number() }).optional(),
-    status: z.number().int().optional(),
+    status: z.number().optional(),
     cause: z.string(),
     nearMisses: z.array(z.object({ router: z.string(), failed: z.array(z.string()) })),
     skipped: z.array(z.string()),
@@ -177,7 +174,7 @@ export const requestsDiagnose = defineTool({
       rule: winner.item.rule as string,
       priority: winner.priority,
       ties,
-      middlewares,
+      middlewares: middlewares.map((s) => `${s.name} (${s.type}): ${s.verdict}: ${s.note}`),
       nearMisses: [],
       skipped,
     };

@@ -20,8 +20,13 @@ import {
 } from './shapes.js';
 
 const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
-const Section = z.object({ total: z.number().int(), warnings: z.number().int(), errors: z.number().int() });
-const Family = z.object({ routers: Section, services: Section, middlewares: Section.optional() });
+const Section = z.object({
+  family: z.string(),
+  kind: z.string(),
+  total: z.number(),
+  warnings: z.number(),
+  errors: z.number(),
+});
 
 export const overviewGet = defineTool({
   name: 'overview_get',
@@ -29,41 +34,23 @@ export const overviewGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'Traefik overview',
-  description:
-    'Counts of HTTP, TCP and UDP routers, services and middlewares with their errors and warnings; providers.',
+  description: 'Counts of routers, services and middlewares per protocol with errors and warnings; providers.',
   annotations: READ,
   input: z.object({}),
-  output: z.object({
-    http: Family,
-    tcp: Family,
-    udp: Family,
-    providers: z.array(z.string()),
-    problems: z.number().int(),
-  }),
+  output: z.object({ sections: z.array(Section), providers: z.array(z.string()), problems: z.number() }),
   handler: async (_input, { api, signal }) => {
     const { body } = await api.get<Record<string, unknown>>('api/overview', {}, signal);
-    const zero = { total: 0, warnings: 0, errors: 0 };
-    const family = (v: unknown, withMiddlewares: boolean) => {
-      const f = (v ?? {}) as Record<string, z.infer<typeof Section> | undefined>;
-      const pick = (s: z.infer<typeof Section> | undefined) => ({
-        total: s?.total ?? 0,
-        warnings: s?.warnings ?? 0,
-        errors: s?.errors ?? 0,
-      });
-      return {
-        routers: pick(f.routers),
-        services: pick(f.services),
-        ...(withMiddlewares ? { middlewares: pick(f.middlewares ?? zero) } : {}),
-      };
-    };
-    const http = family(body.http, true);
-    const tcp = family(body.tcp, true);
-    const udp = family(body.udp, false);
-    const problems = [http, tcp, udp]
-      .flatMap((f) => Object.values(f))
-      .reduce((n, s) => n + (s?.errors ?? 0) + (s?.warnings ?? 0), 0);
+    const sections: z.infer<typeof Section>[] = [];
+    for (const family of ['http', 'tcp', 'udp'] as const) {
+      const f = (body[family] ?? {}) as Record<string, { total?: number; warnings?: number; errors?: number }>;
+      for (const kind of family === 'udp' ? ['routers', 'services'] : ['routers', 'services', 'middlewares']) {
+        const s = f[kind];
+        sections.push({ family, kind, total: s?.total ?? 0, warnings: s?.warnings ?? 0, errors: s?.errors ?? 0 });
+      }
+    }
+    const problems = sections.reduce((n, s) => n + s.errors + s.warnings, 0);
     const providers = Array.isArray(body.providers) ? body.providers.map(String) : [];
-    return { http, tcp, udp, providers, problems };
+    return { sections, providers, problems };
   },
 });
 
@@ -95,13 +82,12 @@ export const routersList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List routers',
-  description:
-    'HTTP, TCP or UDP routers with rule, priority, service, status and errors; filter by provider, status, name; paged.',
+  description: 'Routers with rule, priority, service, status, errors; filter by provider, status, name; paged.',
   annotations: READ,
   input: z.object({
     protocol: Protocol,
     provider: Provider,
-    status: Status.optional().describe('Only routers in this status'),
+    status: Status.optional().describe('Status filter'),
     search: Search,
     page: Page,
     perPage: PerPage,
@@ -123,8 +109,8 @@ const RouterName = z
   .string()
   .min(3)
   .max(255)
-  .regex(/^[^@\s/]+@[A-Za-z0-9_.-]+$/, 'must be the full name "<name>@<provider>", e.g. "web@docker"')
-  .describe('Full router name: name@provider');
+  .refine((n) => /^[^@\s/]+@[A-Za-z0-9_.-]+$/.test(n), 'must be the full name "<name>@<provider>", e.g. "web@docker"')
+  .describe('name@provider');
 
 export const routersGet = defineTool({
   name: 'routers_get',
@@ -132,8 +118,7 @@ export const routersGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'Get a router',
-  description:
-    'One router by full name (name@provider): rule, priority, entrypoints, middlewares, service, TLS, status, errors.',
+  description: 'One router: rule, priority, entrypoints, middlewares, service, TLS, status, errors.',
   annotations: READ,
   input: z.object({ protocol: Protocol, name: RouterName }),
   output: Router,
@@ -156,13 +141,12 @@ export const servicesList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List services',
-  description:
-    'Services with type, status, errors and each server with its health (UP/DOWN); filter by provider, status, name; paged.',
+  description: 'Services with status, errors and each server UP/DOWN; filter by provider, status, name; paged.',
   annotations: READ,
   input: z.object({
     protocol: Protocol,
     provider: Provider,
-    status: Status.optional().describe('Only services in this status'),
+    status: Status.optional().describe('Status filter'),
     search: Search,
     page: Page,
     perPage: PerPage,
@@ -194,12 +178,12 @@ export const middlewaresList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List middlewares',
-  description: 'HTTP or TCP middlewares with type, configuration (credentials redacted), status and users; paged.',
+  description: 'Middlewares with type, config (credentials redacted), status, users; paged.',
   annotations: READ,
   input: z.object({
-    protocol: z.enum(['http', 'tcp']).default('http').describe('Middleware family'),
+    protocol: z.enum(['http', 'tcp']).default('http').describe('Protocol'),
     provider: Provider,
-    status: Status.optional().describe('Only middlewares in this status'),
+    status: Status.optional().describe('Status filter'),
     search: Search,
     page: Page,
     perPage: PerPage,

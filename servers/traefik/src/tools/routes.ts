@@ -8,35 +8,24 @@ import { defineTool, type TraefikServices } from './define.js';
 
 export const RouteName = z
   .string()
-  .regex(ROUTE_NAME, '1-63 lower-case letters, digits and "-" (no dots or slashes)')
-  .describe('Route name: the router, the service and the file <name>.yaml');
-export const Rule = z.string().min(1).max(2048).describe('Traefik v3 rule, e.g. Host(`app.example.com`)');
-const RefName = z.string().regex(/^[A-Za-z0-9_.-]{1,128}(@[A-Za-z0-9_.-]{1,64})?$/, 'a name or name@provider');
-export const Middlewares = z
-  .array(RefName)
-  .max(20)
-  .optional()
-  .describe('Existing middlewares, in order (name or name@provider)');
+  .refine((n) => ROUTE_NAME.test(n), '1-63 lower-case letters, digits and "-" (no dots or slashes)')
+  .describe('Route, service and file name');
+export const Rule = z.string().min(1).max(2048).describe('Traefik v3 rule');
+const safe = (re: RegExp, what: string) => z.string().refine((v) => re.test(v), what);
+const RefName = safe(/^[A-Za-z0-9_.-]{1,128}(@[A-Za-z0-9_.-]{1,64})?$/, 'a name or name@provider');
+export const Middlewares = z.array(RefName).max(20).optional().describe('Middlewares, in order');
 export const EntryPoints = z
-  .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/))
+  .array(safe(/^[A-Za-z0-9_-]{1,64}$/, 'an entrypoint name'))
   .max(10)
   .optional()
-  .describe('Entrypoints (default: all)');
+  .describe('Entrypoints (default all)');
+const TlsName = safe(/^[A-Za-z0-9_@.-]{1,128}$/, 'letters, digits, "_", "-", ".", "@"');
 export const Tls = z
-  .object({
-    certResolver: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/)
-      .optional(),
-    options: z
-      .string()
-      .regex(/^[A-Za-z0-9_@.-]{1,128}$/)
-      .optional(),
-  })
+  .object({ certResolver: TlsName.optional(), options: TlsName.optional() })
   .optional()
-  .describe('Serve over TLS; optional certResolver and TLS options name');
-const DryRun = z.boolean().default(true).describe('Only show the diff (default); false writes the file');
-const TakeOver = z.boolean().default(false).describe('Allow replacing or removing a file this server did not write');
+  .describe('Enable TLS');
+const DryRun = z.boolean().default(true).describe('Only show the diff');
+const TakeOver = z.boolean().default(false).describe('Allow a file we did not write');
 
 const Result = z.object({
   name: z.string(),
@@ -79,18 +68,17 @@ const ApplyInput = z.object({
     .array(
       z
         .string()
-        .url()
-        .regex(/^https?:\/\//, 'http:// or https:// URL')
-        .max(512),
+        .max(512)
+        .refine((u) => /^https?:\/\/\S+$/.test(u) && URL.canParse(u), 'an http:// or https:// URL'),
     )
     .min(1)
     .max(20)
-    .describe('Backend URLs, e.g. http://10.0.0.5:8080'),
+    .describe('Backend URLs'),
   entryPoints: EntryPoints,
   middlewares: Middlewares,
-  priority: z.number().int().min(1).max(1_000_000).optional().describe('Router priority (default: rule length)'),
+  priority: z.number().int().min(1).max(1_000_000).optional().describe('Priority'),
   tls: Tls,
-  passHostHeader: z.boolean().optional().describe('Forward the Host header (Traefik default: true)'),
+  passHostHeader: z.boolean().optional().describe('Pass Host header'),
   dryRun: DryRun,
   takeOver: TakeOver,
 });
@@ -206,7 +194,7 @@ export const routesApply = defineTool({
   scopes: ['mcp:traefik:admin'],
   title: 'Add or update a route',
   description:
-    "Write a router + service as <name>.yaml in Traefik's file-provider directory: validated, diff first (dryRun), atomic, then waits until Traefik loads it.",
+    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first (dryRun), atomic; waits until loaded.",
   annotations: WRITE,
   input: ApplyInput,
   output: Result,
@@ -254,8 +242,7 @@ export const routesRemove = defineTool({
   tier: 'HIGH',
   scopes: ['mcp:traefik:admin'],
   title: 'Remove a route',
-  description:
-    'Delete a route file this server wrote (diff first with dryRun), then wait until Traefik drops the router.',
+  description: 'Delete a route file this server wrote (diff first with dryRun); waits until Traefik drops it.',
   annotations: WRITE,
   input: RemoveInput,
   output: Result,

@@ -2,16 +2,16 @@
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 
-export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Router/service family');
+export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Protocol');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
-export const Page = z.number().int().min(1).max(1000).default(1).describe('Page number (1-based)');
-export const PerPage = z.number().int().min(1).max(100).default(50).describe('Items per page');
+export const Page = z.number().int().min(1).max(1000).default(1).describe('Page (1-based)');
+export const PerPage = z.number().int().min(1).max(100).default(50).describe('Page size');
 export const Provider = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-"')
+  .refine((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p), 'letters, digits, "_", "." and "-"')
   .optional()
-  .describe('Only items of this provider (file, docker, kubernetescrd...)');
-export const Search = z.string().min(1).max(200).optional().describe('Substring of name (or rule, for routers)');
+  .describe('Provider: file, docker...');
+export const Search = z.string().min(1).max(200).optional().describe('Name or rule substring');
 
 const Strings = z.array(z.string());
 
@@ -24,7 +24,7 @@ export const Router = z.object({
   service: z.string().optional(),
   middlewares: Strings.optional(),
   entryPoints: Strings.optional(),
-  tls: z.record(z.string(), z.unknown()).optional(),
+  tls: z.unknown().optional(),
   errors: Strings.optional(),
 });
 
@@ -36,7 +36,7 @@ export const Service = z.object({
   status: z.string(),
   type: z.string().optional(),
   servers: z.array(Server),
-  up: z.number().int(),
+  up: z.number(),
   usedBy: Strings.optional(),
   errors: Strings.optional(),
 });
@@ -52,9 +52,9 @@ export const Middleware = z.object({
 });
 
 export const Paging = {
-  total: z.number().int(),
-  page: z.number().int(),
-  nextPage: z.number().int().optional(),
+  total: z.number(),
+  page: z.number(),
+  nextPage: z.number().optional(),
   truncated: z.boolean(),
 };
 
@@ -80,7 +80,7 @@ export function toRouter(item: Item): z.infer<typeof Router> {
     ...(typeof item.service === 'string' ? { service: item.service } : {}),
     ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
     ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
-    ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls as Record<string, unknown> } : {}),
+    ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls } : {}),
     ...(strings(item.error) ? { errors: strings(item.error) } : {}),
   };
 }
