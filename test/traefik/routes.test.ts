@@ -111,9 +111,9 @@ describe('routes_apply and routes_remove through the file provider', () => {
       /ERR_INVALID_INPUT: the rule is invalid: unknown matcher Pth.*\(at column 14\)/,
     );
     // Schema-invalid arguments still get a confirmation round-trip from the kit; the confirmed call is refused.
-    const escape = await confirmed(client, 'routes_apply', { ...route, name: '../escape', dryRun: false });
-    expect(escape.result.isError).toBe(true);
-    expect(JSON.stringify(escape.result.content)).toMatch(/ERR_INVALID_INPUT.*lower-case letters/);
+    const traversal = await confirmed(client, 'routes_apply', { ...route, name: '../escape', dryRun: false });
+    expect(traversal.result.isError).toBe(true);
+    expect(JSON.stringify(traversal.result.content)).toMatch(/ERR_INVALID_INPUT.*lower-case letters/);
     expect(await fails(client, 'routes_apply', { ...route, name: 'x', middlewares: ['nope'] })).toMatch(
       /ERR_INVALID_INPUT: middleware nope@file does not exist in Traefik/,
     );
