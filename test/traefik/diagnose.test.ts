@@ -101,6 +101,7 @@ describe('requests_diagnose: middlewares and services', () => {
             service: 'web',
             middlewares: ['office', 'auth'],
           },
+          legacy: { rule: 'Host(`v2.example.com`)', ruleSyntax: 'v2', service: 'web' },
           tieA: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web' },
           tieB: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web' },
           mobile: {
@@ -168,6 +169,12 @@ describe('requests_diagnose: middlewares and services', () => {
         failed: ['HeaderRegexp(`User-Agent`, `(?i)mobile`)', 'Query(`m`)'],
       },
     ]);
+  });
+
+  it('does not evaluate ruleSyntax v2 routers, and says so', async () => {
+    const d = await ok(c2, 'requests_diagnose', { url: 'http://v2.example.com/' });
+    expect(d.status).toBe(404);
+    expect(d.skipped).toEqual(['legacy@docker: ruleSyntax v2 is not evaluated']);
   });
 
   it('reports ties of equal priority', async () => {

@@ -138,6 +138,10 @@ export const requestsDiagnose = defineTool({
       // A router with TLS serves HTTPS only; one without serves plain HTTP only.
       if (Boolean(item.tls) !== (scheme === 'https')) continue;
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
+      if (item.ruleSyntax === 'v2') {
+        skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
+        continue;
+      }
       let node: RuleNode;
       try {
         node = parseRule(item.rule);
