@@ -226,3 +226,13 @@ describe('rule matcher (matcher_test.go tables)', () => {
     });
   });
 });
+
+describe('linear-time regexes', () => {
+  it('a catastrophic-backtracking pattern on a long path stays fast (re2js, not the JS engine)', () => {
+    const node = parseRule('PathRegexp(`^/(a+)+$`)');
+    const req = requestOf({ url: `https://example.com/${'a'.repeat(20_000)}!` });
+    const started = performance.now();
+    expect(matchRule(node, req)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
