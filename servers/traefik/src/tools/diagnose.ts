@@ -199,7 +199,9 @@ export const requestsDiagnose = defineTool({
       return { ...base, service, status: 503, cause: `503: ${svc.name} has no servers` };
     }
     const unsure = middlewares.some((s) => s.verdict === 'unknown') || svc.type !== 'loadbalancer';
-    const note = ties.length ? `; same priority as ${ties.join(', ')}: order between them is not guaranteed` : '';
+    const note = ties.length
+      ? `; same priority as ${ties.join(', ')}: providers.precedence decides if set, else the order between them is not guaranteed`
+      : '';
     return {
       ...base,
       service,
