@@ -62,15 +62,17 @@ describe('read tools through the real bin', () => {
   });
 
   it('routers: follows X-Next-Page across Traefik pages, filters by provider locally, pages the answer', async () => {
-    const first = await ok(client, 'routers_list', { provider: 'docker', perPage: 100 });
-    expect(first).toMatchObject({ total: 132, page: 1, nextPage: 2, truncated: true });
+    const first = await ok(client, 'routers_list', { provider: 'docker', limit: 100 });
+    expect(first).toMatchObject({ total: 132, returned: 100, truncated: true });
     expect(first.routers).toHaveLength(100);
     // Traefik was asked page by page (100 per page, 133 routers: pages 1 and 2).
     const pages = fx.sim.requests.filter((r) => r.url.startsWith('/api/http/routers?')).map((r) => r.url);
     expect(pages.some((u) => u.includes('page=2'))).toBe(true);
-    const second = await ok(client, 'routers_list', { provider: 'docker', perPage: 100, page: 2 });
+    const second = await ok(client, 'routers_list', { provider: 'docker', limit: 100, cursor: first.nextCursor });
     expect(second.routers).toHaveLength(32);
-    expect(second.truncated).toBe(false);
+    expect(second).toMatchObject({ returned: 32, truncated: false });
+    expect(second.nextCursor).toBeUndefined();
+    expect(new Set([...first.routers, ...second.routers].map((r: { name: string }) => r.name)).size).toBe(132);
     const file = await ok(client, 'routers_list', { provider: 'file' });
     expect(file.routers.map((r: { name: string }) => r.name)).toEqual(['files@file']);
   });
@@ -135,6 +137,19 @@ describe('read tools through the real bin', () => {
     expect(m).toEqual([
       expect.objectContaining({ name: 'auth@docker', type: 'basicauth', config: { users: ['admin:[redacted]'] } }),
     ]);
+  });
+
+  it('pages stay within the output budget and say so', async () => {
+    const small = await connectStdio({ ...fx.env, RAVENHELM_MAX_OUTPUT_BYTES: '4096' });
+    try {
+      const page = await ok(small, 'routers_list', { limit: 100 });
+      expect(page.returned).toBeLessThan(100);
+      expect(page.returned).toBeGreaterThan(0);
+      expect(page).toMatchObject({ total: 133, truncated: true, nextCursor: expect.any(String) });
+      expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThanOrEqual(4096);
+    } finally {
+      await small.close();
+    }
   });
 
   it('an unreachable API and a failing API are clear errors', async () => {

@@ -130,6 +130,7 @@ export const requestsDiagnose = defineTool({
     const scheme = new URL(input.url).protocol.replace(':', '');
     const { items } = await api.listAll('api/http/routers', {}, signal);
     const skipped: string[] = [];
+    const MAX_SKIPPED = 20;
     const active: Candidate[] = [];
     const disabled: Candidate[] = [];
     for (const item of items) {
@@ -139,14 +140,14 @@ export const requestsDiagnose = defineTool({
       if (Boolean(item.tls) !== (scheme === 'https')) continue;
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
       if (item.ruleSyntax === 'v2') {
-        skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
+        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
         continue;
       }
       let node: RuleNode;
       try {
         node = parseRule(item.rule);
       } catch (err) {
-        skipped.push(`${item.name}: ${(err as Error).message}`);
+        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ${(err as Error).message}`);
         continue;
       }
       (item.status === 'disabled' ? disabled : active).push({ item, node, priority: priorityOf(item) });

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import type { Item } from '../backend.js';
 import { defineTool } from './define.js';
 import {
+  Cursor,
+  Limit,
   Middleware,
-  Page,
   Paging,
-  PerPage,
   Protocol,
   Provider,
   pageOf,
@@ -89,18 +89,22 @@ export const routersList = defineTool({
     provider: Provider,
     status: Status.optional().describe('Status filter'),
     search: Search,
-    page: Page,
-    perPage: PerPage,
+    limit: Limit,
+    cursor: Cursor,
   }),
   output: z.object({ routers: z.array(Router), ...Paging }),
-  handler: async (input, { api, signal }) => {
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
     const { items, truncated } = await api.listAll(
       `api/${input.protocol}/routers`,
       { search: input.search, status: input.status },
       signal,
     );
     const all = items.filter(byProvider(input.provider)).map(toRouter);
-    const { items: routers, ...paging } = pageOf(all, input.page, input.perPage, truncated);
+    const { items: routers, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
     return { routers, ...paging };
   },
 });
@@ -148,18 +152,22 @@ export const servicesList = defineTool({
     provider: Provider,
     status: Status.optional().describe('Status filter'),
     search: Search,
-    page: Page,
-    perPage: PerPage,
+    limit: Limit,
+    cursor: Cursor,
   }),
   output: z.object({ services: z.array(Service), ...Paging }),
-  handler: async (input, { api, signal }) => {
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
     const { items, truncated } = await api.listAll(
       `api/${input.protocol}/services`,
       { search: input.search, status: input.status },
       signal,
     );
     const all = items.filter(byProvider(input.provider)).map(toService);
-    const { items: services, ...paging } = pageOf(all, input.page, input.perPage, truncated);
+    const { items: services, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
     return { services, ...paging };
   },
 });
@@ -185,11 +193,11 @@ export const middlewaresList = defineTool({
     provider: Provider,
     status: Status.optional().describe('Status filter'),
     search: Search,
-    page: Page,
-    perPage: PerPage,
+    limit: Limit,
+    cursor: Cursor,
   }),
   output: z.object({ middlewares: z.array(Middleware), ...Paging }),
-  handler: async (input, { api, signal }) => {
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
     const { items, truncated } = await api.listAll(
       `api/${input.protocol}/middlewares`,
       { search: input.search, status: input.status },
@@ -199,7 +207,11 @@ export const middlewaresList = defineTool({
       .filter(byProvider(input.provider))
       .map(toMiddleware)
       .map((m) => ({ ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) }));
-    const { items: middlewares, ...paging } = pageOf(all, input.page, input.perPage, truncated);
+    const { items: middlewares, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
     return { middlewares, ...paging };
   },
 });

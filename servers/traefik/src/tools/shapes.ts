@@ -1,11 +1,12 @@
 /** Shapes shared by the Traefik tools: defined once, no per-field prose (tools/list bytes count). */
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Protocol');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
-export const Page = z.number().int().min(1).max(1000).default(1).describe('Page (1-based)');
-export const PerPage = z.number().int().min(1).max(100).default(50).describe('Page size');
+export const Limit = z.number().int().min(1).max(100).default(50).describe('Page size');
+export const Cursor = z.string().max(64).optional().describe('nextCursor of the previous page');
 export const Provider = z
   .string()
   .refine((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p), 'letters, digits, "_", "." and "-"')
@@ -53,9 +54,11 @@ export const Middleware = z.object({
 
 export const Paging = {
   total: z.number(),
-  page: z.number(),
-  nextPage: z.number().optional(),
+  returned: z.number(),
   truncated: z.boolean(),
+  nextCursor: z.string().optional(),
+  /** Set when Traefik had more than MAX_ITEMS: narrow with search or status. */
+  capped: z.boolean().optional(),
 };
 
 const strings = (v: unknown): string[] | undefined =>
@@ -122,10 +125,15 @@ export function toMiddleware(item: Item): z.infer<typeof Middleware> {
   };
 }
 
-/** Local paging over a filtered list (the API has no provider filter, so paging happens here). */
-export function pageOf<T>(all: T[], page: number, perPage: number, truncated: boolean) {
-  const start = (page - 1) * perPage;
-  const items = all.slice(start, start + perPage);
-  const more = start + perPage < all.length;
-  return { items, total: all.length, page, ...(more ? { nextPage: page + 1 } : {}), truncated: truncated || more };
+/**
+ * Local paging over a filtered list (the API has no provider filter, so paging happens here), bounded by
+ * count and by the output budget; `capped` says Traefik's list itself was cut at MAX_ITEMS.
+ */
+export function pageOf<T>(
+  all: T[],
+  opts: { cursor?: string | undefined; limit: number; maxBytes: number },
+  capped: boolean,
+) {
+  const page = pageList(all, { cursor: opts.cursor, limit: opts.limit, maxBytes: opts.maxBytes - 1024 });
+  return { ...page, ...(capped ? { capped: true, truncated: true } : {}) };
 }
