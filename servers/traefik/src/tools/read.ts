@@ -82,7 +82,7 @@ export const routersList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List routers',
-  description: 'Routers with rule, priority, service, status, errors; filter by provider, status, name; paged.',
+  description: 'Routers with rule, priority, service, status, errors; filter by provider, status, name.',
   annotations: READ,
   input: z.object({
     protocol: Protocol,
@@ -145,7 +145,7 @@ export const servicesList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List services',
-  description: 'Services with status, errors and each server UP/DOWN; filter by provider, status, name; paged.',
+  description: 'Services with status, errors and each server UP/DOWN; filter by provider, status, name.',
   annotations: READ,
   input: z.object({
     protocol: Protocol,
@@ -186,7 +186,7 @@ export const middlewaresList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:traefik:read'],
   title: 'List middlewares',
-  description: 'Middlewares with type, config (credentials redacted), status, users; paged.',
+  description: 'Middlewares with type, config (credentials redacted), status, users.',
   annotations: READ,
   input: z.object({
     protocol: z.enum(['http', 'tcp']).default('http').describe('Protocol'),

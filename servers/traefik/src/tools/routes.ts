@@ -194,7 +194,7 @@ export const routesApply = defineTool({
   scopes: ['mcp:traefik:admin'],
   title: 'Add or update a route',
   description:
-    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first (dryRun), atomic; waits until loaded.",
+    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first, atomic; waits until loaded.",
   annotations: WRITE,
   input: ApplyInput,
   output: Result,
