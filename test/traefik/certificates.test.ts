@@ -109,4 +109,24 @@ describe('certificates_sweep over TLS routers', () => {
     const longer = await ok(client, 'certificates_sweep', { withinDays: 100, maxHosts: 2 });
     expect(longer).toMatchObject({ checked: 2, hosts: 7, truncated: true });
   });
+
+  it('stops starting probes when its time budget is spent, and says it is incomplete', async () => {
+    const slow = await connectStdio({
+      ...fx.env,
+      TRAEFIK_TLS_ADDRESS: `127.0.0.1:${tlsFx.silentPort}`,
+      TRAEFIK_TLS_TIMEOUT_MS: '600',
+      TRAEFIK_TLS_SWEEP_BUDGET_MS: '300',
+    });
+    try {
+      const started = Date.now();
+      const s = await ok(slow, 'certificates_sweep', {});
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(s).toMatchObject({ checked: 5, hosts: 7, truncated: true });
+      expect(s.expiring.every((e: { reason: string }) => /no TLS handshake .* within 600 ms/.test(e.reason))).toBe(
+        true,
+      );
+    } finally {
+      await slow.close();
+    }
+  });
 });

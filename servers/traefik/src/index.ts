@@ -51,6 +51,7 @@ export const TraefikBackendConfig = z.object({
         .describe("host:port of Traefik's TLS entrypoint for sweeps (default: API host:443)"),
       caFile: z.string().optional().describe('PEM file of extra trusted CAs (a private CA)'),
       timeoutMs: ms(5_000, 60_000).describe('TLS handshake timeout'),
+      sweepBudgetMs: ms(20_000, 600_000).describe('A sweep starts no new probe after this long'),
     })
     .prefault({}),
 });
@@ -91,6 +92,7 @@ export function createTraefikServices(config: TraefikBackendConfig): TraefikServ
     ),
     tlsAddress: config.tls.address ? parseHostPort(config.tls.address, 443) : { host: apiHost, port: 443 },
     loadTimeoutMs: config.loadTimeoutMs,
+    sweepBudgetMs: config.tls.sweepBudgetMs,
   };
 }
 
@@ -109,6 +111,7 @@ export const traefikServer = defineServer({
     TRAEFIK_TLS_ADDRESS: 'tls.address',
     TRAEFIK_TLS_CA_FILE: 'tls.caFile',
     TRAEFIK_TLS_TIMEOUT_MS: 'tls.timeoutMs',
+    TRAEFIK_TLS_SWEEP_BUDGET_MS: 'tls.sweepBudgetMs',
   },
   createServices: (config) => createTraefikServices(config),
   ready: async ({ api }, signal) => {

@@ -75,7 +75,7 @@ export const certificatesSweep = defineTool({
     skipped: z.array(z.string()),
     truncated: z.boolean(),
   }),
-  handler: async ({ withinDays, maxHosts }, { api, tls, tlsAddress, signal }) => {
+  handler: async ({ withinDays, maxHosts }, { api, tls, tlsAddress, sweepBudgetMs, signal }) => {
     const { items } = await api.listAll('api/http/routers', {}, signal);
     const byHost = new Map<string, string[]>();
     const skipped: string[] = [];
@@ -105,8 +105,9 @@ export const certificatesSweep = defineTool({
     const todo = hosts.slice(0, maxHosts);
     const results: { host: string; result?: ProbeResult; error?: string }[] = [];
     let next = 0;
+    const stopAt = Date.now() + sweepBudgetMs;
     const worker = async () => {
-      while (next < todo.length) {
+      while (next < todo.length && Date.now() < stopAt) {
         const host = todo[next++] as string;
         try {
           results.push({ host, result: await tls.probe(tlsAddress.host, tlsAddress.port, host, signal) });
@@ -127,7 +128,13 @@ export const certificatesSweep = defineTool({
         ...(r.error || r.result?.reason ? { reason: r.error ?? r.result?.reason } : {}),
       }))
       .sort((a, b) => (a.daysToExpiry ?? -1e9) - (b.daysToExpiry ?? -1e9) || a.host.localeCompare(b.host));
-    return { checked: results.length, hosts: hosts.length, expiring, skipped, truncated: hosts.length > todo.length };
+    return {
+      checked: results.length,
+      hosts: hosts.length,
+      expiring,
+      skipped,
+      truncated: results.length < hosts.length,
+    };
   },
 });
 

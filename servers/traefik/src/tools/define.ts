@@ -13,6 +13,8 @@ export interface TraefikServices {
   tlsAddress: { host: string; port: number };
   /** How long a route change waits for Traefik to load it. */
   loadTimeoutMs: number;
+  /** A certificate sweep starts no new probe after this long (keep it under the call timeout). */
+  sweepBudgetMs: number;
 }
 
 // Annotated so declaration emit can name the type through the kit's public export.
