@@ -195,4 +195,30 @@ describe('routes_apply and routes_remove through the file provider', () => {
     );
     expect(existsSync(join(fx.dir, 'theirs.yaml'))).toBe(true);
   });
+
+  it('a directory that disappears is a clear error, not an internal one', async () => {
+    const other = await startFixture();
+    const c = await connectStdio(other.env);
+    try {
+      const first = await confirmed(c, 'routes_apply', {
+        name: 'first',
+        rule: 'Host(`first.example.com`)',
+        servers: ['http://10.0.0.1'],
+        dryRun: false,
+      });
+      expect(first.result.structuredContent).toMatchObject({ written: true, loaded: true });
+      rmSync(other.dir, { recursive: true });
+      const res = await confirmed(c, 'routes_apply', {
+        name: 'second',
+        rule: 'Host(`second.example.com`)',
+        servers: ['http://10.0.0.1'],
+        dryRun: false,
+      }).catch((err: Error) => err);
+      const text = res instanceof Error ? res.message : JSON.stringify(res.result.content);
+      expect(text).toMatch(/ERR_BACKEND_UNAVAILABLE: .*(does not exist|cannot write second\.yaml)/);
+    } finally {
+      await c.close();
+      await other.close();
+    }
+  });
 });

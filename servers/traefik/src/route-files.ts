@@ -87,6 +87,33 @@ export class RouteFiles {
 
   /** Writes atomically: a new temp file beside the target (O_EXCL), fsync, rename over the target. */
   async write(name: string, content: string): Promise<string> {
+    return this.#fsErrors(name, 'write', () => this.#write(name, content));
+  }
+
+  async remove(name: string): Promise<string> {
+    return this.#fsErrors(name, 'remove', async () => {
+      const path = await this.pathOf(name);
+      await fs.unlink(path);
+      await syncDir(await this.#dir());
+      return path;
+    });
+  }
+
+  /** File-system failures become errors that say what could not be done and what to check. */
+  async #fsErrors<T>(name: string, verb: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof ToolError) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `cannot ${verb} ${name}.yaml in ${this.directory} (${code}); check that the directory exists and this server may write to it`,
+      );
+    }
+  }
+
+  async #write(name: string, content: string): Promise<string> {
     const path = await this.pathOf(name);
     const dir = await this.#dir();
     // A temp name Traefik ignores (not .yaml/.yml/.toml), so a half-written file is never loaded.
@@ -113,13 +140,6 @@ export class RouteFiles {
       throw err;
     }
     await syncDir(dir);
-    return path;
-  }
-
-  async remove(name: string): Promise<string> {
-    const path = await this.pathOf(name);
-    await fs.unlink(path);
-    await syncDir(await this.#dir());
     return path;
   }
 }
