@@ -161,6 +161,14 @@ describe('read tools through the real bin', () => {
     } finally {
       fx.sim.fail = undefined;
     }
+    const wrongPath = await connectStdio({ ...fx.env, TRAEFIK_API_URL: `${fx.sim.url}/dashboard/` });
+    try {
+      expect(await fails(wrongPath, 'overview_get')).toMatch(
+        /ERR_NOT_FOUND: Traefik says: 404 page not found \(GET \/api\/overview\); check the name, and that backend.api.url is Traefik's API/,
+      );
+    } finally {
+      await wrongPath.close();
+    }
     const dead = await connectStdio({
       ...fx.env,
       TRAEFIK_API_URL: 'http://127.0.0.1:9',

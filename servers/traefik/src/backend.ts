@@ -50,7 +50,12 @@ export class TraefikApi {
       return { body: body as T, nextPage: Number(res.headers.get('x-next-page') ?? '1') || 1 };
     }
     const message = this.#scrub(messageOf(body));
-    if (res.status === 404) throw new ToolError('ERR_NOT_FOUND', `Traefik says: ${message}`);
+    if (res.status === 404) {
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `Traefik says: ${message} (GET /${path}); check the name, and that backend.api.url is Traefik's API`,
+      );
+    }
     if (res.status === 401 || res.status === 403) {
       throw new ToolError(
         'ERR_BACKEND_ERROR',
