@@ -11,10 +11,11 @@ import { TraefikSimulator } from '../simulators/traefik.js';
 import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
 
 const specs = tools.map((t) => toSpec('traefik', t as unknown as AnyTool<object>));
-// Measured with this kit: ~430 bytes of every listed tool are the kit's own (annotations.title, _meta tier,
-// scopes, toolset); this server's schemas, names and descriptions average ~980. Docker is ~3,200 per tool.
-const BYTES_PER_TOOL = 1450;
-const MAX_TOOL_BYTES = 2200; // routes_apply, with the confirm policy's confirmationToken added
+// Measured with this kit (December 2026): 1,445 bytes per listed tool on average, max 2,124 (routes_apply
+// with the confirm policy's token field); ~430 bytes of each are the kit's own (annotations.title, _meta tier,
+// scopes, toolset). Docker measures ~3,200 per tool. The bound leaves a little room for kit schema changes.
+const BYTES_PER_TOOL = 1500;
+const MAX_TOOL_BYTES = 2200;
 
 describe('traefik tool declarations', () => {
   it('pass the registry checks; names are <toolset>_<verb>; scopes follow the tier', () => {
