@@ -70,7 +70,15 @@ describe('requests_diagnose', () => {
     expect(d.router).toBe('secure@docker');
     const none = await ok(client, 'requests_diagnose', { url: 'https://nothing.example.com/' });
     expect(none).toMatchObject({ status: 404 });
-    expect(none.cause).toMatch(/no TLS router matches GET nothing.example.com\//);
+    expect(none.cause).toMatch(/no TLS router on websecure matches GET nothing.example.com\//);
+    // The URL's port picks the entrypoint: nothing listens on :8443, so every entrypoint is considered.
+    expect((await ok(client, 'requests_diagnose', { url: 'https://shop.example.com:8443/api' })).router).toBe(
+      'secure@docker',
+    );
+    // http:// on port 443 reaches websecure, where the non-TLS routers are not attached.
+    const wrongPort = await ok(client, 'requests_diagnose', { url: 'http://shop.example.com:443/api' });
+    expect(wrongPort).toMatchObject({ status: 404 });
+    expect(wrongPort.cause).toMatch(/no non-TLS router on websecure matches/);
   });
 
   it('404 from a disabled router says why it is disabled', async () => {

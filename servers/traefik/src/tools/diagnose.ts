@@ -105,7 +105,7 @@ export const requestsDiagnose = defineTool({
       .describe('HTTP method'),
     headers: z.record(z.string().max(256), HeaderValue).optional().describe('Request headers'),
     clientIp: z.string().max(64).optional().describe('Client IP'),
-    entryPoint: z.string().max(64).optional().describe('Entrypoint filter'),
+    entryPoint: z.string().max(64).optional().describe('Entrypoint (default: by URL port)'),
   }),
   output: z.object({
     router: z.string().optional(),
@@ -129,13 +129,22 @@ export const requestsDiagnose = defineTool({
     const req = requestOf(input);
     const scheme = new URL(input.url).protocol.replace(':', '');
     const { items } = await api.listAll('api/http/routers', {}, signal);
+    // Without an explicit entrypoint, the URL's port picks the entrypoints listening on it (when any does:
+    // behind a port mapping none may, and then every entrypoint is considered).
+    let entryPoints = input.entryPoint ? [input.entryPoint] : [];
+    if (!input.entryPoint) {
+      const url = new URL(input.url);
+      const port = url.port || (scheme === 'https' ? '443' : '80');
+      const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
+      entryPoints = eps.filter((e) => String(e.address ?? '').endsWith(`:${port}`)).map((e) => e.name);
+    }
     const skipped: string[] = [];
     const MAX_SKIPPED = 20;
     const active: Candidate[] = [];
     const disabled: Candidate[] = [];
     for (const item of items) {
       const eps = (item.using ?? item.entryPoints) as string[] | undefined;
-      if (input.entryPoint && eps && !eps.includes(input.entryPoint)) continue;
+      if (entryPoints.length > 0 && eps && !eps.some((e) => entryPoints.includes(e))) continue;
       // A router with TLS serves HTTPS only; one without serves plain HTTP only.
       if (Boolean(item.tls) !== (scheme === 'https')) continue;
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
@@ -165,7 +174,7 @@ export const requestsDiagnose = defineTool({
       const dead = disabled.find((c) => matchRule(c.node, req));
       const cause = dead
         ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).join('; ')}`
-        : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${input.entryPoint ? ` on ${input.entryPoint}` : ''} matches ${req.method} ${req.host}${req.path}`;
+        : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
       return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
     }
     const ties = matches.filter((c) => c !== winner && c.priority === winner.priority).map((c) => c.item.name);
