@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,12 +6,14 @@ import { startTraefikDemoBackend } from './demo-backend.js';
 import { connectStdio, ok } from './harness.js';
 
 let backend: Awaited<ReturnType<typeof startTraefikDemoBackend>>;
+const auditFile = join(tmpdir(), `rh-traefik-demo-audit-${process.pid}.jsonl`);
 
 beforeAll(async () => {
   backend = await startTraefikDemoBackend();
 });
 afterAll(async () => {
   await backend?.stop();
+  rmSync(auditFile, { force: true });
 });
 
 describe('the demo backend', () => {
@@ -19,7 +22,7 @@ describe('the demo backend', () => {
     const client = await connectStdio({
       PATH: process.env.PATH ?? '',
       RAVENHELM_LOG_LEVEL: 'warn',
-      RAVENHELM_AUDIT_FILE: join(tmpdir(), `rh-traefik-demo-audit-${process.pid}.jsonl`),
+      RAVENHELM_AUDIT_FILE: auditFile,
       ...backend.env,
     });
     try {
