@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { runMain } from '@ravenhelm/kit';
+import { traefikServer } from './index.js';
+
+await runMain(traefikServer);

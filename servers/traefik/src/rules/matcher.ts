@@ -1,0 +1,172 @@
+/**
+ * Evaluates a parsed rule against a request the way Traefik's v3 muxer does
+ * (pkg/muxer/http/matcher.go, mux.go): canonical host without port, the routing path with
+ * non-reserved percent-encodings decoded, canonical header keys, Go's query parsing.
+ */
+import { cidrContains, parseIp, type RuleNode } from './parser.js';
+
+export interface RuleRequest {
+  method: string;
+  /** Host without port, lower case, no surrounding brackets for IPv6. */
+  host: string;
+  /** The routing path (see routingPath). */
+  path: string;
+  query: Map<string, string[]>;
+  /** Canonical header names (X-Forwarded-Proto) to values. */
+  headers: Map<string, string[]>;
+  clientIp: string | undefined;
+}
+
+// RFC 3986 reserved characters (and '%') stay encoded in the routing path.
+const RESERVED = new Set([
+  '%3A',
+  '%2F',
+  '%3F',
+  '%23',
+  '%5B',
+  '%5D',
+  '%40',
+  '%21',
+  '%24',
+  '%26',
+  '%27',
+  '%28',
+  '%29',
+  '%2A',
+  '%2B',
+  '%2C',
+  '%3B',
+  '%3D',
+  '%25',
+]);
+
+/** Decodes percent-encodings of non-reserved characters, as Traefik's withRoutingPath does. */
+export function routingPath(escapedPath: string): string {
+  return escapedPath.replace(/%[0-9A-Fa-f]{2}/g, (enc) => {
+    if (RESERVED.has(enc.toUpperCase())) return enc;
+    return String.fromCharCode(Number.parseInt(enc.slice(1), 16));
+  });
+}
+
+/** Go's http.CanonicalHeaderKey: x-forwarded-proto -> X-Forwarded-Proto. */
+export function canonicalHeaderKey(key: string): string {
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key)) return key;
+  return key.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+}
+
+/** Builds the request model from a URL, method, headers and client IP. */
+export function requestOf(input: {
+  url: string;
+  method?: string | undefined;
+  headers?: Record<string, string | string[]> | undefined;
+  clientIp?: string | undefined;
+}): RuleRequest {
+  const url = new URL(input.url);
+  const headers = new Map<string, string[]>();
+  for (const [k, v] of Object.entries(input.headers ?? {})) {
+    const key = canonicalHeaderKey(k);
+    headers.set(key, [...(headers.get(key) ?? []), ...(Array.isArray(v) ? v : [v])]);
+  }
+  const hostHeader = headers.get('Host')?.[0];
+  const rawHost = hostHeader ?? url.host;
+  const query = new Map<string, string[]>();
+  for (const [k, v] of new URLSearchParams(url.search)) query.set(k, [...(query.get(k) ?? []), v]);
+  return {
+    method: (input.method ?? 'GET').toUpperCase(),
+    host: canonicalHost(rawHost),
+    path: routingPath(url.pathname),
+    query,
+    headers,
+    clientIp: input.clientIp,
+  };
+}
+
+/** Host header without port, lower-cased (Traefik's requestdecorator parseHost + CanonicalDomain). */
+export function canonicalHost(raw: string): string {
+  let host = raw.trim();
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    host = end > 0 ? host.slice(1, end) : host;
+  } else if ((host.match(/:/g) ?? []).length === 1) {
+    host = host.slice(0, host.indexOf(':'));
+  }
+  return host.toLowerCase();
+}
+
+function domainMatch(domain: string, expr: string): boolean {
+  if (expr.startsWith('*')) {
+    const labels = domain.split('.');
+    labels[0] = '*';
+    return labels.join('.').toLowerCase() === expr.toLowerCase();
+  }
+  return domain.toLowerCase() === expr.toLowerCase();
+}
+
+function hostMatch(reqHost: string, expr: string): boolean {
+  if (expr === '*') return true;
+  if (reqHost === '') return false;
+  const e = expr.toLowerCase();
+  if (domainMatch(reqHost, e)) return true;
+  if (e.endsWith('.') && domainMatch(reqHost, e.slice(0, -1))) return true;
+  if (reqHost.endsWith('.') && domainMatch(reqHost.slice(0, -1), e)) return true;
+  return false;
+}
+
+function leafMatch(node: Extract<RuleNode, { kind: 'matcher' }>, req: RuleRequest): boolean {
+  const [a, b] = node.args as [string, string | undefined];
+  const find = (s: string) => node.re?.matcher(s).find() ?? false;
+  switch (node.name) {
+    case 'Host':
+      return hostMatch(req.host, a);
+    case 'HostRegexp':
+      return find(req.host);
+    case 'Path':
+      return req.path === a;
+    case 'PathPrefix':
+      return req.path.startsWith(a);
+    case 'PathRegexp':
+      return find(req.path);
+    case 'Method':
+      return req.method === a.toUpperCase();
+    case 'Header':
+      return (req.headers.get(canonicalHeaderKey(a)) ?? []).includes(b as string);
+    case 'HeaderRegexp':
+      return (req.headers.get(canonicalHeaderKey(a)) ?? []).some(find);
+    case 'Query':
+      return (req.query.get(a) ?? []).includes(b ?? '');
+    case 'QueryRegexp':
+      if (b === undefined) return (req.query.get(a) ?? []).includes('');
+      return (req.query.get(a) ?? []).some(find);
+    case 'ClientIP': {
+      const ip = req.clientIp ? parseIp(req.clientIp) : undefined;
+      return ip !== undefined && (node.cidrs ?? []).some((c) => cidrContains(c, ip));
+    }
+  }
+}
+
+/** True when the rule matches the request. */
+export function matchRule(node: RuleNode, req: RuleRequest): boolean {
+  switch (node.kind) {
+    case 'and':
+      return matchRule(node.left, req) && matchRule(node.right, req);
+    case 'or':
+      return matchRule(node.left, req) || matchRule(node.right, req);
+    case 'not':
+      return !matchRule(node.expr, req);
+    case 'matcher':
+      return leafMatch(node, req);
+  }
+}
+
+/** Each matcher of the rule, written back as text, with whether it matched this request (for "why not"). */
+export function explainRule(node: RuleNode, req: RuleRequest, out: { matcher: string; matched: boolean }[] = []) {
+  if (node.kind === 'matcher') {
+    const text = `${node.name}(${node.args.map((x) => `\`${x}\``).join(', ')})`;
+    out.push({ matcher: text, matched: leafMatch(node, req) });
+  } else if (node.kind === 'not') explainRule(node.expr, req, out);
+  else {
+    explainRule(node.left, req, out);
+    explainRule(node.right, req, out);
+  }
+  return out;
+}

@@ -1,0 +1,374 @@
+/**
+ * Traefik v3 router rules: `Host(`a.com`) && (PathPrefix(`/api`) || !Method(`GET`))`.
+ *
+ * Traefik parses rules as Go expressions (vulcand/predicate over go/parser): matcher calls whose
+ * arguments are Go string literals (backquoted raw strings or double-quoted with escapes), combined
+ * with `&&`, `||`, `!` and parentheses (`&&` binds tighter than `||`). Matcher names are accepted as
+ * written, lower case, UPPER case or Title case (`PathPrefix`, `pathprefix`, `PATHPREFIX`, `Pathprefix`).
+ * Regexes compile with re2js: the same RE2 syntax as Go's regexp, and linear-time on any input.
+ */
+import { RE2JS } from 're2js';
+
+export type RuleNode =
+  | { kind: 'and' | 'or'; left: RuleNode; right: RuleNode }
+  | { kind: 'not'; expr: RuleNode }
+  | { kind: 'matcher'; name: MatcherName; args: string[]; col: number; re?: RE2JS; cidrs?: Cidr[] };
+
+export const MATCHERS = {
+  ClientIP: [1],
+  Method: [1],
+  Host: [1],
+  HostRegexp: [1],
+  Path: [1],
+  PathRegexp: [1],
+  PathPrefix: [1],
+  Header: [2],
+  HeaderRegexp: [2],
+  Query: [1, 2],
+  QueryRegexp: [1, 2],
+} as const satisfies Record<string, readonly number[]>;
+
+export type MatcherName = keyof typeof MATCHERS;
+
+const NAME_FORMS = new Map<string, MatcherName>();
+for (const name of Object.keys(MATCHERS) as MatcherName[]) {
+  const lower = name.toLowerCase();
+  for (const form of [name, lower, name.toUpperCase(), lower[0]?.toUpperCase() + lower.slice(1)]) {
+    NAME_FORMS.set(form, name);
+  }
+}
+
+/** A rule that does not parse or whose matcher arguments are invalid; `col` is 1-based. */
+export class RuleError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly col: number,
+  ) {
+    super(`${reason} (at column ${col})`);
+    this.name = 'RuleError';
+  }
+}
+
+interface Token {
+  kind: 'ident' | 'string' | 'op' | 'lparen' | 'rparen' | 'comma' | 'end';
+  text: string;
+  col: number;
+}
+
+const MAX_RULE_LENGTH = 8192;
+const MAX_DEPTH = 64;
+
+function tokenize(src: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const ch = src[i] as string;
+    const col = i + 1;
+    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') {
+      i++;
+    } else if (ch === '`') {
+      const end = src.indexOf('`', i + 1);
+      if (end < 0) throw new RuleError('raw string literal not terminated', col);
+      out.push({ kind: 'string', text: src.slice(i + 1, end), col });
+      i = end + 1;
+    } else if (ch === '"') {
+      const { text, next } = readQuoted(src, i);
+      out.push({ kind: 'string', text, col });
+      i = next;
+    } else if (src.startsWith('&&', i) || src.startsWith('||', i)) {
+      out.push({ kind: 'op', text: src.slice(i, i + 2), col });
+      i += 2;
+    } else if (ch === '!') {
+      out.push({ kind: 'op', text: '!', col });
+      i++;
+    } else if (ch === '(' || ch === ')' || ch === ',') {
+      out.push({ kind: ch === '(' ? 'lparen' : ch === ')' ? 'rparen' : 'comma', text: ch, col });
+      i++;
+    } else if (/[A-Za-z_]/.test(ch)) {
+      let j = i + 1;
+      while (j < src.length && /[A-Za-z0-9_]/.test(src[j] as string)) j++;
+      out.push({ kind: 'ident', text: src.slice(i, j), col });
+      i = j;
+    } else if (ch === "'") {
+      throw new RuleError('single quotes are not string delimiters; use backquotes (`...`) or double quotes', col);
+    } else {
+      throw new RuleError(`unexpected character ${JSON.stringify(ch)}`, col);
+    }
+  }
+  out.push({ kind: 'end', text: '', col: src.length + 1 });
+  return out;
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\\': '\\',
+  '"': '"',
+};
+
+/** A Go interpreted string literal starting at `start` (the opening quote). */
+function readQuoted(src: string, start: number): { text: string; next: number } {
+  let text = '';
+  let i = start + 1;
+  while (i < src.length) {
+    const ch = src[i] as string;
+    if (ch === '"') return { text, next: i + 1 };
+    if (ch === '\n') break;
+    if (ch !== '\\') {
+      text += ch;
+      i++;
+      continue;
+    }
+    const esc = src[i + 1] ?? '';
+    if (esc in SIMPLE_ESCAPES) {
+      text += SIMPLE_ESCAPES[esc];
+      i += 2;
+      continue;
+    }
+    const hexLen = esc === 'x' ? 2 : esc === 'u' ? 4 : esc === 'U' ? 8 : 0;
+    const hex = src.slice(i + 2, i + 2 + hexLen);
+    if (hexLen > 0 && hex.length === hexLen && /^[0-9a-fA-F]+$/.test(hex)) {
+      text += String.fromCodePoint(Number.parseInt(hex, 16));
+      i += 2 + hexLen;
+      continue;
+    }
+    throw new RuleError(
+      `unknown escape sequence \\${esc} in a double-quoted string (use backquotes for regexes)`,
+      i + 1,
+    );
+  }
+  throw new RuleError('string literal not terminated', start + 1);
+}
+
+class Parser {
+  #pos = 0;
+  #depth = 0;
+  constructor(readonly tokens: Token[]) {}
+
+  get #peek(): Token {
+    return this.tokens[this.#pos] as Token;
+  }
+
+  #take(): Token {
+    return this.tokens[this.#pos++] as Token;
+  }
+
+  #expect(kind: Token['kind'], what: string): Token {
+    const t = this.#peek;
+    if (t.kind !== kind) throw new RuleError(`expected ${what}, found ${describe(t)}`, t.col);
+    return this.#take();
+  }
+
+  parse(): RuleNode {
+    const node = this.#or();
+    const t = this.#peek;
+    if (t.kind !== 'end') throw new RuleError(`expected && or || between matchers, found ${describe(t)}`, t.col);
+    return node;
+  }
+
+  #or(): RuleNode {
+    let left = this.#and();
+    while (this.#peek.kind === 'op' && this.#peek.text === '||') {
+      this.#take();
+      left = { kind: 'or', left, right: this.#and() };
+    }
+    return left;
+  }
+
+  #and(): RuleNode {
+    let left = this.#unary();
+    while (this.#peek.kind === 'op' && this.#peek.text === '&&') {
+      this.#take();
+      left = { kind: 'and', left, right: this.#unary() };
+    }
+    return left;
+  }
+
+  #unary(): RuleNode {
+    const t = this.#peek;
+    if (++this.#depth > MAX_DEPTH) throw new RuleError(`rule nests deeper than ${MAX_DEPTH} levels`, t.col);
+    try {
+      if (t.kind === 'op' && t.text === '!') {
+        this.#take();
+        return { kind: 'not', expr: this.#unary() };
+      }
+      if (t.kind === 'lparen') {
+        this.#take();
+        const inner = this.#or();
+        this.#expect('rparen', '")"');
+        return inner;
+      }
+      if (t.kind === 'ident') return this.#matcher();
+      throw new RuleError(`expected a matcher such as Host(\`example.com\`), found ${describe(t)}`, t.col);
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  #matcher(): RuleNode {
+    const ident = this.#take();
+    const name = NAME_FORMS.get(ident.text);
+    if (!name) {
+      throw new RuleError(
+        `unknown matcher ${ident.text}; v3 matchers are ${Object.keys(MATCHERS).join(', ')}`,
+        ident.col,
+      );
+    }
+    this.#expect('lparen', `"(" after ${ident.text}`);
+    const args: string[] = [];
+    if (this.#peek.kind !== 'rparen') {
+      for (;;) {
+        const arg = this.#peek;
+        if (arg.kind !== 'string') {
+          throw new RuleError(`${name} arguments must be quoted strings, found ${describe(arg)}`, arg.col);
+        }
+        args.push(this.#take().text);
+        if (this.#peek.kind !== 'comma') break;
+        this.#take();
+      }
+    }
+    this.#expect('rparen', `")" closing ${name}(`);
+    return checkMatcher(name, args, ident.col);
+  }
+}
+
+function describe(t: Token): string {
+  if (t.kind === 'end') return 'the end of the rule';
+  if (t.kind === 'string') return 'a string';
+  return JSON.stringify(t.text);
+}
+
+/** Argument checks Traefik applies when it builds each matcher (pkg/muxer/http/matcher.go, pkg/rules). */
+function checkMatcher(name: MatcherName, args: string[], col: number): RuleNode {
+  const counts: readonly number[] = MATCHERS[name];
+  if (!counts.includes(args.length)) {
+    throw new RuleError(`${name} takes ${counts.join(' or ')} argument(s), got ${args.length}`, col);
+  }
+  if (args.some((a) => a.length === 0)) throw new RuleError(`${name} has an empty argument`, col);
+  const node: RuleNode = { kind: 'matcher', name, args, col };
+  const first = args[0] as string;
+  const nonAscii = (s: string) => [...s].some((c) => c.charCodeAt(0) > 127);
+  switch (name) {
+    case 'Host':
+    case 'HostRegexp':
+      if (nonAscii(first)) throw new RuleError(`${name} value must be ASCII (use the punycode form)`, col);
+      if (name === 'HostRegexp') node.re = compileRegex(name, first, col);
+      break;
+    case 'Path':
+    case 'PathPrefix':
+      if (!first.startsWith('/'))
+        throw new RuleError(`${name} value ${JSON.stringify(first)} must start with "/"`, col);
+      break;
+    case 'PathRegexp':
+      node.re = compileRegex(name, first, col);
+      break;
+    case 'HeaderRegexp':
+      node.re = compileRegex(name, args[1] as string, col);
+      break;
+    case 'QueryRegexp':
+      if (args.length === 2) node.re = compileRegex(name, args[1] as string, col);
+      break;
+    case 'ClientIP':
+      node.cidrs = [parseCidr(first, col)];
+      break;
+    default:
+      break;
+  }
+  return node;
+}
+
+function compileRegex(name: string, pattern: string, col: number): RE2JS {
+  try {
+    return RE2JS.compile(pattern);
+  } catch (err) {
+    throw new RuleError(`${name} regex does not compile: ${(err as Error).message}`, col);
+  }
+}
+
+export interface Cidr {
+  family: 4 | 6;
+  bits: bigint;
+  prefix: number;
+}
+
+/** An IP or CIDR (v4 or v6), as Traefik's ip.NewChecker accepts them. */
+export function parseCidr(text: string, col = 1): Cidr {
+  const [addr, len] = text.split('/', 2) as [string, string | undefined];
+  const ip = parseIp(addr);
+  if (!ip) throw new RuleError(`${JSON.stringify(text)} is not an IP address or CIDR`, col);
+  const max = ip.family === 4 ? 32 : 128;
+  const prefix = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : Number.NaN;
+  if (!(prefix >= 0 && prefix <= max)) throw new RuleError(`${JSON.stringify(text)} has an invalid prefix length`, col);
+  return { family: ip.family, bits: ip.bits, prefix };
+}
+
+export function parseIp(text: string): { family: 4 | 6; bits: bigint } | undefined {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4) {
+    const parts = v4.slice(1).map(Number);
+    if (parts.some((p) => p > 255)) return undefined;
+    return { family: 4, bits: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
+  }
+  if (!text.includes(':') || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const parts = s.split(':');
+    for (const [i, p] of parts.entries()) {
+      if (i === parts.length - 1 && p.includes('.')) {
+        const tail = parseIp(p);
+        if (tail?.family !== 4) return undefined;
+        out.push(Number(tail.bits >> 16n), Number(tail.bits & 0xffffn));
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) out.push(Number.parseInt(p, 16));
+      else return undefined;
+    }
+    return out;
+  };
+  const head = groups(halves[0] as string);
+  const tail = halves.length === 2 ? groups(halves[1] as string) : [];
+  if (!head || !tail) return undefined;
+  const fill = 8 - head.length - tail.length;
+  if ((halves.length === 1 && fill !== 0) || fill < 0 || (halves.length === 2 && fill < 1)) return undefined;
+  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  return { family: 6, bits: all.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n) };
+}
+
+export function cidrContains(cidr: Cidr, ip: { family: 4 | 6; bits: bigint }): boolean {
+  let { family, bits } = ip;
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address for matching, as in Go.
+  if (family === 6 && cidr.family === 4 && bits >> 32n === 0xffffn) {
+    family = 4;
+    bits &= 0xffffffffn;
+  }
+  if (family !== cidr.family) return false;
+  const width = BigInt(family === 4 ? 32 : 128);
+  const shift = width - BigInt(cidr.prefix);
+  return bits >> shift === cidr.bits >> shift;
+}
+
+/** Parses and checks a rule; throws RuleError with the column of the problem. */
+export function parseRule(rule: string): RuleNode {
+  if (rule.trim() === '') throw new RuleError('the rule is empty', 1);
+  if (rule.length > MAX_RULE_LENGTH) throw new RuleError(`the rule is longer than ${MAX_RULE_LENGTH} characters`, 1);
+  return new Parser(tokenize(rule)).parse();
+}
+
+/** The Host(...) values of a rule, lower-cased, as Traefik's ParseDomains collects them (for TLS domains). */
+export function hostsOf(node: RuleNode): string[] {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      return [...hostsOf(node.left), ...hostsOf(node.right)];
+    case 'not':
+      return hostsOf(node.expr);
+    case 'matcher':
+      return node.name === 'Host' ? node.args.map((a) => a.toLowerCase()) : [];
+  }
+}

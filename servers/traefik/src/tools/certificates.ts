@@ -1,0 +1,141 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { hostsOf, parseRule } from '../rules/parser.js';
+import type { ProbeResult } from '../tls-probe.js';
+import { defineTool } from './define.js';
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const Host = z
+  .string()
+  .max(253)
+  .refine((h) => HOSTNAME.test(h) || /^[\d.]+$/.test(h) || /^[0-9a-fA-F:]+$/.test(h), 'must be a hostname or IP')
+  .describe('Host or IP');
+
+const Chain = z.array(z.object({ subject: z.string(), issuer: z.string(), validTo: z.string() }));
+
+const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
+
+export const certificatesInspect = defineTool({
+  name: 'certificates_inspect',
+  toolset: 'certificates',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'Inspect a TLS certificate',
+  description: 'TLS handshake with SNI: chain, SANs, issuer, days to expiry, and whether it validates (why not).',
+  annotations: READ,
+  input: z.object({
+    host: Host,
+    port: z.number().int().min(1).max(65535).default(443).describe('Port'),
+    servername: Host.optional().describe('SNI name (default: host)'),
+  }),
+  output: z.object({
+    servername: z.string(),
+    chain: Chain,
+    sans: z.array(z.string()),
+    issuer: z.string(),
+    validTo: z.string(),
+    daysToExpiry: z.number(),
+    validates: z.boolean(),
+    reason: z.string().optional(),
+  }),
+  handler: async ({ host, port, servername }, { tls, signal }) => {
+    const { host: _h, port: _p, ...result } = await tls.probe(host, port, servername ?? host, signal);
+    return { ...result, chain: result.chain.map(({ subject, issuer, validTo }) => ({ subject, issuer, validTo })) };
+  },
+});
+
+const SWEEP_CONCURRENCY = 5;
+
+export const certificatesSweep = defineTool({
+  name: 'certificates_sweep',
+  toolset: 'certificates',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'Sweep router certificates',
+  description: "Probe every TLS router's Host() names; list certificates expiring within N days or failing.",
+  annotations: READ,
+  input: z.object({
+    withinDays: z.number().int().min(0).max(3650).default(30).describe('Expiry horizon in days'),
+    maxHosts: z.number().int().min(1).max(200).default(50).describe('Host cap'),
+  }),
+  output: z.object({
+    checked: z.number(),
+    hosts: z.number(),
+    expiring: z.array(
+      z.object({
+        host: z.string(),
+        routers: z.array(z.string()),
+        daysToExpiry: z.number().optional(),
+        validTo: z.string().optional(),
+        validates: z.boolean(),
+        reason: z.string().optional(),
+      }),
+    ),
+    skipped: z.array(z.string()),
+    truncated: z.boolean(),
+  }),
+  handler: async ({ withinDays, maxHosts }, { api, tls, tlsAddress, sweepBudgetMs, signal }) => {
+    const { items } = await api.listAll('api/http/routers', {}, signal);
+    const byHost = new Map<string, string[]>();
+    const skipped: string[] = [];
+    for (const r of items) {
+      if (!r.tls || typeof r.rule !== 'string') continue;
+      let hosts: string[];
+      try {
+        hosts = hostsOf(parseRule(r.rule));
+      } catch {
+        skipped.push(`${r.name}: rule does not parse`);
+        continue;
+      }
+      const domains = ((r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? []).flatMap((d) => [
+        ...(d.main ? [d.main] : []),
+        ...(d.sans ?? []),
+      ]);
+      for (const h of new Set([...hosts, ...domains.map((d) => d.toLowerCase())])) {
+        if (h.includes('*')) {
+          if (!skipped.includes(`${h}: wildcard, no single name to probe`))
+            skipped.push(`${h}: wildcard, no single name to probe`);
+          continue;
+        }
+        byHost.set(h, [...(byHost.get(h) ?? []), r.name]);
+      }
+    }
+    const hosts = [...byHost.keys()].sort();
+    const todo = hosts.slice(0, maxHosts);
+    const results: { host: string; result?: ProbeResult; error?: string }[] = [];
+    let next = 0;
+    const stopAt = Date.now() + sweepBudgetMs;
+    const worker = async () => {
+      while (next < todo.length && Date.now() < stopAt) {
+        const host = todo[next++] as string;
+        try {
+          results.push({ host, result: await tls.probe(tlsAddress.host, tlsAddress.port, host, signal) });
+        } catch (err) {
+          if (signal.aborted) throw err;
+          results.push({ host, error: err instanceof ToolError ? err.message : String(err) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, todo.length) }, worker));
+    const expiring = results
+      .filter((r) => r.error || !r.result?.validates || (r.result?.daysToExpiry ?? 0) <= withinDays)
+      .map((r) => ({
+        host: r.host,
+        routers: byHost.get(r.host) ?? [],
+        ...(r.result ? { daysToExpiry: r.result.daysToExpiry, validTo: r.result.validTo } : {}),
+        validates: r.result?.validates ?? false,
+        ...(r.error || r.result?.reason ? { reason: r.error ?? r.result?.reason } : {}),
+      }))
+      .sort((a, b) => (a.daysToExpiry ?? -1e9) - (b.daysToExpiry ?? -1e9) || a.host.localeCompare(b.host));
+    return {
+      checked: results.length,
+      hosts: hosts.length,
+      expiring,
+      skipped,
+      truncated: results.length < hosts.length,
+    };
+  },
+});
+
+export const certificateTools = [certificatesInspect, certificatesSweep];

@@ -1,0 +1,221 @@
+import { ToolError } from '@ravenhelm/kit';
+import { RE2JS } from 're2js';
+import { z } from 'zod';
+import type { Item } from '../backend.js';
+import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
+import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
+import { defineTool } from './define.js';
+import { priorityOf, toService } from './shapes.js';
+
+const Verdict = z.enum(['pass', 'refuse', 'redirect', 'unknown']);
+const Step = z.object({ name: z.string(), type: z.string(), verdict: Verdict, note: z.string() });
+
+const HeaderValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(20)]);
+
+const qualify = (name: string, owner: string) => (name.includes('@') ? name : `${name}@${owner.split('@')[1] ?? ''}`);
+
+interface Candidate {
+  item: Item;
+  node: RuleNode;
+  priority: number;
+}
+
+/** What a middleware would do with this request, for the types whose decision depends only on the request. */
+function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: string): z.infer<typeof Step> {
+  if (!mw)
+    return { name, type: 'missing', verdict: 'refuse', note: 'the middleware does not exist; the router is disabled' };
+  const type = String(mw.type ?? 'unknown');
+  const cfg = (Object.entries(mw).find(([k]) => k.toLowerCase() === type)?.[1] ?? {}) as Record<string, unknown>;
+  const step = (verdict: z.infer<typeof Verdict>, note: string) => ({ name: mw.name, type, verdict, note });
+  switch (type) {
+    case 'ipallowlist':
+    case 'ipwhitelist': {
+      const ranges = (cfg.sourceRange as string[] | undefined) ?? [];
+      if (!req.clientIp) return step('unknown', `allows only ${ranges.join(', ')}; give clientIp to check`);
+      const ip = parseIp(req.clientIp);
+      const allowed =
+        ip !== undefined &&
+        ranges.some((r) => {
+          try {
+            return cidrContains(parseCidr(r), ip);
+          } catch {
+            return false;
+          }
+        });
+      return allowed
+        ? step('pass', `${req.clientIp} is in ${ranges.join(', ')}`)
+        : step('refuse', `403 Forbidden: ${req.clientIp} is not in ${ranges.join(', ')}`);
+    }
+    case 'basicauth':
+    case 'digestauth': {
+      const want = type === 'basicauth' ? 'basic' : 'digest';
+      const auth = req.headers.get('Authorization')?.[0] ?? '';
+      return auth.toLowerCase().startsWith(`${want} `)
+        ? step('unknown', `credentials sent; Traefik checks them against its ${want} users`)
+        : step('refuse', `401 Unauthorized: no ${want} Authorization header`);
+    }
+    case 'forwardauth':
+      return step(
+        'unknown',
+        `the auth server at ${String(cfg.address ?? '?')} decides (its non-2xx answers are returned)`,
+      );
+    case 'redirectscheme': {
+      const target = String(cfg.scheme ?? 'https');
+      return target === scheme ? step('pass', `already ${scheme}`) : step('redirect', `redirects to ${target}://`);
+    }
+    case 'redirectregex': {
+      try {
+        const re = RE2JS.compile(String(cfg.regex ?? ''));
+        const url = `${scheme}://${req.host}${req.path}`;
+        return re.matcher(url).find()
+          ? step('redirect', `matches ${String(cfg.regex)}`)
+          : step('pass', 'regex does not match');
+      } catch {
+        return step('unknown', 'its regex is not RE2');
+      }
+    }
+    case 'ratelimit':
+    case 'inflightreq':
+      return step('pass', 'passes unless the limit is reached (then 429/503)');
+    default:
+      return step('pass', 'does not refuse requests by itself');
+  }
+}
+
+export const requestsDiagnose = defineTool({
+  name: 'requests_diagnose',
+  toolset: 'requests',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'Diagnose a request',
+  description:
+    'Which HTTP router a request matches (v3 rules, priority), its middlewares and service health, and why it would 404, 401/403 or 503.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    url: z
+      .string()
+      .url()
+      .max(4096)
+      .refine((u) => /^https?:/i.test(u), 'must be an http:// or https:// URL')
+      .describe('Request URL'),
+    method: z
+      .string()
+      .refine((m) => /^[A-Za-z]{1,16}$/.test(m), 'letters only')
+      .default('GET')
+      .describe('HTTP method'),
+    headers: z.record(z.string().max(256), HeaderValue).optional().describe('Request headers'),
+    clientIp: z.string().max(64).optional().describe('Client IP'),
+    entryPoint: z.string().max(64).optional().describe('Entrypoint (default: by URL port)'),
+  }),
+  output: z.object({
+    router: z.string().optional(),
+    rule: z.string().optional(),
+    priority: z.number().optional(),
+    ties: z.array(z.string()),
+    middlewares: z.array(z.string()),
+    service: z.object({ name: z.string(), status: z.string(), up: z.number(), total: z.number() }).optional(),
+    status: z.number().optional(),
+    cause: z.string(),
+    nearMisses: z.array(z.object({ router: z.string(), failed: z.array(z.string()) })),
+    skipped: z.array(z.string()),
+  }),
+  handler: async (input, { api, signal }) => {
+    if (input.clientIp && !parseIp(input.clientIp)) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `clientIp ${JSON.stringify(input.clientIp)} is not an IPv4 or IPv6 address`,
+      );
+    }
+    const req = requestOf(input);
+    const scheme = new URL(input.url).protocol.replace(':', '');
+    const { items } = await api.listAll('api/http/routers', {}, signal);
+    // Without an explicit entrypoint, the URL's port picks the entrypoints listening on it (when any does:
+    // behind a port mapping none may, and then every entrypoint is considered).
+    let entryPoints = input.entryPoint ? [input.entryPoint] : [];
+    if (!input.entryPoint) {
+      const url = new URL(input.url);
+      const port = url.port || (scheme === 'https' ? '443' : '80');
+      const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
+      entryPoints = eps.filter((e) => String(e.address ?? '').endsWith(`:${port}`)).map((e) => e.name);
+    }
+    const skipped: string[] = [];
+    const MAX_SKIPPED = 20;
+    const active: Candidate[] = [];
+    const disabled: Candidate[] = [];
+    for (const item of items) {
+      const eps = (item.using ?? item.entryPoints) as string[] | undefined;
+      if (entryPoints.length > 0 && eps && !eps.some((e) => entryPoints.includes(e))) continue;
+      // A router with TLS serves HTTPS only; one without serves plain HTTP only.
+      if (Boolean(item.tls) !== (scheme === 'https')) continue;
+      if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
+      if (item.ruleSyntax === 'v2') {
+        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
+        continue;
+      }
+      let node: RuleNode;
+      try {
+        node = parseRule(item.rule);
+      } catch (err) {
+        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ${(err as Error).message}`);
+        continue;
+      }
+      (item.status === 'disabled' ? disabled : active).push({ item, node, priority: priorityOf(item) });
+    }
+    active.sort((a, b) => b.priority - a.priority);
+    const matches = active.filter((c) => matchRule(c.node, req));
+    const nearMisses = active
+      .filter((c) => !matches.includes(c))
+      .map((c) => ({ c, steps: explainRule(c.node, req) }))
+      .filter(({ steps }) => steps.some((s) => s.matched && /^Host/.test(s.matcher)))
+      .slice(0, 5)
+      .map(({ c, steps }) => ({ router: c.item.name, failed: steps.filter((s) => !s.matched).map((s) => s.matcher) }));
+    const winner = matches[0];
+    if (!winner) {
+      const dead = disabled.find((c) => matchRule(c.node, req));
+      const cause = dead
+        ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).join('; ')}`
+        : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
+      return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
+    }
+    const ties = matches.filter((c) => c !== winner && c.priority === winner.priority).map((c) => c.item.name);
+    const middlewares: z.infer<typeof Step>[] = [];
+    for (const m of (winner.item.middlewares as string[] | undefined) ?? []) {
+      const name = qualify(m, winner.item.name);
+      middlewares.push(judge(await api.find('api/http/middlewares', name, signal), name, req, scheme));
+    }
+    const base = {
+      router: winner.item.name,
+      rule: winner.item.rule as string,
+      priority: winner.priority,
+      ties,
+      middlewares: middlewares.map((s) => `${s.name} (${s.type}): ${s.verdict}: ${s.note}`),
+      nearMisses: [],
+      skipped,
+    };
+    const stop = middlewares.find((s) => s.verdict === 'refuse' || s.verdict === 'redirect');
+    if (stop) {
+      const code = stop.verdict === 'redirect' ? 302 : Number(/^(\d{3})/.exec(stop.note)?.[1] ?? 403);
+      return { ...base, status: code, cause: `${code}: middleware ${stop.name} (${stop.type}): ${stop.note}` };
+    }
+    const svcName = qualify(String(winner.item.service ?? ''), winner.item.name);
+    const svcItem = await api.find('api/http/services', svcName, signal);
+    if (!svcItem) return { ...base, status: 404, cause: `404: the service ${svcName} does not exist` };
+    const svc = toService(svcItem);
+    const service = { name: svc.name, status: svc.status, up: svc.up, total: svc.servers.length };
+    if (svc.type === 'loadbalancer' && svc.servers.length > 0 && svc.up === 0) {
+      return { ...base, service, status: 503, cause: `503: no server of ${svc.name} is UP (health checks fail)` };
+    }
+    if (svc.type === 'loadbalancer' && svc.servers.length === 0) {
+      return { ...base, service, status: 503, cause: `503: ${svc.name} has no servers` };
+    }
+    const unsure = middlewares.some((s) => s.verdict === 'unknown') || svc.type !== 'loadbalancer';
+    const note = ties.length
+      ? `; same priority as ${ties.join(', ')}: providers.precedence decides if set, else the order between them is not guaranteed`
+      : '';
+    return {
+      ...base,
+      service,
+      cause: `${unsure ? 'likely forwarded' : 'forwarded'} to ${svc.name} (${svc.up}/${svc.servers.length} servers UP); a 502 would come from the backend itself${note}`,
+    };
+  },
+});

@@ -1,0 +1,219 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { Item } from '../backend.js';
+import { defineTool } from './define.js';
+import {
+  Cursor,
+  Limit,
+  Middleware,
+  Paging,
+  Protocol,
+  Provider,
+  pageOf,
+  Router,
+  Search,
+  Service,
+  Status,
+  toMiddleware,
+  toRouter,
+  toService,
+} from './shapes.js';
+
+const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
+const Section = z.object({
+  family: z.string(),
+  kind: z.string(),
+  total: z.number(),
+  warnings: z.number(),
+  errors: z.number(),
+});
+
+export const overviewGet = defineTool({
+  name: 'overview_get',
+  toolset: 'overview',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'Traefik overview',
+  description: 'Counts of routers, services and middlewares per protocol with errors and warnings; providers.',
+  annotations: READ,
+  input: z.object({}),
+  output: z.object({ sections: z.array(Section), providers: z.array(z.string()), problems: z.number() }),
+  handler: async (_input, { api, signal }) => {
+    const { body } = await api.get<Record<string, unknown>>('api/overview', {}, signal);
+    const sections: z.infer<typeof Section>[] = [];
+    for (const family of ['http', 'tcp', 'udp'] as const) {
+      const f = (body[family] ?? {}) as Record<string, { total?: number; warnings?: number; errors?: number }>;
+      for (const kind of family === 'udp' ? ['routers', 'services'] : ['routers', 'services', 'middlewares']) {
+        const s = f[kind];
+        sections.push({ family, kind, total: s?.total ?? 0, warnings: s?.warnings ?? 0, errors: s?.errors ?? 0 });
+      }
+    }
+    const problems = sections.reduce((n, s) => n + s.errors + s.warnings, 0);
+    const providers = Array.isArray(body.providers) ? body.providers.map(String) : [];
+    return { sections, providers, problems };
+  },
+});
+
+export const entrypointsList = defineTool({
+  name: 'entrypoints_list',
+  toolset: 'entrypoints',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'List entrypoints',
+  description: "Traefik's entrypoints (name and listen address).",
+  annotations: READ,
+  input: z.object({}),
+  output: z.object({
+    entryPoints: z.array(z.object({ name: z.string(), address: z.string() })),
+    truncated: z.boolean(),
+  }),
+  handler: async (_input, { api, signal }) => {
+    const { items, truncated } = await api.listAll('api/entrypoints', {}, signal, 500);
+    return { entryPoints: items.map((e) => ({ name: e.name, address: String(e.address ?? '') })), truncated };
+  },
+});
+
+const byProvider = (provider: string | undefined) => (item: Item) =>
+  !provider || (item.provider ?? item.name.split('@')[1]) === provider;
+
+export const routersList = defineTool({
+  name: 'routers_list',
+  toolset: 'routers',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'List routers',
+  description: 'Routers with rule, priority, service, status, errors; filter by provider, status, name.',
+  annotations: READ,
+  input: z.object({
+    protocol: Protocol,
+    provider: Provider,
+    status: Status.optional().describe('Status filter'),
+    search: Search,
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ routers: z.array(Router), ...Paging }),
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
+    const { items, truncated } = await api.listAll(
+      `api/${input.protocol}/routers`,
+      { search: input.search, status: input.status },
+      signal,
+    );
+    const all = items.filter(byProvider(input.provider)).map(toRouter);
+    const { items: routers, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
+    return { routers, ...paging };
+  },
+});
+
+const RouterName = z
+  .string()
+  .min(3)
+  .max(255)
+  .refine((n) => /^[^@\s/]+@[A-Za-z0-9_.-]+$/.test(n), 'must be the full name "<name>@<provider>", e.g. "web@docker"')
+  .describe('name@provider');
+
+export const routersGet = defineTool({
+  name: 'routers_get',
+  toolset: 'routers',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'Get a router',
+  description: 'One router: rule, priority, entrypoints, middlewares, service, TLS, status, errors.',
+  annotations: READ,
+  input: z.object({ protocol: Protocol, name: RouterName }),
+  output: Router,
+  handler: async ({ protocol, name }, { api, signal }) => {
+    const item = await api.find(`api/${protocol}/routers`, name, signal);
+    if (item) return toRouter(item);
+    const base = name.split('@')[0] as string;
+    const { items } = await api.listAll(`api/${protocol}/routers`, { search: base }, signal, 200);
+    const near = items.map((i) => i.name).slice(0, 5);
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `Traefik has no ${protocol} router ${name}${near.length ? `; similar: ${near.join(', ')}` : '; call routers_list to see the names'}`,
+    );
+  },
+});
+
+export const servicesList = defineTool({
+  name: 'services_list',
+  toolset: 'services',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'List services',
+  description: 'Services with status, errors and each server UP/DOWN; filter by provider, status, name.',
+  annotations: READ,
+  input: z.object({
+    protocol: Protocol,
+    provider: Provider,
+    status: Status.optional().describe('Status filter'),
+    search: Search,
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ services: z.array(Service), ...Paging }),
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
+    const { items, truncated } = await api.listAll(
+      `api/${input.protocol}/services`,
+      { search: input.search, status: input.status },
+      signal,
+    );
+    const all = items.filter(byProvider(input.provider)).map(toService);
+    const { items: services, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
+    return { services, ...paging };
+  },
+});
+
+/** Password hashes in basicAuth/digestAuth users never leave the server. */
+function redactUsers(config: unknown): unknown {
+  if (!config || typeof config !== 'object') return config;
+  const c = { ...(config as Record<string, unknown>) };
+  if (Array.isArray(c.users)) c.users = c.users.map((u) => `${String(u).split(':')[0]}:[redacted]`);
+  return c;
+}
+
+export const middlewaresList = defineTool({
+  name: 'middlewares_list',
+  toolset: 'middlewares',
+  tier: 'LOW',
+  scopes: ['mcp:traefik:read'],
+  title: 'List middlewares',
+  description: 'Middlewares with type, config (credentials redacted), status, users.',
+  annotations: READ,
+  input: z.object({
+    protocol: z.enum(['http', 'tcp']).default('http').describe('Protocol'),
+    provider: Provider,
+    status: Status.optional().describe('Status filter'),
+    search: Search,
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ middlewares: z.array(Middleware), ...Paging }),
+  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
+    const { items, truncated } = await api.listAll(
+      `api/${input.protocol}/middlewares`,
+      { search: input.search, status: input.status },
+      signal,
+    );
+    const all = items
+      .filter(byProvider(input.provider))
+      .map(toMiddleware)
+      .map((m) => ({ ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) }));
+    const { items: middlewares, ...paging } = pageOf(
+      all,
+      { cursor: input.cursor, limit: input.limit, maxBytes },
+      truncated,
+    );
+    return { middlewares, ...paging };
+  },
+});
+
+export const readTools = [overviewGet, entrypointsList, routersList, routersGet, servicesList, middlewaresList];

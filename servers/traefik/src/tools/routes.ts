@@ -1,0 +1,263 @@
+import { type ToolContext, ToolError } from '@ravenhelm/kit';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { lineDiff } from '../diff.js';
+import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
+import { parseRule, RuleError } from '../rules/parser.js';
+import { defineTool, type TraefikServices } from './define.js';
+
+export const RouteName = z
+  .string()
+  .refine((n) => ROUTE_NAME.test(n), '1-63 lower-case letters, digits and "-" (no dots or slashes)')
+  .describe('Route, service and file name');
+export const Rule = z.string().min(1).max(2048).describe('Traefik v3 rule');
+const safe = (re: RegExp, what: string) => z.string().refine((v) => re.test(v), what);
+const RefName = safe(/^[A-Za-z0-9_.-]{1,128}(@[A-Za-z0-9_.-]{1,64})?$/, 'a name or name@provider');
+export const Middlewares = z.array(RefName).max(20).optional().describe('Middlewares, in order');
+export const EntryPoints = z
+  .array(safe(/^[A-Za-z0-9_-]{1,64}$/, 'an entrypoint name'))
+  .max(10)
+  .optional()
+  .describe('Entrypoints (default all)');
+const TlsName = safe(/^[A-Za-z0-9_@.-]{1,128}$/, 'letters, digits, "_", "-", ".", "@"');
+export const Tls = z
+  .object({ certResolver: TlsName.optional(), options: TlsName.optional() })
+  .optional()
+  .describe('Enable TLS');
+const DryRun = z.boolean().default(true).describe('Only show the diff');
+const TakeOver = z.boolean().default(false).describe('Allow a file we did not write');
+
+const Result = z.object({
+  name: z.string(),
+  file: z.string(),
+  action: z.enum(['create', 'update', 'remove', 'unchanged']),
+  diff: z.string(),
+  written: z.boolean(),
+  loaded: z.boolean().optional(),
+  status: z.string().optional(),
+  errors: z.array(z.string()).optional(),
+  note: z.string().optional(),
+});
+type Result = z.infer<typeof Result>;
+
+const WRITE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
+
+function filesOf(ctx: ToolContext<TraefikServices>): RouteFiles {
+  if (!ctx.files) {
+    throw new ToolError(
+      'ERR_NOT_ALLOWED',
+      "route changes are off: set backend.dynamicDir (TRAEFIK_DYNAMIC_DIR) to the directory of Traefik's file provider",
+    );
+  }
+  return ctx.files;
+}
+
+export function checkRule(rule: string): void {
+  try {
+    parseRule(rule);
+  } catch (err) {
+    if (err instanceof RuleError) throw new ToolError('ERR_INVALID_INPUT', `the rule is invalid: ${err.message}`);
+    throw err;
+  }
+}
+
+const ApplyInput = z.object({
+  name: RouteName,
+  rule: Rule,
+  servers: z
+    .array(
+      z
+        .string()
+        .max(512)
+        .refine((u) => /^https?:\/\/\S+$/.test(u) && URL.canParse(u), 'an http:// or https:// URL'),
+    )
+    .min(1)
+    .max(20)
+    .describe('Backend URLs'),
+  entryPoints: EntryPoints,
+  middlewares: Middlewares,
+  priority: z.number().int().min(1).max(1_000_000).optional().describe('Priority'),
+  tls: Tls,
+  passHostHeader: z.boolean().optional().describe('Pass Host header'),
+  dryRun: DryRun,
+  takeOver: TakeOver,
+});
+type ApplyInput = z.output<typeof ApplyInput>;
+
+export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver'>): string {
+  const router: Record<string, unknown> = { rule: input.rule, service: input.name };
+  if (input.entryPoints?.length) router.entryPoints = input.entryPoints;
+  if (input.middlewares?.length) router.middlewares = input.middlewares;
+  if (input.priority) router.priority = input.priority;
+  if (input.tls) router.tls = { ...input.tls };
+  const loadBalancer: Record<string, unknown> = { servers: input.servers.map((url) => ({ url })) };
+  if (input.passHostHeader !== undefined) loadBalancer.passHostHeader = input.passHostHeader;
+  const doc = { http: { routers: { [input.name]: router }, services: { [input.name]: { loadBalancer } } } };
+  return `${OWNER_MARKER} route=${input.name}; edit with the routes_apply tool\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+interface Prepared {
+  file: string;
+  before: string;
+  after: string;
+  action: Result['action'];
+}
+
+/** Everything checked before anything is written: rule, names, entrypoints, middlewares, ownership. */
+async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>): Promise<Prepared> {
+  const files = filesOf(ctx);
+  checkRule(input.rule);
+  const existing = await files.read(input.name);
+  if (existing && !existing.owned && !input.takeOver) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `${existing.path} was not written by this server (no "${OWNER_MARKER}" line); pass takeOver: true to replace it`,
+    );
+  }
+  const { api, signal } = ctx;
+  const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
+  const epNames = eps.map((e) => e.name);
+  const unknownEps = (input.entryPoints ?? []).filter((e) => !epNames.includes(e));
+  if (unknownEps.length > 0) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `unknown entrypoint(s) ${unknownEps.join(', ')}; Traefik has ${epNames.join(', ')}`,
+    );
+  }
+  for (const m of input.middlewares ?? []) {
+    const full = m.includes('@') ? m : `${m}@file`;
+    if (!(await api.find('api/http/middlewares', full, signal))) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `middleware ${full} does not exist in Traefik; create it first or fix the name`,
+      );
+    }
+  }
+  if (!existing) {
+    for (const kind of ['routers', 'services'] as const) {
+      if (await api.find(`api/http/${kind}`, `${input.name}@file`, signal)) {
+        throw new ToolError(
+          'ERR_CONFLICT',
+          `${kind.slice(0, -1)} ${input.name}@file is already defined in another file of the directory; Traefik would drop both copies. Choose another name`,
+        );
+      }
+    }
+  }
+  const after = renderRoute(input);
+  const before = existing?.content ?? '';
+  const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
+  return { file: await files.pathOf(input.name), before, after, action };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+/** Polls the API until Traefik shows the router as `want` (or gone), or the load timeout passes. */
+async function waitForLoad(
+  name: string,
+  want: { rule: string } | 'gone',
+  ctx: ToolContext<TraefikServices>,
+): Promise<Pick<Result, 'loaded' | 'status' | 'errors' | 'note'>> {
+  const deadline = Date.now() + ctx.loadTimeoutMs;
+  let last: Record<string, unknown> | undefined;
+  while (Date.now() < deadline && !ctx.signal.aborted) {
+    last = await ctx.api.find('api/http/routers', `${name}@file`, ctx.signal);
+    if (want === 'gone' && !last) return { loaded: true };
+    if (want !== 'gone' && last && last.rule === want.rule) {
+      const status = String(last.status ?? 'unknown');
+      const errors = Array.isArray(last.error) ? (last.error as string[]) : [];
+      return {
+        loaded: status !== 'disabled',
+        status,
+        ...(errors.length ? { errors } : {}),
+        ...(status === 'disabled' ? { note: 'Traefik loaded the file but disabled the router; see errors' } : {}),
+      };
+    }
+    await sleep(150, ctx.signal);
+  }
+  return {
+    loaded: false,
+    note: `Traefik did not show the change within ${ctx.loadTimeoutMs} ms: check that its file provider watches this directory and that every file in it parses (one bad file blocks the whole directory)`,
+  };
+}
+
+export const routesApply = defineTool({
+  name: 'routes_apply',
+  toolset: 'routes',
+  tier: 'HIGH',
+  scopes: ['mcp:traefik:admin'],
+  title: 'Add or update a route',
+  description:
+    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first, atomic; waits until loaded.",
+  annotations: WRITE,
+  input: ApplyInput,
+  output: Result,
+  plan: async (input, ctx) => {
+    const p = await prepareApply(input, ctx);
+    return `${p.action} ${p.file}:\n${lineDiff(p.before, p.after)}`;
+  },
+  handler: async (input, ctx) => {
+    const p = await prepareApply(input, ctx);
+    const base = { name: input.name, file: p.file, action: p.action, diff: lineDiff(p.before, p.after) };
+    if (input.dryRun)
+      return { ...base, written: false, note: 'dry run: nothing written; call again with dryRun: false' };
+    if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
+    return {
+      ...base,
+      written: p.action !== 'unchanged',
+      ...(await waitForLoad(input.name, { rule: input.rule }, ctx)),
+    };
+  },
+});
+
+const RemoveInput = z.object({ name: RouteName, dryRun: DryRun, takeOver: TakeOver });
+
+async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolContext<TraefikServices>) {
+  const files = filesOf(ctx);
+  const existing = await files.read(input.name);
+  if (!existing) {
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `no route file ${input.name}.yaml in ${files.directory}; call routers_list with provider "file"`,
+    );
+  }
+  if (!existing.owned && !input.takeOver) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `${existing.path} was not written by this server; pass takeOver: true to remove it`,
+    );
+  }
+  return { file: existing.path, diff: lineDiff(existing.content, '') };
+}
+
+export const routesRemove = defineTool({
+  name: 'routes_remove',
+  toolset: 'routes',
+  tier: 'HIGH',
+  scopes: ['mcp:traefik:admin'],
+  title: 'Remove a route',
+  description: 'Delete a route file this server wrote (diff first with dryRun); waits until Traefik drops it.',
+  annotations: WRITE,
+  input: RemoveInput,
+  output: Result,
+  plan: async (input, ctx) => {
+    const p = await prepareRemove(input, ctx);
+    return `remove ${p.file}:\n${p.diff}`;
+  },
+  handler: async (input, ctx) => {
+    const p = await prepareRemove(input, ctx);
+    const base = { name: input.name, file: p.file, action: 'remove' as const, diff: p.diff };
+    if (input.dryRun)
+      return { ...base, written: false, note: 'dry run: nothing removed; call again with dryRun: false' };
+    await filesOf(ctx).remove(input.name);
+    return { ...base, written: true, ...(await waitForLoad(input.name, 'gone', ctx)) };
+  },
+});
+
+export const routeTools = [routesApply, routesRemove];

@@ -1,0 +1,139 @@
+/** Shapes shared by the Traefik tools: defined once, no per-field prose (tools/list bytes count). */
+import { pageList } from '@ravenhelm/kit';
+import { z } from 'zod';
+import type { Item } from '../backend.js';
+
+export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Protocol');
+export const Status = z.enum(['enabled', 'warning', 'disabled']);
+export const Limit = z.number().int().min(1).max(100).default(50).describe('Page size');
+export const Cursor = z.string().max(64).optional().describe('Previous nextCursor');
+export const Provider = z
+  .string()
+  .refine((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p), 'letters, digits, "_", "." and "-"')
+  .optional()
+  .describe('Provider filter');
+export const Search = z.string().min(1).max(200).optional().describe('Name or rule substring');
+
+const Strings = z.array(z.string());
+
+export const Router = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  rule: z.string().optional(),
+  priority: z.number(),
+  service: z.string().optional(),
+  middlewares: Strings.optional(),
+  entryPoints: Strings.optional(),
+  tls: z.unknown().optional(),
+  errors: Strings.optional(),
+});
+
+export const Server = z.object({ url: z.string(), status: z.string() });
+
+export const Service = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  type: z.string().optional(),
+  servers: z.array(Server),
+  up: z.number(),
+  usedBy: Strings.optional(),
+  errors: Strings.optional(),
+});
+
+export const Middleware = z.object({
+  name: z.string(),
+  provider: z.string(),
+  status: z.string(),
+  type: z.string().optional(),
+  config: z.unknown().optional(),
+  usedBy: Strings.optional(),
+  errors: Strings.optional(),
+});
+
+export const Paging = {
+  total: z.number(),
+  returned: z.number(),
+  truncated: z.boolean(),
+  nextCursor: z.string().optional(),
+  /** Set when Traefik had more than MAX_ITEMS: narrow with search or status. */
+  capped: z.boolean().optional(),
+};
+
+const strings = (v: unknown): string[] | undefined =>
+  Array.isArray(v) && v.length > 0 ? v.filter((x): x is string => typeof x === 'string') : undefined;
+
+const providerOf = (item: Item): string =>
+  typeof item.provider === 'string' ? item.provider : (item.name.split('@')[1] ?? '');
+
+/** The effective priority Traefik sorts by: the configured one, else the rule's length. */
+export function priorityOf(item: Item): number {
+  const p = Number(item.priority ?? 0);
+  return p > 0 ? p : typeof item.rule === 'string' ? item.rule.length : 0;
+}
+
+export function toRouter(item: Item): z.infer<typeof Router> {
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.rule === 'string' ? { rule: item.rule } : {}),
+    priority: priorityOf(item),
+    ...(typeof item.service === 'string' ? { service: item.service } : {}),
+    ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
+    ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
+    ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+export function toService(item: Item): z.infer<typeof Service> {
+  const status = (item.serverStatus ?? {}) as Record<string, string>;
+  const lb = (item.loadBalancer ?? {}) as { servers?: { url?: string; address?: string }[] };
+  const urls = new Set<string>(Object.keys(status));
+  for (const s of lb.servers ?? []) {
+    const u = s.url ?? s.address;
+    if (u) urls.add(u);
+  }
+  // Traefik reports server status only for services it built (used by a router); others are "unknown".
+  const servers = [...urls].map((url) => ({ url, status: status[url] ?? 'unknown' }));
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.type === 'string' ? { type: item.type } : {}),
+    servers,
+    up: servers.filter((s) => s.status === 'UP').length,
+    ...(strings(item.usedBy) ? { usedBy: strings(item.usedBy) } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+const META = new Set(['name', 'provider', 'status', 'type', 'usedBy', 'error']);
+
+export function toMiddleware(item: Item): z.infer<typeof Middleware> {
+  const configKey = Object.keys(item).find((k) => !META.has(k));
+  return {
+    name: item.name,
+    provider: providerOf(item),
+    status: String(item.status ?? 'unknown'),
+    ...(typeof item.type === 'string' ? { type: item.type } : {}),
+    ...(configKey ? { config: item[configKey] } : {}),
+    ...(strings(item.usedBy) ? { usedBy: strings(item.usedBy) } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+  };
+}
+
+/**
+ * Local paging over a filtered list (the API has no provider filter, so paging happens here), bounded by
+ * count and by the output budget; `capped` says Traefik's list itself was cut at MAX_ITEMS.
+ */
+export function pageOf<T>(
+  all: T[],
+  opts: { cursor?: string | undefined; limit: number; maxBytes: number },
+  capped: boolean,
+) {
+  const page = pageList(all, { cursor: opts.cursor, limit: opts.limit, maxBytes: opts.maxBytes - 1024 });
+  return { ...page, ...(capped ? { capped: true, truncated: true } : {}) };
+}

@@ -1,0 +1,544 @@
+/**
+ * A Traefik v3 API simulator (tests only), stateful, over real loopback HTTP, that also plays Traefik's
+ * file provider: it watches a dynamic-configuration directory and loads what Traefik would load.
+ *
+ * Built from Traefik's own sources (github.com/traefik/traefik, v3 master, read July 2026):
+ * - pkg/api/handler.go: the route table (GET only), `writeError` = http.Error with a JSON
+ *   `{"message": ...}` body sent as text/plain; getProviderName (the part after '@').
+ * - pkg/api/handler_http.go, handler_tcp.go, handler_udp.go, handler_entrypoint.go: list and get
+ *   handlers, representations (name, provider, priorityStr, service `type`, `serverStatus`
+ *   omitted when empty, TLS `options` defaulted to "default"), "router not found: x" 404s.
+ * - pkg/api/criterion.go: `search` (substring of rule or name, case-insensitive), `status`,
+ *   `serviceName`, `middlewareName` filters (there is no `provider` filter), paging with `page` and
+ *   `per_page` (default 100), `X-Next-Page` (1 on the last page), 400 "invalid request: page: N,
+ *   per_page: M" past the end. pkg/api/sort.go: sorted by name unless sortBy/direction say otherwise.
+ * - pkg/api/handler_overview.go: total/warnings/errors per section (disabled = error, warning =
+ *   warning), features, providers as static-config field names ("File", "Docker").
+ * - pkg/api/testdata/*.json: the JSON shapes (routers.json, services.json, middlewares.json,
+ *   overview-dynamic.json, entrypoints.json): `priority` omitted when 0, `error` and `using` omitted
+ *   when empty, `usedBy` on services and middlewares.
+ * - pkg/config/runtime/runtime.go, runtime_http.go: statuses enabled/warning/disabled; AddError
+ *   (critical -> disabled); `entryPoint "x" doesn't exist` (warning); "no valid entryPoint for this
+ *   router" (critical); server statuses UP/DOWN.
+ * - pkg/server/router/router.go: priority defaults to len(rule) once the router is built; rule parse
+ *   errors as "error while parsing rule R: ..."; pkg/server/service/service.go: `the service "x"
+ *   does not exist`; pkg/server/middleware/middlewares.go: `middleware "x" does not exist`.
+ * - pkg/provider/file/file.go: a directory is read recursively; only .toml/.yaml/.yml files count
+ *   (this simulator decodes YAML only); one file that fails to decode fails the whole directory and
+ *   Traefik keeps the configuration it had; names are qualified `<name>@file`.
+ */
+import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { type Listening, listen } from './http.js';
+
+type Obj = Record<string, unknown>;
+type Kind = 'routers' | 'services' | 'middlewares';
+type Proto = 'http' | 'tcp' | 'udp';
+
+/** A dynamic configuration as a provider gives it: `{ http: { routers, services, middlewares }, tcp, udp }`. */
+export type DynamicConfig = Partial<Record<Proto, Partial<Record<Kind, Record<string, Obj>>>>>;
+
+export interface EntryPoint {
+  name: string;
+  address: string;
+}
+
+interface RuntimeItem {
+  name: string;
+  provider: string;
+  config: Obj;
+  status: 'enabled' | 'warning' | 'disabled';
+  error: string[];
+  using?: string[];
+  usedBy: string[];
+  priority?: number;
+}
+
+export interface TraefikSimulatorOptions {
+  /** The file provider's directory; omitted: no file provider. */
+  directory?: string;
+  entryPoints?: EntryPoint[];
+  /** Basic auth in front of the API (Traefik's dashboard is usually behind a basicAuth middleware). */
+  basicAuth?: { username: string; password: string };
+  /** How often the directory is scanned (Traefik uses fsnotify; a short poll is close enough here). */
+  watchIntervalMs?: number;
+}
+
+const PROVIDER_FIELDS: Record<string, string> = { file: 'File', docker: 'Docker', kubernetescrd: 'KubernetesCRD' };
+const STATUS_ORDER = ['enabled', 'warning', 'disabled'] as const;
+
+export class TraefikSimulator {
+  readonly entryPoints: EntryPoint[];
+  /** Configurations from other providers (docker, kubernetescrd...), by provider name. */
+  readonly providers = new Map<string, DynamicConfig>();
+  /** Health-check results by server URL; servers not listed are UP. */
+  readonly serverHealth = new Map<string, 'UP' | 'DOWN'>();
+  /** Requests seen (method + path + query), newest last. */
+  readonly requests: { method: string; url: string; authorization?: string }[] = [];
+  /** When set, every API request fails with this status and text. */
+  fail: { status: number; text: string } | undefined;
+  /** Extra delay before the file provider applies a changed directory. */
+  loadDelayMs = 0;
+  /** How many times the file provider configuration was (re)applied, and the last decode error. */
+  fileLoads = 0;
+  fileError: string | undefined;
+
+  #file: DynamicConfig = {};
+  #signature = '';
+  #timer: NodeJS.Timeout | undefined;
+  #pending: NodeJS.Timeout | undefined;
+  #server: Listening | undefined;
+  #runtime = new Map<string, RuntimeItem>();
+
+  constructor(readonly opts: TraefikSimulatorOptions = {}) {
+    this.entryPoints = opts.entryPoints ?? [
+      { name: 'web', address: ':80' },
+      { name: 'websecure', address: ':443' },
+    ];
+  }
+
+  get url(): string {
+    if (!this.#server) throw new Error('Traefik simulator not started');
+    return this.#server.url;
+  }
+
+  async start(): Promise<this> {
+    if (this.opts.directory) {
+      this.#scan(true);
+      this.#timer = setInterval(() => this.#scan(false), this.opts.watchIntervalMs ?? 50);
+    }
+    this.rebuild();
+    this.#server = await listen((req, res) => this.#handle(req, res));
+    return this;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    clearTimeout(this.#pending);
+    await this.#server?.close();
+  }
+
+  /** Sets (replaces) what another provider gives, then rebuilds the runtime configuration. */
+  setProvider(name: string, config: DynamicConfig): void {
+    this.providers.set(name, config);
+    this.rebuild();
+  }
+
+  // ---- file provider --------------------------------------------------------------------------
+
+  #scan(immediate: boolean): void {
+    const dir = this.opts.directory as string;
+    const files: string[] = [];
+    const walk = (d: string) => {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/\.(ya?ml|toml)$/i.test(e.name)) files.push(p);
+      }
+    };
+    walk(dir);
+    const signature = files
+      .map((f) => {
+        try {
+          const s = statSync(f);
+          return `${f}:${s.mtimeMs}:${s.size}`;
+        } catch {
+          return `${f}:gone`;
+        }
+      })
+      .join('|');
+    if (signature === this.#signature) return;
+    this.#signature = signature;
+    const apply = () => this.#load(files);
+    if (immediate || this.loadDelayMs === 0) apply();
+    else {
+      clearTimeout(this.#pending);
+      this.#pending = setTimeout(apply, this.loadDelayMs);
+    }
+  }
+
+  #load(files: string[]): void {
+    const merged: DynamicConfig = {};
+    const seen = new Map<string, string>();
+    const conflicts = new Set<string>();
+    for (const f of files) {
+      if (/\.toml$/i.test(f)) continue; // decoded by Traefik; not by this simulator
+      let doc: unknown;
+      try {
+        doc = parseYaml(readFileSync(f, 'utf8'));
+      } catch (err) {
+        // One undecodable file fails the whole directory: Traefik keeps its previous configuration.
+        this.fileError = `${f}: ${(err as Error).message.split('\n')[0]}`;
+        return;
+      }
+      if (doc === null || doc === undefined) continue;
+      if (typeof doc !== 'object' || Array.isArray(doc)) {
+        this.fileError = `${f}: the configuration is not a mapping`;
+        return;
+      }
+      for (const proto of ['http', 'tcp', 'udp'] as const) {
+        const section = (doc as Obj)[proto] as Obj | undefined;
+        for (const kind of ['routers', 'services', 'middlewares'] as const) {
+          const items = (section?.[kind] ?? {}) as Record<string, Obj>;
+          for (const [name, cfg] of Object.entries(items)) {
+            const key = `${proto}/${kind}/${name}`;
+            const text = JSON.stringify(cfg);
+            if (seen.has(key) && seen.get(key) !== text) conflicts.add(key);
+            seen.set(key, text);
+            const protoSection = merged[proto] ?? {};
+            merged[proto] = protoSection;
+            const kindSection = protoSection[kind] ?? {};
+            protoSection[kind] = kindSection;
+            kindSection[name] = (cfg ?? {}) as Obj;
+          }
+        }
+      }
+    }
+    // ResourceStrategySkipDuplicates: an element defined differently in two files is skipped.
+    for (const key of conflicts) {
+      const [proto, kind, name] = key.split('/') as [Proto, Kind, string];
+      delete merged[proto]?.[kind]?.[name];
+    }
+    this.fileError = undefined;
+    this.#file = merged;
+    this.fileLoads++;
+    this.rebuild();
+  }
+
+  // ---- runtime configuration ------------------------------------------------------------------
+
+  #all(): [string, DynamicConfig][] {
+    const list: [string, DynamicConfig][] = [...this.providers.entries()];
+    if (this.opts.directory) list.push(['file', this.#file]);
+    return list;
+  }
+
+  /** Recomputes statuses, errors, usedBy and server statuses from every provider's configuration. */
+  rebuild(): void {
+    const rt = new Map<string, RuntimeItem>();
+    for (const [provider, cfg] of this.#all()) {
+      for (const proto of ['http', 'tcp', 'udp'] as const) {
+        for (const kind of ['routers', 'services', 'middlewares'] as const) {
+          for (const [name, config] of Object.entries(cfg[proto]?.[kind] ?? {})) {
+            const full = `${name}@${provider}`;
+            rt.set(`${proto}/${kind}/${full}`, {
+              name: full,
+              provider,
+              config: { ...config },
+              status: 'enabled',
+              error: [],
+              usedBy: [],
+            });
+          }
+        }
+      }
+    }
+    const epNames = this.entryPoints.map((e) => e.name);
+    const qualify = (name: string, provider: string) => (name.includes('@') ? name : `${name}@${provider}`);
+    const addError = (item: RuntimeItem, msg: string, critical: boolean) => {
+      if (item.error.includes(msg)) return;
+      item.error.push(msg);
+      if (critical) item.status = 'disabled';
+      else if (item.status !== 'disabled') item.status = 'warning';
+    };
+    for (const [key, router] of rt) {
+      const [proto, kind] = key.split('/') as [Proto, Kind];
+      if (kind !== 'routers') continue;
+      const eps = (router.config.entryPoints as string[] | undefined) ?? epNames;
+      const using = eps.filter((e) => epNames.includes(e));
+      for (const e of eps) if (!epNames.includes(e)) addError(router, `entryPoint "${e}" doesn't exist`, false);
+      if (using.length === 0) {
+        addError(router, 'no valid entryPoint for this router', true);
+        continue;
+      }
+      router.using = using;
+      const service = router.config.service as string | undefined;
+      if (proto === 'http') {
+        const rule = String(router.config.rule ?? '');
+        if (!router.config.priority) router.priority = rule.length;
+        if (!service) {
+          addError(router, 'the service is missing on the router', true);
+        } else {
+          const svcName = qualify(service, router.provider);
+          const svc = rt.get(`http/services/${svcName}`);
+          if (!svc) addError(router, `the service "${svcName}" does not exist`, true);
+          else svc.usedBy.push(router.name);
+        }
+        for (const m of (router.config.middlewares as string[] | undefined) ?? []) {
+          const mwName = qualify(m, router.provider);
+          const mw = rt.get(`http/middlewares/${mwName}`);
+          if (!mw) addError(router, `middleware "${mwName}" does not exist`, true);
+          else mw.usedBy.push(router.name);
+        }
+        const ruleError = checkRule(rule);
+        if (ruleError) addError(router, `error while parsing rule ${rule}: ${ruleError}`, true);
+      } else if (service) {
+        const svc = rt.get(`${proto}/services/${qualify(service, router.provider)}`);
+        if (!svc) {
+          const label = proto === 'udp' ? 'UDP service' : 'service';
+          addError(router, `the ${label} "${qualify(service, router.provider)}" does not exist`, true);
+        } else svc.usedBy.push(router.name);
+      }
+    }
+    this.#runtime = rt;
+  }
+
+  #items(proto: Proto, kind: Kind): RuntimeItem[] {
+    const prefix = `${proto}/${kind}/`;
+    return [...this.#runtime.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+  }
+
+  #represent(proto: Proto, kind: Kind, item: RuntimeItem): Obj {
+    const out: Obj = { ...item.config };
+    if (kind === 'routers') {
+      const priority = (item.config.priority as number | undefined) || item.priority || 0;
+      if (priority) out.priority = priority;
+      else delete out.priority;
+      if (out.tls && typeof out.tls === 'object') {
+        out.tls = { ...(out.tls as Obj) };
+        if (!(out.tls as Obj).options && proto !== 'udp') (out.tls as Obj).options = 'default';
+      } else if (out.tls !== undefined && proto === 'http') out.tls = { options: 'default' };
+      if (item.error.length > 0) out.error = item.error;
+      out.status = item.status;
+      if (item.using) out.using = item.using;
+      out.name = item.name;
+      out.provider = item.provider;
+      if (proto !== 'udp') out.priorityStr = String(priority);
+      return out;
+    }
+    if (item.error.length > 0) out.error = item.error;
+    out.status = item.status;
+    if (item.usedBy.length > 0) out.usedBy = [...item.usedBy].sort();
+    out.name = item.name;
+    out.provider = item.provider;
+    const type = Object.keys(item.config).find((k) => typeof item.config[k] === 'object' && item.config[k] !== null);
+    if (type) out.type = type.toLowerCase();
+    if (kind === 'services' && proto !== 'udp' && item.usedBy.length > 0) {
+      const servers = ((item.config.loadBalancer as Obj | undefined)?.servers ?? []) as Obj[];
+      const status: Record<string, string> = {};
+      for (const s of servers) {
+        const url = String(s.url ?? s.address ?? '');
+        if (url) status[url] = this.serverHealth.get(url) ?? 'UP';
+      }
+      if (Object.keys(status).length > 0) out.serverStatus = status;
+    }
+    if (kind === 'services' && proto === 'http' && out.loadBalancer) {
+      out.loadBalancer = { passHostHeader: true, ...(out.loadBalancer as Obj) };
+    }
+    return out;
+  }
+
+  // ---- HTTP API -------------------------------------------------------------------------------
+
+  #handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://traefik');
+    this.requests.push({
+      method: req.method ?? 'GET',
+      url: url.pathname + url.search,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
+    if (this.requests.length > 500) this.requests.shift();
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = typeof body === 'string' ? body : `${JSON.stringify(body)}\n`;
+      const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
+      res.writeHead(status, { 'content-type': type, ...headers }).end(text);
+    };
+    // http.Error: the JSON message goes out as text/plain with a trailing newline.
+    const error = (status: number, message: string) =>
+      send(status, `${JSON.stringify({ message })}\n`, { 'x-content-type-options': 'nosniff' });
+    if (this.fail) return send(this.fail.status, this.fail.text);
+    const auth = this.opts.basicAuth;
+    if (auth) {
+      const expected = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        return send(401, '401 Unauthorized\n', { 'www-authenticate': 'Basic realm="traefik"' });
+      }
+    }
+    const path = url.pathname;
+    const known =
+      /^\/api\/(overview|rawdata|version|entrypoints(\/[^/]+)?|(http|tcp)\/(routers|services|middlewares)(\/[^/]+)?|udp\/(routers|services)(\/[^/]+)?)$/;
+    if (!known.test(path)) return send(404, '404 page not found\n');
+    if (req.method !== 'GET') return send(405, '');
+    if (path === '/api/version') return send(200, { Version: '3.5.0', Codename: 'chabichou' });
+    if (path === '/api/overview') return send(200, this.#overview());
+    if (path === '/api/entrypoints') {
+      const all = [...this.entryPoints].sort((a, b) => a.name.localeCompare(b.name)).map((e) => this.#ep(e));
+      return this.#page(url, all, send, error);
+    }
+    const epMatch = /^\/api\/entrypoints\/([^/]+)$/.exec(path);
+    if (epMatch) {
+      const id = decodeURIComponent(epMatch[1] as string);
+      const ep = this.entryPoints.find((e) => e.name === id);
+      return ep ? send(200, this.#ep(ep)) : error(404, `entry point not found: ${id}`);
+    }
+    const m = /^\/api\/(http|tcp|udp)\/(routers|services|middlewares)(?:\/([^/]+))?$/.exec(path);
+    if (!m) return send(404, '404 page not found\n');
+    const [, proto, kind, rawId] = m as unknown as [string, Proto, Kind, string | undefined];
+    if (rawId !== undefined) {
+      let id: string;
+      try {
+        id = decodeURIComponent(rawId);
+      } catch {
+        return error(400, `unable to decode ${kind.slice(0, -1)}ID ${JSON.stringify(rawId)}`);
+      }
+      const item = this.#runtime.get(`${proto}/${kind}/${id}`);
+      const noun = { routers: 'router', services: 'service', middlewares: 'middleware' }[kind];
+      if (!item) return error(404, `${proto === 'udp' ? 'udp ' : ''}${noun} not found: ${id}`);
+      return send(200, this.#represent(proto, kind, item));
+    }
+    const q = url.searchParams;
+    const search = (q.get('search') ?? '').toLowerCase();
+    const status = q.get('status') ?? '';
+    const serviceName = q.get('serviceName') ?? '';
+    const middlewareName = q.get('middlewareName') ?? '';
+    const kept = this.#items(proto, kind).filter((item) => {
+      if (status && item.status.toLowerCase() !== status.toLowerCase()) return false;
+      const haystack = kind === 'routers' ? [String(item.config.rule ?? ''), item.name] : [item.name];
+      if (search && !haystack.some((h) => h.toLowerCase().includes(search))) return false;
+      if (kind === 'routers' && serviceName) {
+        const svc = String(item.config.service ?? '');
+        if (svc.includes('@') ? svc !== serviceName : serviceName.split('@')[0] !== svc) return false;
+      }
+      if (kind === 'routers' && middlewareName) {
+        if (!((item.config.middlewares as string[] | undefined) ?? []).includes(middlewareName)) return false;
+      }
+      return true;
+    });
+    const reps = kept.map((item) => this.#represent(proto, kind, item));
+    const sortBy = q.get('sortBy') ?? 'name';
+    const dir = q.get('direction') === 'desc' ? -1 : 1;
+    const keyOf = (r: Obj): string | number => {
+      if (sortBy === 'priority') return Number(r.priority ?? 0);
+      if (sortBy === 'status') return STATUS_ORDER.indexOf(r.status as 'enabled') + String(r.status);
+      if (['provider', 'rule', 'service', 'type'].includes(sortBy)) return String(r[sortBy] ?? '');
+      return String(r.name);
+    };
+    reps.sort((a, b) => {
+      const ka = keyOf(a);
+      const kb = keyOf(b);
+      const c = ka < kb ? -1 : ka > kb ? 1 : String(a.name).localeCompare(String(b.name));
+      return c * dir;
+    });
+    return this.#page(url, reps, send, error);
+  }
+
+  #page(
+    url: URL,
+    all: unknown[],
+    send: (s: number, b: unknown, h?: Record<string, string>) => void,
+    error: (s: number, m: string) => void,
+  ) {
+    const int = (key: string, def: number): number | string => {
+      const raw = url.searchParams.get(key);
+      if (raw === null || raw === '') return def;
+      const v = /^[+-]?\d+$/.test(raw) ? Number(raw) : 0;
+      return v > 0 ? v : `invalid request: ${key}: ${v}`;
+    };
+    const perPage = int('per_page', 100);
+    if (typeof perPage === 'string') return error(400, perPage);
+    const page = int('page', 1);
+    if (typeof page === 'string') return error(400, page);
+    const start = (page - 1) * perPage;
+    if (start !== 0 && start >= all.length) return error(400, `invalid request: page: ${page}, per_page: ${perPage}`);
+    const next = page * perPage < all.length ? page + 1 : 1;
+    return send(200, all.slice(start, Math.min(start + perPage, all.length)), { 'x-next-page': String(next) });
+  }
+
+  #ep(e: EntryPoint): Obj {
+    return {
+      address: e.address,
+      forwardedHeaders: {},
+      http: {},
+      name: e.name,
+      transport: {
+        lifeCycle: { graceTimeOut: '10s' },
+        respondingTimeouts: { idleTimeout: '3m0s', readTimeout: '1m0s' },
+      },
+    };
+  }
+
+  #overview(): Obj {
+    const section = (proto: Proto, kind: Kind) => {
+      const items = this.#items(proto, kind);
+      return {
+        errors: items.filter((i) => i.status === 'disabled').length,
+        total: items.length,
+        warnings: items.filter((i) => i.status === 'warning').length,
+      };
+    };
+    const providers = this.#all().map(([p]) => PROVIDER_FIELDS[p] ?? p);
+    return {
+      features: { accessLog: false, metrics: '', tracing: '' },
+      http: {
+        middlewares: section('http', 'middlewares'),
+        routers: section('http', 'routers'),
+        services: section('http', 'services'),
+      },
+      ...(providers.length > 0 ? { providers } : {}),
+      tcp: {
+        middlewares: section('tcp', 'middlewares'),
+        routers: section('tcp', 'routers'),
+        services: section('tcp', 'services'),
+      },
+      udp: { routers: section('udp', 'routers'), services: section('udp', 'services') },
+    };
+  }
+}
+
+// Traefik's v3 HTTP matchers (pkg/muxer/http/matcher.go httpFuncs), accepted as written, lower, UPPER or Title
+// case (pkg/rules/parser.go NewParser).
+const HTTP_FUNCS = [
+  'ClientIP',
+  'Method',
+  'Host',
+  'HostRegexp',
+  'Path',
+  'PathRegexp',
+  'PathPrefix',
+  'Header',
+  'HeaderRegexp',
+  'Query',
+  'QueryRegexp',
+];
+const FUNC_FORMS = new Set(
+  HTTP_FUNCS.flatMap((n) => [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()]),
+);
+
+/**
+ * A coarse, independent check of a v3 rule (the simulator must not borrow the client's parser):
+ * known function names, quoted arguments, balanced parentheses. Messages follow vulcand/predicate
+ * ("unsupported function: X") and go/parser ("1:COL: expected ...").
+ */
+function checkRule(rule: string): string | undefined {
+  if (rule.trim() === '') return 'empty rule';
+  let depth = 0;
+  let i = 0;
+  while (i < rule.length) {
+    const ch = rule[i] as string;
+    if (ch === '`' || ch === '"') {
+      const end = rule.indexOf(ch, i + 1);
+      if (end < 0) return `1:${i + 1}: string literal not terminated`;
+      i = end + 1;
+    } else if (/[A-Za-z_]/.test(ch)) {
+      const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(rule.slice(i))?.[0] as string;
+      if (!FUNC_FORMS.has(name)) return `unsupported function: ${name}`;
+      i += name.length;
+      if (rule[i] !== '(') return `1:${i + 1}: expected '('`;
+    } else if (ch === '(') {
+      depth++;
+      i++;
+    } else if (ch === ')') {
+      if (--depth < 0) return `1:${i + 1}: expected expression`;
+      i++;
+    } else i++;
+  }
+  return depth === 0 ? undefined : `1:${rule.length + 1}: expected ')', found 'EOF'`;
+}

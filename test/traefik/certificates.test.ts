@@ -1,0 +1,132 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
+import { startTlsFixture, type TlsFixture } from './tls-servers.js';
+
+let fx: Fixture;
+let tlsFx: TlsFixture;
+let client: Client;
+
+beforeAll(async () => {
+  tlsFx = await startTlsFixture();
+  fx = await startFixture();
+  const caFile = join(fx.scratch, 'ca.pem');
+  writeFileSync(caFile, tlsFx.ca.certPem);
+  fx.sim.setProvider('docker', {
+    http: {
+      routers: {
+        shop: { rule: 'Host(`good.example.test`) || Host(`soon.example.test`)', service: 's', tls: {} },
+        old: { rule: 'Host(`expired.example.test`) && PathPrefix(`/`)', service: 's', tls: { certResolver: 'le' } },
+        misc: {
+          rule: 'Host(`wrong.example.test`) || Host(`self.example.test`) || Host(`partial.example.test`)',
+          service: 's',
+          tls: { domains: [{ main: 'chained.example.test', sans: ['*.wild.example.test'] }] },
+        },
+        plain: { rule: 'Host(`plain.example.test`)', service: 's' },
+      },
+      services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
+    },
+  });
+  fx.env.TRAEFIK_TLS_CA_FILE = caFile;
+  fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
+  fx.env.TRAEFIK_TLS_TIMEOUT_MS = '5000';
+  client = await connectStdio(fx.env);
+});
+
+afterAll(async () => {
+  await client?.close();
+  await fx?.close();
+  await tlsFx?.close();
+});
+
+const inspect = (servername: string) =>
+  ok(client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.port, servername });
+
+describe('certificates_inspect against real TLS servers', () => {
+  it('a valid certificate: chain, SANs, issuer, days to expiry', async () => {
+    const c = await inspect('good.example.test');
+    expect(c).toMatchObject({ validates: true, sans: ['good.example.test'], issuer: 'Ravenhelm Test Root' });
+    expect(c.reason).toBeUndefined();
+    expect(c.daysToExpiry).toBeGreaterThanOrEqual(89);
+    expect(c.daysToExpiry).toBeLessThanOrEqual(90);
+    expect(c.chain[0]).toMatchObject({ subject: 'good.example.test', issuer: 'Ravenhelm Test Root' });
+    const chained = await inspect('chained.example.test');
+    expect(chained.validates).toBe(true);
+    expect(chained.chain.map((e: { subject: string }) => e.subject)).toEqual([
+      'chained.example.test',
+      'Ravenhelm Test Intermediate',
+      'Ravenhelm Test Root',
+    ]);
+  });
+
+  it('says why a certificate does not validate', async () => {
+    const expired = await inspect('expired.example.test');
+    expect(expired).toMatchObject({ validates: false, reason: 'the certificate has expired (CERT_HAS_EXPIRED)' });
+    expect(expired.daysToExpiry).toBeLessThan(0);
+    const wrong = await inspect('wrong.example.test');
+    expect(wrong.validates).toBe(false);
+    expect(wrong.reason).toMatch(/does not cover wrong.example.test.*other.example.test/);
+    expect((await inspect('self.example.test')).reason).toMatch(/self-signed/);
+    expect((await inspect('partial.example.test')).reason).toMatch(
+      /^incomplete chain.*UNABLE_TO_VERIFY_LEAF_SIGNATURE/,
+    );
+  });
+
+  it('unreachable and silent ports are clear errors', async () => {
+    expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: 9 })).toMatch(
+      /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:9 \(ECONNREFUSED\)/,
+    );
+    const impatient = await connectStdio({ ...fx.env, TRAEFIK_TLS_TIMEOUT_MS: '700' });
+    try {
+      expect(await fails(impatient, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
+        /ERR_BACKEND_TIMEOUT: no TLS handshake with 127.0.0.1:\d+ within 700 ms/,
+      );
+    } finally {
+      await impatient.close();
+    }
+    expect(await fails(client, 'certificates_inspect', { host: 'bad host!' })).toMatch(/must be a hostname or IP/);
+  });
+});
+
+describe('certificates_sweep over TLS routers', () => {
+  it("lists every TLS router's hosts that expire soon or fail, skipping wildcards and non-TLS routers", async () => {
+    const s = await ok(client, 'certificates_sweep', { withinDays: 30 });
+    expect(s).toMatchObject({ checked: 7, hosts: 7, truncated: false });
+    expect(s.skipped).toEqual(['*.wild.example.test: wildcard, no single name to probe']);
+    const byHost = Object.fromEntries(s.expiring.map((e: { host: string }) => [e.host, e]));
+    expect(Object.keys(byHost).sort()).toEqual([
+      'expired.example.test',
+      'partial.example.test',
+      'self.example.test',
+      'soon.example.test',
+      'wrong.example.test',
+    ]);
+    expect(byHost['soon.example.test']).toMatchObject({ validates: true, routers: ['shop@docker'] });
+    expect(byHost['soon.example.test'].daysToExpiry).toBeLessThanOrEqual(5);
+    expect(s.expiring[0].host).toBe('expired.example.test');
+    const longer = await ok(client, 'certificates_sweep', { withinDays: 100, maxHosts: 2 });
+    expect(longer).toMatchObject({ checked: 2, hosts: 7, truncated: true });
+  });
+
+  it('stops starting probes when its time budget is spent, and says it is incomplete', async () => {
+    const slow = await connectStdio({
+      ...fx.env,
+      TRAEFIK_TLS_ADDRESS: `127.0.0.1:${tlsFx.silentPort}`,
+      TRAEFIK_TLS_TIMEOUT_MS: '600',
+      TRAEFIK_TLS_SWEEP_BUDGET_MS: '300',
+    });
+    try {
+      const started = Date.now();
+      const s = await ok(slow, 'certificates_sweep', {});
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(s).toMatchObject({ checked: 5, hosts: 7, truncated: true });
+      expect(s.expiring.every((e: { reason: string }) => /no TLS handshake .* within 600 ms/.test(e.reason))).toBe(
+        true,
+      );
+    } finally {
+      await slow.close();
+    }
+  });
+});
