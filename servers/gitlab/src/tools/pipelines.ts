@@ -1,0 +1,305 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { type Api, fitPage } from '../backend.js';
+import type { CallScope } from '../client.js';
+import { cleanLog, tailLines } from '../log-text.js';
+import { defineTool } from './define.js';
+import {
+  Cursor,
+  Id,
+  Limit,
+  Paging,
+  ProjectPath,
+  pagingOf,
+  type Rec,
+  str,
+  strOrNull,
+  UserRef,
+  userRef,
+} from './shapes.js';
+
+export const PIPELINE_STATUSES = [
+  'created',
+  'waiting_for_resource',
+  'preparing',
+  'pending',
+  'running',
+  'success',
+  'failed',
+  'canceled',
+  'skipped',
+  'manual',
+  'scheduled',
+] as const;
+
+const PipelineSummary = z.object({
+  id: z.number().int(),
+  ref: z.string(),
+  sha: z.string(),
+  status: z.string(),
+  source: z.string().nullable(),
+  createdAt: z.string().nullable(),
+});
+
+export const PipelineSummaryOf = (p: Rec) => ({
+  id: Number(p.id),
+  ref: str(p.ref),
+  sha: str(p.sha).slice(0, 12),
+  status: str(p.status),
+  source: strOrNull(p.source),
+  createdAt: strOrNull(p.created_at),
+});
+
+const JobShape = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  status: z.string(),
+  allowFailure: z.boolean(),
+  failureReason: z.string().nullable(),
+  durationSeconds: z.number().nullable(),
+});
+
+const jobOf = (j: Rec) => ({
+  id: Number(j.id),
+  name: str(j.name),
+  status: str(j.status),
+  allowFailure: j.allow_failure === true,
+  failureReason: strOrNull(j.failure_reason),
+  durationSeconds: typeof j.duration === 'number' ? Math.round(j.duration * 10) / 10 : null,
+});
+
+/** Most jobs read for one pipeline (GitLab pages them by 100). */
+const MAX_JOBS = 500;
+
+/** Every job of a pipeline (latest attempts only), in pages of 100, up to MAX_JOBS. */
+export async function pipelineJobs(
+  api: Api,
+  project: string,
+  pipelineId: number,
+  scope?: string[],
+): Promise<{ jobs: Rec[]; complete: boolean }> {
+  const jobs: Rec[] = [];
+  for (let page = 1; jobs.length < MAX_JOBS; page++) {
+    const res = (await api.Jobs.all(project, {
+      pipelineId,
+      page,
+      perPage: 100,
+      showExpanded: true,
+      maxPages: 1,
+      ...(scope ? { scope } : {}),
+    } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
+    jobs.push(...res.data);
+    if (!res.paginationInfo.next) return { jobs, complete: true };
+  }
+  return { jobs: jobs.slice(0, MAX_JOBS), complete: false };
+}
+
+export const pipelinesList = defineTool({
+  name: 'pipelines_list',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List pipelines',
+  description: "List a project's pipelines, newest first; filter by ref, status or source.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    ref: z.string().min(1).max(255).optional().describe('Branch or tag'),
+    status: z.enum(PIPELINE_STATUSES).optional().describe('Pipeline status'),
+    source: z.string().min(1).max(40).optional().describe('push, merge_request_event, schedule, web, api...'),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ pipelines: z.array(PipelineSummary), ...Paging }),
+  handler: async ({ project, ref, status, source, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(`pipelines of "${project}"`, signal, cursor, limit, (api, req) =>
+      api.Pipelines.all(gitlab.project(project), {
+        ...req,
+        orderBy: 'id',
+        sort: 'desc',
+        ...(ref ? { ref } : {}),
+        ...(status ? { status } : {}),
+        ...(source ? { source } : {}),
+      } as never),
+    );
+    const fitted = fitPage({ ...page, items: page.items.map(PipelineSummaryOf) }, cursor, limit, maxOutputBytes - 512);
+    return { pipelines: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+export const pipelinesGet = defineTool({
+  name: 'pipelines_get',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Get a pipeline with its jobs',
+  description: 'One pipeline: status, ref, timing, and its jobs grouped by stage in run order (latest attempts).',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: z.object({
+    pipeline: PipelineSummary.extend({
+      startedAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      durationSeconds: z.number().nullable(),
+      user: UserRef.nullable(),
+      webUrl: z.string(),
+    }),
+    stages: z.array(z.object({ name: z.string(), status: z.string(), jobs: z.array(JobShape) })),
+    jobsTruncated: z.boolean(),
+  }),
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    return gitlab.call(`pipeline ${pipelineId} of "${project}"`, signal, async (api) => {
+      const p = (await api.Pipelines.show(path, pipelineId)) as unknown as Rec;
+      const { jobs, complete } = await pipelineJobs(api, path, pipelineId);
+      return {
+        pipeline: {
+          ...PipelineSummaryOf(p),
+          startedAt: strOrNull(p.started_at),
+          finishedAt: strOrNull(p.finished_at),
+          durationSeconds: typeof p.duration === 'number' ? p.duration : null,
+          user: userRef(p.user),
+          webUrl: str(p.web_url),
+        },
+        stages: byStage(jobs),
+        jobsTruncated: !complete,
+      };
+    });
+  },
+});
+
+/** Jobs grouped by stage, stages in the order their first job ran (GitLab lists jobs newest first). */
+export function byStage(jobs: Rec[]) {
+  const sorted = [...jobs].sort((a, b) => Number(a.id) - Number(b.id));
+  const stages = new Map<string, Rec[]>();
+  for (const j of sorted) {
+    const name = str(j.stage);
+    const list = stages.get(name) ?? [];
+    list.push(j);
+    stages.set(name, list);
+  }
+  return [...stages].map(([name, list]) => ({ name, status: stageStatus(list), jobs: list.map(jobOf) }));
+}
+
+function stageStatus(jobs: Rec[]): string {
+  const s = jobs.map((j) => ({ status: str(j.status), allowed: j.allow_failure === true }));
+  if (s.some((j) => j.status === 'failed' && !j.allowed)) return 'failed';
+  for (const state of ['running', 'pending', 'created', 'canceled', 'manual', 'skipped'])
+    if (s.some((j) => j.status === state)) return state;
+  return s.some((j) => j.status === 'failed') ? 'success_with_warnings' : 'success';
+}
+
+const FailedJob = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  stage: z.string(),
+  failureReason: z.string().nullable(),
+  allowFailure: z.boolean(),
+  section: z.string().nullable(),
+  logTail: z.string(),
+  logBytes: z.number().int(),
+});
+
+export const pipelinesDiagnose = defineTool({
+  name: 'pipelines_diagnose',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Why did a pipeline fail',
+  description:
+    'Why a pipeline failed, in one call: failed jobs with stage, failure reason, allow_failure, the failing log section and the last log lines (ANSI and section markers removed).',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    pipelineId: Id.optional().describe('Pipeline id; default: the latest failed pipeline (on ref when given)'),
+    ref: z.string().min(1).max(255).optional().describe('Branch or tag, used when pipelineId is omitted'),
+    lines: z.number().int().min(1).max(100).default(20).describe('Log lines per failed job'),
+    maxJobs: z.number().int().min(1).max(10).default(5).describe('Most failed jobs whose logs are read'),
+  }),
+  output: z.object({
+    pipeline: PipelineSummary,
+    summary: z.string(),
+    failedJobs: z.array(FailedJob),
+    failedJobsTotal: z.number().int(),
+  }),
+  handler: async ({ project, pipelineId, ref, lines, maxJobs }, { gitlab, signal, maxOutputBytes }) => {
+    const path = gitlab.project(project);
+    return gitlab.call(`the failure of a pipeline of "${project}"`, signal, async (api, scope) => {
+      const p = await findPipeline(api, path, pipelineId, ref);
+      const { jobs } = await pipelineJobs(api, path, Number(p.id), ['failed']);
+      // latest attempt of each job name only, hard failures first
+      const failed = [...jobs]
+        .sort((a, b) => Number(b.id) - Number(a.id))
+        .filter((j, i, all) => all.findIndex((k) => k.name === j.name) === i)
+        .sort(
+          (a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || Number(a.id) - Number(b.id),
+        );
+      const perJobBytes = Math.max(
+        1024,
+        Math.floor((maxOutputBytes - 2048) / Math.max(1, Math.min(maxJobs, failed.length))),
+      );
+      const failedJobs = [];
+      for (const j of failed.slice(0, maxJobs)) {
+        const log = await readLog(api, scope, path, Number(j.id));
+        const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
+        failedJobs.push({
+          id: Number(j.id),
+          name: str(j.name),
+          stage: str(j.stage),
+          failureReason: strOrNull(j.failure_reason),
+          allowFailure: j.allow_failure === true,
+          section: tail.lines.at(-1)?.section ?? log.lastSection,
+          logTail: tail.lines.map((l) => l.text).join('\n'),
+          logBytes: log.totalBytes,
+        });
+      }
+      const hard = failed.filter((j) => j.allow_failure !== true);
+      const summary =
+        failed.length === 0
+          ? `pipeline ${p.id} is ${p.status}: no failed jobs`
+          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${hard.map((j) => `${j.stage}/${j.name} (${j.failure_reason ?? 'unknown'})`).join(', ') || 'none'}` +
+            (failed.length > hard.length ? `; ${failed.length - hard.length} allowed to fail` : '') +
+            (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '');
+      return { pipeline: PipelineSummaryOf(p), summary, failedJobs, failedJobsTotal: failed.length };
+    });
+  },
+});
+
+async function findPipeline(api: Api, path: string, id: number | undefined, ref: string | undefined): Promise<Rec> {
+  if (id !== undefined) return (await api.Pipelines.show(path, id)) as unknown as Rec;
+  const list = (await api.Pipelines.all(path, {
+    status: 'failed',
+    orderBy: 'id',
+    sort: 'desc',
+    page: 1,
+    perPage: 1,
+    maxPages: 1,
+    ...(ref ? { ref } : {}),
+  } as never)) as unknown as Rec[];
+  const first = list[0];
+  if (!first)
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `no failed pipeline in "${path}"${ref ? ` on ${ref}` : ''}; pass pipelineId or check pipelines_list`,
+    );
+  return first;
+}
+
+/** A job's log, tail-capped while it is read, cleaned for reading. */
+export async function readLog(api: Api, scope: CallScope, path: string, jobId: number) {
+  scope.textTotalBytes = undefined;
+  scope.textTruncated = undefined;
+  const raw = (await api.Jobs.showLog(path, jobId)) as unknown;
+  const text = typeof raw === 'string' ? raw : '';
+  const { lines, lastSection } = cleanLog(text);
+  const readBytes = Buffer.byteLength(text, 'utf8');
+  return {
+    lines,
+    lastSection,
+    readBytes,
+    totalBytes: scope.textTotalBytes ?? readBytes,
+    cut: scope.textTruncated === true,
+  };
+}
+
+export const pipelineTools = [pipelinesList, pipelinesGet, pipelinesDiagnose] as const;

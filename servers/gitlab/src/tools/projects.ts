@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../backend.js';
+import { defineTool } from './define.js';
+import { Cursor, clip, Limit, Paging, ProjectPath, type Rec, Search, str, strOrNull } from './shapes.js';
+
+const ProjectSummary = z.object({
+  path: z.string(),
+  name: z.string(),
+  visibility: z.string(),
+  defaultBranch: z.string().nullable(),
+  archived: z.boolean(),
+  lastActivityAt: z.string().nullable(),
+});
+
+function summary(p: Rec) {
+  return {
+    path: str(p.path_with_namespace),
+    name: str(p.name),
+    visibility: str(p.visibility),
+    defaultBranch: strOrNull(p.default_branch),
+    archived: p.archived === true,
+    lastActivityAt: strOrNull(p.last_activity_at),
+  };
+}
+
+export const projectsList = defineTool({
+  name: 'projects_list',
+  toolset: 'projects',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List projects',
+  description:
+    'List or search GitLab projects the server may see (allowlisted paths only), oldest id first; cursor paging.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    search: Search,
+    membership: z.boolean().default(false).describe("Only projects the server's GitLab user is a member of"),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ projects: z.array(ProjectSummary), hiddenByAllowlist: z.number().int(), ...Paging }),
+  handler: async ({ search, membership, limit, cursor }, { gitlab, signal }) => {
+    const at = decodeKeysetCursor(cursor);
+    const perPage = at?.perPage ?? limit;
+    const { rows, link } = await gitlab.call('the project list', signal, async (api, scope) => {
+      const rows = (await api.Projects.all({
+        pagination: 'keyset',
+        orderBy: 'id',
+        sort: 'asc',
+        perPage,
+        maxPages: 1,
+        simple: true,
+        ...(at ? { idAfter: at.idAfter } : {}),
+        ...(search ? { search } : {}),
+        ...(membership ? { membership: true } : {}),
+      } as never)) as unknown as Rec[];
+      return { rows, link: scope.lastHeaders?.link ?? '' };
+    });
+    const next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1];
+    const idAfter = next ? new URL(next).searchParams.get('id_after') : null;
+    const visible = rows.filter((p) => gitlab.allowlist.allows(str(p.path_with_namespace)));
+    return {
+      projects: visible.map(summary),
+      hiddenByAllowlist: rows.length - visible.length,
+      total: null,
+      truncated: idAfter !== null,
+      ...(idAfter !== null ? { nextCursor: encodeKeysetCursor(Number(idAfter), perPage) } : {}),
+    };
+  },
+});
+
+export const projectsGet = defineTool({
+  name: 'projects_get',
+  toolset: 'projects',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Get a project',
+  description: 'One project by full path: description, default branch, visibility, open issue count, URLs, activity.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath }),
+  output: ProjectSummary.extend({
+    id: z.number().int(),
+    description: z.string(),
+    webUrl: z.string(),
+    httpCloneUrl: z.string(),
+    openIssues: z.number().int().nullable(),
+    createdAt: z.string().nullable(),
+  }),
+  handler: async ({ project }, { gitlab, signal }) => {
+    const p = (await gitlab.call(`project "${project}"`, signal, (api) =>
+      api.Projects.show(gitlab.project(project)),
+    )) as unknown as Rec;
+    return {
+      ...summary(p),
+      id: Number(p.id),
+      description: clip(p.description, 1000),
+      webUrl: str(p.web_url),
+      httpCloneUrl: str(p.http_url_to_repo),
+      openIssues: typeof p.open_issues_count === 'number' ? p.open_issues_count : null,
+      createdAt: strOrNull(p.created_at),
+    };
+  },
+});
+
+export const projectTools = [projectsList, projectsGet] as const;
