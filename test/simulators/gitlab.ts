@@ -102,14 +102,14 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const reply = () => respond(req, res, Buffer.concat(chunks).toString('utf8'));
+      const reply = () => void respond(req, res, Buffer.concat(chunks).toString('utf8'));
       if (control.delayMs > 0) setTimeout(reply, control.delayMs);
       else reply();
     });
   });
   base = listening.url;
 
-  function respond(req: IncomingMessage, res: ServerResponse, rawBody: string) {
+  async function respond(req: IncomingMessage, res: ServerResponse, rawBody: string) {
     if (res.destroyed) return;
     const url = new URL(req.url ?? '/', base);
     const token = (req.headers['private-token'] as string | undefined) ?? bearer(req.headers.authorization);
@@ -144,7 +144,13 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     } else {
       try {
         let body: Record<string, unknown> = {};
-        if (rawBody && (req.headers['content-type'] ?? '').includes('json')) body = JSON.parse(rawBody);
+        const type = req.headers['content-type'] ?? '';
+        if (rawBody && type.includes('json')) body = JSON.parse(rawBody);
+        else if (rawBody && (type.includes('multipart/form-data') || type.includes('x-www-form-urlencoded'))) {
+          // GitLab (Grape) takes form bodies as well as JSON; gitbeaker sends some edits as multipart
+          const form = await new Response(rawBody, { headers: { 'content-type': type } }).formData();
+          for (const [k, v] of form) body[k] = typeof v === 'string' ? v : '';
+        }
         for (const [k, v] of url.searchParams) if (!(k in body)) body[k] = v;
         answer = route(req.method ?? 'GET', url, token, body);
       } catch (err) {
@@ -485,7 +491,12 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     const ok = (b: Json, status = 200): Answer => ({ status, body: b });
     const q = url.searchParams;
     const [root, id, sub, subId, action, actionId, tail] = seg;
-    const key = `${method} ${[root, id && ':id', sub, subId && ':sub', action, actionId && ':aid', tail].filter(Boolean).join('/')}`;
+    let key = `${method} ${[root, id && ':id', sub, subId && ':sub', action, actionId && ':aid', tail].filter(Boolean).join('/')}`;
+    // literal sub-resources where the generic pattern would read a name as an id
+    if (sub === 'repository' && subId === 'tree' && !action) key = `${method} projects/:id/repository/tree`;
+    if (sub === 'repository' && subId === 'files' && action && !actionId)
+      key = `${method} projects/:id/repository/files/:path`;
+    if (root === 'runners' && id === 'all' && !sub) key = `${method} runners/all`;
 
     if (key === 'GET metadata' || key === 'GET version')
       return ok({ version: '17.5.1', revision: 'sim', kas: { enabled: false }, enterprise: false });
@@ -685,12 +696,12 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           return ok(variableJson(writeVariable(p.variables, body)), 201);
         case 'PUT projects/:id/variables/:sub': {
           need(ACCESS.maintainer, access, me.is_admin);
-          const existing = variableIn(p.variables, subId as string, q.get('filter[environment_scope]') ?? undefined);
+          const existing = variableIn(p.variables, subId as string, scopeFilter(q, body));
           return ok(variableJson(writeVariable(p.variables, body, existing)));
         }
         case 'DELETE projects/:id/variables/:sub': {
           need(ACCESS.maintainer, access, me.is_admin);
-          const existing = variableIn(p.variables, subId as string, q.get('filter[environment_scope]') ?? undefined);
+          const existing = variableIn(p.variables, subId as string, scopeFilter(q, body));
           p.variables.splice(p.variables.indexOf(existing), 1);
           return { status: 204, body: '' };
         }
@@ -753,15 +764,16 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
             mode: e.type === 'tree' ? '040000' : '100644',
           }));
         }
-        case 'GET projects/:id/repository/files/:sub': {
+        case 'GET projects/:id/repository/files/:path': {
           const ref = q.get('ref');
           if (!ref) throw missing('ref');
-          const content = refFiles(p, ref).get(subId as string);
+          const filePath = action as string;
+          const content = refFiles(p, ref).get(filePath);
           if (content === undefined) throw notFound('File');
           const buf = Buffer.from(content, 'utf8');
           return ok({
-            file_name: (subId as string).split('/').pop(),
-            file_path: subId,
+            file_name: filePath.split('/').pop(),
+            file_path: filePath,
             size: buf.length,
             encoding: 'base64',
             content: buf.toString('base64'),
@@ -843,12 +855,12 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           return ok(variableJson(writeVariable(g.variables, body)), 201);
         case 'PUT groups/:id/variables/:sub': {
           need(ACCESS.maintainer, access, me.is_admin);
-          const existing = variableIn(g.variables, subId as string, q.get('filter[environment_scope]') ?? undefined);
+          const existing = variableIn(g.variables, subId as string, scopeFilter(q, body));
           return ok(variableJson(writeVariable(g.variables, body, existing)));
         }
         case 'DELETE groups/:id/variables/:sub': {
           need(ACCESS.maintainer, access, me.is_admin);
-          const existing = variableIn(g.variables, subId as string, q.get('filter[environment_scope]') ?? undefined);
+          const existing = variableIn(g.variables, subId as string, scopeFilter(q, body));
           g.variables.splice(g.variables.indexOf(existing), 1);
           return { status: 204, body: '' };
         }
@@ -1030,6 +1042,12 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     control,
     close: () => listening.close(),
   };
+}
+
+/** `filter[environment_scope]` arrives in the query (GET, curl examples) or in a JSON body (PUT/DELETE). */
+function scopeFilter(q: URLSearchParams, body: Record<string, unknown>): string | undefined {
+  const fromBody = (body.filter as { environment_scope?: unknown } | undefined)?.environment_scope;
+  return q.get('filter[environment_scope]') ?? (typeof fromBody === 'string' ? fromBody : undefined);
 }
 
 function bearer(header: string | undefined): string | undefined {

@@ -3,14 +3,36 @@ import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { GitLabBackend } from './backend.js';
 import type { GitLabServices } from './tools/define.js';
+import { groupTools } from './tools/groups.js';
+import { hookTools } from './tools/hooks.js';
+import { issueTools } from './tools/issues.js';
 import { jobTools } from './tools/jobs.js';
+import { mergeRequestTools } from './tools/merge-requests.js';
 import { pipelineTools } from './tools/pipelines.js';
 import { projectTools } from './tools/projects.js';
+import { repositoryTools } from './tools/repository.js';
+import { runnerTools } from './tools/runners.js';
+import { userTools } from './tools/users.js';
+import { variableTools } from './tools/variables.js';
+import { wikiTools } from './tools/wiki.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** Every tool of the GitLab server, in the order tools/list shows them. */
-export const tools: readonly AnyTool<GitLabServices>[] = [...projectTools, ...pipelineTools, ...jobTools];
+export const tools: readonly AnyTool<GitLabServices>[] = [
+  ...projectTools,
+  ...pipelineTools,
+  ...jobTools,
+  ...mergeRequestTools,
+  ...issueTools,
+  ...variableTools,
+  ...groupTools,
+  ...hookTools,
+  ...userTools,
+  ...runnerTools,
+  ...repositoryTools,
+  ...wikiTools,
+];
 
 const csv = z.preprocess(
   (v) =>

@@ -24,16 +24,16 @@ export const jobsGetLog = defineTool({
   }),
   output: z.object({
     job: z.object({
-      id: z.number().int(),
+      id: z.number(),
       name: z.string(),
       stage: z.string(),
       status: z.string(),
       failureReason: z.string().nullable(),
     }),
     text: z.string(),
-    returnedLines: z.number().int(),
-    matchedLines: z.number().int(),
-    totalBytes: z.number().int(),
+    returnedLines: z.number(),
+    matchedLines: z.number(),
+    totalBytes: z.number(),
     truncated: z.boolean(),
     bound: z.string(),
   }),
@@ -76,4 +76,29 @@ export const jobsGetLog = defineTool({
   },
 });
 
-export const jobTools = [jobsGetLog] as const;
+export const jobsRetry = defineTool({
+  name: 'jobs_retry',
+  toolset: 'jobs',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Retry a job',
+  description: 'Retry one finished CI job; returns the new job (a new id) and its status.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({ project: ProjectPath, jobId: Id.describe('Job id') }),
+  output: z.object({
+    id: z.number(),
+    name: z.string(),
+    stage: z.string(),
+    status: z.string(),
+    retriedJobId: z.number(),
+  }),
+  handler: async ({ project, jobId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const j = (await gitlab.call(`retrying job ${jobId} of "${project}"`, signal, (api) =>
+      api.Jobs.retry(path, jobId),
+    )) as unknown as Rec;
+    return { id: Number(j.id), name: str(j.name), stage: str(j.stage), status: str(j.status), retriedJobId: jobId };
+  },
+});
+
+export const jobTools = [jobsGetLog, jobsRetry] as const;

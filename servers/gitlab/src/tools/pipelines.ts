@@ -33,7 +33,7 @@ export const PIPELINE_STATUSES = [
 ] as const;
 
 const PipelineSummary = z.object({
-  id: z.number().int(),
+  id: z.number(),
   ref: z.string(),
   sha: z.string(),
   status: z.string(),
@@ -51,7 +51,7 @@ export const PipelineSummaryOf = (p: Rec) => ({
 });
 
 const JobShape = z.object({
-  id: z.number().int(),
+  id: z.number(),
   name: z.string(),
   status: z.string(),
   allowFailure: z.boolean(),
@@ -141,7 +141,7 @@ export const pipelinesGet = defineTool({
       startedAt: z.string().nullable(),
       finishedAt: z.string().nullable(),
       durationSeconds: z.number().nullable(),
-      user: UserRef.nullable(),
+      user: UserRef,
       webUrl: z.string(),
     }),
     stages: z.array(z.object({ name: z.string(), status: z.string(), jobs: z.array(JobShape) })),
@@ -190,14 +190,14 @@ function stageStatus(jobs: Rec[]): string {
 }
 
 const FailedJob = z.object({
-  id: z.number().int(),
+  id: z.number(),
   name: z.string(),
   stage: z.string(),
   failureReason: z.string().nullable(),
   allowFailure: z.boolean(),
   section: z.string().nullable(),
   logTail: z.string(),
-  logBytes: z.number().int(),
+  logBytes: z.number(),
 });
 
 export const pipelinesDiagnose = defineTool({
@@ -220,7 +220,7 @@ export const pipelinesDiagnose = defineTool({
     pipeline: PipelineSummary,
     summary: z.string(),
     failedJobs: z.array(FailedJob),
-    failedJobsTotal: z.number().int(),
+    failedJobsTotal: z.number(),
   }),
   handler: async ({ project, pipelineId, ref, lines, maxJobs }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
@@ -302,4 +302,42 @@ export async function readLog(api: Api, scope: CallScope, path: string, jobId: n
   };
 }
 
-export const pipelineTools = [pipelinesList, pipelinesGet, pipelinesDiagnose] as const;
+export const pipelinesRetry = defineTool({
+  name: 'pipelines_retry',
+  toolset: 'pipelines',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Retry a pipeline',
+  description: 'Retry the failed and canceled jobs of a pipeline; returns the pipeline with its new status.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: PipelineSummary,
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const p = (await gitlab.call(`retrying pipeline ${pipelineId} of "${project}"`, signal, (api) =>
+      api.Pipelines.retry(path, pipelineId),
+    )) as unknown as Rec;
+    return PipelineSummaryOf(p);
+  },
+});
+
+export const pipelinesCancel = defineTool({
+  name: 'pipelines_cancel',
+  toolset: 'pipelines',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Cancel a pipeline',
+  description: 'Cancel the running and pending jobs of a pipeline; a finished pipeline is returned unchanged.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: PipelineSummary,
+  plan: ({ project, pipelineId }) => `cancel every running or pending job of pipeline ${pipelineId} in ${project}`,
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const p = (await gitlab.call(`canceling pipeline ${pipelineId} of "${project}"`, signal, (api) =>
+      api.Pipelines.cancel(path, pipelineId),
+    )) as unknown as Rec;
+    return PipelineSummaryOf(p);
+  },
+});
+export const pipelineTools = [pipelinesList, pipelinesGet, pipelinesDiagnose, pipelinesRetry, pipelinesCancel] as const;

@@ -38,7 +38,7 @@ export const projectsList = defineTool({
     limit: Limit,
     cursor: Cursor,
   }),
-  output: z.object({ projects: z.array(ProjectSummary), hiddenByAllowlist: z.number().int(), ...Paging }),
+  output: z.object({ projects: z.array(ProjectSummary), hiddenByAllowlist: z.number(), ...Paging }),
   handler: async ({ search, membership, limit, cursor }, { gitlab, signal }) => {
     const at = decodeKeysetCursor(cursor);
     const perPage = at?.perPage ?? limit;
@@ -79,11 +79,11 @@ export const projectsGet = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ProjectPath }),
   output: ProjectSummary.extend({
-    id: z.number().int(),
+    id: z.number(),
     description: z.string(),
     webUrl: z.string(),
     httpCloneUrl: z.string(),
-    openIssues: z.number().int().nullable(),
+    openIssues: z.number().nullable(),
     createdAt: z.string().nullable(),
   }),
   handler: async ({ project }, { gitlab, signal }) => {

@@ -2,35 +2,28 @@
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
-const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9_.-]*';
-
+// Short patterns on purpose: every tool repeats them in tools/list; GitLab checks the rest.
 export const ProjectPath = z
   .string()
-  .min(3)
   .max(255)
-  .regex(new RegExp(`^${SEGMENT}(/${SEGMENT})+$`), 'must be a full path like "group/project"')
-  .describe('Project full path, e.g. "platform/api"');
+  .regex(/^[\w.-]+(\/[\w.-]+)+$/, 'must be a full path like "group/project"')
+  .describe('Project path, e.g. "platform/api"');
 
 export const GroupPath = z
   .string()
-  .min(1)
   .max(255)
-  .regex(new RegExp(`^${SEGMENT}(/${SEGMENT})*$`), 'must be a group full path like "platform" or "platform/infra"')
-  .describe('Group full path, e.g. "platform"');
+  .regex(/^[\w.-]+(\/[\w.-]+)*$/, 'must be a group path like "platform" or "platform/infra"')
+  .describe('Group path, e.g. "platform"');
 
-export const Id = z
-  .number()
-  .int()
-  .min(1)
-  .max(2 ** 53 - 1);
+export const Id = z.int().min(1).max(1e12);
 
-export const Limit = z.number().int().min(1).max(100).default(20).describe('Items per page (max 100)');
-export const Cursor = z.string().max(64).optional().describe('nextCursor of the previous page');
+export const Limit = z.int().min(1).max(100).default(20).describe('Page size');
+export const Cursor = z.string().max(64).optional().describe('nextCursor from the last page');
 export const Search = z.string().min(1).max(100).optional().describe('Text search');
 
 /** Page facts for every list: total is null when GitLab does not count. */
 export const Paging = {
-  total: z.number().int().nullable(),
+  total: z.number().nullable(),
   truncated: z.boolean(),
   nextCursor: z.string().optional(),
 };
@@ -39,13 +32,13 @@ export function pagingOf(p: ReturnType<typeof fitPage>) {
   return { total: p.total, truncated: p.truncated, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
 }
 
-export const UserRef = z.object({ username: z.string(), name: z.string() });
-export type UserRefT = z.infer<typeof UserRef>;
+/** A user as lists show them: the username (users_get has the rest). */
+export const UserRef = z.string().nullable();
 
-export function userRef(u: unknown): UserRefT | null {
+export function userRef(u: unknown): string | null {
   if (!u || typeof u !== 'object') return null;
-  const o = u as { username?: unknown; name?: unknown };
-  return { username: String(o.username ?? ''), name: String(o.name ?? '') };
+  const name = (u as { username?: unknown }).username;
+  return typeof name === 'string' ? name : null;
 }
 
 export const Empty = z.object({}).describe('no filters');
