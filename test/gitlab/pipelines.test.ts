@@ -98,7 +98,7 @@ describe('pipelines', () => {
       id: 1030,
       status: 'failed',
       ref: 'feature/invoices',
-      user: { username: 'alice' },
+      user: 'alice',
     });
     expect(res.stages.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
       'build:success',
