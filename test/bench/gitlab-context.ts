@@ -159,7 +159,12 @@ async function main(): Promise<void> {
       `tools/list    ours ${ourTools.length} tools, ${fmt(ourBytes)} B (${fmt(Math.round(ourBytes / ourTools.length))} B/tool)`,
     );
     console.log(
-      `              theirs ${theirTools.length} tools, ${fmt(theirBytes)} B (${fmt(Math.round(theirBytes / theirTools.length))} B/tool)\n`,
+      `              theirs ${theirTools.length} tools, ${fmt(theirBytes)} B (${fmt(Math.round(theirBytes / theirTools.length))} B/tool)`,
+    );
+    const withoutOutput = (tools: typeof ourTools) =>
+      Buffer.byteLength(JSON.stringify(tools.map(({ outputSchema: _o, ...rest }) => rest))) / tools.length;
+    console.log(
+      `              without output schemas: ours ${fmt(Math.round(withoutOutput(ourTools)))} B/tool, theirs ${fmt(Math.round(withoutOutput(theirTools)))} B/tool (${theirTools.filter((t) => t.outputSchema).length} of theirs have one)\n`,
     );
     console.log(
       'task                         | ours: calls, text B (with structured) | theirs: calls, text B | answered ours/theirs | ANSI left ours/theirs',

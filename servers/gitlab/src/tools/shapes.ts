@@ -7,13 +7,13 @@ export const ProjectPath = z
   .string()
   .max(255)
   .regex(/^[\w.-]+(\/[\w.-]+)+$/, 'must be a full path like "group/project"')
-  .describe('Project path, e.g. "platform/api"');
+  .describe('group/project');
 
 export const GroupPath = z
   .string()
   .max(255)
   .regex(/^[\w.-]+(\/[\w.-]+)*$/, 'must be a group path like "platform" or "platform/infra"')
-  .describe('Group path, e.g. "platform"');
+  .describe('group or group/subgroup');
 
 export const Id = z.int().min(1).max(1e12);
 

@@ -28,8 +28,8 @@ const variableOf = (v: Rec) => ({
 });
 
 const Target = {
-  project: ProjectPath.optional().describe('Project full path (give project or group)'),
-  group: GroupPath.optional().describe('Group full path (give project or group)'),
+  project: ProjectPath.optional().describe('group/project (or give group)'),
+  group: GroupPath.optional().describe('group path (or give project)'),
 };
 
 const Key = z
