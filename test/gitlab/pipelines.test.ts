@@ -54,7 +54,40 @@ describe('projects through @gitbeaker/rest and the simulator', () => {
   });
 });
 
+describe('projects_create', () => {
+  it("creates an empty private project; a taken path is GitLab's validation error", async () => {
+    const p = await call('projects_create', { group: 'sandbox', name: 'New Service' }, fx.services);
+    expect(p).toMatchObject({ path: 'sandbox/new-service', visibility: 'private', defaultBranch: 'main' });
+    const again = await callError('projects_create', { group: 'sandbox', name: 'New Service' }, fx.services);
+    expect(again.code).toBe('ERR_INVALID_INPUT');
+    expect(again.message).toMatch(/has already been taken/);
+  });
+
+  it('checks the new path against the allowlist before asking GitLab', async () => {
+    const scoped = await start({ allowlist: ['sandbox/demo-*'] });
+    try {
+      const before = scoped.sim.control.requests.length;
+      const err = await callError('projects_create', { group: 'sandbox', name: 'x', path: 'other' }, scoped.services);
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(scoped.sim.control.requests.length).toBe(before);
+    } finally {
+      await scoped.close();
+    }
+  });
+});
+
 describe('pipelines', () => {
+  it('says total is unknown when GitLab stops counting (more than its count limit)', async () => {
+    fx.sim.control.countLimit = 10;
+    try {
+      const res = await call('pipelines_list', { project: 'platform/api', limit: 5 }, fx.services);
+      expect(res.total).toBeNull();
+      expect(res.nextCursor).toBeDefined();
+    } finally {
+      fx.sim.control.countLimit = 10_000;
+    }
+  });
+
   it('lists with offset paging, exact totals and filters', async () => {
     const first = await call('pipelines_list', { project: 'platform/api', limit: 12 }, fx.services);
     expect(first.total).toBe(30);

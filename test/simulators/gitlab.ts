@@ -511,6 +511,46 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     if (key === 'GET user') return ok(userJson(me, true));
 
     if (root === 'projects' && !id && method === 'GET') return listProjects(url, me);
+    if (key === 'POST projects') {
+      if (!body.name && !body.path) throw badRequest('name or path is required');
+      const ns = body.namespace_id !== undefined ? groupById(Number(body.namespace_id)) : undefined;
+      if (!ns || !canSeeGroup(ns, me)) throw notFound('Namespace');
+      need(ACCESS.maintainer, groupAccess(ns, me), me.is_admin);
+      const path = String(
+        body.path ??
+          String(body.name)
+            .toLowerCase()
+            .replace(/[^\w.-]+/g, '-'),
+      );
+      const full = `${ns.full_path}/${path}`;
+      if (state.projects.some((x) => x.path_with_namespace.toLowerCase() === full.toLowerCase()))
+        throw badRequest({ path: ['has already been taken'], name: ['has already been taken'] });
+      const now = new Date().toISOString();
+      const p: SimProject = {
+        id: ++state.nextId,
+        name: String(body.name ?? path),
+        path,
+        namespace_id: ns.id,
+        path_with_namespace: full,
+        description: String(body.description ?? ''),
+        visibility: (body.visibility as SimProject['visibility']) ?? 'private',
+        default_branch: 'main',
+        archived: false,
+        created_at: now,
+        last_activity_at: now,
+        members: new Map([[me.id, ACCESS.owner]]),
+        pipelines: [],
+        jobs: [],
+        merge_requests: [],
+        issues: [],
+        variables: [],
+        hooks: [],
+        files: new Map(),
+        wiki: [],
+      };
+      state.projects.push(p);
+      return ok(projectJson(p), 201);
+    }
     if (root === 'projects' && id) {
       const p = findProject(id, me);
       const access = projectAccess(p, me);

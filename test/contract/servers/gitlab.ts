@@ -43,6 +43,19 @@ export const cases: ContractCase[] = [
   },
   { tool: 'projects_get', label: 'outside the allowlist', arguments: { project: 'secret/vault' }, expect: 'error' },
   {
+    tool: 'projects_create',
+    label: 'new project in an allowlisted group',
+    arguments: { group: 'sandbox', name: 'Contract Demo' },
+    expect: 'ok',
+    check: expectFields({ path: 'sandbox/contract-demo', visibility: 'private' }),
+  },
+  {
+    tool: 'projects_create',
+    label: 'group outside the allowlist',
+    arguments: { group: 'secret', name: 'x' },
+    expect: 'error',
+  },
+  {
     tool: 'pipelines_list',
     label: 'failed only',
     arguments: { project: P, status: 'failed' },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { decodeKeysetCursor, encodeKeysetCursor } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, Limit, Paging, ProjectPath, type Rec, Search, str, strOrNull } from './shapes.js';
+import { Cursor, clip, GroupPath, Limit, Paging, ProjectPath, type Rec, Search, str, strOrNull } from './shapes.js';
 
 const ProjectSummary = z.object({
   path: z.string(),
@@ -102,4 +102,47 @@ export const projectsGet = defineTool({
   },
 });
 
-export const projectTools = [projectsList, projectsGet] as const;
+export const projectsCreate = defineTool({
+  name: 'projects_create',
+  toolset: 'projects',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Create a project',
+  description: 'Create an empty project in a group (the new path must be inside the allowlist); private by default.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    group: GroupPath,
+    name: z.string().min(1).max(255).describe('Project name'),
+    path: z
+      .string()
+      .max(255)
+      .regex(/^[\w.-]+$/, 'one path segment')
+      .optional()
+      .describe('URL path; default: derived from the name'),
+    visibility: z.enum(['private', 'internal', 'public']).default('private').describe('Who can see it'),
+    description: z.string().max(2000).optional().describe('Short description'),
+  }),
+  output: ProjectSummary.extend({ id: z.number(), webUrl: z.string() }),
+  handler: async ({ group, name, path, visibility, description }, { gitlab, signal }) => {
+    const slug =
+      path ??
+      name
+        .trim()
+        .toLowerCase()
+        .replace(/[^\w.-]+/g, '-');
+    gitlab.project(`${gitlab.group(group)}/${slug}`);
+    const p = (await gitlab.call(`a new project in "${group}"`, signal, async (api) => {
+      const ns = (await api.Groups.show(group, { withProjects: false } as never)) as unknown as Rec;
+      return api.Projects.create({
+        name,
+        path: slug,
+        namespaceId: Number(ns.id),
+        visibility,
+        ...(description ? { description } : {}),
+      } as never);
+    })) as unknown as Rec;
+    return { ...summary(p), id: Number(p.id), webUrl: str(p.web_url) };
+  },
+});
+
+export const projectTools = [projectsList, projectsGet, projectsCreate] as const;
