@@ -77,7 +77,8 @@ describe('policy around the GitLab tools', () => {
       expect(first.isError).toBe(true);
       expect(first.content[0]?.text).toMatch(/ERR_CONFIRMATION_REQUIRED.*delete CI\/CD variable LOG_LEVEL/);
       expect(sim.control.requests.filter((r) => r.method === 'DELETE').length).toBe(deletesBefore);
-      const token = (first._meta?.['ravenhelm/confirmation'] as { token: string }).token;
+      const token = (first._meta?.['ravenhelm/confirmation'] as { token: string } | undefined)?.token;
+      expect(token).toBeTypeOf('string');
       const second = await rt.pipeline.call(rt.localPrincipal, 'variables_delete', {
         ...args,
         confirmationToken: token,
@@ -100,7 +101,8 @@ describe('policy around the GitLab tools', () => {
       const args = { project: 'platform/api', key: 'PLAN_SECRET', value };
       const first = await rt.pipeline.call(rt.localPrincipal, 'variables_set', args);
       expect(first.content[0]?.text).toMatch(/set CI\/CD variable PLAN_SECRET/);
-      const token = (first._meta?.['ravenhelm/confirmation'] as { token: string }).token;
+      const token = (first._meta?.['ravenhelm/confirmation'] as { token: string } | undefined)?.token;
+      expect(token).toBeTypeOf('string');
       const second = await rt.pipeline.call(rt.localPrincipal, 'variables_set', { ...args, confirmationToken: token });
       expect(second.structuredContent).toMatchObject({ key: 'PLAN_SECRET', created: true });
       expect(JSON.stringify([first, second, audit.records])).not.toContain(value);
