@@ -144,6 +144,18 @@ describe('pipelines', () => {
     expect(res.jobsTruncated).toBe(false);
   });
 
+  it('reads every job of a pipeline across GitLab job pages (130 jobs, pages of 100)', async () => {
+    const from = fx.sim.control.requests.length;
+    const res = await call('pipelines_get', { project: 'platform/web', pipelineId: 3001 }, fx.services);
+    expect(res.jobsTruncated).toBe(false);
+    expect(res.stages.map((s: { name: string; jobs: unknown[] }) => `${s.name}:${s.jobs.length}`)).toEqual([
+      'test:65',
+      'e2e:65',
+    ]);
+    const jobPages = fx.sim.control.requests.slice(from).filter((r) => r.path.endsWith('/jobs'));
+    expect(jobPages.map((r) => r.query.get('page'))).toEqual(['1', '2']);
+  });
+
   it('explains a failed pipeline in one call: stage, reason, allow_failure, clean log tail', async () => {
     const res = await call('pipelines_diagnose', { project: 'platform/api' }, fx.services);
     expect(res.pipeline.id).toBe(1030);

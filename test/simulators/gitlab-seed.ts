@@ -203,6 +203,8 @@ export const FAILED_PIPELINE = 1030;
 export const FAILED_PIPELINE_FIRST_JOB = 5101;
 export const UNIT_JOB = 5102;
 export const LONG_LOG_JOB = 6000;
+/** platform/web pipeline with 130 jobs. */
+export const BIG_PIPELINE = 3001;
 export const BOT_TOKEN = 'glpat-sim-bot-5f2a9c';
 export const ADMIN_TOKEN = 'glpat-sim-root-77e1d0';
 export const REPORTER_TOKEN = 'glpat-sim-viewer-31b8aa';
@@ -424,6 +426,40 @@ export function seed(): SimState {
     duration: 540,
     trace: failingTrace(20_000),
   });
+
+  // platform/web: one pipeline with 130 jobs (GitLab pages jobs by at most 100)
+  web.pipelines.push({
+    id: BIG_PIPELINE,
+    iid: 1,
+    project_id: web.id,
+    ref: 'main',
+    sha: 'b'.repeat(40),
+    status: 'success',
+    source: 'schedule',
+    created_at: at(2000),
+    updated_at: at(2030),
+    started_at: at(2001),
+    finished_at: at(2030),
+    duration: 1740,
+    user_id: 2,
+  });
+  for (let i = 0; i < 130; i++) {
+    web.jobs.push({
+      id: 7000 + i,
+      pipeline_id: BIG_PIPELINE,
+      name: `shard ${i + 1}/130`,
+      stage: i < 65 ? 'test' : 'e2e',
+      status: 'success',
+      allow_failure: false,
+      failure_reason: null,
+      retried: false,
+      created_at: at(2000),
+      started_at: at(2001),
+      finished_at: at(2010),
+      duration: 30,
+      trace: okTrace,
+    });
+  }
 
   api.variables.push(
     {
