@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeOffsetCursor, encodeOffsetCursor, fitPage } from './backend.js';
-import { retryAfterSeconds } from './client.js';
+import { decodeOffsetCursor, encodeOffsetCursor, fitPage, toToolError } from './backend.js';
+import { GitLabHttpError, GitLabNetworkError, retryAfterSeconds } from './client.js';
 
 describe('Retry-After', () => {
   it('reads delta-seconds and HTTP dates; ignores junk', () => {
@@ -33,5 +33,46 @@ describe('paging cursors', () => {
     const whole = fitPage({ items, total: 25 }, undefined, 10, 100_000);
     expect(whole).toMatchObject({ truncated: false, total: 25 });
     expect(whole.nextCursor).toBeUndefined();
+  });
+});
+
+describe('GitLab status -> tool error', () => {
+  const map = (status: number, message = 'msg', retryAfter?: number, attempts = 1) =>
+    toToolError(new GitLabHttpError(status, message, retryAfter, attempts), 'issue #3 of "a/b"', 'http://gl', 1000);
+
+  it('gives each documented status a stable code and a message that says what to do', () => {
+    expect(map(400)).toMatchObject({
+      code: 'ERR_INVALID_INPUT',
+      message: expect.stringMatching(/rejected.*GitLab said: msg/),
+    });
+    expect(map(401)).toMatchObject({
+      code: 'ERR_BACKEND_ERROR',
+      message: expect.stringMatching(/renew GITLAB_TOKEN_FILE/),
+    });
+    expect(map(403)).toMatchObject({
+      code: 'ERR_NOT_ALLOWED',
+      message: expect.stringMatching(/higher role or the api scope/),
+    });
+    expect(map(404)).toMatchObject({ code: 'ERR_NOT_FOUND', message: expect.stringMatching(/cannot see it/) });
+    expect(map(409)).toMatchObject({ code: 'ERR_CONFLICT' });
+    expect(map(422)).toMatchObject({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(/could not process/) });
+    expect(map(429, '', 30, 3)).toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/retry after 30 s \(tried 3 times\)/),
+      details: { status: 429, retryAfterSeconds: 30 },
+    });
+    expect(map(503)).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE' });
+    expect(map(418)).toMatchObject({ code: 'ERR_BACKEND_ERROR' });
+  });
+
+  it('network failures name the URL and the setting to check', () => {
+    const down = toToolError(new GitLabNetworkError('unreachable', 'ECONNREFUSED'), 'x', 'http://gl', 1000);
+    expect(down).toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/unreachable at http:\/\/gl \(ECONNREFUSED\).*GITLAB_URL/),
+    });
+    const slow = toToolError(new GitLabNetworkError('timeout', 'no answer'), 'x', 'http://gl', 1000);
+    expect(slow).toMatchObject({ code: 'ERR_BACKEND_TIMEOUT', message: expect.stringMatching(/within 1000 ms/) });
+    expect(toToolError(new GitLabNetworkError('cancelled', ''), 'x', 'u', 1).code).toBe('ERR_CANCELLED');
   });
 });
