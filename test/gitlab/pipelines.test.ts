@@ -28,6 +28,14 @@ describe('projects through @gitbeaker/rest and the simulator', () => {
     const keyset = fx.sim.control.requests.filter((r) => r.path === '/api/v4/projects');
     expect(keyset.at(-1)?.query.get('pagination')).toBe('keyset');
     expect(keyset.at(-1)?.query.get('id_after')).toBe('237');
+    const first = await call('projects_list', { limit: 1 }, fx.services);
+    // full project entities: simple=true would drop visibility and archived (GitLab omits them there)
+    expect(first.projects[0]).toMatchObject({
+      path: 'platform/api',
+      visibility: 'private',
+      archived: false,
+      defaultBranch: 'main',
+    });
   });
 
   it('hides projects outside the allowlist and counts them', async () => {

@@ -49,7 +49,6 @@ export const projectsList = defineTool({
         sort: 'asc',
         perPage,
         maxPages: 1,
-        simple: true,
         ...(at ? { idAfter: at.idAfter } : {}),
         ...(search ? { search } : {}),
         ...(membership ? { membership: true } : {}),
