@@ -173,7 +173,8 @@ describe('pipelines', () => {
     expect(lint).toMatchObject({ name: 'lint', allowFailure: true });
     expect(unit.logTail).toContain('AssertionError: expected 10.01 to be 10');
     expect(unit.logTail).toContain('ERROR: Job failed: exit code 1');
-    expect(unit.section).toBe('cleanup_file_variables');
+    expect(unit.section).toBe('step_script');
+    expect(lint.section).toBe('step_script');
     // no ANSI, no section markers, no carriage returns anywhere in the answer
     const all = JSON.stringify(res);
     expect(all).not.toMatch(/\\u001b|section_start|section_end|\\r/);

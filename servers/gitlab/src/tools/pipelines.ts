@@ -1,7 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage } from '../backend.js';
-import type { CallScope } from '../client.js';
+import { type CallScope, GitLabHttpError } from '../client.js';
 import { cleanLog, tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
 import {
@@ -240,18 +240,32 @@ export const pipelinesDiagnose = defineTool({
       );
       const failedJobs = [];
       for (const j of failed.slice(0, maxJobs)) {
-        const log = await readLog(api, scope, path, Number(j.id));
-        const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
-        failedJobs.push({
+        const base = {
           id: Number(j.id),
           name: str(j.name),
           stage: str(j.stage),
           failureReason: strOrNull(j.failure_reason),
           allowFailure: j.allow_failure === true,
-          section: tail.lines.at(-1)?.section ?? log.lastSection,
-          logTail: tail.lines.map((l) => l.text).join('\n'),
-          logBytes: log.totalBytes,
-        });
+        };
+        try {
+          const log = await readLog(api, scope, path, Number(j.id));
+          const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
+          failedJobs.push({
+            ...base,
+            section: failingSection(tail.lines) ?? log.lastSection,
+            logTail: tail.lines.map((l) => l.text).join('\n'),
+            logBytes: log.totalBytes,
+          });
+        } catch (err) {
+          // one unreadable log (erased, expired) must not hide the other failures
+          const code = err instanceof GitLabHttpError ? `HTTP ${err.status}` : (err as Error).name;
+          failedJobs.push({
+            ...base,
+            section: null,
+            logTail: `(log unavailable: ${code}; try jobs_get_log)`,
+            logBytes: 0,
+          });
+        }
       }
       const hard = failed.filter((j) => j.allow_failure !== true);
       const summary =
@@ -264,6 +278,17 @@ export const pipelinesDiagnose = defineTool({
     });
   },
 });
+
+/** Runner housekeeping sections that follow the failure; the failing step is the last section before them. */
+const HOUSEKEEPING = /^(cleanup_|upload_artifacts|archive_cache|after_script)/;
+
+export function failingSection(lines: readonly { section: string | null }[]): string | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const s = lines[i]?.section;
+    if (s && !HOUSEKEEPING.test(s)) return s;
+  }
+  return null;
+}
 
 async function findPipeline(api: Api, path: string, id: number | undefined, ref: string | undefined): Promise<Rec> {
   if (id !== undefined) return (await api.Pipelines.show(path, id)) as unknown as Rec;
