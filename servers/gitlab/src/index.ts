@@ -55,7 +55,7 @@ export const GitLabBackendConfig = z.object({
     .min(100)
     .max(120_000)
     .default(10_000)
-    .describe('Per-call timeout, retries included'),
+    .describe('Per GitLab request, its retries included'),
   maxRetries: z.coerce.number().int().min(0).max(5).default(2).describe('Retries of idempotent reads after 429/5xx'),
   maxRetryWaitMs: z.coerce
     .number()
