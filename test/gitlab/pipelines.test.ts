@@ -38,6 +38,21 @@ describe('projects through @gitbeaker/rest and the simulator', () => {
     });
   });
 
+  it('an exact multiple of the page size ends with an empty last page, as GitLab documents', async () => {
+    const sizes: number[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 6; i++) {
+      const res = await call('projects_list', { limit: 16, ...(cursor ? { cursor } : {}) }, fx.services);
+      sizes.push(res.projects.length);
+      cursor = res.nextCursor;
+      if (!cursor) {
+        expect(res.truncated).toBe(false);
+        break;
+      }
+    }
+    expect(sizes).toEqual([16, 16, 16, 0]);
+  });
+
   it('hides projects outside the allowlist and counts them', async () => {
     const scoped = await start({ allowlist: ['platform/**'] });
     try {

@@ -1000,7 +1000,9 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       const perPage = Math.min(100, Math.max(1, Number(q.get('per_page')) || 20));
       const slice = list.slice(0, perPage);
       const headers: Record<string, string> = {};
-      if (list.length > perPage) {
+      // like GitLab's keyset paginator: a full page links to the next one without peeking, so an exact
+      // multiple ends with one empty page that carries no Link (doc/api/rest/_index.md)
+      if (slice.length === perPage) {
         const next = new URL(url.pathname + url.search, base);
         next.searchParams.delete(desc ? 'id_after' : 'id_before');
         next.searchParams.set(desc ? 'id_before' : 'id_after', String(slice.at(-1)?.id));
