@@ -189,6 +189,10 @@ describe('pipelines', () => {
     expect(unit.logTail).toContain('AssertionError: expected 10.01 to be 10');
     expect(unit.logTail).toContain('ERROR: Job failed: exit code 1');
     expect(unit.section).toBe('step_script');
+    // with a short tail the assertion scrolls out of it; earlierErrors still carries it
+    const short = await call('pipelines_diagnose', { project: 'platform/api', lines: 2 }, fx.services);
+    expect(short.failedJobs[0].logTail).not.toContain('AssertionError');
+    expect(short.failedJobs[0].earlierErrors.join('\n')).toContain('AssertionError: expected 10.01 to be 10');
     expect(lint.section).toBe('step_script');
     // no ANSI, no section markers, no carriage returns anywhere in the answer
     const all = JSON.stringify(res);

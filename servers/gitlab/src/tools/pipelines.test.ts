@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { byStage, failingSection } from './pipelines.js';
+import { byStage, earlierErrors, failingSection } from './pipelines.js';
 
 describe('failingSection', () => {
   it('is the last section before runner housekeeping', () => {
@@ -27,5 +27,17 @@ describe('byStage', () => {
       'build:success:compile',
       'test:success_with_warnings:unit,lint',
     ]);
+  });
+});
+
+describe('earlierErrors', () => {
+  it('finds the last error-looking lines above the tail, in order', () => {
+    const lines = ['ok', 'Error: boom', 'fine', 'FAILED test_a', 'x', 'tail ERROR: Job failed'].map((text) => ({
+      text,
+    }));
+    expect(earlierErrors(lines, 5)).toEqual(['Error: boom', 'FAILED test_a']);
+    expect(earlierErrors(lines, 0)).toEqual([]);
+    const many = Array.from({ length: 20 }, (_, i) => ({ text: `error ${i}` }));
+    expect(earlierErrors(many, 20)).toEqual(['error 15', 'error 16', 'error 17', 'error 18', 'error 19']);
   });
 });

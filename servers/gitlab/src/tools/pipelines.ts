@@ -197,6 +197,7 @@ const FailedJob = z.object({
   allowFailure: z.boolean(),
   section: z.string().nullable(),
   logTail: z.string(),
+  earlierErrors: z.array(z.string()),
   logBytes: z.number(),
 });
 
@@ -254,6 +255,7 @@ export const pipelinesDiagnose = defineTool({
             ...base,
             section: failingSection(tail.lines) ?? log.lastSection,
             logTail: tail.lines.map((l) => l.text).join('\n'),
+            earlierErrors: earlierErrors(log.lines, log.lines.length - tail.lines.length),
             logBytes: log.totalBytes,
           });
         } catch (err) {
@@ -263,6 +265,7 @@ export const pipelinesDiagnose = defineTool({
             ...base,
             section: null,
             logTail: `(log unavailable: ${code}; try jobs_get_log)`,
+            earlierErrors: [],
             logBytes: 0,
           });
         }
@@ -278,6 +281,20 @@ export const pipelinesDiagnose = defineTool({
     });
   },
 });
+
+const ERROR_LINE = /\b(error|fail(ed|ure)?|exception|panic|fatal|assert\w*|traceback)\b/i;
+const EARLIER_ERRORS = 5;
+const EARLIER_ERROR_CHARS = 300;
+
+/** Error-looking lines above the tail (the real cause often scrolls away under cleanup output); the last few. */
+export function earlierErrors(lines: readonly { text: string }[], before: number): string[] {
+  const found: string[] = [];
+  for (let i = Math.min(before, lines.length) - 1; i >= 0 && found.length < EARLIER_ERRORS; i--) {
+    const text = (lines[i] as { text: string }).text;
+    if (ERROR_LINE.test(text)) found.push(text.slice(0, EARLIER_ERROR_CHARS));
+  }
+  return found.reverse();
+}
 
 /** Runner housekeeping sections that follow the failure; the failing step is the last section before them. */
 const HOUSEKEEPING = /^(cleanup_|upload_artifacts|archive_cache|after_script)/;
