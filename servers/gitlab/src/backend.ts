@@ -1,0 +1,270 @@
+import { readFile } from 'node:fs/promises';
+import { Gitlab } from '@gitbeaker/rest';
+import { ToolError } from '@ravenhelm/kit';
+import { Allowlist } from './allowlist.js';
+import { type CallScope, callScope, createRequester, GitLabHttpError, GitLabNetworkError } from './client.js';
+
+export interface GitLabBackendOptions {
+  url: string;
+  /** The server's own token (never the caller's): given directly or read from a file. */
+  token?: string | undefined;
+  tokenFile?: string | undefined;
+  timeoutMs: number;
+  maxRetries: number;
+  maxRetryWaitMs: number;
+  allowlist: readonly string[];
+  /** How much of a job log is kept while reading it (its tail). */
+  maxLogBytes: number;
+}
+
+export type Api = InstanceType<typeof Gitlab<false>>;
+
+export interface PageRequest {
+  page: number;
+  perPage: number;
+  showExpanded: true;
+  maxPages: 1;
+}
+
+export interface Paged<T> {
+  items: T[];
+  /** null when GitLab does not count (keyset paging, or more than 10,000 matches). */
+  total: number | null;
+  nextCursor?: string;
+}
+
+const TOKEN_TTL_MS = 30_000;
+
+/**
+ * GitLab as the tools need it: gitbeaker resources over our request handler, every call bounded by
+ * the configured timeout and the caller's signal, every failure turned into a ToolError that says
+ * what was wrong and what to do, and the allowlist checked before anything is sent.
+ */
+export class GitLabBackend {
+  readonly api: Api;
+  readonly allowlist: Allowlist;
+  readonly url: string;
+  readonly timeoutMs: number;
+  #token: { value: string; at: number } | undefined;
+  readonly #opts: GitLabBackendOptions;
+
+  constructor(opts: GitLabBackendOptions) {
+    this.#opts = opts;
+    this.url = opts.url.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs;
+    this.allowlist = new Allowlist(opts.allowlist);
+    this.api = new Gitlab({
+      host: this.url,
+      token: () => this.#readToken(),
+      queryTimeout: opts.timeoutMs,
+      requesterFn: createRequester({
+        maxRetries: opts.maxRetries,
+        maxRetryWaitMs: opts.maxRetryWaitMs,
+        maxJsonBytes: 16 * 1024 * 1024,
+        maxTextBytes: opts.maxLogBytes,
+      }),
+      // client-side throttling is GitLab's job here; we honour its 429s instead
+      rateLimits: {},
+    }) as Api;
+  }
+
+  async #readToken(): Promise<string> {
+    if (this.#opts.token) return this.#opts.token;
+    if (!this.#opts.tokenFile)
+      throw new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        'no GitLab token is configured; set GITLAB_TOKEN_FILE (or GITLAB_TOKEN) for this server',
+      );
+    if (this.#token && Date.now() - this.#token.at < TOKEN_TTL_MS) return this.#token.value;
+    try {
+      const value = (await readFile(this.#opts.tokenFile, 'utf8')).trim();
+      this.#token = { value, at: Date.now() };
+      return value;
+    } catch (err) {
+      throw new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `cannot read the GitLab token file ${this.#opts.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check GITLAB_TOKEN_FILE`,
+      );
+    }
+  }
+
+  /** The project path if the allowlist allows it (checked before GitLab is asked). */
+  project(path: string): string {
+    return this.allowlist.check('project', path);
+  }
+
+  group(path: string): string {
+    return this.allowlist.check('group', path);
+  }
+
+  /** Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. */
+  async call<T>(subject: string, signal: AbortSignal, fn: (api: Api, scope: CallScope) => Promise<T>): Promise<T> {
+    const scope: CallScope = { signal, attempts: 0 };
+    try {
+      return await callScope.run(scope, () => fn(this.api, scope));
+    } catch (err) {
+      throw toToolError(err, subject, this.url, this.timeoutMs);
+    }
+  }
+
+  /** One page of an offset-paginated list; the cursor carries page, page size and items already shown. */
+  async page<T>(
+    subject: string,
+    signal: AbortSignal,
+    cursor: string | undefined,
+    limit: number,
+    fn: (api: Api, req: PageRequest) => Promise<unknown>,
+  ): Promise<Paged<T>> {
+    const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: limit, skip: 0 };
+    const res = (await this.call(subject, signal, (api) =>
+      fn(api, { page: at.page, perPage: at.perPage, showExpanded: true, maxPages: 1 }),
+    )) as { data: T[]; paginationInfo: { total: number; next: number | null } };
+    const items = res.data.slice(at.skip);
+    const total = Number.isFinite(res.paginationInfo.total) ? res.paginationInfo.total : null;
+    const next = res.paginationInfo.next;
+    return {
+      items,
+      total,
+      ...(next ? { nextCursor: encodeOffsetCursor({ page: next, perPage: at.perPage, skip: 0 }) } : {}),
+    };
+  }
+}
+
+export interface OffsetCursor {
+  page: number;
+  perPage: number;
+  skip: number;
+}
+
+export function encodeOffsetCursor(c: OffsetCursor): string {
+  return Buffer.from(`o:${c.page}:${c.perPage}:${c.skip}`).toString('base64url');
+}
+
+export function decodeOffsetCursor(cursor: string | undefined): OffsetCursor | undefined {
+  if (!cursor) return undefined;
+  const m = /^o:(\d{1,7}):(\d{1,3}):(\d{1,3})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw badCursor();
+  return { page: Number(m[1]), perPage: Number(m[2]), skip: Number(m[3]) };
+}
+
+export function encodeKeysetCursor(idAfter: number, perPage: number): string {
+  return Buffer.from(`k:${idAfter}:${perPage}`).toString('base64url');
+}
+
+export function decodeKeysetCursor(cursor: string | undefined): { idAfter: number; perPage: number } | undefined {
+  if (!cursor) return undefined;
+  const m = /^k:(\d{1,12}):(\d{1,3})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw badCursor();
+  return { idAfter: Number(m[1]), perPage: Number(m[2]) };
+}
+
+function badCursor(): ToolError {
+  return new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool issued; omit it to start from the first page');
+}
+
+/**
+ * Re-cuts a page so it fits a byte budget: when items had to be left out, the next cursor points into
+ * the same GitLab page (skip) so nothing is lost and nothing is shown twice.
+ */
+export function fitPage<T>(
+  page: Paged<T>,
+  cursor: string | undefined,
+  limit: number,
+  maxBytes: number,
+): { items: T[]; total: number | null; truncated: boolean; nextCursor?: string } {
+  const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: limit, skip: 0 };
+  const items: T[] = [];
+  let used = 2;
+  for (const item of page.items) {
+    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+    if (items.length > 0 && used + size > maxBytes) break;
+    items.push(item);
+    used += size;
+  }
+  if (items.length < page.items.length) {
+    const nextCursor = encodeOffsetCursor({ page: at.page, perPage: at.perPage, skip: at.skip + items.length });
+    return { items, total: page.total, truncated: true, nextCursor };
+  }
+  return {
+    items,
+    total: page.total,
+    truncated: page.nextCursor !== undefined,
+    ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+  };
+}
+
+/** Maps anything a GitLab call threw to a ToolError that names the subject and says what to do. */
+export function toToolError(err: unknown, subject: string, url: string, timeoutMs: number): ToolError {
+  if (err instanceof ToolError) return err;
+  if (err instanceof GitLabNetworkError) {
+    switch (err.kind) {
+      case 'timeout':
+        return new ToolError(
+          'ERR_BACKEND_TIMEOUT',
+          `GitLab at ${url} did not answer about ${subject} within ${timeoutMs} ms; retry later or raise GITLAB_TIMEOUT_MS`,
+        );
+      case 'cancelled':
+        return new ToolError('ERR_CANCELLED', `the call to GitLab about ${subject} was cancelled`);
+      case 'too-large':
+        return new ToolError('ERR_BACKEND_ERROR', `GitLab's answer about ${subject} was too large: ${err.detail}`);
+      default:
+        return new ToolError(
+          'ERR_BACKEND_UNAVAILABLE',
+          `GitLab is unreachable at ${url} (${err.detail}); check GITLAB_URL and that GitLab is up`,
+          { reason: err.detail },
+        );
+    }
+  }
+  if (err instanceof GitLabHttpError) {
+    const { status, gitlabMessage: msg } = err;
+    const said = msg ? ` (GitLab said: ${msg})` : '';
+    const details: Record<string, unknown> = { status };
+    switch (status) {
+      case 400:
+        return new ToolError('ERR_INVALID_INPUT', `GitLab rejected the request for ${subject}${said}`, details);
+      case 401:
+        return new ToolError(
+          'ERR_BACKEND_ERROR',
+          `GitLab refused this server's token (401) for ${subject}; the operator must renew GITLAB_TOKEN_FILE`,
+          details,
+        );
+      case 403:
+        return new ToolError(
+          'ERR_NOT_ALLOWED',
+          `GitLab forbids ${subject} to this server's token (403)${said}; it needs a higher role or the api scope`,
+          details,
+        );
+      case 404:
+        return new ToolError(
+          'ERR_NOT_FOUND',
+          `${subject} was not found, or this server's token cannot see it (GitLab answers 404 for both)${said}`,
+          details,
+        );
+      case 405:
+      case 409:
+        return new ToolError('ERR_CONFLICT', `GitLab refused ${subject} in its current state${said}`, details);
+      case 422:
+        return new ToolError('ERR_INVALID_INPUT', `GitLab could not process ${subject}${said}`, details);
+      case 429: {
+        const wait = err.retryAfterSeconds;
+        if (wait !== undefined) details.retryAfterSeconds = wait;
+        return new ToolError(
+          'ERR_BACKEND_UNAVAILABLE',
+          `GitLab is rate-limiting this server (429) on ${subject}${wait !== undefined ? `; retry after ${wait} s` : '; retry later'}${err.attempts > 1 ? ` (tried ${err.attempts} times)` : ''}`,
+          details,
+        );
+      }
+      default:
+        if (err.retryAfterSeconds !== undefined) details.retryAfterSeconds = err.retryAfterSeconds;
+        return new ToolError(
+          status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR',
+          `GitLab failed on ${subject} (HTTP ${status})${said}${err.attempts > 1 ? ` after ${err.attempts} attempts` : ''}; retry later`,
+          details,
+        );
+    }
+  }
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `the GitLab call about ${subject} failed (${(err as Error)?.name ?? 'error'}); check GitLab at ${url}`,
+  );
+}

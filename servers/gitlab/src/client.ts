@@ -1,0 +1,210 @@
+/**
+ * The HTTP layer under @gitbeaker/rest: gitbeaker builds every endpoint, query and body; this handler
+ * sends them with fetch and decides what the stock handler does not: retries only idempotent reads
+ * (429 and 5xx, honouring Retry-After, bounded in count and wait), caps every body it reads (a job
+ * log keeps only its tail), and reports each failure with the status and GitLab's own message.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequesterFn, type FormattedResponse, type RequestHandlerFn } from '@gitbeaker/requester-utils';
+
+export interface RetryPolicy {
+  /** Extra attempts for an idempotent read after 429/5xx. */
+  maxRetries: number;
+  /** A Retry-After longer than this is not waited for: the call fails and says when to retry. */
+  maxRetryWaitMs: number;
+}
+
+/** What one tool call's requests share: the caller's abort signal, and facts the handler reports back. */
+export interface CallScope {
+  signal: AbortSignal;
+  /** Headers of the last response (Link for keyset paging). */
+  lastHeaders?: Record<string, string>;
+  /** Size of the last text body before its tail was kept. */
+  textTotalBytes?: number;
+  textTruncated?: boolean;
+  attempts: number;
+}
+
+export const callScope = new AsyncLocalStorage<CallScope>();
+
+export class GitLabHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly gitlabMessage: string,
+    readonly retryAfterSeconds: number | undefined,
+    readonly attempts: number,
+  ) {
+    super(`GitLab answered HTTP ${status}`);
+    this.name = 'GitLabHttpError';
+  }
+}
+
+export class GitLabNetworkError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'cancelled' | 'unreachable' | 'too-large',
+    readonly detail: string,
+  ) {
+    super(`GitLab request failed: ${kind}`);
+    this.name = 'GitLabNetworkError';
+  }
+}
+
+export interface HandlerOptions extends RetryPolicy {
+  /** Cap on JSON bodies read into memory. */
+  maxJsonBytes: number;
+  /** Text bodies (job logs) keep only their last this-many bytes. */
+  maxTextBytes: number;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD']);
+
+/** Seconds from a Retry-After header (delta-seconds or HTTP date); undefined when absent or unreadable. */
+export function retryAfterSeconds(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function readCapped(res: Response, max: number, keepTail: boolean): Promise<{ buf: Buffer; total: number }> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+  if (!res.body) return { buf: Buffer.alloc(0), total: 0 };
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    const b = Buffer.from(chunk);
+    total += b.length;
+    if (!keepTail && total > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw new GitLabNetworkError('too-large', `the answer exceeded ${max} bytes`);
+    }
+    chunks.push(b);
+    kept += b.length;
+    while (keepTail && kept - (chunks[0]?.length ?? 0) >= max) kept -= (chunks.shift() as Buffer).length;
+  }
+  let buf = Buffer.concat(chunks);
+  if (buf.length > max) buf = buf.subarray(buf.length - max);
+  return { buf, total };
+}
+
+function gitlabMessageOf(text: string, contentType: string): string {
+  let msg: unknown = text;
+  if (contentType.includes('json')) {
+    try {
+      const body = JSON.parse(text) as { message?: unknown; error?: unknown; error_description?: unknown };
+      msg = body.message ?? body.error_description ?? body.error ?? text;
+    } catch {
+      msg = text;
+    }
+  }
+  const s = typeof msg === 'string' ? msg : JSON.stringify(msg);
+  return s.replace(/\s+/g, ' ').trim().slice(0, 300);
+}
+
+export function createHandler(opts: HandlerOptions): RequestHandlerFn {
+  return async (endpoint, options = {}) => {
+    const {
+      method = 'GET',
+      prefixUrl,
+      searchParams,
+      signal,
+      headers,
+      body,
+    } = options as {
+      method?: string;
+      prefixUrl?: string;
+      searchParams?: string;
+      signal?: AbortSignal;
+      headers?: Record<string, string>;
+      body?: string | FormData;
+    };
+    const scope = callScope.getStore();
+    const base = prefixUrl?.endsWith('/') ? prefixUrl : `${prefixUrl ?? ''}/`;
+    const url = new URL(endpoint, base);
+    url.search = searchParams ?? '';
+    const signals = [signal, scope?.signal].filter((s): s is AbortSignal => s !== undefined);
+    const combined = signals.length > 0 ? AbortSignal.any(signals) : new AbortController().signal;
+    const idempotent = IDEMPOTENT.has(method);
+    for (let attempt = 0; ; attempt++) {
+      if (scope) scope.attempts++;
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, body, signal: combined, redirect: 'manual' });
+      } catch (err) {
+        throw networkError(err, signal, scope?.signal);
+      }
+      if (res.ok) return parse(res, opts, scope);
+      const text = (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString(
+        'utf8',
+      );
+      const retryAfter = retryAfterSeconds(res.headers.get('retry-after'));
+      const retryable = idempotent && (res.status === 429 || (res.status >= 500 && res.status !== 501));
+      const waitMs = retryAfter !== undefined ? retryAfter * 1000 : 250 * 2 ** attempt;
+      if (retryable && attempt < opts.maxRetries && waitMs <= opts.maxRetryWaitMs) {
+        try {
+          await sleep(waitMs, combined);
+        } catch (err) {
+          throw networkError(err, signal, scope?.signal);
+        }
+        continue;
+      }
+      throw new GitLabHttpError(
+        res.status,
+        gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
+        retryAfter,
+        attempt + 1,
+      );
+    }
+  };
+}
+
+function networkError(err: unknown, timeout: AbortSignal | undefined, caller: AbortSignal | undefined): Error {
+  if (err instanceof GitLabNetworkError) return err;
+  if (caller?.aborted) return new GitLabNetworkError('cancelled', 'the call was cancelled');
+  if (timeout?.aborted) return new GitLabNetworkError('timeout', 'no answer in time');
+  const e = err as { name?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return new GitLabNetworkError('timeout', 'no answer');
+  return new GitLabNetworkError('unreachable', e?.cause?.code ?? e?.cause?.message ?? e?.name ?? 'network error');
+}
+
+async function parse(res: Response, opts: HandlerOptions, scope: CallScope | undefined): Promise<FormattedResponse> {
+  const headers = Object.fromEntries(res.headers.entries());
+  if (scope) scope.lastHeaders = headers;
+  if (res.status === 204) return { body: null, headers, status: res.status };
+  const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  if (type === 'application/json') {
+    const { buf } = await readCapped(res, opts.maxJsonBytes, false);
+    const text = buf.toString('utf8');
+    return { body: text === '' ? {} : (JSON.parse(text) ?? {}), headers, status: res.status };
+  }
+  if (type.startsWith('text/')) {
+    const { buf, total } = await readCapped(res, opts.maxTextBytes, true);
+    if (scope) {
+      scope.textTotalBytes = total;
+      scope.textTruncated = total > buf.length;
+    }
+    return { body: buf.toString('utf8'), headers, status: res.status };
+  }
+  const { buf } = await readCapped(res, opts.maxJsonBytes, false);
+  return { body: new Blob([buf]), headers, status: res.status };
+}
+
+/** A gitbeaker requesterFn that sends everything through `createHandler`. */
+export function createRequester(opts: HandlerOptions) {
+  return createRequesterFn((_service, requestOptions) => Promise.resolve(requestOptions), createHandler(opts));
+}

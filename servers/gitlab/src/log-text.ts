@@ -1,0 +1,76 @@
+/**
+ * GitLab job logs as an agent needs them: ANSI colour codes stripped, GitLab's collapsible-section
+ * markers (`section_start:<unix>:<name>[opts]\r\e[0K`, `section_end:...`) removed, carriage-return
+ * progress overwrites resolved, with the name of the section each line belongs to kept aside.
+ */
+
+// CSI (colours, erase-line) and OSC sequences, plus stray escapes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes is the point
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: GitLab's section marker ends with \r\e[0K
+const SECTION = /section_(start|end):(\d+):([A-Za-z0-9_.-]+)(?:\[[^\]\r\n]*\])?\r?(?:\x1b\[0K)?/g;
+
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
+export interface CleanLine {
+  text: string;
+  /** The innermost open section (`step_script`, `prepare_executor`...), or null outside any section. */
+  section: string | null;
+}
+
+/** Splits a raw trace into clean lines, tracking which section each belongs to. */
+export function cleanLog(raw: string): { lines: CleanLine[]; lastSection: string | null } {
+  const out: CleanLine[] = [];
+  const open: string[] = [];
+  let lastSection: string | null = null;
+  for (const rawLine of raw.split('\n')) {
+    let line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    let sectionLineOnly = false;
+    line = line.replace(SECTION, (_m, kind: string, _ts: string, name: string) => {
+      if (kind === 'start') {
+        open.push(name);
+        lastSection = name;
+      } else {
+        const at = open.lastIndexOf(name);
+        if (at >= 0) open.splice(at, 1);
+      }
+      sectionLineOnly = true;
+      return '';
+    });
+    // a progress bar rewrites its line with \r: what remains visible is the text after the last \r
+    const cr = line.lastIndexOf('\r');
+    if (cr >= 0) line = line.slice(cr + 1);
+    const text = stripAnsi(line).trimEnd();
+    if (text === '' && sectionLineOnly) continue;
+    out.push({ text, section: open.at(-1) ?? null });
+  }
+  while (out.length > 0 && out.at(-1)?.text === '') out.pop();
+  return { lines: out, lastSection };
+}
+
+/** The last `maxLines` lines whose total UTF-8 size stays within `maxBytes` (newest kept). */
+export function tailLines<T extends { text: string }>(
+  lines: readonly T[],
+  maxLines: number,
+  maxBytes: number,
+): { lines: T[]; bytes: number } {
+  const kept: T[] = [];
+  let bytes = 0;
+  for (let i = lines.length - 1; i >= 0 && kept.length < maxLines; i--) {
+    const line = lines[i] as T;
+    const size = Buffer.byteLength(line.text, 'utf8') + 1;
+    if (bytes + size > maxBytes) {
+      if (kept.length > 0) break;
+      // a single huge line: keep its end
+      const cut = Buffer.from(line.text, 'utf8');
+      kept.push({ ...line, text: cut.subarray(Math.max(0, cut.length - maxBytes + 1)).toString('utf8') });
+      bytes = maxBytes;
+      break;
+    }
+    kept.push(line);
+    bytes += size;
+  }
+  return { lines: kept.reverse(), bytes };
+}

@@ -1,0 +1,175 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { type Api, fitPage } from '../backend.js';
+import { defineTool } from './define.js';
+import { Cursor, clip, GroupPath, Limit, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
+
+export const ACCESS_LEVELS = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
+const LEVEL_NAMES = Object.keys(ACCESS_LEVELS) as (keyof typeof ACCESS_LEVELS)[];
+const levelName = (n: unknown) => LEVEL_NAMES.find((k) => ACCESS_LEVELS[k] === n) ?? `level ${String(n)}`;
+
+export const Username = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'a GitLab username')
+  .describe('GitLab username');
+
+const GroupSummary = z.object({
+  path: z.string(),
+  name: z.string(),
+  visibility: z.string(),
+  parent: z.string().nullable(),
+});
+const groupOf = (g: Rec) => {
+  const full = str(g.full_path);
+  return {
+    path: full,
+    name: str(g.name),
+    visibility: str(g.visibility),
+    parent: full.includes('/') ? full.slice(0, full.lastIndexOf('/')) : null,
+  };
+};
+
+export const groupsList = defineTool({
+  name: 'groups_list',
+  toolset: 'groups',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List groups',
+  description: 'List or search the groups the server may see (allowlisted paths only); paged.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ search: Search, limit: Limit, cursor: Cursor }),
+  output: z.object({ groups: z.array(GroupSummary), hiddenByAllowlist: z.number(), ...Paging }),
+  handler: async ({ search, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>('the group list', signal, cursor, limit, (api, req) =>
+      api.Groups.all({ ...req, ...(search ? { search } : {}) } as never),
+    );
+    const visible = page.items.filter((g) => gitlab.allowlist.allows(str(g.full_path)));
+    const fitted = fitPage({ ...page, items: visible.map(groupOf) }, cursor, limit, maxOutputBytes - 512);
+    return { groups: fitted.items, hiddenByAllowlist: page.items.length - visible.length, ...pagingOf(fitted) };
+  },
+});
+
+export const groupsGet = defineTool({
+  name: 'groups_get',
+  toolset: 'groups',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Get a group',
+  description: 'One group by full path: name, visibility, parent, description, URL.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ group: GroupPath }),
+  output: GroupSummary.extend({
+    id: z.number(),
+    description: z.string(),
+    webUrl: z.string(),
+    createdAt: z.string().nullable(),
+  }),
+  handler: async ({ group }, { gitlab, signal }) => {
+    const path = gitlab.group(group);
+    const g = (await gitlab.call(`group "${group}"`, signal, (api) =>
+      api.Groups.show(path, { withProjects: false } as never),
+    )) as unknown as Rec;
+    return {
+      ...groupOf(g),
+      id: Number(g.id),
+      description: clip(g.description, 1000),
+      webUrl: str(g.web_url),
+      createdAt: strOrNull(g.created_at),
+    };
+  },
+});
+
+const Member = z.object({
+  username: z.string(),
+  name: z.string(),
+  accessLevel: z.string(),
+  state: z.string(),
+  expiresAt: z.string().nullable(),
+});
+const memberOf = (m: Rec) => ({
+  username: str(m.username),
+  name: str(m.name),
+  accessLevel: levelName(m.access_level),
+  state: str(m.state),
+  expiresAt: strOrNull(m.expires_at),
+});
+
+export const groupsListMembers = defineTool({
+  name: 'groups_list_members',
+  toolset: 'groups',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List group members',
+  description: "List a group's direct members with their access level; paged.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ group: GroupPath, limit: Limit, cursor: Cursor }),
+  output: z.object({ members: z.array(Member), ...Paging }),
+  handler: async ({ group, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(`members of group "${group}"`, signal, cursor, limit, (api, req) =>
+      api.GroupMembers.all(gitlab.group(group), req as never),
+    );
+    const fitted = fitPage({ ...page, items: page.items.map(memberOf) }, cursor, limit, maxOutputBytes - 512);
+    return { members: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+/** GitLab's member APIs take user ids; agents know usernames. */
+export async function userIdOf(api: Api, username: string): Promise<number> {
+  const found = (await api.Users.all({ username, page: 1, perPage: 1, maxPages: 1 } as never)) as unknown as Rec[];
+  const u = found[0];
+  if (!u) throw new ToolError('ERR_NOT_FOUND', `no GitLab user "${username}"; search with users_list`);
+  return Number(u.id);
+}
+
+export const groupsAddMember = defineTool({
+  name: 'groups_add_member',
+  toolset: 'groups',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Add a group member',
+  description: 'Add a user to a group with an access level (guest..owner); fails if already a member.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({
+    group: GroupPath,
+    username: Username,
+    accessLevel: z
+      .enum(LEVEL_NAMES as [keyof typeof ACCESS_LEVELS, ...(keyof typeof ACCESS_LEVELS)[]])
+      .describe('Role to grant'),
+    expiresAt: z.iso.date().optional().describe('Membership end date, YYYY-MM-DD'),
+  }),
+  output: Member,
+  handler: async ({ group, username, accessLevel, expiresAt }, { gitlab, signal }) => {
+    const path = gitlab.group(group);
+    const m = (await gitlab.call(`adding ${username} to group "${group}"`, signal, async (api) =>
+      api.GroupMembers.add(path, ACCESS_LEVELS[accessLevel], {
+        userId: await userIdOf(api, username),
+        ...(expiresAt ? { expiresAt } : {}),
+      } as never),
+    )) as unknown as Rec;
+    return memberOf(m);
+  },
+});
+
+export const groupsRemoveMember = defineTool({
+  name: 'groups_remove_member',
+  toolset: 'groups',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Remove a group member',
+  description: 'Remove a user from a group (their access through it ends at once).',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  input: z.object({ group: GroupPath, username: Username }),
+  output: z.object({ removed: z.boolean(), username: z.string(), group: z.string() }),
+  plan: ({ group, username }) => `remove ${username} from group ${group}; they lose the access the group gave them`,
+  handler: async ({ group, username }, { gitlab, signal }) => {
+    const path = gitlab.group(group);
+    await gitlab.call(`removing ${username} from group "${group}"`, signal, async (api) =>
+      api.GroupMembers.remove(path, await userIdOf(api, username)),
+    );
+    return { removed: true, username, group };
+  },
+});
+
+export const groupTools = [groupsList, groupsGet, groupsListMembers, groupsAddMember, groupsRemoveMember] as const;

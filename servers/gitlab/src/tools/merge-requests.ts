@@ -1,0 +1,282 @@
+import { clipHead, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { fitPage } from '../backend.js';
+import { defineTool } from './define.js';
+import {
+  Cursor,
+  clip,
+  Id,
+  Limit,
+  Paging,
+  ProjectPath,
+  pagingOf,
+  type Rec,
+  Search,
+  str,
+  strOrNull,
+  UserRef,
+  userRef,
+} from './shapes.js';
+
+const MrSummary = z.object({
+  iid: z.number(),
+  title: z.string(),
+  state: z.string(),
+  draft: z.boolean(),
+  sourceBranch: z.string(),
+  targetBranch: z.string(),
+  author: UserRef,
+  updatedAt: z.string().nullable(),
+});
+
+const mrSummary = (m: Rec) => ({
+  iid: Number(m.iid),
+  title: str(m.title),
+  state: str(m.state),
+  draft: m.draft === true || m.work_in_progress === true,
+  sourceBranch: str(m.source_branch),
+  targetBranch: str(m.target_branch),
+  author: userRef(m.author),
+  updatedAt: strOrNull(m.updated_at),
+});
+
+const MrIid = Id.describe('Merge request IID (the !number in the project)');
+
+export const mergeRequestsList = defineTool({
+  name: 'merge_requests_list',
+  toolset: 'merge_requests',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List merge requests',
+  description: "List a project's merge requests, newest first; filter by state, target branch or text.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    state: z.enum(['opened', 'closed', 'merged', 'all']).default('opened').describe('MR state'),
+    targetBranch: z.string().min(1).max(255).optional().describe('Target branch'),
+    search: Search,
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ mergeRequests: z.array(MrSummary), ...Paging }),
+  handler: async ({ project, state, targetBranch, search, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(`merge requests of "${project}"`, signal, cursor, limit, (api, req) =>
+      api.MergeRequests.all({
+        projectId: gitlab.project(project),
+        ...req,
+        state,
+        ...(targetBranch ? { targetBranch } : {}),
+        ...(search ? { search } : {}),
+      } as never),
+    );
+    const fitted = fitPage({ ...page, items: page.items.map(mrSummary) }, cursor, limit, maxOutputBytes - 512);
+    return { mergeRequests: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+export const mergeRequestsGet = defineTool({
+  name: 'merge_requests_get',
+  toolset: 'merge_requests',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Get a merge request',
+  description: 'One merge request with its head pipeline, approval state, mergeability and changed-file count.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, iid: MrIid }),
+  output: MrSummary.extend({
+    description: z.string(),
+    mergeStatus: z.string(),
+    hasConflicts: z.boolean(),
+    changesCount: z.string(),
+    overflow: z.boolean(),
+    pipelineId: z.number().nullable(),
+    pipelineStatus: z.string().nullable(),
+    approvalsRequired: z.number(),
+    approvalsLeft: z.number(),
+    approvedBy: z.array(z.string()),
+    webUrl: z.string(),
+  }),
+  handler: async ({ project, iid }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    return gitlab.call(`merge request !${iid} of "${project}"`, signal, async (api) => {
+      const m = (await api.MergeRequests.show(path, iid)) as unknown as Rec;
+      // GET /merge_requests/:iid/approvals: available on every tier (approval_state needs Premium)
+      const a = (await api.MergeRequestApprovals.showConfiguration(path, { mergerequestIId: iid })) as unknown as Rec;
+      const head = m.head_pipeline as Rec | null;
+      const changes = str(m.changes_count);
+      return {
+        ...mrSummary(m),
+        description: clip(m.description, 2000),
+        mergeStatus: str(m.detailed_merge_status || m.merge_status),
+        hasConflicts: m.has_conflicts === true,
+        changesCount: changes,
+        overflow: changes.endsWith('+'),
+        pipelineId: head ? Number(head.id) : null,
+        pipelineStatus: head ? str(head.status) : null,
+        approvalsRequired: Number(a.approvals_required ?? 0),
+        approvalsLeft: Number(a.approvals_left ?? 0),
+        approvedBy: ((a.approved_by as Rec[] | undefined) ?? []).map((x) => str((x.user as Rec)?.username)),
+        webUrl: str(m.web_url),
+      };
+    });
+  },
+});
+
+const ChangedFile = z.object({
+  oldPath: z.string(),
+  newPath: z.string(),
+  change: z.enum(['added', 'deleted', 'renamed', 'modified']),
+  added: z.number(),
+  removed: z.number(),
+  collapsed: z.boolean(),
+  tooLarge: z.boolean(),
+});
+
+const changeOf = (d: Rec): 'added' | 'deleted' | 'renamed' | 'modified' =>
+  d.new_file === true
+    ? 'added'
+    : d.deleted_file === true
+      ? 'deleted'
+      : d.renamed_file === true
+        ? 'renamed'
+        : 'modified';
+
+/** Counts +/- lines of a unified diff (the @@ and ---/+++ headers excluded). */
+export function diffStat(diff: string): { added: number; removed: number } {
+  let added = 0;
+  let removed = 0;
+  for (const line of diff.split('\n')) {
+    if (line.startsWith('+') && !line.startsWith('+++')) added++;
+    else if (line.startsWith('-') && !line.startsWith('---')) removed++;
+  }
+  return { added, removed };
+}
+
+export const mergeRequestsListChanges = defineTool({
+  name: 'merge_requests_list_changes',
+  toolset: 'merge_requests',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List files changed by a merge request',
+  description:
+    "Files a merge request changes with +/- line counts and GitLab's collapsed/too_large flags (no diff text); paged.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, iid: MrIid, limit: Limit, cursor: Cursor }),
+  output: z.object({ files: z.array(ChangedFile), ...Paging }),
+  handler: async ({ project, iid, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(
+      `changes of merge request !${iid} of "${project}"`,
+      signal,
+      cursor,
+      limit,
+      (api, req) => api.MergeRequests.allDiffs(gitlab.project(project), iid, req as never),
+    );
+    const files = page.items.map((d) => ({
+      oldPath: str(d.old_path),
+      newPath: str(d.new_path),
+      change: changeOf(d),
+      ...diffStat(str(d.diff)),
+      collapsed: d.collapsed === true,
+      tooLarge: d.too_large === true,
+    }));
+    const fitted = fitPage({ ...page, items: files }, cursor, limit, maxOutputBytes - 512);
+    return { files: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+/** Pages of 100 files searched for one path; GitLab has no per-file diff endpoint. */
+const MAX_DIFF_PAGES = 20;
+
+export const mergeRequestsGetDiff = defineTool({
+  name: 'merge_requests_get_diff',
+  toolset: 'merge_requests',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: "Get one file's diff in a merge request",
+  description:
+    "The unified diff of one file in a merge request, byte-capped; reports GitLab's collapsed and too_large flags instead of cutting silently.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    iid: MrIid,
+    path: z.string().min(1).max(1024).describe('File path, old or new'),
+    maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of diff returned'),
+  }),
+  output: ChangedFile.extend({
+    diff: z.string(),
+    diffBytes: z.number(),
+    truncated: z.boolean(),
+    note: z.string().nullable(),
+  }),
+  handler: async ({ project, iid, path, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
+    const projectPath = gitlab.project(project);
+    return gitlab.call(`the diff of ${path} in merge request !${iid} of "${project}"`, signal, async (api) => {
+      for (let page = 1; page <= MAX_DIFF_PAGES; page++) {
+        const res = (await api.MergeRequests.allDiffs(projectPath, iid, {
+          page,
+          perPage: 100,
+          showExpanded: true,
+          maxPages: 1,
+        } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
+        const d = res.data.find((x) => x.new_path === path || x.old_path === path);
+        if (d) {
+          const raw = str(d.diff);
+          const clipped = clipHead(raw, Math.min(maxBytes, maxOutputBytes - 1024));
+          const tooLarge = d.too_large === true;
+          const collapsed = d.collapsed === true;
+          const note = tooLarge
+            ? 'GitLab excludes this diff (too_large): compare the file at both refs with repository_get_file'
+            : collapsed && raw === ''
+              ? 'GitLab collapsed this diff and sent no text: compare the file at both refs with repository_get_file'
+              : clipped.truncated
+                ? `diff cut to the first ${Buffer.byteLength(clipped.text)} of ${clipped.totalBytes} bytes; raise maxBytes or read the file`
+                : null;
+          return {
+            oldPath: str(d.old_path),
+            newPath: str(d.new_path),
+            change: changeOf(d),
+            ...diffStat(raw),
+            collapsed,
+            tooLarge,
+            diff: clipped.text,
+            diffBytes: clipped.totalBytes,
+            truncated: clipped.truncated || tooLarge,
+            note,
+          };
+        }
+        if (!res.paginationInfo.next) break;
+      }
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `merge request !${iid} of "${project}" does not change "${path}"; list its files with merge_requests_list_changes`,
+      );
+    });
+  },
+});
+
+export const mergeRequestsComment = defineTool({
+  name: 'merge_requests_comment',
+  toolset: 'merge_requests',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Comment on a merge request',
+  description: 'Add a comment (note) to a merge request; returns the note id.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({ project: ProjectPath, iid: MrIid, body: z.string().min(1).max(20_000).describe('Markdown text') }),
+  output: z.object({ noteId: z.number(), createdAt: z.string().nullable() }),
+  handler: async ({ project, iid, body }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const n = (await gitlab.call(`a comment on merge request !${iid} of "${project}"`, signal, (api) =>
+      api.MergeRequestNotes.create(path, iid, body),
+    )) as unknown as Rec;
+    return { noteId: Number(n.id), createdAt: strOrNull(n.created_at) };
+  },
+});
+
+export const mergeRequestTools = [
+  mergeRequestsList,
+  mergeRequestsGet,
+  mergeRequestsListChanges,
+  mergeRequestsGetDiff,
+  mergeRequestsComment,
+] as const;

@@ -1,0 +1,385 @@
+import { ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { type Api, fitPage } from '../backend.js';
+import { type CallScope, GitLabHttpError } from '../client.js';
+import { cleanLog, tailLines } from '../log-text.js';
+import { defineTool } from './define.js';
+import {
+  Cursor,
+  Id,
+  Limit,
+  Paging,
+  ProjectPath,
+  pagingOf,
+  type Rec,
+  str,
+  strOrNull,
+  UserRef,
+  userRef,
+} from './shapes.js';
+
+export const PIPELINE_STATUSES = [
+  'created',
+  'waiting_for_resource',
+  'preparing',
+  'pending',
+  'running',
+  'success',
+  'failed',
+  'canceled',
+  'skipped',
+  'manual',
+  'scheduled',
+] as const;
+
+const PipelineSummary = z.object({
+  id: z.number(),
+  ref: z.string(),
+  sha: z.string(),
+  status: z.string(),
+  source: z.string().nullable(),
+  createdAt: z.string().nullable(),
+});
+
+export const PipelineSummaryOf = (p: Rec) => ({
+  id: Number(p.id),
+  ref: str(p.ref),
+  sha: str(p.sha).slice(0, 12),
+  status: str(p.status),
+  source: strOrNull(p.source),
+  createdAt: strOrNull(p.created_at),
+});
+
+const JobShape = z.object({
+  id: z.number(),
+  name: z.string(),
+  status: z.string(),
+  allowFailure: z.boolean(),
+  failureReason: z.string().nullable(),
+  durationSeconds: z.number().nullable(),
+});
+
+const jobOf = (j: Rec) => ({
+  id: Number(j.id),
+  name: str(j.name),
+  status: str(j.status),
+  allowFailure: j.allow_failure === true,
+  failureReason: strOrNull(j.failure_reason),
+  durationSeconds: typeof j.duration === 'number' ? Math.round(j.duration * 10) / 10 : null,
+});
+
+/** Most jobs read for one pipeline (GitLab pages them by 100). */
+const MAX_JOBS = 500;
+
+/** Every job of a pipeline (latest attempts only), in pages of 100, up to MAX_JOBS. */
+export async function pipelineJobs(
+  api: Api,
+  project: string,
+  pipelineId: number,
+  scope?: string[],
+): Promise<{ jobs: Rec[]; complete: boolean }> {
+  const jobs: Rec[] = [];
+  for (let page = 1; jobs.length < MAX_JOBS; page++) {
+    const res = (await api.Jobs.all(project, {
+      pipelineId,
+      page,
+      perPage: 100,
+      showExpanded: true,
+      maxPages: 1,
+      ...(scope ? { scope } : {}),
+    } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
+    jobs.push(...res.data);
+    if (!res.paginationInfo.next) return { jobs, complete: true };
+  }
+  return { jobs: jobs.slice(0, MAX_JOBS), complete: false };
+}
+
+export const pipelinesList = defineTool({
+  name: 'pipelines_list',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List pipelines',
+  description: "List a project's pipelines, newest first; filter by ref, status or source.",
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    ref: z.string().min(1).max(255).optional().describe('Branch or tag'),
+    status: z.enum(PIPELINE_STATUSES).optional().describe('Pipeline status'),
+    source: z.string().min(1).max(40).optional().describe('push, merge_request_event, schedule, web, api...'),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ pipelines: z.array(PipelineSummary), ...Paging }),
+  handler: async ({ project, ref, status, source, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(`pipelines of "${project}"`, signal, cursor, limit, (api, req) =>
+      api.Pipelines.all(gitlab.project(project), {
+        ...req,
+        orderBy: 'id',
+        sort: 'desc',
+        ...(ref ? { ref } : {}),
+        ...(status ? { status } : {}),
+        ...(source ? { source } : {}),
+      } as never),
+    );
+    const fitted = fitPage({ ...page, items: page.items.map(PipelineSummaryOf) }, cursor, limit, maxOutputBytes - 512);
+    return { pipelines: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+export const pipelinesGet = defineTool({
+  name: 'pipelines_get',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Get a pipeline with its jobs',
+  description: 'One pipeline: status, ref, timing, and its jobs grouped by stage in run order (latest attempts).',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: z.object({
+    pipeline: PipelineSummary.extend({
+      startedAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      durationSeconds: z.number().nullable(),
+      user: UserRef,
+      webUrl: z.string(),
+    }),
+    stages: z.array(z.object({ name: z.string(), status: z.string(), jobs: z.array(JobShape) })),
+    jobsTruncated: z.boolean(),
+  }),
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    return gitlab.call(`pipeline ${pipelineId} of "${project}"`, signal, async (api) => {
+      const p = (await api.Pipelines.show(path, pipelineId)) as unknown as Rec;
+      const { jobs, complete } = await pipelineJobs(api, path, pipelineId);
+      return {
+        pipeline: {
+          ...PipelineSummaryOf(p),
+          startedAt: strOrNull(p.started_at),
+          finishedAt: strOrNull(p.finished_at),
+          durationSeconds: typeof p.duration === 'number' ? p.duration : null,
+          user: userRef(p.user),
+          webUrl: str(p.web_url),
+        },
+        stages: byStage(jobs),
+        jobsTruncated: !complete,
+      };
+    });
+  },
+});
+
+/** Jobs grouped by stage, stages in the order their first job ran (GitLab lists jobs newest first). */
+export function byStage(jobs: Rec[]) {
+  const sorted = [...jobs].sort((a, b) => Number(a.id) - Number(b.id));
+  const stages = new Map<string, Rec[]>();
+  for (const j of sorted) {
+    const name = str(j.stage);
+    const list = stages.get(name) ?? [];
+    list.push(j);
+    stages.set(name, list);
+  }
+  return [...stages].map(([name, list]) => ({ name, status: stageStatus(list), jobs: list.map(jobOf) }));
+}
+
+function stageStatus(jobs: Rec[]): string {
+  const s = jobs.map((j) => ({ status: str(j.status), allowed: j.allow_failure === true }));
+  if (s.some((j) => j.status === 'failed' && !j.allowed)) return 'failed';
+  for (const state of ['running', 'pending', 'created', 'canceled', 'manual', 'skipped'])
+    if (s.some((j) => j.status === state)) return state;
+  return s.some((j) => j.status === 'failed') ? 'success_with_warnings' : 'success';
+}
+
+const FailedJob = z.object({
+  id: z.number(),
+  name: z.string(),
+  stage: z.string(),
+  failureReason: z.string().nullable(),
+  allowFailure: z.boolean(),
+  section: z.string().nullable(),
+  logTail: z.string(),
+  earlierErrors: z.array(z.string()),
+  logBytes: z.number(),
+});
+
+export const pipelinesDiagnose = defineTool({
+  name: 'pipelines_diagnose',
+  toolset: 'pipelines',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Why did a pipeline fail',
+  description:
+    'Why a pipeline failed, in one call: failed jobs with stage, failure reason, allow_failure, the failing log section and the last log lines (ANSI and section markers removed).',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    pipelineId: Id.optional().describe('Pipeline id; default: the latest failed pipeline (on ref when given)'),
+    ref: z.string().min(1).max(255).optional().describe('Branch or tag, used when pipelineId is omitted'),
+    lines: z.number().int().min(1).max(100).default(20).describe('Log lines per failed job'),
+    maxJobs: z.number().int().min(1).max(10).default(5).describe('Most failed jobs whose logs are read'),
+  }),
+  output: z.object({
+    pipeline: PipelineSummary,
+    summary: z.string(),
+    failedJobs: z.array(FailedJob),
+    failedJobsTotal: z.number(),
+  }),
+  handler: async ({ project, pipelineId, ref, lines, maxJobs }, { gitlab, signal, maxOutputBytes }) => {
+    const path = gitlab.project(project);
+    return gitlab.call(`the failure of a pipeline of "${project}"`, signal, async (api, scope) => {
+      const p = await findPipeline(api, path, pipelineId, ref);
+      const { jobs } = await pipelineJobs(api, path, Number(p.id), ['failed']);
+      // latest attempt of each job name only, hard failures first
+      const failed = [...jobs]
+        .sort((a, b) => Number(b.id) - Number(a.id))
+        .filter((j, i, all) => all.findIndex((k) => k.name === j.name) === i)
+        .sort(
+          (a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || Number(a.id) - Number(b.id),
+        );
+      const perJobBytes = Math.max(
+        1024,
+        Math.floor((maxOutputBytes - 2048) / Math.max(1, Math.min(maxJobs, failed.length))),
+      );
+      const failedJobs = [];
+      for (const j of failed.slice(0, maxJobs)) {
+        const base = {
+          id: Number(j.id),
+          name: str(j.name),
+          stage: str(j.stage),
+          failureReason: strOrNull(j.failure_reason),
+          allowFailure: j.allow_failure === true,
+        };
+        try {
+          const log = await readLog(api, scope, path, Number(j.id));
+          const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
+          failedJobs.push({
+            ...base,
+            section: failingSection(tail.lines) ?? log.lastSection,
+            logTail: tail.lines.map((l) => l.text).join('\n'),
+            earlierErrors: earlierErrors(log.lines, log.lines.length - tail.lines.length),
+            logBytes: log.totalBytes,
+          });
+        } catch (err) {
+          // one unreadable log (erased, expired) must not hide the other failures
+          const code = err instanceof GitLabHttpError ? `HTTP ${err.status}` : (err as Error).name;
+          failedJobs.push({
+            ...base,
+            section: null,
+            logTail: `(log unavailable: ${code}; try jobs_get_log)`,
+            earlierErrors: [],
+            logBytes: 0,
+          });
+        }
+      }
+      const hard = failed.filter((j) => j.allow_failure !== true);
+      const summary =
+        failed.length === 0
+          ? `pipeline ${p.id} is ${p.status}: no failed jobs`
+          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${hard.map((j) => `${j.stage}/${j.name} (${j.failure_reason ?? 'unknown'})`).join(', ') || 'none'}` +
+            (failed.length > hard.length ? `; ${failed.length - hard.length} allowed to fail` : '') +
+            (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '');
+      return { pipeline: PipelineSummaryOf(p), summary, failedJobs, failedJobsTotal: failed.length };
+    });
+  },
+});
+
+const ERROR_LINE = /\b(error|fail(ed|ure)?|exception|panic|fatal|assert\w*|traceback)\b/i;
+const EARLIER_ERRORS = 5;
+const EARLIER_ERROR_CHARS = 300;
+
+/** Error-looking lines above the tail (the real cause often scrolls away under cleanup output); the last few. */
+export function earlierErrors(lines: readonly { text: string }[], before: number): string[] {
+  const found: string[] = [];
+  for (let i = Math.min(before, lines.length) - 1; i >= 0 && found.length < EARLIER_ERRORS; i--) {
+    const text = (lines[i] as { text: string }).text;
+    if (ERROR_LINE.test(text)) found.push(text.slice(0, EARLIER_ERROR_CHARS));
+  }
+  return found.reverse();
+}
+
+/** Runner housekeeping sections that follow the failure; the failing step is the last section before them. */
+const HOUSEKEEPING = /^(cleanup_|upload_artifacts|archive_cache|after_script)/;
+
+export function failingSection(lines: readonly { section: string | null }[]): string | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const s = lines[i]?.section;
+    if (s && !HOUSEKEEPING.test(s)) return s;
+  }
+  return null;
+}
+
+async function findPipeline(api: Api, path: string, id: number | undefined, ref: string | undefined): Promise<Rec> {
+  if (id !== undefined) return (await api.Pipelines.show(path, id)) as unknown as Rec;
+  const list = (await api.Pipelines.all(path, {
+    status: 'failed',
+    orderBy: 'id',
+    sort: 'desc',
+    page: 1,
+    perPage: 1,
+    maxPages: 1,
+    ...(ref ? { ref } : {}),
+  } as never)) as unknown as Rec[];
+  const first = list[0];
+  if (!first)
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `no failed pipeline in "${path}"${ref ? ` on ${ref}` : ''}; pass pipelineId or check pipelines_list`,
+    );
+  return first;
+}
+
+/** A job's log, tail-capped while it is read, cleaned for reading. */
+export async function readLog(api: Api, scope: CallScope, path: string, jobId: number) {
+  scope.textTotalBytes = undefined;
+  scope.textTruncated = undefined;
+  const raw = (await api.Jobs.showLog(path, jobId)) as unknown;
+  const text = typeof raw === 'string' ? raw : '';
+  const { lines, lastSection } = cleanLog(text);
+  const readBytes = Buffer.byteLength(text, 'utf8');
+  return {
+    lines,
+    lastSection,
+    readBytes,
+    totalBytes: scope.textTotalBytes ?? readBytes,
+    cut: scope.textTruncated === true,
+  };
+}
+
+export const pipelinesRetry = defineTool({
+  name: 'pipelines_retry',
+  toolset: 'pipelines',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Retry a pipeline',
+  description: 'Retry the failed and canceled jobs of a pipeline; returns the pipeline with its new status.',
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: PipelineSummary,
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const p = (await gitlab.call(`retrying pipeline ${pipelineId} of "${project}"`, signal, (api) =>
+      api.Pipelines.retry(path, pipelineId),
+    )) as unknown as Rec;
+    return PipelineSummaryOf(p);
+  },
+});
+
+export const pipelinesCancel = defineTool({
+  name: 'pipelines_cancel',
+  toolset: 'pipelines',
+  tier: 'MEDIUM',
+  scopes: ['mcp:gitlab:write'],
+  title: 'Cancel a pipeline',
+  description: 'Cancel the running and pending jobs of a pipeline; a finished pipeline is returned unchanged.',
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  output: PipelineSummary,
+  plan: ({ project, pipelineId }) => `cancel every running or pending job of pipeline ${pipelineId} in ${project}`,
+  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+    const path = gitlab.project(project);
+    const p = (await gitlab.call(`canceling pipeline ${pipelineId} of "${project}"`, signal, (api) =>
+      api.Pipelines.cancel(path, pipelineId),
+    )) as unknown as Rec;
+    return PipelineSummaryOf(p);
+  },
+});
+export const pipelineTools = [pipelinesList, pipelinesGet, pipelinesDiagnose, pipelinesRetry, pipelinesCancel] as const;

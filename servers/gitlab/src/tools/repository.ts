@@ -1,0 +1,84 @@
+import { clipHead } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { fitPage } from '../backend.js';
+import { defineTool } from './define.js';
+import { Cursor, Limit, Paging, ProjectPath, pagingOf, type Rec, str } from './shapes.js';
+
+const Ref = z.string().min(1).max(255).optional().describe('Branch, tag or commit; default: the default branch');
+const FilePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
+  .describe('Path in the repository, e.g. "src/index.ts"');
+
+export const repositoryListTree = defineTool({
+  name: 'repository_list_tree',
+  toolset: 'repository',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'List repository files',
+  description: 'List files and folders of a repository path at a ref (optionally recursive); paged.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    path: z.string().max(1024).optional().describe('Folder; default: the root'),
+    ref: Ref,
+    recursive: z.boolean().default(false).describe('Include everything below the folder'),
+    limit: Limit,
+    cursor: Cursor,
+  }),
+  output: z.object({ entries: z.array(z.object({ path: z.string(), type: z.string() })), ...Paging }),
+  handler: async ({ project, path, ref, recursive, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const page = await gitlab.page<Rec>(`the tree of "${project}"`, signal, cursor, limit, (api, req) =>
+      api.Repositories.allRepositoryTrees(gitlab.project(project), {
+        ...req,
+        recursive,
+        ...(path ? { path } : {}),
+        ...(ref ? { ref } : {}),
+      } as never),
+    );
+    const entries = page.items.map((e) => ({ path: str(e.path), type: str(e.type) }));
+    const fitted = fitPage({ ...page, items: entries }, cursor, limit, maxOutputBytes - 512);
+    return { entries: fitted.items, ...pagingOf(fitted) };
+  },
+});
+
+export const repositoryGetFile = defineTool({
+  name: 'repository_get_file',
+  toolset: 'repository',
+  tier: 'LOW',
+  scopes: ['mcp:gitlab:read'],
+  title: 'Read a repository file',
+  description: 'Read one text file at a ref, byte-capped from the start; binary files are reported, not returned.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    project: ProjectPath,
+    path: FilePath,
+    ref: Ref,
+    maxBytes: z.number().int().min(256).max(60_000).default(16_384).describe('Most bytes of content returned'),
+  }),
+  output: z.object({
+    path: z.string(),
+    ref: z.string(),
+    size: z.number(),
+    binary: z.boolean(),
+    content: z.string(),
+    truncated: z.boolean(),
+  }),
+  handler: async ({ project, path, ref, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
+    const projectPath = gitlab.project(project);
+    return gitlab.call(`file ${path} of "${project}"`, signal, async (api) => {
+      const at = ref ?? str(((await api.Projects.show(projectPath)) as unknown as Rec).default_branch);
+      const f = (await api.RepositoryFiles.show(projectPath, path, at)) as unknown as Rec;
+      const buf = Buffer.from(str(f.content), f.encoding === 'base64' ? 'base64' : 'utf8');
+      const binary = buf.subarray(0, 8000).includes(0);
+      const clipped = binary
+        ? { text: '', truncated: false }
+        : clipHead(buf.toString('utf8'), Math.min(maxBytes, maxOutputBytes - 1024));
+      return { path, ref: at, size: buf.length, binary, content: clipped.text, truncated: clipped.truncated };
+    });
+  },
+});
+
+export const repositoryTools = [repositoryListTree, repositoryGetFile] as const;

@@ -1,0 +1,57 @@
+/** Input and output shapes shared by the GitLab tools: defined once, described once. */
+import { z } from 'zod';
+import type { fitPage } from '../backend.js';
+
+// Short patterns on purpose: every tool repeats them in tools/list; GitLab checks the rest.
+export const ProjectPath = z
+  .string()
+  .max(255)
+  .regex(/^[\w.-]+(\/[\w.-]+)+$/, 'must be a full path like "group/project"')
+  .describe('group/project');
+
+export const GroupPath = z
+  .string()
+  .max(255)
+  .regex(/^[\w.-]+(\/[\w.-]+)*$/, 'must be a group path like "platform" or "platform/infra"')
+  .describe('group or group/subgroup');
+
+export const Id = z.int().min(1).max(1e12);
+
+export const Limit = z.int().min(1).max(100).default(20).describe('Page size');
+export const Cursor = z.string().max(64).optional().describe('nextCursor from the last page');
+export const Search = z.string().min(1).max(100).optional().describe('Text search');
+
+/** Page facts for every list: total is null when GitLab does not count. */
+export const Paging = {
+  total: z.number().nullable(),
+  truncated: z.boolean(),
+  nextCursor: z.string().optional(),
+};
+
+export function pagingOf(p: ReturnType<typeof fitPage>) {
+  return { total: p.total, truncated: p.truncated, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
+}
+
+/** A user as lists show them: the username (users_get has the rest). */
+export const UserRef = z.string().nullable();
+
+export function userRef(u: unknown): string | null {
+  if (!u || typeof u !== 'object') return null;
+  const name = (u as { username?: unknown }).username;
+  return typeof name === 'string' ? name : null;
+}
+
+export const Empty = z.object({}).describe('no filters');
+
+/** Clips free text (descriptions, comments) to a stated size. */
+export function clip(text: unknown, max: number): string {
+  const s = typeof text === 'string' ? text : '';
+  return s.length <= max ? s : `${s.slice(0, max)}… [${s.length - max} more chars]`;
+}
+
+// GitLab records are loose JSON; tools read fields by name.
+export type Rec = Record<string, unknown>;
+export const str = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : String(v));
+export const strOrNull = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v) || 0);
+export const numOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, callError, type Fixture, start } from './harness.js';
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await start();
+});
+afterAll(() => fx.close());
+
+const MR = { project: 'platform/api', iid: 7 };
+
+describe('merge requests', () => {
+  it('lists by state with exact totals', async () => {
+    const opened = await call('merge_requests_list', { project: 'platform/api' }, fx.services);
+    expect(opened.total).toBe(1);
+    expect(opened.mergeRequests[0]).toMatchObject({ iid: 7, author: 'alice', sourceBranch: 'feature/invoices' });
+    const all = await call('merge_requests_list', { project: 'platform/api', state: 'all' }, fx.services);
+    expect(all.mergeRequests.map((m: { iid: number }) => m.iid)).toEqual([8, 7]);
+  });
+
+  it('gets one with its head pipeline and approval state', async () => {
+    const mr = await call('merge_requests_get', MR, fx.services);
+    expect(mr).toMatchObject({
+      iid: 7,
+      pipelineId: 1030,
+      pipelineStatus: 'failed',
+      approvalsRequired: 2,
+      approvalsLeft: 1,
+      approvedBy: ['bob'],
+      changesCount: '15',
+      overflow: false,
+      mergeStatus: 'mergeable',
+    });
+  });
+
+  it("reports GitLab's overflow when an MR changes more files than GitLab shows", async () => {
+    fx.sim.control.diffMaxFiles = 10;
+    try {
+      const mr = await call('merge_requests_get', MR, fx.services);
+      expect(mr.changesCount).toBe('10+');
+      expect(mr.overflow).toBe(true);
+    } finally {
+      fx.sim.control.diffMaxFiles = 1000;
+    }
+  });
+
+  it('lists changed files with line counts and collapsed/too_large flags, paged', async () => {
+    const first = await call('merge_requests_list_changes', { ...MR, limit: 10 }, fx.services);
+    expect(first.total).toBe(15);
+    expect(first.files).toHaveLength(10);
+    const rest = await call('merge_requests_list_changes', { ...MR, limit: 10, cursor: first.nextCursor }, fx.services);
+    expect(rest.nextCursor).toBeUndefined();
+    const byPath = Object.fromEntries(rest.files.map((f: { newPath: string }) => [f.newPath, f]));
+    expect(byPath['src/billing.ts']).toMatchObject({ collapsed: true, tooLarge: false, added: 400, removed: 400 });
+    expect(byPath['data/fixtures.json']).toMatchObject({ change: 'added', tooLarge: true });
+    expect(byPath['src/new-name.ts']).toMatchObject({ change: 'renamed', oldPath: 'src/old-name.ts' });
+  });
+
+  it("returns one file's diff, byte-capped with the cut stated", async () => {
+    const small = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/file3.ts' }, fx.services);
+    expect(small).toMatchObject({ truncated: false, note: null, added: 3, removed: 3 });
+    expect(small.diff).toContain('+new f3 line 2');
+    const big = await call('merge_requests_get_diff', { ...MR, path: 'src/billing.ts', maxBytes: 2048 }, fx.services);
+    expect(big.collapsed).toBe(true);
+    expect(big.truncated).toBe(true);
+    expect(Buffer.byteLength(big.diff)).toBeLessThanOrEqual(2048);
+    expect(big.diffBytes).toBeGreaterThan(10_000);
+    expect(big.note).toMatch(/first \d+ of \d+ bytes/);
+  });
+
+  it('says when GitLab excludes a diff as too large, and when the file is not in the MR', async () => {
+    const tooLarge = await call('merge_requests_get_diff', { ...MR, path: 'data/fixtures.json' }, fx.services);
+    expect(tooLarge).toMatchObject({ tooLarge: true, truncated: true, diff: '' });
+    expect(tooLarge.note).toMatch(/too_large.*repository_get_file/);
+    const missing = await callError('merge_requests_get_diff', { ...MR, path: 'nope.ts' }, fx.services);
+    expect(missing.code).toBe('ERR_NOT_FOUND');
+    expect(missing.message).toMatch(/merge_requests_list_changes/);
+  });
+
+  it('comments on an MR', async () => {
+    const res = await call('merge_requests_comment', { ...MR, body: 'LGTM after the rounding fix' }, fx.services);
+    expect(res.noteId).toBeGreaterThan(0);
+    const mr = fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
+    expect(mr?.notes.at(-1)).toMatchObject({ body: 'LGTM after the rounding fix', author_id: 2 });
+  });
+});
+
+describe('issues', () => {
+  it('lists, filters by label and search, and gets one', async () => {
+    const open = await call('issues_list', { project: 'platform/api' }, fx.services);
+    expect(open.total).toBe(4);
+    const bugs = await call('issues_list', { project: 'platform/api', labels: ['bug'] }, fx.services);
+    expect(bugs.issues.map((i: { iid: number }) => i.iid)).toEqual([3]);
+    const closed = await call('issues_list', { project: 'platform/api', state: 'closed' }, fx.services);
+    expect(closed.issues.map((i: { iid: number }) => i.iid)).toEqual([5]);
+    const one = await call('issues_get', { project: 'platform/api', iid: 3 }, fx.services);
+    expect(one).toMatchObject({
+      title: 'Invoice totals off by a cent',
+      assignees: ['alice'],
+      labels: ['bug', 'billing'],
+    });
+  });
+
+  it('creates, comments on and closes an issue', async () => {
+    const created = await call(
+      'issues_create',
+      { project: 'platform/api', title: 'Flaky e2e', description: 'seen twice', labels: ['ci'] },
+      fx.services,
+    );
+    expect(created).toMatchObject({ iid: 6, state: 'opened', labels: ['ci'], author: 'ravenhelm-bot' });
+    const note = await call('issues_comment', { project: 'platform/api', iid: 6, body: 'retrying' }, fx.services);
+    expect(note.noteId).toBeGreaterThan(0);
+    const closed = await call('issues_close', { project: 'platform/api', iid: 6 }, fx.services);
+    expect(closed.state).toBe('closed');
+    expect(closed.comments).toBe(1);
+    const again = await call('issues_close', { project: 'platform/api', iid: 6 }, fx.services);
+    expect(again.state).toBe('closed');
+  });
+
+  it('a missing issue is ERR_NOT_FOUND with GitLab message', async () => {
+    const err = await callError('issues_get', { project: 'platform/api', iid: 999 }, fx.services);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+    expect(err.message).toMatch(/404 Issue Not Found/);
+  });
+});

@@ -1,0 +1,266 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, callError, type Fixture, start } from './harness.js';
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await start();
+});
+afterAll(() => fx.close());
+
+describe('projects through @gitbeaker/rest and the simulator', () => {
+  it('pages across keyset pages without gaps or repeats', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const res = await call('projects_list', { limit: 20, ...(cursor ? { cursor } : {}) }, fx.services);
+      seen.push(...res.projects.map((p: { path: string }) => p.path));
+      expect(res.total).toBeNull();
+      cursor = res.nextCursor;
+      expect(res.truncated).toBe(cursor !== undefined);
+      pages++;
+    } while (cursor && pages < 10);
+    // the bot sees platform (3 projects) and the 45 public sandbox projects, not secret/vault
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(48);
+    expect(new Set(seen).size).toBe(48);
+    expect(seen).not.toContain('secret/vault');
+    const keyset = fx.sim.control.requests.filter((r) => r.path === '/api/v4/projects');
+    expect(keyset.at(-1)?.query.get('pagination')).toBe('keyset');
+    expect(keyset.at(-1)?.query.get('id_after')).toBe('237');
+    const first = await call('projects_list', { limit: 1 }, fx.services);
+    // full project entities: simple=true would drop visibility and archived (GitLab omits them there)
+    expect(first.projects[0]).toMatchObject({
+      path: 'platform/api',
+      visibility: 'private',
+      archived: false,
+      defaultBranch: 'main',
+    });
+  });
+
+  it('an exact multiple of the page size ends with an empty last page, as GitLab documents', async () => {
+    const sizes: number[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 6; i++) {
+      const res = await call('projects_list', { limit: 16, ...(cursor ? { cursor } : {}) }, fx.services);
+      sizes.push(res.projects.length);
+      cursor = res.nextCursor;
+      if (!cursor) {
+        expect(res.truncated).toBe(false);
+        break;
+      }
+    }
+    expect(sizes).toEqual([16, 16, 16, 0]);
+  });
+
+  it('hides projects outside the allowlist and counts them', async () => {
+    const scoped = await start({ allowlist: ['platform/**'] });
+    try {
+      const res = await call('projects_list', { limit: 10 }, scoped.services);
+      expect(res.projects.map((p: { path: string }) => p.path)).toEqual([
+        'platform/api',
+        'platform/web',
+        'platform/infra/terraform',
+      ]);
+      expect(res.hiddenByAllowlist).toBe(7);
+    } finally {
+      await scoped.close();
+    }
+  });
+
+  it('gets a project; a private project the token cannot see is not found', async () => {
+    const p = await call('projects_get', { project: 'platform/api' }, fx.services);
+    expect(p).toMatchObject({ path: 'platform/api', defaultBranch: 'main', visibility: 'private', openIssues: 4 });
+    const err = await callError('projects_get', { project: 'secret/vault' }, fx.services);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+    expect(err.message).toMatch(/secret\/vault.*cannot see it.*404 Project Not Found/);
+  });
+});
+
+describe('projects_create', () => {
+  it("creates an empty private project; a taken path is GitLab's validation error", async () => {
+    const p = await call('projects_create', { group: 'sandbox', name: 'New Service' }, fx.services);
+    expect(p).toMatchObject({ path: 'sandbox/new-service', visibility: 'private', defaultBranch: 'main' });
+    const again = await callError('projects_create', { group: 'sandbox', name: 'New Service' }, fx.services);
+    expect(again.code).toBe('ERR_INVALID_INPUT');
+    expect(again.message).toMatch(/has already been taken/);
+  });
+
+  it('checks the new path against the allowlist before asking GitLab', async () => {
+    const scoped = await start({ allowlist: ['sandbox/demo-*'] });
+    try {
+      const before = scoped.sim.control.requests.length;
+      const err = await callError('projects_create', { group: 'sandbox', name: 'x', path: 'other' }, scoped.services);
+      expect(err.code).toBe('ERR_NOT_ALLOWED');
+      expect(scoped.sim.control.requests.length).toBe(before);
+    } finally {
+      await scoped.close();
+    }
+  });
+});
+
+describe('pipelines', () => {
+  it('says total is unknown when GitLab stops counting (more than its count limit)', async () => {
+    fx.sim.control.countLimit = 10;
+    try {
+      const res = await call('pipelines_list', { project: 'platform/api', limit: 5 }, fx.services);
+      expect(res.total).toBeNull();
+      expect(res.nextCursor).toBeDefined();
+    } finally {
+      fx.sim.control.countLimit = 10_000;
+    }
+  });
+
+  it('lists with offset paging, exact totals and filters', async () => {
+    const first = await call('pipelines_list', { project: 'platform/api', limit: 12 }, fx.services);
+    expect(first.total).toBe(30);
+    expect(first.pipelines.map((p: { id: number }) => p.id).slice(0, 2)).toEqual([1030, 1029]);
+    const ids = [...first.pipelines.map((p: { id: number }) => p.id)];
+    let cursor = first.nextCursor;
+    while (cursor) {
+      const next = await call('pipelines_list', { project: 'platform/api', limit: 12, cursor }, fx.services);
+      ids.push(...next.pipelines.map((p: { id: number }) => p.id));
+      cursor = next.nextCursor;
+    }
+    expect(ids).toHaveLength(30);
+    expect(new Set(ids).size).toBe(30);
+    const failed = await call('pipelines_list', { project: 'platform/api', status: 'failed' }, fx.services);
+    expect(failed.pipelines.map((p: { id: number }) => p.id)).toEqual([1030]);
+    const feature = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+    expect(feature.total).toBe(6);
+  });
+
+  it('re-cuts a page that does not fit the output budget without losing items', async () => {
+    const ids: number[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 40; i++) {
+      const res = await call(
+        'pipelines_list',
+        { project: 'platform/api', limit: 30, ...(cursor ? { cursor } : {}) },
+        fx.services,
+        2048,
+      );
+      expect(res.pipelines.length).toBeLessThan(30);
+      ids.push(...res.pipelines.map((p: { id: number }) => p.id));
+      cursor = res.nextCursor;
+      if (!cursor) break;
+    }
+    expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => 1030 - i));
+  });
+
+  it('gets a pipeline with jobs grouped by stage in run order, retried attempts hidden', async () => {
+    const res = await call('pipelines_get', { project: 'platform/api', pipelineId: 1030 }, fx.services);
+    expect(res.pipeline).toMatchObject({
+      id: 1030,
+      status: 'failed',
+      ref: 'feature/invoices',
+      user: 'alice',
+    });
+    expect(res.stages.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
+      'build:success',
+      'test:failed',
+      'deploy:skipped',
+    ]);
+    const test = res.stages[1];
+    expect(test.jobs.map((j: { name: string }) => j.name)).toEqual(['unit', 'lint', 'e2e']);
+    expect(test.jobs[1]).toMatchObject({ allowFailure: true, failureReason: 'script_failure' });
+    expect(res.jobsTruncated).toBe(false);
+  });
+
+  it('reads every job of a pipeline across GitLab job pages (130 jobs, pages of 100)', async () => {
+    const from = fx.sim.control.requests.length;
+    const res = await call('pipelines_get', { project: 'platform/web', pipelineId: 3001 }, fx.services);
+    expect(res.jobsTruncated).toBe(false);
+    expect(res.stages.map((s: { name: string; jobs: unknown[] }) => `${s.name}:${s.jobs.length}`)).toEqual([
+      'test:65',
+      'e2e:65',
+    ]);
+    const jobPages = fx.sim.control.requests.slice(from).filter((r) => r.path.endsWith('/jobs'));
+    expect(jobPages.map((r) => r.query.get('page'))).toEqual(['1', '2']);
+  });
+
+  it('explains a failed pipeline in one call: stage, reason, allow_failure, clean log tail', async () => {
+    const res = await call('pipelines_diagnose', { project: 'platform/api' }, fx.services);
+    expect(res.pipeline.id).toBe(1030);
+    expect(res.failedJobsTotal).toBe(2);
+    const [unit, lint] = res.failedJobs;
+    expect(unit).toMatchObject({ name: 'unit', stage: 'test', failureReason: 'script_failure', allowFailure: false });
+    expect(lint).toMatchObject({ name: 'lint', allowFailure: true });
+    expect(unit.logTail).toContain('AssertionError: expected 10.01 to be 10');
+    expect(unit.logTail).toContain('ERROR: Job failed: exit code 1');
+    expect(unit.section).toBe('step_script');
+    // with a short tail the assertion scrolls out of it; earlierErrors still carries it
+    const short = await call('pipelines_diagnose', { project: 'platform/api', lines: 2 }, fx.services);
+    expect(short.failedJobs[0].logTail).not.toContain('AssertionError');
+    expect(short.failedJobs[0].earlierErrors.join('\n')).toContain('AssertionError: expected 10.01 to be 10');
+    expect(lint.section).toBe('step_script');
+    // no ANSI, no section markers, no carriage returns anywhere in the answer
+    const all = JSON.stringify(res);
+    expect(all).not.toMatch(/\\u001b|section_start|section_end|\\r/);
+    expect(res.summary).toMatch(/1 failed job\(s\) test\/unit \(script_failure\); 1 allowed to fail/);
+  });
+
+  it('refuses a project outside the allowlist before GitLab is asked', async () => {
+    const scoped = await start({ allowlist: ['platform/web'] });
+    try {
+      const before = scoped.sim.control.requests.length;
+      for (const [name, args] of [
+        ['pipelines_diagnose', { project: 'platform/api' }],
+        ['pipelines_get', { project: 'platform/api', pipelineId: 1030 }],
+        ['jobs_get_log', { project: 'platform/api', jobId: 5102 }],
+        ['projects_get', { project: 'secret/vault' }],
+      ] as const) {
+        const err = await callError(name, args, scoped.services);
+        expect(err.code, name).toBe('ERR_NOT_ALLOWED');
+        expect(err.message).toMatch(/outside this server's allowlist/);
+      }
+      expect(scoped.sim.control.requests.length).toBe(before);
+    } finally {
+      await scoped.close();
+    }
+  });
+});
+
+describe('job log tail', () => {
+  it('returns the last lines, cleaned, with the bound stated', async () => {
+    const res = await call('jobs_get_log', { project: 'platform/api', jobId: 5102, lines: 5 }, fx.services);
+    expect(res.job).toMatchObject({ name: 'unit', status: 'failed', failureReason: 'script_failure' });
+    expect(res.returnedLines).toBe(5);
+    expect(res.text.split('\n')).toHaveLength(5);
+    expect(res.text.endsWith('ERROR: Job failed: exit code 1')).toBe(true);
+    expect(res.truncated).toBe(true);
+    expect(res.bound).toMatch(/last 5 of \d+ lines \(cap 5 lines/);
+    expect(res.text).not.toMatch(new RegExp(`${String.fromCharCode(27)}|section_|\r`));
+  });
+
+  it('caps bytes, and reads only the tail of a huge log at the backend', async () => {
+    const small = await start({ maxLogBytes: 64 * 1024 });
+    try {
+      const res = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: 6000, lines: 2000, maxBytes: 4096 },
+        small.services,
+      );
+      expect(Buffer.byteLength(res.text)).toBeLessThanOrEqual(4096);
+      expect(res.totalBytes).toBeGreaterThan(1_000_000);
+      expect(res.truncated).toBe(true);
+      expect(res.bound).toMatch(/only the last 65536 of \d+ log bytes were read/);
+      expect(res.text).toContain('ERROR: Job failed');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('filters lines with an RE2 pattern and refuses a pattern RE2 cannot run', async () => {
+    const res = await call(
+      'jobs_get_log',
+      { project: 'platform/api', jobId: 5102, grep: 'Error|FAIL|failed' },
+      fx.services,
+    );
+    expect(res.text.split('\n').every((l: string) => /Error|FAIL|failed/.test(l))).toBe(true);
+    expect(res.matchedLines).toBe(res.returnedLines);
+    const bad = await callError('jobs_get_log', { project: 'platform/api', jobId: 5102, grep: '(a)\\1' }, fx.services);
+    expect(bad.code).toBe('ERR_INVALID_INPUT');
+    expect(bad.message).toMatch(/RE2/);
+  });
+});

@@ -1,0 +1,1106 @@
+/**
+ * A stateful GitLab REST v4 simulator (tests only), answering over loopback HTTP.
+ *
+ * Built from GitLab's own reference (gitlabhq/gitlabhq):
+ * - doc/api/rest/_index.md: PRIVATE-TOKEN auth and `401 Unauthorized`; offset pagination headers
+ *   (x-page, x-per-page, x-next-page, x-prev-page, x-total, x-total-pages, Link first/prev/next/last;
+ *   per_page default 20, max 100; x-total, x-total-pages and rel="last" omitted past 10,000 rows);
+ *   keyset pagination (`pagination=keyset&order_by=id`, Link rel="next" only, no totals) on /projects;
+ *   error bodies `{"message": ...}` / `{"error": ...}`; 404 for resources the token cannot see.
+ * - doc/api/projects.md, groups.md, members.md (access levels 10..50), users.md, pipelines.md,
+ *   jobs.md (`scope[]`, `include_retried`, GET /jobs/:id/trace as text/plain, retry/cancel),
+ *   merge_requests.md (`changes_count` with "+", `head_pipeline`, GET /diffs with `collapsed` and
+ *   `too_large`, GET /changes with `overflow`), merge_request_approvals.md, issues.md, notes.md,
+ *   project_level_variables.md and group_level_variables.md (values are plain in the API: masking
+ *   applies to job logs; hidden variables answer `value: null`), projects.md#hooks (the hook `token`
+ *   is write-only: never in responses), runners.md (status, contacted_at), repository_files.md
+ *   (base64 `content`), repositories.md (tree), wikis.md.
+ * - doc/administration/settings/user_and_ip_rate_limits.md: a throttled request gets 429 with
+ *   `Retry-After` and RateLimit-* headers and the plain-text body "Retry later".
+ * - doc/ci/jobs/job_logs.md: `section_start:<unix>:<name>[collapsed=true]\r\e[0K` / `section_end` markers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ACCESS,
+  type SimDiff,
+  type SimGroup,
+  type SimIssue,
+  type SimJob,
+  type SimMergeRequest,
+  type SimNote,
+  type SimPipeline,
+  type SimProject,
+  type SimState,
+  type SimUser,
+  type SimVariable,
+  seed,
+} from './gitlab-seed.js';
+import { listen } from './http.js';
+
+export * from './gitlab-seed.js';
+
+export interface GitLabRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  token: string | undefined;
+}
+
+export interface GitLabControl {
+  delayMs: number;
+  /** Every request gets this answer instead (GitLab failing). */
+  fail: { status: number; body: string; contentType?: string; retryAfter?: number } | undefined;
+  /** The next `count` requests are throttled with this Retry-After. */
+  throttle: { count: number; retryAfterSeconds: number } | undefined;
+  /** Above this many rows GitLab stops counting (x-total omitted). */
+  countLimit: number;
+  /** MRs with more changed files than this report overflow on /changes. */
+  diffMaxFiles: number;
+  requests: GitLabRequest[];
+}
+
+export interface GitLabSim {
+  url: string;
+  state: SimState;
+  control: GitLabControl;
+  close(): Promise<void>;
+}
+
+type Json = unknown;
+interface Answer {
+  status: number;
+  body: Json | string;
+  headers?: Record<string, string>;
+  text?: boolean;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Json,
+  ) {
+    super(String(status));
+  }
+}
+
+const notFound = (what: string) => new HttpError(404, { message: `404 ${what} Not Found` });
+const forbidden = (why?: string) => new HttpError(403, { message: why ? `403 Forbidden - ${why}` : '403 Forbidden' });
+const badRequest = (message: Json) => new HttpError(400, { message });
+const missing = (param: string) => new HttpError(400, { error: `${param} is missing` });
+
+export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSim> {
+  const control: GitLabControl = {
+    delayMs: 0,
+    fail: undefined,
+    throttle: undefined,
+    countLimit: 10_000,
+    diffMaxFiles: 1000,
+    requests: [],
+  };
+  let base = '';
+  const listening = await listen((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const reply = () => void respond(req, res, Buffer.concat(chunks).toString('utf8'));
+      if (control.delayMs > 0) setTimeout(reply, control.delayMs);
+      else reply();
+    });
+  });
+  base = listening.url;
+
+  async function respond(req: IncomingMessage, res: ServerResponse, rawBody: string) {
+    if (res.destroyed) return;
+    const url = new URL(req.url ?? '/', base);
+    const token = (req.headers['private-token'] as string | undefined) ?? bearer(req.headers.authorization);
+    control.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, token });
+    if (control.requests.length > 500) control.requests.shift();
+    let answer: Answer;
+    if (control.fail) {
+      const f = control.fail;
+      answer = {
+        status: f.status,
+        body: f.body,
+        text: !f.contentType?.includes('json'),
+        headers: f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {},
+      };
+      if (f.contentType?.includes('json')) answer = { ...answer, body: JSON.parse(f.body), text: false };
+    } else if (control.throttle && control.throttle.count > 0) {
+      control.throttle.count--;
+      const ra = control.throttle.retryAfterSeconds;
+      answer = {
+        status: 429,
+        body: 'Retry later\n',
+        text: true,
+        headers: {
+          'retry-after': String(ra),
+          'ratelimit-limit': '600',
+          'ratelimit-observed': '601',
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': String(Math.floor(Date.now() / 1000) + ra),
+          'ratelimit-name': 'throttle_authenticated_api',
+        },
+      };
+    } else {
+      try {
+        let body: Record<string, unknown> = {};
+        const type = req.headers['content-type'] ?? '';
+        if (rawBody && type.includes('json')) body = JSON.parse(rawBody);
+        else if (rawBody && (type.includes('multipart/form-data') || type.includes('x-www-form-urlencoded'))) {
+          // GitLab (Grape) takes form bodies as well as JSON; gitbeaker sends some edits as multipart
+          const form = await new Response(rawBody, { headers: { 'content-type': type } }).formData();
+          for (const [k, v] of form) body[k] = typeof v === 'string' ? v : '';
+        }
+        for (const [k, v] of url.searchParams) if (!(k in body)) body[k] = v;
+        answer = route(req.method ?? 'GET', url, token, body);
+      } catch (err) {
+        if (err instanceof HttpError) answer = { status: err.status, body: err.body };
+        else answer = { status: 500, body: { message: '500 Internal Server Error' } };
+      }
+    }
+    const headers: Record<string, string> = {
+      'content-type': answer.text ? 'text/plain; charset=utf-8' : 'application/json',
+      ...(answer.headers ?? {}),
+    };
+    if (answer.status === 204) res.writeHead(204, headers).end();
+    else res.writeHead(answer.status, headers).end(answer.text ? String(answer.body) : JSON.stringify(answer.body));
+  }
+
+  // ---- helpers over state -------------------------------------------------------------------------
+
+  const userById = (id: number) => state.users.find((u) => u.id === id);
+  const userBasic = (u: SimUser | undefined) =>
+    u
+      ? {
+          id: u.id,
+          username: u.username,
+          name: u.name,
+          state: u.state,
+          locked: false,
+          avatar_url: null,
+          web_url: `${base}/${u.username}`,
+        }
+      : null;
+
+  function caller(token: string | undefined): SimUser {
+    const id = token ? state.tokens.get(token) : undefined;
+    const u = id ? userById(id) : undefined;
+    if (!u || u.state === 'blocked') throw new HttpError(401, { message: '401 Unauthorized' });
+    return u;
+  }
+
+  const groupById = (id: number) => state.groups.find((g) => g.id === id);
+  const ancestors = (g: SimGroup | undefined): SimGroup[] => {
+    const out: SimGroup[] = [];
+    for (let cur = g; cur; cur = cur.parent_id ? groupById(cur.parent_id) : undefined) out.push(cur);
+    return out;
+  };
+  const groupAccess = (g: SimGroup, u: SimUser) => Math.max(0, ...ancestors(g).map((a) => a.members.get(u.id) ?? 0));
+  const projectAccess = (p: SimProject, u: SimUser) =>
+    Math.max(p.members.get(u.id) ?? 0, groupAccess(groupById(p.namespace_id) as SimGroup, u));
+  const canSeeProject = (p: SimProject, u: SimUser) =>
+    u.is_admin || p.visibility !== 'private' || projectAccess(p, u) > 0;
+  const canSeeGroup = (g: SimGroup, u: SimUser) => u.is_admin || g.visibility !== 'private' || groupAccess(g, u) > 0;
+
+  function findProject(ref: string, u: SimUser): SimProject {
+    const p = /^\d+$/.test(ref)
+      ? state.projects.find((x) => x.id === Number(ref))
+      : state.projects.find((x) => x.path_with_namespace.toLowerCase() === ref.toLowerCase());
+    if (!p || !canSeeProject(p, u)) throw notFound('Project');
+    return p;
+  }
+  function findGroup(ref: string, u: SimUser): SimGroup {
+    const g = /^\d+$/.test(ref)
+      ? groupById(Number(ref))
+      : state.groups.find((x) => x.full_path.toLowerCase() === ref.toLowerCase());
+    if (!g || !canSeeGroup(g, u)) throw notFound('Group');
+    return g;
+  }
+  const need = (level: number, have: number, isAdmin: boolean) => {
+    if (!isAdmin && have < level) throw forbidden();
+  };
+
+  /** Offset pagination exactly as documented: headers, Link, per_page clamp, uncounted past the limit. */
+  function paged<T>(items: T[], url: URL, map: (t: T) => Json): Answer {
+    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page')) || 20));
+    const page = Math.max(1, Number(url.searchParams.get('page')) || 1);
+    const totalPages = Math.max(1, Math.ceil(items.length / perPage));
+    const slice = items.slice((page - 1) * perPage, page * perPage);
+    const counted = items.length <= control.countLimit;
+    const link = (p: number, rel: string) => {
+      const u = new URL(url.pathname + url.search, base);
+      u.searchParams.set('page', String(p));
+      u.searchParams.set('per_page', String(perPage));
+      return `<${u}>; rel="${rel}"`;
+    };
+    const links = [];
+    if (page > 1) links.push(link(page - 1, 'prev'));
+    if (page < totalPages) links.push(link(page + 1, 'next'));
+    links.push(link(1, 'first'));
+    if (counted) links.push(link(totalPages, 'last'));
+    const headers: Record<string, string> = {
+      'x-page': String(page),
+      'x-per-page': String(perPage),
+      'x-next-page': page < totalPages ? String(page + 1) : '',
+      'x-prev-page': page > 1 ? String(page - 1) : '',
+      link: links.join(', '),
+    };
+    if (counted) {
+      headers['x-total'] = String(items.length);
+      headers['x-total-pages'] = String(totalPages);
+    }
+    return { status: 200, body: slice.map(map), headers };
+  }
+
+  const boolParam = (v: unknown): boolean | undefined =>
+    v === undefined ? undefined : v === true || v === 'true' || v === '1';
+
+  // ---- entities as GitLab renders them --------------------------------------------------------------
+
+  const projectJson = (p: SimProject, simple = false) => {
+    const ns = groupById(p.namespace_id) as SimGroup;
+    const basic = {
+      id: p.id,
+      description: p.description,
+      name: p.name,
+      name_with_namespace: `${ns.full_path.split('/').join(' / ')} / ${p.name}`,
+      path: p.path,
+      path_with_namespace: p.path_with_namespace,
+      created_at: p.created_at,
+      default_branch: p.default_branch,
+      tag_list: [],
+      topics: [],
+      ssh_url_to_repo: `ssh://git@127.0.0.1/${p.path_with_namespace}.git`,
+      http_url_to_repo: `${base}/${p.path_with_namespace}.git`,
+      web_url: `${base}/${p.path_with_namespace}`,
+      avatar_url: null,
+      star_count: 0,
+      last_activity_at: p.last_activity_at,
+      namespace: { id: ns.id, name: ns.name, path: ns.path, kind: 'group', full_path: ns.full_path },
+    };
+    if (simple) return basic;
+    return {
+      ...basic,
+      visibility: p.visibility,
+      archived: p.archived,
+      open_issues_count: p.issues.filter((i) => i.state === 'opened').length,
+      issues_enabled: true,
+      merge_requests_enabled: true,
+      jobs_enabled: true,
+      wiki_enabled: true,
+      empty_repo: p.files.size === 0,
+      forks_count: 0,
+    };
+  };
+
+  const pipelineBasic = (p: SimProject, pl: SimPipeline) => ({
+    id: pl.id,
+    iid: pl.iid,
+    project_id: p.id,
+    sha: pl.sha,
+    ref: pl.ref,
+    status: pl.status,
+    source: pl.source,
+    created_at: pl.created_at,
+    updated_at: pl.updated_at,
+    web_url: `${base}/${p.path_with_namespace}/-/pipelines/${pl.id}`,
+  });
+  const pipelineJson = (p: SimProject, pl: SimPipeline) => ({
+    ...pipelineBasic(p, pl),
+    before_sha: '0000000000000000000000000000000000000000',
+    tag: false,
+    yaml_errors: null,
+    user: userBasic(userById(pl.user_id)),
+    started_at: pl.started_at,
+    finished_at: pl.finished_at,
+    committed_at: null,
+    duration: pl.duration,
+    queued_duration: 0.01,
+    coverage: null,
+    detailed_status: { icon: `status_${pl.status}`, text: pl.status, label: pl.status, group: pl.status },
+  });
+  const jobJson = (p: SimProject, j: SimJob) => {
+    const pl = p.pipelines.find((x) => x.id === j.pipeline_id) as SimPipeline;
+    return {
+      id: j.id,
+      status: j.status,
+      stage: j.stage,
+      name: j.name,
+      ref: pl.ref,
+      tag: false,
+      coverage: null,
+      allow_failure: j.allow_failure,
+      created_at: j.created_at,
+      started_at: j.started_at,
+      finished_at: j.finished_at,
+      erased_at: null,
+      duration: j.duration,
+      queued_duration: 0.5,
+      user: userBasic(userById(pl.user_id)),
+      commit: {
+        author_email: 'alice@example.test',
+        author_name: 'Alice',
+        created_at: pl.created_at,
+        id: pl.sha,
+        message: 'Round invoice totals',
+        short_id: pl.sha.slice(0, 8),
+        title: 'Round invoice totals',
+      },
+      pipeline: { id: pl.id, project_id: p.id, ref: pl.ref, sha: pl.sha, status: pl.status },
+      web_url: `${base}/${p.path_with_namespace}/-/jobs/${j.id}`,
+      artifacts: [],
+      runner: null,
+      // GitLab exposes failure_reason only on failed jobs
+      ...(j.status === 'failed' ? { failure_reason: j.failure_reason } : {}),
+      archived: false,
+      tag_list: [],
+    };
+  };
+  const mrJson = (p: SimProject, mr: SimMergeRequest, detailed: boolean) => {
+    const head = mr.head_pipeline_id ? p.pipelines.find((x) => x.id === mr.head_pipeline_id) : undefined;
+    const basic = {
+      id: mr.id,
+      iid: mr.iid,
+      project_id: p.id,
+      title: mr.title,
+      description: mr.description,
+      state: mr.state,
+      created_at: mr.created_at,
+      updated_at: mr.updated_at,
+      merged_at: mr.state === 'merged' ? mr.updated_at : null,
+      closed_at: mr.state === 'closed' ? mr.updated_at : null,
+      target_branch: mr.target_branch,
+      source_branch: mr.source_branch,
+      author: userBasic(userById(mr.author_id)),
+      assignees: [],
+      reviewers: [],
+      draft: mr.draft || mr.title.startsWith('Draft:'),
+      work_in_progress: mr.draft || mr.title.startsWith('Draft:'),
+      merge_status: mr.merge_status,
+      detailed_merge_status: mr.has_conflicts ? 'conflict' : 'mergeable',
+      has_conflicts: mr.has_conflicts,
+      sha: head?.sha ?? 'f'.repeat(40),
+      user_notes_count: mr.notes.length,
+      labels: [],
+      web_url: `${base}/${p.path_with_namespace}/-/merge_requests/${mr.iid}`,
+    };
+    if (!detailed) return basic;
+    const files = mr.diffs.length;
+    return {
+      ...basic,
+      changes_count: files > control.diffMaxFiles ? `${control.diffMaxFiles}+` : String(files),
+      head_pipeline: head ? pipelineJson(p, head) : null,
+      pipeline: head ? pipelineBasic(p, head) : null,
+      diff_refs: { base_sha: 'a'.repeat(40), head_sha: head?.sha ?? 'f'.repeat(40), start_sha: 'a'.repeat(40) },
+      merge_error: null,
+      user: { can_merge: true },
+    };
+  };
+  const issueJson = (p: SimProject, i: SimIssue) => ({
+    id: i.id,
+    iid: i.iid,
+    project_id: p.id,
+    title: i.title,
+    description: i.description,
+    state: i.state,
+    created_at: i.created_at,
+    updated_at: i.updated_at,
+    closed_at: i.closed_at,
+    labels: i.labels,
+    author: userBasic(userById(i.author_id)),
+    assignees: i.assignee_ids.map((id) => userBasic(userById(id))),
+    user_notes_count: i.notes.length,
+    web_url: `${base}/${p.path_with_namespace}/-/issues/${i.iid}`,
+    references: { short: `#${i.iid}`, full: `${p.path_with_namespace}#${i.iid}` },
+  });
+  const noteJson = (n: SimNote, type: string, parentId: number) => ({
+    id: n.id,
+    type: null,
+    body: n.body,
+    author: userBasic(userById(n.author_id)),
+    created_at: n.created_at,
+    updated_at: n.created_at,
+    system: n.system,
+    noteable_id: parentId,
+    noteable_type: type,
+    confidential: false,
+    internal: false,
+  });
+  const variableJson = (v: SimVariable) => ({
+    variable_type: v.variable_type,
+    key: v.key,
+    value: v.hidden ? null : v.value,
+    protected: v.protected,
+    masked: v.masked,
+    hidden: v.hidden,
+    raw: v.raw,
+    environment_scope: v.environment_scope,
+    description: v.description,
+  });
+  const hookJson = (h: (typeof state.projects)[number]['hooks'][number], projectId: number) => {
+    const { token: _never, ...rest } = h;
+    return { ...rest, project_id: projectId, alert_status: 'executable' };
+  };
+  const userJson = (u: SimUser, asAdmin: boolean) => ({
+    ...(userBasic(u) as object),
+    created_at: u.created_at,
+    bot: u.bot,
+    ...(asAdmin ? { is_admin: u.is_admin, email: u.email, last_activity_on: u.last_activity_on } : {}),
+  });
+
+  const sortNewest = <T extends { id: number }>(xs: T[]) => [...xs].sort((a, b) => b.id - a.id);
+
+  function variableIn(list: SimVariable[], key: string, scope: string | undefined): SimVariable {
+    const matches = list.filter((v) => v.key === key && (scope === undefined || v.environment_scope === scope));
+    if (matches.length === 0) throw notFound('Variable');
+    if (matches.length > 1)
+      throw new HttpError(409, {
+        message: "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'",
+      });
+    return matches[0] as SimVariable;
+  }
+
+  function writeVariable(list: SimVariable[], body: Record<string, unknown>, existing?: SimVariable): SimVariable {
+    const key = String(body.key ?? existing?.key ?? '');
+    if (!existing) {
+      if (!body.key) throw missing('key');
+      if (body.value === undefined) throw missing('value');
+      if (!/^[A-Za-z0-9_]{1,255}$/.test(key)) throw badRequest({ key: ["can contain only letters, digits and '_'."] });
+      const scope = String(body.environment_scope ?? '*');
+      if (list.some((v) => v.key === key && v.environment_scope === scope))
+        throw badRequest({ key: [`(${key}) has already been taken`] });
+    }
+    const value = body.value === undefined ? (existing?.value ?? '') : String(body.value);
+    const masked = boolParam(body.masked) ?? boolParam(body.masked_and_hidden) ?? existing?.masked ?? false;
+    if (masked && (value.length < 8 || /\s/.test(value))) throw badRequest({ value: ['is invalid'] });
+    const v: SimVariable = {
+      key,
+      value,
+      variable_type: (body.variable_type as SimVariable['variable_type']) ?? existing?.variable_type ?? 'env_var',
+      protected: boolParam(body.protected) ?? existing?.protected ?? false,
+      masked,
+      hidden: existing?.hidden ?? boolParam(body.masked_and_hidden) ?? false,
+      raw: boolParam(body.raw) ?? existing?.raw ?? false,
+      environment_scope: String(body.environment_scope ?? existing?.environment_scope ?? '*'),
+      description: body.description === undefined ? (existing?.description ?? null) : String(body.description),
+    };
+    if (existing) list.splice(list.indexOf(existing), 1, v);
+    else list.push(v);
+    return v;
+  }
+
+  // ---- routes -------------------------------------------------------------------------------------
+
+  function route(method: string, url: URL, token: string | undefined, body: Record<string, unknown>): Answer {
+    const prefix = '/api/v4/';
+    if (!url.pathname.startsWith(prefix)) throw new HttpError(404, { error: '404 Not Found' });
+    const seg = url.pathname.slice(prefix.length).split('/').map(decodeURIComponent);
+    const me = caller(token);
+    const ok = (b: Json, status = 200): Answer => ({ status, body: b });
+    const q = url.searchParams;
+    const [root, id, sub, subId, action, actionId, tail] = seg;
+    let key = `${method} ${[root, id && ':id', sub, subId && ':sub', action, actionId && ':aid', tail].filter(Boolean).join('/')}`;
+    // literal sub-resources where the generic pattern would read a name as an id
+    if (sub === 'repository' && subId === 'tree' && !action) key = `${method} projects/:id/repository/tree`;
+    if (sub === 'repository' && subId === 'files' && action && !actionId)
+      key = `${method} projects/:id/repository/files/:path`;
+    if (root === 'runners' && id === 'all' && !sub) key = `${method} runners/all`;
+
+    if (key === 'GET metadata' || key === 'GET version')
+      return ok({ version: '17.5.1', revision: 'sim', kas: { enabled: false }, enterprise: false });
+    if (key === 'GET user') return ok(userJson(me, true));
+
+    if (root === 'projects' && !id && method === 'GET') return listProjects(url, me);
+    if (key === 'POST projects') {
+      if (!body.name && !body.path) throw badRequest('name or path is required');
+      const ns = body.namespace_id !== undefined ? groupById(Number(body.namespace_id)) : undefined;
+      if (!ns || !canSeeGroup(ns, me)) throw notFound('Namespace');
+      need(ACCESS.maintainer, groupAccess(ns, me), me.is_admin);
+      const path = String(
+        body.path ??
+          String(body.name)
+            .toLowerCase()
+            .replace(/[^\w.-]+/g, '-'),
+      );
+      const full = `${ns.full_path}/${path}`;
+      if (state.projects.some((x) => x.path_with_namespace.toLowerCase() === full.toLowerCase()))
+        throw badRequest({ path: ['has already been taken'], name: ['has already been taken'] });
+      const now = new Date().toISOString();
+      const p: SimProject = {
+        id: ++state.nextId,
+        name: String(body.name ?? path),
+        path,
+        namespace_id: ns.id,
+        path_with_namespace: full,
+        description: String(body.description ?? ''),
+        visibility: (body.visibility as SimProject['visibility']) ?? 'private',
+        default_branch: 'main',
+        archived: false,
+        created_at: now,
+        last_activity_at: now,
+        members: new Map([[me.id, ACCESS.owner]]),
+        pipelines: [],
+        jobs: [],
+        merge_requests: [],
+        issues: [],
+        variables: [],
+        hooks: [],
+        files: new Map(),
+        wiki: [],
+      };
+      state.projects.push(p);
+      return ok(projectJson(p), 201);
+    }
+    if (root === 'projects' && id) {
+      const p = findProject(id, me);
+      const access = projectAccess(p, me);
+      switch (key) {
+        case 'GET projects/:id':
+          return ok(projectJson(p));
+        case 'GET projects/:id/pipelines': {
+          let list = sortNewest(p.pipelines);
+          for (const f of ['ref', 'status', 'source'] as const) {
+            const v = q.get(f);
+            if (v) list = list.filter((x) => x[f] === v);
+          }
+          if (q.get('sort') === 'asc') list.reverse();
+          return paged(list, url, (x) => pipelineBasic(p, x));
+        }
+        case 'GET projects/:id/pipelines/:sub':
+          return ok(pipelineJson(p, pipelineOf(p, subId)));
+        case 'GET projects/:id/pipelines/:sub/jobs': {
+          const pl = pipelineOf(p, subId);
+          const scopes = q.getAll('scope[]').concat(q.getAll('scope'));
+          const withRetried = boolParam(q.get('include_retried') ?? undefined) === true;
+          const jobs = sortNewest(
+            p.jobs.filter(
+              (j) =>
+                j.pipeline_id === pl.id &&
+                (withRetried || !j.retried) &&
+                (scopes.length === 0 || scopes.includes(j.status)),
+            ),
+          );
+          return paged(jobs, url, (j) => jobJson(p, j));
+        }
+        case 'POST projects/:id/pipelines/:sub/retry': {
+          need(ACCESS.developer, access, me.is_admin);
+          const pl = pipelineOf(p, subId);
+          for (const j of p.jobs.filter(
+            (x) => x.pipeline_id === pl.id && !x.retried && ['failed', 'canceled'].includes(x.status),
+          )) {
+            j.retried = true;
+            p.jobs.push({
+              ...j,
+              id: ++state.nextId,
+              status: 'pending',
+              retried: false,
+              failure_reason: null,
+              trace: '',
+              started_at: null,
+              finished_at: null,
+              duration: null,
+            });
+          }
+          pl.status = 'running';
+          pl.finished_at = null;
+          return ok(pipelineJson(p, pl), 201);
+        }
+        case 'POST projects/:id/pipelines/:sub/cancel': {
+          need(ACCESS.developer, access, me.is_admin);
+          const pl = pipelineOf(p, subId);
+          const active = p.jobs.filter(
+            (x) => x.pipeline_id === pl.id && ['created', 'pending', 'running', 'manual'].includes(x.status),
+          );
+          for (const j of active) j.status = 'canceled';
+          if (['created', 'pending', 'running', 'waiting_for_resource', 'preparing'].includes(pl.status))
+            pl.status = 'canceled';
+          return ok(pipelineJson(p, pl), 201);
+        }
+        case 'GET projects/:id/jobs/:sub':
+          return ok(jobJson(p, jobOf(p, subId)));
+        case 'GET projects/:id/jobs/:sub/trace':
+          return { status: 200, body: jobOf(p, subId).trace, text: true };
+        case 'POST projects/:id/jobs/:sub/retry': {
+          need(ACCESS.developer, access, me.is_admin);
+          const j = jobOf(p, subId);
+          if (!['failed', 'canceled', 'success'].includes(j.status)) throw forbidden('Job is not retryable');
+          j.retried = true;
+          const copy: SimJob = {
+            ...j,
+            id: ++state.nextId,
+            status: 'pending',
+            retried: false,
+            failure_reason: null,
+            trace: '',
+            started_at: null,
+            finished_at: null,
+            duration: null,
+          };
+          p.jobs.push(copy);
+          return ok(jobJson(p, copy), 201);
+        }
+        case 'GET projects/:id/merge_requests': {
+          let list = sortNewest(p.merge_requests);
+          const st = q.get('state');
+          if (st && st !== 'all') list = list.filter((m) => m.state === st);
+          const tb = q.get('target_branch');
+          if (tb) list = list.filter((m) => m.target_branch === tb);
+          const s = q.get('search')?.toLowerCase();
+          if (s) list = list.filter((m) => `${m.title} ${m.description}`.toLowerCase().includes(s));
+          return paged(list, url, (m) => mrJson(p, m, false));
+        }
+        case 'GET projects/:id/merge_requests/:sub':
+          return ok(mrJson(p, mrOf(p, subId), true));
+        case 'GET projects/:id/merge_requests/:sub/diffs':
+          return paged(mrOf(p, subId).diffs, url, (d) => diffJson(d));
+        case 'GET projects/:id/merge_requests/:sub/changes': {
+          const mr = mrOf(p, subId);
+          const overflow = mr.diffs.length > control.diffMaxFiles;
+          return ok({
+            ...mrJson(p, mr, true),
+            changes: mr.diffs.slice(0, control.diffMaxFiles).map(({ collapsed: _a, too_large: _b, ...d }) => d),
+            overflow,
+          });
+        }
+        case 'GET projects/:id/merge_requests/:sub/approvals': {
+          const mr = mrOf(p, subId);
+          return ok({
+            id: mr.id,
+            iid: mr.iid,
+            project_id: p.id,
+            title: mr.title,
+            state: mr.state,
+            merge_status: mr.merge_status,
+            approved: mr.approved_by.length >= mr.approvals_required,
+            approvals_required: mr.approvals_required,
+            approvals_left: Math.max(0, mr.approvals_required - mr.approved_by.length),
+            approved_by: mr.approved_by.map((id) => ({ user: userBasic(userById(id)) })),
+          });
+        }
+        case 'POST projects/:id/merge_requests/:sub/notes': {
+          need(ACCESS.reporter, access, me.is_admin || p.visibility !== 'private');
+          const mr = mrOf(p, subId);
+          const n = addNote(mr.notes, body, me);
+          return ok(noteJson(n, 'MergeRequest', mr.id), 201);
+        }
+        case 'GET projects/:id/issues': {
+          let list = sortNewest(p.issues);
+          const st = q.get('state');
+          if (st && st !== 'all') list = list.filter((i) => i.state === st);
+          const labels = q.get('labels');
+          if (labels) list = list.filter((i) => labels.split(',').every((l) => i.labels.includes(l)));
+          const s = q.get('search')?.toLowerCase();
+          if (s) list = list.filter((i) => `${i.title} ${i.description}`.toLowerCase().includes(s));
+          return paged(list, url, (i) => issueJson(p, i));
+        }
+        case 'GET projects/:id/issues/:sub':
+          return ok(issueJson(p, issueOf(p, subId)));
+        case 'POST projects/:id/issues': {
+          need(ACCESS.guest, access, me.is_admin || p.visibility !== 'private');
+          if (!body.title) throw missing('title');
+          const iid = Math.max(0, ...p.issues.map((i) => i.iid)) + 1;
+          const issue: SimIssue = {
+            id: ++state.nextId,
+            iid,
+            title: String(body.title),
+            description: String(body.description ?? ''),
+            state: 'opened',
+            labels: String(body.labels ?? '')
+              .split(',')
+              .filter(Boolean),
+            author_id: me.id,
+            assignee_ids: [],
+            created_at: new Date().toISOString(),
+            updated_at: new Date().toISOString(),
+            closed_at: null,
+            notes: [],
+          };
+          p.issues.push(issue);
+          return ok(issueJson(p, issue), 201);
+        }
+        case 'PUT projects/:id/issues/:sub': {
+          need(ACCESS.reporter, access, me.is_admin);
+          const issue = issueOf(p, subId);
+          if (body.state_event === 'close' && issue.state === 'opened') {
+            issue.state = 'closed';
+            issue.closed_at = new Date().toISOString();
+          } else if (body.state_event === 'reopen') {
+            issue.state = 'opened';
+            issue.closed_at = null;
+          }
+          issue.updated_at = new Date().toISOString();
+          return ok(issueJson(p, issue));
+        }
+        case 'POST projects/:id/issues/:sub/notes': {
+          need(ACCESS.guest, access, me.is_admin || p.visibility !== 'private');
+          const issue = issueOf(p, subId);
+          return ok(noteJson(addNote(issue.notes, body, me), 'Issue', issue.id), 201);
+        }
+        case 'GET projects/:id/variables':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return paged(p.variables, url, variableJson);
+        case 'POST projects/:id/variables':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return ok(variableJson(writeVariable(p.variables, body)), 201);
+        case 'PUT projects/:id/variables/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const existing = variableIn(p.variables, subId as string, scopeFilter(q, body));
+          return ok(variableJson(writeVariable(p.variables, body, existing)));
+        }
+        case 'DELETE projects/:id/variables/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const existing = variableIn(p.variables, subId as string, scopeFilter(q, body));
+          p.variables.splice(p.variables.indexOf(existing), 1);
+          return { status: 204, body: '' };
+        }
+        case 'GET projects/:id/hooks':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return paged(p.hooks, url, (h) => hookJson(h, p.id));
+        case 'POST projects/:id/hooks': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          if (!body.url) throw missing('url');
+          if (!/^https?:\/\//.test(String(body.url))) throw new HttpError(422, { error: 'Invalid url given' });
+          const h = {
+            id: ++state.nextId,
+            url: String(body.url),
+            token: body.token === undefined ? null : String(body.token),
+            push_events: boolParam(body.push_events) ?? true,
+            merge_requests_events: boolParam(body.merge_requests_events) ?? false,
+            pipeline_events: boolParam(body.pipeline_events) ?? false,
+            issues_events: boolParam(body.issues_events) ?? false,
+            enable_ssl_verification: boolParam(body.enable_ssl_verification) ?? true,
+            created_at: new Date().toISOString(),
+          };
+          p.hooks.push(h);
+          return ok(hookJson(h, p.id), 201);
+        }
+        case 'DELETE projects/:id/hooks/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const h = p.hooks.find((x) => x.id === Number(subId));
+          if (!h) throw notFound('Hook');
+          p.hooks.splice(p.hooks.indexOf(h), 1);
+          return { status: 204, body: '' };
+        }
+        case 'GET projects/:id/repository/tree': {
+          const files = refFiles(p, q.get('ref') ?? p.default_branch);
+          const dir = (q.get('path') ?? '').replace(/\/+$/, '');
+          const recursive = boolParam(q.get('recursive') ?? undefined) === true;
+          const entries = new Map<string, { type: string; path: string }>();
+          for (const f of files.keys()) {
+            if (dir && !f.startsWith(`${dir}/`)) continue;
+            const rest = dir ? f.slice(dir.length + 1) : f;
+            const parts = rest.split('/');
+            if (recursive) {
+              for (let i = 1; i < parts.length; i++) {
+                const d = [dir, ...parts.slice(0, i)].filter(Boolean).join('/');
+                entries.set(d, { type: 'tree', path: d });
+              }
+              entries.set(f, { type: 'blob', path: f });
+            } else if (parts.length === 1) entries.set(f, { type: 'blob', path: f });
+            else {
+              const d = [dir, parts[0]].filter(Boolean).join('/');
+              entries.set(d, { type: 'tree', path: d });
+            }
+          }
+          if (dir && entries.size === 0) throw notFound('Tree');
+          const list = [...entries.values()].sort((a, b) => a.path.localeCompare(b.path));
+          return paged(list, url, (e) => ({
+            id: Buffer.from(e.path).toString('hex').slice(0, 40).padEnd(40, '0'),
+            name: e.path.split('/').pop(),
+            type: e.type,
+            path: e.path,
+            mode: e.type === 'tree' ? '040000' : '100644',
+          }));
+        }
+        case 'GET projects/:id/repository/files/:path': {
+          const ref = q.get('ref');
+          if (!ref) throw missing('ref');
+          const filePath = action as string;
+          const content = refFiles(p, ref).get(filePath);
+          if (content === undefined) throw notFound('File');
+          const buf = Buffer.from(content, 'utf8');
+          return ok({
+            file_name: filePath.split('/').pop(),
+            file_path: filePath,
+            size: buf.length,
+            encoding: 'base64',
+            content: buf.toString('base64'),
+            content_sha256: 'sim',
+            ref,
+            blob_id: 'b'.repeat(40),
+            commit_id: 'c'.repeat(40),
+            last_commit_id: 'c'.repeat(40),
+          });
+        }
+        case 'GET projects/:id/wikis':
+          return ok(
+            p.wiki.map((w) => ({
+              slug: w.slug,
+              title: w.title,
+              format: w.format,
+              ...(boolParam(q.get('with_content') ?? undefined) ? { content: w.content } : {}),
+            })),
+          );
+        case 'GET projects/:id/wikis/:sub': {
+          const w = p.wiki.find((x) => x.slug === subId);
+          if (!w) throw notFound('Wiki Page');
+          return ok({ ...w, encoding: 'UTF-8' });
+        }
+        case 'GET projects/:id/runners':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return paged(
+            state.runners.filter((r) => r.is_shared || r.project_ids.includes(p.id)),
+            url,
+            runnerJson,
+          );
+      }
+    }
+
+    if (root === 'groups' && !id && method === 'GET') {
+      const s = q.get('search')?.toLowerCase();
+      const list = state.groups.filter((g) => canSeeGroup(g, me) && (!s || g.full_path.toLowerCase().includes(s)));
+      return paged(list, url, groupJson);
+    }
+    if (root === 'groups' && id) {
+      const g = findGroup(id, me);
+      const access = groupAccess(g, me);
+      switch (key) {
+        case 'GET groups/:id':
+          return ok(groupJson(g));
+        case 'GET groups/:id/members':
+          return paged([...g.members], url, ([uid, level]) => memberJson(uid, level));
+        case 'POST groups/:id/members': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          if (body.user_id === undefined && body.username === undefined) throw missing('user_id');
+          if (body.access_level === undefined) throw missing('access_level');
+          const u =
+            body.user_id !== undefined
+              ? userById(Number(body.user_id))
+              : state.users.find((x) => x.username === body.username);
+          if (!u) throw notFound('User');
+          const level = Number(body.access_level);
+          if (![10, 20, 30, 40, 50].includes(level)) throw badRequest('access_level does not have a valid value');
+          if (!me.is_admin && level > access) throw forbidden();
+          if (g.members.has(u.id)) throw new HttpError(409, { message: 'Member already exists' });
+          g.members.set(u.id, level);
+          return ok(memberJson(u.id, level), 201);
+        }
+        case 'DELETE groups/:id/members/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const uid = Number(subId);
+          if (!g.members.has(uid)) throw notFound('Member');
+          const owners = [...g.members].filter(([, l]) => l === ACCESS.owner);
+          if (g.members.get(uid) === ACCESS.owner && owners.length === 1)
+            throw forbidden('A group must have at least one owner');
+          g.members.delete(uid);
+          return { status: 204, body: '' };
+        }
+        case 'GET groups/:id/variables':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return paged(g.variables, url, variableJson);
+        case 'POST groups/:id/variables':
+          need(ACCESS.maintainer, access, me.is_admin);
+          return ok(variableJson(writeVariable(g.variables, body)), 201);
+        case 'PUT groups/:id/variables/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const existing = variableIn(g.variables, subId as string, scopeFilter(q, body));
+          return ok(variableJson(writeVariable(g.variables, body, existing)));
+        }
+        case 'DELETE groups/:id/variables/:sub': {
+          need(ACCESS.maintainer, access, me.is_admin);
+          const existing = variableIn(g.variables, subId as string, scopeFilter(q, body));
+          g.variables.splice(g.variables.indexOf(existing), 1);
+          return { status: 204, body: '' };
+        }
+      }
+    }
+
+    if (root === 'users') {
+      if (key === 'GET users') {
+        const s = q.get('search')?.toLowerCase();
+        const un = q.get('username')?.toLowerCase();
+        const list = state.users.filter(
+          (u) =>
+            (!s || `${u.username} ${u.name} ${me.is_admin ? u.email : ''}`.toLowerCase().includes(s)) &&
+            (!un || u.username.toLowerCase() === un) &&
+            (!q.get('blocked') || u.state === 'blocked'),
+        );
+        return paged(list, url, (u) => userJson(u, me.is_admin));
+      }
+      if (key === 'GET users/:id') {
+        const u = userById(Number(id));
+        if (!u) throw notFound('User');
+        return ok(userJson(u, me.is_admin));
+      }
+      if (!me.is_admin) throw forbidden();
+      if (key === 'POST users') {
+        for (const f of ['email', 'username', 'name']) if (!body[f]) throw missing(f);
+        if (state.users.some((u) => u.username === body.username))
+          throw new HttpError(409, { message: 'Username has already been taken' });
+        if (state.users.some((u) => u.email === body.email))
+          throw new HttpError(409, { message: 'Email has already been taken' });
+        const u: SimUser = {
+          id: ++state.nextId,
+          username: String(body.username),
+          name: String(body.name),
+          email: String(body.email),
+          state: 'active',
+          is_admin: boolParam(body.admin) ?? false,
+          bot: false,
+          created_at: new Date().toISOString(),
+          last_activity_on: null,
+        };
+        state.users.push(u);
+        return ok(userJson(u, true), 201);
+      }
+      const u = userById(Number(id));
+      if (!u) throw notFound('User');
+      if (key === 'POST users/:id/block') {
+        if (u.state === 'blocked') return ok(null, 201);
+        u.state = 'blocked';
+        return ok(true, 201);
+      }
+      if (key === 'POST users/:id/unblock') {
+        u.state = 'active';
+        return ok(true, 201);
+      }
+      if (key === 'PUT users/:id') {
+        if (body.admin !== undefined) u.is_admin = boolParam(body.admin) ?? false;
+        return ok(userJson(u, true));
+      }
+    }
+
+    if (key === 'GET runners/all' || key === 'GET runners') {
+      if (key === 'GET runners/all' && !me.is_admin) throw forbidden();
+      let list = state.runners;
+      const st = q.get('status');
+      if (st) list = list.filter((r) => r.status === st);
+      return paged(list, url, runnerJson);
+    }
+
+    throw new HttpError(404, { error: '404 Not Found' });
+  }
+
+  function listProjects(url: URL, me: SimUser): Answer {
+    const q = url.searchParams;
+    let list = state.projects.filter((p) => canSeeProject(p, me)).sort((a, b) => a.id - b.id);
+    const s = q.get('search')?.toLowerCase();
+    if (s) list = list.filter((p) => `${p.path_with_namespace} ${p.description}`.toLowerCase().includes(s));
+    if (boolParam(q.get('membership') ?? undefined)) list = list.filter((p) => projectAccess(p, me) > 0);
+    const simple = boolParam(q.get('simple') ?? undefined) === true;
+    if (q.get('pagination') === 'keyset') {
+      if ((q.get('order_by') ?? 'created_at') !== 'id')
+        throw new HttpError(405, { error: 'Keyset pagination is not yet available for this type of request' });
+      const desc = q.get('sort') === 'desc';
+      if (desc) list.reverse();
+      const after = Number(q.get('id_after') ?? 0);
+      const before = Number(q.get('id_before') ?? 0);
+      if (after) list = list.filter((p) => p.id > after);
+      if (before) list = list.filter((p) => p.id < before);
+      const perPage = Math.min(100, Math.max(1, Number(q.get('per_page')) || 20));
+      const slice = list.slice(0, perPage);
+      const headers: Record<string, string> = {};
+      // like GitLab's keyset paginator: a full page links to the next one without peeking, so an exact
+      // multiple ends with one empty page that carries no Link (doc/api/rest/_index.md)
+      if (slice.length === perPage) {
+        const next = new URL(url.pathname + url.search, base);
+        next.searchParams.delete(desc ? 'id_after' : 'id_before');
+        next.searchParams.set(desc ? 'id_before' : 'id_after', String(slice.at(-1)?.id));
+        headers.link = `<${next}>; rel="next"`;
+      }
+      return { status: 200, body: slice.map((p) => projectJson(p, simple)), headers };
+    }
+    return paged(list, url, (p) => projectJson(p, simple));
+  }
+
+  const groupJson = (g: SimGroup) => ({
+    id: g.id,
+    web_url: `${base}/groups/${g.full_path}`,
+    name: g.name,
+    path: g.path,
+    description: g.description,
+    visibility: g.visibility,
+    full_name: g.full_path.split('/').join(' / '),
+    full_path: g.full_path,
+    parent_id: g.parent_id,
+    created_at: at0,
+  });
+  const at0 = '2026-01-01T00:00:00.000Z';
+  const memberJson = (uid: number, level: number) => ({
+    ...(userBasic(userById(uid)) as object),
+    access_level: level,
+    created_at: at0,
+    expires_at: null,
+  });
+  const runnerJson = (r: SimState['runners'][number]) => ({
+    id: r.id,
+    description: r.description,
+    ip_address: null,
+    active: !r.paused,
+    paused: r.paused,
+    is_shared: r.is_shared,
+    runner_type: r.runner_type,
+    name: null,
+    online: r.online,
+    status: r.status,
+    contacted_at: r.contacted_at,
+    tag_list: r.tag_list,
+  });
+  const diffJson = (d: SimDiff) => d;
+
+  function pipelineOf(p: SimProject, id: string | undefined): SimPipeline {
+    const pl = p.pipelines.find((x) => x.id === Number(id));
+    if (!pl) throw notFound('Pipeline');
+    return pl;
+  }
+  function jobOf(p: SimProject, id: string | undefined): SimJob {
+    const j = p.jobs.find((x) => x.id === Number(id));
+    if (!j) throw notFound('Job');
+    return j;
+  }
+  function mrOf(p: SimProject, iid: string | undefined): SimMergeRequest {
+    const mr = p.merge_requests.find((x) => x.iid === Number(iid));
+    if (!mr) throw notFound('Merge Request');
+    return mr;
+  }
+  function issueOf(p: SimProject, iid: string | undefined): SimIssue {
+    const i = p.issues.find((x) => x.iid === Number(iid));
+    if (!i) throw notFound('Issue');
+    return i;
+  }
+  function refFiles(p: SimProject, ref: string): Map<string, string> {
+    const files = p.files.get(ref);
+    if (!files) throw notFound('Tree');
+    return files;
+  }
+  function addNote(list: SimNote[], body: Record<string, unknown>, me: SimUser): SimNote {
+    if (!body.body) throw missing('body');
+    const n: SimNote = {
+      id: ++state.nextId,
+      body: String(body.body),
+      author_id: me.id,
+      created_at: new Date().toISOString(),
+      system: false,
+    };
+    list.push(n);
+    return n;
+  }
+
+  return {
+    url: listening.url,
+    state,
+    control,
+    close: () => listening.close(),
+  };
+}
+
+/** `filter[environment_scope]` arrives in the query (GET, curl examples) or in a JSON body (PUT/DELETE). */
+function scopeFilter(q: URLSearchParams, body: Record<string, unknown>): string | undefined {
+  const fromBody = (body.filter as { environment_scope?: unknown } | undefined)?.environment_scope;
+  return q.get('filter[environment_scope]') ?? (typeof fromBody === 'string' ? fromBody : undefined);
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer (.+)$/i.exec(header ?? '');
+  return m?.[1];
+}
