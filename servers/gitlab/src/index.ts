@@ -77,6 +77,7 @@ export const GitLabBackendConfig = z.object({
 export const gitlabServer = defineServer({
   name: 'gitlab',
   version,
+  defaultPort: 8703,
   description: 'GitLab: projects, pipelines and why they failed, job logs, merge requests, issues, CI variables',
   tools,
   backendConfig: GitLabBackendConfig,
