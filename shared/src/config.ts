@@ -121,6 +121,17 @@ export const KitConfigSchema = z.object({
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
   confirm: z.object({ ttlSeconds: z.coerce.number().int().min(10).max(3600).default(120) }).prefault({}),
+  approvals: z
+    .object({
+      /** POSTed an Alertmanager-style JSON message for every new pending approval request. */
+      webhookUrl: z
+        .string()
+        .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+        .pipe(z.url())
+        .optional(),
+      webhookTimeoutMs: z.coerce.number().int().min(100).max(30_000).default(3000),
+    })
+    .prefault({}),
 });
 
 export type KitConfig = z.output<typeof KitConfigSchema>;
@@ -169,10 +180,12 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
+  RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
+  RAVENHELM_APPROVALS_WEBHOOK_TIMEOUT_MS: 'approvals.webhookTimeoutMs',
 };
 
 /** Config paths whose values are secrets: redacted in --print-config and never logged. */
-export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url'];
+export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url', 'approvals.webhookUrl'];
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');

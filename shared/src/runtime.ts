@@ -13,6 +13,8 @@ import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
 import { createMcpServer } from './mcp-server.js';
 import { Metrics } from './metrics.js';
+import { createWebhookNotifier } from './pipeline/approval-webhook.js';
+import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
 import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
 import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -41,6 +43,7 @@ export interface RuntimeOverrides {
   audit?: AuditSink;
   rateLimiter?: RateLimiter;
   confirmations?: ConfirmationStore;
+  approvals?: ApprovalStore;
   services?: object;
   metrics?: Metrics;
 }
@@ -106,7 +109,7 @@ export async function createRuntime(
   const registry = new Registry(specsOf(definition), policy);
   const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
   const redis =
-    config.redis.url && !(overrides.rateLimiter && overrides.confirmations)
+    config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
       ? await connectRedis(config.redis.url)
       : undefined;
   const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
@@ -143,6 +146,21 @@ export async function createRuntime(
   const confirmations =
     overrides.confirmations ??
     createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
+  const approvals =
+    overrides.approvals ??
+    createApprovalStore({
+      server: definition.name,
+      keyPrefix: `ravenhelm:apr:${definition.name}`,
+      ...(redis ? { redis } : {}),
+    });
+  const notifier = config.approvals.webhookUrl
+    ? createWebhookNotifier({
+        url: config.approvals.webhookUrl,
+        timeoutMs: config.approvals.webhookTimeoutMs,
+        logger,
+        ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
+      })
+    : undefined;
   const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
   const localPrincipal = localPrincipalOf(definition.name, config);
   const highTools = highToolsDecision(config);
@@ -165,6 +183,8 @@ export async function createRuntime(
     confirmTtlSeconds: config.confirm.ttlSeconds,
     highToolsEnabled: highTools.enabled,
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
+    approvals,
+    ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -197,6 +217,8 @@ export async function createRuntime(
       await definition.close?.(services);
       await rateLimiter.close();
       await confirmations.close();
+      await notifier?.close();
+      await approvals.close();
       await pipeline.close();
       await audit.close();
       if (redis) await redis.quit().catch(() => undefined);
