@@ -130,6 +130,11 @@ export const KitConfigSchema = z.object({
         .pipe(z.url())
         .optional(),
       webhookTimeoutMs: z.coerce.number().int().min(100).max(30_000).default(3000),
+      /** The public OIDC client (authorization code + PKCE) the web console at /approvals/console logs in with. */
+      consoleClientId: z
+        .string()
+        .regex(/^[A-Za-z0-9._:@-]{1,200}$/, 'must be an OAuth client id')
+        .optional(),
     })
     .prefault({}),
 });
@@ -182,6 +187,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_REDIS_URL: 'redis.url',
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
   RAVENHELM_APPROVALS_WEBHOOK_TIMEOUT_MS: 'approvals.webhookTimeoutMs',
+  RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: 'approvals.consoleClientId',
 };
 
 /** Config paths whose values are secrets: redacted in --print-config and never logged. */

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
-import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
+import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
 import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
@@ -311,6 +311,14 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
     ready: () => rt.ready(),
     isDraining: () => draining,
+    console:
+      config.approvals.consoleClientId && opts.authorizationServers[0]
+        ? {
+            clientId: config.approvals.consoleClientId,
+            issuer: opts.authorizationServers[0],
+            scope: `openid ${APPROVER_SCOPE}`,
+          }
+        : undefined,
   });
   server.on('request', (req, res) => {
     active++;

@@ -10,6 +10,7 @@ import { classifyMessage, clip, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import type { MultiplexTransport } from './multiplex.js';
 
 export interface PeerIdentity {
@@ -36,6 +37,8 @@ export interface HttpHandlerOptions {
   peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
   ready: () => Promise<{ ready: boolean; reason?: string }>;
   isDraining: () => boolean;
+  /** The approvals web console's OIDC client (authorization code + PKCE); absent: the console says it is not configured. */
+  console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
 const SUPPORTED = new Set(SUPPORTED_PROTOCOL_VERSIONS);
@@ -235,6 +238,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   /** The operators' approval API: REST-style JSON, the same bearer authentication as MCP, approver scope or role. */
   async function handleApprovals(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     checkTransport(req);
+    if (url.pathname === '/approvals/console' || url.pathname.startsWith('/approvals/console/')) {
+      return serveConsole(req, res, url);
+    }
     const principal = await authenticate(req, url);
     const desk = o.pipeline.approvalDesk;
     const parts = url.pathname.split('/').filter(Boolean); // ['approvals', id?, action?]
@@ -281,6 +287,46 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       'ERR_APPROVAL_NOT_FOUND',
       'no such approvals route: GET /approvals, GET /approvals/<id>, POST /approvals/<id>/approve|reject',
     );
+  }
+
+  /** The console's static files: public (they hold no data), under a strict CSP with no inline script or style. */
+  async function serveConsole(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'GET') throw methodNotAllowed(req, url, 'GET');
+    const issuerOrigin = o.console ? ` ${new URL(o.console.issuer).origin}` : '';
+    const security = {
+      'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'${issuerOrigin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    };
+    const file = url.pathname.slice('/approvals/console'.length);
+    switch (file) {
+      case '':
+      case '/':
+        return send(res, 200, CONSOLE_HTML, { ...security, 'content-type': 'text/html; charset=utf-8' });
+      case '/app.js':
+        return send(res, 200, CONSOLE_JS, { ...security, 'content-type': 'text/javascript; charset=utf-8' });
+      case '/app.css':
+        return send(res, 200, CONSOLE_CSS, { ...security, 'content-type': 'text/css; charset=utf-8' });
+      case '/favicon.svg':
+        return send(res, 200, CONSOLE_ICON, { ...security, 'content-type': 'image/svg+xml' });
+      case '/config.json':
+        if (!o.console) {
+          throw new RavenhelmError(
+            'ERR_APPROVAL_NOT_FOUND',
+            'the approvals console has no OIDC client: set RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID (approvals.consoleClientId)',
+          );
+        }
+        return sendJson(res, 200, {
+          server: o.server,
+          issuer: o.console.issuer,
+          clientId: o.console.clientId,
+          scope: o.console.scope,
+          resource: o.resourceUrl,
+        });
+      default:
+        throw new RavenhelmError('ERR_APPROVAL_NOT_FOUND', 'no such console file; open /approvals/console');
+    }
   }
 
   function methodNotAllowed(req: IncomingMessage, url: URL, allowed: string): RavenhelmError {
