@@ -380,3 +380,32 @@ describe('human approval over HTTP', () => {
     }
   });
 });
+
+describe('human approval: limits', () => {
+  it('one agent cannot open more than 20 pending requests; others are not affected', async () => {
+    const h = await startEcho({
+      tokens: {
+        a: { subject: 'flood', scopes: ['mcp:echo:write'], roles: [] },
+        b: { subject: 'calm', scopes: ['mcp:echo:write'], roles: [] },
+      },
+      policy: 'servers:\n  echo:\n    tools:\n      echo_delete:\n        approve: {}\n',
+      env: { RAVENHELM_RATE_LIMIT_POINTS: '1000' },
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await rpc(h.url, callBody('echo_delete', { item: `i${i}` }), { authorization: 'Bearer a' });
+        expect(r.json.result.content[0].text).toMatch(/^ERR_APPROVAL_PENDING/);
+      }
+      const over = await rpc(h.url, callBody('echo_delete', { item: 'one-more' }), { authorization: 'Bearer a' });
+      expect(over.json.result.content[0].text).toMatch(
+        /^ERR_RATE_LIMITED: you already have 20 approval requests pending on this server/,
+      );
+      expect(over.json.result._meta['ravenhelm/error'].retryAfterSeconds).toBeGreaterThan(1700);
+      const other = await rpc(h.url, callBody('echo_delete', { item: 'x' }), { authorization: 'Bearer b' });
+      expect(other.json.result.content[0].text).toMatch(/^ERR_APPROVAL_PENDING/);
+      expect((await h.rt.pipeline.approvals.list()).length).toBe(21);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -32,6 +32,9 @@ import type { RateLimiter } from './rate-limit.js';
 const LOCAL_HIGH_HOWTO =
   "to allow it, set RAVENHELM_LOCAL_ALLOW_HIGH=true and RAVENHELM_LOCAL_SPIFFE_ID to an ID on the tool's allowlist (policy: servers.<server>.spiffe)";
 
+/** Pending approval requests one caller may have open on one server. */
+export const MAX_PENDING_PER_REQUESTER = 20;
+
 /** approvals_get_status as authorize() hands it to preflight: LOW, no scope beyond a valid caller. */
 const STATUS_TOOL: EffectiveTool = {
   server: '',
@@ -496,6 +499,20 @@ export class Pipeline<S extends object> {
     const rule = eff.approval as NonNullable<EffectiveTool['approval']>;
     const argsDigest = digestArgs(args);
     if (approvalId === undefined) {
+      // People are the scarce resource: one agent cannot bury the approvers under requests.
+      const open = (await this.#approvals.list()).filter(
+        (x) => x.state === 'pending' && x.requester.subject === principal.subject,
+      );
+      if (open.length >= MAX_PENDING_PER_REQUESTER) {
+        const soonest = Math.min(...open.map((x) => Date.parse(x.expiresAt)));
+        return {
+          refusal: new ToolError(
+            'ERR_RATE_LIMITED',
+            `you already have ${open.length} approval requests pending on this server (the limit); wait for decisions with ${APPROVAL_STATUS_TOOL} or for them to expire`,
+            { retryAfterSeconds: Math.max(1, Math.ceil((soonest - Date.now()) / 1000)) },
+          ),
+        };
+      }
       const request = await this.#approvals.create({
         server: this.#o.server,
         tool: eff.name,
