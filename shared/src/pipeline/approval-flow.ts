@@ -1,7 +1,23 @@
 import type { Principal } from '@ravenhelm/auth';
+import type { EffectiveTool } from '@ravenhelm/registry';
 import { z } from 'zod';
+import { ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
 import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore } from './approvals.js';
+import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
+
+/** Pending approval requests one caller may have open on one server. */
+export const MAX_PENDING_PER_REQUESTER = 20;
+
+/** What the approval gate needs from the pipeline. */
+export interface GateDeps {
+  server: string;
+  store: ApprovalStore;
+  /** The plan as the confirm flow renders it (redacted). */
+  plan: () => Promise<string>;
+  sensitiveKeys: readonly string[];
+  onRequested?: (request: ApprovalRequest) => void;
+}
 
 /** The argument that carries an approval request id on the call that runs an approved action. */
 export const APPROVAL_ARG = 'approvalRequestId';
@@ -136,4 +152,89 @@ export async function statusResult(
     next: nextStep(r),
   };
   return { content: [{ type: 'text', text: JSON.stringify(data) }], structuredContent: data };
+}
+
+/**
+ * Human approval: without a request id the call becomes a pending request (result: ERR_APPROVAL_PENDING,
+ * nothing run); with one, an approved request bound to this caller and these arguments is consumed
+ * (exactly once, on any replica) and the call runs. Everything else is refused with ERR_APPROVAL_INVALID.
+ */
+export async function approvalGate(
+  deps: GateDeps,
+  principal: Principal,
+  eff: EffectiveTool,
+  args: Record<string, unknown>,
+  approvalId: unknown,
+): Promise<{ result?: Result; refusal?: ToolError; audit?: AuditApproval }> {
+  const rule = eff.approval as NonNullable<EffectiveTool['approval']>;
+  const argsDigest = digestArgs(args);
+  if (approvalId === undefined) {
+    // People are the scarce resource: one agent cannot bury the approvers under requests.
+    const open = (await deps.store.list()).filter(
+      (x) => x.state === 'pending' && x.requester.subject === principal.subject,
+    );
+    if (open.length >= MAX_PENDING_PER_REQUESTER) {
+      const soonest = Math.min(...open.map((x) => Date.parse(x.expiresAt)));
+      return {
+        refusal: new ToolError(
+          'ERR_RATE_LIMITED',
+          `you already have ${open.length} approval requests pending on this server (the limit); wait for decisions with ${APPROVAL_STATUS_TOOL} or for them to expire`,
+          { retryAfterSeconds: Math.max(1, Math.ceil((soonest - Date.now()) / 1000)) },
+        ),
+      };
+    }
+    const request = await deps.store.create({
+      server: deps.server,
+      tool: eff.name,
+      requester: {
+        subject: principal.subject,
+        ...(principal.clientId ? { clientId: principal.clientId } : {}),
+        ...(principal.spiffeId ? { spiffeId: principal.spiffeId } : {}),
+      },
+      argsDigest,
+      args: redactArgs(args, undefined, deps.sensitiveKeys),
+      plan: await deps.plan(),
+      approvers: rule.approvers,
+      count: rule.count,
+      ttlSeconds: rule.ttlSeconds,
+    });
+    deps.onRequested?.(request);
+    return { result: pendingResult(request), audit: { id: request.id, state: request.state } };
+  }
+  if (typeof approvalId !== 'string' || !APPROVAL_ID.test(approvalId)) {
+    return {
+      refusal: new ToolError(
+        'ERR_APPROVAL_INVALID',
+        `${APPROVAL_ARG} must be the request id the first call returned (apr_ followed by 32 characters)`,
+        { reason: 'malformed' },
+      ),
+    };
+  }
+  const consumed = await deps.store.consume(approvalId, {
+    server: deps.server,
+    tool: eff.name,
+    subject: principal.subject,
+    argsDigest,
+  });
+  const r = consumed.request;
+  const audit: AuditApproval = {
+    id: approvalId,
+    state: consumed.ok ? 'consumed' : consumed.reason,
+    ...(r && r.approvals.length > 0 ? { approvedBy: r.approvals.map((a) => a.subject) } : {}),
+    ...(r && r.rejections.length > 0 ? { rejectedBy: r.rejections.map((a) => a.subject) } : {}),
+  };
+  if (consumed.ok) return { audit };
+  if (consumed.reason === 'pending' && r) return { result: pendingResult(r), audit };
+  const again = `call ${eff.name} again without ${APPROVAL_ARG} to request a new approval`;
+  const why: Record<Exclude<typeof consumed.reason, 'pending'>, string> = {
+    'not-found': `approval request ${approvalId} is unknown or expired; ${again}`,
+    rejected: `approval request ${approvalId} was rejected by ${r?.rejections.map((x) => x.subject).join(', ') || 'an approver'}${r?.rejections[0]?.comment ? ` ("${r.rejections[0].comment}")` : ''}: ${eff.name} was not run`,
+    consumed: `approval request ${approvalId} was already used: an approval runs the action once; ${again}`,
+    mismatch: `approval request ${approvalId} was made for other arguments, another tool or another caller: only the approved call can run; repeat it exactly, or ${again}`,
+  };
+  const reason = consumed.reason === 'pending' ? 'not-found' : consumed.reason;
+  return {
+    audit,
+    refusal: new ToolError('ERR_APPROVAL_INVALID', why[reason], { approvalRequestId: approvalId, reason }),
+  };
 }

@@ -11,11 +11,11 @@ import { ApprovalDesk } from './approval-desk.js';
 import {
   APPROVAL_ARG,
   APPROVAL_STATUS_TOOL,
+  approvalGate,
   approvalStatusListing,
-  pendingResult,
   statusResult,
 } from './approval-flow.js';
-import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore, createApprovalStore } from './approvals.js';
+import { type ApprovalRequest, type ApprovalStore, createApprovalStore } from './approvals.js';
 import {
   type AuditApproval,
   type AuditEvent,
@@ -31,9 +31,6 @@ import type { RateLimiter } from './rate-limit.js';
 /** How the local operator turns on a HIGH tool over stdio (named in refusals, since mTLS cannot apply there). */
 const LOCAL_HIGH_HOWTO =
   "to allow it, set RAVENHELM_LOCAL_ALLOW_HIGH=true and RAVENHELM_LOCAL_SPIFFE_ID to an ID on the tool's allowlist (policy: servers.<server>.spiffe)";
-
-/** Pending approval requests one caller may have open on one server. */
-export const MAX_PENDING_PER_REQUESTER = 20;
 
 /** approvals_get_status as authorize() hands it to preflight: LOW, no scope beyond a valid caller. */
 const STATUS_TOOL: EffectiveTool = {
@@ -413,7 +410,19 @@ export class Pipeline<S extends object> {
         }
       }
       if (eff.approval) {
-        const gate = await this.#approvalGate(principal, tool, eff, args, approvalId);
+        const gate = await approvalGate(
+          {
+            server: this.#o.server,
+            store: this.#approvals,
+            plan: () => this.#plan(tool, eff, args),
+            sensitiveKeys: this.#sensitive.get(eff.name) ?? [],
+            ...(this.#o.onApprovalRequested ? { onRequested: this.#o.onApprovalRequested } : {}),
+          },
+          principal,
+          eff,
+          args,
+          approvalId,
+        );
         approval = gate.audit;
         if (gate.refusal) throw gate.refusal;
         if (gate.result) {
@@ -482,91 +491,6 @@ export class Pipeline<S extends object> {
       this.#o.metrics.inFlight.dec({ server: this.#o.server });
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
-  }
-
-  /**
-   * Human approval: without a request id the call becomes a pending request (result: ERR_APPROVAL_PENDING,
-   * nothing run); with one, an approved request bound to this caller and these arguments is consumed
-   * (exactly once, on any replica) and the call runs. Everything else is refused with ERR_APPROVAL_INVALID.
-   */
-  async #approvalGate(
-    principal: Principal,
-    tool: AnyTool<S>,
-    eff: EffectiveTool,
-    args: Record<string, unknown>,
-    approvalId: unknown,
-  ): Promise<{ result?: ToolResult; refusal?: ToolError; audit?: AuditApproval }> {
-    const rule = eff.approval as NonNullable<EffectiveTool['approval']>;
-    const argsDigest = digestArgs(args);
-    if (approvalId === undefined) {
-      // People are the scarce resource: one agent cannot bury the approvers under requests.
-      const open = (await this.#approvals.list()).filter(
-        (x) => x.state === 'pending' && x.requester.subject === principal.subject,
-      );
-      if (open.length >= MAX_PENDING_PER_REQUESTER) {
-        const soonest = Math.min(...open.map((x) => Date.parse(x.expiresAt)));
-        return {
-          refusal: new ToolError(
-            'ERR_RATE_LIMITED',
-            `you already have ${open.length} approval requests pending on this server (the limit); wait for decisions with ${APPROVAL_STATUS_TOOL} or for them to expire`,
-            { retryAfterSeconds: Math.max(1, Math.ceil((soonest - Date.now()) / 1000)) },
-          ),
-        };
-      }
-      const request = await this.#approvals.create({
-        server: this.#o.server,
-        tool: eff.name,
-        requester: {
-          subject: principal.subject,
-          ...(principal.clientId ? { clientId: principal.clientId } : {}),
-          ...(principal.spiffeId ? { spiffeId: principal.spiffeId } : {}),
-        },
-        argsDigest,
-        args: redactArgs(args, undefined, this.#sensitive.get(eff.name)),
-        plan: await this.#plan(tool, eff, args),
-        approvers: rule.approvers,
-        count: rule.count,
-        ttlSeconds: rule.ttlSeconds,
-      });
-      this.#o.onApprovalRequested?.(request);
-      return { result: pendingResult(request), audit: { id: request.id, state: request.state } };
-    }
-    if (typeof approvalId !== 'string' || !APPROVAL_ID.test(approvalId)) {
-      return {
-        refusal: new ToolError(
-          'ERR_APPROVAL_INVALID',
-          `${APPROVAL_ARG} must be the request id the first call returned (apr_ followed by 32 characters)`,
-          { reason: 'malformed' },
-        ),
-      };
-    }
-    const consumed = await this.#approvals.consume(approvalId, {
-      server: this.#o.server,
-      tool: eff.name,
-      subject: principal.subject,
-      argsDigest,
-    });
-    const r = consumed.request;
-    const audit: AuditApproval = {
-      id: approvalId,
-      state: consumed.ok ? 'consumed' : consumed.reason,
-      ...(r && r.approvals.length > 0 ? { approvedBy: r.approvals.map((a) => a.subject) } : {}),
-      ...(r && r.rejections.length > 0 ? { rejectedBy: r.rejections.map((a) => a.subject) } : {}),
-    };
-    if (consumed.ok) return { audit };
-    if (consumed.reason === 'pending' && r) return { result: pendingResult(r), audit };
-    const again = `call ${eff.name} again without ${APPROVAL_ARG} to request a new approval`;
-    const why: Record<Exclude<typeof consumed.reason, 'pending'>, string> = {
-      'not-found': `approval request ${approvalId} is unknown or expired; ${again}`,
-      rejected: `approval request ${approvalId} was rejected by ${r?.rejections.map((x) => x.subject).join(', ') || 'an approver'}${r?.rejections[0]?.comment ? ` ("${r.rejections[0].comment}")` : ''}: ${eff.name} was not run`,
-      consumed: `approval request ${approvalId} was already used: an approval runs the action once; ${again}`,
-      mismatch: `approval request ${approvalId} was made for other arguments, another tool or another caller: only the approved call can run; repeat it exactly, or ${again}`,
-    };
-    const reason = consumed.reason === 'pending' ? 'not-found' : consumed.reason;
-    return {
-      audit,
-      refusal: new ToolError('ERR_APPROVAL_INVALID', why[reason], { approvalRequestId: approvalId, reason }),
-    };
   }
 
   async #confirm(
