@@ -29,7 +29,7 @@ describe('examples/policy.yaml', () => {
       ],
     });
     const entries = Object.values(docker.tools);
-    for (const key of ['enabled', 'tier', 'confirm', 'spiffe', 'options'] as const) {
+    for (const key of ['enabled', 'tier', 'confirm', 'spiffe', 'options', 'approve'] as const) {
       expect(
         entries.some((t) => key in t),
         `no example of tools.<name>.${key}`,

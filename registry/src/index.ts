@@ -17,6 +17,9 @@ export {
   schemaType,
 } from './docs.js';
 export {
+  APPROVER_SCOPE,
+  type ApproveRule,
+  durationSeconds,
   EMPTY_POLICY,
   type Policy,
   PolicyError,
@@ -30,6 +33,7 @@ export { type Decision, Registry, validateSpec } from './registry.js';
 export { isValidScope, missingScopes, scopeSatisfied } from './scopes.js';
 export { spiffeAllowed, spiffeMatches } from './spiffe-pattern.js';
 export {
+  type ApprovalRequirement,
   type CallerFacts,
   type EffectiveTool,
   type Exclusion,

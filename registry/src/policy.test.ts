@@ -24,6 +24,7 @@ describe('parsePolicy', () => {
       toolsets: { disabled: [] },
       confirm: 'none',
       spiffe: { default: [], toolsets: {} },
+      approve: { toolsets: {} },
       tools: {},
     });
     expect(serverPolicy(p, 'observability').readOnly).toBe(false);

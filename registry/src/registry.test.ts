@@ -313,3 +313,68 @@ describe('policy applied to tools', () => {
     expect(r.get('demo', 'things_list')?.options).toEqual({});
   });
 });
+
+describe('policy: human approval', () => {
+  it('is off by default', () => {
+    for (const t of registry().all()) expect(t.approval).toBeNull();
+  });
+
+  it('applies a toolset rule with defaults, and a tool entry wins over it', () => {
+    const r = registry({
+      demo: {
+        approve: { toolsets: { things: {} } },
+        tools: { things_delete: { approve: { approvers: 'ops-approver', count: 2, ttl: '2h' } } },
+      },
+    });
+    expect(r.get('demo', 'things_restart')?.approval).toEqual({
+      approvers: 'mcp:approvals:approve',
+      count: 1,
+      ttlSeconds: 1800,
+    });
+    expect(r.get('demo', 'things_delete')?.approval).toEqual({ approvers: 'ops-approver', count: 2, ttlSeconds: 7200 });
+    expect(r.get('demo', 'secrets_rotate')?.approval).toBeNull();
+  });
+
+  it('lets a tool entry turn a toolset rule off when the tool has no approval by default', () => {
+    const r = registry({
+      demo: { approve: { toolsets: { things: {} } }, tools: { things_list: { approve: false } } },
+    });
+    expect(r.get('demo', 'things_list')?.approval).toBeNull();
+    expect(r.get('demo', 'things_restart')?.approval).not.toBeNull();
+  });
+
+  it('never removes or lowers an approval the tool requires by default', () => {
+    const specs = demoSpecs().map((s) =>
+      s.name === 'secrets_rotate' ? { ...s, approval: { approvers: 'sec', count: 2 as const, ttlSeconds: 600 } } : s,
+    );
+    expect(registry({}, specs).get('demo', 'secrets_rotate')?.approval).toEqual({
+      approvers: 'sec',
+      count: 2,
+      ttlSeconds: 600,
+    });
+    expect(() => registry({ demo: { tools: { secrets_rotate: { approve: false } } } }, specs)).toThrow(
+      'policy servers.demo.tools.secrets_rotate.approve: secrets_rotate requires approval by default; a policy can require approval, never remove it',
+    );
+    expect(() => registry({ demo: { tools: { secrets_rotate: { approve: { count: 1 } } } } }, specs)).toThrow(
+      /approve\.count: 1 is below the default 2 approvers/,
+    );
+    expect(() => registry({ demo: { approve: { toolsets: { secrets: { count: 1 } } } } }, specs)).toThrow(
+      /approve\.toolsets\.secrets\.approve\.count: 1 is below/,
+    );
+  });
+
+  it('rejects an unknown toolset and malformed rules, naming the path', () => {
+    expect(() => registry({ demo: { approve: { toolsets: { thingz: {} } } } })).toThrow(
+      "policy servers.demo: no toolset named 'thingz'",
+    );
+    const bad = (rule: unknown) => () =>
+      parsePolicy(JSON.stringify({ servers: { demo: { tools: { things_delete: { approve: rule } } } } }));
+    expect(bad({ count: 3 })).toThrow(/servers\.demo\.tools\.things_delete\.approve\.count/);
+    expect(bad({ ttl: '30 minutes' })).toThrow(/approve\.ttl: must be a duration like/);
+    expect(bad({ ttl: '30s' })).toThrow(/approve\.ttl: must be between 1m and 24h/);
+    expect(bad({ ttl: '25h' })).toThrow(/approve\.ttl: must be between 1m and 24h/);
+    expect(bad({ approvers: 'two words' })).toThrow(/approve\.approvers: must be a scope or role name/);
+    expect(bad({ approvers: 'x', extra: 1 })).toThrow(/things_delete\.approve/);
+    expect(bad(true)).toThrow(/approve/);
+  });
+});

@@ -1,7 +1,7 @@
-import { EMPTY_POLICY, type Policy, PolicyError, serverPolicy } from './policy.js';
+import { type ApproveRule, durationSeconds, EMPTY_POLICY, type Policy, PolicyError, serverPolicy } from './policy.js';
 import { missingScopes } from './scopes.js';
 import { spiffeAllowed } from './spiffe-pattern.js';
-import type { CallerFacts, EffectiveTool, Exclusion, ToolSpec } from './types.js';
+import type { ApprovalRequirement, CallerFacts, EffectiveTool, Exclusion, ToolSpec } from './types.js';
 import { TIERS, tierRank } from './types.js';
 
 const TOOL_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/;
@@ -88,6 +88,7 @@ export class Registry {
         ...(sp.toolsets.enabled ?? []),
         ...sp.toolsets.disabled,
         ...Object.keys(sp.spiffe.toolsets),
+        ...Object.keys(sp.approve.toolsets),
       ];
       for (const ts of namedToolsets) {
         if (!toolsets.has(ts)) throw new PolicyError(`policy servers.${server}: no toolset named '${ts}'`);
@@ -151,13 +152,41 @@ function applyPolicy(spec: ToolSpec, policy: Policy): EffectiveTool {
         'a policy can raise a tier, never lower it',
     );
   }
+  const approval = approvalOf(spec, tp.approve ?? sp.approve.toolsets[spec.toolset], sp.tools[spec.name]?.approve);
   const spiffeAllow = tp.spiffe ?? sp.spiffe.toolsets[spec.toolset] ?? sp.spiffe.default;
+  const { approval: _declared, ...contract } = spec;
   return {
-    ...spec,
+    ...contract,
     declaredTier: spec.tier,
     tier: tp.tier ?? spec.tier,
     confirm: tp.confirm ?? (sp.confirm === 'destructive' && spec.annotations.destructiveHint),
     spiffeAllow,
     options: tp.options ?? {},
+    approval,
   };
+}
+
+/** Same raise-only rule as tiers: a policy can require approval or more approvers, never less than the default. */
+function approvalOf(
+  spec: ToolSpec,
+  rule: ApproveRule | false | undefined,
+  toolEntry: ApproveRule | false | undefined,
+): ApprovalRequirement | null {
+  const where = `policy servers.${spec.server}.${toolEntry !== undefined ? `tools.${spec.name}` : `approve.toolsets.${spec.toolset}`}.approve`;
+  const base = spec.approval ?? null;
+  if (rule === undefined) return base;
+  if (rule === false) {
+    if (base) {
+      throw new PolicyError(
+        `${where}: ${spec.name} requires approval by default; a policy can require approval, never remove it`,
+      );
+    }
+    return null;
+  }
+  if (base && rule.count < base.count) {
+    throw new PolicyError(
+      `${where}.count: ${rule.count} is below the default ${base.count} approvers for ${spec.name}; a policy can raise it, never lower it`,
+    );
+  }
+  return { approvers: rule.approvers, count: rule.count, ttlSeconds: durationSeconds(rule.ttl) };
 }

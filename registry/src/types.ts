@@ -26,6 +26,16 @@ export interface ToolSpec {
   annotations: ToolAnnotations;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
+  /** Human approval required by default (a policy may raise it, never remove or lower it). */
+  approval?: ApprovalRequirement;
+}
+
+/** Who must approve a call before it runs, how many distinct people, and how long a request waits. */
+export interface ApprovalRequirement {
+  /** A scope or a role name; an approver's token must carry it. */
+  approvers: string;
+  count: 1 | 2;
+  ttlSeconds: number;
 }
 
 /** What a caller brings to a permission check. */
@@ -35,7 +45,7 @@ export interface CallerFacts {
 }
 
 /** A tool after the policy file has been applied. */
-export interface EffectiveTool extends ToolSpec {
+export interface EffectiveTool extends Omit<ToolSpec, 'approval'> {
   /** The tier in force: the declared tier, or higher if the policy raised it. */
   tier: Tier;
   declaredTier: Tier;
@@ -45,6 +55,8 @@ export interface EffectiveTool extends ToolSpec {
   spiffeAllow: readonly string[];
   /** Per-tool options from the policy file, validated by the server that owns the tool. */
   options: Readonly<Record<string, unknown>>;
+  /** Human approval in force for this tool, or null when calls run without one. */
+  approval: ApprovalRequirement | null;
 }
 
 /** Why a tool is not available, in the documented filter order. */

@@ -121,6 +121,22 @@ export const KitConfigSchema = z.object({
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
   confirm: z.object({ ttlSeconds: z.coerce.number().int().min(10).max(3600).default(120) }).prefault({}),
+  approvals: z
+    .object({
+      /** POSTed an Alertmanager-style JSON message for every new pending approval request. */
+      webhookUrl: z
+        .string()
+        .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+        .pipe(z.url())
+        .optional(),
+      webhookTimeoutMs: z.coerce.number().int().min(100).max(30_000).default(3000),
+      /** The public OIDC client (authorization code + PKCE) the web console at /approvals/console logs in with. */
+      consoleClientId: z
+        .string()
+        .regex(/^[A-Za-z0-9._:@-]{1,200}$/, 'must be an OAuth client id')
+        .optional(),
+    })
+    .prefault({}),
 });
 
 export type KitConfig = z.output<typeof KitConfigSchema>;
@@ -169,10 +185,13 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
+  RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
+  RAVENHELM_APPROVALS_WEBHOOK_TIMEOUT_MS: 'approvals.webhookTimeoutMs',
+  RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: 'approvals.consoleClientId',
 };
 
 /** Config paths whose values are secrets: redacted in --print-config and never logged. */
-export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url'];
+export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url', 'approvals.webhookUrl'];
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');

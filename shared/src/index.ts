@@ -31,6 +31,21 @@ export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';
 export { Metrics } from './metrics.js';
+export { APPROVAL_ARG, APPROVAL_STATUS_TOOL, pendingResult } from './pipeline/approval-flow.js';
+export { approvalWebhookMessage, createWebhookNotifier, type WebhookNotifier } from './pipeline/approval-webhook.js';
+export {
+  APPROVAL_ID,
+  type ApprovalBinding,
+  type ApprovalRequest,
+  ApprovalRequestSchema,
+  type ApprovalState,
+  type ApprovalStore,
+  applyConsume,
+  applyDecision,
+  createApprovalStore,
+  type DecisionInput,
+  type NewApproval,
+} from './pipeline/approvals.js';
 export {
   type AuditEvent,
   type AuditFile,

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
-import { EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
+import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
 import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
@@ -13,6 +13,8 @@ import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
 import { createMcpServer } from './mcp-server.js';
 import { Metrics } from './metrics.js';
+import { createWebhookNotifier } from './pipeline/approval-webhook.js';
+import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
 import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
 import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -41,6 +43,7 @@ export interface RuntimeOverrides {
   audit?: AuditSink;
   rateLimiter?: RateLimiter;
   confirmations?: ConfirmationStore;
+  approvals?: ApprovalStore;
   services?: object;
   metrics?: Metrics;
 }
@@ -120,7 +123,7 @@ export async function createRuntime(
   checkToolOptions(definition, registry);
   const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
   const redis =
-    config.redis.url && !(overrides.rateLimiter && overrides.confirmations)
+    config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
       ? await connectRedis(config.redis.url)
       : undefined;
   const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
@@ -157,6 +160,21 @@ export async function createRuntime(
   const confirmations =
     overrides.confirmations ??
     createConfirmationStore({ keyPrefix: `ravenhelm:cfm:${definition.name}`, ...(redis ? { redis } : {}) });
+  const approvals =
+    overrides.approvals ??
+    createApprovalStore({
+      server: definition.name,
+      keyPrefix: `ravenhelm:apr:${definition.name}`,
+      ...(redis ? { redis } : {}),
+    });
+  const notifier = config.approvals.webhookUrl
+    ? createWebhookNotifier({
+        url: config.approvals.webhookUrl,
+        timeoutMs: config.approvals.webhookTimeoutMs,
+        logger,
+        ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
+      })
+    : undefined;
   const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
@@ -185,6 +203,8 @@ export async function createRuntime(
     confirmTtlSeconds: config.confirm.ttlSeconds,
     highToolsEnabled: highTools.enabled,
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
+    approvals,
+    ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -217,6 +237,8 @@ export async function createRuntime(
       await definition.close?.(services);
       await rateLimiter.close();
       await confirmations.close();
+      await notifier?.close();
+      await approvals.close();
       await pipeline.close();
       await audit.close();
       if (redis) await redis.quit().catch(() => undefined);
@@ -309,6 +331,14 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
     ready: () => rt.ready(),
     isDraining: () => draining,
+    console:
+      config.approvals.consoleClientId && opts.authorizationServers[0]
+        ? {
+            clientId: config.approvals.consoleClientId,
+            issuer: opts.authorizationServers[0],
+            scope: `openid ${APPROVER_SCOPE}`,
+          }
+        : undefined,
   });
   server.on('request', (req, res) => {
     active++;

@@ -8,7 +8,9 @@ import type { Logger } from '../logging.js';
 import { authInfoFor } from '../mcp-server.js';
 import { classifyMessage, clip, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
+import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import type { MultiplexTransport } from './multiplex.js';
 import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
@@ -36,6 +38,8 @@ export interface HttpHandlerOptions {
   peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
   ready: () => Promise<{ ready: boolean; reason?: string }>;
   isDraining: () => boolean;
+  /** The approvals web console's OIDC client (authorization code + PKCE); absent: the console says it is not configured. */
+  console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
 const SUPPORTED = new Set(SUPPORTED_PROTOCOL_VERSIONS);
@@ -248,6 +252,130 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     send(res, statusOf(response), JSON.stringify(response), { 'x-request-id': requestId });
   }
 
+  /** The operators' approval API: REST-style JSON, the same bearer authentication as MCP, approver scope or role. */
+  async function handleApprovals(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    checkTransport(req);
+    if (url.pathname === '/approvals/console' || url.pathname.startsWith('/approvals/console/')) {
+      return serveConsole(req, res, url);
+    }
+    const principal = await authenticate(req, url);
+    const desk = o.pipeline.approvalDesk;
+    const parts = url.pathname.split('/').filter(Boolean); // ['approvals', id?, action?]
+    const id = parts[1];
+    if (id !== undefined && !/^apr_[A-Za-z0-9_-]{1,64}$/.test(id)) {
+      throw new RavenhelmError('ERR_APPROVAL_NOT_FOUND', 'not an approval request id; list them with GET /approvals');
+    }
+    if (parts.length === 1) {
+      if (req.method !== 'GET') throw methodNotAllowed(req, url, 'GET');
+      const state = url.searchParams.get('state') ?? 'pending';
+      if (state !== 'pending' && state !== 'all') {
+        throw new RavenhelmError('ERR_BAD_REQUEST', "state must be 'pending' (default) or 'all'");
+      }
+      return sendJson(res, 200, { approvals: await desk.list(principal, { all: state === 'all' }) });
+    }
+    if (parts.length === 2 && id) {
+      if (req.method !== 'GET') throw methodNotAllowed(req, url, 'GET');
+      return sendJson(res, 200, await desk.get(principal, id));
+    }
+    const action = parts[2];
+    if (parts.length === 3 && id && (action === 'approve' || action === 'reject')) {
+      if (req.method !== 'POST') throw methodNotAllowed(req, url, 'POST');
+      const text = await readBody(req);
+      let body: unknown = {};
+      if (text.trim() !== '') {
+        const contentType = (req.headers['content-type'] ?? '').toLowerCase();
+        if (!contentType.startsWith('application/json')) {
+          throw new RavenhelmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+        }
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON; send {"comment": "..."} or nothing');
+        }
+      }
+      const parsed = DecisionBody.safeParse(body);
+      if (!parsed.success) {
+        const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+        throw new RavenhelmError('ERR_BAD_REQUEST', `${why}; the body is {"comment": "<optional text>"}`);
+      }
+      return sendJson(res, 200, await desk.decide(principal, id, action === 'approve', parsed.data.comment));
+    }
+    throw new RavenhelmError(
+      'ERR_APPROVAL_NOT_FOUND',
+      'no such approvals route: GET /approvals, GET /approvals/<id>, POST /approvals/<id>/approve|reject',
+    );
+  }
+
+  /** The console's static files: public (they hold no data), under a strict CSP with no inline script or style. */
+  async function serveConsole(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'GET') throw methodNotAllowed(req, url, 'GET');
+    const issuerOrigin = o.console ? ` ${new URL(o.console.issuer).origin}` : '';
+    const security = {
+      'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'${issuerOrigin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    };
+    const file = url.pathname.slice('/approvals/console'.length);
+    switch (file) {
+      case '':
+      case '/':
+        return send(res, 200, CONSOLE_HTML, { ...security, 'content-type': 'text/html; charset=utf-8' });
+      case '/app.js':
+        return send(res, 200, CONSOLE_JS, { ...security, 'content-type': 'text/javascript; charset=utf-8' });
+      case '/app.css':
+        return send(res, 200, CONSOLE_CSS, { ...security, 'content-type': 'text/css; charset=utf-8' });
+      case '/favicon.svg':
+        return send(res, 200, CONSOLE_ICON, { ...security, 'content-type': 'image/svg+xml' });
+      case '/config.json':
+        if (!o.console) {
+          throw new RavenhelmError(
+            'ERR_APPROVAL_NOT_FOUND',
+            'the approvals console has no OIDC client: set RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID (approvals.consoleClientId)',
+          );
+        }
+        return sendJson(res, 200, {
+          server: o.server,
+          issuer: o.console.issuer,
+          clientId: o.console.clientId,
+          scope: o.console.scope,
+          resource: o.resourceUrl,
+        });
+      default:
+        throw new RavenhelmError('ERR_APPROVAL_NOT_FOUND', 'no such console file; open /approvals/console');
+    }
+  }
+
+  function methodNotAllowed(req: IncomingMessage, url: URL, allowed: string): RavenhelmError {
+    return new RavenhelmError(
+      'ERR_METHOD_NOT_ALLOWED',
+      `${req.method} ${clip(url.pathname)} is not supported; use ${allowed}`,
+      {
+        allow: allowed,
+      },
+    );
+  }
+
+  function sendJson(res: ServerResponse, status: number, body: unknown): void {
+    send(res, status, JSON.stringify(body));
+  }
+
+  /** Approval API errors: a plain JSON error (not JSON-RPC), with the bearer challenge where it applies. */
+  function sendApiError(res: ServerResponse, err: unknown): void {
+    const e = toRavenhelmError(err);
+    if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'approvals request failed');
+    const status = e.mapping.http === 200 ? 400 : e.mapping.http;
+    const headers: Record<string, string> = {};
+    if (status === 401 || e.code === 'ERR_TOKEN_MALFORMED_REQUEST') headers['www-authenticate'] = challenge(e);
+    if (e.code === 'ERR_APPROVAL_FORBIDDEN' && e.details.requiredScopes) {
+      headers['www-authenticate'] =
+        `Bearer error="insufficient_scope", scope="${(e.details.requiredScopes as string[]).join(' ')}", resource_metadata="${prmUrl}"`;
+    }
+    if (status === 405 && typeof e.details.allow === 'string') headers.allow = e.details.allow;
+    o.metrics.reject(e.code);
+    send(res, status, JSON.stringify({ error: { code: e.code, message: e.message } }), headers);
+  }
+
   /** A refused tools/call for a tool this server has still leaves an audit record (without its arguments). */
   async function refuseCall(parsed: unknown, principal: Principal, requestId: string, code: ErrorCode): Promise<void> {
     const name = toolNameOf(parsed);
@@ -262,6 +390,12 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
           throw new RavenhelmError('ERR_SHUTTING_DOWN', 'server is shutting down; retry on another replica');
         checkTransport(req);
         return handleMcp(req, res, url);
+      }
+      if (url.pathname === '/approvals' || url.pathname.startsWith('/approvals/')) {
+        return handleApprovals(req, res, url).catch((err) => {
+          if (res.headersSent) res.destroy();
+          else sendApiError(res, err);
+        });
       }
       if (req.method !== 'GET')
         throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${clip(url.pathname)} is not supported`);

@@ -9,7 +9,18 @@ export { type AuditFile, openAuditFile, type TornTail } from './audit-file.js';
 export { CLIPPED_MARKER, canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
 
 /** 'unknown': the server stopped waiting for the call (shutdown grace over); it may or may not have taken effect. */
-export type AuditOutcome = 'success' | 'denied' | 'error' | 'unknown';
+/** 'pending': the call waits for human approval and did not run. */
+export type AuditOutcome = 'success' | 'denied' | 'error' | 'unknown' | 'pending';
+
+/** Links a call to its human-approval request: the request id, its state then, and who approved it. */
+export interface AuditApproval {
+  id: string;
+  state: string;
+  /** Set on an operator's decision record. */
+  decision?: 'approve' | 'reject';
+  approvedBy?: string[];
+  rejectedBy?: string[];
+}
 
 export interface AuditEvent {
   server: string;
@@ -25,6 +36,7 @@ export interface AuditEvent {
   outcome?: AuditOutcome;
   errorCode?: string;
   durationMs?: number;
+  approval?: AuditApproval;
   /** Aggregated denials: how many calls this one record stands for, since `firstAt`. */
   count?: number;
   firstAt?: string;
@@ -108,6 +120,17 @@ function argsFields(event: AuditEvent, secretKeys: RegExp | undefined): { digest
   return { digest, argsJson };
 }
 
+/** Only the known approval fields, clipped like every other field. */
+function approvalFields(a: AuditApproval): AuditApproval {
+  return {
+    id: clip(a.id, 200),
+    state: clip(a.state, 32),
+    ...(a.decision ? { decision: a.decision } : {}),
+    ...(a.approvedBy ? { approvedBy: a.approvedBy.slice(0, 4).map((s) => clip(s)) } : {}),
+    ...(a.rejectedBy ? { rejectedBy: a.rejectedBy.slice(0, 4).map((s) => clip(s)) } : {}),
+  };
+}
+
 /**
  * Everything but the chain fields, taken at write() time: later changes to the caller's objects cannot
  * reach the record, and only known fields are copied (a principal object carrying a token stays out).
@@ -119,7 +142,9 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Da
   if (p?.clientId !== undefined) principal += `"clientId":${JSON.stringify(clip(p.clientId))},`;
   if (p?.spiffeId !== undefined) principal += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
   principal += `"subject":${JSON.stringify(clip(p?.subject))}}`;
-  let head = member('args', argsJson) + member('argsDigest', JSON.stringify(digest));
+  let head = '';
+  if (event.approval !== undefined) head += member('approval', canonicalJson(approvalFields(event.approval)));
+  head += member('args', argsJson) + member('argsDigest', JSON.stringify(digest));
   if (event.count !== undefined) head += member('count', JSON.stringify(event.count));
   if (event.durationMs !== undefined) head += member('durationMs', JSON.stringify(event.durationMs));
   if (event.errorCode !== undefined) head += member('errorCode', JSON.stringify(clip(event.errorCode)));

@@ -7,7 +7,23 @@ import { invokeTool } from '../invoke.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
-import { type AuditEvent, type AuditOutcome, type AuditSink, digestArgs, redactArgs } from './audit.js';
+import { ApprovalDesk } from './approval-desk.js';
+import {
+  APPROVAL_ARG,
+  APPROVAL_STATUS_TOOL,
+  approvalGate,
+  approvalStatusListing,
+  statusResult,
+} from './approval-flow.js';
+import { type ApprovalRequest, type ApprovalStore, createApprovalStore } from './approvals.js';
+import {
+  type AuditApproval,
+  type AuditEvent,
+  type AuditOutcome,
+  type AuditSink,
+  digestArgs,
+  redactArgs,
+} from './audit.js';
 import { DenialAggregator } from './audit-denials.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -15,6 +31,25 @@ import type { RateLimiter } from './rate-limit.js';
 /** How the local operator turns on a HIGH tool over stdio (named in refusals, since mTLS cannot apply there). */
 const LOCAL_HIGH_HOWTO =
   "to allow it, set RAVENHELM_LOCAL_ALLOW_HIGH=true and RAVENHELM_LOCAL_SPIFFE_ID to an ID on the tool's allowlist (policy: servers.<server>.spiffe)";
+
+/** approvals_get_status as authorize() hands it to preflight: LOW, no scope beyond a valid caller. */
+const STATUS_TOOL: EffectiveTool = {
+  server: '',
+  name: APPROVAL_STATUS_TOOL,
+  title: 'Approval request status',
+  description: '',
+  toolset: 'approvals',
+  tier: 'LOW',
+  declaredTier: 'LOW',
+  scopes: [],
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  inputSchema: { type: 'object' },
+  outputSchema: { type: 'object' },
+  confirm: false,
+  spiffeAllow: [],
+  options: {},
+  approval: null,
+};
 
 /** The argument that carries a confirmation token on the second call of a confirm-policy tool. */
 export const CONFIRMATION_ARG = 'confirmationToken';
@@ -36,6 +71,10 @@ export interface PipelineOptions<S extends object> {
   highToolsEnabled: boolean;
   /** Repeated denials (same principal, tool and reason) within this window share one summary record. */
   denialWindowMs?: number;
+  /** Human-approval requests; default: an in-memory store (one replica). */
+  approvals?: ApprovalStore;
+  /** Told about every new pending request (the webhook notifier); must not throw. */
+  onApprovalRequested?: (request: ApprovalRequest) => void;
 }
 
 export interface CallMeta {
@@ -75,6 +114,7 @@ const DENIED: ReadonlySet<ErrorCode> = new Set([
   'ERR_RATE_LIMITED',
   'ERR_SPIFFE_BINDING',
   'ERR_CONFIRMATION_INVALID',
+  'ERR_APPROVAL_INVALID',
   'ERR_NOT_ALLOWED',
 ]);
 
@@ -98,6 +138,10 @@ export class Pipeline<S extends object> {
   #abandonNow!: (err: Error) => void;
   /** Set once shutdown stopped waiting: calls that have not reached their handler are refused. */
   #abandoned = false;
+  readonly #approvals: ApprovalStore;
+  readonly #desk: ApprovalDesk;
+  /** Whether any tool of this server is under human approval: then approvals_get_status is offered. */
+  readonly #approvalsOn: boolean;
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
@@ -109,6 +153,15 @@ export class Pipeline<S extends object> {
     });
     this.#armAbandon();
     this.#tools = new Map(opts.tools.map((t) => [t.name, t]));
+    this.#approvals = opts.approvals ?? createApprovalStore({ server: opts.server });
+    this.#desk = new ApprovalDesk({
+      server: opts.server,
+      store: this.#approvals,
+      registry: opts.registry,
+      audit: opts.audit,
+      logger: opts.logger,
+    });
+    this.#approvalsOn = opts.registry.enabled(opts.server).some((t) => t.approval !== null);
     for (const t of opts.registry.all(opts.server)) this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
   }
 
@@ -158,6 +211,16 @@ export class Pipeline<S extends object> {
     await this.#denials.flush();
   }
 
+  /** The approval requests of this server (the operator API reads and decides through it). */
+  get approvals(): ApprovalStore {
+    return this.#approvals;
+  }
+
+  /** The operators' side: list, show, approve, reject (the HTTP API and console use it). */
+  get approvalDesk(): ApprovalDesk {
+    return this.#desk;
+  }
+
   #callerFacts(principal: Principal) {
     return { scopes: principal.scopes, spiffeId: principal.spiffeId };
   }
@@ -172,19 +235,23 @@ export class Pipeline<S extends object> {
       .visibleTo(this.#o.server, this.#callerFacts(principal))
       .filter((t) => this.#o.highToolsEnabled || t.tier !== 'HIGH')
       .map((t) => this.#listed(t));
+    if (this.#approvalsOn) visible.push(approvalStatusListing());
     if (this.#listCache.size > 1000) this.#listCache.clear();
     this.#listCache.set(key, visible);
     return visible;
   }
 
   #listed(t: EffectiveTool): ListedTool {
-    const inputSchema = t.confirm ? withConfirmationArg(t.inputSchema) : t.inputSchema;
+    let inputSchema = t.confirm && !t.approval ? withConfirmationArg(t.inputSchema) : t.inputSchema;
+    if (t.approval) inputSchema = withApprovalArg(inputSchema);
     return {
       name: t.name,
       title: t.title,
-      description: t.confirm
-        ? `${t.description} Needs confirmation: the first call returns a plan and a token.`
-        : t.description,
+      description: t.approval
+        ? `${t.description} Needs human approval: the first call returns a request id; repeat the call with it once approved.`
+        : t.confirm
+          ? `${t.description} Needs confirmation: the first call returns a plan and a token.`
+          : t.description,
       inputSchema,
       outputSchema: t.outputSchema,
       annotations: { title: t.title, ...t.annotations },
@@ -194,6 +261,7 @@ export class Pipeline<S extends object> {
 
   /** Stage: authorize. Throws the refusal with every scope the call needs. */
   authorize(principal: Principal, name: string): EffectiveTool {
+    if (name === APPROVAL_STATUS_TOOL && this.#approvalsOn) return STATUS_TOOL;
     const d = this.#o.registry.decide(this.#o.server, name, this.#callerFacts(principal));
     if (d.allowed) {
       if (d.tool.tier === 'HIGH' && !this.#o.highToolsEnabled) {
@@ -289,6 +357,7 @@ export class Pipeline<S extends object> {
    * params, nesting too deep): a denied outcome for a tool this server has, without the arguments.
    */
   async refused(principal: Principal, name: string, requestId: string, code: ErrorCode): Promise<void> {
+    if (name === APPROVAL_STATUS_TOOL) return;
     const known = this.#o.registry.get(this.#o.server, name);
     if (!known) return;
     this.#o.metrics.toolCalls.inc({ server: this.#o.server, tool: known.name, tier: known.tier, outcome: 'denied' });
@@ -322,10 +391,14 @@ export class Pipeline<S extends object> {
     rawArgs: Record<string, unknown>,
     meta: CallMeta & { requestId: string },
   ): Promise<ToolResult> {
+    if (name === APPROVAL_STATUS_TOOL && this.#approvalsOn) {
+      return statusResult(this.#approvals, principal, rawArgs, this.#o.server);
+    }
     const tool = this.#tools.get(name);
     const eff = this.#o.registry.get(this.#o.server, name);
     if (!tool || !eff) throw new RavenhelmError('ERR_UNKNOWN_TOOL', `no tool named '${name}'`);
-    const { [CONFIRMATION_ARG]: confirmationToken, ...args } = rawArgs;
+    const { [CONFIRMATION_ARG]: confirmationToken, [APPROVAL_ARG]: approvalId, ...args } = rawArgs;
+    let approval: AuditApproval | undefined;
     const labels = { server: this.#o.server, tool: name, tier: eff.tier };
     const started = performance.now();
     this.#inFlight++;
@@ -349,14 +422,42 @@ export class Pipeline<S extends object> {
           );
         }
       }
-      if (eff.confirm) {
+      if (eff.approval) {
+        const gate = await approvalGate(
+          {
+            server: this.#o.server,
+            store: this.#approvals,
+            plan: () => this.#plan(tool, eff, args),
+            sensitiveKeys: this.#sensitive.get(eff.name) ?? [],
+            ...(this.#o.onApprovalRequested ? { onRequested: this.#o.onApprovalRequested } : {}),
+          },
+          principal,
+          eff,
+          args,
+          approvalId,
+        );
+        approval = gate.audit;
+        if (gate.refusal) throw gate.refusal;
+        if (gate.result) {
+          outcome = 'pending';
+          errorCode = 'ERR_APPROVAL_PENDING';
+          return gate.result;
+        }
+        // Approved by people who saw the plan: no second, self-confirmed round-trip.
+        if (confirmationToken !== undefined) {
+          throw new ToolError('ERR_INVALID_INPUT', `${name} is under approval and takes no ${CONFIRMATION_ARG}`);
+        }
+      } else if (approvalId !== undefined) {
+        throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${APPROVAL_ARG}: it needs no approval`);
+      } else if (eff.confirm) {
         const confirmed = await this.#confirm(principal, tool, eff, args, confirmationToken, meta);
         if (confirmed !== true) {
           outcome = 'denied';
           errorCode = 'ERR_CONFIRMATION_REQUIRED';
           return confirmed;
         }
-      } else if (confirmationToken !== undefined) {
+      }
+      if (!eff.confirm && !eff.approval && confirmationToken !== undefined) {
         throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${CONFIRMATION_ARG}`);
       }
       if (this.#abandoned) {
@@ -398,6 +499,7 @@ export class Pipeline<S extends object> {
         outcome,
         ...(errorCode ? { errorCode } : {}),
         durationMs: Math.round(seconds * 1000),
+        ...(approval ? { approval } : {}),
       });
       this.#inFlight--;
       this.#o.metrics.inFlight.dec({ server: this.#o.server });
@@ -514,7 +616,7 @@ export class Pipeline<S extends object> {
     args: unknown,
     requestId: string,
     phase: 'outcome',
-    extra: { outcome: AuditOutcome; errorCode?: string; durationMs?: number },
+    extra: { outcome: AuditOutcome; errorCode?: string; durationMs?: number; approval?: AuditApproval },
   ): Promise<void> {
     try {
       await this.#o.audit.write(
@@ -534,6 +636,15 @@ export function errorResult(e: RavenhelmError): ToolResult {
     content: [{ type: 'text', text: `${e.code}: ${e.message}` }],
     _meta: { 'ravenhelm/error': { code: e.code, ...e.details } },
   };
+}
+
+function withApprovalArg(schema: Record<string, unknown>): Record<string, unknown> {
+  const properties = { ...((schema.properties as Record<string, unknown>) ?? {}) };
+  properties[APPROVAL_ARG] = {
+    type: 'string',
+    description: 'The approval request id returned by the first call; send it with the same arguments once approved.',
+  };
+  return { ...schema, properties };
 }
 
 function withConfirmationArg(schema: Record<string, unknown>): Record<string, unknown> {

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { RedisLike } from './redis.js';
+
+/**
+ * Human approval requests: a call to a tool under an `approve` policy becomes a request that people
+ * approve or reject; once approved it can be consumed (run) exactly once, by the requester, with the
+ * arguments that were approved. In memory by default; in Redis for replicas, where every state change
+ * is a compare-and-set in one Lua script (no WATCH: it is per connection, and one ioredis connection is
+ * shared by concurrent calls).
+ */
+
+export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'consumed'] as const;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+export const APPROVAL_ID = /^apr_[A-Za-z0-9_-]{32}$/;
+const MAX_TTL_SECONDS = 24 * 3600;
+const MAX_COMMENT = 500;
+const MAX_LISTED = 500;
+
+const Principal = z
+  .object({ subject: z.string().min(1), clientId: z.string().optional(), spiffeId: z.string().optional() })
+  .strict();
+const Decision = z.object({ subject: z.string().min(1), at: z.string(), comment: z.string().optional() }).strict();
+
+/** A stored request, as every replica reads it back (validated: the store is shared, not trusted blindly). */
+export const ApprovalRequestSchema = z
+  .object({
+    id: z.string().regex(APPROVAL_ID),
+    server: z.string().min(1),
+    tool: z.string().min(1),
+    requester: Principal,
+    /** The digest of the call's arguments (as in audit records and confirmation tokens). */
+    argsDigest: z.string().min(1),
+    /** The arguments with secret-looking and declared-sensitive fields redacted: for display only. */
+    args: z.unknown(),
+    plan: z.string(),
+    approvers: z.string().min(1),
+    count: z.union([z.literal(1), z.literal(2)]),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    approvals: z.array(Decision),
+    rejections: z.array(Decision),
+    state: z.enum(APPROVAL_STATES),
+    consumedAt: z.string().optional(),
+  })
+  .strict();
+export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
+export type ApprovalPrincipal = z.infer<typeof Principal>;
+
+export interface NewApproval {
+  server: string;
+  tool: string;
+  requester: ApprovalPrincipal;
+  argsDigest: string;
+  args: unknown;
+  plan: string;
+  approvers: string;
+  count: 1 | 2;
+  ttlSeconds: number;
+}
+
+export interface DecisionInput {
+  subject: string;
+  approve: boolean;
+  comment?: string | undefined;
+}
+
+export type DecideRefusal = 'not-found' | 'not-pending' | 'self-approval' | 'already-decided';
+export type DecideResult =
+  | { ok: true; request: ApprovalRequest }
+  | { ok: false; reason: DecideRefusal; request?: ApprovalRequest };
+
+/** What must match for an approved request to run: the same server, tool, requester and arguments. */
+export interface ApprovalBinding {
+  server: string;
+  tool: string;
+  subject: string;
+  argsDigest: string;
+}
+
+export type ConsumeRefusal = 'not-found' | 'pending' | 'rejected' | 'consumed' | 'mismatch';
+export type ConsumeResult =
+  | { ok: true; request: ApprovalRequest }
+  | { ok: false; reason: ConsumeRefusal; request?: ApprovalRequest };
+
+export interface ApprovalStore {
+  create(input: NewApproval): Promise<ApprovalRequest>;
+  /** The request while it lives (expired requests are gone: undefined). */
+  get(id: string): Promise<ApprovalRequest | undefined>;
+  /** Live requests of this store's server, oldest first (at most 500). */
+  list(): Promise<ApprovalRequest[]>;
+  /** Approve or reject; refuses self-approval, a second decision by the same person, and decided requests. */
+  decide(id: string, decision: DecisionInput): Promise<DecideResult>;
+  /**
+   * Approved -> consumed, atomically (also across replicas): true for exactly one caller. A binding that
+   * does not match (other arguments, tool or requester) is refused and the request is NOT consumed.
+   */
+  consume(id: string, binding: ApprovalBinding): Promise<ConsumeResult>;
+  close(): Promise<void>;
+}
+
+export function newApprovalId(): string {
+  return `apr_${randomBytes(24).toString('base64url')}`;
+}
+
+const expired = (r: ApprovalRequest, now: number) => Date.parse(r.expiresAt) <= now;
+
+/** The decision as a pure transition: the new request, or why it is refused. */
+export function applyDecision(r: ApprovalRequest, d: DecisionInput, now = Date.now()): DecideResult {
+  if (expired(r, now)) return { ok: false, reason: 'not-found' };
+  if (r.state !== 'pending') return { ok: false, reason: 'not-pending', request: r };
+  if (d.subject === r.requester.subject) return { ok: false, reason: 'self-approval', request: r };
+  if ([...r.approvals, ...r.rejections].some((x) => x.subject === d.subject)) {
+    return { ok: false, reason: 'already-decided', request: r };
+  }
+  const entry = {
+    subject: d.subject,
+    at: new Date(now).toISOString(),
+    ...(d.comment ? { comment: d.comment.slice(0, MAX_COMMENT) } : {}),
+  };
+  if (!d.approve) return { ok: true, request: { ...r, rejections: [...r.rejections, entry], state: 'rejected' } };
+  const approvals = [...r.approvals, entry];
+  return { ok: true, request: { ...r, approvals, state: approvals.length >= r.count ? 'approved' : 'pending' } };
+}
+
+/** Consuming as a pure transition. */
+export function applyConsume(r: ApprovalRequest, b: ApprovalBinding, now = Date.now()): ConsumeResult {
+  if (expired(r, now)) return { ok: false, reason: 'not-found' };
+  if (
+    r.server !== b.server ||
+    r.tool !== b.tool ||
+    r.requester.subject !== b.subject ||
+    r.argsDigest !== b.argsDigest
+  ) {
+    return { ok: false, reason: 'mismatch', request: r };
+  }
+  if (r.state === 'pending' || r.state === 'rejected' || r.state === 'consumed') {
+    return { ok: false, reason: r.state, request: r };
+  }
+  if (r.state !== 'approved') return { ok: false, reason: 'not-found' };
+  return { ok: true, request: { ...r, state: 'consumed', consumedAt: new Date(now).toISOString() } };
+}
+
+function build(input: NewApproval, now: number): ApprovalRequest {
+  if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds <= 0 || input.ttlSeconds > MAX_TTL_SECONDS) {
+    throw new RangeError(`approval ttlSeconds must be in (0, ${MAX_TTL_SECONDS}] (got ${input.ttlSeconds})`);
+  }
+  return ApprovalRequestSchema.parse({
+    id: newApprovalId(),
+    server: input.server,
+    tool: input.tool,
+    requester: input.requester,
+    argsDigest: input.argsDigest,
+    args: input.args,
+    plan: input.plan,
+    approvers: input.approvers,
+    count: input.count,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + Math.ceil(input.ttlSeconds) * 1000).toISOString(),
+    approvals: [],
+    rejections: [],
+    state: 'pending',
+  });
+}
+
+// Compare-and-set that keeps the key's expiry: -1 gone, 0 changed meanwhile (retry), 1 written.
+const CAS_LUA = `
+local v = redis.call('GET', KEYS[1])
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`;
+const CAS_ATTEMPTS = 16;
+
+export function createApprovalStore(opts: { server: string; redis?: RedisLike; keyPrefix?: string }): ApprovalStore {
+  const prefix = opts.keyPrefix ?? `ravenhelm:apr:${opts.server}`;
+  const redis = opts.redis;
+  const memory = new Map<string, ApprovalRequest>();
+  let closed = false;
+  const check = () => {
+    if (closed) throw new Error('approval store is closed');
+  };
+  const keyOf = (id: string) => `${prefix}:req:${id}`;
+  const indexKey = `${prefix}:index`;
+
+  const parse = (text: string | null): ApprovalRequest | undefined => {
+    if (text === null) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const parsed = ApprovalRequestSchema.safeParse(json);
+    return parsed.success ? parsed.data : undefined;
+  };
+
+  const purgeMemory = (now: number) => {
+    for (const [id, r] of memory) if (expired(r, now)) memory.delete(id);
+  };
+
+  /** Read, transition, write back; in Redis a compare-and-set retried while others change the request. */
+  async function transition<R extends { ok: boolean; request?: ApprovalRequest }>(
+    id: string,
+    step: (r: ApprovalRequest, now: number) => R,
+  ): Promise<R | { ok: false; reason: 'not-found' }> {
+    check();
+    if (!APPROVAL_ID.test(id)) return { ok: false, reason: 'not-found' };
+    if (!redis) {
+      const now = Date.now();
+      const r = memory.get(id);
+      if (!r || expired(r, now)) {
+        memory.delete(id);
+        return { ok: false, reason: 'not-found' };
+      }
+      const out = step(r, now);
+      if (out.ok && out.request) memory.set(id, out.request);
+      return out;
+    }
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const raw = await redis.get(keyOf(id));
+      const r = parse(raw);
+      if (!r || raw === null) return { ok: false, reason: 'not-found' };
+      const out = step(r, Date.now());
+      if (!out.ok || !out.request) return out;
+      const written = await redis.eval(CAS_LUA, 1, keyOf(id), raw, JSON.stringify(out.request));
+      if (written === 1) return out;
+      if (written === -1) return { ok: false, reason: 'not-found' };
+    }
+    throw new Error(`approval ${id} kept changing under ${CAS_ATTEMPTS} concurrent updates; try again`);
+  }
+
+  return {
+    async create(input) {
+      check();
+      const now = Date.now();
+      const r = build(input, now);
+      if (redis) {
+        const ttlMs = Date.parse(r.expiresAt) - now;
+        const set = await redis.set(keyOf(r.id), JSON.stringify(r), 'PX', ttlMs, 'NX');
+        if (set !== 'OK') throw new Error('approval id collision in Redis; refusing to reuse a key');
+        await redis.zadd(indexKey, Date.parse(r.expiresAt), r.id);
+      } else {
+        purgeMemory(now);
+        memory.set(r.id, r);
+      }
+      return r;
+    },
+
+    async get(id) {
+      check();
+      if (!APPROVAL_ID.test(id)) return undefined;
+      const r = redis ? parse(await redis.get(keyOf(id))) : memory.get(id);
+      return r && !expired(r, Date.now()) ? r : undefined;
+    },
+
+    async list() {
+      check();
+      const now = Date.now();
+      if (!redis) {
+        purgeMemory(now);
+        return [...memory.values()].slice(0, MAX_LISTED);
+      }
+      await redis.zremrangebyscore(indexKey, '-inf', now);
+      const ids = await redis.zrange(indexKey, 0, MAX_LISTED - 1);
+      if (ids.length === 0) return [];
+      const raws = await redis.mget(...ids.map(keyOf));
+      return raws
+        .map((raw) => parse(raw))
+        .filter((r): r is ApprovalRequest => r !== undefined && !expired(r, now))
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    decide(id, decision) {
+      return transition(id, (r, now) => applyDecision(r, decision, now));
+    },
+
+    consume(id, binding) {
+      return transition(id, (r, now) => applyConsume(r, binding, now));
+    },
+
+    async close() {
+      closed = true;
+      memory.clear();
+    },
+  };
+}
