@@ -8,7 +8,8 @@
  * Observability server has something real to answer about.
  *
  * Ports follow one base port (default 8700; `--base-port N` or RAVENHELM_DEMO_BASE_PORT): Docker N+1,
- * Observability N+2, dev issuer N+9 (RAVENHELM_DEV_ISSUER_PORT overrides), Prometheus N+10,
+ * Observability N+2, GitLab N+3, Zitadel N+4, Traefik N+5, Secrets N+6 (those four against labelled
+ * simulators unless a real endpoint is configured), dev issuer N+9 (RAVENHELM_DEV_ISSUER_PORT overrides), Prometheus N+10,
  * Alertmanager N+11. `--state-dir DIR` keeps keys, certificates, tokens and client entries somewhere
  * else than .ravenhelm/dev.
  *
@@ -51,6 +52,41 @@ interface DemoServer {
   env: Record<string, string>;
 }
 
+/**
+ * Backends that cannot run on a laptop (GitLab, Zitadel, Traefik, Secrets Manager) are replaced by the
+ * stateful simulators the tests use (test/simulators, started through the contract suites' setups),
+ * each named SIMULATED in the output. A configured real endpoint wins where the server supports it.
+ */
+interface StandIn {
+  label: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+async function simulated(server: string, vendor: string, simulator: string): Promise<StandIn> {
+  const suite = (await import(`../test/contract/servers/${server}.ts`)) as {
+    default: { setup(): Promise<{ env: Record<string, string>; stop(): Promise<void> }> };
+  };
+  const backend = await suite.default.setup();
+  // The suite's own kit settings (policy, local principal, audit file) are for its tests, not the demo.
+  const env = Object.fromEntries(Object.entries(backend.env).filter(([k]) => !k.startsWith('RAVENHELM_')));
+  return { label: `SIMULATED ${vendor} (${simulator}, test data)`, env, stop: () => backend.stop() };
+}
+
+const standIns: Record<string, () => Promise<StandIn>> = {
+  gitlab: () => simulated('gitlab', 'GitLab', 'test/simulators/gitlab.ts'),
+  zitadel: () => simulated('zitadel', 'Zitadel', 'test/simulators/zitadel.ts'),
+  traefik: () => simulated('traefik', 'Traefik', 'test/simulators/traefik.ts'),
+  secrets: async () =>
+    process.env.AWS_ENDPOINT_URL
+      ? {
+          label: `Secrets Manager at ${process.env.AWS_ENDPOINT_URL} (AWS_ENDPOINT_URL)`,
+          env: {},
+          stop: async () => {},
+        }
+      : simulated('secrets', 'AWS Secrets Manager', 'test/simulators/secrets-manager.ts'),
+};
+
 const available: DemoServer[] = [
   { name: 'docker', bin: 'servers/docker/dist/bin.js', port: basePort + 1, scopes: ['mcp:docker:admin'], env: {} },
   {
@@ -63,6 +99,13 @@ const available: DemoServer[] = [
       ALERTMANAGER_URL: `http://127.0.0.1:${ports.alertmanager}`,
     },
   },
+  ...(['gitlab', 'zitadel', 'traefik', 'secrets'] as const).map((name, i) => ({
+    name,
+    bin: `servers/${name}/dist/bin.js`,
+    port: basePort + 3 + i,
+    scopes: [`mcp:${name}:write`],
+    env: {},
+  })),
 ];
 const servers = available.filter((s) => existsSync(join(root, s.bin)));
 if (servers.length === 0) {
@@ -130,6 +173,17 @@ function startEngines(): string[] {
 }
 const engines = servers.some((s) => s.name === 'observability') ? startEngines() : [];
 
+const stopStandIns: (() => Promise<void>)[] = [];
+const labels: string[] = [];
+for (const s of servers) {
+  const start = standIns[s.name];
+  if (!start) continue;
+  const standIn = await start();
+  stopStandIns.push(standIn.stop);
+  Object.assign(s.env, standIn.env);
+  labels.push(`${s.name.padEnd(15)} backend: ${standIn.label}`);
+}
+
 interface Started {
   server: DemoServer;
   url: string;
@@ -184,6 +238,7 @@ try {
 } catch (err) {
   console.error(`the demo could not start: ${(err as Error).message}`);
   for (const c of children) c.kill('SIGTERM');
+  await Promise.allSettled(stopStandIns.map((stopOne) => stopOne()));
   await issuer.close();
   process.exit(1);
 }
@@ -245,6 +300,7 @@ process.stdout.write(`
 Ravenhelm MCP suite is running on loopback:
   dev issuer      ${issuerUrl}
 ${engines.map((e) => `  ${e}\n`).join('')}${started.map((x) => `  ${x.server.name.padEnd(15)} ${x.url}`).join('\n')}
+${labels.map((l) => `  ${l}`).join('\n')}
 
 Agent "${AGENT}": SPIFFE ID ${agent.spiffeId}
   certificate ${agent.certFile}
@@ -284,6 +340,10 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   for (const c of children) c.kill('SIGTERM');
+  await Promise.allSettled(
+    children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+  );
+  await Promise.allSettled(stopStandIns.map((stopOne) => stopOne()));
   await issuer.close();
 };
 process.on('SIGINT', stop);

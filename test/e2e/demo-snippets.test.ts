@@ -17,8 +17,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 
 const execFileP = promisify(execFile);
-const built = ['servers/docker/dist/bin.js', 'servers/observability/dist/bin.js'].every((p) =>
-  existsSync(join(REPO_ROOT, p)),
+const SERVERS = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'];
+/** One meaningful read per server, against its real engine or its labelled simulator. */
+const ONE_CALL: Record<string, [string, Record<string, unknown>]> = {
+  docker: ['health_get_report', {}],
+  observability: ['alerts_list', {}],
+  gitlab: ['projects_list', {}],
+  zitadel: ['projects_list', {}],
+  traefik: ['overview_get', {}],
+  secrets: ['secrets_list', {}],
+};
+const built = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'].every((n) =>
+  existsSync(join(REPO_ROOT, `servers/${n}/dist/bin.js`)),
 );
 const state = mkdtempSync(join(tmpdir(), 'rh-demo-'));
 let demo: ChildProcess;
@@ -36,7 +46,7 @@ async function portFree(port: number): Promise<boolean> {
 async function freeBase(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const candidate = 20_000 + Math.floor(Math.random() * 400) * 100;
-    const ok = await Promise.all([1, 2, 9, 10, 11].map((o) => portFree(candidate + o)));
+    const ok = await Promise.all([1, 2, 3, 4, 5, 6, 9, 10, 11].map((o) => portFree(candidate + o)));
     if (ok.every(Boolean)) return candidate;
   }
   throw new Error('no free base port');
@@ -111,7 +121,7 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
   it('prints the exports, and every command it prints works', async () => {
     const env = exportsOf(printed);
     expect(Object.keys(env)).toEqual(
-      expect.arrayContaining(['RAVENHELM_CA_FILE', 'RAVENHELM_TOKEN_DOCKER', 'RAVENHELM_TOKEN_OBSERVABILITY']),
+      expect.arrayContaining(['RAVENHELM_CA_FILE', ...SERVERS.map((n) => `RAVENHELM_TOKEN_${n.toUpperCase()}`)]),
     );
     const tryIt = printed.slice(printed.indexOf('Try it'), printed.indexOf('Claude Code'));
     const commands = tryIt.split('\n').filter((l) => /^(curl |RAVENHELM_TOKEN=)/.test(l));
@@ -141,7 +151,7 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
     const desktop = JSON.parse(readFileSync(demoState.clients.claudeDesktop, 'utf8')) as {
       mcpServers: Record<string, { command: string; args: string[]; env: Record<string, string> }>;
     };
-    expect(Object.keys(desktop.mcpServers).sort()).toEqual(['ravenhelm-docker', 'ravenhelm-observability']);
+    expect(Object.keys(desktop.mcpServers).sort()).toEqual(SERVERS.map((n) => `ravenhelm-${n}`).sort());
     for (const [name, e] of Object.entries(desktop.mcpServers)) {
       expect(e.args[0], 'absolute path').toMatch(/^\//);
       const client = new Client({ name: `demo-${name}`, version: '1.0.0' });
@@ -157,11 +167,10 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
       );
       try {
         const { tools } = await client.listTools();
-        expect(tools.length, name).toBeGreaterThan(5);
-        const call =
-          name === 'ravenhelm-docker'
-            ? await client.callTool({ name: 'health_get_report', arguments: {} })
-            : await client.callTool({ name: 'alerts_list', arguments: {} });
+        expect(tools.length, name).toBeGreaterThan(2);
+        const [tool, args] = ONE_CALL[name.replace('ravenhelm-', '')] ?? [];
+        expect(tool, `a call for ${name}`).toBeDefined();
+        const call = await client.callTool({ name: tool as string, arguments: args });
         expect(call.isError, `${name}: ${JSON.stringify(call.content).slice(0, 300)}`).toBeFalsy();
       } finally {
         await client.close();
@@ -175,7 +184,7 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
       mcpServers: Record<string, { type?: string; url?: string; headers?: Record<string, string> }>;
     };
     const http = Object.entries(cursor.mcpServers).filter(([, e]) => e.url);
-    expect(http.map(([n]) => n).sort()).toEqual(['ravenhelm-docker-http', 'ravenhelm-observability-http']);
+    expect(http.map(([n]) => n).sort()).toEqual(SERVERS.map((n) => `ravenhelm-${n}-http`).sort());
     // A separate Node process, so NODE_EXTRA_CA_CERTS applies as it does for Node-based clients.
     const script = `
       const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
@@ -192,7 +201,7 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
         env: { ...process.env, ENTRY: JSON.stringify(e), NODE_EXTRA_CA_CERTS: demoState.agent.bundleFile },
         timeout: 60_000,
       });
-      expect(Number(stdout.trim()), name).toBeGreaterThan(5);
+      expect(Number(stdout.trim()), name).toBeGreaterThan(2);
     }
   }, 120_000);
 });
