@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, DEFAULT_MAX_CONCURRENT_CALLS, defineServer, Semaphore, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { AlertmanagerBackend } from './backends/alertmanager.js';
 import { endpointConfig } from './backends/common.js';
@@ -30,11 +30,19 @@ export const tools: readonly AnyTool<ObservabilityServices>[] = [
 const FAMILIES = ['prometheus', 'alertmanager', 'loki', 'tempo', 'grafana'] as const;
 
 export const ObservabilityBackendConfig = z.object({
-  prometheus: endpointConfig('Prometheus', 'http://127.0.0.1:9090'),
+  // Range answers are summarized, so Prometheus may read more than the others before the output budget applies.
+  prometheus: endpointConfig('Prometheus', 'http://127.0.0.1:9090', 16 * 1024 * 1024),
   alertmanager: endpointConfig('Alertmanager', 'http://127.0.0.1:9093'),
   loki: endpointConfig('Loki', 'http://127.0.0.1:3100'),
   tempo: endpointConfig('Tempo', 'http://127.0.0.1:3200'),
   grafana: endpointConfig('Grafana', 'http://127.0.0.1:3000'),
+  maxConcurrentCalls: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(DEFAULT_MAX_CONCURRENT_CALLS)
+    .describe('Backend calls in flight at once across all five backends; more wait within their own deadline'),
   incident: z
     .object({
       serviceLabels: z
@@ -77,16 +85,24 @@ for (const f of FAMILIES) {
   env[`${prefix}_TOKEN`] = `${f}.auth.token`;
   env[`${prefix}_USERNAME`] = `${f}.auth.username`;
   env[`${prefix}_PASSWORD`] = `${f}.auth.password`;
+  env[`${prefix}_MAX_RESPONSE_BYTES`] = `${f}.maxResponseBytes`;
 }
+env.OBSERVABILITY_MAX_CONCURRENT_CALLS = 'maxConcurrentCalls';
 
 /** Builds the backend clients from a validated config section. */
 export function createObservabilityServices(config: ObservabilityBackendConfig): ObservabilityServices {
+  const limiter = new Semaphore(config.maxConcurrentCalls);
+  const opts = <F extends (typeof FAMILIES)[number]>(f: F) => ({
+    ...config[f],
+    maxResponseBytesSetting: `backend.${f}.maxResponseBytes (${f.toUpperCase()}_MAX_RESPONSE_BYTES)`,
+    limiter,
+  });
   return {
-    prometheus: new PrometheusBackend(config.prometheus),
-    alertmanager: new AlertmanagerBackend(config.alertmanager),
-    loki: new LokiBackend(config.loki),
-    tempo: new TempoBackend(config.tempo),
-    grafana: new GrafanaBackend(config.grafana),
+    prometheus: new PrometheusBackend(opts('prometheus')),
+    alertmanager: new AlertmanagerBackend(opts('alertmanager')),
+    loki: new LokiBackend(opts('loki')),
+    tempo: new TempoBackend(opts('tempo')),
+    grafana: new GrafanaBackend(opts('grafana')),
     incident: config.incident,
   };
 }

@@ -1,10 +1,23 @@
-import { BackendHttp, type BackendResponse, ToolError } from '@ravenhelm/kit';
+import {
+  BackendHttp,
+  type BackendResponse,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  type Semaphore,
+  ToolError,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 
 /** Connection settings shared by every backend family: where it is, how long to wait, who we are. */
-export function endpointConfig(name: string, defaultUrl: string) {
+export function endpointConfig(name: string, defaultUrl: string, defaultMaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {
   return z
     .object({
+      maxResponseBytes: z.coerce
+        .number()
+        .int()
+        .min(64 * 1024)
+        .max(256 * 1024 * 1024)
+        .default(defaultMaxResponseBytes)
+        .describe(`Largest ${name} answer read for one call; larger ones are refused before they are buffered`),
       url: z.string().url().default(defaultUrl).describe(`${name} base URL (no trailing path needed)`),
       timeoutMs: z.coerce
         .number()
@@ -35,6 +48,10 @@ export interface BackendOptions {
   tenant?: string | undefined;
   auth?: { token?: string | undefined; username?: string | undefined; password?: string | undefined } | undefined;
   maxResponseBytes?: number;
+  /** The config key that raises the cap, named in the refusal (`backend.prometheus.maxResponseBytes`). */
+  maxResponseBytesSetting?: string;
+  /** One limiter shared by all of the server's backends, so a few broad queries cannot exhaust memory. */
+  limiter?: Semaphore;
 }
 
 export function httpFor(name: string, opts: BackendOptions): BackendHttp {
@@ -55,7 +72,9 @@ export function httpFor(name: string, opts: BackendOptions): BackendHttp {
       timeoutMs: opts.timeoutMs,
       auth,
       headers: opts.tenant ? { 'X-Scope-OrgID': opts.tenant } : undefined,
-      maxResponseBytes: opts.maxResponseBytes ?? 64 * 1024 * 1024,
+      maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      maxResponseBytesSetting: opts.maxResponseBytesSetting,
+      limiter: opts.limiter,
     },
     secrets,
   );
