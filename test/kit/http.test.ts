@@ -92,6 +92,14 @@ describe('HTTP transport with the SDK client', () => {
     await client.close();
   });
 
+  it('refuses invalid arguments before handing out a confirmation token', async () => {
+    const auth = { authorization: 'Bearer writer' };
+    const res = await rpc(h.url, callBody('echo_delete', { item: 'x'.repeat(500) }), auth);
+    expect(res.json.result.isError).toBe(true);
+    expect(res.json.result.content[0].text).toMatch(/^ERR_INVALID_INPUT: invalid arguments for echo_delete/);
+    expect(res.json.result._meta?.['ravenhelm/confirmation']).toBeUndefined();
+  });
+
   it('destructive tools under a confirm policy return a plan and a single-use token bound to the arguments', async () => {
     const auth = { authorization: 'Bearer deleter' };
     const first = await rpc(h.url, callBody('echo_delete', { item: 'a' }), auth);

@@ -3,7 +3,7 @@ import type { Principal } from '@ravenhelm/auth';
 import type { EffectiveTool, Registry } from '@ravenhelm/registry';
 import { clipHead, dataBudgetOf, jsonBytes } from '../budget.js';
 import { type ErrorCode, RavenhelmError, ToolError, toRavenhelmError } from '../errors.js';
-import { invokeTool } from '../invoke.js';
+import { invokeTool, parseToolInput } from '../invoke.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
@@ -423,6 +423,8 @@ export class Pipeline<S extends object> {
         }
       }
       if (eff.approval) {
+        // A request people will be asked to approve must be one that can run.
+        if (approvalId === undefined) parseToolInput(tool, args);
         const gate = await approvalGate(
           {
             server: this.#o.server,
@@ -525,6 +527,8 @@ export class Pipeline<S extends object> {
       }
       return true;
     }
+    // Never hand out a confirmation for a call that cannot run: invalid arguments are refused now.
+    parseToolInput(tool, args);
     const plan = await this.#plan(tool, eff, args);
     if (meta.elicitConfirmation) {
       if (await meta.elicitConfirmation(plan)) return true;
