@@ -8,7 +8,8 @@
  * docker-mcp, @0xshariq/docker-mcp-server, prometheus-mcp, mcp-alertmanager. Every server runs over stdio
  * and is called through the SDK Client. Bytes are JSON bytes: tools/list as the client receives it, the
  * model-facing part of it (name, description, inputSchema), and each task's tool results (all calls a
- * task needs, summed). Prometheus gets one hour of history for 120 series by promtool backfill.
+ * task needs, summed): the whole result, and its text blocks alone (what a client that passes only text
+ * to the model spends; ours carry the same data again as structuredContent). Prometheus gets one hour of history for 120 series by promtool backfill.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,7 +72,7 @@ interface Measured {
   tools: number;
   listBytes: number;
   modelBytes: number;
-  tasks: Record<string, { bytes: number; calls: number; error?: string } | undefined>;
+  tasks: Record<string, { bytes: number; textBytes: number; calls: number; error?: string } | undefined>;
 }
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
@@ -115,18 +116,23 @@ async function measure(c: Contender): Promise<Measured> {
       const results: unknown[] = [];
       const calls = typeof spec === 'function' ? spec(results) : spec;
       let total = 0;
+      let text = 0;
       let error: string | undefined;
       for (const [tool, args] of calls) {
         try {
           const result = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000 });
           results.push(result);
           total += bytes(result);
+          text += ((result.content ?? []) as { text?: string }[]).reduce(
+            (n, c) => n + Buffer.byteLength(c.text ?? ''),
+            0,
+          );
           if (looksFailed(result)) error = JSON.stringify(result.content).slice(0, 120);
         } catch (err) {
           error = (err as Error).message.slice(0, 120);
         }
       }
-      out.tasks[task] = { bytes: total, calls: calls.length, ...(error ? { error } : {}) };
+      out.tasks[task] = { bytes: total, textBytes: text, calls: calls.length, ...(error ? { error } : {}) };
     }
     return out;
   } finally {
@@ -188,11 +194,11 @@ function table(title: string, rows: Measured[], taskNames: string[]): string {
     const values = peers.map(pick).filter((v): v is number => v !== undefined && v > 0);
     return values.length > 0 ? Math.min(...values) : undefined;
   };
-  const bestTask = (task: string) => {
+  const bestTask = (task: string, field: 'bytes' | 'textBytes') => {
     const values = peers
       .map((r) => r.tasks[task])
-      .filter((t) => t && !t.error && t.bytes > 0)
-      .map((t) => t?.bytes as number);
+      .filter((t) => t && !t.error && t[field] > 0)
+      .map((t) => t?.[field] as number);
     return values.length > 0 ? Math.min(...values) : undefined;
   };
   const ratio = (ours: number | undefined, peer: number | undefined) =>
@@ -213,9 +219,12 @@ function table(title: string, rows: Measured[], taskNames: string[]): string {
       ...rows.map((r) => {
         const t = r.tasks[task];
         if (!t) return '-';
-        return `${fmt(t.bytes)}${t.calls > 1 ? ` (${t.calls} calls)` : ''}${t.error ? ' FAILED' : ''}`;
+        const calls = t.calls > 1 ? `, ${t.calls} calls` : '';
+        return `${fmt(t.bytes)} (text ${fmt(t.textBytes)}${calls})${t.error ? ' FAILED' : ''}`;
       }),
-      ours?.tasks[task]?.error ? 'n/a (ours failed)' : ratio(ours?.tasks[task]?.bytes, bestTask(task)),
+      ours?.tasks[task]?.error
+        ? 'n/a (ours failed)'
+        : `${ratio(ours?.tasks[task]?.bytes, bestTask(task, 'bytes'))} (text ${ratio(ours?.tasks[task]?.textBytes, bestTask(task, 'textBytes'))})`,
     ]);
   }
 
