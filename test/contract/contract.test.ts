@@ -11,7 +11,6 @@
  * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
  * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +22,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { DevIssuer } from '@ravenhelm/auth';
 import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 import { assertAllLoaded, loadServers } from '../registry/servers.js';
 import type { ContractBackend, ContractCase, ContractSuite } from './types.js';
 
@@ -74,29 +73,6 @@ async function freePort(): Promise<number> {
   const { port } = srv.address() as { port: number };
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-function waitForHttp(child: ChildProcess, url: string, stderr: () => string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${stderr()}`)), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${stderr()}`));
-    });
-    const poll = async () => {
-      try {
-        const res = await fetch(new URL('/healthz', url));
-        if (res.ok) {
-          clearTimeout(timer);
-          return resolve();
-        }
-      } catch {
-        // not listening yet
-      }
-      if (child.exitCode === null) setTimeout(poll, 100);
-    };
-    void poll();
-  });
 }
 
 describe('contract coverage', () => {
@@ -157,32 +133,28 @@ for (const server of discovery.servers) {
     }
 
     describe('over Streamable HTTP with a real token', () => {
-      let child: ChildProcess;
+      let server: HttpBin;
       let client: Client;
       let issuer: DevIssuer;
-      let stderr = '';
 
       beforeAll(async () => {
         issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
         const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
+        // The port is chosen first: the token's audience is the server's public URL.
         const port = await freePort();
         const url = `http://127.0.0.1:${port}/mcp`;
-        const entry = tsEntry(suite.bin, ['--http']);
-        child = spawn(entry.command, entry.args, {
-          cwd: REPO_ROOT,
-          env: envFor('http', {
+        server = await startHttpBin(
+          suite.bin,
+          envFor('http', {
+            RAVENHELM_LOG_LEVEL: 'info', // startHttpBin reads the URL from the "listening" line
             RAVENHELM_HTTP_HOST: '127.0.0.1',
             RAVENHELM_HTTP_PORT: String(port),
             RAVENHELM_PUBLIC_URL: url,
             RAVENHELM_AUTH_MODE: 'oauth',
             RAVENHELM_AUTH_ISSUER: issuerUrl,
           }),
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        child.stderr?.on('data', (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-20_000);
-        });
-        await waitForHttp(child, url, () => stderr);
+          { args: ['--http'] },
+        );
         const token = await issuer.mint({ agent: 'contract-runner', scopes: [`mcp:${name}:admin`], audience: url });
         client = new Client({ name: 'ravenhelm-contract-http', version: '1.0.0' });
         await client.connect(
@@ -194,11 +166,7 @@ for (const server of discovery.servers) {
 
       afterAll(async () => {
         await client?.close();
-        if (child && child.exitCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          await exited;
-        }
+        await server?.stop();
         await issuer?.close();
       });
 
@@ -225,7 +193,7 @@ for (const server of discovery.servers) {
             failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
           }
         }
-        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
+        expect(failures, `stderr tail:\n${server.stderr().slice(-3000)}`).toEqual([]);
       }, 600_000);
     });
     describe('over stdio', () => {

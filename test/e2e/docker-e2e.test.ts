@@ -3,7 +3,7 @@
  * Streamable HTTP, driven by the SDK client and by @modelcontextprotocol/inspector-cli, against the
  * real Docker Engine.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerFixture, ensureImage } from '../docker/fixture.js';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const execFileP = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'rh-docker-e2e-'));
@@ -69,42 +69,21 @@ describe('Docker server over stdio (mcp.json)', () => {
 });
 
 describe('Docker server over Streamable HTTP', () => {
-  let child: ChildProcess;
+  let server: HttpBin;
   let url: string;
 
   beforeAll(async () => {
-    const entry = tsEntry('servers/docker/src/bin.ts', ['--http', '--port', '0']);
-    child = spawn(entry.command, entry.args, {
-      cwd: REPO_ROOT,
-      env: {
-        ...baseEnv,
-        RAVENHELM_LOG_LEVEL: 'info',
-        RAVENHELM_AUTH_MODE: 'none',
-        RAVENHELM_LOCAL_SCOPES: 'mcp:docker:write',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    server = await startHttpBin('servers/docker/src/bin.ts', {
+      ...baseEnv,
+      RAVENHELM_LOG_LEVEL: 'info',
+      RAVENHELM_AUTH_MODE: 'none',
+      RAVENHELM_LOCAL_SCOPES: 'mcp:docker:write',
     });
-    url = await new Promise<string>((resolve, reject) => {
-      let buffered = '';
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${buffered}`)), 60_000);
-      child.stderr?.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const m = /"url":"([^"]+)"/.exec(buffered);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1] as string);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered}`)));
-    });
+    url = server.url;
   }, 90_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await server?.stop();
   });
 
   it('lists and calls tools with the SDK client', async () => {

@@ -1,57 +1,35 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, startHttpBin } from '../fixtures/spawn.js';
 import { BOT_TOKEN, type GitLabSim, startGitLabSim } from '../simulators/gitlab.js';
 
 // The real bin over Streamable HTTP (auth mode none, loopback), as agents reach it behind Traefik.
 let sim: GitLabSim;
-let child: ChildProcess;
+let server: HttpBin;
 let url: string;
 let dir: string;
 
 beforeAll(async () => {
   sim = await startGitLabSim();
   dir = mkdtempSync(join(tmpdir(), 'gitlab-http-'));
-  const entry = tsEntry('servers/gitlab/src/bin.ts', ['--http', '--port', '0']);
-  child = spawn(entry.command, entry.args, {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      GITLAB_URL: sim.url,
-      GITLAB_TOKEN: BOT_TOKEN,
-      RAVENHELM_LOG_LEVEL: 'info',
-      RAVENHELM_AUTH_MODE: 'none',
-      RAVENHELM_LOCAL_SCOPES: 'mcp:gitlab:read',
-      RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  server = await startHttpBin('servers/gitlab/src/bin.ts', {
+    PATH: process.env.PATH ?? '',
+    GITLAB_URL: sim.url,
+    GITLAB_TOKEN: BOT_TOKEN,
+    RAVENHELM_LOG_LEVEL: 'info',
+    RAVENHELM_AUTH_MODE: 'none',
+    RAVENHELM_LOCAL_SCOPES: 'mcp:gitlab:read',
+    RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
   });
-  url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${buffered}`)), 60_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const m = /"url":"([^"]+)"/.exec(buffered);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered}`)));
-  });
+  url = server.url;
 }, 90_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   await sim?.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -1,21 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpBin, startHttpBin } from '../fixtures/spawn.js';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
-import { assertNowhere, BIN, policyFor, ROOT, SPIFFE } from './harness.js';
+import { assertNowhere, policyFor, SPIFFE } from './harness.js';
 
 // The bin over Streamable HTTP (loopback, auth mode none: the local principal), the way agents and curl
 // scripts reach it; HIGH tools are on over HTTP and gated by the policy's SPIFFE allowlist.
 const VALUE = 'Http-Reveal-Value-93be11d0';
 const PUT_VALUE = 'Http-Put-Value-4471ccae2';
 const sim = new SecretsManagerSimulator();
-let child: ChildProcess;
+let server: HttpBin;
 let url: string;
-let stderr = '';
 let dir: string;
 const results: string[] = [];
 
@@ -24,49 +23,30 @@ beforeAll(async () => {
   sim.seed('http/db', VALUE);
   dir = mkdtempSync(join(tmpdir(), 'secrets-http-'));
   writeFileSync(join(dir, 'policy.json'), JSON.stringify(policyFor({ revealTo: ['ops'] })));
-  child = spawn(process.execPath, [...BIN, '--http', '--port', '0'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: dir,
-      AWS_ENDPOINT_URL: sim.url,
-      AWS_REGION: sim.region,
-      AWS_ACCESS_KEY_ID: sim.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: sim.secretAccessKey,
-      AWS_CONFIG_FILE: join(dir, 'aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
-      RAVENHELM_POLICY_FILE: join(dir, 'policy.json'),
-      RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      RAVENHELM_LOG_LEVEL: 'debug',
-      RAVENHELM_AUTH_MODE: 'none',
-      RAVENHELM_LOCAL_SUBJECT: 'ops',
-      RAVENHELM_LOCAL_SCOPES: 'mcp:secrets:admin',
-      RAVENHELM_LOCAL_SPIFFE_ID: SPIFFE,
-      // HIGH tools in auth mode none must be turned on explicitly (hardening issue 7, item 10).
-      RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  server = await startHttpBin('servers/secrets/src/bin.ts', {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    AWS_ENDPOINT_URL: sim.url,
+    AWS_REGION: sim.region,
+    AWS_ACCESS_KEY_ID: sim.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: sim.secretAccessKey,
+    AWS_CONFIG_FILE: join(dir, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
+    RAVENHELM_POLICY_FILE: join(dir, 'policy.json'),
+    RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
+    RAVENHELM_LOG_LEVEL: 'debug',
+    RAVENHELM_AUTH_MODE: 'none',
+    RAVENHELM_LOCAL_SUBJECT: 'ops',
+    RAVENHELM_LOCAL_SCOPES: 'mcp:secrets:admin',
+    RAVENHELM_LOCAL_SPIFFE_ID: SPIFFE,
+    // HIGH tools in auth mode none must be turned on explicitly (hardening issue 7, item 10).
+    RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
   });
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /"url":"([^"]+)"/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
+  url = server.url;
 }, 90_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   await sim.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -118,6 +98,6 @@ describe('secrets over Streamable HTTP', () => {
   it('never logs or audits a value', () => {
     const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8');
     expect(audit).toContain('secrets_get');
-    assertNowhere([VALUE, PUT_VALUE], { results: results.join('\n'), stderr, audit });
+    assertNowhere([VALUE, PUT_VALUE], { results: results.join('\n'), stderr: server.stderr(), audit });
   });
 });

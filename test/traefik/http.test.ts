@@ -1,13 +1,12 @@
 // The real bin over Streamable HTTP (auth.mode none on loopback), as agents call it.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, startHttpBin } from '../fixtures/spawn.js';
 import { type Fixture, startFixture } from './harness.js';
 
 let fx: Fixture;
-let child: ChildProcess;
+let server: HttpBin;
 let url: string;
 
 beforeAll(async () => {
@@ -18,38 +17,17 @@ beforeAll(async () => {
       services: { web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
     },
   });
-  const entry = tsEntry('servers/traefik/src/bin.ts', ['--http', '--port', '0']);
-  child = spawn(entry.command, entry.args, {
-    cwd: REPO_ROOT,
-    env: {
-      ...fx.env,
-      RAVENHELM_LOG_LEVEL: 'info',
-      RAVENHELM_AUTH_MODE: 'none',
-      RAVENHELM_LOCAL_SCOPES: 'mcp:traefik:read',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  server = await startHttpBin('servers/traefik/src/bin.ts', {
+    ...fx.env,
+    RAVENHELM_LOG_LEVEL: 'info',
+    RAVENHELM_AUTH_MODE: 'none',
+    RAVENHELM_LOCAL_SCOPES: 'mcp:traefik:read',
   });
-  url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${buffered}`)), 60_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const m = /"url":"([^"]+)"/.exec(buffered);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffered}`)));
-  });
+  url = server.url;
 }, 90_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   await fx?.close();
 });
 
