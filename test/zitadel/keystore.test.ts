@@ -178,9 +178,43 @@ describe('keys go to Secrets Manager', () => {
     expect(await keyIds('agent-halfway')).toEqual([]);
   });
 
+  it('when the key cannot be removed either, the error names the key left behind', async () => {
+    const before = await keyIds('agent-store');
+    sm.control.failNext = { operation: 'CreateSecret', type: 'AccessDeniedException', message: 'not authorized' };
+    sm.control.delayMs = 600;
+    // Zitadel starts failing once the store call is on the wire: the key exists, its removal fails.
+    const seen = sm.control.requests.length;
+    const breakZitadel = setInterval(() => {
+      if (sm.control.requests.length > seen) {
+        fx.sim.control.fail = { status: 503, json: { code: 14, message: 'unavailable' } };
+        clearInterval(breakZitadel);
+      }
+    }, 5);
+    let r: Awaited<ReturnType<typeof call>>;
+    try {
+      r = await call('keys_add', { user: 'agent-store' });
+    } finally {
+      clearInterval(breakZitadel);
+      fx.sim.control.fail = undefined;
+      sm.control.delayMs = 0;
+    }
+    const left =
+      /; key (\d+) of user \d+ was left in Zitadel unstored and could not be removed \(.+\): delete it with keys_delete$/.exec(
+        r.text,
+      );
+    expect(r.text).toMatch(
+      /^ERR_BACKEND_ERROR: could not store the key in secret "zitadel\/keys\/agent-store\/\d+": AccessDeniedException/,
+    );
+    expect(left).not.toBeNull();
+    const orphan = left?.[1] as string;
+    expect(await keyIds('agent-store')).toEqual([...before, orphan]);
+    expect((await call('keys_delete', { user: 'agent-store', keyId: orphan })).isError).toBe(false);
+    expect(await keyIds('agent-store')).toEqual(before);
+  });
+
   it('no key material appears in any answer, log line or audit record', async () => {
     for (const k of keysOnTheWire()) keyMaterial.add(k);
-    expect(keyMaterial.size).toBe(5); // two stored, three refused or timed out
+    expect(keyMaterial.size).toBe(6); // two stored, four refused or timed out
     const blobs = { answers: answers.join('\n'), logs: s.stderr(), audit: readAudit(fx.auditFile) };
     expect(blobs.audit).toContain('keys_add');
     expect(blobs.logs.length).toBeGreaterThan(0);
