@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { type AnyTool, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { parseKeyFile, ZitadelBackend } from './backend.js';
+import { SecretsKeyStore } from './keystore.js';
 import { loadRegistry } from './registry.js';
 import { adminTools } from './tools/admin.js';
 import { agentTools } from './tools/agents.js';
@@ -81,6 +82,30 @@ export const ZitadelBackendConfig = z.object({
       message: 'roles.roleScopes needs roles.projectId and roles.allowedOrgIds, exactly as auth.* does',
     })
     .describe('The role-to-scope mapping; set it to the same values as auth.projectId/allowedOrgIds/roleScopes'),
+  keyStore: z
+    .object({
+      kind: z
+        .enum(['none', 'secretsmanager'])
+        .default('none')
+        .describe(
+          'ZITADEL_KEY_STORE: secretsmanager puts new key files into AWS Secrets Manager; none returns them once',
+        ),
+      secretPrefix: z
+        .string()
+        .max(256)
+        .regex(/^[A-Za-z0-9/_+=.@-]*$/, 'letters, digits and / _ + = . @ -')
+        .default('zitadel/keys/')
+        .describe('ZITADEL_KEY_SECRET_PREFIX: secrets are named <prefix><username>/<keyId>'),
+      timeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Per-call timeout'),
+      maxAttempts: z.coerce.number().int().min(1).max(5).default(2).describe('SDK attempts per call'),
+      region: z.string().min(1).optional().describe("AWS region; default: the SDK's chain (AWS_REGION, profile)"),
+      endpoint: z
+        .url()
+        .optional()
+        .describe("Endpoint override; default: the SDK's (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL)"),
+    })
+    .prefault({})
+    .describe('Optional: where keys_add and agents_onboard put new key files; credentials from the AWS SDK chain'),
   registry: z
     .object({
       workspaceRoot: z.string().min(1).optional().describe('Where servers/* live; default: found above the cwd'),
@@ -105,6 +130,10 @@ export const zitadelServer = defineServer({
     ZITADEL_ALLOWED_ORG_IDS: 'roles.allowedOrgIds',
     ZITADEL_ROLE_SCOPES: 'roles.roleScopes',
     ZITADEL_POLICY_FILE: 'registry.policyFile',
+    ZITADEL_KEY_STORE: 'keyStore.kind',
+    ZITADEL_KEY_SECRET_PREFIX: 'keyStore.secretPrefix',
+    ZITADEL_KEY_STORE_TIMEOUT_MS: 'keyStore.timeoutMs',
+    ZITADEL_KEY_STORE_MAX_ATTEMPTS: 'keyStore.maxAttempts',
   },
   createServices: (config): ZitadelServices => {
     if (!config.url || !config.keyFile) {
@@ -138,6 +167,16 @@ export const zitadelServer = defineServer({
         scope: config.scope,
       }),
       mapping: config.roles,
+      keyStore:
+        config.keyStore.kind === 'secretsmanager'
+          ? new SecretsKeyStore({
+              prefix: config.keyStore.secretPrefix,
+              timeoutMs: config.keyStore.timeoutMs,
+              maxAttempts: config.keyStore.maxAttempts,
+              region: config.keyStore.region,
+              endpoint: config.keyStore.endpoint,
+            })
+          : undefined,
       registry: loadRegistry(config.registry),
     };
   },
@@ -150,4 +189,5 @@ export const zitadelServer = defineServer({
 export const toolSpecs = specsOf(zitadelServer);
 
 export { parseKeyFile, ZitadelBackend, type ZitadelBackendOptions, zitadelError } from './backend.js';
+export { SecretsKeyStore, type SecretsKeyStoreOptions, type StoredKey } from './keystore.js';
 export type { RoleMapping, ZitadelServices } from './tools/define.js';

@@ -15,9 +15,13 @@ const ROLE_SCOPES = {
   'observability.reader': ['mcp:observability:read'],
 };
 
+// No key store configured here: the key file comes back once, marked so, and nothing claims it was stored.
 const expectKeyFile = (s: Record<string, unknown> | undefined) => {
-  const file = (s?.key as Record<string, unknown> | undefined)?.keyFile ?? s?.keyFile;
-  if (typeof file !== 'string' || !file.includes('PRIVATE KEY')) throw new Error('expected the key file once');
+  const key = (s?.key as Record<string, unknown> | undefined) ?? s;
+  if (typeof key?.keyFile !== 'string' || !key.keyFile.includes('PRIVATE KEY')) {
+    throw new Error('expected the key file once');
+  }
+  if (key.shownOnce !== true || 'stored' in key) throw new Error('expected shownOnce and no stored location');
 };
 
 const suite: ContractSuite = {

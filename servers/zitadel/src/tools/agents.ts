@@ -3,7 +3,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZitadelBackend } from '../backend.js';
 import { allGrants, effectiveAccess } from './capabilities.js';
-import { defineTool, READ, type RoleMapping } from './define.js';
+import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
   Cursor,
   Limit,
@@ -34,19 +34,66 @@ const RoleKeys = z
   .describe('Role keys of the project, e.g. docker.operator');
 const ExpiresInDays = z.number().int().min(1).max(365).default(90).describe('Key lifetime in days');
 
-/** The key file, shown once: the pipeline never logs or audits results, and this server never logs it. */
+/**
+ * A new key: with a key store configured, only where it was stored; otherwise the key file, shown once
+ * (the pipeline never logs or audits results, and this server never logs it).
+ */
 const NewKey = z.object({
   keyId: z.string(),
   userId: z.string(),
   expirationDate: z.string(),
-  keyFile: z.string(),
-  shownOnce: z.literal(true),
+  keyFile: z.string().optional().describe('Only without a key store: the JSON key file, shown once'),
+  shownOnce: z.literal(true).optional(),
+  stored: z
+    .object({
+      store: z.literal('secretsmanager'),
+      secretName: z.string(),
+      secretArn: z.string(),
+      versionId: z.string(),
+      created: z.boolean().describe('false: a new version of an existing secret'),
+    })
+    .optional()
+    .describe('With a key store: where the key file went; the key itself is never returned'),
 });
 
-async function createKey(zitadel: ZitadelBackend, userId: string, days: number, signal: AbortSignal) {
+/** Removes a key that could not be stored; says exactly what was left when even that fails. */
+async function dropUnstored(zitadel: ZitadelBackend, userId: string, keyId: string, err: unknown): Promise<never> {
+  const why = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'the key store failed');
+  // Cleanup gets its own deadline: the caller's signal may be the reason the store failed.
+  const cleanup = AbortSignal.timeout(10_000);
+  try {
+    await zitadel.removeMachineKey(userId, keyId, cleanup);
+  } catch (cleanupErr) {
+    const said = cleanupErr instanceof ToolError ? cleanupErr.message : 'unknown error';
+    throw new ToolError(
+      why.code,
+      `${why.message}; key ${keyId} of user ${userId} was left in Zitadel unstored and could not be removed (${said}): delete it with keys_delete`,
+      { ...why.details, orphanKeyId: keyId, userId },
+    );
+  }
+  throw new ToolError(why.code, `${why.message}; key ${keyId} was removed from Zitadel again, nothing was kept`, {
+    ...why.details,
+    removedKeyId: keyId,
+    userId,
+  });
+}
+
+async function createKey(
+  { zitadel, keyStore }: Pick<ZitadelServices, 'zitadel' | 'keyStore'>,
+  user: { userId: string; username?: string | undefined },
+  days: number,
+  signal: AbortSignal,
+) {
   const expirationDate = new Date(Date.now() + days * 86_400_000).toISOString();
-  const { keyId, keyFile } = await zitadel.addMachineKey(userId, expirationDate, signal);
-  return { keyId, userId, expirationDate, keyFile, shownOnce: true as const };
+  const { keyId, keyFile } = await zitadel.addMachineKey(user.userId, expirationDate, signal);
+  const base = { keyId, userId: user.userId, expirationDate };
+  if (!keyStore) return { ...base, keyFile, shownOnce: true as const };
+  try {
+    const stored = await keyStore.put(keyStore.nameFor(user, keyId), keyFile, { userId: user.userId, keyId }, signal);
+    return { ...base, stored };
+  } catch (err) {
+    return dropUnstored(zitadel, user.userId, keyId, err);
+  }
 }
 
 export const serviceAccountsCreate = defineTool({
@@ -85,18 +132,18 @@ export const keysAdd = defineTool({
   scopes: ADMIN,
   title: 'Add a key to a service account',
   description:
-    'Create a JSON key for a service account. The key file is returned exactly once: store it, it cannot be read again.',
+    'Create a JSON key for a service account. With a key store it goes straight there and only its location is returned; otherwise the key file is returned exactly once.',
   annotations: WRITE,
   input: z.object({ user: UserRef, expiresInDays: ExpiresInDays }),
   output: NewKey,
-  handler: async ({ user, expiresInDays }, { zitadel, signal }) => {
+  handler: async ({ user, expiresInDays }, { zitadel, keyStore, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (!u.machine)
       throw new ToolError(
         'ERR_INVALID_INPUT',
         `${u.username ?? user} is a human user: only service accounts have keys`,
       );
-    return createKey(zitadel, u.userId, expiresInDays, signal);
+    return createKey({ zitadel, keyStore }, u, expiresInDays, signal);
   },
 });
 
@@ -257,7 +304,7 @@ export const agentsOnboard = defineTool({
   scopes: ADMIN,
   title: 'Onboard an agent',
   description:
-    'Create a service account, its key (returned once) and the MCP-project role grants that yield exactly the given MCP scopes.',
+    'Create a service account, its key (to the key store when configured, else returned once) and the MCP-project role grants that yield exactly the given MCP scopes.',
   annotations: WRITE,
   input: z.object({
     username: Username,
@@ -271,7 +318,7 @@ export const agentsOnboard = defineTool({
   output: z.object({ user: User, roles: z.array(z.string()), scopes: z.array(z.string()), key: NewKey }),
   plan: ({ username, scopes }, { mapping }) =>
     `Create service account ${username} with a key, granted roles ${rolesForScopes(scopes, mapping).join(', ')} on the MCP project: it will hold scopes ${[...new Set(scopes)].sort().join(' ')}.`,
-  handler: async ({ username, name, scopes, expiresInDays }, { zitadel, mapping, signal }) => {
+  handler: async ({ username, name, scopes, expiresInDays }, { zitadel, keyStore, mapping, signal }) => {
     // Decide everything before the first write: an impossible scope set creates nothing.
     if (!mapping.projectId) {
       throw new ToolError('ERR_INVALID_INPUT', 'no MCP project is configured (roles.projectId): nothing to grant');
@@ -297,7 +344,18 @@ export const agentsOnboard = defineTool({
         `the account ${username} (id ${userId}) was created without a key: it would hold ${access.scopes.join(' ') || 'no scopes'} instead of ${granted.join(' ')}; check roles.allowedOrgIds and ZITADEL_ORG_ID`,
       );
     }
-    const key = await createKey(zitadel, userId, expiresInDays, signal);
+    let key: Awaited<ReturnType<typeof createKey>>;
+    try {
+      key = await createKey({ zitadel, keyStore }, { userId, username }, expiresInDays, signal);
+    } catch (err) {
+      if (!(err instanceof ToolError)) throw err;
+      const e = err;
+      throw new ToolError(
+        e.code,
+        `the account ${username} (id ${userId}) and its grant of ${roles.join(', ')} were created, but no key: ${e.message}; add one with keys_add`,
+        { ...e.details, userId },
+      );
+    }
     return { user: toUser(await zitadel.getUser(userId, signal)), roles, scopes: access.scopes, key };
   },
 });

@@ -1,6 +1,7 @@
 import { createToolDefiner } from '@ravenhelm/kit';
 import type { Registry } from '@ravenhelm/registry';
 import type { ZitadelBackend } from '../backend.js';
+import type { SecretsKeyStore } from '../keystore.js';
 
 /** The Zitadel roles that become MCP scopes: the same three settings the auth package reads. */
 export interface RoleMapping {
@@ -13,6 +14,8 @@ export interface RoleMapping {
 export interface ZitadelServices {
   zitadel: ZitadelBackend;
   mapping: RoleMapping;
+  /** Where new key files go instead of the tool result; undefined: returned once. */
+  keyStore?: SecretsKeyStore | undefined;
   /** Every server's tools under the operator's policy, for "what can this agent do"; undefined when not found. */
   registry: () => Promise<{ registry: Registry; servers: string[] } | undefined>;
 }

@@ -1,0 +1,166 @@
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type ErrorCode, ToolError } from '@ravenhelm/kit';
+
+export interface SecretsKeyStoreOptions {
+  /** Prepended to `<user>/<keyId>`, e.g. `zitadel/keys/`. */
+  prefix: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** Undefined: the SDK's own chain (AWS_REGION, profile); the endpoint likewise (AWS_ENDPOINT_URL...). */
+  region?: string | undefined;
+  endpoint?: string | undefined;
+}
+
+/** Where a key file was stored: never the key itself. */
+export interface StoredKey {
+  store: 'secretsmanager';
+  secretName: string;
+  secretArn: string;
+  versionId: string;
+  created: boolean;
+}
+
+// The service's error names, what each means for the caller.
+const ERRORS: Record<string, { code: ErrorCode; hint: string }> = {
+  AccessDeniedException: {
+    code: 'ERR_BACKEND_ERROR',
+    hint: "the server's AWS identity needs secretsmanager:CreateSecret and PutSecretValue on the prefix",
+  },
+  InvalidParameterException: { code: 'ERR_INVALID_INPUT', hint: 'check ZITADEL_KEY_SECRET_PREFIX' },
+  ValidationException: { code: 'ERR_INVALID_INPUT', hint: 'check ZITADEL_KEY_SECRET_PREFIX' },
+  InvalidRequestException: {
+    code: 'ERR_CONFLICT',
+    hint: 'the secret is not in a state that allows this (scheduled for deletion?)',
+  },
+  ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: 'the secret vanished while being written; retry' },
+  UnrecognizedClientException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS access key is not recognised" },
+  InvalidSignatureException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS secret key or clock is wrong" },
+  ExpiredTokenException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS session credentials expired" },
+  EncryptionFailure: { code: 'ERR_BACKEND_ERROR', hint: 'the service cannot encrypt with its KMS key' },
+  LimitExceededException: { code: 'ERR_BACKEND_ERROR', hint: 'a Secrets Manager quota was reached' },
+  ThrottlingException: { code: 'ERR_BACKEND_UNAVAILABLE', hint: 'the service is throttling requests; retry later' },
+  InternalServiceError: { code: 'ERR_BACKEND_UNAVAILABLE', hint: 'the service failed; retry later' },
+};
+
+const NAME_PART = /^[A-Za-z0-9/_+=.@-]+$/;
+
+/**
+ * Puts new service-account key files into AWS Secrets Manager, one secret per key at
+ * `<prefix><user>/<keyId>`. Every call has a deadline; every failure becomes a ToolError whose text
+ * never carries the key (the service's message is clipped and scrubbed of the value sent).
+ */
+export class SecretsKeyStore {
+  readonly client: SecretsManagerClient;
+  readonly #opts: SecretsKeyStoreOptions;
+
+  constructor(opts: SecretsKeyStoreOptions) {
+    this.#opts = opts;
+    this.client = new SecretsManagerClient({
+      ...(opts.region ? { region: opts.region } : {}),
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      maxAttempts: opts.maxAttempts,
+      requestHandler: { requestTimeout: opts.timeoutMs, connectionTimeout: Math.min(opts.timeoutMs, 5000) },
+    });
+  }
+
+  /** The secret name for a key: `<prefix><user>/<keyId>`; a user part the service refuses falls back to the id. */
+  nameFor(user: { userId: string; username?: string | undefined }, keyId: string): string {
+    const who = user.username && NAME_PART.test(user.username) ? user.username : user.userId;
+    return `${this.#opts.prefix}${who}/${keyId}`;
+  }
+
+  /** Creates the secret, or puts a new current version when it already exists. */
+  async put(
+    secretName: string,
+    keyFile: string,
+    meta: { userId: string; keyId: string },
+    signal: AbortSignal,
+  ): Promise<StoredKey> {
+    try {
+      const out = await this.#send(`store the key in secret "${secretName}"`, signal, keyFile, (abortSignal) =>
+        this.client.send(
+          new CreateSecretCommand({
+            Name: secretName,
+            SecretString: keyFile,
+            Description: `Zitadel key ${meta.keyId} of service account ${meta.userId}`,
+            Tags: [
+              { Key: 'zitadel:userId', Value: meta.userId },
+              { Key: 'zitadel:keyId', Value: meta.keyId },
+            ],
+          }),
+          { abortSignal },
+        ),
+      );
+      return stored(secretName, out.ARN, out.VersionId, true);
+    } catch (err) {
+      if (!(err instanceof ToolError) || err.details?.awsError !== 'ResourceExistsException') throw err;
+    }
+    const out = await this.#send(`put a new version of secret "${secretName}"`, signal, keyFile, (abortSignal) =>
+      this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString: keyFile }), { abortSignal }),
+    );
+    return stored(secretName, out.ARN, out.VersionId, false);
+  }
+
+  async #send<T>(
+    what: string,
+    signal: AbortSignal,
+    sensitive: string,
+    fn: (abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadline = AbortSignal.timeout(this.#opts.timeoutMs);
+    try {
+      return await fn(AbortSignal.any([signal, deadline]));
+    } catch (err) {
+      throw this.#toolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, sensitive);
+    }
+  }
+
+  #toolError(what: string, err: unknown, state: { timedOut: boolean; cancelled: boolean }, sensitive: string) {
+    if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
+    const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
+      return new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `Secrets Manager did not answer within ${this.#opts.timeoutMs} ms while trying to ${what}`,
+      );
+    }
+    const name = e.name ?? 'Error';
+    const known = ERRORS[name];
+    const status = e.$metadata?.httpStatusCode;
+    if (name === 'ResourceExistsException' || known || status !== undefined) {
+      const code =
+        known?.code ?? (status !== undefined && status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR');
+      const said = scrub(e.message ?? '', sensitive);
+      return new ToolError(
+        code,
+        `could not ${what}: ${name}${said ? ` (${said})` : ''}${known ? `; ${known.hint}` : ''}`,
+        { awsError: name, ...(status !== undefined ? { status } : {}) },
+      );
+    }
+    if (name === 'CredentialsProviderError') {
+      return new ToolError(
+        'ERR_BACKEND_ERROR',
+        `could not ${what}: no AWS credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role`,
+      );
+    }
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `could not ${what}: Secrets Manager${this.#opts.endpoint ? ` at ${this.#opts.endpoint}` : ''} is unreachable (${e.code ?? name}); check AWS_ENDPOINT_URL and the network`,
+    );
+  }
+}
+
+function stored(secretName: string, arn: string | undefined, versionId: string | undefined, created: boolean) {
+  if (!arn || !versionId) {
+    throw new ToolError('ERR_BACKEND_ERROR', `Secrets Manager stored "${secretName}" but sent no ARN or version id`);
+  }
+  return { store: 'secretsmanager' as const, secretName, secretArn: arn, versionId, created };
+}
+
+/** The service's message, clipped, with the value sent and every line of it cut out. */
+function scrub(message: string, sensitive: string): string {
+  let out = message;
+  const parts = [sensitive, ...sensitive.split(/\\n|\n|"/)].filter((s) => s.length >= 8);
+  for (const s of parts) out = out.split(s).join('[redacted]');
+  return out.slice(0, 300).replace(/[\r\n]+/g, ' ');
+}
