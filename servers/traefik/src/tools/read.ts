@@ -1,6 +1,6 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { Item } from '../backend.js';
+import type { Item, TraefikApi } from '../backend.js';
 import { defineTool } from './define.js';
 import {
   Cursor,
@@ -76,6 +76,38 @@ export const entrypointsList = defineTool({
 const byProvider = (provider: string | undefined) => (item: Item) =>
   !provider || (item.provider ?? item.name.split('@')[1]) === provider;
 
+/** The filters every list tool takes; `protocol` differs (middlewares exist for http and tcp only). */
+const listInput = <P extends z.ZodType>(protocol: P) =>
+  z.object({
+    protocol,
+    provider: Provider,
+    status: Status.optional().describe('Status filter'),
+    search: Search,
+    limit: Limit,
+    cursor: Cursor,
+  });
+
+type ListInput = z.output<ReturnType<typeof listInput<typeof Protocol>>>;
+
+/**
+ * One page of a Traefik list: every item of `api/<protocol>/<kind>` (Traefik filters by name and status),
+ * filtered by provider here (the API cannot), mapped, and paged within the output budget.
+ */
+async function listPage<T>(
+  kind: 'routers' | 'services' | 'middlewares',
+  input: ListInput,
+  { api, signal, maxOutputBytes }: { api: TraefikApi; signal: AbortSignal; maxOutputBytes: number },
+  map: (item: Item) => T,
+) {
+  const { items, truncated } = await api.listAll(
+    `api/${input.protocol}/${kind}`,
+    { search: input.search, status: input.status },
+    signal,
+  );
+  const all = items.filter(byProvider(input.provider)).map(map);
+  return pageOf(all, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes }, truncated);
+}
+
 export const routersList = defineTool({
   name: 'routers_list',
   toolset: 'routers',
@@ -84,27 +116,10 @@ export const routersList = defineTool({
   title: 'List routers',
   description: 'Routers with rule, priority, service, status, errors; filter by provider, status, name.',
   annotations: READ,
-  input: z.object({
-    protocol: Protocol,
-    provider: Provider,
-    status: Status.optional().describe('Status filter'),
-    search: Search,
-    limit: Limit,
-    cursor: Cursor,
-  }),
+  input: listInput(Protocol),
   output: z.object({ routers: z.array(Router), ...Paging }),
-  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
-    const { items, truncated } = await api.listAll(
-      `api/${input.protocol}/routers`,
-      { search: input.search, status: input.status },
-      signal,
-    );
-    const all = items.filter(byProvider(input.provider)).map(toRouter);
-    const { items: routers, ...paging } = pageOf(
-      all,
-      { cursor: input.cursor, limit: input.limit, maxBytes },
-      truncated,
-    );
+  handler: async (input, ctx) => {
+    const { items: routers, ...paging } = await listPage('routers', input, ctx, toRouter);
     return { routers, ...paging };
   },
 });
@@ -147,27 +162,10 @@ export const servicesList = defineTool({
   title: 'List services',
   description: 'Services with status, errors and each server UP/DOWN; filter by provider, status, name.',
   annotations: READ,
-  input: z.object({
-    protocol: Protocol,
-    provider: Provider,
-    status: Status.optional().describe('Status filter'),
-    search: Search,
-    limit: Limit,
-    cursor: Cursor,
-  }),
+  input: listInput(Protocol),
   output: z.object({ services: z.array(Service), ...Paging }),
-  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
-    const { items, truncated } = await api.listAll(
-      `api/${input.protocol}/services`,
-      { search: input.search, status: input.status },
-      signal,
-    );
-    const all = items.filter(byProvider(input.provider)).map(toService);
-    const { items: services, ...paging } = pageOf(
-      all,
-      { cursor: input.cursor, limit: input.limit, maxBytes },
-      truncated,
-    );
+  handler: async (input, ctx) => {
+    const { items: services, ...paging } = await listPage('services', input, ctx, toService);
     return { services, ...paging };
   },
 });
@@ -188,30 +186,13 @@ export const middlewaresList = defineTool({
   title: 'List middlewares',
   description: 'Middlewares with type, config (credentials redacted), status, users.',
   annotations: READ,
-  input: z.object({
-    protocol: z.enum(['http', 'tcp']).default('http').describe('Protocol'),
-    provider: Provider,
-    status: Status.optional().describe('Status filter'),
-    search: Search,
-    limit: Limit,
-    cursor: Cursor,
-  }),
+  input: listInput(z.enum(['http', 'tcp']).default('http').describe('Protocol')),
   output: z.object({ middlewares: z.array(Middleware), ...Paging }),
-  handler: async (input, { api, signal, maxOutputBytes: maxBytes }) => {
-    const { items, truncated } = await api.listAll(
-      `api/${input.protocol}/middlewares`,
-      { search: input.search, status: input.status },
-      signal,
-    );
-    const all = items
-      .filter(byProvider(input.provider))
-      .map(toMiddleware)
-      .map((m) => ({ ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) }));
-    const { items: middlewares, ...paging } = pageOf(
-      all,
-      { cursor: input.cursor, limit: input.limit, maxBytes },
-      truncated,
-    );
+  handler: async (input, ctx) => {
+    const { items: middlewares, ...paging } = await listPage('middlewares', input, ctx, (item) => {
+      const m = toMiddleware(item);
+      return { ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) };
+    });
     return { middlewares, ...paging };
   },
 });
