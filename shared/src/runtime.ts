@@ -175,7 +175,8 @@ export async function createRuntime(
         ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
       })
     : undefined;
-  const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  const services =
+    overrides.services ?? (await definition.createServices(config.backend, { logger, ...(redis ? { redis } : {}) }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
       { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },
