@@ -308,6 +308,38 @@ describe.sequential('three Docker server replicas behind haproxy, sharing one re
     expect([...servedAfterKill].filter((r) => r !== victim.name).length).toBeGreaterThan(0);
   }, 240_000);
 
+  it('with Redis down, restarts are refused on the surviving replicas (fail closed) while reads go on', async () => {
+    const web = await fixture.start({ name: 'down', script: 'sleep 3600' });
+    const before = (await fixture.inspect(web)).State.StartedAt;
+    await redis.stop();
+    const refused: string[] = [];
+    for (let i = 0; i < REPLICAS; i++) {
+      const r = await call(agent, 'containers_restart', { container: web });
+      refused.push(text(r));
+    }
+    for (const t of refused)
+      expect(t).toMatch(/^ERR_BACKEND_UNAVAILABLE: the shared restart budget in Redis cannot be read/);
+    expect(refused.join('\n')).not.toMatch(/redis:\/\//);
+    expect((await fixture.inspect(web)).State.StartedAt).toBe(before); // never restarted
+    const read = await call(agent, 'containers_list', { name: 'redis-down' });
+    expect(read.isError, text(read)).toBeFalsy();
+    const by = (await auditRecords())
+      .filter((a) => a.tool === 'containers_restart' && a.phase === 'outcome' && a.args?.container === web)
+      .map((a) => a.replica);
+    expect(by).toHaveLength(REPLICAS);
+
+    // A replica told to stop while Redis is down still exits (its Redis client stops reconnecting).
+    const survivor = replicas[2] as (typeof replicas)[number];
+    const stopped = Date.now();
+    await Promise.race([
+      survivor.bin?.stop(),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('replica did not exit within 20 s of SIGTERM')), 20_000),
+      ),
+    ]);
+    expect(Date.now() - stopped).toBeLessThan(20_000);
+  }, 60_000);
+
   it.todo(
     'per-principal toolset state holds across replicas (dynamic toolsets are being added in parallel: wire this once they land)',
   );

@@ -11,7 +11,12 @@ export type LifecycleAction = 'start' | 'stop' | 'restart';
 export const WaitTargetSchema = z.enum(['running', 'healthy', 'stopped']);
 
 export const BudgetInfo = z.object({
-  used: z.number().int().describe('Restarts/starts by this server within the window, this one included'),
+  used: z
+    .number()
+    .int()
+    .describe(
+      'Restarts/starts within the window, this one included (by every replica when the budget is shared in Redis)',
+    ),
   remaining: z.number().int(),
   maxRestarts: z.number().int(),
   windowSeconds: z.number().int(),
