@@ -117,7 +117,11 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
       '--change',
       `VOLUME ["${STATE}"]`,
       '--change',
+      'ENV RAVENHELM_HTTP_HOST=0.0.0.0',
+      '--change',
       `ENTRYPOINT ["${NODE_IN_IMAGE}", "/app/server"]`,
+      '--change',
+      'CMD ["--http"]',
       tar,
       IMAGE,
     ]);
@@ -149,6 +153,8 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
     expect(dockerfile).toMatch(/^USER 65534:65534$/m);
     expect(dockerfile).toContain(`VOLUME ["${STATE}"]`);
     expect(dockerfile).toContain('npm install --omit=dev');
+    expect(dockerfile).toContain('CMD ["--http"]');
+    expect(dockerfile).toContain('RAVENHELM_HTTP_HOST=0.0.0.0');
   });
 
   it('runs --read-only --user 65534 --network none and answers containers_list from the real engine over stdio', async () => {
@@ -231,4 +237,66 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
     expect(readFileSync(audit, 'utf8')).toContain('"containers_list"');
     expect(listed).toBe(target);
   }, 120_000);
+
+  it('serves HTTP by default (its CMD) under the same restrictions: /readyz ready, /mcp asks for a token', async () => {
+    const name = `${fixture.prefix}-http`;
+    const gid = statSync('/var/run/docker.sock').gid;
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      'ravenhelm.test=1',
+      '--label',
+      `${RUN_LABEL}=${fixture.prefix}`,
+      '--read-only',
+      '--user',
+      '65534:65534',
+      '--group-add',
+      String(gid),
+      '--network',
+      'none',
+      '--tmpfs',
+      '/tmp',
+      '--cap-drop',
+      'ALL',
+      '-v',
+      `${state}:${STATE}`,
+      '-v',
+      '/var/run/docker.sock:/var/run/docker.sock',
+      // Nothing is fetched from the issuer until a token arrives; --network none keeps it that way.
+      '-e',
+      'RAVENHELM_AUTH_ISSUER=https://issuer.invalid',
+      '-e',
+      'RAVENHELM_AUTH_JWKS_URI=https://issuer.invalid/jwks',
+      '-e',
+      'RAVENHELM_AUDIT_FILE=/var/lib/ravenhelm/http-audit.jsonl',
+      IMAGE,
+    ]);
+    // No shell or curl in the image: its own Node asks its own loopback.
+    const probe = `const u='http://127.0.0.1:8701';
+      const ready = await fetch(u + '/readyz');
+      const mcp = await fetch(u + '/mcp', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+      console.log(JSON.stringify({ ready: ready.status, body: await ready.text(), mcp: mcp.status, www: mcp.headers.get('www-authenticate') }));`;
+    let answer: { ready: number; body: string; mcp: number; www: string | null } | undefined;
+    const deadline = Date.now() + 30_000;
+    while (!answer && Date.now() < deadline) {
+      try {
+        const out = await docker(['exec', name, NODE_IN_IMAGE, '--input-type=module', '-e', probe], 15_000);
+        answer = JSON.parse(out.split('\n').pop() ?? '');
+      } catch {
+        await new Promise((r) => setTimeout(r, 500)); // still starting
+      }
+    }
+    // The server logs JSON to stderr, which `docker logs` gives back on stderr.
+    const logs = await execFileP('docker', ['logs', name], { timeout: 15_000 }).then(
+      (r) => r.stdout + r.stderr,
+      () => '',
+    );
+    expect(answer, logs).toBeDefined();
+    expect(answer).toMatchObject({ ready: 200, mcp: 401 });
+    expect(answer?.www).toMatch(/^Bearer resource_metadata=/);
+    expect(logs).toMatch(/"msg":"listening"/);
+  }, 90_000);
 });
