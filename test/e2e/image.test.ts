@@ -68,6 +68,34 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
   const figures: string[] = [];
   let listed: string;
 
+  /** The flags the image is run with: read-only root, uid 65534, no network, no capabilities, state on a volume. */
+  const restricted = (name: string): string[] => [
+    '--name',
+    name,
+    '--label',
+    'ravenhelm.test=1',
+    '--label',
+    `${RUN_LABEL}=${fixture.prefix}`,
+    '--read-only',
+    '--user',
+    '65534:65534',
+    // The engine socket's group: the only privilege the server gets.
+    '--group-add',
+    String(statSync('/var/run/docker.sock').gid),
+    '--network',
+    'none',
+    '--tmpfs',
+    '/tmp',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '-v',
+    `${state}:${STATE}`,
+    '-v',
+    '/var/run/docker.sock:/var/run/docker.sock',
+  ];
+
   beforeAll(async () => {
     await ensureImage();
     const tarballs = join(work, 'tarballs');
@@ -160,36 +188,13 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
   it('runs --read-only --user 65534 --network none and answers containers_list from the real engine over stdio', async () => {
     const target = await fixture.start({ name: 'listed', script: 'sleep 3600' });
     const name = `${fixture.prefix}-server`;
-    const gid = statSync('/var/run/docker.sock').gid;
     const transport = new StdioClientTransport({
       command: 'docker',
       args: [
         'run',
         '-i',
         '--rm',
-        '--name',
-        name,
-        '--label',
-        `ravenhelm.test=1`,
-        '--label',
-        `${RUN_LABEL}=${fixture.prefix}`,
-        '--read-only',
-        '--user',
-        '65534:65534',
-        '--group-add',
-        String(gid), // the socket's group: the only privilege the server gets
-        '--network',
-        'none',
-        '--tmpfs',
-        '/tmp',
-        '--cap-drop',
-        'ALL',
-        '--security-opt',
-        'no-new-privileges',
-        '-v',
-        `${state}:${STATE}`,
-        '-v',
-        '/var/run/docker.sock:/var/run/docker.sock',
+        ...restricted(name),
         '-e',
         'RAVENHELM_LOCAL_SCOPES=mcp:docker:read',
         IMAGE,
@@ -240,31 +245,10 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
 
   it('serves HTTP by default (its CMD) under the same restrictions: /readyz ready, /mcp asks for a token', async () => {
     const name = `${fixture.prefix}-http`;
-    const gid = statSync('/var/run/docker.sock').gid;
     await docker([
       'run',
       '-d',
-      '--name',
-      name,
-      '--label',
-      'ravenhelm.test=1',
-      '--label',
-      `${RUN_LABEL}=${fixture.prefix}`,
-      '--read-only',
-      '--user',
-      '65534:65534',
-      '--group-add',
-      String(gid),
-      '--network',
-      'none',
-      '--tmpfs',
-      '/tmp',
-      '--cap-drop',
-      'ALL',
-      '-v',
-      `${state}:${STATE}`,
-      '-v',
-      '/var/run/docker.sock:/var/run/docker.sock',
+      ...restricted(name),
       // Nothing is fetched from the issuer until a token arrives; --network none keeps it that way.
       '-e',
       'RAVENHELM_AUTH_ISSUER=https://issuer.invalid',
