@@ -175,7 +175,8 @@ export async function createRuntime(
         ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
       })
     : undefined;
-  const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  const services =
+    overrides.services ?? (await definition.createServices(config.backend, { logger, ...(redis ? { redis } : {}) }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
       { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },
@@ -241,7 +242,12 @@ export async function createRuntime(
       await approvals.close();
       await pipeline.close();
       await audit.close();
-      if (redis) await redis.quit().catch(() => undefined);
+      if (redis) {
+        // While Redis is down quit() fails at once and ioredis keeps reconnecting, which kept the process
+        // alive after SIGTERM; disconnect() stops the reconnect loop.
+        await redis.quit().catch(() => undefined);
+        redis.disconnect();
+      }
     },
   };
 }
