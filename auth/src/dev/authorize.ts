@@ -191,7 +191,7 @@ export class DevAuthorizationServer {
     while (this.#codes.size >= MAX_PENDING) this.#codes.delete(this.#codes.keys().next().value as string);
   }
 
-  #authorize(res: ServerResponse, q: URLSearchParams): void {
+  #authorize(res: ServerResponse, q: URLSearchParams): ServerResponse {
     const client = this.#clients.get(q.get('client_id') ?? '');
     const redirectUri = q.get('redirect_uri') ?? '';
     // Until the client and its exact redirect URI are known, errors are shown here, never redirected.
@@ -226,7 +226,7 @@ export class DevAuthorizationServer {
     const id = token(24);
     this.#logins.set(id, { client, redirectUri, state, challenge, scopes, resource, expires: now + LOGIN_TTL_MS });
     const options = this.#users.map((u) => `<option value="${escapeHtml(u)}"></option>`).join('');
-    this.#page(
+    return this.#page(
       res,
       200,
       'Sign in (dev issuer)',
@@ -246,7 +246,7 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
     );
   }
 
-  async #login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #login(req: IncomingMessage, res: ServerResponse): Promise<ServerResponse> {
     let form: URLSearchParams;
     try {
       form = await readForm(req);
@@ -295,7 +295,7 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
       grant: { user, clientId: pending.client.clientId, scopes: pending.scopes, resource: pending.resource },
       expires: now + CODE_TTL_MS,
     });
-    this.#redirect(res, redirectUri, { code, state });
+    return this.#redirect(res, redirectUri, { code, state });
   }
 
   async #token(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): Promise<void> {
@@ -329,34 +329,32 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
       }
       const accessToken = await this.#mint(issued.grant);
       const scope = issued.grant.scopes.filter((s) => s !== 'openid').join(' ');
-      res
-        .writeHead(200, headers)
-        .end(
-          JSON.stringify({
-            access_token: accessToken,
-            token_type: 'Bearer',
-            expires_in: ACCESS_TOKEN_TTL_SECONDS,
-            scope,
-          }),
-        );
+      res.writeHead(200, headers).end(
+        JSON.stringify({
+          access_token: accessToken,
+          token_type: 'Bearer',
+          expires_in: ACCESS_TOKEN_TTL_SECONDS,
+          scope,
+        }),
+      );
     } catch (err) {
       const e = err instanceof OAuthError ? err : new OAuthError('server_error', 'the token could not be issued', 500);
       res.writeHead(e.status, headers).end(JSON.stringify({ error: e.error, error_description: e.description }));
     }
   }
 
-  #redirect(res: ServerResponse, redirectUri: string, params: Record<string, string | undefined>): void {
+  #redirect(res: ServerResponse, redirectUri: string, params: Record<string, string | undefined>): ServerResponse {
     const target = new URL(redirectUri);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) target.searchParams.set(k, v);
-    res
+    return res
       .writeHead(303, { location: target.toString(), 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
       .end();
   }
 
-  #page(res: ServerResponse, status: number, title: string, body: string, formTarget?: string): void {
+  #page(res: ServerResponse, status: number, title: string, body: string, formTarget?: string): ServerResponse {
     // No script and no style at all; the form may post here and then redirect to the client's origin.
     const csp = `default-src 'none'; form-action 'self'${formTarget ? ` ${formTarget}` : ''}; base-uri 'none'; frame-ancestors 'none'`;
-    res
+    return res
       .writeHead(status, {
         'content-type': 'text/html; charset=utf-8',
         'content-security-policy': csp,

@@ -205,7 +205,7 @@ describe('CLI', () => {
 describe('authorization code + PKCE (the approvals console login)', () => {
   const CONSOLE = 'https://localhost:8701/approvals/console';
   const OTHER_RESOURCE = 'https://localhost:8702/mcp';
-  const verifier = 'v'.repeat(20) + 'Abc-._~0123456789xyzXYZ'; // 43 characters
+  const verifier = `${'v'.repeat(20)}Abc-._~0123456789xyzXYZ`; // 43 characters
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   let login: DevIssuer;
   let base: string;
