@@ -375,7 +375,7 @@ RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER npm run inspect -- ${docker.url} --trans
   Mint more tokens: node auth/dist/cli.js token --agent ${AGENT} --scope mcp:docker:read --aud ${docker.url}
 `
     : ''
-}${docker ? approvalSteps(docker) : ''}
+}
 Claude Code (stdio, then HTTP; also in ${join(clientsDir, 'claude-code.sh')}):
 ${claudeCodeCommands.join('\n')}
 
@@ -384,7 +384,7 @@ ${JSON.stringify({ mcpServers: stdioServers }, null, 2)}
 
 Cursor: merge ${cursor} into ~/.cursor/mcp.json (stdio and HTTP; start Cursor with NODE_EXTRA_CA_CERTS=${agent.bundleFile} for HTTP).
 Claude Code project file (.mcp.json, stdio and HTTP): ${claudeCodeProject}
-
+${docker ? approvalSteps(docker) : ''}
 Ctrl-C to stop.
 `);
 
