@@ -345,8 +345,9 @@ RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/approved-call.sh compose_r
      ${agent.bundleFile}: trust it or accept the warning; no client certificate is needed there),
      Sign in at the dev issuer as "${APPROVER}" (or any dev name but "${AGENT}"), read the plan, Approve.
   3. The agent's call runs once and prints the restart's result.
-  Or approve from a shell: export RAVENHELM_APPROVALS_TOKEN=$(node auth/dist/cli.js token --agent ${APPROVER} --scope ${DEV_APPROVER_SCOPE} --aud ${d.url} --state ${stateDir})
-    NODE_EXTRA_CA_CERTS=${agent.bundleFile} node shared/bin/ravenhelm-approvals.js list --url ${origin(d.server)}
+  Or approve from a shell as "${APPROVER}" (list, then approve <id>):
+export RAVENHELM_APPROVALS_TOKEN=$(node auth/dist/cli.js token --agent ${APPROVER} --scope ${DEV_APPROVER_SCOPE} --aud ${d.url} --state ${stateDir})
+NODE_EXTRA_CA_CERTS=${agent.bundleFile} node shared/bin/ravenhelm-approvals.js list --url ${origin(d.server)}
 `;
 }
 process.stdout.write(`

@@ -12,7 +12,7 @@
  * warning (the demo prints the CA bundle to trust instead). RAVENHELM_UPDATE_SCREENSHOTS=1 rewrites
  * docs/approvals-console.png from this run.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumMissing, launchChromium } from '../fixtures/chromium.js';
-import { mtlsFetch, type RunningDemo, startDemo } from '../fixtures/demo.js';
+import { exportsOf, mtlsFetch, type RunningDemo, startDemo } from '../fixtures/demo.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const run = promisify(execFile);
@@ -201,4 +201,54 @@ describe.skipIf(!built || chromiumMissing)('the demo: approval end to end', () =
       .map((l) => JSON.parse(l) as { outcome?: string });
     expect(audit.map((r) => r.outcome)).toEqual(expect.arrayContaining(['pending', 'success']));
   }, 240_000);
+
+  it('the printed agent command waits, the printed shell approval lets it run, it prints the restart', async () => {
+    const project = state.approvals.project as string;
+    const before = await startedAt(project);
+    const lines = demo.printed.split('\n');
+    const agentCommand = lines.find((l) =>
+      /^RAVENHELM_TOKEN=\S+ examples\/curl\/approved-call\.sh compose_restart /.test(l),
+    );
+    const tokenCommand = lines.find((l) => l.startsWith('export RAVENHELM_APPROVALS_TOKEN=$('));
+    const listCommand = lines.find((l) => l.includes('ravenhelm-approvals.js list --url '));
+    expect([agentCommand, tokenCommand, listCommand].every(Boolean), 'the demo prints all three').toBe(true);
+    const env = { ...process.env, ...exportsOf(demo.printed), RAVENHELM_POLL_SECONDS: '1' };
+
+    const child = spawn('bash', ['-c', agentCommand as string], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await expect.poll(() => err, { timeout: 30_000 }).toMatch(/pending: approval request apr_/);
+      const id = /pending: approval request (apr_[\w-]+);/.exec(err)?.[1] as string;
+      expect(await startedAt(project), 'pending runs nothing').toEqual(before);
+
+      const shell = async (command: string) =>
+        (await run('bash', ['-c', `${tokenCommand}\n${command}`], { cwd: REPO_ROOT, env, timeout: 60_000 })).stdout;
+      expect(await shell(listCommand as string)).toContain(`${id}  pending  docker/compose_restart`);
+      const approveCommand = (listCommand as string).replace(' list --url ', ` approve ${id} --url `);
+      expect(await shell(approveCommand)).toContain('approved: compose_restart may now run once');
+
+      expect(await exited).toBe(0);
+      const answer = JSON.parse(out.trim()) as { result: CallAnswer };
+      expect(answer.result.isError, out.slice(0, 400)).toBeFalsy();
+      expect(answer.result.structuredContent).toMatchObject({ project, action: 'restart', allReached: true });
+      const after = await startedAt(project);
+      for (const [name, at] of Object.entries(after)) {
+        expect(Date.parse(at), `${name} restarted`).toBeGreaterThan(Date.parse(before[name] as string));
+      }
+    } finally {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
+  }, 120_000);
 });
