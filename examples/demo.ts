@@ -16,6 +16,9 @@
  * It prints ready-to-paste curl, inspector and client entries (Claude Desktop, Claude Code, Cursor; stdio
  * and HTTP) with absolute paths and a fresh token, writes them under <state>/clients/, and writes
  * <state>/demo.json (mode 0600) for scripts. Ctrl-C stops everything.
+ * Human approval: `compose_restart` on the Docker server waits for a person (demo policy, count 1); each
+ * server's approvals console signs operators in at the dev issuer (authorization code + PKCE, dev user
+ * names such as ops-alice); a tiny compose project (busybox, no network) is created for it to restart.
  * Keys and certificates are for local use only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -38,8 +41,8 @@ if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65_000) {
 }
 const stateDir = resolve(flags['state-dir'] ?? join(root, '.ravenhelm/dev'));
 const AGENT = 'oncall';
-/** The approvals console's public OIDC client at the dev issuer (authorization code + PKCE). */
-const CONSOLE_CLIENT = 'approvals-console';
+/** Each server's approvals console is a public OIDC client at the dev issuer (authorization code + PKCE). */
+const consoleClient = (name: string) => `approvals-console-${name}`;
 const APPROVER = DEFAULT_DEV_USERS[0];
 /** The compose project the approval walk-through restarts (per base port, so two demos never share one). */
 const DEMO_PROJECT = basePort === 8700 ? 'ravenhelm-demo' : `ravenhelm-demo-${basePort}`;
@@ -122,17 +125,16 @@ if (servers.length === 0) {
 mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 const issuer = await DevIssuer.open({ stateDir });
 const origin = (s: DemoServer) => `https://localhost:${s.port}`;
-// Only the demo servers' consoles may sign people in, each for its own server: no other redirect exists.
+// Only the demo servers' consoles may sign people in, each for a token to its own server (one client per
+// console, one exact redirect URI each): the dev issuer redirects nowhere else.
 const { issuer: issuerUrl } = await issuer.listen({
   port: ports.issuer,
-  clients: [
-    {
-      clientId: CONSOLE_CLIENT,
-      redirectUris: servers.map((s) => `${origin(s)}/approvals/console`),
-      resources: servers.map((s) => `${origin(s)}/mcp`),
-      scopes: [DEV_APPROVER_SCOPE],
-    },
-  ],
+  clients: servers.map((s) => ({
+    clientId: consoleClient(s.name),
+    redirectUris: [`${origin(s)}/approvals/console`],
+    resources: [`${origin(s)}/mcp`],
+    scopes: [DEV_APPROVER_SCOPE],
+  })),
 });
 const ca = await DevCA.open(join(stateDir, 'pki'));
 const agent = await ca.issueAgentSvid(AGENT);
@@ -231,7 +233,7 @@ async function start(s: DemoServer): Promise<Started> {
       RAVENHELM_TLS_BUNDLE_FILE: svid.bundleFile,
       RAVENHELM_POLICY_FILE: policyFile,
       RAVENHELM_AUDIT_FILE: join(stateDir, `audit/${s.name}.jsonl`),
-      RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: CONSOLE_CLIENT,
+      RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: consoleClient(s.name),
       ...s.env,
     },
     stdio: ['ignore', 'inherit', 'pipe'],
@@ -317,11 +319,14 @@ writeFileSync(
       servers: started.map((x) => ({ name: x.server.name, url: x.url, token: x.token, scopes: x.server.scopes })),
       clients: { claudeDesktop, cursor, claudeCodeProject },
       approvals: {
-        clientId: CONSOLE_CLIENT,
         users: DEFAULT_DEV_USERS,
         scope: DEV_APPROVER_SCOPE,
         project: project.name ?? null,
-        consoles: started.map((x) => ({ name: x.server.name, url: `${origin(x.server)}/approvals/console` })),
+        consoles: started.map((x) => ({
+          name: x.server.name,
+          url: `${origin(x.server)}/approvals/console`,
+          clientId: consoleClient(x.server.name),
+        })),
       },
     },
     null,

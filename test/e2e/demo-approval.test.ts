@@ -33,7 +33,7 @@ const built = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secre
 interface DemoJson {
   servers: { name: string; url: string; token: string }[];
   agent: { spiffeId: string; certFile: string; keyFile: string; bundleFile: string };
-  approvals: { clientId: string; users: string[]; project: string | null; consoles: { name: string; url: string }[] };
+  approvals: { users: string[]; project: string | null; consoles: { name: string; url: string; clientId: string }[] };
 }
 
 interface CallAnswer {
