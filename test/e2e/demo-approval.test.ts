@@ -13,7 +13,7 @@
  * docs/approvals-console.png from this run.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -21,14 +21,11 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumMissing, launchChromium } from '../fixtures/chromium.js';
-import { exportsOf, mtlsFetch, type RunningDemo, startDemo } from '../fixtures/demo.js';
+import { demoBuilt, exportsOf, mtlsFetch, type RunningDemo, startDemo } from '../fixtures/demo.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const run = promisify(execFile);
 const DOCS_SCREENSHOT = join(REPO_ROOT, 'docs', 'approvals-console.png');
-const built = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'].every((n) =>
-  existsSync(join(REPO_ROOT, `servers/${n}/dist/bin.js`)),
-);
 
 interface DemoJson {
   servers: { name: string; url: string; token: string }[];
@@ -59,7 +56,7 @@ async function startedAt(project: string): Promise<Record<string, string>> {
 }
 
 // Skipped only on a developer machine without chromium (or before the servers are built); CI has both.
-describe.skipIf(!built || chromiumMissing)('the demo: approval end to end', () => {
+describe.skipIf(!demoBuilt() || chromiumMissing)('the demo: approval end to end', () => {
   let demo: RunningDemo;
   let state: DemoJson;
   let agent: Client;
@@ -67,7 +64,7 @@ describe.skipIf(!built || chromiumMissing)('the demo: approval end to end', () =
 
   beforeAll(async () => {
     demo = await startDemo({ timeoutMs: 150_000 });
-    state = demo.json<DemoJson>();
+    state = JSON.parse(readFileSync(join(demo.stateDir, 'demo.json'), 'utf8')) as DemoJson;
     const server = state.servers.find((s) => s.name === 'docker');
     if (!server) throw new Error('the demo started no Docker server');
     agent = new Client({ name: 'demo-approval-agent', version: '1.0.0' });
@@ -195,7 +192,7 @@ describe.skipIf(!built || chromiumMissing)('the demo: approval end to end', () =
     expect(await startedAt(project)).toEqual(after);
 
     // The audit log links request, decision and run by the approval id.
-    const audit = readFileSync(join(demo.state, 'audit/docker.jsonl'), 'utf8')
+    const audit = readFileSync(join(demo.stateDir, 'audit/docker.jsonl'), 'utf8')
       .split('\n')
       .filter((l) => l.includes(id))
       .map((l) => JSON.parse(l) as { outcome?: string });
