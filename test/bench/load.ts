@@ -6,6 +6,9 @@
  * presents a client certificate (mTLS).
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
@@ -43,10 +46,14 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(o.requests ? { requests: o.requests } : {}),
     ...(o.tls ? { tls: o.tls } : {}),
   };
-  return new Promise((resolve, reject) => {
+  // The spec goes through a file: thousands of per-request tokens do not fit in one argv string.
+  const dir = mkdtempSync(join(tmpdir(), 'rh-load-'));
+  const specFile = join(dir, 'spec.json');
+  writeFileSync(specFile, JSON.stringify(spec));
+  return new Promise<LoadResult>((resolve, reject) => {
     execFile(
       process.execPath,
-      [WORKER, JSON.stringify(spec)],
+      [WORKER, specFile],
       {
         timeout: (o.maxSeconds + 30) * 1000,
         maxBuffer: 16 * 1024 * 1024,
@@ -73,5 +80,5 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
         });
       },
     );
-  });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }

@@ -16,8 +16,10 @@ import { REPO_ROOT } from '../fixtures/spawn.js';
 export interface Stack {
   url: string;
   token: string;
-  /** Mints another token for this server (a distinct principal per agent name). */
+  /** Mints another token for this server (a distinct principal per agent name), with mcp:bench:write. */
   mint(agent: string): Promise<string>;
+  /** A token with mcp:bench:read only: bench_write refuses it (insufficient scope). */
+  readOnlyToken(agent: string): Promise<string>;
   tls?: { certFile: string; keyFile: string; caFile: string };
   /** The server process. */
   child: ChildProcess;
@@ -40,7 +42,8 @@ export const STACK_HEADERS = {
 export async function startStack(opts: {
   mtls?: boolean;
   profile?: boolean;
-  statsMs?: number;
+  /** soak-bin (state sizes on stdout every `statsMs`) instead of the runMain bin. */
+  soak?: { statsMs: number; onStats: (line: Record<string, number>) => void };
   env?: Record<string, string>;
   /** Run the built packages (dist, as deployed: default) rather than the TypeScript sources through tsx. */
   dist?: boolean;
@@ -63,7 +66,7 @@ export async function startStack(opts: {
     // that every call is served (the bench measures the limiter's cost, not its refusals).
     RAVENHELM_RATE_LIMIT_POINTS: String(1_000_000_000),
     RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: '60',
-    ...(opts.statsMs ? { BENCH_STATS_MS: String(opts.statsMs) } : {}),
+    ...(opts.soak ? { BENCH_STATS_MS: String(opts.soak.statsMs) } : {}),
     ...opts.env,
   };
   let tls: Stack['tls'];
@@ -83,13 +86,31 @@ export async function startStack(opts: {
     mkdirSync(profileDir);
     env.BENCH_CPU_PROFILE_DIR = profileDir;
   }
-  const { child, stderr } = await spawnBin(env, port, opts.dist ?? true);
+  const { child, stderr } = await spawnBin(
+    env,
+    port,
+    opts.dist ?? true,
+    opts.soak ? 'test/bench/soak-bin.ts' : 'test/bench/stack-bin.ts',
+  );
+  if (opts.soak) {
+    const { onStats } = opts.soak;
+    let buffered = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      buffered += c.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('{')) onStats(JSON.parse(l) as Record<string, number>);
+    });
+  } else child.stdout?.resume();
   const mint = (agent: string) => issuer.mint({ agent, scopes: ['mcp:bench:write'], audience: url, ttlSeconds: 3600 });
   const token = await mint('bench-agent');
+  const readOnlyToken = (agent: string) =>
+    issuer.mint({ agent, scopes: ['mcp:bench:read'], audience: url, ttlSeconds: 3600 });
   return {
     url,
     token,
     mint,
+    readOnlyToken,
     ...(tls ? { tls } : {}),
     child,
     stderr,
@@ -108,7 +129,7 @@ export async function startStack(opts: {
 }
 
 /**
- * Starts stack-bin.ts. With `dist`, workspace packages resolve to their built JavaScript (tsx only loads
+ * Starts the bench server. With `dist`, workspace packages resolve to their built JavaScript (tsx only loads
  * the bin file itself): running the kit from source through tsx adds esbuild's `__name` wrapper to every
  * closure, a cost production does not pay. Ready when the port accepts connections.
  */
@@ -116,14 +137,9 @@ async function spawnBin(
   env: Record<string, string>,
   port: number,
   dist: boolean,
+  bin: string,
 ): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const args = [
-    ...(dist ? [] : ['--conditions=@ravenhelm/source']),
-    '--import',
-    'tsx',
-    join(REPO_ROOT, 'test/bench/stack-bin.ts'),
-    '--http',
-  ];
+  const args = [...(dist ? [] : ['--conditions=@ravenhelm/source']), '--import', 'tsx', join(REPO_ROOT, bin), '--http'];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (c: Buffer) => {

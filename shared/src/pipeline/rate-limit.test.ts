@@ -28,6 +28,15 @@ describe('in-memory windows stay bounded', () => {
     expect(rl.memoryKeys).toBe(100);
   });
 
+  it('holds only open windows: ended ones are dropped when a window opens', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const w = new MemoryWindows(10, 1000, 1000);
+    for (let i = 0; i < 50; i++) w.consume(`early-${i}`, 1);
+    vi.advanceTimersByTime(1001);
+    w.consume('late', 1);
+    expect(w.size).toBe(1);
+  });
+
   it('drops ended windows first, and only then the oldest open one', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const w = new MemoryWindows(1, 1000, 2);

@@ -120,7 +120,8 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
 /**
  * Fixed windows per key in one bounded Map (insertion order = window start order), without a timer per
- * key: an ended window is replaced on the key's next call, or swept when the Map reaches its bound.
+ * key: ended windows are dropped from the front whenever a window opens, so the Map holds the open
+ * windows only, and never more than `maxKeys` (the oldest open one goes first).
  * Throws a RateLimiterRes when the key's budget is spent, as rate-limiter-flexible's limiters do.
  */
 export class MemoryWindows {
@@ -143,9 +144,9 @@ export class MemoryWindows {
     const now = Date.now();
     let w = this.#windows.get(key);
     if (!w || w.endsAt <= now) {
-      if (w)
-        this.#windows.delete(key); // re-inserted last: the Map stays in window start order
-      else if (this.#windows.size >= this.maxKeys) this.#makeRoom(now);
+      if (w) this.#windows.delete(key); // re-inserted last: the Map stays in window start order
+      this.#dropEnded(now);
+      if (this.#windows.size >= this.maxKeys) this.#windows.delete(this.#windows.keys().next().value as string);
       w = { used: 0, endsAt: now + this.windowMs };
       this.#windows.set(key, w);
     }
@@ -153,15 +154,11 @@ export class MemoryWindows {
     if (w.used > this.points) throw new RateLimiterRes(0, w.endsAt - now, w.used, false);
   }
 
-  #makeRoom(now: number): void {
-    // Windows start in Map order, so the ended ones are at the front.
+  /** Windows start (and so end) in Map order: the ended ones are at the front. Amortized O(1) per call. */
+  #dropEnded(now: number): void {
     for (const [k, w] of this.#windows) {
-      if (w.endsAt > now) break;
+      if (w.endsAt > now) return;
       this.#windows.delete(k);
-    }
-    if (this.#windows.size >= this.maxKeys) {
-      const oldest = this.#windows.keys().next();
-      if (!oldest.done) this.#windows.delete(oldest.value);
     }
   }
 }
