@@ -146,7 +146,8 @@ async function cleanup(): Promise<void> {
   });
 }
 
-const kb = (n: number) => `${(n / 1024).toLocaleString('en', { maximumFractionDigits: 0 })} KiB`;
+const kb = (n: number) =>
+  n < 1024 ? `${n} B` : `${(n / 1024).toLocaleString('en', { maximumFractionDigits: 0 })} KiB`;
 const mb = (n: number) =>
   n < 2 ** 20 ? kb(n) : `${(n / 2 ** 20).toLocaleString('en', { maximumFractionDigits: 1 })} MiB`;
 const table = (header: string[], rows: string[][]) => {
@@ -155,10 +156,11 @@ const table = (header: string[], rows: string[][]) => {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 };
 
-/** "flat", "linear" or "worse" from cost at the smallest and largest size against the size ratio. */
+/** "flat", "sublinear", "linear" or "worse" from cost at the smallest and largest size against the size ratio. */
 function growth(small: number, large: number, sizeRatio: number): string {
   const ratio = large / Math.max(small, 1e-9);
   if (ratio < 3) return `flat (x${ratio.toFixed(1)} for x${sizeRatio})`;
+  if (ratio < sizeRatio / 3) return `sublinear (x${ratio.toFixed(1)} for x${sizeRatio})`;
   if (ratio <= sizeRatio * 1.5) return `linear (x${ratio.toFixed(1)} for x${sizeRatio})`;
   return `worse (x${ratio.toFixed(1)} for x${sizeRatio})`;
 }

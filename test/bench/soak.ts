@@ -24,6 +24,7 @@ interface Chunk {
   r: LoadResult;
   rssMb: number;
   heapMb: number;
+  liveHeapMb: number;
   cachedTokens: number;
   rateLimitKeys: number;
   auditBytesPerCall: number;
@@ -70,9 +71,9 @@ export async function main(): Promise<Chunk[]> {
       `long run: ${SECONDS} s in ${CHUNK} s chunks, ${CONCURRENCY} connections, ${PRINCIPALS} agents (+${readOnly.length} refused), rate-limit window ${WINDOW_SECONDS} s, token cache 10,000`,
     );
     console.log(
-      '| chunk | calls/s | p99 ms | refused | RSS MB | heap MB | cached tokens | rate-limit windows | audit B/call |',
+      '| chunk | calls/s | p99 ms | refused | RSS MB | heap MB | live heap MB | cached tokens | rate-limit windows | audit B/call |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (let t = 0; t < SECONDS; t += CHUNK) {
       const r = await runLoad({
         url: stack.url,
@@ -88,6 +89,7 @@ export async function main(): Promise<Chunk[]> {
         r,
         rssMb: (last.rss ?? 0) / 2 ** 20,
         heapMb: (last.heapUsed ?? 0) / 2 ** 20,
+        liveHeapMb: (last.liveHeap ?? 0) / 2 ** 20,
         cachedTokens: last.cachedTokens ?? 0,
         rateLimitKeys: last.rateLimitKeys ?? 0,
         auditBytesPerCall: (auditNow - auditBefore) / Math.max(1, r.completed + r.non2xx),
@@ -95,7 +97,7 @@ export async function main(): Promise<Chunk[]> {
       auditBefore = auditNow;
       chunks.push(c);
       console.log(
-        `| ${chunks.length} | ${r.perSecond.toFixed(0)} | ${r.p99ms} | ${r.non2xx} | ${c.rssMb.toFixed(0)} | ${c.heapMb.toFixed(0)} | ${c.cachedTokens} | ${c.rateLimitKeys} | ${c.auditBytesPerCall.toFixed(0)} |`,
+        `| ${chunks.length} | ${r.perSecond.toFixed(0)} | ${r.p99ms} | ${r.non2xx} | ${c.rssMb.toFixed(0)} | ${c.heapMb.toFixed(0)} | ${c.liveHeapMb.toFixed(0)} | ${c.cachedTokens} | ${c.rateLimitKeys} | ${c.auditBytesPerCall.toFixed(0)} |`,
       );
     }
     // The first chunk pays each token's signature check once; from the second on the state is warm.
@@ -103,7 +105,7 @@ export async function main(): Promise<Chunk[]> {
     const lastChunk = chunks[chunks.length - 1];
     if (first && lastChunk) {
       console.log(
-        `last/second chunk: calls/s ${(lastChunk.r.perSecond / first.r.perSecond).toFixed(2)}, RSS ${(lastChunk.rssMb / first.rssMb).toFixed(2)} (max ${(maxRss / 2 ** 20).toFixed(0)} MB), heap ${(lastChunk.heapMb / first.heapMb).toFixed(2)}, audit bytes/call ${(lastChunk.auditBytesPerCall / first.auditBytesPerCall).toFixed(2)}`,
+        `last/second chunk: calls/s ${(lastChunk.r.perSecond / first.r.perSecond).toFixed(2)}, RSS ${(lastChunk.rssMb / first.rssMb).toFixed(2)} (max ${(maxRss / 2 ** 20).toFixed(0)} MB), live heap ${(lastChunk.liveHeapMb / first.liveHeapMb).toFixed(2)}, audit bytes/call ${(lastChunk.auditBytesPerCall / first.auditBytesPerCall).toFixed(2)}`,
       );
     }
     return chunks;
