@@ -86,12 +86,20 @@ export async function startStack(opts: {
     mkdirSync(profileDir);
     env.BENCH_CPU_PROFILE_DIR = profileDir;
   }
-  const { child, stderr } = await spawnBin(
-    env,
-    port,
-    opts.dist ?? true,
-    opts.soak ? 'test/bench/soak-bin.ts' : 'test/bench/stack-bin.ts',
-  );
+  let spawned: Awaited<ReturnType<typeof spawnBin>>;
+  try {
+    spawned = await spawnBin(
+      env,
+      port,
+      opts.dist ?? true,
+      opts.soak ? 'test/bench/soak-bin.ts' : 'test/bench/stack-bin.ts',
+    );
+  } catch (err) {
+    await issuer.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const { child, stderr } = spawned;
   if (opts.soak) {
     const { onStats } = opts.soak;
     let buffered = '';
