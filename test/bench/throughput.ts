@@ -3,8 +3,8 @@
  * load generator (autocannon in its own process, `BENCH_CONCURRENCY` connections, default 20), in one run:
  *   raw:        a node:http server answering a constant JSON-RPC result (the ceiling for any Node server)
  *   baseline:   the SDK's documented stateless pattern (new McpServer + transport per request), no auth
- *   kit bare:   one long-lived server fed by the multiplexing transport, local principal, audit in memory
- *   full stack: the real bin path in its own process: OAuth (a dev-issuer JWT, verified once then cached),
+ *   kit bare:   the bench bin (below) with auth.mode none and a LOW no-op (outcome record only)
+ *   full stack: the real bin path (runMain, built packages) in its own process: OAuth (a dev-issuer JWT, verified once then cached),
  *               registry, MEDIUM tier (rate limited on every call), attempt + outcome records in the audit
  *               file, metrics; then the same over direct mTLS (SVIDs from the dev CA, keep-alive).
  * Prints calls/s, p50/p99, the ratios to the SDK pattern and to raw node:http, and the server's RSS.
@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
-import { NOOP_CALL, runIfMain, SECONDS, startKit } from './common.js';
+import { NOOP_CALL, runIfMain, SECONDS } from './common.js';
 import { type LoadOptions, type LoadResult, runLoad } from './load.js';
 import { STACK_HEADERS, type Stack, startStack, summarizeProfile } from './stack.js';
 
@@ -109,13 +109,28 @@ function rssMbOf(pid: number | undefined): number | undefined {
   }
 }
 
-async function stackRow(name: string, mtls: boolean): Promise<{ row: Row; profile?: string[] }> {
-  const stack: Stack = await startStack({ mtls, profile: PROFILE && !mtls });
+const NOOP_READ = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'bench_noop', arguments: {} },
+});
+
+/** One row on the bench bin: `bare` is auth.mode none and the LOW no-op; otherwise the full stack. */
+async function stackRow(
+  name: string,
+  o: { mtls?: boolean; bare?: boolean },
+): Promise<{ row: Row; profile?: string[] }> {
+  const stack: Stack = await startStack({
+    mtls: o.mtls ?? false,
+    profile: PROFILE && !o.mtls && !o.bare,
+    ...(o.bare ? { env: { RAVENHELM_AUTH_MODE: 'none', RAVENHELM_LOCAL_SCOPES: 'mcp:bench:read' } } : {}),
+  });
   try {
     const row = await measure(name, {
       url: stack.url,
-      body: WRITE_CALL,
-      headers: { ...headers, authorization: `Bearer ${stack.token}` },
+      body: o.bare ? NOOP_READ : WRITE_CALL,
+      headers: o.bare ? headers : { ...headers, authorization: `Bearer ${stack.token}` },
       ...(stack.tls ? { tls: stack.tls } : {}),
     });
     row.rssMb = rssMbOf(stack.child.pid);
@@ -144,12 +159,10 @@ export async function main(): Promise<Row[]> {
     rows.push(await measure(name, { url: s.url, body: NOOP_CALL, headers }));
     await s.close();
   }
-  const kit = await startKit();
-  rows.push(await measure('kit bare (local principal, LOW no-op)', { url: kit.url, body: NOOP_CALL, headers }));
-  await kit.close();
-  const full = await stackRow('kit full stack (OAuth, MEDIUM, audit file)', false);
+  rows.push((await stackRow('kit bare (auth none, LOW no-op)', { bare: true })).row);
+  const full = await stackRow('kit full stack (OAuth, MEDIUM, audit file)', {});
   rows.push(full.row);
-  rows.push((await stackRow('kit full stack over mTLS', true)).row);
+  rows.push((await stackRow('kit full stack over mTLS', { mtls: true })).row);
 
   const raw = rows[0]?.r.perSecond ?? 1;
   const sdk = rows[1]?.r.perSecond ?? 1;
