@@ -102,7 +102,7 @@ export const dockerServer = defineServer({
 /** The registry's view of this server's tools: read by the registry CLI, docs and snapshots. */
 export const toolSpecs = specsOf(dockerServer);
 
-export { DockerBackend, type DockerBackendOptions } from './backend.js';
+export { DockerBackend, type DockerBackendOptions, UNTIL_SCAN_LINES } from './backend.js';
 export { parseDockerHost } from './engine-errors.js';
 export {
   MemoryRestartStore,

@@ -134,8 +134,8 @@ export class Pipeline<S extends object> {
   /** What a handler may return so that the whole result (both copies) fits maxOutputBytes. */
   readonly #dataBudget: number;
   /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
-  #abandon!: Promise<never>;
-  #abandonNow!: (err: Error) => void;
+  /** Rejecters of the calls running now; shutdown's abandon rejects them (per call: see #execute). */
+  readonly #abandonRejects = new Set<(err: Error) => void>();
   /** Set once shutdown stopped waiting: calls that have not reached their handler are refused. */
   #abandoned = false;
   readonly #approvals: ApprovalStore;
@@ -151,7 +151,6 @@ export class Pipeline<S extends object> {
       windowMs: opts.denialWindowMs ?? 60_000,
       onError: (err) => opts.logger.error({ err }, 'audit write of aggregated denials failed'),
     });
-    this.#armAbandon();
     this.#tools = new Map(opts.tools.map((t) => [t.name, t]));
     this.#approvals = opts.approvals ?? createApprovalStore({ server: opts.server });
     this.#desk = new ApprovalDesk({
@@ -181,13 +180,6 @@ export class Pipeline<S extends object> {
     return this.#inFlight;
   }
 
-  #armAbandon(): void {
-    this.#abandon = new Promise<never>((_, reject) => {
-      this.#abandonNow = reject;
-    });
-    this.#abandon.catch(() => undefined);
-  }
-
   /**
    * Shutdown's grace is over: every call still running answers now with ERR_OUTCOME_UNKNOWN, and its
    * outcome record says 'unknown' (its handler may still finish, or not, before the process exits).
@@ -197,12 +189,11 @@ export class Pipeline<S extends object> {
     this.#abandoned = true;
     if (this.#inFlight === 0) return Promise.resolve();
     const idle = this.idle();
-    this.#abandonNow(
-      new ToolError(
-        'ERR_OUTCOME_UNKNOWN',
-        'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
-      ),
+    const err = new ToolError(
+      'ERR_OUTCOME_UNKNOWN',
+      'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
     );
+    for (const reject of this.#abandonRejects) reject(err);
     return idle;
   }
 
@@ -479,7 +470,11 @@ export class Pipeline<S extends object> {
         },
         { timeoutMs: this.#o.callTimeoutMs },
       );
-      const data = await Promise.race([running, this.#abandon]);
+      // Not Promise.race with one long-lived promise: each race would leave a reaction on it for good.
+      const data = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        this.#abandonRejects.add(reject);
+        running.then(resolve, reject).finally(() => this.#abandonRejects.delete(reject));
+      });
       outcome = 'success';
       return this.#result(name, data);
     } catch (err) {
