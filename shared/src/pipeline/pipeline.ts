@@ -101,8 +101,10 @@ export interface ListedTool {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  annotations: EffectiveTool['annotations'] & { title: string };
-  _meta: Record<string, unknown>;
+  /** The four hints; the title is the tool's own `title` (MCP reads it there first). */
+  annotations: EffectiveTool['annotations'];
+  /** `{ravenhelm: {tier, scopes, toolset}}`: what the registry requires, one compact key. */
+  _meta: { ravenhelm: { tier: string; scopes: readonly string[]; toolset: string } };
 }
 
 const DENIED: ReadonlySet<ErrorCode> = new Set([
@@ -254,8 +256,8 @@ export class Pipeline<S extends object> {
           : t.description,
       inputSchema,
       outputSchema: t.outputSchema,
-      annotations: { title: t.title, ...t.annotations },
-      _meta: { 'ravenhelm/tier': t.tier, 'ravenhelm/scopes': t.scopes, 'ravenhelm/toolset': t.toolset },
+      annotations: t.annotations,
+      _meta: { ravenhelm: { tier: t.tier, scopes: t.scopes, toolset: t.toolset } },
     };
   }
 
