@@ -20,6 +20,7 @@ import { type ConfirmationStore, createConfirmationStore } from './pipeline/conf
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
 import { connectRedis } from './pipeline/redis.js';
+import { dynamicToolsetsOf } from './pipeline/toolsets.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
 
 type AnyDefinition = ServerDefinition<object, z.ZodObject>;
@@ -189,6 +190,16 @@ export async function createRuntime(
     { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
     highTools.reason,
   );
+  const toolsets = dynamicToolsetsOf({
+    server: definition.name,
+    start: config.toolsets.start,
+    policyInitial: registry.policy.servers[definition.name]?.toolsets.initial,
+    available: [...new Set(registry.enabled(definition.name).map((t) => t.toolset))],
+    defaultToolsets: definition.defaultToolsets,
+    descriptions: definition.toolsetDescriptions,
+    ttlSeconds: config.toolsets.ttlSeconds,
+    redis,
+  });
   const pipeline = new Pipeline<object>({
     server: definition.name,
     tools: definition.tools,
@@ -206,6 +217,7 @@ export async function createRuntime(
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
     approvals,
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
+    ...(toolsets ? { toolsets } : {}),
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {

@@ -13,6 +13,13 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
   /** Default HTTP port; each server has its own so several run side by side (docker 8701, observability 8702, ...). */
   defaultPort?: number;
   tools: readonly AnyTool<S>[];
+  /**
+   * The toolsets a session starts with when dynamic toolsets are on (RAVENHELM_TOOLSETS=default): the
+   * common on-call questions. The others are enabled at run time with toolsets_enable.
+   */
+  defaultToolsets?: readonly string[];
+  /** One line per toolset for toolsets_list (default: the titles of its tools). */
+  toolsetDescriptions?: Readonly<Record<string, string>>;
   /** The zod schema of this server's `backend` config section (defaults for every field the demo needs). */
   backendConfig: C;
   /** Environment variables that set backend config fields: `{ DOCKER_HOST: 'host' }` (dot paths allowed). */

@@ -78,6 +78,8 @@ export const dockerServer = defineServer({
   defaultPort: 8701,
   description: 'Docker Engine: containers, health, logs, compose projects, allowlisted exec',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['containers', 'logs', 'health'],
   backendConfig: DockerBackendConfig,
   backendEnv: { DOCKER_HOST: 'host' },
   createServices: (config, { redis }): DockerServices => ({
