@@ -19,6 +19,8 @@ import { RavenhelmError } from './errors.js';
 export const MAX_MESSAGE_DEPTH = 32;
 /** Longest request id echoed back; longer ids are refused, not echoed. */
 export const MAX_ID_CHARS = 256;
+/** Longest protocol version accepted in `_meta` (they are dates such as 2026-07-28). */
+export const MAX_VERSION_CHARS = 32;
 /** MCP tool names are 1-128 characters. */
 export const MAX_TOOL_NAME_CHARS = 128;
 /** How much of any caller-supplied text an error message may quote. */
@@ -169,6 +171,11 @@ function metaFault(meta: unknown): string | undefined {
   const token = meta.progressToken;
   if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isSafeInteger(token))) {
     return '"params._meta.progressToken" must be a string or an integer';
+  }
+  // A protocol version is a date; SDK v2 echoes an unsupported one whole in its error data.
+  const version = meta['io.modelcontextprotocol/protocolVersion'];
+  if (version !== undefined && (typeof version !== 'string' || version.length > MAX_VERSION_CHARS)) {
+    return `"params._meta.io.modelcontextprotocol/protocolVersion" must be a protocol version string (at most ${MAX_VERSION_CHARS} characters)`;
   }
   const related = meta['io.modelcontextprotocol/related-task'];
   if (related !== undefined && !(isPlainObject(related) && typeof related.taskId === 'string')) {

@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
+import { classifyEra, MODERN_PROTOCOL_VERSION } from './modern.js';
 import type { MultiplexTransport } from './multiplex.js';
 import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
@@ -31,7 +32,10 @@ export interface HttpHandlerOptions {
   maxBodyBytes: number;
   authenticator: Authenticator;
   pipeline: Pipeline<object>;
+  /** Feeds the long-lived 2025-11-25 (SDK v1) server. */
   transport: MultiplexTransport;
+  /** Feeds the long-lived 2026-07-28 (SDK v2) server; absent: only 2025-era clients are served. */
+  modern?: MultiplexTransport | undefined;
   metrics: Metrics;
   logger: Logger;
   /** Verified peer identity from mTLS or a trusted proxy's forwarded certificate. */
@@ -42,7 +46,8 @@ export interface HttpHandlerOptions {
   console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
-const SUPPORTED = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+const SUPPORTED_LEGACY = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+const SUPPORTED_ALL = new Set([MODERN_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]);
 
 /** The HTTP front of one server: transport checks, authentication, per-message authorization, dispatch. */
 export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -172,10 +177,11 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       );
     }
     const version = req.headers['mcp-protocol-version'];
-    if (typeof version === 'string' && !SUPPORTED.has(version)) {
+    const supported = o.modern ? SUPPORTED_ALL : SUPPORTED_LEGACY;
+    if (typeof version === 'string' && !supported.has(version)) {
       throw new RavenhelmError(
         'ERR_PROTOCOL_VERSION',
-        `unsupported MCP-Protocol-Version '${clip(version)}'; supported: ${[...SUPPORTED].join(', ')}`,
+        `unsupported MCP-Protocol-Version '${clip(version)}'; supported: ${[...supported].join(', ')}`,
       );
     }
     const principal = await authenticate(req, url);
@@ -215,6 +221,19 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       const name = message.kind === 'request' ? (message.params?.name as string | undefined) : undefined;
       checkRoutingHeaders(routing, message.method, name);
     }
+    // 2026-07-28 requests (per-request `_meta` envelope) go to the v2 server, after the SDK's ladder.
+    const era = o.modern && message.kind !== 'response' ? classifyEra(req, parsed) : { modern: false };
+    if (era.refusal) {
+      o.metrics.reject(era.refusal.code === -32020 ? 'ERR_HEADER_MISMATCH' : 'ERR_BAD_REQUEST');
+      const id = message.kind === 'request' ? message.id : null;
+      const { status, code, message: text, data } = era.refusal;
+      send(
+        res,
+        status,
+        JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } }),
+      );
+      return;
+    }
     if (message.kind !== 'request') {
       // Notifications and responses are accepted and dropped: in stateless HTTP a client cancels a
       // call by closing its connection, and the shared server must never see one caller's
@@ -240,7 +259,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (!res.writableEnded) cancel?.();
     };
     res.on('close', onClose);
-    const response = await o.transport.dispatch(
+    const response = await (era.modern && o.modern ? o.modern : o.transport).dispatch(
       request,
       { authInfo: authInfoFor({ principal, preflighted, requestId }) },
       (c) => {
