@@ -164,13 +164,45 @@ export function classifyEra(req: IncomingMessage, parsed: unknown): { modern: bo
   const protocolVersionHeader = headerOf(req, 'mcp-protocol-version');
   const mcpMethodHeader = headerOf(req, 'mcp-method');
   const mcpNameHeader = headerOf(req, 'mcp-name');
-  const outcome = classifyInboundRequest({
-    httpMethod: 'POST',
+  const era = classifyEnvelope(parsed, {
     ...(protocolVersionHeader !== undefined ? { protocolVersionHeader } : {}),
     ...(mcpMethodHeader !== undefined ? { mcpMethodHeader } : {}),
     ...(mcpNameHeader !== undefined ? { mcpNameHeader } : {}),
-    body: parsed,
   });
+  if (!era.modern || era.refusal || !era.request) return era;
+  if (protocolVersionHeader === undefined) {
+    return {
+      modern: true,
+      refusal: headerMissing(
+        `the body names protocol version ${era.revision}; send the MCP-Protocol-Version header too`,
+      ),
+    };
+  }
+  const { method, params } = era.request;
+  if (mcpMethodHeader === undefined) {
+    return { modern: true, refusal: headerMissing(`send the Mcp-Method header ('${clip(method)}') with this request`) };
+  }
+  const name = (params as { name?: unknown } | undefined)?.name;
+  if (method === 'tools/call' && typeof name === 'string' && mcpNameHeader === undefined) {
+    return { modern: true, refusal: headerMissing(`send the Mcp-Name header ('${clip(name)}') with this tools/call`) };
+  }
+  return { modern: true };
+}
+
+/**
+ * The era of one message by the SDK's classifier, for HTTP (with its headers) and stdio (body only),
+ * and the refusal of a malformed envelope or an unsupported revision.
+ */
+export function classifyEnvelope(
+  parsed: unknown,
+  headers: { protocolVersionHeader?: string; mcpMethodHeader?: string; mcpNameHeader?: string } = {},
+): {
+  modern: boolean;
+  refusal?: EraRefusal;
+  revision?: string;
+  request?: { method: string; params?: unknown };
+} {
+  const outcome = classifyInboundRequest({ httpMethod: 'POST', ...headers, body: parsed });
   if (outcome.kind === 'legacy') return { modern: false };
   if (outcome.kind === 'reject') {
     return {
@@ -191,22 +223,8 @@ export function classifyEra(req: IncomingMessage, parsed: unknown): { modern: bo
     });
     return { modern: true, refusal: { status: 400, code: e.code, message: e.message, data: e.data } };
   }
-  if (outcome.messageKind !== 'request') return { modern: true };
-  if (protocolVersionHeader === undefined) {
-    return {
-      modern: true,
-      refusal: headerMissing(`the body names protocol version ${revision}; send the MCP-Protocol-Version header too`),
-    };
-  }
-  const method = outcome.message.method;
-  if (mcpMethodHeader === undefined) {
-    return { modern: true, refusal: headerMissing(`send the Mcp-Method header ('${clip(method)}') with this request`) };
-  }
-  const name = (outcome.message.params as { name?: unknown } | undefined)?.name;
-  if (method === 'tools/call' && typeof name === 'string' && mcpNameHeader === undefined) {
-    return { modern: true, refusal: headerMissing(`send the Mcp-Name header ('${clip(name)}') with this tools/call`) };
-  }
-  return { modern: true };
+  if (outcome.messageKind !== 'request') return { modern: true, revision };
+  return { modern: true, revision, request: outcome.message };
 }
 
 /** The one long-lived 2026-07-28 server of this process, connected to its multiplexing transport. */
