@@ -76,7 +76,7 @@ const PARAMS: Record<string, z.ZodType> = {
 const TOP_LEVEL = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
 
 /** Classifies one parsed JSON value; never throws. */
-export function classifyMessage(m: unknown): Classified {
+export function classifyMessage(m: unknown, opts: { methodSchemas?: boolean } = {}): Classified {
   const invalid = (id: RequestId | null, error: RavenhelmError, notification = false): Classified => ({
     kind: 'invalid',
     id,
@@ -152,7 +152,7 @@ export function classifyMessage(m: unknown): Classified {
     const fault = callFault(params);
     if (fault) return invalid(id, badParams(fault));
   }
-  const schema = PARAMS[method];
+  const schema = opts.methodSchemas === false ? undefined : PARAMS[method];
   if (schema) {
     const parsed = schema.safeParse({ method, ...(params ? { params } : {}) });
     if (!parsed.success) {

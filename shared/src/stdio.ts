@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { RavenhelmError } from './errors.js';
-import { classifyEnvelope, createModernServer } from './http/modern.js';
+import { classifyEnvelope, createModernServer, hasEnvelopeClaim } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
 import { classifyMessage, errorResponse, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
@@ -112,7 +112,8 @@ export class GuardedStdioTransport implements Transport {
       );
       return;
     }
-    const message = classifyMessage(parsed);
+    // A 2026-era request is validated by the v2 server against its own era's schemas, not SDK v1's.
+    const message = classifyMessage(parsed, { methodSchemas: !hasEnvelopeClaim(parsed) });
     if (message.kind !== 'invalid') {
       this.#route(parsed as JSONRPCMessage, message.kind === 'request' ? message.id : null);
       return;

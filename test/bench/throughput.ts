@@ -10,7 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
-import { CONCURRENCY, NOOP_CALL, runIfMain, SECONDS, startKit } from './common.js';
+import {
+  CONCURRENCY,
+  MODERN_NOOP_CALL,
+  MODERN_NOOP_HEADERS,
+  NOOP_CALL,
+  runIfMain,
+  SECONDS,
+  startKit,
+} from './common.js';
 import { type LoadResult, runLoad } from './load.js';
 
 const body = NOOP_CALL;
@@ -52,7 +60,7 @@ function line(name: string, r: LoadResult): string {
   return `${name.padEnd(34)} ${r.perSecond.toFixed(0).padStart(7)} calls/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  (${r.completed} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s)`;
 }
 
-export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }> {
+export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult; modern: LoadResult }> {
   const load = { body, headers, concurrency: CONCURRENCY, maxSeconds: SECONDS };
   const b = await baseline();
   await runLoad({ ...load, url: b.url, maxSeconds: 2 }); // warm-up
@@ -61,12 +69,17 @@ export async function main(): Promise<{ baseline: LoadResult; kit: LoadResult }>
   const k = await startKit();
   await runLoad({ ...load, url: k.url, maxSeconds: 2 });
   const kitResult = await runLoad({ ...load, url: k.url });
+  const modernLoad = { ...load, url: k.url, body: MODERN_NOOP_CALL, headers: MODERN_NOOP_HEADERS };
+  await runLoad({ ...modernLoad, maxSeconds: 2 });
+  const modernResult = await runLoad(modernLoad);
   await k.close();
   console.log(`no-op tool call over Streamable HTTP, concurrency ${CONCURRENCY}, ${SECONDS} s each`);
   console.log(line('baseline: SDK server per request', baseResult));
   console.log(line('kit: long-lived, multiplexed', kitResult));
+  console.log(line('kit: same server, 2026-07-28 client', modernResult));
   console.log(`ratio kit/baseline: ${(kitResult.perSecond / baseResult.perSecond).toFixed(1)}x`);
-  return { baseline: baseResult, kit: kitResult };
+  console.log(`ratio kit 2026/kit 2025: ${(modernResult.perSecond / kitResult.perSecond).toFixed(2)}x`);
+  return { baseline: baseResult, kit: kitResult, modern: modernResult };
 }
 
 runIfMain(import.meta, main);

@@ -201,6 +201,44 @@ describe('MCP 2026-07-28 next to 2025-11-25 on one endpoint', () => {
     expect(runs.sort()).toEqual([false, true]);
   });
 
+  it('answers removed and unknown methods 404 -32601, and an unknown version with the supported ones, each with its id', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    for (const [i, method] of ['initialize', 'ping', 'logging/setLevel', 'unknown/method'].entries()) {
+      const res = await rpc(
+        h.url,
+        { jsonrpc: '2.0', id: 50 + i, method, params: { _meta: meta } },
+        { authorization: 'Bearer reader', 'mcp-protocol-version': '2026-07-28', 'mcp-method': method },
+      );
+      expect(res.status, method).toBe(404);
+      expect(res.json, method).toMatchObject({ id: 50 + i, error: { code: -32601 } });
+    }
+    const unknown = await rpc(
+      h.url,
+      {
+        jsonrpc: '2.0',
+        id: 60,
+        method: 'server/discover',
+        params: { _meta: { ...meta, 'io.modelcontextprotocol/protocolVersion': 'v999.0.0' } },
+      },
+      { authorization: 'Bearer reader', 'mcp-protocol-version': 'v999.0.0', 'mcp-method': 'server/discover' },
+    );
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toMatchObject({
+      id: 60,
+      error: { data: { supported: ['2026-07-28'], requested: 'v999.0.0' } },
+    });
+    // A 2025-era request naming an unknown version is still refused before its body is read.
+    const legacy = await rpc(h.url, callBody('echo_say', { message: 'x' }), {
+      authorization: 'Bearer reader',
+      'mcp-protocol-version': 'v999.0.0',
+    });
+    expect(legacy.status).toBe(400);
+    expect(legacy.json.error.data.code).toBe('ERR_PROTOCOL_VERSION');
+  });
+
   it('keeps the issue 7 rules on the 2026 path: bad params answered, notifications dropped', async () => {
     const headers = {
       authorization: 'Bearer reader',
