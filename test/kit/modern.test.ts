@@ -13,6 +13,7 @@ import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextproto
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callBody, type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { StdioPeer } from '../fixtures/stdio-peer.js';
 
 const tokens = {
   reader: { subject: 'reader', scopes: ['mcp:echo:read'], roles: [] },
@@ -296,6 +297,52 @@ describe('MCP 2026-07-28 over stdio (the real bin)', () => {
       expect(deleted.structuredContent).toEqual({ deleted: 'tmp' });
     } finally {
       await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('one stdio connection, both eras (raw lines)', () => {
+  it('routes each message by its envelope; a cancellation reaches the server that holds the call', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rh-modern-peer-'));
+    const peer = await StdioPeer.start({ RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl') });
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const line = (id: number, method: string, params: Record<string, unknown>) =>
+      JSON.stringify({ jsonrpc: '2.0', id, method, params });
+    try {
+      // 2026: answered by the v2 server (serverInfo in the result _meta); 2025: by the v1 server.
+      const modern = JSON.parse((await peer.send(line(1, 'tools/list', { _meta: meta }))) ?? 'null');
+      expect(modern.result._meta['io.modelcontextprotocol/serverInfo'].name).toBe('ravenhelm-echo');
+      const legacy = JSON.parse((await peer.send(line(2, 'tools/list', {}))) ?? 'null');
+      expect(legacy.result.tools.length).toBe(modern.result.tools.length);
+      expect(legacy.result._meta).toBeUndefined();
+      // A malformed envelope and an unknown revision are refused with their ids.
+      const bad = JSON.parse(
+        (await peer.send(
+          line(3, 'tools/list', { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } }),
+        )) ?? 'null',
+      );
+      expect(bad).toMatchObject({ id: 3, error: { code: -32602 } });
+      const unknown = JSON.parse(
+        (await peer.send(
+          line(4, 'tools/list', { _meta: { ...meta, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } }),
+        )) ?? 'null',
+      );
+      expect(unknown).toMatchObject({ id: 4, error: { data: { requested: '2099-01-01' } } });
+      // A 2026 call cancelled by its id stops (echo_slow reports aborted: true) and is not answered.
+      peer.child.stdin.write(`${line(5, 'tools/call', { name: 'echo_slow', arguments: { ms: 3000 }, _meta: meta })}\n`);
+      await new Promise((r) => setTimeout(r, 300));
+      peer.child.stdin.write(
+        `${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5 } })}\n`,
+      );
+      const after = JSON.parse((await peer.send(line(6, 'tools/list', { _meta: meta }), 5000)) ?? 'null');
+      expect(after.id).toBe(6);
+      expect(await peer.next(3500)).toBeUndefined();
+    } finally {
+      await peer.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
