@@ -23,7 +23,7 @@ export function authInfoFor(caller: CallerInfo): AuthInfo {
   };
 }
 
-function callerOf(authInfo: AuthInfo | undefined, fallback: Principal | undefined): CallerInfo {
+export function callerOf(authInfo: AuthInfo | undefined, fallback: Principal | undefined): CallerInfo {
   const caller = authInfo?.extra?.caller as CallerInfo | undefined;
   if (caller) return caller;
   if (fallback) return { principal: fallback };

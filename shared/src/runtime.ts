@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
+import { connectModernServer } from './http/modern.js';
 import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
 import { createMcpServer } from './mcp-server.js';
@@ -301,6 +302,10 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     pipeline: rt.pipeline,
   });
   await mcp.connect(transport);
+  const modern = await connectModernServer(
+    { name: definition.name, version: definition.version, description: definition.description, pipeline: rt.pipeline },
+    config.limits.callTimeoutMs + 15_000,
+  );
   let draining = false;
   const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
   server.keepAliveTimeout = 65_000;
@@ -344,6 +349,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     authenticator,
     pipeline: rt.pipeline,
     transport,
+    modern,
     metrics: rt.metrics,
     logger: rt.logger,
     ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
@@ -397,7 +403,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
         }
         server.closeAllConnections();
         await closed;
-        await mcp.close();
+        await Promise.all([mcp.close(), modern.close()]);
         await authenticator.close?.();
       })();
       return shutdownPromise;

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
-import { NOOP_CALL, runIfMain, SECONDS } from './common.js';
+import { MODERN_NOOP_CALL, MODERN_NOOP_HEADERS, NOOP_CALL, runIfMain, SECONDS } from './common.js';
 import { type LoadOptions, type LoadResult, runLoad } from './load.js';
 import { STACK_HEADERS, type Stack, startStack, summarizeProfile } from './stack.js';
 
@@ -116,10 +116,17 @@ const NOOP_READ = JSON.stringify({
   params: { name: 'bench_noop', arguments: {} },
 });
 
+/** The same write call as a 2026-07-28 client sends it: protocol fields in `_meta`, routing headers. */
+const MODERN_WRITE_CALL = JSON.stringify({
+  ...JSON.parse(WRITE_CALL),
+  params: { ...JSON.parse(WRITE_CALL).params, _meta: JSON.parse(MODERN_NOOP_CALL).params._meta },
+});
+const MODERN_WRITE_HEADERS = { ...headers, ...MODERN_NOOP_HEADERS, 'mcp-name': 'bench_write' };
+
 /** One row on the bench bin: `bare` is auth.mode none and the LOW no-op; otherwise the full stack. */
 async function stackRow(
   name: string,
-  o: { mtls?: boolean; bare?: boolean },
+  o: { mtls?: boolean; bare?: boolean; modern?: boolean },
 ): Promise<{ row: Row; profile?: string[] }> {
   const stack: Stack = await startStack({
     mtls: o.mtls ?? false,
@@ -127,10 +134,11 @@ async function stackRow(
     ...(o.bare ? { env: { RAVENHELM_AUTH_MODE: 'none', RAVENHELM_LOCAL_SCOPES: 'mcp:bench:read' } } : {}),
   });
   try {
+    const base = o.modern ? MODERN_WRITE_HEADERS : headers;
     const row = await measure(name, {
       url: stack.url,
-      body: o.bare ? NOOP_READ : WRITE_CALL,
-      headers: o.bare ? headers : { ...headers, authorization: `Bearer ${stack.token}` },
+      body: o.bare ? NOOP_READ : o.modern ? MODERN_WRITE_CALL : WRITE_CALL,
+      headers: o.bare ? base : { ...base, authorization: `Bearer ${stack.token}` },
       ...(stack.tls ? { tls: stack.tls } : {}),
     });
     row.rssMb = rssMbOf(stack.child.pid);
@@ -163,6 +171,7 @@ export async function main(): Promise<Row[]> {
   const full = await stackRow('kit full stack (OAuth, MEDIUM, audit file)', {});
   rows.push(full.row);
   rows.push((await stackRow('kit full stack over mTLS', { mtls: true })).row);
+  rows.push((await stackRow('kit full stack, 2026-07-28 client', { modern: true })).row);
 
   const raw = rows[0]?.r.perSecond ?? 1;
   const sdk = rows[1]?.r.perSecond ?? 1;
