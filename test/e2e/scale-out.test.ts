@@ -117,6 +117,9 @@ describe.sequential('three Docker server replicas behind haproxy, sharing one re
             RAVENHELM_AUTH_ISSUER: oidc.issuer,
             RAVENHELM_RATE_LIMIT_POINTS: String(RATE_POINTS),
             RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: String(RATE_WINDOW_SECONDS),
+            // Dynamic toolsets: an agent starts with the default set and enables the rest, once for
+            // every replica (the enablement lives in Redis).
+            RAVENHELM_TOOLSETS: 'default',
           },
           { args: ['--http', '--port', String(r.port)], timeoutMs: 90_000 },
         );
@@ -225,6 +228,36 @@ describe.sequential('three Docker server replicas behind haproxy, sharing one re
       rc.disconnect();
     }
   }, 180_000);
+
+  it('a toolset enabled through one replica is enabled on every replica (per-principal state in Redis)', async () => {
+    const names = async (c: Client) => (await c.listTools()).tools.map((t) => t.name);
+    const reader = await connectAgent('toolsets-agent');
+    // Before: the default set (containers, logs, health) and the two kit tools; compose is not listed
+    // on any replica, and a call into it says how to enable it.
+    for (let i = 0; i < REPLICAS; i++) {
+      const listed = await names(reader);
+      expect(listed).toContain('containers_list');
+      expect(listed).toContain('toolsets_enable');
+      expect(listed).not.toContain('compose_list_projects');
+    }
+    await expect(reader.callTool({ name: 'compose_list_projects', arguments: {} })).rejects.toThrow(
+      /toolset 'compose', which is not enabled for you; call toolsets_enable with \{"toolset": "compose"\}/,
+    );
+
+    const enabled = await reader.callTool({ name: 'toolsets_enable', arguments: { toolset: 'compose' } });
+    expect(enabled.isError, JSON.stringify(enabled.content)).toBeFalsy();
+
+    // After: every replica (round robin) lists and runs the compose tools for this principal.
+    for (let i = 0; i < REPLICAS; i++) {
+      expect(await names(reader)).toContain('compose_list_projects');
+      const r = (await reader.callTool({ name: 'compose_list_projects', arguments: {} })) as ToolAnswer;
+      expect(r.isError, text(r)).toBeFalsy();
+    }
+    const ran = (await auditRecords())
+      .filter((a) => a.tool === 'compose_list_projects' && a.phase === 'outcome' && a.outcome === 'success')
+      .map((a) => a.replica);
+    expect(new Set(ran).size).toBe(REPLICAS);
+  }, 120_000);
 
   it('killing one replica mid-load loses no acknowledged call; the others carry on', async () => {
     const victim = replicas[1] as (typeof replicas)[number];
@@ -339,8 +372,4 @@ describe.sequential('three Docker server replicas behind haproxy, sharing one re
     ]);
     expect(Date.now() - stopped).toBeLessThan(20_000);
   }, 60_000);
-
-  it.todo(
-    'per-principal toolset state holds across replicas (dynamic toolsets are being added in parallel: wire this once they land)',
-  );
 });

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { connectRedis } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoHarness, startEcho } from '../fixtures/kit-harness.js';
-import { useRedisPair } from '../fixtures/redis.js';
+import { startRedis, useRedisPair } from '../fixtures/redis.js';
 
 const tokens = {
   a: { subject: 'agent-a', clientId: 'cli', scopes: ['mcp:echo:write'], roles: [] },
@@ -117,6 +117,33 @@ describe('dynamic toolsets with Redis', () => {
       await b.close();
     } finally {
       await second.stop();
+    }
+  }, 30_000);
+});
+
+describe('dynamic toolsets while Redis is down', () => {
+  it('the initial toolsets keep working and listing; enabled ones are refused with the reason', async () => {
+    const redis = await startRedis();
+    const h = await startEcho({ tokens, env: { RAVENHELM_TOOLSETS: 'echo', RAVENHELM_REDIS_URL: redis.url } });
+    try {
+      const a = await client(h.url, 'a');
+      await a.callTool({ name: 'toolsets_enable', arguments: { toolset: 'writes' } });
+      expect(await names(a)).toContain('echo_write');
+      await redis.stop();
+      // The initial toolset needs no store: listed and callable.
+      const listed = await names(a);
+      expect(listed).toContain('echo_say');
+      expect(listed).not.toContain('echo_write');
+      const said = await a.callTool({ name: 'echo_say', arguments: { message: 'still here' } });
+      expect(said.isError, text(said)).toBeFalsy();
+      // A toolset enabled earlier cannot be confirmed: refused with why, never run blind.
+      await expect(a.callTool({ name: 'echo_write', arguments: { value: 'x' } })).rejects.toThrow(
+        /toolset store \(Redis\) did not answer/,
+      );
+      await a.close();
+    } finally {
+      await h.stop();
+      await redis.stop().catch(() => undefined);
     }
   }, 30_000);
 });

@@ -232,12 +232,20 @@ export class Pipeline<S extends object> {
 
   /**
    * tools/list as the caller sees it now: with dynamic toolsets, the tools of the toolsets enabled for
-   * this principal plus toolsets_list and toolsets_enable; otherwise the same as listTools.
+   * this principal plus toolsets_list and toolsets_enable; otherwise the same as listTools. While the
+   * shared store does not answer, the list degrades to the initial toolsets (which need no store)
+   * instead of failing: calls into toolsets the principal enabled earlier say why they are refused.
    */
   async listToolsFor(principal: Principal): Promise<ListedTool[]> {
     const all = this.listTools(principal);
     if (!this.#o.toolsets) return all;
-    const on = await this.#o.toolsets.on(principal);
+    let on: Set<string>;
+    try {
+      on = await this.#o.toolsets.on(principal);
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'toolset store unavailable: listing the initial toolsets');
+      on = new Set(this.#o.toolsets.initial);
+    }
     on.add(KIT_TOOLSET);
     return all.filter((t) => on.has(t._meta.ravenhelm.toolset) || t.name === APPROVAL_STATUS_TOOL);
   }

@@ -222,7 +222,9 @@ export class DynamicToolsets {
 
   /** Refusal for a tool whose toolset is off for this caller; undefined when it is on. */
   async refusal(principal: Principal, tool: EffectiveTool): Promise<RavenhelmError | undefined> {
-    if (tool.toolset === KIT_TOOLSET || (await this.on(principal)).has(tool.toolset)) return undefined;
+    // The initial toolsets are on for everyone: they need no store (and keep working while it is down).
+    if (tool.toolset === KIT_TOOLSET || this.#o.initial.includes(tool.toolset)) return undefined;
+    if ((await this.on(principal)).has(tool.toolset)) return undefined;
     return new RavenhelmError(
       'ERR_TOOLSET_NOT_ENABLED',
       `${tool.name} is in toolset '${tool.toolset}', which is not enabled for you; call ${TOOLSETS_ENABLE_TOOL} with {"toolset": "${tool.toolset}"} first (${TOOLSETS_LIST_TOOL} shows every toolset)`,
