@@ -179,6 +179,55 @@ describe('MCP Tasks over HTTP (2025-11-25)', () => {
   });
 });
 
+describe('MCP Tasks on the 2026-07-28 path (not offered there)', () => {
+  let h: EchoHarness;
+  beforeAll(async () => {
+    h = await startEcho({ tokens });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
+  const headers = (method: string, name?: string) => ({
+    authorization: 'Bearer alice',
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': method,
+    ...(name ? { 'mcp-name': name } : {}),
+  });
+
+  it('lists no execution hint, answers tasks/* -32601 and runs a tools/call with params.task as a plain call', async () => {
+    const list = await rpc(
+      h.url,
+      { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } },
+      headers('tools/list'),
+    );
+    const tool = list.json.result.tools.find((t: { name: string }) => t.name === 'echo_task');
+    expect(tool).toBeDefined();
+    expect(tool.execution).toBeUndefined();
+    const get = await rpc(
+      h.url,
+      { jsonrpc: '2.0', id: 2, method: 'tasks/get', params: { taskId: 'x', _meta: meta } },
+      headers('tasks/get'),
+    );
+    expect(get.json.error.code).toBe(-32601);
+    const call = await rpc(
+      h.url,
+      {
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/call',
+        params: { name: 'echo_task', arguments: { ms: 0, value: 'v2' }, task: { ttl: 60_000 }, _meta: meta },
+      },
+      headers('tools/call', 'echo_task'),
+    );
+    expect(call.json.result.structuredContent).toEqual({ value: 'v2', waited: expect.any(Number) });
+    expect(call.json.result.task).toBeUndefined();
+  });
+});
+
 describe('MCP Tasks across replicas (Redis)', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   let one: EchoHarness;
@@ -220,29 +269,44 @@ describe('MCP Tasks across replicas (Redis)', () => {
     }
   });
 
-  it('the store bounds working tasks per principal and keeps empty arrays in results intact', async () => {
+  it('the Redis store bounds tasks per principal and keeps empty arrays in results intact', async () => {
     const client = await connectRedis(redis.url);
     try {
-      const store = createTaskStore({ redis: client, keyPrefix: 'test:task', limits: { maxRunning: 2, maxStored: 3 } });
-      const p = { subject: 's', clientId: 'c', scopes: [], roles: [], source: 'local' } as never;
-      const t1 = await store.create(p, undefined, 'x');
-      const t2 = await store.create(p, undefined, 'x');
-      expect(await store.create(p, undefined, 'x')).toBeUndefined();
-      expect(t1 && t2).toBeTruthy();
-      const outcome = { result: { content: [], structuredContent: { items: [] } } };
-      expect(await store.finish(p, t1!.taskId, 'completed', 'completed', outcome)).toBe(true);
-      expect(await store.finish(p, t1!.taskId, 'failed', 'late', outcome)).toBe(false);
-      expect(await store.outcome(p, t1!.taskId)).toEqual(outcome);
-      expect(await store.create(p, undefined, 'x')).toBeTruthy();
-      // Full (3 stored): the oldest finished task makes room for the next one.
-      await store.finish(p, t2!.taskId, 'completed', 'completed', outcome);
-      expect(await store.create(p, undefined, 'x')).toBeTruthy();
-      expect(await store.get(p, t1!.taskId)).toBeUndefined();
+      await checkStoreBounds(
+        createTaskStore({ redis: client, keyPrefix: 'test:task', limits: { maxRunning: 2, maxStored: 3 } }),
+      );
     } finally {
       await client.quit();
     }
   });
 });
+
+it('the memory store bounds tasks per principal the same way', async () => {
+  await checkStoreBounds(createTaskStore({ limits: { maxRunning: 2, maxStored: 3 } }));
+});
+
+async function checkStoreBounds(store: ReturnType<typeof createTaskStore>) {
+  const p = { subject: 's', clientId: 'c', scopes: [], roles: [], source: 'local' } as never;
+  const q = { subject: 's', clientId: 'other', scopes: [], roles: [], source: 'local' } as never;
+  const t1 = await store.create(p, undefined, 'x');
+  const t2 = await store.create(p, undefined, 'x');
+  if (!t1 || !t2) throw new Error('the first two tasks must be created');
+  expect(await store.create(p, undefined, 'x')).toBeUndefined();
+  // Another principal has its own bound.
+  expect(await store.create(q, undefined, 'x')).toBeTruthy();
+  expect(await store.get(q, t1.taskId)).toBeUndefined();
+  const outcome = { result: { content: [], structuredContent: { items: [] } } };
+  expect(await store.finish(p, t1.taskId, 'completed', 'completed', outcome)).toBe(true);
+  expect(await store.finish(p, t1.taskId, 'failed', 'late', outcome)).toBe(false);
+  expect(await store.outcome(p, t1.taskId)).toEqual(outcome);
+  expect(await store.create(p, undefined, 'x')).toBeTruthy();
+  // Full (3 stored): the oldest finished task makes room for the next one.
+  await store.finish(p, t2.taskId, 'completed', 'completed', outcome);
+  expect(await store.create(p, undefined, 'x')).toBeTruthy();
+  expect(await store.get(p, t1.taskId)).toBeUndefined();
+  expect(await store.get(p, t2.taskId)).toBeDefined();
+  expect((await store.list(p, undefined)).tasks).toHaveLength(3);
+}
 
 describe('MCP Tasks over stdio', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rh-tasks-stdio-'));
