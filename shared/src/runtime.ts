@@ -268,6 +268,8 @@ export async function createRuntime(
       return value;
     },
     async close() {
+      // Tasks still running here end and store their outcome first (the call timeout bounds them).
+      await tasks.drain(config.limits.callTimeoutMs + 5000);
       await definition.close?.(services);
       await rateLimiter.close();
       await confirmations.close();

@@ -73,6 +73,8 @@ export class TaskRunner {
   readonly #o: TaskRunnerOptions;
   /** Tasks running on this replica: tasks/cancel aborts them here, other replicas through the store. */
   readonly #running = new Map<string, AbortController>();
+  /** Background runs until their outcome is stored: shutdown waits for them before closing the store. */
+  readonly #runs = new Set<Promise<void>>();
 
   constructor(opts: TaskRunnerOptions) {
     this.#o = opts;
@@ -138,7 +140,7 @@ export class TaskRunner {
     );
     watch.unref();
     // The audit records of the call carry the task id as their request id.
-    pipeline
+    const run = pipeline
       .call(principal, name, args, { requestId: task.taskId, signal: abort.signal, preflighted })
       .then(
         (result): [TaskOutcome, boolean, string] => [
@@ -185,7 +187,19 @@ export class TaskRunner {
       .finally(() => {
         clearInterval(watch);
         this.#running.delete(task.taskId);
+        this.#runs.delete(run);
       });
+    this.#runs.add(run);
+  }
+
+  /** Waits (at most `ms`) until every task started here has stored its outcome. */
+  async drain(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    await Promise.race([Promise.all([...this.#runs]), limit]);
+    clearTimeout(timer);
   }
 
   /** tasks/get, tasks/result, tasks/list, tasks/cancel on a v1 server. */

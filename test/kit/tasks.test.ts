@@ -21,6 +21,7 @@ const tokens = {
   // Same subject, other client: another principal.
   aliceOther: { subject: 'alice', clientId: 'agent-b', scopes: ['mcp:echo:read'], roles: [] },
   bob: { subject: 'bob', clientId: 'agent-a', scopes: ['mcp:echo:read'], roles: [] },
+  nobody: { subject: 'nobody', scopes: [], roles: [] },
 };
 
 async function sdkClient(url: string, token: string) {
@@ -143,6 +144,30 @@ describe('MCP Tasks over HTTP (2025-11-25)', () => {
     expect((await other.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).not.toContain(task.taskId);
     // Still alice's, still running to completion.
     expect((await taskResult(alice, task.taskId)).structuredContent).toMatchObject({ value: 'mine' });
+  });
+
+  it('authorization runs before a task exists: a caller without the scope gets 403 and no task', async () => {
+    const before = h.audit.records.length;
+    const res = await rpc(
+      h.url,
+      {
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'echo_task', arguments: { ms: 0, value: 'x' }, task: {} },
+      },
+      { authorization: 'Bearer nobody' },
+    );
+    expect(res.status).toBe(403);
+    expect(res.json.result).toBeUndefined();
+    const denied = h.audit.records.slice(before).filter((r) => r.tool === 'echo_task');
+    expect(denied.map((r) => [r.phase, r.outcome])).toEqual([['outcome', 'denied']]);
+    const list = await rpc(
+      h.url,
+      { jsonrpc: '2.0', id: 8, method: 'tasks/list', params: {} },
+      { authorization: 'Bearer nobody' },
+    );
+    expect(list.json.result.tasks).toEqual([]);
   });
 
   it('a plain call to a task-capable tool works as before', async () => {

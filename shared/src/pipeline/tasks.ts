@@ -209,15 +209,14 @@ export function createTaskStore(
     return [`${prefix}:${tag}:t`, `${prefix}:${tag}:r`, `${prefix}:${tag}:z`] as const;
   };
   const memory = new Map<string, Map<string, { task: Stored; outcome?: string }>>();
-  const mine = (owner: Principal) => {
+  /** This owner's tasks, expired ones dropped; an owner with none is not kept (reads never add one). */
+  const mine = (owner: Principal, create = false) => {
     const k = ownerKey(owner);
-    let m = memory.get(k);
-    if (!m) {
-      m = new Map();
-      memory.set(k, m);
-    }
+    const m = memory.get(k) ?? new Map<string, { task: Stored; outcome?: string }>();
     const now = Date.now();
     for (const [id, e] of m) if (e.task.expiresAt <= now) m.delete(id);
+    if (m.size > 0 || create) memory.set(k, m);
+    else memory.delete(k);
     return m;
   };
   const parse = (raw: string | null | undefined) => (raw ? Stored.parse(JSON.parse(raw)) : undefined);
@@ -280,7 +279,7 @@ export function createTaskStore(
         );
         return ok === 1 ? view(task, now) : undefined;
       }
-      const m = mine(owner);
+      const m = mine(owner, true);
       const entries = [...m.values()];
       const running = entries.filter((e) => !TERMINAL.has(e.task.status) && e.task.runDeadline > now).length;
       if (running >= limits.maxRunning) return undefined;
