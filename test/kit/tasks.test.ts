@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import {
   CallToolResultSchema,
   CreateTaskResultSchema,
@@ -10,8 +11,19 @@ import {
   type McpError,
   RELATED_TASK_META_KEY,
 } from '@modelcontextprotocol/sdk/types.js';
-import { connectRedis, createTaskStore } from '@ravenhelm/kit';
+import {
+  connectRedis,
+  createMcpServer,
+  createMemoryAuditSink,
+  createRuntime,
+  createTaskStore,
+  createToolDefiner,
+  defineServer,
+  loadConfig,
+  silentLogger,
+} from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { connectEchoStdio } from '../fixtures/echo-stdio.js';
 import { type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
 import { startRedis } from '../fixtures/redis.js';
@@ -356,5 +368,64 @@ describe('MCP Tasks over stdio', () => {
     const outcomes = audit.filter((r) => r.tool === 'echo_task' && r.phase === 'outcome');
     expect(outcomes.map((r) => r.outcome)).toContain('success');
     expect(outcomes.some((r) => r.errorCode === 'ERR_CANCELLED')).toBe(true);
+  });
+});
+
+describe("a tool with taskSupport 'required'", () => {
+  it('refuses a plain call with -32601 and runs as a task', async () => {
+    const defineTool = createToolDefiner<object>();
+    const only = defineTool({
+      name: 'echo_only_task',
+      title: 'Task only',
+      description: 'Runs only as a task.',
+      toolset: 'echo',
+      tier: 'LOW',
+      scopes: ['mcp:echo:read'],
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      task: 'required',
+      input: z.object({ n: z.number().int() }),
+      output: z.object({ n: z.number() }),
+      handler: async ({ n }) => ({ n: n * 2 }),
+    });
+    const def = defineServer({
+      name: 'echo',
+      version: '0.0.0',
+      description: 'required-task test',
+      tools: [only],
+      backendConfig: z.object({}),
+      createServices: () => ({}),
+    });
+    const config = loadConfig({ backendSchema: def.backendConfig, env: { RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' } });
+    const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
+    const server = createMcpServer({
+      name: 'echo',
+      version: '0.0.0',
+      description: 'x',
+      pipeline: rt.pipeline,
+      localPrincipal: rt.localPrincipal,
+      tasks: rt.tasks,
+    });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await server.connect(a);
+    const client = new Client({ name: 'required-test', version: '1.0.0' });
+    await client.connect(b);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools[0]?.execution).toEqual({ taskSupport: 'required' });
+      const plain = await rejection(
+        client.request(
+          { method: 'tools/call', params: { name: 'echo_only_task', arguments: { n: 2 } } },
+          CallToolResultSchema,
+        ),
+      );
+      expect(plain.code).toBe(-32601);
+      expect(plain.message).toMatch(/runs only as a task: send params.task/);
+      const { task } = await createTask(client, { n: 21 }, 'echo_only_task');
+      expect((await taskResult(client, task.taskId)).structuredContent).toEqual({ n: 42 });
+    } finally {
+      await client.close();
+      await server.close();
+      await rt.close();
+    }
   });
 });
