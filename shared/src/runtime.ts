@@ -16,6 +16,7 @@ import { Metrics } from './metrics.js';
 import { createWebhookNotifier } from './pipeline/approval-webhook.js';
 import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
 import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
+import { createAuditShipping } from './pipeline/audit-ship.js';
 import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
@@ -128,11 +129,16 @@ export async function createRuntime(
       : undefined;
   const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
   let audit = overrides.audit;
+  // Shipping follows the log the runtime opens (an overridden sink is the caller's to ship).
+  const shipping = audit
+    ? undefined
+    : createAuditShipping(config.auditShip, { server: definition.name, metrics, logger });
   if (!audit) {
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
       audit = await createFileAuditSink({
         path: auditPath,
+        ...(shipping ? { onCommit: shipping.accept } : {}),
         onTornTail: (torn) =>
           logger.warn(
             { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
@@ -147,6 +153,7 @@ export async function createRuntime(
         `cannot open the audit log ${auditPath} (${code}); set RAVENHELM_AUDIT_FILE (audit.file) to a writable path`,
       );
     }
+    if (shipping) audit = shipping.guard(audit);
   }
   const rateLimiter =
     overrides.rateLimiter ??
@@ -241,6 +248,7 @@ export async function createRuntime(
       await approvals.close();
       await pipeline.close();
       await audit.close();
+      await shipping?.close(config.auditShip.timeoutMs);
       if (redis) await redis.quit().catch(() => undefined);
     },
   };
