@@ -117,8 +117,10 @@ const AUDIT_SHIP_ENV: Readonly<Record<string, string>> = {
   OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'traces.headers',
   OTEL_EXPORTER_OTLP_HEADERS: 'traces.baseHeaders',
   OTEL_SERVICE_NAME: 'traces.serviceName',
-  RAVENHELM_TRACES_TIMEOUT_MS: 'traces.timeoutMs',
-  RAVENHELM_TRACES_MAX_QUEUE_SPANS: 'traces.maxQueueSpans',
+  OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: 'traces.timeoutMs',
+  OTEL_BSP_MAX_QUEUE_SIZE: 'traces.maxQueueSpans',
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 'traces.batchSpans',
+  OTEL_BSP_SCHEDULE_DELAY: 'traces.flushIntervalMs',
 };
 const AUDIT_SHIP_SECRET_PATHS = [
   'auditShip.lokiHeaders',

@@ -22,6 +22,7 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
 import { connectRedis } from './pipeline/redis.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
+import { createTracer } from './telemetry/trace.js';
 
 type AnyDefinition = ServerDefinition<object, z.ZodObject>;
 
@@ -190,6 +191,7 @@ export async function createRuntime(
     );
   }
   const localPrincipal = localPrincipalOf(definition.name, config);
+  const tracer = createTracer(config, { server: definition.name, metrics, logger });
   const highTools = highToolsDecision(config);
   (highTools.warn ? logger.warn.bind(logger) : logger.info.bind(logger))(
     { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
@@ -212,6 +214,7 @@ export async function createRuntime(
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
     approvals,
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
+    tracer,
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -249,6 +252,7 @@ export async function createRuntime(
       await pipeline.close();
       await audit.close();
       await shipping?.close(config.auditShip.timeoutMs);
+      await tracer?.close();
       if (redis) await redis.quit().catch(() => undefined);
     },
   };

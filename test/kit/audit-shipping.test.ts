@@ -301,6 +301,26 @@ describe('back-pressure', () => {
     ).toEqual([1, 2, 3, 4, 13, 14]);
   });
 
+  it('a batch the sink refuses (400) is not retried forever: it becomes a counted gap and later records flow', async () => {
+    const loki = await startLoki();
+    loki.control.fail = { status: 400, text: 'entry too far behind' };
+    const h = await startShipping({ RAVENHELM_AUDIT_SHIP_LOKI_URL: loki.url });
+    const writer = await h.client(WRITER);
+    await writer.callTool({ name: 'echo_write', arguments: { value: 'x' } });
+    await until(
+      'the batch rejected',
+      async () =>
+        (await metric(h.rt, 'ravenhelm_audit_ship_records_total', { sink: 'loki', outcome: 'rejected' })) === 2,
+    );
+    loki.control.fail = undefined;
+    await writer.callTool({ name: 'echo_write', arguments: { value: 'y' } });
+    await until('later records shipped', () => lokiEntries(loki).length === 3);
+    const entries = lokiEntries(loki);
+    const marker = JSON.parse(entries.find((e) => e.labels.phase === 'ship_gap')?.line ?? '{}');
+    expect(marker).toMatchObject({ dropped: 2, fromSeq: 1, toSeq: 2, reasons: ['rejected_400'] });
+    expect(entries.filter((e) => e.labels.phase !== 'ship_gap').map((e) => JSON.parse(e.line).seq)).toEqual([3, 4]);
+  });
+
   it('refuses a HIGH call while the required sink is saturated and runs it after recovery; HIGH records are never dropped', async () => {
     const collector = await startCollector();
     collector.failWith = 503;
