@@ -147,6 +147,7 @@ export async function createRuntime(
           ),
       });
     } catch (err) {
+      await shipping?.close(0);
       const code = (err as NodeJS.ErrnoException).code;
       if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err; // only file-system errors (EACCES, ENOTDIR...)
       throw new RavenhelmError(

@@ -344,6 +344,7 @@ describe('back-pressure', () => {
       (err: Error & { code?: number; data?: { code?: string } }) => err,
     );
     expect(refused?.data?.code ?? refused?.message).toMatch(/ERR_AUDIT_UNAVAILABLE/);
+    expect(refused?.message).toMatch(/the required audit sink otlp is saturated/);
     expect(h.calls.filter((c) => c.tool === 'echo_secret_rotate')).toHaveLength(1);
     expect(await metric(h.rt, 'ravenhelm_audit_ship_dropped_total', { tier: 'HIGH' })).toBe(0);
 
@@ -371,6 +372,60 @@ describe('back-pressure', () => {
       .map((l) => JSON.parse(l))
       .filter((r) => r.tier === 'HIGH');
     expect(shippedHigh.map((r) => r.seq)).toEqual(localHigh.map((r) => r.seq));
+  });
+});
+
+describe('the required-sink rule over time', () => {
+  it('with HIGH_MAX_LAG_MS=0, one failed push to a required sink refuses HIGH calls until a push succeeds', async () => {
+    const collector = await startCollector();
+    collector.failWith = 503;
+    const h = await startShipping({
+      RAVENHELM_AUDIT_SHIP_OTLP_URL: `${collector.url}/v1/logs`,
+      RAVENHELM_AUDIT_SHIP_OTLP_REQUIRED: 'true',
+      RAVENHELM_AUDIT_SHIP_HIGH_MAX_LAG_MS: '0',
+    });
+    const writer = await h.client(WRITER);
+    await writer.callTool({ name: 'echo_write', arguments: { value: 'x' } });
+    await until('a failed push', async () => (await metric(h.rt, 'ravenhelm_audit_ship_push_failures_total', {})) > 0);
+    const admin = await h.client(ADMIN);
+    const refused = await admin.callTool({ name: 'echo_secret_rotate', arguments: { name: 'a', newValue: 'x' } }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(refused?.message).toMatch(/ERR_AUDIT_UNAVAILABLE/);
+    expect(refused?.message).toMatch(/required audit sink otlp .*failed every push/);
+    expect(h.calls.some((c) => c.tool === 'echo_secret_rotate')).toBe(false);
+    collector.failWith = undefined;
+    await until('a successful push', async () => (await metric(h.rt, 'ravenhelm_audit_ship_buffer_records', {})) === 0);
+    expect(
+      (await admin.callTool({ name: 'echo_secret_rotate', arguments: { name: 'a', newValue: 'x' } })).isError,
+    ).toBeFalsy();
+  });
+});
+
+describe('replicas', () => {
+  it('two replicas ship to one Loki: each instance has its own stream set and an unbroken chain from seq 1', async () => {
+    const loki = await startLoki();
+    const a = await startShipping({ RAVENHELM_AUDIT_SHIP_LOKI_URL: loki.url, RAVENHELM_INSTANCE_ID: 'replica-a' });
+    const b = await startShipping({ RAVENHELM_AUDIT_SHIP_LOKI_URL: loki.url, RAVENHELM_INSTANCE_ID: 'replica-b' });
+    const wa = await a.client(WRITER);
+    const wb = await b.client(WRITER);
+    for (let i = 0; i < 3; i++) {
+      await wa.callTool({ name: 'echo_write', arguments: { value: `a${i}` } });
+      await wb.callTool({ name: 'echo_write', arguments: { value: `b${i}` } });
+    }
+    await until('both replicas shipped', () => lokiEntries(loki).length === 12);
+    for (const [instance, h] of [
+      ['replica-a', a],
+      ['replica-b', b],
+    ] as const) {
+      expectChained(
+        lokiEntries(loki)
+          .filter((e) => e.labels.instance === instance)
+          .map((e) => e.line),
+        h.lines(),
+      );
+    }
   });
 });
 

@@ -125,7 +125,7 @@ export class AuditShipper {
       return `the required audit sink ${this.#o.sink} is saturated (${this.#buf.length} records waiting, limit ${this.#o.maxRecords})`;
     }
     if (this.#failingSince !== undefined && now - this.#failingSince >= this.#o.highMaxLagMs) {
-      return `the required audit sink ${this.#o.sink} (${this.#url}) has failed every push for ${Math.round((now - this.#failingSince) / 1000)} s`;
+      return `the required audit sink ${this.#o.sink} has failed every push for ${Math.round((now - this.#failingSince) / 1000)} s`;
     }
     return undefined;
   }
@@ -306,10 +306,11 @@ export class AuditShipping {
     for (const s of this.shippers) for (const r of records) s.accept(r);
   };
 
-  highRefusal(): string | undefined {
+  /** The first required sink that cannot take HIGH records now, and why. */
+  highRefusal(): { sink: string; reason: string } | undefined {
     for (const s of this.shippers) {
       const reason = s.highRefusal();
-      if (reason) return reason;
+      if (reason) return { sink: s.sink, reason };
     }
     return undefined;
   }
@@ -322,10 +323,14 @@ export class AuditShipping {
     return {
       write: (event, opts) => {
         if (event.tier === 'HIGH' && event.phase === 'attempt') {
-          const reason = this.highRefusal();
-          if (reason) {
+          const refusal = this.highRefusal();
+          if (refusal) {
             return Promise.reject(
-              new RavenhelmError('ERR_AUDIT_UNAVAILABLE', `HIGH calls are refused until it recovers: ${reason}`),
+              new RavenhelmError(
+                'ERR_AUDIT_UNAVAILABLE',
+                `${refusal.reason}; HIGH calls are refused until it recovers, retry later`,
+                { auditSink: refusal.sink },
+              ),
             );
           }
         }

@@ -429,9 +429,11 @@ export class Pipeline<S extends object> {
         } catch (err) {
           this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
           this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase: 'attempt' });
+          const shipping = err instanceof RavenhelmError && err.details.auditSink !== undefined; // audit-ship.ts guard
           throw new RavenhelmError(
             'ERR_AUDIT_UNAVAILABLE',
-            `${name} was not run: the audit log cannot be written; try again later`,
+            `${name} was not run: ${shipping ? err.message : 'the audit log cannot be written; try again later'}`,
+            shipping ? err.details : {},
           );
         }
       }
