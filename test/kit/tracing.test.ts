@@ -51,7 +51,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function startTraced() {
+async function startTraced(env: Record<string, string> = {}) {
   const collector = await startOtlpCollector();
   cleanups.push(() => collector.close());
   const seen: { path: string; traceparent: string | undefined }[] = [];
@@ -79,6 +79,7 @@ async function startTraced() {
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_BSP_SCHEDULE_DELAY: '5',
       RAVENHELM_INSTANCE_ID: 'replica-t',
+      ...env,
     },
   });
   const rt = await createRuntime(def as never, config, silentLogger());
@@ -197,5 +198,16 @@ describe('tool-call traces', () => {
     await sampled.callTool({ name: 'probe_fetch', arguments: { path: '/loud' } });
     await until('the sampled spans', () => spansOf(t.collector).length >= 2);
     expect(spansOf(t.collector).some((s) => s.traceId === traceId)).toBe(false);
+  });
+
+  it('a full span queue drops (and counts) spans; the call is not slowed or failed', async () => {
+    // queue of one span, exported only after a minute: the second span of the call cannot be queued
+    const t = await startTraced({ OTEL_BSP_MAX_QUEUE_SIZE: '1', OTEL_BSP_SCHEDULE_DELAY: '60000' });
+    const client = await t.client();
+    const res = await client.callTool({ name: 'probe_fetch', arguments: { path: '/thing' } });
+    expect(res.structuredContent).toEqual({ status: 200 });
+    const dropped = (await t.rt.metrics.traceSpans.get()).values.find((v) => v.labels.outcome === 'dropped');
+    expect(dropped?.value).toBe(1);
+    expect(t.collector.traces).toHaveLength(0);
   });
 });
