@@ -98,6 +98,9 @@ describe('audit shipping and traces settings', () => {
     expect(printed).toContain('http://loki:3100');
     expect(printed).not.toContain('c2VjcmV0');
     expect(printed).not.toContain('k-SECRET');
+    expect(redactConfig(c)).toMatchObject({
+      auditShip: { lokiHeaders: { Authorization: '[redacted]', 'X-Extra': '[redacted]' }, otlpHeaders: {} },
+    });
   });
 
   it('refuses credentials in a sink URL and malformed header lists, naming the setting', () => {

@@ -397,7 +397,11 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
 export function redactConfig(config: object, backendSecretPaths: readonly string[] = []): Record<string, unknown> {
   const copy = structuredClone(config) as Record<string, unknown>;
   for (const path of [...KIT_SECRET_PATHS, ...backendSecretPaths.map((p) => `backend.${p}`)]) {
-    if (getPath(copy, path) !== undefined) setPath(copy, path, '[redacted]');
+    const value = getPath(copy, path);
+    if (value === undefined) continue;
+    // A header map keeps its names (what is set is worth seeing), never its values.
+    const isMap = value !== null && typeof value === 'object' && !Array.isArray(value);
+    setPath(copy, path, isMap ? Object.fromEntries(Object.keys(value).map((k) => [k, '[redacted]'])) : '[redacted]');
   }
   return copy;
 }
