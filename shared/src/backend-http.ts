@@ -127,12 +127,12 @@ export class BackendHttp {
       throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt);
     }
     // A child span of the tool call's span when traces are on; its context goes to the backend.
-    const span = startChildSpan(`${method} ${this.name}`, SpanKind.CLIENT, {
+    const span = startChildSpan(`${method} ${this.name}`, SpanKind.CLIENT, () => ({
       'http.request.method': method,
       'url.full': safeUrl(url),
       'server.address': url.hostname,
       'ravenhelm.backend': this.name,
-    });
+    }));
     try {
       const res = await this.#send<T>(
         method,

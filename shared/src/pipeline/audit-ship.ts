@@ -242,7 +242,10 @@ export class AuditShipper {
         this.#failures = 0;
         return true;
       }
-      // The receiver refuses this body and would refuse it again: those records become a gap.
+      // The receiver answered (it is reachable) but refuses this body and would refuse it again: those
+      // records become a gap.
+      this.#failingSince = undefined;
+      this.#failures = 0;
       this.#o.metrics.auditShipRecords.inc({ ...this.#labels, outcome: 'rejected' }, n);
       this.#o.logger.error(
         { sink: this.#o.sink, url: this.#url, status: res.status, records: n },

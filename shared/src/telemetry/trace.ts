@@ -102,9 +102,9 @@ export function activeSpan(): Span | undefined {
 }
 
 /** A child span of the current one, or undefined when no call is being traced here. */
-export function startChildSpan(name: string, kind: number, attributes: Record<string, Attr>): Span | undefined {
+export function startChildSpan(name: string, kind: number, attributes: () => Record<string, Attr>): Span | undefined {
   const parent = active.getStore();
-  return parent?.tracer.startSpan(name, kind, parent.context, attributes);
+  return parent?.tracer.startSpan(name, kind, parent.context, attributes());
 }
 
 /** A principal subject as a short one-way hash: spans can group by caller without naming one. */
