@@ -21,6 +21,7 @@ import { type ConfirmationStore, createConfirmationStore } from './pipeline/conf
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
 import { connectRedis } from './pipeline/redis.js';
+import { dynamicToolsetsOf } from './pipeline/toolsets.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
 import { createTracer } from './telemetry/trace.js';
 
@@ -184,7 +185,8 @@ export async function createRuntime(
         ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
       })
     : undefined;
-  const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  const services =
+    overrides.services ?? (await definition.createServices(config.backend, { logger, ...(redis ? { redis } : {}) }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
       { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },
@@ -198,6 +200,16 @@ export async function createRuntime(
     { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
     highTools.reason,
   );
+  const toolsets = dynamicToolsetsOf({
+    server: definition.name,
+    start: config.toolsets.start,
+    policyInitial: registry.policy.servers[definition.name]?.toolsets.initial,
+    available: [...new Set(registry.enabled(definition.name).map((t) => t.toolset))],
+    defaultToolsets: definition.defaultToolsets,
+    descriptions: definition.toolsetDescriptions,
+    ttlSeconds: config.toolsets.ttlSeconds,
+    redis,
+  });
   const pipeline = new Pipeline<object>({
     server: definition.name,
     tools: definition.tools,
@@ -216,6 +228,7 @@ export async function createRuntime(
     approvals,
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
     tracer,
+    ...(toolsets ? { toolsets } : {}),
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -254,7 +267,12 @@ export async function createRuntime(
       await audit.close();
       await shipping?.close(config.auditShip.timeoutMs);
       await tracer?.close();
-      if (redis) await redis.quit().catch(() => undefined);
+      if (redis) {
+        // While Redis is down quit() fails at once and ioredis keeps reconnecting, which kept the process
+        // alive after SIGTERM; disconnect() stops the reconnect loop.
+        await redis.quit().catch(() => undefined);
+        redis.disconnect();
+      }
     },
   };
 }
