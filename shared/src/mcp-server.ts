@@ -11,6 +11,8 @@ export interface CallerInfo {
   preflighted?: boolean;
   /** Correlates logs and audit with the HTTP request. */
   requestId?: string;
+  /** The request's W3C traceparent header: the tool call's span joins the caller's trace. */
+  traceparent?: string;
 }
 
 export function authInfoFor(caller: CallerInfo): AuthInfo {
@@ -67,6 +69,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
         requestId: caller.requestId ?? String(extra.requestId),
         signal: extra.signal,
         preflighted: caller.preflighted === true,
+        traceparent: caller.traceparent,
         ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
       });
     } catch (err) {
