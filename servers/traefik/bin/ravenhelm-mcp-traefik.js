@@ -1,3 +1,7 @@
 #!/usr/bin/env node
-// Committed launcher: pnpm can link it before the first build, so a fresh install prints no bin warnings.
-await import('../dist/bin.js');
+// Committed launcher: runs the bundled server (one file, built by scripts/bundle.mjs: starts faster and
+// smaller) and falls back to the workspace build (dist/) when no bundle was built.
+import { existsSync } from 'node:fs';
+
+const bundle = new URL('../bundle/ravenhelm-mcp-traefik.mjs', import.meta.url);
+await import(existsSync(bundle) ? bundle.href : '../dist/bin.js');
