@@ -15,8 +15,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../fixtures/spawn.js';
 import { freePort } from '../fixtures/redis.js';
+import { REPO_ROOT } from '../fixtures/spawn.js';
 import { CONCURRENCY, runIfMain, SECONDS } from './common.js';
 import { runLoad } from './load.js';
 
@@ -29,6 +29,8 @@ type Variant = 'baseline' | 'bundle' | 'dist';
 
 interface Sample {
   startMs: number;
+  /** CPU time (user + system, all threads) the process had used when /healthz first answered. */
+  cpuMs: number;
   rssMb: number;
 }
 
@@ -44,12 +46,20 @@ function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** utime + stime from /proc/<pid>/stat, in ms (USER_HZ is 100 on Linux: 10 ms resolution). */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function commandFor(variant: Variant, server: string, port: number): string[] {
   const http = ['--http', '--host', '127.0.0.1', '--port', String(port)];
   if (variant === 'baseline') return ['-e', BASELINE];
-  if (variant === 'bundle') return [join(REPO_ROOT, 'servers', server, 'bundle', `ravenhelm-mcp-${server}.mjs`), ...http];
+  if (variant === 'bundle')
+    return [join(REPO_ROOT, 'servers', server, 'bundle', `ravenhelm-mcp-${server}.mjs`), ...http];
   return [join(REPO_ROOT, 'servers', server, 'dist', 'bin.js'), ...http];
 }
 
@@ -65,7 +75,7 @@ async function start(
   variant: Variant,
   server: string,
   env: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number; startMs: number }> {
+): Promise<{ child: ChildProcess; port: number; startMs: number; cpuMs: number }> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spawn(process.execPath, commandFor(variant, server, port), {
@@ -79,7 +89,8 @@ async function start(
   while (performance.now() - t0 < START_TIMEOUT_MS) {
     if (child.exitCode !== null) throw new Error(`${server} ${variant} exited with ${child.exitCode}: ${log}`);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-    if (res?.status === 200) return { child, port, startMs: performance.now() - t0 };
+    if (res?.status === 200)
+      return { child, port, startMs: performance.now() - t0, cpuMs: cpuMsOf(child.pid as number) };
     await sleep(5);
   }
   await stop(child);
@@ -87,10 +98,10 @@ async function start(
 }
 
 async function sample(variant: Variant, server: string, env: Record<string, string>): Promise<Sample> {
-  const { child, startMs } = await start(variant, server, env);
+  const { child, startMs, cpuMs } = await start(variant, server, env);
   try {
     await sleep(1000);
-    return { startMs, rssMb: rssMb(child.pid as number) };
+    return { startMs, cpuMs, rssMb: rssMb(child.pid as number) };
   } finally {
     await stop(child);
   }
@@ -120,7 +131,9 @@ async function underLoad(server: string, env: Record<string, string>): Promise<s
     const first = rss[0] ?? end;
     return (
       `${server.padEnd(14)} ${result.perSecond.toFixed(0).padStart(7)}/s ${String(result.failed).padStart(6)} ` +
-      `${first.toFixed(1).padStart(8)} ${end.toFixed(1).padStart(8)} ${Math.max(...rss, end).toFixed(1).padStart(8)} ` +
+      `${first.toFixed(1).padStart(8)} ${end.toFixed(1).padStart(8)} ${Math.max(...rss, end)
+        .toFixed(1)
+        .padStart(8)} ` +
       `${idle.toFixed(1).padStart(8)}  x${(end / first).toFixed(2)}`
     );
   } finally {
@@ -152,8 +165,8 @@ export async function main(): Promise<void> {
         `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     );
     console.log(
-      `${'server'.padEnd(14)} ${'variant'.padEnd(9)} ${'start ms'.padStart(9)} ${'RSS MB'.padStart(8)}  ` +
-        `${'start/base'.padStart(10)} ${'RSS/base'.padStart(9)}  ${'bundle/dist'.padStart(16)}`,
+      `${'server'.padEnd(14)} ${'variant'.padEnd(9)} ${'start ms'.padStart(9)} ${'CPU ms'.padStart(7)} ${'RSS MB'.padStart(8)}  ` +
+        `${'start/base'.padStart(10)} ${'CPU/base'.padStart(9)} ${'RSS/base'.padStart(9)}  ${'bundle/dist start, CPU, RSS'}`,
     );
     const targets: string[] = [];
     for (const server of SERVERS) {
@@ -163,6 +176,7 @@ export async function main(): Promise<void> {
       }
       const med = (v: Variant) => ({
         startMs: median(runs[v].map((s) => s.startMs)),
+        cpuMs: median(runs[v].map((s) => s.cpuMs)),
         rssMb: median(runs[v].map((s) => s.rssMb)),
       });
       const base = med('baseline');
@@ -173,19 +187,21 @@ export async function main(): Promise<void> {
         ['bundle', bundle],
         ['dist', dist],
       ] as const) {
+        const x = (a: number, b: number) => `x${(a / b).toFixed(2)}`;
         const vsDist =
-          v === 'bundle'
-            ? `x${(m.startMs / dist.startMs).toFixed(2)} / x${(m.rssMb / dist.rssMb).toFixed(2)}`.padStart(16)
-            : '';
+          v === 'bundle' ? `${x(m.startMs, dist.startMs)}, ${x(m.cpuMs, dist.cpuMs)}, ${x(m.rssMb, dist.rssMb)}` : '';
         console.log(
-          `${server.padEnd(14)} ${v.padEnd(9)} ${m.startMs.toFixed(0).padStart(9)} ${m.rssMb.toFixed(1).padStart(8)}  ` +
-            `${`x${(m.startMs / base.startMs).toFixed(2)}`.padStart(10)} ${`x${(m.rssMb / base.rssMb).toFixed(2)}`.padStart(9)}  ${vsDist}`,
+          `${server.padEnd(14)} ${v.padEnd(9)} ${m.startMs.toFixed(0).padStart(9)} ${m.cpuMs.toFixed(0).padStart(7)} ` +
+            `${m.rssMb.toFixed(1).padStart(8)}  ${x(m.startMs, base.startMs).padStart(10)} ` +
+            `${x(m.cpuMs, base.cpuMs).padStart(9)} ${x(m.rssMb, base.rssMb).padStart(9)}  ${vsDist}`,
         );
       }
       if (bundle.startMs >= 300) targets.push(`${server}: bundle cold start ${bundle.startMs.toFixed(0)} ms >= 300 ms`);
       if (bundle.rssMb >= 80) targets.push(`${server}: bundle idle RSS ${bundle.rssMb.toFixed(1)} MB >= 80 MB`);
     }
-    console.log(targets.length ? `targets missed:\n  ${targets.join('\n  ')}` : 'targets met: start < 300 ms, RSS < 80 MB');
+    console.log(
+      targets.length ? `targets missed:\n  ${targets.join('\n  ')}` : 'targets met: start < 300 ms, RSS < 80 MB',
+    );
 
     console.log(
       `\nRSS under load (bundle, tools/list, ${CONCURRENCY} connections, ${SECONDS} s):\n` +
