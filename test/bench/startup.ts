@@ -7,6 +7,7 @@
  *   2. idle RSS: VmRSS 1 s after ready (same runs, median).
  *   3. RSS under load (bundle only): tools/list POSTed over BENCH_CONCURRENCY connections for
  *      BENCH_SECONDS; RSS after the first second and at the end of the load, and after 2 s idle.
+ * BENCH_STARTUP_SERVERS=docker,gitlab limits the servers; BENCH_STARTUP_TRACE=1 prints RSS every second of the load.
  * Targets (issue 14): cold start under 300 ms, idle RSS under 80 MB per server.
  * Run: npm run bench -- startup   (or: node --conditions=@ravenhelm/source --import tsx test/bench/startup.ts)
  */
@@ -21,7 +22,9 @@ import { CONCURRENCY, runIfMain, SECONDS } from './common.js';
 import { runLoad } from './load.js';
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 5);
-const SERVERS = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'];
+const ALL_SERVERS = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'];
+/** BENCH_STARTUP_SERVERS=docker,gitlab measures those only. */
+const SERVERS = process.env.BENCH_STARTUP_SERVERS?.split(',').filter((s) => ALL_SERVERS.includes(s)) ?? ALL_SERVERS;
 const START_TIMEOUT_MS = 30_000;
 const BASELINE = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1')`;
 
@@ -129,6 +132,8 @@ async function underLoad(server: string, env: Record<string, string>): Promise<s
     await sleep(2000);
     const idle = rssMb(pid);
     const first = rss[0] ?? end;
+    if (process.env.BENCH_STARTUP_TRACE)
+      console.log(`${server} RSS each second: ${rss.map((r) => r.toFixed(0)).join(' ')}`);
     return (
       `${server.padEnd(14)} ${result.perSecond.toFixed(0).padStart(7)}/s ${String(result.failed).padStart(6)} ` +
       `${first.toFixed(1).padStart(8)} ${end.toFixed(1).padStart(8)} ${Math.max(...rss, end)
