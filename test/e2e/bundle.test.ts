@@ -162,8 +162,21 @@ for (const server of discovery.servers) {
       const client = new Client({ name: 'bundle-test-stdio', version: '1.0.0' });
       try {
         await client.connect(transport);
-        await client.listTools();
-        await callRead(client, firstRead(backend.cases, specs));
+        const { tools } = await client.listTools();
+        const read = firstRead(backend.cases, specs);
+        await callRead(client, read);
+        // zod's messages come from the one locale the bundle keeps (English): a wrong type is explained.
+        const typed = tools.flatMap((t) =>
+          Object.entries((t.inputSchema.properties ?? {}) as Record<string, { type?: unknown; enum?: unknown }>)
+            .filter(([, p]) => p.type === 'string' && p.enum === undefined)
+            .map(([arg]) => ({ tool: t.name, arg })),
+        )[0];
+        expect(typed, 'no tool takes a string argument').toBeDefined();
+        const bad = await client.callTool({ name: typed?.tool as string, arguments: { [typed?.arg as string]: {} } });
+        const text = ((bad.content ?? []) as { text?: string }[]).map((p) => p.text ?? '').join('\n');
+        expect(bad.isError).toBe(true);
+        expect(text).toMatch(/ERR_INVALID_INPUT/);
+        expect(text).toMatch(/Invalid input: expected string, received object/);
       } catch (err) {
         throw new Error(`${(err as Error).message}\nstderr:\n${stderr}`);
       } finally {
