@@ -48,6 +48,10 @@ const SSH_LAZY = "var http = require('http');\nfunction Client() { return new (r
 // English, which zod installs by default from locales/en.js.
 const ZOD_ENGLISH_ONLY = "export { default as en } from './en.js';";
 
+// Each server reads its version from ../package.json at load; the bundle carries it instead, so the one
+// file runs wherever it is copied (a container image needs nothing else).
+const VERSION_FROM_MANIFEST = "createRequire(import.meta.url)('../package.json')";
+
 /** @type {import('esbuild').Plugin} */
 export const trimDependencies = {
   name: 'trim-dependencies',
@@ -56,6 +60,12 @@ export const trimDependencies = {
       contents: NO_BUILDKIT,
       loader: 'js',
     }));
+    b.onLoad({ filter: /servers[/\\][^/\\]+[/\\]src[/\\]index\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(VERSION_FROM_MANIFEST)) return undefined;
+      const { version } = JSON.parse(readFileSync(join(dirname(args.path), '..', 'package.json'), 'utf8'));
+      return { contents: text.replace(VERSION_FROM_MANIFEST, JSON.stringify({ version })), loader: 'ts' };
+    });
     b.onLoad({ filter: /zod[/\\]v4[/\\]locales[/\\]index\.js$/ }, () => ({ contents: ZOD_ENGLISH_ONLY, loader: 'js' }));
     b.onLoad({ filter: /docker-modem[/\\]lib[/\\]ssh\.js$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8').replace(/\r\n/g, '\n');

@@ -1,13 +1,23 @@
 /**
  * The bundled bins (scripts/bundle.mjs: one ESM file per server, what `bin`, the demo and the packed
  * packages run): each starts from its single file with its contract backend (real engine or simulator),
- * over Streamable HTTP with a real OAuth token from the dev issuer and over stdio, and answers a real read
+ * over Streamable HTTP with a real OAuth token from the dev issuer and over stdio (from a copy of the file
+ * alone in a temporary folder: the bundle is self-contained), and answers a real read
  * tool through the SDK client. The bundle's metafile must show no dev-only or test input (dev CA and
  * issuer, simulators, fixtures) and none of the modules kept off the start-up path.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -147,10 +157,13 @@ for (const server of discovery.servers) {
       }
     }, 120_000);
 
-    it('serves the same tool over stdio', async () => {
+    it('serves the same tool over stdio from a lone copy of the file (no package.json, no node_modules)', async () => {
+      const alone = join(dir, 'alone', `ravenhelm-mcp-${name}.mjs`);
+      mkdirSync(dirname(alone));
+      copyFileSync(bundleOf(name), alone);
       const transport = new StdioClientTransport({
         command: process.execPath,
-        args: [bundleOf(name), '--stdio'],
+        args: [alone, '--stdio'],
         cwd: tmpdir(),
         env: envFor('stdio', { RAVENHELM_LOCAL_SCOPES: `mcp:${name}:write`, RAVENHELM_LOCAL_SUBJECT: 'bundle-test' }),
         stderr: 'pipe',
