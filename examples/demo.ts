@@ -16,6 +16,9 @@
  * It prints ready-to-paste curl, inspector and client entries (Claude Desktop, Claude Code, Cursor; stdio
  * and HTTP) with absolute paths and a fresh token, writes them under <state>/clients/, and writes
  * <state>/demo.json (mode 0600) for scripts. Ctrl-C stops everything.
+ * Human approval: `compose_restart` on the Docker server waits for a person (demo policy, count 1); each
+ * server's approvals console signs operators in at the dev issuer (authorization code + PKCE, dev user
+ * names such as ops-alice); a tiny compose project (busybox, no network) is created for it to restart.
  * Keys and certificates are for local use only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -23,7 +26,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DevCA, DevIssuer } from '@ravenhelm/auth';
+import { DEFAULT_DEV_USERS, DEV_APPROVER_SCOPE, DevCA, DevIssuer } from '@ravenhelm/auth';
+import { type DemoProject, ensureDemoProject, type NoDemoProject } from './demo-project.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const { values: flags } = parseArgs({
@@ -37,6 +41,11 @@ if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65_000) {
 }
 const stateDir = resolve(flags['state-dir'] ?? join(root, '.ravenhelm/dev'));
 const AGENT = 'oncall';
+/** Each server's approvals console is a public OIDC client at the dev issuer (authorization code + PKCE). */
+const consoleClient = (name: string) => `approvals-console-${name}`;
+const APPROVER = DEFAULT_DEV_USERS[0];
+/** The compose project the approval walk-through restarts (per base port, so two demos never share one). */
+const DEMO_PROJECT = basePort === 8700 ? 'ravenhelm-demo' : `ravenhelm-demo-${basePort}`;
 const ports = {
   issuer: Number(process.env.RAVENHELM_DEV_ISSUER_PORT ?? basePort + 9),
   prometheus: basePort + 10,
@@ -121,16 +130,35 @@ if (servers.length === 0) {
 
 mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 const issuer = await DevIssuer.open({ stateDir });
-const { issuer: issuerUrl } = await issuer.listen({ port: ports.issuer });
+const origin = (s: DemoServer) => `https://localhost:${s.port}`;
+// Only the demo servers' consoles may sign people in, each for a token to its own server (one client per
+// console, one exact redirect URI each): the dev issuer redirects nowhere else.
+const { issuer: issuerUrl } = await issuer.listen({
+  port: ports.issuer,
+  clients: servers.map((s) => ({
+    clientId: consoleClient(s.name),
+    redirectUris: [`${origin(s)}/approvals/console`],
+    resources: [`${origin(s)}/mcp`],
+    scopes: [DEV_APPROVER_SCOPE],
+  })),
+});
 const ca = await DevCA.open(join(stateDir, 'pki'));
 const agent = await ca.issueAgentSvid(AGENT);
 
-// The demo policy: HIGH tools are allowed for the demo agent's SPIFFE ID only.
+// The demo policy: HIGH tools are allowed for the demo agent's SPIFFE ID only; restarting a compose
+// project waits for one person's approval (count: 2 would be the two-person rule).
 const policyFile = join(stateDir, 'demo-policy.yaml');
+const approvalPolicy: Record<string, string> = {
+  docker:
+    '    tools:\n      compose_restart:\n        approve: { approvers: mcp:approvals:approve, count: 1, ttl: 30m }\n',
+};
 writeFileSync(
   policyFile,
-  `# Written by npm run demo\nversion: 1\nservers:\n${servers.map((s) => `  ${s.name}:\n    spiffe:\n      default: ['${agent.spiffeId}']\n`).join('')}`,
+  `# Written by npm run demo\nversion: 1\nservers:\n${servers.map((s) => `  ${s.name}:\n    spiffe:\n      default: ['${agent.spiffeId}']\n${approvalPolicy[s.name] ?? ''}`).join('')}`,
 );
+const project: DemoProject | NoDemoProject = servers.some((s) => s.name === 'docker')
+  ? await ensureDemoProject(DEMO_PROJECT)
+  : { note: 'the Docker server is not built' };
 
 const children: ChildProcess[] = [];
 
@@ -211,6 +239,7 @@ async function start(s: DemoServer): Promise<Started> {
       RAVENHELM_TLS_BUNDLE_FILE: svid.bundleFile,
       RAVENHELM_POLICY_FILE: policyFile,
       RAVENHELM_AUDIT_FILE: join(stateDir, `audit/${s.name}.jsonl`),
+      RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: consoleClient(s.name),
       ...s.env,
     },
     stdio: ['ignore', 'inherit', 'pipe'],
@@ -245,6 +274,7 @@ try {
   console.error(`the demo could not start: ${(err as Error).message}`);
   for (const c of children) c.kill('SIGTERM');
   await Promise.allSettled(stopStandIns.map((stopOne) => stopOne()));
+  await project.remove?.();
   await issuer.close();
   process.exit(1);
 }
@@ -294,6 +324,16 @@ writeFileSync(
       agent: { name: AGENT, ...agent },
       servers: started.map((x) => ({ name: x.server.name, url: x.url, token: x.token, scopes: x.server.scopes })),
       clients: { claudeDesktop, cursor, claudeCodeProject },
+      approvals: {
+        users: DEFAULT_DEV_USERS,
+        scope: DEV_APPROVER_SCOPE,
+        project: project.name ?? null,
+        consoles: started.map((x) => ({
+          name: x.server.name,
+          url: `${origin(x.server)}/approvals/console`,
+          clientId: consoleClient(x.server.name),
+        })),
+      },
     },
     null,
     2,
@@ -302,6 +342,25 @@ writeFileSync(
 );
 
 const docker = started.find((x) => x.server.name === 'docker');
+/** The human-approval walk-through: the agent asks, a person approves in the console, the agent's call runs. */
+function approvalSteps(d: Started): string {
+  const consoleUrl = `${origin(d.server)}/approvals/console`;
+  const args = `'{"project":"${project.name ?? '<a compose project>'}"}'`;
+  return `
+Human approval (Docker server): compose_restart waits for one person's approval (demo policy: count 1;
+count: 2 is the two-person rule: two different approvers, never the requester).
+  ${project.note}
+  1. The agent asks for a restart and waits (it polls approvals_get_status, then repeats the call with the request id):
+RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/approved-call.sh compose_restart ${args} ${d.url}
+  2. Open ${consoleUrl} in a browser (the certificate is from the dev CA
+     ${agent.bundleFile}: trust it or accept the warning; no client certificate is needed there),
+     Sign in at the dev issuer as "${APPROVER}" (or any dev name but "${AGENT}"), read the plan, Approve.
+  3. The agent's call runs once and prints the restart's result.
+  Or approve from a shell as "${APPROVER}" (list, then approve <id>):
+export RAVENHELM_APPROVALS_TOKEN=$(node auth/dist/cli.js token --agent ${APPROVER} --scope ${DEV_APPROVER_SCOPE} --aud ${d.url} --state ${stateDir})
+NODE_EXTRA_CA_CERTS=${agent.bundleFile} node shared/bin/ravenhelm-approvals.js list --url ${origin(d.server)}
+`;
+}
 process.stdout.write(`
 Ravenhelm MCP suite is running on loopback:
   dev issuer      ${issuerUrl}
@@ -337,7 +396,7 @@ ${JSON.stringify({ mcpServers: stdioServers }, null, 2)}
 
 Cursor: merge ${cursor} into ~/.cursor/mcp.json (stdio and HTTP; start Cursor with NODE_EXTRA_CA_CERTS=${agent.bundleFile} for HTTP).
 Claude Code project file (.mcp.json, stdio and HTTP): ${claudeCodeProject}
-
+${docker ? approvalSteps(docker) : ''}
 Ctrl-C to stop.
 `);
 
@@ -350,6 +409,7 @@ const stop = async () => {
     children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
   );
   await Promise.allSettled(stopStandIns.map((stopOne) => stopOne()));
+  await project.remove?.();
   await issuer.close();
 };
 process.on('SIGINT', stop);

@@ -9,6 +9,10 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The compose example is checked with `docker-compose config` (test/e2e/deploy-examples.test.ts).
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# A real load balancer in front of server replicas (test/e2e/scale-out.test.ts).
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 # The approvals console is tested in a real browser (playwright-core drives Debian's chromium; no download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 

@@ -1,9 +1,11 @@
+export { DEFAULT_DEV_USERS, DEV_APPROVER_SCOPE, type DevOAuthClient } from './dev/authorize.js';
 export {
   DEFAULT_DEV_ISSUER_PORT,
   DEFAULT_DEV_STATE_DIR,
   DEV_ORG_ID,
   DEV_PROJECT_ID,
   DevIssuer,
+  type DevListenOptions,
   type MintOptions,
   type MintTokenOptions,
 } from './dev/issuer.js';

@@ -62,7 +62,16 @@ const ServerPolicy = z
   .object({
     readOnly: z.boolean().default(false),
     toolsets: z
-      .object({ enabled: z.array(z.string()).optional(), disabled: z.array(z.string()).default([]) })
+      .object({
+        enabled: z.array(z.string()).optional(),
+        disabled: z.array(z.string()).default([]),
+        /**
+         * Dynamic toolsets: what a session starts with. 'all' (default): every enabled toolset, as before;
+         * 'default': the server's declared default set; a list: these. Agents enable the rest with
+         * toolsets_enable. RAVENHELM_TOOLSETS overrides it.
+         */
+        initial: z.union([z.enum(['all', 'default']), z.array(z.string()).min(1)]).optional(),
+      })
       .strict()
       .default({ disabled: [] }),
     /** 'destructive': every tool with destructiveHint needs a confirmation round-trip. */

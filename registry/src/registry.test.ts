@@ -250,8 +250,19 @@ describe('policy applied to tools', () => {
     [{ toolsets: { enabled: ['thingz'] } }, "policy servers.demo: no toolset named 'thingz'"],
     [{ toolsets: { disabled: ['thingz'] } }, "policy servers.demo: no toolset named 'thingz'"],
     [{ spiffe: { toolsets: { thingz: [AGENT] } } }, "policy servers.demo: no toolset named 'thingz'"],
+    [{ toolsets: { initial: ['thingz'] } }, "policy servers.demo: no toolset named 'thingz'"],
   ])('rejects unknown names: %j', (server, message) => {
     expect(() => registry({ demo: server })).toThrow(message);
+  });
+
+  it('reads the dynamic toolsets start set: all, default or a list', () => {
+    expect(registry({ demo: { toolsets: { initial: 'default' } } }).policy.servers.demo?.toolsets.initial).toBe(
+      'default',
+    );
+    expect(registry({ demo: { toolsets: { initial: ['things'] } } }).policy.servers.demo?.toolsets.initial).toEqual([
+      'things',
+    ]);
+    expect(() => registry({ demo: { toolsets: { initial: 'some' } } })).toThrow();
   });
 
   it('ignores servers this process does not run', () => {

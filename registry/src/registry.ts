@@ -87,6 +87,7 @@ export class Registry {
       const namedToolsets = [
         ...(sp.toolsets.enabled ?? []),
         ...sp.toolsets.disabled,
+        ...(Array.isArray(sp.toolsets.initial) ? sp.toolsets.initial : []),
         ...Object.keys(sp.spiffe.toolsets),
         ...Object.keys(sp.approve.toolsets),
       ];

@@ -120,6 +120,19 @@ export const KitConfigSchema = z.object({
     })
     .prefault({}),
   redis: z.object({ url: z.string().optional() }).prefault({}),
+  /** Dynamic toolsets (docs/toolsets.md): 'all' (default), 'default' (the server's declared set) or a,b. */
+  toolsets: z
+    .object({
+      start: z.string().trim().min(1).optional(),
+      /** How long a principal's enabled toolsets last after its latest toolsets_enable. */
+      ttlSeconds: z.coerce
+        .number()
+        .int()
+        .min(60)
+        .max(7 * 24 * 3600)
+        .default(8 * 3600),
+    })
+    .prefault({}),
   confirm: z.object({ ttlSeconds: z.coerce.number().int().min(10).max(3600).default(120) }).prefault({}),
   approvals: z
     .object({
@@ -185,6 +198,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
+  RAVENHELM_TOOLSETS: 'toolsets.start',
+  RAVENHELM_TOOLSETS_TTL_SECONDS: 'toolsets.ttlSeconds',
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
   RAVENHELM_APPROVALS_WEBHOOK_TIMEOUT_MS: 'approvals.webhookTimeoutMs',
   RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: 'approvals.consoleClientId',

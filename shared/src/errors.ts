@@ -63,6 +63,7 @@ export const ERROR_TABLE = {
   ERR_APPROVAL_CONFLICT: { http: 409, jsonrpc: JSONRPC_SERVER, kind: 'protocol' },
   ERR_RESTART_BUDGET: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_NOT_ALLOWED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  ERR_TOOLSET_NOT_ENABLED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_OUTPUT_TOO_LARGE: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_QUERY_INVALID: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_BACKEND_TIMEOUT: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },

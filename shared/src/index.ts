@@ -68,6 +68,15 @@ export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResu
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
 export { connectRedis, type RedisLike } from './pipeline/redis.js';
 export {
+  createToolsetStore,
+  DynamicToolsets,
+  dynamicToolsetsOf,
+  principalKeyOf,
+  TOOLSETS_ENABLE_TOOL,
+  TOOLSETS_LIST_TOOL,
+  type ToolsetStore,
+} from './pipeline/toolsets.js';
+export {
   createRuntime,
   defaultScopes,
   type HttpServerHandle,

@@ -11,22 +11,45 @@ describe('jsonSchemaOf (slim emission)', () => {
     nested: z.object({ at: z.string().nullable().describe('when') }).strict(),
   });
 
-  it('output schemas keep every property and type, without prose or safe-integer bounds', () => {
+  it('output schemas are shallow: top-level properties typed by kind, no prose, no required list', () => {
     expect(jsonSchemaOf(Out, 'output')).toEqual({
       type: 'object',
       properties: {
         description: { type: 'string' },
         count: { type: 'integer' },
         code: { type: ['integer', 'null'] },
-        pair: { type: 'array', items: { type: ['number', 'string'] }, minItems: 2, maxItems: 2 },
-        nested: { type: 'object', properties: { at: { type: ['string', 'null'] } }, required: ['at'] },
+        pair: { type: 'array' },
+        nested: { type: 'object' },
       },
-      required: ['description', 'count', 'code', 'pair', 'nested'],
     });
   });
 
-  it('input schemas keep descriptions and real bounds, drop only the safe-integer range', () => {
+  it('types unions, enums, consts and any-values by kind', () => {
+    const U = z.object({
+      state: z.enum(['a', 'b']),
+      fixed: z.literal(3),
+      either: z.union([z.object({ a: z.string() }), z.array(z.string()), z.null()]),
+      num: z.union([z.number(), z.number().int()]),
+      free: z.unknown(),
+    });
+    expect((jsonSchemaOf(U, 'output') as { properties: unknown }).properties).toEqual({
+      state: { type: 'string' },
+      fixed: { type: 'number' },
+      either: { type: ['object', 'array', 'null'] },
+      num: { type: 'number' },
+      free: {},
+    });
+  });
+
+  it('input schemas keep descriptions, enums, defaults and numeric bounds; drop string checks and the safe-integer range', () => {
     const In = z.object({
+      name: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[a-z]+$/)
+        .describe('who'),
+      tags: z.array(z.string()).min(1).max(5),
       tail: z.number().int().min(1).max(500).default(200).describe('lines'),
       any: z.number().int().describe('no bounds of its own'),
       retries: z.number().int().min(0).nullable().optional(),
@@ -34,26 +57,28 @@ describe('jsonSchemaOf (slim emission)', () => {
     expect(jsonSchemaOf(In, 'input')).toEqual({
       type: 'object',
       properties: {
+        name: { type: 'string', description: 'who' },
+        tags: { type: 'array', maxItems: 5, items: { type: 'string' } },
         tail: { type: 'integer', minimum: 1, maximum: 500, default: 200, description: 'lines' },
         any: { type: 'integer', description: 'no bounds of its own' },
         retries: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] },
       },
-      required: ['any'],
+      required: ['name', 'tags', 'any'],
     });
   });
 
   it('rewrites tuples of one type to a fixed-length array of that type', () => {
     const T = z.object({ point: z.tuple([z.number(), z.number()]), rest: z.tuple([z.string()]).rest(z.number()) });
-    const props = (jsonSchemaOf(T, 'output') as { properties: Record<string, unknown> }).properties;
+    const props = (jsonSchemaOf(T, 'input') as { properties: Record<string, unknown> }).properties;
     expect(props.point).toEqual({ type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 });
     expect(props.rest).toEqual({ type: 'array', items: { type: ['string', 'number'] }, minItems: 1 });
   });
 
-  it('drops a propertyNames that only says keys are strings, keeps one that constrains them', () => {
+  it('drops a propertyNames that only says keys are strings (or only a key pattern, an input check)', () => {
     const R = z.object({ labels: z.record(z.string(), z.string()), ids: z.record(z.string().regex(/^x/), z.number()) });
-    const props = (jsonSchemaOf(R, 'output') as { properties: Record<string, Record<string, unknown>> }).properties;
+    const props = (jsonSchemaOf(R, 'input') as { properties: Record<string, Record<string, unknown>> }).properties;
     expect(props.labels).toEqual({ type: 'object', additionalProperties: { type: 'string' } });
-    expect(props.ids?.propertyNames).toEqual({ type: 'string', pattern: '^x' });
+    expect(props.ids).toEqual({ type: 'object', additionalProperties: { type: 'number' } });
   });
 
   it('is computed once per schema and io', () => {

@@ -17,6 +17,11 @@ type Io = 'input' | 'output';
 
 const SAFE_MAX = Number.MAX_SAFE_INTEGER;
 const OUTPUT_PROSE = ['description', 'title', 'examples'] as const;
+/**
+ * Input checks the server enforces (zod, on every call) but an agent does not need to choose arguments:
+ * string patterns and lengths, and minimum array sizes. Refusals name the check that failed.
+ */
+const INPUT_CHECKS = ['pattern', 'minLength', 'maxLength', 'minItems'] as const;
 /** Keywords whose value is a map of name -> schema. */
 const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'] as const;
 /** Keywords whose value is one schema. */
@@ -25,7 +30,66 @@ const SCHEMA_ONE = ['additionalProperties', 'propertyNames', 'not', 'contains', 
 const SCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf'] as const;
 
 export function slimSchema(schema: Schema, io: Io): Schema {
-  return slim(schema, io) as Schema;
+  const slimmed = slim(schema, io) as Schema;
+  return io === 'output' ? shallow(slimmed) : slimmed;
+}
+
+/**
+ * Output schemas as tools/list shows them are shallow: the top-level properties with their JSON types,
+ * nested objects and arrays typed by kind only, no `required` list. Every result the full schema accepts
+ * is accepted (the shape only loosens); the server, not the client, checks the full shape (invoke.ts).
+ */
+function shallow(schema: Schema): Schema {
+  const props = schema.properties as Record<string, unknown> | undefined;
+  const out: Schema = { type: 'object' };
+  if (props) out.properties = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, kindOf(v)]));
+  if (!props && schema.additionalProperties !== undefined)
+    out.additionalProperties = kindOf(schema.additionalProperties);
+  return out;
+}
+
+/** A schema reduced to its JSON type(s): `{type}` or `{}` when any value is allowed. */
+function kindOf(node: unknown): Schema {
+  const types = typesOf(node);
+  if (!types || types.length === 0) return {};
+  return { type: types.length === 1 ? types[0] : types };
+}
+
+const JSON_TYPES = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'];
+
+function typesOf(node: unknown): string[] | undefined {
+  if (!node || typeof node !== 'object') return node === false ? [] : undefined;
+  const n = node as Schema;
+  if (n.type !== undefined) {
+    const list = (Array.isArray(n.type) ? n.type : [n.type]).filter((t): t is string => typeof t === 'string');
+    return list.includes('number') ? list.filter((t) => t !== 'integer') : list;
+  }
+  if ('const' in n) return [jsonTypeOf(n.const)];
+  if (Array.isArray(n.enum)) return unique(n.enum.map(jsonTypeOf));
+  const members = (Array.isArray(n.anyOf) ? n.anyOf : Array.isArray(n.oneOf) ? n.oneOf : undefined) as
+    | unknown[]
+    | undefined;
+  if (!members) return undefined;
+  const all: string[] = [];
+  for (const m of members) {
+    const t = typesOf(m);
+    if (t === undefined) return undefined;
+    all.push(...t);
+  }
+  const list = unique(all);
+  return list.includes('number') ? list.filter((t) => t !== 'integer') : list;
+}
+
+function jsonTypeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  const t = typeof value;
+  return JSON_TYPES.includes(t) ? t : 'string';
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)];
 }
 
 function slim(node: unknown, io: Io): unknown {
@@ -35,6 +99,7 @@ function slim(node: unknown, io: Io): unknown {
   for (const [key, value] of Object.entries(src)) {
     if (io === 'output' && (OUTPUT_PROSE as readonly string[]).includes(key)) continue;
     if (io === 'output' && key === 'additionalProperties' && value === false) continue;
+    if (io === 'input' && (INPUT_CHECKS as readonly string[]).includes(key) && typeof value !== 'object') continue;
     if ((key === 'minimum' && value === -SAFE_MAX) || (key === 'maximum' && value === SAFE_MAX)) continue;
     // object keys are always strings: z.record's `propertyNames: {type: "string"}` says nothing
     if (key === 'propertyNames' && isBareString(value)) continue;
@@ -51,6 +116,8 @@ function slim(node: unknown, io: Io): unknown {
     }
   }
   rewriteItems(src, out, io);
+  // a key pattern dropped from an input schema leaves a propertyNames that says nothing
+  if (isBareString(out.propertyNames)) delete out.propertyNames;
   return collapseTypeUnion(out);
 }
 

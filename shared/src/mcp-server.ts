@@ -23,7 +23,7 @@ export function authInfoFor(caller: CallerInfo): AuthInfo {
   };
 }
 
-function callerOf(authInfo: AuthInfo | undefined, fallback: Principal | undefined): CallerInfo {
+export function callerOf(authInfo: AuthInfo | undefined, fallback: Principal | undefined): CallerInfo {
   const caller = authInfo?.extra?.caller as CallerInfo | undefined;
   if (caller) return caller;
   if (fallback) return { principal: fallback };
@@ -46,14 +46,19 @@ export function createMcpServer(opts: McpServerOptions): Server {
   const server = new Server(
     { name: `ravenhelm-${opts.name}`, title: `Ravenhelm ${opts.name}`, version: opts.version },
     {
-      capabilities: { tools: { listChanged: false } },
+      // Only a session (stdio) can be told; stateless HTTP clients list again after toolsets_enable.
+      capabilities: { tools: { listChanged: opts.pipeline.dynamicToolsets && opts.localPrincipal !== undefined } },
       instructions: opts.description,
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
     const { principal } = callerOf(extra.authInfo, opts.localPrincipal);
-    return { tools: opts.pipeline.listTools(principal) };
+    return { tools: await opts.pipeline.listToolsFor(principal) };
   });
+  if (opts.pipeline.dynamicToolsets && opts.localPrincipal) {
+    const off = opts.pipeline.onToolListChanged(() => void server.sendToolListChanged().catch(() => undefined));
+    server.onclose = off;
+  }
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const caller = callerOf(extra.authInfo, opts.localPrincipal);
     const supportsElicitation = opts.elicitation && server.getClientCapabilities()?.elicitation !== undefined;

@@ -19,6 +19,8 @@ import { RavenhelmError } from './errors.js';
 export const MAX_MESSAGE_DEPTH = 32;
 /** Longest request id echoed back; longer ids are refused, not echoed. */
 export const MAX_ID_CHARS = 256;
+/** Longest protocol version accepted in `_meta` (they are dates such as 2026-07-28). */
+export const MAX_VERSION_CHARS = 32;
 /** MCP tool names are 1-128 characters. */
 export const MAX_TOOL_NAME_CHARS = 128;
 /** How much of any caller-supplied text an error message may quote. */
@@ -74,7 +76,7 @@ const PARAMS: Record<string, z.ZodType> = {
 const TOP_LEVEL = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
 
 /** Classifies one parsed JSON value; never throws. */
-export function classifyMessage(m: unknown): Classified {
+export function classifyMessage(m: unknown, opts: { methodSchemas?: boolean } = {}): Classified {
   const invalid = (id: RequestId | null, error: RavenhelmError, notification = false): Classified => ({
     kind: 'invalid',
     id,
@@ -150,7 +152,7 @@ export function classifyMessage(m: unknown): Classified {
     const fault = callFault(params);
     if (fault) return invalid(id, badParams(fault));
   }
-  const schema = PARAMS[method];
+  const schema = opts.methodSchemas === false ? undefined : PARAMS[method];
   if (schema) {
     const parsed = schema.safeParse({ method, ...(params ? { params } : {}) });
     if (!parsed.success) {
@@ -169,6 +171,11 @@ function metaFault(meta: unknown): string | undefined {
   const token = meta.progressToken;
   if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isSafeInteger(token))) {
     return '"params._meta.progressToken" must be a string or an integer';
+  }
+  // A protocol version is a date; SDK v2 echoes an unsupported one whole in its error data.
+  const version = meta['io.modelcontextprotocol/protocolVersion'];
+  if (version !== undefined && (typeof version !== 'string' || version.length > MAX_VERSION_CHARS)) {
+    return `"params._meta.io.modelcontextprotocol/protocolVersion" must be a protocol version string (at most ${MAX_VERSION_CHARS} characters)`;
   }
   const related = meta['io.modelcontextprotocol/related-task'];
   if (related !== undefined && !(isPlainObject(related) && typeof related.taskId === 'string')) {

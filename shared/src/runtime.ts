@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
+import { connectModernServer } from './http/modern.js';
 import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
 import { createMcpServer } from './mcp-server.js';
@@ -20,6 +21,7 @@ import { type ConfirmationStore, createConfirmationStore } from './pipeline/conf
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
 import { connectRedis } from './pipeline/redis.js';
+import { dynamicToolsetsOf } from './pipeline/toolsets.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
 
 type AnyDefinition = ServerDefinition<object, z.ZodObject>;
@@ -175,7 +177,8 @@ export async function createRuntime(
         ...(config.http.publicUrl ? { baseUrl: config.http.publicUrl } : {}),
       })
     : undefined;
-  const services = overrides.services ?? (await definition.createServices(config.backend, { logger }));
+  const services =
+    overrides.services ?? (await definition.createServices(config.backend, { logger, ...(redis ? { redis } : {}) }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
       { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },
@@ -188,6 +191,16 @@ export async function createRuntime(
     { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
     highTools.reason,
   );
+  const toolsets = dynamicToolsetsOf({
+    server: definition.name,
+    start: config.toolsets.start,
+    policyInitial: registry.policy.servers[definition.name]?.toolsets.initial,
+    available: [...new Set(registry.enabled(definition.name).map((t) => t.toolset))],
+    defaultToolsets: definition.defaultToolsets,
+    descriptions: definition.toolsetDescriptions,
+    ttlSeconds: config.toolsets.ttlSeconds,
+    redis,
+  });
   const pipeline = new Pipeline<object>({
     server: definition.name,
     tools: definition.tools,
@@ -205,6 +218,7 @@ export async function createRuntime(
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
     approvals,
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
+    ...(toolsets ? { toolsets } : {}),
   });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
@@ -241,7 +255,12 @@ export async function createRuntime(
       await approvals.close();
       await pipeline.close();
       await audit.close();
-      if (redis) await redis.quit().catch(() => undefined);
+      if (redis) {
+        // While Redis is down quit() fails at once and ioredis keeps reconnecting, which kept the process
+        // alive after SIGTERM; disconnect() stops the reconnect loop.
+        await redis.quit().catch(() => undefined);
+        redis.disconnect();
+      }
     },
   };
 }
@@ -283,6 +302,10 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     pipeline: rt.pipeline,
   });
   await mcp.connect(transport);
+  const modern = await connectModernServer(
+    { name: definition.name, version: definition.version, description: definition.description, pipeline: rt.pipeline },
+    config.limits.callTimeoutMs + 15_000,
+  );
   let draining = false;
   const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
   server.keepAliveTimeout = 65_000;
@@ -326,6 +349,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     authenticator,
     pipeline: rt.pipeline,
     transport,
+    modern,
     metrics: rt.metrics,
     logger: rt.logger,
     ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
@@ -379,7 +403,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
         }
         server.closeAllConnections();
         await closed;
-        await mcp.close();
+        await Promise.all([mcp.close(), modern.close()]);
         await authenticator.close?.();
       })();
       return shutdownPromise;

@@ -1,6 +1,7 @@
 import type { ToolSpec } from '@ravenhelm/registry';
 import type { z } from 'zod';
 import type { Logger } from './logging.js';
+import type { RedisLike } from './pipeline/redis.js';
 import { type AnyTool, toSpec } from './tool.js';
 
 /** Everything the kit needs to run one server: its tools, its backend config and how to reach the backend. */
@@ -12,14 +13,24 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
   /** Default HTTP port; each server has its own so several run side by side (docker 8701, observability 8702, ...). */
   defaultPort?: number;
   tools: readonly AnyTool<S>[];
+  /**
+   * The toolsets a session starts with when dynamic toolsets are on (RAVENHELM_TOOLSETS=default): the
+   * common on-call questions. The others are enabled at run time with toolsets_enable.
+   */
+  defaultToolsets?: readonly string[];
+  /** One line per toolset for toolsets_list (default: the titles of its tools). */
+  toolsetDescriptions?: Readonly<Record<string, string>>;
   /** The zod schema of this server's `backend` config section (defaults for every field the demo needs). */
   backendConfig: C;
   /** Environment variables that set backend config fields: `{ DOCKER_HOST: 'host' }` (dot paths allowed). */
   backendEnv?: Readonly<Record<string, string>>;
   /** Dot paths in the backend section that hold secrets: redacted in --print-config and logs. */
   secretPaths?: readonly string[];
-  /** Builds the services every handler receives (backend clients). Called once per process. */
-  createServices(config: z.output<C>, ctx: { logger: Logger }): Promise<S> | S;
+  /**
+   * Builds the services every handler receives (backend clients). Called once per process. `ctx.redis` is the runtime's Redis client when `redis.url` is configured (owned by
+   * the runtime: never quit it), for state replicas must share.
+   */
+  createServices(config: z.output<C>, ctx: { logger: Logger; redis?: RedisLike }): Promise<S> | S;
   /** Throws when the backend does not answer; drives /readyz. */
   ready?(services: S, signal: AbortSignal): Promise<void>;
   close?(services: S): Promise<void>;

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { RavenhelmError } from './errors.js';
+import { classifyEnvelope, createModernServer, hasEnvelopeClaim } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
 import { classifyMessage, errorResponse, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
@@ -14,6 +15,28 @@ export interface StdioGuardOptions {
   maxLineBytes: number;
   /** Called for a refused tools/call (so the pipeline can audit it). */
   onRefusedCall?: (name: string, code: RavenhelmError['code']) => Promise<void>;
+}
+
+/**
+ * The 2026-07-28 side of one stdio connection: the transport of the long-lived v2 server. It writes
+ * to the same stdout; the guarded transport hands it the requests that carry the per-request
+ * `_meta` envelope, and cancellations of those requests.
+ */
+class ModernStdioChannel {
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  /** Ids of requests the v2 server has not answered yet. */
+  readonly pending = new Set<RequestId>();
+  constructor(private readonly write: (message: JSONRPCMessage) => Promise<void>) {}
+  async start(): Promise<void> {}
+  async close(): Promise<void> {
+    this.onclose?.();
+  }
+  send(message: JSONRPCMessage): Promise<void> {
+    if ('id' in message && ('result' in message || 'error' in message)) this.pending.delete(message.id as RequestId);
+    return this.write(message);
+  }
 }
 
 /**
@@ -33,6 +56,8 @@ export class GuardedStdioTransport implements Transport {
   #size = 0;
   #discarding = false;
   #closed = false;
+  /** Where 2026-07-28 messages go (connect the v2 server to it); 2025-era ones go to `onmessage`. */
+  readonly modern = new ModernStdioChannel((message) => this.send(message));
 
   constructor(opts: StdioGuardOptions) {
     this.#o = opts;
@@ -87,9 +112,10 @@ export class GuardedStdioTransport implements Transport {
       );
       return;
     }
-    const message = classifyMessage(parsed);
+    // A 2026-era request is validated by the v2 server against its own era's schemas, not SDK v1's.
+    const message = classifyMessage(parsed, { methodSchemas: !hasEnvelopeClaim(parsed) });
     if (message.kind !== 'invalid') {
-      this.onmessage?.(parsed as JSONRPCMessage);
+      this.#route(parsed as JSONRPCMessage, message.kind === 'request' ? message.id : null);
       return;
     }
     if (message.notification) return;
@@ -98,6 +124,28 @@ export class GuardedStdioTransport implements Transport {
     void Promise.resolve(refused)
       .catch((err) => this.onerror?.(err as Error))
       .finally(() => this.#answer(message.id, message.error));
+  }
+
+  /** One stdio connection, two eras: the message's own envelope decides, as in the SDK's serveStdio. */
+  #route(message: JSONRPCMessage, id: RequestId | null): void {
+    const era = this.modern.onmessage ? classifyEnvelope(message) : { modern: false };
+    if (era.refusal) {
+      if (id !== null) {
+        const { code, message: text, data } = era.refusal;
+        void this.send({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } } as never);
+      }
+      return;
+    }
+    if (era.modern && id !== null) this.modern.pending.add(id);
+    const cancelled =
+      (message as { method?: string; params?: { requestId?: RequestId } }).method === 'notifications/cancelled'
+        ? (message as { params?: { requestId?: RequestId } }).params?.requestId
+        : undefined;
+    if (era.modern || (cancelled !== undefined && this.modern.pending.has(cancelled))) {
+      this.modern.onmessage?.(message);
+      return;
+    }
+    this.onmessage?.(message);
   }
 
   #answer(id: RequestId | null, error: RavenhelmError): void {
@@ -148,6 +196,14 @@ export async function startStdio(
     onRefusedCall: (name, code) => rt.pipeline.refused(rt.localPrincipal, name, randomUUID(), code),
   });
   await mcp.connect(transport);
+  const modern = createModernServer({
+    name: rt.definition.name,
+    version: rt.definition.version,
+    description: rt.definition.description,
+    pipeline: rt.pipeline,
+    localPrincipal: rt.localPrincipal,
+  });
+  await modern.connect(transport.modern as never);
   rt.logger.info(
     { tools: rt.pipeline.listTools(rt.localPrincipal).length, subject: rt.localPrincipal.subject },
     'serving MCP over stdio',
@@ -155,7 +211,7 @@ export async function startStdio(
   return {
     async close() {
       await rt.pipeline.idle();
-      await mcp.close();
+      await Promise.all([mcp.close(), modern.close()]);
     },
   };
 }

@@ -19,6 +19,27 @@ export const NOOP_CALL = JSON.stringify({
   params: { name: 'echo_noop', arguments: {} },
 });
 
+/** NOOP_CALL as a 2026-07-28 client (SDK v2) sends it, with the per-request `_meta` envelope. */
+export const MODERN_NOOP_CALL = JSON.stringify({
+  ...JSON.parse(NOOP_CALL),
+  params: {
+    ...JSON.parse(NOOP_CALL).params,
+    _meta: {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '0' },
+    },
+  },
+});
+/** The headers a 2026-07-28 client sends with MODERN_NOOP_CALL (version and routing headers are required). */
+export const MODERN_NOOP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'echo_noop',
+};
+
 /** The kit's echo server over HTTP on a free port; the local principal unless an authenticator is given. */
 export async function startKit(
   authenticator?: () => Authenticator,

@@ -9,7 +9,8 @@
  * and is called through the SDK Client. Bytes are JSON bytes: tools/list as the client receives it, the
  * model-facing part of it (name, description, inputSchema), and each task's tool results (all calls a
  * task needs, summed): the whole result, and its text blocks alone (what a client that passes only text
- * to the model spends; ours carry the same data again as structuredContent). Prometheus gets one hour of history for 120 series by promtool backfill.
+ * to the model spends; ours carry the same data again as structuredContent). Ours run twice for Docker and
+ * Prometheus: every toolset listed (the default, used for the ratios) and RAVENHELM_TOOLSETS=default. Prometheus gets one hour of history for 120 series by promtool backfill.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -85,6 +86,15 @@ function looksFailed(result: Record<string, unknown>): boolean {
     .join('\n')
     .slice(0, 300);
   return /"isError":\s*true|^\s*(error|failed)\b|Error: /i.test(text);
+}
+
+/** The same server started with dynamic toolsets (RAVENHELM_TOOLSETS=default): what a session loads first. */
+function withDefaultToolsets(c: Contender): Contender {
+  return {
+    ...c,
+    name: `${c.name.replace(/\)$/, '')}, toolsets=default)`,
+    env: { ...c.env, RAVENHELM_TOOLSETS: 'default' },
+  };
 }
 
 async function measure(c: Contender): Promise<Measured> {
@@ -407,8 +417,12 @@ try {
 
   const sections: string[] = [];
   for (const [title, contenders, tasks] of [
-    ['Docker', docker, dockerTasks],
-    ['Prometheus', prometheus, promTasks],
+    ['Docker', [docker[0] as Contender, withDefaultToolsets(docker[0] as Contender), ...docker.slice(1)], dockerTasks],
+    [
+      'Prometheus',
+      [prometheus[0] as Contender, withDefaultToolsets(prometheus[0] as Contender), ...prometheus.slice(1)],
+      promTasks,
+    ],
     ['Alertmanager', alertmanager, alertTasks],
   ] as const) {
     const measured: Measured[] = [];

@@ -1,12 +1,17 @@
 /**
- * A bounded load: autocannon in a separate process (so the server under test keeps its own cores'
- * worth of event loop) POSTs the same JSON-RPC body over `concurrency` keep-alive connections for
- * `maxSeconds` (the process is killed if it overruns by 30 s).
+ * A bounded load: autocannon in a separate process (so the server under test keeps its own core's worth
+ * of event loop) POSTs JSON-RPC bodies over `concurrency` keep-alive connections for `maxSeconds` (the
+ * process is killed if it overruns by 30 s). The same generator drives every server a benchmark compares.
+ * `requests` cycles each connection through several requests (distinct principals or arguments); `tls`
+ * presents a client certificate (mTLS).
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const AUTOCANNON = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
 
 export interface LoadOptions {
   url: string;
@@ -14,11 +19,17 @@ export interface LoadOptions {
   headers: Record<string, string>;
   concurrency: number;
   maxSeconds: number;
+  /** Requests each connection cycles through instead of `body` alone (their headers add to `headers`). */
+  requests?: { body: string; headers?: Record<string, string> }[];
+  /** Client certificate, key and the CA that signed the server's certificate (files). */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 export interface LoadResult {
   completed: number;
   failed: number;
+  /** Answers with a status other than 2xx, by status (e.g. 429 from the rate limit). */
+  non2xx: number;
   seconds: number;
   perSecond: number;
   p50ms: number;
@@ -26,31 +37,31 @@ export interface LoadResult {
 }
 
 export function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const args = [
-    AUTOCANNON,
-    '--json',
-    '--connections',
-    String(o.concurrency),
-    '--duration',
-    String(o.maxSeconds),
-    '--timeout',
-    '10',
-    '--method',
-    'POST',
-    '--body',
-    o.body,
-    ...Object.entries(o.headers).flatMap(([k, v]) => ['--headers', `${k}=${v}`]),
-    o.url,
-  ];
-  return new Promise((resolve, reject) => {
+  const spec = {
+    url: o.url,
+    body: o.body,
+    headers: o.headers,
+    concurrency: o.concurrency,
+    maxSeconds: o.maxSeconds,
+    ...(o.requests ? { requests: o.requests } : {}),
+    ...(o.tls ? { tls: o.tls } : {}),
+  };
+  // The spec goes through a file: thousands of per-request tokens do not fit in one argv string.
+  const dir = mkdtempSync(join(tmpdir(), 'rh-load-'));
+  const specFile = join(dir, 'spec.json');
+  writeFileSync(specFile, JSON.stringify(spec));
+  return new Promise<LoadResult>((resolve, reject) => {
     execFile(
       process.execPath,
-      args,
-      { timeout: (o.maxSeconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 },
+      [WORKER, specFile],
+      {
+        timeout: (o.maxSeconds + 30) * 1000,
+        maxBuffer: 16 * 1024 * 1024,
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+      },
       (err, stdout) => {
         if (err) return reject(err);
         const r = JSON.parse(stdout) as {
-          requests: { total: number };
           non2xx: number;
           errors: number;
           timeouts: number;
@@ -61,6 +72,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
         resolve({
           completed: r['2xx'],
           failed: r.non2xx + r.errors + r.timeouts,
+          non2xx: r.non2xx,
           seconds: r.duration,
           perSecond: r['2xx'] / r.duration,
           p50ms: r.latency.p50,
@@ -68,5 +80,5 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
         });
       },
     );
-  });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }

@@ -7,6 +7,9 @@
  *   HIGH needs mTLS, which test/security covers), on the untouched backend.
  * - then stdio (mcp.json): every case, in order, with HIGH tools enabled for a local SPIFFE ID on the
  *   allowlist and `confirm: destructive`, so confirmation round trips are exercised too.
+ * - all of it twice, on a fresh backend each time: with the SDK v1 `Client` (protocol 2025-11-25,
+ *   confirmation by re-sending the token) and with the SDK v2 `Client` from `@modelcontextprotocol/client`
+ *   pinned to 2026-07-28 (confirmation by an input_required round trip its elicitation handler accepts).
  *
  * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
  * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
@@ -16,6 +19,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Client as V2Client, StreamableHTTPClientTransport as V2HttpTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport as V2StdioTransport } from '@modelcontextprotocol/client/stdio';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -40,6 +45,77 @@ for (const file of readdirSync(suiteDir).filter((f) => f.endsWith('.ts'))) {
 
 type CallResult = Awaited<ReturnType<Client['callTool']>>;
 
+/** What the suite needs of a client, so the v1 and v2 SDK clients run the same cases. */
+interface ContractClient {
+  listTools(): Promise<{ tools: { name: string; outputSchema?: { type?: unknown } }[] }>;
+  callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+interface ClientEra {
+  label: string;
+  /** Confirmations come as input_required round trips (never as a token to re-send). */
+  elicits: boolean;
+  /** Connects a client of this era to the transport it builds for stdio (command) or HTTP (url). */
+  connect(target: StdioTarget | HttpTarget): Promise<ContractClient>;
+}
+type StdioTarget = {
+  kind: 'stdio';
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  onStderr: (s: string) => void;
+};
+type HttpTarget = { kind: 'http'; url: string; token: string };
+
+const ERAS: ClientEra[] = [
+  {
+    label: 'v1 (2025-11-25)',
+    elicits: false,
+    async connect(t) {
+      const client = new Client({ name: 'ravenhelm-contract', version: '1.0.0' });
+      await client.connect(
+        t.kind === 'http'
+          ? new StreamableHTTPClientTransport(new URL(t.url), {
+              requestInit: { headers: { authorization: `Bearer ${t.token}` } },
+            })
+          : stdioTransport(new StdioClientTransport({ ...stdioParams(t) }), t),
+      );
+      return client as unknown as ContractClient;
+    },
+  },
+  {
+    label: 'v2 (2026-07-28)',
+    elicits: true,
+    async connect(t) {
+      const client = new V2Client({ name: 'ravenhelm-contract-v2', version: '1.0.0' }, {
+        capabilities: { elicitation: { form: {} } },
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+      } as never);
+      // The runner is the user: it accepts every confirmation the server asks for.
+      client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { confirm: true } }));
+      await client.connect(
+        t.kind === 'http'
+          ? new V2HttpTransport(new URL(t.url), { requestInit: { headers: { authorization: `Bearer ${t.token}` } } })
+          : stdioTransport(new V2StdioTransport({ ...stdioParams(t) }), t),
+      );
+      return client as unknown as ContractClient;
+    },
+  },
+];
+
+function stdioParams(t: StdioTarget) {
+  return { command: t.command, args: t.args, cwd: REPO_ROOT, env: t.env, stderr: 'pipe' as const };
+}
+
+function stdioTransport<T extends { stderr: { on(e: 'data', f: (c: Buffer) => void): unknown } | null }>(
+  transport: T,
+  t: StdioTarget,
+): T {
+  transport.stderr?.on('data', (chunk: Buffer) => t.onStderr(chunk.toString()));
+  return transport;
+}
+
 function textOf(result: CallResult): string {
   return ((result.content ?? []) as { type: string; text?: string }[])
     .filter((c) => c.type === 'text')
@@ -48,10 +124,11 @@ function textOf(result: CallResult): string {
 }
 
 /** Calls a tool; a confirmation answer is confirmed once by re-sending its token, as an agent would. */
-async function callCase(client: Client, c: ContractCase): Promise<CallResult> {
+async function callCase(client: ContractClient, c: ContractCase, era: ClientEra): Promise<CallResult> {
   const first = await client.callTool({ name: c.tool, arguments: c.arguments });
   const confirmation = (first._meta as Record<string, { token?: string }> | undefined)?.[CONFIRMATION];
   if (!confirmation?.token) return first;
+  if (era.elicits) throw new Error(`${c.tool}: a confirmation token came back instead of an input_required round trip`);
   return client.callTool({ name: c.tool, arguments: { ...c.arguments, confirmationToken: confirmation.token } });
 }
 
@@ -90,159 +167,152 @@ for (const server of discovery.servers) {
   if (!suite) continue;
   const specs = new Map<string, ToolSpec>(server.specs.map((s) => [s.name, s]));
 
-  describe(`${name}: every tool through the SDK client`, () => {
-    let backend: ContractBackend;
-    const dir = mkdtempSync(join(tmpdir(), `rh-contract-${name}-`));
-
-    beforeAll(async () => {
-      backend = await suite.setup();
-    }, 180_000);
-
-    afterAll(async () => {
-      await backend?.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
-
-    it('has an ok case for every tool, and no case for an unknown tool', () => {
-      const covered = new Set(backend.cases.filter((c) => c.expect === 'ok').map((c) => c.tool));
-      const uncovered = [...specs.keys()].filter((t) => !covered.has(t));
-      expect(uncovered, `tools without an 'ok' contract case in test/contract/servers/${name}.ts`).toEqual([]);
-      const unknown = backend.cases.map((c) => c.tool).filter((t) => !specs.has(t));
-      expect(unknown, 'cases naming tools the server does not have').toEqual([]);
-    });
-
-    function envFor(transport: 'stdio' | 'http', extra: Record<string, string>): Record<string, string> {
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? dir,
-        RAVENHELM_LOG_LEVEL: 'warn',
-        RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
-        ...extra,
-        // The suite's own settings win (its policy names its own SPIFFE ID, scopes or subject).
-        ...backend.env,
-      };
-      if (!env.RAVENHELM_POLICY_FILE) {
-        const policy = join(dir, 'policy.yaml');
-        writeFileSync(
-          policy,
-          `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
-        );
-        env.RAVENHELM_POLICY_FILE = policy;
-      }
-      return env;
-    }
-
-    describe('over Streamable HTTP with a real token', () => {
-      let server: HttpBin;
-      let client: Client;
-      let issuer: DevIssuer;
+  for (const era of ERAS)
+    describe(`${name}: every tool through the SDK ${era.label} client`, () => {
+      let backend: ContractBackend;
+      const dir = mkdtempSync(join(tmpdir(), `rh-contract-${name}-`));
 
       beforeAll(async () => {
-        issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
-        const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
-        // The port is chosen first: the token's audience is the server's public URL.
-        const port = await freePort();
-        const url = `http://127.0.0.1:${port}/mcp`;
-        server = await startHttpBin(
-          suite.bin,
-          envFor('http', {
-            RAVENHELM_LOG_LEVEL: 'info', // startHttpBin reads the URL from the "listening" line
-            RAVENHELM_HTTP_HOST: '127.0.0.1',
-            RAVENHELM_HTTP_PORT: String(port),
-            RAVENHELM_PUBLIC_URL: url,
-            RAVENHELM_AUTH_MODE: 'oauth',
-            RAVENHELM_AUTH_ISSUER: issuerUrl,
-          }),
-          { args: ['--http'] },
-        );
-        const token = await issuer.mint({ agent: 'contract-runner', scopes: [`mcp:${name}:admin`], audience: url });
-        client = new Client({ name: 'ravenhelm-contract-http', version: '1.0.0' });
-        await client.connect(
-          new StreamableHTTPClientTransport(new URL(url), {
-            requestInit: { headers: { authorization: `Bearer ${token}` } },
-          }),
-        );
-      }, 120_000);
+        backend = await suite.setup();
+      }, 180_000);
 
       afterAll(async () => {
-        await client?.close();
-        await server?.stop();
-        await issuer?.close();
+        await backend?.stop();
+        rmSync(dir, { recursive: true, force: true });
       });
 
-      it('answers every read-only case as declared, accepted by the client', async () => {
-        const { tools } = await client.listTools();
-        const offered = new Set(tools.map((t) => t.name));
-        // The read cases before the suite's first write: later reads may depend on what the writes create.
-        const isRead = (c: ContractCase) => {
-          const spec = specs.get(c.tool);
-          return spec !== undefined && spec.tier !== 'HIGH' && spec.annotations.readOnlyHint === true;
+      it('has an ok case for every tool, and no case for an unknown tool', () => {
+        const covered = new Set(backend.cases.filter((c) => c.expect === 'ok').map((c) => c.tool));
+        const uncovered = [...specs.keys()].filter((t) => !covered.has(t));
+        expect(uncovered, `tools without an 'ok' contract case in test/contract/servers/${name}.ts`).toEqual([]);
+        const unknown = backend.cases.map((c) => c.tool).filter((t) => !specs.has(t));
+        expect(unknown, 'cases naming tools the server does not have').toEqual([]);
+      });
+
+      function envFor(transport: 'stdio' | 'http', extra: Record<string, string>): Record<string, string> {
+        const env: Record<string, string> = {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? dir,
+          RAVENHELM_LOG_LEVEL: 'warn',
+          RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
+          ...extra,
+          // The suite's own settings win (its policy names its own SPIFFE ID, scopes or subject).
+          ...backend.env,
         };
-        const firstWrite = backend.cases.findIndex((c) => !isRead(c));
-        const reads = (firstWrite === -1 ? backend.cases : backend.cases.slice(0, firstWrite)).filter(isRead);
-        expect(reads.length).toBeGreaterThan(0);
-        const failures: string[] = [];
-        for (const c of reads) {
-          if (!offered.has(c.tool)) {
-            failures.push(`${c.tool}: not offered over HTTP to a caller with mcp:${name}:admin`);
-            continue;
-          }
-          try {
-            checkCase(c, await callCase(client, c));
-          } catch (err) {
-            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
-          }
+        if (!env.RAVENHELM_POLICY_FILE) {
+          const policy = join(dir, 'policy.yaml');
+          writeFileSync(
+            policy,
+            `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
+          );
+          env.RAVENHELM_POLICY_FILE = policy;
         }
-        expect(failures, `stderr tail:\n${server.stderr().slice(-3000)}`).toEqual([]);
-      }, 600_000);
-    });
-    describe('over stdio', () => {
-      let client: Client;
-      let stderr = '';
+        return env;
+      }
 
-      beforeAll(async () => {
-        const entry = tsEntry(suite.bin, ['--stdio']);
-        const transport = new StdioClientTransport({
-          command: entry.command,
-          args: entry.args,
-          cwd: REPO_ROOT,
-          env: envFor('stdio', {
-            RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
-            RAVENHELM_LOCAL_SPIFFE_ID: RUNNER_SPIFFE_ID,
-            RAVENHELM_LOCAL_SCOPES: `mcp:${name}:admin`,
-            RAVENHELM_LOCAL_SUBJECT: 'contract-runner',
-          }),
-          stderr: 'pipe',
+      describe('over Streamable HTTP with a real token', () => {
+        let server: HttpBin;
+        let client: ContractClient;
+        let issuer: DevIssuer;
+
+        beforeAll(async () => {
+          issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
+          const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
+          // The port is chosen first: the token's audience is the server's public URL.
+          const port = await freePort();
+          const url = `http://127.0.0.1:${port}/mcp`;
+          server = await startHttpBin(
+            suite.bin,
+            envFor('http', {
+              RAVENHELM_LOG_LEVEL: 'info', // startHttpBin reads the URL from the "listening" line
+              RAVENHELM_HTTP_HOST: '127.0.0.1',
+              RAVENHELM_HTTP_PORT: String(port),
+              RAVENHELM_PUBLIC_URL: url,
+              RAVENHELM_AUTH_MODE: 'oauth',
+              RAVENHELM_AUTH_ISSUER: issuerUrl,
+            }),
+            { args: ['--http'] },
+          );
+          const token = await issuer.mint({ agent: 'contract-runner', scopes: [`mcp:${name}:admin`], audience: url });
+          client = await era.connect({ kind: 'http', url, token });
+        }, 120_000);
+
+        afterAll(async () => {
+          await client?.close();
+          await server?.stop();
+          await issuer?.close();
         });
-        transport.stderr?.on('data', (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-20_000);
-        });
-        client = new Client({ name: 'ravenhelm-contract', version: '1.0.0' });
-        await client.connect(transport);
-      }, 120_000);
 
-      afterAll(async () => {
-        await client?.close();
-      });
-
-      it('lists every tool with an object output schema', async () => {
-        const { tools } = await client.listTools();
-        expect(tools.map((t) => t.name).sort()).toEqual([...specs.keys()].sort());
-        for (const t of tools) expect(t.outputSchema?.type, `${t.name} outputSchema`).toBe('object');
-      });
-
-      it('answers every case as declared, accepted by the client', async () => {
-        await client.listTools(); // the client validates structuredContent against schemas from this list
-        const failures: string[] = [];
-        for (const c of backend.cases) {
-          try {
-            checkCase(c, await callCase(client, c));
-          } catch (err) {
-            failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+        it('answers every read-only case as declared, accepted by the client', async () => {
+          const { tools } = await client.listTools();
+          const offered = new Set(tools.map((t) => t.name));
+          // The read cases before the suite's first write: later reads may depend on what the writes create.
+          const isRead = (c: ContractCase) => {
+            const spec = specs.get(c.tool);
+            return spec !== undefined && spec.tier !== 'HIGH' && spec.annotations.readOnlyHint === true;
+          };
+          const firstWrite = backend.cases.findIndex((c) => !isRead(c));
+          const reads = (firstWrite === -1 ? backend.cases : backend.cases.slice(0, firstWrite)).filter(isRead);
+          expect(reads.length).toBeGreaterThan(0);
+          const failures: string[] = [];
+          for (const c of reads) {
+            if (!offered.has(c.tool)) {
+              failures.push(`${c.tool}: not offered over HTTP to a caller with mcp:${name}:admin`);
+              continue;
+            }
+            try {
+              checkCase(c, await callCase(client, c, era));
+            } catch (err) {
+              failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+            }
           }
-        }
-        expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
-      }, 600_000);
+          expect(failures, `stderr tail:\n${server.stderr().slice(-3000)}`).toEqual([]);
+        }, 600_000);
+      });
+      describe('over stdio', () => {
+        let client: ContractClient;
+        let stderr = '';
+
+        beforeAll(async () => {
+          const entry = tsEntry(suite.bin, ['--stdio']);
+          client = await era.connect({
+            kind: 'stdio',
+            command: entry.command,
+            args: entry.args,
+            env: envFor('stdio', {
+              RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
+              RAVENHELM_LOCAL_SPIFFE_ID: RUNNER_SPIFFE_ID,
+              RAVENHELM_LOCAL_SCOPES: `mcp:${name}:admin`,
+              RAVENHELM_LOCAL_SUBJECT: 'contract-runner',
+            }),
+            onStderr: (text) => {
+              stderr = (stderr + text).slice(-20_000);
+            },
+          });
+        }, 120_000);
+
+        afterAll(async () => {
+          await client?.close();
+        });
+
+        it('lists every tool with an object output schema', async () => {
+          const { tools } = await client.listTools();
+          expect(tools.map((t) => t.name).sort()).toEqual([...specs.keys()].sort());
+          for (const t of tools) expect(t.outputSchema?.type, `${t.name} outputSchema`).toBe('object');
+        });
+
+        it('answers every case as declared, accepted by the client', async () => {
+          await client.listTools(); // the client validates structuredContent against schemas from this list
+          const failures: string[] = [];
+          for (const c of backend.cases) {
+            try {
+              checkCase(c, await callCase(client, c, era));
+            } catch (err) {
+              failures.push(`${c.tool} (${c.label}): ${(err as Error).message.split('\n').slice(0, 6).join(' ')}`);
+            }
+          }
+          expect(failures, `stderr tail:\n${stderr.slice(-3000)}`).toEqual([]);
+        }, 600_000);
+      });
     });
-  });
 }

@@ -51,9 +51,11 @@ describe('examples', () => {
   });
 
   it('configure the Docker server the way the Kubernetes example does', () => {
-    const [policyMap, , deployment] = parseAllDocuments(
-      readFileSync(join(EXAMPLES, 'kubernetes/docker-mcp.yaml'), 'utf8'),
-    ).map((d) => d.toJS());
+    const docs = parseAllDocuments(readFileSync(join(EXAMPLES, 'kubernetes/docker-mcp.yaml'), 'utf8')).map((d) =>
+      d.toJS(),
+    );
+    const policyMap = docs.find((d) => d.kind === 'ConfigMap');
+    const deployment = docs.find((d) => d.kind === 'Deployment');
     const env = Object.fromEntries(
       (deployment.spec.template.spec.containers[0].env as { name: string; value?: string }[])
         .filter((e) => e.value !== undefined && !e.name.includes('REDIS'))
@@ -67,7 +69,7 @@ describe('examples', () => {
     });
     expect(config.http.trustDomain).toBe('ravenhelm.local');
     expect(config.http.tls?.bundleFile).toBe('/run/svid/svid_bundle.pem');
-    expect(config.http.publicUrl).toBe('https://docker-mcp.platform.svc:8701/mcp');
+    expect(config.http.publicUrl).toBe('https://docker.mcp.example.internal/mcp');
     const policy = parsePolicy(policyMap.data['policy.yaml'] as string);
     expect(policy.servers.docker?.confirm).toBe('destructive');
   });

@@ -2,9 +2,9 @@
  * The approvals web console in a real browser (Debian's chromium driven by playwright-core): the operator
  * logs in through a real OIDC provider (authorization code + PKCE), sees the agent's pending request,
  * approves it with the keyboard, and the agent's retry runs it once. No inline script: a CSP violation
- * fails the test. RAVENHELM_UPDATE_SCREENSHOTS=1 rewrites docs/approvals-console.png.
+ * fails the test. (docs/approvals-console.png comes from the demo: test/e2e/demo-approval.test.ts.)
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -16,19 +16,16 @@ import {
   silentLogger,
   startHttp,
 } from '@ravenhelm/kit';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumMissing, launchChromium } from '../fixtures/chromium.js';
 import { type EchoServices, echoServer } from '../fixtures/echo-server.js';
 import { callBody, rpc } from '../fixtures/kit-harness.js';
 import { type RunningOidcProvider, startOidcProvider } from '../fixtures/oidc.js';
 import { freePort } from '../fixtures/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// The committed screenshot is refreshed only on request, so a test run leaves the tree clean.
-const DOCS_SCREENSHOT = join(import.meta.dirname, '..', '..', 'docs', 'approvals-console.png');
-
 // Skipped only on a developer machine without chromium; CI installs it (scripts/engines.sh), so there it must run.
-describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('approvals console in chromium', () => {
+describe.skipIf(chromiumMissing)('approvals console in chromium', () => {
   let oidc: RunningOidcProvider;
   let rt: SuiteRuntime;
   let http: HttpServerHandle;
@@ -68,18 +65,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('approvals console in 
       authenticator: oauthAuthenticatorFactory(config),
       authorizationServers: [oidc.issuer],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -152,8 +138,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('approvals console in 
 
       const comment = page.getByLabel('Comment (optional)');
       await comment.fill('checked the plan');
-      const shot = process.env.RAVENHELM_UPDATE_SCREENSHOTS === '1' ? DOCS_SCREENSHOT : join(dir, 'console.png');
-      expect((await page.screenshot({ path: shot, fullPage: true })).length).toBeGreaterThan(1000);
+      expect((await page.screenshot({ path: join(dir, 'console.png'), fullPage: true })).length).toBeGreaterThan(1000);
       // Keyboard only: from the comment, Tab reaches Approve; Enter presses it.
       await comment.focus();
       await page.keyboard.press('Tab');

@@ -7,30 +7,14 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
+import { connectEchoStdio } from '../fixtures/echo-stdio.js';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { StdioPeer } from '../fixtures/stdio-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-stdio-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function connect(env: Record<string, string>) {
-  const entry = tsEntry('test/fixtures/echo-bin.ts', ['--stdio']);
-  const transport = new StdioClientTransport({
-    command: entry.command,
-    args: entry.args,
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      RAVENHELM_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stderr: 'pipe',
-  });
-  const client = new Client({ name: 'stdio-test', version: '1.0.0' });
-  await client.connect(transport);
-  return client;
-}
+const connect = (env: Record<string, string>) => connectEchoStdio(dir, env, 'stdio-test');
 
 describe('stdio transport', () => {
   it('serves the local principal: write scope by default, HIGH tools off', async () => {

@@ -68,3 +68,33 @@ describe('tool schemas compile for draft-07 and 2020-12 validators', () => {
     expect(keywordPaths(spec.outputSchema, 'description'), 'output schemas carry shapes, not prose').toEqual([]);
   });
 });
+
+describe('shallow output schemas', () => {
+  it('accept every value the full zod schema accepts, and still check top-level kinds', async () => {
+    const { jsonSchemaOf } = await import('@ravenhelm/kit');
+    const { z } = await import('zod');
+    const Out = z.object({
+      name: z.string(),
+      count: z.number().int(),
+      code: z.number().int().nullable(),
+      pair: z.tuple([z.number(), z.string()]),
+      nested: z.object({ at: z.string().nullable(), items: z.array(z.object({ n: z.number() })) }),
+      state: z.enum(['a', 'b']),
+    });
+    const value = {
+      name: 'd',
+      count: 1,
+      code: null,
+      pair: [1, 'x'],
+      nested: { at: null, items: [{ n: 1 }] },
+      state: 'a',
+    };
+    expect(Out.parse(value)).toEqual(value);
+    for (const ajv of validators()) {
+      const validate = ajv.compile(jsonSchemaOf(Out, 'output'));
+      expect(validate(value), ajv.constructor.name).toBe(true);
+      expect(validate({ ...value, count: 'one' })).toBe(false);
+      expect(validate({ ...value, nested: [] })).toBe(false);
+    }
+  });
+});

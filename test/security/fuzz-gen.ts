@@ -101,7 +101,16 @@ function render(slots: Record<string, string>): string {
 export function malformedBody(rng: Rng): { kind: string; body: string } {
   const slots = template(rng);
   const keys = Object.keys(slots);
-  switch (Math.floor(rng() * 16)) {
+  switch (Math.floor(rng() * 18)) {
+    case 16:
+    case 17: {
+      // 2026-07-28 envelope (SDK v2 leg) with a random client-capabilities value and method
+      const caps = rng() < 0.5 ? '{}' : anyValue(rng);
+      const version = pick(rng, ['"2026-07-28"', '"2099-01-01"', '"2025-11-25"', anyValue(rng)]);
+      const rest = slots.params ? slots.params.slice(1, -1) : '';
+      slots.params = `{"_meta":{"io.modelcontextprotocol/protocolVersion":${version},"io.modelcontextprotocol/clientCapabilities":${caps}}${rest ? `,${rest}` : ''}}`;
+      return { kind: 'modern envelope', body: render(slots) };
+    }
     case 0:
     case 1:
     case 2: {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -198,5 +199,209 @@ describe('CLI', () => {
     expect(stderr).toBe('');
     expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
     expect(decodeJwt(stdout.trim()).sub).toBe('bin');
+  });
+});
+
+describe('authorization code + PKCE (the approvals console login)', () => {
+  const CONSOLE = 'https://localhost:8701/approvals/console';
+  const OTHER_RESOURCE = 'https://localhost:8702/mcp';
+  const verifier = `${'v'.repeat(20)}Abc-._~0123456789xyzXYZ`; // 43 characters
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  let login: DevIssuer;
+  let base: string;
+
+  beforeAll(async () => {
+    login = await DevIssuer.open({ stateDir: join(dir, 'login') });
+    base = (
+      await login.listen({
+        port: 0,
+        clients: [{ clientId: 'approvals-console', redirectUris: [CONSOLE], resources: [RESOURCE, OTHER_RESOURCE] }],
+      })
+    ).issuer;
+  });
+  afterAll(() => login.close());
+
+  const authorizeQuery = (over: Record<string, string | undefined> = {}) => {
+    const q = new URLSearchParams();
+    const all: Record<string, string | undefined> = {
+      response_type: 'code',
+      client_id: 'approvals-console',
+      redirect_uri: CONSOLE,
+      scope: 'openid mcp:approvals:approve',
+      state: 'st-123',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      resource: RESOURCE,
+      ...over,
+    };
+    for (const [k, v] of Object.entries(all)) if (v !== undefined) q.set(k, v);
+    return `${base}/authorize?${q}`;
+  };
+
+  /** The login page, then its form posted as `user`: the redirect back to the console. */
+  async function signIn(user: string, over: Record<string, string | undefined> = {}): Promise<URL> {
+    const page = await fetch(authorizeQuery(over), { redirect: 'manual' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const id = /name="login" value="([\w-]+)"/.exec(html)?.[1] as string;
+    const posted = await fetch(`${base}/authorize`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ login: id, user, action: 'allow' }),
+    });
+    expect(posted.status).toBe(303);
+    return new URL(posted.headers.get('location') as string);
+  }
+
+  const redeem = (params: Record<string, string>) =>
+    fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://localhost:8701' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id: 'approvals-console',
+        redirect_uri: CONSOLE,
+        code_verifier: verifier,
+        resource: RESOURCE,
+        ...params,
+      }),
+    });
+
+  test('discovery advertises the code flow with S256 only', async () => {
+    const res = await fetch(`${base}/.well-known/openid-configuration`);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await res.json()).toMatchObject({
+      authorization_endpoint: `${base}/authorize`,
+      token_endpoint: `${base}/token`,
+      grant_types_supported: ['authorization_code'],
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none'],
+    });
+  });
+
+  test('happy path: the login page passes a strict CSP, the code redeems once for an approver token', async () => {
+    const page = await fetch(authorizeQuery());
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("form-action 'self' https://localhost:8701");
+    const html = await page.text();
+    expect(html).not.toMatch(/<script|<style|\sstyle=|\son[a-z]+=/i);
+    expect(html).toMatch(/<label for="user">Dev user name<\/label>/);
+    expect(html).toContain('ops-alice');
+
+    const back = await signIn('ops-alice');
+    expect(`${back.origin}${back.pathname}`).toBe(CONSOLE);
+    expect(back.searchParams.get('state')).toBe('st-123');
+    const code = back.searchParams.get('code') as string;
+    expect(code).toMatch(/^[\w-]{43}$/);
+    const res = await redeem({ code });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://localhost:8701');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as { access_token: string; token_type: string; scope: string; expires_in: number };
+    expect(body).toMatchObject({ token_type: 'Bearer', scope: 'mcp:approvals:approve', expires_in: 3600 });
+    const auth = createOAuthAuthenticator({ issuer: base, resource: RESOURCE });
+    const principal = await auth.authenticate(bearer(body.access_token));
+    expect(principal).toMatchObject({ subject: 'ops-alice', clientId: 'approvals-console', issuer: base });
+    expect(principal.scopes).toEqual(['mcp:approvals:approve']);
+    await auth.close();
+
+    // Reused code: refused, without echoing it.
+    const again = await redeem({ code });
+    expect(again.status).toBe(400);
+    const text = await again.text();
+    expect(JSON.parse(text).error).toBe('invalid_grant');
+    expect(text).not.toContain(code);
+  });
+
+  test('a wrong verifier is refused and burns the code', async () => {
+    const code = (await signIn('sec-bob')).searchParams.get('code') as string;
+    const bad = await redeem({ code, code_verifier: 'w'.repeat(43) });
+    expect(bad.status).toBe(400);
+    const text = await bad.text();
+    expect(JSON.parse(text).error).toBe('invalid_grant');
+    expect(text).not.toContain('w'.repeat(43));
+    expect((await redeem({ code })).status).toBe(400);
+  });
+
+  test('the redirect URI, client and resource must match the authorization request', async () => {
+    let code = (await signIn('ops-alice')).searchParams.get('code') as string;
+    expect(await (await redeem({ code, redirect_uri: `${CONSOLE}/` })).json()).toMatchObject({
+      error: 'invalid_grant',
+    });
+    code = (await signIn('ops-alice')).searchParams.get('code') as string;
+    expect(await (await redeem({ code, client_id: 'someone-else' })).json()).toMatchObject({ error: 'invalid_grant' });
+    code = (await signIn('ops-alice')).searchParams.get('code') as string;
+    expect(await (await redeem({ code, resource: OTHER_RESOURCE })).json()).toMatchObject({ error: 'invalid_target' });
+    // The other registered resource works when it was asked for from the start.
+    code = (await signIn('ops-alice', { resource: OTHER_RESOURCE })).searchParams.get('code') as string;
+    const ok = (await (await redeem({ code, resource: OTHER_RESOURCE })).json()) as { access_token: string };
+    expect(decodeJwt(ok.access_token).aud).toBe(OTHER_RESOURCE);
+  });
+
+  test('an unknown client or unregistered redirect URI gets an error page, never a redirect', async () => {
+    for (const over of [
+      { client_id: 'unknown' },
+      { redirect_uri: 'https://evil.example/approvals/console' },
+      { redirect_uri: `${CONSOLE}?next=https://evil.example` },
+    ]) {
+      const res = await fetch(authorizeQuery(over), { redirect: 'manual' });
+      expect(res.status, JSON.stringify(over)).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+      expect(await res.text()).not.toContain('name="login"');
+    }
+  });
+
+  test('plain or missing PKCE, other response types and foreign scopes or resources are refused', async () => {
+    const cases: [Record<string, string | undefined>, string][] = [
+      [{ code_challenge_method: 'plain', code_challenge: verifier }, 'invalid_request'],
+      [{ code_challenge_method: undefined }, 'invalid_request'],
+      [{ code_challenge: undefined }, 'invalid_request'],
+      [{ response_type: 'token' }, 'unsupported_response_type'],
+      [{ scope: 'mcp:docker:admin' }, 'invalid_scope'],
+      [{ resource: 'https://localhost:9999/mcp' }, 'invalid_target'],
+    ];
+    for (const [over, error] of cases) {
+      const res = await fetch(authorizeQuery(over), { redirect: 'manual' });
+      expect(res.status, JSON.stringify(over)).toBe(303);
+      const back = new URL(res.headers.get('location') as string);
+      expect(`${back.origin}${back.pathname}`).toBe(CONSOLE);
+      expect(back.searchParams.get('error'), JSON.stringify(over)).toBe(error);
+      expect(back.searchParams.get('state')).toBe('st-123');
+      expect(back.searchParams.get('code')).toBeNull();
+    }
+  });
+
+  test('a login form is single-use; Cancel returns access_denied; other grant types are refused', async () => {
+    const page = await (await fetch(authorizeQuery())).text();
+    const id = /name="login" value="([\w-]+)"/.exec(page)?.[1] as string;
+    const post = (body: Record<string, string>) =>
+      fetch(`${base}/authorize`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(body),
+      });
+    const cancelled = await post({ login: id, user: 'ops-alice', action: 'deny' });
+    expect(new URL(cancelled.headers.get('location') as string).searchParams.get('error')).toBe('access_denied');
+    expect((await post({ login: id, user: 'ops-alice', action: 'allow' })).status).toBe(400);
+    const cc = await redeem({ grant_type: 'client_credentials', code: 'x' });
+    expect(await cc.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    // Without a registered client list every authorization request is refused.
+    const plainIssuer = await (await fetch(`${url}/authorize?client_id=approvals-console`)).text();
+    expect(plainIssuer).toContain('Unknown client');
+  });
+
+  test('refuses to register a redirect URI off loopback', async () => {
+    const other = await DevIssuer.open({ stateDir: join(dir, 'login-bad') });
+    await expect(
+      other.listen({
+        port: 0,
+        clients: [{ clientId: 'c', redirectUris: ['https://example.com/approvals/console'], resources: [RESOURCE] }],
+      }),
+    ).rejects.toThrow(/loopback/);
+    await other.close();
   });
 });

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { ACCESS_TOKEN_TTL_SECONDS, DevAuthorizationServer, type DevOAuthClient } from './authorize.js';
 
 /** Where dev state lives, relative to the working directory. */
 export const DEFAULT_DEV_STATE_DIR = '.ravenhelm/dev';
@@ -34,6 +35,18 @@ export interface MintTokenOptions {
   certThumbprint?: string;
   /** Overrides the issuer recorded by the last `listen` (tokens must name the issuer the server trusts). */
   issuer?: string;
+  /** The `client_id` claim when it differs from the agent (a person signed in through a client). */
+  clientId?: string;
+}
+
+/** What `listen` serves besides discovery and the JWKS. */
+export interface DevListenOptions {
+  port?: number;
+  host?: string;
+  /** Public clients allowed to sign people in (authorization code + PKCE); none: every /authorize is refused. */
+  clients?: readonly DevOAuthClient[];
+  /** Dev user names suggested on the login page (default ops-alice, sec-bob). */
+  users?: readonly string[];
 }
 
 /** `mint()` options: the same token as `mintToken`, with scopes as a list and the binding named after `cnf`. */
@@ -80,6 +93,7 @@ export class DevIssuer {
   readonly #publicJwk: JWK;
   #issuer: string | undefined;
   #server: Server | undefined;
+  #authorization: DevAuthorizationServer | undefined;
 
   private constructor(stateDir: string, kid: string, privateKey: CryptoKey, publicJwk: JWK, issuer?: string) {
     this.stateDir = stateDir;
@@ -120,38 +134,71 @@ export class DevIssuer {
     return { keys: [{ ...this.#publicJwk }] };
   }
 
-  /** Serves discovery and the JWKS on loopback; port 0 picks a free one. Records the issuer in the state dir. */
-  async listen(opts: { port?: number; host?: string } = {}): Promise<{ issuer: string; jwksUri: string }> {
+  /**
+   * Serves discovery and the JWKS on loopback, and a browser login (authorization code + PKCE) for the
+   * registered `clients`; port 0 picks a free one. Records the issuer in the state dir.
+   */
+  async listen(opts: DevListenOptions = {}): Promise<{ issuer: string; jwksUri: string }> {
     if (this.#server) throw new Error('the dev issuer is already listening');
     const host = opts.host ?? '127.0.0.1';
     if (!LOOPBACK.has(host)) throw new Error('the dev issuer listens on loopback only');
+    const authorization = new DevAuthorizationServer({
+      clients: opts.clients ?? [],
+      ...(opts.users ? { users: opts.users } : {}),
+      mint: (grant) =>
+        this.mintToken({
+          agent: grant.user,
+          clientId: grant.clientId,
+          scope: grant.scopes.filter((s) => s !== 'openid'),
+          audience: grant.resource,
+          ttlSeconds: ACCESS_TOKEN_TTL_SECONDS,
+        }),
+    });
     const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      const body =
-        path === '/jwks'
-          ? this.jwks
-          : path === '/.well-known/openid-configuration' || path === '/.well-known/oauth-authorization-server'
-            ? this.#metadata()
-            : undefined;
-      if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      if (!body) return void res.writeHead(404).end();
-      res
-        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' })
-        .end(JSON.stringify(body));
+      const url = new URL(req.url ?? '/', 'http://dev-issuer');
+      authorization
+        .handle(req, res, url)
+        .then((handled) => {
+          if (!handled) this.#serveDocument(req, res, url.pathname);
+        })
+        .catch(() => {
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        });
     });
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', reject);
       server.listen(opts.port ?? DEFAULT_DEV_ISSUER_PORT, host, () => resolveListen());
     });
     this.#server = server;
+    this.#authorization = authorization;
     const { port } = server.address() as AddressInfo;
     this.#issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     await writePrivate(join(this.stateDir, STATE_FILE), `${JSON.stringify({ issuer: this.#issuer, kid: this.kid })}\n`);
     return { issuer: this.#issuer, jwksUri: `${this.#issuer}/jwks` };
   }
 
+  /** Discovery and the JWKS: public documents, readable cross-origin (the approvals console fetches them). */
+  #serveDocument(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const body =
+      path === '/jwks'
+        ? this.jwks
+        : path === '/.well-known/openid-configuration' || path === '/.well-known/oauth-authorization-server'
+          ? this.#metadata()
+          : undefined;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    if (!body) return void res.writeHead(404).end();
+    res
+      .writeHead(200, {
+        'content-type': 'application/json',
+        'cache-control': 'max-age=60',
+        'access-control-allow-origin': '*',
+      })
+      .end(JSON.stringify(body));
+  }
+
   /** Alias of `listen`: serves discovery and the JWKS on loopback (default port 9400; 0 picks a free one). */
-  start(opts: { port?: number; host?: string } = {}): Promise<{ issuer: string; jwksUri: string }> {
+  start(opts: DevListenOptions = {}): Promise<{ issuer: string; jwksUri: string }> {
     return this.listen(opts);
   }
 
@@ -159,11 +206,9 @@ export class DevIssuer {
     return {
       issuer: this.#issuer,
       jwks_uri: `${this.#issuer}/jwks`,
-      response_types_supported: ['token'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],
-      token_endpoint_auth_methods_supported: ['none'],
-      grant_types_supported: [],
+      ...(this.#authorization?.metadata(this.#issuer as string) ?? {}),
     };
   }
 
@@ -177,7 +222,8 @@ export class DevIssuer {
     const scope = (typeof opts.scope === 'string' ? opts.scope.split(' ') : [...opts.scope]).filter(Boolean).join(' ');
     const audience = typeof opts.audience === 'string' ? [opts.audience] : [...opts.audience];
     if (audience.length === 0 || audience.some((a) => a.length === 0)) throw new Error('an audience is required');
-    const claims: Record<string, unknown> = { client_id: opts.agent, scope };
+    if (opts.clientId !== undefined && !NAME.test(opts.clientId)) throw new Error('client id must be a plain name');
+    const claims: Record<string, unknown> = { client_id: opts.clientId ?? opts.agent, scope };
     if (opts.roles && opts.roles.length > 0) {
       // As Zitadel asserts them: the generic claim and the per-project claim (the only one that counts).
       const roles = Object.fromEntries(opts.roles.map((role) => [role, { [DEV_ORG_ID]: 'ravenhelm.local' }]));
@@ -205,6 +251,7 @@ export class DevIssuer {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
+    this.#authorization = undefined;
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolveClose) => server.close(() => resolveClose()));

@@ -53,7 +53,13 @@ export interface LogResult {
   dropped: number;
   /** Bytes of the dropped lines as rendered, one newline each. */
   droppedBytes: number;
+  /** With `until`: fewer than `tail` lines were found before it among the newest `lines` lines of the log. */
+  scanLimit?: { lines: number };
 }
+
+/** With `until`, the newest lines read at most (doubling windows), and the bytes one window may read. */
+export const UNTIL_SCAN_LINES = 262_144;
+export const UNTIL_SCAN_BYTES = 64 * 1024 * 1024;
 
 export interface ExecResult {
   exitCode: number | null;
@@ -204,16 +210,35 @@ export class DockerBackend {
 
   /**
    * Reads a container's log (no follow), demultiplexed into lines, keeping the newest that pass the filter.
-   * The engine applies `tail` before `until`, so with `until` the log is read up to `until` and the last
-   * `tail` lines are kept here.
+   * The engine applies `tail` before `until`, so with `until` a tail cannot be asked of the engine: the
+   * newest lines are read in growing windows (`tail` x 2, doubling) until the window holds `tail` lines
+   * before `until`, up to UNTIL_SCAN_LINES lines or UNTIL_SCAN_BYTES bytes; past that the answer says how
+   * far back it looked (`scanLimit`) instead of reading the whole log.
    */
   async logs(ref: string, opts: LogOptions, signal?: AbortSignal): Promise<LogResult> {
-    const localTail = opts.until !== undefined && opts.tail !== 'all';
+    if (opts.until === undefined || opts.tail === 'all') return this.#readLogs(ref, opts, opts.tail, signal);
+    const tail = opts.tail;
+    for (let lines = Math.max(1024, tail * 2); ; lines *= 2) {
+      const last = lines >= UNTIL_SCAN_LINES;
+      const res = await this.#readLogs(ref, opts, Math.min(lines, UNTIL_SCAN_LINES), signal);
+      if (res.scanned >= tail || res.engineBytes >= UNTIL_SCAN_BYTES || last) {
+        return res.scanned >= tail ? res : { ...res, scanLimit: { lines: Math.min(lines, UNTIL_SCAN_LINES) } };
+      }
+    }
+  }
+
+  /** One read of the newest `engineTail` lines (the engine filters since/until after it); keeps opts.tail. */
+  async #readLogs(
+    ref: string,
+    opts: LogOptions,
+    engineTail: number | 'all',
+    signal?: AbortSignal,
+  ): Promise<LogResult & { engineBytes: number }> {
     const query: Record<string, unknown> = {
       follow: false,
       stdout: opts.stdout,
       stderr: opts.stderr,
-      tail: localTail ? 'all' : String(opts.tail),
+      tail: String(engineTail),
       timestamps: opts.timestamps ?? false,
     };
     if (opts.since !== undefined) query.since = opts.since;
@@ -231,6 +256,7 @@ export class DockerBackend {
         window.push(matched && render ? render(line) : line, matched);
       }
     };
+    let engineBytes = 0;
     const timeoutMs = this.timeoutMs;
     const { timeout, combined } = withTimeout(signal, timeoutMs);
     const subject = containerSubject(ref);
@@ -244,7 +270,10 @@ export class DockerBackend {
           subject,
           signal: combined,
         });
-        await readFrames(res, combined, (frame) => take(splitter.push(frame)));
+        await readFrames(res, combined, (frame) => {
+          engineBytes += frame.data.length;
+          take(splitter.push(frame));
+        });
       });
       take(splitter.end());
     } catch (err) {
@@ -256,6 +285,7 @@ export class DockerBackend {
       matched: window.matched,
       dropped: window.dropped,
       droppedBytes: window.droppedBytes,
+      engineBytes,
     };
   }
 

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import type { RedisLike } from '@ravenhelm/kit';
 import { type AnyTool, jsonSchemaOf, silentLogger, toSpec } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { DockerBackendConfig, dockerServer, tools } from './index.js';
+import { DockerBackendConfig, dockerServer, MemoryRestartStore, RedisRestartStore, tools } from './index.js';
 
 const SCOPE_FOR_TIER = { LOW: 'mcp:docker:read', MEDIUM: 'mcp:docker:write', HIGH: 'mcp:docker:admin' } as const;
 
@@ -91,5 +92,15 @@ describe('dockerServer', () => {
   it.runIf(existsSync('/var/run/docker.sock'))('ready() resolves against the local engine', async () => {
     const services = await dockerServer.createServices(DockerBackendConfig.parse({}), { logger: silentLogger() });
     await expect(dockerServer.ready?.(services, new AbortController().signal)).resolves.toBeUndefined();
+  });
+
+  it("keeps the restart budget in memory, or in the runtime's Redis when one is configured", async () => {
+    const config = DockerBackendConfig.parse({ restartBudget: { maxRestarts: 5 } });
+    const alone = await dockerServer.createServices(config, { logger: silentLogger() });
+    expect(alone.restartBudget.store).toBeInstanceOf(MemoryRestartStore);
+    const redis = {} as RedisLike; // never called: only the choice of store is checked here
+    const shared = await dockerServer.createServices(config, { logger: silentLogger(), redis });
+    expect(shared.restartBudget.store).toBeInstanceOf(RedisRestartStore);
+    expect(shared.restartBudget.options).toEqual({ maxRestarts: 5, windowSeconds: 600 });
   });
 });

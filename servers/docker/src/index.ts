@@ -3,7 +3,7 @@ import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { DockerBackend } from './backend.js';
 import { parseDockerHost } from './engine-errors.js';
-import { RestartBudget } from './restart-budget.js';
+import { RedisRestartStore, RestartBudget } from './restart-budget.js';
 import { composeTools } from './tools/compose.js';
 import { containerTools } from './tools/containers.js';
 import type { DockerServices } from './tools/define.js';
@@ -78,9 +78,11 @@ export const dockerServer = defineServer({
   defaultPort: 8701,
   description: 'Docker Engine: containers, health, logs, compose projects, allowlisted exec',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['containers', 'logs', 'health'],
   backendConfig: DockerBackendConfig,
   backendEnv: { DOCKER_HOST: 'host' },
-  createServices: (config): DockerServices => ({
+  createServices: (config, { redis }): DockerServices => ({
     docker: new DockerBackend({
       host: config.host || undefined,
       socketPath: config.socketPath,
@@ -88,7 +90,8 @@ export const dockerServer = defineServer({
       maxResponseBytes: config.maxResponseBytes,
       maxConcurrentCalls: config.maxConcurrentCalls,
     }),
-    restartBudget: new RestartBudget(config.restartBudget),
+    // With Redis configured, replicas share one budget per container (and refuse restarts while it is down).
+    restartBudget: new RestartBudget(config.restartBudget, redis ? { store: new RedisRestartStore(redis) } : {}),
   }),
   ready: async ({ docker }, signal) => {
     await docker.ping(signal);
@@ -101,8 +104,14 @@ export const dockerServer = defineServer({
 /** The registry's view of this server's tools: read by the registry CLI, docs and snapshots. */
 export const toolSpecs = specsOf(dockerServer);
 
-export { DockerBackend, type DockerBackendOptions } from './backend.js';
+export { DockerBackend, type DockerBackendOptions, UNTIL_SCAN_LINES } from './backend.js';
 export { parseDockerHost } from './engine-errors.js';
-export { RestartBudget, type RestartBudgetOptions } from './restart-budget.js';
+export {
+  MemoryRestartStore,
+  RedisRestartStore,
+  RestartBudget,
+  type RestartBudgetOptions,
+  type RestartBudgetStore,
+} from './restart-budget.js';
 export type { DockerServices } from './tools/define.js';
 export { ExecOptions, ExecRule } from './tools/exec.js';

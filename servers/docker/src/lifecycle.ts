@@ -2,6 +2,7 @@
 import type { ToolContext } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
+import type { BudgetStatus } from './restart-budget.js';
 import { ContainerState, nameOf, stateOf, targetAfterStart, type WaitTarget, waitFor } from './state.js';
 import type { DockerServices } from './tools/define.js';
 
@@ -10,7 +11,12 @@ export type LifecycleAction = 'start' | 'stop' | 'restart';
 export const WaitTargetSchema = z.enum(['running', 'healthy', 'stopped']);
 
 export const BudgetInfo = z.object({
-  used: z.number().int().describe('Restarts/starts by this server within the window, this one included'),
+  used: z
+    .number()
+    .int()
+    .describe(
+      'Restarts/starts within the window, this one included (by every replica when the budget is shared in Redis)',
+    ),
   remaining: z.number().int(),
   maxRestarts: z.number().int(),
   windowSeconds: z.number().int(),
@@ -40,6 +46,8 @@ export interface PreparedAction {
   /** False when the container is already in the requested state: nothing will be sent to the engine. */
   needed: boolean;
   countsAgainstBudget: boolean;
+  /** The budget right after this action was recorded against it (set by `reserve` or `act`). */
+  budgetAfter?: BudgetStatus;
 }
 
 /** Resolves the container and checks the restart budget; sends nothing to the engine. */
@@ -53,18 +61,31 @@ export async function prepare(
   const running = info.State.Running || info.State.Restarting;
   const needed = action === 'restart' || (action === 'start' ? !running : running || info.State.Paused);
   const countsAgainstBudget = needed && action !== 'stop';
-  if (countsAgainstBudget) ctx.restartBudget.check(name, `container "${name}"`);
+  if (countsAgainstBudget) await ctx.restartBudget.check(name, `container "${name}"`);
   return { info, name, action, needed, countsAgainstBudget };
 }
 
-/** Sends the action to the engine (recording it against the budget first). */
+/**
+ * Records every prepared action that counts against the budget, atomically (all or none, also across
+ * replicas sharing Redis): a refusal leaves every container as it was.
+ */
+export async function reserve(ctx: ToolContext<DockerServices>, prepared: readonly PreparedAction[]): Promise<void> {
+  const pending = prepared.filter((p) => p.countsAgainstBudget && !p.budgetAfter);
+  const after = await ctx.restartBudget.take(
+    pending.map((p) => p.name),
+    (name) => `container "${name}"`,
+  );
+  for (const [i, p] of pending.entries()) p.budgetAfter = after[i];
+}
+
+/** Sends the action to the engine (recording it against the budget first unless `reserve` did). */
 export async function act(
   ctx: ToolContext<DockerServices>,
   p: PreparedAction,
   params: LifecycleParams,
 ): Promise<boolean> {
   if (!p.needed) return false;
-  if (p.countsAgainstBudget) ctx.restartBudget.record(p.name);
+  await reserve(ctx, [p]);
   const id = p.info.Id;
   if (p.action === 'restart') {
     await ctx.docker.restart(id, params.graceSeconds, ctx.signal);
@@ -93,8 +114,12 @@ export async function settle(
     container: state,
     message: describe(p.action, changed, target, waited.reached, state),
   };
-  if (p.action !== 'stop') {
-    const b = ctx.restartBudget.status(p.name);
+  // A no-op start was never recorded: read the budget, but a store outage must not fail a call that changed nothing.
+  const b =
+    p.action === 'stop'
+      ? undefined
+      : (p.budgetAfter ?? (await ctx.restartBudget.status(p.name).catch(() => undefined)));
+  if (b) {
     result.budget = {
       used: b.used,
       remaining: b.remaining,

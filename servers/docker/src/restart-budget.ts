@@ -1,4 +1,5 @@
-import { ToolError } from '@ravenhelm/kit';
+import { randomUUID } from 'node:crypto';
+import { type RedisLike, ToolError } from '@ravenhelm/kit';
 
 export interface RestartBudgetOptions {
   /** Restarts allowed per container within the window. */
@@ -13,38 +14,217 @@ export interface BudgetStatus {
   retryAfterSeconds: number;
 }
 
+/** What a store knows about one key: restarts inside the window and when the oldest of them leaves it. */
+export interface WindowState {
+  used: number;
+  /** Epoch ms at which the oldest restart in the window leaves it; undefined when none is recorded. */
+  oldestExpiresAtMs: number | undefined;
+  /** The store's clock (epoch ms) when it answered; retry-after is computed against it. */
+  nowMs: number;
+}
+
+export type TakeResult = { ok: true; after: WindowState[] } | { ok: false; states: WindowState[] };
+
 /**
- * An in-memory sliding-window budget of restarts per container. It keeps an agent from restarting a
- * crash-looping container forever: past the budget the tools refuse and ask for a human.
- * Per process; replicas each keep their own window.
+ * Where restarts are counted. `take` is the only write and is atomic: for every key at once it either
+ * records one restart (each key had one left) or records nothing. Two callers, in one process or in
+ * two replicas sharing a Redis, can never both use a key's last restart.
  */
-export class RestartBudget {
-  readonly options: RestartBudgetOptions;
+export interface RestartBudgetStore {
+  state(key: string, limits: RestartBudgetOptions): Promise<WindowState>;
+  take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult>;
+}
+
+/** Today's behaviour: a sliding window per container in this process (replicas each keep their own). */
+export class MemoryRestartStore implements RestartBudgetStore {
   readonly #events = new Map<string, number[]>();
   readonly #now: () => number;
 
-  constructor(options: Partial<RestartBudgetOptions> = {}, now: () => number = Date.now) {
-    this.options = { maxRestarts: options.maxRestarts ?? 3, windowSeconds: options.windowSeconds ?? 600 };
+  constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
-  status(key: string): BudgetStatus {
-    const recent = this.#recent(key);
-    const used = recent.length;
-    const remaining = Math.max(0, this.options.maxRestarts - used);
-    const oldest = recent[0];
-    const retryAfterSeconds =
-      remaining > 0 || oldest === undefined
-        ? 0
-        : Math.max(1, Math.ceil((oldest + this.options.windowSeconds * 1000 - this.#now()) / 1000));
-    return { used, remaining, retryAfterSeconds };
+  async state(key: string, limits: RestartBudgetOptions): Promise<WindowState> {
+    return this.#stateNow(key, limits);
   }
 
-  /** Throws ERR_RESTART_BUDGET when `key` has no restart left; does not record anything. */
-  check(key: string, label = key): void {
-    const s = this.status(key);
-    if (s.remaining > 0) return;
-    throw new ToolError(
+  // No await between check and record: atomic within the process.
+  async take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult> {
+    const states = keys.map((k) => this.#stateNow(k, limits));
+    if (states.some((s) => s.used >= limits.maxRestarts)) return { ok: false, states };
+    const now = this.#now();
+    for (const k of keys) this.#events.set(k, [...(this.#events.get(k) ?? []), now]);
+    return { ok: true, after: keys.map((k) => this.#stateNow(k, limits)) };
+  }
+
+  #stateNow(key: string, limits: RestartBudgetOptions): WindowState {
+    const now = this.#now();
+    const windowMs = limits.windowSeconds * 1000;
+    const kept = (this.#events.get(key) ?? []).filter((t) => t > now - windowMs);
+    if (kept.length === 0) this.#events.delete(key);
+    else this.#events.set(key, kept);
+    const oldest = kept[0];
+    return { used: kept.length, oldestExpiresAtMs: oldest === undefined ? undefined : oldest + windowMs, nowMs: now };
+  }
+}
+
+// One sorted set per container (score = restart time in ms), trimmed to the window, expiring with it.
+// The Redis server's clock is used so replicas with skewed clocks still share one window.
+const STATE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return { redis.call('ZCARD', KEYS[1]), oldest[2] or '', tostring(now) }`;
+
+const TAKE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local out = {}
+local refused = false
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local used = redis.call('ZCARD', key)
+  if used >= max then refused = true end
+  out[i] = used
+end
+if not refused then
+  for i, key in ipairs(KEYS) do
+    redis.call('ZADD', key, now, ARGV[3] .. ':' .. i)
+    redis.call('PEXPIRE', key, window)
+    out[i] = out[i] + 1
+  end
+end
+local res = { refused and 0 or 1, tostring(now) }
+for i, key in ipairs(KEYS) do
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  res[#res + 1] = out[i]
+  res[#res + 1] = oldest[2] or ''
+end
+return res`;
+
+export interface RedisRestartStoreOptions {
+  /** Default `ravenhelm:rb:{docker}`; the braces keep a project's keys in one Redis Cluster slot. */
+  keyPrefix?: string;
+  /** Longest wait for one Redis answer. Default 1000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * The budget shared by replicas. When Redis cannot be reached it fails closed: the restart is refused
+ * with ERR_BACKEND_UNAVAILABLE. A per-replica fallback would hand every replica a fresh budget, which is
+ * exactly the crash-loop the budget exists to stop.
+ */
+export class RedisRestartStore implements RestartBudgetStore {
+  readonly #redis: RedisLike;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+
+  constructor(redis: RedisLike, opts: RedisRestartStoreOptions = {}) {
+    this.#redis = redis;
+    this.#prefix = opts.keyPrefix ?? 'ravenhelm:rb:{docker}';
+    this.#timeoutMs = opts.timeoutMs ?? 1000;
+  }
+
+  async state(key: string, limits: RestartBudgetOptions): Promise<WindowState> {
+    const r = await this.#eval(STATE_LUA, [key], [limits.windowSeconds * 1000]);
+    return windowState(Number(r[0]), r[1], Number(r[2]), limits);
+  }
+
+  async take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult> {
+    const r = await this.#eval(TAKE_LUA, keys, [limits.windowSeconds * 1000, limits.maxRestarts, randomUUID()]);
+    const now = Number(r[1]);
+    const states = keys.map((_, i) => windowState(Number(r[2 + 2 * i]), r[3 + 2 * i], now, limits));
+    return Number(r[0]) === 1 ? { ok: true, after: states } : { ok: false, states };
+  }
+
+  async #eval(script: string, keys: readonly string[], args: (string | number)[]): Promise<unknown[]> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answer = await Promise.race([
+        this.#redis.eval(script, keys.length, ...keys.map((k) => `${this.#prefix}:${k}`), ...args),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+        }),
+      ]);
+      return answer as unknown[];
+    } catch (err) {
+      throw new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `the shared restart budget in Redis cannot be read (${(err as Error).message}); restarts are refused until Redis answers, ` +
+          'so no replica can exceed the budget. Check the Redis the server is configured with (RAVENHELM_REDIS_URL), then retry',
+        { store: 'redis' },
+        { cause: err },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function windowState(used: number, oldest: unknown, nowMs: number, limits: RestartBudgetOptions): WindowState {
+  const score = oldest === '' || oldest === undefined || oldest === null ? undefined : Number(oldest);
+  return { used, oldestExpiresAtMs: score === undefined ? undefined : score + limits.windowSeconds * 1000, nowMs };
+}
+
+export interface RestartBudgetDeps {
+  /** Default: a MemoryRestartStore on `now`. */
+  store?: RestartBudgetStore;
+  /** Clock of the default memory store (tests). */
+  now?: () => number;
+}
+
+/**
+ * A sliding-window budget of restarts per container. It keeps an agent from restarting a crash-looping
+ * container forever: past the budget the tools refuse and ask for a human. In memory per process by
+ * default; in Redis (RedisRestartStore) when replicas share one.
+ */
+export class RestartBudget {
+  readonly options: RestartBudgetOptions;
+  readonly store: RestartBudgetStore;
+
+  constructor(options: Partial<RestartBudgetOptions> = {}, deps: RestartBudgetDeps = {}) {
+    this.options = { maxRestarts: options.maxRestarts ?? 3, windowSeconds: options.windowSeconds ?? 600 };
+    this.store = deps.store ?? new MemoryRestartStore(deps.now);
+  }
+
+  async status(key: string): Promise<BudgetStatus> {
+    return this.#statusOf(await this.store.state(key, this.options));
+  }
+
+  /** Throws ERR_RESTART_BUDGET when `key` has no restart left; records nothing (an early refusal before any plan). */
+  async check(key: string, label = key): Promise<void> {
+    const s = await this.status(key);
+    if (s.remaining <= 0) throw this.#refusal(label, s);
+  }
+
+  /**
+   * Checks and records one restart for every key, atomically: all or none. Call right before the engine
+   * is asked. Throws ERR_RESTART_BUDGET (naming the containers without budget) when any key has none left.
+   */
+  async take(keys: readonly string[], labelOf: (key: string) => string = (k) => k): Promise<BudgetStatus[]> {
+    if (keys.length === 0) return [];
+    const r = await this.store.take(keys, this.options);
+    if (r.ok) return r.after.map((s) => this.#statusOf(s));
+    const statuses = r.states.map((s) => this.#statusOf(s));
+    const i = statuses.findIndex((s) => s.remaining <= 0);
+    throw this.#refusal(labelOf(keys[i] ?? ''), statuses[i] ?? { used: 0, remaining: 0, retryAfterSeconds: 0 });
+  }
+
+  #statusOf(s: WindowState): BudgetStatus {
+    const remaining = Math.max(0, this.options.maxRestarts - s.used);
+    const retryAfterSeconds =
+      remaining > 0 || s.oldestExpiresAtMs === undefined
+        ? 0
+        : Math.max(1, Math.ceil((s.oldestExpiresAtMs - s.nowMs) / 1000));
+    return { used: s.used, remaining, retryAfterSeconds };
+  }
+
+  #refusal(label: string, s: BudgetStatus): ToolError {
+    return new ToolError(
       'ERR_RESTART_BUDGET',
       `${label} was already restarted ${s.used} times in the last ${this.options.windowSeconds} s (budget ${this.options.maxRestarts}); ` +
         'restarting again will not fix it: stop here and escalate to a human operator with the diagnosis (containers_diagnose, logs_get)',
@@ -56,21 +236,5 @@ export class RestartBudget {
         retryAfterSeconds: s.retryAfterSeconds,
       },
     );
-  }
-
-  /** Records one restart; call after `check` passed and right before the engine is asked. */
-  record(key: string): BudgetStatus {
-    const recent = this.#recent(key);
-    recent.push(this.#now());
-    this.#events.set(key, recent);
-    return this.status(key);
-  }
-
-  #recent(key: string): number[] {
-    const cutoff = this.#now() - this.options.windowSeconds * 1000;
-    const kept = (this.#events.get(key) ?? []).filter((t) => t > cutoff);
-    if (kept.length === 0) this.#events.delete(key);
-    else this.#events.set(key, kept);
-    return kept;
   }
 }

@@ -80,6 +80,8 @@ export const gitlabServer = defineServer({
   defaultPort: 8703,
   description: 'GitLab: projects, pipelines and why they failed, job logs, merge requests, issues, CI variables',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['projects', 'pipelines', 'jobs', 'merge_requests'],
   backendConfig: GitLabBackendConfig,
   backendEnv: {
     GITLAB_URL: 'url',

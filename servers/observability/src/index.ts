@@ -113,6 +113,8 @@ export const observabilityServer = defineServer({
   defaultPort: 8702,
   description: 'Prometheus, Alertmanager, Loki, Tempo and Grafana: metrics, alerts, logs, traces, dashboards',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['incident', 'alerts', 'metrics', 'logs'],
   backendConfig: ObservabilityBackendConfig,
   backendEnv: env,
   secretPaths: FAMILIES.flatMap((f) => [`${f}.auth.token`, `${f}.auth.password`]),

@@ -81,6 +81,8 @@ export const secretsServer = defineServer({
   description:
     'AWS Secrets Manager (or LocalStack): list, masked get, put, rotate, delete; audits of the store and of .env files',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['store', 'secrets'],
   backendConfig: SecretsBackendConfig,
   backendEnv: {
     AWS_REGION: 'region',

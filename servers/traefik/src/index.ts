@@ -102,6 +102,8 @@ export const traefikServer = defineServer({
   defaultPort: 8705,
   description: 'Traefik: routers, services, middlewares, request diagnosis, certificates, file-provider routes',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['overview', 'routers', 'services', 'middlewares', 'entrypoints', 'certificates', 'requests'],
   backendConfig: TraefikBackendConfig,
   backendEnv: {
     TRAEFIK_API_URL: 'api.url',

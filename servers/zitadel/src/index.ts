@@ -121,6 +121,8 @@ export const zitadelServer = defineServer({
   defaultPort: 8704,
   description: 'Zitadel: users, service accounts, project roles, grants and what an agent may do',
   tools,
+  /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
+  defaultToolsets: ['users', 'projects', 'roles'],
   backendConfig: ZitadelBackendConfig,
   backendEnv: {
     ZITADEL_URL: 'url',

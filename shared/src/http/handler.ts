@@ -6,11 +6,12 @@ import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
 import { ERROR_TABLE, type ErrorCode, RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { authInfoFor } from '../mcp-server.js';
-import { classifyMessage, clip, toolNameOf } from '../message.js';
+import { classifyMessage, clip, MAX_VERSION_CHARS, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
+import { classifyEra, hasEnvelopeClaim, MODERN_PROTOCOL_VERSION } from './modern.js';
 import type { MultiplexTransport } from './multiplex.js';
 import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
@@ -31,7 +32,10 @@ export interface HttpHandlerOptions {
   maxBodyBytes: number;
   authenticator: Authenticator;
   pipeline: Pipeline<object>;
+  /** Feeds the long-lived 2025-11-25 (SDK v1) server. */
   transport: MultiplexTransport;
+  /** Feeds the long-lived 2026-07-28 (SDK v2) server; absent: only 2025-era clients are served. */
+  modern?: MultiplexTransport | undefined;
   metrics: Metrics;
   logger: Logger;
   /** Verified peer identity from mTLS or a trusted proxy's forwarded certificate. */
@@ -42,7 +46,8 @@ export interface HttpHandlerOptions {
   console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
-const SUPPORTED = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+const SUPPORTED_LEGACY = new Set(SUPPORTED_PROTOCOL_VERSIONS);
+const SUPPORTED_ALL = new Set([MODERN_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]);
 
 /** The HTTP front of one server: transport checks, authentication, per-message authorization, dispatch. */
 export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -172,12 +177,17 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       );
     }
     const version = req.headers['mcp-protocol-version'];
-    if (typeof version === 'string' && !SUPPORTED.has(version)) {
-      throw new RavenhelmError(
-        'ERR_PROTOCOL_VERSION',
-        `unsupported MCP-Protocol-Version '${clip(version)}'; supported: ${[...SUPPORTED].join(', ')}`,
-      );
-    }
+    const supported = o.modern ? SUPPORTED_ALL : SUPPORTED_LEGACY;
+    const versionRefused =
+      typeof version === 'string' && !supported.has(version)
+        ? new RavenhelmError(
+            'ERR_PROTOCOL_VERSION',
+            `unsupported MCP-Protocol-Version '${clip(version)}'; supported: ${[...supported].join(', ')}`,
+          )
+        : undefined;
+    // An unknown version is refused here, unless the body may be a 2026-era request naming it in its
+    // envelope: SDK v2 answers that with UnsupportedProtocolVersionError carrying the request's id.
+    if (versionRefused && (!o.modern || (version as string).length > MAX_VERSION_CHARS)) throw versionRefused;
     const principal = await authenticate(req, url);
     const routing = readRoutingHeaders(req);
     const requestId = randomUUID();
@@ -199,7 +209,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     } catch {
       throw new RavenhelmError('ERR_PARSE', 'body is not valid JSON');
     }
-    const message = classifyMessage(parsed);
+    const claim = o.modern !== undefined && hasEnvelopeClaim(parsed);
+    if (versionRefused && !claim) throw versionRefused;
+    // A 2026-era request is validated by the v2 server against its own era's schemas, not SDK v1's.
+    const message = classifyMessage(parsed, { methodSchemas: !claim });
     if (message.kind === 'invalid') {
       // A notification or response that cannot be accepted gets an HTTP error with no id (MCP
       // Streamable HTTP); a request gets its JSON-RPC error with its id when that id is usable.
@@ -214,6 +227,21 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     if (message.kind === 'request' || message.kind === 'notification') {
       const name = message.kind === 'request' ? (message.params?.name as string | undefined) : undefined;
       checkRoutingHeaders(routing, message.method, name);
+    }
+    // 2026-07-28 requests (per-request `_meta` envelope) go to the v2 server, after the SDK's ladder.
+    // (A 2025-era message has neither the envelope claim nor the 2026 header: it skips the ladder.)
+    const claimsModern = claim || version === MODERN_PROTOCOL_VERSION;
+    const era = o.modern && claimsModern && message.kind !== 'response' ? classifyEra(req, parsed) : { modern: false };
+    if (era.refusal) {
+      o.metrics.reject(era.refusal.code === -32020 ? 'ERR_HEADER_MISMATCH' : 'ERR_BAD_REQUEST');
+      const id = message.kind === 'request' ? message.id : null;
+      const { status, code, message: text, data } = era.refusal;
+      send(
+        res,
+        status,
+        JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } }),
+      );
+      return;
     }
     if (message.kind !== 'request') {
       // Notifications and responses are accepted and dropped: in stateless HTTP a client cancels a
@@ -240,7 +268,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (!res.writableEnded) cancel?.();
     };
     res.on('close', onClose);
-    const response = await o.transport.dispatch(
+    const response = await (era.modern && o.modern ? o.modern : o.transport).dispatch(
       request,
       { authInfo: authInfoFor({ principal, preflighted, requestId }) },
       (c) => {
@@ -249,7 +277,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     );
     res.off('close', onClose);
     if (res.destroyed) return;
-    send(res, statusOf(response), JSON.stringify(response), { 'x-request-id': requestId });
+    send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });
   }
 
   /** The operators' approval API: REST-style JSON, the same bearer authentication as MCP, approver scope or role. */
@@ -436,7 +464,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */
-function statusOf(response: JSONRPCMessage): number {
-  const code = (response as { error?: { data?: { code?: unknown } } }).error?.data?.code;
+function statusOf(response: JSONRPCMessage, modern: boolean): number {
+  const error = (response as { error?: { code?: unknown; data?: { code?: unknown } } }).error;
+  // 2026-07-28 over HTTP: a method the server does not implement is 404 (-32601).
+  if (modern && error?.code === -32601) return 404;
+  const code = error?.data?.code;
   return typeof code === 'string' && code in ERROR_TABLE ? ERROR_TABLE[code as ErrorCode].http : 200;
 }

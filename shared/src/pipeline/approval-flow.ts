@@ -58,13 +58,12 @@ export function approvalStatusListing() {
     inputSchema: jsonSchemaOf(StatusInput, 'input'),
     outputSchema: jsonSchemaOf(StatusOutput, 'output'),
     annotations: {
-      title: 'Approval request status',
       readOnlyHint: true,
       destructiveHint: false,
       idempotentHint: true,
       openWorldHint: false,
     },
-    _meta: { 'ravenhelm/tier': 'LOW', 'ravenhelm/scopes': [], 'ravenhelm/toolset': 'approvals' },
+    _meta: { ravenhelm: { tier: 'LOW', scopes: [], toolset: 'approvals' } },
   };
 }
 

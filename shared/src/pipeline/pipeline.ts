@@ -27,29 +27,22 @@ import {
 import { DenialAggregator } from './audit-denials.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
+import {
+  type DynamicToolsets,
+  KIT_TOOLSET,
+  kitTool,
+  kitToolsetTool,
+  TOOLSETS_ENABLE_TOOL,
+  TOOLSETS_LIST_TOOL,
+  toolsetToolListings,
+} from './toolsets.js';
 
 /** How the local operator turns on a HIGH tool over stdio (named in refusals, since mTLS cannot apply there). */
 const LOCAL_HIGH_HOWTO =
   "to allow it, set RAVENHELM_LOCAL_ALLOW_HIGH=true and RAVENHELM_LOCAL_SPIFFE_ID to an ID on the tool's allowlist (policy: servers.<server>.spiffe)";
 
 /** approvals_get_status as authorize() hands it to preflight: LOW, no scope beyond a valid caller. */
-const STATUS_TOOL: EffectiveTool = {
-  server: '',
-  name: APPROVAL_STATUS_TOOL,
-  title: 'Approval request status',
-  description: '',
-  toolset: 'approvals',
-  tier: 'LOW',
-  declaredTier: 'LOW',
-  scopes: [],
-  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  inputSchema: { type: 'object' },
-  outputSchema: { type: 'object' },
-  confirm: false,
-  spiffeAllow: [],
-  options: {},
-  approval: null,
-};
+const STATUS_TOOL: EffectiveTool = kitTool(APPROVAL_STATUS_TOOL, 'Approval request status', 'approvals', true);
 
 /** The argument that carries a confirmation token on the second call of a confirm-policy tool. */
 export const CONFIRMATION_ARG = 'confirmationToken';
@@ -75,6 +68,8 @@ export interface PipelineOptions<S extends object> {
   approvals?: ApprovalStore;
   /** Told about every new pending request (the webhook notifier); must not throw. */
   onApprovalRequested?: (request: ApprovalRequest) => void;
+  /** Dynamic toolsets: sessions start with some toolsets and enable others. Absent: every toolset is listed. */
+  toolsets?: DynamicToolsets;
 }
 
 export interface CallMeta {
@@ -101,8 +96,10 @@ export interface ListedTool {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  annotations: EffectiveTool['annotations'] & { title: string };
-  _meta: Record<string, unknown>;
+  /** The four hints; the title is the tool's own `title` (MCP reads it there first). */
+  annotations: EffectiveTool['annotations'];
+  /** `{ravenhelm: {tier, scopes, toolset}}`: what the registry requires, one compact key. */
+  _meta: { ravenhelm: { tier: string; scopes: readonly string[]; toolset: string } };
 }
 
 const DENIED: ReadonlySet<ErrorCode> = new Set([
@@ -116,6 +113,7 @@ const DENIED: ReadonlySet<ErrorCode> = new Set([
   'ERR_CONFIRMATION_INVALID',
   'ERR_APPROVAL_INVALID',
   'ERR_NOT_ALLOWED',
+  'ERR_TOOLSET_NOT_ENABLED',
 ]);
 
 /**
@@ -134,14 +132,15 @@ export class Pipeline<S extends object> {
   /** What a handler may return so that the whole result (both copies) fits maxOutputBytes. */
   readonly #dataBudget: number;
   /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
-  #abandon!: Promise<never>;
-  #abandonNow!: (err: Error) => void;
+  /** Rejecters of the calls running now; shutdown's abandon rejects them (per call: see #execute). */
+  readonly #abandonRejects = new Set<(err: Error) => void>();
   /** Set once shutdown stopped waiting: calls that have not reached their handler are refused. */
   #abandoned = false;
   readonly #approvals: ApprovalStore;
   readonly #desk: ApprovalDesk;
   /** Whether any tool of this server is under human approval: then approvals_get_status is offered. */
   readonly #approvalsOn: boolean;
+  readonly #toolsetListeners = new Set<(principal: Principal) => void>();
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
@@ -151,7 +150,6 @@ export class Pipeline<S extends object> {
       windowMs: opts.denialWindowMs ?? 60_000,
       onError: (err) => opts.logger.error({ err }, 'audit write of aggregated denials failed'),
     });
-    this.#armAbandon();
     this.#tools = new Map(opts.tools.map((t) => [t.name, t]));
     this.#approvals = opts.approvals ?? createApprovalStore({ server: opts.server });
     this.#desk = new ApprovalDesk({
@@ -181,13 +179,6 @@ export class Pipeline<S extends object> {
     return this.#inFlight;
   }
 
-  #armAbandon(): void {
-    this.#abandon = new Promise<never>((_, reject) => {
-      this.#abandonNow = reject;
-    });
-    this.#abandon.catch(() => undefined);
-  }
-
   /**
    * Shutdown's grace is over: every call still running answers now with ERR_OUTCOME_UNKNOWN, and its
    * outcome record says 'unknown' (its handler may still finish, or not, before the process exits).
@@ -197,18 +188,18 @@ export class Pipeline<S extends object> {
     this.#abandoned = true;
     if (this.#inFlight === 0) return Promise.resolve();
     const idle = this.idle();
-    this.#abandonNow(
-      new ToolError(
-        'ERR_OUTCOME_UNKNOWN',
-        'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
-      ),
+    const err = new ToolError(
+      'ERR_OUTCOME_UNKNOWN',
+      'the server shut down before this call finished: it may or may not have taken effect; check the current state before retrying',
     );
+    for (const reject of this.#abandonRejects) reject(err);
     return idle;
   }
 
   /** Writes the summaries of aggregated denials; call before closing the audit sink. */
   async close(): Promise<void> {
     await this.#denials.flush();
+    await this.#o.toolsets?.close();
   }
 
   /** The approval requests of this server (the operator API reads and decides through it). */
@@ -225,7 +216,41 @@ export class Pipeline<S extends object> {
     return { scopes: principal.scopes, spiffeId: principal.spiffeId };
   }
 
-  /** tools/list: exactly the tools this caller may call. */
+  /** Whether sessions grow their toolsets at run time (toolsets_list / toolsets_enable are offered). */
+  get dynamicToolsets(): boolean {
+    return this.#o.toolsets !== undefined;
+  }
+
+  /**
+   * Called after a principal enabled a toolset that was off (stdio sends notifications/tools/list_changed).
+   * Returns the unsubscribe function.
+   */
+  onToolListChanged(listener: (principal: Principal) => void): () => void {
+    this.#toolsetListeners.add(listener);
+    return () => this.#toolsetListeners.delete(listener);
+  }
+
+  /**
+   * tools/list as the caller sees it now: with dynamic toolsets, the tools of the toolsets enabled for
+   * this principal plus toolsets_list and toolsets_enable; otherwise the same as listTools. While the
+   * shared store does not answer, the list degrades to the initial toolsets (which need no store)
+   * instead of failing: calls into toolsets the principal enabled earlier say why they are refused.
+   */
+  async listToolsFor(principal: Principal): Promise<ListedTool[]> {
+    const all = this.listTools(principal);
+    if (!this.#o.toolsets) return all;
+    let on: Set<string>;
+    try {
+      on = await this.#o.toolsets.on(principal);
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'toolset store unavailable: listing the initial toolsets');
+      on = new Set(this.#o.toolsets.initial);
+    }
+    on.add(KIT_TOOLSET);
+    return all.filter((t) => on.has(t._meta.ravenhelm.toolset) || t.name === APPROVAL_STATUS_TOOL);
+  }
+
+  /** Every tool this caller may call, whatever toolsets its session has enabled. */
   listTools(principal: Principal): ListedTool[] {
     // JSON, not a joined string: ['a b'] and ['a', 'b'] must never share an entry (order does not matter).
     const key = JSON.stringify([[...principal.scopes].sort(), principal.spiffeId ?? null]);
@@ -236,6 +261,7 @@ export class Pipeline<S extends object> {
       .filter((t) => this.#o.highToolsEnabled || t.tier !== 'HIGH')
       .map((t) => this.#listed(t));
     if (this.#approvalsOn) visible.push(approvalStatusListing());
+    if (this.#o.toolsets) visible.push(...toolsetToolListings());
     if (this.#listCache.size > 1000) this.#listCache.clear();
     this.#listCache.set(key, visible);
     return visible;
@@ -254,14 +280,15 @@ export class Pipeline<S extends object> {
           : t.description,
       inputSchema,
       outputSchema: t.outputSchema,
-      annotations: { title: t.title, ...t.annotations },
-      _meta: { 'ravenhelm/tier': t.tier, 'ravenhelm/scopes': t.scopes, 'ravenhelm/toolset': t.toolset },
+      annotations: t.annotations,
+      _meta: { ravenhelm: { tier: t.tier, scopes: t.scopes, toolset: t.toolset } },
     };
   }
 
   /** Stage: authorize. Throws the refusal with every scope the call needs. */
   authorize(principal: Principal, name: string): EffectiveTool {
     if (name === APPROVAL_STATUS_TOOL && this.#approvalsOn) return STATUS_TOOL;
+    if ((name === TOOLSETS_LIST_TOOL || name === TOOLSETS_ENABLE_TOOL) && this.#o.toolsets) return kitToolsetTool(name);
     const d = this.#o.registry.decide(this.#o.server, name, this.#callerFacts(principal));
     if (d.allowed) {
       if (d.tool.tier === 'HIGH' && !this.#o.highToolsEnabled) {
@@ -325,6 +352,11 @@ export class Pipeline<S extends object> {
     let tool: EffectiveTool | undefined;
     try {
       tool = this.authorize(principal, name);
+      // Only the server's own tools belong to a toolset a session enables (the kit's are always on).
+      const off = this.#o.registry.get(this.#o.server, name)
+        ? await this.#o.toolsets?.refusal(principal, tool)
+        : undefined;
+      if (off) throw off;
       if (tool.tier !== 'LOW') await this.#o.rateLimiter.consume(`${this.#o.server}:${principal.subject}`);
       return tool;
     } catch (err) {
@@ -393,6 +425,9 @@ export class Pipeline<S extends object> {
   ): Promise<ToolResult> {
     if (name === APPROVAL_STATUS_TOOL && this.#approvalsOn) {
       return statusResult(this.#approvals, principal, rawArgs, this.#o.server);
+    }
+    if ((name === TOOLSETS_LIST_TOOL || name === TOOLSETS_ENABLE_TOOL) && this.#o.toolsets) {
+      return this.#toolsetCall(principal, name, rawArgs);
     }
     const tool = this.#tools.get(name);
     const eff = this.#o.registry.get(this.#o.server, name);
@@ -479,7 +514,11 @@ export class Pipeline<S extends object> {
         },
         { timeoutMs: this.#o.callTimeoutMs },
       );
-      const data = await Promise.race([running, this.#abandon]);
+      // Not Promise.race with one long-lived promise: each race would leave a reaction on it for good.
+      const data = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        this.#abandonRejects.add(reject);
+        running.then(resolve, reject).finally(() => this.#abandonRejects.delete(reject));
+      });
       outcome = 'success';
       return this.#result(name, data);
     } catch (err) {
@@ -507,6 +546,18 @@ export class Pipeline<S extends object> {
       this.#o.metrics.inFlight.dec({ server: this.#o.server });
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
+  }
+
+  async #toolsetCall(principal: Principal, name: string, rawArgs: Record<string, unknown>): Promise<ToolResult> {
+    const visible = this.#o.registry
+      .visibleTo(this.#o.server, this.#callerFacts(principal))
+      .filter((t) => (this.#o.highToolsEnabled || t.tier !== 'HIGH') && t.toolset !== KIT_TOOLSET);
+    const { result, changed } = await (this.#o.toolsets as DynamicToolsets).call(principal, name, rawArgs, visible);
+    if (changed) {
+      this.#o.logger.info({ subject: principal.subject, toolset: rawArgs.toolset }, 'toolset enabled for a principal');
+      for (const listener of this.#toolsetListeners) listener(principal);
+    }
+    return result;
   }
 
   async #confirm(

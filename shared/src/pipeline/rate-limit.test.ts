@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startRedis, useRedisPair } from '../../../test/fixtures/redis.js';
 import { RavenhelmError } from '../errors.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createRateLimiter, MemoryWindows } from './rate-limit.js';
 import { connectRedis, type RedisLike } from './redis.js';
 
 const rejection = (p: Promise<unknown>) =>
@@ -16,6 +16,47 @@ function recordingLogger() {
   const warnings: { obj: object; msg: string }[] = [];
   return { warnings, warn: (obj: object, msg: string) => warnings.push({ obj, msg }) };
 }
+
+describe('in-memory windows stay bounded', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('never holds more than maxKeys keys, however many agents call', async () => {
+    const rl = createRateLimiter({ points: 5, durationSeconds: 60, maxKeys: 100 });
+    for (let i = 0; i < 1000; i++) await rl.consume(`agent-${i}`);
+    expect(rl.memoryKeys).toBe(100);
+  });
+
+  it('holds only open windows: ended ones are dropped when a window opens', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const w = new MemoryWindows(10, 1000, 1000);
+    for (let i = 0; i < 50; i++) w.consume(`early-${i}`, 1);
+    vi.advanceTimersByTime(1001);
+    w.consume('late', 1);
+    expect(w.size).toBe(1);
+  });
+
+  it('drops ended windows first, and only then the oldest open one', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const w = new MemoryWindows(1, 1000, 2);
+    w.consume('a', 1);
+    vi.advanceTimersByTime(600);
+    w.consume('b', 1);
+    vi.advanceTimersByTime(500); // a's window has ended, b's has not
+    w.consume('c', 1);
+    expect(w.size).toBe(2);
+    expect(() => w.consume('b', 1)).toThrow(); // b kept its spent window
+    w.consume('d', 1); // full of open windows: the oldest (b) goes
+    expect(w.size).toBe(2);
+    expect(() => w.consume('c', 1)).toThrow(); // c kept
+    expect(() => w.consume('b', 1)).not.toThrow(); // b starts a fresh window
+  });
+
+  it('refuses a nonsense bound', () => {
+    expect(() => createRateLimiter({ points: 1, durationSeconds: 1, maxKeys: 0 })).toThrow(RangeError);
+  });
+});
 
 describe('in-memory rate limiter', () => {
   it('isolates keys and says when to retry', async () => {

@@ -1,4 +1,4 @@
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RavenhelmError } from '../errors.js';
 import type { RedisLike } from './redis.js';
 
@@ -10,6 +10,8 @@ export interface RateLimiter {
    * belongs to the caller and stays open.
    */
   close(): Promise<void>;
+  /** Keys the in-memory limiter holds now (open windows); at most `maxKeys`. */
+  readonly memoryKeys?: number;
 }
 
 export interface RateLimiterOptions {
@@ -27,6 +29,12 @@ export interface RateLimiterOptions {
   redis?: RedisLike;
   /** Longest wait for Redis before the in-memory fallback answers. Default 500 ms. */
   storeTimeoutMs?: number;
+  /**
+   * Most keys (agents) the in-memory limiter tracks at once; default 100,000. Windows that have ended are
+   * dropped first; if every tracked window is still open, the oldest is dropped (that agent starts a fresh
+   * window: a looser limit for one agent, never unbounded memory).
+   */
+  maxKeys?: number;
   /** Receives the fallback warnings. Default: process.emitWarning. */
   logger?: { warn(obj: object, msg: string): void };
 }
@@ -42,7 +50,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     throw new RangeError(`rate limit durationSeconds must be a positive integer (got ${opts.durationSeconds})`);
   }
   const base = { points: opts.points, duration: opts.durationSeconds, keyPrefix: opts.keyPrefix ?? 'ravenhelm:rl' };
-  const memory = new RateLimiterMemory(base);
+  const memory = new MemoryWindows(opts.points, opts.durationSeconds * 1000, opts.maxKeys ?? 100_000);
   // rejectIfRedisNotReady: while ioredis reconnects, fail over at once instead of queueing.
   const shared: RateLimiterAbstract | undefined = opts.redis
     ? new RateLimiterRedis({ ...base, storeClient: opts.redis, rejectIfRedisNotReady: true })
@@ -78,7 +86,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     } catch (err) {
       if (err instanceof RateLimiterRes) throw err;
       warn(err);
-      await memory.consume(key, cost);
+      memory.consume(key, cost);
     } finally {
       clearTimeout(timer);
     }
@@ -90,7 +98,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
         throw new RangeError(`cost must be a positive integer (got ${cost})`);
       try {
         if (shared && !closed) await viaRedis(shared, key, cost);
-        else await memory.consume(key, cost);
+        else memory.consume(key, cost);
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
         const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
@@ -104,5 +112,53 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     async close() {
       closed = true;
     },
+    get memoryKeys() {
+      return memory.size;
+    },
   };
+}
+
+/**
+ * Fixed windows per key in one bounded Map (insertion order = window start order), without a timer per
+ * key: ended windows are dropped from the front whenever a window opens, so the Map holds the open
+ * windows only, and never more than `maxKeys` (the oldest open one goes first).
+ * Throws a RateLimiterRes when the key's budget is spent, as rate-limiter-flexible's limiters do.
+ */
+export class MemoryWindows {
+  readonly #windows = new Map<string, { used: number; endsAt: number }>();
+
+  constructor(
+    readonly points: number,
+    readonly windowMs: number,
+    readonly maxKeys: number,
+  ) {
+    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1)
+      throw new RangeError(`maxKeys must be a positive integer (got ${maxKeys})`);
+  }
+
+  get size(): number {
+    return this.#windows.size;
+  }
+
+  consume(key: string, cost: number): void {
+    const now = Date.now();
+    let w = this.#windows.get(key);
+    if (!w || w.endsAt <= now) {
+      if (w) this.#windows.delete(key); // re-inserted last: the Map stays in window start order
+      this.#dropEnded(now);
+      if (this.#windows.size >= this.maxKeys) this.#windows.delete(this.#windows.keys().next().value as string);
+      w = { used: 0, endsAt: now + this.windowMs };
+      this.#windows.set(key, w);
+    }
+    w.used += cost;
+    if (w.used > this.points) throw new RateLimiterRes(0, w.endsAt - now, w.used, false);
+  }
+
+  /** Windows start (and so end) in Map order: the ended ones are at the front. Amortized O(1) per call. */
+  #dropEnded(now: number): void {
+    for (const [k, w] of this.#windows) {
+      if (w.endsAt > now) return;
+      this.#windows.delete(k);
+    }
+  }
 }

@@ -2,7 +2,15 @@ import { ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit'
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { LogResult } from '../backend.js';
-import { act, type LifecycleAction, LifecycleResult, type PreparedAction, prepare, settle } from '../lifecycle.js';
+import {
+  act,
+  type LifecycleAction,
+  LifecycleResult,
+  type PreparedAction,
+  prepare,
+  reserve,
+  settle,
+} from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
   COMPOSE_SERVICE_LABEL,
@@ -211,6 +219,10 @@ async function runProjectLifecycle(
       { project, containers: refused, maxRestarts, windowSeconds },
     );
   }
+  await reserve(
+    ctx,
+    prepared.map(({ p }) => p),
+  );
   const deadline = Date.now() + waitSeconds * 1000;
   const changed: boolean[] = [];
   for (const { p } of prepared) changed.push(await act(ctx, p, { graceSeconds, waitSeconds }));

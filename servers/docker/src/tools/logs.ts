@@ -138,6 +138,11 @@ export function assembleLogText(
       `kept the newest ${lines} of ${res.matched} matching lines (${Buffer.byteLength(fitted.text)} of ${totalBytes} bytes) to stay within ${cap} bytes; reach older lines with until, since or grep`,
     );
   }
+  if (res.scanLimit) {
+    all.push(
+      `until: ${res.scanned} lines found before it among the newest ${res.scanLimit.lines.toLocaleString('en')} lines of the log, which is as far back as a read goes; older lines were not read`,
+    );
+  }
   return { text: fitted.text, lines, truncated, totalBytes, ...(all.length > 0 ? { notes: all } : {}) };
 }
 
