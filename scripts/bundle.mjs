@@ -91,6 +91,8 @@ export async function bundleServer(server) {
   rmSync(outdir, { recursive: true, force: true });
   const outfile = join(outdir, `${binOf(server)}.mjs`);
   const result = await build({
+    // Metafile paths are relative to this: the repository root, wherever the build was started from.
+    absWorkingDir: root,
     entryPoints: [join(dir, 'src', 'bin.ts')],
     outfile,
     bundle: true,
@@ -117,7 +119,7 @@ export async function bundleServer(server) {
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint);
   const inputs = Object.entries(output?.inputs ?? {})
     .filter(([, i]) => i.bytesInOutput > 0)
-    .map(([p]) => relative(root, join(root, p)));
+    .map(([p]) => p);
   const offending = inputs.flatMap((input) =>
     FORBIDDEN.filter((f) => f.pattern.test(input)).map((f) => `${input} (${f.why})`),
   );
