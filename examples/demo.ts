@@ -97,10 +97,16 @@ const standIns: Record<string, () => Promise<StandIn>> = {
 };
 
 const available: DemoServer[] = [
-  { name: 'docker', bin: 'servers/docker/dist/bin.js', port: basePort + 1, scopes: ['mcp:docker:admin'], env: {} },
+  {
+    name: 'docker',
+    bin: 'servers/docker/bin/ravenhelm-mcp-docker.js',
+    port: basePort + 1,
+    scopes: ['mcp:docker:admin'],
+    env: {},
+  },
   {
     name: 'observability',
-    bin: 'servers/observability/dist/bin.js',
+    bin: 'servers/observability/bin/ravenhelm-mcp-observability.js',
     port: basePort + 2,
     scopes: ['mcp:observability:write'],
     env: {
@@ -110,7 +116,7 @@ const available: DemoServer[] = [
   },
   ...(['gitlab', 'zitadel', 'traefik', 'secrets'] as const).map((name, i) => ({
     name,
-    bin: `servers/${name}/dist/bin.js`,
+    bin: `servers/${name}/bin/ravenhelm-mcp-${name}.js`,
     port: basePort + 3 + i,
     scopes: [`mcp:${name}:write`],
     env: {},

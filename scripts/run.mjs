@@ -50,7 +50,17 @@ switch (command) {
   case 'bench': {
     if (!existsSync(join(root, 'node_modules'))) setup();
     // `npm run bench` runs every benchmark; `npm run bench -- auth` (or throughput) runs one.
-    const all = ['throughput', 'cpu-per-call', 'soak', 'growth', 'auth', 'observability-summary', 'audit', 'context'];
+    const all = [
+      'throughput',
+      'cpu-per-call',
+      'soak',
+      'growth',
+      'auth',
+      'observability-summary',
+      'audit',
+      'context',
+      'startup',
+    ];
     for (const name of rest.length > 0 ? rest : all) {
       if (!all.includes(name)) {
         console.error(`unknown benchmark '${name}'; choose from ${all.join(', ')}`);

@@ -4,7 +4,7 @@
 # (web console at <server>/approvals/console, or `ravenhelm-approvals approve <id>`), then repeats the
 # same call with "approvalRequestId", which runs it exactly once, and prints that answer.
 # Usage: RAVENHELM_TOKEN=... ./approved-call.sh compose_restart '{"project":"ravenhelm-demo"}' [https://localhost:8701/mcp]
-# Env: RAVENHELM_CA_FILE (the demo's dev CA), RAVENHELM_POLL_SECONDS (default 3).
+# Env: RAVENHELM_CA_FILE (the demo's dev CA), POLL_SECONDS (default 3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tool=${1:?tool name}
@@ -23,7 +23,7 @@ while :; do
   state=$(printf '%s' "$status" | grep -o '"state":"[a-z]*"' | head -n1 | cut -d'"' -f4 || true)
   case "$state" in
     approved) break ;;
-    pending) sleep "${RAVENHELM_POLL_SECONDS:-3}" ;;
+    pending) sleep "${POLL_SECONDS:-3}" ;;
     *)
       echo "request $id is ${state:-not readable}: nothing was run" >&2
       printf '%s\n' "$status"

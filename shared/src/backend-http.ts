@@ -1,5 +1,6 @@
 import { ToolError } from './errors.js';
 import { Semaphore } from './semaphore.js';
+import { formatTraceparent, SpanKind, startChildSpan } from './telemetry/trace.js';
 
 /** Default cap on one backend answer: enough for any answer a tool can show within its output budget. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -125,9 +126,31 @@ export class BackendHttp {
     } catch {
       throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt);
     }
+    // A child span of the tool call's span when traces are on; its context goes to the backend.
+    const span = startChildSpan(`${method} ${this.name}`, SpanKind.CLIENT, () => ({
+      'http.request.method': method,
+      'url.full': safeUrl(url),
+      'server.address': url.hostname,
+      'ravenhelm.backend': this.name,
+    }));
     try {
-      return await this.#send<T>(method, url, init, signal, timeout, timeoutMs);
+      const res = await this.#send<T>(
+        method,
+        url,
+        init,
+        signal,
+        timeout,
+        timeoutMs,
+        span && formatTraceparent(span.context),
+      );
+      span?.setAttributes({ 'http.response.status_code': res.status });
+      if (res.status >= 500) span?.fail(String(res.status));
+      return res;
+    } catch (err) {
+      span?.fail((err as ToolError).code ?? 'error').setAttributes({ 'error.type': (err as ToolError).code });
+      throw err;
     } finally {
+      span?.end();
       release();
     }
   }
@@ -139,8 +162,10 @@ export class BackendHttp {
     signal: AbortSignal,
     timeout: AbortSignal,
     timeoutMs: number,
+    traceparent?: string,
   ): Promise<BackendResponse<T>> {
     const headers = this.#headers(init.headers);
+    if (traceparent) headers.traceparent = traceparent;
     let body: string | undefined;
     if (init.json !== undefined) {
       headers['content-type'] = 'application/json';

@@ -72,3 +72,43 @@ describe('boolean settings from the environment', () => {
     );
   });
 });
+
+describe('audit shipping and traces settings', () => {
+  it('reads the sinks from the environment and redacts their headers in --print-config', () => {
+    const c = loadConfig({
+      backendSchema,
+      env: {
+        RAVENHELM_AUDIT_SHIP_LOKI_URL: 'http://loki:3100',
+        RAVENHELM_AUDIT_SHIP_LOKI_TENANT: 'ops',
+        RAVENHELM_AUDIT_SHIP_LOKI_HEADERS: 'Authorization=Basic%20c2VjcmV0,X-Extra=1',
+        RAVENHELM_AUDIT_SHIP_OTLP_REQUIRED: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_HEADERS: 'api-key=k-SECRET',
+      },
+    });
+    expect(c.auditShip).toMatchObject({
+      lokiUrl: 'http://loki:3100',
+      lokiTenant: 'ops',
+      lokiHeaders: { Authorization: 'Basic c2VjcmV0', 'X-Extra': '1' },
+      otlpRequired: true,
+      maxBufferRecords: 10_000,
+    });
+    expect(c.traces.baseEndpoint).toBe('http://collector:4318');
+    const printed = JSON.stringify(redactConfig(c));
+    expect(printed).toContain('http://loki:3100');
+    expect(printed).not.toContain('c2VjcmV0');
+    expect(printed).not.toContain('k-SECRET');
+    expect(redactConfig(c)).toMatchObject({
+      auditShip: { lokiHeaders: { Authorization: '[redacted]', 'X-Extra': '[redacted]' }, otlpHeaders: {} },
+    });
+  });
+
+  it('refuses credentials in a sink URL and malformed header lists, naming the setting', () => {
+    expect(() =>
+      loadConfig({ backendSchema, env: { RAVENHELM_AUDIT_SHIP_LOKI_URL: 'http://user:pw@loki:3100' } }),
+    ).toThrow(/auditShip.lokiUrl.*credentials/);
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_AUDIT_SHIP_OTLP_HEADERS: 'no-equals-sign' } })).toThrow(
+      /auditShip.otlpHeaders.*name=value/,
+    );
+  });
+});

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
 import { describeZodError } from './invoke.js';
+import { parseHeaderList } from './telemetry/otlp.js';
 
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 /** Environment values are strings: 'false' must mean false (z.coerce.boolean would say true). */
@@ -25,6 +26,109 @@ const csv = z.preprocess(
       : v,
   z.array(z.string()),
 );
+
+// --- audit shipping and traces (issue 15): one block -------------------------------------------------
+/** An http(s) URL without credentials in it (put those in the headers setting, which is redacted). */
+const shipUrl = z
+  .string()
+  .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+  .pipe(z.url())
+  .refine((u) => {
+    const url = new URL(u);
+    return !url.username && !url.password;
+  }, 'must not carry credentials: put them in the matching _HEADERS setting (redacted in --print-config)');
+/** `name=value,...` (OTEL_EXPORTER_OTLP_HEADERS format) or a YAML mapping. */
+const headerList = z.preprocess(
+  (v, ctx) => {
+    try {
+      return parseHeaderList(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return {};
+    }
+  },
+  z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string()),
+);
+const ms = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
+
+export const AuditShipConfigSchema = z
+  .object({
+    /** Names this replica in shipped records (Loki label `instance`, OTLP service.instance.id); default: the host name. */
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only')
+      .optional(),
+    /** Loki base URL (the push path /loki/api/v1/push is added). */
+    lokiUrl: shipUrl.optional(),
+    /** X-Scope-OrgID for a multi-tenant Loki. */
+    lokiTenant: z.string().min(1).max(150).optional(),
+    lokiHeaders: headerList.default({}),
+    /** HIGH calls are refused while this sink is saturated or unreachable beyond highMaxLagMs. */
+    lokiRequired: bool.default(false),
+    /** OTLP/HTTP logs URL, full path (http://collector:4318/v1/logs). */
+    otlpUrl: shipUrl.optional(),
+    otlpHeaders: headerList.default({}),
+    otlpRequired: bool.default(false),
+    timeoutMs: ms(100, 60_000, 5000),
+    maxBufferRecords: ms(1, 1_000_000, 10_000),
+    maxBufferBytes: ms(4096, 1024 * 1024 * 1024, 32 * 1024 * 1024),
+    batchRecords: ms(1, 10_000, 500),
+    flushIntervalMs: ms(1, 60_000, 1000),
+    maxBackoffMs: ms(1, 300_000, 30_000),
+    /** A required sink failing for this long (0: any failure) refuses HIGH calls until a push succeeds. */
+    highMaxLagMs: ms(0, 3_600_000, 30_000),
+  })
+  .prefault({});
+
+export const TracesConfigSchema = z
+  .object({
+    /** OTLP/HTTP traces URL, full path; from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+    endpoint: shipUrl.optional(),
+    /** Base endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); /v1/traces is appended. */
+    baseEndpoint: shipUrl.optional(),
+    headers: headerList.default({}),
+    baseHeaders: headerList.default({}),
+    serviceName: z.string().min(1).max(200).optional(),
+    timeoutMs: ms(100, 60_000, 5000),
+    maxQueueSpans: ms(1, 100_000, 2048),
+    batchSpans: ms(1, 10_000, 512),
+    flushIntervalMs: ms(1, 60_000, 1000),
+  })
+  .prefault({});
+
+const AUDIT_SHIP_ENV: Readonly<Record<string, string>> = {
+  RAVENHELM_INSTANCE_ID: 'auditShip.instance',
+  RAVENHELM_AUDIT_SHIP_LOKI_URL: 'auditShip.lokiUrl',
+  RAVENHELM_AUDIT_SHIP_LOKI_TENANT: 'auditShip.lokiTenant',
+  RAVENHELM_AUDIT_SHIP_LOKI_HEADERS: 'auditShip.lokiHeaders',
+  RAVENHELM_AUDIT_SHIP_LOKI_REQUIRED: 'auditShip.lokiRequired',
+  RAVENHELM_AUDIT_SHIP_OTLP_URL: 'auditShip.otlpUrl',
+  RAVENHELM_AUDIT_SHIP_OTLP_HEADERS: 'auditShip.otlpHeaders',
+  RAVENHELM_AUDIT_SHIP_OTLP_REQUIRED: 'auditShip.otlpRequired',
+  RAVENHELM_AUDIT_SHIP_TIMEOUT_MS: 'auditShip.timeoutMs',
+  RAVENHELM_AUDIT_SHIP_MAX_BUFFER_RECORDS: 'auditShip.maxBufferRecords',
+  RAVENHELM_AUDIT_SHIP_MAX_BUFFER_BYTES: 'auditShip.maxBufferBytes',
+  RAVENHELM_AUDIT_SHIP_BATCH_RECORDS: 'auditShip.batchRecords',
+  RAVENHELM_AUDIT_SHIP_FLUSH_INTERVAL_MS: 'auditShip.flushIntervalMs',
+  RAVENHELM_AUDIT_SHIP_MAX_BACKOFF_MS: 'auditShip.maxBackoffMs',
+  RAVENHELM_AUDIT_SHIP_HIGH_MAX_LAG_MS: 'auditShip.highMaxLagMs',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'traces.endpoint',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'traces.baseEndpoint',
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'traces.headers',
+  OTEL_EXPORTER_OTLP_HEADERS: 'traces.baseHeaders',
+  OTEL_SERVICE_NAME: 'traces.serviceName',
+  OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: 'traces.timeoutMs',
+  OTEL_BSP_MAX_QUEUE_SIZE: 'traces.maxQueueSpans',
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 'traces.batchSpans',
+  OTEL_BSP_SCHEDULE_DELAY: 'traces.flushIntervalMs',
+};
+const AUDIT_SHIP_SECRET_PATHS = [
+  'auditShip.lokiHeaders',
+  'auditShip.otlpHeaders',
+  'traces.headers',
+  'traces.baseHeaders',
+];
+// --- end of the audit shipping and traces block ------------------------------------------------------
 
 export const KitConfigSchema = z.object({
   transport: z.enum(['stdio', 'http']).default('http'),
@@ -134,6 +238,8 @@ export const KitConfigSchema = z.object({
     })
     .prefault({}),
   confirm: z.object({ ttlSeconds: z.coerce.number().int().min(10).max(3600).default(120) }).prefault({}),
+  auditShip: AuditShipConfigSchema,
+  traces: TracesConfigSchema,
   approvals: z
     .object({
       /** POSTed an Alertmanager-style JSON message for every new pending approval request. */
@@ -203,10 +309,16 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
   RAVENHELM_APPROVALS_WEBHOOK_TIMEOUT_MS: 'approvals.webhookTimeoutMs',
   RAVENHELM_APPROVALS_CONSOLE_CLIENT_ID: 'approvals.consoleClientId',
+  ...AUDIT_SHIP_ENV,
 };
 
 /** Config paths whose values are secrets: redacted in --print-config and never logged. */
-export const KIT_SECRET_PATHS = ['auth.introspection.clientSecret', 'redis.url', 'approvals.webhookUrl'];
+export const KIT_SECRET_PATHS = [
+  'auth.introspection.clientSecret',
+  'redis.url',
+  'approvals.webhookUrl',
+  ...AUDIT_SHIP_SECRET_PATHS,
+];
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
@@ -300,7 +412,11 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
 export function redactConfig(config: object, backendSecretPaths: readonly string[] = []): Record<string, unknown> {
   const copy = structuredClone(config) as Record<string, unknown>;
   for (const path of [...KIT_SECRET_PATHS, ...backendSecretPaths.map((p) => `backend.${p}`)]) {
-    if (getPath(copy, path) !== undefined) setPath(copy, path, '[redacted]');
+    const value = getPath(copy, path);
+    if (value === undefined) continue;
+    // A header map keeps its names (what is set is worth seeing), never its values.
+    const isMap = value !== null && typeof value === 'object' && !Array.isArray(value);
+    setPath(copy, path, isMap ? Object.fromEntries(Object.keys(value).map((k) => [k, '[redacted]'])) : '[redacted]');
   }
   return copy;
 }

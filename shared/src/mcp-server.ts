@@ -12,6 +12,8 @@ export interface CallerInfo {
   preflighted?: boolean;
   /** Correlates logs and audit with the HTTP request. */
   requestId?: string;
+  /** The request's W3C traceparent header: the tool call's span joins the caller's trace. */
+  traceparent?: string;
 }
 
 export function authInfoFor(caller: CallerInfo): AuthInfo {
@@ -81,6 +83,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
             req.params.arguments,
             taskParams,
             caller.preflighted === true,
+            caller.traceparent,
           );
         }
         if (support === 'required') {
@@ -94,6 +97,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
         requestId: caller.requestId ?? String(extra.requestId),
         signal: extra.signal,
         preflighted: caller.preflighted === true,
+        traceparent: caller.traceparent,
         ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
       });
     } catch (err) {

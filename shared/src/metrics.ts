@@ -10,6 +10,12 @@ export class Metrics {
   readonly httpRequests: client.Counter<'server' | 'status'>;
   readonly toolErrors: client.Counter<'server' | 'tool' | 'code'>;
   readonly auditWriteFailures: client.Counter<'server' | 'phase'>;
+  // audit shipping and traces (issue 15)
+  readonly auditShipRecords: client.Counter<'server' | 'sink' | 'outcome'>;
+  readonly auditShipDropped: client.Counter<'server' | 'sink' | 'tier' | 'reason'>;
+  readonly auditShipBuffer: client.Gauge<'server' | 'sink'>;
+  readonly auditShipPushFailures: client.Counter<'server' | 'sink'>;
+  readonly traceSpans: client.Counter<'server' | 'outcome'>;
 
   constructor(
     readonly server: string,
@@ -57,6 +63,36 @@ export class Metrics {
       name: 'ravenhelm_audit_write_failures_total',
       help: 'Audit records that could not be written (attempt: the call was refused; outcome: logged)',
       labelNames: ['server', 'phase'],
+      registers,
+    });
+    this.auditShipRecords = new client.Counter({
+      name: 'ravenhelm_audit_ship_records_total',
+      help: 'Audit records handled by a shipping sink, by outcome (shipped; dropped: buffer full; rejected: the sink refused the batch)',
+      labelNames: ['server', 'sink', 'outcome'],
+      registers,
+    });
+    this.auditShipDropped = new client.Counter({
+      name: 'ravenhelm_audit_ship_dropped_total',
+      help: 'Audit records a sink will never get (they stay in the local log; a gap marker is shipped), by tier and reason',
+      labelNames: ['server', 'sink', 'tier', 'reason'],
+      registers,
+    });
+    this.auditShipBuffer = new client.Gauge({
+      name: 'ravenhelm_audit_ship_buffer_records',
+      help: 'Audit records waiting to be shipped to a sink',
+      labelNames: ['server', 'sink'],
+      registers,
+    });
+    this.auditShipPushFailures = new client.Counter({
+      name: 'ravenhelm_audit_ship_push_failures_total',
+      help: 'Pushes to an audit sink that failed (timeout, network, non-2xx); retried with capped backoff',
+      labelNames: ['server', 'sink'],
+      registers,
+    });
+    this.traceSpans = new client.Counter({
+      name: 'ravenhelm_trace_spans_total',
+      help: 'Trace spans by outcome (exported; dropped: export queue full; failed: the export did not succeed)',
+      labelNames: ['server', 'outcome'],
       registers,
     });
     if (opts.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: 'ravenhelm_' });

@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js';
 import { createWebhookNotifier } from './pipeline/approval-webhook.js';
 import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
 import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
+import { createAuditShipping } from './pipeline/audit-ship.js';
 import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
@@ -25,6 +26,7 @@ import { createTaskStore, type TaskStore } from './pipeline/tasks.js';
 import { dynamicToolsetsOf } from './pipeline/toolsets.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
 import { TaskRunner } from './tasks.js';
+import { createTracer } from './telemetry/trace.js';
 
 type AnyDefinition = ServerDefinition<object, z.ZodObject>;
 
@@ -135,11 +137,16 @@ export async function createRuntime(
       : undefined;
   const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
   let audit = overrides.audit;
+  // Shipping follows the log the runtime opens (an overridden sink is the caller's to ship).
+  const shipping = audit
+    ? undefined
+    : createAuditShipping(config.auditShip, { server: definition.name, metrics, logger });
   if (!audit) {
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
       audit = await createFileAuditSink({
         path: auditPath,
+        ...(shipping ? { onCommit: shipping.accept } : {}),
         onTornTail: (torn) =>
           logger.warn(
             { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
@@ -147,6 +154,7 @@ export async function createRuntime(
           ),
       });
     } catch (err) {
+      await shipping?.close(0);
       const code = (err as NodeJS.ErrnoException).code;
       if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err; // only file-system errors (EACCES, ENOTDIR...)
       throw new RavenhelmError(
@@ -154,6 +162,7 @@ export async function createRuntime(
         `cannot open the audit log ${auditPath} (${code}); set RAVENHELM_AUDIT_FILE (audit.file) to a writable path`,
       );
     }
+    if (shipping) audit = shipping.guard(audit);
   }
   const rateLimiter =
     overrides.rateLimiter ??
@@ -199,6 +208,7 @@ export async function createRuntime(
     );
   }
   const localPrincipal = localPrincipalOf(definition.name, config);
+  const tracer = createTracer(config, { server: definition.name, metrics, logger });
   const highTools = highToolsDecision(config);
   (highTools.warn ? logger.warn.bind(logger) : logger.info.bind(logger))(
     { highTools: highTools.enabled ? 'on' : 'off', transport: config.transport, authMode: config.auth.mode },
@@ -231,6 +241,7 @@ export async function createRuntime(
     denialWindowMs: config.audit.denialWindowSeconds * 1000,
     approvals,
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
+    tracer,
     ...(toolsets ? { toolsets } : {}),
   });
   const tasks = new TaskRunner({
@@ -278,6 +289,8 @@ export async function createRuntime(
       await pipeline.close();
       await taskStore.close();
       await audit.close();
+      await shipping?.close(config.auditShip.timeoutMs);
+      await tracer?.close();
       if (redis) {
         // While Redis is down quit() fails at once and ioredis keeps reconnecting, which kept the process
         // alive after SIGTERM; disconnect() stops the reconnect loop.

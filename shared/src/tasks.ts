@@ -87,6 +87,7 @@ export class TaskRunner {
     args: Record<string, unknown> | undefined,
     taskParams: unknown,
     preflighted: boolean,
+    traceparent?: string,
   ): Promise<{ task: TaskView }> {
     const support = this.#o.pipeline.taskSupport(name);
     if (!support) {
@@ -112,7 +113,7 @@ export class TaskRunner {
       );
     }
     this.#o.logger.info({ taskId: task.taskId, tool: name, subject: principal.subject }, 'task created');
-    this.#run(principal, name, args, task, preflighted);
+    this.#run(principal, name, args, task, preflighted, traceparent);
     return { task };
   }
 
@@ -122,6 +123,7 @@ export class TaskRunner {
     args: Record<string, unknown> | undefined,
     task: TaskView,
     preflighted: boolean,
+    traceparent: string | undefined,
   ) {
     const { store, pipeline, logger } = this.#o;
     const abort = new AbortController();
@@ -141,7 +143,7 @@ export class TaskRunner {
     watch.unref();
     // The audit records of the call carry the task id as their request id.
     const run = pipeline
-      .call(principal, name, args, { requestId: task.taskId, signal: abort.signal, preflighted })
+      .call(principal, name, args, { requestId: task.taskId, signal: abort.signal, preflighted, traceparent })
       .then(
         (result): [TaskOutcome, boolean, string] => [
           { result },

@@ -209,7 +209,7 @@ describe.skipIf(!demoBuilt() || chromiumMissing)('the demo: approval end to end'
     const tokenCommand = lines.find((l) => l.startsWith('export RAVENHELM_APPROVALS_TOKEN=$('));
     const listCommand = lines.find((l) => l.includes('ravenhelm-approvals.js list --url '));
     expect([agentCommand, tokenCommand, listCommand].every(Boolean), 'the demo prints all three').toBe(true);
-    const env = { ...process.env, ...exportsOf(demo.printed), RAVENHELM_POLL_SECONDS: '1' };
+    const env = { ...process.env, ...exportsOf(demo.printed), POLL_SECONDS: '1' };
 
     const child = spawn('bash', ['-c', agentCommand as string], {
       cwd: REPO_ROOT,

@@ -35,6 +35,7 @@ describe('examples', () => {
       'RAVENHELM_DEV_ISSUER_PORT',
       'RAVENHELM_DEMO_BASE_PORT',
       'RAVENHELM_CA_FILE',
+      'RAVENHELM_APPROVALS_TOKEN', // read by the approvals CLI (ravenhelm-approvals --token-env default)
     ]);
     expect([...used].filter((v) => !known.has(v) && !v.startsWith('RAVENHELM_TOKEN'))).toEqual([]);
     expect(used.size).toBeGreaterThan(5);

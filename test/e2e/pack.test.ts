@@ -125,15 +125,27 @@ describe.skipIf(unreachable !== undefined)('packed tarballs installed with npm',
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('packs all nine packages with workspace versions rewritten and only dist, bin and package.json', async () => {
+  it('packs all nine packages with workspace versions rewritten and only dist, bin, the bundle and package.json', async () => {
     const names = readdirSync(tarballs);
     expect(names).toHaveLength(PACKAGES.length);
     for (const f of names) {
       const { stdout } = await execFileP('tar', ['-tzf', join(tarballs, f)]);
       const entries = stdout.trim().split('\n');
-      const outside = entries.filter((e) => !/^package\/(dist\/|bin\/|package\.json$|README|LICENSE)/.test(e));
-      expect(outside, `${f} ships files outside dist/ and bin/`).toEqual([]);
+      const outside = entries.filter(
+        (e) => !/^package\/(dist\/|bin\/|bundle\/[^/]+\.(mjs|map|txt)$|package\.json$|README|LICENSE)/.test(e),
+      );
+      expect(outside, `${f} ships files outside dist/, bin/ and the bundle`).toEqual([]);
       expect(entries, `${f} has no dist/index.js (run the build first)`).toContain('package/dist/index.js');
+      // A server's bin runs its bundle (scripts/bundle.mjs); the source map ships beside it for stack traces.
+      const server = /^ravenhelm-mcp-([a-z]+)-\d/.exec(f)?.[1];
+      if (server) {
+        expect(entries, `${f} has no bundle (the build bundles it)`).toContain(
+          `package/bundle/ravenhelm-mcp-${server}.mjs`,
+        );
+        expect(entries).toContain(`package/bundle/ravenhelm-mcp-${server}.mjs.map`);
+      } else {
+        expect(entries.filter((e) => e.startsWith('package/bundle/'))).toEqual([]);
+      }
       const { stdout: text } = await execFileP('tar', ['-xzOf', join(tarballs, f), 'package/package.json']);
       expect(text, `${f} still names workspace: versions`).not.toContain('workspace:');
       const manifest = JSON.parse(text) as { engines?: { node?: string }; bin?: Record<string, string> };

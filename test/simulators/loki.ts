@@ -220,7 +220,12 @@ export class LokiSimulator {
     );
   }
 
-  /** POST /loki/api/v1/push with the JSON body `{streams: [{stream: {labels}, values: [[ns, line]]}]}`: 204. */
+  /**
+   * POST /loki/api/v1/push with the JSON body `{streams: [{stream: {labels}, values: [[ns, line]]}]}`: 204 No
+   * Content; a body that does not parse is 400 with a plain-text reason (Loki HTTP API reference, "Ingest
+   * logs": https://grafana.com/docs/loki/latest/reference/loki-http-api/#ingest-logs). The tenant header
+   * (X-Scope-OrgID) is kept in `control.requests` for tests to check.
+   */
   pushHttp(contentType: string | undefined, body: string): Reply {
     if (!/^application\/json/.test(contentType ?? '')) {
       return { status: 415, text: 'unsupported content type: only application/json is simulated' };
@@ -233,8 +238,15 @@ export class LokiSimulator {
     }
     for (const s of parsed.streams ?? []) {
       if (!s.stream || Object.keys(s.stream).length === 0) return { status: 400, text: 'error parsing labels: {}' };
+      // Prometheus label names (pkg/push validation: `error parsing labels`); values must be strings.
+      for (const [name, value] of Object.entries(s.stream)) {
+        if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name) || typeof value !== 'string') {
+          return { status: 400, text: `error parsing labels ${JSON.stringify(s.stream)}: invalid label name ${name}` };
+        }
+      }
       const entries: Entry[] = [];
       for (const v of s.values ?? []) {
+        // ["<ns>", "<line>"] or ["<ns>", "<line>", {structured metadata}] (loki-http-api.md, ingest section)
         if (!Array.isArray(v) || !/^\d+$/.test(String(v[0])) || typeof v[1] !== 'string') {
           return { status: 400, text: 'invalid entry: want ["<unix epoch in nanoseconds>", "<log line>"]' };
         }

@@ -1,7 +1,5 @@
-// reflect-metadata must be loaded before @peculiar/x509 (its ASN.1 schemas use decorators).
-import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import { BasicConstraintsExtension, KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
+import { readSvidExtensions } from './der.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
 
@@ -37,10 +35,7 @@ export function parsePemCertificates(pem: string, what: string): X509Certificate
  * when the extension is absent. Throws when the certificate's extensions do not parse.
  */
 export function svidExtensions(cert: X509Certificate): { isCa: boolean; keyUsage: number | undefined } {
-  const parsed = new PeculiarCertificate(cert.raw);
-  const bc = parsed.getExtension(BasicConstraintsExtension);
-  const ku = parsed.getExtension(KeyUsagesExtension);
-  return { isCa: bc?.ca === true, keyUsage: ku ? ku.usages : undefined };
+  return readSvidExtensions(cert.raw);
 }
 
 export function checkValidity(cert: X509Certificate, now: Date, what: string): void {

@@ -270,7 +270,14 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     res.on('close', onClose);
     const response = await (era.modern && o.modern ? o.modern : o.transport).dispatch(
       request,
-      { authInfo: authInfoFor({ principal, preflighted, requestId }) },
+      {
+        authInfo: authInfoFor({
+          principal,
+          preflighted,
+          requestId,
+          ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
+        }),
+      },
       (c) => {
         cancel = c;
       },

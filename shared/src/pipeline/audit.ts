@@ -88,6 +88,24 @@ interface Prepared {
   /** Members after "seq", comma-separated, no trailing comma. */
   tail: string;
   requestId: string;
+  /** What shippers label a committed record with (see CommittedRecord). */
+  meta: Omit<CommittedRecord, 'line' | 'seq' | 'hash'>;
+}
+
+/**
+ * A record as written to the log, handed to `onCommit` listeners (audit shipping) in chain order: its
+ * JSON line (without the newline) and the few fields shippers label it with, so they need not parse it.
+ */
+export interface CommittedRecord {
+  line: string;
+  seq: number;
+  hash: string;
+  time: string;
+  server: string;
+  tool: string;
+  tier: AuditEvent['tier'];
+  phase: AuditEvent['phase'];
+  outcome?: AuditOutcome;
 }
 
 const member = (key: string, json: string) => `"${key}":${json},`;
@@ -153,12 +171,23 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Da
   head += member('phase', JSON.stringify(event.phase));
   const requestId = clip(event.requestId, 200);
   const mid = member('principal', principal) + member('requestId', JSON.stringify(requestId));
+  const time = now.toISOString();
+  const server = clip(event.server);
+  const tool = clip(event.tool);
   const tail =
-    member('server', JSON.stringify(clip(event.server))) +
+    member('server', JSON.stringify(server)) +
     member('tier', JSON.stringify(event.tier)) +
-    member('time', JSON.stringify(now.toISOString())) +
-    `"tool":${JSON.stringify(clip(event.tool))}`;
-  return { head, mid, tail, requestId };
+    member('time', JSON.stringify(time)) +
+    `"tool":${JSON.stringify(tool)}`;
+  const meta = {
+    time,
+    server,
+    tool,
+    tier: event.tier,
+    phase: event.phase,
+    ...(event.outcome !== undefined ? { outcome: event.outcome } : {}),
+  };
+  return { head, mid, tail, requestId, meta };
 }
 
 interface ChainHead {
@@ -184,6 +213,16 @@ function chain(prepared: Prepared, prev: ChainHead): { head: ChainHead; line: st
   const body = `${prepared.head}"prevHash":${JSON.stringify(prev.hash)},${prepared.mid}"seq":${seq},${prepared.tail}`;
   const digest = sha256(prev.hash, `{${body}}`);
   return { head: { seq, hash: digest }, line: `{${body},"hash":"${digest}"}\n` };
+}
+
+/** Tells the listener about records now in the log; a listener's failure never reaches the writers. */
+function notifyCommitted(listener: ((records: CommittedRecord[]) => void) | undefined, records: CommittedRecord[]) {
+  if (!listener || records.length === 0) return;
+  try {
+    listener(records);
+  } catch {
+    // shipping is best effort beside the log, which stays the source of truth
+  }
 }
 
 /** Why a parsed line is not a well-formed, self-consistent record; undefined when it is. */
@@ -242,6 +281,11 @@ export interface FileAuditSinkOptions {
    * old path, kept as the benchmark's baseline.
    */
   groupCommit?: boolean;
+  /**
+   * Told about the records of each committed batch, in chain order, once they are in the file (after the
+   * fsync when the batch had one): audit shipping. Must not block; its errors are ignored.
+   */
+  onCommit?: (records: CommittedRecord[]) => void;
 }
 
 /**
@@ -316,10 +360,12 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
     let next = head;
     let text = '';
+    const committed: CommittedRecord[] = [];
     for (const p of batch) {
       const c = chain(p.prepared, next);
       text += c.line;
       next = c.head;
+      if (opts.onCommit) committed.push({ line: c.line.slice(0, -1), ...c.head, ...p.prepared.meta });
     }
     const data = Buffer.from(text, 'utf8');
     try {
@@ -344,6 +390,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       } catch (err) {
         // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
         broken = err as Error;
+        notifyCommitted(opts.onCommit, committed); // written, though maybe not durable: the file has them
         for (const p of batch) {
           if (p.durable) p.reject(unavailable(`audit log ${path} could not be made durable`, err));
           else p.resolve();
@@ -351,6 +398,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
         return;
       }
     }
+    notifyCommitted(opts.onCommit, committed);
     for (const p of batch) p.resolve();
   };
 
@@ -396,7 +444,9 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
 }
 
 /** In-memory sink with the same records (chain included): for tests and throwaway demos. */
-export function createMemoryAuditSink(opts: { secretKeys?: RegExp } = {}): AuditSink & { records: AuditRecord[] } {
+export function createMemoryAuditSink(
+  opts: { secretKeys?: RegExp; onCommit?: (records: CommittedRecord[]) => void } = {},
+): AuditSink & { records: AuditRecord[] } {
   const records: AuditRecord[] = [];
   let head: ChainHead = { seq: 0, hash: GENESIS_HASH };
   let closed = false;
@@ -404,9 +454,11 @@ export function createMemoryAuditSink(opts: { secretKeys?: RegExp } = {}): Audit
     records,
     async write(event) {
       if (closed) throw unavailable('audit sink is closed');
-      const c = chain(prepare(event, opts.secretKeys), head);
+      const prepared = prepare(event, opts.secretKeys);
+      const c = chain(prepared, head);
       records.push(JSON.parse(c.line) as AuditRecord);
       head = c.head;
+      notifyCommitted(opts.onCommit, [{ line: c.line.slice(0, -1), ...c.head, ...prepared.meta }]);
     },
     async close() {
       closed = true;

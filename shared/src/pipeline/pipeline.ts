@@ -6,6 +6,7 @@ import { type ErrorCode, RavenhelmError, ToolError, toRavenhelmError } from '../
 import { invokeTool, parseToolInput } from '../invoke.js';
 import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
+import { hashSubject, parseTraceparent, SpanKind, type Tracer, withSpan } from '../telemetry/trace.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
 import { ApprovalDesk } from './approval-desk.js';
 import {
@@ -68,6 +69,8 @@ export interface PipelineOptions<S extends object> {
   approvals?: ApprovalStore;
   /** Told about every new pending request (the webhook notifier); must not throw. */
   onApprovalRequested?: (request: ApprovalRequest) => void;
+  /** Tool-call spans (OTLP), when traces are configured. */
+  tracer?: Tracer | undefined;
   /** Dynamic toolsets: sessions start with some toolsets and enable others. Absent: every toolset is listed. */
   toolsets?: DynamicToolsets;
 }
@@ -79,6 +82,8 @@ export interface CallMeta {
   preflighted?: boolean;
   /** Asks the user to confirm (MCP elicitation) when the session supports it; undefined: not supported. */
   elicitConfirmation?: (plan: string) => Promise<boolean>;
+  /** The caller's W3C traceparent header: the call's span joins that trace. */
+  traceparent?: string | undefined;
 }
 
 export interface ToolResult {
@@ -444,6 +449,14 @@ export class Pipeline<S extends object> {
     const { [CONFIRMATION_ARG]: confirmationToken, [APPROVAL_ARG]: approvalId, ...args } = rawArgs;
     let approval: AuditApproval | undefined;
     const labels = { server: this.#o.server, tool: name, tier: eff.tier };
+    const span = this.#o.tracer?.startSpan(`tools/call ${name}`, SpanKind.SERVER, parseTraceparent(meta.traceparent), {
+      'rpc.system': 'jsonrpc',
+      'rpc.method': 'tools/call',
+      'rpc.jsonrpc.request_id': meta.requestId,
+      'mcp.tool.name': name,
+      'ravenhelm.tier': eff.tier,
+      'ravenhelm.principal.hash': hashSubject(principal.subject),
+    });
     const started = performance.now();
     this.#inFlight++;
     this.#o.metrics.inFlight.inc({ server: this.#o.server });
@@ -460,9 +473,11 @@ export class Pipeline<S extends object> {
         } catch (err) {
           this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
           this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase: 'attempt' });
+          const shipping = err instanceof RavenhelmError && err.details.auditSink !== undefined; // audit-ship.ts guard
           throw new RavenhelmError(
             'ERR_AUDIT_UNAVAILABLE',
-            `${name} was not run: the audit log cannot be written; try again later`,
+            `${name} was not run: ${shipping ? err.message : 'the audit log cannot be written; try again later'}`,
+            shipping ? err.details : {},
           );
         }
       }
@@ -509,19 +524,21 @@ export class Pipeline<S extends object> {
       if (this.#abandoned) {
         throw new RavenhelmError('ERR_SHUTTING_DOWN', `${name} was not run: the server is shutting down; retry`);
       }
-      const running = invokeTool(
-        tool,
-        args,
-        this.#o.services,
-        {
-          signal: meta.signal ?? new AbortController().signal,
-          logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
-          principal,
-          requestId: meta.requestId,
-          maxOutputBytes: this.#dataBudget,
-          options: eff.options,
-        },
-        { timeoutMs: this.#o.callTimeoutMs },
+      const running = withSpan(span, () =>
+        invokeTool(
+          tool,
+          args,
+          this.#o.services,
+          {
+            signal: meta.signal ?? new AbortController().signal,
+            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+            principal,
+            requestId: meta.requestId,
+            maxOutputBytes: this.#dataBudget,
+            options: eff.options,
+          },
+          { timeoutMs: this.#o.callTimeoutMs },
+        ),
       );
       // Not Promise.race with one long-lived promise: each race would leave a reaction on it for good.
       const data = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -551,6 +568,9 @@ export class Pipeline<S extends object> {
         durationMs: Math.round(seconds * 1000),
         ...(approval ? { approval } : {}),
       });
+      span?.setAttributes({ 'ravenhelm.outcome': outcome, 'error.type': errorCode });
+      if (outcome === 'error' || outcome === 'unknown') span?.fail(errorCode ?? outcome);
+      span?.end();
       this.#inFlight--;
       this.#o.metrics.inFlight.dec({ server: this.#o.server });
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
