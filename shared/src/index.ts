@@ -68,6 +68,14 @@ export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResu
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
 export { connectRedis, type RedisLike } from './pipeline/redis.js';
 export {
+  createTaskStore,
+  type TaskLimits,
+  type TaskOutcome,
+  type TaskStatus,
+  type TaskStore,
+  type TaskView,
+} from './pipeline/tasks.js';
+export {
   createToolsetStore,
   DynamicToolsets,
   dynamicToolsetsOf,
@@ -90,6 +98,7 @@ export {
 export { Semaphore } from './semaphore.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
+export { TASKS_CAPABILITY, TaskRunner, type TaskRunnerOptions } from './tasks.js';
 export {
   type AnyTool,
   type BaseContext,

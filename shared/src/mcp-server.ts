@@ -1,9 +1,10 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '@ravenhelm/auth';
 import { toRavenhelmError } from './errors.js';
 import type { Pipeline } from './pipeline/pipeline.js';
+import { TASKS_CAPABILITY, type TaskRunner } from './tasks.js';
 
 /** What the transports attach to each message: the caller, and whether HTTP already ran preflight. */
 export interface CallerInfo {
@@ -41,6 +42,8 @@ export interface McpServerOptions {
   localPrincipal?: Principal;
   /** stdio sessions may confirm destructive calls by MCP elicitation. */
   elicitation?: boolean;
+  /** Task-augmented tools/call and the tasks/* methods (MCP 2025-11-25 Tasks); absent: not offered. */
+  tasks?: TaskRunner;
 }
 
 /** One long-lived MCP server per process; every transport feeds it. */
@@ -49,7 +52,10 @@ export function createMcpServer(opts: McpServerOptions): Server {
     { name: `ravenhelm-${opts.name}`, title: `Ravenhelm ${opts.name}`, version: opts.version },
     {
       // Only a session (stdio) can be told; stateless HTTP clients list again after toolsets_enable.
-      capabilities: { tools: { listChanged: opts.pipeline.dynamicToolsets && opts.localPrincipal !== undefined } },
+      capabilities: {
+        tools: { listChanged: opts.pipeline.dynamicToolsets && opts.localPrincipal !== undefined },
+        ...(opts.tasks ? { tasks: TASKS_CAPABILITY } : {}),
+      },
       instructions: opts.description,
     },
   );
@@ -57,6 +63,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
     const { principal } = callerOf(extra.authInfo, opts.localPrincipal);
     return { tools: await opts.pipeline.listToolsFor(principal) };
   });
+  opts.tasks?.register(server, opts.localPrincipal);
   if (opts.pipeline.dynamicToolsets && opts.localPrincipal) {
     const off = opts.pipeline.onToolListChanged(() => void server.sendToolListChanged().catch(() => undefined));
     server.onclose = off;
@@ -64,7 +71,28 @@ export function createMcpServer(opts: McpServerOptions): Server {
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const caller = callerOf(extra.authInfo, opts.localPrincipal);
     const supportsElicitation = opts.elicitation && server.getClientCapabilities()?.elicitation !== undefined;
+    const taskParams = (req.params as { task?: unknown }).task;
     try {
+      if (opts.tasks) {
+        const support = opts.pipeline.taskSupport(req.params.name);
+        if (taskParams !== undefined) {
+          // The same pipeline runs in the background; the confirmation of a task-run call is plan-and-token.
+          return await opts.tasks.start(
+            caller.principal,
+            req.params.name,
+            req.params.arguments,
+            taskParams,
+            caller.preflighted === true,
+            caller.traceparent,
+          );
+        }
+        if (support === 'required') {
+          throw new McpError(
+            ErrorCode.MethodNotFound,
+            `${req.params.name} runs only as a task: send params.task (MCP 2025-11-25 Tasks)`,
+          );
+        }
+      }
       return await opts.pipeline.call(caller.principal, req.params.name, req.params.arguments, {
         requestId: caller.requestId ?? String(extra.requestId),
         signal: extra.signal,
@@ -73,6 +101,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
         ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
       });
     } catch (err) {
+      if (err instanceof McpError) throw err;
       // Protocol-level failures keep their stable code in error.data, so the HTTP layer can map the status.
       const e = toRavenhelmError(err);
       throw new McpError(e.mapping.jsonrpc, e.message, { code: e.code, ...e.details });

@@ -22,8 +22,10 @@ import { type ConfirmationStore, createConfirmationStore } from './pipeline/conf
 import { Pipeline } from './pipeline/pipeline.js';
 import { createRateLimiter, type RateLimiter } from './pipeline/rate-limit.js';
 import { connectRedis } from './pipeline/redis.js';
+import { createTaskStore, type TaskStore } from './pipeline/tasks.js';
 import { dynamicToolsetsOf } from './pipeline/toolsets.js';
 import { type ServerDefinition, specsOf } from './server-definition.js';
+import { TaskRunner } from './tasks.js';
 import { createTracer } from './telemetry/trace.js';
 
 type AnyDefinition = ServerDefinition<object, z.ZodObject>;
@@ -39,6 +41,8 @@ export interface SuiteRuntime {
   services: object;
   audit: AuditSink;
   localPrincipal: Principal;
+  /** MCP Tasks: long-running tools run in the background, state in the shared store. */
+  tasks: TaskRunner;
   ready(): Promise<{ ready: boolean; reason?: string }>;
   close(): Promise<void>;
 }
@@ -48,6 +52,7 @@ export interface RuntimeOverrides {
   rateLimiter?: RateLimiter;
   confirmations?: ConfirmationStore;
   approvals?: ApprovalStore;
+  tasks?: TaskStore;
   services?: object;
   metrics?: Metrics;
 }
@@ -178,6 +183,14 @@ export async function createRuntime(
       keyPrefix: `ravenhelm:apr:${definition.name}`,
       ...(redis ? { redis } : {}),
     });
+  const taskStore =
+    overrides.tasks ??
+    createTaskStore({
+      keyPrefix: `ravenhelm:task:${definition.name}`,
+      // Every call ends by its timeout; a task still working later lost its replica.
+      limits: { runDeadlineMs: config.limits.callTimeoutMs + 10_000 },
+      ...(redis ? { redis } : {}),
+    });
   const notifier = config.approvals.webhookUrl
     ? createWebhookNotifier({
         url: config.approvals.webhookUrl,
@@ -231,6 +244,12 @@ export async function createRuntime(
     tracer,
     ...(toolsets ? { toolsets } : {}),
   });
+  const tasks = new TaskRunner({
+    store: taskStore,
+    pipeline: pipeline as Pipeline<object>,
+    logger,
+    maxResultBytes: config.limits.maxOutputBytes + 16_384,
+  });
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
     definition,
@@ -242,6 +261,7 @@ export async function createRuntime(
     services,
     audit,
     localPrincipal,
+    tasks,
     async ready() {
       // Cached briefly: a burst of probes must not become a burst of backend calls.
       if (lastReady && Date.now() - lastReady.at < 1000) return lastReady.value;
@@ -259,12 +279,15 @@ export async function createRuntime(
       return value;
     },
     async close() {
+      // Tasks still running here end and store their outcome first (the call timeout bounds them).
+      await tasks.drain(config.limits.callTimeoutMs + 5000);
       await definition.close?.(services);
       await rateLimiter.close();
       await confirmations.close();
       await notifier?.close();
       await approvals.close();
       await pipeline.close();
+      await taskStore.close();
       await audit.close();
       await shipping?.close(config.auditShip.timeoutMs);
       await tracer?.close();
@@ -313,6 +336,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     version: definition.version,
     description: definition.description,
     pipeline: rt.pipeline,
+    tasks: rt.tasks,
   });
   await mcp.connect(transport);
   const modern = await connectModernServer(

@@ -189,6 +189,7 @@ export async function startStdio(
     pipeline: rt.pipeline,
     localPrincipal: rt.localPrincipal,
     elicitation: true,
+    tasks: rt.tasks,
   });
   const transport = new GuardedStdioTransport({
     ...streams,

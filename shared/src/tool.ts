@@ -47,6 +47,12 @@ export interface ToolDeclaration<
    */
   checkOptions?: (options: Readonly<Record<string, unknown>>) => void;
   handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
+  /**
+   * Long-running tools: may run as an MCP task (2025-11-25 Tasks; tools/list shows
+   * `execution.taskSupport`). 'optional': clients without task support get the plain call;
+   * 'required': only as a task. Absent: plain calls only.
+   */
+  task?: 'optional' | 'required';
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list of tools with different schemas

@@ -48,7 +48,7 @@ describe('HTTP transport with the SDK client', () => {
     const client = await sdkClient(h.url, 'reader');
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
-    expect(names).toEqual(['echo_fail', 'echo_noop', 'echo_say', 'echo_slow']);
+    expect(names).toEqual(['echo_fail', 'echo_noop', 'echo_say', 'echo_slow', 'echo_task']);
     expect(tools.find((t) => t.name === 'echo_say')?.annotations).toMatchObject({
       readOnlyHint: true,
       destructiveHint: false,

@@ -76,7 +76,15 @@ describe('tools/list byte budget', () => {
         const live = rt.pipeline.listTools(rt.localPrincipal);
         expect(live.length).toBeGreaterThan(0);
         const byName = new Map(server.specs.map((s) => [s.name, s]));
-        for (const t of live) expect(t).toEqual(listed(byName.get(t.name) as ToolSpec));
+        // Long-running tools also carry `execution.taskSupport` (MCP Tasks), from their declaration.
+        const taskOf = new Map(def.tools.map((d) => [d.name, d.task]));
+        for (const t of live) {
+          const task = taskOf.get(t.name);
+          expect(t).toEqual({
+            ...listed(byName.get(t.name) as ToolSpec),
+            ...(task ? { execution: { taskSupport: task } } : {}),
+          });
+        }
       } finally {
         await rt.close();
       }

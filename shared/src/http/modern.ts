@@ -87,7 +87,8 @@ export function createModernServer(o: ModernServerOptions): Server {
   );
   const callerFor = (ctx: ServerContext) => callerOf(ctx.http?.authInfo, o.localPrincipal);
   server.setRequestHandler('tools/list', async (_req, ctx) => ({
-    tools: o.pipeline.listTools(callerFor(ctx).principal) as never,
+    // Tasks are a 2025-11-25 feature here (2026-07-28 moved them to an extension this server does not offer).
+    tools: o.pipeline.listTools(callerFor(ctx).principal).map(({ execution: _, ...tool }) => tool) as never,
   }));
   server.setRequestHandler('tools/call', async (req, ctx) => {
     const caller = callerFor(ctx);

@@ -105,6 +105,8 @@ export interface ListedTool {
   annotations: EffectiveTool['annotations'];
   /** `{ravenhelm: {tier, scopes, toolset}}`: what the registry requires, one compact key. */
   _meta: { ravenhelm: { tier: string; scopes: readonly string[]; toolset: string } };
+  /** MCP 2025-11-25 Tasks: present when the tool may run as a task. */
+  execution?: { taskSupport: 'optional' | 'required' };
 }
 
 const DENIED: ReadonlySet<ErrorCode> = new Set([
@@ -272,7 +274,13 @@ export class Pipeline<S extends object> {
     return visible;
   }
 
+  /** Whether a tool may (or must) run as an MCP task; undefined: plain calls only. */
+  taskSupport(name: string): 'optional' | 'required' | undefined {
+    return this.#tools.get(name)?.task;
+  }
+
   #listed(t: EffectiveTool): ListedTool {
+    const task = this.#tools.get(t.name)?.task;
     let inputSchema = t.confirm && !t.approval ? withConfirmationArg(t.inputSchema) : t.inputSchema;
     if (t.approval) inputSchema = withApprovalArg(inputSchema);
     return {
@@ -287,6 +295,7 @@ export class Pipeline<S extends object> {
       outputSchema: t.outputSchema,
       annotations: t.annotations,
       _meta: { ravenhelm: { tier: t.tier, scopes: t.scopes, toolset: t.toolset } },
+      ...(task ? { execution: { taskSupport: task } } : {}),
     };
   }
 

@@ -253,6 +253,8 @@ export const composeRestart = defineTool({
   title: 'Restart a compose project',
   description: 'Restart a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
   handler: async (i, ctx) =>
@@ -267,6 +269,8 @@ export const composeStart = defineTool({
   title: 'Start a compose project',
   description: 'Start a compose project (or services) and wait until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object({
     project: ComposeProjectName,
     services: ServicesFilter,
@@ -284,6 +288,8 @@ export const composeStop = defineTool({
   title: 'Stop a compose project',
   description: 'Stop a compose project (or services) and wait until stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
   plan: ({ project, services }) =>

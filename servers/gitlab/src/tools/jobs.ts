@@ -84,6 +84,8 @@ export const jobsRetry = defineTool({
   title: 'Retry a job',
   description: 'Retry one finished CI job; returns the new job (a new id) and its status.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object({ project: ProjectPath, jobId: Id.describe('Job id') }),
   output: z.object({
     id: z.number(),

@@ -352,6 +352,8 @@ export const pipelinesRetry = defineTool({
   title: 'Retry a pipeline',
   description: 'Retry the failed and canceled jobs of a pipeline; returns the pipeline with its new status.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
   output: PipelineSummary,
   handler: async ({ project, pipelineId }, { gitlab, signal }) => {

@@ -173,6 +173,8 @@ export const secretsRotate = defineTool({
   description:
     'New random value (length, classes, exclude) staged AWSPENDING, then made AWSCURRENT. Returns version ids only.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
+  task: 'optional',
   input: z.object({
     name: SecretName,
     length: z.number().int().min(12).max(4096).default(32),
