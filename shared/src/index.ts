@@ -24,6 +24,7 @@ export {
 } from './budget.js';
 export { type FullConfig, KIT_ENV, type KitConfig, KitConfigSchema, loadConfig, redactConfig } from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
+export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';
 export { describeZodError, invokeTool, parseToolInput } from './invoke.js';

@@ -8,8 +8,8 @@ import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/
 import type { z } from 'zod';
 import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
+import { lazyModern } from './http/era.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
-import { connectModernServer } from './http/modern.js';
 import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
 import { createMcpServer } from './mcp-server.js';
@@ -339,10 +339,20 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     tasks: rt.tasks,
   });
   await mcp.connect(transport);
-  const modern = await connectModernServer(
-    { name: definition.name, version: definition.version, description: definition.description, pipeline: rt.pipeline },
-    config.limits.callTimeoutMs + 15_000,
-  );
+  // The 2026-07-28 server is imported and connected on the first request that speaks it.
+  const modern = lazyModern(async () => {
+    const m = await import('./http/modern.js');
+    const transport = await m.connectModernServer(
+      {
+        name: definition.name,
+        version: definition.version,
+        description: definition.description,
+        pipeline: rt.pipeline,
+      },
+      config.limits.callTimeoutMs + 15_000,
+    );
+    return { transport, classifyEra: m.classifyEra };
+  });
   let draining = false;
   const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
   server.keepAliveTimeout = 65_000;

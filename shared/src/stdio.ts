@@ -3,7 +3,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { RavenhelmError } from './errors.js';
-import { classifyEnvelope, createModernServer, hasEnvelopeClaim } from './http/modern.js';
+import { hasEnvelopeClaim } from './http/era.js';
+import type { classifyEnvelope } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
 import { classifyMessage, errorResponse, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
@@ -28,6 +29,8 @@ class ModernStdioChannel {
   onerror?: ((error: Error) => void) | undefined;
   /** Ids of requests the v2 server has not answered yet. */
   readonly pending = new Set<RequestId>();
+  /** The SDK's envelope classifier, set when the v2 server is connected (it is imported then). */
+  classify?: typeof classifyEnvelope | undefined;
   constructor(private readonly write: (message: JSONRPCMessage) => Promise<void>) {}
   async start(): Promise<void> {}
   async close(): Promise<void> {
@@ -128,7 +131,7 @@ export class GuardedStdioTransport implements Transport {
 
   /** One stdio connection, two eras: the message's own envelope decides, as in the SDK's serveStdio. */
   #route(message: JSONRPCMessage, id: RequestId | null): void {
-    const era = this.modern.onmessage ? classifyEnvelope(message) : { modern: false };
+    const era = this.modern.onmessage && this.modern.classify ? this.modern.classify(message) : { modern: false };
     if (era.refusal) {
       if (id !== null) {
         const { code, message: text, data } = era.refusal;
@@ -182,6 +185,9 @@ export async function startStdio(
   rt: SuiteRuntime,
   streams: { stdin?: Readable; stdout?: Writable } = {},
 ): Promise<{ close(): Promise<void> }> {
+  // Imported here, not at module load: an HTTP server never loads SDK v2 unless a 2026 request comes.
+  // (Before either server connects: stdin is read from the first connect on.)
+  const { classifyEnvelope, createModernServer } = await import('./http/modern.js');
   const mcp = createMcpServer({
     name: rt.definition.name,
     version: rt.definition.version,
@@ -196,6 +202,7 @@ export async function startStdio(
     maxLineBytes: rt.config.http.maxBodyBytes,
     onRefusedCall: (name, code) => rt.pipeline.refused(rt.localPrincipal, name, randomUUID(), code),
   });
+  transport.modern.classify = classifyEnvelope;
   await mcp.connect(transport);
   const modern = createModernServer({
     name: rt.definition.name,

@@ -6,10 +6,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, PROTOCOL_VERSION_META_KEY, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ENVELOPE_VERSION_KEY } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callBody, type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
@@ -389,5 +390,11 @@ describe('2026-07-28 errors keep the HTTP status of their code', () => {
     } finally {
       await h.stop();
     }
+  });
+});
+
+describe('the era check that runs before SDK v2 is loaded', () => {
+  it('names the envelope key exactly as the SDK does', () => {
+    expect(ENVELOPE_VERSION_KEY).toBe(PROTOCOL_VERSION_META_KEY);
   });
 });

@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
-import { classifyEra, hasEnvelopeClaim, MODERN_PROTOCOL_VERSION } from './modern.js';
+import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import type { MultiplexTransport } from './multiplex.js';
 import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
@@ -34,8 +34,8 @@ export interface HttpHandlerOptions {
   pipeline: Pipeline<object>;
   /** Feeds the long-lived 2025-11-25 (SDK v1) server. */
   transport: MultiplexTransport;
-  /** Feeds the long-lived 2026-07-28 (SDK v2) server; absent: only 2025-era clients are served. */
-  modern?: MultiplexTransport | undefined;
+  /** The long-lived 2026-07-28 (SDK v2) server, loaded on first use; absent: only 2025-era clients are served. */
+  modern?: ModernLink | undefined;
   metrics: Metrics;
   logger: Logger;
   /** Verified peer identity from mTLS or a trusted proxy's forwarded certificate. */
@@ -231,7 +231,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     // 2026-07-28 requests (per-request `_meta` envelope) go to the v2 server, after the SDK's ladder.
     // (A 2025-era message has neither the envelope claim nor the 2026 header: it skips the ladder.)
     const claimsModern = claim || version === MODERN_PROTOCOL_VERSION;
-    const era = o.modern && claimsModern && message.kind !== 'response' ? classifyEra(req, parsed) : { modern: false };
+    const side = o.modern && claimsModern && message.kind !== 'response' ? await o.modern.load() : undefined;
+    const era = side ? side.classifyEra(req, parsed) : { modern: false };
     if (era.refusal) {
       o.metrics.reject(era.refusal.code === -32020 ? 'ERR_HEADER_MISMATCH' : 'ERR_BAD_REQUEST');
       const id = message.kind === 'request' ? message.id : null;
@@ -268,7 +269,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (!res.writableEnded) cancel?.();
     };
     res.on('close', onClose);
-    const response = await (era.modern && o.modern ? o.modern : o.transport).dispatch(
+    const response = await (era.modern && side ? side.transport : o.transport).dispatch(
       request,
       {
         authInfo: authInfoFor({

@@ -18,7 +18,6 @@ import {
   CLIENT_CAPABILITIES_META_KEY,
   classifyInboundRequest,
   inputRequired,
-  PROTOCOL_VERSION_META_KEY,
   ProtocolError,
   Server,
   type ServerContext,
@@ -31,15 +30,10 @@ import { toRavenhelmError } from '../errors.js';
 import { type CallerInfo, callerOf } from '../mcp-server.js';
 import { clip } from '../message.js';
 import { CONFIRMATION_ARG, type Pipeline } from '../pipeline/pipeline.js';
+import { MODERN_PROTOCOL_VERSION } from './era.js';
 import { MultiplexTransport } from './multiplex.js';
 
-export const MODERN_PROTOCOL_VERSION = '2026-07-28';
-
-/** Whether a parsed message claims the 2026-07-28 per-request `_meta` envelope (any version value). */
-export function hasEnvelopeClaim(message: unknown): boolean {
-  const meta = (message as { params?: { _meta?: unknown } } | null)?.params?._meta;
-  return meta !== null && typeof meta === 'object' && PROTOCOL_VERSION_META_KEY in meta;
-}
+export { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION } from './era.js';
 
 export interface ModernServerOptions {
   name: string;
