@@ -5,25 +5,13 @@
  * expect fixture tools (test_simple_text, ...) we do not ship.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DevIssuer } from '@ravenhelm/auth';
-import {
-  createMemoryAuditSink,
-  createRuntime,
-  loadConfig,
-  oauthAuthenticatorFactory,
-  type ServerDefinition,
-  silentLogger,
-  startHttp,
-} from '@ravenhelm/kit';
+import type { ServerDefinition } from '@ravenhelm/kit';
 import { dockerServer } from '@ravenhelm/mcp-docker';
 import { observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { startAuthProxy } from '../fixtures/auth-proxy.js';
+import { startConformanceTarget } from '../fixtures/conformance-target.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const run = promisify(execFile);
@@ -31,33 +19,14 @@ const CLI = `${REPO_ROOT}node_modules/@modelcontextprotocol/conformance/dist/ind
 const SCENARIOS = ['server-initialize', 'ping', 'tools-list', 'dns-rebinding-protection'];
 const SERVERS: ServerDefinition<object, z.ZodObject>[] = [dockerServer as never, observabilityServer as never];
 
-describe.each(SERVERS.map((s) => [s.name, s] as const))('conformance: %s server', (name, def) => {
+describe.each(SERVERS.map((s) => [s.name, s] as const))('conformance: %s server', (_name, def) => {
   let stop: () => Promise<void>;
   let url: string;
 
   beforeAll(async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'rh-conformance-'));
-    const issuer = await DevIssuer.open({ stateDir });
-    const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
-    const config = loadConfig({
-      backendSchema: def.backendConfig,
-      env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_AUTH_ISSUER: issuerUrl },
-    });
-    const rt = await createRuntime(def, config, silentLogger(), { audit: createMemoryAuditSink() });
-    const http = await startHttp(rt, {
-      authenticator: oauthAuthenticatorFactory(config),
-      authorizationServers: [issuerUrl],
-    });
-    const token = await issuer.mint({ agent: 'conformance', scopes: [`mcp:${name}:read`], audience: http.url });
-    const proxy = await startAuthProxy(http.url, token);
-    url = proxy.url;
-    stop = async () => {
-      await proxy.stop();
-      await http.shutdown();
-      await rt.close();
-      await issuer.close();
-      rmSync(stateDir, { recursive: true, force: true });
-    };
+    const target = await startConformanceTarget(def);
+    url = target.url;
+    stop = target.stop;
   }, 60_000);
 
   afterAll(async () => {

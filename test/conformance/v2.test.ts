@@ -6,25 +6,13 @@
  * prompts and resources.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DevIssuer } from '@ravenhelm/auth';
-import {
-  createMemoryAuditSink,
-  createRuntime,
-  loadConfig,
-  oauthAuthenticatorFactory,
-  type ServerDefinition,
-  silentLogger,
-  startHttp,
-} from '@ravenhelm/kit';
+import type { ServerDefinition } from '@ravenhelm/kit';
 import { dockerServer } from '@ravenhelm/mcp-docker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { startAuthProxy } from '../fixtures/auth-proxy.js';
+import { startConformanceTarget } from '../fixtures/conformance-target.js';
 
 const run = promisify(execFile);
 const BASELINE = fileURLToPath(new URL('./v2-baseline.yml', import.meta.url));
@@ -48,28 +36,9 @@ describe.skipIf(!CLI)('conformance 0.2.x (Node 24): docker server', () => {
   const def = dockerServer as unknown as ServerDefinition<object, z.ZodObject>;
 
   beforeAll(async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'rh-conformance2-'));
-    const issuer = await DevIssuer.open({ stateDir });
-    const { issuer: issuerUrl } = await issuer.listen({ port: 0 });
-    const config = loadConfig({
-      backendSchema: def.backendConfig,
-      env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_AUTH_ISSUER: issuerUrl },
-    });
-    const rt = await createRuntime(def, config, silentLogger(), { audit: createMemoryAuditSink() });
-    const http = await startHttp(rt, {
-      authenticator: oauthAuthenticatorFactory(config),
-      authorizationServers: [issuerUrl],
-    });
-    const token = await issuer.mint({ agent: 'conformance', scopes: ['mcp:docker:read'], audience: http.url });
-    const proxy = await startAuthProxy(http.url, token);
-    url = proxy.url;
-    stop = async () => {
-      await proxy.stop();
-      await http.shutdown();
-      await rt.close();
-      await issuer.close();
-      rmSync(stateDir, { recursive: true, force: true });
-    };
+    const target = await startConformanceTarget(def);
+    url = target.url;
+    stop = target.stop;
   }, 60_000);
 
   afterAll(async () => {
