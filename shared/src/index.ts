@@ -1,4 +1,5 @@
 export { oauthAuthenticatorFactory, type PeerWiring, peerWiring } from './auth-wiring.js';
+export { type AwsCallOptions, type AwsErrorTable, awsToolError, callAws } from './aws-call.js';
 export {
   type BackendAuth,
   BackendHttp,

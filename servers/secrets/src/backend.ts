@@ -18,7 +18,7 @@ import {
   UpdateSecretCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { type ErrorCode, ToolError } from '@ravenhelm/kit';
+import { type AwsErrorTable, callAws, ToolError } from '@ravenhelm/kit';
 
 export interface SecretsBackendOptions {
   /** Undefined: the SDK's own chain (AWS_REGION, profile). */
@@ -48,7 +48,7 @@ export interface RandomPasswordPolicy {
 }
 
 // The service's own error names and what each means for the caller.
-const ERRORS: Record<string, { code: ErrorCode; hint: string }> = {
+const ERRORS: AwsErrorTable = {
   ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: 'check the name with secrets_list' },
   ResourceExistsException: { code: 'ERR_CONFLICT', hint: 'it already exists; update it instead of creating it' },
   InvalidRequestException: {
@@ -264,57 +264,21 @@ export class SecretsBackend {
     return out.RandomPassword;
   }
 
-  async #send<T>(
+  #send<T>(
     what: string,
     signal: AbortSignal,
     fn: (abortSignal: AbortSignal) => Promise<T>,
     sensitive: string[] = [],
   ): Promise<T> {
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    try {
-      return await fn(AbortSignal.any([signal, deadline]));
-    } catch (err) {
-      throw this.#toolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, sensitive);
-    }
-  }
-
-  #toolError(
-    what: string,
-    err: unknown,
-    state: { timedOut: boolean; cancelled: boolean },
-    sensitive: string[],
-  ): ToolError {
-    if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
-    const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
-    if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
-      return new ToolError(
-        'ERR_BACKEND_TIMEOUT',
-        `Secrets Manager did not answer within ${this.timeoutMs} ms while trying to ${what}; retry, or raise backend.timeoutMs`,
-      );
-    }
-    const name = e.name ?? 'Error';
-    const known = ERRORS[name];
-    const status = e.$metadata?.httpStatusCode;
-    if (known || status !== undefined) {
-      const code =
-        known?.code ?? (status !== undefined && status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR');
-      const said = scrub(e.message ?? '', sensitive);
-      return new ToolError(
-        code,
-        `could not ${what}: ${name}${said ? ` (${said})` : ''}${known ? `; ${known.hint}` : ''}`,
-        { awsError: name, ...(status !== undefined ? { status } : {}) },
-      );
-    }
-    if (name === 'CredentialsProviderError') {
-      return new ToolError(
-        'ERR_BACKEND_ERROR',
-        `could not ${what}: no AWS credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role`,
-      );
-    }
-    return new ToolError(
-      'ERR_BACKEND_UNAVAILABLE',
-      `could not ${what}: Secrets Manager${this.endpoint ? ` at ${this.endpoint}` : ''} is unreachable (${e.code ?? name}); check the endpoint and network`,
-    );
+    return callAws(what, signal, fn, {
+      service: 'Secrets Manager',
+      timeoutMs: this.timeoutMs,
+      timeoutHint: '; retry, or raise backend.timeoutMs',
+      endpoint: this.endpoint,
+      unreachableHint: 'check the endpoint and network',
+      errors: ERRORS,
+      scrub: (message) => scrub(message, sensitive),
+    });
   }
 }
 

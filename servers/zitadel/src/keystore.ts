@@ -1,5 +1,5 @@
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type ErrorCode, ToolError } from '@ravenhelm/kit';
+import { type AwsErrorTable, callAws, ToolError } from '@ravenhelm/kit';
 
 export interface SecretsKeyStoreOptions {
   /** Prepended to `<user>/<keyId>`, e.g. `zitadel/keys/`. */
@@ -21,7 +21,7 @@ export interface StoredKey {
 }
 
 // The service's error names, what each means for the caller.
-const ERRORS: Record<string, { code: ErrorCode; hint: string }> = {
+const ERRORS: AwsErrorTable = {
   AccessDeniedException: {
     code: 'ERR_BACKEND_ERROR',
     hint: "the server's AWS identity needs secretsmanager:CreateSecret and PutSecretValue on the prefix",
@@ -101,52 +101,22 @@ export class SecretsKeyStore {
     return stored(secretName, out.ARN, out.VersionId, false);
   }
 
-  async #send<T>(
+  #send<T>(
     what: string,
     signal: AbortSignal,
     sensitive: string,
     fn: (abortSignal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const deadline = AbortSignal.timeout(this.#opts.timeoutMs);
-    try {
-      return await fn(AbortSignal.any([signal, deadline]));
-    } catch (err) {
-      throw this.#toolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, sensitive);
-    }
-  }
-
-  #toolError(what: string, err: unknown, state: { timedOut: boolean; cancelled: boolean }, sensitive: string) {
-    if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
-    const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
-    if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
-      return new ToolError(
-        'ERR_BACKEND_TIMEOUT',
-        `Secrets Manager did not answer within ${this.#opts.timeoutMs} ms while trying to ${what}`,
-      );
-    }
-    const name = e.name ?? 'Error';
-    const known = ERRORS[name];
-    const status = e.$metadata?.httpStatusCode;
-    if (name === 'ResourceExistsException' || known || status !== undefined) {
-      const code =
-        known?.code ?? (status !== undefined && status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR');
-      const said = scrub(e.message ?? '', sensitive);
-      return new ToolError(
-        code,
-        `could not ${what}: ${name}${said ? ` (${said})` : ''}${known ? `; ${known.hint}` : ''}`,
-        { awsError: name, ...(status !== undefined ? { status } : {}) },
-      );
-    }
-    if (name === 'CredentialsProviderError') {
-      return new ToolError(
-        'ERR_BACKEND_ERROR',
-        `could not ${what}: no AWS credentials; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role`,
-      );
-    }
-    return new ToolError(
-      'ERR_BACKEND_UNAVAILABLE',
-      `could not ${what}: Secrets Manager${this.#opts.endpoint ? ` at ${this.#opts.endpoint}` : ''} is unreachable (${e.code ?? name}); check AWS_ENDPOINT_URL and the network`,
-    );
+    return callAws(what, signal, fn, {
+      service: 'Secrets Manager',
+      timeoutMs: this.#opts.timeoutMs,
+      endpoint: this.#opts.endpoint,
+      unreachableHint: 'check AWS_ENDPOINT_URL and the network',
+      errors: ERRORS,
+      // The create-then-update flow recognises this one by name.
+      serviceErrors: ['ResourceExistsException'],
+      scrub: (message) => scrub(message, sensitive),
+    });
   }
 }
 

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { type AwsCallOptions, awsToolError, callAws } from './aws-call.js';
+import { ToolError } from './errors.js';
+
+const opts: AwsCallOptions = {
+  service: 'Secrets Manager',
+  timeoutMs: 50,
+  timeoutHint: '; retry',
+  endpoint: 'http://127.0.0.1:1',
+  unreachableHint: 'check the endpoint',
+  errors: { ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: 'list them first' } },
+  serviceErrors: ['ResourceExistsException'],
+  scrub: (m) => m.split('hunter2-secret').join('[redacted]'),
+};
+const calm = { timedOut: false, cancelled: false };
+
+/** An error shaped like the AWS SDK v3's service exceptions. */
+function awsError(name: string, message: string, status?: number): Error {
+  return Object.assign(new Error(message), {
+    name,
+    ...(status !== undefined ? { $metadata: { httpStatusCode: status } } : {}),
+  });
+}
+
+describe('awsToolError', () => {
+  it('maps a known service error to its code and hint, scrubbing the message', () => {
+    const e = awsToolError(
+      'read "db"',
+      awsError('ResourceNotFoundException', 'no hunter2-secret here', 400),
+      calm,
+      opts,
+    );
+    expect(e.code).toBe('ERR_NOT_FOUND');
+    expect(e.message).toBe('could not read "db": ResourceNotFoundException (no [redacted] here); list them first');
+    expect(e.details).toEqual({ awsError: 'ResourceNotFoundException', status: 400 });
+  });
+
+  it('treats an unknown error with a status as the service answering: 5xx unavailable, 4xx error', () => {
+    expect(awsToolError('x', awsError('Throttling', 'slow', 503), calm, opts).code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(awsToolError('x', awsError('Weird', 'no', 400), calm, opts).code).toBe('ERR_BACKEND_ERROR');
+  });
+
+  it('passes a listed service error through by name even without a status', () => {
+    const e = awsToolError('create "k"', awsError('ResourceExistsException', 'exists'), calm, opts);
+    expect(e.details).toEqual({ awsError: 'ResourceExistsException' });
+    expect(awsToolError('x', awsError('OtherException', 'no status'), calm, opts).code).toBe('ERR_BACKEND_UNAVAILABLE');
+  });
+
+  it('says cancelled, timed out, missing credentials and unreachable in words an operator can act on', () => {
+    expect(awsToolError('x', new Error('any'), { timedOut: false, cancelled: true }, opts).code).toBe('ERR_CANCELLED');
+    expect(awsToolError('read "a"', new Error('any'), { timedOut: true, cancelled: false }, opts).message).toBe(
+      'Secrets Manager did not answer within 50 ms while trying to read "a"; retry',
+    );
+    expect(awsToolError('x', awsError('CredentialsProviderError', 'none'), calm, opts).message).toMatch(
+      /no AWS credentials/,
+    );
+    const down = awsToolError('x', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), calm, opts);
+    expect(down.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(down.message).toBe(
+      'could not x: Secrets Manager at http://127.0.0.1:1 is unreachable (ECONNREFUSED); check the endpoint',
+    );
+  });
+});
+
+describe('callAws', () => {
+  it('aborts a command that outlives its own deadline and reports the timeout', async () => {
+    const never = (signal: AbortSignal) =>
+      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    const err = await callAws('wait', new AbortController().signal, never, opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).code).toBe('ERR_BACKEND_TIMEOUT');
+  });
+
+  it("reports the caller's cancellation as cancelled, not as a timeout", async () => {
+    const caller = new AbortController();
+    const pending = callAws(
+      'wait',
+      caller.signal,
+      (signal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      { ...opts, timeoutMs: 10_000 },
+    );
+    caller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_CANCELLED' });
+  });
+
+  it('returns the result of a command that succeeds', async () => {
+    await expect(callAws('ok', new AbortController().signal, async () => 42, opts)).resolves.toBe(42);
+  });
+});
