@@ -1,3 +1,4 @@
+export { advertisedAnnotations, listedMeta, readAnnotations } from './annotations.js';
 export {
   allSpecs,
   type DiscoveredServer,

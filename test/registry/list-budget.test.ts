@@ -13,7 +13,7 @@ import {
   type ServerDefinition,
   silentLogger,
 } from '@ravenhelm/kit';
-import type { ToolSpec } from '@ravenhelm/registry';
+import { advertisedAnnotations, listedMeta, type ToolSpec } from '@ravenhelm/registry';
 import { describe, expect, it } from 'vitest';
 import { assertAllLoaded, loadServers } from './servers.js';
 
@@ -36,8 +36,8 @@ function listed(spec: ToolSpec): ListedTool {
     description: spec.description,
     inputSchema: spec.inputSchema,
     outputSchema: spec.outputSchema,
-    annotations: spec.annotations,
-    _meta: { ravenhelm: { tier: spec.tier, scopes: spec.scopes, toolset: spec.toolset } },
+    annotations: advertisedAnnotations(spec.annotations),
+    _meta: listedMeta(spec),
   };
 }
 
