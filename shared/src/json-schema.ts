@@ -2,9 +2,12 @@
  * Makes the JSON Schema zod emits small and portable for tools/list, without changing what it accepts
  * in any way a client relies on:
  * - integer bounds that are only JavaScript's safe-integer range (zod adds them to every `.int()`) go;
- * - output schemas carry shapes, not prose: `description`, `title`, `examples` and
- *   `additionalProperties: false` go (the server writes the output; clients only read it);
+ * - output schemas carry shapes, not prose: `description`, `title` and `examples` go (the server
+ *   writes the output; clients only read it);
  * - `propertyNames: {type: "string"}` (zod's records) goes: JSON object keys are always strings;
+ * - `additionalProperties: false` goes from both: the server refuses unknown arguments itself (invoke.ts
+ *   names them), and it writes the output;
+ * - in input schemas, `type` goes where an `enum` or `const` already fixes it (every value has that type);
  * - `anyOf` of bare types becomes one `type` list (`{"type": ["integer", "null"]}`);
  * - tuple forms (`prefixItems`, array-valued `items`, `items: false`) become a plain array of the union
  *   of the members with fixed length, valid under draft-07 and 2020-12 alike (the SDK client and Ajv
@@ -98,7 +101,8 @@ function slim(node: unknown, io: Io): unknown {
   const out: Schema = {};
   for (const [key, value] of Object.entries(src)) {
     if (io === 'output' && (OUTPUT_PROSE as readonly string[]).includes(key)) continue;
-    if (io === 'output' && key === 'additionalProperties' && value === false) continue;
+    // the server refuses unknown arguments itself (parseToolInput names them; nested objects are .strict())
+    if (key === 'additionalProperties' && value === false) continue;
     if (io === 'input' && (INPUT_CHECKS as readonly string[]).includes(key) && typeof value !== 'object') continue;
     if ((key === 'minimum' && value === -SAFE_MAX) || (key === 'maximum' && value === SAFE_MAX)) continue;
     // object keys are always strings: z.record's `propertyNames: {type: "string"}` says nothing
@@ -118,7 +122,18 @@ function slim(node: unknown, io: Io): unknown {
   rewriteItems(src, out, io);
   // a key pattern dropped from an input schema leaves a propertyNames that says nothing
   if (isBareString(out.propertyNames)) delete out.propertyNames;
+  if (io === 'input') dropTypeFixedByValues(out);
   return collapseTypeUnion(out);
+}
+
+/** `type` next to an `enum` or `const` whose values all have that type says nothing more. */
+function dropTypeFixedByValues(node: Schema): void {
+  if (typeof node.type !== 'string') return;
+  const values = 'const' in node ? [node.const] : Array.isArray(node.enum) ? node.enum : undefined;
+  if (!values || values.length === 0) return;
+  const type = node.type;
+  if (values.every((v) => jsonTypeOf(v) === type || (type === 'number' && jsonTypeOf(v) === 'integer')))
+    delete node.type;
 }
 
 /** Tuples become fixed-length arrays of the union of their members; plain `items` is slimmed. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type AnyTool, jsonSchemaOf, toSpec } from '@ravenhelm/kit';
 import { toolSpecs, tools, traefikServer } from '@ravenhelm/mcp-traefik';
-import { Registry, validateSpec } from '@ravenhelm/registry';
+import { argumentDescriptionProblems, Registry, toolDescriptionProblems, validateSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { TraefikSimulator } from '../simulators/traefik.js';
@@ -26,11 +26,8 @@ describe('traefik tool declarations', () => {
       expect(t.name.startsWith(`${t.toolset}_`)).toBe(true);
       expect(t.scopes).toEqual([t.tier === 'HIGH' ? 'mcp:traefik:admin' : 'mcp:traefik:read']);
       expect(t.annotations.readOnlyHint).toBe(t.tier === 'LOW');
-      expect(t.description.length, t.name).toBeLessThanOrEqual(200);
-      const input = jsonSchemaOf(t.input, 'input') as { properties?: Record<string, { description?: string }> };
-      for (const [field, schema] of Object.entries(input.properties ?? {})) {
-        expect(schema.description ?? '', `${t.name}.${field}`).not.toBe('');
-      }
+      expect(toolDescriptionProblems(t.title, t.description), t.name).toEqual([]);
+      expect(argumentDescriptionProblems(jsonSchemaOf(t.input, 'input')), t.name).toEqual([]);
     }
     expect(toolSpecs.map((s) => s.name)).toEqual(tools.map((t) => t.name));
     expect(tools.filter((t) => t.tier === 'HIGH').map((t) => t.name)).toEqual(['routes_apply', 'routes_remove']);
