@@ -42,7 +42,7 @@ export const incidentGetContext = defineTool({
   description: 'Firing alerts, key metrics and recent error logs for a service or alert, in one call.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    service: SafeName.optional().describe('Value of the service label'),
+    service: SafeName.optional().describe('Matches the configured service labels'),
     alertName: SafeName.optional().describe('Alert name (gives the service)'),
     range: DurationInput.default('1h').describe('Lookback'),
     maxAlerts: z.number().int().min(1).max(50).default(10),
