@@ -67,7 +67,7 @@ describe('jsonSchemaOf (slim emission)', () => {
     });
   });
 
-  it('input schemas drop `type` where enum or const fixes it, and additionalProperties: false', () => {
+  it('input schemas keep `type` next to enum and const (Gemini requires it) and drop additionalProperties: false', () => {
     const In = z
       .object({
         mode: z.enum(['a', 'b']).default('a'),
@@ -80,9 +80,9 @@ describe('jsonSchemaOf (slim emission)', () => {
     expect(schema).toEqual({
       type: 'object',
       properties: {
-        mode: { enum: ['a', 'b'], default: 'a' },
-        kind: { const: 'x' },
-        level: { enum: [1, 2.5] },
+        mode: { type: 'string', enum: ['a', 'b'], default: 'a' },
+        kind: { type: 'string', const: 'x' },
+        level: { type: 'number', enum: [1, 2.5] },
         nested: { type: 'object', properties: { k: { type: 'string' } }, required: ['k'] },
       },
       required: ['kind', 'level', 'nested'],

@@ -7,7 +7,8 @@
  * - `propertyNames: {type: "string"}` (zod's records) goes: JSON object keys are always strings;
  * - `additionalProperties: false` goes from both: the server refuses unknown arguments itself (invoke.ts
  *   names them), and it writes the output;
- * - in input schemas, `type` goes where an `enum` or `const` already fixes it (every value has that type);
+ * - `type` stays next to every `enum` and `const`: it is redundant in JSON Schema, but Gemini's function
+ *   declarations refuse a schema without it (google-gemini/gemini-cli#4400), and clients pass ours through;
  * - `anyOf` of bare types becomes one `type` list (`{"type": ["integer", "null"]}`);
  * - tuple forms (`prefixItems`, array-valued `items`, `items: false`) become a plain array of the union
  *   of the members with fixed length, valid under draft-07 and 2020-12 alike (the SDK client and Ajv
@@ -122,18 +123,7 @@ function slim(node: unknown, io: Io): unknown {
   rewriteItems(src, out, io);
   // a key pattern dropped from an input schema leaves a propertyNames that says nothing
   if (isBareString(out.propertyNames)) delete out.propertyNames;
-  if (io === 'input') dropTypeFixedByValues(out);
   return collapseTypeUnion(out);
-}
-
-/** `type` next to an `enum` or `const` whose values all have that type says nothing more. */
-function dropTypeFixedByValues(node: Schema): void {
-  if (typeof node.type !== 'string') return;
-  const values = 'const' in node ? [node.const] : Array.isArray(node.enum) ? node.enum : undefined;
-  if (!values || values.length === 0) return;
-  const type = node.type;
-  if (values.every((v) => jsonTypeOf(v) === type || (type === 'number' && jsonTypeOf(v) === 'integer')))
-    delete node.type;
 }
 
 /** Tuples become fixed-length arrays of the union of their members; plain `items` is slimmed. */
