@@ -1,3 +1,10 @@
+export { advertisedAnnotations, listedMeta, readAnnotations } from './annotations.js';
+export {
+  argumentDescriptionProblems,
+  MAX_ARGUMENT_DESCRIPTION,
+  MAX_TOOL_DESCRIPTION,
+  toolDescriptionProblems,
+} from './descriptions.js';
 export {
   allSpecs,
   type DiscoveredServer,

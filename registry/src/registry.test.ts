@@ -76,6 +76,13 @@ describe('validateSpec', () => {
     const annotations = { readOnlyHint: true, destructiveHint: true, idempotentHint: true, openWorldHint: false };
     expect(validateSpec(spec({ annotations }))).toEqual(['demo/things_list: a read-only tool cannot be destructive']);
   });
+
+  it('rejects a read-only tool that is not idempotent (tools/list leaves that hint off read-only tools)', () => {
+    const annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false };
+    expect(validateSpec(spec({ annotations }))).toEqual([
+      'demo/things_list: a read-only tool is idempotent; set idempotentHint: true',
+    ]);
+  });
 });
 
 describe('Registry construction', () => {

@@ -48,6 +48,11 @@ export function validateSpec(spec: ToolSpec): string[] {
   if (spec.annotations?.readOnlyHint === true && spec.annotations.destructiveHint === true) {
     problems.push(`${where}: a read-only tool cannot be destructive`);
   }
+  // tools/list leaves idempotentHint off read-only tools (the spec gives it no meaning there), so a
+  // read-only tool must be what a client then assumes: repeating it has no further effect.
+  if (spec.annotations?.readOnlyHint === true && spec.annotations.idempotentHint === false) {
+    problems.push(`${where}: a read-only tool is idempotent; set idempotentHint: true`);
+  }
   if (!isObjectSchema(spec.inputSchema)) problems.push(`${where}: input schema must be a JSON Schema of type object`);
   if (!isObjectSchema(spec.outputSchema)) problems.push(`${where}: output schema must be a JSON Schema of type object`);
   return problems;

@@ -67,6 +67,39 @@ describe('jsonSchemaOf (slim emission)', () => {
     });
   });
 
+  it('input schemas keep `type` next to enum and const (Gemini requires it) and drop additionalProperties: false', () => {
+    const In = z
+      .object({
+        mode: z.enum(['a', 'b']).default('a'),
+        kind: z.literal('x'),
+        level: z.literal([1, 2.5]),
+        nested: z.object({ k: z.string() }).strict(),
+      })
+      .strict();
+    const schema = jsonSchemaOf(In, 'input');
+    expect(schema).toEqual({
+      type: 'object',
+      properties: {
+        mode: { type: 'string', enum: ['a', 'b'], default: 'a' },
+        kind: { type: 'string', const: 'x' },
+        level: { type: 'number', enum: [1, 2.5] },
+        nested: { type: 'object', properties: { k: { type: 'string' } }, required: ['k'] },
+      },
+      required: ['kind', 'level', 'nested'],
+    });
+    // the refusal the schema no longer advertises is still made
+    expect(In.safeParse({ kind: 'x', level: 1, nested: { k: 'v' }, extra: 1 }).success).toBe(false);
+  });
+
+  it('keeps `type` next to values it does not fix (a type list, or values of another type)', () => {
+    const In = z.object({ maybe: z.enum(['a']).nullable() });
+    const maybe = (jsonSchemaOf(In, 'input') as { properties: Record<string, unknown> }).properties.maybe;
+    expect(JSON.stringify(maybe)).toContain('null');
+    expect(
+      jsonSchemaOf(z.object({ n: z.number().describe('d') }), 'input').properties as Record<string, unknown>,
+    ).toEqual({ n: { type: 'number', description: 'd' } });
+  });
+
   it('rewrites tuples of one type to a fixed-length array of that type', () => {
     const T = z.object({ point: z.tuple([z.number(), z.number()]), rest: z.tuple([z.string()]).rest(z.number()) });
     const props = (jsonSchemaOf(T, 'input') as { properties: Record<string, unknown> }).properties;

@@ -2,9 +2,13 @@
  * Makes the JSON Schema zod emits small and portable for tools/list, without changing what it accepts
  * in any way a client relies on:
  * - integer bounds that are only JavaScript's safe-integer range (zod adds them to every `.int()`) go;
- * - output schemas carry shapes, not prose: `description`, `title`, `examples` and
- *   `additionalProperties: false` go (the server writes the output; clients only read it);
+ * - output schemas carry shapes, not prose: `description`, `title` and `examples` go (the server
+ *   writes the output; clients only read it);
  * - `propertyNames: {type: "string"}` (zod's records) goes: JSON object keys are always strings;
+ * - `additionalProperties: false` goes from both: the server refuses unknown arguments itself (invoke.ts
+ *   names them), and it writes the output;
+ * - `type` stays next to every `enum` and `const`: it is redundant in JSON Schema, but Gemini's function
+ *   declarations refuse a schema without it (google-gemini/gemini-cli#4400), and clients pass ours through;
  * - `anyOf` of bare types becomes one `type` list (`{"type": ["integer", "null"]}`);
  * - tuple forms (`prefixItems`, array-valued `items`, `items: false`) become a plain array of the union
  *   of the members with fixed length, valid under draft-07 and 2020-12 alike (the SDK client and Ajv
@@ -98,7 +102,8 @@ function slim(node: unknown, io: Io): unknown {
   const out: Schema = {};
   for (const [key, value] of Object.entries(src)) {
     if (io === 'output' && (OUTPUT_PROSE as readonly string[]).includes(key)) continue;
-    if (io === 'output' && key === 'additionalProperties' && value === false) continue;
+    // the server refuses unknown arguments itself (parseToolInput names them; nested objects are .strict())
+    if (key === 'additionalProperties' && value === false) continue;
     if (io === 'input' && (INPUT_CHECKS as readonly string[]).includes(key) && typeof value !== 'object') continue;
     if ((key === 'minimum' && value === -SAFE_MAX) || (key === 'maximum' && value === SAFE_MAX)) continue;
     // object keys are always strings: z.record's `propertyNames: {type: "string"}` says nothing

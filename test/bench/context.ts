@@ -7,7 +7,8 @@
  * Peers are installed by this benchmark into a scratch folder (never dependencies of the suite):
  * docker-mcp, @0xshariq/docker-mcp-server, prometheus-mcp, mcp-alertmanager. Every server runs over stdio
  * and is called through the SDK Client. Bytes are JSON bytes: tools/list as the client receives it, the
- * model-facing part of it (name, description, inputSchema), and each task's tool results (all calls a
+ * model-facing part of it (name, description, inputSchema), what the list spends on outputSchema, annotations
+ * and _meta (the parts the peers send little or none of) and the rest, and each task's tool results (all calls a
  * task needs, summed): the whole result, and its text blocks alone (what a client that passes only text
  * to the model spends; ours carry the same data again as structuredContent). Ours run twice for Docker and
  * Prometheus: every toolset listed (the default, used for the ratios) and RAVENHELM_TOOLSETS=default. Prometheus gets one hour of history for 120 series by promtool backfill.
@@ -73,6 +74,8 @@ interface Measured {
   tools: number;
   listBytes: number;
   modelBytes: number;
+  /** outputSchema, annotations and _meta as listed (`"key":value,` each): what no docker peer sends. */
+  extraBytes: number;
   tasks: Record<string, { bytes: number; textBytes: number; calls: number; error?: string } | undefined>;
 }
 
@@ -117,6 +120,15 @@ async function measure(c: Contender): Promise<Measured> {
       listBytes: bytes({ tools: listed.tools }),
       modelBytes: listed.tools.reduce(
         (n, t) => n + bytes({ name: t.name, description: t.description, inputSchema: t.inputSchema }),
+        0,
+      ),
+      extraBytes: listed.tools.reduce(
+        (n, t) =>
+          n +
+          (['outputSchema', 'annotations', '_meta'] as const).reduce(
+            (m, k) => m + (t[k] === undefined ? 0 : bytes(k) + bytes(t[k]) + 2),
+            0,
+          ),
         0,
       ),
       tasks: {},
@@ -223,6 +235,8 @@ function table(title: string, rows: Measured[], taskNames: string[]): string {
   add('tools/list bytes', (r) => r.listBytes);
   add('tools/list bytes per tool', (r) => Math.round(r.listBytes / r.tools));
   add('model-facing bytes per tool', (r) => Math.round(r.modelBytes / r.tools));
+  add('per tool: outputSchema + annotations + _meta', (r) => Math.round(r.extraBytes / r.tools) || undefined);
+  add('per tool: the rest (list without those)', (r) => Math.round((r.listBytes - r.extraBytes) / r.tools));
   for (const task of taskNames) {
     lines.push([
       task,

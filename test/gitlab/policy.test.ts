@@ -61,7 +61,8 @@ describe('policy around the GitLab tools', () => {
   it('toolsets can be narrowed', async () => {
     const { rt } = await runtime(`servers:\n  gitlab:\n    toolsets:\n      enabled: [pipelines, jobs]\n${spiffe}`);
     try {
-      const toolsets = new Set(rt.pipeline.listTools(rt.localPrincipal).map((t) => t._meta.ravenhelm.toolset));
+      const listed = rt.pipeline.listTools(rt.localPrincipal);
+      const toolsets = new Set(listed.map((t) => rt.registry.get('gitlab', t.name)?.toolset));
       expect([...toolsets].sort()).toEqual(['jobs', 'pipelines']);
     } finally {
       await rt.close();

@@ -49,10 +49,8 @@ describe('HTTP transport with the SDK client', () => {
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
     expect(names).toEqual(['echo_fail', 'echo_noop', 'echo_say', 'echo_slow', 'echo_task']);
-    expect(tools.find((t) => t.name === 'echo_say')?.annotations).toMatchObject({
-      readOnlyHint: true,
-      destructiveHint: false,
-    });
+    // Only the hints that differ from the MCP defaults are sent (read-only, closed world).
+    expect(tools.find((t) => t.name === 'echo_say')?.annotations).toEqual({ readOnlyHint: true, openWorldHint: false });
     const result = await client.callTool({ name: 'echo_say', arguments: { message: 'hello' } });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toEqual({ message: 'hello' });

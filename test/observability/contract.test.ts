@@ -1,5 +1,6 @@
-import { type AnyTool, jsonSchemaOf, loadConfig, redactConfig, toSpec } from '@ravenhelm/kit';
+import { type AnyTool, loadConfig, redactConfig, toSpec } from '@ravenhelm/kit';
 import { observabilityServer, toolSpecs, tools } from '@ravenhelm/mcp-observability';
+import { argumentDescriptionProblems, toolDescriptionProblems } from '@ravenhelm/registry';
 import { describe, expect, it } from 'vitest';
 
 const SCOPE_FOR_TIER = { LOW: 'mcp:observability:read', MEDIUM: 'mcp:observability:write' } as const;
@@ -31,15 +32,12 @@ describe('observability tool declarations', () => {
     ]);
   });
 
-  it('has short descriptions, described inputs and object outputs', () => {
+  it('has one-sentence descriptions, inputs described where it adds information, object outputs', () => {
     for (const t of tools) {
-      expect(t.description.length, t.name).toBeLessThanOrEqual(200);
+      expect(toolDescriptionProblems(t.title, t.description), t.name).toEqual([]);
       const spec = toSpec('observability', t as unknown as AnyTool<object>);
       expect(spec.outputSchema.type).toBe('object');
-      const input = jsonSchemaOf(t.input, 'input') as { properties?: Record<string, { description?: string }> };
-      for (const [field, schema] of Object.entries(input.properties ?? {})) {
-        expect(schema.description ?? '', `${t.name}.${field} has no description`).not.toBe('');
-      }
+      expect(argumentDescriptionProblems(spec.inputSchema), t.name).toEqual([]);
     }
   });
 });

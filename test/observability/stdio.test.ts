@@ -57,7 +57,7 @@ describe('ravenhelm-mcp-observability --stdio', () => {
     expect(names).toContain('incident_get_context');
     const range = tools.find((t) => t.name === 'metrics_query_range');
     expect(range?.outputSchema?.type).toBe('object');
-    expect(range?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+    expect(range?.annotations).toEqual({ readOnlyHint: true, openWorldHint: false });
   });
 
   it('answers with structured content from the backends named in the environment', async () => {

@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePolicy, Registry, TIERS, type ToolSpec } from '@ravenhelm/registry';
+import {
+  argumentDescriptionProblems,
+  parsePolicy,
+  Registry,
+  TIERS,
+  type ToolSpec,
+  toolDescriptionProblems,
+} from '@ravenhelm/registry';
 import { describe, expect, it } from 'vitest';
 import { assertAllLoaded, loadServers, ROOT, specsOfAll } from './servers.js';
 
@@ -8,7 +15,6 @@ import { assertAllLoaded, loadServers, ROOT, specsOfAll } from './servers.js';
 const discovery = await loadServers();
 const specs = specsOfAll(discovery);
 const ANNOTATIONS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
-const MAX_DESCRIPTION = 300;
 
 function problemsOf(spec: ToolSpec, all: readonly ToolSpec[]): string[] {
   const p: string[] = [];
@@ -27,9 +33,8 @@ function problemsOf(spec: ToolSpec, all: readonly ToolSpec[]): string[] {
   if (spec.outputSchema?.type !== 'object') p.push('output schema is not a JSON Schema object');
   if (spec.inputSchema?.type !== 'object') p.push('input schema is not a JSON Schema object');
   if (!spec.title?.trim()) p.push('no title');
-  const length = spec.description?.trim().length ?? 0;
-  if (length === 0) p.push('no description');
-  if (length > MAX_DESCRIPTION) p.push(`description is ${length} chars (keep it under ${MAX_DESCRIPTION})`);
+  p.push(...toolDescriptionProblems(spec.title ?? '', spec.description ?? ''));
+  p.push(...argumentDescriptionProblems(spec.inputSchema ?? {}));
   if (all.filter((o) => o.server === spec.server && o.name === spec.name).length > 1) p.push('name is not unique');
   return p;
 }

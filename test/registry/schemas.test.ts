@@ -69,6 +69,42 @@ describe('tool schemas compile for draft-07 and 2020-12 validators', () => {
   });
 });
 
+/**
+ * Where a node of an input schema falls outside the function-declaration subset model providers accept
+ * when a client forwards our schemas verbatim: Gemini refuses a property schema without `type`
+ * (google-gemini/gemini-cli#4400) and an `enum` that is not strings (hyperdxio/hyperdx#2967).
+ */
+function providerProblems(node: unknown, path: string): string[] {
+  if (!node || typeof node !== 'object') return [];
+  const n = node as Record<string, unknown>;
+  const problems: string[] = [];
+  const members = [n.anyOf, n.oneOf].find(Array.isArray) as unknown[] | undefined;
+  if (members) {
+    for (const [i, m] of members.entries()) problems.push(...providerProblems(m, `${path}/anyOf/${i}`));
+  } else if (n.type === undefined) problems.push(`${path}: no type`);
+  if (Array.isArray(n.enum) && !n.enum.every((v) => typeof v === 'string'))
+    problems.push(`${path}: enum of non-strings`);
+  if (Array.isArray(n.enum) && n.type !== 'string') problems.push(`${path}: enum without type string`);
+  for (const [name, child] of Object.entries((n.properties as Record<string, unknown>) ?? {}))
+    problems.push(...providerProblems(child, `${path}/properties/${name}`));
+  if (n.items) problems.push(...providerProblems(n.items, `${path}/items`));
+  return problems;
+}
+
+describe('input schemas stay inside what model providers accept when a client forwards them', () => {
+  it.each(specs.map((s) => [`${s.server}/${s.name}`, s] as const))('%s', (_id, spec: ToolSpec) => {
+    expect(providerProblems(spec.inputSchema, '#')).toEqual([]);
+  });
+
+  it('flags the forms providers refuse', () => {
+    expect(providerProblems({ type: 'object', properties: { a: { enum: ['x'] } } }, '#')).toEqual([
+      '#/properties/a: no type',
+      '#/properties/a: enum without type string',
+    ]);
+    expect(providerProblems({ type: 'object', properties: { b: { type: 'number', enum: [1] } } }, '#')).toHaveLength(2);
+  });
+});
+
 describe('shallow output schemas', () => {
   it('accept every value the full zod schema accepts, and still check top-level kinds', async () => {
     const { jsonSchemaOf } = await import('@ravenhelm/kit');

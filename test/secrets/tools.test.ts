@@ -1,3 +1,5 @@
+import { toolSpecs } from '@ravenhelm/mcp-secrets';
+import { readAnnotations } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
 import { assertNowhere, policyFor, type SecretsBin, startBin } from './harness.js';
@@ -50,11 +52,11 @@ describe('secrets tools over stdio', () => {
       'store_audit',
     ]);
     const sizes: Record<string, number> = {};
+    const declared = new Map(toolSpecs.map((s) => [s.name, s.annotations]));
     for (const t of tools) {
       expect(t.outputSchema?.type).toBe('object');
-      expect(Object.keys(t.annotations ?? {})).toEqual(
-        expect.arrayContaining(['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint']),
-      );
+      // The hints as sent (defaults left out) read back as the declaration.
+      expect(readAnnotations(t.annotations ?? {}), t.name).toEqual(declared.get(t.name));
       // Our contract as tools/list sends it, without what the kit adds: _meta, and for confirm-policy tools
       // the confirmationToken argument and the confirmation sentence.
       const { _meta, ...contract } = structuredClone(t) as typeof t & { _meta?: unknown };

@@ -1,5 +1,7 @@
 // The read tools through the real SDK Client over stdio (default output-schema validation) against
 // the Zitadel simulator.
+import { toolSpecs } from '@ravenhelm/mcp-zitadel';
+import { readAnnotations } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStdio, type StdioSession, startZitadelFixture, type ZitadelFixture } from './harness.js';
 
@@ -61,10 +63,12 @@ describe('tools/list', () => {
         'users_search',
       ].sort(),
     );
+    const declared = new Map(toolSpecs.map((s) => [s.name, s.annotations]));
     for (const t of tools) {
       expect(t.outputSchema?.type, t.name).toBe('object');
       expect(t.description?.length ?? 0, t.name).toBeLessThanOrEqual(200);
-      expect(typeof t.annotations?.readOnlyHint, t.name).toBe('boolean');
+      // The hints as sent (defaults left out) read back as the declaration.
+      expect(readAnnotations(t.annotations ?? {}), t.name).toEqual(declared.get(t.name));
     }
   });
 });

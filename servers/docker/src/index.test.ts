@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { RedisLike } from '@ravenhelm/kit';
-import { type AnyTool, jsonSchemaOf, silentLogger, toSpec } from '@ravenhelm/kit';
+import {
+  type AnyTool,
+  argumentDescriptionProblems,
+  silentLogger,
+  toolDescriptionProblems,
+  toSpec,
+} from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { DockerBackendConfig, dockerServer, MemoryRestartStore, RedisRestartStore, tools } from './index.js';
 
@@ -45,16 +51,13 @@ describe('docker tool declarations', () => {
     ).toEqual(['compose_stop', 'containers_stop', 'exec_run']);
   });
 
-  it('has a title, a short description, described inputs and an object output schema', () => {
+  it('has a title, a one-sentence description, inputs described where it adds information, an object output', () => {
     for (const t of tools) {
       expect(t.title.length).toBeGreaterThan(5);
-      expect(t.description.length).toBeLessThanOrEqual(200);
+      expect(toolDescriptionProblems(t.title, t.description), t.name).toEqual([]);
       const spec = toSpec('docker', t as unknown as AnyTool<object>);
       expect(spec.outputSchema.type).toBe('object');
-      const input = jsonSchemaOf(t.input, 'input') as { properties?: Record<string, { description?: string }> };
-      for (const [field, schema] of Object.entries(input.properties ?? {})) {
-        expect(schema.description ?? '', `${t.name}.${field} has no description`).not.toBe('');
-      }
+      expect(argumentDescriptionProblems(spec.inputSchema), t.name).toEqual([]);
     }
   });
 });

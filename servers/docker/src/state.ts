@@ -15,13 +15,13 @@ export const ContainerRef = z
     'must be a container name or id: letters, digits, "_", "." and "-", starting with a letter or digit',
   )
   .transform((s) => s.replace(/^\//, ''))
-  .describe('Container name or id (prefix)');
+  .describe('Name or id (prefix)');
 
 export const ComposeProjectName = z
   .string()
   .max(128)
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a compose project name: lowercase letters, digits, "_" and "-"')
-  .describe('Compose project name');
+  .describe('Compose project (-p) name');
 
 export const HEALTH_VALUES = ['healthy', 'unhealthy', 'starting', 'none'] as const;
 export const Health = z

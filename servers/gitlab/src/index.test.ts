@@ -1,4 +1,13 @@
-import { type AnyTool, jsonSchemaOf, loadConfig, redactConfig, silentLogger, toSpec } from '@ravenhelm/kit';
+import {
+  type AnyTool,
+  argumentDescriptionProblems,
+  jsonSchemaOf,
+  loadConfig,
+  redactConfig,
+  silentLogger,
+  toolDescriptionProblems,
+  toSpec,
+} from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { GitLabBackendConfig, gitlabServer, toolSpecs, tools } from './index.js';
 
@@ -45,17 +54,15 @@ describe('gitlab tool declarations', () => {
     expect(sensitive('hooks_create')).toEqual(['token']);
   });
 
-  it('has short descriptions, described inputs and lean object outputs (no tuples, no prose)', () => {
+  it('has one-sentence descriptions, inputs described where it adds information, lean object outputs', () => {
     for (const t of tools) {
-      expect(t.description.length, t.name).toBeLessThanOrEqual(200);
+      expect(toolDescriptionProblems(t.title, t.description), t.name).toEqual([]);
       const spec = toSpec('gitlab', t as unknown as AnyTool<object>);
       expect(spec.outputSchema.type).toBe('object');
       const out = JSON.stringify(spec.outputSchema);
       expect(out, t.name).not.toContain('prefixItems');
       expect(out, t.name).not.toMatch(/"description":"/);
-      const input = jsonSchemaOf(t.input, 'input') as { properties?: Record<string, { description?: string }> };
-      for (const [field, schema] of Object.entries(input.properties ?? {}))
-        expect(schema.description ?? '', `${t.name}.${field} has no description`).not.toBe('');
+      expect(argumentDescriptionProblems(spec.inputSchema), t.name).toEqual([]);
     }
   });
 });

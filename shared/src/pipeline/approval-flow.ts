@@ -1,5 +1,5 @@
 import type { Principal } from '@ravenhelm/auth';
-import type { EffectiveTool } from '@ravenhelm/registry';
+import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhelm/registry';
 import { z } from 'zod';
 import { ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
@@ -57,13 +57,13 @@ export function approvalStatusListing() {
       'State of one of your human-approval requests (pending, approved, rejected, consumed); once approved, repeat the original call with approvalRequestId.',
     inputSchema: jsonSchemaOf(StatusInput, 'input'),
     outputSchema: jsonSchemaOf(StatusOutput, 'output'),
-    annotations: {
+    annotations: advertisedAnnotations({
       readOnlyHint: true,
       destructiveHint: false,
       idempotentHint: true,
       openWorldHint: false,
-    },
-    _meta: { ravenhelm: { tier: 'LOW', scopes: [], toolset: 'approvals' } },
+    }),
+    _meta: listedMeta({ tier: 'LOW', scopes: [] }),
   };
 }
 

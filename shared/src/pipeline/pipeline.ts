@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
-import type { EffectiveTool, Registry } from '@ravenhelm/registry';
+import { advertisedAnnotations, type EffectiveTool, listedMeta, type Registry } from '@ravenhelm/registry';
 import { clipHead, dataBudgetOf, jsonBytes } from '../budget.js';
 import { type ErrorCode, RavenhelmError, ToolError, toRavenhelmError } from '../errors.js';
 import { invokeTool, parseToolInput } from '../invoke.js';
@@ -101,10 +101,10 @@ export interface ListedTool {
   description: string;
   inputSchema: Record<string, unknown>;
   outputSchema: Record<string, unknown>;
-  /** The four hints; the title is the tool's own `title` (MCP reads it there first). */
-  annotations: EffectiveTool['annotations'];
-  /** `{ravenhelm: {tier, scopes, toolset}}`: what the registry requires, one compact key. */
-  _meta: { ravenhelm: { tier: string; scopes: readonly string[]; toolset: string } };
+  /** The hints that differ from the MCP defaults (advertisedAnnotations); the title is the tool's own `title`. */
+  annotations: Partial<EffectiveTool['annotations']>;
+  /** `{ravenhelm: {tier, scopes}}`: what the registry requires, one compact key (listedMeta). */
+  _meta: { ravenhelm: { tier: string; scopes: readonly string[] } };
   /** MCP 2025-11-25 Tasks: present when the tool may run as a task. */
   execution?: { taskSupport: 'optional' | 'required' };
 }
@@ -254,7 +254,9 @@ export class Pipeline<S extends object> {
       on = new Set(this.#o.toolsets.initial);
     }
     on.add(KIT_TOOLSET);
-    return all.filter((t) => on.has(t._meta.ravenhelm.toolset) || t.name === APPROVAL_STATUS_TOOL);
+    // The kit's own listings (toolsets_*, approvals_get_status) are not in the registry.
+    const toolsetOf = (name: string) => this.#o.registry.get(this.#o.server, name)?.toolset ?? KIT_TOOLSET;
+    return all.filter((t) => on.has(toolsetOf(t.name)) || t.name === APPROVAL_STATUS_TOOL);
   }
 
   /** Every tool this caller may call, whatever toolsets its session has enabled. */
@@ -293,8 +295,8 @@ export class Pipeline<S extends object> {
           : t.description,
       inputSchema,
       outputSchema: t.outputSchema,
-      annotations: t.annotations,
-      _meta: { ravenhelm: { tier: t.tier, scopes: t.scopes, toolset: t.toolset } },
+      annotations: advertisedAnnotations(t.annotations),
+      _meta: listedMeta(t),
       ...(task ? { execution: { taskSupport: task } } : {}),
     };
   }

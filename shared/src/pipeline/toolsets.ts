@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
-import type { EffectiveTool } from '@ravenhelm/registry';
+import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhelm/registry';
 import { z } from 'zod';
 import { RavenhelmError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
@@ -154,7 +154,7 @@ export function kitToolsetTool(name: string): EffectiveTool {
 
 /** The two kit tools as tools/list shows them. */
 export function toolsetToolListings() {
-  const meta = { ravenhelm: { tier: 'LOW', scopes: [] as string[], toolset: KIT_TOOLSET } };
+  const meta = listedMeta({ tier: 'LOW', scopes: [] });
   return [
     {
       name: TOOLSETS_LIST_TOOL,
@@ -162,7 +162,7 @@ export function toolsetToolListings() {
       description: 'Toolsets of this server with their tools and whether each is enabled for you.',
       inputSchema: jsonSchemaOf(ListInput, 'input'),
       outputSchema: jsonSchemaOf(ListOutput, 'output'),
-      annotations: KIT_ANNOTATIONS,
+      annotations: advertisedAnnotations(KIT_ANNOTATIONS),
       _meta: meta,
     },
     {
@@ -171,7 +171,7 @@ export function toolsetToolListings() {
       description: "Adds a toolset's tools to your tools/list (list again afterwards); see toolsets_list.",
       inputSchema: jsonSchemaOf(EnableInput, 'input'),
       outputSchema: jsonSchemaOf(EnableOutput, 'output'),
-      annotations: { ...KIT_ANNOTATIONS, readOnlyHint: false },
+      annotations: advertisedAnnotations({ ...KIT_ANNOTATIONS, readOnlyHint: false }),
       _meta: meta,
     },
   ];

@@ -40,7 +40,7 @@ const ServiceName = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
-const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Only these services');
+const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Default: all');
 
 const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
 
@@ -81,11 +81,11 @@ export const composeListProjects = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List compose projects',
-  description: 'List compose projects with services and running/unhealthy/exited counts.',
+  description: 'Compose projects with services and running/unhealthy/exited counts.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
-    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
+    limit: z.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({
     projects: z.array(
@@ -242,7 +242,7 @@ const ProjectLifecycleInput = {
   project: ComposeProjectName,
   services: ServicesFilter,
   stopTimeoutSeconds: z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL'),
-  waitSeconds: z.number().int().min(0).max(300).default(15).describe('Seconds to wait for the target state'),
+  waitSeconds: z.number().int().min(0).max(300).default(15),
 };
 
 export const composeRestart = defineTool({
@@ -251,7 +251,7 @@ export const composeRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a compose project',
-  description: 'Restart a compose project (or services) and wait until running/healthy; restart budgets apply.',
+  description: 'Restarts the project (or some services) and waits until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -267,7 +267,7 @@ export const composeStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a compose project',
-  description: 'Start a compose project (or services) and wait until running/healthy; restart budgets apply.',
+  description: 'Starts the project (or some services) and waits until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -286,7 +286,7 @@ export const composeStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a compose project',
-  description: 'Stop a compose project (or services) and wait until stopped.',
+  description: 'Stops the project (or some services) and waits until stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -314,7 +314,7 @@ export const composeGetLogs = defineTool({
     until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
+    timestamps: z.boolean().default(false),
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),

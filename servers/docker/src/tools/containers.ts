@@ -43,7 +43,7 @@ export const containersList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List containers',
-  description: 'List containers (also stopped) with state and health; filters; paged.',
+  description: 'Containers (also stopped) with state and health; filters; paged.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     name: z
@@ -56,9 +56,9 @@ export const containersList = defineTool({
     labels: z.array(LabelFilter).max(10).optional().describe('Has all labels'),
     composeProject: ComposeProjectName.optional(),
     status: z.array(z.enum(STATUS_VALUES)).max(7).optional().describe('Any of these states'),
-    health: z.enum(HEALTH_VALUES).optional().describe('Health status'),
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
-    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
+    health: z.enum(HEALTH_VALUES).optional(),
+    limit: z.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({ containers: z.array(ContainerSummary), ...ListPage }),
   handler: async (input, { docker, signal, maxOutputBytes }) => {
@@ -101,8 +101,7 @@ export const containersDiagnose = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'Diagnose a container',
-  description:
-    'Why is a container unwell: state, exit code, OOM, restarts, health checks, recent error lines, findings.',
+  description: 'Why a container is unwell: state, exit code, OOM, restarts, health checks, recent error lines.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
@@ -204,7 +203,7 @@ export const containersDiagnose = defineTool({
 });
 
 const GraceSeconds = z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL');
-const WaitSeconds = z.number().int().min(0).max(300).default(15).describe('Seconds to wait for the target state');
+const WaitSeconds = z.number().int().min(0).max(300).default(15);
 
 export const containersRestart = defineTool({
   name: 'containers_restart',
@@ -212,7 +211,7 @@ export const containersRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a container',
-  description: 'Restart a container and wait until running/healthy; restart budget applies.',
+  description: 'Restarts one container and waits until running/healthy; restart budget applies.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
@@ -226,7 +225,7 @@ export const containersStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a container',
-  description: 'Start a container and wait until running/healthy; restart budget applies.',
+  description: 'Starts one container and waits until running/healthy; restart budget applies.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
@@ -240,7 +239,7 @@ export const containersStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a container',
-  description: 'Stop a container and wait until it has stopped.',
+  description: 'Stops one container and waits until it has stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
   output: LifecycleResult,

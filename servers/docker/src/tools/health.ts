@@ -59,8 +59,8 @@ export const healthGetReport = defineTool({
   input: z.object({
     composeProject: ComposeProjectName.optional(),
     labels: z.array(LabelFilter).max(10).optional().describe('Has all labels'),
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
-    cursor: z.string().max(64).optional().describe('nextCursor of the last page'),
+    limit: z.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({
     ok: z.boolean().describe('True when no container is unhealthy, restarting, dead, OOM-killed or exited non-zero'),

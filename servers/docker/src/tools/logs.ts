@@ -36,7 +36,7 @@ export function parseWindow(input: { since?: string | undefined; until?: string 
 }
 
 /** Which output streams to read; shared by the container and compose log tools. */
-export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both').describe('Streams to read');
+export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both');
 
 /** Byte cap on returned log text; shared by the container and compose log tools. */
 export const MaxLogBytes = z
@@ -49,8 +49,8 @@ export const MaxLogBytes = z
 
 export const GrepFields = {
   grep: z.string().min(1).max(200).optional().describe('Keep lines containing this (or matching, RE2 syntax)'),
-  grepMode: z.enum(['substring', 'regex']).default('substring').describe('grep as'),
-  ignoreCase: z.boolean().default(false).describe('Case-insensitive'),
+  grepMode: z.enum(['substring', 'regex']).default('substring'),
+  ignoreCase: z.boolean().default(false),
 };
 
 export function buildLineFilter(input: {
@@ -184,7 +184,7 @@ export const logsGet = defineTool({
     until: Until.optional(),
     streams: Streams,
     ...GrepFields,
-    timestamps: z.boolean().default(false).describe('Add engine timestamps'),
+    timestamps: z.boolean().default(false),
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ container: z.string(), ...LogAnswer }),

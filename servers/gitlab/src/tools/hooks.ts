@@ -50,8 +50,7 @@ export const hooksList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'List project webhooks',
-  description:
-    "List a project's webhooks: URL (credentials hidden), events, SSL verification. Secret tokens are never shown.",
+  description: "A project's webhooks: URL (credentials hidden), events, SSL verification; secret tokens never shown.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ProjectPath, limit: Limit, cursor: Cursor }),
   output: z.object({ hooks: z.array(Hook), ...Paging }),

@@ -54,8 +54,8 @@ export const issuesList = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
-    state: z.enum(['opened', 'closed', 'all']).default('opened').describe('Issue state'),
-    labels: z.array(Label).max(10).optional().describe('Only issues with all of these labels'),
+    state: z.enum(['opened', 'closed', 'all']).default('opened'),
+    labels: z.array(Label).max(10).optional().describe('All must match'),
     search: Search,
     limit: Limit,
     cursor: Cursor,
@@ -124,7 +124,7 @@ export const issuesCreate = defineTool({
     project: ProjectPath,
     title: z.string().min(1).max(255).describe('Issue title'),
     description: z.string().max(50_000).optional().describe('Markdown description'),
-    labels: z.array(Label).max(20).optional().describe('Labels to set'),
+    labels: z.array(Label).max(20).optional(),
   }),
   output: IssueDetail,
   handler: async ({ project, title, description, labels }, { gitlab, signal }) => {
@@ -168,7 +168,7 @@ export const issuesClose = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:gitlab:write'],
   title: 'Close an issue',
-  description: 'Close an issue (it can be reopened in GitLab); closing a closed issue changes nothing.',
+  description: 'Closes an issue (reopenable in GitLab); closing a closed issue changes nothing.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ProjectPath, iid: IssueIid }),
   output: IssueDetail,

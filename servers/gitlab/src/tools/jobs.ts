@@ -12,12 +12,11 @@ export const jobsGetLog = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Tail a job log',
-  description:
-    "The end of a CI job's log, ANSI and section markers removed, capped by lines and bytes; optional RE2 line filter. States the bound applied.",
+  description: 'End of a CI job log without ANSI or section markers, capped by lines and bytes; optional RE2 filter.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
-    jobId: Id.describe('Job id'),
+    jobId: Id.describe('From pipelines_get'),
     lines: z.number().int().min(1).max(2000).default(200).describe('Most lines returned (the last ones)'),
     maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of log text returned'),
     grep: z.string().min(1).max(200).optional().describe('RE2 pattern: keep only matching lines'),
@@ -86,7 +85,7 @@ export const jobsRetry = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
-  input: z.object({ project: ProjectPath, jobId: Id.describe('Job id') }),
+  input: z.object({ project: ProjectPath, jobId: Id.describe('From pipelines_get') }),
   output: z.object({
     id: z.number(),
     name: z.string(),

@@ -52,8 +52,8 @@ export const mergeRequestsList = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
-    state: z.enum(['opened', 'closed', 'merged', 'all']).default('opened').describe('MR state'),
-    targetBranch: z.string().min(1).max(255).optional().describe('Target branch'),
+    state: z.enum(['opened', 'closed', 'merged', 'all']).default('opened'),
+    targetBranch: z.string().min(1).max(255).optional().describe('Exact branch name'),
     search: Search,
     limit: Limit,
     cursor: Cursor,
@@ -193,8 +193,7 @@ export const mergeRequestsGetDiff = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: "Get one file's diff in a merge request",
-  description:
-    "The unified diff of one file in a merge request, byte-capped; reports GitLab's collapsed and too_large flags instead of cutting silently.",
+  description: "Unified diff of one file in a merge request, byte-capped; reports GitLab's collapsed/too_large flags.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,

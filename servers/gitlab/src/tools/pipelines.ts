@@ -105,7 +105,7 @@ export const pipelinesList = defineTool({
   input: z.object({
     project: ProjectPath,
     ref: z.string().min(1).max(255).optional().describe('Branch or tag'),
-    status: z.enum(PIPELINE_STATUSES).optional().describe('Pipeline status'),
+    status: z.enum(PIPELINE_STATUSES).optional(),
     source: z.string().min(1).max(40).optional().describe('push, merge_request_event, schedule, web, api...'),
     limit: Limit,
     cursor: Cursor,
@@ -135,7 +135,7 @@ export const pipelinesGet = defineTool({
   title: 'Get a pipeline with its jobs',
   description: 'One pipeline: status, ref, timing, and its jobs grouped by stage in run order (latest attempts).',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('From pipelines_list') }),
   output: z.object({
     pipeline: PipelineSummary.extend({
       startedAt: z.string().nullable(),
@@ -207,8 +207,7 @@ export const pipelinesDiagnose = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Why did a pipeline fail',
-  description:
-    'Why a pipeline failed, in one call: failed jobs with stage, failure reason, allow_failure, the failing log section and the last log lines (ANSI and section markers removed).',
+  description: 'Failed jobs of a pipeline with stage, reason, allow_failure, the failing log section and last lines.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
@@ -354,7 +353,7 @@ export const pipelinesRetry = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
-  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('From pipelines_list') }),
   output: PipelineSummary,
   handler: async ({ project, pipelineId }, { gitlab, signal }) => {
     const path = gitlab.project(project);
@@ -373,7 +372,7 @@ export const pipelinesCancel = defineTool({
   title: 'Cancel a pipeline',
   description: 'Cancel the running and pending jobs of a pipeline; a finished pipeline is returned unchanged.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  input: z.object({ project: ProjectPath, pipelineId: Id.describe('Pipeline id') }),
+  input: z.object({ project: ProjectPath, pipelineId: Id.describe('From pipelines_list') }),
   output: PipelineSummary,
   plan: ({ project, pipelineId }) => `cancel every running or pending job of pipeline ${pipelineId} in ${project}`,
   handler: async ({ project, pipelineId }, { gitlab, signal }) => {

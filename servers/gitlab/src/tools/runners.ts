@@ -33,7 +33,7 @@ export const runnersList = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath.optional().describe('Project full path; omit for every runner (admin token)'),
-    status: z.enum(['online', 'offline', 'stale', 'never_contacted']).optional().describe('Runner status'),
+    status: z.enum(['online', 'offline', 'stale', 'never_contacted']).optional(),
     limit: Limit,
     cursor: Cursor,
   }),

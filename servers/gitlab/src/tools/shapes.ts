@@ -17,7 +17,7 @@ export const GroupPath = z
 
 export const Id = z.int().min(1).max(1e12);
 
-export const Limit = z.int().min(1).max(100).default(20).describe('Page size');
+export const Limit = z.int().min(1).max(100).default(20);
 export const Cursor = z.string().max(64).optional().describe('nextCursor from the last page');
 export const Search = z.string().min(1).max(100).optional().describe('Text search');
 

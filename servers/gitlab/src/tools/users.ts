@@ -116,7 +116,7 @@ const stateTool = (block: boolean) =>
     scopes: ['mcp:gitlab:admin'],
     title: block ? 'Block a user' : 'Unblock a user',
     description: block
-      ? 'Block a user: they can no longer sign in or use tokens; their content stays.'
+      ? 'Stops a user signing in or using tokens; their content stays.'
       : 'Unblock a blocked user so they can sign in again.',
     annotations: { readOnlyHint: false, destructiveHint: block, idempotentHint: true, openWorldHint: false },
     input: z.object({ username: Username }),

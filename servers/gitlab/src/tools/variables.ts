@@ -59,8 +59,7 @@ export const variablesList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'List CI/CD variables',
-  description:
-    "List a project's or group's CI/CD variables: key, scope, protected/masked/hidden flags. Values are never returned.",
+  description: "A project's or group's CI/CD variables: key, scope, protected/masked/hidden flags; never values.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ ...Target, limit: Limit, cursor: Cursor }),
   output: z.object({ variables: z.array(Variable), ...Paging }),
@@ -82,7 +81,7 @@ export const variablesSet = defineTool({
   scopes: ['mcp:gitlab:admin'],
   title: 'Create or update a CI/CD variable',
   description:
-    'Create a CI/CD variable or replace its value and flags (project or group). The value is never echoed, logged or audited.',
+    'Creates or replaces a project or group CI/CD variable and its flags; the value is never echoed or logged.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({
     ...Target,

@@ -70,7 +70,7 @@ export const alertsList = defineTool({
     state: z.array(z.enum(ALERT_STATES)).min(1).max(3).optional().describe('Default all'),
     severity: z.string().min(1).max(50).optional().describe('severity label'),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),
   output: z.object({
@@ -104,7 +104,7 @@ export const alertsListGroups = defineTool({
   annotations: READ_ANNOTATIONS,
   input: z.object({
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),
   output: z.object({
@@ -169,9 +169,9 @@ export const alertsListSilences = defineTool({
   description: 'Silences (default active and pending), by matchers, newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']).describe('States'),
+    state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']),
     matchers: Matchers,
-    limit: z.number().int().min(1).max(200).default(50).describe('Page size'),
+    limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),
   output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
@@ -249,7 +249,7 @@ export const alertsExpireSilence = defineTool({
     silenceId: z
       .string()
       .regex(/^[0-9a-fA-F-]{8,64}$/, 'must be a silence id (a UUID)')
-      .describe('Silence id'),
+      .describe('From alerts_list_silences'),
   }),
   output: z.object({ silence: SilenceSummary, previousState: z.enum(SILENCE_STATES), alreadyExpired: z.boolean() }),
   handler: async (input, { alertmanager, signal }) => {

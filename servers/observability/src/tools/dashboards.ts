@@ -26,7 +26,7 @@ export const dashboardsSearch = defineTool({
   input: z.object({
     query: z.string().min(1).max(200).optional().describe('Title text'),
     tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('All required'),
-    limit: z.number().int().min(1).max(200).default(20).describe('Page size'),
+    limit: z.number().int().min(1).max(200).default(20),
     cursor: z.string().max(64).optional().describe('From nextCursor'),
   }),
   output: z.object({
@@ -79,7 +79,7 @@ export const dashboardsGet = defineTool({
       .string()
       .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be a dashboard uid')
       .describe('Dashboard uid'),
-    maxPanels: z.number().int().min(1).max(300).default(100).describe('Max panels'),
+    maxPanels: z.number().int().min(1).max(300).default(100),
     libraryPanels: z.boolean().default(false).describe('Fetch library panel models'),
   }),
   output: z.object({

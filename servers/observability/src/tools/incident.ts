@@ -42,11 +42,11 @@ export const incidentGetContext = defineTool({
   description: 'Firing alerts, key metrics and recent error logs for a service or alert, in one call.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    service: SafeName.optional().describe('Service name'),
+    service: SafeName.optional().describe('Matches the configured service labels'),
     alertName: SafeName.optional().describe('Alert name (gives the service)'),
     range: DurationInput.default('1h').describe('Lookback'),
-    maxAlerts: z.number().int().min(1).max(50).default(10).describe('Max alerts'),
-    maxLogLines: z.number().int().min(1).max(200).default(20).describe('Max log lines'),
+    maxAlerts: z.number().int().min(1).max(50).default(10),
+    maxLogLines: z.number().int().min(1).max(200).default(20),
   }),
   output: z.object({
     service: z.string().nullable(),

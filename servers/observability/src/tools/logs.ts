@@ -38,7 +38,7 @@ export const logsSearch = defineTool({
     query: LogQL,
     start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
     end: TimeInput.optional().describe('Default now'),
-    limit: z.number().int().min(1).max(5000).default(100).describe('Max lines'),
+    limit: z.number().int().min(1).max(5000).default(100),
     direction: z.enum(['backward', 'forward']).default('backward').describe('backward = newest first'),
     maxLineLength: z.number().int().min(80).max(10_000).default(1000).describe('Cut longer lines'),
   }),
@@ -143,7 +143,7 @@ export const logsListLabels = defineTool({
   input: z.object({
     start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
     end: TimeInput.optional().describe('Default now'),
-    limit: z.number().int().min(1).max(1000).default(200).describe('Page size'),
+    limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),
   output: z.object({ labels: z.array(z.string()), ...ListPage }),
@@ -168,11 +168,11 @@ export const logsListLabelValues = defineTool({
       .string()
       .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
       .max(200)
-      .describe('Label name'),
+      .describe('e.g. "app"'),
     query: LogQL.optional().describe('Stream selector'),
     start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
     end: TimeInput.optional().describe('Default now'),
-    limit: z.number().int().min(1).max(1000).default(200).describe('Page size'),
+    limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),
   output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),

@@ -12,7 +12,7 @@ const LabelName = z
   .string()
   .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a Prometheus label name')
   .max(200)
-  .describe('Label name');
+  .describe('e.g. "job"');
 const Cursor = z.string().max(64).optional().describe('From nextCursor');
 const PromValue = z.string();
 /**
@@ -43,8 +43,8 @@ export const metricsQuery = defineTool({
   input: z.object({
     query: PromQL,
     time: TimeInput.optional(),
-    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('By value'),
-    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
+    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('Order by sample value'),
+    limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
   output: z.object({
@@ -112,13 +112,13 @@ export const metricsQueryRange = defineTool({
     start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
     end: TimeInput.optional().describe('Default now'),
     step: DurationInput.optional().describe('Default range/240'),
-    mode: z.enum(['summary', 'raw']).default('summary').describe('summary or raw points'),
-    sortBy: z.enum(STATS).default('max').describe('Ranks series'),
-    order: z.enum(['desc', 'asc']).default('desc').describe('Rank order'),
+    mode: z.enum(['summary', 'raw']).default('summary'),
+    sortBy: z.enum(STATS).default('max'),
+    order: z.enum(['desc', 'asc']).default('desc'),
     topK: z.number().int().min(1).max(100).default(10).describe('Series per page'),
     points: z.number().int().min(0).max(200).default(24).describe('Shape points per series'),
     maxPointsPerSeries: z.number().int().min(10).max(11_000).default(1500).describe('Refuse finer ranges'),
-    maxRawPoints: z.number().int().min(1).max(20_000).default(2000).describe('raw: max points'),
+    maxRawPoints: z.number().int().min(1).max(20_000).default(2000).describe('Cap in raw mode'),
     cursor: Cursor,
   }),
   output: z.object({
@@ -216,7 +216,7 @@ export const metricsListNames = defineTool({
   input: z.object({
     filter: NameFilter,
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(200).describe('Page size'),
+    limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
   output: z.object({ names: z.array(z.string()), ...ListPage }),
@@ -239,7 +239,7 @@ export const metricsListLabels = defineTool({
   annotations: READ_ANNOTATIONS,
   input: z.object({
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(500).describe('Page size'),
+    limit: z.number().int().min(1).max(2000).default(500),
     cursor: Cursor,
   }),
   output: z.object({ labels: z.array(z.string()), ...ListPage }),
@@ -262,7 +262,7 @@ export const metricsListLabelValues = defineTool({
     label: LabelName,
     filter: NameFilter.describe('Substring'),
     match: SeriesSelector,
-    limit: z.number().int().min(1).max(2000).default(200).describe('Page size'),
+    limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
   output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
@@ -289,9 +289,9 @@ export const metricsGetMetadata = defineTool({
       .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name')
       .max(200)
       .optional()
-      .describe('Metric name'),
+      .describe('Exact name; default: all metrics'),
     filter: NameFilter,
-    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
+    limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
   output: z.object({
@@ -330,9 +330,9 @@ export const metricsListTargets = defineTool({
   description: 'Prometheus scrape targets, unhealthy first, with last error.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    health: z.enum(['up', 'down', 'unknown']).optional().describe('Health'),
-    job: z.string().min(1).max(200).optional().describe('Job'),
-    limit: z.number().int().min(1).max(500).default(100).describe('Page size'),
+    health: z.enum(['up', 'down', 'unknown']).optional(),
+    job: z.string().min(1).max(200).optional().describe('Scrape job name'),
+    limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
   output: z.object({

@@ -181,7 +181,7 @@ export const tracesGet = defineTool({
   annotations: READ_ANNOTATIONS,
   input: z.object({
     traceId: TraceId,
-    maxSpans: z.number().int().min(1).max(500).default(50).describe('Max spans'),
+    maxSpans: z.number().int().min(1).max(500).default(50),
     maxDepth: z.number().int().min(0).max(100).default(10).describe('Max tree depth (errors always listed)'),
   }),
   output: z.object({
@@ -251,7 +251,7 @@ export const tracesSearch = defineTool({
     query: z.string().min(2).max(2000).describe('e.g. { status = error }'),
     start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
     end: TimeInput.optional().describe('Default now'),
-    limit: z.number().int().min(1).max(100).default(20).describe('Max traces'),
+    limit: z.number().int().min(1).max(100).default(20),
   }),
   output: z.object({
     traces: z.array(

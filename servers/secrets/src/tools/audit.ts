@@ -14,10 +14,10 @@ export const storeAudit = defineTool({
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'Audit the secret store',
-  description: 'Find empty, placeholder, weak-default, weak and stale secrets. Names and findings only; paged.',
+  description: 'Finds empty, placeholder, weak-default, weak and stale secrets; names and findings only; paged.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    namePrefix: z.string().max(512).optional(),
+    namePrefix: z.string().max(512).optional().describe('Only names starting with it'),
     maxAgeDays: z.number().int().min(1).max(3650).optional(),
     limit: z.number().int().min(1).max(100).default(50),
     cursor: Cursor,
@@ -97,10 +97,10 @@ export const filesAudit = defineTool({
   scopes: ['mcp:secrets:read'],
   title: 'Audit .env and compose files',
   description:
-    'Scan .env* and compose files under the configured roots: placeholders, weak defaults, plain-text secrets. No values.',
+    'Scans .env* and compose files under the roots for placeholders, weak defaults, plain-text secrets; no values.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    path: z.string().max(4096).optional(),
+    path: z.string().max(4096).optional().describe('File or folder inside a root; default: all roots'),
     limit: z.number().int().min(1).max(MAX_FINDINGS).default(200),
   }),
   output: z.object({
@@ -147,13 +147,13 @@ export const filesMigrate = defineTool({
   scopes: ['mcp:secrets:write'],
   title: 'Move a file secret to the store',
   description:
-    'Store one key of a scanned file as a secret (or a JSON key of one). The value never leaves the server; the file is unchanged.',
+    'Stores one key of a scanned file as a secret (or JSON key); the value stays on the server, the file unchanged.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    file: z.string().max(4096),
-    key: z.string().max(256),
+    file: z.string().max(4096).describe('A path files_audit reported'),
+    key: z.string().max(256).describe('The variable in that file'),
     name: SecretName,
-    jsonKey: z.string().max(256).optional(),
+    jsonKey: z.string().max(256).optional().describe('Store it as this key of a JSON secret'),
     mode: z.enum(['upsert', 'create', 'update']).default('create'),
   }),
   output: z.object({

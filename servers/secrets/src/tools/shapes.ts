@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ISSUES } from '../checks.js';
 
 /** Shapes shared by several tools, defined once. Output schemas carry shapes only. */
-export const SecretName = z.string().max(2048);
+export const SecretName = z.string().max(2048).describe('Name or ARN in the store');
 
 export const SecretMeta = z.object({
   name: z.string(),
@@ -26,4 +26,4 @@ export const Page = {
   nextCursor: z.string().optional(),
 };
 
-export const Cursor = z.string().max(4096).optional();
+export const Cursor = z.string().max(4096).optional().describe('From nextCursor');

@@ -25,15 +25,15 @@ export const secretsGet = defineTool({
   scopes: ['mcp:secrets:read'],
   title: 'Get a secret (masked)',
   description:
-    'Masked view: kind, length, JSON keys, fingerprint. reveal=true gives a revealToken; a 2nd call with it returns the value if policy allows.',
+    'Masked view (kind, length, JSON keys, fingerprint); reveal=true, then revealToken, returns the value if allowed.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     name: SecretName,
-    versionId: z.string().min(32).max(64).optional(),
-    versionStage: z.string().max(256).optional(),
-    jsonKey: z.string().max(256).optional(),
+    versionId: z.string().min(32).max(64).optional().describe('Default: the AWSCURRENT version'),
+    versionStage: z.string().max(256).optional().describe('e.g. AWSPREVIOUS'),
+    jsonKey: z.string().max(256).optional().describe('One key of a JSON secret'),
     reveal: z.boolean().default(false),
-    revealToken: z.string().max(200).optional().meta({ sensitive: true }),
+    revealToken: z.string().max(200).optional().meta({ sensitive: true, description: 'From a reveal=true call' }),
   }),
   output: z.object({
     ...Masked,
@@ -102,12 +102,12 @@ export const secretsPut = defineTool({
   scopes: ['mcp:secrets:write'],
   title: 'Store a secret value',
   description:
-    'Store a value as the new AWSCURRENT version, creating the secret per mode. Returns version id and findings.',
+    'Stores a value as the new AWSCURRENT version, creating the secret per mode; returns version id and findings.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   input: z.object({
     name: SecretName,
-    value: z.string().min(1).max(65_536).meta({ sensitive: true }),
-    description: z.string().max(2048).optional(),
+    value: z.string().min(1).max(65_536).meta({ sensitive: true, description: 'Never echoed or logged' }),
+    description: z.string().max(2048).optional().describe('What the secret is for'),
     mode: z.enum(['upsert', 'create', 'update']).default('upsert'),
   }),
   output: z.object({
@@ -170,8 +170,7 @@ export const secretsRotate = defineTool({
   tier: 'HIGH',
   scopes: ['mcp:secrets:write'],
   title: 'Rotate a secret',
-  description:
-    'New random value (length, classes, exclude) staged AWSPENDING, then made AWSCURRENT. Returns version ids only.',
+  description: 'New random value staged AWSPENDING, then made AWSCURRENT; returns version ids only.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -182,8 +181,8 @@ export const secretsRotate = defineTool({
       .array(z.enum(['lower', 'upper', 'digits', 'symbols']))
       .min(1)
       .optional(),
-    exclude: z.string().max(100).default(''),
-    jsonKey: z.string().max(256).optional(),
+    exclude: z.string().max(100).default('').describe('Characters never to use'),
+    jsonKey: z.string().max(256).optional().describe('Rotate one key of a JSON secret'),
     generator: z.enum(['local', 'service']).default('local'),
   }),
   output: z.object({

@@ -26,7 +26,7 @@ export const certificatesInspect = defineTool({
   annotations: READ,
   input: z.object({
     host: Host,
-    port: z.number().int().min(1).max(65535).default(443).describe('Port'),
+    port: z.number().int().min(1).max(65535).default(443),
     servername: Host.optional().describe('SNI name (default: host)'),
   }),
   output: z.object({
@@ -57,7 +57,7 @@ export const certificatesSweep = defineTool({
   annotations: READ,
   input: z.object({
     withinDays: z.number().int().min(0).max(3650).default(30).describe('Expiry horizon in days'),
-    maxHosts: z.number().int().min(1).max(200).default(50).describe('Host cap'),
+    maxHosts: z.number().int().min(1).max(200).default(50),
   }),
   output: z.object({
     checked: z.number(),

@@ -89,7 +89,7 @@ export const requestsDiagnose = defineTool({
   scopes: ['mcp:traefik:read'],
   title: 'Diagnose a request',
   description:
-    'Which HTTP router a request matches (v3 rules, priority), its middlewares and service health, and why it would 404, 401/403 or 503.',
+    'Which router a request matches (v3 rules, priority), its middlewares and service health, why 404/401/403/503.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     url: z
@@ -103,8 +103,8 @@ export const requestsDiagnose = defineTool({
       .refine((m) => /^[A-Za-z]{1,16}$/.test(m), 'letters only')
       .default('GET')
       .describe('HTTP method'),
-    headers: z.record(z.string().max(256), HeaderValue).optional().describe('Request headers'),
-    clientIp: z.string().max(64).optional().describe('Client IP'),
+    headers: z.record(z.string().max(256), HeaderValue).optional(),
+    clientIp: z.string().max(64).optional().describe('Source address for IP allowlists'),
     entryPoint: z.string().max(64).optional().describe('Entrypoint (default: by URL port)'),
   }),
   output: z.object({

@@ -17,7 +17,7 @@ export const labelsGenerate = defineTool({
     scheme: z.enum(['http', 'https', 'h2c']).optional().describe('Backend scheme'),
     entryPoints: EntryPoints,
     middlewares: Middlewares,
-    priority: z.number().int().min(1).max(1_000_000).optional().describe('Priority'),
+    priority: z.number().int().min(1).max(1_000_000).optional(),
     tls: Tls,
   }),
   output: z.object({ labels: z.array(z.string()), compose: z.string() }),

@@ -81,7 +81,7 @@ const listInput = <P extends z.ZodType>(protocol: P) =>
   z.object({
     protocol,
     provider: Provider,
-    status: Status.optional().describe('Status filter'),
+    status: Status.optional(),
     search: Search,
     limit: Limit,
     cursor: Cursor,
@@ -186,7 +186,7 @@ export const middlewaresList = defineTool({
   title: 'List middlewares',
   description: 'Middlewares with type, config (credentials redacted), status, users.',
   annotations: READ,
-  input: listInput(z.enum(['http', 'tcp']).default('http').describe('Protocol')),
+  input: listInput(z.enum(['http', 'tcp']).default('http')),
   output: z.object({ middlewares: z.array(Middleware), ...Paging }),
   handler: async (input, ctx) => {
     const { items: middlewares, ...paging } = await listPage('middlewares', input, ctx, (item) => {

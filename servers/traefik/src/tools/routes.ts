@@ -76,9 +76,9 @@ const ApplyInput = z.object({
     .describe('Backend URLs'),
   entryPoints: EntryPoints,
   middlewares: Middlewares,
-  priority: z.number().int().min(1).max(1_000_000).optional().describe('Priority'),
+  priority: z.number().int().min(1).max(1_000_000).optional(),
   tls: Tls,
-  passHostHeader: z.boolean().optional().describe('Pass Host header'),
+  passHostHeader: z.boolean().optional(),
   dryRun: DryRun,
   takeOver: TakeOver,
 });

@@ -3,15 +3,15 @@ import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 
-export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http').describe('Protocol');
+export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
-export const Limit = z.number().int().min(1).max(100).default(50).describe('Page size');
+export const Limit = z.number().int().min(1).max(100).default(50);
 export const Cursor = z.string().max(64).optional().describe('Previous nextCursor');
 export const Provider = z
   .string()
   .refine((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p), 'letters, digits, "_", "." and "-"')
   .optional()
-  .describe('Provider filter');
+  .describe('e.g. "docker", "file"');
 export const Search = z.string().min(1).max(200).optional().describe('Name or rule substring');
 
 const Strings = z.array(z.string());

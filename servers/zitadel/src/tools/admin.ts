@@ -12,16 +12,18 @@ export const rolesCreate = defineTool({
   tier: 'HIGH',
   scopes: ADMIN,
   title: 'Create a project role',
-  description: 'Add a role to a project (default: the MCP project). It grants MCP scopes only once roleScopes maps it.',
+  description:
+    'Adds a role to a project (default: the MCP project); it grants MCP scopes only once roleScopes maps it.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
     key: z
       .string()
       .min(1)
       .max(200)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits, ".", "_", ":" and "-"'),
-    displayName: z.string().min(1).max(200),
-    group: z.string().max(200).optional(),
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits, ".", "_", ":" and "-"')
+      .describe('Role key, e.g. docker.operator'),
+    displayName: z.string().min(1).max(200).describe('Shown in the Zitadel console'),
+    group: z.string().max(200).optional().describe('Role group in the console'),
     project: ProjectRef.optional(),
   }),
   output: z.object({ projectId: z.string(), key: z.string(), scopes: z.array(z.string()) }),
@@ -47,7 +49,8 @@ export const keysDelete = defineTool({
       .string()
       .min(1)
       .max(64)
-      .regex(/^[A-Za-z0-9_-]+$/, 'a key id'),
+      .regex(/^[A-Za-z0-9_-]+$/, 'a key id')
+      .describe('From keys_list'),
   }),
   output: z.object({ userId: z.string(), keyId: z.string(), deleted: z.literal(true) }),
   plan: ({ user, keyId }) => `Delete key ${keyId} of ${user}; logins with that key file stop working.`,

@@ -32,7 +32,7 @@ const RoleKeys = z
   .min(1)
   .max(50)
   .describe('Role keys of the project, e.g. docker.operator');
-const ExpiresInDays = z.number().int().min(1).max(365).default(90).describe('Key lifetime in days');
+const ExpiresInDays = z.number().int().min(1).max(365).default(90);
 
 /**
  * A new key: with a key store configured, only where it was stored; otherwise the key file, shown once
@@ -107,7 +107,7 @@ export const serviceAccountsCreate = defineTool({
   input: z.object({
     username: Username,
     name: z.string().min(1).max(200).describe('Display name'),
-    description: z.string().max(500).default(''),
+    description: z.string().max(500).default('').describe('What the agent is for'),
     tokenType: z.enum(['jwt', 'bearer']).default('jwt').describe('jwt: self-contained access tokens; bearer: opaque'),
   }),
   output: z.object({ user: User }),
@@ -132,7 +132,7 @@ export const keysAdd = defineTool({
   scopes: ADMIN,
   title: 'Add a key to a service account',
   description:
-    'Create a JSON key for a service account. With a key store it goes straight there and only its location is returned; otherwise the key file is returned exactly once.',
+    'Creates a JSON key for a service account: put in the key store when configured, else returned exactly once.',
   annotations: WRITE,
   input: z.object({ user: UserRef, expiresInDays: ExpiresInDays }),
   output: NewKey,
@@ -205,8 +205,7 @@ export const rolesGrant = defineTool({
   tier: 'HIGH',
   scopes: ADMIN,
   title: 'Grant roles to a user',
-  description:
-    "Add project roles to a user's grant (created if missing); roles already held stay. Default project: the MCP project.",
+  description: "Adds project roles to a user's grant (created if missing); default project: the MCP project.",
   annotations: { ...WRITE, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
@@ -233,7 +232,7 @@ export const rolesRevoke = defineTool({
   scopes: ADMIN,
   title: 'Revoke roles from a user',
   description:
-    "Remove project roles from a user's grant; the grant is deleted when no role is left. Default project: the MCP project.",
+    "Removes project roles from a user's grant, deleting it when none is left; default project: the MCP project.",
   annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
@@ -304,7 +303,7 @@ export const agentsOnboard = defineTool({
   scopes: ADMIN,
   title: 'Onboard an agent',
   description:
-    'Create a service account, its key (to the key store when configured, else returned once) and the MCP-project role grants that yield exactly the given MCP scopes.',
+    'Service account, its key (to the key store, else returned once) and role grants yielding exactly the given scopes.',
   annotations: WRITE,
   input: z.object({
     username: Username,
@@ -312,7 +311,8 @@ export const agentsOnboard = defineTool({
     scopes: z
       .array(z.string().regex(/^mcp:[a-z0-9-]+:(read|write|admin)$/, 'must be mcp:<server>:<read|write|admin>'))
       .min(1)
-      .max(50),
+      .max(50)
+      .describe('mcp:<server>:<read|write|admin>'),
     expiresInDays: ExpiresInDays,
   }),
   output: z.object({ user: User, roles: z.array(z.string()), scopes: z.array(z.string()), key: NewKey }),

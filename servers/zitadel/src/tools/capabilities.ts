@@ -88,8 +88,7 @@ export const agentsGetCapabilities = defineTool({
   tier: 'LOW',
   scopes: ['mcp:zitadel:read'],
   title: 'What can this agent do',
-  description:
-    "A user's roles in the MCP project, the MCP scopes they grant (as the auth package maps them) and the tools those unlock per server.",
+  description: "A user's MCP-project roles, the MCP scopes they grant and the tools those unlock per server.",
   annotations: READ,
   input: z.object({ user: UserRef }),
   output: z.object({

@@ -80,7 +80,8 @@ export const eventsList = defineTool({
       .min(1)
       .max(64)
       .regex(/^[A-Za-z0-9_-]+$/, 'an organisation id')
-      .optional(),
+      .optional()
+      .describe('Instead of user: all events of this organisation'),
     categories: z
       .array(z.enum(['logins', 'grants', 'keys', 'lifecycle']))
       .min(1)
