@@ -5,19 +5,17 @@
  * The demo runs on a free base port in a private state directory; the README's fixed demo ports are
  * rewritten to those (the only change made to a snippet).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
+import { demoBuilt, exportsOf, type RunningDemo, DEMO_SERVERS as SERVERS, startDemo } from '../fixtures/demo.js';
+import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const execFileP = promisify(execFile);
-const SERVERS = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'];
 /** One meaningful read per server, against its real engine or its labelled simulator. */
 const ONE_CALL: Record<string, [string, Record<string, unknown>]> = {
   docker: ['health_get_report', {}],
@@ -27,42 +25,16 @@ const ONE_CALL: Record<string, [string, Record<string, unknown>]> = {
   traefik: ['overview_get', {}],
   secrets: ['secrets_list', {}],
 };
-const built = ['docker', 'observability', 'gitlab', 'zitadel', 'traefik', 'secrets'].every((n) =>
-  existsSync(join(REPO_ROOT, `servers/${n}/dist/bin.js`)),
-);
-const state = mkdtempSync(join(tmpdir(), 'rh-demo-'));
-let demo: ChildProcess;
+const built = demoBuilt();
+let demo: RunningDemo;
 let printed = '';
 let base = 0;
-
-async function portFree(port: number): Promise<boolean> {
-  const srv = createServer();
-  return new Promise((resolve) => {
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const candidate = 20_000 + Math.floor(Math.random() * 400) * 100;
-    const ok = await Promise.all([1, 2, 3, 4, 5, 6, 9, 10, 11].map((o) => portFree(candidate + o)));
-    if (ok.every(Boolean)) return candidate;
-  }
-  throw new Error('no free base port');
-}
+let state = '';
 
 interface DemoState {
   servers: { name: string; url: string; token: string }[];
   agent: { bundleFile: string };
   clients: { claudeDesktop: string; cursor: string; claudeCodeProject: string };
-}
-
-/** The `export` lines the demo tells the user to paste, as an environment. */
-function exportsOf(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const m of text.matchAll(/^export (RAVENHELM_[A-Z_]+)=(\S+)$/gm)) env[m[1] as string] = m[2] as string;
-  return env;
 }
 
 async function sh(command: string, env: Record<string, string>): Promise<string> {
@@ -88,33 +60,12 @@ function expectAnswer(stdout: string, what: string): Record<string, unknown> {
 
 beforeAll(async () => {
   if (!built) return;
-  base = await freeBase();
-  const entry = tsEntry('examples/demo.ts', ['--base-port', String(base), '--state-dir', state]);
-  demo = spawn(entry.command, entry.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let errors = '';
-  demo.stderr?.on('data', (c: Buffer) => {
-    errors += c.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${printed}\n${errors}`)), 90_000);
-    demo.stdout?.on('data', (c: Buffer) => {
-      printed += c.toString();
-      if (printed.includes('Ctrl-C to stop.')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    demo.once('exit', (code) => reject(new Error(`demo exited with ${code}:\n${printed}\n${errors}`)));
-  });
+  demo = await startDemo();
+  ({ printed, base, stateDir: state } = demo);
 }, 120_000);
 
 afterAll(async () => {
-  if (demo && demo.exitCode === null) {
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGINT');
-    await exited;
-  }
-  rmSync(state, { recursive: true, force: true });
+  await demo?.stop();
 });
 
 describe.runIf(built)('what the demo prints, run as printed', () => {
