@@ -28,6 +28,7 @@ export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';
 export { describeZodError, invokeTool, parseToolInput } from './invoke.js';
+export { loadOnce } from './lazy.js';
 export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';
