@@ -43,7 +43,7 @@ for (const file of readdirSync(suiteDir).filter((f) => f.endsWith('.ts'))) {
 }
 
 /** Per server, the chunk its backend client is split into (loaded by the first backend call). */
-const LAZY_CLIENT_CHUNKS: Record<string, string> = { gitlab: 'gitbeaker', secrets: 'aws' };
+const LAZY_CLIENT_CHUNKS: Record<string, string> = { docker: 'engine-client', gitlab: 'gitbeaker', secrets: 'aws' };
 
 const inputsOf = bundledInputs as (meta: unknown) => string[];
 
