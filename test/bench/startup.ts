@@ -5,7 +5,7 @@
  *      would measure the backend), polled every 5 ms; median of BENCH_STARTUP_RUNS (default 5),
  *      variants interleaved so machine load hits them alike.
  *   2. idle RSS: VmRSS 1 s after ready (same runs, median, and the range: idle RSS of one build can sit in
- *      two modes a few MB apart, depending on how far V8 grew its young generation during start-up).
+ *      two modes about 3.5 MB of anonymous memory apart from run to run).
  *   3. RSS under load (bundle only): tools/list POSTed over BENCH_CONCURRENCY connections for
  *      BENCH_SECONDS; RSS after the first second and at the end of the load, and after 2 s idle.
  * BENCH_STARTUP_SERVERS=docker,gitlab limits the servers; BENCH_STARTUP_TRACE=1 prints RSS every second of the load.
@@ -71,9 +71,10 @@ function bundleShape(server: string): string {
     outputs: Record<string, MetaOutput>;
   };
   const code = Object.entries(meta.outputs).filter(([p]) => p.endsWith('.mjs'));
-  const atStart = new Set(code.filter(([, o]) => o.entryPoint).map(([p]) => p));
+  const atStart = new Set(code.filter(([, o]) => o.entryPoint?.endsWith('/src/bin.ts')).map(([p]) => p));
   for (const path of atStart) {
-    for (const i of meta.outputs[path]?.imports ?? []) if (i.kind === 'import-statement') atStart.add(i.path);
+    for (const i of meta.outputs[path]?.imports ?? [])
+      if (i.kind === 'import-statement' && meta.outputs[i.path]) atStart.add(i.path);
   }
   const kib = (paths: string[]) => (paths.reduce((n, p) => n + (meta.outputs[p]?.bytes ?? 0), 0) / 1024).toFixed(0);
   const later = code.map(([p]) => p).filter((p) => !atStart.has(p));
