@@ -74,11 +74,6 @@ export class SecretsKeyStore {
     });
   }
 
-  /** The SDK client, built once on first use. */
-  async client(): Promise<SecretsManagerClient> {
-    return (await this.#aws()).client;
-  }
-
   /** The secret name for a key: `<prefix><user>/<keyId>`; a user part the service refuses falls back to the id. */
   nameFor(user: { userId: string; username?: string | undefined }, keyId: string): string {
     const who = user.username && NAME_PART.test(user.username) ? user.username : user.userId;
