@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// One ESM file per server (`servers/<x>/bundle/<bin>.mjs` + sourcemap + metafile), built from the
-// TypeScript sources with esbuild: what each server's bin runs, so it starts fast and small.
-// The unbundled workspace build (dist/) stays for development and for library use.
+// One ESM bundle per server (`servers/<x>/bundle/<bin>.mjs` + sourcemap + metafile), built from the
+// TypeScript sources with esbuild: what each server's bin runs, so it starts fast and small. Code the
+// servers load on first use (`import()`: a backend's client library, SDK v2, ioredis) is split into
+// `<module>-<hash>.mjs` chunks beside it, so an idle server neither parses nor holds it; the bundle folder (no
+// node_modules, no package.json) is what runs. The unbundled workspace build (dist/) stays for
+// development and for library use.
 //
 //   node scripts/bundle.mjs            every server
 //   node scripts/bundle.mjs docker     one server
 //
-// The build fails when a bundle would carry dev-only or test code (the dev CA and issuer, simulators,
-// fixtures) or a module that must stay off the start-up path (see FORBIDDEN).
+// The build fails when any file of a bundle (entry or chunk) would carry dev-only or test code (the dev
+// CA and issuer, simulators, fixtures) or a module that must stay off the start-up path (see FORBIDDEN).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,17 +87,45 @@ function binOf(server) {
   return name;
 }
 
-/** Bundles one server; returns the output path and its inputs (repository-relative). */
+/**
+ * Every input that reached some output file (entry or chunk), repository-relative: the metafile also
+ * lists files esbuild parsed and then tree-shook away.
+ * @param {import('esbuild').Metafile} metafile
+ */
+export function bundledInputs(metafile) {
+  const inputs = new Set();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, input] of Object.entries(output.inputs)) if (input.bytesInOutput > 0) inputs.add(path);
+  }
+  return [...inputs];
+}
+
+/**
+ * What the guard refuses: each bundled input (of any output file) that FORBIDDEN matches, with why.
+ * @param {import('esbuild').Metafile} metafile
+ */
+export function offendingInputs(metafile) {
+  return bundledInputs(metafile).flatMap((input) =>
+    FORBIDDEN.filter((f) => f.pattern.test(input)).map((f) => `${input} (${f.why})`),
+  );
+}
+
+/** Bundles one server; returns the entry's path, its chunks' paths and its inputs (repository-relative). */
 export async function bundleServer(server) {
   const dir = join(root, 'servers', server);
   const outdir = join(dir, 'bundle');
   rmSync(outdir, { recursive: true, force: true });
-  const outfile = join(outdir, `${binOf(server)}.mjs`);
+  const bin = binOf(server);
+  const outfile = join(outdir, `${bin}.mjs`);
   const result = await build({
     // Metafile paths are relative to this: the repository root, wherever the build was started from.
     absWorkingDir: root,
-    entryPoints: [join(dir, 'src', 'bin.ts')],
-    outfile,
+    entryPoints: { [bin]: join(dir, 'src', 'bin.ts') },
+    outdir,
+    splitting: true,
+    // Flat beside the entry, so the packages' `files` (bundle/*.mjs) and the image carry them as they are.
+    chunkNames: '[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -115,19 +146,16 @@ export async function bundleServer(server) {
     },
     plugins: [trimDependencies],
   });
-  // What reached the output: the metafile also lists files esbuild parsed and then tree-shook away.
-  const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint);
-  const inputs = Object.entries(output?.inputs ?? {})
-    .filter(([, i]) => i.bytesInOutput > 0)
-    .map(([p]) => p);
-  const offending = inputs.flatMap((input) =>
-    FORBIDDEN.filter((f) => f.pattern.test(input)).map((f) => `${input} (${f.why})`),
-  );
+  const inputs = bundledInputs(result.metafile);
+  const chunks = Object.keys(result.metafile.outputs)
+    .filter((p) => p.endsWith('.mjs') && join(root, p) !== outfile)
+    .map((p) => join(root, p));
+  const offending = offendingInputs(result.metafile);
   if (offending.length > 0) {
     throw new Error(`servers/${server} bundle would include:\n  ${offending.join('\n  ')}`);
   }
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
-  return { outfile, inputs };
+  return { outfile, chunks, inputs };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -139,8 +167,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   for (const server of wanted.length > 0 ? wanted : SERVERS) {
     const start = performance.now();
-    const { outfile } = await bundleServer(server);
-    const kib = (readFileSync(outfile).length / 1024).toFixed(0);
-    console.log(`${relative(root, outfile)}: ${kib} KiB in ${Math.round(performance.now() - start)} ms`);
+    const { outfile, chunks } = await bundleServer(server);
+    const kib = (f) => `${(readFileSync(f).length / 1024).toFixed(0)} KiB`;
+    const loadedLater = chunks.map((c) => `${relative(dirname(outfile), c)} ${kib(c)}`).join(', ');
+    console.log(
+      `${relative(root, outfile)}: ${kib(outfile)} in ${Math.round(performance.now() - start)} ms` +
+        (chunks.length > 0 ? `; chunks: ${loadedLater}` : ''),
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AwsCallOptions, awsToolError, callAws } from './aws-call.js';
+import { type AwsCallOptions, awsClientConfig, awsToolError, callAws } from './aws-call.js';
 import { ToolError } from './errors.js';
 
 const opts: AwsCallOptions = {
@@ -85,5 +85,22 @@ describe('callAws', () => {
 
   it('returns the result of a command that succeeds', async () => {
     await expect(callAws('ok', new AbortController().signal, async () => 42, opts)).resolves.toBe(42);
+  });
+});
+
+describe('awsClientConfig', () => {
+  it('leaves region and endpoint to the SDK unless set, and keeps socket timeouts inside the call timeout', () => {
+    expect(awsClientConfig({ maxAttempts: 2, timeoutMs: 3000 })).toEqual({
+      maxAttempts: 2,
+      requestHandler: { requestTimeout: 3000, connectionTimeout: 3000 },
+    });
+    expect(
+      awsClientConfig({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', maxAttempts: 1, timeoutMs: 20_000 }),
+    ).toEqual({
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:4566',
+      maxAttempts: 1,
+      requestHandler: { requestTimeout: 20_000, connectionTimeout: 5000 },
+    });
   });
 });

@@ -80,3 +80,21 @@ export function awsToolError(
     `could not ${what}: ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} is unreachable (${e.code ?? name}); ${o.unreachableHint}`,
   );
 }
+
+/**
+ * An AWS SDK v3 client's configuration from a server's backend settings: region and endpoint only when
+ * set (otherwise the SDK's own chain decides), the retry count, and socket timeouts inside the call's.
+ */
+export function awsClientConfig(o: {
+  region?: string | undefined;
+  endpoint?: string | undefined;
+  maxAttempts: number;
+  timeoutMs: number;
+}) {
+  return {
+    ...(o.region ? { region: o.region } : {}),
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    maxAttempts: o.maxAttempts,
+    requestHandler: { requestTimeout: o.timeoutMs, connectionTimeout: Math.min(o.timeoutMs, 5000) },
+  };
+}

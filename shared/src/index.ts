@@ -1,7 +1,7 @@
 // The description rules (issue 9) for servers' own declaration tests, which depend on the kit only.
 export { argumentDescriptionProblems, toolDescriptionProblems } from '@ravenhelm/registry';
 export { oauthAuthenticatorFactory, type PeerWiring, peerWiring } from './auth-wiring.js';
-export { type AwsCallOptions, type AwsErrorTable, awsToolError, callAws } from './aws-call.js';
+export { type AwsCallOptions, type AwsErrorTable, awsClientConfig, awsToolError, callAws } from './aws-call.js';
 export {
   type BackendAuth,
   BackendHttp,
@@ -31,6 +31,7 @@ export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';
 export { describeZodError, invokeTool, parseToolInput } from './invoke.js';
+export { loadOnce } from './lazy.js';
 export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';

@@ -4,7 +4,8 @@
  *   1. cold start: spawn -> first 200 from /healthz (auth mode none, loopback, no backend: /readyz
  *      would measure the backend), polled every 5 ms; median of BENCH_STARTUP_RUNS (default 5),
  *      variants interleaved so machine load hits them alike.
- *   2. idle RSS: VmRSS 1 s after ready (same runs, median).
+ *   2. idle RSS: VmRSS 1 s after ready (same runs, median, and the range: idle RSS of one build can sit in
+ *      two modes about 3.5 MB of anonymous memory apart from run to run).
  *   3. RSS under load (bundle only): tools/list POSTed over BENCH_CONCURRENCY connections for
  *      BENCH_SECONDS; RSS after the first second and at the end of the load, and after 2 s idle.
  * BENCH_STARTUP_SERVERS=docker,gitlab limits the servers; BENCH_STARTUP_TRACE=1 prints RSS every second of the load.
@@ -57,6 +58,28 @@ function cpuMsOf(pid: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface MetaOutput {
+  bytes: number;
+  entryPoint?: string;
+  imports: { path: string; kind: string }[];
+}
+
+/** What a bundle parses at start (its entry and the chunks it imports statically) and what it loads on first use. */
+function bundleShape(server: string): string {
+  const meta = JSON.parse(readFileSync(join(REPO_ROOT, 'servers', server, 'bundle', 'meta.json'), 'utf8')) as {
+    outputs: Record<string, MetaOutput>;
+  };
+  const code = Object.entries(meta.outputs).filter(([p]) => p.endsWith('.mjs'));
+  const atStart = new Set(code.filter(([, o]) => o.entryPoint?.endsWith('/src/bin.ts')).map(([p]) => p));
+  for (const path of atStart) {
+    for (const i of meta.outputs[path]?.imports ?? [])
+      if (i.kind === 'import-statement' && meta.outputs[i.path]) atStart.add(i.path);
+  }
+  const kib = (paths: string[]) => (paths.reduce((n, p) => n + (meta.outputs[p]?.bytes ?? 0), 0) / 1024).toFixed(0);
+  const later = code.map(([p]) => p).filter((p) => !atStart.has(p));
+  return `${kib([...atStart])} KiB in ${atStart.size} file(s) at start, ${kib(later)} KiB in ${later.length} chunk(s) on first use`;
+}
 
 function commandFor(variant: Variant, server: string, port: number): string[] {
   const http = ['--http', '--host', '127.0.0.1', '--port', String(port)];
@@ -170,7 +193,7 @@ export async function main(): Promise<void> {
         `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     );
     console.log(
-      `${'server'.padEnd(14)} ${'variant'.padEnd(9)} ${'start ms'.padStart(9)} ${'CPU ms'.padStart(7)} ${'RSS MB'.padStart(8)}  ` +
+      `${'server'.padEnd(14)} ${'variant'.padEnd(9)} ${'start ms'.padStart(9)} ${'CPU ms'.padStart(7)} ${'RSS MB'.padStart(8)} ${'RSS range'.padStart(11)}  ` +
         `${'start/base'.padStart(10)} ${'CPU/base'.padStart(9)} ${'RSS/base'.padStart(9)}  ${'bundle/dist start, CPU, RSS'}`,
     );
     const targets: string[] = [];
@@ -183,6 +206,7 @@ export async function main(): Promise<void> {
         startMs: median(runs[v].map((s) => s.startMs)),
         cpuMs: median(runs[v].map((s) => s.cpuMs)),
         rssMb: median(runs[v].map((s) => s.rssMb)),
+        rssRange: `${Math.min(...runs[v].map((s) => s.rssMb)).toFixed(1)}-${Math.max(...runs[v].map((s) => s.rssMb)).toFixed(1)}`,
       });
       const base = med('baseline');
       const bundle = med('bundle');
@@ -197,10 +221,11 @@ export async function main(): Promise<void> {
           v === 'bundle' ? `${x(m.startMs, dist.startMs)}, ${x(m.cpuMs, dist.cpuMs)}, ${x(m.rssMb, dist.rssMb)}` : '';
         console.log(
           `${server.padEnd(14)} ${v.padEnd(9)} ${m.startMs.toFixed(0).padStart(9)} ${m.cpuMs.toFixed(0).padStart(7)} ` +
-            `${m.rssMb.toFixed(1).padStart(8)}  ${x(m.startMs, base.startMs).padStart(10)} ` +
+            `${m.rssMb.toFixed(1).padStart(8)} ${m.rssRange.padStart(11)}  ${x(m.startMs, base.startMs).padStart(10)} ` +
             `${x(m.cpuMs, base.cpuMs).padStart(9)} ${x(m.rssMb, base.rssMb).padStart(9)}  ${vsDist}`,
         );
       }
+      console.log(`${server.padEnd(14)} bundle: ${bundleShape(server)}`);
       if (bundle.startMs >= 300) targets.push(`${server}: bundle cold start ${bundle.startMs.toFixed(0)} ms >= 300 ms`);
       if (bundle.rssMb >= 80) targets.push(`${server}: bundle idle RSS ${bundle.rssMb.toFixed(1)} MB >= 80 MB`);
     }

@@ -1,10 +1,11 @@
 /**
- * The bundled bins (scripts/bundle.mjs: one ESM file per server, what `bin`, the demo and the packed
- * packages run): each starts from its single file with its contract backend (real engine or simulator),
- * over Streamable HTTP with a real OAuth token from the dev issuer and over stdio (from a copy of the file
- * alone in a temporary folder: the bundle is self-contained), and answers a real read
- * tool through the SDK client. The bundle's metafile must show no dev-only or test input (dev CA and
- * issuer, simulators, fixtures) and none of the modules kept off the start-up path.
+ * The bundled bins (scripts/bundle.mjs: one ESM entry per server plus the chunks it loads on first use,
+ * what `bin`, the demo and the packed packages run): each starts from its bundle with its contract backend
+ * (real engine or simulator), over Streamable HTTP with a real OAuth token from the dev issuer and over
+ * stdio (from a copy of the bundle's .mjs files alone in a temporary folder: the bundle is
+ * self-contained), and answers a real read tool through the SDK client. The bundle's metafile must show
+ * no dev-only or test input (dev CA and issuer, simulators, fixtures) in any of its files and none of the
+ * modules kept off the start-up path.
  */
 import {
   copyFileSync,
@@ -17,7 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -26,7 +27,7 @@ import { DevIssuer } from '@ravenhelm/auth';
 import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script without type declarations
-import { FORBIDDEN } from '../../scripts/bundle.mjs';
+import { bundledInputs, FORBIDDEN, offendingInputs } from '../../scripts/bundle.mjs';
 import type { ContractBackend, ContractCase, ContractSuite } from '../contract/types.js';
 import { freePort } from '../fixtures/redis.js';
 import { type HttpBin, REPO_ROOT, startHttpProcess } from '../fixtures/spawn.js';
@@ -41,8 +42,21 @@ for (const file of readdirSync(suiteDir).filter((f) => f.endsWith('.ts'))) {
   suites.set(mod.default.server, mod.default);
 }
 
+/** Per server, the chunk its backend client is split into (loaded by the first backend call). */
+const LAZY_CLIENT_CHUNKS: Record<string, string> = { docker: 'engine-client', gitlab: 'gitbeaker', secrets: 'aws' };
+
+const inputsOf = bundledInputs as (meta: unknown) => string[];
+
 function bundleOf(server: string): string {
   return join(REPO_ROOT, 'servers', server, 'bundle', `ravenhelm-mcp-${server}.mjs`);
+}
+
+/** The entry and every chunk of a server's bundle. */
+function codeFilesOf(server: string): string[] {
+  const dir = dirname(bundleOf(server));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.mjs'))
+    .map((f) => join(dir, f));
 }
 
 /** The suite's first read-only, non-HIGH 'ok' case before any write: safe to run on the untouched backend. */
@@ -62,6 +76,33 @@ async function callRead(client: Client, c: ContractCase): Promise<void> {
   expect(result.structuredContent, `${c.tool} has no structuredContent`).toBeTypeOf('object');
   c.check?.(result.structuredContent as Record<string, unknown> | undefined, text);
 }
+
+describe('the bundle guard', () => {
+  const guard = offendingInputs as (meta: unknown) => string[];
+  const output = (inputs: Record<string, number>, entryPoint?: string) => ({
+    ...(entryPoint ? { entryPoint } : {}),
+    inputs: Object.fromEntries(Object.entries(inputs).map(([p, bytesInOutput]) => [p, { bytesInOutput }])),
+  });
+
+  it('refuses test or dev-only code in a chunk as it does in the entry', () => {
+    const meta = {
+      outputs: {
+        'servers/x/bundle/ravenhelm-mcp-x.mjs': output({ 'servers/x/src/bin.ts': 100 }, 'servers/x/src/bin.ts'),
+        'servers/x/bundle/backend-AAAA.mjs': output({
+          'servers/x/src/backend.ts': 50,
+          'test/simulators/gitlab.ts': 10,
+          'auth/src/dev/ca.ts': 0, // parsed, then shaken out: not in the output
+        }),
+      },
+    };
+    expect(guard(meta)).toEqual(['test/simulators/gitlab.ts (test code (simulators, fixtures))']);
+    expect(inputsOf(meta).sort()).toEqual([
+      'servers/x/src/backend.ts',
+      'servers/x/src/bin.ts',
+      'test/simulators/gitlab.ts',
+    ]);
+  });
+});
 
 describe('bundles are built', () => {
   it.each(discovery.servers.map((s) => s.specs[0]?.server as string))('%s has a bundle', (server) => {
@@ -104,20 +145,25 @@ for (const server of discovery.servers) {
       return env;
     }
 
-    it('carries no dev-only, test or start-up-heavy module', () => {
+    it('carries no dev-only, test or start-up-heavy module, in its entry or any chunk', () => {
       const meta = JSON.parse(readFileSync(join(REPO_ROOT, 'servers', name, 'bundle', 'meta.json'), 'utf8')) as {
-        outputs: Record<string, { entryPoint?: string; inputs: Record<string, { bytesInOutput: number }> }>;
+        outputs: Record<string, unknown>;
       };
-      const output = Object.values(meta.outputs).find((o) => o.entryPoint);
-      const inputs = Object.entries(output?.inputs ?? {})
-        .filter(([, i]) => i.bytesInOutput > 0)
-        .map(([p]) => relative(REPO_ROOT, join(REPO_ROOT, p)));
+      // The metafile names every code file in the folder: no stale chunk from an earlier build is left.
+      const outputs = Object.keys(meta.outputs)
+        .filter((p) => p.endsWith('.mjs'))
+        .map((p) => join(REPO_ROOT, p));
+      expect(outputs.sort()).toEqual(codeFilesOf(name).sort());
+      const inputs = inputsOf(meta).map((p) => relative(REPO_ROOT, join(REPO_ROOT, p)));
       expect(inputs.some((p) => p.startsWith(`servers/${name}/src/`))).toBe(true);
       const offending = inputs.filter((p) => forbidden.some((f) => f.pattern.test(p)));
       expect(offending).toEqual([]);
       // Belt and braces against a metafile that lies: the code itself names no simulator or dev CA.
-      const code = readFileSync(bundleOf(name), 'utf8');
-      expect(code).not.toMatch(/test\/simulators|auth\/src\/dev|class DevCA|class DevIssuer/);
+      for (const file of codeFilesOf(name)) {
+        expect(readFileSync(file, 'utf8'), file).not.toMatch(
+          /test\/simulators|auth\/src\/dev|class DevCA|class DevIssuer/,
+        );
+      }
     });
 
     it('serves a real read tool over Streamable HTTP with an OAuth token', async () => {
@@ -157,13 +203,11 @@ for (const server of discovery.servers) {
       }
     }, 120_000);
 
-    it('serves the same tool over stdio from a lone copy of the file (no package.json, no node_modules)', async () => {
-      const alone = join(dir, 'alone', `ravenhelm-mcp-${name}.mjs`);
-      mkdirSync(dirname(alone));
-      copyFileSync(bundleOf(name), alone);
+    /** Starts the bundle entry in `folder` over stdio and connects the SDK client to it. */
+    const connectStdio = async (folder: string): Promise<{ client: Client; stderr: () => string }> => {
       const transport = new StdioClientTransport({
         command: process.execPath,
-        args: [alone, '--stdio'],
+        args: [join(folder, `ravenhelm-mcp-${name}.mjs`), '--stdio'],
         cwd: tmpdir(),
         env: envFor('stdio', { RAVENHELM_LOCAL_SCOPES: `mcp:${name}:write`, RAVENHELM_LOCAL_SUBJECT: 'bundle-test' }),
         stderr: 'pipe',
@@ -173,8 +217,23 @@ for (const server of discovery.servers) {
         stderr = (stderr + d.toString()).slice(-5000);
       });
       const client = new Client({ name: 'bundle-test-stdio', version: '1.0.0' });
+      await client.connect(transport);
+      return { client, stderr: () => stderr };
+    };
+
+    /** Copies the bundle's code files, except those `skip` names, into a fresh folder of their own. */
+    const copyCode = (folder: string, skip: (file: string) => boolean = () => false): string => {
+      const to = join(dir, folder);
+      mkdirSync(to);
+      for (const file of codeFilesOf(name)) if (!skip(basename(file))) copyFileSync(file, join(to, basename(file)));
+      return to;
+    };
+
+    it('serves the same tool over stdio from a lone copy of its code files (no package.json, no node_modules)', async () => {
+      let stdio: { client: Client; stderr: () => string } | undefined;
       try {
-        await client.connect(transport);
+        stdio = await connectStdio(copyCode('alone'));
+        const { client } = stdio;
         const { tools } = await client.listTools();
         const read = firstRead(backend.cases, specs);
         await callRead(client, read);
@@ -191,10 +250,37 @@ for (const server of discovery.servers) {
         expect(text).toMatch(/ERR_INVALID_INPUT/);
         expect(text).toMatch(/Invalid input: expected string, received object/);
       } catch (err) {
-        throw new Error(`${(err as Error).message}\nstderr:\n${stderr}`);
+        throw new Error(`${(err as Error).message}\nstderr:\n${stdio?.stderr() ?? ''}`);
       } finally {
-        await client.close();
+        await stdio?.client.close();
       }
     }, 120_000);
+
+    const lazyChunk = LAZY_CLIENT_CHUNKS[name];
+    it.runIf(lazyChunk !== undefined)(
+      'without the chunk of its backend client, a call is a tool error that says so and the server keeps serving',
+      async () => {
+        const missing = codeFilesOf(name).filter((f) => basename(f).startsWith(`${lazyChunk}-`));
+        expect(missing, `one ${lazyChunk}-*.mjs chunk in the bundle`).toHaveLength(1);
+        let stdio: { client: Client; stderr: () => string } | undefined;
+        try {
+          stdio = await connectStdio(copyCode('incomplete', (f) => f.startsWith(`${lazyChunk}-`)));
+          const read = firstRead(backend.cases, specs);
+          for (let attempt = 0; attempt < 2; attempt++) {
+            const r = await stdio.client.callTool({ name: read.tool, arguments: read.arguments });
+            const text = ((r.content ?? []) as { text?: string }[]).map((p) => p.text ?? '').join('\n');
+            expect(r.isError).toBe(true);
+            expect(text).toMatch(/ERR_BACKEND_UNAVAILABLE/);
+            expect(text).toMatch(/could not load its .+ \(ERR_MODULE_NOT_FOUND\); .*reinstall or rebuild/);
+          }
+          expect((await stdio.client.listTools()).tools.length).toBeGreaterThan(0);
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\nstderr:\n${stdio?.stderr() ?? ''}`);
+        } finally {
+          await stdio?.client.close();
+        }
+      },
+      120_000,
+    );
   });
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { Semaphore, ToolError } from '@ravenhelm/kit';
-import Docker from 'dockerode';
+import { loadOnce, Semaphore, ToolError } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
+import type { DockerModem } from './engine-client.js';
 import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
 import { Demuxer, type Frame, LastLines, type Line, LineSplitter, TailWindow } from './stream.js';
 
@@ -89,10 +90,6 @@ interface DialOptions {
   maxBytes?: number;
 }
 
-interface DockerModem {
-  dial(opts: Record<string, unknown>, cb: (err: unknown, data: unknown) => void): void;
-}
-
 /**
  * The Docker Engine API as the tools need it. Every call carries a timeout (the configured one plus the
  * caller's abort signal) and every failure becomes a ToolError with a stable code that says what to do.
@@ -103,25 +100,18 @@ export class DockerBackend {
   readonly maxResponseBytes: number;
   /** Caps concurrent engine calls; a stream holds its slot until it is read to the end. */
   readonly slots: Semaphore;
-  readonly #modem: DockerModem;
+  readonly #modem: () => Promise<DockerModem>;
 
   constructor(opts: DockerBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_DOCKER_MAX_RESPONSE_BYTES;
     this.slots = new Semaphore(opts.maxConcurrentCalls ?? DEFAULT_DOCKER_MAX_CONCURRENT_CALLS);
     const ep: DockerEndpoint = opts.host ? parseDockerHost(opts.host) : { kind: 'unix', socketPath: opts.socketPath };
-    // Every connection field is given explicitly so dockerode's own DOCKER_HOST reading cannot override the config.
-    const docker =
-      ep.kind === 'unix'
-        ? new Docker({
-            socketPath: ep.socketPath,
-            host: undefined,
-            port: undefined,
-            protocol: 'http',
-          } as Docker.DockerOptions)
-        : new Docker({ host: ep.host, port: ep.port, protocol: 'http', socketPath: undefined } as Docker.DockerOptions);
     this.endpoint = ep.kind === 'unix' ? `unix://${ep.socketPath}` : `tcp://${ep.host}:${ep.port}`;
-    this.#modem = docker.modem as unknown as DockerModem;
+    // dockerode is loaded, and the modem built, by the first engine call, not at start.
+    this.#modem = loadOnce('Docker Engine client (dockerode)', async () =>
+      (await import('./engine-client.js')).createModem(ep),
+    );
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
@@ -446,9 +436,10 @@ export class DockerBackend {
       options: { _query: opts.query ?? {}, _body: opts.body ?? {} },
     };
     if (opts.method === 'GET') dialOpts.options = opts.query ?? {};
+    const modem = await this.#modem();
     try {
       return await new Promise<IncomingMessage>((resolve, reject) => {
-        this.#modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)));
+        modem.dial(dialOpts, (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)));
       });
     } catch (err) {
       throw withEngineMessage(err);

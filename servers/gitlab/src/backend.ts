@@ -1,8 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { Gitlab } from '@gitbeaker/rest';
-import { ToolError } from '@ravenhelm/kit';
+import { loadOnce, ToolError } from '@ravenhelm/kit';
 import { Allowlist } from './allowlist.js';
-import { type CallScope, callScope, createRequester, GitLabHttpError, GitLabNetworkError } from './client.js';
+import {
+  type CallScope,
+  callScope,
+  createHandler,
+  GitLabHttpError,
+  GitLabNetworkError,
+  type HandlerOptions,
+} from './client.js';
+import type { Api } from './gitbeaker.js';
+
+export type { Api } from './gitbeaker.js';
 
 export interface GitLabBackendOptions {
   url: string;
@@ -16,8 +25,6 @@ export interface GitLabBackendOptions {
   /** How much of a job log is kept while reading it (its tail). */
   maxLogBytes: number;
 }
-
-export type Api = InstanceType<typeof Gitlab<false>>;
 
 export interface PageRequest {
   page: number;
@@ -41,31 +48,65 @@ const TOKEN_TTL_MS = 30_000;
  * what was wrong and what to do, and the allowlist checked before anything is sent.
  */
 export class GitLabBackend {
-  readonly api: Api;
   readonly allowlist: Allowlist;
   readonly url: string;
   readonly timeoutMs: number;
   #token: { value: string; at: number } | undefined;
   readonly #opts: GitLabBackendOptions;
+  // gitbeaker (its ~150 resource classes and their dependencies) is loaded by the first call, not at start.
+  readonly #gitbeaker = loadOnce('GitLab client (@gitbeaker/rest)', () => import('./gitbeaker.js'));
+  #api: Api | undefined;
 
   constructor(opts: GitLabBackendOptions) {
     this.#opts = opts;
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
     this.allowlist = new Allowlist(opts.allowlist);
-    this.api = new Gitlab({
+  }
+
+  /** The gitbeaker resources, built once on first use. */
+  async api(): Promise<Api> {
+    if (this.#api) return this.#api;
+    const { createApi } = await this.#gitbeaker();
+    this.#api ??= createApi({
       host: this.url,
       token: () => this.#readToken(),
-      queryTimeout: opts.timeoutMs,
-      requesterFn: createRequester({
-        maxRetries: opts.maxRetries,
-        maxRetryWaitMs: opts.maxRetryWaitMs,
-        maxJsonBytes: 16 * 1024 * 1024,
-        maxTextBytes: opts.maxLogBytes,
-      }),
-      // client-side throttling is GitLab's job here; we honour its 429s instead
-      rateLimits: {},
-    }) as Api;
+      queryTimeout: this.#opts.timeoutMs,
+      ...this.#handlerOptions(),
+    });
+    return this.#api;
+  }
+
+  /**
+   * GitLab's metadata endpoint sent by our request handler alone (what readiness asks): a probed but
+   * otherwise idle server does not load gitbeaker.
+   */
+  async metadata(signal: AbortSignal): Promise<unknown> {
+    const scope: CallScope = { signal, attempts: 0 };
+    try {
+      const headers = { 'private-token': await this.#readToken() };
+      const send = createHandler(this.#handlerOptions());
+      const res = await callScope.run(scope, () =>
+        send('metadata', {
+          method: 'GET',
+          prefixUrl: `${this.url}/api/v4/`,
+          headers,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        }),
+      );
+      return res.body;
+    } catch (err) {
+      throw toToolError(err, 'the metadata endpoint', this.url, this.timeoutMs);
+    }
+  }
+
+  #handlerOptions(): HandlerOptions {
+    return {
+      maxRetries: this.#opts.maxRetries,
+      maxRetryWaitMs: this.#opts.maxRetryWaitMs,
+      maxJsonBytes: 16 * 1024 * 1024,
+      maxTextBytes: this.#opts.maxLogBytes,
+    };
   }
 
   async #readToken(): Promise<string> {
@@ -101,7 +142,8 @@ export class GitLabBackend {
   async call<T>(subject: string, signal: AbortSignal, fn: (api: Api, scope: CallScope) => Promise<T>): Promise<T> {
     const scope: CallScope = { signal, attempts: 0 };
     try {
-      return await callScope.run(scope, () => fn(this.api, scope));
+      const api = await this.api();
+      return await callScope.run(scope, () => fn(api, scope));
     } catch (err) {
       throw toToolError(err, subject, this.url, this.timeoutMs);
     }

@@ -5,7 +5,7 @@
  * log keeps only its tail), and reports each failure with the status and GitLab's own message.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createRequesterFn, type FormattedResponse, type RequestHandlerFn } from '@gitbeaker/requester-utils';
+import type { FormattedResponse, RequestHandlerFn } from '@gitbeaker/requester-utils';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -202,9 +202,4 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
   }
   const { buf } = await readCapped(res, opts.maxJsonBytes, false);
   return { body: new Blob([buf]), headers, status: res.status };
-}
-
-/** A gitbeaker requesterFn that sends everything through `createHandler`. */
-export function createRequester(opts: HandlerOptions) {
-  return createRequesterFn((_service, requestOptions) => Promise.resolve(requestOptions), createHandler(opts));
 }

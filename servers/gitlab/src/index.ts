@@ -94,7 +94,7 @@ export const gitlabServer = defineServer({
   secretPaths: ['token'],
   createServices: (config): GitLabServices => ({ gitlab: new GitLabBackend(config) }),
   ready: async ({ gitlab }, signal) => {
-    await gitlab.call('the version endpoint', signal, (api) => api.Metadata.show());
+    await gitlab.metadata(signal);
   },
 });
 

@@ -1,24 +1,22 @@
-import {
-  CreateSecretCommand,
-  type CreateSecretCommandOutput,
-  DeleteSecretCommand,
-  type DeleteSecretCommandOutput,
-  DescribeSecretCommand,
-  type DescribeSecretCommandOutput,
-  GetRandomPasswordCommand,
-  GetSecretValueCommand,
-  type GetSecretValueCommandOutput,
-  ListSecretsCommand,
-  type ListSecretsCommandOutput,
-  PutSecretValueCommand,
-  type PutSecretValueCommandOutput,
-  RestoreSecretCommand,
+import type {
+  CreateSecretCommandOutput,
+  DeleteSecretCommandOutput,
+  DescribeSecretCommandOutput,
+  GetSecretValueCommandOutput,
+  ListSecretsCommandOutput,
+  PutSecretValueCommandOutput,
   SecretsManagerClient,
-  type Tag,
-  UpdateSecretCommand,
-  UpdateSecretVersionStageCommand,
+  Tag,
 } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, callAws, ToolError } from '@ravenhelm/kit';
+import { type AwsErrorTable, awsClientConfig, callAws, loadOnce, ToolError } from '@ravenhelm/kit';
+
+type Sdk = typeof import('./aws.js');
+
+/** What one call gets: the client (built on first use) and the SDK's command classes. */
+interface Aws {
+  client: SecretsManagerClient;
+  sdk: Sdk;
+}
 
 export interface SecretsBackendOptions {
   /** Undefined: the SDK's own chain (AWS_REGION, profile). */
@@ -92,19 +90,31 @@ const ERRORS: AwsErrorTable = {
  * clipped and scrubbed of every value the call carried.
  */
 export class SecretsBackend {
-  readonly client: SecretsManagerClient;
   readonly timeoutMs: number;
   readonly endpoint: string | undefined;
+  readonly #aws: () => Promise<Aws>;
+  #built: SecretsManagerClient | undefined;
 
   constructor(opts: SecretsBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
     this.endpoint = opts.endpoint;
-    this.client = new SecretsManagerClient({
-      ...(opts.region ? { region: opts.region } : {}),
-      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-      maxAttempts: opts.maxAttempts,
-      requestHandler: { requestTimeout: opts.timeoutMs, connectionTimeout: Math.min(opts.timeoutMs, 5000) },
+    // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
+    this.#aws = loadOnce('Secrets Manager client (@aws-sdk/client-secrets-manager)', async () => {
+      const sdk = await import('./aws.js');
+      const client = new sdk.SecretsManagerClient(awsClientConfig(opts));
+      this.#built = client;
+      return { sdk, client };
     });
+  }
+
+  /** The SDK client, built once on first use. */
+  async client(): Promise<SecretsManagerClient> {
+    return (await this.#aws()).client;
+  }
+
+  /** Closes the client's connections, if it was ever built. */
+  destroy(): void {
+    this.#built?.destroy();
   }
 
   async list(q: ListQuery, signal: AbortSignal): Promise<ListSecretsCommandOutput> {
@@ -113,9 +123,9 @@ export class SecretsBackend {
       q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
       q.tagValue ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
     ].filter((f) => f !== undefined);
-    return this.#send('list secrets', signal, (abortSignal) =>
-      this.client.send(
-        new ListSecretsCommand({
+    return this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
+      client.send(
+        new sdk.ListSecretsCommand({
           MaxResults: q.maxResults,
           ...(q.nextToken ? { NextToken: q.nextToken } : {}),
           ...(Filters.length > 0 ? { Filters } : {}),
@@ -128,8 +138,8 @@ export class SecretsBackend {
   }
 
   async describe(name: string, signal: AbortSignal): Promise<DescribeSecretCommandOutput> {
-    return this.#send(`describe secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(new DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+    return this.#send(`describe secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
     );
   }
 
@@ -139,9 +149,9 @@ export class SecretsBackend {
     version: { versionId?: string | undefined; versionStage?: string | undefined },
     signal: AbortSignal,
   ): Promise<GetSecretValueCommandOutput> {
-    return this.#send(`read secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(
-        new GetSecretValueCommand({
+    return this.#send(`read secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(
+        new sdk.GetSecretValueCommand({
           SecretId: name,
           ...(version.versionId ? { VersionId: version.versionId } : {}),
           ...(version.versionStage ? { VersionStage: version.versionStage } : {}),
@@ -160,9 +170,9 @@ export class SecretsBackend {
     return this.#send(
       `create secret "${name}"`,
       signal,
-      (abortSignal) =>
-        this.client.send(
-          new CreateSecretCommand({
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.CreateSecretCommand({
             Name: name,
             SecretString: value,
             ...(extra.description !== undefined ? { Description: extra.description } : {}),
@@ -183,9 +193,9 @@ export class SecretsBackend {
     return this.#send(
       `store a new value in secret "${name}"`,
       signal,
-      (abortSignal) =>
-        this.client.send(
-          new PutSecretValueCommand({
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.PutSecretValueCommand({
             SecretId: name,
             SecretString: value,
             ...(stages ? { VersionStages: stages } : {}),
@@ -197,8 +207,8 @@ export class SecretsBackend {
   }
 
   async updateDescription(name: string, description: string, signal: AbortSignal): Promise<void> {
-    await this.#send(`update secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(new UpdateSecretCommand({ SecretId: name, Description: description }), { abortSignal }),
+    await this.#send(`update secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(new sdk.UpdateSecretCommand({ SecretId: name, Description: description }), { abortSignal }),
     );
   }
 
@@ -210,9 +220,9 @@ export class SecretsBackend {
     to: string | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#send(`move label ${stage} of secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(
-        new UpdateSecretVersionStageCommand({
+    await this.#send(`move label ${stage} of secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(
+        new sdk.UpdateSecretVersionStageCommand({
           SecretId: name,
           VersionStage: stage,
           ...(from ? { RemoveFromVersionId: from } : {}),
@@ -228,9 +238,9 @@ export class SecretsBackend {
     how: { recoveryWindowDays: number } | { force: true },
     signal: AbortSignal,
   ): Promise<DeleteSecretCommandOutput> {
-    return this.#send(`delete secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(
-        new DeleteSecretCommand({
+    return this.#send(`delete secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(
+        new sdk.DeleteSecretCommand({
           SecretId: name,
           ...('force' in how ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: how.recoveryWindowDays }),
         }),
@@ -240,15 +250,15 @@ export class SecretsBackend {
   }
 
   async restore(name: string, signal: AbortSignal): Promise<void> {
-    await this.#send(`restore secret "${name}"`, signal, (abortSignal) =>
-      this.client.send(new RestoreSecretCommand({ SecretId: name }), { abortSignal }),
+    await this.#send(`restore secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+      client.send(new sdk.RestoreSecretCommand({ SecretId: name }), { abortSignal }),
     );
   }
 
   async randomPassword(p: RandomPasswordPolicy, signal: AbortSignal): Promise<string> {
-    const out = await this.#send('generate a random password', signal, (abortSignal) =>
-      this.client.send(
-        new GetRandomPasswordCommand({
+    const out = await this.#send('generate a random password', signal, (abortSignal, { client, sdk }) =>
+      client.send(
+        new sdk.GetRandomPasswordCommand({
           PasswordLength: p.length,
           ExcludeCharacters: p.exclude || undefined,
           ExcludeLowercase: !p.lower,
@@ -264,13 +274,14 @@ export class SecretsBackend {
     return out.RandomPassword;
   }
 
-  #send<T>(
+  async #send<T>(
     what: string,
     signal: AbortSignal,
-    fn: (abortSignal: AbortSignal) => Promise<T>,
+    fn: (abortSignal: AbortSignal, aws: Aws) => Promise<T>,
     sensitive: string[] = [],
   ): Promise<T> {
-    return callAws(what, signal, fn, {
+    const aws = await this.#aws();
+    return callAws(what, signal, (abortSignal) => fn(abortSignal, aws), {
       service: 'Secrets Manager',
       timeoutMs: this.timeoutMs,
       timeoutHint: '; retry, or raise backend.timeoutMs',

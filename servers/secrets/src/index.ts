@@ -118,7 +118,7 @@ export const secretsServer = defineServer({
     await sm.list({ maxResults: 1 }, signal);
   },
   close: async ({ sm, reveals, redis }) => {
-    sm.client.destroy();
+    sm.destroy();
     await reveals.close();
     await redis?.quit().catch(() => undefined);
   },

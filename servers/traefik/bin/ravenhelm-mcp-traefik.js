@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Committed launcher: runs the bundled server (one file, built by scripts/bundle.mjs: starts faster and
-// smaller) and falls back to the workspace build (dist/) when no bundle was built.
+// Committed launcher: runs the bundled server (an entry file plus chunks it loads on first use, built by
+// scripts/bundle.mjs: starts faster and smaller) and falls back to the workspace build (dist/) when no
+// bundle was built.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';

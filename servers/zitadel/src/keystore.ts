@@ -1,5 +1,11 @@
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, callAws, ToolError } from '@ravenhelm/kit';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AwsErrorTable, awsClientConfig, callAws, loadOnce, ToolError } from '@ravenhelm/kit';
+
+/** What one call gets: the client (built on first use) and the SDK's command classes. */
+interface Aws {
+  client: SecretsManagerClient;
+  sdk: typeof import('./aws.js');
+}
 
 export interface SecretsKeyStoreOptions {
   /** Prepended to `<user>/<keyId>`, e.g. `zitadel/keys/`. */
@@ -50,16 +56,16 @@ const NAME_PART = /^[A-Za-z0-9/_+=.@-]+$/;
  * never carries the key (the service's message is clipped and scrubbed of the value sent).
  */
 export class SecretsKeyStore {
-  readonly client: SecretsManagerClient;
   readonly #opts: SecretsKeyStoreOptions;
+  readonly #aws: () => Promise<Aws>;
 
   constructor(opts: SecretsKeyStoreOptions) {
     this.#opts = opts;
-    this.client = new SecretsManagerClient({
-      ...(opts.region ? { region: opts.region } : {}),
-      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-      maxAttempts: opts.maxAttempts,
-      requestHandler: { requestTimeout: opts.timeoutMs, connectionTimeout: Math.min(opts.timeoutMs, 5000) },
+    // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
+    this.#aws = loadOnce('key store client (@aws-sdk/client-secrets-manager)', async () => {
+      const sdk = await import('./aws.js');
+      const client = new sdk.SecretsManagerClient(awsClientConfig(opts));
+      return { sdk, client };
     });
   }
 
@@ -77,37 +83,46 @@ export class SecretsKeyStore {
     signal: AbortSignal,
   ): Promise<StoredKey> {
     try {
-      const out = await this.#send(`store the key in secret "${secretName}"`, signal, keyFile, (abortSignal) =>
-        this.client.send(
-          new CreateSecretCommand({
-            Name: secretName,
-            SecretString: keyFile,
-            Description: `Zitadel key ${meta.keyId} of service account ${meta.userId}`,
-            Tags: [
-              { Key: 'zitadel:userId', Value: meta.userId },
-              { Key: 'zitadel:keyId', Value: meta.keyId },
-            ],
-          }),
-          { abortSignal },
-        ),
+      const out = await this.#send(
+        `store the key in secret "${secretName}"`,
+        signal,
+        keyFile,
+        (abortSignal, { client, sdk }) =>
+          client.send(
+            new sdk.CreateSecretCommand({
+              Name: secretName,
+              SecretString: keyFile,
+              Description: `Zitadel key ${meta.keyId} of service account ${meta.userId}`,
+              Tags: [
+                { Key: 'zitadel:userId', Value: meta.userId },
+                { Key: 'zitadel:keyId', Value: meta.keyId },
+              ],
+            }),
+            { abortSignal },
+          ),
       );
       return stored(secretName, out.ARN, out.VersionId, true);
     } catch (err) {
       if (!(err instanceof ToolError) || err.details?.awsError !== 'ResourceExistsException') throw err;
     }
-    const out = await this.#send(`put a new version of secret "${secretName}"`, signal, keyFile, (abortSignal) =>
-      this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString: keyFile }), { abortSignal }),
+    const out = await this.#send(
+      `put a new version of secret "${secretName}"`,
+      signal,
+      keyFile,
+      (abortSignal, { client, sdk }) =>
+        client.send(new sdk.PutSecretValueCommand({ SecretId: secretName, SecretString: keyFile }), { abortSignal }),
     );
     return stored(secretName, out.ARN, out.VersionId, false);
   }
 
-  #send<T>(
+  async #send<T>(
     what: string,
     signal: AbortSignal,
     sensitive: string,
-    fn: (abortSignal: AbortSignal) => Promise<T>,
+    fn: (abortSignal: AbortSignal, aws: Aws) => Promise<T>,
   ): Promise<T> {
-    return callAws(what, signal, fn, {
+    const aws = await this.#aws();
+    return callAws(what, signal, (abortSignal) => fn(abortSignal, aws), {
       service: 'Secrets Manager',
       timeoutMs: this.#opts.timeoutMs,
       endpoint: this.#opts.endpoint,
