@@ -5,13 +5,14 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
 import { ERROR_TABLE, type ErrorCode, RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { authInfoFor } from '../mcp-server.js';
+import { authInfoFor, type CallerInfo, type ToolCallHandler } from '../mcp-server.js';
 import { classifyMessage, clip, MAX_VERSION_CHARS, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
+import { callToolFast, fastPathEligible } from './fast-call.js';
 import type { MultiplexTransport } from './multiplex.js';
 import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
 
@@ -34,6 +35,12 @@ export interface HttpHandlerOptions {
   pipeline: Pipeline<object>;
   /** Feeds the long-lived 2025-11-25 (SDK v1) server. */
   transport: MultiplexTransport;
+  /**
+   * The tools/call handler the SDK v1 server runs (`createToolCallHandler`). Given: an authorized
+   * 2025-era tools/call that needs no task, progress or elicitation runs it directly (the fast path, see
+   * `fast-call.ts`); absent: every request goes through the SDK server.
+   */
+  callTool?: ToolCallHandler | undefined;
   /** The long-lived 2026-07-28 (SDK v2) server, loaded on first use; absent: only 2025-era clients are served. */
   modern?: ModernLink | undefined;
   metrics: Metrics;
@@ -264,25 +271,26 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       }
       preflighted = true;
     }
+    const caller: CallerInfo = { principal, preflighted, requestId };
+    if (typeof req.headers.traceparent === 'string') caller.traceparent = req.headers.traceparent;
     let cancel: (() => void) | undefined;
     const onClose = () => {
       if (!res.writableEnded) cancel?.();
     };
+    const onCancel = (c: () => void) => {
+      cancel = c;
+    };
     res.on('close', onClose);
-    const response = await (era.modern && side ? side.transport : o.transport).dispatch(
-      request,
-      {
-        authInfo: authInfoFor({
-          principal,
-          preflighted,
-          requestId,
-          ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
-        }),
-      },
-      (c) => {
-        cancel = c;
-      },
-    );
+    const callTool = o.callTool;
+    const params = message.params as Record<string, unknown>;
+    const response =
+      preflighted && callTool && !era.modern && fastPathEligible(params)
+        ? await o.transport.run(request, (signal) => callToolFast(callTool, params, caller, signal), onCancel)
+        : await (era.modern && side ? side.transport : o.transport).dispatch(
+            request,
+            { authInfo: authInfoFor(caller) },
+            onCancel,
+          );
     res.off('close', onClose);
     if (res.destroyed) return;
     send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });
