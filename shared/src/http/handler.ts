@@ -116,17 +116,47 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     );
   }
 
-  async function readBody(req: IncomingMessage): Promise<string> {
+  /** The whole body as text, refused past maxBodyBytes (then the request is destroyed, as a read loop would). */
+  function readBody(req: IncomingMessage): Promise<string> {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > o.maxBodyBytes) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > o.maxBodyBytes) throw tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    if (declared > o.maxBodyBytes) return Promise.reject(tooLarge());
+    // Stream events, not `for await`: no async iterator, end-of-stream watcher and promise per chunk.
+    return new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > o.maxBodyBytes) {
+          done();
+          req.destroy();
+          reject(tooLarge());
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        done();
+        resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).toString('utf8'));
+      };
+      const onError = (err: Error) => {
+        done();
+        reject(err);
+      };
+      const onClose = () => {
+        done();
+        reject(new Error('the client closed the connection before the body was read'));
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
   }
 
   function tooLarge(): RavenhelmError {
@@ -159,9 +189,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       peerSpiffeId: peer.spiffeId,
       peerCertificate: peer.certificate,
     };
-    if (req.headersDistinct.authorization && req.headersDistinct.authorization.length > 1) {
-      authReq.headers = { ...authReq.headers, authorization: req.headersDistinct.authorization };
-    }
+    // Node joins repeated headers; the authenticator must see a repeated Authorization as such (not
+    // req.headersDistinct: that builds a second copy of every header on each request).
+    const repeated = repeatedAuthorization(req.rawHeaders);
+    if (repeated) authReq.headers = { ...authReq.headers, authorization: repeated };
     return o.authenticator.authenticate(authReq);
   }
 
@@ -477,6 +508,21 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       sendError(res, err);
     });
   };
+}
+
+/** Every Authorization header of the request when there is more than one; undefined otherwise. */
+function repeatedAuthorization(raw: string[]): string[] | undefined {
+  let values: string[] | undefined;
+  let first: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    const value = raw[i + 1] as string;
+    if (first === undefined) first = value;
+    else if (values === undefined) values = [first, value];
+    else values.push(value);
+  }
+  return values;
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */
