@@ -150,11 +150,38 @@ function approvalFields(a: AuditApproval): AuditApproval {
 }
 
 /**
+ * A call's attempt and outcome records carry the same arguments object: its digest and redacted copy
+ * are computed once, for the attempt, and reused (then forgotten) by the outcome. Per sink (its secret
+ * keys are fixed); keyed by the object, so nothing outlives the call.
+ */
+type ArgsMemo = WeakMap<object, { sensitiveKeys: readonly string[] | undefined; digest: string; argsJson: string }>;
+
+function memoizedArgsFields(
+  event: AuditEvent,
+  secretKeys: RegExp | undefined,
+  memo: ArgsMemo | undefined,
+): { digest: string; argsJson: string } {
+  const key = memo && event.args !== null && typeof event.args === 'object' ? event.args : undefined;
+  if (key === undefined || memo === undefined) return argsFields(event, secretKeys);
+  if (event.phase === 'outcome') {
+    const hit = memo.get(key);
+    if (hit) {
+      memo.delete(key);
+      if (hit.sensitiveKeys === event.sensitiveKeys) return hit;
+    }
+    return argsFields(event, secretKeys);
+  }
+  const fields = argsFields(event, secretKeys);
+  memo.set(key, { sensitiveKeys: event.sensitiveKeys, ...fields });
+  return fields;
+}
+
+/**
  * Everything but the chain fields, taken at write() time: later changes to the caller's objects cannot
  * reach the record, and only known fields are copied (a principal object carrying a token stays out).
  */
-function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Date()): Prepared {
-  const { digest, argsJson } = argsFields(event, secretKeys);
+function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsMemo, now = new Date()): Prepared {
+  const { digest, argsJson } = memoizedArgsFields(event, secretKeys, memo);
   const p = event.principal;
   let principal = `{`;
   if (p?.clientId !== undefined) principal += `"clientId":${JSON.stringify(clip(p.clientId))},`;
@@ -327,6 +354,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   }
 
   const pending: Pending[] = [];
+  const memo: ArgsMemo = new WeakMap();
   let pumping: Promise<void> | undefined;
   let broken: Error | undefined;
   let dirty = false;
@@ -419,7 +447,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       if (closing) return Promise.reject(unavailable(`audit log ${path} is closed`));
       let prepared: Prepared;
       try {
-        prepared = prepare(event, opts.secretKeys);
+        prepared = prepare(event, opts.secretKeys, memo);
       } catch (err) {
         // Only a malformed event (not its arguments: those never throw) gets here.
         return Promise.reject(unavailable('audit record could not be built', err));

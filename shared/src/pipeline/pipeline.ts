@@ -531,7 +531,7 @@ export class Pipeline<S extends object> {
           this.#o.services,
           {
             signal: meta.signal ?? new AbortController().signal,
-            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+            logger: lazyChild(this.#o.logger, { tool: name, requestId: meta.requestId }),
             principal,
             requestId: meta.requestId,
             maxOutputBytes: this.#dataBudget,
@@ -712,6 +712,25 @@ export class Pipeline<S extends object> {
       this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase });
     }
   }
+}
+
+/**
+ * A child logger made on first use: most calls never log, and pino's child() (bindings serialized,
+ * redaction applied) is one of the larger per-call costs. Behaves as the child for every property.
+ */
+function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(_target, prop) {
+      child ??= parent.child(bindings);
+      const value: unknown = Reflect.get(child, prop, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+    set(_target, prop, value) {
+      child ??= parent.child(bindings);
+      return Reflect.set(child, prop, value, child);
+    },
+  });
 }
 
 export function errorResult(e: RavenhelmError): ToolResult {
