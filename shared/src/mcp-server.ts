@@ -85,6 +85,8 @@ export function createMcpServer(opts: McpServerOptions): Server {
 export interface ToolCallExtra {
   /** Aborted when the transport cancels this call (client gone, deadline passed, shutdown). */
   signal: AbortSignal;
+  /** The controller behind `signal`, when the transport made it for this call alone (the HTTP fast path). */
+  controller?: AbortController | undefined;
   /** Fallback request id for logs and audit when the caller carries none (stdio). */
   requestId: string;
   elicitConfirmation?: (plan: string) => Promise<boolean>;
@@ -124,6 +126,7 @@ export function createToolCallHandler(opts: Pick<McpServerOptions, 'pipeline' | 
       return await opts.pipeline.call(caller.principal, params.name, params.arguments, {
         requestId: caller.requestId ?? extra.requestId,
         signal: extra.signal,
+        controller: extra.controller,
         preflighted: caller.preflighted === true,
         traceparent: caller.traceparent,
         ...(extra.elicitConfirmation ? { elicitConfirmation: extra.elicitConfirmation } : {}),

@@ -24,12 +24,13 @@ export async function callToolFast(
   callTool: ToolCallHandler,
   params: Record<string, unknown>,
   caller: CallerInfo,
-  signal: AbortSignal,
+  controller: AbortController,
 ): Promise<object> {
   let args = params.arguments as Record<string, unknown> | undefined;
   if (args !== undefined && Object.hasOwn(args, '__proto__')) args = withoutProtoKey(args);
   const result = await callTool({ name: params.name as string, arguments: args }, caller, {
-    signal,
+    signal: controller.signal,
+    controller,
     requestId: caller.requestId as string,
   });
   return inSdkOrder(result as Record<string, unknown>);

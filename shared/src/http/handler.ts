@@ -14,7 +14,7 @@ import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-a
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import { callToolFast, fastPathEligible } from './fast-call.js';
 import type { MultiplexTransport } from './multiplex.js';
-import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
+import { checkRoutingHeaders, headerToolName, headerValues, readRoutingHeaders } from './routing-headers.js';
 
 export interface PeerIdentity {
   spiffeId?: string | undefined;
@@ -191,8 +191,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     };
     // Node joins repeated headers; the authenticator must see a repeated Authorization as such (not
     // req.headersDistinct: that builds a second copy of every header on each request).
-    const repeated = repeatedAuthorization(req.rawHeaders);
-    if (repeated) authReq.headers = { ...authReq.headers, authorization: repeated };
+    const all = headerValues(req, 'authorization');
+    if (all && all.length > 1) authReq.headers = { ...authReq.headers, authorization: all };
     return o.authenticator.authenticate(authReq);
   }
 
@@ -316,7 +316,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const params = message.params as Record<string, unknown>;
     const response =
       preflighted && callTool && !era.modern && fastPathEligible(params)
-        ? await o.transport.run(request, (signal) => callToolFast(callTool, params, caller, signal), onCancel)
+        ? await o.transport.run(request, (controller) => callToolFast(callTool, params, caller, controller), onCancel)
         : await (era.modern && side ? side.transport : o.transport).dispatch(
             request,
             { authInfo: authInfoFor(caller) },
@@ -508,21 +508,6 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       sendError(res, err);
     });
   };
-}
-
-/** Every Authorization header of the request when there is more than one; undefined otherwise. */
-function repeatedAuthorization(raw: string[]): string[] | undefined {
-  let values: string[] | undefined;
-  let first: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
-    const value = raw[i + 1] as string;
-    if (first === undefined) first = value;
-    else if (values === undefined) values = [first, value];
-    else values.push(value);
-  }
-  return values;
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */

@@ -71,7 +71,7 @@ describe('MultiplexTransport settles every dispatched request exactly once', () 
 /** A handler that never finishes on its own: it records its signal and settles only when aborted. */
 function hangingHandler() {
   const seen: { signal?: AbortSignal; settledAfterAbort: boolean } = { settledAfterAbort: false };
-  const handler = (signal: AbortSignal) => {
+  const handler = ({ signal }: AbortController) => {
     seen.signal = signal;
     return new Promise<unknown>((_resolve, reject) => {
       signal.addEventListener('abort', () => {
@@ -133,6 +133,15 @@ describe('MultiplexTransport.run (the in-process fast path) keeps the same settl
     expect(seen.signal?.reason).toBe('client disconnected');
     cancel?.(); // a second cancel is a no-op
     expect(t.pending).toBe(0);
+  });
+
+  it("still answers a call whose handler aborted the call's controller itself (its own deadline)", async () => {
+    const t = new MultiplexTransport();
+    const res = await t.run(request, async (controller) => {
+      controller.abort(new Error('deadline'));
+      return { content: [], isError: true };
+    });
+    expect(res).toEqual({ result: { content: [], isError: true }, jsonrpc: '2.0', id: 7 });
   });
 
   it('never lets a server response settle an in-process call', async () => {

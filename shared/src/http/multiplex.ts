@@ -84,18 +84,19 @@ export class MultiplexTransport implements Transport {
   /**
    * Runs one request in-process, without the server's Protocol (the tools/call fast path), under the
    * same rules as `dispatch`: the same deadline backstop, cancellation only through `onCancel` (the
-   * transport's own), shutdown settles it, and it settles exactly once. `handler` gets the call's signal;
-   * its result or error becomes the JSON-RPC response exactly as the SDK's Protocol builds it.
+   * transport's own), shutdown settles it, and it settles exactly once. `handler` gets the call's own
+   * controller (the transport aborts it on cancel, deadline or shutdown; the handler may abort it on its
+   * own deadline and still answer); its result or error becomes the JSON-RPC response exactly as the
+   * SDK's Protocol builds it. An answer after the transport settled the call is dropped.
    */
   run(
     request: JSONRPCRequest,
-    handler: (signal: AbortSignal) => Promise<unknown>,
+    handler: (controller: AbortController) => Promise<unknown>,
     onCancel?: (cancel: () => void) => void,
   ): Promise<JSONRPCMessage> {
     if (this.#closed) return Promise.reject(new Error('transport is closed'));
     const key = `direct:${++this.#directSeq}`;
     const controller = new AbortController();
-    const { signal } = controller;
     return new Promise<JSONRPCMessage>((resolve) => {
       const pending: Pending = {
         originalId: request.id,
@@ -107,17 +108,13 @@ export class MultiplexTransport implements Transport {
       onCancel?.(() => this.#cancel(key));
       let running: Promise<unknown>;
       try {
-        running = handler(signal);
+        running = handler(controller);
       } catch (err) {
         running = Promise.reject(err);
       }
       running.then(
-        (result) => {
-          if (!signal.aborted) this.#answer(key, { result, jsonrpc: '2.0', id: request.id } as JSONRPCMessage);
-        },
-        (error) => {
-          if (!signal.aborted) this.#answer(key, { jsonrpc: '2.0', id: request.id, error: protocolError(error) });
-        },
+        (result) => this.#answer(key, { result, jsonrpc: '2.0', id: request.id } as JSONRPCMessage),
+        (error) => this.#answer(key, { jsonrpc: '2.0', id: request.id, error: protocolError(error) }),
       );
     });
   }

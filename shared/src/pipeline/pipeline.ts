@@ -78,6 +78,8 @@ export interface PipelineOptions<S extends object> {
 export interface CallMeta {
   requestId?: string;
   signal?: AbortSignal;
+  /** The controller behind `signal` when it belongs to this call alone: the handler's deadline reuses it. */
+  controller?: AbortController | undefined;
   /** Set by the HTTP layer when it already ran authorize + rate limit for this message. */
   preflighted?: boolean;
   /** Asks the user to confirm (MCP elicitation) when the session supports it; undefined: not supported. */
@@ -537,7 +539,7 @@ export class Pipeline<S extends object> {
             maxOutputBytes: this.#dataBudget,
             options: eff.options,
           },
-          { timeoutMs: this.#o.callTimeoutMs },
+          { timeoutMs: this.#o.callTimeoutMs, ownController: meta.controller },
         ),
       );
       // Not Promise.race with one long-lived promise: each race would leave a reaction on it for good.
