@@ -70,19 +70,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     resource_name: `Ravenhelm ${o.server} MCP server`,
   });
 
-  /** The request counter's child per status: labels hashed once per status, not per request. */
-  const requestsByStatus = new Map<number, { inc(): void }>();
-  function countRequest(status: number): void {
-    let child = requestsByStatus.get(status);
-    if (!child) {
-      child = o.metrics.httpRequests.labels({ server: o.server, status: String(status) });
-      requestsByStatus.set(status, child);
-    }
-    child.inc();
-  }
-
   function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-    countRequest(status);
+    o.metrics.httpRequests.inc({ server: o.server, status: String(status) });
     if (o.isDraining()) headers.connection = 'close';
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
     res.end(body);
@@ -297,7 +286,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       // Notifications and responses are accepted and dropped: in stateless HTTP a client cancels a
       // call by closing its connection, and the shared server must never see one caller's
       // notifications/cancelled (it could name another caller's request).
-      countRequest(202);
+      o.metrics.httpRequests.inc({ server: o.server, status: '202' });
       res.writeHead(202).end();
       return;
     }

@@ -150,10 +150,6 @@ export class Pipeline<S extends object> {
   /** Whether any tool of this server is under human approval: then approvals_get_status is offered. */
   readonly #approvalsOn: boolean;
   readonly #toolsetListeners = new Set<(principal: Principal) => void>();
-  /** prom-client children by label values: each call's labels are hashed once per combination, not per call. */
-  readonly #calls = new Map<string, { inc(): void }>();
-  readonly #durations = new Map<string, { observe(seconds: number): void }>();
-  #inFlightGauge: { inc(): void; dec(): void } | undefined;
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
@@ -465,8 +461,7 @@ export class Pipeline<S extends object> {
     });
     const started = performance.now();
     this.#inFlight++;
-    this.#inFlightGauge ??= this.#o.metrics.inFlight.labels({ server: this.#o.server });
-    this.#inFlightGauge.inc();
+    this.#o.metrics.inFlight.inc({ server: this.#o.server });
     let outcome: AuditOutcome = 'error';
     let errorCode: string | undefined;
     try {
@@ -564,8 +559,8 @@ export class Pipeline<S extends object> {
       throw e;
     } finally {
       const seconds = (performance.now() - started) / 1000;
-      this.#durationOf(labels).observe(seconds);
-      this.#callsOf(labels, outcome).inc();
+      this.#o.metrics.toolDuration.observe(labels, seconds);
+      this.#o.metrics.toolCalls.inc({ ...labels, outcome });
       if (errorCode && (outcome === 'error' || outcome === 'unknown')) {
         this.#o.metrics.toolErrors.inc({ server: this.#o.server, tool: name, code: errorCode });
       }
@@ -579,29 +574,9 @@ export class Pipeline<S extends object> {
       if (outcome === 'error' || outcome === 'unknown') span?.fail(errorCode ?? outcome);
       span?.end();
       this.#inFlight--;
-      this.#inFlightGauge.dec();
+      this.#o.metrics.inFlight.dec({ server: this.#o.server });
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
-  }
-
-  #durationOf(labels: { server: string; tool: string; tier: string }): { observe(seconds: number): void } {
-    const key = `${labels.tool}\n${labels.tier}`;
-    let child = this.#durations.get(key);
-    if (!child) {
-      child = this.#o.metrics.toolDuration.labels(labels);
-      this.#durations.set(key, child);
-    }
-    return child;
-  }
-
-  #callsOf(labels: { server: string; tool: string; tier: string }, outcome: AuditOutcome): { inc(): void } {
-    const key = `${labels.tool}\n${labels.tier}\n${outcome}`;
-    let child = this.#calls.get(key);
-    if (!child) {
-      child = this.#o.metrics.toolCalls.labels({ ...labels, outcome });
-      this.#calls.set(key, child);
-    }
-    return child;
   }
 
   async #toolsetCall(principal: Principal, name: string, rawArgs: Record<string, unknown>): Promise<ToolResult> {
