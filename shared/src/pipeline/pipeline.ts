@@ -111,6 +111,9 @@ export interface ListedTool {
   execution?: { taskSupport: 'optional' | 'required' };
 }
 
+/** Bytes of `{"content":[{"type":"text","text":…}],"structuredContent":…}` besides the two copies (58), rounded up. */
+const RESULT_FRAMING_BOUND = 64;
+
 const DENIED: ReadonlySet<ErrorCode> = new Set([
   'ERR_INSUFFICIENT_SCOPE',
   'ERR_TIER_SPIFFE_REQUIRED',
@@ -637,6 +640,9 @@ export class Pipeline<S extends object> {
   #result(name: string, data: Record<string, unknown>): ToolResult {
     const text = JSON.stringify(data);
     const result: ToolResult = { content: [{ type: 'text', text }], structuredContent: data };
+    // The result's JSON is the framing, the text escaped once (at most 6 bytes per byte: \u00XX, plus
+    // quotes) and the data (the text itself): under that bound it fits without serializing it again.
+    if (RESULT_FRAMING_BOUND + 7 * Buffer.byteLength(text) + 2 <= this.#o.maxOutputBytes) return result;
     const size = jsonBytes(result);
     if (size <= this.#o.maxOutputBytes) return result;
     this.#o.logger.warn({ tool: name, size, budget: this.#o.maxOutputBytes }, 'text copy of a result clipped');
