@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AuditEvent, type AuditRecord, createFileAuditSink, digestArgs, verifyAuditChain } from './audit.js';
+import {
+  type AuditEvent,
+  type AuditRecord,
+  createFileAuditSink,
+  createMemoryAuditSink,
+  digestArgs,
+  verifyAuditChain,
+} from './audit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-audit-memo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,5 +69,27 @@ describe('file audit sink: a call prepares its arguments once for attempt and ou
     expect(differentKeys?.args).toEqual({ name: 'db', newValue: 'hunter2' });
     expect(later?.args).toEqual({ name: 'other', newValue: '[redacted]' });
     expect(later?.argsDigest).toBe(digestArgs(args));
+  });
+});
+
+describe('audit records: the repeated parts built once are still each record own', () => {
+  it('keeps principals apart that a joined key would confuse, and names each record its own tool and server', async () => {
+    const sink = createMemoryAuditSink();
+    const principals = [
+      { subject: 's', clientId: 'a|b' },
+      { subject: 's', clientId: 'a', spiffeId: 'b' },
+      { subject: 's|a', clientId: 'b' },
+      { subject: 's', clientId: 'a|b' },
+      { subject: 's' },
+    ];
+    for (const [i, principal] of principals.entries()) {
+      await sink.write(
+        { ...event('outcome', {}), principal, tool: i % 2 ? 'tool_a' : 'tool_b', server: i > 2 ? 'x' : 'y' },
+        { durable: false },
+      );
+    }
+    expect(sink.records.map((r) => [r.principal, r.tool, r.server])).toEqual(
+      principals.map((p, i) => [p, i % 2 ? 'tool_a' : 'tool_b', i > 2 ? 'x' : 'y']),
+    );
   });
 });

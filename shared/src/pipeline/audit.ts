@@ -180,13 +180,8 @@ function memoizedArgsFields(
  * Everything but the chain fields, taken at write() time: later changes to the caller's objects cannot
  * reach the record, and only known fields are copied (a principal object carrying a token stays out).
  */
-function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsMemo, now = new Date()): Prepared {
+function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsMemo): Prepared {
   const { digest, argsJson } = memoizedArgsFields(event, secretKeys, memo);
-  const p = event.principal;
-  let principal = `{`;
-  if (p?.clientId !== undefined) principal += `"clientId":${JSON.stringify(clip(p.clientId))},`;
-  if (p?.spiffeId !== undefined) principal += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
-  principal += `"subject":${JSON.stringify(clip(p?.subject))}}`;
   let head = '';
   if (event.approval !== undefined) head += member('approval', canonicalJson(approvalFields(event.approval)));
   head += member('args', argsJson) + member('argsDigest', JSON.stringify(digest));
@@ -197,24 +192,96 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsM
   if (event.outcome !== undefined) head += member('outcome', JSON.stringify(event.outcome));
   head += member('phase', JSON.stringify(event.phase));
   const requestId = clip(event.requestId, 200);
-  const mid = member('principal', principal) + member('requestId', JSON.stringify(requestId));
-  const time = now.toISOString();
-  const server = clip(event.server);
-  const tool = clip(event.tool);
-  const tail =
-    member('server', JSON.stringify(server)) +
-    member('tier', JSON.stringify(event.tier)) +
-    member('time', JSON.stringify(time)) +
-    `"tool":${JSON.stringify(tool)}`;
+  const mid = member('principal', principalJson(event.principal)) + member('requestId', JSON.stringify(requestId));
+  const time = isoNow();
+  const where = whereOf(event);
+  const tail = `${where.before}${member('time', JSON.stringify(time))}${where.after}`;
   const meta = {
     time,
-    server,
-    tool,
+    server: where.server,
+    tool: where.tool,
     tier: event.tier,
     phase: event.phase,
     ...(event.outcome !== undefined ? { outcome: event.outcome } : {}),
   };
   return { head, mid, tail, requestId, meta };
+}
+
+// Record parts that repeat from record to record, built once: the principal's JSON and the
+// server/tier/tool members, looked up by the values themselves (nested Maps: no composite key that two
+// different inputs could share), at most MAX_PARTS of them; and the time, once per millisecond.
+const MAX_PARTS = 4096;
+let parts = 0;
+const principals = new Map<unknown, Map<unknown, Map<unknown, string>>>();
+const places = new Map<unknown, Map<unknown, Map<unknown, Where>>>();
+
+interface Where {
+  /** `"server":…,"tier":…,` */
+  before: string;
+  /** `"tool":…` (the time member before it ends with its comma) */
+  after: string;
+  server: string;
+  tool: string;
+}
+
+function lookup<V>(
+  root: Map<unknown, Map<unknown, Map<unknown, V>>>,
+  a: unknown,
+  b: unknown,
+  c: unknown,
+): V | undefined {
+  return root.get(a)?.get(b)?.get(c);
+}
+
+function remember<V>(root: Map<unknown, Map<unknown, Map<unknown, V>>>, a: unknown, b: unknown, c: unknown, v: V): V {
+  if (parts >= MAX_PARTS) return v;
+  let byA = root.get(a);
+  if (!byA) {
+    byA = new Map();
+    root.set(a, byA);
+  }
+  let byB = byA.get(b);
+  if (!byB) {
+    byB = new Map();
+    byA.set(b, byB);
+  }
+  byB.set(c, v);
+  parts++;
+  return v;
+}
+
+function principalJson(p: AuditEvent['principal']): string {
+  const hit = lookup(principals, p?.subject, p?.clientId, p?.spiffeId);
+  if (hit !== undefined) return hit;
+  let json = `{`;
+  if (p?.clientId !== undefined) json += `"clientId":${JSON.stringify(clip(p.clientId))},`;
+  if (p?.spiffeId !== undefined) json += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
+  json += `"subject":${JSON.stringify(clip(p?.subject))}}`;
+  return remember(principals, p?.subject, p?.clientId, p?.spiffeId, json);
+}
+
+function whereOf(event: AuditEvent): Where {
+  const hit = lookup(places, event.server, event.tier, event.tool);
+  if (hit !== undefined) return hit;
+  const server = clip(event.server);
+  const tool = clip(event.tool);
+  return remember(places, event.server, event.tier, event.tool, {
+    before: member('server', JSON.stringify(server)) + member('tier', JSON.stringify(event.tier)),
+    after: `"tool":${JSON.stringify(tool)}`,
+    server,
+    tool,
+  });
+}
+
+let isoMs = Number.NaN;
+let iso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
 }
 
 interface ChainHead {
