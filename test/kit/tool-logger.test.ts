@@ -50,7 +50,7 @@ describe('the tool context logger', () => {
       const made = { bindings, logged: [] as unknown[][] };
       children.push(made);
       return { level: 'info', info: (...args: unknown[]) => made.logged.push(args) } as unknown as Logger;
-    }) as Logger['child'];
+    }) as unknown as Logger['child'];
     const config = loadConfig({ backendSchema: server.backendConfig, env: { RAVENHELM_HTTP_PORT: '0' } });
     const rt = await createRuntime(server as never, config, logger, { audit: createMemoryAuditSink() });
     try {
