@@ -56,4 +56,31 @@ describe('invokeTool', () => {
       done: true,
     });
   });
+
+  it("with the call's own controller: the deadline aborts that one signal, and a cancel is still ERR_CANCELLED", async () => {
+    const timed = new AbortController();
+    const services = { seen: [] as AbortSignal[] };
+    const pending = invokeTool(slow, { ms: 5000 }, services, base(timed.signal), {
+      timeoutMs: 100,
+      ownController: timed,
+    });
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_BACKEND_TIMEOUT' });
+    expect(services.seen[0]).toBe(timed.signal); // no second controller
+    expect(timed.signal.aborted).toBe(true);
+
+    const cancelled = new AbortController();
+    const running = invokeTool(slow, { ms: 5000 }, { seen: [] }, base(cancelled.signal), {
+      timeoutMs: 10_000,
+      ownController: cancelled,
+    });
+    cancelled.abort('client disconnected');
+    await expect(running).rejects.toMatchObject({ code: 'ERR_CANCELLED' });
+  });
+
+  it('ignores an ownController that is not behind the caller signal', async () => {
+    const other = new AbortController();
+    const services = { seen: [] as AbortSignal[] };
+    await invokeTool(slow, { ms: 1 }, services, base(), { timeoutMs: 1000, ownController: other });
+    expect(services.seen[0]).not.toBe(other.signal);
+  });
 });

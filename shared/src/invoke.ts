@@ -43,6 +43,11 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
 export interface InvokeOptions {
   /** Wall-clock limit for the whole handler; the context's signal aborts when it passes. */
   timeoutMs: number;
+  /**
+   * The controller behind `base.signal` when it belongs to this call alone (the HTTP fast path makes one
+   * per call): the deadline aborts it, instead of a second controller chained to the caller's signal.
+   */
+  ownController?: AbortController | undefined;
 }
 
 /**
@@ -59,15 +64,18 @@ export async function invokeTool<S extends object>(
   const input = parseToolInput(tool, args);
   // One controller per call, aborted by the caller's signal or the deadline (cheaper than
   // AbortSignal.timeout + AbortSignal.any on the hot path, and nothing lingers after the call).
-  const controller = new AbortController();
+  const own = opts.ownController?.signal === base.signal ? opts.ownController : undefined;
+  const controller = own ?? new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(new Error('deadline'));
   }, opts.timeoutMs);
-  const onCallerAbort = () => controller.abort(base.signal.reason);
-  if (base.signal.aborted) onCallerAbort();
-  else base.signal.addEventListener('abort', onCallerAbort, { once: true });
+  const onCallerAbort = own ? undefined : () => controller.abort(base.signal.reason);
+  if (onCallerAbort) {
+    if (base.signal.aborted) onCallerAbort();
+    else base.signal.addEventListener('abort', onCallerAbort, { once: true });
+  }
   const signal = controller.signal;
   const ctx = { ...services, ...base, signal } as ToolContext<S>;
   let raw: unknown;
@@ -89,7 +97,7 @@ export async function invokeTool<S extends object>(
     throw toRavenhelmError(err);
   } finally {
     clearTimeout(timer);
-    base.signal.removeEventListener('abort', onCallerAbort);
+    if (onCallerAbort) base.signal.removeEventListener('abort', onCallerAbort);
   }
   const out = tool.output.safeParse(raw);
   if (!out.success) {

@@ -68,20 +68,50 @@ export function createMcpServer(opts: McpServerOptions): Server {
     const off = opts.pipeline.onToolListChanged(() => void server.sendToolListChanged().catch(() => undefined));
     server.onclose = off;
   }
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+  const callTool = createToolCallHandler(opts);
+  server.setRequestHandler(CallToolRequestSchema, (req, extra) => {
     const caller = callerOf(extra.authInfo, opts.localPrincipal);
     const supportsElicitation = opts.elicitation && server.getClientCapabilities()?.elicitation !== undefined;
-    const taskParams = (req.params as { task?: unknown }).task;
+    return callTool(req.params, caller, {
+      signal: extra.signal,
+      requestId: String(extra.requestId),
+      ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
+    });
+  });
+  return server;
+}
+
+/** What a transport hands the tools/call handler besides the message: the call's signal and ids. */
+export interface ToolCallExtra {
+  /** Aborted when the transport cancels this call (client gone, deadline passed, shutdown). */
+  signal: AbortSignal;
+  /** The controller behind `signal`, when the transport made it for this call alone (the HTTP fast path). */
+  controller?: AbortController | undefined;
+  /** Fallback request id for logs and audit when the caller carries none (stdio). */
+  requestId: string;
+  elicitConfirmation?: (plan: string) => Promise<boolean>;
+}
+
+export type ToolCallParams = { name: string; arguments?: Record<string, unknown> | undefined; task?: unknown };
+export type ToolCallHandler = (params: ToolCallParams, caller: CallerInfo, extra: ToolCallExtra) => Promise<object>;
+
+/**
+ * The tools/call handler: the SDK server runs it for every transport, and the HTTP fast path
+ * (`http/fast-call.ts`) runs the very same function without the SDK's Protocol. It throws McpError,
+ * with our stable code in `data.code` for protocol-level failures.
+ */
+export function createToolCallHandler(opts: Pick<McpServerOptions, 'pipeline' | 'tasks'>): ToolCallHandler {
+  return async (params, caller, extra) => {
     try {
       if (opts.tasks) {
-        const support = opts.pipeline.taskSupport(req.params.name);
-        if (taskParams !== undefined) {
+        const support = opts.pipeline.taskSupport(params.name);
+        if (params.task !== undefined) {
           // The same pipeline runs in the background; the confirmation of a task-run call is plan-and-token.
           return await opts.tasks.start(
             caller.principal,
-            req.params.name,
-            req.params.arguments,
-            taskParams,
+            params.name,
+            params.arguments,
+            params.task,
             caller.preflighted === true,
             caller.traceparent,
           );
@@ -89,16 +119,17 @@ export function createMcpServer(opts: McpServerOptions): Server {
         if (support === 'required') {
           throw new McpError(
             ErrorCode.MethodNotFound,
-            `${req.params.name} runs only as a task: send params.task (MCP 2025-11-25 Tasks)`,
+            `${params.name} runs only as a task: send params.task (MCP 2025-11-25 Tasks)`,
           );
         }
       }
-      return await opts.pipeline.call(caller.principal, req.params.name, req.params.arguments, {
-        requestId: caller.requestId ?? String(extra.requestId),
+      return await opts.pipeline.call(caller.principal, params.name, params.arguments, {
+        requestId: caller.requestId ?? extra.requestId,
         signal: extra.signal,
+        controller: extra.controller,
         preflighted: caller.preflighted === true,
         traceparent: caller.traceparent,
-        ...(supportsElicitation ? { elicitConfirmation: (plan: string) => confirmByElicitation(server, plan) } : {}),
+        ...(extra.elicitConfirmation ? { elicitConfirmation: extra.elicitConfirmation } : {}),
       });
     } catch (err) {
       if (err instanceof McpError) throw err;
@@ -106,8 +137,7 @@ export function createMcpServer(opts: McpServerOptions): Server {
       const e = toRavenhelmError(err);
       throw new McpError(e.mapping.jsonrpc, e.message, { code: e.code, ...e.details });
     }
-  });
-  return server;
+  };
 }
 
 async function confirmByElicitation(server: Server, plan: string): Promise<boolean> {

@@ -12,7 +12,7 @@ import { lazyModern } from './http/era.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
 import { MultiplexTransport } from './http/multiplex.js';
 import type { Logger } from './logging.js';
-import { createMcpServer } from './mcp-server.js';
+import { createMcpServer, createToolCallHandler } from './mcp-server.js';
 import { Metrics } from './metrics.js';
 import { createWebhookNotifier } from './pipeline/approval-webhook.js';
 import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
@@ -326,6 +326,11 @@ export interface StartHttpOptions {
   /** Builds the TLS server options and peer identity (from @ravenhelm/auth) when TLS is configured. */
   tls?: { options: import('node:tls').TlsOptions; peer: (req: IncomingMessage) => Promise<PeerIdentity> };
   peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
+  /**
+   * Internal: false sends every 2025-era tools/call through the SDK server (the fast path's reference in
+   * the equivalence tests). Default true.
+   */
+  toolCallFastPath?: boolean;
 }
 
 export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promise<HttpServerHandle> {
@@ -338,6 +343,9 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     pipeline: rt.pipeline,
     tasks: rt.tasks,
   });
+  // The HTTP fast path runs the same tools/call handler the server above runs.
+  const callTool =
+    opts.toolCallFastPath === false ? undefined : createToolCallHandler({ pipeline: rt.pipeline, tasks: rt.tasks });
   await mcp.connect(transport);
   // The 2026-07-28 server is imported and connected on the first request that speaks it.
   const modern = lazyModern(async () => {
@@ -396,6 +404,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     authenticator,
     pipeline: rt.pipeline,
     transport,
+    callTool,
     modern,
     metrics: rt.metrics,
     logger: rt.logger,

@@ -5,15 +5,16 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import type { Authenticator, AuthRequest, Principal } from '@ravenhelm/auth';
 import { ERROR_TABLE, type ErrorCode, RavenhelmError, toRavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { authInfoFor } from '../mcp-server.js';
+import { authInfoFor, type CallerInfo, type ToolCallHandler } from '../mcp-server.js';
 import { classifyMessage, clip, MAX_VERSION_CHARS, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
+import { callToolFast, fastPathEligible } from './fast-call.js';
 import type { MultiplexTransport } from './multiplex.js';
-import { checkRoutingHeaders, headerToolName, readRoutingHeaders } from './routing-headers.js';
+import { checkRoutingHeaders, headerToolName, headerValues, readRoutingHeaders } from './routing-headers.js';
 
 export interface PeerIdentity {
   spiffeId?: string | undefined;
@@ -34,6 +35,12 @@ export interface HttpHandlerOptions {
   pipeline: Pipeline<object>;
   /** Feeds the long-lived 2025-11-25 (SDK v1) server. */
   transport: MultiplexTransport;
+  /**
+   * The tools/call handler the SDK v1 server runs (`createToolCallHandler`). Given: an authorized
+   * 2025-era tools/call that needs no task, progress or elicitation runs it directly (the fast path, see
+   * `fast-call.ts`); absent: every request goes through the SDK server.
+   */
+  callTool?: ToolCallHandler | undefined;
   /** The long-lived 2026-07-28 (SDK v2) server, loaded on first use; absent: only 2025-era clients are served. */
   modern?: ModernLink | undefined;
   metrics: Metrics;
@@ -109,17 +116,47 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     );
   }
 
-  async function readBody(req: IncomingMessage): Promise<string> {
+  /** The whole body as text, refused past maxBodyBytes (then the request is destroyed, as a read loop would). */
+  function readBody(req: IncomingMessage): Promise<string> {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > o.maxBodyBytes) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > o.maxBodyBytes) throw tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    if (declared > o.maxBodyBytes) return Promise.reject(tooLarge());
+    // Stream events, not `for await`: no async iterator, end-of-stream watcher and promise per chunk.
+    return new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > o.maxBodyBytes) {
+          done();
+          req.destroy();
+          reject(tooLarge());
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        done();
+        resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).toString('utf8'));
+      };
+      const onError = (err: Error) => {
+        done();
+        reject(err);
+      };
+      const onClose = () => {
+        done();
+        reject(new Error('the client closed the connection before the body was read'));
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+    });
   }
 
   function tooLarge(): RavenhelmError {
@@ -152,9 +189,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       peerSpiffeId: peer.spiffeId,
       peerCertificate: peer.certificate,
     };
-    if (req.headersDistinct.authorization && req.headersDistinct.authorization.length > 1) {
-      authReq.headers = { ...authReq.headers, authorization: req.headersDistinct.authorization };
-    }
+    // Node joins repeated headers; the authenticator must see a repeated Authorization as such (not
+    // req.headersDistinct: that builds a second copy of every header on each request).
+    const all = headerValues(req, 'authorization');
+    if (all && all.length > 1) authReq.headers = { ...authReq.headers, authorization: all };
     return o.authenticator.authenticate(authReq);
   }
 
@@ -264,25 +302,26 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       }
       preflighted = true;
     }
+    const caller: CallerInfo = { principal, preflighted, requestId };
+    if (typeof req.headers.traceparent === 'string') caller.traceparent = req.headers.traceparent;
     let cancel: (() => void) | undefined;
     const onClose = () => {
       if (!res.writableEnded) cancel?.();
     };
+    const onCancel = (c: () => void) => {
+      cancel = c;
+    };
     res.on('close', onClose);
-    const response = await (era.modern && side ? side.transport : o.transport).dispatch(
-      request,
-      {
-        authInfo: authInfoFor({
-          principal,
-          preflighted,
-          requestId,
-          ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
-        }),
-      },
-      (c) => {
-        cancel = c;
-      },
-    );
+    const callTool = o.callTool;
+    const params = message.params as Record<string, unknown>;
+    const response =
+      preflighted && callTool && !era.modern && fastPathEligible(params)
+        ? await o.transport.run(request, (controller) => callToolFast(callTool, params, caller, controller), onCancel)
+        : await (era.modern && side ? side.transport : o.transport).dispatch(
+            request,
+            { authInfo: authInfoFor(caller) },
+            onCancel,
+          );
     res.off('close', onClose);
     if (res.destroyed) return;
     send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });

@@ -67,3 +67,100 @@ describe('MultiplexTransport settles every dispatched request exactly once', () 
     await expect(t.dispatch(request, {})).rejects.toThrow(/closed/);
   });
 });
+
+/** A handler that never finishes on its own: it records its signal and settles only when aborted. */
+function hangingHandler() {
+  const seen: { signal?: AbortSignal; settledAfterAbort: boolean } = { settledAfterAbort: false };
+  const handler = ({ signal }: AbortController) => {
+    seen.signal = signal;
+    return new Promise<unknown>((_resolve, reject) => {
+      signal.addEventListener('abort', () => {
+        seen.settledAfterAbort = true;
+        reject(new Error('handler saw the abort'));
+      });
+    });
+  };
+  return { seen, handler };
+}
+
+describe('MultiplexTransport.run (the in-process fast path) keeps the same settle rules', () => {
+  it('answers with the result under the caller id, in the key order the SDK Protocol uses', async () => {
+    const t = new MultiplexTransport();
+    const res = await t.run(request, async () => ({ content: [] }));
+    expect(JSON.stringify(res)).toBe('{"result":{"content":[]},"jsonrpc":"2.0","id":7}');
+    expect(t.pending).toBe(0);
+  });
+
+  it('turns a thrown error into the JSON-RPC error the SDK Protocol builds (code, message, data)', async () => {
+    const t = new MultiplexTransport();
+    const coded = Object.assign(new Error('MCP error -32602: bad'), { code: -32602, data: { code: 'ERR_X' } });
+    expect(await t.run(request, () => Promise.reject(coded))).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32602, message: 'MCP error -32602: bad', data: { code: 'ERR_X' } },
+    });
+    // A plain error (no numeric code) is -32603 without data; a synchronous throw is answered too.
+    const plain = await t.run(request, () => {
+      throw new Error('boom');
+    });
+    expect(plain).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32603, message: 'boom' } });
+    expect(t.pending).toBe(0);
+  });
+
+  it('aborts the handler and answers ERR_BACKEND_TIMEOUT when the deadline passes; its late answer is dropped', async () => {
+    const t = new MultiplexTransport({ deadlineMs: 50 });
+    const { seen, handler } = hangingHandler();
+    const res = (await t.run(request, handler)) as { id: number; error: { data: { code: string } } };
+    expect(res.id).toBe(7);
+    expect(res.error.data.code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(seen.signal?.aborted).toBe(true);
+    expect(seen.signal?.reason).toBe('deadline passed');
+    expect(seen.settledAfterAbort).toBe(true);
+    expect(t.pending).toBe(0);
+  });
+
+  it('aborts the handler and answers ERR_CANCELLED when the transport cancels (client gone)', async () => {
+    const t = new MultiplexTransport();
+    const { seen, handler } = hangingHandler();
+    let cancel: (() => void) | undefined;
+    const pending = t.run(request, handler, (c) => {
+      cancel = c;
+    });
+    expect(seen.signal?.aborted).toBe(false);
+    cancel?.();
+    const res = (await pending) as { error: { data: { code: string } } };
+    expect(res.error.data.code).toBe('ERR_CANCELLED');
+    expect(seen.signal?.reason).toBe('client disconnected');
+    cancel?.(); // a second cancel is a no-op
+    expect(t.pending).toBe(0);
+  });
+
+  it("still answers a call whose handler aborted the call's controller itself (its own deadline)", async () => {
+    const t = new MultiplexTransport();
+    const res = await t.run(request, async (controller) => {
+      controller.abort(new Error('deadline'));
+      return { content: [], isError: true };
+    });
+    expect(res).toEqual({ result: { content: [], isError: true }, jsonrpc: '2.0', id: 7 });
+  });
+
+  it('never lets a server response settle an in-process call', async () => {
+    const t = new MultiplexTransport({ deadlineMs: 50 });
+    const { handler } = hangingHandler();
+    const pending = t.run(request, handler);
+    for (let i = 1; i <= 3; i++) await t.send({ jsonrpc: '2.0', id: `direct:${i}`, result: { forged: true } });
+    const res = (await pending) as { error: { data: { code: string } } };
+    expect(res.error.data.code).toBe('ERR_BACKEND_TIMEOUT');
+  });
+
+  it('answers ERR_SHUTTING_DOWN and aborts the handler when the transport closes', async () => {
+    const t = new MultiplexTransport();
+    const { seen, handler } = hangingHandler();
+    const pending = t.run(request, handler);
+    await t.close();
+    const res = (await pending) as { error: { data: { code: string } } };
+    expect(res.error.data.code).toBe('ERR_SHUTTING_DOWN');
+    expect(seen.signal?.aborted).toBe(true);
+    await expect(t.run(request, handler)).rejects.toThrow(/closed/);
+  });
+});

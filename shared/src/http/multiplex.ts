@@ -1,9 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type MessageExtraInfo,
+  type RequestId,
+  ErrorCode as SdkErrorCode,
+} from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_TABLE, type ErrorCode } from '../errors.js';
 
-type Pending = { originalId: RequestId; resolve: (message: JSONRPCMessage) => void; timer: NodeJS.Timeout };
+type Pending = {
+  originalId: RequestId;
+  resolve: (message: JSONRPCMessage) => void;
+  timer: NodeJS.Timeout;
+  /** Set for a call run in-process (`run`): aborts its signal; otherwise the server is told by notification. */
+  abort?: (reason: string) => void;
+};
 
 export interface MultiplexOptions {
   /**
@@ -31,6 +43,8 @@ export class MultiplexTransport implements Transport {
   readonly #pending = new Map<string, Pending>();
   readonly #deadlineMs: number;
   #closed = false;
+  /** Keys of in-process calls: never sent to the server, so no response of the server can name one. */
+  #directSeq = 0;
 
   constructor(opts: MultiplexOptions = {}) {
     this.#deadlineMs = opts.deadlineMs ?? 120_000;
@@ -42,6 +56,7 @@ export class MultiplexTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     for (const id of [...this.#pending.keys()]) {
+      this.#pending.get(id)?.abort?.('the server shut down');
       this.#settle(id, 'ERR_SHUTTING_DOWN', 'the server shut down before this call finished; retry on another replica');
     }
     this.onclose?.();
@@ -60,29 +75,89 @@ export class MultiplexTransport implements Transport {
     if (this.#closed || !this.onmessage) return Promise.reject(new Error('transport is closed'));
     const internalId = randomUUID();
     return new Promise<JSONRPCMessage>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#abort(internalId, 'deadline passed');
-        this.#settle(
-          internalId,
-          'ERR_BACKEND_TIMEOUT',
-          `the server did not answer within ${this.#deadlineMs} ms; try again or narrow the request`,
-        );
-      }, this.#deadlineMs);
-      timer.unref();
-      this.#pending.set(internalId, { originalId: request.id, resolve, timer });
-      onCancel?.(() => {
-        if (!this.#pending.has(internalId)) return;
-        this.#abort(internalId, 'client disconnected');
-        this.#settle(internalId, 'ERR_CANCELLED', 'the client disconnected; the call was cancelled');
-      });
+      this.#pending.set(internalId, { originalId: request.id, resolve, timer: this.#deadline(internalId) });
+      onCancel?.(() => this.#cancel(internalId));
       this.onmessage?.({ ...request, id: internalId }, extra);
     });
   }
 
+  /**
+   * Runs one request in-process, without the server's Protocol (the tools/call fast path), under the
+   * same rules as `dispatch`: the same deadline backstop, cancellation only through `onCancel` (the
+   * transport's own), shutdown settles it, and it settles exactly once. `handler` gets the call's own
+   * controller (the transport aborts it on cancel, deadline or shutdown; the handler may abort it on its
+   * own deadline and still answer); its result or error becomes the JSON-RPC response exactly as the
+   * SDK's Protocol builds it. An answer after the transport settled the call is dropped.
+   */
+  run(
+    request: JSONRPCRequest,
+    handler: (controller: AbortController) => Promise<unknown>,
+    onCancel?: (cancel: () => void) => void,
+  ): Promise<JSONRPCMessage> {
+    if (this.#closed) return Promise.reject(new Error('transport is closed'));
+    const key = `direct:${++this.#directSeq}`;
+    const controller = new AbortController();
+    return new Promise<JSONRPCMessage>((resolve) => {
+      const pending: Pending = {
+        originalId: request.id,
+        resolve,
+        timer: this.#deadline(key),
+        abort: (reason) => controller.abort(reason),
+      };
+      this.#pending.set(key, pending);
+      onCancel?.(() => this.#cancel(key));
+      let running: Promise<unknown>;
+      try {
+        running = handler(controller);
+      } catch (err) {
+        running = Promise.reject(err);
+      }
+      running.then(
+        (result) => this.#answer(key, { result, jsonrpc: '2.0', id: request.id } as JSONRPCMessage),
+        (error) => this.#answer(key, { jsonrpc: '2.0', id: request.id, error: protocolError(error) }),
+      );
+    });
+  }
+
+  #deadline(key: string): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.#abort(key, 'deadline passed');
+      this.#settle(
+        key,
+        'ERR_BACKEND_TIMEOUT',
+        `the server did not answer within ${this.#deadlineMs} ms; try again or narrow the request`,
+      );
+    }, this.#deadlineMs);
+    timer.unref();
+    return timer;
+  }
+
+  #cancel(key: string): void {
+    if (!this.#pending.has(key)) return;
+    this.#abort(key, 'client disconnected');
+    this.#settle(key, 'ERR_CANCELLED', 'the client disconnected; the call was cancelled');
+  }
+
   /** Tells the server to stop working on a request (only the transport does this, never a client). */
   #abort(internalId: string, reason: string): void {
-    if (!this.#pending.has(internalId)) return;
-    this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: internalId, reason } });
+    const pending = this.#pending.get(internalId);
+    if (!pending) return;
+    if (pending.abort) pending.abort(reason);
+    else
+      this.onmessage?.({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: internalId, reason },
+      });
+  }
+
+  /** Settles a pending request with its answer (the original id already in place). */
+  #answer(key: string, message: JSONRPCMessage): void {
+    const pending = this.#pending.get(key);
+    if (!pending) return;
+    this.#pending.delete(key);
+    clearTimeout(pending.timer);
+    pending.resolve(message);
   }
 
   #settle(internalId: string, code: ErrorCode, message: string): void {
@@ -102,9 +177,17 @@ export class MultiplexTransport implements Transport {
     // in stateless JSON mode and are dropped.
     if (!('id' in message) || typeof message.id !== 'string' || !('result' in message || 'error' in message)) return;
     const pending = this.#pending.get(message.id);
-    if (!pending) return;
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    pending.resolve({ ...message, id: pending.originalId } as JSONRPCMessage);
+    if (!pending || pending.abort) return;
+    this.#answer(message.id, { ...message, id: pending.originalId } as JSONRPCMessage);
   }
+}
+
+/** A handler's failure as the SDK's Protocol answers it (code, message, data when present). */
+function protocolError(error: unknown): { code: number; message: string; data?: unknown } {
+  const e = (error ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
+  return {
+    code: Number.isSafeInteger(e.code) ? (e.code as number) : SdkErrorCode.InternalError,
+    message: (e.message as string | undefined) ?? 'Internal error',
+    ...(e.data !== undefined ? { data: e.data } : {}),
+  };
 }

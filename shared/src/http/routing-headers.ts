@@ -22,8 +22,23 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const mismatch = (message: string) =>
   new RavenhelmError('ERR_HEADER_MISMATCH', `the request headers and body disagree: ${message}`);
 
+/**
+ * Every value of one header, from rawHeaders (Node's `headers` joins or drops repeats; `headersDistinct`
+ * would build a second copy of every header on each request). `header` is lower case.
+ */
+export function headerValues(req: IncomingMessage, header: string): string[] | undefined {
+  if (req.headers[header] === undefined) return undefined;
+  const raw = req.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === header.length && name.toLowerCase() === header) values.push(raw[i + 1] as string);
+  }
+  return values;
+}
+
 function single(req: IncomingMessage, header: string): string | undefined {
-  const values = req.headersDistinct[header];
+  const values = headerValues(req, header);
   if (!values) return undefined;
   if (values.length > 1) throw mismatch(`${header} was sent ${values.length} times; send it once`);
   return (values[0] ?? '').trim();

@@ -150,16 +150,38 @@ function approvalFields(a: AuditApproval): AuditApproval {
 }
 
 /**
+ * A call's attempt and outcome records carry the same arguments object: its digest and redacted copy
+ * are computed once, for the attempt, and reused (then forgotten) by the outcome. Per sink (its secret
+ * keys are fixed); keyed by the object, so nothing outlives the call.
+ */
+type ArgsMemo = WeakMap<object, { sensitiveKeys: readonly string[] | undefined; digest: string; argsJson: string }>;
+
+function memoizedArgsFields(
+  event: AuditEvent,
+  secretKeys: RegExp | undefined,
+  memo: ArgsMemo | undefined,
+): { digest: string; argsJson: string } {
+  const key = memo && event.args !== null && typeof event.args === 'object' ? event.args : undefined;
+  if (key === undefined || memo === undefined) return argsFields(event, secretKeys);
+  if (event.phase === 'outcome') {
+    const hit = memo.get(key);
+    if (hit) {
+      memo.delete(key);
+      if (hit.sensitiveKeys === event.sensitiveKeys) return hit;
+    }
+    return argsFields(event, secretKeys);
+  }
+  const fields = argsFields(event, secretKeys);
+  memo.set(key, { sensitiveKeys: event.sensitiveKeys, ...fields });
+  return fields;
+}
+
+/**
  * Everything but the chain fields, taken at write() time: later changes to the caller's objects cannot
  * reach the record, and only known fields are copied (a principal object carrying a token stays out).
  */
-function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Date()): Prepared {
-  const { digest, argsJson } = argsFields(event, secretKeys);
-  const p = event.principal;
-  let principal = `{`;
-  if (p?.clientId !== undefined) principal += `"clientId":${JSON.stringify(clip(p.clientId))},`;
-  if (p?.spiffeId !== undefined) principal += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
-  principal += `"subject":${JSON.stringify(clip(p?.subject))}}`;
+function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsMemo): Prepared {
+  const { digest, argsJson } = memoizedArgsFields(event, secretKeys, memo);
   let head = '';
   if (event.approval !== undefined) head += member('approval', canonicalJson(approvalFields(event.approval)));
   head += member('args', argsJson) + member('argsDigest', JSON.stringify(digest));
@@ -170,24 +192,96 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined, now = new Da
   if (event.outcome !== undefined) head += member('outcome', JSON.stringify(event.outcome));
   head += member('phase', JSON.stringify(event.phase));
   const requestId = clip(event.requestId, 200);
-  const mid = member('principal', principal) + member('requestId', JSON.stringify(requestId));
-  const time = now.toISOString();
-  const server = clip(event.server);
-  const tool = clip(event.tool);
-  const tail =
-    member('server', JSON.stringify(server)) +
-    member('tier', JSON.stringify(event.tier)) +
-    member('time', JSON.stringify(time)) +
-    `"tool":${JSON.stringify(tool)}`;
+  const mid = member('principal', principalJson(event.principal)) + member('requestId', JSON.stringify(requestId));
+  const time = isoNow();
+  const where = whereOf(event);
+  const tail = `${where.before}${member('time', JSON.stringify(time))}${where.after}`;
   const meta = {
     time,
-    server,
-    tool,
+    server: where.server,
+    tool: where.tool,
     tier: event.tier,
     phase: event.phase,
     ...(event.outcome !== undefined ? { outcome: event.outcome } : {}),
   };
   return { head, mid, tail, requestId, meta };
+}
+
+// Record parts that repeat from record to record, built once: the principal's JSON and the
+// server/tier/tool members, looked up by the values themselves (nested Maps: no composite key that two
+// different inputs could share), at most MAX_PARTS of them; and the time, once per millisecond.
+const MAX_PARTS = 4096;
+let parts = 0;
+const principals = new Map<unknown, Map<unknown, Map<unknown, string>>>();
+const places = new Map<unknown, Map<unknown, Map<unknown, Where>>>();
+
+interface Where {
+  /** `"server":…,"tier":…,` */
+  before: string;
+  /** `"tool":…` (the time member before it ends with its comma) */
+  after: string;
+  server: string;
+  tool: string;
+}
+
+function lookup<V>(
+  root: Map<unknown, Map<unknown, Map<unknown, V>>>,
+  a: unknown,
+  b: unknown,
+  c: unknown,
+): V | undefined {
+  return root.get(a)?.get(b)?.get(c);
+}
+
+function remember<V>(root: Map<unknown, Map<unknown, Map<unknown, V>>>, a: unknown, b: unknown, c: unknown, v: V): V {
+  if (parts >= MAX_PARTS) return v;
+  let byA = root.get(a);
+  if (!byA) {
+    byA = new Map();
+    root.set(a, byA);
+  }
+  let byB = byA.get(b);
+  if (!byB) {
+    byB = new Map();
+    byA.set(b, byB);
+  }
+  byB.set(c, v);
+  parts++;
+  return v;
+}
+
+function principalJson(p: AuditEvent['principal']): string {
+  const hit = lookup(principals, p?.subject, p?.clientId, p?.spiffeId);
+  if (hit !== undefined) return hit;
+  let json = `{`;
+  if (p?.clientId !== undefined) json += `"clientId":${JSON.stringify(clip(p.clientId))},`;
+  if (p?.spiffeId !== undefined) json += `"spiffeId":${JSON.stringify(clip(p.spiffeId))},`;
+  json += `"subject":${JSON.stringify(clip(p?.subject))}}`;
+  return remember(principals, p?.subject, p?.clientId, p?.spiffeId, json);
+}
+
+function whereOf(event: AuditEvent): Where {
+  const hit = lookup(places, event.server, event.tier, event.tool);
+  if (hit !== undefined) return hit;
+  const server = clip(event.server);
+  const tool = clip(event.tool);
+  return remember(places, event.server, event.tier, event.tool, {
+    before: member('server', JSON.stringify(server)) + member('tier', JSON.stringify(event.tier)),
+    after: `"tool":${JSON.stringify(tool)}`,
+    server,
+    tool,
+  });
+}
+
+let isoMs = Number.NaN;
+let iso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
 }
 
 interface ChainHead {
@@ -327,6 +421,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   }
 
   const pending: Pending[] = [];
+  const memo: ArgsMemo = new WeakMap();
   let pumping: Promise<void> | undefined;
   let broken: Error | undefined;
   let dirty = false;
@@ -419,7 +514,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       if (closing) return Promise.reject(unavailable(`audit log ${path} is closed`));
       let prepared: Prepared;
       try {
-        prepared = prepare(event, opts.secretKeys);
+        prepared = prepare(event, opts.secretKeys, memo);
       } catch (err) {
         // Only a malformed event (not its arguments: those never throw) gets here.
         return Promise.reject(unavailable('audit record could not be built', err));

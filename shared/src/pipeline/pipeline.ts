@@ -78,6 +78,8 @@ export interface PipelineOptions<S extends object> {
 export interface CallMeta {
   requestId?: string;
   signal?: AbortSignal;
+  /** The controller behind `signal` when it belongs to this call alone: the handler's deadline reuses it. */
+  controller?: AbortController | undefined;
   /** Set by the HTTP layer when it already ran authorize + rate limit for this message. */
   preflighted?: boolean;
   /** Asks the user to confirm (MCP elicitation) when the session supports it; undefined: not supported. */
@@ -108,6 +110,9 @@ export interface ListedTool {
   /** MCP 2025-11-25 Tasks: present when the tool may run as a task. */
   execution?: { taskSupport: 'optional' | 'required' };
 }
+
+/** Bytes of `{"content":[{"type":"text","text":…}],"structuredContent":…}` besides the two copies (58), rounded up. */
+const RESULT_FRAMING_BOUND = 64;
 
 const DENIED: ReadonlySet<ErrorCode> = new Set([
   'ERR_INSUFFICIENT_SCOPE',
@@ -533,13 +538,13 @@ export class Pipeline<S extends object> {
           this.#o.services,
           {
             signal: meta.signal ?? new AbortController().signal,
-            logger: this.#o.logger.child({ tool: name, requestId: meta.requestId }),
+            logger: lazyChild(this.#o.logger, { tool: name, requestId: meta.requestId }),
             principal,
             requestId: meta.requestId,
             maxOutputBytes: this.#dataBudget,
             options: eff.options,
           },
-          { timeoutMs: this.#o.callTimeoutMs },
+          { timeoutMs: this.#o.callTimeoutMs, ownController: meta.controller },
         ),
       );
       // Not Promise.race with one long-lived promise: each race would leave a reaction on it for good.
@@ -637,6 +642,9 @@ export class Pipeline<S extends object> {
   #result(name: string, data: Record<string, unknown>): ToolResult {
     const text = JSON.stringify(data);
     const result: ToolResult = { content: [{ type: 'text', text }], structuredContent: data };
+    // The result's JSON is the framing, the text escaped once (at most 6 bytes per byte: \u00XX, plus
+    // quotes) and the data (the text itself): under that bound it fits without serializing it again.
+    if (RESULT_FRAMING_BOUND + 7 * Buffer.byteLength(text) + 2 <= this.#o.maxOutputBytes) return result;
     const size = jsonBytes(result);
     if (size <= this.#o.maxOutputBytes) return result;
     this.#o.logger.warn({ tool: name, size, budget: this.#o.maxOutputBytes }, 'text copy of a result clipped');
@@ -714,6 +722,25 @@ export class Pipeline<S extends object> {
       this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase });
     }
   }
+}
+
+/**
+ * A child logger made on first use: most calls never log, and pino's child() (bindings serialized,
+ * redaction applied) is one of the larger per-call costs. Behaves as the child for every property.
+ */
+function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(_target, prop) {
+      child ??= parent.child(bindings);
+      const value: unknown = Reflect.get(child, prop, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+    set(_target, prop, value) {
+      child ??= parent.child(bindings);
+      return Reflect.set(child, prop, value, child);
+    },
+  });
 }
 
 export function errorResult(e: RavenhelmError): ToolResult {
