@@ -240,8 +240,10 @@ describe.sequential('three Docker server replicas behind haproxy, sharing one re
       expect(listed).toContain('toolsets_enable');
       expect(listed).not.toContain('compose_list_projects');
     }
-    await expect(reader.callTool({ name: 'compose_list_projects', arguments: {} })).rejects.toThrow(
-      /toolset 'compose', which is not enabled for you; call toolsets_enable with \{"toolset": "compose"\}/,
+    const off = (await reader.callTool({ name: 'compose_list_projects', arguments: {} })) as ToolAnswer;
+    expect(off.isError).toBe(true);
+    expect(text(off)).toMatch(
+      /^ERR_TOOLSET_NOT_ENABLED: .*toolset 'compose', which is not enabled for you; call toolsets_enable with \{"toolset": "compose"\}/,
     );
 
     const enabled = await reader.callTool({ name: 'toolsets_enable', arguments: { toolset: 'compose' } });

@@ -3,6 +3,7 @@
  * toolset, a call into another toolset is refused with the call that enables it, toolsets_enable grows
  * that principal's tools/list (and nobody else's), and with Redis the enablement survives a restart.
  */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { connectRedis } from '@ravenhelm/kit';
@@ -44,9 +45,25 @@ describe('dynamic toolsets over HTTP (memory store)', () => {
     expect(before).toContain('toolsets_enable');
     expect(before).not.toContain('echo_write');
 
-    await expect(a.callTool({ name: 'echo_write', arguments: { value: 'x' } })).rejects.toThrow(
-      /echo_write is in toolset 'writes', which is not enabled for you; call toolsets_enable with \{"toolset": "writes"\}/,
+    // A tool result the model reads (as over stdio), not a protocol error the client may hide from it.
+    const off = await a.callTool({ name: 'echo_write', arguments: { value: 'x' } });
+    expect(off.isError).toBe(true);
+    expect((off.content as { text: string }[])[0]?.text).toMatch(
+      /^ERR_TOOLSET_NOT_ENABLED: echo_write is in toolset 'writes', which is not enabled for you; call toolsets_enable with \{"toolset": "writes"\}/,
     );
+    expect(h.services.calls.filter((c) => c.tool === 'echo_write')).toHaveLength(0);
+
+    // The same answer to a 2026-07-28 client (SDK v2, the other server behind this endpoint).
+    const modern = new ModernClient({ name: 'toolsets-2026', version: '1.0.0' }, {
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+    } as never);
+    await modern.connect(
+      new ModernTransport(new URL(h.url), { requestInit: { headers: { authorization: 'Bearer a' } } }),
+    );
+    const modernOff = await modern.callTool({ name: 'echo_write', arguments: { value: 'x' } });
+    expect(modernOff.isError).toBe(true);
+    expect(text(modernOff as never)).toMatch(/^ERR_TOOLSET_NOT_ENABLED: echo_write is in toolset 'writes'/);
+    await modern.close();
     expect(h.services.calls.filter((c) => c.tool === 'echo_write')).toHaveLength(0);
 
     const listed = await a.callTool({ name: 'toolsets_list', arguments: {} });
@@ -137,9 +154,9 @@ describe('dynamic toolsets while Redis is down', () => {
       const said = await a.callTool({ name: 'echo_say', arguments: { message: 'still here' } });
       expect(said.isError, text(said)).toBeFalsy();
       // A toolset enabled earlier cannot be confirmed: refused with why, never run blind.
-      await expect(a.callTool({ name: 'echo_write', arguments: { value: 'x' } })).rejects.toThrow(
-        /toolset store \(Redis\) did not answer/,
-      );
+      const refused = await a.callTool({ name: 'echo_write', arguments: { value: 'x' } });
+      expect(refused.isError).toBe(true);
+      expect(text(refused)).toMatch(/toolset store \(Redis\) did not answer/);
       await a.close();
     } finally {
       await h.stop();

@@ -9,7 +9,7 @@ import { authInfoFor, type CallerInfo, type ToolCallHandler } from '../mcp-serve
 import { classifyMessage, clip, MAX_VERSION_CHARS, toolNameOf } from '../message.js';
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import { errorResult, type Pipeline } from '../pipeline/pipeline.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import { callToolFast, fastPathEligible } from './fast-call.js';
@@ -297,7 +297,16 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       try {
         await o.pipeline.preflight(principal, params.name, params.arguments, requestId);
       } catch (err) {
-        sendError(res, err, request.id, true);
+        const e = toRavenhelmError(err);
+        if (e.mapping.kind === 'tool') {
+          // A refusal the model can act on (the toolset is not enabled: call toolsets_enable) is a tool
+          // result, as over stdio; authorization refusals keep their HTTP status (401/403/429).
+          const result = era.modern ? { resultType: 'complete', ...errorResult(e) } : errorResult(e);
+          const answer = { jsonrpc: '2.0', id: request.id, result };
+          send(res, 200, JSON.stringify(answer), { 'x-request-id': requestId });
+          return;
+        }
+        sendError(res, e, request.id, true);
         return;
       }
       preflighted = true;
