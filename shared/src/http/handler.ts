@@ -73,7 +73,13 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
     o.metrics.httpRequests.inc({ server: o.server, status: String(status) });
     if (o.isDraining()) headers.connection = 'close';
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+    // Content-Length, not chunked: the head and the body leave in one write.
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+      ...headers,
+    });
     res.end(body);
   }
 
