@@ -72,7 +72,8 @@ describe('tool schemas compile for draft-07 and 2020-12 validators', () => {
 /**
  * Where a node of an input schema falls outside the function-declaration subset model providers accept
  * when a client forwards our schemas verbatim: Gemini refuses a property schema without `type`
- * (google-gemini/gemini-cli#4400) and an `enum` that is not strings (hyperdxio/hyperdx#2967).
+ * (google-gemini/gemini-cli#4400), a list of types (nanbingxyz/5ire#218) and an `enum` that is not
+ * strings (hyperdxio/hyperdx#2967).
  */
 function providerProblems(node: unknown, path: string): string[] {
   if (!node || typeof node !== 'object') return [];
@@ -82,6 +83,8 @@ function providerProblems(node: unknown, path: string): string[] {
   if (members) {
     for (const [i, m] of members.entries()) problems.push(...providerProblems(m, `${path}/anyOf/${i}`));
   } else if (n.type === undefined) problems.push(`${path}: no type`);
+  // Gemini's Schema.type is one value ("Proto field is not repeating" for a list)
+  if (Array.isArray(n.type)) problems.push(`${path}: type list`);
   if (Array.isArray(n.enum) && !n.enum.every((v) => typeof v === 'string'))
     problems.push(`${path}: enum of non-strings`);
   if (Array.isArray(n.enum) && n.type !== 'string') problems.push(`${path}: enum without type string`);
@@ -102,6 +105,9 @@ describe('input schemas stay inside what model providers accept when a client fo
       '#/properties/a: enum without type string',
     ]);
     expect(providerProblems({ type: 'object', properties: { b: { type: 'number', enum: [1] } } }, '#')).toHaveLength(2);
+    expect(providerProblems({ type: 'object', properties: { c: { type: ['string', 'null'] } } }, '#')).toEqual([
+      '#/properties/c: type list',
+    ]);
   });
 });
 
