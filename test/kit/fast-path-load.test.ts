@@ -8,8 +8,12 @@ import { request as httpRequest } from 'node:http';
 import { MultiplexTransport } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { callBody, type EchoHarness, startEcho } from '../fixtures/kit-harness.js';
+import { startRedis } from '../fixtures/redis.js';
 
-const tokens = { reader: { subject: 'reader', scopes: ['mcp:echo:read'], roles: [] } };
+const tokens = {
+  reader: { subject: 'reader', scopes: ['mcp:echo:read'], roles: [] },
+  writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] },
+};
 const EACH = 20;
 
 type Recorded = { tool: string; args: unknown };
@@ -20,7 +24,7 @@ const slowCalls = (calls: Recorded[]) =>
 type Answer = { status: number; json: { id: unknown; result?: { structuredContent?: Record<string, unknown> } } };
 
 /** One POST on its own connection; with `hangUpAfterMs`, the client closes it before any answer. */
-function post(url: string, body: object, hangUpAfterMs?: number): Promise<Answer | 'hung up'> {
+function post(url: string, body: object, hangUpAfterMs?: number, token = 'reader'): Promise<Answer | 'hung up'> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -32,7 +36,7 @@ function post(url: string, body: object, hangUpAfterMs?: number): Promise<Answer
           'content-type': 'application/json',
           accept: 'application/json',
           'mcp-protocol-version': '2025-11-25',
-          authorization: 'Bearer reader',
+          authorization: `Bearer ${token}`,
           'content-length': Buffer.byteLength(text),
         },
       },
@@ -142,6 +146,27 @@ describe('tools/call fast path under load with callers hanging up', () => {
       expect(g.audit.records.filter((r) => r.tool === 'echo_slow' && r.outcome === 'success')).toEqual([]);
     } finally {
       await g.stop();
+    }
+  }, 20_000);
+
+  it('a caller that hangs up while its call waits for a stalled rate limiter (Redis) never has it run', async () => {
+    const redis = await startRedis();
+    const g = await startEcho({ tokens, env: { RAVENHELM_REDIS_URL: redis.url } });
+    try {
+      const warm = await post(g.url, callBody('echo_write', { value: 'warm' }, 'warm') as object, undefined, 'writer');
+      expect((warm as Answer).json.result?.structuredContent).toBeDefined();
+      redis.pause();
+      // MEDIUM: preflight waits on the Redis rate limiter; the caller gives up meanwhile.
+      const left = await post(g.url, callBody('echo_write', { value: 'left' }, 'left') as object, 150, 'writer');
+      expect(left).toBe('hung up');
+      await new Promise((r) => setTimeout(r, 100));
+      redis.resume();
+      await new Promise((r) => setTimeout(r, 600));
+      expect(g.services.calls.filter((c) => c.tool === 'echo_write').map((c) => c.args)).toEqual([{ value: 'warm' }]);
+      expect(g.audit.records.filter((r) => r.tool === 'echo_write' && r.phase === 'attempt')).toHaveLength(1);
+    } finally {
+      await g.stop();
+      await redis.stop();
     }
   }, 20_000);
 });

@@ -327,6 +327,13 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       cancel = c;
     };
     res.on('close', onClose);
+    if (res.destroyed) {
+      // The caller left while its call was being authorized (its close came before this listener): the
+      // call is not started, and nobody is waiting for an answer.
+      res.off('close', onClose);
+      o.metrics.reject('ERR_CANCELLED');
+      return;
+    }
     const callTool = o.callTool;
     const params = message.params as Record<string, unknown>;
     const response =
