@@ -14,7 +14,7 @@
  * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
  * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 import { assertAllLoaded, loadServers } from '../registry/servers.js';
+import { contractBinEnv } from './env.js';
 import type { ContractBackend, ContractCase, ContractSuite } from './types.js';
 
 const RUNNER_SPIFFE_ID = 'spiffe://contract.test/agent/runner';
@@ -190,24 +191,13 @@ for (const server of discovery.servers) {
       });
 
       function envFor(transport: 'stdio' | 'http', extra: Record<string, string>): Record<string, string> {
-        const env: Record<string, string> = {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? dir,
-          RAVENHELM_LOG_LEVEL: 'warn',
-          RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
-          ...extra,
-          // The suite's own settings win (its policy names its own SPIFFE ID, scopes or subject).
-          ...backend.env,
-        };
-        if (!env.RAVENHELM_POLICY_FILE) {
-          const policy = join(dir, 'policy.yaml');
-          writeFileSync(
-            policy,
-            `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
-          );
-          env.RAVENHELM_POLICY_FILE = policy;
-        }
-        return env;
+        return contractBinEnv({
+          dir,
+          backend,
+          transport,
+          extra,
+          defaultPolicy: `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
+        });
       }
 
       describe('over Streamable HTTP with a real token', () => {

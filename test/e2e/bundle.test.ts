@@ -7,16 +7,7 @@
  * no dev-only or test input (dev CA and issuer, simulators, fixtures) in any of its files and none of the
  * modules kept off the start-up path.
  */
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +19,7 @@ import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script without type declarations
 import { bundledInputs, FORBIDDEN, offendingInputs } from '../../scripts/bundle.mjs';
+import { contractBinEnv } from '../contract/env.js';
 import type { ContractBackend, ContractCase, ContractSuite } from '../contract/types.js';
 import { freePort } from '../fixtures/redis.js';
 import { type HttpBin, REPO_ROOT, startHttpProcess } from '../fixtures/spawn.js';
@@ -130,19 +122,7 @@ for (const server of discovery.servers) {
     });
 
     function envFor(transport: string, extra: Record<string, string>): Record<string, string> {
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? dir,
-        RAVENHELM_LOG_LEVEL: 'warn',
-        RAVENHELM_AUDIT_FILE: join(dir, `audit-${transport}.jsonl`),
-        ...extra,
-        ...backend.env,
-      };
-      if (!env.RAVENHELM_POLICY_FILE) {
-        env.RAVENHELM_POLICY_FILE = join(dir, 'policy.yaml');
-        writeFileSync(env.RAVENHELM_POLICY_FILE, `servers:\n  ${name}: {}\n`);
-      }
-      return env;
+      return contractBinEnv({ dir, backend, transport, extra, defaultPolicy: `servers:\n  ${name}: {}\n` });
     }
 
     it('carries no dev-only, test or start-up-heavy module, in its entry or any chunk', () => {
