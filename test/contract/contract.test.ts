@@ -14,9 +14,8 @@
  * A server without a suite in ./servers/, or a tool without an `expect: 'ok'` case, fails here: new
  * tools enter the suite by construction. A client-side rejection (schema mismatch) fails the case.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client as V2Client, StreamableHTTPClientTransport as V2HttpTransport } from '@modelcontextprotocol/client';
@@ -29,8 +28,8 @@ import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 import { assertAllLoaded, loadServers } from '../registry/servers.js';
-import { contractBinEnv } from './env.js';
-import type { ContractBackend, ContractCase, ContractSuite } from './types.js';
+import { useContractBackend } from './env.js';
+import type { ContractCase, ContractSuite } from './types.js';
 
 const RUNNER_SPIFFE_ID = 'spiffe://contract.test/agent/runner';
 const CONFIRMATION = 'ravenhelm/confirmation';
@@ -170,35 +169,21 @@ for (const server of discovery.servers) {
 
   for (const era of ERAS)
     describe(`${name}: every tool through the SDK ${era.label} client`, () => {
-      let backend: ContractBackend;
-      const dir = mkdtempSync(join(tmpdir(), `rh-contract-${name}-`));
-
-      beforeAll(async () => {
-        backend = await suite.setup();
-      }, 180_000);
-
-      afterAll(async () => {
-        await backend?.stop();
-        rmSync(dir, { recursive: true, force: true });
+      const { dir, backend, envFor } = useContractBackend({
+        name,
+        suite,
+        prefix: 'rh-contract',
+        defaultPolicy: `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
       });
 
       it('has an ok case for every tool, and no case for an unknown tool', () => {
-        const covered = new Set(backend.cases.filter((c) => c.expect === 'ok').map((c) => c.tool));
+        const { cases } = backend();
+        const covered = new Set(cases.filter((c) => c.expect === 'ok').map((c) => c.tool));
         const uncovered = [...specs.keys()].filter((t) => !covered.has(t));
         expect(uncovered, `tools without an 'ok' contract case in test/contract/servers/${name}.ts`).toEqual([]);
-        const unknown = backend.cases.map((c) => c.tool).filter((t) => !specs.has(t));
+        const unknown = cases.map((c) => c.tool).filter((t) => !specs.has(t));
         expect(unknown, 'cases naming tools the server does not have').toEqual([]);
       });
-
-      function envFor(transport: 'stdio' | 'http', extra: Record<string, string>): Record<string, string> {
-        return contractBinEnv({
-          dir,
-          backend,
-          transport,
-          extra,
-          defaultPolicy: `servers:\n  ${name}:\n    confirm: destructive\n    spiffe:\n      default: ["${RUNNER_SPIFFE_ID}"]\n`,
-        });
-      }
 
       describe('over Streamable HTTP with a real token', () => {
         let server: HttpBin;
@@ -241,8 +226,9 @@ for (const server of discovery.servers) {
             const spec = specs.get(c.tool);
             return spec !== undefined && spec.tier !== 'HIGH' && spec.annotations.readOnlyHint === true;
           };
-          const firstWrite = backend.cases.findIndex((c) => !isRead(c));
-          const reads = (firstWrite === -1 ? backend.cases : backend.cases.slice(0, firstWrite)).filter(isRead);
+          const { cases } = backend();
+          const firstWrite = cases.findIndex((c) => !isRead(c));
+          const reads = (firstWrite === -1 ? cases : cases.slice(0, firstWrite)).filter(isRead);
           expect(reads.length).toBeGreaterThan(0);
           const failures: string[] = [];
           for (const c of reads) {
@@ -294,7 +280,7 @@ for (const server of discovery.servers) {
         it('answers every case as declared, accepted by the client', async () => {
           await client.listTools(); // the client validates structuredContent against schemas from this list
           const failures: string[] = [];
-          for (const c of backend.cases) {
+          for (const c of backend().cases) {
             try {
               checkCase(c, await callCase(client, c, era));
             } catch (err) {

@@ -1,6 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ContractBackend } from './types.js';
+import { afterAll, beforeAll } from 'vitest';
+import type { ContractBackend, ContractSuite } from './types.js';
 
 /**
  * The environment a server's bin runs with against a contract backend: PATH and HOME, quiet logs, an
@@ -28,4 +30,30 @@ export function contractBinEnv(o: {
     writeFileSync(env.RAVENHELM_POLICY_FILE, o.defaultPolicy);
   }
   return env;
+}
+
+/**
+ * Inside a describe block: sets up the suite's backend before its tests and stops it after, with a
+ * private scratch folder. `backend` is readable once the tests run; `envFor` builds a bin's environment.
+ */
+export function useContractBackend(o: { name: string; suite: ContractSuite; prefix: string; defaultPolicy: string }) {
+  const dir = mkdtempSync(join(tmpdir(), `${o.prefix}-${o.name}-`));
+  let current: ContractBackend | undefined;
+  beforeAll(async () => {
+    current = await o.suite.setup();
+  }, 180_000);
+  afterAll(async () => {
+    await current?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const backend = (): ContractBackend => {
+    if (!current) throw new Error(`the ${o.name} contract backend is not set up (only read it inside a test)`);
+    return current;
+  };
+  return {
+    dir,
+    backend,
+    envFor: (transport: string, extra: Record<string, string>) =>
+      contractBinEnv({ dir, backend: backend(), transport, extra, defaultPolicy: o.defaultPolicy }),
+  };
 }

@@ -7,7 +7,7 @@
  * no dev-only or test input (dev CA and issuer, simulators, fixtures) in any of its files and none of the
  * modules kept off the start-up path.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,11 +16,11 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { DevIssuer } from '@ravenhelm/auth';
 import type { ToolSpec } from '@ravenhelm/registry';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script without type declarations
 import { bundledInputs, FORBIDDEN, offendingInputs } from '../../scripts/bundle.mjs';
-import { contractBinEnv } from '../contract/env.js';
-import type { ContractBackend, ContractCase, ContractSuite } from '../contract/types.js';
+import { useContractBackend } from '../contract/env.js';
+import type { ContractCase, ContractSuite } from '../contract/types.js';
 import { freePort } from '../fixtures/redis.js';
 import { type HttpBin, REPO_ROOT, startHttpProcess } from '../fixtures/spawn.js';
 import { loadServers } from '../registry/servers.js';
@@ -109,21 +109,12 @@ for (const server of discovery.servers) {
   const specs = new Map<string, ToolSpec>(server.specs.map((s) => [s.name, s]));
 
   describe(`${name}: the bundled bin`, () => {
-    let backend: ContractBackend;
-    const dir = mkdtempSync(join(tmpdir(), `rh-bundle-${name}-`));
-
-    beforeAll(async () => {
-      backend = await suite.setup();
-    }, 180_000);
-
-    afterAll(async () => {
-      await backend?.stop();
-      rmSync(dir, { recursive: true, force: true });
+    const { dir, backend, envFor } = useContractBackend({
+      name,
+      suite,
+      prefix: 'rh-bundle',
+      defaultPolicy: `servers:\n  ${name}: {}\n`,
     });
-
-    function envFor(transport: string, extra: Record<string, string>): Record<string, string> {
-      return contractBinEnv({ dir, backend, transport, extra, defaultPolicy: `servers:\n  ${name}: {}\n` });
-    }
 
     it('carries no dev-only, test or start-up-heavy module, in its entry or any chunk', () => {
       const meta = JSON.parse(readFileSync(join(REPO_ROOT, 'servers', name, 'bundle', 'meta.json'), 'utf8')) as {
@@ -173,7 +164,7 @@ for (const server of discovery.servers) {
         );
         const { tools } = await client.listTools();
         expect(tools.length).toBeGreaterThan(0);
-        await callRead(client, firstRead(backend.cases, specs));
+        await callRead(client, firstRead(backend().cases, specs));
       } catch (err) {
         throw new Error(`${(err as Error).message}\nserver log:\n${http?.stderr().slice(-3000) ?? ''}`);
       } finally {
@@ -215,7 +206,7 @@ for (const server of discovery.servers) {
         stdio = await connectStdio(copyCode('alone'));
         const { client } = stdio;
         const { tools } = await client.listTools();
-        const read = firstRead(backend.cases, specs);
+        const read = firstRead(backend().cases, specs);
         await callRead(client, read);
         // zod's messages come from the one locale the bundle keeps (English): a wrong type is explained.
         const typed = tools.flatMap((t) =>
@@ -245,7 +236,7 @@ for (const server of discovery.servers) {
         let stdio: { client: Client; stderr: () => string } | undefined;
         try {
           stdio = await connectStdio(copyCode('incomplete', (f) => f.startsWith(`${lazyChunk}-`)));
-          const read = firstRead(backend.cases, specs);
+          const read = firstRead(backend().cases, specs);
           for (let attempt = 0; attempt < 2; attempt++) {
             const r = await stdio.client.callTool({ name: read.tool, arguments: read.arguments });
             const text = ((r.content ?? []) as { text?: string }[]).map((p) => p.text ?? '').join('\n');
