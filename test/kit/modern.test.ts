@@ -12,8 +12,8 @@ import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ENVELOPE_VERSION_KEY } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { echoStdioParams } from '../fixtures/echo-stdio.js';
 import { callBody, type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { StdioPeer } from '../fixtures/stdio-peer.js';
 
 const tokens = {
@@ -266,7 +266,6 @@ describe('MCP 2026-07-28 over stdio (the real bin)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rh-modern-stdio-'));
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, POLICY);
-    const entry = tsEntry('test/fixtures/echo-bin.ts', ['--stdio']);
     const client = new Client({ name: 'modern-stdio', version: '1.0.0' }, {
       capabilities: { elicitation: { form: {} } },
       versionNegotiation: { mode: { pin: '2026-07-28' } },
@@ -277,20 +276,7 @@ describe('MCP 2026-07-28 over stdio (the real bin)', () => {
       return { action: 'accept', content: { confirm: true } };
     });
     try {
-      await client.connect(
-        new StdioClientTransport({
-          command: entry.command,
-          args: entry.args,
-          cwd: REPO_ROOT,
-          env: {
-            PATH: process.env.PATH ?? '',
-            RAVENHELM_AUDIT_FILE: join(dir, 'audit.jsonl'),
-            RAVENHELM_POLICY_FILE: policy,
-            RAVENHELM_LOG_LEVEL: 'warn',
-          },
-          stderr: 'pipe',
-        }),
-      );
+      await client.connect(new StdioClientTransport(echoStdioParams(dir, { RAVENHELM_POLICY_FILE: policy })));
       const said = await client.callTool({ name: 'echo_say', arguments: { message: 'stdio 2026' } });
       expect(said.structuredContent).toEqual({ message: 'stdio 2026' });
       const deleted = await client.callTool({ name: 'echo_delete', arguments: { item: 'tmp' } });

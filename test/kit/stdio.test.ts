@@ -7,7 +7,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectEchoStdio } from '../fixtures/echo-stdio.js';
+import { connectEchoStdio, echoStdioParams } from '../fixtures/echo-stdio.js';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { StdioPeer } from '../fixtures/stdio-peer.js';
 
@@ -74,7 +74,6 @@ describe('confirmation by MCP elicitation over stdio', () => {
   async function connectWithElicitation(answer: 'accept' | 'decline') {
     const policy = join(dir, 'confirm-policy.yaml');
     writeFileSync(policy, 'servers:\n  echo:\n    confirm: destructive\n');
-    const entry = tsEntry('test/fixtures/echo-bin.ts', ['--stdio']);
     const client = new Client(
       { name: 'elicit-test', version: '1.0.0' },
       { capabilities: { elicitation: { form: {} } } },
@@ -85,18 +84,7 @@ describe('confirmation by MCP elicitation over stdio', () => {
       return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
     });
     await client.connect(
-      new StdioClientTransport({
-        command: entry.command,
-        args: entry.args,
-        cwd: REPO_ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          RAVENHELM_AUDIT_FILE: join(dir, 'audit-elicit.jsonl'),
-          RAVENHELM_POLICY_FILE: policy,
-          RAVENHELM_LOG_LEVEL: 'warn',
-        },
-        stderr: 'pipe',
-      }),
+      new StdioClientTransport(echoStdioParams(dir, { RAVENHELM_POLICY_FILE: policy }, 'audit-elicit.jsonl')),
     );
     return { client, asked };
   }
