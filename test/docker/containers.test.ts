@@ -44,6 +44,9 @@ describe('containers_list', () => {
     expect(byName[exited]).toMatchObject({ state: 'exited', health: 'none' });
     expect(byName[exited].status).toMatch(/Exited \(3\)/);
     expect(res).toMatchObject({ total: 4, returned: 4, truncated: false });
+    // The engine's command (`sh -c <script>`, as docker ps shows it) and ports (none: --network none).
+    expect(byName[healthy]).toMatchObject({ command: "sh -c 'echo started; sleep 600'", ports: [] });
+    expect(byName[exited].command).toMatch(/^sh -c 'echo booting; echo "fatal: config missing" >&2; exit 3'$/);
   });
 
   it('filters by label, status and health', async () => {

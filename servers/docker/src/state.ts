@@ -53,6 +53,33 @@ export const nameOf = (names: readonly string[] | string | undefined): string =>
   return (first ?? '').replace(/^\//, '');
 };
 
+/** Longest command a summary shows; longer ones end in "…" (docker ps cuts at 20). */
+export const COMMAND_MAX_CHARS = 100;
+
+/** The container's command as the engine lists it, cut to COMMAND_MAX_CHARS code points with a trailing "…". */
+export function commandOf(command: string | undefined): string {
+  const chars = Array.from(command ?? '');
+  return chars.length > COMMAND_MAX_CHARS ? `${chars.slice(0, COMMAND_MAX_CHARS - 1).join('')}…` : chars.join('');
+}
+
+/**
+ * The list endpoint's ports in `docker ps` notation: "127.0.0.1:8080->80/tcp" when published, "80/tcp" when
+ * only exposed; IPv6 hosts in brackets. Identical entries are kept once, in the engine's order.
+ */
+export function portsOf(ports: readonly Docker.Port[] | undefined): string[] {
+  const out = new Set<string>();
+  for (const p of ports ?? []) {
+    const target = `${p.PrivatePort}/${p.Type}`;
+    if (!p.PublicPort) {
+      out.add(target);
+      continue;
+    }
+    const host = p.IP ? (p.IP.includes(':') ? `[${p.IP}]:` : `${p.IP}:`) : '';
+    out.add(`${host}${p.PublicPort}->${target}`);
+  }
+  return [...out];
+}
+
 /** Docker reports never-set times as year 1. */
 export function dockerTime(value: string | undefined): string | null {
   if (!value || value.startsWith('0001-01-01')) return null;
