@@ -19,6 +19,7 @@ beforeAll(async () => {
     {
       labels: { alertname: 'HighErrorRate', service: 'checkout', severity: 'critical' },
       annotations: { summary: 'checkout 5xx above 5%' },
+      generatorURL: 'http://prometheus.example:9090/graph?g0.expr=rate%28http_5xx%5B5m%5D%29',
     },
     { labels: { alertname: 'DiskFull', service: 'db', severity: 'warning' }, annotations: { summary: '/var at 97%' } },
     ...Array.from({ length: NOISE }, (_, i) => ({
@@ -51,6 +52,13 @@ describe('alerts_list', () => {
       annotations: { summary: 'checkout 5xx above 5%' },
       receivers: ['blackhole'],
     });
+    // Every time Alertmanager keeps: when it started, when it resolves unless sent again, when it last
+    // changed; and the link to the rule that fired it, only where the sender gave one.
+    const [top, second] = first.alerts;
+    expect(top.generatorURL).toBe('http://prometheus.example:9090/graph?g0.expr=rate%28http_5xx%5B5m%5D%29');
+    expect(Date.parse(top.endsAt) - Date.parse(top.startsAt)).toBe(3_660_000);
+    expect(Date.parse(top.updatedAt)).toBeGreaterThanOrEqual(Date.parse(top.startsAt));
+    expect(second).not.toHaveProperty('generatorURL');
     expect(first.alerts[1].name).toBe('DiskFull');
     const seen = new Set<string>(first.alerts.map((a: { fingerprint: string }) => a.fingerprint));
     let cursor = first.nextCursor;

@@ -225,12 +225,13 @@ function marker(dir: string): string {
 /** Posts alerts to Alertmanager's v2 API, firing from now for an hour. */
 export async function postAlerts(
   amUrl: string,
-  alerts: { labels: Record<string, string>; annotations?: Record<string, string> }[],
+  alerts: { labels: Record<string, string>; annotations?: Record<string, string>; generatorURL?: string }[],
 ): Promise<void> {
   const now = Date.now();
   const body = alerts.map((a) => ({
     labels: a.labels,
     annotations: a.annotations ?? {},
+    ...(a.generatorURL ? { generatorURL: a.generatorURL } : {}),
     startsAt: new Date(now - 60_000).toISOString(),
     endsAt: new Date(now + 3_600_000).toISOString(),
   }));

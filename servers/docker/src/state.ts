@@ -54,7 +54,7 @@ export const nameOf = (names: readonly string[] | string | undefined): string =>
 };
 
 /** Longest command a summary shows; longer ones end in "…" (docker ps cuts at 20). */
-export const COMMAND_MAX_CHARS = 100;
+export const COMMAND_MAX_CHARS = 60;
 
 /** The container's command as the engine lists it, cut to COMMAND_MAX_CHARS code points with a trailing "…". */
 export function commandOf(command: string | undefined): string {
