@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
 import { describeZodError } from './invoke.js';
+import { DEFAULT_ADMISSION } from './pipeline/admission.js';
 import { parseHeaderList } from './telemetry/otlp.js';
 
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -174,6 +175,15 @@ export const KitConfigSchema = z.object({
         .max(16 * 1024 * 1024)
         .default(64 * 1024),
       callTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(30_000),
+      /** Tool calls (tasks included) this process runs at once; more are refused with ERR_SERVER_BUSY. */
+      maxCallsInFlight: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_ADMISSION.maxInFlight),
+      /** Tool calls one caller may have running at once in this process; more get ERR_TOO_MANY_CALLS. */
+      maxCallsInFlightPerCaller: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(DEFAULT_ADMISSION.maxInFlightPerCaller),
     })
     .prefault({}),
   policyFile: z.string().optional(),
@@ -285,6 +295,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_FORWARDED_BUNDLE_FILE: 'http.forwardedBundleFile',
   RAVENHELM_MAX_OUTPUT_BYTES: 'limits.maxOutputBytes',
   RAVENHELM_CALL_TIMEOUT_MS: 'limits.callTimeoutMs',
+  RAVENHELM_MAX_CALLS_IN_FLIGHT: 'limits.maxCallsInFlight',
+  RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: 'limits.maxCallsInFlightPerCaller',
   RAVENHELM_POLICY_FILE: 'policyFile',
   RAVENHELM_AUTH_MODE: 'auth.mode',
   RAVENHELM_AUTH_ISSUER: 'auth.issuer',

@@ -64,6 +64,10 @@ export const ERROR_TABLE = {
   ERR_RESTART_BUDGET: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_NOT_ALLOWED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_TOOLSET_NOT_ENABLED: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  /** One caller has its maximum of tool calls running here (limits.maxCallsInFlightPerCaller). */
+  ERR_TOO_MANY_CALLS: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
+  /** This process runs its maximum of tool calls (limits.maxCallsInFlight). */
+  ERR_SERVER_BUSY: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_OUTPUT_TOO_LARGE: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_QUERY_INVALID: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },
   ERR_BACKEND_TIMEOUT: { http: 200, jsonrpc: JSONRPC_SERVER, kind: 'tool' },

@@ -243,6 +243,10 @@ export async function createRuntime(
     ...(notifier ? { onApprovalRequested: notifier.notify } : {}),
     tracer,
     ...(toolsets ? { toolsets } : {}),
+    admission: {
+      maxInFlight: config.limits.maxCallsInFlight,
+      maxInFlightPerCaller: config.limits.maxCallsInFlightPerCaller,
+    },
   });
   const tasks = new TaskRunner({
     store: taskStore,

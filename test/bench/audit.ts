@@ -142,6 +142,8 @@ async function overHttp(groupCommit: boolean): Promise<{ perSecond: number; p99m
       RAVENHELM_HTTP_PORT: '0',
       RAVENHELM_LOCAL_SCOPES: 'mcp:bench:write',
       RAVENHELM_RATE_LIMIT_POINTS: '100000000',
+      RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '100000',
+      RAVENHELM_MAX_CALLS_IN_FLIGHT: '100000',
     },
   });
   const rt = await createRuntime(server as never, config, silentLogger(), { audit });

@@ -47,7 +47,13 @@ export async function startKit(
   const def = echoServer();
   const config = loadConfig({
     backendSchema: def.backendConfig,
-    env: { RAVENHELM_HTTP_PORT: '0', RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read' },
+    env: {
+      RAVENHELM_HTTP_PORT: '0',
+      RAVENHELM_LOCAL_SCOPES: 'mcp:echo:read',
+      // One principal drives every connection: BENCH_CONCURRENCY above 32 is measured, not refused.
+      RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '100000',
+      RAVENHELM_MAX_CALLS_IN_FLIGHT: '100000',
+    },
   });
   const rt = await createRuntime(def as never, config, silentLogger(), { audit: createMemoryAuditSink() });
   const handle = await startHttp(rt, {

@@ -66,6 +66,9 @@ export async function startStack(opts: {
     // that every call is served (the bench measures the limiter's cost, not its refusals).
     RAVENHELM_RATE_LIMIT_POINTS: String(1_000_000_000),
     RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: '60',
+    // Likewise the bounds on calls running at once, so BENCH_CONCURRENCY above 32 is measured, not refused.
+    RAVENHELM_MAX_CALLS_IN_FLIGHT: '100000',
+    RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '100000',
     ...(opts.soak ? { BENCH_STATS_MS: String(opts.soak.statsMs) } : {}),
     ...opts.env,
   };

@@ -8,6 +8,7 @@ import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { hashSubject, parseTraceparent, SpanKind, type Tracer, withSpan } from '../telemetry/trace.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
+import { type AdmissionLimits, CallAdmission, DEFAULT_ADMISSION } from './admission.js';
 import { ApprovalDesk } from './approval-desk.js';
 import {
   APPROVAL_ARG,
@@ -73,6 +74,8 @@ export interface PipelineOptions<S extends object> {
   tracer?: Tracer | undefined;
   /** Dynamic toolsets: sessions start with some toolsets and enable others. Absent: every toolset is listed. */
   toolsets?: DynamicToolsets;
+  /** Tool calls running at once, in all and per caller; default DEFAULT_ADMISSION. */
+  admission?: AdmissionLimits;
 }
 
 export interface CallMeta {
@@ -141,6 +144,7 @@ export class Pipeline<S extends object> {
   #inFlight = 0;
   #idle: (() => void)[] = [];
   readonly #denials: DenialAggregator;
+  readonly #admission: CallAdmission;
   /** What a handler may return so that the whole result (both copies) fits maxOutputBytes. */
   readonly #dataBudget: number;
   /** Rejects (ERR_OUTCOME_UNKNOWN) when shutdown stops waiting for the calls still running. */
@@ -157,6 +161,7 @@ export class Pipeline<S extends object> {
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
     this.#dataBudget = dataBudgetOf(opts.maxOutputBytes);
+    this.#admission = new CallAdmission(opts.admission ?? DEFAULT_ADMISSION);
     this.#denials = new DenialAggregator({
       sink: opts.audit,
       windowMs: opts.denialWindowMs ?? 60_000,
@@ -382,25 +387,9 @@ export class Pipeline<S extends object> {
       return tool;
     } catch (err) {
       const e = toRavenhelmError(err);
-      this.#o.metrics.reject(e.code);
       const known = tool ?? this.#o.registry.get(this.#o.server, name);
-      if (known) {
-        this.#o.metrics.toolCalls.inc({
-          server: this.#o.server,
-          tool: known.name,
-          tier: known.tier,
-          outcome: 'denied',
-        });
-        try {
-          await this.#denials.record({
-            ...this.#event(principal, known, args, requestId, 'outcome'),
-            outcome: 'denied',
-            errorCode: e.code,
-          });
-        } catch (auditErr) {
-          this.#o.logger.error({ err: auditErr, tool: known.name }, 'audit outcome write failed');
-        }
-      }
+      if (known) await this.#recordDenial(principal, known, args, requestId, e.code);
+      else this.#o.metrics.reject(e.code);
       throw e;
     }
   }
@@ -453,6 +442,14 @@ export class Pipeline<S extends object> {
     const tool = this.#tools.get(name);
     const eff = this.#o.registry.get(this.#o.server, name);
     if (!tool || !eff) throw new RavenhelmError('ERR_UNKNOWN_TOOL', `no tool named '${name}'`);
+    try {
+      this.#admission.admit(principal.subject);
+    } catch (err) {
+      // Over a bound: nothing ran and nothing queued; the agent reads why and what to do.
+      const e = err as RavenhelmError;
+      await this.#recordDenial(principal, eff, rawArgs, meta.requestId, e.code);
+      return errorResult(e);
+    }
     const { [CONFIRMATION_ARG]: confirmationToken, [APPROVAL_ARG]: approvalId, ...args } = rawArgs;
     let approval: AuditApproval | undefined;
     const labels = { server: this.#o.server, tool: name, tier: eff.tier };
@@ -578,9 +575,31 @@ export class Pipeline<S extends object> {
       span?.setAttributes({ 'ravenhelm.outcome': outcome, 'error.type': errorCode });
       if (outcome === 'error' || outcome === 'unknown') span?.fail(errorCode ?? outcome);
       span?.end();
+      this.#admission.release(principal.subject);
       this.#inFlight--;
       this.#o.metrics.inFlight.dec({ server: this.#o.server });
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /** A refused call of a known tool: counted (rejections, denied calls) and audited as denied, aggregated. */
+  async #recordDenial(
+    principal: Principal,
+    tool: EffectiveTool,
+    args: unknown,
+    requestId: string,
+    code: ErrorCode,
+  ): Promise<void> {
+    this.#o.metrics.reject(code);
+    this.#o.metrics.toolCalls.inc({ server: this.#o.server, tool: tool.name, tier: tool.tier, outcome: 'denied' });
+    try {
+      await this.#denials.record({
+        ...this.#event(principal, tool, args, requestId, 'outcome'),
+        outcome: 'denied',
+        errorCode: code,
+      });
+    } catch (auditErr) {
+      this.#o.logger.error({ err: auditErr, tool: tool.name }, 'audit outcome write failed');
     }
   }
 
