@@ -6,10 +6,9 @@
  * process bound refuses whoever comes next, refusals are counted and audited as denied, and slots come
  * back when calls end (also when they fail or their caller leaves).
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterEach, describe, expect, it } from 'vitest';
-import { callBody, type EchoHarness, startEcho } from '../fixtures/kit-harness.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { describe, expect, it } from 'vitest';
+import { callBody, echoPerTest, HTTP_CALL_PATHS, sdkHttpClient } from '../fixtures/kit-harness.js';
 
 const tokens = {
   noisy: { subject: 'agent-noisy', clientId: 'cli', scopes: ['mcp:echo:write'], roles: [] },
@@ -20,26 +19,12 @@ const tokens = {
 type CallResult = Awaited<ReturnType<Client['callTool']>>;
 const textOf = (r: CallResult) => (r.content as { text: string }[])[0]?.text ?? '';
 
-async function client(url: string, token: string): Promise<Client> {
-  const c = new Client({ name: 'admission-test', version: '1.0.0' });
-  await c.connect(
-    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
-  );
-  return c;
-}
+const client = (url: string, token: string) => sdkHttpClient(url, token, 'admission-test');
+const startEchoHere = echoPerTest();
 
-let h: EchoHarness | undefined;
-afterEach(async () => {
-  await h?.stop();
-  h = undefined;
-});
-
-describe.each([
-  ['fast path', true],
-  ['SDK server path', false],
-] as const)('admission over HTTP (%s)', (_label, fastPath) => {
+describe.each(HTTP_CALL_PATHS)('admission over HTTP (%s)', (_label, fastPath) => {
   it('bounds one caller, serves the others meanwhile, then bounds the process', async () => {
-    h = await startEcho({
+    const h = await startEchoHere({
       tokens,
       fastPath,
       env: { RAVENHELM_MAX_CALLS_IN_FLIGHT: '5', RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '3' },
@@ -66,7 +51,7 @@ describe.each([
     const said = await polite.callTool({ name: 'echo_say', arguments: { message: 'still here' } });
     expect(said.isError).toBeFalsy();
     const politeSlow = [slow(polite, 'polite', 1200), slow(polite, 'polite', 1200)];
-    await expect.poll(() => h?.rt.pipeline.inFlight, { timeout: 5000 }).toBe(5);
+    await expect.poll(() => h.rt.pipeline.inFlight, { timeout: 5000 }).toBe(5);
 
     // The process is full: whoever calls next is refused, with what to do.
     const busy = await third.callTool({ name: 'echo_say', arguments: { message: 'x' } });
@@ -106,7 +91,7 @@ describe.each([
   }, 30_000);
 
   it('gives the slot back when a call fails or its caller leaves', async () => {
-    h = await startEcho({ tokens, fastPath, env: { RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '1' } });
+    const h = await startEchoHere({ tokens, fastPath, env: { RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '1' } });
     const noisy = await client(h.url, 'noisy');
     const failed = await noisy.callTool({ name: 'echo_fail', arguments: {} });
     expect(failed.isError).toBe(true);
@@ -126,10 +111,10 @@ describe.each([
       },
       body: JSON.stringify(callBody('echo_slow', { ms: 20_000 }, 77)),
     }).catch((err: Error) => err);
-    await expect.poll(() => h?.rt.pipeline.inFlight, { timeout: 5000 }).toBe(1);
+    await expect.poll(() => h.rt.pipeline.inFlight, { timeout: 5000 }).toBe(1);
     ac.abort();
     expect(await left).toBeInstanceOf(Error);
-    await expect.poll(() => h?.rt.pipeline.inFlight, { timeout: 5000 }).toBe(0);
+    await expect.poll(() => h.rt.pipeline.inFlight, { timeout: 5000 }).toBe(0);
     expect(h.services.calls.find((c) => c.tool === 'echo_slow')?.args).toMatchObject({ ms: 20_000, aborted: true });
 
     const after = await noisy.callTool({ name: 'echo_say', arguments: { message: 'ok' } });

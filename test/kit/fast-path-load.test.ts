@@ -63,7 +63,8 @@ function post(url: string, body: object, hangUpAfterMs?: number, token = 'reader
 describe('tools/call fast path under load with callers hanging up', () => {
   let h: EchoHarness;
   beforeAll(async () => {
-    h = await startEcho({ tokens });
+    // 60 calls of one principal at once: above the default per-caller bound (test/kit/admission.test.ts).
+    h = await startEcho({ tokens, env: { RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '100' } });
   });
   afterAll(async () => {
     await h?.stop();

@@ -38,7 +38,12 @@ async function sdkClient(url: string, token: string) {
 describe('HTTP transport with the SDK client', () => {
   let h: EchoHarness;
   beforeAll(async () => {
-    h = await startEcho({ tokens, policy: POLICY, env: { RAVENHELM_RATE_LIMIT_POINTS: '5' } });
+    // One test sends 40 calls of one principal at once: above the default per-caller bound of 32.
+    h = await startEcho({
+      tokens,
+      policy: POLICY,
+      env: { RAVENHELM_RATE_LIMIT_POINTS: '5', RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '64' },
+    });
   });
   afterAll(async () => {
     await h?.stop();

@@ -9,6 +9,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_TABLE, type ErrorCode } from '../errors.js';
 
+/** Why the transport's owner stops a call: its caller hung up, or asked (notifications/cancelled for its own call). */
+export type CancelReason = 'disconnected' | 'cancelled';
+/** Stops one dispatched call: aborts it inside the server and settles it with ERR_CANCELLED. */
+export type CancelCall = (why?: CancelReason) => void;
+
 type Pending = {
   originalId: RequestId;
   resolve: (message: JSONRPCMessage) => void;
@@ -70,13 +75,13 @@ export class MultiplexTransport implements Transport {
   dispatch(
     request: JSONRPCRequest,
     extra: MessageExtraInfo,
-    onCancel?: (cancel: () => void) => void,
+    onCancel?: (cancel: CancelCall) => void,
   ): Promise<JSONRPCMessage> {
     if (this.#closed || !this.onmessage) return Promise.reject(new Error('transport is closed'));
     const internalId = randomUUID();
     return new Promise<JSONRPCMessage>((resolve) => {
       this.#pending.set(internalId, { originalId: request.id, resolve, timer: this.#deadline(internalId) });
-      onCancel?.(() => this.#cancel(internalId));
+      onCancel?.((why) => this.#cancel(internalId, why));
       this.onmessage?.({ ...request, id: internalId }, extra);
     });
   }
@@ -92,7 +97,7 @@ export class MultiplexTransport implements Transport {
   run(
     request: JSONRPCRequest,
     handler: (controller: AbortController) => Promise<unknown>,
-    onCancel?: (cancel: () => void) => void,
+    onCancel?: (cancel: CancelCall) => void,
   ): Promise<JSONRPCMessage> {
     if (this.#closed) return Promise.reject(new Error('transport is closed'));
     const key = `direct:${++this.#directSeq}`;
@@ -105,7 +110,7 @@ export class MultiplexTransport implements Transport {
         abort: (reason) => controller.abort(reason),
       };
       this.#pending.set(key, pending);
-      onCancel?.(() => this.#cancel(key));
+      onCancel?.((why) => this.#cancel(key, why));
       let running: Promise<unknown>;
       try {
         running = handler(controller);
@@ -132,8 +137,13 @@ export class MultiplexTransport implements Transport {
     return timer;
   }
 
-  #cancel(key: string): void {
+  #cancel(key: string, why: CancelReason = 'disconnected'): void {
     if (!this.#pending.has(key)) return;
+    if (why === 'cancelled') {
+      this.#abort(key, 'client cancelled');
+      this.#settle(key, 'ERR_CANCELLED', 'the client cancelled the call (notifications/cancelled)');
+      return;
+    }
     this.#abort(key, 'client disconnected');
     this.#settle(key, 'ERR_CANCELLED', 'the client disconnected; the call was cancelled');
   }
