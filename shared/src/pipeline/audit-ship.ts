@@ -340,6 +340,7 @@ export class AuditShipping {
         return sink.write(event, opts);
       },
       close: () => sink.close(),
+      ...(sink.health ? { health: () => (sink.health as NonNullable<AuditSink['health']>)() } : {}),
     };
   }
 
