@@ -28,10 +28,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { type AuditRecord, verifyAuditChain } from '@ravenhelm/kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sfxHighEnv } from '../fixtures/side-effect-env.js';
 import { type HttpBin, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
-const SPIFFE = 'spiffe://ravenhelm.local/agent/auditfault';
 const SECRET = 'S3CR3T-auditfault-9d1e';
 const CALL_DEADLINE_MS = 10_000;
 
@@ -40,7 +40,6 @@ const mnt = join(dir, 'mnt');
 const auditFile = join(mnt, 'audit.jsonl');
 const filler = join(mnt, 'filler');
 const sideEffects = join(dir, 'side-effects.log');
-const policyFile = join(dir, 'policy.yaml');
 
 /** Mounts a 512 KiB tmpfs at `mnt`; the reason it cannot, or undefined. */
 function mountTmpfs(): string | undefined {
@@ -63,22 +62,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-beforeAll(() => {
-  writeFileSync(policyFile, `servers:\n  sfx:\n    spiffe:\n      default: ['${SPIFFE}']\n`);
-});
-
 async function startServer(): Promise<HttpBin> {
   const s = await startHttpBin(
     'test/fixtures/side-effect-bin.ts',
     {
-      PATH: process.env.PATH ?? '',
-      RAVENHELM_AUTH_MODE: 'none',
-      RAVENHELM_LOCAL_SCOPES: 'mcp:sfx:admin',
-      RAVENHELM_LOCAL_SPIFFE_ID: SPIFFE,
-      RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
-      RAVENHELM_POLICY_FILE: policyFile,
+      ...sfxHighEnv(dir),
       RAVENHELM_AUDIT_FILE: auditFile,
-      RAVENHELM_RATE_LIMIT_POINTS: '1000000',
       SFX_LOG: sideEffects,
     },
     { timeoutMs: 30_000 },
@@ -203,6 +192,24 @@ async function expectIntactLog(): Promise<void> {
   }
 }
 
+/**
+ * Starts `n` slow HIGH calls, fills the disk once all of them are past their attempt record (their side
+ * effects started), and returns their answers.
+ */
+async function inFlightHigh(clients: Client[], tag: string, n: number) {
+  const calls = Array.from({ length: n }, (_, i) =>
+    (clients[i % clients.length] as Client).callTool({
+      name: 'sfx_grant',
+      arguments: { value: `${tag}-${i}`, secret: SECRET, ms: 800 },
+    }),
+  );
+  for (let i = 0; i < 200 && readFileSync(sideEffects, 'utf8').split(`${tag}-`).length <= n; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  fillDisk();
+  return Promise.all(calls);
+}
+
 /** Every MEDIUM/HIGH call answered with success has its attempt and then its outcome record, once. */
 function expectOutcomeForEveryRun(): void {
   const byValue = new Map<string, string[]>();
@@ -242,20 +249,16 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     // written. Their side effects ran, so they are answered with success and the records are kept.
     // (More outcome records than the slack left in the log's last page can hold.)
     const IN_FLIGHT = 36;
-    const inFlight = Array.from({ length: IN_FLIGHT }, (_, i) =>
-      (clients[i % clients.length] as (typeof clients)[number]).client.callTool({
-        name: 'sfx_grant',
-        arguments: { value: `inflight-${i}`, secret: SECRET, ms: 800 },
-      }),
-    );
-    for (let i = 0; i < 200 && readFileSync(sideEffects, 'utf8').split('inflight-').length <= IN_FLIGHT; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    fillDisk();
-    const sizeAtFull = statSync(auditFile).size;
-    for (const [i, res] of (await Promise.all(inFlight)).entries()) {
+    for (const [i, res] of (
+      await inFlightHigh(
+        clients.map((c) => c.client),
+        'inflight',
+        IN_FLIGHT,
+      )
+    ).entries()) {
       all.push({ tier: 'HIGH', value: `inflight-${i}`, ok: res.isError !== true, text: '', ms: 0 });
     }
+    const sizeAtFull = statSync(auditFile).size;
     expect(all.filter((o) => o.value.startsWith('inflight-') && o.ok).length).toBe(IN_FLIGHT);
     expect(server.stderr()).toMatch(/outcome records are kept \(\d+ waiting\).*"msg":"audit outcome write failed"/);
     const full = await load(
@@ -329,10 +332,41 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
   }, 60_000);
 
   it('restarted on the same file while the disk is full and the log ends torn: it says what to do, and starts once space is free', async () => {
+    // Stopped while the disk is full and outcome records wait for space: they go to the server's log
+    // instead (redacted like the audit log), not nowhere.
+    const waiting = await inFlightHigh(
+      clients.map((c) => c.client),
+      'atstop',
+      36,
+    );
+    expect(waiting.every((r) => r.isError !== true)).toBe(true);
     for (const c of clients) await c.client.close();
     await server.stop();
     expect(server.child.exitCode).toBe(0);
-    // A crash mid-write left a torn tail (it fits in the last page's slack), and the disk is full.
+    const logged = server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('they are in this log line instead'));
+    expect(logged.length).toBeGreaterThan(0);
+    const unwritten = logged.flatMap((l) => (JSON.parse(l) as { records: string[] }).records);
+    const onDisk = new Set(records().map((r) => `${r.requestId}/${r.phase}`));
+    for (const line of unwritten) {
+      const r = JSON.parse(line) as AuditRecord;
+      expect(r.phase).toBe('outcome');
+      expect(onDisk.has(`${r.requestId}/outcome`)).toBe(false);
+    }
+    // Every in-flight call's outcome is somewhere: in the log, or in that log line.
+    const outcomeValues = new Set([
+      ...records()
+        .filter((r) => r.phase === 'outcome')
+        .map((r) => (r.args as { value: string }).value),
+      ...unwritten.map((l) => (JSON.parse(l) as { args: { value: string } }).args.value),
+    ]);
+    expect(Array.from({ length: 36 }, (_, i) => `atstop-${i}`).filter((v) => !outcomeValues.has(v))).toEqual([]);
+    expect(server.stderr()).not.toContain(SECRET);
+    console.info(`SIGTERM with a full disk: ${unwritten.length} outcome records went to the server log`);
+    // A crash mid-write left a torn tail, and the disk is full.
+    freeDisk();
     writeFileSync(auditFile, '{"args":{"value":"torn', { flag: 'a' });
     fillDisk();
     let failed: Error | undefined;
