@@ -463,7 +463,7 @@ describe('file audit sink: durability and failure', () => {
 
   it('keeps outcome records that did not fit on a full disk and writes them first once space is back', async () => {
     const path = fresh('deferred');
-    const { disk, openFile } = fillingDisk(() => 7);
+    const { disk, openFile, calls } = fillingDisk(() => 7);
     const sink = await createFileAuditSink({ path, openFile });
     await sink.write(attempt(1), { durable: true });
     disk.full = true;
@@ -474,7 +474,9 @@ describe('file audit sink: durability and failure', () => {
     await expect(sink.write(attempt(2), { durable: true })).rejects.toMatchObject({ details: { diskFull: true } });
     expect(await sink.health?.()).toEqual({ ok: true }); // the test's file system is not full: records fit
     disk.full = false;
-    await sink.write(attempt(3), { durable: true });
+    const syncs = calls.sync;
+    await sink.write(attempt(3), { durable: false });
+    expect(calls.sync).toBe(syncs + 1); // the kept outcome was a durable (HIGH) write: fsynced with it
     await sink.close();
     expect(recordsOf(path).map((r) => [r.requestId, r.phase])).toEqual([
       ['r1', 'attempt'],

@@ -383,9 +383,13 @@ async function resumeHead(file: AuditFile, path: string): Promise<ChainHead> {
 // ---------------------------------------------------------------------------------------------------
 // the file sink
 
-interface Pending {
+/** A record kept for a later batch: what it says, and whether it must be fsynced. */
+interface Kept {
   prepared: Prepared;
   durable: boolean;
+}
+
+interface Pending extends Kept {
   resolve(): void;
   reject(err: Error): void;
 }
@@ -476,7 +480,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   /** The file system was full at the last append (none has succeeded since), and how many bytes it needed. */
   let full: { needed: number } | undefined;
   /** Outcome records whose append failed on a full file system: written ahead of the next batch. */
-  let deferred: Prepared[] = [];
+  let deferred: Kept[] = [];
   let dirty = false;
   let closing: Promise<void> | undefined;
   const refusing = () =>
@@ -509,8 +513,8 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     return pending.splice(0, n);
   };
 
-  const lineOf = (p: Prepared) => `{${p.head}${p.mid}${p.tail}}`;
-  const giveUp = (records: Prepared[], reason: string) => {
+  const lineOf = ({ prepared: p }: Kept) => `{${p.head}${p.mid}${p.tail}}`;
+  const giveUp = (records: Kept[], reason: string) => {
     if (records.length === 0) return;
     try {
       opts.onUnwritten?.(records.map(lineOf), reason);
@@ -519,12 +523,12 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
   };
   /** Keeps the outcome records of a failed batch for the next one, within the bound; returns what did not fit. */
-  const defer = (records: Prepared[]): Prepared[] => {
+  const defer = (records: Kept[]): Kept[] => {
     deferred = [];
     let chars = 0;
-    const over: Prepared[] = [];
+    const over: Kept[] = [];
     for (const p of records) {
-      const size = p.head.length + p.mid.length + p.tail.length;
+      const size = p.prepared.head.length + p.prepared.mid.length + p.prepared.tail.length;
       if (deferred.length < MAX_DEFERRED_RECORDS && chars + size <= MAX_DEFERRED_CHARS) {
         deferred.push(p);
         chars += size;
@@ -533,9 +537,9 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     return over;
   };
 
-  const outcomesOf = (carried: Prepared[], batch: Pending[]) => [
+  const outcomesOf = (carried: Kept[], batch: Pending[]): Kept[] => [
     ...carried,
-    ...batch.map((p) => p.prepared).filter((p) => p.meta.phase === 'outcome'),
+    ...batch.filter((p) => p.prepared.meta.phase === 'outcome').map(({ prepared, durable }) => ({ prepared, durable })),
   ];
 
   const commit = async (batch: Pending[]) => {
@@ -549,7 +553,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     let next = head;
     let text = '';
     const committed: CommittedRecord[] = [];
-    for (const prepared of carried) {
+    for (const { prepared } of carried) {
       const c = chain(prepared, next);
       text += c.line;
       next = c.head;
@@ -596,7 +600,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     goodSize += data.length;
     head = next;
     dirty = true;
-    if (batch.some((p) => p.durable)) {
+    if (batch.some((p) => p.durable) || carried.some((k) => k.durable)) {
       try {
         await file.sync();
         dirty = false;
