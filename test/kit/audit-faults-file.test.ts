@@ -57,18 +57,28 @@ describe('the audit log removed or rotated while open', () => {
   }
 });
 
+/** Runs `body` against a fresh side-effect server on `path` with an SDK client, then stops both. */
+async function withServer(path: string, sideEffects: string, body: (client: Client, url: string) => Promise<void>) {
+  const server = await startHttpBin(
+    'test/fixtures/side-effect-bin.ts',
+    { ...sfxHighEnv(dir), RAVENHELM_AUDIT_FILE: path, SFX_LOG: sideEffects },
+    { timeoutMs: 30_000 },
+  );
+  const client = new Client({ name: 'auditfault-file', version: '1.0.0' });
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+    await body(client, server.url);
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+}
+
 describe('a real server whose audit log is removed', () => {
   it('refuses side effects with a clear error, /readyz says why and to restart, reads keep working', async () => {
     const path = join(dir, 'server.jsonl');
     const sideEffects = join(dir, 'server-side-effects.log');
-    const server = await startHttpBin(
-      'test/fixtures/side-effect-bin.ts',
-      { ...sfxHighEnv(dir), RAVENHELM_AUDIT_FILE: path, SFX_LOG: sideEffects },
-      { timeoutMs: 30_000 },
-    );
-    const client = new Client({ name: 'auditfault-file', version: '1.0.0' });
-    try {
-      await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+    await withServer(path, sideEffects, async (client, url) => {
       expect((await client.callTool({ name: 'sfx_write', arguments: { value: 'before', ms: 0 } })).isError).toBeFalsy();
       unlinkSync(path);
       await expect(client.callTool({ name: 'sfx_write', arguments: { value: 'after', ms: 0 } })).rejects.toThrow(
@@ -78,32 +88,21 @@ describe('a real server whose audit log is removed', () => {
         client.callTool({ name: 'sfx_grant', arguments: { value: 'after-high', secret: 'x', ms: 0 } }),
       ).rejects.toThrow(/ERR_AUDIT_UNAVAILABLE/);
       expect((await client.callTool({ name: 'sfx_read', arguments: { ms: 0 } })).isError).toBeFalsy();
-      const ready = await fetch(new URL('/readyz', server.url), { signal: AbortSignal.timeout(5000) });
+      const ready = await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5000) });
       expect(ready.status).toBe(503);
       expect(await ready.text()).toMatch(
         /refuses every write since the file was removed or replaced.*restart the server/,
       );
       // Neither side effect ran after the refusal ('after' was refused before its handler).
       expect(readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean)).toEqual(['before']);
-    } finally {
-      await client.close();
-      await server.stop();
-    }
+    });
     // A restart opens a new log at the path: side effects run again.
-    const again = await startHttpBin(
-      'test/fixtures/side-effect-bin.ts',
-      { ...sfxHighEnv(dir), RAVENHELM_AUDIT_FILE: path, SFX_LOG: sideEffects },
-      { timeoutMs: 30_000 },
-    );
-    const c2 = new Client({ name: 'auditfault-file', version: '1.0.0' });
-    try {
-      await c2.connect(new StreamableHTTPClientTransport(new URL(again.url)));
-      expect((await c2.callTool({ name: 'sfx_write', arguments: { value: 'restarted', ms: 0 } })).isError).toBeFalsy();
-      expect((await fetch(new URL('/readyz', again.url))).status).toBe(200);
-    } finally {
-      await c2.close();
-      await again.stop();
-    }
+    await withServer(path, sideEffects, async (client, url) => {
+      expect(
+        (await client.callTool({ name: 'sfx_write', arguments: { value: 'restarted', ms: 0 } })).isError,
+      ).toBeFalsy();
+      expect((await fetch(new URL('/readyz', url))).status).toBe(200);
+    });
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
   }, 60_000);
 });
