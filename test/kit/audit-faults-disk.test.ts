@@ -200,7 +200,7 @@ async function inFlightHigh(clients: Client[], tag: string, n: number) {
   const calls = Array.from({ length: n }, (_, i) =>
     (clients[i % clients.length] as Client).callTool({
       name: 'sfx_grant',
-      arguments: { value: `${tag}-${i}`, secret: SECRET, ms: 1500 },
+      arguments: { value: `${tag}-${i}`, secret: SECRET, ms: 1000 }, // the tool's longest wait
     }),
   );
   for (let i = 0; i < 200 && readFileSync(sideEffects, 'utf8').split(`${tag}-`).length <= n; i++) {
