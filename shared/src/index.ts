@@ -54,6 +54,7 @@ export {
 export {
   type AuditEvent,
   type AuditFile,
+  type AuditHealth,
   type AuditOutcome,
   type AuditRecord,
   type AuditSink,

@@ -147,6 +147,11 @@ export async function createRuntime(
       audit = await createFileAuditSink({
         path: auditPath,
         ...(shipping ? { onCommit: shipping.accept } : {}),
+        onUnwritten: (records, reason) =>
+          logger.error(
+            { auditFile: auditPath, records },
+            `audit outcome records could not be written to the log (${reason}); they are in this log line instead`,
+          ),
         onTornTail: (torn) =>
           logger.warn(
             { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
@@ -271,8 +276,12 @@ export async function createRuntime(
       if (lastReady && Date.now() - lastReady.at < 1000) return lastReady.value;
       let value: { ready: boolean; reason?: string };
       try {
-        await definition.ready?.(services, AbortSignal.timeout(3000));
-        value = { ready: true };
+        // A server that cannot write its audit log refuses every call with side effects: not ready.
+        const auditHealth = (await audit.health?.()) ?? { ok: true };
+        if (auditHealth.ok) await definition.ready?.(services, AbortSignal.timeout(3000));
+        value = auditHealth.ok
+          ? { ready: true }
+          : { ready: false, reason: auditHealth.reason ?? 'the audit log cannot be written' };
       } catch (err) {
         value = {
           ready: false,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants, open, stat } from 'node:fs/promises';
+import { constants, open, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 // The audit log file: opening it, reading its last line back, and moving a torn tail aside.
 
@@ -43,6 +44,34 @@ export async function openAuditFile(path: string): Promise<AuditFile> {
 }
 
 const CHUNK = 64 * 1024;
+
+/** ENOSPC or EDQUOT: the file system (or the quota) is full; the one write failure that mends itself. */
+export function isSpaceError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** A failure as operators read it: the errno code with its meaning ("ENOSPC: no space left on device"). */
+export function whyFailed(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const message = String(e?.message ?? e);
+  if (e?.code === 'EDQUOT') return 'EDQUOT: disk quota exceeded, no space left for this user';
+  return message.replace(/, (write|open|fsync|ftruncate|fstat|stat|read)\b.*$/, '');
+}
+
+/** Bytes the process may still write on the file system holding `path`; rejects after `timeoutMs`. */
+export async function freeBytes(path: string, timeoutMs: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`statfs gave no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const fs = await Promise.race([statfs(dirname(path)), late]);
+    return fs.bavail * fs.bsize;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function readAt(file: AuditFile, path: string, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
@@ -112,9 +141,16 @@ export async function quarantineTornTail(
       while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
     }
     await out.sync();
-  } finally {
-    await out.close();
+  } catch (err) {
+    // (A full disk.) The log still holds the tail: drop the incomplete copy rather than leave a fake one.
+    await out.close().catch(() => undefined);
+    await unlink(quarantine).catch(() => undefined);
+    throw Object.assign(
+      new Error(`its torn last record (${size - at} bytes) cannot be moved aside to ${quarantine}: ${whyFailed(err)}`),
+      { code: (err as NodeJS.ErrnoException).code },
+    );
   }
+  await out.close();
   await file.truncate(at);
   await file.sync();
   return { quarantine, bytes: size - at, at };

@@ -187,7 +187,10 @@ export class AuditShipper {
         resolve();
       };
       const timer = setTimeout(done, ms);
-      timer.unref();
+      // Idle waits must not keep the process alive; a retry wait during close() must: with nothing else
+      // pending (a collector answering 503 at once) the process would end mid-close, exit code 13 (found by
+      // audit-faults-ship.test).
+      if (!this.#closing) timer.unref();
       this.#wake = done;
       this.#wakeOnData = wakeOnData;
     });
@@ -340,6 +343,7 @@ export class AuditShipping {
         return sink.write(event, opts);
       },
       close: () => sink.close(),
+      ...(sink.health ? { health: () => (sink.health as NonNullable<AuditSink['health']>)() } : {}),
     };
   }
 

@@ -33,6 +33,9 @@ const event = (i: number, args: unknown = { container: `web-${i}` }): AuditEvent
   durationMs: i,
 });
 
+/** An attempt record: unlike outcome records, one that did not fit is not kept for later (its call did not run). */
+const attempt = (i: number): AuditEvent => ({ ...event(i), phase: 'attempt', outcome: undefined });
+
 let counter = 0;
 const fresh = (name: string) => join(dir, `${++counter}-${name}.jsonl`);
 
@@ -73,6 +76,23 @@ function faulty(hooks: {
 }
 
 const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+
+/**
+ * The real file on a disk that fills up: while `disk.full`, an append stores the first `keep(data)` bytes and
+ * then fails with ENOSPC; with `disk.once` only the next append does.
+ */
+function fillingDisk(keep: (data: Buffer) => number) {
+  const disk = { full: false, once: false };
+  const { openFile, calls } = faulty({
+    append: async (data, real) => {
+      if (!disk.full) return real.append(data);
+      if (disk.once) disk.full = false;
+      await real.append(data.subarray(0, keep(data)));
+      throw enospc();
+    },
+  });
+  return { disk, openFile, calls };
+}
 
 describe('file audit sink: the chain', () => {
   it('writes a hash chain that verifies, seq from 1, genesis first', async () => {
@@ -371,26 +391,18 @@ describe('file audit sink: durability and failure', () => {
     const sink = await createFileAuditSink({ path });
     await sink.write(event(1), { durable: true });
     unlinkSync(path);
-    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(/could not be made durable/);
+    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(/removed or replaced.*restart/);
     await sink.close().catch(() => undefined);
   });
 
   it('cuts a partial append away and keeps the chain valid (disk full, then space again)', async () => {
     const path = fresh('partial');
-    let failNext = false;
-    const { openFile, calls } = faulty({
-      append: async (data, real) => {
-        if (!failNext) return real.append(data);
-        failNext = false;
-        await real.append(data.subarray(0, 10)); // half a line reaches the file, then the disk is full
-        throw enospc();
-      },
-    });
+    const { disk, openFile, calls } = fillingDisk(() => 10); // half a line reaches the file, then the disk is full
     const sink = await createFileAuditSink({ path, openFile });
     await sink.write(event(1), { durable: true });
     const sizeAfterFirst = statSync(path).size;
-    failNext = true;
-    await expect(sink.write(event(2), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    Object.assign(disk, { full: true, once: true });
+    await expect(sink.write(attempt(2), { durable: true })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
     expect(calls.truncate).toEqual([sizeAfterFirst]);
     expect(statSync(path).size).toBe(sizeAfterFirst);
     await sink.write(event(3), { durable: true });
@@ -404,20 +416,12 @@ describe('file audit sink: durability and failure', () => {
 
   it('a batch whose append fails is cut away whole: every write in it rejects, the chain stays valid', async () => {
     const path = fresh('batch-partial');
-    let failNext = false;
-    const { openFile } = faulty({
-      append: async (data, real) => {
-        if (!failNext) return real.append(data);
-        failNext = false;
-        await real.append(data.subarray(0, Math.floor(data.length / 2))); // two and a half records land
-        throw enospc();
-      },
-    });
+    const { disk, openFile } = fillingDisk((data) => Math.floor(data.length / 2)); // two and a half records land
     const sink = await createFileAuditSink({ path, openFile });
     await sink.write(event(1), { durable: true });
     const size = statSync(path).size;
-    failNext = true;
-    const batch = await Promise.allSettled([2, 3, 4, 5, 6].map((i) => sink.write(event(i), { durable: i === 4 })));
+    Object.assign(disk, { full: true, once: true });
+    const batch = await Promise.allSettled([2, 3, 4, 5, 6].map((i) => sink.write(attempt(i), { durable: i === 4 })));
     expect(batch.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
     expect(statSync(path).size).toBe(size);
     await sink.write(event(7), { durable: true });
@@ -450,8 +454,63 @@ describe('file audit sink: durability and failure', () => {
     });
     const sink = await createFileAuditSink({ path, openFile });
     await expect(sink.write(event(1), { durable: false })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
-    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(/cannot be written/);
+    await expect(sink.write(event(2), { durable: true })).rejects.toThrow(
+      /refuses every write since a partial write could not be cut away \(EROFS\); restart the server/,
+    );
+    expect(await sink.health?.()).toMatchObject({ ok: false, reason: expect.stringMatching(/refuses every write/) });
     await sink.close();
+  });
+
+  it('keeps outcome records that did not fit on a full disk and writes them first once space is back', async () => {
+    const path = fresh('deferred');
+    const { disk, openFile, calls } = fillingDisk(() => 7);
+    const sink = await createFileAuditSink({ path, openFile });
+    await sink.write(attempt(1), { durable: true });
+    disk.full = true;
+    // The call ran; its outcome does not fit: the write rejects (the pipeline logs it) but the record is kept.
+    await expect(sink.write(event(1), { durable: true })).rejects.toThrow(
+      /no space left on device\).*partial write of 7 of \d+ bytes was cut away; outcome records are kept \(1 waiting\).*free space/,
+    );
+    await expect(sink.write(attempt(2), { durable: true })).rejects.toMatchObject({ details: { diskFull: true } });
+    expect(await sink.health?.()).toEqual({ ok: true }); // the test's file system is not full: records fit
+    disk.full = false;
+    const syncs = calls.sync;
+    await sink.write(attempt(3), { durable: false });
+    expect(calls.sync).toBe(syncs + 1); // the kept outcome was a durable (HIGH) write: fsynced with it
+    await sink.close();
+    expect(recordsOf(path).map((r) => [r.requestId, r.phase])).toEqual([
+      ['r1', 'attempt'],
+      ['r1', 'outcome'],
+      ['r3', 'attempt'],
+    ]);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
+  });
+
+  it('hands kept outcome records to onUnwritten past the bound and when the log is still full at close', async () => {
+    const { openFile } = faulty({
+      append: async () => {
+        throw enospc();
+      },
+    });
+    const unwritten: { records: string[]; reason: string }[] = [];
+    const sink = await createFileAuditSink({
+      path: fresh('unwritten'),
+      openFile,
+      onUnwritten: (records, reason) => unwritten.push({ records, reason }),
+    });
+    const writes = Array.from({ length: 1030 }, (_, i) =>
+      sink.write(event(i, { token: 'tok-SECRET-1' }), { durable: false }).catch(() => 'rejected'),
+    );
+    expect(new Set(await Promise.all(writes))).toEqual(new Set(['rejected']));
+    expect(unwritten.map((u) => [u.records.length, u.reason])).toEqual([
+      [6, 'more than 1024 outcome records waiting for space'],
+    ]);
+    await sink.close();
+    expect(unwritten.map((u) => u.records.length)).toEqual([6, 1024]);
+    expect(unwritten[1]?.reason).toBe('the audit log was still full at close');
+    const lines = unwritten.flatMap((u) => u.records);
+    expect(new Set(lines.map((l) => (JSON.parse(l) as AuditRecord).requestId)).size).toBe(1030);
+    expect(lines.join('\n')).not.toContain('tok-SECRET-1');
   });
 });
 

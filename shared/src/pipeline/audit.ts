@@ -2,7 +2,16 @@ import { hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
-import { type AuditFile, openAuditFile, quarantineTornTail, readLastLine, type TornTail } from './audit-file.js';
+import {
+  type AuditFile,
+  freeBytes,
+  isSpaceError,
+  openAuditFile,
+  quarantineTornTail,
+  readLastLine,
+  type TornTail,
+  whyFailed,
+} from './audit-file.js';
 import { canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
 
 export { type AuditFile, openAuditFile, type TornTail } from './audit-file.js';
@@ -61,6 +70,16 @@ export interface AuditSink {
   write(event: AuditEvent, opts: { durable: boolean }): Promise<void>;
   /** Writes what is queued, fsyncs and closes; rejects when that last fsync fails. */
   close(): Promise<void>;
+  /**
+   * Whether records can be written now, and if not why and what to do (drives /readyz). Optional: sinks
+   * without it are taken as healthy.
+   */
+  health?(): Promise<AuditHealth>;
+}
+
+export interface AuditHealth {
+  ok: boolean;
+  reason?: string;
 }
 
 /** prevHash of the first record of a log. */
@@ -329,8 +348,17 @@ function recordFault(rec: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * ERR_AUDIT_UNAVAILABLE. `details.diskFull`: the file system was full, which callers may be told (the
+ * message itself names the path and stays in the server's log).
+ */
 function unavailable(message: string, cause?: unknown): RavenhelmError {
-  return new RavenhelmError('ERR_AUDIT_UNAVAILABLE', message, {}, cause === undefined ? undefined : { cause });
+  return new RavenhelmError(
+    'ERR_AUDIT_UNAVAILABLE',
+    message,
+    isSpaceError(cause) ? { diskFull: true } : {},
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** The chain head of an open log: its last record, which must be intact. */
@@ -355,9 +383,13 @@ async function resumeHead(file: AuditFile, path: string): Promise<ChainHead> {
 // ---------------------------------------------------------------------------------------------------
 // the file sink
 
-interface Pending {
+/** A record kept for a later batch: what it says, and whether it must be fsynced. */
+interface Kept {
   prepared: Prepared;
   durable: boolean;
+}
+
+interface Pending extends Kept {
   resolve(): void;
   reject(err: Error): void;
 }
@@ -380,7 +412,17 @@ export interface FileAuditSinkOptions {
    * fsync when the batch had one): audit shipping. Must not block; its errors are ignored.
    */
   onCommit?: (records: CommittedRecord[]) => void;
+  /**
+   * Told about outcome records the log could not take and the sink gave up on (more were waiting than it
+   * keeps, or the log was still full at close), as JSON lines without chain fields, so they can be logged
+   * instead of lost. Redacted like every record.
+   */
+  onUnwritten?: (records: string[], reason: string) => void;
 }
+
+/** Outcome records kept for a retry while the file system is full: at most this many, and this many chars. */
+const MAX_DEFERRED_RECORDS = 1024;
+const MAX_DEFERRED_CHARS = 4 * 1024 * 1024;
 
 /**
  * Append-only JSON Lines audit log with a hash chain (hash = sha256(prevHash + canonical JSON of the
@@ -392,8 +434,11 @@ export interface FileAuditSinkOptions {
  * computed in call order when the batch is committed, after the current event-loop turn. A write
  * resolves once its batch is written, a durable one once the batch is fsynced and the file is still the
  * one at `path`. Failures fail closed: a failed append is truncated away (the log stays a valid chain) and
- * its writes reject; if that truncate, an fsync or the identity check fails, the sink refuses every later
- * write until it is reopened. One writer per file: replicas each need their own path.
+ * its writes reject; if that truncate, an fsync or the identity check (after every batch: records written
+ * to a removed or renamed file are not acknowledged) fails, the sink refuses every later write until it is
+ * reopened. A full file system (ENOSPC, EDQUOT) is not fatal: the next write tries again, and outcome
+ * records that did not fit (their calls already ran) are kept, bounded, and written first once space is
+ * back; health() says whether records fit now. One writer per file: replicas each need their own path.
  */
 export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<AuditSink> {
   const { path } = opts;
@@ -403,7 +448,11 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
     throw unavailable(
-      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path`,
+      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${
+        isSpaceError(err)
+          ? 'free space on its file system'
+          : 'set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path'
+      }`,
       err,
     );
   }
@@ -417,22 +466,38 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   } catch (err) {
     await file.close().catch(() => undefined);
     if (err instanceof RavenhelmError) throw err;
-    throw unavailable(`audit log ${path} cannot be opened: ${(err as Error).message}`, err);
+    throw unavailable(
+      `audit log ${path} cannot be opened: ${whyFailed(err)}${isSpaceError(err) ? '; free space on its file system and start again' : ''}`,
+      err,
+    );
   }
 
   const pending: Pending[] = [];
   const memo: ArgsMemo = new WeakMap();
   let pumping: Promise<void> | undefined;
-  let broken: Error | undefined;
+  /** Why every later write is refused (a failed fsync, truncate or identity check): restart to reopen. */
+  let broken: { err: Error; what: string } | undefined;
+  /** The file system was full at the last append (none has succeeded since), and how many bytes it needed. */
+  let full: { needed: number } | undefined;
+  /** Outcome records whose append failed on a full file system: written ahead of the next batch. */
+  let deferred: Kept[] = [];
   let dirty = false;
   let closing: Promise<void> | undefined;
+  const refusing = () =>
+    `audit log ${path} refuses every write since ${broken?.what} (${whyFailed(broken?.err)}); restart the server once that is fixed`;
 
-  const appendAll = async (data: Buffer) => {
-    let offset = 0;
-    while (offset < data.length) {
-      const n = await file.append(data.subarray(offset));
-      if (n <= 0) throw new Error('append wrote nothing');
-      offset += n;
+  /** Appends the whole buffer; returns how many bytes reached the file before a failure, and the failure. */
+  const appendAll = async (data: Buffer): Promise<{ written: number; err?: unknown }> => {
+    let written = 0;
+    try {
+      while (written < data.length) {
+        const n = await file.append(data.subarray(written));
+        if (n <= 0) throw new Error('append wrote nothing');
+        written += n;
+      }
+      return { written };
+    } catch (err) {
+      return { written, err };
     }
   };
 
@@ -448,14 +513,52 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     return pending.splice(0, n);
   };
 
+  const lineOf = ({ prepared: p }: Kept) => `{${p.head}${p.mid}${p.tail}}`;
+  const giveUp = (records: Kept[], reason: string) => {
+    if (records.length === 0) return;
+    try {
+      opts.onUnwritten?.(records.map(lineOf), reason);
+    } catch {
+      // the caller's logger failing must not reach the writers
+    }
+  };
+  /** Keeps the outcome records of a failed batch for the next one, within the bound; returns what did not fit. */
+  const defer = (records: Kept[]): Kept[] => {
+    deferred = [];
+    let chars = 0;
+    const over: Kept[] = [];
+    for (const p of records) {
+      const size = p.prepared.head.length + p.prepared.mid.length + p.prepared.tail.length;
+      if (deferred.length < MAX_DEFERRED_RECORDS && chars + size <= MAX_DEFERRED_CHARS) {
+        deferred.push(p);
+        chars += size;
+      } else over.push(p);
+    }
+    return over;
+  };
+
+  const outcomesOf = (carried: Kept[], batch: Pending[]): Kept[] => [
+    ...carried,
+    ...batch.filter((p) => p.prepared.meta.phase === 'outcome').map(({ prepared, durable }) => ({ prepared, durable })),
+  ];
+
   const commit = async (batch: Pending[]) => {
     if (broken) {
-      for (const p of batch) p.reject(unavailable(`audit log ${path} cannot be written`, broken));
+      for (const p of batch) p.reject(unavailable(refusing(), broken.err));
       return;
     }
+    // Outcome records kept from a full disk go first (they are older than this batch).
+    const carried = deferred;
+    deferred = [];
     let next = head;
     let text = '';
     const committed: CommittedRecord[] = [];
+    for (const { prepared } of carried) {
+      const c = chain(prepared, next);
+      text += c.line;
+      next = c.head;
+      if (opts.onCommit) committed.push({ line: c.line.slice(0, -1), ...c.head, ...prepared.meta });
+    }
     for (const p of batch) {
       const c = chain(p.prepared, next);
       text += c.line;
@@ -463,38 +566,91 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       if (opts.onCommit) committed.push({ line: c.line.slice(0, -1), ...c.head, ...p.prepared.meta });
     }
     const data = Buffer.from(text, 'utf8');
-    try {
-      await appendAll(data);
-    } catch (err) {
+    const { written, err } = await appendAll(data);
+    if (err !== undefined) {
+      let cut = '';
       try {
+        // What reached the file (a short write(2) before ENOSPC, or a write that failed after storing some).
+        const landed = Math.max(written, (await file.size()) - goodSize);
         await file.truncate(goodSize); // drop a partial line: the chain on disk stays valid
-      } catch {
-        broken = err as Error;
+        if (landed > 0) cut = `; a partial write of ${landed} of ${data.length} bytes was cut away`;
+      } catch (truncateErr) {
+        broken = { err: truncateErr as Error, what: `a partial write could not be cut away` };
       }
-      for (const p of batch) p.reject(unavailable(`audit log ${path} cannot be written`, err));
+      // A full file system is the one failure that mends itself: the next append simply tries again.
+      full = isSpaceError(err) ? { needed: data.length } : undefined;
+      const outcomes = outcomesOf(carried, batch);
+      let kept = '';
+      if (full && !broken) {
+        const over = defer(outcomes);
+        giveUp(over, `more than ${MAX_DEFERRED_RECORDS} outcome records waiting for space`);
+        kept = `; outcome records are kept (${deferred.length} waiting) and written once space is back`;
+      } else giveUp(outcomes, `the audit log cannot be written (${whyFailed(err)})`);
+      const advice = broken
+        ? refusing()
+        : full
+          ? 'free space on its file system; writing resumes by itself once a record fits'
+          : 'check the file and its disk';
+      for (const p of batch) {
+        p.reject(unavailable(`audit log ${path} cannot be written (${whyFailed(err)})${cut}${kept}; ${advice}`, err));
+      }
       return;
     }
+    full = undefined;
     goodSize += data.length;
     head = next;
     dirty = true;
-    if (batch.some((p) => p.durable)) {
+    if (batch.some((p) => p.durable) || carried.some((k) => k.durable)) {
       try {
         await file.sync();
         dirty = false;
-        await file.checkLinked();
       } catch (err) {
         // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
-        broken = err as Error;
+        broken = { err: err as Error, what: 'an fsync failed' };
         notifyCommitted(opts.onCommit, committed); // written, though maybe not durable: the file has them
         for (const p of batch) {
-          if (p.durable) p.reject(unavailable(`audit log ${path} could not be made durable`, err));
+          if (p.durable) p.reject(unavailable(`audit log ${path} could not be made durable; ${refusing()}`, err));
           else p.resolve();
         }
         return;
       }
     }
+    try {
+      // Every batch, not only durable ones: records appended to a removed or renamed file are lost to
+      // whoever reads the path, so they are not acknowledged either.
+      await file.checkLinked();
+    } catch (err) {
+      broken = { err: err as Error, what: 'the file was removed or replaced' };
+      const outcomes = outcomesOf(carried, batch);
+      giveUp(outcomes, `the audit log was removed or replaced (${whyFailed(err)})`);
+      for (const p of batch) p.reject(unavailable(refusing(), err));
+      return;
+    }
     notifyCommitted(opts.onCommit, committed);
     for (const p of batch) p.resolve();
+  };
+
+  const health = async (): Promise<AuditHealth> => {
+    if (closing) return { ok: false, reason: `audit log ${path} is closed` };
+    if (broken) return { ok: false, reason: refusing() };
+    if (!full) return { ok: true };
+    const needed = full.needed;
+    let free: number;
+    try {
+      free = await freeBytes(path, 2000);
+    } catch (err) {
+      return { ok: false, reason: `audit log ${path}: its file system cannot be checked (${whyFailed(err)})` };
+    }
+    // The last append found the file system full; ready again once the records it held would fit (then
+    // the kept outcome records are written without waiting for the next call).
+    if (free >= needed) {
+      pump();
+      return { ok: true };
+    }
+    return {
+      ok: false,
+      reason: `audit log ${path} cannot be written: no space left on its file system (${free} bytes free, the last write needed ${needed}); free space there`,
+    };
   };
 
   const pump = () => {
@@ -502,7 +658,12 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       try {
         // Let the rest of this turn's calls join the batch (one write for all of them).
         if (groupCommit) await new Promise<void>((resolve) => setImmediate(resolve));
-        while (pending.length > 0) await commit(takeBatch());
+        // Kept outcome records get one try of their own when nothing else is waiting (not a busy loop).
+        let retry = deferred.length > 0 && !broken;
+        while (pending.length > 0 || retry) {
+          retry = false;
+          await commit(takeBatch());
+        }
       } finally {
         pumping = undefined;
       }
@@ -524,9 +685,13 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
         pump();
       });
     },
+    health,
     close() {
       closing ??= (async () => {
         while (pumping) await pumping;
+        if (deferred.length > 0 && !broken) await commit([]); // one last try for outcome records kept from a full disk
+        giveUp(deferred, 'the audit log was still full at close');
+        deferred = [];
         try {
           if (dirty && !broken) await file.sync();
         } finally {

@@ -478,9 +478,14 @@ export class Pipeline<S extends object> {
           this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
           this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase: 'attempt' });
           const shipping = err instanceof RavenhelmError && err.details.auditSink !== undefined; // audit-ship.ts guard
+          const full = err instanceof RavenhelmError && err.details.diskFull === true; // audit.ts: ENOSPC, EDQUOT
           throw new RavenhelmError(
             'ERR_AUDIT_UNAVAILABLE',
-            `${name} was not run: ${shipping ? err.message : 'the audit log cannot be written; try again later'}`,
+            `${name} was not run: ${
+              shipping
+                ? err.message
+                : `the audit log cannot be written${full ? ' (no space left on its disk: an operator must free space)' : ''}; try again later`
+            }`,
             shipping ? err.details : {},
           );
         }
