@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RavenhelmError } from '../errors.js';
+import { RavenhelmError, ToolError } from '../errors.js';
 
 /**
  * The Redis client the stateful stages accept: an ioredis client. The caller owns it (connects it,
@@ -113,4 +113,31 @@ function describeCause(err: unknown): string {
   const msg = typeof e?.message === 'string' ? e.message : String(err);
   // ioredis messages carry host:port at most; strip anything that looks like URL credentials anyway.
   return msg.replace(/\/\/[^@/\s]*@/g, '//');
+}
+
+/** `redis://host:port/db` of a connected client, from its options: never its password. */
+export function describeRedisClient(redis: RedisLike): string {
+  const o = (redis as { options?: { host?: string; port?: number; db?: number; tls?: unknown } }).options ?? {};
+  const db = o.db ? `/${o.db}` : '';
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}${db}`;
+}
+
+/**
+ * Runs one store operation against Redis; a failure of Redis itself (timeout, connection down, refused
+ * command) becomes ERR_BACKEND_UNAVAILABLE that names the store, the Redis host:port (never the password)
+ * and what the caller should do (`next`). Errors the store raised on purpose pass through unchanged.
+ */
+export async function inRedis<T>(redis: RedisLike, store: string, next: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof RavenhelmError) throw err;
+    const where = describeRedisClient(redis);
+    throw new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the ${store} (Redis at ${where}) did not answer: ${describeCause(err)}; ${next}`,
+      { store, redis: where },
+      { cause: err },
+    );
+  }
 }
