@@ -1,7 +1,7 @@
 import type { Principal } from '@ravenhelm/auth';
 import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhelm/registry';
 import { z } from 'zod';
-import { ToolError } from '../errors.js';
+import { RavenhelmError, ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
 import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore } from './approvals.js';
 import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
@@ -133,7 +133,18 @@ export async function statusResult(
       `invalid arguments: ${input.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}; pass {"requestId": "apr_..."}`,
     );
   }
-  const r = await store.get(input.data.requestId);
+  let r: ApprovalRequest | undefined;
+  try {
+    r = await store.get(input.data.requestId);
+  } catch (err) {
+    // A poll the store cannot answer is the agent's to retry: a tool error it reads, not a protocol error.
+    if (!(err instanceof RavenhelmError)) throw err;
+    return {
+      isError: true,
+      content: [{ type: 'text', text: `${err.code}: ${err.message}` }],
+      _meta: { 'ravenhelm/error': { code: err.code, ...err.details } },
+    };
+  }
   if (!r || r.server !== server || r.requester.subject !== principal.subject || r.state === 'expired') {
     return errorText(
       `approval request ${input.data.requestId} is unknown or expired (or not yours); call the tool again without ${APPROVAL_ARG} to request a new approval`,

@@ -57,6 +57,10 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     commandTimeout: opts.commandTimeoutMs ?? 1000,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // Never replay, after a reconnect, commands sent before the connection dropped: their callers were
+    // already answered (timed out, refused), so a replayed SET or compare-and-set would change state that
+    // nobody is told about (a ghost confirmation token, approval decision or task).
+    autoResendUnfulfilledCommands: false,
     connectionName: opts.connectionName,
     retryStrategy: (times) => {
       if (!everReady && times >= attempts) return null;
