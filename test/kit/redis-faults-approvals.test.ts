@@ -5,17 +5,19 @@
  * UNAVAILABLE naming Redis host:port, never the password) and what to do, audits every call and every
  * decision once, and an approved action runs exactly once even when a transition was cut in half.
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { connectRedis } from '@ravenhelm/kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   answerText,
-  type FaultHarness,
+  callTimed,
+  outcomesSince,
   REDIS_PASSWORD,
   sleep,
-  startFaultServer,
   type Timed,
+  type ToolAnswer,
   timed,
+  expectUnavailable as unavailable,
+  useFaultServer,
 } from '../fixtures/redis-faults.js';
 
 const tokens = {
@@ -35,43 +37,14 @@ servers:
 const BOUND_MS = 500 + 1000 + 1000;
 const N = 10;
 
-type Result = { isError?: boolean; content: { text: string }[]; _meta?: Record<string, { requestId?: string }> };
-
 describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
-  let h: FaultHarness;
-  let agent: Client;
-  let port: number;
-  beforeAll(async () => {
-    h = await startFaultServer({ tokens, policy: POLICY });
-    agent = await h.client('agent');
-    port = h.redis.port;
-  }, 30_000);
-  afterAll(async () => {
-    await h?.stop();
-  });
-
+  const s = useFaultServer({ tokens, policy: POLICY, token: 'agent' });
+  const withId = (approvalRequestId?: string) => (approvalRequestId ? { approvalRequestId } : {});
   const del = (item: string, approvalRequestId?: string) =>
-    timed(
-      () =>
-        agent.callTool(
-          { name: 'echo_delete', arguments: { item, ...(approvalRequestId ? { approvalRequestId } : {}) } },
-          undefined,
-          { timeout: 15_000 },
-        ) as Promise<Result>,
-    );
+    callTimed(s.client, 'echo_delete', { item, ...withId(approvalRequestId) });
   /** A LOW tool under approval: no rate limiter (its Redis write would queue every later command). */
   const low = (item: string, approvalRequestId?: string) =>
-    timed(
-      () =>
-        agent.callTool(
-          {
-            name: 'echo_task',
-            arguments: { ms: 0, value: item, ...(approvalRequestId ? { approvalRequestId } : {}) },
-          },
-          undefined,
-          { timeout: 15_000 },
-        ) as Promise<Result>,
-    );
+    callTimed(s.client, 'echo_task', { ms: 0, value: item, ...withId(approvalRequestId) });
   const request = async (item: string, call = del) => {
     const first = await call(item);
     const id = first.value?._meta?.['ravenhelm/approval']?.requestId;
@@ -80,7 +53,7 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
   };
   const decide = (id: string) =>
     timed(async () => {
-      const res = await fetch(`${h.base}/approvals/${id}/approve`, {
+      const res = await fetch(`${s.h.base}/approvals/${id}/approve`, {
         method: 'POST',
         headers: { authorization: 'Bearer alice' },
       });
@@ -92,13 +65,13 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     return id;
   };
   const ran = (prefix: string) =>
-    h.services.calls
+    s.h.services.calls
       .map((x) => x.args as { item?: string; value?: string })
       .map((a) => a.item ?? a.value ?? '')
       .filter((i) => i.startsWith(prefix));
   /** Stops Redis taking writes for `ms` (reads still answer), from a client of its own. */
   const pauseWrites = async (ms: number) => {
-    const r = await connectRedis(h.redis.url);
+    const r = await connectRedis(s.h.redis.url);
     try {
       await r.call('CLIENT', 'PAUSE', String(ms), 'WRITE');
     } finally {
@@ -106,40 +79,31 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     }
   };
 
-  const expectUnavailable = (a: Timed<Result>) => {
-    const text = answerText(a);
-    expect(a.error, text).toBeUndefined();
-    expect(a.value?.isError).toBe(true);
-    expect(text).toMatch(/^ERR_BACKEND_UNAVAILABLE: /);
-    expect(text).toContain(`127.0.0.1:${port}`);
-    expect(text).not.toContain(REDIS_PASSWORD);
-    expect(a.ms).toBeLessThan(BOUND_MS);
-  };
-  const outcomesSince = (from: number, tool = 'echo_delete') =>
-    h.audit.records.slice(from).filter((r) => r.phase === 'outcome' && r.tool === tool);
+  const expectUnavailable = (a: Timed<ToolAnswer>) => unavailable(a, s.h.redis.port, BOUND_MS);
+  const outcomes = (from: number) => outcomesSince(s.h, from, 'echo_delete');
 
   it('requests and status polls while Redis is frozen: refused at once, clearly; nothing pending is left', async () => {
-    const from = h.audit.records.length;
-    h.redis.pause();
+    const from = s.h.audit.records.length;
+    s.h.redis.pause();
     const answers = await Promise.all(Array.from({ length: N }, (_, i) => del(`frozen-${i}`)));
-    h.redis.resume();
+    s.h.redis.resume();
     for (const a of answers) expectUnavailable(a);
     console.log(
       `approval request, frozen: ${N} calls, slowest ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`,
     );
-    expect(outcomesSince(from)).toHaveLength(N);
-    expect(await h.inFlight()).toBe(0);
-    const listed = (await fetch(`${h.base}/approvals`, { headers: { authorization: 'Bearer alice' } }).then((r) =>
+    expect(outcomes(from)).toHaveLength(N);
+    expect(await s.h.inFlight()).toBe(0);
+    const listed = (await fetch(`${s.h.base}/approvals`, { headers: { authorization: 'Bearer alice' } }).then((r) =>
       r.json(),
     )) as { approvals: { tool: string }[] };
     expect(listed.approvals).toEqual([]);
     // The status tool (LOW) polls the same store.
     const id = await request('poll');
-    h.redis.pause();
+    s.h.redis.pause();
     const status = await timed(
-      () => agent.callTool({ name: 'approvals_get_status', arguments: { requestId: id } }) as Promise<Result>,
+      () => s.client.callTool({ name: 'approvals_get_status', arguments: { requestId: id } }) as Promise<ToolAnswer>,
     );
-    h.redis.resume();
+    s.h.redis.resume();
     const text = answerText(status);
     expect(status.value?.isError, text).toBe(true);
     expect(text).toMatch(/^ERR_BACKEND_UNAVAILABLE: .*127\.0\.0\.1/);
@@ -148,19 +112,19 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
 
   it('approved requests consumed while Redis is frozen: nothing runs; each runs exactly once after', async () => {
     const ids = await Promise.all(Array.from({ length: N }, (_, i) => approved(`consume-${i}`)));
-    const from = h.audit.records.length;
-    h.redis.pause();
+    const from = s.h.audit.records.length;
+    s.h.redis.pause();
     const answers = await Promise.all(ids.map((id, i) => del(`consume-${i}`, id)));
     await sleep(200);
-    h.redis.resume();
+    s.h.redis.resume();
     for (const a of answers) expectUnavailable(a);
     expect(ran('consume-')).toEqual([]);
     // Retries, twice over and at once: each approved call runs exactly once.
     const retries = await Promise.all([...ids, ...ids].map((id, i) => del(`consume-${i % N}`, id)));
     expect(ran('consume-').sort()).toEqual(ids.map((_, i) => `consume-${i}`).sort());
     expect(retries.filter((r) => !r.value?.isError)).toHaveLength(N);
-    expect(outcomesSince(from)).toHaveLength(3 * N);
-    expect(await h.inFlight()).toBe(0);
+    expect(outcomes(from)).toHaveLength(3 * N);
+    expect(await s.h.inFlight()).toBe(0);
   }, 30_000);
 
   it('consume cut mid-transition (the compare-and-set lands after the call gave up): it still runs once', async () => {
@@ -173,13 +137,13 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     expect(cut.ms).toBeLessThan(1000 + 1000);
     expect(ran('cut-consume')).toEqual([]);
     await sleep(2500); // the pause ends; the queued compare-and-set runs
-    let retry: Timed<Result> | undefined;
+    let retry: Timed<ToolAnswer> | undefined;
     for (let attempt = 0; attempt < 20; attempt++) {
       retry = await low('cut-consume', id);
       if (!/ERR_BACKEND_UNAVAILABLE/.test(answerText(retry))) break;
       await sleep(200);
     }
-    expect(answerText(retry as Timed<Result>)).not.toMatch(/^ERR_/);
+    expect(answerText(retry as Timed<ToolAnswer>)).not.toMatch(/^ERR_/);
     expect(ran('cut-consume')).toEqual(['cut-consume']);
     const again = await low('cut-consume', id);
     expect(answerText(again)).toMatch(/^ERR_APPROVAL_INVALID: .*already used/);
@@ -188,21 +152,21 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
 
   it('a decision cut mid-transition: the approver is told it may have landed, and it is audited', async () => {
     const id = await request('cut-decide');
-    const from = h.audit.records.length;
+    const from = s.h.audit.records.length;
     await pauseWrites(2500);
     const cut = await decide(id);
     expect(cut.ms).toBeLessThan(1000 + 1000);
     expect(cut.value?.status).not.toBe(500);
     expect(cut.value?.body).toMatch(/ERR_BACKEND_UNAVAILABLE/);
-    expect(cut.value?.body).toContain(`127.0.0.1:${port}`);
+    expect(cut.value?.body).toContain(`127.0.0.1:${s.h.redis.port}`);
     expect(cut.value?.body).toMatch(/check/i);
     // Exactly one audit record of this decision attempt, whose outcome is unknown.
-    const decisions = outcomesSince(from).filter((r) => r.approval?.decision === 'approve');
+    const decisions = outcomes(from).filter((r) => r.approval?.decision === 'approve');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]?.outcome).toBe('unknown');
     await sleep(2000);
     // It landed once Redis took writes again: the request is approved and runs once.
-    const view = await fetch(`${h.base}/approvals/${id}`, { headers: { authorization: 'Bearer alice' } }).then((r) =>
+    const view = await fetch(`${s.h.base}/approvals/${id}`, { headers: { authorization: 'Bearer alice' } }).then((r) =>
       r.json(),
     );
     expect((view as { state: string }).state).toBe('approved');
@@ -212,31 +176,31 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
 
   it('a decision while Redis is frozen: a clear refusal (not HTTP 500); nothing changed, so nothing audited', async () => {
     const id = await request('frozen-decide');
-    const from = h.audit.records.length;
-    h.redis.pause();
+    const from = s.h.audit.records.length;
+    s.h.redis.pause();
     const d = await decide(id);
-    h.redis.resume();
+    s.h.redis.resume();
     expect(d.ms).toBeLessThan(1000 + 1000);
     expect(d.value?.status).not.toBe(500);
     expect(d.value?.body).toMatch(/ERR_BACKEND_UNAVAILABLE.*127\.0\.0\.1.*retry/);
     // The request could not even be read: no decision was sent, as for an unknown request.
-    expect(outcomesSince(from).filter((r) => r.approval?.decision === 'approve')).toHaveLength(0);
+    expect(outcomes(from).filter((r) => r.approval?.decision === 'approve')).toHaveLength(0);
     expect((await decide(id)).value?.status).toBe(200);
   }, 30_000);
 
   it('killed and restarted: pending and approved requests are gone (no persistence) and fail closed', async () => {
     const id = await approved('kill');
-    await h.redis.kill();
+    await s.h.redis.kill();
     const during = await del('kill', id);
     expectUnavailable(during);
-    await h.redis.restart();
-    let after: Timed<Result> | undefined;
+    await s.h.redis.restart();
+    let after: Timed<ToolAnswer> | undefined;
     for (let attempt = 0; attempt < 50; attempt++) {
       after = await del('kill', id);
       if (!/ERR_BACKEND_UNAVAILABLE/.test(answerText(after))) break;
       await sleep(100);
     }
-    expect(answerText(after as Timed<Result>)).toMatch(/^ERR_APPROVAL_INVALID: .*unknown or expired/);
+    expect(answerText(after as Timed<ToolAnswer>)).toMatch(/^ERR_APPROVAL_INVALID: .*unknown or expired/);
     expect(ran('kill')).toEqual([]);
     // Recovery: a new request goes the whole way.
     const fresh = await approved('kill-new');
@@ -244,7 +208,7 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
   }, 30_000);
 
   it('the Redis password appears in no log line or audit record', () => {
-    expect(h.logs()).not.toContain(REDIS_PASSWORD);
-    expect(JSON.stringify(h.audit.records)).not.toContain(REDIS_PASSWORD);
+    expect(s.h.logs()).not.toContain(REDIS_PASSWORD);
+    expect(JSON.stringify(s.h.audit.records)).not.toContain(REDIS_PASSWORD);
   });
 });

@@ -5,16 +5,17 @@
  * naming the Redis host:port, never its password) and what to do; a token is never honoured twice, even
  * when Redis comes back and the agent retries; each call leaves one audit outcome; nothing stays in flight.
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   answerText,
-  type FaultHarness,
+  callTimed,
+  outcomesSince,
   REDIS_PASSWORD,
   sleep,
-  startFaultServer,
   type Timed,
-  timed,
+  type ToolAnswer,
+  expectUnavailable as unavailable,
+  useFaultServer,
 } from '../fixtures/redis-faults.js';
 
 const tokens = { writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] } };
@@ -23,82 +24,52 @@ const POLICY = 'servers:\n  echo:\n    confirm: destructive\n';
 const BOUND_MS = 500 + 1000 + 1000;
 const N = 20;
 
-type Result = { isError?: boolean; content: { text: string }[]; _meta?: Record<string, { token?: string }> };
-const del = (c: Client, item: string, confirmationToken?: string) =>
-  timed(
-    () =>
-      c.callTool(
-        { name: 'echo_delete', arguments: { item, ...(confirmationToken ? { confirmationToken } : {}) } },
-        undefined,
-        { timeout: 15_000 },
-      ) as Promise<Result>,
-  );
-const tokenOf = (t: Timed<Result>) => t.value?._meta?.['ravenhelm/confirmation']?.token as string;
+const tokenOf = (t: Timed<ToolAnswer>) => t.value?._meta?.['ravenhelm/confirmation']?.token as string;
 
 describe('confirmation tokens: Redis frozen or killed', () => {
-  let h: FaultHarness;
-  let c: Client;
-  let port: number;
-  beforeAll(async () => {
-    h = await startFaultServer({ tokens, policy: POLICY });
-    c = await h.client('writer');
-    port = h.redis.port;
-  }, 30_000);
-  afterAll(async () => {
-    await h?.stop();
-  });
-
+  const s = useFaultServer({ tokens, policy: POLICY, token: 'writer' });
+  const del = (item: string, confirmationToken?: string) =>
+    callTimed(s.client, 'echo_delete', { item, ...(confirmationToken ? { confirmationToken } : {}) });
   const deleted = () =>
-    h.services.calls.filter((x) => x.tool === 'echo_delete').map((x) => (x.args as { item: string }).item);
-
-  /** Each answer: a tool error naming the store and Redis host:port, never the password, within the bound. */
-  const expectUnavailable = (answers: Timed<Result>[]) => {
-    for (const a of answers) {
-      const text = answerText(a);
-      expect(a.error, text).toBeUndefined();
-      expect(a.value?.isError).toBe(true);
-      expect(text).toMatch(/^ERR_BACKEND_UNAVAILABLE: /);
-      expect(text).toContain(`127.0.0.1:${port}`);
-      expect(text).not.toContain(REDIS_PASSWORD);
-      expect(a.ms).toBeLessThan(BOUND_MS);
-    }
+    s.h.services.calls.filter((x) => x.tool === 'echo_delete').map((x) => (x.args as { item: string }).item);
+  const expectUnavailable = (answers: Timed<ToolAnswer>[]) => {
+    for (const a of answers) unavailable(a, s.h.redis.port, BOUND_MS);
   };
-
   const expectAudited = async (from: number, calls: number) => {
-    const outcomes = h.audit.records.slice(from).filter((r) => r.phase === 'outcome' && r.tool === 'echo_delete');
+    const outcomes = outcomesSince(s.h, from, 'echo_delete');
     expect(outcomes).toHaveLength(calls);
     expect(new Set(outcomes.map((r) => r.requestId)).size).toBe(calls);
-    expect(await h.inFlight()).toBe(0);
+    expect(await s.h.inFlight()).toBe(0);
   };
 
   it('issuing a token while Redis is frozen: refused at once, clearly; works again after', async () => {
-    const from = h.audit.records.length;
-    h.redis.pause();
-    const answers = await Promise.all(Array.from({ length: N }, (_, i) => del(c, `issue-${i}`)));
-    h.redis.resume();
+    const from = s.h.audit.records.length;
+    s.h.redis.pause();
+    const answers = await Promise.all(Array.from({ length: N }, (_, i) => del(`issue-${i}`)));
+    s.h.redis.resume();
     expectUnavailable(answers);
     console.log(`confirm issue, frozen: ${N} calls, slowest ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`);
     await expectAudited(from, N);
     expect(deleted()).toEqual([]);
-    const fresh = await del(c, 'after-issue');
+    const fresh = await del('after-issue');
     expect(tokenOf(fresh)).toMatch(/^cfm_/);
   }, 30_000);
 
   it('redeeming while Redis is frozen: nothing runs; after Redis returns, no token runs twice', async () => {
-    const issued = await Promise.all(Array.from({ length: N }, (_, i) => del(c, `redeem-${i}`)));
+    const issued = await Promise.all(Array.from({ length: N }, (_, i) => del(`redeem-${i}`)));
     const toks = issued.map(tokenOf);
     expect(toks.every((t) => /^cfm_/.test(t))).toBe(true);
-    const from = h.audit.records.length;
-    h.redis.pause();
-    const answers = await Promise.all(toks.map((t, i) => del(c, `redeem-${i}`, t)));
+    const from = s.h.audit.records.length;
+    s.h.redis.pause();
+    const answers = await Promise.all(toks.map((t, i) => del(`redeem-${i}`, t)));
     await sleep(200);
-    h.redis.resume();
+    s.h.redis.resume();
     expectUnavailable(answers);
     console.log(`confirm redeem, frozen: ${N} calls, slowest ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`);
     for (const a of answers) expect(answerText(a)).toMatch(/get a new one|without it/);
     expect(deleted().filter((d) => d.startsWith('redeem-'))).toEqual([]);
     // The agent retries with the same tokens, twice over, at once: each item is deleted at most once.
-    const retries = await Promise.all([...toks, ...toks].map((t, i) => del(c, `redeem-${i % N}`, t)));
+    const retries = await Promise.all([...toks, ...toks].map((t, i) => del(`redeem-${i % N}`, t)));
     const ran = deleted().filter((d) => d.startsWith('redeem-'));
     expect(new Set(ran).size).toBe(ran.length);
     expect(ran.length).toBeLessThanOrEqual(N);
@@ -110,29 +81,29 @@ describe('confirmation tokens: Redis frozen or killed', () => {
   }, 30_000);
 
   it('killed while tokens are outstanding, restarted: old tokens fail closed, new ones work once', async () => {
-    const issued = await Promise.all(Array.from({ length: 5 }, (_, i) => del(c, `kill-${i}`)));
-    await h.redis.kill();
-    const during = await Promise.all(issued.map((t, i) => del(c, `kill-${i}`, tokenOf(t))));
+    const issued = await Promise.all(Array.from({ length: 5 }, (_, i) => del(`kill-${i}`)));
+    await s.h.redis.kill();
+    const during = await Promise.all(issued.map((t, i) => del(`kill-${i}`, tokenOf(t))));
     expectUnavailable(during);
-    await h.redis.restart();
+    await s.h.redis.restart();
     // The restarted Redis lost every token (no persistence): refused, never run.
-    let after: Timed<Result>[] = [];
+    let after: Timed<ToolAnswer>[] = [];
     for (let attempt = 0; attempt < 50; attempt++) {
-      after = await Promise.all(issued.map((t, i) => del(c, `kill-${i}`, tokenOf(t))));
+      after = await Promise.all(issued.map((t, i) => del(`kill-${i}`, tokenOf(t))));
       if (after.every((a) => /ERR_CONFIRMATION_INVALID/.test(answerText(a)))) break;
       await sleep(100);
     }
     for (const a of after) expect(answerText(a)).toMatch(/^ERR_CONFIRMATION_INVALID/);
     expect(deleted().filter((d) => d.startsWith('kill-'))).toEqual([]);
     // Recovery: a new token runs exactly once.
-    const t = tokenOf(await del(c, 'kill-new'));
-    const [one, two] = await Promise.all([del(c, 'kill-new', t), del(c, 'kill-new', t)]);
+    const t = tokenOf(await del('kill-new'));
+    const [one, two] = await Promise.all([del('kill-new', t), del('kill-new', t)]);
     expect([one, two].filter((a) => !a.value?.isError)).toHaveLength(1);
     expect(deleted().filter((d) => d === 'kill-new')).toEqual(['kill-new']);
   }, 30_000);
 
   it('the Redis password appears in no log line or audit record', () => {
-    expect(h.logs()).not.toContain(REDIS_PASSWORD);
-    expect(JSON.stringify(h.audit.records)).not.toContain(REDIS_PASSWORD);
+    expect(s.h.logs()).not.toContain(REDIS_PASSWORD);
+    expect(JSON.stringify(s.h.audit.records)).not.toContain(REDIS_PASSWORD);
   });
 });
