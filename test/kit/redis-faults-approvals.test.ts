@@ -150,6 +150,19 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     expect(ran('cut-consume')).toEqual(['cut-consume']);
   }, 30_000);
 
+  it('a request cut mid-write (its write lands after the call gave up): no approver is ever asked about it', async () => {
+    await pauseWrites(2500);
+    // The pending-limit check reads (answers); the create waits past the command timeout, then lands.
+    const cut = await low('cut-create');
+    expect(answerText(cut)).toMatch(/^ERR_BACKEND_UNAVAILABLE: .*127\.0\.0\.1.*no approval was requested/);
+    expect(cut.ms).toBeLessThan(1000 + 1000);
+    await sleep(2500);
+    const all = (await fetch(`${s.h.base}/approvals?state=all`, { headers: { authorization: 'Bearer alice' } }).then(
+      (r) => r.json(),
+    )) as { approvals: { args: { value?: string } }[] };
+    expect(all.approvals.filter((a) => a.args.value === 'cut-create')).toEqual([]);
+  }, 30_000);
+
   it('a decision cut mid-transition: the approver is told it may have landed, and it is audited', async () => {
     const id = await request('cut-decide');
     const from = s.h.audit.records.length;

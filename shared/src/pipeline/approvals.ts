@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { inRedis, type RedisLike } from './redis.js';
+import { inRedis, type RedisLike, undoLater } from './redis.js';
 
 /**
  * Human approval requests: a call to a tool under an `approve` policy becomes a request that people
@@ -185,10 +185,17 @@ function build(input: NewApproval, now: number): ApprovalRequest {
   });
 }
 
-// A new request and its index entry, both or neither: 1 written, 0 id taken.
+// A new request and its index entry (score: expiry), both or neither: 1 written, 0 id taken. Expired index
+// entries are dropped here, so listing stays a read (it answers while Redis refuses writes).
 const CREATE_LUA = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1`;
+
+// Forgets one request and its index entry.
+const FORGET_LUA = `
+redis.call('DEL', KEYS[1]) redis.call('ZREM', KEYS[2], ARGV[1])
 return 1`;
 
 // Compare-and-set that keeps the key's expiry: -1 gone, 0 changed meanwhile (retry), 1 written.
@@ -202,8 +209,8 @@ const CAS_ATTEMPTS = 16;
 
 const STORE = 'approval store';
 const RETRY = 'retry shortly';
-/** Attempts at giving back an approval after a failed consume (backing off to 5 s: about 3 minutes in all). */
-const RELEASE_ATTEMPTS = 40;
+/** Attempts at undoing a write that timed out (backing off to 5 s: about 3 minutes in all). */
+const UNDO_ATTEMPTS = 40;
 
 export function createApprovalStore(opts: {
   server: string;
@@ -243,32 +250,31 @@ export function createApprovalStore(opts: {
   const inRedisOr = <T>(next: string, op: () => Promise<T>): Promise<T> =>
     redis ? inRedis(redis, STORE, next, op) : op();
 
-  /**
-   * Retries giving back an approval a failed consume may have taken, until Redis gives a definite answer
-   * (given back, or not taken by that consume) or RELEASE_ATTEMPTS are spent. Commands on the one
-   * connection run in order, so the release runs after the consume it undoes.
-   */
-  const releaseLater = (id: string, mark: string) => {
-    let attempt = 0;
-    const tryOnce = () => {
-      if (closed) return;
-      transition(id, (r, now) => applyRelease(r, mark, now)).then(
-        (out) => {
-          if (out.ok)
-            opts.logger?.warn({ approvalId: id }, 'approval given back: its consume timed out and the call never ran');
-        },
-        () => {
-          if (++attempt < RELEASE_ATTEMPTS) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
-          else
-            opts.logger?.error(
-              { approvalId: id },
-              'approval could not be given back after a failed consume; it reads as used',
-            );
-        },
-      );
-    };
-    tryOnce();
-  };
+  /** Gives back an approval a failed consume (`mark`) may have taken, once Redis answers. */
+  const releaseLater = (id: string, mark: string) =>
+    undoLater(
+      async () => {
+        const out = await transition(id, (r, now) => applyRelease(r, mark, now));
+        if (out.ok)
+          opts.logger?.warn({ approvalId: id }, 'approval given back: its consume timed out and the call never ran');
+      },
+      {
+        attempts: UNDO_ATTEMPTS,
+        stopped: () => closed,
+        onGiveUp: () =>
+          opts.logger?.error(
+            { approvalId: id },
+            'approval could not be given back after a failed consume; it reads as used',
+          ),
+      },
+    );
+
+  /** Forgets a request whose create timed out, once Redis answers: nobody was told its id. */
+  const forgetLater = (client: RedisLike, id: string) =>
+    undoLater(() => client.eval(FORGET_LUA, 2, keyOf(id), indexKey, id), {
+      attempts: UNDO_ATTEMPTS,
+      stopped: () => closed,
+    });
 
   async function transition<R extends { ok: boolean; request?: ApprovalRequest }>(
     id: string,
@@ -307,9 +313,26 @@ export function createApprovalStore(opts: {
       const r = build(input, now);
       if (redis) {
         const ttlMs = Date.parse(r.expiresAt) - now;
-        const set = await inRedis(redis, STORE, 'nothing was run and no approval was requested; retry shortly', () =>
-          redis.eval(CREATE_LUA, 2, keyOf(r.id), indexKey, JSON.stringify(r), ttlMs, Date.parse(r.expiresAt), r.id),
-        );
+        let set: unknown;
+        try {
+          set = await inRedis(redis, STORE, 'nothing was run and no approval was requested; retry shortly', () =>
+            redis.eval(
+              CREATE_LUA,
+              2,
+              keyOf(r.id),
+              indexKey,
+              JSON.stringify(r),
+              ttlMs,
+              Date.parse(r.expiresAt),
+              r.id,
+              now,
+            ),
+          );
+        } catch (err) {
+          // No approver may be asked about a request whose requester was told it failed.
+          forgetLater(redis, r.id);
+          throw err;
+        }
         if (set !== 1) throw new Error('approval id collision in Redis; refusing to reuse a key');
       } else {
         purgeMemory(now);
@@ -333,8 +356,7 @@ export function createApprovalStore(opts: {
         return [...memory.values()].slice(0, MAX_LISTED);
       }
       const raws = await inRedis(redis, STORE, RETRY, async () => {
-        await redis.zremrangebyscore(indexKey, '-inf', now);
-        const ids = await redis.zrange(indexKey, 0, MAX_LISTED - 1);
+        const ids = await redis.zrangebyscore(indexKey, `(${now}`, '+inf', 'LIMIT', 0, MAX_LISTED);
         return ids.length === 0 ? [] : redis.mget(...ids.map(keyOf));
       });
       return raws

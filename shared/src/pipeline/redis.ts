@@ -145,3 +145,27 @@ export async function inRedis<T>(redis: RedisLike, store: string, next: string, 
     );
   }
 }
+
+/**
+ * Undoing, in the background, a write that timed out but may still run once Redis answers (it waits in
+ * the connection's queue; commands on one connection run in order, so `undo` runs after it). Retried with
+ * a back-off (250 ms doubling to 5 s) until `undo` resolves, `attempts` are spent, or `stopped()`.
+ * Returns at once; `onGiveUp` is told when every attempt failed.
+ */
+export function undoLater(
+  undo: () => Promise<unknown>,
+  opts: { attempts: number; stopped?: () => boolean; onGiveUp?: () => void },
+): void {
+  let attempt = 0;
+  const tryOnce = () => {
+    if (opts.stopped?.()) return;
+    undo().then(
+      () => undefined,
+      () => {
+        if (++attempt < opts.attempts) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
+        else opts.onGiveUp?.();
+      },
+    );
+  };
+  tryOnce();
+}

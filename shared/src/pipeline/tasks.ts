@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
 import { z } from 'zod';
-import { inRedis, type RedisLike } from './redis.js';
+import { inRedis, type RedisLike, undoLater } from './redis.js';
 
 /**
  * MCP Tasks (2025-11-25, experimental): the state of task-augmented tool calls, shared by every replica.
@@ -257,18 +257,8 @@ export function createTaskStore(
     return { changed: true, task: entry.task };
   }
 
-  const forgetLater = (client: RedisLike, k: readonly [string, string, string], taskId: string) => {
-    let attempt = 0;
-    const tryOnce = () => {
-      client.eval(FORGET_LUA, 3, ...k, taskId).then(
-        () => undefined,
-        () => {
-          if (++attempt < FORGET_ATTEMPTS && !closed) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
-        },
-      );
-    };
-    tryOnce();
-  };
+  const forgetLater = (client: RedisLike, k: readonly [string, string, string], taskId: string) =>
+    undoLater(() => client.eval(FORGET_LUA, 3, ...k, taskId), { attempts: FORGET_ATTEMPTS, stopped: () => closed });
 
   const closedCheck = () => {
     if (closed) throw new Error('task store is closed');
