@@ -18,7 +18,12 @@ import {
   timed,
 } from '../fixtures/redis-faults.js';
 
-const tokens = { writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] } };
+const SVID = 'spiffe://ravenhelm.local/agent/oncall';
+const tokens = {
+  writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] },
+  admin: { subject: 'admin', scopes: ['mcp:echo:admin'], roles: [], spiffeId: SVID },
+};
+const POLICY = `servers:\n  echo:\n    spiffe:\n      default: ['${SVID}']\n`;
 /** The limiter's store timeout (500 ms) + scheduling slack on a shared 2-core machine. */
 const BOUND_MS = 500 + 1000;
 const WORKERS = 20;
@@ -49,7 +54,7 @@ describe('rate limiter: Redis frozen or killed under load', () => {
   let h: FaultHarness;
   let writer: Client;
   beforeAll(async () => {
-    h = await startFaultServer({ tokens });
+    h = await startFaultServer({ tokens, policy: POLICY });
     writer = await h.client('writer');
   }, 30_000);
   afterAll(async () => {
@@ -143,6 +148,42 @@ describe('rate limiter: Redis frozen or killed under load', () => {
     } finally {
       await g.stop();
     }
+  }, 30_000);
+
+  it('LOW reads never wait on a frozen Redis; HIGH calls fall back like MEDIUM, with a durable attempt record', async () => {
+    const reader = writer; // write implies read
+    const admin = await h.client('admin');
+    const from = h.audit.records.length;
+    h.redis.pause();
+    try {
+      const reads = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          timed(() => reader.callTool({ name: 'echo_say', arguments: { message: `r-${i}` } })),
+        ),
+      );
+      const highs = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          timed(() =>
+            admin.callTool({ name: 'echo_secret_rotate', arguments: { name: `s-${i}`, newValue: 'n3w-Value-x' } }),
+          ),
+        ),
+      );
+      for (const r of reads) expect(answerText(r)).toMatch(/^\{"message":"r-\d+"\}/);
+      // Well under the limiter's store timeout: the LOW path has no Redis in it.
+      expect(Math.max(...reads.map((r) => r.ms))).toBeLessThan(500);
+      for (const r of highs) expect(answerText(r)).toMatch(/"rotated":"s-\d"/);
+      expect(Math.max(...highs.map((r) => r.ms))).toBeLessThan(BOUND_MS);
+      console.log(
+        `frozen Redis: LOW slowest ${Math.round(Math.max(...reads.map((r) => r.ms)))} ms, HIGH slowest ${Math.round(Math.max(...highs.map((r) => r.ms)))} ms`,
+      );
+    } finally {
+      h.redis.resume();
+    }
+    const attempts = h.audit.records
+      .slice(from)
+      .filter((r) => r.tool === 'echo_secret_rotate' && r.phase === 'attempt');
+    expect(attempts).toHaveLength(5);
+    expect(await h.inFlight()).toBe(0);
   }, 30_000);
 
   it('readiness answers at once while Redis is frozen, and says so', async () => {
