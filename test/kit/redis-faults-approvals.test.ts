@@ -220,6 +220,18 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     expect(answerText(await del('kill-new', fresh))).not.toMatch(/^ERR_/);
   }, 30_000);
 
+  it('30 concurrent requests by one agent never leave more than the 20 pending it may have', async () => {
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => low(`limit-${i}`)));
+    const pending = answers.filter((a) => /^ERR_APPROVAL_PENDING/.test(answerText(a)));
+    const refused = answers.filter((a) => /^ERR_RATE_LIMITED: .*approval requests pending/.test(answerText(a)));
+    const listed = (await fetch(`${s.h.base}/approvals`, { headers: { authorization: 'Bearer alice' } }).then((r) =>
+      r.json(),
+    )) as { approvals: { requester: { subject: string } }[] };
+    expect(listed.approvals.filter((a) => a.requester.subject === 'agent-a').length).toBeLessThanOrEqual(20);
+    expect(pending.length + refused.length).toBe(30);
+    expect(refused.length).toBeGreaterThanOrEqual(10);
+  }, 30_000);
+
   it('the Redis password appears in no log line or audit record', () => {
     expect(s.h.logs()).not.toContain(REDIS_PASSWORD);
     expect(JSON.stringify(s.h.audit.records)).not.toContain(REDIS_PASSWORD);

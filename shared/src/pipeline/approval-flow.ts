@@ -3,7 +3,7 @@ import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhel
 import { z } from 'zod';
 import { RavenhelmError, ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
-import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore } from './approvals.js';
+import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore, tooManyPending } from './approvals.js';
 import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
 
 /** Pending approval requests one caller may have open on one server. */
@@ -184,14 +184,7 @@ export async function approvalGate(
       (x) => x.state === 'pending' && x.requester.subject === principal.subject,
     );
     if (open.length >= MAX_PENDING_PER_REQUESTER) {
-      const soonest = Math.min(...open.map((x) => Date.parse(x.expiresAt)));
-      return {
-        refusal: new ToolError(
-          'ERR_RATE_LIMITED',
-          `you already have ${open.length} approval requests pending on this server (the limit); wait for decisions with ${APPROVAL_STATUS_TOOL} or for them to expire`,
-          { retryAfterSeconds: Math.max(1, Math.ceil((soonest - Date.now()) / 1000)) },
-        ),
-      };
+      return { refusal: tooManyPending(open.length, Math.min(...open.map((x) => Date.parse(x.expiresAt)))) };
     }
     const request = await deps.store.create({
       server: deps.server,
@@ -207,6 +200,8 @@ export async function approvalGate(
       approvers: rule.approvers,
       count: rule.count,
       ttlSeconds: rule.ttlSeconds,
+      // The check above saves planning a request that would be refused; this one holds under concurrency.
+      maxPendingPerRequester: MAX_PENDING_PER_REQUESTER,
     });
     deps.onRequested?.(request);
     return { result: pendingResult(request), audit: { id: request.id, state: request.state } };

@@ -61,6 +61,22 @@ describe.each(kinds)('approval store (%s)', (_kind, make) => {
     expect((await s.list()).map((x) => x.id)).toContain(r.id);
   });
 
+  it('concurrent requests never pass the pending limit (40 at once, limit 20)', async () => {
+    const s = await make();
+    const answers = await Promise.allSettled(
+      Array.from({ length: 40 }, () => s.create(input({ maxPendingPerRequester: 20 }))),
+    );
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(20);
+    const refused = answers.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+    expect(refused).toHaveLength(20);
+    for (const r of refused) {
+      expect(r.reason).toMatchObject({ code: 'ERR_RATE_LIMITED', details: { retryAfterSeconds: 60 } });
+    }
+    // Another requester is not held back by this one's requests.
+    const other = await s.create(input({ requester: { subject: 'agent-b' }, maxPendingPerRequester: 20 }));
+    expect(other.state).toBe('pending');
+  });
+
   it('approves with one approver, then consumes exactly once', async () => {
     const s = await make();
     const r = await s.create(input());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { ToolError } from '../errors.js';
 import { inRedis, type RedisLike, undoLater } from './redis.js';
 
 /**
@@ -50,6 +51,15 @@ export const ApprovalRequestSchema = z
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 export type ApprovalPrincipal = z.infer<typeof Principal>;
 
+/** The refusal when a requester already has its limit of pending requests. */
+export function tooManyPending(pending: number, soonestExpiryMs: number, now = Date.now()): ToolError {
+  return new ToolError(
+    'ERR_RATE_LIMITED',
+    `you already have ${pending} approval requests pending on this server (the limit); wait for decisions with approvals_get_status or for them to expire`,
+    { retryAfterSeconds: Math.max(1, Math.ceil((soonestExpiryMs - now) / 1000)) },
+  );
+}
+
 export interface NewApproval {
   server: string;
   tool: string;
@@ -60,6 +70,8 @@ export interface NewApproval {
   approvers: string;
   count: 1 | 2;
   ttlSeconds: number;
+  /** Refuse (ERR_RATE_LIMITED) when the requester already has this many pending requests; atomic. */
+  maxPendingPerRequester?: number;
 }
 
 export interface DecisionInput {
@@ -187,7 +199,25 @@ function build(input: NewApproval, now: number): ApprovalRequest {
 
 // A new request and its index entry (score: expiry), both or neither: 1 written, 0 id taken. Expired index
 // entries are dropped here, so listing stays a read (it answers while Redis refuses writes).
+// With a limit (ARGV[7] > 0), counts the requester's (ARGV[6]) pending requests in the same script, so
+// concurrent creates cannot all pass the check: {-1, pending, soonest expiry} when at the limit.
 const CREATE_LUA = `
+local limit = tonumber(ARGV[7])
+if limit > 0 then
+  local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[5], '+inf', 'WITHSCORES')
+  local n, soonest = 0, ''
+  for i = 1, #live, 2 do
+    local raw = redis.call('GET', ARGV[8] .. live[i])
+    if raw then
+      local r = cjson.decode(raw)
+      if r.state == 'pending' and r.requester.subject == ARGV[6] then
+        n = n + 1
+        if soonest == '' then soonest = live[i + 1] end
+      end
+    end
+  end
+  if n >= limit then return { -1, n, soonest } end
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
@@ -311,6 +341,7 @@ export function createApprovalStore(opts: {
       check();
       const now = Date.now();
       const r = build(input, now);
+      const limit = input.maxPendingPerRequester ?? 0;
       if (redis) {
         const ttlMs = Date.parse(r.expiresAt) - now;
         let set: unknown;
@@ -326,6 +357,9 @@ export function createApprovalStore(opts: {
               Date.parse(r.expiresAt),
               r.id,
               now,
+              r.requester.subject,
+              limit,
+              keyOf(''),
             ),
           );
         } catch (err) {
@@ -333,9 +367,19 @@ export function createApprovalStore(opts: {
           forgetLater(redis, r.id);
           throw err;
         }
+        if (Array.isArray(set)) throw tooManyPending(Number(set[1]), Number(set[2]), now);
         if (set !== 1) throw new Error('approval id collision in Redis; refusing to reuse a key');
       } else {
         purgeMemory(now);
+        if (limit > 0) {
+          // No await between this count and the insert: atomic within the process.
+          const mine = [...memory.values()].filter(
+            (x) => x.state === 'pending' && x.requester.subject === r.requester.subject,
+          );
+          if (mine.length >= limit) {
+            throw tooManyPending(mine.length, Math.min(...mine.map((x) => Date.parse(x.expiresAt))), now);
+          }
+        }
         memory.set(r.id, r);
       }
       return r;
