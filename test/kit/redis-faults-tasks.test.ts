@@ -86,6 +86,21 @@ describe('tasks: Redis frozen or killed', () => {
     expect(await s.h.inFlight()).toBe(0);
   }, 30_000);
 
+  it('tasks/list and tasks/cancel while Redis is frozen: clear errors at once; the cancel works after', async () => {
+    const long = await createTask(s.client, 'cancel-me', 3000);
+    const id = long.value?.task.taskId as string;
+    s.h.redis.pause();
+    const listed = await timed(() => s.client.experimental.tasks.listTasks(undefined, { timeout: 15_000 }));
+    const cancelled = await timed(() => s.client.experimental.tasks.cancelTask(id, { timeout: 15_000 }));
+    s.h.redis.resume();
+    expectClearError(listed);
+    expectClearError(cancelled);
+    expect((await s.client.experimental.tasks.cancelTask(id)).status).toBe('cancelled');
+    await expect.poll(async () => (await getTask(s.client, id)).value?.status, { timeout: 5000 }).toBe('cancelled');
+    expect(s.h.services.calls.filter((c) => (c.args as { value?: string }).value === 'cancel-me')).toEqual([]);
+    await expect.poll(() => s.h.inFlight(), { timeout: 5000 }).toBe(0);
+  }, 30_000);
+
   it('killed while tasks run, restarted: polls fail clearly meanwhile; the store works again after', async () => {
     const started = await Promise.all(Array.from({ length: 5 }, (_, i) => createTask(s.client, `kill-${i}`, 300)));
     const ids = started.map((t) => t.value?.task.taskId as string);
