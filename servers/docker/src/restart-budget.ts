@@ -190,7 +190,7 @@ export class RedisRestartStore implements RestartBudgetStore {
     } catch (err) {
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
-        `the shared restart budget in Redis at ${this.#where()} cannot be read (${(err as Error).message}); restarts are refused until Redis answers, ` +
+        `the shared restart budget in Redis cannot be read (Redis at ${this.#where()}: ${(err as Error).message}); restarts are refused until Redis answers, ` +
           'so no replica can exceed the budget. Check the Redis the server is configured with (RAVENHELM_REDIS_URL), then retry',
         { store: 'redis', redis: this.#where() },
         { cause: err },
