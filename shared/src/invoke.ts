@@ -80,6 +80,15 @@ export async function invokeTool<S extends object>(
   const ctx = { ...services, ...base, signal } as ToolContext<S>;
   let raw: unknown;
   try {
+    // A caller gone while the call waited before its handler (a stalled Redis under a confirmation redeem
+    // or an approval consume, an audit write): never start it. raceAbort alone would refuse the answer but
+    // still call the handler, which then does its work for nobody.
+    if (base.signal.aborted) {
+      throw new ToolError(
+        'ERR_CANCELLED',
+        `${tool.name} was not run: the client went away (or the server is shutting down) before it started`,
+      );
+    }
     raw = await raceAbort(tool.handler(input, ctx), signal);
   } catch (err) {
     if (timedOut && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {

@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '@ravenhelm/auth';
 import { z } from 'zod';
-import { toRavenhelmError } from './errors.js';
+import { RavenhelmError, toRavenhelmError } from './errors.js';
 import type { Logger } from './logging.js';
 import { callerOf } from './mcp-server.js';
 import type { Pipeline, ToolResult } from './pipeline/pipeline.js';
@@ -52,6 +52,9 @@ async function bounded<T>(what: string, p: Promise<T>): Promise<T> {
     return await Promise.race([p, timeout]);
   } catch (err) {
     if (err instanceof McpError) throw err;
+    // The store says which Redis did not answer (host:port, never the password) and what to do.
+    if (err instanceof RavenhelmError)
+      throw new McpError(err.mapping.jsonrpc, err.message, { code: err.code, ...err.details });
     throw new McpError(ErrorCode.InternalError, `task store unavailable (${what}); retry later`);
   } finally {
     clearTimeout(timer);
@@ -173,13 +176,7 @@ export class TaskRunner {
           ok = false;
           message = 'ERR_OUTPUT_TOO_LARGE';
         }
-        const changed = await store.finish(
-          principal,
-          task.taskId,
-          ok ? 'completed' : 'failed',
-          message.slice(0, 500),
-          stored,
-        );
+        const changed = await this.#finish(principal, task, ok ? 'completed' : 'failed', message.slice(0, 500), stored);
         logger.info(
           { taskId: task.taskId, tool: name, status: changed ? (ok ? 'completed' : 'failed') : 'cancelled' },
           'task ended',
@@ -192,6 +189,34 @@ export class TaskRunner {
         this.#runs.delete(run);
       });
     this.#runs.add(run);
+  }
+
+  /**
+   * Stores a task's outcome. The call has run, so its outcome is not dropped when the store blinks: retried
+   * with a back-off until the store answers or the task's run deadline passes (after that the task reads
+   * as failed with an unknown outcome anyway).
+   */
+  async #finish(
+    principal: Principal,
+    task: TaskView,
+    status: 'completed' | 'failed',
+    message: string,
+    outcome: TaskOutcome,
+  ): Promise<boolean> {
+    const { store, logger } = this.#o;
+    const deadline = Date.parse(task.createdAt) + store.limits.runDeadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await store.finish(principal, task.taskId, status, message, outcome);
+      } catch (err) {
+        const wait = Math.min(100 * 2 ** attempt, 2000);
+        if (Date.now() + wait >= deadline) throw err;
+        if (attempt === 0) {
+          logger.warn({ err: (err as Error).message, taskId: task.taskId }, 'task outcome not stored yet; retrying');
+        }
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** Waits (at most `ms`) until every task started here has stored its outcome. */

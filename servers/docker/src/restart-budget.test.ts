@@ -159,3 +159,33 @@ describe('RestartBudget shared in Redis (real redis-server)', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 });
+
+describe('RestartBudget with its Redis frozen (SIGSTOP) under concurrent restarts', () => {
+  it('refuses every restart at once, naming Redis host:port, and no refused restart uses up the budget', async () => {
+    const password = 'rb-pw-9f2Lq';
+    const redis = await startRedis({ password });
+    const client = await connectRedis(redis.url);
+    try {
+      const budget = new RestartBudget({ maxRestarts: 3, windowSeconds: 60 }, { store: new RedisRestartStore(client) });
+      redis.pause();
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 20 }, () => refusal(budget.take(['web']))));
+      const slowest = Date.now() - started;
+      redis.resume();
+      expect(slowest).toBeLessThan(1000 + 1000);
+      for (const err of answers) {
+        expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+        expect(err.message).toContain(`127.0.0.1:${redis.port}`);
+        expect(err.message).not.toContain(password);
+      }
+      // The takes sent before the freeze run once Redis wakes up; none of those restarts happened, so
+      // none may count: the whole budget is there for the agent's retry.
+      await new Promise((r) => setTimeout(r, 500));
+      await expect.poll(async () => (await budget.status('web')).used, { timeout: 5000 }).toBe(0);
+      expect((await budget.take(['web']))[0]?.used).toBe(1);
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
+  }, 30_000);
+});

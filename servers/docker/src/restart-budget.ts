@@ -106,6 +106,14 @@ for i, key in ipairs(KEYS) do
 end
 return res`;
 
+// Undoes one take: the members it added (ARGV[1]:i), if it ran at all.
+const GIVE_BACK_LUA = `
+for i, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1] .. ':' .. i) end
+return 1`;
+
+/** Attempts at giving back a refused take (backing off to 5 s: about a minute in all). */
+const GIVE_BACK_ATTEMPTS = 15;
+
 export interface RedisRestartStoreOptions {
   /** Default `ravenhelm:rb:{docker}`; the braces keep a project's keys in one Redis Cluster slot. */
   keyPrefix?: string;
@@ -135,10 +143,38 @@ export class RedisRestartStore implements RestartBudgetStore {
   }
 
   async take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult> {
-    const r = await this.#eval(TAKE_LUA, keys, [limits.windowSeconds * 1000, limits.maxRestarts, randomUUID()]);
+    const mark = randomUUID();
+    let r: unknown[];
+    try {
+      r = await this.#eval(TAKE_LUA, keys, [limits.windowSeconds * 1000, limits.maxRestarts, mark]);
+    } catch (err) {
+      // The take may still run once Redis answers (it waits in the connection's queue; commands on one
+      // connection run in order): the restart was refused, so give back what it recorded then.
+      this.#giveBackLater(keys, mark);
+      throw err;
+    }
     const now = Number(r[1]);
     const states = keys.map((_, i) => windowState(Number(r[2 + 2 * i]), r[3 + 2 * i], now, limits));
     return Number(r[0]) === 1 ? { ok: true, after: states } : { ok: false, states };
+  }
+
+  #giveBackLater(keys: readonly string[], mark: string): void {
+    let attempt = 0;
+    const tryOnce = () => {
+      this.#redis.eval(GIVE_BACK_LUA, keys.length, ...keys.map((k) => `${this.#prefix}:${k}`), mark).then(
+        () => undefined,
+        () => {
+          if (++attempt < GIVE_BACK_ATTEMPTS) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
+        },
+      );
+    };
+    tryOnce();
+  }
+
+  /** host:port of the client, from its options: never the password (nor a URL that could carry one). */
+  #where(): string {
+    const o = (this.#redis as { options?: { host?: string; port?: number } }).options ?? {};
+    return `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
   }
 
   async #eval(script: string, keys: readonly string[], args: (string | number)[]): Promise<unknown[]> {
@@ -154,9 +190,9 @@ export class RedisRestartStore implements RestartBudgetStore {
     } catch (err) {
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
-        `the shared restart budget in Redis cannot be read (${(err as Error).message}); restarts are refused until Redis answers, ` +
+        `the shared restart budget in Redis cannot be read (Redis at ${this.#where()}: ${(err as Error).message}); restarts are refused until Redis answers, ` +
           'so no replica can exceed the budget. Check the Redis the server is configured with (RAVENHELM_REDIS_URL), then retry',
-        { store: 'redis' },
+        { store: 'redis', redis: this.#where() },
         { cause: err },
       );
     } finally {

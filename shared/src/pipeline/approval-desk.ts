@@ -8,7 +8,7 @@ import type { ApprovalRequest, ApprovalStore, DecideRefusal } from './approvals.
 import type { AuditSink } from './audit.js';
 
 /** What an operator sees of a request: no argument digest (a digest of a low-entropy secret can be guessed). */
-export interface ApprovalView extends Omit<ApprovalRequest, 'argsDigest'> {
+export interface ApprovalView extends Omit<ApprovalRequest, 'argsDigest' | 'consumedBy'> {
   secondsLeft: number;
   /** Whether this operator may approve or reject it now (pending, not their own, not yet decided by them). */
   canDecide: boolean;
@@ -74,7 +74,7 @@ export class ApprovalDesk {
   }
 
   #view(r: ApprovalRequest, principal: Principal): ApprovalView {
-    const { argsDigest: _digest, ...rest } = r;
+    const { argsDigest: _digest, consumedBy: _mark, ...rest } = r;
     const decided = [...r.approvals, ...r.rejections].some((d) => d.subject === principal.subject);
     return {
       ...rest,
@@ -112,7 +112,15 @@ export class ApprovalDesk {
     if (!existing || !ApprovalDesk.holds(principal, existing.approvers)) {
       throw new RavenhelmError('ERR_APPROVAL_NOT_FOUND', `approval request ${clipId(id)} ${REFUSAL['not-found'].say}`);
     }
-    const result = await this.#o.store.decide(id, { subject: principal.subject, approve, comment });
+    let result: Awaited<ReturnType<ApprovalStore['decide']>>;
+    try {
+      result = await this.#o.store.decide(id, { subject: principal.subject, approve, comment });
+    } catch (err) {
+      // The store may have taken the decision before it stopped answering: audited as unknown.
+      const code = err instanceof RavenhelmError ? err.code : 'ERR_INTERNAL';
+      await this.#audit(principal, existing, approve, code, 'unknown');
+      throw err;
+    }
     const r = result.request ?? existing;
     await this.#audit(principal, r, approve, result.ok ? undefined : REFUSAL[result.reason].code);
     if (!result.ok) {
@@ -123,7 +131,13 @@ export class ApprovalDesk {
   }
 
   /** A decision (or a refused one) is audited: the approver is the principal, the request's tool the tool. */
-  async #audit(principal: Principal, r: ApprovalRequest, approve: boolean, errorCode?: string): Promise<void> {
+  async #audit(
+    principal: Principal,
+    r: ApprovalRequest,
+    approve: boolean,
+    errorCode?: string,
+    outcome: 'success' | 'denied' | 'unknown' = errorCode ? 'denied' : 'success',
+  ): Promise<void> {
     const tier = this.#o.registry.get(this.#o.server, r.tool)?.tier ?? 'HIGH';
     try {
       await this.#o.audit.write(
@@ -139,7 +153,7 @@ export class ApprovalDesk {
           requestId: randomUUID(),
           phase: 'outcome',
           args: r.args,
-          outcome: errorCode ? 'denied' : 'success',
+          outcome,
           ...(errorCode ? { errorCode } : {}),
           approval: {
             id: r.id,

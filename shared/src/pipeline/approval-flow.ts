@@ -1,9 +1,9 @@
 import type { Principal } from '@ravenhelm/auth';
 import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhelm/registry';
 import { z } from 'zod';
-import { ToolError } from '../errors.js';
+import { RavenhelmError, ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
-import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore } from './approvals.js';
+import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore, tooManyPending } from './approvals.js';
 import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
 
 /** Pending approval requests one caller may have open on one server. */
@@ -133,7 +133,18 @@ export async function statusResult(
       `invalid arguments: ${input.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}; pass {"requestId": "apr_..."}`,
     );
   }
-  const r = await store.get(input.data.requestId);
+  let r: ApprovalRequest | undefined;
+  try {
+    r = await store.get(input.data.requestId);
+  } catch (err) {
+    // A poll the store cannot answer is the agent's to retry: a tool error it reads, not a protocol error.
+    if (!(err instanceof RavenhelmError)) throw err;
+    return {
+      isError: true,
+      content: [{ type: 'text', text: `${err.code}: ${err.message}` }],
+      _meta: { 'ravenhelm/error': { code: err.code, ...err.details } },
+    };
+  }
   if (!r || r.server !== server || r.requester.subject !== principal.subject || r.state === 'expired') {
     return errorText(
       `approval request ${input.data.requestId} is unknown or expired (or not yours); call the tool again without ${APPROVAL_ARG} to request a new approval`,
@@ -173,14 +184,7 @@ export async function approvalGate(
       (x) => x.state === 'pending' && x.requester.subject === principal.subject,
     );
     if (open.length >= MAX_PENDING_PER_REQUESTER) {
-      const soonest = Math.min(...open.map((x) => Date.parse(x.expiresAt)));
-      return {
-        refusal: new ToolError(
-          'ERR_RATE_LIMITED',
-          `you already have ${open.length} approval requests pending on this server (the limit); wait for decisions with ${APPROVAL_STATUS_TOOL} or for them to expire`,
-          { retryAfterSeconds: Math.max(1, Math.ceil((soonest - Date.now()) / 1000)) },
-        ),
-      };
+      return { refusal: tooManyPending(open.length, Math.min(...open.map((x) => Date.parse(x.expiresAt)))) };
     }
     const request = await deps.store.create({
       server: deps.server,
@@ -196,6 +200,8 @@ export async function approvalGate(
       approvers: rule.approvers,
       count: rule.count,
       ttlSeconds: rule.ttlSeconds,
+      // The check above saves planning a request that would be refused; this one holds under concurrency.
+      maxPendingPerRequester: MAX_PENDING_PER_REQUESTER,
     });
     deps.onRequested?.(request);
     return { result: pendingResult(request), audit: { id: request.id, state: request.state } };

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis } from '../../../test/fixtures/redis.js';
-import { APPROVAL_ID, type ApprovalStore, createApprovalStore, type NewApproval } from './approvals.js';
+import {
+  APPROVAL_ID,
+  ApprovalRequestSchema,
+  type ApprovalStore,
+  applyConsume,
+  applyDecision,
+  applyRelease,
+  createApprovalStore,
+  type NewApproval,
+  newApprovalId,
+} from './approvals.js';
 import { connectRedis, type RedisLike } from './redis.js';
 
 const input = (over: Partial<NewApproval> = {}): NewApproval => ({
@@ -49,6 +59,22 @@ describe.each(kinds)('approval store (%s)', (_kind, make) => {
     expect(Date.parse(r.expiresAt) - Date.parse(r.createdAt)).toBe(60_000);
     expect(await s.get(r.id)).toEqual(r);
     expect((await s.list()).map((x) => x.id)).toContain(r.id);
+  });
+
+  it('concurrent requests never pass the pending limit (40 at once, limit 20)', async () => {
+    const s = await make();
+    const answers = await Promise.allSettled(
+      Array.from({ length: 40 }, () => s.create(input({ maxPendingPerRequester: 20 }))),
+    );
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(20);
+    const refused = answers.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+    expect(refused).toHaveLength(20);
+    for (const r of refused) {
+      expect(r.reason).toMatchObject({ code: 'ERR_RATE_LIMITED', details: { retryAfterSeconds: 60 } });
+    }
+    // Another requester is not held back by this one's requests.
+    const other = await s.create(input({ requester: { subject: 'agent-b' }, maxPendingPerRequester: 20 }));
+    expect(other.state).toBe('pending');
   });
 
   it('approves with one approver, then consumes exactly once', async () => {
@@ -173,5 +199,44 @@ describe('approval store on one Redis from two clients', () => {
     await client.set(`bad:req:${id}`, JSON.stringify({ id, state: 'approved' }));
     expect(await s.get(id)).toBeUndefined();
     expect(await s.consume(id, binding)).toEqual({ ok: false, reason: 'not-found' });
+  });
+});
+
+describe('giving back an approval a failed consume took', () => {
+  const approvedRequest = () => {
+    const r = applyDecision(
+      { ...ApprovalRequestSchema.parse({ ...pendingOf(), id: newApprovalId() }) },
+      { subject: 'alice', approve: true },
+    );
+    if (!r.ok) throw new Error('not approved');
+    return r.request;
+  };
+  const pendingOf = () => ({
+    server: 'echo',
+    tool: 'echo_delete',
+    requester: { subject: 'agent-a' },
+    argsDigest: 'sha256:aaa',
+    args: {},
+    plan: 'Delete x',
+    approvers: 'mcp:approvals:approve',
+    count: 1,
+    createdAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    approvals: [],
+    rejections: [],
+    state: 'pending',
+  });
+
+  it('only the consume that took it can give it back, and only while it is consumed', () => {
+    const consumed = applyConsume(approvedRequest(), binding, Date.now(), 'mark-1');
+    if (!consumed.ok) throw new Error('not consumed');
+    expect(consumed.request.consumedBy).toBe('mark-1');
+    expect(applyRelease(consumed.request, 'mark-2')).toMatchObject({ ok: false, reason: 'not-ours' });
+    const back = applyRelease(consumed.request, 'mark-1');
+    expect(back.ok && back.request.state).toBe('approved');
+    expect(back.ok && 'consumedBy' in back.request).toBe(false);
+    expect(back.ok && 'consumedAt' in back.request).toBe(false);
+    // Given back, it is no longer consumed: a second release changes nothing.
+    if (back.ok) expect(applyRelease(back.request, 'mark-1')).toMatchObject({ ok: false, reason: 'not-ours' });
   });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { RedisLike } from './redis.js';
+import { ToolError } from '../errors.js';
+import { inRedis, type RedisLike, undoLater } from './redis.js';
 
 /**
  * Human approval requests: a call to a tool under an `approve` policy becomes a request that people
@@ -43,10 +44,21 @@ export const ApprovalRequestSchema = z
     rejections: z.array(Decision),
     state: z.enum(APPROVAL_STATES),
     consumedAt: z.string().optional(),
+    /** Which consume took it (a random mark): lets that consume give it back if its call never ran. */
+    consumedBy: z.string().optional(),
   })
   .strict();
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 export type ApprovalPrincipal = z.infer<typeof Principal>;
+
+/** The refusal when a requester already has its limit of pending requests. */
+export function tooManyPending(pending: number, soonestExpiryMs: number, now = Date.now()): ToolError {
+  return new ToolError(
+    'ERR_RATE_LIMITED',
+    `you already have ${pending} approval requests pending on this server (the limit); wait for decisions with approvals_get_status or for them to expire`,
+    { retryAfterSeconds: Math.max(1, Math.ceil((soonestExpiryMs - now) / 1000)) },
+  );
+}
 
 export interface NewApproval {
   server: string;
@@ -58,6 +70,8 @@ export interface NewApproval {
   approvers: string;
   count: 1 | 2;
   ttlSeconds: number;
+  /** Refuse (ERR_RATE_LIMITED) when the requester already has this many pending requests; atomic. */
+  maxPendingPerRequester?: number;
 }
 
 export interface DecisionInput {
@@ -124,8 +138,8 @@ export function applyDecision(r: ApprovalRequest, d: DecisionInput, now = Date.n
   return { ok: true, request: { ...r, approvals, state: approvals.length >= r.count ? 'approved' : 'pending' } };
 }
 
-/** Consuming as a pure transition. */
-export function applyConsume(r: ApprovalRequest, b: ApprovalBinding, now = Date.now()): ConsumeResult {
+/** Consuming as a pure transition; `mark` records which consume took it. */
+export function applyConsume(r: ApprovalRequest, b: ApprovalBinding, now = Date.now(), mark?: string): ConsumeResult {
   if (expired(r, now)) return { ok: false, reason: 'not-found' };
   if (
     r.server !== b.server ||
@@ -139,8 +153,27 @@ export function applyConsume(r: ApprovalRequest, b: ApprovalBinding, now = Date.
     return { ok: false, reason: r.state, request: r };
   }
   if (r.state !== 'approved') return { ok: false, reason: 'not-found' };
-  return { ok: true, request: { ...r, state: 'consumed', consumedAt: new Date(now).toISOString() } };
+  return {
+    ok: true,
+    request: {
+      ...r,
+      state: 'consumed',
+      consumedAt: new Date(now).toISOString(),
+      ...(mark ? { consumedBy: mark } : {}),
+    },
+  };
 }
+
+/** Giving back an approval whose consume `mark` took it but whose call never ran: consumed -> approved. */
+export function applyRelease(r: ApprovalRequest, mark: string, now = Date.now()): ReleaseResult {
+  if (expired(r, now)) return { ok: false, reason: 'not-found' };
+  if (r.state !== 'consumed' || r.consumedBy !== mark) return { ok: false, reason: 'not-ours', request: r };
+  const { consumedAt: _at, consumedBy: _by, ...rest } = r;
+  return { ok: true, request: { ...rest, state: 'approved' } };
+}
+type ReleaseResult =
+  | { ok: true; request: ApprovalRequest }
+  | { ok: false; reason: 'not-found' | 'not-ours'; request?: ApprovalRequest };
 
 function build(input: NewApproval, now: number): ApprovalRequest {
   if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds <= 0 || input.ttlSeconds > MAX_TTL_SECONDS) {
@@ -164,6 +197,37 @@ function build(input: NewApproval, now: number): ApprovalRequest {
   });
 }
 
+// A new request and its index entry (score: expiry), both or neither: 1 written, 0 id taken. Expired index
+// entries are dropped here, so listing stays a read (it answers while Redis refuses writes).
+// With a limit (ARGV[7] > 0), counts the requester's (ARGV[6]) pending requests in the same script, so
+// concurrent creates cannot all pass the check: {-1, pending, soonest expiry} when at the limit.
+const CREATE_LUA = `
+local limit = tonumber(ARGV[7])
+if limit > 0 then
+  local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[5], '+inf', 'WITHSCORES')
+  local n, soonest = 0, ''
+  for i = 1, #live, 2 do
+    local raw = redis.call('GET', ARGV[8] .. live[i])
+    if raw then
+      local r = cjson.decode(raw)
+      if r.state == 'pending' and r.requester.subject == ARGV[6] then
+        n = n + 1
+        if soonest == '' then soonest = live[i + 1] end
+      end
+    end
+  end
+  if n >= limit then return { -1, n, soonest } end
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1`;
+
+// Forgets one request and its index entry.
+const FORGET_LUA = `
+redis.call('DEL', KEYS[1]) redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`;
+
 // Compare-and-set that keeps the key's expiry: -1 gone, 0 changed meanwhile (retry), 1 written.
 const CAS_LUA = `
 local v = redis.call('GET', KEYS[1])
@@ -173,7 +237,18 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`;
 const CAS_ATTEMPTS = 16;
 
-export function createApprovalStore(opts: { server: string; redis?: RedisLike; keyPrefix?: string }): ApprovalStore {
+const STORE = 'approval store';
+const RETRY = 'retry shortly';
+/** Attempts at undoing a write that timed out (backing off to 5 s: about 3 minutes in all). */
+const UNDO_ATTEMPTS = 40;
+
+export function createApprovalStore(opts: {
+  server: string;
+  redis?: RedisLike;
+  keyPrefix?: string;
+  /** Told when an approval taken by a failed consume is given back (or cannot be). */
+  logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}): ApprovalStore {
   const prefix = opts.keyPrefix ?? `ravenhelm:apr:${opts.server}`;
   const redis = opts.redis;
   const memory = new Map<string, ApprovalRequest>();
@@ -201,6 +276,36 @@ export function createApprovalStore(opts: { server: string; redis?: RedisLike; k
   };
 
   /** Read, transition, write back; in Redis a compare-and-set retried while others change the request. */
+  /** Redis failures of a transition become ERR_BACKEND_UNAVAILABLE saying what to do (`next`). */
+  const inRedisOr = <T>(next: string, op: () => Promise<T>): Promise<T> =>
+    redis ? inRedis(redis, STORE, next, op) : op();
+
+  /** Gives back an approval a failed consume (`mark`) may have taken, once Redis answers. */
+  const releaseLater = (id: string, mark: string) =>
+    undoLater(
+      async () => {
+        const out = await transition(id, (r, now) => applyRelease(r, mark, now));
+        if (out.ok)
+          opts.logger?.warn({ approvalId: id }, 'approval given back: its consume timed out and the call never ran');
+      },
+      {
+        attempts: UNDO_ATTEMPTS,
+        stopped: () => closed,
+        onGiveUp: () =>
+          opts.logger?.error(
+            { approvalId: id },
+            'approval could not be given back after a failed consume; it reads as used',
+          ),
+      },
+    );
+
+  /** Forgets a request whose create timed out, once Redis answers: nobody was told its id. */
+  const forgetLater = (client: RedisLike, id: string) =>
+    undoLater(() => client.eval(FORGET_LUA, 2, keyOf(id), indexKey, id), {
+      attempts: UNDO_ATTEMPTS,
+      stopped: () => closed,
+    });
+
   async function transition<R extends { ok: boolean; request?: ApprovalRequest }>(
     id: string,
     step: (r: ApprovalRequest, now: number) => R,
@@ -236,13 +341,45 @@ export function createApprovalStore(opts: { server: string; redis?: RedisLike; k
       check();
       const now = Date.now();
       const r = build(input, now);
+      const limit = input.maxPendingPerRequester ?? 0;
       if (redis) {
         const ttlMs = Date.parse(r.expiresAt) - now;
-        const set = await redis.set(keyOf(r.id), JSON.stringify(r), 'PX', ttlMs, 'NX');
-        if (set !== 'OK') throw new Error('approval id collision in Redis; refusing to reuse a key');
-        await redis.zadd(indexKey, Date.parse(r.expiresAt), r.id);
+        let set: unknown;
+        try {
+          set = await inRedis(redis, STORE, 'nothing was run and no approval was requested; retry shortly', () =>
+            redis.eval(
+              CREATE_LUA,
+              2,
+              keyOf(r.id),
+              indexKey,
+              JSON.stringify(r),
+              ttlMs,
+              Date.parse(r.expiresAt),
+              r.id,
+              now,
+              r.requester.subject,
+              limit,
+              keyOf(''),
+            ),
+          );
+        } catch (err) {
+          // No approver may be asked about a request whose requester was told it failed.
+          forgetLater(redis, r.id);
+          throw err;
+        }
+        if (Array.isArray(set)) throw tooManyPending(Number(set[1]), Number(set[2]), now);
+        if (set !== 1) throw new Error('approval id collision in Redis; refusing to reuse a key');
       } else {
         purgeMemory(now);
+        if (limit > 0) {
+          // No await between this count and the insert: atomic within the process.
+          const mine = [...memory.values()].filter(
+            (x) => x.state === 'pending' && x.requester.subject === r.requester.subject,
+          );
+          if (mine.length >= limit) {
+            throw tooManyPending(mine.length, Math.min(...mine.map((x) => Date.parse(x.expiresAt))), now);
+          }
+        }
         memory.set(r.id, r);
       }
       return r;
@@ -251,7 +388,7 @@ export function createApprovalStore(opts: { server: string; redis?: RedisLike; k
     async get(id) {
       check();
       if (!APPROVAL_ID.test(id)) return undefined;
-      const r = redis ? parse(await redis.get(keyOf(id))) : memory.get(id);
+      const r = redis ? parse(await inRedis(redis, STORE, RETRY, () => redis.get(keyOf(id)))) : memory.get(id);
       return r && !expired(r, Date.now()) ? r : undefined;
     },
 
@@ -262,10 +399,10 @@ export function createApprovalStore(opts: { server: string; redis?: RedisLike; k
         purgeMemory(now);
         return [...memory.values()].slice(0, MAX_LISTED);
       }
-      await redis.zremrangebyscore(indexKey, '-inf', now);
-      const ids = await redis.zrange(indexKey, 0, MAX_LISTED - 1);
-      if (ids.length === 0) return [];
-      const raws = await redis.mget(...ids.map(keyOf));
+      const raws = await inRedis(redis, STORE, RETRY, async () => {
+        const ids = await redis.zrangebyscore(indexKey, `(${now}`, '+inf', 'LIMIT', 0, MAX_LISTED);
+        return ids.length === 0 ? [] : redis.mget(...ids.map(keyOf));
+      });
       return raws
         .map((raw) => parse(raw))
         .filter((r): r is ApprovalRequest => r !== undefined && !expired(r, now))
@@ -273,11 +410,23 @@ export function createApprovalStore(opts: { server: string; redis?: RedisLike; k
     },
 
     decide(id, decision) {
-      return transition(id, (r, now) => applyDecision(r, decision, now));
+      const next = `the decision may or may not have been recorded: check the request (GET /approvals/${id}) before deciding again`;
+      return inRedisOr(next, () => transition(id, (r, now) => applyDecision(r, decision, now)));
     },
 
-    consume(id, binding) {
-      return transition(id, (r, now) => applyConsume(r, binding, now));
+    async consume(id, binding) {
+      const mark = randomBytes(12).toString('base64url');
+      try {
+        return await inRedisOr(
+          'nothing was run and the approval stays usable: retry with the same approvalRequestId shortly',
+          () => transition(id, (r, now) => applyConsume(r, binding, now, mark)),
+        );
+      } catch (err) {
+        // The compare-and-set may still land once Redis answers (it waits in the connection's queue): give
+        // the approval back then, so a call that never ran does not use it up.
+        if (redis) releaseLater(id, mark);
+        throw err;
+      }
     },
 
     async close() {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { RedisLike } from './redis.js';
+import { inRedis, type RedisLike } from './redis.js';
 
 export interface ConfirmationBinding {
   subject: string;
@@ -14,12 +14,16 @@ export interface ConfirmationStore {
    * True exactly once for a valid, unexpired token issued for exactly this binding; atomic, also across
    * processes sharing a Redis. A token presented with another binding (other caller, tool or arguments)
    * fails and is NOT consumed: otherwise anyone who saw a token could burn it with a bogus call.
-   * Rejects when Redis cannot be reached (the caller refuses the call).
+   * Rejects with ERR_BACKEND_UNAVAILABLE (naming Redis host:port) when Redis cannot be reached: the caller
+   * refuses the call. A redeem that timed out may still consume the token once Redis answers again.
    */
   redeem(token: string, binding: ConfirmationBinding): Promise<boolean>;
   close(): Promise<void>;
 }
 
+const STORE = 'confirmation store';
+const REDEEM_NEXT =
+  'nothing was run; retry with the same token shortly, and if it is then refused as used, call the tool again without it to get a new one';
 const TOKEN = /^cfm_[A-Za-z0-9_-]{43}$/;
 const PURGE_EVERY_MS = 1000;
 const MAX_TTL_SECONDS = 24 * 3600;
@@ -66,7 +70,9 @@ export function createConfirmationStore(opts: { redis?: RedisLike; keyPrefix?: s
       const now = Date.now();
       const expiresAtMs = now + ttl * 1000;
       if (redis) {
-        const set = await redis.set(`${prefix}:${tokenKey(token)}`, bindingHash(binding), 'EX', ttl, 'NX');
+        const set = await inRedis(redis, STORE, 'nothing was run and no token was issued; retry shortly', () =>
+          redis.set(`${prefix}:${tokenKey(token)}`, bindingHash(binding), 'EX', ttl, 'NX'),
+        );
         if (set !== 'OK') throw new Error('confirmation token collision in Redis; refusing to reuse a key');
       } else {
         purge(now);
@@ -78,7 +84,14 @@ export function createConfirmationStore(opts: { redis?: RedisLike; keyPrefix?: s
     async redeem(token, binding) {
       if (closed || typeof token !== 'string' || !TOKEN.test(token)) return false;
       const key = tokenKey(token);
-      if (redis) return (await redis.eval(REDEEM_LUA, 1, `${prefix}:${key}`, bindingHash(binding))) === 1;
+      if (redis) {
+        // Fails closed. A command that timed out may still run once Redis answers again, using the token up:
+        // the retry is then refused as used, and the caller needs a new token (never a second run).
+        const answer = await inRedis(redis, STORE, REDEEM_NEXT, () =>
+          redis.eval(REDEEM_LUA, 1, `${prefix}:${key}`, bindingHash(binding)),
+        );
+        return answer === 1;
+      }
       // Check and delete with no await in between: single use within this process.
       const entry = memory.get(key);
       if (!entry) return false;

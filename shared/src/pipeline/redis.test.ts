@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startRedis } from '../../../test/fixtures/redis.js';
-import { RavenhelmError } from '../errors.js';
-import { connectRedis, describeRedisUrl } from './redis.js';
+import { RavenhelmError, ToolError } from '../errors.js';
+import { connectRedis, describeRedisClient, describeRedisUrl, inRedis } from './redis.js';
 
 describe('describeRedisUrl', () => {
   it('keeps scheme, host, port and db, drops credentials', () => {
@@ -100,6 +100,33 @@ describe('connectRedis', () => {
       for (let i = 0; i < 100 && client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 100));
       expect(client.status).toBe('ready');
       expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});
+
+describe('inRedis', () => {
+  it('turns a frozen Redis into ERR_BACKEND_UNAVAILABLE naming host:port and the next step, never the password', async () => {
+    const own = await startRedis({ password: 'in-redis-pw-51' });
+    const client = await connectRedis(own.url, { commandTimeoutMs: 300 });
+    try {
+      expect(describeRedisClient(client)).toBe(`redis://127.0.0.1:${own.port}`);
+      own.pause();
+      const started = Date.now();
+      const err = await inRedis(client, 'test store', 'retry shortly', () => client.get('k')).catch((e: Error) => e);
+      own.resume();
+      expect(Date.now() - started).toBeLessThan(1300);
+      expect(err).toBeInstanceOf(ToolError);
+      expect((err as ToolError).code).toBe('ERR_BACKEND_UNAVAILABLE');
+      expect((err as Error).message).toBe(
+        `the test store (Redis at redis://127.0.0.1:${own.port}) did not answer: Command timed out; retry shortly`,
+      );
+      expect((err as ToolError).details).toEqual({ store: 'test store', redis: `redis://127.0.0.1:${own.port}` });
+      // A refusal the store raised on purpose passes through as it is.
+      const own2 = new ToolError('ERR_CONFLICT', 'mine');
+      await expect(inRedis(client, 'test store', 'x', () => Promise.reject(own2))).rejects.toBe(own2);
     } finally {
       client.disconnect();
       await own.stop();

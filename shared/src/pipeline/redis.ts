@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RavenhelmError } from '../errors.js';
+import { RavenhelmError, ToolError } from '../errors.js';
 
 /**
  * The Redis client the stateful stages accept: an ioredis client. The caller owns it (connects it,
@@ -57,6 +57,10 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     commandTimeout: opts.commandTimeoutMs ?? 1000,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // Never replay, after a reconnect, commands sent before the connection dropped: their callers were
+    // already answered (timed out, refused), so a replayed SET or compare-and-set would change state that
+    // nobody is told about (a ghost confirmation token, approval decision or task).
+    autoResendUnfulfilledCommands: false,
     connectionName: opts.connectionName,
     retryStrategy: (times) => {
       if (!everReady && times >= attempts) return null;
@@ -113,4 +117,55 @@ function describeCause(err: unknown): string {
   const msg = typeof e?.message === 'string' ? e.message : String(err);
   // ioredis messages carry host:port at most; strip anything that looks like URL credentials anyway.
   return msg.replace(/\/\/[^@/\s]*@/g, '//');
+}
+
+/** `redis://host:port/db` of a connected client, from its options: never its password. */
+export function describeRedisClient(redis: RedisLike): string {
+  const o = (redis as { options?: { host?: string; port?: number; db?: number; tls?: unknown } }).options ?? {};
+  const db = o.db ? `/${o.db}` : '';
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}${db}`;
+}
+
+/**
+ * Runs one store operation against Redis; a failure of Redis itself (timeout, connection down, refused
+ * command) becomes ERR_BACKEND_UNAVAILABLE that names the store, the Redis host:port (never the password)
+ * and what the caller should do (`next`). Errors the store raised on purpose pass through unchanged.
+ */
+export async function inRedis<T>(redis: RedisLike, store: string, next: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof RavenhelmError) throw err;
+    const where = describeRedisClient(redis);
+    throw new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the ${store} (Redis at ${where}) did not answer: ${describeCause(err)}; ${next}`,
+      { store, redis: where },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Undoing, in the background, a write that timed out but may still run once Redis answers (it waits in
+ * the connection's queue; commands on one connection run in order, so `undo` runs after it). Retried with
+ * a back-off (250 ms doubling to 5 s) until `undo` resolves, `attempts` are spent, or `stopped()`.
+ * Returns at once; `onGiveUp` is told when every attempt failed.
+ */
+export function undoLater(
+  undo: () => Promise<unknown>,
+  opts: { attempts: number; stopped?: () => boolean; onGiveUp?: () => void },
+): void {
+  let attempt = 0;
+  const tryOnce = () => {
+    if (opts.stopped?.()) return;
+    undo().then(
+      () => undefined,
+      () => {
+        if (++attempt < opts.attempts) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
+        else opts.onGiveUp?.();
+      },
+    );
+  };
+  tryOnce();
 }

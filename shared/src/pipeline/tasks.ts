@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
 import { z } from 'zod';
-import type { RedisLike } from './redis.js';
+import { inRedis, type RedisLike, undoLater } from './redis.js';
 
 /**
  * MCP Tasks (2025-11-25, experimental): the state of task-augmented tool calls, shared by every replica.
@@ -187,6 +187,16 @@ redis.call('HSET', KEYS[1], 't:'..ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'r:'..ARGV[1], ARGV[3]) end
 return {1, ARGV[2]}`;
 
+// Forgets one task (record, outcome, index entry).
+const FORGET_LUA = `
+redis.call('HDEL', KEYS[1], 't:'..ARGV[1]) redis.call('HDEL', KEYS[2], 'r:'..ARGV[1]) redis.call('ZREM', KEYS[3], ARGV[1])
+return 1`;
+
+const STORE = 'task store';
+const RETRY = 'retry shortly';
+/** Attempts at forgetting a task whose create timed out (backing off to 5 s: about a minute in all). */
+const FORGET_ATTEMPTS = 15;
+
 export function createTaskStore(
   opts: { redis?: RedisLike; keyPrefix?: string; limits?: Partial<TaskLimits> } = {},
 ): TaskStore {
@@ -222,7 +232,9 @@ export function createTaskStore(
   const parse = (raw: string | null | undefined) => (raw ? Stored.parse(JSON.parse(raw)) : undefined);
 
   async function read(owner: Principal, taskId: string): Promise<Stored | undefined> {
-    const task = redis ? parse(await redis.hget(keys(owner)[0], `t:${taskId}`)) : mine(owner).get(taskId)?.task;
+    const task = redis
+      ? parse(await inRedis(redis, STORE, RETRY, () => redis.hget(keys(owner)[0], `t:${taskId}`)))
+      : mine(owner).get(taskId)?.task;
     return task && task.expiresAt > Date.now() ? task : undefined;
   }
 
@@ -231,14 +243,8 @@ export function createTaskStore(
       const current = await read(owner, taskId);
       if (!current) return undefined;
       const [t, r] = keys(owner);
-      const answer = (await redis.eval(
-        TRANSITION_LUA,
-        2,
-        t,
-        r,
-        taskId,
-        JSON.stringify(next(current)),
-        outcome ?? '',
+      const answer = (await inRedis(redis, STORE, RETRY, () =>
+        redis.eval(TRANSITION_LUA, 2, t, r, taskId, JSON.stringify(next(current)), outcome ?? ''),
       )) as [number, string] | null;
       if (!answer) return undefined;
       return { changed: answer[0] === 1, task: Stored.parse(JSON.parse(answer[1])) };
@@ -250,6 +256,9 @@ export function createTaskStore(
     if (outcome !== undefined) entry.outcome = outcome;
     return { changed: true, task: entry.task };
   }
+
+  const forgetLater = (client: RedisLike, k: readonly [string, string, string], taskId: string) =>
+    undoLater(() => client.eval(FORGET_LUA, 3, ...k, taskId), { attempts: FORGET_ATTEMPTS, stopped: () => closed });
 
   const closedCheck = () => {
     if (closed) throw new Error('task store is closed');
@@ -264,19 +273,29 @@ export function createTaskStore(
       const now = Date.now();
       if (redis) {
         const [t, r, z] = keys(owner);
-        const ok = await redis.eval(
-          CREATE_LUA,
-          3,
-          t,
-          r,
-          z,
-          now,
-          task.taskId,
-          JSON.stringify(task),
-          limits.maxRunning,
-          limits.maxStored,
-          limits.maxTtlMs + 60_000,
-        );
+        let ok: unknown;
+        try {
+          ok = await inRedis(redis, STORE, 'nothing was run; retry shortly', () =>
+            redis.eval(
+              CREATE_LUA,
+              3,
+              t,
+              r,
+              z,
+              now,
+              task.taskId,
+              JSON.stringify(task),
+              limits.maxRunning,
+              limits.maxStored,
+              limits.maxTtlMs + 60_000,
+            ),
+          );
+        } catch (err) {
+          // The create may still run once Redis answers (it waits in the connection's queue, and commands on
+          // one connection run in order): forget the task then, so no task nobody was told of lingers.
+          forgetLater(redis, [t, r, z], task.taskId);
+          throw err;
+        }
         return ok === 1 ? view(task, now) : undefined;
       }
       const m = mine(owner, true);
@@ -298,7 +317,9 @@ export function createTaskStore(
       const t = await read(owner, taskId);
       if (!t) return undefined;
       if (view(t, Date.now()).status === 'failed' && !TERMINAL.has(t.status)) return LOST_OUTCOME;
-      const raw = redis ? await redis.hget(keys(owner)[1], `r:${taskId}`) : mine(owner).get(taskId)?.outcome;
+      const raw = redis
+        ? await inRedis(redis, STORE, RETRY, () => redis.hget(keys(owner)[1], `r:${taskId}`))
+        : mine(owner).get(taskId)?.outcome;
       if (!raw) {
         if (t.status === 'cancelled') {
           return { error: { code: -32000, message: 'the task was cancelled', data: { code: 'ERR_CANCELLED' } } };
@@ -337,8 +358,10 @@ export function createTaskStore(
       let tasks: Stored[];
       if (redis) {
         const [t, , z] = keys(owner);
-        const ids = await redis.zrevrange(z, offset, offset + PAGE_SIZE - 1);
-        const raws = ids.length ? await redis.hmget(t, ...ids.map((id) => `t:${id}`)) : [];
+        const raws = await inRedis(redis, STORE, RETRY, async () => {
+          const ids = await redis.zrevrange(z, offset, offset + PAGE_SIZE - 1);
+          return ids.length ? await redis.hmget(t, ...ids.map((id) => `t:${id}`)) : [];
+        });
         tasks = raws.map(parse).filter((x): x is Stored => x !== undefined);
       } else {
         tasks = [...mine(owner).values()]

@@ -4,7 +4,7 @@ import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhel
 import { z } from 'zod';
 import { RavenhelmError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
-import type { RedisLike } from './redis.js';
+import { inRedis, type RedisLike } from './redis.js';
 
 /**
  * Dynamic toolsets (after github-mcp-server's `--dynamic-toolsets`): a session starts with a server's
@@ -65,6 +65,11 @@ export function principalKeyOf(principal: Principal): string {
     .digest('hex');
 }
 
+const STORE = 'toolset store';
+const RETRY = 'retry shortly';
+const ENABLE_NEXT =
+  'the toolset may or may not have been enabled: call toolsets_enable again shortly (enabling twice is harmless)';
+
 /** In memory by default (one replica); in Redis (a set per principal, EXPIRE on every enable) when given. */
 export function createToolsetStore(opts: { redis?: RedisLike; keyPrefix?: string } = {}): ToolsetStore {
   const prefix = opts.keyPrefix ?? 'ravenhelm:tls';
@@ -72,7 +77,7 @@ export function createToolsetStore(opts: { redis?: RedisLike; keyPrefix?: string
   const memory = new Map<string, { toolsets: Set<string>; expiresAtMs: number }>();
   return {
     async enabled(key) {
-      if (redis) return (await redis.smembers(`${prefix}:${key}`)).sort();
+      if (redis) return (await inRedis(redis, STORE, RETRY, () => redis.smembers(`${prefix}:${key}`))).sort();
       const entry = memory.get(key);
       if (!entry) return [];
       if (entry.expiresAtMs <= Date.now()) {
@@ -85,7 +90,9 @@ export function createToolsetStore(opts: { redis?: RedisLike; keyPrefix?: string
       const ttl = Math.max(1, Math.ceil(ttlSeconds));
       const expiresAtMs = Date.now() + ttl * 1000;
       if (redis) {
-        await redis.multi().sadd(`${prefix}:${key}`, toolset).expire(`${prefix}:${key}`, ttl).exec();
+        await inRedis(redis, STORE, ENABLE_NEXT, () =>
+          redis.multi().sadd(`${prefix}:${key}`, toolset).expire(`${prefix}:${key}`, ttl).exec(),
+        );
       } else {
         const now = Date.now();
         const live = memory.get(key);
@@ -190,6 +197,7 @@ interface KitResult {
   content: { type: 'text'; text: string }[];
   structuredContent?: Record<string, unknown>;
   isError?: boolean;
+  _meta?: Record<string, unknown>;
 }
 
 /** Per-principal toolset state and the two kit tools' handlers. */
@@ -210,10 +218,11 @@ export class DynamicToolsets {
     try {
       enabled = await this.#o.store.enabled(principalKeyOf(principal));
     } catch (err) {
+      const where = err instanceof RavenhelmError ? err.details.redis : undefined;
       throw new RavenhelmError(
         'ERR_BACKEND_UNAVAILABLE',
-        'the toolset store (Redis) did not answer, so the toolsets enabled for you are unknown; retry shortly',
-        {},
+        `the toolset store (Redis) did not answer${typeof where === 'string' ? ` at ${where}` : ''}, so the toolsets enabled for you are unknown; retry shortly`,
+        typeof where === 'string' ? { redis: where } : {},
         { cause: err },
       );
     }
@@ -232,8 +241,32 @@ export class DynamicToolsets {
     );
   }
 
-  /** Runs toolsets_list / toolsets_enable over the tools this caller may call. */
+  /**
+   * Runs toolsets_list / toolsets_enable over the tools this caller may call. A store that does not
+   * answer is a tool error the agent reads and retries on (ERR_BACKEND_UNAVAILABLE), not a protocol error.
+   */
   async call(
+    principal: Principal,
+    name: string,
+    rawArgs: Record<string, unknown>,
+    visible: readonly EffectiveTool[],
+  ): Promise<{ result: KitResult; changed: boolean }> {
+    try {
+      return await this.#call(principal, name, rawArgs, visible);
+    } catch (err) {
+      if (!(err instanceof RavenhelmError)) throw err;
+      return {
+        result: {
+          isError: true,
+          content: [{ type: 'text', text: `${err.code}: ${err.message}` }],
+          _meta: { 'ravenhelm/error': { code: err.code, ...err.details } },
+        },
+        changed: false,
+      };
+    }
+  }
+
+  async #call(
     principal: Principal,
     name: string,
     rawArgs: Record<string, unknown>,
