@@ -66,7 +66,13 @@ async function echoWithFileAudit(hooks: Hooks = {}) {
     };
   };
   const sink: AuditSink = await createFileAuditSink({ path, openFile });
-  const h: EchoHarness = await startEcho({ tokens, policy: POLICY, wrapAudit: () => sink });
+  // Many calls of one principal at once: above the default per-caller bound (test/kit/admission.test.ts).
+  const h: EchoHarness = await startEcho({
+    tokens,
+    policy: POLICY,
+    wrapAudit: () => sink,
+    env: { RAVENHELM_MAX_CALLS_IN_FLIGHT_PER_CALLER: '1000' },
+  });
   const records = () =>
     readFileSync(path, 'utf8')
       .split('\n')

@@ -57,7 +57,7 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
         method: 'POST',
         headers: { authorization: 'Bearer alice' },
       });
-      return { status: res.status, body: await res.text() };
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
     });
   const approved = async (item: string, call = del) => {
     const id = await request(item, call);
@@ -169,7 +169,7 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     await pauseWrites(2500);
     const cut = await decide(id);
     expect(cut.ms).toBeLessThan(1000 + 1000);
-    expect(cut.value?.status).not.toBe(500);
+    expect(cut.value?.status).toBe(503);
     expect(cut.value?.body).toMatch(/ERR_BACKEND_UNAVAILABLE/);
     expect(cut.value?.body).toContain(`127.0.0.1:${s.h.redis.port}`);
     expect(cut.value?.body).toMatch(/check/i);
@@ -194,7 +194,8 @@ describe('approvals: Redis frozen, killed, or cut mid-transition', () => {
     const d = await decide(id);
     s.h.redis.resume();
     expect(d.ms).toBeLessThan(1000 + 1000);
-    expect(d.value?.status).not.toBe(500);
+    // The server's trouble, not a bad request: 503 with Retry-After, as for any unavailable dependency.
+    expect(d.value).toMatchObject({ status: 503, retryAfter: '2' });
     expect(d.value?.body).toMatch(/ERR_BACKEND_UNAVAILABLE.*127\.0\.0\.1.*retry/);
     // The request could not even be read: no decision was sent, as for an unknown request.
     expect(outcomes(from).filter((r) => r.approval?.decision === 'approve')).toHaveLength(0);

@@ -503,8 +503,11 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   function sendApiError(res: ServerResponse, err: unknown): void {
     const e = toRavenhelmError(err);
     if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'approvals request failed');
-    const status = e.mapping.http === 200 ? 400 : e.mapping.http;
+    // The store (Redis) down or slow is the server's trouble, not a bad request: 503, try again shortly.
+    const unavailable = e.code === 'ERR_BACKEND_UNAVAILABLE' || e.code === 'ERR_BACKEND_TIMEOUT';
+    const status = unavailable ? 503 : e.mapping.http === 200 ? 400 : e.mapping.http;
     const headers: Record<string, string> = {};
+    if (unavailable) headers['retry-after'] = '2';
     if (status === 401 || e.code === 'ERR_TOKEN_MALFORMED_REQUEST') headers['www-authenticate'] = challenge(e);
     if (e.code === 'ERR_APPROVAL_FORBIDDEN' && e.details.requiredScopes) {
       headers['www-authenticate'] =

@@ -388,8 +388,16 @@ export class Pipeline<S extends object> {
     } catch (err) {
       const e = toRavenhelmError(err);
       const known = tool ?? this.#o.registry.get(this.#o.server, name);
-      if (known) await this.#recordDenial(principal, known, args, requestId, e.code);
-      else this.#o.metrics.reject(e.code);
+      if (!known) this.#o.metrics.reject(e.code);
+      else if (DENIED.has(e.code)) await this.#recordDenial(principal, known, args, requestId, e.code);
+      else {
+        // Not a refusal of this caller but a failure while deciding (a store such as Redis did not
+        // answer): an error outcome of its own, not folded into the aggregated denials.
+        this.#o.metrics.reject(e.code);
+        this.#o.metrics.toolCalls.inc({ server: this.#o.server, tool: known.name, tier: known.tier, outcome: 'error' });
+        this.#o.metrics.toolErrors.inc({ server: this.#o.server, tool: known.name, code: e.code });
+        await this.#auditSafe(principal, known, args, requestId, 'outcome', { outcome: 'error', errorCode: e.code });
+      }
       throw e;
     }
   }
