@@ -16,6 +16,7 @@ export class Metrics {
   readonly auditShipBuffer: client.Gauge<'server' | 'sink'>;
   readonly auditShipPushFailures: client.Counter<'server' | 'sink'>;
   readonly traceSpans: client.Counter<'server' | 'outcome'>;
+  readonly redisUp: client.Gauge<'server'>;
 
   constructor(
     readonly server: string,
@@ -39,6 +40,12 @@ export class Metrics {
       name: 'ravenhelm_rejections_total',
       help: 'Requests refused before a tool ran, by reason (error code)',
       labelNames: ['server', 'reason'],
+      registers,
+    });
+    this.redisUp = new client.Gauge({
+      name: 'ravenhelm_redis_up',
+      help: "1 while this process's Redis connection is ready, 0 while it is lost and reconnecting (no sample without Redis)",
+      labelNames: ['server'],
       registers,
     });
     this.inFlight = new client.Gauge({

@@ -135,6 +135,14 @@ export async function createRuntime(
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
       ? await connectRedis(config.redis.url)
       : undefined;
+  if (redis) {
+    // What operators alert on (RavenhelmRedisDown): confirmations, approvals, tasks, toolsets and shared
+    // rate limits depend on it. A frozen Redis keeps its connection; its stalls show as refusals instead.
+    const up = metrics.redisUp.labels({ server: definition.name });
+    up.set(redis.status === 'ready' ? 1 : 0);
+    redis.on('ready', () => up.set(1));
+    for (const lost of ['close', 'reconnecting', 'end']) redis.on(lost, () => up.set(0));
+  }
   const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
   let audit = overrides.audit;
   // Shipping follows the log the runtime opens (an overridden sink is the caller's to ship).

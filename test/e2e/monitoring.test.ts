@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { callBody, type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
+import { startRedis } from '../fixtures/redis.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const run = promisify(execFile);
@@ -56,7 +57,7 @@ describe('alert rules', () => {
     const checked = await promtool(['check', 'rules', 'alerts.yaml']);
     // CI installs Debian's prometheus (promtool included); only a developer machine may lack it.
     if (checked === undefined && !process.env.CI) return;
-    expect(checked).toMatch(/SUCCESS: 7 rules found/);
+    expect(checked).toMatch(/SUCCESS: 8 rules found/);
     expect(await promtool(['test', 'rules', 'alerts.test.yaml'])).toMatch(/SUCCESS/);
   });
 
@@ -67,6 +68,7 @@ describe('alert rules', () => {
       'RavenhelmAuthenticationFailures',
       'RavenhelmBackendUnavailable',
       'RavenhelmRateLimiting',
+      'RavenhelmRedisDown',
       'RavenhelmServerDown',
       'RavenhelmSlowToolCalls',
       'RavenhelmToolErrorRate',
@@ -133,4 +135,22 @@ describe('the metrics the alerts rely on', () => {
       await failing.stop();
     }
   });
+
+  it('say whether the Redis connection is up: 1, 0 while Redis is gone, 1 again once it is back', async () => {
+    const redis = await startRedis({ password: 'redis-metric-pw' });
+    const withRedis = await startEcho({ tokens, env: { RAVENHELM_REDIS_URL: redis.url } });
+    const up = () => sample(withRedis.url, /^ravenhelm_redis_up\{server="echo"\} (\d+)$/m);
+    try {
+      expect(await up()).toBe(1);
+      await redis.kill();
+      await expect.poll(up, { timeout: 5000, interval: 100 }).toBe(0);
+      await redis.restart();
+      await expect.poll(up, { timeout: 10_000, interval: 100 }).toBe(1);
+      // The metric never carries the URL, let alone its password.
+      expect(await (await fetch(new URL('/metrics', withRedis.url))).text()).not.toContain('redis-metric-pw');
+    } finally {
+      await withRedis.stop();
+      await redis.stop();
+    }
+  }, 30_000);
 });
