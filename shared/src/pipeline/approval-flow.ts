@@ -175,7 +175,13 @@ export async function approvalGate(
   eff: EffectiveTool,
   args: Record<string, unknown>,
   approvalId: unknown,
-): Promise<{ result?: Result; refusal?: ToolError; audit?: AuditApproval }> {
+): Promise<{
+  result?: Result;
+  refusal?: ToolError;
+  audit?: AuditApproval;
+  /** The approval this call consumed: given back (ApprovalStore.release) if the call is then not run. */
+  consumed?: { id: string; mark: string };
+}> {
   const rule = eff.approval as NonNullable<EffectiveTool['approval']>;
   const argsDigest = digestArgs(args);
   if (approvalId === undefined) {
@@ -228,7 +234,10 @@ export async function approvalGate(
     ...(r && r.approvals.length > 0 ? { approvedBy: r.approvals.map((a) => a.subject) } : {}),
     ...(r && r.rejections.length > 0 ? { rejectedBy: r.rejections.map((a) => a.subject) } : {}),
   };
-  if (consumed.ok) return { audit };
+  if (consumed.ok) {
+    const mark = consumed.request.consumedBy;
+    return mark ? { audit, consumed: { id: approvalId, mark } } : { audit };
+  }
   if (consumed.reason === 'pending' && r) return { result: pendingResult(r), audit };
   const again = `call ${eff.name} again without ${APPROVAL_ARG} to request a new approval`;
   const why: Record<Exclude<typeof consumed.reason, 'pending'>, string> = {

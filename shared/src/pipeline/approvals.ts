@@ -111,6 +111,11 @@ export interface ApprovalStore {
    * does not match (other arguments, tool or requester) is refused and the request is NOT consumed.
    */
   consume(id: string, binding: ApprovalBinding): Promise<ConsumeResult>;
+  /**
+   * Consumed -> approved again, for the consume marked `mark` only (a call that consumed it and then did
+   * not run: its caller left first). Best effort: with Redis down it is retried in the background.
+   */
+  release(id: string, mark: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -426,6 +431,16 @@ export function createApprovalStore(opts: {
         // the approval back then, so a call that never ran does not use it up.
         if (redis) releaseLater(id, mark);
         throw err;
+      }
+    },
+
+    async release(id, mark) {
+      try {
+        await inRedisOr('the approval is given back once Redis answers', () =>
+          transition(id, (r, now) => applyRelease(r, mark, now)),
+        );
+      } catch {
+        if (redis) releaseLater(id, mark);
       }
     },
 

@@ -460,6 +460,7 @@ export class Pipeline<S extends object> {
     }
     const { [CONFIRMATION_ARG]: confirmationToken, [APPROVAL_ARG]: approvalId, ...args } = rawArgs;
     let approval: AuditApproval | undefined;
+    let consumedApproval: { id: string; mark: string } | undefined;
     const labels = { server: this.#o.server, tool: name, tier: eff.tier };
     const span = this.#o.tracer?.startSpan(`tools/call ${name}`, SpanKind.SERVER, parseTraceparent(meta.traceparent), {
       'rpc.system': 'jsonrpc',
@@ -515,6 +516,7 @@ export class Pipeline<S extends object> {
           approvalId,
         );
         approval = gate.audit;
+        consumedApproval = gate.consumed;
         if (gate.refusal) throw gate.refusal;
         if (gate.result) {
           outcome = 'pending';
@@ -540,6 +542,16 @@ export class Pipeline<S extends object> {
       }
       if (this.#abandoned) {
         throw new RavenhelmError('ERR_SHUTTING_DOWN', `${name} was not run: the server is shutting down; retry`);
+      }
+      if (consumedApproval && meta.signal?.aborted) {
+        // The caller left while its approval was being consumed (a slow store): nothing will run, so the
+        // people's approval is not used up; the same call with the same approvalRequestId can still run.
+        await this.#approvals.release(consumedApproval.id, consumedApproval.mark);
+        if (approval) approval = { ...approval, state: 'released' };
+        throw new ToolError(
+          'ERR_CANCELLED',
+          `${name} was not run: the client went away before it started; approval ${consumedApproval.id} is still usable`,
+        );
       }
       const running = withSpan(span, () =>
         invokeTool(
