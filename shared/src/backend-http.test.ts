@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendHttp, DEFAULT_MAX_RESPONSE_BYTES } from './backend-http.js';
+import { BackendHttp, DEFAULT_MAX_RESPONSE_BYTES, defaultShare } from './backend-http.js';
 import { ToolError } from './errors.js';
 import { Semaphore } from './semaphore.js';
 
@@ -186,6 +186,27 @@ describe('BackendHttp concurrency cap', () => {
       Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).request('GET', '/slow', { query: { ms: 40 } })),
     );
     expect(maxInFlight).toBe(3);
+  });
+  it('one backend holds at most its share of a shared limiter, so a stuck backend cannot starve the others', async () => {
+    const limiter = new Semaphore(8);
+    expect(defaultShare(8)).toBe(6);
+    expect(defaultShare(3)).toBe(3);
+    expect(defaultShare(1)).toBe(1);
+    const stuck = new BackendHttp({ name: 'Stuck', baseUrl: base, timeoutMs: 10_000, limiter });
+    const other = new BackendHttp({ name: 'Other', baseUrl: base, timeoutMs: 10_000, limiter });
+    const held = Array.from({ length: 20 }, () => stuck.request('GET', '/slow', { query: { ms: 300 } }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(limiter.active).toBe(6);
+    expect(stuck.share?.waiting).toBe(14);
+    const started = Date.now();
+    const res = await other.request('GET', '/slow', { query: { ms: 10 } });
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(500);
+    // a call past its share's queue says whose calls filled it
+    const refused = await refusal(stuck.request('GET', '/slow', { timeoutMs: 100 }));
+    expect(refused.message).toMatch(/6 calls to Stuck were in flight \(its share of the server's backend limit: 6\)/);
+    await Promise.all(held);
+    expect({ active: limiter.active, share: stuck.share?.active }).toEqual({ active: 0, share: 0 });
   });
 });
 

@@ -31,6 +31,17 @@ export interface BackendHttpOptions {
   maxConcurrent?: number | undefined;
   /** A semaphore shared with the server's other backend clients; wins over maxConcurrent. */
   limiter?: Semaphore | undefined;
+  /**
+   * With a shared limiter: the most of its slots this client holds at once (default: all but a quarter of
+   * them), so one frozen backend, whose calls hold their slots until their deadline, cannot starve the
+   * server's other backends.
+   */
+  maxShare?: number | undefined;
+}
+
+/** The slots of a shared limiter one backend client may hold by default: all but a quarter. */
+export function defaultShare(limit: number): number {
+  return Math.max(1, limit - Math.floor(limit / 4));
 }
 
 export interface BackendRequestInit {
@@ -75,11 +86,17 @@ export class BackendHttp {
   readonly #opts: BackendHttpOptions;
   readonly #maxBytes: number;
   readonly limiter: Semaphore;
+  /** With a shared limiter: this client's share of it (taken first, so its own queue waits here). */
+  readonly share: Semaphore | undefined;
 
   constructor(opts: BackendHttpOptions) {
     this.#opts = opts;
     this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.limiter = opts.limiter ?? new Semaphore(opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    if (opts.limiter) {
+      const share = Math.min(opts.limiter.limit, opts.maxShare ?? defaultShare(opts.limiter.limit));
+      if (share < opts.limiter.limit) this.share = new Semaphore(share);
+    }
   }
 
   /** The default body cap of this client, in bytes. */
@@ -120,12 +137,25 @@ export class BackendHttp {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     const queuedAt = Date.now();
-    let release: () => void;
+    let releaseShare: (() => void) | undefined;
+    let releaseSlot: () => void;
     try {
-      release = await this.limiter.acquire(signal);
+      if (this.share) releaseShare = await this.share.acquire(signal);
+      releaseSlot = await this.limiter.acquire(signal);
     } catch {
-      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt);
+      releaseShare?.();
+      const busy =
+        this.share && !releaseShare
+          ? `${this.share.active} calls to ${this.name} were in flight (its share of the server's backend limit: ${this.share.limit})`
+          : this.share
+            ? `${this.limiter.active} calls to this server's backends were in flight (limit ${this.limiter.limit}, shared)`
+            : `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt, busy);
     }
+    const release = () => {
+      releaseSlot();
+      releaseShare?.();
+    };
     // A child span of the tool call's span when traces are on; its context goes to the backend.
     const span = startChildSpan(`${method} ${this.name}`, SpanKind.CLIENT, () => ({
       'http.request.method': method,
@@ -216,8 +246,7 @@ export class BackendHttp {
     );
   }
 
-  #queueError(timeout: AbortSignal, timeoutMs: number, waitedMs: number): ToolError {
-    const busy = `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+  #queueError(timeout: AbortSignal, timeoutMs: number, waitedMs: number, busy: string): ToolError {
     if (timeout.aborted) {
       return new ToolError(
         'ERR_BACKEND_TIMEOUT',
