@@ -1,5 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendHttp, DEFAULT_MAX_RESPONSE_BYTES, defaultShare } from './backend-http.js';
 import { ToolError } from './errors.js';
@@ -64,6 +66,24 @@ beforeAll(async () => {
     if (url.pathname === '/huge') return stream(res, HUGE, true);
     if (url.pathname === '/huge-chunked') return stream(res, HUGE, false);
     if (url.pathname === '/sized') return stream(res, Number(url.searchParams.get('bytes')), true);
+    if (url.pathname === '/stall-body') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":');
+      return; // never finished
+    }
+    if (url.pathname === '/cut-body') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":', () => setTimeout(() => res.socket?.resetAndDestroy(), 20));
+      return;
+    }
+    if (url.pathname === '/redirect') {
+      res.writeHead(302, { location: 'http://elsewhere.example/steal?token=x' }).end('moved');
+      return;
+    }
+    if (url.pathname === '/cut-before') {
+      req.socket.resetAndDestroy();
+      return;
+    }
     if (url.pathname === '/slow') {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -146,6 +166,64 @@ describe('BackendHttp byte cap', () => {
     expect(raised.body).toHaveLength(5 * MiB - 2);
     const lowered = await refusal(small.request('GET', '/sized', { query: { bytes: 600 }, maxBytes: 500 }));
     expect(lowered.message).toContain('cap of 500 bytes');
+  });
+});
+
+describe('BackendHttp faults after connecting', () => {
+  it('a body that stalls after the headers ends at the deadline, saying how much arrived', async () => {
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 300 });
+    const started = Date.now();
+    const e = await refusal(http.request('GET', '/stall-body'));
+    expect(Date.now() - started).toBeLessThan(1300);
+    expect(e.code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(e.message).toMatch(
+      /^Loki did not finish answering within 300 ms .*: 11 bytes of its HTTP 200 answer had arrived/,
+    );
+    expect(http.limiter.active).toBe(0);
+  });
+
+  it('a stalled body still ends at the deadline when garbage collection runs during the call', async () => {
+    // with fetch's redirect 'error', undici lost the abort of a collected fetch: the call hung for good
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 300 });
+    for (let round = 0; round < 3; round++) {
+      const collecting = setInterval(gc, 20);
+      try {
+        const outcome = await Promise.race([
+          http.request('GET', '/stall-body', { signal: new AbortController().signal }).then(
+            () => 'answered',
+            (e: ToolError) => e.code,
+          ),
+          new Promise((r) => setTimeout(() => r('still pending after 3 s'), 3000)),
+        ]);
+        expect(outcome).toBe('ERR_BACKEND_TIMEOUT');
+      } finally {
+        clearInterval(collecting);
+      }
+    }
+    expect(http.limiter.active).toBe(0);
+  });
+
+  it('a redirect is refused, not followed, and says which URL to configure', async () => {
+    const http = new BackendHttp({ name: 'Grafana', baseUrl: base, timeoutMs: 2000 });
+    const e = await refusal(http.request('GET', '/redirect'));
+    expect(e.code).toBe('ERR_BACKEND_ERROR');
+    expect(e.message).toMatch(
+      /^Grafana answered GET .*\/redirect with a redirect \(HTTP 302 to http:\/\/elsewhere\.example\/steal\); redirects are not followed/,
+    );
+    expect(e.message).not.toContain('token=x');
+  });
+
+  it('a connection cut mid-body is a broken connection, not an unreachable backend', async () => {
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 5000 });
+    const e = await refusal(http.request('GET', '/cut-body'));
+    expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(e.message).toMatch(/^the connection to Loki broke while its answer was read \(\w+; .*\): 11 bytes/);
+    const before = await refusal(http.request('GET', '/cut-before'));
+    expect(before.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(before.message).toMatch(/^Loki at .* closed the connection before answering \(\w+\); retry/);
+    expect(http.limiter.active).toBe(0);
   });
 });
 
