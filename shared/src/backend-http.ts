@@ -286,7 +286,7 @@ export class BackendHttp {
       return new ToolError('ERR_BACKEND_TIMEOUT', `the call to ${this.name} was cancelled`);
     }
     const cause = causeOf(err);
-    if (UNREACHABLE.has(cause)) {
+    if (isConnectFailure(cause)) {
       return new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
         `${this.name} is unreachable at ${safeUrl(url)} (${cause}); check that it is running and the URL is right`,
@@ -320,7 +320,11 @@ export class BackendHttp {
   }
 }
 
-/** Failures that mean no connection could be made at all. */
+/** Whether a system/undici error code means no connection could be made at all (vs. one that broke). */
+export function isConnectFailure(code: string): boolean {
+  return UNREACHABLE.has(code);
+}
+
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',

@@ -10,6 +10,7 @@ export {
   type BackendResponse,
   DEFAULT_MAX_CONCURRENT_CALLS,
   DEFAULT_MAX_RESPONSE_BYTES,
+  isConnectFailure,
   safeUrl,
 } from './backend-http.js';
 export {
