@@ -110,7 +110,13 @@ describe('capAwsResponses', () => {
   function clientAnswering(body: () => AsyncIterable<Uint8Array>, headers: Record<string, string> = {}) {
     let mw: ((next: (a: unknown) => Promise<{ response: unknown }>) => (a: unknown) => Promise<unknown>) | undefined;
     const client = capAwsResponses(
-      { middlewareStack: { add: (m: typeof mw) => void (mw = m) } },
+      {
+        middlewareStack: {
+          add: (m: typeof mw) => {
+            mw = m;
+          },
+        },
+      },
       {
         maxBytes: 1000,
         service: 'Secrets Manager',
