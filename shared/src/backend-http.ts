@@ -286,7 +286,7 @@ export class BackendHttp {
       return new ToolError('ERR_BACKEND_TIMEOUT', `the call to ${this.name} was cancelled`);
     }
     const cause = causeOf(err);
-    if (isConnectFailure(cause)) {
+    if (!isBrokenConnection(cause)) {
       return new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
         `${this.name} is unreachable at ${safeUrl(url)} (${cause}); check that it is running and the URL is right`,
@@ -320,26 +320,21 @@ export class BackendHttp {
   }
 }
 
-/** Whether a system/undici error code means no connection could be made at all (vs. one that broke). */
-export function isConnectFailure(code: string): boolean {
-  return UNREACHABLE.has(code);
+/** Whether a system/undici error code means an open connection broke (vs. none could be made). */
+export function isBrokenConnection(code: string): boolean {
+  return BROKEN.has(code);
 }
 
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOENT',
-]);
+const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /** The system or undici code under a fetch failure (`fetch failed` carries it in `cause`). */
 function causeOf(err: unknown): string {
-  const e = err as { code?: string; name?: string; cause?: { code?: string; cause?: { code?: string } } };
-  return e?.cause?.code ?? e?.cause?.cause?.code ?? e?.code ?? e?.name ?? 'error';
+  const e = err as {
+    code?: string;
+    name?: string;
+    cause?: { code?: string; message?: string; cause?: { code?: string } };
+  };
+  return e?.cause?.code ?? e?.cause?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.name ?? 'error';
 }
 
 /**

@@ -17,7 +17,7 @@ export {
   type BackendResponse,
   DEFAULT_MAX_CONCURRENT_CALLS,
   DEFAULT_MAX_RESPONSE_BYTES,
-  isConnectFailure,
+  isBrokenConnection,
   safeUrl,
 } from './backend-http.js';
 export {

@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FormattedResponse, RequestHandlerFn } from '@gitbeaker/requester-utils';
-import { isConnectFailure } from '@ravenhelm/kit';
+import { isBrokenConnection } from '@ravenhelm/kit';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -207,7 +207,7 @@ function networkError(
     );
   if (e?.name === 'SyntaxError') return new GitLabNetworkError('invalid', 'the answer is not valid JSON');
   const cause = e?.cause?.code ?? e?.cause?.message ?? e?.name ?? 'network error';
-  return new GitLabNetworkError(late || !isConnectFailure(cause) ? 'broken' : 'unreachable', cause);
+  return new GitLabNetworkError(late || isBrokenConnection(cause) ? 'broken' : 'unreachable', cause);
 }
 
 async function parse(res: Response, opts: HandlerOptions, scope: CallScope | undefined): Promise<FormattedResponse> {
