@@ -20,7 +20,7 @@ import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
 
 const TIMEOUT_MS = 1500;
 const SLACK_MS = 1000;
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 5;
 
 const sim = new SecretsManagerSimulator();
 const dir = mkdtempSync(join(tmpdir(), 'rh-secrets-fault-'));
@@ -89,6 +89,26 @@ describe('Secrets Manager behind a faulty connection', () => {
     },
     30_000,
   );
+
+  it('throttling retries (with growing back-off) stay inside the one deadline', async () => {
+    const accepted = proxy.accepted;
+    const a = await faulted(
+      proxy,
+      {
+        kind: 'respond',
+        status: 400,
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'ThrottlingException' },
+        body: JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }),
+      },
+      () => server.call('secrets_list', {}),
+    );
+    console.log(
+      `secrets throttled x${MAX_ATTEMPTS}: ${a.ms} ms, ${proxy.accepted - accepted} new connections: ${a.text}`,
+    );
+    expect(a.isError).toBe(true);
+    expect(a.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    expect(a.text).toMatch(/Secrets Manager|Throttling/);
+  }, 30_000);
 
   it('an endless answer is refused without buffering it all', async () => {
     const before = proxy.endlessBytes;
