@@ -7,7 +7,8 @@
  */
 import { parseKeyFile, ZitadelBackend } from '@ravenhelm/mcp-zitadel';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { collectingGarbage } from '../fixtures/fault-server.js';
+import { startFaultProxy } from '../fixtures/fault-proxy.js';
+import { collectingGarbage, endlessJson } from '../fixtures/fault-server.js';
 import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
 
 let sim: ZitadelSim;
@@ -24,9 +25,9 @@ beforeEach(() => {
   sim.control.delayMs = 0;
 });
 
-function backend(timeoutMs: number): ZitadelBackend {
+function backend(timeoutMs: number, url = sim.url): ZitadelBackend {
   return new ZitadelBackend({
-    url: sim.url,
+    url,
     keyFile: parseKeyFile(keyFile, 'test key'),
     orgId,
     timeoutMs,
@@ -69,5 +70,27 @@ describe('Zitadel logins and calls that hang', () => {
     expect(ms).toBeLessThan(2000);
     expect((err as { code?: string }).code).toBe('ERR_BACKEND_TIMEOUT');
     expect(err?.message).toMatch(/^Zitadel did not answer within 1000 ms .*check the backend/);
+  });
+
+  it('an endless answer is refused at the byte cap, naming the setting', async () => {
+    const u = new URL(sim.url);
+    const proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    try {
+      proxy.mode = endlessJson({ userId: '1', username: 'x'.repeat(100) });
+      const b = backend(5000, proxy.url);
+      const err = await b.getUser('1').then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      console.log(`zitadel endless: ${proxy.endlessBytes} bytes sent: ${err?.message}`);
+      expect((err as { code?: string }).code).toBe('ERR_OUTPUT_TOO_LARGE');
+      expect(err?.message).toMatch(
+        /^Zitadel answered POST .* over this call's cap of 1,048,576 bytes; reading stopped there\. A token answer this large is not Zitadel's: check that ZITADEL_URL points at Zitadel, or have an operator raise backend\.maxResponseBytes$/,
+      );
+      expect(proxy.endlessBytes).toBeLessThan(16 * 1024 * 1024);
+      await proxy.drained(3000);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -71,6 +71,7 @@ export class ZitadelBackend {
       baseUrl: opts.url,
       timeoutMs: opts.timeoutMs,
       maxResponseBytes: opts.maxResponseBytes,
+      maxResponseBytesSetting: 'backend.maxResponseBytes',
       headers: opts.orgId ? { 'x-zitadel-orgid': opts.orgId } : undefined,
     });
   }
@@ -100,6 +101,7 @@ export class ZitadelBackend {
       '/oauth/v2/token',
       {
         form: { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion, scope: this.#opts.scope },
+        narrowHint: "A token answer this large is not Zitadel's: check that ZITADEL_URL points at Zitadel",
       },
     );
     const body = res.body;
@@ -134,6 +136,7 @@ export class ZitadelBackend {
         ...(json !== undefined ? { json } : {}),
         signal,
         headers: { authorization: `Bearer ${token}` },
+        narrowHint: 'Narrow the request (a smaller page, a more specific search)',
       });
       if (res.status === 401 && attempt === 0) {
         this.#token = undefined;
