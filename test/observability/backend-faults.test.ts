@@ -7,7 +7,7 @@
 import { type ObservabilityServices, observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultMode, type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
-import { type ServedOverHttp, serveOverHttp } from '../fixtures/fault-server.js';
+import { collectingGarbage, type ServedOverHttp, serveOverHttp } from '../fixtures/fault-server.js';
 import { GrafanaSimulator } from '../simulators/grafana.js';
 import { LokiSimulator } from '../simulators/loki.js';
 import { TempoSimulator } from '../simulators/tempo.js';
@@ -124,7 +124,8 @@ describe.each(FAMILIES)('%s behind a faulty connection', (family) => {
       const before = proxy.endlessBytes;
       let a: Awaited<ReturnType<typeof server.call>>;
       try {
-        a = await server.call(tool, args);
+        // garbage is collected during the call: a collected fetch once lost its abort and hung for good
+      a = await collectingGarbage(() => server.call(tool, args));
       } finally {
         proxy.mode = { kind: 'pass' };
       }
