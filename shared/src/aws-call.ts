@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { type ErrorCode, ToolError } from './errors.js';
 
@@ -33,21 +34,37 @@ export async function callAws<T>(
   o: AwsCallOptions,
 ): Promise<T> {
   const deadline = AbortSignal.timeout(o.timeoutMs);
+  const seen: Answers = {};
   try {
-    return await fn(AbortSignal.any([signal, deadline]));
+    return await answers.run(seen, () => fn(AbortSignal.any([signal, deadline])));
   } catch (err) {
-    throw awsToolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, o);
+    throw awsToolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted, lastAnswer: seen.last }, o);
   }
 }
+
+/** What the service last answered within one callAws (recorded by capAwsResponses), for timeout messages. */
+interface Answers {
+  last?: { status: number; error?: string | undefined };
+}
+const answers = new AsyncLocalStorage<Answers>();
 
 export function awsToolError(
   what: string,
   err: unknown,
-  state: { timedOut: boolean; cancelled: boolean },
+  state: { timedOut: boolean; cancelled: boolean; lastAnswer?: Answers['last'] },
   o: AwsCallOptions,
 ): ToolError {
   if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const last = state.lastAnswer;
+  if ((state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') && last && last.status >= 400) {
+    // it did answer: with errors the SDK kept retrying until the deadline
+    return new ToolError(
+      'ERR_BACKEND_TIMEOUT',
+      `${o.service} kept failing until the ${o.timeoutMs} ms deadline while trying to ${what}: its last answer was HTTP ${last.status}${last.error ? ` ${last.error}` : ''}, retried by the SDK${o.timeoutHint ?? ''}`,
+      { status: last.status, ...(last.error ? { awsError: last.error } : {}) },
+    );
+  }
   if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
     return new ToolError(
       'ERR_BACKEND_TIMEOUT',
@@ -132,7 +149,13 @@ export function capAwsResponses<C extends { middlewareStack: object }>(
   (client.middlewareStack as StackAdd).add(
     (next) => async (args) => {
       const out = await next(args);
-      const res = out.response as { body?: unknown; headers?: Record<string, string | undefined> } | undefined;
+      const res = out.response as
+        | { statusCode?: number; body?: unknown; headers?: Record<string, string | undefined> }
+        | undefined;
+      const seen = answers.getStore();
+      if (seen && typeof res?.statusCode === 'number') {
+        seen.last = { status: res.statusCode, error: res.headers?.['x-amzn-errortype']?.split(':')[0] };
+      }
       const body = res?.body as (AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => void }) | undefined;
       if (!res || !body || typeof body[Symbol.asyncIterator] !== 'function') return out;
       const tooLarge = () =>
