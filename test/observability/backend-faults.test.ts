@@ -125,7 +125,7 @@ describe.each(FAMILIES)('%s behind a faulty connection', (family) => {
       let a: Awaited<ReturnType<typeof server.call>>;
       try {
         // garbage is collected during the call: a collected fetch once lost its abort and hung for good
-      a = await collectingGarbage(() => server.call(tool, args));
+        a = await collectingGarbage(() => server.call(tool, args));
       } finally {
         proxy.mode = { kind: 'pass' };
       }
