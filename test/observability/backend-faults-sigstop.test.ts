@@ -86,6 +86,12 @@ afterAll(async () => {
   await Promise.all([prometheus?.stop(), alertmanager?.stop(), loki.close(), exporter?.close()]);
 });
 
+/** ravenhelm_tool_calls_in_flight as the metrics endpoint would show it. */
+async function inFlightGauge(): Promise<number> {
+  const values = (await server.rt.metrics.inFlight.get()).values;
+  return values.reduce((sum, v) => sum + v.value, 0);
+}
+
 function limiter(): { active: number; waiting: number } {
   // every observability backend shares one limiter; Prometheus's client exposes it
   return server.services.prometheus.http.limiter;
@@ -106,8 +112,11 @@ describe('a frozen Prometheus (SIGSTOP) under 20 concurrent calls', () => {
       lokiAnswers = await Promise.all(
         Array.from({ length: 3 }, () => server.call('logs_search', { query: '{service_name="checkout"}', limit: 5 })),
       );
+      // mid-freeze: the Prometheus calls are in flight, and show in the gauge
+      expect(await inFlightGauge()).toBeGreaterThan(0);
       answers = await Promise.all(prom);
       expect(server.rt.pipeline.inFlight).toBe(0);
+      expect(await inFlightGauge()).toBe(0);
     } finally {
       thaw(pid);
     }
