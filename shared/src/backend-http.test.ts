@@ -265,7 +265,7 @@ describe('BackendHttp concurrency cap', () => {
     );
     expect(maxInFlight).toBe(3);
   });
-  it('maxShare sets one client's share of a shared limiter', async () => {
+  it('maxShare sets the share of one client in a shared limiter', async () => {
     maxInFlight = 0;
     const limiter = new Semaphore(4);
     const narrow = new BackendHttp({ name: 'Narrow', baseUrl: base, timeoutMs: 10_000, limiter, maxShare: 1 });
@@ -273,7 +273,9 @@ describe('BackendHttp concurrency cap', () => {
     expect(maxInFlight).toBe(1);
     expect(narrow.share?.limit).toBe(1);
     // a share as large as the limit is no share at all
-    expect(new BackendHttp({ name: 'All', baseUrl: base, timeoutMs: 1000, limiter, maxShare: 9 }).share).toBeUndefined();
+    expect(
+      new BackendHttp({ name: 'All', baseUrl: base, timeoutMs: 1000, limiter, maxShare: 9 }).share,
+    ).toBeUndefined();
   });
 
   it('one backend holds at most its share of a shared limiter, so a stuck backend cannot starve the others', async () => {
