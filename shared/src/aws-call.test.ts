@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AwsCallOptions, awsClientConfig, awsToolError, callAws } from './aws-call.js';
+import { type AwsCallOptions, awsClientConfig, awsToolError, callAws, capAwsResponses } from './aws-call.js';
 import { ToolError } from './errors.js';
 
 const opts: AwsCallOptions = {
@@ -102,5 +102,68 @@ describe('awsClientConfig', () => {
       maxAttempts: 1,
       requestHandler: { requestTimeout: 20_000, connectionTimeout: 5000 },
     });
+  });
+});
+
+describe('capAwsResponses', () => {
+  /** A middleware stack that records the one middleware added, and a handler answering `body`. */
+  function clientAnswering(body: () => AsyncIterable<Uint8Array>, headers: Record<string, string> = {}) {
+    let mw: ((next: (a: unknown) => Promise<{ response: unknown }>) => (a: unknown) => Promise<unknown>) | undefined;
+    const client = capAwsResponses(
+      {
+        middlewareStack: {
+          add: (m: typeof mw) => {
+            mw = m;
+          },
+        },
+      },
+      {
+        maxBytes: 1000,
+        service: 'Secrets Manager',
+        hint: 'check the endpoint',
+      },
+    );
+    expect(client.middlewareStack).toBeDefined();
+    return (mw as NonNullable<typeof mw>)(async () => ({ response: { body: body(), headers } }));
+  }
+
+  it('hands on an answer under the cap as a stream the SDK can read', async () => {
+    const out = (await clientAnswering(async function* () {
+      yield Buffer.from('{"a":');
+      yield Buffer.from('1}');
+    })({})) as { response: { body: AsyncIterable<Buffer> } };
+    const parts: Buffer[] = [];
+    for await (const c of out.response.body) parts.push(c);
+    expect(Buffer.concat(parts).toString()).toBe('{"a":1}');
+  });
+
+  it('refuses an endless answer once past the cap, and a declared length over it at once', async () => {
+    let pulled = 0;
+    const endless = clientAnswering(async function* () {
+      for (;;) {
+        pulled++;
+        yield Buffer.alloc(300);
+      }
+    });
+    await expect(endless({})).rejects.toThrow(
+      /^Secrets Manager answered with more than 1,000 bytes; reading stopped there\. check the endpoint$/,
+    );
+    expect(pulled).toBe(4);
+    const declared = clientAnswering(async function* () {}, { 'content-length': '5000' });
+    await expect(declared({})).rejects.toMatchObject({ code: 'ERR_OUTPUT_TOO_LARGE' });
+  });
+
+  it('marks a body that broke mid-read so the error says the connection broke', async () => {
+    const broken = clientAnswering(async function* () {
+      yield Buffer.from('{"a":');
+      throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    });
+    const err = await broken({}).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ECONNRESET');
+    const e = awsToolError('list secrets', err, calm, opts);
+    expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(e.message).toMatch(
+      /^the connection to Secrets Manager at http:\/\/127\.0\.0\.1:1 broke while its answer was read \(ECONNRESET\)/,
+    );
   });
 });

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Readable } from 'node:stream';
 import { type ErrorCode, ToolError } from './errors.js';
 
 /** What one AWS service's error names mean for the caller: our code and what to do about it. */
@@ -32,25 +34,49 @@ export async function callAws<T>(
   o: AwsCallOptions,
 ): Promise<T> {
   const deadline = AbortSignal.timeout(o.timeoutMs);
+  const seen: Answers = {};
   try {
-    return await fn(AbortSignal.any([signal, deadline]));
+    return await answers.run(seen, () => fn(AbortSignal.any([signal, deadline])));
   } catch (err) {
-    throw awsToolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted }, o);
+    throw awsToolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted, lastAnswer: seen.last }, o);
   }
 }
+
+/** What the service last answered within one callAws (recorded by capAwsResponses), for timeout messages. */
+interface Answers {
+  last?: { status: number; error?: string | undefined };
+}
+const answers = new AsyncLocalStorage<Answers>();
 
 export function awsToolError(
   what: string,
   err: unknown,
-  state: { timedOut: boolean; cancelled: boolean },
+  state: { timedOut: boolean; cancelled: boolean; lastAnswer?: Answers['last'] },
   o: AwsCallOptions,
 ): ToolError {
   if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const last = state.lastAnswer;
+  if ((state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') && last && last.status >= 400) {
+    // it did answer: with errors the SDK kept retrying until the deadline
+    return new ToolError(
+      'ERR_BACKEND_TIMEOUT',
+      `${o.service} kept failing until the ${o.timeoutMs} ms deadline while trying to ${what}: its last answer was HTTP ${last.status}${last.error ? ` ${last.error}` : ''}, retried by the SDK${o.timeoutHint ?? ''}`,
+      { status: last.status, ...(last.error ? { awsError: last.error } : {}) },
+    );
+  }
   if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
     return new ToolError(
       'ERR_BACKEND_TIMEOUT',
       `${o.service} did not answer within ${o.timeoutMs} ms while trying to ${what}${o.timeoutHint ?? ''}`,
+    );
+  }
+  // refused by capAwsResponses: already says what to do
+  if (err instanceof ToolError) return err;
+  if ((err as { [BROKEN]?: boolean })?.[BROKEN]) {
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the connection to ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} broke while its answer was read (${e.code ?? e.name ?? 'error'}) while trying to ${what}; retry, and if it repeats check the endpoint and any proxy in front of it`,
     );
   }
   const name = e.name ?? 'Error';
@@ -97,4 +123,71 @@ export function awsClientConfig(o: {
     maxAttempts: o.maxAttempts,
     requestHandler: { requestTimeout: o.timeoutMs, connectionTimeout: Math.min(o.timeoutMs, 5000) },
   };
+}
+
+/** Marks a body read that failed mid-answer (the SDK still sees its code, e.g. ECONNRESET, and retries it). */
+const BROKEN = Symbol('ravenhelm.awsBodyBroken');
+
+/** The part of an AWS SDK v3 client's middleware stack this uses (duck-typed, no SDK dependency). */
+interface StackAdd {
+  add(
+    middleware: (next: (args: unknown) => Promise<{ response: unknown }>) => (args: unknown) => Promise<unknown>,
+    options: { step: 'deserialize'; priority: 'low'; name: string },
+  ): void;
+}
+
+/**
+ * Caps every answer an AWS SDK v3 client reads at `maxBytes`: the SDK buffers a whole body before it
+ * parses it and has no limit of its own, so an endless or huge answer would grow the heap until the
+ * deadline (about 120 MB in 1.5 s on loopback). Runs inside the deserializer: the body is read here, up
+ * to the cap, and handed on as a buffer; past the cap the connection is dropped and the call refused.
+ */
+export function capAwsResponses<C extends { middlewareStack: object }>(
+  client: C,
+  o: { maxBytes: number; service: string /** What to do about it, e.g. which setting raises the cap. */; hint: string },
+): C {
+  (client.middlewareStack as StackAdd).add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const res = out.response as
+        | { statusCode?: number; body?: unknown; headers?: Record<string, string | undefined> }
+        | undefined;
+      const seen = answers.getStore();
+      if (seen && typeof res?.statusCode === 'number') {
+        seen.last = { status: res.statusCode, error: res.headers?.['x-amzn-errortype']?.split(':')[0] };
+      }
+      const body = res?.body as (AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => void }) | undefined;
+      if (!res || !body || typeof body[Symbol.asyncIterator] !== 'function') return out;
+      const tooLarge = () =>
+        new ToolError(
+          'ERR_OUTPUT_TOO_LARGE',
+          `${o.service} answered with more than ${o.maxBytes.toLocaleString('en-US')} bytes; reading stopped there. ${o.hint}`,
+          { capBytes: o.maxBytes },
+        );
+      if (Number(res.headers?.['content-length'] ?? 0) > o.maxBytes) {
+        body.destroy?.();
+        throw tooLarge();
+      }
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of body) {
+          size += chunk.byteLength;
+          if (size > o.maxBytes) {
+            chunks.length = 0;
+            body.destroy?.();
+            throw tooLarge();
+          }
+          chunks.push(chunk);
+        }
+      } catch (err) {
+        if (err instanceof ToolError) throw err;
+        throw Object.assign(err as Error, { [BROKEN]: true });
+      }
+      res.body = Readable.from([Buffer.concat(chunks, size)]);
+      return out;
+    },
+    { step: 'deserialize', priority: 'low', name: 'ravenhelmCapResponseBytes' },
+  );
+  return client;
 }

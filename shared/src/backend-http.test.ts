@@ -1,7 +1,9 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendHttp, DEFAULT_MAX_RESPONSE_BYTES } from './backend-http.js';
+import { BackendHttp, DEFAULT_MAX_RESPONSE_BYTES, defaultShare } from './backend-http.js';
 import { ToolError } from './errors.js';
 import { Semaphore } from './semaphore.js';
 
@@ -64,6 +66,24 @@ beforeAll(async () => {
     if (url.pathname === '/huge') return stream(res, HUGE, true);
     if (url.pathname === '/huge-chunked') return stream(res, HUGE, false);
     if (url.pathname === '/sized') return stream(res, Number(url.searchParams.get('bytes')), true);
+    if (url.pathname === '/stall-body') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":');
+      return; // never finished
+    }
+    if (url.pathname === '/cut-body') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":', () => setTimeout(() => res.socket?.resetAndDestroy(), 20));
+      return;
+    }
+    if (url.pathname === '/redirect') {
+      res.writeHead(302, { location: 'http://elsewhere.example/steal?token=x' }).end('moved');
+      return;
+    }
+    if (url.pathname === '/cut-before') {
+      req.socket.resetAndDestroy();
+      return;
+    }
     if (url.pathname === '/slow') {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -149,6 +169,64 @@ describe('BackendHttp byte cap', () => {
   });
 });
 
+describe('BackendHttp faults after connecting', () => {
+  it('a body that stalls after the headers ends at the deadline, saying how much arrived', async () => {
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 300 });
+    const started = Date.now();
+    const e = await refusal(http.request('GET', '/stall-body'));
+    expect(Date.now() - started).toBeLessThan(1300);
+    expect(e.code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(e.message).toMatch(
+      /^Loki did not finish answering within 300 ms .*: 11 bytes of its HTTP 200 answer had arrived/,
+    );
+    expect(http.limiter.active).toBe(0);
+  });
+
+  it('a stalled body still ends at the deadline when garbage collection runs during the call', async () => {
+    // with fetch's redirect 'error', undici lost the abort of a collected fetch: the call hung for good
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 300 });
+    for (let round = 0; round < 3; round++) {
+      const collecting = setInterval(gc, 20);
+      try {
+        const outcome = await Promise.race([
+          http.request('GET', '/stall-body', { signal: new AbortController().signal }).then(
+            () => 'answered',
+            (e: ToolError) => e.code,
+          ),
+          new Promise((r) => setTimeout(() => r('still pending after 3 s'), 3000)),
+        ]);
+        expect(outcome).toBe('ERR_BACKEND_TIMEOUT');
+      } finally {
+        clearInterval(collecting);
+      }
+    }
+    expect(http.limiter.active).toBe(0);
+  });
+
+  it('a redirect is refused, not followed, and says which URL to configure', async () => {
+    const http = new BackendHttp({ name: 'Grafana', baseUrl: base, timeoutMs: 2000 });
+    const e = await refusal(http.request('GET', '/redirect'));
+    expect(e.code).toBe('ERR_BACKEND_ERROR');
+    expect(e.message).toMatch(
+      /^Grafana answered GET .*\/redirect with a redirect \(HTTP 302 to http:\/\/elsewhere\.example\/steal\); redirects are not followed/,
+    );
+    expect(e.message).not.toContain('token=x');
+  });
+
+  it('a connection cut mid-body is a broken connection, not an unreachable backend', async () => {
+    const http = new BackendHttp({ name: 'Loki', baseUrl: base, timeoutMs: 5000 });
+    const e = await refusal(http.request('GET', '/cut-body'));
+    expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(e.message).toMatch(/^the connection to Loki broke while its answer was read \(\w+; .*\): 11 bytes/);
+    const before = await refusal(http.request('GET', '/cut-before'));
+    expect(before.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(before.message).toMatch(/^Loki at .* closed the connection before answering \(\w+\); retry/);
+    expect(http.limiter.active).toBe(0);
+  });
+});
+
 describe('BackendHttp concurrency cap', () => {
   it('runs at most maxConcurrent calls at once; the rest queue and all complete', async () => {
     maxInFlight = 0;
@@ -186,6 +264,40 @@ describe('BackendHttp concurrency cap', () => {
       Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).request('GET', '/slow', { query: { ms: 40 } })),
     );
     expect(maxInFlight).toBe(3);
+  });
+  it('maxShare sets the share of one client in a shared limiter', async () => {
+    maxInFlight = 0;
+    const limiter = new Semaphore(4);
+    const narrow = new BackendHttp({ name: 'Narrow', baseUrl: base, timeoutMs: 10_000, limiter, maxShare: 1 });
+    await Promise.all(Array.from({ length: 3 }, () => narrow.request('GET', '/slow', { query: { ms: 40 } })));
+    expect(maxInFlight).toBe(1);
+    expect(narrow.share?.limit).toBe(1);
+    // a share as large as the limit is no share at all
+    expect(
+      new BackendHttp({ name: 'All', baseUrl: base, timeoutMs: 1000, limiter, maxShare: 9 }).share,
+    ).toBeUndefined();
+  });
+
+  it('one backend holds at most its share of a shared limiter, so a stuck backend cannot starve the others', async () => {
+    const limiter = new Semaphore(8);
+    expect(defaultShare(8)).toBe(6);
+    expect(defaultShare(3)).toBe(3);
+    expect(defaultShare(1)).toBe(1);
+    const stuck = new BackendHttp({ name: 'Stuck', baseUrl: base, timeoutMs: 10_000, limiter });
+    const other = new BackendHttp({ name: 'Other', baseUrl: base, timeoutMs: 10_000, limiter });
+    const held = Array.from({ length: 20 }, () => stuck.request('GET', '/slow', { query: { ms: 300 } }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(limiter.active).toBe(6);
+    expect(stuck.share?.waiting).toBe(14);
+    const started = Date.now();
+    const res = await other.request('GET', '/slow', { query: { ms: 10 } });
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(500);
+    // a call past its share's queue says whose calls filled it
+    const refused = await refusal(stuck.request('GET', '/slow', { timeoutMs: 100 }));
+    expect(refused.message).toMatch(/6 calls to Stuck were in flight \(its share of the server's backend limit: 6\)/);
+    await Promise.all(held);
+    expect({ active: limiter.active, share: stuck.share?.active }).toEqual({ active: 0, share: 0 });
   });
 });
 

@@ -31,6 +31,17 @@ export interface BackendHttpOptions {
   maxConcurrent?: number | undefined;
   /** A semaphore shared with the server's other backend clients; wins over maxConcurrent. */
   limiter?: Semaphore | undefined;
+  /**
+   * With a shared limiter: the most of its slots this client holds at once (default: all but a quarter of
+   * them), so one frozen backend, whose calls hold their slots until their deadline, cannot starve the
+   * server's other backends.
+   */
+  maxShare?: number | undefined;
+}
+
+/** The slots of a shared limiter one backend client may hold by default: all but a quarter. */
+export function defaultShare(limit: number): number {
+  return Math.max(1, limit - Math.floor(limit / 4));
 }
 
 export interface BackendRequestInit {
@@ -52,6 +63,9 @@ export interface BackendResponse<T> {
   body: T;
   headers: Headers;
 }
+
+/** Whether a call's deadline has passed. */
+type Timed = { readonly aborted: boolean };
 
 /** Removes userinfo and query strings from a URL so it is safe to show in an error. */
 export function safeUrl(url: string | URL): string {
@@ -75,11 +89,17 @@ export class BackendHttp {
   readonly #opts: BackendHttpOptions;
   readonly #maxBytes: number;
   readonly limiter: Semaphore;
+  /** With a shared limiter: this client's share of it (taken first, so its own queue waits here). */
+  readonly share: Semaphore | undefined;
 
   constructor(opts: BackendHttpOptions) {
     this.#opts = opts;
     this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.limiter = opts.limiter ?? new Semaphore(opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    if (opts.limiter) {
+      const share = Math.min(opts.limiter.limit, opts.maxShare ?? defaultShare(opts.limiter.limit));
+      if (share < opts.limiter.limit) this.share = new Semaphore(share);
+    }
   }
 
   /** The default body cap of this client, in bytes. */
@@ -120,12 +140,25 @@ export class BackendHttp {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     const queuedAt = Date.now();
-    let release: () => void;
+    let releaseShare: (() => void) | undefined;
+    let releaseSlot: () => void;
     try {
-      release = await this.limiter.acquire(signal);
+      if (this.share) releaseShare = await this.share.acquire(signal);
+      releaseSlot = await this.limiter.acquire(signal);
     } catch {
-      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt);
+      releaseShare?.();
+      const busy =
+        this.share && !releaseShare
+          ? `${this.share.active} calls to ${this.name} were in flight (its share of the server's backend limit: ${this.share.limit})`
+          : this.share
+            ? `${this.limiter.active} calls to this server's backends were in flight (limit ${this.limiter.limit}, shared)`
+            : `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt, busy);
     }
+    const release = () => {
+      releaseSlot();
+      releaseShare?.();
+    };
     // A child span of the tool call's span when traces are on; its context goes to the backend.
     const span = startChildSpan(`${method} ${this.name}`, SpanKind.CLIENT, () => ({
       'http.request.method': method,
@@ -160,7 +193,7 @@ export class BackendHttp {
     url: URL,
     init: BackendRequestInit,
     signal: AbortSignal,
-    timeout: AbortSignal,
+    timeout: Timed,
     timeoutMs: number,
     traceparent?: string,
   ): Promise<BackendResponse<T>> {
@@ -176,17 +209,30 @@ export class BackendHttp {
     }
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body, signal, redirect: 'error' });
+      // 'manual', not 'error': with redirect 'error', undici (Node 20) loses the abort of a fetch whose
+      // objects were garbage-collected mid-body, so a stalled body outlived its deadline for good
+      res = await fetch(url, { method, headers, body, signal, redirect: 'manual' });
     } catch (err) {
       throw this.#networkError(err, timeout, timeoutMs, url);
     }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => undefined);
+      const to = res.headers.get('location');
+      // not followed: a redirect could take the credentials to another host
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `${this.name} answered ${method} ${safeUrl(url)} with a redirect (HTTP ${res.status}${to ? ` to ${safeUrl(new URL(to, url))}` : ''}); redirects are not followed: set the ${this.name} URL to the address it redirects to`,
+        { backend: this.name, status: res.status },
+      );
+    }
     const cap = init.maxBytes ?? this.#maxBytes;
+    const progress = { bytes: 0 };
     let text: string;
     try {
-      text = await readCapped(res, cap, (size) => this.#tooLarge(method, url, cap, size, init.narrowHint));
+      text = await readCapped(res, cap, (size) => this.#tooLarge(method, url, cap, size, init.narrowHint), progress);
     } catch (err) {
       if (err instanceof ToolError) throw err;
-      throw this.#networkError(err, timeout, timeoutMs, url);
+      throw this.#bodyError(err, timeout, timeoutMs, url, res.status, progress.bytes);
     }
     let parsed: unknown = text;
     if (text.length > 0 && /json/.test(res.headers.get('content-type') ?? 'application/json')) {
@@ -216,8 +262,7 @@ export class BackendHttp {
     );
   }
 
-  #queueError(timeout: AbortSignal, timeoutMs: number, waitedMs: number): ToolError {
-    const busy = `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+  #queueError(timeout: Timed, timeoutMs: number, waitedMs: number, busy: string): ToolError {
     if (timeout.aborted) {
       return new ToolError(
         'ERR_BACKEND_TIMEOUT',
@@ -230,22 +275,66 @@ export class BackendHttp {
     });
   }
 
-  #networkError(err: unknown, timeout: AbortSignal, timeoutMs: number, url: URL): ToolError {
+  #networkError(err: unknown, timeout: Timed, timeoutMs: number, url: URL): ToolError {
     if (timeout.aborted) {
       return new ToolError(
         'ERR_BACKEND_TIMEOUT',
         `${this.name} did not answer within ${timeoutMs} ms (${safeUrl(url)}); try a narrower query or check the backend`,
       );
     }
-    const cause = (err as { cause?: { code?: string } })?.cause?.code ?? (err as Error)?.name ?? 'error';
     if ((err as Error)?.name === 'AbortError') {
       return new ToolError('ERR_BACKEND_TIMEOUT', `the call to ${this.name} was cancelled`);
     }
+    const cause = causeOf(err);
+    if (!isBrokenConnection(cause)) {
+      return new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `${this.name} is unreachable at ${safeUrl(url)} (${cause}); check that it is running and the URL is right`,
+      );
+    }
+    // connected, then the connection went away before any answer: a crash, a restart or a proxy in between
     return new ToolError(
       'ERR_BACKEND_UNAVAILABLE',
-      `${this.name} is unreachable at ${safeUrl(url)} (${cause}); check that it is running and the URL is right`,
+      `${this.name} at ${safeUrl(url)} closed the connection before answering (${cause}); retry, and if it repeats check the backend and any proxy in front of it`,
     );
   }
+
+  /** A failure after the status line arrived: the body stalled, trickled past the deadline, or was cut off. */
+  #bodyError(err: unknown, timeout: Timed, timeoutMs: number, url: URL, status: number, bytes: number): ToolError {
+    const got = `${bytes.toLocaleString('en-US')} bytes of its HTTP ${status} answer had arrived`;
+    if (timeout.aborted) {
+      return new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `${this.name} did not finish answering within ${timeoutMs} ms (${safeUrl(url)}): ${got}, then it stalled or trickled; retry, try a narrower query, or check the backend and any proxy in front of it`,
+        { backend: this.name, status, bytesRead: bytes },
+      );
+    }
+    if ((err as Error)?.name === 'AbortError') {
+      return new ToolError('ERR_BACKEND_TIMEOUT', `the call to ${this.name} was cancelled while its answer was read`);
+    }
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the connection to ${this.name} broke while its answer was read (${causeOf(err)}; ${safeUrl(url)}): ${got}; retry, and if it repeats check the backend and any proxy in front of it`,
+      { backend: this.name, status, bytesRead: bytes },
+    );
+  }
+}
+
+/** Whether a system/undici error code means an open connection broke (vs. none could be made). */
+export function isBrokenConnection(code: string): boolean {
+  return BROKEN.has(code);
+}
+
+const BROKEN = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/** The system or undici code under a fetch failure (`fetch failed` carries it in `cause`). */
+function causeOf(err: unknown): string {
+  const e = err as {
+    code?: string;
+    name?: string;
+    cause?: { code?: string; message?: string; cause?: { code?: string } };
+  };
+  return e?.cause?.code ?? e?.cause?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.name ?? 'error';
 }
 
 /**
@@ -256,6 +345,7 @@ async function readCapped(
   res: Response,
   max: number,
   tooLarge: (size: { declared?: number }) => ToolError,
+  progress: { bytes: number },
 ): Promise<string> {
   if (!res.body) return '';
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
@@ -270,6 +360,7 @@ async function readCapped(
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
+    progress.bytes = size;
     if (size > max) {
       chunks.length = 0;
       await reader.cancel().catch(() => undefined);

@@ -1,7 +1,14 @@
 // The description rules (issue 9) for servers' own declaration tests, which depend on the kit only.
 export { argumentDescriptionProblems, toolDescriptionProblems } from '@ravenhelm/registry';
 export { oauthAuthenticatorFactory, type PeerWiring, peerWiring } from './auth-wiring.js';
-export { type AwsCallOptions, type AwsErrorTable, awsClientConfig, awsToolError, callAws } from './aws-call.js';
+export {
+  type AwsCallOptions,
+  type AwsErrorTable,
+  awsClientConfig,
+  awsToolError,
+  callAws,
+  capAwsResponses,
+} from './aws-call.js';
 export {
   type BackendAuth,
   BackendHttp,
@@ -10,6 +17,7 @@ export {
   type BackendResponse,
   DEFAULT_MAX_CONCURRENT_CALLS,
   DEFAULT_MAX_RESPONSE_BYTES,
+  isBrokenConnection,
   safeUrl,
 } from './backend-http.js';
 export {

@@ -247,6 +247,7 @@ export class DockerBackend {
       }
     };
     let engineBytes = 0;
+    let rawBytes = 0;
     const timeoutMs = this.timeoutMs;
     const { timeout, combined } = withTimeout(signal, timeoutMs);
     const subject = containerSubject(ref);
@@ -260,13 +261,28 @@ export class DockerBackend {
           subject,
           signal: combined,
         });
-        await readFrames(res, combined, (frame) => {
-          engineBytes += frame.data.length;
-          take(splitter.push(frame));
-        });
+        await readFrames(
+          res,
+          combined,
+          (frame) => {
+            engineBytes += frame.data.length;
+            take(splitter.push(frame));
+          },
+          (n) => {
+            rawBytes += n;
+          },
+        );
       });
       take(splitter.end());
     } catch (err) {
+      if (timeout.aborted && rawBytes > 0 && !(err instanceof ToolError)) {
+        // part of the log came, then it stalled, trickled or never ended: lines so far could hide the newest
+        throw new ToolError(
+          'ERR_BACKEND_TIMEOUT',
+          `the Docker Engine at ${this.endpoint} had sent ${rawBytes.toLocaleString('en-US')} bytes of the log of ${subject} but not finished it by the ${timeoutMs} ms deadline (it stalled, trickled or kept sending); no lines are returned since the newest may be missing. Retry, or read less (a smaller tail, since); if it repeats check dockerd`,
+          { bytesRead: rawBytes },
+        );
+      }
       throw engineError(this.endpoint, err, subject, timeout, timeoutMs);
     }
     return {
@@ -499,13 +515,19 @@ function withTimeout(
 }
 
 /** Reads a multiplexed response to its end, destroying it when the signal aborts. */
-async function readFrames(res: IncomingMessage, signal: AbortSignal, onFrame: (frame: Frame) => void): Promise<void> {
+async function readFrames(
+  res: IncomingMessage,
+  signal: AbortSignal,
+  onFrame: (frame: Frame) => void,
+  onBytes?: (n: number) => void,
+): Promise<void> {
   const demux = new Demuxer();
   const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const chunk of res) {
+      onBytes?.((chunk as Buffer).length);
       for (const frame of demux.push(chunk as Buffer)) onFrame(frame);
     }
     for (const frame of demux.end()) onFrame(frame);

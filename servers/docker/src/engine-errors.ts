@@ -21,13 +21,14 @@ export function parseDockerHost(value: string): DockerEndpoint {
   return { kind: 'tcp', host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
+/** A connection that was made, then dropped: not an engine that cannot be reached. */
+const BROKEN_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ENOENT',
   'EACCES',
   'EPERM',
-  'ECONNRESET',
-  'EPIPE',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'ENOTFOUND',
@@ -89,6 +90,14 @@ export function engineError(
     );
   }
   const code = e?.code ?? '';
+  if (BROKEN_CODES.has(code)) {
+    // the socket was open: the engine (or whatever serves its socket) dropped it mid-call
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the connection to the Docker Engine at ${endpoint} broke during the call about ${subject} (${code}); retry, and if it repeats check dockerd and anything proxying its socket`,
+      { code },
+    );
+  }
   if (UNAVAILABLE_CODES.has(code)) {
     const hint =
       code === 'EACCES' || code === 'EPERM'

@@ -245,10 +245,29 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
           'ERR_BACKEND_TIMEOUT',
           `GitLab at ${url} did not answer about ${subject} within ${timeoutMs} ms; retry later or raise GITLAB_TIMEOUT_MS`,
         );
+      case 'stalled':
+        return new ToolError(
+          'ERR_BACKEND_TIMEOUT',
+          `GitLab at ${url} began answering about ${subject} but did not finish within ${timeoutMs} ms (the answer stalled or trickled); retry later, check GitLab and any proxy in front of it, or raise GITLAB_TIMEOUT_MS`,
+        );
+      case 'broken':
+        return new ToolError(
+          'ERR_BACKEND_UNAVAILABLE',
+          `the connection to GitLab at ${url} broke while it answered about ${subject} (${err.detail}); retry, and if it repeats check GitLab and any proxy in front of it`,
+          { reason: err.detail },
+        );
+      case 'invalid':
+        return new ToolError(
+          'ERR_BACKEND_ERROR',
+          `GitLab's answer about ${subject} was not valid JSON; check that GITLAB_URL points at GitLab itself, not a login page or proxy`,
+        );
       case 'cancelled':
         return new ToolError('ERR_CANCELLED', `the call to GitLab about ${subject} was cancelled`);
       case 'too-large':
-        return new ToolError('ERR_BACKEND_ERROR', `GitLab's answer about ${subject} was too large: ${err.detail}`);
+        return new ToolError(
+          'ERR_OUTPUT_TOO_LARGE',
+          `GitLab's answer about ${subject} was too large (${err.detail}); reading stopped there. Narrow the request (filters, a smaller page)`,
+        );
       default:
         return new ToolError(
           'ERR_BACKEND_UNAVAILABLE',

@@ -6,6 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FormattedResponse, RequestHandlerFn } from '@gitbeaker/requester-utils';
+import { isBrokenConnection } from '@ravenhelm/kit';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -41,7 +42,9 @@ export class GitLabHttpError extends Error {
 
 export class GitLabNetworkError extends Error {
   constructor(
-    readonly kind: 'timeout' | 'cancelled' | 'unreachable' | 'too-large',
+    /** timeout: no answer in time; stalled: the answer began but did not finish in time; broken: the
+     *  connection failed mid-answer; invalid: a JSON answer that does not parse. */
+    readonly kind: 'timeout' | 'stalled' | 'cancelled' | 'unreachable' | 'broken' | 'invalid' | 'too-large',
     readonly detail: string,
   ) {
     super(`GitLab request failed: ${kind}`);
@@ -148,7 +151,14 @@ export function createHandler(opts: HandlerOptions): RequestHandlerFn {
       } catch (err) {
         throw networkError(err, signal, scope?.signal);
       }
-      if (res.ok) return parse(res, opts, scope);
+      if (res.ok) {
+        try {
+          return await parse(res, opts, scope);
+        } catch (err) {
+          // the status line came; the body stalled, trickled past the deadline or was cut off
+          throw networkError(err, signal, scope?.signal, 'body');
+        }
+      }
       const text = (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString(
         'utf8',
       );
@@ -159,7 +169,14 @@ export function createHandler(opts: HandlerOptions): RequestHandlerFn {
         try {
           await sleep(waitMs, combined);
         } catch (err) {
-          throw networkError(err, signal, scope?.signal);
+          if (scope?.signal.aborted) throw networkError(err, signal, scope.signal);
+          // the deadline passed while waiting to retry: what went wrong is GitLab's last answer
+          throw new GitLabHttpError(
+            res.status,
+            gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
+            retryAfter,
+            attempt + 1,
+          );
         }
         continue;
       }
@@ -173,13 +190,24 @@ export function createHandler(opts: HandlerOptions): RequestHandlerFn {
   };
 }
 
-function networkError(err: unknown, timeout: AbortSignal | undefined, caller: AbortSignal | undefined): Error {
+function networkError(
+  err: unknown,
+  timeout: AbortSignal | undefined,
+  caller: AbortSignal | undefined,
+  phase: 'connect' | 'body' = 'connect',
+): Error {
   if (err instanceof GitLabNetworkError) return err;
   if (caller?.aborted) return new GitLabNetworkError('cancelled', 'the call was cancelled');
-  if (timeout?.aborted) return new GitLabNetworkError('timeout', 'no answer in time');
   const e = err as { name?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'AbortError' || e?.name === 'TimeoutError') return new GitLabNetworkError('timeout', 'no answer');
-  return new GitLabNetworkError('unreachable', e?.cause?.code ?? e?.cause?.message ?? e?.name ?? 'network error');
+  const late = phase === 'body';
+  if (timeout?.aborted || e?.name === 'AbortError' || e?.name === 'TimeoutError')
+    return new GitLabNetworkError(
+      late ? 'stalled' : 'timeout',
+      late ? 'the answer did not finish' : 'no answer in time',
+    );
+  if (e?.name === 'SyntaxError') return new GitLabNetworkError('invalid', 'the answer is not valid JSON');
+  const cause = e?.cause?.code ?? e?.cause?.message ?? e?.name ?? 'network error';
+  return new GitLabNetworkError(late || isBrokenConnection(cause) ? 'broken' : 'unreachable', cause);
 }
 
 async function parse(res: Response, opts: HandlerOptions, scope: CallScope | undefined): Promise<FormattedResponse> {

@@ -8,7 +8,10 @@ import type {
   SecretsManagerClient,
   Tag,
 } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, awsClientConfig, callAws, loadOnce, ToolError } from '@ravenhelm/kit';
+import { type AwsErrorTable, awsClientConfig, callAws, capAwsResponses, loadOnce, ToolError } from '@ravenhelm/kit';
+
+/** Cap on one Secrets Manager answer read into memory. */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 type Sdk = typeof import('./aws.js');
 
@@ -101,7 +104,12 @@ export class SecretsBackend {
     // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
     this.#aws = loadOnce('Secrets Manager client (@aws-sdk/client-secrets-manager)', async () => {
       const sdk = await import('./aws.js');
-      const client = new sdk.SecretsManagerClient(awsClientConfig(opts));
+      // a secret value is at most 64 KiB and a list page at most 100 entries: 4 MiB is far above any real answer
+      const client = capAwsResponses(new sdk.SecretsManagerClient(awsClientConfig(opts)), {
+        maxBytes: MAX_ANSWER_BYTES,
+        service: 'Secrets Manager',
+        hint: 'No real Secrets Manager answer is that large: check that the endpoint is Secrets Manager, or narrow the request (a name prefix, a smaller page)',
+      });
       this.#built = client;
       return { sdk, client };
     });

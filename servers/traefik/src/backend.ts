@@ -44,7 +44,12 @@ export class TraefikApi {
     query: Record<string, string | number | undefined>,
     signal: AbortSignal,
   ): Promise<{ body: T; nextPage: number }> {
-    const res = await this.#http.request<unknown>('GET', path, { query, signal });
+    const res = await this.#http.request<unknown>('GET', path, {
+      query,
+      signal,
+      narrowHint:
+        'Traefik pages its lists by 100: an answer this large is not a Traefik API answer; check backend.api.url',
+    });
     const body = typeof res.body === 'string' ? tryJson(res.body) : res.body;
     if (res.status >= 200 && res.status < 300) {
       return { body: body as T, nextPage: Number(res.headers.get('x-next-page') ?? '1') || 1 };

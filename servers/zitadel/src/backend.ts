@@ -71,6 +71,7 @@ export class ZitadelBackend {
       baseUrl: opts.url,
       timeoutMs: opts.timeoutMs,
       maxResponseBytes: opts.maxResponseBytes,
+      maxResponseBytesSetting: 'backend.maxResponseBytes',
       headers: opts.orgId ? { 'x-zitadel-orgid': opts.orgId } : undefined,
     });
   }
@@ -83,7 +84,7 @@ export class ZitadelBackend {
     return this.#opts.orgId;
   }
 
-  async #fetchToken(signal?: AbortSignal): Promise<string> {
+  async #fetchToken(): Promise<string> {
     const issuer = this.#opts.url.replace(/\/+$/, '');
     const { keyId, userId } = this.#opts.keyFile;
     const assertion = await new SignJWT({})
@@ -100,7 +101,7 @@ export class ZitadelBackend {
       '/oauth/v2/token',
       {
         form: { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion, scope: this.#opts.scope },
-        signal,
+        narrowHint: "A token answer this large is not Zitadel's: check that ZITADEL_URL points at Zitadel",
       },
     );
     const body = res.body;
@@ -119,11 +120,12 @@ export class ZitadelBackend {
 
   async #accessToken(signal?: AbortSignal): Promise<string> {
     if (this.#token && Date.now() < this.#token.renewAt) return this.#token.value;
-    // Concurrent calls share one grant.
-    this.#pending ??= this.#fetchToken(signal).finally(() => {
+    // Concurrent calls share one grant. It runs under the client's own timeout, not the first caller's
+    // signal: that caller giving up must not fail every call waiting on the same login.
+    this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined;
     });
-    return this.#pending;
+    return untilAborted(this.#pending, signal);
   }
 
   /** One API call; non-2xx becomes a tool error naming `what`. */
@@ -134,6 +136,7 @@ export class ZitadelBackend {
         ...(json !== undefined ? { json } : {}),
         signal,
         headers: { authorization: `Bearer ${token}` },
+        narrowHint: 'Narrow the request (a smaller page, a more specific search)',
       });
       if (res.status === 401 && attempt === 0) {
         this.#token = undefined;
@@ -357,4 +360,25 @@ export class ZitadelBackend {
   async ping(signal?: AbortSignal): Promise<void> {
     await this.getUser(this.#opts.keyFile.userId, signal);
   }
+}
+
+/** `promise`, or a cancellation as soon as `signal` aborts (the shared work goes on for the others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  const cancelled = () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled');
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

@@ -1,0 +1,106 @@
+/**
+ * Traefik's read API behind a fault-injecting proxy in front of the simulator: every fault ends by the
+ * deadline in a tool error naming Traefik and saying what to do; an endless answer stops at the cap; no
+ * socket is left open.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TraefikServices, traefikServer } from '@ravenhelm/mcp-traefik';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
+import {
+  endlessJson,
+  expectCleanAfterFaultRounds,
+  faulted,
+  HTTP_FAULTS,
+  type ServedOverHttp,
+  serveOverHttp,
+} from '../fixtures/fault-server.js';
+import { TraefikSimulator } from '../simulators/traefik.js';
+
+const TIMEOUT_MS = 1500;
+const SLACK_MS = 1000;
+
+const scratch = mkdtempSync(join(tmpdir(), 'rh-traefik-fault-'));
+const dynamicDir = join(scratch, 'dynamic');
+let sim: TraefikSimulator;
+let proxy: FaultProxy;
+let server: ServedOverHttp<TraefikServices>;
+
+beforeAll(async () => {
+  mkdirSync(dynamicDir);
+  sim = await new TraefikSimulator({ directory: dynamicDir, watchIntervalMs: 25 }).start();
+  sim.setProvider('docker', {
+    http: {
+      routers: { web: { rule: 'Host(`web.example.com`)', service: 'web' } },
+      services: { web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
+    },
+  });
+  const u = new URL(sim.url);
+  proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+  server = await serveOverHttp<TraefikServices>(
+    traefikServer,
+    {
+      TRAEFIK_API_URL: proxy.url as string,
+      TRAEFIK_API_TIMEOUT_MS: String(TIMEOUT_MS),
+      TRAEFIK_DYNAMIC_DIR: dynamicDir,
+      RAVENHELM_TOOLSETS: 'all',
+    },
+    ['mcp:traefik:admin'],
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await proxy?.close();
+  await sim?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('Traefik behind a faulty connection', () => {
+  it.each(Object.keys(HTTP_FAULTS))(
+    '%s',
+    async (name) => {
+      const fault = HTTP_FAULTS[name] as (typeof HTTP_FAULTS)[string];
+      const a = await faulted(proxy, fault.mode, () => server.call('routers_list', {}));
+      console.log(`traefik ${name}: ${a.ms} ms: ${a.text.slice(0, 300)}`);
+      expect(a.isError, a.text).toBe(true);
+      expect(a.text).toMatch(/Traefik/);
+      expect(a.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      if (fault.expect === 'timeout') expect(a.text).toMatch(/^ERR_BACKEND_TIMEOUT: Traefik .*within 1500 ms/);
+      else
+        expect(a.text).toMatch(
+          /^ERR_BACKEND_UNAVAILABLE: the connection to Traefik API broke while its answer was read/,
+        );
+      expect(a.text).toMatch(/retry|check/);
+      await proxy.drained(3000);
+      const ok = await server.call('routers_list', {});
+      expect(ok.isError, ok.text).toBe(false);
+    },
+    30_000,
+  );
+
+  it('an endless router list stops at the byte cap', async () => {
+    const before = proxy.endlessBytes;
+    const a = await faulted(proxy, endlessJson({ name: 'flood@docker', rule: 'Host(`x`)', service: 'x' }), () =>
+      server.call('routers_list', {}),
+    );
+    const sent = proxy.endlessBytes - before;
+    console.log(`traefik endless: ${a.ms} ms, ${sent} bytes sent: ${a.text.slice(0, 300)}`);
+    expect(a.isError).toBe(true);
+    expect(a.text).toMatch(/^ERR_OUTPUT_TOO_LARGE: Traefik API answered .* check backend\.api\.url/);
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    await proxy.drained(3000);
+  }, 30_000);
+
+  it('50 faulted calls leave no slot and no socket', async () => {
+    await expectCleanAfterFaultRounds(
+      'traefik',
+      server,
+      proxy,
+      () => server.call('routers_list', {}),
+      TIMEOUT_MS + SLACK_MS,
+    );
+  }, 60_000);
+});

@@ -1,0 +1,96 @@
+/**
+ * Zitadel's backend client under a slow or hung login and API: calls end by their deadline, and one
+ * caller giving up does not fail the other calls that share its service-account login. (The simulator
+ * checks that a JWT-profile assertion names its own URL as audience, so a proxy cannot sit in front of
+ * it; the HTTP-level faults of BackendHttp, which this client uses, are covered by the other servers'
+ * backend-faults tests.)
+ */
+import { parseKeyFile, ZitadelBackend } from '@ravenhelm/mcp-zitadel';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startFaultProxy } from '../fixtures/fault-proxy.js';
+import { collectingGarbage, endlessJson } from '../fixtures/fault-server.js';
+import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
+
+let sim: ZitadelSim;
+let keyFile: string;
+let orgId: string;
+
+beforeAll(async () => {
+  sim = await startZitadelSim();
+  orgId = seedZitadel(sim).orgId;
+  keyFile = sim.addServiceAccount({ username: 'fault-test' }).keyFile;
+});
+afterAll(() => sim?.close());
+beforeEach(() => {
+  sim.control.delayMs = 0;
+});
+
+function backend(timeoutMs: number, url = sim.url): ZitadelBackend {
+  return new ZitadelBackend({
+    url,
+    keyFile: parseKeyFile(keyFile, 'test key'),
+    orgId,
+    timeoutMs,
+    maxResponseBytes: 1024 * 1024,
+    scope: 'openid',
+  });
+}
+
+describe('Zitadel logins and calls that hang', () => {
+  it('one caller cancelling does not fail the calls sharing its login', async () => {
+    const b = backend(5000);
+    sim.control.delayMs = 600;
+    const quitter = new AbortController();
+    const first = b.getUser(b.serviceAccountId, quitter.signal).then(
+      () => 'answered',
+      (e: Error) => e.message,
+    );
+    const second = b.getUser(b.serviceAccountId, new AbortController().signal).then(
+      (u) => u.userId,
+      (e: Error) => `failed: ${e.message}`,
+    );
+    setTimeout(() => quitter.abort(), 100);
+    expect(await first).toMatch(/cancelled/);
+    expect(await second).toBe(b.serviceAccountId);
+    expect(b.tokenFetches).toBe(1);
+  });
+
+  it('a hung login or API call ends at the deadline, under garbage collection, with a clear error', async () => {
+    const b = backend(1000);
+    sim.control.delayMs = 10_000;
+    const started = Date.now();
+    const err = await collectingGarbage(() =>
+      b.getUser(b.serviceAccountId).then(
+        () => undefined,
+        (e: Error) => e,
+      ),
+    );
+    const ms = Date.now() - started;
+    console.log(`zitadel hung login: ${ms} ms: ${err?.message}`);
+    expect(ms).toBeLessThan(2000);
+    expect((err as { code?: string }).code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(err?.message).toMatch(/^Zitadel did not answer within 1000 ms .*check the backend/);
+  });
+
+  it('an endless answer is refused at the byte cap, naming the setting', async () => {
+    const u = new URL(sim.url);
+    const proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    try {
+      proxy.mode = endlessJson({ userId: '1', username: 'x'.repeat(100) });
+      const b = backend(5000, proxy.url);
+      const err = await b.getUser('1').then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      console.log(`zitadel endless: ${proxy.endlessBytes} bytes sent: ${err?.message}`);
+      expect((err as { code?: string }).code).toBe('ERR_OUTPUT_TOO_LARGE');
+      expect(err?.message).toMatch(
+        /^Zitadel answered POST .* over this call's cap of 1,048,576 bytes; reading stopped there\. A token answer this large is not Zitadel's: check that ZITADEL_URL points at Zitadel, or have an operator raise backend\.maxResponseBytes$/,
+      );
+      expect(proxy.endlessBytes).toBeLessThan(16 * 1024 * 1024);
+      await proxy.drained(3000);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
