@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callBody, type EchoHarness, rpc, startEcho } from '../../test/fixtures/kit-harness.js';
 import { runApprovalsCli } from './approvals-cli.js';
@@ -84,5 +86,27 @@ describe('ravenhelm-approvals', () => {
     const gone = await cli(['list', '--url', 'http://127.0.0.1:1']);
     expect(gone.code).toBe(3);
     expect(gone.err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('refuses a redirect instead of following it with the token', async () => {
+    let followed = 0;
+    const target = createServer((_req, res) => {
+      followed++;
+      res.end('{}');
+    });
+    const redirecting = createServer((_req, res) => {
+      res.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}/approvals` });
+      res.end();
+    });
+    await Promise.all([target, redirecting].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+    try {
+      const url = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+      const r = await cli(['list', '--url', url]);
+      expect(r.code).toBe(3);
+      expect(r.err).toMatch(/answered with a redirect \(HTTP 307\); give --url the server's own address/);
+      expect(followed).toBe(0);
+    } finally {
+      await Promise.all([target, redirecting].map((s) => new Promise((r) => s.close(r))));
+    }
   });
 });

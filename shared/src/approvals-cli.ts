@@ -168,12 +168,20 @@ export async function runApprovalsCli(argv: string[], io: CliIo = {}): Promise<n
           ...(comment !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(comment !== undefined ? { body: JSON.stringify({ comment }) } : {}),
-        redirect: 'error',
+        // 'manual', not 'error': with 'error', undici (Node 20) can lose the timeout of a body read once GC
+        // runs (see backend-http.ts); a redirect is refused below instead of followed with the token.
+        redirect: 'manual',
         signal: AbortSignal.timeout(15_000),
       });
     } catch (e) {
       throw new CliFailure(
         `cannot reach ${new URL(base).origin}: ${(e as Error).name}; check --url and that the server runs`,
+        3,
+      );
+    }
+    if (res.status >= 300 && res.status < 400) {
+      throw new CliFailure(
+        `${new URL(base).origin} answered with a redirect (HTTP ${res.status}); give --url the server's own address`,
         3,
       );
     }

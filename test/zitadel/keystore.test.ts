@@ -7,6 +7,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SecretsKeyStore } from '@ravenhelm/mcp-zitadel';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFaultProxy } from '../fixtures/fault-proxy.js';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
 import { connectStdio, readAudit, type StdioSession, startZitadelFixture, type ZitadelFixture } from './harness.js';
 
@@ -251,4 +252,38 @@ describe('SecretsKeyStore', () => {
     expect(second.versionId).not.toBe(first.versionId);
     expect(sm.valueOf(name)).toBe('{"v":2}');
   });
+
+  it('stops reading an endless answer at its cap instead of buffering it until the deadline', async () => {
+    process.env.AWS_ACCESS_KEY_ID = sm.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = sm.secretAccessKey;
+    const target = new URL(sm.url);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port) });
+    try {
+      const store = new SecretsKeyStore({
+        prefix: 'p/',
+        timeoutMs: 5000,
+        maxAttempts: 1,
+        region: sm.region,
+        endpoint: proxy.url as string,
+      });
+      proxy.mode = {
+        kind: 'endless',
+        headers: { 'content-type': 'application/x-amz-json-1.1' },
+        head: '{"ARN":"',
+        chunk: 'x'.repeat(4096),
+      };
+      const before = proxy.endlessBytes;
+      const err = await store.put('p/42/8', '{"v":1}', { userId: '42', keyId: '8' }, new AbortController().signal).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+      expect(err?.code).toBe('ERR_OUTPUT_TOO_LARGE');
+      expect(err?.message).toMatch(/^Secrets Manager \(key store\) answered with more than 1,048,576 bytes/);
+      // The 1 MiB cap plus what socket buffers held, not a deadline's worth of flood.
+      expect(proxy.endlessBytes - before).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      proxy.mode = { kind: 'pass' };
+      await proxy.close();
+    }
+  }, 30_000);
 });

@@ -1,5 +1,5 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, awsClientConfig, callAws, loadOnce, ToolError } from '@ravenhelm/kit';
+import { type AwsErrorTable, awsClientConfig, callAws, capAwsResponses, loadOnce, ToolError } from '@ravenhelm/kit';
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
 interface Aws {
@@ -64,7 +64,12 @@ export class SecretsKeyStore {
     // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
     this.#aws = loadOnce('key store client (@aws-sdk/client-secrets-manager)', async () => {
       const sdk = await import('./aws.js');
-      const client = new sdk.SecretsManagerClient(awsClientConfig(opts));
+      // A stored key file is a few KiB: 1 MiB is far above any real answer, and an endless one stops there.
+      const client = capAwsResponses(new sdk.SecretsManagerClient(awsClientConfig(opts)), {
+        maxBytes: 1024 * 1024,
+        service: 'Secrets Manager (key store)',
+        hint: 'No stored key is that large: check that the key store endpoint is Secrets Manager',
+      });
       return { sdk, client };
     });
   }

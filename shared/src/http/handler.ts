@@ -335,9 +335,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const onCancel = (c: CancelCall) => {
       cancel = c;
       if (own === undefined) return;
-      let calls = ownCalls.get(own);
-      if (!calls) ownCalls.set(own, (calls = new Set()));
-      calls.add(c);
+      const calls = ownCalls.get(own);
+      if (calls) calls.add(c);
+      else ownCalls.set(own, new Set([c]));
     };
     res.on('close', onClose);
     if (res.destroyed) {
@@ -387,7 +387,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   function cancelOwnCall(principal: Principal, requestId: unknown): void {
     const key = ownCallKey(principal, requestId);
     const calls = key === undefined ? undefined : ownCalls.get(key);
-    if (!calls || calls.size !== 1) return;
+    if (calls?.size !== 1) return;
     for (const cancelIt of calls) cancelIt('cancelled');
   }
 
