@@ -22,11 +22,19 @@ describe('engineError', () => {
   });
 
   it('connection failures are ERR_BACKEND_UNAVAILABLE naming the endpoint; EACCES hints at socket permissions', () => {
-    for (const code of ['ECONNREFUSED', 'ENOENT', 'ECONNRESET']) {
+    for (const code of ['ECONNREFUSED', 'ENOENT']) {
       const e = engineError(EP, sysErr(code), 's', live(), 1000);
       expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
       expect(e.message).toContain(EP);
       expect(e.message).toMatch(/DOCKER_HOST/);
+    }
+    // A connection that was made and then dropped is not a wrong address: it says the call broke.
+    for (const code of ['ECONNRESET', 'EPIPE']) {
+      const e = engineError(EP, sysErr(code), 's', live(), 1000);
+      expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
+      expect(e.message).toContain(EP);
+      expect(e.message).toMatch(new RegExp(`broke during the call about s \\(${code}\\); retry`));
+      expect(e.message).not.toMatch(/DOCKER_HOST/);
     }
     expect(engineError(EP, sysErr('EACCES'), 's', live(), 1000).message).toMatch(/permission/);
   });
