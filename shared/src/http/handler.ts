@@ -14,6 +14,7 @@ import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-a
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import { callToolFast, fastPathEligible } from './fast-call.js';
 import type { CancelCall, MultiplexTransport } from './multiplex.js';
+import { OwnCalls } from './own-calls.js';
 import { checkRoutingHeaders, headerToolName, headerValues, readRoutingHeaders } from './routing-headers.js';
 
 export interface PeerIdentity {
@@ -61,8 +62,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   const prmPath = '/.well-known/oauth-protected-resource';
   const prmUrl = new URL(`${prmPath}${o.path}`, o.resourceUrl).toString();
   const readScope = o.scopesSupported[0] ?? '';
-  /** Running calls by ownCallKey: what a caller's notifications/cancelled may stop (its own calls only). */
-  const ownCalls = new Map<string, Set<CancelCall>>();
+  /** What a caller's notifications/cancelled may stop: its own running calls only. */
+  const ownCalls = new OwnCalls();
 
   const prm = JSON.stringify({
     resource: o.resourceUrl,
@@ -298,7 +299,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (message.kind === 'notification' && message.method === 'notifications/cancelled') {
         const params = (parsed as { params?: unknown }).params;
         if (params && typeof params === 'object')
-          cancelOwnCall(principal, (params as { requestId?: unknown }).requestId);
+          ownCalls.cancel(principal, (params as { requestId?: unknown }).requestId);
       }
       o.metrics.httpRequests.inc({ server: o.server, status: '202' });
       res.writeHead(202).end();
@@ -331,13 +332,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const onClose = () => {
       if (!res.writableEnded) cancel?.('disconnected');
     };
-    const own = ownCallKey(principal, request.id);
     const onCancel = (c: CancelCall) => {
       cancel = c;
-      if (own === undefined) return;
-      const calls = ownCalls.get(own);
-      if (calls) calls.add(c);
-      else ownCalls.set(own, new Set([c]));
+      ownCalls.add(principal, request.id, c);
     };
     res.on('close', onClose);
     if (res.destroyed) {
@@ -358,37 +355,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
             onCancel,
           );
     res.off('close', onClose);
-    forgetOwnCall(own, cancel);
+    if (cancel) ownCalls.remove(principal, request.id, cancel);
     if (res.destroyed) return;
     send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });
-  }
-
-  /**
-   * The key of a running call by its caller's own JSON-RPC id: the principal (subject and client) and
-   * the id as sent (a number and its string are different ids). Undefined for an id no notification can name.
-   */
-  function ownCallKey(principal: Principal, id: unknown): string | undefined {
-    if (typeof id !== 'number' && typeof id !== 'string') return undefined;
-    return JSON.stringify([principal.subject, principal.clientId ?? '', principal.spiffeId ?? '', typeof id, id]);
-  }
-
-  function forgetOwnCall(key: string | undefined, cancel: CancelCall | undefined): void {
-    if (key === undefined || cancel === undefined) return;
-    const calls = ownCalls.get(key);
-    calls?.delete(cancel);
-    if (calls?.size === 0) ownCalls.delete(key);
-  }
-
-  /**
-   * notifications/cancelled from `principal`: stops the one call of that principal running here under
-   * that id. Nothing happens for an id that names no call, or more than one (the same principal on two
-   * clients that reuse ids: which one is meant cannot be told). Another caller's calls are never found.
-   */
-  function cancelOwnCall(principal: Principal, requestId: unknown): void {
-    const key = ownCallKey(principal, requestId);
-    const calls = key === undefined ? undefined : ownCalls.get(key);
-    if (calls?.size !== 1) return;
-    for (const cancelIt of calls) cancelIt('cancelled');
   }
 
   /** The operators' approval API: REST-style JSON, the same bearer authentication as MCP, approver scope or role. */
