@@ -16,7 +16,10 @@ export class OwnCalls {
     if (!isId(id)) return;
     const key = callerKey(principal);
     let ids = this.#byCaller.get(key);
-    if (!ids) this.#byCaller.set(key, (ids = new Map()));
+    if (!ids) {
+      ids = new Map();
+      this.#byCaller.set(key, ids);
+    }
     const calls = ids.get(id);
     if (calls) calls.add(cancel);
     else ids.set(id, new Set([cancel]));
