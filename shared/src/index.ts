@@ -38,7 +38,7 @@ export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, t
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';
-export { describeZodError, invokeTool, parseToolInput } from './invoke.js';
+export { describeZodError, invokeTool, parseToolInput, raceAbort } from './invoke.js';
 export { loadOnce } from './lazy.js';
 export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
@@ -80,7 +80,7 @@ export {
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
-export { connectRedis, type RedisLike } from './pipeline/redis.js';
+export { connectRedis, type RedisLike, undoLater } from './pipeline/redis.js';
 export {
   createTaskStore,
   type TaskLimits,

@@ -1,5 +1,5 @@
 /** Where the Docker Engine is and how its failures become ToolErrors with stable codes. */
-import { ToolError } from '@ravenhelm/kit';
+import { isBrokenConnection, ToolError } from '@ravenhelm/kit';
 
 export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -20,9 +20,6 @@ export function parseDockerHost(value: string): DockerEndpoint {
   if (port < 1 || port > 65535) throw new Error('DOCKER_HOST port must be between 1 and 65535');
   return { kind: 'tcp', host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }
-
-/** A connection that was made, then dropped: not an engine that cannot be reached. */
-const BROKEN_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -90,7 +87,8 @@ export function engineError(
     );
   }
   const code = e?.code ?? '';
-  if (BROKEN_CODES.has(code)) {
+  // A connection that was made, then dropped: not an engine that cannot be reached.
+  if (isBrokenConnection(code)) {
     // the socket was open: the engine (or whatever serves its socket) dropped it mid-call
     return new ToolError(
       'ERR_BACKEND_UNAVAILABLE',

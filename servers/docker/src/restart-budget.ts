@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type RedisLike, ToolError } from '@ravenhelm/kit';
+import { type RedisLike, ToolError, undoLater } from '@ravenhelm/kit';
 
 export interface RestartBudgetOptions {
   /** Restarts allowed per container within the window. */
@@ -159,16 +159,9 @@ export class RedisRestartStore implements RestartBudgetStore {
   }
 
   #giveBackLater(keys: readonly string[], mark: string): void {
-    let attempt = 0;
-    const tryOnce = () => {
-      this.#redis.eval(GIVE_BACK_LUA, keys.length, ...keys.map((k) => `${this.#prefix}:${k}`), mark).then(
-        () => undefined,
-        () => {
-          if (++attempt < GIVE_BACK_ATTEMPTS) setTimeout(tryOnce, Math.min(250 * 2 ** attempt, 5000)).unref();
-        },
-      );
-    };
-    tryOnce();
+    undoLater(() => this.#redis.eval(GIVE_BACK_LUA, keys.length, ...keys.map((k) => `${this.#prefix}:${k}`), mark), {
+      attempts: GIVE_BACK_ATTEMPTS,
+    });
   }
 
   /** host:port of the client, from its options: never the password (nor a URL that could carry one). */

@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { BackendHttp, ToolError } from '@ravenhelm/kit';
+import { BackendHttp, raceAbort, ToolError } from '@ravenhelm/kit';
 import { SignJWT } from 'jose';
 import {
   type ListResult,
@@ -125,7 +125,14 @@ export class ZitadelBackend {
     this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined;
     });
-    return untilAborted(this.#pending, signal);
+    // The caller may give up waiting; the shared login goes on for the others.
+    return signal
+      ? raceAbort(
+          this.#pending,
+          signal,
+          () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'),
+        )
+      : this.#pending;
   }
 
   /** One API call; non-2xx becomes a tool error naming `what`. */
@@ -360,25 +367,4 @@ export class ZitadelBackend {
   async ping(signal?: AbortSignal): Promise<void> {
     await this.getUser(this.#opts.keyFile.userId, signal);
   }
-}
-
-/** `promise`, or a cancellation as soon as `signal` aborts (the shared work goes on for the others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  const cancelled = () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled');
-  if (signal.aborted) return Promise.reject(cancelled());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
