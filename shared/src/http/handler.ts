@@ -346,16 +346,21 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     }
     const callTool = o.callTool;
     const params = message.params as Record<string, unknown>;
-    const response =
-      preflighted && callTool && !era.modern && fastPathEligible(params)
-        ? await o.transport.run(request, (controller) => callToolFast(callTool, params, caller, controller), onCancel)
-        : await (era.modern && side ? side.transport : o.transport).dispatch(
-            request,
-            { authInfo: authInfoFor(caller) },
-            onCancel,
-          );
-    res.off('close', onClose);
-    if (cancel) ownCalls.remove(principal, request.id, cancel);
+    let response: JSONRPCMessage;
+    try {
+      response =
+        preflighted && callTool && !era.modern && fastPathEligible(params)
+          ? await o.transport.run(request, (controller) => callToolFast(callTool, params, caller, controller), onCancel)
+          : await (era.modern && side ? side.transport : o.transport).dispatch(
+              request,
+              { authInfo: authInfoFor(caller) },
+              onCancel,
+            );
+    } finally {
+      // Also when the transport refuses the dispatch (it is closing): nothing may stay behind per call.
+      res.off('close', onClose);
+      if (cancel) ownCalls.remove(principal, request.id, cancel);
+    }
     if (res.destroyed) return;
     send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });
   }
