@@ -164,6 +164,12 @@ export const KitConfigSchema = z.object({
       shutdownGraceMs: z.coerce.number().int().min(0).max(700_000).optional(),
       /** Direct mTLS: this server's X.509-SVID files as spiffe-helper writes them (reloaded on rotation). */
       tls: z.object({ certFile: z.string(), keyFile: z.string(), bundleFile: z.string() }).optional(),
+      /**
+       * The tools/call fast path (plain 2025-era calls run in-process without the SDK server's dispatch; the
+       * same answers, docs/performance.md). false sends every call through the SDK server: the switch to
+       * turn it off if a call ever behaves differently over HTTP than over stdio.
+       */
+      fastPath: bool.default(true),
     })
     .prefault({}),
   limits: z
@@ -313,6 +319,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUDIT_FILE: 'audit.file',
   RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
+  RAVENHELM_HTTP_FAST_PATH: 'http.fastPath',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',

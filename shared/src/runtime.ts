@@ -348,8 +348,8 @@ export interface StartHttpOptions {
   tls?: { options: import('node:tls').TlsOptions; peer: (req: IncomingMessage) => Promise<PeerIdentity> };
   peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
   /**
-   * Internal: false sends every 2025-era tools/call through the SDK server (the fast path's reference in
-   * the equivalence tests). Default true.
+   * false sends every 2025-era tools/call through the SDK server (the fast path's reference in the
+   * equivalence tests). Default: the config's `http.fastPath` (true).
    */
   toolCallFastPath?: boolean;
 }
@@ -366,7 +366,10 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
   });
   // The HTTP fast path runs the same tools/call handler the server above runs.
   const callTool =
-    opts.toolCallFastPath === false ? undefined : createToolCallHandler({ pipeline: rt.pipeline, tasks: rt.tasks });
+    (opts.toolCallFastPath ?? config.http.fastPath)
+      ? createToolCallHandler({ pipeline: rt.pipeline, tasks: rt.tasks })
+      : undefined;
+  if (!callTool) rt.logger.info('tools/call fast path off (http.fastPath): every call goes through the SDK server');
   await mcp.connect(transport);
   // The 2026-07-28 server is imported and connected on the first request that speaks it.
   const modern = lazyModern(async () => {

@@ -154,6 +154,24 @@ describe('tools/call fast path: the same answers as the SDK server path', () => 
     expect(dispatched.mock.calls.some(([r]) => (r.params as { task?: unknown }).task !== undefined)).toBe(true);
   });
 
+  it('an operator turns the fast path off with RAVENHELM_HTTP_FAST_PATH=false: the same answer, through the SDK server', async () => {
+    const off = await startEcho({ tokens, policy: POLICY, env: { ...ENV, RAVENHELM_HTTP_FAST_PATH: 'false' } });
+    try {
+      expect(off.rt.config.http.fastPath).toBe(false);
+      const ran = vi.spyOn(MultiplexTransport.prototype, 'run');
+      const dispatched = vi.spyOn(MultiplexTransport.prototype, 'dispatch');
+      const body = callBody('echo_say', { message: 'hi', repeat: 2 });
+      const a = await send(off.url, 'reader', body);
+      expect(ran).not.toHaveBeenCalled();
+      expect(dispatched).toHaveBeenCalledTimes(1);
+      ran.mockClear();
+      expect(a).toEqual(await send(fast.url, 'reader', body));
+      expect(ran).toHaveBeenCalledTimes(1);
+    } finally {
+      await off.stop();
+    }
+  });
+
   it('a fast-path result carries the answer a real call gets', async () => {
     const a = await send(fast.url, 'reader', callBody('echo_say', { message: 'hi', repeat: 2 }));
     expect(a.status).toBe(200);
