@@ -181,6 +181,16 @@ describe('Kubernetes examples', () => {
       expect(hpa.apiVersion).toBe('autoscaling/v2');
       expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: app });
       expect(hpa.spec.minReplicas).toBe(dep.spec.replicas);
+      // A drain takes at most one replica at a time, where there is more than one.
+      const pdbs = ofKind('PodDisruptionBudget').filter((p) =>
+        matches(p.spec.selector.matchLabels, dep.spec.template.metadata.labels),
+      );
+      if (dep.spec.replicas > 1) {
+        expect(
+          pdbs.map((p) => p.spec.maxUnavailable),
+          `${app} PodDisruptionBudget`,
+        ).toEqual([1]);
+      } else expect(pdbs, `${app}: one replica, no budget`).toEqual([]);
 
       const np = ofKind('NetworkPolicy').find((n) => n.metadata.name === app) as Doc;
       expect(matches(np.spec.podSelector.matchLabels, dep.spec.template.metadata.labels)).toBe(true);
