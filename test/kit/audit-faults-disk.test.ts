@@ -9,19 +9,7 @@
  * /readyz tells the truth. Bounded: a few hundred calls in total.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -30,6 +18,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { type AuditRecord, verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sfxHighEnv } from '../fixtures/side-effect-env.js';
+import { fillDisk, mountTmpfs, readyz } from '../fixtures/small-disk.js';
 import { type HttpBin, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const SECRET = 'S3CR3T-auditfault-9d1e';
@@ -41,18 +30,7 @@ const auditFile = join(mnt, 'audit.jsonl');
 const filler = join(mnt, 'filler');
 const sideEffects = join(dir, 'side-effects.log');
 
-/** Mounts a 512 KiB tmpfs at `mnt`; the reason it cannot, or undefined. */
-function mountTmpfs(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: mounting a tmpfs needs root (CI runs as root)';
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    return `mount -t tmpfs failed: ${(err as Error).message}`;
-  }
-}
-const skipReason = mountTmpfs();
+const skipReason = mountTmpfs(mnt, '512k');
 if (skipReason) console.warn(`audit-faults-disk skipped: ${skipReason}`);
 
 const servers: HttpBin[] = [];
@@ -68,6 +46,8 @@ async function startServer(): Promise<HttpBin> {
     {
       ...sfxHighEnv(dir),
       RAVENHELM_AUDIT_FILE: auditFile,
+      // The default (1 MiB) is more than this whole disk: readiness here follows failed writes alone.
+      RAVENHELM_AUDIT_MIN_FREE_BYTES: '16384',
       SFX_LOG: sideEffects,
     },
     { timeoutMs: 30_000 },
@@ -89,28 +69,6 @@ async function connect(url: string): Promise<{ client: Client; answers: Map<stri
     deliver?.call(transport, msg);
   };
   return { client, answers };
-}
-
-/** Takes every free page of the tmpfs; returns the filler's size. */
-function fillDisk(): number {
-  const fd = openSync(filler, 'a');
-  let size = 0;
-  try {
-    for (const chunk of [65_536, 4096, 1]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          size += writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return size;
 }
 
 type Tier = 'LOW' | 'MEDIUM' | 'HIGH';
@@ -206,7 +164,7 @@ async function inFlightHigh(clients: Client[], tag: string, n: number) {
   for (let i = 0; i < 200 && readFileSync(sideEffects, 'utf8').split(`${tag}-`).length <= n; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  fillDisk();
+  fillDisk(filler);
   return Promise.all(calls);
 }
 
@@ -220,11 +178,6 @@ function expectOutcomeForEveryRun(): void {
   const ran = all.filter((o) => o.tier !== 'LOW' && o.ok);
   expect(ran.length).toBeGreaterThan(0);
   expect(ran.filter((o) => byValue.get(o.value)?.join() !== 'attempt,outcome').map((o) => o.value)).toEqual([]);
-}
-
-async function readyz(url: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: await res.text() };
 }
 
 const all: Outcome[] = [];
@@ -368,7 +321,7 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     // A crash mid-write left a torn tail, and the disk is full.
     freeDisk();
     writeFileSync(auditFile, '{"args":{"value":"torn', { flag: 'a' });
-    fillDisk();
+    fillDisk(filler);
     let failed: Error | undefined;
     try {
       server = await startServer();

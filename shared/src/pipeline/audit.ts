@@ -7,6 +7,7 @@ import {
   type AuditFile,
   freeBytes,
   isSpaceError,
+  openAdvice,
   openAuditFile,
   quarantineTornTail,
   readLastLine,
@@ -419,6 +420,12 @@ export interface FileAuditSinkOptions {
    * instead of lost. Redacted like every record.
    */
   onUnwritten?: (records: string[], reason: string) => void;
+  /**
+   * health() is not ok while the log's file system has fewer bytes free than this (statfs, per call):
+   * a server started on a full volume is unready before its first call fails, and ready again once
+   * space is freed. 0 (default): only a failed append makes it unready.
+   */
+  minFreeBytes?: number;
 }
 
 /** Outcome records kept for a retry while the file system is full: at most this many, and this many chars. */
@@ -449,11 +456,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
     throw unavailable(
-      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${
-        isSpaceError(err)
-          ? 'free space on its file system'
-          : 'set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path'
-      }`,
+      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${openAdvice(err)}`,
       err,
     );
   }
@@ -645,26 +648,36 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     for (const p of batch) p.resolve();
   };
 
+  const minFree = opts.minFreeBytes ?? 0;
   const health = async (): Promise<AuditHealth> => {
     if (closing) return { ok: false, reason: `audit log ${path} is closed` };
     if (broken) return { ok: false, reason: refusing() };
-    if (!full) return { ok: true };
-    const needed = full.needed;
+    if (!full && minFree <= 0) return { ok: true };
+    // After a failed append: ready again once the records it held fit, and the free space is over the
+    // threshold.
     let free: number;
     try {
       free = await freeBytes(path, 2000);
     } catch (err) {
       return { ok: false, reason: `audit log ${path}: its file system cannot be checked (${whyFailed(err)})` };
     }
-    // The last append found the file system full; ready again once the records it held would fit (then
-    // the kept outcome records are written without waiting for the next call).
-    if (free >= needed) {
+    if (full && free >= full.needed) {
+      // The last failed write would fit now: kept outcome records are written without waiting for a call.
+      full = undefined;
       pump();
-      return { ok: true };
+    }
+    if (!full && free >= minFree) return { ok: true };
+    if (full) {
+      return {
+        ok: false,
+        reason: `audit log ${path} cannot be written: no space left on its file system (${free} bytes free, the last write needed ${full.needed}${
+          minFree > full.needed ? `, readiness needs audit.minFreeBytes ${minFree}` : ''
+        }); free space there`,
+      };
     }
     return {
       ok: false,
-      reason: `audit log ${path} cannot be written: no space left on its file system (${free} bytes free, the last write needed ${needed}); free space there`,
+      reason: `audit log ${path} is almost out of space: ${free} bytes free on its file system, under audit.minFreeBytes (${minFree}); free space there (records that still fit are written meanwhile)`,
     };
   };
 
