@@ -234,6 +234,12 @@ export const KitConfigSchema = z.object({
         .int()
         .min(0)
         .default(1024 * 1024),
+      /**
+       * Outcome records the log could not take for lack of space (calls that ran) also go here at a stop,
+       * and are appended to the log at the next start. Put it on another volume. Default: none (they go to
+       * the server's log only).
+       */
+      fallbackFile: z.string().min(1).optional(),
     })
     .prefault({}),
   rateLimit: z
@@ -322,6 +328,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUDIT_FILE: 'audit.file',
   RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
   RAVENHELM_AUDIT_MIN_FREE_BYTES: 'audit.minFreeBytes',
+  RAVENHELM_AUDIT_FALLBACK_FILE: 'audit.fallbackFile',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',

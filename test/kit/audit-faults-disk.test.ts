@@ -29,6 +29,8 @@ const mnt = join(dir, 'mnt');
 const auditFile = join(mnt, 'audit.jsonl');
 const filler = join(mnt, 'filler');
 const sideEffects = join(dir, 'side-effects.log');
+/** On the real disk, beside the tmpfs: where outcome records kept at a stop on the full disk go. */
+const fallbackFile = join(dir, 'audit-fallback.jsonl');
 
 const skipReason = mountTmpfs(mnt, '512k');
 if (skipReason) console.warn(`audit-faults-disk skipped: ${skipReason}`);
@@ -48,6 +50,7 @@ async function startServer(): Promise<HttpBin> {
       RAVENHELM_AUDIT_FILE: auditFile,
       // The default (1 MiB) is more than this whole disk: readiness here follows failed writes alone.
       RAVENHELM_AUDIT_MIN_FREE_BYTES: '16384',
+      RAVENHELM_AUDIT_FALLBACK_FILE: fallbackFile,
       SFX_LOG: sideEffects,
     },
     { timeoutMs: 30_000 },
@@ -317,7 +320,16 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     ]);
     expect(Array.from({ length: 36 }, (_, i) => `atstop-${i}`).filter((v) => !outcomeValues.has(v))).toEqual([]);
     expect(server.stderr()).not.toContain(SECRET);
-    console.info(`SIGTERM with a full disk: ${unwritten.length} outcome records went to the server log`);
+    console.info(
+      `SIGTERM with a full disk: ${unwritten.length} outcome records went to the server log and the fallback file`,
+    );
+    // ...and to the fallback file, for the next start to append to the chain.
+    const fallen = readFileSync(fallbackFile, 'utf8').split('\n').filter(Boolean);
+    expect(fallen.map((l) => (JSON.parse(l) as AuditRecord).requestId)).toEqual(
+      unwritten.map((l) => (JSON.parse(l) as AuditRecord).requestId),
+    );
+    expect(logged.at(-1)).toContain(`they are also in the fallback file ${fallbackFile}`);
+    expect(readFileSync(fallbackFile, 'utf8')).not.toContain(SECRET);
     // A crash mid-write left a torn tail, and the disk is full.
     freeDisk();
     writeFileSync(auditFile, '{"args":{"value":"torn', { flag: 'a' });
@@ -340,6 +352,21 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     }
     freeDisk();
     if (failed) server = await startServer();
+    else if (existsSync(fallbackFile)) {
+      // Started on the full disk: the fallback records waited for the next start.
+      await server.stop();
+      server = await startServer();
+    }
+    // The outcome records kept at the stop are in the chain now, after the records then on disk.
+    expect(existsSync(fallbackFile)).toBe(false);
+    expect(server.stderr()).toMatch(/appended the outcome records of the fallback file/);
+    expect(records().filter((r) => r.fallbackDigest !== undefined)).toHaveLength(unwritten.length);
+    const outcomesNow = new Set(
+      records()
+        .filter((r) => r.phase === 'outcome')
+        .map((r) => (r.args as { value: string }).value),
+    );
+    expect(Array.from({ length: 36 }, (_, i) => `atstop-${i}`).filter((v) => !outcomesNow.has(v))).toEqual([]);
     expect(readdirSync(mnt).filter((f) => f.includes('.torn-')).length).toBe(1);
     await expectIntactLog();
     const c = await connect(server.url);
