@@ -152,4 +152,24 @@ describe('the audit fallback file', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 7 });
     expect(existsSync(fallbackPath)).toBe(false);
   });
+
+  it('says so when the fallback file cannot take them either (/dev/full): they are still in the server log', async () => {
+    const path = fresh('audit.jsonl');
+    const { disk, openFile } = diskThatFills();
+    const unwritten: { records: string[]; why: string }[] = [];
+    const sink = await createFileAuditSink({
+      path,
+      openFile,
+      fallbackPath: '/dev/full',
+      onUnwritten: (records, why) => unwritten.push({ records, why }),
+    });
+    await sink.write(call(1, 'attempt'), { durable: true });
+    disk.full = true;
+    await expect(sink.write(call(1, 'outcome'), { durable: true })).rejects.toThrow(/kept/);
+    await sink.close();
+    expect(unwritten.map((u) => u.records.length)).toEqual([1]);
+    expect(unwritten[0]?.why).toMatch(
+      /still full at close; the fallback file \/dev\/full could not take them either \(ENOSPC/,
+    );
+  });
 });

@@ -12,14 +12,23 @@ export const MAX_FALLBACK_BYTES = 64 * 1024 * 1024;
 /** Keys a fallback record never has: the chain fields, added when it is appended to the log. */
 const CHAIN_KEYS = ['prevHash', 'seq', 'hash', 'fallbackDigest'];
 
-/** Appends the lines to the fallback file (created 0600), then fsyncs it. */
+/**
+ * Appends the lines to the fallback file (created 0600), then fsyncs it. A failed append is cut away, so a
+ * later one does not continue a partial line.
+ */
 export async function appendFallback(path: string, lines: string[]): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   try {
+    const { size } = await fh.stat();
     const data = Buffer.from(lines.map((l) => `${l}\n`).join(''), 'utf8');
-    let off = 0;
-    while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
-    await fh.sync();
+    try {
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+      await fh.sync();
+    } catch (err) {
+      await fh.truncate(size).catch(() => undefined);
+      throw err;
+    }
   } finally {
     await fh.close();
   }
@@ -49,9 +58,18 @@ export async function readFallback(path: string): Promise<Fallback | undefined> 
   }
   let bytes: Buffer;
   try {
-    const { size } = await fh.stat();
-    if (size > MAX_FALLBACK_BYTES) throw new Error(`is ${size} bytes, over the ${MAX_FALLBACK_BYTES} a start replays`);
-    bytes = await fh.readFile();
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error('is not a regular file');
+    if (st.size > MAX_FALLBACK_BYTES)
+      throw new Error(`is ${st.size} bytes, over the ${MAX_FALLBACK_BYTES} a start replays`);
+    bytes = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const { bytesRead } = await fh.read(bytes, got, st.size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    bytes = bytes.subarray(0, got);
   } finally {
     await fh.close();
   }
