@@ -231,6 +231,21 @@ export const KitConfigSchema = z.object({
       file: z.string().optional(),
       /** Repeated denials (same principal, tool and reason) within this window share one summary record. */
       denialWindowSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+      /**
+       * /readyz answers 503 while the log's file system has fewer bytes free than this (a server started
+       * on a full volume is unready from the start). 0 turns the check off (a failed write still does).
+       */
+      minFreeBytes: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .default(1024 * 1024),
+      /**
+       * Outcome records the log could not take for lack of space (calls that ran) also go here at a stop,
+       * and are appended to the log at the next start. Put it on another volume. Default: none (they go to
+       * the server's log only).
+       */
+      fallbackFile: z.string().min(1).optional(),
     })
     .prefault({}),
   rateLimit: z
@@ -318,6 +333,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_LOCAL_ALLOW_HIGH: 'local.allowHigh',
   RAVENHELM_AUDIT_FILE: 'audit.file',
   RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
+  RAVENHELM_AUDIT_MIN_FREE_BYTES: 'audit.minFreeBytes',
+  RAVENHELM_AUDIT_FALLBACK_FILE: 'audit.fallbackFile',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_HTTP_FAST_PATH: 'http.fastPath',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',

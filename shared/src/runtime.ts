@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
 import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js';
 import { createWebhookNotifier } from './pipeline/approval-webhook.js';
 import { type ApprovalStore, createApprovalStore } from './pipeline/approvals.js';
 import { type AuditSink, createFileAuditSink } from './pipeline/audit.js';
+import { openAdvice } from './pipeline/audit-file.js';
 import { createAuditShipping } from './pipeline/audit-ship.js';
 import { type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -149,11 +150,35 @@ export async function createRuntime(
   const shipping = audit
     ? undefined
     : createAuditShipping(config.auditShip, { server: definition.name, metrics, logger });
+  const fallbackPath = config.audit.fallbackFile ? resolvePath(config.audit.fallbackFile) : undefined;
   if (!audit) {
+    if (fallbackPath === resolvePath(auditPath)) {
+      throw new RavenhelmError(
+        'ERR_BAD_REQUEST',
+        'audit.fallbackFile (RAVENHELM_AUDIT_FALLBACK_FILE) names the audit log itself: set it to a file on another volume',
+      );
+    }
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
       audit = await createFileAuditSink({
         path: auditPath,
+        minFreeBytes: config.audit.minFreeBytes,
+        ...(fallbackPath ? { fallbackPath } : {}),
+        onFallback: (replay) => {
+          const where = { auditFile: auditPath, fallbackFile: fallbackPath };
+          if (replay.kind === 'not-replayed') logger.error(where, replay.reason);
+          else if (replay.kind === 'already-replayed') {
+            logger.warn(
+              { ...where, records: replay.records },
+              'the fallback file was already appended to the audit log (a start cut short): removed it',
+            );
+          } else {
+            logger.warn(
+              { ...where, records: replay.records, ...(replay.torn ? { tornLine: replay.torn } : {}) },
+              'appended the outcome records of the fallback file (kept at a stop while the log was full) to the audit log, and removed the file',
+            );
+          }
+        },
         ...(shipping ? { onCommit: shipping.accept } : {}),
         onUnwritten: (records, reason) =>
           logger.error(
@@ -172,7 +197,7 @@ export async function createRuntime(
       if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err; // only file-system errors (EACCES, ENOTDIR...)
       throw new RavenhelmError(
         'ERR_BAD_REQUEST',
-        `cannot open the audit log ${auditPath} (${code}); set RAVENHELM_AUDIT_FILE (audit.file) to a writable path`,
+        `cannot open the audit log ${auditPath} (${code}); ${openAdvice(err, 'set RAVENHELM_AUDIT_FILE (audit.file) to a writable path')}`,
       );
     }
     if (shipping) audit = shipping.guard(audit);
@@ -267,6 +292,18 @@ export async function createRuntime(
     logger,
     maxResultBytes: config.limits.maxOutputBytes + 16_384,
   });
+  const needsAudit = registry
+    .enabled(definition.name)
+    .some((t) => (!t.annotations.readOnlyHint || t.tier === 'HIGH') && (t.tier !== 'HIGH' || highTools.enabled));
+  if (needsAudit) {
+    const auditHealth = await audit.health?.();
+    if (auditHealth && !auditHealth.ok) {
+      logger.error(
+        { auditFile: auditPath, reason: auditHealth.reason },
+        'audit log is not ready to take records: /readyz answers 503 until it is',
+      );
+    }
+  }
   let lastReady: { at: number; value: { ready: boolean; reason?: string } } | undefined;
   return {
     definition,
@@ -284,8 +321,9 @@ export async function createRuntime(
       if (lastReady && Date.now() - lastReady.at < 1000) return lastReady.value;
       let value: { ready: boolean; reason?: string };
       try {
-        // A server that cannot write its audit log refuses every call with side effects: not ready.
-        const auditHealth = (await audit.health?.()) ?? { ok: true };
+        // A server that cannot write its audit log refuses every call with side effects: not ready. One
+        // whose tools are all reads writes no attempt records (only best-effort denial summaries): it stays.
+        const auditHealth = (needsAudit && (await audit.health?.())) || { ok: true };
         if (auditHealth.ok) await definition.ready?.(services, AbortSignal.timeout(3000));
         value = auditHealth.ok
           ? { ready: true }

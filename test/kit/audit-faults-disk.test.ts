@@ -9,19 +9,7 @@
  * /readyz tells the truth. Bounded: a few hundred calls in total.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -30,6 +18,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { type AuditRecord, verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sfxHighEnv } from '../fixtures/side-effect-env.js';
+import { fillDisk, mountTmpfs, readyz } from '../fixtures/small-disk.js';
 import { type HttpBin, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const SECRET = 'S3CR3T-auditfault-9d1e';
@@ -40,19 +29,10 @@ const mnt = join(dir, 'mnt');
 const auditFile = join(mnt, 'audit.jsonl');
 const filler = join(mnt, 'filler');
 const sideEffects = join(dir, 'side-effects.log');
+/** On the real disk, beside the tmpfs: where outcome records kept at a stop on the full disk go. */
+const fallbackFile = join(dir, 'audit-fallback.jsonl');
 
-/** Mounts a 512 KiB tmpfs at `mnt`; the reason it cannot, or undefined. */
-function mountTmpfs(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: mounting a tmpfs needs root (CI runs as root)';
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    return `mount -t tmpfs failed: ${(err as Error).message}`;
-  }
-}
-const skipReason = mountTmpfs();
+const skipReason = mountTmpfs(mnt, '512k');
 if (skipReason) console.warn(`audit-faults-disk skipped: ${skipReason}`);
 
 const servers: HttpBin[] = [];
@@ -68,6 +48,9 @@ async function startServer(): Promise<HttpBin> {
     {
       ...sfxHighEnv(dir),
       RAVENHELM_AUDIT_FILE: auditFile,
+      // The default (1 MiB) is more than this whole disk: readiness here follows failed writes alone.
+      RAVENHELM_AUDIT_MIN_FREE_BYTES: '16384',
+      RAVENHELM_AUDIT_FALLBACK_FILE: fallbackFile,
       SFX_LOG: sideEffects,
     },
     { timeoutMs: 30_000 },
@@ -89,28 +72,6 @@ async function connect(url: string): Promise<{ client: Client; answers: Map<stri
     deliver?.call(transport, msg);
   };
   return { client, answers };
-}
-
-/** Takes every free page of the tmpfs; returns the filler's size. */
-function fillDisk(): number {
-  const fd = openSync(filler, 'a');
-  let size = 0;
-  try {
-    for (const chunk of [65_536, 4096, 1]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          size += writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return size;
 }
 
 type Tier = 'LOW' | 'MEDIUM' | 'HIGH';
@@ -206,7 +167,7 @@ async function inFlightHigh(clients: Client[], tag: string, n: number) {
   for (let i = 0; i < 200 && readFileSync(sideEffects, 'utf8').split(`${tag}-`).length <= n; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  fillDisk();
+  fillDisk(filler);
   return Promise.all(calls);
 }
 
@@ -220,11 +181,6 @@ function expectOutcomeForEveryRun(): void {
   const ran = all.filter((o) => o.tier !== 'LOW' && o.ok);
   expect(ran.length).toBeGreaterThan(0);
   expect(ran.filter((o) => byValue.get(o.value)?.join() !== 'attempt,outcome').map((o) => o.value)).toEqual([]);
-}
-
-async function readyz(url: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: await res.text() };
 }
 
 const all: Outcome[] = [];
@@ -364,11 +320,20 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     ]);
     expect(Array.from({ length: 36 }, (_, i) => `atstop-${i}`).filter((v) => !outcomeValues.has(v))).toEqual([]);
     expect(server.stderr()).not.toContain(SECRET);
-    console.info(`SIGTERM with a full disk: ${unwritten.length} outcome records went to the server log`);
+    console.info(
+      `SIGTERM with a full disk: ${unwritten.length} outcome records went to the server log and the fallback file`,
+    );
+    // ...and to the fallback file, for the next start to append to the chain.
+    const fallen = readFileSync(fallbackFile, 'utf8').split('\n').filter(Boolean);
+    expect(fallen.map((l) => (JSON.parse(l) as AuditRecord).requestId)).toEqual(
+      unwritten.map((l) => (JSON.parse(l) as AuditRecord).requestId),
+    );
+    expect(logged.at(-1)).toContain(`they are also in the fallback file ${fallbackFile}`);
+    expect(readFileSync(fallbackFile, 'utf8')).not.toContain(SECRET);
     // A crash mid-write left a torn tail, and the disk is full.
     freeDisk();
     writeFileSync(auditFile, '{"args":{"value":"torn', { flag: 'a' });
-    fillDisk();
+    fillDisk(filler);
     let failed: Error | undefined;
     try {
       server = await startServer();
@@ -387,6 +352,21 @@ describe.skipIf(skipReason !== undefined)('the audit log on a really full disk',
     }
     freeDisk();
     if (failed) server = await startServer();
+    else if (existsSync(fallbackFile)) {
+      // Started on the full disk: the fallback records waited for the next start.
+      await server.stop();
+      server = await startServer();
+    }
+    // The outcome records kept at the stop are in the chain now, after the records then on disk.
+    expect(existsSync(fallbackFile)).toBe(false);
+    expect(server.stderr()).toMatch(/appended the outcome records of the fallback file/);
+    expect(records().filter((r) => r.fallbackDigest !== undefined)).toHaveLength(unwritten.length);
+    const outcomesNow = new Set(
+      records()
+        .filter((r) => r.phase === 'outcome')
+        .map((r) => (r.args as { value: string }).value),
+    );
+    expect(Array.from({ length: 36 }, (_, i) => `atstop-${i}`).filter((v) => !outcomesNow.has(v))).toEqual([]);
     expect(readdirSync(mnt).filter((f) => f.includes('.torn-')).length).toBe(1);
     await expectIntactLog();
     const c = await connect(server.url);

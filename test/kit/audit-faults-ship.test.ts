@@ -150,6 +150,7 @@ describe('audit shipping against a misbehaving collector', () => {
       expect(slowest).toBeLessThan(SHIP_TIMEOUT_MS);
 
       const labels = { sink: 'otlp' };
+      let droppedCount: { all: number; high: number } | undefined;
       if (behaviour !== 'trickle-body') {
         // Pushes fail (timeout or 503) and are retried...
         await until(
@@ -161,6 +162,11 @@ describe('audit shipping against a misbehaving collector', () => {
         expect(buffered).toBeLessThanOrEqual(Math.ceil(MAX_BUFFER * 1.1));
         const dropped = await metric(server.url, 'ravenhelm_audit_ship_dropped_total', labels);
         expect(dropped).toBe(2 * CALLS - buffered);
+        droppedCount = {
+          all: dropped,
+          high: await metric(server.url, 'ravenhelm_audit_ship_dropped_total', { ...labels, tier: 'HIGH' }),
+        };
+        expect(droppedCount.high).toBeGreaterThan(0);
         expect(server.stderr()).toMatch(/audit records not shipped to otlp \(buffer_full\)/);
         expect(server.stderr()).toMatch(/audit shipping to otlp failed/);
       } else {
@@ -187,6 +193,17 @@ describe('audit shipping against a misbehaving collector', () => {
       expect(stopMs).toBeLessThan(SHIP_TIMEOUT_MS + 3000);
       if (behaviour !== 'trickle-body') {
         expect(server.stderr()).toMatch(/shutting down with audit records not shipped to otlp/);
+      }
+      if (droppedCount) {
+        // Drops are logged bounded (HIGH ones too: not a line each), and every one is in the lines' counts.
+        const lines = server
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"audit records not shipped to otlp'))
+          .map((l) => JSON.parse(l) as { dropped: number; droppedHigh: number });
+        expect(lines.length).toBeLessThanOrEqual(3);
+        expect(lines.reduce((n, l) => n + l.dropped, 0)).toBe(droppedCount.all);
+        expect(lines.reduce((n, l) => n + l.droppedHigh, 0)).toBe(droppedCount.high);
       }
       await until('the collector sees its sockets closed', () => collector.open === 0, 5000);
 

@@ -59,6 +59,24 @@ export function whyFailed(err: unknown): string {
   return message.replace(/, (write|open|fsync|ftruncate|fstat|stat|read)\b.*$/, '');
 }
 
+/**
+ * What to do when the log (or its directory) cannot be opened for appending, by errno code; `set` is the
+ * advice for any other failure (and the alternative to fixing the volume).
+ */
+export function openAdvice(
+  err: unknown,
+  set = 'set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path',
+): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (isSpaceError(err)) return 'free space on its file system';
+  if (code === 'EROFS') return `its file system is mounted read-only: mount the audit volume read-write, or ${set}`;
+  if (code === 'EACCES' || code === 'EPERM') {
+    const uid = process.getuid?.();
+    return `the server's user${uid === undefined ? '' : ` (uid ${uid})`} may not write the file or create it in its directory: give it write access there, or ${set}`;
+  }
+  return set;
+}
+
 /** Bytes the process may still write on the file system holding `path`; rejects after `timeoutMs`. */
 export async function freeBytes(path: string, timeoutMs: number): Promise<number> {
   let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@ import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { postWithTimeout } from '../telemetry/otlp.js';
 import type { AuditSink, CommittedRecord } from './audit.js';
+import { AUDIT_LOG_EVERY_MS, limitLines } from './audit-log-limit.js';
 import {
   type GapMarker,
   lokiEncoder,
@@ -44,7 +45,6 @@ interface Buffered {
 /** One batch's body stays under this, whatever the buffer holds. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const FIRST_BACKOFF_MS = 100;
-const DROP_LOG_EVERY_MS = 10_000;
 
 function mergeGap(a: GapMarker | undefined, b: GapMarker | undefined): GapMarker | undefined {
   if (!a || !b) return a ?? b;
@@ -73,8 +73,14 @@ export class AuditShipper {
   #buf: Buffered[] = [];
   #bytes = 0;
   #gap: GapMarker | undefined;
-  /** Drops since the last log line about them. */
-  #unlogged = { dropped: 0, high: 0, at: 0 };
+  /** Lines about drops: the first at once, then one per interval with the counts (HIGH ones too). */
+  readonly #dropLines = limitLines<string>(AUDIT_LOG_EVERY_MS, (reason, counts) =>
+    ((counts.droppedHigh ?? 0) > 0 ? this.#o.logger.error : this.#o.logger.warn).call(
+      this.#o.logger,
+      { sink: this.#o.sink, url: this.#url, dropped: counts.dropped, droppedHigh: counts.droppedHigh, reason },
+      `audit records not shipped to ${this.#o.sink} (${reason}); they are in the local audit log and a gap marker will be shipped`,
+    ),
+  );
   #failingSince: number | undefined;
   #failures = 0;
   #closing = false;
@@ -136,6 +142,7 @@ export class AuditShipper {
     this.#deadline = Date.now() + graceMs;
     this.#wake?.();
     await this.#done;
+    this.#dropLines.flush();
   }
 
   #drop(rec: CommittedRecord, reason: string): void {
@@ -143,23 +150,7 @@ export class AuditShipper {
     this.#o.metrics.auditShipRecords.inc({ ...this.#labels, outcome: 'dropped' });
     this.#o.metrics.auditShipDropped.inc({ ...this.#labels, tier: rec.tier, reason });
     this.#gap = mergeGap(this.#gap, this.#marker(1, high, rec.seq, rec.seq, reason));
-    this.#unlogged.dropped++;
-    this.#unlogged.high += high;
-    const now = Date.now();
-    if (now - this.#unlogged.at >= DROP_LOG_EVERY_MS || high) {
-      (high ? this.#o.logger.error : this.#o.logger.warn).call(
-        this.#o.logger,
-        {
-          sink: this.#o.sink,
-          url: this.#url,
-          dropped: this.#unlogged.dropped,
-          droppedHigh: this.#unlogged.high,
-          reason,
-        },
-        `audit records not shipped to ${this.#o.sink} (${reason}); they are in the local audit log and a gap marker will be shipped`,
-      );
-      this.#unlogged = { dropped: 0, high: 0, at: now };
-    }
+    this.#dropLines.note(reason, { dropped: 1, droppedHigh: high });
   }
 
   #marker(dropped: number, droppedHigh: number, fromSeq: number, toSeq: number, reason: string): GapMarker {

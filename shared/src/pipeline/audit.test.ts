@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -511,6 +512,21 @@ describe('file audit sink: durability and failure', () => {
     const lines = unwritten.flatMap((u) => u.records);
     expect(new Set(lines.map((l) => (JSON.parse(l) as AuditRecord).requestId)).size).toBe(1030);
     expect(lines.join('\n')).not.toContain('tok-SECRET-1');
+  });
+
+  it('health: not ok while free space is under minFreeBytes, though records that fit are written', async () => {
+    const path = fresh('minfree');
+    const free = (await statfs(dir)).bavail * (await statfs(dir)).bsize;
+    const starved = await createFileAuditSink({ path, minFreeBytes: free * 2 + 2 ** 40 });
+    const health = await starved.health?.();
+    expect(health?.ok).toBe(false);
+    expect(health?.reason).toMatch(/almost out of space: \d+ bytes free on its file system, under audit\.minFreeBytes/);
+    await starved.write(attempt(1), { durable: true }); // it fits: written, not refused
+    await starved.close();
+    const roomy = await createFileAuditSink({ path, minFreeBytes: 1024 });
+    expect(await roomy.health?.()).toEqual({ ok: true });
+    await roomy.close();
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 1 });
   });
 });
 

@@ -3,10 +3,12 @@ import { createReadStream, type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
+import { appendFallback, type Fallback, readFallback, removeFallback } from './audit-fallback.js';
 import {
   type AuditFile,
   freeBytes,
   isSpaceError,
+  openAdvice,
   openAuditFile,
   quarantineTornTail,
   readLastLine,
@@ -60,6 +62,12 @@ export interface AuditRecord extends Omit<AuditEvent, 'args' | 'sensitiveKeys'> 
   args: unknown;
   prevHash: string;
   hash: string;
+  /**
+   * Set on an outcome record the log could not take at a stop (its file system was full): it went to the
+   * fallback file and was appended at the next start, after the records then in the log (its `time` is
+   * still when the call ended). The sha256 of that fallback file.
+   */
+  fallbackDigest?: string;
 }
 
 export interface AuditSink {
@@ -363,7 +371,7 @@ function unavailable(message: string, cause?: unknown): RavenhelmError {
 }
 
 /** The chain head of an open log: its last record, which must be intact. */
-async function resumeHead(file: AuditFile, path: string): Promise<ChainHead> {
+async function resumeHead(file: AuditFile, path: string): Promise<ChainHead & { fallbackDigest?: string }> {
   const last = await readLastLine(file, path, MAX_RECORD_BYTES);
   if (last === undefined) return { seq: 0, hash: GENESIS_HASH };
   let rec: unknown;
@@ -378,7 +386,87 @@ async function resumeHead(file: AuditFile, path: string): Promise<ChainHead> {
       `audit log ${path} ends with a corrupt record (${fault}); run 'ravenhelm-audit verify ${path}' and keep the file as evidence`,
     );
   }
-  return { seq: (rec as AuditRecord).seq, hash: (rec as AuditRecord).hash };
+  const { seq, hash, fallbackDigest } = rec as AuditRecord;
+  return { seq, hash, ...(typeof fallbackDigest === 'string' ? { fallbackDigest } : {}) };
+}
+
+/** Appends the whole buffer; returns how many bytes reached the file before a failure, and the failure. */
+async function appendAll(file: AuditFile, data: Buffer): Promise<{ written: number; err?: unknown }> {
+  let written = 0;
+  try {
+    while (written < data.length) {
+      const n = await file.append(data.subarray(written));
+      if (n <= 0) throw new Error('append wrote nothing');
+      written += n;
+    }
+    return { written };
+  } catch (err) {
+    return { written, err };
+  }
+}
+
+/** What a start did with the fallback file (audit.fallbackFile). */
+export type FallbackReplay =
+  | { kind: 'replayed'; records: number; torn: string }
+  | { kind: 'already-replayed'; records: number }
+  | { kind: 'not-replayed'; reason: string };
+
+/**
+ * Appends the fallback file's records to the log (fsynced), each chained like any record and carrying the
+ * file's digest, then removes the file. A start cut short after the fsync leaves the file: the log's last
+ * record then carries its digest, so it is removed, not replayed twice. Refuses (leaving the file and the
+ * log as they were) when the file is unreadable or not all outcome records, or the log cannot take them.
+ */
+async function replayFallback(
+  file: AuditFile,
+  fallbackPath: string,
+  at: { head: ChainHead & { fallbackDigest?: string }; size: number },
+): Promise<{ head: ChainHead; size: number; committed: CommittedRecord[]; done: FallbackReplay } | undefined> {
+  const keep = (reason: string) => ({ ...at, committed: [], done: { kind: 'not-replayed' as const, reason } });
+  let fallback: Fallback | undefined;
+  try {
+    fallback = await readFallback(fallbackPath);
+  } catch (err) {
+    return keep(`the fallback file ${fallbackPath} ${(err as Error).message}; it is left as it is`);
+  }
+  if (!fallback) return undefined;
+  const { records, digest, torn } = fallback;
+  if (at.head.fallbackDigest === digest) {
+    await removeFallback(fallbackPath);
+    return { ...at, committed: [], done: { kind: 'already-replayed', records: records.length } };
+  }
+  let head: ChainHead = at.head;
+  let text = '';
+  const committed: CommittedRecord[] = [];
+  for (const rec of records) {
+    const body = { ...rec, fallbackDigest: digest, prevHash: head.hash, seq: head.seq + 1 };
+    const canonical = canonicalJson(body);
+    head = { seq: head.seq + 1, hash: sha256(head.hash, canonical) };
+    const line = `${canonical.slice(0, -1)},"hash":"${head.hash}"}`;
+    text += `${line}\n`;
+    const r = rec as Partial<AuditRecord>;
+    committed.push({
+      line,
+      ...head,
+      time: String(r.time),
+      server: String(r.server),
+      tool: String(r.tool),
+      tier: r.tier as AuditEvent['tier'],
+      phase: 'outcome',
+      ...(r.outcome !== undefined ? { outcome: r.outcome } : {}),
+    });
+  }
+  const data = Buffer.from(text, 'utf8');
+  const { err } = await appendAll(file, data);
+  if (err !== undefined) {
+    await file.truncate(at.size); // throws: the start fails (a partial write could not be cut away)
+    return keep(
+      `the audit log cannot take the fallback file's records (${whyFailed(err)}); they stay in ${fallbackPath} for the next start`,
+    );
+  }
+  await file.sync();
+  await removeFallback(fallbackPath);
+  return { head, size: at.size + data.length, committed, done: { kind: 'replayed', records: records.length, torn } };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -419,6 +507,20 @@ export interface FileAuditSinkOptions {
    * instead of lost. Redacted like every record.
    */
   onUnwritten?: (records: string[], reason: string) => void;
+  /**
+   * Where outcome records the log could not take for lack of space also go (at close, and past the kept
+   * bound), to be appended to the log at the next start (audit.fallbackFile). Put it on another file
+   * system than the log. Undefined: only onUnwritten.
+   */
+  fallbackPath?: string;
+  /** Told what the start did with an existing fallback file. */
+  onFallback?: (replay: FallbackReplay) => void;
+  /**
+   * health() is not ok while the log's file system has fewer bytes free than this (statfs, per call):
+   * a server started on a full volume is unready before its first call fails, and ready again once
+   * space is freed. 0 (default): only a failed append makes it unready.
+   */
+  minFreeBytes?: number;
 }
 
 /** Outcome records kept for a retry while the file system is full: at most this many, and this many chars. */
@@ -449,11 +551,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
     throw unavailable(
-      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${
-        isSpaceError(err)
-          ? 'free space on its file system'
-          : 'set audit.file (RAVENHELM_AUDIT_FILE) to a writable file path'
-      }`,
+      `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${openAdvice(err)}`,
       err,
     );
   }
@@ -464,6 +562,14 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     if (torn) opts.onTornTail?.(torn);
     head = await resumeHead(file, path);
     goodSize = await file.size();
+    const replay = opts.fallbackPath
+      ? await replayFallback(file, opts.fallbackPath, { head, size: goodSize })
+      : undefined;
+    if (replay) {
+      ({ head, size: goodSize } = replay);
+      notifyCommitted(opts.onCommit, replay.committed);
+      opts.onFallback?.(replay.done);
+    }
   } catch (err) {
     await file.close().catch(() => undefined);
     if (err instanceof RavenhelmError) throw err;
@@ -493,21 +599,6 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   const refusing = () =>
     `audit log ${path} refuses every write since ${broken?.what} (${whyFailed(broken?.err)}); restart the server once that is fixed`;
 
-  /** Appends the whole buffer; returns how many bytes reached the file before a failure, and the failure. */
-  const appendAll = async (data: Buffer): Promise<{ written: number; err?: unknown }> => {
-    let written = 0;
-    try {
-      while (written < data.length) {
-        const n = await file.append(data.subarray(written));
-        if (n <= 0) throw new Error('append wrote nothing');
-        written += n;
-      }
-      return { written };
-    } catch (err) {
-      return { written, err };
-    }
-  };
-
   const takeBatch = (): Pending[] => {
     if (!groupCommit) return pending.splice(0, 1);
     let n = 0;
@@ -527,6 +618,20 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       opts.onUnwritten?.(records.map(lineOf), reason);
     } catch {
       // the caller's logger failing must not reach the writers
+    }
+  };
+  /** giveUp for records refused for lack of space: they also go to the fallback file, when there is one. */
+  const spill = async (records: Kept[], reason: string) => {
+    const fallback = opts.fallbackPath;
+    if (records.length === 0 || fallback === undefined) return giveUp(records, reason);
+    try {
+      await appendFallback(fallback, records.map(lineOf));
+      giveUp(
+        records,
+        `${reason}; they are also in the fallback file ${fallback}, appended to the log at the next start`,
+      );
+    } catch (err) {
+      giveUp(records, `${reason}; the fallback file ${fallback} could not take them either (${whyFailed(err)})`);
     }
   };
   /** Keeps the outcome records of a failed batch for the next one, within the bound; returns what did not fit. */
@@ -573,7 +678,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       if (opts.onCommit) committed.push({ line: c.line.slice(0, -1), ...c.head, ...p.prepared.meta });
     }
     const data = Buffer.from(text, 'utf8');
-    const { written, err } = await appendAll(data);
+    const { written, err } = await appendAll(file, data);
     if (err !== undefined) {
       let cut = '';
       try {
@@ -590,7 +695,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       let kept = '';
       if (full && !broken) {
         const over = defer(outcomes);
-        giveUp(over, `more than ${MAX_DEFERRED_RECORDS} outcome records waiting for space`);
+        await spill(over, `more than ${MAX_DEFERRED_RECORDS} outcome records waiting for space`);
         kept = `; outcome records are kept (${deferred.length} waiting) and written once space is back`;
       } else giveUp(outcomes, `the audit log cannot be written (${whyFailed(err)})`);
       const advice = broken
@@ -645,26 +750,36 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     for (const p of batch) p.resolve();
   };
 
+  const minFree = opts.minFreeBytes ?? 0;
   const health = async (): Promise<AuditHealth> => {
     if (closing) return { ok: false, reason: `audit log ${path} is closed` };
     if (broken) return { ok: false, reason: refusing() };
-    if (!full) return { ok: true };
-    const needed = full.needed;
+    if (!full && minFree <= 0) return { ok: true };
+    // After a failed append: ready again once the records it held fit, and the free space is over the
+    // threshold.
     let free: number;
     try {
       free = await freeBytes(path, 2000);
     } catch (err) {
       return { ok: false, reason: `audit log ${path}: its file system cannot be checked (${whyFailed(err)})` };
     }
-    // The last append found the file system full; ready again once the records it held would fit (then
-    // the kept outcome records are written without waiting for the next call).
-    if (free >= needed) {
+    if (full && free >= full.needed) {
+      // The last failed write would fit now: kept outcome records are written without waiting for a call.
+      full = undefined;
       pump();
-      return { ok: true };
+    }
+    if (!full && free >= minFree) return { ok: true };
+    if (full) {
+      return {
+        ok: false,
+        reason: `audit log ${path} cannot be written: no space left on its file system (${free} bytes free, the last write needed ${full.needed}${
+          minFree > full.needed ? `, readiness needs audit.minFreeBytes ${minFree}` : ''
+        }); free space there`,
+      };
     }
     return {
       ok: false,
-      reason: `audit log ${path} cannot be written: no space left on its file system (${free} bytes free, the last write needed ${needed}); free space there`,
+      reason: `audit log ${path} is almost out of space: ${free} bytes free on its file system, under audit.minFreeBytes (${minFree}); free space there (records that still fit are written meanwhile)`,
     };
   };
 
@@ -705,7 +820,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       closing ??= (async () => {
         while (pumping) await pumping;
         if (deferred.length > 0 && !broken) await commit([]); // one last try for outcome records kept from a full disk
-        giveUp(deferred, 'the audit log was still full at close');
+        await spill(deferred, 'the audit log was still full at close');
         deferred = [];
         watch?.close();
         try {

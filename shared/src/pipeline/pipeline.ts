@@ -27,6 +27,7 @@ import {
   redactArgs,
 } from './audit.js';
 import { DenialAggregator } from './audit-denials.js';
+import { AUDIT_LOG_EVERY_MS, limitLines } from './audit-log-limit.js';
 import type { ConfirmationStore } from './confirm.js';
 import type { RateLimiter } from './rate-limit.js';
 import {
@@ -157,6 +158,11 @@ export class Pipeline<S extends object> {
   /** Whether any tool of this server is under human approval: then approvals_get_status is offered. */
   readonly #approvalsOn: boolean;
   readonly #toolsetListeners = new Set<(principal: Principal) => void>();
+  /** Audit write failures, logged bounded (a full disk under load): each line has how many it stands for. */
+  readonly #auditFailed = {
+    attempt: this.#failureLines('audit attempt write failed; refusing the call'),
+    outcome: this.#failureLines('audit outcome write failed'),
+  };
 
   constructor(opts: PipelineOptions<S>) {
     this.#o = opts;
@@ -217,6 +223,14 @@ export class Pipeline<S extends object> {
   async close(): Promise<void> {
     await this.#denials.flush();
     await this.#o.toolsets?.close();
+    this.#auditFailed.attempt.flush();
+    this.#auditFailed.outcome.flush();
+  }
+
+  #failureLines(msg: string) {
+    return limitLines<{ err: unknown; tool: string }>(AUDIT_LOG_EVERY_MS, (fields, { count }) =>
+      this.#o.logger.error({ ...fields, count }, msg),
+    );
   }
 
   /** The approval requests of this server (the operator API reads and decides through it). */
@@ -484,7 +498,7 @@ export class Pipeline<S extends object> {
             durable: eff.tier === 'HIGH',
           });
         } catch (err) {
-          this.#o.logger.error({ err, tool: name }, 'audit attempt write failed; refusing the call');
+          this.#auditFailed.attempt.note({ err, tool: name }, { count: 1 });
           this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase: 'attempt' });
           const shipping = err instanceof RavenhelmError && err.details.auditSink !== undefined; // audit-ship.ts guard
           const full = err instanceof RavenhelmError && err.details.diskFull === true; // audit.ts: ENOSPC, EDQUOT
@@ -624,7 +638,7 @@ export class Pipeline<S extends object> {
         errorCode: code,
       });
     } catch (auditErr) {
-      this.#o.logger.error({ err: auditErr, tool: tool.name }, 'audit outcome write failed');
+      this.#auditFailed.outcome.note({ err: auditErr, tool: tool.name }, { count: 1 });
     }
   }
 
@@ -762,7 +776,7 @@ export class Pipeline<S extends object> {
         { durable: eff.tier === 'HIGH' },
       );
     } catch (err) {
-      this.#o.logger.error({ err, tool: eff.name }, 'audit outcome write failed');
+      this.#auditFailed.outcome.note({ err, tool: eff.name }, { count: 1 });
       this.#o.metrics.auditWriteFailures.inc({ server: this.#o.server, phase });
     }
   }
