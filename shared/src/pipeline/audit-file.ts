@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants, open, stat, statfs, unlink } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { constants, open, statfs, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 // The audit log file: opening it, reading its last line back, and moving a torn tail aside.
@@ -12,7 +13,10 @@ export interface AuditFile {
   append(data: Buffer): Promise<number>;
   sync(): Promise<void>;
   truncate(length: number): Promise<void>;
-  /** Throws when the path no longer names the open file (removed or replaced under us). */
+  /**
+   * Throws when the path no longer names the open file (removed, renamed or replaced under us). Checked
+   * after every batch, so it is one synchronous stat of the path against the file's identity at open.
+   */
   checkLinked(): Promise<void>;
   close(): Promise<void>;
 }
@@ -20,9 +24,11 @@ export interface AuditFile {
 /** Opens (creating with mode 0600) for append; tightens an existing regular file to 0600. */
 export async function openAuditFile(path: string): Promise<AuditFile> {
   const fh = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o600);
+  let opened: { ino: number; dev: number };
   try {
     const st = await fh.stat();
     if (st.isFile() && (st.mode & 0o077) !== 0) await fh.chmod(0o600);
+    opened = { ino: st.ino, dev: st.dev };
   } catch (err) {
     await fh.close();
     throw err;
@@ -34,8 +40,8 @@ export async function openAuditFile(path: string): Promise<AuditFile> {
     sync: () => fh.sync(),
     truncate: (length) => fh.truncate(length),
     checkLinked: async () => {
-      const [open, named] = await Promise.all([fh.stat(), stat(path)]);
-      if (open.nlink === 0 || open.ino !== named.ino || open.dev !== named.dev) {
+      const named = statSync(path, { throwIfNoEntry: false });
+      if (named?.ino !== opened.ino || named.dev !== opened.dev) {
         throw new Error(`${path} was removed or replaced while open`);
       }
     },

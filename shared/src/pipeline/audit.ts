@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
-import { createReadStream, type FSWatcher, watch } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
 import { appendFallback, type Fallback, readFallback, removeFallback } from './audit-fallback.js';
@@ -581,12 +580,6 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
 
   const pending: Pending[] = [];
   const memo: ArgsMemo = new WeakMap();
-  /** When the path was last checked to still name the open file, and whether a name change was seen since. */
-  let linkCheckedAt = 0;
-  let linkSuspect = false;
-  const watch = watchName(path, () => {
-    linkSuspect = true;
-  });
   let pumping: Promise<void> | undefined;
   /** Why every later write is refused (a failed fsync, truncate or identity check): restart to reopen. */
   let broken: { err: Error; what: string } | undefined;
@@ -729,16 +722,11 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       }
     }
     try {
-      // Records appended to a removed or renamed file are lost to whoever reads the path, so they are not
-      // acknowledged. Durable batches check every time; the others when the directory watch saw the name
-      // change, and at least once a second (a file system without inotify): two stat calls per batch cost
-      // a sixth of the server's CPU under load.
-      const now = Date.now();
-      if (durableBatch || linkSuspect || now - linkCheckedAt >= LINK_CHECK_EVERY_MS) {
-        linkSuspect = false;
-        linkCheckedAt = now;
-        await file.checkLinked();
-      }
+      // Records appended to a removed or renamed file are lost to whoever reads the path, so no batch is
+      // acknowledged before the path is checked to still name the open file: one synchronous stat (about
+      // 2 µs). Two stats through the thread pool per batch cost a sixth of the server's CPU under load; a
+      // directory watch instead could arrive after the next batch was acknowledged.
+      await file.checkLinked();
     } catch (err) {
       broken = { err: err as Error, what: 'the file was removed or replaced' };
       const outcomes = outcomesOf(carried, batch);
@@ -822,7 +810,6 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
         if (deferred.length > 0 && !broken) await commit([]); // one last try for outcome records kept from a full disk
         await spill(deferred, 'the audit log was still full at close');
         deferred = [];
-        watch?.close();
         try {
           if (dirty && !broken) await file.sync();
         } finally {
@@ -855,27 +842,6 @@ export function createMemoryAuditSink(
       closed = true;
     },
   };
-}
-
-/** Longest a non-durable batch goes without checking that the path still names the open log. */
-const LINK_CHECK_EVERY_MS = 1000;
-
-/**
- * Calls `onChange` when the entry `path` names is created, removed or renamed (inotify on Linux, through
- * a watch of its directory; the log's own appends are 'change' events and ignored). Undefined when the
- * directory cannot be watched: the periodic check alone then bounds the time to notice.
- */
-function watchName(path: string, onChange: () => void): FSWatcher | undefined {
-  const name = basename(path);
-  try {
-    const w = watch(dirname(path), { persistent: false }, (event, file) => {
-      if (event === 'rename' && (file === null || file === name)) onChange();
-    });
-    w.on('error', () => w.close());
-    return w;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
