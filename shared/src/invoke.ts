@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { jsonBytes } from './budget.js';
-import { runAsCaller } from './caller-context.js';
+import { runAsCallerWhenQueuing } from './caller-context.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 import { clip } from './message.js';
 import type { AnyTool, BaseContext, ToolContext } from './tool.js';
@@ -91,9 +91,10 @@ export async function invokeTool<S extends object>(
       );
     }
     // Backend calls the handler makes know whose they are (the key admission counts by): the backend
-    // limiters share their slots fairly between callers (semaphore.ts).
+    // limiters share their slots fairly between callers (semaphore.ts; from the first backend queue on,
+    // see caller-context.ts for why not before).
     raw = await raceAbort(
-      runAsCaller(base.principal.subject, () => tool.handler(input, ctx)),
+      runAsCallerWhenQueuing(base.principal.subject, () => tool.handler(input, ctx)),
       signal,
     );
   } catch (err) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { currentCaller, runAsCaller } from './caller-context.js';
+import { currentCaller, runAsCaller, runAsCallerWhenQueuing } from './caller-context.js';
 import { Semaphore } from './semaphore.js';
 
 /** Queues one waiter for `key`; `order` records who was granted a slot, in order. */
@@ -13,6 +13,18 @@ function queue(s: Semaphore, key: string | undefined, label: string, order: stri
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe('Semaphore', () => {
+  // First in this file: the process has not queued a call yet.
+  it('tool calls carry their caller once a backend queue has formed in the process, not before', async () => {
+    expect(runAsCallerWhenQueuing('A', () => currentCaller())).toBeUndefined();
+    const s = new Semaphore(1);
+    const held = await s.acquire();
+    expect(runAsCallerWhenQueuing('A', () => currentCaller())).toBeUndefined();
+    const waiter = s.acquire();
+    expect(runAsCallerWhenQueuing('A', () => currentCaller())).toBe('A');
+    held();
+    (await waiter)();
+  });
+
   it('refuses a limit that is not a positive integer', () => {
     expect(() => new Semaphore(0)).toThrow(/integer >= 1, not 0/);
     expect(() => new Semaphore(1.5)).toThrow(RangeError);

@@ -1,4 +1,4 @@
-import { currentCaller } from './caller-context.js';
+import { currentCaller, noteQueued } from './caller-context.js';
 
 /** One caller's slots held and calls waiting (FIFO); `key` undefined: work with no known caller. */
 interface Group {
@@ -85,6 +85,7 @@ export class Semaphore {
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      noteQueued();
       if (group.queue.length === 0) this.#queued.push(group);
       group.queue.push(waiter);
       this.#waiting++;
