@@ -2,19 +2,23 @@
  * Benchmark: the cost of fair queuing in the backend-slot semaphore (`shared/src/semaphore.ts`) against
  * the first-in-first-out semaphore it replaced (copied below as the baseline), in the same run:
  *   1. free slot (the hot path): acquire + release with no one waiting, N times.
- *   2. contended: 4 callers x CALLS each at once through 8 slots (every grant picks among the callers).
+ *   2. contended: 4 callers x CALLS each through 8 slots, 4 x 64 waiting at once (every grant picks
+ *      among the callers).
  *   3. a tool call's shape: an async handler with a few awaits around one slot, plain vs entered as a
  *      caller (`runAsCaller`, what invokeTool does). Node 20/22 pay for an AsyncLocalStorage with promise
  *      hooks once any store is entered, process-wide; so phases 1 and 2 run first, before any store is
  *      entered, and are repeated after (rows marked "ALS on").
+ *   4. the kit's invokeTool on a tool taking one slot: before any backend queue formed in the process (the
+ *      caller is not entered) and after (it is), the cost a server pays once its backends have queued.
  * Prints µs per operation (median of ROUNDS) and the ratios to the baseline.
  * Run: npm run bench -- fair-queue
  */
-import { runAsCaller, Semaphore } from '@ravenhelm/kit';
+import { createToolDefiner, invokeTool, runAsCaller, Semaphore, silentLogger } from '@ravenhelm/kit';
+import { z } from 'zod';
 import { runIfMain } from './common.js';
 
 const N = Number(process.env.BENCH_FAIR_N ?? 200_000);
-const CALLS = Number(process.env.BENCH_FAIR_CALLS ?? 5_000);
+const CALLS = Number(process.env.BENCH_FAIR_CALLS ?? 5_120);
 const ROUNDS = Number(process.env.BENCH_FAIR_ROUNDS ?? 5);
 const CALLERS = ['agent-a', 'agent-b', 'agent-c', 'agent-d'];
 
@@ -75,9 +79,12 @@ async function contended(s: Slots): Promise<void> {
     await Promise.resolve();
     release();
   };
-  const all: Promise<void>[] = [];
-  for (let i = 0; i < CALLS; i++) for (const key of CALLERS) all.push(one(key));
-  await Promise.all(all);
+  // in batches of 4 x 64 waiting at once: the queue depth admission allows (256 calls in flight)
+  for (let done = 0; done < CALLS; done += 64) {
+    const batch: Promise<void>[] = [];
+    for (let i = 0; i < 64; i++) for (const key of CALLERS) batch.push(one(key));
+    await Promise.all(batch);
+  }
 }
 
 /** A handler's shape: validation and a backend call around one slot. */
@@ -94,6 +101,41 @@ async function handler(s: Slots): Promise<number> {
 
 async function toolCalls(s: Slots, n: number, asCaller: boolean): Promise<void> {
   for (let i = 0; i < n; i++) await (asCaller ? runAsCaller('agent-a', () => handler(s)) : handler(s));
+}
+
+const defineTool = createToolDefiner<{ slots: Semaphore }>();
+const oneSlot = defineTool({
+  name: 'bench_slot',
+  title: 'Take a slot',
+  description: 'Takes one backend slot and answers.',
+  toolset: 'bench',
+  tier: 'LOW',
+  scopes: ['mcp:bench:read'],
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({ n: z.number().int() }),
+  output: z.object({ n: z.number().int() }),
+  handler: async ({ n }, { slots, signal }) => {
+    const release = await slots.acquire(signal);
+    try {
+      await Promise.resolve();
+      return { n };
+    } finally {
+      release();
+    }
+  },
+});
+const callBase = {
+  signal: new AbortController().signal,
+  logger: silentLogger(),
+  principal: { subject: 'agent-a', scopes: [], roles: [], source: 'stdio' as const },
+  requestId: 'bench',
+  maxOutputBytes: 4096,
+  options: {},
+};
+
+async function invokeCalls(n: number): Promise<void> {
+  const services = { slots: new Semaphore(8) };
+  for (let i = 0; i < n; i++) await invokeTool(oneSlot, { n: i }, services, callBase, { timeoutMs: 10_000 });
 }
 
 /** Median µs per operation of `fn` over ROUNDS rounds of `ops` operations (after one warm-up round). */
@@ -117,6 +159,8 @@ export async function main(): Promise<void> {
   console.log(
     `fair-queue: N ${N} free-slot acquires, ${CALLERS.length} callers x ${CALLS} contended calls through 8 slots, median of ${ROUNDS} rounds (Node ${process.version})`,
   );
+  const invokeN = Math.max(1, Math.floor(N / 4));
+  const quiet = await measure(invokeN, () => invokeCalls(invokeN));
   console.log('| case | µs/op | x FIFO |');
   console.log('|---|---|---|');
   const phases = async (als: string) => {
@@ -137,6 +181,9 @@ export async function main(): Promise<void> {
   // From here on an AsyncLocalStorage store has been entered: every promise pays for its hooks.
   const entered = await measure(N, () => toolCalls(new Semaphore(8), N, true));
   row('tool call shape, fair, entered as caller (ALS on)', entered, plain);
+  const queued = await measure(invokeN, () => invokeCalls(invokeN));
+  row('invokeTool, no backend queue yet in the process (baseline)', quiet, quiet);
+  row('invokeTool, after a backend queue formed (caller entered, ALS on)', queued, quiet);
   const after = await phases(' (ALS on)');
   console.log(
     `ALS on, FIFO rows against the same rows before: free slot x${(after.fifoFree / before.fifoFree).toFixed(2)}, contended x${(after.fifoBusy / before.fifoBusy).toFixed(2)}`,
