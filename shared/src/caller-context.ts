@@ -8,10 +8,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * Work started outside any handler (startup probes, readiness, background refreshes) has no caller.
  *
  * Cost: on Node 20 and 22 an entered AsyncLocalStorage makes every promise in the process pay for its
- * hooks (a no-op tool call over HTTP lost ~15% of its throughput in `npm run bench -- throughput`). Who
- * a call is for only matters once calls wait for a backend slot, so invokeTool enters the caller only
- * after some backend queue has formed in this process (`noteQueued`); until then nothing is paid, and
- * the calls in flight when the first queue forms count as having no caller.
+ * hooks (a no-op tool call over HTTP lost ~15-20% of its throughput in `npm run bench -- throughput`,
+ * see docs/performance.md). Who a call is for only matters once calls wait for a backend slot, so
+ * invokeTool enters the caller only after some backend queue has formed in this process (`noteQueued`);
+ * until then nothing is paid, and the calls in flight when the first queue forms count as having no caller.
  */
 const callers = new AsyncLocalStorage<string>();
 let queuedOnce = false;
