@@ -33,6 +33,7 @@ export {
   type Page,
   pageList,
 } from './budget.js';
+export { currentCaller, runAsCaller } from './caller-context.js';
 export { type FullConfig, KIT_ENV, type KitConfig, KitConfigSchema, loadConfig, redactConfig } from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';

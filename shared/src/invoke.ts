@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { jsonBytes } from './budget.js';
+import { runAsCallerWhenQueuing } from './caller-context.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 import { clip } from './message.js';
 import type { AnyTool, BaseContext, ToolContext } from './tool.js';
@@ -89,7 +90,13 @@ export async function invokeTool<S extends object>(
         `${tool.name} was not run: the client went away (or the server is shutting down) before it started`,
       );
     }
-    raw = await raceAbort(tool.handler(input, ctx), signal);
+    // Backend calls the handler makes know whose they are (the key admission counts by): the backend
+    // limiters share their slots fairly between callers (semaphore.ts; from the first backend queue on,
+    // see caller-context.ts for why not before).
+    raw = await raceAbort(
+      runAsCallerWhenQueuing(base.principal.subject, () => tool.handler(input, ctx)),
+      signal,
+    );
   } catch (err) {
     if (timedOut && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
       throw new ToolError(
