@@ -16,11 +16,85 @@ export interface ConnectRedisOptions {
   commandTimeoutMs?: number;
   /** Shown in `CLIENT LIST` on the Redis side. */
   connectionName?: string;
+  /** With a `redis+sentinel://` URL: the password the sentinels require (`requirepass` in sentinel.conf). */
+  sentinelPassword?: string;
+}
+
+/** A `redis+sentinel://` or `rediss+sentinel://` URL, parsed. */
+export interface SentinelUrl {
+  tls: boolean;
+  sentinels: { host: string; port: number }[];
+  /** The master name the sentinels monitor (`sentinel monitor <name> ...`). */
+  name: string;
+  db: number;
+  username?: string;
+  password?: string;
+}
+
+export const SENTINEL_URL_FORM = 'redis+sentinel://[user:password@]host1:26379,host2:26379/<masterName>[/<db>]';
+const SENTINEL_URL = /^(rediss?)\+sentinel:\/\/(?:([^@/]*)@)?([^/?#@]+)\/([^/?#]+)(?:\/(\d{1,5}))?\/?$/i;
+const SENTINEL_HOST = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/;
+
+/**
+ * Parses the Sentinel URL form (the one of the Python `redis-sentinel-url` package and Bitnami-style
+ * setups): `redis+sentinel://[user:password@]host1:26379,host2:26379/<masterName>[/<db>]`, `rediss+` for
+ * TLS to both the sentinels and the master. Returns undefined for any other scheme; throws
+ * ERR_BAD_REQUEST, without the credentials, for a malformed one.
+ */
+export function parseSentinelUrl(url: string): SentinelUrl | undefined {
+  if (!/^rediss?\+sentinel:/i.test(url)) return undefined;
+  const bad = (why: string) =>
+    new RavenhelmError(
+      'ERR_BAD_REQUEST',
+      `Redis Sentinel URL ${withoutCredentials(url)} ${why}; the form is ${SENTINEL_URL_FORM}`,
+    );
+  const m = SENTINEL_URL.exec(url);
+  if (!m) throw bad('is malformed');
+  const [, scheme = 'redis', auth, hostList = '', rawName = '', rawDb] = m;
+  const sentinels = hostList.split(',').map((entry) => {
+    const h = SENTINEL_HOST.exec(entry.trim());
+    const port = Number(h?.[3] ?? 26379);
+    if (!h || port < 1 || port > 65535)
+      throw bad(`names a sentinel that is not host[:port] (${entry.trim() || 'empty'})`);
+    return { host: (h[1] ?? h[2]) as string, port };
+  });
+  let name: string;
+  let username: string | undefined;
+  let password: string | undefined;
+  try {
+    name = decodeURIComponent(rawName);
+    if (auth) {
+      const colon = auth.indexOf(':');
+      username = decodeURIComponent(colon === -1 ? auth : auth.slice(0, colon)) || undefined;
+      password = colon === -1 ? undefined : decodeURIComponent(auth.slice(colon + 1));
+    }
+  } catch {
+    throw bad('has a bad percent-encoding');
+  }
+  return {
+    tls: scheme.toLowerCase() === 'rediss',
+    sentinels,
+    name,
+    db: Number(rawDb ?? 0),
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+  };
+}
+
+function describeSentinels(s: { tls: boolean; sentinels: { host: string; port: number }[]; name: string; db: number }) {
+  const hosts = s.sentinels.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',');
+  return `${s.tls ? 'rediss' : 'redis'}+sentinel://${hosts}/${s.name}${s.db ? `/${s.db}` : ''}`;
+}
+
+function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
 }
 
 /** `redis://user:pw@host:6379/0` -> `redis://host:6379/0`: safe for logs and error messages. */
 export function describeRedisUrl(url: string): string {
   try {
+    const sentinel = parseSentinelUrl(url);
+    if (sentinel) return describeSentinels(sentinel);
     const u = new URL(url);
     const port = u.port || '6379';
     const db = u.pathname && u.pathname !== '/' ? u.pathname : '';
@@ -36,47 +110,88 @@ export function describeRedisUrl(url: string): string {
  * capped back-off, and while it is disconnected commands fail at once (no offline queue), so the rate
  * limiter falls back to its in-memory limits and the confirmation store refuses instead of hanging.
  *
- * Errors name the host and port, never the password.
+ * The client only ever works against a primary. With a `redis+sentinel://` URL it asks the sentinels for
+ * the master, follows their `+switch-master` announcements, and checks the role of what it reached. With
+ * any URL, a write refused with `READONLY` (the primary was demoted: a failover, a manual `REPLICAOF`, a
+ * Service now pointing at a replica) fails at once and makes the client reconnect, and a server that answers
+ * as a replica is not taken as ready: it is dropped and retried until a primary answers there.
+ *
+ * Errors name the hosts and ports, never a password.
  */
 export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<Redis> {
   const where = describeRedisUrl(url);
-  if (!/^rediss?:\/\//i.test(url)) {
+  const sentinel = parseSentinelUrl(url);
+  if (!sentinel && !/^rediss?:\/\//i.test(url)) {
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
-      `Redis URL must start with redis:// or rediss:// (got ${where})`,
+      `Redis URL must start with redis:// or rediss:// (or redis+sentinel://, rediss+sentinel://) (got ${where})`,
     );
   }
   const attempts = Math.max(1, opts.connectAttempts ?? 3);
   const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
   let everReady = false;
+  const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000);
   // Loaded here, not at module load: a server without a Redis URL never pays for ioredis (~130 ms).
   const { Redis: RedisClient } = await import('ioredis');
-  const client = new RedisClient(url, {
+  let lastError: Error | undefined;
+  /** What the sentinels said in the current connect round (no master by that name, unreachable). */
+  const sentinelErrors: string[] = [];
+  const common = {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
-    commandTimeout: opts.commandTimeoutMs ?? 1000,
+    commandTimeout: commandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     // Never replay, after a reconnect, commands sent before the connection dropped: their callers were
     // already answered (timed out, refused), so a replayed SET or compare-and-set would change state that
     // nobody is told about (a ghost confirmation token, approval decision or task).
     autoResendUnfulfilledCommands: false,
+    // A demoted primary: fail this command (1, never 2: 2 would resend it) and reconnect, to wherever the
+    // sentinels or the Service now point.
+    reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) ? (1 as const) : false),
     connectionName: opts.connectionName,
-    retryStrategy: (times) => {
+    retryStrategy: (times: number) => {
       if (!everReady && times >= attempts) return null;
-      return Math.min(100 * 2 ** Math.min(times, 5), 2000);
+      return backoff(times);
     },
-  });
-  let lastError: Error | undefined;
+  };
+  const client = sentinel
+    ? new RedisClient({
+        ...common,
+        sentinels: sentinel.sentinels,
+        name: sentinel.name,
+        db: sentinel.db,
+        ...(sentinel.username ? { username: sentinel.username } : {}),
+        ...(sentinel.password ? { password: sentinel.password } : {}),
+        ...(opts.sentinelPassword ? { sentinelPassword: opts.sentinelPassword } : {}),
+        ...(sentinel.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        sentinelCommandTimeout: commandTimeoutMs,
+        // A connect round asks every sentinel once; at startup `attempts` rounds, then forever.
+        sentinelRetryStrategy: (times: number) => {
+          if (!everReady && times >= attempts) return null;
+          sentinelErrors.length = 0;
+          return backoff(times);
+        },
+        // Subscribes to +switch-master on the sentinels: a graceful failover moves the client at once,
+        // not at its first refused write.
+        failoverDetector: true,
+      })
+    : new RedisClient(url, { ...common, Connector: await primaryOnlyConnector(where, (e) => (lastError = e)) });
   // Without a listener ioredis prints every reconnect error to the console.
   client.on('error', (err: Error) => {
     lastError = err;
   });
+  client.on('sentinelError', (err: Error) => {
+    if (sentinelErrors.length < 50) sentinelErrors.push(err.message);
+  });
   try {
     // connect() itself rejects on the first failed attempt while ioredis keeps retrying in the background,
     // so wait for the outcome of all attempts: 'ready', or 'end' once retryStrategy gives up.
-    // A server that accepts but never answers the handshake is only caught by an overall deadline.
-    const deadlineMs = attempts * (connectTimeoutMs + 1000);
+    // A server that accepts but never answers the handshake is only caught by an overall deadline; with
+    // sentinels, one round may wait on each sentinel and then on the master.
+    const perAttemptMs = (sentinel ? sentinel.sentinels.length + 1 : 1) * connectTimeoutMs + 1000;
+    const deadlineMs = attempts * perAttemptMs;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('ready', onReady);
@@ -103,6 +218,7 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     return client;
   } catch (err) {
     client.disconnect();
+    if (sentinel) throw sentinelStartupError(sentinel, attempts, sentinelErrors, err);
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
       `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeCause(err)}`,
@@ -112,6 +228,49 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
   }
 }
 
+/** Why no master could be reached through the sentinels, in the words an operator acts on. */
+function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], err: unknown): RavenhelmError {
+  const where = describeSentinels(s);
+  const hosts = s.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  // A sentinel that knows no master by that name answers "ERR No such master with that name" (Redis 7), or
+  // null to GET-MASTER-ADDR-BY-NAME (ioredis: "connected to sentinel h:p successfully, but got an invalid reply").
+  const noMaster =
+    said.length > 0 &&
+    said.every((m) => /No such master with that name|successfully, but got an invalid reply/.test(m));
+  const reachedNone = said.length > 0 && said.every((m) => /^failed to connect to sentinel/.test(m));
+  const message = noMaster
+    ? `the sentinels at ${hosts} know no master named ${JSON.stringify(s.name)} (asked ${attempts} time(s)); check the master name in RAVENHELM_REDIS_URL against \`sentinel monitor <name>\` in sentinel.conf (Bitnami: mymaster)`
+    : reachedNone
+      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`
+      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${describeCause(err)}`;
+  return new RavenhelmError('ERR_BACKEND_UNAVAILABLE', message, { redis: where }, { cause: err });
+}
+
+/**
+ * ioredis's own connector for one host, except that a server answering as a replica is not ready: the
+ * client drops it and retries (at startup within the attempts, later forever), so it never settles on a
+ * read-only server behind a plain URL and `ravenhelm_redis_up` says 0 while only a replica answers.
+ */
+async function primaryOnlyConnector(where: string, onReplica: (err: Error) => void) {
+  // Not exported by ioredis's index; the file is part of its published build (no `exports` map).
+  type Standalone = typeof import('ioredis/built/connectors/StandaloneConnector.js').default;
+  const mod = (await import('ioredis/built/connectors/StandaloneConnector.js')) as unknown as {
+    default: Standalone | { default: Standalone };
+  };
+  // Node hands a CommonJS module over as `default` (its `exports.default` one level down); bundlers unwrap it.
+  const Standalone = 'default' in mod.default ? mod.default.default : mod.default;
+  return class PrimaryOnlyConnector extends Standalone {
+    constructor(options: unknown) {
+      super(options as ConstructorParameters<typeof Standalone>[0]);
+    }
+    override check(info: { role?: string }): boolean {
+      if (!info.role || info.role === 'master') return true;
+      onReplica(new Error(`Redis at ${where} answers as a read-only ${info.role}, not a primary`));
+      return false;
+    }
+  };
+}
+
 function describeCause(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const msg = typeof e?.message === 'string' ? e.message : String(err);
@@ -119,9 +278,25 @@ function describeCause(err: unknown): string {
   return msg.replace(/\/\/[^@/\s]*@/g, '//');
 }
 
-/** `redis://host:port/db` of a connected client, from its options: never its password. */
+/** `redis://host:port/db` (or the sentinel form) of a connected client, from its options: never its password. */
 export function describeRedisClient(redis: RedisLike): string {
-  const o = (redis as { options?: { host?: string; port?: number; db?: number; tls?: unknown } }).options ?? {};
+  const o =
+    (
+      redis as {
+        options?: {
+          host?: string;
+          port?: number;
+          db?: number;
+          tls?: unknown;
+          sentinels?: { host?: string; port?: number }[] | null;
+          name?: string | null;
+        };
+      }
+    ).options ?? {};
+  if (o.sentinels?.length && o.name) {
+    const sentinels = o.sentinels.map((x) => ({ host: x.host ?? 'localhost', port: x.port ?? 26379 }));
+    return describeSentinels({ tls: Boolean(o.tls), sentinels, name: o.name, db: o.db ?? 0 });
+  }
   const db = o.db ? `/${o.db}` : '';
   return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}${db}`;
 }

@@ -1,0 +1,99 @@
+/**
+ * connectRedis against a real Redis Sentinel deployment (test/fixtures/redis-sentinel.ts): it finds the
+ * master through the sentinels with both passwords, says clearly when the master name is wrong or no
+ * sentinel answers (never a password), and a plain redis:// client whose primary is demoted (REPLICAOF)
+ * fails writes at once and clearly instead of hanging, and is not "ready" while only a replica answers.
+ */
+import { connectRedis, RavenhelmError } from '@ravenhelm/kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../fixtures/redis.js';
+import {
+  SENTINEL_DATA_PASSWORD,
+  SENTINEL_PASSWORD,
+  type SentinelSet,
+  startSentinelSet,
+} from '../fixtures/redis-sentinel.js';
+
+const noSecret = (text: string) => {
+  expect(text).not.toContain(SENTINEL_DATA_PASSWORD);
+  expect(text).not.toContain(SENTINEL_PASSWORD);
+};
+
+describe('connectRedis through Sentinel', () => {
+  let set: SentinelSet;
+  beforeAll(async () => {
+    set = await startSentinelSet();
+  }, 60_000);
+  afterAll(async () => {
+    await set?.stop();
+  });
+
+  it('reaches the master the sentinels name, with the data and sentinel passwords', async () => {
+    const client = await connectRedis(set.url, { sentinelPassword: SENTINEL_PASSWORD, connectionName: 'rh-sentinel' });
+    try {
+      expect(client.status).toBe('ready');
+      expect(await client.set('rh:k', 'v')).toBe('OK');
+      const primary = await set.primaryPort();
+      expect(await set.cli(primary, 'GET', 'rh:k')).toBe('v');
+      expect(await client.client('GETNAME')).toBe('rh-sentinel');
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('without the sentinel password: refused clearly, no password in the error', async () => {
+    const started = Date.now();
+    const err = (await connectRedis(set.url, { connectAttempts: 2 }).catch((e: unknown) => e)) as RavenhelmError;
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(err.message).toMatch(/^no sentinel at 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+ answered/);
+    expect(err.message).toMatch(/NOAUTH|WRONGPASS|auth/i);
+    expect(err.message).toContain('RAVENHELM_REDIS_SENTINEL_PASSWORD');
+    expect(Date.now() - started).toBeLessThan(5000);
+    noSecret(`${err.message} ${JSON.stringify(err.details)}`);
+  });
+
+  it('a wrong master name: the sentinels know no master by that name', async () => {
+    const wrong = set.url.replace(/\/m$/, '/not-m');
+    const started = Date.now();
+    const err = (await connectRedis(wrong, { sentinelPassword: SENTINEL_PASSWORD, connectAttempts: 2 }).catch(
+      (e: unknown) => e,
+    )) as RavenhelmError;
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    const hosts = set.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
+    expect(err.message).toContain(`the sentinels at ${hosts} know no master named "not-m"`);
+    expect(Date.now() - started).toBeLessThan(5000);
+    noSecret(`${err.message} ${JSON.stringify(err.details)}`);
+  });
+
+  it('no sentinel reachable: bounded, names every sentinel, no password', async () => {
+    const ports = [await freePort(), await freePort()];
+    const url = `redis+sentinel://:${SENTINEL_DATA_PASSWORD}@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/m`;
+    const started = Date.now();
+    const err = (await connectRedis(url, { sentinelPassword: SENTINEL_PASSWORD, connectAttempts: 2 }).catch(
+      (e: unknown) => e,
+    )) as RavenhelmError;
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect(err.message).toMatch(
+      new RegExp(
+        `^no sentinel at 127\\.0\\.0\\.1:${ports[0]},127\\.0\\.0\\.1:${ports[1]} answered \\(2 round\\(s\\)\\): failed to connect to sentinel 127\\.0\\.0\\.1:\\d+`,
+      ),
+    );
+    expect(err.details).toEqual({ redis: `redis+sentinel://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/m` });
+    expect(Date.now() - started).toBeLessThan(5000);
+    noSecret(`${err.message} ${JSON.stringify(err.details)}`);
+  });
+
+  it('a plain redis:// URL to a replica is not taken as ready', async () => {
+    const primary = await set.primaryPort();
+    const replica = [...set.nodes.keys()].find((p) => p !== primary) as number;
+    const err = (await connectRedis(`redis://:${SENTINEL_DATA_PASSWORD}@127.0.0.1:${replica}`, {
+      connectAttempts: 2,
+    }).catch((e: unknown) => e)) as RavenhelmError;
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect(err.message).toBe(
+      `cannot connect to Redis at redis://127.0.0.1:${replica} after 2 attempt(s): Redis at redis://127.0.0.1:${replica} answers as a read-only slave, not a primary`,
+    );
+  });
+});
