@@ -301,6 +301,60 @@ export function describeRedisClient(redis: RedisLike): string {
   return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}${db}`;
 }
 
+/** How long a spent single-use value waits for a replica's acknowledgement (below the command timeout). */
+export const REPLICA_ACK_MS = 500;
+/** How long a primary that had replicas may go without one before it counts as a lone primary. */
+export const REPLICA_GRACE_MS = 10_000;
+
+/** Per client, for the connection it has now: whether its primary has replicas to wait for. */
+const replicaWatch = new WeakMap<RedisLike, { expected?: boolean; failingSince?: number }>();
+
+/**
+ * After a write that a failover must not undo (a single-use token spent), on a client that reaches Redis
+ * through Sentinel: waits (WAIT 1) until a replica has it, and throws when none acknowledges within
+ * REPLICA_ACK_MS. Replication is asynchronous: a write only the old primary took (in the moment between a
+ * replica's promotion and our client's switch, or just before a crash) is lost with it, and a spent token
+ * would come back on the new primary and run a second time. Throwing makes the caller fail closed: the
+ * token is then spent where it counts, or still there for one retry.
+ *
+ * A primary with no replica (`ROLE`; a new primary whose old one died) has nothing a promotion could lose:
+ * no wait. A primary that had replicas on this connection and lost them is the old primary of a failover
+ * under way: refused, until the client follows the switch or, after REPLICA_GRACE_MS, the primary counts as
+ * a lone one. Without Sentinel there is no replica to wait for: returns at once.
+ */
+export async function onReplica(redis: RedisLike): Promise<void> {
+  if (!(redis as { options?: { sentinels?: unknown[] | null } }).options?.sentinels?.length) return;
+  let watch = replicaWatch.get(redis);
+  if (!watch) {
+    const fresh: { expected?: boolean; failingSince?: number } = {};
+    redis.on('ready', () => {
+      fresh.expected = undefined;
+      fresh.failingSince = undefined;
+    });
+    replicaWatch.set(redis, fresh);
+    watch = fresh;
+  }
+  if (!watch.expected) {
+    const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
+    if (!Array.isArray(role[2]) || role[2].length === 0) {
+      watch.expected = false;
+      return;
+    }
+    watch.expected = true;
+  }
+  const acked = await redis.wait(1, REPLICA_ACK_MS);
+  if (acked >= 1) {
+    watch.failingSince = undefined;
+    return;
+  }
+  const now = Date.now();
+  watch.failingSince ??= now;
+  if (now - watch.failingSince >= REPLICA_GRACE_MS) watch.expected = undefined;
+  throw new Error(
+    `no replica acknowledged the write within ${REPLICA_ACK_MS} ms (a failover under way, or the replicas are gone)`,
+  );
+}
+
 /**
  * Runs one store operation against Redis; a failure of Redis itself (timeout, connection down, refused
  * command) becomes ERR_BACKEND_UNAVAILABLE that names the store, the Redis host:port (never the password)
