@@ -6,22 +6,9 @@
  * there on the new primary for the retry, never run a second time. Each consume answer is bounded and a
  * failure is a clear ERR_BACKEND_UNAVAILABLE tool error.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  answerText,
-  callTimed,
-  type FaultHarness,
-  sleep,
-  startFaultServer,
-  type Timed,
-  type ToolAnswer,
-} from '../fixtures/redis-faults.js';
-import {
-  SENTINEL_DATA_PASSWORD,
-  SENTINEL_PASSWORD,
-  type SentinelSet,
-  startSentinelSet,
-} from '../fixtures/redis-sentinel.js';
+import { describe, expect, it } from 'vitest';
+import { answerText, callTimed, sleep, type Timed, type ToolAnswer } from '../fixtures/redis-faults.js';
+import { SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, useSentinelServer } from '../fixtures/redis-sentinel.js';
 
 const tokens = {
   agent: { subject: 'agent-a', scopes: ['mcp:echo:write'], roles: [] },
@@ -34,24 +21,10 @@ const REQUESTS = 300;
 const WORKERS = 10;
 
 describe('Redis Sentinel: approvals consumed during a graceful failover', () => {
-  const state: { set?: SentinelSet; h?: FaultHarness } = {};
-  beforeAll(async () => {
-    state.set = await startSentinelSet();
-    state.h = await startFaultServer({
-      tokens,
-      policy: POLICY,
-      redis: state.set.nodes.get(await state.set.primaryPort()), // owned by the sentinel set
-      env: { RAVENHELM_REDIS_URL: state.set.url, RAVENHELM_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD },
-    });
-  }, 90_000);
-  afterAll(async () => {
-    await state.h?.stop();
-    await state.set?.stop();
-  });
+  const s = useSentinelServer({ tokens, policy: POLICY });
 
   it('every approved action runs exactly once, however the consumes and retries fall', async () => {
-    const set = state.set as SentinelSet;
-    const h = state.h as FaultHarness;
+    const { set, h } = s;
     const clients = await Promise.all(Array.from({ length: WORKERS }, () => h.client('agent')));
     const del = (item: string, approvalRequestId: string | undefined, w: number) =>
       callTimed(clients[w % WORKERS] ?? (clients[0] as never), 'echo_delete', {

@@ -9,22 +9,9 @@
  * the failover runs its tool once at most, however often it is retried; no tool ran for a caller who was
  * told it failed; `ravenhelm_redis_up` ends at 1; no password appears anywhere.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  answerText,
-  callTimed,
-  type FaultHarness,
-  sleep,
-  startFaultServer,
-  type Timed,
-  type ToolAnswer,
-} from '../fixtures/redis-faults.js';
-import {
-  SENTINEL_DATA_PASSWORD,
-  SENTINEL_PASSWORD,
-  type SentinelSet,
-  startSentinelSet,
-} from '../fixtures/redis-sentinel.js';
+import { describe, expect, it } from 'vitest';
+import { answerText, callTimed, sleep, type Timed, type ToolAnswer } from '../fixtures/redis-faults.js';
+import { redisUp, SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, useSentinelServer } from '../fixtures/redis-sentinel.js';
 
 const tokens = { agent: { subject: 'agent-a', scopes: ['mcp:echo:read', 'mcp:echo:write'], roles: [] } };
 const POLICY = 'servers:\n  echo:\n    confirm: destructive\n';
@@ -40,25 +27,10 @@ const tokenOf = (t: Timed<ToolAnswer>) => t.value?._meta?.['ravenhelm/confirmati
 const ok = (t: Timed<ToolAnswer>) => !t.error && !t.value?.isError;
 
 function failoverSuite(mode: 'kill' | 'graceful') {
-  const state: { set?: SentinelSet; h?: FaultHarness } = {};
-  beforeAll(async () => {
-    state.set = await startSentinelSet();
-    const primary = state.set.nodes.get(await state.set.primaryPort());
-    state.h = await startFaultServer({
-      tokens,
-      policy: POLICY,
-      redis: primary, // owned by the sentinel set, not stopped with the server
-      env: { RAVENHELM_REDIS_URL: state.set.url, RAVENHELM_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD },
-    });
-  }, 90_000);
-  afterAll(async () => {
-    await state.h?.stop();
-    await state.set?.stop();
-  });
+  const s = useSentinelServer({ tokens, policy: POLICY });
 
   it(`${mode === 'kill' ? 'SIGKILL of the primary' : 'SENTINEL FAILOVER'} under load: bounded clear errors, then recovery, tokens used once`, async () => {
-    const set = state.set as SentinelSet;
-    const h = state.h as FaultHarness;
+    const { set, h } = s;
     const client = await h.client('agent');
     const started = performance.now();
     const answers: Answer[] = [];
@@ -88,18 +60,15 @@ function failoverSuite(mode: 'kill' | 'graceful') {
 
     // redis_up, sampled while the load runs.
     const upSamples: number[] = [];
-    const redisUp = async () =>
-      Number(
-        (await (await fetch(`${h.base}/metrics`)).text()).match(/^ravenhelm_redis_up\{server="echo"\} (\d+)$/m)?.[1],
-      );
-    expect(await redisUp()).toBe(1);
+    const up = () => redisUp(h);
+    expect(await up()).toBe(1);
 
     let switchedAt = Number.POSITIVE_INFINITY;
     const hardStop = Date.now() + 25_000;
     const running = () => Date.now() < hardStop && performance.now() - started < switchedAt + SETTLE_MS + 2000;
     const sampler = (async () => {
       while (running()) {
-        upSamples.push(await redisUp().catch(() => Number.NaN));
+        upSamples.push(await up().catch(() => Number.NaN));
         await sleep(100);
       }
     })();
@@ -153,7 +122,7 @@ function failoverSuite(mode: 'kill' | 'graceful') {
     } else {
       expect(upSamples).toContain(0);
     }
-    await expect.poll(redisUp, { timeout: 5000 }).toBe(1);
+    await expect.poll(up, { timeout: 5000 }).toBe(1);
 
     // 3. Tokens issued before the failover: redeemed after it, three times over (two at once), run once.
     const redeemed = await Promise.all(preTokens.flatMap((t, i) => [del(`pre-${i}`, t), del(`pre-${i}`, t)]));

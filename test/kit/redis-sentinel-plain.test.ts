@@ -22,7 +22,7 @@ import {
   type Timed,
   type ToolAnswer,
 } from '../fixtures/redis-faults.js';
-import { redisCli, startServiceProxy } from '../fixtures/redis-sentinel.js';
+import { redisCli, redisUp, startServiceProxy } from '../fixtures/redis-sentinel.js';
 
 /** A MEDIUM call: limiter store timeout (500 ms) + one Redis command timeout (1000 ms) + slack. */
 const BOUND_MS = 500 + 1000 + 1500;
@@ -97,12 +97,7 @@ describe('a primary demoted behind a plain redis:// URL', () => {
       const del = (item: string, confirmationToken?: string) =>
         callTimed(client, 'echo_delete', { item, ...(confirmationToken ? { confirmationToken } : {}) });
       const tokenOf = (t: Timed<ToolAnswer>) => t.value?._meta?.['ravenhelm/confirmation']?.token as string;
-      const redisUp = async () =>
-        Number(
-          (await (await fetch(`${harness.base}/metrics`)).text()).match(
-            /^ravenhelm_redis_up\{server="echo"\} (\d+)$/m,
-          )?.[1],
-        );
+      const up = () => redisUp(harness);
       const before = tokenOf(await del('before'));
       expect(before).toMatch(/^cfm_/);
       for (let i = 0; i < 50 && !(await rawCommand(b, ['KEYS', 'ravenhelm:cfm:*'])).includes('ravenhelm'); i++) {
@@ -120,7 +115,7 @@ describe('a primary demoted behind a plain redis:// URL', () => {
       console.log(
         `plain demoted: 20 calls refused, slowest ${Math.round(Math.max(...during.map((d) => d.ms)))} ms; first: ${answerText(during[0] as Timed<ToolAnswer>).slice(0, 160)}`,
       );
-      await expect.poll(redisUp, { timeout: 5000 }).toBe(0);
+      await expect.poll(up, { timeout: 5000 }).toBe(0);
 
       // The Service follows the promotion: same URL, no restart.
       service.point(b.port);
@@ -133,7 +128,7 @@ describe('a primary demoted behind a plain redis:// URL', () => {
       }
       expect(tokenOf(after as Timed<ToolAnswer>)).toMatch(/^cfm_/);
       console.log(`plain demoted: the new primary answered ${Date.now() - switched} ms after the Service moved`);
-      expect(await redisUp()).toBe(1);
+      expect(await up()).toBe(1);
       // The token issued before the switch was replicated: it runs once, and only once.
       const [one, two] = await Promise.all([del('before', before), del('before', before)]);
       expect([one, two].filter((x) => !x.value?.isError)).toHaveLength(1);

@@ -96,4 +96,31 @@ describe('connectRedis through Sentinel', () => {
       `cannot connect to Redis at redis://127.0.0.1:${replica} after 2 attempt(s): Redis at redis://127.0.0.1:${replica} answers as a read-only slave, not a primary`,
     );
   });
+  // Last: it kills the primary of the shared set.
+  it('a reconnect aborted by a +switch-master announcement does not end the client for good', async () => {
+    const client = await connectRedis(set.url, { sentinelPassword: SENTINEL_PASSWORD });
+    try {
+      const old = await set.primaryPort();
+      await set.nodes.get(old)?.kill();
+      // What ioredis's failover detector does on +switch-master: close the connector, here while a
+      // reconnect is asking the sentinels (they still name the dead primary for a second or two).
+      const connector = (client as unknown as { connector: { disconnect(): void } }).connector;
+      let aborted = 0;
+      for (let i = 0; i < 400 && aborted < 3; i++) {
+        if (client.status === 'connecting') {
+          connector.disconnect();
+          aborted++;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(aborted).toBeGreaterThan(0);
+      const fresh = await set.waitForNewPrimary(old, 20_000);
+      for (let i = 0; i < 100 && client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(client.status).toBe('ready');
+      expect(await client.set('rh:after', '1')).toBe('OK');
+      expect(await set.cli(fresh, 'GET', 'rh:after')).toBe('1');
+    } finally {
+      client.disconnect();
+    }
+  }, 40_000);
 });

@@ -219,6 +219,7 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
       });
     });
     everReady = true;
+    if (sentinel) restartAfterAbortedReconnect(client, backoff);
     return client;
   } catch (err) {
     client.disconnect();
@@ -230,6 +231,37 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
       { cause: err },
     );
   }
+}
+
+/**
+ * ioredis ends a Sentinel client for good when a `+switch-master` announcement (its failover detector)
+ * arrives while a reconnect is still asking the sentinels: the detector closes the connector, the connect
+ * rejects with "Connection is closed." and the status goes from `connecting` straight to `end`, so every
+ * later command fails (seen once in six SIGKILL failover runs here; test/kit/redis-sentinel.test.ts provokes
+ * it). A long-lived server must not lose
+ * Redis to that: start over. Only then: an owner's quit() or disconnect() ends from a ready or reconnecting
+ * client, without a connect error.
+ */
+function restartAfterAbortedReconnect(client: Redis, backoff: (times: number) => number): void {
+  let connectFailed = false;
+  let restarts = 0;
+  client.on('error', () => {
+    if (client.status === 'connecting') connectFailed = true;
+  });
+  client.on('reconnecting', () => {
+    connectFailed = false;
+  });
+  client.on('ready', () => {
+    connectFailed = false;
+    restarts = 0;
+  });
+  client.on('end', () => {
+    if (!connectFailed) return;
+    connectFailed = false;
+    setTimeout(() => {
+      if (client.status === 'end') client.connect().catch(() => undefined);
+    }, backoff(++restarts)).unref();
+  });
 }
 
 /** Why no master could be reached through the sentinels, in the words an operator acts on. */
