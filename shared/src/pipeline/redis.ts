@@ -238,9 +238,8 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
  * arrives while a reconnect is still asking the sentinels: the detector closes the connector, the connect
  * rejects with "Connection is closed." and the status goes from `connecting` straight to `end`, so every
  * later command fails (seen once in six SIGKILL failover runs here; test/kit/redis-sentinel.test.ts provokes
- * it). A long-lived server must not lose
- * Redis to that: start over. Only then: an owner's quit() or disconnect() ends from a ready or reconnecting
- * client, without a connect error.
+ * it). A long-lived server must not lose Redis to that: start over. Only then: an owner's quit() or
+ * disconnect() ends a ready or reconnecting client, without a connect error.
  */
 function restartAfterAbortedReconnect(client: Redis, backoff: (times: number) => number): void {
   let connectFailed = false;
