@@ -4,7 +4,8 @@
  * sentinel answers (never a password), and a plain redis:// client whose primary is demoted (REPLICAOF)
  * fails writes at once and clearly instead of hanging, and is not "ready" while only a replica answers.
  */
-import { connectRedis, RavenhelmError } from '@ravenhelm/kit';
+import { connectRedis, loadConfig, RavenhelmError, redactConfig } from '@ravenhelm/kit';
+import { secretsServer } from '@ravenhelm/mcp-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../fixtures/redis.js';
 import {
@@ -18,6 +19,26 @@ const noSecret = (text: string) => {
   expect(text).not.toContain(SENTINEL_DATA_PASSWORD);
   expect(text).not.toContain(SENTINEL_PASSWORD);
 };
+
+describe('Sentinel configuration', () => {
+  it('reads the URL and the sentinel password from the environment, and redacts both (kit and secrets server)', () => {
+    const env = {
+      RAVENHELM_REDIS_URL: `redis+sentinel://:${SENTINEL_DATA_PASSWORD}@s1:26379,s2:26379/mymaster`,
+      RAVENHELM_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+    };
+    const config = loadConfig({
+      backendSchema: secretsServer.backendConfig,
+      backendEnv: secretsServer.backendEnv,
+      env,
+    });
+    expect(config.redis).toEqual({ url: env.RAVENHELM_REDIS_URL, sentinelPassword: SENTINEL_PASSWORD });
+    expect(config.backend).toMatchObject({
+      revealRedisUrl: env.RAVENHELM_REDIS_URL,
+      revealRedisSentinelPassword: SENTINEL_PASSWORD,
+    });
+    noSecret(JSON.stringify(redactConfig(config, secretsServer.secretPaths)));
+  });
+});
 
 describe('connectRedis through Sentinel', () => {
   let set: SentinelSet;
