@@ -60,6 +60,7 @@ switch (command) {
       'audit',
       'context',
       'startup',
+      'redis-sentinel',
     ];
     for (const name of rest.length > 0 ? rest : all) {
       if (!all.includes(name)) {

@@ -347,6 +347,12 @@ export const REPLICA_GRACE_MS = 10_000;
 /** Per client, for the connection it has now: whether its primary has replicas to wait for. */
 const replicaWatch = new WeakMap<RedisLike, { expected?: boolean; failingSince?: number }>();
 
+/** How many replicas the primary on this connection has connected now (`ROLE`). */
+async function replicasNow(redis: RedisLike): Promise<number> {
+  const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
+  return Array.isArray(role[2]) ? role[2].length : 0;
+}
+
 /**
  * After a write that a failover must not undo (a single-use token spent), on a client that reaches Redis
  * through Sentinel: waits (WAIT 1) until a replica has it, and throws when none acknowledges within
@@ -358,7 +364,9 @@ const replicaWatch = new WeakMap<RedisLike, { expected?: boolean; failingSince?:
  * A primary with no replica (`ROLE`; a new primary whose old one died) has nothing a promotion could lose:
  * no wait. A primary that had replicas on this connection and lost them is the old primary of a failover
  * under way: refused, until the client follows the switch or, after REPLICA_GRACE_MS, the primary counts as
- * a lone one. Without Sentinel there is no replica to wait for: returns at once.
+ * a lone one. WAIT blocks the connection it runs on (every command behind it waits), so once one WAIT went
+ * unanswered the next ones are only tried when `ROLE` shows a replica again. Without Sentinel there is no
+ * replica to wait for: returns at once.
  */
 export async function onReplica(redis: RedisLike): Promise<void> {
   if (!(redis as { options?: { sentinels?: unknown[] | null } }).options?.sentinels?.length) return;
@@ -372,11 +380,15 @@ export async function onReplica(redis: RedisLike): Promise<void> {
     replicaWatch.set(redis, fresh);
     watch = fresh;
   }
-  if (!watch.expected) {
-    const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
-    if (!Array.isArray(role[2]) || role[2].length === 0) {
-      watch.expected = false;
-      return;
+  if (!watch.expected || watch.failingSince !== undefined) {
+    if ((await replicasNow(redis)) === 0) {
+      const lone = !watch.expected || Date.now() - (watch.failingSince ?? 0) >= REPLICA_GRACE_MS;
+      if (lone) {
+        watch.expected = false;
+        watch.failingSince = undefined;
+        return;
+      }
+      throw new Error('the primary lost its replicas (a failover under way?): the write may not survive it');
     }
     watch.expected = true;
   }
@@ -385,9 +397,7 @@ export async function onReplica(redis: RedisLike): Promise<void> {
     watch.failingSince = undefined;
     return;
   }
-  const now = Date.now();
-  watch.failingSince ??= now;
-  if (now - watch.failingSince >= REPLICA_GRACE_MS) watch.expected = undefined;
+  watch.failingSince ??= Date.now();
   throw new Error(
     `no replica acknowledged the write within ${REPLICA_ACK_MS} ms (a failover under way, or the replicas are gone)`,
   );
