@@ -6,28 +6,18 @@
  * REPLICA_GRACE_MS the primary counts as a lone one and redeems work again without a replica.
  */
 import { connectRedis, createConfirmationStore, ToolError } from '@ravenhelm/kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sleep } from '../fixtures/redis-faults.js';
-import {
-  SENTINEL_DATA_PASSWORD,
-  SENTINEL_PASSWORD,
-  type SentinelSet,
-  startSentinelSet,
-} from '../fixtures/redis-sentinel.js';
+import { SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, useSentinelSet } from '../fixtures/redis-sentinel.js';
 
 /** REPLICA_GRACE_MS in shared/src/pipeline/redis.ts. */
 const GRACE_MS = 10_000;
 
 describe('Redis Sentinel: the primary loses its only replica', () => {
-  let set: SentinelSet;
-  beforeAll(async () => {
-    set = await startSentinelSet();
-  }, 60_000);
-  afterAll(async () => {
-    await set?.stop();
-  });
+  const s = useSentinelSet();
 
   it('redeems fail closed, then at once, then work again once the primary counts as a lone one', async () => {
+    const { set } = s;
     const client = await connectRedis(set.url, { sentinelPassword: SENTINEL_PASSWORD });
     const store = createConfirmationStore({ redis: client, keyPrefix: 'rh:cfm' });
     const binding = { subject: 's', tool: 't', argsDigest: 'd' };

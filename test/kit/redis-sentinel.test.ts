@@ -6,14 +6,9 @@
  */
 import { connectRedis, loadConfig, RavenhelmError, redactConfig } from '@ravenhelm/kit';
 import { secretsServer } from '@ravenhelm/mcp-secrets';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../fixtures/redis.js';
-import {
-  SENTINEL_DATA_PASSWORD,
-  SENTINEL_PASSWORD,
-  type SentinelSet,
-  startSentinelSet,
-} from '../fixtures/redis-sentinel.js';
+import { SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, useSentinelSet } from '../fixtures/redis-sentinel.js';
 
 const noSecret = (text: string) => {
   expect(text).not.toContain(SENTINEL_DATA_PASSWORD);
@@ -41,21 +36,18 @@ describe('Sentinel configuration', () => {
 });
 
 describe('connectRedis through Sentinel', () => {
-  let set: SentinelSet;
-  beforeAll(async () => {
-    set = await startSentinelSet();
-  }, 60_000);
-  afterAll(async () => {
-    await set?.stop();
-  });
+  const s = useSentinelSet();
 
   it('reaches the master the sentinels name, with the data and sentinel passwords', async () => {
-    const client = await connectRedis(set.url, { sentinelPassword: SENTINEL_PASSWORD, connectionName: 'rh-sentinel' });
+    const client = await connectRedis(s.set.url, {
+      sentinelPassword: SENTINEL_PASSWORD,
+      connectionName: 'rh-sentinel',
+    });
     try {
       expect(client.status).toBe('ready');
       expect(await client.set('rh:k', 'v')).toBe('OK');
-      const primary = await set.primaryPort();
-      expect(await set.cli(primary, 'GET', 'rh:k')).toBe('v');
+      const primary = await s.set.primaryPort();
+      expect(await s.set.cli(primary, 'GET', 'rh:k')).toBe('v');
       expect(await client.client('GETNAME')).toBe('rh-sentinel');
     } finally {
       await client.quit();
@@ -64,7 +56,7 @@ describe('connectRedis through Sentinel', () => {
 
   it('without the sentinel password: refused clearly, no password in the error', async () => {
     const started = Date.now();
-    const err = (await connectRedis(set.url, { connectAttempts: 2 }).catch((e: unknown) => e)) as RavenhelmError;
+    const err = (await connectRedis(s.set.url, { connectAttempts: 2 }).catch((e: unknown) => e)) as RavenhelmError;
     expect(err).toBeInstanceOf(RavenhelmError);
     expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
     expect(err.message).toMatch(/^no sentinel at 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+ answered/);
@@ -75,14 +67,14 @@ describe('connectRedis through Sentinel', () => {
   });
 
   it('a wrong master name: the sentinels know no master by that name', async () => {
-    const wrong = set.url.replace(/\/m$/, '/not-m');
+    const wrong = s.set.url.replace(/\/m$/, '/not-m');
     const started = Date.now();
     const err = (await connectRedis(wrong, { sentinelPassword: SENTINEL_PASSWORD, connectAttempts: 2 }).catch(
       (e: unknown) => e,
     )) as RavenhelmError;
     expect(err).toBeInstanceOf(RavenhelmError);
     expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
-    const hosts = set.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
+    const hosts = s.set.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
     expect(err.message).toContain(`the sentinels at ${hosts} know no master named "not-m"`);
     expect(Date.now() - started).toBeLessThan(5000);
     noSecret(`${err.message} ${JSON.stringify(err.details)}`);
@@ -107,8 +99,8 @@ describe('connectRedis through Sentinel', () => {
   });
 
   it('a plain redis:// URL to a replica is not taken as ready', async () => {
-    const primary = await set.primaryPort();
-    const replica = [...set.nodes.keys()].find((p) => p !== primary) as number;
+    const primary = await s.set.primaryPort();
+    const replica = [...s.set.nodes.keys()].find((p) => p !== primary) as number;
     const err = (await connectRedis(`redis://:${SENTINEL_DATA_PASSWORD}@127.0.0.1:${replica}`, {
       connectAttempts: 2,
     }).catch((e: unknown) => e)) as RavenhelmError;
@@ -117,12 +109,12 @@ describe('connectRedis through Sentinel', () => {
       `cannot connect to Redis at redis://127.0.0.1:${replica} after 2 attempt(s): Redis at redis://127.0.0.1:${replica} answers as a read-only slave, not a primary`,
     );
   });
-  // Last: it kills the primary of the shared set.
+  // Last: it kills the primary of the shared s.set.
   it('a reconnect aborted by a +switch-master announcement does not end the client for good', async () => {
-    const client = await connectRedis(set.url, { sentinelPassword: SENTINEL_PASSWORD });
+    const client = await connectRedis(s.set.url, { sentinelPassword: SENTINEL_PASSWORD });
     try {
-      const old = await set.primaryPort();
-      await set.nodes.get(old)?.kill();
+      const old = await s.set.primaryPort();
+      await s.set.nodes.get(old)?.kill();
       // What ioredis's failover detector does on +switch-master: close the connector, here while a
       // reconnect is asking the sentinels (they still name the dead primary for a second or two).
       const connector = (client as unknown as { connector: { disconnect(): void } }).connector;
@@ -135,11 +127,11 @@ describe('connectRedis through Sentinel', () => {
         await new Promise((r) => setTimeout(r, 5));
       }
       expect(aborted).toBeGreaterThan(0);
-      const fresh = await set.waitForNewPrimary(old, 20_000);
+      const fresh = await s.set.waitForNewPrimary(old, 20_000);
       for (let i = 0; i < 100 && client.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 100));
       expect(client.status).toBe('ready');
       expect(await client.set('rh:after', '1')).toBe('OK');
-      expect(await set.cli(fresh, 'GET', 'rh:after')).toBe('1');
+      expect(await s.set.cli(fresh, 'GET', 'rh:after')).toBe('1');
     } finally {
       client.disconnect();
     }
