@@ -164,6 +164,9 @@ describe('Sentinel URLs', () => {
       'redis+sentinel://:topsecret@s1:99999/m',
       'redis+sentinel://:topsecret@s1:26379,/m',
       'redis+sentinel://:topsecret@s1/m/x',
+      'redis+sentinel://:top/secret@s1:26379/m',
+      'redis+sentinel://:top@secret@s1:26379/m',
+      'redis+sentinel://u:topsecret@s1:26379/m?x=1',
     ]) {
       const err = (() => {
         try {
@@ -174,7 +177,8 @@ describe('Sentinel URLs', () => {
       })();
       expect(err, bad).toBeInstanceOf(RavenhelmError);
       expect(err?.message).toContain('redis+sentinel://[user:password@]host1:26379,host2:26379/<masterName>[/<db>]');
-      expect(err?.message).not.toContain('topsecret');
+      for (const part of ['topsecret', 'top', 'secret']) expect(err?.message).not.toContain(part);
+      expect(describeRedisUrl(bad)).not.toMatch(/top|secret/);
     }
   });
 

@@ -51,11 +51,11 @@ export function parseSentinelUrl(url: string): SentinelUrl | undefined {
   const m = SENTINEL_URL.exec(url);
   if (!m) throw bad('is malformed');
   const [, scheme = 'redis', auth, hostList = '', rawName = '', rawDb] = m;
-  const sentinels = hostList.split(',').map((entry) => {
+  const sentinels = hostList.split(',').map((entry, i) => {
     const h = SENTINEL_HOST.exec(entry.trim());
     const port = Number(h?.[3] ?? 26379);
-    if (!h || port < 1 || port > 65535)
-      throw bad(`names a sentinel that is not host[:port] (${entry.trim() || 'empty'})`);
+    // Not echoed: with an unencoded '/' or '@' in the password, this "host" is part of it.
+    if (!h || port < 1 || port > 65535) throw bad(`has a sentinel (number ${i + 1}) that is not host[:port]`);
     return { host: (h[1] ?? h[2]) as string, port };
   });
   let name: string;
@@ -86,8 +86,9 @@ function describeSentinels(s: { tls: boolean; sentinels: { host: string; port: n
   return `${s.tls ? 'rediss' : 'redis'}+sentinel://${hosts}/${s.name}${s.db ? `/${s.db}` : ''}`;
 }
 
+/** Everything up to the last '@' goes: a password may hold an unencoded '/' or '@'. */
 function withoutCredentials(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
+  return url.replace(/^([a-z+]*:\/\/)[^]*@/i, '$1');
 }
 
 /** `redis://user:pw@host:6379/0` -> `redis://host:6379/0`: safe for logs and error messages. */
