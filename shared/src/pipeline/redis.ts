@@ -138,7 +138,7 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
   const maxBackoffMs = sentinel ? 500 : 2000;
   const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), maxBackoffMs);
   // Loaded here, not at module load: a server without a Redis URL never pays for ioredis (~130 ms).
-  const { Redis: RedisClient } = await import('ioredis');
+  const RedisClient = await loadIoredis();
   let lastError: Error | undefined;
   /** What the sentinels said in the current connect round (no master by that name, unreachable). */
   const sentinelErrors: string[] = [];
@@ -262,6 +262,18 @@ function restartAfterAbortedReconnect(client: Redis, backoff: (times: number) =>
       if (client.status === 'end') client.connect().catch(() => undefined);
     }, backoff(++restarts)).unref();
   });
+}
+
+/**
+ * ioredis's client class. Node hands its CommonJS exports over as named exports; the servers' esbuild
+ * bundles (code splitting, `import()` of a CommonJS chunk) only as `default` (its module.exports), where a
+ * destructured `Redis` was undefined ("RedisClient is not a constructor" at startup of every bundled bin).
+ */
+async function loadIoredis(): Promise<typeof Redis> {
+  const mod = (await import('ioredis')) as unknown as { Redis?: typeof Redis; default?: { Redis?: typeof Redis } };
+  const RedisClient = mod.Redis ?? mod.default?.Redis;
+  if (typeof RedisClient !== 'function') throw new Error('ioredis did not load: no Redis client class');
+  return RedisClient;
 }
 
 /** Why no master could be reached through the sentinels, in the words an operator acts on. */
