@@ -61,6 +61,7 @@ switch (command) {
       'context',
       'startup',
       'fair-queue',
+      'redis-sentinel',
     ];
     for (const name of rest.length > 0 ? rest : all) {
       if (!all.includes(name)) {

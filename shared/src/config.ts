@@ -254,7 +254,14 @@ export const KitConfigSchema = z.object({
       durationSeconds: z.coerce.number().int().min(1).default(60),
     })
     .prefault({}),
-  redis: z.object({ url: z.string().optional() }).prefault({}),
+  redis: z
+    .object({
+      /** redis://, rediss://, or redis+sentinel://[user:password@]host1:26379,host2:26379/<masterName>[/<db>]. */
+      url: z.string().optional(),
+      /** The password the sentinels require, when they do (a redis+sentinel:// URL carries the master's). */
+      sentinelPassword: z.string().min(1).optional(),
+    })
+    .prefault({}),
   /** Dynamic toolsets (docs/toolsets.md): 'all' (default), 'default' (the server's declared set) or a,b. */
   toolsets: z
     .object({
@@ -340,6 +347,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
+  RAVENHELM_REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
   RAVENHELM_TOOLSETS: 'toolsets.start',
   RAVENHELM_TOOLSETS_TTL_SECONDS: 'toolsets.ttlSeconds',
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',
@@ -352,6 +360,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
 export const KIT_SECRET_PATHS = [
   'auth.introspection.clientSecret',
   'redis.url',
+  'redis.sentinelPassword',
   'approvals.webhookUrl',
   ...AUDIT_SHIP_SECRET_PATHS,
 ];

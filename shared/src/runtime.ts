@@ -134,7 +134,9 @@ export async function createRuntime(
   const metrics = overrides.metrics ?? new Metrics(definition.name, { processMetrics: true });
   const redis =
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
-      ? await connectRedis(config.redis.url)
+      ? await connectRedis(config.redis.url, {
+          ...(config.redis.sentinelPassword ? { sentinelPassword: config.redis.sentinelPassword } : {}),
+        })
       : undefined;
   if (redis) {
     // What operators alert on (RavenhelmRedisDown): confirmations, approvals, tasks, toolsets and shared

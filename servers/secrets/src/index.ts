@@ -57,6 +57,13 @@ export const SecretsBackendConfig = z.object({
     .describe(
       'Redis for reveal tokens, so replicas share them (RAVENHELM_REDIS_URL, as the kit); in-process when unset',
     ),
+  revealRedisSentinelPassword: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Password of the sentinels, with a redis+sentinel:// URL (RAVENHELM_REDIS_SENTINEL_PASSWORD, as the kit)',
+    ),
   revealTtlSeconds: z.coerce.number().int().min(10).max(900).default(120).describe('Lifetime of a reveal token'),
   strength: StrengthPolicy.prefault({}).describe('What store_audit and files_audit call weak or stale'),
   files: z
@@ -92,13 +99,18 @@ export const secretsServer = defineServer({
     SECRETS_FINGERPRINT_KEY: 'fingerprintKey',
     SECRETS_TIMEOUT_MS: 'timeoutMs',
     RAVENHELM_REDIS_URL: 'revealRedisUrl',
+    RAVENHELM_REDIS_SENTINEL_PASSWORD: 'revealRedisSentinelPassword',
     SECRETS_MAX_ATTEMPTS: 'maxAttempts',
     SECRETS_FILE_MAX_FILES: 'files.maxFiles',
     SECRETS_FILE_MAX_BYTES: 'files.maxFileBytes',
   },
-  secretPaths: ['fingerprintKey', 'revealRedisUrl'],
+  secretPaths: ['fingerprintKey', 'revealRedisUrl', 'revealRedisSentinelPassword'],
   createServices: async (config): Promise<SecretsServices> => {
-    const redis = config.revealRedisUrl ? await connectRedis(config.revealRedisUrl) : undefined;
+    const redis = config.revealRedisUrl
+      ? await connectRedis(config.revealRedisUrl, {
+          ...(config.revealRedisSentinelPassword ? { sentinelPassword: config.revealRedisSentinelPassword } : {}),
+        })
+      : undefined;
     return {
       sm: new SecretsBackend({
         region: config.region,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ToolError } from '../errors.js';
-import { inRedis, type RedisLike, undoLater } from './redis.js';
+import { inRedis, onReplica, type RedisLike, undoLater } from './redis.js';
 
 /**
  * Human approval requests: a call to a tool under an `approve` policy becomes a request that people
@@ -424,7 +424,13 @@ export function createApprovalStore(opts: {
       try {
         return await inRedisOr(
           'nothing was run and the approval stays usable: retry with the same approvalRequestId shortly',
-          () => transition(id, (r, now) => applyConsume(r, binding, now, mark)),
+          async () => {
+            const out = await transition(id, (r, now) => applyConsume(r, binding, now, mark));
+            // Through Sentinel, consumed only once a replica has it: a failover then cannot bring the
+            // approval back for a second run (a failed wait gives it back below).
+            if (out.ok && redis) await onReplica(redis);
+            return out;
+          },
         );
       } catch (err) {
         // The compare-and-set may still land once Redis answers (it waits in the connection's queue): give

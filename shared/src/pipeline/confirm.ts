@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { inRedis, type RedisLike } from './redis.js';
+import { inRedis, onReplica, type RedisLike } from './redis.js';
 
 export interface ConfirmationBinding {
   subject: string;
@@ -87,9 +87,12 @@ export function createConfirmationStore(opts: { redis?: RedisLike; keyPrefix?: s
       if (redis) {
         // Fails closed. A command that timed out may still run once Redis answers again, using the token up:
         // the retry is then refused as used, and the caller needs a new token (never a second run).
-        const answer = await inRedis(redis, STORE, REDEEM_NEXT, () =>
-          redis.eval(REDEEM_LUA, 1, `${prefix}:${key}`, bindingHash(binding)),
-        );
+        // Through Sentinel, spent only once a replica has it: a failover then cannot bring the token back.
+        const answer = await inRedis(redis, STORE, REDEEM_NEXT, async () => {
+          const spent = await redis.eval(REDEEM_LUA, 1, `${prefix}:${key}`, bindingHash(binding));
+          if (spent === 1) await onReplica(redis);
+          return spent;
+        });
         return answer === 1;
       }
       // Check and delete with no await in between: single use within this process.

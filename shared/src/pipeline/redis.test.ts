@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startRedis } from '../../../test/fixtures/redis.js';
 import { RavenhelmError, ToolError } from '../errors.js';
-import { connectRedis, describeRedisClient, describeRedisUrl, inRedis } from './redis.js';
+import { connectRedis, describeRedisClient, describeRedisUrl, inRedis, parseSentinelUrl } from './redis.js';
 
 describe('describeRedisUrl', () => {
   it('keeps scheme, host, port and db, drops credentials', () => {
@@ -131,5 +131,71 @@ describe('inRedis', () => {
       client.disconnect();
       await own.stop();
     }
+  });
+});
+
+describe('Sentinel URLs', () => {
+  it('parses redis+sentinel:// with credentials, several sentinels, default port, db and TLS', () => {
+    expect(parseSentinelUrl('redis+sentinel://u:p%40ss@s1:26380,s2,[::1]:26381/my%20master/3')).toEqual({
+      tls: false,
+      sentinels: [
+        { host: 's1', port: 26380 },
+        { host: 's2', port: 26379 },
+        { host: '::1', port: 26381 },
+      ],
+      name: 'my master',
+      db: 3,
+      username: 'u',
+      password: 'p@ss',
+    });
+    expect(parseSentinelUrl('rediss+sentinel://:pw@s1/mymaster')).toEqual({
+      tls: true,
+      sentinels: [{ host: 's1', port: 26379 }],
+      name: 'mymaster',
+      db: 0,
+      password: 'pw',
+    });
+    expect(parseSentinelUrl('redis://h:6379')).toBeUndefined();
+  });
+
+  it('refuses a malformed one with the form to use, never the password', () => {
+    for (const bad of [
+      'redis+sentinel://:topsecret@s1:26379',
+      'redis+sentinel://:topsecret@s1:99999/m',
+      'redis+sentinel://:topsecret@s1:26379,/m',
+      'redis+sentinel://:topsecret@s1/m/x',
+      'redis+sentinel://:top/secret@s1:26379/m',
+      'redis+sentinel://:top@secret@s1:26379/m',
+      'redis+sentinel://u:topsecret@s1:26379/m?x=1',
+    ]) {
+      const err = (() => {
+        try {
+          parseSentinelUrl(bad);
+        } catch (e) {
+          return e as RavenhelmError;
+        }
+      })();
+      expect(err, bad).toBeInstanceOf(RavenhelmError);
+      expect(err?.message).toContain('redis+sentinel://[user:password@]host1:26379,host2:26379/<masterName>[/<db>]');
+      for (const part of ['topsecret', 'top', 'secret']) expect(err?.message).not.toContain(part);
+      expect(describeRedisUrl(bad)).not.toMatch(/top|secret/);
+    }
+  });
+
+  it('describes the sentinel form without credentials, for URLs and clients', async () => {
+    expect(describeRedisUrl('redis+sentinel://u:pw@s1:26380,[::1]/m/2')).toBe(
+      'redis+sentinel://s1:26380,[::1]:26379/m/2',
+    );
+    expect(describeRedisUrl('rediss+sentinel://:pw@s1/m')).toBe('rediss+sentinel://s1:26379/m');
+    expect(describeRedisUrl('redis+sentinel://:pw@bad')).toBe('<unparseable Redis URL>');
+    const { Redis } = await import('ioredis');
+    const client = new Redis({
+      lazyConnect: true,
+      sentinels: [{ host: 's1', port: 26380 }],
+      name: 'm',
+      password: 'pw',
+    });
+    expect(describeRedisClient(client)).toBe('redis+sentinel://s1:26380/m');
+    client.disconnect();
   });
 });

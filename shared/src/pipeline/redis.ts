@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis';
 import { RavenhelmError, ToolError } from '../errors.js';
+import { describeRedisUrl, describeSentinels, parseSentinelUrl, type SentinelUrl } from './redis-url.js';
+
+export { describeRedisUrl, parseSentinelUrl, SENTINEL_URL_FORM, type SentinelUrl } from './redis-url.js';
 
 /**
  * The Redis client the stateful stages accept: an ioredis client. The caller owns it (connects it,
@@ -16,18 +19,8 @@ export interface ConnectRedisOptions {
   commandTimeoutMs?: number;
   /** Shown in `CLIENT LIST` on the Redis side. */
   connectionName?: string;
-}
-
-/** `redis://user:pw@host:6379/0` -> `redis://host:6379/0`: safe for logs and error messages. */
-export function describeRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const port = u.port || '6379';
-    const db = u.pathname && u.pathname !== '/' ? u.pathname : '';
-    return `${u.protocol}//${u.hostname}:${port}${db}`;
-  } catch {
-    return '<unparseable Redis URL>';
-  }
+  /** With a `redis+sentinel://` URL: the password the sentinels require (`requirepass` in sentinel.conf). */
+  sentinelPassword?: string;
 }
 
 /**
@@ -36,47 +29,92 @@ export function describeRedisUrl(url: string): string {
  * capped back-off, and while it is disconnected commands fail at once (no offline queue), so the rate
  * limiter falls back to its in-memory limits and the confirmation store refuses instead of hanging.
  *
- * Errors name the host and port, never the password.
+ * The client only ever works against a primary. With a `redis+sentinel://` URL it asks the sentinels for
+ * the master, follows their `+switch-master` announcements, and checks the role of what it reached. With
+ * any URL, a write refused with `READONLY` (the primary was demoted: a failover, a manual `REPLICAOF`, a
+ * Service now pointing at a replica) fails at once and makes the client reconnect, and a server that answers
+ * as a replica is not taken as ready: it is dropped and retried until a primary answers there.
+ *
+ * Errors name the hosts and ports, never a password.
  */
 export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<Redis> {
   const where = describeRedisUrl(url);
-  if (!/^rediss?:\/\//i.test(url)) {
+  const sentinel = parseSentinelUrl(url);
+  if (!sentinel && !/^rediss?:\/\//i.test(url)) {
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
-      `Redis URL must start with redis:// or rediss:// (got ${where})`,
+      `Redis URL must start with redis:// or rediss:// (or redis+sentinel://, rediss+sentinel://) (got ${where})`,
     );
   }
   const attempts = Math.max(1, opts.connectAttempts ?? 3);
   const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
   let everReady = false;
+  // Through Sentinel a retry first asks a sentinel where the master is: cheap, and after a failover the
+  // answer changes within seconds, so the wait between retries stays short (measured: the last refused
+  // call came 1.3 s after the sentinels named the new primary with a 2 s cap).
+  const maxBackoffMs = sentinel ? 500 : 2000;
+  const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), maxBackoffMs);
   // Loaded here, not at module load: a server without a Redis URL never pays for ioredis (~130 ms).
-  const { Redis: RedisClient } = await import('ioredis');
-  const client = new RedisClient(url, {
+  const RedisClient = await loadIoredis();
+  let lastError: Error | undefined;
+  /** What the sentinels said in the current connect round (no master by that name, unreachable). */
+  const sentinelErrors: string[] = [];
+  const common = {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
-    commandTimeout: opts.commandTimeoutMs ?? 1000,
+    commandTimeout: commandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     // Never replay, after a reconnect, commands sent before the connection dropped: their callers were
     // already answered (timed out, refused), so a replayed SET or compare-and-set would change state that
     // nobody is told about (a ghost confirmation token, approval decision or task).
     autoResendUnfulfilledCommands: false,
+    // A demoted primary: fail this command (1, never 2: 2 would resend it) and reconnect, to wherever the
+    // sentinels or the Service now point.
+    reconnectOnError: (err: Error) => (/^READONLY\b/.test(err.message) ? (1 as const) : false),
     connectionName: opts.connectionName,
-    retryStrategy: (times) => {
+    retryStrategy: (times: number) => {
       if (!everReady && times >= attempts) return null;
-      return Math.min(100 * 2 ** Math.min(times, 5), 2000);
+      return backoff(times);
     },
-  });
-  let lastError: Error | undefined;
+  };
+  const client = sentinel
+    ? new RedisClient({
+        ...common,
+        sentinels: sentinel.sentinels,
+        name: sentinel.name,
+        db: sentinel.db,
+        ...(sentinel.username ? { username: sentinel.username } : {}),
+        ...(sentinel.password ? { password: sentinel.password } : {}),
+        ...(opts.sentinelPassword ? { sentinelPassword: opts.sentinelPassword } : {}),
+        ...(sentinel.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        sentinelCommandTimeout: commandTimeoutMs,
+        // A connect round asks every sentinel once; at startup `attempts` rounds, then forever.
+        sentinelRetryStrategy: (times: number) => {
+          if (!everReady && times >= attempts) return null;
+          sentinelErrors.length = 0;
+          return backoff(times);
+        },
+        // Subscribes to +switch-master on the sentinels: a graceful failover moves the client at once,
+        // not at its first refused write.
+        failoverDetector: true,
+      })
+    : new RedisClient(url, { ...common, Connector: await primaryOnlyConnector(where, (e) => (lastError = e)) });
   // Without a listener ioredis prints every reconnect error to the console.
   client.on('error', (err: Error) => {
     lastError = err;
   });
+  client.on('sentinelError', (err: Error) => {
+    if (sentinelErrors.length < 50) sentinelErrors.push(err.message);
+  });
   try {
     // connect() itself rejects on the first failed attempt while ioredis keeps retrying in the background,
     // so wait for the outcome of all attempts: 'ready', or 'end' once retryStrategy gives up.
-    // A server that accepts but never answers the handshake is only caught by an overall deadline.
-    const deadlineMs = attempts * (connectTimeoutMs + 1000);
+    // A server that accepts but never answers the handshake is only caught by an overall deadline; with
+    // sentinels, one round may wait on each sentinel and then on the master.
+    const perAttemptMs = (sentinel ? sentinel.sentinels.length + 1 : 1) * connectTimeoutMs + 1000;
+    const deadlineMs = attempts * perAttemptMs;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('ready', onReady);
@@ -100,9 +138,11 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
       });
     });
     everReady = true;
+    if (sentinel) restartAfterAbortedReconnect(client, backoff);
     return client;
   } catch (err) {
     client.disconnect();
+    if (sentinel) throw sentinelStartupError(sentinel, attempts, sentinelErrors, err);
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
       `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeCause(err)}`,
@@ -112,18 +152,186 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
   }
 }
 
+/**
+ * ioredis ends a Sentinel client for good when a `+switch-master` announcement (its failover detector)
+ * arrives while a reconnect is still asking the sentinels: the detector closes the connector, the connect
+ * rejects with "Connection is closed." and the status goes from `connecting` straight to `end`, so every
+ * later command fails (seen once in six SIGKILL failover runs here; test/kit/redis-sentinel.test.ts provokes
+ * it). A long-lived server must not lose Redis to that: start over. Only then: an owner's quit() or
+ * disconnect() ends a ready or reconnecting client, without a connect error.
+ */
+function restartAfterAbortedReconnect(client: Redis, backoff: (times: number) => number): void {
+  let connectFailed = false;
+  let restarts = 0;
+  client.on('error', () => {
+    if (client.status === 'connecting') connectFailed = true;
+  });
+  client.on('reconnecting', () => {
+    connectFailed = false;
+  });
+  client.on('ready', () => {
+    connectFailed = false;
+    restarts = 0;
+  });
+  client.on('end', () => {
+    if (!connectFailed) return;
+    connectFailed = false;
+    setTimeout(() => {
+      if (client.status === 'end') client.connect().catch(() => undefined);
+    }, backoff(++restarts)).unref();
+  });
+}
+
+/**
+ * ioredis's client class. Node hands its CommonJS exports over as named exports; the servers' esbuild
+ * bundles (code splitting, `import()` of a CommonJS chunk) only as `default` (its module.exports), where a
+ * destructured `Redis` was undefined ("RedisClient is not a constructor" at startup of every bundled bin).
+ */
+async function loadIoredis(): Promise<typeof Redis> {
+  const mod = (await import('ioredis')) as unknown as { Redis?: typeof Redis; default?: { Redis?: typeof Redis } };
+  const RedisClient = mod.Redis ?? mod.default?.Redis;
+  if (typeof RedisClient !== 'function') throw new Error('ioredis did not load: no Redis client class');
+  return RedisClient;
+}
+
+/** Why no master could be reached through the sentinels, in the words an operator acts on. */
+function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], err: unknown): RavenhelmError {
+  const where = describeSentinels(s);
+  const hosts = s.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  // A sentinel that knows no master by that name answers "ERR No such master with that name" (Redis 7), or
+  // null to GET-MASTER-ADDR-BY-NAME (ioredis: "connected to sentinel h:p successfully, but got an invalid reply").
+  const noMaster =
+    said.length > 0 &&
+    said.every((m) => /No such master with that name|successfully, but got an invalid reply/.test(m));
+  const reachedNone = said.length > 0 && said.every((m) => /^failed to connect to sentinel/.test(m));
+  const message = noMaster
+    ? `the sentinels at ${hosts} know no master named ${JSON.stringify(s.name)} (asked ${attempts} time(s)); check the master name in RAVENHELM_REDIS_URL against \`sentinel monitor <name>\` in sentinel.conf (Bitnami: mymaster)`
+    : reachedNone
+      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`
+      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${describeCause(err)}`;
+  return new RavenhelmError('ERR_BACKEND_UNAVAILABLE', message, { redis: where }, { cause: err });
+}
+
+/**
+ * ioredis's own connector for one host, except that a server answering as a replica is not ready: the
+ * client drops it and retries (at startup within the attempts, later forever), so it never settles on a
+ * read-only server behind a plain URL and `ravenhelm_redis_up` says 0 while only a replica answers.
+ */
+async function primaryOnlyConnector(where: string, onReplica: (err: Error) => void) {
+  // Not exported by ioredis's index; the file is part of its published build (no `exports` map).
+  type Standalone = typeof import('ioredis/built/connectors/StandaloneConnector.js').default;
+  const mod = (await import('ioredis/built/connectors/StandaloneConnector.js')) as unknown as {
+    default: Standalone | { default: Standalone };
+  };
+  // Node hands a CommonJS module over as `default` (its `exports.default` one level down); bundlers unwrap it.
+  const Standalone = 'default' in mod.default ? mod.default.default : mod.default;
+  return class PrimaryOnlyConnector extends Standalone {
+    constructor(options: unknown) {
+      super(options as ConstructorParameters<typeof Standalone>[0]);
+    }
+    override check(info: { role?: string }): boolean {
+      if (!info.role || info.role === 'master') return true;
+      onReplica(new Error(`Redis at ${where} answers as a read-only ${info.role}, not a primary`));
+      return false;
+    }
+  };
+}
+
 function describeCause(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const msg = typeof e?.message === 'string' ? e.message : String(err);
+  // ioredis's words for "disconnected, commands are not queued": say what it means for the caller.
+  if (/^Stream isn't writeable/.test(msg)) return 'not connected (the client is reconnecting)';
+  if (/^READONLY\b/.test(msg)) return `${msg} (the primary was demoted; the client is reconnecting to the new one)`;
   // ioredis messages carry host:port at most; strip anything that looks like URL credentials anyway.
   return msg.replace(/\/\/[^@/\s]*@/g, '//');
 }
 
-/** `redis://host:port/db` of a connected client, from its options: never its password. */
+/** `redis://host:port/db` (or the sentinel form) of a connected client, from its options: never its password. */
 export function describeRedisClient(redis: RedisLike): string {
-  const o = (redis as { options?: { host?: string; port?: number; db?: number; tls?: unknown } }).options ?? {};
+  const o =
+    (
+      redis as {
+        options?: {
+          host?: string;
+          port?: number;
+          db?: number;
+          tls?: unknown;
+          sentinels?: { host?: string; port?: number }[] | null;
+          name?: string | null;
+        };
+      }
+    ).options ?? {};
+  if (o.sentinels?.length && o.name) {
+    const sentinels = o.sentinels.map((x) => ({ host: x.host ?? 'localhost', port: x.port ?? 26379 }));
+    return describeSentinels({ tls: Boolean(o.tls), sentinels, name: o.name, db: o.db ?? 0 });
+  }
   const db = o.db ? `/${o.db}` : '';
   return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? 'localhost'}:${o.port ?? 6379}${db}`;
+}
+
+/** How long a spent single-use value waits for a replica's acknowledgement (below the command timeout). */
+export const REPLICA_ACK_MS = 500;
+/** How long a primary that had replicas may go without one before it counts as a lone primary. */
+export const REPLICA_GRACE_MS = 10_000;
+
+/** Per client, for the connection it has now: whether its primary has replicas to wait for. */
+const replicaWatch = new WeakMap<RedisLike, { expected?: boolean; failingSince?: number }>();
+
+/** How many replicas the primary on this connection has connected now (`ROLE`). */
+async function replicasNow(redis: RedisLike): Promise<number> {
+  const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
+  return Array.isArray(role[2]) ? role[2].length : 0;
+}
+
+/**
+ * After a write that a failover must not undo (a single-use token spent), on a client that reaches Redis
+ * through Sentinel: waits (WAIT 1) until a replica has it, and throws when none acknowledges within
+ * REPLICA_ACK_MS. Replication is asynchronous: a write only the old primary took (in the moment between a
+ * replica's promotion and our client's switch, or just before a crash) is lost with it, and a spent token
+ * would come back on the new primary and run a second time. Throwing makes the caller fail closed: the
+ * token is then spent where it counts, or still there for one retry.
+ *
+ * A primary with no replica (`ROLE`; a new primary whose old one died) has nothing a promotion could lose:
+ * no wait. A primary that had replicas on this connection and lost them is the old primary of a failover
+ * under way: refused, until the client follows the switch or, after REPLICA_GRACE_MS, the primary counts as
+ * a lone one. WAIT blocks the connection it runs on (every command behind it waits), so once one WAIT went
+ * unanswered the next ones are only tried when `ROLE` shows a replica again. Without Sentinel there is no
+ * replica to wait for: returns at once.
+ */
+export async function onReplica(redis: RedisLike): Promise<void> {
+  if (!(redis as { options?: { sentinels?: unknown[] | null } }).options?.sentinels?.length) return;
+  let watch = replicaWatch.get(redis);
+  if (!watch) {
+    const fresh: { expected?: boolean; failingSince?: number } = {};
+    redis.on('ready', () => {
+      fresh.expected = undefined;
+      fresh.failingSince = undefined;
+    });
+    replicaWatch.set(redis, fresh);
+    watch = fresh;
+  }
+  if (!watch.expected || watch.failingSince !== undefined) {
+    if ((await replicasNow(redis)) === 0) {
+      const lone = !watch.expected || Date.now() - (watch.failingSince ?? 0) >= REPLICA_GRACE_MS;
+      if (lone) {
+        watch.expected = false;
+        watch.failingSince = undefined;
+        return;
+      }
+      throw new Error('the primary lost its replicas (a failover under way?): the write may not survive it');
+    }
+    watch.expected = true;
+  }
+  const acked = await redis.wait(1, REPLICA_ACK_MS);
+  if (acked >= 1) {
+    watch.failingSince = undefined;
+    return;
+  }
+  watch.failingSince ??= Date.now();
+  throw new Error(
+    `no replica acknowledged the write within ${REPLICA_ACK_MS} ms (a failover under way, or the replicas are gone)`,
+  );
 }
 
 /**
