@@ -18,7 +18,7 @@ import { verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sfxHighEnv } from '../fixtures/side-effect-env.js';
 import { fillDisk, mountTmpfs, readyz, readyzWithin, remount } from '../fixtures/small-disk.js';
-import { type HttpBin, startHttpBin, startHttpProcess, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, repoTraversableByOthers, startHttpBin, startHttpProcess, tsEntry } from '../fixtures/spawn.js';
 
 const SECRET = 'S3CR3T-auditstart-51c0';
 const dir = mkdtempSync(join(tmpdir(), 'rh-auditstart-'));
@@ -29,8 +29,10 @@ const skipReason = mountTmpfs(mnt, '4m');
 if (skipReason) console.warn(`audit-start skipped: ${skipReason}`);
 
 const servers: HttpBin[] = [];
+const restoreModes: (() => void)[] = [];
 afterAll(async () => {
   for (const s of servers) await s.stop().catch(() => undefined);
+  for (const restore of restoreModes) restore();
   if (!skipReason) {
     spawnSync('mount', ['-o', 'remount,rw', mnt]);
     execFileSync('umount', [mnt]);
@@ -189,9 +191,11 @@ describe.skipIf(skipReason !== undefined)('a server started on an audit volume t
   }, 60_000);
 
   it("a log directory the server's user may not write: the start names the uid and the fix; with the file made for it, it runs", async () => {
-    // The server runs as nobody (65534), as in the container image; the fixtures must be readable to it.
+    // The server runs as nobody (65534), as in the container image; the fixtures must be readable to it,
+    // and the repository reachable (a fresh clone in `mktemp -d` is under a 0700 directory).
     chmodSync(dir, 0o755);
     chmodSync(mnt, 0o755);
+    restoreModes.push(repoTraversableByOthers());
     const logDir = join(mnt, 'nobody');
     mkdirSync(logDir);
     chownSync(logDir, 65534, 65534);
