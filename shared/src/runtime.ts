@@ -164,6 +164,7 @@ export async function createRuntime(
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
       audit = await createFileAuditSink({
         path: auditPath,
+        server: definition.name,
         minFreeBytes: config.audit.minFreeBytes,
         ...(fallbackPath ? { fallbackPath } : {}),
         onFallback: (replay) => {

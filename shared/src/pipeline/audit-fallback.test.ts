@@ -134,6 +134,26 @@ describe('the audit fallback file', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
   });
 
+  it("leaves a fallback file holding another server's records (one path given to two servers)", async () => {
+    const { path, fallbackPath } = await stoppedWhileFull();
+    const replays: { kind: string; reason?: string }[] = [];
+    await (
+      await createFileAuditSink({ path, fallbackPath, server: 'docker', onFallback: (r) => replays.push(r) })
+    ).close();
+    expect(replays).toEqual([
+      {
+        kind: 'not-replayed',
+        reason: `the fallback file ${fallbackPath} line 1 is a record of server "secrets", not of docker; it is left as it is (give each server its own audit.fallbackFile)`,
+      },
+    ]);
+    expect(existsSync(fallbackPath)).toBe(true);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 3 });
+    // Its own server takes them.
+    await (await createFileAuditSink({ path, fallbackPath, server: 'secrets' })).close();
+    expect(existsSync(fallbackPath)).toBe(false);
+    expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 6 });
+  });
+
   it('keeps the file for the next start when the log still cannot take the records', async () => {
     const { path, fallbackPath } = await stoppedWhileFull();
     const { disk, openFile } = diskThatFills();

@@ -420,6 +420,7 @@ async function replayFallback(
   file: AuditFile,
   fallbackPath: string,
   at: { head: ChainHead & { fallbackDigest?: string }; size: number },
+  server: string | undefined,
 ): Promise<{ head: ChainHead; size: number; committed: CommittedRecord[]; done: FallbackReplay } | undefined> {
   const keep = (reason: string) => ({ ...at, committed: [], done: { kind: 'not-replayed' as const, reason } });
   let fallback: Fallback | undefined;
@@ -430,6 +431,13 @@ async function replayFallback(
   }
   if (!fallback) return undefined;
   const { records, digest, torn } = fallback;
+  const foreign = server === undefined ? -1 : records.findIndex((r) => r.server !== server);
+  if (foreign >= 0) {
+    // Two servers given one fallback path: their records must not end up in each other's chain.
+    return keep(
+      `the fallback file ${fallbackPath} line ${foreign + 1} is a record of server ${JSON.stringify(records[foreign]?.server)}, not of ${server}; it is left as it is (give each server its own audit.fallbackFile)`,
+    );
+  }
   if (at.head.fallbackDigest === digest) {
     await removeFallback(fallbackPath);
     return { ...at, committed: [], done: { kind: 'already-replayed', records: records.length } };
@@ -514,6 +522,8 @@ export interface FileAuditSinkOptions {
   fallbackPath?: string;
   /** Told what the start did with an existing fallback file. */
   onFallback?: (replay: FallbackReplay) => void;
+  /** The server whose log this is: a fallback file holding another server's records is not replayed. */
+  server?: string;
   /**
    * health() is not ok while the log's file system has fewer bytes free than this (statfs, per call):
    * a server started on a full volume is unready before its first call fails, and ready again once
@@ -562,7 +572,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     head = await resumeHead(file, path);
     goodSize = await file.size();
     const replay = opts.fallbackPath
-      ? await replayFallback(file, opts.fallbackPath, { head, size: goodSize })
+      ? await replayFallback(file, opts.fallbackPath, { head, size: goodSize }, opts.server)
       : undefined;
     if (replay) {
       ({ head, size: goodSize } = replay);
