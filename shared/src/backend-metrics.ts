@@ -124,41 +124,36 @@ export class BackendMetrics implements BackendRecorder {
     });
     const slots = this.#slots;
     const shares = this.#shares;
-    const labels = { server };
-    new client.Gauge({
-      name: 'ravenhelm_backend_slots_in_use',
-      help: "Backend slots held by calls now (all of the server's backend limiters)",
-      labelNames: ['server'],
-      registers,
-      collect() {
-        let n = 0;
-        for (const s of slots) n += s.active;
-        this.set(labels, n);
-      },
-    });
-    new client.Gauge({
-      name: 'ravenhelm_backend_slots_limit',
-      help: 'Backend slots the server has (all of its backend limiters): saturation is slots_in_use / slots_limit',
-      labelNames: ['server'],
-      registers,
-      collect() {
-        let n = 0;
-        for (const s of slots) n += s.limit;
-        this.set(labels, n);
-      },
-    });
-    new client.Gauge({
-      name: 'ravenhelm_backend_slots_waiting',
-      help: 'Backend calls queued for a slot now (for the shared limit or for their backend’s share of it)',
-      labelNames: ['server'],
-      registers,
-      collect() {
-        let n = 0;
-        for (const s of slots) n += s.waiting;
-        for (const s of shares) n += s.waiting;
-        this.set(labels, n);
-      },
-    });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['server'],
+        registers,
+        collect() {
+          this.set({ server }, read());
+        },
+      });
+    const sum = (sems: Iterable<Semaphore>, of: (s: Semaphore) => number) => {
+      let n = 0;
+      for (const s of sems) n += of(s);
+      return n;
+    };
+    gauge(
+      'ravenhelm_backend_slots_in_use',
+      "Backend slots held by calls now (all of the server's backend limiters)",
+      () => sum(slots, (s) => s.active),
+    );
+    gauge(
+      'ravenhelm_backend_slots_limit',
+      'Backend slots the server has (all of its backend limiters): saturation is slots_in_use / slots_limit',
+      () => sum(slots, (s) => s.limit),
+    );
+    gauge(
+      'ravenhelm_backend_slots_waiting',
+      "Backend calls queued for a slot now (for the shared limit or for their backend's share of it)",
+      () => sum(slots, (s) => s.waiting) + sum(shares, (s) => s.waiting),
+    );
   }
 
   backend(name: string): BackendSeries {
