@@ -1,7 +1,7 @@
 /**
  * Backend metrics of the simulator-backed servers, through their real client libraries: GitLab
  * (gitbeaker over our request handler; the simulator records every request it got) and Secrets Manager
- * (the AWS SDK v3, behind the fault proxy). One backend call is one request as the client library sees
+ * (the AWS SDK v3, behind the fault proxy); Traefik (the kit's BackendHttp with a limiter of its own). One backend call is one request as the client library sees
  * it: its retries (ours for GitLab, the SDK's for AWS) are inside it, not counted again.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GitLabServices, gitlabServer } from '@ravenhelm/mcp-gitlab';
 import { type SecretsServices, secretsServer } from '@ravenhelm/mcp-secrets';
+import { type TraefikServices, traefikServer } from '@ravenhelm/mcp-traefik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
 import { type ServedOverHttp, serveOverHttp } from '../fixtures/fault-server.js';
 import { BOT_TOKEN, type GitLabSim, startGitLabSim } from '../simulators/gitlab.js';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
-import { backendSeries, delta, expectBoundedLabels, outcomes, scrape } from './backend-metrics-harness.js';
+import { TraefikSimulator } from '../simulators/traefik.js';
+import { backendSeries, delta, expectBoundedLabels, outcomes, scrape, value } from './backend-metrics-harness.js';
 
 describe('GitLab (simulator, gitbeaker)', () => {
   let sim: GitLabSim;
@@ -140,5 +142,40 @@ describe('Secrets Manager (simulator, AWS SDK)', () => {
       timeout: 1,
     });
     expectBoundedLabels(after, 'secrets', ['secretsmanager']);
+  }, 60_000);
+});
+
+describe('Traefik (simulator, BackendHttp)', () => {
+  let sim: TraefikSimulator;
+  let proxy: FaultProxy;
+  let server: ServedOverHttp<TraefikServices>;
+
+  beforeAll(async () => {
+    sim = await new TraefikSimulator().start();
+    const u = new URL(sim.url);
+    proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    server = await serveOverHttp<TraefikServices>(traefikServer, { TRAEFIK_API_URL: proxy.url as string }, [
+      'mcp:traefik:read',
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy?.close();
+    await sim?.close();
+  });
+
+  it('counts API calls by outcome and reports its own slots', async () => {
+    const before = await scrape(server.http.url);
+    for (let i = 0; i < 2; i++) expect((await server.call('overview_get', {})).isError).toBe(false);
+    proxy.mode = { kind: 'respond', status: 502, headers: { 'content-type': 'text/plain' }, body: 'bad gateway' };
+    expect((await server.call('overview_get', {})).isError).toBe(true);
+    proxy.mode = { kind: 'pass' };
+    const after = await scrape(server.http.url);
+    expect(delta(outcomes(after, 'traefik'), outcomes(before, 'traefik'))).toEqual({ ok: 2, http_5xx: 1 });
+    // BackendHttp's own limiter (DEFAULT_MAX_CONCURRENT_CALLS), idle again
+    expect(value(after, 'ravenhelm_backend_slots_limit', { server: 'traefik' })).toBe(8);
+    expect(value(after, 'ravenhelm_backend_slots_in_use', { server: 'traefik' })).toBe(0);
+    expectBoundedLabels(after, 'traefik', ['traefik']);
   }, 60_000);
 });
