@@ -35,7 +35,12 @@ async function verify(file: string, out: Out): Promise<number> {
 /** `verify <file> --all`: one line per file, oldest first, then the verdict. */
 async function verifyAll(file: string, out: Out): Promise<number> {
   const set = await verifyAuditSet(file);
-  for (const f of set.files) out.write(`${f.ok ? '' : 'FAILED '}${f.name}: ${f.says}\n`);
+  for (const f of set.files) {
+    out.write(`${f.ok ? '' : 'FAILED '}${f.name}: ${f.says}\n`);
+    if (!f.ok && (await endsTorn(f.path))) {
+      out.write(`  its last line is cut (a crash during a write): 'ravenhelm-audit repair ${f.path}' moves it aside\n`);
+    }
+  }
   if (set.ok) {
     out.write(
       `ok: ${set.files.filter((f) => f.records > 0).length} files, ${set.records} records, chain intact across files\n`,

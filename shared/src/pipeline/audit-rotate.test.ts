@@ -395,6 +395,24 @@ describe('ravenhelm-audit verify across rotated files', () => {
     );
   });
 
+  it('names an edited rotation marker, and points at repair for a live file cut by a crash', async () => {
+    const path = await rotatedLog(30);
+    const text = readFileSync(path, 'utf8');
+    expect(text).toContain('"previousFile":"audit.jsonl.');
+    writeFileSync(path, text.replace('"previousFile":"audit.jsonl.', '"previousFile":"audit.jsonl.1'));
+    const edited = await cli(['verify', path, '--all']);
+    expect(edited.code).toBe(1);
+    expect(edited.out).toContain(
+      'FAILED audit.jsonl: broken at record 1: rotation marker: record content does not match its hash (edited)',
+    );
+    writeFileSync(path, `${text}{"args":{"to`);
+    const torn = await cli(['verify', path, '--all']);
+    expect(torn.code).toBe(1);
+    expect(torn.out).toContain(
+      `its last line is cut (a crash during a write): 'ravenhelm-audit repair ${path}' moves it aside`,
+    );
+  });
+
   it('says when the live file is absent after a rotation cut short, and exits 2 when there is no log at all', async () => {
     const path = await rotatedLog(30);
     rmSync(path);

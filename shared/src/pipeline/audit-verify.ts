@@ -8,6 +8,7 @@ import { listRotated } from './audit-rotate.js';
 
 export interface FileVerdict {
   name: string;
+  path: string;
   ok: boolean;
   records: number;
   /** What was found, as operators read it: where the file's chain starts, or what is wrong. */
@@ -48,7 +49,8 @@ export async function verifyAuditSet(path: string): Promise<SetVerdict> {
   for (const e of entries) {
     const scan = await scanAuditChain(e.path);
     records += scan.records;
-    const verdict = (ok: boolean, says: string) => files.push({ name: e.name, ok, records: scan.records, says });
+    const verdict = (ok: boolean, says: string) =>
+      files.push({ name: e.name, path: e.path, ok, records: scan.records, says });
     if (!scan.ok) verdict(false, `broken at record ${scan.brokenAt}: ${scan.reason}`);
     else if (scan.records === 0) {
       const isLive = e.path === path;
@@ -64,6 +66,7 @@ export async function verifyAuditSet(path: string): Promise<SetVerdict> {
   if (!live) {
     files.push({
       name: basename(path),
+      path,
       ok: true,
       records: 0,
       says: 'not present (a rotation cut short: the next start continues the chain)',

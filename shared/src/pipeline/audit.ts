@@ -1041,7 +1041,9 @@ export async function scanAuditChain(path: string): Promise<ChainScan> {
       }
       if (!rec || typeof rec !== 'object' || Array.isArray(rec)) return broken('not a JSON object');
       const link = n === 1 ? markerLink(rec) : undefined;
-      if (link && recordFault(rec) === undefined) {
+      if (link) {
+        const fault = recordFault(rec);
+        if (fault) return broken(`rotation marker: ${fault}`);
         // The first record of a file after a rotation: the chain continues from the previous file.
         prev = { seq: rec.seq - 1, hash: rec.prevHash };
         continuesFrom = { file: link.previousFile, ...prev };
