@@ -197,6 +197,53 @@ describe('audit log rotation', () => {
     expect(await verifyAuditSet(path)).toMatchObject({ ok: true });
   });
 
+  it('fsyncs a large full file in the background first: writers are not held by it, the rotation follows', async () => {
+    const path = freshLog();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held = 0;
+    let opens = 0;
+    const openFile = async (p: string): Promise<AuditFile> => {
+      const real = await openAuditFile(p);
+      const first = ++opens === 1;
+      return {
+        ...real,
+        sync: async () => {
+          if (first) {
+            held++;
+            await gate;
+          }
+          return real.sync();
+        },
+      };
+    };
+    const reports: RotationReport[] = [];
+    const sink = await createFileAuditSink({
+      path,
+      rotateBytes: 300 * 1024,
+      openFile,
+      onRotate: (r) => reports.push(r),
+    });
+    const big = (i: number) => ({ ...event(i), args: { container: `web-${i}`, note: 'x'.repeat(600) } });
+    let i = 0;
+    while (statSync(path).size < 300 * 1024) await sink.write(big(++i), { durable: false });
+    // Past the size: the next batches start the background fsync and go on while it is held.
+    for (let k = 0; k < 50; k++) await sink.write(big(++i), { durable: false });
+    expect({ held, reports }).toEqual({ held: 1, reports: [] });
+    release();
+    for (let k = 0; k < 200 && reports.length === 0; k++) {
+      await sink.write(big(++i), { durable: false });
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await sink.close();
+    expect(reports.map((r) => r.kind)).toEqual(['rotated']);
+    expect(held).toBe(2); // the background fsync, then the rotation's own (short) one
+    const verdict = await verifyAuditSet(path);
+    expect(verdict).toMatchObject({ ok: true, records: i + 1 });
+  });
+
   it('names rotated files in chain order even for two rotations in one millisecond or a clock set back', () => {
     const at = new Date('2026-12-05T11:46:23.123Z');
     expect(rotationStamp(at)).toBe('20261205T114623.123Z');
@@ -375,7 +422,7 @@ describe('ravenhelm-audit verify across rotated files', () => {
   });
 
   it('reports a missing middle file, and records cut from the end of one, with exit code 1', async () => {
-    const path = await rotatedLog(60);
+    const path = await rotatedLog(100);
     const rotated = await listRotated(path);
     expect(rotated.length).toBeGreaterThanOrEqual(4);
     rmSync(rotated[1]?.path as string);

@@ -618,6 +618,8 @@ export type RotationReport =
   | { kind: 'failed'; reason: string; retryInMs: number }
   | { kind: 'resumed'; from: string };
 
+/** A full file with more unsynced bytes than this is fsynced in the background before it is rotated. */
+const PRESYNC_BYTES = 256 * 1024;
 /** After a rotation that failed and was undone, the next try waits this long (the log keeps growing). */
 const ROTATE_RETRY_MS = 30_000;
 
@@ -807,6 +809,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
     full = undefined;
     goodSize += data.length;
+    unsynced += data.length;
     head = next;
     dirty = true;
     const durableBatch = batch.some((p) => p.durable) || carried.some((k) => k.durable);
@@ -814,6 +817,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       try {
         await file.sync();
         dirty = false;
+        unsynced = 0;
       } catch (err) {
         // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
         broken = { err: err as Error, what: 'an fsync failed' };
@@ -844,16 +848,38 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
 
   const rotateBytes = opts.rotateBytes ?? 0;
   let rotateAfter = 0;
+  /**
+   * The full file's fsync, started in the background once it reached rotateBytes with more than
+   * PRESYNC_BYTES not yet fsynced: the rotation (at a later batch, once it is done) then has little left
+   * to fsync, so writers do not wait for a whole file of records to reach the disk.
+   */
+  let presync: { done: boolean; promise: Promise<void> } | undefined;
+  /** Bytes appended since the last fsync (at open: the whole file, which may still be in the page cache). */
+  let unsynced = goodSize;
   /** Between batches (the pump runs one thing at a time), on a healthy log that reached the size. */
-  const rotationDue = () =>
-    rotateBytes > 0 &&
-    goodSize >= rotateBytes &&
-    !broken &&
-    !full &&
-    deferred.length === 0 &&
-    Date.now() >= rotateAfter;
+  const rotationDue = (): boolean => {
+    if (rotateBytes <= 0 || goodSize < rotateBytes || broken || full || deferred.length > 0) return false;
+    if (Date.now() < rotateAfter) return false;
+    if (unsynced <= PRESYNC_BYTES) return true; // the rotation's own fsync is short
+    if (presync) return presync.done;
+    const target = file;
+    const started: { done: boolean; promise: Promise<void> } = { done: false, promise: Promise.resolve() };
+    started.promise = target.sync().then(
+      () => {
+        started.done = true;
+      },
+      (err: Error) => {
+        // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
+        if (file === target) broken ??= { err, what: 'an fsync failed' };
+        started.done = true;
+      },
+    );
+    presync = started;
+    return false;
+  };
   const rotate = async () => {
     let rotated: Awaited<ReturnType<typeof rotateAuditFile>>;
+    presync = undefined;
     try {
       rotated = await rotateAuditFile(file, path, head, {
         openFile: opts.openFile ?? openAuditFile,
@@ -879,6 +905,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     const old = file;
     ({ file, head, size: goodSize } = rotated);
     dirty = false;
+    unsynced = 0;
     await old.close().catch(() => undefined);
     notifyCommitted(opts.onCommit, [markerRecord({ ...rotated.marker, head }, opts.server)]);
     let retention: { removed: string[]; failed: string[] };
@@ -965,6 +992,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     close() {
       closing ??= (async () => {
         while (pumping) await pumping;
+        await presync?.promise;
         if (deferred.length > 0 && !broken) await commit([]); // one last try for outcome records kept from a full disk
         await spill(deferred, 'the audit log was still full at close');
         deferred = [];
