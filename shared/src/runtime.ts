@@ -178,7 +178,7 @@ export async function createRuntime(
             );
           } else {
             logger.info(
-              { auditFile: auditPath, rotatedTo: report.rotatedTo, removed: report.removed },
+              { auditFile: auditPath, rotatedTo: report.rotatedTo, removed: report.removed, ms: report.ms },
               'audit log rotated: the chain continues in a new file',
             );
             if (report.notRemoved.length > 0) {

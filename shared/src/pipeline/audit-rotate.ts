@@ -134,7 +134,7 @@ export interface Rotated {
 
 /**
  * Rotates the live file `file` at `path` whose chain ends at `head`: fsync, rename to the next rotated name,
- * fsync the directory, open a new file at `path`, write and fsync the marker, fsync the directory. Throws
+ * open a new file at `path`, write and fsync the marker, fsync the directory. Throws
  * `RotationError`: `undone` when the log is back as it was (the full file at `path`, keep writing to it),
  * not undone when the full file could not be put back (then `path` holds nothing or an empty file, which
  * the next start continues from the rotated file).
@@ -161,7 +161,9 @@ export async function rotateAuditFile(
   }
   let fresh: AuditFile | undefined;
   try {
-    await fsyncDir(dir);
+    // One directory fsync, after the new file exists, makes both the rename and the creation durable: a
+    // crash before it leaves the full file at `path`, or it renamed and `path` missing or empty (both of
+    // which the next start continues from).
     fresh = await opts.openFile(path);
     const marker = rotationMarker(head, basename(rotatedTo), opts.server);
     const data = Buffer.from(`${marker.line}\n`, 'utf8');

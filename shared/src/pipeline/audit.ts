@@ -614,7 +614,7 @@ export interface FileAuditSinkOptions {
 
 /** What a rotation did, for the server's log and metrics. */
 export type RotationReport =
-  | { kind: 'rotated'; rotatedTo: string; removed: string[]; notRemoved: string[] }
+  | { kind: 'rotated'; rotatedTo: string; removed: string[]; notRemoved: string[]; ms: number }
   | { kind: 'failed'; reason: string; retryInMs: number }
   | { kind: 'resumed'; from: string };
 
@@ -878,6 +878,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     return false;
   };
   const rotate = async () => {
+    const started = performance.now();
     let rotated: Awaited<ReturnType<typeof rotateAuditFile>>;
     presync = undefined;
     try {
@@ -919,6 +920,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       rotatedTo: basename(rotated.rotatedTo),
       removed: retention.removed,
       notRemoved: retention.failed,
+      ms: Math.round((performance.now() - started) * 10) / 10,
     });
   };
 
