@@ -26,6 +26,7 @@ import {
   type RotationReport,
   verifyAuditChain,
 } from './audit.js';
+import { appendFallback } from './audit-fallback.js';
 import { listRotated, nextRotatedName, rotationStamp } from './audit-rotate.js';
 import { verifyAuditSet } from './audit-verify.js';
 
@@ -320,6 +321,30 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
     await sink.write(event(500), { durable: true });
     await sink.close();
     expect(await verifyAuditSet(path)).toMatchObject({ ok: true, records: before.records + 1 });
+  });
+
+  it('a fallback file waiting at that start is appended after the marker; health stays ok', async () => {
+    const { path, rotated, last } = await renamedLog(2);
+    const fallbackPath = join(root, `fallback-${counter}.jsonl`);
+    const kept = { ...event(7), phase: 'outcome', time: new Date().toISOString(), argsDigest: 'sha256:00', args: {} };
+    await appendFallback(fallbackPath, [JSON.stringify({ ...kept, principal: { subject: 'agent' } })]);
+    const replays: unknown[] = [];
+    const sink = await createFileAuditSink({
+      path,
+      server: 'docker',
+      fallbackPath,
+      minFreeBytes: 1024,
+      onFallback: (r) => replays.push(r),
+    });
+    expect(await sink.health?.()).toEqual({ ok: true });
+    await sink.close();
+    expect(replays).toEqual([{ kind: 'replayed', records: 1, torn: '' }]);
+    expect(recordsOf(path).map((r) => [r.event ?? r.requestId, r.seq])).toEqual([
+      ['audit.rotated', last.seq + 1],
+      ['r7', last.seq + 2],
+    ]);
+    expect(await verifyAuditSet(path)).toMatchObject({ ok: true, records: last.seq + 2 });
+    expect(basename(rotated)).toBe(recordsOf(path)[0]?.previousFile);
   });
 
   it('refuses to start from a rotated file whose end is torn or edited, saying what to run', async () => {
