@@ -32,6 +32,8 @@ async function verify(file: string, out: Out): Promise<number> {
   return 1;
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** `verify <file> --all`: one line per file, oldest first, then the verdict. */
 async function verifyAll(file: string, out: Out): Promise<number> {
   const set = await verifyAuditSet(file);
@@ -43,12 +45,11 @@ async function verifyAll(file: string, out: Out): Promise<number> {
   }
   if (set.ok) {
     out.write(
-      `ok: ${set.files.filter((f) => f.records > 0).length} files, ${set.records} records, chain intact across files\n`,
+      `ok: ${plural(set.files.filter((f) => f.records > 0).length, 'file')}, ${set.records} records, chain intact across files\n`,
     );
     return 0;
   }
-  const bad = set.files.filter((f) => !f.ok).length;
-  out.write(`broken: ${bad} file${bad === 1 ? '' : 's'} failed (above)\n`);
+  out.write(`broken: ${plural(set.files.filter((f) => !f.ok).length, 'file')} failed (above)\n`);
   return 1;
 }
 

@@ -485,6 +485,14 @@ describe('ravenhelm-audit verify across rotated files', () => {
     );
   });
 
+  it('verify --all on a log that never rotated checks its one file', async () => {
+    const path = await rotatedLog(3, 0);
+    expect(await cli(['verify', path, '--all'])).toEqual({
+      code: 0,
+      out: 'audit.jsonl: 3 records, seq 1..3, starts at genesis\nok: 1 file, 3 records, chain intact across files\n',
+    });
+  });
+
   it('says when the live file is absent after a rotation cut short, and exits 2 when there is no log at all', async () => {
     const path = await rotatedLog(30);
     rmSync(path);
