@@ -11,8 +11,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditEvent, createFileAuditSink, verifyAuditChain } from '@ravenhelm/kit';
-import { verifyAuditSet } from '../../shared/src/pipeline/audit-verify.js';
+import { type AuditEvent, createFileAuditSink, verifyAuditChain, verifyAuditSet } from '@ravenhelm/kit';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { CONCURRENCY, runIfMain } from './common.js';
 
