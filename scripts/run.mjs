@@ -58,6 +58,7 @@ switch (command) {
       'auth',
       'observability-summary',
       'audit',
+      'audit-rotate',
       'context',
       'startup',
       'fair-queue',

@@ -246,6 +246,25 @@ export const KitConfigSchema = z.object({
        * the server's log only).
        */
       fallbackFile: z.string().min(1).optional(),
+      /**
+       * Rotate the log once it holds this many bytes (the server renames it to `<file>.<UTC time>` and
+       * continues the chain in a new file). 0 turns rotation off. Default 64 MiB: with keepFiles 10, at
+       * most about 704 MiB of log per server, within the 1 GiB state volume of the Kubernetes example.
+       */
+      rotateBytes: z.coerce
+        .number()
+        .int()
+        .refine((n) => n === 0 || (n >= 16_384 && n <= Number.MAX_SAFE_INTEGER), {
+          message: `must be 0 (no rotation) or from 16384 bytes (16 KiB) up`,
+        })
+        .default(64 * 1024 * 1024),
+      /** Rotated files kept beside the log; after each rotation the oldest beyond this many are removed. */
+      keepFiles: z.coerce
+        .number()
+        .int()
+        .min(1, 'must be at least 1 (ship the log for copies kept longer)')
+        .max(100_000, 'must be at most 100000')
+        .default(10),
     })
     .prefault({}),
   rateLimit: z
@@ -342,6 +361,8 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
   RAVENHELM_AUDIT_MIN_FREE_BYTES: 'audit.minFreeBytes',
   RAVENHELM_AUDIT_FALLBACK_FILE: 'audit.fallbackFile',
+  RAVENHELM_AUDIT_ROTATE_BYTES: 'audit.rotateBytes',
+  RAVENHELM_AUDIT_KEEP_FILES: 'audit.keepFiles',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_HTTP_FAST_PATH: 'http.fastPath',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',

@@ -73,11 +73,13 @@ export {
   digestArgs,
   type FileAuditSinkOptions,
   openAuditFile,
+  type RotationReport,
   redactArgs,
   repairAuditLog,
   type TornTail,
   verifyAuditChain,
 } from './pipeline/audit.js';
+export { type FileVerdict, type SetVerdict, verifyAuditSet } from './pipeline/audit-verify.js';
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
