@@ -248,8 +248,8 @@ export const KitConfigSchema = z.object({
       fallbackFile: z.string().min(1).optional(),
       /**
        * Rotate the log once it holds this many bytes (the server renames it to `<file>.<UTC time>` and
-       * continues the chain in a new file). 0 turns rotation off. Default 64 MiB: with keepFiles 10, at
-       * most about 704 MiB of log per server, within the 1 GiB state volume of the Kubernetes example.
+       * continues the chain in a new file). 0 turns rotation off. Default 64 MiB: small enough to copy,
+       * ship or verify one file at a time, large enough to rotate rarely (a rotation costs ~3 ms).
        */
       rotateBytes: z.coerce
         .number()
@@ -258,13 +258,17 @@ export const KitConfigSchema = z.object({
           message: `must be 0 (no rotation) or from 16384 bytes (16 KiB) up`,
         })
         .default(64 * 1024 * 1024),
-      /** Rotated files kept beside the log; after each rotation the oldest beyond this many are removed. */
+      /**
+       * Rotated files kept beside the log; after each rotation the oldest beyond this many are removed.
+       * 0 (default): none is removed. Deleting audit records is the operator's decision, never a default:
+       * set it where the records are shipped elsewhere (audit.ship) or the volume is bounded.
+       */
       keepFiles: z.coerce
         .number()
         .int()
-        .min(1, 'must be at least 1 (ship the log for copies kept longer)')
+        .min(0, 'must be 0 (keep every file) or more')
         .max(100_000, 'must be at most 100000')
-        .default(10),
+        .default(0),
     })
     .prefault({}),
   rateLimit: z

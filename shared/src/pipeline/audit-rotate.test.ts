@@ -155,6 +155,22 @@ describe('audit log rotation', () => {
     );
   });
 
+  it('removes no rotated file unless keepFiles is set (deleting audit records is never a default)', async () => {
+    const path = freshLog();
+    const reports: RotationReport[] = [];
+    const sink = await createFileAuditSink({ path, rotateBytes: 2048, onRotate: (r) => reports.push(r) });
+    for (let i = 1; i <= 200; i++) await sink.write(event(i), { durable: false });
+    await sink.close();
+    const rotations = reports.filter((r) => r.kind === 'rotated');
+    // more rotations than any small default would keep
+    expect(rotations.length).toBeGreaterThanOrEqual(15);
+    expect(rotations.flatMap((r) => r.removed)).toEqual([]);
+    expect((await listRotated(path)).map((r) => r.name)).toEqual(rotations.map((r) => r.rotatedTo));
+    const verdict = await verifyAuditSet(path);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.records).toBe(200 + rotations.length);
+  });
+
   it('fsyncs a durable write in the file it ends up in, on either side of a rotation', async () => {
     const path = freshLog();
     const events: { handle: number; kind: 'append' | 'sync' | 'resolved'; text: string }[] = [];
@@ -505,10 +521,10 @@ describe('ravenhelm-audit verify across rotated files', () => {
 
 describe('audit.rotateBytes and audit.keepFiles settings', () => {
   const backendSchema = z.object({});
-  it('default to 64 MiB and 10 files, read the environment, and refuse values out of range by name', () => {
+  it('default to 64 MiB and keeping every file, read the environment, and refuse values out of range by name', () => {
     expect(loadConfig({ backendSchema, env: {} }).audit).toMatchObject({
       rotateBytes: 64 * 1024 * 1024,
-      keepFiles: 10,
+      keepFiles: 0,
     });
     const set = loadConfig({
       backendSchema,
@@ -518,8 +534,8 @@ describe('audit.rotateBytes and audit.keepFiles settings', () => {
     expect(() => loadConfig({ backendSchema, env: { RAVENHELM_AUDIT_ROTATE_BYTES: '4096' } })).toThrow(
       /audit\.rotateBytes.*must be 0 \(no rotation\) or from 16384 bytes/s,
     );
-    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_AUDIT_KEEP_FILES: '0' } })).toThrow(
-      /audit\.keepFiles.*must be at least 1/s,
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_AUDIT_KEEP_FILES: '-1' } })).toThrow(
+      /audit\.keepFiles.*must be 0 \(keep every file\) or more/s,
     );
   });
 });

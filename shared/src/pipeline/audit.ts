@@ -606,7 +606,7 @@ export interface FileAuditSinkOptions {
    * record. 0 or undefined: never.
    */
   rotateBytes?: number;
-  /** Rotated files kept: after a rotation the oldest beyond this many are removed. Default 10. */
+  /** Rotated files kept: after a rotation the oldest beyond this many are removed. 0 or undefined: all kept. */
   keepFiles?: number;
   /** Told about each rotation (and retention), a rotation that failed, and a rotation finished on open. */
   onRotate?: (report: RotationReport) => void;
@@ -911,7 +911,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     notifyCommitted(opts.onCommit, [markerRecord({ ...rotated.marker, head }, opts.server)]);
     let retention: { removed: string[]; failed: string[] };
     try {
-      retention = await removeOldRotated(path, opts.keepFiles ?? 10);
+      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles) : { removed: [], failed: [] };
     } catch (err) {
       retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
     }
