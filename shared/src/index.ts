@@ -81,7 +81,7 @@ export {
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
-export { connectRedis, type RedisLike, undoLater } from './pipeline/redis.js';
+export { connectRedis, describeRedisClient, type RedisLike, type RedisTlsFiles, undoLater } from './pipeline/redis.js';
 export {
   createTaskStore,
   type TaskLimits,
