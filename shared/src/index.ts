@@ -34,7 +34,15 @@ export {
   pageList,
 } from './budget.js';
 export { currentCaller, runAsCaller } from './caller-context.js';
-export { type FullConfig, KIT_ENV, type KitConfig, KitConfigSchema, loadConfig, redactConfig } from './config.js';
+export {
+  type FullConfig,
+  KIT_ENV,
+  type KitConfig,
+  KitConfigSchema,
+  loadConfig,
+  RedisTlsConfigSchema,
+  redactConfig,
+} from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';

@@ -21,8 +21,10 @@ import {
   type Timed,
   type ToolAnswer,
 } from '../fixtures/redis-faults.js';
-import { redisUp } from '../fixtures/redis-sentinel.js';
+import { redisCli, redisUp } from '../fixtures/redis-sentinel.js';
 import { clientTls, clientTlsEnv, makeRedisPki, type RedisPki, startTlsRedis } from '../fixtures/redis-tls.js';
+import { assertNowhere, type SecretsBin, startBin } from '../secrets/harness.js';
+import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
 
 const tokens = { writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] } };
 const POLICY = 'servers:\n  echo:\n    confirm: destructive\n';
@@ -245,3 +247,42 @@ describe('a client certificate rotated on disk', () => {
     expect(h.logs()).not.toContain(REDIS_PASSWORD);
   }, 30_000);
 });
+
+describe("the secrets server's own Redis client (reveal tokens) over TLS", () => {
+  const VALUE = 'Tls-Reveal-Value-7d20aa';
+  const sim = new SecretsManagerSimulator();
+  const state: { pki?: RedisPki; redis?: RedisProcess; bin?: SecretsBin } = {};
+  const ready = inSuite('the secrets bin');
+  beforeAll(async () => {
+    await sim.start();
+    sim.seed('tls/db', VALUE);
+    state.pki = await makeRedisPki();
+    state.redis = await startTlsRedis(state.pki, { password: REDIS_PASSWORD });
+    state.bin = await startBin({ sim, env: { RAVENHELM_REDIS_URL: state.redis.url, ...clientTlsEnv(state.pki) } });
+  }, 90_000);
+  afterAll(async () => {
+    await state.bin?.close();
+    await state.redis?.stop();
+    state.pki?.remove();
+    await sim.close();
+  });
+
+  it('starts with the kit TLS settings and reveals once with a token kept in the TLS Redis', async () => {
+    const bin = ready(state.bin);
+    const first = await bin.call('secrets_get', { name: 'tls/db', reveal: true });
+    const token = first.structured?.revealToken as string;
+    expect(token, first.text).toMatch(/^cfm_/);
+    // The token is in this Redis: the reveal store is the TLS one, not an in-process fallback.
+    expect(await redisKeys(ready(state.pki), ready(state.redis), 'ravenhelm:reveal:secrets*')).not.toHaveLength(0);
+    const shown = await bin.call('secrets_get', { name: 'tls/db', reveal: true, revealToken: token });
+    expect(shown.structured?.value, shown.text).toBe(VALUE);
+    assertNowhere([REDIS_PASSWORD], { stderr: bin.stderr(), audit: bin.auditText(), results: bin.results() });
+    expect(bin.stderr()).not.toContain('PRIVATE KEY');
+  }, 30_000);
+});
+
+/** KEYS on a TLS Redis with the PKI's client certificate, through redis-cli. */
+async function redisKeys(pki: RedisPki, redis: RedisProcess, pattern: string): Promise<string[]> {
+  const out = await redisCli(redis.port, REDIS_PASSWORD, ['KEYS', pattern], clientTls(pki));
+  return out.split('\n').filter(Boolean);
+}

@@ -128,9 +128,13 @@ const UNTRUSTED = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-/** What one connect attempt got to: whether its TLS handshake completed. */
+/** What the latest connect attempt got to: whether its TLS handshake completed; through Sentinel, where to and how it failed. */
 export interface TlsAttempt {
   secure: boolean;
+  /** `rediss://host:port` of the sentinel or master tried last (Sentinel only). */
+  where?: string;
+  /** Its first error (Sentinel only: ioredis reports a sentinel's as "Connection is closed."). */
+  err?: Error;
 }
 
 /**

@@ -173,7 +173,12 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     return client;
   } catch (err) {
     client.disconnect();
-    if (sentinel) throw sentinelStartupError(sentinel, attempts, sentinelErrors, err);
+    if (sentinel) {
+      // Over TLS, what failed last (a sentinel or the master it named) and why, in TLS terms.
+      const tlsHint =
+        attempt.err && attempt.where ? describeTlsFailure(attempt.err, attempt.where, tlsFiles, attempt) : undefined;
+      throw sentinelStartupError(sentinel, attempts, sentinelErrors, err, tlsHint);
+    }
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
       `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeTlsFailure(err, where, tlsFiles, attempt) ?? describeCause(err)}`,
@@ -226,7 +231,13 @@ async function loadIoredis(): Promise<typeof Redis> {
 }
 
 /** Why no master could be reached through the sentinels, in the words an operator acts on. */
-function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], err: unknown): RavenhelmError {
+function sentinelStartupError(
+  s: SentinelUrl,
+  attempts: number,
+  said: string[],
+  err: unknown,
+  tlsHint: string | undefined,
+): RavenhelmError {
   const where = describeSentinels(s);
   const hosts = s.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
   // A sentinel that knows no master by that name answers "ERR No such master with that name" (Redis 7), or
@@ -238,8 +249,8 @@ function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], 
   const message = noMaster
     ? `the sentinels at ${hosts} know no master named ${JSON.stringify(s.name)} (asked ${attempts} time(s)); check the master name in RAVENHELM_REDIS_URL against \`sentinel monitor <name>\` in sentinel.conf (Bitnami: mymaster)`
     : reachedNone
-      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`
-      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${describeCause(err)}`;
+      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${tlsHint ?? `${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`}`
+      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${tlsHint ?? describeCause(err)}`;
   return new RavenhelmError('ERR_BACKEND_UNAVAILABLE', message, { redis: where }, { cause: err });
 }
 
@@ -301,6 +312,8 @@ function watchHandshake<S extends { once(event: string, fn: () => void): unknown
 /**
  * ioredis's Sentinel connector, with the TLS files read again before each connect (to the sentinels, the
  * failover detector's subscriptions and the master): a rotated certificate is used from the next one on.
+ * It notes in `attempt` which sentinel or master it tried last and how that failed: ioredis itself only
+ * says "Connection is closed." for a sentinel, whatever the TLS error was.
  */
 async function sentinelTlsConnector(tls: () => ConnectionOptions, attempt: TlsAttempt) {
   type SentinelConnector = typeof import('ioredis/built/connectors/SentinelConnector/index.js').default;
@@ -308,16 +321,49 @@ async function sentinelTlsConnector(tls: () => ConnectionOptions, attempt: TlsAt
     default: SentinelConnector | { default: SentinelConnector };
   };
   const Sentinel = 'default' in mod.default ? mod.default.default : mod.default;
+  type Endpoint = { host?: string; port?: number | string };
+  type SentinelClient = { on(event: string, fn: (err: Error) => void): unknown };
+  const trying = (e: Endpoint) => {
+    attempt.where = `rediss://${e.host ?? 'localhost'}:${e.port ?? 26379}`;
+    attempt.secure = false;
+    attempt.err = undefined;
+  };
+  const failed = (err: Error) => {
+    attempt.err ??= err;
+  };
   return class SentinelTlsConnector extends Sentinel {
     private readonly base: ConstructorParameters<SentinelConnector>[0];
     constructor(options: unknown) {
       super(options as ConstructorParameters<SentinelConnector>[0]);
       this.base = this.options;
+      // Private in ioredis's typings, plain methods at runtime: wrapped per instance, behaviour unchanged.
+      const self = this as unknown as {
+        connectToSentinel(endpoint: Endpoint, options?: unknown): SentinelClient;
+        resolve(endpoint: Endpoint): Promise<Endpoint | null>;
+      };
+      const toSentinel = self.connectToSentinel.bind(this);
+      self.connectToSentinel = (endpoint, options) => {
+        const client = toSentinel(endpoint, options);
+        trying(endpoint);
+        client.on('connect', () => {
+          attempt.secure = true;
+        });
+        client.on('error', failed);
+        return client;
+      };
+      const resolve = self.resolve.bind(this);
+      self.resolve = async (endpoint) => {
+        const master = await resolve(endpoint);
+        if (master) trying(master);
+        return master;
+      };
     }
     override async connect(emit: Parameters<InstanceType<SentinelConnector>['connect']>[0]) {
       const now = tls();
       this.options = { ...this.base, tls: now, sentinelTLS: now };
-      return watchHandshake(await super.connect(emit), attempt);
+      const stream = await super.connect(emit);
+      stream.once('error', failed);
+      return watchHandshake(stream, attempt);
     }
   };
 }
