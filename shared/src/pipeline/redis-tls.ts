@@ -34,7 +34,7 @@ export function hasRedisTls(files: RedisTlsFiles | undefined): files is RedisTls
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 function bad(setting: keyof typeof REDIS_TLS_ENV, file: string, what: string): RavenhelmError {
-  return new RavenhelmError('ERR_BAD_REQUEST', `${REDIS_TLS_ENV[setting]} (redis.tls.${setting}) ${file} ${what}`);
+  return new RavenhelmError('ERR_BAD_REQUEST', `${REDIS_TLS_ENV[setting]} (redis.tls.${setting}) ${file}${what}`);
 }
 
 function readPem(setting: keyof typeof REDIS_TLS_ENV, file: string): string {
@@ -42,19 +42,19 @@ function readPem(setting: keyof typeof REDIS_TLS_ENV, file: string): string {
     return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw bad(setting, file, `cannot be read (${code}): mount the file there or fix the path`);
+    throw bad(setting, file, ` cannot be read (${code}): mount the file there or fix the path`);
   }
 }
 
 /** The certificates of a PEM text; throws, without the content, when there is none or one does not parse. */
 function certificates(setting: 'caFile' | 'certFile', file: string, pem: string): X509Certificate[] {
   const blocks = pem.match(PEM_CERT) ?? [];
-  if (blocks.length === 0) throw bad(setting, file, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  if (blocks.length === 0) throw bad(setting, file, ' holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
   return blocks.map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch {
-      throw bad(setting, file, `has a certificate (number ${i + 1}) that does not parse`);
+      throw bad(setting, file, ` has a certificate (number ${i + 1}) that does not parse`);
     }
   });
 }
@@ -74,7 +74,7 @@ export function readRedisTls(files: RedisTlsFiles): ConnectionOptions {
     if (!files.certFile || !files.keyFile) {
       throw new RavenhelmError(
         'ERR_BAD_REQUEST',
-        `${REDIS_TLS_ENV.certFile} and ${REDIS_TLS_ENV.keyFile} (redis.tls.certFile, redis.tls.keyFile) go together: set both, or neither`,
+        'RAVENHELM_REDIS_TLS_CERT_FILE and RAVENHELM_REDIS_TLS_KEY_FILE (redis.tls.certFile, redis.tls.keyFile) go together: set both, or neither',
       );
     }
     const cert = readPem('certFile', files.certFile);
@@ -84,13 +84,13 @@ export function readRedisTls(files: RedisTlsFiles): ConnectionOptions {
     try {
       privateKey = createPrivateKey(key);
     } catch {
-      throw bad('keyFile', files.keyFile, 'is not a PEM private key');
+      throw bad('keyFile', files.keyFile, ' is not a PEM private key');
     }
     if (!leaf?.checkPrivateKey(privateKey)) {
       throw bad(
         'keyFile',
         files.keyFile,
-        `does not belong to the certificate in ${files.certFile}: mount the key issued with that certificate (a rotation half written? both files come from one Secret)`,
+        ` does not belong to the certificate in ${files.certFile}: mount the key issued with that certificate (a rotation half written? both files come from one Secret)`,
       );
     }
     out.cert = cert;
@@ -154,16 +154,16 @@ export function describeTlsFailure(
   if (!tls) {
     // A TLS port drops a plaintext client at its first bytes.
     if (/^(ECONNRESET|EPIPE)$/.test(code) || /^Connection is closed|^Protocol error/.test(msg)) {
-      return `${where} closed the connection before answering (${code || msg}): if Redis serves TLS on this port (tls-port), use rediss:// in RAVENHELM_REDIS_URL (with ${REDIS_TLS_ENV.caFile} for a private CA)`;
+      return `${where} closed the connection before answering (${code || msg}): if Redis serves TLS on this port (tls-port), use rediss:// in RAVENHELM_REDIS_URL (with RAVENHELM_REDIS_TLS_CA_FILE for a private CA)`;
     }
     return undefined;
   }
   if (UNTRUSTED.has(code)) {
-    const by = files?.caFile ? `${REDIS_TLS_ENV.caFile} (${files.caFile})` : 'the system CA store';
-    return `the certificate of ${where} is not trusted by ${by} (${code}): set ${REDIS_TLS_ENV.caFile} to the CA that signed the Redis server certificate (cert-manager: ca.crt of its Secret)`;
+    const by = files?.caFile ? `RAVENHELM_REDIS_TLS_CA_FILE (${files.caFile})` : 'the system CA store';
+    return `the certificate of ${where} is not trusted by ${by} (${code}): set RAVENHELM_REDIS_TLS_CA_FILE to the CA that signed the Redis server certificate (cert-manager: ca.crt of its Secret)`;
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return `the certificate of ${where} does not name the host it was reached by (ERR_TLS_CERT_ALTNAME_INVALID: ${msg}): set ${REDIS_TLS_ENV.serverName} to a name the certificate holds, or add the host to its subjectAltName`;
+    return `the certificate of ${where} does not name the host it was reached by (ERR_TLS_CERT_ALTNAME_INVALID: ${msg}): set RAVENHELM_REDIS_TLS_SERVER_NAME to a name the certificate holds, or add the host to its subjectAltName`;
   }
   if (/^CERT_(HAS_EXPIRED|NOT_YET_VALID)$/.test(code)) {
     return `the certificate of ${where} is outside its validity period (${code}): renew it (or check this host's clock)`;
@@ -172,8 +172,8 @@ export function describeTlsFailure(
   // 1.3, where the client finishes first) a reset just after it.
   if (/_ALERT_/.test(code) || (attempt.secure && /^(ECONNRESET|EPIPE)$/.test(code))) {
     return files?.certFile
-      ? `${where} refused the client certificate in ${REDIS_TLS_ENV.certFile} (${files.certFile}) (${code}): it must be signed by a CA in the server's tls-ca-cert-file and be valid now`
-      : `${where} closed the connection after the TLS handshake (${code}): it requires a client certificate (tls-auth-clients yes): set ${REDIS_TLS_ENV.certFile} and ${REDIS_TLS_ENV.keyFile}`;
+      ? `${where} refused the client certificate in RAVENHELM_REDIS_TLS_CERT_FILE (${files.certFile}) (${code}): it must be signed by a CA in the server's tls-ca-cert-file and be valid now`
+      : `${where} closed the connection after the TLS handshake (${code}): it requires a client certificate (tls-auth-clients yes): set RAVENHELM_REDIS_TLS_CERT_FILE and RAVENHELM_REDIS_TLS_KEY_FILE`;
   }
   if (
     !attempt.secure &&
