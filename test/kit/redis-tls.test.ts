@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectRedis, describeRedisClient, type RedisTlsFiles } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCa } from '../fixtures/pki.js';
+import { makeCa, makeLeaf } from '../fixtures/pki.js';
 import { inSuite, type RedisProcess, startRedis } from '../fixtures/redis.js';
 import {
   answerText,
@@ -129,6 +129,41 @@ describe('Redis over TLS with a private CA and a client certificate (tls-auth-cl
     expect(r.message).toMatch(/is not trusted by the system CA store \([A-Z_]+\): set RAVENHELM_REDIS_TLS_CA_FILE/);
     expect(r.ms).toBeLessThan(STARTUP_BOUND_MS);
   }, 15_000);
+
+  it('a CA certificate as the server certificate (INVALID_PURPOSE), an expired one (CERT_HAS_EXPIRED)', async () => {
+    const pki = ready(state.pki);
+    const selfSigned = await makeCa({ name: 'redis self-signed' });
+    const hour = 3600_000;
+    const expired = await makeLeaf({
+      ca: pki.ca,
+      ips: ['127.0.0.1'],
+      notBefore: new Date(Date.now() - 48 * hour),
+      notAfter: new Date(Date.now() - 24 * hour),
+    });
+    const servers: RedisProcess[] = [];
+    try {
+      for (const [name, cert] of [
+        ['self-signed', selfSigned],
+        ['expired', expired],
+      ] as const) {
+        const certFile = join(pki.dir, `${name}.crt`);
+        const keyFile = join(pki.dir, `${name}.key`);
+        writeFileSync(certFile, cert.certPem);
+        writeFileSync(keyFile, cert.keyPem);
+        servers.push(await startRedis({ tls: { certFile, keyFile, caFile: pki.server.caFile } }));
+      }
+      const [own, old] = servers as [RedisProcess, RedisProcess];
+      const a = await startupError(pki, own.url, clientTls(pki));
+      expect(a.message).toMatch(
+        /the certificate of rediss:\/\/127\.0\.0\.1:\d+ is not a TLS server certificate \(INVALID_PURPOSE: .+\): its key usage and extended key usage must allow serverAuth/,
+      );
+      const b = await startupError(pki, old.url, clientTls(pki));
+      expect(b.message).toMatch(/is outside its validity period \(CERT_HAS_EXPIRED\): renew it/);
+      for (const r of [a, b]) expect(r.ms).toBeLessThan(STARTUP_BOUND_MS);
+    } finally {
+      for (const r of servers) await r.stop();
+    }
+  }, 20_000);
 
   it('a certificate that does not name the host: says to set serverName or fix the certificate', async () => {
     const pki = ready(state.pki);

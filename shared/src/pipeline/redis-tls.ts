@@ -165,6 +165,9 @@ export function describeTlsFailure(
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `the certificate of ${where} does not name the host it was reached by (ERR_TLS_CERT_ALTNAME_INVALID: ${msg}): set RAVENHELM_REDIS_TLS_SERVER_NAME to a name the certificate holds, or add the host to its subjectAltName`;
   }
+  if (code === 'INVALID_PURPOSE') {
+    return `the certificate of ${where} is not a TLS server certificate (INVALID_PURPOSE: ${msg}): its key usage and extended key usage must allow serverAuth (a CA certificate mounted as the server's?)`;
+  }
   if (/^CERT_(HAS_EXPIRED|NOT_YET_VALID)$/.test(code)) {
     return `the certificate of ${where} is outside its validity period (${code}): renew it (or check this host's clock)`;
   }
