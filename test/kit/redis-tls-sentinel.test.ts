@@ -4,10 +4,21 @@
  * too, `tls-replication yes`). The kit asks the sentinels for the master and reaches it, both with the
  * private CA and the client certificate, and serves a confirmation token through the SDK client.
  */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connectRedis, describeRedisClient, type RedisTlsFiles } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa } from '../fixtures/pki.js';
 import { inSuite } from '../fixtures/redis.js';
-import { answerText, callTimed, startFaultServer, type Timed, type ToolAnswer } from '../fixtures/redis-faults.js';
+import {
+  answerText,
+  callTimed,
+  sleep,
+  startFaultServer,
+  type Timed,
+  type ToolAnswer,
+} from '../fixtures/redis-faults.js';
 import {
   redisUp,
   SENTINEL_DATA_PASSWORD,
@@ -75,6 +86,48 @@ describe('Redis Sentinel over TLS with a private CA and client certificates', ()
     expect(await startupError({ ...clientTls(pki), caFile: pki.otherCaFile })).toMatch(
       /^no sentinel at .* answered \(1 round\(s\)\): the certificate of rediss:\/\/127\.0\.0\.1:\d+ is not trusted by RAVENHELM_REDIS_TLS_CA_FILE \(.*other-ca\.crt\) \([A-Z_]+\)/,
     );
+  }, 30_000);
+
+  it('reads the client certificate again at each reconnect, through the sentinels too', async () => {
+    const set = ready(state.set);
+    const pki = ready(state.pki);
+    const files = { caFile: pki.caFile, certFile: join(pki.dir, 'rot.crt'), keyFile: join(pki.dir, 'rot.key') };
+    const write = (pair: { certPem: string; keyPem: string }) => {
+      writeFileSync(files.certFile, pair.certPem);
+      writeFileSync(files.keyFile, pair.keyPem);
+    };
+    write(await pki.newClient());
+    const client = await connectRedis(set.url, {
+      sentinelPassword: SENTINEL_PASSWORD,
+      connectionName: 'rh-rotate',
+      tls: files,
+    });
+    const dropConnection = async () => {
+      const primary = await set.primaryPort();
+      const line = (await set.cli(primary, 'CLIENT', 'LIST')).split('\n').find((l) => / name=rh-rotate /.test(l));
+      const id = line?.match(/^id=(\d+)/)?.[1];
+      expect(id, 'our connection on the primary').toBeDefined();
+      await set.cli(primary, 'CLIENT', 'KILL', 'ID', id as string);
+    };
+    const waitFor = async (want: (status: string) => boolean, ms: number) => {
+      for (let i = 0; i < ms / 100 && !want(client.status); i++) await sleep(100);
+      return client.status;
+    };
+    try {
+      expect(await client.set('rot', '1')).toBe('OK');
+      // A pair from a CA no node trusts: the reconnect uses it and is refused (kept in memory, it would not be).
+      write(await pki.newClient(await makeCa({ name: 'untrusted client CA' })));
+      await dropConnection();
+      await sleep(1500);
+      expect(client.status).not.toBe('ready');
+      await expect(client.set('rot', '2')).rejects.toThrow();
+      // A good pair again: the next reconnect takes it, no restart.
+      write(await pki.newClient());
+      expect(await waitFor((st) => st === 'ready', 10_000)).toBe('ready');
+      expect(await client.set('rot', '3')).toBe('OK');
+    } finally {
+      client.disconnect();
+    }
   }, 30_000);
 
   it('serves a confirmation token issued and redeemed through the kit', async () => {

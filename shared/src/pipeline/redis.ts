@@ -343,6 +343,9 @@ async function sentinelTlsConnector(tls: () => ConnectionOptions, attempt: TlsAt
       };
       const toSentinel = self.connectToSentinel.bind(this);
       self.connectToSentinel = (endpoint, options) => {
+        // One connect() may ask the sentinels round after round (sentinelRetryStrategy): read the files
+        // before each sentinel, so a fixed certificate is taken in the middle of such a wait too.
+        this.refresh();
         const client = toSentinel(endpoint, options);
         trying(endpoint);
         client.on('connect', () => {
@@ -358,9 +361,12 @@ async function sentinelTlsConnector(tls: () => ConnectionOptions, attempt: TlsAt
         return master;
       };
     }
-    override async connect(emit: Parameters<InstanceType<SentinelConnector>['connect']>[0]) {
+    private refresh(): void {
       const now = tls();
       this.options = { ...this.base, tls: now, sentinelTLS: now };
+    }
+    override async connect(emit: Parameters<InstanceType<SentinelConnector>['connect']>[0]) {
+      this.refresh();
       const stream = await super.connect(emit);
       stream.once('error', failed);
       return watchHandshake(stream, attempt);
