@@ -5,7 +5,7 @@
  * private CA and the client certificate, and serves a confirmation token through the SDK client.
  */
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectRedis, describeRedisClient, type RedisTlsFiles } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
   type ToolAnswer,
 } from '../fixtures/redis-faults.js';
 import {
+  listToolsOverStdio,
   redisUp,
   SENTINEL_DATA_PASSWORD,
   SENTINEL_PASSWORD,
@@ -27,6 +28,7 @@ import {
   startSentinelSet,
 } from '../fixtures/redis-sentinel.js';
 import { clientTls, clientTlsEnv, makeRedisPki, type RedisPki } from '../fixtures/redis-tls.js';
+import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const tokens = { writer: { subject: 'writer', scopes: ['mcp:echo:write'], roles: [] } };
 const tokenOf = (t: Timed<ToolAnswer>) => t.value?._meta?.['ravenhelm/confirmation']?.token as string;
@@ -128,6 +130,23 @@ describe('Redis Sentinel over TLS with a private CA and client certificates', ()
     } finally {
       client.disconnect();
     }
+  }, 30_000);
+
+  it('a bundled bin (split chunks) starts through Sentinel over TLS and answers tools/list', async () => {
+    const bin = join(REPO_ROOT, 'servers/docker/bundle/ravenhelm-mcp-docker.mjs');
+    expect(existsSync(bin), 'run `node scripts/bundle.mjs docker` (or the build) first').toBe(true);
+    const pki = ready(state.pki);
+    const { tools, stderr } = await listToolsOverStdio(bin, {
+      PATH: process.env.PATH ?? '',
+      RAVENHELM_REDIS_URL: ready(state.set).url,
+      RAVENHELM_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+      RAVENHELM_AUDIT_FILE: join(pki.dir, 'audit.jsonl'),
+      RAVENHELM_LOCAL_SCOPES: 'mcp:docker:read',
+      ...clientTlsEnv(pki),
+    });
+    expect(tools.length, stderr).toBeGreaterThan(0);
+    for (const secret of [SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, 'PRIVATE KEY'])
+      expect(stderr).not.toContain(secret);
   }, 30_000);
 
   it('serves a confirmation token issued and redeemed through the kit', async () => {
