@@ -4,7 +4,7 @@ import { RavenhelmError, ToolError } from '../errors.js';
 import { describeTlsFailure, hasRedisTls, type RedisTlsFiles, redisTlsSource, type TlsAttempt } from './redis-tls.js';
 import { describeRedisUrl, describeSentinels, parseSentinelUrl, type SentinelUrl } from './redis-url.js';
 
-export { REDIS_TLS_ENV, type RedisTlsFiles, readRedisTls } from './redis-tls.js';
+export type { RedisTlsFiles } from './redis-tls.js';
 export { describeRedisUrl, parseSentinelUrl, SENTINEL_URL_FORM, type SentinelUrl } from './redis-url.js';
 
 /**
