@@ -63,6 +63,7 @@ switch (command) {
       'startup',
       'fair-queue',
       'redis-sentinel',
+      'redis-tls',
     ];
     for (const name of rest.length > 0 ? rest : all) {
       if (!all.includes(name)) {

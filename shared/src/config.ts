@@ -131,6 +131,23 @@ const AUDIT_SHIP_SECRET_PATHS = [
 ];
 // --- end of the audit shipping and traces block ------------------------------------------------------
 
+/** `redis.tls`: the files for Redis over TLS (also the secrets server's reveal Redis). */
+export const RedisTlsConfigSchema = z
+  .object({
+    /** PEM CA bundle that signs the Redis server certificate; default: the system CA store. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate, for servers with `tls-auth-clients yes` (the redis-server default). */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key of certFile (its content is a secret; the path is not). */
+    keyFile: z.string().min(1).optional(),
+    /** The name to verify the server certificate against (and send as SNI) when the URL names an IP. */
+    serverName: z.string().min(1).max(253).optional(),
+  })
+  .refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), {
+    message:
+      'redis.tls.certFile (RAVENHELM_REDIS_TLS_CERT_FILE) and redis.tls.keyFile (RAVENHELM_REDIS_TLS_KEY_FILE) go together: set both, or neither',
+  });
+
 export const KitConfigSchema = z.object({
   transport: z.enum(['stdio', 'http']).default('http'),
   logLevel: LogLevel.default('info'),
@@ -283,6 +300,12 @@ export const KitConfigSchema = z.object({
       url: z.string().optional(),
       /** The password the sentinels require, when they do (a redis+sentinel:// URL carries the master's). */
       sentinelPassword: z.string().min(1).optional(),
+      /** TLS with a private CA and a client certificate (rediss:// only); the files are read again at each reconnect. */
+      tls: RedisTlsConfigSchema.optional(),
+    })
+    .refine((r) => !Object.values(r.tls ?? {}).some(Boolean) || /^rediss(\+sentinel)?:\/\//i.test(r.url ?? ''), {
+      message:
+        'redis.tls.* (RAVENHELM_REDIS_TLS_*) is set but RAVENHELM_REDIS_URL is not a TLS URL: use rediss:// (or rediss+sentinel://)',
     })
     .prefault({}),
   /** Dynamic toolsets (docs/toolsets.md): 'all' (default), 'default' (the server's declared set) or a,b. */
@@ -373,6 +396,10 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
   RAVENHELM_REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+  RAVENHELM_REDIS_TLS_CA_FILE: 'redis.tls.caFile',
+  RAVENHELM_REDIS_TLS_CERT_FILE: 'redis.tls.certFile',
+  RAVENHELM_REDIS_TLS_KEY_FILE: 'redis.tls.keyFile',
+  RAVENHELM_REDIS_TLS_SERVER_NAME: 'redis.tls.serverName',
   RAVENHELM_TOOLSETS: 'toolsets.start',
   RAVENHELM_TOOLSETS_TTL_SECONDS: 'toolsets.ttlSeconds',
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',

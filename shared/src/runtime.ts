@@ -136,6 +136,7 @@ export async function createRuntime(
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
       ? await connectRedis(config.redis.url, {
           ...(config.redis.sentinelPassword ? { sentinelPassword: config.redis.sentinelPassword } : {}),
+          ...(config.redis.tls ? { tls: config.redis.tls } : {}),
         })
       : undefined;
   if (redis) {
