@@ -58,10 +58,12 @@ switch (command) {
       'auth',
       'observability-summary',
       'audit',
+      'audit-rotate',
       'context',
       'startup',
       'fair-queue',
       'redis-sentinel',
+      'redis-tls',
     ];
     for (const name of rest.length > 0 ? rest : all) {
       if (!all.includes(name)) {

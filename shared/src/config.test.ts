@@ -112,3 +112,59 @@ describe('audit shipping and traces settings', () => {
     );
   });
 });
+
+describe('Redis TLS settings', () => {
+  const tlsEnv = {
+    RAVENHELM_REDIS_URL: 'rediss://:pw@redis.internal:6380',
+    RAVENHELM_REDIS_TLS_CA_FILE: '/tls/ca.crt',
+    RAVENHELM_REDIS_TLS_CERT_FILE: '/tls/tls.crt',
+    RAVENHELM_REDIS_TLS_KEY_FILE: '/tls/tls.key',
+    RAVENHELM_REDIS_TLS_SERVER_NAME: 'redis-master.redis.svc',
+  };
+
+  it('reads the CA, client certificate, key and server name from the environment', () => {
+    const c = loadConfig({ backendSchema, env: tlsEnv });
+    expect(c.redis.tls).toEqual({
+      caFile: '/tls/ca.crt',
+      certFile: '/tls/tls.crt',
+      keyFile: '/tls/tls.key',
+      serverName: 'redis-master.redis.svc',
+    });
+    // Paths are no secret (the key's content is, and it is never read into the config); the URL's password is.
+    const printed = JSON.stringify(redactConfig(c));
+    expect(printed).toContain('/tls/tls.key');
+    expect(printed).not.toContain(':pw@');
+  });
+
+  it('accepts a CA alone (server-only TLS) and a Sentinel TLS URL', () => {
+    const c = loadConfig({
+      backendSchema,
+      env: { RAVENHELM_REDIS_URL: 'rediss+sentinel://s1:26379/m', RAVENHELM_REDIS_TLS_CA_FILE: '/tls/ca.crt' },
+    });
+    expect(c.redis.tls).toEqual({ caFile: '/tls/ca.crt' });
+  });
+
+  it('refuses a certificate without its key, and a key without its certificate', () => {
+    const { RAVENHELM_REDIS_TLS_KEY_FILE: _k, ...noKey } = tlsEnv;
+    const { RAVENHELM_REDIS_TLS_CERT_FILE: _c, ...noCert } = tlsEnv;
+    for (const env of [noKey, noCert]) {
+      expect(() => loadConfig({ backendSchema, env })).toThrow(
+        /RAVENHELM_REDIS_TLS_CERT_FILE\) and redis\.tls\.keyFile \(RAVENHELM_REDIS_TLS_KEY_FILE\) go together/,
+      );
+    }
+  });
+
+  it('refuses TLS files with a plain redis:// URL, or without a URL, and says to use rediss://', () => {
+    for (const url of ['redis://:pw@redis.internal:6379', 'redis+sentinel://s1:26379/m', undefined]) {
+      const env: NodeJS.ProcessEnv = { ...tlsEnv, RAVENHELM_REDIS_URL: url };
+      let message = '';
+      try {
+        loadConfig({ backendSchema, env });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, String(url)).toMatch(/RAVENHELM_REDIS_URL is not a TLS URL: use rediss:\/\//);
+      expect(message).not.toContain('pw');
+    }
+  });
+});

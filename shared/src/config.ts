@@ -131,6 +131,23 @@ const AUDIT_SHIP_SECRET_PATHS = [
 ];
 // --- end of the audit shipping and traces block ------------------------------------------------------
 
+/** `redis.tls`: the files for Redis over TLS (also the secrets server's reveal Redis). */
+export const RedisTlsConfigSchema = z
+  .object({
+    /** PEM CA bundle that signs the Redis server certificate; default: the system CA store. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate, for servers with `tls-auth-clients yes` (the redis-server default). */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key of certFile (its content is a secret; the path is not). */
+    keyFile: z.string().min(1).optional(),
+    /** The name to verify the server certificate against (and send as SNI) when the URL names an IP. */
+    serverName: z.string().min(1).max(253).optional(),
+  })
+  .refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), {
+    message:
+      'redis.tls.certFile (RAVENHELM_REDIS_TLS_CERT_FILE) and redis.tls.keyFile (RAVENHELM_REDIS_TLS_KEY_FILE) go together: set both, or neither',
+  });
+
 export const KitConfigSchema = z.object({
   transport: z.enum(['stdio', 'http']).default('http'),
   logLevel: LogLevel.default('info'),
@@ -246,6 +263,29 @@ export const KitConfigSchema = z.object({
        * the server's log only).
        */
       fallbackFile: z.string().min(1).optional(),
+      /**
+       * Rotate the log once it holds this many bytes (the server renames it to `<file>.<UTC time>` and
+       * continues the chain in a new file). 0 turns rotation off. Default 64 MiB: small enough to copy,
+       * ship or verify one file at a time, large enough to rotate rarely (a rotation costs ~3 ms).
+       */
+      rotateBytes: z.coerce
+        .number()
+        .int()
+        .refine((n) => n === 0 || (n >= 16_384 && n <= Number.MAX_SAFE_INTEGER), {
+          message: `must be 0 (no rotation) or from 16384 bytes (16 KiB) up`,
+        })
+        .default(64 * 1024 * 1024),
+      /**
+       * Rotated files kept beside the log; after each rotation the oldest beyond this many are removed.
+       * 0 (default): none is removed. Deleting audit records is the operator's decision, never a default:
+       * set it where the records are shipped elsewhere (audit.ship) or the volume is bounded.
+       */
+      keepFiles: z.coerce
+        .number()
+        .int()
+        .min(0, 'must be 0 (keep every file) or more')
+        .max(100_000, 'must be at most 100000')
+        .default(0),
     })
     .prefault({}),
   rateLimit: z
@@ -260,6 +300,12 @@ export const KitConfigSchema = z.object({
       url: z.string().optional(),
       /** The password the sentinels require, when they do (a redis+sentinel:// URL carries the master's). */
       sentinelPassword: z.string().min(1).optional(),
+      /** TLS with a private CA and a client certificate (rediss:// only); the files are read again at each reconnect. */
+      tls: RedisTlsConfigSchema.optional(),
+    })
+    .refine((r) => !Object.values(r.tls ?? {}).some(Boolean) || /^rediss(\+sentinel)?:\/\//i.test(r.url ?? ''), {
+      message:
+        'redis.tls.* (RAVENHELM_REDIS_TLS_*) is set but RAVENHELM_REDIS_URL is not a TLS URL: use rediss:// (or rediss+sentinel://)',
     })
     .prefault({}),
   /** Dynamic toolsets (docs/toolsets.md): 'all' (default), 'default' (the server's declared set) or a,b. */
@@ -342,12 +388,18 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUDIT_DENIAL_WINDOW_SECONDS: 'audit.denialWindowSeconds',
   RAVENHELM_AUDIT_MIN_FREE_BYTES: 'audit.minFreeBytes',
   RAVENHELM_AUDIT_FALLBACK_FILE: 'audit.fallbackFile',
+  RAVENHELM_AUDIT_ROTATE_BYTES: 'audit.rotateBytes',
+  RAVENHELM_AUDIT_KEEP_FILES: 'audit.keepFiles',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_HTTP_FAST_PATH: 'http.fastPath',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',
   RAVENHELM_REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+  RAVENHELM_REDIS_TLS_CA_FILE: 'redis.tls.caFile',
+  RAVENHELM_REDIS_TLS_CERT_FILE: 'redis.tls.certFile',
+  RAVENHELM_REDIS_TLS_KEY_FILE: 'redis.tls.keyFile',
+  RAVENHELM_REDIS_TLS_SERVER_NAME: 'redis.tls.serverName',
   RAVENHELM_TOOLSETS: 'toolsets.start',
   RAVENHELM_TOOLSETS_TTL_SECONDS: 'toolsets.ttlSeconds',
   RAVENHELM_APPROVALS_WEBHOOK_URL: 'approvals.webhookUrl',

@@ -44,7 +44,15 @@ export {
   pageList,
 } from './budget.js';
 export { currentCaller, runAsCaller } from './caller-context.js';
-export { type FullConfig, KIT_ENV, type KitConfig, KitConfigSchema, loadConfig, redactConfig } from './config.js';
+export {
+  type FullConfig,
+  KIT_ENV,
+  type KitConfig,
+  KitConfigSchema,
+  loadConfig,
+  RedisTlsConfigSchema,
+  redactConfig,
+} from './config.js';
 export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
@@ -83,15 +91,17 @@ export {
   digestArgs,
   type FileAuditSinkOptions,
   openAuditFile,
+  type RotationReport,
   redactArgs,
   repairAuditLog,
   type TornTail,
   verifyAuditChain,
 } from './pipeline/audit.js';
+export { type FileVerdict, type SetVerdict, verifyAuditSet } from './pipeline/audit-verify.js';
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';
 export { createRateLimiter, type RateLimiter, type RateLimiterOptions } from './pipeline/rate-limit.js';
-export { connectRedis, type RedisLike, undoLater } from './pipeline/redis.js';
+export { connectRedis, describeRedisClient, type RedisLike, type RedisTlsFiles, undoLater } from './pipeline/redis.js';
 export {
   createTaskStore,
   type TaskLimits,

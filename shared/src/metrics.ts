@@ -18,6 +18,7 @@ export class Metrics {
   readonly auditShipPushFailures: client.Counter<'server' | 'sink'>;
   readonly traceSpans: client.Counter<'server' | 'outcome'>;
   readonly redisUp: client.Gauge<'server'>;
+  readonly auditRotations: client.Counter<'server' | 'outcome'>;
   // backend calls, slot waits and slots (backend-metrics.ts): handed to createServices as ctx.metrics
   readonly backends: BackendMetrics;
 
@@ -102,6 +103,12 @@ export class Metrics {
     this.traceSpans = new client.Counter({
       name: 'ravenhelm_trace_spans_total',
       help: 'Trace spans by outcome (exported; dropped: export queue full; failed: the export did not succeed)',
+      labelNames: ['server', 'outcome'],
+      registers,
+    });
+    this.auditRotations = new client.Counter({
+      name: 'ravenhelm_audit_rotations_total',
+      help: 'Audit log rotations by outcome (rotated; resumed: finished at a start after a crash; failed: the log keeps growing)',
       labelNames: ['server', 'outcome'],
       registers,
     });

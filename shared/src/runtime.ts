@@ -136,6 +136,7 @@ export async function createRuntime(
     config.redis.url && !(overrides.rateLimiter && overrides.confirmations && overrides.approvals)
       ? await connectRedis(config.redis.url, {
           ...(config.redis.sentinelPassword ? { sentinelPassword: config.redis.sentinelPassword } : {}),
+          ...(config.redis.tls ? { tls: config.redis.tls } : {}),
         })
       : undefined;
   if (redis) {
@@ -166,6 +167,29 @@ export async function createRuntime(
         path: auditPath,
         server: definition.name,
         minFreeBytes: config.audit.minFreeBytes,
+        rotateBytes: config.audit.rotateBytes,
+        keepFiles: config.audit.keepFiles,
+        onRotate: (report) => {
+          metrics.auditRotations.inc({ server: definition.name, outcome: report.kind });
+          if (report.kind === 'failed') logger.error({ auditFile: auditPath }, report.reason);
+          else if (report.kind === 'resumed') {
+            logger.warn(
+              { auditFile: auditPath, continuesFrom: report.from },
+              'audit log was empty after a rotation cut short: wrote the rotation marker continuing the chain from the rotated file',
+            );
+          } else {
+            logger.info(
+              { auditFile: auditPath, rotatedTo: report.rotatedTo, removed: report.removed, ms: report.ms },
+              'audit log rotated: the chain continues in a new file',
+            );
+            if (report.notRemoved.length > 0) {
+              logger.warn(
+                { auditFile: auditPath, notRemoved: report.notRemoved },
+                'rotated audit files past audit.keepFiles could not be removed: the next rotation tries again',
+              );
+            }
+          }
+        },
         ...(fallbackPath ? { fallbackPath } : {}),
         onFallback: (replay) => {
           const where = { auditFile: auditPath, fallbackFile: fallbackPath };

@@ -20,7 +20,7 @@ const ROUNDS = 2;
 
 type Store = ReturnType<typeof createConfirmationStore>;
 
-async function measure(store: Store): Promise<{ pairs: number; perSecond: number; p50: number; p99: number }> {
+export async function measure(store: Store): Promise<{ pairs: number; perSecond: number; p50: number; p99: number }> {
   const binding = { subject: 'bench', tool: 'echo_delete', argsDigest: 'd' };
   const latencies: number[] = [];
   const until = performance.now() + SECONDS * 1000;

@@ -204,6 +204,18 @@ describe('Kubernetes examples', () => {
       expect(egress.some((r) => r.ports.some((p: Doc) => p.port === 53))).toBe(true);
       const redisRule = egress.find((r) => r.to.some((t: Doc) => t.podSelector?.matchLabels?.app === 'redis'));
       expect(redisRule?.ports).toEqual([{ port: 6379, protocol: 'TCP' }]);
+      // The pod's audit files go with it: every server ships them to Loki, and may reach it.
+      const loki = new URL(env.RAVENHELM_AUDIT_SHIP_LOKI_URL ?? 'http://missing.invalid');
+      expect(loki.hostname, `${app} ships its audit log to the monitoring namespace's Loki`).toBe(
+        'loki.monitoring.svc',
+      );
+      expect(env.RAVENHELM_AUDIT_SHIP_LOKI_REQUIRED).toBe('true');
+      const lokiRule = egress.find(
+        (r) =>
+          r.ports.some((p: Doc) => p.port === Number(loki.port)) &&
+          r.to.some((t: Doc) => t.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring'),
+      );
+      expect(lokiRule, `${app}: egress to Loki on ${loki.port}`).toBeDefined();
 
       const sm = ofKind('ServiceMonitor').find((m) => m.metadata.name === app) as Doc;
       expect(

@@ -9,10 +9,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SENTINEL_DATA_PASSWORD, SENTINEL_PASSWORD, useSentinelSet } from '../fixtures/redis-sentinel.js';
+import {
+  listToolsOverStdio,
+  SENTINEL_DATA_PASSWORD,
+  SENTINEL_PASSWORD,
+  useSentinelSet,
+} from '../fixtures/redis-sentinel.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 
 const BIN = join(REPO_ROOT, 'servers/docker/bundle/ravenhelm-mcp-docker.mjs');
@@ -32,24 +35,8 @@ describe('a bundled bin on Redis', () => {
 
   it('starts through Sentinel and answers tools/list', async () => {
     expect(existsSync(BIN), 'run `node scripts/bundle.mjs docker` (or the build) first').toBe(true);
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [BIN, '--stdio'],
-      env: env(s.set.url),
-      stderr: 'pipe',
-    });
-    let stderr = '';
-    transport.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const client = new Client({ name: 'bundle-redis', version: '0' });
-    try {
-      await client.connect(transport);
-      const { tools } = await client.listTools();
-      expect(tools.length, stderr).toBeGreaterThan(0);
-    } finally {
-      await client.close();
-    }
+    const { tools, stderr } = await listToolsOverStdio(BIN, env(s.set.url));
+    expect(tools.length, stderr).toBeGreaterThan(0);
     expect(stderr).not.toContain(SENTINEL_DATA_PASSWORD);
     expect(stderr).not.toContain(SENTINEL_PASSWORD);
   }, 30_000);

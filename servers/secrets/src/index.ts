@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { type AnyTool, connectRedis, createConfirmationStore, defineServer, specsOf } from '@ravenhelm/kit';
+import {
+  type AnyTool,
+  connectRedis,
+  createConfirmationStore,
+  defineServer,
+  RedisTlsConfigSchema,
+  specsOf,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import { SecretsBackend } from './backend.js';
 import { StrengthPolicy } from './checks.js';
@@ -64,6 +71,9 @@ export const SecretsBackendConfig = z.object({
     .describe(
       'Password of the sentinels, with a redis+sentinel:// URL (RAVENHELM_REDIS_SENTINEL_PASSWORD, as the kit)',
     ),
+  revealRedisTls: RedisTlsConfigSchema.optional().describe(
+    'TLS files for that Redis with a rediss:// URL (RAVENHELM_REDIS_TLS_*, as the kit; checked at connect)',
+  ),
   revealTtlSeconds: z.coerce.number().int().min(10).max(900).default(120).describe('Lifetime of a reveal token'),
   strength: StrengthPolicy.prefault({}).describe('What store_audit and files_audit call weak or stale'),
   files: z
@@ -100,6 +110,10 @@ export const secretsServer = defineServer({
     SECRETS_TIMEOUT_MS: 'timeoutMs',
     RAVENHELM_REDIS_URL: 'revealRedisUrl',
     RAVENHELM_REDIS_SENTINEL_PASSWORD: 'revealRedisSentinelPassword',
+    RAVENHELM_REDIS_TLS_CA_FILE: 'revealRedisTls.caFile',
+    RAVENHELM_REDIS_TLS_CERT_FILE: 'revealRedisTls.certFile',
+    RAVENHELM_REDIS_TLS_KEY_FILE: 'revealRedisTls.keyFile',
+    RAVENHELM_REDIS_TLS_SERVER_NAME: 'revealRedisTls.serverName',
     SECRETS_MAX_ATTEMPTS: 'maxAttempts',
     SECRETS_FILE_MAX_FILES: 'files.maxFiles',
     SECRETS_FILE_MAX_BYTES: 'files.maxFileBytes',
@@ -109,6 +123,7 @@ export const secretsServer = defineServer({
     const redis = config.revealRedisUrl
       ? await connectRedis(config.revealRedisUrl, {
           ...(config.revealRedisSentinelPassword ? { sentinelPassword: config.revealRedisSentinelPassword } : {}),
+          ...(config.revealRedisTls ? { tls: config.revealRedisTls } : {}),
         })
       : undefined;
     return {

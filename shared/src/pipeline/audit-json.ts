@@ -150,6 +150,11 @@ export function digestArgs(args: unknown): string {
   return `sha256:${hash('sha256', canonicalJson(args ?? {}), 'hex')}`;
 }
 
+/** A record's chain hash: sha256(prevHash + canonical JSON of the record without `hash`), one-shot (about twice as fast as createHash for records). */
+export function chainHash(prevHash: string, canonical: string): string {
+  return `sha256:${hash('sha256', prevHash + canonical, 'hex')}`;
+}
+
 export interface RedactOptions {
   /** Approximate budget, in characters of JSON, for the whole copy; what does not fit is clipped. */
   maxChars?: number;

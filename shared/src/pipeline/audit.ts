@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
 import { appendFallback, type Fallback, readFallback, removeFallback } from './audit-fallback.js';
@@ -14,7 +14,17 @@ import {
   type TornTail,
   whyFailed,
 } from './audit-file.js';
-import { canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
+import { canonicalJson, chainHash, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
+import {
+  fsyncDir,
+  lastLineOf,
+  listRotated,
+  markerLink,
+  type RotationError,
+  removeOldRotated,
+  rotateAuditFile,
+  rotationMarker,
+} from './audit-rotate.js';
 
 export { type AuditFile, openAuditFile, type TornTail } from './audit-file.js';
 export { CLIPPED_MARKER, canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
@@ -131,9 +141,13 @@ export interface CommittedRecord {
   server: string;
   tool: string;
   tier: AuditEvent['tier'];
-  phase: AuditEvent['phase'];
+  /** 'rotation': the rotation marker that starts a file after a rotation (tool 'audit.rotated', tier LOW). */
+  phase: AuditEvent['phase'] | 'rotation';
   outcome?: AuditOutcome;
 }
+
+/** The `tool` a shipped rotation marker is labelled with. */
+const ROTATION_TOOL = 'audit.rotated';
 
 const member = (key: string, json: string) => `"${key}":${json},`;
 const clip = (s: unknown, max = MAX_FIELD) => {
@@ -316,10 +330,7 @@ interface ChainHead {
   hash: string;
 }
 
-/** sha256(prevHash + canonical); the one-shot hash is about twice as fast as createHash for records. */
-function sha256(prevHash: string, canonical: string): string {
-  return `sha256:${hash('sha256', prevHash + canonical, 'hex')}`;
-}
+const sha256 = chainHash;
 
 function hashRecord(body: Omit<AuditRecord, 'hash'>): string {
   return sha256(body.prevHash, canonicalJson(body));
@@ -334,6 +345,15 @@ function chain(prepared: Prepared, prev: ChainHead): { head: ChainHead; line: st
   const body = `${prepared.head}"prevHash":${JSON.stringify(prev.hash)},${prepared.mid}"seq":${seq},${prepared.tail}`;
   const digest = sha256(prev.hash, `{${body}}`);
   return { head: { seq, hash: digest }, line: `{${body},"hash":"${digest}"}\n` };
+}
+
+/** Calls an optional listener; its failure never reaches the writers. */
+function tell<T>(listener: ((value: T) => void) | undefined, value: T): void {
+  try {
+    listener?.(value);
+  } catch {
+    // a logger failing must not break the log
+  }
 }
 
 /** Tells the listener about records now in the log; a listener's failure never reaches the writers. */
@@ -387,6 +407,56 @@ async function resumeHead(file: AuditFile, path: string): Promise<ChainHead & { 
   }
   const { seq, hash, fallbackDigest } = rec as AuditRecord;
   return { seq, hash, ...(typeof fallbackDigest === 'string' ? { fallbackDigest } : {}) };
+}
+
+/**
+ * An empty log beside rotated files of it is a rotation cut short (renamed, but the new file or its marker
+ * never made it): writes the marker continuing the chain from the newest rotated file. Undefined when there
+ * is nothing to continue from (a new log starts at genesis).
+ */
+async function resumeAfterRotation(
+  file: AuditFile,
+  path: string,
+  server: string | undefined,
+): Promise<{ head: ChainHead; marker: CommittedRecord; from: string } | undefined> {
+  const newest = (await listRotated(path)).at(-1);
+  if (!newest) return undefined;
+  let rec: unknown;
+  try {
+    rec = JSON.parse(await lastLineOf(newest.path, MAX_RECORD_BYTES));
+  } catch (err) {
+    throw unavailable(
+      `audit log ${path} is empty after a rotation and cannot continue the chain from ${newest.name}: ${
+        err instanceof SyntaxError ? 'its last line is not JSON' : (err as Error).message
+      }; keep the files as evidence`,
+    );
+  }
+  const fault = recordFault(rec);
+  if (fault) {
+    throw unavailable(
+      `audit log ${path} is empty after a rotation and cannot continue the chain from ${newest.name}: its last record is corrupt (${fault}); run 'ravenhelm-audit verify ${path} --all' and keep the files as evidence`,
+    );
+  }
+  const prev = { seq: (rec as AuditRecord).seq, hash: (rec as AuditRecord).hash };
+  const m = rotationMarker(prev, newest.name, server);
+  const { err } = await appendAll(file, Buffer.from(`${m.line}\n`, 'utf8'));
+  if (err !== undefined) throw err;
+  await file.sync();
+  await fsyncDir(dirname(path));
+  return { head: m.head, marker: markerRecord(m, server), from: newest.name };
+}
+
+/** A rotation marker as shipped: labelled like a LOW record of its own phase, `rotation`. */
+function markerRecord(m: { line: string; head: ChainHead; time: string }, server: string | undefined): CommittedRecord {
+  return {
+    line: m.line,
+    ...m.head,
+    time: m.time,
+    server: server ?? '',
+    tool: ROTATION_TOOL,
+    tier: 'LOW',
+    phase: 'rotation',
+  };
 }
 
 /** Appends the whole buffer; returns how many bytes reached the file before a failure, and the failure. */
@@ -530,7 +600,28 @@ export interface FileAuditSinkOptions {
    * space is freed. 0 (default): only a failed append makes it unready.
    */
   minFreeBytes?: number;
+  /**
+   * Rotate the log once it holds this many bytes (between batches): it is renamed to
+   * `<path>.<YYYYMMDDTHHMMSS.mmmZ>` and a new file starts with a rotation marker chained to its last
+   * record. 0 or undefined: never.
+   */
+  rotateBytes?: number;
+  /** Rotated files kept: after a rotation the oldest beyond this many are removed. 0 or undefined: all kept. */
+  keepFiles?: number;
+  /** Told about each rotation (and retention), a rotation that failed, and a rotation finished on open. */
+  onRotate?: (report: RotationReport) => void;
 }
+
+/** What a rotation did, for the server's log and metrics. */
+export type RotationReport =
+  | { kind: 'rotated'; rotatedTo: string; removed: string[]; notRemoved: string[]; ms: number }
+  | { kind: 'failed'; reason: string; retryInMs: number }
+  | { kind: 'resumed'; from: string };
+
+/** A full file with more unsynced bytes than this is fsynced in the background before it is rotated. */
+const PRESYNC_BYTES = 256 * 1024;
+/** After a rotation that failed and was undone, the next try waits this long (the log keeps growing). */
+const ROTATE_RETRY_MS = 30_000;
 
 /** Outcome records kept for a retry while the file system is full: at most this many, and this many chars. */
 const MAX_DEFERRED_RECORDS = 1024;
@@ -569,7 +660,12 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   try {
     const torn = await quarantineTornTail(file, path);
     if (torn) opts.onTornTail?.(torn);
-    head = await resumeHead(file, path);
+    const resumed = (await file.size()) === 0 ? await resumeAfterRotation(file, path, opts.server) : undefined;
+    if (resumed) {
+      notifyCommitted(opts.onCommit, [resumed.marker]);
+      tell(opts.onRotate, { kind: 'resumed', from: resumed.from });
+    }
+    head = resumed?.head ?? (await resumeHead(file, path));
     goodSize = await file.size();
     const replay = opts.fallbackPath
       ? await replayFallback(file, opts.fallbackPath, { head, size: goodSize }, opts.server)
@@ -713,6 +809,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
     full = undefined;
     goodSize += data.length;
+    unsynced += data.length;
     head = next;
     dirty = true;
     const durableBatch = batch.some((p) => p.durable) || carried.some((k) => k.durable);
@@ -720,6 +817,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       try {
         await file.sync();
         dirty = false;
+        unsynced = 0;
       } catch (err) {
         // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
         broken = { err: err as Error, what: 'an fsync failed' };
@@ -746,6 +844,84 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
     notifyCommitted(opts.onCommit, committed);
     for (const p of batch) p.resolve();
+  };
+
+  const rotateBytes = opts.rotateBytes ?? 0;
+  let rotateAfter = 0;
+  /**
+   * The full file's fsync, started in the background once it reached rotateBytes with more than
+   * PRESYNC_BYTES not yet fsynced: the rotation (at a later batch, once it is done) then has little left
+   * to fsync, so writers do not wait for a whole file of records to reach the disk.
+   */
+  let presync: { done: boolean; promise: Promise<void> } | undefined;
+  /** Bytes appended since the last fsync (at open: the whole file, which may still be in the page cache). */
+  let unsynced = goodSize;
+  /** Between batches (the pump runs one thing at a time), on a healthy log that reached the size. */
+  const rotationDue = (): boolean => {
+    if (rotateBytes <= 0 || goodSize < rotateBytes || broken || full || deferred.length > 0) return false;
+    if (Date.now() < rotateAfter) return false;
+    if (unsynced <= PRESYNC_BYTES) return true; // the rotation's own fsync is short
+    if (presync) return presync.done;
+    const target = file;
+    const started: { done: boolean; promise: Promise<void> } = { done: false, promise: Promise.resolve() };
+    started.promise = target.sync().then(
+      () => {
+        started.done = true;
+      },
+      (err: Error) => {
+        // After a failed fsync the kernel may have dropped the pages: nothing later can be trusted.
+        if (file === target) broken ??= { err, what: 'an fsync failed' };
+        started.done = true;
+      },
+    );
+    presync = started;
+    return false;
+  };
+  const rotate = async () => {
+    const started = performance.now();
+    let rotated: Awaited<ReturnType<typeof rotateAuditFile>>;
+    presync = undefined;
+    try {
+      rotated = await rotateAuditFile(file, path, head, {
+        openFile: opts.openFile ?? openAuditFile,
+        ...(opts.server !== undefined ? { server: opts.server } : {}),
+      });
+    } catch (err) {
+      const e = err as RotationError;
+      if (!e.undone || e.fsync) {
+        broken = {
+          err: e,
+          what: e.fsync
+            ? 'an fsync failed'
+            : 'a rotation failed halfway (the next start continues the chain from the rotated file)',
+        };
+      } else rotateAfter = Date.now() + ROTATE_RETRY_MS;
+      tell(opts.onRotate, {
+        kind: 'failed',
+        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}`,
+        retryInMs: broken ? 0 : ROTATE_RETRY_MS,
+      });
+      return;
+    }
+    const old = file;
+    ({ file, head, size: goodSize } = rotated);
+    dirty = false;
+    unsynced = 0;
+    await old.close().catch(() => undefined);
+    notifyCommitted(opts.onCommit, [markerRecord({ ...rotated.marker, head }, opts.server)]);
+    let retention: { removed: string[]; failed: string[] };
+    try {
+      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles) : { removed: [], failed: [] };
+    } catch (err) {
+      retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
+    }
+    tell(opts.onRotate, {
+      kind: 'rotated',
+      rotatedTo: basename(rotated.rotatedTo),
+      removed: retention.removed,
+      notRemoved: retention.failed,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
   };
 
   const minFree = opts.minFreeBytes ?? 0;
@@ -790,6 +966,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
         let retry = deferred.length > 0 && !broken;
         while (pending.length > 0 || retry) {
           retry = false;
+          if (rotationDue()) await rotate();
           await commit(takeBatch());
         }
       } finally {
@@ -817,6 +994,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     close() {
       closing ??= (async () => {
         while (pumping) await pumping;
+        await presync?.promise;
         if (deferred.length > 0 && !broken) await commit([]); // one last try for outcome records kept from a full disk
         await spill(deferred, 'the audit log was still full at close');
         deferred = [];
@@ -857,21 +1035,31 @@ export function createMemoryAuditSink(
 // ---------------------------------------------------------------------------------------------------
 // checking and repairing a log
 
-/**
- * Checks every record of a log: well-formed, `seq` counting from 1, `prevHash` equal to the previous
- * record's hash (genesis for the first), `hash` matching the content. `brokenAt` is the 1-based line of
- * the first bad record; `records` counts the intact records before it. A chain cannot show records cut
- * from the END of a log: compare the count or the last hash with a copy kept elsewhere for that.
- * Throws when the file cannot be read.
- */
-export async function verifyAuditChain(
-  path: string,
-): Promise<{ ok: boolean; records: number; brokenAt?: number; reason?: string }> {
+/** What verifying one file found, with where its chain starts and ends (for checking a rotated set). */
+export interface ChainScan {
+  ok: boolean;
+  records: number;
+  brokenAt?: number;
+  reason?: string;
+  /** Set when the file starts with a rotation marker: the file it continues, and that file's last hash and seq. */
+  continuesFrom?: { file: string; hash: string; seq: number };
+  /** The last intact record's seq and hash (the link the next file must continue). */
+  last?: ChainHead;
+}
+
+/** verifyAuditChain with the chain's ends, for verifying the files of a rotated log in order. */
+export async function scanAuditChain(path: string): Promise<ChainScan> {
   let prev: ChainHead = { seq: 0, hash: GENESIS_HASH };
   let n = 0;
+  let continuesFrom: ChainScan['continuesFrom'];
+  let intact = false;
   const input = createReadStream(path, 'utf8');
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  const broken = (reason: string) => ({ ok: false, records: n - 1, brokenAt: n, reason });
+  const ends = () => ({
+    ...(continuesFrom ? { continuesFrom } : {}),
+    ...(intact ? { last: prev } : {}),
+  });
+  const broken = (reason: string) => ({ ok: false, records: n - 1, brokenAt: n, reason, ...ends() });
   try {
     for await (const line of lines) {
       n++;
@@ -882,6 +1070,14 @@ export async function verifyAuditChain(
         return broken(line.trim() ? 'not valid JSON' : 'empty line');
       }
       if (!rec || typeof rec !== 'object' || Array.isArray(rec)) return broken('not a JSON object');
+      const link = n === 1 ? markerLink(rec) : undefined;
+      if (link) {
+        const fault = recordFault(rec);
+        if (fault) return broken(`rotation marker: ${fault}`);
+        // The first record of a file after a rotation: the chain continues from the previous file.
+        prev = { seq: rec.seq - 1, hash: rec.prevHash };
+        continuesFrom = { file: link.previousFile, ...prev };
+      }
       if (rec.prevHash !== prev.hash) {
         return broken('prevHash does not match the previous record (a record was removed, inserted or reordered)');
       }
@@ -889,12 +1085,32 @@ export async function verifyAuditChain(
       const fault = recordFault(rec);
       if (fault) return broken(fault);
       prev = { seq: rec.seq, hash: rec.hash };
+      intact = true;
     }
   } finally {
     lines.close();
     input.destroy();
   }
-  return { ok: true, records: n };
+  return { ok: true, records: n, ...ends() };
+}
+
+/**
+ * Checks every record of a log: well-formed, `seq` counting from 1, `prevHash` equal to the previous
+ * record's hash (genesis for the first), `hash` matching the content. A file that starts with a rotation
+ * marker continues the chain of the file it names: `continuesFrom` says which (check the set with
+ * `verifyAuditSet`). `brokenAt` is the 1-based line of the first bad record; `records` counts the intact
+ * records before it. A chain cannot show records cut from the END of a log: compare the count or the last
+ * hash with a copy kept elsewhere for that. Throws when the file cannot be read.
+ */
+export async function verifyAuditChain(path: string): Promise<{
+  ok: boolean;
+  records: number;
+  brokenAt?: number;
+  reason?: string;
+  continuesFrom?: { file: string; hash: string; seq: number };
+}> {
+  const { last: _, ...result } = await scanAuditChain(path);
+  return result;
 }
 
 /**

@@ -1,7 +1,10 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
 import { RavenhelmError, ToolError } from '../errors.js';
+import { describeTlsFailure, hasRedisTls, type RedisTlsFiles, redisTlsSource, type TlsAttempt } from './redis-tls.js';
 import { describeRedisUrl, describeSentinels, parseSentinelUrl, type SentinelUrl } from './redis-url.js';
 
+export type { RedisTlsFiles } from './redis-tls.js';
 export { describeRedisUrl, parseSentinelUrl, SENTINEL_URL_FORM, type SentinelUrl } from './redis-url.js';
 
 /**
@@ -21,6 +24,11 @@ export interface ConnectRedisOptions {
   connectionName?: string;
   /** With a `redis+sentinel://` URL: the password the sentinels require (`requirepass` in sentinel.conf). */
   sentinelPassword?: string;
+  /**
+   * With a `rediss://` (or `rediss+sentinel://`) URL: the CA to trust, the client certificate and key, the
+   * name to verify. Read at startup (a bad file fails it) and again before every reconnect (rotation).
+   */
+  tls?: RedisTlsFiles;
 }
 
 /**
@@ -35,7 +43,10 @@ export interface ConnectRedisOptions {
  * Service now pointing at a replica) fails at once and makes the client reconnect, and a server that answers
  * as a replica is not taken as ready: it is dropped and retried until a primary answers there.
  *
- * Errors name the hosts and ports, never a password.
+ * Over TLS (`tls`) hostname verification stays on; a failed handshake says what to fix (the CA, the
+ * name, the client certificate, or the scheme that does not match the port).
+ *
+ * Errors name the hosts and ports, never a password or key.
  */
 export async function connectRedis(url: string, opts: ConnectRedisOptions = {}): Promise<Redis> {
   const where = describeRedisUrl(url);
@@ -46,6 +57,17 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
       `Redis URL must start with redis:// or rediss:// (or redis+sentinel://, rediss+sentinel://) (got ${where})`,
     );
   }
+  const tlsFiles = hasRedisTls(opts.tls) ? opts.tls : undefined;
+  if (tlsFiles && !(sentinel ? sentinel.tls : /^rediss:/i.test(url))) {
+    throw new RavenhelmError(
+      'ERR_BAD_REQUEST',
+      `Redis TLS files are set (RAVENHELM_REDIS_TLS_*) but RAVENHELM_REDIS_URL ${where} is not a TLS URL: use rediss:// (or rediss+sentinel://)`,
+    );
+  }
+  // Read now: a missing or broken file fails startup, naming it.
+  const tlsNow = tlsFiles ? redisTlsSource(tlsFiles) : undefined;
+  /** What the latest connect attempt got to (its TLS handshake done or not), for the startup error. */
+  const attempt: TlsAttempt = { secure: false };
   const attempts = Math.max(1, opts.connectAttempts ?? 3);
   const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
   const commandTimeoutMs = opts.commandTimeoutMs ?? 1000;
@@ -88,7 +110,9 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
         ...(sentinel.username ? { username: sentinel.username } : {}),
         ...(sentinel.password ? { password: sentinel.password } : {}),
         ...(opts.sentinelPassword ? { sentinelPassword: opts.sentinelPassword } : {}),
-        ...(sentinel.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        // With TLS files the connector puts them in (read again per connect); here only what is no secret.
+        ...(sentinel.tls ? { tls: tlsMarker(tlsFiles), sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        ...(tlsNow ? { Connector: await sentinelTlsConnector(tlsNow, attempt) } : {}),
         sentinelCommandTimeout: commandTimeoutMs,
         // A connect round asks every sentinel once; at startup `attempts` rounds, then forever.
         sentinelRetryStrategy: (times: number) => {
@@ -100,7 +124,14 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
         // not at its first refused write.
         failoverDetector: true,
       })
-    : new RedisClient(url, { ...common, Connector: await primaryOnlyConnector(where, (e) => (lastError = e)) });
+    : new RedisClient(url, {
+        ...common,
+        ...(tlsFiles ? { tls: tlsMarker(tlsFiles) } : {}),
+        Connector: await primaryOnlyConnector(where, (e) => (lastError = e), tlsNow, attempt),
+      });
+  // ioredis gives its own Sentinel connector the client to announce failover events on; ours too.
+  const connector = (client as unknown as { connector?: { emitter?: unknown } }).connector;
+  if (sentinel && tlsNow && connector) connector.emitter = client;
   // Without a listener ioredis prints every reconnect error to the console.
   client.on('error', (err: Error) => {
     lastError = err;
@@ -142,10 +173,15 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions = {}):
     return client;
   } catch (err) {
     client.disconnect();
-    if (sentinel) throw sentinelStartupError(sentinel, attempts, sentinelErrors, err);
+    if (sentinel) {
+      // Over TLS, what failed last (a sentinel or the master it named) and why, in TLS terms.
+      const tlsHint =
+        attempt.err && attempt.where ? describeTlsFailure(attempt.err, attempt.where, tlsFiles, attempt) : undefined;
+      throw sentinelStartupError(sentinel, attempts, sentinelErrors, err, tlsHint);
+    }
     throw new RavenhelmError(
       'ERR_BACKEND_UNAVAILABLE',
-      `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeCause(err)}`,
+      `cannot connect to Redis at ${where} after ${attempts} attempt(s): ${describeTlsFailure(err, where, tlsFiles, attempt) ?? describeCause(err)}`,
       { redis: where },
       { cause: err },
     );
@@ -195,7 +231,13 @@ async function loadIoredis(): Promise<typeof Redis> {
 }
 
 /** Why no master could be reached through the sentinels, in the words an operator acts on. */
-function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], err: unknown): RavenhelmError {
+function sentinelStartupError(
+  s: SentinelUrl,
+  attempts: number,
+  said: string[],
+  err: unknown,
+  tlsHint: string | undefined,
+): RavenhelmError {
   const where = describeSentinels(s);
   const hosts = s.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
   // A sentinel that knows no master by that name answers "ERR No such master with that name" (Redis 7), or
@@ -207,8 +249,8 @@ function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], 
   const message = noMaster
     ? `the sentinels at ${hosts} know no master named ${JSON.stringify(s.name)} (asked ${attempts} time(s)); check the master name in RAVENHELM_REDIS_URL against \`sentinel monitor <name>\` in sentinel.conf (Bitnami: mymaster)`
     : reachedNone
-      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`
-      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${describeCause(err)}`;
+      ? `no sentinel at ${hosts} answered (${attempts} round(s)): ${tlsHint ?? `${describeCause(new Error(said[said.length - 1]))}; check the hosts, ports (26379 by default) and RAVENHELM_REDIS_SENTINEL_PASSWORD`}`
+      : `cannot connect to Redis master ${JSON.stringify(s.name)} through the sentinels at ${hosts} after ${attempts} attempt(s): ${tlsHint ?? describeCause(err)}`;
   return new RavenhelmError('ERR_BACKEND_UNAVAILABLE', message, { redis: where }, { cause: err });
 }
 
@@ -217,7 +259,12 @@ function sentinelStartupError(s: SentinelUrl, attempts: number, said: string[], 
  * client drops it and retries (at startup within the attempts, later forever), so it never settles on a
  * read-only server behind a plain URL and `ravenhelm_redis_up` says 0 while only a replica answers.
  */
-async function primaryOnlyConnector(where: string, onReplica: (err: Error) => void) {
+async function primaryOnlyConnector(
+  where: string,
+  onReplica: (err: Error) => void,
+  tls: (() => ConnectionOptions) | undefined,
+  attempt: TlsAttempt,
+) {
   // Not exported by ioredis's index; the file is part of its published build (no `exports` map).
   type Standalone = typeof import('ioredis/built/connectors/StandaloneConnector.js').default;
   const mod = (await import('ioredis/built/connectors/StandaloneConnector.js')) as unknown as {
@@ -226,13 +273,103 @@ async function primaryOnlyConnector(where: string, onReplica: (err: Error) => vo
   // Node hands a CommonJS module over as `default` (its `exports.default` one level down); bundlers unwrap it.
   const Standalone = 'default' in mod.default ? mod.default.default : mod.default;
   return class PrimaryOnlyConnector extends Standalone {
+    private readonly base: ConstructorParameters<typeof Standalone>[0];
     constructor(options: unknown) {
       super(options as ConstructorParameters<typeof Standalone>[0]);
+      this.base = this.options;
+    }
+    override async connect(emit: Parameters<InstanceType<Standalone>['connect']>[0]) {
+      // The TLS files as they are now: a rotated certificate is used from this connect on.
+      if (tls) this.options = { ...this.base, tls: tls() };
+      return watchHandshake(await super.connect(emit), attempt);
     }
     override check(info: { role?: string }): boolean {
       if (!info.role || info.role === 'master') return true;
       onReplica(new Error(`Redis at ${where} answers as a read-only ${info.role}, not a primary`));
       return false;
+    }
+  };
+}
+
+/**
+ * The client's own `tls` option with TLS files: what ioredis needs to know it speaks TLS, and the name to
+ * verify; the certificates and key only ever reach the connector (not the client's options, which
+ * anything holding the client can read).
+ */
+function tlsMarker(files: RedisTlsFiles | undefined): ConnectionOptions {
+  return files?.serverName ? { servername: files.serverName } : {};
+}
+
+/** Notes in `attempt` whether this connection's TLS handshake completed (a refusal after it means the client cert). */
+function watchHandshake<S extends { once(event: string, fn: () => void): unknown }>(stream: S, attempt: TlsAttempt): S {
+  attempt.secure = false;
+  stream.once('secureConnect', () => {
+    attempt.secure = true;
+  });
+  return stream;
+}
+
+/**
+ * ioredis's Sentinel connector, with the TLS files read again before each connect (to the sentinels, the
+ * failover detector's subscriptions and the master): a rotated certificate is used from the next one on.
+ * It notes in `attempt` which sentinel or master it tried last and how that failed: ioredis itself only
+ * says "Connection is closed." for a sentinel, whatever the TLS error was.
+ */
+async function sentinelTlsConnector(tls: () => ConnectionOptions, attempt: TlsAttempt) {
+  type SentinelConnector = typeof import('ioredis/built/connectors/SentinelConnector/index.js').default;
+  const mod = (await import('ioredis/built/connectors/SentinelConnector/index.js')) as unknown as {
+    default: SentinelConnector | { default: SentinelConnector };
+  };
+  const Sentinel = 'default' in mod.default ? mod.default.default : mod.default;
+  type Endpoint = { host?: string; port?: number | string };
+  type SentinelClient = { on(event: string, fn: (err: Error) => void): unknown };
+  const trying = (e: Endpoint) => {
+    attempt.where = `rediss://${e.host ?? 'localhost'}:${e.port ?? 26379}`;
+    attempt.secure = false;
+    attempt.err = undefined;
+  };
+  const failed = (err: Error) => {
+    attempt.err ??= err;
+  };
+  return class SentinelTlsConnector extends Sentinel {
+    private readonly base: ConstructorParameters<SentinelConnector>[0];
+    constructor(options: unknown) {
+      super(options as ConstructorParameters<SentinelConnector>[0]);
+      this.base = this.options;
+      // Private in ioredis's typings, plain methods at runtime: wrapped per instance, behaviour unchanged.
+      const self = this as unknown as {
+        connectToSentinel(endpoint: Endpoint, options?: unknown): SentinelClient;
+        resolve(endpoint: Endpoint): Promise<Endpoint | null>;
+      };
+      const toSentinel = self.connectToSentinel.bind(this);
+      self.connectToSentinel = (endpoint, options) => {
+        // One connect() may ask the sentinels round after round (sentinelRetryStrategy): read the files
+        // before each sentinel, so a fixed certificate is taken in the middle of such a wait too.
+        this.refresh();
+        const client = toSentinel(endpoint, options);
+        trying(endpoint);
+        client.on('connect', () => {
+          attempt.secure = true;
+        });
+        client.on('error', failed);
+        return client;
+      };
+      const resolve = self.resolve.bind(this);
+      self.resolve = async (endpoint) => {
+        const master = await resolve(endpoint);
+        if (master) trying(master);
+        return master;
+      };
+    }
+    private refresh(): void {
+      const now = tls();
+      this.options = { ...this.base, tls: now, sentinelTLS: now };
+    }
+    override async connect(emit: Parameters<InstanceType<SentinelConnector>['connect']>[0]) {
+      this.refresh();
+      const stream = await super.connect(emit);
+      stream.once('error', failed);
+      return watchHandshake(stream, attempt);
     }
   };
 }
