@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
+import { type BackendSeries, outcomeOfError, secondsSince } from './backend-metrics.js';
 import { type ErrorCode, ToolError } from './errors.js';
 
 /** What one AWS service's error names mean for the caller: our code and what to do about it. */
@@ -20,6 +21,8 @@ export interface AwsCallOptions {
   serviceErrors?: readonly string[];
   /** Cuts every value the call carried out of the service's message (which may echo it back). */
   scrub: (message: string) => string;
+  /** Where the call is recorded (one call, the SDK's own retries included): `recorder.backend('secretsmanager')`. */
+  metrics?: BackendSeries | undefined;
 }
 
 /**
@@ -35,10 +38,20 @@ export async function callAws<T>(
 ): Promise<T> {
   const deadline = AbortSignal.timeout(o.timeoutMs);
   const seen: Answers = {};
+  const start = o.metrics ? performance.now() : 0;
   try {
-    return await answers.run(seen, () => fn(AbortSignal.any([signal, deadline])));
+    const out = await answers.run(seen, () => fn(AbortSignal.any([signal, deadline])));
+    o.metrics?.done('ok', secondsSince(start));
+    return out;
   } catch (err) {
-    throw awsToolError(what, err, { timedOut: deadline.aborted, cancelled: signal.aborted, lastAnswer: seen.last }, o);
+    const error = awsToolError(
+      what,
+      err,
+      { timedOut: deadline.aborted, cancelled: signal.aborted, lastAnswer: seen.last },
+      o,
+    );
+    o.metrics?.done(outcomeOfError(error), secondsSince(start));
+    throw error;
   }
 }
 

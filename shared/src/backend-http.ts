@@ -1,3 +1,11 @@
+import {
+  type BackendRecorder,
+  type BackendSeries,
+  backendLabel,
+  outcomeOfError,
+  outcomeOfStatus,
+  secondsSince,
+} from './backend-metrics.js';
 import { ToolError } from './errors.js';
 import { Semaphore } from './semaphore.js';
 import { formatTraceparent, SpanKind, startChildSpan } from './telemetry/trace.js';
@@ -37,6 +45,10 @@ export interface BackendHttpOptions {
    * server's other backends.
    */
   maxShare?: number | undefined;
+  /** Where calls, their outcome, time and slot wait are recorded (ravenhelm_backend_*), and the slots watched. */
+  metrics?: BackendRecorder | undefined;
+  /** This backend's metric label, short and stable: 'prometheus', 'gitlab' (default: from `name`). */
+  backend?: string | undefined;
 }
 
 /** The slots of a shared limiter one backend client may hold by default: all but a quarter. */
@@ -91,6 +103,7 @@ export class BackendHttp {
   readonly limiter: Semaphore;
   /** With a shared limiter: this client's share of it (taken first, so its own queue waits here). */
   readonly share: Semaphore | undefined;
+  readonly #series: BackendSeries | undefined;
 
   constructor(opts: BackendHttpOptions) {
     this.#opts = opts;
@@ -99,6 +112,11 @@ export class BackendHttp {
     if (opts.limiter) {
       const share = Math.min(opts.limiter.limit, opts.maxShare ?? defaultShare(opts.limiter.limit));
       if (share < opts.limiter.limit) this.share = new Semaphore(share);
+    }
+    if (opts.metrics) {
+      this.#series = opts.metrics.backend(opts.backend ?? backendLabel(opts.name));
+      opts.metrics.watchSlots(this.limiter);
+      if (this.share) opts.metrics.watchSlots(this.share, 'share');
     }
   }
 
@@ -140,6 +158,8 @@ export class BackendHttp {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     const queuedAt = Date.now();
+    const series = this.#series;
+    const waitStart = series ? performance.now() : 0;
     let releaseShare: (() => void) | undefined;
     let releaseSlot: () => void;
     try {
@@ -153,8 +173,14 @@ export class BackendHttp {
           : this.share
             ? `${this.limiter.active} calls to this server's backends were in flight (limit ${this.limiter.limit}, shared)`
             : `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
+      if (series) {
+        series.waited(secondsSince(waitStart));
+        series.done(timeout.aborted ? 'queue_timeout' : 'cancelled');
+      }
       throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt, busy);
     }
+    const sentAt = series ? performance.now() : 0;
+    series?.waited((sentAt - waitStart) / 1000);
     const release = () => {
       releaseSlot();
       releaseShare?.();
@@ -178,8 +204,10 @@ export class BackendHttp {
       );
       span?.setAttributes({ 'http.response.status_code': res.status });
       if (res.status >= 500) span?.fail(String(res.status));
+      series?.done(outcomeOfStatus(res.status), secondsSince(sentAt));
       return res;
     } catch (err) {
+      series?.done(outcomeOfError(err, !timeout.aborted && init.signal?.aborted === true), secondsSince(sentAt));
       span?.fail((err as ToolError).code ?? 'error').setAttributes({ 'error.type': (err as ToolError).code });
       throw err;
     } finally {

@@ -21,6 +21,16 @@ export {
   safeUrl,
 } from './backend-http.js';
 export {
+  BACKEND_OUTCOMES,
+  type BackendOutcome,
+  type BackendRecorder,
+  type BackendSeries,
+  backendLabel,
+  outcomeOfError,
+  outcomeOfStatus,
+  secondsSince,
+} from './backend-metrics.js';
+export {
   type ClippedText,
   clipHead,
   clipTail,

@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { BackendMetrics } from './backend-metrics.js';
 
 /** Per-process metrics. Each server process owns one registry (tests may create several). */
 export class Metrics {
@@ -18,6 +19,8 @@ export class Metrics {
   readonly traceSpans: client.Counter<'server' | 'outcome'>;
   readonly redisUp: client.Gauge<'server'>;
   readonly auditRotations: client.Counter<'server' | 'outcome'>;
+  // backend calls, slot waits and slots (backend-metrics.ts): handed to createServices as ctx.metrics
+  readonly backends: BackendMetrics;
 
   constructor(
     readonly server: string,
@@ -109,6 +112,7 @@ export class Metrics {
       labelNames: ['server', 'outcome'],
       registers,
     });
+    this.backends = new BackendMetrics(server, registers);
     if (opts.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: 'ravenhelm_' });
   }
 

@@ -265,7 +265,12 @@ export async function createRuntime(
       })
     : undefined;
   const services =
-    overrides.services ?? (await definition.createServices(config.backend, { logger, ...(redis ? { redis } : {}) }));
+    overrides.services ??
+    (await definition.createServices(config.backend, {
+      logger,
+      ...(redis ? { redis } : {}),
+      metrics: metrics.backends,
+    }));
   if (shutdownGraceMsOf(config) < config.limits.callTimeoutMs) {
     logger.warn(
       { shutdownGraceMs: shutdownGraceMsOf(config), callTimeoutMs: config.limits.callTimeoutMs },

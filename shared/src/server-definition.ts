@@ -1,5 +1,6 @@
 import type { ToolSpec } from '@ravenhelm/registry';
 import type { z } from 'zod';
+import type { BackendRecorder } from './backend-metrics.js';
 import type { Logger } from './logging.js';
 import type { RedisLike } from './pipeline/redis.js';
 import { type AnyTool, toSpec } from './tool.js';
@@ -28,9 +29,13 @@ export interface ServerDefinition<S extends object = object, C extends z.ZodObje
   secretPaths?: readonly string[];
   /**
    * Builds the services every handler receives (backend clients). Called once per process. `ctx.redis` is the runtime's Redis client when `redis.url` is configured (owned by
-   * the runtime: never quit it), for state replicas must share.
+   * the runtime: never quit it), for state replicas must share. `ctx.metrics`: where backend clients report
+   * their calls and slots (ravenhelm_backend_*); absent when the runtime keeps no metrics.
    */
-  createServices(config: z.output<C>, ctx: { logger: Logger; redis?: RedisLike }): Promise<S> | S;
+  createServices(
+    config: z.output<C>,
+    ctx: { logger: Logger; redis?: RedisLike; metrics?: BackendRecorder },
+  ): Promise<S> | S;
   /** Throws when the backend does not answer; drives /readyz. */
   ready?(services: S, signal: AbortSignal): Promise<void>;
   close?(services: S): Promise<void>;

@@ -57,7 +57,7 @@ describe('alert rules', () => {
     const checked = await promtool(['check', 'rules', 'alerts.yaml']);
     // CI installs Debian's prometheus (promtool included); only a developer machine may lack it.
     if (checked === undefined && !process.env.CI) return;
-    expect(checked).toMatch(/SUCCESS: 8 rules found/);
+    expect(checked).toMatch(/SUCCESS: 10 rules found/);
     expect(await promtool(['test', 'rules', 'alerts.test.yaml'])).toMatch(/SUCCESS/);
   });
 
@@ -66,6 +66,8 @@ describe('alert rules', () => {
     expect(all.map((r) => r.alert).sort()).toEqual([
       'RavenhelmAuditWriteFailures',
       'RavenhelmAuthenticationFailures',
+      'RavenhelmBackendErrors',
+      'RavenhelmBackendSlotsSaturated',
       'RavenhelmBackendUnavailable',
       'RavenhelmRateLimiting',
       'RavenhelmRedisDown',

@@ -10,27 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DockerServices, dockerServer } from '@ravenhelm/mcp-docker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  type Agents,
-  expectFairShare,
-  type SlowBackend,
-  serveAgents,
-  startSlowBackend,
-} from './fair-backend-harness.js';
+import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
+import { type Agents, expectFairShare, serveAgents } from './fair-backend-harness.js';
 
 const DELAY_MS = 200;
 const SLOTS = 4;
 const FLOOD = 32;
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-fair-docker-'));
-let slow: SlowBackend;
+let slow: FaultProxy;
 let served: Agents<DockerServices>;
 
 beforeAll(async () => {
-  slow = await startSlowBackend(
-    { socketPath: '/var/run/docker.sock' },
-    { delayMs: 0, only: /^GET \/[^ ]*containers\/json/, listenPath: join(dir, 'docker.sock') },
-  );
+  slow = await startFaultProxy({ path: '/var/run/docker.sock' }, { listenPath: join(dir, 'docker.sock') });
+  slow.only = /^GET \/[^ ]*containers\/json/;
   served = await serveAgents<DockerServices>(dockerServer, {
     env: { DOCKER_HOST: `unix://${slow.socketPath}` },
     scopes: ['mcp:docker:read'],

@@ -1,13 +1,12 @@
 /**
  * For the fair-share tests: a server (any definition) over Streamable HTTP with one bearer token per
- * agent, each agent a real SDK client; and a slow backend, an HTTP proxy that holds every request for a
- * fixed delay before passing it to the real backend (TCP or a Unix socket), counting what it held.
+ * agent, each agent a real SDK client. The slow backend is the fault proxy (test/fixtures/fault-proxy.ts)
+ * in its `delay` mode, in front of the real backend (TCP or a Unix socket), counting what it held.
  */
-import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type HttpServerHandle, type Semaphore, type SuiteRuntime, startHttp } from '@ravenhelm/kit';
 import { expect } from 'vitest';
+import type { FaultProxy } from '../fixtures/fault-proxy.js';
 import { serveOverHttp } from '../fixtures/fault-server.js';
 import { sdkHttpClient, staticTokens } from '../fixtures/kit-harness.js';
 
@@ -62,59 +61,6 @@ export async function serveAgents<S>(
   };
 }
 
-export interface SlowBackend {
-  /** `http://127.0.0.1:port` (TCP listener) or undefined (Unix socket listener). */
-  url: string | undefined;
-  socketPath: string | undefined;
-  /** Delay before each matching request is passed on, in ms (0: none). */
-  delayMs: number;
-  /** Matching requests (by `METHOD /path`) passed on so far. */
-  readonly delayed: number;
-  close(): Promise<void>;
-}
-
-/**
- * Holds each request whose `METHOD /path` matches `only` for `delayMs`, then passes it to `target` and
- * streams the answer back; other requests pass at once.
- */
-export async function startSlowBackend(
-  target: { host: string; port: number } | { socketPath: string },
-  opts: { delayMs: number; only: RegExp; listenPath?: string },
-): Promise<SlowBackend> {
-  let delayed = 0;
-  const server = createServer((req, res) => {
-    const matches = opts.only.test(`${req.method} ${req.url}`);
-    const forward = () => {
-      const upstream = request({ ...target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
-    };
-    if (!matches || slow.delayMs === 0) return forward();
-    delayed++;
-    setTimeout(forward, slow.delayMs);
-  });
-  await new Promise<void>((resolve) =>
-    opts.listenPath ? server.listen(opts.listenPath, resolve) : server.listen(0, '127.0.0.1', resolve),
-  );
-  const slow: SlowBackend = {
-    url: opts.listenPath ? undefined : `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    socketPath: opts.listenPath,
-    delayMs: opts.delayMs,
-    get delayed() {
-      return delayed;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  return slow;
-}
-
 interface FloodOutcome {
   /** How many of the flooding agent's calls had finished when the other agent's call finished. */
   floodDoneBeforeOther: number;
@@ -163,7 +109,7 @@ async function floodThenOne(
 }
 
 /**
- * Makes `slow` hold each backend call for `delayMs`; agent `a` floods `flood` calls, agent `b` sends one
+ * Makes `slow` hold each backend call (those its `only` matches) for `delayMs`; agent `a` floods `flood` calls, agent `b` sends one
  * once the flood waits for `slots`; then checks the share was fair: every call answered; B took the
  * first slot the flood's first wave freed, so it finished with the flood's second wave at the latest
  * (first in, first out, it would have finished after all of the flood) and well before the flood
@@ -171,13 +117,13 @@ async function floodThenOne(
  */
 export async function expectFairShare(
   agents: Agents<unknown>,
-  slow: SlowBackend,
+  slow: FaultProxy,
   o: { delayMs: number; flood: number; call: { name: string; arguments: Record<string, unknown> }; slots: Semaphore },
   label: string,
 ): Promise<void> {
   const { a, b } = agents.clients;
   if (!a || !b) throw new Error('expectFairShare needs agents a and b');
-  slow.delayMs = o.delayMs;
+  slow.mode = { kind: 'delay', ms: o.delayMs };
   const before = slow.delayed;
   let out: FloodOutcome;
   try {
@@ -189,7 +135,7 @@ export async function expectFairShare(
       () => o.slots.active === o.slots.limit && o.slots.waiting >= o.flood - o.slots.limit,
     );
   } finally {
-    slow.delayMs = 0;
+    slow.mode = { kind: 'pass' };
   }
   console.log(
     `${label}: ${o.slots.limit} slots, B done after ${out.otherMs} ms (A's flood after ${out.floodMs} ms) with ${out.floodDoneBeforeOther}/${o.flood} of A's calls done`,

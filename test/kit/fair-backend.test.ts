@@ -9,29 +9,22 @@
  */
 import { type ObservabilityServices, observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
 import { HTTP_CALL_PATHS } from '../fixtures/kit-harness.js';
 import { type Proc, startPrometheus, waitFor } from '../observability/fixture.js';
-import {
-  type Agents,
-  expectFairShare,
-  type SlowBackend,
-  serveAgents,
-  startSlowBackend,
-} from './fair-backend-harness.js';
+import { type Agents, expectFairShare, serveAgents } from './fair-backend-harness.js';
 
 const DELAY_MS = 300;
 const FLOOD = 32;
 
 let prometheus: Proc;
-let slow: SlowBackend;
+let slow: FaultProxy;
 
 beforeAll(async () => {
   prometheus = await startPrometheus([]);
   const u = new URL(prometheus.url);
-  slow = await startSlowBackend(
-    { host: u.hostname, port: Number(u.port) },
-    { delayMs: 0, only: /^POST \/api\/v1\/query(\?|$)/ },
-  );
+  slow = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+  slow.only = /^POST \/api\/v1\/query[? ]/;
 }, 120_000);
 
 afterAll(async () => {
@@ -56,7 +49,7 @@ describe.each(HTTP_CALL_PATHS)('fair backend slots, observability over HTTP (%s)
   }, 120_000);
 
   afterAll(async () => {
-    slow.delayMs = 0;
+    slow.mode = { kind: 'pass' };
     await served?.close();
   });
 

@@ -1,5 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import { loadOnce, Semaphore, ToolError } from '@ravenhelm/kit';
+import {
+  type BackendRecorder,
+  type BackendSeries,
+  loadOnce,
+  outcomeOfError,
+  Semaphore,
+  secondsSince,
+  ToolError,
+} from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import type { DockerModem } from './engine-client.js';
 import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
@@ -15,6 +23,8 @@ export interface DockerBackendOptions {
   maxResponseBytes?: number | undefined;
   /** Engine calls in flight at once (default 16), log and exec streams included; more wait in a queue. */
   maxConcurrentCalls?: number | undefined;
+  /** Where engine calls and slot waits are recorded (ravenhelm_backend_*{backend="docker"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 export const DEFAULT_DOCKER_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -101,11 +111,14 @@ export class DockerBackend {
   /** Caps concurrent engine calls; a stream holds its slot until it is read to the end. */
   readonly slots: Semaphore;
   readonly #modem: () => Promise<DockerModem>;
+  readonly #series: BackendSeries | undefined;
 
   constructor(opts: DockerBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_DOCKER_MAX_RESPONSE_BYTES;
     this.slots = new Semaphore(opts.maxConcurrentCalls ?? DEFAULT_DOCKER_MAX_CONCURRENT_CALLS);
+    this.#series = opts.metrics?.backend('docker');
+    opts.metrics?.watchSlots(this.slots);
     const ep: DockerEndpoint = opts.host ? parseDockerHost(opts.host) : { kind: 'unix', socketPath: opts.socketPath };
     this.endpoint = ep.kind === 'unix' ? `unix://${ep.socketPath}` : `tcp://${ep.host}:${ep.port}`;
     // dockerode is loaded, and the modem built, by the first engine call, not at start.
@@ -422,18 +435,37 @@ export class DockerBackend {
     fn: () => Promise<T>,
   ): Promise<T> {
     const queuedAt = Date.now();
+    const series = this.#series;
+    const waitStart = series ? performance.now() : 0;
     let release: () => void;
     try {
       release = await this.slots.acquire(signal);
     } catch (err) {
+      if (series) {
+        series.waited(secondsSince(waitStart));
+        series.done(timeout.aborted ? 'queue_timeout' : 'cancelled');
+      }
       if (!timeout.aborted) throw err;
       throw new ToolError(
         'ERR_BACKEND_TIMEOUT',
         `the call about ${subject} waited ${Date.now() - queuedAt} ms for a free slot and reached its ${timeoutMs} ms deadline: ${this.slots.active} Docker Engine calls were in flight (limit ${this.slots.limit}, backend.maxConcurrentCalls); retry later`,
       );
     }
+    const sentAt = series ? performance.now() : 0;
+    series?.waited((sentAt - waitStart) / 1000);
     try {
-      return await fn();
+      const out = await fn();
+      series?.done('ok', secondsSince(sentAt));
+      return out;
+    } catch (err) {
+      if (series) {
+        const cancelled = signal.aborted && !timeout.aborted;
+        series.done(
+          outcomeOfError(engineError(this.endpoint, err, subject, timeout, timeoutMs), cancelled),
+          secondsSince(sentAt),
+        );
+      }
+      throw err;
     } finally {
       release();
     }

@@ -82,13 +82,14 @@ export const dockerServer = defineServer({
   defaultToolsets: ['containers', 'logs', 'health'],
   backendConfig: DockerBackendConfig,
   backendEnv: { DOCKER_HOST: 'host' },
-  createServices: (config, { redis }): DockerServices => ({
+  createServices: (config, { redis, metrics }): DockerServices => ({
     docker: new DockerBackend({
       host: config.host || undefined,
       socketPath: config.socketPath,
       timeoutMs: config.timeoutMs,
       maxResponseBytes: config.maxResponseBytes,
       maxConcurrentCalls: config.maxConcurrentCalls,
+      metrics,
     }),
     // With Redis configured, replicas share one budget per container (and refuse restarts while it is down).
     restartBudget: new RestartBudget(config.restartBudget, redis ? { store: new RedisRestartStore(redis) } : {}),

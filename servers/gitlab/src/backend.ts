@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { loadOnce, ToolError } from '@ravenhelm/kit';
+import { type BackendRecorder, type BackendSeries, loadOnce, ToolError } from '@ravenhelm/kit';
 import { Allowlist } from './allowlist.js';
 import {
   type CallScope,
@@ -24,6 +24,8 @@ export interface GitLabBackendOptions {
   allowlist: readonly string[];
   /** How much of a job log is kept while reading it (its tail). */
   maxLogBytes: number;
+  /** Where GitLab requests are recorded (ravenhelm_backend_*{backend="gitlab"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 export interface PageRequest {
@@ -56,12 +58,14 @@ export class GitLabBackend {
   // gitbeaker (its ~150 resource classes and their dependencies) is loaded by the first call, not at start.
   readonly #gitbeaker = loadOnce('GitLab client (@gitbeaker/rest)', () => import('./gitbeaker.js'));
   #api: Api | undefined;
+  readonly #series: BackendSeries | undefined;
 
   constructor(opts: GitLabBackendOptions) {
     this.#opts = opts;
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
     this.allowlist = new Allowlist(opts.allowlist);
+    this.#series = opts.metrics?.backend('gitlab');
   }
 
   /** The gitbeaker resources, built once on first use. */
@@ -106,6 +110,7 @@ export class GitLabBackend {
       maxRetryWaitMs: this.#opts.maxRetryWaitMs,
       maxJsonBytes: 16 * 1024 * 1024,
       maxTextBytes: this.#opts.maxLogBytes,
+      metrics: this.#series,
     };
   }
 

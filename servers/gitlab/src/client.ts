@@ -6,7 +6,13 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FormattedResponse, RequestHandlerFn } from '@gitbeaker/requester-utils';
-import { isBrokenConnection } from '@ravenhelm/kit';
+import {
+  type BackendOutcome,
+  type BackendSeries,
+  isBrokenConnection,
+  outcomeOfStatus,
+  secondsSince,
+} from '@ravenhelm/kit';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -57,6 +63,8 @@ export interface HandlerOptions extends RetryPolicy {
   maxJsonBytes: number;
   /** Text bodies (job logs) keep only their last this-many bytes. */
   maxTextBytes: number;
+  /** Where each request (its retries included) is recorded: ravenhelm_backend_*{backend="gitlab"}. */
+  metrics?: BackendSeries | undefined;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD']);
@@ -119,7 +127,41 @@ function gitlabMessageOf(text: string, contentType: string): string {
   return s.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
+/** What a failed request means for ravenhelm_backend_requests_total. */
+function outcomeOf(err: unknown): BackendOutcome {
+  if (err instanceof GitLabHttpError) return outcomeOfStatus(err.status);
+  if (!(err instanceof GitLabNetworkError)) return 'error';
+  return NETWORK_OUTCOMES[err.kind];
+}
+
+const NETWORK_OUTCOMES: Record<GitLabNetworkError['kind'], BackendOutcome> = {
+  timeout: 'timeout',
+  stalled: 'timeout',
+  cancelled: 'cancelled',
+  unreachable: 'unavailable',
+  broken: 'unavailable',
+  invalid: 'error',
+  'too-large': 'too_large',
+};
+
 export function createHandler(opts: HandlerOptions): RequestHandlerFn {
+  const send = sender(opts);
+  const series = opts.metrics;
+  if (!series) return send;
+  return async (endpoint, options) => {
+    const start = performance.now();
+    try {
+      const res = await send(endpoint, options);
+      series.done(outcomeOfStatus(res.status), secondsSince(start));
+      return res;
+    } catch (err) {
+      series.done(outcomeOf(err), secondsSince(start));
+      throw err;
+    }
+  };
+}
+
+function sender(opts: HandlerOptions): RequestHandlerFn {
   return async (endpoint, options = {}) => {
     const {
       method = 'GET',

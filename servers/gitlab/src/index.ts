@@ -92,7 +92,7 @@ export const gitlabServer = defineServer({
     GITLAB_ALLOWLIST: 'allowlist',
   },
   secretPaths: ['token'],
-  createServices: (config): GitLabServices => ({ gitlab: new GitLabBackend(config) }),
+  createServices: (config, { metrics }): GitLabServices => ({ gitlab: new GitLabBackend({ ...config, metrics }) }),
   ready: async ({ gitlab }, signal) => {
     await gitlab.metadata(signal);
   },

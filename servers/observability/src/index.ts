@@ -1,5 +1,12 @@
 import { createRequire } from 'node:module';
-import { type AnyTool, DEFAULT_MAX_CONCURRENT_CALLS, defineServer, Semaphore, specsOf } from '@ravenhelm/kit';
+import {
+  type AnyTool,
+  type BackendRecorder,
+  DEFAULT_MAX_CONCURRENT_CALLS,
+  defineServer,
+  Semaphore,
+  specsOf,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import { AlertmanagerBackend } from './backends/alertmanager.js';
 import { endpointConfig } from './backends/common.js';
@@ -90,12 +97,17 @@ for (const f of FAMILIES) {
 env.OBSERVABILITY_MAX_CONCURRENT_CALLS = 'maxConcurrentCalls';
 
 /** Builds the backend clients from a validated config section. */
-export function createObservabilityServices(config: ObservabilityBackendConfig): ObservabilityServices {
+export function createObservabilityServices(
+  config: ObservabilityBackendConfig,
+  metrics?: BackendRecorder,
+): ObservabilityServices {
   const limiter = new Semaphore(config.maxConcurrentCalls);
   const opts = <F extends (typeof FAMILIES)[number]>(f: F) => ({
     ...config[f],
     maxResponseBytesSetting: `backend.${f}.maxResponseBytes (${f.toUpperCase()}_MAX_RESPONSE_BYTES)`,
     limiter,
+    metrics,
+    backend: f,
   });
   return {
     prometheus: new PrometheusBackend(opts('prometheus')),
@@ -118,7 +130,7 @@ export const observabilityServer = defineServer({
   backendConfig: ObservabilityBackendConfig,
   backendEnv: env,
   secretPaths: FAMILIES.flatMap((f) => [`${f}.auth.token`, `${f}.auth.password`]),
-  createServices: (config) => createObservabilityServices(config),
+  createServices: (config, { metrics }) => createObservabilityServices(config, metrics),
   ready: async ({ prometheus }, signal) => {
     await prometheus.ready(signal);
   },

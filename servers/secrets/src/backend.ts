@@ -8,7 +8,16 @@ import type {
   SecretsManagerClient,
   Tag,
 } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, awsClientConfig, callAws, capAwsResponses, loadOnce, ToolError } from '@ravenhelm/kit';
+import {
+  type AwsErrorTable,
+  awsClientConfig,
+  type BackendRecorder,
+  type BackendSeries,
+  callAws,
+  capAwsResponses,
+  loadOnce,
+  ToolError,
+} from '@ravenhelm/kit';
 
 /** Cap on one Secrets Manager answer read into memory. */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -28,6 +37,8 @@ export interface SecretsBackendOptions {
   endpoint?: string | undefined;
   timeoutMs: number;
   maxAttempts: number;
+  /** Where calls are recorded (ravenhelm_backend_*{backend="secretsmanager"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 export interface ListQuery {
@@ -98,8 +109,11 @@ export class SecretsBackend {
   readonly #aws: () => Promise<Aws>;
   #built: SecretsManagerClient | undefined;
 
+  readonly #series: BackendSeries | undefined;
+
   constructor(opts: SecretsBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
+    this.#series = opts.metrics?.backend('secretsmanager');
     this.endpoint = opts.endpoint;
     // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
     this.#aws = loadOnce('Secrets Manager client (@aws-sdk/client-secrets-manager)', async () => {
@@ -297,6 +311,7 @@ export class SecretsBackend {
       unreachableHint: 'check the endpoint and network',
       errors: ERRORS,
       scrub: (message) => scrub(message, sensitive),
+      metrics: this.#series,
     });
   }
 }

@@ -119,7 +119,7 @@ export const secretsServer = defineServer({
     SECRETS_FILE_MAX_BYTES: 'files.maxFileBytes',
   },
   secretPaths: ['fingerprintKey', 'revealRedisUrl', 'revealRedisSentinelPassword'],
-  createServices: async (config): Promise<SecretsServices> => {
+  createServices: async (config, { metrics }): Promise<SecretsServices> => {
     const redis = config.revealRedisUrl
       ? await connectRedis(config.revealRedisUrl, {
           ...(config.revealRedisSentinelPassword ? { sentinelPassword: config.revealRedisSentinelPassword } : {}),
@@ -132,6 +132,7 @@ export const secretsServer = defineServer({
         endpoint: config.endpoint,
         timeoutMs: config.timeoutMs,
         maxAttempts: config.maxAttempts,
+        metrics,
       }),
       fingerprintKey: config.fingerprintKey ? Buffer.from(config.fingerprintKey, 'utf8') : randomBytes(32),
       strength: config.strength,

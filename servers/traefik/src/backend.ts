@@ -1,11 +1,13 @@
 /** Traefik's read API (`/api/...`): one client with a timeout, a body cap, paging and readable errors. */
-import { BackendHttp, ToolError } from '@ravenhelm/kit';
+import { BackendHttp, type BackendRecorder, ToolError } from '@ravenhelm/kit';
 
 export interface TraefikApiOptions {
   url: string;
   timeoutMs: number;
   basic?: { username: string; password: string } | undefined;
   maxResponseBytes?: number;
+  /** Where API calls are recorded (ravenhelm_backend_*{backend="traefik"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 export interface ListFilters {
@@ -32,6 +34,8 @@ export class TraefikApi {
       timeoutMs: opts.timeoutMs,
       auth: opts.basic ? { basic: opts.basic } : undefined,
       maxResponseBytes: opts.maxResponseBytes ?? 16 * 1024 * 1024,
+      metrics: opts.metrics,
+      backend: 'traefik',
     });
     this.#secrets = opts.basic
       ? [opts.basic.password, Buffer.from(`${opts.basic.username}:${opts.basic.password}`).toString('base64')]

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type AnyTool, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, type BackendRecorder, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { TraefikApi } from './backend.js';
 import { RouteFiles } from './route-files.js';
@@ -74,7 +74,7 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
   return { host: (m[1] ?? m[3]) as string, port };
 }
 
-export function createTraefikServices(config: TraefikBackendConfig): TraefikServices {
+export function createTraefikServices(config: TraefikBackendConfig, metrics?: BackendRecorder): TraefikServices {
   let basic: { username: string; password: string } | undefined;
   if (config.api.basicAuthFile) {
     const line = readFileOrFail(config.api.basicAuthFile, 'the basic-auth file').trim();
@@ -84,7 +84,7 @@ export function createTraefikServices(config: TraefikBackendConfig): TraefikServ
   }
   const apiHost = new URL(config.api.url).hostname.replace(/^\[|\]$/g, '');
   return {
-    api: new TraefikApi({ url: config.api.url, timeoutMs: config.api.timeoutMs, basic }),
+    api: new TraefikApi({ url: config.api.url, timeoutMs: config.api.timeoutMs, basic, metrics }),
     files: config.dynamicDir ? new RouteFiles(config.dynamicDir) : undefined,
     tls: new TlsProber(
       config.tls.timeoutMs,
@@ -116,7 +116,7 @@ export const traefikServer = defineServer({
     TRAEFIK_TLS_TIMEOUT_MS: 'tls.timeoutMs',
     TRAEFIK_TLS_SWEEP_BUDGET_MS: 'tls.sweepBudgetMs',
   },
-  createServices: (config) => createTraefikServices(config),
+  createServices: (config, { metrics }) => createTraefikServices(config, metrics),
   ready: async ({ api }, signal) => {
     await api.get('api/overview', {}, signal);
   },

@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { BackendHttp, raceAbort, ToolError } from '@ravenhelm/kit';
+import { BackendHttp, type BackendRecorder, raceAbort, ToolError } from '@ravenhelm/kit';
 import { SignJWT } from 'jose';
 import {
   type ListResult,
@@ -40,6 +40,8 @@ export interface ZitadelBackendOptions {
   maxResponseBytes: number;
   /** Scopes requested with the JWT-profile grant. */
   scope: string;
+  /** Where API calls are recorded (ravenhelm_backend_*{backend="zitadel"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 /** A token is renewed this long before Zitadel says it expires. */
@@ -73,6 +75,8 @@ export class ZitadelBackend {
       maxResponseBytes: opts.maxResponseBytes,
       maxResponseBytesSetting: 'backend.maxResponseBytes',
       headers: opts.orgId ? { 'x-zitadel-orgid': opts.orgId } : undefined,
+      metrics: opts.metrics,
+      backend: 'zitadel',
     });
   }
 

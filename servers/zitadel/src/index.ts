@@ -137,7 +137,7 @@ export const zitadelServer = defineServer({
     ZITADEL_KEY_STORE_TIMEOUT_MS: 'keyStore.timeoutMs',
     ZITADEL_KEY_STORE_MAX_ATTEMPTS: 'keyStore.maxAttempts',
   },
-  createServices: (config): ZitadelServices => {
+  createServices: (config, { metrics }): ZitadelServices => {
     if (!config.url || !config.keyFile) {
       throw new RavenhelmError(
         'ERR_BAD_REQUEST',
@@ -167,6 +167,7 @@ export const zitadelServer = defineServer({
         timeoutMs: config.timeoutMs,
         maxResponseBytes: config.maxResponseBytes,
         scope: config.scope,
+        metrics,
       }),
       mapping: config.roles,
       keyStore:
@@ -177,6 +178,7 @@ export const zitadelServer = defineServer({
               maxAttempts: config.keyStore.maxAttempts,
               region: config.keyStore.region,
               endpoint: config.keyStore.endpoint,
+              metrics,
             })
           : undefined,
       registry: loadRegistry(config.registry),

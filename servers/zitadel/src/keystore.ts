@@ -1,5 +1,14 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type AwsErrorTable, awsClientConfig, callAws, capAwsResponses, loadOnce, ToolError } from '@ravenhelm/kit';
+import {
+  type AwsErrorTable,
+  awsClientConfig,
+  type BackendRecorder,
+  type BackendSeries,
+  callAws,
+  capAwsResponses,
+  loadOnce,
+  ToolError,
+} from '@ravenhelm/kit';
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
 interface Aws {
@@ -15,6 +24,8 @@ export interface SecretsKeyStoreOptions {
   /** Undefined: the SDK's own chain (AWS_REGION, profile); the endpoint likewise (AWS_ENDPOINT_URL...). */
   region?: string | undefined;
   endpoint?: string | undefined;
+  /** Where key-store calls are recorded (ravenhelm_backend_*{backend="secretsmanager"}). */
+  metrics?: BackendRecorder | undefined;
 }
 
 /** Where a key file was stored: never the key itself. */
@@ -59,8 +70,11 @@ export class SecretsKeyStore {
   readonly #opts: SecretsKeyStoreOptions;
   readonly #aws: () => Promise<Aws>;
 
+  readonly #series: BackendSeries | undefined;
+
   constructor(opts: SecretsKeyStoreOptions) {
     this.#opts = opts;
+    this.#series = opts.metrics?.backend('secretsmanager');
     // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
     this.#aws = loadOnce('key store client (@aws-sdk/client-secrets-manager)', async () => {
       const sdk = await import('./aws.js');
@@ -136,6 +150,7 @@ export class SecretsKeyStore {
       // The create-then-update flow recognises this one by name.
       serviceErrors: ['ResourceExistsException'],
       scrub: (message) => scrub(message, sensitive),
+      metrics: this.#series,
     });
   }
 }

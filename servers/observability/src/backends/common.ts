@@ -1,5 +1,6 @@
 import {
   BackendHttp,
+  type BackendRecorder,
   type BackendResponse,
   DEFAULT_MAX_RESPONSE_BYTES,
   type Semaphore,
@@ -52,6 +53,9 @@ export interface BackendOptions {
   maxResponseBytesSetting?: string;
   /** One limiter shared by all of the server's backends, so a few broad queries cannot exhaust memory. */
   limiter?: Semaphore;
+  /** Where this backend's calls are recorded (ravenhelm_backend_*), under the label `backend`. */
+  metrics?: BackendRecorder | undefined;
+  backend?: string | undefined;
 }
 
 export function httpFor(name: string, opts: BackendOptions): BackendHttp {
@@ -75,6 +79,8 @@ export function httpFor(name: string, opts: BackendOptions): BackendHttp {
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       maxResponseBytesSetting: opts.maxResponseBytesSetting,
       limiter: opts.limiter,
+      metrics: opts.metrics,
+      backend: opts.backend,
     },
     secrets,
   );
