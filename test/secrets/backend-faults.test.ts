@@ -32,13 +32,7 @@ beforeAll(async () => {
   const u = new URL(sim.url);
   proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
   // the SDK's credential chain reads the process environment; nothing else may leak in
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: sim.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: sim.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: join(dir, 'aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
-  });
+  Object.assign(process.env, sim.sdkEnv(dir));
   server = await serveOverHttp<SecretsServices>(
     secretsServer,
     {

@@ -72,12 +72,7 @@ export async function startBin(
     HOME: dir,
     AWS_ENDPOINT_URL: sim.url,
     AWS_REGION: sim.region,
-    AWS_ACCESS_KEY_ID: sim.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: sim.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    // No developer profile or credentials file may leak into the test.
-    AWS_CONFIG_FILE: join(dir, 'aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
+    ...sim.sdkEnv(dir),
     RAVENHELM_POLICY_FILE: policyFile,
     RAVENHELM_AUDIT_FILE: auditFile,
     RAVENHELM_LOG_LEVEL: 'debug',

@@ -20,6 +20,7 @@
  */
 import { createHash, createHmac, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { type Listening, listen, type Reply, type SimControl, type SimRequest } from './http.js';
 
 export interface SecretsManagerSimOptions {
@@ -99,6 +100,21 @@ export class SecretsManagerSimulator {
   get url(): string {
     if (!this.#listening) throw new Error('simulator not started');
     return this.#listening.url;
+  }
+
+  /**
+   * The environment an AWS SDK client needs to reach this simulator with its keys and nothing else: the
+   * instance metadata lookup off, and config/credentials files pointed at `dir` (a developer's profile or
+   * credentials file must never leak into a test).
+   */
+  sdkEnv(dir: string): Record<string, string> {
+    return {
+      AWS_ACCESS_KEY_ID: this.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: join(dir, 'aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'aws-credentials'),
+    };
   }
 
   async start(): Promise<this> {

@@ -2,7 +2,6 @@
 // simulator and the Secrets Manager simulator through the real AWS SDK. The key file lands in the store
 // and never in a tool result, a log line or an audit record; a failed store leaves no key in Zitadel.
 import { createPrivateKey } from 'node:crypto';
-import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsKeyStore } from '@ravenhelm/mcp-zitadel';
 import { SignJWT } from 'jose';
@@ -31,11 +30,7 @@ beforeAll(async () => {
     ZITADEL_KEY_STORE_MAX_ATTEMPTS: '1',
     AWS_ENDPOINT_URL: sm.url,
     AWS_REGION: sm.region,
-    AWS_ACCESS_KEY_ID: sm.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: sm.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: join(fx.dir, 'aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(fx.dir, 'aws-credentials'),
+    ...sm.sdkEnv(fx.dir),
   });
   sdk = new SecretsManagerClient({
     endpoint: sm.url,
