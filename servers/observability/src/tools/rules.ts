@@ -105,6 +105,40 @@ export function summarizeRule(g: PromRuleGroup, r: PromRule, alertsPerRule: numb
   };
 }
 
+export const RuleDefinition = z.object({
+  name: z.string(),
+  group: z.string(),
+  query: z.string(),
+  queryChars: z.number().int().optional(),
+  for: z.string(),
+  health: z.string(),
+  state: z.string(),
+});
+
+/** The alerting rules named `names` (what incident_get_context shows beside firing alerts): at most `max`. */
+export function alertRuleDefinitions(
+  groups: readonly PromRuleGroup[],
+  names: ReadonlySet<string>,
+  max: number,
+  queryChars = 300,
+): { total: number; items: z.output<typeof RuleDefinition>[] } {
+  const all = groups.flatMap((g) =>
+    (g.rules ?? []).filter((r) => r.type === 'alerting' && names.has(r.name)).map((r) => ({ g, r })),
+  );
+  return {
+    total: all.length,
+    items: all.slice(0, max).map(({ g, r }) => ({
+      name: r.name,
+      group: g.name,
+      query: clip(r.query, queryChars),
+      ...(r.query.length > queryChars ? { queryChars: r.query.length } : {}),
+      for: seconds(r.duration ?? 0),
+      health: r.health,
+      state: r.state ?? 'inactive',
+    })),
+  };
+}
+
 export const alertsListRules = defineTool({
   name: 'alerts_list_rules',
   toolset: 'alerts',
