@@ -115,11 +115,13 @@ async function startProcess(
   args: (dir: string, port: number) => string[],
   config: (dir: string) => string,
   isOurs: (url: string, dir: string) => Promise<boolean>,
+  files: Record<string, string> = {},
 ): Promise<Proc> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), `rh-obs-${what}-`));
     await writeFile(join(dir, 'config.yml'), config(dir));
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
     const port = await freePort();
     const child: ChildProcess = spawn(bin, args(dir, port), { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
@@ -157,12 +159,14 @@ async function startProcess(
   throw lastError;
 }
 
-export function startPrometheus(targets: string[]): Promise<Proc> {
+/** Starts Prometheus scraping `targets`; `opts.rules` is the text of a rules file it loads. */
+export function startPrometheus(targets: string[], opts: { rules?: string } = {}): Promise<Proc> {
   const hosts = targets.map((t) => new URL(t).host);
+  const ruleFiles = opts.rules === undefined ? '' : 'rule_files: [rules.yml]\n';
   const config = () => `global:
   scrape_interval: 1s
   evaluation_interval: 1s
-scrape_configs:
+${ruleFiles}scrape_configs:
   - job_name: demo
     scrape_interval: 1s
     static_configs:
@@ -186,7 +190,63 @@ scrape_configs:
       const body = (await res.json()) as { data?: Record<string, string> };
       return body.data?.['storage.tsdb.path'] === join(dir, 'data');
     },
+    opts.rules === undefined ? {} : { 'rules.yml': opts.rules },
   );
+}
+
+/** Terms of demo:long_sum's query (~1,900 characters): over the tool's 1,000-character cut. */
+export const LONG_QUERY_TERMS = 150;
+/** Longer than the 300 characters an annotation value keeps. */
+export const LONG_DESCRIPTION = `Route /r7 answers 500s. ${'Check the checkout deploys and the database pool. '.repeat(8)}`;
+
+/**
+ * Rules on the exporter's series: one alert firing (route /r7 serves 50 errors/s), one pending on ~13
+ * sensors (for: 1h), one inactive, one that fails every evaluation (many-to-many matching: health err), a
+ * recording rule, a rule with a long query, and `bulkGroups` groups of two recording rules each for paging.
+ */
+export function demoRules(bulkGroups = 0): string {
+  const long = Array.from({ length: LONG_QUERY_TERMS }, (_, i) => `vector(${i})`).join(' + ');
+  const bulk = Array.from({ length: bulkGroups }, (_, i) => {
+    const n = String(i).padStart(2, '0');
+    return `  - name: bulk-${n}
+    interval: 1m
+    rules:
+      - record: bulk:${n}:a
+        expr: vector(1)
+      - record: bulk:${n}:b
+        expr: vector(2)
+`;
+  }).join('');
+  return `groups:
+  - name: checkout-alerts
+    interval: 1s
+    rules:
+      - alert: HighErrorRoute
+        expr: rate(demo_requests_total{code="500"}[10s]) > 10
+        for: 0s
+        labels: {severity: critical, team: checkout}
+        annotations:
+          summary: "{{ $labels.route }} serves {{ $value }} errors/s"
+          description: ${JSON.stringify(LONG_DESCRIPTION)}
+      - alert: TemperatureHigh
+        expr: demo_temperature_celsius > 45
+        for: 1h
+        labels: {severity: warning}
+      - alert: TemperatureAbsurd
+        expr: demo_temperature_celsius > 1000
+        for: 5m
+        labels: {severity: info}
+      - alert: CheckoutJoinBroken
+        expr: demo_requests_total * on (service) demo_requests_total > 0
+        labels: {severity: warning}
+  - name: checkout-recording
+    interval: 1s
+    rules:
+      - record: service:demo_requests:rate10s
+        expr: sum by (service) (rate(demo_requests_total[10s]))
+      - record: demo:long_sum
+        expr: ${long}
+${bulk}`;
 }
 
 export function startAlertmanager(): Promise<Proc> {

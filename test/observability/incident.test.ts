@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LokiSimulator } from '../simulators/loki.js';
 import {
   deadUrl,
+  demoRules,
   type Listening,
   type Proc,
   postAlerts,
@@ -29,7 +30,11 @@ const incident = {
 
 beforeAll(async () => {
   exporter = await startExporter();
-  [prom, am] = await Promise.all([startPrometheus([exporter.url]), startAlertmanager(), loki.start()]);
+  [prom, am] = await Promise.all([
+    startPrometheus([exporter.url], { rules: demoRules() }),
+    startAlertmanager(),
+    loki.start(),
+  ]);
   services = makeServices({
     prometheus: { url: prom.url },
     alertmanager: { url: am.url },
@@ -42,6 +47,8 @@ beforeAll(async () => {
       annotations: { summary: '5xx above 5%' },
     },
     { labels: { alertname: 'DiskFull', service: 'db', severity: 'warning' } },
+    // the name of a Prometheus rule of the fixture (it fails every evaluation: many-to-many matching)
+    { labels: { alertname: 'CheckoutJoinBroken', service: 'payments', severity: 'warning' } },
   ]);
   const now = Date.now();
   loki.push(
@@ -61,7 +68,11 @@ beforeAll(async () => {
   });
   await waitFor('alerts to be active', async () => {
     const res = await fetch(`${am.url}/api/v2/alerts?unprocessed=false`);
-    return ((await res.json()) as unknown[]).length === 2;
+    return ((await res.json()) as unknown[]).length === 3;
+  });
+  await waitFor('the broken rule to be evaluated', async () => {
+    const res = await fetch(`${prom.url}/api/v1/rules`);
+    return (await res.text()).includes('many-to-many');
   });
 });
 
@@ -112,6 +123,30 @@ describe('incident_get_context', () => {
     expect(none.logs.skipped).toMatch(/no service given/);
   });
 
+  it('shows the Prometheus rule behind a firing alert: its expression, for and health', async () => {
+    const res = await call('incident_get_context', { service: 'payments', range: '5m' }, services);
+    expect(res.alerts.items.map((a: { name: string }) => a.name)).toEqual(['CheckoutJoinBroken']);
+    expect(res.alerts.rules).toEqual({
+      total: 1,
+      items: [
+        {
+          name: 'CheckoutJoinBroken',
+          group: 'checkout-alerts',
+          query: 'demo_requests_total * on (service) demo_requests_total > 0',
+          for: '0s',
+          health: 'err',
+          state: 'inactive',
+        },
+      ],
+    });
+    // a rule named by the caller is shown even with nothing firing; an alert without a rule has none
+    const pending = await call('incident_get_context', { alertName: 'TemperatureHigh', range: '5m' }, services);
+    expect(pending.alerts.total).toBe(0);
+    expect(pending.alerts.rules.items[0]).toMatchObject({ query: 'demo_temperature_celsius > 45', for: '1h' });
+    const ruleless = await call('incident_get_context', { service: 'checkout', range: '5m' }, services);
+    expect(ruleless.alerts.rules).toEqual({ total: 0, items: [] });
+  });
+
   it('returns partial results naming the backends that are down', async () => {
     const partial = makeServices({
       prometheus: { url: prom.url },
@@ -147,6 +182,7 @@ describe('incident_get_context', () => {
       expect(res).toMatchObject({ partial: true, failedBackends: ['Prometheus'] });
       expect(res.metrics).toMatchObject({ ok: false, error: { code: 'ERR_BACKEND_TIMEOUT' } });
       expect(res.metrics.error.message).toMatch(/^Prometheus did not answer within 300 ms/);
+      expect(res.alerts.rules).toMatchObject({ total: 0, items: [], error: { code: 'ERR_BACKEND_TIMEOUT' } });
       expect(res.alerts).toMatchObject({ ok: true, total: 1 });
       expect(res.logs.ok).toBe(true);
       expect(res.logs.lines.length).toBeGreaterThan(0);

@@ -20,6 +20,7 @@ import type { ObservabilityServices } from './tools/define.js';
 import { incidentTools } from './tools/incident.js';
 import { logTools } from './tools/logs.js';
 import { metricsTools } from './tools/metrics.js';
+import { ruleTools } from './tools/rules.js';
 import { traceTools } from './tools/traces.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -28,6 +29,7 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 export const tools: readonly AnyTool<ObservabilityServices>[] = [
   ...metricsTools,
   ...alertTools,
+  ...ruleTools,
   ...logTools,
   ...traceTools,
   ...dashboardTools,

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  demoRules,
   postAlerts,
   ROUTES,
   startAlertmanager,
@@ -56,7 +57,7 @@ const suite: ContractSuite = {
     const tempo = new TempoSimulator();
     const grafana = new GrafanaSimulator(GRAFANA_TOKEN);
     const [prom, am] = await Promise.all([
-      startPrometheus([exporter.url]),
+      startPrometheus([exporter.url], { rules: demoRules() }),
       startAlertmanager(),
       loki.start(),
       tempo.start(),
@@ -97,6 +98,13 @@ const suite: ContractSuite = {
         const res = await fetch(`${prom.url}/api/v1/query?query=${q}`);
         const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
         return Number(body.data.result[0]?.value[1]) === ROUTES * 3;
+      });
+      await waitFor('the rules to be evaluated (one firing, one broken)', async () => {
+        const body = (await (await fetch(`${prom.url}/api/v1/rules`)).json()) as {
+          data: { groups: { rules: { state?: string; health: string }[] }[] };
+        };
+        const rules = body.data.groups.flatMap((g) => g.rules);
+        return rules.some((r) => r.state === 'firing') && rules.some((r) => r.health === 'err');
       });
       await waitFor('alerts to be known', async () => {
         const res = await fetch(`${am.url}/api/v2/alerts`);
@@ -255,6 +263,46 @@ const suite: ContractSuite = {
           arguments: { silenceId: silenceID },
           expect: 'ok',
           check: expectValue('alreadyExpired', true),
+        },
+        // alerts_list_rules: broken and firing first, filtered, cut, refused
+        {
+          tool: 'alerts_list_rules',
+          label: 'broken first, firing next, paged',
+          arguments: { limit: 2 },
+          expect: 'ok',
+          check: all(
+            expectValue('rules.0.health', 'err'),
+            expectValue('rules.1.state', 'firing'),
+            expectValue('truncated', true),
+            expectKeys(['counts', 'nextCursor']),
+          ),
+        },
+        {
+          tool: 'alerts_list_rules',
+          label: 'pending, active alerts cut',
+          arguments: { state: ['pending'], alertsPerRule: 1 },
+          expect: 'ok',
+          check: all(expectValue('total', 1), expectValue('rules.0.for', '1h'), expectKeys(['cut'])),
+        },
+        {
+          tool: 'alerts_list_rules',
+          label: 'recording rules, long query cut',
+          arguments: { type: 'record' },
+          expect: 'ok',
+          check: all(expectValue('total', 2), expectKeys(['cut'])),
+        },
+        {
+          tool: 'alerts_list_rules',
+          label: 'no match',
+          arguments: { matchers: ['team="nobody"'] },
+          expect: 'ok',
+          check: expectValue('total', 0),
+        },
+        {
+          tool: 'alerts_list_rules',
+          label: 'malformed matcher',
+          arguments: { matchers: ['severity==critical'] },
+          expect: 'error',
         },
         // logs
         {

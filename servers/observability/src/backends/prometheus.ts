@@ -35,6 +35,33 @@ export interface PromMetadataEntry {
   unit: string;
 }
 
+/** One rule of `GET /api/v1/rules` (prometheus/prometheus web/api/v1/api.go: AlertingRule, RecordingRule). */
+export interface PromRule {
+  type: 'alerting' | 'recording';
+  name: string;
+  query: string;
+  health: 'ok' | 'err' | 'unknown';
+  lastError?: string;
+  evaluationTime?: number;
+  lastEvaluation?: string;
+  labels?: Labels;
+  /** Alerting rules only. */
+  state?: 'firing' | 'pending' | 'inactive';
+  duration?: number;
+  keepFiringFor?: number;
+  annotations?: Labels;
+  alerts?: { labels: Labels; state: string; activeAt?: string; value?: string }[];
+}
+
+export interface PromRuleGroup {
+  name: string;
+  file: string;
+  interval: number;
+  rules: PromRule[];
+  evaluationTime?: number;
+  lastEvaluation?: string;
+}
+
 /** Prometheus (and API-compatible Mimir/Thanos) HTTP API v1. */
 export class PrometheusBackend {
   readonly http: BackendHttp;
@@ -121,6 +148,14 @@ export class PrometheusBackend {
   async ready(signal?: AbortSignal): Promise<void> {
     const res = await this.http.request('GET', '/-/ready', { signal });
     if (res.status !== 200) throw statusError('Prometheus', res, 'the readiness check');
+  }
+
+  /**
+   * Rule groups with their rules' health and active alerts. `type` is understood by 2.42; the newer filters
+   * (rule_name[], group_limit, exclude_alerts...) are not, so callers filter the answer themselves.
+   */
+  rules(type: 'alert' | 'record' | undefined, signal?: AbortSignal): Promise<{ groups: PromRuleGroup[] }> {
+    return this.#api('GET', '/api/v1/rules', 'the rules request', { type }, signal);
   }
 }
 

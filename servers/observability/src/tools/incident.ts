@@ -5,6 +5,7 @@ import { DurationInput, parseDuration, toNanos } from '../time.js';
 import { byUrgency } from './alerts.js';
 import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 import { flattenStreams } from './logs.js';
+import { alertRuleDefinitions, RuleDefinition } from './rules.js';
 
 /** Service and alert names are substituted into PromQL/LogQL string literals: only characters that cannot end one. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
@@ -24,6 +25,9 @@ export function fillTemplate(template: string, service: string): string {
 }
 
 const TOP_SERIES = { sortBy: 'max', order: 'desc', offset: 0, topK: 5, points: 0 } as const;
+/** Alerting rules shown beside the alerts: their expression and `for`, at most this many. */
+const MAX_RULES = 5;
+
 const SeriesStatsOnly = z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats });
 
 const Section = {
@@ -69,6 +73,9 @@ export const incidentGetContext = defineTool({
           labels: z.record(z.string(), z.string()),
         }),
       ),
+      rules: z
+        .object({ total: z.number().int(), items: z.array(RuleDefinition), error: SectionError.optional() })
+        .optional(),
     }),
     metrics: z.object({
       ...Section,
@@ -127,7 +134,13 @@ export const incidentGetContext = defineTool({
     const noService =
       service === undefined ? 'no service given and none found on a firing alert with that name' : undefined;
 
-    const [metrics, logs] = await Promise.all([
+    // The Prometheus alerting rules behind these alerts: what fires them and after how long.
+    const ruleNames = new Set(
+      [input.alertName, ...alerts.hits.slice(0, input.maxAlerts).map((a) => a.labels.alertname)].filter(
+        (n): n is string => n !== undefined,
+      ),
+    );
+    const [metrics, logs, rules] = await Promise.all([
       (async () => {
         if (!service) return { ok: false, skipped: noService, items: [] };
         const step = Math.max(1, Math.ceil(rangeSeconds / 120));
@@ -189,6 +202,15 @@ export const incidentGetContext = defineTool({
           return { ok: false, error: sectionError(err), query, lines: [], truncated: false, scannedLines: null };
         }
       })(),
+      (async () => {
+        if (ruleNames.size === 0) return undefined;
+        try {
+          const { groups } = await prometheus.rules('alert', signal);
+          return alertRuleDefinitions(groups ?? [], ruleNames, MAX_RULES);
+        } catch (err) {
+          return { total: 0, items: [], error: sectionError(err) };
+        }
+      })(),
     ]);
 
     const out = {
@@ -212,13 +234,18 @@ export const incidentGetContext = defineTool({
           summary: (a.annotations?.summary ?? a.annotations?.description ?? '').slice(0, 300) || null,
           labels: a.labels,
         })),
+        ...(rules ? { rules } : {}),
       },
       metrics: { backend: 'Prometheus', ...metrics },
       logs: { backend: 'Loki', ...logs },
     };
     for (const s of [out.alerts, out.metrics, out.logs] as { backend: string; error?: SectionError }[])
       if (s.error) out.failedBackends.push(s.backend);
-    out.partial = out.failedBackends.length > 0 || out.metrics.items.some((i) => !i.ok) || 'skipped' in out.metrics;
+    out.partial =
+      out.failedBackends.length > 0 ||
+      out.metrics.items.some((i) => !i.ok) ||
+      'skipped' in out.metrics ||
+      (rules !== undefined && 'error' in rules);
     // Bounded: drop the oldest log lines, then the lowest-ranked series, until the answer fits.
     const budget = listBudget(maxOutputBytes);
     for (let i = 0; i < 200 && jsonBytes(out) > budget; i++) {

@@ -1,0 +1,233 @@
+import { ListPage, pageList } from '@ravenhelm/kit';
+import { RE2JS } from 're2js';
+import { z } from 'zod';
+import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
+import { type LabelMatcher, MatcherText, parseMatchers } from '../matchers.js';
+import { formatDuration } from '../time.js';
+import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+
+/** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
+export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
+
+const STATES = ['firing', 'pending', 'inactive'] as const;
+const Text = z.record(z.string(), z.string());
+
+const RuleAlert = z.object({ labels: Text, state: z.string(), activeAt: z.string(), value: z.string() });
+
+const RuleSummary = z.object({
+  name: z.string(),
+  type: z.enum(['alert', 'record']),
+  group: z.string(),
+  file: z.string(),
+  health: z.string(),
+  lastError: z.string().optional(),
+  state: z.string().optional(),
+  for: z.string().optional(),
+  keepFiringFor: z.string().optional(),
+  query: z.string(),
+  queryChars: z.number().int().optional(),
+  labels: Text,
+  annotations: Text.optional(),
+  alerts: z
+    .object({ total: z.number().int(), firing: z.number().int(), pending: z.number().int(), items: z.array(RuleAlert) })
+    .optional(),
+  lastEvaluation: z.string().nullable(),
+  evaluationSeconds: z.number().nullable(),
+});
+type RuleSummary = z.output<typeof RuleSummary>;
+
+/** Broken rules first, then what pages (firing), what is about to (pending), then the quiet rest. */
+export function ruleRank(r: PromRule): number {
+  if (r.health === 'err') return 0;
+  if (r.type === 'alerting') {
+    if (r.state === 'firing') return 1;
+    if (r.state === 'pending') return 2;
+  }
+  if (r.health === 'unknown') return 3;
+  return r.type === 'alerting' ? 4 : 5;
+}
+
+/** A test of a label set against every matcher (Prometheus semantics: an absent label has the value ""). */
+export function labelTest(matchers: readonly LabelMatcher[]): (labels: Labels) => boolean {
+  const tests = matchers.map((m) => {
+    if (m.op === '=') return (v: string) => v === m.value;
+    if (m.op === '!=') return (v: string) => v !== m.value;
+    // RE2 (linear time), anchored like Prometheus; compiled once per call, not once per rule.
+    const re = RE2JS.compile(`^(?:${m.value})$`);
+    return m.op === '=~' ? (v: string) => re.matches(v) : (v: string) => !re.matches(v);
+  });
+  return (labels) => matchers.every((m, i) => tests[i]?.(labels[m.name] ?? ''));
+}
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
+const seconds = (s: number) => (s === 0 ? '0s' : formatDuration(s));
+
+/** One rule as the agent reads it: its alerts' labels without the ones every alert of the rule carries. */
+export function summarizeRule(g: PromRuleGroup, r: PromRule, alertsPerRule: number): RuleSummary {
+  const labels = r.labels ?? {};
+  const out: RuleSummary = {
+    name: r.name,
+    type: r.type === 'alerting' ? 'alert' : 'record',
+    group: g.name,
+    file: g.file,
+    health: r.health,
+    ...(r.lastError ? { lastError: clip(r.lastError, RULE_BOUNDS.errorChars) } : {}),
+    query: clip(r.query, RULE_BOUNDS.queryChars),
+    ...(r.query.length > RULE_BOUNDS.queryChars ? { queryChars: r.query.length } : {}),
+    labels,
+    lastEvaluation: r.lastEvaluation ?? null,
+    evaluationSeconds: r.evaluationTime ?? null,
+  };
+  if (r.type !== 'alerting') return out;
+  const alerts = r.alerts ?? [];
+  const firing = alerts.filter((a) => a.state === 'firing');
+  // Firing before pending, oldest first: the one that has paged longest leads.
+  const listed = [...firing, ...alerts.filter((a) => a.state !== 'firing')].slice(0, alertsPerRule);
+  return {
+    ...out,
+    state: r.state ?? 'inactive',
+    for: seconds(r.duration ?? 0),
+    ...(r.keepFiringFor ? { keepFiringFor: seconds(r.keepFiringFor) } : {}),
+    annotations: Object.fromEntries(
+      Object.entries(r.annotations ?? {}).map(([k, v]) => [k, clip(v, RULE_BOUNDS.annotationChars)]),
+    ),
+    alerts: {
+      total: alerts.length,
+      firing: firing.length,
+      pending: alerts.filter((a) => a.state === 'pending').length,
+      items: listed.map((a) => ({
+        labels: Object.fromEntries(Object.entries(a.labels).filter(([k, v]) => k !== 'alertname' && labels[k] !== v)),
+        state: a.state,
+        activeAt: a.activeAt ?? '',
+        value: a.value ?? '',
+      })),
+    },
+  };
+}
+
+export const RuleDefinition = z.object({
+  name: z.string(),
+  group: z.string(),
+  query: z.string(),
+  queryChars: z.number().int().optional(),
+  for: z.string(),
+  health: z.string(),
+  state: z.string(),
+});
+
+/** The alerting rules named `names` (what incident_get_context shows beside firing alerts): at most `max`. */
+export function alertRuleDefinitions(
+  groups: readonly PromRuleGroup[],
+  names: ReadonlySet<string>,
+  max: number,
+  queryChars = 300,
+): { total: number; items: z.output<typeof RuleDefinition>[] } {
+  const all = groups.flatMap((g) =>
+    (g.rules ?? []).filter((r) => r.type === 'alerting' && names.has(r.name)).map((r) => ({ g, r })),
+  );
+  return {
+    total: all.length,
+    items: all.slice(0, max).map(({ g, r }) => ({
+      name: r.name,
+      group: g.name,
+      query: clip(r.query, queryChars),
+      ...(r.query.length > queryChars ? { queryChars: r.query.length } : {}),
+      for: seconds(r.duration ?? 0),
+      health: r.health,
+      state: r.state ?? 'inactive',
+    })),
+  };
+}
+
+export const alertsListRules = defineTool({
+  name: 'alerts_list_rules',
+  toolset: 'alerts',
+  tier: 'LOW',
+  scopes: ['mcp:observability:read'],
+  title: 'List Prometheus rules',
+  description: 'Prometheus alerting and recording rules: query, for, health, active alerts; broken and firing first.',
+  annotations: READ_ANNOTATIONS,
+  input: z.object({
+    type: z.enum(['alert', 'record']).optional(),
+    state: z.array(z.enum(STATES)).min(1).max(3).optional().describe('Alerting rules in these states'),
+    health: z.enum(['ok', 'err', 'unknown']).optional(),
+    name: z.string().min(1).max(200).optional().describe('Substring'),
+    group: z.string().min(1).max(200).optional().describe('Substring'),
+    matchers: z.array(MatcherText).max(20).optional().describe('On rule labels; all must match'),
+    alertsPerRule: z.number().int().min(0).max(50).default(3).describe('Active alerts listed per rule'),
+    limit: z.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(64).optional().describe('From nextCursor'),
+  }),
+  output: z.object({
+    counts: z.object({
+      firing: z.number().int(),
+      pending: z.number().int(),
+      inactive: z.number().int(),
+      recording: z.number().int(),
+      err: z.number().int(),
+    }),
+    groups: z.number().int(),
+    rules: z.array(RuleSummary),
+    cut: z.array(z.string()).optional(),
+    ...ListPage,
+  }),
+  handler: async (input, { prometheus, signal, maxOutputBytes }) => {
+    const { groups } = await prometheus.rules(input.type, signal);
+    const labelsOk = labelTest(parseMatchers(input.matchers));
+    const name = input.name?.toLowerCase();
+    const group = input.group?.toLowerCase();
+    const kind = input.type === 'alert' ? 'alerting' : input.type === 'record' ? 'recording' : undefined;
+    // Newer filters (rule_name[], group_limit...) are unknown to older servers: everything is filtered here.
+    const matched = (groups ?? [])
+      .filter((g) => !group || g.name.toLowerCase().includes(group))
+      .flatMap((g) =>
+        (g.rules ?? [])
+          .filter((r) => !kind || r.type === kind)
+          .filter((r) => !name || r.name.toLowerCase().includes(name))
+          .filter((r) => labelsOk(r.labels ?? {}))
+          .map((r) => ({ g, r })),
+      );
+    const counts = { firing: 0, pending: 0, inactive: 0, recording: 0, err: 0 };
+    for (const { r } of matched) {
+      if (r.health === 'err') counts.err++;
+      if (r.type === 'recording') counts.recording++;
+      else counts[r.state ?? 'inactive']++;
+    }
+    const states = input.state ? new Set<string>(input.state) : undefined;
+    const rows = matched
+      .filter(({ r }) => !input.health || r.health === input.health)
+      .filter(({ r }) => !states || (r.type === 'alerting' && states.has(r.state ?? 'inactive')))
+      .sort((a, b) => ruleRank(a.r) - ruleRank(b.r))
+      .map(({ g, r }) => summarizeRule(g, r, input.alertsPerRule));
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    const cut = statedCuts(page.items, input.alertsPerRule);
+    return {
+      counts,
+      groups: (groups ?? []).length,
+      rules: page.items,
+      ...(cut.length ? { cut } : {}),
+      ...withoutItems(page),
+    };
+  },
+});
+
+/** Says, once per kind, what the entries of this page leave out and how to see it. */
+function statedCuts(rules: readonly RuleSummary[], alertsPerRule: number): string[] {
+  const cut: string[] = [];
+  const longQueries = rules.filter((r) => r.queryChars !== undefined).length;
+  if (longQueries)
+    cut.push(`query cut to ${RULE_BOUNDS.queryChars} chars on ${longQueries} rule(s); queryChars is the full length`);
+  const fewerAlerts = rules.filter((r) => r.alerts && r.alerts.items.length < r.alerts.total);
+  if (fewerAlerts.length) {
+    cut.push(
+      `active alerts: ${alertsPerRule} listed per rule (alertsPerRule, up to 50) on ${fewerAlerts.length} rule(s); alerts.total counts all; alerts_list has them`,
+    );
+  }
+  if (rules.some((r) => (r.lastError?.length ?? 0) > RULE_BOUNDS.errorChars))
+    cut.push(`lastError cut to ${RULE_BOUNDS.errorChars} chars`);
+  if (rules.some((r) => Object.values(r.annotations ?? {}).some((v) => v.length > RULE_BOUNDS.annotationChars)))
+    cut.push(`annotation values cut to ${RULE_BOUNDS.annotationChars} chars`);
+  return cut;
+}
+
+export const ruleTools = [alertsListRules];
