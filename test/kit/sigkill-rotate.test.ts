@@ -1,0 +1,373 @@
+/**
+ * SIGKILL under load while the audit log rotates (issue 7 again, with audit.rotateBytes at its minimum,
+ * 16 KiB: a rotation every few dozen records). A real server (test/fixtures/side-effect-bin.ts) is killed
+ * many times, each kill aimed at a rotation in one of four ways: a few ms after it logs 'audit log rotated';
+ * a few ms after the live file reached the size (the rotation is due at the next batch); stepping the
+ * process with SIGSTOP/SIGCONT from the moment the file is nearly full and killing it once the live file is
+ * missing, empty or holds only its marker (inside the rotation); or at a random point. After every kill
+ * the server must start on the same files without manual repair. At the end: `verifyAuditSet` and the real
+ * `ravenhelm-audit verify <file> --all` pass over all files; every acknowledged call has its outcome record
+ * and every started side effect its attempt record, each in exactly one file; seq counts up across the
+ * set. A fallback file (audit.fallbackFile) found at a start after a kill mid-rotation is replayed into the
+ * new file once. Then with audit.keepFiles 2: after each restart no more than 2 rotated files, only the
+ * oldest rotated files ever removed, and the oldest present file's marker names a removed file.
+ * Bounded: about 0.2–2 s of load per trial, 16 + 8 trials.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyAuditSet } from '@ravenhelm/kit';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type Call,
+  driveUntilKilled,
+  killAndWait,
+  readAuditRecords,
+  startedSideEffects,
+  untilFlowing,
+} from '../fixtures/kill-load.js';
+import { type HttpBin, REPO_ROOT, startHttpBin } from '../fixtures/spawn.js';
+
+const AUDIT_BIN = join(REPO_ROOT, 'shared/bin/ravenhelm-audit.js');
+const ROTATE_BYTES = 16384;
+const ROTATED = /^audit\.jsonl\.\d{8}T\d{6}\.\d{3}Z(-\d+)?$/;
+
+const root = mkdtempSync(join(tmpdir(), 'rh-sigkill-rotate-'));
+const servers: HttpBin[] = [];
+afterAll(async () => {
+  for (const s of servers) await killAndWait(s.child);
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Log {
+  dir: string;
+  auditFile: string;
+  sideEffects: string;
+  fallbackFile: string;
+}
+
+function newLog(name: string): Log {
+  const dir = join(root, name);
+  mkdirSync(join(dir, 'log'), { recursive: true });
+  mkdirSync(join(dir, 'spill'));
+  return {
+    dir,
+    auditFile: join(dir, 'log', 'audit.jsonl'),
+    sideEffects: join(dir, 'side-effects.log'),
+    fallbackFile: join(dir, 'spill', 'fallback.jsonl'),
+  };
+}
+
+async function start(log: Log, env: Record<string, string> = {}): Promise<HttpBin> {
+  const server = await startHttpBin(
+    'test/fixtures/side-effect-bin.ts',
+    {
+      PATH: process.env.PATH ?? '',
+      RAVENHELM_AUTH_MODE: 'none',
+      RAVENHELM_LOCAL_SCOPES: 'mcp:sfx:write',
+      RAVENHELM_AUDIT_FILE: log.auditFile,
+      RAVENHELM_AUDIT_ROTATE_BYTES: String(ROTATE_BYTES),
+      RAVENHELM_AUDIT_FALLBACK_FILE: log.fallbackFile,
+      RAVENHELM_RATE_LIMIT_POINTS: '1000000',
+      SFX_LOG: log.sideEffects,
+      ...env,
+    },
+    { timeoutMs: 20_000 },
+  );
+  servers.push(server);
+  return server;
+}
+
+/** The rotated files of a log, oldest first (their names sort in chain order), then the live file if present. */
+function logFiles(auditFile: string): string[] {
+  const folder = join(auditFile, '..');
+  const rotated = readdirSync(folder)
+    .filter((n) => ROTATED.test(n))
+    .sort()
+    .map((n) => join(folder, n));
+  return [...rotated, ...(existsSync(auditFile) ? [auditFile] : [])];
+}
+const rotatedNames = (auditFile: string) => readdirSync(join(auditFile, '..')).filter((n) => ROTATED.test(n));
+
+/** What a kill left at the live file: the states inside or at the edge of a rotation come first. */
+type LiveState = 'missing' | 'empty' | 'torn-marker' | 'marker-only' | 'due' | 'torn' | 'mid';
+const IN_ROTATION: readonly LiveState[] = ['missing', 'empty', 'torn-marker', 'marker-only', 'due'];
+
+function liveState(auditFile: string): LiveState {
+  let text: string;
+  try {
+    text = readFileSync(auditFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing'; // renamed, the new file not yet open
+    throw err;
+  }
+  if (text.length === 0) return 'empty';
+  const marker = text.startsWith('{"event":"audit.rotated"');
+  if (marker && !text.includes('\n')) return 'torn-marker';
+  if (marker && text.indexOf('\n') === text.length - 1) return 'marker-only';
+  if (Buffer.byteLength(text) >= ROTATE_BYTES) return 'due';
+  return text.endsWith('\n') ? 'mid' : 'torn';
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const spin = (us: number) => {
+  const until = performance.now() + us / 1000;
+  while (performance.now() < until) {
+    // a busy wait of a few microseconds: a timer cannot be that short
+  }
+};
+const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? -1;
+
+type Strategy = 'after-rotated-line' | 'rotation-due' | 'step-into-rotation' | 'random';
+const STRATEGIES: Strategy[] = ['after-rotated-line', 'rotation-due', 'step-into-rotation', 'random'];
+
+/**
+ * Kills the server the way `strategy` says; resolves once it has exited. Every way gives up waiting for
+ * its moment after 2 s and kills anyway.
+ */
+async function killAimed(server: HttpBin, auditFile: string, strategy: Strategy): Promise<{ stepped: number }> {
+  const child = server.child;
+  const pid = child.pid as number;
+  const deadline = Date.now() + 2000;
+  let stepped = 0;
+  if (strategy === 'random') await sleep(Math.random() * 150);
+  else if (strategy === 'after-rotated-line') {
+    await new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        if (!chunk.toString().includes('audit log rotated')) return;
+        child.stderr?.off('data', onData);
+        clearTimeout(late);
+        setTimeout(resolve, Math.random() * 5);
+      };
+      const late = setTimeout(() => {
+        child.stderr?.off('data', onData);
+        resolve();
+      }, 2000);
+      child.stderr?.on('data', onData);
+    });
+  } else if (strategy === 'rotation-due') {
+    while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES) await sleep(1);
+    spin(Math.random() * 2000);
+  } else {
+    // Near the size, stop the process and let it run a few to a few hundred microseconds at a time,
+    // looking at the files between steps: a kill there lands between the rename, the new file, its
+    // marker and the fsyncs.
+    while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES - 1024) await sleep(1);
+    const before = rotatedNames(auditFile).length;
+    process.kill(pid, 'SIGSTOP');
+    while (Date.now() < deadline && stepped < 5000) {
+      const state = liveState(auditFile);
+      if (state === 'missing' || state === 'empty' || state === 'torn-marker') break;
+      if (state === 'marker-only' && rotatedNames(auditFile).length !== before) break;
+      process.kill(pid, 'SIGCONT');
+      spin(20 + Math.random() * 200);
+      process.kill(pid, 'SIGSTOP');
+      stepped++;
+    }
+  }
+  await killAndWait(child); // SIGKILL ends a stopped process too
+  return { stepped };
+}
+
+interface Tally {
+  kills: number;
+  byState: Partial<Record<LiveState, number>>;
+  byStrategy: Partial<Record<Strategy, number>>;
+  inRotation: number;
+  steps: number;
+  restarts: number;
+  resumed: number;
+  tornMoved: number;
+}
+
+/** Runs `trials` kill cycles on `log`; `afterStart` checks each restart before load reaches it. */
+async function killCycles(
+  log: Log,
+  trials: number,
+  calls: Call[],
+  env: Record<string, string>,
+  afterStart: (server: HttpBin, trial: number) => Promise<void> | void,
+  beforeStart: (state: LiveState, trial: number) => void = () => undefined,
+): Promise<Tally> {
+  const t: Tally = { kills: 0, byState: {}, byStrategy: {}, inRotation: 0, steps: 0, restarts: 0, resumed: 0, tornMoved: 0 };
+  let state: LiveState = 'mid';
+  for (let trial = 1; trial <= trials; trial++) {
+    beforeStart(state, trial);
+    const server = await start(log, env); // no repair between kills: the start must cope alone
+    if (trial > 1) t.restarts++;
+    await afterStart(server, trial);
+    const tag = `t${trial}`;
+    let stop = false;
+    const load = driveUntilKilled(server.url, tag, calls, () => stop);
+    await untilFlowing(calls, tag, 5);
+    const strategy = STRATEGIES[trial % STRATEGIES.length] as Strategy;
+    const { stepped } = await killAimed(server, log.auditFile, strategy);
+    stop = true;
+    await load;
+    state = liveState(log.auditFile);
+    t.kills++;
+    t.steps += stepped;
+    t.byState[state] = (t.byState[state] ?? 0) + 1;
+    t.byStrategy[strategy] = (t.byStrategy[strategy] ?? 0) + 1;
+    if (IN_ROTATION.includes(state)) t.inRotation++;
+  }
+  // A last start comes up without help too, then stops cleanly.
+  const last = await start(log, env);
+  t.restarts++;
+  await afterStart(last, trials + 1);
+  await last.stop();
+  expect(last.child.exitCode).toBe(0);
+  const logs = servers.map((s) => s.stderr()).join('\n');
+  t.resumed = (logs.match(/empty after a rotation cut short/g) ?? []).length;
+  t.tornMoved = (logs.match(/torn record .*moved it aside/g) ?? []).length;
+  return t;
+}
+
+function verifyAllCli(auditFile: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [AUDIT_BIN, 'verify', auditFile, '--all'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Where each key occurs, as `file:line` (a key in two places is a record written twice). */
+function placesBy<T>(files: string[], keyOf: (r: ReturnType<typeof readAuditRecords>[number]) => T | undefined) {
+  const at = new Map<T, string[]>();
+  for (const f of files) {
+    readAuditRecords(f).forEach((r, i) => {
+      const k = keyOf(r);
+      if (k !== undefined) at.set(k, [...(at.get(k) ?? []), `${f.split('/').pop()}:${i + 1}`]);
+    });
+  }
+  return at;
+}
+
+describe('SIGKILL under load during audit log rotation', () => {
+  it('restarts alone after kills aimed at rotations; the set verifies; every acknowledged or started call is recorded exactly once', async () => {
+    const log = newLog('all');
+    const calls: Call[] = [];
+    let fallbackPlanted: string[] = [];
+    const tally = await killCycles(
+      log,
+      16,
+      calls,
+      {},
+      (server) => {
+        expect(server.child.exitCode).toBeNull();
+      },
+      (state) => {
+        // Once, after a kill that left the rotation unfinished, a fallback file is waiting at the start as
+        // well (outcome records a full disk kept at a stop): the start must finish the rotation, then replay.
+        if (fallbackPlanted.length > 0 || !['missing', 'empty', 'torn-marker'].includes(state)) return;
+        const source = readAuditRecords(logFiles(log.auditFile).at(-2) as string).find((r) => r.phase === 'outcome');
+        if (!source) return;
+        const { prevHash: _p, seq: _s, hash: _h, ...rest } = source;
+        fallbackPlanted = ['fallback-1', 'fallback-2'];
+        writeFileSync(
+          log.fallbackFile,
+          fallbackPlanted.map((requestId) => `${JSON.stringify({ ...rest, requestId })}\n`).join(''),
+        );
+      },
+    );
+
+    const set = await verifyAuditSet(log.auditFile);
+    expect(set.files.filter((f) => !f.ok)).toEqual([]);
+    expect(set.ok).toBe(true);
+    const cli = verifyAllCli(log.auditFile);
+    expect(cli.stderr).toBe('');
+    expect(cli.stdout).toMatch(/^ok: \d+ files, \d+ records, chain intact across files$/m);
+    expect(cli.status).toBe(0);
+
+    const files = logFiles(log.auditFile);
+    const all = files.flatMap((f) => readAuditRecords(f));
+    expect(all.length).toBe(set.records);
+    // seq counts up by one across the whole set (markers included): nothing lost, nothing twice.
+    expect(all.map((r) => r.seq)).toEqual(all.map((_, i) => i + 1));
+    // Each file after the first starts with a marker naming the file before it.
+    files.slice(1).forEach((f, i) => {
+      const first = readAuditRecords(f)[0];
+      if (first === undefined) return; // the live file, empty: only allowed last (verifyAuditSet said so)
+      expect({ file: f, previousFile: first.previousFile }).toEqual({
+        file: f,
+        previousFile: (files[i] as string).split('/').pop(),
+      });
+    });
+
+    const outcomes = placesBy(files, (r) => (r.phase === 'outcome' && r.outcome === 'success' ? r.requestId : undefined));
+    const attempts = placesBy(files, (r) =>
+      r.phase === 'attempt' ? (r.args as { value?: string }).value : undefined,
+    );
+    const acknowledged = calls.filter((c) => c.success);
+    expect(acknowledged.length).toBeGreaterThan(100);
+    const notOnce = acknowledged
+      .map((c) => ({ value: c.value, requestId: c.requestId, at: outcomes.get(c.requestId as string) ?? [] }))
+      .filter((c) => c.at.length !== 1);
+    expect(notOnce).toEqual([]);
+    const started = startedSideEffects(log.sideEffects);
+    const attemptsNotOnce = started.map((v) => ({ v, at: attempts.get(v) ?? [] })).filter((a) => a.at.length !== 1);
+    expect(attemptsNotOnce).toEqual([]);
+    // No record of any kind twice (attempts of reads carry no value; request ids tell them apart).
+    const twice = [...placesBy(files, (r) => (r.requestId ? `${r.requestId}/${r.phase}` : undefined))].filter(
+      ([, at]) => at.length > 1,
+    );
+    expect(twice).toEqual([]);
+
+    if (fallbackPlanted.length > 0) {
+      const replayed = all.filter((r) => fallbackPlanted.includes(r.requestId));
+      expect(replayed.map((r) => r.requestId)).toEqual(fallbackPlanted);
+      expect(replayed.every((r) => typeof r.fallbackDigest === 'string')).toBe(true);
+      expect(existsSync(log.fallbackFile)).toBe(false);
+    }
+
+    // The kills must have landed mid-call and in rotations, or this test proves little.
+    const requestIdOf = new Map(calls.map((c) => [c.value, c.requestId]));
+    const killedMidCall = started.filter((v) => !outcomes.has(requestIdOf.get(v) as string));
+    expect(killedMidCall.length).toBeGreaterThan(0);
+    expect(tally.inRotation).toBeGreaterThanOrEqual(3);
+    expect(files.length).toBeGreaterThan(20);
+    console.info(
+      `sigkill-rotate: ${tally.kills} kills (${JSON.stringify(tally.byStrategy)}), states after kill ${JSON.stringify(tally.byState)}, ${tally.inRotation} in a rotation, ${tally.steps} SIGSTOP/SIGCONT steps; ${tally.restarts} restarts (${tally.resumed} finished a rotation, ${tally.tornMoved} moved a torn tail aside); fallback replayed: ${fallbackPlanted.length}; ${files.length} files, ${set.records} records verified; ${acknowledged.length} acknowledged calls, ${started.length} side effects, ${killedMidCall.length} cut by a kill`,
+    );
+  }, 240_000);
+
+  it('with keepFiles 2: after every restart at most 2 rotated files, only the oldest rotated files removed, the oldest marker names a removed file', async () => {
+    const log = newLog('keep');
+    const calls: Call[] = [];
+    const KEEP = 2;
+    const seen = new Set<string>();
+    const removed = new Set<string>();
+    const check = async (when: string) => {
+      const now = new Set(readdirSync(join(log.auditFile, '..')));
+      const gone = [...seen].filter((n) => !now.has(n));
+      // Nothing but rotated files is ever removed (the live file may be missing right after a kill).
+      expect({ when, gone: gone.filter((n) => !ROTATED.test(n) && n !== 'audit.jsonl') }).toEqual({ when, gone: [] });
+      for (const n of gone) removed.add(n);
+      for (const n of now) seen.add(n);
+      const present = [...now].filter((n) => ROTATED.test(n)).sort();
+      // Only the oldest go: every removed name sorts before every rotated file still present.
+      const newerRemoved = [...removed].filter((r) => ROTATED.test(r) && present.some((p) => p < r));
+      expect({ when, newerRemoved }).toEqual({ when, newerRemoved: [] });
+      return present;
+    };
+    const tally = await killCycles(log, 8, calls, { RAVENHELM_AUDIT_KEEP_FILES: String(KEEP) }, async (_server, trial) => {
+      const present = await check(`after start ${trial}`);
+      expect({ trial, rotated: present }).toEqual({ trial, rotated: present.slice(-KEEP) });
+      const set = await verifyAuditSet(log.auditFile);
+      expect({ trial, failed: set.files.filter((f) => !f.ok) }).toEqual({ trial, failed: [] });
+      const oldest = present[0];
+      if (oldest !== undefined && removed.size > 0) {
+        const marker = readAuditRecords(join(log.auditFile, '..', oldest))[0];
+        expect(marker?.event).toBe('audit.rotated');
+        expect(removed.has(marker?.previousFile as string)).toBe(true);
+      }
+    });
+    await check('at the end');
+    expect(removed.size).toBeGreaterThan(0);
+    expect(verifyAllCli(log.auditFile).status).toBe(0);
+    console.info(
+      `sigkill-rotate keepFiles ${KEEP}: ${tally.kills} kills, states ${JSON.stringify(tally.byState)}, ${tally.restarts} restarts, ${removed.size} rotated files removed by retention`,
+    );
+  }, 180_000);
+});
