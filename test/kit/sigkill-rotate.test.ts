@@ -14,7 +14,16 @@
  * Bounded: about 0.2–2 s of load per trial, 16 + 8 trials.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyAuditSet } from '@ravenhelm/kit';
@@ -189,8 +198,18 @@ async function killCycles(
   env: Record<string, string>,
   afterStart: (server: HttpBin, trial: number) => Promise<void> | void,
   beforeStart: (state: LiveState, trial: number) => void = () => undefined,
+  strategies: readonly Strategy[] = STRATEGIES,
 ): Promise<Tally> {
-  const t: Tally = { kills: 0, byState: {}, byStrategy: {}, inRotation: 0, steps: 0, restarts: 0, resumed: 0, tornMoved: 0 };
+  const t: Tally = {
+    kills: 0,
+    byState: {},
+    byStrategy: {},
+    inRotation: 0,
+    steps: 0,
+    restarts: 0,
+    resumed: 0,
+    tornMoved: 0,
+  };
   let state: LiveState = 'mid';
   for (let trial = 1; trial <= trials; trial++) {
     beforeStart(state, trial);
@@ -201,7 +220,7 @@ async function killCycles(
     let stop = false;
     const load = driveUntilKilled(server.url, tag, calls, () => stop);
     await untilFlowing(calls, tag, 5);
-    const strategy = STRATEGIES[trial % STRATEGIES.length] as Strategy;
+    const strategy = strategies[trial % strategies.length] as Strategy;
     const { stepped } = await killAimed(server, log.auditFile, strategy);
     stop = true;
     await load;
@@ -295,10 +314,10 @@ describe('SIGKILL under load during audit log rotation', () => {
       });
     });
 
-    const outcomes = placesBy(files, (r) => (r.phase === 'outcome' && r.outcome === 'success' ? r.requestId : undefined));
-    const attempts = placesBy(files, (r) =>
-      r.phase === 'attempt' ? (r.args as { value?: string }).value : undefined,
+    const outcomes = placesBy(files, (r) =>
+      r.phase === 'outcome' && r.outcome === 'success' ? r.requestId : undefined,
     );
+    const attempts = placesBy(files, (r) => (r.phase === 'attempt' ? (r.args as { value?: string }).value : undefined));
     const acknowledged = calls.filter((c) => c.success);
     expect(acknowledged.length).toBeGreaterThan(100);
     const notOnce = acknowledged
@@ -351,7 +370,9 @@ describe('SIGKILL under load during audit log rotation', () => {
       expect({ when, newerRemoved }).toEqual({ when, newerRemoved: [] });
       return present;
     };
-    const tally = await killCycles(log, 8, calls, { RAVENHELM_AUDIT_KEEP_FILES: String(KEEP) }, async (_server, trial) => {
+    // Mostly stepped into the rotation: a kill between its rename and its retention is the case to catch.
+    const aim: Strategy[] = ['step-into-rotation', 'step-into-rotation', 'rotation-due', 'after-rotated-line'];
+    const afterStart = async (_server: HttpBin, trial: number) => {
       const present = await check(`after start ${trial}`);
       expect({ trial, rotated: present }).toEqual({ trial, rotated: present.slice(-KEEP) });
       const set = await verifyAuditSet(log.auditFile);
@@ -362,7 +383,9 @@ describe('SIGKILL under load during audit log rotation', () => {
         expect(marker?.event).toBe('audit.rotated');
         expect(removed.has(marker?.previousFile as string)).toBe(true);
       }
-    });
+    };
+    const keep = { RAVENHELM_AUDIT_KEEP_FILES: String(KEEP) };
+    const tally = await killCycles(log, 8, calls, keep, afterStart, undefined, aim);
     await check('at the end');
     expect(removed.size).toBeGreaterThan(0);
     expect(verifyAllCli(log.auditFile).status).toBe(0);

@@ -155,6 +155,30 @@ describe('audit log rotation', () => {
     );
   });
 
+  it('never has more than keepFiles rotated files, even at a crash between the rename and the retention', async () => {
+    // A SIGKILL in the middle of a rotation keeps whatever is on disk at that moment, and a start does not
+    // run retention: the rotated files counted right after the rename (when the new file is opened) are
+    // what such a crash leaves (test/kit/sigkill-rotate.test.ts kills real processes there).
+    const path = freshLog();
+    const countedAtRename: number[] = [];
+    let opened = 0;
+    const sink = await createFileAuditSink({
+      path,
+      rotateBytes: 2048,
+      keepFiles: 2,
+      openFile: async (p) => {
+        if (opened++ > 0) countedAtRename.push((await listRotated(path)).length);
+        return openAuditFile(p);
+      },
+    });
+    for (let i = 1; i <= 60; i++) await sink.write(event(i), { durable: false });
+    await sink.close();
+    expect(countedAtRename.length).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...countedAtRename)).toBe(2);
+    expect(await listRotated(path)).toHaveLength(2);
+    expect((await verifyAuditSet(path)).ok).toBe(true);
+  });
+
   it('removes no rotated file unless keepFiles is set (deleting audit records is never a default)', async () => {
     const path = freshLog();
     const reports: RotationReport[] = [];

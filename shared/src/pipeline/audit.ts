@@ -606,7 +606,10 @@ export interface FileAuditSinkOptions {
    * record. 0 or undefined: never.
    */
   rotateBytes?: number;
-  /** Rotated files kept: after a rotation the oldest beyond this many are removed. 0 or undefined: all kept. */
+  /**
+   * Rotated files kept: each rotation first removes the oldest beyond this many minus one, then renames,
+   * so there are never more (a crash mid-rotation included). 0 or undefined: all kept.
+   */
   keepFiles?: number;
   /** Told about each rotation (and retention), a rotation that failed, and a rotation finished on open. */
   onRotate?: (report: RotationReport) => void;
@@ -881,6 +884,17 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     const started = performance.now();
     let rotated: Awaited<ReturnType<typeof rotateAuditFile>>;
     presync = undefined;
+    // Retention runs before the rename, down to keepFiles - 1, so the rename makes it keepFiles: at no
+    // moment are there more. Run after the rename, a crash between the two (SIGKILL mid-rotation, found by
+    // test/kit/sigkill-rotate.test.ts) left keepFiles + 1 files that no start removed, and a server
+    // crashing at each rotation grew the set past the disk it was sized for. (A rotation that then fails
+    // has removed its oldest file one rotation early; the log keeps growing in the live file meanwhile.)
+    let retention: { removed: string[]; failed: string[] };
+    try {
+      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles - 1) : { removed: [], failed: [] };
+    } catch (err) {
+      retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
+    }
     try {
       rotated = await rotateAuditFile(file, path, head, {
         openFile: opts.openFile ?? openAuditFile,
@@ -898,7 +912,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       } else rotateAfter = Date.now() + ROTATE_RETRY_MS;
       tell(opts.onRotate, {
         kind: 'failed',
-        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}`,
+        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}${retention.removed.length > 0 ? ` (retention had removed ${retention.removed.join(', ')} before it)` : ''}`,
         retryInMs: broken ? 0 : ROTATE_RETRY_MS,
       });
       return;
@@ -909,12 +923,6 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     unsynced = 0;
     await old.close().catch(() => undefined);
     notifyCommitted(opts.onCommit, [markerRecord({ ...rotated.marker, head }, opts.server)]);
-    let retention: { removed: string[]; failed: string[] };
-    try {
-      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles) : { removed: [], failed: [] };
-    } catch (err) {
-      retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
-    }
     tell(opts.onRotate, {
       kind: 'rotated',
       rotatedTo: basename(rotated.rotatedTo),
