@@ -13,7 +13,7 @@
  * oldest rotated files ever removed, and the oldest present file's marker names a removed file.
  * Bounded: about 0.2–2 s of load per trial, 16 + 8 trials.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -36,7 +36,7 @@ import {
   startedSideEffects,
   untilFlowing,
 } from '../fixtures/kill-load.js';
-import { type HttpBin, REPO_ROOT, startHttpBin } from '../fixtures/spawn.js';
+import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const AUDIT_BIN = join(REPO_ROOT, 'shared/bin/ravenhelm-audit.js');
 const ROTATE_BYTES = 16384;
@@ -68,22 +68,23 @@ function newLog(name: string): Log {
   };
 }
 
+function serverEnv(log: Log, env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    RAVENHELM_LOG_LEVEL: 'info',
+    RAVENHELM_AUTH_MODE: 'none',
+    RAVENHELM_LOCAL_SCOPES: 'mcp:sfx:write',
+    RAVENHELM_AUDIT_FILE: log.auditFile,
+    RAVENHELM_AUDIT_ROTATE_BYTES: String(ROTATE_BYTES),
+    RAVENHELM_AUDIT_FALLBACK_FILE: log.fallbackFile,
+    RAVENHELM_RATE_LIMIT_POINTS: '1000000',
+    SFX_LOG: log.sideEffects,
+    ...env,
+  };
+}
+
 async function start(log: Log, env: Record<string, string> = {}): Promise<HttpBin> {
-  const server = await startHttpBin(
-    'test/fixtures/side-effect-bin.ts',
-    {
-      PATH: process.env.PATH ?? '',
-      RAVENHELM_AUTH_MODE: 'none',
-      RAVENHELM_LOCAL_SCOPES: 'mcp:sfx:write',
-      RAVENHELM_AUDIT_FILE: log.auditFile,
-      RAVENHELM_AUDIT_ROTATE_BYTES: String(ROTATE_BYTES),
-      RAVENHELM_AUDIT_FALLBACK_FILE: log.fallbackFile,
-      RAVENHELM_RATE_LIMIT_POINTS: '1000000',
-      SFX_LOG: log.sideEffects,
-      ...env,
-    },
-    { timeoutMs: 20_000 },
-  );
+  const server = await startHttpBin('test/fixtures/side-effect-bin.ts', serverEnv(log, env), { timeoutMs: 20_000 });
   servers.push(server);
   return server;
 }
@@ -131,15 +132,26 @@ const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size
 type Strategy = 'after-rotated-line' | 'rotation-due' | 'step-into-rotation' | 'random';
 const STRATEGIES: Strategy[] = ['after-rotated-line', 'rotation-due', 'step-into-rotation', 'random'];
 
+/** The newest rotated file's name ('' when none): it changes at each rename, whatever retention removed. */
+const newestRotated = (auditFile: string) => rotatedNames(auditFile).sort().at(-1) ?? '';
+
 /**
- * Kills the server the way `strategy` says; resolves once it has exited. Every way gives up waiting for
- * its moment after 2 s and kills anyway.
+ * Kills the server the way `strategy` says; resolves once it has exited, with whether the moment aimed at
+ * came (`aimed`) and how many SIGSTOP/SIGCONT steps it took. Every way gives up waiting after 2 s and
+ * kills anyway. Stepping aims, turn about, at the first change of the live file (renamed away, new and
+ * empty, or a cut marker) or at the marker written (before its fsync, the directory's and retention).
  */
-async function killAimed(server: HttpBin, auditFile: string, strategy: Strategy): Promise<{ stepped: number }> {
+async function killAimed(
+  server: HttpBin,
+  auditFile: string,
+  strategy: Strategy,
+  turn: number,
+): Promise<{ stepped: number; aimed: boolean }> {
   const child = server.child;
   const pid = child.pid as number;
   const deadline = Date.now() + 2000;
   let stepped = 0;
+  let aimed = true;
   if (strategy === 'random') await sleep(Math.random() * 150);
   else if (strategy === 'after-rotated-line') {
     await new Promise<void>((resolve) => {
@@ -151,24 +163,29 @@ async function killAimed(server: HttpBin, auditFile: string, strategy: Strategy)
       };
       const late = setTimeout(() => {
         child.stderr?.off('data', onData);
+        aimed = false;
         resolve();
       }, 2000);
       child.stderr?.on('data', onData);
     });
   } else if (strategy === 'rotation-due') {
     while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES) await sleep(1);
+    aimed = sizeOf(auditFile) >= ROTATE_BYTES;
     spin(Math.random() * 2000);
   } else {
     // Near the size, stop the process and let it run a few to a few hundred microseconds at a time,
     // looking at the files between steps: a kill there lands between the rename, the new file, its
     // marker and the fsyncs.
     while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES - 1024) await sleep(1);
-    const before = rotatedNames(auditFile).length;
+    const before = newestRotated(auditFile);
+    const atMarker = turn % 2 === 1;
     process.kill(pid, 'SIGSTOP');
+    aimed = false;
     while (Date.now() < deadline && stepped < 5000) {
       const state = liveState(auditFile);
-      if (state === 'missing' || state === 'empty' || state === 'torn-marker') break;
-      if (state === 'marker-only' && rotatedNames(auditFile).length !== before) break;
+      if (!atMarker && (state === 'missing' || state === 'empty' || state === 'torn-marker')) aimed = true;
+      if (atMarker && state === 'marker-only' && newestRotated(auditFile) !== before) aimed = true;
+      if (aimed) break;
       process.kill(pid, 'SIGCONT');
       spin(20 + Math.random() * 200);
       process.kill(pid, 'SIGSTOP');
@@ -176,7 +193,32 @@ async function killAimed(server: HttpBin, auditFile: string, strategy: Strategy)
     }
   }
   await killAndWait(child); // SIGKILL ends a stopped process too
-  return { stepped };
+  return { stepped, aimed };
+}
+
+/**
+ * Starts the server on a log left mid-rotation and kills it as its start changes the live file (the
+ * marker that finishes the rotation, a torn tail cut away, the fallback file replayed), before it listens.
+ * Returns whether the kill came after such a change.
+ */
+async function killDuringStart(log: Log, env: Record<string, string>): Promise<boolean> {
+  const entry = tsEntry('test/fixtures/side-effect-bin.ts', ['--http', '--port', '0']);
+  const child = spawn(entry.command, entry.args, { cwd: REPO_ROOT, env: serverEnv(log, env), stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const initial = sizeOf(log.auditFile);
+  const deadline = Date.now() + 20_000;
+  let changed = false;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (sizeOf(log.auditFile) !== initial) {
+      changed = true;
+      spin(Math.random() * 1000);
+      break;
+    }
+    await sleep(1);
+  }
+  child.kill('SIGKILL');
+  await exited;
+  return changed;
 }
 
 interface Tally {
@@ -184,60 +226,82 @@ interface Tally {
   byState: Partial<Record<LiveState, number>>;
   byStrategy: Partial<Record<Strategy, number>>;
   inRotation: number;
+  /** Aimed kills whose moment came (the rotated line seen, the size reached, the stepped state found). */
+  aimed: number;
   steps: number;
+  /** Starts killed as they finished a rotation cut short, and how many of those after the file changed. */
+  startKills: number;
+  startKillsAfterWrite: number;
   restarts: number;
   resumed: number;
   tornMoved: number;
 }
 
-/** Runs `trials` kill cycles on `log`; `afterStart` checks each restart before load reaches it. */
-async function killCycles(
-  log: Log,
-  trials: number,
-  calls: Call[],
-  env: Record<string, string>,
-  afterStart: (server: HttpBin, trial: number) => Promise<void> | void,
-  beforeStart: (state: LiveState, trial: number) => void = () => undefined,
-  strategies: readonly Strategy[] = STRATEGIES,
-): Promise<Tally> {
+interface Cycles {
+  trials: number;
+  env?: Record<string, string>;
+  /** Checks each start (the restarts and the last clean one) before load reaches it. */
+  afterStart?: (server: HttpBin, trial: number) => Promise<void> | void;
+  /** Runs before each start, told what the last kill left at the live file. */
+  beforeStart?: (state: LiveState, trial: number) => void;
+  strategies?: readonly Strategy[];
+  /** After a kill that cut a rotation short, kill the next start too as it finishes the rotation. */
+  killStarts?: boolean;
+}
+
+/** Runs kill cycles on `log`: start (no repair), load, an aimed kill, again; then a last clean start and stop. */
+async function killCycles(log: Log, calls: Call[], o: Cycles): Promise<Tally> {
+  const env = o.env ?? {};
+  const strategies = o.strategies ?? STRATEGIES;
   const t: Tally = {
     kills: 0,
     byState: {},
     byStrategy: {},
     inRotation: 0,
+    aimed: 0,
     steps: 0,
+    startKills: 0,
+    startKillsAfterWrite: 0,
     restarts: 0,
     resumed: 0,
     tornMoved: 0,
   };
+  const ours: HttpBin[] = [];
   let state: LiveState = 'mid';
-  for (let trial = 1; trial <= trials; trial++) {
-    beforeStart(state, trial);
+  for (let trial = 1; trial <= o.trials; trial++) {
+    o.beforeStart?.(state, trial);
+    if (o.killStarts && (state === 'missing' || state === 'empty' || state === 'torn-marker')) {
+      t.startKills++;
+      if (await killDuringStart(log, env)) t.startKillsAfterWrite++;
+    }
     const server = await start(log, env); // no repair between kills: the start must cope alone
+    ours.push(server);
     if (trial > 1) t.restarts++;
-    await afterStart(server, trial);
+    await o.afterStart?.(server, trial);
     const tag = `t${trial}`;
     let stop = false;
     const load = driveUntilKilled(server.url, tag, calls, () => stop);
     await untilFlowing(calls, tag, 5);
     const strategy = strategies[trial % strategies.length] as Strategy;
-    const { stepped } = await killAimed(server, log.auditFile, strategy);
+    const { stepped, aimed } = await killAimed(server, log.auditFile, strategy, t.byStrategy[strategy] ?? 0);
     stop = true;
     await load;
     state = liveState(log.auditFile);
     t.kills++;
     t.steps += stepped;
+    if (aimed && strategy !== 'random') t.aimed++;
     t.byState[state] = (t.byState[state] ?? 0) + 1;
     t.byStrategy[strategy] = (t.byStrategy[strategy] ?? 0) + 1;
     if (IN_ROTATION.includes(state)) t.inRotation++;
   }
   // A last start comes up without help too, then stops cleanly.
   const last = await start(log, env);
+  ours.push(last);
   t.restarts++;
-  await afterStart(last, trials + 1);
+  await o.afterStart?.(last, o.trials + 1);
   await last.stop();
   expect(last.child.exitCode).toBe(0);
-  const logs = servers.map((s) => s.stderr()).join('\n');
+  const logs = ours.map((s) => s.stderr()).join('\n');
   t.resumed = (logs.match(/empty after a rotation cut short/g) ?? []).length;
   t.tornMoved = (logs.match(/torn record .*moved it aside/g) ?? []).length;
   return t;
@@ -268,19 +332,19 @@ describe('SIGKILL under load during audit log rotation', () => {
     const log = newLog('all');
     const calls: Call[] = [];
     let fallbackPlanted: string[] = [];
-    const tally = await killCycles(
-      log,
-      16,
-      calls,
-      {},
-      (server) => {
+    const tally = await killCycles(log, calls, {
+      trials: 16,
+      killStarts: true,
+      afterStart: (server) => {
         expect(server.child.exitCode).toBeNull();
       },
-      (state) => {
+      beforeStart: (state) => {
         // Once, after a kill that left the rotation unfinished, a fallback file is waiting at the start as
         // well (outcome records a full disk kept at a stop): the start must finish the rotation, then replay.
         if (fallbackPlanted.length > 0 || !['missing', 'empty', 'torn-marker'].includes(state)) return;
-        const source = readAuditRecords(logFiles(log.auditFile).at(-2) as string).find((r) => r.phase === 'outcome');
+        const source = logFiles(log.auditFile)
+          .flatMap((f) => readAuditRecords(f))
+          .find((r) => r.phase === 'outcome');
         if (!source) return;
         const { prevHash: _p, seq: _s, hash: _h, ...rest } = source;
         fallbackPlanted = ['fallback-1', 'fallback-2'];
@@ -289,7 +353,7 @@ describe('SIGKILL under load during audit log rotation', () => {
           fallbackPlanted.map((requestId) => `${JSON.stringify({ ...rest, requestId })}\n`).join(''),
         );
       },
-    );
+    });
 
     const set = await verifyAuditSet(log.auditFile);
     expect(set.files.filter((f) => !f.ok)).toEqual([]);
@@ -343,12 +407,13 @@ describe('SIGKILL under load during audit log rotation', () => {
     // The kills must have landed mid-call and in rotations, or this test proves little.
     const requestIdOf = new Map(calls.map((c) => [c.value, c.requestId]));
     const killedMidCall = started.filter((v) => !outcomes.has(requestIdOf.get(v) as string));
+    console.info(
+      `sigkill-rotate: ${tally.kills} kills (${JSON.stringify(tally.byStrategy)}), states after kill ${JSON.stringify(tally.byState)}, ${tally.inRotation} in a rotation, ${tally.aimed} of the 12 aimed kills found their moment, ${tally.steps} SIGSTOP/SIGCONT steps; ${tally.startKills} starts killed finishing a rotation (${tally.startKillsAfterWrite} after their first write); ${tally.restarts} restarts (${tally.resumed} finished a rotation, ${tally.tornMoved} moved a torn tail aside); fallback replayed: ${fallbackPlanted.length}; ${files.length} files, ${set.records} records verified; ${acknowledged.length} acknowledged calls, ${started.length} side effects, ${killedMidCall.length} cut by a kill`,
+    );
     expect(killedMidCall.length).toBeGreaterThan(0);
     expect(tally.inRotation).toBeGreaterThanOrEqual(3);
-    expect(files.length).toBeGreaterThan(20);
-    console.info(
-      `sigkill-rotate: ${tally.kills} kills (${JSON.stringify(tally.byStrategy)}), states after kill ${JSON.stringify(tally.byState)}, ${tally.inRotation} in a rotation, ${tally.steps} SIGSTOP/SIGCONT steps; ${tally.restarts} restarts (${tally.resumed} finished a rotation, ${tally.tornMoved} moved a torn tail aside); fallback replayed: ${fallbackPlanted.length}; ${files.length} files, ${set.records} records verified; ${acknowledged.length} acknowledged calls, ${started.length} side effects, ${killedMidCall.length} cut by a kill`,
-    );
+    expect(tally.aimed).toBeGreaterThanOrEqual(6);
+    expect(files.length).toBeGreaterThanOrEqual(10);
   }, 240_000);
 
   it('with keepFiles 2: after every restart at most 2 rotated files, only the oldest rotated files removed, the oldest marker names a removed file', async () => {
@@ -385,12 +450,12 @@ describe('SIGKILL under load during audit log rotation', () => {
       }
     };
     const keep = { RAVENHELM_AUDIT_KEEP_FILES: String(KEEP) };
-    const tally = await killCycles(log, 8, calls, keep, afterStart, undefined, aim);
+    const tally = await killCycles(log, calls, { trials: 8, env: keep, afterStart, strategies: aim });
     await check('at the end');
     expect(removed.size).toBeGreaterThan(0);
     expect(verifyAllCli(log.auditFile).status).toBe(0);
     console.info(
-      `sigkill-rotate keepFiles ${KEEP}: ${tally.kills} kills, states ${JSON.stringify(tally.byState)}, ${tally.restarts} restarts, ${removed.size} rotated files removed by retention`,
+      `sigkill-rotate keepFiles ${KEEP}: ${tally.kills} kills (${tally.aimed} found their moment), states ${JSON.stringify(tally.byState)}, ${tally.restarts} restarts, ${removed.size} rotated files removed by retention`,
     );
   }, 180_000);
 });
