@@ -15,6 +15,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  appendFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -332,6 +333,7 @@ describe('SIGKILL under load during audit log rotation', () => {
     const log = newLog('all');
     const calls: Call[] = [];
     let fallbackPlanted: string[] = [];
+    let tornMarkerPlanted = false;
     const tally = await killCycles(log, calls, {
       trials: 16,
       killStarts: true,
@@ -339,9 +341,17 @@ describe('SIGKILL under load during audit log rotation', () => {
         expect(server.child.exitCode).toBeNull();
       },
       beforeStart: (state) => {
+        if (!['missing', 'empty', 'torn-marker'].includes(state)) return;
+        if (fallbackPlanted.length > 0 && !tornMarkerPlanted) {
+          // Later, such a kill also leaves a cut marker (what a kill inside its write(2) would leave): the
+          // start must move it aside and write the marker whole.
+          appendFileSync(log.auditFile, '{"event":"audit.rotated","prevHash":"sha256:');
+          tornMarkerPlanted = true;
+          return;
+        }
         // Once, after a kill that left the rotation unfinished, a fallback file is waiting at the start as
         // well (outcome records a full disk kept at a stop): the start must finish the rotation, then replay.
-        if (fallbackPlanted.length > 0 || !['missing', 'empty', 'torn-marker'].includes(state)) return;
+        if (fallbackPlanted.length > 0) return;
         const source = logFiles(log.auditFile)
           .flatMap((f) => readAuditRecords(f))
           .find((r) => r.phase === 'outcome');
@@ -404,11 +414,18 @@ describe('SIGKILL under load during audit log rotation', () => {
       expect(existsSync(log.fallbackFile)).toBe(false);
     }
 
+    if (tornMarkerPlanted) {
+      const moved = readdirSync(join(log.auditFile, '..')).filter((n) => n.startsWith('audit.jsonl.torn-'));
+      expect(moved.map((n) => readFileSync(join(log.auditFile, '..', n), 'utf8'))).toContain(
+        '{"event":"audit.rotated","prevHash":"sha256:',
+      );
+    }
+
     // The kills must have landed mid-call and in rotations, or this test proves little.
     const requestIdOf = new Map(calls.map((c) => [c.value, c.requestId]));
     const killedMidCall = started.filter((v) => !outcomes.has(requestIdOf.get(v) as string));
     console.info(
-      `sigkill-rotate: ${tally.kills} kills (${JSON.stringify(tally.byStrategy)}), states after kill ${JSON.stringify(tally.byState)}, ${tally.inRotation} in a rotation, ${tally.aimed} of the 12 aimed kills found their moment, ${tally.steps} SIGSTOP/SIGCONT steps; ${tally.startKills} starts killed finishing a rotation (${tally.startKillsAfterWrite} after their first write); ${tally.restarts} restarts (${tally.resumed} finished a rotation, ${tally.tornMoved} moved a torn tail aside); fallback replayed: ${fallbackPlanted.length}; ${files.length} files, ${set.records} records verified; ${acknowledged.length} acknowledged calls, ${started.length} side effects, ${killedMidCall.length} cut by a kill`,
+      `sigkill-rotate: ${tally.kills} kills (${JSON.stringify(tally.byStrategy)}), states after kill ${JSON.stringify(tally.byState)}, ${tally.inRotation} in a rotation, ${tally.aimed} of the 12 aimed kills found their moment, ${tally.steps} SIGSTOP/SIGCONT steps; ${tally.startKills} starts killed finishing a rotation (${tally.startKillsAfterWrite} after their first write); ${tally.restarts} restarts (${tally.resumed} finished a rotation, ${tally.tornMoved} moved a torn tail aside); fallback replayed: ${fallbackPlanted.length}; cut marker planted: ${tornMarkerPlanted}; ${files.length} files, ${set.records} records verified; ${acknowledged.length} acknowledged calls, ${started.length} side effects, ${killedMidCall.length} cut by a kill`,
     );
     expect(killedMidCall.length).toBeGreaterThan(0);
     expect(tally.inRotation).toBeGreaterThanOrEqual(3);
