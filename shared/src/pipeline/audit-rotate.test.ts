@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { runAuditCli } from '../audit-cli.js';
 import { loadConfig } from '../config.js';
@@ -177,6 +177,33 @@ describe('audit log rotation', () => {
     expect(Math.max(...countedAtRename)).toBe(2);
     expect(await listRotated(path)).toHaveLength(2);
     expect((await verifyAuditSet(path)).ok).toBe(true);
+  });
+
+  it('keepFiles 1 with rotations in one millisecond: every rotated name new, the set verifies', async () => {
+    // Retention before the rename must not free the name the rename then takes: the next file's marker
+    // would name its own file as the one it continues.
+    const path = freshLog();
+    const reports: RotationReport[] = [];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-05T12:00:00.000Z'));
+    try {
+      const sink = await createFileAuditSink({
+        path,
+        rotateBytes: 2048,
+        keepFiles: 1,
+        onRotate: (r) => reports.push(r),
+      });
+      for (let i = 1; i <= 60; i++) await sink.write(event(i), { durable: false });
+      await sink.close();
+    } finally {
+      vi.useRealTimers();
+    }
+    const names = reports.flatMap((r) => (r.kind === 'rotated' ? [r.rotatedTo] : []));
+    expect(names.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(names).size).toBe(names.length);
+    expect((await listRotated(path)).map((r) => r.name)).toEqual(names.slice(-1));
+    const verdict = await verifyAuditSet(path);
+    expect(verdict.files.filter((f) => !f.ok)).toEqual([]);
   });
 
   it('removes no rotated file unless keepFiles is set (deleting audit records is never a default)', async () => {
@@ -426,6 +453,39 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
     expect(await listRotated(path)).toEqual([]);
     expect(recordsOf(path).map((r) => r.requestId)).toEqual(Array.from({ length: 12 }, (_, i) => `r${i + 1}`));
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 12 });
+  });
+
+  it('a rotation that fails after its retention says which file retention removed (one rotation early)', async () => {
+    const path = freshLog();
+    let opens = 0;
+    const openFile = async (p: string) => {
+      if (++opens === 3) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+      return openAuditFile(p);
+    };
+    const reports: RotationReport[] = [];
+    const sink = await createFileAuditSink({
+      path,
+      rotateBytes: 1024,
+      keepFiles: 1,
+      openFile,
+      onRotate: (r) => reports.push(r),
+    });
+    for (let i = 1; i <= 16; i++) await sink.write(event(i), { durable: false });
+    await sink.close();
+    const [first, failed] = reports;
+    expect(first?.kind).toBe('rotated');
+    const removedEarly = first?.kind === 'rotated' ? first.rotatedTo : '';
+    expect(failed).toEqual({
+      kind: 'failed',
+      reason: expect.stringContaining(`(retention had removed ${removedEarly} before it: one rotation early)`),
+      retryInMs: 30_000,
+    });
+    expect(await listRotated(path)).toEqual([]);
+    const verdict = await verifyAuditSet(path);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.files[0]?.says).toContain(
+      `starts at rotation from ${removedEarly} (not present: removed by retention)`,
+    );
   });
 
   it('a marker that cannot be made durable is undone too', async () => {

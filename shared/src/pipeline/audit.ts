@@ -21,7 +21,6 @@ import {
   listRotated,
   markerLink,
   type RotationError,
-  removeOldRotated,
   rotateAuditFile,
   rotationMarker,
 } from './audit-rotate.js';
@@ -884,21 +883,12 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     const started = performance.now();
     let rotated: Awaited<ReturnType<typeof rotateAuditFile>>;
     presync = undefined;
-    // Retention runs before the rename, down to keepFiles - 1, so the rename makes it keepFiles: at no
-    // moment are there more. Run after the rename, a crash between the two (SIGKILL mid-rotation, found by
-    // test/kit/sigkill-rotate.test.ts) left keepFiles + 1 files that no start removed, and a server
-    // crashing at each rotation grew the set past the disk it was sized for. (A rotation that then fails
-    // has removed its oldest file one rotation early; the log keeps growing in the live file meanwhile.)
-    let retention: { removed: string[]; failed: string[] };
-    try {
-      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles - 1) : { removed: [], failed: [] };
-    } catch (err) {
-      retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
-    }
     try {
       rotated = await rotateAuditFile(file, path, head, {
         openFile: opts.openFile ?? openAuditFile,
         ...(opts.server !== undefined ? { server: opts.server } : {}),
+        // Retention runs inside the rotation, before its rename (see rotateAuditFile).
+        ...(opts.keepFiles ? { keepFiles: opts.keepFiles } : {}),
       });
     } catch (err) {
       const e = err as RotationError;
@@ -912,7 +902,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       } else rotateAfter = Date.now() + ROTATE_RETRY_MS;
       tell(opts.onRotate, {
         kind: 'failed',
-        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}${retention.removed.length > 0 ? ` (retention had removed ${retention.removed.join(', ')} before it)` : ''}`,
+        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}${e.removed.length > 0 ? ` (retention had removed ${e.removed.join(', ')} before it: one rotation early)` : ''}`,
         retryInMs: broken ? 0 : ROTATE_RETRY_MS,
       });
       return;
@@ -926,8 +916,8 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     tell(opts.onRotate, {
       kind: 'rotated',
       rotatedTo: basename(rotated.rotatedTo),
-      removed: retention.removed,
-      notRemoved: retention.failed,
+      removed: rotated.removed,
+      notRemoved: rotated.notRemoved,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   };
