@@ -64,6 +64,15 @@ async function filesOf(path: string): Promise<string[]> {
   return [...(await listRotated(path)).map((r) => r.path), ...(existsSync(path) ? [path] : [])];
 }
 
+/** openAuditFile, except that the `nth` open (the first is the sink's own, then one per rotation) fails with EMFILE. */
+function openFailingAt(nth: number): (path: string) => Promise<AuditFile> {
+  let opens = 0;
+  return async (p) => {
+    if (++opens === nth) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+    return openAuditFile(p);
+  };
+}
+
 const cli = async (argv: string[]) => {
   const out: string[] = [];
   const sink = { write: (s: string) => out.push(s) };
@@ -432,11 +441,7 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
 
   it('a rotation that fails to start the new file is undone: the log stays the full file and writing goes on', async () => {
     const path = freshLog();
-    let opens = 0;
-    const openFile = async (p: string) => {
-      if (++opens === 2) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
-      return openAuditFile(p);
-    };
+    const openFile = openFailingAt(2);
     const reports: RotationReport[] = [];
     const sink = await createFileAuditSink({ path, rotateBytes: 1024, openFile, onRotate: (r) => reports.push(r) });
     for (let i = 1; i <= 12; i++) await sink.write(event(i), { durable: i % 4 === 0 });
@@ -457,11 +462,7 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
 
   it('a rotation that fails after its retention says which file retention removed (one rotation early)', async () => {
     const path = freshLog();
-    let opens = 0;
-    const openFile = async (p: string) => {
-      if (++opens === 3) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
-      return openAuditFile(p);
-    };
+    const openFile = openFailingAt(3);
     const reports: RotationReport[] = [];
     const sink = await createFileAuditSink({
       path,
