@@ -13,7 +13,7 @@
  * oldest rotated files ever removed, and the oldest present file's marker names a removed file.
  * Bounded: about 0.2–2 s of load per trial, 16 + 8 trials.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
@@ -27,6 +27,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { verifyAuditSet } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -485,4 +486,51 @@ describe('SIGKILL under load during audit log rotation', () => {
       `sigkill-rotate keepFiles ${KEEP}: ${tally.kills} kills (${tally.aimed} found their moment), states ${JSON.stringify(tally.byState)}, ${tally.restarts} restarts, ${removed.size} rotated files removed by retention`,
     );
   }, 180_000);
+
+  it('verify --all of a running server that rotates (and removes files) under load reports no false failure', async () => {
+    // Operators verify a live log (a cron job): a rotation or a retention between listing the files and
+    // reading them must not read as a gap or an unreadable file, which would be a false alarm of tampering.
+    const log = newLog('live');
+    const server = await start(log, { RAVENHELM_AUDIT_KEEP_FILES: '2' });
+    const calls: Call[] = [];
+    let stop = false;
+    // Three workers: a rotation every few verifications (at full load one lands in most of them, faster
+    // than any reading can follow; the verdict then says the log kept changing).
+    const load = driveUntilKilled(server.url, 'v', calls, () => stop, 3);
+    await untilFlowing(calls, 'v', 5);
+    const failures: string[] = [];
+    let runs = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until || runs < 20) {
+      runs++;
+      try {
+        const v = await verifyAuditSet(log.auditFile);
+        if (!v.ok)
+          failures.push(
+            v.files
+              .filter((f) => !f.ok)
+              .map((f) => `${f.name}: ${f.says}`)
+              .join('; '),
+          );
+      } catch (err) {
+        failures.push(`threw: ${(err as Error).message}`);
+      }
+      if (runs % 10 === 0) {
+        const cli = await promisify(execFile)(process.execPath, [AUDIT_BIN, 'verify', log.auditFile, '--all']).catch(
+          (err: { stdout?: string; code?: number }) => ({ stdout: `exit ${err.code}: ${err.stdout}` }),
+        );
+        if (!/chain intact across files\n$/.test(cli.stdout)) failures.push(`cli: ${cli.stdout}`);
+      }
+    }
+    stop = true;
+    await server.stop();
+    await load;
+    const rotations = (server.stderr().match(/audit log rotated/g) ?? []).length;
+    console.info(
+      `sigkill-rotate live verify: ${runs} verifications during ${rotations} rotations, ${failures.length} failed`,
+    );
+    expect(rotations).toBeGreaterThan(5);
+    expect(failures).toEqual([]);
+    expect((await verifyAuditSet(log.auditFile)).ok).toBe(true);
+  }, 60_000);
 });
