@@ -10,8 +10,10 @@
  * and every started side effect its attempt record, each in exactly one file; seq counts up across the
  * set. A fallback file (audit.fallbackFile) found at a start after a kill mid-rotation is replayed into the
  * new file once. Then with audit.keepFiles 2: after each restart no more than 2 rotated files, only the
- * oldest rotated files ever removed, and the oldest present file's marker names a removed file.
- * Bounded: about 0.2–2 s of load per trial, 16 + 8 trials.
+ * oldest rotated files ever removed, and the oldest present file's marker names a removed file. Last,
+ * `verify --all` beside a running server that rotates and removes files must not report a false failure.
+ * The aiming is in test/fixtures/rotation-kill.ts. Bounded: about 0.2–2 s of load per trial, 16 + 8
+ * trials, 3 s of verifying.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import {
@@ -22,7 +24,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,11 +39,22 @@ import {
   startedSideEffects,
   untilFlowing,
 } from '../fixtures/kill-load.js';
+import {
+  IN_ROTATION,
+  killAimed,
+  type LiveState,
+  liveState,
+  ROTATE_BYTES,
+  ROTATED,
+  STRATEGIES,
+  type Strategy,
+  sizeOf,
+  sleep,
+  spin,
+} from '../fixtures/rotation-kill.js';
 import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const AUDIT_BIN = join(REPO_ROOT, 'shared/bin/ravenhelm-audit.js');
-const ROTATE_BYTES = 16384;
-const ROTATED = /^audit\.jsonl\.\d{8}T\d{6}\.\d{3}Z(-\d+)?$/;
 
 const root = mkdtempSync(join(tmpdir(), 'rh-sigkill-rotate-'));
 const servers: HttpBin[] = [];
@@ -100,104 +112,6 @@ function logFiles(auditFile: string): string[] {
     .map((n) => join(folder, n));
   return [...rotated, ...(existsSync(auditFile) ? [auditFile] : [])];
 }
-const rotatedNames = (auditFile: string) => readdirSync(join(auditFile, '..')).filter((n) => ROTATED.test(n));
-
-/** What a kill left at the live file: the states inside or at the edge of a rotation come first. */
-type LiveState = 'missing' | 'empty' | 'torn-marker' | 'marker-only' | 'due' | 'torn' | 'mid';
-const IN_ROTATION: readonly LiveState[] = ['missing', 'empty', 'torn-marker', 'marker-only', 'due'];
-
-function liveState(auditFile: string): LiveState {
-  let text: string;
-  try {
-    text = readFileSync(auditFile, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing'; // renamed, the new file not yet open
-    throw err;
-  }
-  if (text.length === 0) return 'empty';
-  const marker = text.startsWith('{"event":"audit.rotated"');
-  if (marker && !text.includes('\n')) return 'torn-marker';
-  if (marker && text.indexOf('\n') === text.length - 1) return 'marker-only';
-  if (Buffer.byteLength(text) >= ROTATE_BYTES) return 'due';
-  return text.endsWith('\n') ? 'mid' : 'torn';
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const spin = (us: number) => {
-  const until = performance.now() + us / 1000;
-  while (performance.now() < until) {
-    // a busy wait of a few microseconds: a timer cannot be that short
-  }
-};
-const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? -1;
-
-type Strategy = 'after-rotated-line' | 'rotation-due' | 'step-into-rotation' | 'random';
-const STRATEGIES: Strategy[] = ['after-rotated-line', 'rotation-due', 'step-into-rotation', 'random'];
-
-/** The newest rotated file's name ('' when none): it changes at each rename, whatever retention removed. */
-const newestRotated = (auditFile: string) => rotatedNames(auditFile).sort().at(-1) ?? '';
-
-/**
- * Kills the server the way `strategy` says; resolves once it has exited, with whether the moment aimed at
- * came (`aimed`) and how many SIGSTOP/SIGCONT steps it took. Every way gives up waiting after 2 s and
- * kills anyway. Stepping aims, turn about, at the first change of the live file (renamed away, new and
- * empty, or a cut marker) or at the marker written (before its fsync, the directory's and retention).
- */
-async function killAimed(
-  server: HttpBin,
-  auditFile: string,
-  strategy: Strategy,
-  turn: number,
-): Promise<{ stepped: number; aimed: boolean }> {
-  const child = server.child;
-  const pid = child.pid as number;
-  const deadline = Date.now() + 2000;
-  let stepped = 0;
-  let aimed = true;
-  if (strategy === 'random') await sleep(Math.random() * 150);
-  else if (strategy === 'after-rotated-line') {
-    await new Promise<void>((resolve) => {
-      const onData = (chunk: Buffer) => {
-        if (!chunk.toString().includes('audit log rotated')) return;
-        child.stderr?.off('data', onData);
-        clearTimeout(late);
-        setTimeout(resolve, Math.random() * 5);
-      };
-      const late = setTimeout(() => {
-        child.stderr?.off('data', onData);
-        aimed = false;
-        resolve();
-      }, 2000);
-      child.stderr?.on('data', onData);
-    });
-  } else if (strategy === 'rotation-due') {
-    while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES) await sleep(1);
-    aimed = sizeOf(auditFile) >= ROTATE_BYTES;
-    spin(Math.random() * 2000);
-  } else {
-    // Near the size, stop the process and let it run a few to a few hundred microseconds at a time,
-    // looking at the files between steps: a kill there lands between the rename, the new file, its
-    // marker and the fsyncs.
-    while (Date.now() < deadline && sizeOf(auditFile) < ROTATE_BYTES - 1024) await sleep(1);
-    const before = newestRotated(auditFile);
-    const atMarker = turn % 2 === 1;
-    process.kill(pid, 'SIGSTOP');
-    aimed = false;
-    while (Date.now() < deadline && stepped < 5000) {
-      const state = liveState(auditFile);
-      if (!atMarker && (state === 'missing' || state === 'empty' || state === 'torn-marker')) aimed = true;
-      if (atMarker && state === 'marker-only' && newestRotated(auditFile) !== before) aimed = true;
-      if (aimed) break;
-      process.kill(pid, 'SIGCONT');
-      spin(20 + Math.random() * 200);
-      process.kill(pid, 'SIGSTOP');
-      stepped++;
-    }
-  }
-  await killAndWait(child); // SIGKILL ends a stopped process too
-  return { stepped, aimed };
-}
-
 /**
  * Starts the server on a log left mid-rotation and kills it as its start changes the live file (the
  * marker that finishes the rotation, a torn tail cut away, the fallback file replayed), before it listens.
