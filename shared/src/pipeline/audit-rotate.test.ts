@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { runAuditCli } from '../audit-cli.js';
 import { loadConfig } from '../config.js';
@@ -62,6 +62,15 @@ const recordsOf = (path: string) =>
 /** The log's files in chain order: rotated ones oldest first, then the live one. */
 async function filesOf(path: string): Promise<string[]> {
   return [...(await listRotated(path)).map((r) => r.path), ...(existsSync(path) ? [path] : [])];
+}
+
+/** openAuditFile, except that the `nth` open (the first is the sink's own, then one per rotation) fails with EMFILE. */
+function openFailingAt(nth: number): (path: string) => Promise<AuditFile> {
+  let opens = 0;
+  return async (p) => {
+    if (++opens === nth) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+    return openAuditFile(p);
+  };
 }
 
 const cli = async (argv: string[]) => {
@@ -153,6 +162,57 @@ describe('audit log rotation', () => {
     expect(verdict.files[0]?.says).toMatch(
       new RegExp(`starts at rotation from ${rotations.at(-3)?.rotatedTo} \\(not present: removed by retention\\)`),
     );
+  });
+
+  it('never has more than keepFiles rotated files, even at a crash between the rename and the retention', async () => {
+    // A SIGKILL in the middle of a rotation keeps whatever is on disk at that moment, and a start does not
+    // run retention: the rotated files counted right after the rename (when the new file is opened) are
+    // what such a crash leaves (test/kit/sigkill-rotate.test.ts kills real processes there).
+    const path = freshLog();
+    const countedAtRename: number[] = [];
+    let opened = 0;
+    const sink = await createFileAuditSink({
+      path,
+      rotateBytes: 2048,
+      keepFiles: 2,
+      openFile: async (p) => {
+        if (opened++ > 0) countedAtRename.push((await listRotated(path)).length);
+        return openAuditFile(p);
+      },
+    });
+    for (let i = 1; i <= 60; i++) await sink.write(event(i), { durable: false });
+    await sink.close();
+    expect(countedAtRename.length).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...countedAtRename)).toBe(2);
+    expect(await listRotated(path)).toHaveLength(2);
+    expect((await verifyAuditSet(path)).ok).toBe(true);
+  });
+
+  it('keepFiles 1 with rotations in one millisecond: every rotated name new, the set verifies', async () => {
+    // Retention before the rename must not free the name the rename then takes: the next file's marker
+    // would name its own file as the one it continues.
+    const path = freshLog();
+    const reports: RotationReport[] = [];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-05T12:00:00.000Z'));
+    try {
+      const sink = await createFileAuditSink({
+        path,
+        rotateBytes: 2048,
+        keepFiles: 1,
+        onRotate: (r) => reports.push(r),
+      });
+      for (let i = 1; i <= 60; i++) await sink.write(event(i), { durable: false });
+      await sink.close();
+    } finally {
+      vi.useRealTimers();
+    }
+    const names = reports.flatMap((r) => (r.kind === 'rotated' ? [r.rotatedTo] : []));
+    expect(names.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(names).size).toBe(names.length);
+    expect((await listRotated(path)).map((r) => r.name)).toEqual(names.slice(-1));
+    const verdict = await verifyAuditSet(path);
+    expect(verdict.files.filter((f) => !f.ok)).toEqual([]);
   });
 
   it('removes no rotated file unless keepFiles is set (deleting audit records is never a default)', async () => {
@@ -381,11 +441,7 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
 
   it('a rotation that fails to start the new file is undone: the log stays the full file and writing goes on', async () => {
     const path = freshLog();
-    let opens = 0;
-    const openFile = async (p: string) => {
-      if (++opens === 2) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
-      return openAuditFile(p);
-    };
+    const openFile = openFailingAt(2);
     const reports: RotationReport[] = [];
     const sink = await createFileAuditSink({ path, rotateBytes: 1024, openFile, onRotate: (r) => reports.push(r) });
     for (let i = 1; i <= 12; i++) await sink.write(event(i), { durable: i % 4 === 0 });
@@ -402,6 +458,35 @@ describe('audit log rotation: a crash at any point, then the next start', () => 
     expect(await listRotated(path)).toEqual([]);
     expect(recordsOf(path).map((r) => r.requestId)).toEqual(Array.from({ length: 12 }, (_, i) => `r${i + 1}`));
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 12 });
+  });
+
+  it('a rotation that fails after its retention says which file retention removed (one rotation early)', async () => {
+    const path = freshLog();
+    const openFile = openFailingAt(3);
+    const reports: RotationReport[] = [];
+    const sink = await createFileAuditSink({
+      path,
+      rotateBytes: 1024,
+      keepFiles: 1,
+      openFile,
+      onRotate: (r) => reports.push(r),
+    });
+    for (let i = 1; i <= 16; i++) await sink.write(event(i), { durable: false });
+    await sink.close();
+    const [first, failed] = reports;
+    expect(first?.kind).toBe('rotated');
+    const removedEarly = first?.kind === 'rotated' ? first.rotatedTo : '';
+    expect(failed).toEqual({
+      kind: 'failed',
+      reason: expect.stringContaining(`(retention had removed ${removedEarly} before it: one rotation early)`),
+      retryInMs: 30_000,
+    });
+    expect(await listRotated(path)).toEqual([]);
+    const verdict = await verifyAuditSet(path);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.files[0]?.says).toContain(
+      `starts at rotation from ${removedEarly} (not present: removed by retention)`,
+    );
   });
 
   it('a marker that cannot be made durable is undone too', async () => {

@@ -130,11 +130,15 @@ export interface Rotated {
   /** Where the full file went. */
   rotatedTo: string;
   marker: { line: string; time: string };
+  /** Rotated files retention removed (keepFiles), and those it could not remove (name and why). */
+  removed: string[];
+  notRemoved: string[];
 }
 
 /**
- * Rotates the live file `file` at `path` whose chain ends at `head`: fsync, rename to the next rotated name,
- * open a new file at `path`, write and fsync the marker, fsync the directory. Throws
+ * Rotates the live file `file` at `path` whose chain ends at `head`: fsync, name it, retention (with
+ * `keepFiles`: the oldest rotated files beyond keepFiles - 1 removed), rename to that name, open a new file
+ * at `path`, write and fsync the marker, fsync the directory. Throws
  * `RotationError`: `undone` when the log is back as it was (the full file at `path`, keep writing to it),
  * not undone when the full file could not be put back (then `path` holds nothing or an empty file, which
  * the next start continues from the rotated file).
@@ -143,7 +147,7 @@ export async function rotateAuditFile(
   file: AuditFile,
   path: string,
   head: ChainEnd,
-  opts: { openFile: (path: string) => Promise<AuditFile>; server?: string; now?: Date },
+  opts: { openFile: (path: string) => Promise<AuditFile>; server?: string; now?: Date; keepFiles?: number },
 ): Promise<Rotated> {
   const dir = dirname(path);
   await file.sync().catch((err) => {
@@ -153,11 +157,27 @@ export async function rotateAuditFile(
     });
   });
   let rotatedTo: string;
+  let retention: { removed: string[]; failed: string[] } = { removed: [], failed: [] };
   try {
+    // The name comes from the files before retention, so it sorts after every name ever given, even one
+    // retention is about to free (two rotations in one millisecond, a clock set back).
     rotatedTo = join(dir, nextRotatedName(path, await listRotated(path), opts.now ?? new Date()));
+    // Retention before the rename, down to keepFiles - 1, so the rename makes it keepFiles: at no moment
+    // are there more. Run after the rename, a crash between the two (SIGKILL mid-rotation, found by
+    // test/kit/sigkill-rotate.test.ts) left keepFiles + 1 files that no start removed, and a server
+    // crashing at each rotation grew the set past the disk it was sized for.
+    if (opts.keepFiles) {
+      retention = await removeOldRotated(path, opts.keepFiles - 1).catch((err) => ({
+        removed: [],
+        failed: [`the directory could not be listed (${whyFailed(err)})`],
+      }));
+    }
     await rename(path, rotatedTo);
   } catch (err) {
-    throw new RotationError(`the full file could not be renamed (${whyFailed(err)})`, err, { undone: true });
+    throw new RotationError(`the full file could not be renamed (${whyFailed(err)})`, err, {
+      undone: true,
+      removed: retention.removed,
+    });
   }
   let fresh: AuditFile | undefined;
   try {
@@ -174,7 +194,15 @@ export async function rotateAuditFile(
     }
     await fresh.sync();
     await fsyncDir(dir);
-    return { file: fresh, head: marker.head, size: data.length, rotatedTo, marker };
+    return {
+      file: fresh,
+      head: marker.head,
+      size: data.length,
+      rotatedTo,
+      marker,
+      removed: retention.removed,
+      notRemoved: retention.failed,
+    };
   } catch (err) {
     await fresh?.close().catch(() => undefined);
     const what = `the new file could not be started (${whyFailed(err)})`;
@@ -185,9 +213,10 @@ export async function rotateAuditFile(
     } catch (undoErr) {
       throw new RotationError(`${what}, and ${rotatedTo} could not be renamed back (${whyFailed(undoErr)})`, err, {
         undone: false,
+        removed: retention.removed,
       });
     }
-    throw new RotationError(what, err, { undone: true });
+    throw new RotationError(what, err, { undone: true, removed: retention.removed });
   }
 }
 
@@ -195,10 +224,13 @@ export class RotationError extends Error {
   readonly undone: boolean;
   /** The fsync of the full file failed: its pages may be lost, nothing later can be trusted. */
   readonly fsync: boolean;
-  constructor(message: string, cause: unknown, o: { undone: boolean; fsync?: boolean }) {
+  /** Rotated files retention had removed before the rotation failed (one rotation early). */
+  readonly removed: string[];
+  constructor(message: string, cause: unknown, o: { undone: boolean; fsync?: boolean; removed?: string[] }) {
     super(message, { cause });
     this.undone = o.undone;
     this.fsync = o.fsync ?? false;
+    this.removed = o.removed ?? [];
   }
 }
 

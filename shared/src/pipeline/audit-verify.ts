@@ -32,6 +32,42 @@ const seqs = (scan: ChainScan) =>
  * starting a new chain) is a failure. Throws (ENOENT) when there is no file at all.
  */
 export async function verifyAuditSet(path: string): Promise<SetVerdict> {
+  // A running server may rotate (rename the live file, remove the oldest) or append while the set is read:
+  // a pass that fails is taken only when the set did not change under it; otherwise it is read again.
+  // Without this, verifying a live log read a rotation between the listing and the reading as a gap or an
+  // unreadable file (test/kit/sigkill-rotate.test.ts): a false alarm of tampering.
+  for (let attempt = 1; ; attempt++) {
+    const before = await setState(path);
+    let verdict: SetVerdict;
+    try {
+      verdict = await verifyOnce(path);
+    } catch (err) {
+      if (attempt < MAX_PASSES && (await setState(path)) !== before) continue;
+      throw err;
+    }
+    if (verdict.ok) return verdict;
+    if ((await setState(path)) === before) return verdict;
+    if (attempt === MAX_PASSES) {
+      const note = ` (the log changed during each of ${MAX_PASSES} readings: a running server rotating or writing; verify again, or verify once it is stopped)`;
+      return { ...verdict, files: verdict.files.map((f) => (f.ok ? f : { ...f, says: f.says + note })) };
+    }
+  }
+}
+
+/** Readings of a set that may change under them before one counts as a failure. */
+const MAX_PASSES = 10;
+
+/** The set's rotated names and the live file's identity and size: any rotation, removal or append changes it. */
+async function setState(path: string): Promise<string> {
+  const names = (await listRotated(path)).map((r) => r.name);
+  const live = await stat(path).then(
+    (st) => `${st.dev}:${st.ino}:${st.size}`,
+    () => 'none',
+  );
+  return `${names.join('/')}|${live}`;
+}
+
+async function verifyOnce(path: string): Promise<SetVerdict> {
   const rotated = await listRotated(path);
   const live = await stat(path).then(
     (st) => st.isFile(),

@@ -21,7 +21,6 @@ import {
   listRotated,
   markerLink,
   type RotationError,
-  removeOldRotated,
   rotateAuditFile,
   rotationMarker,
 } from './audit-rotate.js';
@@ -606,7 +605,10 @@ export interface FileAuditSinkOptions {
    * record. 0 or undefined: never.
    */
   rotateBytes?: number;
-  /** Rotated files kept: after a rotation the oldest beyond this many are removed. 0 or undefined: all kept. */
+  /**
+   * Rotated files kept: each rotation first removes the oldest beyond this many minus one, then renames,
+   * so there are never more (a crash mid-rotation included). 0 or undefined: all kept.
+   */
   keepFiles?: number;
   /** Told about each rotation (and retention), a rotation that failed, and a rotation finished on open. */
   onRotate?: (report: RotationReport) => void;
@@ -885,6 +887,8 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       rotated = await rotateAuditFile(file, path, head, {
         openFile: opts.openFile ?? openAuditFile,
         ...(opts.server !== undefined ? { server: opts.server } : {}),
+        // Retention runs inside the rotation, before its rename (see rotateAuditFile).
+        ...(opts.keepFiles ? { keepFiles: opts.keepFiles } : {}),
       });
     } catch (err) {
       const e = err as RotationError;
@@ -898,7 +902,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
       } else rotateAfter = Date.now() + ROTATE_RETRY_MS;
       tell(opts.onRotate, {
         kind: 'failed',
-        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}`,
+        reason: `audit log ${path} could not be rotated: ${e.message}${broken ? `; ${refusing()}` : `; writing goes on in it, the next try in ${ROTATE_RETRY_MS / 1000} s`}${e.removed.length > 0 ? ` (retention had removed ${e.removed.join(', ')} before it: one rotation early)` : ''}`,
         retryInMs: broken ? 0 : ROTATE_RETRY_MS,
       });
       return;
@@ -909,17 +913,11 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     unsynced = 0;
     await old.close().catch(() => undefined);
     notifyCommitted(opts.onCommit, [markerRecord({ ...rotated.marker, head }, opts.server)]);
-    let retention: { removed: string[]; failed: string[] };
-    try {
-      retention = opts.keepFiles ? await removeOldRotated(path, opts.keepFiles) : { removed: [], failed: [] };
-    } catch (err) {
-      retention = { removed: [], failed: [`the directory could not be listed (${whyFailed(err)})`] };
-    }
     tell(opts.onRotate, {
       kind: 'rotated',
       rotatedTo: basename(rotated.rotatedTo),
-      removed: retention.removed,
-      notRemoved: retention.failed,
+      removed: rotated.removed,
+      notRemoved: rotated.notRemoved,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   };
