@@ -276,8 +276,8 @@ export const KitConfigSchema = z.object({
         })
         .default(64 * 1024 * 1024),
       /**
-       * Rotated files kept beside the log; after each rotation the oldest beyond this many are removed.
-       * 0 (default): none is removed. Deleting audit records is the operator's decision, never a default:
+       * Rotated files kept beside the log: each rotation removes the oldest so that at most this many
+       * remain, a crash mid-rotation included. 0 (default): none is removed. Deleting audit records is the operator's decision, never a default:
        * set it where the records are shipped elsewhere (audit.ship) or the volume is bounded.
        */
       keepFiles: z.coerce

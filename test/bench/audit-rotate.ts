@@ -11,23 +11,13 @@
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditEvent, createFileAuditSink, verifyAuditChain, verifyAuditSet } from '@ravenhelm/kit';
+import { createFileAuditSink, verifyAuditChain, verifyAuditSet } from '@ravenhelm/kit';
 import { REPO_ROOT } from '../fixtures/spawn.js';
-import { CONCURRENCY, runIfMain } from './common.js';
+import { auditBenchEvent, CONCURRENCY, runIfMain } from './common.js';
 
 const ROTATE_BYTES = 1024 * 1024;
 
-const event = (i: number): AuditEvent => ({
-  server: 'bench',
-  tool: 'bench_write',
-  tier: 'MEDIUM',
-  principal: { subject: 'agent', clientId: 'bench' },
-  requestId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-  phase: 'outcome',
-  args: { container: `web-${i}`, timeoutSeconds: 10 },
-  outcome: 'success',
-  durationMs: 1,
-});
+const event = auditBenchEvent;
 
 let dir = '';
 let logs = 0;

@@ -18,7 +18,6 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Principal } from '@ravenhelm/auth';
 import {
-  type AuditEvent,
   createFileAuditSink,
   createRuntime,
   createToolDefiner,
@@ -31,7 +30,7 @@ import {
 } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { REPO_ROOT } from '../fixtures/spawn.js';
-import { runIfMain } from './common.js';
+import { auditBenchEvent, runIfMain } from './common.js';
 import { runLoad } from './load.js';
 
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 3);
@@ -75,17 +74,7 @@ const server = defineServer({
 });
 
 const principal: Principal = { subject: 'agent', clientId: 'bench', scopes: [], roles: [], source: 'oauth' };
-const event = (i: number): AuditEvent => ({
-  server: 'bench',
-  tool: 'bench_write',
-  tier: 'MEDIUM',
-  principal: { subject: 'agent', clientId: 'bench' },
-  requestId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-  phase: 'outcome',
-  args: { container: `web-${i}`, timeoutSeconds: 10 },
-  outcome: 'success',
-  durationMs: 1,
-});
+const event = auditBenchEvent;
 
 let dir = '';
 let files = 0;

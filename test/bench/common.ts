@@ -1,6 +1,7 @@
 /** Shared by the benchmarks: settings, the no-op call, the echo server under test, and the entry point. */
 import type { Authenticator } from '@ravenhelm/auth';
 import {
+  type AuditEvent,
   createMemoryAuditSink,
   createRuntime,
   loadConfig,
@@ -9,6 +10,19 @@ import {
   startHttp,
 } from '@ravenhelm/kit';
 import { echoServer } from '../fixtures/echo-server.js';
+
+/** The audit record the audit benches write: a MEDIUM outcome of a typical size, `i` in its request id. */
+export const auditBenchEvent = (i: number): AuditEvent => ({
+  server: 'bench',
+  tool: 'bench_write',
+  tier: 'MEDIUM',
+  principal: { subject: 'agent', clientId: 'bench' },
+  requestId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  phase: 'outcome',
+  args: { container: `web-${i}`, timeoutSeconds: 10 },
+  outcome: 'success',
+  durationMs: 1,
+});
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
