@@ -1,10 +1,10 @@
 import {
+  BackendCall,
   type BackendRecorder,
   type BackendSeries,
   backendLabel,
   outcomeOfError,
   outcomeOfStatus,
-  secondsSince,
 } from './backend-metrics.js';
 import { ToolError } from './errors.js';
 import { Semaphore } from './semaphore.js';
@@ -157,9 +157,7 @@ export class BackendHttp {
     const timeoutMs = init.timeoutMs ?? this.#opts.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-    const queuedAt = Date.now();
-    const series = this.#series;
-    const waitStart = series ? performance.now() : 0;
+    const call = new BackendCall(this.#series);
     let releaseShare: (() => void) | undefined;
     let releaseSlot: () => void;
     try {
@@ -173,14 +171,10 @@ export class BackendHttp {
           : this.share
             ? `${this.limiter.active} calls to this server's backends were in flight (limit ${this.limiter.limit}, shared)`
             : `${this.limiter.active} calls to ${this.name} were in flight (limit ${this.limiter.limit})`;
-      if (series) {
-        series.waited(secondsSince(waitStart));
-        series.done(timeout.aborted ? 'queue_timeout' : 'cancelled');
-      }
-      throw this.#queueError(timeout, timeoutMs, Date.now() - queuedAt, busy);
+      call.gaveUp(timeout.aborted);
+      throw this.#queueError(timeout, timeoutMs, call.waitedMs(), busy);
     }
-    const sentAt = series ? performance.now() : 0;
-    series?.waited((sentAt - waitStart) / 1000);
+    call.sent();
     const release = () => {
       releaseSlot();
       releaseShare?.();
@@ -204,10 +198,10 @@ export class BackendHttp {
       );
       span?.setAttributes({ 'http.response.status_code': res.status });
       if (res.status >= 500) span?.fail(String(res.status));
-      series?.done(outcomeOfStatus(res.status), secondsSince(sentAt));
+      call.done(outcomeOfStatus(res.status));
       return res;
     } catch (err) {
-      series?.done(outcomeOfError(err, !timeout.aborted && init.signal?.aborted === true), secondsSince(sentAt));
+      call.done(outcomeOfError(err, !timeout.aborted && init.signal?.aborted === true));
       span?.fail((err as ToolError).code ?? 'error').setAttributes({ 'error.type': (err as ToolError).code });
       throw err;
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendLabel, outcomeOfError, outcomeOfStatus } from './backend-metrics.js';
+import { BackendCall, type BackendSeries, backendLabel, outcomeOfError, outcomeOfStatus } from './backend-metrics.js';
 import { ToolError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { Semaphore } from './semaphore.js';
@@ -83,5 +83,36 @@ describe('backend metrics', () => {
       (await h.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value;
     expect(await counts(m.backends.duration)).toBe(1);
     expect(await counts(m.backends.slotWait)).toBe(1);
+  });
+
+  it('a call clock records the slot wait once, then the outcome with the time on the backend only', async () => {
+    const log: string[] = [];
+    const series: BackendSeries = {
+      waited: (sec) => log.push(`waited ${sec >= 0.04 ? '>=40ms' : '<40ms'}`),
+      done: (outcome, sec) => log.push(sec === undefined ? outcome : `${outcome} ${sec < 0.04 ? '<40ms' : '>=40ms'}`),
+    };
+    const slow = () => new Promise((r) => setTimeout(r, 50));
+
+    const served = new BackendCall(series);
+    await slow(); // waiting for a slot
+    served.sent();
+    served.done('ok'); // at once: the 50 ms of waiting is not backend time
+    expect(served.recording).toBe(true);
+
+    const timedOut = new BackendCall(series);
+    await slow();
+    timedOut.gaveUp(true);
+    expect(timedOut.waitedMs()).toBeGreaterThanOrEqual(45);
+    new BackendCall(series).gaveUp(false);
+
+    expect(log).toEqual(['waited >=40ms', 'ok <40ms', 'waited >=40ms', 'queue_timeout', 'waited <40ms', 'cancelled']);
+
+    // without metrics nothing is recorded, and the wait is still known for the error message
+    const unrecorded = new BackendCall(undefined);
+    expect(unrecorded.recording).toBe(false);
+    unrecorded.gaveUp(true);
+    unrecorded.sent();
+    unrecorded.done('error');
+    expect(unrecorded.waitedMs()).toBeGreaterThanOrEqual(0);
   });
 });

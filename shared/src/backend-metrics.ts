@@ -87,6 +87,49 @@ export function secondsSince(start: number): number {
 }
 
 /**
+ * One backend call's clock, from asking for a slot to its end: what a backend client records into its series
+ * (when metrics are on) and the wait it reports in a queue timeout's message (always). Usage: `gaveUp` when
+ * no slot was had, else `sent` once the slot is held and `done` when the call ended.
+ */
+export class BackendCall {
+  readonly #series: BackendSeries | undefined;
+  readonly #start = performance.now();
+  #sentAt = 0;
+
+  constructor(series: BackendSeries | undefined) {
+    this.#series = series;
+  }
+
+  /** Whether the call is recorded (a server without metrics skips the work of naming an outcome). */
+  get recording(): boolean {
+    return this.#series !== undefined;
+  }
+
+  /** Whole milliseconds since the call asked for a slot. */
+  waitedMs(): number {
+    return Math.round(performance.now() - this.#start);
+  }
+
+  /** No slot was had: its deadline passed in the queue (`timedOut`) or the caller went away. */
+  gaveUp(timedOut: boolean): void {
+    if (!this.#series) return;
+    this.#series.waited(secondsSince(this.#start));
+    this.#series.done(timedOut ? 'queue_timeout' : 'cancelled');
+  }
+
+  /** The slot is held and the call goes to the backend now. */
+  sent(): void {
+    this.#sentAt = performance.now();
+    this.#series?.waited((this.#sentAt - this.#start) / 1000);
+  }
+
+  /** The call ended with this outcome, after `sent`. */
+  done(outcome: BackendOutcome): void {
+    this.#series?.done(outcome, secondsSince(this.#sentAt));
+  }
+}
+
+/**
  * The backend metrics of one server, in its registry: per-backend calls by outcome, time on the backend,
  * time waiting for a slot, and the slots in use and waited for. Labels: server, backend, outcome only.
  */

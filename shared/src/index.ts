@@ -22,6 +22,7 @@ export {
 } from './backend-http.js';
 export {
   BACKEND_OUTCOMES,
+  BackendCall,
   type BackendOutcome,
   type BackendRecorder,
   type BackendSeries,

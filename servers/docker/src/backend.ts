@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  BackendCall,
   type BackendRecorder,
   type BackendSeries,
   loadOnce,
   outcomeOfError,
   Semaphore,
-  secondsSince,
   ToolError,
 } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
@@ -434,36 +434,27 @@ export class DockerBackend {
     timeoutMs: number,
     fn: () => Promise<T>,
   ): Promise<T> {
-    const queuedAt = Date.now();
-    const series = this.#series;
-    const waitStart = series ? performance.now() : 0;
+    const call = new BackendCall(this.#series);
     let release: () => void;
     try {
       release = await this.slots.acquire(signal);
     } catch (err) {
-      if (series) {
-        series.waited(secondsSince(waitStart));
-        series.done(timeout.aborted ? 'queue_timeout' : 'cancelled');
-      }
+      call.gaveUp(timeout.aborted);
       if (!timeout.aborted) throw err;
       throw new ToolError(
         'ERR_BACKEND_TIMEOUT',
-        `the call about ${subject} waited ${Date.now() - queuedAt} ms for a free slot and reached its ${timeoutMs} ms deadline: ${this.slots.active} Docker Engine calls were in flight (limit ${this.slots.limit}, backend.maxConcurrentCalls); retry later`,
+        `the call about ${subject} waited ${call.waitedMs()} ms for a free slot and reached its ${timeoutMs} ms deadline: ${this.slots.active} Docker Engine calls were in flight (limit ${this.slots.limit}, backend.maxConcurrentCalls); retry later`,
       );
     }
-    const sentAt = series ? performance.now() : 0;
-    series?.waited((sentAt - waitStart) / 1000);
+    call.sent();
     try {
       const out = await fn();
-      series?.done('ok', secondsSince(sentAt));
+      call.done('ok');
       return out;
     } catch (err) {
-      if (series) {
+      if (call.recording) {
         const cancelled = signal.aborted && !timeout.aborted;
-        series.done(
-          outcomeOfError(engineError(this.endpoint, err, subject, timeout, timeoutMs), cancelled),
-          secondsSince(sentAt),
-        );
+        call.done(outcomeOfError(engineError(this.endpoint, err, subject, timeout, timeoutMs), cancelled));
       }
       throw err;
     } finally {

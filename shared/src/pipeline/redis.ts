@@ -265,7 +265,9 @@ async function primaryOnlyConnector(
   tls: (() => ConnectionOptions) | undefined,
   attempt: TlsAttempt,
 ) {
-  // Not exported by ioredis's index; the file is part of its published build (no `exports` map).
+  // Not exported by ioredis's index; the file is part of its published build (no `exports` map). These
+  // subclasses rely on its internals (options, connect, check; the Sentinel one on private methods), so
+  // shared/package.json pins ioredis exactly: a new version is taken on purpose, with test/kit/redis*.test.ts.
   type Standalone = typeof import('ioredis/built/connectors/StandaloneConnector.js').default;
   const mod = (await import('ioredis/built/connectors/StandaloneConnector.js')) as unknown as {
     default: Standalone | { default: Standalone };
