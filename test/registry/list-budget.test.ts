@@ -21,11 +21,15 @@ import { assertAllLoaded, loadServers } from './servers.js';
  * Average bytes per tool of a server's whole tools/list result, set just above the worst server. Measured
  * with annotations without the MCP defaults, `_meta.ravenhelm` {tier, scopes}, `type` kept next to every enum
  * (Gemini requires it) and argument descriptions only where they add information: docker 980, observability
- * 909, traefik 894, gitlab 845, secrets 821, zitadel 780 (before: 1,094 / 999 / 996 / 925 / 791 / 836).
+ * 892 (909, then 932 with alerts_list_rules, before its trim), traefik 894, gitlab 845, secrets 821, zitadel 780
+ * (before: 1,094 / 999 / 996 / 925 / 791 / 836).
  */
 const BUDGET_PER_TOOL = 990;
-/** No single tool's entry may exceed this (largest: observability metrics_query_range, 1,730). */
-const BUDGET_ONE_TOOL = 1_760;
+/**
+ * No single tool's entry may exceed this (largest: docker compose_get_logs, 1,618; observability
+ * metrics_query_range 1,611, was 1,730 before its trim).
+ */
+const BUDGET_ONE_TOOL = 1_650;
 
 const discovery = await loadServers();
 

@@ -102,8 +102,13 @@ export const MatcherText = z
   .superRefine((text, ctx) => {
     const parsed = parseMatcher(text);
     if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
-  })
-  .describe('e.g. severity="critical"; also !=, =~, !~');
+  });
+
+/** The matcher syntax in an argument description: said once on the list, not on every item. */
+export const MATCHER_HINT = 'e.g. job="api"; also !=, =~, !~';
+
+/** Optional matchers that narrow a list (alerts, groups, silences). */
+export const Matchers = z.array(MatcherText).max(20).optional().describe(`All must match; ${MATCHER_HINT}`);
 
 /** Parses matchers already checked by MatcherText. */
 export function parseMatchers(texts: readonly string[] | undefined): LabelMatcher[] {

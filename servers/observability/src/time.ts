@@ -3,7 +3,12 @@ import { z } from 'zod';
 
 const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
 
-export const TimeInput = z.string().min(1).max(40).describe('now, now-15m, RFC 3339 or Unix seconds');
+export const TimeInput = z.string().min(1).max(40).describe('now-15m, RFC 3339 or Unix s');
+
+/** A range's start, its default said once with the formats (e.g. "now-1h": that long before end). */
+export const startInput = (defaultStart: string) =>
+  TimeInput.optional().describe(`Default ${defaultStart}; RFC 3339, Unix s`);
+export const EndInput = TimeInput.optional().describe('Default now');
 
 export const DurationInput = z
   .string()

@@ -1,14 +1,20 @@
 import { ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
-import { formatMatcher, fromAmMatcher, MatcherText, matchesEmpty, parseMatchers, toAmMatcher } from '../matchers.js';
+import {
+  formatMatcher,
+  fromAmMatcher,
+  MATCHER_HINT,
+  Matchers,
+  MatcherText,
+  matchesEmpty,
+  parseMatchers,
+  toAmMatcher,
+} from '../matchers.js';
 import { formatDuration, parseDuration } from '../time.js';
-import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
-const Cursor = z.string().max(64).optional().describe('From nextCursor');
-
-const Matchers = z.array(MatcherText).max(20).optional().describe('All must match');
 
 const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
 const SEVERITY_RANK: Record<string, number> = {
@@ -70,10 +76,10 @@ export const alertsList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List alerts',
-  description: 'Alertmanager alerts, most severe first, by state, severity, matchers.',
+  description: 'Alertmanager alerts, most severe first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    state: z.array(z.enum(ALERT_STATES)).min(1).max(3).optional().describe('Default all'),
+    state: z.array(z.enum(ALERT_STATES)).min(1).max(3).optional(),
     severity: z.string().min(1).max(50).optional().describe('severity label'),
     matchers: Matchers,
     limit: z.number().int().min(1).max(200).default(50),
@@ -105,8 +111,8 @@ export const alertsListGroups = defineTool({
   toolset: 'alerts',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List alert groups',
-  description: 'Alert groups as routed: labels, receiver, counts by state.',
+  title: 'Alert groups',
+  description: 'Alerts grouped by route: labels, receiver, state counts.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     matchers: Matchers,
@@ -172,7 +178,7 @@ export const alertsListSilences = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'List silences',
-  description: 'Silences (default active and pending), by matchers, newest first.',
+  description: 'Alertmanager silences, newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']),
@@ -201,10 +207,10 @@ export const alertsCreateSilence = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:observability:write'],
   title: 'Create a silence',
-  description: 'Silence alerts matching matchers for 1m to 7d.',
+  description: 'Silence matching alerts for 1m to 7d.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
-    matchers: z.array(MatcherText).min(1).max(20).describe('All must match'),
+    matchers: z.array(MatcherText).min(1).max(20).describe(`All must match; ${MATCHER_HINT}`),
     author: z.string().min(1).max(200).describe('createdBy'),
     comment: z.string().min(3).max(2000).describe('Why'),
     duration: z.string().min(2).max(10).describe('e.g. "2h"'),

@@ -10,7 +10,7 @@ import {
   variablesOfV2,
   withLibraryModel,
 } from './dashboard-model.js';
-import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Library panel models fetched per call, at most. */
 const MAX_LIBRARY_FETCHES = 20;
@@ -20,14 +20,14 @@ export const dashboardsSearch = defineTool({
   toolset: 'dashboards',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Search Grafana dashboards',
-  description: 'Find Grafana dashboards by title text and tags.',
+  title: 'Search dashboards',
+  description: 'Grafana dashboards by title text and tags.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: z.string().min(1).max(200).optional().describe('Title text'),
     tags: z.array(z.string().min(1).max(100)).max(10).optional().describe('All required'),
     limit: z.number().int().min(1).max(200).default(20),
-    cursor: z.string().max(64).optional().describe('From nextCursor'),
+    cursor: Cursor,
   }),
   output: z.object({
     dashboards: z.array(
@@ -71,8 +71,8 @@ export const dashboardsGet = defineTool({
   toolset: 'dashboards',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Summarize a Grafana dashboard',
-  description: 'One Grafana dashboard: variables and panels with their queries.',
+  title: 'Get a dashboard',
+  description: 'One Grafana dashboard: variables, panels and their queries.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     uid: z
@@ -80,7 +80,7 @@ export const dashboardsGet = defineTool({
       .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be a dashboard uid')
       .describe('Dashboard uid'),
     maxPanels: z.number().int().min(1).max(300).default(100),
-    libraryPanels: z.boolean().default(false).describe('Fetch library panel models'),
+    libraryPanels: z.boolean().default(false).describe('Fetch their models'),
   }),
   output: z.object({
     uid: z.string(),

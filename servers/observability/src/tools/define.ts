@@ -1,4 +1,5 @@
 import { createToolDefiner } from '@ravenhelm/kit';
+import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
 import type { GrafanaBackend } from '../backends/grafana.js';
 import type { LokiBackend } from '../backends/loki.js';
@@ -35,6 +36,9 @@ export const READ_ANNOTATIONS = {
   idempotentHint: true,
   openWorldHint: false,
 } as const;
+
+/** The paging cursor every paged observability tool takes. */
+export const Cursor = z.string().max(64).optional().describe('From nextCursor');
 
 /** Leaves room for the envelope around a list when paging within the output budget. */
 export function listBudget(maxOutputBytes: number): number {

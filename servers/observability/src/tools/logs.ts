@@ -1,11 +1,10 @@
 import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
-import { isoOfNanos, resolveRange, TimeInput, toNanos } from '../time.js';
-import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { EndInput, isoOfNanos, resolveRange, startInput, toNanos } from '../time.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
-const Cursor = z.string().max(64).optional().describe('From nextCursor');
 
 const SELECTOR_HELP =
   'A LogQL log query starts with a stream selector in braces naming at least one label, e.g. {service_name="api"} |= "error" or {namespace="prod", app=~"web.+"} |~ "timeout|refused"; list label names with logs_list_labels and values with logs_list_label_values.';
@@ -31,13 +30,13 @@ export const logsSearch = defineTool({
   toolset: 'logs',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Search logs with LogQL',
-  description: 'Search logs with a LogQL log query (default last hour).',
+  title: 'Search logs',
+  description: 'Loki log lines matching a LogQL log query.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: LogQL,
-    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
-    end: TimeInput.optional().describe('Default now'),
+    start: startInput('now-1h'),
+    end: EndInput,
     limit: z.number().int().min(1).max(5000).default(100),
     direction: z.enum(['backward', 'forward']).default('backward').describe('backward = newest first'),
     maxLineLength: z.number().int().min(80).max(10_000).default(1000).describe('Cut longer lines'),
@@ -137,12 +136,12 @@ export const logsListLabels = defineTool({
   toolset: 'logs',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List log label names',
-  description: 'Loki label names (default last 6h).',
+  title: 'Log labels',
+  description: 'Loki label names.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
-    start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
-    end: TimeInput.optional().describe('Default now'),
+    start: startInput('now-6h'),
+    end: EndInput,
     limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),
@@ -160,8 +159,8 @@ export const logsListLabelValues = defineTool({
   toolset: 'logs',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List values of a log label',
-  description: 'Values of one Loki label (default last 6h).',
+  title: 'Log label values',
+  description: 'Values of one Loki label.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     label: z
@@ -170,8 +169,8 @@ export const logsListLabelValues = defineTool({
       .max(200)
       .describe('e.g. "app"'),
     query: LogQL.optional().describe('Stream selector'),
-    start: TimeInput.optional().describe('Default now-6h; or RFC 3339, Unix s'),
-    end: TimeInput.optional().describe('Default now'),
+    start: startInput('now-6h'),
+    end: EndInput,
     limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),

@@ -2,18 +2,26 @@ import { decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, safeUrl, Too
 import { z } from 'zod';
 import type { PromSeries } from '../backends/prometheus.js';
 import { SeriesSummary, STATS, suggestStep, summarizeMatrix } from '../summary.js';
-import { DurationInput, formatDuration, parseDuration, parseTime, resolveRange, TimeInput } from '../time.js';
-import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import {
+  DurationInput,
+  EndInput,
+  formatDuration,
+  parseDuration,
+  parseTime,
+  resolveRange,
+  startInput,
+  TimeInput,
+} from '../time.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const PromQL = z.string().min(1).max(4000).describe('PromQL');
 const Labels = z.record(z.string(), z.string());
-const SeriesSelector = z.array(z.string().min(1).max(1000)).max(10).optional().describe('Series selectors (match[])');
+const SeriesSelector = z.array(z.string().min(1).max(1000)).max(10).optional().describe('Series selectors');
 const LabelName = z
   .string()
   .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a Prometheus label name')
   .max(200)
   .describe('e.g. "job"');
-const Cursor = z.string().max(64).optional().describe('From nextCursor');
 const PromValue = z.string();
 /**
  * Raw points as two columns, `t` (Unix seconds) and `v` (Prometheus value text, "NaN"/"+Inf" kept): no
@@ -37,13 +45,13 @@ export const metricsQuery = defineTool({
   toolset: 'metrics',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Run an instant PromQL query',
+  title: 'Query metrics',
   description: 'Instant PromQL query (default now).',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: PromQL,
     time: TimeInput.optional(),
-    sort: z.enum(['none', 'desc', 'asc']).default('none').describe('Order by sample value'),
+    sort: z.enum(['none', 'desc', 'asc']).default('none'),
     limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
@@ -104,21 +112,21 @@ export const metricsQueryRange = defineTool({
   toolset: 'metrics',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Run a PromQL range query (summarized)',
-  description: 'PromQL over a range: per-series stats and shape for the top-k series, or raw points.',
+  title: 'Range query',
+  description: "Top-k series' stats and shape over a range, or raw points.",
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: PromQL,
-    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
-    end: TimeInput.optional().describe('Default now'),
+    start: startInput('now-1h'),
+    end: EndInput,
     step: DurationInput.optional().describe('Default range/240'),
     mode: z.enum(['summary', 'raw']).default('summary'),
     sortBy: z.enum(STATS).default('max'),
     order: z.enum(['desc', 'asc']).default('desc'),
-    topK: z.number().int().min(1).max(100).default(10).describe('Series per page'),
+    topK: z.number().int().min(1).max(100).default(10),
     points: z.number().int().min(0).max(200).default(24).describe('Shape points per series'),
     maxPointsPerSeries: z.number().int().min(10).max(11_000).default(1500).describe('Refuse finer ranges'),
-    maxRawPoints: z.number().int().min(1).max(20_000).default(2000).describe('Cap in raw mode'),
+    maxRawPoints: z.number().int().min(1).max(20_000).default(2000),
     cursor: Cursor,
   }),
   output: z.object({
@@ -255,7 +263,7 @@ export const metricsListLabelValues = defineTool({
   toolset: 'metrics',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List values of a label',
+  title: 'Label values',
   description: 'Values of one Prometheus label.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
@@ -280,7 +288,7 @@ export const metricsGetMetadata = defineTool({
   toolset: 'metrics',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Get metric metadata',
+  title: 'Metric metadata',
   description: 'Type, help and unit of metrics.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
@@ -289,7 +297,7 @@ export const metricsGetMetadata = defineTool({
       .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'must be a metric name')
       .max(200)
       .optional()
-      .describe('Exact name; default: all metrics'),
+      .describe('Exact name; default all'),
     filter: NameFilter,
     limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
@@ -326,8 +334,8 @@ export const metricsListTargets = defineTool({
   toolset: 'metrics',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List scrape targets and their health',
-  description: 'Prometheus scrape targets, unhealthy first, with last error.',
+  title: 'Scrape targets',
+  description: "Prometheus targets' health and last error, unhealthy first.",
   annotations: READ_ANNOTATIONS,
   input: z.object({
     health: z.enum(['up', 'down', 'unknown']).optional(),

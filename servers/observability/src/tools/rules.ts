@@ -2,9 +2,9 @@ import { ListPage, pageList } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
-import { type LabelMatcher, MatcherText, parseMatchers } from '../matchers.js';
+import { type LabelMatcher, MATCHER_HINT, MatcherText, parseMatchers } from '../matchers.js';
 import { formatDuration } from '../time.js';
-import { defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
@@ -144,8 +144,8 @@ export const alertsListRules = defineTool({
   toolset: 'alerts',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'List Prometheus rules',
-  description: 'Prometheus alerting and recording rules: query, for, health, active alerts; broken and firing first.',
+  title: 'List rules',
+  description: 'Prometheus alerting and recording rules, broken and firing first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     type: z.enum(['alert', 'record']).optional(),
@@ -153,10 +153,10 @@ export const alertsListRules = defineTool({
     health: z.enum(['ok', 'err', 'unknown']).optional(),
     name: z.string().min(1).max(200).optional().describe('Substring'),
     group: z.string().min(1).max(200).optional().describe('Substring'),
-    matchers: z.array(MatcherText).max(20).optional().describe('On rule labels; all must match'),
-    alertsPerRule: z.number().int().min(0).max(50).default(3).describe('Active alerts listed per rule'),
+    matchers: z.array(MatcherText).max(20).optional().describe(`On rule labels, all must match; ${MATCHER_HINT}`),
+    alertsPerRule: z.number().int().min(0).max(50).default(3),
     limit: z.number().int().min(1).max(200).default(50),
-    cursor: z.string().max(64).optional().describe('From nextCursor'),
+    cursor: Cursor,
   }),
   output: z.object({
     counts: z.object({

@@ -1,7 +1,7 @@
 import { jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { OtlpAttribute, OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
-import { isoOfNanos, resolveRange, TimeInput } from '../time.js';
+import { EndInput, isoOfNanos, resolveRange, startInput } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 
 /** Tempo's JSON carries ids as base64 (protobuf bytes) or hex; the caller always sees lowercase hex. */
@@ -169,20 +169,20 @@ function toSummary(f: FlatSpan, depth: number, t0: bigint, orphan: boolean): Spa
 export const TraceId = z
   .string()
   .regex(/^[0-9a-fA-F]{1,32}$/, 'must be a trace id: up to 32 hex digits')
-  .describe('Trace id (hex)');
+  .describe('Hex');
 
 export const tracesGet = defineTool({
   name: 'traces_get',
   toolset: 'traces',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Get a trace as a span tree summary',
+  title: 'Get a trace',
   description: 'One Tempo trace as a span tree, error spans first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     traceId: TraceId,
     maxSpans: z.number().int().min(1).max(500).default(50),
-    maxDepth: z.number().int().min(0).max(100).default(10).describe('Max tree depth (errors always listed)'),
+    maxDepth: z.number().int().min(0).max(100).default(10).describe('Error spans always listed'),
   }),
   output: z.object({
     traceId: z.string(),
@@ -244,13 +244,13 @@ export const tracesSearch = defineTool({
   toolset: 'traces',
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
-  title: 'Search traces with TraceQL',
-  description: 'Find traces with TraceQL (default last hour), newest first.',
+  title: 'Search traces',
+  description: 'Tempo traces matching TraceQL, newest first.',
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: z.string().min(2).max(2000).describe('e.g. { status = error }'),
-    start: TimeInput.optional().describe('Default now-1h; or RFC 3339, Unix s'),
-    end: TimeInput.optional().describe('Default now'),
+    start: startInput('now-1h'),
+    end: EndInput,
     limit: z.number().int().min(1).max(100).default(20),
   }),
   output: z.object({
