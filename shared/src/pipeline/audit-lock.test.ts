@@ -96,6 +96,19 @@ describe('two writers on one audit log', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 5 });
   });
 
+  it('refuses a second server sharing only the fallback file (it would replay, or remove, the other\'s records)', async () => {
+    const fallbackPath = fresh('shared-fallback');
+    const first = await createFileAuditSink({ path: fresh('fb-a'), fallbackPath, server: 'docker' });
+    const otherLog = fresh('fb-b');
+    await expect(createFileAuditSink({ path: otherLog, fallbackPath, server: 'gitlab' })).rejects.toThrow(
+      `audit fallback file ${fallbackPath} is locked: ${fallbackPath}.lock is held by pid ${process.pid}`,
+    );
+    expect(existsSync(`${otherLog}.lock`)).toBe(false); // its own log's lock was given back
+    await first.close();
+    expect(existsSync(`${fallbackPath}.lock`)).toBe(false);
+    await (await createFileAuditSink({ path: otherLog, fallbackPath, server: 'gitlab' })).close();
+  });
+
   it('holds <file>.lock (0600, naming this process) while open; close releases it and the next writer starts', async () => {
     const path = fresh('release');
     const sink = await createFileAuditSink({ path, server: 'docker' });

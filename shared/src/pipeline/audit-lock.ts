@@ -33,6 +33,11 @@ export interface AuditLockOptions {
   heartbeatMs?: number;
   /** Heartbeat age after which another host may take the lock over. Default 3 × heartbeatMs. */
   staleAfterMs?: number;
+  /**
+   * What the file is and the setting that names it, for the messages. Default: the audit log,
+   * RAVENHELM_AUDIT_FILE (audit.file); the fallback file's lock names its own.
+   */
+  label?: { what: string; setting: string };
   /** @internal Tests: awaited between judging a lock stale and moving it aside (to interleave two starters). */
   beforeTakeover?: () => Promise<void>;
 }
@@ -167,7 +172,15 @@ function whoHolds(h: LockHolder | undefined): string {
   return `pid ${h.pid} on host ${h.hostname}${h.server ? ` (server ${h.server})` : ''} since ${h.startedAt}`;
 }
 
-function refused(auditPath: string, lockPath: string, found: Found, staleAfterMs: number): RavenhelmError {
+const AUDIT_LOG = { what: 'audit log', setting: 'RAVENHELM_AUDIT_FILE (audit.file)' };
+
+function refused(
+  auditPath: string,
+  lockPath: string,
+  found: Found,
+  staleAfterMs: number,
+  label = AUDIT_LOG,
+): RavenhelmError {
   const h = found.holder;
   const bound = boundOf(found, staleAfterMs);
   const local = h !== undefined && h.hostname === hostname();
@@ -177,7 +190,7 @@ function refused(auditPath: string, lockPath: string, found: Found, staleAfterMs
     : `it is taken over after ${bound / 1000} s without a heartbeat`;
   return new RavenhelmError(
     'ERR_AUDIT_UNAVAILABLE',
-    `audit log ${auditPath} is locked: ${lockPath} is held by ${whoHolds(h)}, heartbeat ${age} s ago. Another process writes this audit log: give each server its own RAVENHELM_AUDIT_FILE (audit.file), or stop that process; if it is gone, ${takeover}`,
+    `${label.what} ${auditPath} is locked: ${lockPath} is held by ${whoHolds(h)}, heartbeat ${age} s ago. Another process writes this ${label.what}: give each server its own ${label.setting}, or stop that process; if it is gone, ${takeover}`,
     { lockFile: lockPath, holder: h ? { pid: h.pid, hostname: h.hostname, server: h.server } : undefined },
   );
 }
@@ -226,7 +239,7 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
       staleAfterMs,
     };
     const fh = await create(lockPath, holder).catch((err) => {
-      throw lockError(auditPath, lockPath, err);
+      throw lockError(auditPath, lockPath, err, opts.label);
     });
     if (fh) {
       try {
@@ -235,21 +248,22 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
       } catch (err) {
         await fh.close().catch(() => undefined);
         await unlink(lockPath).catch(() => undefined);
-        throw lockError(auditPath, lockPath, err);
+        throw lockError(auditPath, lockPath, err, opts.label);
       }
     }
     const found = await readLock(lockPath).catch((err) => {
-      throw lockError(auditPath, lockPath, err);
+      throw lockError(auditPath, lockPath, err, opts.label);
     });
     if (!found) continue; // released meanwhile
     const why = staleBecause(found, staleAfterMs);
-    if (why === undefined) throw refused(auditPath, lockPath, found, staleAfterMs);
+    if (why === undefined) throw refused(auditPath, lockPath, found, staleAfterMs, opts.label);
     await opts.beforeTakeover?.();
     if (await moveAside(lockPath, found)) tookOver = `took over the lock of ${whoHolds(found.holder)}: ${why}`;
   }
+  const label = opts.label ?? AUDIT_LOG;
   throw new RavenhelmError(
     'ERR_AUDIT_UNAVAILABLE',
-    `audit log ${auditPath}: its lock ${lockPath} changed hands ${TAKEOVER_TRIES} times while this server started: other processes are starting on this audit log; give each server its own RAVENHELM_AUDIT_FILE (audit.file)`,
+    `${label.what} ${auditPath}: its lock ${lockPath} changed hands ${TAKEOVER_TRIES} times while this server started: other processes are starting on this ${label.what}; give each server its own ${label.setting}`,
   );
 }
 
@@ -276,10 +290,10 @@ async function create(lockPath: string, holder: LockHolder): Promise<FileHandle 
   return fh;
 }
 
-function lockError(auditPath: string, lockPath: string, err: unknown): RavenhelmError {
+function lockError(auditPath: string, lockPath: string, err: unknown, label = AUDIT_LOG): RavenhelmError {
   return new RavenhelmError(
     'ERR_AUDIT_UNAVAILABLE',
-    `audit log ${auditPath}: its lock file ${lockPath} cannot be created (${whyFailed(err)}); the server needs write access to the log's directory`,
+    `${label.what} ${auditPath}: its lock file ${lockPath} cannot be created (${whyFailed(err)}); the server needs write access to its directory`,
     {},
     { cause: err },
   );

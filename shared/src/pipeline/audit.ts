@@ -637,6 +637,11 @@ export type RotationReport =
   | { kind: 'failed'; reason: string; retryInMs: number }
   | { kind: 'resumed'; from: string };
 
+const lockOptions = (opts: FileAuditSinkOptions): AuditLockOptions => ({
+  ...(opts.lock || {}),
+  ...(opts.server !== undefined ? { server: opts.server } : {}),
+});
+
 /** A full file with more unsynced bytes than this is fsynced in the background before it is rotated. */
 const PRESYNC_BYTES = 256 * 1024;
 /** After a rotation that failed and was undone, the next try waits this long (the log keeps growing). */
@@ -666,18 +671,36 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   const { path } = opts;
   const groupCommit = opts.groupCommit ?? true;
   // Before anything touches the log (torn tail, rotation recovery, fallback replay): one writer per file.
-  const lock =
-    opts.lock === false
-      ? undefined
-      : await acquireAuditLock(path, { ...opts.lock, ...(opts.server !== undefined ? { server: opts.server } : {}) });
+  const lock = opts.lock === false ? undefined : await acquireAuditLock(path, lockOptions(opts));
   if (lock?.tookOver) tell(opts.onLockTakenOver, lock.tookOver);
+  // The fallback file too: two writers would replay each other's records, or remove them unreplayed.
+  let fallbackLock: AuditLock | undefined;
+  if (lock && opts.fallbackPath !== undefined) {
+    try {
+      fallbackLock = await acquireAuditLock(opts.fallbackPath, {
+        ...lockOptions(opts),
+        label: { what: 'audit fallback file', setting: 'RAVENHELM_AUDIT_FALLBACK_FILE (audit.fallbackFile)' },
+      });
+    } catch (err) {
+      await lock.release().catch(() => undefined);
+      throw err;
+    }
+    if (fallbackLock.tookOver) tell(opts.onLockTakenOver, fallbackLock.tookOver);
+  }
+  const unlock = async () => {
+    try {
+      await fallbackLock?.release();
+    } finally {
+      await lock?.release();
+    }
+  };
   const capacity = await rotationCapacity(path, opts, (p) => fileSystemOf(p, 2000));
   if (capacity) tell(opts.onCapacity, capacity);
   let file: AuditFile;
   try {
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
-    await lock?.release().catch(() => undefined);
+    await unlock().catch(() => undefined);
     throw unavailable(
       `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${openAdvice(err)}`,
       err,
@@ -705,7 +728,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
   } catch (err) {
     await file.close().catch(() => undefined);
-    await lock?.release().catch(() => undefined);
+    await unlock().catch(() => undefined);
     if (err instanceof RavenhelmError) throw err;
     throw unavailable(
       `audit log ${path} cannot be opened: ${whyFailed(err)}${isSpaceError(err) ? '; free space on its file system and start again' : ''}`,
@@ -1038,7 +1061,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
           try {
             await file.close();
           } finally {
-            await lock?.release();
+            await unlock();
           }
         }
       })();
