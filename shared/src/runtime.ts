@@ -170,6 +170,7 @@ export async function createRuntime(
         rotateBytes: config.audit.rotateBytes,
         keepFiles: config.audit.keepFiles,
         onLockTakenOver: (what) => logger.warn({ auditFile: auditPath }, `audit log lock: ${what}`),
+        onLockUnavailable: (why) => logger.warn({ auditFile: auditPath }, why),
         onCapacity: (warning) =>
           logger.warn(
             { auditFile: auditPath, needed: warning.needed, fileSystemBytes: warning.total },

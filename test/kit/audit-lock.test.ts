@@ -6,26 +6,31 @@
  * restart on this host. Then racing starters (test/fixtures/lock-racer.ts, real processes set off
  * together) for a stale lock: exactly one wins each round. Bounded: a few dozen calls, 12 rounds.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { readAuditLock, verifyAuditChain } from '@ravenhelm/kit';
+import { createFileAuditSink, readAuditLock, verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAndWait } from '../fixtures/kill-load.js';
+import { fillDisk, mountTmpfs } from '../fixtures/small-disk.js';
 import { type HttpBin, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-auditlock-'));
 const auditFile = join(dir, 'audit.jsonl');
 const children: ChildProcess[] = [];
 const servers: HttpBin[] = [];
+const mnt = join(dir, 'mnt');
+const noTmpfs = mountTmpfs(mnt, '256k');
+if (noTmpfs) console.warn(`audit-lock full-disk case skipped: ${noTmpfs}`);
 afterAll(async () => {
   for (const s of servers) await killAndWait(s.child);
   for (const c of children) await killAndWait(c);
+  if (!noTmpfs) execFileSync('umount', [mnt]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -167,5 +172,27 @@ describe('racing starters for a stale lock', () => {
       expect(existsSync(`${path}.lock`)).toBe(false);
     }
     console.log(`audit-lock race: 12 rounds, wins by racer ${JSON.stringify([...wins.values()])}`);
+  });
+});
+
+describe.skipIf(noTmpfs !== undefined)('the lock on a full file system', () => {
+  it('is taken empty (an inode, no block), still refuses a second writer, and names its holder once space is back', async () => {
+    const path = join(mnt, 'audit.jsonl');
+    const filler = join(mnt, 'filler');
+    fillDisk(filler);
+    const sink = await createFileAuditSink({ path, server: 'docker', lock: { heartbeatMs: 50 } });
+    try {
+      expect(statSync(`${path}.lock`).size).toBe(0);
+      await expect(createFileAuditSink({ path })).rejects.toThrow(
+        /is locked: .* is held by nobody it names \(the lock file is empty or cut short\), heartbeat 0(\.\d)? s ago/,
+      );
+      rmSync(filler);
+      const until = Date.now() + 5_000;
+      while (statSync(`${path}.lock`).size === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      expect(JSON.parse(readFileSync(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid, server: 'docker' });
+    } finally {
+      await sink.close();
+    }
+    expect(existsSync(`${path}.lock`)).toBe(false);
   });
 });

@@ -96,7 +96,7 @@ describe('two writers on one audit log', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 5 });
   });
 
-  it('refuses a second server sharing only the fallback file (it would replay, or remove, the other\'s records)', async () => {
+  it("refuses a second server sharing only the fallback file (it would replay, or remove, the other's records)", async () => {
     const fallbackPath = fresh('shared-fallback');
     const first = await createFileAuditSink({ path: fresh('fb-a'), fallbackPath, server: 'docker' });
     const otherLog = fresh('fb-b');

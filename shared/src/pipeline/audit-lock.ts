@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { constants, type FileHandle, link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { RavenhelmError } from '../errors.js';
-import { whyFailed } from './audit-file.js';
+import { isSpaceError, whyFailed } from './audit-file.js';
 
 // One writer per audit log. Two processes appending to one file interleave their records, each chained to
 // its own previous hash: the chain breaks silently (verify fails only later), and with rotation both
@@ -238,13 +238,14 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
       token: randomBytes(16).toString('hex'),
       staleAfterMs,
     };
-    const fh = await create(lockPath, holder).catch((err) => {
+    const created = await create(lockPath, holder).catch((err) => {
       throw lockError(auditPath, lockPath, err, opts.label);
     });
-    if (fh) {
+    if (created) {
+      const { fh } = created;
       try {
         const st = await fh.stat();
-        return holding(lockPath, fh, holder, { ino: st.ino, dev: st.dev }, heartbeatMs, tookOver);
+        return holding(lockPath, created, holder, { ino: st.ino, dev: st.dev }, heartbeatMs, tookOver);
       } catch (err) {
         await fh.close().catch(() => undefined);
         await unlink(lockPath).catch(() => undefined);
@@ -273,12 +274,20 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
  * written after would be read, by a racing starter, as a lock that does not say who holds it.
  * Undefined when the lock exists.
  */
-async function create(lockPath: string, holder: LockHolder): Promise<FileHandle | undefined> {
+async function create(lockPath: string, holder: LockHolder): Promise<{ fh: FileHandle; empty: boolean } | undefined> {
   const own = `${lockPath}.new-${holder.token}`;
   const fh = await open(own, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+  let empty = false;
   try {
-    await fh.writeFile(`${JSON.stringify(holder)}\n`);
-    await fh.sync();
+    try {
+      await writeHolder(fh, holder);
+    } catch (err) {
+      // A full file system still takes an empty file (an inode, no block): a lock others judge by its
+      // heartbeat alone, until the holder can write its name into it (at a later heartbeat).
+      if (!isSpaceError(err)) throw err;
+      await fh.truncate(0);
+      empty = true;
+    }
     await link(own, lockPath);
   } catch (err) {
     await fh.close().catch(() => undefined);
@@ -287,26 +296,36 @@ async function create(lockPath: string, holder: LockHolder): Promise<FileHandle 
   } finally {
     await unlink(own).catch(() => undefined);
   }
-  return fh;
+  return { fh, empty };
 }
 
+async function writeHolder(fh: FileHandle, holder: LockHolder): Promise<void> {
+  const data = Buffer.from(`${JSON.stringify(holder)}\n`);
+  let off = 0;
+  while (off < data.length) off += (await fh.write(data, off, data.length - off, off)).bytesWritten;
+  await fh.sync();
+}
+
+/** The lock file could not be made (details.noLock): the file system refused it, not another writer. */
 function lockError(auditPath: string, lockPath: string, err: unknown, label = AUDIT_LOG): RavenhelmError {
   return new RavenhelmError(
     'ERR_AUDIT_UNAVAILABLE',
     `${label.what} ${auditPath}: its lock file ${lockPath} cannot be created (${whyFailed(err)}); the server needs write access to its directory`,
-    {},
+    { noLock: true },
     { cause: err },
   );
 }
 
 function holding(
   lockPath: string,
-  fh: FileHandle,
+  created: { fh: FileHandle; empty: boolean },
   holder: LockHolder,
   id: { ino: number; dev: number },
   heartbeatMs: number,
   tookOver: string | undefined,
 ): AuditLock {
+  const { fh } = created;
+  let empty = created.empty;
   heldHere.add(holder.token);
   let lost: string | undefined;
   let released = false;
@@ -331,6 +350,10 @@ function holding(
       if (isMine()) {
         const now = new Date();
         await fh.utimes(now, now);
+        if (empty) {
+          await writeHolder(fh, holder); // space is back: say who holds it
+          empty = false;
+        }
       } else lost = await confirmLost();
     } catch {
       // a failed touch is retried at the next beat; only losing the file means losing the lock

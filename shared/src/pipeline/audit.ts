@@ -624,6 +624,8 @@ export interface FileAuditSinkOptions {
   lock?: Omit<AuditLockOptions, 'server'> | false;
   /** Told, at the start, that a stale lock (left by a crash) was taken over: whose, and why. */
   onLockTakenOver?: (what: string) => void;
+  /** Told, at the start, that the log's directory refused the lock file: it is written without one. */
+  onLockUnavailable?: (why: string) => void;
   /**
    * Told at the start when rotation with retention may need more than the log's whole file system
    * (rotateBytes × (keepFiles + 1) + minFreeBytes): a warning, the server still starts.
@@ -641,6 +643,54 @@ const lockOptions = (opts: FileAuditSinkOptions): AuditLockOptions => ({
   ...(opts.lock || {}),
   ...(opts.server !== undefined ? { server: opts.server } : {}),
 });
+
+const noLock = (err: unknown) => err instanceof RavenhelmError && err.details.noLock === true;
+
+/**
+ * The sink's locks: the log's, and the fallback file's (two writers would replay, or remove, each other's
+ * records). A directory that refuses the lock file (a read-only directory holding a log file made for the
+ * server) leaves the log without one: `missing` says so, for a warning; another writer is refused as usual.
+ */
+async function lockLog(
+  opts: FileAuditSinkOptions,
+): Promise<{ log?: AuditLock; missing?: string; release(): Promise<void> }> {
+  if (opts.lock === false) return { release: async () => undefined };
+  let log: AuditLock | undefined;
+  let missing: string | undefined;
+  try {
+    log = await acquireAuditLock(opts.path, lockOptions(opts));
+  } catch (err) {
+    if (!noLock(err)) throw err;
+    missing = `${(err as Error).message}: it is written without one, and a second writer of this log is not detected`;
+  }
+  if (log?.tookOver) tell(opts.onLockTakenOver, log.tookOver);
+  let fallback: AuditLock | undefined;
+  if (opts.fallbackPath !== undefined) {
+    try {
+      fallback = await acquireAuditLock(opts.fallbackPath, {
+        ...lockOptions(opts),
+        label: { what: 'audit fallback file', setting: 'RAVENHELM_AUDIT_FALLBACK_FILE (audit.fallbackFile)' },
+      });
+    } catch (err) {
+      if (!noLock(err)) {
+        await log?.release().catch(() => undefined);
+        throw err;
+      }
+    }
+    if (fallback?.tookOver) tell(opts.onLockTakenOver, fallback.tookOver);
+  }
+  return {
+    ...(log ? { log } : {}),
+    ...(missing ? { missing } : {}),
+    async release() {
+      try {
+        await fallback?.release();
+      } finally {
+        await log?.release();
+      }
+    },
+  };
+}
 
 /** A full file with more unsynced bytes than this is fsynced in the background before it is rotated. */
 const PRESYNC_BYTES = 256 * 1024;
@@ -671,29 +721,9 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   const { path } = opts;
   const groupCommit = opts.groupCommit ?? true;
   // Before anything touches the log (torn tail, rotation recovery, fallback replay): one writer per file.
-  const lock = opts.lock === false ? undefined : await acquireAuditLock(path, lockOptions(opts));
-  if (lock?.tookOver) tell(opts.onLockTakenOver, lock.tookOver);
-  // The fallback file too: two writers would replay each other's records, or remove them unreplayed.
-  let fallbackLock: AuditLock | undefined;
-  if (lock && opts.fallbackPath !== undefined) {
-    try {
-      fallbackLock = await acquireAuditLock(opts.fallbackPath, {
-        ...lockOptions(opts),
-        label: { what: 'audit fallback file', setting: 'RAVENHELM_AUDIT_FALLBACK_FILE (audit.fallbackFile)' },
-      });
-    } catch (err) {
-      await lock.release().catch(() => undefined);
-      throw err;
-    }
-    if (fallbackLock.tookOver) tell(opts.onLockTakenOver, fallbackLock.tookOver);
-  }
-  const unlock = async () => {
-    try {
-      await fallbackLock?.release();
-    } finally {
-      await lock?.release();
-    }
-  };
+  const locks = await lockLog(opts);
+  const lock = locks.log;
+  const unlock = locks.release;
   const capacity = await rotationCapacity(path, opts, (p) => fileSystemOf(p, 2000));
   if (capacity) tell(opts.onCapacity, capacity);
   let file: AuditFile;
@@ -701,11 +731,13 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
     await unlock().catch(() => undefined);
+    // (A directory that refused the lock file refuses the log too: this is the error that says what to do.)
     throw unavailable(
       `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${openAdvice(err)}`,
       err,
     );
   }
+  if (locks.missing) tell(opts.onLockUnavailable, locks.missing);
   let head: ChainHead;
   let goodSize: number;
   try {
