@@ -62,9 +62,11 @@ export interface AuditLock {
   readonly holder: LockHolder;
   /** Set when a stale lock was taken over at the start: whose, and why it was stale. */
   readonly tookOver?: string;
+  /** Whether the lock file is still this holder's: one synchronous stat (the check before every batch). */
+  stillMine(): boolean;
   /**
    * Resolves while the lock file is still this holder's; rejects (naming who has it now) when it was
-   * taken over or removed. One synchronous stat when all is well.
+   * taken over or removed (after looking again: a racing starter may move it away for a moment).
    */
   verify(): Promise<void>;
   /** Stops the heartbeat and removes the lock file (when it is still this holder's). */
@@ -366,6 +368,7 @@ function holding(
     lockPath,
     holder,
     ...(tookOver ? { tookOver } : {}),
+    stillMine: () => !lost && isMine(),
     async verify() {
       if (!lost && isMine()) return;
       lost ??= await confirmLost();

@@ -838,7 +838,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   ];
 
   const commit = async (batch: Pending[]) => {
-    if (!broken && lock) {
+    if (!broken && lock && !lock.stillMine()) {
       try {
         await lock.verify();
       } catch (err) {
