@@ -106,6 +106,43 @@ describe('one writer per audit log (real processes)', () => {
   });
 });
 
+describe('capacity at start (real server)', () => {
+  it('logs a warning with the numbers and the settings when rotation with retention outgrows the file system, and starts', async () => {
+    const rotateBytes = 2 ** 50; // with keepFiles 1: 2^51 bytes, more than any file system here
+    const s = await startHttpBin(
+      'test/fixtures/side-effect-bin.ts',
+      {
+        ...env('capacity'),
+        RAVENHELM_AUDIT_FILE: join(dir, 'capacity.jsonl'),
+        RAVENHELM_AUDIT_ROTATE_BYTES: String(rotateBytes),
+        RAVENHELM_AUDIT_KEEP_FILES: '1',
+      },
+      { timeoutMs: 30_000 },
+    );
+    servers.push(s);
+    const line = s
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('more than its whole file system'));
+    expect(line, s.stderr()).toBeDefined();
+    const logged = JSON.parse(line as string) as {
+      level: number;
+      needed: number;
+      fileSystemBytes: number;
+      msg: string;
+    };
+    expect(logged.level).toBe(40); // warn
+    expect(logged.needed).toBe(rotateBytes * 2 + 1024 * 1024);
+    expect(logged.fileSystemBytes).toBeGreaterThan(0);
+    expect(logged.msg).toContain(
+      `audit.rotateBytes ${rotateBytes} × (audit.keepFiles 1 + 1) + audit.minFreeBytes 1048576`,
+    );
+    expect(logged.msg).toContain('lower audit.rotateBytes or audit.keepFiles, or give the log a larger volume');
+    await calls(s.url, 'capacity', 1); // it started and serves
+    await s.stop();
+  });
+});
+
 interface Racer {
   child: ChildProcess;
   next(): Promise<{ won?: boolean; pid: number; error?: string; released?: boolean }>;

@@ -6,11 +6,12 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AuditEvent, type AuditSink, createFileAuditSink, verifyAuditChain } from './audit.js';
 import { acquireAuditLock, type LockHolder, readAuditLock } from './audit-lock.js';
@@ -107,6 +108,26 @@ describe('two writers on one audit log', () => {
     await first.close();
     expect(existsSync(`${fallbackPath}.lock`)).toBe(false);
     await (await createFileAuditSink({ path: otherLog, fallbackPath, server: 'gitlab' })).close();
+  });
+
+  it('meets a writer that reaches the same log through a symlinked directory or a relative path', async () => {
+    const real = fresh('linked');
+    const linkDir = join(dir, `${++counter}-link`);
+    symlinkSync(dir, linkDir);
+    const first = await createFileAuditSink({ path: real });
+    const viaLink = join(linkDir, basename(real));
+    await expect(createFileAuditSink({ path: viaLink })).rejects.toThrow(`${real}.lock is held by pid ${process.pid}`);
+    await expect(createFileAuditSink({ path: relative(process.cwd(), real) })).rejects.toThrow(/is locked/);
+    await first.close();
+  });
+
+  it('a lock naming pid 0 or below names nobody (never signals a process group): judged by its age', async () => {
+    const path = fresh('pid0');
+    plantLock(path, { pid: 0, hostname: hostname() }, 60_000);
+    const told: string[] = [];
+    const sink = await createFileAuditSink({ path, onLockTakenOver: (what) => told.push(what) });
+    expect(told[0]).toMatch(/took over the lock of nobody it names .*heartbeat is 60\.\d s old/);
+    await sink.close();
   });
 
   it('holds <file>.lock (0600, naming this process) while open; close releases it and the next writer starts', async () => {

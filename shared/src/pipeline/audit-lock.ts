@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
-import { constants, type FileHandle, link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants, type FileHandle, link, open, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { RavenhelmError } from '../errors.js';
 import { isSpaceError, whyFailed } from './audit-file.js';
 
@@ -19,9 +20,8 @@ import { isSpaceError, whyFailed } from './audit-file.js';
 // before each batch that the lock file is still its own, so a holder that was frozen past the bound and
 // taken over refuses to write instead of interleaving.
 
+/** How often the holder refreshes its lock; one whose holder cannot be checked directly is stale after 3 beats. */
 export const LOCK_HEARTBEAT_MS = 5_000;
-/** A lock whose holder cannot be checked directly is stale once its heartbeat is this old (3 beats). */
-export const LOCK_STALE_AFTER_MS = 3 * LOCK_HEARTBEAT_MS;
 /** A holder's own staleAfterMs above this is not believed (a lock file cannot keep a log locked for days). */
 const MAX_STALE_AFTER_MS = 3_600_000;
 const TAKEOVER_TRIES = 5;
@@ -112,7 +112,9 @@ interface Found {
 
 function parseHolder(text: string): LockHolder | undefined {
   const h = readOr(() => JSON.parse(text) as Partial<LockHolder>);
-  if (!h || typeof h !== 'object' || !Number.isSafeInteger(h.pid) || typeof h.hostname !== 'string') return undefined;
+  if (!h || typeof h !== 'object' || typeof h.hostname !== 'string') return undefined;
+  // (A pid of 0 or below would make the liveness check signal a process group: such a lock names nobody.)
+  if (!Number.isSafeInteger(h.pid) || (h.pid as number) <= 0) return undefined;
   if (typeof h.token !== 'string') return undefined;
   return h as LockHolder;
 }
@@ -224,11 +226,28 @@ async function moveAside(lockPath: string, judged: Found): Promise<boolean> {
 }
 
 /**
+ * The log's path with symbolic links and `..` resolved (the file's, or when it does not exist yet its
+ * directory's): two servers reaching one log by different paths (a symlinked directory, a relative path)
+ * must meet at one lock file. Unresolvable: the path as given (the open that follows says what is wrong).
+ */
+async function canonicalPath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    try {
+      return join(await realpath(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  }
+}
+
+/**
  * Takes the lock of the audit log at `auditPath` (`<auditPath>.lock`) for this process, taking over a
  * stale one; rejects with ERR_AUDIT_UNAVAILABLE naming the holder when another writer holds it.
  */
 export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions = {}): Promise<AuditLock> {
-  const lockPath = `${auditPath}.lock`;
+  const lockPath = `${await canonicalPath(auditPath)}.lock`;
   const heartbeatMs = opts.heartbeatMs ?? LOCK_HEARTBEAT_MS;
   const staleAfterMs = opts.staleAfterMs ?? 3 * heartbeatMs;
   let tookOver: string | undefined;
