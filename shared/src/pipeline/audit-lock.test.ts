@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -306,6 +307,15 @@ describe('taking over a lock left by a crash', () => {
     await expect(repairAuditLog(path)).rejects.toThrow(/is locked/);
     await sink.close();
     await expect(repairAuditLog(path)).resolves.toEqual({});
+  });
+
+  it('a lock that exists but cannot be read is refused, never written past', async () => {
+    const path = fresh('unreadable-lock');
+    mkdirSync(`${path}.lock`);
+    await expect(createFileAuditSink({ path })).rejects.toThrow(
+      `audit log ${path}: its lock file ${path}.lock exists but cannot be read (EISDIR: illegal operation on a directory`,
+    );
+    expect(existsSync(path)).toBe(false);
   });
 
   it('acquireAuditLock on a directory that cannot take a file says what is wrong', async () => {

@@ -274,7 +274,14 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
       }
     }
     const found = await readLock(lockPath).catch((err) => {
-      throw lockError(auditPath, lockPath, err, opts.label);
+      // A lock that exists but cannot be read may well be held: refused, never written past.
+      const label = opts.label ?? AUDIT_LOG;
+      throw new RavenhelmError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `${label.what} ${auditPath}: its lock file ${lockPath} exists but cannot be read (${whyFailed(err)}); another process may write this ${label.what}: give each server its own ${label.setting}`,
+        { lockFile: lockPath },
+        { cause: err },
+      );
     });
     if (!found) continue; // released meanwhile
     const why = staleBecause(found, staleAfterMs);
