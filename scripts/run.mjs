@@ -59,6 +59,7 @@ switch (command) {
       'observability-summary',
       'audit',
       'audit-rotate',
+      'audit-lock',
       'context',
       'startup',
       'fair-queue',

@@ -98,6 +98,8 @@ export {
   type TornTail,
   verifyAuditChain,
 } from './pipeline/audit.js';
+export { type AuditLock, acquireAuditLock, type LockHolder, readAuditLock } from './pipeline/audit-lock.js';
+export type { CapacityWarning } from './pipeline/audit-rotate.js';
 export { type FileVerdict, type SetVerdict, verifyAuditSet } from './pipeline/audit-verify.js';
 export { type ConfirmationBinding, type ConfirmationStore, createConfirmationStore } from './pipeline/confirm.js';
 export { CONFIRMATION_ARG, errorResult, type ListedTool, Pipeline, type ToolResult } from './pipeline/pipeline.js';

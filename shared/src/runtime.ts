@@ -169,6 +169,13 @@ export async function createRuntime(
         minFreeBytes: config.audit.minFreeBytes,
         rotateBytes: config.audit.rotateBytes,
         keepFiles: config.audit.keepFiles,
+        onLockTakenOver: (what) => logger.warn({ auditFile: auditPath }, `audit log lock: ${what}`),
+        onLockUnavailable: (why) => logger.warn({ auditFile: auditPath }, why),
+        onCapacity: (warning) =>
+          logger.warn(
+            { auditFile: auditPath, needed: warning.needed, fileSystemBytes: warning.total },
+            warning.message,
+          ),
         onRotate: (report) => {
           metrics.auditRotations.inc({ server: definition.name, outcome: report.kind });
           if (report.kind === 'failed') logger.error({ auditFile: auditPath }, report.reason);

@@ -222,6 +222,10 @@ describe.skipIf(skipReason !== undefined)('a server started on an audit volume t
     chownSync(file, 65534, 65534);
     const server = await asNobody();
     expect(await readyz(server.url)).toMatchObject({ status: 200 });
+    // Its directory refuses the lock file too: it runs without one, and says so.
+    expect(server.stderr()).toMatch(
+      /its lock file .*nobody\/audit\.jsonl\.lock cannot be created \(EACCES.*: it is written without one, and a second writer of this log is not detected/,
+    );
     const client = await connect(server.url);
     expect(await call(client, 'LOW', 'read')).toMatchObject({ ok: true });
     await client.close();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { type StatsFs, statSync } from 'node:fs';
 import { constants, open, statfs, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -83,18 +83,23 @@ export function openAdvice(
   return set;
 }
 
-/** Bytes the process may still write on the file system holding `path`; rejects after `timeoutMs`. */
-export async function freeBytes(path: string, timeoutMs: number): Promise<number> {
+/** statfs of the file system holding `path` (its directory); rejects after `timeoutMs`. */
+export async function fileSystemOf(path: string, timeoutMs: number): Promise<StatsFs> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`statfs gave no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
-    const fs = await Promise.race([statfs(dirname(path)), late]);
-    return fs.bavail * fs.bsize;
+    return await Promise.race([statfs(dirname(path)), late]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Bytes the process may still write on the file system holding `path`; rejects after `timeoutMs`. */
+export async function freeBytes(path: string, timeoutMs: number): Promise<number> {
+  const fs = await fileSystemOf(path, timeoutMs);
+  return fs.bavail * fs.bsize;
 }
 
 async function readAt(file: AuditFile, path: string, position: number, length: number): Promise<Buffer> {

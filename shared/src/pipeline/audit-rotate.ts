@@ -252,3 +252,43 @@ export async function removeOldRotated(path: string, keep: number): Promise<{ re
   }
   return { removed, failed };
 }
+
+/** The log with its rotated files may outgrow its file system: the numbers, and what to change. */
+export interface CapacityWarning {
+  /** rotateBytes × (keepFiles + 1) + minFreeBytes. */
+  needed: number;
+  /** The file system's size (blocks × block size). */
+  total: number;
+  message: string;
+}
+
+/**
+ * With rotation and retention on, the log and its kept files take up to rotateBytes × (keepFiles + 1)
+ * bytes, and readiness wants minFreeBytes free beside them: a warning when that is more than the whole
+ * file system holding `path` (it fills before retention bounds it). Undefined when it fits, when nothing
+ * bounds the log (no rotation, or keepFiles 0: every file kept), or when `fsOf` fails.
+ */
+export async function rotationCapacity(
+  path: string,
+  settings: { rotateBytes?: number; keepFiles?: number; minFreeBytes?: number },
+  fsOf: (path: string) => Promise<{ blocks: number; bsize: number }>,
+): Promise<CapacityWarning | undefined> {
+  const rotateBytes = settings.rotateBytes ?? 0;
+  const keepFiles = settings.keepFiles ?? 0;
+  const minFree = settings.minFreeBytes ?? 0;
+  if (rotateBytes <= 0 || keepFiles <= 0) return undefined;
+  let total: number;
+  try {
+    const fs = await fsOf(path);
+    total = fs.blocks * fs.bsize;
+  } catch {
+    return undefined; // the readiness check reports a file system that cannot be checked
+  }
+  const needed = rotateBytes * (keepFiles + 1) + minFree;
+  if (needed <= total) return undefined;
+  return {
+    needed,
+    total,
+    message: `audit log ${path} may need ${needed} bytes (audit.rotateBytes ${rotateBytes} × (audit.keepFiles ${keepFiles} + 1) + audit.minFreeBytes ${minFree}), more than its whole file system (${total} bytes): it fills up before retention bounds it; lower audit.rotateBytes or audit.keepFiles, or give the log a larger volume`,
+  };
+}

@@ -5,6 +5,7 @@ import { RavenhelmError } from '../errors.js';
 import { appendFallback, type Fallback, readFallback, removeFallback } from './audit-fallback.js';
 import {
   type AuditFile,
+  fileSystemOf,
   freeBytes,
   isSpaceError,
   openAdvice,
@@ -15,13 +16,16 @@ import {
   whyFailed,
 } from './audit-file.js';
 import { canonicalJson, chainHash, digestArgs, MAX_ARGS_CHARS, redactArgs } from './audit-json.js';
+import { type AuditLock, type AuditLockOptions, acquireAuditLock } from './audit-lock.js';
 import {
+  type CapacityWarning,
   fsyncDir,
   lastLineOf,
   listRotated,
   markerLink,
   type RotationError,
   rotateAuditFile,
+  rotationCapacity,
   rotationMarker,
 } from './audit-rotate.js';
 
@@ -612,6 +616,21 @@ export interface FileAuditSinkOptions {
   keepFiles?: number;
   /** Told about each rotation (and retention), a rotation that failed, and a rotation finished on open. */
   onRotate?: (report: RotationReport) => void;
+  /**
+   * One writer per file: the sink holds `<path>.lock` from before it touches the log until close, and a
+   * second writer (another process, or another sink here) is refused, naming the holder (see
+   * audit-lock.ts). Tests shorten the heartbeat here. false: no lock (never for a server's log).
+   */
+  lock?: Omit<AuditLockOptions, 'server'> | false;
+  /** Told, at the start, that a stale lock (left by a crash) was taken over: whose, and why. */
+  onLockTakenOver?: (what: string) => void;
+  /** Told, at the start, that the log's directory refused the lock file: it is written without one. */
+  onLockUnavailable?: (why: string) => void;
+  /**
+   * Told at the start when rotation with retention may need more than the log's whole file system
+   * (rotateBytes × (keepFiles + 1) + minFreeBytes): a warning, the server still starts.
+   */
+  onCapacity?: (warning: CapacityWarning) => void;
 }
 
 /** What a rotation did, for the server's log and metrics. */
@@ -619,6 +638,59 @@ export type RotationReport =
   | { kind: 'rotated'; rotatedTo: string; removed: string[]; notRemoved: string[]; ms: number }
   | { kind: 'failed'; reason: string; retryInMs: number }
   | { kind: 'resumed'; from: string };
+
+const lockOptions = (opts: FileAuditSinkOptions): AuditLockOptions => ({
+  ...(opts.lock || {}),
+  ...(opts.server !== undefined ? { server: opts.server } : {}),
+});
+
+const noLock = (err: unknown) => err instanceof RavenhelmError && err.details.noLock === true;
+
+/**
+ * The sink's locks: the log's, and the fallback file's (two writers would replay, or remove, each other's
+ * records). A directory that refuses the lock file (a read-only directory holding a log file made for the
+ * server) leaves the log without one: `missing` says so, for a warning; another writer is refused as usual.
+ */
+async function lockLog(
+  opts: FileAuditSinkOptions,
+): Promise<{ log?: AuditLock; missing?: string; release(): Promise<void> }> {
+  if (opts.lock === false) return { release: async () => undefined };
+  let log: AuditLock | undefined;
+  let missing: string | undefined;
+  try {
+    log = await acquireAuditLock(opts.path, lockOptions(opts));
+  } catch (err) {
+    if (!noLock(err)) throw err;
+    missing = `${(err as Error).message}: it is written without one, and a second writer of this log is not detected`;
+  }
+  if (log?.tookOver) tell(opts.onLockTakenOver, log.tookOver);
+  let fallback: AuditLock | undefined;
+  if (opts.fallbackPath !== undefined) {
+    try {
+      fallback = await acquireAuditLock(opts.fallbackPath, {
+        ...lockOptions(opts),
+        label: { what: 'audit fallback file', setting: 'RAVENHELM_AUDIT_FALLBACK_FILE (audit.fallbackFile)' },
+      });
+    } catch (err) {
+      if (!noLock(err)) {
+        await log?.release().catch(() => undefined);
+        throw err;
+      }
+    }
+    if (fallback?.tookOver) tell(opts.onLockTakenOver, fallback.tookOver);
+  }
+  return {
+    ...(log ? { log } : {}),
+    ...(missing ? { missing } : {}),
+    async release() {
+      try {
+        await fallback?.release();
+      } finally {
+        await log?.release();
+      }
+    },
+  };
+}
 
 /** A full file with more unsynced bytes than this is fsynced in the background before it is rotated. */
 const PRESYNC_BYTES = 256 * 1024;
@@ -648,15 +720,24 @@ const MAX_DEFERRED_CHARS = 4 * 1024 * 1024;
 export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<AuditSink> {
   const { path } = opts;
   const groupCommit = opts.groupCommit ?? true;
+  // Before anything touches the log (torn tail, rotation recovery, fallback replay): one writer per file.
+  const locks = await lockLog(opts);
+  const lock = locks.log;
+  const unlock = locks.release;
+  const capacity = await rotationCapacity(path, opts, (p) => fileSystemOf(p, 2000));
+  if (capacity) tell(opts.onCapacity, capacity);
   let file: AuditFile;
   try {
     file = await (opts.openFile ?? openAuditFile)(path);
   } catch (err) {
+    await unlock().catch(() => undefined);
+    // (A directory that refused the lock file refuses the log too: this is the error that says what to do.)
     throw unavailable(
       `audit log ${path} cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${openAdvice(err)}`,
       err,
     );
   }
+  if (locks.missing) tell(opts.onLockUnavailable, locks.missing);
   let head: ChainHead;
   let goodSize: number;
   try {
@@ -679,6 +760,7 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
     }
   } catch (err) {
     await file.close().catch(() => undefined);
+    await unlock().catch(() => undefined);
     if (err instanceof RavenhelmError) throw err;
     throw unavailable(
       `audit log ${path} cannot be opened: ${whyFailed(err)}${isSpaceError(err) ? '; free space on its file system and start again' : ''}`,
@@ -756,6 +838,15 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
   ];
 
   const commit = async (batch: Pending[]) => {
+    if (!broken && lock && !lock.stillMine()) {
+      try {
+        await lock.verify();
+      } catch (err) {
+        broken = { err: err as Error, what: 'its lock was lost' };
+        giveUp(outcomesOf(deferred, batch), `the audit log's lock was lost (${whyFailed(err)})`);
+        deferred = [];
+      }
+    }
     if (broken) {
       for (const p of batch) p.reject(unavailable(refusing(), broken.err));
       return;
@@ -999,7 +1090,11 @@ export async function createFileAuditSink(opts: FileAuditSinkOptions): Promise<A
         try {
           if (dirty && !broken) await file.sync();
         } finally {
-          await file.close();
+          try {
+            await file.close();
+          } finally {
+            await unlock();
+          }
         }
       })();
       return closing;
@@ -1116,11 +1211,17 @@ export async function verifyAuditChain(path: string): Promise<{
  * Never rewrites whole records: a broken chain is evidence, reported by verifyAuditChain, not repaired.
  */
 export async function repairAuditLog(path: string): Promise<{ torn?: TornTail }> {
-  const file = await openAuditFile(path);
+  // It cuts the file: never beside a running server (whose batch in flight would look torn).
+  const lock: AuditLock = await acquireAuditLock(path);
   try {
-    const torn = await quarantineTornTail(file, path);
-    return torn ? { torn } : {};
+    const file = await openAuditFile(path);
+    try {
+      const torn = await quarantineTornTail(file, path);
+      return torn ? { torn } : {};
+    } finally {
+      await file.close();
+    }
   } finally {
-    await file.close();
+    await lock.release();
   }
 }
