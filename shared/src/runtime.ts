@@ -6,7 +6,13 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
 import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
-import { defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
+import {
+  DEFAULT_AUDIT_SLOTS,
+  defaultAuditFile,
+  defaultAuditSlot,
+  type FullConfig,
+  shutdownGraceMsOf,
+} from './config.js';
 import { RavenhelmError } from './errors.js';
 import { lazyModern } from './http/era.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
@@ -147,7 +153,10 @@ export async function createRuntime(
     redis.on('ready', () => up.set(1));
     for (const lost of ['close', 'reconnecting', 'end']) redis.on(lost, () => up.set(0));
   }
-  const auditPath = config.audit.file ?? defaultAuditFile(definition.name);
+  const defaultPath = defaultAuditFile(definition.name);
+  let auditPath = config.audit.file ?? defaultPath;
+  // At the default location (not a path the operator chose) each copy of the server gets a log of its own.
+  const auditSlots = resolvePath(auditPath) === resolvePath(defaultPath) ? DEFAULT_AUDIT_SLOTS : 1;
   let audit = overrides.audit;
   // Shipping follows the log the runtime opens (an overridden sink is the caller's to ship).
   const shipping = audit
@@ -163,68 +172,22 @@ export async function createRuntime(
     }
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
-      audit = await createFileAuditSink({
-        path: auditPath,
-        server: definition.name,
-        minFreeBytes: config.audit.minFreeBytes,
-        rotateBytes: config.audit.rotateBytes,
-        keepFiles: config.audit.keepFiles,
-        onLockTakenOver: (what) => logger.warn({ auditFile: auditPath }, `audit log lock: ${what}`),
-        onLockUnavailable: (why) => logger.warn({ auditFile: auditPath }, why),
-        onCapacity: (warning) =>
-          logger.warn(
-            { auditFile: auditPath, needed: warning.needed, fileSystemBytes: warning.total },
-            warning.message,
-          ),
-        onRotate: (report) => {
-          metrics.auditRotations.inc({ server: definition.name, outcome: report.kind });
-          if (report.kind === 'failed') logger.error({ auditFile: auditPath }, report.reason);
-          else if (report.kind === 'resumed') {
-            logger.warn(
-              { auditFile: auditPath, continuesFrom: report.from },
-              'audit log was empty after a rotation cut short: wrote the rotation marker continuing the chain from the rotated file',
-            );
-          } else {
-            logger.info(
-              { auditFile: auditPath, rotatedTo: report.rotatedTo, removed: report.removed, ms: report.ms },
-              'audit log rotated: the chain continues in a new file',
-            );
-            if (report.notRemoved.length > 0) {
-              logger.warn(
-                { auditFile: auditPath, notRemoved: report.notRemoved },
-                'rotated audit files past audit.keepFiles could not be removed: the next rotation tries again',
-              );
-            }
-          }
-        },
-        ...(fallbackPath ? { fallbackPath } : {}),
-        onFallback: (replay) => {
-          const where = { auditFile: auditPath, fallbackFile: fallbackPath };
-          if (replay.kind === 'not-replayed') logger.error(where, replay.reason);
-          else if (replay.kind === 'already-replayed') {
-            logger.warn(
-              { ...where, records: replay.records },
-              'the fallback file was already appended to the audit log (a start cut short): removed it',
-            );
-          } else {
-            logger.warn(
-              { ...where, records: replay.records, ...(replay.torn ? { tornLine: replay.torn } : {}) },
-              'appended the outcome records of the fallback file (kept at a stop while the log was full) to the audit log, and removed the file',
-            );
-          }
-        },
-        ...(shipping ? { onCommit: shipping.accept } : {}),
-        onUnwritten: (records, reason) =>
-          logger.error(
-            { auditFile: auditPath, records },
-            `audit outcome records could not be written to the log (${reason}); they are in this log line instead`,
-          ),
-        onTornTail: (torn) =>
-          logger.warn(
-            { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
-            'audit log ended with a torn record (cut by a crash, never acknowledged): moved it aside and continued the chain',
-          ),
-      });
+      const inUse: string[] = [];
+      for (let slot = 1; !audit; slot++) {
+        auditPath = slot === 1 ? auditPath : defaultAuditSlot(defaultPath, slot);
+        audit = await openSink().catch((err: unknown) => {
+          const holder = liveHolderOf(err);
+          if (slot >= auditSlots || holder === undefined) throw err;
+          inUse.push(`${auditPath} (${holder})`);
+          return undefined;
+        });
+      }
+      if (inUse.length > 0) {
+        logger.info(
+          { auditFile: auditPath, inUse },
+          'other copies of this server (other stdio clients) write the default audit log: this copy writes its own',
+        );
+      }
     } catch (err) {
       await shipping?.close(0);
       const code = (err as NodeJS.ErrnoException).code;
@@ -235,6 +198,68 @@ export async function createRuntime(
       );
     }
     if (shipping) audit = shipping.guard(audit);
+  }
+
+  function openSink(): Promise<AuditSink> {
+    return createFileAuditSink({
+      path: auditPath,
+      server: definition.name,
+      minFreeBytes: config.audit.minFreeBytes,
+      rotateBytes: config.audit.rotateBytes,
+      keepFiles: config.audit.keepFiles,
+      onLockTakenOver: (what) => logger.warn({ auditFile: auditPath }, `audit log lock: ${what}`),
+      onLockUnavailable: (why) => logger.warn({ auditFile: auditPath }, why),
+      onCapacity: (warning) =>
+        logger.warn({ auditFile: auditPath, needed: warning.needed, fileSystemBytes: warning.total }, warning.message),
+      onRotate: (report) => {
+        metrics.auditRotations.inc({ server: definition.name, outcome: report.kind });
+        if (report.kind === 'failed') logger.error({ auditFile: auditPath }, report.reason);
+        else if (report.kind === 'resumed') {
+          logger.warn(
+            { auditFile: auditPath, continuesFrom: report.from },
+            'audit log was empty after a rotation cut short: wrote the rotation marker continuing the chain from the rotated file',
+          );
+        } else {
+          logger.info(
+            { auditFile: auditPath, rotatedTo: report.rotatedTo, removed: report.removed, ms: report.ms },
+            'audit log rotated: the chain continues in a new file',
+          );
+          if (report.notRemoved.length > 0) {
+            logger.warn(
+              { auditFile: auditPath, notRemoved: report.notRemoved },
+              'rotated audit files past audit.keepFiles could not be removed: the next rotation tries again',
+            );
+          }
+        }
+      },
+      ...(fallbackPath ? { fallbackPath } : {}),
+      onFallback: (replay) => {
+        const where = { auditFile: auditPath, fallbackFile: fallbackPath };
+        if (replay.kind === 'not-replayed') logger.error(where, replay.reason);
+        else if (replay.kind === 'already-replayed') {
+          logger.warn(
+            { ...where, records: replay.records },
+            'the fallback file was already appended to the audit log (a start cut short): removed it',
+          );
+        } else {
+          logger.warn(
+            { ...where, records: replay.records, ...(replay.torn ? { tornLine: replay.torn } : {}) },
+            'appended the outcome records of the fallback file (kept at a stop while the log was full) to the audit log, and removed the file',
+          );
+        }
+      },
+      ...(shipping ? { onCommit: shipping.accept } : {}),
+      onUnwritten: (records, reason) =>
+        logger.error(
+          { auditFile: auditPath, records },
+          `audit outcome records could not be written to the log (${reason}); they are in this log line instead`,
+        ),
+      onTornTail: (torn) =>
+        logger.warn(
+          { auditFile: auditPath, quarantine: torn.quarantine, bytes: torn.bytes },
+          'audit log ended with a torn record (cut by a crash, never acknowledged): moved it aside and continued the chain',
+        ),
+    });
   }
   const rateLimiter =
     overrides.rateLimiter ??
@@ -566,4 +591,11 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
       return shutdownPromise;
     },
   };
+}
+
+/** Who holds an audit log's lock, when opening it failed only because another live writer has it. */
+function liveHolderOf(err: unknown): string | undefined {
+  if (!(err instanceof RavenhelmError) || err.code !== 'ERR_AUDIT_UNAVAILABLE') return undefined;
+  const holder = err.details.holder as { pid?: number; hostname?: string } | undefined;
+  return holder ? `pid ${holder.pid} on ${holder.hostname}` : undefined;
 }

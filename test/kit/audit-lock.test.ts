@@ -106,6 +106,37 @@ describe('one writer per audit log (real processes)', () => {
   });
 });
 
+describe('several copies of one server at the default location (several stdio clients)', () => {
+  it('each copy writes a log of its own beside the default one, every chain intact; the third gets audit-3', async () => {
+    const state = join(dir, 'state');
+    const { RAVENHELM_AUDIT_FILE: _, ...rest } = env('copies');
+    const copyEnv = { ...rest, XDG_STATE_HOME: state };
+    const copies: HttpBin[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await startHttpBin('test/fixtures/side-effect-bin.ts', copyEnv, { timeoutMs: 30_000 });
+      servers.push(s);
+      copies.push(s);
+    }
+    const logDir = join(state, 'ravenhelm', 'sfx');
+    const files = ['audit.jsonl', 'audit-2.jsonl', 'audit-3.jsonl'].map((f) => join(logDir, f));
+    expect(copies[1]?.stderr()).toContain('this copy writes its own');
+    expect(copies[2]?.stderr()).toContain(`${files[1]} (pid ${copies[1]?.child.pid} on ${hostname()})`);
+    for (const [i, s] of copies.entries()) await calls(s.url, `copy${i}`, 3);
+    for (const [i, s] of copies.entries()) {
+      expect((await readAuditLock(files[i] as string))?.pid).toBe(s.child.pid);
+      await s.stop();
+      const v = await verifyAuditChain(files[i] as string);
+      expect(v).toMatchObject({ ok: true });
+      expect(readFileSync(files[i] as string, 'utf8')).toContain(`copy${i}-2`);
+    }
+    // With the copies gone, the next start writes the default log again.
+    const next = await startHttpBin('test/fixtures/side-effect-bin.ts', copyEnv, { timeoutMs: 30_000 });
+    servers.push(next);
+    expect((await readAuditLock(files[0] as string))?.pid).toBe(next.child.pid);
+    await next.stop();
+  });
+});
+
 describe('capacity at start (real server)', () => {
   it('logs a warning with the numbers and the settings when rotation with retention outgrows the file system, and starts', async () => {
     const rotateBytes = 2 ** 50; // with keepFiles 1: 2^51 bytes, more than any file system here

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
-import { constants, type FileHandle, link, open, readFile, realpath, rename, unlink } from 'node:fs/promises';
+import { constants, type FileHandle, link, open, readFile, realpath, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { RavenhelmError } from '../errors.js';
@@ -15,8 +15,8 @@ import { isSpaceError, whyFailed } from './audit-file.js';
 //     another process (its start time differs), or is this process's own pid (a previous run: in a
 //     restarted container every server is pid 1; a lock this process holds itself is never taken);
 //   - otherwise (another host, another pid namespace) once its heartbeat is older than staleAfterMs.
-// Taking over moves the stale lock aside under a unique name and checks that what it moved is the lock it
-// judged (racing starters cannot both win; one that moved a newer lock puts it back). The holder checks
+// Taking over removes the stale lock under a takeover guard, after reading it again (racing starters
+// cannot both win: nobody removes a lock created since it was judged). The holder checks
 // before each batch that the lock file is still its own, so a holder that was frozen past the bound and
 // taken over refuses to write instead of interleaving.
 
@@ -24,7 +24,8 @@ import { isSpaceError, whyFailed } from './audit-file.js';
 export const LOCK_HEARTBEAT_MS = 5_000;
 /** A holder's own staleAfterMs above this is not believed (a lock file cannot keep a log locked for days). */
 const MAX_STALE_AFTER_MS = 3_600_000;
-const TAKEOVER_TRIES = 5;
+/** Rounds of create / judge / take over before giving up (a busy takeover guard costs one, and 10-50 ms). */
+const TAKEOVER_TRIES = 40;
 
 export interface AuditLockOptions {
   /** The server whose log this is (written into the lock, shown to a refused second writer). */
@@ -38,7 +39,7 @@ export interface AuditLockOptions {
    * RAVENHELM_AUDIT_FILE (audit.file); the fallback file's lock names its own.
    */
   label?: { what: string; setting: string };
-  /** @internal Tests: awaited between judging a lock stale and moving it aside (to interleave two starters). */
+  /** @internal Tests: awaited between judging a lock stale and taking it over (to interleave two starters). */
   beforeTakeover?: () => Promise<void>;
 }
 
@@ -202,27 +203,41 @@ function refused(
 const sameFile = (a: { ino: number; dev: number }, b: { ino: number; dev: number }) =>
   a.ino === b.ino && a.dev === b.dev;
 
+/** A takeover guard older than this was left by a starter that died while taking a lock over. */
+const GUARD_STALE_MS = 10_000;
+
 /**
- * Moves the stale lock aside; true when what was moved is the lock judged stale. A racing starter may have
- * replaced it in between: then the newer lock is put back (link: never over a third one) and false returned.
+ * Removes the lock judged stale, under the takeover guard `<lock>.takeover` (created exclusively): only
+ * its holder removes a lock, after reading it again, so a lock that a racing starter created since it was
+ * judged is never touched. (Moving the lock aside and putting back a newer one had a window: while it was
+ * aside, a third starter could create its own, and two starters held "the" lock.) 'taken': the judged lock
+ * is gone; 'changed': another lock is there now; 'busy': another starter holds the guard (try again).
  */
-async function moveAside(lockPath: string, judged: Found): Promise<boolean> {
-  const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
+async function takeOver(lockPath: string, judged: Found): Promise<'taken' | 'changed' | 'busy'> {
+  const guard = `${lockPath}.takeover`;
+  let fh: FileHandle;
   try {
-    await rename(lockPath, aside);
+    fh = await open(guard, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = statSync(guard, { throwIfNoEntry: false });
+    // A guard left by a starter that died in its takeover (a few milliseconds of work) is removed.
+    if (st && Date.now() - st.mtimeMs > GUARD_STALE_MS) await unlink(guard).catch(() => undefined);
+    return 'busy';
   }
-  const moved = await readLock(aside);
-  const same =
-    moved !== undefined &&
-    sameFile(moved, judged) &&
-    moved.holder?.token === judged.holder?.token &&
-    moved.mtimeMs === judged.mtimeMs;
-  if (!same) await link(aside, lockPath).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
-  return same;
+  try {
+    const now = await readLock(lockPath);
+    if (now === undefined) return 'taken';
+    const same = sameFile(now, judged) && now.holder?.token === judged.holder?.token && now.mtimeMs === judged.mtimeMs;
+    if (!same) return 'changed';
+    await unlink(lockPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    return 'taken';
+  } finally {
+    await fh.close().catch(() => undefined);
+    await unlink(guard).catch(() => undefined);
+  }
 }
 
 /**
@@ -287,12 +302,14 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
     const why = staleBecause(found, staleAfterMs);
     if (why === undefined) throw refused(auditPath, lockPath, found, staleAfterMs, opts.label);
     await opts.beforeTakeover?.();
-    if (await moveAside(lockPath, found)) tookOver = `took over the lock of ${whoHolds(found.holder)}: ${why}`;
+    const outcome = await takeOver(lockPath, found);
+    if (outcome === 'taken') tookOver = `took over the lock of ${whoHolds(found.holder)}: ${why}`;
+    else if (outcome === 'busy') await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
   }
   const label = opts.label ?? AUDIT_LOG;
   throw new RavenhelmError(
     'ERR_AUDIT_UNAVAILABLE',
-    `${label.what} ${auditPath}: its lock ${lockPath} changed hands ${TAKEOVER_TRIES} times while this server started: other processes are starting on this ${label.what}; give each server its own ${label.setting}`,
+    `${label.what} ${auditPath}: its lock ${lockPath} could not be taken in ${TAKEOVER_TRIES} tries (it changed hands, or other starters were taking it over): other processes are starting on this ${label.what}; give each server its own ${label.setting}`,
   );
 }
 
