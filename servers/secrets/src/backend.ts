@@ -303,7 +303,9 @@ export class SecretsBackend {
     sensitive: string[] = [],
   ): Promise<T> {
     const aws = await this.#aws();
-    return callAws(what, signal, (abortSignal) => fn(abortSignal, aws), {
+    const call = (abortSignal: AbortSignal) =>
+      fn(abortSignal, aws).catch((err: unknown) => Promise.reject(unparsable(what, err)));
+    return callAws(what, signal, call, {
       service: 'Secrets Manager',
       timeoutMs: this.timeoutMs,
       timeoutHint: '; retry, or raise backend.timeoutMs',
@@ -314,6 +316,22 @@ export class SecretsBackend {
       metrics: this.#series,
     });
   }
+}
+
+/**
+ * An answer the SDK could not parse. Its parser's message quotes the body around the bad byte, and a
+ * GetSecretValue body is the secret value: that message is never passed on, nor the SDK's advice to
+ * inspect a hidden field of the error object (no caller can).
+ */
+function unparsable(what: string, err: unknown): unknown {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (e?.name !== 'SyntaxError' && !e?.message?.includes('Deserialization error')) return err;
+  const status = e.$metadata?.httpStatusCode;
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `could not ${what}: Secrets Manager answered${status !== undefined ? ` HTTP ${status}` : ''} with a body that is not valid JSON (not shown: it may hold a secret value); check that the endpoint is Secrets Manager and that no proxy in between alters answers, then retry`,
+    { awsError: 'InvalidResponse', ...(status !== undefined ? { status } : {}) },
+  );
 }
 
 /** The service's message, clipped, with every value the call carried cut out. */

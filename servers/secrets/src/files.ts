@@ -190,8 +190,10 @@ async function readBounded(path: string, max: number): Promise<{ text: string } 
   let fh: fs.FileHandle | undefined;
   try {
     // O_NOFOLLOW: the path was resolved and confined first; a symlink swapped in since is not followed.
-    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO nobody writes to would otherwise block a threadpool thread for good.
+    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     const st = await fh.stat();
+    if (!st.isFile()) return { reason: 'not a regular file' };
     if (st.size > max) return { reason: `larger than ${max} bytes (${st.size})` };
     const buf = Buffer.alloc(max + 1);
     const { bytesRead } = await fh.read(buf, 0, max + 1, 0);

@@ -1,0 +1,123 @@
+/**
+ * The secrets server attacked from outside, through the real bin over stdio (the SDK Client) against the
+ * Secrets Manager simulator through the real AWS SDK client: a broken or hostile answer in front of the
+ * service, and special files in a scan root.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
+import { policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
+import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+
+const VALUE = 'Zq7-Horse-Battery-Staple-9xK2-Tr0ub4dor';
+
+/** Every 8-character piece of the value: an error that quotes a fragment of a body leaks that much. */
+function fragmentsIn(text: string, value: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 8 <= value.length; i++) if (text.includes(value.slice(i, i + 8))) out.push(`@${i}`);
+  return out;
+}
+
+describe('a Secrets Manager answer that is not valid JSON', () => {
+  const sim = new SecretsManagerSimulator();
+  let proxy: FaultProxy;
+  let bin: SecretsBin;
+
+  beforeAll(async () => {
+    await sim.start();
+    sim.seed('prod/db', VALUE);
+    const u = new URL(sim.url);
+    proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    bin = await startBin({ sim, env: { AWS_ENDPOINT_URL: proxy.url as string, SECRETS_MAX_ATTEMPTS: '1' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    await proxy?.close();
+    await sim.close();
+  });
+
+  // A proxy or a broken endpoint cutting or mangling the GetSecretValue answer: the SDK's JSON.parse
+  // error quotes the body around the bad byte, and that body is the secret value.
+  const bodies = {
+    'unquoted value': `{"ARN":"arn","Name":"prod/db","SecretString":${VALUE},"VersionId":"v"}`,
+    'value then garbage': `{"Name":"prod/db","SecretString":"${VALUE.slice(0, 12)}"${VALUE.slice(12)}"}`,
+  };
+  it.each(Object.entries(bodies))('%s: no piece of the value in the error, logs or audit', async (_label, body) => {
+    proxy.mode = { kind: 'respond', status: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body };
+    let r: Awaited<ReturnType<SecretsBin['call']>>;
+    try {
+      r = await bin.call('secrets_get', { name: 'prod/db' });
+    } finally {
+      proxy.mode = { kind: 'pass' };
+    }
+    expect(r.isError).toBe(true);
+    // says what was wrong and what to do, not the SDK's "inspect the hidden field" advice
+    expect(r.text).toMatch(/^ERR_BACKEND_ERROR: .*not valid JSON.*check/);
+    expect(r.text).not.toMatch(/hidden field/);
+    const leaks = {
+      result: fragmentsIn(bin.results(), VALUE),
+      stderr: fragmentsIn(bin.stderr(), VALUE),
+      audit: fragmentsIn(bin.auditText(), VALUE),
+    };
+    expect(leaks).toEqual({ result: [], stderr: [], audit: [] });
+    // the server still works
+    const ok = await bin.call('secrets_get', { name: 'prod/db' });
+    expect(ok.isError, ok.text).toBe(false);
+    expect(ok.structured?.length).toBe(VALUE.length);
+  });
+});
+
+describe('special files in a scan root', () => {
+  const base = mkdtempSync(join(tmpdir(), 'attackts-files-'));
+  const root = join(base, 'root');
+  const fifo = join(root, 'app', '.env');
+  let bin: SecretsBin;
+
+  beforeAll(async () => {
+    mkdirSync(join(root, 'app'), { recursive: true });
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(join(root, 'ok.env'), 'API_TOKEN=tok_4f9a8b7c6d5e4f3a2b1c\n');
+    // no confirm round: files_migrate reads the file in its handler, which runs on the first call
+    bin = await startBin({ policy: policyFor({ confirm: false }), env: { SECRETS_FILE_ROOTS: root } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  // A FIFO nobody writes to: open(2) for reading blocks until a writer comes, holding one of libuv's four
+  // threadpool threads for good; four such calls stop every file operation of the server.
+  it('files_audit on a FIFO answers at once and says why it was skipped', async () => {
+    const started = Date.now();
+    const r = await bin.client.callTool({ name: 'files_audit', arguments: { path: fifo } }, undefined, {
+      timeout: 5000,
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const s = r.structured ?? r.structuredContent;
+    expect(r.isError, JSON.stringify(r)).toBeFalsy();
+    expect((s as { skipped: string[] }).skipped).toEqual([`${fifo}: not a regular file`]);
+  }, 15_000);
+
+  it('files_migrate on a FIFO is refused at once', async () => {
+    const r = await bin.client.callTool(
+      { name: 'files_migrate', arguments: { file: fifo, key: 'API_TOKEN', name: 'x/y' } },
+      undefined,
+      { timeout: 5000 },
+    );
+    expect(r.isError).toBe(true);
+    expect(JSON.stringify(r.content)).toMatch(/was not read: not a regular file/);
+  }, 15_000);
+
+  it('after those, the scanner still reads the files of the root', async () => {
+    const r = await bin.call('files_audit', {});
+    expect(r.isError, r.text).toBe(false);
+    expect(r.structured?.findings).toEqual([
+      expect.objectContaining({ file: join(root, 'ok.env'), key: 'API_TOKEN', issue: 'plaintext' }),
+    ]);
+  }, 15_000);
+});
