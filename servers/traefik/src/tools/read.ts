@@ -1,6 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item, TraefikApi } from '../backend.js';
+import { redactConfig } from '../redact.js';
 import { defineTool } from './define.js';
 import {
   Cursor,
@@ -170,14 +171,6 @@ export const servicesList = defineTool({
   },
 });
 
-/** Password hashes in basicAuth/digestAuth users never leave the server. */
-function redactUsers(config: unknown): unknown {
-  if (!config || typeof config !== 'object') return config;
-  const c = { ...(config as Record<string, unknown>) };
-  if (Array.isArray(c.users)) c.users = c.users.map((u) => `${String(u).split(':')[0]}:[redacted]`);
-  return c;
-}
-
 export const middlewaresList = defineTool({
   name: 'middlewares_list',
   toolset: 'middlewares',
@@ -191,7 +184,7 @@ export const middlewaresList = defineTool({
   handler: async (input, ctx) => {
     const { items: middlewares, ...paging } = await listPage('middlewares', input, ctx, (item) => {
       const m = toMiddleware(item);
-      return { ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) };
+      return { ...m, ...(m.config !== undefined ? { config: redactConfig(m.config) } : {}) };
     });
     return { middlewares, ...paging };
   },

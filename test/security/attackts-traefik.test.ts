@@ -1,0 +1,140 @@
+/**
+ * The Traefik server attacked from outside, through the real bin over stdio (the SDK Client) against the
+ * Traefik simulator and a real file-provider directory: credentials Traefik holds in its configuration
+ * (middleware headers, plugin settings, forwardAuth URLs, TLS keys inline in a file) must not reach a
+ * caller, a plan, the audit log or the diff of a route change.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { confirmed, connectStdio, type Fixture, type Structured, startFixture } from '../traefik/harness.js';
+
+const SECRETS = {
+  bearer: 'Bearer sk-live-9f8e7d6c5b4a3f2e1d0c',
+  apiKey: 'ak-3c2b1a0f9e8d7c6b5a4f',
+  cookie: 'session=cafe-f00d-1234-beef-77',
+  plugin: 'plg-token-55aa66bb77cc88dd',
+  forward: 'fwd-pass-0a1b2c3d4e5f',
+  hash: '$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/',
+  pem: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7',
+} as const;
+
+/** Fails naming the first secret found (never printing it). */
+function expectNone(text: string, where: string): void {
+  for (const [name, value] of Object.entries(SECRETS)) {
+    if (text.includes(value)) throw new Error(`secret "${name}" appears in ${where}`);
+  }
+}
+
+let fx: Fixture;
+let client: Client;
+
+beforeAll(async () => {
+  fx = await startFixture();
+  fx.sim.setProvider('docker', {
+    http: {
+      middlewares: {
+        upstream: {
+          headers: {
+            customRequestHeaders: { Authorization: SECRETS.bearer, 'X-Api-Key': SECRETS.apiKey, 'X-Env': 'prod' },
+            customResponseHeaders: { 'Set-Cookie': SECRETS.cookie },
+          },
+        },
+        sso: {
+          forwardAuth: {
+            address: `https://auth:${SECRETS.forward}@sso.internal/verify`,
+            authResponseHeaders: ['X-User'],
+          },
+        },
+        waf: { plugin: { wafplugin: { apiToken: SECRETS.plugin, mode: 'block' } } },
+        auth: { basicAuth: { users: [`admin:${SECRETS.hash}`] } },
+      },
+    },
+  });
+  client = await connectStdio(fx.env);
+}, 60_000);
+
+afterAll(async () => {
+  await client?.close();
+  await fx?.close();
+});
+
+describe('credentials in middleware configuration', () => {
+  it('middlewares_list shows the shape, never header values, plugin tokens or URL passwords', async () => {
+    const res = await client.callTool({ name: 'middlewares_list', arguments: {} });
+    expect(res.isError).toBeFalsy();
+    expectNone(JSON.stringify(res), 'middlewares_list');
+    const byName = Object.fromEntries(
+      (res.structuredContent as { middlewares: Structured[] }).middlewares.map((m) => [m.name, m.config]),
+    );
+    // what an operator needs stays: which headers are set, where forwardAuth goes, who may log in
+    expect(byName['upstream@docker']).toEqual({
+      customRequestHeaders: { Authorization: '[redacted]', 'X-Api-Key': '[redacted]', 'X-Env': 'prod' },
+      customResponseHeaders: { 'Set-Cookie': '[redacted]' },
+    });
+    expect(byName['sso@docker']).toEqual({
+      address: 'https://auth:[redacted]@sso.internal/verify',
+      authResponseHeaders: ['X-User'],
+    });
+    expect(byName['waf@docker']).toEqual({ wafplugin: { apiToken: '[redacted]', mode: 'block' } });
+    expect(byName['auth@docker']).toEqual({ users: ['admin:[redacted]'] });
+  });
+});
+
+/** A file someone else wrote in the watched directory: a TLS key inline (Traefik accepts PEM content in keyFile). */
+const FOREIGN = `http:
+  routers:
+    legacy:
+      rule: Host(\`legacy.example.com\`)
+      service: legacy
+      middlewares: [legacy-auth]
+  middlewares:
+    legacy-auth:
+      basicAuth:
+        users:
+          - "ops:${SECRETS.hash}"
+  services:
+    legacy:
+      loadBalancer:
+        servers:
+          - url: http://10.0.0.7:80
+tls:
+  certificates:
+    - certFile: /certs/legacy.crt
+      keyFile: |
+        -----BEGIN PRIVATE KEY-----
+        ${SECRETS.pem}
+        -----END PRIVATE KEY-----
+`;
+
+describe('taking over a file this server did not write', () => {
+  const route = { name: 'legacy', rule: 'Host(`legacy.example.com`)', servers: ['http://10.0.0.8:80'], takeOver: true };
+
+  beforeAll(() => writeFileSync(join(fx.dir, 'legacy.yaml'), FOREIGN));
+
+  it('the plan and diff of routes_apply name what is replaced but show no key or password hash', async () => {
+    const { plan, result } = await confirmed(client, 'routes_apply', route);
+    expect(result.isError).toBeFalsy();
+    const s = result.structuredContent as Structured;
+    expect(s).toMatchObject({ action: 'update', written: false });
+    expectNone(plan, 'the routes_apply plan');
+    expectNone(JSON.stringify(result), 'the routes_apply result');
+    // still a useful diff: what goes away is visible
+    expect(s.diff).toMatch(/^-.*legacy-auth/m);
+    expect(s.diff).toMatch(/^-.*\[redacted\]/m);
+    expect(s.diff).toMatch(/^\+.*url: http:\/\/10\.0\.0\.8:80/m);
+  });
+
+  it('the plan and diff of routes_remove show no key or password hash either', async () => {
+    const { plan, result } = await confirmed(client, 'routes_remove', { name: 'legacy', takeOver: true });
+    expect(result.isError).toBeFalsy();
+    expectNone(plan, 'the routes_remove plan');
+    expectNone(JSON.stringify(result), 'the routes_remove result');
+    expect((result.structuredContent as Structured).diff).toMatch(/^-.*legacy-auth/m);
+  });
+
+  it('nothing of it reached the audit log', () => {
+    expectNone(readFileSync(join(fx.scratch, 'audit.jsonl'), 'utf8'), 'the audit log');
+  });
+});
