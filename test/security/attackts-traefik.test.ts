@@ -34,6 +34,8 @@ beforeAll(async () => {
   fx = await startFixture();
   fx.sim.setProvider('docker', {
     http: {
+      routers: { app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] } },
+      services: { app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } } },
       middlewares: {
         upstream: {
           headers: {
@@ -79,6 +81,15 @@ describe('credentials in middleware configuration', () => {
     });
     expect(byName['waf@docker']).toEqual({ wafplugin: { apiToken: '[redacted]', mode: 'block' } });
     expect(byName['auth@docker']).toEqual({ users: ['admin:[redacted]'] });
+  });
+
+  it('requests_diagnose names the forwardAuth server without its password', async () => {
+    const res = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://app.example.com/' } });
+    expect(res.isError).toBeFalsy();
+    expectNone(JSON.stringify(res), 'requests_diagnose');
+    expect((res.structuredContent as Structured).middlewares).toEqual([
+      'sso@docker (forwardauth): unknown: the auth server at https://auth:[redacted]@sso.internal/verify decides (its non-2xx answers are returned)',
+    ]);
   });
 });
 

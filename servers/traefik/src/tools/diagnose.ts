@@ -2,6 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
+import { redactText } from '../redact.js';
 import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { defineTool } from './define.js';
@@ -57,7 +58,7 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
     case 'forwardauth':
       return step(
         'unknown',
-        `the auth server at ${String(cfg.address ?? '?')} decides (its non-2xx answers are returned)`,
+        `the auth server at ${redactText(String(cfg.address ?? '?'))} decides (its non-2xx answers are returned)`,
       );
     case 'redirectscheme': {
       const target = String(cfg.scheme ?? 'https');
