@@ -1,6 +1,6 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { Item, TraefikApi } from '../backend.js';
+import { checkedAnswer, type Item, type TraefikApi } from '../backend.js';
 import { redactConfig } from '../redact.js';
 import { defineTool } from './define.js';
 import {
@@ -29,6 +29,18 @@ const Section = z.object({
   errors: z.number(),
 });
 
+const KINDS = ['routers', 'services', 'middlewares'] as const;
+const Count = z.number().int().min(0).optional();
+const Counts = z.looseObject({ total: Count, warnings: Count, errors: Count }).optional();
+const Family = z.looseObject({ routers: Counts, services: Counts, middlewares: Counts }).optional();
+/** What overview_get reads of GET /api/overview (pkg/api/testdata/overview-dynamic.json). */
+const OverviewShape = z.looseObject({
+  http: Family,
+  tcp: Family,
+  udp: Family,
+  providers: z.array(z.string()).optional(),
+});
+
 export const overviewGet = defineTool({
   name: 'overview_get',
   toolset: 'overview',
@@ -40,18 +52,17 @@ export const overviewGet = defineTool({
   input: z.object({}),
   output: z.object({ sections: z.array(Section), providers: z.array(z.string()), problems: z.number() }),
   handler: async (_input, { api, signal }) => {
-    const { body } = await api.get<Record<string, unknown>>('api/overview', {}, signal);
+    const path = 'api/overview';
+    const body = checkedAnswer(OverviewShape, (await api.get<unknown>(path, {}, signal)).body, path);
     const sections: z.infer<typeof Section>[] = [];
     for (const family of ['http', 'tcp', 'udp'] as const) {
-      const f = (body[family] ?? {}) as Record<string, { total?: number; warnings?: number; errors?: number }>;
-      for (const kind of family === 'udp' ? ['routers', 'services'] : ['routers', 'services', 'middlewares']) {
-        const s = f[kind];
+      for (const kind of family === 'udp' ? (['routers', 'services'] as const) : KINDS) {
+        const s = body[family]?.[kind];
         sections.push({ family, kind, total: s?.total ?? 0, warnings: s?.warnings ?? 0, errors: s?.errors ?? 0 });
       }
     }
     const problems = sections.reduce((n, s) => n + s.errors + s.warnings, 0);
-    const providers = Array.isArray(body.providers) ? body.providers.map(String) : [];
-    return { sections, providers, problems };
+    return { sections, providers: body.providers ?? [], problems };
   },
 });
 
