@@ -35,7 +35,10 @@ beforeAll(async () => {
   fx.sim.setProvider('docker', {
     http: {
       routers: { app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] } },
-      services: { app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } } },
+      services: {
+        app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } },
+        basic: { loadBalancer: { servers: [{ url: `http://svc:${SECRETS.forward}@10.0.0.4:80` }] } },
+      },
       middlewares: {
         upstream: {
           headers: {
@@ -81,6 +84,13 @@ describe('credentials in middleware configuration', () => {
     });
     expect(byName['waf@docker']).toEqual({ wafplugin: { apiToken: '[redacted]', mode: 'block' } });
     expect(byName['auth@docker']).toEqual({ users: ['admin:[redacted]'] });
+  });
+
+  it('services_list shows server URLs without their passwords', async () => {
+    const res = await client.callTool({ name: 'services_list', arguments: { provider: 'docker' } });
+    expectNone(JSON.stringify(res), 'services_list');
+    const basic = (res.structuredContent as { services: Structured[] }).services.find((x) => x.name === 'basic@docker');
+    expect(basic?.servers).toEqual([{ url: 'http://svc:[redacted]@10.0.0.4:80', status: 'unknown' }]);
   });
 
   it('requests_diagnose names the forwardAuth server without its password', async () => {

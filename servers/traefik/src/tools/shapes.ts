@@ -2,6 +2,7 @@
 import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
+import { redactText } from '../redact.js';
 
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
@@ -97,7 +98,8 @@ export function toService(item: Item): z.infer<typeof Service> {
     if (u) urls.add(u);
   }
   // Traefik reports server status only for services it built (used by a router); others are "unknown".
-  const servers = [...urls].map((url) => ({ url, status: status[url] ?? 'unknown' }));
+  // A password in a server URL (`http://user:pw@10.0.0.5`) is cut out; the status is looked up by the real URL.
+  const servers = [...urls].map((url) => ({ url: redactText(url), status: status[url] ?? 'unknown' }));
   return {
     name: item.name,
     provider: providerOf(item),
