@@ -4,7 +4,7 @@
  * (middleware headers, plugin settings, forwardAuth URLs, TLS keys inline in a file) must not reach a
  * caller, a plan, the audit log or the diff of a route change.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,4 +158,51 @@ describe('taking over a file this server did not write', () => {
   it('nothing of it reached the audit log', () => {
     expectNone(readFileSync(join(fx.scratch, 'audit.jsonl'), 'utf8'), 'the audit log');
   });
+});
+
+describe('refused route changes reach neither Traefik nor the directory', () => {
+  const route = { name: 'evil', rule: 'Host(`evil.example.com`)', servers: ['http://10.0.0.66:80'], dryRun: false };
+  // each: what the operator or the caller got wrong, and the refusal it must get
+  const cases: [string, (env: Record<string, string>, scratch: string) => Record<string, string>, RegExp][] = [
+    [
+      'a read-scoped token',
+      (env) => ({ ...env, RAVENHELM_LOCAL_SCOPES: 'mcp:traefik:read' }),
+      /ERR_INSUFFICIENT_SCOPE/,
+    ],
+    [
+      'a SPIFFE ID off the allowlist',
+      (env) => ({ ...env, RAVENHELM_LOCAL_SPIFFE_ID: 'spiffe://ravenhelm.local/agent/intruder' }),
+      /ERR_TIER_SPIFFE_REQUIRED/,
+    ],
+    [
+      'read-only mode',
+      (env, scratch) => {
+        const policy = join(scratch, 'readonly.yaml');
+        writeFileSync(policy, 'version: 1\nservers:\n  traefik:\n    readOnly: true\n');
+        return { ...env, RAVENHELM_POLICY_FILE: policy };
+      },
+      /ERR_READ_ONLY/,
+    ],
+  ];
+  it.each(cases)(
+    '%s',
+    async (_label, envOf, want) => {
+      const f = await startFixture();
+      const c = await connectStdio(envOf(f.env, f.scratch));
+      try {
+        const before = f.sim.requests.length;
+        const res = await c.callTool({ name: 'routes_apply', arguments: route });
+        expect(res.isError).toBe(true);
+        expect(JSON.stringify(res.content)).toMatch(want);
+        expect(res._meta?.['ravenhelm/confirmation']).toBeUndefined();
+        // not even the plan's reads (entrypoints, middlewares) were made
+        expect(f.sim.requests.slice(before)).toEqual([]);
+        expect(readdirSync(f.dir)).toEqual([]);
+      } finally {
+        await c.close();
+        await f.close();
+      }
+    },
+    30_000,
+  );
 });
