@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,4 +122,62 @@ describe('special files in a scan root', () => {
       expect.objectContaining({ file: join(root, 'ok.env'), key: 'API_TOKEN', issue: 'plaintext' }),
     ]);
   }, 15_000);
+});
+
+describe('a ListSecrets answer with more entries than MaxResults asked for', () => {
+  const sim = new SecretsManagerSimulator();
+  let bin: SecretsBin;
+  let front: Server;
+
+  beforeAll(async () => {
+    await sim.start();
+    for (const n of ['a/1', 'a/2', 'a/3']) sim.seed(n, `value-of-${n}-Xy9!Long-enough`);
+    const target = new URL(sim.url);
+    // In front of the simulator: ListSecrets answers 600 entries whatever MaxResults says (a broken
+    // endpoint or a hostile proxy); every other operation reaches the simulator.
+    front = createServer((req, res) => {
+      if (req.headers['x-amz-target'] === 'secretsmanager.ListSecrets') {
+        req.resume();
+        const SecretList = Array.from({ length: 600 }, (_, i) => ({ Name: `a/${(i % 3) + 1}` }));
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ SecretList }));
+        return;
+      }
+      const up = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const { port } = front.address() as AddressInfo;
+    bin = await startBin({ sim, env: { AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    front?.closeAllConnections();
+    await new Promise((resolve) => front?.close(resolve));
+    await sim.close();
+  });
+
+  it('store_audit refuses the page instead of reading 600 values one by one', async () => {
+    const before = sim.control.operations.length;
+    const r = await bin.call('store_audit', { limit: 10 });
+    const reads = sim.control.operations.slice(before).filter((o) => o === 'GetSecretValue').length;
+    expect(reads).toBe(0);
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(
+      /^ERR_BACKEND_ERROR: .*600 entries .*MaxResults 10.*check that the endpoint is Secrets Manager/,
+    );
+  });
+
+  it('secrets_list refuses it too (its cursor could not page through it)', async () => {
+    const r = await bin.call('secrets_list', { limit: 50 });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/600 entries .*MaxResults 50/);
+  });
 });

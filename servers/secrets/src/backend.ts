@@ -145,7 +145,7 @@ export class SecretsBackend {
       q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
       q.tagValue ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
     ].filter((f) => f !== undefined);
-    return this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
+    const page = await this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
       client.send(
         new sdk.ListSecretsCommand({
           MaxResults: q.maxResults,
@@ -157,6 +157,16 @@ export class SecretsBackend {
         { abortSignal },
       ),
     );
+    // The service never sends more than MaxResults; a page that does cannot be paged by our cursors, and
+    // store_audit would read one value per entry.
+    const got = page.SecretList?.length ?? 0;
+    if (got > q.maxResults) {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `ListSecrets answered ${got} entries for MaxResults ${q.maxResults}; Secrets Manager never does: check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
+      );
+    }
+    return page;
   }
 
   async describe(name: string, signal: AbortSignal): Promise<DescribeSecretCommandOutput> {
