@@ -4,11 +4,12 @@
  * service, and special files in a scan root.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
 import { policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
@@ -180,4 +181,43 @@ describe('a ListSecrets answer with more entries than MaxResults asked for', () 
     expect(r.isError).toBe(true);
     expect(r.text).toMatch(/600 entries .*MaxResults 50/);
   });
+});
+
+describe('a files_audit that outlives its call', () => {
+  const base = mkdtempSync(join(tmpdir(), 'attackts-scan-'));
+  let bin: SecretsBin;
+  // bytes the server process has read so far (read(2) and friends), from /proc
+  const readBytes = () => {
+    const pid = (bin.client.transport as StdioClientTransport).pid;
+    return Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+  };
+
+  beforeAll(async () => {
+    // 400 files of 100 KiB: seconds of reading and parsing, far past a 100 ms call timeout
+    const body = 'SOME_SETTING=value-that-is-long-enough\n'.repeat(2600);
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(base, `d${d}`));
+      for (let f = 0; f < 20; f++) writeFileSync(join(base, `d${d}`, `f${f}.env`), body);
+    }
+    bin = await startBin({
+      env: { SECRETS_FILE_ROOTS: base, SECRETS_FILE_MAX_FILES: '10000', RAVENHELM_CALL_TIMEOUT_MS: '100' },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  // Each timed-out scan kept reading the whole tree in the background: a LOW caller (no rate limit) could
+  // start any number of them.
+  it('stops reading files once the call is over', async () => {
+    const r = await bin.call('files_audit', {});
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/ERR_(BACKEND_)?TIMEOUT|ERR_CANCELLED|timed out/i);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const at = readBytes();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(readBytes() - at).toBeLessThan(1024 * 1024);
+  }, 30_000);
 });

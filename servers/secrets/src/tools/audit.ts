@@ -118,8 +118,8 @@ export const filesAudit = defineTool({
     total: z.number(),
     truncated: z.boolean(),
   }),
-  handler: async ({ path, limit }, { files, strength, maxOutputBytes }) => {
-    const scan = await scanFiles(files, strength, path);
+  handler: async ({ path, limit }, { files, strength, maxOutputBytes, signal }) => {
+    const scan = await scanFiles(files, strength, path, signal);
     const rows = scan.findings.slice(0, limit).map((f) => ({
       file: f.file,
       line: f.line,
