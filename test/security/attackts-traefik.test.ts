@@ -206,3 +206,26 @@ describe('refused route changes reach neither Traefik nor the directory', () => 
     30_000,
   );
 });
+
+describe('a large file in the directory', () => {
+  // 2,400 routers someone else wrote: about 180 KB, under the 256 KiB a route file may have
+  const lines = ['http:', '  routers:'];
+  for (let i = 0; i < 2400; i++)
+    lines.push(`    r${i}:`, `      rule: Host(\`h${i}.example.com\`)`, `      service: s${i}`);
+  const big = `${lines.join('\n')}\n`;
+
+  // Before: a 180 KB plan, then the file removed and the caller told ERR_OUTPUT_TOO_LARGE.
+  it('routes_remove (takeOver) plans, removes and answers within the output budget, saying the diff was cut', async () => {
+    writeFileSync(join(fx.dir, 'bulk.yaml'), big);
+    const args = { name: 'bulk', takeOver: true, dryRun: false };
+    const { plan, result } = await confirmed(client, 'routes_remove', args);
+    expect(Buffer.byteLength(plan)).toBeLessThan(64 * 1024);
+    expect(plan).toMatch(/more lines not shown/);
+    expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+    const s = result.structuredContent as Structured;
+    expect(s).toMatchObject({ action: 'remove', written: true });
+    expect(s.diff).toMatch(/^- {4}r0:$/m);
+    expect(s.diff).toMatch(/\.\.\. \d+ more lines not shown \(diff cut at \d+ bytes\)$/);
+    expect(readdirSync(fx.dir)).not.toContain('bulk.yaml');
+  }, 30_000);
+});

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { lineDiff } from '../diff.js';
+import { clipDiff, lineDiff } from '../diff.js';
 import { redactConfig } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError } from '../rules/parser.js';
@@ -43,6 +43,9 @@ const Result = z.object({
 type Result = z.infer<typeof Result>;
 
 const WRITE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
+
+/** What a diff may take of the answer (which also carries file, name, status, errors and a note). */
+const diffBudget = (ctx: ToolContext<TraefikServices>) => Math.max(1024, ctx.maxOutputBytes - 2048);
 
 function filesOf(ctx: ToolContext<TraefikServices>): RouteFiles {
   if (!ctx.files) {
@@ -166,7 +169,8 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   const after = renderRoute(input);
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
-  return { file: await files.pathOf(input.name), after, action, diff: lineDiff(shownContent(before), after) };
+  const diff = clipDiff(lineDiff(shownContent(before), after), diffBudget(ctx));
+  return { file: await files.pathOf(input.name), after, action, diff };
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -253,7 +257,7 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
       `${existing.path} was not written by this server; pass takeOver: true to remove it`,
     );
   }
-  return { file: existing.path, diff: lineDiff(shownContent(existing.content), '') };
+  return { file: existing.path, diff: clipDiff(lineDiff(shownContent(existing.content), ''), diffBudget(ctx)) };
 }
 
 export const routesRemove = defineTool({
