@@ -229,3 +229,24 @@ describe('a large file in the directory', () => {
     expect(readdirSync(fx.dir)).not.toContain('bulk.yaml');
   }, 30_000);
 });
+
+describe('a route file that changes between plan and confirmation', () => {
+  // KIT FIX NEEDED (shared/): the confirmation token binds caller, tool and arguments, not the state the
+  // plan showed, and a handler cannot see the plan it is confirming. Here a second change lands between
+  // plan and confirmation, and the confirmed call overwrites it although the approved diff never showed it.
+  // Fix: let `plan` return a state digest with its text (here: sha256 of the file it diffed against), bind
+  // it into the token, and on redemption re-run the plan and refuse with ERR_CONFLICT ("the state changed
+  // since the plan; plan again") when the digest differs. Remove `.fails` once the kit does this.
+  it.fails('the confirmed call is refused when the file is no longer the one its plan showed', async () => {
+    const base = { name: 'toctou', rule: 'Host(`toctou.example.com`)', dryRun: false };
+    await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.1:80'] });
+    const mine = { ...base, servers: ['http://10.0.1.2:80'] };
+    const first = await client.callTool({ name: 'routes_apply', arguments: mine });
+    const token = (first._meta?.['ravenhelm/confirmation'] as { token: string }).token;
+    // meanwhile, another change to the same route
+    await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.3:80'] });
+    const res = await client.callTool({ name: 'routes_apply', arguments: { ...mine, confirmationToken: token } });
+    expect(res.isError).toBe(true);
+    expect(JSON.stringify(res.content)).toMatch(/ERR_CONFLICT/);
+  }, 30_000);
+});
