@@ -108,12 +108,20 @@ describe('Traefik behind a faulty connection', () => {
 // Malformed answers (a wrong backend.api.url, a proxy, a compromised Traefik): before, "internal error" or
 // garbage such as a server status string read letter by letter; a page far larger than Traefik's 100
 // overflowed the stack.
+/** Serialized JSON passes as it is (JSON.stringify itself overflows on very deep values). */
+class RawJson {
+  constructor(readonly text: string) {}
+}
+
 const answer = (body: unknown) => ({
   kind: 'respond' as const,
   status: 200,
   headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body),
+  body: body instanceof RawJson ? body.text : JSON.stringify(body),
 });
+
+/** `{"a":{"a":...1}}`, `levels` deep. */
+const deepJson = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 
 const MALFORMED: [string, string, Record<string, unknown>, unknown, RegExp][] = [
   ['list items without a name', 'routers_list', {}, [{ rule: 'Host(`a`)' }, 5], /item 0, field name/],
@@ -141,6 +149,14 @@ const MALFORMED: [string, string, Record<string, unknown>, unknown, RegExp][] = 
     { url: 'http://a.example.com/' },
     [{ name: 'b@x', rule: 'Host(`a.example.com`)', middlewares: 7, service: 'b' }],
     /item 0, field middlewares/,
+  ],
+  // JSON.parse takes 100,000 levels; every recursive walk after it (redaction, the answer's JSON) overflows
+  [
+    'a middleware configuration 100,000 levels deep',
+    'middlewares_list',
+    {},
+    new RawJson(`[{"name":"deep@x","type":"headers","headers":${deepJson(100_000)}}]`),
+    /item 0: nested deeper than 32 levels/,
   ],
 ];
 

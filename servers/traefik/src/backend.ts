@@ -69,8 +69,30 @@ export function checkedAnswer<T>(schema: z.ZodType<T>, value: unknown, path: str
   );
 }
 
-const checkedItem = (value: unknown, path: string, index?: number) =>
-  checkedAnswer(ItemShape, value, path, index) as Item;
+/** Deeper than any Traefik configuration (about 6 levels); JSON.parse takes 100,000, recursion after it does not. */
+const MAX_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `limit`, found without recursion. */
+function nestedDeeper(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (!v || typeof v !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function checkedItem(value: unknown, path: string, index?: number): Item {
+  if (nestedDeeper(value, MAX_DEPTH)) {
+    throw new ToolError(
+      'ERR_BACKEND_ERROR',
+      `the answer for /${path} is not what Traefik's API returns (${index === undefined ? 'the item' : `item ${index}`}: nested deeper than ${MAX_DEPTH} levels); check that backend.api.url points at Traefik's API (e.g. http://traefik:8080)`,
+    );
+  }
+  return checkedAnswer(ItemShape, value, path, index) as Item;
+}
 
 /** The most items one tool reads through Traefik's pages (100 per page). */
 export const MAX_ITEMS = 5000;
