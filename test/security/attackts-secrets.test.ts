@@ -221,3 +221,36 @@ describe('a files_audit that outlives its call', () => {
     expect(readBytes() - at).toBeLessThan(1024 * 1024);
   }, 30_000);
 });
+
+describe('a JSON secret nested as deep as 64 KiB allows', () => {
+  const sim = new SecretsManagerSimulator();
+  let bin: SecretsBin;
+  const levels = 10_800;
+  const deep = `{"password":"Zq7-Horse-Battery-Staple-9xK2","k":${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}}`;
+
+  beforeAll(async () => {
+    await sim.start();
+    sim.seed('app/deep', deep);
+    bin = await startBin({ sim, policy: policyFor({ confirm: false, revealTo: ['ops'] }) });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    await sim.close();
+  });
+
+  // JSON.parse takes it; JSON.stringify of it overflows the stack: before, "internal error".
+  it('secrets_get of that key says what is wrong', async () => {
+    const r = await bin.call('secrets_get', { name: 'app/deep', jsonKey: 'k' });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/^ERR_INVALID_INPUT: key "k" of secret "app\/deep" is nested too deeply/);
+  });
+
+  it('secrets_rotate of another key says what is wrong and writes nothing', async () => {
+    const before = sim.stagesOf('app/deep');
+    const r = await bin.call('secrets_rotate', { name: 'app/deep', jsonKey: 'password' });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/^ERR_INVALID_INPUT: secret "app\/deep" is nested too deeply/);
+    expect(sim.stagesOf('app/deep')).toEqual(before);
+  });
+});

@@ -4,6 +4,7 @@ import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../check
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
 import { Cursor, Issue, Page, SecretName } from './shapes.js';
+import { jsonText } from './values.js';
 
 const MAX_FINDINGS = 500;
 const DAY = 86_400_000;
@@ -206,7 +207,8 @@ export const filesMigrate = defineTool({
         if (mode === 'update') throw err;
       }
     }
-    const value = jsonKey !== undefined ? JSON.stringify({ ...(existing ?? {}), [jsonKey]: literal }) : literal;
+    const value =
+      jsonKey !== undefined ? jsonText({ ...(existing ?? {}), [jsonKey]: literal }, `secret "${name}"`) : literal;
     const out = exists
       ? await sm.putValue(name, value, undefined, signal)
       : await sm.create(name, value, { description: `moved from ${displayPath(real, root)} (${key})` }, signal);

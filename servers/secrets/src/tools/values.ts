@@ -8,6 +8,22 @@ import { Issue, SecretName, Stages } from './shapes.js';
 
 // The tools that touch values: masked reads with the reveal round-trip, writes, rotation.
 
+/**
+ * JSON text of a value from a secret. JSON.parse takes nesting as deep as a 64 KiB secret allows (about
+ * 10,000 levels); JSON.stringify of it overflows the stack: refused with what is wrong, not "internal error".
+ */
+export function jsonText(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `${what} is nested too deeply for this server to handle; store it with fewer levels (secrets_put)`,
+    );
+  }
+}
+
 const Masked = {
   name: z.string(),
   versionId: z.string(),
@@ -60,7 +76,8 @@ export const secretsGet = defineTool({
         );
       }
       const picked = obj[input.jsonKey];
-      value = typeof picked === 'string' ? picked : JSON.stringify(picked);
+      value =
+        typeof picked === 'string' ? picked : jsonText(picked, `key "${input.jsonKey}" of secret "${input.name}"`);
     }
     const base = {
       name: got.Name ?? input.name,
@@ -236,7 +253,7 @@ export const secretsRotate = defineTool({
             signal,
           )
         : generateValue(input.length, classes, input.exclude);
-    const next = input.jsonKey !== undefined ? JSON.stringify({ ...obj, [input.jsonKey]: fresh }) : fresh;
+    const next = input.jsonKey !== undefined ? jsonText({ ...obj, [input.jsonKey]: fresh }, `secret "${name}"`) : fresh;
     const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
     const versionId = pending.VersionId ?? '';
     try {
