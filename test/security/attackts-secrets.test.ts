@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,43 +125,59 @@ describe('special files in a scan root', () => {
   }, 15_000);
 });
 
+/**
+ * An endpoint in front of the simulator that answers the operations in `fake` itself (a broken endpoint
+ * or a hostile proxy) and passes every other request through.
+ */
+async function frontOf(sim: SecretsManagerSimulator, fake: Record<string, () => unknown>): Promise<Front> {
+  const target = new URL(sim.url);
+  const server = createServer((req, res) => {
+    const answer = fake[String(req.headers['x-amz-target']).replace('secretsmanager.', '')];
+    if (answer) {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(answer()));
+      return;
+    }
+    const { hostname: host, port } = target;
+    const up = request({ host, port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+interface Front {
+  url: string;
+  close(): Promise<void>;
+}
+
 describe('a ListSecrets answer with more entries than MaxResults asked for', () => {
   const sim = new SecretsManagerSimulator();
   let bin: SecretsBin;
-  let front: Server;
+  let front: Front;
 
   beforeAll(async () => {
     await sim.start();
     for (const n of ['a/1', 'a/2', 'a/3']) sim.seed(n, `value-of-${n}-Xy9!Long-enough`);
-    const target = new URL(sim.url);
-    // In front of the simulator: ListSecrets answers 600 entries whatever MaxResults says (a broken
-    // endpoint or a hostile proxy); every other operation reaches the simulator.
-    front = createServer((req, res) => {
-      if (req.headers['x-amz-target'] === 'secretsmanager.ListSecrets') {
-        req.resume();
-        const SecretList = Array.from({ length: 600 }, (_, i) => ({ Name: `a/${(i % 3) + 1}` }));
-        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify({ SecretList }));
-        return;
-      }
-      const up = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      req.pipe(up);
+    front = await frontOf(sim, {
+      ListSecrets: () => ({ SecretList: Array.from({ length: 600 }, (_, i) => ({ Name: `a/${(i % 3) + 1}` })) }),
     });
-    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-    const { port } = front.address() as AddressInfo;
-    bin = await startBin({ sim, env: { AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` } });
+    bin = await startBin({ sim, env: { AWS_ENDPOINT_URL: front.url } });
   }, 60_000);
 
   afterAll(async () => {
     await bin?.close();
-    front?.closeAllConnections();
-    await new Promise((resolve) => front?.close(resolve));
+    await front?.close();
     await sim.close();
   });
 
@@ -252,5 +268,35 @@ describe('a JSON secret nested as deep as 64 KiB allows', () => {
     expect(r.isError).toBe(true);
     expect(r.text).toMatch(/^ERR_INVALID_INPUT: secret "app\/deep" is nested too deeply/);
     expect(sim.stagesOf('app/deep')).toEqual(before);
+  });
+});
+
+describe('a GetRandomPassword answer that ignores the policy', () => {
+  const sim = new SecretsManagerSimulator();
+  let bin: SecretsBin;
+  let front: Front;
+
+  beforeAll(async () => {
+    await sim.start();
+    sim.seed('app/redis', 'old-Value-9xK2-long-enough!');
+    front = await frontOf(sim, { GetRandomPassword: () => ({ RandomPassword: 'aaaa' }) });
+    bin = await startBin({ sim, policy: policyFor({ confirm: false }), env: { AWS_ENDPOINT_URL: front.url } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    await front?.close();
+    await sim.close();
+  });
+
+  // Before: the secret was rotated to "aaaa" and the answer said "32 chars: lower, upper, digits, symbols".
+  it('secrets_rotate refuses a value that is not what it asked for, and stores nothing', async () => {
+    const before = sim.stagesOf('app/redis');
+    const r = await bin.call('secrets_rotate', { name: 'app/redis', generator: 'service' });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/^ERR_BACKEND_ERROR: GetRandomPassword returned a value that does not follow the request/);
+    expect(r.text).not.toContain('aaaa');
+    expect(sim.stagesOf('app/redis')).toEqual(before);
+    expect(sim.valueOf('app/redis')).toBe('old-Value-9xK2-long-enough!');
   });
 });

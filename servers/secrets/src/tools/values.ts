@@ -181,6 +181,24 @@ export function generateValue(length: number, classes: ClassName[], exclude: str
   return chars.join('');
 }
 
+/** Classes as GetRandomPassword defines them: its punctuation is every printable ASCII symbol. */
+const SERVICE_CLASSES: Record<ClassName, RegExp> = {
+  lower: /[a-z]/,
+  upper: /[A-Z]/,
+  digits: /[0-9]/,
+  symbols: /[!-/:-@[-`{-~]/,
+};
+
+/** Whether a service-generated value has the length, only the classes (each at least once) and no excluded character asked for. */
+function followsRequest(value: string, length: number, classes: ClassName[], exclude: string): boolean {
+  const chars = [...value];
+  return (
+    chars.length === length &&
+    classes.every((c) => SERVICE_CLASSES[c].test(value)) &&
+    chars.every((ch) => !exclude.includes(ch) && classes.some((c) => SERVICE_CLASSES[c].test(ch)))
+  );
+}
+
 export const secretsRotate = defineTool({
   name: 'secrets_rotate',
   toolset: 'secrets',
@@ -253,6 +271,13 @@ export const secretsRotate = defineTool({
             signal,
           )
         : generateValue(input.length, classes, input.exclude);
+    if (input.generator === 'service' && !followsRequest(fresh, input.length, classes, input.exclude)) {
+      // never quoted: it may be close to a real value
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `GetRandomPassword returned a value that does not follow the request (${input.length} chars of ${classes.join(', ')}, none of the excluded); nothing was stored. Check that the endpoint is Secrets Manager, or use generator "local"`,
+      );
+    }
     const next = input.jsonKey !== undefined ? jsonText({ ...obj, [input.jsonKey]: fresh }, `secret "${name}"`) : fresh;
     const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
     const versionId = pending.VersionId ?? '';
