@@ -300,3 +300,34 @@ describe('a GetRandomPassword answer that ignores the policy', () => {
     expect(sim.valueOf('app/redis')).toBe('old-Value-9xK2-long-enough!');
   });
 });
+
+describe('a PutSecretValue answer without a VersionId', () => {
+  const sim = new SecretsManagerSimulator();
+  let bin: SecretsBin;
+  let front: Front;
+
+  beforeAll(async () => {
+    await sim.start();
+    sim.seed('app/cache', 'old-Value-9xK2-long-enough!');
+    front = await frontOf(sim, { PutSecretValue: () => ({ ARN: 'arn', Name: 'app/cache' }) });
+    bin = await startBin({ sim, policy: policyFor({ confirm: false }), env: { AWS_ENDPOINT_URL: front.url } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await bin?.close();
+    await front?.close();
+    await sim.close();
+  });
+
+  // Before: UpdateSecretVersionStage went out with RemoveFromVersionId and no MoveToVersionId, which takes
+  // AWSCURRENT off the only good version: every reader of the secret then fails.
+  it('secrets_rotate stops before moving AWSCURRENT anywhere', async () => {
+    const before = sim.stagesOf('app/cache');
+    const r = await bin.call('secrets_rotate', { name: 'app/cache' });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/^ERR_BACKEND_ERROR: PutSecretValue returned no VersionId.*AWSCURRENT is unchanged/);
+    expect(sim.stagesOf('app/cache')).toEqual(before);
+    const read = await bin.call('secrets_get', { name: 'app/cache' });
+    expect(read.isError, read.text).toBe(false);
+  });
+});

@@ -280,7 +280,14 @@ export const secretsRotate = defineTool({
     }
     const next = input.jsonKey !== undefined ? jsonText({ ...obj, [input.jsonKey]: fresh }, `secret "${name}"`) : fresh;
     const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
-    const versionId = pending.VersionId ?? '';
+    const versionId = pending.VersionId;
+    if (!versionId) {
+      // Moving AWSCURRENT with no target would only take it off the current version: every reader would fail.
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `PutSecretValue returned no VersionId for secret "${name}", so the new value cannot be made current; AWSCURRENT is unchanged. Check that the endpoint is Secrets Manager; an AWSPENDING version may be left (secrets_describe)`,
+      );
+    }
     try {
       await sm.moveStage(name, 'AWSCURRENT', current, versionId, signal);
     } catch (err) {
