@@ -161,29 +161,36 @@ interface Front {
   close(): Promise<void>;
 }
 
-describe('a ListSecrets answer with more entries than MaxResults asked for', () => {
+/**
+ * Inside a describe: a simulator holding `seeds`, `fake` operations answered in front of it, and the bin
+ * (no confirm round) pointed at the front.
+ */
+function behindFront(seeds: Record<string, string>, fake: Record<string, () => unknown>) {
   const sim = new SecretsManagerSimulator();
-  let bin: SecretsBin;
-  let front: Front;
-
+  const at: { bin?: SecretsBin; front?: Front } = {};
   beforeAll(async () => {
     await sim.start();
-    for (const n of ['a/1', 'a/2', 'a/3']) sim.seed(n, `value-of-${n}-Xy9!Long-enough`);
-    front = await frontOf(sim, {
-      ListSecrets: () => ({ SecretList: Array.from({ length: 600 }, (_, i) => ({ Name: `a/${(i % 3) + 1}` })) }),
-    });
-    bin = await startBin({ sim, env: { AWS_ENDPOINT_URL: front.url } });
+    for (const [name, value] of Object.entries(seeds)) sim.seed(name, value);
+    at.front = await frontOf(sim, fake);
+    at.bin = await startBin({ sim, policy: policyFor({ confirm: false }), env: { AWS_ENDPOINT_URL: at.front.url } });
   }, 60_000);
-
   afterAll(async () => {
-    await bin?.close();
-    await front?.close();
+    await at.bin?.close();
+    await at.front?.close();
     await sim.close();
+  });
+  return { sim, call: (name: string, args: Record<string, unknown>) => (at.bin as SecretsBin).call(name, args) };
+}
+
+describe('a ListSecrets answer with more entries than MaxResults asked for', () => {
+  const seeds = { 'a/1': 'value-of-a1-Xy9!Long-enough', 'a/2': 'value-of-a2-Xy9!Long-enough' };
+  const { sim, call } = behindFront(seeds, {
+    ListSecrets: () => ({ SecretList: Array.from({ length: 600 }, (_, i) => ({ Name: `a/${(i % 2) + 1}` })) }),
   });
 
   it('store_audit refuses the page instead of reading 600 values one by one', async () => {
     const before = sim.control.operations.length;
-    const r = await bin.call('store_audit', { limit: 10 });
+    const r = await call('store_audit', { limit: 10 });
     const reads = sim.control.operations.slice(before).filter((o) => o === 'GetSecretValue').length;
     expect(reads).toBe(0);
     expect(r.isError).toBe(true);
@@ -193,7 +200,7 @@ describe('a ListSecrets answer with more entries than MaxResults asked for', () 
   });
 
   it('secrets_list refuses it too (its cursor could not page through it)', async () => {
-    const r = await bin.call('secrets_list', { limit: 50 });
+    const r = await call('secrets_list', { limit: 50 });
     expect(r.isError).toBe(true);
     expect(r.text).toMatch(/600 entries .*MaxResults 50/);
   });
@@ -272,27 +279,15 @@ describe('a JSON secret nested as deep as 64 KiB allows', () => {
 });
 
 describe('a GetRandomPassword answer that ignores the policy', () => {
-  const sim = new SecretsManagerSimulator();
-  let bin: SecretsBin;
-  let front: Front;
-
-  beforeAll(async () => {
-    await sim.start();
-    sim.seed('app/redis', 'old-Value-9xK2-long-enough!');
-    front = await frontOf(sim, { GetRandomPassword: () => ({ RandomPassword: 'aaaa' }) });
-    bin = await startBin({ sim, policy: policyFor({ confirm: false }), env: { AWS_ENDPOINT_URL: front.url } });
-  }, 60_000);
-
-  afterAll(async () => {
-    await bin?.close();
-    await front?.close();
-    await sim.close();
-  });
+  const { sim, call } = behindFront(
+    { 'app/redis': 'old-Value-9xK2-long-enough!' },
+    { GetRandomPassword: () => ({ RandomPassword: 'aaaa' }) },
+  );
 
   // Before: the secret was rotated to "aaaa" and the answer said "32 chars: lower, upper, digits, symbols".
   it('secrets_rotate refuses a value that is not what it asked for, and stores nothing', async () => {
     const before = sim.stagesOf('app/redis');
-    const r = await bin.call('secrets_rotate', { name: 'app/redis', generator: 'service' });
+    const r = await call('secrets_rotate', { name: 'app/redis', generator: 'service' });
     expect(r.isError).toBe(true);
     expect(r.text).toMatch(/^ERR_BACKEND_ERROR: GetRandomPassword returned a value that does not follow the request/);
     expect(r.text).not.toContain('aaaa');
@@ -302,32 +297,20 @@ describe('a GetRandomPassword answer that ignores the policy', () => {
 });
 
 describe('a PutSecretValue answer without a VersionId', () => {
-  const sim = new SecretsManagerSimulator();
-  let bin: SecretsBin;
-  let front: Front;
-
-  beforeAll(async () => {
-    await sim.start();
-    sim.seed('app/cache', 'old-Value-9xK2-long-enough!');
-    front = await frontOf(sim, { PutSecretValue: () => ({ ARN: 'arn', Name: 'app/cache' }) });
-    bin = await startBin({ sim, policy: policyFor({ confirm: false }), env: { AWS_ENDPOINT_URL: front.url } });
-  }, 60_000);
-
-  afterAll(async () => {
-    await bin?.close();
-    await front?.close();
-    await sim.close();
-  });
+  const { sim, call } = behindFront(
+    { 'app/cache': 'old-Value-9xK2-long-enough!' },
+    { PutSecretValue: () => ({ ARN: 'arn', Name: 'app/cache' }) },
+  );
 
   // Before: UpdateSecretVersionStage went out with RemoveFromVersionId and no MoveToVersionId, which takes
   // AWSCURRENT off the only good version: every reader of the secret then fails.
   it('secrets_rotate stops before moving AWSCURRENT anywhere', async () => {
     const before = sim.stagesOf('app/cache');
-    const r = await bin.call('secrets_rotate', { name: 'app/cache' });
+    const r = await call('secrets_rotate', { name: 'app/cache' });
     expect(r.isError).toBe(true);
     expect(r.text).toMatch(/^ERR_BACKEND_ERROR: PutSecretValue returned no VersionId.*AWSCURRENT is unchanged/);
     expect(sim.stagesOf('app/cache')).toEqual(before);
-    const read = await bin.call('secrets_get', { name: 'app/cache' });
+    const read = await call('secrets_get', { name: 'app/cache' });
     expect(read.isError, read.text).toBe(false);
   });
 });
