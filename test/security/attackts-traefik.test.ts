@@ -237,16 +237,25 @@ describe('a route file that changes between plan and confirmation', () => {
   // Fix: let `plan` return a state digest with its text (here: sha256 of the file it diffed against), bind
   // it into the token, and on redemption re-run the plan and refuse with ERR_CONFLICT ("the state changed
   // since the plan; plan again") when the digest differs. Remove `.fails` once the kit does this.
-  it.fails('the confirmed call is refused when the file is no longer the one its plan showed', async () => {
+  let confirmedAfterChange: Awaited<ReturnType<Client['callTool']>> | undefined;
+
+  // The steps, kept out of the it.fails below so that a broken step cannot pass for the expected failure.
+  it('plan, another change to the same route, then the confirmation', async () => {
     const base = { name: 'toctou', rule: 'Host(`toctou.example.com`)', dryRun: false };
     await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.1:80'] });
     const mine = { ...base, servers: ['http://10.0.1.2:80'] };
     const first = await client.callTool({ name: 'routes_apply', arguments: mine });
-    const token = (first._meta?.['ravenhelm/confirmation'] as { token: string }).token;
-    // meanwhile, another change to the same route
+    const token = (first._meta?.['ravenhelm/confirmation'] as { token?: string } | undefined)?.token;
+    expect(token).toBeTypeOf('string');
     await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.3:80'] });
-    const res = await client.callTool({ name: 'routes_apply', arguments: { ...mine, confirmationToken: token } });
-    expect(res.isError).toBe(true);
-    expect(JSON.stringify(res.content)).toMatch(/ERR_CONFLICT/);
+    confirmedAfterChange = await client.callTool({
+      name: 'routes_apply',
+      arguments: { ...mine, confirmationToken: token },
+    });
   }, 30_000);
+
+  it.fails('the confirmed call is refused when the file is no longer the one its plan showed', () => {
+    expect(confirmedAfterChange?.isError).toBe(true);
+    expect(JSON.stringify(confirmedAfterChange?.content)).toMatch(/ERR_CONFLICT/);
+  });
 });
