@@ -18,6 +18,8 @@ const SECRETS = {
   forward: 'fwd-pass-0a1b2c3d4e5f',
   hash: '$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/',
   pem: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7',
+  header: 'hdr-key-77aa88bb99cc00dd',
+  query: 'qry-token-11ee22ff33aa44bb',
 } as const;
 
 /** Fails naming the first secret found (never printing it). */
@@ -34,7 +36,14 @@ beforeAll(async () => {
   fx = await startFixture();
   fx.sim.setProvider('docker', {
     http: {
-      routers: { app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] } },
+      routers: {
+        app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] },
+        // routing on a shared secret: only requests that carry the key reach this backend
+        vip: {
+          rule: `Host(\`vip.example.com\`) && (Header(\`X-Api-Key\`, \`${SECRETS.header}\`) || Query(\`token\`, "${SECRETS.query}"))`,
+          service: 'app',
+        },
+      },
       services: {
         app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } },
         basic: { loadBalancer: { servers: [{ url: `http://svc:${SECRETS.forward}@10.0.0.4:80` }] } },
@@ -91,6 +100,20 @@ describe('credentials in middleware configuration', () => {
     expectNone(JSON.stringify(res), 'services_list');
     const basic = (res.structuredContent as { services: Structured[] }).services.find((x) => x.name === 'basic@docker');
     expect(basic?.servers).toEqual([{ url: 'http://svc:[redacted]@10.0.0.4:80', status: 'unknown' }]);
+  });
+
+  it('router rules that match on a secret header or query value show the name, not the value', async () => {
+    const list = await client.callTool({ name: 'routers_list', arguments: { provider: 'docker' } });
+    const one = await client.callTool({ name: 'routers_get', arguments: { name: 'vip@docker' } });
+    // a near miss: the host matches, the key is missing, and the failed matchers are listed
+    const diag = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://vip.example.com/' } });
+    for (const [where, res] of Object.entries({ list, one, diag })) expectNone(JSON.stringify(res), where);
+    expect((one.structuredContent as Structured).rule).toBe(
+      'Host(`vip.example.com`) && (Header(`X-Api-Key`, `[redacted]`) || Query(`token`, "[redacted]"))',
+    );
+    expect((diag.structuredContent as Structured).nearMisses).toEqual([
+      { router: 'vip@docker', failed: ['Header(`X-Api-Key`, `[redacted]`)', 'Query(`token`, `[redacted]`)'] },
+    ]);
   });
 
   it('requests_diagnose names the forwardAuth server without its password', async () => {

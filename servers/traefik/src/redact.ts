@@ -30,3 +30,20 @@ export function redactConfig(value: unknown, key = ''): unknown {
   }
   return value;
 }
+
+// `Header(name, value)`, `HeaderRegexp(...)`, `Query(...)`, `QueryRegexp(...)` with a raw or a Go-quoted
+// string each; linear: no nested quantifiers.
+const STR = '(`[^`]*`|"(?:[^"\\\\]|\\\\.)*")';
+const PAIR_MATCHER = new RegExp(`\\b(Header|HeaderRegexp|Query|QueryRegexp)(\\s*\\(\\s*)${STR}(\\s*,\\s*)${STR}`, 'g');
+
+/**
+ * A router rule with the values of Header/Query matchers on secret-looking names cut out: routing on a
+ * shared key (`Header(\`X-Api-Key\`, \`...\`)`, `Query(\`token\`, ...)`) must not hand the key to readers.
+ */
+export function redactRule(rule: string): string {
+  return rule.replace(
+    PAIR_MATCHER,
+    (whole, matcher: string, open: string, name: string, comma: string, value: string) =>
+      SECRET_KEY.test(name.slice(1, -1)) ? `${matcher}${open}${name}${comma}${value[0]}${REDACTED}${value[0]}` : whole,
+  );
+}

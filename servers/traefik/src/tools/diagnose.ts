@@ -2,7 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
-import { redactText } from '../redact.js';
+import { redactRule, redactText } from '../redact.js';
 import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { defineTool } from './define.js';
@@ -169,12 +169,15 @@ export const requestsDiagnose = defineTool({
       .map((c) => ({ c, steps: explainRule(c.node, req) }))
       .filter(({ steps }) => steps.some((s) => s.matched && /^Host/.test(s.matcher)))
       .slice(0, 5)
-      .map(({ c, steps }) => ({ router: c.item.name, failed: steps.filter((s) => !s.matched).map((s) => s.matcher) }));
+      .map(({ c, steps }) => ({
+        router: c.item.name,
+        failed: steps.filter((s) => !s.matched).map((s) => redactRule(s.matcher)),
+      }));
     const winner = matches[0];
     if (!winner) {
       const dead = disabled.find((c) => matchRule(c.node, req));
       const cause = dead
-        ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).join('; ')}`
+        ? `404: router ${dead.item.name} would match but is disabled: ${redactRule(((dead.item.error as string[]) ?? []).join('; '))}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
       return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
     }
@@ -186,7 +189,7 @@ export const requestsDiagnose = defineTool({
     }
     const base = {
       router: winner.item.name,
-      rule: winner.item.rule as string,
+      rule: redactRule(winner.item.rule as string),
       priority: winner.priority,
       ties,
       middlewares: middlewares.map((s) => `${s.name} (${s.type}): ${s.verdict}: ${s.note}`),

@@ -2,7 +2,7 @@
 import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
-import { redactText } from '../redact.js';
+import { redactRule, redactText } from '../redact.js';
 
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
@@ -79,13 +79,14 @@ export function toRouter(item: Item): z.infer<typeof Router> {
     name: item.name,
     provider: providerOf(item),
     status: String(item.status ?? 'unknown'),
-    ...(typeof item.rule === 'string' ? { rule: item.rule } : {}),
+    ...(typeof item.rule === 'string' ? { rule: redactRule(item.rule) } : {}),
     priority: priorityOf(item),
     ...(typeof item.service === 'string' ? { service: item.service } : {}),
     ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
     ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
     ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls } : {}),
-    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+    // Traefik's errors quote the rule ("error while parsing rule ...")
+    ...(strings(item.error) ? { errors: strings(item.error)?.map(redactRule) } : {}),
   };
 }
 
