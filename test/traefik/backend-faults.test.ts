@@ -104,3 +104,75 @@ describe('Traefik behind a faulty connection', () => {
     );
   }, 60_000);
 });
+
+// Malformed answers (a wrong backend.api.url, a proxy, a compromised Traefik): before, "internal error" or
+// garbage such as a server status string read letter by letter; a page far larger than Traefik's 100
+// overflowed the stack.
+/** Serialized JSON passes as it is (JSON.stringify itself overflows on very deep values). */
+class RawJson {
+  constructor(readonly text: string) {}
+}
+
+const answer = (body: unknown) => ({
+  kind: 'respond' as const,
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: body instanceof RawJson ? body.text : JSON.stringify(body),
+});
+
+/** `{"a":{"a":...1}}`, `levels` deep. */
+const deepJson = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+
+const MALFORMED: [string, string, Record<string, unknown>, unknown, RegExp][] = [
+  ['list items without a name', 'routers_list', {}, [{ rule: 'Host(`a`)' }, 5], /item 0, field name/],
+  ['a middleware named by an object', 'middlewares_list', {}, [{ name: { a: 1 } }], /item 0, field name/],
+  ['an overview that is null', 'overview_get', {}, null, /\/api\/overview/],
+  ['overview counts as strings', 'overview_get', {}, { http: { routers: { total: 'many' } } }, /http\.routers\.total/],
+  ['a router whose rule is a number', 'routers_get', { name: 'a@docker' }, { name: 'a@docker', rule: 5 }, /rule/],
+  [
+    'a service status that is a string',
+    'services_list',
+    {},
+    [{ name: 's@x', serverStatus: 'UP', loadBalancer: { servers: [] } }],
+    /item 0, field serverStatus/,
+  ],
+  [
+    'TLS domains that are a string',
+    'certificates_sweep',
+    {},
+    [{ name: 'a@x', tls: { domains: 'x' }, rule: 'Host(`a.example.com`)' }],
+    /item 0, field tls\.domains/,
+  ],
+  [
+    'router middlewares that are a number',
+    'requests_diagnose',
+    { url: 'http://a.example.com/' },
+    [{ name: 'b@x', rule: 'Host(`a.example.com`)', middlewares: 7, service: 'b' }],
+    /item 0, field middlewares/,
+  ],
+  // JSON.parse takes 100,000 levels; every recursive walk after it (redaction, the answer's JSON) overflows
+  [
+    'a middleware configuration 100,000 levels deep',
+    'middlewares_list',
+    {},
+    new RawJson(`[{"name":"deep@x","type":"headers","headers":${deepJson(100_000)}}]`),
+    /item 0: nested deeper than 32 levels/,
+  ],
+];
+
+describe('malformed Traefik answers', () => {
+  it.each(MALFORMED)('%s: a tool error saying what and what to check', async (_label, tool, args, body, field) => {
+    const a = await faulted(proxy, answer(body), () => server.call(tool, args));
+    expect(a.isError, a.text).toBe(true);
+    expect(a.text).toMatch(/^ERR_BACKEND_ERROR: the answer for \/api\/.* is not what Traefik's API returns/);
+    expect(a.text).toMatch(field);
+    expect(a.text).toMatch(/check that backend\.api\.url points at Traefik's API/);
+  });
+
+  it('a page of 300,000 routers is cut at the 5,000-item cap and says so', async () => {
+    const huge = Array.from({ length: 300_000 }, (_, i) => ({ name: `r${i}@x` }));
+    const a = await faulted(proxy, answer(huge), () => server.call('routers_list', { limit: 1 }));
+    expect(a.isError, a.text).toBe(false);
+    expect(JSON.parse(a.text)).toMatchObject({ total: 5000, returned: 1, truncated: true, capped: true });
+  });
+});

@@ -145,7 +145,7 @@ export class SecretsBackend {
       q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
       q.tagValue ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
     ].filter((f) => f !== undefined);
-    return this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
+    const page = await this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
       client.send(
         new sdk.ListSecretsCommand({
           MaxResults: q.maxResults,
@@ -157,6 +157,16 @@ export class SecretsBackend {
         { abortSignal },
       ),
     );
+    // The service never sends more than MaxResults; a page that does cannot be paged by our cursors, and
+    // store_audit would read one value per entry.
+    const got = page.SecretList?.length ?? 0;
+    if (got > q.maxResults) {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `ListSecrets answered ${got} entries for MaxResults ${q.maxResults}; Secrets Manager never does: check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
+      );
+    }
+    return page;
   }
 
   async describe(name: string, signal: AbortSignal): Promise<DescribeSecretCommandOutput> {
@@ -303,7 +313,9 @@ export class SecretsBackend {
     sensitive: string[] = [],
   ): Promise<T> {
     const aws = await this.#aws();
-    return callAws(what, signal, (abortSignal) => fn(abortSignal, aws), {
+    const call = (abortSignal: AbortSignal) =>
+      fn(abortSignal, aws).catch((err: unknown) => Promise.reject(unparsable(what, err)));
+    return callAws(what, signal, call, {
       service: 'Secrets Manager',
       timeoutMs: this.timeoutMs,
       timeoutHint: '; retry, or raise backend.timeoutMs',
@@ -314,6 +326,22 @@ export class SecretsBackend {
       metrics: this.#series,
     });
   }
+}
+
+/**
+ * An answer the SDK could not parse. Its parser's message quotes the body around the bad byte, and a
+ * GetSecretValue body is the secret value: that message is never passed on, nor the SDK's advice to
+ * inspect a hidden field of the error object (no caller can).
+ */
+function unparsable(what: string, err: unknown): unknown {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (e?.name !== 'SyntaxError' && !e?.message?.includes('Deserialization error')) return err;
+  const status = e.$metadata?.httpStatusCode;
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `could not ${what}: Secrets Manager answered${status !== undefined ? ` HTTP ${status}` : ''} with a body that is not valid JSON (not shown: it may hold a secret value); check that the endpoint is Secrets Manager and that no proxy in between alters answers, then retry`,
+    { awsError: 'InvalidResponse', ...(status !== undefined ? { status } : {}) },
+  );
 }
 
 /** The service's message, clipped, with every value the call carried cut out. */

@@ -86,8 +86,23 @@ async function realRoots(opts: FileScanOptions): Promise<string[]> {
   return out;
 }
 
-/** Walks the roots (or one directory inside them), bounded by file count, file size and depth. */
-export async function scanFiles(opts: FileScanOptions, policy: StrengthPolicy, under?: string): Promise<ScanResult> {
+/**
+ * Walks the roots (or one directory inside them), bounded by file count, file size and depth, and by the
+ * call: it stops when `signal` aborts (call timeout or cancel) instead of reading on in the background.
+ */
+export async function scanFiles(
+  opts: FileScanOptions,
+  policy: StrengthPolicy,
+  under: string | undefined,
+  signal: AbortSignal,
+): Promise<ScanResult> {
+  const stopIfOver = () => {
+    if (signal.aborted)
+      throw new ToolError(
+        'ERR_CANCELLED',
+        'the file scan stopped: its call was cancelled or timed out; scan one folder (path) at a time',
+      );
+  };
   const roots = await realRoots(opts);
   const starts = under ? [await confine(under, opts)] : roots.map((r) => ({ root: r, real: r }));
   const result: ScanResult = { files: 0, skipped: [], findings: [], capped: false };
@@ -96,6 +111,7 @@ export async function scanFiles(opts: FileScanOptions, policy: StrengthPolicy, u
 
   /** `path` is what the answer shows; `real` (symlinks resolved, checked inside the root) is what is opened. */
   const visitFile = async (path: string, kind: 'env' | 'compose', real = path) => {
+    stopIfOver();
     if (result.files >= opts.maxFiles) {
       result.capped = true;
       return;
@@ -112,6 +128,7 @@ export async function scanFiles(opts: FileScanOptions, policy: StrengthPolicy, u
   };
 
   const walk = async (dir: string, root: string, depth: number): Promise<void> => {
+    stopIfOver();
     if (seenDirs.has(dir) || result.capped) return;
     seenDirs.add(dir);
     let entries: Dirent[];
@@ -190,8 +207,10 @@ async function readBounded(path: string, max: number): Promise<{ text: string } 
   let fh: fs.FileHandle | undefined;
   try {
     // O_NOFOLLOW: the path was resolved and confined first; a symlink swapped in since is not followed.
-    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO nobody writes to would otherwise block a threadpool thread for good.
+    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     const st = await fh.stat();
+    if (!st.isFile()) return { reason: 'not a regular file' };
     if (st.size > max) return { reason: `larger than ${max} bytes (${st.size})` };
     const buf = Buffer.alloc(max + 1);
     const { bytesRead } = await fh.read(buf, 0, max + 1, 0);

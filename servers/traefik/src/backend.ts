@@ -1,5 +1,6 @@
 /** Traefik's read API (`/api/...`): one client with a timeout, a body cap, paging and readable errors. */
 import { BackendHttp, type BackendRecorder, ToolError } from '@ravenhelm/kit';
+import { z } from 'zod';
 
 export interface TraefikApiOptions {
   url: string;
@@ -18,6 +19,80 @@ export interface ListFilters {
 }
 
 export type Item = Record<string, unknown> & { name: string };
+
+const Strings = z.array(z.string());
+
+/**
+ * The fields the tools read from a router, service, middleware or entrypoint, with the types Traefik's API
+ * gives them (pkg/api/testdata/*.json); anything else passes through. An answer that breaks this is not
+ * from Traefik: refused at the boundary, so no tool works on (or crashes over) a malformed item.
+ */
+const ItemShape = z.looseObject({
+  name: z.string().min(1).max(1024),
+  provider: z.string().optional(),
+  status: z.string().optional(),
+  type: z.string().optional(),
+  rule: z.string().optional(),
+  ruleSyntax: z.string().optional(),
+  priority: z.union([z.number(), z.string()]).optional(),
+  service: z.string().optional(),
+  address: z.string().optional(),
+  middlewares: Strings.optional(),
+  entryPoints: Strings.optional(),
+  using: Strings.optional(),
+  usedBy: Strings.optional(),
+  error: Strings.optional(),
+  tls: z
+    .looseObject({
+      domains: z.array(z.looseObject({ main: z.string().optional(), sans: Strings.optional() })).optional(),
+    })
+    .optional(),
+  serverStatus: z.record(z.string(), z.string()).optional(),
+  loadBalancer: z
+    .looseObject({
+      servers: z.array(z.looseObject({ url: z.string().optional(), address: z.string().optional() })).optional(),
+    })
+    .optional(),
+});
+
+/** The value, checked against `schema`; or an error that says which field of which item is wrong and what to check. */
+export function checkedAnswer<T>(schema: z.ZodType<T>, value: unknown, path: string, index?: number): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = [index === undefined ? undefined : `item ${index}`, issue?.path.join('.') || undefined]
+    .filter(Boolean)
+    .join(', field ');
+  throw new ToolError(
+    'ERR_BACKEND_ERROR',
+    `the answer for /${path} is not what Traefik's API returns (${where || 'the answer'}: ${issue?.message ?? 'invalid'}); check that backend.api.url points at Traefik's API (e.g. http://traefik:8080)`,
+  );
+}
+
+/** Deeper than any Traefik configuration (about 6 levels); JSON.parse takes 100,000, recursion after it does not. */
+const MAX_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `limit`, found without recursion. */
+function nestedDeeper(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (!v || typeof v !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function checkedItem(value: unknown, path: string, index?: number): Item {
+  if (nestedDeeper(value, MAX_DEPTH)) {
+    throw new ToolError(
+      'ERR_BACKEND_ERROR',
+      `the answer for /${path} is not what Traefik's API returns (${index === undefined ? 'the item' : `item ${index}`}: nested deeper than ${MAX_DEPTH} levels); check that backend.api.url points at Traefik's API (e.g. http://traefik:8080)`,
+    );
+  }
+  return checkedAnswer(ItemShape, value, path, index) as Item;
+}
 
 /** The most items one tool reads through Traefik's pages (100 per page). */
 export const MAX_ITEMS = 5000;
@@ -87,8 +162,12 @@ export class TraefikApi {
     for (;;) {
       const { body, nextPage } = await this.get<Item[]>(path, { ...filters, page, per_page: PER_PAGE }, signal);
       if (!Array.isArray(body)) throw new ToolError('ERR_BACKEND_ERROR', `Traefik returned a non-list for ${path}`);
-      items.push(...body);
-      if (items.length >= max) return { items: items.slice(0, max), truncated: nextPage > page || items.length > max };
+      // one by one (a spread of a huge page overflows the stack), and never more than `max` kept
+      for (const [i, item] of body.entries()) {
+        if (items.length === max) return { items, truncated: true };
+        items.push(checkedItem(item, path, i));
+      }
+      if (items.length >= max) return { items, truncated: nextPage > page };
       if (nextPage <= page) return { items, truncated: false };
       page = nextPage;
     }
@@ -97,7 +176,8 @@ export class TraefikApi {
   /** One item by full name (`name@provider`); undefined when Traefik has none. */
   async find(path: string, name: string, signal: AbortSignal): Promise<Item | undefined> {
     try {
-      return (await this.get<Item>(`${path}/${encodeURIComponent(name)}`, {}, signal)).body;
+      const full = `${path}/${encodeURIComponent(name)}`;
+      return checkedItem((await this.get<unknown>(full, {}, signal)).body, full);
     } catch (err) {
       if (err instanceof ToolError && err.code === 'ERR_NOT_FOUND') return undefined;
       throw err;

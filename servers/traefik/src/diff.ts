@@ -30,3 +30,26 @@ export function lineDiff(before: string, after: string): string {
   }
   return out.join('\n');
 }
+
+/**
+ * A diff cut at whole lines to fit `maxBytes` (as JSON, where newlines and quotes are escaped), ending with
+ * a line that says how much was left out. Route files may be 256 KiB; plans and answers may not.
+ */
+export function clipDiff(diff: string, maxBytes: number): string {
+  const size = (s: string) => Buffer.byteLength(JSON.stringify(s));
+  if (size(diff) <= maxBytes) return diff;
+  const lines = diff.split('\n');
+  const budget = Math.max(0, maxBytes - 80);
+  let used = 2;
+  let kept = 0;
+  for (const line of lines) {
+    const cost = size(line); // its escaped text; the two quotes stand for its escaped newline
+    if (used + cost > budget) break;
+    used += cost;
+    kept++;
+  }
+  return [
+    ...lines.slice(0, kept),
+    `... ${lines.length - kept} more lines not shown (diff cut at ${maxBytes} bytes)`,
+  ].join('\n');
+}

@@ -4,6 +4,7 @@ import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../check
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
 import { Cursor, Issue, Page, SecretName } from './shapes.js';
+import { jsonText } from './values.js';
 
 const MAX_FINDINGS = 500;
 const DAY = 86_400_000;
@@ -118,8 +119,8 @@ export const filesAudit = defineTool({
     total: z.number(),
     truncated: z.boolean(),
   }),
-  handler: async ({ path, limit }, { files, strength, maxOutputBytes }) => {
-    const scan = await scanFiles(files, strength, path);
+  handler: async ({ path, limit }, { files, strength, maxOutputBytes, signal }) => {
+    const scan = await scanFiles(files, strength, path, signal);
     const rows = scan.findings.slice(0, limit).map((f) => ({
       file: f.file,
       line: f.line,
@@ -206,7 +207,8 @@ export const filesMigrate = defineTool({
         if (mode === 'update') throw err;
       }
     }
-    const value = jsonKey !== undefined ? JSON.stringify({ ...(existing ?? {}), [jsonKey]: literal }) : literal;
+    const value =
+      jsonKey !== undefined ? jsonText({ ...(existing ?? {}), [jsonKey]: literal }, `secret "${name}"`) : literal;
     const out = exists
       ? await sm.putValue(name, value, undefined, signal)
       : await sm.create(name, value, { description: `moved from ${displayPath(real, root)} (${key})` }, signal);

@@ -8,6 +8,22 @@ import { Issue, SecretName, Stages } from './shapes.js';
 
 // The tools that touch values: masked reads with the reveal round-trip, writes, rotation.
 
+/**
+ * JSON text of a value from a secret. JSON.parse takes nesting as deep as a 64 KiB secret allows (about
+ * 10,000 levels); JSON.stringify of it overflows the stack: refused with what is wrong, not "internal error".
+ */
+export function jsonText(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `${what} is nested too deeply for this server to handle; store it with fewer levels (secrets_put)`,
+    );
+  }
+}
+
 const Masked = {
   name: z.string(),
   versionId: z.string(),
@@ -60,7 +76,8 @@ export const secretsGet = defineTool({
         );
       }
       const picked = obj[input.jsonKey];
-      value = typeof picked === 'string' ? picked : JSON.stringify(picked);
+      value =
+        typeof picked === 'string' ? picked : jsonText(picked, `key "${input.jsonKey}" of secret "${input.name}"`);
     }
     const base = {
       name: got.Name ?? input.name,
@@ -164,6 +181,24 @@ export function generateValue(length: number, classes: ClassName[], exclude: str
   return chars.join('');
 }
 
+/** Classes as GetRandomPassword defines them: its punctuation is every printable ASCII symbol. */
+const SERVICE_CLASSES: Record<ClassName, RegExp> = {
+  lower: /[a-z]/,
+  upper: /[A-Z]/,
+  digits: /[0-9]/,
+  symbols: /[!-/:-@[-`{-~]/,
+};
+
+/** Whether a service-generated value has the length, only the classes (each at least once) and no excluded character asked for. */
+function followsRequest(value: string, length: number, classes: ClassName[], exclude: string): boolean {
+  const chars = [...value];
+  return (
+    chars.length === length &&
+    classes.every((c) => SERVICE_CLASSES[c].test(value)) &&
+    chars.every((ch) => !exclude.includes(ch) && classes.some((c) => SERVICE_CLASSES[c].test(ch)))
+  );
+}
+
 export const secretsRotate = defineTool({
   name: 'secrets_rotate',
   toolset: 'secrets',
@@ -236,9 +271,23 @@ export const secretsRotate = defineTool({
             signal,
           )
         : generateValue(input.length, classes, input.exclude);
-    const next = input.jsonKey !== undefined ? JSON.stringify({ ...obj, [input.jsonKey]: fresh }) : fresh;
+    if (input.generator === 'service' && !followsRequest(fresh, input.length, classes, input.exclude)) {
+      // never quoted: it may be close to a real value
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `GetRandomPassword returned a value that does not follow the request (${input.length} chars of ${classes.join(', ')}, none of the excluded); nothing was stored. Check that the endpoint is Secrets Manager, or use generator "local"`,
+      );
+    }
+    const next = input.jsonKey !== undefined ? jsonText({ ...obj, [input.jsonKey]: fresh }, `secret "${name}"`) : fresh;
     const pending = await sm.putValue(name, next, ['AWSPENDING'], signal);
-    const versionId = pending.VersionId ?? '';
+    const versionId = pending.VersionId;
+    if (!versionId) {
+      // Moving AWSCURRENT with no target would only take it off the current version: every reader would fail.
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `PutSecretValue returned no VersionId for secret "${name}", so the new value cannot be made current; AWSCURRENT is unchanged. Check that the endpoint is Secrets Manager; an AWSPENDING version may be left (secrets_describe)`,
+      );
+    }
     try {
       await sm.moveStage(name, 'AWSCURRENT', current, versionId, signal);
     } catch (err) {

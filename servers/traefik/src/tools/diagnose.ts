@@ -2,6 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
+import { redactRule, redactText } from '../redact.js';
 import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { defineTool } from './define.js';
@@ -57,7 +58,7 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
     case 'forwardauth':
       return step(
         'unknown',
-        `the auth server at ${String(cfg.address ?? '?')} decides (its non-2xx answers are returned)`,
+        `the auth server at ${redactText(String(cfg.address ?? '?'))} decides (its non-2xx answers are returned)`,
       );
     case 'redirectscheme': {
       const target = String(cfg.scheme ?? 'https');
@@ -168,12 +169,15 @@ export const requestsDiagnose = defineTool({
       .map((c) => ({ c, steps: explainRule(c.node, req) }))
       .filter(({ steps }) => steps.some((s) => s.matched && /^Host/.test(s.matcher)))
       .slice(0, 5)
-      .map(({ c, steps }) => ({ router: c.item.name, failed: steps.filter((s) => !s.matched).map((s) => s.matcher) }));
+      .map(({ c, steps }) => ({
+        router: c.item.name,
+        failed: steps.filter((s) => !s.matched).map((s) => redactRule(s.matcher)),
+      }));
     const winner = matches[0];
     if (!winner) {
       const dead = disabled.find((c) => matchRule(c.node, req));
       const cause = dead
-        ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).join('; ')}`
+        ? `404: router ${dead.item.name} would match but is disabled: ${redactRule(((dead.item.error as string[]) ?? []).join('; '))}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
       return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
     }
@@ -185,7 +189,7 @@ export const requestsDiagnose = defineTool({
     }
     const base = {
       router: winner.item.name,
-      rule: winner.item.rule as string,
+      rule: redactRule(winner.item.rule as string),
       priority: winner.priority,
       ties,
       middlewares: middlewares.map((s) => `${s.name} (${s.type}): ${s.verdict}: ${s.note}`),

@@ -1,6 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { Item, TraefikApi } from '../backend.js';
+import { checkedAnswer, type Item, type TraefikApi } from '../backend.js';
+import { redactConfig } from '../redact.js';
 import { defineTool } from './define.js';
 import {
   Cursor,
@@ -28,6 +29,18 @@ const Section = z.object({
   errors: z.number(),
 });
 
+const KINDS = ['routers', 'services', 'middlewares'] as const;
+const Count = z.number().int().min(0).optional();
+const Counts = z.looseObject({ total: Count, warnings: Count, errors: Count }).optional();
+const Family = z.looseObject({ routers: Counts, services: Counts, middlewares: Counts }).optional();
+/** What overview_get reads of GET /api/overview (pkg/api/testdata/overview-dynamic.json). */
+const OverviewShape = z.looseObject({
+  http: Family,
+  tcp: Family,
+  udp: Family,
+  providers: z.array(z.string()).optional(),
+});
+
 export const overviewGet = defineTool({
   name: 'overview_get',
   toolset: 'overview',
@@ -39,18 +52,17 @@ export const overviewGet = defineTool({
   input: z.object({}),
   output: z.object({ sections: z.array(Section), providers: z.array(z.string()), problems: z.number() }),
   handler: async (_input, { api, signal }) => {
-    const { body } = await api.get<Record<string, unknown>>('api/overview', {}, signal);
+    const path = 'api/overview';
+    const body = checkedAnswer(OverviewShape, (await api.get<unknown>(path, {}, signal)).body, path);
     const sections: z.infer<typeof Section>[] = [];
     for (const family of ['http', 'tcp', 'udp'] as const) {
-      const f = (body[family] ?? {}) as Record<string, { total?: number; warnings?: number; errors?: number }>;
-      for (const kind of family === 'udp' ? ['routers', 'services'] : ['routers', 'services', 'middlewares']) {
-        const s = f[kind];
+      for (const kind of family === 'udp' ? (['routers', 'services'] as const) : KINDS) {
+        const s = body[family]?.[kind];
         sections.push({ family, kind, total: s?.total ?? 0, warnings: s?.warnings ?? 0, errors: s?.errors ?? 0 });
       }
     }
     const problems = sections.reduce((n, s) => n + s.errors + s.warnings, 0);
-    const providers = Array.isArray(body.providers) ? body.providers.map(String) : [];
-    return { sections, providers, problems };
+    return { sections, providers: body.providers ?? [], problems };
   },
 });
 
@@ -170,14 +182,6 @@ export const servicesList = defineTool({
   },
 });
 
-/** Password hashes in basicAuth/digestAuth users never leave the server. */
-function redactUsers(config: unknown): unknown {
-  if (!config || typeof config !== 'object') return config;
-  const c = { ...(config as Record<string, unknown>) };
-  if (Array.isArray(c.users)) c.users = c.users.map((u) => `${String(u).split(':')[0]}:[redacted]`);
-  return c;
-}
-
 export const middlewaresList = defineTool({
   name: 'middlewares_list',
   toolset: 'middlewares',
@@ -191,7 +195,7 @@ export const middlewaresList = defineTool({
   handler: async (input, ctx) => {
     const { items: middlewares, ...paging } = await listPage('middlewares', input, ctx, (item) => {
       const m = toMiddleware(item);
-      return { ...m, ...(m.config !== undefined ? { config: redactUsers(m.config) } : {}) };
+      return { ...m, ...(m.config !== undefined ? { config: redactConfig(m.config) } : {}) };
     });
     return { middlewares, ...paging };
   },

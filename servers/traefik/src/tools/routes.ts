@@ -1,7 +1,9 @@
+import { isDeepStrictEqual } from 'node:util';
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { lineDiff } from '../diff.js';
+import { clipDiff, lineDiff } from '../diff.js';
+import { redactConfig } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
@@ -41,6 +43,9 @@ const Result = z.object({
 type Result = z.infer<typeof Result>;
 
 const WRITE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
+
+/** What a diff may take of the answer (which also carries file, name, status, errors and a note). */
+const diffBudget = (ctx: ToolContext<TraefikServices>) => Math.max(1024, ctx.maxOutputBytes - 2048);
 
 function filesOf(ctx: ToolContext<TraefikServices>): RouteFiles {
   if (!ctx.files) {
@@ -98,9 +103,27 @@ export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver'>): str
 
 interface Prepared {
   file: string;
-  before: string;
   after: string;
   action: Result['action'];
+  /** From what a caller may see of the file now (`shownContent`) to what will be written. */
+  diff: string;
+}
+
+/**
+ * What a diff or plan shows of a file in the directory: the file as it is, or, when it holds credentials
+ * (another tool's basicAuth users, a TLS key inline, header values), its YAML re-read with them redacted.
+ */
+export function shownContent(content: string): string {
+  if (content === '') return content;
+  let doc: unknown;
+  try {
+    doc = parse(content);
+  } catch {
+    return `# ${content.split('\n').length} lines that are not valid YAML: not shown (they may hold credentials)\n`;
+  }
+  const redacted = redactConfig(doc);
+  if (isDeepStrictEqual(redacted, doc)) return content;
+  return `# credentials redacted; comments and layout not shown\n${stringify(redacted, { lineWidth: 0 })}`;
 }
 
 /** Everything checked before anything is written: rule, names, entrypoints, middlewares, ownership. */
@@ -146,7 +169,8 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   const after = renderRoute(input);
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
-  return { file: await files.pathOf(input.name), before, after, action };
+  const diff = clipDiff(lineDiff(shownContent(before), after), diffBudget(ctx));
+  return { file: await files.pathOf(input.name), after, action, diff };
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -200,11 +224,11 @@ export const routesApply = defineTool({
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    return `${p.action} ${p.file}:\n${lineDiff(p.before, p.after)}`;
+    return `${p.action} ${p.file}:\n${p.diff}`;
   },
   handler: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    const base = { name: input.name, file: p.file, action: p.action, diff: lineDiff(p.before, p.after) };
+    const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
     if (input.dryRun)
       return { ...base, written: false, note: 'dry run: nothing written; call again with dryRun: false' };
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
@@ -233,7 +257,7 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
       `${existing.path} was not written by this server; pass takeOver: true to remove it`,
     );
   }
-  return { file: existing.path, diff: lineDiff(existing.content, '') };
+  return { file: existing.path, diff: clipDiff(lineDiff(shownContent(existing.content), ''), diffBudget(ctx)) };
 }
 
 export const routesRemove = defineTool({

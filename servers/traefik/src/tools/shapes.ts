@@ -2,6 +2,7 @@
 import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
+import { redactRule, redactText } from '../redact.js';
 
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
@@ -78,13 +79,14 @@ export function toRouter(item: Item): z.infer<typeof Router> {
     name: item.name,
     provider: providerOf(item),
     status: String(item.status ?? 'unknown'),
-    ...(typeof item.rule === 'string' ? { rule: item.rule } : {}),
+    ...(typeof item.rule === 'string' ? { rule: redactRule(item.rule) } : {}),
     priority: priorityOf(item),
     ...(typeof item.service === 'string' ? { service: item.service } : {}),
     ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
     ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
     ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls } : {}),
-    ...(strings(item.error) ? { errors: strings(item.error) } : {}),
+    // Traefik's errors quote the rule ("error while parsing rule ...")
+    ...(strings(item.error) ? { errors: strings(item.error)?.map(redactRule) } : {}),
   };
 }
 
@@ -97,7 +99,8 @@ export function toService(item: Item): z.infer<typeof Service> {
     if (u) urls.add(u);
   }
   // Traefik reports server status only for services it built (used by a router); others are "unknown".
-  const servers = [...urls].map((url) => ({ url, status: status[url] ?? 'unknown' }));
+  // A password in a server URL (`http://user:pw@10.0.0.5`) is cut out; the status is looked up by the real URL.
+  const servers = [...urls].map((url) => ({ url: redactText(url), status: status[url] ?? 'unknown' }));
   return {
     name: item.name,
     provider: providerOf(item),

@@ -1,0 +1,49 @@
+/**
+ * Credentials Traefik keeps in its dynamic configuration, cut out before any of it reaches a caller:
+ * basicAuth/digestAuth `users` (user names stay), values under secret-looking keys at any depth (header
+ * maps such as `customRequestHeaders.Authorization`, plugin settings such as `apiToken`, inline TLS
+ * `keyFile`), passwords in URLs (`https://user:pw@host`), and PEM private keys wherever they appear.
+ */
+
+export const REDACTED = '[redacted]';
+
+// Key names whose string values are credentials. `pass` alone is not one (passHostHeader, passTLSClientCert).
+const SECRET_KEY =
+  /(password|passwd|passphrase|secret|token|api[-_]?key|private[-_]?key|^key(file)?$|credential|authorization|cookie|session|signature|bearer)/i;
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi;
+
+/** A string with private keys and URL passwords cut out. */
+export function redactText(text: string): string {
+  return text.replace(PRIVATE_KEY, REDACTED).replace(URL_PASSWORD, `$1:${REDACTED}@`);
+}
+
+/** A copy of a configuration value with every credential replaced by `[redacted]`. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (typeof value === 'string') return SECRET_KEY.test(key) ? REDACTED : redactText(value);
+  if (Array.isArray(value)) {
+    if (key === 'users') return value.map((u) => `${String(u).split(':')[0]}:${REDACTED}`);
+    return value.map((v) => redactConfig(v, SECRET_KEY.test(key) ? key : ''));
+  }
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+  }
+  return value;
+}
+
+// `Header(name, value)`, `HeaderRegexp(...)`, `Query(...)`, `QueryRegexp(...)` with a raw or a Go-quoted
+// string each; linear: no nested quantifiers.
+const STR = '(`[^`]*`|"(?:[^"\\\\]|\\\\.)*")';
+const PAIR_MATCHER = new RegExp(`\\b(Header|HeaderRegexp|Query|QueryRegexp)(\\s*\\(\\s*)${STR}(\\s*,\\s*)${STR}`, 'g');
+
+/**
+ * A router rule with the values of Header/Query matchers on secret-looking names cut out: routing on a
+ * shared key (`Header(\`X-Api-Key\`, \`...\`)`, `Query(\`token\`, ...)`) must not hand the key to readers.
+ */
+export function redactRule(rule: string): string {
+  return rule.replace(
+    PAIR_MATCHER,
+    (whole, matcher: string, open: string, name: string, comma: string, value: string) =>
+      SECRET_KEY.test(name.slice(1, -1)) ? `${matcher}${open}${name}${comma}${value[0]}${REDACTED}${value[0]}` : whole,
+  );
+}
