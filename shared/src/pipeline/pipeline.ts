@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Principal } from '@ravenhelm/auth';
 import { advertisedAnnotations, type EffectiveTool, listedMeta, type Registry } from '@ravenhelm/registry';
 import { clipHead, dataBudgetOf, jsonBytes } from '../budget.js';
@@ -662,9 +662,27 @@ export class Pipeline<S extends object> {
     token: unknown,
     meta: CallMeta,
   ): Promise<true | ToolResult> {
-    const binding = { subject: principal.subject, tool: eff.name, argsDigest: digestArgs(args) };
+    // A tool whose plan reads the backend (a diff of the file it would write) confirms that state: the token
+    // carries the plan's digest, bound with the arguments, and the confirmed call plans again first; when
+    // the plan is no longer the one shown (someone changed the target since), nothing runs.
+    const argsDigest = digestArgs(args);
+    const binding = (planDigest: string | undefined) => ({
+      subject: principal.subject,
+      tool: eff.name,
+      argsDigest: planDigest === undefined ? argsDigest : `${argsDigest}:${planDigest}`,
+    });
     if (token !== undefined) {
-      if (typeof token !== 'string' || !(await this.#o.confirmations.redeem(token, binding))) {
+      const [secret, shown] = typeof token === 'string' ? token.split('.', 2) : [];
+      if (shown !== undefined && tool.plan) {
+        const plan = await this.#plan(tool, eff, args);
+        if (planDigestOf(plan) !== shown) {
+          throw new ToolError(
+            'ERR_CONFLICT',
+            `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${plan}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
+          );
+        }
+      }
+      if (secret === undefined || !(await this.#o.confirmations.redeem(secret, binding(shown)))) {
         throw new ToolError(
           'ERR_CONFIRMATION_INVALID',
           `the ${CONFIRMATION_ARG} is unknown, expired, already used, or was issued for other arguments; call ${eff.name} again without it to get a new one`,
@@ -679,7 +697,10 @@ export class Pipeline<S extends object> {
       if (await meta.elicitConfirmation(plan)) return true;
       throw new ToolError('ERR_CONFIRMATION_INVALID', `the user declined: ${eff.name} was not run`);
     }
-    const { token: issued, expiresAt } = await this.#o.confirmations.issue(binding, this.#o.confirmTtlSeconds);
+    const shown = tool.plan ? planDigestOf(plan) : undefined;
+    const confirmation = await this.#o.confirmations.issue(binding(shown), this.#o.confirmTtlSeconds);
+    const issued = shown === undefined ? confirmation.token : `${confirmation.token}.${shown}`;
+    const { expiresAt } = confirmation;
     const text =
       `ERR_CONFIRMATION_REQUIRED: nothing was changed yet. Plan: ${plan}\n` +
       `To proceed, call ${eff.name} again with the same arguments plus "${CONFIRMATION_ARG}": "${issued}" ` +
@@ -825,4 +846,9 @@ function withConfirmationArg(schema: Record<string, unknown>): Record<string, un
     description: 'The single-use token returned by the first call; only send it to carry out the confirmed plan.',
   };
   return { ...schema, properties };
+}
+
+/** A short digest of a plan's text, carried in the confirmation token and bound into it (never trusted alone). */
+function planDigestOf(plan: string): string {
+  return createHash('sha256').update(plan).digest('base64url').slice(0, 22);
 }
