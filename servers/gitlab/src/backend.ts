@@ -269,6 +269,11 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
       case 'cancelled':
         return new ToolError('ERR_CANCELLED', `the call to GitLab about ${subject} was cancelled`);
       case 'too-large':
+        if (err.detail.startsWith('GitLab kept linking'))
+          return new ToolError(
+            'ERR_OUTPUT_TOO_LARGE',
+            `GitLab's answer about ${subject} did not end (${err.detail}); reading stopped there. Check GitLab at ${url} and any proxy in front of it`,
+          );
         return new ToolError(
           'ERR_OUTPUT_TOO_LARGE',
           `GitLab's answer about ${subject} was too large (${err.detail}); reading stopped there. Narrow the request (filters, a smaller page)`,

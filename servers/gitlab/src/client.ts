@@ -29,8 +29,18 @@ export interface CallScope {
   /** Size of the last text body before its tail was kept. */
   textTotalBytes?: number;
   textTruncated?: boolean;
+  /** Requests sent for this call, retries included: bounded by MAX_REQUESTS_PER_CALL. */
   attempts: number;
+  /** JSON bytes read for this call: every page counts against one `maxJsonBytes`. */
+  jsonBytes?: number;
 }
+
+/**
+ * Most requests one tool call may send. gitbeaker follows rel="next" links by itself whenever a list
+ * was asked without a page bound (or came back short): a GitLab (or a proxy) linking a page to itself
+ * must end the call, not loop until the deadline. The widest tool (pipelines_diagnose) needs ~20.
+ */
+export const MAX_REQUESTS_PER_CALL = 64;
 
 export const callScope = new AsyncLocalStorage<CallScope>();
 
@@ -92,7 +102,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function readCapped(res: Response, max: number, keepTail: boolean): Promise<{ buf: Buffer; total: number }> {
+async function readCapped(
+  res: Response,
+  max: number,
+  keepTail: boolean,
+  tooLarge = `the answer exceeded ${max} bytes`,
+): Promise<{ buf: Buffer; total: number }> {
   const chunks: Buffer[] = [];
   let kept = 0;
   let total = 0;
@@ -102,7 +117,7 @@ async function readCapped(res: Response, max: number, keepTail: boolean): Promis
     total += b.length;
     if (!keepTail && total > max) {
       await res.body.cancel().catch(() => undefined);
-      throw new GitLabNetworkError('too-large', `the answer exceeded ${max} bytes`);
+      throw new GitLabNetworkError('too-large', tooLarge);
     }
     chunks.push(b);
     kept += b.length;
@@ -186,7 +201,11 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
     const combined = signals.length > 0 ? AbortSignal.any(signals) : new AbortController().signal;
     const idempotent = IDEMPOTENT.has(method);
     for (let attempt = 0; ; attempt++) {
-      if (scope) scope.attempts++;
+      if (scope && ++scope.attempts > MAX_REQUESTS_PER_CALL)
+        throw new GitLabNetworkError(
+          'too-large',
+          `GitLab kept linking a next page: more than ${MAX_REQUESTS_PER_CALL} requests for one call`,
+        );
       let res: Response;
       try {
         res = await fetch(url, { method, headers, body, signal: combined, redirect: 'manual' });
@@ -258,7 +277,14 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
   if (res.status === 204) return { body: null, headers, status: res.status };
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
   if (type === 'application/json') {
-    const { buf } = await readCapped(res, opts.maxJsonBytes, false);
+    const used = scope?.jsonBytes ?? 0;
+    const { buf } = await readCapped(
+      res,
+      opts.maxJsonBytes - used,
+      false,
+      `the answers for this call exceeded ${opts.maxJsonBytes} bytes`,
+    );
+    if (scope) scope.jsonBytes = used + buf.length;
     const text = buf.toString('utf8');
     return { body: text === '' ? {} : (JSON.parse(text) ?? {}), headers, status: res.status };
   }

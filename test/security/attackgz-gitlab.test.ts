@@ -1,0 +1,127 @@
+/**
+ * The GitLab server attacked from outside (attackgz): a hostile GitLab that paginates forever, and the
+ * allowlist and confirm policy tried through the kit's pipeline against the stateful simulator.
+ * Each probe here broke before its fix, or guards a boundary that a plausible change would break.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { invokeTool, RavenhelmError, silentLogger } from '@ravenhelm/kit';
+import type { GitLabServices } from '@ravenhelm/mcp-gitlab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendFor, principal, tool } from '../gitlab/harness.js';
+import { type Listening, listen } from '../simulators/http.js';
+
+/** A GitLab that answers every list with a page and a Link rel="next" back to itself (or elsewhere). */
+interface Hostile {
+  server: Listening;
+  hits: string[];
+  /** Body of each list page. */
+  page: unknown[];
+  /** Bytes of padding per list item (a large page). */
+  pad: number;
+  next: (self: string) => string;
+}
+
+async function hostileGitLab(): Promise<Hostile> {
+  const h: Hostile = {
+    server: undefined as unknown as Listening,
+    hits: [],
+    page: [],
+    pad: 0,
+    next: (self) => self,
+  };
+  h.server = await listen((req: IncomingMessage, res: ServerResponse) => {
+    h.hits.push(req.url ?? '');
+    const self = `${h.server.url}${req.url ?? ''}`;
+    const items = h.page.map((p) => (h.pad ? { ...(p as object), pad: 'x'.repeat(h.pad) } : p));
+    res.writeHead(200, { 'content-type': 'application/json', link: `<${h.next(self)}>; rel="next"` });
+    res.end(JSON.stringify(items));
+  });
+  return h;
+}
+
+async function run(services: GitLabServices, name: string, args: unknown, timeoutMs = 20_000) {
+  const start = performance.now();
+  try {
+    const r = await invokeTool(
+      tool(name),
+      args,
+      services,
+      {
+        signal: new AbortController().signal,
+        logger: silentLogger(),
+        principal,
+        requestId: 'attackgz',
+        maxOutputBytes: 64 * 1024,
+        options: {},
+      },
+      { timeoutMs },
+    );
+    return { ok: true as const, r, ms: performance.now() - start };
+  } catch (err) {
+    if (!(err instanceof RavenhelmError)) throw err;
+    return { ok: false as const, err, ms: performance.now() - start };
+  }
+}
+
+describe('a GitLab whose lists never end', () => {
+  let h: Hostile;
+  let elsewhere: Hostile;
+  beforeAll(async () => {
+    h = await hostileGitLab();
+    elsewhere = await hostileGitLab();
+  });
+  afterAll(async () => {
+    await h.server.close();
+    await elsewhere.server.close();
+  });
+
+  it('wiki_list stops after a bounded number of requests and says why (it followed rel="next" forever)', async () => {
+    h.hits.length = 0;
+    h.page = [{ slug: 'home', title: 'Home', format: 'markdown' }];
+    h.pad = 0;
+    const services = { gitlab: backendFor(h.server.url, { timeoutMs: 2000 }) };
+    const a = await run(services, 'wiki_list', { project: 'platform/api' }, 8000);
+    // before the fix: thousands of requests until the call's deadline (ERR_TIMEOUT after 8 s)
+    expect(h.hits.length).toBeLessThanOrEqual(64);
+    expect(a.ok).toBe(false);
+    if (!a.ok) {
+      expect(a.err.code).toBe('ERR_OUTPUT_TOO_LARGE');
+      expect(a.err.message).toMatch(/GitLab.*wiki.*requests/);
+    }
+  }, 20_000);
+
+  it('a large page repeated by rel="next" is stopped by one byte budget for the whole call', async () => {
+    h.hits.length = 0;
+    h.page = Array.from({ length: 20 }, (_, i) => ({ slug: `p${i}`, title: 't', format: 'markdown' }));
+    h.pad = 50_000; // ~1 MB a page: 16 pages reach the 16 MiB a call may read
+    const services = { gitlab: backendFor(h.server.url, { timeoutMs: 5000 }) };
+    const a = await run(services, 'wiki_list', { project: 'platform/api' });
+    expect(a.ok).toBe(false);
+    if (!a.ok) expect(a.err.code).toBe('ERR_OUTPUT_TOO_LARGE');
+    expect(h.hits.length).toBeLessThanOrEqual(20);
+  }, 30_000);
+
+  it('projects_list: an empty keyset page pointing at itself is not followed without end', async () => {
+    h.hits.length = 0;
+    h.page = [];
+    h.pad = 0;
+    const services = { gitlab: backendFor(h.server.url, { timeoutMs: 2000 }) };
+    const a = await run(services, 'projects_list', { limit: 20 }, 8000);
+    expect(h.hits.length).toBeLessThanOrEqual(64);
+    expect(a.ok).toBe(false);
+  }, 20_000);
+
+  it('a rel="next" link to another host is never sent there (the token stays with GITLAB_URL)', async () => {
+    h.hits.length = 0;
+    elsewhere.hits.length = 0;
+    h.page = [{ slug: 'home', title: 'Home', format: 'markdown' }];
+    h.next = (self) => self.replace(h.server.url, elsewhere.server.url);
+    try {
+      const services = { gitlab: backendFor(h.server.url, { timeoutMs: 2000 }) };
+      await run(services, 'wiki_list', { project: 'platform/api' }, 8000);
+      expect(elsewhere.hits).toEqual([]);
+    } finally {
+      h.next = (self) => self;
+    }
+  }, 20_000);
+});
