@@ -4,10 +4,10 @@
  * Each probe here broke before its fix, or guards a boundary that a plausible change would break.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invokeTool, RavenhelmError, silentLogger } from '@ravenhelm/kit';
+import { RavenhelmError } from '@ravenhelm/kit';
 import type { GitLabServices } from '@ravenhelm/mcp-gitlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendFor, principal, tool } from '../gitlab/harness.js';
+import { backendFor, call } from '../gitlab/harness.js';
 import { type Listening, listen } from '../simulators/http.js';
 
 /** A GitLab that answers every list with a page and a Link rel="next" back to itself (or elsewhere). */
@@ -40,26 +40,11 @@ async function hostileGitLab(): Promise<Hostile> {
 }
 
 async function run(services: GitLabServices, name: string, args: unknown, timeoutMs = 20_000) {
-  const start = performance.now();
   try {
-    const r = await invokeTool(
-      tool(name),
-      args,
-      services,
-      {
-        signal: new AbortController().signal,
-        logger: silentLogger(),
-        principal,
-        requestId: 'attackgz',
-        maxOutputBytes: 64 * 1024,
-        options: {},
-      },
-      { timeoutMs },
-    );
-    return { ok: true as const, r, ms: performance.now() - start };
+    return { ok: true as const, r: await call(name, args, services, 64 * 1024, timeoutMs) };
   } catch (err) {
     if (!(err instanceof RavenhelmError)) throw err;
-    return { ok: false as const, err, ms: performance.now() - start };
+    return { ok: false as const, err };
   }
 }
 
