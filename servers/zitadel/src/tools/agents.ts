@@ -138,6 +138,13 @@ export const keysAdd = defineTool({
   output: NewKey,
   handler: async ({ user, expiresInDays }, { zitadel, keyStore, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
+    // A key of the server's own account is the server itself: every manager role it holds, with no
+    // tier, policy or audit in between. keys_delete and users_disable refuse it for the same reason.
+    if (u.userId === zitadel.serviceAccountId)
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        "this is the server's own service account: its keys are made in Zitadel by an operator, never handed to a caller",
+      );
     if (!u.machine)
       throw new ToolError(
         'ERR_INVALID_INPUT',
