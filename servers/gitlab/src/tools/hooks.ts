@@ -73,9 +73,11 @@ export const hooksCreate = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   input: z.object({
     project: ProjectPath,
+    // Receiver URLs carry credentials (userinfo, ?token=, Slack-style path secrets): never logged or audited.
     url: z
       .url({ protocol: /^https?$/ })
       .max(2048)
+      .meta({ sensitive: true })
       .describe('Receiver URL (http or https)'),
     events: z.array(z.enum(EVENTS)).min(1).max(EVENTS.length).describe('Events that trigger the hook'),
     token: z
