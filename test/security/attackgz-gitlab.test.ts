@@ -110,3 +110,29 @@ describe('a GitLab whose lists never end', () => {
     }
   }, 20_000);
 });
+
+describe('a GitLab (or a proxy in front of it) that echoes the request in its error page', () => {
+  let echo: Listening;
+  const TOKEN = 'glpat-attackgz-server-token-9f3k';
+  beforeAll(async () => {
+    echo = await listen((req: IncomingMessage, res: ServerResponse) => {
+      const status = req.url?.includes('/variables') ? 403 : 400;
+      res.writeHead(status, { 'content-type': 'text/html' });
+      res.end(`<html><body>Bad request: header private-token=${String(req.headers['private-token'])}</body></html>`);
+    });
+  });
+  afterAll(() => echo.close());
+
+  it.each([
+    ['projects_get', { project: 'platform/api' }],
+    ['variables_list', { project: 'platform/api' }],
+  ])("%s: the server's own token never reaches the error the caller reads", async (name, args) => {
+    const services = { gitlab: backendFor(echo.url, { token: TOKEN, timeoutMs: 2000, maxRetries: 0 }) };
+    const a = await run(services, name, args, 8000);
+    expect(a.ok).toBe(false);
+    if (a.ok) return;
+    // before the fix: "... (GitLab said: <html>... private-token=glpat-...)" to a LOW caller
+    expect(a.err.message).toMatch(/GitLab said: .*\[redacted\]/);
+    expect(JSON.stringify([a.err.message, a.err.details])).not.toContain(TOKEN);
+  });
+});

@@ -128,6 +128,19 @@ async function readCapped(
   return { buf, total };
 }
 
+const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
+
+/** `text` with every credential this request carried replaced, before it is cut or shown anywhere. */
+export function withoutCredentials(text: string, headers: Record<string, string> | undefined): string {
+  let out = text;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!CREDENTIAL_HEADERS.includes(name.toLowerCase()) || typeof value !== 'string') continue;
+    for (const secret of [value, value.replace(/^\s*(bearer|basic)\s+/i, '')])
+      if (secret.length >= 8) out = out.split(secret).join('[redacted]');
+  }
+  return out;
+}
+
 function gitlabMessageOf(text: string, contentType: string): string {
   let msg: unknown = text;
   if (contentType.includes('json')) {
@@ -220,8 +233,10 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
           throw networkError(err, signal, scope?.signal, 'body');
         }
       }
-      const text = (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString(
-        'utf8',
+      // an error page may echo the request (proxies and debug pages do): our own credentials go first
+      const text = withoutCredentials(
+        (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString('utf8'),
+        headers,
       );
       const retryAfter = retryAfterSeconds(res.headers.get('retry-after'));
       const retryable = idempotent && (res.status === 429 || (res.status >= 500 && res.status !== 501));
