@@ -119,11 +119,12 @@ const GRPC_NAMES: Record<number, string> = {
  * Maps a Zitadel error answer (grpc-gateway `{code, message, details}`, or an OAuth `{error,
  * error_description}` from the token endpoint) to a tool error that says what to do.
  */
-export function zitadelError(status: number, body: unknown, what: string): ToolError {
+export function zitadelError(status: number, body: unknown, what: string, secrets: readonly string[] = []): ToolError {
   const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown };
   const code = typeof b.code === 'number' ? b.code : undefined;
   const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
-  const said = raw.replace(/\s+/g, ' ').slice(0, 200);
+  // an answer may echo the request (a proxy, a debug page): the credentials it carried go before the cut
+  const said = withoutSecrets(raw, secrets).replace(/\s+/g, ' ').slice(0, 200);
   const detail = said ? `: ${said}` : '';
   if (code === 5 || (code === undefined && status === 404)) {
     return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
@@ -151,6 +152,13 @@ export function zitadelError(status: number, body: unknown, what: string): ToolE
   }
   const name = code !== undefined ? (GRPC_NAMES[code] ?? `gRPC code ${code}`) : `HTTP ${status}`;
   return new ToolError('ERR_BACKEND_ERROR', `Zitadel failed on ${what} (${name})${detail}; try again or check Zitadel`);
+}
+
+/** `text` with each secret (8+ characters) replaced by [redacted]. */
+export function withoutSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('[redacted]');
+  return out;
 }
 
 export function totalOf(details: unknown): number {

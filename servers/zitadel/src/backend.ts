@@ -5,6 +5,7 @@ import {
   type ListResult,
   type TextMethod,
   totalOf,
+  withoutSecrets,
   type ZEvent,
   type ZGrant,
   type ZitadelKeyFile,
@@ -110,7 +111,9 @@ export class ZitadelBackend {
     );
     const body = res.body;
     if (res.status !== 200 || typeof body?.access_token !== 'string') {
-      const why = typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : '';
+      const said =
+        typeof body?.error_description === 'string' ? withoutSecrets(body.error_description, [assertion]) : '';
+      const why = said ? `: ${said.slice(0, 200)}` : '';
       throw new ToolError(
         'ERR_BACKEND_ERROR',
         `Zitadel refused this server's service-account login (HTTP ${res.status}${why}); check the key file, that the key is not expired and the account is active`,
@@ -153,7 +156,7 @@ export class ZitadelBackend {
         this.#token = undefined;
         continue;
       }
-      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what);
+      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what, [token]);
       return res.body;
     }
   }
