@@ -81,3 +81,73 @@ describe('a Zitadel (or a proxy in front of it) that echoes the request in its e
     }
   });
 });
+
+describe('lists at their own limits', () => {
+  it('users_search with limit 100 answers (cut to the output budget, saying so) instead of failing', async () => {
+    // 100 service accounts whose descriptions are as long as service_accounts_create allows (500)
+    const at = new Date().toISOString();
+    for (let i = 0; i < 100; i++)
+      fx.sim.users.push({
+        id: String(910_000_000_000_000_000n + BigInt(i)),
+        orgId: fx.ids.orgId,
+        username: `bulk-agent-${String(i).padStart(3, '0')}`,
+        state: 'USER_STATE_ACTIVE',
+        created: at,
+        machine: { name: `Bulk agent ${i}`, description: 'd'.repeat(500), accessTokenType: 'ACCESS_TOKEN_TYPE_JWT' },
+      });
+    const r = await s.client.callTool({ name: 'users_search', arguments: { username: 'bulk-agent-', limit: 100 } });
+    const text = (r.content as { text: string }[])[0]?.text ?? '';
+    // before the fix: ERR_OUTPUT_TOO_LARGE for the tool's own maximum page
+    expect(r.isError, text.slice(0, 300)).toBeFalsy();
+    const data = r.structuredContent as {
+      users: { username: string }[];
+      total: number;
+      truncated: boolean;
+      nextCursor?: string;
+    };
+    expect(data.total).toBe(100);
+    expect(data.users.length).toBeGreaterThan(0);
+    expect(data.users.length).toBeLessThan(100);
+    expect(data.truncated).toBe(true);
+    // the next page starts right after the last user shown: nothing skipped, nothing twice
+    const next = await s.client.callTool({
+      name: 'users_search',
+      arguments: { username: 'bulk-agent-', limit: 100, cursor: data.nextCursor },
+    });
+    const second = next.structuredContent as { users: { username: string }[] };
+    expect(second.users[0]?.username).toBe(`bulk-agent-${String(data.users.length).padStart(3, '0')}`);
+  });
+
+  it('events_list with limit 100 answers (cut to the output budget, saying so) instead of failing', async () => {
+    // grant changes, each with the role keys they set (what grants events carry)
+    const roleKeys = Array.from({ length: 12 }, (_, i) => `observability.role-with-a-long-key-${i}`);
+    for (let i = 0; i < 101; i++)
+      fx.sim.record({
+        type: 'user.grant.changed',
+        aggregateId: fx.serviceAccountId,
+        aggregateType: 'user',
+        resourceOwner: fx.ids.orgId,
+        editorUserId: fx.serviceAccountId,
+        payload: { grantId: `g${i}`, projectId: fx.ids.projectId, roleKeys },
+      });
+    const r = await s.client.callTool({
+      name: 'events_list',
+      arguments: { user: fx.serviceAccountId, categories: ['grants'], limit: 100 },
+    });
+    const text = (r.content as { text: string }[])[0]?.text ?? '';
+    expect(r.isError, text.slice(0, 300)).toBeFalsy();
+    const data = r.structuredContent as { events: { sequence: string }[]; truncated: boolean; nextCursor?: string };
+    expect(data.events.length).toBeGreaterThan(0);
+    expect(data.events.length).toBeLessThan(100);
+    expect(data.truncated).toBe(true);
+    const next = await s.client.callTool({
+      name: 'events_list',
+      arguments: { user: fx.serviceAccountId, categories: ['grants'], limit: 100, cursor: data.nextCursor },
+    });
+    const older = (next.structuredContent as { events: { sequence: string }[] }).events;
+    // the next page continues right below the last event shown
+    expect(Number(older[0]?.sequence)).toBeLessThan(Number(data.events.at(-1)?.sequence));
+    const shown = new Set(data.events.map((e) => e.sequence));
+    expect(older.some((e) => shown.has(e.sequence))).toBe(false);
+  });
+});

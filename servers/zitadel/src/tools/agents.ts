@@ -6,6 +6,7 @@ import { allGrants, effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
   Cursor,
+  itemBudget,
   Limit,
   Page,
   ProjectRef,
@@ -169,19 +170,18 @@ export const keysList = defineTool({
     ),
     ...Page,
   }),
-  handler: async ({ user, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
     const window = windowOf(cursor, limit);
     const res = await zitadel.listMachineKeys(u.userId, window, signal);
-    return {
-      keys: res.result.map((k) => ({
-        id: k.id,
-        type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
-        expirationDate: k.expirationDate ?? '',
-        ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
-      })),
-      ...pageOf(res, window),
-    };
+    const keys = res.result.map((k) => ({
+      id: k.id,
+      type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
+      expirationDate: k.expirationDate ?? '',
+      ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
+    }));
+    const page = pageOf(res, window, keys, itemBudget(maxOutputBytes));
+    return { keys: page.items, ...page.paging };
   },
 });
 
