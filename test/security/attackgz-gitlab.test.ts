@@ -4,10 +4,10 @@
  * Each probe here broke before its fix, or guards a boundary that a plausible change would break.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RavenhelmError } from '@ravenhelm/kit';
+import { dataBudgetOf, RavenhelmError } from '@ravenhelm/kit';
 import type { GitLabServices } from '@ravenhelm/mcp-gitlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendFor, call } from '../gitlab/harness.js';
+import { backendFor, call, type Fixture, start } from '../gitlab/harness.js';
 import { type Listening, listen } from '../simulators/http.js';
 
 /** A GitLab that answers every list with a page and a Link rel="next" back to itself (or elsewhere). */
@@ -134,5 +134,64 @@ describe('a GitLab (or a proxy in front of it) that echoes the request in its er
     // before the fix: "... (GitLab said: <html>... private-token=glpat-...)" to a LOW caller
     expect(a.err.message).toMatch(/GitLab said: .*\[redacted\]/);
     expect(JSON.stringify([a.err.message, a.err.details])).not.toContain(TOKEN);
+  });
+});
+
+describe('big but ordinary projects, at the default output budget', () => {
+  let fx: Fixture;
+  // the data share of the default 64 KiB answer, as the runtime hands it to tools
+  const share = dataBudgetOf(64 * 1024);
+  beforeAll(async () => {
+    fx = await start();
+  });
+  afterAll(() => fx.close());
+
+  it('pipelines_get of a 400-job pipeline answers, saying what it left out', async () => {
+    const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
+    if (!p) throw new Error('seed changed: no platform/api');
+    const pl = p.pipelines[0];
+    if (!pl) throw new Error('seed changed: no pipeline');
+    const t = new Date().toISOString();
+    for (let i = 0; i < 400; i++)
+      p.jobs.push({
+        id: 900_000 + i,
+        pipeline_id: pl.id,
+        name: `test:integration:shard-${i + 1}/400`,
+        stage: 'test',
+        status: 'success',
+        allow_failure: false,
+        failure_reason: null,
+        retried: false,
+        created_at: t,
+        started_at: t,
+        finished_at: t,
+        duration: 61.2,
+        trace: '',
+      });
+    // before the fix: ERR_OUTPUT_TOO_LARGE (every job of the pipeline, ~60 KB, against a ~26 KB share)
+    const r = await call('pipelines_get', { project: 'platform/api', pipelineId: pl.id }, fx.services, share, 20_000);
+    expect(r.pipeline.id).toBe(pl.id);
+    expect(r.jobsTruncated).toBe(true);
+    const shown = r.stages.reduce((n: number, st: { jobs: unknown[] }) => n + st.jobs.length, 0);
+    expect(shown).toBeGreaterThan(0);
+    expect(r.jobsShown).toBe(shown);
+    expect(r.jobsTotal).toBeGreaterThanOrEqual(400);
+  });
+
+  it('wiki_list of a 500-page wiki answers, saying what it left out', async () => {
+    const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
+    if (!p) throw new Error('seed changed: no platform/api');
+    for (let i = 0; i < 500; i++)
+      p.wiki.push({
+        slug: `runbooks/services/service-number-${i}-deploy`,
+        title: `Service number ${i}: deploy`,
+        format: 'markdown',
+        content: '',
+      });
+    const r = await call('wiki_list', { project: 'platform/api' }, fx.services, share, 20_000);
+    expect(r.total).toBeGreaterThanOrEqual(500);
+    expect(r.pages.length).toBeGreaterThan(0);
+    expect(r.pages.length).toBeLessThan(500);
+    expect(r.truncated).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import {
   type HandlerOptions,
 } from './client.js';
 import type { Api } from './gitbeaker.js';
+import { fitItems } from './tools/shapes.js';
 
 export type { Api } from './gitbeaker.js';
 
@@ -220,14 +221,7 @@ export function fitPage<T>(
   maxBytes: number,
 ): { items: T[]; total: number | null; truncated: boolean; nextCursor?: string } {
   const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: limit, skip: 0 };
-  const items: T[] = [];
-  let used = 2;
-  for (const item of page.items) {
-    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
-    if (items.length > 0 && used + size > maxBytes) break;
-    items.push(item);
-    used += size;
-  }
+  const items = fitItems(page.items, maxBytes);
   if (items.length < page.items.length) {
     const nextCursor = encodeOffsetCursor({ page: at.page, perPage: at.perPage, skip: at.skip + items.length });
     return { items, total: page.total, truncated: true, nextCursor };

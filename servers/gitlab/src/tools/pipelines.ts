@@ -133,7 +133,8 @@ export const pipelinesGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Get a pipeline with its jobs',
-  description: 'One pipeline: status, ref, timing, and its jobs grouped by stage in run order (latest attempts).',
+  description:
+    'One pipeline: status, ref, timing, and its jobs by stage in run order (latest attempts; unsuccessful first when cut).',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ProjectPath, pipelineId: Id.describe('From pipelines_list') }),
   output: z.object({
@@ -146,8 +147,10 @@ export const pipelinesGet = defineTool({
     }),
     stages: z.array(z.object({ name: z.string(), status: z.string(), jobs: z.array(JobShape) })),
     jobsTruncated: z.boolean(),
+    jobsShown: z.number(),
+    jobsTotal: z.number(),
   }),
-  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+  handler: async ({ project, pipelineId }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
     return gitlab.call(`pipeline ${pipelineId} of "${project}"`, signal, async (api) => {
       const p = (await api.Pipelines.show(path, pipelineId)) as unknown as Rec;
@@ -161,8 +164,8 @@ export const pipelinesGet = defineTool({
           user: userRef(p.user),
           webUrl: str(p.web_url),
         },
-        stages: byStage(jobs),
-        jobsTruncated: !complete,
+        ...stagesWithin(byStage(jobs), maxOutputBytes - 1024, complete),
+        jobsTotal: jobs.length,
       };
     });
   },
@@ -179,6 +182,31 @@ export function byStage(jobs: Rec[]) {
     stages.set(name, list);
   }
   return [...stages].map(([name, list]) => ({ name, status: stageStatus(list), jobs: list.map(jobOf) }));
+}
+
+type Stage = ReturnType<typeof byStage>[number];
+
+/**
+ * Stages (their status from every job) with the jobs that fit `maxBytes`: jobs that did not succeed
+ * first, then the rest in run order. A 400-job pipeline answers instead of overflowing the budget.
+ */
+export function stagesWithin(stages: Stage[], maxBytes: number, complete: boolean) {
+  const all = stages.flatMap((st) => st.jobs);
+  const quiet = (j: Stage['jobs'][number]) => j.status === 'success' || j.status === 'skipped';
+  const ranked = [...all.filter((j) => !quiet(j)), ...all.filter(quiet)];
+  let used = Buffer.byteLength(JSON.stringify(stages.map((st) => ({ ...st, jobs: [] }))), 'utf8');
+  const kept = new Set<number>();
+  for (const j of ranked) {
+    const size = Buffer.byteLength(JSON.stringify(j), 'utf8') + 1;
+    if (kept.size > 0 && used + size > maxBytes) break;
+    kept.add(j.id);
+    used += size;
+  }
+  return {
+    stages: stages.map((st) => ({ ...st, jobs: st.jobs.filter((j) => kept.has(j.id)) })),
+    jobsTruncated: !complete || kept.size < all.length,
+    jobsShown: kept.size,
+  };
 }
 
 function stageStatus(jobs: Rec[]): string {

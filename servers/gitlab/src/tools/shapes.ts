@@ -55,3 +55,16 @@ export const str = (v: unknown): string => (typeof v === 'string' ? v : v == nul
 export const strOrNull = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v) || 0);
 export const numOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** The first `items` whose JSON fits `maxBytes` (always at least one). */
+export function fitItems<T>(items: readonly T[], maxBytes: number): T[] {
+  const kept: T[] = [];
+  let used = 2;
+  for (const item of items) {
+    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+    if (kept.length > 0 && used + size > maxBytes) break;
+    kept.push(item);
+    used += size;
+  }
+  return kept;
+}
