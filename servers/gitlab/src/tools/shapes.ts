@@ -1,4 +1,5 @@
 /** Input and output shapes shared by the GitLab tools: defined once, described once. */
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
@@ -57,14 +58,4 @@ export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v
 export const numOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 
 /** The first `items` whose JSON fits `maxBytes` (always at least one). */
-export function fitItems<T>(items: readonly T[], maxBytes: number): T[] {
-  const kept: T[] = [];
-  let used = 2;
-  for (const item of items) {
-    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
-    if (kept.length > 0 && used + size > maxBytes) break;
-    kept.push(item);
-    used += size;
-  }
-  return kept;
-}
+export const fitItems = <T>(items: readonly T[], maxBytes: number): T[] => pageList(items, { maxBytes }).items;

@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, ToolError } from '@ravenhelm/kit';
+import { decodeCursor, encodeCursor, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { TextMethod, ZGrant, ZitadelBackend, ZUser } from '../backend.js';
 
@@ -109,14 +109,7 @@ export function pageOf<T>(
   items: readonly T[],
   maxBytes: number,
 ): { items: T[]; paging: z.output<z.ZodObject<typeof Page>> } {
-  const kept: T[] = [];
-  let used = 2;
-  for (const item of items) {
-    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
-    if (kept.length > 0 && used + size > maxBytes) break;
-    kept.push(item);
-    used += size;
-  }
+  const kept = pageList(items, { maxBytes }).items;
   const end = window.offset + kept.length;
   const truncated = end < res.total || kept.length < items.length;
   return {
