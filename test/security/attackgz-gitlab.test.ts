@@ -194,4 +194,38 @@ describe('big but ordinary projects, at the default output budget', () => {
     expect(r.pages.length).toBeLessThan(500);
     expect(r.truncated).toBe(true);
   });
+
+  it('pipelines_diagnose of a pipeline where 300 jobs failed (a runner outage) answers within the budget', async () => {
+    const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
+    const pl = p?.pipelines[1];
+    if (!p || !pl) throw new Error('seed changed: no second pipeline of platform/api');
+    const t = new Date().toISOString();
+    for (let i = 0; i < 300; i++)
+      p.jobs.push({
+        id: 950_000 + i,
+        pipeline_id: pl.id,
+        name: `test:integration:shard-${i + 1}/300`,
+        stage: 'test',
+        status: 'failed',
+        allow_failure: false,
+        failure_reason: 'runner_system_failure',
+        retried: false,
+        created_at: t,
+        started_at: t,
+        finished_at: t,
+        duration: 3.5,
+        trace: 'ERROR: Job failed (system failure): prepare environment: no space left on device\n',
+      });
+    // before the fix: the summary named every failed job (~16 KB twice over) and the answer overflowed
+    const r = await call(
+      'pipelines_diagnose',
+      { project: 'platform/api', pipelineId: pl.id },
+      fx.services,
+      share,
+      20_000,
+    );
+    expect(r.failedJobsTotal).toBeGreaterThanOrEqual(300);
+    expect(r.summary).toMatch(/30\d failed job\(s\)/);
+    expect(r.summary.length).toBeLessThan(2000);
+  });
 });

@@ -301,13 +301,28 @@ export const pipelinesDiagnose = defineTool({
       const summary =
         failed.length === 0
           ? `pipeline ${p.id} is ${p.status}: no failed jobs`
-          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${hard.map((j) => `${j.stage}/${j.name} (${j.failure_reason ?? 'unknown'})`).join(', ') || 'none'}` +
+          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${namedFailures(hard) || 'none'}` +
             (failed.length > hard.length ? `; ${failed.length - hard.length} allowed to fail` : '') +
             (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '');
       return { pipeline: PipelineSummaryOf(p), summary, failedJobs, failedJobsTotal: failed.length };
     });
   },
 });
+
+/** Most failed jobs the summary names one by one; the rest are counted by failure reason. */
+const SUMMARY_NAMES = 10;
+
+/** "stage/name (reason), ...", then "and N more (reason: count, ...)" past SUMMARY_NAMES. */
+export function namedFailures(jobs: readonly Rec[]): string {
+  const reason = (j: Rec) => str(j.failure_reason) || 'unknown';
+  const named = jobs.slice(0, SUMMARY_NAMES).map((j) => `${str(j.stage)}/${str(j.name)} (${reason(j)})`);
+  const rest = jobs.slice(SUMMARY_NAMES);
+  if (rest.length === 0) return named.join(', ');
+  const counts = new Map<string, number>();
+  for (const j of rest) counts.set(reason(j), (counts.get(reason(j)) ?? 0) + 1);
+  const byReason = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return `${named.join(', ')} and ${rest.length} more (${byReason.map(([r, n]) => `${r}: ${n}`).join(', ')}${counts.size > 5 ? ', ...' : ''})`;
+}
 
 const ERROR_LINE = /\b(error|fail(ed|ure)?|exception|panic|fatal|assert\w*|traceback)\b/i;
 const EARLIER_ERRORS = 5;
