@@ -137,6 +137,31 @@ describe('a GitLab (or a proxy in front of it) that echoes the request in its er
   });
 });
 
+/** `count` jobs of one pipeline, as GitLab records them (shards of a big test stage). */
+function addJobs(fx: Fixture, pipelineIndex: number, count: number, firstId: number, failed: boolean) {
+  const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
+  const pl = p?.pipelines[pipelineIndex];
+  if (!p || !pl) throw new Error('seed changed: no such pipeline of platform/api');
+  const t = new Date().toISOString();
+  for (let i = 0; i < count; i++)
+    p.jobs.push({
+      id: firstId + i,
+      pipeline_id: pl.id,
+      name: `test:integration:shard-${i + 1}/${count}`,
+      stage: 'test',
+      status: failed ? 'failed' : 'success',
+      allow_failure: false,
+      failure_reason: failed ? 'runner_system_failure' : null,
+      retried: false,
+      created_at: t,
+      started_at: t,
+      finished_at: t,
+      duration: 61.2,
+      trace: failed ? 'ERROR: Job failed (system failure): prepare environment: no space left on device\n' : '',
+    });
+  return pl.id;
+}
+
 describe('big but ordinary projects, at the default output budget', () => {
   let fx: Fixture;
   // the data share of the default 64 KiB answer, as the runtime hands it to tools
@@ -147,30 +172,10 @@ describe('big but ordinary projects, at the default output budget', () => {
   afterAll(() => fx.close());
 
   it('pipelines_get of a 400-job pipeline answers, saying what it left out', async () => {
-    const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
-    if (!p) throw new Error('seed changed: no platform/api');
-    const pl = p.pipelines[0];
-    if (!pl) throw new Error('seed changed: no pipeline');
-    const t = new Date().toISOString();
-    for (let i = 0; i < 400; i++)
-      p.jobs.push({
-        id: 900_000 + i,
-        pipeline_id: pl.id,
-        name: `test:integration:shard-${i + 1}/400`,
-        stage: 'test',
-        status: 'success',
-        allow_failure: false,
-        failure_reason: null,
-        retried: false,
-        created_at: t,
-        started_at: t,
-        finished_at: t,
-        duration: 61.2,
-        trace: '',
-      });
+    const id = addJobs(fx, 0, 400, 900_000, false);
     // before the fix: ERR_OUTPUT_TOO_LARGE (every job of the pipeline, ~60 KB, against a ~26 KB share)
-    const r = await call('pipelines_get', { project: 'platform/api', pipelineId: pl.id }, fx.services, share, 20_000);
-    expect(r.pipeline.id).toBe(pl.id);
+    const r = await call('pipelines_get', { project: 'platform/api', pipelineId: id }, fx.services, share, 20_000);
+    expect(r.pipeline.id).toBe(id);
     expect(r.jobsTruncated).toBe(true);
     const shown = r.stages.reduce((n: number, st: { jobs: unknown[] }) => n + st.jobs.length, 0);
     expect(shown).toBeGreaterThan(0);
@@ -196,34 +201,9 @@ describe('big but ordinary projects, at the default output budget', () => {
   });
 
   it('pipelines_diagnose of a pipeline where 300 jobs failed (a runner outage) answers within the budget', async () => {
-    const p = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/api');
-    const pl = p?.pipelines[1];
-    if (!p || !pl) throw new Error('seed changed: no second pipeline of platform/api');
-    const t = new Date().toISOString();
-    for (let i = 0; i < 300; i++)
-      p.jobs.push({
-        id: 950_000 + i,
-        pipeline_id: pl.id,
-        name: `test:integration:shard-${i + 1}/300`,
-        stage: 'test',
-        status: 'failed',
-        allow_failure: false,
-        failure_reason: 'runner_system_failure',
-        retried: false,
-        created_at: t,
-        started_at: t,
-        finished_at: t,
-        duration: 3.5,
-        trace: 'ERROR: Job failed (system failure): prepare environment: no space left on device\n',
-      });
-    // before the fix: the summary named every failed job (~16 KB twice over) and the answer overflowed
-    const r = await call(
-      'pipelines_diagnose',
-      { project: 'platform/api', pipelineId: pl.id },
-      fx.services,
-      share,
-      20_000,
-    );
+    const id = addJobs(fx, 1, 300, 950_000, true);
+    // before the fix: the summary named every failed job one by one (18,268 characters)
+    const r = await call('pipelines_diagnose', { project: 'platform/api', pipelineId: id }, fx.services, share, 20_000);
     expect(r.failedJobsTotal).toBeGreaterThanOrEqual(300);
     expect(r.summary).toMatch(/30\d failed job\(s\)/);
     expect(r.summary.length).toBeLessThan(2000);
