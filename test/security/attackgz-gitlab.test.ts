@@ -4,8 +4,9 @@
  * Each probe here broke before its fix, or guards a boundary that a plausible change would break.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dataBudgetOf, RavenhelmError } from '@ravenhelm/kit';
+import { dataBudgetOf, loadConfig, RavenhelmError } from '@ravenhelm/kit';
 import type { GitLabServices } from '@ravenhelm/mcp-gitlab';
+import { gitlabServer } from '@ravenhelm/mcp-gitlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendFor, call, type Fixture, start } from '../gitlab/harness.js';
 import { type Listening, listen } from '../simulators/http.js';
@@ -207,5 +208,24 @@ describe('big but ordinary projects, at the default output budget', () => {
     expect(r.failedJobsTotal).toBeGreaterThanOrEqual(300);
     expect(r.summary).toMatch(/30\d failed job\(s\)/);
     expect(r.summary.length).toBeLessThan(2000);
+  });
+});
+
+describe('an operator who puts credentials into GITLAB_URL', () => {
+  it('is stopped at start with a message naming the setting, never the password', () => {
+    // before the fix: accepted; every call then failed with "GitLab is unreachable at http://deploy:<password>@..."
+    // in the error a LOW caller reads (fetch refuses URLs with credentials)
+    let message = '';
+    try {
+      loadConfig({
+        backendSchema: gitlabServer.backendConfig,
+        backendEnv: gitlabServer.backendEnv,
+        env: { GITLAB_URL: 'http://deploy:Hunter2-pass@127.0.0.1:8929', GITLAB_TOKEN: 'glpat-x' },
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/url.*must not carry credentials/i);
+    expect(message).not.toContain('Hunter2-pass');
   });
 });
