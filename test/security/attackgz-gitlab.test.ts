@@ -8,7 +8,8 @@ import { dataBudgetOf, loadConfig, RavenhelmError } from '@ravenhelm/kit';
 import type { GitLabServices } from '@ravenhelm/mcp-gitlab';
 import { gitlabServer } from '@ravenhelm/mcp-gitlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendFor, call, type Fixture, start } from '../gitlab/harness.js';
+import { backendFor, call, callError, type Fixture, start } from '../gitlab/harness.js';
+import { ADMIN_TOKEN } from '../simulators/gitlab.js';
 import { type Listening, listen } from '../simulators/http.js';
 
 /** A GitLab that answers every list with a page and a Link rel="next" back to itself (or elsewhere). */
@@ -227,5 +228,41 @@ describe('an operator who puts credentials into GITLAB_URL', () => {
     }
     expect(message).toMatch(/url.*must not carry credentials/i);
     expect(message).not.toContain('Hunter2-pass');
+  });
+});
+
+describe('paths that try to leave the allowlist', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    // an admin token: GitLab itself would show everything, so only our checks stand in the way
+    fx = await start({ allowlist: ['platform/*'], token: ADMIN_TOKEN });
+  });
+  afterAll(() => fx.close());
+
+  it.each([
+    ['a dot-dot segment inside the allowed group', 'platform/..'],
+    ['a dot segment', 'platform/.'],
+    ['dot-dot then out', 'platform/../secret/vault'],
+    ['encoded slash', 'platform%2F..%2Fsecret/vault'],
+    ['double-encoded slash', 'platform%252F..%252Fsecret/vault'],
+    ['a prefix look-alike', 'platform-evil/api'],
+    ['a subgroup past one *', 'platform/infra/terraform'],
+    ['a Cyrillic look-alike', 'plаtform/api'],
+    ['a trailing space', 'platform/api '],
+    ['a trailing newline', 'platform/api\n'],
+    ['a trailing slash', 'platform/api/'],
+  ])('%s (%j) is refused before GitLab is asked', async (_what, project) => {
+    const before = fx.sim.control.requests.length;
+    const err = await callError('projects_get', { project }, fx.services);
+    expect(['ERR_NOT_ALLOWED', 'ERR_INVALID_INPUT']).toContain(err.code);
+    // before the fix, "platform/.." and "platform/." passed the allowlist and were sent to GitLab
+    expect(fx.sim.control.requests.length).toBe(before);
+  });
+
+  it('a group path that is only dots is refused too', async () => {
+    const before = fx.sim.control.requests.length;
+    const err = await callError('variables_list', { group: 'platform/..' }, fx.services);
+    expect(err.code).toBe('ERR_NOT_ALLOWED');
+    expect(fx.sim.control.requests.length).toBe(before);
   });
 });
