@@ -98,6 +98,24 @@ describe('a GitLab whose lists never end', () => {
     expect(a.ok).toBe(false);
   }, 20_000);
 
+  it('projects_list: a malformed rel="next" on a full page is a backend error, not a server bug', async () => {
+    h.hits.length = 0;
+    h.page = Array.from({ length: 20 }, (_, i) => ({ id: i + 1, path_with_namespace: `g/p${i}`, name: `p${i}` }));
+    h.next = () => 'not a url';
+    try {
+      const services = { gitlab: backendFor(h.server.url, { timeoutMs: 2000 }) };
+      const a = await run(services, 'projects_list', { limit: 20 }, 8000);
+      expect(a.ok).toBe(false);
+      if (!a.ok) {
+        // before the fix: ERR_INTERNAL ("this is a server bug") from new URL() on GitLab's header
+        expect(a.err.code).toBe('ERR_BACKEND_ERROR');
+        expect(a.err.message).toMatch(/Link header of GitLab/);
+      }
+    } finally {
+      h.next = (self) => self;
+    }
+  }, 20_000);
+
   it('a rel="next" link to another host is never sent there (the token stays with GITLAB_URL)', async () => {
     h.hits.length = 0;
     elsewhere.hits.length = 0;
