@@ -277,6 +277,26 @@ describe('paths that try to leave the allowlist', () => {
     expect(fx.sim.control.requests.length).toBe(before);
   });
 
+  it('a project moved out of the allowlist is not followed there by its old path', async () => {
+    // platform/web is transferred to secret/: GitLab redirects GETs of the old path and refuses writes
+    const web = fx.sim.state.projects.find((x) => x.path_with_namespace === 'platform/web');
+    const secret = fx.sim.state.groups.find((g) => g.full_path === 'secret');
+    if (!web || !secret) throw new Error('seed changed: no platform/web or secret');
+    web.namespace_id = secret.id;
+    web.path_with_namespace = 'secret/web';
+    web.description = 'moved-out-of-reach';
+    fx.sim.state.redirects = new Map([['platform/web', web.id]]);
+    const read = await callError('projects_get', { project: 'platform/web' }, fx.services);
+    // before the fix: ERR_BACKEND_ERROR "GitLab failed on ... (HTTP 301) ...; retry later"
+    expect(read.code).toBe('ERR_NOT_FOUND');
+    expect(read.message).toMatch(/moved/);
+    expect(read.message).not.toMatch(/retry later/);
+    expect(read.message).not.toContain('moved-out-of-reach');
+    const write = await callError('pipelines_cancel', { project: 'platform/web', pipelineId: 1 }, fx.services);
+    expect(write.code).toBe('ERR_CONFLICT');
+    expect(write.message).toMatch(/moved projects/);
+  });
+
   it('a group path that is only dots is refused too', async () => {
     const before = fx.sim.control.requests.length;
     const err = await callError('variables_list', { group: 'platform/..' }, fx.services);

@@ -305,6 +305,16 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
           `${subject} was not found, or this server's token cannot see it (GitLab answers 404 for both)${said}`,
           details,
         );
+      case 301:
+      case 302:
+      case 307:
+      case 308:
+        // GitLab redirects a project's old path (renamed or transferred); following it could leave the allowlist
+        return new ToolError(
+          'ERR_NOT_FOUND',
+          `${subject} has moved: GitLab redirects its old path (HTTP ${status}), which this server does not follow; find the new path with projects_list (it must be inside the allowlist)`,
+          details,
+        );
       case 405:
       case 409:
         return new ToolError('ERR_CONFLICT', `GitLab refused ${subject} in its current state${said}`, details);
