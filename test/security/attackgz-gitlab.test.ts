@@ -304,3 +304,33 @@ describe('paths that try to leave the allowlist', () => {
     expect(fx.sim.control.requests.length).toBe(before);
   });
 });
+
+describe('webhook receivers whose URL path is the secret (Slack, Discord, Teams)', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await start();
+  });
+  afterAll(() => fx.close());
+
+  it.each([
+    ['Slack', 'https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/', 'xQ4bN7vR2kP9sT1wZ6yL3mHc'],
+    ['Discord', 'https://discord.com/api/webhooks/1234567890123456789/', 'Zk3-pQ9_vN2xR7tY1wB5mC8dF4gH6jK0'],
+    [
+      'Teams',
+      'https://contoso.webhook.office.com/webhookb2/7f1c2b3a-1111-4c2d-9e8f-abcdef012345@0a1b2c3d-2222-4e5f-8a9b-0123456789ab/IncomingWebhook/',
+      '3f9e8d7c6b5a49382716aabbccddeeff',
+    ],
+  ])('hooks_list shows a LOW caller the %s receiver without its path secret', async (_name, prefix, secret) => {
+    const created = await call(
+      'hooks_create',
+      { project: 'platform/web', url: `${prefix}${secret}`, events: ['pipeline'] },
+      fx.services,
+    );
+    const listed = await call('hooks_list', { project: 'platform/web' }, fx.services);
+    const hook = listed.hooks.find((h: { id: number }) => h.id === created.id);
+    // before the fix: the full URL, path secret included (whoever reads it can post to the channel)
+    expect(hook.url).not.toContain(secret);
+    expect(hook.url).toMatch(new RegExp(`^${new URL(prefix).origin.replace(/[.]/g, '\\.')}/`));
+    expect(JSON.stringify([created, listed])).not.toContain(secret);
+  });
+});

@@ -23,13 +23,23 @@ const Hook = z.object({
   createdAt: z.string().nullable(),
 });
 
-/** A hook URL without credentials: userinfo removed, query values hidden (tokens often live there). */
+/** A path segment that looks like a key (Slack, Discord, Teams put theirs in the path): long, letters and digits. */
+const KEY_LIKE = /^(?=.*\d)(?=.*[A-Za-z]).{16,}$/;
+
+/**
+ * A hook URL without credentials: userinfo removed, query values hidden (tokens often live there), and
+ * key-like path segments hidden (whoever holds a Slack or Discord hook URL can post to the channel).
+ */
 export function safeHookUrl(raw: string): string {
   try {
     const u = new URL(raw);
     u.username = '';
     u.password = '';
     for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, '…');
+    u.pathname = u.pathname
+      .split('/')
+      .map((seg) => (KEY_LIKE.test(seg) ? '…' : seg))
+      .join('/');
     return u.toString();
   } catch {
     return '(unparseable url)';
