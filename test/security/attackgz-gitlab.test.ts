@@ -80,7 +80,7 @@ describe('a GitLab whose lists never end', () => {
   it('a large page repeated by rel="next" is stopped by one byte budget for the whole call', async () => {
     h.hits.length = 0;
     h.page = Array.from({ length: 20 }, (_, i) => ({ slug: `p${i}`, title: 't', format: 'markdown' }));
-    h.pad = 50_000; // ~1 MB a page: 16 pages reach the 16 MiB a call may read
+    h.pad = 250_000; // ~5 MB a page: 13 pages reach the 64 MiB a call may read (4 answers of 16 MiB)
     const services = { gitlab: backendFor(h.server.url, { timeoutMs: 5000 }) };
     const a = await run(services, 'wiki_list', { project: 'platform/api' });
     expect(a.ok).toBe(false);

@@ -31,7 +31,7 @@ export interface CallScope {
   textTruncated?: boolean;
   /** Requests sent for this call, retries included: bounded by MAX_REQUESTS_PER_CALL. */
   attempts: number;
-  /** JSON bytes read for this call: every page counts against one `maxJsonBytes`. */
+  /** JSON bytes read for this call: bounded by JSON_ANSWERS_PER_CALL answers of `maxJsonBytes`. */
   jsonBytes?: number;
 }
 
@@ -41,6 +41,12 @@ export interface CallScope {
  * must end the call, not loop until the deadline. The widest tool (pipelines_diagnose) needs ~20.
  */
 export const MAX_REQUESTS_PER_CALL = 64;
+
+/**
+ * JSON one call may read in all, in answers of at most `maxJsonBytes` each: room for a tool that pages
+ * through big answers (merge request diffs), none for an answer repeated by rel="next" until memory runs out.
+ */
+export const JSON_ANSWERS_PER_CALL = 4;
 
 export const callScope = new AsyncLocalStorage<CallScope>();
 
@@ -293,12 +299,12 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
   if (type === 'application/json') {
     const used = scope?.jsonBytes ?? 0;
-    const { buf } = await readCapped(
-      res,
-      opts.maxJsonBytes - used,
-      false,
-      `the answers for this call exceeded ${opts.maxJsonBytes} bytes`,
-    );
+    const perCall = JSON_ANSWERS_PER_CALL * opts.maxJsonBytes;
+    const tooLarge =
+      perCall - used < opts.maxJsonBytes
+        ? `the answers for this call exceeded ${perCall} bytes`
+        : `the answer exceeded ${opts.maxJsonBytes} bytes`;
+    const { buf } = await readCapped(res, Math.min(opts.maxJsonBytes, perCall - used), false, tooLarge);
     if (scope) scope.jsonBytes = used + buf.length;
     const text = buf.toString('utf8');
     return { body: text === '' ? {} : (JSON.parse(text) ?? {}), headers, status: res.status };
