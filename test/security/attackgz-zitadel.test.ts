@@ -151,3 +151,35 @@ describe('lists at their own limits', () => {
     expect(older.some((e) => shown.has(e.sequence))).toBe(false);
   });
 });
+
+describe('a name that points at another user between plan and confirmation (TOCTOU)', () => {
+  let cfx: ZitadelFixture;
+  let cs: StdioSession;
+  beforeAll(async () => {
+    cfx = await startZitadelFixture({ confirm: true });
+    cs = await connectStdio(cfx.env);
+  }, 60_000);
+  afterAll(async () => {
+    await cs?.close();
+    await cfx?.stop();
+  });
+
+  // KIT FIX NEEDED (shared/src/pipeline/pipeline.ts #confirm): the confirmation is bound to the arguments
+  // only ({subject, tool, argsDigest}); "bob" is re-resolved when the confirmed call runs. The binding
+  // should also carry a digest of the plan text, recomputed on redeem, refusing with "the target changed
+  // since the plan" when it differs. The plan names the resolved id since this change, so that digest
+  // would catch the swap below. Remove .fails when the kit does it.
+  it.fails('users_disable confirmed for "bob" must not deactivate whoever is named bob by then', async () => {
+    const bob = cfx.sim.users.find((u) => u.username === 'bob');
+    const alice = cfx.sim.users.find((u) => u.username === 'alice');
+    if (!bob || !alice) throw new Error('seed changed: no bob or alice');
+    const first = await cs.client.callTool({ name: 'users_disable', arguments: { user: 'bob' } });
+    const meta = first._meta?.['ravenhelm/confirmation'] as { token: string; plan: string } | undefined;
+    expect(meta?.plan).toContain(`id ${bob.id}`);
+    // between plan and confirmation, bob is renamed and alice takes the name
+    bob.username = 'bob-former';
+    alice.username = 'bob';
+    await cs.client.callTool({ name: 'users_disable', arguments: { user: 'bob', confirmationToken: meta?.token } });
+    expect(alice.state).toBe('USER_STATE_ACTIVE');
+  });
+});

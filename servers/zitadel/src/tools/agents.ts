@@ -11,6 +11,7 @@ import {
   Page,
   ProjectRef,
   pageOf,
+  planUser,
   resolveProject,
   resolveUser,
   toUser,
@@ -243,8 +244,8 @@ export const rolesRevoke = defineTool({
   annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
-  plan: ({ user, roles, project }) =>
-    `Remove roles ${roles.join(', ')} from ${user} on ${project ?? 'the MCP project'}.`,
+  plan: async ({ user, roles, project }, { zitadel, signal }) =>
+    `Remove roles ${roles.join(', ')} from ${await planUser(zitadel, user, signal)} on ${project ?? 'the MCP project'}.`,
   handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);

@@ -185,3 +185,13 @@ export async function resolveProject(
   const p = found.result[0] as { id: string; name?: string };
   return { id: p.id, ...(p.name ? { name: p.name } : {}) };
 }
+
+/**
+ * How a plan names a user: resolved now, with id, type and state, so whoever confirms sees exactly which
+ * account the call will touch (a name alone could be another account by the time it runs).
+ */
+export async function planUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<string> {
+  const u = await resolveUser(zitadel, ref, signal);
+  const name = u.preferredLoginName ?? u.username ?? ref;
+  return `${name} (id ${u.userId}, ${u.machine ? 'service account' : 'human'}, ${shortEnum(u.state, 'USER_STATE_')})`;
+}
