@@ -131,6 +131,26 @@ describe('a GitLab whose lists never end', () => {
   }, 20_000);
 });
 
+describe('a GitLab answer nested 200,000 levels deep', () => {
+  it('is a backend error that says so, not a server bug', async () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const nested = await listen((_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"id":1,"name":${deep},"path_with_namespace":"platform/api"}`);
+    });
+    try {
+      const a = await run({ gitlab: backendFor(nested.url, { timeoutMs: 3000 }) }, 'projects_get', {
+        project: 'platform/api',
+      });
+      expect(a.ok).toBe(false);
+      // before the fix: ERR_INTERNAL "internal error" (the stack overflowed turning the name into text)
+      if (!a.ok) expect(`${a.err.code}: ${a.err.message}`).toMatch(/^ERR_BACKEND_ERROR: .*nests deeper than 64/);
+    } finally {
+      await nested.close();
+    }
+  });
+});
+
 describe('a GitLab (or a proxy in front of it) that echoes the request in its error page', () => {
   let echo: Listening;
   const TOKEN = 'glpat-attackgz-server-token-9f3k';

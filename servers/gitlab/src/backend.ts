@@ -258,7 +258,7 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
       case 'invalid':
         return new ToolError(
           'ERR_BACKEND_ERROR',
-          `GitLab's answer about ${subject} was not valid JSON; check that GITLAB_URL points at GitLab itself, not a login page or proxy`,
+          `GitLab's answer about ${subject} was not JSON this server can read (${err.detail}); check that GITLAB_URL points at GitLab itself, not a login page or proxy`,
         );
       case 'cancelled':
         return new ToolError('ERR_CANCELLED', `the call to GitLab about ${subject} was cancelled`);

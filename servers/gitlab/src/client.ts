@@ -48,6 +48,28 @@ export const MAX_REQUESTS_PER_CALL = 64;
  */
 export const JSON_ANSWERS_PER_CALL = 4;
 
+/** GitLab's answers nest a few levels; far deeper is not GitLab, and recursing into it would overflow the stack. */
+const MAX_JSON_DEPTH = 64;
+
+/** The deepest array/object nesting of a JSON text (strings skipped), in one pass. */
+export function nestingOf(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) max = depth;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return max;
+}
+
 export const callScope = new AsyncLocalStorage<CallScope>();
 
 export class GitLabHttpError extends Error {
@@ -307,6 +329,8 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
     const { buf } = await readCapped(res, Math.min(opts.maxJsonBytes, perCall - used), false, tooLarge);
     if (scope) scope.jsonBytes = used + buf.length;
     const text = buf.toString('utf8');
+    if (nestingOf(text) > MAX_JSON_DEPTH)
+      throw new GitLabNetworkError('invalid', `the answer nests deeper than ${MAX_JSON_DEPTH} levels`);
     return { body: text === '' ? {} : (JSON.parse(text) ?? {}), headers, status: res.status };
   }
   if (type.startsWith('text/')) {
