@@ -3,7 +3,8 @@
  * Client against the stateful simulator: what a HIGH agent may do to the server's own identity.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseKeyFile, ZitadelBackend } from '@ravenhelm/mcp-zitadel';
+import { invokeTool, silentLogger } from '@ravenhelm/kit';
+import { parseKeyFile, tools, ZitadelBackend, type ZitadelServices } from '@ravenhelm/mcp-zitadel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../simulators/http.js';
 import {
@@ -30,6 +31,17 @@ afterAll(async () => {
 async function call(name: string, args: Record<string, unknown>) {
   const r = await s.client.callTool({ name, arguments: args });
   return { isError: r.isError === true, text: (r.content as { text: string }[])[0]?.text ?? '' };
+}
+
+/** The Zitadel client pointed at a stand-in server, with a real key from the simulator. */
+function probeBackend(url: string, username: string): ZitadelBackend {
+  return new ZitadelBackend({
+    url,
+    keyFile: parseKeyFile(fx.sim.addServiceAccount({ username }).keyFile, 'probe key'),
+    timeoutMs: 2000,
+    maxResponseBytes: 1024 * 1024,
+    scope: 'openid',
+  });
 }
 
 describe("the server's own service account", () => {
@@ -62,13 +74,7 @@ describe('a Zitadel (or a proxy in front of it) that echoes the request in its e
       );
     });
     try {
-      const b = new ZitadelBackend({
-        url: echo.url,
-        keyFile: parseKeyFile(fx.sim.addServiceAccount({ username: 'echo-probe' }).keyFile, 'probe key'),
-        timeoutMs: 2000,
-        maxResponseBytes: 1024 * 1024,
-        scope: 'openid',
-      });
+      const b = probeBackend(echo.url, 'echo-probe');
       const err = await b.getUser('123456789').then(
         () => undefined,
         (e: Error) => e,
@@ -78,6 +84,55 @@ describe('a Zitadel (or a proxy in front of it) that echoes the request in its e
       expect(err?.message).not.toContain(ACCESS_TOKEN);
     } finally {
       await echo.close();
+    }
+  });
+});
+
+describe('a Zitadel whose answers have fields of the wrong type', () => {
+  it('users_search answers with what it could read, not "a server bug"', async () => {
+    const odd = await listen((req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          req.url === '/oauth/v2/token'
+            ? { access_token: 'odd-access-token-1234', expires_in: 300 }
+            : {
+                details: { totalResult: '2' },
+                result: [
+                  { userId: '1', username: 5, state: ['x'], details: 'x', human: [1], machine: { name: {} } },
+                  { userId: { id: 2 }, username: 'ok-user', preferredLoginName: null, loginNames: 'x' },
+                ],
+              },
+        ),
+      );
+    });
+    try {
+      const zitadel = probeBackend(odd.url, 'odd-probe');
+      const services = { zitadel, mapping: { allowedOrgIds: [], roleScopes: {} }, registry: async () => undefined };
+      const tool = tools.find((t) => t.name === 'users_search');
+      if (!tool) throw new Error('no users_search');
+      // before the fix: ERR_INTERNAL "users_search produced an invalid result; this is a server bug"
+      const out = await invokeTool(
+        tool,
+        {},
+        services as ZitadelServices,
+        {
+          signal: new AbortController().signal,
+          logger: silentLogger(),
+          principal: { subject: 'probe', scopes: [], roles: [], source: 'stdio' },
+          requestId: 'attackgz',
+          maxOutputBytes: 26_000,
+          options: {},
+        },
+        { timeoutMs: 5000 },
+      );
+      const users = out.users as { id: string; username: string }[];
+      expect(users.map((u) => [u.id, u.username])).toEqual([
+        ['1', ''],
+        ['', 'ok-user'],
+      ]);
+    } finally {
+      await odd.close();
     }
   });
 });

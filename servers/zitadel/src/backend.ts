@@ -3,6 +3,8 @@ import { BackendHttp, type BackendRecorder, raceAbort, ToolError } from '@ravenh
 import { SignJWT } from 'jose';
 import {
   type ListResult,
+  recordOf,
+  type SHAPES,
   type TextMethod,
   totalOf,
   withoutSecrets,
@@ -161,9 +163,16 @@ export class ZitadelBackend {
     }
   }
 
-  async #list<T>(path: string, what: string, body: object, signal?: AbortSignal): Promise<ListResult<T>> {
-    const res = await this.call<{ details?: unknown; result?: T[] }>('POST', path, what, body, signal);
-    return { total: totalOf(res?.details), result: Array.isArray(res?.result) ? res.result : [] };
+  async #list<T>(
+    kind: keyof typeof SHAPES,
+    path: string,
+    what: string,
+    body: object,
+    signal?: AbortSignal,
+  ): Promise<ListResult<T>> {
+    const res = await this.call<{ details?: unknown; result?: unknown }>('POST', path, what, body, signal);
+    const result = Array.isArray(res?.result) ? res.result.map((r) => recordOf<T>(kind, r)) : [];
+    return { total: totalOf(res?.details), result };
   }
 
   searchUsers(
@@ -172,6 +181,7 @@ export class ZitadelBackend {
     signal?: AbortSignal,
   ): Promise<ListResult<ZUser>> {
     return this.#list<ZUser>(
+      'user',
       '/v2/users',
       'users',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -187,13 +197,15 @@ export class ZitadelBackend {
       undefined,
       signal,
     );
-    if (!res?.user) throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
-    return res.user;
+    if (!res?.user || typeof res.user !== 'object')
+      throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
+    return recordOf<ZUser>('user', res.user);
   }
 
   listOrgs(name: string | undefined, window: { offset: number; limit: number }, signal?: AbortSignal) {
     const queries = name ? [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } }] : [];
     return this.#list<ZOrg>(
+      'org',
       '/v2/organizations/_search',
       'organisations',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -208,6 +220,7 @@ export class ZitadelBackend {
   ) {
     const queries = name ? [{ nameQuery: { name: name.value, method: name.method } }] : [];
     return this.#list<ZProject>(
+      'project',
       '/management/v1/projects/_search',
       'projects',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -217,6 +230,7 @@ export class ZitadelBackend {
 
   listProjectRoles(projectId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
     return this.#list<ZRole>(
+      'role',
       `/management/v1/projects/${encodeURIComponent(projectId)}/roles/_search`,
       `project ${projectId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
@@ -234,6 +248,7 @@ export class ZitadelBackend {
       ...(filter.projectId ? [{ projectIdQuery: { projectId: filter.projectId } }] : []),
     ];
     return this.#list<ZGrant>(
+      'grant',
       '/management/v1/users/grants/_search',
       'user grants',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -276,6 +291,7 @@ export class ZitadelBackend {
 
   listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
     return this.#list<ZKey>(
+      'key',
       `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
       `keys of user ${userId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
@@ -367,7 +383,7 @@ export class ZitadelBackend {
       },
       signal,
     );
-    return Array.isArray(res?.events) ? res.events : [];
+    return Array.isArray(res?.events) ? res.events.map((e) => recordOf<ZEvent>('event', e)) : [];
   }
 
   /** Readiness: the service account can log in and read itself. */
