@@ -151,6 +151,24 @@ describe('a GitLab answer nested 200,000 levels deep', () => {
   });
 });
 
+describe('a GitLab answer with fields of the wrong type', () => {
+  it('projects_get answers with what it could read, not "a server bug"', async () => {
+    const odd = await listen((_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: {}, name: 5, path_with_namespace: 'platform/api', archived: 'yes' }));
+    });
+    try {
+      const a = await run({ gitlab: backendFor(odd.url, { timeoutMs: 3000 }) }, 'projects_get', {
+        project: 'platform/api',
+      });
+      // before the fix: ERR_INTERNAL "produced an invalid result; this is a server bug" (id NaN)
+      expect(a.ok ? a.r : `${a.err.code}: ${a.err.message}`).toMatchObject({ id: 0, name: '5', archived: false });
+    } finally {
+      await odd.close();
+    }
+  });
+});
+
 describe('a GitLab (or a proxy in front of it) that echoes the request in its error page', () => {
   let echo: Listening;
   const TOKEN = 'glpat-attackgz-server-token-9f3k';

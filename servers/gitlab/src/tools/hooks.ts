@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, Id, Limit, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
+import { Cursor, Id, Limit, num, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
 
 const EVENTS = [
   'push',
@@ -47,7 +47,7 @@ export function safeHookUrl(raw: string): string {
 }
 
 const hookOf = (h: Rec) => ({
-  id: Number(h.id),
+  id: num(h.id),
   url: safeHookUrl(str(h.url)),
   events: EVENTS.filter((e) => h[`${e}_events`] === true),
   sslVerification: h.enable_ssl_verification !== false,

@@ -8,6 +8,7 @@ import {
   Cursor,
   Id,
   Limit,
+  num,
   Paging,
   ProjectPath,
   pagingOf,
@@ -42,7 +43,7 @@ const PipelineSummary = z.object({
 });
 
 export const PipelineSummaryOf = (p: Rec) => ({
-  id: Number(p.id),
+  id: num(p.id),
   ref: str(p.ref),
   sha: str(p.sha).slice(0, 12),
   status: str(p.status),
@@ -60,7 +61,7 @@ const JobShape = z.object({
 });
 
 const jobOf = (j: Rec) => ({
-  id: Number(j.id),
+  id: num(j.id),
   name: str(j.name),
   status: str(j.status),
   allowFailure: j.allow_failure === true,
@@ -173,7 +174,7 @@ export const pipelinesGet = defineTool({
 
 /** Jobs grouped by stage, stages in the order their first job ran (GitLab lists jobs newest first). */
 export function byStage(jobs: Rec[]) {
-  const sorted = [...jobs].sort((a, b) => Number(a.id) - Number(b.id));
+  const sorted = [...jobs].sort((a, b) => num(a.id) - num(b.id));
   const stages = new Map<string, Rec[]>();
   for (const j of sorted) {
     const name = str(j.stage);
@@ -254,14 +255,12 @@ export const pipelinesDiagnose = defineTool({
     const path = gitlab.project(project);
     return gitlab.call(`the failure of a pipeline of "${project}"`, signal, async (api, scope) => {
       const p = await findPipeline(api, path, pipelineId, ref);
-      const { jobs } = await pipelineJobs(api, path, Number(p.id), ['failed']);
+      const { jobs } = await pipelineJobs(api, path, num(p.id), ['failed']);
       // latest attempt of each job name only, hard failures first
       const failed = [...jobs]
-        .sort((a, b) => Number(b.id) - Number(a.id))
+        .sort((a, b) => num(b.id) - num(a.id))
         .filter((j, i, all) => all.findIndex((k) => k.name === j.name) === i)
-        .sort(
-          (a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || Number(a.id) - Number(b.id),
-        );
+        .sort((a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || num(a.id) - num(b.id));
       const perJobBytes = Math.max(
         1024,
         Math.floor((maxOutputBytes - 2048) / Math.max(1, Math.min(maxJobs, failed.length))),
@@ -269,14 +268,14 @@ export const pipelinesDiagnose = defineTool({
       const failedJobs = [];
       for (const j of failed.slice(0, maxJobs)) {
         const base = {
-          id: Number(j.id),
+          id: num(j.id),
           name: str(j.name),
           stage: str(j.stage),
           failureReason: strOrNull(j.failure_reason),
           allowFailure: j.allow_failure === true,
         };
         try {
-          const log = await readLog(api, scope, path, Number(j.id));
+          const log = await readLog(api, scope, path, num(j.id));
           const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
           failedJobs.push({
             ...base,

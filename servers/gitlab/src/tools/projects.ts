@@ -2,7 +2,19 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { decodeKeysetCursor, encodeKeysetCursor } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, GroupPath, Limit, Paging, ProjectPath, type Rec, Search, str, strOrNull } from './shapes.js';
+import {
+  Cursor,
+  clip,
+  GroupPath,
+  Limit,
+  num,
+  Paging,
+  ProjectPath,
+  type Rec,
+  Search,
+  str,
+  strOrNull,
+} from './shapes.js';
 
 const ProjectSummary = z.object({
   path: z.string(),
@@ -104,7 +116,7 @@ export const projectsGet = defineTool({
     )) as unknown as Rec;
     return {
       ...summary(p),
-      id: Number(p.id),
+      id: num(p.id),
       description: clip(p.description, 1000),
       webUrl: str(p.web_url),
       httpCloneUrl: str(p.http_url_to_repo),
@@ -148,12 +160,12 @@ export const projectsCreate = defineTool({
       return api.Projects.create({
         name,
         path: slug,
-        namespaceId: Number(ns.id),
+        namespaceId: num(ns.id),
         visibility,
         ...(description ? { description } : {}),
       } as never);
     })) as unknown as Rec;
-    return { ...summary(p), id: Number(p.id), webUrl: str(p.web_url) };
+    return { ...summary(p), id: num(p.id), webUrl: str(p.web_url) };
   },
 });
 
