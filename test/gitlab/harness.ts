@@ -57,6 +57,7 @@ export async function call(
   args: unknown,
   services: GitLabServices,
   maxOutputBytes = 64 * 1024,
+  timeoutMs = 30_000,
 ): Promise<Result> {
   return invokeTool(
     tool(name),
@@ -70,7 +71,7 @@ export async function call(
       maxOutputBytes,
       options: {},
     },
-    { timeoutMs: 30_000 },
+    { timeoutMs },
   );
 }
 

@@ -112,4 +112,24 @@ describe('policy around the GitLab tools', () => {
       await rt.close();
     }
   });
+
+  it('hooks_create: credentials in the receiver URL reach neither the audit records nor the answer (attackgz)', async () => {
+    const { rt, audit } = await runtime(`servers:\n  gitlab:\n${spiffe}`);
+    // userinfo, a query token and a path secret (Slack/Teams style): what hooks_list hides, the audit kept
+    const url = 'https://hookuser:Pw-in-userinfo-81x@receiver.example/services/T0/B0/PathSecret93k?token=Qs-secret-27z';
+    try {
+      const r = await rt.pipeline.call(rt.localPrincipal, 'hooks_create', {
+        project: 'platform/api',
+        url,
+        events: ['pipeline'],
+      });
+      expect(r.isError, r.content[0]?.text).toBeFalsy();
+      expect(audit.records.some((a) => a.tool === 'hooks_create' && a.outcome === 'success')).toBe(true);
+      const seen = JSON.stringify([r, audit.records]);
+      for (const secret of ['Pw-in-userinfo-81x', 'Qs-secret-27z']) expect(seen).not.toContain(secret);
+      expect(JSON.stringify(audit.records)).not.toContain('PathSecret93k');
+    } finally {
+      await rt.close();
+    }
+  });
 });

@@ -190,6 +190,8 @@ export interface SimState {
   projects: SimProject[];
   runners: SimRunner[];
   nextId: number;
+  /** Old full path (lower case) -> project id, left behind when a project is renamed or transferred. */
+  redirects?: Map<string, number>;
 }
 
 const E = '\x1b';

@@ -18,6 +18,11 @@
  * - doc/administration/settings/user_and_ip_rate_limits.md: a throttled request gets 429 with
  *   `Retry-After` and RateLimit-* headers and the plain-text body "Retry later".
  * - doc/ci/jobs/job_logs.md: `section_start:<unix>:<name>[collapsed=true]\r\e[0K` / `section_end` markers.
+ * - doc/api/rest/_index.md "Redirects" and lib/api/helpers.rb `find_project!` (gitlab-org/gitlab MR 128642,
+ *   "Redirect API requests to moved projects", and MR 259297 documenting the 405): a project named by a
+ *   path it had before a rename or transfer answers GET with `301 Moved Permanently` and a Location that
+ *   names it by id (same sub-path and query); any other method gets `405 {"message": "Non GET methods are
+ *   not allowed for moved projects"}`. By id or by its current path nothing changes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -78,6 +83,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly body: Json,
+    readonly headers?: Record<string, string>,
   ) {
     super(String(status));
   }
@@ -154,7 +160,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
         for (const [k, v] of url.searchParams) if (!(k in body)) body[k] = v;
         answer = route(req.method ?? 'GET', url, token, body);
       } catch (err) {
-        if (err instanceof HttpError) answer = { status: err.status, body: err.body };
+        if (err instanceof HttpError)
+          answer = { status: err.status, body: err.body, ...(err.headers ? { headers: err.headers } : {}) };
         else answer = { status: 500, body: { message: '500 Internal Server Error' } };
       }
     }
@@ -208,6 +215,21 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       : state.projects.find((x) => x.path_with_namespace.toLowerCase() === ref.toLowerCase());
     if (!p || !canSeeProject(p, u)) throw notFound('Project');
     return p;
+  }
+  /** A path the project had before it moved: GET is redirected to it by id, other methods are refused. */
+  function movedProject(method: string, url: URL, ref: string, u: SimUser): void {
+    if (/^\d+$/.test(ref) || state.projects.some((x) => x.path_with_namespace.toLowerCase() === ref.toLowerCase()))
+      return;
+    const movedTo = state.redirects?.get(ref.toLowerCase());
+    const p = movedTo === undefined ? undefined : state.projects.find((x) => x.id === movedTo);
+    if (!p || !canSeeProject(p, u)) return;
+    if (method !== 'GET') throw new HttpError(405, { message: 'Non GET methods are not allowed for moved projects' });
+    const location = new URL(url.pathname.replace(encodeURIComponent(ref), String(p.id)) + url.search, base);
+    throw new HttpError(
+      301,
+      { message: `This resource has been moved permanently to ${location}.` },
+      { location: location.toString() },
+    );
   }
   function findGroup(ref: string, u: SimUser): SimGroup {
     const g = /^\d+$/.test(ref)
@@ -552,6 +574,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       return ok(projectJson(p), 201);
     }
     if (root === 'projects' && id) {
+      movedProject(method, url, id, me);
       const p = findProject(id, me);
       const access = projectAccess(p, me);
       switch (key) {

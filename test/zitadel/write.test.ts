@@ -125,7 +125,9 @@ describe('grants', () => {
   it('revoke needs confirmation (plan + single-use token), then removes the roles and finally the grant', async () => {
     const plan = await call('roles_revoke', { user: 'agent-deploy', roles: ['docker.operator'] });
     expect(plan.isError).toBe(true);
-    expect(plan.text).toContain('Plan: Remove roles docker.operator from agent-deploy on the MCP project.');
+    expect(plan.text).toMatch(
+      /Plan: Remove roles docker\.operator from agent-deploy@\S+ \(id \d+, service account, active\) on the MCP project\./,
+    );
     const token = plan.meta?.['ravenhelm/confirmation']?.token as string;
     const held = fx.sim.grants.find((g) => g.userId === fx.sim.users.find((u) => u.username === 'agent-deploy')?.id);
     expect(held?.roleKeys.sort()).toEqual(['docker.operator', 'docker.reader']);
@@ -182,7 +184,7 @@ describe('roles, keys and users: the destructive and admin tools', () => {
 
   it("deactivates or locks a user after confirmation, and refuses the server's own account", async () => {
     const plan = await call('users_disable', { user: 'bob', mode: 'lock' });
-    expect(plan.text).toContain('Plan: Lock bob: no more logins or new tokens.');
+    expect(plan.text).toMatch(/Plan: Lock bob@\S+ \(id \d+, human, active\): no more logins or new tokens\./);
     const done = await call('users_disable', {
       user: 'bob',
       mode: 'lock',

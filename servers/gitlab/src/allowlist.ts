@@ -16,6 +16,8 @@ export class Allowlist {
   }
 
   allows(path: string): boolean {
+    // "team/.." matches "team/*" as text but names nothing in team: "." and ".." are never allowed segments
+    if (path.split('/').some((segment) => segment === '.' || segment === '..')) return false;
     return this.#compiled.some((re) => re.matches(path));
   }
 

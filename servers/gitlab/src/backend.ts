@@ -10,6 +10,7 @@ import {
   type HandlerOptions,
 } from './client.js';
 import type { Api } from './gitbeaker.js';
+import { fitItems } from './tools/shapes.js';
 
 export type { Api } from './gitbeaker.js';
 
@@ -220,14 +221,7 @@ export function fitPage<T>(
   maxBytes: number,
 ): { items: T[]; total: number | null; truncated: boolean; nextCursor?: string } {
   const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: limit, skip: 0 };
-  const items: T[] = [];
-  let used = 2;
-  for (const item of page.items) {
-    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
-    if (items.length > 0 && used + size > maxBytes) break;
-    items.push(item);
-    used += size;
-  }
+  const items = fitItems(page.items, maxBytes);
   if (items.length < page.items.length) {
     const nextCursor = encodeOffsetCursor({ page: at.page, perPage: at.perPage, skip: at.skip + items.length });
     return { items, total: page.total, truncated: true, nextCursor };
@@ -264,11 +258,16 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
       case 'invalid':
         return new ToolError(
           'ERR_BACKEND_ERROR',
-          `GitLab's answer about ${subject} was not valid JSON; check that GITLAB_URL points at GitLab itself, not a login page or proxy`,
+          `GitLab's answer about ${subject} was not JSON this server can read (${err.detail}); check that GITLAB_URL points at GitLab itself, not a login page or proxy`,
         );
       case 'cancelled':
         return new ToolError('ERR_CANCELLED', `the call to GitLab about ${subject} was cancelled`);
       case 'too-large':
+        if (err.detail.startsWith('GitLab kept linking'))
+          return new ToolError(
+            'ERR_OUTPUT_TOO_LARGE',
+            `GitLab's answer about ${subject} did not end (${err.detail}); reading stopped there. Check GitLab at ${url} and any proxy in front of it`,
+          );
         return new ToolError(
           'ERR_OUTPUT_TOO_LARGE',
           `GitLab's answer about ${subject} was too large (${err.detail}); reading stopped there. Narrow the request (filters, a smaller page)`,
@@ -304,6 +303,16 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
         return new ToolError(
           'ERR_NOT_FOUND',
           `${subject} was not found, or this server's token cannot see it (GitLab answers 404 for both)${said}`,
+          details,
+        );
+      case 301:
+      case 302:
+      case 307:
+      case 308:
+        // GitLab redirects a project's old path (renamed or transferred); following it could leave the allowlist
+        return new ToolError(
+          'ERR_NOT_FOUND',
+          `${subject} has moved: GitLab redirects its old path (HTTP ${status}), which this server does not follow; find the new path with projects_list (it must be inside the allowlist)`,
           details,
         );
       case 405:

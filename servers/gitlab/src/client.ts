@@ -29,7 +29,45 @@ export interface CallScope {
   /** Size of the last text body before its tail was kept. */
   textTotalBytes?: number;
   textTruncated?: boolean;
+  /** Requests sent for this call, retries included: bounded by MAX_REQUESTS_PER_CALL. */
   attempts: number;
+  /** JSON bytes read for this call: bounded by JSON_ANSWERS_PER_CALL answers of `maxJsonBytes`. */
+  jsonBytes?: number;
+}
+
+/**
+ * Most requests one tool call may send. gitbeaker follows rel="next" links by itself whenever a list
+ * was asked without a page bound (or came back short): a GitLab (or a proxy) linking a page to itself
+ * must end the call, not loop until the deadline. The widest tool (pipelines_diagnose) needs ~20.
+ */
+export const MAX_REQUESTS_PER_CALL = 64;
+
+/**
+ * JSON one call may read in all, in answers of at most `maxJsonBytes` each: room for a tool that pages
+ * through big answers (merge request diffs), none for an answer repeated by rel="next" until memory runs out.
+ */
+export const JSON_ANSWERS_PER_CALL = 4;
+
+/** GitLab's answers nest a few levels; far deeper is not GitLab, and recursing into it would overflow the stack. */
+const MAX_JSON_DEPTH = 64;
+
+/** The deepest array/object nesting of a JSON text (strings skipped), in one pass. */
+export function nestingOf(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) max = depth;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return max;
 }
 
 export const callScope = new AsyncLocalStorage<CallScope>();
@@ -92,7 +130,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function readCapped(res: Response, max: number, keepTail: boolean): Promise<{ buf: Buffer; total: number }> {
+async function readCapped(
+  res: Response,
+  max: number,
+  keepTail: boolean,
+  tooLarge = `the answer exceeded ${max} bytes`,
+): Promise<{ buf: Buffer; total: number }> {
   const chunks: Buffer[] = [];
   let kept = 0;
   let total = 0;
@@ -102,7 +145,7 @@ async function readCapped(res: Response, max: number, keepTail: boolean): Promis
     total += b.length;
     if (!keepTail && total > max) {
       await res.body.cancel().catch(() => undefined);
-      throw new GitLabNetworkError('too-large', `the answer exceeded ${max} bytes`);
+      throw new GitLabNetworkError('too-large', tooLarge);
     }
     chunks.push(b);
     kept += b.length;
@@ -111,6 +154,19 @@ async function readCapped(res: Response, max: number, keepTail: boolean): Promis
   let buf = Buffer.concat(chunks);
   if (buf.length > max) buf = buf.subarray(buf.length - max);
   return { buf, total };
+}
+
+const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
+
+/** `text` with every credential this request carried replaced, before it is cut or shown anywhere. */
+export function withoutCredentials(text: string, headers: Record<string, string> | undefined): string {
+  let out = text;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!CREDENTIAL_HEADERS.includes(name.toLowerCase()) || typeof value !== 'string') continue;
+    for (const secret of [value, value.replace(/^\s*(bearer|basic)\s+/i, '')])
+      if (secret.length >= 8) out = out.split(secret).join('[redacted]');
+  }
+  return out;
 }
 
 function gitlabMessageOf(text: string, contentType: string): string {
@@ -186,7 +242,11 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
     const combined = signals.length > 0 ? AbortSignal.any(signals) : new AbortController().signal;
     const idempotent = IDEMPOTENT.has(method);
     for (let attempt = 0; ; attempt++) {
-      if (scope) scope.attempts++;
+      if (scope && ++scope.attempts > MAX_REQUESTS_PER_CALL)
+        throw new GitLabNetworkError(
+          'too-large',
+          `GitLab kept linking a next page: more than ${MAX_REQUESTS_PER_CALL} requests for one call`,
+        );
       let res: Response;
       try {
         res = await fetch(url, { method, headers, body, signal: combined, redirect: 'manual' });
@@ -201,8 +261,10 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
           throw networkError(err, signal, scope?.signal, 'body');
         }
       }
-      const text = (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString(
-        'utf8',
+      // an error page may echo the request (proxies and debug pages do): our own credentials go first
+      const text = withoutCredentials(
+        (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString('utf8'),
+        headers,
       );
       const retryAfter = retryAfterSeconds(res.headers.get('retry-after'));
       const retryable = idempotent && (res.status === 429 || (res.status >= 500 && res.status !== 501));
@@ -258,8 +320,17 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
   if (res.status === 204) return { body: null, headers, status: res.status };
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
   if (type === 'application/json') {
-    const { buf } = await readCapped(res, opts.maxJsonBytes, false);
+    const used = scope?.jsonBytes ?? 0;
+    const perCall = JSON_ANSWERS_PER_CALL * opts.maxJsonBytes;
+    const tooLarge =
+      perCall - used < opts.maxJsonBytes
+        ? `the answers for this call exceeded ${perCall} bytes`
+        : `the answer exceeded ${opts.maxJsonBytes} bytes`;
+    const { buf } = await readCapped(res, Math.min(opts.maxJsonBytes, perCall - used), false, tooLarge);
+    if (scope) scope.jsonBytes = used + buf.length;
     const text = buf.toString('utf8');
+    if (nestingOf(text) > MAX_JSON_DEPTH)
+      throw new GitLabNetworkError('invalid', `the answer nests deeper than ${MAX_JSON_DEPTH} levels`);
     return { body: text === '' ? {} : (JSON.parse(text) ?? {}), headers, status: res.status };
   }
   if (type.startsWith('text/')) {

@@ -51,7 +51,7 @@ describe('gitlab tool declarations', () => {
         .filter(([, s]) => s.sensitive)
         .map(([k]) => k);
     expect(sensitive('variables_set')).toEqual(['value']);
-    expect(sensitive('hooks_create')).toEqual(['token']);
+    expect(sensitive('hooks_create')).toEqual(['url', 'token']);
   });
 
   it('has one-sentence descriptions, inputs described where it adds information, lean object outputs', () => {

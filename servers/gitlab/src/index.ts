@@ -46,7 +46,14 @@ const csv = z.preprocess(
 );
 
 export const GitLabBackendConfig = z.object({
-  url: z.url().default('http://127.0.0.1:8929').describe('GitLab base URL (without /api/v4)'),
+  // userinfo in the URL would be shown in every error that names GitLab (and fetch refuses it anyway)
+  url: z
+    .url()
+    .refine((u) => !URL.canParse(u) || !/^[a-z][\w+.-]*:\/\/[^/?#]*@/i.test(u), {
+      message: 'must not carry credentials: give the token in GITLAB_TOKEN_FILE',
+    })
+    .default('http://127.0.0.1:8929')
+    .describe('GitLab base URL (without /api/v4)'),
   tokenFile: z.string().optional().describe("File holding the server's own GitLab token (re-read every 30 s)"),
   token: z.string().optional().describe('The token itself (prefer tokenFile)'),
   timeoutMs: z.coerce

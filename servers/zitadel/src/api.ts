@@ -103,6 +103,92 @@ export interface ZEvent {
   type?: { type?: string };
 }
 
+/**
+ * What a record of each kind may hold, field by field: anything else (a number where a string belongs,
+ * an object where a list belongs) is dropped when the answer is read, so a broken or hostile answer
+ * gives blank fields, never an output the tools cannot shape (which the kit reports as a server bug).
+ */
+type Shape = 'string' | 'boolean' | 'strings' | 'scalar' | 'object' | { readonly [field: string]: Shape };
+
+const DETAILS = { creationDate: 'string', changeDate: 'string', resourceOwner: 'string' } as const;
+export const SHAPES = {
+  user: {
+    userId: 'string',
+    state: 'string',
+    username: 'string',
+    loginNames: 'strings',
+    preferredLoginName: 'string',
+    details: DETAILS,
+    human: {
+      profile: { givenName: 'string', familyName: 'string', displayName: 'string' },
+      email: { email: 'string', isVerified: 'boolean' },
+    },
+    machine: { name: 'string', description: 'string', hasSecret: 'boolean', accessTokenType: 'string' },
+  },
+  grant: {
+    id: 'string',
+    roleKeys: 'strings',
+    state: 'string',
+    userId: 'string',
+    userName: 'string',
+    orgId: 'string',
+    orgName: 'string',
+    projectId: 'string',
+    projectName: 'string',
+    projectGrantId: 'string',
+  },
+  project: { id: 'string', name: 'string', state: 'string', details: DETAILS },
+  role: { key: 'string', displayName: 'string', group: 'string' },
+  org: { id: 'string', name: 'string', state: 'string', primaryDomain: 'string' },
+  key: { id: 'string', type: 'string', expirationDate: 'string', details: DETAILS },
+  event: {
+    editor: { userId: 'string', displayName: 'string', service: 'string' },
+    aggregate: { id: 'string', type: { type: 'string' }, resourceOwner: 'string' },
+    sequence: 'scalar',
+    creationDate: 'string',
+    payload: 'object',
+    type: { type: 'string' },
+  },
+} as const satisfies Record<string, Shape>;
+
+/** The id field each kind always has (blank when the answer lacks it). */
+const ID_OF: Partial<Record<keyof typeof SHAPES, string>> = {
+  user: 'userId',
+  grant: 'id',
+  project: 'id',
+  role: 'key',
+  org: 'id',
+  key: 'id',
+};
+
+function conform(value: unknown, shape: Shape): unknown {
+  switch (shape) {
+    case 'string':
+      return typeof value === 'string' ? value : undefined;
+    case 'boolean':
+      return typeof value === 'boolean' ? value : undefined;
+    case 'strings':
+      return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined;
+    case 'scalar':
+      return typeof value === 'string' || typeof value === 'number' ? value : undefined;
+    case 'object':
+      return value && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [field, sub] of Object.entries(shape)) {
+    const v = conform((value as Record<string, unknown>)[field], sub);
+    if (v !== undefined) out[field] = v;
+  }
+  return out;
+}
+
+/** One record of `kind` as the tools read it: only fields of the expected types, the id always a string. */
+export function recordOf<T>(kind: keyof typeof SHAPES, value: unknown): T {
+  const id = ID_OF[kind];
+  return { ...(id ? { [id]: '' } : {}), ...(conform(value, SHAPES[kind]) as object) } as T;
+}
+
 /** A text query in Zitadel's form. */
 export type TextMethod = 'TEXT_QUERY_METHOD_EQUALS' | 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE';
 
@@ -119,11 +205,12 @@ const GRPC_NAMES: Record<number, string> = {
  * Maps a Zitadel error answer (grpc-gateway `{code, message, details}`, or an OAuth `{error,
  * error_description}` from the token endpoint) to a tool error that says what to do.
  */
-export function zitadelError(status: number, body: unknown, what: string): ToolError {
+export function zitadelError(status: number, body: unknown, what: string, secrets: readonly string[] = []): ToolError {
   const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown };
   const code = typeof b.code === 'number' ? b.code : undefined;
   const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
-  const said = raw.replace(/\s+/g, ' ').slice(0, 200);
+  // an answer may echo the request (a proxy, a debug page): the credentials it carried go before the cut
+  const said = withoutSecrets(raw, secrets).replace(/\s+/g, ' ').slice(0, 200);
   const detail = said ? `: ${said}` : '';
   if (code === 5 || (code === undefined && status === 404)) {
     return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
@@ -151,6 +238,13 @@ export function zitadelError(status: number, body: unknown, what: string): ToolE
   }
   const name = code !== undefined ? (GRPC_NAMES[code] ?? `gRPC code ${code}`) : `HTTP ${status}`;
   return new ToolError('ERR_BACKEND_ERROR', `Zitadel failed on ${what} (${name})${detail}; try again or check Zitadel`);
+}
+
+/** `text` with each secret (8+ characters) replaced by [redacted]. */
+export function withoutSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('[redacted]');
+  return out;
 }
 
 export function totalOf(details: unknown): number {

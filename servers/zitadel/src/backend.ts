@@ -3,8 +3,11 @@ import { BackendHttp, type BackendRecorder, raceAbort, ToolError } from '@ravenh
 import { SignJWT } from 'jose';
 import {
   type ListResult,
+  recordOf,
+  type SHAPES,
   type TextMethod,
   totalOf,
+  withoutSecrets,
   type ZEvent,
   type ZGrant,
   type ZitadelKeyFile,
@@ -110,7 +113,9 @@ export class ZitadelBackend {
     );
     const body = res.body;
     if (res.status !== 200 || typeof body?.access_token !== 'string') {
-      const why = typeof body?.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : '';
+      const said =
+        typeof body?.error_description === 'string' ? withoutSecrets(body.error_description, [assertion]) : '';
+      const why = said ? `: ${said.slice(0, 200)}` : '';
       throw new ToolError(
         'ERR_BACKEND_ERROR',
         `Zitadel refused this server's service-account login (HTTP ${res.status}${why}); check the key file, that the key is not expired and the account is active`,
@@ -153,14 +158,21 @@ export class ZitadelBackend {
         this.#token = undefined;
         continue;
       }
-      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what);
+      if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what, [token]);
       return res.body;
     }
   }
 
-  async #list<T>(path: string, what: string, body: object, signal?: AbortSignal): Promise<ListResult<T>> {
-    const res = await this.call<{ details?: unknown; result?: T[] }>('POST', path, what, body, signal);
-    return { total: totalOf(res?.details), result: Array.isArray(res?.result) ? res.result : [] };
+  async #list<T>(
+    kind: keyof typeof SHAPES,
+    path: string,
+    what: string,
+    body: object,
+    signal?: AbortSignal,
+  ): Promise<ListResult<T>> {
+    const res = await this.call<{ details?: unknown; result?: unknown }>('POST', path, what, body, signal);
+    const result = Array.isArray(res?.result) ? res.result.map((r) => recordOf<T>(kind, r)) : [];
+    return { total: totalOf(res?.details), result };
   }
 
   searchUsers(
@@ -169,6 +181,7 @@ export class ZitadelBackend {
     signal?: AbortSignal,
   ): Promise<ListResult<ZUser>> {
     return this.#list<ZUser>(
+      'user',
       '/v2/users',
       'users',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -184,13 +197,15 @@ export class ZitadelBackend {
       undefined,
       signal,
     );
-    if (!res?.user) throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
-    return res.user;
+    if (!res?.user || typeof res.user !== 'object')
+      throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
+    return recordOf<ZUser>('user', res.user);
   }
 
   listOrgs(name: string | undefined, window: { offset: number; limit: number }, signal?: AbortSignal) {
     const queries = name ? [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } }] : [];
     return this.#list<ZOrg>(
+      'org',
       '/v2/organizations/_search',
       'organisations',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -205,6 +220,7 @@ export class ZitadelBackend {
   ) {
     const queries = name ? [{ nameQuery: { name: name.value, method: name.method } }] : [];
     return this.#list<ZProject>(
+      'project',
       '/management/v1/projects/_search',
       'projects',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -214,6 +230,7 @@ export class ZitadelBackend {
 
   listProjectRoles(projectId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
     return this.#list<ZRole>(
+      'role',
       `/management/v1/projects/${encodeURIComponent(projectId)}/roles/_search`,
       `project ${projectId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
@@ -231,6 +248,7 @@ export class ZitadelBackend {
       ...(filter.projectId ? [{ projectIdQuery: { projectId: filter.projectId } }] : []),
     ];
     return this.#list<ZGrant>(
+      'grant',
       '/management/v1/users/grants/_search',
       'user grants',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
@@ -273,6 +291,7 @@ export class ZitadelBackend {
 
   listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
     return this.#list<ZKey>(
+      'key',
       `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
       `keys of user ${userId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
@@ -364,7 +383,7 @@ export class ZitadelBackend {
       },
       signal,
     );
-    return Array.isArray(res?.events) ? res.events : [];
+    return Array.isArray(res?.events) ? res.events.map((e) => recordOf<ZEvent>('event', e)) : [];
   }
 
   /** Readiness: the service account can log in and read itself. */

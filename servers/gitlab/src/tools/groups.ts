@@ -2,7 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, GroupPath, Limit, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
+import { Cursor, clip, GroupPath, Limit, num, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
 
 export const ACCESS_LEVELS = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
 const LEVEL_NAMES = Object.keys(ACCESS_LEVELS) as (keyof typeof ACCESS_LEVELS)[];
@@ -73,7 +73,7 @@ export const groupsGet = defineTool({
     )) as unknown as Rec;
     return {
       ...groupOf(g),
-      id: Number(g.id),
+      id: num(g.id),
       description: clip(g.description, 1000),
       webUrl: str(g.web_url),
       createdAt: strOrNull(g.created_at),
@@ -120,7 +120,7 @@ export async function userIdOf(api: Api, username: string): Promise<number> {
   const found = (await api.Users.all({ username, page: 1, perPage: 1, maxPages: 1 } as never)) as unknown as Rec[];
   const u = found[0];
   if (!u) throw new ToolError('ERR_NOT_FOUND', `no GitLab user "${username}"; search with users_list`);
-  return Number(u.id);
+  return num(u.id);
 }
 
 export const groupsAddMember = defineTool({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, Id, Limit, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
+import { Cursor, Id, Limit, num, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
 
 const EVENTS = [
   'push',
@@ -23,13 +23,23 @@ const Hook = z.object({
   createdAt: z.string().nullable(),
 });
 
-/** A hook URL without credentials: userinfo removed, query values hidden (tokens often live there). */
+/** A path segment that looks like a key (Slack, Discord, Teams put theirs in the path): long, letters and digits. */
+const KEY_LIKE = /^(?=.*\d)(?=.*[A-Za-z]).{16,}$/;
+
+/**
+ * A hook URL without credentials: userinfo removed, query values hidden (tokens often live there), and
+ * key-like path segments hidden (whoever holds a Slack or Discord hook URL can post to the channel).
+ */
 export function safeHookUrl(raw: string): string {
   try {
     const u = new URL(raw);
     u.username = '';
     u.password = '';
     for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, '…');
+    u.pathname = u.pathname
+      .split('/')
+      .map((seg) => (KEY_LIKE.test(seg) ? '…' : seg))
+      .join('/');
     return u.toString();
   } catch {
     return '(unparseable url)';
@@ -37,7 +47,7 @@ export function safeHookUrl(raw: string): string {
 }
 
 const hookOf = (h: Rec) => ({
-  id: Number(h.id),
+  id: num(h.id),
   url: safeHookUrl(str(h.url)),
   events: EVENTS.filter((e) => h[`${e}_events`] === true),
   sslVerification: h.enable_ssl_verification !== false,
@@ -73,9 +83,11 @@ export const hooksCreate = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   input: z.object({
     project: ProjectPath,
+    // Receiver URLs carry credentials (userinfo, ?token=, Slack-style path secrets): never logged or audited.
     url: z
       .url({ protocol: /^https?$/ })
       .max(2048)
+      .meta({ sensitive: true })
       .describe('Receiver URL (http or https)'),
     events: z.array(z.enum(EVENTS)).min(1).max(EVENTS.length).describe('Events that trigger the hook'),
     token: z

@@ -6,6 +6,7 @@ import {
   clip,
   Id,
   Limit,
+  num,
   Paging,
   ProjectPath,
   pagingOf,
@@ -28,7 +29,7 @@ const IssueSummary = z.object({
 });
 
 const issueSummary = (i: Rec) => ({
-  iid: Number(i.iid),
+  iid: num(i.iid),
   title: str(i.title),
   state: str(i.state),
   labels: Array.isArray(i.labels) ? i.labels.map(String) : [],
@@ -89,7 +90,7 @@ const issueDetail = (i: Rec) => ({
   description: clip(i.description, 4000),
   createdAt: strOrNull(i.created_at),
   closedAt: strOrNull(i.closed_at),
-  comments: Number(i.user_notes_count ?? 0),
+  comments: num(i.user_notes_count ?? 0),
   webUrl: str(i.web_url),
 });
 
@@ -158,7 +159,7 @@ export const issuesComment = defineTool({
     const n = (await gitlab.call(`a comment on issue #${iid} of "${project}"`, signal, (api) =>
       api.IssueNotes.create(path, iid, body),
     )) as unknown as Rec;
-    return { noteId: Number(n.id), createdAt: strOrNull(n.created_at) };
+    return { noteId: num(n.id), createdAt: strOrNull(n.created_at) };
   },
 });
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
 import { readLog } from './pipelines.js';
-import { Id, ProjectPath, type Rec, str, strOrNull } from './shapes.js';
+import { Id, num, ProjectPath, type Rec, str, strOrNull } from './shapes.js';
 
 export const jobsGetLog = defineTool({
   name: 'jobs_get_log',
@@ -58,7 +58,7 @@ export const jobsGetLog = defineTool({
         (log.cut ? `; only the last ${log.readBytes} of ${log.totalBytes} log bytes were read` : '');
       return {
         job: {
-          id: Number(job.id),
+          id: num(job.id),
           name: str(job.name),
           stage: str(job.stage),
           status: str(job.status),
@@ -98,7 +98,7 @@ export const jobsRetry = defineTool({
     const j = (await gitlab.call(`retrying job ${jobId} of "${project}"`, signal, (api) =>
       api.Jobs.retry(path, jobId),
     )) as unknown as Rec;
-    return { id: Number(j.id), name: str(j.name), stage: str(j.stage), status: str(j.status), retriedJobId: jobId };
+    return { id: num(j.id), name: str(j.name), stage: str(j.stage), status: str(j.status), retriedJobId: jobId };
   },
 });
 

@@ -7,6 +7,7 @@ import {
   clip,
   Id,
   Limit,
+  num,
   Paging,
   ProjectPath,
   pagingOf,
@@ -30,7 +31,7 @@ const MrSummary = z.object({
 });
 
 const mrSummary = (m: Rec) => ({
-  iid: Number(m.iid),
+  iid: num(m.iid),
   title: str(m.title),
   state: str(m.state),
   draft: m.draft === true || m.work_in_progress === true,
@@ -111,10 +112,10 @@ export const mergeRequestsGet = defineTool({
         hasConflicts: m.has_conflicts === true,
         changesCount: changes,
         overflow: changes.endsWith('+'),
-        pipelineId: head ? Number(head.id) : null,
+        pipelineId: head ? num(head.id) : null,
         pipelineStatus: head ? str(head.status) : null,
-        approvalsRequired: Number(a.approvals_required ?? 0),
-        approvalsLeft: Number(a.approvals_left ?? 0),
+        approvalsRequired: num(a.approvals_required ?? 0),
+        approvalsLeft: num(a.approvals_left ?? 0),
         approvedBy: ((a.approved_by as Rec[] | undefined) ?? []).map((x) => str((x.user as Rec)?.username)),
         webUrl: str(m.web_url),
       };
@@ -268,7 +269,7 @@ export const mergeRequestsComment = defineTool({
     const n = (await gitlab.call(`a comment on merge request !${iid} of "${project}"`, signal, (api) =>
       api.MergeRequestNotes.create(path, iid, body),
     )) as unknown as Rec;
-    return { noteId: Number(n.id), createdAt: strOrNull(n.created_at) };
+    return { noteId: num(n.id), createdAt: strOrNull(n.created_at) };
   },
 });
 

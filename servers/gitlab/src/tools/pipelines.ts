@@ -8,6 +8,7 @@ import {
   Cursor,
   Id,
   Limit,
+  num,
   Paging,
   ProjectPath,
   pagingOf,
@@ -42,7 +43,7 @@ const PipelineSummary = z.object({
 });
 
 export const PipelineSummaryOf = (p: Rec) => ({
-  id: Number(p.id),
+  id: num(p.id),
   ref: str(p.ref),
   sha: str(p.sha).slice(0, 12),
   status: str(p.status),
@@ -60,7 +61,7 @@ const JobShape = z.object({
 });
 
 const jobOf = (j: Rec) => ({
-  id: Number(j.id),
+  id: num(j.id),
   name: str(j.name),
   status: str(j.status),
   allowFailure: j.allow_failure === true,
@@ -133,7 +134,8 @@ export const pipelinesGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Get a pipeline with its jobs',
-  description: 'One pipeline: status, ref, timing, and its jobs grouped by stage in run order (latest attempts).',
+  description:
+    'One pipeline: status, ref, timing, and its jobs by stage in run order (latest attempts; unsuccessful first when cut).',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ project: ProjectPath, pipelineId: Id.describe('From pipelines_list') }),
   output: z.object({
@@ -146,8 +148,10 @@ export const pipelinesGet = defineTool({
     }),
     stages: z.array(z.object({ name: z.string(), status: z.string(), jobs: z.array(JobShape) })),
     jobsTruncated: z.boolean(),
+    jobsShown: z.number(),
+    jobsTotal: z.number(),
   }),
-  handler: async ({ project, pipelineId }, { gitlab, signal }) => {
+  handler: async ({ project, pipelineId }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
     return gitlab.call(`pipeline ${pipelineId} of "${project}"`, signal, async (api) => {
       const p = (await api.Pipelines.show(path, pipelineId)) as unknown as Rec;
@@ -161,8 +165,8 @@ export const pipelinesGet = defineTool({
           user: userRef(p.user),
           webUrl: str(p.web_url),
         },
-        stages: byStage(jobs),
-        jobsTruncated: !complete,
+        ...stagesWithin(byStage(jobs), maxOutputBytes - 1024, complete),
+        jobsTotal: jobs.length,
       };
     });
   },
@@ -170,7 +174,7 @@ export const pipelinesGet = defineTool({
 
 /** Jobs grouped by stage, stages in the order their first job ran (GitLab lists jobs newest first). */
 export function byStage(jobs: Rec[]) {
-  const sorted = [...jobs].sort((a, b) => Number(a.id) - Number(b.id));
+  const sorted = [...jobs].sort((a, b) => num(a.id) - num(b.id));
   const stages = new Map<string, Rec[]>();
   for (const j of sorted) {
     const name = str(j.stage);
@@ -179,6 +183,31 @@ export function byStage(jobs: Rec[]) {
     stages.set(name, list);
   }
   return [...stages].map(([name, list]) => ({ name, status: stageStatus(list), jobs: list.map(jobOf) }));
+}
+
+type Stage = ReturnType<typeof byStage>[number];
+
+/**
+ * Stages (their status from every job) with the jobs that fit `maxBytes`: jobs that did not succeed
+ * first, then the rest in run order. A 400-job pipeline answers instead of overflowing the budget.
+ */
+export function stagesWithin(stages: Stage[], maxBytes: number, complete: boolean) {
+  const all = stages.flatMap((st) => st.jobs);
+  const quiet = (j: Stage['jobs'][number]) => j.status === 'success' || j.status === 'skipped';
+  const ranked = [...all.filter((j) => !quiet(j)), ...all.filter(quiet)];
+  let used = Buffer.byteLength(JSON.stringify(stages.map((st) => ({ ...st, jobs: [] }))), 'utf8');
+  const kept = new Set<number>();
+  for (const j of ranked) {
+    const size = Buffer.byteLength(JSON.stringify(j), 'utf8') + 1;
+    if (kept.size > 0 && used + size > maxBytes) break;
+    kept.add(j.id);
+    used += size;
+  }
+  return {
+    stages: stages.map((st) => ({ ...st, jobs: st.jobs.filter((j) => kept.has(j.id)) })),
+    jobsTruncated: !complete || kept.size < all.length,
+    jobsShown: kept.size,
+  };
 }
 
 function stageStatus(jobs: Rec[]): string {
@@ -226,14 +255,12 @@ export const pipelinesDiagnose = defineTool({
     const path = gitlab.project(project);
     return gitlab.call(`the failure of a pipeline of "${project}"`, signal, async (api, scope) => {
       const p = await findPipeline(api, path, pipelineId, ref);
-      const { jobs } = await pipelineJobs(api, path, Number(p.id), ['failed']);
+      const { jobs } = await pipelineJobs(api, path, num(p.id), ['failed']);
       // latest attempt of each job name only, hard failures first
       const failed = [...jobs]
-        .sort((a, b) => Number(b.id) - Number(a.id))
+        .sort((a, b) => num(b.id) - num(a.id))
         .filter((j, i, all) => all.findIndex((k) => k.name === j.name) === i)
-        .sort(
-          (a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || Number(a.id) - Number(b.id),
-        );
+        .sort((a, b) => Number(a.allow_failure === true) - Number(b.allow_failure === true) || num(a.id) - num(b.id));
       const perJobBytes = Math.max(
         1024,
         Math.floor((maxOutputBytes - 2048) / Math.max(1, Math.min(maxJobs, failed.length))),
@@ -241,14 +268,14 @@ export const pipelinesDiagnose = defineTool({
       const failedJobs = [];
       for (const j of failed.slice(0, maxJobs)) {
         const base = {
-          id: Number(j.id),
+          id: num(j.id),
           name: str(j.name),
           stage: str(j.stage),
           failureReason: strOrNull(j.failure_reason),
           allowFailure: j.allow_failure === true,
         };
         try {
-          const log = await readLog(api, scope, path, Number(j.id));
+          const log = await readLog(api, scope, path, num(j.id));
           const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
           failedJobs.push({
             ...base,
@@ -273,13 +300,28 @@ export const pipelinesDiagnose = defineTool({
       const summary =
         failed.length === 0
           ? `pipeline ${p.id} is ${p.status}: no failed jobs`
-          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${hard.map((j) => `${j.stage}/${j.name} (${j.failure_reason ?? 'unknown'})`).join(', ') || 'none'}` +
+          : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${namedFailures(hard) || 'none'}` +
             (failed.length > hard.length ? `; ${failed.length - hard.length} allowed to fail` : '') +
             (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '');
       return { pipeline: PipelineSummaryOf(p), summary, failedJobs, failedJobsTotal: failed.length };
     });
   },
 });
+
+/** Most failed jobs the summary names one by one; the rest are counted by failure reason. */
+const SUMMARY_NAMES = 10;
+
+/** "stage/name (reason), ...", then "and N more (reason: count, ...)" past SUMMARY_NAMES. */
+export function namedFailures(jobs: readonly Rec[]): string {
+  const reason = (j: Rec) => str(j.failure_reason) || 'unknown';
+  const named = jobs.slice(0, SUMMARY_NAMES).map((j) => `${str(j.stage)}/${str(j.name)} (${reason(j)})`);
+  const rest = jobs.slice(SUMMARY_NAMES);
+  if (rest.length === 0) return named.join(', ');
+  const counts = new Map<string, number>();
+  for (const j of rest) counts.set(reason(j), (counts.get(reason(j)) ?? 0) + 1);
+  const byReason = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return `${named.join(', ')} and ${rest.length} more (${byReason.map(([r, n]) => `${r}: ${n}`).join(', ')}${counts.size > 5 ? ', ...' : ''})`;
+}
 
 const ERROR_LINE = /\b(error|fail(ed|ure)?|exception|panic|fatal|assert\w*|traceback)\b/i;
 const EARLIER_ERRORS = 5;

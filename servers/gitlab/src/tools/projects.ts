@@ -1,7 +1,20 @@
+import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { decodeKeysetCursor, encodeKeysetCursor } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, GroupPath, Limit, Paging, ProjectPath, type Rec, Search, str, strOrNull } from './shapes.js';
+import {
+  Cursor,
+  clip,
+  GroupPath,
+  Limit,
+  num,
+  Paging,
+  ProjectPath,
+  type Rec,
+  Search,
+  str,
+  strOrNull,
+} from './shapes.js';
 
 const ProjectSummary = z.object({
   path: z.string(),
@@ -55,8 +68,7 @@ export const projectsList = defineTool({
       } as never)) as unknown as Rec[];
       return { rows, link: scope.lastHeaders?.link ?? '' };
     });
-    const next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1];
-    const idAfter = next ? new URL(next).searchParams.get('id_after') : null;
+    const idAfter = nextIdAfter(link);
     const visible = rows.filter((p) => gitlab.allowlist.allows(str(p.path_with_namespace)));
     return {
       projects: visible.map(summary),
@@ -67,6 +79,19 @@ export const projectsList = defineTool({
     };
   },
 });
+
+/** id_after of GitLab's rel="next" Link (keyset paging); null on the last page. */
+export function nextIdAfter(link: string): string | null {
+  const next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1];
+  if (next === undefined) return null;
+  const idAfter = URL.canParse(next) ? new URL(next).searchParams.get('id_after') : null;
+  if (idAfter === null || !/^\d{1,12}$/.test(idAfter))
+    throw new ToolError(
+      'ERR_BACKEND_ERROR',
+      "the Link header of GitLab's project list names a next page without a numeric id_after; check that GITLAB_URL points at GitLab itself, not a proxy that rewrites it",
+    );
+  return idAfter;
+}
 
 export const projectsGet = defineTool({
   name: 'projects_get',
@@ -91,7 +116,7 @@ export const projectsGet = defineTool({
     )) as unknown as Rec;
     return {
       ...summary(p),
-      id: Number(p.id),
+      id: num(p.id),
       description: clip(p.description, 1000),
       webUrl: str(p.web_url),
       httpCloneUrl: str(p.http_url_to_repo),
@@ -135,12 +160,12 @@ export const projectsCreate = defineTool({
       return api.Projects.create({
         name,
         path: slug,
-        namespaceId: Number(ns.id),
+        namespaceId: num(ns.id),
         visibility,
         ...(description ? { description } : {}),
       } as never);
     })) as unknown as Rec;
-    return { ...summary(p), id: Number(p.id), webUrl: str(p.web_url) };
+    return { ...summary(p), id: num(p.id), webUrl: str(p.web_url) };
   },
 });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, Limit, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
+import { Cursor, Limit, num, Paging, ProjectPath, pagingOf, type Rec, str, strOrNull } from './shapes.js';
 
 const Runner = z.object({
   id: z.number(),
@@ -14,7 +14,7 @@ const Runner = z.object({
 });
 
 const runnerOf = (r: Rec) => ({
-  id: Number(r.id),
+  id: num(r.id),
   description: str(r.description),
   type: str(r.runner_type),
   status: str(r.status),

@@ -1,4 +1,5 @@
 /** Input and output shapes shared by the GitLab tools: defined once, described once. */
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
@@ -55,3 +56,6 @@ export const str = (v: unknown): string => (typeof v === 'string' ? v : v == nul
 export const strOrNull = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v) || 0);
 export const numOrNull = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** The first `items` whose JSON fits `maxBytes` (always at least one). */
+export const fitItems = <T>(items: readonly T[], maxBytes: number): T[] => pageList(items, { maxBytes }).items;

@@ -1,7 +1,7 @@
 import { clipHead } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
-import { ProjectPath, type Rec, str } from './shapes.js';
+import { fitItems, ProjectPath, type Rec, str } from './shapes.js';
 
 const MAX_PAGES = 500;
 
@@ -19,16 +19,17 @@ export const wikiList = defineTool({
     total: z.number(),
     truncated: z.boolean(),
   }),
-  handler: async ({ project }, { gitlab, signal }) => {
+  handler: async ({ project }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
     const all = (await gitlab.call(`the wiki of "${project}"`, signal, (api) =>
       api.ProjectWikis.all(path, { withContent: false } as never),
     )) as unknown as Rec[];
-    return {
-      pages: all.slice(0, MAX_PAGES).map((p) => ({ slug: str(p.slug), title: str(p.title), format: str(p.format) })),
-      total: all.length,
-      truncated: all.length > MAX_PAGES,
-    };
+    const listed = all
+      .slice(0, MAX_PAGES)
+      .map((p) => ({ slug: str(p.slug), title: str(p.title), format: str(p.format) }));
+    // the first pages that fit the output budget (a big wiki must answer, not fail)
+    const pages = fitItems(listed, maxOutputBytes - 512);
+    return { pages, total: all.length, truncated: pages.length < all.length };
   },
 });
 

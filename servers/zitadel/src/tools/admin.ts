@@ -1,7 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
-import { ProjectRef, resolveProject, resolveUser, toUser, User, UserRef } from './shapes.js';
+import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef } from './shapes.js';
 
 const ADMIN = ['mcp:zitadel:admin'];
 const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
@@ -53,7 +53,8 @@ export const keysDelete = defineTool({
       .describe('From keys_list'),
   }),
   output: z.object({ userId: z.string(), keyId: z.string(), deleted: z.literal(true) }),
-  plan: ({ user, keyId }) => `Delete key ${keyId} of ${user}; logins with that key file stop working.`,
+  plan: async ({ user, keyId }, { zitadel, signal }) =>
+    `Delete key ${keyId} of ${await planUser(zitadel, user, signal)}; logins with that key file stop working.`,
   handler: async ({ user, keyId }, { zitadel, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (u.userId === zitadel.serviceAccountId) {
@@ -75,7 +76,8 @@ export const usersDisable = defineTool({
   annotations: DESTRUCTIVE,
   input: z.object({ user: UserRef, mode: z.enum(['deactivate', 'lock']).default('deactivate') }),
   output: z.object({ user: User }),
-  plan: ({ user, mode }) => `${mode === 'lock' ? 'Lock' : 'Deactivate'} ${user}: no more logins or new tokens.`,
+  plan: async ({ user, mode }, { zitadel, signal }) =>
+    `${mode === 'lock' ? 'Lock' : 'Deactivate'} ${await planUser(zitadel, user, signal)}: no more logins or new tokens.`,
   handler: async ({ user, mode }, { zitadel, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (u.userId === zitadel.serviceAccountId) {

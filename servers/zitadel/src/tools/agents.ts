@@ -6,10 +6,12 @@ import { allGrants, effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
   Cursor,
+  itemBudget,
   Limit,
   Page,
   ProjectRef,
   pageOf,
+  planUser,
   resolveProject,
   resolveUser,
   toUser,
@@ -138,6 +140,13 @@ export const keysAdd = defineTool({
   output: NewKey,
   handler: async ({ user, expiresInDays }, { zitadel, keyStore, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
+    // A key of the server's own account is the server itself: every manager role it holds, with no
+    // tier, policy or audit in between. keys_delete and users_disable refuse it for the same reason.
+    if (u.userId === zitadel.serviceAccountId)
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        "this is the server's own service account: its keys are made in Zitadel by an operator, never handed to a caller",
+      );
     if (!u.machine)
       throw new ToolError(
         'ERR_INVALID_INPUT',
@@ -162,19 +171,18 @@ export const keysList = defineTool({
     ),
     ...Page,
   }),
-  handler: async ({ user, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
     const window = windowOf(cursor, limit);
     const res = await zitadel.listMachineKeys(u.userId, window, signal);
-    return {
-      keys: res.result.map((k) => ({
-        id: k.id,
-        type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
-        expirationDate: k.expirationDate ?? '',
-        ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
-      })),
-      ...pageOf(res, window),
-    };
+    const keys = res.result.map((k) => ({
+      id: k.id,
+      type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
+      expirationDate: k.expirationDate ?? '',
+      ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
+    }));
+    const page = pageOf(res, window, keys, itemBudget(maxOutputBytes));
+    return { keys: page.items, ...page.paging };
   },
 });
 
@@ -236,8 +244,8 @@ export const rolesRevoke = defineTool({
   annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
-  plan: ({ user, roles, project }) =>
-    `Remove roles ${roles.join(', ')} from ${user} on ${project ?? 'the MCP project'}.`,
+  plan: async ({ user, roles, project }, { zitadel, signal }) =>
+    `Remove roles ${roles.join(', ')} from ${await planUser(zitadel, user, signal)} on ${project ?? 'the MCP project'}.`,
   handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);

@@ -2,7 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZEvent } from '../backend.js';
 import { defineTool, READ } from './define.js';
-import { Cursor, resolveUser, UserRef } from './shapes.js';
+import { Cursor, itemBudget, pageOf, resolveUser, UserRef } from './shapes.js';
 
 /** Event types per category, as Zitadel's eventstore names them. */
 const CATEGORIES = {
@@ -96,7 +96,7 @@ export const eventsList = defineTool({
     truncated: z.boolean(),
     nextCursor: z.string().optional(),
   }),
-  handler: async ({ user, orgId, categories, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ user, orgId, categories, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     if ((user === undefined) === (orgId === undefined)) {
       throw new ToolError('ERR_INVALID_INPUT', 'name exactly one of user or orgId');
     }
@@ -123,8 +123,10 @@ export const eventsList = defineTool({
       },
       signal,
     );
-    const page = raw.slice(0, limit).map(toEvent);
-    const truncated = raw.length > limit;
+    const wanted = raw.slice(0, limit).map(toEvent);
+    // cut to the output budget: the cursor then continues right below the last event shown
+    const page = pageOf({ total: wanted.length }, { offset: 0 }, wanted, itemBudget(maxOutputBytes)).items;
+    const truncated = raw.length > limit || page.length < wanted.length;
     const last = page.at(-1)?.sequence;
     return {
       events: page,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineTool, READ } from './define.js';
-import { Cursor, Limit, Page, ProjectRef, pageOf, resolveProject, shortEnum, windowOf } from './shapes.js';
+import { Cursor, itemBudget, Limit, Page, ProjectRef, pageOf, resolveProject, shortEnum, windowOf } from './shapes.js';
 
 const NameFilter = z.string().min(1).max(200).optional().describe('Substring of the name, any case');
 
@@ -14,14 +14,17 @@ export const projectsList = defineTool({
   annotations: READ,
   input: z.object({ name: NameFilter, limit: Limit, cursor: Cursor }),
   output: z.object({ projects: z.array(z.object({ id: z.string(), name: z.string(), state: z.string() })), ...Page }),
-  handler: async ({ name, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ name, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const window = windowOf(cursor, limit);
     const filter = name ? { value: name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' as const } : undefined;
     const res = await zitadel.listProjects(filter, window, signal);
-    return {
-      projects: res.result.map((p) => ({ id: p.id, name: p.name ?? '', state: shortEnum(p.state, 'PROJECT_STATE_') })),
-      ...pageOf(res, window),
-    };
+    const projects = res.result.map((p) => ({
+      id: p.id,
+      name: p.name ?? '',
+      state: shortEnum(p.state, 'PROJECT_STATE_'),
+    }));
+    const page = pageOf(res, window, projects, itemBudget(maxOutputBytes));
+    return { projects: page.items, ...page.paging };
   },
 });
 
@@ -40,18 +43,17 @@ export const orgsList = defineTool({
     ),
     ...Page,
   }),
-  handler: async ({ name, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ name, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const window = windowOf(cursor, limit);
     const res = await zitadel.listOrgs(name, window, signal);
-    return {
-      orgs: res.result.map((o) => ({
-        id: o.id,
-        name: o.name ?? '',
-        state: shortEnum(o.state, 'ORGANIZATION_STATE_'),
-        ...(o.primaryDomain ? { primaryDomain: o.primaryDomain } : {}),
-      })),
-      ...pageOf(res, window),
-    };
+    const orgs = res.result.map((o) => ({
+      id: o.id,
+      name: o.name ?? '',
+      state: shortEnum(o.state, 'ORGANIZATION_STATE_'),
+      ...(o.primaryDomain ? { primaryDomain: o.primaryDomain } : {}),
+    }));
+    const page = pageOf(res, window, orgs, itemBudget(maxOutputBytes));
+    return { orgs: page.items, ...page.paging };
   },
 });
 
@@ -76,22 +78,19 @@ export const rolesList = defineTool({
     ),
     ...Page,
   }),
-  handler: async ({ project, limit, cursor }, { zitadel, mapping, signal }) => {
+  handler: async ({ project, limit, cursor }, { zitadel, mapping, signal, maxOutputBytes }) => {
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
     const mcpProject = p.id === mapping.projectId;
     const window = windowOf(cursor, limit);
     const res = await zitadel.listProjectRoles(p.id, window, signal);
-    return {
-      projectId: p.id,
-      mcpProject,
-      roles: res.result.map((r) => ({
-        key: r.key,
-        displayName: r.displayName ?? '',
-        ...(r.group ? { group: r.group } : {}),
-        scopes: mcpProject && Object.hasOwn(mapping.roleScopes, r.key) ? [...(mapping.roleScopes[r.key] ?? [])] : [],
-      })),
-      ...pageOf(res, window),
-    };
+    const roles = res.result.map((r) => ({
+      key: r.key,
+      displayName: r.displayName ?? '',
+      ...(r.group ? { group: r.group } : {}),
+      scopes: mcpProject && Object.hasOwn(mapping.roleScopes, r.key) ? [...(mapping.roleScopes[r.key] ?? [])] : [],
+    }));
+    const page = pageOf(res, window, roles, itemBudget(maxOutputBytes));
+    return { projectId: p.id, mcpProject, roles: page.items, ...page.paging };
   },
 });
 

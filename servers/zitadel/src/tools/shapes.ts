@@ -1,6 +1,6 @@
-import { decodeCursor, encodeCursor, ToolError } from '@ravenhelm/kit';
+import { decodeCursor, encodeCursor, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { ListResult, TextMethod, ZGrant, ZitadelBackend, ZUser } from '../backend.js';
+import type { TextMethod, ZGrant, ZitadelBackend, ZUser } from '../backend.js';
 
 /** Shapes shared by several tools, defined once. */
 
@@ -98,17 +98,33 @@ export function windowOf(cursor: string | undefined, limit: number): { offset: n
   return { offset: decodeCursor(cursor), limit };
 }
 
-/** Paging fields from Zitadel's exact total. */
-export function pageOf<T>(res: ListResult<T>, window: { offset: number }): z.output<z.ZodObject<typeof Page>> {
-  const end = window.offset + res.result.length;
-  const truncated = end < res.total;
+/**
+ * One page of `items` (already mapped for output) cut to `maxBytes` of JSON, and its paging fields from
+ * Zitadel's exact total: when items had to be left out, nextCursor starts at the first of them, so
+ * nothing is skipped and nothing is shown twice.
+ */
+export function pageOf<T>(
+  res: { total: number },
+  window: { offset: number },
+  items: readonly T[],
+  maxBytes: number,
+): { items: T[]; paging: z.output<z.ZodObject<typeof Page>> } {
+  const kept = pageList(items, { maxBytes }).items;
+  const end = window.offset + kept.length;
+  const truncated = end < res.total || kept.length < items.length;
   return {
-    total: res.total,
-    returned: res.result.length,
-    truncated,
-    ...(truncated ? { nextCursor: encodeCursor(end) } : {}),
+    items: kept,
+    paging: {
+      total: res.total,
+      returned: kept.length,
+      truncated,
+      ...(truncated ? { nextCursor: encodeCursor(end) } : {}),
+    },
   };
 }
+
+/** Bytes of a page's items: the output budget less room for the fields around them. */
+export const itemBudget = (maxOutputBytes: number) => maxOutputBytes - 512;
 
 const NUMERIC_ID = /^\d{1,30}$/;
 
@@ -168,4 +184,14 @@ export async function resolveProject(
   }
   const p = found.result[0] as { id: string; name?: string };
   return { id: p.id, ...(p.name ? { name: p.name } : {}) };
+}
+
+/**
+ * How a plan names a user: resolved now, with id, type and state, so whoever confirms sees exactly which
+ * account the call will touch (a name alone could be another account by the time it runs).
+ */
+export async function planUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<string> {
+  const u = await resolveUser(zitadel, ref, signal);
+  const name = u.preferredLoginName ?? u.username ?? ref;
+  return `${name} (id ${u.userId}, ${u.machine ? 'service account' : 'human'}, ${shortEnum(u.state, 'USER_STATE_')})`;
 }

@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import { defineTool, READ } from './define.js';
-import { Cursor, Grant, Limit, Page, pageOf, resolveUser, toGrant, toUser, User, UserRef, windowOf } from './shapes.js';
+import {
+  Cursor,
+  Grant,
+  itemBudget,
+  Limit,
+  Page,
+  pageOf,
+  resolveUser,
+  toGrant,
+  toUser,
+  User,
+  UserRef,
+  windowOf,
+} from './shapes.js';
 
 const STATES = ['active', 'inactive', 'locked', 'initial'] as const;
 
@@ -22,7 +35,7 @@ export const usersSearch = defineTool({
     cursor: Cursor,
   }),
   output: z.object({ users: z.array(User), ...Page }),
-  handler: async ({ username, email, type, state, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ username, email, type, state, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const queries: object[] = [];
     if (username)
       queries.push({ userNameQuery: { userName: username, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } });
@@ -31,7 +44,8 @@ export const usersSearch = defineTool({
     if (state) queries.push({ stateQuery: { state: `USER_STATE_${state.toUpperCase()}` } });
     const window = windowOf(cursor, limit);
     const res = await zitadel.searchUsers(queries, window, signal);
-    return { users: res.result.map(toUser), ...pageOf(res, window) };
+    const page = pageOf(res, window, res.result.map(toUser), itemBudget(maxOutputBytes));
+    return { users: page.items, ...page.paging };
   },
 });
 
@@ -59,15 +73,12 @@ export const usersListGrants = defineTool({
   annotations: READ,
   input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
   output: z.object({ user: z.object({ id: z.string(), username: z.string() }), grants: z.array(Grant), ...Page }),
-  handler: async ({ user, limit, cursor }, { zitadel, signal }) => {
+  handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
     const window = windowOf(cursor, limit);
     const res = await zitadel.listUserGrants({ userId: u.userId }, window, signal);
-    return {
-      user: { id: u.userId, username: u.username ?? '' },
-      grants: res.result.map(toGrant),
-      ...pageOf(res, window),
-    };
+    const page = pageOf(res, window, res.result.map(toGrant), itemBudget(maxOutputBytes));
+    return { user: { id: u.userId, username: u.username ?? '' }, grants: page.items, ...page.paging };
   },
 });
 
