@@ -219,12 +219,9 @@ describe('a name that points at another user between plan and confirmation (TOCT
     await cfx?.stop();
   });
 
-  // KIT FIX NEEDED (shared/src/pipeline/pipeline.ts #confirm): the confirmation is bound to the arguments
-  // only ({subject, tool, argsDigest}); "bob" is re-resolved when the confirmed call runs. The binding
-  // should also carry a digest of the plan text, recomputed on redeem, refusing with "the target changed
-  // since the plan" when it differs. The plan names the resolved id since this change, so that digest
-  // would catch the swap below. Remove .fails when the kit does it.
-  it.fails('users_disable confirmed for "bob" must not deactivate whoever is named bob by then', async () => {
+  // The confirmation carries the plan's digest (shared/src/pipeline/pipeline.ts #confirm): the confirmed
+  // call plans again, and the plan names the resolved user's id, so a swap of names is refused.
+  it('users_disable confirmed for "bob" does not deactivate whoever is named bob by then', async () => {
     const bob = cfx.sim.users.find((u) => u.username === 'bob');
     const alice = cfx.sim.users.find((u) => u.username === 'alice');
     if (!bob || !alice) throw new Error('seed changed: no bob or alice');
@@ -234,7 +231,23 @@ describe('a name that points at another user between plan and confirmation (TOCT
     // between plan and confirmation, bob is renamed and alice takes the name
     bob.username = 'bob-former';
     alice.username = 'bob';
-    await cs.client.callTool({ name: 'users_disable', arguments: { user: 'bob', confirmationToken: meta?.token } });
+    const confirmed = await cs.client.callTool({
+      name: 'users_disable',
+      arguments: { user: 'bob', confirmationToken: meta?.token },
+    });
+    expect(alice.state).toBe('USER_STATE_ACTIVE');
+    expect(bob.state).toBe('USER_STATE_ACTIVE');
+    expect(confirmed.isError).toBe(true);
+    const text = JSON.stringify(confirmed.content);
+    expect(text).toMatch(/ERR_CONFLICT/);
+    expect(text).toContain(`id ${alice.id}`); // the plan as it is now
+    // the token was not spent on the refused call, and it cannot be made to fit the new plan
+    const forged = `${meta?.token.split('.')[0]}.${'A'.repeat(22)}`;
+    const again = await cs.client.callTool({
+      name: 'users_disable',
+      arguments: { user: 'bob', confirmationToken: forged },
+    });
+    expect(JSON.stringify(again.content)).toMatch(/ERR_CONFLICT|ERR_CONFIRMATION_INVALID/);
     expect(alice.state).toBe('USER_STATE_ACTIVE');
   });
 });

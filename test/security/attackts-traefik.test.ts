@@ -254,15 +254,11 @@ describe('a large file in the directory', () => {
 });
 
 describe('a route file that changes between plan and confirmation', () => {
-  // KIT FIX NEEDED (shared/): the confirmation token binds caller, tool and arguments, not the state the
-  // plan showed, and a handler cannot see the plan it is confirming. Here a second change lands between
-  // plan and confirmation, and the confirmed call overwrites it although the approved diff never showed it.
-  // Fix: let `plan` return a state digest with its text (here: sha256 of the file it diffed against), bind
-  // it into the token, and on redemption re-run the plan and refuse with ERR_CONFLICT ("the state changed
-  // since the plan; plan again") when the digest differs. Remove `.fails` once the kit does this.
+  // The confirmation carries the plan's digest (shared/src/pipeline/pipeline.ts #confirm): the confirmed
+  // call diffs again, and a file changed since the approved diff is refused with nothing written.
   let confirmedAfterChange: Awaited<ReturnType<Client['callTool']>> | undefined;
 
-  // The steps, kept out of the it.fails below so that a broken step cannot pass for the expected failure.
+  // The steps, kept apart from the check below.
   it('plan, another change to the same route, then the confirmation', async () => {
     const base = { name: 'toctou', rule: 'Host(`toctou.example.com`)', dryRun: false };
     await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.1:80'] });
@@ -277,8 +273,11 @@ describe('a route file that changes between plan and confirmation', () => {
     });
   }, 30_000);
 
-  it.fails('the confirmed call is refused when the file is no longer the one its plan showed', () => {
+  it('the confirmed call is refused when the file is no longer the one its plan showed', () => {
     expect(confirmedAfterChange?.isError).toBe(true);
     expect(JSON.stringify(confirmedAfterChange?.content)).toMatch(/ERR_CONFLICT/);
+    const onDisk = readFileSync(join(fx.dir, 'toctou.yaml'), 'utf8');
+    expect(onDisk).toContain('10.0.1.3'); // the other change stays; nothing was written
+    expect(onDisk).not.toContain('10.0.1.2');
   });
 });
