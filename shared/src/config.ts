@@ -17,16 +17,20 @@ const bool = z.preprocess((v) => {
   if (['false', '0', 'no', 'off', ''].includes(s)) return false;
   return v;
 }, z.boolean());
-const csv = z.preprocess(
-  (v) =>
-    typeof v === 'string'
-      ? v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : v,
-  z.array(z.string()),
-);
+/** A list setting that an environment variable gives comma-separated (a YAML file may give a list). */
+export function commaSeparated<T extends z.ZodType>(list: T) {
+  return z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    list,
+  );
+}
+const csv = commaSeparated(z.array(z.string()));
 
 // --- audit shipping and traces (issue 15): one block -------------------------------------------------
 /** An http(s) URL without credentials in it (put those in the headers setting, which is redacted). */

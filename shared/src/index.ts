@@ -46,6 +46,7 @@ export {
 } from './budget.js';
 export { currentCaller, runAsCaller } from './caller-context.js';
 export {
+  commaSeparated,
   type FullConfig,
   KIT_ENV,
   type KitConfig,

@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { TraefikBackendConfig } from '@ravenhelm/mcp-traefik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
 import { startTlsFixture, type TlsFixture } from './tls-servers.js';
@@ -74,12 +76,19 @@ describe('certificates_inspect against real TLS servers', () => {
     );
   });
 
-  it('unreachable and silent ports are clear errors', async () => {
-    expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: 9 })).toMatch(
-      /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:9 \(ECONNREFUSED\)/,
-    );
-    const impatient = await connectStdio({ ...fx.env, TRAEFIK_TLS_TIMEOUT_MS: '700' });
+  it('unreachable and silent ports (allowed by the operator) are clear errors', async () => {
+    const impatient = await connectStdio({
+      ...fx.env,
+      TRAEFIK_TLS_TIMEOUT_MS: '700',
+      TRAEFIK_TLS_PROBE_ALLOW: `127.0.0.1:9, localhost, 127.0.0.1:${tlsFx.silentPort}`,
+    });
     try {
+      expect(await fails(impatient, 'certificates_inspect', { host: '127.0.0.1', port: 9 })).toMatch(
+        /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:9 \(ECONNREFUSED\)/,
+      );
+      expect(await fails(impatient, 'certificates_inspect', { host: 'LOCALHOST', port: 9 })).toMatch(
+        /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with LOCALHOST:9/,
+      );
       expect(await fails(impatient, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
         /ERR_BACKEND_TIMEOUT: no TLS handshake with 127.0.0.1:\d+ within 700 ms/,
       );
@@ -87,6 +96,66 @@ describe('certificates_inspect against real TLS servers', () => {
       await impatient.close();
     }
     expect(await fails(client, 'certificates_inspect', { host: 'bad host!' })).toMatch(/must be a hostname or IP/);
+  });
+});
+
+describe('certificates_inspect is no port scanner', () => {
+  it('refuses a target that is not the TLS address, a routed TLS host or allowed, before any connection', async () => {
+    const accepted: number[] = [];
+    const probe = createServer((socket) => {
+      accepted.push(Date.now());
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    try {
+      for (const host of ['127.0.0.1', 'localhost', '127.0.0.1.']) {
+        const text = await fails(client, 'certificates_inspect', { host, port });
+        expect(text).toMatch(/ERR_NOT_ALLOWED: certificates_inspect connects only to Traefik's TLS address/);
+        expect(text).toContain(`pass host 127.0.0.1, port ${tlsFx.port} and that name as servername`);
+      }
+      // the TLS address itself on another port, and a name no TLS router serves on 443 (plain is not TLS)
+      expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
+        /ERR_NOT_ALLOWED/,
+      );
+      expect(await fails(client, 'certificates_inspect', { host: 'plain.example.test' })).toMatch(/ERR_NOT_ALLOWED/);
+      expect(accepted).toEqual([]);
+      // an operator's entry with another port does not open this one
+      const other = await connectStdio({
+        ...fx.env,
+        TRAEFIK_TLS_PROBE_ALLOW: `127.0.0.1:${port + 1},*.example.test:8443`,
+      });
+      try {
+        expect(await fails(other, 'certificates_inspect', { host: '127.0.0.1', port })).toMatch(/ERR_NOT_ALLOWED/);
+        expect(await fails(other, 'certificates_inspect', { host: 'a.example.test', port: 443 })).toMatch(
+          /ERR_NOT_ALLOWED/,
+        );
+      } finally {
+        await other.close();
+      }
+      expect(accepted).toEqual([]);
+      // a name a TLS router serves is allowed on 443: the attempt reaches the network (127.0.0.1:443 is closed here)
+      fx.sim.setProvider('redis', {
+        http: { routers: { loop: { rule: 'Host(`127.0.0.1`)', service: 's', tls: {} } }, services: {} },
+      });
+      try {
+        expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1' })).toMatch(
+          /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:443/,
+        );
+      } finally {
+        fx.sim.setProvider('redis', { http: { routers: {}, services: {} } });
+      }
+    } finally {
+      await new Promise((resolve) => probe.close(resolve));
+    }
+  });
+
+  it('refuses a bad tls.probeAllow entry at start, naming it', () => {
+    const bad = TraefikBackendConfig.safeParse({ tls: { probeAllow: 'example.test:443, http://x/' } });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toMatch(/must be host, host:port, \*\.domain or \*\.domain:port/);
+    const good = TraefikBackendConfig.parse({ tls: { probeAllow: '*.internal.test:8443, [::1]:443, db' } });
+    expect(good.tls.probeAllow).toEqual(['*.internal.test:8443', '[::1]:443', 'db']);
   });
 });
 

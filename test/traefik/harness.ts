@@ -60,11 +60,39 @@ export async function startFixture(
 }
 
 /** The real bin over stdio with the SDK Client (default output-schema validation on). */
+/** Audit logs of the servers this harness runs now: a second server at once gets a log of its own. */
+const auditInUse = new Set<string>();
+
+/**
+ * A server over stdio. One writer per audit log: while another server of this harness writes the
+ * fixture's log, this one writes `<log>-<n>.jsonl` beside it (a test reading the fixture's log reads
+ * what the first server wrote).
+ */
 export async function connectStdio(env: Record<string, string>): Promise<Client> {
   const { command, args } = tsEntry('servers/traefik/src/bin.ts', ['--stdio']);
-  const transport = new StdioClientTransport({ command, args, cwd: REPO_ROOT, env, stderr: 'ignore' });
+  let audit = env.RAVENHELM_AUDIT_FILE;
+  for (let n = 2; audit !== undefined && auditInUse.has(audit); n++) {
+    audit = (env.RAVENHELM_AUDIT_FILE as string).replace(/(\.jsonl)?$/, `-${n}$1`);
+  }
+  const ownEnv = audit === undefined ? env : { ...env, RAVENHELM_AUDIT_FILE: audit };
+  const transport = new StdioClientTransport({ command, args, cwd: REPO_ROOT, env: ownEnv, stderr: 'ignore' });
   const client = new Client({ name: 'traefik-test', version: '0' });
-  await client.connect(transport);
+  if (audit !== undefined) {
+    auditInUse.add(audit);
+    const release = () => auditInUse.delete(audit);
+    transport.onclose = release;
+    const close = client.close.bind(client);
+    client.close = async () => {
+      await close();
+      release();
+    };
+  }
+  try {
+    await client.connect(transport);
+  } catch (err) {
+    if (audit !== undefined) auditInUse.delete(audit);
+    throw err;
+  }
   return client;
 }
 

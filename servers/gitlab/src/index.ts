@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, commaSeparated, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { GitLabBackend } from './backend.js';
 import type { GitLabServices } from './tools/define.js';
@@ -34,16 +34,7 @@ export const tools: readonly AnyTool<GitLabServices>[] = [
   ...wikiTools,
 ];
 
-const csv = z.preprocess(
-  (v) =>
-    typeof v === 'string'
-      ? v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : v,
-  z.array(z.string().min(1).max(255)),
-);
+const csv = commaSeparated(z.array(z.string().min(1).max(255)));
 
 export const GitLabBackendConfig = z.object({
   // userinfo in the URL would be shown in every error that names GitLab (and fetch refuses it anyway)

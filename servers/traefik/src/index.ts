@@ -1,11 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type AnyTool, type BackendRecorder, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
+import {
+  type AnyTool,
+  type BackendRecorder,
+  commaSeparated,
+  defineServer,
+  RavenhelmError,
+  specsOf,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import { TraefikApi } from './backend.js';
 import { RouteFiles } from './route-files.js';
 import { TlsProber } from './tls-probe.js';
-import { certificateTools } from './tools/certificates.js';
+import { certificateTools, PROBE_TARGET } from './tools/certificates.js';
 import type { TraefikServices } from './tools/define.js';
 import { requestsDiagnose } from './tools/diagnose.js';
 import { labelsGenerate } from './tools/labels.js';
@@ -52,6 +59,13 @@ export const TraefikBackendConfig = z.object({
       caFile: z.string().optional().describe('PEM file of extra trusted CAs (a private CA)'),
       timeoutMs: ms(5_000, 60_000).describe('TLS handshake timeout'),
       sweepBudgetMs: ms(20_000, 600_000).describe('A sweep starts no new probe after this long'),
+      probeAllow: commaSeparated(
+        z.array(z.string().regex(PROBE_TARGET, 'must be host, host:port, *.domain or *.domain:port')).max(200),
+      )
+        .default([])
+        .describe(
+          "Where else certificates_inspect may connect, besides the TLS address and the routers' host names on 443 (comma-separated)",
+        ),
     })
     .prefault({}),
 });
@@ -93,6 +107,7 @@ export function createTraefikServices(config: TraefikBackendConfig, metrics?: Ba
     tlsAddress: config.tls.address ? parseHostPort(config.tls.address, 443) : { host: apiHost, port: 443 },
     loadTimeoutMs: config.loadTimeoutMs,
     sweepBudgetMs: config.tls.sweepBudgetMs,
+    probeAllow: config.tls.probeAllow.map((t) => t.toLowerCase()),
   };
 }
 
@@ -115,6 +130,7 @@ export const traefikServer = defineServer({
     TRAEFIK_TLS_CA_FILE: 'tls.caFile',
     TRAEFIK_TLS_TIMEOUT_MS: 'tls.timeoutMs',
     TRAEFIK_TLS_SWEEP_BUDGET_MS: 'tls.sweepBudgetMs',
+    TRAEFIK_TLS_PROBE_ALLOW: 'tls.probeAllow',
   },
   createServices: (config, { metrics }) => createTraefikServices(config, metrics),
   ready: async ({ api }, signal) => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type AnyTool, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, commaSeparated, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { parseKeyFile, ZitadelBackend } from './backend.js';
 import { SecretsKeyStore } from './keystore.js';
@@ -26,16 +26,7 @@ export const tools: readonly AnyTool<ZitadelServices>[] = [
 ];
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
-const csv = z.preprocess(
-  (v) =>
-    typeof v === 'string'
-      ? v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : v,
-  z.array(z.string().min(1)),
-);
+const csv = commaSeparated(z.array(z.string().min(1)));
 const jsonRecord = z.preprocess(
   (v) => {
     if (typeof v !== 'string') return v;

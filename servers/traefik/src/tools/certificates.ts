@@ -1,8 +1,8 @@
-import { ToolError } from '@ravenhelm/kit';
+import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { hostsOf, parseRule } from '../rules/parser.js';
 import type { ProbeResult } from '../tls-probe.js';
-import { defineTool } from './define.js';
+import { defineTool, type TraefikServices } from './define.js';
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -13,6 +13,51 @@ const Host = z
   .describe('Host or IP');
 
 const Chain = z.array(z.object({ subject: z.string(), issuer: z.string(), validTo: z.string() }));
+
+/** A tls.probeAllow entry: a host name or IP, or `*.` and a domain, with an optional port. */
+export const PROBE_TARGET = /^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/;
+
+function allowedBy(entry: string, host: string, port: number): boolean {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? /^([^:]+)(?::(\d+))?$/.exec(entry);
+  if (!m) return false;
+  if (m[2] !== undefined && Number(m[2]) !== port) return false;
+  const pattern = (m[1] as string).replace(/\.$/, '');
+  return pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : host === pattern;
+}
+
+/**
+ * Where certificates_inspect may connect: Traefik's TLS address, the host names its TLS routers serve
+ * (on 443 or the TLS address's port), and what the operator allows (tls.probeAllow). Anything else
+ * would let any reader probe arbitrary hosts and ports from the server's network (a port scanner: a
+ * refused port and a port that speaks no TLS answer differently). Refused before any connection.
+ */
+async function checkProbeTarget(host: string, port: number, ctx: ToolContext<TraefikServices>): Promise<void> {
+  const h = host
+    .toLowerCase()
+    .replace(/\.$/, '')
+    .replace(/^\[|\]$/g, '');
+  const { tlsAddress, probeAllow } = ctx;
+  if (h === tlsAddress.host.toLowerCase() && port === tlsAddress.port) return;
+  if (probeAllow.some((entry) => allowedBy(entry, h, port))) return;
+  if (port === 443 || port === tlsAddress.port) {
+    const { items } = await ctx.api.listAll('api/http/routers', {}, ctx.signal);
+    for (const r of items) {
+      if (!r.tls || typeof r.rule !== 'string') continue;
+      const domains = (r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? [];
+      const names = domains.flatMap((d) => [...(d.main ? [d.main] : []), ...(d.sans ?? [])]);
+      try {
+        names.push(...hostsOf(parseRule(r.rule)));
+      } catch {
+        // a rule that does not parse names no host; its TLS domains still count
+      }
+      if (names.some((n) => n.toLowerCase() === h)) return;
+    }
+  }
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `certificates_inspect connects only to Traefik's TLS address (${tlsAddress.host}:${tlsAddress.port}), the host names its TLS routers serve (on port 443 or ${tlsAddress.port}) and the targets an operator allows (tls.probeAllow, TRAEFIK_TLS_PROBE_ALLOW); ${h}:${port} is none of them. To check the certificate Traefik serves for a name, pass host ${tlsAddress.host}, port ${tlsAddress.port} and that name as servername`,
+  );
+}
 
 const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
 
@@ -39,7 +84,9 @@ export const certificatesInspect = defineTool({
     validates: z.boolean(),
     reason: z.string().optional(),
   }),
-  handler: async ({ host, port, servername }, { tls, signal }) => {
+  handler: async ({ host, port, servername }, ctx) => {
+    const { tls, signal } = ctx;
+    await checkProbeTarget(host, port, ctx);
     const { host: _h, port: _p, ...result } = await tls.probe(host, port, servername ?? host, signal);
     return { ...result, chain: result.chain.map(({ subject, issuer, validTo }) => ({ subject, issuer, validTo })) };
   },

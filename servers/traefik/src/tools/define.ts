@@ -11,6 +11,11 @@ export interface TraefikServices {
   tls: TlsProber;
   /** Where Traefik's TLS entrypoint listens (host:port): certificate sweeps connect here with each SNI. */
   tlsAddress: { host: string; port: number };
+  /**
+   * Where else certificates_inspect may connect (tls.probeAllow): `host` (any port), `host:port`,
+   * `*.domain` or `*.domain:port`. Besides these: the TLS address, and the names Traefik's routers serve.
+   */
+  probeAllow: readonly string[];
   /** How long a route change waits for Traefik to load it. */
   loadTimeoutMs: number;
   /** A certificate sweep starts no new probe after this long (keep it under the call timeout). */
