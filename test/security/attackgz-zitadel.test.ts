@@ -241,13 +241,20 @@ describe('a name that points at another user between plan and confirmation (TOCT
     const text = JSON.stringify(confirmed.content);
     expect(text).toMatch(/ERR_CONFLICT/);
     expect(text).toContain(`id ${alice.id}`); // the plan as it is now
-    // the token was not spent on the refused call, and it cannot be made to fit the new plan
-    const forged = `${meta?.token.split('.')[0]}.${'A'.repeat(22)}`;
+    // the refused confirmation is spent, and a token made to carry another plan's digest is refused
     const again = await cs.client.callTool({
+      name: 'users_disable',
+      arguments: { user: 'bob', confirmationToken: meta?.token },
+    });
+    expect(JSON.stringify(again.content)).toMatch(/ERR_CONFIRMATION_INVALID/);
+    const second = await cs.client.callTool({ name: 'users_disable', arguments: { user: 'bob' } });
+    const fresh = (second._meta?.['ravenhelm/confirmation'] as { token: string } | undefined)?.token as string;
+    const forged = `${fresh.split('.')[0]}.${'A'.repeat(22)}`;
+    const refused = await cs.client.callTool({
       name: 'users_disable',
       arguments: { user: 'bob', confirmationToken: forged },
     });
-    expect(JSON.stringify(again.content)).toMatch(/ERR_CONFLICT|ERR_CONFIRMATION_INVALID/);
+    expect(JSON.stringify(refused.content)).toMatch(/ERR_CONFIRMATION_INVALID/);
     expect(alice.state).toBe('USER_STATE_ACTIVE');
   });
 });

@@ -317,6 +317,7 @@ describe('secrets', () => {
       .toString();
     writeFileSync(keyPath, JSON.stringify(own), { mode: 0o600 });
     forged.ZITADEL_KEY_FILE = keyPath;
+    forged.RAVENHELM_AUDIT_FILE = join(fx.dir, 'wrong-key-audit.jsonl'); // one writer per log: its own
     const other = await connectStdio(forged);
     try {
       const r = await other.client.callTool({ name: 'users_get', arguments: { user: 'alice' } });

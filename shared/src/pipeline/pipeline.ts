@@ -673,6 +673,13 @@ export class Pipeline<S extends object> {
     });
     if (token !== undefined) {
       const [secret, shown] = typeof token === 'string' ? token.split('.', 2) : [];
+      if (secret === undefined || !(await this.#o.confirmations.redeem(secret, binding(shown)))) {
+        throw new ToolError(
+          'ERR_CONFIRMATION_INVALID',
+          `the ${CONFIRMATION_ARG} is unknown, expired, already used, or was issued for other arguments; call ${eff.name} again without it to get a new one`,
+        );
+      }
+      // Spent now either way: a confirmation of a plan that no longer holds confirms nothing.
       if (shown !== undefined && tool.plan) {
         const plan = await this.#plan(tool, eff, args);
         if (planDigestOf(plan) !== shown) {
@@ -681,12 +688,6 @@ export class Pipeline<S extends object> {
             `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${plan}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
           );
         }
-      }
-      if (secret === undefined || !(await this.#o.confirmations.redeem(secret, binding(shown)))) {
-        throw new ToolError(
-          'ERR_CONFIRMATION_INVALID',
-          `the ${CONFIRMATION_ARG} is unknown, expired, already used, or was issued for other arguments; call ${eff.name} again without it to get a new one`,
-        );
       }
       return true;
     }
