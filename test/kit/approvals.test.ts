@@ -201,6 +201,34 @@ describe('human approval over HTTP', () => {
     );
   });
 
+  it('an approval is for the plan people saw: when the target changed since, nothing runs and it is spent', async () => {
+    const before = runs(h, 'echo_delete');
+    h.services.itemNotes = new Map([['p1', 'unused for 90 days']]);
+    const id = await request(h, 'agent', 'echo_delete', { item: 'p1' });
+    const shown = (await api(h, 'GET', '/approvals', 'alice')).json.approvals.find((a: { id: string }) => a.id === id);
+    expect(shown.plan).toBe("delete item 'p1' (unused for 90 days)");
+    expect((await api(h, 'POST', `/approvals/${id}/approve`, 'alice')).status).toBe(200);
+    h.services.itemNotes.set('p1', 'in use by 3 services'); // what the approvers did not see
+    const ran = await call(h, 'agent', 'echo_delete', { item: 'p1', approvalRequestId: id });
+    expect(ran.content[0]?.text).toBe(
+      `ERR_CONFLICT: nothing was changed: what echo_delete would do now differs from the plan approval request ${id} approved (its target changed since). Plan now: delete item 'p1' (in use by 3 services)\nCall echo_delete again without approvalRequestId to request approval of this plan`,
+    );
+    expect(runs(h, 'echo_delete')).toBe(before);
+    const replay = await call(h, 'agent', 'echo_delete', { item: 'p1', approvalRequestId: id });
+    expect(replay.content[0]?.text).toMatch(/^ERR_APPROVAL_INVALID: approval request apr_\S+ was already used/);
+    expect(runs(h, 'echo_delete')).toBe(before);
+    expect(
+      recordsOf(h, id)
+        .filter((r) => r.phase === 'outcome')
+        .at(-2),
+    ).toMatchObject({
+      outcome: 'error',
+      errorCode: 'ERR_CONFLICT',
+      approval: { id, state: 'plan-changed', approvedBy: ['alice'] },
+    });
+    h.services.itemNotes = undefined;
+  });
+
   it('a rejected request never runs', async () => {
     const before = runs(h, 'echo_delete');
     const id = await request(h, 'agent', 'echo_delete', { item: 'r1' });

@@ -235,6 +235,19 @@ export async function approvalGate(
     ...(r && r.rejections.length > 0 ? { rejectedBy: r.rejections.map((a) => a.subject) } : {}),
   };
   if (consumed.ok) {
+    // People approved the plan they were shown: when the target changed since (a plan that reads the
+    // backend reads otherwise now), the approval is spent and nothing runs.
+    const now = await deps.plan();
+    if (now !== consumed.request.plan) {
+      return {
+        audit: { ...audit, state: 'plan-changed' },
+        refusal: new ToolError(
+          'ERR_CONFLICT',
+          `nothing was changed: what ${eff.name} would do now differs from the plan approval request ${approvalId} approved (its target changed since). Plan now: ${now}\nCall ${eff.name} again without ${APPROVAL_ARG} to request approval of this plan`,
+          { approvalRequestId: approvalId, reason: 'plan-changed' },
+        ),
+      };
+    }
     const mark = consumed.request.consumedBy;
     return mark ? { audit, consumed: { id: approvalId, mark } } : { audit };
   }
