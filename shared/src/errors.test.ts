@@ -1,6 +1,6 @@
 import { AUTH_ERROR_CODES, AuthError } from '@ravenhelm/auth';
 import { describe, expect, it } from 'vitest';
-import { ERROR_TABLE, RavenhelmError, toRavenhelmError } from './errors.js';
+import { ERROR_TABLE, RavenhelmError, toRavenhelmError, withoutValues } from './errors.js';
 
 describe('error table', () => {
   it('maps every auth code to a 4xx/5xx protocol error', () => {
@@ -24,5 +24,16 @@ describe('error table', () => {
     const auth = toRavenhelmError(new AuthError('ERR_TOKEN_EXPIRED', 'token expired'));
     expect(auth).toBeInstanceOf(RavenhelmError);
     expect(auth.mapping.http).toBe(401);
+  });
+});
+
+describe('withoutValues', () => {
+  it('replaces every occurrence of each value at least minLength long, and leaves shorter ones', () => {
+    const text = 'token glpat-abcdef12 sent twice: glpat-abcdef12; pin 1234 and id ab';
+    expect(withoutValues(text, ['glpat-abcdef12', '1234', 'ab'], 4)).toBe(
+      'token [redacted] sent twice: [redacted]; pin [redacted] and id ab',
+    );
+    expect(withoutValues(text, ['1234'], 8)).toBe(text);
+    expect(withoutValues('a-b', ['', '-'])).toBe('a[redacted]b');
   });
 });

@@ -121,3 +121,14 @@ export function toRavenhelmError(err: unknown): RavenhelmError {
   }
   return new RavenhelmError('ERR_INTERNAL', 'internal error; the server log has the details', {}, { cause: err });
 }
+
+/**
+ * `text` with every occurrence of each value at least `minLength` characters long replaced by
+ * `[redacted]`: the credentials or secret values a backend call carried, out of the backend's answer
+ * before it reaches an error message (a short value would cut ordinary words out of it).
+ */
+export function withoutValues(text: string, values: Iterable<string>, minLength = 1): string {
+  let out = text;
+  for (const value of values) if (value.length >= minLength) out = out.split(value).join('[redacted]');
+  return out;
+}

@@ -55,7 +55,15 @@ export {
   RedisTlsConfigSchema,
   redactConfig,
 } from './config.js';
-export { ERROR_TABLE, type ErrorCode, errorMapping, RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
+export {
+  ERROR_TABLE,
+  type ErrorCode,
+  errorMapping,
+  RavenhelmError,
+  ToolError,
+  toRavenhelmError,
+  withoutValues,
+} from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
 export { createHttpHandler, type PeerIdentity } from './http/handler.js';
 export { MultiplexTransport } from './http/multiplex.js';

@@ -12,6 +12,7 @@ import {
   isBrokenConnection,
   outcomeOfStatus,
   secondsSince,
+  withoutValues,
 } from '@ravenhelm/kit';
 
 export interface RetryPolicy {
@@ -160,13 +161,10 @@ const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
 
 /** `text` with every credential this request carried replaced, before it is cut or shown anywhere. */
 export function withoutCredentials(text: string, headers: Record<string, string> | undefined): string {
-  let out = text;
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (!CREDENTIAL_HEADERS.includes(name.toLowerCase()) || typeof value !== 'string') continue;
-    for (const secret of [value, value.replace(/^\s*(bearer|basic)\s+/i, '')])
-      if (secret.length >= 8) out = out.split(secret).join('[redacted]');
-  }
-  return out;
+  const credentials = Object.entries(headers ?? {})
+    .filter(([name, value]) => CREDENTIAL_HEADERS.includes(name.toLowerCase()) && typeof value === 'string')
+    .flatMap(([, value]) => [value, value.replace(/^\s*(bearer|basic)\s+/i, '')]);
+  return withoutValues(text, credentials, 8);
 }
 
 function gitlabMessageOf(text: string, contentType: string): string {

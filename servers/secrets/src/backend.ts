@@ -17,6 +17,7 @@ import {
   capAwsResponses,
   loadOnce,
   ToolError,
+  withoutValues,
 } from '@ravenhelm/kit';
 
 /** Cap on one Secrets Manager answer read into memory. */
@@ -346,7 +347,7 @@ function unparsable(what: string, err: unknown): unknown {
 
 /** The service's message, clipped, with every value the call carried cut out. */
 function scrub(message: string, sensitive: string[]): string {
-  let out = message;
-  for (const s of sensitive) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  return out.slice(0, 300).replace(/[\r\n]+/g, ' ');
+  return withoutValues(message, sensitive, 4)
+    .slice(0, 300)
+    .replace(/[\r\n]+/g, ' ');
 }

@@ -1,5 +1,5 @@
 /** Traefik's read API (`/api/...`): one client with a timeout, a body cap, paging and readable errors. */
-import { BackendHttp, type BackendRecorder, ToolError } from '@ravenhelm/kit';
+import { BackendHttp, type BackendRecorder, ToolError, withoutValues } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 export interface TraefikApiOptions {
@@ -185,9 +185,7 @@ export class TraefikApi {
   }
 
   #scrub(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) if (s) out = out.split(s).join('[redacted]');
-    return out;
+    return withoutValues(text, this.#secrets);
   }
 }
 

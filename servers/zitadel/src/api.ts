@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { ToolError, withoutValues } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 /** Zitadel's REST shapes as this server reads them, its key file, and its error answers. */
@@ -242,9 +242,7 @@ export function zitadelError(status: number, body: unknown, what: string, secret
 
 /** `text` with each secret (8+ characters) replaced by [redacted]. */
 export function withoutSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join('[redacted]');
-  return out;
+  return withoutValues(text, secrets, 8);
 }
 
 export function totalOf(details: unknown): number {

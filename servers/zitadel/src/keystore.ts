@@ -8,6 +8,7 @@ import {
   capAwsResponses,
   loadOnce,
   ToolError,
+  withoutValues,
 } from '@ravenhelm/kit';
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
@@ -164,8 +165,8 @@ function stored(secretName: string, arn: string | undefined, versionId: string |
 
 /** The service's message, clipped, with the value sent and every line of it cut out. */
 function scrub(message: string, sensitive: string): string {
-  let out = message;
-  const parts = [sensitive, ...sensitive.split(/\\n|\n|"/)].filter((s) => s.length >= 8);
-  for (const s of parts) out = out.split(s).join('[redacted]');
-  return out.slice(0, 300).replace(/[\r\n]+/g, ' ');
+  const parts = [sensitive, ...sensitive.split(/\\n|\n|"/)];
+  return withoutValues(message, parts, 8)
+    .slice(0, 300)
+    .replace(/[\r\n]+/g, ' ');
 }

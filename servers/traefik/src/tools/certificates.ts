@@ -26,6 +26,22 @@ function allowedBy(entry: string, host: string, port: number): boolean {
 }
 
 /**
+ * The names a TLS router serves: its rule's Host() names (undefined when the rule does not parse) and the
+ * lower-cased names of its `tls.domains`; undefined for a router without TLS or rule.
+ */
+function tlsNamesOf(r: Record<string, unknown>): { ruleHosts?: string[]; domains: string[] } | undefined {
+  if (!r.tls || typeof r.rule !== 'string') return undefined;
+  const domains = ((r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? [])
+    .flatMap((d) => [...(d.main ? [d.main] : []), ...(d.sans ?? [])])
+    .map((d) => d.toLowerCase());
+  try {
+    return { ruleHosts: hostsOf(parseRule(r.rule)), domains };
+  } catch {
+    return { domains };
+  }
+}
+
+/**
  * Where certificates_inspect may connect: Traefik's TLS address, the host names its TLS routers serve
  * (on 443 or the TLS address's port), and what the operator allows (tls.probeAllow). Anything else
  * would let any reader probe arbitrary hosts and ports from the server's network (a port scanner: a
@@ -42,15 +58,9 @@ async function checkProbeTarget(host: string, port: number, ctx: ToolContext<Tra
   if (port === 443 || port === tlsAddress.port) {
     const { items } = await ctx.api.listAll('api/http/routers', {}, ctx.signal);
     for (const r of items) {
-      if (!r.tls || typeof r.rule !== 'string') continue;
-      const domains = (r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? [];
-      const names = domains.flatMap((d) => [...(d.main ? [d.main] : []), ...(d.sans ?? [])]);
-      try {
-        names.push(...hostsOf(parseRule(r.rule)));
-      } catch {
-        // a rule that does not parse names no host; its TLS domains still count
-      }
-      if (names.some((n) => n.toLowerCase() === h)) return;
+      // (a rule that does not parse names no host; its TLS domains still count)
+      const names = tlsNamesOf(r);
+      if (names && [...(names.ruleHosts ?? []), ...names.domains].some((n) => n.toLowerCase() === h)) return;
     }
   }
   throw new ToolError(
@@ -127,19 +137,13 @@ export const certificatesSweep = defineTool({
     const byHost = new Map<string, string[]>();
     const skipped: string[] = [];
     for (const r of items) {
-      if (!r.tls || typeof r.rule !== 'string') continue;
-      let hosts: string[];
-      try {
-        hosts = hostsOf(parseRule(r.rule));
-      } catch {
+      const names = tlsNamesOf(r);
+      if (!names) continue;
+      if (!names.ruleHosts) {
         skipped.push(`${r.name}: rule does not parse`);
         continue;
       }
-      const domains = ((r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? []).flatMap((d) => [
-        ...(d.main ? [d.main] : []),
-        ...(d.sans ?? []),
-      ]);
-      for (const h of new Set([...hosts, ...domains.map((d) => d.toLowerCase())])) {
+      for (const h of new Set([...names.ruleHosts, ...names.domains])) {
         if (h.includes('*')) {
           if (!skipped.includes(`${h}: wildcard, no single name to probe`))
             skipped.push(`${h}: wildcard, no single name to probe`);
