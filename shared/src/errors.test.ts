@@ -36,4 +36,12 @@ describe('withoutValues', () => {
     expect(withoutValues(text, ['1234'], 8)).toBe(text);
     expect(withoutValues('a-b', ['', '-'])).toBe('a[redacted]b');
   });
+
+  it('also cuts the JSON-escaped and percent-encoded forms a backend echoes', () => {
+    const value = 'pa"ss\\wo/rd+\n';
+    const echoed = `{"detail":${JSON.stringify(`bad ${value}`)}} url: /login?p=${encodeURIComponent(value)} raw ${value}`;
+    const out = withoutValues(echoed, [value], 4);
+    expect(out).toBe('{"detail":"bad [redacted]"} url: /login?p=[redacted] raw [redacted]');
+    for (const piece of ['pa"ss', 'pa\\"ss', 'pa%22ss', 'wo/rd', 'wo%2Frd']) expect(out).not.toContain(piece);
+  });
 });

@@ -125,10 +125,18 @@ export function toRavenhelmError(err: unknown): RavenhelmError {
 /**
  * `text` with every occurrence of each value at least `minLength` characters long replaced by
  * `[redacted]`: the credentials or secret values a backend call carried, out of the backend's answer
- * before it reaches an error message (a short value would cut ordinary words out of it).
+ * before it reaches an error message (a short value would cut ordinary words out of it). A backend that
+ * echoes the request quotes a value as it was sent or stored: besides the value itself, its JSON-escaped
+ * form (a quote, backslash or newline in a password) and its percent-encoded form (a token in a query
+ * string) are cut too.
  */
 export function withoutValues(text: string, values: Iterable<string>, minLength = 1): string {
   let out = text;
-  for (const value of values) if (value.length >= minLength) out = out.split(value).join('[redacted]');
+  for (const value of values) {
+    if (value.length < minLength) continue;
+    // the longer encodings first: a raw value can sit inside its own escaped form
+    const forms = new Set([JSON.stringify(value).slice(1, -1), encodeURIComponent(value), value]);
+    for (const form of forms) out = out.split(form).join('[redacted]');
+  }
   return out;
 }

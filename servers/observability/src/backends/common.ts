@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_RESPONSE_BYTES,
   type Semaphore,
   ToolError,
+  withoutValues,
 } from '@ravenhelm/kit';
 import { z } from 'zod';
 
@@ -86,8 +87,6 @@ export function httpFor(name: string, opts: BackendOptions): BackendHttp {
   );
 }
 
-const REDACTED = '[redacted]';
-
 /**
  * Error bodies end up in messages the model reads; a proxy or a debug handler that echoes our request
  * headers would put the backend's credentials there. Non-2xx bodies lose every configured secret.
@@ -111,17 +110,9 @@ class ScrubbingHttp extends BackendHttp {
   }
 }
 
-/** `body` with every secret (raw or JSON-escaped) replaced; a body that cannot be handled is withheld. */
+/** `body` with every secret (raw, JSON-escaped or percent-encoded) replaced; a body that cannot be handled is withheld. */
 export function scrubSecrets(body: unknown, secrets: readonly string[]): unknown {
-  const replaceAll = (text: string) => {
-    let out = text;
-    for (const secret of secrets) {
-      out = out.split(secret).join(REDACTED);
-      const escaped = JSON.stringify(secret).slice(1, -1);
-      if (escaped !== secret) out = out.split(escaped).join(REDACTED);
-    }
-    return out;
-  };
+  const replaceAll = (text: string) => withoutValues(text, secrets);
   if (typeof body === 'string') return replaceAll(body);
   if (body === null || typeof body !== 'object') return body;
   try {
