@@ -2,6 +2,7 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { visible, visibleDeep } from './visible.js';
 
 const USAGE = `usage: ravenhelm-approvals list            --url URL [--all] [--json]  [--token-env VAR]
        ravenhelm-approvals show    <id>     --url URL [--json]           [--token-env VAR]
@@ -77,18 +78,27 @@ function left(seconds: number): string {
   return `${seconds}s`;
 }
 
-function describe(v: View): string {
+/**
+ * One request for a terminal. The server already shows hidden characters (asShown); this does it again,
+ * for any server, since an escape sequence in what it prints would rewrite the operator's screen. A plan
+ * of several lines is indented under a bar, so no line of it can pass for one of the fields below it.
+ */
+function describe(view: View): string {
+  const v = visibleDeep(view) as View;
+  const one = (s: string) => visible(s, { oneLine: true });
   const who = [v.requester.subject, v.requester.clientId && `client ${v.requester.clientId}`, v.requester.spiffeId]
     .filter(Boolean)
     .join(', ');
+  const [first = '', ...more] = v.plan.split('\n');
   const lines = [
-    `${v.id}  ${v.state}  ${v.server}/${v.tool}`,
-    `  requested by ${who}`,
-    `  plan:       ${v.plan}`,
+    `${one(v.id)}  ${one(v.state)}  ${one(v.server)}/${one(v.tool)}`,
+    `  requested by ${one(who)}`,
+    `  plan:       ${first}`,
+    ...more.map((l) => `            | ${l}`),
     `  arguments:  ${JSON.stringify(v.args)}`,
-    `  approvers:  ${v.count} x ${v.approvers}; approved by ${v.approvals.map((a) => a.subject).join(', ') || 'nobody yet'}`,
-    ...v.rejections.map((r) => `  rejected by ${r.subject}${r.comment ? `: ${r.comment}` : ''}`),
-    `  expires:    ${v.expiresAt} (${left(v.secondsLeft)} left)${v.canDecide ? '' : '  [you cannot decide this one]'}`,
+    `  approvers:  ${v.count} x ${one(v.approvers)}; approved by ${v.approvals.map((a) => one(a.subject)).join(', ') || 'nobody yet'}`,
+    ...v.rejections.map((r) => `  rejected by ${one(r.subject)}${r.comment ? `: ${one(r.comment)}` : ''}`),
+    `  expires:    ${one(v.expiresAt)} (${left(v.secondsLeft)} left)${v.canDecide ? '' : '  [you cannot decide this one]'}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -12,6 +12,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+// the CLI is its own bin, not part of the kit's exports (a bundle importing it would run it)
+import { runApprovalsCli } from '../../shared/src/approvals-cli.js';
 import { callBody, type EchoHarness, rpc, startEcho } from '../fixtures/kit-harness.js';
 
 const AGENT_SPIFFE = 'spiffe://ravenhelm.local/agent/a';
@@ -372,6 +374,50 @@ describe('human approval over HTTP', () => {
       },
       annotations: { description: "delete item 'w1'" },
     });
+  });
+
+  it('approvers see what runs: an agent cannot hide or reorder text in the console, the CLI or the webhook', async () => {
+    // ESC [2K + CR erase the terminal line and print over it; U+202E reverses what follows in a browser;
+    // the line feed starts a line that looks like one of the CLI's own fields.
+    const item = "prod-db\u001b[2K\rdelete item 'tmp'\u202Epmt\n  approvers:  1 x nobody";
+    const id = await request(h, 'agent', 'echo_delete', { item });
+    const hidden = /(?!\n)[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
+    const shown = await api(h, 'GET', `/approvals/${id}`, 'alice');
+    expect(shown.status).toBe(200);
+    expect(shown.json.plan).not.toMatch(hidden);
+    expect(shown.json.plan).toContain('prod-db[U+001B][2K[U+000D]');
+    expect(shown.json.plan).toContain('[U+202E]pmt');
+    expect(JSON.stringify(shown.json.args)).toContain('[U+001B]');
+    expect(shown.json.args.item).not.toMatch(hidden);
+
+    const out: string[] = [];
+    const code = await runApprovalsCli(['show', id, '--url', h.base], {
+      env: { RAVENHELM_APPROVALS_TOKEN: 'alice' },
+      out: { write: (s: string) => out.push(s) },
+      err: { write: (s: string) => out.push(s) },
+    });
+    expect(code).toBe(0);
+    const printed = out.join('');
+    expect(printed).not.toMatch(hidden);
+    expect(printed).toContain('prod-db[U+001B][2K[U+000D]');
+    // the plan's second line is marked as the plan's; the one approvers field is the server's
+    expect(printed).toContain("            |   approvers:  1 x nobody'");
+    expect(printed.split('\n').filter((l) => l.startsWith('  approvers:'))).toEqual([
+      '  approvers:  1 x mcp:approvals:approve; approved by nobody yet',
+    ]);
+
+    await vi.waitFor(() => expect(hooks.some((m) => JSON.stringify(m).includes(id))).toBe(true), { timeout: 3000 });
+    // biome-ignore lint/suspicious/noExplicitAny: webhook JSON
+    const msg = hooks.find((m) => JSON.stringify(m).includes(id)) as any;
+    expect(msg.alerts[0].annotations.description).not.toMatch(hidden);
+    expect(msg.alerts[0].annotations.description).toContain('[U+202E]');
+    expect(JSON.parse(msg.alerts[0].annotations.arguments).item).not.toMatch(hidden);
+
+    // What runs is what the agent asked for, byte for byte: only its display changed.
+    expect((await api(h, 'POST', `/approvals/${id}/approve`, 'alice')).json.state).toBe('approved');
+    const ran = await call(h, 'agent', 'echo_delete', { item, approvalRequestId: id });
+    expect(ran.structuredContent).toEqual({ deleted: item });
   });
 
   it('the audit chain stays valid with approval records', async () => {

@@ -78,6 +78,19 @@ describe('MCP 2026-07-28 next to 2025-11-25 on one endpoint', () => {
     await client.close();
   });
 
+  it("shows the user hidden or reordering characters of the agent's arguments in the confirmation, and runs them as given", async () => {
+    const asked: string[] = [];
+    const client = await modernClient(h.url, 'deleter', (m) => {
+      asked.push(m);
+      return 'accept';
+    });
+    const item = 'cache\u001b[1A\u202Egol.sso';
+    const result = await client.callTool({ name: 'echo_delete', arguments: { item } });
+    expect(asked).toEqual(["Confirm: delete item 'cache[U+001B][1A[U+202E]gol.sso'"]);
+    expect(result.structuredContent).toEqual({ deleted: item });
+    await client.close();
+  });
+
   it('runs nothing when the user declines, and a forged requestState is refused', async () => {
     const before = h.services.calls.length;
     const client = await modernClient(h.url, 'deleter', () => 'decline');

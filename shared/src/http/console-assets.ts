@@ -168,7 +168,7 @@ function render(list) {
     h.textContent = r.tool + ' on ' + r.server;
     li.setAttribute('aria-labelledby', h.id);
     const dl = document.createElement('dl');
-    field(dl, 'Plan', r.plan);
+    field(dl, 'Plan', r.plan, true);
     field(dl, 'Requester', r.requester.subject + (r.requester.clientId ? ' (client ' + r.requester.clientId + ')' : ''));
     field(dl, 'SPIFFE ID', r.requester.spiffeId || 'none');
     field(dl, 'Arguments', JSON.stringify(r.args, null, 2), true);

@@ -4,7 +4,7 @@ import { APPROVER_SCOPE, type Registry } from '@ravenhelm/registry';
 import { z } from 'zod';
 import { RavenhelmError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { ApprovalRequest, ApprovalStore, DecideRefusal } from './approvals.js';
+import { type ApprovalRequest, type ApprovalStore, asShown, type DecideRefusal } from './approvals.js';
 import type { AuditSink } from './audit.js';
 
 /** What an operator sees of a request: no argument digest (a digest of a low-entropy secret can be guessed). */
@@ -74,7 +74,7 @@ export class ApprovalDesk {
   }
 
   #view(r: ApprovalRequest, principal: Principal): ApprovalView {
-    const { argsDigest: _digest, consumedBy: _mark, ...rest } = r;
+    const { argsDigest: _digest, consumedBy: _mark, ...rest } = asShown(r);
     const decided = [...r.approvals, ...r.rejections].some((d) => d.subject === principal.subject);
     return {
       ...rest,

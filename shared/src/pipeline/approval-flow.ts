@@ -3,6 +3,7 @@ import { advertisedAnnotations, type EffectiveTool, listedMeta } from '@ravenhel
 import { z } from 'zod';
 import { RavenhelmError, ToolError } from '../errors.js';
 import { jsonSchemaOf } from '../tool.js';
+import { visible } from '../visible.js';
 import { APPROVAL_ID, type ApprovalRequest, type ApprovalStore, tooManyPending } from './approvals.js';
 import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
 
@@ -92,7 +93,7 @@ function nextStep(r: ApprovalRequest): string {
 export function pendingResult(r: ApprovalRequest): Result {
   const text =
     `ERR_APPROVAL_PENDING: nothing was run yet; ${r.tool} needs approval by ${people(r.count)} holding '${r.approvers}' ` +
-    `(not you). Plan: ${r.plan}\nApproval request ${r.id}: ${r.approvals.length} of ${r.count} approvals; expires ${r.expiresAt}. ` +
+    `(not you). Plan: ${visible(r.plan)}\nApproval request ${r.id}: ${r.approvals.length} of ${r.count} approvals; expires ${r.expiresAt}. ` +
     `Poll ${APPROVAL_STATUS_TOOL} with {"requestId": "${r.id}"}; once approved, call ${r.tool} again with the same arguments ` +
     `plus "${APPROVAL_ARG}": "${r.id}".`;
   return {
@@ -243,7 +244,7 @@ export async function approvalGate(
         audit: { ...audit, state: 'plan-changed' },
         refusal: new ToolError(
           'ERR_CONFLICT',
-          `nothing was changed: what ${eff.name} would do now differs from the plan approval request ${approvalId} approved (its target changed since). Plan now: ${now}\nCall ${eff.name} again without ${APPROVAL_ARG} to request approval of this plan`,
+          `nothing was changed: what ${eff.name} would do now differs from the plan approval request ${approvalId} approved (its target changed since). Plan now: ${visible(now)}\nCall ${eff.name} again without ${APPROVAL_ARG} to request approval of this plan`,
           { approvalRequestId: approvalId, reason: 'plan-changed' },
         ),
       };

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging.js';
-import type { ApprovalRequest } from './approvals.js';
+import { type ApprovalRequest, asShown } from './approvals.js';
 
 /** At most this many notifications in flight; more are dropped (and logged) rather than queued without bound. */
 const MAX_IN_FLIGHT = 32;
@@ -16,7 +16,8 @@ export interface WebhookNotifier {
  * that route alerts (Alertmanager itself, Grafana OnCall, chat bridges) can route it too. It carries the
  * plan and the redacted arguments the approvers will see; never a secret value, never a token.
  */
-export function approvalWebhookMessage(r: ApprovalRequest, baseUrl?: string): Record<string, unknown> {
+export function approvalWebhookMessage(request: ApprovalRequest, baseUrl?: string): Record<string, unknown> {
+  const r = asShown(request);
   const labels = {
     alertname: 'RavenhelmApprovalPending',
     severity: r.count === 2 ? 'critical' : 'warning',

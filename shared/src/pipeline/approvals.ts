@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ToolError } from '../errors.js';
+import { visible, visibleDeep } from '../visible.js';
 import { inRedis, onReplica, type RedisLike, undoLater } from './redis.js';
 
 /**
@@ -50,6 +51,30 @@ export const ApprovalRequestSchema = z
   .strict();
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 export type ApprovalPrincipal = z.infer<typeof Principal>;
+
+/**
+ * A request as people are shown it (console, CLI, webhook): every character that would hide or reorder
+ * text is made visible in what came from the requester or other people (plan, arguments, names,
+ * comments), so an agent cannot show approvers something other than what runs (see `visible`).
+ */
+export function asShown(r: ApprovalRequest): ApprovalRequest {
+  const line = (s: string) => visible(s, { oneLine: true });
+  const decision = (d: z.infer<typeof Decision>) => ({
+    ...d,
+    subject: line(d.subject),
+    ...(d.comment !== undefined ? { comment: line(d.comment) } : {}),
+  });
+  return {
+    ...r,
+    requester: Object.fromEntries(
+      Object.entries(r.requester).map(([k, v]) => [k, typeof v === 'string' ? line(v) : v]),
+    ) as ApprovalPrincipal,
+    args: visibleDeep(r.args),
+    plan: visible(r.plan),
+    approvals: r.approvals.map(decision),
+    rejections: r.rejections.map(decision),
+  };
+}
 
 /** The refusal when a requester already has its limit of pending requests. */
 export function tooManyPending(pending: number, soonestExpiryMs: number, now = Date.now()): ToolError {

@@ -8,6 +8,7 @@ import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { hashSubject, parseTraceparent, SpanKind, type Tracer, withSpan } from '../telemetry/trace.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
+import { visible } from '../visible.js';
 import { type AdmissionLimits, CallAdmission, DEFAULT_ADMISSION } from './admission.js';
 import { ApprovalDesk } from './approval-desk.js';
 import {
@@ -685,7 +686,7 @@ export class Pipeline<S extends object> {
         if (planDigestOf(plan) !== shown) {
           throw new ToolError(
             'ERR_CONFLICT',
-            `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${plan}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
+            `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${visible(plan)}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
           );
         }
       }
@@ -694,8 +695,10 @@ export class Pipeline<S extends object> {
     // Never hand out a confirmation for a call that cannot run: invalid arguments are refused now.
     parseToolInput(tool, args);
     const plan = await this.#plan(tool, eff, args);
+    // People read the plan (a client's confirmation dialog, or a model relaying it): shown with every hidden
+    // or reordering character visible (`visible`); its digest is of the plan itself.
     if (meta.elicitConfirmation) {
-      if (await meta.elicitConfirmation(plan)) return true;
+      if (await meta.elicitConfirmation(visible(plan))) return true;
       throw new ToolError('ERR_CONFIRMATION_INVALID', `the user declined: ${eff.name} was not run`);
     }
     const shown = tool.plan ? planDigestOf(plan) : undefined;
@@ -703,13 +706,13 @@ export class Pipeline<S extends object> {
     const issued = shown === undefined ? confirmation.token : `${confirmation.token}.${shown}`;
     const { expiresAt } = confirmation;
     const text =
-      `ERR_CONFIRMATION_REQUIRED: nothing was changed yet. Plan: ${plan}\n` +
+      `ERR_CONFIRMATION_REQUIRED: nothing was changed yet. Plan: ${visible(plan)}\n` +
       `To proceed, call ${eff.name} again with the same arguments plus "${CONFIRMATION_ARG}": "${issued}" ` +
       `(single use, expires in ${this.#o.confirmTtlSeconds} s).`;
     return {
       isError: true,
       content: [{ type: 'text', text }],
-      _meta: { 'ravenhelm/confirmation': { token: issued, expiresAt, plan } },
+      _meta: { 'ravenhelm/confirmation': { token: issued, expiresAt, plan: visible(plan) } },
     };
   }
 
