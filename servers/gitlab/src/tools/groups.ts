@@ -1,11 +1,10 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { ACCESS_LEVELS, checkGrant, LEVEL_NAMES } from '../access.js';
 import { type Api, fitPage } from '../backend.js';
 import { defineTool } from './define.js';
 import { Cursor, clip, GroupPath, Limit, num, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
 
-export const ACCESS_LEVELS = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
-const LEVEL_NAMES = Object.keys(ACCESS_LEVELS) as (keyof typeof ACCESS_LEVELS)[];
 const levelName = (n: unknown) => LEVEL_NAMES.find((k) => ACCESS_LEVELS[k] === n) ?? `level ${String(n)}`;
 
 export const Username = z
@@ -129,21 +128,22 @@ export const groupsAddMember = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:gitlab:write'],
   title: 'Add a group member',
-  description: 'Add a user to a group with an access level (guest..owner); fails if already a member.',
+  description:
+    'Add a user to a group with a role up to the configured ceiling (default maintainer); fails if a member.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
     group: GroupPath,
     username: Username,
-    accessLevel: z
-      .enum(LEVEL_NAMES as [keyof typeof ACCESS_LEVELS, ...(keyof typeof ACCESS_LEVELS)[]])
-      .describe('Role to grant'),
+    accessLevel: z.enum(LEVEL_NAMES).describe('Role to grant'),
     expiresAt: z.iso.date().optional().describe('Membership end date, YYYY-MM-DD'),
   }),
   output: Member,
   handler: async ({ group, username, accessLevel, expiresAt }, { gitlab, signal }) => {
-    const path = gitlab.group(group);
+    // membership reaches every subgroup and project of the group: all of it must be allowed
+    const path = gitlab.allowlist.checkSubtree(group);
+    const level = checkGrant(accessLevel, gitlab.memberMaxAccess, `adding ${username} to "${group}"`);
     const m = (await gitlab.call(`adding ${username} to group "${group}"`, signal, async (api) =>
-      api.GroupMembers.add(path, ACCESS_LEVELS[accessLevel], {
+      api.GroupMembers.add(path, level, {
         userId: await userIdOf(api, username),
         ...(expiresAt ? { expiresAt } : {}),
       } as never),
@@ -164,7 +164,7 @@ export const groupsRemoveMember = defineTool({
   output: z.object({ removed: z.boolean(), username: z.string(), group: z.string() }),
   plan: ({ group, username }) => `remove ${username} from group ${group}; they lose the access the group gave them`,
   handler: async ({ group, username }, { gitlab, signal }) => {
-    const path = gitlab.group(group);
+    const path = gitlab.allowlist.checkSubtree(group);
     await gitlab.call(`removing ${username} from group "${group}"`, signal, async (api) =>
       api.GroupMembers.remove(path, await userIdOf(api, username)),
     );
