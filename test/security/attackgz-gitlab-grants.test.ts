@@ -127,6 +127,28 @@ describe('an allowlisted server with the default member ceiling (platform/*, san
     ]);
   });
 
+  it('projects_list and groups_list searches say nothing about what the allowlist hides', async () => {
+    const from = s.sim.control.requests.length;
+    const list = async (tool: string, search: string) => {
+      const r = await callTool(s, tool, { search, limit: 5 });
+      expect(r.isError, r.text).toBe(false);
+      return r.data;
+    };
+    // secret/vault ("Not for bots") and the group secret are outside the allowlist; the token sees them
+    const nothing = await list('projects_list', 'no-such-project-anywhere');
+    // before the fix: hiddenByAllowlist 1 for these, 0 for a name that exists nowhere
+    for (const probe of ['vault', 'Not for bots', 'secret/'])
+      expect(await list('projects_list', probe), probe).toEqual(nothing);
+    expect(await list('groups_list', 'secret')).toEqual(await list('groups_list', 'no-such-group-anywhere'));
+    // GitLab is never given the search text, so its answer cannot depend on it
+    expect(s.sim.control.requests.slice(from).filter((r) => r.query.has('search'))).toEqual([]);
+    // searching what is allowed still works
+    const api = await list('projects_list', 'billing');
+    expect(((api?.projects ?? []) as { path: string }[]).map((p) => p.path)).toEqual(['platform/api']);
+    const infra = await list('groups_list', 'INFRA');
+    expect(((infra?.groups ?? []) as { path: string }[]).map((g) => g.path)).toEqual(['platform/infra']);
+  });
+
   it('a group allowed by "platform/*" is not a door to its projects: membership and group variables reach them', async () => {
     // platform/infra matches platform/*, platform/infra/terraform does not; a member of the group
     // (or a group CI/CD variable) reaches terraform all the same

@@ -1,9 +1,29 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ACCESS_LEVELS, checkGrant, LEVEL_NAMES } from '../access.js';
-import { type Api, fitPage } from '../backend.js';
+import {
+  type Api,
+  decodeOffsetCursor,
+  encodeOffsetCursor,
+  fitPage,
+  type GitLabBackend,
+  type OffsetCursor,
+} from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, GroupPath, Limit, num, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
+import {
+  Cursor,
+  clip,
+  fitItems,
+  GroupPath,
+  Limit,
+  num,
+  Paging,
+  pagingOf,
+  type Rec,
+  Search,
+  str,
+  strOrNull,
+} from './shapes.js';
 
 const levelName = (n: unknown) => LEVEL_NAMES.find((k) => ACCESS_LEVELS[k] === n) ?? `level ${String(n)}`;
 
@@ -41,6 +61,7 @@ export const groupsList = defineTool({
   input: z.object({ search: Search, limit: Limit, cursor: Cursor }),
   output: z.object({ groups: z.array(GroupSummary), hiddenByAllowlist: z.number(), ...Paging }),
   handler: async ({ search, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    if (gitlab.allowlist.restricted) return scanAllowedGroups(gitlab, signal, search, limit, cursor, maxOutputBytes);
     const page = await gitlab.page<Rec>('the group list', signal, cursor, limit, (api, req) =>
       api.Groups.all({ ...req, ...(search ? { search } : {}) } as never),
     );
@@ -49,6 +70,75 @@ export const groupsList = defineTool({
     return { groups: fitted.items, hiddenByAllowlist: page.items.length - visible.length, ...pagingOf(fitted) };
   },
 });
+
+/** GitLab pages of 100 read for one call when the allowlist hides part of the list. */
+const SCAN_PAGES = 5;
+
+/**
+ * groups_list under an allowlist that is not "**": GitLab's search would make the hidden count and
+ * the paging an oracle for the names of groups outside it, so the list is read unfiltered and the
+ * search applies here, to the allowed groups only.
+ */
+async function scanAllowedGroups(
+  gitlab: GitLabBackend,
+  signal: AbortSignal,
+  search: string | undefined,
+  limit: number,
+  cursor: string | undefined,
+  maxOutputBytes: number,
+) {
+  const needle = search?.toLowerCase();
+  const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: 100, skip: 0 };
+  const found: { group: ReturnType<typeof groupOf>; page: number; index: number; hiddenBefore: number }[] = [];
+  let hidden = 0;
+  let page = at.page;
+  let skip = at.skip;
+  let next: OffsetCursor | undefined;
+  for (let n = 0; n < SCAN_PAGES && found.length < limit; n++) {
+    const res = await gitlab.page<Rec>(
+      'the group list',
+      signal,
+      encodeOffsetCursor({ ...at, page, skip }),
+      0,
+      (api, req) => api.Groups.all(req as never),
+    );
+    res.items.forEach((g, i) => {
+      if (found.length >= limit) return;
+      if (!gitlab.allowlist.allows(str(g.full_path))) hidden++;
+      else if (!needle || [g.full_path, g.name].some((v) => str(v).toLowerCase().includes(needle)))
+        found.push({ group: groupOf(g), page, index: skip + i, hiddenBefore: hidden });
+    });
+    const last = found.at(-1);
+    if (found.length >= limit && last && (last.index + 1 < skip + res.items.length || res.nextCursor)) {
+      next = { page, perPage: at.perPage, skip: last.index + 1 };
+      if (last.index + 1 >= skip + res.items.length && res.nextCursor) next = decodeOffsetCursor(res.nextCursor);
+      break;
+    }
+    if (!res.nextCursor) break;
+    const after = decodeOffsetCursor(res.nextCursor) as OffsetCursor;
+    page = after.page;
+    skip = 0;
+    next = n + 1 === SCAN_PAGES ? after : undefined;
+  }
+  // what fits the output budget; a cut continues right after the last group shown
+  const groups = fitItems(
+    found.map((f) => f.group),
+    maxOutputBytes - 512,
+  );
+  const lastShown = found[groups.length - 1];
+  if (groups.length < found.length && lastShown) {
+    next = { page: lastShown.page, perPage: at.perPage, skip: lastShown.index + 1 };
+    hidden = lastShown.hiddenBefore;
+  }
+  return {
+    groups,
+    hiddenByAllowlist: hidden,
+    // GitLab's count includes the hidden groups: not a count of what this list can show
+    total: null,
+    truncated: next !== undefined,
+    ...(next ? { nextCursor: encodeOffsetCursor(next) } : {}),
+  };
+}
 
 export const groupsGet = defineTool({
   name: 'groups_get',
