@@ -6,13 +6,16 @@
  * allow everything here, so only the server's own checks stand in the way.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBin, startHttpBin } from '../fixtures/spawn.js';
+import { backendFor, callError } from '../gitlab/harness.js';
 import { ACCESS, ADMIN_TOKEN, type GitLabSim, startGitLabSim } from '../simulators/gitlab.js';
+import { type Listening, listen } from '../simulators/http.js';
 
 const SPIFFE = 'spiffe://ravenhelm.local/agent/attackgz';
 let dir: string;
@@ -211,5 +214,39 @@ describe('a server that allows top-level groups ("*") and lets owner be granted'
     const owner = await callTool(s, 'groups_add_member', { group: 'sandbox', username: 'alice', accessLevel: 'owner' });
     expect(owner.isError, owner.text).toBe(false);
     expect(s.sim.state.groups.find((g) => g.full_path === 'sandbox')?.members.get(3)).toBe(ACCESS.owner);
+  });
+});
+
+describe('a GitLab (or a proxy in front of it) that answers for another group or project', () => {
+  // GitLab resolves a path it knows as an old route (a rename or transfer) to where the thing is now;
+  // the server must not act on a record from outside the allowlist because the path it sent was inside
+  let other: Listening;
+  const hits: string[] = [];
+  beforeAll(async () => {
+    other = await listen((req: IncomingMessage, res: ServerResponse) => {
+      hits.push(`${req.method} ${req.url}`);
+      const answer = (req.url ?? '').startsWith('/api/v4/groups/')
+        ? { id: 12, name: 'secret', path: 'secret', full_path: 'secret', visibility: 'private' }
+        : { id: 103, name: 'vault', path_with_namespace: 'secret/vault', description: 'Not for bots' };
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer));
+    });
+  });
+  afterAll(() => other.close());
+
+  it('projects_create does not create into a group GitLab resolved elsewhere; groups_get and projects_get do not show it', async () => {
+    const services = { gitlab: backendFor(other.url, { allowlist: ['sandbox/**'], maxRetries: 0 }) };
+    hits.length = 0;
+    const created = await callError('projects_create', { group: 'sandbox', name: 'new-app' }, services);
+    // before the fix: POST /projects with namespace_id 12 (secret), outside the allowlist
+    expect(created.code).toBe('ERR_NOT_FOUND');
+    expect(created.message).toMatch(/another path/);
+    expect(hits.filter((h) => h.startsWith('POST'))).toEqual([]);
+    const group = await callError('groups_get', { group: 'sandbox' }, services);
+    expect(group.code).toBe('ERR_NOT_FOUND');
+    expect(group.message).not.toContain('secret');
+    const project = await callError('projects_get', { project: 'sandbox/app' }, services);
+    expect(project.code).toBe('ERR_NOT_FOUND');
+    expect(project.message).not.toContain('Not for bots');
   });
 });

@@ -149,6 +149,20 @@ export class GitLabBackend {
     return this.allowlist.check('group', path);
   }
 
+  /**
+   * GitLab answered about `requested` with a record whose full path is `answered`: a group renamed or
+   * moved (resolved through its old path), or a proxy answering for something else. The record is
+   * used only when it is the one asked for, so a move out of the allowlist is never followed.
+   */
+  same(kind: 'project' | 'group', requested: string, answered: unknown): void {
+    if (typeof answered === 'string' && answered.toLowerCase() === requested.toLowerCase()) return;
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `GitLab answered for ${kind} "${requested}" with a ${kind} at another path (renamed or moved?); nothing was changed. Find its current path with ${kind === 'project' ? 'projects_list' : 'groups_list'} (it must be inside the allowlist)`,
+      { kind, path: requested },
+    );
+  }
+
   /** Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. */
   async call<T>(subject: string, signal: AbortSignal, fn: (api: Api, scope: CallScope) => Promise<T>): Promise<T> {
     const scope: CallScope = { signal, attempts: 0 };

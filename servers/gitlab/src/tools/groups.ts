@@ -160,6 +160,7 @@ export const groupsGet = defineTool({
     const g = (await gitlab.call(`group "${group}"`, signal, (api) =>
       api.Groups.show(path, { withProjects: false } as never),
     )) as unknown as Rec;
+    gitlab.same('group', group, g.full_path);
     return {
       ...groupOf(g),
       id: num(g.id),

@@ -173,6 +173,7 @@ export const projectsGet = defineTool({
     const p = (await gitlab.call(`project "${project}"`, signal, (api) =>
       api.Projects.show(gitlab.project(project)),
     )) as unknown as Rec;
+    gitlab.same('project', project, p.path_with_namespace);
     return {
       ...summary(p),
       id: num(p.id),
@@ -216,6 +217,8 @@ export const projectsCreate = defineTool({
     gitlab.project(`${gitlab.group(group)}/${slug}`);
     const p = (await gitlab.call(`a new project in "${group}"`, signal, async (api) => {
       const ns = (await api.Groups.show(group, { withProjects: false } as never)) as unknown as Rec;
+      // the project goes into the namespace GitLab resolved: it must be the allowlisted group itself
+      gitlab.same('group', group, ns.full_path);
       return api.Projects.create({
         name,
         path: slug,
