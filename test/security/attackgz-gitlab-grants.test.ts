@@ -156,29 +156,22 @@ describe('an allowlisted server with the default member ceiling (platform/*, san
     // platform/infra matches platform/*, platform/infra/terraform does not; a member of the group
     // (or a group CI/CD variable) reaches terraform all the same
     const from = s.sim.control.requests.length;
-    const member = await callTool(s, 'groups_add_member', {
-      group: 'platform/infra',
-      username: 'bob',
-      accessLevel: 'developer',
-    });
-    // before the fix: bob became developer of platform/infra, and so of platform/infra/terraform
-    expect(member.isError).toBe(true);
-    expect(member.text).toMatch(/^ERR_NOT_ALLOWED/);
-    expect(member.text).toContain('"platform/infra/**"');
-    expect(member.text).toContain('GITLAB_ALLOWLIST');
-    const removal = await callTool(s, 'groups_remove_member', { group: 'platform/infra', username: 'alice' });
-    expect(removal.isError).toBe(true);
-    expect(removal.text).toMatch(/^ERR_NOT_ALLOWED/);
-    const variable = await callTool(s, 'variables_set', {
-      group: 'platform/infra',
-      key: 'TF_BACKEND',
-      value: 'attacker-controlled-backend',
-    });
-    // before the fix: the variable reached every pipeline of platform/infra/terraform
-    expect(variable.isError).toBe(true);
-    expect(variable.text).toMatch(/^ERR_NOT_ALLOWED/);
-    const deletion = await callTool(s, 'variables_delete', { group: 'platform/infra', key: 'TF_BACKEND' });
-    expect(deletion.isError).toBe(true);
+    // before the fix each of these went through: bob became developer of platform/infra (and so of
+    // terraform), alice lost her access, TF_BACKEND reached every pipeline of terraform
+    const refused: [string, Record<string, unknown>][] = [
+      ['groups_add_member', { group: 'platform/infra', username: 'bob', accessLevel: 'developer' }],
+      ['groups_remove_member', { group: 'platform/infra', username: 'alice' }],
+      ['variables_set', { group: 'platform/infra', key: 'TF_BACKEND', value: 'attacker-controlled-backend' }],
+      ['variables_delete', { group: 'platform/infra', key: 'TF_BACKEND' }],
+    ];
+    for (const [tool, args] of refused) {
+      const r = await callTool(s, tool, args);
+      expect(r.isError, tool).toBe(true);
+      expect(r.text, tool).toMatch(/^ERR_NOT_ALLOWED/);
+      expect(r.text, tool).toContain('"platform/infra/**"');
+      expect(r.text, tool).toContain('GITLAB_ALLOWLIST');
+      expect(r.text, tool).not.toContain('attacker-controlled-backend');
+    }
     expect(requestsSince(s, from)).toEqual([]);
     const infra = s.sim.state.groups.find((g) => g.full_path === 'platform/infra');
     expect(infra?.members.has(4)).toBe(false);
