@@ -109,9 +109,10 @@ async function scanAllowedGroups(
         found.push({ group: groupOf(g), page, index: skip + i, hiddenBefore: hidden });
     });
     const last = found.at(-1);
-    if (found.length >= limit && last && (last.index + 1 < skip + res.items.length || res.nextCursor)) {
-      next = { page, perPage: at.perPage, skip: last.index + 1 };
-      if (last.index + 1 >= skip + res.items.length && res.nextCursor) next = decodeOffsetCursor(res.nextCursor);
+    if (found.length >= limit && last) {
+      // continue on this page after the last group taken, or on GitLab's next page, or nowhere
+      const restOfPage = last.index + 1 < skip + res.items.length;
+      next = restOfPage ? { page, perPage: at.perPage, skip: last.index + 1 } : decodeOffsetCursor(res.nextCursor);
       break;
     }
     if (!res.nextCursor) break;
