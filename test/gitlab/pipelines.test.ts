@@ -62,7 +62,48 @@ describe('projects through @gitbeaker/rest and the simulator', () => {
         'platform/web',
         'platform/infra/terraform',
       ]);
-      expect(res.hiddenByAllowlist).toBe(7);
+      // under an allowlist the list is read in pages of 100 until `limit` allowed projects are found
+      expect(res.hiddenByAllowlist).toBe(45);
+      expect(res.truncated).toBe(false);
+    } finally {
+      await scoped.close();
+    }
+  });
+
+  it('under an allowlist, pages of allowed projects and groups follow each other without gaps or repeats', async () => {
+    const scoped = await start({ allowlist: ['sandbox/**', 'platform/*'] });
+    try {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 10; i++) {
+        const res = await call('projects_list', { limit: 10, ...(cursor ? { cursor } : {}) }, scoped.services);
+        seen.push(...res.projects.map((p: { path: string }) => p.path));
+        cursor = res.nextCursor;
+        if (!cursor) break;
+      }
+      expect(seen).toHaveLength(47);
+      expect(new Set(seen).size).toBe(47);
+      expect(seen).not.toContain('platform/infra/terraform');
+      const demos = await call('projects_list', { search: 'DEMO-4', limit: 3 }, scoped.services);
+      expect(demos.projects.map((p: { path: string }) => p.path)).toEqual([
+        'sandbox/demo-40',
+        'sandbox/demo-41',
+        'sandbox/demo-42',
+      ]);
+      expect(demos.truncated).toBe(true);
+      const rest = await call('projects_list', { search: 'DEMO-4', cursor: demos.nextCursor }, scoped.services);
+      expect(rest.projects).toHaveLength(3);
+      expect(rest.truncated).toBe(false);
+      const groups: string[] = [];
+      cursor = undefined;
+      for (let i = 0; i < 10; i++) {
+        const res = await call('groups_list', { limit: 1, ...(cursor ? { cursor } : {}) }, scoped.services);
+        groups.push(...res.groups.map((g: { path: string }) => g.path));
+        expect(res.total).toBeNull();
+        cursor = res.nextCursor;
+        if (!cursor) break;
+      }
+      expect(groups).toEqual(['platform/infra', 'sandbox']);
     } finally {
       await scoped.close();
     }

@@ -23,6 +23,8 @@
  *   path it had before a rename or transfer answers GET with `301 Moved Permanently` and a Location that
  *   names it by id (same sub-path and query); any other method gets `405 {"message": "Non GET methods are
  *   not allowed for moved projects"}`. By id or by its current path nothing changes.
+ * - lib/api/helpers.rb `find_group`: a group reference of digits only is an id, anything else a full path
+ *   looked up without following redirect routes (groups are not redirected like projects).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {

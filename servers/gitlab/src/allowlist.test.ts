@@ -34,3 +34,23 @@ describe('Allowlist', () => {
     );
   });
 });
+
+describe('Allowlist subtrees (changes that reach everything in a group)', () => {
+  it('a group is covered with all it holds only under a pattern ending in /**', () => {
+    const a = new Allowlist(['platform/*', 'team/**', 'apps/*/**']);
+    for (const ok of ['team', 'team/sub', 'team/sub/deeper', 'apps/pay', 'apps/pay/svc'])
+      expect(a.allowsSubtree(ok), ok).toBe(true);
+    // platform/infra is allowed as a path, but platform/infra/terraform is not
+    expect(a.allows('platform/infra')).toBe(true);
+    for (const no of ['platform/infra', 'platform', 'apps', 'other']) expect(a.allowsSubtree(no), no).toBe(false);
+    expect(() => a.checkSubtree('platform/infra')).toThrow(
+      expect.objectContaining({ code: 'ERR_NOT_ALLOWED', message: expect.stringContaining('"platform/infra/**"') }),
+    );
+  });
+
+  it('** covers every group; restricted is false only then', () => {
+    expect(new Allowlist(['**']).allowsSubtree('a/b')).toBe(true);
+    expect(new Allowlist(['**']).restricted).toBe(false);
+    expect(new Allowlist(['a/**']).restricted).toBe(true);
+  });
+});

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type BackendRecorder, type BackendSeries, loadOnce, ToolError } from '@ravenhelm/kit';
+import type { AccessLevel } from './access.js';
 import { Allowlist } from './allowlist.js';
 import {
   type CallScope,
@@ -23,6 +24,8 @@ export interface GitLabBackendOptions {
   maxRetries: number;
   maxRetryWaitMs: number;
   allowlist: readonly string[];
+  /** The highest role a tool may grant (GITLAB_MEMBER_MAX_ACCESS); default maintainer. */
+  memberMaxAccess?: AccessLevel | undefined;
   /** How much of a job log is kept while reading it (its tail). */
   maxLogBytes: number;
   /** Where GitLab requests are recorded (ravenhelm_backend_*{backend="gitlab"}). */
@@ -52,6 +55,7 @@ const TOKEN_TTL_MS = 30_000;
  */
 export class GitLabBackend {
   readonly allowlist: Allowlist;
+  readonly memberMaxAccess: AccessLevel;
   readonly url: string;
   readonly timeoutMs: number;
   #token: { value: string; at: number } | undefined;
@@ -66,6 +70,7 @@ export class GitLabBackend {
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
     this.allowlist = new Allowlist(opts.allowlist);
+    this.memberMaxAccess = opts.memberMaxAccess ?? 'maintainer';
     this.#series = opts.metrics?.backend('gitlab');
   }
 
@@ -142,6 +147,20 @@ export class GitLabBackend {
 
   group(path: string): string {
     return this.allowlist.check('group', path);
+  }
+
+  /**
+   * GitLab answered about `requested` with a record whose full path is `answered`: a group renamed or
+   * moved (resolved through its old path), or a proxy answering for something else. The record is
+   * used only when it is the one asked for, so a move out of the allowlist is never followed.
+   */
+  same(kind: 'project' | 'group', requested: string, answered: unknown): void {
+    if (typeof answered === 'string' && answered.toLowerCase() === requested.toLowerCase()) return;
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `GitLab answered for ${kind} "${requested}" with a ${kind} at another path (renamed or moved?); nothing was changed. Find its current path with ${kind === 'project' ? 'projects_list' : 'groups_list'} (it must be inside the allowlist)`,
+      { kind, path: requested },
+    );
   }
 
   /** Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. */

@@ -74,6 +74,7 @@ describe('gitlab config', () => {
       timeoutMs: 10_000,
       maxRetries: 2,
       allowlist: ['**'],
+      memberMaxAccess: 'maintainer',
     });
     const config = loadConfig({
       backendSchema: gitlabServer.backendConfig,
@@ -93,6 +94,17 @@ describe('gitlab config', () => {
     const printed = JSON.stringify(redactConfig(config, gitlabServer.secretPaths));
     expect(printed).not.toContain('glpat-do-not-print');
     expect(printed).toContain('[redacted]');
+  });
+
+  it('GITLAB_MEMBER_MAX_ACCESS is read at start, and a value that is no GitLab role stops the start naming it', () => {
+    const load = (value: string) =>
+      loadConfig({
+        backendSchema: gitlabServer.backendConfig,
+        backendEnv: gitlabServer.backendEnv,
+        env: { GITLAB_MEMBER_MAX_ACCESS: value },
+      });
+    expect(load('developer').backend).toMatchObject({ memberMaxAccess: 'developer' });
+    expect(() => load('admin')).toThrow(/GITLAB_MEMBER_MAX_ACCESS|memberMaxAccess/);
   });
 
   it('refuses a URL that is not one', () => {

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { type AnyTool, commaSeparated, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { LEVEL_NAMES } from './access.js';
 import { GitLabBackend } from './backend.js';
 import type { GitLabServices } from './tools/define.js';
 import { groupTools } from './tools/groups.js';
@@ -63,6 +64,10 @@ export const GitLabBackendConfig = z.object({
     .default(5_000)
     .describe('A longer Retry-After fails the call at once, saying when to retry'),
   allowlist: csv.default(['**']).describe('Project and group path globs the server may touch ("**": all)'),
+  memberMaxAccess: z
+    .enum(LEVEL_NAMES)
+    .default('maintainer')
+    .describe('Highest role groups_add_member may grant (guest, reporter, developer, maintainer, owner)'),
   maxLogBytes: z.coerce
     .number()
     .int()
@@ -88,6 +93,7 @@ export const gitlabServer = defineServer({
     GITLAB_TIMEOUT_MS: 'timeoutMs',
     GITLAB_MAX_RETRIES: 'maxRetries',
     GITLAB_ALLOWLIST: 'allowlist',
+    GITLAB_MEMBER_MAX_ACCESS: 'memberMaxAccess',
   },
   secretPaths: ['token'],
   createServices: (config, { metrics }): GitLabServices => ({ gitlab: new GitLabBackend({ ...config, metrics }) }),

@@ -195,7 +195,12 @@ export const cases: ContractCase[] = [
   { tool: 'users_block', label: 'block', arguments: { username: 'contract-user' }, expect: 'ok' },
   { tool: 'users_unblock', label: 'unblock', arguments: { username: 'contract-user' }, expect: 'ok' },
   { tool: 'runners_list', label: 'project runners', arguments: { project: P }, expect: 'ok' },
-  { tool: 'runners_list', label: 'all runners (admin token)', arguments: { status: 'offline' }, expect: 'ok' },
+  {
+    tool: 'runners_list',
+    label: 'every runner: refused under an allowlist',
+    arguments: { status: 'offline' },
+    expect: 'error',
+  },
   { tool: 'repository_list_tree', label: 'recursive', arguments: { project: P, recursive: true }, expect: 'ok' },
   { tool: 'repository_get_file', label: 'default branch', arguments: { project: P, path: 'README.md' }, expect: 'ok' },
   { tool: 'wiki_list', label: 'pages', arguments: { project: P }, expect: 'ok' },

@@ -1,11 +1,30 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { type Api, fitPage } from '../backend.js';
+import { ACCESS_LEVELS, checkGrant, LEVEL_NAMES } from '../access.js';
+import {
+  type Api,
+  decodeOffsetCursor,
+  encodeOffsetCursor,
+  fitPage,
+  type GitLabBackend,
+  type OffsetCursor,
+} from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, clip, GroupPath, Limit, num, Paging, pagingOf, type Rec, Search, str, strOrNull } from './shapes.js';
+import {
+  Cursor,
+  clip,
+  fitItems,
+  GroupPath,
+  Limit,
+  num,
+  Paging,
+  pagingOf,
+  type Rec,
+  Search,
+  str,
+  strOrNull,
+} from './shapes.js';
 
-export const ACCESS_LEVELS = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
-const LEVEL_NAMES = Object.keys(ACCESS_LEVELS) as (keyof typeof ACCESS_LEVELS)[];
 const levelName = (n: unknown) => LEVEL_NAMES.find((k) => ACCESS_LEVELS[k] === n) ?? `level ${String(n)}`;
 
 export const Username = z
@@ -42,6 +61,7 @@ export const groupsList = defineTool({
   input: z.object({ search: Search, limit: Limit, cursor: Cursor }),
   output: z.object({ groups: z.array(GroupSummary), hiddenByAllowlist: z.number(), ...Paging }),
   handler: async ({ search, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    if (gitlab.allowlist.restricted) return scanAllowedGroups(gitlab, signal, search, limit, cursor, maxOutputBytes);
     const page = await gitlab.page<Rec>('the group list', signal, cursor, limit, (api, req) =>
       api.Groups.all({ ...req, ...(search ? { search } : {}) } as never),
     );
@@ -50,6 +70,76 @@ export const groupsList = defineTool({
     return { groups: fitted.items, hiddenByAllowlist: page.items.length - visible.length, ...pagingOf(fitted) };
   },
 });
+
+/** GitLab pages of 100 read for one call when the allowlist hides part of the list. */
+const SCAN_PAGES = 5;
+
+/**
+ * groups_list under an allowlist that is not "**": GitLab's search would make the hidden count and
+ * the paging an oracle for the names of groups outside it, so the list is read unfiltered and the
+ * search applies here, to the allowed groups only.
+ */
+async function scanAllowedGroups(
+  gitlab: GitLabBackend,
+  signal: AbortSignal,
+  search: string | undefined,
+  limit: number,
+  cursor: string | undefined,
+  maxOutputBytes: number,
+) {
+  const needle = search?.toLowerCase();
+  const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: 100, skip: 0 };
+  const found: { group: ReturnType<typeof groupOf>; page: number; index: number; hiddenBefore: number }[] = [];
+  let hidden = 0;
+  let page = at.page;
+  let skip = at.skip;
+  let next: OffsetCursor | undefined;
+  for (let n = 0; n < SCAN_PAGES && found.length < limit; n++) {
+    const res = await gitlab.page<Rec>(
+      'the group list',
+      signal,
+      encodeOffsetCursor({ ...at, page, skip }),
+      0,
+      (api, req) => api.Groups.all(req as never),
+    );
+    res.items.forEach((g, i) => {
+      if (found.length >= limit) return;
+      if (!gitlab.allowlist.allows(str(g.full_path))) hidden++;
+      else if (!needle || [g.full_path, g.name].some((v) => str(v).toLowerCase().includes(needle)))
+        found.push({ group: groupOf(g), page, index: skip + i, hiddenBefore: hidden });
+    });
+    const last = found.at(-1);
+    if (found.length >= limit && last) {
+      // continue on this page after the last group taken, or on GitLab's next page, or nowhere
+      const restOfPage = last.index + 1 < skip + res.items.length;
+      next = restOfPage ? { page, perPage: at.perPage, skip: last.index + 1 } : decodeOffsetCursor(res.nextCursor);
+      break;
+    }
+    if (!res.nextCursor) break;
+    const after = decodeOffsetCursor(res.nextCursor) as OffsetCursor;
+    page = after.page;
+    skip = 0;
+    next = n + 1 === SCAN_PAGES ? after : undefined;
+  }
+  // what fits the output budget; a cut continues right after the last group shown
+  const groups = fitItems(
+    found.map((f) => f.group),
+    maxOutputBytes - 512,
+  );
+  const lastShown = found[groups.length - 1];
+  if (groups.length < found.length && lastShown) {
+    next = { page: lastShown.page, perPage: at.perPage, skip: lastShown.index + 1 };
+    hidden = lastShown.hiddenBefore;
+  }
+  return {
+    groups,
+    hiddenByAllowlist: hidden,
+    // GitLab's count includes the hidden groups: not a count of what this list can show
+    total: null,
+    truncated: next !== undefined,
+    ...(next ? { nextCursor: encodeOffsetCursor(next) } : {}),
+  };
+}
 
 export const groupsGet = defineTool({
   name: 'groups_get',
@@ -71,6 +161,7 @@ export const groupsGet = defineTool({
     const g = (await gitlab.call(`group "${group}"`, signal, (api) =>
       api.Groups.show(path, { withProjects: false } as never),
     )) as unknown as Rec;
+    gitlab.same('group', group, g.full_path);
     return {
       ...groupOf(g),
       id: num(g.id),
@@ -129,21 +220,22 @@ export const groupsAddMember = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:gitlab:write'],
   title: 'Add a group member',
-  description: 'Add a user to a group with an access level (guest..owner); fails if already a member.',
+  description:
+    'Add a user to a group with a role up to the configured ceiling (default maintainer); fails if a member.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
     group: GroupPath,
     username: Username,
-    accessLevel: z
-      .enum(LEVEL_NAMES as [keyof typeof ACCESS_LEVELS, ...(keyof typeof ACCESS_LEVELS)[]])
-      .describe('Role to grant'),
+    accessLevel: z.enum(LEVEL_NAMES).describe('Role to grant'),
     expiresAt: z.iso.date().optional().describe('Membership end date, YYYY-MM-DD'),
   }),
   output: Member,
   handler: async ({ group, username, accessLevel, expiresAt }, { gitlab, signal }) => {
-    const path = gitlab.group(group);
+    // membership reaches every subgroup and project of the group: all of it must be allowed
+    const path = gitlab.allowlist.checkSubtree(group);
+    const level = checkGrant(accessLevel, gitlab.memberMaxAccess, `adding ${username} to "${group}"`);
     const m = (await gitlab.call(`adding ${username} to group "${group}"`, signal, async (api) =>
-      api.GroupMembers.add(path, ACCESS_LEVELS[accessLevel], {
+      api.GroupMembers.add(path, level, {
         userId: await userIdOf(api, username),
         ...(expiresAt ? { expiresAt } : {}),
       } as never),
@@ -164,7 +256,7 @@ export const groupsRemoveMember = defineTool({
   output: z.object({ removed: z.boolean(), username: z.string(), group: z.string() }),
   plan: ({ group, username }) => `remove ${username} from group ${group}; they lose the access the group gave them`,
   handler: async ({ group, username }, { gitlab, signal }) => {
-    const path = gitlab.group(group);
+    const path = gitlab.allowlist.checkSubtree(group);
     await gitlab.call(`removing ${username} from group "${group}"`, signal, async (api) =>
       api.GroupMembers.remove(path, await userIdOf(api, username)),
     );

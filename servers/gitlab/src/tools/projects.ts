@@ -1,6 +1,6 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { decodeKeysetCursor, encodeKeysetCursor } from '../backend.js';
+import { decodeKeysetCursor, encodeKeysetCursor, type GitLabBackend } from '../backend.js';
 import { defineTool } from './define.js';
 import {
   Cursor,
@@ -54,21 +54,9 @@ export const projectsList = defineTool({
   output: z.object({ projects: z.array(ProjectSummary), hiddenByAllowlist: z.number(), ...Paging }),
   handler: async ({ search, membership, limit, cursor }, { gitlab, signal }) => {
     const at = decodeKeysetCursor(cursor);
+    if (gitlab.allowlist.restricted) return scanAllowed(gitlab, signal, { search, membership, limit, at });
     const perPage = at?.perPage ?? limit;
-    const { rows, link } = await gitlab.call('the project list', signal, async (api, scope) => {
-      const rows = (await api.Projects.all({
-        pagination: 'keyset',
-        orderBy: 'id',
-        sort: 'asc',
-        perPage,
-        maxPages: 1,
-        ...(at ? { idAfter: at.idAfter } : {}),
-        ...(search ? { search } : {}),
-        ...(membership ? { membership: true } : {}),
-      } as never)) as unknown as Rec[];
-      return { rows, link: scope.lastHeaders?.link ?? '' };
-    });
-    const idAfter = nextIdAfter(link);
+    const { rows, idAfter } = await keysetPage(gitlab, signal, { perPage, idAfter: at?.idAfter, search, membership });
     const visible = rows.filter((p) => gitlab.allowlist.allows(str(p.path_with_namespace)));
     return {
       projects: visible.map(summary),
@@ -79,6 +67,77 @@ export const projectsList = defineTool({
     };
   },
 });
+
+/** One keyset page of GitLab's project list (oldest id first) and the id_after of the next one. */
+async function keysetPage(
+  gitlab: GitLabBackend,
+  signal: AbortSignal,
+  q: { perPage: number; idAfter: number | undefined; search?: string | undefined; membership: boolean },
+): Promise<{ rows: Rec[]; idAfter: string | null }> {
+  const { rows, link } = await gitlab.call('the project list', signal, async (api, scope) => {
+    const rows = (await api.Projects.all({
+      pagination: 'keyset',
+      orderBy: 'id',
+      sort: 'asc',
+      perPage: q.perPage,
+      maxPages: 1,
+      ...(q.idAfter !== undefined ? { idAfter: q.idAfter } : {}),
+      ...(q.search ? { search: q.search } : {}),
+      ...(q.membership ? { membership: true } : {}),
+    } as never)) as unknown as Rec[];
+    return { rows, link: scope.lastHeaders?.link ?? '' };
+  });
+  return { rows, idAfter: nextIdAfter(link) };
+}
+
+/** GitLab pages of 100 read for one call when the allowlist hides part of the list. */
+const SCAN_PAGES = 5;
+
+/**
+ * The list under an allowlist that is not "**". GitLab's search matches names and descriptions of
+ * every project, so sending it would make the hidden count and the paging an oracle for projects
+ * outside the allowlist (search "acquisition": hiddenByAllowlist 1). Instead the list is read
+ * unfiltered, in pages of 100, and the search applies here to the allowed projects only: the answer
+ * and its counts are the same whatever the search says about hidden projects.
+ */
+async function scanAllowed(
+  gitlab: GitLabBackend,
+  signal: AbortSignal,
+  q: { search?: string | undefined; membership: boolean; limit: number; at: { idAfter: number } | undefined },
+) {
+  const needle = q.search?.toLowerCase();
+  const matches = (p: Rec) =>
+    !needle || [p.path_with_namespace, p.name, p.description].some((v) => str(v).toLowerCase().includes(needle));
+  const projects: ReturnType<typeof summary>[] = [];
+  let hidden = 0;
+  let idAfter: number | undefined = q.at?.idAfter;
+  for (let n = 0; n < SCAN_PAGES; n++) {
+    const page = await keysetPage(gitlab, signal, { perPage: 100, idAfter, membership: q.membership });
+    for (const p of page.rows) {
+      idAfter = num(p.id);
+      if (!gitlab.allowlist.allows(str(p.path_with_namespace))) hidden++;
+      else if (matches(p)) projects.push(summary(p));
+      if (projects.length === q.limit) {
+        const more = p !== page.rows.at(-1) || page.idAfter !== null;
+        return pageOf(projects, hidden, more ? idAfter : null, q.limit);
+      }
+    }
+    if (page.idAfter === null) return pageOf(projects, hidden, null, q.limit);
+    idAfter = Number(page.idAfter);
+  }
+  // the scan budget is spent: the cursor continues after the last project read
+  return pageOf(projects, hidden, idAfter ?? null, q.limit);
+}
+
+function pageOf(projects: ReturnType<typeof summary>[], hidden: number, idAfter: number | null, limit: number) {
+  return {
+    projects,
+    hiddenByAllowlist: hidden,
+    total: null,
+    truncated: idAfter !== null,
+    ...(idAfter !== null ? { nextCursor: encodeKeysetCursor(idAfter, limit) } : {}),
+  };
+}
 
 /** id_after of GitLab's rel="next" Link (keyset paging); null on the last page. */
 export function nextIdAfter(link: string): string | null {
@@ -114,6 +173,7 @@ export const projectsGet = defineTool({
     const p = (await gitlab.call(`project "${project}"`, signal, (api) =>
       api.Projects.show(gitlab.project(project)),
     )) as unknown as Rec;
+    gitlab.same('project', project, p.path_with_namespace);
     return {
       ...summary(p),
       id: num(p.id),
@@ -157,6 +217,8 @@ export const projectsCreate = defineTool({
     gitlab.project(`${gitlab.group(group)}/${slug}`);
     const p = (await gitlab.call(`a new project in "${group}"`, signal, async (api) => {
       const ns = (await api.Groups.show(group, { withProjects: false } as never)) as unknown as Rec;
+      // the project goes into the namespace GitLab resolved: it must be the allowlisted group itself
+      gitlab.same('group', group, ns.full_path);
       return api.Projects.create({
         name,
         path: slug,

@@ -1,3 +1,4 @@
+import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
@@ -29,16 +30,23 @@ export const runnersList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'List runners',
-  description: "List CI runners with status and last contact: a project's runners, or every runner (admin token).",
+  description:
+    "List CI runners with status and last contact: a project's runners, or every runner (admin token, no allowlist).",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
-    project: ProjectPath.optional().describe('Project full path; omit for every runner (admin token)'),
+    project: ProjectPath.optional().describe('Project full path; omit for every runner (admin token, no allowlist)'),
     status: z.enum(['online', 'offline', 'stale', 'never_contacted']).optional(),
     limit: Limit,
     cursor: Cursor,
   }),
   output: z.object({ runners: z.array(Runner), ...Paging }),
   handler: async ({ project, status, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    // every runner of the instance names and tags the runners of projects outside the allowlist
+    if (project === undefined && gitlab.allowlist.restricted)
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        `listing every runner of the instance would show runners of projects outside this server's allowlist (${gitlab.allowlist.patterns.join(', ') || 'empty'}); pass project (an allowed one) to list the runners it can use`,
+      );
     const projectId = project === undefined ? undefined : gitlab.project(project);
     const page = await gitlab.page<Rec>(
       project ? `runners of "${project}"` : 'all runners',

@@ -14,6 +14,8 @@ export const GroupPath = z
   .string()
   .max(255)
   .regex(/^[\w.-]+(\/[\w.-]+)*$/, 'must be a group path like "platform" or "platform/infra"')
+  // GitLab reads a number as a group id, which the allowlist (over paths) cannot judge
+  .refine((p) => !/^\d+$/.test(p), 'a number is a group id to GitLab; give the group path like "platform"')
   .describe('group or group/subgroup');
 
 export const Id = z.int().min(1).max(1e12);

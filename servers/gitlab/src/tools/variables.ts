@@ -42,12 +42,16 @@ const Scope = z.string().min(1).max(255).describe('Environment scope, e.g. "*" o
 
 type Kind = { kind: 'project' | 'group'; path: string };
 
-function target(gitlab: GitLabBackend, project?: string, group?: string): Kind {
+/**
+ * A write reaches every pipeline below a group (its subgroups' projects inherit the variable), so a
+ * group write needs the whole subtree allowed; reading the group's own variables needs the group only.
+ */
+function target(gitlab: GitLabBackend, project?: string, group?: string, write = false): Kind {
   if ((project === undefined) === (group === undefined))
     throw new ToolError('ERR_INVALID_INPUT', 'give exactly one of project or group');
-  return project !== undefined
-    ? { kind: 'project', path: gitlab.project(project) }
-    : { kind: 'group', path: gitlab.group(group as string) };
+  if (project !== undefined) return { kind: 'project', path: gitlab.project(project) };
+  const path = write ? gitlab.allowlist.checkSubtree(group as string) : gitlab.group(group as string);
+  return { kind: 'group', path };
 }
 
 const resource = (api: Api, t: Kind) => (t.kind === 'project' ? api.ProjectVariables : api.GroupVariables);
@@ -97,7 +101,7 @@ export const variablesSet = defineTool({
   plan: ({ project, group, key, environmentScope }) =>
     `set CI/CD variable ${key} (scope ${environmentScope}) of ${project ? `project ${project}` : `group ${group}`} to a new value (the old value, if any, is replaced)`,
   handler: async (input, { gitlab, signal }) => {
-    const t = target(gitlab, input.project, input.group);
+    const t = target(gitlab, input.project, input.group, true);
     const attrs = {
       environmentScope: input.environmentScope,
       masked: input.masked,
@@ -137,7 +141,7 @@ export const variablesDelete = defineTool({
   plan: ({ project, group, key, environmentScope }) =>
     `delete CI/CD variable ${key} (scope ${environmentScope}) of ${project ? `project ${project}` : `group ${group}`}; pipelines that use it will no longer get it`,
   handler: async ({ project, group, key, environmentScope }, { gitlab, signal }) => {
-    const t = target(gitlab, project, group);
+    const t = target(gitlab, project, group, true);
     await gitlab.call(`variable ${key} (scope ${environmentScope}) of ${t.kind} "${t.path}"`, signal, (api) =>
       resource(api, t).remove(t.path, key, { filter: { environment_scope: environmentScope } } as never),
     );
