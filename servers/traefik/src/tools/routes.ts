@@ -2,11 +2,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
+import { MAX_ITEMS } from '../backend.js';
 import { clipDiff, lineDiff } from '../diff.js';
 import { redactConfig } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
-import { parseRule, RuleError } from '../rules/parser.js';
+import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
+import { checkRouteHosts, describeShadowed, shadowedBy } from './route-guard.js';
 
 export const RouteName = z
   .string()
@@ -39,6 +41,7 @@ const Result = z.object({
   status: z.string().optional(),
   errors: z.array(z.string()).optional(),
   note: z.string().optional(),
+  shadowed: z.array(z.string()).optional(),
 });
 type Result = z.infer<typeof Result>;
 
@@ -57,9 +60,9 @@ function filesOf(ctx: ToolContext<TraefikServices>): RouteFiles {
   return ctx.files;
 }
 
-export function checkRule(rule: string): void {
+export function checkRule(rule: string): RuleNode {
   try {
-    parseRule(rule);
+    return parseRule(rule);
   } catch (err) {
     if (err instanceof RuleError) throw new ToolError('ERR_INVALID_INPUT', `the rule is invalid: ${err.message}`);
     throw err;
@@ -86,10 +89,15 @@ const ApplyInput = z.object({
   passHostHeader: z.boolean().optional(),
   dryRun: DryRun,
   takeOver: TakeOver,
+  shadows: z
+    .array(safe(/^[A-Za-z0-9_.-]{1,128}@[A-Za-z0-9_.-]{1,64}$/, 'name@provider'))
+    .max(20)
+    .optional()
+    .describe('Routers (name@provider) not written here that this route may take precedence over'),
 });
 type ApplyInput = z.output<typeof ApplyInput>;
 
-export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver'>): string {
+export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver' | 'shadows'>): string {
   const router: Record<string, unknown> = { rule: input.rule, service: input.name };
   if (input.entryPoints?.length) router.entryPoints = input.entryPoints;
   if (input.middlewares?.length) router.middlewares = input.middlewares;
@@ -107,6 +115,8 @@ interface Prepared {
   action: Result['action'];
   /** From what a caller may see of the file now (`shownContent`) to what will be written. */
   diff: string;
+  /** The existing routers the new one takes precedence over (accepted: ours, or named in `shadows`). */
+  shadowed: string[];
 }
 
 /**
@@ -126,10 +136,14 @@ export function shownContent(content: string): string {
   return `# credentials redacted; comments and layout not shown\n${stringify(redacted, { lineWidth: 0 })}`;
 }
 
-/** Everything checked before anything is written: rule, names, entrypoints, middlewares, ownership. */
+/**
+ * Everything checked before anything is written: rule, allowed hosts, names, entrypoints, middlewares,
+ * ownership, and the routers the new one would take precedence over.
+ */
 async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>): Promise<Prepared> {
   const files = filesOf(ctx);
-  checkRule(input.rule);
+  const node = checkRule(input.rule);
+  checkRouteHosts(node, ctx.routeHostsAllow);
   const existing = await files.read(input.name);
   if (existing && !existing.owned && !input.takeOver) {
     throw new ToolError(
@@ -166,12 +180,24 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
       }
     }
   }
+  const { shadowed, partial, priority } = await shadowedBy(input, node, epNames, ctx, files);
+  const refused = shadowed.filter((s) => !s.owned && !input.shadows?.includes(s.name));
+  if (refused.length > 0) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `the new router (priority ${priority}) would take precedence over router(s) this server did not write: ${refused.map((s) => describeShadowed(s, priority)).join('; ')}. Narrow the rule or set a lower priority; or, to take that traffic on purpose, pass shadows: ${JSON.stringify(refused.map((s) => s.name))}`,
+    );
+  }
+  const lines = shadowed.map((s) => describeShadowed(s, priority));
+  if (partial) lines.push(`only the first ${MAX_ITEMS} routers of Traefik were checked`);
   const after = renderRoute(input);
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
   const diff = clipDiff(lineDiff(shownContent(before), after), diffBudget(ctx));
-  return { file: await files.pathOf(input.name), after, action, diff };
+  return { file: await files.pathOf(input.name), after, action, diff, shadowed: lines };
 }
+
+const precedence = (p: Prepared) => (p.shadowed.length > 0 ? `\ntakes precedence over: ${p.shadowed.join('; ')}` : '');
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -224,11 +250,17 @@ export const routesApply = defineTool({
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    return `${p.action} ${p.file}:\n${p.diff}`;
+    return `${p.action} ${p.file}:\n${p.diff}${precedence(p)}`;
   },
   handler: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
+    const base = {
+      name: input.name,
+      file: p.file,
+      action: p.action,
+      diff: p.diff,
+      ...(p.shadowed.length > 0 ? { shadowed: p.shadowed } : {}),
+    };
     if (input.dryRun)
       return { ...base, written: false, note: 'dry run: nothing written; call again with dryRun: false' };
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
