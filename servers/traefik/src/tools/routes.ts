@@ -41,7 +41,6 @@ const Result = z.object({
   status: z.string().optional(),
   errors: z.array(z.string()).optional(),
   note: z.string().optional(),
-  shadowed: z.array(z.string()).optional(),
 });
 type Result = z.infer<typeof Result>;
 
@@ -93,7 +92,7 @@ const ApplyInput = z.object({
     .array(safe(/^[A-Za-z0-9_.-]{1,128}@[A-Za-z0-9_.-]{1,64}$/, 'name@provider'))
     .max(20)
     .optional()
-    .describe('Routers (name@provider) not written here that this route may take precedence over'),
+    .describe('Routers (name@provider) it may outrank'),
 });
 type ApplyInput = z.output<typeof ApplyInput>;
 
@@ -197,7 +196,9 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   return { file: await files.pathOf(input.name), after, action, diff, shadowed: lines };
 }
 
-const precedence = (p: Prepared) => (p.shadowed.length > 0 ? `\ntakes precedence over: ${p.shadowed.join('; ')}` : '');
+/** The routers a route takes precedence over: the plan's last line, and the start of the result's note. */
+const precedence = (p: Prepared) => (p.shadowed.length > 0 ? `takes precedence over: ${p.shadowed.join('; ')}` : '');
+const joinNotes = (...notes: (string | undefined)[]) => notes.filter(Boolean).join('. ') || undefined;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -244,31 +245,27 @@ export const routesApply = defineTool({
   scopes: ['mcp:traefik:admin'],
   title: 'Add or update a route',
   description:
-    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first, atomic; waits until loaded.",
+    "Write a router + service as <name>.yaml for Traefik's file provider; checked, diff first, atomic; waits until loaded.",
   annotations: WRITE,
   input: ApplyInput,
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    return `${p.action} ${p.file}:\n${p.diff}${precedence(p)}`;
+    const shadows = precedence(p);
+    return `${p.action} ${p.file}:\n${p.diff}${shadows ? `\n${shadows}` : ''}`;
   },
   handler: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    const base = {
-      name: input.name,
-      file: p.file,
-      action: p.action,
-      diff: p.diff,
-      ...(p.shadowed.length > 0 ? { shadowed: p.shadowed } : {}),
-    };
-    if (input.dryRun)
-      return { ...base, written: false, note: 'dry run: nothing written; call again with dryRun: false' };
+    const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
+    const shadows = precedence(p);
+    if (input.dryRun) {
+      const note = joinNotes(shadows, 'dry run: nothing written; call again with dryRun: false');
+      return { ...base, written: false, note };
+    }
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
-    return {
-      ...base,
-      written: p.action !== 'unchanged',
-      ...(await waitForLoad(input.name, { rule: input.rule }, ctx)),
-    };
+    const loaded = await waitForLoad(input.name, { rule: input.rule }, ctx);
+    const note = joinNotes(shadows, loaded.note);
+    return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
   },
 });
 
