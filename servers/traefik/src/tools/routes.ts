@@ -88,11 +88,12 @@ const ApplyInput = z.object({
   passHostHeader: z.boolean().optional(),
   dryRun: DryRun,
   takeOver: TakeOver,
+  // Routers (name@provider) this route may outrank. No description: the tools/list budget is spent, and the
+  // refusal that needs it names the routers and says to pass them here.
   shadows: z
     .array(safe(/^[A-Za-z0-9_.-]{1,128}@[A-Za-z0-9_.-]{1,64}$/, 'name@provider'))
     .max(20)
-    .optional()
-    .describe('Routers (name@provider) it may outrank'),
+    .optional(),
 });
 type ApplyInput = z.output<typeof ApplyInput>;
 
@@ -245,7 +246,7 @@ export const routesApply = defineTool({
   scopes: ['mcp:traefik:admin'],
   title: 'Add or update a route',
   description:
-    "Write a router + service as <name>.yaml for Traefik's file provider; checked, diff first, atomic; waits until loaded.",
+    "Write a router + service as <name>.yaml for Traefik's file provider: checked, diff first, atomic; waits for load.",
   annotations: WRITE,
   input: ApplyInput,
   output: Result,
