@@ -53,7 +53,7 @@ describe('routers a new route would take precedence over', () => {
     const before = fx.sim.fileLoads;
     const text = await fails(client, 'routes_apply', { ...grab, dryRun: false });
     expect(text).toMatch(
-      /ERR_CONFLICT: the new router \(priority 1000\) would take precedence over router\(s\) this server did not write: dashboard@docker \(priority \d+ < 1000; traefik\.example\.com\)/,
+      /ERR_CONFLICT: the new router \(priority 1000\) would take precedence over 1 router\(s\) this server did not write: dashboard@docker \(priority \d+ < 1000; traefik\.example\.com\)/,
     );
     expect(text).toContain('pass shadows: ["dashboard@docker"]');
     expect(readdirSync(fx.dir)).toEqual([]);
@@ -131,6 +131,26 @@ describe('routers a new route would take precedence over', () => {
     });
     expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
     expect(plan).toContain('mine@file (priority 42 < 44; own.example.com), written by this server');
+  });
+  it('a rule that outranks many routers: ten named, the rest counted, and more than 20 cannot be accepted', async () => {
+    const routers: Record<string, Record<string, unknown>> = {};
+    for (let i = 0; i < 25; i++)
+      routers[`t${String(i).padStart(2, '0')}`] = { rule: `Host(\`t${i}.team.example.com\`)`, service: 's' };
+    fx.sim.setProvider('kubernetescrd', { http: { routers, services: { s: { loadBalancer: { servers: [] } } } } });
+    try {
+      const text = await fails(client, 'routes_apply', {
+        name: 'team-all',
+        rule: 'HostRegexp(`^t[0-9]+\\.team\\.example\\.com$`)',
+        servers: ['http://10.0.0.9'],
+        priority: 100,
+      });
+      expect(text).toMatch(
+        /would take precedence over 25 router\(s\) this server did not write: t00@kubernetescrd \(priority 2[0-9] < 100; t0\.team\.example\.com\); .*; and 15 more\. To fix: at most 20 can be accepted in shadows/,
+      );
+      expect(text.match(/@kubernetescrd/g)).toHaveLength(10);
+    } finally {
+      fx.sim.setProvider('kubernetescrd', {});
+    }
   });
 });
 

@@ -10,7 +10,7 @@
  *   separate handlers (pkg/server/router/router.go: getHTTPRouters(ctx, entryPoints, tls)).
  */
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
-import type { Item } from '../backend.js';
+import { type Item, MAX_ITEMS } from '../backend.js';
 import { ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, type RuleNode } from '../rules/parser.js';
 import { hostMatchers, overlapOf, type Reach, reachOf } from '../rules/reach.js';
@@ -124,6 +124,7 @@ export interface NewRouter {
   tls?: object | undefined;
 }
 
+const MAX_OWNER_READS = 200;
 const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined);
 
 /** A router's reach; a rule this server cannot evaluate (ruleSyntax v2, unparsable) may match anything. */
@@ -160,6 +161,7 @@ export async function shadowedBy(
   const myEps = router.entryPoints?.length ? router.entryPoints : entryPoints;
   const { items, truncated } = await ctx.api.listAll('api/http/routers', {}, ctx.signal);
   const shadowed: Shadowed[] = [];
+  let reads = 0; // files read to tell ours from others': at most MAX_OWNER_READS (the rest count as others')
   for (const item of items) {
     if (item.name === `${router.name}@file` || Array.isArray(item.parentRefs)) continue;
     if (Boolean(item.tls) !== Boolean(router.tls)) continue;
@@ -167,17 +169,49 @@ export async function shadowedBy(
     const theirs = priorityOf(item);
     if (theirs > priority || !eps.some((e) => myEps.includes(e))) continue;
     const where = overlapOf(mine, reachOfItem(item));
-    if (where) shadowed.push({ name: item.name, priority: theirs, where, owned: await writtenByUs(item, files) });
+    if (!where) continue;
+    const owned = reads++ < MAX_OWNER_READS && (await writtenByUs(item, files));
+    shadowed.push({ name: item.name, priority: theirs, where, owned });
   }
   shadowed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { shadowed, partial: truncated, priority };
 }
 
 /** One line per shadowed router, for the plan and the result. */
-export function describeShadowed(s: Shadowed, priority: number): string {
+function describeShadowed(s: Shadowed, priority: number): string {
   const order =
     s.priority === priority
       ? `same priority ${priority}: Traefik's order is undefined`
       : `priority ${s.priority} < ${priority}`;
   return `${s.name} (${order}; ${s.where})${s.owned ? ', written by this server' : ''}`;
+}
+
+/** How many outranked routers a refusal or a plan names one by one; the rest are counted. */
+const LISTED = 10;
+
+function listed(list: readonly Shadowed[], priority: number): string {
+  const named = list.slice(0, LISTED).map((s) => describeShadowed(s, priority));
+  if (list.length > LISTED) named.push(`and ${list.length - LISTED} more`);
+  return named.join('; ');
+}
+
+/**
+ * Refuses outranking a router this server did not write unless the call names it in `shadows`; otherwise the
+ * line the plan and the result show (empty when nothing is outranked).
+ */
+export function acceptShadowing(found: Awaited<ReturnType<typeof shadowedBy>>, accepted: readonly string[]): string {
+  const { shadowed, partial, priority } = found;
+  const refused = shadowed.filter((s) => !s.owned && !accepted.includes(s.name));
+  if (refused.length > 0) {
+    const fix =
+      refused.length > 20
+        ? 'at most 20 can be accepted in shadows: narrow the rule or set a lower priority'
+        : `narrow the rule or set a lower priority; or, to take that traffic on purpose, pass shadows: ${JSON.stringify(refused.map((s) => s.name))}`;
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `the new router (priority ${priority}) would take precedence over ${refused.length} router(s) this server did not write: ${listed(refused, priority)}. To fix: ${fix}`,
+    );
+  }
+  const partly = partial ? ` (only the first ${MAX_ITEMS} routers of Traefik were checked)` : '';
+  return shadowed.length > 0 ? `takes precedence over: ${listed(shadowed, priority)}${partly}` : '';
 }

@@ -2,13 +2,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { MAX_ITEMS } from '../backend.js';
 import { clipDiff, lineDiff } from '../diff.js';
 import { redactConfig } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
-import { checkRouteHosts, describeShadowed, shadowedBy } from './route-guard.js';
+import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
 
 export const RouteName = z
   .string()
@@ -115,8 +114,8 @@ interface Prepared {
   action: Result['action'];
   /** From what a caller may see of the file now (`shownContent`) to what will be written. */
   diff: string;
-  /** The existing routers the new one takes precedence over (accepted: ours, or named in `shadows`). */
-  shadowed: string[];
+  /** "takes precedence over: ..." (routers this server wrote, or named in `shadows`), or empty. */
+  shadowed: string;
 }
 
 /**
@@ -180,25 +179,14 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
       }
     }
   }
-  const { shadowed, partial, priority } = await shadowedBy(input, node, epNames, ctx, files);
-  const refused = shadowed.filter((s) => !s.owned && !input.shadows?.includes(s.name));
-  if (refused.length > 0) {
-    throw new ToolError(
-      'ERR_CONFLICT',
-      `the new router (priority ${priority}) would take precedence over router(s) this server did not write: ${refused.map((s) => describeShadowed(s, priority)).join('; ')}. Narrow the rule or set a lower priority; or, to take that traffic on purpose, pass shadows: ${JSON.stringify(refused.map((s) => s.name))}`,
-    );
-  }
-  const lines = shadowed.map((s) => describeShadowed(s, priority));
-  if (partial) lines.push(`only the first ${MAX_ITEMS} routers of Traefik were checked`);
+  const shadowed = acceptShadowing(await shadowedBy(input, node, epNames, ctx, files), input.shadows ?? []);
   const after = renderRoute(input);
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
   const diff = clipDiff(lineDiff(shownContent(before), after), diffBudget(ctx));
-  return { file: await files.pathOf(input.name), after, action, diff, shadowed: lines };
+  return { file: await files.pathOf(input.name), after, action, diff, shadowed };
 }
 
-/** The routers a route takes precedence over: the plan's last line, and the start of the result's note. */
-const precedence = (p: Prepared) => (p.shadowed.length > 0 ? `takes precedence over: ${p.shadowed.join('; ')}` : '');
 const joinNotes = (...notes: (string | undefined)[]) => notes.filter(Boolean).join('. ') || undefined;
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -252,20 +240,18 @@ export const routesApply = defineTool({
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    const shadows = precedence(p);
-    return `${p.action} ${p.file}:\n${p.diff}${shadows ? `\n${shadows}` : ''}`;
+    return `${p.action} ${p.file}:\n${p.diff}${p.shadowed ? `\n${p.shadowed}` : ''}`;
   },
   handler: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
     const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
-    const shadows = precedence(p);
     if (input.dryRun) {
-      const note = joinNotes(shadows, 'dry run: nothing written; call again with dryRun: false');
+      const note = joinNotes(p.shadowed, 'dry run: nothing written; call again with dryRun: false');
       return { ...base, written: false, note };
     }
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
     const loaded = await waitForLoad(input.name, { rule: input.rule }, ctx);
-    const note = joinNotes(shadows, loaded.note);
+    const note = joinNotes(p.shadowed, loaded.note);
     return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
   },
 });
