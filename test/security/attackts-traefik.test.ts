@@ -159,6 +159,17 @@ describe('a regexp matcher that does not compile', () => {
     }
   }, 30_000);
 
+  it("Traefik's own error for the router (Go's regexp quotes the pattern) reaches readers without the pattern", async () => {
+    const one = await client.callTool({ name: 'routers_get', arguments: { name: 'rx@kubernetescrd' } });
+    const list = await client.callTool({ name: 'routers_list', arguments: { status: 'disabled' } });
+    for (const [where, res] of Object.entries({ one, list })) expectNone(JSON.stringify(res), where);
+    const errors = (one.structuredContent as Structured).errors as string[];
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /error while adding rule HeaderRegexp: error parsing regexp: missing closing \) \(pattern not shown\)$/,
+    );
+  });
+
   it("requests_diagnose skips another provider's router over it without quoting the pattern", async () => {
     const res = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://rx.example.com/' } });
     expect(res.isError).toBeFalsy();

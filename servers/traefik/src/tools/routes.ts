@@ -3,7 +3,7 @@ import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
-import { redactConfig } from '../redact.js';
+import { redactConfig, redactRouterError } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
@@ -211,7 +211,7 @@ async function waitForLoad(
     if (want === 'gone' && !last) return { loaded: true };
     if (want !== 'gone' && last && last.rule === want.rule) {
       const status = String(last.status ?? 'unknown');
-      const errors = Array.isArray(last.error) ? (last.error as string[]) : [];
+      const errors = Array.isArray(last.error) ? (last.error as string[]).map(redactRouterError) : [];
       return {
         loaded: status !== 'disabled',
         status,
