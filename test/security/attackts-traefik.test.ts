@@ -20,6 +20,7 @@ const SECRETS = {
   pem: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7',
   header: 'hdr-key-77aa88bb99cc00dd',
   query: 'qry-token-11ee22ff33aa44bb',
+  regex: 'rgx-token-5e6f7a8b9c0d1e2f',
 } as const;
 
 /** Fails naming the first secret found (never printing it). */
@@ -123,6 +124,59 @@ describe('credentials in middleware configuration', () => {
     expect((res.structuredContent as Structured).middlewares).toEqual([
       'sso@docker (forwardauth): unknown: the auth server at https://auth:[redacted]@sso.internal/verify decides (its non-2xx answers are returned)',
     ]);
+  });
+});
+
+describe('a regexp matcher that does not compile', () => {
+  // RE2 (like Go's regexp) quotes the pattern in its message: `missing closing ): \`^Bearer ...(\``.
+  const rule = `Host(\`rx.example.com\`) && HeaderRegexp(\`Authorization\`, \`^Bearer ${SECRETS.regex}(\`)`;
+
+  beforeAll(() => {
+    fx.sim.setProvider('kubernetescrd', {
+      http: {
+        routers: { rx: { rule, service: 'rx' } },
+        services: { rx: { loadBalancer: { servers: [{ url: 'http://10.0.0.9:80' }] } } },
+      },
+    });
+  });
+
+  it('routes_apply names the matcher and the reason, not the pattern', async () => {
+    // Its own audit log: the audit records the rule argument as given (the caller's own text; outcome
+    // records carry the error code only), which the file-wide audit check below would find.
+    const own = await connectStdio({ ...fx.env, RAVENHELM_AUDIT_FILE: join(fx.scratch, 'audit-rx.jsonl') });
+    try {
+      const res = await own.callTool({
+        name: 'routes_apply',
+        arguments: { name: 'rx', rule, servers: ['http://10.0.0.9'] },
+      });
+      expect(res.isError).toBe(true);
+      expectNone(JSON.stringify(res), 'the routes_apply error');
+      expect(JSON.stringify(res.content)).toMatch(
+        /ERR_INVALID_INPUT: the rule is invalid: HeaderRegexp regex does not compile \(missing closing \)\); the pattern is not repeated here \(at column \d+\)/,
+      );
+    } finally {
+      await own.close();
+    }
+  }, 30_000);
+
+  it("Traefik's own error for the router (Go's regexp quotes the pattern) reaches readers without the pattern", async () => {
+    const one = await client.callTool({ name: 'routers_get', arguments: { name: 'rx@kubernetescrd' } });
+    const list = await client.callTool({ name: 'routers_list', arguments: { status: 'disabled' } });
+    for (const [where, res] of Object.entries({ one, list })) expectNone(JSON.stringify(res), where);
+    const errors = (one.structuredContent as Structured).errors as string[];
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /error while adding rule HeaderRegexp: error parsing regexp: missing closing \) \(pattern not shown\)$/,
+    );
+  });
+
+  it("requests_diagnose skips another provider's router over it without quoting the pattern", async () => {
+    const res = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://rx.example.com/' } });
+    expect(res.isError).toBeFalsy();
+    expectNone(JSON.stringify(res), 'requests_diagnose');
+    expect((res.structuredContent as Structured).skipped).toContainEqual(
+      expect.stringMatching(/^rx@kubernetescrd: HeaderRegexp regex does not compile \(missing closing \)\)/),
+    );
   });
 });
 

@@ -21,7 +21,12 @@
  *   (critical -> disabled); `entryPoint "x" doesn't exist` (warning); "no valid entryPoint for this
  *   router" (critical); server statuses UP/DOWN.
  * - pkg/server/router/router.go: priority defaults to len(rule) once the router is built; rule parse
- *   errors as "error while parsing rule R: ..."; pkg/server/service/service.go: `the service "x"
+ *   errors as "error while parsing rule R: ..."; pkg/muxer/http/mux.go AddRoute and matchersTree.addRule:
+ *   a matcher that fails to build (a *Regexp whose pattern does not compile with Go's regexp) disables the
+ *   router with "error while adding rule R: error while adding rule MATCHER: <Go's error>", Go's error
+ *   quoting the pattern ("error parsing regexp: missing closing ): `...`"; the regexp is compiled with
+ *   re2js, a port of Go's regexp, and the extra "error while adding rule and:" level Traefik adds for a
+ *   failing left operand is left out); pkg/server/service/service.go: `the service "x"
  *   does not exist`; pkg/server/middleware/middlewares.go: `middleware "x" does not exist`.
  * - pkg/provider/file/file.go: a directory is read recursively; only .toml/.yaml/.yml files count
  *   (this simulator decodes YAML only); one file that fails to decode fails the whole directory and
@@ -30,6 +35,7 @@
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { RE2JS } from 're2js';
 import { parse as parseYaml } from 'yaml';
 import { type Listening, listen } from './http.js';
 
@@ -280,6 +286,10 @@ export class TraefikSimulator {
         }
         const ruleError = checkRule(rule);
         if (ruleError) addError(router, `error while parsing rule ${rule}: ${ruleError}`, true);
+        else {
+          const regexpError = checkRegexps(rule);
+          if (regexpError) addError(router, `error while adding rule ${rule}: ${regexpError}`, true);
+        }
       } else if (service) {
         const svc = rt.get(`${proto}/services/${qualify(service, router.provider)}`);
         if (!svc) {
@@ -541,4 +551,34 @@ function checkRule(rule: string): string | undefined {
     } else i++;
   }
   return depth === 0 ? undefined : `1:${rule.length + 1}: expected ')', found 'EOF'`;
+}
+
+const REGEXP_FUNCS = new Map(
+  ['HostRegexp', 'PathRegexp', 'HeaderRegexp', 'QueryRegexp'].flatMap((n) =>
+    [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()].map((f) => [f, n] as const),
+  ),
+);
+
+/**
+ * The first *Regexp matcher whose pattern Go's regexp refuses, as matchersTree.addRule reports it. Arguments
+ * are read as raw (backquoted) or simple double-quoted strings; the pattern is the last argument.
+ */
+function checkRegexps(rule: string): string | undefined {
+  const call = /\b([A-Za-z]+Regexp)\s*\(/g;
+  for (let m = call.exec(rule); m; m = call.exec(rule)) {
+    const name = REGEXP_FUNCS.get(m[1] as string);
+    if (!name) continue;
+    const args: string[] = [];
+    const arg = /\s*(?:`([^`]*)`|"((?:[^"\\]|\\.)*)")\s*([,)])/y;
+    arg.lastIndex = call.lastIndex;
+    for (let a = arg.exec(rule); a; a = a[3] === ',' ? arg.exec(rule) : null) args.push(a[1] ?? a[2] ?? '');
+    const pattern = args.at(-1);
+    if (pattern === undefined || (name === 'QueryRegexp' && args.length < 2)) continue;
+    try {
+      RE2JS.compile(pattern);
+    } catch (err) {
+      return `error while adding rule ${name}: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@ import {
   type BackendRecorder,
   commaSeparated,
   defineServer,
+  type Logger,
   RavenhelmError,
   specsOf,
 } from '@ravenhelm/kit';
@@ -17,6 +18,7 @@ import type { TraefikServices } from './tools/define.js';
 import { requestsDiagnose } from './tools/diagnose.js';
 import { labelsGenerate } from './tools/labels.js';
 import { readTools } from './tools/read.js';
+import { ROUTE_HOST } from './tools/route-guard.js';
 import { routeTools } from './tools/routes.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -49,6 +51,9 @@ export const TraefikBackendConfig = z.object({
     })
     .prefault({}),
   dynamicDir: z.string().min(1).optional().describe("The file provider's directory; route changes are off without it"),
+  routeHostsAllow: commaSeparated(z.array(z.string().regex(ROUTE_HOST, 'must be host or *.domain')).max(200))
+    .default([])
+    .describe('The hosts routes_apply may route: host or *.domain (comma-separated); empty: any host'),
   loadTimeoutMs: ms(15_000, 120_000).describe('How long a route change waits for Traefik to load it'),
   tls: z
     .object({
@@ -88,7 +93,17 @@ export function parseHostPort(text: string, defaultPort: number): { host: string
   return { host: (m[1] ?? m[3]) as string, port };
 }
 
-export function createTraefikServices(config: TraefikBackendConfig, metrics?: BackendRecorder): TraefikServices {
+export function createTraefikServices(
+  config: TraefikBackendConfig,
+  metrics?: BackendRecorder,
+  logger?: Logger,
+): TraefikServices {
+  if (config.dynamicDir && config.routeHostsAllow.length === 0) {
+    logger?.warn(
+      { dynamicDir: config.dynamicDir },
+      'routes_apply may route any host name (no TRAEFIK_ROUTE_HOSTS_ALLOW): set it to the hosts this server may claim, as host or *.domain, comma-separated',
+    );
+  }
   let basic: { username: string; password: string } | undefined;
   if (config.api.basicAuthFile) {
     const line = readFileOrFail(config.api.basicAuthFile, 'the basic-auth file').trim();
@@ -108,6 +123,7 @@ export function createTraefikServices(config: TraefikBackendConfig, metrics?: Ba
     loadTimeoutMs: config.loadTimeoutMs,
     sweepBudgetMs: config.tls.sweepBudgetMs,
     probeAllow: config.tls.probeAllow.map((t) => t.toLowerCase()),
+    routeHostsAllow: config.routeHostsAllow.map((h) => h.toLowerCase()),
   };
 }
 
@@ -126,13 +142,14 @@ export const traefikServer = defineServer({
     TRAEFIK_API_BASIC_AUTH_FILE: 'api.basicAuthFile',
     TRAEFIK_DYNAMIC_DIR: 'dynamicDir',
     TRAEFIK_LOAD_TIMEOUT_MS: 'loadTimeoutMs',
+    TRAEFIK_ROUTE_HOSTS_ALLOW: 'routeHostsAllow',
     TRAEFIK_TLS_ADDRESS: 'tls.address',
     TRAEFIK_TLS_CA_FILE: 'tls.caFile',
     TRAEFIK_TLS_TIMEOUT_MS: 'tls.timeoutMs',
     TRAEFIK_TLS_SWEEP_BUDGET_MS: 'tls.sweepBudgetMs',
     TRAEFIK_TLS_PROBE_ALLOW: 'tls.probeAllow',
   },
-  createServices: (config, { metrics }) => createTraefikServices(config, metrics),
+  createServices: (config, { metrics, logger }) => createTraefikServices(config, metrics, logger),
   ready: async ({ api }, signal) => {
     await api.get('api/overview', {}, signal);
   },

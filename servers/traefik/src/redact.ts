@@ -47,3 +47,14 @@ export function redactRule(rule: string): string {
       SECRET_KEY.test(name.slice(1, -1)) ? `${matcher}${open}${name}${comma}${value[0]}${REDACTED}${value[0]}` : whole,
   );
 }
+
+// Go's regexp error, last in Traefik's error chain: "error parsing regexp: <code>: `<pattern or part of it>`".
+const GO_REGEXP_ERROR = /(error parsing regexp: [^:`\n]{1,80}): `[\s\S]*$/;
+
+/**
+ * One of Traefik's error strings for a router: its rule as redactRule shows it, and a regexp that failed to
+ * compile by Go's reason only (Go quotes the pattern, which may hold a token of a HeaderRegexp).
+ */
+export function redactRouterError(text: string): string {
+  return redactRule(text).replace(GO_REGEXP_ERROR, '$1 (pattern not shown)');
+}

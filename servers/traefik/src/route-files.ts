@@ -65,20 +65,46 @@ export class RouteFiles {
     return path;
   }
 
+  /**
+   * The file's content, read from what was opened: pathOf's lstat is only a first check, and the path can be
+   * swapped between it and the open. O_NONBLOCK keeps a FIFO put there from blocking the open (and a libuv
+   * thread with it, until a writer comes); the opened descriptor must be a regular file (fstat), and at most
+   * MAX_FILE_BYTES + 1 bytes are read from it (a file that grows after the fstat is still refused).
+   */
   async read(name: string): Promise<RouteFile | undefined> {
     const path = await this.pathOf(name);
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new ToolError('ERR_NOT_ALLOWED', `cannot open ${path} (${(err as NodeJS.ErrnoException).code})`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code === 'ELOOP') {
+        throw new ToolError(
+          'ERR_NOT_ALLOWED',
+          `${path} is a symbolic link; refusing to follow it out of its directory`,
+        );
+      }
+      throw new ToolError('ERR_NOT_ALLOWED', `cannot open ${path} (${code}); check the file and its permissions`);
     }
     try {
-      const { size } = await handle.stat();
-      if (size > MAX_FILE_BYTES)
-        throw new ToolError('ERR_NOT_ALLOWED', `${path} is larger than ${MAX_FILE_BYTES} bytes`);
-      const content = await handle.readFile('utf8');
+      const st = await handle.stat();
+      if (!st.isFile()) {
+        throw new ToolError(
+          'ERR_NOT_ALLOWED',
+          `${path} is not a regular file (it was replaced while being opened); remove it from the directory`,
+        );
+      }
+      if (st.size > MAX_FILE_BYTES) tooLarge(path);
+      const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+      let got = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+        if (got > MAX_FILE_BYTES) tooLarge(path);
+      }
+      const content = buf.subarray(0, got).toString('utf8');
       return { path, content, owned: content.startsWith(OWNER_MARKER) };
     } finally {
       await handle.close();
@@ -142,6 +168,10 @@ export class RouteFiles {
     await syncDir(dir);
     return path;
   }
+}
+
+function tooLarge(path: string): never {
+  throw new ToolError('ERR_NOT_ALLOWED', `${path} is larger than ${MAX_FILE_BYTES} bytes`);
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -102,7 +102,7 @@ function domainMatch(domain: string, expr: string): boolean {
   return domain.toLowerCase() === expr.toLowerCase();
 }
 
-function hostMatch(reqHost: string, expr: string): boolean {
+export function hostMatch(reqHost: string, expr: string): boolean {
   if (expr === '*') return true;
   if (reqHost === '') return false;
   const e = expr.toLowerCase();

@@ -282,11 +282,17 @@ function checkMatcher(name: MatcherName, args: string[], col: number): RuleNode 
   return node;
 }
 
+/**
+ * The error names the matcher and RE2's reason, never the pattern: a HeaderRegexp may carry a token, and
+ * re2js's message (like Go's) quotes the pattern or the offending part of it (`missing closing ): \`...\``).
+ */
 function compileRegex(name: string, pattern: string, col: number): RE2JS {
   try {
     return RE2JS.compile(pattern);
   } catch (err) {
-    throw new RuleError(`${name} regex does not compile: ${(err as Error).message}`, col);
+    const reason = (err as { error?: unknown }).error;
+    const why = typeof reason === 'string' && /^[a-z][a-z ()[\]{}:,-]{0,80}$/i.test(reason) ? reason : 'invalid syntax';
+    throw new RuleError(`${name} regex does not compile (${why}); the pattern is not repeated here`, col);
   }
 }
 

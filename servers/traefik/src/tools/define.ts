@@ -16,6 +16,11 @@ export interface TraefikServices {
    * `*.domain` or `*.domain:port`. Besides these: the TLS address, and the names Traefik's routers serve.
    */
   probeAllow: readonly string[];
+  /**
+   * The hosts routes_apply may route (routeHostsAllow): `host` or `*.domain`, lower case; empty: any host
+   * (the server warns at start).
+   */
+  routeHostsAllow: readonly string[];
   /** How long a route change waits for Traefik to load it. */
   loadTimeoutMs: number;
   /** A certificate sweep starts no new probe after this long (keep it under the call timeout). */

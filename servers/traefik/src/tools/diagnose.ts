@@ -2,7 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
-import { redactRule, redactText } from '../redact.js';
+import { redactRouterError, redactRule, redactText } from '../redact.js';
 import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { defineTool } from './define.js';
@@ -177,7 +177,7 @@ export const requestsDiagnose = defineTool({
     if (!winner) {
       const dead = disabled.find((c) => matchRule(c.node, req));
       const cause = dead
-        ? `404: router ${dead.item.name} would match but is disabled: ${redactRule(((dead.item.error as string[]) ?? []).join('; '))}`
+        ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
       return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
     }

@@ -3,10 +3,11 @@ import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
-import { redactConfig } from '../redact.js';
+import { redactConfig, redactRouterError } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
-import { parseRule, RuleError } from '../rules/parser.js';
+import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
+import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
 
 export const RouteName = z
   .string()
@@ -57,9 +58,9 @@ function filesOf(ctx: ToolContext<TraefikServices>): RouteFiles {
   return ctx.files;
 }
 
-export function checkRule(rule: string): void {
+export function checkRule(rule: string): RuleNode {
   try {
-    parseRule(rule);
+    return parseRule(rule);
   } catch (err) {
     if (err instanceof RuleError) throw new ToolError('ERR_INVALID_INPUT', `the rule is invalid: ${err.message}`);
     throw err;
@@ -86,10 +87,16 @@ const ApplyInput = z.object({
   passHostHeader: z.boolean().optional(),
   dryRun: DryRun,
   takeOver: TakeOver,
+  // Routers (name@provider) this route may outrank. No description: the tools/list budget is spent, and the
+  // refusal that needs it names the routers and says to pass them here.
+  shadows: z
+    .array(safe(/^[A-Za-z0-9_.-]{1,128}@[A-Za-z0-9_.-]{1,64}$/, 'name@provider'))
+    .max(20)
+    .optional(),
 });
 type ApplyInput = z.output<typeof ApplyInput>;
 
-export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver'>): string {
+export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver' | 'shadows'>): string {
   const router: Record<string, unknown> = { rule: input.rule, service: input.name };
   if (input.entryPoints?.length) router.entryPoints = input.entryPoints;
   if (input.middlewares?.length) router.middlewares = input.middlewares;
@@ -107,6 +114,8 @@ interface Prepared {
   action: Result['action'];
   /** From what a caller may see of the file now (`shownContent`) to what will be written. */
   diff: string;
+  /** "takes precedence over: ..." (routers this server wrote, or named in `shadows`), or empty. */
+  shadowed: string;
 }
 
 /**
@@ -126,10 +135,14 @@ export function shownContent(content: string): string {
   return `# credentials redacted; comments and layout not shown\n${stringify(redacted, { lineWidth: 0 })}`;
 }
 
-/** Everything checked before anything is written: rule, names, entrypoints, middlewares, ownership. */
+/**
+ * Everything checked before anything is written: rule, allowed hosts, names, entrypoints, middlewares,
+ * ownership, and the routers the new one would take precedence over.
+ */
 async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>): Promise<Prepared> {
   const files = filesOf(ctx);
-  checkRule(input.rule);
+  const node = checkRule(input.rule);
+  checkRouteHosts(node, ctx.routeHostsAllow);
   const existing = await files.read(input.name);
   if (existing && !existing.owned && !input.takeOver) {
     throw new ToolError(
@@ -166,12 +179,15 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
       }
     }
   }
+  const shadowed = acceptShadowing(await shadowedBy(input, node, epNames, ctx, files), input.shadows ?? []);
   const after = renderRoute(input);
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
   const diff = clipDiff(lineDiff(shownContent(before), after), diffBudget(ctx));
-  return { file: await files.pathOf(input.name), after, action, diff };
+  return { file: await files.pathOf(input.name), after, action, diff, shadowed };
 }
+
+const joinNotes = (...notes: (string | undefined)[]) => notes.filter(Boolean).join('. ') || undefined;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -195,7 +211,7 @@ async function waitForLoad(
     if (want === 'gone' && !last) return { loaded: true };
     if (want !== 'gone' && last && last.rule === want.rule) {
       const status = String(last.status ?? 'unknown');
-      const errors = Array.isArray(last.error) ? (last.error as string[]) : [];
+      const errors = Array.isArray(last.error) ? (last.error as string[]).map(redactRouterError) : [];
       return {
         loaded: status !== 'disabled',
         status,
@@ -218,25 +234,25 @@ export const routesApply = defineTool({
   scopes: ['mcp:traefik:admin'],
   title: 'Add or update a route',
   description:
-    "Write a router + service as <name>.yaml for Traefik's file provider: validated, diff first, atomic; waits until loaded.",
+    "Write a router + service as <name>.yaml for Traefik's file provider: checked, diff first, atomic; waits for load.",
   annotations: WRITE,
   input: ApplyInput,
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    return `${p.action} ${p.file}:\n${p.diff}`;
+    return `${p.action} ${p.file}:\n${p.diff}${p.shadowed ? `\n${p.shadowed}` : ''}`;
   },
   handler: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
     const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
-    if (input.dryRun)
-      return { ...base, written: false, note: 'dry run: nothing written; call again with dryRun: false' };
+    if (input.dryRun) {
+      const note = joinNotes(p.shadowed, 'dry run: nothing written; call again with dryRun: false');
+      return { ...base, written: false, note };
+    }
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
-    return {
-      ...base,
-      written: p.action !== 'unchanged',
-      ...(await waitForLoad(input.name, { rule: input.rule }, ctx)),
-    };
+    const loaded = await waitForLoad(input.name, { rule: input.rule }, ctx);
+    const note = joinNotes(p.shadowed, loaded.note);
+    return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
   },
 });
 

@@ -2,7 +2,7 @@
 import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
-import { redactRule, redactText } from '../redact.js';
+import { redactRouterError, redactRule, redactText } from '../redact.js';
 
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
@@ -86,7 +86,7 @@ export function toRouter(item: Item): z.infer<typeof Router> {
     ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
     ...(item.tls && typeof item.tls === 'object' ? { tls: item.tls } : {}),
     // Traefik's errors quote the rule ("error while parsing rule ...")
-    ...(strings(item.error) ? { errors: strings(item.error)?.map(redactRule) } : {}),
+    ...(strings(item.error) ? { errors: strings(item.error)?.map(redactRouterError) } : {}),
   };
 }
 
