@@ -30,7 +30,15 @@ export interface ZitadelFixture {
   stop(): Promise<void>;
 }
 
-export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Promise<ZitadelFixture> {
+export async function startZitadelFixture(
+  opts: {
+    confirm?: boolean;
+    /** Tools that need a confirmation round-trip whatever their annotations (policy `tools.<t>.confirm`). */
+    confirmTools?: string[];
+    /** The local operator's scopes; default: Zitadel admin plus every scope the MCP-project roles give. */
+    scopes?: string[];
+  } = {},
+): Promise<ZitadelFixture> {
   const sim = await startZitadelSim();
   const ids = seedZitadel(sim);
   const dir = mkdtempSync(join(tmpdir(), 'rh-zitadel-'));
@@ -40,7 +48,11 @@ export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Pro
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,
-    `servers:\n  zitadel:\n${opts.confirm ? '    confirm: destructive\n' : ''}    spiffe:\n      default: ['${ONCALL_SPIFFE}']\n`,
+    `servers:\n  zitadel:\n${opts.confirm ? '    confirm: destructive\n' : ''}    spiffe:\n      default: ['${ONCALL_SPIFFE}']\n${
+      opts.confirmTools?.length
+        ? `    tools:\n${opts.confirmTools.map((t) => `      ${t}:\n        confirm: true\n`).join('')}`
+        : ''
+    }`,
   );
   const auditFile = join(dir, 'audit.jsonl');
   const env: Record<string, string> = {
@@ -54,7 +66,10 @@ export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Pro
     ZITADEL_ROLE_SCOPES: JSON.stringify(ROLE_SCOPES),
     ZITADEL_POLICY_FILE: policy,
     RAVENHELM_POLICY_FILE: policy,
-    RAVENHELM_LOCAL_SCOPES: 'mcp:zitadel:admin',
+    // roles_grant and agents_onboard give at most the caller's own scopes
+    RAVENHELM_LOCAL_SCOPES: (opts.scopes ?? ['mcp:zitadel:admin', ...new Set(Object.values(ROLE_SCOPES).flat())]).join(
+      ',',
+    ),
     RAVENHELM_LOCAL_SPIFFE_ID: ONCALL_SPIFFE,
     RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
     RAVENHELM_AUDIT_FILE: auditFile,

@@ -12,6 +12,7 @@ import {
   type ZGrant,
   type ZitadelKeyFile,
   type ZKey,
+  type ZMembership,
   type ZOrg,
   type ZProject,
   type ZRole,
@@ -26,6 +27,7 @@ export type {
   ZGrant,
   ZitadelKeyFile,
   ZKey,
+  ZMembership,
   ZOrg,
   ZProject,
   ZRole,
@@ -294,6 +296,20 @@ export class ZitadelBackend {
       'key',
       `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
       `keys of user ${userId}`,
+      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
+      signal,
+    );
+  }
+
+  /**
+   * Management v1 ListUserMemberships: the user's administrative memberships. Zitadel itself limits the
+   * answer to the instance's and the x-zitadel-orgid organisation's memberships.
+   */
+  listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#list<ZMembership>(
+      'membership',
+      `/management/v1/users/${encodeURIComponent(userId)}/memberships/_search`,
+      `memberships of user ${userId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
       signal,
     );

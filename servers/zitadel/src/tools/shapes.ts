@@ -191,7 +191,11 @@ export async function resolveProject(
  * account the call will touch (a name alone could be another account by the time it runs).
  */
 export async function planUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<string> {
-  const u = await resolveUser(zitadel, ref, signal);
+  return userLabel(await resolveUser(zitadel, ref, signal), ref);
+}
+
+/** A resolved user as plans name it: login name, id, type and state. */
+export function userLabel(u: ZUser, ref: string): string {
   const name = u.preferredLoginName ?? u.username ?? ref;
   return `${name} (id ${u.userId}, ${u.machine ? 'service account' : 'human'}, ${shortEnum(u.state, 'USER_STATE_')})`;
 }

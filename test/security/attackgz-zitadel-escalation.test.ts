@@ -1,0 +1,240 @@
+/**
+ * The Zitadel server attacked from outside (attackgz), privilege escalation: a HIGH caller must not end up
+ * with more power than its own scopes give it. Through the real bin over stdio, the SDK Client and the
+ * stateful Zitadel simulator (memberships, grants and keys as Zitadel keeps them).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SimMembership } from '../simulators/zitadel.js';
+import {
+  connectStdio,
+  readAudit,
+  type StdioSession,
+  startZitadelFixture,
+  type ZitadelFixture,
+} from '../zitadel/harness.js';
+
+let fx: ZitadelFixture;
+let s: StdioSession;
+
+beforeAll(async () => {
+  // The caller administers Zitadel through this server and holds no scope of another server.
+  fx = await startZitadelFixture({ scopes: ['mcp:zitadel:admin'] });
+  s = await connectStdio(fx.env);
+}, 60_000);
+
+afterAll(async () => {
+  await s?.close();
+  await fx?.stop();
+});
+
+async function call(session: StdioSession, name: string, args: Record<string, unknown>) {
+  const r = await session.client.callTool({ name, arguments: args });
+  return {
+    isError: r.isError === true,
+    text: (r.content as { text: string }[])[0]?.text ?? '',
+    data: r.structuredContent as Record<string, unknown> | undefined,
+    meta: r._meta as Record<string, { token?: string; plan?: string }> | undefined,
+  };
+}
+
+const userId = (username: string) => {
+  const u = fx.sim.users.find((x) => x.username === username && x.orgId === fx.ids.orgId);
+  if (!u) throw new Error(`seed changed: no ${username}`);
+  return u.id;
+};
+const keysOf = (id: string) => fx.sim.keys.filter((k) => k.userId === id).length;
+
+describe('keys_add for an account that administers Zitadel (memberships)', () => {
+  it.each([
+    ['an organisation user manager', 'agent-orgadmin', /ORG_USER_MANAGER on organisation Ravenhelm \(id \d+\)/],
+    ['a project owner', 'agent-release', /PROJECT_OWNER on project ravenhelm-mcp \(id \d+\)/],
+    ['an instance viewer', 'agent-auditor', /IAM_OWNER_VIEWER on the instance/],
+  ])('refuses %s: the key would make the caller that administrator', async (_who, username, named) => {
+    const id = userId(username);
+    const before = keysOf(id);
+    const r = await call(s, 'keys_add', { user: username });
+    // before the fix: a fresh private key of the administrator, returned to the caller
+    expect(r.isError, r.text.slice(0, 200)).toBe(true);
+    expect(r.text).toMatch(new RegExp(`^ERR_NOT_ALLOWED: ${username} \\(id ${id}\\) administers Zitadel`));
+    expect(r.text).toMatch(named);
+    expect(r.text).toContain('Keys of such accounts are made by an operator in Zitadel');
+    expect(r.text).not.toContain('PRIVATE KEY');
+    expect(keysOf(id)).toBe(before);
+  });
+
+  it('an account made for an agent (project grants, no memberships) still gets its key', async () => {
+    const made = await call(s, 'service_accounts_create', { username: 'agent-plain', name: 'Plain agent' });
+    expect(made.isError, made.text).toBe(false);
+    const r = await call(s, 'keys_add', { user: 'agent-plain', expiresInDays: 1 });
+    expect(r.isError, r.text.slice(0, 200)).toBe(false);
+    expect(r.data).toMatchObject({ shownOnce: true, userId: userId('agent-plain') });
+  });
+
+  it('an account that becomes an administrator later is refused then', async () => {
+    const id = userId('agent-plain');
+    fx.sim.memberships.push({
+      userId: id,
+      kind: 'org',
+      objectId: fx.ids.orgId,
+      resourceOwner: fx.ids.orgId,
+      roles: ['ORG_OWNER'],
+      created: new Date().toISOString(),
+    });
+    try {
+      const before = keysOf(id);
+      const r = await call(s, 'keys_add', { user: id });
+      expect(r.text).toMatch(/^ERR_NOT_ALLOWED: agent-plain .* \(ORG_OWNER on organisation Ravenhelm \(id \d+\)\)/);
+      expect(keysOf(id)).toBe(before);
+    } finally {
+      fx.sim.memberships = fx.sim.memberships.filter((m) => m.userId !== id);
+    }
+  });
+
+  it('memberships Zitadel cannot be asked about fail closed: no key', async () => {
+    const id = userId('agent-plain');
+    const before = keysOf(id);
+    fx.sim.withheld.add('user.membership.read');
+    try {
+      const r = await call(s, 'keys_add', { user: 'agent-plain' });
+      // Zitadel's PERMISSION_DENIED for the server's account: said, and nothing made
+      expect(r.text).toMatch(
+        /^ERR_NOT_ALLOWED: could not check the Zitadel memberships of user \d+, so nothing was done .*: Zitadel denied this server's service account access to memberships of user \d+: No matching permissions found \(AUTH-5mWD2\)/,
+      );
+      expect(keysOf(id)).toBe(before);
+    } finally {
+      fx.sim.withheld.delete('user.membership.read');
+    }
+  });
+
+  it('many memberships are named up to a page and counted beyond it', async () => {
+    const id = userId('agent-orgadmin');
+    const extra: SimMembership[] = Array.from({ length: 25 }, () => ({
+      userId: id,
+      kind: 'project' as const,
+      objectId: fx.ids.otherProjectId,
+      resourceOwner: fx.ids.orgId,
+      roles: ['PROJECT_OWNER_VIEWER'],
+      created: new Date().toISOString(),
+    }));
+    fx.sim.memberships.push(...extra);
+    try {
+      const r = await call(s, 'keys_add', { user: 'agent-orgadmin' });
+      expect(r.text).toMatch(/^ERR_NOT_ALLOWED: .* and 6 more\): /);
+    } finally {
+      fx.sim.memberships = fx.sim.memberships.filter((m) => !extra.includes(m));
+    }
+  });
+});
+
+describe('keys_add under a confirmation policy: the plan shows the memberships', () => {
+  let cfx: ZitadelFixture;
+  let cs: StdioSession;
+  beforeAll(async () => {
+    cfx = await startZitadelFixture({ confirmTools: ['keys_add'] });
+    cs = await connectStdio(cfx.env);
+  }, 60_000);
+  afterAll(async () => {
+    await cs?.close();
+    await cfx?.stop();
+  });
+
+  it('an account made an administrator between plan and confirmation gets no key (ERR_CONFLICT)', async () => {
+    const made = await call(cs, 'service_accounts_create', { username: 'agent-swap', name: 'Swap agent' });
+    const id = cfx.sim.users.find((u) => u.username === 'agent-swap')?.id as string;
+    expect(made.isError, made.text).toBe(false);
+    const first = await call(cs, 'keys_add', { user: 'agent-swap' });
+    const confirmation = first.meta?.['ravenhelm/confirmation'];
+    expect(confirmation?.plan).toMatch(
+      new RegExp(
+        `^Add a JSON key valid 90 days to agent-swap@\\S+ \\(id ${id}, service account, active\\); its Zitadel memberships: none\\.$`,
+      ),
+    );
+    // between plan and confirmation, the account is made an organisation owner
+    cfx.sim.memberships.push({
+      userId: id,
+      kind: 'org',
+      objectId: cfx.ids.orgId,
+      resourceOwner: cfx.ids.orgId,
+      roles: ['ORG_OWNER'],
+      created: new Date().toISOString(),
+    });
+    const confirmed = await call(cs, 'keys_add', { user: 'agent-swap', confirmationToken: confirmation?.token });
+    expect(confirmed.isError).toBe(true);
+    expect(confirmed.text).toMatch(/^ERR_CONFLICT: /);
+    expect(confirmed.text).toContain('its Zitadel memberships: ORG_OWNER on organisation Ravenhelm');
+    expect(cfx.sim.keys.filter((k) => k.userId === id)).toHaveLength(0);
+    expect(readAudit(cfx.auditFile)).not.toContain('PRIVATE KEY');
+  });
+});
+
+describe("roles_grant and agents_onboard give at most the caller's own scopes", () => {
+  const grantsOf = (id: string) => fx.sim.grants.filter((g) => g.userId === id);
+
+  it('roles_grant refuses a role whose scopes the caller lacks, naming them; nothing is granted', async () => {
+    const made = await call(s, 'service_accounts_create', { username: 'agent-grantee', name: 'Grantee' });
+    expect(made.isError, made.text).toBe(false);
+    const id = userId('agent-grantee');
+    const r = await call(s, 'roles_grant', { user: 'agent-grantee', roles: ['docker.reader', 'docker.admin'] });
+    // before the fix: the grant is made, and the agent holds mcp:docker:admin which the caller never had
+    expect(r.isError, r.text.slice(0, 200)).toBe(true);
+    expect(r.text).toBe(
+      'ERR_NOT_ALLOWED: these roles give scopes you do not hold yourself: docker.reader (mcp:docker:read), docker.admin (mcp:docker:admin); a caller grants at most its own scopes (you hold: mcp:zitadel:admin). Ask someone who holds them, or an operator in Zitadel',
+    );
+    expect(grantsOf(id)).toEqual([]);
+  });
+
+  it('agents_onboard refuses scopes the caller lacks before creating anything', async () => {
+    const users = fx.sim.users.length;
+    const r = await call(s, 'agents_onboard', { username: 'agent-escalated', scopes: ['mcp:docker:admin'] });
+    expect(r.text).toBe(
+      'ERR_NOT_ALLOWED: these roles give scopes you do not hold yourself: docker.admin (mcp:docker:admin); a caller grants at most its own scopes (you hold: mcp:zitadel:admin). Ask someone who holds them, or an operator in Zitadel',
+    );
+    expect(fx.sim.users.length).toBe(users);
+    expect(fx.sim.users.some((u) => u.username === 'agent-escalated')).toBe(false);
+  });
+
+  it('roles that give no scope (unmapped, or of another project) are granted', async () => {
+    const id = userId('agent-grantee');
+    const role = await call(s, 'roles_create', { key: 'ops.pager', displayName: 'Pager rota' });
+    expect(role.data).toMatchObject({ key: 'ops.pager', scopes: [] });
+    const unmapped = await call(s, 'roles_grant', { user: 'agent-grantee', roles: ['ops.pager'] });
+    expect(unmapped.isError, unmapped.text).toBe(false);
+    const other = await call(s, 'roles_grant', { user: 'agent-grantee', roles: ['docker.admin'], project: 'billing' });
+    expect(other.isError, other.text).toBe(false);
+    expect(grantsOf(id).map((g) => [g.projectId, g.roleKeys])).toEqual([
+      [fx.ids.projectId, ['ops.pager']],
+      [fx.ids.otherProjectId, ['docker.admin']],
+    ]);
+  });
+
+  describe('a caller that holds mcp:docker:admin', () => {
+    let docker: StdioSession;
+    beforeAll(async () => {
+      docker = await connectStdio({
+        ...fx.env,
+        RAVENHELM_LOCAL_SCOPES: 'mcp:zitadel:admin,mcp:docker:admin',
+        RAVENHELM_AUDIT_FILE: `${fx.dir}/docker-admin-audit.jsonl`, // one writer per log
+      });
+    }, 60_000);
+    afterAll(() => docker?.close());
+
+    it('grants the Docker roles (admin covers write and read) and onboards with them, but not observability', async () => {
+      const r = await call(docker, 'roles_grant', {
+        user: 'agent-grantee',
+        roles: ['docker.operator', 'docker.reader'],
+      });
+      expect(r.isError, r.text).toBe(false);
+      expect(r.data).toMatchObject({ roles: ['docker.operator', 'docker.reader', 'ops.pager'], changed: true });
+      const onboard = await call(docker, 'agents_onboard', {
+        username: 'agent-dockhand',
+        scopes: ['mcp:docker:write'],
+      });
+      expect(onboard.isError, onboard.text.slice(0, 200)).toBe(false);
+      expect(onboard.data).toMatchObject({ roles: ['docker.operator'], scopes: ['mcp:docker:write'] });
+      const obs = await call(docker, 'roles_grant', { user: 'agent-grantee', roles: ['observability.reader'] });
+      expect(obs.text).toMatch(
+        /^ERR_NOT_ALLOWED: these roles give scopes you do not hold yourself: observability\.reader \(mcp:observability:read\);/,
+      );
+    });
+  });
+});
