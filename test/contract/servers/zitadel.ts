@@ -10,6 +10,7 @@ import { seedZitadel, startZitadelSim } from '../../simulators/zitadel.js';
 import type { ContractSuite } from '../types.js';
 
 const ROLE_SCOPES = {
+  'identity.reader': ['mcp:zitadel:read'],
   'docker.reader': ['mcp:docker:read'],
   'docker.operator': ['mcp:docker:write'],
   'observability.reader': ['mcp:observability:read'],
@@ -30,6 +31,10 @@ const suite: ContractSuite = {
   async setup() {
     const sim = await startZitadelSim();
     const ids = seedZitadel(sim);
+    // The runner holds mcp:zitadel:admin only, and grants at most its own scopes: a role that gives one of them.
+    sim.projects
+      .find((p) => p.id === ids.projectId)
+      ?.roles.push({ key: 'identity.reader', displayName: 'Identity reader', group: 'zitadel' });
     const dir = mkdtempSync(join(tmpdir(), 'rh-contract-zitadel-'));
     const own = sim.addServiceAccount({ username: 'ravenhelm-mcp' });
     const keyFile = join(dir, 'key.json');
@@ -97,14 +102,20 @@ const suite: ContractSuite = {
         { tool: 'keys_list', label: 'no key material', arguments: { user: 'agent-contract' }, expect: 'ok' },
         {
           tool: 'roles_grant',
-          label: 'new grant',
-          arguments: { user: 'agent-contract', roles: ['docker.reader', 'docker.operator'] },
+          label: 'a scope the caller holds and an unmapped role',
+          arguments: { user: 'agent-contract', roles: ['identity.reader', 'docker.admin'] },
           expect: 'ok',
+        },
+        {
+          tool: 'roles_grant',
+          label: "scopes beyond the caller's own",
+          arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          expect: 'error',
         },
         {
           tool: 'roles_revoke',
           label: 'one role',
-          arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          arguments: { user: 'agent-contract', roles: ['docker.admin'] },
           expect: 'ok',
         },
         {
@@ -138,9 +149,15 @@ const suite: ContractSuite = {
         {
           tool: 'agents_onboard',
           label: 'exact scopes',
-          arguments: { username: 'agent-onboarded', scopes: ['mcp:docker:read', 'mcp:observability:read'] },
+          arguments: { username: 'agent-onboarded', scopes: ['mcp:zitadel:read'] },
           expect: 'ok',
           check: expectKeyFile,
+        },
+        {
+          tool: 'agents_onboard',
+          label: "scopes beyond the caller's own",
+          arguments: { username: 'agent-beyond', scopes: ['mcp:docker:read', 'mcp:observability:read'] },
+          expect: 'error',
         },
         {
           tool: 'agents_onboard',
