@@ -238,3 +238,70 @@ describe("roles_grant and agents_onboard give at most the caller's own scopes", 
     });
   });
 });
+
+describe('ZITADEL_ORG_ID bounds every tool: users of another organisation are out of reach', () => {
+  const elsewhere = () => {
+    const u = fx.sim.users.find((x) => x.username === 'agent-oncall' && x.orgId === fx.ids.otherOrgId);
+    if (!u) throw new Error('seed changed: no agent-oncall in the other organisation');
+    return u;
+  };
+  const refused = (id: string) =>
+    new RegExp(
+      `^ERR_NOT_ALLOWED: user ${id} belongs to organisation ${fx.ids.otherOrgId}, not to this server's organisation ${fx.ids.orgId} \\(ZITADEL_ORG_ID\\)`,
+    );
+
+  it('users_disable by id leaves a user of another organisation alone', async () => {
+    const u = elsewhere();
+    const r = await call(s, 'users_disable', { user: u.id, mode: 'lock' });
+    // before the fix: the other organisation's agent was locked through the instance-wide v2 user API
+    expect(r.text).toMatch(refused(u.id));
+    expect(u.state).toBe('USER_STATE_ACTIVE');
+  });
+
+  it('roles_grant by id gives a user of another organisation nothing', async () => {
+    const u = elsewhere();
+    const r = await call(s, 'roles_grant', { user: u.id, roles: ['docker.admin'], project: 'billing' });
+    expect(r.text).toMatch(refused(u.id));
+    expect(fx.sim.grants.filter((g) => g.userId === u.id)).toEqual([]);
+  });
+
+  it.each([
+    ['users_get', {}],
+    ['keys_list', {}],
+    ['users_list_grants', {}],
+    ['agents_get_capabilities', {}],
+    ['events_list', {}],
+  ])('%s by id is refused for a user of another organisation', async (tool, extra) => {
+    const u = elsewhere();
+    const r = await call(s, tool, { user: u.id, ...extra });
+    expect(r.text).toMatch(refused(u.id));
+  });
+
+  it("names resolve in the server's organisation only; searches and events stay there", async () => {
+    const got = await call(s, 'users_get', { user: 'agent-oncall' });
+    expect(got.data?.user).toMatchObject({ orgId: fx.ids.orgId, username: 'agent-oncall' });
+    const other = await call(s, 'users_get', { user: 'agent-oncall@contractors.zitadel.test' });
+    expect(other.text).toMatch(/^ERR_NOT_FOUND: no user of organisation \d+ is named 'agent-oncall@contractors/);
+    const search = await call(s, 'users_search', { username: 'agent-oncall' });
+    expect(search.data).toMatchObject({ total: 1, users: [{ orgId: fx.ids.orgId }] });
+    const events = await call(s, 'events_list', { orgId: fx.ids.otherOrgId });
+    expect(events.text).toBe(
+      `ERR_NOT_ALLOWED: organisation ${fx.ids.otherOrgId} is not this server's organisation ${fx.ids.orgId} (ZITADEL_ORG_ID): the server reads its own organisation's events only`,
+    );
+  });
+
+  it("without ZITADEL_ORG_ID the bound is the organisation of the server's own account", async () => {
+    const { ZITADEL_ORG_ID: _, ...env } = fx.env;
+    const unset = await connectStdio({ ...env, RAVENHELM_AUDIT_FILE: `${fx.dir}/no-org-audit.jsonl` });
+    try {
+      const u = elsewhere();
+      const r = await call(unset, 'users_disable', { user: u.id });
+      expect(r.text).toMatch(refused(u.id));
+      expect(u.state).toBe('USER_STATE_ACTIVE');
+      const own = await call(unset, 'users_get', { user: 'agent-oncall' });
+      expect(own.data?.user).toMatchObject({ orgId: fx.ids.orgId });
+    } finally {
+      await unset.close();
+    }
+  });
+});

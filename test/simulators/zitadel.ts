@@ -11,13 +11,18 @@
  *   organizationIdQuery; TextQueryMethod), DeactivateUser/LockUser `POST /v2/users/{user_id}/deactivate|lock`
  *   (FAILED_PRECONDITION when already in that state), object/v2 ListQuery {offset, limit, asc} and
  *   ListDetails {totalResult, timestamp}; https://zitadel.com/docs/apis/resources/user_service_v2
+ *   The v2 user service is instance-wide: x-zitadel-orgid does not bound it (the caller's permissions on
+ *   the user's organisation do); the simulated manager account may act in every organisation, as an
+ *   IAM-level manager may.
  * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
  *   (https://zitadel.com/docs/apis/resources/org_service_v2)
  * - management v1 (where v2 lacks the call), https://zitadel.com/docs/apis/resources/mgmt:
  *   ListProjects `POST /management/v1/projects/_search`, ListProjectRoles
  *   `POST /management/v1/projects/{project_id}/roles/_search`, ListUserGrants
  *   `POST /management/v1/users/grants/_search` (userIdQuery, projectIdQuery), AddUserGrant
- *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details}, UpdateUserGrant `PUT
+ *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details} (the user may belong to any
+ *   organisation, the project must be the granting one's: internal/command/user_grant.go
+ *   checkUserGrantPreCondition), UpdateUserGrant `PUT
  *   .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
  *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
  *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
@@ -708,8 +713,10 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         if (req.method === 'POST' && !grantId) {
           const projectId = String(body.projectId ?? '');
           const roleKeys = (body.roleKeys ?? []) as string[];
-          const p = state.projects.find((x) => x.id === projectId);
-          if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-4M0fs');
+          // The user may be of any organisation (checkUserExists with no owner); the project must be the
+          // granting organisation's own (project grants are not simulated): COMMAND-3n77S otherwise.
+          const p = state.projects.find((x) => x.id === projectId && x.orgId === who.orgId);
+          if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-3n77S');
           const unknown = roleKeys.find((k) => !p.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
           if (state.grants.some((g) => g.userId === u.id && g.projectId === p.id && g.orgId === who.orgId)) {

@@ -93,6 +93,33 @@ export class ZitadelBackend {
     return this.#opts.orgId;
   }
 
+  #homeOrg: Promise<string> | undefined;
+
+  /**
+   * The organisation every tool is bounded to: ZITADEL_ORG_ID, else the one the server's own account
+   * belongs to (what Zitadel's management API then acts in), read once. Unknown: the call fails closed.
+   */
+  homeOrgId(signal?: AbortSignal): Promise<string> {
+    if (this.#opts.orgId) return Promise.resolve(this.#opts.orgId);
+    this.#homeOrg ??= this.getUser(this.#opts.keyFile.userId, signal).then(
+      (self) => {
+        const org = self.details?.resourceOwner;
+        if (!org) {
+          throw new ToolError(
+            'ERR_BACKEND_ERROR',
+            "Zitadel did not say which organisation this server's account belongs to; set ZITADEL_ORG_ID",
+          );
+        }
+        return org;
+      },
+      (err: unknown) => {
+        this.#homeOrg = undefined; // a failed read is tried again next time
+        throw err;
+      },
+    );
+    return this.#homeOrg;
+  }
+
   async #fetchToken(): Promise<string> {
     const issuer = this.#opts.url.replace(/\/+$/, '');
     const { keyId, userId } = this.#opts.keyFile;

@@ -40,6 +40,8 @@ const suite: ContractSuite = {
     const keyFile = join(dir, 'key.json');
     writeFileSync(keyFile, own.keyFile, { mode: 0o600 });
     const oncall = 'agent-oncall@ravenhelm.zitadel.test';
+    // Its namesake in the other organisation: out of the server's reach (ZITADEL_ORG_ID bounds every tool).
+    const elsewhereId = sim.users.find((u) => u.username === 'agent-oncall' && u.orgId === ids.otherOrgId)?.id ?? '';
     // A retired agent with one key, for keys_delete.
     const retired = sim.addServiceAccount({ username: 'agent-retired', manager: false });
     const retiredKeyId = (JSON.parse(retired.keyFile) as { keyId: string }).keyId;
@@ -65,7 +67,18 @@ const suite: ContractSuite = {
         },
         { tool: 'users_search', label: 'empty result', arguments: { username: 'nobody-at-all' }, expect: 'ok' },
         { tool: 'users_get', label: 'by login name', arguments: { user: oncall }, expect: 'ok' },
-        { tool: 'users_get', label: 'ambiguous username', arguments: { user: 'agent-oncall' }, expect: 'error' },
+        {
+          tool: 'users_get',
+          label: 'a username of its own organisation',
+          arguments: { user: 'agent-oncall' },
+          expect: 'ok',
+        },
+        {
+          tool: 'users_get',
+          label: 'a user of another organisation',
+          arguments: { user: elsewhereId },
+          expect: 'error',
+        },
         { tool: 'users_get', label: 'not found', arguments: { user: 'nobody' }, expect: 'error' },
         { tool: 'users_list_grants', label: 'grants across projects', arguments: { user: oncall }, expect: 'ok' },
         { tool: 'projects_list', label: 'all projects', arguments: {}, expect: 'ok' },
