@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
 
@@ -119,4 +120,36 @@ export function readAudit(file: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * In a describe block (or at the top of a file): a fixture and a stdio session of the bin on it, started
+ * before the tests and stopped after. Read `fx` and `s` inside tests only.
+ */
+export function useZitadelSession(opts: Parameters<typeof startZitadelFixture>[0] = {}): {
+  readonly fx: ZitadelFixture;
+  readonly s: StdioSession;
+} {
+  let fx: ZitadelFixture | undefined;
+  let s: StdioSession | undefined;
+  beforeAll(async () => {
+    fx = await startZitadelFixture(opts);
+    s = await connectStdio(fx.env);
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+    await fx?.stop();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (!v) throw new Error('the Zitadel fixture is not started (read it inside a test)');
+    return v;
+  };
+  return {
+    get fx() {
+      return ready(fx);
+    },
+    get s() {
+      return ready(s);
+    },
+  };
 }

@@ -319,13 +319,7 @@ export class ZitadelBackend {
   }
 
   listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
-    return this.#list<ZKey>(
-      'key',
-      `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
-      `keys of user ${userId}`,
-      { query: { offset: String(window.offset), limit: window.limit, asc: true } },
-      signal,
-    );
+    return this.#userList<ZKey>('key', userId, 'keys', window, signal);
   }
 
   /**
@@ -333,10 +327,21 @@ export class ZitadelBackend {
    * answer to the instance's and the x-zitadel-orgid organisation's memberships.
    */
   listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
-    return this.#list<ZMembership>(
-      'membership',
-      `/management/v1/users/${encodeURIComponent(userId)}/memberships/_search`,
-      `memberships of user ${userId}`,
+    return this.#userList<ZMembership>('membership', userId, 'memberships', window, signal);
+  }
+
+  /** A management v1 list under one user: `POST /management/v1/users/{id}/{what}/_search`. */
+  #userList<T>(
+    kind: keyof typeof SHAPES,
+    userId: string,
+    what: 'keys' | 'memberships',
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    return this.#list<T>(
+      kind,
+      `/management/v1/users/${encodeURIComponent(userId)}/${what}/_search`,
+      `${what} of user ${userId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
       signal,
     );
