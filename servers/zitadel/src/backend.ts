@@ -101,7 +101,8 @@ export class ZitadelBackend {
    */
   homeOrgId(signal?: AbortSignal): Promise<string> {
     if (this.#opts.orgId) return Promise.resolve(this.#opts.orgId);
-    this.#homeOrg ??= this.getUser(this.#opts.keyFile.userId, signal).then(
+    // Shared by concurrent calls, so it runs under the client's own timeout, not the first caller's signal.
+    this.#homeOrg ??= this.getUser(this.#opts.keyFile.userId).then(
       (self) => {
         const org = self.details?.resourceOwner;
         if (!org) {
@@ -117,7 +118,13 @@ export class ZitadelBackend {
         throw err;
       },
     );
-    return this.#homeOrg;
+    return signal
+      ? raceAbort(
+          this.#homeOrg,
+          signal,
+          () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'),
+        )
+      : this.#homeOrg;
   }
 
   async #fetchToken(): Promise<string> {

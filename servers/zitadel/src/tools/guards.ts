@@ -100,6 +100,6 @@ export function refuseBeyondCallerScopes(
   throw new ToolError(
     'ERR_NOT_ALLOWED',
     `these roles give scopes you do not hold yourself: ${lacking.join(', ')}; a caller grants at most its own scopes (you hold: ${[...caller.scopes].sort().join(' ') || 'none'}). Ask someone who holds them, or an operator in Zitadel`,
-    { lacking: [...new Set(lacking)] },
+    { lacking },
   );
 }

@@ -129,8 +129,9 @@ export const itemBudget = (maxOutputBytes: number) => maxOutputBytes - 512;
 const NUMERIC_ID = /^\d{1,30}$/;
 
 /**
- * A user by id, username or login name. A name that matches several users (the same username in
- * two organisations) is an error listing the candidates, never a guess.
+ * A user of the server's organisation by id, username or login name: names are searched there only, and a
+ * user of another organisation (by id) is refused. A name that matches several users is an error listing
+ * the candidates, never a guess.
  */
 export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<ZUser> {
   const home = await zitadel.homeOrgId(signal);
