@@ -120,7 +120,7 @@ describe('keys_add under a confirmation policy: the plan shows the memberships',
     const confirmation = first.meta?.['ravenhelm/confirmation'];
     expect(confirmation?.plan).toMatch(
       new RegExp(
-        `^Add a JSON key valid 90 days to agent-swap@\\S+ \\(id ${id}, service account, active\\); its Zitadel memberships: none\\.$`,
+        `^Add a JSON key valid 90 days to agent-swap@\\S+ \\(id ${id}, service account, active\\); its Zitadel memberships: none; its MCP scopes: none\\.$`,
       ),
     );
     // between plan and confirmation, the account is made an organisation owner
@@ -188,6 +188,17 @@ describe("roles_grant and agents_onboard give at most the caller's own scopes", 
     ]);
   });
 
+  it('keys_add refuses an account whose roles give scopes the caller lacks: the key would be those scopes', async () => {
+    const oncall = userId('agent-oncall');
+    const before = keysOf(oncall);
+    const r = await call(main.s, 'keys_add', { user: 'agent-oncall' });
+    // before the fix: the key of an agent holding mcp:docker:write and mcp:observability:read
+    expect(r.text).toBe(
+      `ERR_NOT_ALLOWED: agent-oncall (id ${oncall}) holds scopes you do not hold yourself (mcp:docker:write mcp:observability:read): its key would give them to you. A caller gets keys only of accounts within its own scopes; ask someone who holds them, or an operator in Zitadel`,
+    );
+    expect(keysOf(oncall)).toBe(before);
+  });
+
   describe('a caller that holds mcp:docker:admin', () => {
     let docker: StdioSession;
     beforeAll(async () => {
@@ -213,6 +224,11 @@ describe("roles_grant and agents_onboard give at most the caller's own scopes", 
       expect(onboard.isError, onboard.text.slice(0, 200)).toBe(false);
       expect(onboard.data).toMatchObject({ roles: ['docker.operator'], scopes: ['mcp:docker:write'] });
       const obs = await call(docker, 'roles_grant', { user: 'agent-grantee', roles: ['observability.reader'] });
+      // keys: of an account within its scopes, yes; of one beyond them, no
+      const dockhand = await call(docker, 'keys_add', { user: 'agent-dockhand', expiresInDays: 1 });
+      expect(dockhand.isError, dockhand.text.slice(0, 200)).toBe(false);
+      const oncall = await call(docker, 'keys_add', { user: 'agent-oncall' });
+      expect(oncall.text).toMatch(/^ERR_NOT_ALLOWED: agent-oncall .* \(mcp:observability:read\): its key/);
       expect(obs.text).toMatch(
         /^ERR_NOT_ALLOWED: these roles give scopes you do not hold yourself: observability\.reader \(mcp:observability:read\);/,
       );

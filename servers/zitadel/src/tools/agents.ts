@@ -4,7 +4,14 @@ import { z } from 'zod';
 import type { ZitadelBackend } from '../backend.js';
 import { allGrants, effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
-import { membershipSummary, membershipsOf, refuseAdministrators, refuseBeyondCallerScopes } from './guards.js';
+import {
+  accountScopes,
+  membershipSummary,
+  membershipsOf,
+  refuseAccountBeyondCaller,
+  refuseAdministrators,
+  refuseBeyondCallerScopes,
+} from './guards.js';
 import {
   Cursor,
   itemBudget,
@@ -144,12 +151,13 @@ export const keysAdd = defineTool({
   output: NewKey,
   // The memberships are part of the plan: an account made an administrator after the plan was shown makes
   // the confirmed call a different plan (ERR_CONFLICT), and the handler checks them again anyway.
-  plan: async ({ user, expiresInDays }, { zitadel, signal }) => {
+  plan: async ({ user, expiresInDays }, { zitadel, mapping, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     const memberships = membershipSummary(await membershipsOf(zitadel, u.userId, signal));
-    return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}.`;
+    const scopes = (await accountScopes(zitadel, mapping, u.userId, signal)).join(' ') || 'none';
+    return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}; its MCP scopes: ${scopes}.`;
   },
-  handler: async ({ user, expiresInDays }, { zitadel, keyStore, signal }) => {
+  handler: async ({ user, expiresInDays }, { zitadel, keyStore, mapping, principal, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     // A key of the server's own account is the server itself: every manager role it holds, with no
     // tier, policy or audit in between. keys_delete and users_disable refuse it for the same reason.
@@ -163,6 +171,7 @@ export const keysAdd = defineTool({
         'ERR_INVALID_INPUT',
         `${u.username ?? user} is a human user: only service accounts have keys`,
       );
+    await refuseAccountBeyondCaller(zitadel, mapping, principal, u, signal);
     return createKey({ zitadel, keyStore }, u, expiresInDays, signal);
   },
 });

@@ -1,6 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { missingScopes } from '@ravenhelm/registry';
 import type { ZitadelBackend, ZMembership } from '../backend.js';
+import { allGrants, effectiveAccess } from './capabilities.js';
 import type { RoleMapping } from './define.js';
 
 /**
@@ -101,5 +102,36 @@ export function refuseBeyondCallerScopes(
     'ERR_NOT_ALLOWED',
     `these roles give scopes you do not hold yourself: ${lacking.join(', ')}; a caller grants at most its own scopes (you hold: ${[...caller.scopes].sort().join(' ') || 'none'}). Ask someone who holds them, or an operator in Zitadel`,
     { lacking },
+  );
+}
+
+/** The MCP scopes a token of this account would carry (none without an MCP project). */
+export async function accountScopes(
+  zitadel: ZitadelBackend,
+  mapping: RoleMapping,
+  userId: string,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (!mapping.projectId) return [];
+  return effectiveAccess(await allGrants(zitadel, userId, signal), mapping).scopes;
+}
+
+/**
+ * Refuses a key for an account whose roles give scopes the caller does not hold: the key would make the
+ * caller that account, the same escalation roles_grant refuses.
+ */
+export async function refuseAccountBeyondCaller(
+  zitadel: ZitadelBackend,
+  mapping: RoleMapping,
+  caller: { scopes: readonly string[] },
+  user: { userId: string; username?: string | undefined },
+  signal: AbortSignal,
+): Promise<void> {
+  const missing = missingScopes(caller.scopes, await accountScopes(zitadel, mapping, user.userId, signal));
+  if (missing.length === 0) return;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `${user.username ?? 'the account'} (id ${user.userId}) holds scopes you do not hold yourself (${missing.join(' ')}): its key would give them to you. A caller gets keys only of accounts within its own scopes; ask someone who holds them, or an operator in Zitadel`,
+    { userId: user.userId, lacking: missing },
   );
 }
