@@ -49,6 +49,13 @@ export interface ZitadelBackendOptions {
   metrics?: BackendRecorder | undefined;
 }
 
+/** A result several calls wait on: one caller giving up stops its own wait; the work goes on for the others. */
+function waitShared<T>(shared: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal
+    ? raceAbort(shared, signal, () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'))
+    : shared;
+}
+
 /** A token is renewed this long before Zitadel says it expires. */
 const TOKEN_MARGIN_SECONDS = 60;
 
@@ -118,13 +125,7 @@ export class ZitadelBackend {
         throw err;
       },
     );
-    return signal
-      ? raceAbort(
-          this.#homeOrg,
-          signal,
-          () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'),
-        )
-      : this.#homeOrg;
+    return waitShared(this.#homeOrg, signal);
   }
 
   async #fetchToken(): Promise<string> {
@@ -170,14 +171,7 @@ export class ZitadelBackend {
     this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined;
     });
-    // The caller may give up waiting; the shared login goes on for the others.
-    return signal
-      ? raceAbort(
-          this.#pending,
-          signal,
-          () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'),
-        )
-      : this.#pending;
+    return waitShared(this.#pending, signal);
   }
 
   /** One API call; non-2xx becomes a tool error naming `what`. */
