@@ -38,6 +38,7 @@ function probeBackend(url: string, username: string): ZitadelBackend {
   return new ZitadelBackend({
     url,
     keyFile: parseKeyFile(fx.sim.addServiceAccount({ username }).keyFile, 'probe key'),
+    orgId: fx.ids.orgId,
     timeoutMs: 2000,
     maxResponseBytes: 1024 * 1024,
     scope: 'openid',

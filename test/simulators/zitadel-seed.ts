@@ -1,4 +1,4 @@
-/** A realistic organisation for the Zitadel simulator: two orgs, the MCP project and a look-alike, people, agents. */
+/** A realistic organisation for the Zitadel simulator: two orgs, the MCP project and a look-alike, people, agents, administrators. */
 
 import type { SimUser, ZitadelSim } from './zitadel.js';
 import { nextId } from './zitadel-proto.js';
@@ -65,7 +65,46 @@ export function seedZitadel(sim: ZitadelSim): {
     orgId: otherOrgId,
     machine: { ...oncall.machine!, description: '' },
   };
-  sim.users.push(alice, bob, bobby, oncall, oncallElsewhere);
+  // Agents that administer Zitadel itself (memberships, not project grants): an organisation user
+  // manager, a project owner of the MCP project, and an instance-wide viewer.
+  const admin = (username: string, name: string): SimUser => ({
+    id: nextId(),
+    orgId,
+    username,
+    state: 'USER_STATE_ACTIVE',
+    created: at,
+    machine: { name, description: '', accessTokenType: 'ACCESS_TOKEN_TYPE_JWT' },
+  });
+  const orgAdmin = admin('agent-orgadmin', 'User manager agent');
+  const release = admin('agent-release', 'Release agent');
+  const auditor = admin('agent-auditor', 'Audit agent');
+  sim.users.push(alice, bob, bobby, oncall, oncallElsewhere, orgAdmin, release, auditor);
+  sim.memberships.push(
+    {
+      userId: orgAdmin.id,
+      kind: 'org',
+      objectId: orgId,
+      resourceOwner: orgId,
+      roles: ['ORG_USER_MANAGER'],
+      created: at,
+    },
+    {
+      userId: release.id,
+      kind: 'project',
+      objectId: projectId,
+      resourceOwner: orgId,
+      roles: ['PROJECT_OWNER'],
+      created: at,
+    },
+    {
+      userId: auditor.id,
+      kind: 'iam',
+      objectId: sim.instanceId,
+      resourceOwner: sim.instanceId,
+      roles: ['IAM_OWNER_VIEWER'],
+      created: at,
+    },
+  );
   for (const [type, minutesAgo] of [
     ['user.human.password.check.failed', 30],
     ['user.human.password.check.failed', 29],

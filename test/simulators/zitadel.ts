@@ -11,19 +11,36 @@
  *   organizationIdQuery; TextQueryMethod), DeactivateUser/LockUser `POST /v2/users/{user_id}/deactivate|lock`
  *   (FAILED_PRECONDITION when already in that state), object/v2 ListQuery {offset, limit, asc} and
  *   ListDetails {totalResult, timestamp}; https://zitadel.com/docs/apis/resources/user_service_v2
+ *   The v2 user service is instance-wide: x-zitadel-orgid does not bound it (the caller's permissions on
+ *   the user's organisation do); the simulated manager account may act in every organisation, as an
+ *   IAM-level manager may.
  * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
  *   (https://zitadel.com/docs/apis/resources/org_service_v2)
  * - management v1 (where v2 lacks the call), https://zitadel.com/docs/apis/resources/mgmt:
  *   ListProjects `POST /management/v1/projects/_search`, ListProjectRoles
  *   `POST /management/v1/projects/{project_id}/roles/_search`, ListUserGrants
  *   `POST /management/v1/users/grants/_search` (userIdQuery, projectIdQuery), AddUserGrant
- *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details}, UpdateUserGrant `PUT
+ *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details} (the user may belong to any
+ *   organisation, the project must be the granting one's: internal/command/user_grant.go
+ *   checkUserGrantPreCondition), UpdateUserGrant `PUT
  *   .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
  *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
  *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
  *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
  *   .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
  *   header selects the organisation management calls act in.
+ * - management v1 ListUserMemberships `POST /management/v1/users/{user_id}/memberships/_search`
+ *   (https://zitadel.com/docs/reference/api/management/zitadel.management.v1.ManagementService.ListUserMemberships,
+ *   deprecated there in favour of ListAdministrators but served): request {query: ListQuery, queries:
+ *   MembershipQuery[]} with the oneof orgQuery {orgId} | projectQuery {projectId} | projectGrantQuery
+ *   {projectGrantId} | iamQuery {iam} (proto/zitadel/user.proto; any other query: INVALID_ARGUMENT
+ *   `Errors.List.Query.Invalid (USER-dsg3z)`, internal/api/grpc/user/membership.go); answer {details:
+ *   ListDetails, result: Membership[]}, Membership {userId, details {sequence, creationDate, changeDate,
+ *   resourceOwner}, roles, displayName (the org's or project's name), oneof iam: true | orgId | projectId |
+ *   projectGrantId}. Zitadel adds two filters of its own (internal/api/grpc/management/user_converter.go
+ *   ListUserMembershipsRequestToModel): the user id, and resource owner IN (the instance, the request's
+ *   organisation): instance memberships and those of the header's organisation only, never another
+ *   organisation's. An unknown user is an empty list, not NOT_FOUND (it is a query, not a lookup).
  * - admin v1 ListEvents `POST /admin/v1/events/_search` (https://zitadel.com/docs/guides/integrate/event-api,
  *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
  *   sequence, creationDate, payload, type {type, localized}}): filters sequence (exclusive, direction
@@ -91,6 +108,18 @@ export interface SimEvent {
   payload?: Record<string, unknown>;
 }
 
+/** A Zitadel membership ("manager"): roles on the instance, an organisation, a project or a project grant. */
+export interface SimMembership {
+  userId: string;
+  kind: 'iam' | 'org' | 'project' | 'projectGrant';
+  /** The org, project or project-grant id (the instance id for `iam`). */
+  objectId: string;
+  /** The instance id for `iam`; the owning organisation otherwise. */
+  resourceOwner: string;
+  roles: string[];
+  created: string;
+}
+
 interface SimKey {
   id: string;
   userId: string;
@@ -107,6 +136,10 @@ export interface ZitadelSim extends SimServer {
   users: SimUser[];
   grants: SimGrant[];
   keys: SimKey[];
+  /** The instance's id: the resource owner of instance (IAM) memberships. */
+  instanceId: string;
+  /** Memberships: who administers the instance, an organisation, a project or a project grant. */
+  memberships: SimMembership[];
   /** Access tokens issued, by token. */
   tokens: Map<string, { userId: string; expiresAt: number }>;
   /** The event store, oldest first (admin ListEvents reads it). */
@@ -115,6 +148,11 @@ export interface ZitadelSim extends SimServer {
   record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }): void;
   /** Users allowed to call the management and user APIs (an ORG_OWNER/IAM_OWNER stand-in). */
   managers: Set<string>;
+  /**
+   * Permissions (Zitadel's RolePermissionMappings names, e.g. `user.membership.read`) every caller's
+   * roles lack: the calls that need them answer PERMISSION_DENIED as Zitadel's authz interceptor does.
+   */
+  withheld: Set<string>;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -131,6 +169,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   const created = now();
   const org = { id: nextId(), name: 'Ravenhelm', domain: 'ravenhelm.zitadel.test' };
   const state: Omit<ZitadelSim, keyof SimServer | 'issuer' | 'addServiceAccount' | 'record'> = {
+    instanceId: nextId(),
+    memberships: [],
     events: [],
     orgs: [org],
     projects: [],
@@ -139,6 +179,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     keys: [],
     tokens: new Map(),
     managers: new Set(),
+    withheld: new Set(),
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -369,6 +410,35 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     });
   }
 
+  function membershipJson(m: SimMembership) {
+    const name =
+      m.kind === 'org'
+        ? state.orgs.find((o) => o.id === m.objectId)?.name
+        : m.kind === 'project'
+          ? state.projects.find((p) => p.id === m.objectId)?.name
+          : m.kind === 'iam'
+            ? 'ZITADEL'
+            : undefined;
+    return compact({
+      userId: m.userId,
+      details: details(m.resourceOwner, m.created),
+      roles: m.roles,
+      displayName: name,
+      ...(m.kind === 'iam' ? { iam: true } : {}),
+      ...(m.kind === 'org' ? { orgId: m.objectId } : {}),
+      ...(m.kind === 'project' ? { projectId: m.objectId } : {}),
+      ...(m.kind === 'projectGrant' ? { projectGrantId: m.objectId } : {}),
+    });
+  }
+
+  const MEMBERSHIP_QUERIES = ['iamQuery', 'orgQuery', 'projectQuery', 'projectGrantQuery'];
+  function membershipMatches(m: SimMembership, q: Record<string, Record<string, unknown>>): boolean {
+    if (q.iamQuery) return m.kind === 'iam';
+    if (q.orgQuery) return m.kind === 'org' && m.objectId === q.orgQuery.orgId;
+    if (q.projectQuery) return m.kind === 'project' && m.objectId === q.projectQuery.projectId;
+    return m.kind === 'projectGrant' && m.objectId === q.projectGrantQuery?.projectGrantId;
+  }
+
   async function route(req: SimRequest): Promise<Reply> {
     const path = req.url.pathname;
     if (req.method === 'POST' && path === '/oauth/v2/token') return token(req);
@@ -403,6 +473,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     const mAddRole = /^\/management\/v1\/projects\/([^/]+)\/roles$/.exec(path);
     const mState = /^\/v2\/users\/([^/]+)\/(deactivate|reactivate|lock|unlock)$/.exec(path);
     const mGrants = /^\/management\/v1\/users\/([^/]+)\/grants(?:\/([^/]+))?$/.exec(path);
+    const mMemberships = /^\/management\/v1\/users\/([^/]+)\/memberships\/_search$/.exec(path);
     try {
       // v2 user service
       if (req.method === 'POST' && path === '/v2/users') {
@@ -544,6 +615,25 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         userEvent(findUser(key.userId) as SimUser, 'user.machine.key.removed', who.userId, { keyId: key.id });
         return { status: 200, json: { details: details(who.orgId, now()) } };
       }
+      if (req.method === 'POST' && mMemberships) {
+        if (state.withheld.has('user.membership.read'))
+          return grpcError(7, 'No matching permissions found', 'AUTH-5mWD2');
+        // Zitadel's own filters: this user, owned by the instance or by the request's organisation.
+        const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
+        if (
+          !queries.every(
+            (q) => Object.keys(q ?? {}).length === 1 && MEMBERSHIP_QUERIES.includes(Object.keys(q)[0] ?? ''),
+          )
+        )
+          return grpcError(3, 'Errors.List.Query.Invalid', 'USER-dsg3z');
+        const hits = state.memberships.filter(
+          (m) =>
+            m.userId === mMemberships[1] &&
+            (m.resourceOwner === state.instanceId || m.resourceOwner === who.orgId) &&
+            queries.every((q) => membershipMatches(m, q)),
+        );
+        return list(hits, body, membershipJson);
+      }
       if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
         const hits = state.grants.filter(
@@ -623,8 +713,10 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         if (req.method === 'POST' && !grantId) {
           const projectId = String(body.projectId ?? '');
           const roleKeys = (body.roleKeys ?? []) as string[];
-          const p = state.projects.find((x) => x.id === projectId);
-          if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-4M0fs');
+          // The user may be of any organisation (checkUserExists with no owner); the project must be the
+          // granting organisation's own (project grants are not simulated): COMMAND-3n77S otherwise.
+          const p = state.projects.find((x) => x.id === projectId && x.orgId === who.orgId);
+          if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-3n77S');
           const unknown = roleKeys.find((k) => !p.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
           if (state.grants.some((g) => g.userId === u.id && g.projectId === p.id && g.orgId === who.orgId)) {
@@ -680,7 +772,18 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         machine: { name: opts.username, description: '', accessTokenType: 'ACCESS_TOKEN_TYPE_BEARER' as const },
       };
       state.users.push(u);
-      if (opts.manager !== false) state.managers.add(u.id);
+      // The stand-in for the manager role the server's account needs: an ORG_OWNER membership.
+      if (opts.manager !== false) {
+        state.managers.add(u.id);
+        state.memberships.push({
+          userId: u.id,
+          kind: 'org',
+          objectId: u.orgId,
+          resourceOwner: u.orgId,
+          roles: ['ORG_OWNER'],
+          created: now(),
+        });
+      }
       const { keyFile } = addKey(u.id, new Date(Date.now() + 365 * 86_400_000).toISOString());
       return { userId: u.id, keyFile };
     },

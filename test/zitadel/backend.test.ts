@@ -125,3 +125,35 @@ describe('configuration', () => {
     expect(load({ ZITADEL_URL: 'http://127.0.0.1:8080' }).backend.url).toBe('http://127.0.0.1:8080');
   });
 });
+
+describe('memberships (management v1 ListUserMemberships)', () => {
+  it("lists the instance's and the header organisation's memberships, never another organisation's", async () => {
+    const b = backend();
+    const auditor = sim.users.find((u) => u.username === 'agent-auditor');
+    const contractors = sim.orgs.find((o) => o.name === 'Contractors');
+    if (!auditor || !contractors) throw new Error('seed changed');
+    // Also an owner of the other organisation: Zitadel filters that one out (resource owner not in
+    // instance + x-zitadel-orgid), which is why the server is bound to one organisation.
+    sim.memberships.push({
+      userId: auditor.id,
+      kind: 'org',
+      objectId: contractors.id,
+      resourceOwner: contractors.id,
+      roles: ['ORG_OWNER'],
+      created: new Date().toISOString(),
+    });
+    const res = await b.listUserMemberships(auditor.id, { offset: 0, limit: 10 });
+    expect(res.total).toBe(1);
+    expect(res.result).toEqual([
+      {
+        userId: auditor.id,
+        roles: ['IAM_OWNER_VIEWER'],
+        displayName: 'ZITADEL',
+        iam: true,
+        details: expect.objectContaining({ resourceOwner: sim.instanceId }),
+      },
+    ]);
+    const none = await b.listUserMemberships('123', { offset: 0, limit: 10 });
+    expect(none).toEqual({ total: 0, result: [] });
+  });
+});

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
 
@@ -30,7 +31,15 @@ export interface ZitadelFixture {
   stop(): Promise<void>;
 }
 
-export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Promise<ZitadelFixture> {
+export async function startZitadelFixture(
+  opts: {
+    confirm?: boolean;
+    /** Tools that need a confirmation round-trip whatever their annotations (policy `tools.<t>.confirm`). */
+    confirmTools?: string[];
+    /** The local operator's scopes; default: Zitadel admin plus every scope the MCP-project roles give. */
+    scopes?: string[];
+  } = {},
+): Promise<ZitadelFixture> {
   const sim = await startZitadelSim();
   const ids = seedZitadel(sim);
   const dir = mkdtempSync(join(tmpdir(), 'rh-zitadel-'));
@@ -40,7 +49,11 @@ export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Pro
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,
-    `servers:\n  zitadel:\n${opts.confirm ? '    confirm: destructive\n' : ''}    spiffe:\n      default: ['${ONCALL_SPIFFE}']\n`,
+    `servers:\n  zitadel:\n${opts.confirm ? '    confirm: destructive\n' : ''}    spiffe:\n      default: ['${ONCALL_SPIFFE}']\n${
+      opts.confirmTools?.length
+        ? `    tools:\n${opts.confirmTools.map((t) => `      ${t}:\n        confirm: true\n`).join('')}`
+        : ''
+    }`,
   );
   const auditFile = join(dir, 'audit.jsonl');
   const env: Record<string, string> = {
@@ -54,7 +67,10 @@ export async function startZitadelFixture(opts: { confirm?: boolean } = {}): Pro
     ZITADEL_ROLE_SCOPES: JSON.stringify(ROLE_SCOPES),
     ZITADEL_POLICY_FILE: policy,
     RAVENHELM_POLICY_FILE: policy,
-    RAVENHELM_LOCAL_SCOPES: 'mcp:zitadel:admin',
+    // roles_grant and agents_onboard give at most the caller's own scopes
+    RAVENHELM_LOCAL_SCOPES: (opts.scopes ?? ['mcp:zitadel:admin', ...new Set(Object.values(ROLE_SCOPES).flat())]).join(
+      ',',
+    ),
     RAVENHELM_LOCAL_SPIFFE_ID: ONCALL_SPIFFE,
     RAVENHELM_LOCAL_ALLOW_HIGH: 'true',
     RAVENHELM_AUDIT_FILE: auditFile,
@@ -104,4 +120,36 @@ export function readAudit(file: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * In a describe block (or at the top of a file): a fixture and a stdio session of the bin on it, started
+ * before the tests and stopped after. Read `fx` and `s` inside tests only.
+ */
+export function useZitadelSession(opts: Parameters<typeof startZitadelFixture>[0] = {}): {
+  readonly fx: ZitadelFixture;
+  readonly s: StdioSession;
+} {
+  let fx: ZitadelFixture | undefined;
+  let s: StdioSession | undefined;
+  beforeAll(async () => {
+    fx = await startZitadelFixture(opts);
+    s = await connectStdio(fx.env);
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+    await fx?.stop();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (!v) throw new Error('the Zitadel fixture is not started (read it inside a test)');
+    return v;
+  };
+  return {
+    get fx() {
+      return ready(fx);
+    },
+    get s() {
+      return ready(s);
+    },
+  };
 }

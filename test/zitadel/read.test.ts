@@ -111,20 +111,24 @@ describe('users', () => {
     ]);
   });
 
-  it('gets a user by id, username or login name; an ambiguous name lists the candidates', async () => {
+  it("gets a user by id, username or login name, in the server's organisation only", async () => {
     const alice = fx.sim.users.find((u) => u.username === 'alice');
     const byId = await call('users_get', { user: alice?.id });
     expect(byId.data.user).toMatchObject({ id: alice?.id, username: 'alice', type: 'human', state: 'active' });
     expect((await call('users_get', { user: 'alice' })).data.user.id).toBe(alice?.id);
     const login = await call('users_get', { user: 'agent-oncall@ravenhelm.zitadel.test' });
     expect(login.data.user).toMatchObject({ username: 'agent-oncall', type: 'machine', accessTokenType: 'jwt' });
-    const ambiguous = await call('users_get', { user: 'agent-oncall' });
-    expect(ambiguous.isError).toBe(true);
-    expect(ambiguous.text).toMatch(
-      /^ERR_INVALID_INPUT: 'agent-oncall' matches 2 users: agent-oncall@ravenhelm\.zitadel\.test \(id \d+\), agent-oncall@contractors\.zitadel\.test \(id \d+\); pass the id or the full login name$/,
-    );
+    // the same username in the other organisation is out of reach: the name is not ambiguous here
+    const byName = await call('users_get', { user: 'agent-oncall' });
+    expect(byName.data.user).toMatchObject({ id: login.data.user.id, orgId: fx.ids.orgId });
+    const search = fx.sim.control.requests.filter((r) => r.url.pathname === '/v2/users').at(-1);
+    expect(JSON.parse(search?.body ?? '{}').queries).toContainEqual({
+      organizationIdQuery: { organizationId: fx.ids.orgId },
+    });
     const missing = await call('users_get', { user: 'nobody' });
-    expect(missing.text).toBe("ERR_NOT_FOUND: no Zitadel user is named 'nobody'; search with users_search");
+    expect(missing.text).toBe(
+      `ERR_NOT_FOUND: no user of organisation ${fx.ids.orgId} is named 'nobody'; search with users_search (this server acts in that organisation only)`,
+    );
     const badId = await call('users_get', { user: '123456789' });
     expect(badId.text).toMatch(/^ERR_NOT_FOUND: /);
   });

@@ -94,6 +94,22 @@ export interface ZKey {
   details?: { creationDate?: string };
 }
 
+/**
+ * A Zitadel membership (management v1 ListUserMemberships, zitadel.user.v1.Membership): administrative
+ * roles (IAM_*, ORG_*, PROJECT_*) on exactly one of the instance, an organisation, a project or a
+ * project grant. displayName is the object's name.
+ */
+export interface ZMembership {
+  userId: string;
+  roles?: string[];
+  displayName?: string;
+  iam?: boolean;
+  orgId?: string;
+  projectId?: string;
+  projectGrantId?: string;
+  details?: { resourceOwner?: string };
+}
+
 export interface ZEvent {
   editor?: { userId?: string; displayName?: string; service?: string };
   aggregate?: { id?: string; type?: { type?: string }; resourceOwner?: string };
@@ -141,6 +157,16 @@ export const SHAPES = {
   role: { key: 'string', displayName: 'string', group: 'string' },
   org: { id: 'string', name: 'string', state: 'string', primaryDomain: 'string' },
   key: { id: 'string', type: 'string', expirationDate: 'string', details: DETAILS },
+  membership: {
+    userId: 'string',
+    roles: 'strings',
+    displayName: 'string',
+    iam: 'boolean',
+    orgId: 'string',
+    projectId: 'string',
+    projectGrantId: 'string',
+    details: DETAILS,
+  },
   event: {
     editor: { userId: 'string', displayName: 'string', service: 'string' },
     aggregate: { id: 'string', type: { type: 'string' }, resourceOwner: 'string' },
@@ -159,6 +185,7 @@ const ID_OF: Partial<Record<keyof typeof SHAPES, string>> = {
   role: 'key',
   org: 'id',
   key: 'id',
+  membership: 'userId',
 };
 
 function conform(value: unknown, shape: Shape): unknown {

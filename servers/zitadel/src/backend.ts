@@ -12,6 +12,7 @@ import {
   type ZGrant,
   type ZitadelKeyFile,
   type ZKey,
+  type ZMembership,
   type ZOrg,
   type ZProject,
   type ZRole,
@@ -26,6 +27,7 @@ export type {
   ZGrant,
   ZitadelKeyFile,
   ZKey,
+  ZMembership,
   ZOrg,
   ZProject,
   ZRole,
@@ -45,6 +47,13 @@ export interface ZitadelBackendOptions {
   scope: string;
   /** Where API calls are recorded (ravenhelm_backend_*{backend="zitadel"}). */
   metrics?: BackendRecorder | undefined;
+}
+
+/** A result several calls wait on: one caller giving up stops its own wait; the work goes on for the others. */
+function waitShared<T>(shared: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal
+    ? raceAbort(shared, signal, () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'))
+    : shared;
 }
 
 /** A token is renewed this long before Zitadel says it expires. */
@@ -91,6 +100,34 @@ export class ZitadelBackend {
     return this.#opts.orgId;
   }
 
+  #homeOrg: Promise<string> | undefined;
+
+  /**
+   * The organisation every tool is bounded to: ZITADEL_ORG_ID, else the one the server's own account
+   * belongs to (what Zitadel's management API then acts in), read once. Unknown: the call fails closed.
+   */
+  homeOrgId(signal?: AbortSignal): Promise<string> {
+    if (this.#opts.orgId) return Promise.resolve(this.#opts.orgId);
+    // Shared by concurrent calls, so it runs under the client's own timeout, not the first caller's signal.
+    this.#homeOrg ??= this.getUser(this.#opts.keyFile.userId).then(
+      (self) => {
+        const org = self.details?.resourceOwner;
+        if (!org) {
+          throw new ToolError(
+            'ERR_BACKEND_ERROR',
+            "Zitadel did not say which organisation this server's account belongs to; set ZITADEL_ORG_ID",
+          );
+        }
+        return org;
+      },
+      (err: unknown) => {
+        this.#homeOrg = undefined; // a failed read is tried again next time
+        throw err;
+      },
+    );
+    return waitShared(this.#homeOrg, signal);
+  }
+
   async #fetchToken(): Promise<string> {
     const issuer = this.#opts.url.replace(/\/+$/, '');
     const { keyId, userId } = this.#opts.keyFile;
@@ -134,14 +171,7 @@ export class ZitadelBackend {
     this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined;
     });
-    // The caller may give up waiting; the shared login goes on for the others.
-    return signal
-      ? raceAbort(
-          this.#pending,
-          signal,
-          () => new ToolError('ERR_BACKEND_TIMEOUT', 'the call to Zitadel was cancelled'),
-        )
-      : this.#pending;
+    return waitShared(this.#pending, signal);
   }
 
   /** One API call; non-2xx becomes a tool error naming `what`. */
@@ -290,10 +320,29 @@ export class ZitadelBackend {
   }
 
   listMachineKeys(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
-    return this.#list<ZKey>(
-      'key',
-      `/management/v1/users/${encodeURIComponent(userId)}/keys/_search`,
-      `keys of user ${userId}`,
+    return this.#userList<ZKey>('key', userId, 'keys', window, signal);
+  }
+
+  /**
+   * Management v1 ListUserMemberships: the user's administrative memberships. Zitadel itself limits the
+   * answer to the instance's and the x-zitadel-orgid organisation's memberships.
+   */
+  listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
+    return this.#userList<ZMembership>('membership', userId, 'memberships', window, signal);
+  }
+
+  /** A management v1 list under one user: `POST /management/v1/users/{id}/{what}/_search`. */
+  #userList<T>(
+    kind: keyof typeof SHAPES,
+    userId: string,
+    what: 'keys' | 'memberships',
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ) {
+    return this.#list<T>(
+      kind,
+      `/management/v1/users/${encodeURIComponent(userId)}/${what}/_search`,
+      `${what} of user ${userId}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
       signal,
     );

@@ -10,6 +10,7 @@ import { seedZitadel, startZitadelSim } from '../../simulators/zitadel.js';
 import type { ContractSuite } from '../types.js';
 
 const ROLE_SCOPES = {
+  'identity.reader': ['mcp:zitadel:read'],
   'docker.reader': ['mcp:docker:read'],
   'docker.operator': ['mcp:docker:write'],
   'observability.reader': ['mcp:observability:read'],
@@ -30,11 +31,17 @@ const suite: ContractSuite = {
   async setup() {
     const sim = await startZitadelSim();
     const ids = seedZitadel(sim);
+    // The runner holds mcp:zitadel:admin only, and grants at most its own scopes: a role that gives one of them.
+    sim.projects
+      .find((p) => p.id === ids.projectId)
+      ?.roles.push({ key: 'identity.reader', displayName: 'Identity reader', group: 'zitadel' });
     const dir = mkdtempSync(join(tmpdir(), 'rh-contract-zitadel-'));
     const own = sim.addServiceAccount({ username: 'ravenhelm-mcp' });
     const keyFile = join(dir, 'key.json');
     writeFileSync(keyFile, own.keyFile, { mode: 0o600 });
     const oncall = 'agent-oncall@ravenhelm.zitadel.test';
+    // Its namesake in the other organisation: out of the server's reach (ZITADEL_ORG_ID bounds every tool).
+    const elsewhereId = sim.users.find((u) => u.username === 'agent-oncall' && u.orgId === ids.otherOrgId)?.id ?? '';
     // A retired agent with one key, for keys_delete.
     const retired = sim.addServiceAccount({ username: 'agent-retired', manager: false });
     const retiredKeyId = (JSON.parse(retired.keyFile) as { keyId: string }).keyId;
@@ -60,7 +67,18 @@ const suite: ContractSuite = {
         },
         { tool: 'users_search', label: 'empty result', arguments: { username: 'nobody-at-all' }, expect: 'ok' },
         { tool: 'users_get', label: 'by login name', arguments: { user: oncall }, expect: 'ok' },
-        { tool: 'users_get', label: 'ambiguous username', arguments: { user: 'agent-oncall' }, expect: 'error' },
+        {
+          tool: 'users_get',
+          label: 'a username of its own organisation',
+          arguments: { user: 'agent-oncall' },
+          expect: 'ok',
+        },
+        {
+          tool: 'users_get',
+          label: 'a user of another organisation',
+          arguments: { user: elsewhereId },
+          expect: 'error',
+        },
         { tool: 'users_get', label: 'not found', arguments: { user: 'nobody' }, expect: 'error' },
         { tool: 'users_list_grants', label: 'grants across projects', arguments: { user: oncall }, expect: 'ok' },
         { tool: 'projects_list', label: 'all projects', arguments: {}, expect: 'ok' },
@@ -97,14 +115,20 @@ const suite: ContractSuite = {
         { tool: 'keys_list', label: 'no key material', arguments: { user: 'agent-contract' }, expect: 'ok' },
         {
           tool: 'roles_grant',
-          label: 'new grant',
-          arguments: { user: 'agent-contract', roles: ['docker.reader', 'docker.operator'] },
+          label: 'a scope the caller holds and an unmapped role',
+          arguments: { user: 'agent-contract', roles: ['identity.reader', 'docker.admin'] },
           expect: 'ok',
+        },
+        {
+          tool: 'roles_grant',
+          label: "scopes beyond the caller's own",
+          arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          expect: 'error',
         },
         {
           tool: 'roles_revoke',
           label: 'one role',
-          arguments: { user: 'agent-contract', roles: ['docker.operator'] },
+          arguments: { user: 'agent-contract', roles: ['docker.admin'] },
           expect: 'ok',
         },
         {
@@ -138,9 +162,15 @@ const suite: ContractSuite = {
         {
           tool: 'agents_onboard',
           label: 'exact scopes',
-          arguments: { username: 'agent-onboarded', scopes: ['mcp:docker:read', 'mcp:observability:read'] },
+          arguments: { username: 'agent-onboarded', scopes: ['mcp:zitadel:read'] },
           expect: 'ok',
           check: expectKeyFile,
+        },
+        {
+          tool: 'agents_onboard',
+          label: "scopes beyond the caller's own",
+          arguments: { username: 'agent-beyond', scopes: ['mcp:docker:read', 'mcp:observability:read'] },
+          expect: 'error',
         },
         {
           tool: 'agents_onboard',

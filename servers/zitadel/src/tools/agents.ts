@@ -5,6 +5,14 @@ import type { ZitadelBackend } from '../backend.js';
 import { allGrants, effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
+  accountScopes,
+  membershipSummary,
+  membershipsOf,
+  refuseAccountBeyondCaller,
+  refuseAdministrators,
+  refuseBeyondCallerScopes,
+} from './guards.js';
+import {
   Cursor,
   itemBudget,
   Limit,
@@ -17,6 +25,7 @@ import {
   toUser,
   User,
   UserRef,
+  userLabel,
   windowOf,
 } from './shapes.js';
 
@@ -86,6 +95,8 @@ async function createKey(
   days: number,
   signal: AbortSignal,
 ) {
+  // Right before the write, every time (keys_add and agents_onboard alike): no key of an administrator.
+  await refuseAdministrators(zitadel, user, signal);
   const expirationDate = new Date(Date.now() + days * 86_400_000).toISOString();
   const { keyId, keyFile } = await zitadel.addMachineKey(user.userId, expirationDate, signal);
   const base = { keyId, userId: user.userId, expirationDate };
@@ -138,7 +149,15 @@ export const keysAdd = defineTool({
   annotations: WRITE,
   input: z.object({ user: UserRef, expiresInDays: ExpiresInDays }),
   output: NewKey,
-  handler: async ({ user, expiresInDays }, { zitadel, keyStore, signal }) => {
+  // The memberships are part of the plan: an account made an administrator after the plan was shown makes
+  // the confirmed call a different plan (ERR_CONFLICT), and the handler checks them again anyway.
+  plan: async ({ user, expiresInDays }, { zitadel, mapping, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const memberships = membershipSummary(await membershipsOf(zitadel, u.userId, signal));
+    const scopes = (await accountScopes(zitadel, mapping, u.userId, signal)).join(' ') || 'none';
+    return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}; its MCP scopes: ${scopes}.`;
+  },
+  handler: async ({ user, expiresInDays }, { zitadel, keyStore, mapping, principal, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     // A key of the server's own account is the server itself: every manager role it holds, with no
     // tier, policy or audit in between. keys_delete and users_disable refuse it for the same reason.
@@ -152,6 +171,7 @@ export const keysAdd = defineTool({
         'ERR_INVALID_INPUT',
         `${u.username ?? user} is a human user: only service accounts have keys`,
       );
+    await refuseAccountBeyondCaller(zitadel, mapping, principal, u, signal);
     return createKey({ zitadel, keyStore }, u, expiresInDays, signal);
   },
 });
@@ -217,9 +237,10 @@ export const rolesGrant = defineTool({
   annotations: { ...WRITE, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
-  handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
+  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    refuseBeyondCallerScopes(principal, roles, p.id, mapping);
     const existing = await grantOn(zitadel, u.userId, p.id, signal);
     if (!existing) {
       const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
@@ -326,13 +347,14 @@ export const agentsOnboard = defineTool({
   output: z.object({ user: User, roles: z.array(z.string()), scopes: z.array(z.string()), key: NewKey }),
   plan: ({ username, scopes }, { mapping }) =>
     `Create service account ${username} with a key, granted roles ${rolesForScopes(scopes, mapping).join(', ')} on the MCP project: it will hold scopes ${[...new Set(scopes)].sort().join(' ')}.`,
-  handler: async ({ username, name, scopes, expiresInDays }, { zitadel, keyStore, mapping, signal }) => {
-    // Decide everything before the first write: an impossible scope set creates nothing.
+  handler: async ({ username, name, scopes, expiresInDays }, { zitadel, keyStore, mapping, principal, signal }) => {
+    // Decide everything before the first write: an impossible scope set, or one beyond the caller's own, creates nothing.
     if (!mapping.projectId) {
       throw new ToolError('ERR_INVALID_INPUT', 'no MCP project is configured (roles.projectId): nothing to grant');
     }
     const roles = rolesForScopes(scopes, mapping);
     const projectId = mapping.projectId as string;
+    refuseBeyondCallerScopes(principal, roles, projectId, mapping);
     const granted = [...new Set(scopesFromRoles(roles, mapping.roleScopes as Record<string, string[]>))].sort();
     const userId = await zitadel.addMachineUser(
       {

@@ -110,6 +110,13 @@ export const eventsList = defineTool({
         );
       before = Number(m[1]);
     }
+    const home = await zitadel.homeOrgId(signal);
+    if (orgId !== undefined && orgId !== home) {
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        `organisation ${orgId} is not this server's organisation ${home} (ZITADEL_ORG_ID): the server reads its own organisation's events only`,
+      );
+    }
     const userId = user ? (await resolveUser(zitadel, user, signal)).userId : undefined;
     const eventTypes = (categories as Category[] | undefined)?.flatMap((c) => [...CATEGORIES[c]]);
     // One more than asked: whether an older page exists is then known, not guessed.

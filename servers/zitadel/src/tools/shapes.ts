@@ -129,24 +129,31 @@ export const itemBudget = (maxOutputBytes: number) => maxOutputBytes - 512;
 const NUMERIC_ID = /^\d{1,30}$/;
 
 /**
- * A user by id, username or login name. A name that matches several users (the same username in
- * two organisations) is an error listing the candidates, never a guess.
+ * A user of the server's organisation by id, username or login name: names are searched there only, and a
+ * user of another organisation (by id) is refused. A name that matches several users is an error listing
+ * the candidates, never a guess.
  */
 export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<ZUser> {
+  const home = await zitadel.homeOrgId(signal);
   if (NUMERIC_ID.test(ref)) {
+    let byId: ZUser | undefined;
     try {
-      return await zitadel.getUser(ref, signal);
+      byId = await zitadel.getUser(ref, signal);
     } catch (err) {
       // A purely numeric username is possible: fall back to a name search only on "not found".
       if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
     }
+    if (byId) return inOrganisation(byId, home);
   }
   const query = ref.includes('@')
     ? { loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }
     : { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
-  const found = await zitadel.searchUsers([query], { offset: 0, limit: 10 }, signal);
+  const found = await zitadel.searchUsers([query, inOrg(home)], { offset: 0, limit: 10 }, signal);
   if (found.result.length === 0) {
-    throw new ToolError('ERR_NOT_FOUND', `no Zitadel user is named '${ref}'; search with users_search`);
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `no user of organisation ${home} is named '${ref}'; search with users_search (this server acts in that organisation only)`,
+    );
   }
   if (found.result.length > 1 || found.total > 1) {
     const candidates = found.result.map((u) => `${u.preferredLoginName ?? u.username} (id ${u.userId})`).join(', ');
@@ -156,7 +163,25 @@ export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: 
       { candidates: found.result.map((u) => u.userId) },
     );
   }
-  return found.result[0] as ZUser;
+  return inOrganisation(found.result[0] as ZUser, home);
+}
+
+/** The v2 user search query for the users of one organisation. */
+export function inOrg(orgId: string): object {
+  return { organizationIdQuery: { organizationId: orgId } };
+}
+
+/**
+ * `u`, if it belongs to the server's organisation: v2 user calls reach every organisation the server's
+ * account may manage, and x-zitadel-orgid does not bound them, so the tools do.
+ */
+function inOrganisation(u: ZUser, home: string): ZUser {
+  const org = u.details?.resourceOwner;
+  if (org === home) return u;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `user ${u.userId} belongs to ${org ? `organisation ${org}` : 'an organisation Zitadel did not name'}, not to this server's organisation ${home} (ZITADEL_ORG_ID): the server acts on users of its own organisation only`,
+  );
 }
 
 /** A project by id or exact name; without a ref, the configured project. */
@@ -191,7 +216,11 @@ export async function resolveProject(
  * account the call will touch (a name alone could be another account by the time it runs).
  */
 export async function planUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<string> {
-  const u = await resolveUser(zitadel, ref, signal);
+  return userLabel(await resolveUser(zitadel, ref, signal), ref);
+}
+
+/** A resolved user as plans name it: login name, id, type and state. */
+export function userLabel(u: ZUser, ref: string): string {
   const name = u.preferredLoginName ?? u.username ?? ref;
   return `${name} (id ${u.userId}, ${u.machine ? 'service account' : 'human'}, ${shortEnum(u.state, 'USER_STATE_')})`;
 }

@@ -3,6 +3,7 @@ import { defineTool, READ } from './define.js';
 import {
   Cursor,
   Grant,
+  inOrg,
   itemBudget,
   Limit,
   Page,
@@ -24,7 +25,7 @@ export const usersSearch = defineTool({
   scopes: ['mcp:zitadel:read'],
   title: 'Search users',
   description:
-    'Search Zitadel users and service accounts by username or email (substring), type and state; paged with an exact total.',
+    "Search the organisation's users and service accounts by username or email (substring), type and state; paged, exact total.",
   annotations: READ,
   input: z.object({
     username: z.string().min(1).max(200).optional().describe('Substring of the username, any case'),
@@ -42,6 +43,7 @@ export const usersSearch = defineTool({
     if (email) queries.push({ emailQuery: { emailAddress: email, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } });
     if (type) queries.push({ typeQuery: { type: type === 'human' ? 'TYPE_HUMAN' : 'TYPE_MACHINE' } });
     if (state) queries.push({ stateQuery: { state: `USER_STATE_${state.toUpperCase()}` } });
+    queries.push(inOrg(await zitadel.homeOrgId(signal)));
     const window = windowOf(cursor, limit);
     const res = await zitadel.searchUsers(queries, window, signal);
     const page = pageOf(res, window, res.result.map(toUser), itemBudget(maxOutputBytes));

@@ -1,0 +1,137 @@
+import { ToolError } from '@ravenhelm/kit';
+import { missingScopes } from '@ravenhelm/registry';
+import type { ZitadelBackend, ZMembership } from '../backend.js';
+import { allGrants, effectiveAccess } from './capabilities.js';
+import type { RoleMapping } from './define.js';
+
+/**
+ * What a HIGH caller may not do with this server's power: make itself an account that administers
+ * Zitadel (keys of administrators, checked against Zitadel's own answer right before the write), or give
+ * an agent scopes it does not hold itself.
+ */
+
+/** Memberships read per account; more are summarised ("and N more"), never a reason to allow. */
+const MEMBERSHIP_PAGE = 20;
+
+/** `ORG_OWNER on organisation Ravenhelm (id 1)`: which power, over what. */
+export function describeMembership(m: ZMembership): string {
+  const roles = m.roles?.length ? m.roles.join('+') : 'a membership without roles';
+  const named = (kind: string, id: string) => `${kind} ${m.displayName ? `${m.displayName} ` : ''}(id ${id})`;
+  const on = m.iam
+    ? 'the instance'
+    : m.orgId
+      ? named('organisation', m.orgId)
+      : m.projectId
+        ? named('project', m.projectId)
+        : m.projectGrantId
+          ? named('project grant', m.projectGrantId)
+          : `an object Zitadel did not name (owner ${m.details?.resourceOwner ?? 'unknown'})`;
+  return `${roles} on ${on}`;
+}
+
+/**
+ * The account's Zitadel memberships as Zitadel lists them: every membership is administrative (IAM_*,
+ * ORG_*, PROJECT_* manager roles), so each one counts. A failed read fails the call (closed): the caller
+ * is told the memberships could not be checked, and nothing is written.
+ */
+export async function membershipsOf(
+  zitadel: ZitadelBackend,
+  userId: string,
+  signal: AbortSignal,
+): Promise<{ total: number; shown: string[] }> {
+  let res: Awaited<ReturnType<ZitadelBackend['listUserMemberships']>>;
+  try {
+    res = await zitadel.listUserMemberships(userId, { offset: 0, limit: MEMBERSHIP_PAGE }, signal);
+  } catch (err) {
+    const e = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'reading them failed');
+    throw new ToolError(
+      e.code,
+      `could not check the Zitadel memberships of user ${userId}, so nothing was done (a key is only made for an account known to administer nothing): ${e.message}`,
+      { ...e.details },
+    );
+  }
+  // A total below what was sent is a broken answer: count what is there.
+  return { total: Math.max(res.total, res.result.length), shown: res.result.map(describeMembership) };
+}
+
+/** `none`, or the memberships with a count of those left out. */
+export function membershipSummary(m: { total: number; shown: string[] }): string {
+  if (m.total === 0) return 'none';
+  const more = m.total - m.shown.length;
+  return `${m.shown.join(', ') || 'unnamed'}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
+/**
+ * Refuses a key for an account that administers anything in Zitadel: whoever holds the key is that
+ * administrator, past this server's tiers, policy and audit.
+ */
+export async function refuseAdministrators(
+  zitadel: ZitadelBackend,
+  user: { userId: string; username?: string | undefined },
+  signal: AbortSignal,
+): Promise<void> {
+  const m = await membershipsOf(zitadel, user.userId, signal);
+  if (m.total === 0) return;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `${user.username ?? 'the account'} (id ${user.userId}) administers Zitadel through its memberships (${membershipSummary(m)}): a key would hand that power to the caller outside this server's tiers, policy and audit. Keys of such accounts are made by an operator in Zitadel; for an agent, use an account with project grants only (agents_onboard)`,
+    { userId: user.userId, memberships: m.total },
+  );
+}
+
+/**
+ * Refuses roles that would give scopes the caller does not hold itself: `mcp:zitadel:admin` lets a caller
+ * hand out what it has, never more (admin > write > read, as the registry compares scopes). Only roles of
+ * the MCP project map to scopes; a role no mapping names gives no scope and is not refused here.
+ */
+export function refuseBeyondCallerScopes(
+  caller: { scopes: readonly string[] },
+  roles: readonly string[],
+  projectId: string,
+  mapping: RoleMapping,
+): void {
+  if (projectId !== mapping.projectId) return;
+  const lacking: string[] = [];
+  for (const role of new Set(roles)) {
+    const scopes = Object.hasOwn(mapping.roleScopes, role) ? (mapping.roleScopes[role] ?? []) : [];
+    const missing = missingScopes(caller.scopes, scopes);
+    if (missing.length > 0) lacking.push(`${role} (${missing.join(' ')})`);
+  }
+  if (lacking.length === 0) return;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `these roles give scopes you do not hold yourself: ${lacking.join(', ')}; a caller grants at most its own scopes (you hold: ${[...caller.scopes].sort().join(' ') || 'none'}). Ask someone who holds them, or an operator in Zitadel`,
+    { lacking },
+  );
+}
+
+/** The MCP scopes a token of this account would carry (none without an MCP project). */
+export async function accountScopes(
+  zitadel: ZitadelBackend,
+  mapping: RoleMapping,
+  userId: string,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (!mapping.projectId) return [];
+  return effectiveAccess(await allGrants(zitadel, userId, signal), mapping).scopes;
+}
+
+/**
+ * Refuses a key for an account whose roles give scopes the caller does not hold: the key would make the
+ * caller that account, the same escalation roles_grant refuses.
+ */
+export async function refuseAccountBeyondCaller(
+  zitadel: ZitadelBackend,
+  mapping: RoleMapping,
+  caller: { scopes: readonly string[] },
+  user: { userId: string; username?: string | undefined },
+  signal: AbortSignal,
+): Promise<void> {
+  const missing = missingScopes(caller.scopes, await accountScopes(zitadel, mapping, user.userId, signal));
+  if (missing.length === 0) return;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `${user.username ?? 'the account'} (id ${user.userId}) holds scopes you do not hold yourself (${missing.join(' ')}): its key would give them to you. A caller gets keys only of accounts within its own scopes; ask someone who holds them, or an operator in Zitadel`,
+    { userId: user.userId, lacking: missing },
+  );
+}
