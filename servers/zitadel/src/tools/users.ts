@@ -25,7 +25,7 @@ export const usersSearch = defineTool({
   scopes: ['mcp:zitadel:read'],
   title: 'Search users',
   description:
-    "Search the organisation's users and service accounts by username or email (substring), type and state; paged, exact total.",
+    "Search this organisation's users and service accounts by username or email (substring), type, state; exact total.",
   annotations: READ,
   input: z.object({
     username: z.string().min(1).max(200).optional().describe('Substring of the username, any case'),
