@@ -154,6 +154,34 @@ export class DockerFixture {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
+  /**
+   * Waits until the engine reports `name` (a process that outgrows its memory limit) OOM-killed. An exit
+   * without OOMKilled means the engine missed the kernel's OOM event (containerd on cgroup v1 can, when
+   * the process dies as the event is read): the container is started again, at most 3 times. A timeout
+   * says what the engine showed last.
+   */
+  async waitForOomKill(name: string, timeoutMs = 60_000): Promise<void> {
+    let restarts = 0;
+    let last: DockerInspect['State'] | undefined;
+    try {
+      await this.waitFor(
+        `${name} to be OOM-killed`,
+        async () => {
+          last = (await this.inspect(name)).State;
+          if (last.OOMKilled) return true;
+          if (last.Status === 'exited' && restarts < 3) {
+            restarts++;
+            await docker(['start', name]);
+          }
+          return false;
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; restarted ${restarts} times; last state ${JSON.stringify(last)}`);
+    }
+  }
+
   async waitForHealth(name: string, status: 'healthy' | 'unhealthy', timeoutMs = 60_000): Promise<void> {
     await this.waitFor(
       `${name} to be ${status}`,

@@ -25,10 +25,7 @@ beforeAll(async () => {
     'the looping container to restart',
     async () => (await fx.inspect(names.looping as string)).RestartCount >= 1,
   );
-  await fx.waitFor(
-    'the oom container to be killed',
-    async () => (await fx.inspect(names.oom as string)).State.OOMKilled,
-  );
+  await fx.waitForOomKill(names.oom as string);
 });
 
 afterAll(async () => {
