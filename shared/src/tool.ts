@@ -46,6 +46,14 @@ export interface ToolDeclaration<
    * dangerous or malformed entry stops startup instead of surfacing on the first call. Throws to refuse.
    */
   checkOptions?: (options: Readonly<Record<string, unknown>>) => void;
+  /**
+   * The arguments as audit records, generic plans and approval requests show them, for a credential that
+   * no `sensitive` field mark can isolate (a shared key inside a Traefik rule). Gets the raw arguments,
+   * validated or not, so it must accept anything and not throw (if it does, no argument is shown); the
+   * result is then redacted like any arguments. The handler, the confirmation digest and the audit
+   * record's `argsDigest` still see the arguments exactly as given.
+   */
+  shownArgs?: (args: Record<string, unknown>) => Record<string, unknown>;
   handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
   /**
    * Long-running tools: may run as an MCP task (2025-11-25 Tasks; tools/list shows

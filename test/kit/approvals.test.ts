@@ -308,6 +308,22 @@ describe('human approval over HTTP', () => {
     expect(everything).not.toContain(SECRET);
   });
 
+  it("a tool's own view of its arguments (shownArgs) is what records and approvers see; the call runs them as given", async () => {
+    const raw = 'blob-7?key=k3y-0f-the-item-41';
+    const id = await request(h, 'agent', 'echo_delete', { item: raw });
+    const shown = await api(h, 'GET', `/approvals/${id}`, 'alice');
+    expect(shown.json.args).toEqual({ item: 'blob-7?key=[hidden]' });
+    await api(h, 'POST', `/approvals/${id}/approve`, 'alice');
+    const ran = await call(h, 'agent', 'echo_delete', { item: raw, approvalRequestId: id });
+    expect(ran.structuredContent).toEqual({ deleted: raw });
+    expect(h.services.calls.at(-1)).toEqual({ tool: 'echo_delete', args: { item: raw } });
+    const records = recordsOf(h, id);
+    expect(records.map((r) => r.args)).toContainEqual(shown.json.args);
+    // Every record of the requester's calls carries one digest: that of the arguments as given.
+    expect(new Set(records.filter((r) => r.principal.subject === 'agent-a').map((r) => r.argsDigest)).size).toBe(1);
+    expect(JSON.stringify([h.audit.records, shown.json, hooks])).not.toContain('k3y-0f-the-item-41');
+  });
+
   it('other arguments, another caller or a malformed id cannot use an approval; the approved call still can', async () => {
     const id = await request(h, 'agent', 'echo_delete', { item: 't1' });
     await api(h, 'POST', `/approvals/${id}/approve`, 'alice');

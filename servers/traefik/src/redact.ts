@@ -2,7 +2,8 @@
  * Credentials Traefik keeps in its dynamic configuration, cut out before any of it reaches a caller:
  * basicAuth/digestAuth `users` (user names stay), values under secret-looking keys at any depth (header
  * maps such as `customRequestHeaders.Authorization`, plugin settings such as `apiToken`, inline TLS
- * `keyFile`), passwords in URLs (`https://user:pw@host`), and PEM private keys wherever they appear.
+ * `keyFile`), passwords in URLs (`https://user:pw@host`), PEM private keys wherever they appear, and the
+ * values of Header/Query matchers on secret-looking names in router rules (redactRule).
  */
 
 export const REDACTED = '[redacted]';
@@ -20,7 +21,10 @@ export function redactText(text: string): string {
 
 /** A copy of a configuration value with every credential replaced by `[redacted]`. */
 export function redactConfig(value: unknown, key = ''): unknown {
-  if (typeof value === 'string') return SECRET_KEY.test(key) ? REDACTED : redactText(value);
+  if (typeof value === 'string') {
+    if (SECRET_KEY.test(key)) return REDACTED;
+    return key === 'rule' ? redactRule(redactText(value)) : redactText(value);
+  }
   if (Array.isArray(value)) {
     if (key === 'users') return value.map((u) => `${String(u).split(':')[0]}:${REDACTED}`);
     return value.map((v) => redactConfig(v, SECRET_KEY.test(key) ? key : ''));

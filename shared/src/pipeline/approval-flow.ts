@@ -17,6 +17,8 @@ export interface GateDeps {
   /** The plan as the confirm flow renders it (redacted). */
   plan: () => Promise<string>;
   sensitiveKeys: readonly string[];
+  /** The arguments as people are shown them (the tool's `shownArgs`), before redaction. */
+  shown?: (args: Record<string, unknown>) => unknown;
   onRequested?: (request: ApprovalRequest) => void;
 }
 
@@ -202,7 +204,7 @@ export async function approvalGate(
         ...(principal.spiffeId ? { spiffeId: principal.spiffeId } : {}),
       },
       argsDigest,
-      args: redactArgs(args, undefined, deps.sensitiveKeys),
+      args: redactArgs(deps.shown ? deps.shown(args) : args, undefined, deps.sensitiveKeys),
       plan: await deps.plan(),
       approvers: rule.approvers,
       count: rule.count,

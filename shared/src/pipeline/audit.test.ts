@@ -570,6 +570,20 @@ describe('redactArgs, digestArgs, canonicalJson', () => {
     expect(out).toEqual({ h: '[redacted]', j: '[redacted]', c: '[redacted]', k: '[redacted]', ok: 'bearer of news' });
   });
 
+  it('cuts the password of a URL inside any string, keeping the rest', () => {
+    expect(
+      redactArgs({
+        backend: 'https://svc:pw-1@10.0.0.9:8080/x',
+        note: 'mirror redis://:only-pw@cache:6379 then git+ssh://git:tok@host/repo',
+        plain: 'http://user@host/path and mailto:a@b',
+      }),
+    ).toEqual({
+      backend: 'https://svc:[redacted]@10.0.0.9:8080/x',
+      note: 'mirror redis://:[redacted]@cache:6379 then git+ssh://git:[redacted]@host/repo',
+      plain: 'http://user@host/path and mailto:a@b',
+    });
+  });
+
   it('adds custom secret keys to the defaults instead of replacing them', () => {
     expect(redactArgs({ password: 'p', pin: '1234', other: 'o' }, /^pin$/)).toEqual({
       password: '[redacted]',

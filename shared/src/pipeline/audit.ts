@@ -57,6 +57,11 @@ export interface AuditEvent {
   args: unknown;
   /** Argument names declared sensitive by the tool: redacted like the secret-looking names. */
   sensitiveKeys?: readonly string[];
+  /**
+   * The arguments as the tool shows them (its `shownArgs`), when it declares a view: the record's `args`
+   * copy is made from this (then redacted like `args`), while `argsDigest` stays the digest of `args`.
+   */
+  argsShown?: unknown;
   outcome?: AuditOutcome;
   errorCode?: string;
   durationMs?: number;
@@ -66,7 +71,7 @@ export interface AuditEvent {
   firstAt?: string;
 }
 
-export interface AuditRecord extends Omit<AuditEvent, 'args' | 'sensitiveKeys'> {
+export interface AuditRecord extends Omit<AuditEvent, 'args' | 'sensitiveKeys' | 'argsShown'> {
   time: string;
   seq: number;
   argsDigest: string;
@@ -169,7 +174,9 @@ function argsFields(event: AuditEvent, secretKeys: RegExp | undefined): { digest
   let argsJson: string;
   try {
     argsJson = canonicalJson(
-      redactArgs(event.args, secretKeys, event.sensitiveKeys ?? [], { maxChars: MAX_ARGS_CHARS }) ?? null,
+      redactArgs(event.argsShown ?? event.args, secretKeys, event.sensitiveKeys ?? [], {
+        maxChars: MAX_ARGS_CHARS,
+      }) ?? null,
     );
     if (argsJson.length > HARD_ARGS_BYTES / 3 && Buffer.byteLength(argsJson) > HARD_ARGS_BYTES) {
       argsJson = JSON.stringify(

@@ -143,6 +143,7 @@ export class Pipeline<S extends object> {
   readonly #tools: Map<string, AnyTool<S>>;
   readonly #listCache = new Map<string, ListedTool[]>();
   readonly #sensitive = new Map<string, string[]>();
+  readonly #shownMemo = new WeakMap<object, unknown>();
   #inFlight = 0;
   #idle: (() => void)[] = [];
   readonly #denials: DenialAggregator;
@@ -187,9 +188,29 @@ export class Pipeline<S extends object> {
     for (const t of opts.registry.all(opts.server)) this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
   }
 
-  /** Arguments safe to show in plans and logs: secret-looking and declared-sensitive fields redacted. */
+  /** Arguments safe to show in plans and logs: the tool's view, secret-looking and sensitive fields redacted. */
   #shown(name: string, args: unknown): string {
-    return JSON.stringify(redactArgs(args, undefined, this.#sensitive.get(name)));
+    return JSON.stringify(redactArgs(this.#argsShown(name, args) ?? args, undefined, this.#sensitive.get(name)));
+  }
+
+  /**
+   * The tool's own view of a call's arguments (its `shownArgs`), once per arguments object (the attempt,
+   * the outcome and a plan share it), or undefined when the tool declares none. A view that throws shows
+   * no argument at all rather than the raw ones.
+   */
+  #argsShown(name: string, args: unknown): unknown {
+    const view = this.#tools.get(name)?.shownArgs;
+    if (!view || args === null || typeof args !== 'object' || Array.isArray(args)) return undefined;
+    const hit = this.#shownMemo.get(args);
+    if (hit !== undefined) return hit;
+    let shown: unknown;
+    try {
+      shown = view(args as Record<string, unknown>);
+    } catch {
+      shown = '[arguments not shown: the tool could not redact them]';
+    }
+    this.#shownMemo.set(args, shown);
+    return shown;
   }
 
   /** Resolves when no tool call is running (graceful shutdown). */
@@ -523,6 +544,7 @@ export class Pipeline<S extends object> {
             store: this.#approvals,
             plan: () => this.#plan(tool, eff, args),
             sensitiveKeys: this.#sensitive.get(eff.name) ?? [],
+            shown: (a) => this.#argsShown(eff.name, a) ?? a,
             ...(this.#o.onApprovalRequested ? { onRequested: this.#o.onApprovalRequested } : {}),
           },
           principal,
@@ -784,6 +806,7 @@ export class Pipeline<S extends object> {
       phase,
       args,
       sensitiveKeys: this.#sensitive.get(eff.name) ?? [],
+      ...argsShownOf(this.#argsShown(eff.name, args)),
     };
   }
 
@@ -856,3 +879,5 @@ function withConfirmationArg(schema: Record<string, unknown>): Record<string, un
 function planDigestOf(plan: string): string {
   return createHash('sha256').update(plan).digest('base64url').slice(0, 22);
 }
+
+const argsShownOf = (shown: unknown): { argsShown?: unknown } => (shown === undefined ? {} : { argsShown: shown });

@@ -1,0 +1,77 @@
+/**
+ * A shared key in a router rule (`Header(\`X-Api-Key\`, \`...\`)`) or a password in a backend URL goes to
+ * Traefik's file, and nowhere else: not the confirmation plan, the answer, the diff of a later change or
+ * removal, the audit log, or what readers get back from Traefik's API. Through the real bin over stdio.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { confirmed, connectStdio, type Fixture, ok, type Structured, startFixture } from './harness.js';
+
+const KEY = 'k-7f3a9c1e55d0b2aa';
+const PASSWORD = 'pw-8812aa-backend';
+
+let fx: Fixture;
+let client: Client;
+
+beforeAll(async () => {
+  fx = await startFixture();
+  client = await connectStdio(fx.env);
+});
+
+afterAll(async () => {
+  await client?.close();
+  await fx?.close();
+});
+
+describe('credentials inside a route', () => {
+  it('are written for Traefik and shown to no one: plan, answer, diff, reads, removal, audit', async () => {
+    const route = {
+      name: 'partner-api',
+      rule: `Host(\`partner.example.com\`) && Header(\`X-Api-Key\`, \`${KEY}\`)`,
+      servers: [`http://svc:${PASSWORD}@10.0.0.9:8080`],
+      dryRun: false,
+    };
+    const { plan, result } = await confirmed(client, 'routes_apply', route);
+    const applied = result.structuredContent as Structured;
+    expect(applied).toMatchObject({ action: 'create', written: true, loaded: true, status: 'enabled' });
+    expect(applied.diff).toContain('+      rule: Host(`partner.example.com`) && Header(`X-Api-Key`, `[redacted]`)');
+    expect(applied.diff).toContain('+          - url: http://svc:[redacted]@10.0.0.9:8080');
+    expect(plan).toContain('Header(`X-Api-Key`, `[redacted]`)');
+
+    // Traefik gets the real values: the file holds them and the router it loaded matches on them.
+    const file = readFileSync(join(fx.dir, 'partner-api.yaml'), 'utf8');
+    expect(file).toContain(KEY);
+    expect(file).toContain(PASSWORD);
+
+    const read = await ok(client, 'routers_get', { name: 'partner-api@file' });
+    expect(read.rule).toBe('Host(`partner.example.com`) && Header(`X-Api-Key`, `[redacted]`)');
+
+    // A change of the same route diffs what a caller may see of the file on both sides.
+    const updated = await confirmed(client, 'routes_apply', { ...route, servers: ['http://10.0.0.10:8080'] });
+    const diff = (updated.result.structuredContent as Structured).diff as string;
+    expect(diff).toContain('url: http://10.0.0.10:8080');
+    const removed = await confirmed(client, 'routes_remove', { name: 'partner-api', dryRun: true });
+
+    const everything = JSON.stringify([plan, result, read, updated, removed]);
+    expect(everything).not.toContain(KEY);
+    expect(everything).not.toContain(PASSWORD);
+
+    // The audit log names the route, host and header, never the values.
+    const audit = readFileSync(fx.env.RAVENHELM_AUDIT_FILE as string, 'utf8');
+    const applies = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.tool === 'routes_apply');
+    expect(applies.length).toBeGreaterThanOrEqual(4);
+    expect(applies[0].args).toMatchObject({
+      name: 'partner-api',
+      rule: 'Host(`partner.example.com`) && Header(`X-Api-Key`, `[redacted]`)',
+      servers: ['http://svc:[redacted]@10.0.0.9:8080'],
+    });
+    expect(audit).not.toContain(KEY);
+    expect(audit).not.toContain(PASSWORD);
+  });
+});
