@@ -180,8 +180,12 @@ describe('audit shipping against a misbehaving collector', () => {
           await metric(server.url, 'ravenhelm_audit_ship_records_total', { ...labels, outcome: 'shipped' }),
         ).toBeGreaterThan(0);
       }
-      // Sockets to the collector do not pile up: each failed push is ended before the next.
-      expect(collector.maxOpen).toBeLessThanOrEqual(2);
+      // Sockets to the collector do not pile up: each ended push's socket is closed, so what the collector
+      // has open falls back to at most the one push in flight while the server still runs (a socket left
+      // open would stay). The collector sees a close a little after the server made it (later on a busy
+      // host: 3 seen at once in a loaded run), so the overlap bound is loose; what is open settling is not.
+      await until('the ended pushes closed, as the collector sees them', () => collector.open <= 1);
+      expect(collector.maxOpen).toBeLessThanOrEqual(4);
       expect(collector.received).toBeGreaterThan(0);
       expect(server.stderr()).not.toContain(SECRET);
 
