@@ -8,9 +8,11 @@ import {
   accountScopes,
   membershipSummary,
   membershipsOf,
+  otherProjectsOf,
   refuseAccountBeyondCaller,
   refuseAdministrators,
   refuseBeyondCallerScopes,
+  refuseOtherProject,
 } from './guards.js';
 import {
   Cursor,
@@ -233,13 +235,17 @@ export const rolesGrant = defineTool({
   tier: 'HIGH',
   scopes: ADMIN,
   title: 'Grant roles to a user',
-  description: "Adds project roles to a user's grant (created if missing); default project: the MCP project.",
+  description: "Adds project roles to a user's grant (created if missing): the MCP project, or one the policy opens.",
   annotations: { ...WRITE, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
-  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal }) => {
+  checkOptions: (options) => {
+    otherProjectsOf('roles_grant', options);
+  },
+  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal, options }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    refuseOtherProject('roles_grant', p, mapping, options);
     refuseBeyondCallerScopes(principal, roles, p.id, mapping);
     const existing = await grantOn(zitadel, u.userId, p.id, signal);
     if (!existing) {
@@ -261,15 +267,24 @@ export const rolesRevoke = defineTool({
   scopes: ADMIN,
   title: 'Revoke roles from a user',
   description:
-    "Removes project roles from a user's grant, deleting it when none is left; default project: the MCP project.",
+    "Removes project roles from a user's grant, deleting it when none is left: the MCP project, or one the policy opens.",
   annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
   input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
   output: GrantResult,
-  plan: async ({ user, roles, project }, { zitadel, signal }) =>
-    `Remove roles ${roles.join(', ')} from ${await planUser(zitadel, user, signal)} on ${project ?? 'the MCP project'}.`,
-  handler: async ({ user, roles, project }, { zitadel, mapping, signal }) => {
+  plan: async ({ user, roles, project }, { zitadel, mapping, signal, options }) => {
+    if (project !== undefined) {
+      const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+      refuseOtherProject('roles_revoke', p, mapping, options);
+    }
+    return `Remove roles ${roles.join(', ')} from ${await planUser(zitadel, user, signal)} on ${project ?? 'the MCP project'}.`;
+  },
+  checkOptions: (options) => {
+    otherProjectsOf('roles_revoke', options);
+  },
+  handler: async ({ user, roles, project }, { zitadel, mapping, signal, options }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    refuseOtherProject('roles_revoke', p, mapping, options);
     const existing = await grantOn(zitadel, u.userId, p.id, signal);
     if (!existing) return { userId: u.userId, projectId: p.id, roles: [], changed: false };
     const held = existing.roleKeys ?? [];

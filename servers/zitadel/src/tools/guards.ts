@@ -1,5 +1,6 @@
 import { ToolError } from '@ravenhelm/kit';
 import { missingScopes } from '@ravenhelm/registry';
+import { z } from 'zod';
 import type { ZitadelBackend, ZMembership } from '../backend.js';
 import { allGrants, effectiveAccess } from './capabilities.js';
 import type { RoleMapping } from './define.js';
@@ -133,5 +134,43 @@ export async function refuseAccountBeyondCaller(
     'ERR_NOT_ALLOWED',
     `${user.username ?? 'the account'} (id ${user.userId}) holds scopes you do not hold yourself (${missing.join(' ')}): its key would give them to you. A caller gets keys only of accounts within its own scopes; ask someone who holds them, or an operator in Zitadel`,
     { userId: user.userId, lacking: missing },
+  );
+}
+
+/**
+ * Projects besides the MCP project whose grants a tool may change (`servers.zitadel.tools.<tool>.options.
+ * otherProjects`, project ids: a name can be given to another project later). Roles of other projects are
+ * trusted by other applications, so by default only the MCP project's grants change.
+ */
+const ProjectOptions = z
+  .object({ otherProjects: z.array(z.string().regex(/^\d{1,30}$/, 'a Zitadel project id (digits)')).max(100) })
+  .partial()
+  .strict();
+
+/** The policy option's project ids; throws (at start, from checkOptions) on a malformed entry. */
+export function otherProjectsOf(tool: string, options: Readonly<Record<string, unknown>>): string[] {
+  const parsed = ProjectOptions.safeParse(options ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ToolError(
+      'ERR_NOT_ALLOWED',
+      `the policy file entry servers.zitadel.tools.${tool}.options is invalid (${issue?.path.join('.') || 'options'}: ${issue?.message}); it takes otherProjects: a list of project ids`,
+    );
+  }
+  return parsed.data.otherProjects ?? [];
+}
+
+/** Refuses a grant change on a project that is neither the MCP project nor listed for this tool. */
+export function refuseOtherProject(
+  tool: string,
+  project: { id: string; name?: string },
+  mapping: RoleMapping,
+  options: Readonly<Record<string, unknown>>,
+): void {
+  if (project.id === mapping.projectId || otherProjectsOf(tool, options).includes(project.id)) return;
+  const named = `project ${project.name ? `${project.name} ` : ''}(id ${project.id})`;
+  throw new ToolError(
+    'ERR_NOT_ALLOWED',
+    `${tool} changes grants on the MCP project${mapping.projectId ? ` (id ${mapping.projectId})` : ' (none is configured: ZITADEL_PROJECT_ID)'} only, and ${named} is not listed for it: other applications trust that project's roles. An operator can add its id under servers.zitadel.tools.${tool}.options.otherProjects in the policy file`,
   );
 }
