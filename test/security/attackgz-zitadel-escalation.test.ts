@@ -5,20 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimMembership } from '../simulators/zitadel.js';
-import { connectStdio, readAudit, type StdioSession, useZitadelSession } from '../zitadel/harness.js';
+import { callTool as call, connectStdio, readAudit, type StdioSession, useZitadelSession } from '../zitadel/harness.js';
 
 // The caller administers Zitadel through this server and holds no scope of another server.
 const main = useZitadelSession({ scopes: ['mcp:zitadel:admin'] });
-
-async function call(session: StdioSession, name: string, args: Record<string, unknown>) {
-  const r = await session.client.callTool({ name, arguments: args });
-  return {
-    isError: r.isError === true,
-    text: (r.content as { text: string }[])[0]?.text ?? '',
-    data: r.structuredContent as Record<string, unknown> | undefined,
-    meta: r._meta as Record<string, { token?: string; plan?: string }> | undefined,
-  };
-}
 
 const userId = (username: string) => {
   const u = main.fx.sim.users.find((x) => x.username === username && x.orgId === main.fx.ids.orgId);

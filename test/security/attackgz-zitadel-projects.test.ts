@@ -9,18 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../fixtures/spawn.js';
-import { connectStdio, type StdioSession, useZitadelSession } from '../zitadel/harness.js';
+import { callTool as call, connectStdio, useZitadelSession } from '../zitadel/harness.js';
 
 const main = useZitadelSession();
-
-async function call(session: StdioSession, name: string, args: Record<string, unknown>) {
-  const r = await session.client.callTool({ name, arguments: args });
-  return {
-    isError: r.isError === true,
-    text: (r.content as { text: string }[])[0]?.text ?? '',
-    data: r.structuredContent as Record<string, unknown> | undefined,
-  };
-}
 
 const grantsOn = (username: string, projectId: string) => {
   const u = main.fx.sim.users.find((x) => x.username === username && x.orgId === main.fx.ids.orgId);

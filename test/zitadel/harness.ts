@@ -114,6 +114,17 @@ export async function connectStdio(env: Record<string, string>): Promise<StdioSe
   return { client, stderr: () => logs, close: () => client.close() };
 }
 
+/** One tool call through a session: whether it failed, its first text block, structured content, _meta. */
+export async function callTool(session: StdioSession, name: string, args: Record<string, unknown>) {
+  const r = await session.client.callTool({ name, arguments: args });
+  return {
+    isError: r.isError === true,
+    text: (r.content as { text: string }[])[0]?.text ?? '',
+    data: r.structuredContent as Record<string, unknown> | undefined,
+    meta: r._meta as Record<string, { token?: string; plan?: string }> | undefined,
+  };
+}
+
 export function readAudit(file: string): string {
   try {
     return readFileSync(file, 'utf8');
