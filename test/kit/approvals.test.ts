@@ -322,6 +322,12 @@ describe('human approval over HTTP', () => {
     // Every record of the requester's calls carries one digest: that of the arguments as given.
     expect(new Set(records.filter((r) => r.principal.subject === 'agent-a').map((r) => r.argsDigest)).size).toBe(1);
     expect(JSON.stringify([h.audit.records, shown.json, hooks])).not.toContain('k3y-0f-the-item-41');
+
+    // A view that fails shows nothing of the arguments, never the raw ones.
+    const failing = await request(h, 'agent', 'echo_delete', { item: 'view-fails' });
+    const notShown = '[arguments not shown: the tool could not redact them]';
+    expect((await api(h, 'GET', `/approvals/${failing}`, 'alice')).json.args).toBe(notShown);
+    expect(recordsOf(h, failing).map((r) => r.args)).toEqual([notShown]);
   });
 
   it('other arguments, another caller or a malformed id cannot use an approval; the approved call still can', async () => {

@@ -207,8 +207,10 @@ export class Pipeline<S extends object> {
     try {
       shown = view(args as Record<string, unknown>);
     } catch {
-      shown = '[arguments not shown: the tool could not redact them]';
+      shown = undefined;
     }
+    // A view that failed, or returned nothing, must not fall back to the raw arguments.
+    if (shown === undefined || shown === null) shown = '[arguments not shown: the tool could not redact them]';
     this.#shownMemo.set(args, shown);
     return shown;
   }
