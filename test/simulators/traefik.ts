@@ -85,6 +85,11 @@ export class TraefikSimulator {
   readonly requests: { method: string; url: string; authorization?: string }[] = [];
   /** When set, every API request fails with this status and text. */
   fail: { status: number; text: string } | undefined;
+  /**
+   * Called with each API request before it is answered: a test's way to make Traefik reload its
+   * configuration between two requests of one caller (say, between page 1 and page 2 of a list).
+   */
+  beforeAnswer: ((url: URL) => void) | undefined;
   /** Extra delay before the file provider applies a changed directory. */
   loadDelayMs = 0;
   /** How many times the file provider configuration was (re)applied, and the last decode error. */
@@ -356,6 +361,7 @@ export class TraefikSimulator {
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     });
     if (this.requests.length > 500) this.requests.shift();
+    this.beforeAnswer?.(url);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = typeof body === 'string' ? body : `${JSON.stringify(body)}\n`;
       const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';

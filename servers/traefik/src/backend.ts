@@ -97,6 +97,13 @@ function checkedItem(value: unknown, path: string, index?: number): Item {
 /** The most items one tool reads through Traefik's pages (100 per page). */
 export const MAX_ITEMS = 5000;
 const PER_PAGE = 100;
+/** Reads of a list that changed under its pages before the caller is told to retry. */
+const LIST_ATTEMPTS = 3;
+/** Traefik's answer for a page past the end of the list. */
+const PAGE_GONE = /invalid request: page: \d+, per_page: \d+/;
+
+/** A page past the end of a list that had more pages a moment ago: it changed between two pages. */
+class ListChanged extends Error {}
 
 export class TraefikApi {
   readonly #http: BackendHttp;
@@ -157,15 +164,56 @@ export class TraefikApi {
     signal: AbortSignal,
     max = MAX_ITEMS,
   ): Promise<{ items: Item[]; truncated: boolean }> {
+    // Traefik pages a list it rebuilds on every configuration reload: a reload between two pages can
+    // shrink it under the next page, which Traefik answers 400 "invalid request: page: N, per_page: M"
+    // (pkg/api/handler.go pagination). That is not the caller's error: read the list again from page 1.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#listPages(path, filters, signal, max);
+      } catch (err) {
+        if (!(err instanceof ListChanged)) throw err;
+        if (attempt === LIST_ATTEMPTS) {
+          throw new ToolError(
+            'ERR_BACKEND_UNAVAILABLE',
+            `Traefik's ${path} changed while it was read page by page, ${LIST_ATTEMPTS} times in a row (its configuration is reloading); retry in a few seconds`,
+          );
+        }
+      }
+    }
+  }
+
+  async #listPages(
+    path: string,
+    filters: ListFilters,
+    signal: AbortSignal,
+    max: number,
+  ): Promise<{ items: Item[]; truncated: boolean }> {
     const items: Item[] = [];
+    // An item a reload moved from one page to the next would come twice: kept once.
+    const seen = new Set<string>();
     let page = 1;
     for (;;) {
-      const { body, nextPage } = await this.get<Item[]>(path, { ...filters, page, per_page: PER_PAGE }, signal);
+      let got: { body: Item[]; nextPage: number };
+      try {
+        got = await this.get<Item[]>(path, { ...filters, page, per_page: PER_PAGE }, signal);
+      } catch (err) {
+        if (page > 1 && err instanceof ToolError && err.code === 'ERR_INVALID_INPUT' && PAGE_GONE.test(err.message)) {
+          throw new ListChanged();
+        }
+        throw err;
+      }
+      const { body, nextPage } = got;
       if (!Array.isArray(body)) throw new ToolError('ERR_BACKEND_ERROR', `Traefik returned a non-list for ${path}`);
       // one by one (a spread of a huge page overflows the stack), and never more than `max` kept
       for (const [i, item] of body.entries()) {
         if (items.length === max) return { items, truncated: true };
-        items.push(checkedItem(item, path, i));
+        const checked = checkedItem(item, path, i);
+        const key = typeof checked.name === 'string' ? checked.name : undefined;
+        if (key !== undefined) {
+          if (seen.has(key)) continue;
+          seen.add(key);
+        }
+        items.push(checked);
       }
       if (items.length >= max) return { items, truncated: nextPage > page };
       if (nextPage <= page) return { items, truncated: false };
