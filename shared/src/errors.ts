@@ -122,6 +122,14 @@ export function toRavenhelmError(err: unknown): RavenhelmError {
   return new RavenhelmError('ERR_INTERNAL', 'internal error; the server log has the details', {}, { cause: err });
 }
 
+/** A password in a URL's user info (`https://user:pw@host`); the scheme and user name are group 1. */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi;
+
+/** `text` with the password of every URL in it replaced by `[redacted]` (`https://user:[redacted]@host`). */
+export function withoutUrlPasswords(text: string): string {
+  return text.replace(URL_PASSWORD, '$1:[redacted]@');
+}
+
 /**
  * `text` with every occurrence of each value at least `minLength` characters long replaced by
  * `[redacted]`: the credentials or secret values a backend call carried, out of the backend's answer

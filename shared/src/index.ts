@@ -62,6 +62,7 @@ export {
   RavenhelmError,
   ToolError,
   toRavenhelmError,
+  withoutUrlPasswords,
   withoutValues,
 } from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';

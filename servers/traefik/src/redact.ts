@@ -1,3 +1,5 @@
+import { withoutUrlPasswords } from '@ravenhelm/kit';
+
 /**
  * Credentials Traefik keeps in its dynamic configuration, cut out before any of it reaches a caller:
  * basicAuth/digestAuth `users` (user names stay), values under secret-looking keys at any depth (header
@@ -12,18 +14,17 @@ export const REDACTED = '[redacted]';
 const SECRET_KEY =
   /(password|passwd|passphrase|secret|token|api[-_]?key|private[-_]?key|^key(file)?$|credential|authorization|cookie|session|signature|bearer)/i;
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g;
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi;
 
 /** A string with private keys and URL passwords cut out. */
 export function redactText(text: string): string {
-  return text.replace(PRIVATE_KEY, REDACTED).replace(URL_PASSWORD, `$1:${REDACTED}@`);
+  return withoutUrlPasswords(text.replace(PRIVATE_KEY, REDACTED));
 }
 
 /** A copy of a configuration value with every credential replaced by `[redacted]`. */
 export function redactConfig(value: unknown, key = ''): unknown {
   if (typeof value === 'string') {
     if (SECRET_KEY.test(key)) return REDACTED;
-    return key === 'rule' ? redactRule(redactText(value)) : redactText(value);
+    return key === 'rule' ? shownRule(value) : redactText(value);
   }
   if (Array.isArray(value)) {
     if (key === 'users') return value.map((u) => `${String(u).split(':')[0]}:${REDACTED}`);
@@ -50,6 +51,11 @@ export function redactRule(rule: string): string {
     (whole, matcher: string, open: string, name: string, comma: string, value: string) =>
       SECRET_KEY.test(name.slice(1, -1)) ? `${matcher}${open}${name}${comma}${value[0]}${REDACTED}${value[0]}` : whole,
   );
+}
+
+/** A rule as a caller is shown it: URL passwords and the values of secret Header/Query matchers cut. */
+export function shownRule(rule: string): string {
+  return redactRule(redactText(rule));
 }
 
 // Go's regexp error, last in Traefik's error chain: "error parsing regexp: <code>: `<pattern or part of it>`".

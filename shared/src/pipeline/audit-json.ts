@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { withoutUrlPasswords } from '../errors.js';
 
 // Canonical JSON, the argument digest and redaction: the parts of an audit record that look at the
 // caller's arguments. None of them may throw on what a caller can send (deep nesting, huge values):
@@ -12,8 +13,6 @@ const SECRET_VALUES = [
   /^cfm_[\w-]{20,}$/, // a confirmation token
   /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
 ];
-/** A password in a URL's user info (`https://user:pw@host`): the user name stays. */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):[^\s/@]*@/gi;
 const REDACTED = '[redacted]';
 const MAX_STRING = 512;
 const MAX_KEY = 128;
@@ -166,8 +165,9 @@ export interface RedactOptions {
  * A copy of `args` safe to write to logs: values under secret-looking keys (the default pattern, plus
  * `secretKeys` when given, plus the exact names in `sensitive`) become '[redacted]' at any depth; string
  * values that are credentials by their shape (Bearer/Basic headers, JWTs, confirmation tokens, PEM private
- * keys) too, and so does the password of a URL inside any string (`https://user:[redacted]@host`). Strings over 512 characters, keys over 128, arrays and objects over 200 entries and nesting
- * over 32 levels are clipped with a marker; with `maxChars`, so is whatever exceeds that budget.
+ * keys) too, and so does the password of a URL inside any string (`https://user:[redacted]@host`).
+ * Strings over 512 characters, keys over 128, arrays and objects over 200 entries and nesting over 32
+ * levels are clipped with a marker; with `maxChars`, so is whatever exceeds that budget.
  */
 export function redactArgs(
   args: unknown,
@@ -183,7 +183,7 @@ export function redactArgs(
   const walk = (value: unknown, depth: number): unknown => {
     if (typeof value === 'string') {
       if (SECRET_VALUES.some((re) => re.test(value))) return REDACTED;
-      const s = clipString(value.replace(URL_PASSWORD, `$1:${REDACTED}@`), MAX_STRING);
+      const s = clipString(withoutUrlPasswords(value), MAX_STRING);
       budget -= s.length + 2;
       return s;
     }

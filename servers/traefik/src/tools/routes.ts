@@ -3,7 +3,7 @@ import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
-import { redactConfig, redactRouterError, redactRule, redactText } from '../redact.js';
+import { redactConfig, redactRouterError, redactText, shownRule } from '../redact.js';
 import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
@@ -184,7 +184,7 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   const before = existing?.content ?? '';
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
   // Both sides as a caller may see them: a shared key the new rule routes on is not echoed either.
-  const afterShown = renderRoute({ ...input, rule: redactRule(input.rule), servers: input.servers.map(redactText) });
+  const afterShown = renderRoute({ ...input, rule: shownRule(input.rule), servers: input.servers.map(redactText) });
   const diff = clipDiff(lineDiff(shownContent(before), afterShown), diffBudget(ctx));
   return { file: await files.pathOf(input.name), after, action, diff, shadowed };
 }
@@ -243,7 +243,7 @@ export const routesApply = defineTool({
   // Audit records and approval requests show the rule and backend URLs as readers see them.
   shownArgs: (args) => ({
     ...args,
-    ...(typeof args.rule === 'string' ? { rule: redactRule(redactText(args.rule)) } : {}),
+    ...(typeof args.rule === 'string' ? { rule: shownRule(args.rule) } : {}),
   }),
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
