@@ -1,8 +1,8 @@
 /**
  * The Zitadel server attacked from outside (attackgz): grants on projects other than the MCP project.
  * Other applications trust their own projects' roles (`billing`'s `docker.admin` is billing's, not ours),
- * so roles_grant and roles_revoke change grants on the MCP project only, unless the policy file lists a
- * project's id for that tool. Through the real bin over stdio, the SDK Client and the Zitadel simulator.
+ * so roles_grant and roles_revoke change grants on the MCP project only, and roles_create adds roles to it
+ * only, unless the policy file lists a project's id for that tool. Through the real bin over stdio, the SDK Client and the Zitadel simulator.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -33,9 +33,9 @@ function envWithPolicy(name: string, toolsYaml: string): Record<string, string> 
 }
 
 describe('grants on projects other than the MCP project', () => {
-  const refused = (tool: string) =>
+  const refused = (tool: string, change = 'changes grants on') =>
     new RegExp(
-      `^ERR_NOT_ALLOWED: ${tool} changes grants on the MCP project \\(id \\d+\\) only, and project (billing )?\\(id \\d+\\) is not listed for it: other applications trust that project's roles\\. An operator can add its id under servers\\.zitadel\\.tools\\.${tool}\\.options\\.otherProjects`,
+      `^ERR_NOT_ALLOWED: ${tool} ${change} the MCP project \\(id \\d+\\) only, and project (billing )?\\(id \\d+\\) is not listed for it: other applications trust that project's roles\\. An operator can add its id under servers\\.zitadel\\.tools\\.${tool}\\.options\\.otherProjects`,
     );
 
   it('roles_grant on another project, by name or id, is refused by default and changes nothing', async () => {
@@ -55,6 +55,32 @@ describe('grants on projects other than the MCP project', () => {
     const r = await call(main.s, 'roles_revoke', { user: 'agent-oncall', roles: ['docker.admin'], project: 'billing' });
     expect(r.text).toMatch(refused('roles_revoke'));
     expect(grantsOn('agent-oncall', billing)).toEqual(['docker.admin']);
+  });
+
+  it('roles_create on another project is refused by default and adds no role; the policy can open it', async () => {
+    const billing = main.fx.ids.otherProjectId;
+    const rolesOf = (projectId: string) =>
+      main.fx.sim.projects.find((p) => p.id === projectId)?.roles.map((r) => r.key) ?? [];
+    const before = rolesOf(billing);
+    for (const project of ['billing', billing]) {
+      const r = await call(main.s, 'roles_create', { key: 'billing.superuser', displayName: 'x', project });
+      // before the fix: billing gained a role its application might grant on sight
+      expect(r.text).toMatch(refused('roles_create', 'adds roles to'));
+    }
+    expect(rolesOf(billing)).toEqual(before);
+    const s = await connectStdio(
+      envWithPolicy(
+        'billing-roles',
+        `      roles_create:\n        options:\n          otherProjects: ['${billing}']\n`,
+      ),
+    );
+    try {
+      const created = await call(s, 'roles_create', { key: 'billing.auditor', displayName: 'x', project: 'billing' });
+      expect(created.isError, created.text).toBe(false);
+      expect(rolesOf(billing)).toEqual([...before, 'billing.auditor']);
+    } finally {
+      await s.close();
+    }
   });
 
   it('the MCP project is unchanged: granted and revoked as before', async () => {

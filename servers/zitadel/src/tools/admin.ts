@@ -1,6 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
+import { otherProjectsOf, refuseOtherProject } from './guards.js';
 import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef } from './shapes.js';
 
 const ADMIN = ['mcp:zitadel:admin'];
@@ -13,7 +14,7 @@ export const rolesCreate = defineTool({
   scopes: ADMIN,
   title: 'Create a project role',
   description:
-    'Adds a role to a project (default: the MCP project); it grants MCP scopes only once roleScopes maps it.',
+    'Adds a role to the MCP project (or one the policy opens); it grants MCP scopes only once roleScopes maps it.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   input: z.object({
     key: z
@@ -27,8 +28,13 @@ export const rolesCreate = defineTool({
     project: ProjectRef.optional(),
   }),
   output: z.object({ projectId: z.string(), key: z.string(), scopes: z.array(z.string()) }),
-  handler: async ({ key, displayName, group, project }, { zitadel, mapping, signal }) => {
+  checkOptions: (options) => {
+    otherProjectsOf('roles_create', options);
+  },
+  handler: async ({ key, displayName, group, project }, { zitadel, mapping, signal, options }) => {
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
+    // Another application decides what its project's roles mean (a new role may be one it grants on sight).
+    refuseOtherProject('roles_create', p, mapping, options, 'adds roles to');
     await zitadel.addProjectRole(p.id, { roleKey: key, displayName, ...(group ? { group } : {}) }, signal);
     const mapped = p.id === mapping.projectId && Object.hasOwn(mapping.roleScopes, key);
     return { projectId: p.id, key, scopes: mapped ? [...(mapping.roleScopes[key] ?? [])] : [] };

@@ -160,17 +160,18 @@ export function otherProjectsOf(tool: string, options: Readonly<Record<string, u
   return parsed.data.otherProjects ?? [];
 }
 
-/** Refuses a grant change on a project that is neither the MCP project nor listed for this tool. */
+/** Refuses a change on a project that is neither the MCP project nor listed for this tool. */
 export function refuseOtherProject(
   tool: string,
   project: { id: string; name?: string },
   mapping: RoleMapping,
   options: Readonly<Record<string, unknown>>,
+  change = 'changes grants on',
 ): void {
   if (project.id === mapping.projectId || otherProjectsOf(tool, options).includes(project.id)) return;
   const named = `project ${project.name ? `${project.name} ` : ''}(id ${project.id})`;
   throw new ToolError(
     'ERR_NOT_ALLOWED',
-    `${tool} changes grants on the MCP project${mapping.projectId ? ` (id ${mapping.projectId})` : ' (none is configured: ZITADEL_PROJECT_ID)'} only, and ${named} is not listed for it: other applications trust that project's roles. An operator can add its id under servers.zitadel.tools.${tool}.options.otherProjects in the policy file`,
+    `${tool} ${change} the MCP project${mapping.projectId ? ` (id ${mapping.projectId})` : ' (none is configured: ZITADEL_PROJECT_ID)'} only, and ${named} is not listed for it: other applications trust that project's roles. An operator can add its id under servers.zitadel.tools.${tool}.options.otherProjects in the policy file`,
   );
 }
