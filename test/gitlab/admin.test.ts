@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, MASKED_SECRET, REPORTER_TOKEN } from '../simulators/gitlab.js';
+import { ADMIN_TOKEN, BOT_TOKEN, MASKED_SECRET, REPORTER_TOKEN } from '../simulators/gitlab.js';
 import { backendFor, call, callError, type Fixture, start } from './harness.js';
 
 let fx: Fixture;
@@ -210,6 +210,22 @@ describe('runners, repository, wiki', () => {
     expect(res.runners[1].contactedAt).toMatch(/^2026-/);
     const all = await callError('runners_list', {}, fx.services);
     expect(all.code).toBe('ERR_NOT_ALLOWED');
+  });
+
+  it("the simulator answers GET /runners with the caller's own runners, GET /runners/all to admins only", async () => {
+    // runners.md: "List owned runners" vs "List all runners"; the bot maintains platform/api, the
+    // reporter maintains nothing, and the instance runner is in neither owned list
+    const get = async (path: string, token: string) => {
+      const res = await fetch(`${fx.sim.url}/api/v4/${path}`, { headers: { 'PRIVATE-TOKEN': token } });
+      return {
+        status: res.status,
+        names: res.ok ? ((await res.json()) as { description: string }[]).map((r) => r.description) : [],
+      };
+    };
+    expect(await get('runners', BOT_TOKEN)).toEqual({ status: 200, names: ['api-deploy'] });
+    expect(await get('runners', REPORTER_TOKEN)).toEqual({ status: 200, names: [] });
+    expect(await get('runners/all', REPORTER_TOKEN)).toMatchObject({ status: 403 });
+    expect(await get('runners/all', ADMIN_TOKEN)).toEqual({ status: 200, names: ['shared-docker-1', 'api-deploy'] });
   });
 
   it('lists a tree (recursive, paged) and reads a file at a ref', async () => {

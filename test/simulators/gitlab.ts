@@ -997,7 +997,16 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
 
     if (key === 'GET runners/all' || key === 'GET runners') {
       if (key === 'GET runners/all' && !me.is_admin) throw forbidden();
-      let list = state.runners;
+      // runners.md "List owned runners": GET /runners is the caller's own runners (project runners of
+      // projects it maintains; instance runners only through /runners/all); GET /runners/all is every one.
+      let list =
+        key === 'GET runners/all'
+          ? state.runners
+          : state.runners.filter(
+              (r) =>
+                r.runner_type !== 'instance_type' &&
+                state.projects.some((p) => r.project_ids.includes(p.id) && projectAccess(p, me) >= 40),
+            );
       const st = q.get('status');
       if (st) list = list.filter((r) => r.status === st);
       return paged(list, url, runnerJson);

@@ -84,11 +84,15 @@ describe('gitlab config', () => {
         GITLAB_TOKEN: 'glpat-do-not-print',
         GITLAB_ALLOWLIST: 'platform/**, tools/cli',
         GITLAB_TIMEOUT_MS: '2500',
+        GITLAB_MAX_RETRY_WAIT_MS: '0',
+        GITLAB_MAX_LOG_BYTES: '65536',
       },
     });
     expect(config.backend).toMatchObject({
       url: 'https://gitlab.example.test',
       timeoutMs: 2500,
+      maxRetryWaitMs: 0,
+      maxLogBytes: 65_536,
       allowlist: ['platform/**', 'tools/cli'],
     });
     const printed = JSON.stringify(redactConfig(config, gitlabServer.secretPaths));

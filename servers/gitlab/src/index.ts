@@ -92,6 +92,8 @@ export const gitlabServer = defineServer({
     GITLAB_TOKEN: 'token',
     GITLAB_TIMEOUT_MS: 'timeoutMs',
     GITLAB_MAX_RETRIES: 'maxRetries',
+    GITLAB_MAX_RETRY_WAIT_MS: 'maxRetryWaitMs',
+    GITLAB_MAX_LOG_BYTES: 'maxLogBytes',
     GITLAB_ALLOWLIST: 'allowlist',
     GITLAB_MEMBER_MAX_ACCESS: 'memberMaxAccess',
   },
