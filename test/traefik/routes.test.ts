@@ -187,6 +187,30 @@ describe('routes_apply and routes_remove through the file provider', () => {
     expect(existsSync(join(fx.dir, 'shop.yaml'))).toBe(false);
   });
 
+  it('removing a taken-over file waits until Traefik drops its routers, whatever they are named', async () => {
+    // A hand-written file names its router otherwise than the file: waiting for "<file>@file" alone
+    // answered loaded at once while Traefik still served the router.
+    writeFileSync(
+      join(fx.dir, 'handmade.yaml'),
+      'http:\n  routers:\n    legacy-web:\n      rule: Host(`legacy-web.example.com`)\n      service: legacy-svc\n  services:\n    legacy-svc:\n      loadBalancer:\n        servers:\n          - url: http://10.9.9.10\n',
+    );
+    for (
+      let i = 0;
+      i < 100 && (await client.callTool({ name: 'routers_get', arguments: { name: 'legacy-web@file' } })).isError;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    fx.sim.loadDelayMs = 700;
+    try {
+      const { result } = await confirmed(client, 'routes_remove', { name: 'handmade', takeOver: true, dryRun: false });
+      expect(result.structuredContent).toMatchObject({ action: 'remove', written: true, loaded: true });
+      // answered only once Traefik had dropped it
+      expect(await fails(client, 'routers_get', { name: 'legacy-web@file' })).toMatch(/ERR_NOT_FOUND/);
+    } finally {
+      fx.sim.loadDelayMs = 0;
+    }
+  });
+
   it('refuses to remove what it did not write, or what does not exist', async () => {
     writeFileSync(join(fx.dir, 'theirs.yaml'), 'http: {}\n');
     expect(await fails(client, 'routes_remove', { name: 'theirs', dryRun: false })).toMatch(/ERR_CONFLICT/);

@@ -202,14 +202,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /** Polls the API until Traefik shows the router as `want` (or gone), or the load timeout passes. */
 async function waitForLoad(
-  name: string,
+  item: { path: string; name: string },
   want: { rule: string } | 'gone',
   ctx: ToolContext<TraefikServices>,
 ): Promise<Pick<Result, 'loaded' | 'status' | 'errors' | 'note'>> {
   const deadline = Date.now() + ctx.loadTimeoutMs;
   let last: Record<string, unknown> | undefined;
   while (Date.now() < deadline && !ctx.signal.aborted) {
-    last = await ctx.api.find('api/http/routers', `${name}@file`, ctx.signal);
+    last = await ctx.api.find(item.path, item.name, ctx.signal);
     if (want === 'gone' && !last) return { loaded: true };
     if (want !== 'gone' && last && last.rule === want.rule) {
       const status = String(last.status ?? 'unknown');
@@ -257,7 +257,8 @@ export const routesApply = defineTool({
       return { ...base, written: false, note };
     }
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
-    const loaded = await waitForLoad(input.name, { rule: input.rule }, ctx);
+    const router = { path: 'api/http/routers', name: `${input.name}@file` };
+    const loaded = await waitForLoad(router, { rule: input.rule }, ctx);
     const note = joinNotes(p.shadowed, loaded.note);
     return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
   },
@@ -280,7 +281,46 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
       `${existing.path} was not written by this server; pass takeOver: true to remove it`,
     );
   }
-  return { file: existing.path, diff: clipDiff(lineDiff(shownContent(existing.content), ''), diffBudget(ctx)) };
+  return {
+    file: existing.path,
+    diff: clipDiff(lineDiff(shownContent(existing.content), ''), diffBudget(ctx)),
+    watched: watchedItem(existing.content, input.name),
+  };
+}
+
+/**
+ * What shows that Traefik dropped a file: one item it defines (Traefik applies a file's removal in one
+ * reload, so all its items go together). A file this server wrote defines the router named like the file;
+ * a hand-written one taken over may name its routers (or only services) otherwise.
+ */
+export function watchedItem(content: string, name: string): { path: string; name: string } {
+  const fallback = { path: 'api/http/routers', name: `${name}@file` };
+  let doc: unknown;
+  try {
+    doc = parse(content);
+  } catch {
+    return fallback;
+  }
+  const section = (proto: string, kind: string): string[] => {
+    const p = (doc as Record<string, unknown> | null)?.[proto] as Record<string, unknown> | null | undefined;
+    const items = p?.[kind];
+    return items && typeof items === 'object' && !Array.isArray(items) ? Object.keys(items) : [];
+  };
+  if (section('http', 'routers').includes(name)) return fallback;
+  for (const [proto, kind] of [
+    ['http', 'routers'],
+    ['tcp', 'routers'],
+    ['udp', 'routers'],
+    ['http', 'services'],
+    ['tcp', 'services'],
+    ['udp', 'services'],
+    ['http', 'middlewares'],
+    ['tcp', 'middlewares'],
+  ] as const) {
+    const first = section(proto, kind)[0];
+    if (first !== undefined) return { path: `api/${proto}/${kind}`, name: `${first}@file` };
+  }
+  return fallback;
 }
 
 export const routesRemove = defineTool({
@@ -303,7 +343,7 @@ export const routesRemove = defineTool({
     if (input.dryRun)
       return { ...base, written: false, note: 'dry run: nothing removed; call again with dryRun: false' };
     await filesOf(ctx).remove(input.name);
-    return { ...base, written: true, ...(await waitForLoad(input.name, 'gone', ctx)) };
+    return { ...base, written: true, ...(await waitForLoad(p.watched, 'gone', ctx)) };
   },
 });
 
