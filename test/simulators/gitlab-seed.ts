@@ -167,6 +167,13 @@ export interface SimProject {
   hooks: SimHook[];
   /** ref -> path -> content */
   files: Map<string, Map<string, string>>;
+  /**
+   * Commits a ref of `files` can be read at by SHA: sha -> its files and the refs of this project that
+   * contain it (commits.md "Get references a commit is pushed to"). Absent: no commit is known by SHA.
+   */
+  commits?: Map<string, { files: Map<string, string>; refs: { type: 'branch' | 'tag'; name: string }[] }>;
+  /** The project this one is a fork of (projects.md `forked_from_project`). */
+  forked_from_id?: number;
   wiki: { slug: string; title: string; format: string; content: string }[];
 }
 
@@ -258,7 +265,12 @@ function diffOfLines(n: number, tag: string): string {
   return `${out.join('\n')}\n`;
 }
 
-function emptyProject(id: number, namespace: SimGroup, path: string, extra: Partial<SimProject> = {}): SimProject {
+export function emptyProject(
+  id: number,
+  namespace: SimGroup,
+  path: string,
+  extra: Partial<SimProject> = {},
+): SimProject {
   return {
     id,
     name: path,

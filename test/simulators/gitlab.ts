@@ -313,7 +313,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       jobs_enabled: true,
       wiki_enabled: true,
       empty_repo: p.files.size === 0,
-      forks_count: 0,
+      forks_count: state.projects.filter((x) => x.forked_from_id === p.id).length,
     };
   };
 
@@ -529,6 +529,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     if (sub === 'repository' && subId === 'files' && action && !actionId)
       key = `${method} projects/:id/repository/files/:path`;
     if (root === 'runners' && id === 'all' && !sub) key = `${method} runners/all`;
+    if (sub === 'repository' && subId === 'commits' && action && actionId === 'refs' && !tail)
+      key = `${method} projects/:id/repository/commits/:sha/refs`;
 
     if (key === 'GET metadata' || key === 'GET version')
       return ok({ version: '17.5.1', revision: 'sim', kas: { enabled: false }, enterprise: false });
@@ -837,6 +839,24 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
             mode: e.type === 'tree' ? '040000' : '100644',
           }));
         }
+        case 'GET projects/:id/repository/commits/:sha/refs': {
+          // commits.md: the branches and tags of this project that contain the commit; `type` branch,
+          // tag or all (default branch); 404 "Commit Not Found" for a revision that resolves to none.
+          const rev = action as string;
+          const type = q.get('type') ?? 'branch';
+          let refs: { type: 'branch' | 'tag'; name: string }[];
+          if (p.files.has(rev)) refs = [{ type: 'branch', name: rev }];
+          else {
+            const found = commitAt(p, rev);
+            if (!found) throw notFound('Commit');
+            refs = found.refs;
+          }
+          return paged(
+            refs.filter((r) => type === 'all' || r.type === type),
+            url,
+            (r) => r,
+          );
+        }
         case 'GET projects/:id/repository/files/:path': {
           const ref = q.get('ref');
           if (!ref) throw missing('ref');
@@ -1103,9 +1123,25 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     return i;
   }
   function refFiles(p: SimProject, ref: string): Map<string, string> {
-    const files = p.files.get(ref);
+    const files = p.files.get(ref) ?? commitAt(p, ref)?.files;
     if (!files) throw notFound('Tree');
     return files;
+  }
+  /**
+   * A commit named by its SHA (or a prefix of 7 or more), as Gitaly resolves it in this project's
+   * repository: its own objects, and for a fork of a public or internal project the objects of the fork
+   * network's pool (git_object_deduplication.md: GitLab pools only non-private projects, and "users will
+   * be able to fetch Git objects that might not exist in their own repository"). A commit found only in the
+   * pool is on none of this project's refs.
+   */
+  function commitAt(p: SimProject, rev: string) {
+    if (!/^[0-9a-f]{7,40}$/i.test(rev)) return undefined;
+    const match = (q: SimProject) => [...(q.commits ?? [])].find(([sha]) => sha.startsWith(rev.toLowerCase()));
+    const own = match(p);
+    if (own) return { sha: own[0], ...own[1] };
+    const upstream = state.projects.find((x) => x.id === p.forked_from_id);
+    const pooled = upstream && upstream.visibility !== 'private' ? match(upstream) : undefined;
+    return pooled ? { sha: pooled[0], files: pooled[1].files, refs: [] } : undefined;
   }
   function addNote(list: SimNote[], body: Record<string, unknown>, me: SimUser): SimNote {
     if (!body.body) throw missing('body');

@@ -1,6 +1,6 @@
-import { clipHead } from '@ravenhelm/kit';
+import { clipHead, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { fitPage } from '../backend.js';
+import { type Api, fitPage, type GitLabBackend } from '../backend.js';
 import { defineTool } from './define.js';
 import { Cursor, Limit, Paging, ProjectPath, pagingOf, type Rec, str } from './shapes.js';
 
@@ -11,6 +11,22 @@ const FilePath = z
   .max(1024)
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .describe('Path in the repository, e.g. "src/index.ts"');
+
+/**
+ * A ref read in a project must be on one of its own branches or tags. A fork of a public or internal
+ * project shares GitLab's object pool with it, so a commit SHA (or a revision naming one) of the upstream
+ * resolves in the fork too: read through an allowed fork, it would show a project the allowlist keeps out.
+ */
+async function refusePooledCommit(gitlab: GitLabBackend, project: string, ref: string, signal: AbortSignal) {
+  const refs = await gitlab.call(`ref "${ref}" of "${project}"`, signal, (api: Api) =>
+    api.Commits.allReferences(gitlab.project(project), ref, { type: 'all', perPage: 1, maxPages: 1 } as never),
+  );
+  if (Array.isArray(refs) && refs.length > 0) return;
+  throw new ToolError(
+    'ERR_NOT_FOUND',
+    `"${ref}" is a commit on no branch or tag of "${project}": commits that only another project of its fork network holds are not read through it; name a branch, a tag, or a commit on one of them`,
+  );
+}
 
 export const repositoryListTree = defineTool({
   name: 'repository_list_tree',
@@ -30,6 +46,7 @@ export const repositoryListTree = defineTool({
   }),
   output: z.object({ entries: z.array(z.object({ path: z.string(), type: z.string() })), ...Paging }),
   handler: async ({ project, path, ref, recursive, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    if (ref !== undefined) await refusePooledCommit(gitlab, project, ref, signal);
     const page = await gitlab.page<Rec>(`the tree of "${project}"`, signal, cursor, limit, (api, req) =>
       api.Repositories.allRepositoryTrees(gitlab.project(project), {
         ...req,
@@ -68,6 +85,7 @@ export const repositoryGetFile = defineTool({
   }),
   handler: async ({ project, path, ref, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
     const projectPath = gitlab.project(project);
+    if (ref !== undefined) await refusePooledCommit(gitlab, project, ref, signal);
     return gitlab.call(`file ${path} of "${project}"`, signal, async (api) => {
       const at = ref ?? str(((await api.Projects.show(projectPath)) as unknown as Rec).default_branch);
       const f = (await api.RepositoryFiles.show(projectPath, path, at)) as unknown as Rec;
