@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { TraefikSimulator, type TraefikSimulatorOptions } from '../simulators/traefik.js';
 
@@ -94,6 +95,35 @@ export async function connectStdio(env: Record<string, string>): Promise<Client>
     throw err;
   }
   return client;
+}
+
+/**
+ * One fixture and one bin over stdio for the tests of a file or describe block: started before them,
+ * closed after. Read `fx` and `client` inside tests (they throw before the start).
+ */
+export function useTraefikSession(): { readonly fx: Fixture; readonly client: Client } {
+  let fx: Fixture | undefined;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    fx = await startFixture();
+    client = await connectStdio(fx.env);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await fx?.close();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (!v) throw new Error('the Traefik fixture is not started (read it inside a test)');
+    return v;
+  };
+  return {
+    get fx() {
+      return ready(fx);
+    },
+    get client() {
+      return ready(client);
+    },
+  };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: results are checked field by field

@@ -5,12 +5,10 @@
  * 2,400-router file was being removed): the caller was told its own request was invalid. Through the real
  * bin over stdio and the simulator, which reloads exactly between two pages here.
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { fails, ok, useTraefikSession } from './harness.js';
 
-let fx: Fixture;
-let client: Client;
+const session = useTraefikSession();
 
 const routers = (n: number, prefix: string) =>
   Object.fromEntries(
@@ -24,33 +22,23 @@ const SURVIVORS = { http: { routers: routers(5, 'keep'), services: { s: { loadBa
 
 const pageOf = (url: URL) => (url.pathname === '/api/http/routers' ? Number(url.searchParams.get('page') ?? 1) : 0);
 const routerPages = () =>
-  fx.sim.requests.filter((r) => r.url.startsWith('/api/http/routers?')).map((r) => new URL(r.url, 'http://x'));
-
-beforeAll(async () => {
-  fx = await startFixture();
-  client = await connectStdio(fx.env);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await fx?.close();
-});
+  session.fx.sim.requests.filter((r) => r.url.startsWith('/api/http/routers?')).map((r) => new URL(r.url, 'http://x'));
 
 describe('a list that a reload shrinks between two pages', () => {
   it('is read again from the first page: the answer is the list as it is now', async () => {
-    fx.sim.setProvider('kubernetescrd', SURVIVORS);
-    fx.sim.setProvider('docker', BULK);
+    session.fx.sim.setProvider('kubernetescrd', SURVIVORS);
+    session.fx.sim.setProvider('docker', BULK);
     let reloaded = false;
-    fx.sim.beforeAnswer = (url) => {
+    session.fx.sim.beforeAnswer = (url) => {
       if (pageOf(url) === 2 && !reloaded) {
         reloaded = true;
-        fx.sim.setProvider('docker', { http: {} }); // the 150 routers go between page 1 and page 2
+        session.fx.sim.setProvider('docker', { http: {} }); // the 150 routers go between page 1 and page 2
       }
     };
     const before = routerPages().length;
     try {
       // before the fix: ERR_INVALID_INPUT: Traefik rejected the request: invalid request: page: 2, per_page: 100
-      const r = await ok(client, 'routers_list', {});
+      const r = await ok(session.client, 'routers_list', {});
       expect(reloaded).toBe(true);
       expect(r.total).toBe(5);
       expect(r.routers.map((x: { name: string }) => x.name).sort()).toEqual(
@@ -62,20 +50,20 @@ describe('a list that a reload shrinks between two pages', () => {
           .map((u) => u.searchParams.get('page')),
       ).toEqual(['1', '2', '1']);
     } finally {
-      fx.sim.beforeAnswer = undefined;
+      session.fx.sim.beforeAnswer = undefined;
     }
   });
 
   it('a list that keeps changing under its pages is a clear "retry" after three reads, not the caller\'s error', async () => {
-    fx.sim.setProvider('docker', BULK);
-    fx.sim.beforeAnswer = (url) => {
+    session.fx.sim.setProvider('docker', BULK);
+    session.fx.sim.beforeAnswer = (url) => {
       const page = pageOf(url);
-      if (page === 1) fx.sim.setProvider('docker', BULK);
-      if (page === 2) fx.sim.setProvider('docker', { http: {} });
+      if (page === 1) session.fx.sim.setProvider('docker', BULK);
+      if (page === 2) session.fx.sim.setProvider('docker', { http: {} });
     };
     const before = routerPages().length;
     try {
-      const text = await fails(client, 'routers_list', {});
+      const text = await fails(session.client, 'routers_list', {});
       expect(text).toBe(
         "ERR_BACKEND_UNAVAILABLE: Traefik's api/http/routers changed while it was read page by page, 3 times in a row (its configuration is reloading); retry in a few seconds",
       );
@@ -85,8 +73,8 @@ describe('a list that a reload shrinks between two pages', () => {
           .map((u) => u.searchParams.get('page')),
       ).toEqual(['1', '2', '1', '2', '1', '2']);
     } finally {
-      fx.sim.beforeAnswer = undefined;
-      fx.sim.setProvider('docker', { http: {} });
+      session.fx.sim.beforeAnswer = undefined;
+      session.fx.sim.setProvider('docker', { http: {} });
     }
   });
 });

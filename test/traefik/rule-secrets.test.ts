@@ -5,25 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confirmed, connectStdio, type Fixture, ok, type Structured, startFixture } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { confirmed, ok, type Structured, useTraefikSession } from './harness.js';
 
 const KEY = 'k-7f3a9c1e55d0b2aa';
 const PASSWORD = 'pw-8812aa-backend';
 
-let fx: Fixture;
-let client: Client;
-
-beforeAll(async () => {
-  fx = await startFixture();
-  client = await connectStdio(fx.env);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await fx?.close();
-});
+const session = useTraefikSession();
 
 describe('credentials inside a route', () => {
   it('are written for Traefik and shown to no one: plan, answer, diff, reads, removal, audit', async () => {
@@ -33,7 +21,7 @@ describe('credentials inside a route', () => {
       servers: [`http://svc:${PASSWORD}@10.0.0.9:8080`],
       dryRun: false,
     };
-    const { plan, result } = await confirmed(client, 'routes_apply', route);
+    const { plan, result } = await confirmed(session.client, 'routes_apply', route);
     const applied = result.structuredContent as Structured;
     expect(applied).toMatchObject({ action: 'create', written: true, loaded: true, status: 'enabled' });
     expect(applied.diff).toContain('+      rule: Host(`partner.example.com`) && Header(`X-Api-Key`, `[redacted]`)');
@@ -41,25 +29,25 @@ describe('credentials inside a route', () => {
     expect(plan).toContain('Header(`X-Api-Key`, `[redacted]`)');
 
     // Traefik gets the real values: the file holds them and the router it loaded matches on them.
-    const file = readFileSync(join(fx.dir, 'partner-api.yaml'), 'utf8');
+    const file = readFileSync(join(session.fx.dir, 'partner-api.yaml'), 'utf8');
     expect(file).toContain(KEY);
     expect(file).toContain(PASSWORD);
 
-    const read = await ok(client, 'routers_get', { name: 'partner-api@file' });
+    const read = await ok(session.client, 'routers_get', { name: 'partner-api@file' });
     expect(read.rule).toBe('Host(`partner.example.com`) && Header(`X-Api-Key`, `[redacted]`)');
 
     // A change of the same route diffs what a caller may see of the file on both sides.
-    const updated = await confirmed(client, 'routes_apply', { ...route, servers: ['http://10.0.0.10:8080'] });
+    const updated = await confirmed(session.client, 'routes_apply', { ...route, servers: ['http://10.0.0.10:8080'] });
     const diff = (updated.result.structuredContent as Structured).diff as string;
     expect(diff).toContain('url: http://10.0.0.10:8080');
-    const removed = await confirmed(client, 'routes_remove', { name: 'partner-api', dryRun: true });
+    const removed = await confirmed(session.client, 'routes_remove', { name: 'partner-api', dryRun: true });
 
     const everything = JSON.stringify([plan, result, read, updated, removed]);
     expect(everything).not.toContain(KEY);
     expect(everything).not.toContain(PASSWORD);
 
     // The audit log names the route, host and header, never the values.
-    const audit = readFileSync(fx.env.RAVENHELM_AUDIT_FILE as string, 'utf8');
+    const audit = readFileSync(session.fx.env.RAVENHELM_AUDIT_FILE as string, 'utf8');
     const applies = audit
       .trim()
       .split('\n')

@@ -1,14 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type AnyTool, jsonSchemaOf, toSpec } from '@ravenhelm/kit';
 import { toolSpecs, tools, traefikServer } from '@ravenhelm/mcp-traefik';
 import { argumentDescriptionProblems, Registry, toolDescriptionProblems, validateSpec } from '@ravenhelm/registry';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { TraefikSimulator } from '../simulators/traefik.js';
-import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
+import { connectStdio, fails, ok, startFixture, useTraefikSession } from './harness.js';
 
 const specs = tools.map((t) => toSpec('traefik', t as unknown as AnyTool<object>));
 // Measured over the real bin (issue 9, December 2026): 917 bytes per listed tool on average, max 1,739
@@ -35,19 +34,10 @@ describe('traefik tool declarations', () => {
 });
 
 describe('the real bin', () => {
-  let fx: Fixture;
-  let client: Client;
-  beforeAll(async () => {
-    fx = await startFixture();
-    client = await connectStdio(fx.env);
-  });
-  afterAll(async () => {
-    await client?.close();
-    await fx?.close();
-  });
+  const session = useTraefikSession();
 
   it(`lists every tool within ${BYTES_PER_TOOL} bytes per tool (both schemas included)`, async () => {
-    const listed = (await client.listTools()).tools;
+    const listed = (await session.client.listTools()).tools;
     expect(listed.map((t) => t.name).sort()).toEqual(tools.map((t) => t.name).sort());
     const sizes = listed.map((t) => Buffer.byteLength(JSON.stringify(t)));
     const average = sizes.reduce((a, b) => a + b, 0) / sizes.length;
@@ -57,7 +47,7 @@ describe('the real bin', () => {
   });
 
   it('labels_generate: docker labels and a compose snippet with $ escaped', async () => {
-    const l = await ok(client, 'labels_generate', {
+    const l = await ok(session.client, 'labels_generate', {
       name: 'api',
       rule: 'Host(`api.example.com`) && PathRegexp(`^/v[0-9]+$`)',
       port: 8080,
@@ -76,7 +66,7 @@ describe('the real bin', () => {
       'traefik.http.services.api.loadbalancer.server.port=8080',
     ]);
     expect(l.compose).toContain('"traefik.http.routers.api.rule=Host(`api.example.com`) && PathRegexp(`^/v[0-9]+$$`)"');
-    expect(await fails(client, 'labels_generate', { name: 'api', rule: 'Host(`a', port: 80 })).toMatch(
+    expect(await fails(session.client, 'labels_generate', { name: 'api', rule: 'Host(`a', port: 80 })).toMatch(
       /ERR_INVALID_INPUT: the rule is invalid: raw string literal not terminated \(at column 6\)/,
     );
   });
