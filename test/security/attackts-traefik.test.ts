@@ -7,8 +7,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confirmed, connectStdio, type Fixture, type Structured, startFixture } from '../traefik/harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { confirmed, connectStdio, type Structured, startFixture, useTraefikSession } from '../traefik/harness.js';
 
 const SECRETS = {
   bearer: 'Bearer sk-live-9f8e7d6c5b4a3f2e1d0c',
@@ -30,54 +30,47 @@ function expectNone(text: string, where: string): void {
   }
 }
 
-let fx: Fixture;
-let client: Client;
-
-beforeAll(async () => {
-  fx = await startFixture();
-  fx.sim.setProvider('docker', {
-    http: {
-      routers: {
-        app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] },
-        // routing on a shared secret: only requests that carry the key reach this backend
-        vip: {
-          rule: `Host(\`vip.example.com\`) && (Header(\`X-Api-Key\`, \`${SECRETS.header}\`) || Query(\`token\`, "${SECRETS.query}"))`,
-          service: 'app',
-        },
-      },
-      services: {
-        app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } },
-        basic: { loadBalancer: { servers: [{ url: `http://svc:${SECRETS.forward}@10.0.0.4:80` }] } },
-      },
-      middlewares: {
-        upstream: {
-          headers: {
-            customRequestHeaders: { Authorization: SECRETS.bearer, 'X-Api-Key': SECRETS.apiKey, 'X-Env': 'prod' },
-            customResponseHeaders: { 'Set-Cookie': SECRETS.cookie },
+const session = useTraefikSession({
+  seed: (fx) => {
+    fx.sim.setProvider('docker', {
+      http: {
+        routers: {
+          app: { rule: 'Host(`app.example.com`)', service: 'app', middlewares: ['sso'] },
+          // routing on a shared secret: only requests that carry the key reach this backend
+          vip: {
+            rule: `Host(\`vip.example.com\`) && (Header(\`X-Api-Key\`, \`${SECRETS.header}\`) || Query(\`token\`, "${SECRETS.query}"))`,
+            service: 'app',
           },
         },
-        sso: {
-          forwardAuth: {
-            address: `https://auth:${SECRETS.forward}@sso.internal/verify`,
-            authResponseHeaders: ['X-User'],
-          },
+        services: {
+          app: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } },
+          basic: { loadBalancer: { servers: [{ url: `http://svc:${SECRETS.forward}@10.0.0.4:80` }] } },
         },
-        waf: { plugin: { wafplugin: { apiToken: SECRETS.plugin, mode: 'block' } } },
-        auth: { basicAuth: { users: [`admin:${SECRETS.hash}`] } },
+        middlewares: {
+          upstream: {
+            headers: {
+              customRequestHeaders: { Authorization: SECRETS.bearer, 'X-Api-Key': SECRETS.apiKey, 'X-Env': 'prod' },
+              customResponseHeaders: { 'Set-Cookie': SECRETS.cookie },
+            },
+          },
+          sso: {
+            forwardAuth: {
+              address: `https://auth:${SECRETS.forward}@sso.internal/verify`,
+              authResponseHeaders: ['X-User'],
+            },
+          },
+          waf: { plugin: { wafplugin: { apiToken: SECRETS.plugin, mode: 'block' } } },
+          auth: { basicAuth: { users: [`admin:${SECRETS.hash}`] } },
+        },
       },
-    },
-  });
-  client = await connectStdio(fx.env);
-}, 60_000);
-
-afterAll(async () => {
-  await client?.close();
-  await fx?.close();
+    });
+  },
+  timeoutMs: 60_000,
 });
 
 describe('credentials in middleware configuration', () => {
   it('middlewares_list shows the shape, never header values, plugin tokens or URL passwords', async () => {
-    const res = await client.callTool({ name: 'middlewares_list', arguments: {} });
+    const res = await session.client.callTool({ name: 'middlewares_list', arguments: {} });
     expect(res.isError).toBeFalsy();
     expectNone(JSON.stringify(res), 'middlewares_list');
     const byName = Object.fromEntries(
@@ -97,17 +90,20 @@ describe('credentials in middleware configuration', () => {
   });
 
   it('services_list shows server URLs without their passwords', async () => {
-    const res = await client.callTool({ name: 'services_list', arguments: { provider: 'docker' } });
+    const res = await session.client.callTool({ name: 'services_list', arguments: { provider: 'docker' } });
     expectNone(JSON.stringify(res), 'services_list');
     const basic = (res.structuredContent as { services: Structured[] }).services.find((x) => x.name === 'basic@docker');
     expect(basic?.servers).toEqual([{ url: 'http://svc:[redacted]@10.0.0.4:80', status: 'unknown' }]);
   });
 
   it('router rules that match on a secret header or query value show the name, not the value', async () => {
-    const list = await client.callTool({ name: 'routers_list', arguments: { provider: 'docker' } });
-    const one = await client.callTool({ name: 'routers_get', arguments: { name: 'vip@docker' } });
+    const list = await session.client.callTool({ name: 'routers_list', arguments: { provider: 'docker' } });
+    const one = await session.client.callTool({ name: 'routers_get', arguments: { name: 'vip@docker' } });
     // a near miss: the host matches, the key is missing, and the failed matchers are listed
-    const diag = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://vip.example.com/' } });
+    const diag = await session.client.callTool({
+      name: 'requests_diagnose',
+      arguments: { url: 'http://vip.example.com/' },
+    });
     for (const [where, res] of Object.entries({ list, one, diag })) expectNone(JSON.stringify(res), where);
     expect((one.structuredContent as Structured).rule).toBe(
       'Host(`vip.example.com`) && (Header(`X-Api-Key`, `[redacted]`) || Query(`token`, "[redacted]"))',
@@ -118,7 +114,10 @@ describe('credentials in middleware configuration', () => {
   });
 
   it('requests_diagnose names the forwardAuth server without its password', async () => {
-    const res = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://app.example.com/' } });
+    const res = await session.client.callTool({
+      name: 'requests_diagnose',
+      arguments: { url: 'http://app.example.com/' },
+    });
     expect(res.isError).toBeFalsy();
     expectNone(JSON.stringify(res), 'requests_diagnose');
     expect((res.structuredContent as Structured).middlewares).toEqual([
@@ -132,7 +131,7 @@ describe('a regexp matcher that does not compile', () => {
   const rule = `Host(\`rx.example.com\`) && HeaderRegexp(\`Authorization\`, \`^Bearer ${SECRETS.regex}(\`)`;
 
   beforeAll(() => {
-    fx.sim.setProvider('kubernetescrd', {
+    session.fx.sim.setProvider('kubernetescrd', {
       http: {
         routers: { rx: { rule, service: 'rx' } },
         services: { rx: { loadBalancer: { servers: [{ url: 'http://10.0.0.9:80' }] } } },
@@ -143,7 +142,10 @@ describe('a regexp matcher that does not compile', () => {
   it('routes_apply names the matcher and the reason, not the pattern', async () => {
     // Its own audit log: the audit records the rule argument as given (the caller's own text; outcome
     // records carry the error code only), which the file-wide audit check below would find.
-    const own = await connectStdio({ ...fx.env, RAVENHELM_AUDIT_FILE: join(fx.scratch, 'audit-rx.jsonl') });
+    const own = await connectStdio({
+      ...session.fx.env,
+      RAVENHELM_AUDIT_FILE: join(session.fx.scratch, 'audit-rx.jsonl'),
+    });
     try {
       const res = await own.callTool({
         name: 'routes_apply',
@@ -160,8 +162,8 @@ describe('a regexp matcher that does not compile', () => {
   }, 30_000);
 
   it("Traefik's own error for the router (Go's regexp quotes the pattern) reaches readers without the pattern", async () => {
-    const one = await client.callTool({ name: 'routers_get', arguments: { name: 'rx@kubernetescrd' } });
-    const list = await client.callTool({ name: 'routers_list', arguments: { status: 'disabled' } });
+    const one = await session.client.callTool({ name: 'routers_get', arguments: { name: 'rx@kubernetescrd' } });
+    const list = await session.client.callTool({ name: 'routers_list', arguments: { status: 'disabled' } });
     for (const [where, res] of Object.entries({ one, list })) expectNone(JSON.stringify(res), where);
     const errors = (one.structuredContent as Structured).errors as string[];
     expect(errors).toHaveLength(1);
@@ -171,7 +173,10 @@ describe('a regexp matcher that does not compile', () => {
   });
 
   it("requests_diagnose skips another provider's router over it without quoting the pattern", async () => {
-    const res = await client.callTool({ name: 'requests_diagnose', arguments: { url: 'http://rx.example.com/' } });
+    const res = await session.client.callTool({
+      name: 'requests_diagnose',
+      arguments: { url: 'http://rx.example.com/' },
+    });
     expect(res.isError).toBeFalsy();
     expectNone(JSON.stringify(res), 'requests_diagnose');
     expect((res.structuredContent as Structured).skipped).toContainEqual(
@@ -209,10 +214,10 @@ tls:
 describe('taking over a file this server did not write', () => {
   const route = { name: 'legacy', rule: 'Host(`legacy.example.com`)', servers: ['http://10.0.0.8:80'], takeOver: true };
 
-  beforeAll(() => writeFileSync(join(fx.dir, 'legacy.yaml'), FOREIGN));
+  beforeAll(() => writeFileSync(join(session.fx.dir, 'legacy.yaml'), FOREIGN));
 
   it('the plan and diff of routes_apply name what is replaced but show no key or password hash', async () => {
-    const { plan, result } = await confirmed(client, 'routes_apply', route);
+    const { plan, result } = await confirmed(session.client, 'routes_apply', route);
     expect(result.isError).toBeFalsy();
     const s = result.structuredContent as Structured;
     expect(s).toMatchObject({ action: 'update', written: false });
@@ -225,7 +230,7 @@ describe('taking over a file this server did not write', () => {
   });
 
   it('the plan and diff of routes_remove show no key or password hash either', async () => {
-    const { plan, result } = await confirmed(client, 'routes_remove', { name: 'legacy', takeOver: true });
+    const { plan, result } = await confirmed(session.client, 'routes_remove', { name: 'legacy', takeOver: true });
     expect(result.isError).toBeFalsy();
     expectNone(plan, 'the routes_remove plan');
     expectNone(JSON.stringify(result), 'the routes_remove result');
@@ -233,7 +238,7 @@ describe('taking over a file this server did not write', () => {
   });
 
   it('nothing of it reached the audit log', () => {
-    expectNone(readFileSync(join(fx.scratch, 'audit.jsonl'), 'utf8'), 'the audit log');
+    expectNone(readFileSync(join(session.fx.scratch, 'audit.jsonl'), 'utf8'), 'the audit log');
   });
 });
 
@@ -293,9 +298,9 @@ describe('a large file in the directory', () => {
 
   // Before: a 180 KB plan, then the file removed and the caller told ERR_OUTPUT_TOO_LARGE.
   it('routes_remove (takeOver) plans, removes and answers within the output budget, saying the diff was cut', async () => {
-    writeFileSync(join(fx.dir, 'bulk.yaml'), big);
+    writeFileSync(join(session.fx.dir, 'bulk.yaml'), big);
     const args = { name: 'bulk', takeOver: true, dryRun: false };
-    const { plan, result } = await confirmed(client, 'routes_remove', args);
+    const { plan, result } = await confirmed(session.client, 'routes_remove', args);
     expect(Buffer.byteLength(plan)).toBeLessThan(64 * 1024);
     expect(plan).toMatch(/more lines not shown/);
     expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
@@ -303,7 +308,7 @@ describe('a large file in the directory', () => {
     expect(s).toMatchObject({ action: 'remove', written: true });
     expect(s.diff).toMatch(/^- {4}r0:$/m);
     expect(s.diff).toMatch(/\.\.\. \d+ more lines not shown \(diff cut at \d+ bytes\)$/);
-    expect(readdirSync(fx.dir)).not.toContain('bulk.yaml');
+    expect(readdirSync(session.fx.dir)).not.toContain('bulk.yaml');
   }, 30_000);
 });
 
@@ -315,13 +320,13 @@ describe('a route file that changes between plan and confirmation', () => {
   // The steps, kept apart from the check below.
   it('plan, another change to the same route, then the confirmation', async () => {
     const base = { name: 'toctou', rule: 'Host(`toctou.example.com`)', dryRun: false };
-    await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.1:80'] });
+    await confirmed(session.client, 'routes_apply', { ...base, servers: ['http://10.0.1.1:80'] });
     const mine = { ...base, servers: ['http://10.0.1.2:80'] };
-    const first = await client.callTool({ name: 'routes_apply', arguments: mine });
+    const first = await session.client.callTool({ name: 'routes_apply', arguments: mine });
     const token = (first._meta?.['ravenhelm/confirmation'] as { token?: string } | undefined)?.token;
     expect(token).toBeTypeOf('string');
-    await confirmed(client, 'routes_apply', { ...base, servers: ['http://10.0.1.3:80'] });
-    confirmedAfterChange = await client.callTool({
+    await confirmed(session.client, 'routes_apply', { ...base, servers: ['http://10.0.1.3:80'] });
+    confirmedAfterChange = await session.client.callTool({
       name: 'routes_apply',
       arguments: { ...mine, confirmationToken: token },
     });
@@ -330,7 +335,7 @@ describe('a route file that changes between plan and confirmation', () => {
   it('the confirmed call is refused when the file is no longer the one its plan showed', () => {
     expect(confirmedAfterChange?.isError).toBe(true);
     expect(JSON.stringify(confirmedAfterChange?.content)).toMatch(/ERR_CONFLICT/);
-    const onDisk = readFileSync(join(fx.dir, 'toctou.yaml'), 'utf8');
+    const onDisk = readFileSync(join(session.fx.dir, 'toctou.yaml'), 'utf8');
     expect(onDisk).toContain('10.0.1.3'); // the other change stays; nothing was written
     expect(onDisk).not.toContain('10.0.1.2');
   });

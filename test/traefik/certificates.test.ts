@@ -1,50 +1,47 @@
 import { writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { TraefikBackendConfig } from '@ravenhelm/mcp-traefik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
+import { connectStdio, fails, ok, useTraefikSession } from './harness.js';
 import { startTlsFixture, type TlsFixture } from './tls-servers.js';
 
-let fx: Fixture;
 let tlsFx: TlsFixture;
-let client: Client;
 
 beforeAll(async () => {
   tlsFx = await startTlsFixture();
-  fx = await startFixture();
-  const caFile = join(fx.scratch, 'ca.pem');
-  writeFileSync(caFile, tlsFx.ca.certPem);
-  fx.sim.setProvider('docker', {
-    http: {
-      routers: {
-        shop: { rule: 'Host(`good.example.test`) || Host(`soon.example.test`)', service: 's', tls: {} },
-        old: { rule: 'Host(`expired.example.test`) && PathPrefix(`/`)', service: 's', tls: { certResolver: 'le' } },
-        misc: {
-          rule: 'Host(`wrong.example.test`) || Host(`self.example.test`) || Host(`partial.example.test`)',
-          service: 's',
-          tls: { domains: [{ main: 'chained.example.test', sans: ['*.wild.example.test'] }] },
-        },
-        plain: { rule: 'Host(`plain.example.test`)', service: 's' },
-      },
-      services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
-    },
-  });
-  fx.env.TRAEFIK_TLS_CA_FILE = caFile;
-  fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
-  fx.env.TRAEFIK_TLS_TIMEOUT_MS = '5000';
-  client = await connectStdio(fx.env);
 });
-
 afterAll(async () => {
-  await client?.close();
-  await fx?.close();
   await tlsFx?.close();
 });
 
+const session = useTraefikSession({
+  seed: (fx) => {
+    const caFile = join(fx.scratch, 'ca.pem');
+    writeFileSync(caFile, tlsFx.ca.certPem);
+    fx.sim.setProvider('docker', {
+      http: {
+        routers: {
+          shop: { rule: 'Host(`good.example.test`) || Host(`soon.example.test`)', service: 's', tls: {} },
+          old: { rule: 'Host(`expired.example.test`) && PathPrefix(`/`)', service: 's', tls: { certResolver: 'le' } },
+          misc: {
+            rule: 'Host(`wrong.example.test`) || Host(`self.example.test`) || Host(`partial.example.test`)',
+            service: 's',
+            tls: { domains: [{ main: 'chained.example.test', sans: ['*.wild.example.test'] }] },
+          },
+          plain: { rule: 'Host(`plain.example.test`)', service: 's' },
+        },
+        services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
+      },
+    });
+    fx.env.TRAEFIK_TLS_CA_FILE = caFile;
+    fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
+    fx.env.TRAEFIK_TLS_TIMEOUT_MS = '5000';
+  },
+});
+
 const inspect = (servername: string) =>
-  ok(client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.port, servername });
+  ok(session.client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.port, servername });
 
 describe('certificates_inspect against real TLS servers', () => {
   it('a valid certificate: chain, SANs, issuer, days to expiry', async () => {
@@ -78,7 +75,7 @@ describe('certificates_inspect against real TLS servers', () => {
 
   it('unreachable and silent ports (allowed by the operator) are clear errors', async () => {
     const impatient = await connectStdio({
-      ...fx.env,
+      ...session.fx.env,
       TRAEFIK_TLS_TIMEOUT_MS: '700',
       TRAEFIK_TLS_PROBE_ALLOW: `127.0.0.1:9, localhost, 127.0.0.1:${tlsFx.silentPort}`,
     });
@@ -95,7 +92,9 @@ describe('certificates_inspect against real TLS servers', () => {
     } finally {
       await impatient.close();
     }
-    expect(await fails(client, 'certificates_inspect', { host: 'bad host!' })).toMatch(/must be a hostname or IP/);
+    expect(await fails(session.client, 'certificates_inspect', { host: 'bad host!' })).toMatch(
+      /must be a hostname or IP/,
+    );
   });
 });
 
@@ -110,19 +109,21 @@ describe('certificates_inspect is no port scanner', () => {
     const { port } = probe.address() as AddressInfo;
     try {
       for (const host of ['127.0.0.1', 'localhost', '127.0.0.1.']) {
-        const text = await fails(client, 'certificates_inspect', { host, port });
+        const text = await fails(session.client, 'certificates_inspect', { host, port });
         expect(text).toMatch(/ERR_NOT_ALLOWED: certificates_inspect connects only to Traefik's TLS address/);
         expect(text).toContain(`pass host 127.0.0.1, port ${tlsFx.port} and that name as servername`);
       }
       // the TLS address itself on another port, and a name no TLS router serves on 443 (plain is not TLS)
-      expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort })).toMatch(
+      expect(
+        await fails(session.client, 'certificates_inspect', { host: '127.0.0.1', port: tlsFx.silentPort }),
+      ).toMatch(/ERR_NOT_ALLOWED/);
+      expect(await fails(session.client, 'certificates_inspect', { host: 'plain.example.test' })).toMatch(
         /ERR_NOT_ALLOWED/,
       );
-      expect(await fails(client, 'certificates_inspect', { host: 'plain.example.test' })).toMatch(/ERR_NOT_ALLOWED/);
       expect(accepted).toEqual([]);
       // an operator's entry with another port does not open this one
       const other = await connectStdio({
-        ...fx.env,
+        ...session.fx.env,
         TRAEFIK_TLS_PROBE_ALLOW: `127.0.0.1:${port + 1},*.example.test:8443`,
       });
       try {
@@ -135,15 +136,15 @@ describe('certificates_inspect is no port scanner', () => {
       }
       expect(accepted).toEqual([]);
       // a name a TLS router serves is allowed on 443: the attempt reaches the network (127.0.0.1:443 is closed here)
-      fx.sim.setProvider('redis', {
+      session.fx.sim.setProvider('redis', {
         http: { routers: { loop: { rule: 'Host(`127.0.0.1`)', service: 's', tls: {} } }, services: {} },
       });
       try {
-        expect(await fails(client, 'certificates_inspect', { host: '127.0.0.1' })).toMatch(
+        expect(await fails(session.client, 'certificates_inspect', { host: '127.0.0.1' })).toMatch(
           /ERR_BACKEND_UNAVAILABLE: cannot complete a TLS handshake with 127.0.0.1:443/,
         );
       } finally {
-        fx.sim.setProvider('redis', { http: { routers: {}, services: {} } });
+        session.fx.sim.setProvider('redis', { http: { routers: {}, services: {} } });
       }
     } finally {
       await new Promise((resolve) => probe.close(resolve));
@@ -161,7 +162,7 @@ describe('certificates_inspect is no port scanner', () => {
 
 describe('certificates_sweep over TLS routers', () => {
   it("lists every TLS router's hosts that expire soon or fail, skipping wildcards and non-TLS routers", async () => {
-    const s = await ok(client, 'certificates_sweep', { withinDays: 30 });
+    const s = await ok(session.client, 'certificates_sweep', { withinDays: 30 });
     expect(s).toMatchObject({ checked: 7, hosts: 7, truncated: false });
     expect(s.skipped).toEqual(['*.wild.example.test: wildcard, no single name to probe']);
     const byHost = Object.fromEntries(s.expiring.map((e: { host: string }) => [e.host, e]));
@@ -175,13 +176,13 @@ describe('certificates_sweep over TLS routers', () => {
     expect(byHost['soon.example.test']).toMatchObject({ validates: true, routers: ['shop@docker'] });
     expect(byHost['soon.example.test'].daysToExpiry).toBeLessThanOrEqual(5);
     expect(s.expiring[0].host).toBe('expired.example.test');
-    const longer = await ok(client, 'certificates_sweep', { withinDays: 100, maxHosts: 2 });
+    const longer = await ok(session.client, 'certificates_sweep', { withinDays: 100, maxHosts: 2 });
     expect(longer).toMatchObject({ checked: 2, hosts: 7, truncated: true });
   });
 
   it('stops starting probes when its time budget is spent, and says it is incomplete', async () => {
     const slow = await connectStdio({
-      ...fx.env,
+      ...session.fx.env,
       TRAEFIK_TLS_ADDRESS: `127.0.0.1:${tlsFx.silentPort}`,
       TRAEFIK_TLS_TIMEOUT_MS: '600',
       TRAEFIK_TLS_SWEEP_BUDGET_MS: '300',

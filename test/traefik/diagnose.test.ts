@@ -1,55 +1,47 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectStdio, type Fixture, fails, ok, startFixture } from './harness.js';
+import { connectStdio, type Fixture, fails, ok, startFixture, useTraefikSession } from './harness.js';
 
-let fx: Fixture;
-let client: Client;
-
-beforeAll(async () => {
-  fx = await startFixture();
-  fx.sim.setProvider('docker', {
-    http: {
-      routers: {
-        site: { rule: 'Host(`shop.example.com`)', service: 'web', entryPoints: ['web'] },
-        api: { rule: 'Host(`shop.example.com`) && PathPrefix(`/api`)', service: 'api', entryPoints: ['web'] },
-        admin: {
-          rule: 'Host(`shop.example.com`) && PathPrefix(`/admin`)',
-          service: 'web',
-          middlewares: ['office', 'auth'],
-          entryPoints: ['web'],
+const session = useTraefikSession({
+  seed: (fx) => {
+    fx.sim.setProvider('docker', {
+      http: {
+        routers: {
+          site: { rule: 'Host(`shop.example.com`)', service: 'web', entryPoints: ['web'] },
+          api: { rule: 'Host(`shop.example.com`) && PathPrefix(`/api`)', service: 'api', entryPoints: ['web'] },
+          admin: {
+            rule: 'Host(`shop.example.com`) && PathPrefix(`/admin`)',
+            service: 'web',
+            middlewares: ['office', 'auth'],
+            entryPoints: ['web'],
+          },
+          pinned: { rule: 'PathPrefix(`/`)', priority: 1, service: 'web', entryPoints: ['web'] },
+          gone: { rule: 'Host(`old.example.com`)', service: 'nothing', entryPoints: ['web'] },
+          secure: { rule: 'Host(`shop.example.com`)', service: 'api', tls: {}, entryPoints: ['websecure'] },
+          tieA: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web', entryPoints: ['web'] },
+          tieB: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'api', entryPoints: ['web'] },
+          mobile: {
+            rule: 'Host(`m.example.com`) && (HeaderRegexp(`User-Agent`, `(?i)mobile`) || Query(`m`))',
+            service: 'web',
+            entryPoints: ['web'],
+          },
         },
-        pinned: { rule: 'PathPrefix(`/`)', priority: 1, service: 'web', entryPoints: ['web'] },
-        gone: { rule: 'Host(`old.example.com`)', service: 'nothing', entryPoints: ['web'] },
-        secure: { rule: 'Host(`shop.example.com`)', service: 'api', tls: {}, entryPoints: ['websecure'] },
-        tieA: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web', entryPoints: ['web'] },
-        tieB: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'api', entryPoints: ['web'] },
-        mobile: {
-          rule: 'Host(`m.example.com`) && (HeaderRegexp(`User-Agent`, `(?i)mobile`) || Query(`m`))',
-          service: 'web',
-          entryPoints: ['web'],
+        services: {
+          web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } },
+          api: { loadBalancer: { servers: [{ url: 'http://10.0.0.2' }, { url: 'http://10.0.0.3' }] } },
+        },
+        middlewares: {
+          office: { ipAllowList: { sourceRange: ['192.168.0.0/16', '2001:db8::/32'] } },
+          auth: { basicAuth: { users: ['ops:$apr1$x$y'] } },
         },
       },
-      services: {
-        web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } },
-        api: { loadBalancer: { servers: [{ url: 'http://10.0.0.2' }, { url: 'http://10.0.0.3' }] } },
-      },
-      middlewares: {
-        office: { ipAllowList: { sourceRange: ['192.168.0.0/16', '2001:db8::/32'] } },
-        auth: { basicAuth: { users: ['ops:$apr1$x$y'] } },
-      },
-    },
-  });
-  client = await connectStdio(fx.env);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await fx?.close();
+    });
+  },
 });
 
 describe('requests_diagnose', () => {
   it('picks the longest rule (default priority = rule length) and reports a healthy service', async () => {
-    const d = await ok(client, 'requests_diagnose', { url: 'http://shop.example.com/api/v1' });
+    const d = await ok(session.client, 'requests_diagnose', { url: 'http://shop.example.com/api/v1' });
     expect(d).toMatchObject({
       router: 'api@docker',
       priority: 'Host(`shop.example.com`) && PathPrefix(`/api`)'.length,
@@ -58,37 +50,37 @@ describe('requests_diagnose', () => {
     });
     expect(d.status).toBeUndefined();
     expect(d.cause).toMatch(/^forwarded to api@docker \(2\/2 servers UP\)/);
-    const home = await ok(client, 'requests_diagnose', { url: 'http://shop.example.com/' });
+    const home = await ok(session.client, 'requests_diagnose', { url: 'http://shop.example.com/' });
     expect(home.router).toBe('site@docker');
     // An explicit priority of 1 loses to every default (length-based) priority.
-    const other = await ok(client, 'requests_diagnose', { url: 'http://unknown.example.com/x' });
+    const other = await ok(session.client, 'requests_diagnose', { url: 'http://unknown.example.com/x' });
     expect(other.router).toBe('pinned@docker');
   });
 
   it('HTTPS requests only meet TLS routers', async () => {
-    const d = await ok(client, 'requests_diagnose', { url: 'https://shop.example.com/api' });
+    const d = await ok(session.client, 'requests_diagnose', { url: 'https://shop.example.com/api' });
     expect(d.router).toBe('secure@docker');
-    const none = await ok(client, 'requests_diagnose', { url: 'https://nothing.example.com/' });
+    const none = await ok(session.client, 'requests_diagnose', { url: 'https://nothing.example.com/' });
     expect(none).toMatchObject({ status: 404 });
     expect(none.cause).toMatch(/no TLS router on websecure matches GET nothing.example.com\//);
     // The URL's port picks the entrypoint: nothing listens on :8443, so every entrypoint is considered.
-    expect((await ok(client, 'requests_diagnose', { url: 'https://shop.example.com:8443/api' })).router).toBe(
+    expect((await ok(session.client, 'requests_diagnose', { url: 'https://shop.example.com:8443/api' })).router).toBe(
       'secure@docker',
     );
     // http:// on port 443 reaches websecure, where the non-TLS routers are not attached.
-    const wrongPort = await ok(client, 'requests_diagnose', { url: 'http://shop.example.com:443/api' });
+    const wrongPort = await ok(session.client, 'requests_diagnose', { url: 'http://shop.example.com:443/api' });
     expect(wrongPort).toMatchObject({ status: 404 });
     expect(wrongPort.cause).toMatch(/no non-TLS router on websecure matches/);
   });
 
   it('404 from a disabled router says why it is disabled', async () => {
-    const d = await ok(client, 'requests_diagnose', { url: 'http://old.example.com/', entryPoint: 'web' });
+    const d = await ok(session.client, 'requests_diagnose', { url: 'http://old.example.com/', entryPoint: 'web' });
     // pinned (PathPrefix(`/`)) still catches it: the disabled router is not in the muxer.
     expect(d.router).toBe('pinned@docker');
-    fx.sim.setProvider('docker', {
+    session.fx.sim.setProvider('docker', {
       http: { routers: { gone: { rule: 'Host(`old.example.com`)', service: 'nothing' } } },
     });
-    const dead = await ok(client, 'requests_diagnose', { url: 'http://old.example.com/' });
+    const dead = await ok(session.client, 'requests_diagnose', { url: 'http://old.example.com/' });
     expect(dead.status).toBe(404);
     expect(dead.cause).toBe(
       '404: router gone@docker would match but is disabled: the service "nothing@docker" does not exist',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { afterAll, beforeAll } from 'vitest';
+import { useSession } from '../fixtures/session.js';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { TraefikSimulator, type TraefikSimulatorOptions } from '../simulators/traefik.js';
 
@@ -99,31 +99,22 @@ export async function connectStdio(env: Record<string, string>): Promise<Client>
 
 /**
  * One fixture and one bin over stdio for the tests of a file or describe block: started before them,
- * closed after. Read `fx` and `client` inside tests (they throw before the start).
+ * closed after. `seed` fills the simulator before the bin connects. Read `fx` and `client` inside tests
+ * (they throw before the start).
  */
-export function useTraefikSession(): { readonly fx: Fixture; readonly client: Client } {
-  let fx: Fixture | undefined;
-  let client: Client | undefined;
-  beforeAll(async () => {
-    fx = await startFixture();
-    client = await connectStdio(fx.env);
+export function useTraefikSession(opts: { seed?: (fx: Fixture) => Promise<void> | void; timeoutMs?: number } = {}): {
+  readonly fx: Fixture;
+  readonly client: Client;
+} {
+  return useSession<Fixture, Client>({
+    name: 'Traefik',
+    start: () => startFixture(),
+    seed: opts.seed,
+    connect: (fx) => connectStdio(fx.env),
+    stop: (fx) => fx.close(),
+    disconnect: (client) => client.close(),
+    timeoutMs: opts.timeoutMs,
   });
-  afterAll(async () => {
-    await client?.close();
-    await fx?.close();
-  });
-  const ready = <T>(v: T | undefined): T => {
-    if (!v) throw new Error('the Traefik fixture is not started (read it inside a test)');
-    return v;
-  };
-  return {
-    get fx() {
-      return ready(fx);
-    },
-    get client() {
-      return ready(client);
-    },
-  };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: results are checked field by field

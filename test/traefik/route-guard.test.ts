@@ -11,32 +11,25 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { TraefikBackendConfig } from '@ravenhelm/mcp-traefik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
-import { confirmed, connectStdio, type Fixture, fails, type Structured, startFixture } from './harness.js';
-
-let fx: Fixture;
-let client: Client;
+import { confirmed, connectStdio, fails, type Structured, useTraefikSession } from './harness.js';
 
 const DASHBOARD_RULE = 'Host(`traefik.example.com`) && (PathPrefix(`/api`) || PathPrefix(`/dashboard`))';
 
-beforeAll(async () => {
-  fx = await startFixture();
-  fx.sim.setProvider('docker', {
-    http: {
-      routers: {
-        // the dashboard, published the documented way: a router to api@internal on the TLS entrypoint
-        dashboard: { rule: DASHBOARD_RULE, service: 'api@internal', entryPoints: ['websecure'], tls: {} },
-        // another team's router (no entryPoints: every entrypoint), priority = its rule's length (24)
-        shop: { rule: 'Host(`shop.example.com`)', service: 'shop' },
+const session = useTraefikSession({
+  seed: (fx) => {
+    fx.sim.setProvider('docker', {
+      http: {
+        routers: {
+          // the dashboard, published the documented way: a router to api@internal on the TLS entrypoint
+          dashboard: { rule: DASHBOARD_RULE, service: 'api@internal', entryPoints: ['websecure'], tls: {} },
+          // another team's router (no entryPoints: every entrypoint), priority = its rule's length (24)
+          shop: { rule: 'Host(`shop.example.com`)', service: 'shop' },
+        },
+        services: { shop: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } } },
       },
-      services: { shop: { loadBalancer: { servers: [{ url: 'http://10.0.0.3:80' }] } } },
-    },
-  });
-  client = await connectStdio(fx.env);
-}, 60_000);
-
-afterAll(async () => {
-  await client?.close();
-  await fx?.close();
+    });
+  },
+  timeoutMs: 60_000,
 });
 
 const grab = {
@@ -50,18 +43,21 @@ const grab = {
 
 describe('routers a new route would take precedence over', () => {
   it('refuses to take the dashboard host from a router it did not write, naming it; nothing written', async () => {
-    const before = fx.sim.fileLoads;
-    const text = await fails(client, 'routes_apply', { ...grab, dryRun: false });
+    const before = session.fx.sim.fileLoads;
+    const text = await fails(session.client, 'routes_apply', { ...grab, dryRun: false });
     expect(text).toMatch(
       /ERR_CONFLICT: the new router \(priority 1000\) would take precedence over 1 router\(s\) this server did not write: dashboard@docker \(priority \d+ < 1000; traefik\.example\.com\)/,
     );
     expect(text).toContain('pass shadows: ["dashboard@docker"]');
-    expect(readdirSync(fx.dir)).toEqual([]);
-    expect(fx.sim.fileLoads).toBe(before);
+    expect(readdirSync(session.fx.dir)).toEqual([]);
+    expect(session.fx.sim.fileLoads).toBe(before);
   });
 
   it('named in shadows: the plan and the result say which router it takes precedence over', async () => {
-    const { plan, result } = await confirmed(client, 'routes_apply', { ...grab, shadows: ['dashboard@docker'] });
+    const { plan, result } = await confirmed(session.client, 'routes_apply', {
+      ...grab,
+      shadows: ['dashboard@docker'],
+    });
     expect(plan).toMatch(/\ntakes precedence over: dashboard@docker \(priority \d+ < 1000; traefik\.example\.com\)$/);
     const s = result.structuredContent as Structured;
     expect(s).toMatchObject({ action: 'create', written: false });
@@ -82,7 +78,7 @@ describe('routers a new route would take precedence over', () => {
       { ...grab, rule: 'Host(`elsewhere.example.com`)' },
     ];
     for (const args of cases) {
-      const { plan, result } = await confirmed(client, 'routes_apply', args);
+      const { plan, result } = await confirmed(session.client, 'routes_apply', args);
       expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
       expect(plan).not.toMatch(/takes precedence/);
       expect((result.structuredContent as Structured).note).not.toMatch(/takes precedence/);
@@ -90,13 +86,13 @@ describe('routers a new route would take precedence over', () => {
   });
 
   it('a tie is shadowing too (Traefik orders equal priorities arbitrarily); any-host rules overlap every host', async () => {
-    const tie = await fails(client, 'routes_apply', {
+    const tie = await fails(session.client, 'routes_apply', {
       name: 'tie',
       rule: 'Host(`shop.example.com`)',
       servers: ['http://10.0.0.9'],
     });
     expect(tie).toMatch(/shop@docker \(same priority 24: Traefik's order is undefined; shop\.example\.com\)/);
-    const anyHost = await fails(client, 'routes_apply', {
+    const anyHost = await fails(session.client, 'routes_apply', {
       name: 'catchall',
       rule: 'PathPrefix(`/`) && !Method(`TRACE`)',
       servers: ['http://10.0.0.9'],
@@ -107,23 +103,23 @@ describe('routers a new route would take precedence over', () => {
 
   it("a router in a file it did not write is someone else's; one it wrote may be shadowed, with a note", async () => {
     writeFileSync(
-      join(fx.dir, 'hand.yaml'),
+      join(session.fx.dir, 'hand.yaml'),
       'http:\n  routers:\n    hand:\n      rule: Host(`own.example.com`)\n      service: hand\n  services:\n    hand:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.4\n',
     );
     // until Traefik (the simulator's file provider) has loaded it: bounded, generous
     for (let i = 0; i < 100; i++) {
-      const got = await client.callTool({ name: 'routers_get', arguments: { name: 'hand@file' } });
+      const got = await session.client.callTool({ name: 'routers_get', arguments: { name: 'hand@file' } });
       if (!got.isError) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const mine = { name: 'mine', rule: 'Host(`own.example.com`) && PathPrefix(`/`)', servers: ['http://10.0.0.5'] };
-    expect(await fails(client, 'routes_apply', mine)).toMatch(
+    expect(await fails(session.client, 'routes_apply', mine)).toMatch(
       /ERR_CONFLICT: .*hand@file \(priority 23 < 42; own\.example\.com\)/,
     );
-    const first = await confirmed(client, 'routes_apply', { ...mine, shadows: ['hand@file'], dryRun: false });
+    const first = await confirmed(session.client, 'routes_apply', { ...mine, shadows: ['hand@file'], dryRun: false });
     expect(first.result.structuredContent).toMatchObject({ written: true, loaded: true });
     // a longer rule outranks "mine", a router this server wrote: allowed, and said
-    const { plan, result } = await confirmed(client, 'routes_apply', {
+    const { plan, result } = await confirmed(session.client, 'routes_apply', {
       name: 'mine-v2',
       rule: 'Host(`own.example.com`) && PathPrefix(`/v2`)',
       servers: ['http://10.0.0.6'],
@@ -136,9 +132,11 @@ describe('routers a new route would take precedence over', () => {
     const routers: Record<string, Record<string, unknown>> = {};
     for (let i = 0; i < 25; i++)
       routers[`t${String(i).padStart(2, '0')}`] = { rule: `Host(\`t${i}.team.example.com\`)`, service: 's' };
-    fx.sim.setProvider('kubernetescrd', { http: { routers, services: { s: { loadBalancer: { servers: [] } } } } });
+    session.fx.sim.setProvider('kubernetescrd', {
+      http: { routers, services: { s: { loadBalancer: { servers: [] } } } },
+    });
     try {
-      const text = await fails(client, 'routes_apply', {
+      const text = await fails(session.client, 'routes_apply', {
         name: 'team-all',
         rule: 'HostRegexp(`^t[0-9]+\\.team\\.example\\.com$`)',
         servers: ['http://10.0.0.9'],
@@ -149,7 +147,7 @@ describe('routers a new route would take precedence over', () => {
       );
       expect(text.match(/@kubernetescrd/g)).toHaveLength(10);
     } finally {
-      fx.sim.setProvider('kubernetescrd', {});
+      session.fx.sim.setProvider('kubernetescrd', {});
     }
   });
 });
@@ -158,7 +156,7 @@ describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
   let guarded: Client;
   const ALLOW = 'shop.example.com, *.apps.example.com';
   beforeAll(async () => {
-    guarded = await connectStdio({ ...fx.env, TRAEFIK_ROUTE_HOSTS_ALLOW: ALLOW });
+    guarded = await connectStdio({ ...session.fx.env, TRAEFIK_ROUTE_HOSTS_ALLOW: ALLOW });
   }, 30_000);
   afterAll(async () => {
     await guarded?.close();
@@ -167,8 +165,8 @@ describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
   const route = (name: string, rule: string) => ({ name, rule, servers: ['http://10.0.0.7'], dryRun: false });
 
   it('refuses hosts outside it, and rules that can match any host, before reading or writing anything', async () => {
-    const files = readdirSync(fx.dir);
-    const seen = fx.sim.requests.length;
+    const files = readdirSync(session.fx.dir);
+    const seen = session.fx.sim.requests.length;
     const refused: [string, RegExp][] = [
       ['Host(`evil.example.com`)', /host "evil\.example\.com" is not allowed by TRAEFIK_ROUTE_HOSTS_ALLOW/],
       ['Host(`apps.example.com`)', /host "apps\.example\.com" is not allowed/],
@@ -185,8 +183,8 @@ describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
       expect(text, rule).toMatch(/^ERR_NOT_ALLOWED: /);
       expect(text, rule).toMatch(want);
     }
-    expect(fx.sim.requests.length).toBe(seen);
-    expect(readdirSync(fx.dir)).toEqual(files);
+    expect(session.fx.sim.requests.length).toBe(seen);
+    expect(readdirSync(session.fx.dir)).toEqual(files);
   });
 
   it('accepts hosts within it: exact, below a *.domain, and a HostRegexp that provably ends in one', async () => {
@@ -217,7 +215,7 @@ describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
     let n = 0;
     const stderrOf = async (env: Record<string, string>) => {
       const { command, args } = tsEntry('servers/traefik/src/bin.ts', ['--stdio']);
-      const audit = join(fx.scratch, `warn-${++n}.jsonl`);
+      const audit = join(session.fx.scratch, `warn-${++n}.jsonl`);
       const transport = new StdioClientTransport({
         command,
         args,
@@ -235,8 +233,10 @@ describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
       await c.close();
       return text;
     };
-    expect(await stderrOf(fx.env)).toContain('routes_apply may route any host name (no TRAEFIK_ROUTE_HOSTS_ALLOW)');
-    expect(await stderrOf({ ...fx.env, TRAEFIK_ROUTE_HOSTS_ALLOW: ALLOW })).not.toContain(
+    expect(await stderrOf(session.fx.env)).toContain(
+      'routes_apply may route any host name (no TRAEFIK_ROUTE_HOSTS_ALLOW)',
+    );
+    expect(await stderrOf({ ...session.fx.env, TRAEFIK_ROUTE_HOSTS_ALLOW: ALLOW })).not.toContain(
       'routes_apply may route any host',
     );
   }, 30_000);

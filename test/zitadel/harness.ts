@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { afterAll, beforeAll } from 'vitest';
+import { useSession } from '../fixtures/session.js';
 import { REPO_ROOT } from '../fixtures/spawn.js';
 import { seedZitadel, startZitadelSim, type ZitadelSim } from '../simulators/zitadel.js';
 
@@ -141,26 +141,20 @@ export function useZitadelSession(opts: Parameters<typeof startZitadelFixture>[0
   readonly fx: ZitadelFixture;
   readonly s: StdioSession;
 } {
-  let fx: ZitadelFixture | undefined;
-  let s: StdioSession | undefined;
-  beforeAll(async () => {
-    fx = await startZitadelFixture(opts);
-    s = await connectStdio(fx.env);
-  }, 60_000);
-  afterAll(async () => {
-    await s?.close();
-    await fx?.stop();
+  const session = useSession<ZitadelFixture, StdioSession>({
+    name: 'Zitadel',
+    start: () => startZitadelFixture(opts),
+    connect: (fx) => connectStdio(fx.env),
+    stop: (fx) => fx.stop(),
+    disconnect: (s) => s.close(),
+    timeoutMs: 60_000,
   });
-  const ready = <T>(v: T | undefined): T => {
-    if (!v) throw new Error('the Zitadel fixture is not started (read it inside a test)');
-    return v;
-  };
   return {
     get fx() {
-      return ready(fx);
+      return session.fx;
     },
     get s() {
-      return ready(s);
+      return session.client;
     },
   };
 }
