@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
@@ -465,13 +465,15 @@ export function defaultAuditFile(server: string, env: NodeJS.ProcessEnv = proces
 /**
  * How many copies of one server may share the default audit location: several stdio clients (Claude and
  * Cursor, two editor windows) each start their own copy from the same mcp.json entry, and every copy needs
- * a log of its own (one writer per file). Copy n > 1 writes `audit-<n>.jsonl` beside `audit.jsonl`.
+ * a log of its own (one writer per file). Copy n > 1 writes `audit-<n>.jsonl` beside `audit.jsonl` (over
+ * stdio, `<name>-<n><ext>` beside a configured log).
  */
 export const DEFAULT_AUDIT_SLOTS = 8;
 
-/** The default audit log of copy `n` (1-based) of a server: `audit.jsonl`, then `audit-2.jsonl`... */
-export function defaultAuditSlot(defaultFile: string, n: number): string {
-  return n <= 1 ? defaultFile : join(dirname(defaultFile), `audit-${n}.jsonl`);
+/** The audit log of copy `n` (1-based) of a server: `audit.jsonl`, then `audit-2.jsonl`... */
+export function auditSlot(file: string, n: number): string {
+  const ext = extname(file);
+  return n <= 1 ? file : join(dirname(file), `${basename(file, ext)}-${n}${ext}`);
 }
 
 export type FullConfig<C extends z.ZodObject> = KitConfig & { backend: z.output<C> };

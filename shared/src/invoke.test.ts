@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { ToolError } from './errors.js';
 import { invokeTool } from './invoke.js';
 import { silentLogger } from './logging.js';
 import { createToolDefiner } from './tool.js';
@@ -75,6 +76,47 @@ describe('invokeTool', () => {
     });
     cancelled.abort('client disconnected');
     await expect(running).rejects.toMatchObject({ code: 'ERR_CANCELLED' });
+  });
+
+  it('a tool that changes something, stopped while it ran, answers ERR_OUTCOME_UNKNOWN (not "cancelled" or "try again")', async () => {
+    const change = defineTool({
+      ...slow,
+      name: 'slow_change',
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    });
+    const caller = new AbortController();
+    const cancelled = invokeTool(change, { ms: 5000 }, { seen: [] }, base(caller.signal), { timeoutMs: 10_000 });
+    caller.abort(new Error('client went away'));
+    await expect(cancelled).rejects.toMatchObject({
+      code: 'ERR_OUTCOME_UNKNOWN',
+      message: expect.stringMatching(
+        /cancelled while it ran .* may or may not have taken effect: check the current state/,
+      ),
+    });
+    const late = invokeTool(change, { ms: 5000 }, { seen: [] }, base(), { timeoutMs: 100 });
+    await expect(late).rejects.toMatchObject({
+      code: 'ERR_OUTCOME_UNKNOWN',
+      message: expect.stringMatching(/did not finish within 100 ms; it may or may not have taken effect/),
+    });
+    // The handler's own cancellation error is no proof that nothing happened either.
+    const own = defineTool({
+      ...change,
+      name: 'own_cancel',
+      handler: async (_input, { signal }) => {
+        await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+        throw new ToolError('ERR_CANCELLED', 'cancelled while trying to stop it');
+      },
+    });
+    const stopping = new AbortController();
+    const ownRun = invokeTool(own, { ms: 1 }, { seen: [] }, base(stopping.signal), { timeoutMs: 10_000 });
+    stopping.abort('gone');
+    await expect(ownRun).rejects.toMatchObject({ code: 'ERR_OUTCOME_UNKNOWN' });
+    // Not run at all: still plainly cancelled.
+    const gone = new AbortController();
+    gone.abort('gone');
+    await expect(
+      invokeTool(change, { ms: 1 }, { seen: [] }, base(gone.signal), { timeoutMs: 1000 }),
+    ).rejects.toMatchObject({ code: 'ERR_CANCELLED', message: expect.stringMatching(/was not run/) });
   });
 
   it('ignores an ownController that is not behind the caller signal', async () => {

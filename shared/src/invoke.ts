@@ -80,6 +80,7 @@ export async function invokeTool<S extends object>(
   const signal = controller.signal;
   const ctx = { ...services, ...base, signal } as ToolContext<S>;
   let raw: unknown;
+  let started = false;
   try {
     // A caller gone while the call waited before its handler (a stalled Redis under a confirmation redeem
     // or an approval consume, an audit write): never start it. raceAbort alone would refuse the answer but
@@ -93,18 +94,35 @@ export async function invokeTool<S extends object>(
     // Backend calls the handler makes know whose they are (the key admission counts by): the backend
     // limiters share their slots fairly between callers (semaphore.ts; from the first backend queue on,
     // see caller-context.ts for why not before).
+    started = true;
     raw = await raceAbort(
       runAsCallerWhenQueuing(base.principal.subject, () => tool.handler(input, ctx)),
       signal,
     );
   } catch (err) {
+    // A tool that changes something was stopped while it ran: its request may already have reached the
+    // backend (a container stop the engine carries out anyway), so neither "try again" nor "cancelled"
+    // (which reads as "nothing happened", and is audited as a plain error) is true.
+    const changes = started && tool.annotations.readOnlyHint !== true;
     if (timedOut && !(err instanceof RavenhelmError && err.code !== 'ERR_BACKEND_TIMEOUT')) {
+      if (changes) {
+        throw new ToolError(
+          'ERR_OUTCOME_UNKNOWN',
+          `${tool.name} did not finish within ${opts.timeoutMs} ms; it may or may not have taken effect: check the current state before calling it again`,
+        );
+      }
       throw new ToolError(
         'ERR_BACKEND_TIMEOUT',
         `${tool.name} did not finish within ${opts.timeoutMs} ms; try again or narrow the request`,
       );
     }
-    if (base.signal.aborted && !(err instanceof RavenhelmError)) {
+    if (base.signal.aborted && (!(err instanceof RavenhelmError) || (changes && err.code === 'ERR_CANCELLED'))) {
+      if (changes) {
+        throw new ToolError(
+          'ERR_OUTCOME_UNKNOWN',
+          `${tool.name} was cancelled while it ran (the client went away or the server is shutting down); it may or may not have taken effect: check the current state before calling it again`,
+        );
+      }
       throw new ToolError(
         'ERR_CANCELLED',
         `${tool.name} was cancelled (the client went away or the server is shutting down)`,

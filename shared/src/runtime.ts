@@ -6,13 +6,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import type { Authenticator, Principal } from '@ravenhelm/auth';
 import { APPROVER_SCOPE, EMPTY_POLICY, parsePolicy, Registry } from '@ravenhelm/registry';
 import type { z } from 'zod';
-import {
-  DEFAULT_AUDIT_SLOTS,
-  defaultAuditFile,
-  defaultAuditSlot,
-  type FullConfig,
-  shutdownGraceMsOf,
-} from './config.js';
+import { auditSlot, DEFAULT_AUDIT_SLOTS, defaultAuditFile, type FullConfig, shutdownGraceMsOf } from './config.js';
 import { RavenhelmError } from './errors.js';
 import { lazyModern } from './http/era.js';
 import { createHttpHandler, type PeerIdentity } from './http/handler.js';
@@ -155,8 +149,11 @@ export async function createRuntime(
   }
   const defaultPath = defaultAuditFile(definition.name);
   let auditPath = config.audit.file ?? defaultPath;
-  // At the default location (not a path the operator chose) each copy of the server gets a log of its own.
-  const auditSlots = resolvePath(auditPath) === resolvePath(defaultPath) ? DEFAULT_AUDIT_SLOTS : 1;
+  // Each copy of the server gets a log of its own at the default location, and over stdio wherever the log
+  // is (every client, every session starts its own copy from the same mcp.json entry). A path an HTTP
+  // server was given stays its alone: two replicas on one log are a deployment mistake, refused.
+  const auditSlots =
+    resolvePath(auditPath) === resolvePath(defaultPath) || config.transport === 'stdio' ? DEFAULT_AUDIT_SLOTS : 1;
   let audit = overrides.audit;
   // Shipping follows the log the runtime opens (an overridden sink is the caller's to ship).
   const shipping = audit
@@ -173,8 +170,9 @@ export async function createRuntime(
     try {
       mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
       const inUse: string[] = [];
+      const firstPath = auditPath;
       for (let slot = 1; !audit; slot++) {
-        auditPath = slot === 1 ? auditPath : defaultAuditSlot(defaultPath, slot);
+        auditPath = auditSlot(firstPath, slot);
         audit = await openSink().catch((err: unknown) => {
           const holder = liveHolderOf(err);
           if (slot >= auditSlots || holder === undefined) throw err;
@@ -185,7 +183,7 @@ export async function createRuntime(
       if (inUse.length > 0) {
         logger.info(
           { auditFile: auditPath, inUse },
-          'other copies of this server (other stdio clients) write the default audit log: this copy writes its own',
+          'other copies of this server (other stdio clients) write that audit log: this copy writes its own',
         );
       }
     } catch (err) {

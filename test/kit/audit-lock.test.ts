@@ -13,12 +13,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createFileAuditSink, readAuditLock, verifyAuditChain } from '@ravenhelm/kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAndWait } from '../fixtures/kill-load.js';
 import { fillDisk, mountTmpfs } from '../fixtures/small-disk.js';
-import { type HttpBin, startHttpBin, tsEntry } from '../fixtures/spawn.js';
+import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rh-auditlock-'));
 const auditFile = join(dir, 'audit.jsonl');
@@ -134,6 +135,44 @@ describe('several copies of one server at the default location (several stdio cl
     servers.push(next);
     expect((await readAuditLock(files[0] as string))?.pid).toBe(next.child.pid);
     await next.stop();
+  });
+});
+
+describe('several stdio copies of one mcp.json entry that names its audit log', () => {
+  it('the second copy writes <name>-2<ext> beside it instead of exiting; both chains verify', async () => {
+    const file = join(dir, 'stdio', 'docker-stdio.jsonl');
+    const { RAVENHELM_AUDIT_FILE: _, ...rest } = env('stdio');
+    const entry = tsEntry('test/fixtures/side-effect-bin.ts', ['--stdio']);
+    const clients: Client[] = [];
+    const stderr: string[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const transport = new StdioClientTransport({
+          ...entry,
+          cwd: REPO_ROOT,
+          env: { ...rest, RAVENHELM_AUDIT_FILE: file },
+          stderr: 'pipe',
+        });
+        transport.stderr?.on('data', (d: Buffer) => {
+          stderr[i] = (stderr[i] ?? '') + d.toString();
+        });
+        const client = new Client({ name: `copy${i}`, version: '1.0.0' });
+        await client.connect(transport);
+        clients.push(client);
+      }
+      for (const [i, client] of clients.entries()) {
+        const r = await client.callTool({ name: 'sfx_write', arguments: { value: `stdio${i}`, ms: 0 } });
+        expect(r.isError, JSON.stringify(r)).toBeFalsy();
+      }
+    } finally {
+      for (const c of clients) await c.close();
+    }
+    expect(stderr[1]).toContain('this copy writes its own');
+    const second = join(dir, 'stdio', 'docker-stdio-2.jsonl');
+    for (const [i, f] of [file, second].entries()) {
+      expect(await verifyAuditChain(f)).toMatchObject({ ok: true });
+      expect(readFileSync(f, 'utf8')).toContain(`stdio${i}`);
+    }
   });
 });
 

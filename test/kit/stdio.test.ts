@@ -27,6 +27,13 @@ describe('stdio transport', () => {
     const refused = await client.callTool({ name: 'echo_secret_rotate', arguments: { name: 'x', newValue: 'y' } });
     expect(refused.isError).toBe(true);
     expect((refused.content as { text: string }[])[0]?.text).toMatch(/^ERR_/);
+    // An unknown tool is a JSON-RPC error (-32602, data.code), as over HTTP, not a tool result.
+    const unknown = await client.callTool({ name: 'containers_nuke', arguments: {} }).then(
+      () => undefined,
+      (err: { code?: number; message?: string; data?: { code?: string } }) => err,
+    );
+    expect(unknown).toMatchObject({ code: -32602, data: { code: 'ERR_UNKNOWN_TOOL' } });
+    expect(unknown?.message).toMatch(/no tool named 'containers_nuke'; call tools\/list/);
     await client.close();
   }, 60_000);
 

@@ -13,6 +13,7 @@ import { LokiSimulator } from '../simulators/loki.js';
 import { TempoSimulator } from '../simulators/tempo.js';
 import {
   type Listening,
+  listen,
   type Proc,
   postAlerts,
   startAlertmanager,
@@ -183,4 +184,211 @@ describe('no leak after many faults', () => {
     const after = await Promise.all(Array.from({ length: 8 }, () => server.call('metrics_query', { query: 'up' })));
     for (const a of after) expect(a.isError, a.text).toBe(false);
   }, 60_000);
+});
+
+/**
+ * A backend that answers, but not what its API documents: an echoed credential in an error of any status,
+ * a malformed payload, a Thanos partial response. One programmable backend stands in for all five.
+ */
+describe('answers a backend gets wrong', () => {
+  const TOKEN = 'SuperSecretPromToken123';
+  const LOKI_PASSWORD = 'LokiPw!"\\x';
+  let answer: (auth: string) => { status: number; body: unknown } = () => ({ status: 200, body: {} });
+  let backend: Listening;
+  let wrong: ServedOverHttp<ObservabilityServices>;
+
+  beforeAll(async () => {
+    backend = await listen((req, res) => {
+      const { status, body } = answer(req.headers.authorization ?? '');
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    const env: Record<string, string> = { RAVENHELM_TOOLSETS: 'all' };
+    for (const f of FAMILIES) {
+      env[`${f.toUpperCase()}_URL`] = backend.url;
+      env[`${f.toUpperCase()}_TOKEN`] = `${TOKEN}-${f}`;
+    }
+    delete env.LOKI_TOKEN;
+    Object.assign(env, { LOKI_USERNAME: 'loki-user', LOKI_PASSWORD });
+    wrong = await serveOverHttp<ObservabilityServices>(observabilityServer, env, ['mcp:observability:admin']);
+  }, 60_000);
+
+  afterAll(async () => {
+    await wrong?.close();
+    await backend?.close();
+  });
+
+  async function answered(family: Family, tool: string, args: Record<string, unknown>, body: unknown) {
+    answer = () => ({ status: 200, body });
+    const a = await wrong.call(tool, args);
+    console.log(`${family} ${tool}: ${a.text.slice(0, 300)}`);
+    return a;
+  }
+
+  const ERROR_BODIES: Record<Family, (auth: string) => unknown> = {
+    prometheus: (auth) => ({ status: 'error', errorType: 'bad_data', error: `bad request, headers: ${auth}` }),
+    alertmanager: (auth) => ({ message: `headers: ${auth}` }),
+    loki: (auth) => `parse error at line 1, col 1: headers: ${auth}`,
+    tempo: (auth) => ({ error: `headers: ${auth}` }),
+    grafana: (auth) => ({ message: `headers: ${auth}` }),
+  };
+
+  it.each(
+    FAMILIES.flatMap((f) => [200, 202, 500].map((status) => [f, status] as const)).filter(
+      ([f, status]) => status !== 200 || f === 'prometheus',
+    ),
+  )('%s: an error answer (HTTP %i) that echoes our credentials loses them', async (family, status) => {
+    const { name, tool, args } = BACKENDS[family];
+    let echoed = '';
+    answer = (auth) => {
+      echoed = auth;
+      return { status, body: ERROR_BODIES[family](auth) };
+    };
+    const a = await wrong.call(tool, args);
+    console.log(`${family} HTTP ${status}: ${a.text.slice(0, 300)}`);
+    expect(a.isError, a.text).toBe(true);
+    expect(a.text).toContain(name);
+    expect(a.text).toContain('[redacted]');
+    const secrets = [TOKEN, 'LokiPw', echoed.replace(/^(Bearer|Basic) /, '')];
+    for (const secret of secrets) expect(a.text).not.toContain(secret);
+    expect(JSON.stringify(a.structured ?? {})).not.toContain(TOKEN);
+  });
+
+  const vector = (result: unknown) => ({ status: 'success', data: { resultType: 'vector', result } });
+  const alert = {
+    labels: { alertname: 'HighErrorRate' },
+    annotations: {},
+    startsAt: '2026-01-31T12:00:00Z',
+    endsAt: '2026-01-31T13:00:00Z',
+    fingerprint: 'abc',
+    receivers: [{ name: 'team' }],
+    status: { state: 'active', silencedBy: [], inhibitedBy: [] },
+  };
+  const MALFORMED: [string, Family, string, Record<string, unknown>, unknown, string][] = [
+    [
+      'Prometheus data: null',
+      'prometheus',
+      'metrics_query',
+      { query: 'up' },
+      { status: 'success', data: null },
+      'data',
+    ],
+    ['Prometheus result not a list', 'prometheus', 'metrics_query', { query: 'up' }, vector('x'), 'data.result'],
+    [
+      'Prometheus matrix values a string',
+      'prometheus',
+      'metrics_query_range',
+      { query: 'up' },
+      { status: 'success', data: { resultType: 'matrix', result: [{ metric: {}, values: 'abc' }] } },
+      'data.result[0].values',
+    ],
+    [
+      'Loki timestamp not a number',
+      'loki',
+      'logs_search',
+      { query: '{a="b"}' },
+      {
+        status: 'success',
+        data: { resultType: 'streams', result: [{ stream: { a: 'b' }, values: [['notanumber', 'x']] }] },
+      },
+      'data.result[0].values',
+    ],
+    [
+      'Tempo trace without traceID',
+      'tempo',
+      'traces_search',
+      { query: '{ }' },
+      { traces: [{ rootServiceName: 'x' }] },
+      'traces[0].traceID',
+    ],
+    [
+      'Alertmanager alert without status',
+      'alertmanager',
+      'alerts_list',
+      {},
+      [{ ...alert, status: undefined }],
+      '[0].status',
+    ],
+    ['Grafana hit without uid', 'grafana', 'dashboards_search', {}, [{ title: 'x' }], '[0].uid'],
+  ];
+
+  it.each(MALFORMED)(
+    '%s: ERR_BACKEND_ERROR naming the backend and the field',
+    async (_, family, tool, args, body, field) => {
+      const a = await answered(family, tool, args, body);
+      expect(a.isError, a.text).toBe(true);
+      expect(a.text.startsWith(`ERR_BACKEND_ERROR: ${BACKENDS[family].name} answered`), a.text).toBe(true);
+      expect(a.text).toContain(`: ${field}: `);
+    },
+  );
+
+  it('reads answers with fields it does not know (vendors add fields)', async () => {
+    const extra = { newVendorField: { nested: [1, 2] } };
+    const prom = await answered(
+      'prometheus',
+      'metrics_query',
+      { query: 'up' },
+      {
+        status: 'success',
+        ...extra,
+        data: {
+          resultType: 'vector',
+          ...extra,
+          result: [{ metric: { job: 'a' }, value: [1700000000, '1'], ...extra }],
+        },
+      },
+    );
+    expect(prom.isError, prom.text).toBe(false);
+    expect(prom.structured?.samples).toEqual([{ labels: { job: 'a' }, value: '1' }]);
+    const am = await answered('alertmanager', 'alerts_list', {}, [
+      { ...alert, ...extra, status: { ...alert.status, ...extra } },
+    ]);
+    expect(am.isError, am.text).toBe(false);
+    const tempo = await answered(
+      'tempo',
+      'traces_search',
+      { query: '{ }' },
+      { traces: [{ traceID: 'ab12', ...extra }], ...extra },
+    );
+    expect(tempo.isError, tempo.text).toBe(false);
+  });
+
+  it('reports Prometheus warnings (a partial response) on instant and range queries, bounded and counted', async () => {
+    const warnings = [
+      'partial response: store gateway eu-west-1 unavailable, 2 of 3 stores answered',
+      `long ${'w'.repeat(2000)}`,
+      ...Array.from({ length: 5 }, (_, i) => `store ${i} unavailable`),
+    ];
+    const instant = await answered(
+      'prometheus',
+      'metrics_query',
+      { query: 'up' },
+      {
+        ...vector([{ metric: { job: 'api' }, value: [1700000000, '1'] }]),
+        warnings,
+        infos: ['PromQL info: metric might not be a counter'],
+      },
+    );
+    expect(instant.isError, instant.text).toBe(false);
+    const got: string[] = instant.structured?.warnings;
+    expect(got).toHaveLength(5);
+    expect(got[0]).toBe(warnings[0]);
+    expect(got[1]?.length).toBeLessThanOrEqual(201);
+    expect(got[4]).toBe('(3 more warnings not shown; 7 in all)');
+    expect(instant.text).toContain('store gateway eu-west-1 unavailable');
+    const range = await answered(
+      'prometheus',
+      'metrics_query_range',
+      { query: 'up' },
+      {
+        status: 'success',
+        warnings: [warnings[0]],
+        data: { resultType: 'matrix', result: [{ metric: { job: 'api' }, values: [[1700000000, '1']] }] },
+      },
+    );
+    expect(range.isError, range.text).toBe(false);
+    expect(range.structured?.warnings).toEqual([warnings[0]]);
+    // no warnings: no field
+    const clean = await answered('prometheus', 'metrics_query', { query: 'up' }, vector([]));
+    expect(clean.structured).not.toHaveProperty('warnings');
+  });
 });

@@ -1,3 +1,4 @@
+import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LokiSimulator } from '../simulators/loki.js';
 import {
@@ -226,5 +227,69 @@ describe('incident_get_context', () => {
     });
     expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(3000);
     expect(res.logs.truncated).toBe(true);
+  });
+});
+
+describe('incident_get_context within the output budget', () => {
+  /** What a handler gets when the whole result must fit the default 64 KiB (RAVENHELM_MAX_OUTPUT_BYTES). */
+  const share = dataBudgetOf(64 * 1024);
+  const SERVICE = 'kube-checkout';
+
+  beforeAll(async () => {
+    // 50 alerts with the labels kube-prometheus-stack puts on them; every tenth is critical.
+    await postAlerts(
+      am.url,
+      Array.from({ length: 50 }, (_, i) => ({
+        labels: {
+          alertname: `KubePodCrashLooping${i}`,
+          service: SERVICE,
+          severity: i % 10 === 0 ? 'critical' : 'warning',
+          namespace: 'checkout',
+          pod: `checkout-api-7d9f8b6c5d-${i}abcd`,
+          container: 'server',
+          cluster: 'prod-eu-west-1',
+          prometheus: 'monitoring/kube-prometheus-stack-prometheus',
+          job: 'kube-state-metrics',
+          instance: '10.0.12.34:8080',
+          endpoint: 'http',
+          reason: 'CrashLoopBackOff',
+          uid: `0a1b2c3d-4e5f-6789-abcd-ef01234567${String(i).padStart(2, '0')}`,
+          team: 'payments',
+        },
+        annotations: {
+          summary: 'Pod is crash looping.',
+          runbook_url: 'https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping',
+        },
+      })),
+    );
+    await waitFor('the 50 alerts to be active', async () => {
+      const res = await fetch(`${am.url}/api/v2/alerts?filter=${encodeURIComponent(`service="${SERVICE}"`)}`);
+      return ((await res.json()) as unknown[]).length === 50;
+    });
+  });
+
+  it('lists the most severe alerts that fit and states how many it left out and where they are', async () => {
+    const res = await call('incident_get_context', { service: SERVICE, maxAlerts: 50 }, services, {
+      maxOutputBytes: share,
+    });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    const kept = res.alerts.items.length as number;
+    expect(kept).toBeGreaterThan(5);
+    expect(kept).toBeLessThan(50);
+    expect(res.alerts).toMatchObject({ ok: true, total: 50, truncated: true });
+    expect(res.alerts.items.slice(0, 5).map((a: { severity: string }) => a.severity)).toEqual(
+      Array(5).fill('critical'),
+    );
+    expect(res.cut).toEqual([
+      `alerts: ${kept} of 50 listed, most urgent first (0 left out by maxAlerts=50, ${50 - kept} by the output budget); alerts_list with matchers service="${SERVICE}" lists them all`,
+    ]);
+    // within maxAlerts and the budget: nothing cut by the budget, the maxAlerts cut stated
+    const few = await call('incident_get_context', { service: SERVICE, maxAlerts: 5 }, services, {
+      maxOutputBytes: share,
+    });
+    expect(few.alerts.items).toHaveLength(5);
+    expect(few.cut).toEqual([
+      `alerts: 5 of 50 listed, most urgent first (45 left out by maxAlerts=5, 0 by the output budget); alerts_list with matchers service="${SERVICE}" lists them all`,
+    ]);
   });
 });

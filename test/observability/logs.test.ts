@@ -1,3 +1,4 @@
+import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOKI_TIMEOUT_BODY, LokiSimulator } from '../simulators/loki.js';
 import { listen } from './fixture.js';
@@ -254,5 +255,83 @@ describe('Loki failures', () => {
     } finally {
       loki.control.fail = undefined;
     }
+  });
+});
+
+describe('logs_search within the output budget', () => {
+  const k8s = new LokiSimulator();
+  let k8sServices: ReturnType<typeof makeServices>;
+  /** What a handler gets when the whole result must fit the default 64 KiB (RAVENHELM_MAX_OUTPUT_BYTES). */
+  const share = dataBudgetOf(64 * 1024);
+  const t = Date.now();
+
+  beforeAll(async () => {
+    await k8s.start();
+    k8sServices = makeServices({ loki: { url: k8s.url } });
+    // 100 pods of one deployment, one error line each, with the labels a Kubernetes log agent attaches.
+    for (let i = 0; i < 100; i++) {
+      k8s.push(
+        {
+          cluster: 'prod-eu-west-1',
+          namespace: 'checkout',
+          app: 'checkout-api',
+          pod: `checkout-api-7d9f8b6c5d-${String(i).padStart(5, 'x')}`,
+          container: 'server',
+          node_name: `ip-10-0-${i}-17.eu-west-1.compute.internal`,
+          service_name: 'checkout-api',
+          job: 'checkout/checkout-api',
+          stream: 'stderr',
+          level: 'error',
+          filename: `/var/log/pods/checkout_checkout-api-7d9f8b6c5d-${i}_0a1b2c3d-4e5f-6789-abcd-ef0123456789/server/0.log`,
+          instance: `checkout-api-7d9f8b6c5d-${i}`,
+        },
+        [{ atMs: t - 200_000 + i * 1000, line: `level=error msg="payment declined" order=${i}` }],
+      );
+    }
+    // One line of 10,000 three-byte characters: over the budget even alone.
+    k8s.push({ namespace: 'wide' }, [{ atMs: t - 1000, line: '€'.repeat(10_000) }]);
+  });
+
+  afterAll(async () => {
+    await k8s.close();
+  });
+
+  it('keeps only the streams its lines use and states how many lines and streams it left out', async () => {
+    const res = await call('logs_search', { query: '{namespace="checkout"} |= "error"' }, k8sServices, {
+      maxOutputBytes: share,
+    });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    const kept = res.returned as number;
+    expect(kept).toBeGreaterThan(10);
+    expect(kept).toBeLessThan(100);
+    expect(res.truncated).toBe(true);
+    expect(res.streams).toHaveLength(kept);
+    // newest first, each line pointing at its own pod's labels
+    res.lines.forEach((l: { stream: number; line: string }, n: number) => {
+      const order = 99 - n;
+      expect(l.line).toBe(`level=error msg="payment declined" order=${order}`);
+      expect(res.streams[l.stream].instance).toBe(`checkout-api-7d9f8b6c5d-${order}`);
+    });
+    const oldest = res.lines.at(-1).time;
+    expect(res.reason).toBe(
+      `output budget: ${100 - kept} of 100 lines left out (and ${100 - kept} of 100 streams only they use); they are older than the last line listed: repeat with end="${oldest}", or narrow the query (more labels, a line filter) or lower limit`,
+    );
+    // following the advice gets the next (older) lines
+    const next = await call('logs_search', { query: '{namespace="checkout"}', end: oldest }, k8sServices, {
+      maxOutputBytes: share,
+    });
+    expect(next.lines[0].line).toBe(`level=error msg="payment declined" order=${99 - kept}`);
+  });
+
+  it('cuts a single line over the budget and says so', async () => {
+    const res = await call('logs_search', { query: '{namespace="wide"}', maxLineLength: 10_000 }, k8sServices, {
+      maxOutputBytes: share,
+    });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    expect(res).toMatchObject({ returned: 1, truncated: true, streams: [{ namespace: 'wide' }] });
+    expect(res.lines[0].cut).toBe(true);
+    expect(res.lines[0].line.length).toBeLessThan(10_000);
+    expect(res.lines[0].line.endsWith('…')).toBe(true);
+    expect(res.reason).toBe('output budget: the first line listed was cut further to fit (cut: true)');
   });
 });

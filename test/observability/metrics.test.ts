@@ -1,4 +1,6 @@
-import { observabilityServer } from '@ravenhelm/mcp-observability';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ObservabilityBackendConfig, observabilityServer } from '@ravenhelm/mcp-observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deadUrl,
@@ -52,6 +54,23 @@ describe('metrics_query', () => {
       services,
     );
     expect(second.samples[0].labels.sensor).toBe('s34');
+  });
+
+  it('sorts Prometheus infinities as numbers ("+Inf" first descending, "-Inf" last), NaN after them', async () => {
+    const one = (expr: string, k: string) => `label_replace(${expr}, "k", "${k}", "", "")`;
+    const query = [
+      one('vector(2)', 'two'),
+      one('vector(1) / 0', 'inf'),
+      one('vector(0) / 0', 'nan'),
+      one('vector(-1) / 0', 'ninf'),
+      one('vector(5)', 'five'),
+    ].join(' or ');
+    const order = async (sort: string) =>
+      (await call('metrics_query', { query, sort }, services)).samples.map(
+        (s: { labels: { k: string }; value: string }) => `${s.labels.k}=${s.value}`,
+      );
+    expect(await order('desc')).toEqual(['inf=+Inf', 'five=5', 'two=2', 'ninf=-Inf', 'nan=NaN']);
+    expect(await order('asc')).toEqual(['ninf=-Inf', 'two=2', 'five=5', 'inf=+Inf', 'nan=NaN']);
   });
 
   it('answers scalars and range selectors', async () => {
@@ -244,6 +263,25 @@ describe('metrics_query_range', () => {
     expect(err.code).toBe('ERR_INVALID_INPUT');
     expect(err.message).toMatch(/start: "yesterday" is not a time/);
   });
+
+  it('reads times strictly: no 30 February, no offset means UTC, nothing before 1970', async () => {
+    const feb30 = await callError('metrics_query', { query: 'time()', time: '2026-02-30T00:00:00Z' }, services);
+    expect(feb30.code).toBe('ERR_INVALID_INPUT');
+    expect(feb30.message).toMatch(/^time: "2026-02-30T00:00:00Z" is not a valid RFC 3339 time/);
+    const farPast = await callError('metrics_query', { query: 'time()', time: 'now-999999999999999w' }, services);
+    expect(farPast.message).toMatch(/^time: "now-999999999999999w" is before 1970-01-01T00:00:00Z/);
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const local = await call('metrics_query', { query: 'time()', time: '2026-01-31T12:00:00' }, services);
+      expect(local.samples[0].value).toBe('1769860800');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+    const hugeStep = await callError('metrics_query_range', { query: 'up', step: '9999999999w' }, services);
+    expect(hugeStep.message).toMatch(/^step: .* is longer than 100 years/);
+  });
 });
 
 describe('metric discovery', () => {
@@ -305,6 +343,35 @@ describe('readiness', () => {
 });
 
 describe('Prometheus failures', () => {
+  it('refuses a backend URL holding a user and password at startup, naming the settings, never the password', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const run = spawnSync(
+      process.execPath,
+      ['--conditions=@ravenhelm/source', '--import', 'tsx', 'servers/observability/src/bin.ts', '--stdio'],
+      {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          PROMETHEUS_URL: 'http://admin:UrlPassw0rdXYZ@127.0.0.1:9',
+        },
+        input: '',
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/backend\.prometheus\.url: must not hold a user name or password/);
+    expect(run.stderr).toMatch(/PROMETHEUS_USERNAME and PROMETHEUS_PASSWORD .* or PROMETHEUS_TOKEN/);
+    expect(run.stderr + run.stdout).not.toContain('UrlPassw0rdXYZ');
+    for (const family of ['alertmanager', 'loki', 'tempo', 'grafana'] as const) {
+      const parsed = ObservabilityBackendConfig.safeParse({ [family]: { url: 'https://user:pw@example.com' } });
+      expect(parsed.success, family).toBe(false);
+      expect(JSON.stringify(parsed.error?.issues)).toContain(`${family.toUpperCase()}_USERNAME`);
+    }
+    expect(ObservabilityBackendConfig.safeParse({ prometheus: { url: 'https://example.com' } }).success).toBe(true);
+  });
+
   it('says Prometheus is unreachable when nothing listens', async () => {
     const down = makeServices({ prometheus: { url: await deadUrl() } });
     const err = await callError('metrics_query', { query: 'up' }, down);

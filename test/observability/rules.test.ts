@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deadUrl,
@@ -243,5 +244,61 @@ describe('alerts_list_rules when Prometheus fails', () => {
     } finally {
       await failing.close();
     }
+  });
+});
+
+describe('alerts_list_rules within the output budget', () => {
+  /** What a handler gets when the whole result must fit the default 64 KiB (RAVENHELM_MAX_OUTPUT_BYTES). */
+  const share = dataBudgetOf(64 * 1024);
+  const DETAIL = 'x'.repeat(500);
+  let wide: Proc;
+  let wideServices: ReturnType<typeof makeServices>;
+
+  beforeAll(async () => {
+    // One alert per demo_requests_total series (60 routes x 3 codes), each with a 500-char label.
+    wide = await startPrometheus([exporter.url], {
+      rules: `groups:
+  - name: wide
+    interval: 1s
+    rules:
+      - alert: ManySeries
+        expr: label_replace(demo_requests_total, "detail", "$1-${DETAIL}", "route", "(.*)")
+        labels: {severity: warning}
+      - alert: Quiet
+        expr: vector(1) < 0
+`,
+    });
+    wideServices = makeServices({ prometheus: { url: wide.url } });
+    await waitFor('ManySeries to fire on every series', async () => {
+      const res = await fetch(`${wide.url}/api/v1/rules`);
+      const body = (await res.json()) as { data: { groups: { rules: RawRule[] }[] } };
+      const rule = body.data.groups.flatMap((g) => g.rules).find((r) => r.name === 'ManySeries');
+      return (rule?.alerts?.length ?? 0) === 180;
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await wide?.stop();
+  });
+
+  it('lists fewer alerts of a rule too wide for the budget and says so', async () => {
+    const res = await call('alerts_list_rules', { alertsPerRule: 50 }, wideServices, { maxOutputBytes: share });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    expect(names(res)[0]).toBe('ManySeries');
+    const { alerts } = res.rules[0];
+    expect(alerts).toMatchObject({ total: 180, firing: 180, pending: 0 });
+    expect(alerts.items.length).toBeGreaterThan(10);
+    expect(alerts.items.length).toBeLessThan(50);
+    expect(alerts.items[0].labels.detail).toMatch(new RegExp(`^/r\\d+-${DETAIL}$`));
+    expect(res.cut).toEqual([
+      'active alerts: 50 listed per rule (alertsPerRule, up to 50) on 1 rule(s); alerts.total counts all; alerts_list has them',
+      'output budget: fewer active alerts listed on 1 rule(s) (alerts.items against alerts.total); lower alertsPerRule, or alerts_list with matchers alertname="<rule>" lists them all',
+    ]);
+    // the rule that did not fit beside it is on the next page
+    expect(res).toMatchObject({ total: 2, returned: 1, truncated: true });
+    const next = await call('alerts_list_rules', { alertsPerRule: 50, cursor: res.nextCursor }, wideServices, {
+      maxOutputBytes: share,
+    });
+    expect(names(next)).toEqual(['Quiet']);
   });
 });

@@ -1,3 +1,4 @@
+import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimSpan, TempoSimulator } from '../simulators/tempo.js';
 import { call, callError, makeServices } from './harness.js';
@@ -269,5 +270,75 @@ describe('traces_search', () => {
     } finally {
       tempo.control.fail = undefined;
     }
+  });
+});
+
+describe('traces within the output budget', () => {
+  const big = new TempoSimulator();
+  let bigServices: ReturnType<typeof makeServices>;
+  /** What a handler gets when the whole result must fit the default 64 KiB (RAVENHELM_MAX_OUTPUT_BYTES). */
+  const share = dataBudgetOf(64 * 1024);
+  const SQL =
+    'SELECT id, name, price FROM products WHERE category_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 50 OFFSET $2 /* app=checkout route=/api/products */';
+  const HUGE = 'ffffffffffffffffffffffffffffffff';
+
+  beforeAll(async () => {
+    await big.start();
+    bigServices = makeServices({ tempo: { url: big.url } });
+    // 100 traces whose root span is a long SQL statement, one second apart.
+    for (let i = 0; i < 100; i++) {
+      big.addTrace((i + 1).toString(16).padStart(32, 'a'), [
+        {
+          spanId: hex16(i + 1),
+          service: 'checkout',
+          name: SQL,
+          startMs: t0 + i * 100,
+          durationMs: 12,
+          status: 'error',
+        },
+      ]);
+    }
+    big.addTrace(HUGE, [
+      { spanId: hex16(1), service: 's'.repeat(5000), name: 'x'.repeat(100_000), startMs: t0, durationMs: 1 },
+    ]);
+  });
+
+  afterAll(async () => {
+    await big.close();
+  });
+
+  it('traces_search lists the newest traces that fit and counts the rest', async () => {
+    const res = await call('traces_search', { query: '{ status = error }', limit: 100 }, bigServices, {
+      maxOutputBytes: share,
+    });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    const kept = res.returned as number;
+    expect(kept).toBeGreaterThan(10);
+    expect(kept).toBeLessThan(100);
+    expect(res.truncated).toBe(true);
+    expect(res.traces[0].traceId).toBe((100).toString(16).padStart(32, 'a'));
+    expect(res.traces[0].rootOperation).toBe(SQL);
+    const oldest = res.traces.at(-1).startTime;
+    expect(res.cut).toEqual([
+      `output budget: ${100 - kept} of 100 traces left out; for the older ones repeat with end="${oldest}", or lower limit or narrow the query`,
+    ]);
+  });
+
+  it('traces_get cuts span, operation and service names and says so', async () => {
+    const res = await call('traces_get', { traceId: HUGE }, bigServices, { maxOutputBytes: share });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(share);
+    expect(res).toMatchObject({ total: 1, returned: 1, truncated: false });
+    expect(res.spans[0].operation).toBe(`${'x'.repeat(200)}…`);
+    expect(res.spans[0].service).toBe(`${'s'.repeat(200)}…`);
+    expect(res.rootOperation).toBe(`${'x'.repeat(200)}…`);
+    expect(res.rootService).toBe(`${'s'.repeat(200)}…`);
+    expect(res.services).toEqual([{ name: `${'s'.repeat(200)}…`, spans: 1, errors: 0 }]);
+    expect(res.cut).toEqual(['span and service names cut to 200 chars on 1 span(s), marked with …']);
+    // and the search lists the same trace with its names cut
+    const found = await call('traces_search', { query: '{ name =~ "x+" }', limit: 5 }, bigServices, {
+      maxOutputBytes: share,
+    });
+    expect(found.traces.map((t: { traceId: string }) => t.traceId)).toEqual([HUGE]);
+    expect(found.cut).toEqual(['root service and operation names cut to 200 chars on 1 trace(s), marked with …']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMatcher, fromAmMatcher, matchesEmpty, parseMatcher, toAmMatcher } from './matchers.js';
+import { formatMatcher, fromAmMatcher, narrows, parseMatcher, toAmMatcher } from './matchers.js';
 
 describe('parseMatcher', () => {
   it('reads the four Alertmanager operators, quoted and bare values, escapes', () => {
@@ -9,6 +9,9 @@ describe('parseMatcher', () => {
     expect(parseMatcher('team!~"ops"')).toEqual({ name: 'team', op: '!~', value: 'ops' });
     expect(parseMatcher('msg="say \\"hi\\" \\\\ now"')).toEqual({ name: 'msg', op: '=', value: 'say "hi" \\ now' });
     expect(parseMatcher('region=""')).toEqual({ name: 'region', op: '=', value: '' });
+    // Any other backslash stays, as Alertmanager's parser keeps it: regex escapes need no doubling.
+    expect(parseMatcher('job=~"api\\.v1\\d+"')).toEqual({ name: 'job', op: '=~', value: 'api\\.v1\\d+' });
+    expect(parseMatcher('note="a\\tb\\q"')).toEqual({ name: 'note', op: '=', value: 'a\\tb\\q' });
   });
 
   it('refuses what Alertmanager would misread, naming the expected syntax', () => {
@@ -18,7 +21,7 @@ describe('parseMatcher', () => {
       ['alertname', 'not a label matcher'],
       ['1abc="x"', 'not a label matcher'],
       ['a="x" extra', 'unterminated quote'],
-      ['a="x\\q"', 'bad escape'],
+      ['a="x\\"', 'unterminated quote'],
       ['a=x,b=y', 'quote it'],
       ['a=~"x(?=y)"', 'the regex does not compile'],
       ['a=~"(a)\\\\1"', 'the regex does not compile'],
@@ -44,12 +47,43 @@ describe('parseMatcher', () => {
     });
   });
 
-  it('knows which matchers also match an absent label (with RE2, anchored)', () => {
-    expect(matchesEmpty({ name: 'a', op: '=~', value: '.*' })).toBe(true);
-    expect(matchesEmpty({ name: 'a', op: '=~', value: 'x|' })).toBe(true);
-    expect(matchesEmpty({ name: 'a', op: '=~', value: '.+' })).toBe(false);
-    expect(matchesEmpty({ name: 'a', op: '!=', value: 'x' })).toBe(true);
-    expect(matchesEmpty({ name: 'a', op: '=', value: 'x' })).toBe(false);
-    expect(matchesEmpty({ name: 'a', op: '!~', value: 'x.*' })).toBe(true);
+  it('quotes values the way Alertmanager parses them back: only backslash, quote and line feed escaped', () => {
+    // pkg/labels/parse.go unescapes \", \\ and \n only; any other \x stays a backslash and x.
+    expect(formatMatcher({ name: 'note', op: '=', value: 'a\tb' })).toBe('note="a\tb"');
+    expect(formatMatcher({ name: 'note', op: '=', value: 'a\u0001b\rc' })).toBe('note="a\u0001b\rc"');
+    expect(formatMatcher({ name: 'note', op: '=', value: 'say "hi"\n\\' })).toBe('note="say \\"hi\\"\\n\\\\"');
+    for (const value of ['a\tb', 'line1\nline2', 'q"\\', '\u00e9\u0007', 'api\\.v1', 'x\\n']) {
+      const back = parseMatcher(formatMatcher({ name: 'n', op: '!=', value }));
+      expect(back).toEqual({ name: 'n', op: '!=', value });
+    }
+  });
+
+  it('knows which matchers narrow a silence on their own', () => {
+    const m = (op: '=' | '!=' | '=~' | '!~', value: string) => ({ name: 'alertname', op, value });
+    for (const value of ['DiskFull', 'x']) expect(narrows(m('=', value)), value).toBe(true);
+    for (const value of ['DiskFull|HighLoad', 'api-.*', '5..', '.*Error.*', 'critical|warning', '[A-Z]\\w*Full'])
+      expect(narrows(m('=~', value)), value).toBe(true);
+    // Everything that also matches an absent label, or every value a label has.
+    expect(narrows(m('=', ''))).toBe(false);
+    for (const value of [
+      '.*',
+      '.+',
+      '.*.',
+      '(.+)',
+      '.{1,}',
+      '\\w+',
+      '\\S+',
+      '[^ ]+',
+      '[a-zA-Z].*',
+      'x|',
+      'DiskFull|.*',
+    ])
+      expect(narrows(m('=~', value)), value).toBe(false);
+    // A regex written to reject exactly the fixed probes still accepts a random value.
+    expect(narrows(m('=~', '[0-9a-f]{18}|DiskFull'))).toBe(false);
+    for (const value of ['', 'NoSuchAlert', '.*']) {
+      expect(narrows(m('!=', value)), `!=${value}`).toBe(false);
+      expect(narrows(m('!~', value)), `!~${value}`).toBe(false);
+    }
   });
 });

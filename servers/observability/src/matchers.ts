@@ -5,6 +5,7 @@
  * and silently match nothing. Regex values are checked with RE2 (re2js), the engine Alertmanager uses;
  * they are never compiled by the JS engine.
  */
+import { randomBytes } from 'node:crypto';
 import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
@@ -31,7 +32,7 @@ export function parseMatcher(text: string): LabelMatcher | { error: string } {
   let value: string;
   if (rawValue.startsWith('"')) {
     const unquoted = unquote(rawValue);
-    if (unquoted === undefined) return refuse('the value has an unterminated quote or a bad escape');
+    if (unquoted === undefined) return refuse('the value has an unterminated quote (write \\" for a quote inside it)');
     value = unquoted;
   } else if (rawValue === '') {
     return refuse('the value is missing (use "" to match an absent label)');
@@ -52,7 +53,11 @@ export function parseMatcher(text: string): LabelMatcher | { error: string } {
   return { name, op, value };
 }
 
-/** `"..."` with Go-style escapes `\"`, `\\`, `\n`, `\t`; undefined when the quoting is broken. */
+/**
+ * `"..."` read as Alertmanager's matcher parser reads it (pkg/labels/parse.go, OpenMetrics escapes): `\"`,
+ * `\\` and `\n` are escapes, any other backslash is kept as it is (so `job=~"api\.v1"` is the regex
+ * `api\.v1`, as in amtool); undefined when a quote is unterminated or unescaped inside.
+ */
 function unquote(raw: string): string | undefined {
   if (raw.length < 2 || !raw.endsWith('"')) return undefined;
   let out = '';
@@ -63,18 +68,21 @@ function unquote(raw: string): string | undefined {
       out += ch;
       continue;
     }
-    const next = raw[++i];
-    if (next === '"' || next === '\\') out += next;
-    else if (next === 'n') out += '\n';
-    else if (next === 't') out += '\t';
-    else return undefined;
+    if (i === raw.length - 2) return undefined; // the closing quote is escaped
+    const next = raw[++i] as string;
+    out += next === 'n' ? '\n' : next === '"' || next === '\\' ? next : `\\${next}`;
   }
   return out;
 }
 
-/** The canonical text of a matcher: `name="value"` with the value quoted. */
+/**
+ * The canonical text of a matcher, `name="value"`, quoted as Alertmanager's parser reads it back: only `\`,
+ * `"` and a line feed are escaped, every other character (tabs, control characters) goes in as it is. JSON
+ * quoting would send `\t` or `\u0001`, which Alertmanager reads as those characters literally, so a filter
+ * on such a value matched nothing.
+ */
 export function formatMatcher(m: LabelMatcher): string {
-  return `${m.name}${m.op}${JSON.stringify(m.value)}`;
+  return `${m.name}${m.op}"${m.value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`;
 }
 
 /** Alertmanager API v2's object form (silences). */
@@ -87,12 +95,21 @@ export function fromAmMatcher(m: { name: string; value: string; isRegex: boolean
   return { name: m.name, op: m.isRegex ? (neg ? '!~' : '=~') : neg ? '!=' : '=', value: m.value };
 }
 
-/** Whether a matcher accepts the empty string, i.e. also matches alerts that lack the label. */
-export function matchesEmpty(m: LabelMatcher): boolean {
-  if (m.op === '=') return m.value === '';
-  if (m.op === '!=') return m.value !== '';
-  const hit = RE2JS.compile(`^(?:${m.value})$`).matches('');
-  return m.op === '=~' ? hit : !hit;
+/** Ordinary label values: a regex that accepts most of them (`.+`, `\w+`, `[^ ]+`) accepts every real value too. */
+const PROBES = ['0', 'a', 'Z', '_', 'Rh_probe7', 'x-y.z:1/2', 'a b'];
+
+/**
+ * Whether a matcher narrows on its own: `=` with a value, or `=~` with a regex that rejects the empty value,
+ * most of the ordinary values in PROBES and a random one (which a regex written to dodge the fixed probes
+ * still accepts). `!=` and `!~` only exclude, and `.+`, `.*.`, `(.+)` or `\w+` accept every value a label has:
+ * none of them says what a silence is for.
+ */
+export function narrows(m: LabelMatcher): boolean {
+  if (m.op === '=') return m.value !== '';
+  if (m.op !== '=~') return false;
+  const re = RE2JS.compile(`^(?:${m.value})$`);
+  if (re.matches('') || re.matches(randomBytes(9).toString('hex'))) return false;
+  return PROBES.filter((probe) => !re.matches(probe)).length * 2 > PROBES.length;
 }
 
 /** A zod string that must parse as a matcher; the refusal names the expected syntax. */

@@ -34,6 +34,50 @@ describe('parseTime', () => {
     for (const v of ['yesterday', '2026-13-45T00:00:00Z', '123', 'now+5m', 'now-'])
       expect(() => parseTime(v, 'start', NOW), v).toThrow(/^start: /);
   });
+
+  it('refuses dates and clock times that do not exist instead of rolling them over', () => {
+    for (const v of [
+      '2026-02-30T00:00:00Z',
+      '2026-02-29T00:00:00Z',
+      '2026-04-31T00:00:00Z',
+      '2026-01-31T25:00:00Z',
+      '2026-01-31T12:60:00Z',
+      '2026-01-31T12:00:00+25:00',
+      '2026-01-31T12:00:00 foo',
+      '2026-01-31Tx',
+    ])
+      expect(() => parseTime(v, 'time', NOW), v).toThrow(/^time: .* is not a valid RFC 3339 time/);
+    expect(parseTime('2024-02-29T00:00:00Z', 't', NOW)).toBe(Date.UTC(2024, 1, 29) / 1000);
+  });
+
+  it('reads a time without an offset as UTC, whatever the server time zone', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(new Date(Date.UTC(2026, 0, 31, 12)).getHours()).toBe(7); // the zone did change
+      expect(parseTime('2026-01-31T12:00:00', 't', NOW)).toBe(NOW / 1000);
+      expect(parseTime('2026-01-31T12:00', 't', NOW)).toBe(NOW / 1000);
+      expect(parseTime('2026-03-08T02:30:00', 't', NOW)).toBe(Date.UTC(2026, 2, 8, 2, 30) / 1000);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+    expect(parseTime('2026-01-31t12:00:00.250z', 't', NOW)).toBe(NOW / 1000 + 0.25);
+    expect(parseTime('2026-01-31T13:30:00+01:30', 't', NOW)).toBe(NOW / 1000);
+  });
+
+  it('refuses times before 1970 or past what Loki and Tempo can hold (int64 nanoseconds, 2262)', () => {
+    expect(() => parseTime('now-999999999999999w', 'time', NOW)).toThrow(
+      /^time: "now-999999999999999w" is before 1970-01-01T00:00:00Z/,
+    );
+    expect(() => parseTime('now-60y', 'time', NOW)).toThrow(/not a duration/);
+    expect(() => parseTime('now-3000w', 'time', NOW)).toThrow(/before 1970/);
+    expect(() => parseTime('1969-12-31T23:59:59Z', 'time', NOW)).toThrow(/before 1970/);
+    expect(() => parseTime('9999999999', 'time', NOW)).toThrow(/^time: "9999999999" is after 2262-04-11/);
+    expect(() => parseTime('9999-01-01T00:00:00Z', 'time', NOW)).toThrow(/after 2262-04-11/);
+    expect(parseTime('1970-01-01T00:00:00Z', 't', NOW)).toBe(0);
+    expect(() => parseDuration('100000000000000000000w', 'step')).toThrow(/^step: .* is longer than 100 years/);
+  });
 });
 
 describe('resolveRange', () => {
@@ -50,6 +94,13 @@ describe('resolveRange', () => {
 
   it('refuses reversed and too-long ranges', () => {
     expect(() => resolveRange('now', 'now-1h', 3600, 86_400, NOW)).toThrow('start must be before end');
+    // without a start, an end too early for the default window names end, not a start nobody gave
+    expect(() => resolveRange(undefined, 'now-999999999999999w', 3600, 86_400, NOW)).toThrow(/^end: /);
+    expect(() => resolveRange(undefined, '1970-01-01T00:00:00Z', 3600, 86_400, NOW)).toThrow(
+      /^end: "1970-01-01T00:00:00Z" must be after 1970-01-01/,
+    );
+    // the default window stops at the epoch rather than going negative
+    expect(resolveRange(undefined, '1970-01-01T00:10:00Z', 3600, 86_400, NOW)).toEqual({ start: 0, end: 600 });
     expect(() => resolveRange('now-2d', undefined, 3600, 86_400, NOW)).toThrow(/spans 2d, more than the 1d allowed/);
   });
 });

@@ -465,7 +465,9 @@ export class Pipeline<S extends object> {
         await this.preflight(principal, name, args, requestId);
       } catch (err) {
         const e = toRavenhelmError(err);
-        if (e.mapping.kind === 'tool' || DENIED.has(e.code)) return errorResult(e);
+        // Refusals are results the model reads (stdio has no HTTP status to carry them); an unknown tool is
+        // a JSON-RPC error (-32602) on every transport, as MCP's tools spec has it and HTTP answers it.
+        if (e.mapping.kind === 'tool' || (DENIED.has(e.code) && e.code !== 'ERR_UNKNOWN_TOOL')) return errorResult(e);
         throw e;
       }
     }

@@ -161,4 +161,31 @@ describe('Prometheus error bodies', () => {
     reply = { status: 200, body: ['not', 'an', 'object'] };
     await expect(prom().labelNames(undefined)).rejects.toMatchObject({ code: 'ERR_BACKEND_ERROR' });
   });
+
+  it('carries warnings and infos beside the data, scrubbed and bounded, and checks the data it returns', async () => {
+    const token = 'prom-token-0123456789';
+    reply = {
+      status: 200,
+      body: {
+        status: 'success',
+        warnings: [`partial response: proxy saw Bearer ${token}`],
+        infos: Array.from({ length: 6 }, (_, i) => `PromQL info ${i}: metric might not be a counter`),
+        data: { resultType: 'vector', result: [] },
+      },
+    };
+    const data = await new PrometheusBackend({ url, timeoutMs: 2000, auth: { token } }).query('up', undefined);
+    expect(data.warnings).toEqual(['partial response: proxy saw Bearer [redacted]']);
+    expect(data.infos).toHaveLength(5);
+    expect(data.infos?.[4]).toBe('(2 more infos not shown; 6 in all)');
+    reply = { status: 200, body: { status: 'success', data: { resultType: 'vector', result: [] } } };
+    expect(await prom().query('up', undefined)).not.toHaveProperty('warnings');
+    reply = { status: 200, body: { status: 'success', data: ['job', 7] } };
+    await expect(prom().labelNames(undefined)).rejects.toMatchObject({
+      code: 'ERR_BACKEND_ERROR',
+      message: expect.stringMatching(
+        /^Prometheus answered the label-names request in a shape we cannot read: data\[1\]: /,
+      ),
+      details: { backend: 'Prometheus', field: 'data[1]' },
+    });
+  });
 });

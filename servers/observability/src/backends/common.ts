@@ -20,7 +20,16 @@ export function endpointConfig(name: string, defaultUrl: string, defaultMaxRespo
         .max(256 * 1024 * 1024)
         .default(defaultMaxResponseBytes)
         .describe(`Largest ${name} answer read for one call; larger ones are refused before they are buffered`),
-      url: z.string().url().default(defaultUrl).describe(`${name} base URL (no trailing path needed)`),
+      url: z
+        .string()
+        .url()
+        // fetch refuses a URL with credentials in it, so every call would fail as "unreachable"; the message
+        // names the settings to use and never the URL, which holds the password
+        .refine(withoutUserInfo, {
+          message: `must not hold a user name or password (user:password@host): set ${name.toUpperCase()}_USERNAME and ${name.toUpperCase()}_PASSWORD (auth.username, auth.password) or ${name.toUpperCase()}_TOKEN (auth.token) instead`,
+        })
+        .default(defaultUrl)
+        .describe(`${name} base URL (no trailing path needed)`),
       timeoutMs: z.coerce
         .number()
         .int()
@@ -39,6 +48,15 @@ export function endpointConfig(name: string, defaultUrl: string, defaultMaxRespo
         .describe('Bearer token, or basic user and password; the token wins when both are set'),
     })
     .prefault({});
+}
+
+function withoutUserInfo(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username === '' && parsed.password === '';
+  } catch {
+    return true; // .url() has said what is wrong with it
+  }
 }
 
 export type EndpointConfig = z.output<ReturnType<typeof endpointConfig>>;
@@ -88,8 +106,11 @@ export function httpFor(name: string, opts: BackendOptions): BackendHttp {
 }
 
 /**
- * Error bodies end up in messages the model reads; a proxy or a debug handler that echoes our request
- * headers would put the backend's credentials there. Non-2xx bodies lose every configured secret.
+ * Backend text ends up in messages the model reads; a proxy or a debug handler that echoes our request
+ * headers would put the backend's credentials there, in an error answer of any status (Prometheus sends
+ * `{"status":"error"}` with HTTP 200 too). Every answer but a 200 loses every configured secret wherever it
+ * sits. A 200 answer can be large (a 16 MiB matrix), so it is scrubbed where vendors write messages: a text
+ * body whole, and the top-level strings and string lists of a JSON object (`error`, `message`, `warnings`).
  */
 class ScrubbingHttp extends BackendHttp {
   readonly #secrets: string[];
@@ -105,9 +126,24 @@ class ScrubbingHttp extends BackendHttp {
     init?: Parameters<BackendHttp['request']>[2],
   ): Promise<BackendResponse<T>> {
     const res = await super.request<T>(method, path, init);
-    if ((res.status >= 200 && res.status < 300) || this.#secrets.length === 0) return res;
-    return { ...res, body: scrubSecrets(res.body, this.#secrets) as T };
+    if (this.#secrets.length === 0) return res;
+    const body = res.status === 200 ? scrubTopLevel(res.body, this.#secrets) : scrubSecrets(res.body, this.#secrets);
+    return { ...res, body: body as T };
   }
+}
+
+/** A 200 body with its text, or its top-level strings and string lists, scrubbed; nested data is left as is. */
+function scrubTopLevel(body: unknown, secrets: readonly string[]): unknown {
+  if (typeof body === 'string') return withoutValues(body, secrets);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  const out: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(out)) {
+    if (typeof value === 'string') out[key] = withoutValues(value, secrets);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) {
+      out[key] = value.map((v) => withoutValues(v, secrets));
+    }
+  }
+  return out;
 }
 
 /** `body` with every secret (raw, JSON-escaped or percent-encoded) replaced; a body that cannot be handled is withheld. */
@@ -125,7 +161,7 @@ export function scrubSecrets(body: unknown, secrets: readonly string[]): unknown
 const MAX_VENDOR_MESSAGE = 500;
 
 /** A vendor's error text, one line, bounded: bodies are JSON `{error|message}` or plain text. */
-export function vendorMessage(body: unknown): string {
+export function vendorMessage(body: unknown, maxChars = MAX_VENDOR_MESSAGE): string {
   let text = '';
   if (typeof body === 'string') text = body;
   else if (body && typeof body === 'object') {
@@ -134,7 +170,7 @@ export function vendorMessage(body: unknown): string {
     text = typeof candidate === 'string' ? candidate : JSON.stringify(body);
   }
   text = text.replace(/\s+/g, ' ').trim();
-  return text.length > MAX_VENDOR_MESSAGE ? `${text.slice(0, MAX_VENDOR_MESSAGE)}…` : text || '(empty body)';
+  return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text || '(empty body)';
 }
 
 /**
@@ -211,3 +247,68 @@ export function expectArray(backend: string, body: unknown, what: string): unkno
     backend,
   });
 }
+
+/**
+ * `body` checked against the shape our readers rely on. Schemas are loose objects: fields a vendor adds
+ * pass through untouched. A body that breaks the shape is the backend's fault, said as ERR_BACKEND_ERROR
+ * naming the backend and the field (never the value, which is the backend's text).
+ */
+export function parseAnswer<S extends z.ZodType>(
+  backend: string,
+  schema: S,
+  body: unknown,
+  what: string,
+  /** Where `body` sits in the answer (`data.result`), for the field name. */
+  at = '',
+): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = `${at}${fieldName(issue?.path ?? [], at !== '')}` || 'the body';
+  // zod says "expected string, received undefined" for an absent field
+  const problem = !issue ? 'unexpected shape' : /received undefined$/.test(issue.message) ? 'missing' : issue.message;
+  throw new ToolError(
+    'ERR_BACKEND_ERROR',
+    `${backend} answered ${what} in a shape we cannot read: ${field}: ${problem}; check that the URL points at ${backend} (or a compatible API) and the version is supported`,
+    { backend, field },
+  );
+}
+
+/** `data.result[0].values`; object keys from the answer are clipped so the name stays short. */
+function fieldName(path: readonly PropertyKey[], dotFirst = false): string {
+  let out = '';
+  for (const part of path.slice(0, 8)) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      const key = String(part);
+      const clipped = key.length > 40 ? `${key.slice(0, 40)}…` : key;
+      out += /^[A-Za-z_$][\w$]*$/.test(clipped)
+        ? `${out || dotFirst ? '.' : ''}${clipped}`
+        : `[${JSON.stringify(clipped)}]`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks done by a loop rather than a schema per element: a matrix can hold millions of points and a zod
+ * object per point costs more than the rest of the call.
+ */
+export function isStringRecord(value: unknown): value is Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  for (const v of Object.values(value)) if (typeof v !== 'string') return false;
+  return true;
+}
+
+/** Labels: an object of string values. */
+export const LabelSet = z.custom<Record<string, string>>(isStringRecord, { message: 'not an object of string labels' });
+
+/** A Unix time in nanoseconds as Loki and Tempo write it: a decimal string (or an integer number). */
+export function isNanos(value: unknown): value is string | number {
+  return (
+    (typeof value === 'string' && /^\d{1,20}$/.test(value)) ||
+    (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+  );
+}
+
+export const Nanos = z.custom<string | number>(isNanos, { message: 'not a Unix time in nanoseconds' });

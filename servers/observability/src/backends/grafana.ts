@@ -1,5 +1,14 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectArray, expectObject, httpFor, statusError, vendorMessage } from './common.js';
+import { z } from 'zod';
+import {
+  type BackendOptions,
+  expectArray,
+  expectObject,
+  httpFor,
+  parseAnswer,
+  statusError,
+  vendorMessage,
+} from './common.js';
 
 export interface GrafanaSearchHit {
   uid: string;
@@ -24,6 +33,16 @@ export type GrafanaDashboard =
       dashboard: Json;
     }
   | { schema: 'v2'; apiVersion: string; metadata: Json; spec: Json };
+
+const SearchHits = z.array(
+  z.looseObject({
+    uid: z.string(),
+    title: z.string(),
+    tags: z.array(z.string()).nullish(),
+    folderUid: z.string().optional(),
+    folderTitle: z.string().optional(),
+  }),
+);
 
 /** The path Grafana names in its 406 for v2 dashboards, rebuilt from checked parts (never followed as given). */
 function v2PathFrom(message: string, uid: string): string | undefined {
@@ -52,7 +71,8 @@ export class GrafanaBackend {
       signal,
     });
     if (res.status !== 200) throw statusError('Grafana', res, 'the dashboard search', 'ERR_INVALID_INPUT');
-    return expectArray('Grafana', res.body, 'the dashboard search') as GrafanaSearchHit[];
+    const hits = expectArray('Grafana', res.body, 'the dashboard search');
+    return parseAnswer('Grafana', SearchHits, hits, 'the dashboard search') as GrafanaSearchHit[];
   }
 
   async dashboard(uid: string, signal?: AbortSignal): Promise<GrafanaDashboard> {

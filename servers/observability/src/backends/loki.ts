@@ -1,5 +1,6 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectObject, httpFor, statusError } from './common.js';
+import { z } from 'zod';
+import { type BackendOptions, expectObject, httpFor, isNanos, LabelSet, parseAnswer, statusError } from './common.js';
 
 export interface LokiStream {
   stream: Record<string, string>;
@@ -31,6 +32,44 @@ export interface LokiQueryRange {
   direction: 'backward' | 'forward';
 }
 
+/** A log line `[nanoseconds, line]` (Loki 3 may add a third item, structured metadata). */
+function isLogEntry(e: unknown): boolean {
+  return Array.isArray(e) && e.length >= 2 && isNanos(e[0]) && typeof e[0] === 'string' && typeof e[1] === 'string';
+}
+
+function isSample(p: unknown): p is [number, string] {
+  return (
+    Array.isArray(p) && p.length >= 2 && typeof p[0] === 'number' && Number.isFinite(p[0]) && typeof p[1] === 'string'
+  );
+}
+
+const Streams = z.array(
+  z.looseObject({
+    stream: LabelSet,
+    values: z.custom<LokiStream['values']>((v) => Array.isArray(v) && v.every(isLogEntry), {
+      message: 'not a list of ["<unix nanoseconds>", "<line>"] entries',
+    }),
+  }),
+);
+
+const Matrix = z.array(
+  z.looseObject({
+    metric: LabelSet,
+    values: z.custom<[number, string][]>((v) => Array.isArray(v) && v.every(isSample), {
+      message: 'not a list of [unix seconds, "value"] samples',
+    }),
+  }),
+);
+
+const Vector = z.array(
+  z.looseObject({
+    metric: LabelSet,
+    value: z.custom<[number, string]>(isSample, { message: 'not a [unix seconds, "value"] sample' }),
+  }),
+);
+
+const KNOWN_TYPE = /^[a-z]{1,20}$/;
+
 /** Loki HTTP API (/loki/api/v1). */
 export class LokiBackend {
   readonly http: BackendHttp;
@@ -46,28 +85,35 @@ export class LokiBackend {
     });
     if (res.status !== 200) throw statusError('Loki', res, 'the LogQL query');
     const data = expectObject('Loki', expectObject('Loki', res.body, 'the query').data, 'the query data');
-    const result = Array.isArray(data.result) ? data.result : [];
-    const stats = (data.stats as LokiStats) ?? {};
+    const result = data.result ?? [];
+    const stats = (data.stats && typeof data.stats === 'object' ? data.stats : {}) as LokiStats;
+    const what = 'the LogQL query';
     switch (data.resultType) {
       case 'streams':
-        return { resultType: 'streams', streams: result as LokiStream[], stats };
+        return { resultType: 'streams', streams: parseAnswer('Loki', Streams, result, what, 'data.result'), stats };
       case 'matrix':
-        return { resultType: 'matrix', series: result as LokiSeries[], stats };
+        return { resultType: 'matrix', series: parseAnswer('Loki', Matrix, result, what, 'data.result'), stats };
       case 'vector':
         return {
           resultType: 'vector',
-          series: (result as { metric: Record<string, string>; value: [number, string] }[]).map((v) => ({
+          series: parseAnswer('Loki', Vector, result, what, 'data.result').map((v) => ({
             metric: v.metric,
             values: [v.value],
           })),
           stats,
         };
-      default:
+      default: {
+        // the type is quoted only when it is a plain word: the rest of the answer is never echoed
+        const type =
+          typeof data.resultType === 'string' && KNOWN_TYPE.test(data.resultType)
+            ? JSON.stringify(data.resultType)
+            : 'that is not a plain word';
         throw new ToolError(
           'ERR_BACKEND_ERROR',
-          `Loki answered the LogQL query with resultType ${JSON.stringify(data.resultType)}, not streams, matrix or vector`,
-          { backend: 'Loki' },
+          `Loki answered the LogQL query with resultType ${type}, not streams, matrix or vector`,
+          { backend: 'Loki', field: 'data.resultType' },
         );
+      }
     }
   }
 

@@ -1,5 +1,15 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectObject, httpFor, queryPosition, statusError, vendorMessage } from './common.js';
+import { z } from 'zod';
+import {
+  type BackendOptions,
+  expectObject,
+  httpFor,
+  LabelSet,
+  parseAnswer,
+  queryPosition,
+  statusError,
+  vendorMessage,
+} from './common.js';
 
 export type Labels = Record<string, string>;
 export type PromPoint = [number, string];
@@ -10,10 +20,97 @@ export interface PromSeries {
   value?: PromPoint;
 }
 
-export type PromQueryData =
+/**
+ * What Prometheus said beside the data: `warnings` (a Thanos or Mimir partial response: "partial response:
+ * store gateway unavailable") and `infos` (PromQL hints, Prometheus 2.50+). Each list is at most
+ * MAX_NOTES clipped lines, the last one counting what was left out; absent when Prometheus said nothing.
+ */
+export interface PromNotes {
+  warnings?: string[];
+  infos?: string[];
+}
+
+export type PromQueryData = (
   | { resultType: 'vector'; result: PromSeries[] }
   | { resultType: 'matrix'; result: PromSeries[] }
-  | { resultType: 'scalar' | 'string'; result: PromPoint };
+  | { resultType: 'scalar' | 'string'; result: PromPoint }
+) &
+  PromNotes;
+
+const MAX_NOTES = 5;
+// five clipped notes stay within the slack the metrics tools leave below their list budget (2 KiB)
+const MAX_NOTE_CHARS = 200;
+
+/** A sample pair `[unix seconds, "value"]`. */
+function isPoint(p: unknown): p is PromPoint {
+  return (
+    Array.isArray(p) && p.length >= 2 && typeof p[0] === 'number' && Number.isFinite(p[0]) && typeof p[1] === 'string'
+  );
+}
+
+const Point = z.custom<PromPoint>(isPoint, { message: 'not a [unix seconds, "value"] sample' });
+const Points = z.custom<PromPoint[]>((v) => Array.isArray(v) && v.every(isPoint), {
+  message: 'not a list of [unix seconds, "value"] samples',
+});
+
+/** `data` of /api/v1/query and /api/v1/query_range (prometheus web/api/v1/api.go QueryData). */
+const QueryData = z.discriminatedUnion('resultType', [
+  z.looseObject({
+    resultType: z.literal('vector'),
+    result: z.array(z.looseObject({ metric: LabelSet, value: Point })),
+  }),
+  z.looseObject({
+    resultType: z.literal('matrix'),
+    // native histograms come as `histograms` instead of `values`; a series may carry either
+    result: z.array(z.looseObject({ metric: LabelSet, values: Points.optional() })),
+  }),
+  z.looseObject({ resultType: z.enum(['scalar', 'string']), result: Point }),
+]);
+
+const StringList = z.array(z.string());
+
+const MetadataData = z.record(
+  z.string(),
+  z.array(z.looseObject({ type: z.string(), help: z.string(), unit: z.string() })),
+);
+
+const TargetsData = z.looseObject({
+  activeTargets: z
+    .array(
+      z.looseObject({
+        labels: LabelSet,
+        scrapePool: z.string(),
+        scrapeUrl: z.string(),
+        lastError: z.string(),
+        lastScrape: z.string(),
+        lastScrapeDuration: z.number(),
+        health: z.enum(['up', 'down', 'unknown']),
+      }),
+    )
+    .default([]),
+});
+
+const RulesData = z.looseObject({
+  groups: z.array(
+    z.looseObject({
+      name: z.string(),
+      file: z.string(),
+      interval: z.number(),
+      rules: z.array(
+        z.looseObject({
+          type: z.enum(['alerting', 'recording']),
+          name: z.string(),
+          query: z.string(),
+          health: z.enum(['ok', 'err', 'unknown']),
+          lastError: z.string().optional(),
+          labels: LabelSet.optional(),
+          annotations: LabelSet.optional(),
+          alerts: z.array(z.looseObject({ labels: LabelSet, state: z.string() })).optional(),
+        }),
+      ),
+    }),
+  ),
+});
 
 export interface PromTarget {
   discoveredLabels?: Labels;
@@ -73,14 +170,18 @@ export class PrometheusBackend {
     this.#evalTimeout = `${Math.max(1, Math.floor(opts.timeoutMs / 1000))}s`;
   }
 
-  /** Calls an API v1 endpoint and unwraps `{status, data}`; `{status:'error'}` becomes a ToolError. */
-  async #api<T>(
+  /**
+   * Calls an API v1 endpoint, unwraps `{status, data}` and checks `data` against `shape`;
+   * `{status:'error'}` becomes a ToolError. The answer's warnings and infos come back beside the data.
+   */
+  async #api<S extends z.ZodType>(
     method: 'GET' | 'POST',
     path: string,
     what: string,
     query: Record<string, string | number | string[] | undefined>,
+    shape: S,
     signal?: AbortSignal,
-  ): Promise<T> {
+  ): Promise<{ data: z.output<S>; notes: PromNotes }> {
     let res: Awaited<ReturnType<BackendHttp['request']>>;
     if (method === 'POST') {
       // A form body keeps long PromQL out of URLs (and out of proxy logs); the API accepts both.
@@ -94,55 +195,70 @@ export class PrometheusBackend {
     if (typeof body === 'object' && body?.status === 'error') throw promError(body, what, res.status);
     if (res.status < 200 || res.status >= 300) throw statusError('Prometheus', res, what);
     const obj = expectObject('Prometheus', body, what);
-    return obj.data as T;
+    const data = parseAnswer('Prometheus', z.looseObject({ data: shape }), obj, what).data as z.output<S>;
+    return { data, notes: notesOf(obj) };
   }
 
-  query(expr: string, time: number | undefined, signal?: AbortSignal): Promise<PromQueryData> {
-    return this.#api('POST', '/api/v1/query', 'the query', { query: expr, time, timeout: this.#evalTimeout }, signal);
+  async query(expr: string, time: number | undefined, signal?: AbortSignal): Promise<PromQueryData> {
+    const { data, notes } = await this.#api(
+      'POST',
+      '/api/v1/query',
+      'the query',
+      { query: expr, time, timeout: this.#evalTimeout },
+      QueryData,
+      signal,
+    );
+    return { ...(data as PromQueryData), ...notes };
   }
 
-  queryRange(expr: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<PromQueryData> {
-    return this.#api(
+  async queryRange(
+    expr: string,
+    start: number,
+    end: number,
+    step: number,
+    signal?: AbortSignal,
+  ): Promise<PromQueryData> {
+    const { data, notes } = await this.#api(
       'POST',
       '/api/v1/query_range',
       'the range query',
       { query: expr, start, end, step, timeout: this.#evalTimeout },
+      QueryData,
       signal,
     );
+    return { ...(data as PromQueryData), ...notes };
   }
 
-  labelNames(match: string[] | undefined, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
-    return this.#api(
-      'GET',
-      '/api/v1/labels',
-      'the label-names request',
-      { 'match[]': match ?? [], start, end },
-      signal,
-    );
+  async labelNames(match: string[] | undefined, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+    const query = { 'match[]': match ?? [], start, end };
+    return (await this.#api('GET', '/api/v1/labels', 'the label-names request', query, StringList, signal)).data;
   }
 
-  labelValues(
+  async labelValues(
     name: string,
     match: string[] | undefined,
     start?: number,
     end?: number,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    return this.#api(
+    const { data } = await this.#api(
       'GET',
       `/api/v1/label/${encodeURIComponent(name)}/values`,
       `the values of label ${name}`,
       { 'match[]': match ?? [], start, end },
+      StringList,
       signal,
     );
+    return data;
   }
 
-  metadata(metric: string | undefined, signal?: AbortSignal): Promise<Record<string, PromMetadataEntry[]>> {
-    return this.#api('GET', '/api/v1/metadata', 'the metadata request', { metric }, signal);
+  async metadata(metric: string | undefined, signal?: AbortSignal): Promise<Record<string, PromMetadataEntry[]>> {
+    return (await this.#api('GET', '/api/v1/metadata', 'the metadata request', { metric }, MetadataData, signal)).data;
   }
 
-  targets(state: 'active' | 'dropped' | 'any', signal?: AbortSignal): Promise<{ activeTargets: PromTarget[] }> {
-    return this.#api('GET', '/api/v1/targets', 'the targets request', { state }, signal);
+  async targets(state: 'active' | 'dropped' | 'any', signal?: AbortSignal): Promise<{ activeTargets: PromTarget[] }> {
+    const { data } = await this.#api('GET', '/api/v1/targets', 'the targets request', { state }, TargetsData, signal);
+    return data as { activeTargets: PromTarget[] };
   }
 
   async ready(signal?: AbortSignal): Promise<void> {
@@ -154,9 +270,30 @@ export class PrometheusBackend {
    * Rule groups with their rules' health and active alerts. `type` is understood by 2.42; the newer filters
    * (rule_name[], group_limit, exclude_alerts...) are not, so callers filter the answer themselves.
    */
-  rules(type: 'alert' | 'record' | undefined, signal?: AbortSignal): Promise<{ groups: PromRuleGroup[] }> {
-    return this.#api('GET', '/api/v1/rules', 'the rules request', { type }, signal);
+  async rules(type: 'alert' | 'record' | undefined, signal?: AbortSignal): Promise<{ groups: PromRuleGroup[] }> {
+    const { data } = await this.#api('GET', '/api/v1/rules', 'the rules request', { type }, RulesData, signal);
+    return data as { groups: PromRuleGroup[] };
   }
+}
+
+/** The answer's `warnings` and `infos`, bounded: a Thanos fan-out can return one per store. */
+function notesOf(body: Record<string, unknown>): PromNotes {
+  const notes: PromNotes = {};
+  for (const key of ['warnings', 'infos'] as const) {
+    const list = body[key];
+    if (!Array.isArray(list) || list.length === 0) continue;
+    const lines = list.map((w) =>
+      typeof w === 'string' ? vendorMessage(w, MAX_NOTE_CHARS) : `(a ${key.slice(0, -1)} that is not text)`,
+    );
+    notes[key] =
+      lines.length > MAX_NOTES
+        ? [
+            ...lines.slice(0, MAX_NOTES - 1),
+            `(${lines.length - (MAX_NOTES - 1)} more ${key} not shown; ${lines.length} in all)`,
+          ]
+        : lines;
+  }
+  return notes;
 }
 
 /**

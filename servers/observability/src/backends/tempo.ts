@@ -1,5 +1,14 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
-import { type BackendOptions, expectObject, httpFor, statusError, vendorMessage } from './common.js';
+import { z } from 'zod';
+import {
+  type BackendOptions,
+  expectObject,
+  httpFor,
+  Nanos,
+  parseAnswer,
+  statusError,
+  vendorMessage,
+} from './common.js';
 
 export interface OtlpAttribute {
   key: string;
@@ -55,11 +64,44 @@ function notFound(id: string): ToolError {
   );
 }
 
+/** What the span tree reads of a span; attributes, events and the rest pass through unchecked. */
+const Span = z.looseObject({
+  spanId: z.string(),
+  parentSpanId: z.string().optional(),
+  name: z.string(),
+  startTimeUnixNano: Nanos,
+  endTimeUnixNano: Nanos,
+});
+const SpanList = z.looseObject({ spans: z.array(Span).optional() });
+const ResourceSpansList = z.array(
+  z.looseObject({
+    scopeSpans: z.array(SpanList).optional(),
+    instrumentationLibrarySpans: z.array(SpanList).optional(),
+  }),
+);
+
 /** Current Tempo writes `resourceSpans`; Tempo 1.x and early 2.x v1 answers used `batches`. */
-function spansOf(trace: Record<string, unknown>): OtlpResourceSpans[] {
-  const list = trace.resourceSpans ?? trace.batches;
-  return Array.isArray(list) ? (list as OtlpResourceSpans[]) : [];
+function spansOf(trace: Record<string, unknown>, id: string, at: string): OtlpResourceSpans[] {
+  const key = trace.resourceSpans !== undefined ? 'resourceSpans' : 'batches';
+  const list = trace[key];
+  if (list === undefined || list === null) return [];
+  return parseAnswer('Tempo', ResourceSpansList, list, `trace ${id}`, `${at}${key}`) as OtlpResourceSpans[];
 }
+
+const SearchAnswer = z.looseObject({
+  traces: z
+    .array(
+      z.looseObject({
+        traceID: z.string().regex(/^[0-9a-fA-F]{1,32}$/, 'not a trace id of hex digits'),
+        rootServiceName: z.string().optional(),
+        rootTraceName: z.string().optional(),
+        startTimeUnixNano: Nanos.optional(),
+        durationMs: z.number().optional(),
+      }),
+    )
+    .nullish(),
+  metrics: z.looseObject({}).nullish(),
+});
 
 /** Tempo HTTP API: traces by id (OTLP JSON) and TraceQL search. */
 export class TempoBackend {
@@ -81,7 +123,7 @@ export class TempoBackend {
     if (res.status !== 200) throw statusError('Tempo', res, `trace ${id}`, 'ERR_INVALID_INPUT');
     const body = expectObject('Tempo', res.body, `trace ${id}`);
     const trace = (body.trace && typeof body.trace === 'object' ? body.trace : {}) as Record<string, unknown>;
-    const resourceSpans = spansOf(trace);
+    const resourceSpans = spansOf(trace, id, 'trace.');
     // v2 answers 200 with an empty trace when no querier has the id.
     if (resourceSpans.length === 0) throw notFound(id);
     const partial =
@@ -104,7 +146,7 @@ export class TempoBackend {
       );
     }
     if (res.status !== 200) throw statusError('Tempo', res, `trace ${id}`, 'ERR_INVALID_INPUT');
-    const resourceSpans = spansOf(expectObject('Tempo', res.body, `trace ${id}`));
+    const resourceSpans = spansOf(expectObject('Tempo', res.body, `trace ${id}`), id, '');
     if (resourceSpans.length === 0) throw notFound(id);
     return { resourceSpans, partial: null };
   }
@@ -122,10 +164,10 @@ export class TempoBackend {
       signal,
     });
     if (res.status !== 200) throw statusError('Tempo', res, 'the TraceQL query');
-    const body = expectObject('Tempo', res.body, 'the search');
+    const body = parseAnswer('Tempo', SearchAnswer, expectObject('Tempo', res.body, 'the search'), 'the search');
     return {
-      traces: Array.isArray(body.traces) ? (body.traces as TempoSearchTrace[]) : [],
-      metrics: (body.metrics as TempoSearchResult['metrics']) ?? {},
+      traces: (body.traces ?? []) as TempoSearchTrace[],
+      metrics: (body.metrics ?? {}) as TempoSearchResult['metrics'],
     };
   }
 }

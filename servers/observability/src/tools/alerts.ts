@@ -7,7 +7,7 @@ import {
   MATCHER_HINT,
   Matchers,
   MatcherText,
-  matchesEmpty,
+  narrows,
   parseMatchers,
   toAmMatcher,
 } from '../matchers.js';
@@ -41,25 +41,66 @@ const AlertSummary = z.object({
   silencedBy: z.array(z.string()),
   inhibitedBy: z.array(z.string()),
   receivers: z.array(z.string()),
+  /** What the bounds below left out of this alert; absent when nothing was. */
+  cut: z.array(z.string()).optional(),
 });
 
+/**
+ * Bounds of one alert's entry (a sender may attach any number of labels and annotations of any length), so
+ * one alert cannot take a page's whole budget; each cut is said in the alert's `cut`.
+ */
+export const ALERT_BOUNDS = { labels: 40, labelChars: 200, annotationChars: 500, annotationsChars: 2_000 };
+
+const clip = (v: string, chars: number) => (v.length > chars ? `${v.slice(0, chars)}…` : v);
+
 export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
+  const cut: string[] = [];
+  // alertname and severity first: the labels an agent reads and matches on most.
+  const labelEntries = Object.entries(a.labels).sort(
+    ([x], [y]) => Number(y === 'alertname' || y === 'severity') - Number(x === 'alertname' || x === 'severity'),
+  );
+  if (labelEntries.length > ALERT_BOUNDS.labels) {
+    cut.push(`labels: ${ALERT_BOUNDS.labels} of ${labelEntries.length} kept`);
+  }
+  const keptLabels = labelEntries.slice(0, ALERT_BOUNDS.labels);
+  const longLabels = keptLabels.filter(([, v]) => v.length > ALERT_BOUNDS.labelChars).length;
+  if (longLabels) cut.push(`${longLabels} label value(s) cut to ${ALERT_BOUNDS.labelChars} chars`);
+  const annotationEntries = Object.entries(a.annotations ?? {});
+  const annotations: Record<string, string> = {};
+  let chars = 0;
+  let longAnnotations = 0;
+  for (const [k, v] of annotationEntries) {
+    const value = clip(v, ALERT_BOUNDS.annotationChars);
+    if (chars + k.length + value.length > ALERT_BOUNDS.annotationsChars && chars > 0) break;
+    if (value !== v) longAnnotations++;
+    annotations[k] = value;
+    chars += k.length + value.length;
+  }
+  const keptAnnotations = Object.keys(annotations).length;
+  if (longAnnotations) cut.push(`${longAnnotations} annotation value(s) cut to ${ALERT_BOUNDS.annotationChars} chars`);
+  if (keptAnnotations < annotationEntries.length) {
+    cut.push(
+      `annotations: ${keptAnnotations} of ${annotationEntries.length} kept (${ALERT_BOUNDS.annotationsChars} chars in all)`,
+    );
+  }
+  if ((a.generatorURL?.length ?? 0) > ALERT_BOUNDS.annotationChars) {
+    cut.push(`generatorURL cut to ${ALERT_BOUNDS.annotationChars} chars`);
+  }
   return {
     name: a.labels.alertname ?? '',
     state: a.status.state,
     severity: a.labels.severity ?? null,
-    labels: a.labels,
-    annotations: Object.fromEntries(
-      Object.entries(a.annotations ?? {}).map(([k, v]) => [k, v.length > 500 ? `${v.slice(0, 500)}…` : v]),
-    ),
+    labels: Object.fromEntries(keptLabels.map(([k, v]) => [k, clip(v, ALERT_BOUNDS.labelChars)])),
+    annotations,
     startsAt: a.startsAt,
     endsAt: a.endsAt,
     updatedAt: a.updatedAt ?? null,
     fingerprint: a.fingerprint,
-    ...(a.generatorURL ? { generatorURL: a.generatorURL } : {}),
+    ...(a.generatorURL ? { generatorURL: clip(a.generatorURL, ALERT_BOUNDS.annotationChars) } : {}),
     silencedBy: a.status.silencedBy ?? [],
     inhibitedBy: a.status.inhibitedBy ?? [],
     receivers: (a.receivers ?? []).map((r) => r.name),
+    ...(cut.length ? { cut } : {}),
   };
 }
 
@@ -227,11 +268,12 @@ export const alertsCreateSilence = defineTool({
       );
     }
     const matchers = parseMatchers(input.matchers);
-    // A matcher that also matches an absent label (or any value) narrows nothing: one must be concrete.
-    if (matchers.every((m) => matchesEmpty(m) || (m.op === '=~' && m.value === '.+'))) {
+    // Exclusions and regexes that accept any value narrow nothing: one matcher must name what is silenced.
+    if (!matchers.some(narrows)) {
       throw new ToolError(
         'ERR_INVALID_INPUT',
-        'matchers: a silence must name at least one concrete label value (e.g. alertname="DiskFull"); these match every alert',
+        'matchers: a silence must name at least one concrete label value (name="value", or name=~"regex" that ' +
+          'does not accept every value; e.g. alertname="DiskFull"); != and !~ only exclude: these match every alert',
       );
     }
     const now = Date.now();

@@ -98,6 +98,7 @@ export const incidentGetContext = defineTool({
       truncated: z.boolean(),
       scannedLines: z.number().int().nullable(),
     }),
+    cut: z.array(z.string()).optional(),
   }),
   handler: async (input, ctx) => {
     const { prometheus, alertmanager, loki, incident, signal, maxOutputBytes } = ctx;
@@ -246,20 +247,127 @@ export const incidentGetContext = defineTool({
       out.metrics.items.some((i) => !i.ok) ||
       'skipped' in out.metrics ||
       (rules !== undefined && 'error' in rules);
-    // Bounded: drop the oldest log lines, then the lowest-ranked series, until the answer fits.
-    const budget = listBudget(maxOutputBytes);
-    for (let i = 0; i < 200 && jsonBytes(out) > budget; i++) {
-      if (out.logs.lines.length > 1) {
-        out.logs.lines = out.logs.lines.slice(0, Math.floor(out.logs.lines.length * 0.7));
-        out.logs.truncated = true;
-      } else {
-        const widest = [...out.metrics.items].sort((a, b) => b.series.length - a.series.length)[0];
-        if (!widest || widest.series.length === 0) break;
-        widest.series = widest.series.slice(0, -1);
-      }
-    }
-    return out;
+    const cut = fitIncident(out, listBudget(maxOutputBytes), {
+      alertsHint: input.alertName
+        ? `alertname="${input.alertName}"`
+        : `${incident.serviceLabels[0] ?? 'service'}="${service}"`,
+      maxAlerts: input.maxAlerts,
+    });
+    return cut.length ? { ...out, cut } : out;
   },
 });
+
+/** Alert label values and summaries are cut to this when even one alert would not fit. */
+const LABEL_CHARS = 200;
+
+interface IncidentOut {
+  alerts: {
+    total: number;
+    truncated: boolean;
+    items: { name: string; summary: string | null; labels: Record<string, string> }[];
+    rules?: { total: number; items: unknown[] };
+  };
+  metrics: { items: { name: string; total: number; series: unknown[] }[] };
+  logs: { lines: unknown[]; truncated: boolean };
+}
+
+/**
+ * Shrinks the answer until it fits `budget`: the oldest log lines first, then the least urgent alerts, the
+ * rules behind them, the lowest-ranked metric series, then long alert labels and the last log line. Returns
+ * what was left out, by section, with how to see it.
+ */
+export function fitIncident(
+  out: IncidentOut,
+  budget: number,
+  opts: { alertsHint: string; maxAlerts: number },
+): string[] {
+  const alerts = out.alerts;
+  const listed = { lines: out.logs.lines.length, alerts: alerts.items.length, rules: alerts.rules?.items.length ?? 0 };
+  let seriesDropped = 0;
+  let labelsCut = 0;
+  const steps: (() => boolean)[] = [
+    () => {
+      if (out.logs.lines.length <= 1) return false;
+      out.logs.lines = out.logs.lines.slice(0, Math.floor(out.logs.lines.length * 0.7));
+      return true;
+    },
+    () => {
+      if (alerts.items.length <= 1) return false;
+      // Sorted most urgent first: the least urgent go.
+      alerts.items = alerts.items.slice(0, Math.max(1, Math.floor(alerts.items.length * 0.7)));
+      return true;
+    },
+    () => {
+      if (!alerts.rules || alerts.rules.items.length <= 1) return false;
+      alerts.rules.items = alerts.rules.items.slice(0, -1);
+      return true;
+    },
+    () => {
+      const widest = [...out.metrics.items].sort((a, b) => b.series.length - a.series.length)[0];
+      if (!widest || widest.series.length === 0) return false;
+      widest.series = widest.series.slice(0, -1);
+      seriesDropped++;
+      return true;
+    },
+    () => {
+      const clip = (v: string) => (v.length > LABEL_CHARS ? `${v.slice(0, LABEL_CHARS)}…` : v);
+      const long = alerts.items.filter(
+        (a) => a.name.length > LABEL_CHARS || Object.values(a.labels).some((v) => v.length > LABEL_CHARS),
+      );
+      if (long.length === 0 || labelsCut > 0) return false;
+      for (const a of long) {
+        a.name = clip(a.name);
+        a.labels = Object.fromEntries(Object.entries(a.labels).map(([k, v]) => [clip(k), clip(v)]));
+      }
+      labelsCut = long.length;
+      return true;
+    },
+    () => {
+      if (out.logs.lines.length === 0) return false;
+      out.logs.lines = [];
+      return true;
+    },
+    () => {
+      if (alerts.items.length === 0) return false;
+      alerts.items = [];
+      return true;
+    },
+  ];
+  // The statements of the cuts take room too: shrink until the answer and they fit together.
+  let cut = statements();
+  for (let i = 0; i < 500 && jsonBytes(out) + jsonBytes(cut) + 8 > budget; i++) {
+    if (!steps.some((step) => step())) break;
+    cut = statements();
+  }
+  return cut;
+
+  function statements(): string[] {
+    const cut: string[] = [];
+    const n = alerts.items.length;
+    if (n < alerts.total) {
+      alerts.truncated = true;
+      const byBudget = listed.alerts - n;
+      cut.push(
+        `alerts: ${n} of ${alerts.total} listed, most urgent first (${alerts.total - listed.alerts} left out by maxAlerts=${opts.maxAlerts}, ${byBudget} by the output budget); alerts_list with matchers ${opts.alertsHint} lists them all`,
+      );
+    }
+    if (labelsCut) cut.push(`alert names and label values cut to ${LABEL_CHARS} chars on ${labelsCut} alert(s)`);
+    if (alerts.rules && alerts.rules.items.length < listed.rules)
+      cut.push(
+        `alert rules: ${listed.rules - alerts.rules.items.length} of ${listed.rules} left out by the output budget (rules.total counts all); alerts_list_rules with name shows each`,
+      );
+    if (seriesDropped)
+      cut.push(
+        `metric series: ${seriesDropped} left out by the output budget (each item's total counts all); metrics_query_range with its query shows them`,
+      );
+    if (out.logs.lines.length < listed.lines) {
+      out.logs.truncated = true;
+      cut.push(
+        `log lines: ${listed.lines - out.logs.lines.length} of ${listed.lines} left out by the output budget (the oldest); logs_search with logs.query shows them`,
+      );
+    }
+    return cut;
+  }
+}
 
 export const incidentTools = [incidentGetContext];

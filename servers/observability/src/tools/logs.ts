@@ -79,23 +79,35 @@ export const logsSearch = defineTool({
         `Loki answered with a ${res.resultType} (a metric query), not log lines. ${SELECTOR_HELP}`,
       );
     }
-    const { streams, lines } = flattenStreams(res.streams, input.direction, input.maxLineLength);
-    const limitReached = lines.length >= input.limit;
-    const budget = listBudget(maxOutputBytes) - jsonBytes(streams) - 512;
-    let keep = lines.length;
-    while (keep > 1 && jsonBytes(lines.slice(0, keep)) > budget) keep = Math.floor(keep * 0.8);
-    const kept = lines.slice(0, keep);
-    const reason =
-      keep < lines.length
-        ? `output budget: ${lines.length - keep} of ${lines.length} lines left out; narrow the query or lower limit`
-        : limitReached
-          ? `limit of ${input.limit} lines reached; more lines may match (narrow the range or raise limit)`
-          : undefined;
+    const flat = flattenStreams(res.streams, input.direction, input.maxLineLength);
+    const limitReached = flat.lines.length >= input.limit;
+    const { streams, lines, linesLeftOut, streamsLeftOut, labelsCut, textCut } = fitLines(
+      flat.streams,
+      flat.lines,
+      listBudget(maxOutputBytes) - 512,
+    );
+    const reasons: string[] = [];
+    if (linesLeftOut > 0) {
+      const last = lines.at(-1);
+      const older = input.direction === 'backward';
+      reasons.push(
+        `output budget: ${linesLeftOut} of ${flat.lines.length} lines left out` +
+          (streamsLeftOut > 0 ? ` (and ${streamsLeftOut} of ${flat.streams.length} streams only they use)` : '') +
+          (last
+            ? `; they are ${older ? 'older' : 'newer'} than the last line listed: repeat with ${older ? 'end' : 'start'}="${last.time}", or narrow the query (more labels, a line filter) or lower limit`
+            : '; narrow the query or lower limit'),
+      );
+    } else if (limitReached) {
+      reasons.push(`limit of ${input.limit} lines reached; more lines may match (narrow the range or raise limit)`);
+    }
+    if (textCut) reasons.push('output budget: the first line listed was cut further to fit (cut: true)');
+    if (labelsCut > 0) reasons.push(`stream label values cut to ${LABEL_VALUE_CHARS} chars on ${labelsCut} stream(s)`);
+    const reason = reasons.length > 0 ? reasons.join('; ') : undefined;
     const summary = res.stats.summary;
     return {
       streams,
-      lines: kept,
-      returned: kept.length,
+      lines,
+      returned: lines.length,
       truncated: reason !== undefined,
       ...(reason ? { reason } : {}),
       scannedLines: typeof summary?.totalLinesProcessed === 'number' ? summary.totalLinesProcessed : null,
@@ -129,6 +141,72 @@ export function flattenStreams(result: LokiStream[], direction: 'backward' | 'fo
   };
   lines.sort((a, b) => (direction === 'forward' ? cmp(a.ns, b.ns) : cmp(b.ns, a.ns)));
   return { streams, lines };
+}
+
+type FlatLine = ReturnType<typeof flattenStreams>['lines'][number];
+
+/** A stream label value longer than this is cut when even one line and its labels would not fit. */
+const LABEL_VALUE_CHARS = 200;
+
+/**
+ * The lines (in order) that fit `budget` bytes together with the label sets they use: streams no kept line
+ * uses are left out and the rest renumbered. The first line always stays, its labels and text cut if needed.
+ */
+export function fitLines(streams: Record<string, string>[], lines: FlatLine[], budget: number) {
+  const kept: FlatLine[] = [];
+  const keptStreams: Record<string, string>[] = [];
+  const index = new Map<number, number>();
+  let labelsCut = 0;
+  let textCut = false;
+  let used = 4; // the two empty arrays
+  for (const l of lines) {
+    let at = index.get(l.stream);
+    let labels: Record<string, string> | undefined;
+    let cost = 0;
+    if (at === undefined) {
+      labels = streams[l.stream] ?? {};
+      at = keptStreams.length;
+      cost += jsonBytes(labels) + 1;
+    }
+    const line = { ...l, stream: at };
+    cost += jsonBytes(line) + 1;
+    if (used + cost > budget) {
+      if (kept.length > 0) break;
+      // Not even one line fits as it is: cut its labels, then its text, to what is left.
+      if (labels && jsonBytes(labels) > budget / 2) {
+        labels = Object.fromEntries(
+          Object.entries(labels).map(([k, v]) => [
+            k,
+            v.length > LABEL_VALUE_CHARS ? `${v.slice(0, LABEL_VALUE_CHARS)}…` : v,
+          ]),
+        );
+        labelsCut++;
+      }
+      const room = budget - used - (labels ? jsonBytes(labels) + 1 : 0);
+      // 4 bytes kept for the "…" that marks the cut.
+      while (line.line.length > 0 && jsonBytes(line) + 5 > room) {
+        line.line = line.line.slice(0, Math.floor(line.line.length * 0.8));
+        line.cut = true;
+        textCut = true;
+      }
+      if (textCut) line.line = `${line.line}…`;
+      cost = (labels ? jsonBytes(labels) + 1 : 0) + jsonBytes(line) + 1;
+    }
+    if (labels) {
+      index.set(l.stream, at);
+      keptStreams.push(labels);
+    }
+    kept.push(line);
+    used += cost;
+  }
+  return {
+    streams: keptStreams,
+    lines: kept,
+    linesLeftOut: lines.length - kept.length,
+    streamsLeftOut: new Set(lines.map((l) => l.stream)).size - keptStreams.length,
+    labelsCut,
+    textCut,
+  };
 }
 
 export const logsListLabels = defineTool({

@@ -60,11 +60,13 @@ export const metricsQuery = defineTool({
     time: z.number().optional(),
     samples: z.array(z.object({ labels: Labels, value: PromValue })).optional(),
     series: z.array(RawSeries).optional(),
+    warnings: z.array(z.string()).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
     const data = await prometheus.query(input.query, time, signal);
+    const warnings = data.warnings ? { warnings: data.warnings } : {};
     const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
     if (data.resultType === 'scalar' || data.resultType === 'string') {
       const [ts, value] = data.result;
@@ -75,12 +77,13 @@ export const metricsQuery = defineTool({
         total: 1,
         returned: 1,
         truncated: false,
+        ...warnings,
       };
     }
     if (data.resultType === 'matrix') {
       const all = data.result.map((s) => columns(s, 20));
       const page = pageList(all, opts);
-      return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page) };
+      return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page), ...warnings };
     }
     const vector = data.result as PromSeries[];
     // An instant vector is evaluated at one time: it is said once, not on every sample.
@@ -88,7 +91,10 @@ export const metricsQuery = defineTool({
     const samples = vector.map((s) => ({ labels: s.metric, value: String(s.value?.[1] ?? 'NaN') }));
     if (input.sort !== 'none') {
       const dir = input.sort === 'desc' ? -1 : 1;
-      const key = (v: string) => (Number.isNaN(Number(v)) ? null : Number(v));
+      // Prometheus writes infinities as "+Inf"/"-Inf", which Number() reads as NaN: a ratio divided by zero
+      // is the sample an agent wants first, not last with the NaNs.
+      const key = (v: string) =>
+        v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number.isNaN(Number(v)) ? null : Number(v);
       samples.sort((a, b) => {
         const av = key(a.value);
         const bv = key(b.value);
@@ -103,6 +109,7 @@ export const metricsQuery = defineTool({
       ...(at !== undefined ? { time: at } : {}),
       samples: page.items,
       ...withoutItems(page),
+      ...warnings,
     };
   },
 });
@@ -139,6 +146,7 @@ export const metricsQueryRange = defineTool({
     series: z.array(SeriesSummary).optional(),
     rest: z.object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() }).optional(),
     raw: z.array(RawSeries).optional(),
+    warnings: z.array(z.string()).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -160,7 +168,14 @@ export const metricsQueryRange = defineTool({
     }
     const data = await prometheus.queryRange(input.query, start, end, step, signal);
     const result: PromSeries[] = data.resultType === 'matrix' ? data.result : [];
-    const base = { query: input.query, start, end, step, mode: input.mode };
+    const base = {
+      query: input.query,
+      start,
+      end,
+      step,
+      mode: input.mode,
+      ...(data.warnings ? { warnings: data.warnings } : {}),
+    };
     const budget = listBudget(maxOutputBytes) - 512;
     const offset = decodeCursor(input.cursor);
     if (input.mode === 'summary') {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { parseMatchers } from '../matchers.js';
-import { labelTest, RULE_BOUNDS, ruleRank, summarizeRule } from './rules.js';
+import { fitRules, labelTest, RULE_BOUNDS, ruleRank, summarizeRule } from './rules.js';
 
 const group: PromRuleGroup = { name: 'g', file: '/etc/prometheus/rules.yml', interval: 30, rules: [] };
 const alerting = (over: Partial<PromRule>): PromRule => ({
@@ -102,5 +102,48 @@ describe('summarizeRule', () => {
       lastEvaluation: null,
       evaluationSeconds: null,
     });
+  });
+});
+
+describe('fitRules', () => {
+  const wide = (n: number, width: number) =>
+    summarizeRule(
+      group,
+      alerting({
+        state: 'firing',
+        labels: { owner: 'o'.repeat(width) },
+        alerts: Array.from({ length: n }, (_, i) => ({
+          labels: { alertname: 'A', pod: `${'p'.repeat(width)}-${i}` },
+          state: 'firing',
+          activeAt: '2026-01-01T00:00:00Z',
+          value: '1',
+        })),
+      }),
+      50,
+    );
+
+  it('lists fewer alerts of a rule over the budget, then cuts its values, and says so', () => {
+    const rules = [wide(50, 300)];
+    expect(fitRules(rules, 4000)).toEqual([
+      expect.stringMatching(/^output budget: fewer active alerts listed on 1 rule\(s\)/),
+    ]);
+    expect(JSON.stringify(rules).length).toBeLessThanOrEqual(4000);
+    expect(rules[0]?.alerts?.items.length).toBeGreaterThan(0);
+    expect(rules[0]?.alerts?.total).toBe(50);
+
+    const wider = [wide(5, 3000)];
+    expect(fitRules(wider, 1000)).toEqual([
+      expect.stringMatching(/^output budget: fewer active alerts/),
+      'output budget: label and annotation values cut to 100 chars on 1 rule(s)',
+    ]);
+    expect(wider[0]?.alerts?.items).toEqual([]);
+    expect(wider[0]?.labels.owner).toBe(`${'o'.repeat(100)}…`);
+  });
+
+  it('leaves a page that fits alone', () => {
+    const rules = [wide(3, 10)];
+    const before = JSON.stringify(rules);
+    expect(fitRules(rules, 10_000)).toEqual([]);
+    expect(JSON.stringify(rules)).toBe(before);
   });
 });

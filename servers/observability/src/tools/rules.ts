@@ -1,4 +1,4 @@
-import { ListPage, pageList } from '@ravenhelm/kit';
+import { jsonBytes, ListPage, pageList } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
@@ -199,8 +199,12 @@ export const alertsListRules = defineTool({
       .filter(({ r }) => !states || (r.type === 'alerting' && states.has(r.state ?? 'inactive')))
       .sort((a, b) => ruleRank(a.r) - ruleRank(b.r))
       .map(({ g, r }) => summarizeRule(g, r, input.alertsPerRule));
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    const cut = statedCuts(page.items, input.alertsPerRule);
+    // Room for counts, the page fields and the `cut` statements beside the rules.
+    const listed = listBudget(maxOutputBytes);
+    const maxBytes = Math.max(Math.floor(listed / 2), listed - 1024);
+    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes });
+    const shrunk = fitRules(page.items, maxBytes);
+    const cut = [...statedCuts(page.items, input.alertsPerRule), ...shrunk];
     return {
       counts,
       groups: (groups ?? []).length,
@@ -211,13 +215,50 @@ export const alertsListRules = defineTool({
   },
 });
 
+/** A rule's label and annotation values are cut to this when its entry alone would not fit without alerts. */
+const FIT_VALUE_CHARS = 100;
+
+/**
+ * Makes a page whose single entry is over `maxBytes` fit (pageList always keeps one): fewer of its alerts
+ * listed, then its label and annotation values cut. Returns the statements of these cuts.
+ */
+export function fitRules(rules: RuleSummary[], maxBytes: number): string[] {
+  let fewerAlerts = 0;
+  let valuesCut = 0;
+  for (const r of rules) {
+    if (jsonBytes(rules) <= maxBytes) break;
+    const alerts = r.alerts;
+    if (alerts && alerts.items.length > 0) {
+      fewerAlerts++;
+      while (alerts.items.length > 0 && jsonBytes(rules) > maxBytes)
+        alerts.items = alerts.items.slice(0, Math.floor(alerts.items.length * 0.7));
+    }
+    if (jsonBytes(rules) > maxBytes) {
+      const cutValues = (t: Record<string, string>) =>
+        Object.fromEntries(Object.entries(t).map(([k, v]) => [clip(k, FIT_VALUE_CHARS), clip(v, FIT_VALUE_CHARS)]));
+      r.labels = cutValues(r.labels);
+      if (r.annotations) r.annotations = cutValues(r.annotations);
+      valuesCut++;
+    }
+  }
+  const cut: string[] = [];
+  if (fewerAlerts)
+    cut.push(
+      `output budget: fewer active alerts listed on ${fewerAlerts} rule(s) (alerts.items against alerts.total); lower alertsPerRule, or alerts_list with matchers alertname="<rule>" lists them all`,
+    );
+  if (valuesCut)
+    cut.push(`output budget: label and annotation values cut to ${FIT_VALUE_CHARS} chars on ${valuesCut} rule(s)`);
+  return cut;
+}
+
 /** Says, once per kind, what the entries of this page leave out and how to see it. */
 function statedCuts(rules: readonly RuleSummary[], alertsPerRule: number): string[] {
   const cut: string[] = [];
   const longQueries = rules.filter((r) => r.queryChars !== undefined).length;
   if (longQueries)
     cut.push(`query cut to ${RULE_BOUNDS.queryChars} chars on ${longQueries} rule(s); queryChars is the full length`);
-  const fewerAlerts = rules.filter((r) => r.alerts && r.alerts.items.length < r.alerts.total);
+  // Rules with more alerts than alertsPerRule (fewer still when the budget cut them: see fitRules).
+  const fewerAlerts = rules.filter((r) => r.alerts && r.alerts.total > alertsPerRule);
   if (fewerAlerts.length) {
     cut.push(
       `active alerts: ${alertsPerRule} listed per rule (alertsPerRule, up to 50) on ${fewerAlerts.length} rule(s); alerts.total counts all; alerts_list has them`,

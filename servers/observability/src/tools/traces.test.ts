@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
-import { hexId, kindOf, summarizeTrace } from './traces.js';
+import { hexId, kindOf, summarizeTrace, TRACE_BOUNDS } from './traces.js';
 
 const ms = (n: number) => String(BigInt(n) * 1_000_000n);
 
@@ -109,5 +109,29 @@ describe('summarizeTrace roots', () => {
     ]);
     const headless = summarizeTrace([batch('worker', [span('0000000000000009', '0000000000000008', 900, 950)])]);
     expect(headless).toMatchObject({ rootService: null, rootOperation: null, orphans: 1 });
+  });
+});
+
+describe('summarizeTrace bounds', () => {
+  it('cuts long names, attribute keys, values and status messages, and counts what it cut', () => {
+    const attrs = Array.from({ length: 25 }, (_, i) => ({
+      key: `error.${i === 0 ? 'k'.repeat(150) : i}`,
+      value: { stringValue: 'v'.repeat(i === 1 ? 500 : 5) },
+    }));
+    const s = summarizeTrace([
+      batch('s'.repeat(300), [
+        span('01', undefined, 0, 10, { name: 'n'.repeat(1000) }),
+        span('02', '01', 1, 2, { attributes: attrs, status: { code: 2, message: 'm'.repeat(400) } }),
+      ]),
+    ]);
+    const [root, child] = s.ordered;
+    expect(root?.operation).toBe(`${'n'.repeat(TRACE_BOUNDS.nameChars)}…`);
+    expect(root?.service).toBe(`${'s'.repeat(TRACE_BOUNDS.nameChars)}…`);
+    expect(s.rootOperation).toBe(root?.operation);
+    expect(Object.keys(child?.attributes ?? {})).toHaveLength(TRACE_BOUNDS.attributesPerSpan);
+    expect(child?.attributes[`error.${'k'.repeat(TRACE_BOUNDS.attributeKeyChars - 6)}…`]).toBe('vvvvv');
+    expect(child?.attributes['error.1']).toBe(`${'v'.repeat(TRACE_BOUNDS.attributeValueChars)}…`);
+    expect(child?.statusMessage).toBe(`${'m'.repeat(TRACE_BOUNDS.statusMessageChars)}…`);
+    expect(s).toMatchObject({ namesCut: 2, textCut: 1, attributesCut: 1 });
   });
 });

@@ -33,6 +33,18 @@ function statusOf(span: OtlpSpan): 'error' | 'ok' | 'unset' {
   return 'unset';
 }
 
+/** Bounds of the free text Tempo hands us; every cut is stated in the answer's `cut`. */
+export const TRACE_BOUNDS = {
+  nameChars: 200,
+  attributeKeyChars: 100,
+  attributeValueChars: 200,
+  attributesPerSpan: 20,
+  statusMessageChars: 300,
+  services: 50,
+} as const;
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
 /** Attributes worth showing in a summary: what the call was and how it failed. */
 const KEY_ATTRIBUTES =
   /^(http\.(method|route|status_code|url|target)|http\.request\.method|http\.response\.status_code|url\.(path|full)|db\.(system|operation|statement)|rpc\.(service|method)|messaging\.(system|destination)|exception\.(type|message)|error(\..+)?|peer\.service|net\.peer\.name|server\.address)$/;
@@ -63,11 +75,17 @@ interface FlatSpan {
 /** Spans in tree order (parents before children, siblings by start), each with its depth. */
 export function summarizeTrace(batches: OtlpResourceSpans[]) {
   const flat: FlatSpan[] = [];
+  let namesCut = 0;
+  const tally = { attributesCut: 0, textCut: 0 };
   for (const b of batches) {
-    const service = attrValue(b.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) || 'unknown';
+    const fullService =
+      attrValue(b.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) || 'unknown';
+    const service = clip(fullService, TRACE_BOUNDS.nameChars);
     for (const scope of [...(b.scopeSpans ?? []), ...(b.instrumentationLibrarySpans ?? [])]) {
       for (const span of scope.spans ?? []) {
         flat.push({ span, service, id: hexId(span.spanId), parent: hexId(span.parentSpanId) });
+        if (fullService.length > TRACE_BOUNDS.nameChars || (span.name?.length ?? 0) > TRACE_BOUNDS.nameChars)
+          namesCut++;
       }
     }
   }
@@ -115,7 +133,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
     const [f, depth] = stack.pop() as [FlatSpan, number];
     if (visited.has(f)) continue;
     visited.add(f);
-    ordered.push(toSummary(f, depth, t0, orphans.has(f)));
+    ordered.push(toSummary(f, depth, t0, orphans.has(f), tally));
     const kids = (children.get(f.id) ?? []).sort(byStart).reverse();
     for (const k of kids) stack.push([k, depth + 1]);
   }
@@ -130,8 +148,11 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   return {
     ordered,
     rootService: root?.service ?? null,
-    rootOperation: root?.span.name ?? null,
+    rootOperation: root ? clip(root.span.name ?? '', TRACE_BOUNDS.nameChars) : null,
     orphans: orphans.size,
+    namesCut,
+    attributesCut: tally.attributesCut,
+    textCut: tally.textCut,
     startTime: flat.length ? isoOfNanos(t0.toString()) : null,
     durationMs: Number(tEnd - t0) / 1e6,
     services: [...services]
@@ -140,28 +161,44 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   };
 }
 
-function toSummary(f: FlatSpan, depth: number, t0: bigint, orphan: boolean): SpanSummary {
+function toSummary(
+  f: FlatSpan,
+  depth: number,
+  t0: bigint,
+  orphan: boolean,
+  tally: { attributesCut: number; textCut: number },
+): SpanSummary {
   const start = BigInt(String(f.span.startTimeUnixNano));
   const end = BigInt(String(f.span.endTimeUnixNano));
   const attributes: Record<string, string> = {};
+  let shown = 0;
+  let textCut = false;
   for (const a of (f.span.attributes ?? []) as OtlpAttribute[]) {
-    if (KEY_ATTRIBUTES.test(a.key)) attributes[a.key] = attrValue(a.value).slice(0, 200);
+    if (!KEY_ATTRIBUTES.test(a.key)) continue;
+    if (shown++ < TRACE_BOUNDS.attributesPerSpan) {
+      const value = attrValue(a.value);
+      if (a.key.length > TRACE_BOUNDS.attributeKeyChars || value.length > TRACE_BOUNDS.attributeValueChars)
+        textCut = true;
+      attributes[clip(a.key, TRACE_BOUNDS.attributeKeyChars)] = clip(value, TRACE_BOUNDS.attributeValueChars);
+    } else if (shown === TRACE_BOUNDS.attributesPerSpan + 1) tally.attributesCut++;
   }
   const status = statusOf(f.span);
   const message = f.span.status?.message;
+  if (message && message.length > TRACE_BOUNDS.statusMessageChars) textCut = true;
+  if (textCut) tally.textCut++;
   const kind = kindOf(f.span.kind);
   return {
     spanId: f.id,
     parentSpanId: f.parent || null,
     depth,
     service: f.service,
-    operation: f.span.name,
+    operation: clip(f.span.name ?? '', TRACE_BOUNDS.nameChars),
     ...(kind ? { kind } : {}),
     ...(orphan ? { orphan } : {}),
     startOffsetMs: Number(start - t0) / 1e6,
     durationMs: Number(end - start) / 1e6,
     status,
-    ...(message ? { statusMessage: message.slice(0, 300) } : {}),
+    ...(message ? { statusMessage: clip(message, TRACE_BOUNDS.statusMessageChars) } : {}),
     attributes,
   };
 }
@@ -200,6 +237,7 @@ export const tracesGet = defineTool({
     total: z.number().int(),
     returned: z.number().int(),
     truncated: z.boolean(),
+    cut: z.array(z.string()).optional(),
   }),
   handler: async (input, { tempo, signal, maxOutputBytes }) => {
     const { resourceSpans, partial } = await tempo.trace(input.traceId.toLowerCase(), signal);
@@ -211,12 +249,14 @@ export const tracesGet = defineTool({
     const rest = s.ordered.filter((x) => x.status !== 'error' && x.depth <= input.maxDepth);
     const belowMaxDepth = s.ordered.length - errors.length - rest.length;
     let take = Math.min(input.maxSpans, errors.length + rest.length);
-    const budget = listBudget(maxOutputBytes) - jsonBytes(s.services) - 1024;
+    const services = s.services.slice(0, TRACE_BOUNDS.services);
+    const budget = listBudget(maxOutputBytes) - jsonBytes(services) - 2048;
     let spans = [...errors, ...rest].slice(0, take);
     while (take > 1 && jsonBytes(spans) > budget) {
       take = Math.floor(take * 0.8);
       spans = spans.slice(0, take);
     }
+    const cut = traceCuts(s, services.length);
     return {
       traceId: input.traceId.toLowerCase().padStart(32, '0'),
       ...(partial ? { partial } : {}),
@@ -226,16 +266,33 @@ export const tracesGet = defineTool({
       startTime: s.startTime,
       durationMs: s.durationMs,
       errorCount: errors.length,
-      services: s.services.slice(0, 50),
+      services,
       spans,
       maxDepthInTrace: s.ordered.reduce((d, x) => Math.max(d, x.depth), 0),
       belowMaxDepth,
       total: s.ordered.length,
       returned: spans.length,
       truncated: spans.length < s.ordered.length,
+      ...(cut.length ? { cut } : {}),
     };
   },
 });
+
+/** Says, once per kind, what free text of the trace was cut or left out. */
+function traceCuts(s: ReturnType<typeof summarizeTrace>, servicesListed: number): string[] {
+  const cut: string[] = [];
+  if (s.namesCut)
+    cut.push(`span and service names cut to ${TRACE_BOUNDS.nameChars} chars on ${s.namesCut} span(s), marked with …`);
+  if (s.textCut)
+    cut.push(
+      `attribute keys/values and status messages cut (${TRACE_BOUNDS.attributeKeyChars}/${TRACE_BOUNDS.attributeValueChars}/${TRACE_BOUNDS.statusMessageChars} chars) on ${s.textCut} span(s), marked with …`,
+    );
+  if (s.attributesCut)
+    cut.push(`attributes beyond ${TRACE_BOUNDS.attributesPerSpan} per span left out on ${s.attributesCut} span(s)`);
+  if (servicesListed < s.services.length)
+    cut.push(`services: ${servicesListed} of ${s.services.length} listed (most errors, then most spans, first)`);
+  return cut;
+}
 
 const ROOT_NOT_RECEIVED = '<root span not yet received>';
 
@@ -266,9 +323,10 @@ export const tracesSearch = defineTool({
     ),
     returned: z.number().int(),
     truncated: z.boolean(),
+    cut: z.array(z.string()).optional(),
     inspectedTraces: z.number().int().nullable(),
   }),
-  handler: async (input, { tempo, signal }) => {
+  handler: async (input, { tempo, signal, maxOutputBytes }) => {
     if (!input.query.trim().startsWith('{')) {
       throw new ToolError(
         'ERR_QUERY_INVALID',
@@ -277,24 +335,54 @@ export const tracesSearch = defineTool({
     }
     const { start, end } = resolveRange(input.start, input.end, 3600, 30 * 86_400);
     const res = await tempo.search(input.query, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
-    const traces = res.traces.slice(0, input.limit).map((t) => {
+    let namesCut = 0;
+    const found = res.traces.slice(0, input.limit).map((t) => {
       const sets = t.spanSets ?? (t.spanSet ? [t.spanSet] : []);
       // Tempo writes this placeholder (never a service name) while the root span is missing.
       const rootReceived = t.rootServiceName !== undefined && t.rootServiceName !== ROOT_NOT_RECEIVED;
+      const rootService = rootReceived ? (t.rootServiceName as string) : null;
+      const rootOperation = rootReceived ? (t.rootTraceName ?? null) : null;
+      if ((rootService?.length ?? 0) > TRACE_BOUNDS.nameChars || (rootOperation?.length ?? 0) > TRACE_BOUNDS.nameChars)
+        namesCut++;
       return {
-        traceId: t.traceID.toLowerCase().padStart(32, '0'),
-        rootService: rootReceived ? (t.rootServiceName as string) : null,
-        rootOperation: rootReceived ? (t.rootTraceName ?? null) : null,
+        traceId: clip(t.traceID.toLowerCase().padStart(32, '0'), 32),
+        rootService: rootService === null ? null : clip(rootService, TRACE_BOUNDS.nameChars),
+        rootOperation: rootOperation === null ? null : clip(rootOperation, TRACE_BOUNDS.nameChars),
         startTime: t.startTimeUnixNano ? isoOfNanos(t.startTimeUnixNano) : null,
         // jsonpb omits a zero uint32: an absent durationMs is a trace shorter than 1 ms.
         durationMs: typeof t.durationMs === 'number' ? t.durationMs : 0,
         matchedSpans: sets.reduce((n, s) => n + (s.matched ?? s.spans?.length ?? 0), 0),
       };
     });
+    // Bounded: the newest traces that fit; the rest are counted and the way to them named.
+    const budget = listBudget(maxOutputBytes) - 2048;
+    const traces: typeof found = [];
+    let used = 2;
+    for (const t of found) {
+      const size = jsonBytes(t) + 1;
+      if (traces.length > 0 && used + size > budget) break;
+      traces.push(t);
+      used += size;
+    }
+    const cut: string[] = [];
+    const leftOut = found.length - traces.length;
+    if (leftOut > 0) {
+      const oldest = traces.at(-1)?.startTime;
+      cut.push(
+        `output budget: ${leftOut} of ${found.length} traces left out` +
+          (oldest ? `; for the older ones repeat with end="${oldest}"` : '') +
+          ', or lower limit or narrow the query',
+      );
+    }
+    if (namesCut)
+      cut.push(
+        `root service and operation names cut to ${TRACE_BOUNDS.nameChars} chars on ${namesCut} trace(s), marked with …`,
+      );
     return {
       traces,
       returned: traces.length,
-      truncated: traces.length >= input.limit,
+      truncated: leftOut > 0 || found.length >= input.limit,
+      ...(cut.length ? { cut } : {}),
       inspectedTraces: typeof res.metrics.inspectedTraces === 'number' ? res.metrics.inspectedTraces : null,
     };
   },
