@@ -52,6 +52,22 @@ describe('invokeTool', () => {
     expect(services.seen[0]?.aborted).toBe(true);
   });
 
+  it("gives the handler the call's deadline (epoch ms), so it can answer with what it got done before it", async () => {
+    const seen: number[] = [];
+    const timed = defineTool({
+      ...slow,
+      name: 'sees_deadline',
+      handler: async (_input, { deadline }) => {
+        seen.push(deadline);
+        return { done: true };
+      },
+    });
+    const before = Date.now();
+    await invokeTool(timed, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 4321 });
+    expect(seen[0]).toBeGreaterThanOrEqual(before + 4321);
+    expect(seen[0]).toBeLessThanOrEqual(Date.now() + 4321);
+  });
+
   it('answers in time when the handler is fast', async () => {
     await expect(invokeTool(slow, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 1000 })).resolves.toEqual({
       done: true,

@@ -78,7 +78,7 @@ export async function invokeTool<S extends object>(
     else base.signal.addEventListener('abort', onCallerAbort, { once: true });
   }
   const signal = controller.signal;
-  const ctx = { ...services, ...base, signal } as ToolContext<S>;
+  const ctx = { ...services, ...base, signal, deadline: Date.now() + opts.timeoutMs } as ToolContext<S>;
   let raw: unknown;
   let started = false;
   try {

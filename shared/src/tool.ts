@@ -17,8 +17,12 @@ export interface BaseContext {
   options: Readonly<Record<string, unknown>>;
 }
 
-/** A handler's context: the server's own services (backend clients) plus the base context. */
-export type ToolContext<S extends object> = S & BaseContext;
+/**
+ * A handler's context: the server's own services (backend clients) plus the base context, and `deadline`:
+ * the epoch ms at which the kit ends the call (limits.callTimeoutMs from its start), for a handler that
+ * must answer before it with what it got done (a long wait, many containers one after another).
+ */
+export type ToolContext<S extends object> = S & BaseContext & { deadline: number };
 
 // biome-ignore lint/suspicious/noExplicitAny: zod object shapes are heterogeneous by design
 export type InputSchema = z.ZodObject<any>;

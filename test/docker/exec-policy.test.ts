@@ -41,6 +41,25 @@ describe('exec allowlist at policy load', () => {
     );
   });
 
+  it('refuses variable arguments for a wrapper or an unknown program unless vouched for (audit #8)', async () => {
+    await expect(
+      start(policyWith('            - { argv: ["ionice", "-c3"], rest: { pattern: ".*", max: 8 } }\n')),
+    ).rejects.toThrow(/servers\.docker\.tools\.exec_run\.options: .*"ionice" runs code or other programs/);
+    await expect(
+      start(
+        policyWith(
+          '            - { argv: ["/lib/ld-musl-x86_64.so.1"], rest: { pattern: ".*" }, runsPrograms: false }\n',
+        ),
+      ),
+    ).rejects.toThrow(/runs code or other programs/);
+    await expect(start(policyWith('            - { argv: ["myctl", { pattern: "[a-z]+" }] }\n'))).rejects.toThrow(
+      /"myctl" is not a program known never to run another.*runsPrograms: false/,
+    );
+    await expect(
+      start(policyWith('            - { argv: ["myctl", { pattern: "[a-z]+" }], runsPrograms: false }\n')),
+    ).resolves.toBeDefined();
+  });
+
   it('refuses the old prefix form and an unsupported pattern', async () => {
     await expect(start(policyWith('            - { argv: ["cat"], exact: false }\n'))).rejects.toThrow(
       /prefix rules are no longer supported/,

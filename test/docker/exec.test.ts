@@ -1,6 +1,7 @@
+import { silentLogger } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, ensureImage } from './fixture.js';
-import { call, callError, makeServices, tool } from './harness.js';
+import { DockerFixture, docker, ensureImage } from './fixture.js';
+import { call, callError, makeServices, principal, tool } from './harness.js';
 
 const fx = new DockerFixture('exec');
 const services = makeServices();
@@ -221,6 +222,91 @@ describe('exec_run', () => {
     expect(
       (await callError(tool('exec_run'), { container: box, argv: ['echo'], timeoutSeconds: 0 }, services, opts)).code,
     ).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('a wrapper rule with rest .* is refused; a vouched-for one cannot be handed a shell (audit #8)', async () => {
+    // the audit's rule: ionice -c3 + anything ran `sh -c 'echo $DB_PASSWORD'`
+    const wrapper = await callError(
+      tool('exec_run'),
+      { container: box, argv: ['ionice', '-c3', 'sh', '-c', 'cat /tmp/value'] },
+      services,
+      allow([{ argv: ['ionice', '-c3'], rest: { pattern: '.*', max: 8 } }]),
+    );
+    expect(wrapper.code).toBe('ERR_NOT_ALLOWED');
+    expect(wrapper.message).toMatch(/"ionice" runs code or other programs/);
+    const vouched = allow([{ argv: ['tr', 'a'], rest: { pattern: '.*', max: 2 }, runsPrograms: false }]);
+    const ok = await call(tool('exec_run'), { container: box, argv: ['tr', 'a', 'b'] }, services, vouched);
+    expect(ok.exitCode).toBe(0);
+    for (const argv of [
+      ['tr', 'a', 'sh'],
+      ['tr', 'a', '/bin/busybox.static'],
+      ['tr', 'a', '/lib/ld-musl-x86_64.so.1'],
+    ]) {
+      const err = await callError(tool('exec_run'), { container: box, argv }, services, vouched);
+      expect(err.code, argv[2]).toBe('ERR_NOT_ALLOWED');
+      expect(err.message).toMatch(
+        /argument 2 names "(sh|busybox\.static|ld-musl-x86_64\.so\.1)", a shell, interpreter, loader or wrapper/,
+      );
+    }
+  });
+
+  it('a command outliving the call timeout comes back as timedOut with its output, not a retryable error (audit #7)', async () => {
+    const started = Date.now();
+    const res = await call(
+      tool('exec_run'),
+      { container: box, argv: ['sh', '-c', 'echo started; sleep 40'], timeoutSeconds: 60 },
+      services,
+      { ...allow([{ argv: ['sh', '-c', 'echo started; sleep 40'] }]), timeoutMs: 30_000 },
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(res).toMatchObject({ timedOut: true, stillRunning: true, exitCode: null, stdout: 'started\n' });
+    expect(res.notes).toEqual([
+      expect.stringMatching(/^timeoutSeconds 60 lowered to 2[0-5](\.\d)?: .*limits\.callTimeoutMs/),
+    ]);
+  }, 45_000);
+
+  it('a refused argv is quoted bounded, however long (audit #11)', async () => {
+    const argv = ['cat', ...Array.from({ length: 63 }, () => 'x'.repeat(4096))];
+    const err = await callError(
+      tool('exec_run'),
+      { container: box, argv },
+      services,
+      allow([{ argv: ['cat', '/tmp/value'] }]),
+    );
+    expect(err.code).toBe('ERR_NOT_ALLOWED');
+    expect(JSON.stringify({ message: err.message, details: err.details }).length).toBeLessThan(2_000);
+    expect(err.message).toMatch(/64 arguments, 258051 characters in all/);
+    expect(err.message).toMatch(/ask an operator to add an entry for it/);
+  });
+
+  it('the plan names the resolved container by name and id, and refuses what will not run (audit #3)', async () => {
+    const rules = allow([{ argv: ['cat', '/tmp/value'] }]);
+    const target = await fx.start({ name: 'planned', script: 'sleep 600' });
+    const plan = async (argv: string[]) => {
+      const t = tool('exec_run');
+      const ctx = {
+        ...services,
+        signal: AbortSignal.timeout(10_000),
+        deadline: Date.now() + 10_000,
+        logger: silentLogger(),
+        principal,
+        requestId: 'plan',
+        maxOutputBytes: 64 * 1024,
+        ...rules,
+      };
+      return t.plan?.(t.input.parse({ container: target, argv }), ctx);
+    };
+    const id = (await fx.inspect(target)).Id;
+    const first = await plan(['cat', '/tmp/value']);
+    expect(first).toBe(`run ["cat","/tmp/value"] (no shell) inside container "${target}" (id ${id.slice(0, 12)})`);
+    // another container takes the name: the plan (whose digest the confirmation token carries) changes
+    await docker(['rm', '-f', target]);
+    await fx.start({ name: 'planned', script: 'sleep 600' });
+    const second = await plan(['cat', '/tmp/value']);
+    expect(second).not.toBe(first);
+    expect(second).toContain(`(id ${(await fx.inspect(target)).Id.slice(0, 12)})`);
+    // no confirmation is handed out for a command the allowlist refuses
+    await expect(plan(['cat', '/etc/passwd'])).rejects.toMatchObject({ code: 'ERR_NOT_ALLOWED' });
   });
 
   it('an unknown container is ERR_NOT_FOUND; a stopped one is ERR_CONFLICT', async () => {

@@ -781,6 +781,7 @@ export class Pipeline<S extends object> {
     const ctx = {
       ...this.#o.services,
       signal: AbortSignal.timeout(this.#o.callTimeoutMs),
+      deadline: Date.now() + this.#o.callTimeoutMs,
       logger: this.#o.logger,
       principal: { subject: 'planner', scopes: [], roles: [], source: 'stdio' as const },
       requestId: 'plan',

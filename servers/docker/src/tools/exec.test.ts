@@ -1,6 +1,7 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { findRule, globMatcher, parseExecOptions } from './exec.js';
+import { findRule, globMatcher, parseExecOptions, quoteArgv } from './exec.js';
+import { executorNamedBy, isRunner, programName } from './exec-programs.js';
 
 const c = (name: string) => ({ name, id: 'f'.repeat(64) });
 
@@ -104,6 +105,82 @@ describe('exec allowlist', () => {
     }
     // spelled out literally, they are the operator's explicit choice
     expect(parseExecOptions({ allow: [{ argv: ['sh', '-c', 'cat /etc/hostname'] }] })).toHaveLength(1);
+  });
+
+  it("variable arguments need a known-safe program or the operator's runsPrograms: false (audit #8)", () => {
+    // wrappers, loaders and suffixed binaries a runner denylist missed: all refused, vouched for or not
+    const runners = ['ionice', 'chrt', 'taskset', 'setpriv', 'gosu', 'su-exec', 'tini', 'dumb-init', 'capsh'];
+    runners.push('time', 's6-setuidgid', 'prlimit', 'make', 'npx', 'npm', 'java', 'pwsh', 'Rscript', 'irb');
+    runners.push('jshell', 'julia', 'ld-linux-x86-64.so.2', '/lib/ld-musl-x86_64.so.1', 'busybox.static');
+    runners.push('sh.static', 'bash-static', 'python3.11-dbg', 'SH', 'ksh93', 'tclsh8.6', 'ex', 'view', 'expect');
+    runners.push('unbuffer', 'valgrind', 'parallel', 'socat', 'nc', 'ncat', 'scp', 'wget', 'sort', 'ip');
+    for (const argv0 of runners) {
+      for (const rule of [
+        { argv: [argv0], rest: { pattern: '.*', max: 8 } },
+        { argv: [argv0], rest: { pattern: '.*', max: 8 }, runsPrograms: false },
+        { argv: [argv0, '-x'], runsPrograms: false },
+      ]) {
+        const err = refusal({ allow: [rule] });
+        expect(err.message, argv0).toMatch(/runs code or other programs/);
+      }
+    }
+    // a program nobody here knows: variable arguments only on the operator's word
+    const err = refusal({ allow: [{ argv: ['myctl', 'status'], rest: { pattern: '.*' } }] });
+    expect(err.message).toMatch(/"myctl" is not a program known never to run another.*runsPrograms: false/);
+    expect(
+      parseExecOptions({ allow: [{ argv: ['myctl', 'status'], rest: { pattern: '.*' }, runsPrograms: false }] }),
+    ).toHaveLength(1);
+    // known-safe programs take patterns as before (the example policy's rules)
+    expect(parseExecOptions({ allow: [{ argv: ['ls', '-l'], rest: { pattern: '/var/log(/[a-z]+)*' } }] })).toHaveLength(
+      1,
+    );
+    expect(parseExecOptions({ allow: [{ argv: ['/usr/bin/pg_isready', '-h', { pattern: '[a-z]+' }] }] })).toHaveLength(
+      1,
+    );
+    expect(refusal({ allow: [{ argv: ['cat.static'], rest: { pattern: '.*' } }] }).message).toMatch(
+      /not a program known/,
+    );
+  });
+
+  it('under a vouched-for rule, a caller argument naming a shell, interpreter, loader or wrapper never matches', () => {
+    const vouched = parseExecOptions({
+      allow: [{ argv: ['myctl', '-c3'], rest: { pattern: '.*' }, runsPrograms: false }],
+    });
+    expect(findRule(vouched, c('a'), ['myctl', '-c3', 'status', '--all'])).toBeDefined();
+    for (const arg of [
+      'sh',
+      '/bin/sh',
+      'busybox.static',
+      '/lib/ld-musl-x86_64.so.1',
+      'python3.11',
+      '--rsh=bash',
+      'ionice',
+    ]) {
+      expect(findRule(vouched, c('a'), ['myctl', '-c3', arg, '-c', 'id']), arg).toBeUndefined();
+    }
+    // a known-safe program runs nothing its arguments name: `echo sh` is fine
+    const safe = parseExecOptions({ allow: [{ argv: ['echo'], rest: { pattern: '.*' } }] });
+    expect(findRule(safe, c('a'), ['echo', 'sh'])).toBeDefined();
+  });
+
+  it('normalises program names before comparing them with the runner lists', () => {
+    expect(programName('/usr/bin/Python3.11-dbg')).toBe('python');
+    expect(programName('busybox.static')).toBe('busybox');
+    expect(programName('7z')).toBe('7z');
+    expect(isRunner('/usr/local/bin/node20')).toBe(true);
+    expect(isRunner('cat')).toBe(false);
+    expect(executorNamedBy('-h')).toBeUndefined();
+    expect(executorNamedBy('--shell=/bin/zsh')).toBe('zsh');
+  });
+
+  it('quotes a long argv bounded, counting what it left out (audit #11)', () => {
+    const argv = ['cat', ...Array.from({ length: 63 }, () => 'x'.repeat(4096))];
+    const q = quoteArgv(argv);
+    expect(q.whole).toBe(false);
+    expect(q.text.length).toBeLessThan(600);
+    expect(q.text).toMatch(/\.\.\.\(4096 chars\)/);
+    expect(q.text).toMatch(/more argument\(s\); 64 arguments, 258051 characters in all/);
+    expect(quoteArgv(['cat', '/etc/hostname'])).toEqual({ text: '["cat","/etc/hostname"]', whole: true });
   });
 
   it('the program itself cannot be a pattern', () => {

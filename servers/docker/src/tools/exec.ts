@@ -1,7 +1,8 @@
-import { compileUserPattern, describeZodError, ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, describeZodError, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ContainerRef, nameOf } from '../state.js';
-import { defineTool } from './define.js';
+import { type DockerServices, defineTool } from './define.js';
+import { executorNamedBy, isKnownSafe, isRunner } from './exec-programs.js';
 import { fitText } from './logs.js';
 
 const Arg = z
@@ -13,21 +14,6 @@ const Arg = z
 const ArgPattern = z.object({ pattern: z.string().min(1).max(500) }).strict();
 const RuleArg = z.union([Arg, ArgPattern]);
 type RuleArgT = z.infer<typeof RuleArg>;
-
-/**
- * Programs that run code or other programs given as arguments: a variable argument to one of these
- * (`sh -c <anything>`, `find . -exec ...`, `env X=1 sh`) is arbitrary execution, so rules for them
- * must spell out every argument.
- */
-const RUNNERS = new Set([
-  ...['sh', 'ash', 'bash', 'dash', 'ksh', 'mksh', 'zsh', 'csh', 'tcsh', 'fish', 'busybox', 'toybox'],
-  ...['python', 'python2', 'python3', 'perl', 'ruby', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'tclsh'],
-  ...['awk', 'gawk', 'mawk', 'nawk', 'sed', 'jq', 'vim', 'vi', 'less', 'more', 'man', 'ed'],
-  ...['env', 'xargs', 'find', 'nice', 'nohup', 'timeout', 'stdbuf', 'setsid', 'chroot', 'nsenter', 'unshare'],
-  ...['su', 'sudo', 'doas', 'runuser', 'chpst', 'strace', 'ltrace', 'gdb', 'script', 'watch', 'flock'],
-  ...['psql', 'mysql', 'redis-cli', 'sqlite3', 'mongo', 'mongosh', 'kubectl', 'docker', 'git', 'tar', 'rsync', 'ssh'],
-]);
-const runnerName = (argv0: string): string => (argv0.split('/').pop() ?? argv0).replace(/[0-9.]+$/, '');
 
 /**
  * One operator allowlist entry. Rules are exact: argv must have exactly the entry's arguments, each a
@@ -56,6 +42,12 @@ export const ExecRule = z
       .boolean()
       .optional()
       .describe('Ignored (rules are always exact); false is refused since prefix rules are gone'),
+    runsPrograms: z
+      .literal(false)
+      .optional()
+      .describe(
+        "The operator's word that argv[0] never runs a program or code named in its arguments; needed for { pattern } or rest unless argv[0] is a known-safe program",
+      ),
   })
   .strict()
   .superRefine((rule, ctx) => {
@@ -73,11 +65,18 @@ export const ExecRule = z
       return;
     }
     const variable = rule.rest !== undefined || rule.argv.some((a) => typeof a !== 'string');
-    if (variable && RUNNERS.has(runnerName(argv0))) {
+    if (isRunner(argv0) && (variable || rule.runsPrograms === false)) {
       ctx.addIssue({
         code: 'custom',
         path: ['argv', 0],
-        message: `"${argv0}" runs code or other programs given as arguments (like sh -c, find -exec); a rule for it must list every argument literally, without { pattern } or rest`,
+        message: `"${argv0}" runs code or other programs given as arguments (sh -c, find -exec, ionice -c3 sh): list every argument literally, without { pattern }, rest or runsPrograms: false`,
+      });
+    } else if (variable && !isKnownSafe(argv0) && rule.runsPrograms !== false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['argv', 0],
+        // describeZodError keeps 200 characters of a message: the remedy comes first
+        message: `"${argv0}" is not a program known never to run another: list every argument literally, or add runsPrograms: false once you checked it never runs what its arguments name`,
       });
     }
     const patterns = [
@@ -103,6 +102,12 @@ export interface CompiledRule {
   container: ((name: string, id: string) => boolean) | undefined;
   args: ((arg: string) => boolean)[];
   rest: { test: (arg: string) => boolean; max: number } | undefined;
+  /**
+   * Positions of argv the caller chooses (`{ pattern }`, then every `rest` position), checked for a named
+   * shell, interpreter, loader or wrapper; only for a program the operator vouched for with
+   * `runsPrograms: false` (a known-safe one runs nothing, whatever its arguments name).
+   */
+  vouched: boolean;
 }
 
 function argMatcher(a: RuleArgT, where: string): (arg: string) => boolean {
@@ -135,6 +140,7 @@ export function parseExecOptions(options: Readonly<Record<string, unknown>>): Co
         test: argMatcher({ pattern: rule.rest.pattern }, `allow[${n}].rest`),
         max: rule.rest.max,
       },
+      vouched: !isKnownSafe(rule.argv[0] as string),
     };
   });
   compiledCache.set(key, compiled);
@@ -153,19 +159,80 @@ export function globMatcher(glob: string): (name: string) => boolean {
 
 const RE2JS_QUOTE = (ch: string): string => (/[\\^$.|?*+()[\]{}]/.test(ch) ? `\\${ch}` : ch);
 
-/** The first rule allowing `argv` in the container, or undefined. */
+/** Whether the rule's container glob and arguments match (the executor check aside). */
+function matches(r: CompiledRule, container: { name: string; id: string }, argv: readonly string[]): boolean {
+  if (r.container && !r.container(container.name, container.id)) return false;
+  const extra = argv.length - r.args.length;
+  if (extra < 0 || extra > (r.rest?.max ?? 0)) return false;
+  if (!r.args.every((m, i) => m(argv[i] as string))) return false;
+  return argv.slice(r.args.length).every((a) => r.rest?.test(a) === true);
+}
+
+/** The first caller-chosen argument of a vouched-for rule that names an executor, as { index, program }. */
+function namedExecutor(r: CompiledRule, argv: readonly string[]): { index: number; program: string } | undefined {
+  if (!r.vouched) return undefined;
+  for (let i = 1; i < argv.length; i++) {
+    if (i < r.rule.argv.length && typeof r.rule.argv[i] === 'string') continue;
+    const program = executorNamedBy(argv[i] as string);
+    if (program !== undefined) return { index: i, program };
+  }
+  return undefined;
+}
+
+/**
+ * The first rule allowing `argv` in the container, or undefined. Under a rule for a program the operator
+ * vouched for, a caller-chosen argument naming a shell, interpreter, loader or wrapper never matches.
+ */
 export function findRule(
   rules: readonly CompiledRule[],
   container: { name: string; id: string },
   argv: readonly string[],
 ): CompiledRule | undefined {
-  return rules.find((r) => {
-    if (r.container && !r.container(container.name, container.id)) return false;
-    const extra = argv.length - r.args.length;
-    if (extra < 0 || extra > (r.rest?.max ?? 0)) return false;
-    if (!r.args.every((m, i) => m(argv[i] as string))) return false;
-    return argv.slice(r.args.length).every((a) => r.rest?.test(a) === true);
-  });
+  return rules.find((r) => matches(r, container, argv) && namedExecutor(r, argv) === undefined);
+}
+
+/** Why no rule allowed argv although one matched it: the argument naming an executor, if any. */
+export function executorRefusal(
+  rules: readonly CompiledRule[],
+  container: { name: string; id: string },
+  argv: readonly string[],
+): { index: number; program: string } | undefined {
+  for (const r of rules) {
+    const named = matches(r, container, argv) ? namedExecutor(r, argv) : undefined;
+    if (named) return named;
+  }
+  return undefined;
+}
+
+/** Longest part of one caller argument, and of the whole argv, that an error quotes. */
+const QUOTE_ARG_CHARS = 100;
+const QUOTE_ARGV_CHARS = 400;
+
+/**
+ * A caller's argv as an error quotes it: each argument JSON-quoted and clipped, the list cut once it is
+ * long, what was left out counted (an argv can be 64 arguments of 4 KiB). `whole` says nothing was cut.
+ */
+export function quoteArgv(argv: readonly string[]): { text: string; whole: boolean } {
+  const shown: string[] = [];
+  let used = 0;
+  let whole = true;
+  for (const arg of argv) {
+    const cut = arg.length > QUOTE_ARG_CHARS;
+    const quoted = cut
+      ? `${JSON.stringify(arg.slice(0, QUOTE_ARG_CHARS))}...(${arg.length} chars)`
+      : JSON.stringify(arg);
+    if (used + quoted.length > QUOTE_ARGV_CHARS) break;
+    shown.push(quoted);
+    used += quoted.length + 1;
+    if (cut) whole = false;
+  }
+  const left = argv.length - shown.length;
+  if (left > 0) {
+    whole = false;
+    const chars = argv.reduce((n, a) => n + a.length, 0);
+    shown.push(`... ${left} more argument(s); ${argv.length} arguments, ${chars} characters in all`);
+  }
+  return { text: `[${shown.join(',')}]`, whole };
 }
 
 /** How a rule reads in answers and errors: literal arguments as they are, patterns as "/re/". */
@@ -218,44 +285,44 @@ export const execRun = defineTool({
       .describe('The allowlist entry that permitted the command'),
     notes: z.array(z.string()).optional().describe('Every bound that applied, and why'),
   }),
-  plan: ({ container, argv }) => `run ${JSON.stringify(argv)} inside container "${container}"`,
+  plan: async ({ container, argv }, ctx) => {
+    // Names what the confirmed call acts on: the kit binds the token to this text's digest and plans
+    // again on confirmation, so another container taking the name meanwhile refuses it (ERR_CONFLICT).
+    const { info, name } = await authorize(ctx, container, argv);
+    return `run ${JSON.stringify(argv)} (no shell) inside container "${name}" (id ${info.Id.slice(0, 12)})`;
+  },
   checkOptions: (options) => {
     parseExecOptions(options);
   },
   handler: async (
     { container, argv, timeoutSeconds, maxOutputBytes },
-    { docker, signal, options, maxOutputBytes: budget },
+    { docker, signal, options, maxOutputBytes: budget, deadline },
   ) => {
-    const rules = parseExecOptions(options);
-    if (rules.length === 0) {
-      throw new ToolError(
-        'ERR_NOT_ALLOWED',
-        'exec_run is enabled but its allowlist is empty, so every command is refused; an operator must add an entry such as { container: "web*", argv: ["cat", "/etc/hostname"] } under servers.docker.tools.exec_run.options.allow in the policy file',
-      );
-    }
-    const info = await docker.inspect(container, signal);
-    const name = nameOf(info.Name);
-    const rule = findRule(rules, { name, id: info.Id }, argv);
-    if (!rule) {
-      throw new ToolError(
-        'ERR_NOT_ALLOWED',
-        `${JSON.stringify(argv)} is not on the operator's exec allowlist for container "${name}" (rules allow exactly the arguments they list); use one of the allowed commands or ask an operator to add { container: ${JSON.stringify(name)}, argv: ${JSON.stringify(argv)} } to servers.docker.tools.exec_run.options.allow`,
-        {
-          container: name,
-          allowedForContainer: rules
-            .filter((r) => r.container === undefined || r.container(name, info.Id))
-            .map((r) => ruleArgv(r.rule))
-            .slice(0, 20),
-        },
-      );
-    }
+    const startedAt = Date.now();
+    const { info, name, rule } = await authorize({ docker, signal, options }, container, argv);
     const perStream = Math.max(128, Math.min(maxOutputBytes, Math.floor((budget - 2048) / 2)));
-    const res = await docker.exec(
-      info.Id,
-      argv,
-      { timeoutMs: timeoutSeconds * 1000, maxBytesPerStream: perStream },
-      signal,
-    );
+    const notes: string[] = [];
+    if (perStream < maxOutputBytes) {
+      notes.push(
+        `maxOutputBytes ${maxOutputBytes} lowered to ${perStream} per stream: both streams fit the server's output budget of ${budget} bytes (limits.maxOutputBytes)`,
+      );
+    }
+    // The call ends at the kit's call timeout whatever the command does: wait only as long as leaves time to
+    // answer, so a slow command comes back as timedOut with its output, never as a retryable timeout.
+    const roomMs = deadline - CALL_MARGIN_MS - Date.now();
+    if (roomMs < 1000) {
+      throw new ToolError(
+        'ERR_BACKEND_TIMEOUT',
+        `nothing was run: the Docker Engine took ${Date.now() - startedAt} ms to find container "${name}", leaving no time to run the command within the call timeout; try again`,
+      );
+    }
+    const waitMs = Math.min(timeoutSeconds * 1000, roomMs);
+    if (waitMs < timeoutSeconds * 1000) {
+      notes.push(
+        `timeoutSeconds ${timeoutSeconds} lowered to ${Math.floor(waitMs / 100) / 10}: the answer must come within the call timeout (limits.callTimeoutMs, RAVENHELM_CALL_TIMEOUT_MS) with ${CALL_MARGIN_MS / 1000} s kept for the engine calls around the command; a command still running then is reported with timedOut and stillRunning`,
+      );
+    }
+    const res = await docker.exec(info.Id, argv, { timeoutMs: waitMs, maxBytesPerStream: perStream }, signal);
     const stdout = fitText(res.stdout, perStream);
     const stderr = fitText(res.stderr, perStream);
     return {
@@ -272,15 +339,43 @@ export const execRun = defineTool({
       stderrTruncated: res.stderrTruncated || stderr.truncated,
       durationMs: res.durationMs,
       allowedBy: { container: rule.rule.container ?? null, argv: ruleArgv(rule.rule) },
-      ...(perStream < maxOutputBytes
-        ? {
-            notes: [
-              `maxOutputBytes ${maxOutputBytes} lowered to ${perStream} per stream: both streams fit the server's output budget of ${budget} bytes (limits.maxOutputBytes)`,
-            ],
-          }
-        : {}),
+      ...(notes.length > 0 ? { notes } : {}),
     };
   },
 });
+
+/** Kept for the engine calls before the command (inspect, exec create, a slot) and after it (its exit code). */
+export const CALL_MARGIN_MS = 5_000;
+
+/** Resolves the container and finds the rule allowing argv there; ERR_NOT_ALLOWED, quoting argv bounded, when none does. */
+async function authorize(
+  { docker, signal, options }: Pick<ToolContext<DockerServices>, 'docker' | 'signal' | 'options'>,
+  container: string,
+  argv: string[],
+): Promise<{ info: Awaited<ReturnType<DockerServices['docker']['inspect']>>; name: string; rule: CompiledRule }> {
+  const rules = parseExecOptions(options);
+  if (rules.length === 0) {
+    throw new ToolError(
+      'ERR_NOT_ALLOWED',
+      'exec_run is enabled but its allowlist is empty, so every command is refused; an operator must add an entry such as { container: "web*", argv: ["cat", "/etc/hostname"] } under servers.docker.tools.exec_run.options.allow in the policy file',
+    );
+  }
+  const info = await docker.inspect(container, signal);
+  const name = nameOf(info.Name);
+  const rule = findRule(rules, { name, id: info.Id }, argv);
+  if (rule) return { info, name, rule };
+  const quoted = quoteArgv(argv);
+  const named = executorRefusal(rules, { name, id: info.Id }, argv);
+  const why = named
+    ? `argument ${named.index} names "${named.program}", a shell, interpreter, loader or wrapper; an argument the caller chooses may never name one for a program the operator vouched for with runsPrograms: false`
+    : `no entry allows it (rules allow exactly the arguments they list); use one of the allowed commands or ask an operator to add ${quoted.whole ? `{ container: ${JSON.stringify(name)}, argv: ${quoted.text} }` : 'an entry for it'} to servers.docker.tools.exec_run.options.allow`;
+  throw new ToolError('ERR_NOT_ALLOWED', `${quoted.text} is not allowed in container "${name}": ${why}`, {
+    container: name,
+    allowedForContainer: rules
+      .filter((r) => r.container === undefined || r.container(name, info.Id))
+      .slice(0, 20)
+      .map((r) => ruleArgv(r.rule).map((a) => (a.length > QUOTE_ARG_CHARS ? `${a.slice(0, QUOTE_ARG_CHARS)}...` : a))),
+  });
+}
 
 export const execTools = [execRun] as const;
