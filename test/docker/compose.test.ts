@@ -1,6 +1,9 @@
+import type { AnyTool } from '@ravenhelm/kit';
+import { jsonBytes, silentLogger } from '@ravenhelm/kit';
+import type { DockerServices } from '@ravenhelm/mcp-docker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, ensureImage } from './fixture.js';
-import { call, callError, makeServices, tool } from './harness.js';
+import { DockerFixture, docker, ensureImage } from './fixture.js';
+import { call, callError, makeServices, principal, tool } from './harness.js';
 
 const fx = new DockerFixture('compose');
 // A project name unique to this run, so parallel runs never see each other's project.
@@ -191,4 +194,184 @@ describe('compose projects', () => {
     expect(err.message).not.toContain(web);
     expect((await fx.inspect(web)).State.StartedAt).toBe(webStarted);
   });
+});
+
+/** Calls a tool under a short kit timeout, so the deadline behaviour is tested in seconds instead of 30. */
+const callWithin = (t: AnyTool<DockerServices>, args: unknown, svc: DockerServices, timeoutMs: number) =>
+  call(t, args, svc, { timeoutMs });
+
+describe('compose lifecycle on a larger project', () => {
+  // 12 services whose PID 1 ignores SIGTERM: every stop takes its whole grace period, as in the audit.
+  const bulk = `bulk-${fx.prefix.slice(-6)}`;
+  const N = 12;
+  const names: string[] = [];
+  const startedAt = async (name: string) => (await fx.inspect(name)).State.StartedAt;
+
+  beforeAll(async () => {
+    names.push(
+      ...(await Promise.all(
+        Array.from({ length: N }, (_, i) =>
+          fx.start({
+            name: `bulk${String(i).padStart(2, '0')}`,
+            init: false,
+            labels: {
+              'com.docker.compose.project': bulk,
+              'com.docker.compose.service': `s${String(i).padStart(2, '0')}`,
+            },
+            script: 'trap "" TERM; while :; do sleep 1; done',
+          }),
+        ),
+      )),
+    );
+  }, 120_000);
+
+  it('compose_restart acts in parallel, starts nothing it cannot finish before the deadline, answers what is left and charges only what it did', async () => {
+    const tight = makeServices({ maxRestarts: 1 });
+    const before = await Promise.all(names.map(startedAt));
+    const t0 = Date.now();
+    // stop grace 3 s: one round of 8 restarts (6 s estimated) starts within the 10 s call, a second round never can
+    const res = await callWithin(
+      tool('compose_restart'),
+      { project: bulk, stopTimeoutSeconds: 3, waitSeconds: 20 },
+      tight,
+      10_000,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(res).toMatchObject({ complete: false, allReached: false });
+    expect(res.counts.total).toBe(N);
+    expect(res.counts.notAttempted).toBe(N - 8);
+    expect(res.counts.reached + res.counts.inProgress).toBe(8);
+    expect(res.message).toMatch(/not attempted before the call's time limit .*call compose_restart with services \[/);
+    for (const [i, name] of names.entries()) {
+      const row = res.containers.find((c: { name: string }) => c.name === name);
+      if (row.outcome === 'in-progress') continue; // the engine was slower than estimated: it may or may not be done
+      const restarted = (await startedAt(name)) !== before[i];
+      expect([name, restarted]).toEqual([name, row.outcome === 'reached']);
+      // the budget is used by the containers restarted, and only by them
+      expect([name, (await tight.restartBudget.status(name)).used]).toEqual([name, restarted ? 1 : 0]);
+    }
+  }, 60_000);
+
+  it('compose_stop returns a partial answer at the deadline; calling again finishes the project', async () => {
+    // let the restarts of the test before finish in the engine
+    await fx.waitFor(
+      'every restart done',
+      async () =>
+        (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${bulk}`])).split('\n').length === N,
+    );
+    const first = await callWithin(
+      tool('compose_stop'),
+      { project: bulk, stopTimeoutSeconds: 3, waitSeconds: 20 },
+      services,
+      9000,
+    );
+    expect(first).toMatchObject({ complete: false, allReached: false });
+    expect(first.counts).toMatchObject({ total: N, reached: 8, notAttempted: N - 8 });
+    expect(first.message).toMatch(/call compose_stop again with the same arguments to finish/);
+    const running = (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${bulk}`]))
+      .split('\n')
+      .filter(Boolean);
+    expect(running).toHaveLength(first.counts.notAttempted);
+    const second = await callWithin(
+      tool('compose_stop'),
+      { project: bulk, stopTimeoutSeconds: 3, waitSeconds: 20 },
+      services,
+      9000,
+    );
+    expect(second).toMatchObject({ complete: true, allReached: true });
+    expect(second.counts).toMatchObject({
+      total: N,
+      unchanged: first.counts.reached,
+      reached: first.counts.notAttempted,
+    });
+    expect(await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${bulk}`])).toBe('');
+  }, 60_000);
+
+  it('a large result is summarized within the output budget, never refused after the work is done', async () => {
+    const budget = 2048;
+    const res = await call(tool('compose_start'), { project: bulk, waitSeconds: 20 }, services, {
+      maxOutputBytes: budget,
+    });
+    expect(jsonBytes(res)).toBeLessThanOrEqual(budget);
+    expect(res).toMatchObject({ complete: true, allReached: true });
+    expect(res.counts).toMatchObject({ total: N, reached: N });
+    expect(res.omitted).toBeGreaterThan(0);
+    expect(res.containers.length + res.omitted).toBe(N);
+    const running = (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${bulk}`])).split('\n');
+    expect(running).toHaveLength(N);
+  }, 60_000);
+
+  it('the compose_stop plan names the containers it resolves to, so a container joining the project changes it', async () => {
+    const stop = tool('compose_stop');
+    const ctx = {
+      ...services,
+      signal: new AbortController().signal,
+      logger: silentLogger(),
+      principal,
+      requestId: 'plan',
+      maxOutputBytes: 64 * 1024,
+      options: {},
+      deadline: Date.now() + 30_000,
+    };
+    const input = stop.input.parse({ project: bulk });
+    const before = await stop.plan?.(input, ctx);
+    for (const name of names) expect(before).toContain(name);
+    expect(before).toContain(`${N} container(s)`);
+    const intruder = await fx.start({
+      name: 'intruder',
+      labels: { 'com.docker.compose.project': bulk, 'com.docker.compose.service': 'db' },
+      script: 'sleep 600',
+    });
+    try {
+      const after = await stop.plan?.(input, ctx);
+      // the kit binds the confirmation token to the plan's digest: a changed plan refuses the confirmed call
+      expect(after).not.toBe(before);
+      expect(after).toContain(intruder);
+    } finally {
+      await docker(['rm', '-f', intruder]);
+    }
+  }, 60_000);
+});
+
+describe('lifecycle edge cases', () => {
+  it('a container removed during the wait after a restart is reported done-then-removed, by name', async () => {
+    const gone = `gone-${fx.prefix.slice(-6)}`;
+    // a healthcheck that never passes: the restart then waits for "healthy" until the container is removed
+    const [a, b] = await Promise.all([
+      fx.start({
+        name: 'gone-a',
+        health: { cmd: 'false' },
+        labels: { 'com.docker.compose.project': gone, 'com.docker.compose.service': 'a' },
+        script: 'sleep 600',
+      }),
+      fx.start({ name: 'gone-b', health: { cmd: 'false' }, script: 'sleep 600' }),
+    ]);
+    const svc = makeServices();
+    const removal = new Promise((r) => setTimeout(r, 2500)).then(() => docker(['rm', '-f', a, b]));
+    const [composed, single] = await Promise.all([
+      call(tool('compose_restart'), { project: gone, stopTimeoutSeconds: 0, waitSeconds: 20 }, svc),
+      call(tool('containers_restart'), { container: b, stopTimeoutSeconds: 0, waitSeconds: 20 }, svc),
+    ]);
+    await removal;
+    // removed, or still being removed when the engine last answered
+    expect(single).toMatchObject({ changed: true, reached: false, container: { name: b, running: false } });
+    expect(single.container.state).toMatch(/^remov(ed|ing)$/);
+    expect(single.message).toContain(`container "${b}" was restarted and then removed`);
+    expect(single.message).not.toMatch(/[0-9a-f]{64}/);
+    expect(single.budget).toMatchObject({ used: 1 });
+    expect(composed).toMatchObject({ allReached: false, complete: true, counts: { total: 1, removed: 1 } });
+    expect(composed.containers[0]).toMatchObject({ name: a, outcome: 'removed', changed: true, restartsLeft: 2 });
+    expect(composed.message).toContain(`removed during the call (${a})`);
+  }, 60_000);
+
+  it('compose_list_projects marks labels that are not compose project names, which the other tools refuse', async () => {
+    const odd = `Rh.Upper${fx.prefix.slice(-6)}`;
+    await fx.start({ name: 'odd', labels: { 'com.docker.compose.project': odd }, script: 'sleep 600' });
+    const res = await call(tool('compose_list_projects'), { limit: 200 }, services);
+    const row = res.projects.find((p: { project: string }) => p.project === odd);
+    expect(row).toMatchObject({ project: odd, addressable: false });
+    expect(res.note).toMatch(/addressable: false are not valid compose project names/);
+    expect(res.projects.find((p: { project: string }) => p.project === project)?.addressable).toBeUndefined();
+    expect((await callError(tool('compose_get_status'), { project: odd }, services)).code).toBe('ERR_INVALID_INPUT');
+  }, 60_000);
 });

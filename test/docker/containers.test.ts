@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, ensureImage, TEST_IMAGE } from './fixture.js';
+import { DockerFixture, docker, ensureImage, TEST_IMAGE } from './fixture.js';
 import { call, callError, makeServices, tool } from './harness.js';
 
 const fx = new DockerFixture('ctr');
@@ -224,5 +224,76 @@ describe('lifecycle', () => {
     const err = await callError(tool('containers_restart'), { container: `${fx.prefix}-ghost` }, services);
     expect(err.code).toBe('ERR_NOT_FOUND');
     expect(err.message).toContain(`${fx.prefix}-ghost`);
+  });
+});
+
+describe('audit fixes: diagnose budget, unreadable logs, paused, secrets', () => {
+  const DATA_BUDGET = 26_009; // the data share of the default 64 KiB output budget
+  let ctl: string;
+  let nolog: string;
+  let paused: string;
+  let secret: string;
+
+  beforeAll(async () => {
+    [ctl, paused, secret, nolog] = await Promise.all([
+      // 30 error lines of 1000 control characters each: 6 bytes apiece once JSON-escaped
+      fx.start({
+        name: 'ctl',
+        script:
+          "i=0; while [ $i -lt 30 ]; do printf 'error: '; head -c 1000 /dev/zero | tr '\\0' '\\001'; echo; i=$((i+1)); done; sleep 600",
+      }),
+      fx.start({ name: 'paused', script: 'sleep 600' }),
+      fx.start({ name: 'secret', script: ': postgres://app:S3cretPW@db/app --password=S3cretPW; exec sleep 600' }),
+      fx.start({ name: 'nolog', script: 'echo hi; exit 4', logDriver: 'none', init: false }),
+    ]);
+    await docker(['pause', paused]);
+    await fx.waitFor('the control-character lines', async () => {
+      const res = await call(tool('logs_get'), { container: ctl, tail: 100 }, services);
+      return res.matchedLines >= 30;
+    });
+    await fx.waitFor('nolog to exit', async () => (await fx.inspect(nolog)).State.Status === 'exited');
+  }, 60_000);
+
+  it('containers_diagnose fits error lines full of control characters into the budget (JSON escaping counted)', async () => {
+    const res = await call(tool('containers_diagnose'), { container: ctl }, services, {
+      maxOutputBytes: DATA_BUDGET,
+    });
+    expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(DATA_BUDGET);
+    expect(res.errorLog.lines.length).toBeGreaterThan(0);
+    expect(res.errorLog.lines.at(-1).text.startsWith('error: \u0001')).toBe(true);
+    expect(res.errorLog.notes.join('\n')).toMatch(/cut|fit/);
+    expect(res.container).toMatchObject({ name: ctl, running: true });
+  });
+
+  it('containers_diagnose of a container whose log cannot be read keeps the rest and states the gap', async () => {
+    const res = await call(tool('containers_diagnose'), { container: nolog }, services);
+    expect(res.container).toMatchObject({ name: nolog, exitCode: 4, running: false });
+    expect(res.errorLog.lines).toEqual([]);
+    expect(res.errorLog.unavailable).toBe('its log driver "none" keeps no logs the engine can read');
+    expect(res.findings.join('\n')).toMatch(/exited with code 4/);
+    expect(res.findings.join('\n')).toMatch(/its log could not be read: its log driver "none"/);
+  });
+
+  it('logs_get on such a container names it, not its 64-hex id', async () => {
+    const err = await callError(tool('logs_get'), { container: nolog }, services);
+    expect(err.message).toContain(nolog);
+    expect(err.message).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('a paused container is not running, and containers_start says how to resume it instead of claiming success', async () => {
+    const diag = await call(tool('containers_diagnose'), { container: paused }, services);
+    expect(diag.container).toMatchObject({ state: 'paused', running: false });
+    const err = await callError(tool('containers_start'), { container: paused }, services);
+    expect(err.code).toBe('ERR_CONFLICT');
+    expect(err.message).toMatch(/is paused/);
+    expect(err.message).toMatch(/docker unpause .*not one of these tools/);
+    expect((await fx.inspect(paused)).State.Status).toBe('paused');
+  });
+
+  it('containers_list never shows a password from a command line, and says it was redacted', async () => {
+    const res = await call(tool('containers_list'), { name: secret }, services);
+    const shown = JSON.stringify(res);
+    expect(shown).not.toContain('S3cret');
+    expect(res.containers[0].command).toContain('postgres://app:[redacted]@db/app');
   });
 });

@@ -88,6 +88,8 @@ export interface RunSpec {
   /** Run tini as PID 1 so SIGTERM stops the container at once (default true). */
   init?: boolean;
   memory?: string;
+  /** `--log-driver` (e.g. "none": a container whose log the engine cannot read). */
+  logDriver?: string;
 }
 
 /** One test file's containers: unique names, one label to find them all, removed in `cleanup()`. */
@@ -134,6 +136,7 @@ export class DockerFixture {
     }
     if (spec.restart) args.push('--restart', spec.restart);
     if (spec.memory) args.push('--memory', spec.memory, '--memory-swap', spec.memory);
+    if (spec.logDriver) args.push('--log-driver', spec.logDriver);
     args.push(TEST_IMAGE, 'sh', '-c', spec.script);
     this.names.push(name);
     await docker(args);

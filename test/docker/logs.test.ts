@@ -259,3 +259,134 @@ describe('logs_get', () => {
     expect(err.message).toContain(`${fx.prefix}-missing`);
   });
 });
+
+describe('audit fixes: exact bounds, long lines, unreadable logs, budget', () => {
+  const DATA_BUDGET = 26_009; // the data share of the default 64 KiB output budget
+  const project = `${fx.prefix}-proj`;
+  const SERVICES = Array.from(
+    { length: 14 },
+    (_, i) => `payments-settlement-reconciliation-batch-exporter-worker-${String(i).padStart(2, '0')}`,
+  );
+  let ticks: string;
+  let big: string;
+  let nolog: string;
+
+  beforeAll(async () => {
+    const compose = (service: string) => ({
+      'com.docker.compose.project': project,
+      'com.docker.compose.service': service,
+    });
+    let started: string[];
+    [ticks, big, ...started] = await Promise.all([
+      fx.start({ name: 'ticks', script: 'for i in $(seq 0 14); do echo tick$i; sleep 0.2; done; sleep 600' }),
+      // one 40,000-byte line: the engine stores it as 16 KiB partial entries
+      fx.start({
+        name: 'big',
+        script: "echo before; head -c 40000 /dev/zero | tr '\\0' 'A'; echo; echo after; sleep 600",
+      }),
+      ...SERVICES.map((service, i) =>
+        fx.start({
+          name: `proj-${i}`,
+          script: 'for i in $(seq 1 40); do echo "event $i happened in the settlement pipeline"; done; sleep 600',
+          labels: compose(service),
+        }),
+      ),
+      fx.start({
+        name: 'proj-nolog',
+        script: 'echo hi; sleep 600',
+        labels: compose('nolog'),
+        logDriver: 'none',
+        init: false,
+      }),
+    ]);
+    nolog = started.at(-1) as string;
+    await fx.waitFor('all ticks', async () => {
+      const res = await call(tool('logs_get'), { container: ticks }, services);
+      return res.text.endsWith('tick14\n');
+    });
+    await fx.waitFor('the long line', async () => {
+      const res = await call(tool('logs_get'), { container: big }, services);
+      return res.text.endsWith('after\n');
+    });
+  }, 90_000);
+
+  it('since and until are exact to the nanosecond: since keeps the bound line, until stops right before it', async () => {
+    const stamped = await call(tool('logs_get'), { container: ticks, timestamps: true }, services);
+    const rows = stamped.text.trimEnd().split('\n') as string[];
+    expect(rows).toHaveLength(15);
+    const tsOf = (row: string) => row.split(' ')[0] as string;
+    // a tick with an earlier tick in the same whole second: rounding the bound to seconds shows
+    const pivot = rows.findIndex(
+      (row, i) => i > 0 && tsOf(row).slice(0, 19) === tsOf(rows[i - 1] as string).slice(0, 19),
+    );
+    expect(pivot).toBeGreaterThan(0);
+    const bound = tsOf(rows[pivot] as string);
+    const ticksFrom = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `tick${from + i}\n`).join('');
+
+    const since = await call(tool('logs_get'), { container: ticks, since: bound }, services);
+    expect(since.text).toBe(ticksFrom(pivot, 15));
+    expect(since.scannedLines).toBe(15 - pivot);
+
+    const until = await call(tool('logs_get'), { container: ticks, until: bound }, services);
+    expect(until.text).toBe(ticksFrom(0, pivot));
+
+    // paging back: tail counts back from until, and the line at until takes no tail slot
+    const page = await call(tool('logs_get'), { container: ticks, until: bound, tail: 1 }, services);
+    expect(page).toMatchObject({ text: `tick${pivot - 1}\n`, scannedLines: 1, matchedLines: 1 });
+  }, 30_000);
+
+  it('a line over 16 KiB comes back as one line, without engine timestamps inside, its cut stated', async () => {
+    const res = await call(tool('logs_get'), { container: big, timestamps: true }, services);
+    const rows = res.text.trimEnd().split('\n') as string[];
+    expect(rows).toHaveLength(3);
+    expect(res.matchedLines).toBe(3);
+    expect(rows[0]).toMatch(/Z before$/);
+    expect(rows[2]).toMatch(/Z after$/);
+    const m = /^(\S+Z) (A+)… \[line cut: (\d+) more bytes not shown\]$/.exec(rows[1] as string);
+    expect(m).not.toBeNull();
+    // nothing lost but what the cut states, and one timestamp only
+    expect((m?.[2] ?? '').length + Number(m?.[3])).toBe(40_000);
+    expect((rows[1] as string).match(/\d{4}-\d{2}-\d{2}T\d{2}:/g)).toHaveLength(1);
+
+    // the engine's tail counts 16 KiB pieces: tail 2 must still give the whole long line, not its last piece
+    const tail = await call(tool('logs_get'), { container: big, tail: 2 }, services);
+    const t = /^(A+)… \[line cut: (\d+) more bytes not shown\]\nafter\n$/.exec(tail.text);
+    expect(t).not.toBeNull();
+    expect((t?.[1] ?? '').length + Number(t?.[2])).toBe(40_000);
+    expect(tail).toMatchObject({ scannedLines: 2, matchedLines: 2, lines: 2 });
+  });
+
+  it('a default answer fits the budget without a "lowered" note; an explicit maxBytes still gets one', async () => {
+    const res = await call(tool('logs_get'), { container: bulk, tail: 3001 }, services, {
+      maxOutputBytes: DATA_BUDGET,
+    });
+    expect(res.truncated).toBe(true);
+    expect(res.notes.join('\n')).not.toMatch(/lowered/);
+    expect(res.notes.join('\n')).toMatch(/to stay within 24985 bytes/);
+    const explicit = await call(tool('logs_get'), { container: bulk, tail: 3001, maxBytes: 32_768 }, services, {
+      maxOutputBytes: DATA_BUDGET,
+    });
+    expect(explicit.notes[0]).toMatch(/^maxBytes 32768 lowered to 24985/);
+  });
+
+  it('compose_get_logs states a container whose log cannot be read as a gap and returns the others', async () => {
+    const res = await call(tool('compose_get_logs'), { project, tail: 5 }, services);
+    expect(res.services).toEqual(['nolog', ...SERVICES]);
+    expect(res.matchedLines).toBe(5 * SERVICES.length);
+    expect(res.text).toContain(`${SERVICES[0]} | event 40 happened in the settlement pipeline`);
+    expect(res.notes).toContain(
+      `no logs from ${nolog} (service nolog): its log driver keeps no logs the engine can read (e.g. --log-driver none)`,
+    );
+    expect(JSON.stringify(res)).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('compose_get_logs fits the whole answer, services and notes included, into the budget', async () => {
+    const budget = 4000;
+    const res = await call(tool('compose_get_logs'), { project }, services, { maxOutputBytes: budget });
+    expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(budget);
+    expect(res.services).toHaveLength(SERVICES.length + 1);
+    expect(res.truncated).toBe(true);
+    expect(res.lines).toBeGreaterThan(0);
+  });
+});

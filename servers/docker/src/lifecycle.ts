@@ -1,9 +1,17 @@
 /** Start/stop/restart with the restart budget and a wait for the resulting state; shared by containers and compose tools. */
-import type { ToolContext } from '@ravenhelm/kit';
+import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { BudgetStatus } from './restart-budget.js';
-import { ContainerState, nameOf, stateOf, targetAfterStart, type WaitTarget, waitFor } from './state.js';
+import {
+  ContainerState,
+  type ContainerStateT,
+  nameOf,
+  stateOf,
+  targetAfterStart,
+  type WaitTarget,
+  waitFor,
+} from './state.js';
 import type { DockerServices } from './tools/define.js';
 
 export type LifecycleAction = 'start' | 'stop' | 'restart';
@@ -32,7 +40,23 @@ export const LifecycleResult = z.object({
   budget: BudgetInfo.optional().describe('The restart budget after this call (start and restart only)'),
   message: z.string().describe('One line for the operator: what happened and what to do next'),
 });
-export type LifecycleResultT = z.infer<typeof LifecycleResult>;
+export type LifecycleResultT = z.infer<typeof LifecycleResult> & {
+  /** Not in the schema: the container was removed (by someone else, or `--rm`) after the action was sent. */
+  removed?: true;
+};
+
+/** The kit's call timeout by default (`limits.callTimeoutMs`): assumed for a context without a deadline. */
+export const ASSUMED_CALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Epoch ms at which the kit ends this call (`ctx.deadline`), or `startedAt` plus the default call timeout
+ * for a context that has none. Work that cannot end before it must not be started.
+ */
+export function callDeadlineOf(ctx: { deadline?: number }, startedAt: number): number {
+  return typeof ctx.deadline === 'number' && Number.isFinite(ctx.deadline)
+    ? ctx.deadline
+    : startedAt + ASSUMED_CALL_TIMEOUT_MS;
+}
 
 export interface LifecycleParams {
   graceSeconds: number;
@@ -87,12 +111,25 @@ export async function act(
   if (!p.needed) return false;
   await reserve(ctx, [p]);
   const id = p.info.Id;
-  if (p.action === 'restart') {
-    await ctx.docker.restart(id, params.graceSeconds, ctx.signal);
-    return true;
+  try {
+    if (p.action === 'restart') {
+      await ctx.docker.restart(id, params.graceSeconds, ctx.signal);
+      return true;
+    }
+    if (p.action === 'start') return await ctx.docker.start(id, ctx.signal);
+    return await ctx.docker.stop(id, params.graceSeconds, ctx.signal);
+  } catch (err) {
+    // The engine names the id the call used; the caller knows the container by its name.
+    if (err instanceof ToolError && err.code === 'ERR_NOT_FOUND') {
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `container "${p.name}" (${p.info.Id.slice(0, 12)}) was removed before the ${p.action} reached it; nothing was done to it. See containers_list`,
+        { container: p.name },
+        { cause: err },
+      );
+    }
+    throw err;
   }
-  if (p.action === 'start') return ctx.docker.start(id, ctx.signal);
-  return ctx.docker.stop(id, params.graceSeconds, ctx.signal);
 }
 
 /** Waits for the state the action should lead to and describes the outcome. */
@@ -101,19 +138,33 @@ export async function settle(
   p: PreparedAction,
   changed: boolean,
   waitMs: number,
+  /** How often the engine is asked; fewer asks when many containers are waited for at once. */
+  pollMs?: number,
 ): Promise<LifecycleResultT> {
   const target: WaitTarget = p.action === 'stop' ? 'stopped' : targetAfterStart(p.info);
-  const waited = await waitFor(ctx.docker, p.info.Id, target, waitMs, ctx.signal);
-  const state = stateOf(waited.info);
-  const result: LifecycleResultT = {
-    action: p.action,
-    changed,
-    target,
-    reached: waited.reached,
-    waitedMs: waited.waitedMs,
-    container: state,
-    message: describe(p.action, changed, target, waited.reached, state),
-  };
+  const startedAt = Date.now();
+  let result: LifecycleResultT;
+  try {
+    const waited = await waitFor(ctx.docker, p.info.Id, target, waitMs, ctx.signal, pollMs ? { pollMs } : {});
+    const state = stateOf(waited.info);
+    result =
+      state.state === 'removing'
+        ? removedResult(p, changed, target, waited.waitedMs, { ...state, running: false })
+        : {
+            action: p.action,
+            changed,
+            target,
+            reached: waited.reached,
+            waitedMs: waited.waitedMs,
+            container: state,
+            message: describe(p.action, changed, target, waited.reached, state),
+          };
+  } catch (err) {
+    if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
+    // The action happened (and counted against the budget): say so, naming the container as the caller knows it.
+    const state: ContainerStateT = { ...stateOf(p.info), state: 'removed', running: false, health: 'none' };
+    result = removedResult(p, changed, target, Date.now() - startedAt, state);
+  }
   // A no-op start was never recorded: read the budget, but a store outage must not fail a call that changed nothing.
   const b =
     p.action === 'stop'
@@ -140,6 +191,29 @@ export async function runLifecycle(
   const changed = await act(ctx, p, params);
   return settle(ctx, p, changed, params.waitSeconds * 1000);
 }
+
+/** The container is gone, or going, after the action: removed by someone else, or it ran with --rm. */
+function removedResult(
+  p: PreparedAction,
+  changed: boolean,
+  target: WaitTarget,
+  waitedMs: number,
+  container: ContainerStateT,
+): LifecycleResultT {
+  return {
+    action: p.action,
+    changed,
+    target,
+    // a removed container is not running: that is what a stop asked for
+    reached: target === 'stopped',
+    waitedMs,
+    container,
+    message: `container "${p.name}" was ${changed ? `${PAST[p.action]} and then ` : ''}removed while waiting for it to be ${target} (someone removed it, or it ran with --rm); it no longer exists, so there is nothing more to do for it here. Check containers_list if it should still be there`,
+    removed: true,
+  };
+}
+
+const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
 
 function describe(
   action: LifecycleAction,

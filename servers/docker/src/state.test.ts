@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMMAND_MAX_CHARS, commandOf, portsOf } from './state.js';
+import { COMMAND_MAX_CHARS, commandOf, portsOf, redactCommand, stateOf } from './state.js';
 
 describe('portsOf', () => {
   it('renders published and exposed ports as docker ps does', () => {
@@ -45,5 +45,65 @@ describe('commandOf', () => {
     // No lone surrogate: the cut never splits a character.
     expect(cut).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
     expect(commandOf('x'.repeat(COMMAND_MAX_CHARS))).toBe('x'.repeat(COMMAND_MAX_CHARS));
+  });
+});
+
+describe('redactCommand', () => {
+  it('never shows a password in a URL, a secret flag or variable, or mysql -p', () => {
+    const cases: [string, string][] = [
+      [
+        "sh -c 'exec sleep 100000' postgres://app:S3cretPW@db/app",
+        "sh -c 'exec sleep 100000' postgres://app:[redacted]@db/app",
+      ],
+      ['server --password=S3cretPW --port 80', 'server --password=[redacted] --port 80'],
+      ['server --db-password S3cretPW -v', 'server --db-password [redacted] -v'],
+      ['agent --api-key "S3cret PW" --token=S3cretPW', 'agent --api-key [redacted] --token=[redacted]'],
+      [
+        "sh -c 'DB_PASSWORD=S3cretPW PGPASSWORD=S3cretPW run'",
+        "sh -c 'DB_PASSWORD=[redacted] PGPASSWORD=[redacted] run'",
+      ],
+      ['mysql -uroot -pS3cretPW app', 'mysql -uroot -p[redacted] app'],
+    ];
+    for (const [command, shown] of cases) {
+      expect(redactCommand(command)).toBe(shown);
+      expect(commandOf(command)).not.toContain('S3cret');
+    }
+  });
+
+  it('leaves ordinary commands alone', () => {
+    for (const c of [
+      'nginx -g daemon off;',
+      'server --password-file /run/secrets/pw --no-password --verbose',
+      'ssh -p 22 host',
+      'curl https://example.com/a@b',
+    ])
+      expect(redactCommand(c)).toBe(c);
+  });
+
+  it('redacts before cutting, so no part of a long secret is shown', () => {
+    const cut = commandOf(`${'x'.repeat(40)} --token=${'S3cret'.repeat(20)}`);
+    expect(cut).not.toContain('S3c');
+    expect(cut).toContain('[redac');
+  });
+});
+
+describe('stateOf', () => {
+  it('a paused container is not running', () => {
+    const info = {
+      Id: 'a'.repeat(64),
+      Name: '/web',
+      RestartCount: 0,
+      State: {
+        Status: 'paused',
+        Running: true,
+        Paused: true,
+        Restarting: false,
+        OOMKilled: false,
+        ExitCode: 0,
+        StartedAt: '2026-12-06T04:00:00Z',
+        FinishedAt: '0001-01-01T00:00:00Z',
+      },
+    } as never;
+    expect(stateOf(info)).toMatchObject({ state: 'paused', running: false });
   });
 });

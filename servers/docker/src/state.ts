@@ -1,5 +1,5 @@
 /** Schemas and summaries shared by the tools: container references, states, health. */
-import { compileUserPattern, ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, ToolError, withoutUrlPasswords } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend } from './backend.js';
@@ -56,9 +56,47 @@ export const nameOf = (names: readonly string[] | string | undefined): string =>
 /** Longest command a summary shows; longer ones end in "…" (docker ps cuts at 20). */
 export const COMMAND_MAX_CHARS = 60;
 
-/** The container's command as the engine lists it, cut to COMMAND_MAX_CHARS code points with a trailing "…". */
+export const REDACTED = '[redacted]';
+
+// A secret-looking option or variable name (`--password`, `--db-token`, `API_KEY`, `PGPASSWORD`), not a file
+// or path naming where the secret lives (`--password-file`, `TOKEN_PATH`).
+const SECRET_WORD =
+  '(?:password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)';
+const SECRET_VALUE = '(\'[^\']*\'|"[^"]*"|[^\\s\'"]+)';
+/** `--password=x`, `--password x`, `-token x`: a flag with a secret name and its value. */
+const SECRET_FLAG = new RegExp(
+  `(\\s--?[A-Za-z0-9_.-]*${SECRET_WORD}(?![A-Za-z0-9_.-]*(?:file|path|dir))[A-Za-z0-9_.-]*)(=|\\s+(?!-))${SECRET_VALUE}`,
+  'gi',
+);
+/** `DB_PASSWORD=x`, `PGPASSWORD=x` (an assignment in a shell command). */
+const SECRET_ASSIGNMENT = new RegExp(
+  `(^|[\\s;'"])([A-Za-z_][A-Za-z0-9_]*${SECRET_WORD}(?![A-Za-z0-9_]*(?:file|path|dir))[A-Za-z0-9_]*=)${SECRET_VALUE}`,
+  'gi',
+);
+/** mysql-style `-pSECRET` (the password glued to -p), only in a mysql/mariadb command line. */
+const MYSQL_COMMAND = /\b(mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/i;
+const MYSQL_PASSWORD = /(\s-p)(?=[^\s-])(\S+)/g;
+
+/**
+ * A command line with the credentials it carries replaced by `[redacted]`: passwords in URLs
+ * (`postgres://app:pw@db`), values of secret-named flags and variables (`--password=pw`, `--token pw`,
+ * `DB_PASSWORD=pw`) and mysql's `-ppw`. Never shown, not even in part.
+ */
+export function redactCommand(command: string): string {
+  let out = withoutUrlPasswords(command);
+  out = out.replace(SECRET_FLAG, (_m, flag: string, sep: string) => `${flag}${sep}${REDACTED}`);
+  out = out.replace(SECRET_ASSIGNMENT, (_m, lead: string, name: string) => `${lead}${name}${REDACTED}`);
+  if (MYSQL_COMMAND.test(out)) out = out.replace(MYSQL_PASSWORD, `$1${REDACTED}`);
+  return out;
+}
+
+/**
+ * The container's command as the engine lists it, credentials redacted (redactCommand), then cut to
+ * COMMAND_MAX_CHARS code points with a trailing "…" (redacting first: a cut must not keep part of a secret).
+ */
 export function commandOf(command: string | undefined): string {
-  const chars = Array.from(command ?? '');
+  // only the start is shown: redacting a bounded prefix keeps this cheap on a huge command line
+  const chars = Array.from(redactCommand((command ?? '').slice(0, 4096)));
   return chars.length > COMMAND_MAX_CHARS ? `${chars.slice(0, COMMAND_MAX_CHARS - 1).join('')}…` : chars.join('');
 }
 
@@ -105,7 +143,8 @@ export function stateOf(info: Docker.ContainerInspectInfo): ContainerStateT {
     id: shortId(info.Id),
     name: nameOf(info.Name),
     state: info.State.Status,
-    running: info.State.Running && !info.State.Restarting,
+    // a paused container's process is frozen: the engine keeps Running true, but nothing runs
+    running: info.State.Running && !info.State.Restarting && !info.State.Paused,
     health: healthOfInspect(info),
     exitCode: neverExited ? null : info.State.ExitCode,
     oomKilled: info.State.OOMKilled,

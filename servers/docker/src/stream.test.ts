@@ -1,5 +1,8 @@
+import { RavenhelmError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { Demuxer, LastLines, LineSplitter, stripAnsi, TailWindow } from './stream.js';
+import { Demuxer, LastLines, type Line, LineSplitter, stripAnsi, TailWindow } from './stream.js';
+
+const plain = (lines: Line[]) => lines.map(({ stream, text }) => ({ stream, text }));
 
 function frame(type: number, text: string): Buffer {
   const payload = Buffer.from(text, 'utf8');
@@ -30,6 +33,20 @@ describe('Demuxer', () => {
     expect(frames.every((f) => f.stream === 'stdout')).toBe(true);
   });
 
+  it("ends the read with ERR_BACKEND_ERROR and the engine's text on a systemerr (type 3) frame", () => {
+    const d = new Demuxer();
+    expect(d.push(frame(1, 'ok\n')).map((f) => f.data.toString())).toEqual(['ok\n']);
+    let err: unknown;
+    try {
+      d.push(Buffer.concat([frame(3, 'Error grabbing logs: log message is too large'), frame(2, 'later\n')]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect((err as RavenhelmError).code).toBe('ERR_BACKEND_ERROR');
+    expect((err as RavenhelmError).message).toContain('Error grabbing logs: log message is too large');
+  });
+
   it('handles an empty payload frame', () => {
     const d = new Demuxer();
     expect(d.push(Buffer.concat([frame(1, ''), frame(2, 'x')])).map((f) => f.data.toString())).toEqual(['', 'x']);
@@ -45,18 +62,51 @@ describe('LineSplitter', () => {
       ...s.push({ stream: 'stdout', data: Buffer.from('tial\nnext') }),
       ...s.end(),
     ];
-    expect(out).toEqual([
+    expect(plain(out)).toEqual([
       { stream: 'stderr', text: 'err line' },
       { stream: 'stdout', text: 'partial' },
       { stream: 'stdout', text: 'next' },
     ]);
   });
 
-  it('cuts runaway lines', () => {
+  it('cuts runaway lines, saying how much was not shown', () => {
     const s = new LineSplitter(10);
     const out = [...s.push({ stream: 'stdout', data: Buffer.from('x'.repeat(25)) }), ...s.end()];
-    expect(out[0]?.text.startsWith('x'.repeat(10))).toBe(true);
-    expect(out[0]?.text).toContain('[line cut]');
+    expect(out.map((l) => l.text)).toEqual([`${'x'.repeat(10)}… [line cut: 15 more bytes not shown]`]);
+  });
+
+  it("joins the engine's 16 KiB partial entries into one line, dropping their repeated timestamps", () => {
+    // dockerd splits a long line into partial entries, one frame each, each with its own timestamp
+    const s = new LineSplitter(64 * 1024);
+    const a = 'a'.repeat(16 * 1024);
+    const b = '库'.repeat(2000);
+    const out = plain([
+      ...s.push({ stream: 'stdout', data: Buffer.from('2026-12-06T04:40:39.000000001Z before\n') }),
+      ...s.push({ stream: 'stdout', data: Buffer.from(`2026-12-06T04:40:39.023096308Z ${a}`) }),
+      ...s.push({ stream: 'stderr', data: Buffer.from('2026-12-06T04:40:39.023096400Z err\n') }),
+      ...s.push({ stream: 'stdout', data: Buffer.from(`2026-12-06T04:40:39.023096500Z ${b}`) }),
+      ...s.push({ stream: 'stdout', data: Buffer.from('2026-12-06T04:40:39.023096600Z end\n') }),
+      ...s.push({ stream: 'stdout', data: Buffer.from('2026-12-06T04:40:39.100000000Z after\n') }),
+      ...s.end(),
+    ]);
+    expect(out).toEqual([
+      { stream: 'stdout', text: '2026-12-06T04:40:39.000000001Z before' },
+      { stream: 'stderr', text: '2026-12-06T04:40:39.023096400Z err' },
+      { stream: 'stdout', text: `2026-12-06T04:40:39.023096308Z ${a}${b}end` },
+      { stream: 'stdout', text: '2026-12-06T04:40:39.100000000Z after' },
+    ]);
+  });
+
+  it('a cut long line still ends where its newline is: the next line is whole', () => {
+    const s = new LineSplitter(100);
+    const out = plain([
+      ...s.push({ stream: 'stdout', data: Buffer.from(`2026-12-06T04:40:39.1Z ${'x'.repeat(150)}`) }),
+      ...s.push({ stream: 'stdout', data: Buffer.from(`2026-12-06T04:40:39.2Z ${'y'.repeat(150)}\n`) }),
+      ...s.push({ stream: 'stdout', data: Buffer.from('2026-12-06T04:40:39.3Z next\n') }),
+    ]);
+    expect(out).toHaveLength(2);
+    expect(out[0]?.text).toBe(`2026-12-06T04:40:39.1Z ${'x'.repeat(77)}… [line cut: 223 more bytes not shown]`);
+    expect(out[1]?.text).toBe('2026-12-06T04:40:39.3Z next');
   });
 });
 

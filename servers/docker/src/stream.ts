@@ -1,8 +1,11 @@
 /**
  * Docker's multiplexed stream format (logs and exec without a TTY): each frame is an 8-byte header
- * [stream type, 0, 0, 0, uint32 big-endian length] followed by the payload. Containers with a TTY
- * send raw bytes instead; the demuxer notices and passes them through as stdout.
+ * [stream type, 0, 0, 0, uint32 big-endian length] followed by the payload. Stream types (moby
+ * `pkg/stdcopy`): 0 stdin, 1 stdout, 2 stderr, 3 systemerr (an error the engine met while streaming,
+ * e.g. "Error grabbing logs: ..."). Containers with a TTY send raw bytes instead; the demuxer notices
+ * and passes them through as stdout.
  */
+import { ToolError } from '@ravenhelm/kit';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -24,7 +27,12 @@ export class Demuxer {
       if (this.#pending.length < 8) break;
       const type = this.#pending[0];
       const header = this.#pending;
-      if ((type !== 0 && type !== 1 && type !== 2) || header[1] !== 0 || header[2] !== 0 || header[3] !== 0) {
+      if (
+        (type !== 0 && type !== 1 && type !== 2 && type !== 3) ||
+        header[1] !== 0 ||
+        header[2] !== 0 ||
+        header[3] !== 0
+      ) {
         // Not a multiplexed stream (TTY container): everything from here on is raw output.
         this.#raw = true;
         frames.push({ stream: 'stdout', data: this.#pending });
@@ -35,6 +43,7 @@ export class Demuxer {
       if (this.#pending.length < 8 + length) break;
       const data = this.#pending.subarray(8, 8 + length);
       this.#pending = this.#pending.subarray(8 + length);
+      if (type === 3) throw systemError(data);
       frames.push({ stream: type === 2 ? 'stderr' : 'stdout', data });
     }
     return frames;
@@ -47,6 +56,15 @@ export class Demuxer {
     this.#pending = Buffer.alloc(0);
     return [{ stream: 'stdout', data: this.#raw || rest.length < 8 ? rest : rest.subarray(8) }];
   }
+}
+
+/** The engine's systemerr frame ends the read: what was streamed so far may be incomplete. */
+function systemError(data: Buffer): ToolError {
+  const text = stripAnsi(data.toString('utf8')).replace(/\s+/g, ' ').trim().slice(0, 300);
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `the Docker Engine reported an error while streaming and ended the stream: ${text || '(no message)'}; check dockerd's log, then retry`,
+  );
 }
 
 // CSI sequences (colors, cursor moves), OSC sequences (titles, hyperlinks) and lone two-byte escapes.
@@ -70,45 +88,107 @@ export interface Line {
   text: string;
   /** Sort key (the engine timestamp, normalised) once a line has been rendered for an answer. */
   key?: string;
+  /** Which read (LineSplitter) the line came from: a reader that retries can tell its reads apart. */
+  read?: number;
+  /** How many engine log entries (frames) the line was joined from: more than 1 for a line over 16 KiB. */
+  pieces?: number;
+  /** Position of the line in its read (0 = oldest), set by readers that need it. */
+  seq?: number;
 }
 
+let reads = 0;
+
+interface PartialLine {
+  chunks: Buffer[];
+  /** Bytes kept in `chunks` (at most maxLineBytes). */
+  kept: number;
+  /** Bytes past maxLineBytes, counted and not kept. */
+  cutBytes: number;
+  /** The line's first piece began with an engine timestamp (logs read with timestamps=true). */
+  timestamped: boolean;
+  /** Frames that contributed to the line. */
+  pieces: number;
+}
+
+// RFC 3339 (nano) as the engine writes it before each log entry with timestamps=true, and the space after it.
+const ENGINE_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2}) /;
+
 /**
- * Splits demultiplexed frames into lines per stream (a line may span frames). Lines longer than
- * `maxLineBytes` are cut, so one runaway line cannot exhaust memory.
+ * Splits demultiplexed frames into lines per stream (a line may span frames). The engine stores a line
+ * over 16 KiB as several partial entries and sends each as its own frame, with its own timestamp when
+ * timestamps were asked for: a frame that does not end a line continues in the next frame of the same
+ * stream, whose repeated timestamp is dropped, so the line comes back whole and is counted once. Lines
+ * longer than `maxLineBytes` keep their first `maxLineBytes` (one runaway line cannot exhaust memory)
+ * and say how much was not shown.
  */
 export class LineSplitter {
-  readonly #partial: Record<StreamName, string> = { stdout: '', stderr: '' };
-  readonly #maxLineChars: number;
+  readonly #partial: Record<StreamName, PartialLine> = { stdout: emptyPartial(), stderr: emptyPartial() };
+  readonly #maxLineBytes: number;
+  readonly #read = ++reads;
 
-  constructor(maxLineChars = 16 * 1024) {
-    this.#maxLineChars = maxLineChars;
+  constructor(maxLineBytes = 16 * 1024) {
+    this.#maxLineBytes = maxLineBytes;
   }
 
   push(frame: Frame): Line[] {
-    const text = this.#partial[frame.stream] + frame.data.toString('utf8');
-    const parts = text.split('\n');
-    let last = parts.pop() ?? '';
-    const lines: Line[] = parts.map((p) => ({ stream: frame.stream, text: this.#cut(p.replace(/\r$/, '')) }));
-    if (last.length > this.#maxLineChars) {
-      lines.push({ stream: frame.stream, text: this.#cut(last) });
-      last = '';
+    const p = this.#partial[frame.stream];
+    p.pieces++;
+    let data = frame.data;
+    if (p.timestamped && p.kept + p.cutBytes > 0) {
+      const ts = ENGINE_TIMESTAMP.exec(data.subarray(0, 48).toString('latin1'));
+      if (ts) data = data.subarray(ts[0].length);
     }
-    this.#partial[frame.stream] = last;
+    const lines: Line[] = [];
+    let start = 0;
+    for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
+      this.#append(p, data.subarray(start, nl));
+      lines.push({ stream: frame.stream, ...this.#finish(p), read: this.#read });
+      // the rest of this frame starts the next line
+      if (nl + 1 < data.length) p.pieces = 1;
+      start = nl + 1;
+    }
+    if (start < data.length) this.#append(p, data.subarray(start));
     return lines;
   }
 
   end(): Line[] {
     const lines: Line[] = [];
     for (const stream of ['stdout', 'stderr'] as const) {
-      if (this.#partial[stream] !== '') lines.push({ stream, text: this.#cut(this.#partial[stream]) });
-      this.#partial[stream] = '';
+      const p = this.#partial[stream];
+      if (p.kept + p.cutBytes > 0) lines.push({ stream, ...this.#finish(p), read: this.#read });
     }
     return lines;
   }
 
-  #cut(line: string): string {
-    return line.length > this.#maxLineChars ? `${line.slice(0, this.#maxLineChars)}… [line cut]` : line;
+  #append(p: PartialLine, piece: Buffer): void {
+    if (p.kept + p.cutBytes === 0 && piece.length > 0)
+      p.timestamped = ENGINE_TIMESTAMP.test(piece.subarray(0, 48).toString('latin1'));
+    const room = Math.max(0, this.#maxLineBytes - p.kept);
+    if (piece.length > room) {
+      p.cutBytes += piece.length - room;
+      piece = piece.subarray(0, room);
+    }
+    if (piece.length > 0) {
+      // copy: the frame's buffer is reused by the reader
+      p.chunks.push(Buffer.from(piece));
+      p.kept += piece.length;
+    }
   }
+
+  #finish(p: PartialLine): { text: string; pieces: number } {
+    let text = Buffer.concat(p.chunks, p.kept).toString('utf8');
+    if (p.cutBytes > 0) {
+      // a cut inside a multi-byte character leaves a replacement character
+      text = `${text.replace(/\uFFFD$/, '')}… [line cut: ${p.cutBytes} more bytes not shown]`;
+    } else text = text.replace(/\r$/, '');
+    const pieces = Math.max(1, p.pieces);
+    Object.assign(p, emptyPartial());
+    return { text, pieces };
+  }
+}
+
+function emptyPartial(): PartialLine {
+  return { chunks: [], kept: 0, cutBytes: 0, timestamped: false, pieces: 0 };
 }
 
 /** Keeps the newest items within a byte budget while a stream is read; counts everything seen. */

@@ -1,15 +1,15 @@
-import { ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { createHash } from 'node:crypto';
+import { jsonBytes, ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import type { LogResult } from '../backend.js';
 import {
   act,
+  callDeadlineOf,
   type LifecycleAction,
-  LifecycleResult,
-  type PreparedAction,
+  type LifecycleResultT,
   prepare,
-  reserve,
   settle,
+  WaitTargetSchema,
 } from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
@@ -17,23 +17,12 @@ import {
   ComposeProjectName,
   Health,
   healthOfStatusText,
+  mapLimit,
   nameOf,
   shortId,
 } from '../state.js';
 import { type DockerServices, defineTool } from './define.js';
-import {
-  assembleLogText,
-  buildLineFilter,
-  GrepFields,
-  LogAnswer,
-  logCap,
-  MaxLogBytes,
-  parseWindow,
-  readLogs,
-  Since,
-  Streams,
-  Until,
-} from './logs.js';
+import { GrepFields, LogAnswer, MaxLogBytes, readProjectLogs, Since, Streams, Until } from './logs.js';
 
 const ServiceName = z
   .string()
@@ -96,9 +85,14 @@ export const composeListProjects = defineTool({
         running: z.number().int(),
         unhealthy: z.number().int(),
         exited: z.number().int(),
+        addressable: z
+          .literal(false)
+          .optional()
+          .describe('Present when the label is not a valid compose project name: other compose tools refuse it'),
       }),
     ),
     ...ListPage,
+    note: z.string().optional(),
   }),
   handler: async ({ limit, cursor }, { docker, signal, maxOutputBytes }) => {
     const all = await docker.listContainers({ label: [COMPOSE_PROJECT_LABEL] }, signal);
@@ -131,10 +125,17 @@ export const composeListProjects = defineTool({
         running: p.running,
         unhealthy: p.unhealthy,
         exited: p.exited,
+        // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
+        ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
       }))
       .sort((a, b) => a.project.localeCompare(b.project));
-    const { items, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 512 });
-    return { projects: items, ...rest };
+    const { items, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
+    const odd = items.filter((p) => p.addressable === false).length;
+    const note =
+      odd > 0
+        ? `${odd} project label(s) marked addressable: false are not valid compose project names (compose allows lowercase letters, digits, "-" and "_", starting with a letter or digit), so the other compose tools refuse them; see their containers with containers_list and labels ["${COMPOSE_PROJECT_LABEL}=<project>"]`
+        : undefined;
+    return { projects: items, ...rest, ...(note ? { note } : {}) };
   },
 });
 
@@ -182,14 +183,97 @@ export const composeGetStatus = defineTool({
   },
 });
 
+const OUTCOMES = ['failed', 'not-attempted', 'in-progress', 'not-reached', 'removed', 'reached', 'unchanged'] as const;
+type Outcome = (typeof OUTCOMES)[number];
+
+const ProjectContainerRow = z.object({
+  service: z.string(),
+  name: z.string(),
+  id: z.string(),
+  outcome: z
+    .enum(OUTCOMES)
+    .describe(
+      'failed: the engine refused (see message); not-attempted: left untouched, the call ran out of time; in-progress: sent, unconfirmed at the time limit; not-reached: acted on, target not reached within the wait; removed: gone during the call; reached; unchanged: was already in the target state',
+    ),
+  changed: z.boolean(),
+  target: WaitTargetSchema.optional(),
+  state: z.string().optional().describe('Engine state after the call'),
+  health: Health.optional(),
+  restartsLeft: z.number().int().optional().describe('Restart budget left for this container (start and restart)'),
+  message: z.string().optional().describe('Why, and what to do; on rows that did not reach their target'),
+});
+type Row = z.infer<typeof ProjectContainerRow> & { reached: boolean };
+
 const ProjectLifecycleResult = z.object({
   project: z.string(),
   action: z.enum(['start', 'stop', 'restart']),
   allReached: z.boolean().describe('True when every container reached its target state'),
-  containers: z.array(LifecycleResult.extend({ service: z.string() })),
+  complete: z
+    .boolean()
+    .describe(
+      "False when the call's time limit came before every container was acted on and confirmed (not-attempted, in-progress)",
+    ),
+  counts: z.object({
+    total: z.number().int(),
+    reached: z.number().int(),
+    unchanged: z.number().int(),
+    notReached: z.number().int(),
+    removed: z.number().int(),
+    failed: z.number().int(),
+    notAttempted: z.number().int(),
+    inProgress: z.number().int(),
+  }),
+  containers: z
+    .array(ProjectContainerRow)
+    .describe('Rows that did not reach their target first, then by service and name'),
+  omitted: z.number().int().describe('Rows left out to fit the output budget; counts include them'),
   message: z.string(),
 });
 
+/** Containers acted on at once (docker compose acts in parallel too); each stop holds an engine slot for its grace. */
+const ACT_CONCURRENCY = 8;
+/** What an engine call may take beyond its stop grace (kill, start, answer): counted before starting one. */
+const ACT_SLACK_MS: Record<LifecycleAction, number> = { start: 3000, stop: 2000, restart: 3000 };
+/** Kept free at the end of the call so the answer is built and sent before the kit's deadline. */
+const ANSWER_MARGIN_MS = 1500;
+/** Names a message lists before counting the rest. */
+const NAMES_SHOWN = 10;
+
+const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
+
+function namesOf(rows: readonly Row[]): string {
+  const shown = rows.slice(0, NAMES_SHOWN).map((r) => r.name);
+  return `${shown.join(', ')}${rows.length > shown.length ? ` and ${rows.length - shown.length} more` : ''}`;
+}
+
+function rowOf(service: string, c: Docker.ContainerInfo, outcome: Outcome, message: string): Row {
+  return { service, name: nameOf(c.Names), id: shortId(c.Id), outcome, changed: false, reached: false, message };
+}
+
+function rowOfResult(service: string, r: LifecycleResultT): Row {
+  const outcome: Outcome = r.removed ? 'removed' : !r.reached ? 'not-reached' : r.changed ? 'reached' : 'unchanged';
+  return {
+    service,
+    name: r.container.name,
+    id: r.container.id,
+    outcome,
+    changed: r.changed,
+    target: r.target,
+    state: r.container.state,
+    health: r.container.health,
+    ...(r.budget ? { restartsLeft: r.budget.remaining } : {}),
+    ...(r.reached && !r.removed ? {} : { message: r.message }),
+    reached: r.reached,
+  };
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Acts on the project's containers, ACT_CONCURRENCY at a time, and never starts an action that cannot end
+ * before the call's deadline: what was left is reported (not-attempted), not thrown, so the caller knows
+ * exactly what happened and can call again. Budget is taken per container right before it is acted on.
+ */
 async function runProjectLifecycle(
   ctx: ToolContext<DockerServices>,
   project: string,
@@ -198,18 +282,20 @@ async function runProjectLifecycle(
   graceSeconds: number,
   waitSeconds: number,
 ): Promise<z.input<typeof ProjectLifecycleResult>> {
+  const deadline = callDeadlineOf(ctx, Date.now()) - ANSWER_MARGIN_MS;
   const containers = await projectContainers(ctx, project, services);
   // Check every container's budget before touching any, so a refusal leaves the project as it was.
-  const prepared: { service: string; p: PreparedAction }[] = [];
-  const refused: string[] = [];
-  for (const c of containers) {
+  const prepared = await mapLimit(containers, ACT_CONCURRENCY, async (c) => {
     try {
-      prepared.push({ service: serviceOf(c), p: await prepare(ctx, c.Id, action) });
+      return { c, p: await prepare(ctx, c.Id, action) };
     } catch (err) {
-      if (err instanceof ToolError && err.code === 'ERR_RESTART_BUDGET') refused.push(nameOf(c.Names));
-      else throw err;
+      if (err instanceof ToolError && (err.code === 'ERR_RESTART_BUDGET' || err.code === 'ERR_NOT_FOUND')) {
+        return { c, err };
+      }
+      throw err;
     }
-  }
+  });
+  const refused = prepared.filter((x) => x.err?.code === 'ERR_RESTART_BUDGET').map((x) => nameOf(x.c.Names));
   if (refused.length > 0) {
     const { maxRestarts, windowSeconds } = ctx.restartBudget.options;
     throw new ToolError(
@@ -219,23 +305,218 @@ async function runProjectLifecycle(
       { project, containers: refused, maxRestarts, windowSeconds },
     );
   }
-  await reserve(
-    ctx,
-    prepared.map(({ p }) => p),
-  );
-  const deadline = Date.now() + waitSeconds * 1000;
-  const changed: boolean[] = [];
-  for (const { p } of prepared) changed.push(await act(ctx, p, { graceSeconds, waitSeconds }));
-  const results = [];
-  for (const [i, { service, p }] of prepared.entries()) {
-    results.push({ service, ...(await settle(ctx, p, changed[i] ?? false, Math.max(0, deadline - Date.now()))) });
+  // What one action may take: the grace before SIGKILL plus the engine's own work, or the slowest seen so
+  // far in this call when the engine is slower than that (it is, with many containers at once).
+  const estimate = (action === 'start' ? 0 : graceSeconds * 1000) + ACT_SLACK_MS[action];
+  let slowest = 0;
+  // Every waiting container polls the engine: a large project is polled less often, so the waits do not
+  // crowd out the actions still to send (250 ms up to 8 containers, up to 1 s from 32 on).
+  const pollMs = Math.min(1000, 250 * Math.ceil(prepared.length / ACT_CONCURRENCY));
+  const rows: (Row | undefined)[] = new Array(prepared.length).fill(undefined);
+  // settling: acted on, waiting for the target; checking: nothing to do, confirming the state.
+  const phase: ('queued' | 'acting' | 'settling' | 'checking')[] = new Array(prepared.length).fill('queued');
+  let closed = false;
+  const put = (i: number, row: Row) => {
+    if (!closed) rows[i] = row;
+  };
+  const settling: Promise<void>[] = [];
+  const work = mapLimit([...prepared.keys()], ACT_CONCURRENCY, async (i) => {
+    const { c, p } = prepared[i] as (typeof prepared)[number];
+    const service = serviceOf(c);
+    if (!p) {
+      put(i, {
+        ...rowOf(
+          service,
+          c,
+          'removed',
+          `container "${nameOf(c.Names)}" was removed before it could be ${PAST[action]}; nothing was done to it`,
+        ),
+        reached: action === 'stop',
+      });
+      return;
+    }
+    const cost = Math.max(estimate, slowest);
+    if (closed || (p.needed && (Date.now() + cost > deadline || ctx.signal.aborted))) {
+      put(
+        i,
+        rowOf(
+          service,
+          c,
+          'not-attempted',
+          `not ${PAST[action]}: too close to the call's time limit for a ${action} that may take ${Math.ceil(cost / 1000)} s`,
+        ),
+      );
+      return;
+    }
+    phase[i] = 'acting';
+    const actStarted = Date.now();
+    let changed: boolean;
+    try {
+      changed = await act(ctx, p, { graceSeconds, waitSeconds });
+    } catch (err) {
+      const code = err instanceof ToolError ? err.code : undefined;
+      // Sent, but no answer in time: the engine carries on, so it may well happen; never report it as refused.
+      if (code === 'ERR_BACKEND_TIMEOUT' || code === 'ERR_OUTCOME_UNKNOWN') {
+        put(i, {
+          ...rowOf(
+            service,
+            c,
+            'in-progress',
+            `the ${action} was sent, but the engine did not answer in time (${errorText(err)}); it may still take effect: check compose_get_status`,
+          ),
+          changed: true,
+        });
+        return;
+      }
+      const removed = code === 'ERR_NOT_FOUND';
+      put(i, {
+        ...rowOf(service, c, removed ? 'removed' : 'failed', errorText(err)),
+        reached: removed && action === 'stop',
+      });
+      return;
+    }
+    if (changed) slowest = Math.max(slowest, Date.now() - actStarted);
+    phase[i] = changed ? 'settling' : 'checking';
+    // The wait needs no engine slot of ours: the next container's action starts now.
+    settling.push(
+      settle(ctx, p, changed, Math.max(0, Math.min(waitSeconds * 1000, deadline - Date.now())), pollMs).then(
+        (r) => put(i, rowOfResult(service, r)),
+        (err: unknown) =>
+          put(i, {
+            ...rowOf(
+              service,
+              c,
+              'not-reached',
+              `${PAST[action]}, but its state could not be read: ${errorText(err)}; check compose_get_status`,
+            ),
+            changed,
+          }),
+      ),
+    );
+  }).then(() => Promise.all(settling));
+  // An engine slower than estimated must not cost the answer: at the deadline, what is still under way is reported as such.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
+  closed = true;
+  work.catch(() => undefined); // still running in the background when the deadline won; its rows are no longer read
+  for (const [i, row] of rows.entries()) {
+    if (row) continue;
+    const { c } = prepared[i] as (typeof prepared)[number];
+    const under = phase[i] === 'queued' ? 'not-attempted' : 'in-progress';
+    rows[i] = {
+      ...rowOf(
+        serviceOf(c),
+        c,
+        under,
+        under === 'not-attempted'
+          ? `not ${PAST[action]}: the call's time limit came first`
+          : phase[i] === 'acting'
+            ? `the ${action} was sent, but the engine had not answered by the call's time limit (it goes on); check compose_get_status`
+            : phase[i] === 'settling'
+              ? `${PAST[action]}; its state was not confirmed by the call's time limit; check compose_get_status`
+              : `nothing to do; its state was not confirmed by the call's time limit; check compose_get_status`,
+      ),
+      changed: phase[i] === 'settling',
+    };
   }
-  const notReached = results.filter((r) => !r.reached).map((r) => r.container.name);
-  const allReached = notReached.length === 0;
-  const message = allReached
-    ? `project "${project}": ${action} done; all ${results.length} containers reached their target state`
-    : `project "${project}": ${action} sent, but ${notReached.join(', ')} did not reach the target state; check compose_get_status and compose_get_logs`;
-  return { project, action, allReached, containers: results, message };
+  return summarize(ctx, project, action, rows as Row[]);
+}
+
+function summarize(
+  ctx: ToolContext<DockerServices>,
+  project: string,
+  action: LifecycleAction,
+  rows: Row[],
+): z.input<typeof ProjectLifecycleResult> {
+  const by = (o: Outcome) => rows.filter((r) => r.outcome === o);
+  const counts = {
+    total: rows.length,
+    reached: by('reached').length,
+    unchanged: by('unchanged').length,
+    notReached: by('not-reached').length,
+    removed: by('removed').length,
+    failed: by('failed').length,
+    notAttempted: by('not-attempted').length,
+    inProgress: by('in-progress').length,
+  };
+  const allReached = rows.every((r) => r.reached);
+  const complete = counts.notAttempted === 0 && counts.inProgress === 0;
+  const parts = [
+    `project "${project}": ${action} on ${rows.length} containers: ${counts.reached} ${PAST[action]}, ${counts.unchanged} already in the target state`,
+  ];
+  if (counts.failed > 0) parts.push(`${counts.failed} failed (${namesOf(by('failed'))}: see each message)`);
+  if (counts.inProgress > 0) {
+    parts.push(
+      `${counts.inProgress} still under way at the call's time limit (${namesOf(by('in-progress'))}): check compose_get_status before calling again`,
+    );
+  }
+  if (counts.removed > 0) parts.push(`${counts.removed} removed during the call (${namesOf(by('removed'))})`);
+  if (counts.notReached > 0) {
+    parts.push(
+      `${counts.notReached} did not reach the target state (${namesOf(by('not-reached'))}): check compose_get_status and compose_get_logs`,
+    );
+  }
+  if (!complete) {
+    const left = by('not-attempted');
+    const again =
+      action === 'restart'
+        ? `call compose_restart with services ${JSON.stringify([...new Set(left.map((r) => r.service))].sort())} to restart them (other containers of those services would restart again)`
+        : `call compose_${action} again with the same arguments to finish (containers already ${PAST[action]} are left as they are)`;
+    parts.push(`${counts.notAttempted} not attempted before the call's time limit (${namesOf(left)}): ${again}`);
+  }
+  const message = `${parts.join('; ')}.`;
+  // Problems first: when the budget is short, the rows that need attention are the ones kept.
+  const order = (r: Row) => Math.min(OUTCOMES.indexOf(r.outcome), OUTCOMES.indexOf('reached'));
+  const sorted = [...rows].sort(
+    (a, b) => order(a) - order(b) || a.service.localeCompare(b.service) || a.name.localeCompare(b.name),
+  );
+  const shown = sorted.map(({ reached: _reached, ...row }) => row);
+  const base = { project, action, allReached, complete, counts, containers: [], omitted: rows.length, message };
+  let room = ctx.maxOutputBytes - jsonBytes(base) - 64;
+  const kept: z.infer<typeof ProjectContainerRow>[] = [];
+  for (const row of shown) {
+    const size = jsonBytes(row) + 1;
+    if (size > room) break;
+    room -= size;
+    kept.push(row);
+  }
+  return { ...base, containers: kept, omitted: rows.length - kept.length };
+}
+
+/** Containers a plan lists by name; the rest are counted (and bound all the same by the set digest). */
+const PLAN_NAMES = 50;
+
+function planOf(
+  action: LifecycleAction,
+  project: string,
+  services: string[] | undefined,
+  containers: readonly Docker.ContainerInfo[],
+): string {
+  const listed = containers.slice(0, PLAN_NAMES).map((c) => `${nameOf(c.Names)} (${shortId(c.Id)})`);
+  const more = containers.length - listed.length;
+  // Every id, sorted: the set itself, even past the names shown.
+  const set = createHash('sha256')
+    .update(
+      containers
+        .map((c) => c.Id)
+        .sort()
+        .join(','),
+    )
+    .digest('hex')
+    .slice(0, 16);
+  const scope = services
+    ? `services ${services.join(', ')} of compose project "${project}"`
+    : `compose project "${project}"`;
+  return (
+    `${action} the ${containers.length} container(s) of ${scope}, and only these: ${listed.join(', ')}` +
+    `${more > 0 ? ` and ${more} more` : ''} (container set ${set})`
+  );
 }
 
 const ProjectLifecycleInput = {
@@ -292,8 +573,10 @@ export const composeStop = defineTool({
   task: 'optional',
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
-  plan: ({ project, services }) =>
-    `stop ${services ? `services ${services.join(', ')} of` : 'every container of'} compose project "${project}"`,
+  // Names the containers it resolves to: the kit binds the confirmation to this text, so a container that
+  // joins (or leaves) the project after the plan was shown makes the confirmed call refuse (ERR_CONFLICT).
+  plan: async ({ project, services }, ctx) =>
+    planOf('stop', project, services, await projectContainers(ctx, project, services)),
   handler: async (i, ctx) =>
     runProjectLifecycle(ctx, i.project, i.services, 'stop', i.stopTimeoutSeconds, i.waitSeconds),
 });
@@ -318,47 +601,9 @@ export const composeGetLogs = defineTool({
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),
-  handler: async (input, ctx) => {
-    const { since, until } = parseWindow(input);
-    const filter = buildLineFilter(input);
-    const containers = await projectContainers(ctx, input.project, input.services);
-    const perService = new Map<string, number>();
-    for (const c of containers) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
-    const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes);
-    const both = input.streams === 'both';
-    const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
-    for (const c of containers) {
-      const service = serviceOf(c);
-      const prefix = (perService.get(service) ?? 0) > 1 ? nameOf(c.Names) : service;
-      const res = await readLogs(
-        ctx.docker,
-        c.Id,
-        {
-          ...input,
-          since,
-          until,
-          filter,
-          cap,
-          render: (ts, body, stream) =>
-            `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
-        },
-        ctx.signal,
-      );
-      merged.lines.push(...res.lines);
-      merged.scanned += res.scanned;
-      merged.matched += res.matched;
-      merged.dropped += res.dropped;
-      merged.droppedBytes += res.droppedBytes;
-    }
-    const answer = assembleLogText(merged, cap, notes);
-    return {
-      project: input.project,
-      services: [...perService.keys()],
-      ...answer,
-      matchedLines: merged.matched,
-      scannedLines: merged.scanned,
-    };
-  },
+  // logs.ts: per-container gaps (a log that cannot be read), the whole answer fitted to the budget
+  handler: async (input, ctx) =>
+    readProjectLogs(ctx, input, () => projectContainers(ctx, input.project, input.services)),
 });
 
 export const composeTools = [

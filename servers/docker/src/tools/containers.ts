@@ -1,4 +1,4 @@
-import { ListPage, pageList } from '@ravenhelm/kit';
+import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { LifecycleResult, runLifecycle } from '../lifecycle.js';
 import {
@@ -19,6 +19,7 @@ import {
 } from '../state.js';
 import { stripAnsi } from '../stream.js';
 import { defineTool } from './define.js';
+import { logGapOf } from './logs.js';
 
 export const LabelFilter = z
   .string()
@@ -31,7 +32,7 @@ export const ContainerSummary = z.object({
   id: z.string().describe('Short container id'),
   name: z.string(),
   image: z.string(),
-  command: z.string(),
+  command: z.string().describe('Cut to 60 characters; passwords and tokens in it shown as [redacted]'),
   state: z.string().describe('created, running, restarting, paused, exited, dead...'),
   health: Health,
   status: z.string().describe('The engine\'s human status text, e.g. "Exited (1) 2 minutes ago"'),
@@ -100,6 +101,45 @@ export const containersList = defineTool({
 
 const ERROR_LINE = /\b(error|err|fatal|panic|exception|traceback|failed|failure|critical|crit|oom|killed)\b/i;
 const MAX_HEALTH_OUTPUT = 500;
+/** Longest error line shown, in characters; JSON escaping is budgeted on top (fitErrorLines). */
+const MAX_ERROR_LINE_CHARS = 1000;
+
+type ErrorLine = { stream: 'stdout' | 'stderr'; text: string };
+
+/**
+ * The newest error lines whose JSON fits `maxBytes`: each cut to MAX_ERROR_LINE_CHARS, then shortened
+ * further while its JSON form (control characters are 6 bytes each as \u0001) is over its share, oldest
+ * lines dropped first. Says what it cut.
+ */
+export function fitErrorLines(all: readonly ErrorLine[], maxBytes: number): { lines: ErrorLine[]; notes: string[] } {
+  const kept: ErrorLine[] = [];
+  let size = 2;
+  let shortened = 0;
+  for (let i = all.length - 1; i >= 0; i--) {
+    const l = all[i] as ErrorLine;
+    // every line gets at least an equal share of what is left, so one huge line cannot starve the rest
+    const share = Math.max(64, Math.floor((maxBytes - size) / (i + 1)));
+    let text = l.text.length > MAX_ERROR_LINE_CHARS ? `${l.text.slice(0, MAX_ERROR_LINE_CHARS)}…` : l.text;
+    for (let now = jsonBytes({ stream: l.stream, text }); now > share && text.length > 1; ) {
+      const keep = Math.min(text.length - 2, Math.floor((text.length * (share - 30)) / now));
+      text = `${text.slice(0, Math.max(0, keep))}…`;
+      now = jsonBytes({ stream: l.stream, text });
+    }
+    if (text !== l.text) shortened++;
+    const bytes = jsonBytes({ stream: l.stream, text }) + 1;
+    if (size + bytes > maxBytes) break;
+    size += bytes;
+    kept.unshift({ stream: l.stream, text });
+  }
+  const notes: string[] = [];
+  if (shortened > 0)
+    notes.push(`${shortened} long lines were cut (ending in "…") to keep the answer within its budget`);
+  if (kept.length < all.length)
+    notes.push(
+      `only the newest ${kept.length} of ${all.length} error lines fit the answer's budget; read the rest with logs_get`,
+    );
+  return { lines: kept, notes };
+}
 
 export const containersDiagnose = defineTool({
   name: 'containers_diagnose',
@@ -131,10 +171,12 @@ export const containersDiagnose = defineTool({
     errorLog: z.object({
       lines: z.array(z.object({ stream: z.enum(['stdout', 'stderr']), text: z.string() })),
       scannedLines: z.number().int().describe('How many of the latest log lines were searched'),
+      unavailable: z.string().optional().describe('Why the log could not be read (then lines is empty)'),
+      notes: z.array(z.string()).optional().describe('Lines cut or left out to fit the answer'),
     }),
     findings: z.array(z.string()).describe('Problems spotted, most important first; empty when all looks fine'),
   }),
-  handler: async ({ container, errorLines, healthChecks }, { docker, signal }) => {
+  handler: async ({ container, errorLines, healthChecks }, { docker, signal, maxOutputBytes }) => {
     const info = await docker.inspect(container, signal);
     const state = stateOf(info);
     const h = info.State.Health;
@@ -151,23 +193,32 @@ export const containersDiagnose = defineTool({
           })),
         }
       : null;
-    let errorLog = { lines: [] as { stream: 'stdout' | 'stderr'; text: string }[], scannedLines: 0 };
+    let found: ErrorLine[] = [];
+    let scannedLines = 0;
+    let unavailable: string | undefined;
     if (errorLines > 0) {
-      const logs = await docker.logs(
-        info.Id,
-        {
-          tail: 500,
-          stdout: true,
-          stderr: true,
-          keepBytes: 16 * 1024,
-          filter: (l) => l.stream === 'stderr' || ERROR_LINE.test(l.text),
-        },
-        signal,
-      );
-      errorLog = {
-        lines: logs.lines.slice(-errorLines).map((l) => ({ stream: l.stream, text: stripAnsi(l.text).slice(0, 1000) })),
-        scannedLines: logs.scanned,
-      };
+      try {
+        const logs = await docker.logs(
+          info.Id,
+          {
+            tail: 500,
+            stdout: true,
+            stderr: true,
+            keepBytes: 16 * 1024,
+            filter: (l) => l.stream === 'stderr' || ERROR_LINE.test(l.text),
+          },
+          signal,
+        );
+        found = logs.lines.slice(-errorLines).map((l) => ({ stream: l.stream, text: stripAnsi(l.text) }));
+        scannedLines = logs.scanned;
+      } catch (err) {
+        // the rest of the diagnosis stands without the log
+        unavailable = logGapOf(err, signal, {
+          id: info.Id,
+          name: nameOf(info.Name),
+          logDriver: info.HostConfig.LogConfig?.Type,
+        });
+      }
     }
     const findings: string[] = [];
     if (state.oomKilled)
@@ -193,18 +244,23 @@ export const containersDiagnose = defineTool({
     if (state.restartCount > 0 && state.state !== 'restarting')
       findings.push(`restarted ${state.restartCount} times by its restart policy`);
     if (info.State.Error) findings.push(`engine error: ${info.State.Error.slice(0, 300)}`);
-    if (errorLog.lines.length > 0) findings.push(`${errorLog.lines.length} recent error-like log lines (see errorLog)`);
+    if (found.length > 0) findings.push(`${found.length} recent error-like log lines (see errorLog)`);
+    if (unavailable) findings.push(`its log could not be read: ${unavailable}`);
     const project = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];
-    return {
+    const answer = {
       container: state,
       image: info.Config.Image,
       createdAt: info.Created,
       restartPolicy: info.HostConfig.RestartPolicy?.Name || 'no',
       compose: project ? { project, service: info.Config.Labels?.[COMPOSE_SERVICE_LABEL] ?? null } : null,
       health,
-      errorLog,
+      errorLog: { lines: [] as ErrorLine[], scannedLines, ...(unavailable ? { unavailable } : {}) },
       findings,
     };
+    // the error lines get what the rest of the answer leaves (and room for their notes)
+    const fitted = fitErrorLines(found, maxOutputBytes - jsonBytes(answer) - 512);
+    answer.errorLog.lines = fitted.lines;
+    return { ...answer, errorLog: { ...answer.errorLog, ...(fitted.notes.length > 0 ? { notes: fitted.notes } : {}) } };
   },
 });
 
@@ -235,8 +291,19 @@ export const containersStart = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
-  handler: async ({ container, waitSeconds }, ctx) =>
-    runLifecycle(ctx, container, 'start', { graceSeconds: 0, waitSeconds }),
+  handler: async ({ container, waitSeconds }, ctx) => {
+    // the engine counts a paused container as running, so start would do nothing and report success
+    const info = await ctx.docker.inspect(container, ctx.signal);
+    if (info.State.Paused) {
+      const name = nameOf(info.Name);
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `container "${name}" is paused (its processes are frozen), not stopped: start does not resume it. Resuming needs \`docker unpause ${name}\`, which is not one of these tools: ask an operator`,
+        { state: 'paused' },
+      );
+    }
+    return runLifecycle(ctx, container, 'start', { graceSeconds: 0, waitSeconds });
+  },
 });
 
 export const containersStop = defineTool({

@@ -1,7 +1,7 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { timestampKey } from '../stream.js';
-import { buildLineFilter, fitText, parseSince } from './logs.js';
+import { buildLineFilter, fitText, logCap, parseBound, parseSince, parseWindow } from './logs.js';
 
 const code = (fn: () => unknown): string | undefined => {
   try {
@@ -81,5 +81,51 @@ describe('timestampKey', () => {
     const b = '2026-01-31T12:00:00.30001Z';
     expect(a < b).toBe(false); // the raw strings sort wrongly
     expect(timestampKey(a) < timestampKey(b)).toBe(true);
+  });
+});
+
+describe('parseBound', () => {
+  it('keeps the nanoseconds of an ISO bound, and asks the engine for the millisecond around it', () => {
+    const ts = '2026-12-06T04:40:24.713664099Z';
+    const since = parseBound(ts, 'since');
+    const until = parseBound(ts, 'until');
+    expect(since?.key).toBe('2026-12-06T04:40:24.713664099');
+    expect(until?.key).toBe('2026-12-06T04:40:24.713664099');
+    // engine since/until are inclusive: since from the millisecond before, until through the one after
+    expect(String(since?.engine)).toBe(String(Date.parse('2026-12-06T04:40:24.713Z') / 1000));
+    expect(String(until?.engine)).toBe(String(Date.parse('2026-12-06T04:40:24.714Z') / 1000));
+    expect(String(parseBound('2026-12-06T04:40:24Z', 'until')?.engine)).toBe(
+      String(Date.parse('2026-12-06T04:40:24Z') / 1000),
+    );
+  });
+
+  it('normalises offsets and short fractions to the key of the engine timestamps', () => {
+    expect(parseBound('2026-12-06T05:40:24.7+01:00', 'since')?.key).toBe('2026-12-06T04:40:24.700000000');
+    expect(parseBound('2026-12-06T04:40:24Z', 'since')?.key).toBe('2026-12-06T04:40:24.000000000');
+    const now = Date.parse('2026-01-31T12:00:00.250Z');
+    expect(parseBound('15m', 'since', now)?.key).toBe('2026-01-31T11:45:00.250000000');
+  });
+
+  it('refuses until at or before since, to the nanosecond', () => {
+    expect(() =>
+      parseWindow({ since: '2026-12-06T04:40:24.713664099Z', until: '2026-12-06T04:40:24.713664099Z' }),
+    ).toThrow(/must be later/);
+    expect(
+      parseWindow({ since: '2026-12-06T04:40:24.713664099Z', until: '2026-12-06T04:40:24.7136641Z' }).until?.key,
+    ).toBe('2026-12-06T04:40:24.713664100');
+  });
+});
+
+describe('logCap', () => {
+  it('without maxBytes is what fits the budget, with no note', () => {
+    expect(logCap(undefined, 26_009)).toEqual({ cap: 26_009 - 1024, notes: [] });
+    expect(logCap(undefined, 26_009, 500).cap).toBe(26_009 - 1024 - 500);
+  });
+
+  it('says when a maxBytes the caller set was lowered', () => {
+    const { cap, notes } = logCap(32_768, 26_009);
+    expect(cap).toBe(26_009 - 1024);
+    expect(notes[0]).toMatch(/^maxBytes 32768 lowered to 24985/);
+    expect(logCap(4096, 26_009)).toEqual({ cap: 4096, notes: [] });
   });
 });

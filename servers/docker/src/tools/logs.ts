@@ -1,9 +1,10 @@
-import { clipTail, jsonBytes, ToolError } from '@ravenhelm/kit';
+import { clipTail, jsonBytes, type ToolContext, ToolError } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend, LogResult } from '../backend.js';
-import { ContainerRef, compileGrep, nameOf } from '../state.js';
+import { COMPOSE_SERVICE_LABEL, ContainerRef, compileGrep, nameOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
-import { defineTool } from './define.js';
+import { type DockerServices, defineTool } from './define.js';
 
 const TimeBound = z.string().min(1).max(40);
 export const Since = TimeBound.describe('Newer than: "15m", "2h", "1d" or ISO-8601');
@@ -25,11 +26,54 @@ export function parseSince(value: string | undefined, now = Date.now(), field = 
   );
 }
 
+/**
+ * A time bound as the engine is asked for it and as lines are compared with it. The engine's since and
+ * until are inclusive and take "seconds.fraction"; `engine` widens the bound to the millisecond around
+ * it (a Number cannot hold nanoseconds at today's epoch), and `key` (timestampKey form, nanoseconds) is
+ * the exact bound every line is then checked against: since keeps lines at or after it, until keeps
+ * lines strictly before it, so paging back with the oldest timestamp shown repeats and skips nothing.
+ */
+export interface TimeBound {
+  engine: number;
+  key: string;
+}
+
+const ISO_NANO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** Parses a time bound keeping the nanoseconds an ISO string carries (Date.parse keeps milliseconds). */
+export function parseBound(
+  value: string | undefined,
+  side: 'since' | 'until',
+  now = Date.now(),
+): TimeBound | undefined {
+  if (value === undefined) return undefined;
+  const m = ISO_NANO.exec(value.trim());
+  let wholeMs = m ? Date.parse(`${m[1]}${(m[3] as string).toUpperCase()}`) : Number.NaN;
+  let fraction = (m?.[2] ?? '').padEnd(9, '0');
+  if (!Number.isFinite(wholeMs)) {
+    const seconds = parseSince(value, now, side) as number; // throws the usual message
+    const relative = !/^\d{4}-/.test(value.trim());
+    // relative bounds count back from now to the millisecond; other ISO forms have what Date.parse keeps
+    const ms = relative ? now - (Math.floor(now / 1000) - seconds) * 1000 : Date.parse(value);
+    wholeMs = Math.floor(ms / 1000) * 1000;
+    fraction = String(ms - wholeMs)
+      .padStart(3, '0')
+      .padEnd(9, '0');
+  }
+  const key = `${new Date(wholeMs).toISOString().slice(0, 19)}.${fraction}`;
+  const ms = wholeMs + Number(fraction.slice(0, 3));
+  const beyondMs = Number(fraction.slice(3)) > 0;
+  return { key, engine: (side === 'until' && beyondMs ? ms + 1 : ms) / 1000 };
+}
+
 /** Parses since and until together; until must come after since. */
-export function parseWindow(input: { since?: string | undefined; until?: string | undefined }, now = Date.now()) {
-  const since = parseSince(input.since, now, 'since');
-  const until = parseSince(input.until, now, 'until');
-  if (since !== undefined && until !== undefined && until <= since) {
+export function parseWindow(
+  input: { since?: string | undefined; until?: string | undefined },
+  now = Date.now(),
+): { since: TimeBound | undefined; until: TimeBound | undefined } {
+  const since = parseBound(input.since, 'since', now);
+  const until = parseBound(input.until, 'until', now);
+  if (since !== undefined && until !== undefined && until.key <= since.key) {
     throw new ToolError('ERR_INVALID_INPUT', `until (${input.until}) must be later than since (${input.since})`);
   }
   return { since, until };
@@ -44,8 +88,8 @@ export const MaxLogBytes = z
   .int()
   .min(256)
   .max(1024 * 1024)
-  .default(32 * 1024)
-  .describe('Cap on returned text; oldest lines dropped first');
+  .optional()
+  .describe('Text cap, oldest lines dropped first; default: fits the budget');
 
 export const GrepFields = {
   grep: z.string().min(1).max(200).optional().describe('Keep lines containing this (or matching, RE2 syntax)'),
@@ -62,55 +106,187 @@ export function buildLineFilter(input: {
   return match ? (l) => match(stripAnsi(l.text)) : undefined;
 }
 
+/** How a log read is asked for, shared by the container and compose log tools. */
+export interface ReadLogOptions {
+  tail: number;
+  since: TimeBound | undefined;
+  until: TimeBound | undefined;
+  streams: 'both' | 'stdout' | 'stderr';
+  filter: ((l: Line) => boolean) | undefined;
+  cap: number;
+  render: (ts: string, body: string, stream: Line['stream']) => string;
+}
+
+/** One engine read, line by line (seq order): in the time bounds or not, and the size of matching lines. */
+class ReadRecord {
+  /** Engine log entries read (a line over 16 KiB is several). */
+  entries = 0;
+  /** Per line: -2 outside the time bounds, -1 in them but not matching, else its rendered size. */
+  readonly sizes: number[] = [];
+
+  constructor(readonly read: number) {}
+}
+
+const OUT_OF_BOUNDS = -2;
+const NOT_MATCHED = -1;
+
 /**
  * Reads one container's logs for the log tools. Timestamps are always requested: the engine copies stdout
  * and stderr separately, so file order can differ from time order across the two streams and sorting by
  * timestamp restores it. The grep sees each line without its timestamp; `render` gives each matching
  * line its final form before it is sized, so dropped bytes are counted as the answer would show them.
  * Up to 2 x `cap` bytes are kept.
+ *
+ * Every line read is recorded, so the answer holds exactly the newest `tail` whole lines within the bounds:
+ * - since/until are exact to the nanosecond (TimeBound): the engine is asked for the millisecond around
+ *   them, and lines outside the exact bound are left out and not counted as scanned;
+ * - the engine counts `tail` in log entries, and stores a line over 16 KiB as several: the oldest line of
+ *   a read cut by the tail may be the end of such a line, so one more entry is read and that line left
+ *   out;
+ * - when lines left out this way leave fewer than `tail`, the log is read again with more.
  */
-export function readLogs(
+export async function readLogs(
   docker: DockerBackend,
   containerId: string,
-  o: {
-    tail: number;
-    since: number | undefined;
-    until: number | undefined;
-    streams: 'both' | 'stdout' | 'stderr';
-    filter: ((l: Line) => boolean) | undefined;
-    cap: number;
-    render: (ts: string, body: string, stream: Line['stream']) => string;
-  },
+  o: ReadLogOptions,
   signal: AbortSignal,
 ): Promise<LogResult> {
-  const { filter, render } = o;
+  let ask = o.until ? o.tail : o.tail + 1;
+  for (let attempt = 0; ; attempt++) {
+    let rec = new ReadRecord(-1);
+    const res = await readLogsOnce(docker, containerId, o, ask, signal, (read) => {
+      if (rec.read !== read) rec = new ReadRecord(read);
+      return rec;
+    });
+    const total = rec.sizes.length;
+    // what the backend kept of the last read: its newest `ask` lines
+    let from = Math.max(0, total - ask);
+    // a read cut by the engine's tail may start inside a long line (until reads windows, far older)
+    const cutByTail = !o.until && rec.entries >= ask;
+    if (cutByTail) from = Math.max(from, 1);
+    let inBounds = 0;
+    let keepFrom = total;
+    while (keepFrom > from && inBounds < o.tail) {
+      keepFrom--;
+      if (rec.sizes[keepFrom] !== OUT_OF_BOUNDS) inBounds++;
+    }
+    const more = inBounds < o.tail && (cutByTail || from > 0);
+    if (more && attempt < 3 && ask < o.tail * 8 + 64) {
+      ask = Math.min(ask * 2 + 1, o.tail * 8 + 64);
+      continue;
+    }
+    return windowOf(res, rec, keepFrom);
+  }
+}
+
+/** The part of a read from line `keepFrom` on, with every count recomputed from the record. */
+function windowOf(res: LogResult, rec: ReadRecord, keepFrom: number): LogResult {
+  let scanned = 0;
+  let matched = 0;
+  let matchedBytes = 0;
+  for (let i = keepFrom; i < rec.sizes.length; i++) {
+    const size = rec.sizes[i] as number;
+    if (size === OUT_OF_BOUNDS) continue;
+    scanned++;
+    if (size >= 0) {
+      matched++;
+      matchedBytes += size;
+    }
+  }
+  const lines = res.lines.filter((l) => l.read === rec.read && (l.seq ?? 0) >= keepFrom);
+  const keptBytes = lines.reduce((n, l) => n + Buffer.byteLength(l.text, 'utf8') + 1, 0);
+  return {
+    lines,
+    scanned,
+    matched,
+    dropped: matched - lines.length,
+    droppedBytes: matchedBytes - keptBytes,
+    ...(res.scanLimit ? { scanLimit: res.scanLimit } : {}),
+  };
+}
+
+function readLogsOnce(
+  docker: DockerBackend,
+  containerId: string,
+  o: ReadLogOptions,
+  tail: number,
+  signal: AbortSignal,
+  recordOf: (read: number) => ReadRecord,
+): Promise<LogResult> {
+  const { filter, render, since, until } = o;
+  let current: ReadRecord | undefined;
   return docker.logs(
     containerId,
     {
-      tail: o.tail,
-      since: o.since,
-      until: o.until,
+      tail,
+      since: since?.engine,
+      until: until?.engine,
       stdout: o.streams !== 'stderr',
       stderr: o.streams !== 'stdout',
       timestamps: true,
       keepBytes: o.cap * 2,
-      filter: filter ? (l: Line) => filter({ stream: l.stream, text: withoutTimestamp(l.text).rest }) : undefined,
+      // called for every line read, in order; render follows at once for a line that passes
+      filter: (l: Line) => {
+        const rec = recordOf(l.read ?? 0);
+        current = rec;
+        rec.entries += l.pieces ?? 1;
+        const { ts, rest } = withoutTimestamp(l.text);
+        const key = timestampKey(ts);
+        // a line without a timestamp cannot be placed: it is kept
+        const outside = key !== '' && ((since && key < since.key) || (until && key >= until.key));
+        const pass = !outside && (!filter || filter({ stream: l.stream, text: rest }));
+        rec.sizes.push(outside ? OUT_OF_BOUNDS : NOT_MATCHED);
+        return pass;
+      },
       render: (l: Line) => {
         const { ts, rest } = withoutTimestamp(l.text);
-        return { stream: l.stream, key: timestampKey(ts), text: render(ts, stripAnsi(rest), l.stream) };
+        const text = render(ts, stripAnsi(rest), l.stream);
+        const seq = (current?.sizes.length ?? 1) - 1;
+        if (current) current.sizes[seq] = Buffer.byteLength(text, 'utf8') + 1;
+        return { stream: l.stream, key: timestampKey(ts), text, read: l.read ?? 0, seq };
       },
     },
     signal,
   );
 }
 
-/** The byte cap a log answer uses: the caller's maxBytes within the server's output budget, and why. */
-export function logCap(maxBytes: number, maxOutputBytes: number): { cap: number; notes: string[] } {
-  const cap = Math.max(256, Math.min(maxBytes, maxOutputBytes - 1024));
+/**
+ * Why a container's log could not be read, as a gap an answer states while it goes on with the rest (a
+ * log driver that keeps nothing to read, a container removed meanwhile, one engine call that failed).
+ * The container is named by `name`, never by the 64-hex id the read used. A cancelled call, or an engine
+ * that cannot be reached at all, is rethrown: nothing else could be read either.
+ */
+export function logGapOf(
+  err: unknown,
+  signal: AbortSignal,
+  c: { id: string; name: string; logDriver?: string | undefined },
+): string {
+  if (signal.aborted || !(err instanceof ToolError)) throw err;
+  if (err.code === 'ERR_BACKEND_UNAVAILABLE' || err.code === 'ERR_CANCELLED') throw err;
+  if (err.details.status === 501 || /does not support reading/i.test(err.message)) {
+    return c.logDriver
+      ? `its log driver "${c.logDriver}" keeps no logs the engine can read`
+      : 'its log driver keeps no logs the engine can read (e.g. --log-driver none)';
+  }
+  if (err.code === 'ERR_NOT_FOUND') return 'it was removed while its log was being read';
+  return err.message.split(c.id).join(c.name);
+}
+
+/**
+ * The byte cap a log answer uses: the caller's maxBytes within the server's output budget, and why. Without
+ * maxBytes it is what fits, and no note is needed. `reserved`: bytes the answer's other fields take.
+ */
+export function logCap(
+  maxBytes: number | undefined,
+  maxOutputBytes: number,
+  reserved = 0,
+): { cap: number; notes: string[] } {
+  const fits = Math.max(256, maxOutputBytes - 1024 - reserved);
+  const cap = Math.min(maxBytes ?? fits, fits);
   return {
     cap,
     notes:
-      cap < maxBytes
+      maxBytes !== undefined && cap < maxBytes
         ? [
             `maxBytes ${maxBytes} lowered to ${cap}: every answer fits the server's output budget of ${maxOutputBytes} bytes (limits.maxOutputBytes)`,
           ]
@@ -192,6 +368,8 @@ export const logsGet = defineTool({
     const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const info = await docker.inspect(input.container, signal);
+    const name = nameOf(info.Name);
+    // the 1024 bytes logCap keeps back cover the name (at most 128 characters), the counts and the notes
     const { cap, notes } = logCap(input.maxBytes, maxOutputBytes);
     const both = input.streams === 'both';
     const res = await readLogs(
@@ -207,15 +385,126 @@ export const logsGet = defineTool({
           `${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
       },
       signal,
-    );
+    ).catch((err: unknown) => {
+      // name the container as the caller knows it, not by the 64-hex id the read used
+      if (err instanceof ToolError && err.message.includes(info.Id))
+        throw new ToolError(err.code, err.message.split(info.Id).join(name), { ...err.details });
+      throw err;
+    });
     const answer = assembleLogText(res, cap, notes);
     return {
-      container: nameOf(info.Name),
+      container: name,
       ...answer,
       matchedLines: res.matched,
       scannedLines: res.scanned,
     };
   },
 });
+
+/** What compose_get_logs asks for. */
+export interface ProjectLogInput {
+  project: string;
+  tail: number;
+  since?: string | undefined;
+  until?: string | undefined;
+  streams: 'both' | 'stdout' | 'stderr';
+  grep?: string | undefined;
+  grepMode: 'substring' | 'regex';
+  ignoreCase: boolean;
+  timestamps: boolean;
+  maxBytes?: number | undefined;
+}
+
+/** Containers whose log could not be read are named one by one up to this many, then counted. */
+const MAX_GAPS_LISTED = 10;
+
+/**
+ * The compose_get_logs answer: the merged, time-ordered logs of a project's containers (`containers`
+ * resolves them once the input is checked). A container whose log cannot be read is a gap stated in
+ * `notes` (which one, and why); the others are still returned. The whole answer (services and notes
+ * included) is fitted to the output budget.
+ */
+export async function readProjectLogs(
+  ctx: ToolContext<DockerServices>,
+  input: ProjectLogInput,
+  containers: () => Promise<Docker.ContainerInfo[]>,
+) {
+  const { since, until } = parseWindow(input);
+  const filter = buildLineFilter(input);
+  const list = await containers();
+  const serviceOf = (c: Docker.ContainerInfo) => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
+  const perService = new Map<string, number>();
+  for (const c of list) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
+  const { services, notes: serviceNotes } = fitServices([...perService.keys()], ctx.maxOutputBytes / 4);
+  const both = input.streams === 'both';
+  const readCap = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, [])).cap;
+  const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
+  const gaps: string[] = [];
+  for (const c of list) {
+    const service = serviceOf(c);
+    const name = nameOf(c.Names);
+    const prefix = (perService.get(service) ?? 0) > 1 ? name : service;
+    try {
+      const res = await readLogs(
+        ctx.docker,
+        c.Id,
+        {
+          ...input,
+          since,
+          until,
+          filter,
+          cap: readCap,
+          render: (ts, body, stream) =>
+            `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
+        },
+        ctx.signal,
+      );
+      merged.lines.push(...res.lines);
+      merged.scanned += res.scanned;
+      merged.matched += res.matched;
+      merged.dropped += res.dropped;
+      merged.droppedBytes += res.droppedBytes;
+    } catch (err) {
+      gaps.push(`${name} (service ${service}): ${logGapOf(err, ctx.signal, { id: c.Id, name })}`);
+    }
+  }
+  const gapNotes = gaps.slice(0, MAX_GAPS_LISTED).map((g) => `no logs from ${g}`.slice(0, 300));
+  if (gaps.length > MAX_GAPS_LISTED) {
+    const rest = gaps.slice(MAX_GAPS_LISTED).map((g) => g.split(' ')[0]);
+    const note = `no logs from ${rest.length} more containers either: ${rest.join(', ')}`;
+    // a long list ends at the last whole name
+    gapNotes.push(note.length <= 600 ? note : `${note.slice(0, 600).replace(/, [^,]*$/, '')}, …`);
+  }
+  const extraNotes = [...serviceNotes, ...gapNotes];
+  const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, extraNotes));
+  const answer = assembleLogText(merged, cap, [...notes, ...extraNotes]);
+  return { project: input.project, services, ...answer, matchedLines: merged.matched, scannedLines: merged.scanned };
+}
+
+/**
+ * What the services list and the extra notes take beyond logCap's 1024 bytes: those cover the project name,
+ * the counts and the notes assembleLogText adds (at most about 850 bytes together), and a few services.
+ */
+function reservedFor(services: string[], notes: string[]): number {
+  return Math.max(0, jsonBytes(services) + (notes.length > 0 ? jsonBytes(notes) : 0) - 150);
+}
+
+/** The service names, as many as fit `maxBytes` of JSON, and a note when some were left out. */
+function fitServices(all: string[], maxBytes: number): { services: string[]; notes: string[] } {
+  if (jsonBytes(all) <= maxBytes) return { services: all, notes: [] };
+  const services: string[] = [];
+  let size = 2;
+  for (const s of all) {
+    size += jsonBytes(s) + 1;
+    if (size > maxBytes) break;
+    services.push(s);
+  }
+  return {
+    services,
+    notes: [
+      `services: the first ${services.length} of ${all.length} are listed, to stay within the output budget; the log lines name every service`,
+    ],
+  };
+}
 
 export const logTools = [logsGet] as const;

@@ -1,0 +1,105 @@
+import { silentLogger, type ToolContext, ToolError } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
+import { describe, expect, it } from 'vitest';
+import type { DockerBackend } from './backend.js';
+import { ASSUMED_CALL_TIMEOUT_MS, callDeadlineOf, runLifecycle } from './lifecycle.js';
+import { RestartBudget } from './restart-budget.js';
+import type { DockerServices } from './tools/define.js';
+
+const ID = 'f'.repeat(64);
+
+function inspectInfo(): Docker.ContainerInspectInfo {
+  return {
+    Id: ID,
+    Name: '/web-1',
+    RestartCount: 0,
+    State: {
+      Status: 'running',
+      Running: true,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 1,
+      ExitCode: 0,
+      Error: '',
+      StartedAt: '2026-01-01T00:00:00Z',
+      FinishedAt: '0001-01-01T00:00:00Z',
+    },
+  } as unknown as Docker.ContainerInspectInfo;
+}
+
+const notFound = () =>
+  new ToolError('ERR_NOT_FOUND', `container "${ID}" was not found; check the name or id with containers_list`);
+
+/** A handler context on a fake engine: only the calls a test makes. */
+function contextWith(engine: Partial<DockerBackend>): ToolContext<DockerServices> {
+  return {
+    docker: engine as DockerBackend,
+    restartBudget: new RestartBudget(),
+    signal: new AbortController().signal,
+    logger: silentLogger(),
+    principal: { subject: 'test', scopes: [], roles: [], source: 'stdio' },
+    requestId: 'test',
+    maxOutputBytes: 64 * 1024,
+    options: {},
+    deadline: Date.now() + 30_000,
+  };
+}
+
+describe('lifecycle when the container goes away', () => {
+  it('a restart whose container is removed during the wait is done-then-removed, named by name, budget shown', async () => {
+    let inspects = 0;
+    const ctx = contextWith({
+      inspect: async () => {
+        if (inspects++ === 0) return inspectInfo();
+        throw notFound();
+      },
+      restart: async () => undefined,
+    });
+    const res = await runLifecycle(ctx, 'web-1', 'restart', { graceSeconds: 0, waitSeconds: 5 });
+    expect(res).toMatchObject({
+      action: 'restart',
+      changed: true,
+      reached: false,
+      container: { name: 'web-1', state: 'removed', running: false },
+      budget: { used: 1, remaining: 2 },
+    });
+    expect(res.message).toMatch(/^container "web-1" was restarted and then removed while waiting/);
+    expect(res.message).not.toContain(ID);
+  });
+
+  it('a stop whose container is removed (--rm) reached its target', async () => {
+    let inspects = 0;
+    const ctx = contextWith({
+      inspect: async () => {
+        if (inspects++ === 0) return inspectInfo();
+        throw notFound();
+      },
+      stop: async () => true,
+    });
+    const res = await runLifecycle(ctx, 'web-1', 'stop', { graceSeconds: 0, waitSeconds: 5 });
+    expect(res).toMatchObject({ changed: true, reached: true, target: 'stopped', container: { state: 'removed' } });
+  });
+
+  it('a container removed before the action is ERR_NOT_FOUND naming it by name, not by its id', async () => {
+    const ctx = contextWith({
+      inspect: async () => inspectInfo(),
+      restart: async () => {
+        throw notFound();
+      },
+    });
+    const err = await runLifecycle(ctx, 'web-1', 'restart', { graceSeconds: 0, waitSeconds: 5 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect(err.code).toBe('ERR_NOT_FOUND');
+    expect(err.message).toMatch(/^container "web-1" \(ffffffffffff\) was removed before the restart reached it/);
+    expect(err.message).not.toContain(ID);
+  });
+});
+
+describe('callDeadlineOf', () => {
+  it("is the context's deadline when the kit gives one, else the default call timeout from the start", () => {
+    expect(callDeadlineOf({ deadline: 1234 }, 1000)).toBe(1234);
+    expect(callDeadlineOf({}, 1000)).toBe(1000 + ASSUMED_CALL_TIMEOUT_MS);
+  });
+});
