@@ -130,10 +130,22 @@ if (servers.length === 0) {
 
 mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 const issuer = await DevIssuer.open({ stateDir });
+/** The dev issuer on its port, or a line that says the port is taken and what to do (not a stack trace). */
+async function issuerListening(opts: Parameters<DevIssuer['listen']>[0]): ReturnType<DevIssuer['listen']> {
+  try {
+    return await issuer.listen(opts);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    console.error(
+      `the demo could not start: port ${opts?.port} (the dev issuer) is in use, another demo may be running; stop it or choose another --base-port`,
+    );
+    process.exit(1);
+  }
+}
 const origin = (s: DemoServer) => `https://localhost:${s.port}`;
 // Only the demo servers' consoles may sign people in, each for a token to its own server (one client per
 // console, one exact redirect URI each): the dev issuer redirects nowhere else.
-const { issuer: issuerUrl } = await issuer.listen({
+const { issuer: issuerUrl } = await issuerListening({
   port: ports.issuer,
   clients: servers.map((s) => ({
     clientId: consoleClient(s.name),
@@ -150,7 +162,9 @@ const agent = await ca.issueAgentSvid(AGENT);
 const policyFile = join(stateDir, 'demo-policy.yaml');
 const approvalPolicy: Record<string, string> = {
   docker:
-    '    tools:\n      compose_restart:\n        approve: { approvers: mcp:approvals:approve, count: 1, ttl: 30m }\n',
+    '    tools:\n      compose_restart:\n        approve: { approvers: mcp:approvals:approve, count: 1, ttl: 30m }\n' +
+    // One command exec_run may run, so the HIGH-tier path can be tried end to end.
+    '      exec_run:\n        options:\n          allow:\n            - { argv: ["cat", "/etc/hostname"] }\n',
 };
 writeFileSync(
   policyFile,
@@ -203,6 +217,8 @@ function startEngines(): string[] {
     );
     started.push(`prometheus      http://${prom}`);
   }
+  // No engine or simulator stands in for these: their tools answer ERR_BACKEND_UNAVAILABLE in the demo.
+  started.push('(Loki, Tempo and Grafana are not run: logs_*, traces_* and dashboards_* answer "unreachable")');
   return started;
 }
 const engines = servers.some((s) => s.name === 'observability') ? startEngines() : [];
@@ -312,10 +328,15 @@ const claudeCodeCommands = [
   }),
   ...started.map(
     (x) =>
-      `NODE_EXTRA_CA_CERTS=${agent.bundleFile} claude mcp add --transport http ravenhelm-${x.server.name}-http ${x.url} --header "Authorization: Bearer $RAVENHELM_TOKEN_${x.server.name.toUpperCase()}"`,
+      // The token comes from the export lines the demo printed: refused, not registered empty, without them.
+      `NODE_EXTRA_CA_CERTS=${agent.bundleFile} claude mcp add --transport http ravenhelm-${x.server.name}-http ${x.url} --header "Authorization: Bearer \${RAVENHELM_TOKEN_${x.server.name.toUpperCase()}:?paste the export lines npm run demo printed first}"`,
   ),
 ];
-writeFileSync(join(clientsDir, 'claude-code.sh'), `#!/bin/sh\n${claudeCodeCommands.join('\n')}\n`, { mode: 0o700 });
+writeFileSync(
+  join(clientsDir, 'claude-code.sh'),
+  `#!/bin/sh\n# The HTTP entries use the demo's dev CA: run Claude Code itself with NODE_EXTRA_CA_CERTS=${agent.bundleFile}\n${claudeCodeCommands.join('\n')}\n`,
+  { mode: 0o700 },
+);
 writeFileSync(
   join(stateDir, 'demo.json'),
   `${JSON.stringify(
@@ -383,8 +404,9 @@ curl -sS --cacert "$RAVENHELM_CA_FILE" ${docker.url} -H "Authorization: Bearer $
 RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/list-tools.sh ${docker.url}
 RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER examples/curl/call-tool.sh containers_list '{"status":["running"]}' ${docker.url}
 RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER npm run inspect -- ${docker.url} --transport http --method tools/list
-  HIGH tools (exec_run) also need the agent's certificate: add --cert ${agent.certFile} --key ${agent.keyFile} to curl.
-  Mint more tokens: node auth/dist/cli.js token --agent ${AGENT} --scope mcp:docker:read --aud ${docker.url}
+  HIGH tools (exec_run) also need the agent's certificate: add --cert ${agent.certFile} --key ${agent.keyFile} to curl
+  (the demo policy lets exec_run run one command: {"container":"<a container>","argv":["cat","/etc/hostname"]}).
+  Mint more tokens: node auth/dist/cli.js token --agent ${AGENT} --scope mcp:docker:read --aud ${docker.url} --state ${stateDir}
 `
     : ''
 }

@@ -154,6 +154,19 @@ describe('cli', () => {
     expect(r.err).toContain(`error: ${message}`);
   });
 
+  it('policy check: lists every problem of the file at once', async () => {
+    write(
+      'many.yaml',
+      'servers:\n  alpah: {}\n  alpha:\n    tools:\n      things_fly: {}\n      secrets_rotate: { tier: LOW }\n',
+    );
+    const r = await run('policy', 'check', 'many.yaml');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: many.yaml: 3 problems:\n');
+    expect(r.err).toContain('\n  many.yaml: servers.alpah: no such server (known: alpha, gamma)\n');
+    expect(r.err).toContain('\n  policy servers.alpha.tools.things_fly: no such tool\n');
+    expect(r.err).toContain('\n  policy servers.alpha.tools.secrets_rotate.tier: LOW is below the default HIGH');
+  });
+
   it('policy check: a missing file', async () => {
     expect((await run('policy', 'check', 'nope.yaml')).err).toContain('error: nope.yaml: no such file');
   });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { allSpecs, type Discovery, discoverServers, findWorkspaceRoot, SOURCE_CONDITION } from './discover.js';
 import { DOCS_COMMAND, renderToolsMarkdown, renderToolTable } from './docs.js';
-import { parsePolicy } from './policy.js';
+import { PolicyError, parsePolicy } from './policy.js';
 import { Registry } from './registry.js';
 
 export interface CliIo {
@@ -85,12 +85,23 @@ function policyCheck(io: CliIo, discovery: Discovery, file: string): number {
   const policy = loadPolicyFile(io, file);
   const known = discovery.servers.map((s) => s.specs[0]?.server).filter((s): s is string => s !== undefined);
   // The runtime ignores servers it does not run; across the whole workspace an unknown name is a typo.
-  for (const server of Object.keys(policy.servers)) {
-    if (!known.includes(server)) {
-      throw new Error(`${file}: servers.${server}: no such server (known: ${known.join(', ') || 'none'})`);
-    }
+  const problems = Object.keys(policy.servers)
+    .filter((server) => !known.includes(server))
+    .map((server) => `${file}: servers.${server}: no such server (known: ${known.join(', ') || 'none'})`);
+  let registry: Registry | undefined;
+  try {
+    registry = new Registry(allSpecs(discovery), policy);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    problems.push(...err.problems);
   }
-  const registry = new Registry(allSpecs(discovery), policy);
+  if (problems.length > 0 || !registry) {
+    throw new Error(
+      problems.length === 1
+        ? (problems[0] as string)
+        : `${file}: ${problems.length} problems:\n  ${problems.join('\n  ')}`,
+    );
+  }
   io.out(`ok: ${file} is valid for ${registry.all().length} tools on ${known.length} servers\n`);
   return 0;
 }

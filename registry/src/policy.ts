@@ -105,9 +105,19 @@ export type ToolPolicy = z.infer<typeof ToolPolicy>;
 
 export class PolicyError extends Error {
   readonly code = 'ERR_POLICY_INVALID' as const;
-  constructor(message: string) {
+  /** Every problem found, each a line of its own (the message lists them). */
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = [message]) {
     super(message);
     this.name = 'PolicyError';
+    this.problems = problems;
+  }
+
+  /** One error for several problems: the first alone keeps its message, more are listed and counted. */
+  static of(problems: readonly string[]): PolicyError {
+    const message =
+      problems.length === 1 ? (problems[0] as string) : `${problems.length} problems:\n  ${problems.join('\n  ')}`;
+    return new PolicyError(message, problems);
   }
 }
 

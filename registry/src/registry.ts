@@ -76,18 +76,28 @@ export class Registry {
       seen.add(key);
     }
     if (problems.length > 0) throw new Error(`invalid tool declarations:\n  ${problems.join('\n  ')}`);
-    this.#checkPolicyNames(specs, policy);
-    for (const spec of specs) this.#tools.set(`${spec.server}/${spec.name}`, applyPolicy(spec, policy));
+    // Every problem of the policy at once, so an operator fixes the file in one go.
+    const policyProblems = this.#checkPolicyNames(specs, policy);
+    for (const spec of specs) {
+      try {
+        this.#tools.set(`${spec.server}/${spec.name}`, applyPolicy(spec, policy));
+      } catch (err) {
+        if (!(err instanceof PolicyError)) throw err;
+        policyProblems.push(...err.problems);
+      }
+    }
+    if (policyProblems.length > 0) throw PolicyError.of(policyProblems);
   }
 
-  #checkPolicyNames(specs: readonly ToolSpec[], policy: Policy): void {
+  #checkPolicyNames(specs: readonly ToolSpec[], policy: Policy): string[] {
+    const problems: string[] = [];
     for (const [server, sp] of Object.entries(policy.servers)) {
       const own = specs.filter((s) => s.server === server);
       if (own.length === 0) continue; // a shared policy file may name servers this process does not run
       const names = new Set(own.map((s) => s.name));
       const toolsets = new Set(own.map((s) => s.toolset));
       for (const name of Object.keys(sp.tools)) {
-        if (!names.has(name)) throw new PolicyError(`policy servers.${server}.tools.${name}: no such tool`);
+        if (!names.has(name)) problems.push(`policy servers.${server}.tools.${name}: no such tool`);
       }
       const namedToolsets = [
         ...(sp.toolsets.enabled ?? []),
@@ -97,9 +107,10 @@ export class Registry {
         ...Object.keys(sp.approve.toolsets),
       ];
       for (const ts of namedToolsets) {
-        if (!toolsets.has(ts)) throw new PolicyError(`policy servers.${server}: no toolset named '${ts}'`);
+        if (!toolsets.has(ts)) problems.push(`policy servers.${server}: no toolset named '${ts}'`);
       }
     }
+    return problems;
   }
 
   /** Every tool of a server (or all servers), enabled or not. */

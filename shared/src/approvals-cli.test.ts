@@ -1,7 +1,9 @@
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callBody, type EchoHarness, rpc, startEcho } from '../../test/fixtures/kit-harness.js';
+import { makeCa, makeLeaf } from '../../test/fixtures/pki.js';
 import { runApprovalsCli } from './approvals-cli.js';
 
 const tokens = {
@@ -85,7 +87,28 @@ describe('ravenhelm-approvals', () => {
     expect(eve.err).toMatch(/^ERR_APPROVAL_FORBIDDEN: approving needs the scope or role mcp:approvals:approve/);
     const gone = await cli(['list', '--url', 'http://127.0.0.1:1']);
     expect(gone.code).toBe(3);
-    expect(gone.err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1/);
+    // fetch says only "TypeError: fetch failed": the cause tells a closed port from an untrusted certificate.
+    expect(gone.err).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1: TypeError \(bad port\); check --url/);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const refused = await cli(['list', '--url', `http://127.0.0.1:${port}`]);
+    expect(refused.err).toMatch(/:\d+: ECONNREFUSED; check --url and that the server runs/);
+    const ca = await makeCa({ name: 'untrusted-ca' });
+    const leaf = await makeLeaf({ ca, dns: ['localhost'], ips: ['127.0.0.1'] });
+    const tls = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end('[]'));
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    try {
+      const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+      const untrusted = await cli(['list', '--url', url]);
+      expect(untrusted.code).toBe(3);
+      expect(untrusted.err).toMatch(
+        /cannot reach https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted \([A-Z_]+\); point NODE_EXTRA_CA_CERTS at the CA/,
+      );
+    } finally {
+      tls.close();
+    }
   });
 
   it('refuses a redirect instead of following it with the token', async () => {

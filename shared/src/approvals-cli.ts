@@ -184,10 +184,7 @@ export async function runApprovalsCli(argv: string[], io: CliIo = {}): Promise<n
         signal: AbortSignal.timeout(15_000),
       });
     } catch (e) {
-      throw new CliFailure(
-        `cannot reach ${new URL(base).origin}: ${(e as Error).name}; check --url and that the server runs`,
-        3,
-      );
+      throw new CliFailure(`cannot reach ${new URL(base).origin}: ${unreachableWhy(e)}`, 3);
     }
     if (res.status >= 300 && res.status < 400) {
       throw new CliFailure(
@@ -247,4 +244,20 @@ export async function runApprovalsCli(argv: string[], io: CliIo = {}): Promise<n
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await runApprovalsCli(process.argv.slice(2));
+}
+
+/**
+ * Why fetch failed, from its cause (fetch itself only says "TypeError: fetch failed"): an untrusted
+ * certificate and a closed port need different fixes.
+ */
+export function unreachableWhy(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return 'no answer within 15 s; check --url and that the server runs';
+  const code = err.cause?.code ?? '';
+  const said = err.cause?.message ?? err.message;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|TLS/.test(code)) {
+    return `its TLS certificate is not trusted (${code}); point NODE_EXTRA_CA_CERTS at the CA that issued it (the demo prints RAVENHELM_CA_FILE)`;
+  }
+  const detail = said && !(code && said.includes(code)) ? ` (${said})` : '';
+  return `${code || err.name}${detail}; check --url and that the server runs`;
 }

@@ -37,6 +37,21 @@ describe('loadConfig', () => {
   it('names the field and the problem when a value is wrong', () => {
     expect(() => loadConfig({ backendSchema, env: { RAVENHELM_HTTP_PORT: 'eighty' } })).toThrow(/http\.port/);
     expect(() => loadConfig({ backendSchema, env: { RAVENHELM_TRANSPORT: 'carrier-pigeon' } })).toThrow(/transport/);
+    // ... and the variable that set it, which is what the operator typed.
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_RATE_LIMIT_POINTS: 'abc' } })).toThrow(
+      /^invalid configuration: rateLimit\.points: .* \(from RAVENHELM_RATE_LIMIT_POINTS\)$/,
+    );
+    expect(() =>
+      loadConfig({ backendSchema, backendEnv: { PROM_TOKEN: 'token' }, env: {}, overrides: { 'http.port': 'x' } }),
+    ).toThrow(/http\.port: .* \(from a command-line flag\)/);
+  });
+
+  it('reads a scope list comma- or space-separated, as OAuth writes it', () => {
+    const scopes = (value: string) =>
+      loadConfig({ backendSchema, env: { RAVENHELM_LOCAL_SCOPES: value } }).local.scopes;
+    expect(scopes('mcp:docker:read mcp:docker:write')).toEqual(['mcp:docker:read', 'mcp:docker:write']);
+    expect(scopes('mcp:docker:read, mcp:docker:write')).toEqual(['mcp:docker:read', 'mcp:docker:write']);
+    expect(scopes(' mcp:docker:admin ')).toEqual(['mcp:docker:admin']);
   });
 
   it('reports a missing config file clearly', () => {

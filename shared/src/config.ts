@@ -31,6 +31,14 @@ export function commaSeparated<T extends z.ZodType>(list: T) {
   );
 }
 const csv = commaSeparated(z.array(z.string()));
+/**
+ * Scopes, comma- or space-separated: OAuth writes a scope list with spaces (RFC 6749 3.3, where a scope
+ * holds neither), so `mcp:x:read mcp:x:write` is two scopes, not one that matches nothing.
+ */
+const scopeList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v),
+  z.array(z.string().regex(/^[^\s,]+$/, 'a scope holds no spaces or commas')),
+);
 
 // --- audit shipping and traces (issue 15): one block -------------------------------------------------
 /** An http(s) URL without credentials in it (put those in the headers setting, which is redacted). */
@@ -241,7 +249,7 @@ export const KitConfigSchema = z.object({
   local: z
     .object({
       subject: z.string().default('local'),
-      scopes: csv.optional(),
+      scopes: scopeList.optional(),
       spiffeId: z.string().optional(),
       /** HIGH tools stay off over stdio unless the operator turns them on. */
       allowHigh: bool.default(false),
@@ -506,17 +514,36 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
           : value;
     }
   }
+  // Which variable set each path, so an error names what the operator typed, not only the config key.
+  const setBy = new Map<string, string>();
   for (const [name, path] of Object.entries(KIT_ENV)) {
-    if (env[name] !== undefined && env[name] !== '') setPath(raw, path, env[name]);
+    if (env[name] !== undefined && env[name] !== '') {
+      setPath(raw, path, env[name]);
+      setBy.set(path, name);
+    }
   }
   for (const [name, path] of Object.entries(opts.backendEnv ?? {})) {
-    if (env[name] !== undefined && env[name] !== '') setPath(raw, `backend.${path}`, env[name]);
+    if (env[name] !== undefined && env[name] !== '') {
+      setPath(raw, `backend.${path}`, env[name]);
+      setBy.set(`backend.${path}`, name);
+    }
   }
-  for (const [path, value] of Object.entries(opts.overrides ?? {})) setPath(raw, path, value);
+  for (const [path, value] of Object.entries(opts.overrides ?? {})) {
+    setPath(raw, path, value);
+    setBy.set(path, 'a command-line flag');
+  }
   const schema = KitConfigSchema.extend({ backend: opts.backendSchema.prefault({} as z.input<C>) });
   const result = schema.safeParse(raw);
   if (!result.success) {
-    throw new RavenhelmError('ERR_BAD_REQUEST', `invalid configuration: ${describeZodError(result.error)}`);
+    const named = result.error.issues.map((issue) => {
+      const path = issue.path.map(String);
+      for (let n = path.length; n > 0; n--) {
+        const by = setBy.get(path.slice(0, n).join('.'));
+        if (by !== undefined) return { ...issue, message: `${issue.message} (from ${by})` };
+      }
+      return issue;
+    });
+    throw new RavenhelmError('ERR_BAD_REQUEST', `invalid configuration: ${describeZodError(new z.ZodError(named))}`);
   }
   const config = result.data as FullConfig<C>;
   config.http.shutdownGraceMs = shutdownGraceMsOf(config);

@@ -59,6 +59,16 @@ export function createMcpServer(opts: McpServerOptions): Server {
       instructions: opts.description,
     },
   );
+  // A method without a handler (resources/list, prompts/get...): the SDK's bare "Method not found" carries
+  // no stable code; ours says what the server does serve, with data.code as every other refusal.
+  server.fallbackRequestHandler = async (request) => {
+    const method = String(request.method).slice(0, 60);
+    throw new McpError(
+      ErrorCode.MethodNotFound,
+      `no method ${JSON.stringify(method)} on this server: it serves tools (tools/list, tools/call)`,
+      { code: 'ERR_METHOD_NOT_FOUND' },
+    );
+  };
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
     const { principal } = callerOf(extra.authInfo, opts.localPrincipal);
     return { tools: await opts.pipeline.listToolsFor(principal) };

@@ -153,6 +153,8 @@ describe('HTTP refusals, the way curl sees them', () => {
     expect(challenge).toMatch(/^Bearer /);
     expect(challenge).toContain(`resource_metadata="${h.base}/.well-known/oauth-protected-resource/mcp"`);
     expect(challenge).toContain('scope="mcp:echo:read"');
+    // RFC 6750 3.1: no credentials, no error information in the challenge.
+    expect(challenge).not.toMatch(/error=|error_description=/);
     expect(challenge).not.toContain('error=');
     expect(missing.json.error.data.code).toBe('ERR_TOKEN_MISSING');
     const invalid = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer nope' });

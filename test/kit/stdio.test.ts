@@ -34,6 +34,14 @@ describe('stdio transport', () => {
     );
     expect(unknown).toMatchObject({ code: -32602, data: { code: 'ERR_UNKNOWN_TOOL' } });
     expect(unknown?.message).toMatch(/no tool named 'containers_nuke'; call tools\/list/);
+    // A method the server does not offer: -32601 with the documented data.code and what it does serve.
+    const { ListResourcesResultSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const noMethod = await client.request({ method: 'resources/list', params: {} }, ListResourcesResultSchema).then(
+      () => undefined,
+      (err: { code?: number; message?: string; data?: { code?: string } }) => err,
+    );
+    expect(noMethod).toMatchObject({ code: -32601, data: { code: 'ERR_METHOD_NOT_FOUND' } });
+    expect(noMethod?.message).toMatch(/no method "resources\/list" on this server: it serves tools/);
     await client.close();
   }, 60_000);
 

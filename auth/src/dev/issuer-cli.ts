@@ -91,7 +91,7 @@ export async function runIssuerCli(
         const cert = new X509Certificate(await readFile(values['cnf-cert']));
         certThumbprint = certificateThumbprint(cert.raw);
       }
-      const issuer = await DevIssuer.open({ stateDir: values.state });
+      const issuer = await DevIssuer.open({ stateDir: values.state, create: false });
       const token = await issuer.mintToken({
         agent: values.agent,
         scope: values.scope,

@@ -143,6 +143,16 @@ describe('CLI', () => {
     expect(errors.join('\n')).toMatch(/--agent NAME/);
   });
 
+  test('token for a state directory without an issuer key says so and writes nothing there', async () => {
+    const empty = join(dir, 'never-started', 'state');
+    const errors: string[] = [];
+    const io = { stdout: () => {}, stderr: (l: string) => errors.push(l) };
+    const code = await runIssuerCli(['token', '--agent', 'a', '--scope', 'x', '--aud', RESOURCE, '--state', empty], io);
+    expect(code).toBe(1);
+    expect(errors.join('\n')).toMatch(/no dev issuer key in .*: start the dev issuer first .* or pass --state/);
+    await expect(stat(empty)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   test('dev-issuer serves until stopped and records the issuer', async () => {
     let stop!: () => void;
     const stopped = new Promise<void>((r) => {

@@ -103,11 +103,20 @@ export class DevIssuer {
     this.#issuer = issuer;
   }
 
-  /** Loads the signing key from the state directory, creating it (and the directory, mode 0700) on first use. */
-  static async open(opts: { stateDir?: string } = {}): Promise<DevIssuer> {
+  /**
+   * Loads the signing key from the state directory, creating it (and the directory, mode 0700) on first use;
+   * with `create: false` (minting a token for an issuer that already runs) a missing key is an error, not a
+   * new key nobody's server trusts, written wherever the command ran.
+   */
+  static async open(opts: { stateDir?: string; create?: boolean } = {}): Promise<DevIssuer> {
     const stateDir = resolve(opts.stateDir ?? DEFAULT_DEV_STATE_DIR);
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const keyPath = join(stateDir, KEY_FILE);
+    if (opts.create === false && (await readJson(keyPath)) === undefined) {
+      throw new Error(
+        `no dev issuer key in ${stateDir}: start the dev issuer first (dev-issuer, or npm run demo), or pass --state with its state directory`,
+      );
+    }
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
     let jwk = (await readJson(keyPath)) as JWK | undefined;
     if (!jwk) {
       const { privateKey } = await generateKeyPair('ES256', { extractable: true });

@@ -97,7 +97,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       else if (e.code !== 'ERR_TOKEN_MISSING') parts.unshift('error="invalid_token"');
       parts.push(`scope="${readScope}"`);
     }
-    parts.push(`error_description="${e.message.replace(/["\\]/g, "'")}"`);
+    // RFC 6750 3.1: a request without any credentials gets no error information, only how to get some
+    // (the JSON-RPC body still says what happened).
+    if (e.code !== 'ERR_TOKEN_MISSING') parts.push(`error_description="${e.message.replace(/["\\]/g, "'")}"`);
     return `Bearer ${parts.join(', ')}`;
   }
 
