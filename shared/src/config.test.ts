@@ -75,6 +75,14 @@ describe('loadConfig', () => {
     expect(printed).not.toContain('tok-123');
     expect(printed).not.toContain(':pw@');
     expect(printed).toContain('"clientId":"rs"');
+    // Which Redis stays visible; its credentials and query (a client may read a password there) do not.
+    expect(redactConfig(c)).toMatchObject({ redis: { url: 'redis://[redacted]@127.0.0.1:6379' } });
+    const shown = (url: string) =>
+      (redactConfig(loadConfig({ backendSchema, env: { RAVENHELM_REDIS_URL: url } })) as { redis: { url: string } })
+        .redis.url;
+    expect(shown('rediss://cache.internal:6380/2?password=pw2')).toBe('rediss://cache.internal:6380/2?[redacted]');
+    expect(shown('redis://user:pw3@cache:6379')).toBe('redis://[redacted]@cache:6379');
+    expect(shown('redis://cache:6379')).toBe('redis://cache:6379');
   });
 });
 

@@ -550,6 +550,20 @@ export function loadConfig<C extends z.ZodObject>(opts: LoadConfigOptions<C>): F
   return config;
 }
 
+/**
+ * The Redis URL an operator needs to see (which host, port and database) with its credentials and any
+ * query (where a client may take a password) replaced: redis://[redacted]@cache:6379/0.
+ */
+function redisUrlShown(text: string): string {
+  try {
+    const u = new URL(text);
+    const credentials = u.username !== '' || u.password !== '' ? '[redacted]@' : '';
+    return `${u.protocol}//${credentials}${u.host}${u.pathname === '/' ? '' : u.pathname}${u.search ? '?[redacted]' : ''}`;
+  } catch {
+    return '[redacted]';
+  }
+}
+
 /** A copy of the config with every secret path replaced, safe to print. */
 export function redactConfig(config: object, backendSecretPaths: readonly string[] = []): Record<string, unknown> {
   const copy = structuredClone(config) as Record<string, unknown>;
@@ -558,6 +572,10 @@ export function redactConfig(config: object, backendSecretPaths: readonly string
     if (value === undefined) continue;
     // A header map keeps its names (what is set is worth seeing), never its values.
     const isMap = value !== null && typeof value === 'object' && !Array.isArray(value);
+    if (path === 'redis.url' && typeof value === 'string') {
+      setPath(copy, path, redisUrlShown(value));
+      continue;
+    }
     setPath(copy, path, isMap ? Object.fromEntries(Object.keys(value).map((k) => [k, '[redacted]'])) : '[redacted]');
   }
   return copy;

@@ -68,6 +68,17 @@ describe('invokeTool', () => {
     expect(seen[0]).toBeLessThanOrEqual(Date.now() + 4321);
   });
 
+  it('names every mistake at once: unknown arguments and the known ones that are wrong', async () => {
+    const err = await invokeTool(slow, { ms: 'soon', bogus: 1 }, { seen: [] }, base(), { timeoutMs: 1000 }).then(
+      () => undefined,
+      (e: ToolError) => e,
+    );
+    expect(err?.code).toBe('ERR_INVALID_INPUT');
+    expect(err?.message).toMatch(
+      /^invalid arguments for slow_wait: unknown argument\(s\) bogus; expected: ms; ms: Invalid input: expected number/,
+    );
+  });
+
   it('answers in time when the handler is fast', async () => {
     await expect(invokeTool(slow, { ms: 1 }, { seen: [] }, base(), { timeoutMs: 1000 })).resolves.toEqual({
       done: true,

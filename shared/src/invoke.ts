@@ -20,6 +20,8 @@ const MAX_ISSUES = 10;
 
 /** Validates arguments against a tool's input schema; the error names every wrong field. */
 export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown): Record<string, unknown> {
+  let unknownSaid: string | undefined;
+  let given = args ?? {};
   if (args !== undefined && args !== null && typeof args === 'object' && !Array.isArray(args)) {
     // Unknown arguments are refused, not ignored: a misspelt filter must not silently widen a query.
     const known = new Set(Object.keys(tool.input.shape));
@@ -28,15 +30,15 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
       const expected = [...known].join(', ') || '(none)';
       const named = unknown.slice(0, MAX_ISSUES).map((k) => clip(k, 40));
       if (unknown.length > named.length) named.push(`and ${unknown.length - named.length} more`);
-      throw new ToolError(
-        'ERR_INVALID_INPUT',
-        `invalid arguments for ${tool.name}: unknown argument(s) ${named.join(', ')}; expected: ${expected}`,
-      );
+      unknownSaid = `unknown argument(s) ${named.join(', ')}; expected: ${expected}`;
+      // The known ones are still checked, so one answer names every mistake.
+      given = Object.fromEntries(Object.entries(args).filter(([k]) => known.has(k)));
     }
   }
-  const parsed = tool.input.safeParse(args ?? {});
-  if (!parsed.success) {
-    throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}`);
+  const parsed = tool.input.safeParse(given);
+  if (!parsed.success || unknownSaid !== undefined) {
+    const problems = [unknownSaid, parsed.success ? undefined : describeZodError(parsed.error)].filter(Boolean);
+    throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${problems.join('; ')}`);
   }
   return parsed.data as Record<string, unknown>;
 }

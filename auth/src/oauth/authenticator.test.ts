@@ -99,6 +99,24 @@ describe('JWT access tokens from oidc-provider', () => {
     }
   });
 
+  test('a token from another issuer is refused naming both issuers', async () => {
+    const local = await startOidcProvider({});
+    try {
+      const token = await local.getToken({});
+      const strict = make({ issuer: 'https://zitadel.example.test', resource: local.resource, jwksUri: local.jwksUri });
+      const err = await strict.authenticate(bearer(token)).then(
+        () => undefined,
+        (e: AuthError) => e,
+      );
+      expect(err?.code).toBe('ERR_TOKEN_INVALID');
+      expect(err?.message).toBe(
+        `token issuer ${JSON.stringify(local.issuer)} is not the issuer this server trusts (https://zitadel.example.test)`,
+      );
+    } finally {
+      await local.stop();
+    }
+  });
+
   test('a verified token is served from the cache without verifying again', async () => {
     const local = await startOidcProvider({});
     try {

@@ -123,7 +123,7 @@ export class JwtVerifier {
         requiredClaims: ['exp'],
       }));
     } catch (err) {
-      throw classify(err, fetchFailure);
+      throw classify(err, fetchFailure, c.issuer);
     }
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat === 'number' && payload.iat > now + c.clockToleranceSeconds) {
@@ -146,13 +146,19 @@ function isFetchFailure(err: unknown): boolean {
   );
 }
 
-function classify(err: unknown, fetchFailure: unknown): AuthError {
+function classify(err: unknown, fetchFailure: unknown, issuer?: string): AuthError {
   if (err instanceof AuthError) return err;
   if (fetchFailure !== undefined) return unavailable(fetchFailure);
   if (err instanceof errors.JWTExpired) return new AuthError('ERR_TOKEN_EXPIRED', 'token has expired', { cause: err });
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'aud') {
       return new AuthError('ERR_TOKEN_AUDIENCE', 'token audience does not include this resource', { cause: err });
+    }
+    if (err.claim === 'iss' && issuer !== undefined) {
+      // Which issuer the server trusts is public (its protected-resource metadata names it); the token's own
+      // is the caller's, shown cut.
+      const given = typeof err.payload.iss === 'string' ? JSON.stringify(err.payload.iss.slice(0, 100)) : 'none';
+      return invalid(`token issuer ${given} is not the issuer this server trusts (${issuer})`, err);
     }
     return invalid(`token claim "${err.claim}" is invalid (${err.reason})`, err);
   }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { DockerBackend } from './backend.js';
 import { ASSUMED_CALL_TIMEOUT_MS, callDeadlineOf, runLifecycle } from './lifecycle.js';
 import { RestartBudget } from './restart-budget.js';
+import { composeStart } from './tools/compose.js';
 import type { DockerServices } from './tools/define.js';
 
 const ID = 'f'.repeat(64);
@@ -101,5 +102,39 @@ describe('callDeadlineOf', () => {
   it("is the context's deadline when the kit gives one, else the default call timeout from the start", () => {
     expect(callDeadlineOf({ deadline: 1234 }, 1000)).toBe(1234);
     expect(callDeadlineOf({}, 1000)).toBe(1000 + ASSUMED_CALL_TIMEOUT_MS);
+  });
+});
+
+describe('compose_start on a paused container', () => {
+  it('answers failed for it, saying start does not resume it, and starts nothing', async () => {
+    const paused = inspectInfo();
+    paused.State.Paused = true;
+    let started = 0;
+    const ctx = contextWith({
+      listContainers: async () =>
+        [
+          {
+            Id: ID,
+            Names: ['/web-1'],
+            Labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web' },
+          },
+        ] as unknown as Docker.ContainerInfo[],
+      inspect: async () => paused,
+      start: async () => {
+        started++;
+        return true;
+      },
+    });
+    const res = (await composeStart.handler({ project: 'shop', waitSeconds: 5 }, ctx)) as {
+      complete: boolean;
+      allReached: boolean;
+      counts: Record<string, number>;
+      containers: { outcome: string; message?: string }[];
+    };
+    expect(started).toBe(0);
+    expect(res.allReached).toBe(false);
+    expect(res.counts).toMatchObject({ total: 1, failed: 1 });
+    expect(res.containers[0]).toMatchObject({ outcome: 'failed' });
+    expect(res.containers[0]?.message).toMatch(/^container "web-1" is paused .* start does not resume it/);
   });
 });

@@ -335,6 +335,19 @@ async function runProjectLifecycle(
       });
       return;
     }
+    if (action === 'start' && p.info.State.Paused) {
+      // The engine counts a paused container as running: start would do nothing and read as success.
+      put(
+        i,
+        rowOf(
+          service,
+          c,
+          'failed',
+          `container "${p.name}" is paused (its processes are frozen), not stopped: start does not resume it; resuming needs \`docker unpause ${p.name}\`, which is not one of these tools: ask an operator`,
+        ),
+      );
+      return;
+    }
     const cost = Math.max(estimate, slowest);
     if (closed || (p.needed && (Date.now() + cost > deadline || ctx.signal.aborted))) {
       put(
