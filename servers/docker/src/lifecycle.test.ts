@@ -2,7 +2,7 @@ import { silentLogger, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import type { DockerBackend } from './backend.js';
-import { ASSUMED_CALL_TIMEOUT_MS, callDeadlineOf, runLifecycle } from './lifecycle.js';
+import { runLifecycle } from './lifecycle.js';
 import { RestartBudget } from './restart-budget.js';
 import { composeStart } from './tools/compose.js';
 import type { DockerServices } from './tools/define.js';
@@ -95,13 +95,6 @@ describe('lifecycle when the container goes away', () => {
     expect(err.code).toBe('ERR_NOT_FOUND');
     expect(err.message).toMatch(/^container "web-1" \(ffffffffffff\) was removed before the restart reached it/);
     expect(err.message).not.toContain(ID);
-  });
-});
-
-describe('callDeadlineOf', () => {
-  it("is the context's deadline when the kit gives one, else the default call timeout from the start", () => {
-    expect(callDeadlineOf({ deadline: 1234 }, 1000)).toBe(1234);
-    expect(callDeadlineOf({}, 1000)).toBe(1000 + ASSUMED_CALL_TIMEOUT_MS);
   });
 });
 

@@ -45,19 +45,6 @@ export type LifecycleResultT = z.infer<typeof LifecycleResult> & {
   removed?: true;
 };
 
-/** The kit's call timeout by default (`limits.callTimeoutMs`): assumed for a context without a deadline. */
-export const ASSUMED_CALL_TIMEOUT_MS = 30_000;
-
-/**
- * Epoch ms at which the kit ends this call (`ctx.deadline`), or `startedAt` plus the default call timeout
- * for a context that has none. Work that cannot end before it must not be started.
- */
-export function callDeadlineOf(ctx: { deadline?: number }, startedAt: number): number {
-  return typeof ctx.deadline === 'number' && Number.isFinite(ctx.deadline)
-    ? ctx.deadline
-    : startedAt + ASSUMED_CALL_TIMEOUT_MS;
-}
-
 export interface LifecycleParams {
   graceSeconds: number;
   waitSeconds: number;

@@ -2,15 +2,7 @@ import { createHash } from 'node:crypto';
 import { jsonBytes, ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import {
-  act,
-  callDeadlineOf,
-  type LifecycleAction,
-  type LifecycleResultT,
-  prepare,
-  settle,
-  WaitTargetSchema,
-} from '../lifecycle.js';
+import { act, type LifecycleAction, type LifecycleResultT, prepare, settle, WaitTargetSchema } from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
   COMPOSE_SERVICE_LABEL,
@@ -282,7 +274,7 @@ async function runProjectLifecycle(
   graceSeconds: number,
   waitSeconds: number,
 ): Promise<z.input<typeof ProjectLifecycleResult>> {
-  const deadline = callDeadlineOf(ctx, Date.now()) - ANSWER_MARGIN_MS;
+  const deadline = ctx.deadline - ANSWER_MARGIN_MS;
   const containers = await projectContainers(ctx, project, services);
   // Check every container's budget before touching any, so a refusal leaves the project as it was.
   const prepared = await mapLimit(containers, ACT_CONCURRENCY, async (c) => {
