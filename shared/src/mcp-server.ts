@@ -61,11 +61,16 @@ export function createMcpServer(opts: McpServerOptions): Server {
   );
   // A method without a handler (resources/list, prompts/get...): the SDK's bare "Method not found" carries
   // no stable code; ours says what the server does serve, with data.code as every other refusal.
+  // The name is echoed as printable ASCII only: JSON leaves U+2028/U+2029 raw, and a client that splits
+  // stdio lines on them (Node 24's readline does) would read half an answer.
   server.fallbackRequestHandler = async (request) => {
-    const method = String(request.method).slice(0, 60);
+    const method = String(request.method)
+      .slice(0, 60)
+      .replace(/["\\]/g, '\\$&')
+      .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     throw new McpError(
       ErrorCode.MethodNotFound,
-      `no method ${JSON.stringify(method)} on this server: it serves tools (tools/list, tools/call)`,
+      `no method "${method}" on this server: it serves tools (tools/list, tools/call)`,
       { code: 'ERR_METHOD_NOT_FOUND' },
     );
   };

@@ -171,7 +171,7 @@ export class GuardedStdioTransport implements Transport {
 
   send(message: JSONRPCMessage): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#closed || this.#out.write(`${JSON.stringify(message)}\n`)) resolve();
+      if (this.#closed || this.#out.write(`${oneLine(message)}\n`)) resolve();
       else this.#out.once('drain', resolve);
     });
   }
@@ -222,4 +222,13 @@ export async function startStdio(
       await Promise.all([mcp.close(), modern.close()]);
     },
   };
+}
+
+/**
+ * One message, one line: JSON leaves U+2028 and U+2029 raw inside strings, and a client that splits lines
+ * on them (Node 24's readline does) would read an answer echoing one (a method name, a log line) as two
+ * broken halves. Escaped, the JSON means the same.
+ */
+export function oneLine(message: unknown): string {
+  return JSON.stringify(message).replace(/[\u2028\u2029]/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
 }

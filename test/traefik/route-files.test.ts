@@ -45,7 +45,13 @@ beforeAll(async () => {
   execFileSync('mkfifo', [join(racy, '.fifo')]);
   writeFileSync(join(racy, '.reg'), 'http: {}\n'); // someone else's file: routes_apply refuses it (ERR_CONFLICT)
   writeFileSync(join(racy, 'swap.yaml'), 'http: {}\n');
-  client = await connectStdio({ ...fx.env, TRAEFIK_DYNAMIC_DIR: racy, RAVENHELM_CALL_TIMEOUT_MS: '4000' });
+  // Up to 400 calls of a MEDIUM tool: above the default rate limit (60 per minute), which is not under test.
+  client = await connectStdio({
+    ...fx.env,
+    TRAEFIK_DYNAMIC_DIR: racy,
+    RAVENHELM_CALL_TIMEOUT_MS: '4000',
+    RAVENHELM_RATE_LIMIT_POINTS: '1000',
+  });
 }, 60_000);
 
 afterAll(async () => {
