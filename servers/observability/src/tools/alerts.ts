@@ -12,7 +12,7 @@ import {
   toAmMatcher,
 } from '../matchers.js';
 import { formatDuration, parseDuration } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, clipChars, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
 
@@ -51,8 +51,6 @@ const AlertSummary = z.object({
  */
 export const ALERT_BOUNDS = { labels: 40, labelChars: 200, annotationChars: 500, annotationsChars: 2_000 };
 
-const clip = (v: string, chars: number) => (v.length > chars ? `${v.slice(0, chars)}…` : v);
-
 export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
   const cut: string[] = [];
   // alertname and severity first: the labels an agent reads and matches on most.
@@ -70,7 +68,7 @@ export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
   let chars = 0;
   let longAnnotations = 0;
   for (const [k, v] of annotationEntries) {
-    const value = clip(v, ALERT_BOUNDS.annotationChars);
+    const value = clipChars(v, ALERT_BOUNDS.annotationChars);
     if (chars + k.length + value.length > ALERT_BOUNDS.annotationsChars && chars > 0) break;
     if (value !== v) longAnnotations++;
     annotations[k] = value;
@@ -90,13 +88,13 @@ export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
     name: a.labels.alertname ?? '',
     state: a.status.state,
     severity: a.labels.severity ?? null,
-    labels: Object.fromEntries(keptLabels.map(([k, v]) => [k, clip(v, ALERT_BOUNDS.labelChars)])),
+    labels: Object.fromEntries(keptLabels.map(([k, v]) => [k, clipChars(v, ALERT_BOUNDS.labelChars)])),
     annotations,
     startsAt: a.startsAt,
     endsAt: a.endsAt,
     updatedAt: a.updatedAt ?? null,
     fingerprint: a.fingerprint,
-    ...(a.generatorURL ? { generatorURL: clip(a.generatorURL, ALERT_BOUNDS.annotationChars) } : {}),
+    ...(a.generatorURL ? { generatorURL: clipChars(a.generatorURL, ALERT_BOUNDS.annotationChars) } : {}),
     silencedBy: a.status.silencedBy ?? [],
     inhibitedBy: a.status.inhibitedBy ?? [],
     receivers: (a.receivers ?? []).map((r) => r.name),

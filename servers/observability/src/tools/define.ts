@@ -50,3 +50,8 @@ export function withoutItems<T extends { items: unknown }>(page: T): Omit<T, 'it
   const { items: _items, ...rest } = page;
   return rest;
 }
+
+/** A backend's free text cut to `chars` characters, marked with an ellipsis where it was cut. */
+export function clipChars(text: string, chars: number): string {
+  return text.length > chars ? `${text.slice(0, chars)}…` : text;
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SeriesStats, summarizeMatrix } from '../summary.js';
 import { DurationInput, parseDuration, toNanos } from '../time.js';
 import { byUrgency } from './alerts.js';
-import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+import { clipChars, defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 import { flattenStreams } from './logs.js';
 import { alertRuleDefinitions, RuleDefinition } from './rules.js';
 
@@ -310,14 +310,15 @@ export function fitIncident(
       return true;
     },
     () => {
-      const clip = (v: string) => (v.length > LABEL_CHARS ? `${v.slice(0, LABEL_CHARS)}…` : v);
       const long = alerts.items.filter(
         (a) => a.name.length > LABEL_CHARS || Object.values(a.labels).some((v) => v.length > LABEL_CHARS),
       );
       if (long.length === 0 || labelsCut > 0) return false;
       for (const a of long) {
-        a.name = clip(a.name);
-        a.labels = Object.fromEntries(Object.entries(a.labels).map(([k, v]) => [clip(k), clip(v)]));
+        a.name = clipChars(a.name, LABEL_CHARS);
+        a.labels = Object.fromEntries(
+          Object.entries(a.labels).map(([k, v]) => [clipChars(k, LABEL_CHARS), clipChars(v, LABEL_CHARS)]),
+        );
       }
       labelsCut = long.length;
       return true;

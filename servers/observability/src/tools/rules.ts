@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, parseMatchers } from '../matchers.js';
 import { formatDuration } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, clipChars, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
@@ -59,7 +59,6 @@ export function labelTest(matchers: readonly LabelMatcher[]): (labels: Labels) =
   return (labels) => matchers.every((m, i) => tests[i]?.(labels[m.name] ?? ''));
 }
 
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
 const seconds = (s: number) => (s === 0 ? '0s' : formatDuration(s));
 
 /** One rule as the agent reads it: its alerts' labels without the ones every alert of the rule carries. */
@@ -71,8 +70,8 @@ export function summarizeRule(g: PromRuleGroup, r: PromRule, alertsPerRule: numb
     group: g.name,
     file: g.file,
     health: r.health,
-    ...(r.lastError ? { lastError: clip(r.lastError, RULE_BOUNDS.errorChars) } : {}),
-    query: clip(r.query, RULE_BOUNDS.queryChars),
+    ...(r.lastError ? { lastError: clipChars(r.lastError, RULE_BOUNDS.errorChars) } : {}),
+    query: clipChars(r.query, RULE_BOUNDS.queryChars),
     ...(r.query.length > RULE_BOUNDS.queryChars ? { queryChars: r.query.length } : {}),
     labels,
     lastEvaluation: r.lastEvaluation ?? null,
@@ -89,7 +88,7 @@ export function summarizeRule(g: PromRuleGroup, r: PromRule, alertsPerRule: numb
     for: seconds(r.duration ?? 0),
     ...(r.keepFiringFor ? { keepFiringFor: seconds(r.keepFiringFor) } : {}),
     annotations: Object.fromEntries(
-      Object.entries(r.annotations ?? {}).map(([k, v]) => [k, clip(v, RULE_BOUNDS.annotationChars)]),
+      Object.entries(r.annotations ?? {}).map(([k, v]) => [k, clipChars(v, RULE_BOUNDS.annotationChars)]),
     ),
     alerts: {
       total: alerts.length,
@@ -130,7 +129,7 @@ export function alertRuleDefinitions(
     items: all.slice(0, max).map(({ g, r }) => ({
       name: r.name,
       group: g.name,
-      query: clip(r.query, queryChars),
+      query: clipChars(r.query, queryChars),
       ...(r.query.length > queryChars ? { queryChars: r.query.length } : {}),
       for: seconds(r.duration ?? 0),
       health: r.health,
@@ -235,7 +234,9 @@ export function fitRules(rules: RuleSummary[], maxBytes: number): string[] {
     }
     if (jsonBytes(rules) > maxBytes) {
       const cutValues = (t: Record<string, string>) =>
-        Object.fromEntries(Object.entries(t).map(([k, v]) => [clip(k, FIT_VALUE_CHARS), clip(v, FIT_VALUE_CHARS)]));
+        Object.fromEntries(
+          Object.entries(t).map(([k, v]) => [clipChars(k, FIT_VALUE_CHARS), clipChars(v, FIT_VALUE_CHARS)]),
+        );
       r.labels = cutValues(r.labels);
       if (r.annotations) r.annotations = cutValues(r.annotations);
       valuesCut++;

@@ -2,7 +2,7 @@ import { jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { OtlpAttribute, OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
 import { EndInput, isoOfNanos, resolveRange, startInput } from '../time.js';
-import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+import { clipChars, defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 
 /** Tempo's JSON carries ids as base64 (protobuf bytes) or hex; the caller always sees lowercase hex. */
 export function hexId(id: string | undefined): string {
@@ -43,8 +43,6 @@ export const TRACE_BOUNDS = {
   services: 50,
 } as const;
 
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
-
 /** Attributes worth showing in a summary: what the call was and how it failed. */
 const KEY_ATTRIBUTES =
   /^(http\.(method|route|status_code|url|target)|http\.request\.method|http\.response\.status_code|url\.(path|full)|db\.(system|operation|statement)|rpc\.(service|method)|messaging\.(system|destination)|exception\.(type|message)|error(\..+)?|peer\.service|net\.peer\.name|server\.address)$/;
@@ -80,7 +78,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   for (const b of batches) {
     const fullService =
       attrValue(b.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) || 'unknown';
-    const service = clip(fullService, TRACE_BOUNDS.nameChars);
+    const service = clipChars(fullService, TRACE_BOUNDS.nameChars);
     for (const scope of [...(b.scopeSpans ?? []), ...(b.instrumentationLibrarySpans ?? [])]) {
       for (const span of scope.spans ?? []) {
         flat.push({ span, service, id: hexId(span.spanId), parent: hexId(span.parentSpanId) });
@@ -148,7 +146,7 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   return {
     ordered,
     rootService: root?.service ?? null,
-    rootOperation: root ? clip(root.span.name ?? '', TRACE_BOUNDS.nameChars) : null,
+    rootOperation: root ? clipChars(root.span.name ?? '', TRACE_BOUNDS.nameChars) : null,
     orphans: orphans.size,
     namesCut,
     attributesCut: tally.attributesCut,
@@ -179,7 +177,7 @@ function toSummary(
       const value = attrValue(a.value);
       if (a.key.length > TRACE_BOUNDS.attributeKeyChars || value.length > TRACE_BOUNDS.attributeValueChars)
         textCut = true;
-      attributes[clip(a.key, TRACE_BOUNDS.attributeKeyChars)] = clip(value, TRACE_BOUNDS.attributeValueChars);
+      attributes[clipChars(a.key, TRACE_BOUNDS.attributeKeyChars)] = clipChars(value, TRACE_BOUNDS.attributeValueChars);
     } else if (shown === TRACE_BOUNDS.attributesPerSpan + 1) tally.attributesCut++;
   }
   const status = statusOf(f.span);
@@ -192,13 +190,13 @@ function toSummary(
     parentSpanId: f.parent || null,
     depth,
     service: f.service,
-    operation: clip(f.span.name ?? '', TRACE_BOUNDS.nameChars),
+    operation: clipChars(f.span.name ?? '', TRACE_BOUNDS.nameChars),
     ...(kind ? { kind } : {}),
     ...(orphan ? { orphan } : {}),
     startOffsetMs: Number(start - t0) / 1e6,
     durationMs: Number(end - start) / 1e6,
     status,
-    ...(message ? { statusMessage: clip(message, TRACE_BOUNDS.statusMessageChars) } : {}),
+    ...(message ? { statusMessage: clipChars(message, TRACE_BOUNDS.statusMessageChars) } : {}),
     attributes,
   };
 }
@@ -345,9 +343,9 @@ export const tracesSearch = defineTool({
       if ((rootService?.length ?? 0) > TRACE_BOUNDS.nameChars || (rootOperation?.length ?? 0) > TRACE_BOUNDS.nameChars)
         namesCut++;
       return {
-        traceId: clip(t.traceID.toLowerCase().padStart(32, '0'), 32),
-        rootService: rootService === null ? null : clip(rootService, TRACE_BOUNDS.nameChars),
-        rootOperation: rootOperation === null ? null : clip(rootOperation, TRACE_BOUNDS.nameChars),
+        traceId: clipChars(t.traceID.toLowerCase().padStart(32, '0'), 32),
+        rootService: rootService === null ? null : clipChars(rootService, TRACE_BOUNDS.nameChars),
+        rootOperation: rootOperation === null ? null : clipChars(rootOperation, TRACE_BOUNDS.nameChars),
         startTime: t.startTimeUnixNano ? isoOfNanos(t.startTimeUnixNano) : null,
         // jsonpb omits a zero uint32: an absent durationMs is a trace shorter than 1 ms.
         durationMs: typeof t.durationMs === 'number' ? t.durationMs : 0,
