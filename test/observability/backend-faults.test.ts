@@ -352,7 +352,7 @@ describe('answers a backend gets wrong', () => {
     expect(tempo.isError, tempo.text).toBe(false);
   });
 
-  it('reports Prometheus warnings (a partial response) on instant and range queries, bounded and counted', async () => {
+  it('reports Prometheus warnings (a partial response) and infos (PromQL hints) on instant and range queries, bounded and counted', async () => {
     const warnings = [
       'partial response: store gateway eu-west-1 unavailable, 2 of 3 stores answered',
       `long ${'w'.repeat(2000)}`,
@@ -375,6 +375,8 @@ describe('answers a backend gets wrong', () => {
     expect(got[1]?.length).toBeLessThanOrEqual(201);
     expect(got[4]).toBe('(3 more warnings not shown; 7 in all)');
     expect(instant.text).toContain('store gateway eu-west-1 unavailable');
+    // PromQL hints (Prometheus 2.50+) come back as infos, apart from the warnings
+    expect(instant.structured?.infos).toEqual(['PromQL info: metric might not be a counter']);
     const range = await answered(
       'prometheus',
       'metrics_query_range',
@@ -382,13 +384,18 @@ describe('answers a backend gets wrong', () => {
       {
         status: 'success',
         warnings: [warnings[0]],
+        infos: ['PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket'],
         data: { resultType: 'matrix', result: [{ metric: { job: 'api' }, values: [[1700000000, '1']] }] },
       },
     );
     expect(range.isError, range.text).toBe(false);
     expect(range.structured?.warnings).toEqual([warnings[0]]);
+    expect(range.structured?.infos).toEqual([
+      'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket',
+    ]);
     // no warnings: no field
     const clean = await answered('prometheus', 'metrics_query', { query: 'up' }, vector([]));
     expect(clean.structured).not.toHaveProperty('warnings');
+    expect(clean.structured).not.toHaveProperty('infos');
   });
 });

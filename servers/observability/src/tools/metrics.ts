@@ -1,6 +1,6 @@
 import { decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, safeUrl, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { PromSeries } from '../backends/prometheus.js';
+import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { SeriesSummary, STATS, suggestStep, summarizeMatrix } from '../summary.js';
 import {
   DurationInput,
@@ -61,12 +61,13 @@ export const metricsQuery = defineTool({
     samples: z.array(z.object({ labels: Labels, value: PromValue })).optional(),
     series: z.array(RawSeries).optional(),
     warnings: z.array(z.string()).optional(),
+    infos: z.array(z.string()).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
     const data = await prometheus.query(input.query, time, signal);
-    const warnings = data.warnings ? { warnings: data.warnings } : {};
+    const warnings = notesOf(data);
     const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
     if (data.resultType === 'scalar' || data.resultType === 'string') {
       const [ts, value] = data.result;
@@ -147,6 +148,7 @@ export const metricsQueryRange = defineTool({
     rest: z.object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() }).optional(),
     raw: z.array(RawSeries).optional(),
     warnings: z.array(z.string()).optional(),
+    infos: z.array(z.string()).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
@@ -174,7 +176,7 @@ export const metricsQueryRange = defineTool({
       end,
       step,
       mode: input.mode,
-      ...(data.warnings ? { warnings: data.warnings } : {}),
+      ...notesOf(data),
     };
     const budget = listBudget(maxOutputBytes) - 512;
     const offset = decodeCursor(input.cursor);
@@ -194,6 +196,15 @@ export const metricsQueryRange = defineTool({
     return { ...base, ...rawPage(result, offset, input.topK, input.maxRawPoints, budget) };
   },
 });
+
+/**
+ * What Prometheus said beside the data, as the answer carries it: `warnings` (a partial answer: the data
+ * may be incomplete) and `infos` (PromQL hints such as "metric might not be a counter", Prometheus 2.50+),
+ * each only when there is something to say.
+ */
+function notesOf(data: PromNotes): PromNotes {
+  return { ...(data.warnings ? { warnings: data.warnings } : {}), ...(data.infos ? { infos: data.infos } : {}) };
+}
 
 /** Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. */
 function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoints: number, maxBytes: number) {
