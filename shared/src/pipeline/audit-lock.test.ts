@@ -147,6 +147,25 @@ describe('two writers on one audit log', () => {
     expect(await verifyAuditChain(path)).toEqual({ ok: true, records: 2 });
   });
 
+  it("removes the half-made lock files of starters killed before linking theirs, but not another starter's fresh one", async () => {
+    const path = fresh('strays');
+    const old = `${path}.lock.new-0123456789abcdef`;
+    const inProgress = `${path}.lock.new-fedcba9876543210`;
+    const otherLog = `${fresh('other')}.lock.new-0123456789abcdef`;
+    for (const f of [old, inProgress, otherLog]) writeFileSync(f, '{"pid":4242}\n');
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(old, longAgo, longAgo);
+    utimesSync(otherLog, longAgo, longAgo);
+    const lock = await acquireAuditLock(path);
+    try {
+      expect(existsSync(old)).toBe(false);
+      expect(existsSync(inProgress)).toBe(true);
+      expect(existsSync(otherLog)).toBe(true);
+    } finally {
+      await lock.release();
+    }
+  });
+
   it('a sink that cannot start (corrupt log) releases the lock', async () => {
     const path = fresh('corrupt');
     writeFileSync(path, '{"seq":1,"hash":"x","prevHash":"y"}\n');

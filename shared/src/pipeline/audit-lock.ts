@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
-import { constants, type FileHandle, link, open, readFile, realpath, unlink } from 'node:fs/promises';
+import { constants, type FileHandle, link, open, readdir, readFile, realpath, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { RavenhelmError } from '../errors.js';
@@ -281,6 +281,7 @@ export async function acquireAuditLock(auditPath: string, opts: AuditLockOptions
       const { fh } = created;
       try {
         const st = await fh.stat();
+        await sweepStrays(lockPath);
         return holding(lockPath, created, holder, { ino: st.ino, dev: st.dev }, heartbeatMs, tookOver);
       } catch (err) {
         await fh.close().catch(() => undefined);
@@ -342,6 +343,23 @@ async function create(lockPath: string, holder: LockHolder): Promise<{ fh: FileH
     await unlink(own).catch(() => undefined);
   }
   return { fh, empty };
+}
+
+/**
+ * Removes `<lock>.new-<token>` files left by starters killed between writing their lock and linking it
+ * (a SIGKILL, an OOM kill in those milliseconds): nothing else would, and each crash left one more. Run by
+ * the lock's holder; a file younger than GUARD_STALE_MS may be another starter's attempt in progress and
+ * is left alone. Best effort: a file that cannot be listed or removed stays, and the lock is held anyway.
+ */
+async function sweepStrays(lockPath: string): Promise<void> {
+  const prefix = `${basename(lockPath)}.new-`;
+  const names = await readdir(dirname(lockPath)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const path = join(dirname(lockPath), name);
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st?.isFile() && Date.now() - st.mtimeMs > GUARD_STALE_MS) await unlink(path).catch(() => undefined);
+  }
 }
 
 async function writeHolder(fh: FileHandle, holder: LockHolder): Promise<void> {
