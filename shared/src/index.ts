@@ -150,8 +150,10 @@ export { TASKS_CAPABILITY, TaskRunner, type TaskRunnerOptions } from './tasks.js
 export {
   type AnyTool,
   type BaseContext,
+  type BoundPlan,
   createToolDefiner,
   jsonSchemaOf,
+  type PlannedContext,
   sensitiveKeysOf,
   type ToolContext,
   type ToolDeclaration,

@@ -3,7 +3,7 @@ import { jsonBytes } from './budget.js';
 import { runAsCallerWhenQueuing } from './caller-context.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 import { clip } from './message.js';
-import type { AnyTool, BaseContext, ToolContext } from './tool.js';
+import type { AnyTool, BaseContext, PlannedContext, ToolContext } from './tool.js';
 
 /** Formats zod issues as one readable line per problem: `path: message`. */
 export function describeZodError(error: z.ZodError): string {
@@ -61,7 +61,8 @@ export async function invokeTool<S extends object>(
   tool: AnyTool<S>,
   args: unknown,
   services: S,
-  base: BaseContext,
+  /** `planned`: the bound of the plan the pipeline checked for this call, handed to the handler as is. */
+  base: BaseContext & PlannedContext,
   opts: InvokeOptions,
 ): Promise<Record<string, unknown>> {
   const input = parseToolInput(tool, args);

@@ -17,12 +17,34 @@ export interface BaseContext {
   options: Readonly<Record<string, unknown>>;
 }
 
+/** What a handler's context carries about the plan checked for its call (see `ToolDeclaration.plan`). */
+export interface PlannedContext<P = unknown> {
+  /**
+   * The `bound` of the plan the kit checked for this very call just before running the handler: the
+   * confirmed call's re-plan whose text matched the confirmed one, the plan the user accepted in an
+   * elicitation, or the approved call's re-plan that matched the approved text. Act on these targets, not
+   * on a fresh lookup: what the handler looks up again may already differ from what people confirmed.
+   * Absent when no plan was checked (no confirm or approval policy on the tool) or the plan is plain text.
+   */
+  planned?: P;
+}
+
 /**
  * A handler's context: the server's own services (backend clients) plus the base context, and `deadline`:
  * the epoch ms at which the kit ends the call (limits.callTimeoutMs from its start), for a handler that
  * must answer before it with what it got done (a long wait, many containers one after another).
  */
 export type ToolContext<S extends object> = S & BaseContext & { deadline: number };
+
+/**
+ * A plan with what it resolved: `text` is what people confirm (the confirmation binds its digest), `bound`
+ * the exact targets behind that text (container ids...), handed to the handler as `ctx.planned` when this
+ * plan is the one the kit checked. Stays in the process: never shown, stored or audited.
+ */
+export interface BoundPlan<P = unknown> {
+  text: string;
+  bound: P;
+}
 
 // biome-ignore lint/suspicious/noExplicitAny: zod object shapes are heterogeneous by design
 export type InputSchema = z.ZodObject<any>;
@@ -37,14 +59,18 @@ export interface ToolDeclaration<
   S extends object,
   I extends InputSchema = InputSchema,
   O extends OutputSchema = OutputSchema,
+  P = unknown,
 > extends Omit<ToolSpec, 'server' | 'inputSchema' | 'outputSchema'> {
   input: I;
   output: O;
   /**
-   * For destructive tools under a confirm policy: describes what the call would do, shown to the
-   * caller with the confirmation token. Defaults to a generic description of the tool and arguments.
+   * For destructive tools under a confirm policy (and tools under approval): describes what the call would
+   * do, shown to the caller with the confirmation token. Defaults to a generic description of the tool and
+   * arguments. A plan that resolves targets returns them with its text (`BoundPlan`): the confirmed call
+   * plans again, refuses when the text changed, and otherwise hands the handler that plan's `bound` as
+   * `ctx.planned`, so the handler acts on exactly what was confirmed.
    */
-  plan?: (input: z.output<I>, ctx: ToolContext<S>) => Promise<string> | string;
+  plan?: (input: z.output<I>, ctx: ToolContext<S>) => Promise<string | BoundPlan<P>> | string | BoundPlan<P>;
   /**
    * Validates this tool's policy options (`servers.<s>.tools.<t>.options`) when the server starts, so a
    * dangerous or malformed entry stops startup instead of surfacing on the first call. Throws to refuse.
@@ -58,7 +84,7 @@ export interface ToolDeclaration<
    * record's `argsDigest` still see the arguments exactly as given.
    */
   shownArgs?: (args: Record<string, unknown>) => Record<string, unknown>;
-  handler: (input: z.output<I>, ctx: ToolContext<S>) => Promise<z.input<O>>;
+  handler: (input: z.output<I>, ctx: ToolContext<S> & PlannedContext<P>) => Promise<z.input<O>>;
   /**
    * Long-running tools: may run as an MCP task (2025-11-25 Tasks; tools/list shows
    * `execution.taskSupport`). 'optional': clients without task support get the plain call;
@@ -68,16 +94,16 @@ export interface ToolDeclaration<
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a list of tools with different schemas
-export type AnyTool<S extends object> = ToolDeclaration<S, any, any>;
+export type AnyTool<S extends object> = ToolDeclaration<S, any, any, any>;
 
 /**
  * Returns a `defineTool` bound to a server's services type, so handlers are typed end to end:
  * `export const defineTool = createToolDefiner<{ docker: DockerBackend }>();`
  */
 export function createToolDefiner<S extends object>() {
-  return function defineTool<I extends InputSchema, O extends OutputSchema>(
-    decl: ToolDeclaration<S, I, O>,
-  ): ToolDeclaration<S, I, O> {
+  return function defineTool<I extends InputSchema, O extends OutputSchema, P = unknown>(
+    decl: ToolDeclaration<S, I, O, P>,
+  ): ToolDeclaration<S, I, O, P> {
     return decl;
   };
 }

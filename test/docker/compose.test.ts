@@ -314,7 +314,11 @@ describe('compose lifecycle on a larger project', () => {
       deadline: Date.now() + 30_000,
     };
     const input = stop.input.parse({ project: bulk });
-    const before = await stop.plan?.(input, ctx);
+    const planText = async () => {
+      const made = await stop.plan?.(input, ctx);
+      return typeof made === 'string' ? made : made?.text;
+    };
+    const before = await planText();
     for (const name of names) expect(before).toContain(name);
     expect(before).toContain(`${N} container(s)`);
     const intruder = await fx.start({
@@ -323,7 +327,7 @@ describe('compose lifecycle on a larger project', () => {
       script: 'sleep 600',
     });
     try {
-      const after = await stop.plan?.(input, ctx);
+      const after = await planText();
       // the kit binds the confirmation token to the plan's digest: a changed plan refuses the confirmed call
       expect(after).not.toBe(before);
       expect(after).toContain(intruder);

@@ -294,7 +294,8 @@ describe('exec_run', () => {
         maxOutputBytes: 64 * 1024,
         ...rules,
       };
-      return t.plan?.(t.input.parse({ container: target, argv }), ctx);
+      const made = await t.plan?.(t.input.parse({ container: target, argv }), ctx);
+      return typeof made === 'string' ? made : made?.text;
     };
     const id = (await fx.inspect(target)).Id;
     const first = await plan(['cat', '/tmp/value']);

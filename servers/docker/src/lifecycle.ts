@@ -2,7 +2,7 @@
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import type { BudgetStatus } from './restart-budget.js';
+import type { BudgetStatus, TakenRestart } from './restart-budget.js';
 import {
   ContainerState,
   type ContainerStateT,
@@ -59,6 +59,8 @@ export interface PreparedAction {
   countsAgainstBudget: boolean;
   /** The budget right after this action was recorded against it (set by `reserve` or `act`). */
   budgetAfter?: BudgetStatus;
+  /** The restart recorded for it: given back when the engine never got the action (container gone). */
+  taken?: TakenRestart;
 }
 
 /** Resolves the container and checks the restart budget; sends nothing to the engine. */
@@ -82,11 +84,16 @@ export async function prepare(
  */
 export async function reserve(ctx: ToolContext<DockerServices>, prepared: readonly PreparedAction[]): Promise<void> {
   const pending = prepared.filter((p) => p.countsAgainstBudget && !p.budgetAfter);
-  const after = await ctx.restartBudget.take(
+  const taken = await ctx.restartBudget.takeEach(
     pending.map((p) => p.name),
     (name) => `container "${name}"`,
   );
-  for (const [i, p] of pending.entries()) p.budgetAfter = after[i];
+  for (const [i, p] of pending.entries()) {
+    const t = taken[i];
+    if (!t) continue;
+    p.budgetAfter = t.status;
+    p.taken = { key: t.key, receipt: t.receipt };
+  }
 }
 
 /** Sends the action to the engine (recording it against the budget first unless `reserve` did). */
@@ -108,9 +115,16 @@ export async function act(
   } catch (err) {
     // The engine names the id the call used; the caller knows the container by its name.
     if (err instanceof ToolError && err.code === 'ERR_NOT_FOUND') {
+      // Removed between the budget take and the engine call: no restart happened, so none is counted
+      // (the budget is by name, and a container of that name may be started again soon).
+      if (p.taken) {
+        await ctx.restartBudget.giveBack([p.taken]);
+        p.taken = undefined;
+        p.budgetAfter = undefined;
+      }
       throw new ToolError(
         'ERR_NOT_FOUND',
-        `container "${p.name}" (${p.info.Id.slice(0, 12)}) was removed before the ${p.action} reached it; nothing was done to it. See containers_list`,
+        `container "${p.name}" (${p.info.Id.slice(0, 12)}) was removed before the ${p.action} reached it; nothing was done to it${p.countsAgainstBudget ? ' and its restart budget was not used' : ''}. See containers_list`,
         { container: p.name },
         { cause: err },
       );

@@ -50,6 +50,21 @@ describe('RestartBudget in memory', () => {
     expect(await b.take(['web', 'cache'])).toHaveLength(2);
   });
 
+  it('gives back exactly the restarts named by their receipts, once', async () => {
+    const b = new RestartBudget({ maxRestarts: 2, windowSeconds: 60 });
+    const [web, db] = await b.takeEach(['web', 'db']);
+    const [again] = await b.takeEach(['web']);
+    expect(again?.status).toEqual({ used: 2, remaining: 0, retryAfterSeconds: 60 });
+    await b.giveBack([web as NonNullable<typeof web>]);
+    expect((await b.status('web')).used).toBe(1);
+    expect((await b.status('db')).used).toBe(1);
+    // a receipt given back twice (or never taken) changes nothing
+    await b.giveBack([web as NonNullable<typeof web>, { key: 'web', receipt: 'no-such' }]);
+    expect((await b.status('web')).used).toBe(1);
+    await b.giveBack([db as NonNullable<typeof db>]);
+    expect((await b.status('db')).used).toBe(0);
+  });
+
   it('slides: old restarts leave the window', async () => {
     let now = 0;
     const b = new RestartBudget({ maxRestarts: 2, windowSeconds: 10 }, { now: () => now });
@@ -112,6 +127,19 @@ describe('RestartBudget shared in Redis (real redis-server)', () => {
     await a.take([db]);
     expect((await refusal(b.take([web, db]))).details).toMatchObject({ container: db });
     expect((await a.status(web)).used).toBe(0);
+  });
+
+  it('a restart given back by one replica is given back for all, and only that one', async () => {
+    const [a, b] = budgets({ maxRestarts: 2, windowSeconds: 60 });
+    const [web, db] = [fresh(), fresh()];
+    const taken = await a.takeEach([web, db]);
+    await b.take([web]);
+    expect((await b.status(web)).used).toBe(2);
+    await a.giveBack(taken.filter((t) => t.key === web));
+    expect((await b.status(web)).used).toBe(1);
+    expect((await b.status(db)).used).toBe(1);
+    await a.giveBack(taken.filter((t) => t.key === web));
+    expect((await b.status(web)).used).toBe(1);
   });
 
   it('many parallel check-and-record calls from two replicas: exactly maxRestarts succeed', async () => {

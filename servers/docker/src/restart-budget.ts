@@ -23,22 +23,33 @@ export interface WindowState {
   nowMs: number;
 }
 
-export type TakeResult = { ok: true; after: WindowState[] } | { ok: false; states: WindowState[] };
+/** `receipts[i]` names the restart recorded for `keys[i]`, for `giveBack`. */
+export type TakeResult = { ok: true; after: WindowState[]; receipts: string[] } | { ok: false; states: WindowState[] };
+
+/** One restart a take recorded: its key and the receipt the take answered for it. */
+export interface TakenRestart {
+  key: string;
+  receipt: string;
+}
 
 /**
- * Where restarts are counted. `take` is the only write and is atomic: for every key at once it either
- * records one restart (each key had one left) or records nothing. Two callers, in one process or in
- * two replicas sharing a Redis, can never both use a key's last restart.
+ * Where restarts are counted. `take` is atomic: for every key at once it either records one restart (each
+ * key had one left) or records nothing. Two callers, in one process or in two replicas sharing a Redis,
+ * can never both use a key's last restart. `giveBack` removes restarts a take recorded that never
+ * happened (the container was removed before the engine got the action).
  */
 export interface RestartBudgetStore {
   state(key: string, limits: RestartBudgetOptions): Promise<WindowState>;
   take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult>;
+  /** Removes these recorded restarts; one already gone (given back, or out of the window) is ignored. */
+  giveBack(taken: readonly TakenRestart[]): Promise<void>;
 }
 
 /** Today's behaviour: a sliding window per container in this process (replicas each keep their own). */
 export class MemoryRestartStore implements RestartBudgetStore {
-  readonly #events = new Map<string, number[]>();
+  readonly #events = new Map<string, { at: number; receipt: string }[]>();
   readonly #now: () => number;
+  #takes = 0;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -52,18 +63,30 @@ export class MemoryRestartStore implements RestartBudgetStore {
   async take(keys: readonly string[], limits: RestartBudgetOptions): Promise<TakeResult> {
     const states = keys.map((k) => this.#stateNow(k, limits));
     if (states.some((s) => s.used >= limits.maxRestarts)) return { ok: false, states };
-    const now = this.#now();
-    for (const k of keys) this.#events.set(k, [...(this.#events.get(k) ?? []), now]);
-    return { ok: true, after: keys.map((k) => this.#stateNow(k, limits)) };
+    const at = this.#now();
+    const take = ++this.#takes;
+    const receipts = keys.map((_, i) => `${take}:${i + 1}`);
+    for (const [i, k] of keys.entries()) {
+      this.#events.set(k, [...(this.#events.get(k) ?? []), { at, receipt: receipts[i] as string }]);
+    }
+    return { ok: true, after: keys.map((k) => this.#stateNow(k, limits)), receipts };
+  }
+
+  async giveBack(taken: readonly TakenRestart[]): Promise<void> {
+    for (const { key, receipt } of taken) {
+      const kept = (this.#events.get(key) ?? []).filter((e) => e.receipt !== receipt);
+      if (kept.length === 0) this.#events.delete(key);
+      else this.#events.set(key, kept);
+    }
   }
 
   #stateNow(key: string, limits: RestartBudgetOptions): WindowState {
     const now = this.#now();
     const windowMs = limits.windowSeconds * 1000;
-    const kept = (this.#events.get(key) ?? []).filter((t) => t > now - windowMs);
+    const kept = (this.#events.get(key) ?? []).filter((e) => e.at > now - windowMs);
     if (kept.length === 0) this.#events.delete(key);
     else this.#events.set(key, kept);
-    const oldest = kept[0];
+    const oldest = kept[0]?.at;
     return { used: kept.length, oldestExpiresAtMs: oldest === undefined ? undefined : oldest + windowMs, nowMs: now };
   }
 }
@@ -111,6 +134,11 @@ const GIVE_BACK_LUA = `
 for i, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1] .. ':' .. i) end
 return 1`;
 
+// Removes recorded restarts by their members (the receipts a take answered), ARGV[i] from KEYS[i].
+const GIVE_BACK_MEMBERS_LUA = `
+for i, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[i]) end
+return 1`;
+
 /** Attempts at giving back a refused take (backing off to 5 s: about a minute in all). */
 const GIVE_BACK_ATTEMPTS = 15;
 
@@ -155,7 +183,26 @@ export class RedisRestartStore implements RestartBudgetStore {
     }
     const now = Number(r[1]);
     const states = keys.map((_, i) => windowState(Number(r[2 + 2 * i]), r[3 + 2 * i], now, limits));
-    return Number(r[0]) === 1 ? { ok: true, after: states } : { ok: false, states };
+    // The members TAKE_LUA added: the mark and the key's place in the take (Lua counts from 1).
+    const receipts = keys.map((_, i) => `${mark}:${i + 1}`);
+    return Number(r[0]) === 1 ? { ok: true, after: states, receipts } : { ok: false, states };
+  }
+
+  async giveBack(taken: readonly TakenRestart[]): Promise<void> {
+    if (taken.length === 0) return;
+    const keys = taken.map((t) => t.key);
+    const members = taken.map((t) => t.receipt);
+    try {
+      await this.#eval(GIVE_BACK_MEMBERS_LUA, keys, members);
+    } catch {
+      // Redis did not answer: keep trying in the background (ZREM is idempotent). Until then the budget
+      // counts a restart that never happened, which errs on the side the budget exists for.
+      undoLater(
+        () =>
+          this.#redis.eval(GIVE_BACK_MEMBERS_LUA, keys.length, ...keys.map((k) => `${this.#prefix}:${k}`), ...members),
+        { attempts: GIVE_BACK_ATTEMPTS },
+      );
+    }
   }
 
   #giveBackLater(keys: readonly string[], mark: string): void {
@@ -235,12 +282,35 @@ export class RestartBudget {
    * is asked. Throws ERR_RESTART_BUDGET (naming the containers without budget) when any key has none left.
    */
   async take(keys: readonly string[], labelOf: (key: string) => string = (k) => k): Promise<BudgetStatus[]> {
+    return (await this.takeEach(keys, labelOf)).map((t) => t.status);
+  }
+
+  /** `take`, with each key's receipt: what `giveBack` needs when the engine never got the action. */
+  async takeEach(
+    keys: readonly string[],
+    labelOf: (key: string) => string = (k) => k,
+  ): Promise<(TakenRestart & { status: BudgetStatus })[]> {
     if (keys.length === 0) return [];
     const r = await this.store.take(keys, this.options);
-    if (r.ok) return r.after.map((s) => this.#statusOf(s));
+    if (r.ok) {
+      return r.after.map((s, i) => ({
+        key: keys[i] as string,
+        receipt: r.receipts[i] as string,
+        status: this.#statusOf(s),
+      }));
+    }
     const statuses = r.states.map((s) => this.#statusOf(s));
     const i = statuses.findIndex((s) => s.remaining <= 0);
     throw this.#refusal(labelOf(keys[i] ?? ''), statuses[i] ?? { used: 0, remaining: 0, retryAfterSeconds: 0 });
+  }
+
+  /**
+   * Gives back restarts taken for actions that never happened: the container was removed between the take
+   * and the engine call (the engine answered 404). Never throws: a store that cannot be reached keeps the
+   * restart counted (the store retries in the background where it can), which errs on the budget's side.
+   */
+  async giveBack(taken: readonly TakenRestart[]): Promise<void> {
+    await this.store.giveBack(taken.map(({ key, receipt }) => ({ key, receipt }))).catch(() => undefined);
   }
 
   #statusOf(s: WindowState): BudgetStatus {

@@ -10,12 +10,21 @@ import { type AuditApproval, digestArgs, redactArgs } from './audit.js';
 /** Pending approval requests one caller may have open on one server. */
 export const MAX_PENDING_PER_REQUESTER = 20;
 
+/**
+ * A plan as the kit handles it: the text people see (and whose digest binds a confirmation or an approval)
+ * and, when the tool's plan returned a BoundPlan, what that text was resolved from (`ctx.planned`).
+ */
+export interface ResolvedPlan {
+  text: string;
+  planned?: { bound: unknown };
+}
+
 /** What the approval gate needs from the pipeline. */
 export interface GateDeps {
   server: string;
   store: ApprovalStore;
   /** The plan as the confirm flow renders it (redacted). */
-  plan: () => Promise<string>;
+  plan: () => Promise<ResolvedPlan>;
   sensitiveKeys: readonly string[];
   /** The arguments as people are shown them (the tool's `shownArgs`), before redaction. */
   shown?: (args: Record<string, unknown>) => unknown;
@@ -184,6 +193,8 @@ export async function approvalGate(
   audit?: AuditApproval;
   /** The approval this call consumed: given back (ApprovalStore.release) if the call is then not run. */
   consumed?: { id: string; mark: string };
+  /** The approved call's re-plan, which matched the approved text: its bound goes to the handler. */
+  checked?: ResolvedPlan;
 }> {
   const rule = eff.approval as NonNullable<EffectiveTool['approval']>;
   const argsDigest = digestArgs(args);
@@ -205,7 +216,7 @@ export async function approvalGate(
       },
       argsDigest,
       args: redactArgs(deps.shown ? deps.shown(args) : args, undefined, deps.sensitiveKeys),
-      plan: await deps.plan(),
+      plan: (await deps.plan()).text,
       approvers: rule.approvers,
       count: rule.count,
       ttlSeconds: rule.ttlSeconds,
@@ -239,8 +250,10 @@ export async function approvalGate(
   };
   if (consumed.ok) {
     // People approved the plan they were shown: when the target changed since (a plan that reads the
-    // backend reads otherwise now), the approval is spent and nothing runs.
-    const now = await deps.plan();
+    // backend reads otherwise now), the approval is spent and nothing runs. When it holds, the handler gets
+    // this re-plan's targets: a lookup of its own, moments later, could already find others.
+    const checked = await deps.plan();
+    const now = checked.text;
     if (now !== consumed.request.plan) {
       return {
         audit: { ...audit, state: 'plan-changed' },
@@ -252,7 +265,7 @@ export async function approvalGate(
       };
     }
     const mark = consumed.request.consumedBy;
-    return mark ? { audit, consumed: { id: approvalId, mark } } : { audit };
+    return mark ? { audit, consumed: { id: approvalId, mark }, checked } : { audit, checked };
   }
   if (consumed.reason === 'pending' && r) return { result: pendingResult(r), audit };
   const again = `call ${eff.name} again without ${APPROVAL_ARG} to request a new approval`;

@@ -16,6 +16,7 @@ import {
   APPROVAL_STATUS_TOOL,
   approvalGate,
   approvalStatusListing,
+  type ResolvedPlan,
   statusResult,
 } from './approval-flow.js';
 import { type ApprovalRequest, type ApprovalStore, createApprovalStore } from './approvals.js';
@@ -501,6 +502,8 @@ export class Pipeline<S extends object> {
     const { [CONFIRMATION_ARG]: confirmationToken, [APPROVAL_ARG]: approvalId, ...args } = rawArgs;
     let approval: AuditApproval | undefined;
     let consumedApproval: { id: string; mark: string } | undefined;
+    // The plan checked for this call (confirmed, accepted or approved): the handler acts on its targets.
+    let planned: ResolvedPlan['planned'];
     const labels = { server: this.#o.server, tool: name, tier: eff.tier };
     const span = this.#o.tracer?.startSpan(`tools/call ${name}`, SpanKind.SERVER, parseTraceparent(meta.traceparent), {
       'rpc.system': 'jsonrpc',
@@ -558,6 +561,7 @@ export class Pipeline<S extends object> {
         );
         approval = gate.audit;
         consumedApproval = gate.consumed;
+        planned = gate.checked?.planned;
         if (gate.refusal) throw gate.refusal;
         if (gate.result) {
           outcome = 'pending';
@@ -572,11 +576,12 @@ export class Pipeline<S extends object> {
         throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${APPROVAL_ARG}: it needs no approval`);
       } else if (eff.confirm) {
         const confirmed = await this.#confirm(principal, tool, eff, args, confirmationToken, meta);
-        if (confirmed !== true) {
+        if ('refusal' in confirmed) {
           outcome = 'denied';
           errorCode = 'ERR_CONFIRMATION_REQUIRED';
-          return confirmed;
+          return confirmed.refusal;
         }
+        planned = confirmed.checked?.planned;
       }
       if (!eff.confirm && !eff.approval && confirmationToken !== undefined) {
         throw new ToolError('ERR_INVALID_INPUT', `${name} takes no ${CONFIRMATION_ARG}`);
@@ -606,6 +611,7 @@ export class Pipeline<S extends object> {
             requestId: meta.requestId,
             maxOutputBytes: this.#dataBudget,
             options: eff.options,
+            ...(planned ? { planned: planned.bound } : {}),
           },
           { timeoutMs: this.#o.callTimeoutMs, ownController: meta.controller },
         ),
@@ -688,7 +694,7 @@ export class Pipeline<S extends object> {
     args: Record<string, unknown>,
     token: unknown,
     meta: CallMeta,
-  ): Promise<true | ToolResult> {
+  ): Promise<{ refusal: ToolResult } | { checked?: ResolvedPlan }> {
     // A tool whose plan reads the backend (a diff of the file it would write) confirms that state: the token
     // carries the plan's digest, bound with the arguments, and the confirmed call plans again first; when
     // the plan is no longer the one shown (someone changed the target since), nothing runs.
@@ -706,25 +712,29 @@ export class Pipeline<S extends object> {
           `the ${CONFIRMATION_ARG} is unknown, expired, already used, or was issued for other arguments; call ${eff.name} again without it to get a new one`,
         );
       }
-      // Spent now either way: a confirmation of a plan that no longer holds confirms nothing.
+      // Spent now either way: a confirmation of a plan that no longer holds confirms nothing. One that holds
+      // hands the handler this re-plan's targets: a lookup of its own, moments later, could find others.
       if (shown !== undefined && tool.plan) {
         const plan = await this.#plan(tool, eff, args);
-        if (planDigestOf(plan) !== shown) {
+        if (planDigestOf(plan.text) !== shown) {
           throw new ToolError(
             'ERR_CONFLICT',
-            `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${visible(plan)}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
+            `nothing was changed: what ${eff.name} would do now differs from the plan this ${CONFIRMATION_ARG} confirmed (its target changed since). Plan now: ${visible(plan.text)}\nCall ${eff.name} again without ${CONFIRMATION_ARG} to confirm this plan`,
           );
         }
+        return { checked: plan };
       }
-      return true;
+      return {};
     }
     // Never hand out a confirmation for a call that cannot run: invalid arguments are refused now.
     parseToolInput(tool, args);
-    const plan = await this.#plan(tool, eff, args);
+    const resolved = await this.#plan(tool, eff, args);
+    const plan = resolved.text;
     // People read the plan (a client's confirmation dialog, or a model relaying it): shown with every hidden
     // or reordering character visible (`visible`); its digest is of the plan itself.
     if (meta.elicitConfirmation) {
-      if (await meta.elicitConfirmation(visible(plan))) return true;
+      // The user accepted exactly this plan: the handler acts on its targets.
+      if (await meta.elicitConfirmation(visible(plan))) return { checked: resolved };
       throw new ToolError('ERR_CONFIRMATION_INVALID', `the user declined: ${eff.name} was not run`);
     }
     const shown = tool.plan ? planDigestOf(plan) : undefined;
@@ -736,9 +746,11 @@ export class Pipeline<S extends object> {
       `To proceed, call ${eff.name} again with the same arguments plus "${CONFIRMATION_ARG}": "${issued}" ` +
       `(single use, expires in ${this.#o.confirmTtlSeconds} s).`;
     return {
-      isError: true,
-      content: [{ type: 'text', text }],
-      _meta: { 'ravenhelm/confirmation': { token: issued, expiresAt, plan: visible(plan) } },
+      refusal: {
+        isError: true,
+        content: [{ type: 'text', text }],
+        _meta: { 'ravenhelm/confirmation': { token: issued, expiresAt, plan: visible(plan) } },
+      },
     };
   }
 
@@ -773,8 +785,8 @@ export class Pipeline<S extends object> {
     return clipped(0);
   }
 
-  async #plan(tool: AnyTool<S>, eff: EffectiveTool, args: Record<string, unknown>): Promise<string> {
-    const generic = `${eff.title} (${eff.name}) with ${this.#shown(eff.name, args)}`;
+  async #plan(tool: AnyTool<S>, eff: EffectiveTool, args: Record<string, unknown>): Promise<ResolvedPlan> {
+    const generic = { text: `${eff.title} (${eff.name}) with ${this.#shown(eff.name, args)}` };
     if (!tool.plan) return generic;
     const parsed = tool.input.safeParse(args);
     if (!parsed.success) return generic;
@@ -788,7 +800,16 @@ export class Pipeline<S extends object> {
       maxOutputBytes: this.#dataBudget,
       options: eff.options,
     };
-    return tool.plan(parsed.data, ctx);
+    const made: unknown = await tool.plan(parsed.data, ctx);
+    if (typeof made === 'string') return { text: made };
+    if (made !== null && typeof made === 'object' && typeof (made as { text?: unknown }).text === 'string') {
+      const { text, bound } = made as { text: string; bound: unknown };
+      return { text, planned: { bound } };
+    }
+    throw new RavenhelmError(
+      'ERR_INTERNAL',
+      `${eff.name}'s plan returned neither text nor { text, bound }; this is a server bug: nothing was run`,
+    );
   }
 
   #event(

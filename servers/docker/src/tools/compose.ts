@@ -262,9 +262,29 @@ function rowOfResult(service: string, r: LifecycleResultT): Row {
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
+ * The project's containers (optionally some services) that are not among `planned`: they joined after the
+ * plan people confirmed was made, so the call leaves them alone and says so.
+ */
+async function joinedSince(
+  ctx: ToolContext<DockerServices>,
+  project: string,
+  services: string[] | undefined,
+  planned: readonly Docker.ContainerInfo[],
+): Promise<Docker.ContainerInfo[]> {
+  const all = await ctx.docker.listContainers({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] }, ctx.signal);
+  const known = new Set(planned.map((c) => c.Id));
+  const wanted = services && new Set(services);
+  return all
+    .filter((c) => !known.has(c.Id) && (!wanted || wanted.has(serviceOf(c))))
+    .sort((a, b) => nameOf(a.Names).localeCompare(nameOf(b.Names)));
+}
+
+/**
  * Acts on the project's containers, ACT_CONCURRENCY at a time, and never starts an action that cannot end
  * before the call's deadline: what was left is reported (not-attempted), not thrown, so the caller knows
  * exactly what happened and can call again. Budget is taken per container right before it is acted on.
+ * `planned`: the containers of the plan people confirmed (ctx.planned); then exactly these are acted on,
+ * those gone since are reported removed, and any that joined the project since are left alone and named.
  */
 async function runProjectLifecycle(
   ctx: ToolContext<DockerServices>,
@@ -273,9 +293,12 @@ async function runProjectLifecycle(
   action: LifecycleAction,
   graceSeconds: number,
   waitSeconds: number,
+  planned?: readonly Docker.ContainerInfo[],
 ): Promise<z.input<typeof ProjectLifecycleResult>> {
   const deadline = ctx.deadline - ANSWER_MARGIN_MS;
-  const containers = await projectContainers(ctx, project, services);
+  // A fresh lookup could already differ from the confirmed plan (a container joined in the meantime).
+  const containers = planned ? [...planned] : await projectContainers(ctx, project, services);
+  const joined = planned ? await joinedSince(ctx, project, services, planned) : [];
   // Check every container's budget before touching any, so a refusal leaves the project as it was.
   const prepared = await mapLimit(containers, ACT_CONCURRENCY, async (c) => {
     try {
@@ -430,7 +453,7 @@ async function runProjectLifecycle(
       changed: phase[i] === 'settling',
     };
   }
-  return summarize(ctx, project, action, rows as Row[]);
+  return summarize(ctx, project, action, rows as Row[], joined);
 }
 
 function summarize(
@@ -438,6 +461,7 @@ function summarize(
   project: string,
   action: LifecycleAction,
   rows: Row[],
+  joined: readonly Docker.ContainerInfo[] = [],
 ): z.input<typeof ProjectLifecycleResult> {
   const by = (o: Outcome) => rows.filter((r) => r.outcome === o);
   const counts = {
@@ -475,6 +499,13 @@ function summarize(
         : `call compose_${action} again with the same arguments to finish (containers already ${PAST[action]} are left as they are)`;
     parts.push(`${counts.notAttempted} not attempted before the call's time limit (${namesOf(left)}): ${again}`);
   }
+  if (joined.length > 0) {
+    const names = joined.slice(0, NAMES_SHOWN).map((c) => nameOf(c.Names));
+    const more = joined.length - names.length;
+    parts.push(
+      `${joined.length} container(s) joined after the confirmed plan and were left as they are, not ${PAST[action]} (${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}): call compose_${action} again to plan and confirm them`,
+    );
+  }
   const message = `${parts.join('; ')}.`;
   // Problems first: when the budget is short, the rows that need attention are the ones kept.
   const order = (r: Row) => Math.min(OUTCOMES.indexOf(r.outcome), OUTCOMES.indexOf('reached'));
@@ -496,6 +527,22 @@ function summarize(
 
 /** Containers a plan lists by name; the rest are counted (and bound all the same by the set digest). */
 const PLAN_NAMES = 50;
+
+/**
+ * The plan of a project lifecycle call: names the containers it resolves to, and hands them to the handler
+ * (ctx.planned) once the kit checked this plan. The kit binds a confirmation (or an approval) to the text,
+ * so a container that joins or leaves the project before the confirmed call refuses it (ERR_CONFLICT); one
+ * that joins after that check is left alone, since the handler acts on the planned containers only.
+ */
+const planProject =
+  (action: LifecycleAction) =>
+  async (
+    { project, services }: { project: string; services?: string[] | undefined },
+    ctx: ToolContext<DockerServices>,
+  ): Promise<{ text: string; bound: Docker.ContainerInfo[] }> => {
+    const containers = await projectContainers(ctx, project, services);
+    return { text: planOf(action, project, services, containers), bound: containers };
+  };
 
 function planOf(
   action: LifecycleAction,
@@ -543,8 +590,10 @@ export const composeRestart = defineTool({
   task: 'optional',
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
+  // Under approval or confirmation: people see (and the handler then acts on) these very containers.
+  plan: planProject('restart'),
   handler: async (i, ctx) =>
-    runProjectLifecycle(ctx, i.project, i.services, 'restart', i.stopTimeoutSeconds, i.waitSeconds),
+    runProjectLifecycle(ctx, i.project, i.services, 'restart', i.stopTimeoutSeconds, i.waitSeconds, ctx.planned),
 });
 
 export const composeStart = defineTool({
@@ -563,7 +612,8 @@ export const composeStart = defineTool({
     waitSeconds: ProjectLifecycleInput.waitSeconds,
   }),
   output: ProjectLifecycleResult,
-  handler: async (i, ctx) => runProjectLifecycle(ctx, i.project, i.services, 'start', 0, i.waitSeconds),
+  plan: planProject('start'),
+  handler: async (i, ctx) => runProjectLifecycle(ctx, i.project, i.services, 'start', 0, i.waitSeconds, ctx.planned),
 });
 
 export const composeStop = defineTool({
@@ -578,12 +628,9 @@ export const composeStop = defineTool({
   task: 'optional',
   input: z.object(ProjectLifecycleInput),
   output: ProjectLifecycleResult,
-  // Names the containers it resolves to: the kit binds the confirmation to this text, so a container that
-  // joins (or leaves) the project after the plan was shown makes the confirmed call refuse (ERR_CONFLICT).
-  plan: async ({ project, services }, ctx) =>
-    planOf('stop', project, services, await projectContainers(ctx, project, services)),
+  plan: planProject('stop'),
   handler: async (i, ctx) =>
-    runProjectLifecycle(ctx, i.project, i.services, 'stop', i.stopTimeoutSeconds, i.waitSeconds),
+    runProjectLifecycle(ctx, i.project, i.services, 'stop', i.stopTimeoutSeconds, i.waitSeconds, ctx.planned),
 });
 
 export const composeGetLogs = defineTool({

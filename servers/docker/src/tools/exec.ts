@@ -285,21 +285,27 @@ export const execRun = defineTool({
       .describe('The allowlist entry that permitted the command'),
     notes: z.array(z.string()).optional().describe('Every bound that applied, and why'),
   }),
-  plan: async ({ container, argv }, ctx) => {
+  plan: async ({ container, argv }, ctx): Promise<{ text: string; bound: PlannedContainer }> => {
     // Names what the confirmed call acts on: the kit binds the token to this text's digest and plans
     // again on confirmation, so another container taking the name meanwhile refuses it (ERR_CONFLICT).
+    // The handler then runs in this very container (ctx.planned), not in whatever has the name by then.
     const { info, name } = await authorize(ctx, container, argv);
-    return `run ${JSON.stringify(argv)} (no shell) inside container "${name}" (id ${info.Id.slice(0, 12)})`;
+    return {
+      text: `run ${JSON.stringify(argv)} (no shell) inside container "${name}" (id ${info.Id.slice(0, 12)})`,
+      bound: { id: info.Id, name },
+    };
   },
   checkOptions: (options) => {
     parseExecOptions(options);
   },
   handler: async (
     { container, argv, timeoutSeconds, maxOutputBytes },
-    { docker, signal, options, maxOutputBytes: budget, deadline },
+    { docker, signal, options, maxOutputBytes: budget, deadline, planned },
   ) => {
     const startedAt = Date.now();
-    const { info, name, rule } = await authorize({ docker, signal, options }, container, argv);
+    const { info, name, rule } = planned
+      ? await authorizePlanned({ docker, signal, options }, planned, argv)
+      : await authorize({ docker, signal, options }, container, argv);
     const perStream = Math.max(128, Math.min(maxOutputBytes, Math.floor((budget - 2048) / 2)));
     const notes: string[] = [];
     if (perStream < maxOutputBytes) {
@@ -347,12 +353,65 @@ export const execRun = defineTool({
 /** Kept for the engine calls before the command (inspect, exec create, a slot) and after it (its exit code). */
 export const CALL_MARGIN_MS = 5_000;
 
+/** The container a checked plan resolved: its full id, and its name then. */
+interface PlannedContainer {
+  id: string;
+  name: string;
+}
+
+type ExecDeps = Pick<ToolContext<DockerServices>, 'docker' | 'signal' | 'options'>;
+type Inspected = Awaited<ReturnType<DockerServices['docker']['inspect']>>;
+
 /** Resolves the container and finds the rule allowing argv there; ERR_NOT_ALLOWED, quoting argv bounded, when none does. */
 async function authorize(
-  { docker, signal, options }: Pick<ToolContext<DockerServices>, 'docker' | 'signal' | 'options'>,
+  { docker, signal, options }: ExecDeps,
   container: string,
   argv: string[],
-): Promise<{ info: Awaited<ReturnType<DockerServices['docker']['inspect']>>; name: string; rule: CompiledRule }> {
+): Promise<{ info: Inspected; name: string; rule: CompiledRule }> {
+  const rules = allowlistOf(options);
+  return allowedIn(rules, await docker.inspect(container, signal), argv);
+}
+
+/**
+ * The container of the plan people confirmed, by its id (another container may have taken its name since),
+ * with the allowlist decided again for it as it is now (a rename can take it out of its rule). Nothing
+ * runs when it is gone or no longer allowed.
+ */
+async function authorizePlanned(
+  { docker, signal, options }: ExecDeps,
+  planned: PlannedContainer,
+  argv: string[],
+): Promise<{ info: Inspected; name: string; rule: CompiledRule }> {
+  const rules = allowlistOf(options);
+  const shown = `container "${planned.name}" (id ${planned.id.slice(0, 12)})`;
+  const again = 'call exec_run again to plan (and confirm) the command for the container as it is now';
+  let info: Inspected;
+  try {
+    info = await docker.inspect(planned.id, signal);
+  } catch (err) {
+    if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `nothing was run: ${shown}, which the confirmed plan named, was removed since; ${again}`,
+      { container: planned.name },
+      { cause: err },
+    );
+  }
+  try {
+    return allowedIn(rules, info, argv);
+  } catch (err) {
+    if (!(err instanceof ToolError && err.code === 'ERR_NOT_ALLOWED')) throw err;
+    const now = nameOf(info.Name);
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `nothing was run: ${shown}, which the confirmed plan named, ${now === planned.name ? 'is' : `was renamed to "${now}" since and is`} no longer allowed to run this command (no allowlist entry matches it as it is now); ${again}`,
+      { ...err.details, container: planned.name, ...(now === planned.name ? {} : { renamedTo: now }) },
+      { cause: err },
+    );
+  }
+}
+
+function allowlistOf(options: Readonly<Record<string, unknown>>): CompiledRule[] {
   const rules = parseExecOptions(options);
   if (rules.length === 0) {
     throw new ToolError(
@@ -360,7 +419,15 @@ async function authorize(
       'exec_run is enabled but its allowlist is empty, so every command is refused; an operator must add an entry such as { container: "web*", argv: ["cat", "/etc/hostname"] } under servers.docker.tools.exec_run.options.allow in the policy file',
     );
   }
-  const info = await docker.inspect(container, signal);
+  return rules;
+}
+
+/** The rule allowing argv in this container; ERR_NOT_ALLOWED, quoting argv bounded, when none does. */
+function allowedIn(
+  rules: readonly CompiledRule[],
+  info: Inspected,
+  argv: string[],
+): { info: Inspected; name: string; rule: CompiledRule } {
   const name = nameOf(info.Name);
   const rule = findRule(rules, { name, id: info.Id }, argv);
   if (rule) return { info, name, rule };
