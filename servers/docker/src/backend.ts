@@ -98,6 +98,24 @@ interface DialOptions {
   signal?: AbortSignal | undefined;
   /** Cap on this answer (default: the backend's maxResponseBytes). */
   maxBytes?: number;
+  /** The answer's text as it came (not one JSON document: /events writes one object per line). */
+  raw?: boolean;
+}
+
+/**
+ * moby keeps its latest 256 events in memory (daemon/events/events.go, `eventsLimit`); a query for an older
+ * time gets only those.
+ */
+export const ENGINE_EVENTS_KEPT = 256;
+
+/** One event as the Engine API writes it (api/types/events Message; `status`, `id`, `from` are legacy copies). */
+export interface EngineEvent {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+  scope?: string;
+  time?: number;
+  timeNano?: number;
 }
 
 /**
@@ -148,6 +166,64 @@ export class DockerBackend {
       signal,
     });
     return Array.isArray(res) ? res : [];
+  }
+
+  /**
+   * The events the engine still holds with a time in [since, until] (Unix seconds; until not in the
+   * future, so the engine answers and closes instead of streaming). The engine keeps only its latest
+   * ENGINE_EVENTS_KEPT events in memory; older ones are gone. The answer is JSON objects one per line.
+   */
+  async events(since: number, until: number, signal?: AbortSignal): Promise<EngineEvent[]> {
+    const text = await this.#dial<string>({
+      path: '/events',
+      method: 'GET',
+      query: { since: String(since), until: String(until) },
+      statusCodes: { 200: true, 400: 'bad parameter' },
+      subject: 'engine events',
+      signal,
+      raw: true,
+    });
+    const events: EngineEvent[] = [];
+    for (const line of (text ?? '').split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        events.push(JSON.parse(line) as EngineEvent);
+      } catch {
+        // One line the engine wrote that is not an event object: skipped, the others still count.
+      }
+    }
+    return events;
+  }
+
+  /**
+   * The engine's event stream from `since` (Unix seconds, fractions allowed): the events it still holds
+   * first, then each new one as it happens, for as long as it stays open. It holds no call slot and has no
+   * deadline (it is meant to stay open); the answer's headers must come within timeoutMs; `signal` ends it.
+   */
+  async eventStream(since: string, signal: AbortSignal): Promise<IncomingMessage> {
+    const headers = new AbortController();
+    const timedOut = new AbortController();
+    const timer = setTimeout(() => {
+      timedOut.abort();
+      headers.abort(new Error(`no answer within ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
+    const stop = () => headers.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await this.#open({
+        path: '/events',
+        method: 'GET',
+        query: { since },
+        statusCodes: { 200: true, 400: 'bad parameter' },
+        subject: 'engine events',
+        signal: headers.signal,
+      });
+    } catch (err) {
+      signal.removeEventListener('abort', stop);
+      throw engineError(this.endpoint, err, 'engine events', timedOut.signal, this.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async inspect(ref: string, signal?: AbortSignal): Promise<Docker.ContainerInspectInfo> {
@@ -417,7 +493,7 @@ export class DockerBackend {
             { capBytes: cap },
           );
         }
-        if (text === '') return undefined as T;
+        if (text === '' || opts.raw) return (opts.raw ? text : undefined) as T;
         // /_ping answers text/plain "OK"
         return (/json/.test(res.headers['content-type'] ?? '') ? JSON.parse(text) : text) as T;
       });

@@ -20,7 +20,9 @@ describe('docker tool declarations', () => {
       expect(t.name).toMatch(/^[a-z]+(_[a-z]+)+$/);
       expect(t.name.startsWith(`${t.toolset}_`)).toBe(true);
     }
-    expect(new Set(tools.map((t) => t.toolset))).toEqual(new Set(['containers', 'logs', 'health', 'compose', 'exec']));
+    expect(new Set(tools.map((t) => t.toolset))).toEqual(
+      new Set(['containers', 'logs', 'health', 'events', 'compose', 'exec']),
+    );
   });
 
   it('reads are LOW/read, lifecycle MEDIUM/write, exec HIGH/admin', () => {
@@ -70,6 +72,7 @@ describe('dockerServer', () => {
       maxResponseBytes: 8 * 1024 * 1024,
       maxConcurrentCalls: 16,
       restartBudget: { maxRestarts: 3, windowSeconds: 600 },
+      eventHistory: { maxEvents: 10_000, maxExecEvents: 2_000 },
     });
     expect(dockerServer.backendEnv).toEqual({ DOCKER_HOST: 'host' });
     expect(DockerBackendConfig.parse({ host: 'tcp://127.0.0.1:2375' }).host).toBe('tcp://127.0.0.1:2375');

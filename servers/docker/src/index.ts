@@ -3,10 +3,12 @@ import { type AnyTool, defineServer, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { DockerBackend } from './backend.js';
 import { parseDockerHost } from './engine-errors.js';
+import { EventHistory } from './event-history.js';
 import { RedisRestartStore, RestartBudget } from './restart-budget.js';
 import { composeTools } from './tools/compose.js';
 import { containerTools } from './tools/containers.js';
 import type { DockerServices } from './tools/define.js';
+import { eventTools } from './tools/events.js';
 import { execTools } from './tools/exec.js';
 import { healthTools } from './tools/health.js';
 import { logTools } from './tools/logs.js';
@@ -18,6 +20,7 @@ export const tools: readonly AnyTool<DockerServices>[] = [
   ...containerTools,
   ...logTools,
   ...healthTools,
+  ...eventTools,
   ...composeTools,
   ...execTools,
 ];
@@ -70,6 +73,27 @@ export const DockerBackendConfig = z.object({
     })
     .prefault({})
     .describe('Stops an agent from restarting a crash-looping container again and again'),
+  eventHistory: z
+    .object({
+      maxEvents: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000_000)
+        .default(10_000)
+        .describe('Container events kept, execs aside (about 200 bytes each); 0 turns the history off'),
+      maxExecEvents: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000_000)
+        .default(2_000)
+        .describe('Exec events kept (a health check makes three per run)'),
+    })
+    .prefault({})
+    .describe(
+      'The engine keeps only its latest 256 events: the server reads its event stream while it runs so events_list reaches further back',
+    ),
 });
 
 export const dockerServer = defineServer({
@@ -79,26 +103,36 @@ export const dockerServer = defineServer({
   description: 'Docker Engine: containers, health, logs, compose projects, allowlisted exec',
   tools,
   /** What on-call asks first; the rest is one toolsets_enable away (RAVENHELM_TOOLSETS=default). */
-  defaultToolsets: ['containers', 'logs', 'health'],
+  defaultToolsets: ['containers', 'logs', 'health', 'events'],
   backendConfig: DockerBackendConfig,
   backendEnv: { DOCKER_HOST: 'host' },
-  createServices: (config, { redis, metrics }): DockerServices => ({
-    docker: new DockerBackend({
+  createServices: (config, { redis, metrics, logger }): DockerServices => {
+    const docker = new DockerBackend({
       host: config.host || undefined,
       socketPath: config.socketPath,
       timeoutMs: config.timeoutMs,
       maxResponseBytes: config.maxResponseBytes,
       maxConcurrentCalls: config.maxConcurrentCalls,
       metrics,
-    }),
-    // With Redis configured, replicas share one budget per container (and refuse restarts while it is down).
-    restartBudget: new RestartBudget(config.restartBudget, redis ? { store: new RedisRestartStore(redis) } : {}),
-  }),
+    });
+    const { maxEvents, maxExecEvents } = config.eventHistory;
+    // Read from the start, so events_list knows what happened before its first call; a failure to read is
+    // logged and retried, never a failed start (the engine may come up later).
+    const events = maxEvents > 0 ? new EventHistory(docker, { maxEvents, maxExecEvents, logger }) : undefined;
+    events?.start();
+    return {
+      docker,
+      // With Redis configured, replicas share one budget per container (and refuse restarts while it is down).
+      restartBudget: new RestartBudget(config.restartBudget, redis ? { store: new RedisRestartStore(redis) } : {}),
+      ...(events ? { events } : {}),
+    };
+  },
   ready: async ({ docker }, signal) => {
     await docker.ping(signal);
   },
-  close: async () => {
-    // dockerode keeps no pooled connections of its own; nothing to release.
+  close: async ({ events }) => {
+    // dockerode keeps no pooled connections of its own; the event stream is the one thing to end.
+    events?.close();
   },
 });
 
@@ -107,12 +141,14 @@ export const toolSpecs = specsOf(dockerServer);
 
 export { DockerBackend, type DockerBackendOptions, UNTIL_SCAN_LINES } from './backend.js';
 export { parseDockerHost } from './engine-errors.js';
+export { EventHistory, type EventHistoryOptions, type HistoryView } from './event-history.js';
 export {
   MemoryRestartStore,
   RedisRestartStore,
   RestartBudget,
   type RestartBudgetOptions,
   type RestartBudgetStore,
+  type TakenRestart,
 } from './restart-budget.js';
 export type { DockerServices } from './tools/define.js';
 export { ExecOptions, ExecRule } from './tools/exec.js';

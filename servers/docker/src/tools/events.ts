@@ -1,0 +1,220 @@
+import { jsonBytes } from '@ravenhelm/kit';
+import { z } from 'zod';
+import { ENGINE_EVENTS_KEPT, type EngineEvent } from '../backend.js';
+import { eventTime, type HistoryView, keyOf, trimmed } from '../event-history.js';
+import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, ComposeProjectName, ContainerRef, commandOf } from '../state.js';
+import { defineTool } from './define.js';
+import { parseSince, Since } from './logs.js';
+
+/** A 64-hex engine id, shown as `docker ps` shows it. */
+const shortId = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id);
+
+const Event = z.object({
+  time: z.string(),
+  type: z.string(),
+  action: z.string(),
+  detail: z.string().optional().describe('After the action: the health status, or the exec command (redacted, cut)'),
+  id: z.string(),
+  name: z.string().optional(),
+  image: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
+  composeProject: z.string().optional(),
+  service: z.string().optional(),
+});
+type Event = z.infer<typeof Event>;
+
+/**
+ * What one engine event says, without the container's labels (any label value can hold a credential: the
+ * compose project and service are the ones kept) and with an exec's command redacted and cut like
+ * `containers_list` shows commands.
+ */
+export function eventOf(e: EngineEvent): Event {
+  const attrs = e.Actor?.Attributes ?? {};
+  const [action = '', ...rest] = (e.Action ?? '').split(': ');
+  const after = rest.join(': ');
+  const detail = after === '' ? undefined : action.startsWith('exec_') ? commandOf(after) : after.slice(0, 200);
+  const ns = typeof e.timeNano === 'number' ? e.timeNano / 1e6 : (e.time ?? 0) * 1000;
+  const exit = attrs.exitCode === undefined ? undefined : Number(attrs.exitCode);
+  return {
+    time: new Date(Math.floor(ns)).toISOString(),
+    type: e.Type ?? 'unknown',
+    action,
+    ...(detail !== undefined ? { detail } : {}),
+    id: shortId(e.Actor?.ID ?? ''),
+    ...(attrs.name !== undefined ? { name: attrs.name } : {}),
+    ...(attrs.image !== undefined ? { image: attrs.image } : {}),
+    ...(exit !== undefined && Number.isInteger(exit) ? { exitCode: exit } : {}),
+    ...(attrs.signal !== undefined ? { signal: attrs.signal } : {}),
+    ...(attrs[COMPOSE_PROJECT_LABEL] !== undefined ? { composeProject: attrs[COMPOSE_PROJECT_LABEL] } : {}),
+    ...(attrs[COMPOSE_SERVICE_LABEL] !== undefined ? { service: attrs[COMPOSE_SERVICE_LABEL] } : {}),
+  };
+}
+
+interface EventFilter {
+  actions: ReadonlySet<string> | undefined;
+  container: string | undefined;
+  composeProject: string | undefined;
+}
+
+/** Whether the event is about the container asked for: by name, or by id or id prefix. */
+function aboutContainer(e: EngineEvent, ref: string): boolean {
+  if (e.Actor?.Attributes?.name === ref.replace(/^\//, '')) return true;
+  return /^[0-9a-f]{4,64}$/.test(ref) && (e.Actor?.ID ?? '').startsWith(ref);
+}
+
+/** Container events only: image, network and volume events are not about what ran, and would crowd it out. */
+function matches(e: EngineEvent, f: EventFilter): boolean {
+  if (e.Type !== 'container') return false;
+  const action = (e.Action ?? '').split(': ')[0] ?? '';
+  if (f.actions && !f.actions.has(action)) return false;
+  if (f.container !== undefined && !aboutContainer(e, f.container)) return false;
+  const attrs = e.Actor?.Attributes ?? {};
+  return f.composeProject === undefined || attrs[COMPOSE_PROJECT_LABEL] === f.composeProject;
+}
+
+const iso = (seconds: number) => new Date(Math.floor(seconds * 1000)).toISOString();
+const overlaps = (a: number, b: number, since: number, until: number) => a < until && b > since;
+
+/**
+ * From when the answer knows every container event, and what it does not know inside the window, each said
+ * once with its reason: the engine's buffer (256 events), the server's own bounds, a stream that was down.
+ */
+export function coverageOf(
+  engine: readonly EngineEvent[],
+  view: HistoryView | undefined,
+  since: number,
+  until: number,
+  actions: readonly string[] | undefined,
+  bounds: { maxEvents: number; maxExecEvents: number } | undefined,
+): { from: number | undefined; notes: string[] } {
+  const notes: string[] = [];
+  const engineFrom = engine.reduce<number | undefined>(
+    (m, e) => (m === undefined || eventTime(e) < m ? eventTime(e) : m),
+    undefined,
+  );
+  const engineFull = engine.length >= ENGINE_EVENTS_KEPT;
+  if (view?.completeFrom === undefined) {
+    // The engine's buffer alone.
+    if (engineFull && engineFrom !== undefined && engineFrom > since) {
+      notes.push(
+        `the engine keeps only its latest ${ENGINE_EVENTS_KEPT} events: the oldest it still holds is from ${iso(engineFrom)}, so events before that in the window are gone; containers_diagnose and health_get_report show each container's last exit, OOM kill and restart count`,
+      );
+    }
+    return { from: engineFrom, notes };
+  }
+  // The history, and the engine's buffer for the newest events (and while the history's stream is down).
+  let from = view.completeFrom;
+  if (engineFrom !== undefined && engineFrom < from) from = engineFrom;
+  if (from > since) {
+    notes.push(
+      `events before ${iso(from)} are not known: this server keeps the engine's events from when it started reading them${bounds ? `, at most ${bounds.maxEvents.toLocaleString('en-US')} (backend.eventHistory.maxEvents)` : ''}, and the engine itself keeps only its latest ${ENGINE_EVENTS_KEPT}`,
+    );
+  }
+  for (const g of view.gaps) {
+    if (overlaps(g.from, g.to, since, until)) {
+      notes.push(
+        `events between ${iso(g.from)} and ${iso(g.to)} are not known: the engine's event stream was down, and by the time it was read again the engine had dropped them`,
+      );
+    }
+  }
+  if (view.downSince !== undefined && view.lastSeen !== undefined && engineFrom !== undefined) {
+    if (engineFrom > view.lastSeen && overlaps(view.lastSeen, engineFrom, since, until)) {
+      notes.push(
+        `events between ${iso(view.lastSeen)} and ${iso(engineFrom)} are not known: the engine's event stream has been down since ${iso(view.downSince)} and the engine no longer holds them`,
+      );
+    }
+  }
+  const wantsExecs = actions === undefined || actions.some((a) => a.startsWith('exec_'));
+  if (wantsExecs && view.execCompleteFrom !== undefined && view.execCompleteFrom > Math.max(since, from)) {
+    notes.push(
+      `exec events before ${iso(view.execCompleteFrom)} are not kept (at most ${bounds ? bounds.maxExecEvents.toLocaleString('en-US') : 'a bounded number'}, backend.eventHistory.maxExecEvents; a health check makes three per run)`,
+    );
+  }
+  return { from, notes };
+}
+
+export const eventsList = defineTool({
+  name: 'events_list',
+  toolset: 'events',
+  tier: 'LOW',
+  scopes: ['mcp:docker:read'],
+  title: 'Container events',
+  description: 'Exits with codes, OOM kills, restarts, health changes and execs, oldest first.',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  input: z.object({
+    since: Since.default('1h'),
+    until: Since.describe('Older than (same forms)').optional(),
+    container: ContainerRef.optional(),
+    composeProject: ComposeProjectName.optional(),
+    actions: z
+      .array(z.string().regex(/^[a-z_]{1,40}$/, 'must be an event action such as "die", "oom" or "health_status"'))
+      .max(30)
+      .optional()
+      .describe('e.g. die, oom, health_status'),
+    limit: z.number().int().min(1).max(ENGINE_EVENTS_KEPT).default(100),
+  }),
+  output: z.object({
+    events: z.array(Event).describe('Oldest first; the newest kept when cut'),
+    matched: z.number().int().describe('Events in the window that pass the filters'),
+    returned: z.number().int(),
+    truncated: z.boolean(),
+    completeFrom: z.string().optional().describe('Every event since this time is known (gaps aside, see notes)'),
+    notes: z.array(z.string()).optional(),
+  }),
+  handler: async (input, { docker, events: history, signal, maxOutputBytes }) => {
+    const nowMs = Date.now();
+    const notes: string[] = [];
+    const since = parseSince(input.since, nowMs) ?? 0;
+    let until = parseSince(input.until, nowMs, 'until') ?? nowMs / 1000;
+    if (until > nowMs / 1000) {
+      until = nowMs / 1000;
+      notes.push('until is in the future: events up to now are shown (this tool does not wait for new events)');
+    }
+    // What the engine holds now (at most its latest 256 events, whatever their time), in one call that ends at
+    // once (`until` is now): the newest events even when the server's own history has not read them yet, and
+    // everything while that history is down. Merged with the history, each event once.
+    const engine = await docker.events(1, Number((nowMs / 1000).toFixed(3)), signal);
+    const view = history?.running ? history.view() : undefined;
+    const byKey = new Map<string, EngineEvent>();
+    for (const e of [...(view?.events ?? []), ...engine.map(trimmed)]) byKey.set(keyOf(e), e);
+    const filter: EventFilter = {
+      actions: input.actions ? new Set(input.actions) : undefined,
+      container: input.container,
+      composeProject: input.composeProject,
+    };
+    const inWindow = [...byKey.values()]
+      .filter((e) => eventTime(e) >= since && eventTime(e) <= until && matches(e, filter))
+      .sort((a, b) => eventTime(a) - eventTime(b));
+    const coverage = coverageOf(engine, view, since, until, input.actions, history?.bounds);
+    notes.push(...coverage.notes);
+    let kept = inWindow.slice(-input.limit).map(eventOf);
+    if (kept.length < inWindow.length) {
+      notes.push(`limit ${input.limit}: the newest ${kept.length} of ${inWindow.length} events are shown`);
+    }
+    // The answer fits the output budget: the oldest events go first, and the answer says how many went.
+    const room = maxOutputBytes - 1024;
+    let size = jsonBytes(kept);
+    let cut = 0;
+    while (kept.length > 1 && size > room) {
+      size -= jsonBytes(kept[0]) + 1;
+      kept = kept.slice(1);
+      cut++;
+    }
+    if (cut > 0) {
+      notes.push(
+        `output budget: the ${cut} oldest of the events left out; narrow the window (since, until) or the filters (container, actions)`,
+      );
+    }
+    return {
+      events: kept,
+      matched: inWindow.length,
+      returned: kept.length,
+      truncated: kept.length < inWindow.length,
+      ...(coverage.from !== undefined ? { completeFrom: iso(coverage.from) } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
+    };
+  },
+});
+
+export const eventTools = [eventsList] as const;
