@@ -259,6 +259,51 @@ describe('exec_run runs in the confirmed container only', () => {
   }, 60_000);
 });
 
+describe('containers_stop stops the confirmed container only', () => {
+  it('another container takes the name right after the re-plan: the planned one is stopped, the other runs on', async () => {
+    const web = await startWriting('web', 'who', 'original');
+    const token = await tokenFor('containers_stop', { container: web, waitSeconds: 20 });
+    let intruder = '';
+    after.inspect = async () => {
+      await docker(['rename', web, `${web}-old`]);
+      intruder = await startWriting('web', 'who', 'imposter');
+    };
+    const r = await call('containers_stop', { container: web, waitSeconds: 20, confirmationToken: token });
+    expect(errorText(r)).toBeUndefined();
+    expect(r.structuredContent).toMatchObject({ action: 'stop', changed: true, reached: true });
+    expect(await running(`${web}-old`)).toBe(false);
+    expect(await running(intruder)).toBe(true);
+  }, 60_000);
+
+  it('another container took the name between the confirmation and the confirmed call: refused (the plan names the id)', async () => {
+    const db = await startWriting('db', 'who', 'original');
+    const token = await tokenFor('containers_stop', { container: db });
+    await docker(['rename', db, `${db}-old`]);
+    const intruder = await startWriting('db', 'who', 'imposter');
+    const r = await call('containers_stop', { container: db, confirmationToken: token });
+    expect(errorText(r)).toMatch(/^ERR_CONFLICT: nothing was changed: what containers_stop would do now differs/);
+    expect(await running(intruder)).toBe(true);
+    expect(await running(`${db}-old`)).toBe(true);
+  }, 60_000);
+
+  it('the planned container is removed and another takes its name: refused, the other keeps running', async () => {
+    const gone = await startWriting('stopgone', 'who', 'original');
+    const token = await tokenFor('containers_stop', { container: gone });
+    let intruder = '';
+    after.inspect = async () => {
+      await docker(['rm', '-f', gone]);
+      intruder = await startWriting('stopgone', 'who', 'imposter');
+    };
+    const r = await call('containers_stop', { container: gone, confirmationToken: token });
+    expect(errorText(r)).toMatch(
+      new RegExp(
+        `^ERR_CONFLICT: nothing was stopped: container "${gone}" \\(id [0-9a-f]{12}\\), which the confirmed plan named, was removed since`,
+      ),
+    );
+    expect(await running(intruder)).toBe(true);
+  }, 60_000);
+});
+
 describe('restart budget', () => {
   it('a container removed between the budget take and the engine call uses up no budget', async () => {
     const doomed = await fx.start({ name: 'doomed', script: 'sleep 600' });

@@ -316,10 +316,32 @@ export const containersStop = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef, stopTimeoutSeconds: GraceSeconds, waitSeconds: WaitSeconds }),
   output: LifecycleResult,
-  plan: ({ container, stopTimeoutSeconds }) =>
-    `stop container "${container}" (SIGTERM, SIGKILL after ${stopTimeoutSeconds} s); it stays stopped until started again`,
-  handler: async ({ container, stopTimeoutSeconds, waitSeconds }, ctx) =>
-    runLifecycle(ctx, container, 'stop', { graceSeconds: stopTimeoutSeconds, waitSeconds }),
+  // Names the container by id: the confirmation binds this text, and the handler stops exactly this container
+  // (ctx.planned), not whatever has the name by then (another one may have taken it meanwhile).
+  plan: async ({ container, stopTimeoutSeconds }, { docker, signal }) => {
+    const info = await docker.inspect(container, signal);
+    const bound = { id: info.Id, name: nameOf(info.Name) };
+    return {
+      text: `stop container "${bound.name}" (id ${bound.id.slice(0, 12)}; SIGTERM, SIGKILL after ${stopTimeoutSeconds} s); it stays stopped until started again`,
+      bound,
+    };
+  },
+  handler: async ({ container, stopTimeoutSeconds, waitSeconds }, ctx) => {
+    const params = { graceSeconds: stopTimeoutSeconds, waitSeconds };
+    if (!ctx.planned) return runLifecycle(ctx, container, 'stop', params);
+    const { id, name } = ctx.planned;
+    try {
+      return await runLifecycle(ctx, id, 'stop', params);
+    } catch (err) {
+      if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `nothing was stopped: container "${name}" (id ${id.slice(0, 12)}), which the confirmed plan named, was removed since; call containers_stop again to plan (and confirm) for the container as it is now`,
+        { container: name },
+        { cause: err },
+      );
+    }
+  },
 });
 
 export const containersGetStats = defineTool({
