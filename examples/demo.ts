@@ -14,8 +14,12 @@
  * else than .ravenhelm/dev.
  *
  * It prints ready-to-paste curl, inspector and client entries (Claude Desktop, Claude Code, Cursor; stdio
- * and HTTP) with absolute paths and a fresh token, writes them under <state>/clients/, and writes
- * <state>/demo.json (mode 0600) for scripts. Ctrl-C stops everything.
+ * and HTTP) with absolute paths, writes them under <state>/clients/, and writes <state>/demo.json (mode
+ * 0600) for scripts. The HTTP entries hold only a URL: an MCP client signs a person in by itself through
+ * the MCP authorization flow (401 -> protected resource metadata -> the dev issuer's metadata -> dynamic
+ * client registration -> browser login with PKCE -> tokens it refreshes), so they keep working past any
+ * token's lifetime and across demo restarts on the same ports. Scripts get printed 8-hour tokens (curl,
+ * inspector). Ctrl-C stops everything.
  * Human approval: `compose_restart` on the Docker server waits for a person (demo policy, count 1); each
  * server's approvals console signs operators in at the dev issuer (authorization code + PKCE, dev user
  * names such as ops-alice); a tiny compose project (busybox, no network) is created for it to restart.
@@ -114,13 +118,19 @@ const available: DemoServer[] = [
       ALERTMANAGER_URL: `http://127.0.0.1:${ports.alertmanager}`,
     },
   },
-  ...(['gitlab', 'zitadel', 'traefik', 'secrets'] as const).map((name, i) => ({
-    name,
-    bin: `servers/${name}/bin/ravenhelm-mcp-${name}.js`,
-    port: basePort + 3 + i,
-    scopes: [`mcp:${name}:write`],
-    env: {},
-  })),
+  ...(['gitlab', 'zitadel', 'traefik', 'secrets'] as const).map(
+    (name, i): DemoServer => ({
+      name,
+      bin: `servers/${name}/bin/ravenhelm-mcp-${name}.js`,
+      port: basePort + 3 + i,
+      scopes: [`mcp:${name}:write`],
+      // The AWS SDK (Secrets server) warns on every start under Node < 22 that its releases after January
+      // 2027 will need Node 22 (NodeVersionSupportWarning, @aws-sdk/core emitWarningIfUnsupportedVersion).
+      // This variable is the switch AWS documents for exactly that warning (aws/aws-sdk-js-v3#7983); every
+      // other warning still prints.
+      env: name === 'secrets' ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } : {},
+    }),
+  ),
 ];
 const servers = available.filter((s) => existsSync(join(root, s.bin)));
 if (servers.length === 0) {
@@ -143,8 +153,10 @@ async function issuerListening(opts: Parameters<DevIssuer['listen']>[0]): Return
   }
 }
 const origin = (s: DemoServer) => `https://localhost:${s.port}`;
-// Only the demo servers' consoles may sign people in, each for a token to its own server (one client per
-// console, one exact redirect URI each): the dev issuer redirects nowhere else.
+// The demo servers' consoles sign people in, each for a token to its own server (one client per console,
+// one exact redirect URI each). MCP clients (Claude Code, Cursor, ...) register themselves (RFC 7591) with
+// their own redirect URIs (loopback http on any port, or https) and may get tokens for these servers only,
+// with the scopes the servers define; their registrations and refresh tokens (hashed) stay in the state dir.
 const { issuer: issuerUrl } = await issuerListening({
   port: ports.issuer,
   clients: servers.map((s) => ({
@@ -153,6 +165,10 @@ const { issuer: issuerUrl } = await issuerListening({
     resources: [`${origin(s)}/mcp`],
     scopes: [DEV_APPROVER_SCOPE],
   })),
+  dynamicClients: {
+    resources: servers.map((s) => `${origin(s)}/mcp`),
+    scopes: servers.flatMap((s) => ['read', 'write', 'admin'].map((level) => `mcp:${s.name}:${level}`)),
+  },
 });
 const ca = await DevCA.open(join(stateDir, 'pki'));
 const agent = await ca.issueAgentSvid(AGENT);
@@ -295,8 +311,9 @@ try {
   process.exit(1);
 }
 
-// Client entries: stdio (the local operator, no token) and HTTP (the agent's token; the dev CA must be
-// trusted by the client: NODE_EXTRA_CA_CERTS for Node-based clients such as Claude Code and Cursor).
+// Client entries: stdio (the local operator, no token) and HTTP (a URL only: the client signs a person in at
+// the dev issuer by itself and refreshes its token; the dev CA must be trusted by the client:
+// NODE_EXTRA_CA_CERTS for Node-based clients such as Claude Code and Cursor).
 const stdioEntry = (s: DemoServer) => ({
   command: process.execPath,
   args: [join(root, s.bin), '--stdio'],
@@ -306,7 +323,7 @@ const stdioEntry = (s: DemoServer) => ({
     RAVENHELM_AUDIT_FILE: join(stateDir, `audit/${s.name}-stdio.jsonl`),
   },
 });
-const httpEntry = (x: Started) => ({ type: 'http', url: x.url, headers: { Authorization: `Bearer ${x.token}` } });
+const httpEntry = (x: Started) => ({ type: 'http', url: x.url });
 const stdioServers = Object.fromEntries(servers.map((s) => [`ravenhelm-${s.name}`, stdioEntry(s)]));
 const httpServers = Object.fromEntries(started.map((x) => [`ravenhelm-${x.server.name}-http`, httpEntry(x)]));
 const clientsDir = join(stateDir, 'clients');
@@ -326,15 +343,12 @@ const claudeCodeCommands = [
     const envArgs = Object.entries(e.env).map(([k, v]) => `-e ${shellQuote(`${k}=${v}`)}`);
     return `claude mcp add ravenhelm-${s.name} ${envArgs.join(' ')} -- ${[e.command, ...e.args].map(shellQuote).join(' ')}`;
   }),
-  ...started.map(
-    (x) =>
-      // The token comes from the export lines the demo printed: refused, not registered empty, without them.
-      `NODE_EXTRA_CA_CERTS=${agent.bundleFile} claude mcp add --transport http ravenhelm-${x.server.name}-http ${x.url} --header "Authorization: Bearer \${RAVENHELM_TOKEN_${x.server.name.toUpperCase()}:?paste the export lines npm run demo printed first}"`,
-  ),
+  // No token: Claude Code signs in at the dev issuer on first use (/mcp in Claude Code shows the state).
+  ...started.map((x) => `claude mcp add --transport http ravenhelm-${x.server.name}-http ${x.url}`),
 ];
 writeFileSync(
   join(clientsDir, 'claude-code.sh'),
-  `#!/bin/sh\n# The HTTP entries use the demo's dev CA: run Claude Code itself with NODE_EXTRA_CA_CERTS=${agent.bundleFile}\n${claudeCodeCommands.join('\n')}\n`,
+  `#!/bin/sh\n# The HTTP entries use the demo's dev CA: run Claude Code itself with NODE_EXTRA_CA_CERTS=${agent.bundleFile}\n# They hold no token: Claude Code signs in at the dev issuer (${issuerUrl}) on first use (/mcp), then refreshes.\n${claudeCodeCommands.join('\n')}\n`,
   { mode: 0o700 },
 );
 writeFileSync(
@@ -393,7 +407,7 @@ Agent "${AGENT}": SPIFFE ID ${agent.spiffeId}
   key         ${agent.keyFile}
   CA bundle   ${agent.bundleFile}
 
-Paste into your shell:
+Paste into your shell (tokens for scripts, valid 8 hours; MCP clients sign in by themselves, see below):
 export RAVENHELM_CA_FILE=${agent.bundleFile}
 ${started.map((x) => `export RAVENHELM_TOKEN_${x.server.name.toUpperCase()}=${x.token}`).join('\n')}
 ${
@@ -410,7 +424,14 @@ RAVENHELM_TOKEN=$RAVENHELM_TOKEN_DOCKER npm run inspect -- ${docker.url} --trans
 `
     : ''
 }
-Claude Code (stdio, then HTTP; also in ${join(clientsDir, 'claude-code.sh')}):
+MCP clients over HTTP need no token: the entries below hold only the URL. On first use the client
+finds the dev issuer (${issuerUrl}) through the server's 401 and protected-resource metadata,
+registers itself there and opens its sign-in page in your browser: type a dev user name such as
+"${APPROVER}" (no password). It then refreshes its token by itself (refresh tokens last 30 days and
+survive a demo restart on the same ports). A client asks for the scope the server's 401 names,
+mcp:<server>:read, so such a sign-in lists the read tools (the exported tokens carry write or admin).
+
+Claude Code (stdio, then HTTP; also in ${join(clientsDir, 'claude-code.sh')}; /mcp in Claude Code signs in):
 ${claudeCodeCommands.join('\n')}
 
 Claude Desktop: merge ${claudeDesktop} into claude_desktop_config.json (stdio: the local operator, no token):

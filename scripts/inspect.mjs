@@ -7,17 +7,45 @@
 // directory*, so it fails when started from the repository root; it is started from test/ instead.
 // A client file the demo wrote (or any mcp.json) works too, through the package's own front end:
 //   npm run inspect -- --config .ravenhelm/dev/clients/claude_desktop_config.json --server ravenhelm-docker --method tools/list
-// (with --config, -e KEY=VALUE or --server the front end (cli.js --cli) reads them; its relative paths are
-// made absolute here, since it runs from test/).
+// (with --config, -e KEY=VALUE or --server the front end (cli.js --cli) reads them).
+// A server started by command works with a path relative to where you are:
+//   npm run inspect -- -e RAVENHELM_LOG_LEVEL=warn node servers/docker/bin/ravenhelm-mcp-docker.js --stdio --method tools/list
+// Since the inspector runs from test/, relative paths (the --config file, and each argument that names an
+// existing file or directory relative to the caller, such as a server's script) are made absolute against
+// the caller's directory: INIT_CWD, where `npm run` was typed (npm runs scripts from the repository root),
+// or the current directory when this file is run directly. Bare command names (node, npx) are left to PATH.
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = join(root, 'node_modules/@modelcontextprotocol/inspector-cli/build');
 const args = process.argv.slice(2);
 const frontEnd = args.some((a) => a === '--config' || a === '--server' || a === '-e');
-for (let i = 0; i < args.length - 1; i++) if (args[i] === '--config') args[i + 1] = resolve(args[i + 1]);
+const callerDir = process.env.INIT_CWD || process.cwd();
+/** Options whose next argument is a value, never a path to rewrite (--config's is rewritten on its own). */
+const VALUE_OPTIONS = new Set([
+  '-e',
+  '--method',
+  '--tool-name',
+  '--uri',
+  '--prompt-name',
+  '--log-level',
+  '--transport',
+]);
+/** The argument made absolute when it names a file or directory relative to the caller; otherwise as it is. */
+const callersPath = (arg) =>
+  !isAbsolute(arg) &&
+  !/^[a-z][a-z0-9+.-]*:\/\//i.test(arg) &&
+  (arg.startsWith('.') || arg.includes('/')) &&
+  existsSync(resolve(callerDir, arg))
+    ? resolve(callerDir, arg)
+    : arg;
+for (let i = 0; i < args.length; i++) {
+  if (args[i - 1] === '--config') args[i] = resolve(callerDir, args[i]);
+  else if (!args[i].startsWith('-') && !VALUE_OPTIONS.has(args[i - 1])) args[i] = callersPath(args[i]);
+}
 if (frontEnd && !args.includes('--cli')) args.unshift('--cli');
 const cli = join(pkg, frontEnd ? 'cli.js' : 'index.js');
 const env = { ...process.env };

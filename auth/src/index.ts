@@ -1,5 +1,11 @@
 export { DEFAULT_DEV_USERS, DEV_APPROVER_SCOPE, type DevOAuthClient } from './dev/authorize.js';
 export {
+  type DynamicClientsOptions,
+  MAX_DYNAMIC_CLIENTS,
+  type RegisteredClient,
+  redirectUriMatches,
+} from './dev/dynamic.js';
+export {
   DEFAULT_DEV_ISSUER_PORT,
   DEFAULT_DEV_STATE_DIR,
   DEV_ORG_ID,
@@ -10,6 +16,7 @@ export {
   type MintTokenOptions,
 } from './dev/issuer.js';
 export { type IssuerCliIo, runIssuerCli } from './dev/issuer-cli.js';
+export { DEFAULT_REFRESH_TOKEN_TTL_SECONDS } from './dev/refresh.js';
 export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, isAuthError } from './errors.js';
 export {
   createOAuthAuthenticator,

@@ -1,7 +1,7 @@
 /**
  * Every command a new user is told to run, run against the real demo: the README's marked snippets,
  * each command `npm run demo` prints, and the client entries it writes (stdio entries started exactly
- * as Claude Desktop / Cursor would start them; HTTP entries called with their URL and headers).
+ * as Claude Desktop / Cursor would start them; HTTP entries answered the way a client that signs in needs).
  * The demo runs on a free base port in a private state directory; the README's fixed demo ports are
  * rewritten to those (the only change made to a snippet).
  */
@@ -129,30 +129,41 @@ describe.runIf(built)('what the demo prints, run as printed', () => {
     }
   }, 120_000);
 
-  it('writes HTTP client entries whose URL and headers work with the dev CA trusted', async () => {
+  it('writes URL-only HTTP client entries that lead a client to sign in at the dev issuer (dev CA trusted)', async () => {
     const demoState = JSON.parse(readFileSync(join(state, 'demo.json'), 'utf8')) as DemoState;
     const cursor = JSON.parse(readFileSync(demoState.clients.cursor, 'utf8')) as {
       mcpServers: Record<string, { type?: string; url?: string; headers?: Record<string, string> }>;
     };
     const http = Object.entries(cursor.mcpServers).filter(([, e]) => e.url);
     expect(http.map(([n]) => n).sort()).toEqual(SERVERS.map((n) => `ravenhelm-${n}-http`).sort());
-    // A separate Node process, so NODE_EXTRA_CA_CERTS applies as it does for Node-based clients.
+    // No token that expires in the file: the client signs in itself (the whole sign-in, through the SDK
+    // client, is test/e2e/demo-oauth.test.ts). Here: each entry's first request is answered the way an
+    // OAuth client needs, in a separate Node process so NODE_EXTRA_CA_CERTS applies as it does for clients.
+    for (const [, e] of http) expect(Object.keys(e).sort()).toEqual(['type', 'url']);
     const script = `
-      const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-      const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
       const e = JSON.parse(process.env.ENTRY);
-      const c = new Client({ name: 'demo-http', version: '1.0.0' });
-      await c.connect(new StreamableHTTPClientTransport(new URL(e.url), { requestInit: { headers: e.headers } }));
-      const { tools } = await c.listTools();
-      console.log(tools.length);
-      await c.close();`;
+      const res = await fetch(e.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'demo-http', version: '1' } } }),
+      });
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      const prmUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
+      const prm = prmUrl ? await (await fetch(prmUrl)).json() : {};
+      const as = prm.authorization_servers?.[0];
+      const meta = as ? await (await fetch(new URL('/.well-known/oauth-authorization-server', as))).json() : {};
+      console.log(JSON.stringify({ status: res.status, resource: prm.resource, as, registration: meta.registration_endpoint }));`;
     for (const [name, e] of http) {
       const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', script], {
         cwd: join(REPO_ROOT, 'test'),
         env: { ...process.env, ENTRY: JSON.stringify(e), NODE_EXTRA_CA_CERTS: demoState.agent.bundleFile },
         timeout: 60_000,
       });
-      expect(Number(stdout.trim()), name).toBeGreaterThan(2);
+      const got = JSON.parse(stdout.trim()) as Record<string, string | number>;
+      expect(got.status, name).toBe(401);
+      expect(got.resource, name).toBe(e.url);
+      expect(String(got.as), name).toMatch(/^http:\/\/(127\.0\.0\.1|localhost):\d+/);
+      expect(String(got.registration), name).toContain('/register');
     }
   }, 120_000);
 });

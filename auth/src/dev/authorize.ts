@@ -1,12 +1,22 @@
 /**
  * The dev issuer's browser login: OAuth 2.1 authorization code with PKCE (S256 only) for the public
- * clients registered when the issuer starts (the demo's approvals consoles). A development stand-in for
- * Zitadel's login: the operator types or picks a dev user name, no password. Redirect URIs are exact
- * matches against the registered list (loopback only), so the issuer is never an open redirect.
- * Codes, verifiers and tokens never appear in an error message or a page.
+ * clients registered when the issuer starts (the demo's approvals consoles) and, when `dynamic` is given,
+ * for clients that register themselves (RFC 7591, `dynamic.ts`) and refresh their tokens (`refresh.ts`).
+ * A development stand-in for Zitadel's login: the operator types or picks a dev user name, no password.
+ * Redirect URIs match the registered list exactly (a loopback http one on any port, RFC 8252 7.3), so
+ * the issuer is never an open redirect. Codes, verifiers and tokens never appear in an error message or a page.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  CLIENT_ONLY_SCOPES,
+  type DynamicClientStore,
+  type DynamicClientsOptions,
+  type RegisteredClient,
+  redirectUriMatches,
+} from './dynamic.js';
+import { type RefreshTokenStore, redeemRefreshToken } from './refresh.js';
+import { LOOPBACK_HOSTS, OAuthError } from './support.js';
 
 export interface DevOAuthClient {
   clientId: string;
@@ -38,10 +48,22 @@ const MAX_BODY = 8 * 1024;
 const USER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Self-registration and refresh tokens (absent: only the clients given at start sign people in). */
+export interface DevDynamicClients {
+  options: DynamicClientsOptions;
+  clients: DynamicClientStore;
+  refresh: RefreshTokenStore;
+}
+
+/** A client as /authorize and /token see it, whichever way it was registered. */
+interface ClientView extends DevOAuthClient {
+  /** Self-registered: its name, if it gave one, and whether it gets refresh tokens. */
+  registered?: { name: string | undefined; refresh: boolean; scope: string | undefined };
+}
 
 interface PendingLogin {
-  client: DevOAuthClient;
+  client: ClientView;
   redirectUri: string;
   state: string | undefined;
   challenge: string;
@@ -56,16 +78,6 @@ interface IssuedCode {
   challenge: string;
   grant: DevGrant;
   expires: number;
-}
-
-class OAuthError extends Error {
-  constructor(
-    readonly error: string,
-    readonly description: string,
-    readonly status = 400,
-  ) {
-    super(description);
-  }
 }
 
 const escapeHtml = (s: string) =>
@@ -112,14 +124,16 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
 export class DevAuthorizationServer {
   readonly #clients = new Map<string, DevOAuthClient>();
   readonly #users: readonly string[];
-  readonly #mint: (grant: DevGrant) => Promise<string>;
+  readonly #mint: (grant: DevGrant, ttlSeconds: number) => Promise<string>;
+  readonly #dynamic: DevDynamicClients | undefined;
   readonly #logins = new Map<string, PendingLogin>();
   readonly #codes = new Map<string, IssuedCode>();
 
   constructor(opts: {
     clients: readonly DevOAuthClient[];
     users?: readonly string[];
-    mint: (grant: DevGrant) => Promise<string>;
+    mint: (grant: DevGrant, ttlSeconds: number) => Promise<string>;
+    dynamic?: DevDynamicClients | undefined;
   }) {
     for (const c of opts.clients) {
       if (!USER.test(c.clientId)) throw new Error(`client id '${c.clientId}' is not a plain name`);
@@ -131,6 +145,31 @@ export class DevAuthorizationServer {
     }
     this.#users = opts.users ?? DEFAULT_DEV_USERS;
     this.#mint = opts.mint;
+    this.#dynamic = opts.dynamic;
+    // An evicted client's refresh tokens go with it.
+    if (this.#dynamic) this.#dynamic.clients.onEvict = (id) => this.#dynamic?.refresh.dropClient(id);
+  }
+
+  /** A client given at start, or a self-registered one (allowed the resources and scopes `dynamic` names). */
+  #client(clientId: string): ClientView | undefined {
+    const fixed = this.#clients.get(clientId);
+    if (fixed) return fixed;
+    const d = this.#dynamic;
+    const r: RegisteredClient | undefined = d?.clients.get(clientId);
+    if (!d || !r) return undefined;
+    return {
+      clientId: r.client_id,
+      redirectUris: r.redirect_uris,
+      resources: d.options.resources,
+      scopes: d.options.scopes,
+      registered: { name: r.client_name, refresh: r.grant_types.includes('refresh_token'), scope: r.scope },
+    };
+  }
+
+  #accessTtl(client: ClientView | undefined): number {
+    return client?.registered
+      ? (this.#dynamic?.options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS)
+      : ACCESS_TOKEN_TTL_SECONDS;
   }
 
   /** The origins of every registered redirect URI: the only ones the token endpoint answers CORS for. */
@@ -139,22 +178,32 @@ export class DevAuthorizationServer {
   }
 
   metadata(issuer: string): Record<string, unknown> {
+    const dynamic = this.#dynamic?.options;
     return {
       authorization_endpoint: `${issuer}/authorize`,
       token_endpoint: `${issuer}/token`,
+      ...(dynamic ? { registration_endpoint: `${issuer}/register` } : {}),
       response_types_supported: ['code'],
-      grant_types_supported: ['authorization_code'],
+      grant_types_supported: dynamic ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['none'],
       scopes_supported: [
-        'openid',
-        ...new Set([...this.#clients.values()].flatMap((c) => c.scopes ?? [DEV_APPROVER_SCOPE])),
+        ...new Set([
+          'openid',
+          ...(dynamic ? ['offline_access', ...dynamic.scopes] : []),
+          ...[...this.#clients.values()].flatMap((c) => c.scopes ?? [DEV_APPROVER_SCOPE]),
+        ]),
       ],
     };
   }
 
-  /** Handles /authorize and /token; false for any other path. */
+  /** Handles /authorize, /token and (with `dynamic`) /register; false for any other path. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (url.pathname === '/register' && this.#dynamic) {
+      if (req.method === 'POST') await this.#dynamic.clients.handle(req, res, this.#dynamic.options.scopes);
+      else res.writeHead(405, { allow: 'POST' }).end();
+      return true;
+    }
     if (url.pathname === '/authorize') {
       if (req.method === 'GET') this.#authorize(res, url.searchParams);
       else if (req.method === 'POST') await this.#login(req, res);
@@ -192,12 +241,12 @@ export class DevAuthorizationServer {
   }
 
   #authorize(res: ServerResponse, q: URLSearchParams): ServerResponse {
-    const client = this.#clients.get(q.get('client_id') ?? '');
+    const client = this.#client(q.get('client_id') ?? '');
     const redirectUri = q.get('redirect_uri') ?? '';
     // Until the client and its exact redirect URI are known, errors are shown here, never redirected.
     if (!client)
       return this.#page(res, 400, 'Unknown client', '<p>This client is not registered with the dev issuer.</p>');
-    if (!client.redirectUris.includes(redirectUri)) {
+    if (!redirectUriMatches(client.redirectUris, redirectUri)) {
       return this.#page(res, 400, 'Wrong redirect URI', '<p>The redirect URI is not registered for this client.</p>');
     }
     const state = q.get('state') ?? undefined;
@@ -212,9 +261,13 @@ export class DevAuthorizationServer {
     const challenge = q.get('code_challenge') ?? '';
     if (!CHALLENGE.test(challenge))
       return fail('invalid_request', 'code_challenge must be a base64url SHA-256 (43 characters)');
-    const allowed = new Set(['openid', ...(client.scopes ?? [DEV_APPROVER_SCOPE])]);
-    const requested = (q.get('scope') ?? '').split(' ').filter(Boolean);
-    const scopes = requested.length > 0 ? requested : [...allowed];
+    const allowed = new Set([
+      'openid',
+      ...(client.registered ? ['offline_access'] : []),
+      ...(client.scopes ?? [DEV_APPROVER_SCOPE]),
+    ]);
+    const requested = (q.get('scope') ?? client.registered?.scope ?? '').split(' ').filter(Boolean);
+    const scopes = [...new Set(requested.length > 0 ? requested : [...allowed])];
     if (scopes.some((s) => !allowed.has(s)))
       return fail('invalid_scope', `this client may ask for: ${[...allowed].join(' ')}`);
     const resource = q.get('resource') ?? (client.resources.length === 1 ? client.resources[0] : undefined);
@@ -231,8 +284,12 @@ export class DevAuthorizationServer {
       200,
       'Sign in (dev issuer)',
       `<p><strong>Development only.</strong> This is the demo's dev issuer: there is no password. Any dev user
-name signs in as that person and receives the scopes <code>${escapeHtml(scopes.filter((s) => s !== 'openid').join(' '))}</code>.</p>
-<p>Client <code>${escapeHtml(client.clientId)}</code> asks for a token for <code>${escapeHtml(resource)}</code>.</p>
+name signs in as that person and receives the scopes <code>${escapeHtml(scopes.filter((s) => !CLIENT_ONLY_SCOPES.has(s)).join(' '))}</code>.</p>
+<p>${
+        client.registered
+          ? `${client.registered.name ? `<strong>${escapeHtml(client.registered.name)}</strong>, a` : 'A'} client that registered itself as <code>${escapeHtml(client.clientId)}</code>,`
+          : `Client <code>${escapeHtml(client.clientId)}</code>`
+      } asks for a token for <code>${escapeHtml(resource)}</code>.</p>
 <form method="post" action="/authorize">
 <input type="hidden" name="login" value="${id}">
 <p><label for="user">Dev user name</label><br>
@@ -302,45 +359,72 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
     const headers = { ...cors, 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache' };
     try {
       const form = await readForm(req);
-      if (form.get('grant_type') !== 'authorization_code') {
-        throw new OAuthError('unsupported_grant_type', "grant_type must be 'authorization_code'");
+      const grantType = form.get('grant_type');
+      let grant: DevGrant;
+      let refreshToken: string | undefined;
+      if (grantType === 'authorization_code') {
+        grant = this.#codeGrant(form);
+        // A self-registered client that asked for refresh tokens starts a new family with this sign-in.
+        if (this.#client(grant.clientId)?.registered?.refresh) refreshToken = this.#dynamic?.refresh.issue(grant);
+      } else if (grantType === 'refresh_token' && this.#dynamic) {
+        const refresh = this.#dynamic.refresh;
+        try {
+          ({ grant, refreshToken } = redeemRefreshToken(form, refresh, (id) => this.#client(id)));
+        } catch (err) {
+          // A family revoked for reuse, or an expired token forgotten, is on disk before the answer.
+          await refresh.save().catch(() => {});
+          throw err;
+        }
+      } else {
+        throw new OAuthError(
+          'unsupported_grant_type',
+          `grant_type must be 'authorization_code'${this.#dynamic ? " or 'refresh_token'" : ''}`,
+        );
       }
-      const codeValue = form.get('code') ?? '';
-      const issued = this.#codes.get(codeValue);
-      // One use only, whatever happens next: a failed verifier burns the code too.
-      this.#codes.delete(codeValue);
-      if (!issued || issued.expires <= Date.now()) {
-        throw new OAuthError('invalid_grant', 'the code is unknown, expired or already used');
-      }
-      if (form.get('client_id') !== issued.clientId)
-        throw new OAuthError('invalid_grant', 'the code was issued to another client');
-      if (form.get('redirect_uri') !== issued.redirectUri) {
-        throw new OAuthError('invalid_grant', 'redirect_uri differs from the one in the authorization request');
-      }
-      const resource = form.get('resource');
-      if (resource !== null && resource !== issued.grant.resource) {
-        throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request');
-      }
-      const verifier = form.get('code_verifier') ?? '';
-      const expected = Buffer.from(issued.challenge);
-      const actual = Buffer.from(VERIFIER.test(verifier) ? s256(verifier) : '');
-      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-        throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
-      }
-      const accessToken = await this.#mint(issued.grant);
-      const scope = issued.grant.scopes.filter((s) => s !== 'openid').join(' ');
+      const ttl = this.#accessTtl(this.#client(grant.clientId));
+      const accessToken = await this.#mint(grant, ttl);
+      // On disk before it is handed out: a restart never brings back a spent token or loses a new one.
+      if (refreshToken) await this.#dynamic?.refresh.save();
       res.writeHead(200, headers).end(
         JSON.stringify({
           access_token: accessToken,
           token_type: 'Bearer',
-          expires_in: ACCESS_TOKEN_TTL_SECONDS,
-          scope,
+          expires_in: ttl,
+          scope: grant.scopes.filter((s) => !CLIENT_ONLY_SCOPES.has(s)).join(' '),
+          ...(refreshToken ? { refresh_token: refreshToken } : {}),
         }),
       );
     } catch (err) {
       const e = err instanceof OAuthError ? err : new OAuthError('server_error', 'the token could not be issued', 500);
       res.writeHead(e.status, headers).end(JSON.stringify({ error: e.error, error_description: e.description }));
     }
+  }
+
+  /** grant_type=authorization_code: the code's grant, once, for the client, redirect URI and verifier it was issued with. */
+  #codeGrant(form: URLSearchParams): DevGrant {
+    const codeValue = form.get('code') ?? '';
+    const issued = this.#codes.get(codeValue);
+    // One use only, whatever happens next: a failed verifier burns the code too.
+    this.#codes.delete(codeValue);
+    if (!issued || issued.expires <= Date.now()) {
+      throw new OAuthError('invalid_grant', 'the code is unknown, expired or already used');
+    }
+    if (form.get('client_id') !== issued.clientId)
+      throw new OAuthError('invalid_grant', 'the code was issued to another client');
+    if (form.get('redirect_uri') !== issued.redirectUri) {
+      throw new OAuthError('invalid_grant', 'redirect_uri differs from the one in the authorization request');
+    }
+    const resource = form.get('resource');
+    if (resource !== null && resource !== issued.grant.resource) {
+      throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request');
+    }
+    const verifier = form.get('code_verifier') ?? '';
+    const expected = Buffer.from(issued.challenge);
+    const actual = Buffer.from(VERIFIER.test(verifier) ? s256(verifier) : '');
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+      throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
+    }
+    return issued.grant;
   }
 
   #redirect(res: ServerResponse, redirectUri: string, params: Record<string, string | undefined>): ServerResponse {

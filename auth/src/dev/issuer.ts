@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
-import { ACCESS_TOKEN_TTL_SECONDS, DevAuthorizationServer, type DevOAuthClient } from './authorize.js';
+import { DevAuthorizationServer, type DevDynamicClients, type DevOAuthClient } from './authorize.js';
+import { CLIENT_ONLY_SCOPES, DynamicClientStore, type DynamicClientsOptions } from './dynamic.js';
+import { RefreshTokenStore } from './refresh.js';
+import { readJson, writePrivate } from './support.js';
 
 /** Where dev state lives, relative to the working directory. */
 export const DEFAULT_DEV_STATE_DIR = '.ravenhelm/dev';
@@ -16,6 +19,9 @@ export const DEV_PROJECT_ID = 'ravenhelm-dev-project';
 
 const KEY_FILE = 'issuer-key.jwk';
 const STATE_FILE = 'issuer.json';
+/** Self-registered clients (RFC 7591) and refresh-token hashes, kept across restarts. */
+const CLIENTS_FILE = 'dynamic-clients.json';
+const REFRESH_FILE = 'refresh-tokens.json';
 const MAX_TTL_SECONDS = 24 * 60 * 60;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -47,6 +53,12 @@ export interface DevListenOptions {
   clients?: readonly DevOAuthClient[];
   /** Dev user names suggested on the login page (default ops-alice, sec-bob). */
   users?: readonly string[];
+  /**
+   * Dynamic client registration (RFC 7591) and refresh tokens, so MCP clients sign people in by themselves:
+   * which resources and scopes a self-registered client may get tokens for. Absent: no registration endpoint.
+   * Registered clients and refresh-token hashes are kept in the state directory.
+   */
+  dynamicClients?: DynamicClientsOptions;
 }
 
 /** `mint()` options: the same token as `mintToken`, with scopes as a list and the binding named after `cnf`. */
@@ -64,19 +76,22 @@ export interface MintOptions {
   issuer?: string;
 }
 
-async function writePrivate(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
-}
-
-async function readJson(path: string): Promise<unknown | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${path} is not readable JSON`);
+/** Refuses dynamic-client options that could not work (no resource, a resource that is not a URL, a bad scope). */
+function checkDynamicOptions(o: DynamicClientsOptions): void {
+  if (o.resources.length === 0) throw new Error('dynamicClients.resources needs at least one resource URI');
+  for (const r of o.resources) {
+    try {
+      new URL(r);
+    } catch {
+      throw new Error(`dynamicClients.resources: '${r}' is not an absolute URI`);
+    }
+  }
+  if (o.scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
+    throw new Error('dynamicClients.scopes: each scope must be one scope token (no spaces or quotes)');
+  }
+  const ttl = o.accessTokenTtlSeconds ?? 3600;
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new Error('dynamicClients.accessTokenTtlSeconds must be 1..86400');
   }
 }
 
@@ -145,22 +160,36 @@ export class DevIssuer {
 
   /**
    * Serves discovery and the JWKS on loopback, and a browser login (authorization code + PKCE) for the
-   * registered `clients`; port 0 picks a free one. Records the issuer in the state dir.
+   * registered `clients` and, with `dynamicClients`, for clients that register themselves (RFC 7591) and
+   * refresh their tokens; port 0 picks a free one. Records the issuer in the state dir.
    */
   async listen(opts: DevListenOptions = {}): Promise<{ issuer: string; jwksUri: string }> {
     if (this.#server) throw new Error('the dev issuer is already listening');
     const host = opts.host ?? '127.0.0.1';
     if (!LOOPBACK.has(host)) throw new Error('the dev issuer listens on loopback only');
+    let dynamic: DevDynamicClients | undefined;
+    if (opts.dynamicClients) {
+      checkDynamicOptions(opts.dynamicClients);
+      dynamic = {
+        options: opts.dynamicClients,
+        clients: await DynamicClientStore.open(join(this.stateDir, CLIENTS_FILE)),
+        refresh: await RefreshTokenStore.open(
+          join(this.stateDir, REFRESH_FILE),
+          opts.dynamicClients.refreshTokenTtlSeconds,
+        ),
+      };
+    }
     const authorization = new DevAuthorizationServer({
       clients: opts.clients ?? [],
       ...(opts.users ? { users: opts.users } : {}),
-      mint: (grant) =>
+      dynamic,
+      mint: (grant, ttlSeconds) =>
         this.mintToken({
           agent: grant.user,
           clientId: grant.clientId,
-          scope: grant.scopes.filter((s) => s !== 'openid'),
+          scope: grant.scopes.filter((s) => !CLIENT_ONLY_SCOPES.has(s)),
           audience: grant.resource,
-          ttlSeconds: ACCESS_TOKEN_TTL_SECONDS,
+          ttlSeconds,
         }),
     });
     const server = createServer((req, res) => {
