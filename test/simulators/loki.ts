@@ -14,9 +14,23 @@
  *   text/plain; a query past its deadline is 504 `request timed out, decrease the duration of the request or
  *   add more label matchers (prefer exact match over regex match) to reduce the amount of data processed`).
  *
- * LogQL is a subset: a stream selector (=, !=, =~, !~) with line filters (|=, !=, |~, !~), and the metric forms
- * `count_over_time(<log query> [<range>])` and `rate(...)`, optionally wrapped in `sum(...)` or
- * `sum by (<labels>) (...)`. Regexes run on RE2 (re2js), as in Loki; label regexes are anchored.
+ * - Metric queries: `docs/sources/query/metric_queries.md` (log range aggregations `count_over_time`, `rate`,
+ *   `bytes_over_time`, `bytes_rate`; aggregation operators with `by` before or after the parentheses; `topk`
+ *   keeps the original labels of the k largest samples per group); `pkg/logql/range_vector.go` (a window is
+ *   `(t - range, t]`: the lower bound is not inclusive; rate is lines / range seconds, bytes_rate bytes / range
+ *   seconds); `pkg/logql/log/metrics_extraction.go` (bytes are `len(line)`); `pkg/logql/engine.go`
+ *   (evaluated at start, start+step, ... up to end; a step where a series has no sample has no point; more
+ *   distinct series than `max_query_series` fails the query); `pkg/logqlmodel/error.go` (the series-limit text).
+ * - Range parameters: `pkg/loghttp/query.go` ParseRangeQuery and `pkg/loghttp/params.go` (the default step is
+ *   `max(floor(range seconds / 250), 1)` seconds; a step <= 0 and `(end - start) / step > 11000` are refused
+ *   with their texts, before the query is parsed); `docs/sources/shared/configuration.md` (`max_query_series`
+ *   default 500). Limit errors are 400 text/plain (`pkg/util/server/error.go` isClientError: ErrLimit is a
+ *   client error). `max_query_length` (30d1h) is not simulated: the tools refuse longer ranges first.
+ *
+ * LogQL is a subset: a stream selector (=, !=, =~, !~) with line filters (|=, !=, |~, !~), the four log range
+ * aggregations above over `<log query> [<range>]`, and `sum` / `topk(k, ...)` around them (nested, with
+ * `by (<labels>)`). Parsers (`| json`), `without`, `offset`, unwrap and binary operators are not simulated: they
+ * answer a parse error. Regexes run on RE2 (re2js), as in Loki; label regexes are anchored.
  */
 import { RE2JS } from 're2js';
 import { type Reply, type SimServer, serve, type Token, tokenize } from './http.js';
@@ -37,15 +51,25 @@ interface LogQuery {
   matchers: Matcher[];
   filters: LineFilter[];
 }
-interface MetricQuery {
-  fn: 'count_over_time' | 'rate';
-  rangeNs: bigint;
-  log: LogQuery;
-  /** undefined: no aggregation; []: sum(); [..]: sum by (..). */
-  sumBy: string[] | undefined;
-}
+const RANGE_FNS = ['count_over_time', 'rate', 'bytes_over_time', 'bytes_rate'] as const;
+type RangeFn = (typeof RANGE_FNS)[number];
+/** A metric query: a log range aggregation, or `sum` / `topk` over another metric query. */
+type MetricQuery =
+  | { kind: 'range'; fn: RangeFn; rangeNs: bigint; log: LogQuery }
+  /** `by` undefined: one group of everything (sum() keeps no label, topk() keeps each sample's own). */
+  | { kind: 'sum'; by: string[] | undefined; inner: MetricQuery }
+  | { kind: 'topk'; k: number; by: string[] | undefined; inner: MetricQuery };
 
 export const LOKI_MAX_LIMIT = 5000;
+/** `(end - start) / step` above this is refused (pkg/loghttp/query.go). */
+export const LOKI_MAX_POINTS = 11_000;
+export const LOKI_STEP_TOO_SMALL_BODY =
+  'exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter';
+export const LOKI_ZERO_STEP_BODY =
+  'zero or negative query resolution step widths are not accepted. Try a positive integer';
+/** logqlmodel.NewSeriesLimitError. */
+export const lokiSeriesLimitBody = (limit: number) =>
+  `maximum number of series (${limit}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()`;
 export const LOKI_TIMEOUT_BODY =
   'request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed';
 
@@ -71,10 +95,12 @@ function compile(re: string, col: number): RE2JS {
 }
 
 const RANGE_NS: Record<string, bigint> = {
+  ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,
   h: 3_600_000_000_000n,
   d: 86_400_000_000_000n,
+  w: 604_800_000_000_000n,
 };
 
 /** Parses a log query or one of the metric forms; throws ParseError with Loki-like positions. */
@@ -117,34 +143,89 @@ export function parseLogQL(query: string): LogQuery | MetricQuery {
     return { matchers, filters };
   };
   if (peek()?.text === '{') return logQuery(false);
-  let sumBy: string[] | undefined;
-  if (peek()?.text === 'sum') {
+  const grouping = (): string[] | undefined => {
+    if (peek()?.text !== 'by') return undefined;
     i++;
-    sumBy = [];
-    if (peek()?.text === 'by') {
-      i++;
+    expect((t) => t.text === '(', '(');
+    const by: string[] = [];
+    while (peek()?.text !== ')') {
+      if (by.length > 0) expect((t) => t.text === ',', ', or )');
+      by.push(expect((t) => t.kind === 'ident', 'IDENTIFIER').text);
+    }
+    expect((t) => t.text === ')', ')');
+    return by;
+  };
+  const metric = (): MetricQuery => {
+    const head = expect(
+      (t) => t.kind === 'ident' && ['sum', 'topk', ...RANGE_FNS].includes(t.text),
+      '{ or a range or vector aggregation',
+    );
+    if (head.text === 'sum' || head.text === 'topk') {
+      const before = grouping();
       expect((t) => t.text === '(', '(');
-      while (peek()?.text !== ')') {
-        if (sumBy.length > 0) expect((t) => t.text === ',', ', or )');
-        sumBy.push(expect((t) => t.kind === 'ident', 'IDENTIFIER').text);
+      let k = 0;
+      if (head.text === 'topk') {
+        const param = expect((t) => t.kind === 'number' && /^\d+$/.test(t.text), 'NUMBER');
+        k = Number(param.text);
+        expect((t) => t.text === ',', ',');
       }
+      const inner = metric();
       expect((t) => t.text === ')', ')');
+      const by = before ?? grouping();
+      return head.text === 'sum' ? { kind: 'sum', by, inner } : { kind: 'topk', k, by, inner };
     }
     expect((t) => t.text === '(', '(');
-  }
-  const fn = expect((t) => t.text === 'count_over_time' || t.text === 'rate', '{ or a range aggregation').text as
-    | 'count_over_time'
-    | 'rate';
-  expect((t) => t.text === '(', '(');
-  const log = logQuery(true);
-  expect((t) => t.text === '[', '[');
-  const range = expect((t) => t.kind === 'number' && /^\d+[smhd]$/.test(t.text), 'a range like 5m');
-  expect((t) => t.text === ']', ']');
-  expect((t) => t.text === ')', ')');
-  if (sumBy !== undefined) expect((t) => t.text === ')', ')');
+    const log = logQuery(true);
+    expect((t) => t.text === '[', '[');
+    const rangeNs = rangeOf(expect((t) => t.kind === 'number', 'a range like 5m'));
+    expect((t) => t.text === ']', ']');
+    expect((t) => t.text === ')', ')');
+    return { kind: 'range', fn: head.text as RangeFn, rangeNs, log };
+  };
+  /** `5m`, `30s`, `1h`; `1d` / `1w` arrive as a number and an adjacent identifier. */
+  const rangeOf = (num: Token): bigint => {
+    let text = num.text;
+    const unit = peek();
+    if (
+      /^\d+$/.test(text) &&
+      unit?.kind === 'ident' &&
+      /^[dw]$/.test(unit.text) &&
+      unit.col === num.col + text.length
+    ) {
+      text += unit.text;
+      i++;
+    }
+    const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(text);
+    if (!m) throw new ParseError(`syntax error: unexpected ${text}, expecting a range like 5m`, num.col);
+    return BigInt(m[1] as string) * (RANGE_NS[m[2] as string] as bigint);
+  };
+  const parsed = metric();
   if (i < toks.length) throw new ParseError(`syntax error: unexpected ${toks[i]?.text}`, toks[i]?.col ?? 1);
-  const m = /^(\d+)([smhd])$/.exec(range.text) as RegExpExecArray;
-  return { fn, rangeNs: BigInt(m[1] as string) * (RANGE_NS[m[2] as string] as bigint), log, sumBy };
+  return parsed;
+}
+
+/** The log query every range aggregation of a metric query reads (this subset has one). */
+function logOf(q: MetricQuery): LogQuery {
+  return q.kind === 'range' ? q.log : logOf(q.inner);
+}
+
+/** Prometheus labels.Compare on sorted label pairs: the order Loki sorts a matrix in. */
+function compareLabels(a: Record<string, string>, b: Record<string, string>): number {
+  const pa = Object.entries(a).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  const pb = Object.entries(b).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  for (let n = 0; n < Math.min(pa.length, pb.length); n++) {
+    const [an, av] = pa[n] as [string, string];
+    const [bn, bv] = pb[n] as [string, string];
+    if (an !== bn) return an < bn ? -1 : 1;
+    if (av !== bv) return av < bv ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+type Sample = { metric: Record<string, string>; value: number };
+
+function groupOf(labels: Record<string, string>, by: string[]): Record<string, string> {
+  return Object.fromEntries(by.filter((l) => labels[l] !== undefined).map((l) => [l, labels[l] as string]));
 }
 
 function matchLabel(m: Matcher, labels: Record<string, string>): boolean {
@@ -171,12 +252,12 @@ function floatSeconds(ns: bigint): number {
   return Number(ns / 1_000_000n) / 1000;
 }
 
-/** A Go-style duration or float seconds ("15s", "1m", "30"). */
+/** params.go parseSecondsOrDuration: float seconds (negative too), else a Prometheus duration ("15s", "1m"). */
 function parseStep(text: string): bigint | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text);
+  if (/^-?\d+(\.\d+)?$/.test(text)) return BigInt(Math.trunc(Number(text) * 1e9));
+  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(text);
   if (!m) return undefined;
-  const unit = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86_400e9 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return BigInt(Math.round(Number(m[1]) * unit));
+  return BigInt(m[1] as string) * (RANGE_NS[m[2] as string] as bigint);
 }
 
 export class LokiSimulator {
@@ -184,6 +265,8 @@ export class LokiSimulator {
   server: SimServer | undefined;
   /** A query that scans more lines than this passes Loki's query timeout: 504 with Loki's text. */
   timeoutAfterScannedLines = Number.POSITIVE_INFINITY;
+  /** `max_query_series` (default 500): a metric query with more distinct series is refused. */
+  maxQuerySeries = 500;
 
   get url(): string {
     if (!this.server) throw new Error('Loki simulator not started');
@@ -310,10 +393,16 @@ export class LokiSimulator {
     if (end < start) return { status: 400, text: 'end timestamp must not be before or equal to start time' };
     const direction = params.get('direction') ?? 'backward';
     if (direction !== 'backward' && direction !== 'forward') return { status: 400, text: 'invalid direction' };
+    // The step is read and checked for every range query, before the query is parsed (loghttp ParseRangeQuery).
+    const stepText = params.get('step');
+    const step = stepText ? parseStep(stepText) : BigInt(defaultStepSeconds(end - start)) * 1_000_000_000n;
+    if (step === undefined) return { status: 400, text: `cannot parse "${stepText}" to a valid duration` };
+    if (step <= 0n) return { status: 400, text: LOKI_ZERO_STEP_BODY };
+    if ((end - start) / step > BigInt(LOKI_MAX_POINTS)) return { status: 400, text: LOKI_STEP_TOO_SMALL_BODY };
     let parsed: ReturnType<typeof parseLogQL>;
     try {
       parsed = parseLogQL(query);
-      const log = 'fn' in parsed ? parsed.log : parsed;
+      const log = 'kind' in parsed ? logOf(parsed) : parsed;
       if (log.matchers.every((m) => matchLabel(m, {}))) {
         throw new ParseError(
           'queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~".*" does not meet this requirement, but app=~".+" will',
@@ -324,27 +413,18 @@ export class LokiSimulator {
       if (err instanceof ParseError) return { status: 400, text: err.body };
       throw err;
     }
-    if ('fn' in parsed) {
-      const defaultStep = (end - start) / 250n > 1_000_000_000n ? (end - start) / 250n : 1_000_000_000n;
-      const step = params.get('step') ? parseStep(params.get('step') as string) : defaultStep;
-      if (step === undefined || step <= 0n) {
-        return {
-          status: 400,
-          text: `invalid parameter "step": cannot parse "${params.get('step')}" to a valid duration`,
-        };
-      }
-      return this.#matrix(parsed, start, end, step);
-    }
+    if ('kind' in parsed) return this.#matrix(parsed, start, end, step);
     return this.#streams(parsed, start, end, limit, direction);
   }
 
-  #scan(log: LogQuery, from: bigint, to: bigint) {
+  /** Lines of the streams `log` selects with `inWindow(ns)`: scanned (every line read) and hits (filters passed). */
+  #scan(log: LogQuery, inWindow: (ns: bigint) => boolean) {
     const stats = { lines: 0, bytes: 0 };
     const hits: { stream: Stream; entry: Entry }[] = [];
     for (const s of this.streams.values()) {
       if (!log.matchers.every((m) => matchLabel(m, s.labels))) continue;
       for (const e of s.entries) {
-        if (e.ns < from || e.ns >= to) continue;
+        if (!inWindow(e.ns)) continue;
         stats.lines++;
         stats.bytes += Buffer.byteLength(e.line);
         if (log.filters.every((f) => matchLine(f, e.line))) hits.push({ stream: s, entry: e });
@@ -354,7 +434,8 @@ export class LokiSimulator {
   }
 
   #streams(log: LogQuery, start: bigint, end: bigint, limit: number, direction: string): Reply {
-    const { hits, stats } = this.#scan(log, start, end);
+    // start inclusive, end exclusive (loki-http-api.md, query_range parameters)
+    const { hits, stats } = this.#scan(log, (ns) => ns >= start && ns < end);
     if (stats.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
     hits.sort((a, b) => (a.entry.ns < b.entry.ns ? -1 : a.entry.ns > b.entry.ns ? 1 : 0));
     if (direction === 'backward') hits.reverse();
@@ -369,37 +450,77 @@ export class LokiSimulator {
     return success('streams', result, stats, kept.length);
   }
 
-  /** Range aggregations evaluated at start, start+step, ... <= end; a step with no lines has no sample. */
+  /** The query's samples at time `t`. */
+  #evaluate(q: MetricQuery, t: bigint): Sample[] {
+    if (q.kind === 'range') {
+      // (t - range, t]: range_vector.go, "the lower bound of the range is not inclusive"
+      const { hits } = this.#scan(q.log, (ns) => ns > t - q.rangeNs && ns <= t);
+      const perStream = new Map<Stream, { lines: number; bytes: number }>();
+      for (const h of hits) {
+        const c = perStream.get(h.stream) ?? { lines: 0, bytes: 0 };
+        c.lines++;
+        c.bytes += Buffer.byteLength(h.entry.line);
+        perStream.set(h.stream, c);
+      }
+      const seconds = Number(q.rangeNs) / 1e9;
+      return [...perStream].map(([s, c]) => ({
+        metric: s.labels,
+        value: {
+          count_over_time: c.lines,
+          rate: c.lines / seconds,
+          bytes_over_time: c.bytes,
+          bytes_rate: c.bytes / seconds,
+        }[q.fn],
+      }));
+    }
+    const groups = new Map<string, Sample[]>();
+    for (const sample of this.#evaluate(q.inner, t)) {
+      const key = streamKey(q.by === undefined ? {} : groupOf(sample.metric, q.by));
+      groups.set(key, [...(groups.get(key) ?? []), sample]);
+    }
+    const out: Sample[] = [];
+    for (const members of groups.values()) {
+      if (q.kind === 'sum') {
+        const first = members[0] as Sample;
+        out.push({
+          metric: q.by === undefined ? {} : groupOf(first.metric, q.by),
+          value: members.reduce((sum, m) => sum + m.value, 0),
+        });
+      } else {
+        // topk keeps the samples themselves, labels and all
+        out.push(...[...members].sort((a, b) => b.value - a.value).slice(0, q.k));
+      }
+    }
+    return out;
+  }
+
+  /** Evaluated at start, start+step, ... <= end (engine.go); a step where a series has no sample has no point. */
   #matrix(q: MetricQuery, start: bigint, end: bigint, step: bigint): Reply {
     const series = new Map<string, { metric: Record<string, string>; values: [number, string][] }>();
-    const total = { lines: 0, bytes: 0 };
     for (let t = start; t <= end; t += step) {
-      const { hits, stats } = this.#scan(q.log, t - q.rangeNs, t);
-      total.lines += stats.lines;
-      total.bytes += stats.bytes;
-      const counts = new Map<string, { metric: Record<string, string>; n: number }>();
-      for (const h of hits) {
-        const metric =
-          q.sumBy === undefined
-            ? h.stream.labels
-            : Object.fromEntries(
-                q.sumBy.filter((l) => h.stream.labels[l] !== undefined).map((l) => [l, h.stream.labels[l] as string]),
-              );
+      for (const { metric, value } of this.#evaluate(q, t)) {
         const key = streamKey(metric);
-        const c = counts.get(key) ?? { metric, n: 0 };
-        c.n++;
-        counts.set(key, c);
-      }
-      for (const [key, { metric, n }] of counts) {
-        const value = q.fn === 'rate' ? n / (Number(q.rangeNs) / 1e9) : n;
         const s = series.get(key) ?? { metric, values: [] };
         s.values.push([floatSeconds(t), String(value)]);
         series.set(key, s);
       }
+      if (series.size > this.maxQuerySeries) return { status: 400, text: lokiSeriesLimitBody(this.maxQuerySeries) };
     }
-    if (total.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
-    return success('matrix', [...series.values()], total, 0);
+    // every line the query read once, as the stats count them: (start - range, end]
+    const { stats } = this.#scan(logOf(q), (ns) => ns > start - longestRange(q) && ns <= end);
+    if (stats.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
+    const result = [...series.values()].sort((a, b) => compareLabels(a.metric, b.metric));
+    return success('matrix', result, stats, 0);
   }
+}
+
+function longestRange(q: MetricQuery): bigint {
+  return q.kind === 'range' ? q.rangeNs : longestRange(q.inner);
+}
+
+/** params.go defaultQueryRangeStep: max(floor(range seconds / 250), 1). */
+function defaultStepSeconds(rangeNs: bigint): number {
+  return Math.max(Math.floor(Number(rangeNs) / 1e9 / 250), 1);
 }
 
 function labelResponse(data: string[]) {

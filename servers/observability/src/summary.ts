@@ -1,6 +1,7 @@
 /**
- * Server-side summaries of Prometheus range results: a few numbers per series and a downsampled shape
- * instead of thousands of points. Agents read trends and outliers; they rarely need every sample.
+ * Server-side summaries of range results (PromQL, and LogQL metric queries, whose matrix has the same
+ * shape): a few numbers per series and a downsampled shape instead of thousands of points. Agents read
+ * trends and outliers; they rarely need every sample.
  */
 import { jsonBytes } from '@ravenhelm/kit';
 import { z } from 'zod';

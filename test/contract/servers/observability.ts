@@ -335,6 +335,42 @@ const suite: ContractSuite = {
           arguments: { query: '{service_name="checkout"} |= error' },
           expect: 'error',
         },
+        {
+          tool: 'logs_query_metric',
+          label: 'error counts by service, summarized',
+          arguments: {
+            query: 'sum by (service_name) (count_over_time({service_name=~"checkout|db"} |= "error" [1m]))',
+            start: 'now-15m',
+            step: '1m',
+          },
+          expect: 'ok',
+          check: all(expectValue('total', 2), expectKeys(['series', 'rest', 'scanned'])),
+        },
+        {
+          tool: 'logs_query_metric',
+          label: 'raw points, top 1, truncated page',
+          arguments: {
+            query: 'sum by (service_name) (count_over_time({service_name=~"checkout|db"} [1m]))',
+            start: 'now-15m',
+            step: '1m',
+            mode: 'raw',
+            topK: 1,
+          },
+          expect: 'ok',
+          check: all(expectValue('returned', 1), expectValue('truncated', true), expectKeys(['raw', 'nextCursor'])),
+        },
+        {
+          tool: 'logs_query_metric',
+          label: 'a log query, refused',
+          arguments: { query: '{service_name="checkout"}' },
+          expect: 'error',
+        },
+        {
+          tool: 'logs_query_metric',
+          label: 'LogQL parse error',
+          arguments: { query: 'sum(count_over_time({service_name="checkout"}))' },
+          expect: 'error',
+        },
         { tool: 'logs_list_labels', label: 'labels', arguments: {}, expect: 'ok' },
         {
           tool: 'logs_list_label_values',

@@ -173,6 +173,27 @@ export function vendorMessage(body: unknown, maxChars = MAX_VENDOR_MESSAGE): str
   return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text || '(empty body)';
 }
 
+const MAX_NOTES = 5;
+// five clipped notes stay within the slack the range tools leave below their list budget (2 KiB)
+const MAX_NOTE_CHARS = 200;
+
+/**
+ * A vendor's notes beside the data (Prometheus `warnings` / `infos`, Loki `warnings`): at most MAX_NOTES
+ * clipped lines, the last one counting what was left out; undefined when the vendor said nothing.
+ */
+export function boundedNotes(list: unknown, key: 'warnings' | 'infos'): string[] | undefined {
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  const lines = list.map((w) =>
+    typeof w === 'string' ? vendorMessage(w, MAX_NOTE_CHARS) : `(a ${key.slice(0, -1)} that is not text)`,
+  );
+  return lines.length > MAX_NOTES
+    ? [
+        ...lines.slice(0, MAX_NOTES - 1),
+        `(${lines.length - (MAX_NOTES - 1)} more ${key} not shown; ${lines.length} in all)`,
+      ]
+    : lines;
+}
+
 /**
  * Turns a non-2xx answer into a ToolError the model can act on. 400 means the query or input was wrong
  * (`queryCode`), 404 means not found, auth failures say so without echoing credentials, the rest are

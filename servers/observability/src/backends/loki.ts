@@ -1,6 +1,15 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { type BackendOptions, expectObject, httpFor, isNanos, LabelSet, parseAnswer, statusError } from './common.js';
+import {
+  type BackendOptions,
+  boundedNotes,
+  expectObject,
+  httpFor,
+  isNanos,
+  LabelSet,
+  parseAnswer,
+  statusError,
+} from './common.js';
 
 export interface LokiStream {
   stream: Record<string, string>;
@@ -17,11 +26,13 @@ type LokiStats = { summary?: { totalLinesProcessed?: number; totalBytesProcessed
 
 /**
  * Loki answers a log query with `streams` and a metric query with `matrix` (range) or `vector` (instant);
- * every reader handles all three (a vector is read as one-point series).
+ * every reader handles all three (a vector is read as one-point series). `warnings` are Loki's own
+ * (`pkg/util/marshal/query.go` writes them beside `data`, e.g. a partial answer), bounded.
  */
-export type LokiQueryResult =
+export type LokiQueryResult = (
   | { resultType: 'streams'; streams: LokiStream[]; stats: LokiStats }
-  | { resultType: 'matrix' | 'vector'; series: LokiSeries[]; stats: LokiStats };
+  | { resultType: 'matrix' | 'vector'; series: LokiSeries[]; stats: LokiStats }
+) & { warnings?: string[] };
 
 export interface LokiQueryRange {
   query: string;
@@ -30,6 +41,8 @@ export interface LokiQueryRange {
   endNs: string;
   limit: number;
   direction: 'backward' | 'forward';
+  /** Seconds between evaluations of a metric query; Loki's default (range/250) when absent. */
+  step?: number;
 }
 
 /** A log line `[nanoseconds, line]` (Loki 3 may add a third item, structured metadata). */
@@ -80,11 +93,18 @@ export class LokiBackend {
 
   async queryRange(q: LokiQueryRange, signal?: AbortSignal): Promise<LokiQueryResult> {
     const res = await this.http.request('GET', '/loki/api/v1/query_range', {
-      query: { query: q.query, start: q.startNs, end: q.endNs, limit: q.limit, direction: q.direction },
+      query: { query: q.query, start: q.startNs, end: q.endNs, limit: q.limit, direction: q.direction, step: q.step },
       signal,
     });
     if (res.status !== 200) throw statusError('Loki', res, 'the LogQL query');
-    const data = expectObject('Loki', expectObject('Loki', res.body, 'the query').data, 'the query data');
+    const body = expectObject('Loki', res.body, 'the query');
+    const warnings = boundedNotes(body.warnings, 'warnings');
+    const answer = this.#read(body);
+    return warnings ? { ...answer, warnings } : answer;
+  }
+
+  #read(body: Record<string, unknown>): LokiQueryResult {
+    const data = expectObject('Loki', body.data, 'the query data');
     const result = data.result ?? [];
     const stats = (data.stats && typeof data.stats === 'object' ? data.stats : {}) as LokiStats;
     const what = 'the LogQL query';

@@ -2,6 +2,7 @@ import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import {
   type BackendOptions,
+  boundedNotes,
   expectObject,
   httpFor,
   LabelSet,
@@ -36,10 +37,6 @@ export type PromQueryData = (
   | { resultType: 'scalar' | 'string'; result: PromPoint }
 ) &
   PromNotes;
-
-const MAX_NOTES = 5;
-// five clipped notes stay within the slack the metrics tools leave below their list budget (2 KiB)
-const MAX_NOTE_CHARS = 200;
 
 /** A sample pair `[unix seconds, "value"]`. */
 function isPoint(p: unknown): p is PromPoint {
@@ -280,18 +277,8 @@ export class PrometheusBackend {
 function notesOf(body: Record<string, unknown>): PromNotes {
   const notes: PromNotes = {};
   for (const key of ['warnings', 'infos'] as const) {
-    const list = body[key];
-    if (!Array.isArray(list) || list.length === 0) continue;
-    const lines = list.map((w) =>
-      typeof w === 'string' ? vendorMessage(w, MAX_NOTE_CHARS) : `(a ${key.slice(0, -1)} that is not text)`,
-    );
-    notes[key] =
-      lines.length > MAX_NOTES
-        ? [
-            ...lines.slice(0, MAX_NOTES - 1),
-            `(${lines.length - (MAX_NOTES - 1)} more ${key} not shown; ${lines.length} in all)`,
-          ]
-        : lines;
+    const lines = boundedNotes(body[key], key);
+    if (lines) notes[key] = lines;
   }
   return notes;
 }

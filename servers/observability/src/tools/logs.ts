@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
 import { EndInput, isoOfNanos, resolveRange, startInput, toNanos } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { logsQueryMetric } from './logs-metric.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
 
@@ -15,7 +16,7 @@ export function checkStreamSelector(query: string): void {
   if (!q.startsWith('{')) {
     throw new ToolError(
       'ERR_QUERY_INVALID',
-      `the query has no stream selector at its start. ${SELECTOR_HELP} Metric queries (rate, count_over_time) are not log searches.`,
+      `the query has no stream selector at its start. ${SELECTOR_HELP} A metric query (rate, count_over_time, sum by, topk) goes to logs_query_metric.`,
     );
   }
   if (!/^\{\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*["`]/.test(q)) {
@@ -76,7 +77,7 @@ export const logsSearch = defineTool({
     if (res.resultType !== 'streams') {
       throw new ToolError(
         'ERR_QUERY_INVALID',
-        `Loki answered with a ${res.resultType} (a metric query), not log lines. ${SELECTOR_HELP}`,
+        `Loki answered with a ${res.resultType}: this is a metric query, which logs_query_metric summarizes per series; for log lines drop the range aggregation. ${SELECTOR_HELP}`,
       );
     }
     const flat = flattenStreams(res.streams, input.direction, input.maxLineLength);
@@ -262,4 +263,4 @@ export const logsListLabelValues = defineTool({
   },
 });
 
-export const logTools = [logsSearch, logsListLabels, logsListLabelValues];
+export const logTools = [logsSearch, logsQueryMetric, logsListLabels, logsListLabelValues];

@@ -1,18 +1,18 @@
-import { decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, safeUrl, ToolError } from '@ravenhelm/kit';
+import { ListPage, pageList, safeUrl, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
-import { SeriesSummary, STATS, suggestStep, summarizeMatrix } from '../summary.js';
-import {
-  DurationInput,
-  EndInput,
-  formatDuration,
-  parseDuration,
-  parseTime,
-  resolveRange,
-  startInput,
-  TimeInput,
-} from '../time.js';
+import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import {
+  checkPointsPerSeries,
+  columns,
+  MaxPointsPerSeries,
+  MaxRawPoints,
+  RangeAnswerInput,
+  RangeAnswerOutput,
+  RawSeries,
+  rangeAnswer,
+} from './range.js';
 
 const PromQL = z.string().min(1).max(4000).describe('PromQL');
 const Labels = z.record(z.string(), z.string());
@@ -23,22 +23,6 @@ const LabelName = z
   .max(200)
   .describe('e.g. "job"');
 const PromValue = z.string();
-/**
- * Raw points as two columns, `t` (Unix seconds) and `v` (Prometheus value text, "NaN"/"+Inf" kept): no
- * tuple schema (the SDK client rejects prefixItems + items:false), no mixed-type arrays, fewer bytes than pairs.
- */
-const RawSeries = z.object({
-  labels: Labels,
-  points: z.number().int(),
-  t: z.array(z.number()),
-  v: z.array(z.string()),
-});
-
-/** A series' last `n` points as columns. */
-function columns(s: PromSeries, n: number) {
-  const values = (s.values ?? []).slice(-n);
-  return { labels: s.metric, points: s.values?.length ?? 0, t: values.map((p) => p[0]), v: values.map((p) => p[1]) };
-}
 
 export const metricsQuery = defineTool({
   name: 'metrics_query',
@@ -128,25 +112,13 @@ export const metricsQueryRange = defineTool({
     start: startInput('now-1h'),
     end: EndInput,
     step: DurationInput.optional().describe('Default range/240'),
-    mode: z.enum(['summary', 'raw']).default('summary'),
-    sortBy: z.enum(STATS).default('max'),
-    order: z.enum(['desc', 'asc']).default('desc'),
-    topK: z.number().int().min(1).max(100).default(10),
-    points: z.number().int().min(0).max(200).default(24).describe('Shape points per series'),
-    maxPointsPerSeries: z.number().int().min(10).max(11_000).default(1500).describe('Refuse finer ranges'),
-    maxRawPoints: z.number().int().min(1).max(20_000).default(2000),
+    ...RangeAnswerInput,
+    maxPointsPerSeries: MaxPointsPerSeries,
+    maxRawPoints: MaxRawPoints,
     cursor: Cursor,
   }),
   output: z.object({
-    query: z.string(),
-    start: z.number(),
-    end: z.number(),
-    step: z.number(),
-    mode: z.enum(['summary', 'raw']),
-    pointsPerSeries: z.number().int(),
-    series: z.array(SeriesSummary).optional(),
-    rest: z.object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() }).optional(),
-    raw: z.array(RawSeries).optional(),
+    ...RangeAnswerOutput,
     warnings: z.array(z.string()).optional(),
     infos: z.array(z.string()).optional(),
     ...ListPage,
@@ -155,45 +127,18 @@ export const metricsQueryRange = defineTool({
     const { start, end } = resolveRange(input.start, input.end, 3600, 400 * 86_400);
     const range = end - start;
     const step = input.step ? parseDuration(input.step, 'step') : Math.max(1, Math.ceil(range / 240));
-    const perSeries = Math.floor(range / step) + 1;
-    if (perSeries > input.maxPointsPerSeries) {
-      const suggested = suggestStep(range, input.maxPointsPerSeries);
-      throw new ToolError(
-        'ERR_INVALID_INPUT',
-        `a ${formatDuration(range)} range at step ${formatDuration(step)} gives ${perSeries} points per series, over the limit of ${input.maxPointsPerSeries}; use step "${formatDuration(suggested)}" or larger, or a shorter range`,
-        {
-          pointsPerSeries: perSeries,
-          maxPointsPerSeries: input.maxPointsPerSeries,
-          suggestedStep: formatDuration(suggested),
-        },
-      );
-    }
+    checkPointsPerSeries(range, step, input.maxPointsPerSeries);
     const data = await prometheus.queryRange(input.query, start, end, step, signal);
     const result: PromSeries[] = data.resultType === 'matrix' ? data.result : [];
-    const base = {
+    return {
       query: input.query,
       start,
       end,
       step,
       mode: input.mode,
       ...notesOf(data),
+      ...rangeAnswer(result, input, listBudget(maxOutputBytes) - 512),
     };
-    const budget = listBudget(maxOutputBytes) - 512;
-    const offset = decodeCursor(input.cursor);
-    if (input.mode === 'summary') {
-      const s = summarizeMatrix(result, { ...input, offset, maxBytes: budget });
-      return {
-        ...base,
-        pointsPerSeries: s.pointsPerSeries,
-        series: s.series,
-        rest: s.rest,
-        total: s.total,
-        returned: s.series.length,
-        truncated: s.nextOffset !== undefined,
-        ...(s.nextOffset !== undefined ? { nextCursor: encodeCursor(s.nextOffset) } : {}),
-      };
-    }
-    return { ...base, ...rawPage(result, offset, input.topK, input.maxRawPoints, budget) };
   },
 });
 
@@ -204,37 +149,6 @@ export const metricsQueryRange = defineTool({
  */
 function notesOf(data: PromNotes): PromNotes {
   return { ...(data.warnings ? { warnings: data.warnings } : {}), ...(data.infos ? { infos: data.infos } : {}) };
-}
-
-/** Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. */
-function rawPage(result: PromSeries[], offset: number, topK: number, maxRawPoints: number, maxBytes: number) {
-  const slice = result.slice(offset, offset + topK);
-  let perSeries = Math.max(1, Math.floor(maxRawPoints / Math.max(1, slice.length)));
-  let take = slice.length;
-  let clipped = false;
-  const build = () =>
-    slice.slice(0, take).map((s) => {
-      if ((s.values?.length ?? 0) > perSeries) clipped = true;
-      return columns(s, perSeries);
-    });
-  let raw = build();
-  for (let i = 0; i < 64 && jsonBytes(raw) > maxBytes; i++) {
-    if (perSeries > 2) perSeries = Math.floor(perSeries * 0.7);
-    else if (take > 1) take--;
-    else break;
-    clipped = false;
-    raw = build();
-  }
-  const end = offset + raw.length;
-  const pointsPerSeries = Math.max(0, ...result.map((s) => s.values?.length ?? 0));
-  return {
-    pointsPerSeries,
-    raw,
-    total: result.length,
-    returned: raw.length,
-    truncated: end < result.length || clipped,
-    ...(end < result.length ? { nextCursor: encodeCursor(end) } : {}),
-  };
 }
 
 const NameFilter = z.string().min(1).max(200).optional().describe('Substring');
