@@ -26,8 +26,9 @@ import type {
 import { DevIssuer } from '@ravenhelm/auth';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import gitlabSuite from '../contract/servers/gitlab.js';
 import traefikSuite from '../contract/servers/traefik.js';
-import type { ContractBackend } from '../contract/types.js';
+import type { ContractBackend, ContractSuite } from '../contract/types.js';
 import { demoBuilt, mtlsFetch, type RunningDemo, startDemo } from '../fixtures/demo.js';
 import { type HttpBin, startHttpBin } from '../fixtures/spawn.js';
 
@@ -64,8 +65,11 @@ class Callback {
   }
 }
 
-/** A person at a browser: opens the sign-in page, types a dev user name, submits, follows the redirect back. */
-async function signInAsPerson(authorizationUrl: URL, user: string): Promise<void> {
+/**
+ * A person at a browser: opens the sign-in page, types a dev user name, leaves the requested scopes ticked
+ * and ticks `tick` too, submits, follows the redirect back.
+ */
+async function signInAsPerson(authorizationUrl: URL, user: string, tick: readonly string[] = []): Promise<void> {
   const page = await fetch(authorizationUrl, { redirect: 'manual', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   const html = await page.text();
   expect(page.status, html.slice(0, 500)).toBe(200);
@@ -76,6 +80,12 @@ async function signInAsPerson(authorizationUrl: URL, user: string): Promise<void
     fields.set(m[1] as string, m[2] as string);
   }
   expect(html).toMatch(/<label for="user">Dev user name<\/label>/);
+  const boxes = [
+    ...(form?.[2] ?? '').matchAll(/<input type="checkbox" name="scope" value="([^"]+)"[^>]*?( checked)?>/g),
+  ];
+  expect(boxes.length, 'the sign-in page offers scopes').toBeGreaterThan(0);
+  for (const s of tick) expect(boxes.map((m) => m[1])).toContain(s);
+  for (const m of boxes) if (m[2] || tick.includes(m[1] as string)) fields.append('scope', m[1] as string);
   fields.set('user', user);
   fields.set('action', 'allow'); // the "Sign in" button
   const posted = await fetch(new URL(form?.[1] as string, authorizationUrl), {
@@ -104,6 +114,8 @@ class MemoryProvider implements OAuthClientProvider {
   constructor(
     readonly redirectUrl: string,
     private readonly user: string,
+    /** Scopes the person ticks besides the requested ones. */
+    private readonly tick: readonly string[] = [],
   ) {}
 
   get clientMetadata(): OAuthClientMetadata {
@@ -138,7 +150,7 @@ class MemoryProvider implements OAuthClientProvider {
   }
   redirectToAuthorization(url: URL) {
     this.authorizations.push(url);
-    this.signedIn = signInAsPerson(url, this.user);
+    this.signedIn = signInAsPerson(url, this.user, this.tick);
   }
   saveCodeVerifier(verifier: string) {
     this.#verifier = verifier;
@@ -229,57 +241,80 @@ async function signInListCallRefresh(o: {
   }
 }
 
+/** A kit server on its contract backend, in OAuth mode against a dev issuer that lets clients register. */
+interface KitServer {
+  issuer: DevIssuer;
+  issuerUrl: string;
+  backend: ContractBackend;
+  server: HttpBin;
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startKitServer(suite: ContractSuite, accessTokenTtlSeconds: number): Promise<KitServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'rh-demo-oauth-'));
+  const backend = await suite.setup();
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
+  const { issuer: issuerUrl } = await issuer.listen({
+    port: 0,
+    dynamicClients: {
+      resources: [url],
+      scopes: ['read', 'write', 'admin'].map((l) => `mcp:${suite.server}:${l}`),
+      accessTokenTtlSeconds,
+    },
+  });
+  const suiteEnv = Object.fromEntries(Object.entries(backend.env).filter(([k]) => !k.startsWith('RAVENHELM_LOCAL_')));
+  const server = await startHttpBin(
+    suite.bin,
+    {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? dir,
+      ...suiteEnv,
+      RAVENHELM_LOG_LEVEL: 'info',
+      RAVENHELM_HTTP_HOST: '127.0.0.1',
+      RAVENHELM_HTTP_PORT: String(port),
+      RAVENHELM_PUBLIC_URL: url,
+      RAVENHELM_AUTH_MODE: 'oauth',
+      RAVENHELM_AUTH_ISSUER: issuerUrl,
+    },
+    { args: ['--http'] },
+  );
+  return {
+    issuer,
+    issuerUrl,
+    backend,
+    server,
+    url,
+    async stop() {
+      await server.stop();
+      await issuer.close();
+      await backend.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('a kit server configured against the dev issuer', () => {
-  let dir: string;
-  let issuer: DevIssuer;
+  let kit: KitServer;
   let issuerUrl: string;
-  let backend: ContractBackend;
   let server: HttpBin;
   let url: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rh-demo-oauth-'));
-    backend = await traefikSuite.setup();
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
-    url = `http://127.0.0.1:${port}/mcp`;
-    issuer = await DevIssuer.open({ stateDir: join(dir, 'issuer') });
-    ({ issuer: issuerUrl } = await issuer.listen({
-      port: 0,
-      // A short access-token lifetime, so the client has to refresh within the test.
-      dynamicClients: {
-        resources: [url],
-        scopes: ['read', 'write', 'admin'].map((l) => `mcp:traefik:${l}`),
-        accessTokenTtlSeconds: 2,
-      },
-    }));
-    const suiteEnv = Object.fromEntries(Object.entries(backend.env).filter(([k]) => !k.startsWith('RAVENHELM_LOCAL_')));
-    server = await startHttpBin(
-      traefikSuite.bin,
-      {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? dir,
-        ...suiteEnv,
-        RAVENHELM_LOG_LEVEL: 'info',
-        RAVENHELM_HTTP_HOST: '127.0.0.1',
-        RAVENHELM_HTTP_PORT: String(port),
-        RAVENHELM_PUBLIC_URL: url,
-        RAVENHELM_AUTH_MODE: 'oauth',
-        RAVENHELM_AUTH_ISSUER: issuerUrl,
-      },
-      { args: ['--http'] },
-    );
+    // A short access-token lifetime, so the client has to refresh within the test.
+    kit = await startKitServer(traefikSuite, 2);
+    ({ issuerUrl, server, url } = kit);
   }, 120_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await issuer?.close();
-    await backend?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await kit?.stop();
   });
 
   it("answers 401 pointing, through its protected resource metadata, at the dev issuer's registration", async () => {
@@ -314,6 +349,81 @@ describe('a kit server configured against the dev issuer', () => {
     expect(refreshedCall.structuredContent).toBeTypeOf('object');
     // The server never logs a token.
     expect(server.stderr()).not.toContain(provider.tokens()?.access_token as string);
+  }, 90_000);
+});
+
+/**
+ * The SDK client signs a person in (who ticks `tick` besides the requested scopes), lists the tools and
+ * calls `call`; returns what it saw. The person signs in once: no step-up follows.
+ */
+async function signInAndList(o: {
+  url: string;
+  issuer: string;
+  tick?: readonly string[];
+  call?: { name: string; arguments: Record<string, unknown> };
+}): Promise<{ provider: MemoryProvider; tools: string[]; call: CallResult | undefined }> {
+  const callback = new Callback();
+  const provider = new MemoryProvider(await callback.start(), 'ops-alice', o.tick);
+  const opts = { authProvider: provider };
+  try {
+    const codeArrives = callback.next();
+    const first = new StreamableHTTPClientTransport(new URL(o.url), opts);
+    await expect(new Client({ name: 'e2e', version: '1.0.0' }).connect(first)).rejects.toBeInstanceOf(
+      UnauthorizedError,
+    );
+    expect(provider.authorizations[0]?.origin).toBe(o.issuer);
+    await provider.signedIn;
+    await first.finishAuth((await codeArrives).get('code') as string);
+    await first.close();
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(o.url), opts));
+    try {
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      const call = o.call ? await client.callTool(o.call) : undefined;
+      expect(provider.authorizations, 'one sign-in, no step-up').toHaveLength(1);
+      return { provider, tools, call };
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await callback.stop();
+  }
+}
+
+describe('a person who ticks more than the client asked for (GitLab kit server)', () => {
+  let kit: KitServer;
+
+  beforeAll(async () => {
+    kit = await startKitServer(gitlabSuite, 3600);
+  }, 120_000);
+
+  afterAll(async () => {
+    await kit?.stop();
+  });
+
+  it('the client asks for read; with write ticked too its tools/list gains the write tools, which it can call', async () => {
+    const readOnly = await signInAndList({ url: kit.url, issuer: kit.issuerUrl });
+    // The 401 names the read scope, so that is what the SDK client asks for.
+    expect(readOnly.provider.authorizations[0]?.searchParams.get('scope')).toBe('mcp:gitlab:read');
+    expect(readOnly.provider.tokens()?.scope).toBe('mcp:gitlab:read');
+
+    const withWrite = await signInAndList({
+      url: kit.url,
+      issuer: kit.issuerUrl,
+      tick: ['mcp:gitlab:write'],
+      call: { name: 'issues_create', arguments: { project: 'platform/api', title: 'Filed after a wider sign-in' } },
+    });
+    expect(withWrite.provider.authorizations[0]?.searchParams.get('scope')).toBe('mcp:gitlab:read');
+    const tokens = withWrite.provider.tokens() as OAuthTokens;
+    expect(tokens.scope).toBe('mcp:gitlab:read mcp:gitlab:write');
+    expect(decodeJwt(tokens.access_token).scope).toBe('mcp:gitlab:read mcp:gitlab:write');
+
+    const added = withWrite.tools.filter((t) => !readOnly.tools.includes(t));
+    expect(added).toEqual(expect.arrayContaining(['issues_create', 'pipelines_retry', 'jobs_retry']));
+    expect(readOnly.tools.every((t) => withWrite.tools.includes(t))).toBe(true);
+    // The write tool runs with the token the person chose: no 403, no step-up sign-in.
+    expect(withWrite.call?.isError, textOf(withWrite.call as CallResult).slice(0, 500)).toBeFalsy();
+    expect(withWrite.call?.structuredContent).toMatchObject({ title: 'Filed after a wider sign-in' });
   }, 90_000);
 });
 

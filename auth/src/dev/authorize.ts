@@ -2,7 +2,10 @@
  * The dev issuer's browser login: OAuth 2.1 authorization code with PKCE (S256 only) for the public
  * clients registered when the issuer starts (the demo's approvals consoles) and, when `dynamic` is given,
  * for clients that register themselves (RFC 7591, `dynamic.ts`) and refresh their tokens (`refresh.ts`).
- * A development stand-in for Zitadel's login: the operator types or picks a dev user name, no password.
+ * A development stand-in for Zitadel's login: the operator types or picks a dev user name, no password,
+ * and ticks the scopes the token may carry: the requested ones are ticked, and the person may add others
+ * the client is allowed for that resource or untick some (RFC 6749 3.3: the issued scope may differ from
+ * the requested one "based on ... the resource owner's instructions"; the token response then names it).
  * Redirect URIs match the registered list exactly (a loopback http one on any port, RFC 8252 7.3), so
  * the issuer is never an open redirect. Codes, verifiers and tokens never appear in an error message or a page.
  */
@@ -67,7 +70,12 @@ interface PendingLogin {
   redirectUri: string;
   state: string | undefined;
   challenge: string;
-  scopes: string[];
+  /** `openid` / `offline_access` as requested: passed through, never shown as a choice. */
+  clientScopes: string[];
+  /** The server scopes the person may tick; the only ones the POST may grant. */
+  offered: string[];
+  /** The server scopes the client asked for: ticked when the page opens. */
+  requested: string[];
   resource: string;
   expires: number;
 }
@@ -78,6 +86,28 @@ interface IssuedCode {
   challenge: string;
   grant: DevGrant;
   expires: number;
+}
+
+/** What a scope of each level lets a token do, in a line, beside its checkbox. */
+const SCOPE_MEANINGS: Record<string, string> = {
+  read: 'list and read',
+  write: 'start, stop, restart and other changes',
+  admin: 'HIGH-tier tools, which also need a SPIFFE ID over mTLS',
+  approve: 'approve or deny requests waiting in the approvals console',
+};
+/** `docker` for `mcp:docker:write`; undefined for a scope not named after a server. */
+const serverOf = (scope: string) => /^mcp:([^:\s]+):[^:\s]+$/.exec(scope)?.[1];
+
+/**
+ * The server scopes the person may choose from. A configured client: its own. A self-registered one: those
+ * of the servers its request names, since the issuer has no other way to tell a resource's server and a
+ * token for one server has no use for another's scopes; all it may have when the request names no server.
+ */
+function choosableScopes(client: ClientView, requested: readonly string[]): string[] {
+  const all = [...new Set(client.scopes ?? [DEV_APPROVER_SCOPE])].filter((s) => !CLIENT_ONLY_SCOPES.has(s));
+  const servers = new Set(requested.map(serverOf).filter((s) => s !== undefined));
+  if (!client.registered || servers.size === 0) return all;
+  return all.filter((s) => requested.includes(s) || servers.has(serverOf(s) ?? ''));
 }
 
 const escapeHtml = (s: string) =>
@@ -266,25 +296,59 @@ export class DevAuthorizationServer {
       ...(client.registered ? ['offline_access'] : []),
       ...(client.scopes ?? [DEV_APPROVER_SCOPE]),
     ]);
-    const requested = (q.get('scope') ?? client.registered?.scope ?? '').split(' ').filter(Boolean);
-    const scopes = [...new Set(requested.length > 0 ? requested : [...allowed])];
+    const asked = (q.get('scope') ?? client.registered?.scope ?? '').split(' ').filter(Boolean);
+    const scopes = [...new Set(asked.length > 0 ? asked : [...allowed])];
     if (scopes.some((s) => !allowed.has(s)))
       return fail('invalid_scope', `this client may ask for: ${[...allowed].join(' ')}`);
     const resource = q.get('resource') ?? (client.resources.length === 1 ? client.resources[0] : undefined);
     if (!resource || !client.resources.includes(resource)) {
       return fail('invalid_target', 'resource must name one of the resources registered for this client');
     }
+    const requested = scopes.filter((s) => !CLIENT_ONLY_SCOPES.has(s));
     const now = Date.now();
     this.#prune(now);
+    return this.#signInPage(res, 200, {
+      client,
+      redirectUri,
+      state,
+      challenge,
+      clientScopes: scopes.filter((s) => CLIENT_ONLY_SCOPES.has(s)),
+      offered: choosableScopes(client, requested),
+      requested,
+      resource,
+      expires: now + LOGIN_TTL_MS,
+    });
+  }
+
+  /**
+   * The sign-in form for a new pending login (single use, its own id). `chosen` and `user` keep what the
+   * person entered when the form comes back with `problem`.
+   */
+  #signInPage(
+    res: ServerResponse,
+    status: number,
+    login: PendingLogin,
+    again?: { problem: string; chosen: readonly string[]; user: string },
+  ): ServerResponse {
     const id = token(24);
-    this.#logins.set(id, { client, redirectUri, state, challenge, scopes, resource, expires: now + LOGIN_TTL_MS });
+    this.#logins.set(id, login);
+    const { client, resource } = login;
+    const ticked = again?.chosen ?? login.requested;
+    const user = again?.user ?? this.#users[0] ?? '';
     const options = this.#users.map((u) => `<option value="${escapeHtml(u)}"></option>`).join('');
+    const boxes = login.offered
+      .map((s, i) => {
+        const meaning = SCOPE_MEANINGS[s.split(':').at(-1) ?? ''];
+        return `<input type="checkbox" name="scope" value="${escapeHtml(s)}" id="scope-${i}"${ticked.includes(s) ? ' checked' : ''}>
+<label for="scope-${i}"><code>${escapeHtml(s)}</code>${meaning ? `: ${escapeHtml(meaning)}` : ''}</label><br>`;
+      })
+      .join('\n');
     return this.#page(
       res,
-      200,
+      status,
       'Sign in (dev issuer)',
-      `<p><strong>Development only.</strong> This is the demo's dev issuer: there is no password. Any dev user
-name signs in as that person and receives the scopes <code>${escapeHtml(scopes.filter((s) => !CLIENT_ONLY_SCOPES.has(s)).join(' '))}</code>.</p>
+      `${again ? `<p role="alert"><strong>${escapeHtml(again.problem)}</strong></p>\n` : ''}<p><strong>Development only.</strong> This is the demo's dev issuer: there is no password. Any dev user
+name signs in as that person, and the token carries the scopes ticked below.</p>
 <p>${
         client.registered
           ? `${client.registered.name ? `<strong>${escapeHtml(client.registered.name)}</strong>, a` : 'A'} client that registered itself as <code>${escapeHtml(client.clientId)}</code>,`
@@ -293,13 +357,21 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
 <form method="post" action="/authorize">
 <input type="hidden" name="login" value="${id}">
 <p><label for="user">Dev user name</label><br>
-<input id="user" name="user" list="dev-users" required autocomplete="username" pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{0,62}" aria-describedby="user-hint" value="${escapeHtml(this.#users[0] ?? '')}">
+<input id="user" name="user" list="dev-users" required autocomplete="username" pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{0,62}" aria-describedby="user-hint" value="${escapeHtml(user)}">
 <datalist id="dev-users">${options}</datalist><br>
 <span id="user-hint">For example ${this.#users.map((u) => `<code>${escapeHtml(u)}</code>`).join(' or ')}; letters, digits, ".", "_", "-".</span></p>
+${
+  boxes
+    ? `<fieldset>
+<legend>What the token may do (the client asked for the ticked ones; tick more or fewer, at least one)</legend>
+${boxes}
+</fieldset>`
+    : ''
+}
 <p><button type="submit" name="action" value="allow">Sign in</button>
 <button type="submit" name="action" value="deny" formnovalidate>Cancel</button></p>
 </form>`,
-      new URL(redirectUri).origin,
+      new URL(login.redirectUri).origin,
     );
   }
 
@@ -343,13 +415,33 @@ name signs in as that person and receives the scopes <code>${escapeHtml(scopes.f
         state,
       });
     }
+    // The person's choice, checked against what this login offered: the form is never trusted.
+    const chosen = [...new Set(form.getAll('scope'))];
+    const refused = chosen.filter((s) => !pending.offered.includes(s));
+    if (refused.length > 0) {
+      return this.#page(
+        res,
+        400,
+        'Scope not allowed',
+        `<p>The client may not receive <code>${escapeHtml(refused.join(' '))}</code> for <code>${escapeHtml(pending.resource)}</code>
+(it may receive: <code>${escapeHtml(pending.offered.join(' ') || 'no server scope')}</code>). Nothing was granted; start again from the client.</p>`,
+      );
+    }
     this.#prune(now);
+    if (chosen.length === 0 && pending.offered.length > 0) {
+      return this.#signInPage(res, 400, pending, {
+        problem: 'Tick at least one scope: a token without one allows nothing.',
+        chosen,
+        user,
+      });
+    }
+    const scopes = [...pending.clientScopes, ...pending.offered.filter((s) => chosen.includes(s))];
     const code = token(32);
     this.#codes.set(code, {
       clientId: pending.client.clientId,
       redirectUri,
       challenge: pending.challenge,
-      grant: { user, clientId: pending.client.clientId, scopes: pending.scopes, resource: pending.resource },
+      grant: { user, clientId: pending.client.clientId, scopes, resource: pending.resource },
       expires: now + CODE_TTL_MS,
     });
     return this.#redirect(res, redirectUri, { code, state });

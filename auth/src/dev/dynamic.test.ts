@@ -83,12 +83,17 @@ const authorizeUrl = (clientId: string, over: Record<string, string | undefined>
 async function signIn(clientId: string, over: Record<string, string | undefined> = {}, at = base): Promise<URL> {
   const page = await fetch(authorizeUrl(clientId, over, at), { redirect: 'manual' });
   expect(page.status).toBe(200);
-  const id = /name="login" value="([\w-]+)"/.exec(await page.text())?.[1] as string;
+  const html = await page.text();
+  const id = /name="login" value="([\w-]+)"/.exec(html)?.[1] as string;
+  // As a browser posts it: the scopes ticked when the page opened.
+  const ticked = [...html.matchAll(/<input type="checkbox" name="scope" value="([^"]+)"[^>]* checked>/g)];
+  const body = new URLSearchParams({ login: id, user: 'ops-alice', action: 'allow' });
+  for (const m of ticked) body.append('scope', m[1] as string);
   const posted = await fetch(`${at}/authorize`, {
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ login: id, user: 'ops-alice', action: 'allow' }),
+    body,
   });
   expect(posted.status).toBe(303);
   return new URL(posted.headers.get('location') as string);

@@ -254,11 +254,15 @@ describe('authorization code + PKCE (the approvals console login)', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     const id = /name="login" value="([\w-]+)"/.exec(html)?.[1] as string;
+    // As a browser posts it: the scopes ticked when the page opened.
+    const ticked = [...html.matchAll(/<input type="checkbox" name="scope" value="([^"]+)"[^>]* checked>/g)];
+    const body = new URLSearchParams({ login: id, user, action: 'allow' });
+    for (const m of ticked) body.append('scope', m[1] as string);
     const posted = await fetch(`${base}/authorize`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ login: id, user, action: 'allow' }),
+      body,
     });
     expect(posted.status).toBe(303);
     return new URL(posted.headers.get('location') as string);
