@@ -5,8 +5,8 @@ import { DurationInput, EndInput, formatDuration, parseDuration, resolveRange, s
 import { Cursor, defineTool, READ_ANNOTATIONS } from './define.js';
 import {
   checkPointsPerSeries,
+  DEFAULT_MAX_POINTS_PER_SERIES,
   DEFAULT_MAX_RAW_POINTS,
-  MaxPointsPerSeries,
   RangeAnswerInput,
   RangeAnswerOutput,
   rangeAnswer,
@@ -94,8 +94,7 @@ export const logsQueryMetric = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Log metrics',
-  description:
-    "LogQL metric query (count_over_time, rate, bytes_over_time, topk) over a range: top-k series' stats and shape.",
+  description: "Counts and rates from logs (a LogQL metric query): top-k series' stats and shape over a range.",
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: z.string().min(1).max(4000).describe('e.g. sum by (app) (rate({env="prod"}[5m]))'),
@@ -103,7 +102,6 @@ export const logsQueryMetric = defineTool({
     end: EndInput,
     step: DurationInput.optional().describe('Default range/250'),
     ...RangeAnswerInput,
-    maxPointsPerSeries: MaxPointsPerSeries,
     cursor: Cursor,
   }),
   output: z.object({
@@ -119,7 +117,8 @@ export const logsQueryMetric = defineTool({
     const { start, end } = resolveRange(input.start, input.end, 3600, MAX_RANGE_SECONDS);
     const range = end - start;
     const step = input.step ? parseDuration(input.step, 'step') : lokiDefaultStep(range);
-    checkPointsPerSeries(range, step, input.maxPointsPerSeries);
+    // A fixed bound here (metrics_query_range lets the caller raise it): a finer range is one larger step away.
+    checkPointsPerSeries(range, step, DEFAULT_MAX_POINTS_PER_SERIES);
     let res: Awaited<ReturnType<typeof loki.queryRange>>;
     try {
       res = await loki.queryRange(

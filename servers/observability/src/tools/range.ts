@@ -39,7 +39,9 @@ export const RangeAnswerInput = {
  * A range and step giving more points per series are refused with a suggested step (checkPointsPerSeries).
  * 11,000 is both Prometheus's and Loki's own limit (Loki: pkg/loghttp/query.go, errStepTooSmall).
  */
-export const MaxPointsPerSeries = z.number().int().min(10).max(11_000).default(1500);
+/** Points per series a range answer reads at most unless the caller raises it (metrics_query_range). */
+export const DEFAULT_MAX_POINTS_PER_SERIES = 1500;
+export const MaxPointsPerSeries = z.number().int().min(10).max(11_000).default(DEFAULT_MAX_POINTS_PER_SERIES);
 export const DEFAULT_MAX_RAW_POINTS = 2000;
 export const MaxRawPoints = z.number().int().min(1).max(20_000).default(DEFAULT_MAX_RAW_POINTS);
 
