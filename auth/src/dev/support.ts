@@ -1,6 +1,9 @@
-/** Small pieces the dev issuer's modules share: private state files and OAuth error bodies. */
+/** Small pieces the dev issuer's modules share: private state files, form bodies and OAuth error bodies. */
 import { randomUUID } from 'node:crypto';
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+
+const MAX_BODY = 8 * 1024;
 
 /** Hostnames a loopback redirect URI may use (RFC 8252 7.3), as `URL.hostname` spells them. */
 export const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -14,6 +17,30 @@ export class OAuthError extends Error {
   ) {
     super(description);
   }
+}
+
+/** The request's `application/x-www-form-urlencoded` body (at most 8 KiB), as /authorize and /token read it. */
+export function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  return new Promise((resolve, reject) => {
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    if (!type.startsWith('application/x-www-form-urlencoded')) {
+      reject(new OAuthError('invalid_request', 'the body must be application/x-www-form-urlencoded'));
+      return;
+    }
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new OAuthError('invalid_request', 'the body is too large', 413));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', reject);
+  });
 }
 
 /** Writes a file readable by its owner only (0600), atomically: a temporary file renamed over it. */
