@@ -23,12 +23,14 @@ import { assertAllLoaded, loadServers } from './servers.js';
  * (Gemini requires it) and argument descriptions only where they add information: docker 980, observability
  * 892 (909, then 932 with alerts_list_rules, before its trim), traefik 894, gitlab 845, secrets 821, zitadel 780
  * (before: 1,094 / 999 / 996 / 925 / 791 / 836). Raised to 1,000 when docker's compose lifecycle tools
- * learned to answer partially at the call's deadline (`complete`, `counts`, `omitted`: docker 998).
+ * learned to answer partially at the call's deadline (`complete`, `counts`, `omitted`: docker 998). Docker's
+ * events_list (December 2026) was trimmed to fit (no label or type filters): docker 1,000, observability 928
+ * with logs_query_metric.
  */
 const BUDGET_PER_TOOL = 1_000;
 /**
- * No single tool's entry may exceed this (largest: docker compose_get_logs, 1,618; observability
- * metrics_query_range 1,611, was 1,730 before its trim).
+ * No single tool's entry may exceed this (largest: docker compose_get_logs, 1,616; observability
+ * metrics_query_range 1,628, was 1,730 before its trim; logs_query_metric 1,539).
  */
 const BUDGET_ONE_TOOL = 1_650;
 
