@@ -110,11 +110,14 @@ export class EventHistory {
     this.#retryMs = this.#o.retryMinMs;
   }
 
-  /** Starts reading (once); never throws: a failure is logged and retried with backoff. */
-  start(): void {
+  /**
+   * Starts reading (once), after `delayMs`; never throws: a failure is logged and retried with backoff.
+   * The first read loads the engine client (dockerode), which a server should not do on its way to ready.
+   */
+  start(delayMs = 0): void {
     if (this.#started) return;
     this.#started = true;
-    this.#schedule(0);
+    this.#schedule(delayMs);
   }
 
   close(): void {

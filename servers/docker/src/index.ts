@@ -25,6 +25,9 @@ export const tools: readonly AnyTool<DockerServices>[] = [
   ...execTools,
 ];
 
+/** How long after start the event history first reads the engine (see createServices). */
+const HISTORY_START_DELAY_MS = 2000;
+
 export const DockerBackendConfig = z.object({
   host: z
     .string()
@@ -117,9 +120,11 @@ export const dockerServer = defineServer({
     });
     const { maxEvents, maxExecEvents } = config.eventHistory;
     // Read from the start, so events_list knows what happened before its first call; a failure to read is
-    // logged and retried, never a failed start (the engine may come up later).
+    // logged and retried, never a failed start (the engine may come up later). The first read waits until
+    // the server is up: it loads dockerode, which the start-up path leaves out, and loses nothing (the
+    // engine replays the events it still holds).
     const events = maxEvents > 0 ? new EventHistory(docker, { maxEvents, maxExecEvents, logger }) : undefined;
-    events?.start();
+    events?.start(HISTORY_START_DELAY_MS);
     return {
       docker,
       // With Redis configured, replicas share one budget per container (and refuse restarts while it is down).
