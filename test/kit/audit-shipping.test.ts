@@ -185,6 +185,11 @@ describe('shipping to Loki', () => {
       expect(p.headers['x-scope-orgid']).toBe('team-ops');
       expect(p.headers['content-type']).toMatch(/^application\/json/);
     }
+    // Counted once the push is answered: Loki may already hold the last batch while its answer is on the way.
+    await until(
+      'every record counted as shipped',
+      async () => (await metric(h.rt, 'ravenhelm_audit_ship_records_total', { sink: 'loki', outcome: 'shipped' })) >= 8,
+    );
     expect(await metric(h.rt, 'ravenhelm_audit_ship_records_total', { sink: 'loki', outcome: 'shipped' })).toBe(8);
   });
 
