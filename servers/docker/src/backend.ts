@@ -493,7 +493,8 @@ export class DockerBackend {
             { capBytes: cap },
           );
         }
-        if (text === '' || opts.raw) return (opts.raw ? text : undefined) as T;
+        if (opts.raw) return text as T;
+        if (text === '') return undefined as T;
         // /_ping answers text/plain "OK"
         return (/json/.test(res.headers['content-type'] ?? '') ? JSON.parse(text) : text) as T;
       });
