@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import ProblemsReporter from './scripts/problems-reporter.js';
 
 // Workspace packages export their TypeScript sources under the '@ravenhelm/source' condition,
 // so tests run against src/ without a build step.
@@ -13,6 +14,13 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    reporters: process.env.VITEST_JSON ? ['default', ['json', { outputFile: process.env.VITEST_JSON }]] : ['default'],
+    // With VITEST_JSON (CI), also the JSON report and the errors it leaves out (failed hooks, unhandled).
+    reporters: process.env.VITEST_JSON
+      ? [
+          'default',
+          ['json', { outputFile: process.env.VITEST_JSON }],
+          new ProblemsReporter(`${process.env.VITEST_JSON}.problems.json`),
+        ]
+      : ['default'],
   },
 });

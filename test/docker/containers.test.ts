@@ -246,13 +246,21 @@ describe('audit fixes: diagnose budget, unreadable logs, paused, secrets', () =>
       fx.start({ name: 'secret', script: ': postgres://app:S3cretPW@db/app --password=S3cretPW; exec sleep 600' }),
       fx.start({ name: 'nolog', script: 'echo hi; exit 4', logDriver: 'none', init: false }),
     ]);
-    await docker(['pause', paused]);
-    await fx.waitFor('the control-character lines', async () => {
-      const res = await call(tool('logs_get'), { container: ctl, tail: 100 }, services);
-      return res.matchedLines >= 30;
-    });
-    await fx.waitFor('nolog to exit', async () => (await fx.inspect(nolog)).State.Status === 'exited');
-  }, 60_000);
+    // The three waits run side by side, each well within the configured 120 s hook timeout: an own
+    // timeout of 60 s here once failed the whole block under CI load without saying which step was slow.
+    await Promise.all([
+      docker(['pause', paused]),
+      fx.waitFor(
+        'the control-character lines',
+        async () => {
+          const res = await call(tool('logs_get'), { container: ctl, tail: 100 }, services);
+          return res.matchedLines >= 30;
+        },
+        90_000,
+      ),
+      fx.waitFor('nolog to exit', async () => (await fx.inspect(nolog)).State.Status === 'exited', 90_000),
+    ]);
+  });
 
   it('containers_diagnose fits error lines full of control characters into the budget (JSON escaping counted)', async () => {
     const res = await call(tool('containers_diagnose'), { container: ctl }, services, {
