@@ -242,6 +242,48 @@ describe("events_list with the server's own event history (the engine keeps only
     expect(res.notes.join(' ')).toMatch(/events between \S+ and \S+ are not known: the engine's event stream was down/);
   });
 
+  it('a stream that stalls without breaking is noticed: the lost stretch is said, and the history reads again', async () => {
+    // the earlier tests' histories read through the same socket path: only this one may
+    for (const h of histories) h.close();
+    await proxy?.close();
+    proxy = await startFaultProxy({ path: '/var/run/docker.sock' }, { listenPath: socket });
+    const { history, services: svcs } = withHistory(socket);
+    const before = await fx.start({ name: 'stall-before', script: 'exit 2' });
+    await fx.waitFor('the history to read the die', async () => (await dieOf(svcs, before)).length === 1);
+    // The stream is cut, and the one the history opens next gets its headers and then nothing, like a
+    // connection whose peer vanished: the history believes it is reading.
+    await proxy.close();
+    proxy = await startFaultProxy({ path: '/var/run/docker.sock' }, { listenPath: socket });
+    proxy.only = /\/events/;
+    proxy.mode = { kind: 'stall-after-headers' };
+    const stalledProxy = proxy;
+    await fx.waitFor('the history to be connected to the stalled stream', async () => {
+      return stalledProxy.faultedOpen === 1 && history.view().downSince === undefined;
+    });
+    const lastSeen = history.view().lastSeen as number;
+    const target = await fx.start({ name: 'stall-flood', script: 'sleep 600' });
+    await overflowEngineBuffer(target);
+    // newer than the history's last event by more than a live stream could lag
+    while (Date.now() / 1000 < lastSeen + 7) await new Promise((r) => setTimeout(r, 200));
+    const during = await fx.start({ name: 'stall-during', script: 'exit 6' });
+    await fx.waitFor('the engine to see the die', async () => (await dieOf(services, during)).length === 1);
+    expect(history.view().events.some((e) => e.Actor?.Attributes?.name === during)).toBe(false);
+
+    proxy.mode = { kind: 'pass' };
+    const res = await call(events, { since: '10m' }, svcs);
+    // the newest events come from the engine; what neither holds is said, not passed over
+    expect((res.events as Ev[]).some((e) => e.name === during && e.action === 'die')).toBe(true);
+    expect(res.notes.join(' ')).toMatch(
+      /events between \S+ and \S+ are not known: the engine's event stream stopped delivering events without breaking/,
+    );
+    // and the history has read again: the gap is its own now, and the die is in it
+    await fx.waitFor('the history to read again', async () =>
+      history.view().events.some((e) => e.Actor?.Attributes?.name === during && e.Action === 'die'),
+    );
+    expect(history.view().gaps).toHaveLength(1);
+    expect(history.view().gaps[0]?.from).toBe(lastSeen);
+  }, 90_000);
+
   it('states its own bounds: container events and exec events each kept up to their limit', async () => {
     const { services: svcs } = withHistory('/var/run/docker.sock', { maxEvents: 3, maxExecEvents: 5 });
     const box = await fx.start({ name: 'bounded', script: 'sleep 600' });

@@ -126,6 +126,17 @@ export class EventHistory {
     this.#abort.abort(new Error('event history closed'));
   }
 
+  /**
+   * Ends the current stream and reads again (after the shortest backoff): the caller saw the engine hold
+   * container events this history has not received, so the stream stalled without breaking (a connection
+   * that died silently, a proxy that stopped forwarding). Reading again replays what the engine still holds
+   * and records a gap for what it no longer does.
+   */
+  resync(reason: string): void {
+    if (!this.#started || this.#downSince !== undefined) return;
+    this.#abort.abort(new Error(reason));
+  }
+
   get bounds(): { maxEvents: number; maxExecEvents: number } {
     return { maxEvents: this.#o.maxEvents, maxExecEvents: this.#o.maxExecEvents };
   }
@@ -170,8 +181,12 @@ export class EventHistory {
     const connectedAt = Date.now() / 1000;
     try {
       const res = await this.#source.eventStream(since, this.#abort.signal);
-      // The stream must never keep the process alive on its own.
+      // The stream must never keep the process alive on its own; over TCP, keepalive probes end a connection
+      // whose peer vanished (a Unix socket has none and cannot half-open). Chunks are decoded as UTF-8 text
+      // across their boundaries.
       res.socket?.unref();
+      res.socket?.setKeepAlive(true, 30_000);
+      res.setEncoding('utf8');
       if (this.#failures > 0) this.#o.logger.info({ after: this.#failures }, 'docker event history: reading again');
       this.#failures = 0;
       this.#retryMs = this.#o.retryMinMs;
@@ -181,7 +196,7 @@ export class EventHistory {
       let partial = '';
       let skipping = false;
       for await (const chunk of res) {
-        const lines = (partial + (chunk as Buffer).toString('utf8')).split('\n');
+        const lines = (partial + (chunk as string)).split('\n');
         partial = lines.pop() ?? '';
         if (partial.length > MAX_LINE_BYTES) {
           partial = '';

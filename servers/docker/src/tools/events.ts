@@ -74,6 +74,21 @@ function matches(e: EngineEvent, f: EventFilter): boolean {
 }
 
 const iso = (seconds: number) => new Date(Math.floor(seconds * 1000)).toISOString();
+
+/** A live stream delivers an event within milliseconds; one this much older than the engine's newest is stalled. */
+const STALL_SECONDS = 5;
+
+/**
+ * When the history's stream is up but has delivered nothing since a time the engine has newer container
+ * events than (by more than STALL_SECONDS): a stalled stream, whose connection did not break. Returns the
+ * time of the history's last event (or of its first read, when it has none), else undefined.
+ */
+export function stalledSince(engine: readonly EngineEvent[], view: HistoryView | undefined): number | undefined {
+  if (view === undefined || view.downSince !== undefined || view.completeFrom === undefined) return undefined;
+  const seen = view.lastSeen ?? view.completeFrom;
+  const newest = engine.reduce((m, e) => (e.Type === 'container' ? Math.max(m, eventTime(e)) : m), -Infinity);
+  return newest > seen + STALL_SECONDS ? seen : undefined;
+}
 const overlaps = (a: number, b: number, since: number, until: number) => a < until && b > since;
 
 /**
@@ -122,6 +137,14 @@ export function coverageOf(
     if (engineFrom > view.lastSeen && overlaps(view.lastSeen, engineFrom, since, until)) {
       notes.push(
         `events between ${iso(view.lastSeen)} and ${iso(engineFrom)} are not known: the engine's event stream has been down since ${iso(view.downSince)} and the engine no longer holds them`,
+      );
+    }
+  }
+  const stalled = stalledSince(engine, view);
+  if (stalled !== undefined && engineFrom !== undefined && engineFull && engineFrom > stalled) {
+    if (overlaps(stalled, engineFrom, since, until)) {
+      notes.push(
+        `events between ${iso(stalled)} and ${iso(engineFrom)} are not known: the engine's event stream stopped delivering events without breaking (it is being read again), and the engine no longer holds them`,
       );
     }
   }
@@ -187,6 +210,9 @@ export const eventsList = defineTool({
       .filter((e) => eventTime(e) >= since && eventTime(e) <= until && matches(e, filter))
       .sort((a, b) => eventTime(a) - eventTime(b));
     const coverage = coverageOf(engine, view, since, until, input.actions, history?.bounds);
+    // A stream that stalled without breaking is read again, so the next answers are whole again.
+    if (stalledSince(engine, view) !== undefined)
+      history?.resync('the engine holds newer events than the stream delivered');
     notes.push(...coverage.notes);
     let kept = inWindow.slice(-input.limit).map(eventOf);
     if (kept.length < inWindow.length) {
