@@ -1,9 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { silentLogger } from '@ravenhelm/kit';
+import { invokeTool, silentLogger } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
+import type { DockerBackend, EngineEvent } from './backend.js';
 import { EventHistory, type EventSource } from './event-history.js';
-import { eventOf } from './tools/events.js';
+import type { DockerServices } from './tools/define.js';
+import { eventOf, eventsList } from './tools/events.js';
 
 /** An event source whose streams the test writes by hand, byte by byte if it likes. */
 function handSource() {
@@ -24,12 +26,18 @@ const waitFor = async (check: () => boolean) => {
   expect(check()).toBe(true);
 };
 
+/** A started history on a hand source, its first stream open. */
+async function started(retry: { retryMinMs?: number; retryMaxMs?: number } = {}) {
+  const { source, streams } = handSource();
+  const history = new EventHistory(source, { maxEvents: 10, maxExecEvents: 10, logger: silentLogger(), ...retry });
+  history.start();
+  await waitFor(() => streams.length === 1);
+  return { history, streams };
+}
+
 describe('EventHistory', () => {
   it('decodes a character split across two chunks (an exec command in the action is any text)', async () => {
-    const { source, streams } = handSource();
-    const history = new EventHistory(source, { maxEvents: 10, maxExecEvents: 10, logger: silentLogger() });
-    history.start();
-    await waitFor(() => streams.length === 1);
+    const { history, streams } = await started();
     const now = Date.now() / 1000;
     const line = Buffer.from(
       `${JSON.stringify({ Type: 'container', Action: 'exec_start: echo grüße', Actor: { ID: 'a'.repeat(64), Attributes: { name: 'web' } }, time: Math.floor(now), timeNano: Math.floor(now * 1e9) })}\n`,
@@ -44,16 +52,7 @@ describe('EventHistory', () => {
   });
 
   it('resync ends a stream that stalled and reads again at once; it does nothing while the stream is down', async () => {
-    const { source, streams } = handSource();
-    const history = new EventHistory(source, {
-      maxEvents: 10,
-      maxExecEvents: 10,
-      logger: silentLogger(),
-      retryMinMs: 10,
-      retryMaxMs: 20,
-    });
-    history.start();
-    await waitFor(() => streams.length === 1);
+    const { history, streams } = await started({ retryMinMs: 10, retryMaxMs: 20 });
     history.resync('stalled');
     await waitFor(() => streams.length === 2);
     expect(streams[0]?.destroyed).toBe(true);
@@ -62,5 +61,48 @@ describe('EventHistory', () => {
     history.resync('after close');
     await new Promise((r) => setTimeout(r, 50));
     expect(streams).toHaveLength(2);
+  });
+});
+
+describe('events_list and a stream that lags by a moment', () => {
+  const at = (seconds: number, action: string): EngineEvent => ({
+    Type: 'container',
+    Action: action,
+    Actor: { ID: 'b'.repeat(64), Attributes: { name: 'api' } },
+    time: Math.floor(seconds),
+    timeNano: Math.round(seconds * 1e9),
+  });
+  const line = (e: EngineEvent) => `${JSON.stringify(e)}\n`;
+
+  it('waits for an event the engine already holds to arrive on the stream instead of calling the stream stalled', async () => {
+    const { history, streams } = await started();
+    const now = Date.now() / 1000;
+    const old = at(now - 60, 'start');
+    streams[0]?.write(line(old));
+    await waitFor(() => history.view().lastSeen !== undefined);
+    // a container dies; the engine has the event, the stream delivers it 300 ms later
+    const died = at(now, 'die');
+    const docker = { events: async () => [old, died] } as unknown as DockerBackend;
+    setTimeout(() => streams[0]?.write(line(died)), 300);
+    const res = (await invokeTool(
+      eventsList,
+      { since: '10m' },
+      { docker, events: history } as unknown as DockerServices,
+      {
+        signal: new AbortController().signal,
+        logger: silentLogger(),
+        principal: { subject: 't', scopes: [], roles: [], source: 'stdio' },
+        requestId: 't',
+        maxOutputBytes: 64 * 1024,
+        options: {},
+      },
+      { timeoutMs: 10_000 },
+    )) as { events: { action: string }[] };
+    expect(res.events.map((e) => e.action)).toEqual(['start', 'die']);
+    // the healthy stream was kept: no second stream was opened
+    await new Promise((r) => setTimeout(r, 100));
+    expect(streams).toHaveLength(1);
+    expect(streams[0]?.destroyed).toBe(false);
+    history.close();
   });
 });

@@ -77,6 +77,8 @@ const iso = (seconds: number) => new Date(Math.floor(seconds * 1000)).toISOStrin
 
 /** A live stream delivers an event within milliseconds; one this much older than the engine's newest is stalled. */
 const STALL_SECONDS = 5;
+/** How long a call waits for the history to read what the engine already holds before calling it stalled. */
+const STALL_WAIT_MS = 1000;
 
 /**
  * When the history's stream is up but has delivered nothing since a time the engine has newer container
@@ -198,7 +200,14 @@ export const eventsList = defineTool({
     // once (`until` is now): the newest events even when the server's own history has not read them yet, and
     // everything while that history is down. Merged with the history, each event once.
     const engine = await docker.events(1, Number((nowMs / 1000).toFixed(3)), signal);
-    const view = history?.running ? history.view() : undefined;
+    let view = history?.running ? history.view() : undefined;
+    // An event the engine holds that the history has not read yet is usually just arriving on the stream:
+    // it gets a moment (STALL_WAIT_MS) before the stream is judged stalled.
+    for (const deadline = Date.now() + STALL_WAIT_MS; history && stalledSince(engine, view) !== undefined; ) {
+      if (Date.now() >= deadline || signal.aborted) break;
+      await new Promise((r) => setTimeout(r, 50));
+      view = history.view();
+    }
     const byKey = new Map<string, EngineEvent>();
     for (const e of [...(view?.events ?? []), ...engine.map(trimmed)]) byKey.set(keyOf(e), e);
     const filter: EventFilter = {
