@@ -291,6 +291,40 @@ describe('HTTP refusals, the way curl sees them', () => {
     expect(goodOrigin.status).toBe(200);
   });
 
+  it('grants CORS to an allowed origin only: its preflight is answered and its answers are readable, the 401 challenge too', async () => {
+    const preflight = (origin: string, headers = 'authorization, content-type, mcp-protocol-version') =>
+      fetch(h.url, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': headers },
+      });
+    const pre = await preflight(h.base);
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(h.base);
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(pre.headers.get('access-control-allow-headers')).toBe('authorization, content-type, mcp-protocol-version');
+    // a header list that is not plain names is not echoed: the fixed list is granted instead
+    const odd = await preflight(h.base, 'authorization; x="y"');
+    expect(odd.headers.get('access-control-allow-headers')).toMatch(
+      /^authorization, content-type, accept, mcp-protocol-version/,
+    );
+    // the browser can read the sign-in challenge, and the answer once signed in
+    const challenged = await rpc(h.url, callBody('echo_noop'), { origin: h.base });
+    expect(challenged.status).toBe(401);
+    expect(challenged.headers.get('access-control-allow-origin')).toBe(h.base);
+    expect(challenged.headers.get('access-control-expose-headers')).toContain('www-authenticate');
+    const ok = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader', origin: h.base });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(h.base);
+    expect(ok.headers.get('vary')).toMatch(/origin/i);
+    // a foreign origin gets no grant, its preflight included
+    const foreign = await preflight('http://evil.example');
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    // agents and curl send no Origin: nothing CORS about their answers
+    const plain = await rpc(h.url, callBody('echo_noop'), { authorization: 'Bearer reader' });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('caps the body, refuses batches, unknown protocol versions, GET and non-JSON', async () => {
     const big = await rpc(h.url, callBody('echo_say', { message: 'x'.repeat(2 * 1024 * 1024) }), {
       authorization: 'Bearer reader',

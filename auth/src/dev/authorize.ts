@@ -122,8 +122,18 @@ export class DevAuthorizationServer {
   /** Handles /authorize, /token and (with `dynamic`) /register; false for any other path. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (url.pathname === '/register' && this.#dynamic) {
-      if (req.method === 'POST') await this.#dynamic.clients.handle(req, res, this.#dynamic.options.scopes);
-      else res.writeHead(405, { allow: 'POST' }).end();
+      const cors = registrationCors(req.headers.origin);
+      if (req.method === 'OPTIONS') {
+        res
+          .writeHead(204, {
+            ...cors,
+            'access-control-allow-methods': 'POST',
+            'access-control-allow-headers': 'content-type, authorization',
+          })
+          .end();
+      } else if (req.method === 'POST')
+        await this.#dynamic.clients.handle(req, res, this.#dynamic.options.scopes, cors);
+      else res.writeHead(405, { allow: 'POST, OPTIONS' }).end();
       return true;
     }
     if (url.pathname === '/authorize') {
@@ -265,4 +275,24 @@ export class DevAuthorizationServer {
     });
     return sendRedirect(res, redirectUri, { code, state });
   }
+}
+
+/**
+ * Registration is open to pages served from this machine (a browser-based MCP client such as the
+ * Inspector's web UI registers from its page), never to a page from elsewhere: one could fill the bounded
+ * client list and push out the clients people registered.
+ */
+export function registrationCors(origin: string | undefined): Record<string, string> {
+  if (origin === undefined) return {};
+  let host: string;
+  try {
+    const u = new URL(origin);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return {};
+    host = u.hostname;
+  } catch {
+    return {};
+  }
+  return host === 'localhost' || host === '127.0.0.1' || host === '[::1]'
+    ? { 'access-control-allow-origin': origin, vary: 'origin' }
+    : {};
 }

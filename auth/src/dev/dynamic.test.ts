@@ -134,6 +134,35 @@ const refresh = (clientId: string, token: string, extra: Record<string, string> 
   tokenRequest({ grant_type: 'refresh_token', client_id: clientId, refresh_token: token, ...extra }, at);
 
 describe('registration (RFC 7591)', () => {
+  test('a page served from this machine may register from the browser (CORS); a page from elsewhere may not', async () => {
+    const inspector = 'http://localhost:6274';
+    const pre = await fetch(`${base}/register`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: inspector,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(inspector);
+    expect(pre.headers.get('access-control-allow-headers')).toContain('content-type');
+    const made = await fetch(`${base}/register`, {
+      method: 'POST',
+      headers: { origin: inspector, 'content-type': 'application/json' },
+      body: JSON.stringify(publicClient()),
+    });
+    expect(made.status).toBe(201);
+    expect(made.headers.get('access-control-allow-origin')).toBe(inspector);
+    for (const origin of ['https://evil.example', 'http://localhost.evil.example:6274', 'null']) {
+      const foreign = await fetch(`${base}/register`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      });
+      expect(foreign.headers.get('access-control-allow-origin'), origin).toBeNull();
+    }
+  });
+
   test('the metadata advertises the registration endpoint and refresh tokens only when enabled', async () => {
     const meta = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as Record<
       string,

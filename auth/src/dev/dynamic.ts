@@ -251,8 +251,13 @@ export class DynamicClientStore {
   }
 
   /** POST /register: 201 with the client, or an RFC 7591 error body. */
-  async handle(req: IncomingMessage, res: ServerResponse, allowedScopes: readonly string[]): Promise<void> {
-    const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache' };
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    allowedScopes: readonly string[],
+    cors: Record<string, string> = {},
+  ): Promise<void> {
+    const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache', ...cors };
     try {
       const client = await this.register(checkRegistration(await readJsonBody(req), allowedScopes));
       res.writeHead(201, headers).end(JSON.stringify(client));

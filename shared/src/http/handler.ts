@@ -17,6 +17,12 @@ import type { CancelCall, MultiplexTransport } from './multiplex.js';
 import { OwnCalls } from './own-calls.js';
 import { checkRoutingHeaders, headerToolName, headerValues, readRoutingHeaders } from './routing-headers.js';
 
+/** What a browser page on an allowed origin may send: the MCP headers of both protocol versions. */
+const CORS_REQUEST_HEADERS =
+  'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, mcp-method, mcp-name';
+/** What it may read besides the simple headers: the protocol version, the sign-in challenge, when to retry. */
+const CORS_EXPOSED_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate, retry-after';
+const HEADER_NAME_LIST = /^[A-Za-z0-9-]+(?:\s*,\s*[A-Za-z0-9-]+)*$/;
 export interface PeerIdentity {
   spiffeId?: string | undefined;
   certificate?: Buffer | undefined;
@@ -189,6 +195,34 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         `Origin '${clip(origin)}' is not allowed; add it to http.allowedOrigins`,
       );
     }
+  }
+
+  /**
+   * CORS for the origins the operator allowed (http.allowedOrigins; checkTransport has refused any other):
+   * a page there may call the endpoint and read the answers, the 401 challenge that starts its sign-in
+   * included. A preflight is answered here (true); it names the request headers it wants, which are
+   * granted as asked when they are a plain list of header names.
+   */
+  function cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return false;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'origin');
+    const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
+    if (!preflight) {
+      res.setHeader('access-control-expose-headers', CORS_EXPOSED_HEADERS);
+      return false;
+    }
+    const asked = req.headers['access-control-request-headers'] ?? '';
+    const allowHeaders = asked.length <= 1024 && HEADER_NAME_LIST.test(asked) ? asked : CORS_REQUEST_HEADERS;
+    res.writeHead(204, {
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': allowHeaders,
+      'access-control-max-age': '600',
+    });
+    res.end();
+    o.metrics.httpRequests.inc({ server: o.server, status: '204' });
+    return true;
   }
 
   async function authenticate(req: IncomingMessage, url: URL): Promise<Principal> {
@@ -507,6 +541,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         if (o.isDraining())
           throw new RavenhelmError('ERR_SHUTTING_DOWN', 'server is shutting down; retry on another replica');
         checkTransport(req);
+        if (cors(req, res)) return;
         return handleMcp(req, res, url);
       }
       if (url.pathname === '/approvals' || url.pathname.startsWith('/approvals/')) {
