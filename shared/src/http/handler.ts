@@ -23,6 +23,7 @@ const CORS_REQUEST_HEADERS =
 /** What it may read besides the simple headers: the protocol version, the sign-in challenge, when to retry. */
 const CORS_EXPOSED_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate, retry-after';
 const HEADER_NAME_LIST = /^[A-Za-z0-9-]+(?:\s*,\s*[A-Za-z0-9-]+)*$/;
+
 export interface PeerIdentity {
   spiffeId?: string | undefined;
   certificate?: Buffer | undefined;

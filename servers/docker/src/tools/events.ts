@@ -91,6 +91,7 @@ export function stalledSince(engine: readonly EngineEvent[], view: HistoryView |
   const newest = engine.reduce((m, e) => (e.Type === 'container' ? Math.max(m, eventTime(e)) : m), -Infinity);
   return newest > seen + STALL_SECONDS ? seen : undefined;
 }
+
 const overlaps = (a: number, b: number, since: number, until: number) => a < until && b > since;
 
 /**
