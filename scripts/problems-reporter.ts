@@ -2,7 +2,8 @@
 // afterAll of a describe block, a module's own errors, unhandled errors) to `<VITEST_JSON>.problems.json`,
 // so .ci/run can name them in the last lines CI keeps. The JSON report marks such a file "failed" with an
 // empty message and its tests "skipped", which says nothing about why.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 
 interface SerializedErrorLike {
@@ -36,6 +37,7 @@ export default class ProblemsReporter implements Reporter {
       }
     }
     for (const err of unhandledErrors) problems.push({ file: '(unhandled)', where: '(run)', message: firstLines(err) });
+    mkdirSync(dirname(this.outputFile), { recursive: true });
     writeFileSync(this.outputFile, `${JSON.stringify(problems, null, 2)}\n`);
   }
 }
