@@ -73,6 +73,27 @@ describe('fitText', () => {
   it('leaves small text alone', () => {
     expect(fitText('a\nb\n', 100)).toEqual({ text: 'a\nb\n', truncated: false, totalBytes: 4 });
   });
+  it('fits text far smaller than the cap whose escapes make its JSON far larger (a log of control characters)', () => {
+    // Once returned 66,232 JSON bytes for a 64,512 cap (CI, a log still being written): the cut shrank from
+    // the cap, not from the text, and four rounds were not enough to reach the text's own size.
+    const line = `error: ${'\u0001'.repeat(1000)}`;
+    let checked = 0;
+    for (const lines of [1, 4, 10, 12, 30]) {
+      for (const partial of [0, 185, 999]) {
+        const text = `${Array.from({ length: lines }, () => line).join('\n')}\nerror: ${'\u0001'.repeat(partial)}`;
+        for (const cap of [64_512, 25_000, 7_000]) {
+          const out = fitText(text, cap);
+          const size = Buffer.byteLength(JSON.stringify(out.text));
+          expect(size, `${lines} lines + ${partial}, cap ${cap}`).toBeLessThanOrEqual(cap);
+          expect(text.endsWith(out.text)).toBe(true);
+          // not cut more than needed: one more line's worth would not have fitted
+          if (out.truncated) expect(size + 6_020).toBeGreaterThan(cap);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(45);
+  });
 });
 
 describe('timestampKey', () => {

@@ -333,16 +333,27 @@ export const LogAnswer = {
   notes: z.array(z.string()).optional(),
 };
 
-/** Clips text from the front until its JSON form fits `maxBytes` (escapes can make JSON larger than the text). */
+/**
+ * Keeps the newest part of a text whose JSON form fits `maxBytes`. Escapes make JSON larger than the text,
+ * unevenly (a control character takes 6 bytes, a letter 1), so the cut is searched for: the largest that
+ * fits, since the JSON size only grows as the cut takes in more of the text.
+ */
 export function fitText(text: string, maxBytes: number): { text: string; truncated: boolean; totalBytes: number } {
   const totalBytes = Buffer.byteLength(text, 'utf8');
-  let budget = maxBytes;
-  let clipped = clipTail(text, budget);
-  for (let i = 0; i < 4 && jsonBytes(clipped.text) > maxBytes; i++) {
-    budget = Math.floor(budget * (maxBytes / jsonBytes(clipped.text)) * 0.95);
-    clipped = clipTail(text, Math.max(0, budget));
+  let kept = clipTail(text, maxBytes).text;
+  if (jsonBytes(kept) > maxBytes) {
+    // Every shorter cut of the text is the same cut of `kept` (same end, same line snapping): search in it.
+    const within = kept;
+    let fits = 0;
+    let over = Buffer.byteLength(within, 'utf8');
+    while (over - fits > 1) {
+      const mid = (fits + over) >> 1;
+      if (jsonBytes(clipTail(within, mid).text) <= maxBytes) fits = mid;
+      else over = mid;
+    }
+    kept = clipTail(within, fits).text;
   }
-  return { text: clipped.text, truncated: clipped.text.length < text.length, totalBytes };
+  return { text: kept, truncated: kept.length < text.length, totalBytes };
 }
 
 export const logsGet = defineTool({
