@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clipTail, decodeCursor, pageList } from './budget.js';
+import { clipHeadJson, clipTail, clipTailJson, decodeCursor, pageList } from './budget.js';
 
 describe('pageList', () => {
   const items = Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item-${i}`.padEnd(40, 'x') }));
@@ -32,5 +32,34 @@ describe('clipTail', () => {
     expect(clipped.truncated).toBe(true);
     expect(clipped.text.endsWith('line 99')).toBe(true);
     expect(clipped.text.startsWith('line ')).toBe(true);
+  });
+});
+
+describe('clipHeadJson and clipTailJson', () => {
+  const json = (t: string) => Buffer.byteLength(JSON.stringify(t));
+  // lines whose JSON form is up to 6 times their size, unevenly: a quote 2 bytes, a control character 6
+  const text = Array.from({ length: 40 }, (_, i) => `${i} "${'\u0001'.repeat(i * 20)}" \\ ok`).join('\n');
+
+  it('keep the largest head or tail whose JSON fits, within the byte cap too', () => {
+    for (const [clip, keep] of [
+      [clipHeadJson, (t: string) => text.startsWith(t)],
+      [clipTailJson, (t: string) => text.endsWith(t)],
+    ] as const) {
+      for (const maxJson of [300, 4_000, 20_000]) {
+        const out = clip(text, 100_000, maxJson);
+        expect(json(out.text)).toBeLessThanOrEqual(maxJson);
+        expect(keep(out.text)).toBe(true);
+        expect(out.truncated).toBe(true);
+        expect(out.totalBytes).toBe(Buffer.byteLength(text));
+        // the next longer cut would not fit: nothing was given away
+        const longer = clip(text, Buffer.byteLength(out.text) + 1, Number.MAX_SAFE_INTEGER).text;
+        if (longer.length > out.text.length) expect(json(longer)).toBeGreaterThan(maxJson);
+      }
+      // the byte cap still applies when the JSON has room
+      const capped = clip(text, 500, 1_000_000);
+      expect(Buffer.byteLength(capped.text)).toBeLessThanOrEqual(500);
+      // small text is left alone
+      expect(clip('a\nb', 100, 100)).toEqual({ text: 'a\nb', truncated: false, totalBytes: 3 });
+    }
   });
 });

@@ -97,6 +97,40 @@ export function clipHead(text: string, maxBytes: number): ClippedText {
   return { text: head, truncated: true, totalBytes };
 }
 
+/**
+ * clipHead, and the result also fits `maxJsonBytes` as a JSON string. Escapes make JSON larger than the text,
+ * unevenly (a control character takes 6 bytes, a quote 2, a letter 1), so the cut is searched for: the
+ * largest that fits (the JSON size only grows as the cut takes in more of the text).
+ */
+export function clipHeadJson(text: string, maxBytes: number, maxJsonBytes: number): ClippedText {
+  return clipJson(clipHead, text, maxBytes, maxJsonBytes);
+}
+
+/** clipTail, and the result also fits `maxJsonBytes` as a JSON string (see clipHeadJson). */
+export function clipTailJson(text: string, maxBytes: number, maxJsonBytes: number): ClippedText {
+  return clipJson(clipTail, text, maxBytes, maxJsonBytes);
+}
+
+function clipJson(
+  clip: (text: string, maxBytes: number) => ClippedText,
+  text: string,
+  maxBytes: number,
+  maxJsonBytes: number,
+): ClippedText {
+  const first = clip(text, maxBytes);
+  if (jsonBytes(first.text) <= maxJsonBytes) return first;
+  // Every shorter cut of the text is the same cut of `within` (same end or start, same line snapping).
+  const within = first.text;
+  let fits = 0;
+  let over = Buffer.byteLength(within, 'utf8');
+  while (over - fits > 1) {
+    const mid = (fits + over) >> 1;
+    if (jsonBytes(clip(within, mid).text) <= maxJsonBytes) fits = mid;
+    else over = mid;
+  }
+  return { text: clip(within, fits).text, truncated: true, totalBytes: first.totalBytes };
+}
+
 export function jsonBytes(value: unknown): number {
   return bytesOf(value);
 }

@@ -34,7 +34,9 @@ export {
 export {
   type ClippedText,
   clipHead,
+  clipHeadJson,
   clipTail,
+  clipTailJson,
   DEFAULT_MAX_OUTPUT_BYTES,
   dataBudgetOf,
   decodeCursor,

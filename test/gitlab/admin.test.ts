@@ -265,6 +265,26 @@ describe('runners, repository, wiki', () => {
     expect(dotdot.code).toBe('ERR_INVALID_INPUT');
   });
 
+  it('fits a file whose JSON escapes outgrow its bytes (quotes, control characters) into the output budget', async () => {
+    // 60 KB whose JSON form is about 3 times larger: once cut to the byte cap only, and the call then
+    // failed for going over its data share
+    const line = `{"k":"${'\u0001'.repeat(40)}","q":"\\"}\n`;
+    apiProject()
+      ?.files.get('main')
+      ?.set('data/escapes.json', line.repeat(Math.ceil(60_000 / line.length)));
+    const dataShare = 26_009; // the data share of the default 64 KiB output budget
+    const file = await call(
+      'repository_get_file',
+      { project: 'platform/api', path: 'data/escapes.json', maxBytes: 60_000 },
+      fx.services,
+      dataShare,
+    );
+    expect(file.truncated).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(file))).toBeLessThanOrEqual(dataShare);
+    expect(file.content.startsWith(line)).toBe(true);
+    expect(file.content.endsWith('\n')).toBe(true); // whole lines
+  });
+
   it('lists and reads wiki pages', async () => {
     const list = await call('wiki_list', { project: 'platform/api' }, fx.services);
     expect(list.pages.map((p: { slug: string }) => p.slug)).toEqual(['home', 'runbooks/deploy']);

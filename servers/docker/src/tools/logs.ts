@@ -1,4 +1,4 @@
-import { clipTail, jsonBytes, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { clipTailJson, jsonBytes, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend, LogResult } from '../backend.js';
@@ -333,27 +333,9 @@ export const LogAnswer = {
   notes: z.array(z.string()).optional(),
 };
 
-/**
- * Keeps the newest part of a text whose JSON form fits `maxBytes`. Escapes make JSON larger than the text,
- * unevenly (a control character takes 6 bytes, a letter 1), so the cut is searched for: the largest that
- * fits, since the JSON size only grows as the cut takes in more of the text.
- */
+/** Keeps the newest part of a text whose JSON form fits `maxBytes` (escapes make JSON larger than the text). */
 export function fitText(text: string, maxBytes: number): { text: string; truncated: boolean; totalBytes: number } {
-  const totalBytes = Buffer.byteLength(text, 'utf8');
-  let kept = clipTail(text, maxBytes).text;
-  if (jsonBytes(kept) > maxBytes) {
-    // Every shorter cut of the text is the same cut of `kept` (same end, same line snapping): search in it.
-    const within = kept;
-    let fits = 0;
-    let over = Buffer.byteLength(within, 'utf8');
-    while (over - fits > 1) {
-      const mid = (fits + over) >> 1;
-      if (jsonBytes(clipTail(within, mid).text) <= maxBytes) fits = mid;
-      else over = mid;
-    }
-    kept = clipTail(within, fits).text;
-  }
-  return { text: kept, truncated: kept.length < text.length, totalBytes };
+  return clipTailJson(text, maxBytes, maxBytes);
 }
 
 export const logsGet = defineTool({

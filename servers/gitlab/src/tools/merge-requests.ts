@@ -1,4 +1,4 @@
-import { clipHead, ToolError } from '@ravenhelm/kit';
+import { clipHeadJson, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
@@ -221,7 +221,7 @@ export const mergeRequestsGetDiff = defineTool({
         const d = res.data.find((x) => x.new_path === path || x.old_path === path);
         if (d) {
           const raw = str(d.diff);
-          const clipped = clipHead(raw, Math.min(maxBytes, maxOutputBytes - 1024));
+          const clipped = clipHeadJson(raw, maxBytes, maxOutputBytes - 1024);
           const tooLarge = d.too_large === true;
           const collapsed = d.collapsed === true;
           const note = tooLarge

@@ -1,4 +1,4 @@
-import { clipHead, ToolError } from '@ravenhelm/kit';
+import { clipHeadJson, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage, type GitLabBackend } from '../backend.js';
 import { defineTool } from './define.js';
@@ -93,7 +93,7 @@ export const repositoryGetFile = defineTool({
       const binary = buf.subarray(0, 8000).includes(0);
       const clipped = binary
         ? { text: '', truncated: false }
-        : clipHead(buf.toString('utf8'), Math.min(maxBytes, maxOutputBytes - 1024));
+        : clipHeadJson(buf.toString('utf8'), maxBytes, maxOutputBytes - 1024);
       return { path, ref: at, size: buf.length, binary, content: clipped.text, truncated: clipped.truncated };
     });
   },

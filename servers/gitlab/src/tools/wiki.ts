@@ -1,4 +1,4 @@
-import { clipHead } from '@ravenhelm/kit';
+import { clipHeadJson } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
 import { fitItems, ProjectPath, type Rec, str } from './shapes.js';
@@ -59,7 +59,7 @@ export const wikiGet = defineTool({
     const p = (await gitlab.call(`wiki page "${slug}" of "${project}"`, signal, (api) =>
       api.ProjectWikis.show(path, slug),
     )) as unknown as Rec;
-    const clipped = clipHead(str(p.content), Math.min(maxBytes, maxOutputBytes - 1024));
+    const clipped = clipHeadJson(str(p.content), maxBytes, maxOutputBytes - 1024);
     return {
       slug: str(p.slug),
       title: str(p.title),
