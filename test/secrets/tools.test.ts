@@ -11,7 +11,11 @@ const API_KEY = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc';
 const NEW_TOKEN = 'n3w-T0ken-value-e81f44aa90';
 const PUT_AGAIN = 'second-Put-value-55c1d0f2aa';
 const WEAK_NEW = 'changeme';
-const values = [DB_PASSWORD, API_KEY, NEW_TOKEN, PUT_AGAIN, 'redispassword', 'abc12'];
+// Short and weak (5 chars, 2 classes), and never part of a hex or base64 string: its first version, 'abc12',
+// turned up by chance inside a random hex id or hash of the audit log in a CI run (a run writes about 16,000
+// five-character windows of hex: 1 run in 65).
+const SHORT = 'qz!!k';
+const values = [DB_PASSWORD, API_KEY, NEW_TOKEN, PUT_AGAIN, 'redispassword', SHORT];
 const revealedResults: string[] = [];
 
 const sim = new SecretsManagerSimulator();
@@ -27,7 +31,7 @@ beforeAll(async () => {
   sim.seed('app/api-key', API_KEY, { tags: { team: 'payments' } });
   sim.seed('legacy/redis', 'redispassword', { createdDaysAgo: 200 });
   sim.seed('legacy/unset', '__UNSET__');
-  sim.seed('legacy/short', 'abc12');
+  sim.seed('legacy/short', SHORT);
   bin = await startBin({ sim, env: { SECRETS_MAX_ATTEMPTS: '1', SECRETS_TIMEOUT_MS: '1500' } });
 }, 60_000);
 
