@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { invokeTool, silentLogger } from '@ravenhelm/kit';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { DockerBackend, EngineEvent } from './backend.js';
 import { EventHistory, type EventSource } from './event-history.js';
 import type { DockerServices } from './tools/define.js';
@@ -104,5 +104,48 @@ describe('events_list and a stream that lags by a moment', () => {
     expect(streams).toHaveLength(1);
     expect(streams[0]?.destroyed).toBe(false);
     history.close();
+  });
+});
+
+describe('events_list and the millisecond it is called in', () => {
+  /** The engine's buffered events, returned as the engine does: none stamped after `until` (in nanoseconds). */
+  const engineOf = (held: EngineEvent[]) =>
+    ({
+      events: async (_since: number, until: number) => held.filter((e) => (e.timeNano ?? 0) <= until * 1e9),
+    }) as unknown as DockerBackend;
+  const ctx = {
+    signal: new AbortController().signal,
+    logger: silentLogger(),
+    principal: { subject: 't', scopes: [], roles: [], source: 'stdio' as const },
+    requestId: 't',
+    maxOutputBytes: 64 * 1024,
+    options: {},
+  };
+  const exec = (nanos: number, i: number): EngineEvent => ({
+    Type: 'container',
+    Action: 'exec_create: true',
+    Actor: { ID: 'c'.repeat(64), Attributes: { name: 'svc', n: String(i) } },
+    time: Math.floor(nanos / 1e9),
+    timeNano: nanos,
+  });
+
+  it('lists an event stamped earlier in the same millisecond, and counts it towards the engine buffer being full', async () => {
+    const nowMs = Date.now();
+    // 256 events, the newest 0.4 ms into the millisecond Date.now() reports (which drops the fraction)
+    const held = Array.from({ length: 256 }, (_, i) => exec(nowMs * 1e6 - (255 - i) * 1e6 + 400_000, i));
+    vi.spyOn(Date, 'now').mockReturnValue(nowMs);
+    try {
+      const res = (await invokeTool(
+        eventsList,
+        { since: '1h', limit: 256 },
+        { docker: engineOf(held) } as unknown as DockerServices,
+        ctx,
+        { timeoutMs: 10_000 },
+      )) as { matched: number; notes?: string[] };
+      expect(res.matched).toBe(256);
+      expect(res.notes?.join(' ')).toContain('the engine keeps only its latest 256 events');
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

@@ -190,17 +190,21 @@ export const eventsList = defineTool({
   }),
   handler: async (input, { docker, events: history, signal, maxOutputBytes }) => {
     const nowMs = Date.now();
+    // Now, as the end of the current millisecond: Date.now() drops the fraction, and an event the engine
+    // stamped earlier in this same millisecond (its times are in nanoseconds) happened before this call.
+    const now = (nowMs + 1) / 1000;
     const notes: string[] = [];
     const since = parseSince(input.since, nowMs) ?? 0;
-    let until = parseSince(input.until, nowMs, 'until') ?? nowMs / 1000;
-    if (until > nowMs / 1000) {
-      until = nowMs / 1000;
+    let until = parseSince(input.until, nowMs, 'until') ?? now;
+    if (until > now) {
+      until = now;
       notes.push('until is in the future: events up to now are shown (this tool does not wait for new events)');
     }
     // What the engine holds now (at most its latest 256 events, whatever their time), in one call that ends at
-    // once (`until` is now): the newest events even when the server's own history has not read them yet, and
-    // everything while that history is down. Merged with the history, each event once.
-    const engine = await docker.events(1, Number((nowMs / 1000).toFixed(3)), signal);
+    // once (`until` is now, the engine waits at most the rest of this millisecond): the newest events even when
+    // the server's own history has not read them yet, and everything while that history is down. Merged with
+    // the history, each event once.
+    const engine = await docker.events(1, now, signal);
     let view = history?.running ? history.view() : undefined;
     // An event the engine holds that the history has not read yet is usually just arriving on the stream:
     // it gets a moment (STALL_WAIT_MS) before the stream is judged stalled.
