@@ -43,8 +43,11 @@
  *   organisation's. An unknown user is an empty list, not NOT_FOUND (it is a query, not a lookup).
  * - admin v1 ListEvents `POST /admin/v1/events/_search` (https://zitadel.com/docs/guides/integrate/event-api,
  *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
- *   sequence, creationDate, payload, type {type, localized}}): filters sequence (exclusive, direction
- *   from `asc`), limit, editorUserId, eventTypes, aggregateId, aggregateTypes, resourceOwner; no total.
+ *   sequence, creationDate, payload, type {type, localized}}): filters sequence (greater than, whatever
+ *   `asc`; counted per aggregate), creationDate/from (before it when descending, after it when `asc`) or
+ *   range {since, until}, limit (at most 1000), editorUserId, eventTypes, aggregateId, aggregateTypes,
+ *   resourceOwner; no total (internal/api/grpc/admin/event.go eventRequestToFilter,
+ *   internal/eventstore/search_query.go, internal/eventstore/v3/push.sql).
  * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
  *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
  *   7 PERMISSION_DENIED 403, 9 FAILED_PRECONDITION 400, 16 UNAUTHENTICATED 401); messages are
@@ -164,6 +167,22 @@ export interface ZitadelSim extends SimServer {
   };
 }
 
+/** Microseconds since the epoch of an RFC 3339 time (a protobuf Timestamp in JSON), nanoseconds dropped. */
+function microsOf(iso: string | undefined): bigint | undefined {
+  if (iso === undefined) return undefined;
+  const m = /^(.{19})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(iso);
+  const whole = m ? Date.parse(`${m[1]}${m[3]}`) : Number.NaN;
+  if (!m || !Number.isFinite(whole)) throw new Error(`not an RFC 3339 time: ${iso}`);
+  return BigInt(whole) * 1000n + BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 6));
+}
+
+/** RFC 3339 as protojson writes a Timestamp (0, 3, 6 or 9 fraction digits) that Postgres stored (microseconds). */
+function isoOfMicros(us: bigint): string {
+  const frac = (us % 1_000_000n).toString().padStart(6, '0');
+  const digits = frac === '000000' ? '' : frac.endsWith('000') ? `.${frac.slice(0, 3)}` : `.${frac}`;
+  return `${new Date(Number(us / 1000n)).toISOString().slice(0, 19)}${digits}Z`;
+}
+
 export async function startZitadelSim(): Promise<ZitadelSim> {
   const now = () => new Date().toISOString();
   const created = now();
@@ -184,9 +203,24 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     stats: { tokenRequests: 0 },
   };
   let issuer = '';
-  let sequence = 1000;
+  // eventstore v3 (internal/eventstore/v3/push.sql): event_sequence counts per aggregate, created_at is a
+  // Postgres timestamptz (microseconds), position orders the store (here: the order of recording).
+  const aggregateSequence = new Map<string, number>();
+  let lastMicros = 0n;
+  /** Now to the microsecond, each event later than the one before (as created_at of separate transactions). */
+  const nowMicros = () => {
+    const t = BigInt(Date.now()) * 1000n;
+    lastMicros = t > lastMicros ? t : lastMicros + 1n;
+    return isoOfMicros(lastMicros);
+  };
   function record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }) {
-    state.events.push({ ...e, sequence: ++sequence, creationDate: e.creationDate ?? now() });
+    const sequence = (aggregateSequence.get(e.aggregateId) ?? 0) + 1;
+    aggregateSequence.set(e.aggregateId, sequence);
+    const creationDate = e.creationDate ?? nowMicros();
+    // a time a test gives moves the clock too: the store's times never go back
+    const at = microsOf(creationDate) as bigint;
+    if (at > lastMicros) lastMicros = at;
+    state.events.push({ ...e, sequence, creationDate });
   }
   const userEvent = (u: SimUser, type: string, editor: string, payload?: Record<string, unknown>) =>
     record({
@@ -509,15 +543,25 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         return { status: 200, json: { details: details(u.orgId, now()) } };
       }
       if (req.method === 'POST' && path === '/admin/v1/events/_search') {
-        // ListEvents: filters AND together; `sequence` is exclusive (newer when asc, older when not).
+        // ListEvents (internal/api/grpc/admin/event.go eventRequestToFilter): filters AND together; `sequence`
+        // is SequenceGreater whatever the order; creationDate (deprecated) or from is CreationDateAfter when
+        // asc and CreationDateBefore when not, range {since, until} replaces it; both bounds are strict
+        // (repository/sql OperationGreater / OperationLess) and compared as Postgres does, to the microsecond
+        // (pgx drops the nanoseconds of a time it sends).
         const asc = body.asc === true;
         const seq = body.sequence === undefined ? undefined : Number(body.sequence);
         const limit = Math.min(Number(body.limit ?? 0) || 1000, 1000);
         const types = (body.eventTypes ?? []) as string[];
         const aggTypes = (body.aggregateTypes ?? []) as string[];
+        const range = body.range as { since?: string; until?: string } | undefined;
+        const from = range ? undefined : ((body.from ?? body.creationDate) as string | undefined);
+        const after = microsOf(range ? range.since : asc ? from : undefined);
+        const before = microsOf(range ? range.until : asc ? undefined : from);
         let hits = state.events.filter(
           (e) =>
-            (seq === undefined || (asc ? e.sequence > seq : e.sequence < seq)) &&
+            (seq === undefined || e.sequence > seq) &&
+            (after === undefined || (microsOf(e.creationDate) as bigint) > after) &&
+            (before === undefined || (microsOf(e.creationDate) as bigint) < before) &&
             (!body.editorUserId || e.editorUserId === body.editorUserId) &&
             (types.length === 0 || types.includes(e.type)) &&
             (!body.aggregateId || e.aggregateId === body.aggregateId) &&

@@ -276,6 +276,37 @@ describe('security events', () => {
       expect(Object.keys(e.details ?? {}).every((k) => ['keyId', 'expirationDate'].includes(k))).toBe(true);
   });
 
+  it("pages an organisation's events (sequences count per user) through events that share one creation time", async () => {
+    // one transaction's worth of events: the same microsecond, on three users, across a page boundary
+    const burstAt = `${new Date().toISOString().slice(0, 23)}456Z`;
+    for (let i = 0; i < 7; i++)
+      fx.sim.record({
+        type: 'user.grant.changed',
+        aggregateId: `burst-user-${i % 3}`,
+        aggregateType: 'user',
+        resourceOwner: fx.ids.orgId,
+        editorUserId: fx.serviceAccountId,
+        creationDate: burstAt,
+      });
+    const key = (e: { type: string; sequence: string | number; at?: string; creationDate?: string }) =>
+      `${e.type}/${e.sequence}/${e.at ?? e.creationDate}`;
+    const expected = fx.sim.events
+      .filter((e) => e.resourceOwner === fx.ids.orgId)
+      .reverse()
+      .map(key);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const r = await call('events_list', { orgId: fx.ids.orgId, limit: 4, ...(cursor ? { cursor } : {}) });
+      expect(r.isError).toBe(false);
+      seen.push(...r.data.events.map(key));
+      cursor = r.data.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen.length).toBeGreaterThan(7);
+    expect(seen).toEqual(expected);
+  });
+
   it('shows logins of a person and the events of an organisation; needs exactly one of them', async () => {
     const logins = await call('events_list', { user: 'alice', categories: ['logins'] });
     expect(logins.data.events.map((e: { type: string }) => e.type)).toEqual([

@@ -413,9 +413,19 @@ export class ZitadelBackend {
     await this.call('POST', `/v2/users/${encodeURIComponent(userId)}/${action}`, `user ${userId}`, {}, signal);
   }
 
-  /** Admin ListEvents, newest first; `before` is an exclusive sequence. Needs IAM_OWNER_VIEWER. */
+  /**
+   * Admin ListEvents, newest first; `createdBefore` keeps events created strictly before it (an RFC 3339
+   * time). Not `sequence`: Zitadel reads it as "greater than" whatever the order, and counts it per
+   * aggregate (internal/api/grpc/admin/event.go). Needs IAM_OWNER_VIEWER.
+   */
   async listEvents(
-    filter: { aggregateId?: string; resourceOwner?: string; eventTypes?: string[]; before?: number; limit: number },
+    filter: {
+      aggregateId?: string;
+      resourceOwner?: string;
+      eventTypes?: string[];
+      createdBefore?: string;
+      limit: number;
+    },
     signal?: AbortSignal,
   ): Promise<ZEvent[]> {
     const res = await this.call<{ events?: ZEvent[] }>(
@@ -425,7 +435,8 @@ export class ZitadelBackend {
       {
         asc: false,
         limit: filter.limit,
-        ...(filter.before !== undefined ? { sequence: String(filter.before) } : {}),
+        // creationDate (deprecated for `from`, which older versions lack) is strict: created before it
+        ...(filter.createdBefore !== undefined ? { creationDate: filter.createdBefore } : {}),
         ...(filter.aggregateId ? { aggregateId: filter.aggregateId, aggregateTypes: ['user'] } : {}),
         ...(filter.resourceOwner ? { resourceOwner: filter.resourceOwner } : {}),
         ...(filter.eventTypes?.length ? { eventTypes: filter.eventTypes } : {}),

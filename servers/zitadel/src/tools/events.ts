@@ -64,6 +64,36 @@ function toEvent(e: ZEvent): z.output<typeof Event> {
   };
 }
 
+/** Microseconds since the epoch of an event's creationDate (Postgres keeps microseconds), or undefined. */
+function microsOf(iso: string | undefined): bigint | undefined {
+  const m = iso === undefined ? null : /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(iso);
+  const whole = m ? Date.parse(`${m[1]}Z`) : Number.NaN;
+  return m && Number.isFinite(whole)
+    ? BigInt(whole) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0').slice(0, 6))
+    : undefined;
+}
+
+const isoOfMicros = (us: bigint) =>
+  `${new Date(Number(us / 1000n)).toISOString().slice(0, 19)}.${(us % 1_000_000n).toString().padStart(6, '0')}Z`;
+
+/** The most events one ListEvents call returns (internal/api/grpc/admin/event.go, maxLimit). */
+const ZITADEL_MAX_EVENTS = 1000;
+
+/** A cursor this tool issued: the creation time of the last event shown, and how many of that time were. */
+function readCursor(cursor: string): { micros: bigint; shown: number } {
+  const m = /^t:(\d{1,17}):(\d{1,6})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m)
+    throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this server issued; omit it to start from the newest');
+  const shown = Number(m[2]);
+  if (shown >= ZITADEL_MAX_EVENTS) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `more than ${ZITADEL_MAX_EVENTS} events share one creation time (one transaction wrote them): Zitadel's ListEvents cannot page past them; narrow the listing with categories`,
+    );
+  }
+  return { micros: BigInt(m[1] as string), shown };
+}
+
 export const eventsList = defineTool({
   name: 'events_list',
   toolset: 'users',
@@ -100,16 +130,7 @@ export const eventsList = defineTool({
     if ((user === undefined) === (orgId === undefined)) {
       throw new ToolError('ERR_INVALID_INPUT', 'name exactly one of user or orgId');
     }
-    let before: number | undefined;
-    if (cursor !== undefined) {
-      const m = /^s:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-      if (!m)
-        throw new ToolError(
-          'ERR_INVALID_INPUT',
-          'cursor is not one this server issued; omit it to start from the newest',
-        );
-      before = Number(m[1]);
-    }
+    const at = cursor === undefined ? undefined : readCursor(cursor);
     const home = await zitadel.homeOrgId(signal);
     if (orgId !== undefined && orgId !== home) {
       throw new ToolError(
@@ -119,27 +140,40 @@ export const eventsList = defineTool({
     }
     const userId = user ? (await resolveUser(zitadel, user, signal)).userId : undefined;
     const eventTypes = (categories as Category[] | undefined)?.flatMap((c) => [...CATEGORIES[c]]);
-    // One more than asked: whether an older page exists is then known, not guessed.
+    // A page continues from the creation time of the last event shown: events created up to and including
+    // that microsecond are asked for (several share it when one transaction wrote them), and those of it
+    // already shown are skipped, so nothing is listed twice or left out. One more than asked: whether an
+    // older page exists is then known, not guessed.
+    const asked = Math.min(limit + 1 + (at?.shown ?? 0), ZITADEL_MAX_EVENTS);
     const raw = await zitadel.listEvents(
       {
         ...(userId ? { aggregateId: userId } : {}),
         ...(orgId ? { resourceOwner: orgId } : {}),
         ...(eventTypes ? { eventTypes } : {}),
-        ...(before !== undefined ? { before } : {}),
-        limit: limit + 1,
+        ...(at ? { createdBefore: isoOfMicros(at.micros + 1n) } : {}),
+        limit: asked,
       },
       signal,
     );
-    const wanted = raw.slice(0, limit).map(toEvent);
+    let skip = 0;
+    while (at && skip < at.shown && microsOf(raw[skip]?.creationDate) === at.micros) skip++;
+    const rest = raw.slice(skip);
+    const wanted = rest.slice(0, limit).map(toEvent);
     // cut to the output budget: the cursor then continues right below the last event shown
     const page = pageOf({ total: wanted.length }, { offset: 0 }, wanted, itemBudget(maxOutputBytes)).items;
-    const truncated = raw.length > limit || page.length < wanted.length;
-    const last = page.at(-1)?.sequence;
+    // all that was asked for came: there is more (rest then holds one more than limit, unless Zitadel's cap cut it)
+    const truncated = raw.length >= asked || page.length < wanted.length;
+    const lastAt = microsOf(page.at(-1)?.at);
+    let next: string | undefined;
+    if (truncated && lastAt !== undefined) {
+      const shown = page.filter((e) => microsOf(e.at) === lastAt).length;
+      next = Buffer.from(`t:${lastAt}:${shown + (at?.micros === lastAt ? skip : 0)}`).toString('base64url');
+    }
     return {
       events: page,
       returned: page.length,
       truncated,
-      ...(truncated && last ? { nextCursor: Buffer.from(`s:${last}`).toString('base64url') } : {}),
+      ...(next ? { nextCursor: next } : {}),
     };
   },
 });
