@@ -312,15 +312,46 @@ describe('logs_search within the output budget', () => {
       expect(l.line).toBe(`level=error msg="payment declined" order=${order}`);
       expect(res.streams[l.stream].instance).toBe(`checkout-api-7d9f8b6c5d-${order}`);
     });
-    const oldest = res.lines.at(-1).time;
+    // the bound is exact to the nanosecond: the last line's, plus one (Loki's end is exclusive)
+    const last = res.lines.at(-1) as { time: string; ns: string };
+    const end = `${last.time.slice(0, 23)}${String((BigInt(last.ns) % 1_000_000n) + 1n).padStart(6, '0')}Z`;
     expect(res.reason).toBe(
-      `output budget: ${100 - kept} of 100 lines left out (and ${100 - kept} of 100 streams only they use); they are older than the last line listed: repeat with end="${oldest}", or narrow the query (more labels, a line filter) or lower limit`,
+      `output budget: ${100 - kept} of 100 lines left out (and ${100 - kept} of 100 streams only they use); they are older than the last line listed: repeat with end="${end}" (it lists that line again), or narrow the query (more labels, a line filter) or lower limit`,
     );
-    // following the advice gets the next (older) lines
-    const next = await call('logs_search', { query: '{namespace="checkout"}', end: oldest }, k8sServices, {
+    // following the advice gets the last line listed again, then the next (older) lines
+    const next = await call('logs_search', { query: '{namespace="checkout"}', end }, k8sServices, {
       maxOutputBytes: share,
     });
-    expect(next.lines[0].line).toBe(`level=error msg="payment declined" order=${99 - kept}`);
+    expect(next.lines[0].line).toBe(`level=error msg="payment declined" order=${100 - kept}`);
+    expect(next.lines[1].line).toBe(`level=error msg="payment declined" order=${99 - kept}`);
+  });
+
+  it('pages through lines that share one millisecond without skipping any', async () => {
+    // 400 lines written in one millisecond (Loki keeps nanoseconds; lines are shown to the millisecond)
+    const n = 400;
+    k8s.push(
+      { namespace: 'burst' },
+      Array.from({ length: n }, (_, i) => ({ atMs: t - 5000, line: `burst ${i} ${'x'.repeat(400)}` })),
+    );
+    for (const direction of ['backward', 'forward'] as const) {
+      const seen = new Set<string>();
+      let bound: Record<string, string> = direction === 'forward' ? { start: new Date(t - 6000).toISOString() } : {};
+      for (let page = 0; ; page++) {
+        // the hint must move on: a page that lists nothing new would loop forever
+        expect(page).toBeLessThan(10);
+        const res = await call(
+          'logs_search',
+          { query: '{namespace="burst"}', limit: 1000, direction, ...bound },
+          k8sServices,
+          { maxOutputBytes: share },
+        );
+        for (const l of res.lines as { line: string }[]) seen.add(l.line.split(' ').slice(0, 2).join(' '));
+        const next = /repeat with (start|end)="([^"]+)"/.exec(res.reason ?? '');
+        if (!next) break;
+        bound = { ...bound, [next[1] as string]: next[2] as string };
+      }
+      expect(seen.size).toBe(n);
+    }
   });
 
   it('cuts a single line over the budget and says so', async () => {

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, isoOfNanos, parseDuration, parseTime, resolveRange, toNanos } from './time.js';
+import {
+  formatDuration,
+  isoOfNanos,
+  isoOfNanosExact,
+  nanosOf,
+  parseDuration,
+  parseTime,
+  resolveRange,
+  toNanos,
+} from './time.js';
 
 const NOW = Date.parse('2026-01-31T12:00:00Z');
 
@@ -110,6 +119,21 @@ describe('nanosecond times', () => {
     expect(toNanos(1_769_860_800.123)).toBe('1769860800123000000');
     expect(isoOfNanos('1769860800123456789')).toBe('2026-01-31T12:00:00.123Z');
     expect(isoOfNanos('not-a-number')).toBe('not-a-number');
+  });
+
+  it('reads a bound written with nanoseconds back exactly, whatever its offset; others to the millisecond', () => {
+    const at = (v: string) => nanosOf(v, parseTime(v, 'end'));
+    expect(isoOfNanosExact('1769860800123456789')).toBe('2026-01-31T12:00:00.123456789Z');
+    expect(isoOfNanosExact('1769860800000000001')).toBe('2026-01-31T12:00:00.000000001Z');
+    expect(at('2026-01-31T12:00:00.123456789Z')).toBe('1769860800123456789');
+    expect(at('2026-01-31T13:30:00.000000001+01:30')).toBe('1769860800000000001');
+    expect(at('2026-01-31T12:00:00.5Z')).toBe('1769860800500000000');
+    expect(at('2026-01-31T12:00:00Z')).toBe('1769860800000000000');
+    expect(nanosOf('now', 1_769_860_800.123)).toBe('1769860800123000000');
+    expect(nanosOf(undefined, 1_769_860_800.123)).toBe('1769860800123000000');
+    for (const ns of ['1769860800999999999', '946684799000000001', '1769860800000000000']) {
+      expect(at(isoOfNanosExact(ns))).toBe(ns);
+    }
   });
 
   it('formats durations in the largest whole unit', () => {

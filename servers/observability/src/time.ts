@@ -147,6 +147,24 @@ export function toNanos(seconds: number): string {
   return (BigInt(Math.round(seconds * 1000)) * 1_000_000n).toString();
 }
 
+/**
+ * Unix nanoseconds of a time as it was written: exact for an RFC 3339 time with a fraction (up to 9 digits,
+ * as `isoOfNanosExact` writes it), else `toNanos` of its seconds. `seconds` is what parseTime read from it.
+ */
+export function nanosOf(value: string | undefined, seconds: number): string {
+  const fraction = value === undefined ? undefined : RFC3339.exec(value.trim())?.[7];
+  if (fraction === undefined) return toNanos(seconds);
+  const whole = Math.round(seconds - Number(fraction)); // the whole second it falls in, offset applied
+  return (BigInt(whole) * 1_000_000_000n + BigInt(fraction.slice(1).padEnd(9, '0'))).toString();
+}
+
+/** RFC 3339 (UTC) with all nine fraction digits: a bound that `nanosOf` reads back exactly. */
+export function isoOfNanosExact(ns: string): string {
+  const n = BigInt(ns);
+  const whole = n / 1_000_000_000n;
+  return `${new Date(Number(whole) * 1000).toISOString().slice(0, 19)}.${(n - whole * 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
 export function isoOfNanos(ns: string | number): string {
   try {
     return new Date(Number(BigInt(String(ns)) / 1_000_000n)).toISOString();

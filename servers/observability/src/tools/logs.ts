@@ -1,7 +1,7 @@
 import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
-import { EndInput, isoOfNanos, resolveRange, startInput, toNanos } from '../time.js';
+import { EndInput, isoOfNanos, isoOfNanosExact, nanosOf, resolveRange, startInput, toNanos } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 import { logsQueryMetric } from './logs-metric.js';
 
@@ -67,8 +67,8 @@ export const logsSearch = defineTool({
     const res = await loki.queryRange(
       {
         query: input.query,
-        startNs: toNanos(start),
-        endNs: toNanos(end),
+        startNs: nanosOf(input.start, start),
+        endNs: nanosOf(input.end, end),
         limit: input.limit,
         direction: input.direction,
       },
@@ -91,11 +91,15 @@ export const logsSearch = defineTool({
     if (linesLeftOut > 0) {
       const last = lines.at(-1);
       const older = input.direction === 'backward';
+      // The next page's bound is exact to the nanosecond (lines are shown to the millisecond, and many can share
+      // one): it lists the last line again (Loki's start is inclusive, its end exclusive), so a line with the
+      // same timestamp is not skipped and each page moves on.
+      const bound = last && isoOfNanosExact(older ? (BigInt(last.ns) + 1n).toString() : last.ns);
       reasons.push(
         `output budget: ${linesLeftOut} of ${flat.lines.length} lines left out` +
           (streamsLeftOut > 0 ? ` (and ${streamsLeftOut} of ${flat.streams.length} streams only they use)` : '') +
-          (last
-            ? `; they are ${older ? 'older' : 'newer'} than the last line listed: repeat with ${older ? 'end' : 'start'}="${last.time}", or narrow the query (more labels, a line filter) or lower limit`
+          (bound
+            ? `; they are ${older ? 'older' : 'newer'} than the last line listed: repeat with ${older ? 'end' : 'start'}="${bound}" (it lists that line again), or narrow the query (more labels, a line filter) or lower limit`
             : '; narrow the query or lower limit'),
       );
     } else if (limitReached) {
