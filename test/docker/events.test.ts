@@ -129,6 +129,12 @@ describe('events_list', () => {
     const newest = all.events.slice(-2).map((e: Ev) => e.time);
     expect(Date.parse(two.events[0].time)).toBeGreaterThanOrEqual(Date.parse(newest[0]));
     expect(two.notes.join(' ')).toMatch(/limit 2: the newest 2 of \d+ events/);
+    // the note's until reaches the older ones, the oldest shown again and nothing skipped
+    const until = /until="([^"]+)"/.exec(two.notes.join(' '))?.[1];
+    expect(until).toBe(two.events[0].time);
+    const older = await call(events, { ...mine, container: svc, until }, services);
+    const times = (r: Result) => (r.events as Ev[]).map((e) => `${e.time} ${e.action}`);
+    expect(new Set([...times(older), ...times(two)])).toEqual(new Set(times(all)));
   });
 
   it('until bounds the window; a future until is clamped to now and said', async () => {

@@ -148,4 +148,27 @@ describe('events_list and the millisecond it is called in', () => {
       vi.restoreAllMocks();
     }
   });
+
+  it('pages back without a gap: until takes the millisecond an event is shown with, and the note gives it', async () => {
+    const second = Math.floor(Date.now() / 1000) - 600;
+    // five events inside one second, and one a second earlier
+    const held = [0, 100, 300, 500, 700, 900].map((ms, i) =>
+      exec((second * 1000 + ms - (i === 0 ? 1000 : 0)) * 1e6 + 250, i),
+    );
+    const docker = engineOf(held);
+    const list = async (args: Record<string, unknown>) =>
+      (await invokeTool(eventsList, args, { docker } as unknown as DockerServices, ctx, { timeoutMs: 10_000 })) as {
+        events: { time: string }[];
+        notes?: string[];
+      };
+    const newest = await list({ since: '1h', limit: 2 });
+    expect(newest.events.map((e) => e.time.slice(-5))).toEqual(['.700Z', '.900Z']);
+    const until = /until="([^"]+)"/.exec(newest.notes?.join(' ') ?? '')?.[1];
+    expect(until).toBe(newest.events[0]?.time);
+    const older = await list({ since: '1h', until });
+    expect(older.events.map((e) => e.time.slice(-5))).toEqual(['.000Z', '.100Z', '.300Z', '.500Z', '.700Z']);
+    // since is as exact: from the .300 event on
+    const from = await list({ since: older.events[2]?.time, until });
+    expect(from.events).toHaveLength(3);
+  });
 });

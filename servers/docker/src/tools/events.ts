@@ -34,10 +34,9 @@ export function eventOf(e: EngineEvent): Event {
   const [action = '', ...rest] = (e.Action ?? '').split(': ');
   const after = rest.join(': ');
   const detail = after === '' ? undefined : action.startsWith('exec_') ? commandOf(after) : after.slice(0, 200);
-  const ns = typeof e.timeNano === 'number' ? e.timeNano / 1e6 : (e.time ?? 0) * 1000;
   const exit = attrs.exitCode === undefined ? undefined : Number(attrs.exitCode);
   return {
-    time: new Date(Math.floor(ns)).toISOString(),
+    time: new Date(eventMs(e)).toISOString(),
     type: e.Type ?? 'unknown',
     action,
     ...(detail !== undefined ? { detail } : {}),
@@ -71,6 +70,21 @@ function matches(e: EngineEvent, f: EventFilter): boolean {
   if (f.container !== undefined && !aboutContainer(e, f.container)) return false;
   const attrs = e.Actor?.Attributes ?? {};
   return f.composeProject === undefined || attrs[COMPOSE_PROJECT_LABEL] === f.composeProject;
+}
+
+/** The millisecond an event is shown with (`time`), which since and until compare against. */
+const eventMs = (e: EngineEvent) =>
+  Math.floor(typeof e.timeNano === 'number' ? e.timeNano / 1e6 : (e.time ?? 0) * 1000);
+
+/**
+ * A since or until bound in milliseconds: an ISO time as written (to the millisecond, the precision events
+ * are shown with, so the time of a listed event is a bound that keeps it), a relative one counted back from
+ * now. Throws the usual message for any other form.
+ */
+function boundMs(value: string | undefined, nowMs: number, field: 'since' | 'until'): number | undefined {
+  const seconds = parseSince(value, nowMs, field);
+  if (value === undefined || seconds === undefined) return undefined;
+  return /^\d{4}-/.test(value.trim()) ? Date.parse(value) : nowMs - (Math.floor(nowMs / 1000) - seconds) * 1000;
 }
 
 const iso = (seconds: number) => new Date(Math.floor(seconds * 1000)).toISOString();
@@ -170,7 +184,7 @@ export const eventsList = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     since: Since.default('1h'),
-    until: Since.describe('Older than (same forms)').optional(),
+    until: Since.describe('Up to (same forms)').optional(),
     container: ContainerRef.optional(),
     composeProject: ComposeProjectName.optional(),
     actions: z
@@ -194,10 +208,12 @@ export const eventsList = defineTool({
     // stamped earlier in this same millisecond (its times are in nanoseconds) happened before this call.
     const now = (nowMs + 1) / 1000;
     const notes: string[] = [];
-    const since = parseSince(input.since, nowMs) ?? 0;
-    let until = parseSince(input.until, nowMs, 'until') ?? now;
-    if (until > now) {
-      until = now;
+    // Both bounds keep the events shown with their millisecond (since and until are inclusive): paging back
+    // with until = the oldest time shown repeats that event and skips none.
+    const sinceMs = boundMs(input.since, nowMs, 'since') ?? 0;
+    let untilMs = boundMs(input.until, nowMs, 'until') ?? nowMs;
+    if (untilMs > nowMs) {
+      untilMs = nowMs;
       notes.push('until is in the future: events up to now are shown (this tool does not wait for new events)');
     }
     // What the engine holds now (at most its latest 256 events, whatever their time), in one call that ends at
@@ -221,17 +237,15 @@ export const eventsList = defineTool({
       composeProject: input.composeProject,
     };
     const inWindow = [...byKey.values()]
-      .filter((e) => eventTime(e) >= since && eventTime(e) <= until && matches(e, filter))
+      .filter((e) => eventMs(e) >= sinceMs && eventMs(e) <= untilMs && matches(e, filter))
       .sort((a, b) => eventTime(a) - eventTime(b));
-    const coverage = coverageOf(engine, view, since, until, input.actions, history?.bounds);
+    const coverage = coverageOf(engine, view, sinceMs / 1000, (untilMs + 1) / 1000, input.actions, history?.bounds);
     // A stream that stalled without breaking is read again, so the next answers are whole again.
     if (stalledSince(engine, view) !== undefined)
       history?.resync('the engine holds newer events than the stream delivered');
     notes.push(...coverage.notes);
     let kept = inWindow.slice(-input.limit).map(eventOf);
-    if (kept.length < inWindow.length) {
-      notes.push(`limit ${input.limit}: the newest ${kept.length} of ${inWindow.length} events are shown`);
-    }
+    const limited = kept.length < inWindow.length;
     // The answer fits the output budget: the oldest events go first, and the answer says how many went.
     const room = maxOutputBytes - 1024;
     let size = jsonBytes(kept);
@@ -241,9 +255,16 @@ export const eventsList = defineTool({
       kept = kept.slice(1);
       cut++;
     }
+    // Older events are one call away: until = the oldest time shown (inclusive, so nothing is skipped).
+    const older = kept[0] ? `; older ones: repeat with until="${kept[0].time}" (it lists that event again)` : '';
+    if (limited) {
+      notes.push(
+        `limit ${input.limit}: the newest ${kept.length + cut} of ${inWindow.length} events are shown${cut > 0 ? '' : older}`,
+      );
+    }
     if (cut > 0) {
       notes.push(
-        `output budget: the ${cut} oldest of the events left out; narrow the window (since, until) or the filters (container, actions)`,
+        `output budget: the ${cut} oldest of the events left out${older}, or narrow the window or the filters (container, actions)`,
       );
     }
     return {
