@@ -320,8 +320,39 @@ describe('traces within the output budget', () => {
     expect(res.traces[0].rootOperation).toBe(SQL);
     const oldest = res.traces.at(-1).startTime;
     expect(res.cut).toEqual([
-      `output budget: ${100 - kept} of 100 traces left out; for the older ones repeat with end="${oldest}", or lower limit or narrow the query`,
+      `output budget: ${100 - kept} of 100 traces left out; for the older ones repeat with end="${oldest}" (it lists the traces of that second again), or lower limit or narrow the query`,
     ]);
+  });
+
+  it('traces_search asks Tempo for the most recent traces (Tempo keeps the first it finds otherwise)', async () => {
+    const ids = (r: { traces: { traceId: string }[] }) => r.traces.map((t) => t.traceId);
+    const newest = [100, 99, 98, 97, 96].map((i) => i.toString(16).padStart(32, 'a'));
+    const res = await call('traces_search', { query: '{ status = error }', limit: 5 }, bigServices);
+    expect(ids(res)).toEqual(newest);
+    expect(res.cut).toBeUndefined();
+    // a query with hints of its own is sent as it is
+    const own = await call(
+      'traces_search',
+      { query: '{ status = error } with (most_recent=true)', limit: 5 },
+      bigServices,
+    );
+    expect(ids(own)).toEqual(newest);
+    // a Tempo before 2.6 refuses the hint: asked again without it, the answer says what it holds
+    big.hintsAvailable = false;
+    try {
+      const old = await call('traces_search', { query: '{ status = error }', limit: 5 }, bigServices);
+      expect(old.returned).toBe(5);
+      expect(ids(old)).not.toEqual(newest);
+      expect(old.cut).toEqual([
+        'this Tempo refuses the most_recent query hint (it is older than 2.6): these are the first 5 traces it found in the window, not necessarily the newest; narrow start and end to see them all',
+      ]);
+      // a query that is wrong is still reported as wrong, with Tempo's own message
+      const err = await callError('traces_search', { query: '{ status = }' }, bigServices);
+      expect(err.code).toBe('ERR_QUERY_INVALID');
+      expect(err.message).not.toContain('most_recent');
+    } finally {
+      big.hintsAvailable = true;
+    }
   });
 
   it('traces_get cuts span, operation and service names and says so', async () => {

@@ -57,7 +57,7 @@ class TraceQLError extends Error {
 
 const DURATION_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
-export function parseTraceQL(q: string): Cond[] {
+export function parseTraceQL(q: string): Cond[] & { hints?: Record<string, string> } {
   const toks = tokenize(q, ['&&', '!=', '>=', '<=', '=~', '=', '>', '<']);
   if (!Array.isArray(toks)) throw new TraceQLError(`syntax error: ${toks.error}`, toks.col);
   let i = 0;
@@ -97,8 +97,21 @@ export function parseTraceQL(q: string): Cond[] {
     conds.push({ field, op, value });
   }
   next((t) => t.text === '}', '}');
+  // Query hints after the query: `with (name=value, ...)` (pkg/traceql/expr.y `hints`), e.g. most_recent=true.
+  const hints: Record<string, string> = {};
+  if (toks[i]?.text === 'with') {
+    i++;
+    next((t) => t.text === '(', '(');
+    do {
+      if (Object.keys(hints).length > 0) next((t) => t.text === ',', ', or )');
+      const name = next((t) => t.kind === 'ident', 'a hint name').text;
+      next((t) => t.text === '=', '=');
+      hints[name] = next((t) => ['string', 'number', 'ident'].includes(t.kind), 'a value').text;
+    } while (toks[i]?.text !== ')');
+    next((t) => t.text === ')', ')');
+  }
   if (i < toks.length) throw new TraceQLError(`syntax error: unexpected ${toks[i]?.text}`, toks[i]?.col ?? 1);
-  return conds;
+  return Object.assign(conds, { hints });
 }
 
 function spanValue(span: SimSpan, field: string): string | number | boolean | undefined {
@@ -179,6 +192,8 @@ export class TempoSimulator {
   v2Available = true;
   /** The per-trace size limit (max_bytes_per_trace), measured on the encoded spans. */
   maxTraceBytes = Number.POSITIVE_INFINITY;
+  /** False: a Tempo before query hints (2.6), whose grammar ends at the spanset and refuses `with (...)`. */
+  hintsAvailable = true;
 
   get url(): string {
     if (!this.server) throw new Error('Tempo simulator not started');
@@ -269,9 +284,13 @@ export class TempoSimulator {
 
   search(params: URLSearchParams): Reply {
     const q = params.get('q') ?? '{}';
-    let conds: Cond[];
+    let conds: Cond[] & { hints?: Record<string, string> };
     try {
       conds = parseTraceQL(q);
+      if (!this.hintsAvailable && conds.hints && Object.keys(conds.hints).length > 0) {
+        const col = q.search(/\bwith\b/) + 1;
+        throw new TraceQLError('syntax error: unexpected IDENTIFIER', col);
+      }
     } catch (err) {
       if (err instanceof TraceQLError) {
         return { status: 400, text: `invalid TraceQL query: parse error at line 1, col ${err.col}: ${err.message}` };
@@ -293,29 +312,36 @@ export class TempoSimulator {
       if (matched.length === 0) continue;
       found.push({ traceID, root: spans.find((s) => !s.parentSpanId), start, end, matched });
     }
-    found.sort((a, b) => b.start - a.start);
-    const traces = found.slice(0, limit).map((t) => {
-      const spanSet = {
-        spans: t.matched.slice(0, spss).map((s) => ({
-          spanID: s.spanId.replace(/^0+/, ''),
-          name: s.name,
-          startTimeUnixNano: nanos(s.startMs).toString(),
-          durationNanos: nanos(s.durationMs).toString(),
-          attributes: [attr('service.name', s.service)],
-        })),
-        matched: t.matched.length,
-      };
-      const durationMs = Number((nanos(t.end) - nanos(t.start)) / 1_000_000n);
-      return {
-        traceID: t.traceID.replace(/^0+/, ''),
-        rootServiceName: t.root?.service ?? '<root span not yet received>',
-        ...(t.root ? { rootTraceName: t.root.name } : {}),
-        startTimeUnixNano: nanos(t.start).toString(),
-        ...(durationMs > 0 ? { durationMs } : {}),
-        spanSet,
-        spanSets: [spanSet],
-      };
-    });
+    // Which `limit` traces: the first ones the search jobs find, unless the query asks for the most recent
+    // (modules/frontend/combiner/search.go NewSearch(limit, keepMostRecent), pkg/traceql/combine.go
+    // NewMetadataCombiner: without keepMostRecent it keeps traces as they come until it has `limit`).
+    // Here jobs find traces in the order they were written; the answer lists those kept newest first.
+    const kept = conds.hints?.most_recent === 'true' ? [...found].sort((a, b) => b.start - a.start) : found;
+    const traces = kept
+      .slice(0, limit)
+      .sort((a, b) => b.start - a.start)
+      .map((t) => {
+        const spanSet = {
+          spans: t.matched.slice(0, spss).map((s) => ({
+            spanID: s.spanId.replace(/^0+/, ''),
+            name: s.name,
+            startTimeUnixNano: nanos(s.startMs).toString(),
+            durationNanos: nanos(s.durationMs).toString(),
+            attributes: [attr('service.name', s.service)],
+          })),
+          matched: t.matched.length,
+        };
+        const durationMs = Number((nanos(t.end) - nanos(t.start)) / 1_000_000n);
+        return {
+          traceID: t.traceID.replace(/^0+/, ''),
+          rootServiceName: t.root?.service ?? '<root span not yet received>',
+          ...(t.root ? { rootTraceName: t.root.name } : {}),
+          startTimeUnixNano: nanos(t.start).toString(),
+          ...(durationMs > 0 ? { durationMs } : {}),
+          spanSet,
+          spanSets: [spanSet],
+        };
+      });
     const inspectedTraces = this.traces.size;
     return {
       status: 200,

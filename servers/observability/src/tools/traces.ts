@@ -332,7 +332,20 @@ export const tracesSearch = defineTool({
       );
     }
     const { start, end } = resolveRange(input.start, input.end, 3600, 30 * 86_400);
-    const res = await tempo.search(input.query, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
+    // Tempo keeps the first `limit` traces its search jobs find, not the newest, unless the query asks for the
+    // most recent (the query hint `with (most_recent=true)`, Tempo 2.6+; modules/frontend/combiner/search.go).
+    // A Tempo that does not know the hint refuses the query: it is asked again without, and the answer says so.
+    const hinted = /\bwith\s*\(/.test(input.query) ? undefined : `${input.query} with (most_recent=true)`;
+    const ask = (q: string) => tempo.search(q, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
+    let res: Awaited<ReturnType<typeof ask>>;
+    let notNewest = false;
+    try {
+      res = await ask(hinted ?? input.query);
+    } catch (err) {
+      if (hinted === undefined || !(err instanceof ToolError) || err.code !== 'ERR_QUERY_INVALID') throw err;
+      res = await ask(input.query); // the query's own error, if it has one
+      notNewest = true;
+    }
     let namesCut = 0;
     const found = res.traces.slice(0, input.limit).map((t) => {
       const sets = t.spanSets ?? (t.spanSet ? [t.spanSet] : []);
@@ -365,11 +378,19 @@ export const tracesSearch = defineTool({
     const cut: string[] = [];
     const leftOut = found.length - traces.length;
     if (leftOut > 0) {
+      // Tempo's search window is in whole seconds: a next page from the oldest trace's second lists that second
+      // again, so it moves on only when the page spans more than one second.
       const oldest = traces.at(-1)?.startTime;
+      const moves = oldest && !notNewest && oldest.slice(0, 19) !== traces[0]?.startTime?.slice(0, 19);
       cut.push(
         `output budget: ${leftOut} of ${found.length} traces left out` +
-          (oldest ? `; for the older ones repeat with end="${oldest}"` : '') +
+          (moves ? `; for the older ones repeat with end="${oldest}" (it lists the traces of that second again)` : '') +
           ', or lower limit or narrow the query',
+      );
+    }
+    if (notNewest && found.length >= input.limit) {
+      cut.push(
+        `this Tempo refuses the most_recent query hint (it is older than 2.6): these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
       );
     }
     if (namesCut)
