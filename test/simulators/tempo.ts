@@ -192,7 +192,7 @@ export class TempoSimulator {
   v2Available = true;
   /** The per-trace size limit (max_bytes_per_trace), measured on the encoded spans. */
   maxTraceBytes = Number.POSITIVE_INFINITY;
-  /** False: a Tempo before query hints (2.6), whose grammar ends at the spanset and refuses `with (...)`. */
+  /** False: a Tempo before query hints (2.5, CHANGELOG #3396), whose grammar refuses `with (...)`. */
   hintsAvailable = true;
 
   get url(): string {

@@ -333,8 +333,9 @@ export const tracesSearch = defineTool({
     }
     const { start, end } = resolveRange(input.start, input.end, 3600, 30 * 86_400);
     // Tempo keeps the first `limit` traces its search jobs find, not the newest, unless the query asks for the
-    // most recent (the query hint `with (most_recent=true)`, Tempo 2.6+; modules/frontend/combiner/search.go).
-    // A Tempo that does not know the hint refuses the query: it is asked again without, and the answer says so.
+    // most recent (the query hint `with (most_recent=true)`, honoured since Tempo 2.8, CHANGELOG #4238;
+    // modules/frontend/combiner/search.go). Tempo 2.5 to 2.7 parse hints and ignore unknown ones; a Tempo
+    // before 2.5 has no hints and refuses the query: it is asked again without, and the answer says so.
     const hinted = /\bwith\s*\(/.test(input.query) ? undefined : `${input.query} with (most_recent=true)`;
     const ask = (q: string) => tempo.search(q, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
     let res: Awaited<ReturnType<typeof ask>>;
@@ -390,7 +391,7 @@ export const tracesSearch = defineTool({
     }
     if (notNewest && found.length >= input.limit) {
       cut.push(
-        `this Tempo refuses the most_recent query hint (it is older than 2.6): these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
+        `this Tempo refuses query hints (it is older than 2.5): these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
       );
     }
     if (namesCut)
