@@ -36,6 +36,17 @@ describe('logs_search', () => {
     const res = await call('logs_search', { query: '{service_name="checkout"} |= "level=error"', limit: 20 }, services);
     expect(res).toMatchObject({ returned: 20, truncated: true, scannedLines: 300 });
     expect(res.reason).toMatch(/limit of 20 lines reached/);
+    // the end it gives reaches the older lines: the last line listed again, then the next one
+    const end = /repeat with end="([^"]+)"/.exec(res.reason)?.[1];
+    const older = await call(
+      'logs_search',
+      { query: '{service_name="checkout"} |= "level=error"', limit: 2, end },
+      services,
+    );
+    expect(older.lines.map((l: { line: string }) => l.line)).toEqual([
+      res.lines[19].line,
+      'level=error msg="payment declined" seq=186',
+    ]);
     expect(res.streams).toEqual([{ service_name: 'checkout', env: 'prod' }]);
     expect(res.lines[0].line).toBe('level=error msg="payment declined" seq=294');
     const ns = res.lines.map((l: { ns: string }) => BigInt(l.ns));

@@ -88,13 +88,13 @@ export const logsSearch = defineTool({
       listBudget(maxOutputBytes) - 512,
     );
     const reasons: string[] = [];
+    const last = lines.at(-1);
+    const older = input.direction === 'backward';
+    // The next page's bound is exact to the nanosecond (lines are shown to the millisecond, and many can share
+    // one): it lists the last line again (Loki's start is inclusive, its end exclusive), so a line with the
+    // same timestamp is not skipped and each page moves on.
+    const bound = last && isoOfNanosExact(older ? (BigInt(last.ns) + 1n).toString() : last.ns);
     if (linesLeftOut > 0) {
-      const last = lines.at(-1);
-      const older = input.direction === 'backward';
-      // The next page's bound is exact to the nanosecond (lines are shown to the millisecond, and many can share
-      // one): it lists the last line again (Loki's start is inclusive, its end exclusive), so a line with the
-      // same timestamp is not skipped and each page moves on.
-      const bound = last && isoOfNanosExact(older ? (BigInt(last.ns) + 1n).toString() : last.ns);
       reasons.push(
         `output budget: ${linesLeftOut} of ${flat.lines.length} lines left out` +
           (streamsLeftOut > 0 ? ` (and ${streamsLeftOut} of ${flat.streams.length} streams only they use)` : '') +
@@ -103,7 +103,9 @@ export const logsSearch = defineTool({
             : '; narrow the query or lower limit'),
       );
     } else if (limitReached) {
-      reasons.push(`limit of ${input.limit} lines reached; more lines may match (narrow the range or raise limit)`);
+      reasons.push(
+        `limit of ${input.limit} lines reached; more lines may match: for the ${older ? 'older' : 'newer'} ones repeat with ${older ? 'end' : 'start'}="${bound}" (it lists the last line again), or narrow the range or raise limit`,
+      );
     }
     if (textCut) reasons.push('output budget: the first line listed was cut further to fit (cut: true)');
     if (labelsCut > 0) reasons.push(`stream label values cut to ${LABEL_VALUE_CHARS} chars on ${labelsCut} stream(s)`);
