@@ -1,7 +1,7 @@
 import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimSpan, TempoSimulator } from '../simulators/tempo.js';
-import { call, callError, makeServices } from './harness.js';
+import { call, callError, makeServices, type Result } from './harness.js';
 
 const tempo = new TempoSimulator();
 let services: ReturnType<typeof makeServices>;
@@ -325,7 +325,7 @@ describe('traces within the output budget', () => {
   });
 
   it('traces_search asks Tempo for the most recent traces (Tempo keeps the first it finds otherwise)', async () => {
-    const ids = (r: { traces: { traceId: string }[] }) => r.traces.map((t) => t.traceId);
+    const ids = (r: Result) => (r.traces as { traceId: string }[]).map((t) => t.traceId);
     const newest = [100, 99, 98, 97, 96].map((i) => i.toString(16).padStart(32, 'a'));
     const res = await call('traces_search', { query: '{ status = error }', limit: 5 }, bigServices);
     expect(ids(res)).toEqual(newest);
@@ -352,6 +352,22 @@ describe('traces within the output budget', () => {
       expect(err.message).not.toContain('most_recent');
     } finally {
       big.hintsAvailable = true;
+    }
+    // Tempo 2.5 to 2.7 take the hint and ignore it: its version says so (read once per server)
+    big.version = '2.7.2';
+    const quiet = makeServices({ tempo: { url: big.url } });
+    try {
+      const ignored = await call('traces_search', { query: '{ status = error }', limit: 5 }, quiet);
+      expect(ids(ignored)).not.toEqual(newest);
+      expect(ignored.cut).toEqual([
+        'Tempo 2.7.2 ignores the most_recent query hint (2.8 and later honour it): these are the first 5 traces it found in the window, not necessarily the newest; narrow start and end to see them all',
+      ]);
+      // fewer than limit found: every trace in the window is there, nothing to say
+      const all = await call('traces_search', { query: '{ name =~ "x+" }', limit: 5 }, quiet);
+      expect(all.returned).toBe(1);
+      expect(all.cut?.join(' ') ?? '').not.toContain('most_recent');
+    } finally {
+      big.version = '2.8.2';
     }
   });
 

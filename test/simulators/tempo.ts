@@ -194,6 +194,8 @@ export class TempoSimulator {
   maxTraceBytes = Number.POSITIVE_INFINITY;
   /** False: a Tempo before query hints (2.5, CHANGELOG #3396), whose grammar refuses `with (...)`. */
   hintsAvailable = true;
+  /** What `GET /api/status/buildinfo` says; most_recent=true is honoured from 2.8 (CHANGELOG #4238). */
+  version = '2.8.2';
 
   get url(): string {
     if (!this.server) throw new Error('Tempo simulator not started');
@@ -221,6 +223,21 @@ export class TempoSimulator {
   route(method: string, url: URL): Reply {
     if (method !== 'GET') return { status: 405, text: 'method not allowed' };
     if (url.pathname === '/ready') return { status: 200, text: 'ready' };
+    if (url.pathname === '/api/status/buildinfo') {
+      // api_docs "List build information": version, revision, branch, buildDate, buildUser, goVersion
+      const [major = 0, minor = 0] = this.version.split('.').map(Number);
+      return {
+        status: 200,
+        json: {
+          version: this.version,
+          revision: 'a1b2c3d4e',
+          branch: `release-v${major}.${minor}`,
+          buildDate: '2025-06-01T00:00:00Z',
+          buildUser: 'root@builder',
+          goVersion: 'go1.24.3',
+        },
+      };
+    }
     const byId = /^\/api\/traces\/([^/]+)$/.exec(url.pathname);
     if (byId) return this.getTraceV1(decodeURIComponent(byId[1] as string));
     const byIdV2 = /^\/api\/v2\/traces\/([^/]+)$/.exec(url.pathname);
@@ -316,7 +333,10 @@ export class TempoSimulator {
     // (modules/frontend/combiner/search.go NewSearch(limit, keepMostRecent), pkg/traceql/combine.go
     // NewMetadataCombiner: without keepMostRecent it keeps traces as they come until it has `limit`).
     // Here jobs find traces in the order they were written; the answer lists those kept newest first.
-    const kept = conds.hints?.most_recent === 'true' ? [...found].sort((a, b) => b.start - a.start) : found;
+    const [major = 0, minor = 0] = this.version.split('.').map(Number);
+    const honoured = major > 2 || (major === 2 && minor >= 8); // 2.5 to 2.7 parse hints and ignore this one
+    const mostRecent = honoured && conds.hints?.most_recent === 'true';
+    const kept = mostRecent ? [...found].sort((a, b) => b.start - a.start) : found;
     const traces = kept
       .slice(0, limit)
       .sort((a, b) => b.start - a.start)

@@ -111,6 +111,29 @@ export class TempoBackend {
     this.http = httpFor('Tempo', opts);
   }
 
+  #version: Promise<string | undefined> | undefined;
+
+  /**
+   * Tempo's version from `GET /api/status/buildinfo` (api_docs: `version`, `revision`, ...), read once; undefined
+   * when it cannot be read (that is not an error for the call that wanted it).
+   */
+  version(signal?: AbortSignal): Promise<string | undefined> {
+    this.#version ??= this.http
+      .request('GET', '/api/status/buildinfo', { signal })
+      .then((res) => {
+        const v =
+          res.status === 200 && res.body && typeof res.body === 'object'
+            ? (res.body as { version?: unknown }).version
+            : undefined;
+        return typeof v === 'string' && v.length <= 64 ? v : undefined;
+      })
+      .catch(() => {
+        this.#version = undefined; // a call cut short is asked again next time
+        return undefined;
+      });
+    return this.#version;
+  }
+
   /**
    * A trace by id through Tempo's v2 API, which returns what it has when the trace is over the per-trace size
    * limit (`status: "PARTIAL"` and a message) where v1 refuses with 422. A Tempo without the v2 route (its

@@ -294,6 +294,12 @@ function traceCuts(s: ReturnType<typeof summarizeTrace>, servicesListed: number)
 
 const ROOT_NOT_RECEIVED = '<root span not yet received>';
 
+/** The version, when it is one that parses query hints but ignores most_recent (2.5 to 2.7). */
+function ignoresMostRecent(version: string | undefined): string | undefined {
+  const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
+  return m && Number(m[1]) === 2 && Number(m[2]) >= 5 && Number(m[2]) < 8 ? version : undefined;
+}
+
 export const tracesSearch = defineTool({
   name: 'traces_search',
   toolset: 'traces',
@@ -389,10 +395,14 @@ export const tracesSearch = defineTool({
           ', or lower limit or narrow the query',
       );
     }
-    if (notNewest && found.length >= input.limit) {
-      cut.push(
-        `this Tempo refuses query hints (it is older than 2.5): these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
-      );
+    // With `limit` traces found, which ones Tempo kept matters: on a Tempo that ignores the hint, say so.
+    if (found.length >= input.limit) {
+      const ignored = notNewest ? undefined : ignoresMostRecent(await tempo.version(signal));
+      if (notNewest || ignored) {
+        cut.push(
+          `${notNewest ? 'this Tempo refuses query hints (it is older than 2.5)' : `Tempo ${ignored} ignores the most_recent query hint (2.8 and later honour it)`}: these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
+        );
+      }
     }
     if (namesCut)
       cut.push(
