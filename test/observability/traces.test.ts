@@ -337,14 +337,14 @@ describe('traces within the output budget', () => {
       bigServices,
     );
     expect(ids(own)).toEqual(newest);
-    // a Tempo before 2.5 refuses hints: asked again without it, the answer says what it holds
+    // a Tempo before 2.4 refuses hints: asked again without it, the answer says what it holds
     big.hintsAvailable = false;
     try {
       const old = await call('traces_search', { query: '{ status = error }', limit: 5 }, bigServices);
       expect(old.returned).toBe(5);
       expect(ids(old)).not.toEqual(newest);
       expect(old.cut).toEqual([
-        'this Tempo refuses query hints (it is older than 2.5): these are the first 5 traces it found in the window, not necessarily the newest; narrow start and end to see them all',
+        'this Tempo refuses query hints (it is older than 2.4): these are the first 5 traces it found in the window, not necessarily the newest; narrow start and end to see them all',
       ]);
       // a query that is wrong is still reported as wrong, with Tempo's own message
       const err = await callError('traces_search', { query: '{ status = }' }, bigServices);
@@ -353,7 +353,7 @@ describe('traces within the output budget', () => {
     } finally {
       big.hintsAvailable = true;
     }
-    // Tempo 2.5 to 2.7 take the hint and ignore it: its version says so (read once per server)
+    // Tempo 2.4 to 2.7 take the hint and ignore it: its version says so (read once per server)
     big.version = '2.7.2';
     const quiet = makeServices({ tempo: { url: big.url } });
     try {

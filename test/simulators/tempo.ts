@@ -192,7 +192,7 @@ export class TempoSimulator {
   v2Available = true;
   /** The per-trace size limit (max_bytes_per_trace), measured on the encoded spans. */
   maxTraceBytes = Number.POSITIVE_INFINITY;
-  /** False: a Tempo before query hints (2.5, CHANGELOG #3396), whose grammar refuses `with (...)`. */
+  /** False: a Tempo before query hints (2.4, #3275 in pkg/traceql/expr.y), whose grammar refuses `with (...)`. */
   hintsAvailable = true;
   /** What `GET /api/status/buildinfo` says; most_recent=true is honoured from 2.8 (CHANGELOG #4238). */
   version = '2.8.2';
@@ -334,7 +334,7 @@ export class TempoSimulator {
     // NewMetadataCombiner: without keepMostRecent it keeps traces as they come until it has `limit`).
     // Here jobs find traces in the order they were written; the answer lists those kept newest first.
     const [major = 0, minor = 0] = this.version.split('.').map(Number);
-    const honoured = major > 2 || (major === 2 && minor >= 8); // 2.5 to 2.7 parse hints and ignore this one
+    const honoured = major > 2 || (major === 2 && minor >= 8); // 2.4 to 2.7 parse hints and ignore this one
     const mostRecent = honoured && conds.hints?.most_recent === 'true';
     const kept = mostRecent ? [...found].sort((a, b) => b.start - a.start) : found;
     const traces = kept

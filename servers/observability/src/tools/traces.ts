@@ -294,10 +294,10 @@ function traceCuts(s: ReturnType<typeof summarizeTrace>, servicesListed: number)
 
 const ROOT_NOT_RECEIVED = '<root span not yet received>';
 
-/** The version, when it is one that parses query hints but ignores most_recent (2.5 to 2.7). */
+/** The version, when it is one that parses query hints but ignores most_recent (2.4 to 2.7). */
 function ignoresMostRecent(version: string | undefined): string | undefined {
   const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
-  return m && Number(m[1]) === 2 && Number(m[2]) >= 5 && Number(m[2]) < 8 ? version : undefined;
+  return m && Number(m[1]) === 2 && Number(m[2]) >= 4 && Number(m[2]) < 8 ? version : undefined;
 }
 
 export const tracesSearch = defineTool({
@@ -340,8 +340,8 @@ export const tracesSearch = defineTool({
     const { start, end } = resolveRange(input.start, input.end, 3600, 30 * 86_400);
     // Tempo keeps the first `limit` traces its search jobs find, not the newest, unless the query asks for the
     // most recent (the query hint `with (most_recent=true)`, honoured since Tempo 2.8, CHANGELOG #4238;
-    // modules/frontend/combiner/search.go). Tempo 2.5 to 2.7 parse hints and ignore unknown ones; a Tempo
-    // before 2.5 has no hints and refuses the query: it is asked again without, and the answer says so.
+    // modules/frontend/combiner/search.go). Tempo 2.4 to 2.7 parse hints and ignore unknown ones; a Tempo
+    // before 2.4 has no hints and refuses the query: it is asked again without, and the answer says so.
     const hinted = /\bwith\s*\(/.test(input.query) ? undefined : `${input.query} with (most_recent=true)`;
     const ask = (q: string) => tempo.search(q, Math.floor(start), Math.ceil(end), input.limit, 3, signal);
     let res: Awaited<ReturnType<typeof ask>>;
@@ -400,7 +400,7 @@ export const tracesSearch = defineTool({
       const ignored = notNewest ? undefined : ignoresMostRecent(await tempo.version(signal));
       if (notNewest || ignored) {
         cut.push(
-          `${notNewest ? 'this Tempo refuses query hints (it is older than 2.5)' : `Tempo ${ignored} ignores the most_recent query hint (2.8 and later honour it)`}: these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
+          `${notNewest ? 'this Tempo refuses query hints (it is older than 2.4)' : `Tempo ${ignored} ignores the most_recent query hint (2.8 and later honour it)`}: these are the first ${found.length} traces it found in the window, not necessarily the newest; narrow start and end to see them all`,
         );
       }
     }
