@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clipHeadJson, clipTail, clipTailJson, decodeCursor, pageList } from './budget.js';
+import { clipHead, clipHeadJson, clipTail, clipTailJson, decodeCursor, pageList } from './budget.js';
 
 describe('pageList', () => {
   const items = Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item-${i}`.padEnd(40, 'x') }));
@@ -32,6 +32,23 @@ describe('clipTail', () => {
     expect(clipped.truncated).toBe(true);
     expect(clipped.text.endsWith('line 99')).toBe(true);
     expect(clipped.text.startsWith('line ')).toBe(true);
+  });
+});
+
+describe('clipHead and clipTail on one long line', () => {
+  it('cut between characters, never inside one (no U+FFFD from a split character)', () => {
+    const text = `${'€'.repeat(40)}🐳${'é'.repeat(40)}`; // 3-, 4- and 2-byte characters, no line break
+    for (let max = 1; max < Buffer.byteLength(text); max++) {
+      const head = clipHead(text, max).text;
+      const tail = clipTail(text, max).text;
+      expect(text.startsWith(head), `head ${max}`).toBe(true);
+      expect(text.endsWith(tail), `tail ${max}`).toBe(true);
+      expect(Buffer.byteLength(head)).toBeLessThanOrEqual(max);
+      expect(Buffer.byteLength(tail)).toBeLessThanOrEqual(max);
+      // at most one character is given up to the cut
+      expect(Buffer.byteLength(head)).toBeGreaterThan(max - 4);
+      expect(Buffer.byteLength(tail)).toBeGreaterThan(max - 4);
+    }
   });
 });
 

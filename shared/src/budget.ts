@@ -81,7 +81,10 @@ export function clipTail(text: string, maxBytes: number): ClippedText {
   const totalBytes = Buffer.byteLength(text, 'utf8');
   if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
   const buf = Buffer.from(text, 'utf8');
-  let tail = buf.subarray(buf.length - maxBytes).toString('utf8');
+  // start on a character, not inside one (a continuation byte would decode as U+FFFD)
+  let start = buf.length - maxBytes;
+  while (start < buf.length && ((buf[start] as number) & 0xc0) === 0x80) start++;
+  let tail = buf.subarray(start).toString('utf8');
   const nl = tail.indexOf('\n');
   if (nl >= 0 && nl < tail.length - 1) tail = tail.slice(nl + 1);
   return { text: tail, truncated: true, totalBytes };
@@ -91,7 +94,11 @@ export function clipTail(text: string, maxBytes: number): ClippedText {
 export function clipHead(text: string, maxBytes: number): ClippedText {
   const totalBytes = Buffer.byteLength(text, 'utf8');
   if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
-  let head = Buffer.from(text, 'utf8').subarray(0, maxBytes).toString('utf8');
+  const buf = Buffer.from(text, 'utf8');
+  // end before a character the cut would split (its bytes would decode as U+FFFD)
+  let end = maxBytes;
+  while (end > 0 && ((buf[end] as number) & 0xc0) === 0x80) end--;
+  let head = buf.subarray(0, end).toString('utf8');
   const nl = head.lastIndexOf('\n');
   if (nl > 0) head = head.slice(0, nl + 1);
   return { text: head, truncated: true, totalBytes };

@@ -161,4 +161,5 @@ export {
   type ToolDeclaration,
   toSpec,
 } from './tool.js';
+export { clipChars, sliceChars, stringifyWellFormed, wellFormed, wellFormedValue } from './unicode.js';
 export { compileUserPattern, type UserPattern } from './user-regex.js';

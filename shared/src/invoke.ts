@@ -4,6 +4,7 @@ import { runAsCallerWhenQueuing } from './caller-context.js';
 import { RavenhelmError, ToolError, toRavenhelmError } from './errors.js';
 import { clip } from './message.js';
 import type { AnyTool, BaseContext, PlannedContext, ToolContext } from './tool.js';
+import { findLoneSurrogate } from './unicode.js';
 
 /** Formats zod issues as one readable line per problem: `path: message`. */
 export function describeZodError(error: z.ZodError): string {
@@ -35,9 +36,17 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
       given = Object.fromEntries(Object.entries(args).filter(([k]) => known.has(k)));
     }
   }
+  // Half of a UTF-16 surrogate pair is not text: no backend can take it (encodeURIComponent throws on it) and
+  // an answer echoing it breaks strict clients, so it is refused by name.
+  const lone = findLoneSurrogate(given);
+  const loneSaid = lone
+    ? `${clip(lone.path)}: character ${lone.index} is half of a UTF-16 surrogate pair (a cut emoji or similar); send well-formed Unicode text`
+    : undefined;
   const parsed = tool.input.safeParse(given);
-  if (!parsed.success || unknownSaid !== undefined) {
-    const problems = [unknownSaid, parsed.success ? undefined : describeZodError(parsed.error)].filter(Boolean);
+  if (!parsed.success || unknownSaid !== undefined || loneSaid !== undefined) {
+    const problems = [unknownSaid, loneSaid, parsed.success ? undefined : describeZodError(parsed.error)].filter(
+      Boolean,
+    );
     throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${problems.join('; ')}`);
   }
   return parsed.data as Record<string, unknown>;

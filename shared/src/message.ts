@@ -6,6 +6,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import { RavenhelmError } from './errors.js';
+import { sliceChars } from './unicode.js';
 
 /**
  * The gate every incoming JSON-RPC message passes before anything else sees it (HTTP and stdio).
@@ -37,7 +38,7 @@ export type Classified =
 
 /** Quotes caller input in an error message, clipped to a few dozen characters. */
 export function clip(text: string, max = MAX_ECHO_CHARS): string {
-  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+  return text.length <= max ? text : `${sliceChars(text, max)}... (${text.length} characters)`;
 }
 
 /** Nesting depth of a parsed JSON value, iteratively (a recursive walk overflows on hostile input). */

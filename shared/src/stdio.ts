@@ -8,6 +8,7 @@ import type { classifyEnvelope } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
 import { classifyMessage, errorResponse, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
+import { stringifyWellFormed } from './unicode.js';
 
 export interface StdioGuardOptions {
   stdin?: Readable;
@@ -230,5 +231,5 @@ export async function startStdio(
  * broken halves. Escaped, the JSON means the same.
  */
 export function oneLine(message: unknown): string {
-  return JSON.stringify(message).replace(/[\u2028\u2029]/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+  return stringifyWellFormed(message).replace(/[\u2028\u2029]/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
 }

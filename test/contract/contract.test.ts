@@ -132,8 +132,23 @@ async function callCase(client: ContractClient, c: ContractCase, era: ClientEra)
   return client.callTool({ name: c.tool, arguments: { ...c.arguments, confirmationToken: confirmation.token } });
 }
 
+/** Half of a UTF-16 surrogate pair: strict JSON parsers (serde_json, the Anthropic API) refuse it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The first string (key or value) of a parsed answer that is not well-formed Unicode. */
+function illFormed(value: unknown): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? value : undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const bad = LONE_SURROGATE.test(k) ? k : illFormed(v);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+}
+
 function checkCase(c: ContractCase, result: CallResult): void {
   const text = textOf(result);
+  expect(illFormed(result), `${c.tool} (${c.label}) answered half a surrogate pair`).toBeUndefined();
   if (c.expect === 'ok') {
     expect(result.isError, `${c.tool} (${c.label}) failed: ${text.slice(0, 500)}`).toBeFalsy();
     expect(result.structuredContent, `${c.tool} (${c.label}) has no structuredContent`).toBeTypeOf('object');

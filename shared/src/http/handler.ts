@@ -10,6 +10,7 @@ import { classifyMessage, clip, MAX_VERSION_CHARS, toolNameOf } from '../message
 import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import { errorResult, type Pipeline } from '../pipeline/pipeline.js';
+import { stringifyWellFormed } from '../unicode.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import { callToolFast, fastPathEligible } from './fast-call.js';
@@ -125,7 +126,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     send(
       res,
       status,
-      JSON.stringify({
+      stringifyWellFormed({
         jsonrpc: '2.0',
         id,
         error: { code: e.mapping.jsonrpc, message: e.message, data: { code: e.code, ...e.details } },
@@ -324,7 +325,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       send(
         res,
         status,
-        JSON.stringify({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } }),
+        stringifyWellFormed({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } }),
       );
       return;
     }
@@ -355,7 +356,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
           // result, as over stdio; authorization refusals keep their HTTP status (401/403/429).
           const result = era.modern ? { resultType: 'complete', ...errorResult(e) } : errorResult(e);
           const answer = { jsonrpc: '2.0', id: request.id, result };
-          send(res, 200, JSON.stringify(answer), { 'x-request-id': requestId });
+          send(res, 200, stringifyWellFormed(answer), { 'x-request-id': requestId });
           return;
         }
         sendError(res, e, request.id, true);
@@ -399,7 +400,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (cancel) ownCalls.remove(principal, request.id, cancel);
     }
     if (res.destroyed) return;
-    send(res, statusOf(response, era.modern), JSON.stringify(response), { 'x-request-id': requestId });
+    send(res, statusOf(response, era.modern), stringifyWellFormed(response), { 'x-request-id': requestId });
   }
 
   /** The operators' approval API: REST-style JSON, the same bearer authentication as MCP, approver scope or role. */
@@ -507,7 +508,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
   }
 
   function sendJson(res: ServerResponse, status: number, body: unknown): void {
-    send(res, status, JSON.stringify(body));
+    send(res, status, stringifyWellFormed(body));
   }
 
   /** Approval API errors: a plain JSON error (not JSON-RPC), with the bearer challenge where it applies. */
@@ -526,7 +527,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     }
     if (status === 405 && typeof e.details.allow === 'string') headers.allow = e.details.allow;
     o.metrics.reject(e.code);
-    send(res, status, JSON.stringify({ error: { code: e.code, message: e.message } }), headers);
+    send(res, status, stringifyWellFormed({ error: { code: e.code, message: e.message } }), headers);
   }
 
   /** A refused tools/call for a tool this server has still leaves an audit record (without its arguments). */

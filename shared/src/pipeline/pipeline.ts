@@ -8,6 +8,7 @@ import type { Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import { hashSubject, parseTraceparent, SpanKind, type Tracer, withSpan } from '../telemetry/trace.js';
 import { type AnyTool, sensitiveKeysOf } from '../tool.js';
+import { wellFormed, wellFormedValue } from '../unicode.js';
 import { visible } from '../visible.js';
 import { type AdmissionLimits, CallAdmission, DEFAULT_ADMISSION } from './admission.js';
 import { ApprovalDesk } from './approval-desk.js';
@@ -760,8 +761,18 @@ export class Pipeline<S extends object> {
    * unusually heavily can still overflow: then the text copy says so and points at the structured copy,
    * which is always complete.
    */
-  #result(name: string, data: Record<string, unknown>): ToolResult {
-    const text = JSON.stringify(data);
+  #result(name: string, produced: Record<string, unknown>): ToolResult {
+    let data = produced;
+    let text = JSON.stringify(data);
+    // JSON.stringify writes a lone surrogate as a \udXXX escape (a pair stays raw), so this finds every one
+    // (and, rarely, a literal backslash-u text, which the walk then leaves as it is).
+    if (text.includes('\\ud')) {
+      data = wellFormedValue(data);
+      if (data !== produced) {
+        this.#o.logger.warn({ tool: name }, 'result held a lone UTF-16 surrogate; replaced with U+FFFD');
+        text = JSON.stringify(data);
+      }
+    }
     const result: ToolResult = { content: [{ type: 'text', text }], structuredContent: data };
     // The result's JSON is the framing, the text escaped once (at most 6 bytes per byte: \u00XX, plus
     // quotes) and the data (the text itself): under that bound it fits without serializing it again.
@@ -878,8 +889,8 @@ function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
 export function errorResult(e: RavenhelmError): ToolResult {
   return {
     isError: true,
-    content: [{ type: 'text', text: `${e.code}: ${e.message}` }],
-    _meta: { 'ravenhelm/error': { code: e.code, ...e.details } },
+    content: [{ type: 'text', text: wellFormed(`${e.code}: ${e.message}`) }],
+    _meta: { 'ravenhelm/error': wellFormedValue({ code: e.code, ...e.details }) },
   };
 }
 
