@@ -301,6 +301,8 @@ describe('logs_search within the output budget', () => {
     }
     // One line of 10,000 three-byte characters: over the budget even alone.
     k8s.push({ namespace: 'wide' }, [{ atMs: t - 1000, line: '€'.repeat(10_000) }]);
+    // Emoji are two UTF-16 units each: a cut at an odd index would split one.
+    k8s.push({ namespace: 'emoji' }, [{ atMs: t - 1000, line: '🚀'.repeat(20_000) }]);
   });
 
   afterAll(async () => {
@@ -375,5 +377,18 @@ describe('logs_search within the output budget', () => {
     expect(res.lines[0].line.length).toBeLessThan(10_000);
     expect(res.lines[0].line.endsWith('…')).toBe(true);
     expect(res.reason).toBe('output budget: the first line listed was cut further to fit (cut: true)');
+  });
+
+  it('never cuts a line inside a character (half an emoji breaks strict JSON parsers)', async () => {
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const byLength = await call('logs_search', { query: '{namespace="emoji"}', maxLineLength: 101 }, k8sServices);
+    expect(byLength.lines[0]).toMatchObject({ cut: true, line: `${'🚀'.repeat(50)}…` });
+    // cut further to fit the budget (the 0.8 steps land on odd lengths too)
+    const byBudget = await call('logs_search', { query: '{namespace="emoji"}', maxLineLength: 10_000 }, k8sServices, {
+      maxOutputBytes: 3001,
+    });
+    expect(byBudget.reason).toMatch(/cut further to fit/);
+    expect(byBudget.lines[0].line).toMatch(/^(🚀)+…$/u);
+    for (const res of [byLength, byBudget]) expect(res.lines[0].line).not.toMatch(lone);
   });
 });

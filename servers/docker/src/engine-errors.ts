@@ -1,5 +1,5 @@
 /** Where the Docker Engine is and how its failures become ToolErrors with stable codes. */
-import { isBrokenConnection, ToolError } from '@ravenhelm/kit';
+import { isBrokenConnection, sliceChars, ToolError } from '@ravenhelm/kit';
 
 export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -118,5 +118,5 @@ function engineMessageOf(json: unknown): string | undefined {
   if (msg && typeof msg === 'object' && typeof (msg as { message?: unknown }).message === 'string')
     msg = (msg as { message: string }).message;
   if (typeof msg !== 'string' || msg.trim() === '') return undefined;
-  return msg.trim().slice(0, 300);
+  return sliceChars(msg.trim(), 300);
 }

@@ -5,7 +5,7 @@
  * e.g. "Error grabbing logs: ..."). Containers with a TTY send raw bytes instead; the demuxer notices
  * and passes them through as stdout.
  */
-import { ToolError } from '@ravenhelm/kit';
+import { sliceChars, ToolError } from '@ravenhelm/kit';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -60,7 +60,7 @@ export class Demuxer {
 
 /** The engine's systemerr frame ends the read: what was streamed so far may be incomplete. */
 function systemError(data: Buffer): ToolError {
-  const text = stripAnsi(data.toString('utf8')).replace(/\s+/g, ' ').trim().slice(0, 300);
+  const text = sliceChars(stripAnsi(data.toString('utf8')).replace(/\s+/g, ' ').trim(), 300);
   return new ToolError(
     'ERR_BACKEND_ERROR',
     `the Docker Engine reported an error while streaming and ended the stream: ${text || '(no message)'}; check dockerd's log, then retry`,

@@ -12,6 +12,7 @@ import {
   isBrokenConnection,
   outcomeOfStatus,
   secondsSince,
+  sliceChars,
   withoutValues,
 } from '@ravenhelm/kit';
 
@@ -178,7 +179,7 @@ function gitlabMessageOf(text: string, contentType: string): string {
     }
   }
   const s = typeof msg === 'string' ? msg : JSON.stringify(msg);
-  return s.replace(/\s+/g, ' ').trim().slice(0, 300);
+  return sliceChars(s.replace(/\s+/g, ' ').trim(), 300);
 }
 
 /** What a failed request means for ravenhelm_backend_requests_total. */

@@ -1,5 +1,5 @@
 /** Traefik's read API (`/api/...`): one client with a timeout, a body cap, paging and readable errors. */
-import { BackendHttp, type BackendRecorder, ToolError, withoutValues } from '@ravenhelm/kit';
+import { BackendHttp, type BackendRecorder, sliceChars, ToolError, withoutValues } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 export interface TraefikApiOptions {
@@ -253,5 +253,5 @@ function messageOf(body: unknown): string {
         ? body
         : JSON.stringify(body);
   const line = raw.replace(/\s+/g, ' ').trim();
-  return line.length > 300 ? `${line.slice(0, 300)}...` : line || '(empty body)';
+  return (line.length > 300 ? `${sliceChars(line, 300)}...` : line) || '(empty body)';
 }

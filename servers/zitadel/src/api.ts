@@ -1,4 +1,4 @@
-import { ToolError, withoutValues } from '@ravenhelm/kit';
+import { sliceChars, ToolError, withoutValues } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 /** Zitadel's REST shapes as this server reads them, its key file, and its error answers. */
@@ -237,7 +237,7 @@ export function zitadelError(status: number, body: unknown, what: string, secret
   const code = typeof b.code === 'number' ? b.code : undefined;
   const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
   // an answer may echo the request (a proxy, a debug page): the credentials it carried go before the cut
-  const said = withoutSecrets(raw, secrets).replace(/\s+/g, ' ').slice(0, 200);
+  const said = sliceChars(withoutSecrets(raw, secrets).replace(/\s+/g, ' '), 200);
   const detail = said ? `: ${said}` : '';
   if (code === 5 || (code === undefined && status === 404)) {
     return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);

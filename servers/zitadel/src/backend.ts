@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { BackendHttp, type BackendRecorder, raceAbort, ToolError } from '@ravenhelm/kit';
+import { BackendHttp, type BackendRecorder, raceAbort, sliceChars, ToolError } from '@ravenhelm/kit';
 import { SignJWT } from 'jose';
 import {
   type ListResult,
@@ -152,7 +152,7 @@ export class ZitadelBackend {
     if (res.status !== 200 || typeof body?.access_token !== 'string') {
       const said =
         typeof body?.error_description === 'string' ? withoutSecrets(body.error_description, [assertion]) : '';
-      const why = said ? `: ${said.slice(0, 200)}` : '';
+      const why = said ? `: ${sliceChars(said, 200)}` : '';
       throw new ToolError(
         'ERR_BACKEND_ERROR',
         `Zitadel refused this server's service-account login (HTTP ${res.status}${why}); check the key file, that the key is not expired and the account is active`,

@@ -1,4 +1,4 @@
-import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageList, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { LifecycleResult, runLifecycle } from '../lifecycle.js';
 import {
@@ -119,10 +119,10 @@ export function fitErrorLines(all: readonly ErrorLine[], maxBytes: number): { li
     const l = all[i] as ErrorLine;
     // every line gets at least an equal share of what is left, so one huge line cannot starve the rest
     const share = Math.max(64, Math.floor((maxBytes - size) / (i + 1)));
-    let text = l.text.length > MAX_ERROR_LINE_CHARS ? `${l.text.slice(0, MAX_ERROR_LINE_CHARS)}…` : l.text;
+    let text = clipChars(l.text, MAX_ERROR_LINE_CHARS);
     for (let now = jsonBytes({ stream: l.stream, text }); now > share && text.length > 1; ) {
       const keep = Math.min(text.length - 2, Math.floor((text.length * (share - 30)) / now));
-      text = `${text.slice(0, Math.max(0, keep))}…`;
+      text = `${sliceChars(text, Math.max(0, keep))}…`;
       now = jsonBytes({ stream: l.stream, text });
     }
     if (text !== l.text) shortened++;

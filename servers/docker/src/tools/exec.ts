@@ -1,4 +1,4 @@
-import { compileUserPattern, describeZodError, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { compileUserPattern, describeZodError, sliceChars, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ContainerRef, nameOf } from '../state.js';
 import { type DockerServices, defineTool } from './define.js';
@@ -219,7 +219,7 @@ export function quoteArgv(argv: readonly string[]): { text: string; whole: boole
   for (const arg of argv) {
     const cut = arg.length > QUOTE_ARG_CHARS;
     const quoted = cut
-      ? `${JSON.stringify(arg.slice(0, QUOTE_ARG_CHARS))}...(${arg.length} chars)`
+      ? `${JSON.stringify(sliceChars(arg, QUOTE_ARG_CHARS))}...(${arg.length} chars)`
       : JSON.stringify(arg);
     if (used + quoted.length > QUOTE_ARGV_CHARS) break;
     shown.push(quoted);
@@ -441,7 +441,9 @@ function allowedIn(
     allowedForContainer: rules
       .filter((r) => r.container === undefined || r.container(name, info.Id))
       .slice(0, 20)
-      .map((r) => ruleArgv(r.rule).map((a) => (a.length > QUOTE_ARG_CHARS ? `${a.slice(0, QUOTE_ARG_CHARS)}...` : a))),
+      .map((r) =>
+        ruleArgv(r.rule).map((a) => (a.length > QUOTE_ARG_CHARS ? `${sliceChars(a, QUOTE_ARG_CHARS)}...` : a)),
+      ),
   });
 }
 

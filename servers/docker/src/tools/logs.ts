@@ -1,4 +1,4 @@
-import { clipTailJson, jsonBytes, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { clipTailJson, jsonBytes, sliceChars, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend, LogResult } from '../backend.js';
@@ -51,10 +51,7 @@ export function parseBound(
   let wholeMs = m ? Date.parse(`${m[1]}${(m[3] as string).toUpperCase()}`) : Number.NaN;
   let fraction = (m?.[2] ?? '').padEnd(9, '0');
   if (!Number.isFinite(wholeMs)) {
-    const seconds = parseSince(value, now, side) as number; // throws the usual message
-    const relative = !/^\d{4}-/.test(value.trim());
-    // relative bounds count back from now to the millisecond; other ISO forms have what Date.parse keeps
-    const ms = relative ? now - (Math.floor(now / 1000) - seconds) * 1000 : Date.parse(value);
+    const ms = boundMillis(value, now, side);
     wholeMs = Math.floor(ms / 1000) * 1000;
     fraction = String(ms - wholeMs)
       .padStart(3, '0')
@@ -64,6 +61,15 @@ export function parseBound(
   const ms = wholeMs + Number(fraction.slice(0, 3));
   const beyondMs = Number(fraction.slice(3)) > 0;
   return { key, engine: (side === 'until' && beyondMs ? ms + 1 : ms) / 1000 };
+}
+
+/**
+ * A since or until value in milliseconds: relative bounds count back from now to the millisecond, ISO times
+ * are what Date.parse keeps (to the millisecond). Throws the usual message for any other form.
+ */
+export function boundMillis(value: string, now: number, side: 'since' | 'until'): number {
+  const seconds = parseSince(value, now, side) as number; // throws the usual message
+  return /^\d{4}-/.test(value.trim()) ? Date.parse(value) : now - (Math.floor(now / 1000) - seconds) * 1000;
 }
 
 /** Parses since and until together; until must come after since. */
@@ -461,7 +467,7 @@ export async function readProjectLogs(
       gaps.push(`${name} (service ${service}): ${logGapOf(err, ctx.signal, { id: c.Id, name })}`);
     }
   }
-  const gapNotes = gaps.slice(0, MAX_GAPS_LISTED).map((g) => `no logs from ${g}`.slice(0, 300));
+  const gapNotes = gaps.slice(0, MAX_GAPS_LISTED).map((g) => sliceChars(`no logs from ${g}`, 300));
   if (gaps.length > MAX_GAPS_LISTED) {
     const rest = gaps.slice(MAX_GAPS_LISTED).map((g) => g.split(' ')[0]);
     const note = `no logs from ${rest.length} more containers either: ${rest.join(', ')}`;

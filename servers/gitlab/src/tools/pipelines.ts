@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage } from '../backend.js';
 import { type CallScope, GitLabHttpError } from '../client.js';
@@ -332,7 +332,7 @@ export function earlierErrors(lines: readonly { text: string }[], before: number
   const found: string[] = [];
   for (let i = Math.min(before, lines.length) - 1; i >= 0 && found.length < EARLIER_ERRORS; i--) {
     const text = (lines[i] as { text: string }).text;
-    if (ERROR_LINE.test(text)) found.push(text.slice(0, EARLIER_ERROR_CHARS));
+    if (ERROR_LINE.test(text)) found.push(sliceChars(text, EARLIER_ERROR_CHARS));
   }
   return found.reverse();
 }

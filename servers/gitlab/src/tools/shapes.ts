@@ -1,5 +1,5 @@
 /** Input and output shapes shared by the GitLab tools: defined once, described once. */
-import { pageList } from '@ravenhelm/kit';
+import { pageList, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
@@ -49,7 +49,7 @@ export const Empty = z.object({}).describe('no filters');
 /** Clips free text (descriptions, comments) to a stated size. */
 export function clip(text: unknown, max: number): string {
   const s = typeof text === 'string' ? text : '';
-  return s.length <= max ? s : `${s.slice(0, max)}… [${s.length - max} more chars]`;
+  return s.length <= max ? s : `${sliceChars(s, max)}… [${s.length - max} more chars]`;
 }
 
 // GitLab records are loose JSON; tools read fields by name.

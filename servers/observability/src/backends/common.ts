@@ -2,6 +2,7 @@ import {
   BackendHttp,
   type BackendRecorder,
   type BackendResponse,
+  clipChars,
   DEFAULT_MAX_RESPONSE_BYTES,
   type Semaphore,
   ToolError,
@@ -170,7 +171,7 @@ export function vendorMessage(body: unknown, maxChars = MAX_VENDOR_MESSAGE): str
     text = typeof candidate === 'string' ? candidate : JSON.stringify(body);
   }
   text = text.replace(/\s+/g, ' ').trim();
-  return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text || '(empty body)';
+  return clipChars(text, maxChars) || '(empty body)';
 }
 
 const MAX_NOTES = 5;
@@ -302,7 +303,7 @@ function fieldName(path: readonly PropertyKey[], dotFirst = false): string {
     if (typeof part === 'number') out += `[${part}]`;
     else {
       const key = String(part);
-      const clipped = key.length > 40 ? `${key.slice(0, 40)}…` : key;
+      const clipped = clipChars(key, 40);
       out += /^[A-Za-z_$][\w$]*$/.test(clipped)
         ? `${out || dotFirst ? '.' : ''}${clipped}`
         : `[${JSON.stringify(clipped)}]`;

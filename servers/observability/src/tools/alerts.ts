@@ -205,7 +205,7 @@ function summarizeSilence(s: AmSilence): z.output<typeof SilenceSummary> {
     state: s.status.state,
     matchers: s.matchers.map((m) => formatMatcher(fromAmMatcher(m))),
     createdBy: s.createdBy,
-    comment: s.comment.length > 500 ? `${s.comment.slice(0, 500)}…` : s.comment,
+    comment: clipChars(s.comment, 500),
     startsAt: s.startsAt,
     endsAt: s.endsAt,
   };

@@ -3,6 +3,8 @@
  * rows, library panel references, `__expr__` targets, `templating.list`) and the v2 schema (elements, layouts,
  * DataQueryKind queries, LibraryPanelKind, variables as kinds).
  */
+
+import { clipChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 type Json = Record<string, unknown>;
@@ -32,7 +34,7 @@ export type VariableSummary = z.output<typeof VariableSummary>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const list = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]).map(obj) : []);
-const cut = (s: string, n = MAX_QUERY_CHARS) => (s.length > n ? `${s.slice(0, n)}…` : s);
+const cut = (s: string, n = MAX_QUERY_CHARS) => clipChars(s, n);
 
 export function datasourceOf(ds: unknown): string | null {
   if (typeof ds === 'string') return ds;

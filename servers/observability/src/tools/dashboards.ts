@@ -1,4 +1,4 @@
-import { jsonBytes, ListPage, pageList, RavenhelmError } from '@ravenhelm/kit';
+import { jsonBytes, ListPage, pageList, RavenhelmError, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { GRAFANA_SEARCH_MAX } from '../backends/grafana.js';
 import {
@@ -178,7 +178,7 @@ async function resolveLibraryPanels(
     if (!p.library) return p;
     const model = models.get(p.library.uid);
     if (model === undefined) return { ...p, libraryError: `not fetched: over ${MAX_LIBRARY_FETCHES} library panels` };
-    return typeof model === 'string' ? { ...p, libraryError: model.slice(0, 300) } : withLibraryModel(p, model);
+    return typeof model === 'string' ? { ...p, libraryError: sliceChars(model, 300) } : withLibraryModel(p, model);
   });
 }
 

@@ -51,7 +51,5 @@ export function withoutItems<T extends { items: unknown }>(page: T): Omit<T, 'it
   return rest;
 }
 
-/** A backend's free text cut to `chars` characters, marked with an ellipsis where it was cut. */
-export function clipChars(text: string, chars: number): string {
-  return text.length > chars ? `${text.slice(0, chars)}…` : text;
-}
+/** A backend's free text cut to `chars` characters (never inside a surrogate pair), marked with "…" where cut. */
+export { clipChars } from '@ravenhelm/kit';

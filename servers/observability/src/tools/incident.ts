@@ -1,4 +1,4 @@
-import { jsonBytes, RavenhelmError, ToolError } from '@ravenhelm/kit';
+import { jsonBytes, RavenhelmError, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { SeriesStats, summarizeMatrix } from '../summary.js';
 import { DurationInput, parseDuration, toNanos } from '../time.js';
@@ -232,7 +232,7 @@ export const incidentGetContext = defineTool({
           severity: a.labels.severity ?? null,
           state: a.status.state,
           startsAt: a.startsAt,
-          summary: (a.annotations?.summary ?? a.annotations?.description ?? '').slice(0, 300) || null,
+          summary: sliceChars(a.annotations?.summary ?? a.annotations?.description ?? '', 300) || null,
           labels: a.labels,
         })),
         ...(rules ? { rules } : {}),

@@ -1,4 +1,4 @@
-import { jsonBytes, ListPage, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiSeries } from '../backends/loki.js';
 import { DurationInput, EndInput, formatDuration, parseDuration, resolveRange, startInput, toNanos } from '../time.js';
@@ -29,7 +29,7 @@ export function lokiDefaultStep(rangeSeconds: number): number {
 export function checkMetricQuery(query: string): void {
   const q = query.trim();
   if (q.startsWith('{')) {
-    const shown = q.length > 200 ? `${q.slice(0, 200)}…` : q;
+    const shown = clipChars(q, 200);
     throw new ToolError(
       'ERR_QUERY_INVALID',
       `this is a log query (it starts with a stream selector): logs_search returns its lines. To count them, wrap it in a range aggregation, e.g. sum(count_over_time(${shown} [5m])), rate(... [5m]), bytes_over_time(... [5m]) or ${EXAMPLE}`,

@@ -1,4 +1,4 @@
-import { jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageList, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
 import { EndInput, isoOfNanos, isoOfNanosExact, nanosOf, resolveRange, startInput, toNanos } from '../time.js';
@@ -137,7 +137,7 @@ export function flattenStreams(result: LokiStream[], direction: 'backward' | 'fo
         time: isoOfNanos(ns),
         ns,
         stream: idx,
-        line: cut ? `${text.slice(0, maxLineLength)}…` : text,
+        line: clipChars(text, maxLineLength),
         ...(cut ? { cut } : {}),
       });
     }
@@ -181,18 +181,13 @@ export function fitLines(streams: Record<string, string>[], lines: FlatLine[], b
       if (kept.length > 0) break;
       // Not even one line fits as it is: cut its labels, then its text, to what is left.
       if (labels && jsonBytes(labels) > budget / 2) {
-        labels = Object.fromEntries(
-          Object.entries(labels).map(([k, v]) => [
-            k,
-            v.length > LABEL_VALUE_CHARS ? `${v.slice(0, LABEL_VALUE_CHARS)}…` : v,
-          ]),
-        );
+        labels = Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, clipChars(v, LABEL_VALUE_CHARS)]));
         labelsCut++;
       }
       const room = budget - used - (labels ? jsonBytes(labels) + 1 : 0);
       // 4 bytes kept for the "…" that marks the cut.
       while (line.line.length > 0 && jsonBytes(line) + 5 > room) {
-        line.line = line.line.slice(0, Math.floor(line.line.length * 0.8));
+        line.line = sliceChars(line.line, Math.floor(line.line.length * 0.8));
         line.cut = true;
         textCut = true;
       }

@@ -1,4 +1,4 @@
-import { ListPage, pageList, safeUrl, ToolError } from '@ravenhelm/kit';
+import { ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
@@ -313,7 +313,7 @@ export const metricsListTargets = defineTool({
         instance: t.labels.instance ?? '',
         scrapeUrl: safeUrl(t.scrapeUrl),
         health: t.health,
-        lastError: t.lastError.slice(0, 300),
+        lastError: sliceChars(t.lastError, 300),
         lastScrape: t.lastScrape,
         lastScrapeDurationSeconds: t.lastScrapeDuration,
         labels: t.labels,

@@ -1,12 +1,12 @@
 import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
-import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
 import { Cursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : undefined);
-const clip = (s: string | undefined, n = 200) => (s === undefined ? undefined : s.length > n ? `${s.slice(0, n)}…` : s);
+const clip = (s: string | undefined, n = 200) => (s === undefined ? undefined : clipChars(s, n));
 
 /** Metadata only: the SDK entry reduced to what an agent needs, with no field the service did not send. */
 export function metaOf(e: SecretListEntry | DescribeSecretCommandOutput): SecretMeta {
