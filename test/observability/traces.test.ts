@@ -346,13 +346,30 @@ describe('traces within the output budget', () => {
       expect(old.cut).toEqual([
         'this Tempo refuses query hints (it is older than 2.4): these are the first 5 traces it found in the window, not necessarily the newest; narrow start and end to see them all',
       ]);
-      // a query that is wrong is still reported as wrong, with Tempo's own message
+      // a query that is wrong is still reported as wrong, with Tempo's own message, in one call (the error's
+      // column lies in the query, not in the hint)
+      const searches = () => big.control.requests.filter((r) => r.url.pathname === '/api/search').length;
+      let before = searches();
       const err = await callError('traces_search', { query: '{ status = }' }, bigServices);
       expect(err.code).toBe('ERR_QUERY_INVALID');
       expect(err.message).not.toContain('most_recent');
+      expect(searches() - before).toBe(1);
+      // a wrong query of two lines, the error on the first: one call too
+      before = searches();
+      await callError('traces_search', { query: '{ status = }\n&& { }' }, bigServices);
+      expect(searches() - before).toBe(1);
+      // the hint refused after a query with characters beyond ASCII (columns count characters): asked again
+      before = searches();
+      const wide = await call('traces_search', { query: '{ name = "€€€€" }', limit: 5 }, bigServices);
+      expect(wide.returned).toBe(0);
+      expect(searches() - before).toBe(2);
     } finally {
       big.hintsAvailable = true;
     }
+    // Tempo with hints: a wrong query is one call
+    const before = big.control.requests.length;
+    await callError('traces_search', { query: '{ status = }' }, bigServices);
+    expect(big.control.requests.slice(before).filter((r) => r.url.pathname === '/api/search')).toHaveLength(1);
     // Tempo 2.4 to 2.7 take the hint and ignore it: its version says so (read once per server)
     big.version = '2.7.2';
     const quiet = makeServices({ tempo: { url: big.url } });

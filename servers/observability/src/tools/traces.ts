@@ -294,6 +294,18 @@ function traceCuts(s: ReturnType<typeof summarizeTrace>, servicesListed: number)
 
 const ROOT_NOT_RECEIVED = '<root span not yet received>';
 
+/**
+ * Whether Tempo's parse error lies in the query as written rather than in the hint appended after it. Tempo
+ * gives the line and column (1-based, in characters: Go's text/scanner) of the error; without them, or past
+ * the query's end, the hint may be what it refused.
+ */
+function errorInQuery(err: ToolError, query: string): boolean {
+  const { line, column } = err.details as { line?: unknown; column?: unknown };
+  if (typeof line !== 'number' || typeof column !== 'number') return false;
+  const lines = query.split('\n');
+  return line < lines.length || (line === lines.length && column <= Array.from(lines.at(-1) ?? '').length);
+}
+
 /** The version, when it is one that parses query hints but ignores most_recent (2.4 to 2.7). */
 function ignoresMostRecent(version: string | undefined): string | undefined {
   const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
@@ -350,7 +362,8 @@ export const tracesSearch = defineTool({
       res = await ask(hinted ?? input.query);
     } catch (err) {
       if (hinted === undefined || !(err instanceof ToolError) || err.code !== 'ERR_QUERY_INVALID') throw err;
-      res = await ask(input.query); // the query's own error, if it has one
+      if (errorInQuery(err, input.query)) throw err; // the query as written is wrong: one call, Tempo's message
+      res = await ask(input.query);
       notNewest = true;
     }
     let namesCut = 0;
