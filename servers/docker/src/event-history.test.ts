@@ -35,6 +35,15 @@ async function started(retry: { retryMinMs?: number; retryMaxMs?: number } = {})
   return { history, streams };
 }
 
+/** What a tool handler gets from the pipeline, for calls made here directly with invokeTool. */
+const toolContext = () => ({
+  signal: new AbortController().signal,
+  logger: silentLogger(),
+  principal: { subject: 't', scopes: [], roles: [], source: 'stdio' as const },
+  requestId: 't',
+  maxOutputBytes: 64 * 1024,
+  options: {},
+});
 describe('EventHistory', () => {
   it('decodes a character split across two chunks (an exec command in the action is any text)', async () => {
     const { history, streams } = await started();
@@ -88,14 +97,7 @@ describe('events_list and a stream that lags by a moment', () => {
       eventsList,
       { since: '10m' },
       { docker, events: history } as unknown as DockerServices,
-      {
-        signal: new AbortController().signal,
-        logger: silentLogger(),
-        principal: { subject: 't', scopes: [], roles: [], source: 'stdio' },
-        requestId: 't',
-        maxOutputBytes: 64 * 1024,
-        options: {},
-      },
+      toolContext(),
       { timeoutMs: 10_000 },
     )) as { events: { action: string }[] };
     expect(res.events.map((e) => e.action)).toEqual(['start', 'die']);
@@ -113,14 +115,7 @@ describe('events_list and the millisecond it is called in', () => {
     ({
       events: async (_since: number, until: number) => held.filter((e) => (e.timeNano ?? 0) <= until * 1e9),
     }) as unknown as DockerBackend;
-  const ctx = {
-    signal: new AbortController().signal,
-    logger: silentLogger(),
-    principal: { subject: 't', scopes: [], roles: [], source: 'stdio' as const },
-    requestId: 't',
-    maxOutputBytes: 64 * 1024,
-    options: {},
-  };
+  const ctx = toolContext();
   const exec = (nanos: number, i: number): EngineEvent => ({
     Type: 'container',
     Action: 'exec_create: true',

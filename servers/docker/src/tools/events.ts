@@ -1,10 +1,10 @@
-import { jsonBytes } from '@ravenhelm/kit';
+import { jsonBytes, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ENGINE_EVENTS_KEPT, type EngineEvent } from '../backend.js';
 import { eventTime, type HistoryView, keyOf, trimmed } from '../event-history.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, ComposeProjectName, ContainerRef, commandOf } from '../state.js';
 import { defineTool } from './define.js';
-import { parseSince, Since } from './logs.js';
+import { boundMillis, Since } from './logs.js';
 
 /** A 64-hex engine id, shown as `docker ps` shows it. */
 const shortId = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id);
@@ -33,7 +33,7 @@ export function eventOf(e: EngineEvent): Event {
   const attrs = e.Actor?.Attributes ?? {};
   const [action = '', ...rest] = (e.Action ?? '').split(': ');
   const after = rest.join(': ');
-  const detail = after === '' ? undefined : action.startsWith('exec_') ? commandOf(after) : after.slice(0, 200);
+  const detail = after === '' ? undefined : action.startsWith('exec_') ? commandOf(after) : sliceChars(after, 200);
   const exit = attrs.exitCode === undefined ? undefined : Number(attrs.exitCode);
   return {
     time: new Date(eventMs(e)).toISOString(),
@@ -82,9 +82,7 @@ const eventMs = (e: EngineEvent) =>
  * now. Throws the usual message for any other form.
  */
 function boundMs(value: string | undefined, nowMs: number, field: 'since' | 'until'): number | undefined {
-  const seconds = parseSince(value, nowMs, field);
-  if (value === undefined || seconds === undefined) return undefined;
-  return /^\d{4}-/.test(value.trim()) ? Date.parse(value) : nowMs - (Math.floor(nowMs / 1000) - seconds) * 1000;
+  return value === undefined ? undefined : boundMillis(value, nowMs, field);
 }
 
 const iso = (seconds: number) => new Date(Math.floor(seconds * 1000)).toISOString();
