@@ -172,7 +172,8 @@ function microsOf(iso: string | undefined): bigint | undefined {
   if (iso === undefined) return undefined;
   const m = /^(.{19})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(iso);
   const whole = m ? Date.parse(`${m[1]}${m[3]}`) : Number.NaN;
-  if (!m || !Number.isFinite(whole)) throw new Error(`not an RFC 3339 time: ${iso}`);
+  // protojson refuses the body and the gateway answers 3 INVALID_ARGUMENT (400), as for any malformed field
+  if (!m || !Number.isFinite(whole)) throw new BadRequest(`proto: invalid google.protobuf.Timestamp value "${iso}"`);
   return BigInt(whole) * 1000n + BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 6));
 }
 

@@ -157,3 +157,16 @@ describe('memberships (management v1 ListUserMemberships)', () => {
     expect(none).toEqual({ total: 0, result: [] });
   });
 });
+
+describe('a malformed time in a request body', () => {
+  it('is refused as Zitadel refuses it (3 INVALID_ARGUMENT, 400), not as a server failure', async () => {
+    const err = await backend()
+      .listEvents({ createdBefore: 'yesterday', limit: 5 })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+    expect(err?.code).toBe('ERR_INVALID_INPUT');
+    expect(err?.message).toMatch(/Zitadel refused events as invalid: .*Timestamp value "yesterday"/);
+  });
+});
