@@ -71,11 +71,27 @@ describe('bounds and failures', () => {
     for (let i = 0; i < 40; i++) sim.seed(`weak/w${String(i).padStart(2, '0')}-${'n'.repeat(60)}`, 'changeme');
     const store = await bin.call('store_audit', { namePrefix: 'weak/', limit: 40 });
     expect(store.isError, store.text).toBe(false);
-    expect(store.structured?.total).toBe(40);
-    expect(store.structured?.findings.length).toBeLessThan(40);
-    // The whole answer (data and its text copy) fits the 4096-byte budget, so a page holds a few findings.
-    expect(store.structured?.findings.length).toBeGreaterThan(1);
-    expect(store.structured?.truncated).toBe(true);
+    // The whole answer (data and its text copy) fits the 4096-byte budget, so a page holds a few secrets'
+    // findings, and says so: the cursor continues after the last secret it answered for.
+    const shownFirst = store.structured?.findings.length ?? 0;
+    expect(shownFirst).toBeGreaterThan(1);
+    expect(shownFirst).toBeLessThan(40);
+    expect(store.structured).toMatchObject({ scanned: shownFirst, total: shownFirst, truncated: true });
+    // Following the cursor with the same arguments reaches every finding, each once.
+    const names: string[] = [];
+    let page = store;
+    for (let calls = 1; ; calls++) {
+      expect(Buffer.byteLength(JSON.stringify(page.structured))).toBeLessThanOrEqual(4096);
+      names.push(...(page.structured?.findings ?? []).map((f: { name: string }) => f.name));
+      const cursor = page.structured?.nextCursor;
+      if (!cursor || calls >= 40) break;
+      page = await bin.call('store_audit', { namePrefix: 'weak/', limit: 40, cursor });
+      expect(page.isError, page.text).toBe(false);
+    }
+    expect(page.structured?.truncated).toBe(false);
+    expect(names).toEqual(
+      Array.from({ length: 40 }, (_, i) => `weak/w${String(i).padStart(2, '0')}-${'n'.repeat(60)}`),
+    );
     const files = await bin.call('files_audit', {});
     expect(files.isError, files.text).toBe(false);
     expect(files.structured?.total).toBe(12);

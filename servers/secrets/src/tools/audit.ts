@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
-import { Cursor, Issue, Page, SecretName } from './shapes.js';
+import { Cursor, decodeListCursor, Issue, nextListCursor, Page, SecretName } from './shapes.js';
 import { jsonText } from './values.js';
 
 const MAX_FINDINGS = 500;
@@ -33,12 +33,14 @@ export const storeAudit = defineTool({
     ...Page,
   }),
   handler: async (input, { sm, signal, strength, maxOutputBytes }) => {
+    const at = decodeListCursor(input.cursor);
     const page = await sm.list(
-      { namePrefix: input.namePrefix, maxResults: input.limit, nextToken: input.cursor },
+      { namePrefix: input.namePrefix, maxResults: Math.min(100, at.s + input.limit), nextToken: at.t },
       signal,
     );
+    const listed = page.SecretList ?? [];
+    const entries = listed.slice(at.s, at.s + input.limit);
     const maxAgeDays = input.maxAgeDays ?? strength.maxAgeDays;
-    const entries = page.SecretList ?? [];
     const perSecret = await mapLimit(entries, 4, async (e) => {
       const name = e.Name ?? e.ARN ?? '?';
       const found: (Finding & { key?: string })[] = [];
@@ -58,15 +60,25 @@ export const storeAudit = defineTool({
       if (last > 0 && ageDays > maxAgeDays) found.push({ issue: 'stale', detail: `${ageDays} days > ${maxAgeDays}` });
       return found.map((f) => ({ name, ...f }));
     });
-    const all = perSecret.flat();
-    const findings = fitBudget(all.slice(0, MAX_FINDINGS), maxOutputBytes);
+    // Whole secrets, in order, while their findings fit the budget (at least one): the cursor continues
+    // after the last secret answered, so the findings of the others come on the next page, none lost.
+    let covered = 0;
+    let rows: (typeof perSecret)[number] = [];
+    for (const found of perSecret) {
+      const more = [...rows, ...found];
+      if (covered > 0 && jsonBytes(more) > maxOutputBytes - 1024) break;
+      rows = more;
+      covered++;
+    }
+    const findings = fitBudget(rows, maxOutputBytes);
+    const next = nextListCursor(at, at.s + covered, listed.length, page.NextToken);
     return {
-      scanned: entries.length,
-      clean: perSecret.filter((f) => f.length === 0).length,
+      scanned: covered,
+      clean: perSecret.slice(0, covered).filter((f) => f.length === 0).length,
       findings,
-      total: all.length,
-      truncated: page.NextToken !== undefined || all.length > findings.length,
-      ...(page.NextToken ? { nextCursor: page.NextToken } : {}),
+      total: rows.length,
+      truncated: next !== undefined || findings.length < rows.length,
+      ...(next ? { nextCursor: next } : {}),
     };
   },
 });

@@ -2,7 +2,7 @@ import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/clie
 import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
-import { Cursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
+import { Cursor, decodeListCursor, nextListCursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : undefined);
@@ -26,26 +26,6 @@ export function metaOf(e: SecretListEntry | DescribeSecretCommandOutput): Secret
   if (e.RotationEnabled !== undefined) out.rotationEnabled = e.RotationEnabled;
   return out;
 }
-
-interface ListCursor {
-  /** The service's NextToken for the page this cursor starts in. */
-  t?: string;
-  /** Entries of that page already returned. */
-  s: number;
-}
-
-function decodeListCursor(cursor: string | undefined): ListCursor {
-  if (!cursor) return { s: 0 };
-  try {
-    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as ListCursor;
-    if (Number.isInteger(c.s) && c.s >= 0 && c.s < 100 && (c.t === undefined || typeof c.t === 'string')) return c;
-  } catch {
-    // fall through
-  }
-  throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool returned; list again without it');
-}
-
-const encodeListCursor = (c: ListCursor) => Buffer.from(JSON.stringify(c)).toString('base64url');
 
 export const secretsList = defineTool({
   name: 'secrets_list',
@@ -81,17 +61,11 @@ export const secretsList = defineTool({
     const secrets = entries.slice(at.s, at.s + input.limit).map(metaOf);
     // Bounded as a whole: drop from the end until the answer fits, and say where to continue.
     while (secrets.length > 1 && jsonBytes({ secrets }) > maxOutputBytes - 256) secrets.pop();
-    const consumed = at.s + secrets.length;
-    const next: ListCursor | undefined =
-      consumed < entries.length
-        ? { ...(at.t ? { t: at.t } : {}), s: consumed }
-        : page.NextToken
-          ? { t: page.NextToken, s: 0 }
-          : undefined;
+    const next = nextListCursor(at, at.s + secrets.length, entries.length, page.NextToken);
     return {
       secrets,
       truncated: next !== undefined,
-      ...(next ? { nextCursor: encodeListCursor(next) } : {}),
+      ...(next ? { nextCursor: next } : {}),
     };
   },
 });
