@@ -291,6 +291,44 @@ describe('runners, repository, wiki', () => {
     const page = await call('wiki_get', { project: 'platform/api', slug: 'runbooks/deploy' }, fx.services);
     expect(page.content).toContain('Merge to main');
   });
+
+  it('pages a wiki larger than the output budget, reaching every page once', async () => {
+    // GitLab lists a wiki whole; 600 pages (more than the 500 once kept) under a small budget
+    const wiki = apiProject()?.wiki;
+    expect(wiki).toBeDefined();
+    const before = wiki?.length ?? 0;
+    for (let i = 0; i < 600; i++)
+      wiki?.push({
+        slug: `ops/page-${String(i).padStart(3, '0')}`,
+        title: `Page ${i}`,
+        format: 'markdown',
+        content: '',
+      });
+    try {
+      const slugs: string[] = [];
+      let cursor: string | undefined;
+      let calls = 0;
+      do {
+        const res = await call(
+          'wiki_list',
+          { project: 'platform/api', ...(cursor ? { cursor } : {}) },
+          fx.services,
+          8192,
+        );
+        expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(8192);
+        expect(res.total).toBe(before + 600);
+        slugs.push(...res.pages.map((p: { slug: string }) => p.slug));
+        expect(res.truncated).toBe(res.nextCursor !== undefined);
+        cursor = res.nextCursor;
+        calls++;
+      } while (cursor && calls < 100);
+      expect(calls).toBeGreaterThan(1);
+      expect(slugs).toHaveLength(before + 600);
+      expect(new Set(slugs).size).toBe(before + 600);
+    } finally {
+      wiki?.splice(before);
+    }
+  });
 });
 
 describe('pipeline and job writes', () => {

@@ -1,9 +1,7 @@
-import { clipHeadJson } from '@ravenhelm/kit';
+import { clipHeadJson, pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
-import { fitItems, ProjectPath, type Rec, str } from './shapes.js';
-
-const MAX_PAGES = 500;
+import { Cursor, ProjectPath, type Rec, str } from './shapes.js';
 
 export const wikiList = defineTool({
   name: 'wiki_list',
@@ -11,25 +9,30 @@ export const wikiList = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'List wiki pages',
-  description: "List a project's wiki pages (slug, title, format), without content; at most 500.",
+  description: "List a project's wiki pages (slug, title, format), without content; paged.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  input: z.object({ project: ProjectPath }),
+  input: z.object({ project: ProjectPath, cursor: Cursor }),
   output: z.object({
     pages: z.array(z.object({ slug: z.string(), title: z.string(), format: z.string() })),
     total: z.number(),
     truncated: z.boolean(),
+    nextCursor: z.string().optional(),
   }),
-  handler: async ({ project }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, cursor }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
+    // GitLab lists a wiki whole (the endpoint has no paging): pages of it fit the output budget, and the
+    // cursor continues after the last one shown.
     const all = (await gitlab.call(`the wiki of "${project}"`, signal, (api) =>
       api.ProjectWikis.all(path, { withContent: false } as never),
     )) as unknown as Rec[];
-    const listed = all
-      .slice(0, MAX_PAGES)
-      .map((p) => ({ slug: str(p.slug), title: str(p.title), format: str(p.format) }));
-    // the first pages that fit the output budget (a big wiki must answer, not fail)
-    const pages = fitItems(listed, maxOutputBytes - 512);
-    return { pages, total: all.length, truncated: pages.length < all.length };
+    const listed = all.map((p) => ({ slug: str(p.slug), title: str(p.title), format: str(p.format) }));
+    const page = pageList(listed, { cursor, maxBytes: maxOutputBytes - 512 });
+    return {
+      pages: page.items,
+      total: page.total,
+      truncated: page.truncated,
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    };
   },
 });
 
