@@ -343,6 +343,28 @@ describe('dashboards_get', () => {
     expect(legacy.panels[0]).toMatchObject({ title: 'Open', row: 'Connections', datasource: 'Prometheus' });
     const bounded = await call('dashboards_get', { uid: 'checkout-overview', maxPanels: 1 }, services);
     expect(bounded).toMatchObject({ total: 3, returned: 1, truncated: true });
+    // the cursor reaches every panel once, in dashboard order
+    const all = await call('dashboards_get', { uid: 'checkout-overview' }, services);
+    const ids: number[] = [];
+    let page = bounded;
+    for (let calls = 1; ; calls++) {
+      ids.push(...page.panels.map((p: { id: number }) => p.id));
+      if (!page.nextCursor || calls > 5) break;
+      page = await call(
+        'dashboards_get',
+        { uid: 'checkout-overview', maxPanels: 1, cursor: page.nextCursor },
+        services,
+      );
+    }
+    expect(page).toMatchObject({ returned: 1, truncated: false });
+    expect(ids).toEqual(all.panels.map((p: { id: number }) => p.id));
+    expect(ids).toHaveLength(3);
+    // and so does a page cut by the output budget
+    const small = await call('dashboards_get', { uid: 'checkout-overview' }, services, { maxOutputBytes: 4300 });
+    expect(small.returned).toBeLessThan(3);
+    expect(small.nextCursor).toBeDefined();
+    const rest = await call('dashboards_get', { uid: 'checkout-overview', cursor: small.nextCursor }, services);
+    expect([...small.panels, ...rest.panels].map((p: { id: number }) => p.id)).toEqual(ids);
   });
 
   it('names library panels, marks them, and fetches their models when asked', async () => {

@@ -81,6 +81,7 @@ export const dashboardsGet = defineTool({
       .describe('Dashboard uid'),
     maxPanels: z.number().int().min(1).max(300).default(100),
     libraryPanels: z.boolean().default(false).describe('Fetch their models'),
+    cursor: Cursor,
   }),
   output: z.object({
     uid: z.string(),
@@ -94,9 +95,7 @@ export const dashboardsGet = defineTool({
     variables: z.array(VariableSummary),
     rows: z.array(z.string()),
     panels: z.array(PanelSummary),
-    total: z.number().int(),
-    returned: z.number().int(),
-    truncated: z.boolean(),
+    ...ListPage,
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
     const found = await grafana.dashboard(input.uid, signal);
@@ -139,20 +138,18 @@ export const dashboardsGet = defineTool({
       variables = variablesOfV2(spec);
     }
     if (input.libraryPanels) all = await resolveLibraryPanels(all, grafana, signal);
-    let take = Math.min(input.maxPanels, all.length);
-    const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(variables);
-    while (take > 1 && jsonBytes(all.slice(0, take)) > budget) take = Math.floor(take * 0.8);
-    const panels = all.slice(0, take);
+    // Panels in dashboard order, as many as maxPanels and the budget allow (at least one); the cursor
+    // continues after the last one shown.
+    const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(variables.slice(0, 50));
+    const page = pageList(all, { cursor: input.cursor, limit: input.maxPanels, maxBytes: budget });
     return {
       uid: input.uid,
       schema: found.schema,
       ...head,
       variables: variables.slice(0, 50),
       rows: [...new Set(all.map((p) => p.row).filter((r): r is string => r !== null))],
-      panels,
-      total: all.length,
-      returned: panels.length,
-      truncated: panels.length < all.length,
+      panels: page.items,
+      ...withoutItems(page),
     };
   },
 });
