@@ -178,6 +178,19 @@ describe('certificates_sweep over TLS routers', () => {
     expect(s.expiring[0].host).toBe('expired.example.test');
     const longer = await ok(session.client, 'certificates_sweep', { withinDays: 100, maxHosts: 2 });
     expect(longer).toMatchObject({ checked: 2, hosts: 7, truncated: true });
+    // the cursor reaches the other hosts: every failing or expiring one is found, once
+    const found: string[] = [];
+    let page = await ok(session.client, 'certificates_sweep', { withinDays: 30, maxHosts: 2 });
+    let checked = 0;
+    for (let calls = 1; ; calls++) {
+      found.push(...page.expiring.map((e: { host: string }) => e.host));
+      checked += page.checked;
+      if (!page.nextCursor || calls > 7) break;
+      page = await ok(session.client, 'certificates_sweep', { withinDays: 30, maxHosts: 2, cursor: page.nextCursor });
+    }
+    expect(page.truncated).toBe(false);
+    expect(checked).toBe(7);
+    expect(found.sort()).toEqual(Object.keys(byHost).sort());
   });
 
   it('stops starting probes when its time budget is spent, and says it is incomplete', async () => {

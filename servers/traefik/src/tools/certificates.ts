@@ -1,8 +1,9 @@
-import { type ToolContext, ToolError } from '@ravenhelm/kit';
+import { decodeCursor, encodeCursor, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { hostsOf, parseRule } from '../rules/parser.js';
 import type { ProbeResult } from '../tls-probe.js';
 import { defineTool, type TraefikServices } from './define.js';
+import { Cursor } from './shapes.js';
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -115,6 +116,7 @@ export const certificatesSweep = defineTool({
   input: z.object({
     withinDays: z.number().int().min(0).max(3650).default(30).describe('Expiry horizon in days'),
     maxHosts: z.number().int().min(1).max(200).default(50),
+    cursor: Cursor,
   }),
   output: z.object({
     checked: z.number(),
@@ -131,8 +133,10 @@ export const certificatesSweep = defineTool({
     ),
     skipped: z.array(z.string()),
     truncated: z.boolean(),
+    nextCursor: z.string().optional(),
   }),
-  handler: async ({ withinDays, maxHosts }, { api, tls, tlsAddress, sweepBudgetMs, signal }) => {
+  handler: async ({ withinDays, maxHosts, cursor }, { api, tls, tlsAddress, sweepBudgetMs, signal }) => {
+    const start = decodeCursor(cursor);
     const { items } = await api.listAll('api/http/routers', {}, signal);
     const byHost = new Map<string, string[]>();
     const skipped: string[] = [];
@@ -153,7 +157,9 @@ export const certificatesSweep = defineTool({
       }
     }
     const hosts = [...byHost.keys()].sort();
-    const todo = hosts.slice(0, maxHosts);
+    // hosts by name, from the cursor; probes start in that order and stop starting when the time budget is
+    // spent, so the hosts checked are the first `next` and the cursor continues after them
+    const todo = hosts.slice(start, start + maxHosts);
     const results: { host: string; result?: ProbeResult; error?: string }[] = [];
     let next = 0;
     const stopAt = Date.now() + sweepBudgetMs;
@@ -179,12 +185,14 @@ export const certificatesSweep = defineTool({
         ...(r.error || r.result?.reason ? { reason: r.error ?? r.result?.reason } : {}),
       }))
       .sort((a, b) => (a.daysToExpiry ?? -1e9) - (b.daysToExpiry ?? -1e9) || a.host.localeCompare(b.host));
+    const after = start + next;
     return {
       checked: results.length,
       hosts: hosts.length,
       expiring,
       skipped,
-      truncated: results.length < hosts.length,
+      truncated: after < hosts.length,
+      ...(after < hosts.length ? { nextCursor: encodeCursor(after) } : {}),
     };
   },
 });
