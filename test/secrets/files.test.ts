@@ -73,6 +73,18 @@ describe('files_audit', () => {
     const limited = await bin.call('files_audit', { limit: 2 });
     expect(limited.structured).toMatchObject({ total: 12, truncated: true });
     expect(limited.structured?.findings).toHaveLength(2);
+    // the cursor reaches the other findings, in the same order as one call that shows them all
+    const whole = await bin.call('files_audit', {});
+    const paged: string[] = [];
+    let page = limited;
+    for (let calls = 1; ; calls++) {
+      paged.push(...rows(page.structured?.findings));
+      if (!page.structured?.nextCursor || calls > 12) break;
+      page = await bin.call('files_audit', { limit: 5, cursor: page.structured.nextCursor });
+    }
+    expect(page.structured?.truncated).toBe(false);
+    expect(paged).toEqual(rows(whole.structured?.findings));
+    expect(paged).toHaveLength(12);
   });
 
   it('stops at the file cap and says so', async () => {

@@ -1,4 +1,4 @@
-import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { decodeCursor, encodeCursor, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
@@ -83,10 +83,13 @@ export const storeAudit = defineTool({
   },
 });
 
-/** Drops rows from the end until the answer fits the output budget (the caller reports truncation). */
+/**
+ * Drops rows from the end until the answer fits the output budget, keeping at least one so paging moves on
+ * (the caller reports truncation).
+ */
 function fitBudget<T>(rows: T[], maxOutputBytes: number): T[] {
   const out = [...rows];
-  while (out.length > 0 && jsonBytes(out) > maxOutputBytes - 1024) out.pop();
+  while (out.length > 1 && jsonBytes(out) > maxOutputBytes - 1024) out.pop();
   return out;
 }
 
@@ -115,6 +118,7 @@ export const filesAudit = defineTool({
   input: z.object({
     path: z.string().max(4096).optional().describe('File or folder inside a root; default: all roots'),
     limit: z.number().int().min(1).max(MAX_FINDINGS).default(200),
+    cursor: Cursor,
   }),
   output: z.object({
     files: z.number(),
@@ -130,10 +134,13 @@ export const filesAudit = defineTool({
     ),
     total: z.number(),
     truncated: z.boolean(),
+    nextCursor: z.string().optional(),
   }),
-  handler: async ({ path, limit }, { files, strength, maxOutputBytes, signal }) => {
+  handler: async ({ path, limit, cursor }, { files, strength, maxOutputBytes, signal }) => {
+    const start = decodeCursor(cursor);
     const scan = await scanFiles(files, strength, path, signal);
-    const rows = scan.findings.slice(0, limit).map((f) => ({
+    // Findings in file and line order (folders are read sorted); the cursor continues after the last shown.
+    const rows = scan.findings.slice(start, start + limit).map((f) => ({
       file: f.file,
       line: f.line,
       key: f.key,
@@ -143,12 +150,15 @@ export const filesAudit = defineTool({
     const skipped = scan.skipped.slice(0, 30).map((s) => `${s.file}: ${s.reason}`);
     if (scan.capped) skipped.push(`*: stopped after ${files.maxFiles} files (backend.files.maxFiles)`);
     const findings = fitBudget(rows, maxOutputBytes - jsonBytes(skipped));
+    const after = start + findings.length;
+    const more = after < scan.findings.length;
     return {
       files: scan.files,
       skipped,
       findings,
       total: scan.findings.length,
-      truncated: scan.capped || findings.length < scan.findings.length || scan.skipped.length > 30,
+      truncated: scan.capped || more || scan.skipped.length > 30,
+      ...(more ? { nextCursor: encodeCursor(after) } : {}),
     };
   },
 });
