@@ -285,6 +285,70 @@ describe('runners, repository, wiki', () => {
     expect(file.content.endsWith('\n')).toBe(true); // whole lines
   });
 
+  it('reads a file larger than any window whole, window by window, with nextOffset', async () => {
+    // 150 KB of lines with 2-, 3- and 4-byte characters, and one line longer than a window
+    const lines = Array.from({ length: 1500 }, (_, i) => `line ${i} é€🐳 ${'x'.repeat(i % 97)}`);
+    lines.splice(700, 0, `long ${'€'.repeat(30_000)}`);
+    const text = `${lines.join('\n')}\n`;
+    apiProject()?.files.get('main')?.set('data/big.txt', text);
+    const dataShare = 26_009; // the data share of the default 64 KiB output budget
+    let content = '';
+    let offset: number | undefined;
+    let calls = 0;
+    for (;;) {
+      const w = await call(
+        'repository_get_file',
+        { project: 'platform/api', path: 'data/big.txt', maxBytes: 60_000, ...(offset ? { offset } : {}) },
+        fx.services,
+        dataShare,
+      );
+      expect(Buffer.byteLength(JSON.stringify(w))).toBeLessThanOrEqual(dataShare);
+      expect(w.size).toBe(Buffer.byteLength(text));
+      content += w.content;
+      calls++;
+      expect(w.truncated).toBe(w.nextOffset !== undefined);
+      if (!w.nextOffset || calls > 40) break;
+      expect(w.nextOffset).toBe(Buffer.byteLength(content));
+      offset = w.nextOffset;
+    }
+    expect(calls).toBeGreaterThan(5);
+    expect(content).toBe(text);
+    // an offset inside a character starts at the next one; past the end, nothing is left
+    const inside = await call(
+      'repository_get_file',
+      { project: 'platform/api', path: 'data/big.txt', offset: Buffer.byteLength('line 0 é') - 1 },
+      fx.services,
+    );
+    expect(inside.content.startsWith('€🐳')).toBe(true);
+    const past = await call(
+      'repository_get_file',
+      { project: 'platform/api', path: 'data/big.txt', offset: 10_000_000 },
+      fx.services,
+    );
+    expect(past).toMatchObject({ content: '', truncated: false });
+    // a wiki page the same way
+    const wiki = apiProject()?.wiki;
+    const wikiText = lines.slice(0, 400).join('\n');
+    wiki?.push({ slug: 'big', title: 'Big', format: 'markdown', content: wikiText });
+    try {
+      let page = '';
+      let at: number | undefined;
+      for (let n = 0; n < 40; n++) {
+        const w = await call(
+          'wiki_get',
+          { project: 'platform/api', slug: 'big', maxBytes: 4096, ...(at ? { offset: at } : {}) },
+          fx.services,
+        );
+        page += w.content;
+        if (!w.nextOffset) break;
+        at = w.nextOffset;
+      }
+      expect(page).toBe(wikiText);
+    } finally {
+      wiki?.pop();
+    }
+  });
+
   it('lists and reads wiki pages', async () => {
     const list = await call('wiki_list', { project: 'platform/api' }, fx.services);
     expect(list.pages.map((p: { slug: string }) => p.slug)).toEqual(['home', 'runbooks/deploy']);

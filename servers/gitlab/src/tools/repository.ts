@@ -1,8 +1,8 @@
-import { clipHeadJson, ToolError } from '@ravenhelm/kit';
+import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage, type GitLabBackend } from '../backend.js';
 import { defineTool } from './define.js';
-import { Cursor, Limit, Paging, ProjectPath, pagingOf, type Rec, str } from './shapes.js';
+import { Cursor, Limit, Offset, Paging, ProjectPath, pagingOf, type Rec, str, textWindow } from './shapes.js';
 
 const Ref = z.string().min(1).max(255).optional().describe('Branch, tag or commit; default: the default branch');
 const FilePath = z
@@ -67,13 +67,14 @@ export const repositoryGetFile = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Read a repository file',
-  description: 'Read one text file at a ref, byte-capped from the start; binary files are reported, not returned.',
+  description: 'Read one text file at a ref in byte windows; binary files are reported, not returned.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
     path: FilePath,
     ref: Ref,
     maxBytes: z.number().int().min(256).max(60_000).default(16_384).describe('Most bytes of content returned'),
+    offset: Offset,
   }),
   output: z.object({
     path: z.string(),
@@ -82,8 +83,9 @@ export const repositoryGetFile = defineTool({
     binary: z.boolean(),
     content: z.string(),
     truncated: z.boolean(),
+    nextOffset: z.number().optional(),
   }),
-  handler: async ({ project, path, ref, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, path, ref, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
     const projectPath = gitlab.project(project);
     if (ref !== undefined) await refusePooledCommit(gitlab, project, ref, signal);
     return gitlab.call(`file ${path} of "${project}"`, signal, async (api) => {
@@ -91,10 +93,16 @@ export const repositoryGetFile = defineTool({
       const f = (await api.RepositoryFiles.show(projectPath, path, at)) as unknown as Rec;
       const buf = Buffer.from(str(f.content), f.encoding === 'base64' ? 'base64' : 'utf8');
       const binary = buf.subarray(0, 8000).includes(0);
-      const clipped = binary
-        ? { text: '', truncated: false }
-        : clipHeadJson(buf.toString('utf8'), maxBytes, maxOutputBytes - 1024);
-      return { path, ref: at, size: buf.length, binary, content: clipped.text, truncated: clipped.truncated };
+      const w = binary ? { text: '', truncated: false } : textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
+      return {
+        path,
+        ref: at,
+        size: buf.length,
+        binary,
+        content: w.text,
+        truncated: w.truncated,
+        ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
+      };
     });
   },
 });

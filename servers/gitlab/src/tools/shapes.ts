@@ -1,5 +1,5 @@
 /** Input and output shapes shared by the GitLab tools: defined once, described once. */
-import { pageList, sliceChars } from '@ravenhelm/kit';
+import { clipHeadJson, pageList, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
@@ -61,3 +61,23 @@ export const numOrNull = (v: unknown): number | null => (typeof v === 'number' ?
 
 /** The first `items` whose JSON fits `maxBytes` (always at least one). */
 export const fitItems = <T>(items: readonly T[], maxBytes: number): T[] => pageList(items, { maxBytes }).items;
+
+/** Where a text read in windows starts: a byte offset from the last answer's nextOffset. */
+export const Offset = z.number().int().min(0).default(0).describe('Start byte (from nextOffset)');
+
+/**
+ * The window of a text from byte `offset` (moved forward to a character's start), at most `maxBytes` and
+ * cut at a line end when there is one (clipHeadJson), with `nextOffset` where the rest starts when it was cut.
+ */
+export function textWindow(
+  buf: Buffer,
+  offset: number,
+  maxBytes: number,
+  maxJsonBytes: number,
+): { text: string; truncated: boolean; nextOffset?: number } {
+  let start = Math.min(offset, buf.length);
+  while (start < buf.length && ((buf[start] as number) & 0xc0) === 0x80) start++;
+  const clipped = clipHeadJson(buf.subarray(start).toString('utf8'), maxBytes, maxJsonBytes);
+  if (!clipped.truncated) return { text: clipped.text, truncated: false };
+  return { text: clipped.text, truncated: true, nextOffset: start + Buffer.byteLength(clipped.text) };
+}

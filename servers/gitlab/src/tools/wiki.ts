@@ -1,7 +1,7 @@
-import { clipHeadJson, pageList } from '@ravenhelm/kit';
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
-import { Cursor, ProjectPath, type Rec, str } from './shapes.js';
+import { Cursor, Offset, ProjectPath, type Rec, str, textWindow } from './shapes.js';
 
 export const wikiList = defineTool({
   name: 'wiki_list',
@@ -42,12 +42,13 @@ export const wikiGet = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: 'Read a wiki page',
-  description: 'Read one wiki page by slug, byte-capped from the start.',
+  description: 'Read one wiki page by slug, in byte windows.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
     slug: z.string().min(1).max(512).describe('Page slug from wiki_list, e.g. "runbooks/deploy"'),
     maxBytes: z.number().int().min(256).max(60_000).default(16_384).describe('Most bytes of content returned'),
+    offset: Offset,
   }),
   output: z.object({
     slug: z.string(),
@@ -55,21 +56,24 @@ export const wikiGet = defineTool({
     format: z.string(),
     content: z.string(),
     truncated: z.boolean(),
+    nextOffset: z.number().optional(),
     bytes: z.number(),
   }),
-  handler: async ({ project, slug, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, slug, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
     const p = (await gitlab.call(`wiki page "${slug}" of "${project}"`, signal, (api) =>
       api.ProjectWikis.show(path, slug),
     )) as unknown as Rec;
-    const clipped = clipHeadJson(str(p.content), maxBytes, maxOutputBytes - 1024);
+    const buf = Buffer.from(str(p.content), 'utf8');
+    const w = textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
     return {
       slug: str(p.slug),
       title: str(p.title),
       format: str(p.format),
-      content: clipped.text,
-      truncated: clipped.truncated,
-      bytes: clipped.totalBytes,
+      content: w.text,
+      truncated: w.truncated,
+      ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
+      bytes: buf.length,
     };
   },
 });
