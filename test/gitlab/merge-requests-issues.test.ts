@@ -65,7 +65,31 @@ describe('merge requests', () => {
     expect(big.truncated).toBe(true);
     expect(Buffer.byteLength(big.diff)).toBeLessThanOrEqual(2048);
     expect(big.diffBytes).toBeGreaterThan(10_000);
-    expect(big.note).toMatch(/first \d+ of \d+ bytes/);
+    expect(big.note).toBe(
+      `diff cut at byte ${big.nextOffset} of ${big.diffBytes}; repeat with offset=${big.nextOffset} for the rest`,
+    );
+    // the windows put together are the whole diff
+    let diff = big.diff;
+    let at = big.nextOffset;
+    for (let n = 0; at !== undefined && n < 40; n++) {
+      const w = await call(
+        'merge_requests_get_diff',
+        { ...MR, path: 'src/billing.ts', maxBytes: 2048, offset: at },
+        fx.services,
+      );
+      expect(w.diffBytes).toBe(big.diffBytes);
+      diff += w.diff;
+      at = w.nextOffset;
+    }
+    expect(at).toBeUndefined();
+    expect(Buffer.byteLength(diff)).toBe(big.diffBytes);
+    const whole = await call(
+      'merge_requests_get_diff',
+      { ...MR, path: 'src/billing.ts', maxBytes: 60_000 },
+      fx.services,
+    );
+    expect(whole.truncated).toBe(false);
+    expect(diff).toBe(whole.diff);
   });
 
   it('says when GitLab excludes a diff as too large, and when the file is not in the MR', async () => {

@@ -1,4 +1,4 @@
-import { clipHeadJson, ToolError } from '@ravenhelm/kit';
+import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
@@ -8,6 +8,7 @@ import {
   Id,
   Limit,
   num,
+  Offset,
   Paging,
   ProjectPath,
   pagingOf,
@@ -15,6 +16,7 @@ import {
   Search,
   str,
   strOrNull,
+  textWindow,
   UserRef,
   userRef,
 } from './shapes.js';
@@ -194,21 +196,24 @@ export const mergeRequestsGetDiff = defineTool({
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
   title: "Get one file's diff in a merge request",
-  description: "Unified diff of one file in a merge request, byte-capped; reports GitLab's collapsed/too_large flags.",
+  description:
+    "Unified diff of one file in a merge request, in byte windows; reports GitLab's collapsed/too_large flags.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
     iid: MrIid,
     path: z.string().min(1).max(1024).describe('File path, old or new'),
     maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of diff returned'),
+    offset: Offset,
   }),
   output: ChangedFile.extend({
     diff: z.string(),
     diffBytes: z.number(),
     truncated: z.boolean(),
+    nextOffset: z.number().optional(),
     note: z.string().nullable(),
   }),
-  handler: async ({ project, iid, path, maxBytes }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, iid, path, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
     const projectPath = gitlab.project(project);
     return gitlab.call(`the diff of ${path} in merge request !${iid} of "${project}"`, signal, async (api) => {
       for (let page = 1; page <= MAX_DIFF_PAGES; page++) {
@@ -221,15 +226,16 @@ export const mergeRequestsGetDiff = defineTool({
         const d = res.data.find((x) => x.new_path === path || x.old_path === path);
         if (d) {
           const raw = str(d.diff);
-          const clipped = clipHeadJson(raw, maxBytes, maxOutputBytes - 1024);
+          const buf = Buffer.from(raw, 'utf8');
+          const w = textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
           const tooLarge = d.too_large === true;
           const collapsed = d.collapsed === true;
           const note = tooLarge
             ? 'GitLab excludes this diff (too_large): compare the file at both refs with repository_get_file'
             : collapsed && raw === ''
               ? 'GitLab collapsed this diff and sent no text: compare the file at both refs with repository_get_file'
-              : clipped.truncated
-                ? `diff cut to the first ${Buffer.byteLength(clipped.text)} of ${clipped.totalBytes} bytes; raise maxBytes or read the file`
+              : w.nextOffset !== undefined
+                ? `diff cut at byte ${w.nextOffset} of ${buf.length}; repeat with offset=${w.nextOffset} for the rest`
                 : null;
           return {
             oldPath: str(d.old_path),
@@ -238,9 +244,10 @@ export const mergeRequestsGetDiff = defineTool({
             ...diffStat(raw),
             collapsed,
             tooLarge,
-            diff: clipped.text,
-            diffBytes: clipped.totalBytes,
-            truncated: clipped.truncated || tooLarge,
+            diff: w.text,
+            diffBytes: buf.length,
+            truncated: w.truncated || tooLarge,
+            ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
             note,
           };
         }
