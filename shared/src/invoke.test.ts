@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ToolError } from './errors.js';
-import { invokeTool } from './invoke.js';
+import { invokeTool, parseToolInput } from './invoke.js';
 import { silentLogger } from './logging.js';
 import { createToolDefiner } from './tool.js';
 
@@ -76,6 +76,35 @@ describe('invokeTool', () => {
     expect(err?.code).toBe('ERR_INVALID_INPUT');
     expect(err?.message).toMatch(
       /^invalid arguments for slow_wait: unknown argument\(s\) bogus; expected: ms; ms: Invalid input: expected number/,
+    );
+  });
+
+  it('reads null for an optional argument that does not take null as absent (strict-mode clients send it)', () => {
+    const tool = createToolDefiner<object>()({
+      name: 'opt_args',
+      title: 'Optional arguments',
+      description: 'Echoes its parsed arguments.',
+      toolset: 'opt',
+      tier: 'LOW',
+      scopes: ['mcp:test:read'],
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      input: z.object({
+        required: z.string(),
+        name: z.string().optional(),
+        limit: z.number().int().default(5),
+        note: z.string().nullable().optional(),
+      }),
+      output: z.object({}),
+      handler: async () => ({}),
+    });
+    expect(parseToolInput(tool, { required: 'x', name: null, limit: null, note: null })).toEqual({
+      required: 'x',
+      limit: 5,
+      note: null, // an argument that takes null keeps it
+    });
+    // a required argument sent as null is still refused, by name
+    expect(() => parseToolInput(tool, { required: null, name: null })).toThrow(
+      /^invalid arguments for opt_args: required: Invalid input: expected string, received null$/,
     );
   });
 

@@ -36,6 +36,7 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
       given = Object.fromEntries(Object.entries(args).filter(([k]) => known.has(k)));
     }
   }
+  given = withoutOptionalNulls(tool, given);
   // Half of a UTF-16 surrogate pair is not text: no backend can take it (encodeURIComponent throws on it) and
   // an answer echoing it breaks strict clients, so it is refused by name.
   const lone = findLoneSurrogate(given);
@@ -50,6 +51,26 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
     throw new ToolError('ERR_INVALID_INPUT', `invalid arguments for ${tool.name}: ${problems.join('; ')}`);
   }
   return parsed.data as Record<string, unknown>;
+}
+
+/**
+ * Top-level `null`s of optional arguments that do not take null, read as absent. Models and client code
+ * often send null for an argument they leave out (OpenAI's strict function calling writes optional fields
+ * as required and nullable, and code that fills every field of a model built from the schema dumps the
+ * unset ones as null); refusing it would cost the agent a round trip per call. An argument that takes
+ * null keeps it.
+ */
+function withoutOptionalNulls<S extends object>(tool: AnyTool<S>, given: unknown): unknown {
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) return given;
+  const entries = Object.entries(given);
+  if (!entries.some(([, v]) => v === null)) return given;
+  const shape = tool.input.shape as Record<string, z.ZodType | undefined>;
+  return Object.fromEntries(
+    entries.filter(([k, v]) => {
+      const field = shape[k];
+      return !(v === null && field && field.safeParse(undefined).success && !field.safeParse(null).success);
+    }),
+  );
 }
 
 export interface InvokeOptions {
