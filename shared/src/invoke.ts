@@ -60,7 +60,7 @@ export function parseToolInput<S extends object>(tool: AnyTool<S>, args: unknown
  * unset ones as null); refusing it would cost the agent a round trip per call. An argument that takes
  * null keeps it.
  */
-function withoutOptionalNulls<S extends object>(tool: AnyTool<S>, given: unknown): unknown {
+function withoutOptionalNulls<S extends object, T>(tool: AnyTool<S>, given: T): T {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) return given;
   const entries = Object.entries(given);
   if (!entries.some(([, v]) => v === null)) return given;
@@ -70,7 +70,7 @@ function withoutOptionalNulls<S extends object>(tool: AnyTool<S>, given: unknown
       const field = shape[k];
       return !(v === null && field && field.safeParse(undefined).success && !field.safeParse(null).success);
     }),
-  );
+  ) as T;
 }
 
 export interface InvokeOptions {

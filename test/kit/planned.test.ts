@@ -94,9 +94,9 @@ const tools = [
     tier: 'MEDIUM',
     scopes: ['mcp:thing:write'],
     annotations: DESTRUCTIVE,
-    input: z.object({}),
+    input: z.object({ reason: z.string().optional() }),
     output: Out,
-    plan: (_i, ctx) => `wipe ${ctx.world.target}`,
+    plan: ({ reason }, ctx) => `wipe ${ctx.world.target}${reason ? ` because ${reason}` : ''}`,
     handler: async (_i, ctx) => record('thing_wipe', ctx),
   }),
   defineTool({
@@ -273,6 +273,14 @@ describe('ctx.planned: the handler acts on the plan the kit checked', () => {
     const r = await call('thing_wipe', { confirmationToken: token });
     expect(r.structuredContent).toEqual({ acted: 'a' });
     expect(world.runs).toEqual([{ tool: 'thing_wipe', hasPlanned: false, planned: undefined, current: 'a' }]);
+  });
+
+  it('a plan reads its arguments as the call does: null for an optional one is absent', async () => {
+    const asked = await call('thing_wipe', { reason: null });
+    expect(asked.content[0]?.text).toContain('wipe a');
+    expect(asked.content[0]?.text).not.toContain('thing_wipe) with'); // not the generic plan
+    const r = await call('thing_wipe', { reason: null, confirmationToken: tokenOf(asked) });
+    expect(r.structuredContent).toEqual({ acted: 'a' });
   });
 
   it('no confirmation, no plan checked: ctx.planned is absent', async () => {

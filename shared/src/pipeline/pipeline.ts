@@ -799,8 +799,14 @@ export class Pipeline<S extends object> {
   async #plan(tool: AnyTool<S>, eff: EffectiveTool, args: Record<string, unknown>): Promise<ResolvedPlan> {
     const generic = { text: `${eff.title} (${eff.name}) with ${this.#shown(eff.name, args)}` };
     if (!tool.plan) return generic;
-    const parsed = tool.input.safeParse(args);
-    if (!parsed.success) return generic;
+    // read as the call will be (optional nulls dropped, defaults applied); arguments it would refuse get the
+    // generic plan, and the call then refuses them by name
+    let input: Record<string, unknown>;
+    try {
+      input = parseToolInput(tool, args);
+    } catch {
+      return generic;
+    }
     const ctx = {
       ...this.#o.services,
       signal: AbortSignal.timeout(this.#o.callTimeoutMs),
@@ -811,7 +817,7 @@ export class Pipeline<S extends object> {
       maxOutputBytes: this.#dataBudget,
       options: eff.options,
     };
-    const made: unknown = await tool.plan(parsed.data, ctx);
+    const made: unknown = await tool.plan(input as never, ctx);
     if (typeof made === 'string') return { text: made };
     if (made !== null && typeof made === 'object' && typeof (made as { text?: unknown }).text === 'string') {
       const { text, bound } = made as { text: string; bound: unknown };
