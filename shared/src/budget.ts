@@ -76,15 +76,22 @@ export interface ClippedText {
   totalBytes: number;
 }
 
+/**
+ * The first byte at or after `at` that starts a UTF-8 character (a continuation byte, 10xxxxxx, never does):
+ * text decoded from there has no U+FFFD from a character cut in half.
+ */
+export function charStartFrom(buf: Buffer, at: number): number {
+  let i = Math.max(0, Math.min(at, buf.length));
+  while (i < buf.length && ((buf[i] as number) & 0xc0) === 0x80) i++;
+  return i;
+}
+
 /** Keeps the last `maxBytes` of a text (logs: the newest lines matter most), cut at a line boundary. */
 export function clipTail(text: string, maxBytes: number): ClippedText {
   const totalBytes = Buffer.byteLength(text, 'utf8');
   if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
   const buf = Buffer.from(text, 'utf8');
-  // start on a character, not inside one (a continuation byte would decode as U+FFFD)
-  let start = buf.length - maxBytes;
-  while (start < buf.length && ((buf[start] as number) & 0xc0) === 0x80) start++;
-  let tail = buf.subarray(start).toString('utf8');
+  let tail = buf.subarray(charStartFrom(buf, buf.length - maxBytes)).toString('utf8');
   const nl = tail.indexOf('\n');
   if (nl >= 0 && nl < tail.length - 1) tail = tail.slice(nl + 1);
   return { text: tail, truncated: true, totalBytes };

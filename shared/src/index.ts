@@ -33,6 +33,7 @@ export {
 } from './backend-metrics.js';
 export {
   type ClippedText,
+  charStartFrom,
   clipHead,
   clipHeadJson,
   clipTail,
@@ -161,5 +162,5 @@ export {
   type ToolDeclaration,
   toSpec,
 } from './tool.js';
-export { clipChars, sliceChars, stringifyWellFormed, wellFormed, wellFormedValue } from './unicode.js';
+export { clipChars, sliceChars } from './unicode.js';
 export { compileUserPattern, type UserPattern } from './user-regex.js';

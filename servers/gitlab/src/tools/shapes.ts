@@ -1,5 +1,5 @@
 /** Input and output shapes shared by the GitLab tools: defined once, described once. */
-import { clipHeadJson, pageList, sliceChars } from '@ravenhelm/kit';
+import { charStartFrom, clipHeadJson, pageList, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { fitPage } from '../backend.js';
 
@@ -75,8 +75,7 @@ export function textWindow(
   maxBytes: number,
   maxJsonBytes: number,
 ): { text: string; truncated: boolean; nextOffset?: number } {
-  let start = Math.min(offset, buf.length);
-  while (start < buf.length && ((buf[start] as number) & 0xc0) === 0x80) start++;
+  const start = charStartFrom(buf, offset);
   const clipped = clipHeadJson(buf.subarray(start).toString('utf8'), maxBytes, maxJsonBytes);
   if (!clipped.truncated) return { text: clipped.text, truncated: false };
   return { text: clipped.text, truncated: true, nextOffset: start + Buffer.byteLength(clipped.text) };
