@@ -27,6 +27,7 @@ import { DevIssuer } from '@ravenhelm/auth';
 import type { ToolSpec } from '@ravenhelm/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBin, REPO_ROOT, startHttpBin, tsEntry } from '../fixtures/spawn.js';
+import { illFormed } from '../fixtures/unicode.js';
 import { assertAllLoaded, loadServers } from '../registry/servers.js';
 import { useContractBackend } from './env.js';
 import type { ContractCase, ContractSuite } from './types.js';
@@ -130,20 +131,6 @@ async function callCase(client: ContractClient, c: ContractCase, era: ClientEra)
   if (!confirmation?.token) return first;
   if (era.elicits) throw new Error(`${c.tool}: a confirmation token came back instead of an input_required round trip`);
   return client.callTool({ name: c.tool, arguments: { ...c.arguments, confirmationToken: confirmation.token } });
-}
-
-/** Half of a UTF-16 surrogate pair: strict JSON parsers (serde_json, the Anthropic API) refuse it. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** The first string (key or value) of a parsed answer that is not well-formed Unicode. */
-function illFormed(value: unknown): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? value : undefined;
-  if (!value || typeof value !== 'object') return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    const bad = LONE_SURROGATE.test(k) ? k : illFormed(v);
-    if (bad !== undefined) return bad;
-  }
-  return undefined;
 }
 
 function checkCase(c: ContractCase, result: CallResult): void {

@@ -1,4 +1,4 @@
-import { ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { clipChars, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
 import {
@@ -12,7 +12,7 @@ import {
   toAmMatcher,
 } from '../matchers.js';
 import { formatDuration, parseDuration } from '../time.js';
-import { Cursor, clipChars, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
 

@@ -50,6 +50,3 @@ export function withoutItems<T extends { items: unknown }>(page: T): Omit<T, 'it
   const { items: _items, ...rest } = page;
   return rest;
 }
-
-/** A backend's free text cut to `chars` characters (never inside a surrogate pair), marked with "…" where cut. */
-export { clipChars } from '@ravenhelm/kit';

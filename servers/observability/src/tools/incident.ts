@@ -1,9 +1,9 @@
-import { jsonBytes, RavenhelmError, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, RavenhelmError, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { SeriesStats, summarizeMatrix } from '../summary.js';
 import { DurationInput, parseDuration, toNanos } from '../time.js';
 import { byUrgency } from './alerts.js';
-import { clipChars, defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 import { flattenStreams } from './logs.js';
 import { alertRuleDefinitions, RuleDefinition } from './rules.js';
 

@@ -1,10 +1,10 @@
-import { jsonBytes, ListPage, pageList } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageList } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, parseMatchers } from '../matchers.js';
 import { formatDuration } from '../time.js';
-import { Cursor, clipChars, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;

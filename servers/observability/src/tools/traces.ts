@@ -1,8 +1,8 @@
-import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { OtlpAttribute, OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
 import { EndInput, isoOfNanos, resolveRange, startInput } from '../time.js';
-import { clipChars, defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
+import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 
 /** Tempo's JSON carries ids as base64 (protobuf bytes) or hex; the caller always sees lowercase hex. */
 export function hexId(id: string | undefined): string {
