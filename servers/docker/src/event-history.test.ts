@@ -166,4 +166,28 @@ describe('events_list and the millisecond it is called in', () => {
     const from = await list({ since: older.events[2]?.time, until });
     expect(from.events).toHaveLength(3);
   });
+
+  it('more events in one millisecond than a page: the note does not send the agent round in a loop', async () => {
+    const ms = (Math.floor(Date.now() / 1000) - 600) * 1000;
+    // one older event, then 8 in the same millisecond (a compose down stamps many in one go)
+    const held = [exec((ms - 5000) * 1e6, 0), ...Array.from({ length: 8 }, (_, i) => exec(ms * 1e6 + i * 1000, i + 1))];
+    const docker = engineOf(held);
+    const list = async (args: Record<string, unknown>) =>
+      (await invokeTool(eventsList, args, { docker } as unknown as DockerServices, ctx, { timeoutMs: 10_000 })) as {
+        events: { time: string; detail?: string }[];
+        notes?: string[];
+      };
+    const first = await list({ since: '1h', limit: 5 });
+    const note = first.notes?.join(' ') ?? '';
+    expect(note).toContain('8 events share the time');
+    // following the note reaches the older event; following plain until= would not have
+    const until = /until="([^"]+)"/.exec(note)?.[1];
+    const limit = Number(/limit=(\d+)/.exec(note)?.[1]);
+    expect(limit).toBeGreaterThan(8);
+    const again = await list({ since: '1h', until, limit: 5 });
+    expect(again.events.map((e) => e.time)).toEqual(first.events.map((e) => e.time));
+    const next = await list({ since: '1h', until, limit });
+    expect(next.events).toHaveLength(9);
+    expect((next.events[0]?.time ?? '') < (first.events[0]?.time ?? '')).toBe(true);
+  });
 });

@@ -253,8 +253,16 @@ export const eventsList = defineTool({
       kept = kept.slice(1);
       cut++;
     }
-    // Older events are one call away: until = the oldest time shown (inclusive, so nothing is skipped).
-    const older = kept[0] ? `; older ones: repeat with until="${kept[0].time}" (it lists that event again)` : '';
+    // Older events are one call away: until = the oldest time shown (inclusive, so nothing is skipped). When at
+    // least a page of events share that millisecond, the same call would answer this page again: the note
+    // says so and gives a call that gets past them instead.
+    const oldest = inWindow[inWindow.length - kept.length];
+    const sameMs = oldest ? inWindow.filter((e) => eventMs(e) === eventMs(oldest)).length : 0;
+    let older = kept[0] ? `; older ones: repeat with until="${kept[0].time}" (it lists that event again)` : '';
+    if (kept[0] && sameMs >= kept.length) {
+      const wider = cut === 0 && sameMs < ENGINE_EVENTS_KEPT;
+      older = `; ${sameMs} events share the time ${kept[0].time}, so until="${kept[0].time}" alone would list this page again: ${wider ? `repeat with it and limit=${Math.min(ENGINE_EVENTS_KEPT, sameMs + input.limit)}` : 'repeat with it'} and narrow the filters (container, actions) for the older ones`;
+    }
     if (limited) {
       notes.push(
         `limit ${input.limit}: the newest ${kept.length + cut} of ${inWindow.length} events are shown${cut > 0 ? '' : older}`,
