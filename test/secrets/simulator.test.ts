@@ -168,6 +168,12 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(missing).toMatchObject({ name: 'ResourceNotFoundException', status: 400 });
     const exists = await awsError(sdk.send(new CreateSecretCommand({ Name: 'proto/deleted', SecretString: 'x' })));
     expect(exists.name).toBe('ResourceExistsException');
+    // A forced deletion of a secret that does not exist succeeds (API reference, ForceDeleteWithoutRecovery);
+    // without force it is ResourceNotFoundException.
+    const ghost = await sdk.send(new DeleteSecretCommand({ SecretId: 'proto/nope', ForceDeleteWithoutRecovery: true }));
+    expect(ghost.DeletionDate).toBeInstanceOf(Date);
+    const ghostWindow = await awsError(sdk.send(new DeleteSecretCommand({ SecretId: 'proto/nope' })));
+    expect(ghostWindow.name).toBe('ResourceNotFoundException');
   });
 
   it('pages with NextToken and filters by name and tag prefixes (case-sensitive) with negation', async () => {

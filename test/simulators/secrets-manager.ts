@@ -404,12 +404,19 @@ export class SecretsManagerSimulator {
       return { ARN: s.arn, Name: s.name };
     },
     DeleteSecret: (b) => {
-      const s = this.#find(b.SecretId);
       if (b.ForceDeleteWithoutRecovery === true && b.RecoveryWindowInDays !== undefined) {
         throw new AwsError(
           'InvalidParameterException',
           "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
         );
+      }
+      // API reference, DeleteSecret, ForceDeleteWithoutRecovery: "If you forcibly delete an already deleted
+      // or nonexistent secret, the operation does not return ResourceNotFoundException." It succeeds; the
+      // answer names the ID it was given.
+      const s = b.ForceDeleteWithoutRecovery === true ? this.#lookup(b.SecretId) : this.#find(b.SecretId);
+      if (!s) {
+        const id = String(b.SecretId);
+        return { ...(id.startsWith('arn:') ? { ARN: id } : { Name: id }), DeletionDate: this.now() };
       }
       if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
       const now = this.now();
@@ -526,11 +533,23 @@ export class SecretsManagerSimulator {
   }
 
   #find(id: unknown): Secret {
+    const s = this.#lookup(id);
+    if (!s) throw new AwsError('ResourceNotFoundException', NOT_FOUND_MSG);
+    return s;
+  }
+
+  #lookup(id: unknown): Secret | undefined {
     if (typeof id !== 'string' || id === '') throw new AwsError('InvalidParameterException', 'SecretId is required.');
     const byName = this.#secrets.get(id);
     if (byName) return byName;
     for (const s of this.#secrets.values()) if (s.arn === id) return s;
-    throw new AwsError('ResourceNotFoundException', NOT_FOUND_MSG);
+    // API reference, SecretId ("Finding a secret from a partial ARN"): an ARN without the final hyphen and six
+    // random characters finds the secret too, unless it ends in a hyphen and six characters: that one is
+    // taken for a complete ARN.
+    if (id.startsWith('arn:') && !/-[A-Za-z0-9]{6}$/.test(id)) {
+      for (const s of this.#secrets.values()) if (s.arn.slice(0, -7) === id) return s;
+    }
+    return undefined;
   }
 
   #live(id: unknown): Secret {

@@ -141,6 +141,14 @@ export class SecretsBackend {
   }
 
   async list(q: ListQuery, signal: AbortSignal): Promise<ListSecretsCommandOutput> {
+    // The service reads a leading "!" in a filter value as "not starting with": the answer would be every
+    // other secret. No secret name contains "!", so the prefix as written names none.
+    if (q.namePrefix?.startsWith('!')) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `namePrefix "${q.namePrefix}" starts with "!", which no secret name contains; drop the "!" (there is no "not starting with" filter)`,
+      );
+    }
     const Filters = [
       q.namePrefix ? { Key: 'name' as const, Values: [q.namePrefix] } : undefined,
       q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
@@ -271,6 +279,13 @@ export class SecretsBackend {
     how: { recoveryWindowDays: number } | { force: true },
     signal: AbortSignal,
   ): Promise<DeleteSecretCommandOutput> {
+    if ('force' in how) {
+      // A forced DeleteSecret succeeds for a secret that does not exist (a typo, an ARN with another suffix):
+      // the secret is looked up first, so an answer never reports a deletion that did not happen.
+      await this.#send(`delete secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
+        client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+      );
+    }
     return this.#send(`delete secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
       client.send(
         new sdk.DeleteSecretCommand({

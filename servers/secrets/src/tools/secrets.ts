@@ -27,6 +27,12 @@ export function metaOf(e: SecretListEntry | DescribeSecretCommandOutput): Secret
   return out;
 }
 
+/** Whether an entry has a tag with exactly this key and this value (either unset: any). */
+function hasTag(e: SecretListEntry, key: string | undefined, value: string | undefined): boolean {
+  if (!key && !value) return true;
+  return (e.Tags ?? []).some((t) => (!key || t.Key === key) && (!value || t.Value === value));
+}
+
 export const secretsList = defineTool({
   name: 'secrets_list',
   toolset: 'secrets',
@@ -58,12 +64,17 @@ export const secretsList = defineTool({
       signal,
     );
     const entries = page.SecretList ?? [];
-    const secrets = entries.slice(at.s, at.s + input.limit).map(metaOf);
+    const window = entries.slice(at.s, at.s + input.limit);
+    // The service's tag filters match prefixes, each on its own (tag-key "env" with tag-value "prod" lets
+    // {environment: x, team: prod} through): the exact tag is checked here, on the entries it sent.
+    const rows = window.flatMap((e, i) => (hasTag(e, input.tagKey, input.tagValue) ? [{ i, meta: metaOf(e) }] : []));
+    const matched = rows.length;
     // Bounded as a whole: drop from the end until the answer fits, and say where to continue.
-    while (secrets.length > 1 && jsonBytes({ secrets }) > maxOutputBytes - 256) secrets.pop();
-    const next = nextListCursor(at, at.s + secrets.length, entries.length, page.NextToken);
+    while (rows.length > 1 && jsonBytes({ secrets: rows.map((r) => r.meta) }) > maxOutputBytes - 256) rows.pop();
+    const consumed = rows.length < matched ? (rows.at(-1)?.i ?? 0) + 1 : window.length;
+    const next = nextListCursor(at, at.s + consumed, entries.length, page.NextToken);
     return {
-      secrets,
+      secrets: rows.map((r) => r.meta),
       truncated: next !== undefined,
       ...(next ? { nextCursor: next } : {}),
     };

@@ -165,9 +165,16 @@ const ALL_CLASSES: ClassName[] = ['lower', 'upper', 'digits', 'symbols'];
 
 /** A random value from node's CSPRNG with at least one character of every included class. */
 export function generateValue(length: number, classes: ClassName[], exclude: string): string {
-  const sets = classes.map((c) => [...CLASSES[c]].filter((ch) => !exclude.includes(ch)).join('')).filter((s) => s);
-  if (sets.length === 0)
-    throw new ToolError('ERR_INVALID_INPUT', 'no characters left after exclusions; include a class');
+  if (classes.length === 0) throw new ToolError('ERR_INVALID_INPUT', 'no character class given; include a class');
+  const sets = classes.map((c) => [...CLASSES[c]].filter((ch) => !exclude.includes(ch)).join(''));
+  // A class the exclusions empty is refused, not dropped: the answer would name a policy the value breaks.
+  const emptied = classes.filter((_, i) => sets[i] === '');
+  if (emptied.length > 0) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `no characters left in ${emptied.join(', ')} after exclusions; remove it from classes or exclude fewer characters`,
+    );
+  }
   if (length < sets.length) throw new ToolError('ERR_INVALID_INPUT', `length must be at least ${sets.length}`);
   const pool = sets.join('');
   const chars = Array.from({ length }, () => pool[randomInt(pool.length)] as string);
