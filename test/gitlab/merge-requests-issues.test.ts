@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SimDiff, SimMergeRequest } from '../simulators/gitlab.js';
 import { call, callError, type Fixture, start } from './harness.js';
 
 let fx: Fixture;
@@ -99,6 +100,28 @@ describe('merge requests', () => {
     const missing = await callError('merge_requests_get_diff', { ...MR, path: 'nope.ts' }, fx.services);
     expect(missing.code).toBe('ERR_NOT_FOUND');
     expect(missing.message).toMatch(/merge_requests_list_changes/);
+  });
+
+  it('a file past the pages it searches is not reported as unchanged', async () => {
+    // an administrator may raise "Maximum files in a diff" to 3,000: more files than the search reads
+    const big = await start();
+    try {
+      big.sim.control.diffMaxFiles = 3000;
+      const mr = big.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
+      const template = mr?.diffs[0] as SimDiff;
+      (mr as SimMergeRequest).diffs = Array.from({ length: 2050 }, (_, i) => ({
+        ...template,
+        old_path: `src/gen/many${i}.ts`,
+        new_path: `src/gen/many${i}.ts`,
+      }));
+      const found = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/many1999.ts' }, big.services);
+      expect(found.newPath).toBe('src/gen/many1999.ts');
+      const err = await callError('merge_requests_get_diff', { ...MR, path: 'src/gen/many2049.ts' }, big.services);
+      expect(err.message).not.toMatch(/does not change/);
+      expect(err.message).toMatch(/not among the first 2000 files .*repository_get_file/);
+    } finally {
+      await big.close();
+    }
   });
 
   it('comments on an MR', async () => {

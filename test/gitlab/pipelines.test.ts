@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, type SimJob, type SimPipeline, type SimProject } from '../simulators/gitlab.js';
 import { call, callError, type Fixture, start } from './harness.js';
 
 let fx: Fixture;
@@ -239,6 +240,78 @@ describe('pipelines', () => {
     const all = JSON.stringify(res);
     expect(all).not.toMatch(/\\u001b|section_start|section_end|\\r/);
     expect(res.summary).toMatch(/1 failed job\(s\) test\/unit \(script_failure\); 1 allowed to fail/);
+  });
+
+  it('a pipeline failed by its downstream pipelines names its trigger jobs and where to look next', async () => {
+    // GitLab lists trigger jobs (bridges) only in /pipelines/:id/bridges: a parent pipeline failed by a
+    // child or multi-project pipeline has no failed job in /pipelines/:id/jobs
+    const scoped = await start({ allowlist: ['platform/**'] });
+    try {
+      const { projects } = scoped.sim.state;
+      const web = projects.find((p) => p.path_with_namespace === 'platform/web') as SimProject;
+      const vault = projects.find((p) => p.path_with_namespace === 'secret/vault') as SimProject;
+      const pipeline = (project: SimProject, id: number, source: string): SimPipeline => ({
+        id,
+        iid: id,
+        project_id: project.id,
+        ref: 'main',
+        sha: 'c'.repeat(40),
+        status: 'failed',
+        source,
+        created_at: at(3000),
+        updated_at: at(3010),
+        started_at: at(3000),
+        finished_at: at(3010),
+        duration: 600,
+        user_id: 2,
+      });
+      const job = (id: number, pipelineId: number, stage: string, name: string, status: string): SimJob => ({
+        id,
+        pipeline_id: pipelineId,
+        name,
+        stage,
+        status,
+        allow_failure: false,
+        failure_reason: status === 'failed' ? 'unknown_failure' : null,
+        retried: false,
+        created_at: at(3000),
+        started_at: at(3000),
+        finished_at: at(3010),
+        duration: 60,
+        trace: status === 'failed' ? 'migrating\nERROR: relation "invoices" does not exist\n' : 'ok\n',
+      });
+      web.pipelines.push(pipeline(web, 3100, 'push'), pipeline(web, 3101, 'parent_pipeline'));
+      vault.pipelines.push(pipeline(vault, 3200, 'pipeline'));
+      web.jobs.push(
+        job(8000, 3100, 'build', 'compile', 'success'),
+        { ...job(8001, 3100, 'deploy', 'child', 'failed'), bridge: { project_id: web.id, pipeline_id: 3101 } },
+        { ...job(8002, 3100, 'deploy', 'vault-sync', 'failed'), bridge: { project_id: vault.id, pipeline_id: 3200 } },
+        job(8003, 3101, 'migrate', 'migrate', 'failed'),
+      );
+
+      const res = await call('pipelines_diagnose', { project: 'platform/web', pipelineId: 3100 }, scoped.services);
+      expect(res.failedJobsTotal).toBe(2);
+      expect(res.summary).toMatch(/2 failed job\(s\) deploy\/child .*deploy\/vault-sync/);
+      const [child, sync] = res.failedJobs;
+      expect(child).toMatchObject({ name: 'child', stage: 'deploy', logBytes: 0 });
+      expect(child.logTail).toMatch(/downstream pipeline 3101 of "platform\/web" is failed/);
+      expect(child.logTail).toMatch(/pipelines_diagnose/);
+      // the allowlist keeps the other project's path out of the answer
+      expect(sync.logTail).toMatch(/downstream pipeline 3200 in a project outside this server's allowlist/);
+      expect(JSON.stringify(res)).not.toContain('secret');
+
+      const got = await call('pipelines_get', { project: 'platform/web', pipelineId: 3100 }, scoped.services);
+      expect(got.stages.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
+        'build:success',
+        'deploy:failed',
+      ]);
+      expect(got.jobsTotal).toBe(3);
+
+      const next = await call('pipelines_diagnose', { project: 'platform/web', pipelineId: 3101 }, scoped.services);
+      expect(next.failedJobs[0].logTail).toContain('relation "invoices" does not exist');
+    } finally {
+      await scoped.close();
+    }
   });
 
   it('refuses a project outside the allowlist before GitLab is asked', async () => {

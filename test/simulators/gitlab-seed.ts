@@ -70,6 +70,12 @@ export interface SimJob {
   finished_at: string | null;
   duration: number | null;
   trace: string;
+  /**
+   * Set on a trigger job (GitLab's bridge): the downstream pipeline it created, null when none was.
+   * jobs.md: GET /pipelines/:id/jobs lists no bridges; GET /pipelines/:id/bridges lists them with their
+   * `downstream_pipeline`, and the job endpoints (get, trace, retry) do not find them.
+   */
+  bridge?: { project_id: number; pipeline_id: number } | null;
 }
 
 export interface SimPipeline {

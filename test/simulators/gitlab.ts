@@ -8,7 +8,8 @@
  *   keyset pagination (`pagination=keyset&order_by=id`, Link rel="next" only, no totals) on /projects;
  *   error bodies `{"message": ...}` / `{"error": ...}`; 404 for resources the token cannot see.
  * - doc/api/projects.md, groups.md, members.md (access levels 10..50), users.md, pipelines.md,
- *   jobs.md (`scope[]`, `include_retried`, GET /jobs/:id/trace as text/plain, retry/cancel),
+ *   jobs.md (`scope[]`, `include_retried`, GET /jobs/:id/trace as text/plain, retry/cancel; trigger jobs
+ *   only in GET /pipelines/:id/bridges, with `downstream_pipeline`),
  *   merge_requests.md (`changes_count` with "+", `head_pipeline`, GET /diffs with `collapsed` and
  *   `too_large`, GET /changes with `overflow`), merge_request_approvals.md, issues.md, notes.md,
  *   project_level_variables.md and group_level_variables.md (values are plain in the API: masking
@@ -380,6 +381,12 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       tag_list: [],
     };
   };
+  /** jobs.md "List pipeline bridges": a job's fields and the downstream pipeline it created. */
+  const bridgeJson = (p: SimProject, j: SimJob) => {
+    const dp = j.bridge ? state.projects.find((x) => x.id === j.bridge?.project_id) : undefined;
+    const dpl = dp?.pipelines.find((x) => x.id === j.bridge?.pipeline_id);
+    return { ...jobJson(p, j), downstream_pipeline: dp && dpl ? pipelineBasic(dp, dpl) : null };
+  };
   const mrJson = (p: SimProject, mr: SimMergeRequest, detailed: boolean) => {
     const head = mr.head_pipeline_id ? p.pipelines.find((x) => x.id === mr.head_pipeline_id) : undefined;
     const basic = {
@@ -595,19 +602,22 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
         }
         case 'GET projects/:id/pipelines/:sub':
           return ok(pipelineJson(p, pipelineOf(p, subId)));
-        case 'GET projects/:id/pipelines/:sub/jobs': {
+        case 'GET projects/:id/pipelines/:sub/jobs':
+        case 'GET projects/:id/pipelines/:sub/bridges': {
           const pl = pipelineOf(p, subId);
+          const bridges = action === 'bridges';
           const scopes = q.getAll('scope[]').concat(q.getAll('scope'));
-          const withRetried = boolParam(q.get('include_retried') ?? undefined) === true;
+          const withRetried = !bridges && boolParam(q.get('include_retried') ?? undefined) === true;
           const jobs = sortNewest(
             p.jobs.filter(
               (j) =>
                 j.pipeline_id === pl.id &&
+                (j.bridge !== undefined) === bridges &&
                 (withRetried || !j.retried) &&
                 (scopes.length === 0 || scopes.includes(j.status)),
             ),
           );
-          return paged(jobs, url, (j) => jobJson(p, j));
+          return paged(jobs, url, (j) => (bridges ? bridgeJson(p, j) : jobJson(p, j)));
         }
         case 'POST projects/:id/pipelines/:sub/retry': {
           need(ACCESS.developer, access, me.is_admin);
@@ -1108,7 +1118,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     return pl;
   }
   function jobOf(p: SimProject, id: string | undefined): SimJob {
-    const j = p.jobs.find((x) => x.id === Number(id));
+    // the job endpoints find CI jobs only, not trigger jobs (bridges)
+    const j = p.jobs.find((x) => x.id === Number(id) && x.bridge === undefined);
     if (!j) throw notFound('Job');
     return j;
   }

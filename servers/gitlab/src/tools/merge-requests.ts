@@ -251,11 +251,16 @@ export const mergeRequestsGetDiff = defineTool({
             note,
           };
         }
-        if (!res.paginationInfo.next) break;
+        if (!res.paginationInfo.next)
+          throw new ToolError(
+            'ERR_NOT_FOUND',
+            `merge request !${iid} of "${project}" does not change "${path}"; list its files with merge_requests_list_changes`,
+          );
       }
+      // the search stopped with pages left: the file may be on one of them
       throw new ToolError(
-        'ERR_NOT_FOUND',
-        `merge request !${iid} of "${project}" does not change "${path}"; list its files with merge_requests_list_changes`,
+        'ERR_OUTPUT_TOO_LARGE',
+        `"${path}" is not among the first ${MAX_DIFF_PAGES * 100} files of merge request !${iid} of "${project}", which changes more; compare the file at both refs with repository_get_file`,
       );
     });
   },

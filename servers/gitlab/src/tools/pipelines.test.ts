@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { byStage, earlierErrors, failingSection } from './pipelines.js';
+import { byStage, earlierErrors, failingSection, projectOfPipelineUrl } from './pipelines.js';
 
 describe('failingSection', () => {
   it('is the last section before runner housekeeping', () => {
@@ -39,5 +39,16 @@ describe('earlierErrors', () => {
     expect(earlierErrors(lines, 0)).toEqual([]);
     const many = Array.from({ length: 20 }, (_, i) => ({ text: `error ${i}` }));
     expect(earlierErrors(many, 20)).toEqual(['error 15', 'error 16', 'error 17', 'error 18', 'error 19']);
+  });
+});
+
+describe('projectOfPipelineUrl', () => {
+  it("reads the project path below GitLab's relative root, in either URL form GitLab has used", () => {
+    expect(projectOfPipelineUrl('https://gl.example', 'https://gl.example/a/b/c/-/pipelines/5')).toBe('a/b/c');
+    expect(projectOfPipelineUrl('https://gl.example/gitlab/', 'https://gl.example/gitlab/a/b/pipelines/5')).toBe('a/b');
+    // the server may reach GitLab at an internal address while GitLab renders its external one
+    expect(projectOfPipelineUrl('http://gitlab:8929', 'https://gl.example/a/b/-/pipelines/5')).toBe('a/b');
+    expect(projectOfPipelineUrl('https://gl.example', 'not a url')).toBeNull();
+    expect(projectOfPipelineUrl('https://gl.example', 'https://gl.example/a/b/-/jobs/5')).toBeNull();
   });
 });

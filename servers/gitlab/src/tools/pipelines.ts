@@ -1,6 +1,6 @@
 import { sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { type Api, fitPage } from '../backend.js';
+import { type Api, fitPage, type GitLabBackend } from '../backend.js';
 import { type CallScope, GitLabHttpError } from '../client.js';
 import { cleanLog, tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
@@ -72,7 +72,11 @@ const jobOf = (j: Rec) => ({
 /** Most jobs read for one pipeline (GitLab pages them by 100). */
 const MAX_JOBS = 500;
 
-/** Every job of a pipeline (latest attempts only), in pages of 100, up to MAX_JOBS. */
+/**
+ * Every job of a pipeline (latest attempts only), trigger jobs included, in pages of 100, up to MAX_JOBS.
+ * GitLab lists trigger jobs (bridges) apart from the rest: without them a pipeline failed by its child
+ * or multi-project pipeline shows no failed job at all.
+ */
 export async function pipelineJobs(
   api: Api,
   project: string,
@@ -80,19 +84,45 @@ export async function pipelineJobs(
   scope?: string[],
 ): Promise<{ jobs: Rec[]; complete: boolean }> {
   const jobs: Rec[] = [];
-  for (let page = 1; jobs.length < MAX_JOBS; page++) {
-    const res = (await api.Jobs.all(project, {
-      pipelineId,
-      page,
-      perPage: 100,
-      showExpanded: true,
-      maxPages: 1,
-      ...(scope ? { scope } : {}),
-    } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
-    jobs.push(...res.data);
-    if (!res.paginationInfo.next) return { jobs, complete: true };
-  }
-  return { jobs: jobs.slice(0, MAX_JOBS), complete: false };
+  const opts = (page: number) => ({ page, perPage: 100, showExpanded: true, maxPages: 1, ...(scope ? { scope } : {}) });
+  const lists = [
+    (page: number) => api.Jobs.all(project, { pipelineId, ...opts(page) } as never),
+    (page: number) => api.Jobs.allPipelineBridges(project, pipelineId, opts(page) as never),
+  ];
+  for (const list of lists)
+    for (let page = 1; ; page++) {
+      const res = (await list(page)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
+      jobs.push(...res.data);
+      if (!res.paginationInfo.next) break;
+      if (jobs.length >= MAX_JOBS) return { jobs: jobs.slice(0, MAX_JOBS), complete: false };
+    }
+  return jobs.length > MAX_JOBS ? { jobs: jobs.slice(0, MAX_JOBS), complete: false } : { jobs, complete: true };
+}
+
+/** A trigger job: GitLab renders its `downstream_pipeline` (null until one is created), other jobs have none. */
+const isBridge = (j: Rec) => 'downstream_pipeline' in j;
+
+/**
+ * What a failed trigger job says in place of a log (it has none): the downstream pipeline to diagnose
+ * next, named only when its project is inside the allowlist.
+ */
+function downstreamNote(gitlab: GitLabBackend, bridge: Rec): string {
+  const d = bridge.downstream_pipeline as Rec | null;
+  if (!d) return '(trigger job, no log: it created no downstream pipeline; failureReason says why)';
+  const project = projectOfPipelineUrl(gitlab.url, str(d.web_url));
+  const id = num(d.id);
+  if (project === null || !gitlab.allowlist.allows(project))
+    return `(trigger job, no log: downstream pipeline ${id} in a project outside this server's allowlist is ${str(d.status)})`;
+  return `(trigger job, no log: downstream pipeline ${id} of "${project}" is ${str(d.status)}; diagnose it with pipelines_diagnose project "${project}", pipelineId ${id})`;
+}
+
+/** The project path in a pipeline's web_url (…/group/project/-/pipelines/1), below GitLab's relative root. */
+export function projectOfPipelineUrl(gitlabUrl: string, webUrl: string): string | null {
+  if (!URL.canParse(webUrl)) return null;
+  const root = new URL(gitlabUrl).pathname.replace(/\/+$/, '');
+  let path = new URL(webUrl).pathname;
+  if (root && path.startsWith(`${root}/`)) path = path.slice(root.length);
+  return /^\/(.+?)\/(?:-\/)?pipelines\/\d+$/.exec(path)?.[1] ?? null;
 }
 
 export const pipelinesList = defineTool({
@@ -274,6 +304,16 @@ export const pipelinesDiagnose = defineTool({
           failureReason: strOrNull(j.failure_reason),
           allowFailure: j.allow_failure === true,
         };
+        if (isBridge(j)) {
+          failedJobs.push({
+            ...base,
+            section: null,
+            logTail: downstreamNote(gitlab, j),
+            earlierErrors: [],
+            logBytes: 0,
+          });
+          continue;
+        }
         try {
           const log = await readLog(api, scope, path, num(j.id));
           const tail = tailLines(log.lines, lines, Math.min(perJobBytes, 8 * 1024));
