@@ -22,8 +22,8 @@
  *   `POST /management/v1/users/grants/_search` (userIdQuery, projectIdQuery), AddUserGrant
  *   `POST /management/v1/users/{user_id}/grants` -> {userGrantId, details} (the user may belong to any
  *   organisation, the project must be the granting one's: internal/command/user_grant.go
- *   checkUserGrantPreCondition), UpdateUserGrant `PUT
- *   .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
+ *   checkUserGrantPreCondition), GetUserGrantByID `GET .../grants/{grant_id}` -> {userGrant},
+ *   UpdateUserGrant `PUT .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
  *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
  *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
  *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
@@ -98,6 +98,13 @@ export interface SimGrant {
   /** The organisation the grant was made in (its resource owner). */
   orgId: string;
   roleKeys: string[];
+  /**
+   * Absent: active. An operator can deactivate a grant (management v1 DeactivateUserGrant); its roles then
+   * stay on it but go into no token (internal/query/userinfo_by_id.sql reads user grants `state = 1` only).
+   */
+  state?: 'USER_GRANT_STATE_INACTIVE' | undefined;
+  /** When (ms since the epoch) the user-grant projection has it: ListUserGrants shows it from then on. */
+  projectedAt?: number;
 }
 
 export interface SimEvent {
@@ -156,6 +163,14 @@ export interface ZitadelSim extends SimServer {
    * roles lack: the calls that need them answer PERMISSION_DENIED as Zitadel's authz interceptor does.
    */
   withheld: Set<string>;
+  /**
+   * How long a new user grant stays out of ListUserGrants (ms). Zitadel's queries read projections, which
+   * lag the eventstore ("eventually consistent and may fall behind", zitadel.com/docs/self-hosting/manage/
+   * tuning); management ListUserGrants reads the user-grant projection without triggering it
+   * (internal/api/grpc/management/user_grant.go: UserGrants(ctx, queries, false, false)), GetUserGrantByID
+   * triggers it first (UserGrant(ctx, true, ...)) and so sees a grant the moment AddUserGrant answered.
+   */
+  grantProjectionLagMs: number;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -200,6 +215,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     tokens: new Map(),
     managers: new Set(),
     withheld: new Set(),
+    grantProjectionLagMs: 0,
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -351,7 +367,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     if (scopes.includes('urn:zitadel:iam:org:projects:roles')) {
       for (const projectId of audience) {
         const roles: Record<string, Record<string, string>> = {};
-        for (const g of state.grants.filter((x) => x.userId === user.id && x.projectId === projectId)) {
+        for (const g of state.grants.filter((x) => x.userId === user.id && x.projectId === projectId && !x.state)) {
           const domain = state.orgs.find((o) => o.id === g.orgId)?.domain ?? '';
           for (const role of g.roleKeys) roles[role] = { ...roles[role], [g.orgId]: domain };
         }
@@ -431,7 +447,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       id: g.id,
       details: details(g.orgId),
       roleKeys: g.roleKeys,
-      state: 'USER_GRANT_STATE_ACTIVE',
+      state: g.state ?? 'USER_GRANT_STATE_ACTIVE',
       userId: g.userId,
       userName: u?.username,
       email: u?.human?.email,
@@ -526,16 +542,26 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         const u = findUser(mState[1] as string);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-3M9ds');
         const action = mState[2];
-        const [from, to, already] =
+        // The states each action starts from (internal/command/user_v2.go DeactivateUserV2, LockUserV2, ...):
+        // a locked user can be deactivated, an initial one locked but not deactivated.
+        const [from, to, refused]: [UserState[], UserState, string] =
           action === 'deactivate'
-            ? ['USER_STATE_ACTIVE', 'USER_STATE_INACTIVE', 'Errors.User.AlreadyInactive']
+            ? [
+                ['USER_STATE_ACTIVE', 'USER_STATE_LOCKED'],
+                'USER_STATE_INACTIVE',
+                u.state === 'USER_STATE_INITIAL' ? 'Errors.User.CantDeactivateInitial' : 'Errors.User.AlreadyInactive',
+              ]
             : action === 'reactivate'
-              ? ['USER_STATE_INACTIVE', 'USER_STATE_ACTIVE', 'Errors.User.NotInactive']
+              ? [['USER_STATE_INACTIVE'], 'USER_STATE_ACTIVE', 'Errors.User.NotInactive']
               : action === 'lock'
-                ? ['USER_STATE_ACTIVE', 'USER_STATE_LOCKED', 'Errors.User.ShouldBeActiveOrInitial']
-                : ['USER_STATE_LOCKED', 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
-        if (u.state !== from) return grpcError(9, already as string, 'COMMAND-2n8vs');
-        u.state = to as UserState;
+                ? [
+                    ['USER_STATE_ACTIVE', 'USER_STATE_INITIAL'],
+                    'USER_STATE_LOCKED',
+                    'Errors.User.ShouldBeActiveOrInitial',
+                  ]
+                : [['USER_STATE_LOCKED'], 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
+        if (!from.includes(u.state)) return grpcError(9, refused, 'COMMAND-2n8vs');
+        u.state = to;
         userEvent(
           u,
           `user.${action === 'lock' ? 'locked' : action === 'unlock' ? 'unlocked' : action === 'deactivate' ? 'deactivated' : 'reactivated'}`,
@@ -684,6 +710,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         const hits = state.grants.filter(
           (g) =>
             g.orgId === who.orgId &&
+            (g.projectedAt ?? 0) <= Date.now() &&
             queries.every((q) => {
               if (q.userIdQuery) return g.userId === q.userIdQuery.userId;
               if (q.projectIdQuery) return g.projectId === q.projectIdQuery.projectId;
@@ -773,12 +800,18 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             projectId: p.id,
             orgId: who.orgId,
             roleKeys: [...roleKeys],
+            projectedAt: Date.now() + state.grantProjectionLagMs,
           };
           state.grants.push(g);
           userEvent(u, 'user.grant.added', who.userId, { projectId: p.id, roleKeys: g.roleKeys, grantId: g.id });
           return { status: 200, json: { userGrantId: g.id, details: details(who.orgId) } };
         }
         const g = state.grants.find((x) => x.id === grantId && x.userId === u.id && x.orgId === who.orgId);
+        if (req.method === 'GET') {
+          // GetUserGrantByID: the grant id in the request's organisation, read after triggering the projection
+          if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'QUERY-wIPkA');
+          return { status: 200, json: { userGrant: grantJson(g) } };
+        }
         if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'COMMAND-3M9sd');
         if (req.method === 'PUT') {
           const roleKeys = (body.roleKeys ?? []) as string[];

@@ -220,16 +220,22 @@ export class ZitadelBackend {
   }
 
   async getUser(userId: string, signal?: AbortSignal): Promise<ZUser> {
-    const res = await this.call<{ user?: ZUser }>(
-      'GET',
-      `/v2/users/${encodeURIComponent(userId)}`,
-      `user ${userId}`,
-      undefined,
-      signal,
-    );
-    if (!res?.user || typeof res.user !== 'object')
-      throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the user ${userId}`);
-    return recordOf<ZUser>('user', res.user);
+    return this.#getOne<ZUser>(`/v2/users/${encodeURIComponent(userId)}`, 'user', 'user', `user ${userId}`, signal);
+  }
+
+  /** One resource Zitadel answers under `field`; an answer without it is a backend error, not an empty record. */
+  async #getOne<T>(
+    path: string,
+    kind: Parameters<typeof recordOf>[0],
+    field: string,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const res = await this.call<Record<string, unknown>>('GET', path, what, undefined, signal);
+    const value = res?.[field];
+    if (!value || typeof value !== 'object')
+      throw new ToolError('ERR_BACKEND_ERROR', `Zitadel answered without the ${what}`);
+    return recordOf<T>(kind, value);
   }
 
   listOrgs(name: string | undefined, window: { offset: number; limit: number }, signal?: AbortSignal) {
@@ -358,6 +364,16 @@ export class ZitadelBackend {
     );
     if (!res?.userGrantId) throw new ToolError('ERR_BACKEND_ERROR', 'Zitadel created the grant but sent no id');
     return res.userGrantId;
+  }
+
+  /**
+   * Management v1 GetUserGrantByID. Unlike ListUserGrants, which reads the user-grant projection as it
+   * stands (it lags the write that made a grant), it brings the projection up to date first
+   * (internal/api/grpc/management/user_grant.go): a grant just made is there.
+   */
+  async getUserGrant(userId: string, grantId: string, signal?: AbortSignal): Promise<ZGrant> {
+    const path = `/management/v1/users/${encodeURIComponent(userId)}/grants/${encodeURIComponent(grantId)}`;
+    return this.#getOne<ZGrant>(path, 'grant', 'userGrant', `grant ${grantId}`, signal);
   }
 
   async updateUserGrant(userId: string, grantId: string, roleKeys: string[], signal?: AbortSignal): Promise<void> {

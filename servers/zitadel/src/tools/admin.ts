@@ -89,7 +89,10 @@ export const usersDisable = defineTool({
     if (u.userId === zitadel.serviceAccountId) {
       throw new ToolError('ERR_NOT_ALLOWED', "refusing to disable this server's own service account");
     }
-    await zitadel.setUserState(u.userId, mode, signal);
+    // A repeat (an agent retrying after a lost answer) finds the user as asked: that is the answer, not
+    // Zitadel's refusal to deactivate an inactive user or lock a locked one.
+    if (u.state !== (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE'))
+      await zitadel.setUserState(u.userId, mode, signal);
     return { user: toUser(await zitadel.getUser(u.userId, signal)) };
   },
 });
@@ -106,6 +109,8 @@ export const usersEnable = defineTool({
   output: z.object({ user: User }),
   handler: async ({ user }, { zitadel, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
+    // Already active (a repeat): nothing to undo, the user as it is answers the call.
+    if (u.state === 'USER_STATE_ACTIVE') return { user: toUser(await zitadel.getUser(u.userId, signal)) };
     const action =
       u.state === 'USER_STATE_INACTIVE' ? 'reactivate' : u.state === 'USER_STATE_LOCKED' ? 'unlock' : undefined;
     if (!action) {

@@ -2,7 +2,7 @@ import { scopesFromRoles } from '@ravenhelm/auth';
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZitadelBackend } from '../backend.js';
-import { allGrants, effectiveAccess } from './capabilities.js';
+import { effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
   accountScopes,
@@ -252,6 +252,13 @@ export const rolesGrant = defineTool({
       const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
       return { userId: u.userId, projectId: p.id, grantId, roles: [...new Set(roles)].sort(), changed: true };
     }
+    // Roles added to a deactivated grant would read as granted and go into no token.
+    if (existing.state === 'USER_GRANT_STATE_INACTIVE') {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `user ${u.userId}'s grant ${existing.id} on project ${p.id} is deactivated in Zitadel, so its roles give nothing; reactivate it in Zitadel, then grant again`,
+      );
+    }
     const held = existing.roleKeys ?? [];
     const next = [...new Set([...held, ...roles])].sort();
     const changed = next.length !== held.length;
@@ -340,6 +347,12 @@ export function rolesForScopes(wanted: readonly string[], mapping: RoleMapping):
   return chosen.sort();
 }
 
+/** A step of onboarding failed: the error says what is already made in Zitadel and how to finish. */
+function cutShort(err: unknown, made: string, finish: string, userId: string): never {
+  if (!(err instanceof ToolError)) throw err;
+  throw new ToolError(err.code, `${made}: ${err.message}; ${finish}`, { ...err.details, userId });
+}
+
 export const agentsOnboard = defineTool({
   name: 'agents_onboard',
   toolset: 'agents',
@@ -380,27 +393,33 @@ export const agentsOnboard = defineTool({
       },
       signal,
     );
-    await zitadel.addUserGrant(userId, projectId, roles, signal);
-    // Read back what a token would carry, through the same mapping the auth package applies.
-    const access = effectiveAccess(await allGrants(zitadel, userId, signal), mapping);
+    const made = `the account ${username} (id ${userId})`;
+    const grantId = await zitadel
+      .addUserGrant(userId, projectId, roles, signal)
+      .catch((err: unknown) =>
+        cutShort(
+          err,
+          `${made} was created, but without its grant of ${roles.join(', ')} nor a key`,
+          'once the cause is fixed, finish with roles_grant and keys_add',
+          userId,
+        ),
+      );
+    const withoutKey = `${made} and its grant of ${roles.join(', ')} were created, but no key`;
+    // Read back what a token would carry, through the same mapping the auth package applies. The new
+    // account has this one grant; a listing could still miss it, a read by id cannot.
+    const grant = await zitadel
+      .getUserGrant(userId, grantId, signal)
+      .catch((err: unknown) => cutShort(err, withoutKey, 'add one with keys_add', userId));
+    const access = effectiveAccess([grant], mapping);
     if (access.scopes.join(' ') !== granted.join(' ')) {
       throw new ToolError(
         'ERR_BACKEND_ERROR',
         `the account ${username} (id ${userId}) was created without a key: it would hold ${access.scopes.join(' ') || 'no scopes'} instead of ${granted.join(' ')}; check roles.allowedOrgIds and ZITADEL_ORG_ID`,
       );
     }
-    let key: Awaited<ReturnType<typeof createKey>>;
-    try {
-      key = await createKey({ zitadel, keyStore }, { userId, username }, expiresInDays, signal);
-    } catch (err) {
-      if (!(err instanceof ToolError)) throw err;
-      const e = err;
-      throw new ToolError(
-        e.code,
-        `the account ${username} (id ${userId}) and its grant of ${roles.join(', ')} were created, but no key: ${e.message}; add one with keys_add`,
-        { ...e.details, userId },
-      );
-    }
+    const key = await createKey({ zitadel, keyStore }, { userId, username }, expiresInDays, signal).catch(
+      (err: unknown) => cutShort(err, withoutKey, 'add one with keys_add', userId),
+    );
     return { user: toUser(await zitadel.getUser(userId, signal)), roles, scopes: access.scopes, key };
   },
 });

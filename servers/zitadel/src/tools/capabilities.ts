@@ -26,9 +26,15 @@ export async function allGrants(zitadel: ZitadelBackend, userId: string, signal:
 /**
  * The roles and scopes a token for this user would carry, computed by the auth package's own code:
  * the grants become the per-project roles claim Zitadel asserts, then parseZitadelRoles and
- * scopesFromRoles decide, exactly as on every request.
+ * scopesFromRoles decide, exactly as on every request. A deactivated grant keeps its roles but Zitadel
+ * puts them in no token (internal/query/userinfo_by_id.sql reads active grants only), so it counts only
+ * with `countDeactivated`: for what the account would hold once an operator reactivates it.
  */
-export function effectiveAccess(grants: readonly ZGrant[], mapping: RoleMapping) {
+export function effectiveAccess(
+  grants: readonly ZGrant[],
+  mapping: RoleMapping,
+  { countDeactivated = false }: { countDeactivated?: boolean } = {},
+) {
   const projectId = mapping.projectId;
   if (!projectId) {
     throw new ToolError(
@@ -43,6 +49,10 @@ export function effectiveAccess(grants: readonly ZGrant[], mapping: RoleMapping)
     const orgId = g.orgId ?? '';
     if (g.projectId !== projectId) {
       ignored.push({ projectId: g.projectId ?? '', orgId, roles, reason: 'not the MCP project' });
+      continue;
+    }
+    if (g.state === 'USER_GRANT_STATE_INACTIVE' && !countDeactivated) {
+      ignored.push({ projectId, orgId, roles, reason: 'deactivated in Zitadel' });
       continue;
     }
     if (mapping.allowedOrgIds.length > 0 && !mapping.allowedOrgIds.includes(orgId)) {

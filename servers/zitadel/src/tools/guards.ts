@@ -106,7 +106,10 @@ export function refuseBeyondCallerScopes(
   );
 }
 
-/** The MCP scopes a token of this account would carry (none without an MCP project). */
+/**
+ * The MCP scopes a token of this account would carry (none without an MCP project), its deactivated
+ * grants included: reactivated in Zitadel, they hand their roles to whoever holds the account's key.
+ */
 export async function accountScopes(
   zitadel: ZitadelBackend,
   mapping: RoleMapping,
@@ -114,7 +117,7 @@ export async function accountScopes(
   signal: AbortSignal,
 ): Promise<string[]> {
   if (!mapping.projectId) return [];
-  return effectiveAccess(await allGrants(zitadel, userId, signal), mapping).scopes;
+  return effectiveAccess(await allGrants(zitadel, userId, signal), mapping, { countDeactivated: true }).scopes;
 }
 
 /**

@@ -145,9 +145,16 @@ export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: 
     }
     if (byId) return inOrganisation(byId, home);
   }
+  const byUsername = { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
+  // An "@" may be a login name (user@org-domain) or part of the username itself (an email as username):
+  // where login names must carry the organisation's domain, the login name of `a@b.c` is `a@b.c@org-domain`.
   const query = ref.includes('@')
-    ? { loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }
-    : { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
+    ? {
+        orQuery: {
+          queries: [{ loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }, byUsername],
+        },
+      }
+    : byUsername;
   const found = await zitadel.searchUsers([query, inOrg(home)], { offset: 0, limit: 10 }, signal);
   if (found.result.length === 0) {
     throw new ToolError(
