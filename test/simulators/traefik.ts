@@ -274,7 +274,8 @@ export class TraefikSimulator {
       const service = router.config.service as string | undefined;
       if (proto === 'http') {
         const rule = String(router.config.rule ?? '');
-        if (!router.config.priority) router.priority = rule.length;
+        // GetRulePriority is Go's len(rule), in bytes: a rule with "é" counts it twice (pkg/muxer/http/mux.go).
+        if (!router.config.priority) router.priority = Buffer.byteLength(rule);
         if (!service) {
           addError(router, 'the service is missing on the router', true);
         } else {

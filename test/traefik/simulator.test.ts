@@ -67,6 +67,27 @@ describe('Traefik API simulator fidelity', () => {
     expect(orphan).not.toHaveProperty('using');
   });
 
+  it("default priority is Go's len(rule), in bytes; a negative priority is kept (rules-and-priority.md)", async () => {
+    sim.setProvider('prio', {
+      http: {
+        routers: {
+          cafe: { rule: 'PathPrefix(`/café`)', service: 'svc' },
+          fallback: { rule: 'PathPrefix(`/`)', priority: -1, service: 'svc' },
+        },
+        services: { svc: { loadBalancer: { servers: [{ url: 'http://127.0.0.1' }] } } },
+      },
+    });
+    try {
+      const cafe = (await (await get('/api/http/routers/cafe@prio')).json()) as Record<string, unknown>;
+      expect(cafe).toMatchObject({ priority: 20, priorityStr: '20' });
+      const fallback = (await (await get('/api/http/routers/fallback@prio')).json()) as Record<string, unknown>;
+      expect(fallback).toMatchObject({ priority: -1, priorityStr: '-1' });
+    } finally {
+      sim.providers.delete('prio');
+      sim.rebuild();
+    }
+  });
+
   it('404s carry Traefik messages; unknown paths and methods answer like gorilla/mux', async () => {
     const missing = await get('/api/http/routers/nope@file');
     expect(missing.status).toBe(404);

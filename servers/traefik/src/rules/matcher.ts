@@ -15,9 +15,15 @@ export interface RuleRequest {
   /** Canonical header names (X-Forwarded-Proto) to values. */
   headers: Map<string, string[]>;
   clientIp: string | undefined;
+  /**
+   * The URL as Traefik's redirectRegex matches it: scheme, the Host as sent (with its port), then the path still
+   * escaped and the query (pkg/middlewares/redirect/redirect_regex.go rawURL).
+   */
+  rawUrl: string;
 }
 
-// RFC 3986 reserved characters (and '%') stay encoded in the routing path.
+// RFC 3986 reserved characters (and '%') stay encoded in the routing path. Traefik looks the encoding up as
+// sent, upper case only (pkg/muxer/http/mux.go reservedCharacters): `%2f` is decoded, `%2F` is not.
 const RESERVED = new Set([
   '%3A',
   '%2F',
@@ -40,11 +46,27 @@ const RESERVED = new Set([
   '%25',
 ]);
 
-/** Decodes percent-encodings of non-reserved characters, as Traefik's withRoutingPath does. */
+/**
+ * Decodes percent-encodings of non-reserved characters, as Traefik's withRoutingPath does. Go decodes them
+ * into bytes of a UTF-8 string, so a run such as `%C3%A9` is one character (`é`), not two.
+ */
 export function routingPath(escapedPath: string): string {
-  return escapedPath.replace(/%[0-9A-Fa-f]{2}/g, (enc) => {
-    if (RESERVED.has(enc.toUpperCase())) return enc;
-    return String.fromCharCode(Number.parseInt(enc.slice(1), 16));
+  return escapedPath.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    let out = '';
+    let bytes: number[] = [];
+    const flush = () => {
+      out += Buffer.from(bytes).toString('utf8');
+      bytes = [];
+    };
+    for (let i = 0; i < run.length; i += 3) {
+      const enc = run.slice(i, i + 3);
+      if (RESERVED.has(enc)) {
+        flush();
+        out += enc;
+      } else bytes.push(Number.parseInt(enc.slice(1), 16));
+    }
+    flush();
+    return out;
   });
 }
 
@@ -68,6 +90,8 @@ export function requestOf(input: {
     headers.set(key, [...(headers.get(key) ?? []), ...(Array.isArray(v) ? v : [v])]);
   }
   const hostHeader = headers.get('Host')?.[0];
+  // Go's server moves the Host header to Request.Host and out of Request.Header: Header(`Host`, ...) never matches.
+  headers.delete('Host');
   const rawHost = hostHeader ?? url.host;
   const query = new Map<string, string[]>();
   for (const [k, v] of new URLSearchParams(url.search)) query.set(k, [...(query.get(k) ?? []), v]);
@@ -78,6 +102,7 @@ export function requestOf(input: {
     query,
     headers,
     clientIp: input.clientIp,
+    rawUrl: `${url.protocol}//${rawHost}${url.pathname}${url.search}`,
   };
 }
 

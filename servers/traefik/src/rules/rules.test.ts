@@ -163,6 +163,10 @@ describe('rule matcher (matcher_test.go tables)', () => {
     // Non-reserved encodings are decoded for routing; reserved ones are not.
     expect(match('PathPrefix(`/foo bar`)', 'https://example.com/foo%20bar')).toBe(true);
     expect(routingPath('/a%2Fb%41')).toBe('/a%2FbA');
+    // Decoded bytes form UTF-8 text, as in Go; the reserved set is looked up upper case only, as sent.
+    expect(routingPath('/caf%C3%A9%2F%c3%a9')).toBe('/café%2Fé');
+    expect(routingPath('/a%3ab%3Ac')).toBe('/a:b%3Ac');
+    expect(match('PathPrefix(`/café`)', 'https://example.com/café/menu')).toBe(true);
   });
 
   it('Header and HeaderRegexp use canonical header keys', () => {
@@ -185,6 +189,11 @@ describe('rule matcher (matcher_test.go tables)', () => {
       },
       h,
     );
+    // The Host header is the request's host, not a header (Go's server takes it out of Request.Header).
+    expect(match('Header(`Host`, `example.com`)', 'https://example.com', { headers: { host: 'example.com' } })).toBe(
+      false,
+    );
+    expect(match('Host(`example.org`)', 'https://example.com', { headers: { host: 'example.org' } })).toBe(true);
   });
 
   it('Query and QueryRegexp', () => {

@@ -67,8 +67,7 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
     case 'redirectregex': {
       try {
         const re = RE2JS.compile(String(cfg.regex ?? ''));
-        const url = `${scheme}://${req.host}${req.path}`;
-        return re.matcher(url).find()
+        return re.matcher(req.rawUrl).find()
           ? step('redirect', `matches ${String(cfg.regex)}`)
           : step('pass', 'regex does not match');
       } catch {
@@ -131,13 +130,15 @@ export const requestsDiagnose = defineTool({
     const scheme = new URL(input.url).protocol.replace(':', '');
     const { items } = await api.listAll('api/http/routers', {}, signal);
     // Without an explicit entrypoint, the URL's port picks the entrypoints listening on it (when any does:
-    // behind a port mapping none may, and then every entrypoint is considered).
+    // behind a port mapping none may, and then every entrypoint is considered). An address is
+    // `[host]:port[/tcp|/udp]` (docs: install-configuration/entrypoints.md), and HTTP is served over TCP.
     let entryPoints = input.entryPoint ? [input.entryPoint] : [];
     if (!input.entryPoint) {
       const url = new URL(input.url);
       const port = url.port || (scheme === 'https' ? '443' : '80');
       const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
-      entryPoints = eps.filter((e) => String(e.address ?? '').endsWith(`:${port}`)).map((e) => e.name);
+      const listensOn = new RegExp(`:${port}(/tcp)?$`, 'i');
+      entryPoints = eps.filter((e) => listensOn.test(String(e.address ?? ''))).map((e) => e.name);
     }
     const skipped: string[] = [];
     const MAX_SKIPPED = 20;

@@ -136,11 +136,13 @@ export const routersList = defineTool({
   },
 });
 
+// A name may hold spaces and slashes (a file-provider router "GET /dump/request@file"; Traefik's API serves
+// them escaped, pkg/api/handler_http_test.go "one router by id containing slash").
 const RouterName = z
   .string()
   .min(3)
   .max(255)
-  .refine((n) => /^[^@\s/]+@[A-Za-z0-9_.-]+$/.test(n), 'must be the full name "<name>@<provider>", e.g. "web@docker"')
+  .refine((n) => /^[^@]+@[A-Za-z0-9_.-]+$/.test(n), 'must be the full name "<name>@<provider>", e.g. "web@docker"')
   .describe('name@provider');
 
 export const routersGet = defineTool({

@@ -68,10 +68,13 @@ const strings = (v: unknown): string[] | undefined =>
 const providerOf = (item: Item): string =>
   typeof item.provider === 'string' ? item.provider : (item.name.split('@')[1] ?? '');
 
-/** The effective priority Traefik sorts by: the configured one, else the rule's length. */
+/**
+ * The effective priority Traefik sorts by: the configured one (negative ones too: a fallback router below
+ * every default), else, for 0 or none, the rule's length in bytes (pkg/server/router/router.go, Go's len).
+ */
 export function priorityOf(item: Item): number {
   const p = Number(item.priority ?? 0);
-  return p > 0 ? p : typeof item.rule === 'string' ? item.rule.length : 0;
+  return Number.isFinite(p) && p !== 0 ? p : typeof item.rule === 'string' ? Buffer.byteLength(item.rule) : 0;
 }
 
 export function toRouter(item: Item): z.infer<typeof Router> {
