@@ -304,8 +304,8 @@ export interface Cidr {
 
 /** An IP or CIDR (v4 or v6), as Traefik's ip.NewChecker accepts them. */
 export function parseCidr(text: string, col = 1): Cidr {
-  const [addr, len] = text.split('/', 2) as [string, string | undefined];
-  const ip = parseIp(addr);
+  const [addr, len, extra] = text.split('/', 3) as [string, string | undefined, string | undefined];
+  const ip = extra === undefined ? parseIp(addr) : undefined;
   if (!ip) throw new RuleError(`${JSON.stringify(text)} is not an IP address or CIDR`, col);
   const max = ip.family === 4 ? 32 : 128;
   const prefix = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : Number.NaN;
@@ -314,7 +314,8 @@ export function parseCidr(text: string, col = 1): Cidr {
 }
 
 export function parseIp(text: string): { family: 4 | 6; bits: bigint } | undefined {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  // No leading zeros: Go (1.17 on) refuses them, as they read as octal elsewhere.
+  const v4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(text);
   if (v4) {
     const parts = v4.slice(1).map(Number);
     if (parts.some((p) => p > 255)) return undefined;

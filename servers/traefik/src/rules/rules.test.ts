@@ -53,6 +53,15 @@ describe('rule parser: invalid rules (matcher_test.go expectedError cases)', () 
     expect(() => parseRule(rule)).toThrow(RuleError);
   });
 
+  // Go's net.ParseIP/ParseCIDR, which Traefik's ClientIP uses: no IPv4 part with a leading zero (Go 1.17 on),
+  // one prefix length only.
+  it.each(['ClientIP(`010.0.0.1`)', 'ClientIP(`10.0.0.0/8/9`)', 'ClientIP(`192.168.01.0/24`)'])(
+    '%s is refused',
+    (rule) => {
+      expect(() => parseRule(rule)).toThrow(RuleError);
+    },
+  );
+
   it('says where the problem is', () => {
     const err = (rule: string) => {
       try {
