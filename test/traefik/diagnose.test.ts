@@ -108,6 +108,9 @@ describe('requests_diagnose: middlewares and services', () => {
             rule: 'Host(`m.example.com`) && (HeaderRegexp(`User-Agent`, `(?i)mobile`) || Query(`m`))',
             service: 'down',
           },
+          lb: { rule: 'Host(`lb.example.com`)', service: 'web', middlewares: ['lb-office'] },
+          cdn: { rule: 'Host(`cdn.example.com`)', service: 'web', middlewares: ['cdn-office'] },
+          v6: { rule: 'Host(`v6.example.com`)', service: 'web', middlewares: ['v6-office'] },
         },
         services: {
           web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } },
@@ -116,6 +119,12 @@ describe('requests_diagnose: middlewares and services', () => {
         middlewares: {
           office: { ipAllowList: { sourceRange: ['192.168.0.0/16', '2001:db8::/32'] } },
           auth: { basicAuth: { users: ['ops:$apr1$x$y'] } },
+          'lb-office': { ipAllowList: { sourceRange: ['203.0.113.0/24'], ipStrategy: { depth: 1 } } },
+          // ipv6Subnet: the client counts as its /64, which is the one address allowed here
+          'v6-office': { ipAllowList: { sourceRange: ['2001:db8::'], ipStrategy: { ipv6Subnet: 64 } } },
+          'cdn-office': {
+            ipAllowList: { sourceRange: ['203.0.113.0/24'], ipStrategy: { excludedIPs: ['10.0.0.0/8'] } },
+          },
         },
       },
     });
@@ -147,6 +156,34 @@ describe('requests_diagnose: middlewares and services', () => {
     expect(authed.status).toBeUndefined();
     expect(authed.cause).toMatch(/^likely forwarded to web@docker/);
     expect(JSON.stringify(authed)).not.toContain('b3BzOnNlY3JldA');
+  });
+
+  it("ipAllowList with an ipStrategy judges the address Traefik picks from X-Forwarded-For, not the connection's", async () => {
+    const lb = (clientIp: string, xff?: string) =>
+      ok(c2, 'requests_diagnose', {
+        url: 'http://lb.example.com/',
+        clientIp,
+        ...(xff === undefined ? {} : { headers: { 'x-forwarded-for': xff } }),
+      });
+    // behind a load balancer at 10.0.0.9: depth 1 is the address it appended
+    expect((await lb('10.0.0.9', '198.51.100.1, 203.0.113.7')).middlewares).toEqual([
+      'lb-office@docker (ipallowlist): pass: 203.0.113.7 (X-Forwarded-For depth 1) is in 203.0.113.0/24',
+    ]);
+    const spoofed = await lb('203.0.113.7', '198.51.100.1');
+    expect(spoofed.status).toBe(403);
+    expect((await lb('203.0.113.7', '')).cause).toContain('no client IP (X-Forwarded-For depth 1)');
+    expect((await lb('10.0.0.9')).middlewares[0]).toMatch(/: unknown: .*give headers \{"X-Forwarded-For"/);
+    const cdn = (xff: string) =>
+      ok(c2, 'requests_diagnose', {
+        url: 'http://cdn.example.com/',
+        clientIp: '10.0.0.9',
+        headers: { 'X-Forwarded-For': xff },
+      });
+    expect((await cdn('198.51.100.1, 203.0.113.7, 10.1.1.1,10.2.2.2')).status).toBeUndefined();
+    expect((await cdn('203.0.113.7, 198.51.100.1, 10.1.1.1')).status).toBe(403);
+    const v6 = (clientIp: string) => ok(c2, 'requests_diagnose', { url: 'http://v6.example.com/', clientIp });
+    expect((await v6('2001:db8::5:6')).status).toBeUndefined();
+    expect((await v6('2001:db8:0:1::5')).status).toBe(403);
   });
 
   it('no server UP is a 503; header regexes and queries decide the match', async () => {

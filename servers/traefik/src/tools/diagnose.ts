@@ -21,6 +21,67 @@ interface Candidate {
   priority: number;
 }
 
+/** An ipAllowList's ipStrategy as Traefik's API shows it (pkg/config/dynamic IPStrategy). */
+interface IpStrategy {
+  depth?: number;
+  excludedIPs?: string[];
+  ipv6Subnet?: number;
+  cloudflareDepth?: number;
+}
+
+const inRange = (range: string, ip: { family: 4 | 6; bits: bigint }) => {
+  try {
+    return cidrContains(parseCidr(range), ip);
+  } catch {
+    return false;
+  }
+};
+
+/** An IPv6 address reduced to its first `subnet` bits (ipStrategy.ipv6Subnet); IPv4 as it is. */
+function masked(ip: { family: 4 | 6; bits: bigint }, subnet: number | undefined) {
+  if (ip.family !== 6 || subnet === undefined || subnet <= 0 || subnet >= 128) return ip;
+  const drop = BigInt(128 - subnet);
+  return { family: ip.family, bits: (ip.bits >> drop) << drop };
+}
+
+/**
+ * The client IP an ipAllowList checks, chosen as Traefik's IPStrategy.Get and pkg/ip/strategy.go choose it:
+ * without a strategy the connection's address (clientIp); with `depth` the depth-th entry from the right of
+ * the first X-Forwarded-For header (none when it has fewer); else with `excludedIPs` the first entry from
+ * the right that is not excluded. An empty choice is refused by the middleware (403).
+ */
+function clientIpOf(
+  strategy: IpStrategy | undefined,
+  req: RuleRequest,
+): { ip: string; from?: string; ipv6Subnet?: number } | { ask: string } {
+  const subnet = typeof strategy?.ipv6Subnet === 'number' ? { ipv6Subnet: strategy.ipv6Subnet } : {};
+  const depth = Number(strategy?.depth ?? 0);
+  const excluded = strategy?.excludedIPs ?? [];
+  const xff = req.headers.get('X-Forwarded-For')?.[0];
+  if (depth > 0 || (Number(strategy?.cloudflareDepth ?? 0) <= 0 && excluded.length > 0)) {
+    if (xff === undefined) {
+      return {
+        ask: `the client IP comes from X-Forwarded-For (${depth > 0 ? `depth ${depth}` : `excludedIPs ${excluded.join(', ')}`}); give headers {"X-Forwarded-For": "..."} to check`,
+      };
+    }
+    const entries = xff.split(',').map((e) => e.trim());
+    if (depth > 0) {
+      const ip = entries.length < depth ? '' : (entries[entries.length - depth] as string);
+      return { ip, from: `X-Forwarded-For depth ${depth}`, ...subnet };
+    }
+    const notExcluded = entries.findLast((e) => {
+      const ip = e === '' ? undefined : parseIp(e);
+      return e !== '' && !(ip && excluded.some((r) => inRange(r, ip)));
+    });
+    return { ip: notExcluded ?? '', from: 'X-Forwarded-For, excludedIPs skipped' };
+  }
+  if (Number(strategy?.cloudflareDepth ?? 0) > 0) {
+    return { ask: 'the client IP comes from Cf-Connecting-Ip (cloudflareDepth), which this check does not model' };
+  }
+  if (!req.clientIp) return { ask: 'give clientIp to check' };
+  return { ip: req.clientIp, ...subnet };
+}
+
 /** What a middleware would do with this request, for the types whose decision depends only on the request. */
 function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: string): z.infer<typeof Step> {
   if (!mw)
@@ -32,20 +93,14 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
     case 'ipallowlist':
     case 'ipwhitelist': {
       const ranges = (cfg.sourceRange as string[] | undefined) ?? [];
-      if (!req.clientIp) return step('unknown', `allows only ${ranges.join(', ')}; give clientIp to check`);
-      const ip = parseIp(req.clientIp);
-      const allowed =
-        ip !== undefined &&
-        ranges.some((r) => {
-          try {
-            return cidrContains(parseCidr(r), ip);
-          } catch {
-            return false;
-          }
-        });
+      const source = clientIpOf(cfg.ipStrategy as IpStrategy | undefined, req);
+      if ('ask' in source) return step('unknown', `allows only ${ranges.join(', ')}; ${source.ask}`);
+      const ip = parseIp(source.ip);
+      const allowed = ip !== undefined && ranges.some((r) => inRange(r, masked(ip, source.ipv6Subnet)));
+      const who = source.from ? `${source.ip || 'no client IP'} (${source.from})` : source.ip;
       return allowed
-        ? step('pass', `${req.clientIp} is in ${ranges.join(', ')}`)
-        : step('refuse', `403 Forbidden: ${req.clientIp} is not in ${ranges.join(', ')}`);
+        ? step('pass', `${who} is in ${ranges.join(', ')}`)
+        : step('refuse', `403 Forbidden: ${who} is not in ${ranges.join(', ')}`);
     }
     case 'basicauth':
     case 'digestauth': {
