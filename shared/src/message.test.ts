@@ -40,3 +40,31 @@ describe('classifyMessage: tools/call params', () => {
     expect(accepted).toBe(9);
   });
 });
+
+describe('classifyMessage: request ids', () => {
+  it('refuses an id that is not a string or an integer, naming what it was', () => {
+    const said = (id: string) => {
+      const c = classifyMessage(JSON.parse(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`));
+      return c.kind === 'invalid' ? c.error.message.replace(/^.*, not /, '') : c.kind;
+    };
+    expect([
+      said('{"a":1}'),
+      said('[1]'),
+      said('true'),
+      said('null'),
+      said('1.5'),
+      said('1e400'),
+      said('"ok"'),
+      said('7'),
+    ]).toEqual([
+      'an object',
+      'an array',
+      'a boolean',
+      'null',
+      'the number 1.5',
+      'the number Infinity',
+      'request',
+      'request',
+    ]);
+  });
+});

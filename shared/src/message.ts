@@ -212,7 +212,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `a string ("${clip(v, 40)}")`;
   if (typeof v === 'number') return `the number ${clip(String(v), 40)}`;
-  return `a ${typeof v}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** The JSON-RPC error body for a refused message. */
