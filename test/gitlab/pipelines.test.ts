@@ -219,6 +219,51 @@ describe('pipelines', () => {
     ]);
     const jobPages = fx.sim.control.requests.slice(from).filter((r) => r.path.endsWith('/jobs'));
     expect(jobPages.map((r) => r.query.get('page'))).toEqual(['1', '2']);
+    expect(res.jobsTotal).toBe(130);
+  });
+
+  it("jobsTotal is the pipeline's job count from GitLab (x-total), also past the 500 jobs read", async () => {
+    const web = fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/web') as SimProject;
+    const pipelineId = 3002;
+    web.pipelines.push({
+      id: pipelineId,
+      iid: 2,
+      project_id: web.id,
+      ref: 'main',
+      sha: 'b'.repeat(40),
+      status: 'success',
+      source: 'push',
+      created_at: at(2100),
+      updated_at: at(2130),
+      started_at: at(2101),
+      finished_at: at(2130),
+      duration: 1740,
+      user_id: 2,
+    });
+    const job = (id: number, i: number): SimJob => ({
+      id,
+      pipeline_id: pipelineId,
+      name: `shard ${i + 1}/620`,
+      stage: 'test',
+      status: 'success',
+      allow_failure: false,
+      failure_reason: null,
+      retried: false,
+      created_at: at(2100),
+      started_at: at(2101),
+      finished_at: at(2110),
+      duration: 30,
+      trace: 'ok\n',
+    });
+    for (let i = 0; i < 600; i++) web.jobs.push(job(20_000 + i, i));
+    // trigger jobs count too (GitLab lists them apart), and a retried attempt does not
+    for (let i = 600; i < 620; i++)
+      web.jobs.push({ ...job(20_000 + i, i), bridge: { project_id: web.id, pipeline_id: 3001 } });
+    web.jobs.push({ ...job(19_999, 0), retried: true });
+    const res = await call('pipelines_get', { project: 'platform/web', pipelineId }, fx.services);
+    expect(res.jobsTruncated).toBe(true);
+    // before the fix: 500, the jobs read, as if the pipeline had no more
+    expect(res.jobsTotal).toBe(620);
   });
 
   it('explains a failed pipeline in one call: stage, reason, allow_failure, clean log tail', async () => {

@@ -15,7 +15,7 @@
  *   project_level_variables.md and group_level_variables.md (values are plain in the API: masking
  *   applies to job logs; hidden variables answer `value: null`), projects.md#hooks (the hook `token`
  *   is write-only: never in responses), runners.md (status, contacted_at), repository_files.md
- *   (base64 `content`), repositories.md (tree), wikis.md.
+ *   (base64 `content`; /raw with X-Gitlab-* headers), repositories.md (tree), wikis.md.
  * - doc/administration/settings/user_and_ip_rate_limits.md: a throttled request gets 429 with
  *   `Retry-After` and RateLimit-* headers and the plain-text body "Retry later".
  * - doc/ci/jobs/job_logs.md: `section_start:<unix>:<name>[collapsed=true]\r\e[0K` / `section_end` markers.
@@ -292,6 +292,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       path: p.path,
       path_with_namespace: p.path_with_namespace,
       created_at: p.created_at,
+      // an empty repository too: GitLab >= 14.1 names the branch a first push creates (gitlab-org/gitlab
+      // MR 64944, `default_branch_or_main`), and says `empty_repo: true` below
       default_branch: p.default_branch,
       tag_list: [],
       topics: [],
@@ -535,6 +537,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     if (sub === 'repository' && subId === 'tree' && !action) key = `${method} projects/:id/repository/tree`;
     if (sub === 'repository' && subId === 'files' && action && !actionId)
       key = `${method} projects/:id/repository/files/:path`;
+    if (sub === 'repository' && subId === 'files' && action && actionId === 'raw' && !tail)
+      key = `${method} projects/:id/repository/files/:path/raw`;
     if (root === 'runners' && id === 'all' && !sub) key = `${method} runners/all`;
     if (sub === 'repository' && subId === 'commits' && action && actionId === 'refs' && !tail)
       key = `${method} projects/:id/repository/commits/:sha/refs`;
@@ -868,24 +872,28 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           );
         }
         case 'GET projects/:id/repository/files/:path': {
+          // repository_files.md "Get file from repository": `ref` is required and may not be blank
           const ref = q.get('ref');
-          if (!ref) throw missing('ref');
-          const filePath = action as string;
-          const content = refFiles(p, ref).get(filePath);
-          if (content === undefined) throw notFound('File');
-          const buf = Buffer.from(content, 'utf8');
-          return ok({
-            file_name: filePath.split('/').pop(),
-            file_path: filePath,
-            size: buf.length,
-            encoding: 'base64',
-            content: buf.toString('base64'),
-            content_sha256: 'sim',
-            ref,
-            blob_id: 'b'.repeat(40),
-            commit_id: 'c'.repeat(40),
-            last_commit_id: 'c'.repeat(40),
-          });
+          if (ref === null) throw missing('ref');
+          if (ref === '') throw new HttpError(400, { error: 'ref is empty' });
+          const { filePath, buf } = fileAt(p, ref, action as string);
+          return ok({ ...fileMeta(filePath, buf, ref), content: buf.toString('base64') });
+        }
+        case 'GET projects/:id/repository/files/:path/raw': {
+          // repository_files.md "Get raw file from repository": `ref` is optional (default: the project's
+          // HEAD); the bytes as text/plain (lib/api/helpers.rb `send_git_blob`, Content-Disposition inline),
+          // the metadata as X-Gitlab-* headers (lib/api/helpers/headers_helpers.rb `set_http_headers`)
+          const ref = q.get('ref');
+          if (ref === '') throw new HttpError(400, { error: 'ref is empty' });
+          const { filePath, buf } = fileAt(p, ref ?? 'HEAD', action as string);
+          // header values go out as their UTF-8 bytes, as Rack sends them
+          const raw = (v: unknown) => Buffer.from(String(v)).toString('latin1');
+          const headers: Record<string, string> = {
+            'content-disposition': raw(`inline; filename="${filePath.split('/').pop()}"`),
+          };
+          for (const [k, v] of Object.entries(fileMeta(filePath, buf, ref ?? '')))
+            headers[`x-gitlab-${k.replaceAll('_', '-')}`] = raw(v);
+          return { status: 200, body: buf.toString('utf8'), text: true, headers };
         }
         case 'GET projects/:id/wikis':
           return ok(
@@ -1133,6 +1141,31 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     if (!i) throw notFound('Issue');
     return i;
   }
+  /**
+   * A file at a ref as the files endpoints find it (lib/api/files.rb `assign_file_vars!`): `HEAD` is the
+   * default branch (repository_files.md); a ref naming no commit, which is every ref of an empty repository,
+   * is `404 Commit Not Found`; a path not in that commit `404 File Not Found`.
+   */
+  function fileAt(p: SimProject, ref: string, filePath: string) {
+    const files = p.files.get(ref === 'HEAD' ? p.default_branch : ref) ?? commitAt(p, ref)?.files;
+    if (!files) throw notFound('Commit');
+    const content = files.get(filePath);
+    if (content === undefined) throw notFound('File');
+    return { filePath, buf: Buffer.from(content, 'utf8') };
+  }
+  /** repository_files.md: the attributes of a file besides its content (the X-Gitlab-* headers of HEAD and raw). */
+  const fileMeta = (filePath: string, buf: Buffer, ref: string) => ({
+    file_name: filePath.split('/').pop(),
+    file_path: filePath,
+    size: buf.length,
+    encoding: 'base64',
+    content_sha256: 'sim',
+    ref,
+    blob_id: 'b'.repeat(40),
+    commit_id: 'c'.repeat(40),
+    last_commit_id: 'c'.repeat(40),
+    execute_filemode: false,
+  });
   function refFiles(p: SimProject, ref: string): Map<string, string> {
     const files = p.files.get(ref) ?? commitAt(p, ref)?.files;
     if (!files) throw notFound('Tree');

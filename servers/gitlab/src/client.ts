@@ -35,6 +35,21 @@ export interface CallScope {
   attempts: number;
   /** JSON bytes read for this call: bounded by JSON_ANSWERS_PER_CALL answers of `maxJsonBytes`. */
   jsonBytes?: number;
+  /**
+   * Set before a raw read (a repository file): the next answer's body, whatever its type, is read only up
+   * to the end of this byte window and then dropped, so a file of any size costs at most offset + bytes.
+   */
+  bodyWindow?: { offset: number; bytes: number; headBytes: number };
+  /** What that read kept. */
+  windowRead?: BodyWindow;
+}
+
+export interface BodyWindow {
+  window: Buffer;
+  /** The body's first `headBytes`. */
+  head: Buffer;
+  /** Bytes received: the body's size only when it ended before the window did. */
+  received: number;
 }
 
 /**
@@ -156,6 +171,30 @@ async function readCapped(
   let buf = Buffer.concat(chunks);
   if (buf.length > max) buf = buf.subarray(buf.length - max);
   return { buf, total };
+}
+
+/** Bytes [offset, offset + bytes) of a body and its first `headBytes`; the rest is not fetched. */
+async function readWindow(
+  res: Response,
+  { offset, bytes, headBytes }: NonNullable<CallScope['bodyWindow']>,
+): Promise<BodyWindow> {
+  const window: Buffer[] = [];
+  const head: Buffer[] = [];
+  let received = 0;
+  let headKept = 0;
+  const end = offset + bytes;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    const b = Buffer.from(chunk);
+    if (headKept < headBytes) {
+      head.push(b.subarray(0, headBytes - headKept));
+      headKept = Math.min(headBytes, headKept + b.length);
+    }
+    if (received + b.length > offset && received < end)
+      window.push(b.subarray(Math.max(0, offset - received), end - received));
+    received += b.length;
+    if (received >= end && headKept >= headBytes) break; // leaving the loop cancels the body
+  }
+  return { window: Buffer.concat(window), head: Buffer.concat(head), received };
 }
 
 const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
@@ -316,6 +355,12 @@ function networkError(
 async function parse(res: Response, opts: HandlerOptions, scope: CallScope | undefined): Promise<FormattedResponse> {
   const headers = Object.fromEntries(res.headers.entries());
   if (scope) scope.lastHeaders = headers;
+  const window = scope?.bodyWindow;
+  if (scope && window) {
+    scope.bodyWindow = undefined;
+    scope.windowRead = await readWindow(res, window);
+    return { body: new Blob([scope.windowRead.window]), headers, status: res.status };
+  }
   if (res.status === 204) return { body: null, headers, status: res.status };
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
   if (type === 'application/json') {

@@ -73,7 +73,9 @@ const jobOf = (j: Rec) => ({
 const MAX_JOBS = 500;
 
 /**
- * Every job of a pipeline (latest attempts only), trigger jobs included, in pages of 100, up to MAX_JOBS.
+ * Every job of a pipeline (latest attempts only), trigger jobs included, in pages of 100, up to MAX_JOBS,
+ * and how many there are: the first page of each list is always read for GitLab's count (x-total). Where
+ * GitLab does not count (past 10,000 rows), the jobs read stand in: at least the pipeline's total.
  * GitLab lists trigger jobs (bridges) apart from the rest: without them a pipeline failed by its child
  * or multi-project pipeline shows no failed job at all.
  */
@@ -82,21 +84,37 @@ export async function pipelineJobs(
   project: string,
   pipelineId: number,
   scope?: string[],
-): Promise<{ jobs: Rec[]; complete: boolean }> {
+): Promise<{ jobs: Rec[]; complete: boolean; total: number }> {
   const jobs: Rec[] = [];
+  let total = 0;
+  let complete = true;
   const opts = (page: number) => ({ page, perPage: 100, showExpanded: true, maxPages: 1, ...(scope ? { scope } : {}) });
   const lists = [
     (page: number) => api.Jobs.all(project, { pipelineId, ...opts(page) } as never),
     (page: number) => api.Jobs.allPipelineBridges(project, pipelineId, opts(page) as never),
   ];
-  for (const list of lists)
+  for (const list of lists) {
+    let counted: number | undefined;
+    let read = 0;
     for (let page = 1; ; page++) {
-      const res = (await list(page)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
-      jobs.push(...res.data);
+      const res = (await list(page)) as unknown as {
+        data: Rec[];
+        paginationInfo: { total: number; next: number | null };
+      };
+      if (page === 1 && Number.isFinite(res.paginationInfo.total)) counted = res.paginationInfo.total;
+      read += res.data.length;
+      const room = MAX_JOBS - jobs.length;
+      if (res.data.length > room) complete = false;
+      jobs.push(...res.data.slice(0, room));
       if (!res.paginationInfo.next) break;
-      if (jobs.length >= MAX_JOBS) return { jobs: jobs.slice(0, MAX_JOBS), complete: false };
+      if (jobs.length >= MAX_JOBS) {
+        complete = false;
+        break;
+      }
     }
-  return jobs.length > MAX_JOBS ? { jobs: jobs.slice(0, MAX_JOBS), complete: false } : { jobs, complete: true };
+    total += counted ?? read;
+  }
+  return { jobs, complete, total: Math.max(total, jobs.length) };
 }
 
 /** A trigger job: GitLab renders its `downstream_pipeline` (null until one is created), other jobs have none. */
@@ -185,7 +203,7 @@ export const pipelinesGet = defineTool({
     const path = gitlab.project(project);
     return gitlab.call(`pipeline ${pipelineId} of "${project}"`, signal, async (api) => {
       const p = (await api.Pipelines.show(path, pipelineId)) as unknown as Rec;
-      const { jobs, complete } = await pipelineJobs(api, path, pipelineId);
+      const { jobs, complete, total } = await pipelineJobs(api, path, pipelineId);
       return {
         pipeline: {
           ...PipelineSummaryOf(p),
@@ -196,7 +214,7 @@ export const pipelinesGet = defineTool({
           webUrl: str(p.web_url),
         },
         ...stagesWithin(byStage(jobs), maxOutputBytes - 1024, complete),
-        jobsTotal: jobs.length,
+        jobsTotal: total,
       };
     });
   },

@@ -1,6 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type Api, fitPage, type GitLabBackend } from '../backend.js';
+import type { BodyWindow } from '../client.js';
 import { defineTool } from './define.js';
 import { Cursor, Limit, Offset, Paging, ProjectPath, pagingOf, type Rec, str, textWindow } from './shapes.js';
 
@@ -61,6 +62,9 @@ export const repositoryListTree = defineTool({
   },
 });
 
+/** git's test: a NUL in a file's first 8,000 bytes makes it binary. */
+const BINARY_SNIFF_BYTES = 8000;
+
 export const repositoryGetFile = defineTool({
   name: 'repository_get_file',
   toolset: 'repository',
@@ -88,23 +92,49 @@ export const repositoryGetFile = defineTool({
   handler: async ({ project, path, ref, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
     const projectPath = gitlab.project(project);
     if (ref !== undefined) await refusePooledCommit(gitlab, project, ref, signal);
-    return gitlab.call(`file ${path} of "${project}"`, signal, async (api) => {
-      const at = ref ?? str(((await api.Projects.show(projectPath)) as unknown as Rec).default_branch);
-      const f = (await api.RepositoryFiles.show(projectPath, path, at)) as unknown as Rec;
-      const buf = Buffer.from(str(f.content), f.encoding === 'base64' ? 'base64' : 'utf8');
-      const binary = buf.subarray(0, 8000).includes(0);
-      const w = binary ? { text: '', truncated: false } : textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
+    return gitlab.call(`file ${path} of "${project}"`, signal, async (api, scope) => {
+      const at = ref ?? (await defaultBranch(api, projectPath, project));
+      // The raw file, not its JSON form: that carries the whole file in base64 however small the window
+      // (past 16 MiB it does not fit an answer), and GitLab rate-limits it to 5 a minute for files over 10 MB.
+      // Only the bytes up to the window's end are fetched; a few past it find where the last character ends.
+      scope.bodyWindow = { offset, bytes: maxBytes + 8, headBytes: BINARY_SNIFF_BYTES };
+      await api.RepositoryFiles.showRaw(projectPath, path, at);
+      const read = scope.windowRead as BodyWindow;
+      // GitLab sends the file's metadata with it as X-Gitlab-* headers (repository_files.md)
+      const sizeHeader = scope.lastHeaders?.['x-gitlab-size'] ?? '';
+      const size = /^\d{1,15}$/.test(sizeHeader) ? Number(sizeHeader) : read.received;
+      const binary = read.head.includes(0);
+      const w = binary ? { text: '', truncated: false } : textWindow(read.window, 0, maxBytes, maxOutputBytes - 1024);
+      const nextOffset = w.nextOffset !== undefined ? offset + w.nextOffset : undefined;
       return {
         path,
         ref: at,
-        size: buf.length,
+        size,
         binary,
         content: w.text,
         truncated: w.truncated,
-        ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
+        ...(nextOffset !== undefined ? { nextOffset } : {}),
       };
     });
   },
 });
+
+/** The default branch of a project that has one: an empty repository has no commit to read from. */
+async function defaultBranch(api: Api, projectPath: string, project: string): Promise<string> {
+  const p = (await api.Projects.show(projectPath)) as unknown as Rec;
+  // GitLab (since 14.1) still names a default branch for an empty repository: the one a first push creates
+  if (p.empty_repo === true)
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `"${project}" has an empty repository (no commits): there is no file to read until something is pushed`,
+    );
+  const branch = str(p.default_branch);
+  if (!branch)
+    throw new ToolError(
+      'ERR_NOT_FOUND',
+      `GitLab names no default branch of "${project}" to this server's token (the repository may be disabled, or not readable with its role); pass ref, or check the project`,
+    );
+  return branch;
+}
 
 export const repositoryTools = [repositoryListTree, repositoryGetFile] as const;
