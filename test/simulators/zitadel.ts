@@ -103,8 +103,6 @@ export interface SimGrant {
    * stay on it but go into no token (internal/query/userinfo_by_id.sql reads user grants `state = 1` only).
    */
   state?: 'USER_GRANT_STATE_INACTIVE' | undefined;
-  /** When (ms since the epoch) the user-grant projection has it: ListUserGrants shows it from then on. */
-  projectedAt?: number;
 }
 
 export interface SimEvent {
@@ -164,11 +162,15 @@ export interface ZitadelSim extends SimServer {
    */
   withheld: Set<string>;
   /**
-   * How long a new user grant stays out of ListUserGrants (ms). Zitadel's queries read projections, which
-   * lag the eventstore ("eventually consistent and may fall behind", zitadel.com/docs/self-hosting/manage/
-   * tuning); management ListUserGrants reads the user-grant projection without triggering it
+   * How long the user-grant projection lags a write to a grant (ms): until then ListUserGrants shows the
+   * grant as it was before (a new one not at all, a changed one with its old roles, a removed one still).
+   * Zitadel's queries read projections, which lag the eventstore ("eventually consistent and may fall
+   * behind", zitadel.com/docs/self-hosting/manage/tuning; scheduled every Projections.RequeueEvery, 60s by
+   * default); management ListUserGrants reads the user-grant projection without triggering it
    * (internal/api/grpc/management/user_grant.go: UserGrants(ctx, queries, false, false)), GetUserGrantByID
-   * triggers it first (UserGrant(ctx, true, ...)) and so sees a grant the moment AddUserGrant answered.
+   * triggers it first (internal/query/user_grant.go UserGrant(ctx, true, ...): Trigger with
+   * WithAwaitRunning, before the read and whatever it finds), which brings the projection up to date for
+   * every grant: the next ListUserGrants shows every write made before it.
    */
   grantProjectionLagMs: number;
   /** Token lifetime in seconds. */
@@ -248,6 +250,28 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       editorUserId: editor,
       ...(payload ? { payload } : {}),
     });
+
+  /**
+   * The user-grant projection where it differs from the grants: per grant id with writes it has not
+   * projected yet, what it shows until then (undefined: nothing) and when it catches up. Writes in a row
+   * keep what it showed before the first of them until the last is projected.
+   */
+  const grantBacklog = new Map<string, { until: number; shown: SimGrant | undefined }>();
+  /** Call before a write to grant `id` (`before`: the grant as it is, undefined when it is being added). */
+  function grantWritten(id: string, before: SimGrant | undefined) {
+    if (state.grantProjectionLagMs <= 0) return;
+    const shown = grantBacklog.has(id) ? grantBacklog.get(id)?.shown : before && structuredClone(before);
+    grantBacklog.set(id, { until: Date.now() + state.grantProjectionLagMs, shown });
+  }
+  /** The grants as the user-grant projection has them (what ListUserGrants reads). */
+  function projectedGrants(): SimGrant[] {
+    for (const [id, b] of grantBacklog) if (b.until <= Date.now()) grantBacklog.delete(id);
+    const shown = (g: SimGrant) => (grantBacklog.has(g.id) ? grantBacklog.get(g.id)?.shown : g);
+    const removed = [...grantBacklog.keys()].filter((id) => !state.grants.some((g) => g.id === id));
+    return [...state.grants.map(shown), ...removed.map((id) => grantBacklog.get(id)?.shown)].filter(
+      (g): g is SimGrant => g !== undefined,
+    );
+  }
 
   function details(resourceOwner: string, at = created) {
     return { sequence: '1', creationDate: at, changeDate: at, resourceOwner };
@@ -707,10 +731,9 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       }
       if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
-        const hits = state.grants.filter(
+        const hits = projectedGrants().filter(
           (g) =>
             g.orgId === who.orgId &&
-            (g.projectedAt ?? 0) <= Date.now() &&
             queries.every((q) => {
               if (q.userIdQuery) return g.userId === q.userIdQuery.userId;
               if (q.projectIdQuery) return g.projectId === q.projectIdQuery.projectId;
@@ -778,6 +801,14 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           },
         };
       }
+      if (mGrants && req.method === 'GET' && mGrants[2]) {
+        // GetUserGrantByID triggers the user-grant projection first (whatever the read then finds), and reads
+        // the grant id in the request's organisation; the user id of the path takes no part in it.
+        grantBacklog.clear();
+        const g = state.grants.find((x) => x.id === mGrants[2] && x.orgId === who.orgId);
+        if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'QUERY-wIPkA');
+        return { status: 200, json: { userGrant: grantJson(g) } };
+      }
       if (mGrants) {
         const u = findUser(mGrants[1] as string);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-2M0fs');
@@ -791,8 +822,10 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-3n77S');
           const unknown = roleKeys.find((k) => !p.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          // the eventstore's unique constraint (resource owner, user, project, project grant), checked as the
+          // event is pushed, not against a projection (internal/eventstore/v3/unique_constraints.go)
           if (state.grants.some((g) => g.userId === u.id && g.projectId === p.id && g.orgId === who.orgId)) {
-            return grpcError(6, 'Errors.UserGrant.AlreadyExists', 'COMMAND-2b8fs');
+            return grpcError(6, 'Errors.UserGrant.AlreadyExists', 'V3-DKcYh');
           }
           const g: SimGrant = {
             id: nextId(),
@@ -800,29 +833,26 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             projectId: p.id,
             orgId: who.orgId,
             roleKeys: [...roleKeys],
-            projectedAt: Date.now() + state.grantProjectionLagMs,
           };
+          grantWritten(g.id, undefined);
           state.grants.push(g);
           userEvent(u, 'user.grant.added', who.userId, { projectId: p.id, roleKeys: g.roleKeys, grantId: g.id });
           return { status: 200, json: { userGrantId: g.id, details: details(who.orgId) } };
         }
         const g = state.grants.find((x) => x.id === grantId && x.userId === u.id && x.orgId === who.orgId);
-        if (req.method === 'GET') {
-          // GetUserGrantByID: the grant id in the request's organisation, read after triggering the projection
-          if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'QUERY-wIPkA');
-          return { status: 200, json: { userGrant: grantJson(g) } };
-        }
         if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'COMMAND-3M9sd');
         if (req.method === 'PUT') {
           const roleKeys = (body.roleKeys ?? []) as string[];
           const p = state.projects.find((x) => x.id === g.projectId);
           const unknown = roleKeys.find((k) => !p?.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          grantWritten(g.id, g);
           g.roleKeys = [...roleKeys];
           userEvent(u, 'user.grant.changed', who.userId, { roleKeys: g.roleKeys, grantId: g.id });
           return { status: 200, json: { details: details(who.orgId) } };
         }
         if (req.method === 'DELETE') {
+          grantWritten(g.id, g);
           state.grants.splice(state.grants.indexOf(g), 1);
           userEvent(u, 'user.grant.removed', who.userId, { grantId: g.id });
           return { status: 200, json: { details: details(who.orgId) } };

@@ -1,6 +1,6 @@
 // Users, grants and onboarding as Zitadel answers them at its edges, through the real SDK Client over
-// stdio: usernames that hold an "@", user grants an operator deactivated, listings that lag the writes,
-// an onboarding cut short.
+// stdio: usernames that hold an "@", user grants an operator deactivated, listings that lag the writes
+// (onboarding, roles_grant, roles_revoke), an onboarding cut short.
 import { describe, expect, it } from 'vitest';
 import { callTool, useZitadelSession } from './harness.js';
 
@@ -57,6 +57,25 @@ describe('a user grant deactivated in Zitadel', () => {
     }
   });
 
+  it('is marked inactive where grants are shown: users_list_grants, and roles_revoke on it', async () => {
+    const grant = deactivateMcpGrant('agent-oncall');
+    try {
+      const listed = await callTool(session.s, 'users_list_grants', { user: 'agent-oncall' });
+      const grants = listed.data?.grants as { projectId: string; state?: string }[];
+      expect(grants.find((g) => g.projectId === session.fx.ids.projectId)).toMatchObject({
+        roles: ['docker.operator', 'observability.reader'],
+        state: 'inactive',
+      });
+      // an active grant carries no state
+      expect(grants.find((g) => g.projectId === session.fx.ids.otherProjectId)).not.toHaveProperty('state');
+      const revoked = await callTool(session.s, 'roles_revoke', { user: 'agent-oncall', roles: ['docker.operator'] });
+      expect(revoked.data).toMatchObject({ grantId: grant.id, roles: ['observability.reader'], state: 'inactive' });
+    } finally {
+      grant.state = undefined;
+      grant.roleKeys = ['docker.operator', 'observability.reader'];
+    }
+  });
+
   it('is not extended by roles_grant, which says why and what to do', async () => {
     const grant = deactivateMcpGrant('alice');
     try {
@@ -81,6 +100,94 @@ describe("an onboarding while Zitadel's listings lag its writes", () => {
     } finally {
       session.fx.sim.grantProjectionLagMs = 0;
     }
+  });
+});
+
+describe("roles_grant and roles_revoke while Zitadel's listings lag its writes", () => {
+  const lagging = async (run: () => Promise<void>) => {
+    session.fx.sim.grantProjectionLagMs = 60_000;
+    try {
+      await run();
+    } finally {
+      session.fx.sim.grantProjectionLagMs = 0;
+    }
+  };
+  const newAccount = async (username: string) => {
+    const made = await callTool(session.s, 'service_accounts_create', { username, name: username });
+    const id = (made.data?.user as { id?: string } | undefined)?.id;
+    if (!id) throw new Error(`service_accounts_create failed: ${made.text}`);
+    return id;
+  };
+
+  it('a repeated roles_grant answers the grant the first one made, and extends it', async () => {
+    const userId = await newAccount('agent-repeat');
+    await lagging(async () => {
+      const first = await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+      expect(first.data).toMatchObject({ roles: ['docker.reader'], changed: true });
+      const again = await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+      expect(again.text).not.toMatch(/^ERR_/);
+      expect(again.data).toEqual({ ...first.data, changed: false });
+      const more = await callTool(session.s, 'roles_grant', { user: userId, roles: ['observability.reader'] });
+      expect(more.data).toMatchObject({
+        grantId: first.data?.grantId,
+        roles: ['docker.reader', 'observability.reader'],
+        changed: true,
+      });
+    });
+  });
+
+  it('roles_grant keeps the roles a change just before added, which the listing does not show yet', async () => {
+    const userId = await newAccount('agent-stacked');
+    const first = await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+    await lagging(async () => {
+      await callTool(session.s, 'roles_grant', { user: userId, roles: ['observability.reader'] });
+      const next = await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.operator'] });
+      expect(next.data).toEqual({
+        userId,
+        projectId: session.fx.ids.projectId,
+        grantId: first.data?.grantId,
+        roles: ['docker.operator', 'docker.reader', 'observability.reader'],
+        changed: true,
+      });
+    });
+    const held = session.fx.sim.grants.filter((g) => g.userId === userId).map((g) => [...g.roleKeys].sort());
+    expect(held).toEqual([['docker.operator', 'docker.reader', 'observability.reader']]);
+  });
+
+  it('users_list_grants and agents_get_capabilities right after a roles_grant show what it granted', async () => {
+    const userId = await newAccount('agent-shown');
+    await lagging(async () => {
+      await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+      const listed = await callTool(session.s, 'users_list_grants', { user: userId });
+      expect(listed.data).toMatchObject({ grants: [{ roles: ['docker.reader'] }], total: 1 });
+      const caps = await callTool(session.s, 'agents_get_capabilities', { user: userId });
+      expect(caps.data).toMatchObject({ roles: ['docker.reader'], scopes: ['mcp:docker:read'] });
+    });
+  });
+
+  it('roles_revoke right after a roles_grant finds the grant it made', async () => {
+    const userId = await newAccount('agent-revoked');
+    await lagging(async () => {
+      await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+      const revoked = await callTool(session.s, 'roles_revoke', { user: userId, roles: ['docker.reader'] });
+      expect(revoked.data).toEqual({ userId, projectId: session.fx.ids.projectId, roles: [], changed: true });
+    });
+    expect(session.fx.sim.grants.some((g) => g.userId === userId)).toBe(false);
+  });
+
+  it('roles_grant right after a roles_revoke removed the grant makes a new one', async () => {
+    const userId = await newAccount('agent-regranted');
+    await callTool(session.s, 'roles_grant', { user: userId, roles: ['docker.reader'] });
+    await lagging(async () => {
+      const revoked = await callTool(session.s, 'roles_revoke', { user: userId, roles: ['docker.reader'] });
+      expect(revoked.data).toMatchObject({ roles: [], changed: true });
+      // the listing still shows the removed grant
+      const again = await callTool(session.s, 'roles_grant', { user: userId, roles: ['observability.reader'] });
+      expect(again.text).not.toMatch(/^ERR_/);
+      expect(again.data).toMatchObject({ roles: ['observability.reader'], changed: true });
+    });
+    const held = session.fx.sim.grants.filter((g) => g.userId === userId).map((g) => g.roleKeys);
+    expect(held).toEqual([['observability.reader']]);
   });
 });
 

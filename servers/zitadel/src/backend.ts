@@ -376,6 +376,26 @@ export class ZitadelBackend {
     return this.#getOne<ZGrant>(path, 'grant', 'userGrant', `grant ${grantId}`, signal);
   }
 
+  /**
+   * Brings Zitadel's user-grant projection up to date, so that the next ListUserGrants shows every grant
+   * write made before this call. GetUserGrantByID triggers that projection before it reads, whatever the
+   * read then finds (internal/query/user_grant.go UserGrant(ctx, true, ...)); asked for "0", an id Zitadel
+   * never gives, it answers NOT_FOUND, the expected answer here.
+   */
+  async syncUserGrants(userId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.call(
+        'GET',
+        `/management/v1/users/${encodeURIComponent(userId)}/grants/0`,
+        'user grants',
+        undefined,
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
+    }
+  }
+
   async updateUserGrant(userId: string, grantId: string, roleKeys: string[], signal?: AbortSignal): Promise<void> {
     await this.call(
       'PUT',

@@ -144,9 +144,17 @@ const suite: ContractSuite = {
           expect: 'error',
         },
         { tool: 'users_disable', label: 'lock a person', arguments: { user: 'bob', mode: 'lock' }, expect: 'ok' },
-        { tool: 'users_disable', label: 'already locked', arguments: { user: 'bob', mode: 'lock' }, expect: 'error' },
+        // a repeat answers the state asked for (the tools are idempotent)
+        { tool: 'users_disable', label: 'already locked', arguments: { user: 'bob', mode: 'lock' }, expect: 'ok' },
+        {
+          tool: 'users_disable',
+          label: "the server's own account",
+          arguments: { user: 'ravenhelm-mcp' },
+          expect: 'error',
+        },
         { tool: 'users_enable', label: 'unlock again', arguments: { user: 'bob' }, expect: 'ok' },
-        { tool: 'users_enable', label: 'already active', arguments: { user: 'bob' }, expect: 'error' },
+        { tool: 'users_enable', label: 'already active', arguments: { user: 'bob' }, expect: 'ok' },
+        { tool: 'users_enable', label: 'unknown user', arguments: { user: 'nobody-here' }, expect: 'error' },
         {
           tool: 'keys_delete',
           label: 'unknown key',

@@ -1,7 +1,7 @@
 import { scopesFromRoles } from '@ravenhelm/auth';
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { ZitadelBackend } from '../backend.js';
+import type { ZGrant, ZitadelBackend } from '../backend.js';
 import { effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import {
@@ -16,6 +16,8 @@ import {
 } from './guards.js';
 import {
   Cursor,
+  GrantState,
+  grantState,
   itemBudget,
   Limit,
   Page,
@@ -214,10 +216,11 @@ const GrantResult = z.object({
   grantId: z.string().optional(),
   roles: z.array(z.string()),
   changed: z.boolean(),
+  state: GrantState,
 });
 
-/** The user's grant on a project in the server's organisation, if any. */
-async function grantOn(zitadel: ZitadelBackend, userId: string, projectId: string, signal: AbortSignal) {
+/** The user's grant on a project in the server's organisation as ListUserGrants shows it, if any. */
+async function listedGrant(zitadel: ZitadelBackend, userId: string, projectId: string, signal: AbortSignal) {
   const res = await zitadel.listUserGrants({ userId, projectId }, { offset: 0, limit: 10 }, signal);
   const own = res.result.filter((g) => g.projectId === projectId);
   if (own.length > 1) {
@@ -227,6 +230,31 @@ async function grantOn(zitadel: ZitadelBackend, userId: string, projectId: strin
     );
   }
   return own[0];
+}
+
+/**
+ * The user's grant on a project in the server's organisation, if any, as Zitadel holds it now. ListUserGrants
+ * reads a projection that lags the writes (a grant seconds old is missing, a changed one shows its old roles,
+ * a removed one is still there): a grant it shows is read again by id, which brings that projection up to
+ * date first; when it shows none, or the one it showed is gone, it is asked again once the projection is.
+ */
+async function grantOn(
+  zitadel: ZitadelBackend,
+  userId: string,
+  projectId: string,
+  signal: AbortSignal,
+): Promise<ZGrant | undefined> {
+  const listed = await listedGrant(zitadel, userId, projectId, signal);
+  if (!listed) {
+    await zitadel.syncUserGrants(userId, signal);
+  } else {
+    try {
+      return await zitadel.getUserGrant(userId, listed.id, signal);
+    } catch (err) {
+      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
+    }
+  }
+  return listedGrant(zitadel, userId, projectId, signal);
 }
 
 export const rolesGrant = defineTool({
@@ -247,10 +275,22 @@ export const rolesGrant = defineTool({
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
     refuseOtherProject('roles_grant', p, mapping, options);
     refuseBeyondCallerScopes(principal, roles, p.id, mapping);
-    const existing = await grantOn(zitadel, u.userId, p.id, signal);
+    let existing = await grantOn(zitadel, u.userId, p.id, signal);
     if (!existing) {
-      const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
-      return { userId: u.userId, projectId: p.id, grantId, roles: [...new Set(roles)].sort(), changed: true };
+      try {
+        const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
+        return { userId: u.userId, projectId: p.id, grantId, roles: [...new Set(roles)].sort(), changed: true };
+      } catch (err) {
+        // Zitadel checks "already exists" against its events, not the projection: made meanwhile, look again
+        if (!(err instanceof ToolError) || err.code !== 'ERR_CONFLICT') throw err;
+        existing = await grantOn(zitadel, u.userId, p.id, signal);
+        if (!existing) {
+          throw new ToolError(
+            'ERR_CONFLICT',
+            `Zitadel says user ${u.userId} already has a grant on project ${p.id} but does not list it yet (it may be seconds old); repeat roles_grant in a moment`,
+          );
+        }
+      }
     }
     // Roles added to a deactivated grant would read as granted and go into no token.
     if (existing.state === 'USER_GRANT_STATE_INACTIVE') {
@@ -297,14 +337,21 @@ export const rolesRevoke = defineTool({
     const held = existing.roleKeys ?? [];
     const next = held.filter((r) => !roles.includes(r)).sort();
     if (next.length === held.length) {
-      return { userId: u.userId, projectId: p.id, grantId: existing.id, roles: next, changed: false };
+      return {
+        userId: u.userId,
+        projectId: p.id,
+        grantId: existing.id,
+        roles: next,
+        changed: false,
+        ...grantState(existing),
+      };
     }
     if (next.length === 0) await zitadel.removeUserGrant(u.userId, existing.id, signal);
     else await zitadel.updateUserGrant(u.userId, existing.id, next, signal);
     return {
       userId: u.userId,
       projectId: p.id,
-      ...(next.length > 0 ? { grantId: existing.id } : {}),
+      ...(next.length > 0 ? { grantId: existing.id, ...grantState(existing) } : {}),
       roles: next,
       changed: true,
     };

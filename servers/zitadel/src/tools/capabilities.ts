@@ -8,7 +8,9 @@ import { resolveUser, UserRef } from './shapes.js';
 /** Grants read per user; more is refused rather than silently cut. */
 const MAX_GRANTS = 500;
 
+/** Every grant of the user, as Zitadel holds it now (its listing brought up to date first: it lags the writes). */
 export async function allGrants(zitadel: ZitadelBackend, userId: string, signal: AbortSignal): Promise<ZGrant[]> {
+  await zitadel.syncUserGrants(userId, signal);
   const out: ZGrant[] = [];
   for (let offset = 0; ; offset += 100) {
     const page = await zitadel.listUserGrants({ userId }, { offset, limit: 100 }, signal);

@@ -43,6 +43,12 @@ export const User = z.object({
 });
 export type UserOut = z.output<typeof User>;
 
+/** Only on a grant an operator deactivated in Zitadel: it keeps its roles, and they go into no token. */
+export const GrantState = z
+  .literal('inactive')
+  .optional()
+  .describe('Deactivated in Zitadel: its roles are in no token');
+
 export const Grant = z.object({
   id: z.string(),
   projectId: z.string(),
@@ -50,7 +56,13 @@ export const Grant = z.object({
   orgId: z.string(),
   orgName: z.string().optional(),
   roles: z.array(z.string()),
+  state: GrantState,
 });
+
+/** `{ state: 'inactive' }` for a deactivated grant, else nothing (as effectiveAccess counts it). */
+export function grantState(g: ZGrant): { state?: 'inactive' } {
+  return g.state === 'USER_GRANT_STATE_INACTIVE' ? { state: 'inactive' } : {};
+}
 
 /** `USER_STATE_ACTIVE` -> `active`. */
 export function shortEnum(value: string | undefined, prefix: string): string {
@@ -90,6 +102,7 @@ export function toGrant(g: ZGrant): z.output<typeof Grant> {
     orgId: g.orgId ?? '',
     ...(g.orgName ? { orgName: g.orgName } : {}),
     roles: g.roleKeys ?? [],
+    ...grantState(g),
   };
 }
 

@@ -71,13 +71,16 @@ export const usersListGrants = defineTool({
   tier: 'LOW',
   scopes: ['mcp:zitadel:read'],
   title: "List a user's role grants",
-  description: "A user's project role grants across all projects of the organisation, with project and granting org.",
+  description:
+    "A user's role grants on the organisation's projects, with project and granting org; deactivated ones: state inactive.",
   annotations: READ,
   input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
   output: z.object({ user: z.object({ id: z.string(), username: z.string() }), grants: z.array(Grant), ...Page }),
   handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
     const window = windowOf(cursor, limit);
+    // the listing lags the writes: a grant just made or changed is shown as it is now
+    await zitadel.syncUserGrants(u.userId, signal);
     const res = await zitadel.listUserGrants({ userId: u.userId }, window, signal);
     const page = pageOf(res, window, res.result.map(toGrant), itemBudget(maxOutputBytes));
     return { user: { id: u.userId, username: u.username ?? '' }, grants: page.items, ...page.paging };
