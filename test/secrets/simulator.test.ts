@@ -176,6 +176,20 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(ghostWindow.name).toBe('ResourceNotFoundException');
   });
 
+  it('force-deletes a secret scheduled for deletion at once; a second recovery window is refused', async () => {
+    await sdk.send(new CreateSecretCommand({ Name: 'proto/scheduled', SecretString: 'to-be-deleted-2' }));
+    await sdk.send(new DeleteSecretCommand({ SecretId: 'proto/scheduled', RecoveryWindowInDays: 7 }));
+    const again = await awsError(sdk.send(new DeleteSecretCommand({ SecretId: 'proto/scheduled' })));
+    expect(again).toMatchObject({ name: 'InvalidRequestException', status: 400 });
+    const forced = await sdk.send(
+      new DeleteSecretCommand({ SecretId: 'proto/scheduled', ForceDeleteWithoutRecovery: true }),
+    );
+    expect(forced.Name).toBe('proto/scheduled');
+    expect(sim.has('proto/scheduled')).toBe(false);
+    const gone = await awsError(sdk.send(new RestoreSecretCommand({ SecretId: 'proto/scheduled' })));
+    expect(gone.name).toBe('ResourceNotFoundException');
+  });
+
   it('pages with NextToken and filters by name and tag prefixes (case-sensitive) with negation', async () => {
     for (let i = 0; i < 7; i++) sim.seed(`page/s${i}`, `value-${i}`, { tags: { team: i % 2 ? 'Blue' : 'red' } });
     const names: string[] = [];

@@ -418,12 +418,16 @@ export class SecretsManagerSimulator {
         const id = String(b.SecretId);
         return { ...(id.startsWith('arn:') ? { ARN: id } : { Name: id }), DeletionDate: this.now() };
       }
-      if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
+      // The same sentence sets "an already deleted" secret apart from a nonexistent one: one scheduled for
+      // deletion (the reference's "deleted" secret: DescribeSecret's DeletedDate, RestoreSecret "cancels the
+      // scheduled deletion"). A forced deletion takes it at once; a second recovery window is refused with
+      // InvalidRequestException, as any change to a secret scheduled for deletion ("Common Errors").
       const now = this.now();
       if (b.ForceDeleteWithoutRecovery === true) {
         this.#secrets.delete(s.name);
         return { ARN: s.arn, Name: s.name, DeletionDate: now };
       }
+      if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
       const days = optInt(b.RecoveryWindowInDays, 'RecoveryWindowInDays', 7, 30) ?? 30;
       s.deletedDate = now;
       s.deletionDate = now + days * 86_400;

@@ -98,6 +98,13 @@ const ERRORS: AwsErrorTable = {
   InternalServiceError: { code: 'ERR_BACKEND_UNAVAILABLE', hint: 'the service failed; retry later' },
 };
 
+// Where one call's error means something narrower than the table says: what was missing or refused there.
+const VERSIONS_HINT = 'secrets_describe lists its versions and their stages';
+const PASSWORD_REFUSED = {
+  code: 'ERR_INVALID_INPUT',
+  hint: 'the service cannot make a password with these settings (length, classes, exclude); change them, or use generator "local"',
+} as const;
+
 /**
  * AWS Secrets Manager as the tools need it: every call has a deadline (the configured timeout and the
  * caller's signal) and every failure becomes a ToolError that says what was wrong and what to do. Error
@@ -190,15 +197,27 @@ export class SecretsBackend {
     version: { versionId?: string | undefined; versionStage?: string | undefined },
     signal: AbortSignal,
   ): Promise<GetSecretValueCommandOutput> {
-    return this.#send(`read secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(
-        new sdk.GetSecretValueCommand({
-          SecretId: name,
-          ...(version.versionId ? { VersionId: version.versionId } : {}),
-          ...(version.versionStage ? { VersionStage: version.versionStage } : {}),
-        }),
-        { abortSignal },
-      ),
+    // The service names in its message which was missing: the secret, or the version or label asked for.
+    const notFound = {
+      code: 'ERR_NOT_FOUND',
+      hint:
+        version.versionId || version.versionStage
+          ? `${VERSIONS_HINT} (if it cannot find the secret either, check the name with secrets_list)`
+          : `check the name with secrets_list; a secret that exists but has no AWSCURRENT version has no value to read (${VERSIONS_HINT}; secrets_put stores one)`,
+    } as const;
+    return this.#send(
+      `read secret "${name}"`,
+      signal,
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.GetSecretValueCommand({
+            SecretId: name,
+            ...(version.versionId ? { VersionId: version.versionId } : {}),
+            ...(version.versionStage ? { VersionStage: version.versionStage } : {}),
+          }),
+          { abortSignal },
+        ),
+      { errors: { ResourceNotFoundException: notFound } },
     );
   }
 
@@ -221,7 +240,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      [value],
+      { sensitive: [value] },
     );
   }
 
@@ -243,7 +262,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      [value],
+      { sensitive: [value] },
     );
   }
 
@@ -261,16 +280,20 @@ export class SecretsBackend {
     to: string | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#send(`move label ${stage} of secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(
-        new sdk.UpdateSecretVersionStageCommand({
-          SecretId: name,
-          VersionStage: stage,
-          ...(from ? { RemoveFromVersionId: from } : {}),
-          ...(to ? { MoveToVersionId: to } : {}),
-        }),
-        { abortSignal },
-      ),
+    await this.#send(
+      `move label ${stage} of secret "${name}"`,
+      signal,
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.UpdateSecretVersionStageCommand({
+            SecretId: name,
+            VersionStage: stage,
+            ...(from ? { RemoveFromVersionId: from } : {}),
+            ...(to ? { MoveToVersionId: to } : {}),
+          }),
+          { abortSignal },
+        ),
+      { errors: { ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: VERSIONS_HINT } } },
     );
   }
 
@@ -286,37 +309,63 @@ export class SecretsBackend {
         client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
       );
     }
-    return this.#send(`delete secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(
-        new sdk.DeleteSecretCommand({
-          SecretId: name,
-          ...('force' in how ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: how.recoveryWindowDays }),
-        }),
-        { abortSignal },
-      ),
+    // A forced deletion also takes a secret already scheduled for deletion; a scheduled one refuses a second window.
+    const refused = {
+      code: 'ERR_CONFLICT',
+      hint: `${'force' in how ? '' : 'the secret may be already scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it; force, if allowed, deletes it now), or '}another service manages it: delete it through that service`,
+    } as const;
+    return this.#send(
+      `delete secret "${name}"`,
+      signal,
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.DeleteSecretCommand({
+            SecretId: name,
+            ...('force' in how
+              ? { ForceDeleteWithoutRecovery: true }
+              : { RecoveryWindowInDays: how.recoveryWindowDays }),
+          }),
+          { abortSignal },
+        ),
+      { errors: { InvalidRequestException: refused } },
     );
   }
 
   async restore(name: string, signal: AbortSignal): Promise<void> {
-    await this.#send(`restore secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(new sdk.RestoreSecretCommand({ SecretId: name }), { abortSignal }),
+    await this.#send(
+      `restore secret "${name}"`,
+      signal,
+      (abortSignal, { client, sdk }) => client.send(new sdk.RestoreSecretCommand({ SecretId: name }), { abortSignal }),
+      {
+        errors: {
+          ResourceNotFoundException: {
+            code: 'ERR_NOT_FOUND',
+            hint: 'secrets_list with includeDeleted=true lists the secrets scheduled for deletion; one deleted with force, or past its recovery window, is gone',
+          },
+        },
+      },
     );
   }
 
   async randomPassword(p: RandomPasswordPolicy, signal: AbortSignal): Promise<string> {
-    const out = await this.#send('generate a random password', signal, (abortSignal, { client, sdk }) =>
-      client.send(
-        new sdk.GetRandomPasswordCommand({
-          PasswordLength: p.length,
-          ExcludeCharacters: p.exclude || undefined,
-          ExcludeLowercase: !p.lower,
-          ExcludeUppercase: !p.upper,
-          ExcludeNumbers: !p.digits,
-          ExcludePunctuation: !p.symbols,
-          RequireEachIncludedType: true,
-        }),
-        { abortSignal },
-      ),
+    const out = await this.#send(
+      'generate a random password',
+      signal,
+      (abortSignal, { client, sdk }) =>
+        client.send(
+          new sdk.GetRandomPasswordCommand({
+            PasswordLength: p.length,
+            ExcludeCharacters: p.exclude || undefined,
+            ExcludeLowercase: !p.lower,
+            ExcludeUppercase: !p.upper,
+            ExcludeNumbers: !p.digits,
+            ExcludePunctuation: !p.symbols,
+            RequireEachIncludedType: true,
+          }),
+          { abortSignal },
+        ),
+      // no secret is involved: a refusal is about the settings, not a secret's state
+      { errors: { InvalidParameterException: PASSWORD_REFUSED, InvalidRequestException: PASSWORD_REFUSED } },
     );
     if (!out.RandomPassword) throw new ToolError('ERR_BACKEND_ERROR', 'GetRandomPassword returned no password');
     return out.RandomPassword;
@@ -326,19 +375,24 @@ export class SecretsBackend {
     what: string,
     signal: AbortSignal,
     fn: (abortSignal: AbortSignal, aws: Aws) => Promise<T>,
-    sensitive: string[] = [],
+    call: {
+      /** Values the request carries, cut out of the service's message. */
+      sensitive?: string[];
+      /** This call's meaning of some error names, over the table's. */
+      errors?: AwsErrorTable;
+    } = {},
   ): Promise<T> {
     const aws = await this.#aws();
-    const call = (abortSignal: AbortSignal) =>
+    const send = (abortSignal: AbortSignal) =>
       fn(abortSignal, aws).catch((err: unknown) => Promise.reject(unparsable(what, err)));
-    return callAws(what, signal, call, {
+    return callAws(what, signal, send, {
       service: 'Secrets Manager',
       timeoutMs: this.timeoutMs,
       timeoutHint: '; retry, or raise backend.timeoutMs',
       endpoint: this.endpoint,
       unreachableHint: 'check the endpoint and network',
-      errors: ERRORS,
-      scrub: (message) => scrub(message, sensitive),
+      errors: call.errors ? { ...ERRORS, ...call.errors } : ERRORS,
+      scrub: (message) => scrub(message, call.sensitive ?? []),
       metrics: this.#series,
     });
   }

@@ -163,11 +163,15 @@ const CLASSES = {
 type ClassName = keyof typeof CLASSES;
 const ALL_CLASSES: ClassName[] = ['lower', 'upper', 'digits', 'symbols'];
 
-/** A random value from node's CSPRNG with at least one character of every included class. */
-export function generateValue(length: number, classes: ClassName[], exclude: string): string {
-  if (classes.length === 0) throw new ToolError('ERR_INVALID_INPUT', 'no character class given; include a class');
-  const sets = classes.map((c) => [...CLASSES[c]].filter((ch) => !exclude.includes(ch)).join(''));
-  // A class the exclusions empty is refused, not dropped: the answer would name a policy the value breaks.
+/** Classes as GetRandomPassword defines them: its punctuation is every printable ASCII symbol. */
+const SERVICE_CLASSES: Record<ClassName, string> = { ...CLASSES, symbols: '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~' };
+
+/**
+ * The characters of each class the exclusions leave. A class they empty is refused, not dropped: the answer
+ * would name a policy the value breaks (and GetRandomPassword is never asked for one).
+ */
+function classSets(table: Record<ClassName, string>, classes: ClassName[], exclude: string): string[] {
+  const sets = classes.map((c) => [...table[c]].filter((ch) => !exclude.includes(ch)).join(''));
   const emptied = classes.filter((_, i) => sets[i] === '');
   if (emptied.length > 0) {
     throw new ToolError(
@@ -175,6 +179,13 @@ export function generateValue(length: number, classes: ClassName[], exclude: str
       `no characters left in ${emptied.join(', ')} after exclusions; remove it from classes or exclude fewer characters`,
     );
   }
+  return sets;
+}
+
+/** A random value from node's CSPRNG with at least one character of every included class. */
+export function generateValue(length: number, classes: ClassName[], exclude: string): string {
+  if (classes.length === 0) throw new ToolError('ERR_INVALID_INPUT', 'no character class given; include a class');
+  const sets = classSets(CLASSES, classes, exclude);
   if (length < sets.length) throw new ToolError('ERR_INVALID_INPUT', `length must be at least ${sets.length}`);
   const pool = sets.join('');
   const chars = Array.from({ length }, () => pool[randomInt(pool.length)] as string);
@@ -188,21 +199,13 @@ export function generateValue(length: number, classes: ClassName[], exclude: str
   return chars.join('');
 }
 
-/** Classes as GetRandomPassword defines them: its punctuation is every printable ASCII symbol. */
-const SERVICE_CLASSES: Record<ClassName, RegExp> = {
-  lower: /[a-z]/,
-  upper: /[A-Z]/,
-  digits: /[0-9]/,
-  symbols: /[!-/:-@[-`{-~]/,
-};
-
 /** Whether a service-generated value has the length, only the classes (each at least once) and no excluded character asked for. */
 function followsRequest(value: string, length: number, classes: ClassName[], exclude: string): boolean {
   const chars = [...value];
   return (
     chars.length === length &&
-    classes.every((c) => SERVICE_CLASSES[c].test(value)) &&
-    chars.every((ch) => !exclude.includes(ch) && classes.some((c) => SERVICE_CLASSES[c].test(ch)))
+    classes.every((c) => chars.some((ch) => SERVICE_CLASSES[c].includes(ch))) &&
+    chars.every((ch) => !exclude.includes(ch) && classes.some((c) => SERVICE_CLASSES[c].includes(ch)))
   );
 }
 
@@ -261,9 +264,19 @@ export const secretsRotate = defineTool({
         `secret "${name}" is a JSON object (keys: ${Object.keys(obj).slice(0, 20).join(', ')}); give jsonKey to rotate one key`,
       );
     }
-    if (input.jsonKey !== undefined && (!obj || !Object.hasOwn(obj, input.jsonKey))) {
-      throw new ToolError('ERR_INVALID_INPUT', `secret "${name}" is not a JSON object with key "${input.jsonKey}"`);
+    if (input.jsonKey !== undefined && !obj) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `secret "${name}" is not a JSON object; omit jsonKey to rotate its whole value`,
+      );
     }
+    if (input.jsonKey !== undefined && obj && !Object.hasOwn(obj, input.jsonKey)) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
+      );
+    }
+    if (input.generator === 'service') classSets(SERVICE_CLASSES, classes, input.exclude);
     const fresh =
       input.generator === 'service'
         ? await sm.randomPassword(
