@@ -267,6 +267,55 @@ describe('alert values Alertmanager quotes its own way, and alerts larger than a
   });
 });
 
+describe('alert times in other zones', () => {
+  it('lists the newest alert first whatever offset its sender wrote (Alertmanager keeps the offset)', async () => {
+    // A Prometheus running with TZ=Asia/Karachi sends its times as +05:00; another sender writes UTC.
+    const karachi = (ms: number) => `${new Date(ms + 5 * 3600_000).toISOString().slice(0, 19)}+05:00`;
+    const now = Date.now();
+    const alerts = [
+      { labels: { alertname: 'OlderInKarachiTime', team: 'tz' }, startsAt: karachi(now - 2 * 3600_000) },
+      { labels: { alertname: 'NewerInUtc', team: 'tz' }, startsAt: new Date(now - 3600_000).toISOString() },
+    ].map((a) => ({ ...a, endsAt: new Date(now + 3600_000).toISOString() }));
+    const posted = await fetch(`${am.url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(alerts),
+    });
+    expect(posted.status).toBe(200);
+    await waitFor('the two alerts', async () => {
+      const res = await fetch(`${am.url}/api/v2/alerts?filter=${encodeURIComponent('team="tz"')}`);
+      return ((await res.json()) as unknown[]).length === 2;
+    });
+    const res = await call('alerts_list', { matchers: ['team="tz"'] }, services);
+    expect(res.alerts.find((a: { name: string }) => a.name === 'OlderInKarachiTime')?.startsAt).toMatch(/\+05:00$/);
+    expect(res.alerts.map((a: { name: string }) => a.name)).toEqual(['NewerInUtc', 'OlderInKarachiTime']);
+    // Silences too: amtool writes its host's zone. Both pending (start tomorrow), the UTC one later.
+    const silence = async (startsAt: string, endsAt: string, comment: string) => {
+      const body = {
+        matchers: [{ name: 'team', value: 'tz', isRegex: false }],
+        startsAt,
+        endsAt,
+        createdBy: 't',
+        comment,
+      };
+      const created = await fetch(`${am.url}/api/v2/silences`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(created.status).toBe(200);
+    };
+    const day = 86_400_000;
+    await silence(karachi(now + day), karachi(now + 2 * day), 'earlier, Karachi time');
+    await silence(new Date(now + day + 3600_000).toISOString(), new Date(now + 2 * day).toISOString(), 'later, UTC');
+    const silences = await call('alerts_list_silences', { state: ['pending'], matchers: ['team="tz"'] }, services);
+    expect(silences.silences.map((x: { comment: string }) => x.comment)).toEqual([
+      'later, UTC',
+      'earlier, Karachi time',
+    ]);
+  });
+});
+
 describe('Alertmanager down', () => {
   it('names Alertmanager as unreachable', async () => {
     const down = makeServices({ alertmanager: { url: await deadUrl() } });

@@ -368,6 +368,43 @@ describe('logs_search within the output budget', () => {
     }
   });
 
+  it('pages past more lines in one nanosecond than a page holds, and one line at a time', async () => {
+    // A log agent that reads whole-second timestamps off the lines stamps a burst with one nanosecond.
+    const second = BigInt(Math.floor((t - 8000) / 1000)) * 1_000_000_000n;
+    const at = (s: bigint) => String(second + s * 1_000_000_000n);
+    const values = [
+      ...Array.from({ length: 3 }, (_, i) => [at(BigInt(i - 3)), `before ${i}`]),
+      ...Array.from({ length: 25 }, (_, i) => [at(0n), `burst ${i}`]),
+      ...Array.from({ length: 3 }, (_, i) => [at(BigInt(i + 1)), `after ${i}`]),
+    ];
+    const body = JSON.stringify({ streams: [{ stream: { namespace: 'stamped' }, values }] });
+    expect(k8s.pushHttp('application/json', body).status).toBe(204);
+    for (const [direction, limit] of [
+      ['backward', 10],
+      ['forward', 10],
+      ['backward', 1],
+      ['forward', 1],
+    ] as const) {
+      const seen = new Set<string>();
+      let args: Record<string, unknown> = {
+        query: '{namespace="stamped"}',
+        direction,
+        limit,
+        start: new Date(t - 60_000).toISOString(),
+      };
+      for (let page = 0; ; page++) {
+        // following the note must move on: the same bound and limit would answer the same page forever
+        expect(page, `${direction}, limit ${limit}`).toBeLessThan(40);
+        const res = await call('logs_search', args, k8sServices);
+        for (const l of res.lines as { line: string }[]) seen.add(l.line);
+        const next = /repeat with (start|end)="([^"]+)"(?: and limit=(\d+))?/.exec(res.reason ?? '');
+        if (!next) break;
+        args = { ...args, [next[1] as string]: next[2], ...(next[3] ? { limit: Number(next[3]) } : {}) };
+      }
+      expect(seen.size, `${direction}, limit ${limit}`).toBe(values.length);
+    }
+  });
+
   it('cuts a single line over the budget and says so', async () => {
     const res = await call('logs_search', { query: '{namespace="wide"}', maxLineLength: 10_000 }, k8sServices, {
       maxOutputBytes: share,

@@ -314,6 +314,21 @@ describe('metric discovery', () => {
     expect(err.code).toBe('ERR_NOT_FOUND');
   });
 
+  it('cuts a long HELP text with the cut marked and characters whole', async () => {
+    // 299 characters, then emoji: a cut at 300 code units falls inside the first one
+    const help = `${'h'.repeat(299)}${'🚀'.repeat(10)}`;
+    const fake = await listen((_req, res) => {
+      const data = { long_help_metric: [{ type: 'gauge', help, unit: '' }] };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data }));
+    });
+    try {
+      const res = await call('metrics_get_metadata', {}, makeServices({ prometheus: { url: fake.url } }));
+      expect(res.metrics[0].help).toBe(`${'h'.repeat(299)}…`);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('lists scrape targets, unhealthy first, with counts', async () => {
     await waitFor('the missing target to be down', async () => {
       const r = await call('metrics_list_targets', {}, services);
@@ -339,6 +354,56 @@ describe('readiness', () => {
     await expect(ready(down, new AbortController().signal)).rejects.toMatchObject({
       code: 'ERR_BACKEND_UNAVAILABLE',
     });
+  });
+});
+
+describe('native histograms', () => {
+  it('says a result of native histograms has no value to list and how to get numbers, for instant and range queries', async () => {
+    // Shapes from the API reference (querying/api.md, "Native histograms"): `histogram` instead of `value` in a
+    // vector sample, `histograms` instead of `values` in a matrix series.
+    const histogram = { count: '12', sum: '3.5', buckets: [[0, '0.5', '1', '7']] };
+    const bodies: Record<string, unknown> = {
+      '/api/v1/query': {
+        status: 'success',
+        data: {
+          resultType: 'vector',
+          result: [
+            { metric: { job: 'api' }, value: [1700000000, '1'] },
+            { metric: { __name__: 'http_request_duration_seconds', job: 'api' }, histogram: [1700000000, histogram] },
+          ],
+        },
+      },
+      '/api/v1/query_range': {
+        status: 'success',
+        data: {
+          resultType: 'matrix',
+          result: [{ metric: { job: 'api' }, histograms: [[1700000000, histogram]] }],
+        },
+      },
+    };
+    const fake = await listen((req, res) => {
+      const body = bodies[new URL(req.url ?? '/', 'http://x').pathname];
+      res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
+    });
+    try {
+      const histograms = makeServices({ prometheus: { url: fake.url } });
+      const instant = await callError('metrics_query', { query: 'http_request_duration_seconds' }, histograms);
+      const range = await callError(
+        'metrics_query_range',
+        { query: 'rate(http_request_duration_seconds[5m])' },
+        histograms,
+      );
+      for (const [err, what, count] of [
+        [instant, 'the query', '1 of 2'],
+        [range, 'the range query', '1 of 1'],
+      ] as const) {
+        expect(err.code).toBe('ERR_QUERY_INVALID');
+        expect(err.message).toContain(`Prometheus answered ${what} with native histograms (${count} series)`);
+        expect(err.message).toMatch(/histogram_quantile\(0\.99, rate\(<metric>\[5m\]\)\)/);
+      }
+    } finally {
+      await fake.close();
+    }
   });
 });
 

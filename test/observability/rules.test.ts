@@ -149,6 +149,18 @@ describe('alerts_list_rules', () => {
     expect(noTeam.total).toBe(3);
   });
 
+  it('lists the alerts active longest, the same ones on every call (Prometheus sends them in no set order)', async () => {
+    const listings = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const r = await call('alerts_list_rules', { name: 'TemperatureHigh', alertsPerRule: 3 }, services);
+      const items = r.rules[0].alerts.items as { labels: Record<string, string>; activeAt: string }[];
+      const since = items.map((a) => Date.parse(a.activeAt));
+      expect(since).toEqual([...since].sort((a, b) => a - b));
+      listings.add(items.map((a) => a.labels.sensor).join(','));
+    }
+    expect([...listings]).toHaveLength(1);
+  });
+
   it('refuses bad input with what to write instead', async () => {
     const bad = await callError('alerts_list_rules', { matchers: ['severity==critical'] }, services);
     expect(bad.code).toBe('ERR_INVALID_INPUT');

@@ -142,6 +142,15 @@ export function resolveRange(
   return { start: s, end: e };
 }
 
+/**
+ * Milliseconds of a time a backend wrote (RFC 3339, any offset, any fraction), for ordering: backends keep the
+ * offset each sender used, so the text does not sort in time order. One that does not parse sorts as oldest.
+ */
+export function instantOf(time: string | undefined): number {
+  const ms = time === undefined ? Number.NaN : Date.parse(time);
+  return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
+}
+
 /** Unix nanoseconds as a decimal string (Loki's time format), exact to the millisecond. */
 export function toNanos(seconds: number): string {
   return (BigInt(Math.round(seconds * 1000)) * 1_000_000n).toString();

@@ -19,6 +19,9 @@ export interface PromSeries {
   metric: Labels;
   values?: PromPoint[];
   value?: PromPoint;
+  /** Native histogram samples (vector, matrix): never passed on, see refuseHistograms. */
+  histogram?: unknown;
+  histograms?: unknown;
 }
 
 /**
@@ -50,16 +53,23 @@ const Points = z.custom<PromPoint[]>((v) => Array.isArray(v) && v.every(isPoint)
   message: 'not a list of [unix seconds, "value"] samples',
 });
 
-/** `data` of /api/v1/query and /api/v1/query_range (prometheus web/api/v1/api.go QueryData). */
+/**
+ * `data` of /api/v1/query and /api/v1/query_range (prometheus web/api/v1/api.go QueryData). A native histogram
+ * sample comes as `histogram` instead of `value` (vector), `histograms` beside or instead of `values` (matrix):
+ * read here, refused by refuseHistograms.
+ */
 const QueryData = z.discriminatedUnion('resultType', [
   z.looseObject({
     resultType: z.literal('vector'),
-    result: z.array(z.looseObject({ metric: LabelSet, value: Point })),
+    result: z.array(
+      z
+        .looseObject({ metric: LabelSet, value: Point.optional(), histogram: z.unknown().optional() })
+        .refine((s) => s.value !== undefined || s.histogram !== undefined, { message: 'missing', path: ['value'] }),
+    ),
   }),
   z.looseObject({
     resultType: z.literal('matrix'),
-    // native histograms come as `histograms` instead of `values`; a series may carry either
-    result: z.array(z.looseObject({ metric: LabelSet, values: Points.optional() })),
+    result: z.array(z.looseObject({ metric: LabelSet, values: Points.optional(), histograms: z.unknown().optional() })),
   }),
   z.looseObject({ resultType: z.enum(['scalar', 'string']), result: Point }),
 ]);
@@ -205,6 +215,7 @@ export class PrometheusBackend {
       QueryData,
       signal,
     );
+    refuseHistograms(data as PromQueryData, 'the query');
     return { ...(data as PromQueryData), ...notes };
   }
 
@@ -223,6 +234,7 @@ export class PrometheusBackend {
       QueryData,
       signal,
     );
+    refuseHistograms(data as PromQueryData, 'the range query');
     return { ...(data as PromQueryData), ...notes };
   }
 
@@ -271,6 +283,23 @@ export class PrometheusBackend {
     const { data } = await this.#api('GET', '/api/v1/rules', 'the rules request', { type }, RulesData, signal);
     return data as { groups: PromRuleGroup[] };
   }
+}
+
+/**
+ * Native histograms (a count, a sum and buckets per sample) have no one value to list, rank or summarize: a
+ * result holding any is refused with the functions that turn them into numbers. Read as values they were
+ * series without points, or an answer "in a shape we cannot read".
+ */
+function refuseHistograms(data: PromQueryData, what: string): void {
+  if (data.resultType !== 'vector' && data.resultType !== 'matrix') return;
+  const key = data.resultType === 'vector' ? 'histogram' : 'histograms';
+  const count = data.result.filter((s) => s[key] !== undefined).length;
+  if (count === 0) return;
+  throw new ToolError(
+    'ERR_QUERY_INVALID',
+    `Prometheus answered ${what} with native histograms (${count} of ${data.result.length} series), which have no single value to list; ask for numbers with histogram_quantile(0.99, rate(<metric>[5m])), histogram_count(...), histogram_sum(...) or histogram_fraction(0, 0.5, ...)`,
+    { backend: 'Prometheus', histogramSeries: count },
+  );
 }
 
 /** The answer's `warnings` and `infos`, bounded: a Thanos fan-out can return one per store. */

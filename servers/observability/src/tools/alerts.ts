@@ -11,7 +11,7 @@ import {
   parseMatchers,
   toAmMatcher,
 } from '../matchers.js';
-import { formatDuration, parseDuration } from '../time.js';
+import { formatDuration, instantOf, parseDuration } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 const Labels = z.record(z.string(), z.string());
@@ -102,11 +102,19 @@ export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
   };
 }
 
-/** Most severe first, then newest. */
+/**
+ * Most severe first, then newest (as instants: Alertmanager keeps the offset each sender wrote, a Prometheus
+ * with TZ set sends "+05:00", amtool its host's zone).
+ */
 export function byUrgency(a: AmAlert, b: AmAlert): number {
   const sa = SEVERITY_RANK[a.labels.severity ?? ''] ?? 4;
   const sb = SEVERITY_RANK[b.labels.severity ?? ''] ?? 4;
-  return sa - sb || b.startsAt.localeCompare(a.startsAt);
+  return sa - sb || newestFirst(a.startsAt, b.startsAt);
+}
+
+function newestFirst(a: string, b: string): number {
+  const d = instantOf(b) - instantOf(a);
+  return Number.isNaN(d) ? 0 : d; // two times that do not parse
 }
 
 export const alertsList = defineTool({
@@ -230,7 +238,7 @@ export const alertsListSilences = defineTool({
     const wanted = new Set(input.state);
     const rows = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state))
-      .sort((a, b) => b.startsAt.localeCompare(a.startsAt))
+      .sort((a, b) => newestFirst(a.startsAt, b.startsAt))
       .map(summarizeSilence);
     const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
     return { silences: page.items, ...withoutItems(page) };

@@ -6,6 +6,8 @@ import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from '
 import { logsQueryMetric } from './logs-metric.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
+/** Loki's `max_entries_limit_per_query` default: the most lines one query returns. */
+const LOKI_MAX_LIMIT = 5000;
 
 const SELECTOR_HELP =
   'A LogQL log query starts with a stream selector in braces naming at least one label, e.g. {service_name="api"} |= "error" or {namespace="prod", app=~"web.+"} |~ "timeout|refused"; list label names with logs_list_labels and values with logs_list_label_values.';
@@ -38,7 +40,7 @@ export const logsSearch = defineTool({
     query: LogQL,
     start: startInput('now-1h'),
     end: EndInput,
-    limit: z.number().int().min(1).max(5000).default(100),
+    limit: z.number().int().min(1).max(LOKI_MAX_LIMIT).default(100),
     direction: z.enum(['backward', 'forward']).default('backward').describe('backward = newest first'),
     maxLineLength: z.number().int().min(80).max(10_000).default(1000).describe('Cut longer lines'),
   }),
@@ -94,17 +96,30 @@ export const logsSearch = defineTool({
     // one): it lists the last line again (Loki's start is inclusive, its end exclusive), so a line with the
     // same timestamp is not skipped and each page moves on.
     const bound = last && isoOfNanosExact(older ? (BigInt(last.ns) + 1n).toString() : last.ns);
+    const side = older ? 'end' : 'start';
+    // When every line listed shares one nanosecond (one line, or a burst stamped with a whole second), that
+    // bound gives this very page again: only a larger page or a narrower query gets past them.
+    const oneInstant = last !== undefined && lines[0]?.ns === last.ns;
+    const shared = lines.length === 1 ? 'one line is listed' : `all ${lines.length} lines listed share one nanosecond`;
     if (linesLeftOut > 0) {
       reasons.push(
         `output budget: ${linesLeftOut} of ${flat.lines.length} lines left out` +
           (streamsLeftOut > 0 ? ` (and ${streamsLeftOut} of ${flat.streams.length} streams only they use)` : '') +
-          (bound
-            ? `; they are ${older ? 'older' : 'newer'} than the last line listed: repeat with ${older ? 'end' : 'start'}="${bound}" (it lists that line again), or narrow the query (more labels, a line filter) or lower limit`
-            : '; narrow the query or lower limit'),
+          (!bound
+            ? '; narrow the query or lower limit'
+            : oneInstant
+              ? `; ${shared}, so ${side}="${bound}" would list this page again: lower maxLineLength to fit more lines, or narrow the query (more labels, a line filter)`
+              : `; they are ${older ? 'older' : 'newer'} than the last line listed: repeat with ${side}="${bound}" (it lists that line again), or narrow the query (more labels, a line filter) or lower limit`),
       );
     } else if (limitReached) {
+      const larger = Math.min(LOKI_MAX_LIMIT, input.limit * 2);
       reasons.push(
-        `limit of ${input.limit} lines reached; more lines may match: for the ${older ? 'older' : 'newer'} ones repeat with ${older ? 'end' : 'start'}="${bound}" (it lists the last line again), or narrow the range or raise limit`,
+        `limit of ${input.limit} lines reached; more lines may match: for the ${older ? 'older' : 'newer'} ones ` +
+          (!oneInstant
+            ? `repeat with ${side}="${bound}" (it lists the last line again), or narrow the range or raise limit`
+            : input.limit < LOKI_MAX_LIMIT
+              ? `repeat with ${side}="${bound}" and limit=${larger} (${shared}: with the same limit that bound lists this page again), or narrow the query`
+              : `narrow the query (more labels, a line filter): ${shared} and Loki returns at most ${LOKI_MAX_LIMIT} lines per query`),
       );
     }
     if (textCut) reasons.push('output budget: the first line listed was cut further to fit (cut: true)');

@@ -1,4 +1,4 @@
-import { ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
@@ -255,7 +255,7 @@ export const metricsGetMetadata = defineTool({
       .map(([metric, entries]) => ({
         metric,
         type: entries[0]?.type ?? 'unknown',
-        help: (entries[0]?.help ?? '').slice(0, 300),
+        help: clipChars(entries[0]?.help ?? '', 300),
         unit: entries[0]?.unit ?? '',
       }));
     if (input.metric && rows.length === 0) {

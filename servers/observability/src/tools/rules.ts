@@ -3,7 +3,7 @@ import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, parseMatchers } from '../matchers.js';
-import { formatDuration } from '../time.js';
+import { formatDuration, instantOf } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
@@ -80,8 +80,16 @@ export function summarizeRule(g: PromRuleGroup, r: PromRule, alertsPerRule: numb
   if (r.type !== 'alerting') return out;
   const alerts = r.alerts ?? [];
   const firing = alerts.filter((a) => a.state === 'firing');
-  // Firing before pending, oldest first: the one that has paged longest leads.
-  const listed = [...firing, ...alerts.filter((a) => a.state !== 'firing')].slice(0, alertsPerRule);
+  // Firing before pending, oldest first: the one that has paged longest leads. Prometheus lists a rule's
+  // alerts in no set order (a Go map), so they are sorted here, by activeAt and then by labels: each call
+  // lists the same few.
+  const key = (a: { labels: Labels }) => JSON.stringify(Object.entries(a.labels).sort(([x], [y]) => (x < y ? -1 : 1)));
+  const oldestFirst = (a: (typeof alerts)[number], b: (typeof alerts)[number]) =>
+    instantOf(a.activeAt) - instantOf(b.activeAt) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+  const listed = [...firing.sort(oldestFirst), ...alerts.filter((a) => a.state !== 'firing').sort(oldestFirst)].slice(
+    0,
+    alertsPerRule,
+  );
   return {
     ...out,
     state: r.state ?? 'inactive',

@@ -134,4 +134,20 @@ describe('summarizeTrace bounds', () => {
     expect(child?.statusMessage).toBe(`${'m'.repeat(TRACE_BOUNDS.statusMessageChars)}…`);
     expect(s).toMatchObject({ namesCut: 2, textCut: 1, attributesCut: 1 });
   });
+
+  it('shows an array value as its JSON cut like any value (stated, characters whole); no service.name is unknown', () => {
+    const list = { arrayValue: { values: [{ stringValue: '🚀'.repeat(100) }] } };
+    const json = JSON.stringify(list);
+    // 41 characters before the emoji: the 200th unit is the first half of one, so the cut keeps 199
+    expect(json.indexOf('🚀')).toBe(41);
+    const s = summarizeTrace([
+      {
+        scopeSpans: [{ spans: [span('01', undefined, 0, 10, { attributes: [{ key: 'error.causes', value: list }] })] }],
+      },
+    ]);
+    const [root] = s.ordered;
+    expect(root?.service).toBe('unknown');
+    expect(root?.attributes['error.causes']).toBe(`${json.slice(0, TRACE_BOUNDS.attributeValueChars - 1)}…`);
+    expect(s.textCut).toBe(1);
+  });
 });

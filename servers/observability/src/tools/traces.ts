@@ -11,9 +11,10 @@ export function hexId(id: string | undefined): string {
   return Buffer.from(id, 'base64').toString('hex');
 }
 
+/** An attribute's value as text; an array or key-value list as its JSON, bounded (and the cut stated) by the caller. */
 function attrValue(v: Record<string, unknown>): string {
   const raw = v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue;
-  return raw === undefined ? JSON.stringify(v).slice(0, 100) : String(raw);
+  return raw === undefined ? JSON.stringify(v) : String(raw);
 }
 
 const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'] as const;
@@ -76,8 +77,8 @@ export function summarizeTrace(batches: OtlpResourceSpans[]) {
   let namesCut = 0;
   const tally = { attributesCut: 0, textCut: 0 };
   for (const b of batches) {
-    const fullService =
-      attrValue(b.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) || 'unknown';
+    const named = b.resource?.attributes?.find((a) => a.key === 'service.name')?.value;
+    const fullService = (named ? attrValue(named) : '') || 'unknown';
     const service = clipChars(fullService, TRACE_BOUNDS.nameChars);
     for (const scope of [...(b.scopeSpans ?? []), ...(b.instrumentationLibrarySpans ?? [])]) {
       for (const span of scope.spans ?? []) {
