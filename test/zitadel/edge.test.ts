@@ -223,3 +223,30 @@ describe('user states as Zitadel moves them', () => {
     expect(enabled.data?.user).toMatchObject({ username: 'bobby', state: 'active' });
   });
 });
+
+describe("keys_add's plan under a confirmation policy", () => {
+  const confirming = useZitadelSession({ confirmTools: ['keys_add'] });
+
+  it("names the scopes deactivated grants would add: a key outlives today's grant states", async () => {
+    const user = confirming.fx.sim.users.find((u) => u.username === 'agent-oncall');
+    const grant = confirming.fx.sim.grants.find(
+      (g) => g.userId === user?.id && g.projectId === confirming.fx.ids.projectId,
+    );
+    if (!grant) throw new Error('no MCP-project grant of agent-oncall');
+    const planOf = async () =>
+      (await callTool(confirming.s, 'keys_add', { user: 'agent-oncall' })).meta?.['ravenhelm/confirmation']?.plan;
+    const active = await planOf();
+    expect(active).toMatch(/its MCP scopes: \S*mcp:docker:write\S*( \S+)*\.$/);
+    grant.state = 'USER_GRANT_STATE_INACTIVE';
+    try {
+      expect(await planOf()).toBe(
+        active?.replace(
+          /its MCP scopes: (.*)\.$/,
+          'its MCP scopes: none, and $1 once its deactivated grants are reactivated.',
+        ),
+      );
+    } finally {
+      grant.state = undefined;
+    }
+  });
+});

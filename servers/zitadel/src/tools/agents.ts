@@ -158,7 +158,9 @@ export const keysAdd = defineTool({
   plan: async ({ user, expiresInDays }, { zitadel, mapping, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
     const memberships = membershipSummary(await membershipsOf(zitadel, u.userId, signal));
-    const scopes = (await accountScopes(zitadel, mapping, u.userId, signal)).join(' ') || 'none';
+    // The key outlives today's grant states: whoever confirms sees what its deactivated grants would add.
+    const { held, dormant } = await accountScopes(zitadel, mapping, u.userId, signal);
+    const scopes = `${held.join(' ') || 'none'}${dormant.length > 0 ? `, and ${dormant.join(' ')} once its deactivated grants are reactivated` : ''}`;
     return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}; its MCP scopes: ${scopes}.`;
   },
   handler: async ({ user, expiresInDays }, { zitadel, keyStore, mapping, principal, signal }) => {

@@ -107,17 +107,20 @@ export function refuseBeyondCallerScopes(
 }
 
 /**
- * The MCP scopes a token of this account would carry (none without an MCP project), its deactivated
- * grants included: reactivated in Zitadel, they hand their roles to whoever holds the account's key.
+ * The MCP scopes a token of this account carries now (none without an MCP project), and those its
+ * deactivated grants add: reactivated in Zitadel, they hand their roles to whoever holds the account's key.
  */
 export async function accountScopes(
   zitadel: ZitadelBackend,
   mapping: RoleMapping,
   userId: string,
   signal: AbortSignal,
-): Promise<string[]> {
-  if (!mapping.projectId) return [];
-  return effectiveAccess(await allGrants(zitadel, userId, signal), mapping, { countDeactivated: true }).scopes;
+): Promise<{ held: string[]; dormant: string[] }> {
+  if (!mapping.projectId) return { held: [], dormant: [] };
+  const grants = await allGrants(zitadel, userId, signal);
+  const held = effectiveAccess(grants, mapping).scopes;
+  const all = effectiveAccess(grants, mapping, { countDeactivated: true }).scopes;
+  return { held, dormant: all.filter((s) => !held.includes(s)) };
 }
 
 /**
@@ -131,7 +134,8 @@ export async function refuseAccountBeyondCaller(
   user: { userId: string; username?: string | undefined },
   signal: AbortSignal,
 ): Promise<void> {
-  const missing = missingScopes(caller.scopes, await accountScopes(zitadel, mapping, user.userId, signal));
+  const { held, dormant } = await accountScopes(zitadel, mapping, user.userId, signal);
+  const missing = missingScopes(caller.scopes, [...held, ...dormant].sort());
   if (missing.length === 0) return;
   throw new ToolError(
     'ERR_NOT_ALLOWED',
