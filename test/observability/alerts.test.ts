@@ -133,6 +133,37 @@ describe('alerts_list_groups', () => {
       alertNames: ['Noise'],
       labels: { alertname: 'Noise', service: 'batch' },
     });
+    expect(noise).not.toHaveProperty('cut');
+  });
+
+  it('says when a group holds more alert names than it lists, and where to see them all', async () => {
+    // Grouped by service only, so one group holds 14 alert names.
+    const byService = await startAlertmanager({ groupBy: ['service'] });
+    try {
+      const names = Array.from({ length: 14 }, (_, i) => `Broken${String(i).padStart(2, '0')}`);
+      await postAlerts(byService.url, [
+        ...names.map((alertname) => ({ labels: { alertname, service: 'payments' } })),
+        { labels: { alertname: 'Lonely', service: 'search' } },
+      ]);
+      const via = makeServices({ alertmanager: { url: byService.url } });
+      await waitFor('both groups', async () => (await call('alerts_list_groups', {}, via)).total === 2);
+      const res = await call('alerts_list_groups', {}, via);
+      const payments = res.groups.find((g: { labels: Record<string, string> }) => g.labels.service === 'payments');
+      expect(payments).toMatchObject({ alerts: 14, labels: { service: 'payments' } });
+      expect(payments.alertNames).toHaveLength(10);
+      expect(names).toEqual(expect.arrayContaining(payments.alertNames));
+      expect(payments.cut).toEqual([
+        'alertNames: 10 of 14 shown; alerts_list with the group labels as matchers lists every alert',
+      ]);
+      const search = res.groups.find((g: { labels: Record<string, string> }) => g.labels.service === 'search');
+      expect(search).toMatchObject({ alertNames: ['Lonely'] });
+      expect(search).not.toHaveProperty('cut');
+      // and the way the statement names does show them all
+      const all = await call('alerts_list', { matchers: ['service="payments"'] }, via);
+      expect(new Set(all.alerts.map((a: { name: string }) => a.name))).toEqual(new Set(names));
+    } finally {
+      await byService.stop();
+    }
   });
 });
 

@@ -415,6 +415,53 @@ describe('dashboards_get', () => {
     ]);
   });
 
+  it('says when a panel holds more queries than it lists (v1, library and v2 panels)', async () => {
+    const refIds = Array.from({ length: 12 }, (_, i) => String.fromCharCode(65 + i));
+    const targets = refIds.map((refId) => ({ refId, expr: `up{shard="${refId}"}` }));
+    const cut = ['queries: 10 of 12 shown; no tool shows the rest (the panel in Grafana does)'];
+    grafana.addLibraryElement({ uid: 'lib-wide', name: 'Wide', model: { type: 'timeseries', targets } });
+    grafana.add({
+      uid: 'many-queries',
+      title: 'Many queries',
+      panels: [
+        { id: 1, type: 'timeseries', title: 'Shards', targets },
+        { id: 2, type: 'stat', title: 'Few', targets: targets.slice(0, 10) },
+        { id: 3, libraryPanel: { uid: 'lib-wide', name: 'Wide' } },
+      ],
+    });
+    const v1 = await call('dashboards_get', { uid: 'many-queries', libraryPanels: true }, services);
+    const [wide, few, library] = v1.panels;
+    expect(wide.queries.map((q: { refId: string }) => q.refId)).toEqual(refIds.slice(0, 10));
+    expect(wide.cut).toEqual(cut);
+    expect(few.queries).toHaveLength(10);
+    expect(few).not.toHaveProperty('cut');
+    expect(library).toMatchObject({ type: 'timeseries', library: { uid: 'lib-wide' }, cut });
+    expect(library.queries).toHaveLength(10);
+
+    const queries = refIds.map((refId) => ({
+      kind: 'PanelQuery',
+      spec: { refId, query: { kind: 'DataQuery', group: 'prometheus', spec: { expr: `up{shard="${refId}"}` } } },
+    }));
+    grafana.addV2('many-queries-v2', {
+      title: 'Many queries (v2)',
+      elements: {
+        shards: {
+          kind: 'Panel',
+          spec: {
+            id: 1,
+            title: 'Shards',
+            vizConfig: { kind: 'VizConfig', group: 'timeseries', spec: {} },
+            data: { kind: 'QueryGroup', spec: { queries } },
+          },
+        },
+      },
+      layout: { kind: 'GridLayout', spec: { items: [] } },
+    });
+    const v2 = await call('dashboards_get', { uid: 'many-queries-v2' }, services);
+    expect(v2.panels[0].queries.map((q: { refId: string }) => q.refId)).toEqual(refIds.slice(0, 10));
+    expect(v2.panels[0].cut).toEqual(cut);
+  });
+
   it('keeps template variables: name, type, query and current value', async () => {
     const res = await call('dashboards_get', { uid: 'library-and-expr' }, services);
     expect(res.variables).toEqual([

@@ -249,11 +249,12 @@ export function demoRules(bulkGroups = 0): string {
 ${bulk}`;
 }
 
-export function startAlertmanager(): Promise<Proc> {
+/** Starts Alertmanager routing every alert to one receiver, grouped by `opts.groupBy` (alertname, service). */
+export function startAlertmanager(opts: { groupBy?: string[] } = {}): Promise<Proc> {
   // The second receiver is never routed to: its name marks this instance's config.
   const config = (dir: string) => `route:
   receiver: blackhole
-  group_by: [alertname, service]
+  group_by: ${JSON.stringify(opts.groupBy ?? ['alertname', 'service'])}
   group_wait: 1s
   group_interval: 1s
 receivers:

@@ -153,6 +153,9 @@ export const alertsList = defineTool({
   },
 });
 
+/** Distinct alert names listed per group, at most; a group with more says so in its `cut`. */
+const MAX_GROUP_ALERT_NAMES = 10;
+
 export const alertsListGroups = defineTool({
   name: 'alerts_list_groups',
   toolset: 'alerts',
@@ -174,6 +177,8 @@ export const alertsListGroups = defineTool({
         alerts: z.number().int(),
         states: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
         alertNames: z.array(z.string()),
+        /** What the bounds left out of this group; absent when nothing was. */
+        cut: z.array(z.string()).optional(),
       }),
     ),
     ...ListPage,
@@ -183,12 +188,20 @@ export const alertsListGroups = defineTool({
     const rows = groups.map((g) => {
       const states = { active: 0, suppressed: 0, unprocessed: 0 };
       for (const a of g.alerts ?? []) if (a.status.state in states) states[a.status.state]++;
+      const names = [...new Set((g.alerts ?? []).map((a) => a.labels.alertname ?? ''))];
       return {
         labels: g.labels,
         receiver: g.receiver?.name ?? '',
         alerts: g.alerts?.length ?? 0,
         states,
-        alertNames: [...new Set((g.alerts ?? []).map((a) => a.labels.alertname ?? ''))].slice(0, 10),
+        alertNames: names.slice(0, MAX_GROUP_ALERT_NAMES),
+        ...(names.length > MAX_GROUP_ALERT_NAMES
+          ? {
+              cut: [
+                `alertNames: ${MAX_GROUP_ALERT_NAMES} of ${names.length} shown; alerts_list with the group labels as matchers lists every alert`,
+              ],
+            }
+          : {}),
       };
     });
     const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });

@@ -10,6 +10,8 @@ import { z } from 'zod';
 type Json = Record<string, unknown>;
 
 const MAX_QUERY_CHARS = 500;
+/** Queries summarized per panel, at most; a panel with more says so in its `cut`. */
+const MAX_PANEL_QUERIES = 10;
 
 export const PanelSummary = z.object({
   id: z.number().int().nullable(),
@@ -18,6 +20,8 @@ export const PanelSummary = z.object({
   row: z.string().nullable(),
   datasource: z.string().nullable(),
   queries: z.array(z.object({ refId: z.string(), datasource: z.string().nullable(), query: z.string() })),
+  /** What the bounds left out of this panel; absent when nothing was. */
+  cut: z.array(z.string()).optional(),
   library: z.object({ uid: z.string(), name: z.string() }).optional(),
   libraryError: z.string().optional(),
 });
@@ -63,14 +67,25 @@ function queryText(t: Json, datasource: unknown): string {
   return typeof text === 'string' ? cut(text) : '';
 }
 
-function v1Queries(panel: Json): PanelSummary['queries'] {
-  return list(panel.targets)
-    .slice(0, 10)
-    .map((t, i) => ({
-      refId: str(t.refId) ?? String.fromCharCode(65 + i),
-      datasource: datasourceOf(t.datasource),
-      query: queryText(t, t.datasource ?? panel.datasource),
-    }));
+/** The first MAX_PANEL_QUERIES of a panel's queries, summarized, and the panel's `cut` when it has more. */
+function boundedQueries(
+  all: Json[],
+  summarize: (q: Json, i: number) => PanelSummary['queries'][number],
+): Pick<PanelSummary, 'queries' | 'cut'> {
+  const queries = all.slice(0, MAX_PANEL_QUERIES).map(summarize);
+  if (all.length <= MAX_PANEL_QUERIES) return { queries };
+  return {
+    queries,
+    cut: [`queries: ${MAX_PANEL_QUERIES} of ${all.length} shown; no tool shows the rest (the panel in Grafana does)`],
+  };
+}
+
+function v1Queries(panel: Json): Pick<PanelSummary, 'queries' | 'cut'> {
+  return boundedQueries(list(panel.targets), (t, i) => ({
+    refId: str(t.refId) ?? String.fromCharCode(65 + i),
+    datasource: datasourceOf(t.datasource),
+    query: queryText(t, t.datasource ?? panel.datasource),
+  }));
 }
 
 function v1Panel(panel: Json, row: string | null): PanelSummary {
@@ -82,7 +97,7 @@ function v1Panel(panel: Json, row: string | null): PanelSummary {
     type: str(panel.type) ?? (libUid ? 'library-panel' : 'unknown'),
     row,
     datasource: datasourceOf(panel.datasource),
-    queries: v1Queries(panel),
+    ...v1Queries(panel),
     ...(libUid ? { library: { uid: libUid, name: str(lib.name) ?? '' } } : {}),
   };
 }
@@ -132,9 +147,8 @@ export function withLibraryModel(panel: PanelSummary, model: Json): PanelSummary
 
 // --- v2 schema (apps/dashboard/pkg/apis/dashboard/v2beta1/dashboard_spec.cue) ---
 
-function v2Queries(panelSpec: Json): PanelSummary['queries'] {
-  const queries = list(obj(obj(panelSpec.data).spec).queries);
-  return queries.slice(0, 10).map((q, i) => {
+function v2Queries(panelSpec: Json): Pick<PanelSummary, 'queries' | 'cut'> {
+  return boundedQueries(list(obj(obj(panelSpec.data).spec).queries), (q, i) => {
     const spec = obj(q.spec);
     const dq = obj(spec.query);
     // v2beta1: DataQueryKind {group, datasource: {name}, spec}; v2alpha1: {kind: <type>, spec} + spec.datasource
@@ -172,7 +186,7 @@ function v2Element(name: string, element: Json, row: string | null): PanelSummar
     type: str(viz.group) ?? str(viz.kind) ?? 'unknown',
     row,
     datasource: null,
-    queries: v2Queries(spec),
+    ...v2Queries(spec),
   };
 }
 
