@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
 import { FILE_VALUES, makeTree, type Tree } from './fixture-tree.js';
@@ -10,16 +16,26 @@ import { assertNowhere, type SecretsBin, startBin } from './harness.js';
 const sim = new SecretsManagerSimulator();
 let tree: Tree;
 let bin: SecretsBin;
-const values = [...Object.values(FILE_VALUES), 'postgrespassword'];
+// the real SDK, to put the store in states no tool makes
+let sdk: SecretsManagerClient;
+const OLD_VALUE = 'old-Value-unlabelled-42';
+const values = [...Object.values(FILE_VALUES), 'postgrespassword', OLD_VALUE];
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 beforeAll(async () => {
   await sim.start();
   tree = makeTree();
   bin = await startBin({ sim, env: { SECRETS_FILE_ROOTS: tree.root, SECRETS_FILE_MAX_BYTES: String(256 * 1024) } });
+  sdk = new SecretsManagerClient({
+    endpoint: sim.url,
+    region: sim.region,
+    credentials: { accessKeyId: sim.accessKeyId, secretAccessKey: sim.secretAccessKey },
+    maxAttempts: 1,
+  });
 }, 60_000);
 
 afterAll(async () => {
+  sdk?.destroy();
   await bin?.close();
   await sim.close();
   rmSync(tree.base, { recursive: true, force: true });
@@ -138,6 +154,68 @@ describe('files_migrate', () => {
       /ERR_CONFLICT: secret "migrated\/db" is a JSON object \(keys: username, minio\); give jsonKey/,
     );
     expect(JSON.parse(sim.valueOf('migrated/db') as string)).toEqual({ username: 'app', minio: FILE_VALUES.minio });
+  });
+
+  // The states the service really has: CreateSecret without a value makes a secret with no version, and a
+  // secret whose AWSCURRENT label was taken off keeps only other labels or deprecated versions. GetSecretValue
+  // answers ResourceNotFoundException for both, although the secret exists.
+  it('upsert stores the value as the first AWSCURRENT version of a secret created without a value', async () => {
+    await sdk.send(new CreateSecretCommand({ Name: 'migrated/empty', Description: 'made by hand' }));
+    const r = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/empty',
+      mode: 'upsert',
+    });
+    expect(r.isError, r.text).toBe(false);
+    expect(r.structured).toMatchObject({ name: 'migrated/empty', created: false, line: 4 });
+    expect(sim.stagesOf('migrated/empty')).toEqual({ [r.structured?.versionId]: ['AWSCURRENT'] });
+    expect(sim.valueOf('migrated/empty')).toBe(FILE_VALUES.apiToken);
+    // not re-created: its own description stays
+    const described = await sdk.send(new DescribeSecretCommand({ SecretId: 'migrated/empty' }));
+    expect(described.Description).toBe('made by hand');
+  });
+
+  it('update stores a new AWSCURRENT version in a secret whose AWSCURRENT label was taken off', async () => {
+    sim.seed('migrated/unlabelled', OLD_VALUE);
+    const [old] = Object.keys(sim.stagesOf('migrated/unlabelled'));
+    await sdk.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: 'migrated/unlabelled',
+        VersionStage: 'AWSCURRENT',
+        RemoveFromVersionId: old,
+      }),
+    );
+    const r = await bin.confirmed('files_migrate', {
+      file: 'deploy/docker-compose.yml',
+      key: 'MINIO_SECRET_KEY',
+      name: 'migrated/unlabelled',
+      jsonKey: 'minio',
+      mode: 'update',
+    });
+    expect(r.isError, r.text).toBe(false);
+    expect(r.structured).toMatchObject({ name: 'migrated/unlabelled', created: false, line: 10 });
+    expect(sim.stagesOf('migrated/unlabelled')[r.structured?.versionId]).toEqual(['AWSCURRENT']);
+    expect(JSON.parse(sim.valueOf('migrated/unlabelled') as string)).toEqual({ minio: FILE_VALUES.minio });
+  });
+
+  it('update of a name that does not exist is ERR_NOT_FOUND and creates nothing; upsert creates it', async () => {
+    const update = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/none',
+      mode: 'update',
+    });
+    expect(update.text).toMatch(/^ERR_NOT_FOUND: .*"migrated\/none".*ResourceNotFoundException.*secrets_list/);
+    expect(sim.has('migrated/none')).toBe(false);
+    const upsert = await bin.confirmed('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/none',
+      mode: 'upsert',
+    });
+    expect(upsert.structured).toMatchObject({ name: 'migrated/none', created: true });
+    expect(sim.valueOf('migrated/none')).toBe(FILE_VALUES.apiToken);
   });
 
   it('refuses placeholders, references and files outside the roots', async () => {

@@ -14,6 +14,7 @@ beforeAll(async () => {
   await sim.start();
   sim.seed('hint/a', VALUE);
   sim.seed('hint/rot', VALUE);
+  sim.seed('hint/nopass', VALUE);
   sim.seed('hint/sched', VALUE);
   sim.seed('hint/twice', VALUE);
   sim.seed('hint/json', JSON_VALUE);
@@ -54,6 +55,20 @@ describe('secrets error hints', () => {
     expect(r.text).not.toMatch(/endpoint/);
     expect(sim.control.operations).not.toContain('GetRandomPassword');
     expect(sim.valueOf('hint/rot')).toBe(VALUE);
+  });
+
+  it('secrets_rotate with the service generator says what to do when GetRandomPassword answers no password', async () => {
+    const seen = sim.control.operations.length;
+    sim.control.answerNext = { operation: 'GetRandomPassword', json: {} };
+    const r = await bin.confirmed('secrets_rotate', { name: 'hint/nopass', generator: 'service' });
+    expect(r.isError, r.text).toBe(true);
+    expect(sim.control.answerNext).toBeUndefined(); // the call reached the service
+    expect(r.text).toMatch(/^ERR_BACKEND_ERROR: GetRandomPassword answered without a password/);
+    expect(r.text).toMatch(/retry/);
+    expect(r.text).toMatch(/generator "local"/);
+    expect(r.text).toMatch(/endpoint is Secrets Manager/);
+    expect(sim.control.operations.slice(seen)).toEqual(['DescribeSecret', 'GetSecretValue', 'GetRandomPassword']);
+    expect(sim.valueOf('hint/nopass')).toBe(VALUE);
   });
 
   it('secrets_rotate jsonKey says whether the secret is not JSON or lacks the key, and what to give', async () => {

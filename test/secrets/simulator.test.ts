@@ -132,6 +132,30 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(d.CreatedDate).toBeInstanceOf(Date); // epoch seconds on the wire, parsed by the SDK
   });
 
+  it('creates a secret without a value as one with no version; the first PutSecretValue is AWSCURRENT', async () => {
+    const created = await sdk.send(new CreateSecretCommand({ Name: 'proto/empty' }));
+    expect(created.VersionId).toBeUndefined();
+    const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/empty' }));
+    expect(d.Name).toBe('proto/empty');
+    expect(d.VersionIdsToStages ?? {}).toEqual({});
+    const read = await awsError(sdk.send(new GetSecretValueCommand({ SecretId: 'proto/empty' })));
+    expect(read).toMatchObject({
+      name: 'ResourceNotFoundException',
+      status: 400,
+      message: "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
+    });
+    // the first version gets AWSCURRENT even when only another label is asked for
+    const first = await sdk.send(
+      new PutSecretValueCommand({
+        SecretId: 'proto/empty',
+        SecretString: 'empty-first-1',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
+    expect(first.VersionStages?.sort()).toEqual(['AWSCURRENT', 'AWSPENDING']);
+    expect((await sdk.send(new GetSecretValueCommand({ SecretId: 'proto/empty' }))).SecretString).toBe('empty-first-1');
+  });
+
   it('refuses reads of a secret scheduled for deletion until it is restored', async () => {
     await sdk.send(new CreateSecretCommand({ Name: 'proto/deleted', SecretString: 'to-be-deleted-1' }));
     const both = await awsError(

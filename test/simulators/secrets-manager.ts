@@ -77,6 +77,11 @@ export class SecretsManagerSimulator {
   readonly control: SimControl & {
     /** The next request for this operation gets this error (AccessDenied, Throttling, DecryptionFailure...). */
     failNext?: { operation: string; type: string; message: string; status?: number };
+    /**
+     * The next request for this operation gets this HTTP 200 body instead of the simulated answer: an endpoint
+     * that misbehaves without an error (a proxy or a look-alike service), e.g. GetRandomPassword with no password.
+     */
+    answerNext?: { operation: string; json: Record<string, unknown> };
     /** Operations answered, in order. */
     operations: string[];
     /**
@@ -218,6 +223,11 @@ export class SecretsManagerSimulator {
       const handler = this.#operations[operation];
       if (!handler) throw new AwsError('UnknownOperationException', '');
       this.control.operations.push(operation);
+      const answerNext = this.control.answerNext;
+      if (answerNext && answerNext.operation === operation) {
+        this.control.answerNext = undefined;
+        return { status: 200, json: answerNext.json };
+      }
       return { status: 200, json: handler(body) };
     } catch (err) {
       if (err instanceof AwsError) return { status: err.status, json: { __type: err.type, message: err.message } };
@@ -354,6 +364,11 @@ export class SecretsManagerSimulator {
       );
       const s = this.#newSecret(name, b.Description as string | undefined, tags, this.now());
       const out: Body = { ARN: s.arn, Name: s.name };
+      // API reference, CreateSecret: "If you include SecretString or SecretBinary, then Secrets Manager creates an
+      // initial secret version and automatically attaches the staging label AWSCURRENT to it." Without either the
+      // secret exists with no version (both fields are optional in the service model; `aws secretsmanager
+      // create-secret --name x` is the common case) and GetSecretValue answers ResourceNotFoundException for the
+      // staging label AWSCURRENT until PutSecretValue stores one.
       if (b.SecretString !== undefined || b.SecretBinary !== undefined) {
         const v = this.#addVersion(s, token(b.ClientRequestToken), value(b), ['AWSCURRENT'], this.now());
         out.VersionId = v.id;
@@ -365,7 +380,10 @@ export class SecretsManagerSimulator {
       if (b.SecretString === undefined && b.SecretBinary === undefined) {
         throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary.');
       }
-      const stages = (b.VersionStages as string[] | undefined) ?? ['AWSCURRENT'];
+      const stages = [...((b.VersionStages as string[] | undefined) ?? ['AWSCURRENT'])];
+      // API reference, PutSecretValue: "If this operation creates the first version for the secret, then Secrets
+      // Manager automatically attaches the staging label AWSCURRENT to it", whatever VersionStages names.
+      if (s.versions.size === 0 && !stages.includes('AWSCURRENT')) stages.push('AWSCURRENT');
       const v = this.#putVersion(s, token(b.ClientRequestToken), value(b), stages);
       return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
     },

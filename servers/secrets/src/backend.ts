@@ -367,7 +367,13 @@ export class SecretsBackend {
       // no secret is involved: a refusal is about the settings, not a secret's state
       { errors: { InvalidParameterException: PASSWORD_REFUSED, InvalidRequestException: PASSWORD_REFUSED } },
     );
-    if (!out.RandomPassword) throw new ToolError('ERR_BACKEND_ERROR', 'GetRandomPassword returned no password');
+    if (!out.RandomPassword) {
+      // Secrets Manager always answers a password or an error: an answer without one is a passing fault or not the service.
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        'GetRandomPassword answered without a password, so no value was generated; retry, or use generator "local" (if it keeps happening, check that the endpoint is Secrets Manager and that no proxy in between alters answers)',
+      );
+    }
     return out.RandomPassword;
   }
 
