@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, docker, ensureImage, TEST_IMAGE } from './fixture.js';
+import { DockerFixture, docker, ensureImage, RUN_LABEL, TEST_IMAGE, TEST_LABEL } from './fixture.js';
 import { call, callError, makeServices, tool } from './harness.js';
 
 const fx = new DockerFixture('ctr');
@@ -84,6 +84,20 @@ describe('containers_list', () => {
       'ERR_INVALID_INPUT',
     );
     expect((await callError(tool('containers_list'), { limit: 0 }, services)).code).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('a name filter with a dot matches the dot only (the engine reads the filter as a regular expression)', async () => {
+    // created, never started, and removed here: the other tests list exactly the four containers above
+    const [dotted, lookalike] = [fx.nameOf('v1.0'), fx.nameOf('v1x0')];
+    const labels = ['--label', `${TEST_LABEL}=1`, '--label', `${RUN_LABEL}=${fx.prefix}`];
+    for (const name of [dotted, lookalike])
+      await docker(['create', '--network', 'none', '--name', name, ...labels, TEST_IMAGE, 'true']);
+    try {
+      const res = await call(tool('containers_list'), { name: dotted }, services);
+      expect(res.containers.map((c: { name: string }) => c.name)).toEqual([dotted]);
+    } finally {
+      await docker(['rm', '-f', dotted, lookalike]);
+    }
   });
 });
 

@@ -50,6 +50,22 @@ describe('engineError', () => {
     const e = engineError(EP, httpErr(500, 'y'.repeat(5000)), 's', live(), 1000);
     expect(e.message.length).toBeLessThan(500);
   });
+
+  it("an id prefix several containers share is the caller's to fix: ERR_INVALID_INPUT saying to give more of the id", () => {
+    // dockerd 20.10 answers 500 (a system error); a release that calls it a bad parameter answers 400
+    for (const status of [500, 400]) {
+      const e = engineError(
+        EP,
+        httpErr(status, 'Multiple IDs found with provided prefix: 2'),
+        'container "2"',
+        live(),
+        1,
+      );
+      expect(e.code).toBe('ERR_INVALID_INPUT');
+      expect(e.message).toMatch(/^container "2" is an id prefix that more than one container's id starts with/);
+      expect(e.message).toMatch(/more characters of the id, or the container's name \(see containers_list\)$/);
+    }
+  });
 });
 
 describe('parseDockerHost', () => {

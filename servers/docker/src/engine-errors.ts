@@ -68,6 +68,14 @@ export function engineError(
       );
     }
     if (status === 304) return new ToolError('ERR_CONFLICT', `${subject} is already in that state`, { status });
+    // a reference that is no name and prefixes several ids: dockerd 20.10 answers 500, a stricter one 400
+    if (AMBIGUOUS_PREFIX.test(engineMessage)) {
+      return new ToolError(
+        'ERR_INVALID_INPUT',
+        `${subject} is an id prefix that more than one container's id starts with (${engineMessage}); give more characters of the id, or the container's name (see containers_list)`,
+        { status },
+      );
+    }
     if (status === 409)
       return new ToolError(
         'ERR_CONFLICT',
@@ -112,6 +120,9 @@ export function engineError(
     `the Docker Engine call about ${subject} failed (${code || e?.name || 'error'}); check dockerd at ${endpoint}`,
   );
 }
+
+const AMBIGUOUS_PREFIX = /multiple IDs found with provided prefix/i;
+
 function engineMessageOf(json: unknown): string | undefined {
   let msg: unknown = json;
   if (Buffer.isBuffer(json)) msg = json.toString('utf8');

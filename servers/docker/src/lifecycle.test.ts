@@ -131,3 +131,50 @@ describe('compose_start on a paused container', () => {
     expect(res.containers[0]?.message).toMatch(/^container "web-1" is paused .* start does not resume it/);
   });
 });
+
+describe('start of a container that was created but never started', () => {
+  /** As the engine shows it before the first start: a healthcheck configured, but no State.Health yet. */
+  function created(test: string[]): Docker.ContainerInspectInfo {
+    const info = inspectInfo();
+    Object.assign(info.State, { Status: 'created', Running: false, StartedAt: '0001-01-01T00:00:00Z' });
+    (info as { Config: unknown }).Config = { Labels: {}, Healthcheck: { Test: test } };
+    return info;
+  }
+
+  /** The engine after start: running, its health starting for the first `starting` inspects, then healthy. */
+  function engineAfterStart(test: string[], starting: number): Partial<DockerBackend> {
+    let startedOnce = false;
+    let inspects = 0;
+    return {
+      inspect: async () => {
+        const info = created(test);
+        if (!startedOnce) return info;
+        Object.assign(info.State, { Status: 'running', Running: true, StartedAt: '2026-01-01T00:00:00Z' });
+        if (test[0] !== 'NONE') {
+          info.State.Health = {
+            Status: inspects++ < starting ? 'starting' : 'healthy',
+            FailingStreak: 0,
+            Log: [],
+          } as unknown as Docker.ContainerInspectInfo['State']['Health'];
+        }
+        return info;
+      },
+      start: async () => {
+        startedOnce = true;
+        return true;
+      },
+    };
+  }
+
+  it('waits for healthy when its configuration has a healthcheck (State.Health only appears once it runs)', async () => {
+    const ctx = contextWith(engineAfterStart(['CMD-SHELL', 'true'], 8));
+    const res = await runLifecycle(ctx, 'web-1', 'start', { graceSeconds: 0, waitSeconds: 10 });
+    expect(res).toMatchObject({ changed: true, target: 'healthy', reached: true, container: { health: 'healthy' } });
+  });
+
+  it('waits for running when the healthcheck is turned off (Test ["NONE"])', async () => {
+    const ctx = contextWith(engineAfterStart(['NONE'], 0));
+    const res = await runLifecycle(ctx, 'web-1', 'start', { graceSeconds: 0, waitSeconds: 10 });
+    expect(res).toMatchObject({ changed: true, target: 'running', reached: true, container: { health: 'none' } });
+  });
+});

@@ -163,8 +163,13 @@ export interface WaitResult {
   waitedMs: number;
 }
 
+/**
+ * Healthy when the container has a healthcheck: State.Health, or (before its first start, when the engine has
+ * no State.Health yet) a configured test that is not ["NONE"] (--no-healthcheck).
+ */
 export function targetAfterStart(info: Docker.ContainerInspectInfo): WaitTarget {
-  return info.State.Health ? 'healthy' : 'running';
+  const test = info.Config?.Healthcheck?.Test ?? [];
+  return info.State.Health || (test.length > 0 && test[0] !== 'NONE') ? 'healthy' : 'running';
 }
 
 function reachedTarget(info: Docker.ContainerInspectInfo, target: WaitTarget): boolean {

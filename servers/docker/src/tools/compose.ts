@@ -20,7 +20,8 @@ const ServiceName = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
+  // the Compose file schema's key pattern for services (a leading "_" or "." is allowed, unlike container names)
+  .regex(/^[A-Za-z0-9._-]+$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
 const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Default: all');
 
 const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';

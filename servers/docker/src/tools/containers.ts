@@ -71,7 +71,8 @@ export const containersList = defineTool({
     if (input.composeProject) label.push(`${COMPOSE_PROJECT_LABEL}=${input.composeProject}`);
     const all = await docker.listContainers(
       {
-        name: input.name ? [input.name] : [],
+        // the engine matches a name filter as a regular expression: "." (the one such character allowed) is literal here
+        name: input.name ? [input.name.replaceAll('.', '\\.')] : [],
         label,
         status: input.status ?? [],
         health: input.health ? [input.health] : [],
@@ -187,9 +188,7 @@ export const containersDiagnose = defineTool({
           lastChecks: (h.Log ?? []).slice(-healthChecks).map((l) => ({
             at: l.End || l.Start,
             exitCode: l.ExitCode,
-            output: stripAnsi(l.Output ?? '')
-              .trim()
-              .slice(0, MAX_HEALTH_OUTPUT),
+            output: clipChars(stripAnsi(l.Output ?? '').trim(), MAX_HEALTH_OUTPUT),
           })),
         }
       : null;
@@ -238,12 +237,12 @@ export const containersDiagnose = defineTool({
     if (health?.status === 'unhealthy') {
       const last = health.lastChecks.at(-1);
       findings.push(
-        `healthcheck failing ${health.failingStreak} times in a row${last ? `; last output: ${JSON.stringify(last.output.slice(0, 200))}` : ''}`,
+        `healthcheck failing ${health.failingStreak} times in a row${last ? `; last output: ${JSON.stringify(clipChars(last.output, 200))}` : ''}`,
       );
     }
     if (state.restartCount > 0 && state.state !== 'restarting')
       findings.push(`restarted ${state.restartCount} times by its restart policy`);
-    if (info.State.Error) findings.push(`engine error: ${info.State.Error.slice(0, 300)}`);
+    if (info.State.Error) findings.push(`engine error: ${clipChars(info.State.Error, 300)}`);
     if (found.length > 0) findings.push(`${found.length} recent error-like log lines (see errorLog)`);
     if (unavailable) findings.push(`its log could not be read: ${unavailable}`);
     const project = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];

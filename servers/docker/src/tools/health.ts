@@ -1,4 +1,4 @@
-import { ListPage, pageList } from '@ravenhelm/kit';
+import { clipChars, ListPage, pageList } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import { COMPOSE_PROJECT_LABEL, ComposeProjectName, Health, mapLimit, stateOf } from '../state.js';
@@ -141,11 +141,7 @@ export const healthGetReport = defineTool({
         restartCount: s.restartCount,
         finishedAt: s.finishedAt,
         composeProject: info.Config.Labels?.[COMPOSE_PROJECT_LABEL] ?? null,
-        lastHealthOutput: lastFailing
-          ? stripAnsi(lastFailing.Output ?? '')
-              .trim()
-              .slice(0, 300)
-          : null,
+        lastHealthOutput: lastFailing ? clipChars(stripAnsi(lastFailing.Output ?? '').trim(), 300) : null,
       });
     }
     problems.sort((a, b) => severity(b.problems) - severity(a.problems) || a.name.localeCompare(b.name));
