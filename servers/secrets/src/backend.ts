@@ -244,6 +244,33 @@ export class SecretsBackend {
     );
   }
 
+  /**
+   * Stores `value` as a secret's new AWSCURRENT version: `create` makes a new secret with it (and
+   * `description`); `update` and `upsert` put it into the existing one, and `upsert` creates the secret when
+   * PutSecretValue finds none. PutSecretValue decides, not a read: GetSecretValue answers
+   * ResourceNotFoundException also for a secret that exists without an AWSCURRENT version.
+   */
+  async store(
+    name: string,
+    value: string,
+    mode: 'create' | 'update' | 'upsert',
+    description: string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ name: string; versionId: string; created: boolean }> {
+    const create = async () => {
+      const out = await this.create(name, value, { description }, signal);
+      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: true };
+    };
+    if (mode === 'create') return create();
+    try {
+      const out = await this.putValue(name, value, undefined, signal);
+      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: false };
+    } catch (err) {
+      if (mode === 'upsert' && isAwsError(err, 'ResourceNotFoundException')) return create();
+      throw err;
+    }
+  }
+
   async putValue(
     name: string,
     value: string,
@@ -425,4 +452,9 @@ function scrub(message: string, sensitive: string[]): string {
   return withoutValues(message, sensitive, 4)
     .slice(0, 300)
     .replace(/[\r\n]+/g, ' ');
+}
+
+/** Whether a backend error is this Secrets Manager error (its name, as the service sent it). */
+export function isAwsError(err: unknown, name: string): boolean {
+  return err instanceof ToolError && err.details.awsError === name;
 }

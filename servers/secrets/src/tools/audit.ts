@@ -1,5 +1,6 @@
 import { decodeCursor, encodeCursor, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { isAwsError } from '../backend.js';
 import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
@@ -205,12 +206,9 @@ export const filesMigrate = defineTool({
       );
     }
     let existing: Record<string, unknown> | undefined;
-    // Whether the secret has an AWSCURRENT value (read above): then the new value is its next version.
-    let hasValue = false;
     if (mode !== 'create') {
       try {
         const got = await sm.getValue(name, {}, signal);
-        hasValue = true;
         existing = asJsonObject(got.SecretString ?? '');
         if (jsonKey !== undefined && !existing) {
           throw new ToolError(
@@ -226,45 +224,21 @@ export const filesMigrate = defineTool({
           );
         }
       } catch (err) {
-        if (!isAws(err, 'ResourceNotFoundException')) throw err;
+        // no secret, or one without an AWSCURRENT value: store() tells them apart
+        if (!isAwsError(err, 'ResourceNotFoundException')) throw err;
       }
     }
     const value =
       jsonKey !== undefined ? jsonText({ ...(existing ?? {}), [jsonKey]: literal }, `secret "${name}"`) : literal;
-    const put = async () => ({ out: await sm.putValue(name, value, undefined, signal), created: false });
-    const create = async () => ({
-      out: await sm.create(name, value, { description: `moved from ${displayPath(real, root)} (${key})` }, signal),
-      created: true,
-    });
-    // GetSecretValue answers ResourceNotFoundException both for a name with no secret and for a secret with no
-    // AWSCURRENT version (created without a value, or its label moved off). PutSecretValue tells them apart
-    // and gives the second its first AWSCURRENT version; update needs the secret, upsert creates it if missing.
-    let stored: { out: { Name?: string | undefined; VersionId?: string | undefined }; created: boolean };
-    if (mode === 'create') stored = await create();
-    else if (hasValue || mode === 'update') stored = await put();
-    else {
-      try {
-        stored = await put();
-      } catch (err) {
-        if (!isAws(err, 'ResourceNotFoundException')) throw err;
-        stored = await create();
-      }
-    }
-    const { out, created } = stored;
+    const stored = await sm.store(name, value, mode, `moved from ${displayPath(real, root)} (${key})`, signal);
     const from = jsonKey ? `secret ${name}, JSON key ${jsonKey}` : `secret ${name}`;
     return {
-      name: out.Name ?? name,
-      versionId: out.VersionId ?? '',
-      created,
+      ...stored,
       file: real,
       line: entry.line,
       reference: `Set ${key} from ${from} at deploy time (e.g. \${${key}} injected from Secrets Manager), then replace the literal on line ${entry.line} with a reference`,
     };
   },
 });
-
-function isAws(err: unknown, name: string): boolean {
-  return err instanceof ToolError && err.details.awsError === name;
-}
 
 export const auditTools = [storeAudit, filesAudit, filesMigrate] as const;

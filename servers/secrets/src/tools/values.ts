@@ -137,20 +137,10 @@ export const secretsPut = defineTool({
     `${mode} secret "${name}" with the given value as its new AWSCURRENT version (the old one becomes AWSPREVIOUS)`,
   handler: async ({ name, value, description, mode }, { sm, signal, strength }) => {
     const findings = checkSecret(value, strength);
-    const create = async () => {
-      const out = await sm.create(name, value, { description }, signal);
-      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: true, findings };
-    };
-    if (mode === 'create') return create();
-    try {
-      const out = await sm.putValue(name, value, undefined, signal);
-      if (description !== undefined) await sm.updateDescription(name, description, signal);
-      return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: false, findings };
-    } catch (err) {
-      if (mode === 'upsert' && err instanceof ToolError && err.details.awsError === 'ResourceNotFoundException')
-        return create();
-      throw err;
-    }
+    const stored = await sm.store(name, value, mode, description, signal);
+    // a new secret got its description when it was made; an existing one gets it now
+    if (!stored.created && description !== undefined) await sm.updateDescription(name, description, signal);
+    return { ...stored, findings };
   },
 });
 
