@@ -1,13 +1,11 @@
 import type { ToolContext } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
+import { LONE_SURROGATE } from '../../../../test/fixtures/unicode.js';
 import type { DockerBackend } from '../backend.js';
 import { containersDiagnose, fitErrorLines } from './containers.js';
 import type { DockerServices } from './define.js';
 import { healthGetReport } from './health.js';
-
-/** Half of a UTF-16 surrogate pair: strict JSON parsers (serde_json, the Anthropic API) refuse it. */
-const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 describe('fitErrorLines', () => {
   it('cuts long lines and lines over their share between characters, never inside an emoji', () => {
@@ -23,7 +21,7 @@ describe('fitErrorLines', () => {
       );
       expect(lines.length, `budget ${budget}`).toBeGreaterThan(0);
       for (const l of lines) {
-        expect(l.text, `budget ${budget}`).not.toMatch(LONE);
+        expect(l.text, `budget ${budget}`).not.toMatch(LONE_SURROGATE);
         expect(l.text).toMatch(/^(x|Ex)(🚀)*…$/u);
       }
     }
@@ -71,16 +69,16 @@ describe('health check output and engine errors cut to a length', () => {
   it('containers_diagnose cuts them between characters and marks the cut', async () => {
     const res = await containersDiagnose.handler({ container: 'web-1', errorLines: 0, healthChecks: 3 }, ctx);
     const output = res.health?.lastChecks[0]?.output ?? '';
-    expect(output).not.toMatch(LONE);
+    expect(output).not.toMatch(LONE_SURROGATE);
     expect(output).toMatch(/^x(🩺)+…$/u);
-    for (const finding of res.findings) expect(finding).not.toMatch(LONE);
+    for (const finding of res.findings) expect(finding).not.toMatch(LONE_SURROGATE);
     expect(res.findings.find((f) => f.startsWith('engine error:'))).toMatch(/^engine error: x(🩺)+…$/u);
   });
 
   it('health_get_report cuts lastHealthOutput between characters and marks the cut', async () => {
     const res = await healthGetReport.handler({ limit: 50 }, ctx);
     const output = res.containers[0]?.lastHealthOutput ?? '';
-    expect(output).not.toMatch(LONE);
+    expect(output).not.toMatch(LONE_SURROGATE);
     expect(output).toMatch(/^x(🩺)+…$/u);
   });
 });
