@@ -57,8 +57,11 @@ function clientIpOf(
   const subnet = typeof strategy?.ipv6Subnet === 'number' ? { ipv6Subnet: strategy.ipv6Subnet } : {};
   const depth = Number(strategy?.depth ?? 0);
   const excluded = strategy?.excludedIPs ?? [];
-  const xff = req.headers.get('X-Forwarded-For')?.[0];
-  if (depth > 0 || (Number(strategy?.cloudflareDepth ?? 0) <= 0 && excluded.length > 0)) {
+  if (depth <= 0 && Number(strategy?.cloudflareDepth ?? 0) > 0) {
+    return { ask: 'the client IP comes from Cf-Connecting-Ip (cloudflareDepth), which this check does not model' };
+  }
+  if (depth > 0 || excluded.length > 0) {
+    const xff = req.headers.get('X-Forwarded-For')?.[0];
     if (xff === undefined) {
       return {
         ask: `the client IP comes from X-Forwarded-For (${depth > 0 ? `depth ${depth}` : `excludedIPs ${excluded.join(', ')}`}); give headers {"X-Forwarded-For": "..."} to check`,
@@ -70,13 +73,11 @@ function clientIpOf(
       return { ip, from: `X-Forwarded-For depth ${depth}`, ...subnet };
     }
     const notExcluded = entries.findLast((e) => {
-      const ip = e === '' ? undefined : parseIp(e);
-      return e !== '' && !(ip && excluded.some((r) => inRange(r, ip)));
+      if (e === '') return false;
+      const ip = parseIp(e);
+      return !(ip && excluded.some((r) => inRange(r, ip)));
     });
     return { ip: notExcluded ?? '', from: 'X-Forwarded-For, excludedIPs skipped' };
-  }
-  if (Number(strategy?.cloudflareDepth ?? 0) > 0) {
-    return { ask: 'the client IP comes from Cf-Connecting-Ip (cloudflareDepth), which this check does not model' };
   }
   if (!req.clientIp) return { ask: 'give clientIp to check' };
   return { ip: req.clientIp, ...subnet };
