@@ -1,3 +1,4 @@
+import { DockerBackend } from '@ravenhelm/mcp-docker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerFixture, docker, ensureImage, RUN_LABEL, TEST_IMAGE, TEST_LABEL } from './fixture.js';
 import { call, callError, makeServices, tool } from './harness.js';
@@ -169,7 +170,32 @@ describe('containers_get_stats', () => {
 
   it('reports a stopped container as not running with null numbers', async () => {
     const res = await call(tool('containers_get_stats'), { container: exited }, services);
-    expect(res).toMatchObject({ running: false, cpuPercent: null, memoryUsageBytes: null });
+    expect(res).toMatchObject({ state: 'exited', running: false, cpuPercent: null, memoryUsageBytes: null });
+  });
+
+  it('shows a paused container as paused, not running (the engine keeps State.Running true), with its memory', async () => {
+    const frozen = await fx.start({ name: 'frozen', script: 'sleep 600' });
+    await docker(['pause', frozen]);
+    const state = (await fx.inspect(frozen)).State as { Running: boolean; Paused?: boolean };
+    expect(state).toMatchObject({ Running: true, Paused: true });
+    const res = await call(tool('containers_get_stats'), { container: frozen }, services);
+    expect(res).toMatchObject({ name: frozen, state: 'paused', running: false });
+    // its frozen processes still hold their memory
+    expect(res.memoryUsageBytes).toBeGreaterThan(0);
+  });
+
+  it('a container that stops between the inspect and the sample is reported stopped, not running with zeros', async () => {
+    const brief = await fx.start({ name: 'brief', script: 'sleep 600' });
+    // The engine answers stats of a stopped container with zeros read at year 1: stop it just before the sample.
+    class StopsFirst extends DockerBackend {
+      override async stats(ref: string, signal?: AbortSignal) {
+        await docker(['kill', brief]);
+        return super.stats(ref, signal);
+      }
+    }
+    const racing = { ...services, docker: new StopsFirst({ socketPath: '/var/run/docker.sock', timeoutMs: 10_000 }) };
+    const res = await call(tool('containers_get_stats'), { container: brief }, racing);
+    expect(res).toMatchObject({ name: brief, state: 'exited', running: false, cpuPercent: null, sampledAt: null });
   });
 });
 

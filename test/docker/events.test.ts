@@ -8,7 +8,7 @@ import { silentLogger } from '@ravenhelm/kit';
 import { DockerBackend, type DockerServices, EventHistory } from '@ravenhelm/mcp-docker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../fixtures/fault-proxy.js';
-import { DockerFixture, docker, ensureImage, RUN_LABEL } from './fixture.js';
+import { DockerFixture, docker, ensureImage, RUN_LABEL, TEST_IMAGE, TEST_LABEL } from './fixture.js';
 import { call, callError, makeServices, type Result, tool } from './harness.js';
 
 const fx = new DockerFixture('events');
@@ -135,6 +135,41 @@ describe('events_list', () => {
     const older = await call(events, { ...mine, container: svc, until }, services);
     const times = (r: Result) => (r.events as Ev[]).map((e) => `${e.time} ${e.action}`);
     expect(new Set([...times(older), ...times(two)])).toEqual(new Set(times(all)));
+  });
+
+  it('a hex-looking name is the name: events of containers whose id starts with it are left out and said', async () => {
+    // The engine's own `container` event filter matches names and id prefixes alike (checked on 20.10:
+    // container=da0f listed a container named da0f and one whose id began da0f...).
+    const other = await fx.start({ name: 'idprefix', script: 'exit 0' });
+    const otherId = (await fx.inspect(other)).Id;
+    const hexName = otherId.slice(0, 10);
+    // fx.start prefixes its names; this one must be the bare hex (removed with the run's label)
+    await docker([
+      'create',
+      '--network',
+      'none',
+      '--name',
+      hexName,
+      '--label',
+      `${TEST_LABEL}=1`,
+      '--label',
+      `${RUN_LABEL}=${fx.prefix}`,
+      TEST_IMAGE,
+      'true',
+    ]);
+    const res = await eventsUntil(
+      { ...mine, container: hexName },
+      (evs) => evs.some((e) => e.action === 'create'),
+      'the create event of the hex-named container',
+    );
+    expect(res.events.length).toBeGreaterThan(0);
+    expect(res.events.every((e: Ev) => e.name === hexName)).toBe(true);
+    expect(res.notes.join(' ')).toContain(`"${hexName}" is a container's name, so only its events are shown`);
+    expect(res.notes.join(' ')).toContain(otherId.slice(0, 12));
+    // more of the id than the name has: the other container's events, none of the named one's
+    const byId = await call(events, { ...mine, container: otherId.slice(0, 12) }, services);
+    expect(byId.events.map((e: Ev) => e.name)).toContain(other);
+    expect(byId.events.every((e: Ev) => e.name === other)).toBe(true);
   });
 
   it('until bounds the window; a future until is clamped to now and said', async () => {

@@ -322,5 +322,21 @@ describe('exec_run', () => {
     expect(missing.message).toContain(`${fx.prefix}-gone`);
     const notRunning = await callError(tool('exec_run'), { container: stopped, argv: ['echo'] }, services, opts);
     expect(notRunning.code).toBe('ERR_CONFLICT');
+    expect(notRunning.message).toBe(
+      `nothing was run: container "${stopped}" is exited, not running: start it with containers_start first`,
+    );
+  });
+
+  it('a paused container: refused by name, saying it is paused and that unpausing is not one of these tools', async () => {
+    const frozen = await fx.start({ name: 'frozen', script: 'sleep 600' });
+    await docker(['pause', frozen]);
+    const opts = allow([{ argv: ['echo'] }]);
+    const err = await callError(tool('exec_run'), { container: frozen, argv: ['echo'] }, services, opts);
+    expect(err.code).toBe('ERR_CONFLICT');
+    expect(err.message).toContain(`nothing was run: container "${frozen}" is paused (its processes are frozen)`);
+    expect(err.message).toContain('`docker unpause`, which is not one of these tools');
+    // the engine's own refusal named the 64-hex id and told to unpause
+    expect(err.message).not.toMatch(/[0-9a-f]{64}/);
+    expect(err.details).toMatchObject({ state: 'paused' });
   });
 });

@@ -90,6 +90,8 @@ export interface RunSpec {
   memory?: string;
   /** `--log-driver` (e.g. "none": a container whose log the engine cannot read). */
   logDriver?: string;
+  /** `-t`: the process writes to a terminal; the engine logs both streams as one raw stdout stream. */
+  tty?: boolean;
 }
 
 /** One test file's containers: unique names, one label to find them all, removed in `cleanup()`. */
@@ -137,6 +139,7 @@ export class DockerFixture {
     if (spec.restart) args.push('--restart', spec.restart);
     if (spec.memory) args.push('--memory', spec.memory, '--memory-swap', spec.memory);
     if (spec.logDriver) args.push('--log-driver', spec.logDriver);
+    if (spec.tty) args.push('-t');
     args.push(TEST_IMAGE, 'sh', '-c', spec.script);
     this.names.push(name);
     await docker(args);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerFixture, ensureImage, RUN_LABEL } from './fixture.js';
+import { DockerFixture, docker, ensureImage, RUN_LABEL } from './fixture.js';
 import { call, callError, makeServices, tool } from './harness.js';
 
 const fx = new DockerFixture('health');
@@ -91,6 +91,32 @@ describe('health_get_report', () => {
   it('refuses a malformed label filter', async () => {
     const err = await callError(tool('health_get_report'), { labels: ['=oops'] }, services);
     expect(err.code).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('a cleanly stopped container with a healthcheck is no health problem (the engine shows it "unhealthy")', async () => {
+    const stopped = await fx.start({
+      name: 'stopped',
+      script: "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+      health: { cmd: 'true' },
+      labels: { 'rh.case': 'stopped' },
+    });
+    await fx.waitForHealth(stopped, 'healthy');
+    await docker(['stop', '-t', '10', stopped]);
+    // what the engine says: exited 0, health "unhealthy", no failed check
+    const state = (await fx.inspect(stopped)).State;
+    expect(state).toMatchObject({ Status: 'exited', ExitCode: 0, Health: { Status: 'unhealthy', FailingStreak: 0 } });
+    const res = await call(
+      tool('health_get_report'),
+      { labels: [`${RUN_LABEL}=${fx.prefix}`, 'rh.case=stopped'] },
+      services,
+    );
+    expect(res).toMatchObject({ ok: true, inspected: 1, containers: [] });
+    expect(res.counts).toMatchObject({ unhealthy: 0, exitedZero: 1 });
+    const diag = await call(tool('containers_diagnose'), { container: stopped }, services);
+    expect(diag.findings.join(' ')).not.toContain('healthcheck failing');
+    expect(diag.findings).toContain(
+      'health shows unhealthy only because it is stopped (the engine marks every stopped container so); its last health checks passed',
+    );
   });
 
   it('diagnose reports the OOM kill', async () => {

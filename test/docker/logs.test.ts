@@ -390,3 +390,34 @@ describe('audit fixes: exact bounds, long lines, unreadable logs, budget', () =>
     expect(res.lines).toBeGreaterThan(0);
   });
 });
+
+describe('logs the engine keeps differently: a TTY, a log driver it cannot read', () => {
+  it('a TTY container: its stderr is logged as stdout, and the answer says so instead of an empty stderr', async () => {
+    const tty = await fx.start({ name: 'tty', script: 'echo out-line; echo err-line >&2; sleep 600', tty: true });
+    await fx.waitFor(
+      'the TTY log',
+      async () => (await call(tool('logs_get'), { container: tty }, services)).lines === 2,
+    );
+    const both = await call(tool('logs_get'), { container: tty }, services);
+    // the engine has no stderr for it: both lines come as stdout, the terminal's CR dropped
+    expect(both.text).toBe('out-line\nerr-line\n');
+    expect(both.notes).toEqual([
+      `container "${tty}" has a TTY: the engine logs all it writes, stderr included, as stdout, so no line is marked [stderr]`,
+    ]);
+    const stderr = await call(tool('logs_get'), { container: tty, streams: 'stderr' }, services);
+    expect(stderr).toMatchObject({ text: '', lines: 0 });
+    expect(stderr.notes.join(' ')).toContain('so streams "stderr" finds nothing; use streams "both"');
+    // a container without a TTY gets no such note
+    expect((await call(tool('logs_get'), { container: talker }, services)).notes).toBeUndefined();
+  });
+
+  it('a container with --log-driver none: logs_get says its log is kept nowhere, not an engine failure to retry', async () => {
+    const none = await fx.start({ name: 'none', script: 'echo hi; sleep 600', logDriver: 'none', init: false });
+    const err = await callError(tool('logs_get'), { container: none }, services);
+    expect(err.code).toBe('ERR_CONFLICT');
+    expect(err.message).toContain(`the log of container "${none}" cannot be read: its log driver "none" keeps no log`);
+    expect(err.message).toContain('configured logging driver does not support reading');
+    expect(err.message).toContain('recreated with a log driver such as json-file');
+    expect(err.details).toMatchObject({ status: 501, logDriver: 'none' });
+  });
+});

@@ -129,6 +129,17 @@ export function healthOfInspect(info: Docker.ContainerInspectInfo): HealthStatus
   return s === 'healthy' || s === 'unhealthy' || s === 'starting' ? s : 'none';
 }
 
+/**
+ * Whether its health check failed. The engine also shows "unhealthy" for every stopped container that has a
+ * healthcheck (moby sets it as the container stops, FailingStreak 0, its checks passing): that is the stop,
+ * not a failed check, and a cleanly stopped service is no health problem.
+ */
+export function failedHealthcheck(info: Docker.ContainerInspectInfo): boolean {
+  const h = info.State.Health;
+  if (h?.Status !== 'unhealthy') return false;
+  return (info.State.Running && !info.State.Restarting) || h.FailingStreak > 0;
+}
+
 /** The list endpoint only has health inside the human status text: "Up 5 minutes (healthy)". */
 export function healthOfStatusText(status: string): HealthStatus {
   if (/\(healthy\)/.test(status)) return 'healthy';

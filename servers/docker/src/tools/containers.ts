@@ -8,6 +8,8 @@ import {
   ContainerRef,
   ContainerState,
   commandOf,
+  dockerTime,
+  failedHealthcheck,
   HEALTH_VALUES,
   Health,
   healthOfStatusText,
@@ -234,10 +236,14 @@ export const containersDiagnose = defineTool({
         `it exited with code ${state.exitCode}${state.exitCode === 137 ? ' (SIGKILL: OOM or a forced stop)' : state.exitCode === 143 ? ' (SIGTERM)' : ''}`,
       );
     }
-    if (health?.status === 'unhealthy') {
+    if (health?.status === 'unhealthy' && failedHealthcheck(info)) {
       const last = health.lastChecks.at(-1);
       findings.push(
         `healthcheck failing ${health.failingStreak} times in a row${last ? `; last output: ${JSON.stringify(clipChars(last.output, 200))}` : ''}`,
+      );
+    } else if (health?.status === 'unhealthy') {
+      findings.push(
+        'health shows unhealthy only because it is stopped (the engine marks every stopped container so); its last health checks passed',
       );
     }
     if (state.restartCount > 0 && state.state !== 'restarting')
@@ -348,18 +354,19 @@ export const containersGetStats = defineTool({
   toolset: 'containers',
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
-  title: 'Get container resource usage',
-  description: 'CPU % and memory use/limit of a container (one ~1 s sample).',
+  title: 'Container CPU and memory',
+  description: 'CPU % and memory use/limit; one ~1 s sample.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ container: ContainerRef }),
   output: z.object({
     id: z.string(),
     name: z.string(),
+    state: z.string(),
     running: z.boolean(),
     cpuPercent: z
       .number()
       .nullable()
-      .describe('CPU use over the sample as % of one CPU (can exceed 100 on several CPUs); null when not running'),
+      .describe('CPU use over the sample as % of one CPU (can exceed 100 on several CPUs); null when stopped'),
     onlineCpus: z.number().int().nullable(),
     memoryUsageBytes: z.number().nullable().describe('Memory in use, page cache excluded'),
     memoryLimitBytes: z.number().nullable().describe("The container's limit, or the host memory when unlimited"),
@@ -368,22 +375,33 @@ export const containersGetStats = defineTool({
     sampledAt: z.string().nullable(),
   }),
   handler: async ({ container }, { docker, signal }) => {
-    const info = await docker.inspect(container, signal);
-    const base = { id: shortId(info.Id), name: nameOf(info.Name) };
-    if (!info.State.Running || info.State.Restarting) {
-      return {
-        ...base,
-        running: false,
-        cpuPercent: null,
-        onlineCpus: null,
-        memoryUsageBytes: null,
-        memoryLimitBytes: null,
-        memoryPercent: null,
-        pids: null,
-        sampledAt: null,
-      };
-    }
+    let info = await docker.inspect(container, signal);
+    const stopped = () => ({
+      id: shortId(info.Id),
+      name: nameOf(info.Name),
+      state: info.State.Status,
+      running: false,
+      cpuPercent: null,
+      onlineCpus: null,
+      memoryUsageBytes: null,
+      memoryLimitBytes: null,
+      memoryPercent: null,
+      pids: null,
+      sampledAt: null,
+    });
+    // A paused container is Running to the engine (its processes are frozen, still holding their memory): it is
+    // sampled, and shown as state "paused", running false, as containers_diagnose shows it.
+    if (!info.State.Running || info.State.Restarting) return stopped();
     const s = await docker.stats(info.Id, signal);
+    // The engine answers a container that stopped after the inspect with zeros read at year 1.
+    if (dockerTime(s.read) === null) {
+      info = await docker.inspect(info.Id, signal);
+      if (!info.State.Running || info.State.Restarting) return stopped();
+      throw new ToolError(
+        'ERR_BACKEND_UNAVAILABLE',
+        `the Docker Engine gave no sample for container "${nameOf(info.Name)}" though it is ${info.State.Status}; retry`,
+      );
+    }
     const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
     const systemDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
     const onlineCpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
@@ -394,8 +412,8 @@ export const containersGetStats = defineTool({
     const usage = typeof mem.usage === 'number' ? Math.max(0, mem.usage - cache) : null;
     const limit = typeof mem.limit === 'number' && mem.limit > 0 ? mem.limit : null;
     return {
-      ...base,
-      running: true,
+      ...stopped(),
+      running: !info.State.Paused,
       cpuPercent,
       onlineCpus,
       memoryUsageBytes: usage,

@@ -2,7 +2,14 @@ import { jsonBytes, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ENGINE_EVENTS_KEPT, type EngineEvent } from '../backend.js';
 import { eventTime, type HistoryView, keyOf, trimmed } from '../event-history.js';
-import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, ComposeProjectName, ContainerRef, commandOf } from '../state.js';
+import {
+  COMPOSE_PROJECT_LABEL,
+  COMPOSE_SERVICE_LABEL,
+  ComposeProjectName,
+  ContainerRef,
+  commandOf,
+  nameOf,
+} from '../state.js';
 import { defineTool } from './define.js';
 import { boundMillis, Since } from './logs.js';
 
@@ -52,14 +59,7 @@ export function eventOf(e: EngineEvent): Event {
 
 interface EventFilter {
   actions: ReadonlySet<string> | undefined;
-  container: string | undefined;
   composeProject: string | undefined;
-}
-
-/** Whether the event is about the container asked for: by name, or by id or id prefix. */
-function aboutContainer(e: EngineEvent, ref: string): boolean {
-  if (e.Actor?.Attributes?.name === ref.replace(/^\//, '')) return true;
-  return /^[0-9a-f]{4,64}$/.test(ref) && (e.Actor?.ID ?? '').startsWith(ref);
 }
 
 /** Container events only: image, network and volume events are not about what ran, and would crowd it out. */
@@ -67,9 +67,54 @@ function matches(e: EngineEvent, f: EventFilter): boolean {
   if (e.Type !== 'container') return false;
   const action = (e.Action ?? '').split(': ')[0] ?? '';
   if (f.actions && !f.actions.has(action)) return false;
-  if (f.container !== undefined && !aboutContainer(e, f.container)) return false;
   const attrs = e.Actor?.Attributes ?? {};
   return f.composeProject === undefined || attrs[COMPOSE_PROJECT_LABEL] === f.composeProject;
+}
+
+const nameIs = (e: EngineEvent, ref: string) => e.Actor?.Attributes?.name === ref;
+const idStarts = (e: EngineEvent, ref: string) => (e.Actor?.ID ?? '').startsWith(ref);
+const idsOf = (events: readonly EngineEvent[]) => [...new Set(events.map((e) => shortId(e.Actor?.ID ?? '')))];
+
+/**
+ * Which events are about the container asked for, read as the engine reads a container reference
+ * (daemon.GetContainer: a full id, then an exact name, then an id prefix). The engine's own `container` event
+ * filter matches a name prefix or an id prefix alike, so "deadbeef" would also bring the events of every
+ * container whose id starts with it. A hex ref is a name when a container by that name had events (`known`)
+ * or exists now; otherwise an id prefix. Notes say what was left out, or that a prefix fits several containers.
+ */
+export async function containerMatcher(
+  ref: string,
+  known: readonly EngineEvent[],
+  named: () => Promise<boolean>,
+): Promise<{
+  test: (e: EngineEvent) => boolean;
+  notes: (shown: readonly EngineEvent[], left: readonly EngineEvent[]) => string[];
+}> {
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) return { test: (e) => nameIs(e, ref), notes: () => [] };
+  if (ref.length === 64) return { test: (e) => e.Actor?.ID === ref, notes: () => [] };
+  if (known.some((e) => nameIs(e, ref)) || (await named())) {
+    return {
+      test: (e) => nameIs(e, ref),
+      notes: (_shown, left) => {
+        const others = left.filter((e) => idStarts(e, ref) && !nameIs(e, ref));
+        if (others.length === 0) return [];
+        const ids = idsOf(others);
+        return [
+          `"${ref}" is a container's name, so only its events are shown; ${others.length} events of ${ids.length === 1 ? 'another container' : `${ids.length} other containers`} whose id starts with "${ref}" (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}) are not: for those, give more of the id than "${ref}"`,
+        ];
+      },
+    };
+  }
+  return {
+    test: (e) => idStarts(e, ref),
+    notes: (shown) => {
+      const ids = idsOf(shown);
+      if (ids.length < 2) return [];
+      return [
+        `"${ref}" is the start of the ids of ${ids.length} containers (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}): the events of all of them are shown; give more of the id for one`,
+      ];
+    },
+  };
 }
 
 /** The millisecond an event is shown with (`time`), which since and until compare against. */
@@ -231,12 +276,20 @@ export const eventsList = defineTool({
     for (const e of [...(view?.events ?? []), ...engine.map(trimmed)]) byKey.set(keyOf(e), e);
     const filter: EventFilter = {
       actions: input.actions ? new Set(input.actions) : undefined,
-      container: input.container,
       composeProject: input.composeProject,
     };
-    const inWindow = [...byKey.values()]
+    let inWindow = [...byKey.values()]
       .filter((e) => eventMs(e) >= sinceMs && eventMs(e) <= untilMs && matches(e, filter))
       .sort((a, b) => eventTime(a) - eventTime(b));
+    const ref = input.container;
+    if (ref !== undefined) {
+      const named = async () =>
+        (await docker.listContainers({ name: [`^/?${ref}$`] }, signal)).some((c) => nameOf(c.Names) === ref);
+      const about = await containerMatcher(ref, [...byKey.values()], named);
+      const shown = inWindow.filter(about.test);
+      notes.push(...about.notes(shown, inWindow));
+      inWindow = shown;
+    }
     const coverage = coverageOf(engine, view, sinceMs / 1000, (untilMs + 1) / 1000, input.actions, history?.bounds);
     // A stream that stalled without breaking is read again, so the next answers are whole again.
     if (stalledSince(engine, view) !== undefined)

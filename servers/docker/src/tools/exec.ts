@@ -290,6 +290,7 @@ export const execRun = defineTool({
     // again on confirmation, so another container taking the name meanwhile refuses it (ERR_CONFLICT).
     // The handler then runs in this very container (ctx.planned), not in whatever has the name by then.
     const { info, name } = await authorize(ctx, container, argv);
+    mustRun(info, name);
     return {
       text: `run ${JSON.stringify(argv)} (no shell) inside container "${name}" (id ${info.Id.slice(0, 12)})`,
       bound: { id: info.Id, name },
@@ -306,6 +307,7 @@ export const execRun = defineTool({
     const { info, name, rule } = planned
       ? await authorizePlanned({ docker, signal, options }, planned, argv)
       : await authorize({ docker, signal, options }, container, argv);
+    mustRun(info, name);
     const perStream = Math.max(128, Math.min(maxOutputBytes, Math.floor((budget - 2048) / 2)));
     const notes: string[] = [];
     if (perStream < maxOutputBytes) {
@@ -328,7 +330,14 @@ export const execRun = defineTool({
         `timeoutSeconds ${timeoutSeconds} lowered to ${Math.floor(waitMs / 100) / 10}: the answer must come within the call timeout (limits.callTimeoutMs, RAVENHELM_CALL_TIMEOUT_MS) with ${CALL_MARGIN_MS / 1000} s kept for the engine calls around the command; a command still running then is reported with timedOut and stillRunning`,
       );
     }
-    const res = await docker.exec(info.Id, argv, { timeoutMs: waitMs, maxBytesPerStream: perStream }, signal);
+    const res = await docker
+      .exec(info.Id, argv, { timeoutMs: waitMs, maxBytesPerStream: perStream }, signal)
+      .catch((err: unknown) => {
+        // it stopped or was paused after the inspect: named as the caller knows it, not by the id the call used
+        if (err instanceof ToolError && err.message.includes(info.Id))
+          throw new ToolError(err.code, err.message.split(info.Id).join(name), { ...err.details });
+        throw err;
+      });
     const stdout = fitText(res.stdout, perStream);
     const stderr = fitText(res.stderr, perStream);
     return {
@@ -349,6 +358,22 @@ export const execRun = defineTool({
     };
   },
 });
+
+/**
+ * The engine runs an exec only in a running container (409 otherwise: "is paused, unpause the container before
+ * exec", "is not running", "is restarting, wait until the container is running"): said first, by name, with
+ * what the agent can do about it.
+ */
+function mustRun(info: Inspected, name: string): void {
+  const s = info.State;
+  if (s.Running && !s.Paused && !s.Restarting) return;
+  const why = s.Paused
+    ? 'is paused (its processes are frozen): resuming it needs `docker unpause`, which is not one of these tools; ask an operator'
+    : s.Restarting
+      ? 'is restarting (its restart policy brings it back after an exit): retry once containers_diagnose shows it running'
+      : `is ${s.Status}, not running: start it with containers_start first`;
+  throw new ToolError('ERR_CONFLICT', `nothing was run: container "${name}" ${why}`, { state: s.Status });
+}
 
 /** Kept for the engine calls before the command (inspect, exec create, a slot) and after it (its exit code). */
 export const CALL_MARGIN_MS = 5_000;

@@ -1,7 +1,7 @@
 import { clipChars, ListPage, pageList } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import { COMPOSE_PROJECT_LABEL, ComposeProjectName, Health, mapLimit, stateOf } from '../state.js';
+import { COMPOSE_PROJECT_LABEL, ComposeProjectName, failedHealthcheck, Health, mapLimit, stateOf } from '../state.js';
 import { stripAnsi } from '../stream.js';
 import { LabelFilter } from './containers.js';
 import { defineTool } from './define.js';
@@ -25,7 +25,7 @@ const MAX_INSPECTED = 500;
 export function problemsOf(info: Docker.ContainerInspectInfo): ProblemKind[] {
   const s = stateOf(info);
   const kinds: ProblemKind[] = [];
-  if (s.health === 'unhealthy') kinds.push('unhealthy');
+  if (failedHealthcheck(info)) kinds.push('unhealthy');
   if (s.state === 'restarting') kinds.push('restarting');
   else if (s.restartCount > 0) kinds.push('restarted');
   if (s.state === 'dead') kinds.push('dead');
@@ -118,7 +118,7 @@ export const healthGetReport = defineTool({
       const s = stateOf(info);
       if (s.running) counts.running++;
       if (s.health === 'healthy') counts.healthy++;
-      if (s.health === 'unhealthy') counts.unhealthy++;
+      if (failedHealthcheck(info)) counts.unhealthy++;
       if (s.health === 'starting') counts.healthStarting++;
       if (s.state === 'restarting') counts.restarting++;
       if (s.restartCount > 0) counts.restartedByPolicy++;

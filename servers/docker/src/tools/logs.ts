@@ -368,8 +368,15 @@ export const logsGet = defineTool({
     const filter = buildLineFilter(input);
     const info = await docker.inspect(input.container, signal);
     const name = nameOf(info.Name);
+    // With a TTY the process writes both streams to one terminal, and the engine logs it all as stdout.
+    const ttyNotes = info.Config?.Tty
+      ? [
+          `container "${name}" has a TTY: the engine logs all it writes, stderr included, as stdout${input.streams === 'stderr' ? ', so streams "stderr" finds nothing; use streams "both" (and grep for errors)' : input.streams === 'both' ? ', so no line is marked [stderr]' : ''}`,
+        ]
+      : [];
     // the 1024 bytes logCap keeps back cover the name (at most 128 characters), the counts and the notes
-    const { cap, notes } = logCap(input.maxBytes, maxOutputBytes);
+    const { cap, notes } = logCap(input.maxBytes, maxOutputBytes, ttyNotes.length > 0 ? jsonBytes(ttyNotes) : 0);
+    notes.push(...ttyNotes);
     const both = input.streams === 'both';
     const res = await readLogs(
       docker,
@@ -385,6 +392,15 @@ export const logsGet = defineTool({
       },
       signal,
     ).catch((err: unknown) => {
+      // 501 "configured logging driver does not support reading": retrying cannot help
+      if (err instanceof ToolError && (err.details.status === 501 || /does not support reading/i.test(err.message))) {
+        const driver = info.HostConfig?.LogConfig?.Type;
+        throw new ToolError(
+          'ERR_CONFLICT',
+          `the log of container "${name}" cannot be read: ${driver ? `its log driver "${driver}"` : 'its log driver'} keeps no log the Docker Engine can read (the engine answered: ${sliceChars(err.message.replace(/^.*\(HTTP 501\):?\s*/, ''), 120)}). ${driver === 'none' ? 'Its output is not kept anywhere; to have logs, the container must be recreated with a log driver such as json-file or local' : 'Read its output where that driver sends it'}; containers_diagnose and events_list still show its state and exits`,
+          { status: 501, ...(driver ? { logDriver: driver } : {}) },
+        );
+      }
       // name the container as the caller knows it, not by the 64-hex id the read used
       if (err instanceof ToolError && err.message.includes(info.Id))
         throw new ToolError(err.code, err.message.split(info.Id).join(name), { ...err.details });
