@@ -470,6 +470,43 @@ describe('dashboards_get', () => {
     ]);
   });
 
+  it('says how many template variables it left out, by count and by budget (v1 and v2)', async () => {
+    const names = Array.from({ length: 73 }, (_, i) => `var${i}`);
+    grafana.add({
+      uid: 'many-variables',
+      title: 'Many variables',
+      variables: names.map((name) => ({ name, type: 'custom', query: 'a,b', current: { text: 'a', value: 'a' } })),
+      panels: [{ id: 1, type: 'stat', title: 'Up', targets: [{ refId: 'A', expr: 'up' }] }],
+    });
+    const res = await call('dashboards_get', { uid: 'many-variables' }, services);
+    expect(res.variables.map((v: { name: string }) => v.name)).toEqual(names.slice(0, 50));
+    expect(res.variables[49].cut).toEqual([
+      "variables: 50 of 73 shown; no tool shows the rest (the dashboard's settings in Grafana do)",
+    ]);
+    expect(res.variables.slice(0, 49).filter((v: object) => 'cut' in v)).toEqual([]);
+    expect(res.panels).toHaveLength(1);
+
+    // 50 variables with long queries and values do not fit a 20 kB answer: fewer are shown, and it says so
+    const long = names.slice(0, 50).map((name) => ({
+      kind: 'QueryVariable',
+      spec: { name, query: `label_values(${'x'.repeat(400)}, job)`, current: { text: 'v', value: 'v'.repeat(300) } },
+    }));
+    grafana.addV2('long-variables-v2', {
+      title: 'Long variables',
+      variables: long,
+      elements: {},
+      layout: { kind: 'GridLayout', spec: { items: [] } },
+    });
+    const small = await call('dashboards_get', { uid: 'long-variables-v2' }, services, { maxOutputBytes: 20_000 });
+    const shown = small.variables.length;
+    expect(shown).toBeGreaterThan(0);
+    expect(shown).toBeLessThan(50);
+    expect(small.variables[shown - 1].cut).toEqual([
+      `variables: ${shown} of 50 shown; no tool shows the rest (the dashboard's settings in Grafana do)`,
+    ]);
+    expect(JSON.stringify(small).length).toBeLessThanOrEqual(20_000);
+  });
+
   it('reads a Grafana 12 v2-schema dashboard through the API the 406 names', async () => {
     const res = await call('dashboards_get', { uid: 'v2-dash' }, services);
     expect(res).toMatchObject({
@@ -586,6 +623,31 @@ describe('dashboards_get', () => {
       expect(err.message).toBe('Grafana failed on the dashboard search (HTTP 500: database is locked)');
     } finally {
       grafana.control.fail = undefined;
+    }
+  });
+
+  it("says a 403 is a missing permission, with Grafana's words for it, not a rejected token", async () => {
+    grafana.deniedDashboards.add('legacy-db');
+    try {
+      const err = await callError('dashboards_get', { uid: 'legacy-db' }, services);
+      expect(err.code).toBe('ERR_BACKEND_ERROR');
+      expect(err.message).toBe(
+        'Grafana denied our credentials access to dashboard legacy-db (HTTP 403: Access denied to this dashboard); they are valid but lack permission for it: grant the configured account access, or ask for something it may read',
+      );
+      expect(err.details).toMatchObject({ backend: 'Grafana', status: 403 });
+    } finally {
+      grafana.deniedDashboards.delete('legacy-db');
+    }
+    grafana.denyAllDashboards = true;
+    try {
+      const err = await callError('dashboards_get', { uid: 'checkout-overview' }, services);
+      expect(err.message).toMatch(
+        /HTTP 403: You'll need additional permissions .*Permissions needed: dashboards:read\)/,
+      );
+      expect(err.message).not.toMatch(/rejected/);
+      expect(err.message).not.toContain(TOKEN);
+    } finally {
+      grafana.denyAllDashboards = false;
     }
   });
 

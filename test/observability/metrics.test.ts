@@ -92,9 +92,43 @@ describe('metrics_query', () => {
     expect(matrix.resultType).toBe('matrix');
     expect(matrix.series).toHaveLength(1);
     expect(matrix.series[0].points).toBeGreaterThanOrEqual(8);
-    expect(matrix.series[0].t.length).toBeLessThanOrEqual(20);
+    expect(matrix.series[0].t).toHaveLength(matrix.series[0].points);
     expect(matrix.series[0].v).toHaveLength(matrix.series[0].t.length);
     expect(typeof matrix.series[0].v[0]).toBe('string');
+  });
+
+  it('shows every sample of a range selector or subquery that fits, and says truncated when it keeps the newest', async () => {
+    // A subquery evaluates at every step of its range, and `@` pins each evaluation to one instant with data:
+    // 60 samples per series, however short the scrape history.
+    const at = Math.floor(Date.now() / 1000) - 1;
+    const one = await call(
+      'metrics_query',
+      { query: `(demo_temperature_celsius{sensor="s1"} @ ${at})[1m:1s]`, time: String(at) },
+      services,
+    );
+    const [series] = one.series;
+    // 61 on Prometheus 2 (both ends of the range), 60 on 3 (left-open ranges)
+    expect(series.points).toBeGreaterThanOrEqual(60);
+    expect(series.t).toHaveLength(series.points);
+    expect(series.v).toHaveLength(series.points);
+    expect(series.t[0]).toBe(at - series.points + 1);
+    expect(series.t.at(-1)).toBe(at);
+    expect(one).toMatchObject({ resultType: 'matrix', total: 1, returned: 1, truncated: false });
+
+    // 40 series x 60 samples is over the 2000 raw points a page shows: the newest of each, and truncated
+    const all = await call(
+      'metrics_query',
+      { query: `(demo_temperature_celsius @ ${at})[1m:1s]`, time: String(at) },
+      services,
+    );
+    expect(all).toMatchObject({ total: 40, returned: 40, truncated: true });
+    expect(all.nextCursor).toBeUndefined();
+    for (const s of all.series) {
+      expect(s.points).toBe(series.points);
+      expect(s.t.length).toBeLessThan(s.points);
+      expect(s.t.at(-1)).toBe(at);
+    }
+    expect(all.series.reduce((n: number, s: { t: number[] }) => n + s.t.length, 0)).toBeLessThanOrEqual(2000);
   });
 
   it('turns a PromQL parse error into ERR_QUERY_INVALID keeping the position', async () => {

@@ -24,6 +24,15 @@
  * - Folders: `docs/sources/developers/http_api/folder.md` (`GET /api/folders/:uid`; 404 `{"message":"folder
  *   not found"}`).
  *
+ * - Permissions: the token may lack dashboards:read on some dashboards (`deniedDashboards`). The route's RBAC
+ *   check (`pkg/api/api.go`: `/api/dashboards/uid/:uid` behind `authorize(ac.EvalPermission(
+ *   dashboards.ActionDashboardsRead))`) lets through a token that can read any dashboard; GetDashboard's guardian
+ *   then refuses this one with 403 `{"message":"Access denied to this dashboard"}` (`pkg/api/dashboard.go`
+ *   dashboardGuardianResponse). A token that can read no dashboard at all (`denyAllDashboards`) is stopped by the
+ *   middleware with 403 `{"title":"Access denied","message":"You'll need additional permissions to perform this
+ *   action. Permissions needed: dashboards:read","accessErrorId":"ACE..."}` (`pkg/services/accesscontrol/
+ *   middleware.go` deny). The search answers only what the token may read (`pkg/api/search.go`).
+ *
  * Reading a v1-stored dashboard through `/apis/...` (Grafana converts it) is not simulated: 501.
  */
 import { type Reply, type SimServer, serve } from './http.js';
@@ -61,6 +70,10 @@ export class GrafanaSimulator {
   readonly dashboards = new Map<string, Stored>();
   readonly library = new Map<string, SimLibraryElement>();
   readonly folders = new Map<string, string>();
+  /** Dashboards the token may not read (its account lacks dashboards:read on them or their folder). */
+  readonly deniedDashboards = new Set<string>();
+  /** The token's account may read no dashboard at all (no dashboards:read on any scope). */
+  denyAllDashboards = false;
   server: SimServer | undefined;
 
   constructor(readonly token: string) {}
@@ -130,8 +143,19 @@ export class GrafanaSimulator {
   }
 
   getDashboard(uid: string): Reply {
+    if (this.denyAllDashboards) {
+      return {
+        status: 403,
+        json: {
+          title: 'Access denied',
+          message: "You'll need additional permissions to perform this action. Permissions needed: dashboards:read",
+          accessErrorId: 'ACE0123456789',
+        },
+      };
+    }
     const stored = this.dashboards.get(uid);
     if (!stored) return { status: 404, json: { message: 'Dashboard not found' } };
+    if (this.deniedDashboards.has(uid)) return { status: 403, json: { message: 'Access denied to this dashboard' } };
     if (stored.apiVersion !== 'v1') {
       const url = `/apis/dashboard.grafana.app/${stored.apiVersion}/namespaces/${NAMESPACE}/dashboards/${uid}`;
       return { status: 406, json: { message: `dashboard api version not supported, use ${url} instead` } };
@@ -267,6 +291,7 @@ export class GrafanaSimulator {
     );
     const hits = all
       .filter(() => type !== 'dash-folder')
+      .filter((d) => !this.denyAllDashboards && !this.deniedDashboards.has(d.uid))
       .filter((d) => !query || d.title.toLowerCase().includes(query))
       .filter((d) => tags.every((t) => d.tags.includes(t)))
       .sort((a, b) => a.title.localeCompare(b.title))

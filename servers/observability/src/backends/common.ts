@@ -197,8 +197,9 @@ export function boundedNotes(list: unknown, key: 'warnings' | 'infos'): string[]
 
 /**
  * Turns a non-2xx answer into a ToolError the model can act on. 400 means the query or input was wrong
- * (`queryCode`), 404 means not found, auth failures say so without echoing credentials, the rest are
- * backend errors.
+ * (`queryCode`), 404 means not found, 401 means our credentials were rejected (said without echoing them),
+ * 403 that they lack permission for this one thing (with the vendor's message, scrubbed of secrets like every
+ * non-200 body), the rest are backend errors.
  */
 export function statusError(
   backend: string,
@@ -216,11 +217,20 @@ export function statusError(
   if (res.status === 404) {
     return new ToolError('ERR_NOT_FOUND', `${backend}: ${what} not found (${msg})`, { backend, status: 404 });
   }
-  if (res.status === 401 || res.status === 403) {
+  if (res.status === 401) {
     return new ToolError(
       'ERR_BACKEND_ERROR',
-      `${backend} rejected our credentials (HTTP ${res.status}); check the configured token or user for ${backend}`,
-      { backend, status: res.status },
+      `${backend} rejected our credentials (HTTP 401); check the configured token or user for ${backend}`,
+      { backend, status: 401 },
+    );
+  }
+  if (res.status === 403) {
+    // 403 is authenticated but not permitted (Grafana: "Access denied to this dashboard", or the permission its
+    // RBAC needs): the vendor's message names what is missing; the token itself is fine.
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `${backend} denied our credentials access to ${what} (HTTP 403: ${msg}); they are valid but lack permission for it: grant the configured account access, or ask for something it may read`,
+      { backend, status: 403 },
     );
   }
   if (res.status === 504) {

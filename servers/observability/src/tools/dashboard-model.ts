@@ -4,7 +4,7 @@
  * DataQueryKind queries, LibraryPanelKind, variables as kinds).
  */
 
-import { clipChars } from '@ravenhelm/kit';
+import { clipChars, jsonBytes } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 type Json = Record<string, unknown>;
@@ -12,6 +12,8 @@ type Json = Record<string, unknown>;
 const MAX_QUERY_CHARS = 500;
 /** Queries summarized per panel, at most; a panel with more says so in its `cut`. */
 const MAX_PANEL_QUERIES = 10;
+/** Template variables listed, at most; the last one shown says what was left out in its `cut`. */
+export const MAX_VARIABLES = 50;
 
 export const PanelSummary = z.object({
   id: z.number().int().nullable(),
@@ -32,6 +34,8 @@ export const VariableSummary = z.object({
   type: z.string(),
   query: z.string().optional(),
   current: z.string().optional(),
+  /** On the last variable shown when the bounds left variables out; absent otherwise. */
+  cut: z.array(z.string()).optional(),
 });
 export type VariableSummary = z.output<typeof VariableSummary>;
 
@@ -132,11 +136,32 @@ function variable(v: Json, type: string): VariableSummary {
   const cur = obj(v.current);
   const value = Array.isArray(cur.value) ? cur.value.join(',') : typeof cur.value === 'string' ? cur.value : undefined;
   return {
-    name: str(v.name) ?? '',
-    type,
+    name: cut(str(v.name) ?? '', 100),
+    type: cut(type, 100),
     ...(query ? { query: cut(query, 300) } : {}),
     ...(value ? { current: cut(value, 200) } : {}),
   };
+}
+
+/**
+ * The first variables, at most MAX_VARIABLES and `maxBytes` of them (at least one), in dashboard order; when
+ * some are left out the last one shown says how many in its `cut` (no tool pages variables).
+ */
+export function boundedVariables(all: VariableSummary[], maxBytes: number): VariableSummary[] {
+  const statement = (shown: number) =>
+    `variables: ${shown} of ${all.length} shown; no tool shows the rest (the dashboard's settings in Grafana do)`;
+  const room = maxBytes - Buffer.byteLength(statement(all.length)) - 16;
+  const kept: VariableSummary[] = [];
+  let used = 2;
+  for (const v of all.slice(0, MAX_VARIABLES)) {
+    const size = jsonBytes(v) + 1;
+    if (kept.length > 0 && used + size > room) break;
+    kept.push(v);
+    used += size;
+  }
+  if (kept.length === all.length) return kept;
+  const last = kept.length - 1;
+  return kept.map((v, i) => (i === last ? { ...v, cut: [statement(kept.length)] } : v));
 }
 
 /** Applies a library panel's saved model to its reference (type, datasource, queries; the dashboard's title wins). */

@@ -2,6 +2,7 @@ import { jsonBytes, ListPage, pageList, RavenhelmError, sliceChars } from '@rave
 import { z } from 'zod';
 import { GRAFANA_SEARCH_MAX } from '../backends/grafana.js';
 import {
+  boundedVariables,
   flattenPanels,
   flattenV2,
   PanelSummary,
@@ -138,16 +139,18 @@ export const dashboardsGet = defineTool({
       variables = variablesOfV2(spec);
     }
     if (input.libraryPanels) all = await resolveLibraryPanels(all, grafana, signal);
-    // Panels in dashboard order, as many as maxPanels and the budget allow (at least one); the cursor
-    // continues after the last one shown.
-    const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(variables.slice(0, 50));
+    // Variables take at most half the budget, every page; panels in dashboard order, as many as maxPanels and
+    // the rest of the budget allow (at least one); the cursor continues after the last one shown.
+    const shownVariables = boundedVariables(variables, Math.floor(listBudget(maxOutputBytes) / 2));
+    const rows = [...new Set(all.map((p) => p.row).filter((r): r is string => r !== null))];
+    const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(shownVariables) - jsonBytes(rows);
     const page = pageList(all, { cursor: input.cursor, limit: input.maxPanels, maxBytes: budget });
     return {
       uid: input.uid,
       schema: found.schema,
       ...head,
-      variables: variables.slice(0, 50),
-      rows: [...new Set(all.map((p) => p.row).filter((r): r is string => r !== null))],
+      variables: shownVariables,
+      rows,
       panels: page.items,
       ...withoutItems(page),
     };

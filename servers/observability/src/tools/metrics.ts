@@ -1,17 +1,18 @@
-import { clipChars, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, decodeCursor, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 import {
   checkPointsPerSeries,
-  columns,
+  DEFAULT_MAX_RAW_POINTS,
   MaxPointsPerSeries,
   MaxRawPoints,
   RangeAnswerInput,
   RangeAnswerOutput,
   RawSeries,
   rangeAnswer,
+  rawPage,
 } from './range.js';
 
 const PromQL = z.string().min(1).max(4000).describe('PromQL');
@@ -66,9 +67,14 @@ export const metricsQuery = defineTool({
       };
     }
     if (data.resultType === 'matrix') {
-      const all = data.result.map((s) => columns(s, 20));
-      const page = pageList(all, opts);
-      return { resultType: 'matrix' as const, series: page.items, ...withoutItems(page), ...warnings };
+      // A range selector's samples, the newest of each series, up to the raw-point and byte budgets; a series
+      // cut has fewer t/v than its `points` and the answer says truncated (it used to keep 20 silently).
+      const {
+        raw,
+        pointsPerSeries: _most,
+        ...page
+      } = rawPage(data.result, decodeCursor(input.cursor), input.limit, DEFAULT_MAX_RAW_POINTS, opts.maxBytes);
+      return { resultType: 'matrix' as const, series: raw, ...page, ...warnings };
     }
     const vector = data.result as PromSeries[];
     // An instant vector is evaluated at one time: it is said once, not on every sample.

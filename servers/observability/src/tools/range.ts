@@ -99,8 +99,17 @@ export function rangeAnswer(result: readonly PromSeries[], input: RangeAnswerOpt
   };
 }
 
-/** Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. */
-function rawPage(result: readonly PromSeries[], offset: number, topK: number, maxRawPoints: number, maxBytes: number) {
+/**
+ * Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. A series
+ * cut this way has fewer `t`/`v` than its `points`, and the page says `truncated`.
+ */
+export function rawPage(
+  result: readonly PromSeries[],
+  offset: number,
+  topK: number,
+  maxRawPoints: number,
+  maxBytes: number,
+) {
   const slice = result.slice(offset, offset + topK);
   let perSeries = Math.max(1, Math.floor(maxRawPoints / Math.max(1, slice.length)));
   let take = slice.length;
