@@ -49,6 +49,8 @@ export type DynamicConfig = Partial<Record<Proto, Partial<Record<Kind, Record<st
 export interface EntryPoint {
   name: string;
   address: string;
+  /** Static `entryPoints.<name>.http` settings (encodeQuerySemicolons, sanitizePath...), over the defaults. */
+  http?: Obj;
 }
 
 interface RuntimeItem {
@@ -473,7 +475,10 @@ export class TraefikSimulator {
     return {
       address: e.address,
       forwardedHeaders: {},
-      http: {},
+      // HTTPConfig.SetDefaults (pkg/config/static/entrypoints.go) runs for every entrypoint Traefik loads:
+      // sanitizePath true, maxHeaderBytes http.DefaultMaxHeaderBytes, underscoreHeadersStrategy keep; the
+      // handler's testdata/entrypoints.json shows `{}` only because its fixtures skip the defaults.
+      http: { maxHeaderBytes: 1048576, sanitizePath: true, underscoreHeadersStrategy: 'keep', ...e.http },
       name: e.name,
       transport: {
         lifeCycle: { graceTimeOut: '10s' },

@@ -1,7 +1,9 @@
 /**
  * Evaluates a parsed rule against a request the way Traefik's v3 muxer does
  * (pkg/muxer/http/matcher.go, mux.go): canonical host without port, the routing path with
- * non-reserved percent-encodings decoded, canonical header keys, Go's query parsing.
+ * non-reserved percent-encodings decoded, canonical header keys, Go's query parsing. Before the muxer, the
+ * entrypoint's own handlers change the request (pkg/server/server_entrypoint_tcp.go newHTTPServer):
+ * normalizePath, sanitizePath, and http.AllowQuerySemicolons or encodeQuerySemicolons.
  */
 import { cidrContains, parseIp, type RuleNode } from './parser.js';
 
@@ -20,6 +22,8 @@ export interface RuleRequest {
    * escaped and the query (pkg/middlewares/redirect/redirect_regex.go rawURL).
    */
   rawUrl: string;
+  /** The path has a `%` without two hex digits: Go's server refuses the request (400) before any routing. */
+  badPath?: true;
 }
 
 // RFC 3986 reserved characters (and '%') stay encoded in the routing path. Traefik looks the encoding up as
@@ -76,12 +80,104 @@ export function canonicalHeaderKey(key: string): string {
   return key.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
 }
 
-/** Builds the request model from a URL, method, headers and client IP. */
+/**
+ * The entrypoint settings that change a request before routing, as /api/entrypoints shows them
+ * (pkg/config/static/entrypoints.go HTTPConfig).
+ */
+export interface EntryPointHttp {
+  /** `;` in the query becomes `%3B`; unset, Traefik wraps its handler in http.AllowQuerySemicolons (`;` is `&`). */
+  encodeQuerySemicolons?: boolean | undefined;
+  /** Dot segments and duplicate slashes removed from the path; on unless set to false (HTTPConfig.SetDefaults). */
+  sanitizePath?: boolean | undefined;
+}
+
+/**
+ * Go's net/url QueryUnescape: `+` is a space, `%XX` a byte; a `%` without two hex digits is an error
+ * (undefined). The bytes are read as UTF-8.
+ */
+function queryUnescape(s: string): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i] as string;
+    if (ch === '%') {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else if (ch === '+') bytes.push(0x20);
+    else bytes.push(...Buffer.from(ch));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Go's url.ParseQuery as req.URL.Query() uses it (Go >= 1.17): pairs split on `&`; an empty piece is skipped;
+ * a piece holding `;` is dropped, as is one whose key or value has a bad escape (Query() ignores the error and
+ * keeps the rest); a key without `=` has the empty value; an empty key counts; repeated keys keep every value.
+ */
+export function parseQuery(rawQuery: string): Map<string, string[]> {
+  const query = new Map<string, string[]>();
+  for (const piece of rawQuery.split('&')) {
+    if (piece === '' || piece.includes(';')) continue;
+    const eq = piece.indexOf('=');
+    const key = queryUnescape(eq < 0 ? piece : piece.slice(0, eq));
+    const value = queryUnescape(eq < 0 ? '' : piece.slice(eq + 1));
+    if (key === undefined || value === undefined) continue;
+    query.set(key, [...(query.get(key) ?? []), value]);
+  }
+  return query;
+}
+
+/**
+ * The query the muxer parses: Traefik rewrites `;` before routing, to `&` by default (http.AllowQuerySemicolons,
+ * so `?a=1;b=2` holds a and b) or to `%3B` with encodeQuerySemicolons (`?a=1;b=2` holds a = `1;b=2`).
+ */
+function entryPointQuery(rawQuery: string, ep: EntryPointHttp | undefined): string {
+  return rawQuery.replaceAll(';', ep?.encodeQuerySemicolons ? '%3B' : '&');
+}
+
+const UNRESERVED = /^[A-Za-z0-9._~-]$/;
+
+/**
+ * The escaped path as the entrypoint hands it to the muxer. From the URL text, not WHATWG's pathname (which
+ * already drops dot segments, and differently from Go): characters a client must encode are encoded; then
+ * normalizePath upper-cases every `%xx` and decodes the unreserved ones (so `%2f` is the reserved `%2F`);
+ * then, unless sanitizePath is false, URL.JoinPath() cleans it as path.Clean does (`//`, `.`, `..`),
+ * keeping one trailing slash. Undefined when a `%` lacks two hex digits: Go's server answers 400.
+ */
+export function entryPointPath(rawPath: string, ep?: EntryPointHttp): string | undefined {
+  let path = rawPath === '' ? '/' : rawPath;
+  if (/%(?![0-9A-Fa-f]{2})/.test(path)) return undefined;
+  path = path.replace(/[^A-Za-z0-9._~!$&'()*+,;=:@/%[\]-]/gu, (c) =>
+    [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+  path = path.replace(/%[0-9A-Fa-f]{2}/g, (enc) => {
+    const c = String.fromCharCode(Number.parseInt(enc.slice(1), 16));
+    return UNRESERVED.test(c) ? c : enc.toUpperCase();
+  });
+  if (ep?.sanitizePath === false) return path;
+  const kept: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') kept.pop();
+    else kept.push(seg);
+  }
+  const cleaned = `/${kept.join('/')}`;
+  return path.endsWith('/') && !cleaned.endsWith('/') ? `${cleaned}/` : cleaned;
+}
+
+/** The path of an http(s) URL as written, up to `?` or `#`. */
+function rawPathOf(text: string, url: URL): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\\]*([^?#]*)/.exec(text.trim())?.[1] ?? url.pathname;
+}
+
+/** Builds the request model from a URL, method, headers, client IP and the entrypoint's settings. */
 export function requestOf(input: {
   url: string;
   method?: string | undefined;
   headers?: Record<string, string | string[]> | undefined;
   clientIp?: string | undefined;
+  entryPoint?: EntryPointHttp | undefined;
 }): RuleRequest {
   const url = new URL(input.url);
   const headers = new Map<string, string[]>();
@@ -93,16 +189,19 @@ export function requestOf(input: {
   // Go's server moves the Host header to Request.Host and out of Request.Header: Header(`Host`, ...) never matches.
   headers.delete('Host');
   const rawHost = hostHeader ?? url.host;
-  const query = new Map<string, string[]>();
-  for (const [k, v] of new URLSearchParams(url.search)) query.set(k, [...(query.get(k) ?? []), v]);
+  const escapedPath = entryPointPath(rawPathOf(input.url, url), input.entryPoint);
+  const rawQuery = url.search.slice(1);
   return {
     method: (input.method ?? 'GET').toUpperCase(),
     host: canonicalHost(rawHost),
-    path: routingPath(url.pathname),
-    query,
+    path: escapedPath === undefined ? '' : routingPath(escapedPath),
+    ...(escapedPath === undefined ? { badPath: true } : {}),
+    query: parseQuery(entryPointQuery(rawQuery, input.entryPoint)),
     headers,
     clientIp: input.clientIp,
-    rawUrl: `${url.protocol}//${rawHost}${url.pathname}${url.search}`,
+    // redirectRegex reads req.RequestURI, which sanitizePath/normalizePath and encodeQuerySemicolons rewrite
+    // (http.AllowQuerySemicolons does not).
+    rawUrl: `${url.protocol}//${rawHost}${escapedPath ?? url.pathname}${input.entryPoint?.encodeQuerySemicolons ? url.search.replaceAll(';', '%3B') : url.search}`,
   };
 }
 

@@ -1,7 +1,7 @@
 // Cases derived from Traefik's own muxer tests: github.com/traefik/traefik pkg/muxer/http/matcher_test.go
 // and mux_test.go (v3 syntax), plus column checks for our error messages.
 import { describe, expect, it } from 'vitest';
-import { matchRule, requestOf, routingPath } from './matcher.js';
+import { entryPointPath, matchRule, parseQuery, requestOf, routingPath } from './matcher.js';
 import { hostsOf, parseRule, RuleError } from './parser.js';
 
 const match = (
@@ -172,7 +172,8 @@ describe('rule matcher (matcher_test.go tables)', () => {
     // Non-reserved encodings are decoded for routing; reserved ones are not.
     expect(match('PathPrefix(`/foo bar`)', 'https://example.com/foo%20bar')).toBe(true);
     expect(routingPath('/a%2Fb%41')).toBe('/a%2FbA');
-    // Decoded bytes form UTF-8 text, as in Go; the reserved set is looked up upper case only, as sent.
+    // Decoded bytes form UTF-8 text, as in Go; the muxer looks the reserved set up upper case only (the
+    // entrypoint's normalizePath has upper-cased every escape before: see entryPointPath).
     expect(routingPath('/caf%C3%A9%2F%c3%a9')).toBe('/café%2Fé');
     expect(routingPath('/a%3ab%3Ac')).toBe('/a:b%3Ac');
     expect(match('PathPrefix(`/café`)', 'https://example.com/café/menu')).toBe(true);
@@ -220,6 +221,21 @@ describe('rule matcher (matcher_test.go tables)', () => {
       'https://example.com?q=haproxy': false,
     });
     table('QueryRegexp(`q`, `^.*$`)', { 'https://example.com?q=TRAEFIK': true, 'https://example.com?rel=ddg': false });
+  });
+
+  it("Go's url.ParseQuery: ';' pieces and bad escapes dropped, empty keys kept, '+' a space", () => {
+    expect([...parseQuery('a=1;b=2&=e&c&d=x+y&d=%zz&%zz=1&&d=%41')]).toEqual([
+      ['', ['e']],
+      ['c', ['']],
+      ['d', ['x y', 'A']],
+    ]);
+  });
+
+  it("the entrypoint's path: normalizePath (upper-case escapes, unreserved decoded), then sanitizePath", () => {
+    expect(entryPointPath('/a%2fb/%7e%41/./x/..//c/')).toBe('/a%2Fb/~A/c/');
+    expect(entryPointPath('/a//b/..', { sanitizePath: false })).toBe('/a//b/..');
+    expect(entryPointPath('')).toBe('/');
+    expect(entryPointPath('/100%')).toBeUndefined();
   });
 
   it('boolean operators with precedence and negation (mux_test.go)', () => {

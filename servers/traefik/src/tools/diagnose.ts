@@ -3,7 +3,7 @@ import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
-import { explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
+import { type EntryPointHttp, explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { defineTool } from './define.js';
 import { priorityOf, toService } from './shapes.js';
@@ -14,6 +14,9 @@ const Step = z.object({ name: z.string(), type: z.string(), verdict: Verdict, no
 const HeaderValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(20)]);
 
 const qualify = (name: string, owner: string) => (name.includes('@') ? name : `${name}@${owner.split('@')[1] ?? ''}`);
+
+/** Chains inside chains followed this deep (Traefik refuses a chain that contains itself). */
+const MAX_CHAIN_DEPTH = 8;
 
 interface Candidate {
   item: Item;
@@ -130,6 +133,8 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
         return step('unknown', 'its regex is not RE2');
       }
     }
+    case 'chain':
+      return step('unknown', `chains nest deeper than the ${MAX_CHAIN_DEPTH} levels followed here; its members decide`);
     case 'ratelimit':
     case 'inflightreq':
       return step('pass', 'passes unless the limit is reached (then 429/503)');
@@ -182,32 +187,50 @@ export const requestsDiagnose = defineTool({
         `clientIp ${JSON.stringify(input.clientIp)} is not an IPv4 or IPv6 address`,
       );
     }
-    const req = requestOf(input);
     const scheme = new URL(input.url).protocol.replace(':', '');
     const { items } = await api.listAll('api/http/routers', {}, signal);
     // Without an explicit entrypoint, the URL's port picks the entrypoints listening on it (when any does:
     // behind a port mapping none may, and then every entrypoint is considered). An address is
     // `[host]:port[/tcp|/udp]` (docs: install-configuration/entrypoints.md), and HTTP is served over TCP.
+    const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
     let entryPoints = input.entryPoint ? [input.entryPoint] : [];
     if (!input.entryPoint) {
       const url = new URL(input.url);
       const port = url.port || (scheme === 'https' ? '443' : '80');
-      const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
       const listensOn = new RegExp(`:${port}(/tcp)?$`, 'i');
       entryPoints = eps.filter((e) => listensOn.test(String(e.address ?? ''))).map((e) => e.name);
+    }
+    // The entrypoint's http settings change the path and query before routing (normalizePath, sanitizePath,
+    // semicolons in the query); with several entrypoints on the port, the first one's.
+    const epHttp = eps.find((e) => entryPoints.includes(e.name))?.http as EntryPointHttp | undefined;
+    const req = requestOf({ ...input, entryPoint: epHttp });
+    if (req.badPath) {
+      return {
+        ties: [],
+        middlewares: [],
+        status: 400,
+        cause:
+          '400: the path has a % not followed by two hex digits; Go refuses the request before Traefik routes it (write a literal % as %25)',
+        nearMisses: [],
+        skipped: [],
+      };
     }
     const skipped: string[] = [];
     const MAX_SKIPPED = 20;
     const active: Candidate[] = [];
     const disabled: Candidate[] = [];
+    // Traefik still routes ruleSyntax v2 routers (one muxer, ordered by priority); the answer must not name
+    // another router, or a 404, as certain when one of them might take the request.
+    const unevaluated: { name: string; priority: number }[] = [];
     for (const item of items) {
-      const eps = (item.using ?? item.entryPoints) as string[] | undefined;
-      if (entryPoints.length > 0 && eps && !eps.some((e) => entryPoints.includes(e))) continue;
+      const on = (item.using ?? item.entryPoints) as string[] | undefined;
+      if (entryPoints.length > 0 && on && !on.some((e) => entryPoints.includes(e))) continue;
       // A router with TLS serves HTTPS only; one without serves plain HTTP only.
       if (Boolean(item.tls) !== (scheme === 'https')) continue;
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
       if (item.ruleSyntax === 'v2') {
         if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
+        if (item.status !== 'disabled') unevaluated.push({ name: item.name, priority: priorityOf(item) });
         continue;
       }
       let node: RuleNode;
@@ -236,14 +259,39 @@ export const requestsDiagnose = defineTool({
       const cause = dead
         ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
-      return { ties: [], middlewares: [], status: 404, cause, nearMisses, skipped };
+      const v2 = unevaluated.map((u) => u.name);
+      const unless = v2.length
+        ? `; unless a ruleSyntax v2 router matches (not evaluated here): ${v2.slice(0, 5).join(', ')}${v2.length > 5 ? ` and ${v2.length - 5} more` : ''}`
+        : '';
+      return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
+    const outranking = unevaluated.filter((u) => u.priority >= winner.priority).map((u) => u.name);
+    const caveat = outranking.length
+      ? `; but ruleSyntax v2 router(s) ${outranking.slice(0, 5).join(', ')}${outranking.length > 5 ? ` and ${outranking.length - 5} more` : ''} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
+      : '';
     const ties = matches.filter((c) => c !== winner && c.priority === winner.priority).map((c) => c.item.name);
     const middlewares: z.infer<typeof Step>[] = [];
-    for (const m of (winner.item.middlewares as string[] | undefined) ?? []) {
-      const name = qualify(m, winner.item.name);
-      middlewares.push(judge(await api.find('api/http/middlewares', name, signal), name, req, scheme));
-    }
+    // A chain runs its middlewares in order, their names qualified by the chain's provider
+    // (pkg/middlewares/chain/chain.go New: provider.GetQualifiedName), so each member is judged in its place.
+    const walk = async (names: string[], owner: string, within: string[]): Promise<void> => {
+      for (const m of names) {
+        const name = qualify(m, owner);
+        const mw = await api.find('api/http/middlewares', name, signal);
+        const members = (mw?.chain as { middlewares?: unknown } | undefined)?.middlewares;
+        if (
+          mw?.type === 'chain' &&
+          Array.isArray(members) &&
+          !within.includes(name) &&
+          within.length < MAX_CHAIN_DEPTH
+        ) {
+          await walk(members.map(String), name, [...within, name]);
+          continue;
+        }
+        const step = judge(mw, name, req, scheme);
+        middlewares.push(within.length ? { ...step, name: [...within, step.name].join(' > ') } : step);
+      }
+    };
+    await walk((winner.item.middlewares as string[] | undefined) ?? [], winner.item.name, []);
     const base = {
       router: winner.item.name,
       rule: redactRule(winner.item.rule as string),
@@ -256,27 +304,33 @@ export const requestsDiagnose = defineTool({
     const stop = middlewares.find((s) => s.verdict === 'refuse' || s.verdict === 'redirect');
     if (stop) {
       const code = stop.verdict === 'redirect' ? 302 : Number(/^(\d{3})/.exec(stop.note)?.[1] ?? 403);
-      return { ...base, status: code, cause: `${code}: middleware ${stop.name} (${stop.type}): ${stop.note}` };
+      return { ...base, status: code, cause: `${code}: middleware ${stop.name} (${stop.type}): ${stop.note}${caveat}` };
     }
     const svcName = qualify(String(winner.item.service ?? ''), winner.item.name);
     const svcItem = await api.find('api/http/services', svcName, signal);
-    if (!svcItem) return { ...base, status: 404, cause: `404: the service ${svcName} does not exist` };
+    if (!svcItem) return { ...base, status: 404, cause: `404: the service ${svcName} does not exist${caveat}` };
     const svc = toService(svcItem);
     const service = { name: svc.name, status: svc.status, up: svc.up, total: svc.servers.length };
     if (svc.type === 'loadbalancer' && svc.servers.length > 0 && svc.up === 0) {
-      return { ...base, service, status: 503, cause: `503: no server of ${svc.name} is UP (health checks fail)` };
+      return {
+        ...base,
+        service,
+        status: 503,
+        cause: `503: no server of ${svc.name} is UP (health checks fail)${caveat}`,
+      };
     }
     if (svc.type === 'loadbalancer' && svc.servers.length === 0) {
-      return { ...base, service, status: 503, cause: `503: ${svc.name} has no servers` };
+      return { ...base, service, status: 503, cause: `503: ${svc.name} has no servers${caveat}` };
     }
-    const unsure = middlewares.some((s) => s.verdict === 'unknown') || svc.type !== 'loadbalancer';
+    const unsure =
+      middlewares.some((s) => s.verdict === 'unknown') || svc.type !== 'loadbalancer' || outranking.length > 0;
     const note = ties.length
       ? `; same priority as ${ties.join(', ')}: providers.precedence decides if set, else the order between them is not guaranteed`
       : '';
     return {
       ...base,
       service,
-      cause: `${unsure ? 'likely forwarded' : 'forwarded'} to ${svc.name} (${svc.up}/${svc.servers.length} servers UP); a 502 would come from the backend itself${note}`,
+      cause: `${unsure ? 'likely forwarded' : 'forwarded'} to ${svc.name} (${svc.up}/${svc.servers.length} servers UP); a 502 would come from the backend itself${note}${caveat}`,
     };
   },
 });
