@@ -306,7 +306,8 @@ describe('secrets tools over stdio', () => {
       type: 'LimitExceededException',
       message: 'Too many versions',
     };
-    const quota = await bin.confirmed('secrets_put', { name: 'new/token', value: PUT_AGAIN });
+    // another value than the current one: the current value again stores nothing, so would not reach the quota
+    const quota = await bin.confirmed('secrets_put', { name: 'new/token', value: NEW_TOKEN });
     expect(quota.text).toMatch(/ERR_BACKEND_ERROR: .*LimitExceededException.*quota/);
     sim.control.delayMs = 2500;
     try {

@@ -247,8 +247,21 @@ export class SecretsManagerSimulator {
     const [, keyId, day, region, service, signedHeaders, signature] = m as unknown as string[];
     if (keyId !== this.accessKeyId)
       throw new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
-    if (service !== 'secretsmanager' || region !== this.region) {
-      throw new AwsError('InvalidSignatureException', `Credential should be scoped to a valid region or service.`);
+    // The credential scope names the region and service the request was signed for; a service endpoint of
+    // another region refuses it, naming the region it was given (IAM User Guide, "Troubleshoot Signature Version 4
+    // signing", credential errors; the text as the service sends it, quoted in aws/aws-sdk-ruby#508 and
+    // aws/aws-sdk-java#1097: "Credential should be scoped to a valid region, not 'us-east-1'. ").
+    if (region !== this.region) {
+      throw new AwsError(
+        'InvalidSignatureException',
+        `Credential should be scoped to a valid region, not '${region}'. `,
+      );
+    }
+    if (service !== 'secretsmanager') {
+      throw new AwsError(
+        'InvalidSignatureException',
+        `Credential should be scoped to correct service: 'secretsmanager'. `,
+      );
     }
     const amzDate = String(req.headers['x-amz-date'] ?? '');
     const signed = (signedHeaders as string).split(';');

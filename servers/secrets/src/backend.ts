@@ -23,6 +23,13 @@ import {
 /** Cap on one Secrets Manager answer read into memory. */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The most a secret value may hold, in bytes (Service Quotas, "Secret value size": 65,536 bytes, not
+ * adjustable; API reference, PutSecretValue SecretString: maximum length 65536). Bytes of UTF-8, not
+ * characters: 30,000 "€" are 90,000 bytes.
+ */
+const MAX_VALUE_BYTES = 65_536;
+
 type Sdk = typeof import('./aws.js');
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
@@ -80,11 +87,11 @@ const ERRORS: AwsErrorTable = {
   ExpiredTokenException: { code: 'ERR_BACKEND_ERROR', hint: "the server's AWS session credentials expired" },
   DecryptionFailure: {
     code: 'ERR_BACKEND_ERROR',
-    hint: 'the service cannot decrypt the secret with its KMS key; check the key and its policy',
+    hint: "the secret's KMS key cannot decrypt it: ask an operator to enable the key (or cancel its deletion) in AWS KMS and to let the server's AWS identity use it (kms:Decrypt in the key policy and IAM), then retry",
   },
   EncryptionFailure: {
     code: 'ERR_BACKEND_ERROR',
-    hint: 'the service cannot encrypt with the KMS key; check the key and its policy',
+    hint: "the secret's KMS key cannot encrypt the value: ask an operator to enable the key (or cancel its deletion) in AWS KMS and to let the server's AWS identity use it (kms:GenerateDataKey in the key policy and IAM), then retry; nothing was stored",
   },
   LimitExceededException: {
     code: 'ERR_BACKEND_ERROR',
@@ -100,6 +107,12 @@ const ERRORS: AwsErrorTable = {
 
 // Where one call's error means something narrower than the table says: what was missing or refused there.
 const VERSIONS_HINT = 'secrets_describe lists its versions and their stages';
+// API reference, InvalidRequestException, possible causes of a refused change to a secret's value: scheduled
+// for deletion, or managed by another service ("you must use that service to update it").
+const VALUE_REFUSED = {
+  code: 'ERR_CONFLICT',
+  hint: 'the secret is scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it), or another AWS service manages it (RDS manages the master password of a database): change it through that service; nothing was stored',
+} as const;
 const PASSWORD_REFUSED = {
   code: 'ERR_INVALID_INPUT',
   hint: 'the service cannot make a password with these settings (length, classes, exclude); change them, or use generator "local"',
@@ -227,6 +240,14 @@ export class SecretsBackend {
     extra: { description?: string | undefined; tags?: Tag[] },
     signal: AbortSignal,
   ): Promise<CreateSecretCommandOutput> {
+    if (name.startsWith('arn:')) {
+      // A name never holds ':' (the service would answer "Invalid name"): an ARN names an existing secret only.
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `"${name}" is an ARN; a new secret is created by name (letters, digits and /_+=.@-) and Secrets Manager gives it its ARN: give the name`,
+      );
+    }
+    valueFits(name, value);
     return this.#send(
       `create secret "${name}"`,
       signal,
@@ -249,6 +270,11 @@ export class SecretsBackend {
    * `description`); `update` and `upsert` put it into the existing one, and `upsert` creates the secret when
    * PutSecretValue finds none. PutSecretValue decides, not a read: GetSecretValue answers
    * ResourceNotFoundException also for a secret that exists without an AWSCURRENT version.
+   *
+   * A value AWSCURRENT already holds is not stored again (`unchanged`): PutSecretValue makes a new version
+   * for every new ClientRequestToken, whatever the value (API reference, PutSecretValue), so a repeated call
+   * (a retry after a lost answer) would move AWSPREVIOUS onto the same value and leave the value before it
+   * without a label, out of reach of a rollback.
    */
   async store(
     name: string,
@@ -256,17 +282,35 @@ export class SecretsBackend {
     mode: 'create' | 'update' | 'upsert',
     description: string | undefined,
     signal: AbortSignal,
-  ): Promise<{ name: string; versionId: string; created: boolean }> {
+  ): Promise<{ name: string; versionId: string; created: boolean; unchanged?: true }> {
     const create = async () => {
       const out = await this.create(name, value, { description }, signal);
       return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: true };
     };
+    valueFits(name, value);
     if (mode === 'create') return create();
+    // No readable current value (none yet, no permission, scheduled for deletion): PutSecretValue answers for it.
+    const current = await this.getValue(name, {}, signal).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      return undefined;
+    });
+    if (current?.VersionId && current.SecretString === value) {
+      return { name: current.Name ?? name, versionId: current.VersionId, created: false, unchanged: true };
+    }
     try {
       const out = await this.putValue(name, value, undefined, signal);
       return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: false };
     } catch (err) {
-      if (mode === 'upsert' && isAwsError(err, 'ResourceNotFoundException')) return create();
+      if (mode === 'upsert' && isAwsError(err, 'ResourceNotFoundException')) {
+        if (name.startsWith('arn:')) {
+          throw new ToolError(
+            'ERR_NOT_FOUND',
+            `no secret has the ARN "${name}" (check it with secrets_list); upsert creates a secret only by name: give the name to create one`,
+            err instanceof ToolError ? err.details : {},
+          );
+        }
+        return create();
+      }
       throw err;
     }
   }
@@ -277,6 +321,7 @@ export class SecretsBackend {
     stages: string[] | undefined,
     signal: AbortSignal,
   ): Promise<PutSecretValueCommandOutput> {
+    valueFits(name, value);
     return this.#send(
       `store a new value in secret "${name}"`,
       signal,
@@ -289,7 +334,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { sensitive: [value] },
+      { sensitive: [value], errors: { InvalidRequestException: VALUE_REFUSED } },
     );
   }
 
@@ -416,8 +461,11 @@ export class SecretsBackend {
     } = {},
   ): Promise<T> {
     const aws = await this.#aws();
+    const scrubbed = (message: string) => scrub(message, call.sensitive ?? []);
     const send = (abortSignal: AbortSignal) =>
-      fn(abortSignal, aws).catch((err: unknown) => Promise.reject(unparsable(what, err)));
+      fn(abortSignal, aws).catch((err: unknown) =>
+        Promise.reject(misconfigured(what, unparsable(what, err), this.endpoint, scrubbed)),
+      );
     return callAws(what, signal, send, {
       service: 'Secrets Manager',
       timeoutMs: this.timeoutMs,
@@ -425,7 +473,7 @@ export class SecretsBackend {
       endpoint: this.endpoint,
       unreachableHint: 'check the endpoint and network',
       errors: call.errors ? { ...ERRORS, ...call.errors } : ERRORS,
-      scrub: (message) => scrub(message, call.sensitive ?? []),
+      scrub: scrubbed,
       metrics: this.#series,
     });
   }
@@ -444,6 +492,45 @@ function unparsable(what: string, err: unknown): unknown {
     'ERR_BACKEND_ERROR',
     `could not ${what}: Secrets Manager answered${status !== undefined ? ` HTTP ${status}` : ''} with a body that is not valid JSON (not shown: it may hold a secret value); check that the endpoint is Secrets Manager and that no proxy in between alters answers, then retry`,
     { awsError: 'InvalidResponse', ...(status !== undefined ? { status } : {}) },
+  );
+}
+
+/**
+ * A region the client cannot use, said as what to set instead of "unreachable" or "wrong secret key": the SDK
+ * refuses a missing or malformed region before sending; an endpoint of another region than the one the
+ * request is signed for answers InvalidSignatureException "Credential should be scoped to a valid region,
+ * not '<region>'" (SigV4: the credential scope names the region; the service checks it is its own).
+ */
+function misconfigured(
+  what: string,
+  err: unknown,
+  endpoint: string | undefined,
+  scrubbed: (message: string) => string,
+): unknown {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  const set = 'set AWS_REGION (or backend.region) to the region the secrets are in, e.g. eu-north-1';
+  if (e?.name === 'Error' && /^Region (is missing|not accepted)/.test(message)) {
+    return new ToolError('ERR_BACKEND_ERROR', `could not ${what}: ${message.slice(0, 200)}; ${set}`);
+  }
+  if (e?.name === 'InvalidSignatureException' && /scoped to a valid region/i.test(message)) {
+    const status = e.$metadata?.httpStatusCode;
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `could not ${what}: InvalidSignatureException (${scrubbed(message)}); Secrets Manager${endpoint ? ` at ${endpoint}` : ''} serves another region than the server signs for: ${set}, the one the endpoint serves`,
+      { awsError: 'InvalidSignatureException', ...(status !== undefined ? { status } : {}) },
+    );
+  }
+  return err;
+}
+
+/** Refuses a value the service cannot hold, before it is sent, saying its size in bytes. */
+function valueFits(name: string, value: string): void {
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes <= MAX_VALUE_BYTES) return;
+  throw new ToolError(
+    'ERR_INVALID_INPUT',
+    `the value for secret "${name}" is ${bytes} bytes in UTF-8 (${[...value].length} characters); Secrets Manager holds at most ${MAX_VALUE_BYTES} bytes per value: shorten it or split it across secrets; nothing was stored`,
   );
 }
 

@@ -184,6 +184,7 @@ export const filesMigrate = defineTool({
     name: z.string(),
     versionId: z.string(),
     created: z.boolean(),
+    unchanged: z.boolean().optional(),
     file: z.string(),
     line: z.number(),
     reference: z.string(),

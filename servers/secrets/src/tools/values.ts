@@ -131,10 +131,11 @@ export const secretsPut = defineTool({
     name: z.string(),
     versionId: z.string(),
     created: z.boolean(),
+    unchanged: z.boolean().optional(),
     findings: z.array(Finding),
   }),
   plan: ({ name, mode }) =>
-    `${mode} secret "${name}" with the given value as its new AWSCURRENT version (the old one becomes AWSPREVIOUS)`,
+    `${mode} secret "${name}" with the given value as its new AWSCURRENT version (the old one becomes AWSPREVIOUS; nothing changes if AWSCURRENT already holds this value)`,
   handler: async ({ name, value, description, mode }, { sm, signal, strength }) => {
     const findings = checkSecret(value, strength);
     const stored = await sm.store(name, value, mode, description, signal);
