@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { at, type SimJob, type SimPipeline, type SimProject } from '../simulators/gitlab.js';
+import { at, LONG_LOG_JOB as LONG_LOG, type SimJob, type SimPipeline, type SimProject } from '../simulators/gitlab.js';
 import { call, callError, type Fixture, start } from './harness.js';
 
 let fx: Fixture;
@@ -421,5 +421,103 @@ describe('job log tail', () => {
     const bad = await callError('jobs_get_log', { project: 'platform/api', jobId: 5102, grep: '(a)\\1' }, fx.services);
     expect(bad.code).toBe('ERR_INVALID_INPUT');
     expect(bad.message).toMatch(/RE2/);
+  });
+});
+
+describe('job log from an offset', () => {
+  const jobOf = (id: number) => fx.sim.state.projects.flatMap((p) => p.jobs).find((j) => j.id === id) as SimJob;
+
+  it('reads the start of a log and continues with nextOffset until the end, every line once', async () => {
+    const size = Buffer.byteLength(jobOf(5102).trace);
+    // before the fix: offset was not an input (dropped), and the answer was the log's end
+    const first = await call(
+      'jobs_get_log',
+      { project: 'platform/api', jobId: 5102, lines: 3, offset: 0 },
+      fx.services,
+    );
+    expect(first.text.split('\n')).toEqual([
+      'Running with gitlab-runner 17.5.0 (abc123)',
+      'Preparing the "docker" executor',
+      'Using Docker executor with image node:20 ...',
+    ]);
+    expect(first).toMatchObject({ startOffset: 0, totalBytes: size, truncated: true, returnedLines: 3 });
+    expect(first.bound).toMatch(
+      new RegExp(`^first 3 of \\d+ lines from byte 0 .*of ${size} read; continue with offset ${first.nextOffset}$`),
+    );
+    const whole = await call('jobs_get_log', { project: 'platform/api', jobId: 5102, lines: 2000 }, fx.services);
+    const seen: string[] = [...first.text.split('\n')];
+    let at: number | undefined = first.nextOffset;
+    for (let n = 0; at !== undefined && n < 50; n++) {
+      const next = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: 5102, lines: 4, offset: at },
+        fx.services,
+      );
+      expect(next.startOffset).toBeGreaterThanOrEqual(at);
+      if (next.text) seen.push(...next.text.split('\n'));
+      at = next.nextOffset;
+      if (at === undefined) expect(next.bound).toMatch(/the log ends here$/);
+    }
+    expect(seen.join('\n')).toBe(whole.text);
+  });
+
+  it('the tail says where it starts, and reading from there gives the same lines', async () => {
+    const tail = await call('jobs_get_log', { project: 'platform/api', jobId: 5102, lines: 5 }, fx.services);
+    expect(tail.startOffset).toBeGreaterThan(0);
+    expect(tail.bound).toMatch(new RegExp(`they start at byte ${tail.startOffset}: pass offset to read earlier parts`));
+    const again = await call(
+      'jobs_get_log',
+      { project: 'platform/api', jobId: 5102, lines: 5, offset: tail.startOffset },
+      fx.services,
+    );
+    expect(again.text).toBe(tail.text);
+    expect(again.nextOffset).toBeUndefined();
+  });
+
+  it('reads the start and the middle of a log larger than the tail kept', async () => {
+    const small = await start({ maxLogBytes: 64 * 1024 });
+    try {
+      const size = Buffer.byteLength(jobOf(LONG_LOG).trace);
+      expect(size).toBeGreaterThan(1_000_000);
+      const head = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: LONG_LOG, lines: 12, offset: 0 },
+        small.services,
+      );
+      expect(head.text.split('\n')[0]).toBe('Running with gitlab-runner 17.5.0 (abc123)');
+      expect(head.text).toContain('noise line 0 ');
+      // the size comes from the job's archived trace artifact: the read stopped well before the end
+      expect(head).toMatchObject({ totalBytes: size, startOffset: 0, truncated: true });
+      const middle = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: LONG_LOG, lines: 3, offset: 700_000 },
+        small.services,
+      );
+      const raw = jobOf(LONG_LOG).trace;
+      const lineStart = raw.indexOf('\n', 700_000 - 1) + 1;
+      // an offset inside a line returns that line's rest first, then whole lines
+      expect(middle.startOffset).toBe(700_000);
+      expect(middle.text.split('\n')[1]).toBe(raw.slice(lineStart, raw.indexOf('\n', lineStart)));
+      expect(middle.nextOffset).toBeGreaterThan(lineStart);
+      // a filter reads at most the configured log bytes forward, and says so when nothing matched there
+      const grep = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: LONG_LOG, grep: 'AssertionError', offset: 0 },
+        small.services,
+      );
+      expect(grep.returnedLines).toBe(0);
+      expect(grep.bound).toMatch(/^no matching lines in bytes 0-\d+ of \d+ read; continue with offset \d+$/);
+      expect(grep.nextOffset).toBeLessThanOrEqual(64 * 1024);
+      expect(grep.nextOffset).toBeGreaterThan(60 * 1024);
+      const past = await call(
+        'jobs_get_log',
+        { project: 'platform/api', jobId: LONG_LOG, offset: size + 10 },
+        small.services,
+      );
+      expect(past).toMatchObject({ text: '', returnedLines: 0, totalBytes: size, truncated: false });
+      expect(past.bound).toMatch(/the offset is past the end of the log$/);
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -375,7 +375,13 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       },
       pipeline: { id: pl.id, project_id: p.id, ref: pl.ref, sha: pl.sha, status: pl.status },
       web_url: `${base}/${p.path_with_namespace}/-/jobs/${j.id}`,
-      artifacts: [],
+      // jobs.md (the job's `artifacts`): once a job has finished its log is archived as a `trace` artifact
+      // with its size in bytes (file_format null on gitlab.com answers, "raw" in the doc's example); a
+      // running job's log is not archived yet
+      artifacts:
+        ['success', 'failed', 'canceled'].includes(j.status) && j.trace !== ''
+          ? [{ file_type: 'trace', size: Buffer.byteLength(j.trace), filename: 'job.log', file_format: null }]
+          : [],
       runner: null,
       // GitLab exposes failure_reason only on failed jobs
       ...(j.status === 'failed' ? { failure_reason: j.failure_reason } : {}),
@@ -895,19 +901,22 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
             headers[`x-gitlab-${k.replaceAll('_', '-')}`] = raw(v);
           return { status: 200, body: buf.toString('utf8'), text: true, headers };
         }
+        // lib/api/entities/wiki_page_basic.rb and wiki_page.rb: Grape exposes fields in declaration order,
+        // the basic ones (format, slug, title) first, then content and its encoding; wikis.md lists no other
+        // form of a page (no raw endpoint: `render_html` and `version` are its only options)
         case 'GET projects/:id/wikis':
           return ok(
             p.wiki.map((w) => ({
+              format: w.format,
               slug: w.slug,
               title: w.title,
-              format: w.format,
-              ...(boolParam(q.get('with_content') ?? undefined) ? { content: w.content } : {}),
+              ...(boolParam(q.get('with_content') ?? undefined) ? { content: w.content, encoding: 'UTF-8' } : {}),
             })),
           );
         case 'GET projects/:id/wikis/:sub': {
           const w = p.wiki.find((x) => x.slug === subId);
           if (!w) throw notFound('Wiki Page');
-          return ok({ ...w, encoding: 'UTF-8' });
+          return ok({ format: w.format, slug: w.slug, title: w.title, content: w.content, encoding: 'UTF-8' });
         }
         case 'GET projects/:id/runners':
           need(ACCESS.maintainer, access, me.is_admin);

@@ -58,6 +58,8 @@ export class GitLabBackend {
   readonly memberMaxAccess: AccessLevel;
   readonly url: string;
   readonly timeoutMs: number;
+  /** How much of a job log one call reads (its tail, or a window from an offset). */
+  readonly maxLogBytes: number;
   #token: { value: string; at: number } | undefined;
   readonly #opts: GitLabBackendOptions;
   // gitbeaker (its ~150 resource classes and their dependencies) is loaded by the first call, not at start.
@@ -69,6 +71,7 @@ export class GitLabBackend {
     this.#opts = opts;
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
+    this.maxLogBytes = opts.maxLogBytes;
     this.allowlist = new Allowlist(opts.allowlist);
     this.memberMaxAccess = opts.memberMaxAccess ?? 'maintainer';
     this.#series = opts.metrics?.backend('gitlab');

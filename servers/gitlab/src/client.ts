@@ -15,6 +15,7 @@ import {
   sliceChars,
   withoutValues,
 } from '@ravenhelm/kit';
+import { JsonFieldWindow, type JsonWindowRead, type JsonWindowSpec } from './json-window.js';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -42,6 +43,13 @@ export interface CallScope {
   bodyWindow?: { offset: number; bytes: number; headBytes: number };
   /** What that read kept. */
   windowRead?: BodyWindow;
+  /**
+   * Set before a JSON read of a text GitLab sends only inside JSON (a wiki page): the next answer is read
+   * only until a byte window of that field's value (and the fields wanted besides) has been seen.
+   */
+  jsonWindow?: JsonWindowSpec;
+  /** What that read kept. */
+  jsonWindowRead?: JsonWindowRead;
 }
 
 export interface BodyWindow {
@@ -170,7 +178,11 @@ async function readCapped(
   }
   let buf = Buffer.concat(chunks);
   if (buf.length > max) buf = buf.subarray(buf.length - max);
-  return { buf, total };
+  // a tail begins at a character, so its bytes and its text agree (offsets into it stay exact)
+  let start = 0;
+  while (keepTail && total > buf.length && start < 3 && start < buf.length && ((buf[start] as number) & 0xc0) === 0x80)
+    start++;
+  return { buf: buf.subarray(start), total };
 }
 
 /** Bytes [offset, offset + bytes) of a body and its first `headBytes`; the rest is not fetched. */
@@ -195,6 +207,20 @@ async function readWindow(
     if (received >= end && headKept >= headBytes) break; // leaving the loop cancels the body
   }
   return { window: Buffer.concat(window), head: Buffer.concat(head), received };
+}
+
+/**
+ * A JSON object read until `spec`'s window of one string field and the fields it wants were seen; the
+ * rest is not fetched. Whole chunks are read (what has arrived costs nothing more), so a small answer is
+ * read to its end and the field's size is known.
+ */
+async function readJsonWindow(res: Response, spec: JsonWindowSpec): Promise<JsonWindowRead> {
+  const reader = new JsonFieldWindow(spec);
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    reader.push(Buffer.from(chunk));
+    if (reader.enough) return reader.result(); // leaving the loop cancels the body
+  }
+  throw new SyntaxError('the JSON answer ended early');
 }
 
 const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
@@ -363,6 +389,14 @@ async function parse(res: Response, opts: HandlerOptions, scope: CallScope | und
   }
   if (res.status === 204) return { body: null, headers, status: res.status };
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  const jsonWindow = scope?.jsonWindow;
+  if (scope && jsonWindow) {
+    scope.jsonWindow = undefined;
+    if (type !== 'application/json')
+      throw new GitLabNetworkError('invalid', `the answer is ${type || 'untyped'}, not JSON`);
+    scope.jsonWindowRead = await readJsonWindow(res, jsonWindow);
+    return { body: scope.jsonWindowRead.fields, headers, status: res.status };
+  }
   if (type === 'application/json') {
     const used = scope?.jsonBytes ?? 0;
     const perCall = JSON_ANSWERS_PER_CALL * opts.maxJsonBytes;

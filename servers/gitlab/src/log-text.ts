@@ -18,6 +18,9 @@ export interface CleanLine {
   text: string;
   /** The innermost open section (`step_script`, `prepare_executor`...), or null outside any section. */
   section: string | null;
+  /** Where its raw line starts and where the next one starts, in bytes of the raw text. */
+  start: number;
+  end: number;
 }
 
 /** Splits a raw trace into clean lines, tracking which section each belongs to. */
@@ -25,7 +28,10 @@ export function cleanLog(raw: string): { lines: CleanLine[]; lastSection: string
   const out: CleanLine[] = [];
   const open: string[] = [];
   let lastSection: string | null = null;
+  let end = 0;
   for (const rawLine of raw.split('\n')) {
+    const start = end;
+    end += Buffer.byteLength(rawLine, 'utf8') + 1;
     let line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
     let sectionLineOnly = false;
     line = line.replace(SECTION, (_m, kind: string, _ts: string, name: string) => {
@@ -44,7 +50,7 @@ export function cleanLog(raw: string): { lines: CleanLine[]; lastSection: string
     if (cr >= 0) line = line.slice(cr + 1);
     const text = stripAnsi(line).trimEnd();
     if (text === '' && sectionLineOnly) continue;
-    out.push({ text, section: open.at(-1) ?? null });
+    out.push({ text, section: open.at(-1) ?? null, start, end });
   }
   while (out.length > 0 && out.at(-1)?.text === '') out.pop();
   return { lines: out, lastSection };
@@ -73,4 +79,28 @@ export function tailLines<T extends { text: string }>(
     bytes += size;
   }
   return { lines: kept.reverse(), bytes };
+}
+
+/** The first `maxLines` lines whose total UTF-8 size stays within `maxBytes`; a single huge line keeps its start. */
+export function headLines<T extends { text: string }>(
+  lines: readonly T[],
+  maxLines: number,
+  maxBytes: number,
+): { lines: T[]; cut: boolean } {
+  const kept: T[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    if (kept.length >= maxLines) break;
+    const size = Buffer.byteLength(line.text, 'utf8') + 1;
+    if (bytes + size > maxBytes) {
+      if (kept.length > 0) break;
+      const buf = Buffer.from(line.text, 'utf8');
+      let n = maxBytes - 1;
+      while (n > 0 && ((buf[n] as number) & 0xc0) === 0x80) n--; // not inside a character
+      return { lines: [{ ...line, text: buf.subarray(0, n).toString('utf8') }], cut: true };
+    }
+    kept.push(line);
+    bytes += size;
+  }
+  return { lines: kept, cut: false };
 }

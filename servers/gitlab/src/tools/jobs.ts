@@ -1,7 +1,9 @@
 import { ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
-import { tailLines } from '../log-text.js';
+import type { Api } from '../backend.js';
+import type { BodyWindow, CallScope } from '../client.js';
+import { type CleanLine, cleanLog, headLines, tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
 import { readLog } from './pipelines.js';
 import { Id, num, ProjectPath, type Rec, str, strOrNull } from './shapes.js';
@@ -11,15 +13,16 @@ export const jobsGetLog = defineTool({
   toolset: 'jobs',
   tier: 'LOW',
   scopes: ['mcp:gitlab:read'],
-  title: 'Tail a job log',
-  description: 'End of a CI job log without ANSI or section markers, capped by lines and bytes; optional RE2 filter.',
+  title: 'Read a job log',
+  description: 'End of a CI job log, or lines from a byte offset, without ANSI codes; capped; optional RE2 filter.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
     jobId: Id.describe('From pipelines_get'),
-    lines: z.number().int().min(1).max(2000).default(200).describe('Most lines returned (the last ones)'),
+    lines: z.number().int().min(1).max(2000).default(200).describe('Most lines returned'),
     maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of log text returned'),
     grep: z.string().min(1).max(200).optional().describe('RE2 pattern: keep only matching lines'),
+    offset: z.number().int().min(0).optional().describe('Read forward from this byte (0: the start); default: the end'),
   }),
   output: z.object({
     job: z.object({
@@ -32,11 +35,13 @@ export const jobsGetLog = defineTool({
     text: z.string(),
     returnedLines: z.number(),
     matchedLines: z.number(),
-    totalBytes: z.number(),
+    totalBytes: z.number().nullable(),
+    startOffset: z.number(),
+    nextOffset: z.number().optional(),
     truncated: z.boolean(),
     bound: z.string(),
   }),
-  handler: async ({ project, jobId, lines, maxBytes, grep }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, jobId, lines, maxBytes, grep, offset }, { gitlab, signal, maxOutputBytes }) => {
     let re: RE2JS | undefined;
     if (grep) {
       try {
@@ -46,34 +51,120 @@ export const jobsGetLog = defineTool({
       }
     }
     const path = gitlab.project(project);
+    const byteCap = Math.min(maxBytes, maxOutputBytes - 1024);
+    const keep = (l: CleanLine) => !re || re.matcher(l.text).find();
     return gitlab.call(`job ${jobId} of "${project}"`, signal, async (api, scope) => {
       const job = (await api.Jobs.show(path, jobId)) as unknown as Rec;
+      const summary = {
+        id: num(job.id),
+        name: str(job.name),
+        stage: str(job.stage),
+        status: str(job.status),
+        failureReason: strOrNull(job.failure_reason),
+      };
+      if (offset !== undefined) {
+        const window = grep ? gitlab.maxLogBytes : Math.min(gitlab.maxLogBytes, FORWARD_READ_BYTES);
+        const log = await readLogFrom(api, scope, path, jobId, offset, window);
+        const matched = log.lines.filter(keep);
+        const head = headLines(matched, lines, byteCap);
+        const last = head.lines.at(-1);
+        const more = head.lines.length < matched.length || head.cut;
+        const nextOffset = more && last ? Math.min(log.base + last.end, log.end) : log.ended ? undefined : log.end;
+        const totalBytes = log.ended ? log.received : traceSize(job);
+        const first = head.lines[0];
+        const range = `bytes ${offset}-${log.end} of ${totalBytes ?? 'an unknown number of'} read`;
+        const bound =
+          (first
+            ? `first ${head.lines.length} of ${matched.length} ${re ? 'matching ' : ''}lines from byte ${log.base + first.start} (cap ${lines} lines / ${byteCap} bytes); ${range}`
+            : `no ${re ? 'matching ' : ''}lines in ${range}`) +
+          (head.cut ? '; that line is longer than the byte cap: its start is shown, its rest skipped' : '') +
+          (nextOffset !== undefined
+            ? `; continue with offset ${nextOffset}`
+            : offset > log.received
+              ? '; the offset is past the end of the log'
+              : '; the log ends here');
+        return {
+          job: summary,
+          text: head.lines.map((l) => l.text).join('\n'),
+          returnedLines: head.lines.length,
+          matchedLines: matched.length,
+          totalBytes,
+          startOffset: first ? log.base + first.start : Math.min(offset, log.end),
+          ...(nextOffset !== undefined ? { nextOffset } : {}),
+          truncated: nextOffset !== undefined,
+          bound,
+        };
+      }
       const log = await readLog(api, scope, path, jobId);
-      const matched = re ? log.lines.filter((l) => re.matcher(l.text).find()) : log.lines;
-      const byteCap = Math.min(maxBytes, maxOutputBytes - 1024);
+      const matched = log.lines.filter(keep);
       const tail = tailLines(matched, lines, byteCap);
       const truncated = log.cut || tail.lines.length < matched.length;
+      const startOffset = log.base + (tail.lines[0]?.start ?? log.readBytes);
       const bound =
         `last ${tail.lines.length} of ${matched.length} ${re ? 'matching ' : ''}lines (cap ${lines} lines / ${byteCap} bytes)` +
-        (log.cut ? `; only the last ${log.readBytes} of ${log.totalBytes} log bytes were read` : '');
+        (log.cut ? `; only the last ${log.readBytes} of ${log.totalBytes} log bytes were read` : '') +
+        (startOffset > 0
+          ? `; they start at byte ${startOffset}: pass offset to read earlier parts (0: the start)`
+          : '');
       return {
-        job: {
-          id: num(job.id),
-          name: str(job.name),
-          stage: str(job.stage),
-          status: str(job.status),
-          failureReason: strOrNull(job.failure_reason),
-        },
+        job: summary,
         text: tail.lines.map((l) => l.text).join('\n'),
         returnedLines: tail.lines.length,
         matchedLines: matched.length,
         totalBytes: log.totalBytes,
+        startOffset,
         truncated,
         bound,
       };
     });
   },
 });
+
+/** Log bytes read forward from an offset without a filter: room for the most lines a call returns. */
+const FORWARD_READ_BYTES = 512 * 1024;
+
+/**
+ * The log's size from the job: a finished job's log is archived as its `trace` artifact (jobs.md, the
+ * job's `artifacts`: file_type "trace" with its size); a running job's has no size yet.
+ */
+function traceSize(job: Rec): number | null {
+  const artifacts = Array.isArray(job.artifacts) ? (job.artifacts as Rec[]) : [];
+  const trace = artifacts.find((a) => a?.file_type === 'trace');
+  return typeof trace?.size === 'number' ? trace.size : null;
+}
+
+/**
+ * Bytes [offset, offset + bytes) of a job log, cut at the last line end inside them (unless the log ended
+ * there) and at characters, cleaned into lines. GitLab's trace endpoint has no Range or offset (it sends
+ * the whole log: lib/api/ci/jobs.rb `body trace`), so the bytes before the window are read and dropped,
+ * and nothing past it is fetched.
+ */
+async function readLogFrom(api: Api, scope: CallScope, path: string, jobId: number, offset: number, bytes: number) {
+  scope.bodyWindow = { offset, bytes, headBytes: 0 };
+  await api.Jobs.showLog(path, jobId);
+  const read = scope.windowRead as BodyWindow;
+  const buf = read.window;
+  const ended = read.received < offset + bytes;
+  let from = 0;
+  while (from < 3 && from < buf.length && ((buf[from] as number) & 0xc0) === 0x80) from++;
+  let to = buf.length;
+  if (!ended) {
+    const nl = buf.lastIndexOf(0x0a);
+    if (nl >= from) to = nl + 1;
+    else to = charEnd(buf, from);
+  }
+  const { lines } = cleanLog(buf.subarray(from, to).toString('utf8'));
+  return { lines, base: offset + from, end: offset + to, ended, received: read.received };
+}
+
+/** Where the last whole character of `buf` (from `from`) ends. */
+function charEnd(buf: Buffer, from: number): number {
+  let k = buf.length - 1;
+  while (k > from && ((buf[k] as number) & 0xc0) === 0x80) k--;
+  const lead = buf[k] ?? 0;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return k + need <= buf.length ? buf.length : k;
+}
 
 export const jobsRetry = defineTool({
   name: 'jobs_retry',

@@ -434,11 +434,14 @@ export async function readLog(api: Api, scope: CallScope, path: string, jobId: n
   const text = typeof raw === 'string' ? raw : '';
   const { lines, lastSection } = cleanLog(text);
   const readBytes = Buffer.byteLength(text, 'utf8');
+  const totalBytes = scope.textTotalBytes ?? readBytes;
   return {
     lines,
     lastSection,
     readBytes,
-    totalBytes: scope.textTotalBytes ?? readBytes,
+    totalBytes,
+    /** Where the text read starts in the log (its tail was kept): line offsets are from here. */
+    base: Math.max(0, totalBytes - readBytes),
     cut: scope.textTruncated === true,
   };
 }

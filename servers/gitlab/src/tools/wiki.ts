@@ -1,5 +1,6 @@
 import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
+import type { JsonWindowRead } from '../json-window.js';
 import { defineTool } from './define.js';
 import { Cursor, Offset, ProjectPath, type Rec, str, textWindow } from './shapes.js';
 
@@ -57,24 +58,35 @@ export const wikiGet = defineTool({
     content: z.string(),
     truncated: z.boolean(),
     nextOffset: z.number().optional(),
-    bytes: z.number(),
+    bytes: z.number().nullable(),
+    note: z.string().optional(),
   }),
   handler: async ({ project, slug, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
-    const p = (await gitlab.call(`wiki page "${slug}" of "${project}"`, signal, (api) =>
-      api.ProjectWikis.show(path, slug),
-    )) as unknown as Rec;
-    const buf = Buffer.from(str(p.content), 'utf8');
-    const w = textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
-    return {
-      slug: str(p.slug),
-      title: str(p.title),
-      format: str(p.format),
-      content: w.text,
-      truncated: w.truncated,
-      ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
-      bytes: buf.length,
-    };
+    return gitlab.call(`wiki page "${slug}" of "${project}"`, signal, async (api, scope) => {
+      // GitLab sends a page only inside JSON (wikis.md: no raw form; render_html gives HTML, version an
+      // older page): read it only up to the window's end, a few bytes past it finding where the last
+      // character ends, so a page of any size costs at most its JSON up to offset + maxBytes.
+      scope.jsonWindow = { field: 'content', offset, bytes: maxBytes + 8, wants: ['title', 'slug', 'format'] };
+      await api.ProjectWikis.show(path, slug);
+      const read = scope.jsonWindowRead as JsonWindowRead;
+      const w = textWindow(read.window, 0, maxBytes, maxOutputBytes - 1024);
+      const nextOffset = w.nextOffset !== undefined ? offset + w.nextOffset : undefined;
+      return {
+        slug: read.fields.slug ?? slug,
+        title: read.fields.title ?? '',
+        format: read.fields.format ?? '',
+        content: w.text,
+        truncated: w.truncated,
+        ...(nextOffset !== undefined ? { nextOffset } : {}),
+        bytes: read.total ?? null,
+        ...(read.total === undefined
+          ? {
+              note: `reading stopped after this window: GitLab sends a wiki page whole inside JSON, so its size is known only once read to the end; continue with offset ${nextOffset ?? offset + read.window.length}`,
+            }
+          : {}),
+      };
+    });
   },
 });
 
