@@ -342,6 +342,12 @@ describe('compose example', () => {
       expect(url.hostname).toBe(`${name}-mcp`);
       expect(Number(url.port)).toBe(SERVERS[name].defaultPort);
       expect(compose.services[`${name}-mcp`].environment.RAVENHELM_PUBLIC_URL).toMatch(new RegExp(`/${name}/mcp$`));
+      // RFC 9728 discovery at the host root reaches the same server, path unchanged, on the same TLS options
+      const metadata = dynamic.http.routers[`${name}-mcp-metadata`] as Doc;
+      expect(metadata?.rule, name).toContain(`PathPrefix(\`/.well-known/oauth-protected-resource/${name}/\`)`);
+      expect(metadata.service).toBe(router.service);
+      expect(metadata.tls?.options).toBe('spiffe-mtls');
+      expect((metadata.middlewares as string[]).map((m) => Object.keys(mw[m] ?? {})[0])).not.toContain('stripPrefix');
     }
     expect(dynamic.tls.options['spiffe-mtls'].clientAuth.caFiles).toEqual(['/run/svid/svid_bundle.pem']);
   });

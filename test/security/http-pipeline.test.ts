@@ -196,7 +196,8 @@ describe('direct mTLS + OAuth (real authorization server)', () => {
     const res = await post(url, callBody('echo_noop'), { cert: oncall, ca: ca.certPem });
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toContain(
-      `resource_metadata="https://mcp.ravenhelm.test/.well-known/oauth-protected-resource/mcp"`,
+      // RFC 9728 3.1: the well-known URI of the resource https://mcp.ravenhelm.test/echo.
+      `resource_metadata="https://mcp.ravenhelm.test/.well-known/oauth-protected-resource/echo"`,
     );
   });
 

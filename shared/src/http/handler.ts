@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import { DecisionBody } from '../pipeline/approval-desk.js';
 import { errorResult, type Pipeline } from '../pipeline/pipeline.js';
 import { stringifyWellFormed } from '../unicode.js';
+import { checkJsonBody, contentCoding, readBody } from './body.js';
 import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_ICON, CONSOLE_JS } from './console-assets.js';
 import { hasEnvelopeClaim, MODERN_PROTOCOL_VERSION, type ModernLink } from './era.js';
 import { callToolFast, fastPathEligible } from './fast-call.js';
@@ -62,13 +63,16 @@ export interface HttpHandlerOptions {
   console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
+/** The paths answered to GET and HEAD besides the protected resource metadata. */
+const READ_ONLY_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
 const SUPPORTED_LEGACY = new Set(SUPPORTED_PROTOCOL_VERSIONS);
 const SUPPORTED_ALL = new Set([MODERN_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]);
 
 /** The HTTP front of one server: transport checks, authentication, per-message authorization, dispatch. */
 export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const prmPath = '/.well-known/oauth-protected-resource';
-  const prmUrl = new URL(`${prmPath}${o.path}`, o.resourceUrl).toString();
+  const { prmUrl, prmPaths } = metadataLocations(o.resourceUrl, o.path);
   const readScope = o.scopesSupported[0] ?? '';
   /** What a caller's notifications/cancelled may stop: its own running calls only. */
   const ownCalls = new OwnCalls();
@@ -121,7 +125,8 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       headers['www-authenticate'] = challenge(e);
     }
     if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
-    if (status === 405) headers.allow = 'POST';
+    if (status === 405) headers.allow = typeof e.details.allow === 'string' ? e.details.allow : 'POST';
+    if (typeof e.details.acceptEncoding === 'string') headers['accept-encoding'] = e.details.acceptEncoding;
     if (!counted) o.metrics.reject(e.code);
     send(
       res,
@@ -133,53 +138,6 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       }),
       headers,
     );
-  }
-
-  /** The whole body as text, refused past maxBodyBytes (then the request is destroyed, as a read loop would). */
-  function readBody(req: IncomingMessage): Promise<string> {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > o.maxBodyBytes) return Promise.reject(tooLarge());
-    // Stream events, not `for await`: no async iterator, end-of-stream watcher and promise per chunk.
-    return new Promise<string>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = () => {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('close', onClose);
-      };
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > o.maxBodyBytes) {
-          done();
-          req.destroy();
-          reject(tooLarge());
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onEnd = () => {
-        done();
-        resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).toString('utf8'));
-      };
-      const onError = (err: Error) => {
-        done();
-        reject(err);
-      };
-      const onClose = () => {
-        done();
-        reject(new Error('the client closed the connection before the body was read'));
-      };
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onClose);
-    });
-  }
-
-  function tooLarge(): RavenhelmError {
-    return new RavenhelmError('ERR_BODY_TOO_LARGE', `request body is over ${o.maxBodyBytes} bytes`);
   }
 
   function checkTransport(req: IncomingMessage): void {
@@ -250,10 +208,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         `${req.method} is not supported: this server is stateless, POST JSON-RPC messages to ${o.path}`,
       );
     }
-    const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-    if (!contentType.startsWith('application/json')) {
-      throw new RavenhelmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
-    }
+    const coding = checkJsonBody(req);
     const accept = (req.headers.accept ?? '*/*').toLowerCase();
     if (!/application\/json|application\/\*|\*\/\*/.test(accept)) {
       throw new RavenhelmError(
@@ -287,7 +242,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         return;
       }
     }
-    const text = await readBody(req);
+    const text = await readBody(req, o.maxBodyBytes, coding);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -431,13 +386,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const action = parts[2];
     if (parts.length === 3 && id && (action === 'approve' || action === 'reject')) {
       if (req.method !== 'POST') throw methodNotAllowed(req, url, 'POST');
-      const text = await readBody(req);
+      const text = await readBody(req, o.maxBodyBytes, contentCoding(req));
       let body: unknown = {};
       if (text.trim() !== '') {
-        const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-        if (!contentType.startsWith('application/json')) {
-          throw new RavenhelmError('ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
-        }
+        checkJsonBody(req);
         try {
           body = JSON.parse(text);
         } catch {
@@ -526,6 +478,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         `Bearer error="insufficient_scope", scope="${(e.details.requiredScopes as string[]).join(' ')}", resource_metadata="${prmUrl}"`;
     }
     if (status === 405 && typeof e.details.allow === 'string') headers.allow = e.details.allow;
+    if (typeof e.details.acceptEncoding === 'string') headers['accept-encoding'] = e.details.acceptEncoding;
     o.metrics.reject(e.code);
     send(res, status, stringifyWellFormed({ error: { code: e.code, message: e.message } }), headers);
   }
@@ -552,8 +505,24 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
           else sendApiError(res, err);
         });
       }
-      if (req.method !== 'GET')
-        throw new RavenhelmError('ERR_METHOD_NOT_ALLOWED', `${req.method} ${clip(url.pathname)} is not supported`);
+      const metadata = url.pathname === prmPath || prmPaths.has(url.pathname);
+      if (!metadata && !READ_ONLY_PATHS.has(url.pathname)) {
+        // No such resource, whatever the method (RFC 9110 15.5.5): a 405 would say POST /mcp/ exists.
+        return send(res, 404, JSON.stringify({ error: 'not found', mcpEndpoint: o.path }));
+      }
+      // RFC 9110 9.1: GET and HEAD (Node sends a HEAD answer's headers without its body); 15.5.6: a
+      // 405 lists the methods this resource supports.
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        throw new RavenhelmError(
+          'ERR_METHOD_NOT_ALLOWED',
+          `${req.method} ${clip(url.pathname)} is not supported; use GET`,
+          { allow: 'GET, HEAD' },
+        );
+      }
+      if (metadata) {
+        checkTransport(req);
+        return send(res, 200, prm, { 'access-control-allow-origin': '*' });
+      }
       switch (url.pathname) {
         case '/healthz':
           return send(res, 200, '{"status":"ok"}');
@@ -572,10 +541,6 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
           const body = await o.metrics.registry.metrics();
           return send(res, 200, body, { 'content-type': o.metrics.registry.contentType });
         }
-        case prmPath:
-        case `${prmPath}${o.path}`:
-          checkTransport(req);
-          return send(res, 200, prm, { 'access-control-allow-origin': '*' });
         default:
           return send(res, 404, JSON.stringify({ error: 'not found', mcpEndpoint: o.path }));
       }
@@ -588,6 +553,24 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       sendError(res, err);
     });
   };
+}
+
+/**
+ * Where the protected resource metadata (RFC 9728) is served, and the URL the 401 challenge names.
+ * RFC 9728 3.1 puts the metadata of `https://host/docker/mcp` at
+ * `https://host/.well-known/oauth-protected-resource/docker/mcp`: this server answers that path and the
+ * one under its own listen path (`/.well-known/oauth-protected-resource/mcp`). Behind a proxy that
+ * strips a prefix (public `/docker/mcp`, listen path `/mcp`) the challenge names the metadata under that
+ * prefix (`https://host/docker/.well-known/oauth-protected-resource/mcp`): the route that reaches the MCP
+ * endpoint reaches it too, where the host's root well-known path is shared by every server behind it.
+ */
+function metadataLocations(resourceUrl: string, path: string): { prmUrl: string; prmPaths: Set<string> } {
+  const prmPath = '/.well-known/oauth-protected-resource';
+  const publicPath = new URL(resourceUrl).pathname;
+  const wellKnown = `${prmPath}${publicPath === '/' ? '' : publicPath}`;
+  const prefix = publicPath.endsWith(path) ? publicPath.slice(0, -path.length) : undefined;
+  const prmUrl = new URL(prefix ? `${prefix}${prmPath}${path}` : wellKnown, resourceUrl).toString();
+  return { prmUrl, prmPaths: new Set([`${prmPath}${path}`, wellKnown]) };
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */
