@@ -45,9 +45,15 @@
  *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
  *   sequence, creationDate, payload, type {type, localized}}): filters sequence (greater than, whatever
  *   `asc`; counted per aggregate), creationDate/from (before it when descending, after it when `asc`) or
- *   range {since, until}, limit (at most 1000), editorUserId, eventTypes, aggregateId, aggregateTypes,
+ *   range {since, until}, limit (at most 1000), editorUserId, eventTypes, aggregateId (one id, a string:
+ *   ListEventsRequest aggregate_id; event.go makes a list of it or of nothing), aggregateTypes,
  *   resourceOwner; no total (internal/api/grpc/admin/event.go eventRequestToFilter,
- *   internal/eventstore/search_query.go, internal/eventstore/v3/push.sql).
+ *   internal/eventstore/search_query.go, internal/eventstore/v3/push.sql). A user grant's events are on
+ *   the grant's own aggregate, type `usergrant`, id the grant's id, owned by the granting organisation
+ *   (internal/repository/usergrant/aggregate.go, internal/command/user_grant.go), not on the user's:
+ *   `user.grant.added` carries {userId, projectId, grantId (the project grant's, when there is one),
+ *   roleKeys}, `user.grant.changed` {roleKeys}, removed, cascade.removed, deactivated and reactivated no
+ *   payload (internal/repository/usergrant/user_grant.go).
  * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
  *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
  *   7 PERMISSION_DENIED 403, 9 FAILED_PRECONDITION 400, 16 UNAUTHENTICATED 401); messages are
@@ -173,6 +179,14 @@ export interface ZitadelSim extends SimServer {
    * every grant: the next ListUserGrants shows every write made before it.
    */
   grantProjectionLagMs: number;
+  /**
+   * Test hook, not Zitadel behaviour: how long (ms) each GetUserGrantByID waits for another one to arrive
+   * (0: none); a pair is answered together, from the same state. Two callers then read the same role list
+   * before either writes: the interleaving that a read-modify-write of a grant has to survive.
+   */
+  grantReadPairingMs: number;
+  /** Test hook: runs after every grant write (AddUserGrant, UpdateUserGrant), e.g. as another writer would. */
+  afterGrantWrite: ((g: SimGrant) => void) | undefined;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -218,6 +232,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     managers: new Set(),
     withheld: new Set(),
     grantProjectionLagMs: 0,
+    grantReadPairingMs: 0,
+    afterGrantWrite: undefined,
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -233,8 +249,9 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     return isoOfMicros(lastMicros);
   };
   function record(e: Omit<SimEvent, 'sequence' | 'creationDate'> & { creationDate?: string }) {
-    const sequence = (aggregateSequence.get(e.aggregateId) ?? 0) + 1;
-    aggregateSequence.set(e.aggregateId, sequence);
+    const aggregate = `${e.aggregateType}/${e.aggregateId}`;
+    const sequence = (aggregateSequence.get(aggregate) ?? 0) + 1;
+    aggregateSequence.set(aggregate, sequence);
     const creationDate = e.creationDate ?? nowMicros();
     // a time a test gives moves the clock too: the store's times never go back
     const at = microsOf(creationDate) as bigint;
@@ -247,6 +264,16 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       aggregateId: u.id,
       aggregateType: 'user',
       resourceOwner: u.orgId,
+      editorUserId: editor,
+      ...(payload ? { payload } : {}),
+    });
+  /** An event on grant `g`'s own aggregate (see the header: usergrant, the grant's id, its organisation). */
+  const grantEvent = (g: SimGrant, type: string, editor: string, payload?: Record<string, unknown>) =>
+    record({
+      type,
+      aggregateId: g.id,
+      aggregateType: 'usergrant',
+      resourceOwner: g.orgId,
       editorUserId: editor,
       ...(payload ? { payload } : {}),
     });
@@ -271,6 +298,25 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     return [...state.grants.map(shown), ...removed.map((id) => grantBacklog.get(id)?.shown)].filter(
       (g): g is SimGrant => g !== undefined,
     );
+  }
+
+  /** The grant read waiting for a partner (grantReadPairingMs), if any. */
+  let unpaired: (() => void) | undefined;
+  function pairGrantRead(): Promise<void> {
+    const waiting = unpaired;
+    if (waiting) {
+      unpaired = undefined;
+      waiting();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const go = () => {
+        if (unpaired === go) unpaired = undefined;
+        resolve();
+      };
+      unpaired = go;
+      setTimeout(go, state.grantReadPairingMs);
+    });
   }
 
   function details(resourceOwner: string, at = created) {
@@ -804,6 +850,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       if (mGrants && req.method === 'GET' && mGrants[2]) {
         // GetUserGrantByID triggers the user-grant projection first (whatever the read then finds), and reads
         // the grant id in the request's organisation; the user id of the path takes no part in it.
+        if (state.grantReadPairingMs > 0) await pairGrantRead();
         grantBacklog.clear();
         const g = state.grants.find((x) => x.id === mGrants[2] && x.orgId === who.orgId);
         if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'QUERY-wIPkA');
@@ -836,7 +883,13 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           };
           grantWritten(g.id, undefined);
           state.grants.push(g);
-          userEvent(u, 'user.grant.added', who.userId, { projectId: p.id, roleKeys: g.roleKeys, grantId: g.id });
+          // roleKeys is omitempty; grantId would be a project grant's id (project grants are not simulated)
+          grantEvent(g, 'user.grant.added', who.userId, {
+            userId: u.id,
+            projectId: p.id,
+            ...(g.roleKeys.length > 0 ? { roleKeys: [...g.roleKeys] } : {}),
+          });
+          state.afterGrantWrite?.(g);
           return { status: 200, json: { userGrantId: g.id, details: details(who.orgId) } };
         }
         const g = state.grants.find((x) => x.id === grantId && x.userId === u.id && x.orgId === who.orgId);
@@ -846,15 +899,21 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           const p = state.projects.find((x) => x.id === g.projectId);
           const unknown = roleKeys.find((k) => !p?.roles.some((r) => r.key === k));
           if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          // the same list in the same order is refused (internal/command/user_grant.go ChangeUserGrant:
+          // slices.Equal(existing.RoleKeys, new) -> PreconditionFailed COMMAND-Rs8fy); no version is checked:
+          // the list sent replaces whatever the grant holds now
+          if (roleKeys.length === g.roleKeys.length && roleKeys.every((k, i) => g.roleKeys[i] === k))
+            return grpcError(9, 'Errors.UserGrant.NotChanged', 'COMMAND-Rs8fy');
           grantWritten(g.id, g);
           g.roleKeys = [...roleKeys];
-          userEvent(u, 'user.grant.changed', who.userId, { roleKeys: g.roleKeys, grantId: g.id });
+          grantEvent(g, 'user.grant.changed', who.userId, { roleKeys: [...g.roleKeys] });
+          state.afterGrantWrite?.(g);
           return { status: 200, json: { details: details(who.orgId) } };
         }
         if (req.method === 'DELETE') {
           grantWritten(g.id, g);
           state.grants.splice(state.grants.indexOf(g), 1);
-          userEvent(u, 'user.grant.removed', who.userId, { grantId: g.id });
+          grantEvent(g, 'user.grant.removed', who.userId);
           return { status: 200, json: { details: details(who.orgId) } };
         }
       }

@@ -252,7 +252,7 @@ describe('onboarding an agent', () => {
 
 describe('security events', () => {
   it("pages a service account's events newest first, by category, with only safe details", async () => {
-    const all: { sequence: string; type: string }[] = [];
+    const all: { sequence: string; type: string; at: string; userId?: string; details?: { grantId?: string } }[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < 20; i++) {
       const r = await call('events_list', { user: 'agent-deploy', limit: 3, ...(cursor ? { cursor } : {}) });
@@ -262,9 +262,16 @@ describe('security events', () => {
       expect(r.data.truncated).toBe(cursor !== undefined);
       if (!cursor) break;
     }
-    const seqs = all.map((e) => Number(e.sequence));
-    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
-    expect(new Set(seqs).size).toBe(seqs.length);
+    // the account's own events and its grant's (on the grant's aggregate: sequences count per aggregate),
+    // as one stream, newest first, none twice
+    const times = all.map((e) => Date.parse(e.at));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(new Set(all.map((e) => `${e.type}/${e.sequence}/${e.at}`)).size).toBe(all.length);
+    const deploy = fx.sim.users.find((u) => u.username === 'agent-deploy')?.id;
+    expect(all.every((e) => e.userId === deploy)).toBe(true);
+    const grantIds = new Set(all.filter((e) => e.type.startsWith('user.grant.')).map((e) => e.details?.grantId));
+    expect(grantIds.size).toBe(1);
+    expect(fx.sim.events.some((e) => e.aggregateType === 'usergrant' && grantIds.has(e.aggregateId))).toBe(true);
     const types = all.map((e) => e.type);
     for (const t of [
       'user.machine.added',
@@ -283,14 +290,14 @@ describe('security events', () => {
       expect(Object.keys(e.details ?? {}).every((k) => ['keyId', 'expirationDate'].includes(k))).toBe(true);
   });
 
-  it("pages an organisation's events (sequences count per user) through events that share one creation time", async () => {
-    // one transaction's worth of events: the same microsecond, on three users, across a page boundary
+  it("pages an organisation's events (sequences count per aggregate) through events that share one creation time", async () => {
+    // one transaction's worth of events: the same microsecond, on three grants, across a page boundary
     const burstAt = `${new Date().toISOString().slice(0, 23)}456Z`;
     for (let i = 0; i < 7; i++)
       fx.sim.record({
         type: 'user.grant.changed',
-        aggregateId: `burst-user-${i % 3}`,
-        aggregateType: 'user',
+        aggregateId: `burst-grant-${i % 3}`,
+        aggregateType: 'usergrant',
         resourceOwner: fx.ids.orgId,
         editorUserId: fx.serviceAccountId,
         creationDate: burstAt,

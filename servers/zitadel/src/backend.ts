@@ -452,10 +452,14 @@ export class ZitadelBackend {
   /**
    * Admin ListEvents, newest first; `createdBefore` keeps events created strictly before it (an RFC 3339
    * time). Not `sequence`: Zitadel reads it as "greater than" whatever the order, and counts it per
-   * aggregate (internal/api/grpc/admin/event.go). Needs IAM_OWNER_VIEWER.
+   * aggregate (internal/api/grpc/admin/event.go). One aggregate id at most (ListEventsRequest
+   * aggregate_id is a single string), with the aggregate type it belongs to: `user` for a user's own
+   * events, `usergrant` for a user grant's (internal/repository/usergrant/aggregate.go). Needs
+   * IAM_OWNER_VIEWER.
    */
   async listEvents(
     filter: {
+      aggregateType?: 'user' | 'usergrant';
       aggregateId?: string;
       resourceOwner?: string;
       eventTypes?: string[];
@@ -473,7 +477,8 @@ export class ZitadelBackend {
         limit: filter.limit,
         // creationDate (deprecated for `from`, which older versions lack) is strict: created before it
         ...(filter.createdBefore !== undefined ? { creationDate: filter.createdBefore } : {}),
-        ...(filter.aggregateId ? { aggregateId: filter.aggregateId, aggregateTypes: ['user'] } : {}),
+        ...(filter.aggregateId ? { aggregateId: filter.aggregateId } : {}),
+        ...(filter.aggregateType ? { aggregateTypes: [filter.aggregateType] } : {}),
         ...(filter.resourceOwner ? { resourceOwner: filter.resourceOwner } : {}),
         ...(filter.eventTypes?.length ? { eventTypes: filter.eventTypes } : {}),
       },

@@ -1,30 +1,24 @@
 import { scopesFromRoles } from '@ravenhelm/auth';
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { ZGrant, ZitadelBackend } from '../backend.js';
+import type { ZitadelBackend } from '../backend.js';
 import { effectiveAccess } from './capabilities.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
+import { ADMIN, rolesGrant, rolesRevoke, WRITE } from './grants.js';
 import {
   accountScopes,
   membershipSummary,
   membershipsOf,
-  otherProjectsOf,
   refuseAccountBeyondCaller,
   refuseAdministrators,
   refuseBeyondCallerScopes,
-  refuseOtherProject,
 } from './guards.js';
 import {
   Cursor,
-  GrantState,
-  grantState,
   itemBudget,
   Limit,
   Page,
-  ProjectRef,
   pageOf,
-  planUser,
-  resolveProject,
   resolveUser,
   toUser,
   User,
@@ -33,20 +27,12 @@ import {
   windowOf,
 } from './shapes.js';
 
-const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
-const ADMIN = ['mcp:zitadel:admin'];
-
 const Username = z
   .string()
   .min(1)
   .max(200)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'letters, digits, ".", "_", "@" and "-"')
   .describe('Username of the new service account (unique in the organisation)');
-const RoleKeys = z
-  .array(z.string().min(1).max(200))
-  .min(1)
-  .max(50)
-  .describe('Role keys of the project, e.g. docker.operator');
 const ExpiresInDays = z.number().int().min(1).max(365).default(90);
 
 /**
@@ -209,154 +195,6 @@ export const keysList = defineTool({
     }));
     const page = pageOf(res, window, keys, itemBudget(maxOutputBytes));
     return { keys: page.items, ...page.paging };
-  },
-});
-
-const GrantResult = z.object({
-  userId: z.string(),
-  projectId: z.string(),
-  grantId: z.string().optional(),
-  roles: z.array(z.string()),
-  changed: z.boolean(),
-  state: GrantState,
-});
-
-/** The user's grant on a project in the server's organisation as ListUserGrants shows it, if any. */
-async function listedGrant(zitadel: ZitadelBackend, userId: string, projectId: string, signal: AbortSignal) {
-  const res = await zitadel.listUserGrants({ userId, projectId }, { offset: 0, limit: 10 }, signal);
-  const own = res.result.filter((g) => g.projectId === projectId);
-  if (own.length > 1) {
-    throw new ToolError(
-      'ERR_CONFLICT',
-      `user ${userId} has ${own.length} grants on project ${projectId}; fix them in Zitadel`,
-    );
-  }
-  return own[0];
-}
-
-/**
- * The user's grant on a project in the server's organisation, if any, as Zitadel holds it now. ListUserGrants
- * reads a projection that lags the writes (a grant seconds old is missing, a changed one shows its old roles,
- * a removed one is still there): a grant it shows is read again by id, which brings that projection up to
- * date first; when it shows none, or the one it showed is gone, it is asked again once the projection is.
- */
-async function grantOn(
-  zitadel: ZitadelBackend,
-  userId: string,
-  projectId: string,
-  signal: AbortSignal,
-): Promise<ZGrant | undefined> {
-  const listed = await listedGrant(zitadel, userId, projectId, signal);
-  if (!listed) {
-    await zitadel.syncUserGrants(userId, signal);
-  } else {
-    try {
-      return await zitadel.getUserGrant(userId, listed.id, signal);
-    } catch (err) {
-      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
-    }
-  }
-  return listedGrant(zitadel, userId, projectId, signal);
-}
-
-export const rolesGrant = defineTool({
-  name: 'roles_grant',
-  toolset: 'roles',
-  tier: 'HIGH',
-  scopes: ADMIN,
-  title: 'Grant roles to a user',
-  description: "Adds project roles to a user's grant (created if missing): the MCP project, or one the policy opens.",
-  annotations: { ...WRITE, idempotentHint: true },
-  input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
-  output: GrantResult,
-  checkOptions: (options) => {
-    otherProjectsOf('roles_grant', options);
-  },
-  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal, options }) => {
-    const u = await resolveUser(zitadel, user, signal);
-    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
-    refuseOtherProject('roles_grant', p, mapping, options);
-    refuseBeyondCallerScopes(principal, roles, p.id, mapping);
-    let existing = await grantOn(zitadel, u.userId, p.id, signal);
-    if (!existing) {
-      try {
-        const grantId = await zitadel.addUserGrant(u.userId, p.id, [...new Set(roles)], signal);
-        return { userId: u.userId, projectId: p.id, grantId, roles: [...new Set(roles)].sort(), changed: true };
-      } catch (err) {
-        // Zitadel checks "already exists" against its events, not the projection: made meanwhile, look again
-        if (!(err instanceof ToolError) || err.code !== 'ERR_CONFLICT') throw err;
-        existing = await grantOn(zitadel, u.userId, p.id, signal);
-        if (!existing) {
-          throw new ToolError(
-            'ERR_CONFLICT',
-            `Zitadel says user ${u.userId} already has a grant on project ${p.id} but does not list it yet (it may be seconds old); repeat roles_grant in a moment`,
-          );
-        }
-      }
-    }
-    // Roles added to a deactivated grant would read as granted and go into no token.
-    if (existing.state === 'USER_GRANT_STATE_INACTIVE') {
-      throw new ToolError(
-        'ERR_CONFLICT',
-        `user ${u.userId}'s grant ${existing.id} on project ${p.id} is deactivated in Zitadel, so its roles give nothing; reactivate it in Zitadel, then grant again`,
-      );
-    }
-    const held = existing.roleKeys ?? [];
-    const next = [...new Set([...held, ...roles])].sort();
-    const changed = next.length !== held.length;
-    if (changed) await zitadel.updateUserGrant(u.userId, existing.id, next, signal);
-    return { userId: u.userId, projectId: p.id, grantId: existing.id, roles: next, changed };
-  },
-});
-
-export const rolesRevoke = defineTool({
-  name: 'roles_revoke',
-  toolset: 'roles',
-  tier: 'HIGH',
-  scopes: ADMIN,
-  title: 'Revoke roles from a user',
-  description:
-    "Removes project roles from a user's grant, deleting it when none is left: the MCP project, or one the policy opens.",
-  annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
-  input: z.object({ user: UserRef, roles: RoleKeys, project: ProjectRef.optional() }),
-  output: GrantResult,
-  plan: async ({ user, roles, project }, { zitadel, mapping, signal, options }) => {
-    if (project !== undefined) {
-      const p = await resolveProject(zitadel, project, mapping.projectId, signal);
-      refuseOtherProject('roles_revoke', p, mapping, options);
-    }
-    return `Remove roles ${roles.join(', ')} from ${await planUser(zitadel, user, signal)} on ${project ?? 'the MCP project'}.`;
-  },
-  checkOptions: (options) => {
-    otherProjectsOf('roles_revoke', options);
-  },
-  handler: async ({ user, roles, project }, { zitadel, mapping, signal, options }) => {
-    const u = await resolveUser(zitadel, user, signal);
-    const p = await resolveProject(zitadel, project, mapping.projectId, signal);
-    refuseOtherProject('roles_revoke', p, mapping, options);
-    const existing = await grantOn(zitadel, u.userId, p.id, signal);
-    if (!existing) return { userId: u.userId, projectId: p.id, roles: [], changed: false };
-    const held = existing.roleKeys ?? [];
-    const next = held.filter((r) => !roles.includes(r)).sort();
-    if (next.length === held.length) {
-      return {
-        userId: u.userId,
-        projectId: p.id,
-        grantId: existing.id,
-        roles: next,
-        changed: false,
-        ...grantState(existing),
-      };
-    }
-    if (next.length === 0) await zitadel.removeUserGrant(u.userId, existing.id, signal);
-    else await zitadel.updateUserGrant(u.userId, existing.id, next, signal);
-    return {
-      userId: u.userId,
-      projectId: p.id,
-      ...(next.length > 0 ? { grantId: existing.id, ...grantState(existing) } : {}),
-      roles: next,
-      changed: true,
-    };
   },
 });
 
