@@ -80,6 +80,46 @@ describe('GitLab failing', () => {
     expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
   });
 
+  it("a 502 error page in HTML (GitLab's public/502.html via Workhorse, or nginx) is reported by its title, not its markup", async () => {
+    // gitlab-org/gitlab public/502.html, abridged: the title comes after ~150 bytes of head, then CSS
+    const page = `<!DOCTYPE html>
+<html>
+<head>
+  <meta content="width=device-width, initial-scale=1, maximum-scale=1" name="viewport">
+  <title>GitLab is not responding (502)</title>
+  <style>
+    body {
+      color: #666;
+      text-align: center;
+      font-family: "Helvetica Neue", Helvetica, Arial, sans-serif;
+    }
+  </style>
+</head>
+<body>
+  <h1>
+    502
+  </h1>
+  <div class="container">
+    <h3>Whoops, GitLab is taking too much time to respond.</h3>
+  </div>
+</body>
+</html>
+`;
+    fx.sim.control.fail = { status: 502, body: page, contentType: 'text/html; charset=utf-8' };
+    const err = await callError('issues_create', { project: 'platform/api', title: 'x' }, fx.services);
+    expect(err.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    // before the fix: "(GitLab said: <!DOCTYPE html> <html> <head> <meta content=... <style> body { color: #666; ..."
+    expect(err.message).toMatch(/HTTP 502\) \(GitLab said: GitLab is not responding \(502\) \(an HTML page/);
+    expect(err.message).not.toMatch(/[<{]|color:/);
+    fx.sim.control.fail = {
+      status: 502,
+      body: '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n',
+      contentType: 'text/html',
+    };
+    const nginx = await callError('issues_create', { project: 'platform/api', title: 'x' }, fx.services);
+    expect(nginx.message).toMatch(/GitLab said: 502 Bad Gateway \(an HTML page/);
+  });
+
   it('a slow GitLab ends in ERR_BACKEND_TIMEOUT within the configured time', async () => {
     const slow = await start({ timeoutMs: 400 });
     try {

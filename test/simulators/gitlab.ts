@@ -169,7 +169,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       }
     }
     const headers: Record<string, string> = {
-      'content-type': answer.text ? 'text/plain; charset=utf-8' : 'application/json',
+      // a failure given with its own type (an HTML error page from a proxy or Workhorse) keeps it
+      'content-type': control.fail?.contentType ?? (answer.text ? 'text/plain; charset=utf-8' : 'application/json'),
       ...(answer.headers ?? {}),
     };
     if (answer.status === 204) res.writeHead(204, headers).end();
@@ -598,6 +599,13 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       movedProject(method, url, id, me);
       const p = findProject(id, me);
       const access = projectAccess(p, me);
+      // app/policies/project_policy.rb `rule { archived }` with app/policies/concerns/archived_abilities.rb:
+      // an archived project loses every create/update/admin/destroy ability on issues, merge requests,
+      // notes, pipelines, builds (jobs) and wikis, whatever the role (admins too); lib/api/helpers.rb
+      // `authorize!` then answers `forbidden!` without a reason: 403 {"message": "403 Forbidden"}. Project
+      // settings (variables, hooks, members) stay writable, and every read works.
+      if (p.archived && method !== 'GET' && /^(issues|merge_requests|pipelines|jobs|wikis)$/.test(sub ?? ''))
+        throw forbidden();
       switch (key) {
         case 'GET projects/:id':
           return ok(projectJson(p));
@@ -692,6 +700,9 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           if (st && st !== 'all') list = list.filter((m) => m.state === st);
           const tb = q.get('target_branch');
           if (tb) list = list.filter((m) => m.target_branch === tb);
+          // merge_requests.md "List project merge requests": `source_branch`, exact like `target_branch`
+          const sb = q.get('source_branch');
+          if (sb) list = list.filter((m) => m.source_branch === sb);
           const s = q.get('search')?.toLowerCase();
           if (s) list = list.filter((m) => `${m.title} ${m.description}`.toLowerCase().includes(s));
           return paged(list, url, (m) => mrJson(p, m, false));

@@ -173,7 +173,36 @@ export class GitLabBackend {
       const api = await this.api();
       return await callScope.run(scope, () => fn(api, scope));
     } catch (err) {
-      throw toToolError(err, subject, this.url, this.timeoutMs);
+      throw (await this.#archivedRefusal(err, subject, signal)) ?? toToolError(err, subject, this.url, this.timeoutMs);
+    }
+  }
+
+  /**
+   * A change to a project refused with 403 because the project is archived: GitLab's ProjectPolicy
+   * (app/policies/concerns/archived_abilities.rb) takes every create/update ability on issues, merge
+   * requests, notes, pipelines, jobs and wikis from an archived project whatever the role, and the API
+   * answers a bare "403 Forbidden". "It needs a higher role" would then be wrong, so the project is read
+   * once to tell; when that read fails too, the 403 is reported as it came.
+   */
+  async #archivedRefusal(err: unknown, subject: string, signal: AbortSignal): Promise<ToolError | undefined> {
+    if (!(err instanceof GitLabHttpError) || err.status !== 403 || !err.request) return undefined;
+    if (err.request.method === 'GET' || err.request.method === 'HEAD') return undefined;
+    const ref = /\/api\/v4\/projects\/([^/]+)\/./.exec(err.request.path)?.[1];
+    if (!ref || signal.aborted) return undefined;
+    try {
+      const project = decodeURIComponent(ref);
+      const scope: CallScope = { signal, attempts: 0 };
+      const api = await this.api();
+      const p = (await callScope.run(scope, () => api.Projects.show(project))) as unknown as Record<string, unknown>;
+      if (p.archived !== true) return undefined;
+      const name = typeof p.path_with_namespace === 'string' ? p.path_with_namespace : project;
+      return new ToolError(
+        'ERR_CONFLICT',
+        `GitLab refused ${subject} (403): project "${name}" is archived, and GitLab keeps an archived project read-only for every role; nothing was changed. Ask an Owner to unarchive it (Settings > General > Advanced, or POST /projects/:id/unarchive) if it should change again`,
+        { status: 403, archived: true },
+      );
+    } catch {
+      return undefined;
     }
   }
 

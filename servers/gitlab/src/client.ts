@@ -103,6 +103,8 @@ export class GitLabHttpError extends Error {
     readonly gitlabMessage: string,
     readonly retryAfterSeconds: number | undefined,
     readonly attempts: number,
+    /** What was asked: the method and the URL's path (`/api/v4/projects/a%2Fb/issues`, encoded as sent). */
+    readonly request?: { method: string; path: string },
   ) {
     super(`GitLab answered HTTP ${status}`);
     this.name = 'GitLabHttpError';
@@ -233,9 +235,28 @@ export function withoutCredentials(text: string, headers: Record<string, string>
   return withoutValues(text, credentials, 8);
 }
 
+/**
+ * The words of an HTML error page: its <title> ("GitLab is not responding (502)" in GitLab's own
+ * public/502.html, "502 Bad Gateway" from nginx), else its text without markup, styles and scripts.
+ */
+export function htmlPageText(html: string): string {
+  const strip = (s: string) =>
+    s
+      .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&(amp|lt|gt|quot|#39|nbsp);/g, (_, e: string) =>
+        e === 'amp' ? '&' : e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'quot' ? '"' : e === '#39' ? "'" : ' ',
+      )
+      .replace(/\s+/g, ' ')
+      .trim();
+  const title = strip(/<title\b[^>]*>([\s\S]*?)<\/title\s*>/i.exec(html)?.[1] ?? '');
+  return `${title || strip(html)} (an HTML page, not GitLab's API: GitLab or a proxy in front of it)`;
+}
+
 function gitlabMessageOf(text: string, contentType: string): string {
   let msg: unknown = text;
-  if (contentType.includes('json')) {
+  if (contentType.includes('html') || /^\s*<(!doctype|html)\b/i.test(text)) msg = htmlPageText(text);
+  else if (contentType.includes('json')) {
     try {
       const body = JSON.parse(text) as { message?: unknown; error?: unknown; error_description?: unknown };
       msg = body.message ?? body.error_description ?? body.error ?? text;
@@ -344,6 +365,7 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
             gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
             retryAfter,
             attempt + 1,
+            { method, path: url.pathname },
           );
         }
         continue;
@@ -353,6 +375,7 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
         gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
         retryAfter,
         attempt + 1,
+        { method, path: url.pathname },
       );
     }
   };

@@ -417,13 +417,49 @@ async function findPipeline(api: Api, path: string, id: number | undefined, ref:
     maxPages: 1,
     ...(ref ? { ref } : {}),
   } as never)) as unknown as Rec[];
-  const first = list[0];
+  const first = list[0] ?? (ref && !ref.startsWith('refs/') ? await mergeRequestPipeline(api, path, ref) : undefined);
   if (!first)
     throw new ToolError(
       'ERR_NOT_FOUND',
-      `no failed pipeline in "${path}"${ref ? ` on ${ref}` : ''}; pass pipelineId or check pipelines_list`,
+      `no failed pipeline in "${path}"${ref ? ` on ${ref}${ref.startsWith('refs/') ? '' : ' or in the merge request pipelines of its open merge requests'}` : ''}; pass pipelineId or check pipelines_list`,
     );
   return first;
+}
+
+/** Open merge requests of one source branch whose pipelines are looked at. */
+const MR_PIPELINE_LOOKUPS = 3;
+
+/**
+ * The newest failed merge request pipeline of a branch's open merge requests. GitLab runs merge request
+ * pipelines on `refs/merge-requests/<iid>/head`, merged results pipelines on `refs/merge-requests/<iid>/merge`
+ * (doc/ci/pipelines/merge_request_pipelines.md, merged_results_pipelines.md): never on the branch's own ref,
+ * so a project whose workflow runs only those has no failed pipeline "on" the branch.
+ */
+async function mergeRequestPipeline(api: Api, path: string, branch: string): Promise<Rec | undefined> {
+  const mrs = (await api.MergeRequests.all({
+    projectId: path,
+    sourceBranch: branch,
+    state: 'opened',
+    orderBy: 'updated_at',
+    page: 1,
+    perPage: MR_PIPELINE_LOOKUPS,
+    maxPages: 1,
+  } as never)) as unknown as Rec[];
+  let newest: Rec | undefined;
+  for (const mr of mrs.slice(0, MR_PIPELINE_LOOKUPS))
+    for (const kind of ['head', 'merge']) {
+      const [p] = (await api.Pipelines.all(path, {
+        status: 'failed',
+        ref: `refs/merge-requests/${num(mr.iid)}/${kind}`,
+        orderBy: 'id',
+        sort: 'desc',
+        page: 1,
+        perPage: 1,
+        maxPages: 1,
+      } as never)) as unknown as Rec[];
+      if (p && (!newest || num(p.id) > num(newest.id))) newest = p;
+    }
+  return newest;
 }
 
 /** A job's log, tail-capped while it is read, cleaned for reading. */
