@@ -11,7 +11,7 @@ import {
 import type Docker from 'dockerode';
 import type { DockerModem } from './engine-client.js';
 import { type DockerEndpoint, engineError, parseDockerHost } from './engine-errors.js';
-import { Demuxer, type Frame, LastLines, type Line, LineSplitter, TailWindow } from './stream.js';
+import { Demuxer, type Frame, LastLines, type Line, LineSplitter, type StreamFormat, TailWindow } from './stream.js';
 
 export interface DockerBackendOptions {
   /** DOCKER_HOST form: `tcp://host:port` or `unix:///path/to/docker.sock`. Wins over socketPath. */
@@ -46,6 +46,11 @@ export interface LogOptions {
   stdout: boolean;
   stderr: boolean;
   timestamps?: boolean;
+  /**
+   * The container's `Config.Tty` from inspect: its log is raw bytes (true) or multiplexed frames (false).
+   * Without it the first bytes are sniffed, which misreads a TTY whose output begins like a frame header.
+   */
+  tty?: boolean | undefined;
   /** Bytes of matched lines kept while reading (newest win). */
   keepBytes: number;
   /** Lines not passing the filter are counted as scanned but not kept. */
@@ -360,6 +365,7 @@ export class DockerBackend {
           (n) => {
             rawBytes += n;
           },
+          opts.tty === undefined ? 'sniff' : opts.tty ? 'raw' : 'multiplexed',
         );
       });
       take(splitter.end());
@@ -434,10 +440,17 @@ export class DockerBackend {
           subject,
           signal: combined,
         });
-        await readFrames(res, combined, (frame) => {
-          bytes[frame.stream] += frame.data.length;
-          out[frame.stream].push(Buffer.from(frame.data));
-        });
+        await readFrames(
+          res,
+          combined,
+          (frame) => {
+            bytes[frame.stream] += frame.data.length;
+            out[frame.stream].push(Buffer.from(frame.data));
+          },
+          undefined,
+          // the exec is created with Tty false: the engine multiplexes it
+          'multiplexed',
+        );
       });
     } catch (err) {
       // a timeout while still queued is an error (nothing ran); once streaming, it is the command's timeout
@@ -619,9 +632,10 @@ async function readFrames(
   res: IncomingMessage,
   signal: AbortSignal,
   onFrame: (frame: Frame) => void,
-  onBytes?: (n: number) => void,
+  onBytes: ((n: number) => void) | undefined,
+  format: StreamFormat,
 ): Promise<void> {
-  const demux = new Demuxer();
+  const demux = new Demuxer(format);
   const onAbort = () => res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });

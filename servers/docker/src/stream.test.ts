@@ -51,6 +51,28 @@ describe('Demuxer', () => {
     const d = new Demuxer();
     expect(d.push(Buffer.concat([frame(1, ''), frame(2, 'x')])).map((f) => f.data.toString())).toEqual(['', 'x']);
   });
+
+  it('a raw (TTY) stream is never split, even when it begins like a frame header', () => {
+    const wire = frame(2, 'hello\n');
+    const d = new Demuxer('raw');
+    const frames = [...d.push(wire.subarray(0, 5)), ...d.push(wire.subarray(5)), ...d.end()];
+    expect(Buffer.concat(frames.map((f) => f.data))).toEqual(wire);
+    expect(frames.every((f) => f.stream === 'stdout')).toBe(true);
+  });
+
+  it('a multiplexed stream with a malformed header is an error, not raw output', () => {
+    const d = new Demuxer('multiplexed');
+    expect(d.push(frame(1, 'ok\n')).map((f) => f.data.toString())).toEqual(['ok\n']);
+    let err: unknown;
+    try {
+      d.push(Buffer.from('plain text, no header'));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RavenhelmError);
+    expect((err as RavenhelmError).code).toBe('ERR_BACKEND_ERROR');
+    expect((err as Error).message).toMatch(/malformed frame header \(706c61696e207465\).*Retry/);
+  });
 });
 
 describe('LineSplitter', () => {

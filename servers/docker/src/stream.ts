@@ -2,8 +2,9 @@
  * Docker's multiplexed stream format (logs and exec without a TTY): each frame is an 8-byte header
  * [stream type, 0, 0, 0, uint32 big-endian length] followed by the payload. Stream types (moby
  * `pkg/stdcopy`): 0 stdin, 1 stdout, 2 stderr, 3 systemerr (an error the engine met while streaming,
- * e.g. "Error grabbing logs: ..."). Containers with a TTY send raw bytes instead; the demuxer notices
- * and passes them through as stdout.
+ * e.g. "Error grabbing logs: ..."). Containers with a TTY send raw bytes instead, passed through as stdout.
+ * The engine says which a container sends (`Config.Tty`); readers pass it on, since raw output can begin
+ * with bytes that look like a frame header. Only a reader that does not know sniffs the first bytes.
  */
 import { sliceChars, ToolError } from '@ravenhelm/kit';
 
@@ -14,9 +15,18 @@ export interface Frame {
   data: Buffer;
 }
 
+/** How a stream is framed: 'raw' for a TTY container, 'multiplexed' without one, 'sniff' when not known. */
+export type StreamFormat = 'raw' | 'multiplexed' | 'sniff';
+
 export class Demuxer {
   #pending: Buffer = Buffer.alloc(0);
-  #raw = false;
+  #raw: boolean;
+  readonly #format: StreamFormat;
+
+  constructor(format: StreamFormat = 'sniff') {
+    this.#format = format;
+    this.#raw = format === 'raw';
+  }
 
   /** Feeds a chunk; returns the complete frames it finished. */
   push(chunk: Buffer): Frame[] {
@@ -33,6 +43,7 @@ export class Demuxer {
         header[2] !== 0 ||
         header[3] !== 0
       ) {
+        if (this.#format === 'multiplexed') throw badHeader(header);
         // Not a multiplexed stream (TTY container): everything from here on is raw output.
         this.#raw = true;
         frames.push({ stream: 'stdout', data: this.#pending });
@@ -56,6 +67,14 @@ export class Demuxer {
     this.#pending = Buffer.alloc(0);
     return [{ stream: 'stdout', data: this.#raw || rest.length < 8 ? rest : rest.subarray(8) }];
   }
+}
+
+/** A multiplexed stream that stops being one cannot be split into streams any further. */
+function badHeader(header: Buffer): ToolError {
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `the Docker Engine's multiplexed stream had a malformed frame header (${header.subarray(0, 8).toString('hex')}); the read was stopped rather than mixing the rest up. Retry; if it repeats, check dockerd (or a proxy in front of it)`,
+  );
 }
 
 /** The engine's systemerr frame ends the read: what was streamed so far may be incomplete. */

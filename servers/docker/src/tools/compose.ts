@@ -26,6 +26,21 @@ const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('
 
 const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
 
+/**
+ * A `docker compose run` container: Compose labels it oneoff=True with the service it ran. It is no replica
+ * of the service, and docker compose ps, start, stop and restart leave it out (their oneOffExclude filter).
+ */
+const isOneOff = (c: Docker.ContainerInfo): boolean =>
+  c.Labels?.['com.docker.compose.oneoff']?.toLowerCase() === 'true';
+
+/** Splits a project's containers into the services' own and the one-off `run` containers. */
+function withoutOneOffs(all: readonly Docker.ContainerInfo[]): {
+  own: Docker.ContainerInfo[];
+  oneOffs: Docker.ContainerInfo[];
+} {
+  return { own: all.filter((c) => !isOneOff(c)), oneOffs: all.filter(isOneOff) };
+}
+
 /** The project's containers (optionally some services), sorted by service then name; ERR_NOT_FOUND when none match. */
 async function projectContainers(
   ctx: ToolContext<DockerServices>,
@@ -157,8 +172,10 @@ export const composeGetStatus = defineTool({
   }),
   handler: async ({ project }, ctx) => {
     const containers = await projectContainers(ctx, project);
+    // a `docker compose run` container is listed apart from the service's own: its exit is no service failure
+    const entryOf = (c: Docker.ContainerInfo) => (isOneOff(c) ? `${serviceOf(c)} (one-off run)` : serviceOf(c));
     const services = new Map<string, Docker.ContainerInfo[]>();
-    for (const c of containers) services.set(serviceOf(c), [...(services.get(serviceOf(c)) ?? []), c]);
+    for (const c of containers) services.set(entryOf(c), [...(services.get(entryOf(c)) ?? []), c]);
     const out = [...services.entries()].map(([service, list]) => ({
       service,
       running: list.filter((c) => c.State === 'running').length,
@@ -171,7 +188,11 @@ export const composeGetStatus = defineTool({
         status: c.Status,
       })),
     }));
-    const ok = out.every((s) => s.running === s.total && s.containers.every((c) => c.health !== 'unhealthy'));
+    const ok = out.every(
+      (s) =>
+        (s.running === s.total || s.service.endsWith(' (one-off run)')) &&
+        s.containers.every((c) => c.health !== 'unhealthy'),
+    );
     return { project, ok, services: out };
   },
 });
@@ -271,13 +292,16 @@ async function joinedSince(
   project: string,
   services: string[] | undefined,
   planned: readonly Docker.ContainerInfo[],
-): Promise<Docker.ContainerInfo[]> {
+): Promise<{ joined: Docker.ContainerInfo[]; oneOffs: Docker.ContainerInfo[] }> {
   const all = await ctx.docker.listContainers({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] }, ctx.signal);
   const known = new Set(planned.map((c) => c.Id));
   const wanted = services && new Set(services);
-  return all
-    .filter((c) => !known.has(c.Id) && (!wanted || wanted.has(serviceOf(c))))
-    .sort((a, b) => nameOf(a.Names).localeCompare(nameOf(b.Names)));
+  const { own, oneOffs } = withoutOneOffs(
+    all
+      .filter((c) => !known.has(c.Id) && (!wanted || wanted.has(serviceOf(c))))
+      .sort((a, b) => nameOf(a.Names).localeCompare(nameOf(b.Names))),
+  );
+  return { joined: own, oneOffs };
 }
 
 /**
@@ -298,8 +322,13 @@ async function runProjectLifecycle(
 ): Promise<z.input<typeof ProjectLifecycleResult>> {
   const deadline = ctx.deadline - ANSWER_MARGIN_MS;
   // A fresh lookup could already differ from the confirmed plan (a container joined in the meantime).
-  const containers = planned ? [...planned] : await projectContainers(ctx, project, services);
-  const joined = planned ? await joinedSince(ctx, project, services, planned) : [];
+  // a confirmed plan holds the services' own containers only (planProject)
+  const { own: containers, oneOffs: found } = withoutOneOffs(
+    planned ? [...planned] : await projectContainers(ctx, project, services),
+  );
+  const since = planned ? await joinedSince(ctx, project, services, planned) : { joined: [], oneOffs: [] };
+  const joined = since.joined;
+  const oneOffs = [...found, ...since.oneOffs];
   // Check every container's budget before touching any, so a refusal leaves the project as it was.
   const prepared = await mapLimit(containers, ACT_CONCURRENCY, async (c) => {
     try {
@@ -454,7 +483,7 @@ async function runProjectLifecycle(
       changed: phase[i] === 'settling',
     };
   }
-  return summarize(ctx, project, action, rows as Row[], joined);
+  return summarize(ctx, project, action, rows as Row[], joined, oneOffs);
 }
 
 function summarize(
@@ -463,6 +492,7 @@ function summarize(
   action: LifecycleAction,
   rows: Row[],
   joined: readonly Docker.ContainerInfo[] = [],
+  oneOffs: readonly Docker.ContainerInfo[] = [],
 ): z.input<typeof ProjectLifecycleResult> {
   const by = (o: Outcome) => rows.filter((r) => r.outcome === o);
   const counts = {
@@ -507,6 +537,13 @@ function summarize(
       `${joined.length} container(s) joined after the confirmed plan and were left as they are, not ${PAST[action]} (${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}): call compose_${action} again to plan and confirm them`,
     );
   }
+  if (oneOffs.length > 0) {
+    const names = oneOffs.slice(0, NAMES_SHOWN).map((c) => nameOf(c.Names));
+    const more = oneOffs.length - names.length;
+    parts.push(
+      `${oneOffs.length} one-off container(s) of docker compose run left as they are, not ${PAST[action]} (${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}): they are not replicas of their service, and docker compose ${action} leaves them alone too; act on one with containers_${action} if that is really meant`,
+    );
+  }
   const message = `${parts.join('; ')}.`;
   // Problems first: when the budget is short, the rows that need attention are the ones kept.
   const order = (r: Row) => Math.min(OUTCOMES.indexOf(r.outcome), OUTCOMES.indexOf('reached'));
@@ -541,8 +578,15 @@ const planProject =
     { project, services }: { project: string; services?: string[] | undefined },
     ctx: ToolContext<DockerServices>,
   ): Promise<{ text: string; bound: Docker.ContainerInfo[] }> => {
-    const containers = await projectContainers(ctx, project, services);
-    return { text: planOf(action, project, services, containers), bound: containers };
+    const { own, oneOffs } = withoutOneOffs(await projectContainers(ctx, project, services));
+    const left =
+      oneOffs.length > 0
+        ? `; left as they are: ${oneOffs.length} one-off container(s) of docker compose run (${oneOffs
+            .slice(0, NAMES_SHOWN)
+            .map((c) => nameOf(c.Names))
+            .join(', ')}${oneOffs.length > NAMES_SHOWN ? ' and more' : ''})`
+        : '';
+    return { text: `${planOf(action, project, services, own)}${left}`, bound: own };
   };
 
 function planOf(

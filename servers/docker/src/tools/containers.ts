@@ -206,6 +206,7 @@ export const containersDiagnose = defineTool({
             stdout: true,
             stderr: true,
             keepBytes: 16 * 1024,
+            tty: info.Config?.Tty === true,
             filter: (l) => l.stream === 'stderr' || ERROR_LINE.test(l.text),
           },
           signal,

@@ -121,6 +121,8 @@ export interface ReadLogOptions {
   filter: ((l: Line) => boolean) | undefined;
   cap: number;
   render: (ts: string, body: string, stream: Line['stream']) => string;
+  /** The container's Config.Tty: its log is raw (true) or multiplexed (false), never guessed from its bytes. */
+  tty: boolean;
 }
 
 /** One engine read, line by line (seq order): in the time bounds or not, and the size of matching lines. */
@@ -230,6 +232,7 @@ function readLogsOnce(
       stdout: o.streams !== 'stderr',
       stderr: o.streams !== 'stdout',
       timestamps: true,
+      tty: o.tty,
       keepBytes: o.cap * 2,
       // called for every line read, in order; render follows at once for a line that passes
       filter: (l: Line) => {
@@ -387,6 +390,7 @@ export const logsGet = defineTool({
         until,
         filter,
         cap,
+        tty: info.Config?.Tty === true,
         render: (ts, body, stream) =>
           `${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
       },
@@ -455,11 +459,15 @@ export async function readProjectLogs(
   const readCap = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, [])).cap;
   const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
   const gaps: string[] = [];
+  const ttys: string[] = [];
   for (const c of list) {
     const service = serviceOf(c);
     const name = nameOf(c.Names);
     const prefix = (perService.get(service) ?? 0) > 1 ? name : service;
     try {
+      // a listing does not say whether a container has a TTY, and that decides how its log is framed
+      const tty = (await ctx.docker.inspect(c.Id, ctx.signal)).Config?.Tty === true;
+      if (tty) ttys.push(`"${name}" (service ${service})`);
       const res = await readLogs(
         ctx.docker,
         c.Id,
@@ -469,6 +477,7 @@ export async function readProjectLogs(
           until,
           filter,
           cap: readCap,
+          tty,
           render: (ts, body, stream) =>
             `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
         },
@@ -490,10 +499,30 @@ export async function readProjectLogs(
     // a long list ends at the last whole name
     gapNotes.push(note.length <= 600 ? note : `${note.slice(0, 600).replace(/, [^,]*$/, '')}, …`);
   }
-  const extraNotes = [...serviceNotes, ...gapNotes];
+  const extraNotes = [...serviceNotes, ...ttyNotesOf(ttys, input.streams), ...gapNotes];
   const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, extraNotes));
   const answer = assembleLogText(merged, cap, [...notes, ...extraNotes]);
   return { project: input.project, services, ...answer, matchedLines: merged.matched, scannedLines: merged.scanned };
+}
+
+/**
+ * The TTY statement logs_get makes for one container, for the project's containers that have a TTY
+ * (`ttys`: each named with its service). A long list ends at the last whole name.
+ */
+function ttyNotesOf(ttys: string[], streams: ProjectLogInput['streams']): string[] {
+  if (ttys.length === 0) return [];
+  const one = ttys.length === 1;
+  let who = ttys.join(', ');
+  if (who.length > 500) who = `${who.slice(0, 500).replace(/, [^,]*$/, '')}, … (${ttys.length} in all)`;
+  const effect =
+    streams === 'stderr'
+      ? `, so streams "stderr" finds nothing from ${one ? 'it' : 'them'}; use streams "both" (and grep for errors)`
+      : streams === 'both'
+        ? `, so none of ${one ? 'its' : 'their'} lines is marked [stderr]`
+        : '';
+  return [
+    `${one ? 'container' : 'containers'} ${who} ${one ? 'has' : 'have'} a TTY: the engine logs all ${one ? 'it writes' : 'they write'}, stderr included, as stdout${effect}`,
+  ];
 }
 
 /**
