@@ -175,30 +175,41 @@ describe('lists at their own limits', () => {
   });
 
   it('events_list with limit 100 answers (cut to the output budget, saying so) instead of failing', async () => {
-    // grant changes, each with the role keys they set (what grants events carry)
+    // 101 changes of one grant of agent-oncall, each with the role keys it set. Zitadel writes them on the
+    // grant's own aggregate (type usergrant, id the grant's id, owned by the granting organisation), with
+    // {roleKeys} as payload, not on the user's (internal/repository/usergrant/aggregate.go, user_grant.go).
+    const oncall = fx.sim.users.find((u) => u.username === 'agent-oncall' && u.orgId === fx.ids.orgId);
+    const grant = fx.sim.grants.find((g) => g.userId === oncall?.id && g.projectId === fx.ids.projectId);
+    if (!oncall || !grant) throw new Error('seed changed: no grant of agent-oncall on the MCP project');
     const roleKeys = Array.from({ length: 12 }, (_, i) => `observability.role-with-a-long-key-${i}`);
     for (let i = 0; i < 101; i++)
       fx.sim.record({
         type: 'user.grant.changed',
-        aggregateId: fx.serviceAccountId,
-        aggregateType: 'user',
-        resourceOwner: fx.ids.orgId,
+        aggregateId: grant.id,
+        aggregateType: 'usergrant',
+        resourceOwner: grant.orgId,
         editorUserId: fx.serviceAccountId,
-        payload: { grantId: `g${i}`, projectId: fx.ids.projectId, roleKeys },
+        payload: { roleKeys },
       });
     const r = await s.client.callTool({
       name: 'events_list',
-      arguments: { user: fx.serviceAccountId, categories: ['grants'], limit: 100 },
+      arguments: { user: oncall.id, categories: ['grants'], limit: 100 },
     });
     const text = (r.content as { text: string }[])[0]?.text ?? '';
     expect(r.isError, text.slice(0, 300)).toBeFalsy();
-    const data = r.structuredContent as { events: { sequence: string }[]; truncated: boolean; nextCursor?: string };
+    const data = r.structuredContent as {
+      events: { sequence: string; userId?: string; details?: { grantId?: string } }[];
+      truncated: boolean;
+      nextCursor?: string;
+    };
     expect(data.events.length).toBeGreaterThan(0);
+    // found where Zitadel keeps them: the user's grant, named on every event
+    for (const e of data.events) expect([e.userId, e.details?.grantId]).toEqual([oncall.id, grant.id]);
     expect(data.events.length).toBeLessThan(100);
     expect(data.truncated).toBe(true);
     const next = await s.client.callTool({
       name: 'events_list',
-      arguments: { user: fx.serviceAccountId, categories: ['grants'], limit: 100, cursor: data.nextCursor },
+      arguments: { user: oncall.id, categories: ['grants'], limit: 100, cursor: data.nextCursor },
     });
     const older = (next.structuredContent as { events: { sequence: string }[] }).events;
     // the next page continues right below the last event shown

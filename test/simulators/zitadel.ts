@@ -13,7 +13,7 @@
  *   ListDetails {totalResult, timestamp}; https://zitadel.com/docs/apis/resources/user_service_v2
  *   The v2 user service is instance-wide: x-zitadel-orgid does not bound it (the caller's permissions on
  *   the user's organisation do); the simulated manager account may act in every organisation, as an
- *   IAM-level manager may.
+ *   IAM-level manager may, unless it is one of orgBoundManagers (an ORG_OWNER of its own organisation only).
  * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
  *   (https://zitadel.com/docs/apis/resources/org_service_v2)
  * - management v1 (where v2 lacks the call), https://zitadel.com/docs/apis/resources/mgmt:
@@ -163,6 +163,15 @@ export interface ZitadelSim extends SimServer {
   /** Users allowed to call the management and user APIs (an ORG_OWNER/IAM_OWNER stand-in). */
   managers: Set<string>;
   /**
+   * Managers whose rights stop at their own organisation (an ORG_OWNER there and nothing instance-wide):
+   * the v2 user service checks `user.read` / `user.write` on the user's organisation, so a user of another
+   * one is PERMISSION_DENIED `Errors.PermissionDenied (AUTHZ-HKJD33)` by id (GetUserByID:
+   * query.GetUserByIDWithPermission, NOT_FOUND first when there is no such user; Lock/Deactivate/...UserV2:
+   * checkPermissionUpdateUser after the state checks, internal/command/user_v2.go) and left out of ListUsers
+   * (query.SearchUsers with the permission check). Other managers reach every organisation.
+   */
+  orgBoundManagers: Set<string>;
+  /**
    * Permissions (Zitadel's RolePermissionMappings names, e.g. `user.membership.read`) every caller's
    * roles lack: the calls that need them answer PERMISSION_DENIED as Zitadel's authz interceptor does.
    */
@@ -230,6 +239,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     keys: [],
     tokens: new Map(),
     managers: new Set(),
+    orgBoundManagers: new Set(),
     withheld: new Set(),
     grantProjectionLagMs: 0,
     grantReadPairingMs: 0,
@@ -406,6 +416,12 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     if (!state.orgs.some((o) => o.id === orgId)) return grpcError(5, 'Errors.Org.NotFound', 'QUERY-iTTGJ');
     return { userId: user.id, orgId };
   }
+
+  /** Whether the v2 user service lets `callerId` read or change users of `orgId` (see orgBoundManagers). */
+  function reachesOrg(callerId: string, orgId: string): boolean {
+    return !state.orgBoundManagers.has(callerId) || state.users.find((u) => u.id === callerId)?.orgId === orgId;
+  }
+  const permissionDenied = () => grpcError(7, 'Errors.PermissionDenied', 'AUTHZ-HKJD33');
 
   function machineKeyPair() {
     return generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -599,38 +615,45 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       // v2 user service
       if (req.method === 'POST' && path === '/v2/users') {
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
-        const hits = state.users.filter((u) => queries.every((q) => userMatches(u, q)));
+        const hits = state.users.filter(
+          (u) => reachesOrg(who.userId, u.orgId) && queries.every((q) => userMatches(u, q)),
+        );
         const res = list(hits, body, userV2);
         return res;
       }
       if (req.method === 'GET' && mUser) {
         const u = findUser(mUser[1] as string);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'QUERY-Dfbg2');
+        if (!reachesOrg(who.userId, u.orgId)) return permissionDenied();
         return { status: 200, json: { details: details(u.orgId, u.created), user: userV2(u) } };
       }
       if (req.method === 'POST' && mState) {
         const u = findUser(mState[1] as string);
-        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-3M9ds');
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-5gp2p62iin');
         const action = mState[2];
-        // The states each action starts from (internal/command/user_v2.go DeactivateUserV2, LockUserV2, ...):
-        // a locked user can be deactivated, an initial one locked but not deactivated.
-        const [from, to, refused]: [UserState[], UserState, string] =
+        // The states each action starts from, with Zitadel's refusals (internal/command/user_v2.go
+        // DeactivateUserV2, ReactivateUserV2, LockUserV2, UnlockUserV2): a locked user can be deactivated, an
+        // initial one locked but not deactivated, an inactive one not locked.
+        const [from, to, [refused, id]]: [UserState[], UserState, [string, string]] =
           action === 'deactivate'
             ? [
                 ['USER_STATE_ACTIVE', 'USER_STATE_LOCKED'],
                 'USER_STATE_INACTIVE',
-                u.state === 'USER_STATE_INITIAL' ? 'Errors.User.CantDeactivateInitial' : 'Errors.User.AlreadyInactive',
+                u.state === 'USER_STATE_INITIAL'
+                  ? ['Errors.User.CantDeactivateInitial', 'COMMAND-gvx4kct9r2']
+                  : ['Errors.User.AlreadyInactive', 'COMMAND-5gunjw0cd7'],
               ]
             : action === 'reactivate'
-              ? [['USER_STATE_INACTIVE'], 'USER_STATE_ACTIVE', 'Errors.User.NotInactive']
+              ? [['USER_STATE_INACTIVE'], 'USER_STATE_ACTIVE', ['Errors.User.NotInactive', 'COMMAND-s5qqcz97hf']]
               : action === 'lock'
                 ? [
                     ['USER_STATE_ACTIVE', 'USER_STATE_INITIAL'],
                     'USER_STATE_LOCKED',
-                    'Errors.User.ShouldBeActiveOrInitial',
+                    ['Errors.User.ShouldBeActiveOrInitial', 'COMMAND-lgws8wtsqf'],
                   ]
-                : [['USER_STATE_LOCKED'], 'USER_STATE_ACTIVE', 'Errors.User.NotLocked'];
-        if (!from.includes(u.state)) return grpcError(9, refused, 'COMMAND-2n8vs');
+                : [['USER_STATE_LOCKED'], 'USER_STATE_ACTIVE', ['Errors.User.NotLocked', 'COMMAND-olb9vb0oca']];
+        if (!from.includes(u.state)) return grpcError(9, refused, id);
+        if (!reachesOrg(who.userId, u.orgId)) return permissionDenied();
         u.state = to;
         userEvent(
           u,
@@ -815,6 +838,20 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         userEvent(u, 'user.machine.added', who.userId, { userName: u.username });
         return { status: 200, json: { userId: u.id, details: details(u.orgId, u.created) } };
       }
+      if (mKeys && req.method === 'POST' && !mKeys[2]) {
+        // AddMachineKey: the request's own validation (proto: type defined_only, not_in [0]; JSON is the only
+        // type), then (internal/command/user_machine_key.go prepareAddUserMachineKey) the expiration
+        // (domain.ValidateExpirationDate: none is 9999-12-31T23:59:59Z, a past one INVALID_ARGUMENT; no upper
+        // bound), then the user in the request's organisation (ExistsUser with that resource owner: a
+        // FAILED_PRECONDITION, not NOT_FOUND, for a user of another organisation or none).
+        if (body.type !== 'KEY_TYPE_JSON')
+          return grpcError(3, 'invalid AddMachineKeyRequest.Type: value must not be in list [0]', 'GATEWAY-3');
+        const exp = typeof body.expirationDate === 'string' ? body.expirationDate : '9999-12-31T23:59:59Z';
+        if (Number.isNaN(Date.parse(exp)) || Date.parse(exp) < Date.now()) {
+          return grpcError(3, 'Errors.AuthNKey.ExpireBeforeNow', 'DOMAIN-dv3t5');
+        }
+        if (!findUser(mKeys[1] as string, who.orgId)) return grpcError(9, 'Errors.User.NotFound', 'COMMAND-bnipwm1');
+      }
       if (mKeys && req.method === 'POST') {
         const u = findUser(mKeys[1] as string, who.orgId);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-bp0Ds');
@@ -830,12 +867,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           );
         }
         if (!u.machine) return grpcError(9, 'Errors.User.NotMachine', 'COMMAND-1n8fs');
-        if (body.type !== 'KEY_TYPE_JSON')
-          return grpcError(3, 'invalid AddMachineKeyRequest.Type: value must not be in list [0]', 'GATEWAY-3');
-        const exp = typeof body.expirationDate === 'string' ? body.expirationDate : '9999-01-01T00:00:00Z';
-        if (Number.isNaN(Date.parse(exp)) || Date.parse(exp) < Date.now()) {
-          return grpcError(3, 'Errors.MachineKey.ExpireBeforeNow', 'COMMAND-dsg5s');
-        }
+        const exp = typeof body.expirationDate === 'string' ? body.expirationDate : '9999-12-31T23:59:59Z';
         const { key, keyFile } = addKey(u.id, new Date(Date.parse(exp)).toISOString());
         userEvent(u, 'user.machine.key.added', who.userId, { keyId: key.id, type: 1, expirationDate: key.expiration });
         return {

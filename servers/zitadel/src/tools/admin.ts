@@ -2,7 +2,7 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
 import { otherProjectsOf, refuseOtherProject } from './guards.js';
-import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef } from './shapes.js';
+import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef, userLabel } from './shapes.js';
 
 const ADMIN = ['mcp:zitadel:admin'];
 const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
@@ -91,8 +91,22 @@ export const usersDisable = defineTool({
     }
     // A repeat (an agent retrying after a lost answer) finds the user as asked: that is the answer, not
     // Zitadel's refusal to deactivate an inactive user or lock a locked one.
-    if (u.state !== (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE'))
-      await zitadel.setUserState(u.userId, mode, signal);
+    if (u.state === (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE'))
+      return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    // What Zitadel refuses as a failed precondition (internal/command/user_v2.go LockUserV2: active or
+    // initial users only; DeactivateUserV2: never an initial one), said with what to do instead.
+    const label = userLabel(u, user);
+    if (mode === 'lock' && u.state === 'USER_STATE_INACTIVE')
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${label} is deactivated: it already cannot log in or get tokens, and Zitadel locks only active or initial users. Nothing was changed; leave it deactivated`,
+      );
+    if (mode === 'deactivate' && u.state === 'USER_STATE_INITIAL')
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `${label} has not finished its initial setup, and Zitadel cannot deactivate such a user. Nothing was changed; use mode 'lock' to stop its logins`,
+      );
+    await zitadel.setUserState(u.userId, mode, signal);
     return { user: toUser(await zitadel.getUser(u.userId, signal)) };
   },
 });

@@ -148,28 +148,33 @@ const NUMERIC_ID = /^\d{1,30}$/;
  */
 export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: AbortSignal): Promise<ZUser> {
   const home = await zitadel.homeOrgId(signal);
+  let denied: ToolError | undefined;
   if (NUMERIC_ID.test(ref)) {
     let byId: ZUser | undefined;
     try {
       byId = await zitadel.getUser(ref, signal);
     } catch (err) {
       // A purely numeric username is possible: fall back to a name search only on "not found".
-      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
+      if (!(err instanceof ToolError) || (err.code !== 'ERR_NOT_FOUND' && err.code !== 'ERR_NOT_ALLOWED')) throw err;
+      // Zitadel checks user.read on the user's organisation after finding it (GetUserByIDWithPermission):
+      // PERMISSION_DENIED is a user of an organisation this server's account does not manage, unless the
+      // user turns out to be of the server's own (then the account lacks a role there, and that is the answer).
+      if (err.code === 'ERR_NOT_ALLOWED') denied = err;
     }
     if (byId) return inOrganisation(byId, home);
+    if (denied) {
+      const own = await zitadel.searchUsers([{ inUserIdsQuery: { userIds: [ref] } }, inOrg(home)], ONE, signal);
+      if (own.result.length > 0) throw denied;
+    }
   }
-  const byUsername = { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
-  // An "@" may be a login name (user@org-domain) or part of the username itself (an email as username):
-  // where login names must carry the organisation's domain, the login name of `a@b.c` is `a@b.c@org-domain`.
-  const query = ref.includes('@')
-    ? {
-        orQuery: {
-          queries: [{ loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }, byUsername],
-        },
-      }
-    : byUsername;
-  const found = await zitadel.searchUsers([query, inOrg(home)], { offset: 0, limit: 10 }, signal);
+  const found = await zitadel.searchUsers([byName(ref), inOrg(home)], { offset: 0, limit: 10 }, signal);
   if (found.result.length === 0) {
+    if (denied) {
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        `user ${ref} is not among the users of this server's organisation ${home} (ZITADEL_ORG_ID), and Zitadel does not let this server's account read it: it belongs to another organisation, and the server acts on users of its own organisation only (find them with users_search). Only if it is of ${home} does the account lack a role there (e.g. ORG_USER_MANAGER)`,
+      );
+    }
     throw new ToolError(
       'ERR_NOT_FOUND',
       `no user of organisation ${home} is named '${ref}'; search with users_search (this server acts in that organisation only)`,
@@ -184,6 +189,22 @@ export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: 
     );
   }
   return inOrganisation(found.result[0] as ZUser, home);
+}
+
+const ONE = { offset: 0, limit: 1 };
+
+/** The v2 user search query for a username or login name. */
+function byName(ref: string): object {
+  const byUsername = { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
+  // An "@" may be a login name (user@org-domain) or part of the username itself (an email as username):
+  // where login names must carry the organisation's domain, the login name of `a@b.c` is `a@b.c@org-domain`.
+  return ref.includes('@')
+    ? {
+        orQuery: {
+          queries: [{ loginNameQuery: { loginName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } }, byUsername],
+        },
+      }
+    : byUsername;
 }
 
 /** The v2 user search query for the users of one organisation. */
