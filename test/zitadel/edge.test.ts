@@ -249,4 +249,22 @@ describe("keys_add's plan under a confirmation policy", () => {
       grant.state = undefined;
     }
   });
+
+  it('says a locked account gets no token with the key until it is enabled', async () => {
+    const user = confirming.fx.sim.users.find((u) => u.username === 'agent-oncall');
+    if (!user) throw new Error('no agent-oncall');
+    const planOf = async () =>
+      (await callTool(confirming.s, 'keys_add', { user: 'agent-oncall' })).meta?.['ravenhelm/confirmation']?.plan;
+    const active = await planOf();
+    expect(active).not.toContain('users_enable');
+    const before = user.state;
+    user.state = 'USER_STATE_LOCKED';
+    try {
+      expect(await planOf()).toMatch(
+        /, locked\);.*\. The account is locked: the key gets no token until users_enable enables it\.$/,
+      );
+    } finally {
+      user.state = before;
+    }
+  });
 });

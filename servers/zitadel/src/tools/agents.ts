@@ -147,7 +147,13 @@ export const keysAdd = defineTool({
     // The key outlives today's grant states: whoever confirms sees what its deactivated grants would add.
     const { held, dormant } = await accountScopes(zitadel, mapping, u.userId, signal);
     const scopes = `${held.join(' ') || 'none'}${dormant.length > 0 ? `, and ${dormant.join(' ')} once its deactivated grants are reactivated` : ''}`;
-    return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}; its MCP scopes: ${scopes}.`;
+    // Zitadel makes the key whatever the account's state (AddMachineKey checks only that it exists), but a
+    // locked or deactivated account gets no token with it until it is enabled again.
+    const dormantAccount =
+      u.state === 'USER_STATE_LOCKED' || u.state === 'USER_STATE_INACTIVE'
+        ? ` The account is ${u.state === 'USER_STATE_LOCKED' ? 'locked' : 'deactivated'}: the key gets no token until users_enable enables it.`
+        : '';
+    return `Add a JSON key valid ${expiresInDays} days to ${userLabel(u, user)}; its Zitadel memberships: ${memberships}; its MCP scopes: ${scopes}.${dormantAccount}`;
   },
   handler: async ({ user, expiresInDays }, { zitadel, keyStore, mapping, principal, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
