@@ -429,3 +429,45 @@ describe('logs_search within the output budget', () => {
     for (const res of [byLength, byBudget]) expect(res.lines[0].line).not.toMatch(LONE_SURROGATE);
   });
 });
+
+describe("Loki's per-tenant limits (max_query_length, max_entries_limit_per_query)", () => {
+  it('name the argument to change and the value Loki takes, not a wrong query', async () => {
+    loki.maxQueryLengthSeconds = 24 * 3600;
+    loki.maxEntriesLimit = 1000;
+    try {
+      const end = '2026-03-15T12:00:00Z';
+      const long = await callError(
+        'logs_search',
+        { query: '{service_name="checkout"}', start: '2026-03-13T12:00:00Z', end },
+        services,
+      );
+      expect(long.code).toBe('ERR_INVALID_INPUT');
+      expect(long.message).toBe(
+        'Loki reads at most 1d per query (its max_query_length) and this range is 48h0m0s: narrow start and end to 1d or less, e.g. start="2026-03-14T12:00:00.000000000Z" for the newest part, then earlier windows in turn',
+      );
+      // the start it names is taken
+      const newest = await call(
+        'logs_search',
+        { query: '{service_name="checkout"}', start: '2026-03-14T12:00:00.000000000Z', end },
+        services,
+      );
+      expect(newest.returned).toBe(0);
+      // the metric tool reads the same limit
+      const metric = await callError(
+        'logs_query_metric',
+        { query: 'count_over_time({service_name="checkout"}[5m])', start: 'now-2d', step: '1h' },
+        services,
+      );
+      expect(metric.code).toBe('ERR_INVALID_INPUT');
+      expect(metric.message).toMatch(/^Loki reads at most 1d per query \(its max_query_length\)/);
+      const many = await callError('logs_search', { query: '{service_name="checkout"}', limit: 2000 }, services);
+      expect(many.code).toBe('ERR_INVALID_INPUT');
+      expect(many.message).toBe(
+        'Loki returns at most 1000 lines per query (its max_entries_limit_per_query) and limit was 2000: ask again with limit=1000 or less',
+      );
+    } finally {
+      loki.maxQueryLengthSeconds = 721 * 3600;
+      loki.maxEntriesLimit = 5000;
+    }
+  });
+});

@@ -406,3 +406,45 @@ describe('traces within the output budget', () => {
     expect(found.cut).toEqual(['root service and operation names cut to 200 chars on 1 trace(s), marked with …']);
   });
 });
+
+describe("traces_search past Tempo's search limits (max_duration, max_result_limit)", () => {
+  it('names the argument to change, in one call, not the query', async () => {
+    const searches = () => tempo.control.requests.filter((r) => r.url.pathname === '/api/search').length;
+    // Tempo's default max_duration is 168h: a 14-day window is refused before any search
+    let before = searches();
+    const end = '2026-03-15T00:00:00Z';
+    const wide = await callError('traces_search', { query: '{ status = error }', start: 'now-14d' }, services);
+    expect(wide.code).toBe('ERR_INVALID_INPUT');
+    expect(wide.message).toMatch(
+      /^Tempo searches at most 168h0m0s per query \(its max_duration\) and this window is 14d: narrow start and end to 168h0m0s or less, e.g. start="[^"]+" for the newest part of it/,
+    );
+    expect(searches() - before).toBe(1); // not asked again without the most_recent hint
+    const fixed = await callError(
+      'traces_search',
+      { query: '{ status = error }', start: '2026-02-13T00:00:00Z', end },
+      services,
+    );
+    expect(fixed.message).toContain('this window is 30d');
+    expect(fixed.message).toContain('start="2026-03-08T00:00:00.000Z"');
+    // the start it names is accepted
+    const ok = await call(
+      'traces_search',
+      { query: '{ status = error }', start: '2026-03-08T00:00:00Z', end },
+      services,
+    );
+    expect(ok.returned).toBe(0);
+    // a limit over the configured max_result_limit
+    tempo.maxSearchLimit = 50;
+    try {
+      before = searches();
+      const many = await callError('traces_search', { query: '{ status = error }', limit: 80 }, services);
+      expect(many.code).toBe('ERR_INVALID_INPUT');
+      expect(many.message).toBe(
+        'Tempo returns at most 50 traces per search (its max_result_limit) and limit was 80: ask again with limit=50 or less',
+      );
+      expect(searches() - before).toBe(1);
+    } finally {
+      tempo.maxSearchLimit = 0;
+    }
+  });
+});

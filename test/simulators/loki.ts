@@ -25,7 +25,8 @@
  *   `max(floor(range seconds / 250), 1)` seconds; a step <= 0 and `(end - start) / step > 11000` are refused
  *   with their texts, before the query is parsed); `docs/sources/shared/configuration.md` (`max_query_series`
  *   default 500). Limit errors are 400 text/plain (`pkg/util/server/error.go` isClientError: ErrLimit is a
- *   client error). `max_query_length` (30d1h) is not simulated: the tools refuse longer ranges first.
+ *   client error). `max_entries_limit_per_query` (5000) and `max_query_length` (30d1h) are per-tenant settings:
+ *   `pkg/util/validation/validate.go` (ErrMaxEntriesLimit, ErrQueryTooLong texts).
  *
  * LogQL is a subset: a stream selector (=, !=, =~, !~) with line filters (|=, !=, |~, !~), the four log range
  * aggregations above over `<log query> [<range>]`, and `sum` / `topk(k, ...)` around them (nested, with
@@ -72,6 +73,38 @@ export const lokiSeriesLimitBody = (limit: number) =>
   `maximum number of series (${limit}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()`;
 export const LOKI_TIMEOUT_BODY =
   'request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed';
+
+/** Go's time.Duration String() of whole milliseconds: 169h0m0s, 1m30.5s, 250ms. */
+function goDurationMs(ms: bigint): string {
+  if (ms < 1000n) return `${ms}ms`;
+  const h = ms / 3_600_000n;
+  const m = (ms % 3_600_000n) / 60_000n;
+  const rest = ms % 60_000n;
+  const s = rest % 1000n === 0n ? `${rest / 1000n}` : (Number(rest) / 1000).toString();
+  return h > 0n ? `${h}h${m}m${s}s` : m > 0n ? `${m}m${s}s` : `${s}s`;
+}
+
+/** Prometheus model.Duration String(): years and weeks only when exact, then d, h, m, s ("30d1h", "1w"). */
+function modelDuration(seconds: number): string {
+  let left = seconds;
+  let out = '';
+  for (const [unit, size, exact] of [
+    ['y', 31_536_000, true],
+    ['w', 604_800, true],
+    ['d', 86_400, false],
+    ['h', 3600, false],
+    ['m', 60, false],
+    ['s', 1, false],
+  ] as const) {
+    if (exact && left % size !== 0) continue;
+    const v = Math.floor(left / size);
+    if (v > 0) {
+      out += `${v}${unit}`;
+      left -= v * size;
+    }
+  }
+  return out || '0s';
+}
 
 export class ParseError extends Error {
   constructor(
@@ -267,6 +300,10 @@ export class LokiSimulator {
   timeoutAfterScannedLines = Number.POSITIVE_INFINITY;
   /** `max_query_series` (default 500): a metric query with more distinct series is refused. */
   maxQuerySeries = 500;
+  /** `max_entries_limit_per_query` (default 5000): a larger `limit` is refused. */
+  maxEntriesLimit = LOKI_MAX_LIMIT;
+  /** `max_query_length` in seconds (default 30d1h; 0 is no limit): a longer range is refused. */
+  maxQueryLengthSeconds = 721 * 3600;
 
   get url(): string {
     if (!this.server) throw new Error('Loki simulator not started');
@@ -381,16 +418,25 @@ export class LokiSimulator {
     if (!query) return { status: 400, text: 'parse error : syntax error: unexpected $end' };
     const limit = Number(params.get('limit') ?? 100);
     if (!Number.isInteger(limit) || limit <= 0) return { status: 400, text: 'limit must be a positive value' };
-    if (limit > LOKI_MAX_LIMIT) {
+    if (limit > this.maxEntriesLimit) {
       return {
         status: 400,
-        text: `max entries limit per query exceeded, limit > max_entries_limit_per_query (${limit} > ${LOKI_MAX_LIMIT})`,
+        text: `max entries limit per query exceeded, limit > max_entries_limit_per_query (${limit} > ${this.maxEntriesLimit})`,
       };
     }
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const end = params.get('end') ? BigInt(params.get('end') as string) : nowNs;
     const start = params.get('start') ? BigInt(params.get('start') as string) : end - 3_600_000_000_000n;
     if (end < start) return { status: 400, text: 'end timestamp must not be before or equal to start time' };
+    // pkg/querier/queryrange/limits.go: the length in whole milliseconds, printed as a Go time.Duration, the
+    // limit as a Prometheus model.Duration (pkg/util/validation/validate.go ErrQueryTooLong).
+    const lengthMs = end / 1_000_000n - start / 1_000_000n;
+    if (this.maxQueryLengthSeconds > 0 && lengthMs > BigInt(this.maxQueryLengthSeconds) * 1000n) {
+      return {
+        status: 400,
+        text: `the query time range exceeds the limit (query length: ${goDurationMs(lengthMs)}, limit: ${modelDuration(this.maxQueryLengthSeconds)})`,
+      };
+    }
     const direction = params.get('direction') ?? 'backward';
     if (direction !== 'backward' && direction !== 'forward') return { status: 400, text: 'invalid direction' };
     // The step is read and checked for every range query, before the query is parsed (loghttp ParseRangeQuery).

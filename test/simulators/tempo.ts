@@ -180,6 +180,14 @@ function encodeSpan(traceId: string, s: SimSpan): Record<string, unknown> {
   };
 }
 
+/** Go's time.Duration String() for whole seconds: 168h0m0s, 30m0s, 45s. */
+function goDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
 /** `batches` is the field name of Tempo 1.x and early 2.x v1 answers; current Tempo writes `resourceSpans`. */
 export type V1Field = 'resourceSpans' | 'batches';
 
@@ -196,6 +204,13 @@ export class TempoSimulator {
   hintsAvailable = true;
   /** What `GET /api/status/buildinfo` says; most_recent=true is honoured from 2.8 (CHANGELOG #4238). */
   version = '2.8.2';
+  /**
+   * query_frontend.search.max_duration in seconds: a longer search window is refused (modules/frontend/config.go
+   * default 168h; 0 is no limit).
+   */
+  maxSearchSeconds = 168 * 3600;
+  /** query_frontend.search.max_result_limit: a larger `limit` is refused (default 0, no limit). */
+  maxSearchLimit = 0;
 
   get url(): string {
     if (!this.server) throw new Error('Tempo simulator not started');
@@ -316,6 +331,19 @@ export class TempoSimulator {
     }
     const limit = Number(params.get('limit') ?? 20);
     const spss = Number(params.get('spss') ?? 3);
+    // After the TraceQL validator, the search sharder checks the limit, then the window (search_sharder.go
+    // RoundTrip, search_handlers.go adjustLimit): plain-text 400s (pipeline.NewBadRequest writes err.Error()).
+    if (this.maxSearchLimit > 0 && limit > this.maxSearchLimit) {
+      return { status: 400, text: `limit ${limit} exceeds max limit ${this.maxSearchLimit}` };
+    }
+    const startSec = Number(params.get('start') ?? 0);
+    const endSec = Number(params.get('end') ?? 0);
+    if (this.maxSearchSeconds > 0 && endSec - startSec > this.maxSearchSeconds) {
+      return {
+        status: 400,
+        text: `range specified by start and end exceeds ${goDuration(this.maxSearchSeconds)}. received start=${startSec} end=${endSec}`,
+      };
+    }
     const startMs = params.get('start') ? Number(params.get('start')) * 1000 : Number.NEGATIVE_INFINITY;
     const endMs = params.get('end') ? Number(params.get('end')) * 1000 : Number.POSITIVE_INFINITY;
     const found: { traceID: string; root: SimSpan | undefined; start: number; end: number; matched: SimSpan[] }[] = [];

@@ -1,5 +1,6 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { isoOfNanosExact } from '../time.js';
 import {
   type BackendOptions,
   boundedNotes,
@@ -9,6 +10,7 @@ import {
   LabelSet,
   parseAnswer,
   statusError,
+  vendorMessage,
 } from './common.js';
 
 export interface LokiStream {
@@ -83,6 +85,54 @@ const Vector = z.array(
 
 const KNOWN_TYPE = /^[a-z]{1,20}$/;
 
+const DURATION_SECONDS: Record<string, number> = {
+  y: 31_536_000,
+  w: 604_800,
+  d: 86_400,
+  h: 3600,
+  m: 60,
+  s: 1,
+  ms: 1e-3,
+};
+
+/** Seconds in a Prometheus model.Duration as Loki prints its limits ("30d1h", "1w", "12h"), or undefined. */
+function durationSeconds(text: string): number | undefined {
+  if (!/^(\d+(y|w|d|h|ms|m|s))+$/.test(text)) return undefined;
+  let seconds = 0;
+  for (const m of text.matchAll(/(\d+)(y|w|d|h|ms|m|s)/g))
+    seconds += Number(m[1]) * (DURATION_SECONDS[m[2] as string] as number);
+  return seconds;
+}
+
+/**
+ * Loki's per-tenant limits are plain-text 400s (pkg/util/validation/validate.go ErrQueryTooLong,
+ * ErrMaxEntriesLimit), configured per installation and often below the defaults our inputs allow. Neither is a
+ * fault of the query: said as the argument to change and the value Loki takes.
+ */
+function limitError(message: string, q: LokiQueryRange): void {
+  const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(message);
+  if (length) {
+    const max = durationSeconds(length[2] as string);
+    const newest =
+      max !== undefined && max > 0
+        ? `, e.g. start="${isoOfNanosExact((BigInt(q.endNs) - BigInt(max) * 1_000_000_000n).toString())}" for the newest part, then earlier windows in turn`
+        : '';
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `Loki reads at most ${length[2]} per query (its max_query_length) and this range is ${length[1]}: narrow start and end to ${length[2]} or less${newest}`,
+      { backend: 'Loki', status: 400, field: 'start' },
+    );
+  }
+  const entries = /max_entries_limit_per_query \((\d+) > (\d+)\)/.exec(message);
+  if (entries) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `Loki returns at most ${entries[2]} lines per query (its max_entries_limit_per_query) and limit was ${entries[1]}: ask again with limit=${entries[2]} or less`,
+      { backend: 'Loki', status: 400, field: 'limit' },
+    );
+  }
+}
+
 /** Loki HTTP API (/loki/api/v1). */
 export class LokiBackend {
   readonly http: BackendHttp;
@@ -96,6 +146,7 @@ export class LokiBackend {
       query: { query: q.query, start: q.startNs, end: q.endNs, limit: q.limit, direction: q.direction, step: q.step },
       signal,
     });
+    if (res.status === 400) limitError(vendorMessage(res.body), q);
     if (res.status !== 200) throw statusError('Loki', res, 'the LogQL query');
     const body = expectObject('Loki', res.body, 'the query');
     const warnings = boundedNotes(body.warnings, 'warnings');

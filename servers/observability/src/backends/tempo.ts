@@ -1,5 +1,6 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { formatDuration } from '../time.js';
 import {
   type BackendOptions,
   expectObject,
@@ -62,6 +63,47 @@ function notFound(id: string): ToolError {
       backend: 'Tempo',
     },
   );
+}
+
+const GO_UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+
+/** Seconds in a Go duration as time.Duration prints it ("168h0m0s", "1h30m0s"), or undefined. */
+function goSeconds(text: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(h|ms|us|µs|ns|m|s))+$/.test(text)) return undefined;
+  let seconds = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)/g)) {
+    seconds += Number(m[1]) * (GO_UNIT_SECONDS[m[2] as string] as number);
+  }
+  return seconds;
+}
+
+/**
+ * Tempo's search frontend refuses a window longer than its `max_duration` (default 168h) and a limit above
+ * `max_result_limit` with plain-text 400s (modules/frontend/search_sharder.go, search_handlers.go adjustLimit).
+ * Neither is a fault of the TraceQL query: said as the argument to change, never retried without the hint.
+ */
+function searchLimitError(message: string, windowSec: number, endSec: number, limit: number): void {
+  const longest = /range specified by start and end exceeds (\S+?)\.? received/.exec(message)?.[1];
+  if (longest) {
+    const seconds = goSeconds(longest);
+    const newest =
+      seconds !== undefined && seconds > 0
+        ? `, e.g. start="${new Date((endSec - Math.floor(seconds)) * 1000).toISOString()}" for the newest part of it, then earlier windows in turn`
+        : '';
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `Tempo searches at most ${longest} per query (its max_duration) and this window is ${formatDuration(Math.round(windowSec / 60) * 60)}: narrow start and end to ${longest} or less${newest}`,
+      { backend: 'Tempo', status: 400, field: 'start' },
+    );
+  }
+  const max = /limit (\d+) exceeds max limit (\d+)/.exec(message)?.[2];
+  if (max) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `Tempo returns at most ${max} traces per search (its max_result_limit) and limit was ${limit}: ask again with limit=${max} or less`,
+      { backend: 'Tempo', status: 400, field: 'limit' },
+    );
+  }
 }
 
 /** What the span tree reads of a span; attributes, events and the rest pass through unchecked. */
@@ -186,6 +228,7 @@ export class TempoBackend {
       query: { q, start: startSec, end: endSec, limit, spss },
       signal,
     });
+    if (res.status === 400) searchLimitError(vendorMessage(res.body), endSec - startSec, endSec, limit);
     if (res.status !== 200) throw statusError('Tempo', res, 'the TraceQL query');
     const body = parseAnswer('Tempo', SearchAnswer, expectObject('Tempo', res.body, 'the search'), 'the search');
     return {
