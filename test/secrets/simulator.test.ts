@@ -296,4 +296,31 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     );
     expect(clash.name).toBe('ResourceExistsException');
   });
+
+  it('answers rotation state as DescribeSecret/ListSecrets do; a managed secret refuses PutSecretValue', async () => {
+    sim.seed('proto/rotated-once', 'once-value', { rotatedDaysAgo: 5 });
+    const once = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/rotated-once' }));
+    expect(once.RotationEnabled).toBe(false);
+    expect(once.LastRotatedDate?.getTime()).toBeLessThan(Date.now() - 4 * 86_400_000);
+    sim.seed('rds!db-proto', 'managed-value', {
+      owningService: 'rds',
+      rotatedDaysAgo: 1,
+      rotation: { afterDays: 7, window: '2h' },
+    });
+    const managed = await sdk.send(new DescribeSecretCommand({ SecretId: 'rds!db-proto' }));
+    expect(managed).toMatchObject({
+      OwningService: 'rds',
+      RotationEnabled: true,
+      RotationRules: { AutomaticallyAfterDays: 7, Duration: '2h' },
+    });
+    expect(managed.RotationLambdaARN).toBeUndefined();
+    expect(Math.abs((managed.NextRotationDate?.getTime() ?? 0) - (Date.now() + 6 * 86_400_000))).toBeLessThan(60_000);
+    const listed = await sdk.send(new ListSecretsCommand({ Filters: [{ Key: 'owning-service', Values: ['rds'] }] }));
+    expect(listed.SecretList?.map((e) => [e.Name, e.OwningService, e.RotationEnabled])).toEqual([
+      ['rds!db-proto', 'rds', true],
+    ]);
+    const put = await awsError(sdk.send(new PutSecretValueCommand({ SecretId: 'rds!db-proto', SecretString: 'x' })));
+    expect(put.name).toBe('InvalidRequestException');
+    expect(sim.valueOf('rds!db-proto')).toBe('managed-value');
+  });
 });

@@ -87,7 +87,8 @@ describe('secrets tools over stdio', () => {
       name: 'app/db',
       description: 'Application database',
       tags: { team: 'platform', env: 'prod' },
-      rotationEnabled: true,
+      // rotated 3 days ago, rotation turned off since: secrets_rotate may rotate it (below)
+      rotationEnabled: false,
     });
     expect(Date.parse(db.rotated)).toBeLessThan(Date.now() - 2 * 86_400_000);
     expect(all.structured).toMatchObject({ truncated: false });

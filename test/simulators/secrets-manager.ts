@@ -49,6 +49,11 @@ interface Secret {
   lastAccessed?: number;
   lastRotated?: number;
   rotationEnabled?: boolean;
+  rotationLambdaArn?: string;
+  rotationRules?: { AutomaticallyAfterDays?: number; ScheduleExpression?: string; Duration?: string };
+  nextRotation?: number;
+  /** The service that manages the secret (DescribeSecret OwningService, e.g. "rds"). */
+  owningService?: string;
   deletedDate?: number;
   deletionDate?: number;
 }
@@ -139,7 +144,23 @@ export class SecretsManagerSimulator {
       description?: string;
       tags?: Record<string, string>;
       createdDaysAgo?: number;
+      /**
+       * LastRotatedDate only. The service sets it when a rotation runs (API reference, DescribeSecret:
+       * LastRotatedDate, "the last date and time that Secrets Manager rotated the secret"); PutSecretValue
+       * does not. Without `rotation` it is a secret whose rotation was turned off afterwards (CancelRotateSecret:
+       * RotationEnabled false, the date stays).
+       */
       rotatedDaysAgo?: number;
+      /**
+       * Rotation turned on (RotationEnabled true), as RotateSecret configures it: by a Lambda function
+       * (RotationLambdaARN), or managed rotation (no function; with `owningService`). API reference,
+       * RotationRulesType: AutomaticallyAfterDays or ScheduleExpression, and Duration (`window`, e.g. "3h"). NextRotationDate: `nextInDays`, else
+       * AutomaticallyAfterDays after the last rotation (RotateSecret: "adding the rotation interval (number of
+       * days) to the actual date of the last rotation").
+       */
+      rotation?: { lambdaArn?: string; afterDays?: number; schedule?: string; window?: string; nextInDays?: number };
+      /** Managed by another service (OwningService, e.g. "rds" for a name "rds!db-..."). */
+      owningService?: string;
       /** Store the value as SecretBinary (base64 on the wire) instead of SecretString. */
       binary?: boolean;
     } = {},
@@ -150,7 +171,25 @@ export class SecretsManagerSimulator {
     this.#addVersion(secret, randomUUID(), val, ['AWSCURRENT'], at);
     if (opts.rotatedDaysAgo !== undefined) {
       secret.lastRotated = this.now() - opts.rotatedDaysAgo * 86_400;
+      secret.rotationEnabled = false;
+    }
+    if (opts.owningService !== undefined) secret.owningService = opts.owningService;
+    const r = opts.rotation;
+    if (r) {
       secret.rotationEnabled = true;
+      if (r.lambdaArn !== undefined) secret.rotationLambdaArn = r.lambdaArn;
+      secret.rotationRules = {
+        ...(r.afterDays !== undefined ? { AutomaticallyAfterDays: r.afterDays } : {}),
+        ...(r.schedule !== undefined ? { ScheduleExpression: r.schedule } : {}),
+        ...(r.window !== undefined ? { Duration: r.window } : {}),
+      };
+      const next =
+        r.nextInDays !== undefined
+          ? this.now() + r.nextInDays * 86_400
+          : r.afterDays !== undefined
+            ? (secret.lastRotated ?? secret.created) + r.afterDays * 86_400
+            : undefined;
+      if (next !== undefined) secret.nextRotation = next;
     }
     return secret.arn;
   }
@@ -390,6 +429,15 @@ export class SecretsManagerSimulator {
     },
     PutSecretValue: (b) => {
       const s = this.#live(b.SecretId);
+      // API reference, Common Errors / PutSecretValue, InvalidRequestException: "The secret is managed by another
+      // service, and you must use that service to update it."
+      if (s.owningService !== undefined) {
+        throw new AwsError(
+          'InvalidRequestException',
+          // the cause is the reference's; the wording is ours
+          `You can't modify secret ${s.name} because it is managed by ${s.owningService}. Use ${s.owningService} to update it.`,
+        );
+      }
       if (b.SecretString === undefined && b.SecretBinary === undefined) {
         throw new AwsError('InvalidParameterException', 'You must provide either SecretString or SecretBinary.');
       }
@@ -618,6 +666,10 @@ export class SecretsManagerSimulator {
     if (s.lastAccessed !== undefined) out.LastAccessedDate = s.lastAccessed;
     if (s.lastRotated !== undefined) out.LastRotatedDate = s.lastRotated;
     if (s.rotationEnabled !== undefined) out.RotationEnabled = s.rotationEnabled;
+    if (s.rotationLambdaArn !== undefined) out.RotationLambdaARN = s.rotationLambdaArn;
+    if (s.rotationRules !== undefined) out.RotationRules = { ...s.rotationRules };
+    if (s.nextRotation !== undefined) out.NextRotationDate = s.nextRotation;
+    if (s.owningService !== undefined) out.OwningService = s.owningService;
     if (s.deletedDate !== undefined) out.DeletedDate = s.deletedDate;
     if (s.tags.length > 0) out.Tags = s.tags.map((t) => ({ ...t }));
     out[stagesField] = versionIdsToStages(s);
@@ -643,6 +695,8 @@ function matchesFilter(s: Secret, key: string, values: string[]): boolean {
         return s.tags.map((t) => t.Key);
       case 'tag-value':
         return s.tags.map((t) => t.Value);
+      case 'owning-service':
+        return s.owningService !== undefined ? [s.owningService] : [];
       case 'all':
         return [s.name, s.description ?? '', ...s.tags.flatMap((t) => [t.Key, t.Value])];
       default:

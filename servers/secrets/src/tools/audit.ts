@@ -4,6 +4,7 @@ import { isAwsError } from '../backend.js';
 import { asJsonObject, checkSecret, type Finding, isPlaceholder } from '../checks.js';
 import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
+import { staleRotationNote } from './rotation.js';
 import { Cursor, decodeListCursor, Issue, nextListCursor, Page, SecretName } from './shapes.js';
 import { jsonText } from './values.js';
 
@@ -58,7 +59,9 @@ export const storeAudit = defineTool({
       // Our rotations store a new version; the service sets LastRotatedDate only for its own rotations.
       const last = Math.max(e.LastRotatedDate?.getTime() ?? 0, versionDate?.getTime() ?? e.CreatedDate?.getTime() ?? 0);
       const ageDays = Math.floor((Date.now() - last) / DAY);
-      if (last > 0 && ageDays > maxAgeDays) found.push({ issue: 'stale', detail: `${ageDays} days > ${maxAgeDays}` });
+      if (last > 0 && ageDays > maxAgeDays) {
+        found.push({ issue: 'stale', detail: `${ageDays} days > ${maxAgeDays}${staleRotationNote(e, Date.now())}` });
+      }
       return found.map((f) => ({ name, ...f }));
     });
     // Whole secrets, in order, while their findings fit the budget (at least one): the cursor continues

@@ -2,6 +2,7 @@ import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/clie
 import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool } from './define.js';
+import { rotationOf } from './rotation.js';
 import { Cursor, decodeListCursor, nextListCursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
 
@@ -90,10 +91,20 @@ export const secretsDescribe = defineTool({
   description: "One secret's metadata and its versions with their stages.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ name: SecretName }),
-  output: SecretMeta.extend({ versions: Stages }),
+  output: SecretMeta.extend({
+    managedBy: z.string().optional(),
+    rotation: z.object({ by: z.string(), schedule: z.string().optional(), next: z.string().optional() }).optional(),
+    versions: Stages,
+  }),
   handler: async ({ name }, { sm, signal }) => {
     const d = await sm.describe(name, signal);
-    return { ...metaOf(d), versions: d.VersionIdsToStages ?? {} };
+    const rotation = rotationOf(d);
+    return {
+      ...metaOf(d),
+      ...(d.OwningService ? { managedBy: d.OwningService } : {}),
+      ...(rotation ? { rotation } : {}),
+      versions: d.VersionIdsToStages ?? {},
+    };
   },
 });
 

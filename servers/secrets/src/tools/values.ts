@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
+import { refuseRotation } from './rotation.js';
 import { Issue, SecretName, Stages } from './shapes.js';
 
 // The tools that touch values: masked reads with the reveal round-trip, writes, rotation.
@@ -233,6 +234,7 @@ export const secretsRotate = defineTool({
   handler: async (input, { sm, signal }) => {
     const { name } = input;
     const before = await sm.describe(name, signal);
+    refuseRotation(name, before);
     const current = Object.entries(before.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
     if (!current)
       throw new ToolError(

@@ -1,0 +1,93 @@
+import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
+import { ToolError } from '@ravenhelm/kit';
+
+/**
+ * Refuses a rotation by this server where it would store a value nobody else receives, or break one running.
+ *
+ * secrets_rotate writes a random value into the secret only. A secret with rotation turned on is rotated by
+ * its Lambda function or by the service that owns it, which also changes the credential on the database or
+ * service (User Guide, "Rotate AWS Secrets Manager secrets" and "Managed rotation"): a value written here
+ * would leave the secret and the database disagreeing, until the next scheduled rotation. RotateSecret without
+ * RotationRules starts that rotation at once (API reference, RotateSecret: RotateImmediately, default true).
+ *
+ * A version holding AWSPENDING but not AWSCURRENT is a rotation in progress (API reference, RotateSecret: "any
+ * later invocation of RotateSecret assumes that a previous rotation request is still in progress and returns an
+ * error"); PutSecretValue with AWSPENDING would take the label from it, and the function would finish with
+ * our value.
+ */
+export function refuseRotation(name: string, d: DescribeSecretCommandOutput): void {
+  const rotateNow = `aws secretsmanager rotate-secret --secret-id ${quoteArg(d.Name ?? name)}`;
+  if (d.OwningService) {
+    const service = d.OwningService;
+    // RDS and Aurora: the master user password is rotated through the database (RDS User Guide, "Password
+    // management with Amazon RDS and AWS Secrets Manager"; ModifyDBInstance/ModifyDBCluster RotateMasterUserPassword).
+    const rds = /^rds$/i.test(service)
+      ? ' (RDS/Aurora: modify-db-instance or modify-db-cluster with --rotate-master-user-password --apply-immediately)'
+      : '';
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${name}" is managed by ${service}, which rotates it together with the credential it holds; a value stored here would not reach ${service}. Rotate it through ${service}${rds}, or start its managed rotation now: ${rotateNow}. Nothing was changed`,
+    );
+  }
+  if (d.RotationEnabled === true) {
+    const by = d.RotationLambdaARN ? `the Lambda function ${d.RotationLambdaARN}` : 'managed rotation';
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${name}" has rotation turned on, by ${by}, which also changes the credential on the database or service; a value stored here would not reach it. Start that rotation now instead: ${rotateNow} (RotateSecret without RotationRules rotates at once). Nothing was changed`,
+    );
+  }
+  const pending = Object.entries(d.VersionIdsToStages ?? {}).find(
+    ([, stages]) => stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT'),
+  )?.[0];
+  if (pending) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${name}" has a rotation in progress: version ${pending} holds AWSPENDING but not AWSCURRENT, and a new rotation would take the label from it. Wait until it finishes (secrets_describe: AWSPENDING gone or on the AWSCURRENT version); if it failed and nothing is rotating, an operator removes the label: aws secretsmanager update-secret-version-stage --secret-id ${quoteArg(d.Name ?? name)} --version-stage AWSPENDING --remove-from-version-id ${pending}. Nothing was changed`,
+    );
+  }
+}
+
+/** A name or ARN as one shell argument: names hold only letters, digits and /_+=.@-!, ARNs also ':'. */
+function quoteArg(s: string): string {
+  return /^[A-Za-z0-9/_+=.@:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Who rotates a secret with rotation turned on, on what schedule, and when next (DescribeSecret: RotationLambdaARN,
+ * OwningService, RotationRules, NextRotationDate "on or before this date"). RotationRules holds
+ * AutomaticallyAfterDays or a ScheduleExpression (rate() or cron()), and Duration, the window a rotation runs in
+ * (API reference, RotationRulesType). Undefined when rotation is off.
+ */
+export function rotationOf(
+  d: Pick<
+    DescribeSecretCommandOutput,
+    'RotationEnabled' | 'RotationLambdaARN' | 'OwningService' | 'RotationRules' | 'NextRotationDate'
+  >,
+): { by: string; schedule?: string; next?: string } | undefined {
+  if (d.RotationEnabled !== true) return undefined;
+  const by = d.RotationLambdaARN ?? (d.OwningService ? `${d.OwningService} (managed rotation)` : 'managed rotation');
+  const rules = d.RotationRules;
+  const every =
+    rules?.ScheduleExpression ??
+    (rules?.AutomaticallyAfterDays !== undefined ? `every ${rules.AutomaticallyAfterDays} days` : undefined);
+  const schedule = every && rules?.Duration ? `${every}, within ${rules.Duration}` : every;
+  return {
+    by,
+    ...(schedule ? { schedule } : {}),
+    ...(d.NextRotationDate ? { next: d.NextRotationDate.toISOString() } : {}),
+  };
+}
+
+/**
+ * What a stale finding adds for a secret with rotation on: the rotation that should keep it fresh, and whether it
+ * is overdue (NextRotationDate passed: the last attempt failed, or none ran; User Guide, "Troubleshoot rotation").
+ */
+export function staleRotationNote(e: Parameters<typeof rotationOf>[0], now: number): string {
+  const r = rotationOf(e);
+  if (!r) return '';
+  const due = e.NextRotationDate?.getTime();
+  if (due !== undefined && due < now) {
+    return `; rotation is on (by ${r.by}) and was due ${r.next}: it is failing or not running; check ${e.RotationLambdaARN ? "the function's logs" : 'the managing service'}`;
+  }
+  return `; rotation is on (by ${r.by}${r.schedule ? `, ${r.schedule}` : ''})${r.next ? `, next by ${r.next}` : ''}`;
+}
