@@ -72,6 +72,12 @@ export interface TraefikSimulatorOptions {
   basicAuth?: { username: string; password: string };
   /** How often the directory is scanned (Traefik uses fsnotify; a short poll is close enough here). */
   watchIntervalMs?: number;
+  /**
+   * Static `core.defaultRuleSyntax`. Traefik gives it to every entrypoint model (pkg/provider/traefik/internal.go
+   * entryPointModels), and pkg/server/aggregator.go applyModel sets it as `ruleSyntax` on each router that
+   * has none, so the API shows it on the router (the per-entrypoint copies a model makes are left out here).
+   */
+  defaultRuleSyntax?: 'v2' | 'v3';
 }
 
 const PROVIDER_FIELDS: Record<string, string> = { file: 'File', docker: 'Docker', kubernetescrd: 'KubernetesCRD' };
@@ -242,10 +248,13 @@ export class TraefikSimulator {
         for (const kind of ['routers', 'services', 'middlewares'] as const) {
           for (const [name, config] of Object.entries(cfg[proto]?.[kind] ?? {})) {
             const full = `${name}@${provider}`;
+            const syntax = this.opts.defaultRuleSyntax;
+            const withSyntax =
+              kind === 'routers' && proto !== 'udp' && syntax && !config.ruleSyntax ? { ruleSyntax: syntax } : {};
             rt.set(`${proto}/${kind}/${full}`, {
               name: full,
               provider,
-              config: { ...config },
+              config: { ...config, ...withSyntax },
               status: 'enabled',
               error: [],
               usedBy: [],
@@ -286,15 +295,37 @@ export class TraefikSimulator {
           if (!svc) addError(router, `the service "${svcName}" does not exist`, true);
           else svc.usedBy.push(router.name);
         }
+        // pkg/server/middleware/middlewares.go BuildMiddlewareChain: a name that is not in the runtime
+        // configuration fails the handler with `middleware "x" does not exist`, and pkg/server/router/router.go
+        // disables the router with it. A chain's members are built the same way when the chain is (its
+        // constructor, pkg/middlewares/chain/chain.go, qualified by the chain's provider), and a member's
+        // failure is also AddError(err, true) on each enclosing chain; a chain met again inside itself is
+        // a recursion error (pkg/server/recursion), not modelled here.
+        const build = (names: string[], provider: string, within: RuntimeItem[]): string | undefined => {
+          for (const m of names) {
+            const mwName = qualify(m, provider);
+            const mw = rt.get(`http/middlewares/${mwName}`);
+            if (!mw) return `middleware "${mwName}" does not exist`;
+            const members = (mw.config.chain as Obj | undefined)?.middlewares;
+            if (!Array.isArray(members) || within.includes(mw)) continue;
+            const failed = build(members.map(String), mw.provider, [...within, mw]);
+            if (failed) {
+              addError(mw, failed, true);
+              return failed;
+            }
+          }
+          return undefined;
+        };
+        // usedBy lists the routers naming a middleware directly (pkg/config/runtime/runtime.go PopulateUsedBy).
         for (const m of (router.config.middlewares as string[] | undefined) ?? []) {
-          const mwName = qualify(m, router.provider);
-          const mw = rt.get(`http/middlewares/${mwName}`);
-          if (!mw) addError(router, `middleware "${mwName}" does not exist`, true);
-          else mw.usedBy.push(router.name);
+          rt.get(`http/middlewares/${qualify(m, router.provider)}`)?.usedBy.push(router.name);
         }
-        const ruleError = checkRule(rule);
+        const mwError = build((router.config.middlewares as string[] | undefined) ?? [], router.provider, []);
+        if (mwError) addError(router, mwError, true);
+        const v2 = router.config.ruleSyntax === 'v2';
+        const ruleError = checkRule(rule, v2);
         if (ruleError) addError(router, `error while parsing rule ${rule}: ${ruleError}`, true);
-        else {
+        else if (!v2) {
           const regexpError = checkRegexps(rule);
           if (regexpError) addError(router, `error while adding rule ${rule}: ${regexpError}`, true);
         }
@@ -530,16 +561,32 @@ const HTTP_FUNCS = [
   'Query',
   'QueryRegexp',
 ];
-const FUNC_FORMS = new Set(
-  HTTP_FUNCS.flatMap((n) => [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()]),
-);
+// The v2 matchers a router with `ruleSyntax: v2` may use (pkg/muxer/http/matcher_v2.go httpFuncsV2; pkg/muxer/http/
+// parser.go picks the v2 parser for that syntax, v3 for any other), each taking any number of arguments.
+const HTTP_FUNCS_V2 = [
+  'Host',
+  'HostHeader',
+  'HostRegexp',
+  'ClientIP',
+  'Path',
+  'PathPrefix',
+  'Method',
+  'Headers',
+  'HeadersRegexp',
+  'Query',
+];
+const formsOf = (names: string[]) =>
+  new Set(names.flatMap((n) => [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()]));
+const FUNC_FORMS = formsOf(HTTP_FUNCS);
+const FUNC_FORMS_V2 = formsOf(HTTP_FUNCS_V2);
 
 /**
- * A coarse, independent check of a v3 rule (the simulator must not borrow the client's parser):
+ * A coarse, independent check of a v3 (or v2) rule (the simulator must not borrow the client's parser):
  * known function names, quoted arguments, balanced parentheses. Messages follow vulcand/predicate
  * ("unsupported function: X") and go/parser ("1:COL: expected ...").
  */
-function checkRule(rule: string): string | undefined {
+function checkRule(rule: string, v2 = false): string | undefined {
+  const forms = v2 ? FUNC_FORMS_V2 : FUNC_FORMS;
   if (rule.trim() === '') return 'empty rule';
   let depth = 0;
   let i = 0;
@@ -551,7 +598,7 @@ function checkRule(rule: string): string | undefined {
       i = end + 1;
     } else if (/[A-Za-z_]/.test(ch)) {
       const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(rule.slice(i))?.[0] as string;
-      if (!FUNC_FORMS.has(name)) return `unsupported function: ${name}`;
+      if (!forms.has(name)) return `unsupported function: ${name}`;
       i += name.length;
       if (rule[i] !== '(') return `1:${i + 1}: expected '('`;
     } else if (ch === '(') {

@@ -22,7 +22,14 @@ const session = useTraefikSession({
           admin: { rule: 'Host(`chain.example.com`)', middlewares: ['secured@file'], service: 'web' },
           nested: { rule: 'Host(`nested.example.com`)', middlewares: ['outer@file'], service: 'web' },
           catchall: { rule: 'PathPrefix(`/`)', priority: 1, service: 'web' },
-          old: { rule: 'Host(`v2.example.com`, `www.v2.example.com`)', ruleSyntax: 'v2', priority: 5, service: 'web' },
+          // HostRegexp in v2 is a gorilla mux template, which this tool does not evaluate.
+          old: { rule: 'HostRegexp(`{sub:[a-z]+}.example.com`)', ruleSyntax: 'v2', priority: 5, service: 'web' },
+          legacy: {
+            rule: 'Host(`v2.example.com`, `www.v2.example.com`) && Headers(`X-Tenant`, `blue`)',
+            ruleSyntax: 'v2',
+            priority: 6,
+            service: 'web',
+          },
         },
         services: { web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
         middlewares: { auth: { basicAuth: { users: ['ops:$apr1$x$y'] } } },
@@ -64,7 +71,7 @@ describe('requests_diagnose: ruleSyntax v2 routers', () => {
   it('a v2 router that outranks the winner makes the answer uncertain and is named', async () => {
     const d = await ok(session.client, 'requests_diagnose', { url: 'http://v2.example.com/' });
     expect(d.router).toBe('catchall@docker');
-    expect(d.skipped).toEqual(['old@docker: ruleSyntax v2 is not evaluated']);
+    expect(d.skipped).toEqual(['old@docker: ruleSyntax v2: HostRegexp is not evaluated here']);
     expect(d.cause).toMatch(/^likely forwarded/);
     expect(d.cause).toMatch(/ruleSyntax v2 router\(s\) old@docker \(not evaluated here\) have priority >= 1/);
   });
@@ -76,5 +83,27 @@ describe('requests_diagnose: ruleSyntax v2 routers', () => {
     });
     expect(d.router).toBe('nested@docker');
     expect(d.cause).not.toMatch(/v2/);
+  });
+});
+
+describe('requests_diagnose: ruleSyntax v2 rules evaluated (pkg/muxer/http/matcher_v2.go)', () => {
+  it('several hosts and Headers pairs: a v2 router that matches wins for certain', async () => {
+    const d = await ok(session.client, 'requests_diagnose', {
+      url: 'http://www.v2.example.com/',
+      headers: { 'x-tenant': 'blue' },
+    });
+    expect(d.router).toBe('legacy@docker');
+    expect(d.priority).toBe(6);
+    // `old` (priority 5, not evaluated) ranks below the winner: the answer is certain.
+    expect(d.cause).toMatch(/^forwarded to web@docker/);
+  });
+
+  it('a v2 router whose Headers do not match is passed over', async () => {
+    const d = await ok(session.client, 'requests_diagnose', {
+      url: 'http://v2.example.com/',
+      headers: { 'X-Tenant': 'green' },
+    });
+    expect(d.router).toBe('catchall@docker');
+    expect(d.cause).toMatch(/old@docker \(not evaluated here\) have priority >= 1/);
   });
 });

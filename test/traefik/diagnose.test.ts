@@ -102,6 +102,7 @@ describe('requests_diagnose: middlewares and services', () => {
             middlewares: ['office', 'auth'],
           },
           legacy: { rule: 'Host(`v2.example.com`)', ruleSyntax: 'v2', service: 'web' },
+          templated: { rule: 'PathPrefix(`/v{n:[0-9]+}`)', ruleSyntax: 'v2', service: 'web' },
           tieA: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web' },
           tieB: { rule: 'Host(`tie.example.com`) && Path(`/x`)', service: 'web' },
           mobile: {
@@ -208,10 +209,15 @@ describe('requests_diagnose: middlewares and services', () => {
     ]);
   });
 
-  it('does not evaluate ruleSyntax v2 routers, and says so', async () => {
+  it('evaluates ruleSyntax v2 rules; one with a gorilla template is not evaluated, and it says so', async () => {
     const d = await ok(c2, 'requests_diagnose', { url: 'http://v2.example.com/' });
-    expect(d.status).toBe(404);
-    expect(d.skipped).toEqual(['legacy@docker: ruleSyntax v2 is not evaluated']);
+    expect(d.router).toBe('legacy@docker');
+    expect(d.skipped).toEqual([
+      'templated@docker: ruleSyntax v2: PathPrefix with a {name:regexp} template is not evaluated here',
+    ]);
+    const none = await ok(c2, 'requests_diagnose', { url: 'http://nothing.example.com/' });
+    expect(none.status).toBe(404);
+    expect(none.cause).toMatch(/unless a ruleSyntax v2 router matches \(not evaluated here\): templated@docker/);
   });
 
   it('reports ties of equal priority', async () => {

@@ -30,7 +30,7 @@ export const MATCHERS = {
 
 export type MatcherName = keyof typeof MATCHERS;
 
-const NAME_FORMS = new Map<string, MatcherName>();
+const NAME_FORMS = new Map<string, string>();
 for (const name of Object.keys(MATCHERS) as MatcherName[]) {
   const lower = name.toLowerCase();
   for (const form of [name, lower, name.toUpperCase(), lower[0]?.toUpperCase() + lower.slice(1)]) {
@@ -145,10 +145,26 @@ function readQuoted(src: string, start: number): { text: string; next: number } 
   throw new RuleError('string literal not terminated', start + 1);
 }
 
+/** One rule syntax: its matcher names (every accepted form to the canonical one) and how a matcher is built. */
+export interface Syntax {
+  names: Map<string, string>;
+  label: string;
+  build(name: string, args: string[], col: number): RuleNode;
+}
+
+const V3: Syntax = {
+  names: NAME_FORMS,
+  label: 'v3',
+  build: (name, args, col) => checkMatcher(name as MatcherName, args, col),
+};
+
 class Parser {
   #pos = 0;
   #depth = 0;
-  constructor(readonly tokens: Token[]) {}
+  constructor(
+    readonly tokens: Token[],
+    readonly syntax: Syntax = V3,
+  ) {}
 
   get #peek(): Token {
     return this.tokens[this.#pos] as Token;
@@ -212,12 +228,10 @@ class Parser {
 
   #matcher(): RuleNode {
     const ident = this.#take();
-    const name = NAME_FORMS.get(ident.text);
+    const name = this.syntax.names.get(ident.text);
     if (!name) {
-      throw new RuleError(
-        `unknown matcher ${ident.text}; v3 matchers are ${Object.keys(MATCHERS).join(', ')}`,
-        ident.col,
-      );
+      const known = [...new Set(this.syntax.names.values())].join(', ');
+      throw new RuleError(`unknown matcher ${ident.text}; ${this.syntax.label} matchers are ${known}`, ident.col);
     }
     this.#expect('lparen', `"(" after ${ident.text}`);
     const args: string[] = [];
@@ -233,7 +247,7 @@ class Parser {
       }
     }
     this.#expect('rparen', `")" closing ${name}(`);
-    return checkMatcher(name, args, ident.col);
+    return this.syntax.build(name, args, ident.col);
   }
 }
 
@@ -362,9 +376,14 @@ export function cidrContains(cidr: Cidr, ip: { family: 4 | 6; bits: bigint }): b
 
 /** Parses and checks a rule; throws RuleError with the column of the problem. */
 export function parseRule(rule: string): RuleNode {
+  return parseWith(rule, V3);
+}
+
+/** Parses a rule with another syntax's matchers (the grammar, `&&`, `||`, `!` and Go strings, is shared). */
+export function parseWith(rule: string, syntax: Syntax): RuleNode {
   if (rule.trim() === '') throw new RuleError('the rule is empty', 1);
   if (rule.length > MAX_RULE_LENGTH) throw new RuleError(`the rule is longer than ${MAX_RULE_LENGTH} characters`, 1);
-  return new Parser(tokenize(rule)).parse();
+  return new Parser(tokenize(rule), syntax).parse();
 }
 
 /** The Host(...) values of a rule, lower-cased, as Traefik's ParseDomains collects them (for TLS domains). */

@@ -5,6 +5,7 @@ import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
 import { type EntryPointHttp, explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
+import { parseRuleV2, V2Unsupported } from '../rules/v2.js';
 import { defineTool } from './define.js';
 import { priorityOf, toService } from './shapes.js';
 
@@ -193,6 +194,12 @@ export const requestsDiagnose = defineTool({
     // behind a port mapping none may, and then every entrypoint is considered). An address is
     // `[host]:port[/tcp|/udp]` (docs: install-configuration/entrypoints.md), and HTTP is served over TCP.
     const { items: eps } = await api.listAll('api/entrypoints', {}, signal, 500);
+    if (input.entryPoint && !eps.some((e) => e.name === input.entryPoint)) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `entryPoint ${JSON.stringify(input.entryPoint)} does not exist; Traefik has ${eps.map((e) => e.name).join(', ') || 'no entrypoints'} (or omit entryPoint to pick by the URL's port)`,
+      );
+    }
     let entryPoints = input.entryPoint ? [input.entryPoint] : [];
     if (!input.entryPoint) {
       const url = new URL(input.url);
@@ -228,15 +235,15 @@ export const requestsDiagnose = defineTool({
       // A router with TLS serves HTTPS only; one without serves plain HTTP only.
       if (Boolean(item.tls) !== (scheme === 'https')) continue;
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
-      if (item.ruleSyntax === 'v2') {
-        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2 is not evaluated`);
-        if (item.status !== 'disabled') unevaluated.push({ name: item.name, priority: priorityOf(item) });
-        continue;
-      }
       let node: RuleNode;
       try {
-        node = parseRule(item.rule);
+        node = item.ruleSyntax === 'v2' ? parseRuleV2(item.rule) : parseRule(item.rule);
       } catch (err) {
+        if (err instanceof V2Unsupported) {
+          if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2: ${err.message}`);
+          if (item.status !== 'disabled') unevaluated.push({ name: item.name, priority: priorityOf(item) });
+          continue;
+        }
         if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ${(err as Error).message}`);
         continue;
       }
@@ -266,9 +273,16 @@ export const requestsDiagnose = defineTool({
       return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
     const outranking = unevaluated.filter((u) => u.priority >= winner.priority).map((u) => u.name);
-    const caveat = outranking.length
-      ? `; but ruleSyntax v2 router(s) ${outranking.slice(0, 5).join(', ')}${outranking.length > 5 ? ` and ${outranking.length - 5} more` : ''} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
-      : '';
+    // Traefik leaves a disabled router out of the muxer (pkg/server/router/router.go: AddError, continue), so
+    // the request falls through to the winner; the router meant to take it is named with its errors.
+    const passedOver = disabled.find((c) => c.priority >= winner.priority && matchRule(c.node, req));
+    const caveat =
+      (outranking.length
+        ? `; but ruleSyntax v2 router(s) ${outranking.slice(0, 5).join(', ')}${outranking.length > 5 ? ` and ${outranking.length - 5} more` : ''} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
+        : '') +
+      (passedOver
+        ? `; router ${passedOver.item.name} (priority ${passedOver.priority}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
+        : '');
     const ties = matches.filter((c) => c !== winner && c.priority === winner.priority).map((c) => c.item.name);
     const middlewares: z.infer<typeof Step>[] = [];
     // A chain runs its middlewares in order, their names qualified by the chain's provider

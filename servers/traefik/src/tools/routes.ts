@@ -136,6 +136,29 @@ export function shownContent(content: string): string {
 }
 
 /**
+ * The first member of a chain (followed into nested chains, 8 levels) that Traefik does not have, as
+ * "outer > inner > missing". Members are qualified by the chain's provider (pkg/server/middleware/
+ * middlewares.go: provider.GetQualifiedName), and a missing one fails the router's handler, which disables it.
+ */
+async function missingChainMember(
+  mw: Record<string, unknown> & { name: string },
+  ctx: ToolContext<TraefikServices>,
+  within: string[] = [],
+): Promise<string | undefined> {
+  const members = (mw.chain as { middlewares?: unknown } | undefined)?.middlewares;
+  if (!Array.isArray(members) || within.includes(mw.name) || within.length >= 8) return undefined;
+  const provider = mw.name.split('@')[1] ?? 'file';
+  for (const m of members.map(String)) {
+    const name = m.includes('@') ? m : `${m}@${provider}`;
+    const member = await ctx.api.find('api/http/middlewares', name, ctx.signal);
+    if (!member) return [...within, mw.name, name].slice(1).join(' > ');
+    const deeper = await missingChainMember(member, ctx, [...within, mw.name]);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+/**
  * Everything checked before anything is written: rule, allowed hosts, names, entrypoints, middlewares,
  * ownership, and the routers the new one would take precedence over.
  */
@@ -162,10 +185,18 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   }
   for (const m of input.middlewares ?? []) {
     const full = m.includes('@') ? m : `${m}@file`;
-    if (!(await api.find('api/http/middlewares', full, signal))) {
+    const mw = await api.find('api/http/middlewares', full, signal);
+    if (!mw) {
       throw new ToolError(
         'ERR_INVALID_INPUT',
         `middleware ${full} does not exist in Traefik; create it first or fix the name`,
+      );
+    }
+    const missing = await missingChainMember(mw, ctx);
+    if (missing) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `middleware ${full} is a chain whose member ${missing} does not exist; Traefik would disable the router (middleware "${missing.split(' > ').at(-1)}" does not exist). Create it or fix the chain first`,
       );
     }
   }
