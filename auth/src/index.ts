@@ -17,7 +17,7 @@ export {
 } from './dev/issuer.js';
 export { type IssuerCliIo, runIssuerCli } from './dev/issuer-cli.js';
 export { DEFAULT_REFRESH_TOKEN_TTL_SECONDS } from './dev/refresh.js';
-export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, isAuthError } from './errors.js';
+export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, type AuthErrorOptions, isAuthError } from './errors.js';
 export {
   createOAuthAuthenticator,
   type OAuthAuthenticator,
@@ -41,6 +41,7 @@ export {
   OAuthConfigSchema,
   type ResolvedOAuthConfig,
 } from './oauth/config.js';
+export type { IssuerProblem, IssuerProblemEvent, IssuerProblemHooks } from './oauth/issuer-problems.js';
 export type { Authenticator, AuthRequest, Principal } from './principal.js';
 export {
   type CaCliIo,

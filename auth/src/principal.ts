@@ -32,5 +32,7 @@ export interface Authenticator {
   authenticate(req: AuthRequest): Promise<Principal>;
   /** Optional readiness probe (JWKS reachable, etc.). */
   ready?(): Promise<boolean>;
+  /** Like `ready`, with the reason and what to do when not ready (drives /readyz). */
+  readiness?(): Promise<{ ready: boolean; reason?: string }>;
   close?(): Promise<void>;
 }

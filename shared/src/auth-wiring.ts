@@ -2,36 +2,80 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions } from 'node:tls';
-import { type Authenticator, createOAuthAuthenticator, createSpiffeTls, peerFromRequest } from '@ravenhelm/auth';
+import {
+  type Authenticator,
+  createOAuthAuthenticator,
+  createSpiffeTls,
+  type IssuerProblemEvent,
+  peerFromRequest,
+} from '@ravenhelm/auth';
 import type { z } from 'zod';
 import type { FullConfig } from './config.js';
 import { RavenhelmError } from './errors.js';
 import type { PeerIdentity } from './http/handler.js';
 import type { Logger } from './logging.js';
 
+/** The environment variable an operator sets for each setting the authenticator names. */
+const SETTING_ENV: Record<Extract<IssuerProblemEvent, { state: 'failing' }>['setting'], string> = {
+  issuer: 'RAVENHELM_AUTH_ISSUER',
+  jwksUri: 'RAVENHELM_AUTH_JWKS_URI',
+  'introspection.endpoint': 'RAVENHELM_AUTH_ISSUER',
+  'introspection.credentials': 'RAVENHELM_INTROSPECTION_CLIENT_ID / RAVENHELM_INTROSPECTION_CLIENT_SECRET',
+};
+
+/**
+ * Logs why tokens cannot be checked (the authenticator throttles: once per reason, again every minute while
+ * it lasts with the count of refusals in between, once on recovery). A wrong setting is an error, an issuer
+ * outage a warning. The detail holds public URLs and statuses only; tokens and secrets never reach it.
+ */
+export function logIssuerProblem(logger: Logger, issuer: string, event: IssuerProblemEvent): void {
+  if (event.state === 'recovered') {
+    logger.info({ issuer, reason: event.reason }, 'token issuer checks work again');
+    return;
+  }
+  const fields = {
+    issuer,
+    reason: event.reason,
+    retryable: event.kind === 'unreachable',
+    setting: SETTING_ENV[event.setting],
+    refusedSinceLastReport: event.suppressed,
+  };
+  const say = `${event.detail}; ${event.action}`;
+  if (event.kind === 'misconfigured') {
+    logger.error(fields, `tokens cannot be checked: the issuer configuration is wrong (${fields.setting}): ${say}`);
+  } else {
+    logger.warn(fields, `tokens cannot be checked: the token issuer cannot be reached: ${say}`);
+  }
+}
+
 /** Builds the OAuth authenticator once the resource URL (this server's public MCP URL) is known. */
 export function oauthAuthenticatorFactory(
   config: FullConfig<z.ZodObject>,
+  logger?: Logger,
 ): (resourceUrl: string) => Promise<Authenticator> {
   return async (resourceUrl) => {
     const { auth } = config;
-    if (!auth.issuer) {
+    const issuer = auth.issuer;
+    if (!issuer) {
       throw new RavenhelmError(
         'ERR_BAD_REQUEST',
         'auth.issuer is required in oauth mode (RAVENHELM_AUTH_ISSUER); for a loopback-only demo set RAVENHELM_AUTH_MODE=none',
       );
     }
-    return createOAuthAuthenticator({
-      issuer: auth.issuer,
-      resource: resourceUrl,
-      audiences: auth.audiences,
-      ...(auth.jwksUri ? { jwksUri: auth.jwksUri } : {}),
-      ...(auth.introspection ? { introspection: auth.introspection } : {}),
-      ...(auth.projectId ? { projectId: auth.projectId } : {}),
-      roleScopes: auth.roleScopes,
-      ...(auth.allowedOrgIds ? { allowedOrgIds: auth.allowedOrgIds } : {}),
-      spiffeBindings: auth.spiffeBindings,
-    });
+    return createOAuthAuthenticator(
+      {
+        issuer,
+        resource: resourceUrl,
+        audiences: auth.audiences,
+        ...(auth.jwksUri ? { jwksUri: auth.jwksUri } : {}),
+        ...(auth.introspection ? { introspection: auth.introspection } : {}),
+        ...(auth.projectId ? { projectId: auth.projectId } : {}),
+        roleScopes: auth.roleScopes,
+        ...(auth.allowedOrgIds ? { allowedOrgIds: auth.allowedOrgIds } : {}),
+        spiffeBindings: auth.spiffeBindings,
+      },
+      logger ? { onIssuerProblem: (event) => logIssuerProblem(logger, issuer, event) } : {},
+    );
   };
 }
 

@@ -115,7 +115,14 @@ export function errorMapping(code: ErrorCode): Mapping {
 /** Normalizes anything thrown into a RavenhelmError; unknown errors become ERR_INTERNAL with a safe message. */
 export function toRavenhelmError(err: unknown): RavenhelmError {
   if (err instanceof RavenhelmError) return err;
-  if (isAuthError(err)) return new RavenhelmError(err.code, err.message, {}, { cause: err });
+  if (isAuthError(err)) {
+    // ERR_AUTH_UNAVAILABLE: whether waiting helps (the issuer is down) or not (its configuration is wrong).
+    const details: Record<string, unknown> = {};
+    if (err.retryable !== undefined) details.retryable = err.retryable;
+    if (err.retryAfterSeconds !== undefined) details.retryAfterSeconds = err.retryAfterSeconds;
+    if (err.reason !== undefined) details.reason = err.reason;
+    return new RavenhelmError(err.code, err.message, details, { cause: err });
+  }
   if (err && typeof err === 'object' && (err as { code?: unknown }).code === 'ERR_POLICY_INVALID') {
     return new RavenhelmError('ERR_INTERNAL', (err as Error).message, {}, { cause: err });
   }

@@ -116,7 +116,9 @@ export async function runMain<S extends object, C extends z.ZodObject>(
       const peer = await peerWiring(config, logger);
       const handle = await startHttp(rt, {
         authenticator:
-          config.auth.mode === 'none' ? localAuthenticator(rt.localPrincipal) : oauthAuthenticatorFactory(config),
+          config.auth.mode === 'none'
+            ? localAuthenticator(rt.localPrincipal)
+            : oauthAuthenticatorFactory(config, logger),
         authorizationServers: config.auth.issuer ? [config.auth.issuer] : [],
         ...(peer.tls ? { tls: peer.tls } : {}),
         ...(peer.peer ? { peer: peer.peer } : {}),

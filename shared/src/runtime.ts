@@ -533,7 +533,10 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     metrics: rt.metrics,
     logger: rt.logger,
     ...(opts.tls ? { peer: opts.tls.peer } : opts.peer ? { peer: opts.peer } : {}),
-    ready: () => rt.ready(),
+    ready: async () => {
+      const state = await rt.ready();
+      return state.ready ? authenticatorReadiness(authenticator) : state;
+    },
     isDraining: () => draining,
     console:
       config.approvals.consoleClientId && opts.authorizationServers[0]
@@ -589,6 +592,26 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
       return shutdownPromise;
     },
   };
+}
+
+/**
+ * Not ready while the authenticator cannot check tokens (no signing keys, discovery failing): every call
+ * would be refused with 503, so traffic is better sent to a replica that can. Why this is right even when
+ * every replica fails alike (the issuer is down, or a bad RAVENHELM_AUTH_ISSUER rolled out everywhere):
+ * - a rollout with a wrong issuer never becomes ready, so the old replicas keep serving (the main win);
+ * - a replica whose own egress, DNS or CA bundle is broken leaves the Service while the others serve;
+ * - with the issuer down everywhere, callers get 503 from the proxy instead of from us: the same answer
+ *   (nothing could be authorized anyway), and replicas rejoin within a probe period once keys load.
+ * Readiness only: liveness (/healthz) stays 200, since restarting cannot fix the issuer. A warm key cache
+ * (fresh within jwksCacheMaxAgeSeconds) stays ready through a short issuer outage, as tokens still verify.
+ * The authenticator bounds the cost: fresh keys mean no fetch, and a failure is not refetched for 5 s.
+ */
+async function authenticatorReadiness(authenticator: Authenticator): Promise<{ ready: boolean; reason?: string }> {
+  if (authenticator.readiness) return authenticator.readiness();
+  if (authenticator.ready && !(await authenticator.ready())) {
+    return { ready: false, reason: 'the authenticator cannot check tokens' };
+  }
+  return { ready: true };
 }
 
 /** Who holds an audit log's lock, when opening it failed only because another live writer has it. */

@@ -12,6 +12,16 @@ import {
   type ResolvedOAuthConfig,
 } from './config.js';
 import { IntrospectionClient } from './introspection.js';
+import {
+  describeIssuerFailure,
+  discoveryUrl,
+  IssuerMismatch,
+  type IssuerProblemHooks,
+  IssuerProblemLog,
+  NoJwksUri,
+  operatorText,
+  unavailableError,
+} from './issuer-problems.js';
 import { JwtVerifier, looksLikeJwt } from './jwt.js';
 
 export interface OAuthAuthenticator extends Authenticator {
@@ -20,6 +30,12 @@ export interface OAuthAuthenticator extends Authenticator {
   /** Verified tokens currently cached. */
   readonly cachedTokens: number;
   ready(): Promise<boolean>;
+  /**
+   * Whether tokens can be checked now (discovery done, a fresh key set, fetched now if needed; the
+   * introspection client's metadata when configured), and if not why and what to set. Bounded: a failure
+   * is not refetched for a few seconds.
+   */
+  readiness(): Promise<{ ready: boolean; reason?: string }>;
   close(): Promise<void>;
 }
 
@@ -39,16 +55,28 @@ export function parseOAuthConfig(config: OAuthConfig): ResolvedOAuthConfig {
   return parsed.data;
 }
 
-/** The issuer's jwks_uri from its discovery document (openid-client checks the metadata's issuer). */
+/**
+ * The issuer's jwks_uri from its discovery document. The document's issuer must be identical to the
+ * configured one (RFC 8414 3.3, OpenID Connect Discovery 4.3); openid-client forgives a trailing slash,
+ * which every token's `iss` would then fail, so that is checked here too. Failures are ERR_AUTH_UNAVAILABLE
+ * saying whether the configuration is wrong or the issuer unreachable.
+ */
 async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
   const issuer = new URL(config.issuer);
-  const discovered = await client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
-    timeout: Math.ceil(config.httpTimeoutMs / 1000),
-    ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
-  });
-  const uri = discovered.serverMetadata().jwks_uri;
-  if (!uri || !isAllowedEndpoint(uri)) throw new Error('issuer metadata has no usable jwks_uri');
-  return uri;
+  try {
+    const discovered = await client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
+      // openid-client takes seconds (and multiplies by 1000): a fraction keeps the milliseconds exact.
+      timeout: config.httpTimeoutMs / 1000,
+      ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
+    });
+    const metadata = discovered.serverMetadata();
+    if (metadata.issuer !== config.issuer) throw new IssuerMismatch(metadata.issuer);
+    const uri = metadata.jwks_uri;
+    if (!uri || !isAllowedEndpoint(uri)) throw new NoJwksUri();
+    return uri;
+  } catch (err) {
+    throw unavailableError(describeIssuerFailure('discovery', discoveryUrl(config.issuer), config.issuer, err), err);
+  }
 }
 
 /**
@@ -62,16 +90,23 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
  * Failures are AuthErrors: ERR_TOKEN_MISSING, ERR_TOKEN_MALFORMED_REQUEST, ERR_TOKEN_INVALID,
  * ERR_TOKEN_EXPIRED, ERR_TOKEN_AUDIENCE, ERR_TOKEN_BINDING, ERR_AUTH_UNAVAILABLE.
  *
+ * ERR_AUTH_UNAVAILABLE says whether the issuer configuration is wrong (`retryable: false`) or the issuer
+ * cannot be reached (`retryable: true`, `retryAfterSeconds`); `hooks.onIssuerProblem` gets the details,
+ * throttled, for the operator's log.
+ *
  * @throws OAuthConfigError when the configuration is invalid (HS*, none, http issuer off loopback...).
  */
-export function createOAuthAuthenticator(config: OAuthConfig): OAuthAuthenticator {
+export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProblemHooks = {}): OAuthAuthenticator {
   const resolved = parseOAuthConfig(config);
+  const problems = new IssuerProblemLog(hooks);
   const configuredJwks = resolved.jwksUri;
   const jwksUri = configuredJwks
     ? async () => configuredJwks
     : memoizeWithRetry(() => discoverJwksUri(resolved), DISCOVERY_RETRY_MS);
-  const jwt = new JwtVerifier(resolved, jwksUri);
-  const introspection = resolved.introspection ? new IntrospectionClient(resolved, resolved.introspection) : undefined;
+  const jwt = new JwtVerifier(resolved, jwksUri, problems);
+  const introspection = resolved.introspection
+    ? new IntrospectionClient(resolved, resolved.introspection, problems)
+    : undefined;
   const cache = new ExpiringCache<VerifiedToken>(resolved.tokenCacheSize);
   const inflight = new Map<string, Promise<{ token: VerifiedToken; cacheUntil: number }>>();
 
@@ -113,7 +148,21 @@ export function createOAuthAuthenticator(config: OAuthConfig): OAuthAuthenticato
       return toPrincipal(verified, req, resolved);
     },
 
-    ready: () => jwt.ready(),
+    async readiness() {
+      const [keys, opaque] = await Promise.all([jwt.readiness(), introspection?.readiness()]);
+      if (!keys.ready) return keys;
+      if (opaque && !opaque.ready) {
+        return {
+          ready: false,
+          reason: opaque.problem ? operatorText(opaque.problem) : 'token introspection is unavailable',
+        };
+      }
+      return { ready: true };
+    },
+
+    async ready() {
+      return (await this.readiness()).ready;
+    },
 
     async close() {
       cache.clear();

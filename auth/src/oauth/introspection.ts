@@ -3,6 +3,15 @@ import { AuthError } from '../errors.js';
 import { DISCOVERY_RETRY_MS, memoizeWithRetry } from './cache.js';
 import { checkAudience } from './claims.js';
 import { isLoopbackUrl, type ResolvedOAuthConfig } from './config.js';
+import {
+  describeIssuerFailure,
+  discoveryUrl,
+  IssuerMismatch,
+  type IssuerProblemLog,
+  NoIntrospectionEndpoint,
+  problemOf,
+  unavailableError,
+} from './issuer-problems.js';
 
 type IntrospectionConfig = NonNullable<ResolvedOAuthConfig['introspection']>;
 
@@ -34,11 +43,19 @@ export class IntrospectionClient {
   readonly #config: ResolvedOAuthConfig;
   readonly #introspection: IntrospectionConfig;
   readonly #client: () => Promise<client.Configuration>;
+  readonly #problems: IssuerProblemLog;
 
-  constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig) {
+  constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig, problems: IssuerProblemLog) {
     this.#config = config;
     this.#introspection = introspection;
+    this.#problems = problems;
     this.#client = memoizeWithRetry(() => this.#load(), DISCOVERY_RETRY_MS);
+  }
+
+  #refuse(err: AuthError): AuthError {
+    const problem = problemOf(err);
+    if (problem) this.#problems.report('introspection', problem);
+    return err;
   }
 
   async #load(): Promise<client.Configuration> {
@@ -46,7 +63,8 @@ export class IntrospectionClient {
     const i = this.#introspection;
     const auth = i.authMethod === 'client_secret_post' ? client.ClientSecretPost() : client.ClientSecretBasic();
     const insecure = new URL(c.issuer).protocol === 'http:' && isLoopbackUrl(new URL(c.issuer));
-    const timeout = Math.ceil(c.httpTimeoutMs / 1000);
+    // openid-client takes seconds and multiplies by 1000: a fraction keeps httpTimeoutMs exact (700 ms, not 1 s).
+    const timeout = c.httpTimeoutMs / 1000;
     let pending: Promise<client.Configuration>;
     if (i.endpoint) {
       const cfg = new client.Configuration(
@@ -59,34 +77,71 @@ export class IntrospectionClient {
       cfg.timeout = timeout;
       pending = Promise.resolve(cfg);
     } else {
-      pending = client.discovery(new URL(c.issuer), i.clientId, i.clientSecret, auth, {
-        timeout,
-        ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-      });
+      pending = client
+        .discovery(new URL(c.issuer), i.clientId, i.clientSecret, auth, {
+          timeout,
+          ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+        })
+        .then((cfg) => {
+          // RFC 8414 3.3: identical, not merely the same URL (openid-client forgives a trailing slash; `iss` won't).
+          const named = cfg.serverMetadata().issuer;
+          if (named !== c.issuer) throw new IssuerMismatch(named);
+          return cfg;
+        });
     }
-    return pending;
+    return pending.catch((err: unknown) => {
+      throw unavailableError(describeIssuerFailure('discovery', discoveryUrl(c.issuer), c.issuer, err), err);
+    });
   }
 
   async #clientConfig(): Promise<client.Configuration> {
     try {
       return await this.#client();
     } catch (err) {
-      throw new AuthError('ERR_AUTH_UNAVAILABLE', 'the token introspection service cannot be reached', { cause: err });
+      throw this.#refuse(err as AuthError);
     }
+  }
+
+  /** Whether introspection could be attempted now (discovery done, an endpoint advertised). */
+  async readiness(): Promise<{ ready: boolean; problem?: ReturnType<typeof problemOf> }> {
+    try {
+      this.#endpointOf(await this.#clientConfig());
+      return { ready: true };
+    } catch (err) {
+      return { ready: false, problem: problemOf(err) };
+    }
+  }
+
+  #endpointOf(cfg: client.Configuration): string {
+    const endpoint = cfg.serverMetadata().introspection_endpoint;
+    if (!endpoint) {
+      throw this.#refuse(
+        unavailableError(
+          describeIssuerFailure(
+            'discovery',
+            discoveryUrl(this.#config.issuer),
+            this.#config.issuer,
+            new NoIntrospectionEndpoint(),
+          ),
+        ),
+      );
+    }
+    return endpoint;
   }
 
   /** Introspects and checks the result; ERR_AUTH_UNAVAILABLE when the endpoint does not answer properly. */
   async introspect(token: string): Promise<Record<string, unknown>> {
     const cfg = await this.#clientConfig();
-    if (!cfg.serverMetadata().introspection_endpoint) {
-      throw new AuthError('ERR_AUTH_UNAVAILABLE', 'the issuer does not advertise an introspection endpoint');
-    }
+    const endpoint = this.#endpointOf(cfg);
     let result: Record<string, unknown>;
     try {
       result = (await client.tokenIntrospection(cfg, token)) as Record<string, unknown>;
     } catch (err) {
-      throw new AuthError('ERR_AUTH_UNAVAILABLE', 'the token introspection service did not answer', { cause: err });
+      throw this.#refuse(
+        unavailableError(describeIssuerFailure('introspection', endpoint, this.#config.issuer, err), err),
+      );
     }
+    this.#problems.recovered('introspection');
     checkIntrospection(result, this.#config);
     return result;
   }

@@ -1,5 +1,6 @@
 import {
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   errors,
   type JWTPayload,
@@ -9,6 +10,14 @@ import {
 } from 'jose';
 import { AuthError } from '../errors.js';
 import type { ResolvedOAuthConfig } from './config.js';
+import {
+  describeIssuerFailure,
+  type IssuerProblemLog,
+  JwksHttpStatusError,
+  operatorText,
+  problemOf,
+  unavailableError,
+} from './issuer-problems.js';
 
 type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
 
@@ -20,8 +29,14 @@ function invalid(message: string, cause?: unknown): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message, cause === undefined ? undefined : { cause });
 }
 
-function unavailable(cause: unknown): AuthError {
-  return new AuthError('ERR_AUTH_UNAVAILABLE', 'the token signing keys cannot be fetched; try again later', { cause });
+/** fetch that keeps the JWKS endpoint's status: jose's own error for a non-200 does not say which. */
+async function fetchJwks(url: string, init: RequestInit): Promise<Response> {
+  const response = await fetch(url, init);
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    throw new JwksHttpStatusError(response.status);
+  }
+  return response;
 }
 
 /** Compact JWS shape: three dot-separated parts. Anything else is treated as an opaque token. */
@@ -36,13 +51,32 @@ export function looksLikeJwt(token: string): boolean {
 export class JwtVerifier {
   readonly #config: ResolvedOAuthConfig;
   readonly #jwksUri: () => Promise<string>;
+  readonly #problems: IssuerProblemLog;
   #keySet: RemoteKeySet | undefined;
+  #keySetUri = '';
   /** When the last JWKS fetch failed; while the cache is not fresh, requests fail fast for a moment. */
   #fetchFailedAt = 0;
+  /** Why it failed: requests refused during the back-off get the same answer (misconfigured or not). */
+  #fetchFailure: AuthError | undefined;
 
-  constructor(config: ResolvedOAuthConfig, jwksUri: () => Promise<string>) {
+  constructor(config: ResolvedOAuthConfig, jwksUri: () => Promise<string>, problems: IssuerProblemLog) {
     this.#config = config;
     this.#jwksUri = jwksUri;
+    this.#problems = problems;
+  }
+
+  /** Reports the failure behind an ERR_AUTH_UNAVAILABLE (throttled) and returns it to be thrown. */
+  #refuse(err: AuthError): AuthError {
+    const problem = problemOf(err);
+    if (problem) this.#problems.report('jwt', problem);
+    return err;
+  }
+
+  #jwksFailure(err: unknown): AuthError {
+    const failure = unavailableError(describeIssuerFailure('jwks', this.#keySetUri, this.#config.issuer, err), err);
+    this.#fetchFailure = failure;
+    this.#fetchFailedAt = Date.now();
+    return failure;
   }
 
   async #getKeySet(): Promise<RemoteKeySet> {
@@ -51,25 +85,57 @@ export class JwtVerifier {
     try {
       uri = await this.#jwksUri();
     } catch (err) {
-      throw unavailable(err);
+      throw this.#refuse(
+        err instanceof AuthError
+          ? err
+          : unavailableError(describeIssuerFailure('discovery', this.#config.issuer, this.#config.issuer, err), err),
+      );
     }
-    this.#keySet ??= createRemoteJWKSet(new URL(uri), {
-      cooldownDuration: this.#config.jwksCooldownSeconds * 1000,
-      cacheMaxAge: this.#config.jwksCacheMaxAgeSeconds * 1000,
-      timeoutDuration: this.#config.jwksTimeoutMs,
-    });
+    if (!this.#keySet) {
+      this.#keySetUri = uri;
+      this.#keySet = createRemoteJWKSet(new URL(uri), {
+        cooldownDuration: this.#config.jwksCooldownSeconds * 1000,
+        cacheMaxAge: this.#config.jwksCacheMaxAgeSeconds * 1000,
+        timeoutDuration: this.#config.jwksTimeoutMs,
+        [customFetch]: fetchJwks,
+      });
+    }
     return this.#keySet;
+  }
+
+  #backoffMs(): number {
+    return Math.min(FETCH_FAILURE_BACKOFF_MS, this.#config.jwksCooldownSeconds * 1000);
+  }
+
+  /**
+   * Whether a token could be verified now: discovery done and a fresh key set (fetched now if needed).
+   * The reason, when not, is the operator-facing detail (URLs, statuses; no secrets).
+   */
+  async readiness(): Promise<{ ready: boolean; reason?: string }> {
+    try {
+      const keySet = await this.#getKeySet();
+      if (!keySet.fresh) {
+        if (this.#fetchFailure && Date.now() - this.#fetchFailedAt < this.#backoffMs()) throw this.#fetchFailure;
+        try {
+          await keySet.reload();
+        } catch (err) {
+          throw this.#refuse(this.#jwksFailure(err));
+        }
+        this.#problems.recovered('jwt');
+      }
+      return { ready: true };
+    } catch (err) {
+      const problem = problemOf(err);
+      return {
+        ready: false,
+        reason: problem ? operatorText(problem) : 'the token signing keys cannot be loaded',
+      };
+    }
   }
 
   /** Fetches the key set now; false when it cannot be loaded. */
   async ready(): Promise<boolean> {
-    try {
-      const keySet = await this.#getKeySet();
-      if (!keySet.fresh) await keySet.reload();
-      return true;
-    } catch {
-      return false;
-    }
+    return (await this.readiness()).ready;
   }
 
   async verify(token: string): Promise<JWTPayload> {
@@ -90,20 +156,16 @@ export class JwtVerifier {
     }
     const keySet = await this.#getKeySet();
     // With no usable cache every request would refetch a failing endpoint: back off briefly instead.
-    const backoffMs = Math.min(FETCH_FAILURE_BACKOFF_MS, this.#config.jwksCooldownSeconds * 1000);
-    if (!keySet.fresh && Date.now() - this.#fetchFailedAt < backoffMs) {
-      throw unavailable(new Error('the JWKS endpoint failed moments ago'));
+    if (!keySet.fresh && this.#fetchFailure && Date.now() - this.#fetchFailedAt < this.#backoffMs()) {
+      throw this.#refuse(this.#fetchFailure);
     }
-    let fetchFailure: unknown;
+    let fetchFailure: AuthError | undefined;
     const getKey: JWTVerifyGetKey = async (protectedHeader, flattened) => {
       let key: Awaited<ReturnType<RemoteKeySet>>;
       try {
         key = await keySet(protectedHeader, flattened);
       } catch (err) {
-        if (isFetchFailure(err)) {
-          fetchFailure = err;
-          this.#fetchFailedAt = Date.now();
-        }
+        if (isFetchFailure(err)) fetchFailure = this.#jwksFailure(err);
         throw err;
       }
       // jose picks the only key when the set has one; with several, an unnamed key is ambiguous.
@@ -123,8 +185,10 @@ export class JwtVerifier {
         requiredClaims: ['exp'],
       }));
     } catch (err) {
-      throw classify(err, fetchFailure, c.issuer);
+      if (fetchFailure) throw this.#refuse(fetchFailure);
+      throw classify(err, c.issuer);
     }
+    this.#problems.recovered('jwt');
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat === 'number' && payload.iat > now + c.clockToleranceSeconds) {
       throw invalid('token was issued in the future');
@@ -140,15 +204,15 @@ export class JwtVerifier {
 function isFetchFailure(err: unknown): boolean {
   return (
     err instanceof errors.JWKSTimeout ||
+    err instanceof JwksHttpStatusError ||
     err instanceof errors.JWKSInvalid ||
     err instanceof TypeError || // fetch(): connection refused, DNS, TLS
     (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC') // non-200, unparsable body
   );
 }
 
-function classify(err: unknown, fetchFailure: unknown, issuer?: string): AuthError {
+function classify(err: unknown, issuer?: string): AuthError {
   if (err instanceof AuthError) return err;
-  if (fetchFailure !== undefined) return unavailable(fetchFailure);
   if (err instanceof errors.JWTExpired) return new AuthError('ERR_TOKEN_EXPIRED', 'token has expired', { cause: err });
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'aud') {

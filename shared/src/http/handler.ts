@@ -125,6 +125,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       headers['www-authenticate'] = challenge(e);
     }
     if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
+    // RFC 9110 10.2.3: a 503 that will pass says when; one that will not (a misconfigured issuer) says nothing.
+    else if (status === 503 && typeof e.details.retryAfterSeconds === 'number') {
+      headers['retry-after'] = String(e.details.retryAfterSeconds);
+    }
     if (status === 405) headers.allow = typeof e.details.allow === 'string' ? e.details.allow : 'POST';
     if (typeof e.details.acceptEncoding === 'string') headers['accept-encoding'] = e.details.acceptEncoding;
     if (!counted) o.metrics.reject(e.code);
@@ -472,6 +476,9 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const status = unavailable ? 503 : e.mapping.http === 200 ? 400 : e.mapping.http;
     const headers: Record<string, string> = {};
     if (unavailable) headers['retry-after'] = '2';
+    else if (status === 503 && typeof e.details.retryAfterSeconds === 'number') {
+      headers['retry-after'] = String(e.details.retryAfterSeconds);
+    }
     if (status === 401 || e.code === 'ERR_TOKEN_MALFORMED_REQUEST') headers['www-authenticate'] = challenge(e);
     if (e.code === 'ERR_APPROVAL_FORBIDDEN' && e.details.requiredScopes) {
       headers['www-authenticate'] =
