@@ -243,13 +243,14 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
     expect(listed).toBe(target);
   }, 120_000);
 
-  it('serves HTTP by default (its CMD) under the same restrictions: /readyz ready, /mcp asks for a token', async () => {
+  it('serves HTTP by default (its CMD) under the same restrictions: /mcp asks for a token, /readyz says the issuer is out of reach', async () => {
     const name = `${fixture.prefix}-http`;
     await docker([
       'run',
       '-d',
       ...restricted(name),
-      // Nothing is fetched from the issuer until a token arrives; --network none keeps it that way.
+      // --network none: the issuer cannot be reached, so the replica cannot check tokens and is not ready
+      // (/readyz 503 with the reason, docs/troubleshooting.md ERR_AUTH_UNAVAILABLE) while it still answers.
       '-e',
       'RAVENHELM_AUTH_ISSUER=https://issuer.invalid',
       '-e',
@@ -279,7 +280,8 @@ describe.skipIf(unreachable !== undefined)('the server image: read-only, uid 655
       () => '',
     );
     expect(answer, logs).toBeDefined();
-    expect(answer).toMatchObject({ ready: 200, mcp: 401 });
+    expect(answer).toMatchObject({ ready: 503, mcp: 401 });
+    expect(answer?.body).toMatch(/issuer\.invalid/);
     expect(answer?.www).toMatch(/^Bearer resource_metadata=/);
     expect(logs).toMatch(/"msg":"listening"/);
   }, 90_000);
