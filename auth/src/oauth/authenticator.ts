@@ -13,14 +13,12 @@ import {
 } from './config.js';
 import { IntrospectionClient } from './introspection.js';
 import {
-  describeIssuerFailure,
-  discoveryUrl,
-  IssuerMismatch,
+  discoverIssuer,
+  discoveryError,
   type IssuerProblemHooks,
   IssuerProblemLog,
   NoJwksUri,
   operatorText,
-  unavailableError,
 } from './issuer-problems.js';
 import { JwtVerifier, looksLikeJwt } from './jwt.js';
 
@@ -56,27 +54,21 @@ export function parseOAuthConfig(config: OAuthConfig): ResolvedOAuthConfig {
 }
 
 /**
- * The issuer's jwks_uri from its discovery document. The document's issuer must be identical to the
- * configured one (RFC 8414 3.3, OpenID Connect Discovery 4.3); openid-client forgives a trailing slash,
- * which every token's `iss` would then fail, so that is checked here too. Failures are ERR_AUTH_UNAVAILABLE
- * saying whether the configuration is wrong or the issuer unreachable.
+ * The issuer's jwks_uri from its discovery document (named identically: {@link discoverIssuer}). Failures are
+ * ERR_AUTH_UNAVAILABLE saying whether the configuration is wrong or the issuer unreachable.
  */
 async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
   const issuer = new URL(config.issuer);
-  try {
-    const discovered = await client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
+  const discovered = await discoverIssuer(config.issuer, () =>
+    client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
       // openid-client takes seconds (and multiplies by 1000): a fraction keeps the milliseconds exact.
       timeout: config.httpTimeoutMs / 1000,
       ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
-    });
-    const metadata = discovered.serverMetadata();
-    if (metadata.issuer !== config.issuer) throw new IssuerMismatch(metadata.issuer);
-    const uri = metadata.jwks_uri;
-    if (!uri || !isAllowedEndpoint(uri)) throw new NoJwksUri();
-    return uri;
-  } catch (err) {
-    throw unavailableError(describeIssuerFailure('discovery', discoveryUrl(config.issuer), config.issuer, err), err);
-  }
+    }),
+  );
+  const uri = discovered.serverMetadata().jwks_uri;
+  if (!uri || !isAllowedEndpoint(uri)) throw discoveryError(config.issuer, new NoJwksUri());
+  return uri;
 }
 
 /**

@@ -5,8 +5,8 @@ import { checkAudience } from './claims.js';
 import { isLoopbackUrl, type ResolvedOAuthConfig } from './config.js';
 import {
   describeIssuerFailure,
-  discoveryUrl,
-  IssuerMismatch,
+  discoverIssuer,
+  discoveryError,
   type IssuerProblemLog,
   NoIntrospectionEndpoint,
   problemOf,
@@ -53,45 +53,33 @@ export class IntrospectionClient {
   }
 
   #refuse(err: AuthError): AuthError {
-    const problem = problemOf(err);
-    if (problem) this.#problems.report('introspection', problem);
-    return err;
+    return this.#problems.refused('introspection', err);
   }
 
   async #load(): Promise<client.Configuration> {
     const c = this.#config;
     const i = this.#introspection;
     const auth = i.authMethod === 'client_secret_post' ? client.ClientSecretPost() : client.ClientSecretBasic();
-    const insecure = new URL(c.issuer).protocol === 'http:' && isLoopbackUrl(new URL(c.issuer));
     // openid-client takes seconds and multiplies by 1000: a fraction keeps httpTimeoutMs exact (700 ms, not 1 s).
     const timeout = c.httpTimeoutMs / 1000;
-    let pending: Promise<client.Configuration>;
-    if (i.endpoint) {
-      const cfg = new client.Configuration(
-        { issuer: c.issuer, introspection_endpoint: i.endpoint },
-        i.clientId,
-        i.clientSecret,
-        auth,
-      );
-      if (new URL(i.endpoint).protocol === 'http:') client.allowInsecureRequests(cfg);
-      cfg.timeout = timeout;
-      pending = Promise.resolve(cfg);
-    } else {
-      pending = client
-        .discovery(new URL(c.issuer), i.clientId, i.clientSecret, auth, {
+    if (!i.endpoint) {
+      const insecure = new URL(c.issuer).protocol === 'http:' && isLoopbackUrl(new URL(c.issuer));
+      return discoverIssuer(c.issuer, () =>
+        client.discovery(new URL(c.issuer), i.clientId, i.clientSecret, auth, {
           timeout,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-        })
-        .then((cfg) => {
-          // RFC 8414 3.3: identical, not merely the same URL (openid-client forgives a trailing slash; `iss` won't).
-          const named = cfg.serverMetadata().issuer;
-          if (named !== c.issuer) throw new IssuerMismatch(named);
-          return cfg;
-        });
+        }),
+      );
     }
-    return pending.catch((err: unknown) => {
-      throw unavailableError(describeIssuerFailure('discovery', discoveryUrl(c.issuer), c.issuer, err), err);
-    });
+    const cfg = new client.Configuration(
+      { issuer: c.issuer, introspection_endpoint: i.endpoint },
+      i.clientId,
+      i.clientSecret,
+      auth,
+    );
+    if (new URL(i.endpoint).protocol === 'http:') client.allowInsecureRequests(cfg);
+    cfg.timeout = timeout;
+    return cfg;
   }
 
   async #clientConfig(): Promise<client.Configuration> {
@@ -115,16 +103,7 @@ export class IntrospectionClient {
   #endpointOf(cfg: client.Configuration): string {
     const endpoint = cfg.serverMetadata().introspection_endpoint;
     if (!endpoint) {
-      throw this.#refuse(
-        unavailableError(
-          describeIssuerFailure(
-            'discovery',
-            discoveryUrl(this.#config.issuer),
-            this.#config.issuer,
-            new NoIntrospectionEndpoint(),
-          ),
-        ),
-      );
+      throw this.#refuse(discoveryError(this.#config.issuer, new NoIntrospectionEndpoint()));
     }
     return endpoint;
   }

@@ -214,6 +214,31 @@ export class NoIntrospectionEndpoint extends Error {
   }
 }
 
+/** ERR_AUTH_UNAVAILABLE for a discovery of `issuer` that failed, or whose metadata cannot be used (`err`). */
+export function discoveryError(issuer: string, err: unknown): AuthError {
+  return unavailableError(describeIssuerFailure('discovery', discoveryUrl(issuer), issuer, err), err);
+}
+
+/**
+ * openid-client's discovery of `issuer`, held to RFC 8414 3.3 / OpenID Connect Discovery 4.3: the document
+ * must name the issuer identically (openid-client forgives a trailing slash, which every token's `iss` would
+ * then fail). Any failure is ERR_AUTH_UNAVAILABLE saying whether the configuration is wrong or the issuer
+ * unreachable.
+ */
+export async function discoverIssuer<T extends { serverMetadata(): { issuer: string } }>(
+  issuer: string,
+  discover: () => Promise<T>,
+): Promise<T> {
+  try {
+    const found = await discover();
+    const named = found.serverMetadata().issuer;
+    if (named !== issuer) throw new IssuerMismatch(named);
+    return found;
+  } catch (err) {
+    throw discoveryError(issuer, err);
+  }
+}
+
 /** One line for the operator (log, /readyz): what is wrong and what to do. */
 export function operatorText(problem: IssuerProblem): string {
   return `token issuer ${problem.kind}: ${problem.detail}; ${problem.action}`;
@@ -278,6 +303,13 @@ export class IssuerProblemLog {
     }
     this.#seen.set(key, { at: now, suppressed: 0, path, reason: problem.reason });
     this.#safeEmit({ ...problem, state: 'failing', suppressed: seen?.suppressed ?? 0 });
+  }
+
+  /** Reports the problem behind an ERR_AUTH_UNAVAILABLE on this path (throttled) and returns it to be thrown. */
+  refused(path: Path, err: AuthError): AuthError {
+    const problem = problemOf(err);
+    if (problem) this.report(path, problem);
+    return err;
   }
 
   /** Tokens on this path verify again: one line per reported reason; a new failure is reported at once. */

@@ -12,6 +12,7 @@ import { AuthError } from '../errors.js';
 import type { ResolvedOAuthConfig } from './config.js';
 import {
   describeIssuerFailure,
+  discoveryError,
   type IssuerProblemLog,
   JwksHttpStatusError,
   operatorText,
@@ -67,9 +68,7 @@ export class JwtVerifier {
 
   /** Reports the failure behind an ERR_AUTH_UNAVAILABLE (throttled) and returns it to be thrown. */
   #refuse(err: AuthError): AuthError {
-    const problem = problemOf(err);
-    if (problem) this.#problems.report('jwt', problem);
-    return err;
+    return this.#problems.refused('jwt', err);
   }
 
   #jwksFailure(err: unknown): AuthError {
@@ -85,11 +84,7 @@ export class JwtVerifier {
     try {
       uri = await this.#jwksUri();
     } catch (err) {
-      throw this.#refuse(
-        err instanceof AuthError
-          ? err
-          : unavailableError(describeIssuerFailure('discovery', this.#config.issuer, this.#config.issuer, err), err),
-      );
+      throw this.#refuse(err instanceof AuthError ? err : discoveryError(this.#config.issuer, err));
     }
     if (!this.#keySet) {
       this.#keySetUri = uri;

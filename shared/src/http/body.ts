@@ -92,11 +92,10 @@ export function readBody(req: IncomingMessage, maxBytes: number, coding?: Coding
       settled = true;
       source.off('data', onData);
       source.off('end', onEnd);
-      source.off('error', onError);
+      req.off('error', onError);
       req.off('close', onClose);
       if (decoder) {
         req.off('data', onWire);
-        req.off('error', onError);
         decoder.off('error', onDecodeError);
       }
     };
@@ -145,14 +144,12 @@ export function readBody(req: IncomingMessage, maxBytes: number, coding?: Coding
     };
     source.on('data', onData);
     source.on('end', onEnd);
+    req.on('error', onError);
     req.on('close', onClose);
     if (decoder) {
       req.on('data', onWire);
-      req.on('error', onError);
       decoder.on('error', onDecodeError);
       req.pipe(decoder);
-    } else {
-      req.on('error', onError);
     }
   });
 }

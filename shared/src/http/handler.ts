@@ -63,6 +63,8 @@ export interface HttpHandlerOptions {
   console?: { clientId: string; issuer: string; scope: string } | undefined;
 }
 
+/** Where protected resource metadata (RFC 9728) lives, before the resource's own path. */
+const PRM_PATH = '/.well-known/oauth-protected-resource';
 /** The paths answered to GET and HEAD besides the protected resource metadata. */
 const READ_ONLY_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -71,7 +73,6 @@ const SUPPORTED_ALL = new Set([MODERN_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VE
 
 /** The HTTP front of one server: transport checks, authentication, per-message authorization, dispatch. */
 export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const prmPath = '/.well-known/oauth-protected-resource';
   const { prmUrl, prmPaths } = metadataLocations(o.resourceUrl, o.path);
   const readScope = o.scopesSupported[0] ?? '';
   /** What a caller's notifications/cancelled may stop: its own running calls only. */
@@ -512,7 +513,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
           else sendApiError(res, err);
         });
       }
-      const metadata = url.pathname === prmPath || prmPaths.has(url.pathname);
+      const metadata = prmPaths.has(url.pathname);
       if (!metadata && !READ_ONLY_PATHS.has(url.pathname)) {
         // No such resource, whatever the method (RFC 9110 15.5.5): a 405 would say POST /mcp/ exists.
         return send(res, 404, JSON.stringify({ error: 'not found', mcpEndpoint: o.path }));
@@ -565,19 +566,18 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
 /**
  * Where the protected resource metadata (RFC 9728) is served, and the URL the 401 challenge names.
  * RFC 9728 3.1 puts the metadata of `https://host/docker/mcp` at
- * `https://host/.well-known/oauth-protected-resource/docker/mcp`: this server answers that path and the
+ * `https://host/.well-known/oauth-protected-resource/docker/mcp`: this server answers that path, the bare one and the
  * one under its own listen path (`/.well-known/oauth-protected-resource/mcp`). Behind a proxy that
  * strips a prefix (public `/docker/mcp`, listen path `/mcp`) the challenge names the metadata under that
  * prefix (`https://host/docker/.well-known/oauth-protected-resource/mcp`): the route that reaches the MCP
  * endpoint reaches it too, where the host's root well-known path is shared by every server behind it.
  */
 function metadataLocations(resourceUrl: string, path: string): { prmUrl: string; prmPaths: Set<string> } {
-  const prmPath = '/.well-known/oauth-protected-resource';
   const publicPath = new URL(resourceUrl).pathname;
-  const wellKnown = `${prmPath}${publicPath === '/' ? '' : publicPath}`;
+  const wellKnown = `${PRM_PATH}${publicPath === '/' ? '' : publicPath}`;
   const prefix = publicPath.endsWith(path) ? publicPath.slice(0, -path.length) : undefined;
-  const prmUrl = new URL(prefix ? `${prefix}${prmPath}${path}` : wellKnown, resourceUrl).toString();
-  return { prmUrl, prmPaths: new Set([`${prmPath}${path}`, wellKnown]) };
+  const prmUrl = new URL(prefix ? `${prefix}${PRM_PATH}${path}` : wellKnown, resourceUrl).toString();
+  return { prmUrl, prmPaths: new Set([PRM_PATH, `${PRM_PATH}${path}`, wellKnown]) };
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */
