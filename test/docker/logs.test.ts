@@ -402,11 +402,11 @@ describe('logs the engine keeps differently: a TTY, a log driver it cannot read'
     // the engine has no stderr for it: both lines come as stdout, the terminal's CR dropped
     expect(both.text).toBe('out-line\nerr-line\n');
     expect(both.notes).toEqual([
-      `container "${tty}" has a TTY: the engine logs all it writes, stderr included, as stdout, so no line is marked [stderr]`,
+      `container "${tty}" has a TTY: the engine logs all it writes, stderr included, as stdout, so none of its lines is marked [stderr]`,
     ]);
     const stderr = await call(tool('logs_get'), { container: tty, streams: 'stderr' }, services);
     expect(stderr).toMatchObject({ text: '', lines: 0 });
-    expect(stderr.notes.join(' ')).toContain('so streams "stderr" finds nothing; use streams "both"');
+    expect(stderr.notes.join(' ')).toContain('so streams "stderr" finds nothing from it; use streams "both"');
     // a container without a TTY gets no such note
     expect((await call(tool('logs_get'), { container: talker }, services)).notes).toBeUndefined();
   });

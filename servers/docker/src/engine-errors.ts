@@ -131,3 +131,15 @@ function engineMessageOf(json: unknown): string | undefined {
   if (typeof msg !== 'string' || msg.trim() === '') return undefined;
   return sliceChars(msg.trim(), 300);
 }
+
+/** An engine error about a container, naming it as the caller knows it instead of by the 64-hex id a call used. */
+export function namedAfter(err: unknown, id: string, name: string): unknown {
+  return err instanceof ToolError && err.message.includes(id)
+    ? new ToolError(err.code, err.message.split(id).join(name), { ...err.details })
+    : err;
+}
+
+/** The engine's 501 "configured logging driver does not support reading": no retry can read that log. */
+export function isUnreadableLogDriver(err: ToolError): boolean {
+  return err.details.status === 501 || /does not support reading/i.test(err.message);
+}

@@ -255,9 +255,10 @@ const NAMES_SHOWN = 10;
 
 const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
 
-function namesOf(rows: readonly Row[]): string {
-  const shown = rows.slice(0, NAMES_SHOWN).map((r) => r.name);
-  return `${shown.join(', ')}${rows.length > shown.length ? ` and ${rows.length - shown.length} more` : ''}`;
+/** The first NAMES_SHOWN names of rows or containers, then how many more. */
+function namesOf(items: readonly (Row | Docker.ContainerInfo)[]): string {
+  const shown = items.slice(0, NAMES_SHOWN).map((i) => ('name' in i ? i.name : nameOf(i.Names)));
+  return `${shown.join(', ')}${items.length > shown.length ? ` and ${items.length - shown.length} more` : ''}`;
 }
 
 function rowOf(service: string, c: Docker.ContainerInfo, outcome: Outcome, message: string): Row {
@@ -531,17 +532,13 @@ function summarize(
     parts.push(`${counts.notAttempted} not attempted before the call's time limit (${namesOf(left)}): ${again}`);
   }
   if (joined.length > 0) {
-    const names = joined.slice(0, NAMES_SHOWN).map((c) => nameOf(c.Names));
-    const more = joined.length - names.length;
     parts.push(
-      `${joined.length} container(s) joined after the confirmed plan and were left as they are, not ${PAST[action]} (${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}): call compose_${action} again to plan and confirm them`,
+      `${joined.length} container(s) joined after the confirmed plan and were left as they are, not ${PAST[action]} (${namesOf(joined)}): call compose_${action} again to plan and confirm them`,
     );
   }
   if (oneOffs.length > 0) {
-    const names = oneOffs.slice(0, NAMES_SHOWN).map((c) => nameOf(c.Names));
-    const more = oneOffs.length - names.length;
     parts.push(
-      `${oneOffs.length} one-off container(s) of docker compose run left as they are, not ${PAST[action]} (${names.join(', ')}${more > 0 ? ` and ${more} more` : ''}): they are not replicas of their service, and docker compose ${action} leaves them alone too; act on one with containers_${action} if that is really meant`,
+      `${oneOffs.length} one-off container(s) of docker compose run left as they are, not ${PAST[action]} (${namesOf(oneOffs)}): they are not replicas of their service, and docker compose ${action} leaves them alone too; act on one with containers_${action} if that is really meant`,
     );
   }
   const message = `${parts.join('; ')}.`;
@@ -581,10 +578,7 @@ const planProject =
     const { own, oneOffs } = withoutOneOffs(await projectContainers(ctx, project, services));
     const left =
       oneOffs.length > 0
-        ? `; left as they are: ${oneOffs.length} one-off container(s) of docker compose run (${oneOffs
-            .slice(0, NAMES_SHOWN)
-            .map((c) => nameOf(c.Names))
-            .join(', ')}${oneOffs.length > NAMES_SHOWN ? ' and more' : ''})`
+        ? `; left as they are: ${oneOffs.length} one-off container(s) of docker compose run (${namesOf(oneOffs)})`
         : '';
     return { text: `${planOf(action, project, services, own)}${left}`, bound: own };
   };

@@ -377,7 +377,8 @@ export const containersGetStats = defineTool({
   }),
   handler: async ({ container }, { docker, signal }) => {
     let info = await docker.inspect(container, signal);
-    const stopped = () => ({
+    // The answer without a sample (a container that does not run), which a sample fills in.
+    const unsampled = () => ({
       id: shortId(info.Id),
       name: nameOf(info.Name),
       state: info.State.Status,
@@ -392,12 +393,12 @@ export const containersGetStats = defineTool({
     });
     // A paused container is Running to the engine (its processes are frozen, still holding their memory): it is
     // sampled, and shown as state "paused", running false, as containers_diagnose shows it.
-    if (!info.State.Running || info.State.Restarting) return stopped();
+    if (!info.State.Running || info.State.Restarting) return unsampled();
     const s = await docker.stats(info.Id, signal);
     // The engine answers a container that stopped after the inspect with zeros read at year 1.
     if (dockerTime(s.read) === null) {
       info = await docker.inspect(info.Id, signal);
-      if (!info.State.Running || info.State.Restarting) return stopped();
+      if (!info.State.Running || info.State.Restarting) return unsampled();
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
         `the Docker Engine gave no sample for container "${nameOf(info.Name)}" though it is ${info.State.Status}; retry`,
@@ -413,7 +414,7 @@ export const containersGetStats = defineTool({
     const usage = typeof mem.usage === 'number' ? Math.max(0, mem.usage - cache) : null;
     const limit = typeof mem.limit === 'number' && mem.limit > 0 ? mem.limit : null;
     return {
-      ...stopped(),
+      ...unsampled(),
       running: !info.State.Paused,
       cpuPercent,
       onlineCpus,

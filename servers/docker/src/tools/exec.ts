@@ -1,5 +1,6 @@
 import { compileUserPattern, describeZodError, sliceChars, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { namedAfter } from '../engine-errors.js';
 import { ContainerRef, nameOf } from '../state.js';
 import { type DockerServices, defineTool } from './define.js';
 import { executorNamedBy, isKnownSafe, isRunner } from './exec-programs.js';
@@ -334,9 +335,7 @@ export const execRun = defineTool({
       .exec(info.Id, argv, { timeoutMs: waitMs, maxBytesPerStream: perStream }, signal)
       .catch((err: unknown) => {
         // it stopped or was paused after the inspect: named as the caller knows it, not by the id the call used
-        if (err instanceof ToolError && err.message.includes(info.Id))
-          throw new ToolError(err.code, err.message.split(info.Id).join(name), { ...err.details });
-        throw err;
+        throw namedAfter(err, info.Id, name);
       });
     const stdout = fitText(res.stdout, perStream);
     const stderr = fitText(res.stderr, perStream);

@@ -2,6 +2,7 @@ import { clipTailJson, jsonBytes, sliceChars, type ToolContext, ToolError } from
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend, LogResult } from '../backend.js';
+import { isUnreadableLogDriver, namedAfter } from '../engine-errors.js';
 import { COMPOSE_SERVICE_LABEL, ContainerRef, compileGrep, nameOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
@@ -272,7 +273,7 @@ export function logGapOf(
 ): string {
   if (signal.aborted || !(err instanceof ToolError)) throw err;
   if (err.code === 'ERR_BACKEND_UNAVAILABLE' || err.code === 'ERR_CANCELLED') throw err;
-  if (err.details.status === 501 || /does not support reading/i.test(err.message)) {
+  if (isUnreadableLogDriver(err)) {
     return c.logDriver
       ? `its log driver "${c.logDriver}" keeps no logs the engine can read`
       : 'its log driver keeps no logs the engine can read (e.g. --log-driver none)';
@@ -372,11 +373,7 @@ export const logsGet = defineTool({
     const info = await docker.inspect(input.container, signal);
     const name = nameOf(info.Name);
     // With a TTY the process writes both streams to one terminal, and the engine logs it all as stdout.
-    const ttyNotes = info.Config?.Tty
-      ? [
-          `container "${name}" has a TTY: the engine logs all it writes, stderr included, as stdout${input.streams === 'stderr' ? ', so streams "stderr" finds nothing; use streams "both" (and grep for errors)' : input.streams === 'both' ? ', so no line is marked [stderr]' : ''}`,
-        ]
-      : [];
+    const ttyNotes = ttyNotesOf(info.Config?.Tty ? [`"${name}"`] : [], input.streams);
     // the 1024 bytes logCap keeps back cover the name (at most 128 characters), the counts and the notes
     const { cap, notes } = logCap(input.maxBytes, maxOutputBytes, ttyNotes.length > 0 ? jsonBytes(ttyNotes) : 0);
     notes.push(...ttyNotes);
@@ -397,7 +394,7 @@ export const logsGet = defineTool({
       signal,
     ).catch((err: unknown) => {
       // 501 "configured logging driver does not support reading": retrying cannot help
-      if (err instanceof ToolError && (err.details.status === 501 || /does not support reading/i.test(err.message))) {
+      if (err instanceof ToolError && isUnreadableLogDriver(err)) {
         const driver = info.HostConfig?.LogConfig?.Type;
         throw new ToolError(
           'ERR_CONFLICT',
@@ -406,9 +403,7 @@ export const logsGet = defineTool({
         );
       }
       // name the container as the caller knows it, not by the 64-hex id the read used
-      if (err instanceof ToolError && err.message.includes(info.Id))
-        throw new ToolError(err.code, err.message.split(info.Id).join(name), { ...err.details });
-      throw err;
+      throw namedAfter(err, info.Id, name);
     });
     const answer = assembleLogText(res, cap, notes);
     return {
@@ -506,8 +501,8 @@ export async function readProjectLogs(
 }
 
 /**
- * The TTY statement logs_get makes for one container, for the project's containers that have a TTY
- * (`ttys`: each named with its service). A long list ends at the last whole name.
+ * What a TTY means for a log read, for the containers named in `ttys` (compose_get_logs names each with its
+ * service): the engine logs their stderr as stdout. A long list ends at the last whole name.
  */
 function ttyNotesOf(ttys: string[], streams: ProjectLogInput['streams']): string[] {
   if (ttys.length === 0) return [];
