@@ -86,6 +86,16 @@ export function charStartFrom(buf: Buffer, at: number): number {
   return i;
 }
 
+/**
+ * The last byte at or before `at` that starts a UTF-8 character (or 0): text cut there ends before a
+ * character the cut would split.
+ */
+export function charStartAtOrBefore(buf: Buffer, at: number): number {
+  let i = Math.max(0, Math.min(at, buf.length));
+  while (i > 0 && ((buf[i] as number) & 0xc0) === 0x80) i--;
+  return i;
+}
+
 /** Keeps the last `maxBytes` of a text (logs: the newest lines matter most), cut at a line boundary. */
 export function clipTail(text: string, maxBytes: number): ClippedText {
   const totalBytes = Buffer.byteLength(text, 'utf8');
@@ -103,9 +113,7 @@ export function clipHead(text: string, maxBytes: number): ClippedText {
   if (totalBytes <= maxBytes) return { text, truncated: false, totalBytes };
   const buf = Buffer.from(text, 'utf8');
   // end before a character the cut would split (its bytes would decode as U+FFFD)
-  let end = maxBytes;
-  while (end > 0 && ((buf[end] as number) & 0xc0) === 0x80) end--;
-  let head = buf.subarray(0, end).toString('utf8');
+  let head = buf.subarray(0, charStartAtOrBefore(buf, maxBytes)).toString('utf8');
   const nl = head.lastIndexOf('\n');
   if (nl > 0) head = head.slice(0, nl + 1);
   return { text: head, truncated: true, totalBytes };

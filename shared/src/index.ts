@@ -33,6 +33,7 @@ export {
 } from './backend-metrics.js';
 export {
   type ClippedText,
+  charStartAtOrBefore,
   charStartFrom,
   clipHead,
   clipHeadJson,

@@ -9,6 +9,7 @@ import type { FormattedResponse, RequestHandlerFn } from '@gitbeaker/requester-u
 import {
   type BackendOutcome,
   type BackendSeries,
+  charStartFrom,
   isBrokenConnection,
   outcomeOfStatus,
   secondsSince,
@@ -181,9 +182,7 @@ async function readCapped(
   let buf = Buffer.concat(chunks);
   if (buf.length > max) buf = buf.subarray(buf.length - max);
   // a tail begins at a character, so its bytes and its text agree (offsets into it stay exact)
-  let start = 0;
-  while (keepTail && total > buf.length && start < 3 && start < buf.length && ((buf[start] as number) & 0xc0) === 0x80)
-    start++;
+  const start = keepTail && total > buf.length ? Math.min(charStartFrom(buf, 0), 3) : 0;
   return { buf: buf.subarray(start), total };
 }
 

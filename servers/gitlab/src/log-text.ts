@@ -3,6 +3,7 @@
  * markers (`section_start:<unix>:<name>[opts]\r\e[0K`, `section_end:...`) removed, carriage-return
  * progress overwrites resolved, with the name of the section each line belongs to kept aside.
  */
+import { charStartAtOrBefore } from '@ravenhelm/kit';
 
 // CSI (colours, erase-line) and OSC sequences, plus stray escapes.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes is the point
@@ -95,8 +96,7 @@ export function headLines<T extends { text: string }>(
     if (bytes + size > maxBytes) {
       if (kept.length > 0) break;
       const buf = Buffer.from(line.text, 'utf8');
-      let n = maxBytes - 1;
-      while (n > 0 && ((buf[n] as number) & 0xc0) === 0x80) n--; // not inside a character
+      const n = charStartAtOrBefore(buf, maxBytes - 1); // not inside a character
       return { lines: [{ ...line, text: buf.subarray(0, n).toString('utf8') }], cut: true };
     }
     kept.push(line);

@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { charStartFrom, ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Api } from '../backend.js';
@@ -145,8 +145,7 @@ async function readLogFrom(api: Api, scope: CallScope, path: string, jobId: numb
   const read = scope.windowRead as BodyWindow;
   const buf = read.window;
   const ended = read.received < offset + bytes;
-  let from = 0;
-  while (from < 3 && from < buf.length && ((buf[from] as number) & 0xc0) === 0x80) from++;
+  const from = Math.min(charStartFrom(buf, 0), 3);
   let to = buf.length;
   if (!ended) {
     const nl = buf.lastIndexOf(0x0a);
