@@ -7,6 +7,7 @@ import {
   parseDuration,
   parseTime,
   resolveRange,
+  sumOfParts,
   toNanos,
 } from './time.js';
 
@@ -143,5 +144,24 @@ describe('nanosecond times', () => {
     expect(formatDuration(120)).toBe('2m');
     expect(formatDuration(7200)).toBe('2h');
     expect(formatDuration(172_800)).toBe('2d');
+  });
+});
+
+describe('sumOfParts', () => {
+  const prometheus = { y: 31_536_000, w: 604_800, d: 86_400, h: 3600, m: 60, s: 1, ms: 1e-3 };
+  const go = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+  it('adds the parts as Loki (model.Duration) and Tempo (time.Duration) print their limits', () => {
+    expect(sumOfParts('30d1h', prometheus)).toBe(30 * 86_400 + 3600);
+    expect(sumOfParts('1w', prometheus)).toBe(604_800);
+    expect(sumOfParts('5m30s', prometheus)).toBe(330);
+    expect(sumOfParts('168h0m0s', go, '\\d+(?:\\.\\d+)?')).toBe(168 * 3600);
+    expect(sumOfParts('1.5s', go, '\\d+(?:\\.\\d+)?')).toBe(1.5);
+    expect(sumOfParts('250ms', go, '\\d+(?:\\.\\d+)?')).toBeCloseTo(0.25);
+  });
+  it('is undefined for anything else', () => {
+    expect(sumOfParts('1.5h', prometheus)).toBeUndefined();
+    expect(sumOfParts('10 days', prometheus)).toBeUndefined();
+    expect(sumOfParts('', go)).toBeUndefined();
+    expect(sumOfParts('5x', go)).toBeUndefined();
   });
 });

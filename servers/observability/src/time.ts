@@ -27,6 +27,22 @@ const MAX_DURATION_SECONDS = 100 * 365.25 * 86_400;
 const MIN_TIME_SECONDS = 0;
 const MAX_TIME_SECONDS = Math.floor(Number(2n ** 63n / 1_000_000_000n) / 86_400) * 86_400;
 
+/**
+ * Seconds in a duration a backend printed as a sum of parts ("30d1h", "168h0m0s"): `units` maps each suffix to
+ * its seconds, `number` is the pattern of one part's number. Undefined when `text` is not of that form.
+ */
+export function sumOfParts(text: string, units: Readonly<Record<string, number>>, number = '\\d+'): number | undefined {
+  // longest suffix first, so "ms" is not read as "m" followed by "s"
+  const suffix = Object.keys(units)
+    .sort((a, b) => b.length - a.length)
+    .join('|');
+  const part = `(${number})(${suffix})`;
+  if (!new RegExp(`^(?:${part})+$`).test(text)) return undefined;
+  let seconds = 0;
+  for (const m of text.matchAll(new RegExp(part, 'g'))) seconds += Number(m[1]) * (units[m[2] as string] as number);
+  return seconds;
+}
+
 /** Seconds in a duration such as "90s", "15m", "1h30m" is not accepted: one number, one unit. */
 export function parseDuration(value: string, field = 'duration'): number {
   return readDuration(value, field, MAX_DURATION_SECONDS);

@@ -1,6 +1,6 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { isoOfNanosExact } from '../time.js';
+import { isoOfNanosExact, sumOfParts } from '../time.js';
 import {
   type BackendOptions,
   boundedNotes,
@@ -85,24 +85,8 @@ const Vector = z.array(
 
 const KNOWN_TYPE = /^[a-z]{1,20}$/;
 
-const DURATION_SECONDS: Record<string, number> = {
-  y: 31_536_000,
-  w: 604_800,
-  d: 86_400,
-  h: 3600,
-  m: 60,
-  s: 1,
-  ms: 1e-3,
-};
-
-/** Seconds in a Prometheus model.Duration as Loki prints its limits ("30d1h", "1w", "12h"), or undefined. */
-function durationSeconds(text: string): number | undefined {
-  if (!/^(\d+(y|w|d|h|ms|m|s))+$/.test(text)) return undefined;
-  let seconds = 0;
-  for (const m of text.matchAll(/(\d+)(y|w|d|h|ms|m|s)/g))
-    seconds += Number(m[1]) * (DURATION_SECONDS[m[2] as string] as number);
-  return seconds;
-}
+/** A Prometheus model.Duration's parts, as Loki prints its limits ("30d1h", "1w", "12h"). */
+const PROMETHEUS_UNITS = { y: 31_536_000, w: 604_800, d: 86_400, h: 3600, m: 60, s: 1, ms: 1e-3 };
 
 /**
  * Loki's per-tenant limits are plain-text 400s (pkg/util/validation/validate.go ErrQueryTooLong,
@@ -112,7 +96,7 @@ function durationSeconds(text: string): number | undefined {
 function limitError(message: string, q: LokiQueryRange): void {
   const length = /the query time range exceeds the limit \(query length: ([^,]+), limit: ([^)]+)\)/.exec(message);
   if (length) {
-    const max = durationSeconds(length[2] as string);
+    const max = sumOfParts(length[2] as string, PROMETHEUS_UNITS);
     const newest =
       max !== undefined && max > 0
         ? `, e.g. start="${isoOfNanosExact((BigInt(q.endNs) - BigInt(max) * 1_000_000_000n).toString())}" for the newest part, then earlier windows in turn`

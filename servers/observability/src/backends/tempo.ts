@@ -1,6 +1,6 @@
 import { type BackendHttp, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { formatDuration } from '../time.js';
+import { formatDuration, sumOfParts } from '../time.js';
 import {
   type BackendOptions,
   expectObject,
@@ -65,17 +65,8 @@ function notFound(id: string): ToolError {
   );
 }
 
-const GO_UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-
-/** Seconds in a Go duration as time.Duration prints it ("168h0m0s", "1h30m0s"), or undefined. */
-function goSeconds(text: string): number | undefined {
-  if (!/^(\d+(\.\d+)?(h|ms|us|µs|ns|m|s))+$/.test(text)) return undefined;
-  let seconds = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)/g)) {
-    seconds += Number(m[1]) * (GO_UNIT_SECONDS[m[2] as string] as number);
-  }
-  return seconds;
-}
+/** A Go time.Duration's parts, as Tempo prints its limits ("168h0m0s", "1h30m0s", "1.5s"). */
+const GO_UNITS = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
 
 /**
  * Tempo's search frontend refuses a window longer than its `max_duration` (default 168h) and a limit above
@@ -85,7 +76,7 @@ function goSeconds(text: string): number | undefined {
 function searchLimitError(message: string, windowSec: number, endSec: number, limit: number): void {
   const longest = /range specified by start and end exceeds (\S+?)\.? received/.exec(message)?.[1];
   if (longest) {
-    const seconds = goSeconds(longest);
+    const seconds = sumOfParts(longest, GO_UNITS, '\\d+(?:\\.\\d+)?');
     const newest =
       seconds !== undefined && seconds > 0
         ? `, e.g. start="${new Date((endSec - Math.floor(seconds)) * 1000).toISOString()}" for the newest part of it, then earlier windows in turn`
