@@ -7,17 +7,16 @@ import { type EntryPointHttp, explainRule, matchRule, type RuleRequest, requestO
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { parseRuleV2, V2Unsupported } from '../rules/v2.js';
 import { defineTool } from './define.js';
-import { priorityOf, toService } from './shapes.js';
+import { MAX_CHAIN_DEPTH, priorityOf, qualify, toService } from './shapes.js';
 
 const Verdict = z.enum(['pass', 'refuse', 'redirect', 'unknown']);
 const Step = z.object({ name: z.string(), type: z.string(), verdict: Verdict, note: z.string() });
 
+/** The first five names, then how many more. */
+const fiveOf = (names: readonly string[]) =>
+  `${names.slice(0, 5).join(', ')}${names.length > 5 ? ` and ${names.length - 5} more` : ''}`;
+
 const HeaderValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(20)]);
-
-const qualify = (name: string, owner: string) => (name.includes('@') ? name : `${name}@${owner.split('@')[1] ?? ''}`);
-
-/** Chains inside chains followed this deep (Traefik refuses a chain that contains itself). */
-const MAX_CHAIN_DEPTH = 8;
 
 interface Candidate {
   item: Item;
@@ -267,9 +266,7 @@ export const requestsDiagnose = defineTool({
         ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
       const v2 = unevaluated.map((u) => u.name);
-      const unless = v2.length
-        ? `; unless a ruleSyntax v2 router matches (not evaluated here): ${v2.slice(0, 5).join(', ')}${v2.length > 5 ? ` and ${v2.length - 5} more` : ''}`
-        : '';
+      const unless = v2.length ? `; unless a ruleSyntax v2 router matches (not evaluated here): ${fiveOf(v2)}` : '';
       return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
     const outranking = unevaluated.filter((u) => u.priority >= winner.priority).map((u) => u.name);
@@ -278,7 +275,7 @@ export const requestsDiagnose = defineTool({
     const passedOver = disabled.find((c) => c.priority >= winner.priority && matchRule(c.node, req));
     const caveat =
       (outranking.length
-        ? `; but ruleSyntax v2 router(s) ${outranking.slice(0, 5).join(', ')}${outranking.length > 5 ? ` and ${outranking.length - 5} more` : ''} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
+        ? `; but ruleSyntax v2 router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
         : '') +
       (passedOver
         ? `; router ${passedOver.item.name} (priority ${passedOver.priority}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`

@@ -8,6 +8,7 @@ import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
+import { MAX_CHAIN_DEPTH, qualify } from './shapes.js';
 
 export const RouteName = z
   .string()
@@ -136,7 +137,7 @@ export function shownContent(content: string): string {
 }
 
 /**
- * The first member of a chain (followed into nested chains, 8 levels) that Traefik does not have, as
+ * The first member of a chain (followed into nested chains, MAX_CHAIN_DEPTH levels) that Traefik does not have, as
  * "outer > inner > missing". Members are qualified by the chain's provider (pkg/server/middleware/
  * middlewares.go: provider.GetQualifiedName), and a missing one fails the router's handler, which disables it.
  */
@@ -146,10 +147,9 @@ async function missingChainMember(
   within: string[] = [],
 ): Promise<string | undefined> {
   const members = (mw.chain as { middlewares?: unknown } | undefined)?.middlewares;
-  if (!Array.isArray(members) || within.includes(mw.name) || within.length >= 8) return undefined;
-  const provider = mw.name.split('@')[1] ?? 'file';
+  if (!Array.isArray(members) || within.includes(mw.name) || within.length >= MAX_CHAIN_DEPTH) return undefined;
   for (const m of members.map(String)) {
-    const name = m.includes('@') ? m : `${m}@${provider}`;
+    const name = qualify(m, mw.name);
     const member = await ctx.api.find('api/http/middlewares', name, ctx.signal);
     if (!member) return [...within, mw.name, name].slice(1).join(' > ');
     const deeper = await missingChainMember(member, ctx, [...within, mw.name]);

@@ -4,6 +4,13 @@ import { z } from 'zod';
 import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
 
+/** A name as Traefik resolves it from `owner`'s config: without "@provider", it is in the owner's provider. */
+export const qualify = (name: string, owner: string) =>
+  name.includes('@') ? name : `${name}@${owner.split('@')[1] ?? ''}`;
+
+/** Chains inside chains followed this deep (Traefik refuses a chain that contains itself). */
+export const MAX_CHAIN_DEPTH = 8;
+
 export const Protocol = z.enum(['http', 'tcp', 'udp']).default('http');
 export const Status = z.enum(['enabled', 'warning', 'disabled']);
 export const Limit = z.number().int().min(1).max(100).default(50);
