@@ -1,10 +1,9 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { defineTool } from './define.js';
+import { ADMIN, defineTool } from './define.js';
 import { otherProjectsOf, refuseOtherProject } from './guards.js';
 import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef, userLabel } from './shapes.js';
 
-const ADMIN = ['mcp:zitadel:admin'];
 const DESTRUCTIVE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false } as const;
 
 export const rolesCreate = defineTool({

@@ -3,8 +3,8 @@ import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZitadelBackend } from '../backend.js';
 import { effectiveAccess } from './capabilities.js';
-import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
-import { ADMIN, rolesGrant, rolesRevoke, WRITE } from './grants.js';
+import { ADMIN, defineTool, READ, type RoleMapping, WRITE, type ZitadelServices } from './define.js';
+import { rolesGrant, rolesRevoke } from './grants.js';
 import {
   accountScopes,
   membershipSummary,

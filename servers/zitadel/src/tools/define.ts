@@ -24,3 +24,12 @@ export interface ZitadelServices {
 export const defineTool: ReturnType<typeof createToolDefiner<ZitadelServices>> = createToolDefiner<ZitadelServices>();
 
 export const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
+/** A change that adds or replaces (tools whose change is destructive or idempotent say so over it). */
+export const WRITE = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false,
+} as const;
+/** The scope of every tool that changes Zitadel. */
+export const ADMIN = ['mcp:zitadel:admin'];

@@ -1,17 +1,9 @@
 import { raceAbort, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZGrant, ZitadelBackend } from '../backend.js';
-import { defineTool } from './define.js';
+import { ADMIN, defineTool, WRITE } from './define.js';
 import { otherProjectsOf, refuseBeyondCallerScopes, refuseOtherProject } from './guards.js';
 import { GrantState, grantState, ProjectRef, planUser, resolveProject, resolveUser, UserRef } from './shapes.js';
-
-export const WRITE = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: false,
-  openWorldHint: false,
-} as const;
-export const ADMIN = ['mcp:zitadel:admin'];
 
 const RoleKeys = z
   .array(z.string().min(1).max(200))
