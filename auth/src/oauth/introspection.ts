@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import { AuthError } from '../errors.js';
 import { DISCOVERY_RETRY_MS, memoizeWithRetry } from './cache.js';
@@ -14,6 +15,12 @@ import {
 } from './issuer-problems.js';
 
 type IntrospectionConfig = NonNullable<ResolvedOAuthConfig['introspection']>;
+
+/**
+ * How long introspection credentials the issuer accepted (a probe or a real token) count as good before
+ * readiness asks again: one request per interval per replica, however often /readyz is polled.
+ */
+export const CREDENTIALS_RECHECK_MS = 10 * 60_000;
 
 function invalid(message: string): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message);
@@ -44,6 +51,9 @@ export class IntrospectionClient {
   readonly #introspection: IntrospectionConfig;
   readonly #client: () => Promise<client.Configuration>;
   readonly #problems: IssuerProblemLog;
+  /** The last time the endpoint answered us (a probe or a real token), and its refusal if it refused. */
+  #lastAnswer: { at: number; failure?: AuthError } | undefined;
+  #probe: Promise<void> | undefined;
 
   constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig, problems: IssuerProblemLog) {
     this.#config = config;
@@ -90,14 +100,59 @@ export class IntrospectionClient {
     }
   }
 
-  /** Whether introspection could be attempted now (discovery done, an endpoint advertised). */
+  /**
+   * Whether opaque tokens can be checked now: discovery done, an endpoint advertised, and the endpoint
+   * accepting this server's client credentials. RFC 7662 2.2/2.3: an unknown token is 200 `active: false`,
+   * failed client authentication an error (oidc-provider 401 invalid_client; Zitadel 400
+   * unauthorized_client), so introspecting a random non-JWT string tells the two apart without any real
+   * token. Bounded: a good answer is trusted for {@link CREDENTIALS_RECHECK_MS}, a refusal re-asked after
+   * {@link DISCOVERY_RETRY_MS}; real introspections count as answers too.
+   */
   async readiness(): Promise<{ ready: boolean; problem?: ReturnType<typeof problemOf> }> {
     try {
-      this.#endpointOf(await this.#clientConfig());
+      const cfg = await this.#clientConfig();
+      this.#endpointOf(cfg);
+      await this.#checkCredentials(cfg);
       return { ready: true };
     } catch (err) {
       return { ready: false, problem: problemOf(err) };
     }
+  }
+
+  async #checkCredentials(cfg: client.Configuration): Promise<void> {
+    const last = this.#lastAnswer;
+    if (last) {
+      const age = Date.now() - last.at;
+      if (!last.failure && age < CREDENTIALS_RECHECK_MS) return;
+      if (last.failure && age < DISCOVERY_RETRY_MS) throw last.failure;
+    }
+    if (!this.#probe) {
+      // Not a JWT (oidc-provider refuses to introspect those) and never a token anyone holds.
+      this.#probe = this.#call(cfg, `readiness-probe-${randomUUID()}`)
+        .then(() => undefined)
+        .finally(() => {
+          this.#probe = undefined;
+        });
+    }
+    await this.#probe;
+  }
+
+  /** One introspection request; remembers whether the endpoint accepted our credentials. */
+  async #call(cfg: client.Configuration, token: string): Promise<Record<string, unknown>> {
+    const endpoint = this.#endpointOf(cfg);
+    let result: Record<string, unknown>;
+    try {
+      result = (await client.tokenIntrospection(cfg, token)) as Record<string, unknown>;
+    } catch (err) {
+      const failure = this.#refuse(
+        unavailableError(describeIssuerFailure('introspection', endpoint, this.#config.issuer, err), err),
+      );
+      this.#lastAnswer = { at: Date.now(), failure };
+      throw failure;
+    }
+    this.#lastAnswer = { at: Date.now() };
+    this.#problems.recovered('introspection');
+    return result;
   }
 
   #endpointOf(cfg: client.Configuration): string {
@@ -110,17 +165,7 @@ export class IntrospectionClient {
 
   /** Introspects and checks the result; ERR_AUTH_UNAVAILABLE when the endpoint does not answer properly. */
   async introspect(token: string): Promise<Record<string, unknown>> {
-    const cfg = await this.#clientConfig();
-    const endpoint = this.#endpointOf(cfg);
-    let result: Record<string, unknown>;
-    try {
-      result = (await client.tokenIntrospection(cfg, token)) as Record<string, unknown>;
-    } catch (err) {
-      throw this.#refuse(
-        unavailableError(describeIssuerFailure('introspection', endpoint, this.#config.issuer, err), err),
-      );
-    }
-    this.#problems.recovered('introspection');
+    const result = await this.#call(await this.#clientConfig(), token);
     checkIntrospection(result, this.#config);
     return result;
   }

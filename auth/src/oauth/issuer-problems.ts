@@ -79,6 +79,22 @@ function networkCodeOf(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The RFC 6749 5.2 `error` code of an error response (openid-client's ResponseBodyError carries it). Zitadel
+ * refuses introspection client credentials with HTTP 400 `unauthorized_client` (zitadel/zitadel
+ * internal/api/oidc/introspect.go returns oidc.ErrUnauthorizedClient; zitadel/oidc pkg/op/error.go WriteError
+ * gives every oidc.Error without a StatusError 400), not the 401 `invalid_client` of RFC 7662 2.3.
+ */
+function oauthErrorOf(err: unknown): string | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; depth < 5 && cur && typeof cur === 'object'; depth++) {
+    const code = (cur as { error?: unknown }).error;
+    if (typeof code === 'string') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function isTimeout(err: unknown): boolean {
   const e = err as { name?: unknown; code?: unknown; cause?: { name?: unknown } } | undefined;
   return (
@@ -144,11 +160,15 @@ export function describeIssuerFailure(stage: Stage, url: string, issuer: string,
   }
   const status = err instanceof JwksHttpStatusError ? err.status : statusOf(err);
   if (status !== undefined && status !== 200) {
-    if (stage === 'introspection' && (status === 401 || status === 403)) {
+    const oauthError = oauthErrorOf(err);
+    if (
+      stage === 'introspection' &&
+      (status === 401 || status === 403 || oauthError === 'invalid_client' || oauthError === 'unauthorized_client')
+    ) {
       return {
         kind: 'misconfigured',
         reason: 'introspection_client_rejected',
-        detail: `the introspection endpoint at ${url} refused this server's client credentials (HTTP ${status})`,
+        detail: `the introspection endpoint at ${url} refused this server's client credentials (HTTP ${status}${oauthError ? ` ${clip(oauthError)}` : ''})`,
         action: 'check the introspection client id and secret, and that the client may introspect',
         setting: 'introspection.credentials',
       };

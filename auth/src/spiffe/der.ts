@@ -45,6 +45,7 @@ function children(der: Uint8Array, parent: Tlv): Tlv[] {
 
 const SEQUENCE = 0x30;
 const BOOLEAN = 0x01;
+const INTEGER = 0x02;
 const OID = 0x06;
 const OCTET_STRING = 0x04;
 const BIT_STRING = 0x03;
@@ -61,17 +62,25 @@ function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
   return t;
 }
 
+export interface SvidExtensions {
+  isCa: boolean;
+  /** basicConstraints pathLenConstraint (RFC 5280 4.2.1.9), when the certificate is a CA and sets one. */
+  pathLen?: number | undefined;
+  keyUsage: number | undefined;
+}
+
 /**
- * basicConstraints cA and the KeyUsage bits as flags (digitalSignature = 1, nonRepudiation = 2, ...,
+ * basicConstraints cA (and pathLenConstraint) and the KeyUsage bits as flags (digitalSignature = 1, nonRepudiation = 2, ...,
  * keyCertSign = 32, cRLSign = 64, decipherOnly = 256: bit n of the BIT STRING is 1 << n); keyUsage
  * is undefined when the extension is absent. Throws when the DER does not parse or an extension
  * appears twice.
  */
-export function readSvidExtensions(der: Uint8Array): { isCa: boolean; keyUsage: number | undefined } {
+export function readSvidExtensions(der: Uint8Array): SvidExtensions {
   const cert = expect(readTlv(der, 0, der.length), SEQUENCE, 'Certificate');
   const tbs = expect(children(der, cert)[0], SEQUENCE, 'TBSCertificate');
   const wrapper = children(der, tbs).find((t) => t.tag === EXTENSIONS);
   let isCa = false;
+  let pathLen: number | undefined;
   let keyUsage: number | undefined;
   if (!wrapper) return { isCa, keyUsage };
   const list = expect(children(der, wrapper)[0], SEQUENCE, 'Extensions');
@@ -87,6 +96,13 @@ export function readSvidExtensions(der: Uint8Array): { isCa: boolean; keyUsage: 
       const bc = children(der, expect(readTlv(der, value.start, value.end), SEQUENCE, 'BasicConstraints'));
       const first = bc[0];
       isCa = first?.tag === BOOLEAN && first.end > first.start && der[first.start] !== 0;
+      const limit = bc.find((t) => t.tag === INTEGER);
+      if (isCa && limit) {
+        const bytes = der.subarray(limit.start, limit.end);
+        // A non-negative INTEGER; more than 4 octets (or a sign bit) is no real constraint: read it as 0.
+        if (bytes.length === 0 || bytes.length > 4 || ((bytes[0] as number) & 0x80) !== 0) pathLen = 0;
+        else pathLen = bytes.reduce((n, b) => n * 256 + b, 0);
+      }
     } else if (oid === OID_KEY_USAGE) {
       const bits = expect(readTlv(der, value.start, value.end), BIT_STRING, 'KeyUsage');
       if (bits.end <= bits.start) throw new Error('DER: empty KeyUsage');
@@ -97,5 +113,5 @@ export function readSvidExtensions(der: Uint8Array): { isCa: boolean; keyUsage: 
       }
     }
   }
-  return { isCa, keyUsage };
+  return pathLen === undefined ? { isCa, keyUsage } : { isCa, pathLen, keyUsage };
 }

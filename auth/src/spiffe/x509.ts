@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readSvidExtensions } from './der.js';
+import { readSvidExtensions, type SvidExtensions } from './der.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
 
@@ -34,7 +34,7 @@ export function parsePemCertificates(pem: string, what: string): X509Certificate
  * basicConstraints cA and the KeyUsage bits (RFC 5280 4.2.1.9, 4.2.1.3); keyUsage is undefined
  * when the extension is absent. Throws when the certificate's extensions do not parse.
  */
-export function svidExtensions(cert: X509Certificate): { isCa: boolean; keyUsage: number | undefined } {
+export function svidExtensions(cert: X509Certificate): SvidExtensions {
   return readSvidExtensions(cert.raw);
 }
 
@@ -69,6 +69,27 @@ export function checkClientAuthEku(cert: X509Certificate, what: string): void {
 }
 
 /**
+ * RFC 5280 4.2.1.9 / 6.1.4 (m): a CA's pathLenConstraint caps the intermediates below it on the path, as
+ * OpenSSL enforces on direct mTLS (X509_V_ERR_PATH_LENGTH_EXCEEDED). `path` is leaf side first; the
+ * intermediate at index i has i intermediates below it, the root all of them.
+ */
+function checkPathLength(path: readonly X509Certificate[], root: X509Certificate): void {
+  for (const [below, ca] of [...path.map((c, i) => [i, c] as const), [path.length, root] as const]) {
+    let limit: number | undefined;
+    try {
+      limit = svidExtensions(ca).pathLen;
+    } catch {
+      throw new Error(`${ca === root ? 'trust bundle CA' : 'intermediate CA'} extensions do not parse`);
+    }
+    if (limit !== undefined && below > limit) {
+      throw new Error(
+        `${ca === root ? 'trust bundle CA' : 'intermediate CA'} allows ${limit} intermediate(s) below it (pathLenConstraint), the chain has ${below}`,
+      );
+    }
+  }
+}
+
+/**
  * Builds a path from `leaf` through `intermediates` to one of `roots` (the trust bundle) and
  * checks every certificate's dates at `now`. Issuers must be CA certificates. Throws an Error
  * whose message is the reason.
@@ -88,6 +109,7 @@ export function verifyChain(
     const root = roots.find((r) => r.ca && signedBy(current, r));
     if (root) {
       checkValidity(root, now, 'trust bundle CA');
+      checkPathLength(path, root);
       return path;
     }
     const idx = unused.findIndex((c) => c.ca && signedBy(current, c));
