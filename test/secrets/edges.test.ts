@@ -23,6 +23,8 @@ beforeAll(async () => {
   plainArn = sim.seed('arn/plain+=.@_-name', 'value-p-Aa1!xyzxyzxyz');
   hyphenArn = sim.seed('arn/db-prod01', 'value-h-Aa1!xyzxyzxyz');
   sim.seed('rot/a', ROT_VALUE);
+  // tags may hold letters a ListSecrets filter value cannot (service model FilterValueStringType)
+  sim.seed('tag/f', 'value-f-Aa1!xyzxyzxyz', { tags: { équipe: 'paiements#1' } });
   bin = await startBin({ sim, policy: policyFor({ allowForceDelete: true }) });
 }, 60_000);
 
@@ -56,6 +58,22 @@ async function listAll(
 }
 
 describe('secrets edge cases', () => {
+  it('secrets_list: a tag a filter cannot carry is matched by the tool; a namePrefix with a wildcard says there are none', async () => {
+    const key = await bin.call('secrets_list', { tagKey: 'équipe' });
+    expect(key.isError, key.text).toBe(false);
+    expect(names(key)).toEqual(['tag/f']);
+    const value = await bin.call('secrets_list', { tagKey: 'équipe', tagValue: 'paiements#1' });
+    expect(names(value)).toEqual(['tag/f']);
+    expect(names(await bin.call('secrets_list', { tagValue: 'paiements#2' }))).toEqual([]);
+    const before = sim.control.operations.length;
+    const wild = await bin.call('secrets_list', { namePrefix: 'tag/*' });
+    expect(wild.isError).toBe(true);
+    expect(wild.text).toBe(
+      'ERR_INVALID_INPUT: namePrefix "tag/*" holds a character no secret name contains (names: ASCII letters, digits and /_+=.@-), so it matches nothing. It is a plain prefix: there are no wildcards (drop the "*" or "?").',
+    );
+    expect(sim.control.operations.length).toBe(before);
+  });
+
   it('secrets_list tagKey and tagValue select the exact tag, not prefixes of any key and any value', async () => {
     const pair = await bin.call('secrets_list', { tagKey: 'env', tagValue: 'prod' });
     expect(pair.isError, pair.text).toBe(false);
@@ -108,6 +126,14 @@ describe('secrets edge cases', () => {
     expect(partial.text).toMatch(
       /ERR_NOT_FOUND: could not describe secret ".*:secret:arn\/db-prod01": ResourceNotFoundException/,
     );
+    // says why: the service took "-prod01" for the random suffix (API reference, SecretId, partial ARNs)
+    expect(partial.text).toContain(
+      'an ARN without its random suffix is read as a complete one when the name ends in "-" and six letters or digits: give the name (secrets_list) or the complete ARN',
+    );
+    const read = await bin.call('secrets_get', { name: hyphenArn.slice(0, -7) });
+    expect(read.text).toMatch(/^ERR_NOT_FOUND: .*six letters or digits: give the name/);
+    // a partial ARN of a name that does not end that way is found, and gets no such note
+    expect((await bin.call('secrets_describe', { name: 'arn/none' })).text).not.toContain('random suffix');
   });
 
   it('secrets_rotate refuses a class the exclusions empty instead of leaving it out of the new value', async () => {

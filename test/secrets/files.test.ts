@@ -130,7 +130,7 @@ describe('files_migrate', () => {
       key: 'API_TOKEN',
       name: 'migrated/api-token',
     });
-    expect(again.text).toMatch(/ERR_CONFLICT: .*ResourceExistsException/);
+    expect(again.text).toMatch(/^ERR_CONFLICT: secret "migrated\/api-token" already exists; mode "update"/);
   });
 
   it('merges into a JSON secret key, and takes a compose default', async () => {
@@ -206,7 +206,8 @@ describe('files_migrate', () => {
       name: 'migrated/none',
       mode: 'update',
     });
-    expect(update.text).toMatch(/^ERR_NOT_FOUND: .*"migrated\/none".*ResourceNotFoundException.*secrets_list/);
+    // refused by the plan, before a confirmation is asked for
+    expect(update.text).toMatch(/^ERR_NOT_FOUND: no secret "migrated\/none" \(check the name with secrets_list\)/);
     expect(sim.has('migrated/none')).toBe(false);
     const upsert = await bin.confirmed('files_migrate', {
       file: 'app/.env',
@@ -216,6 +217,26 @@ describe('files_migrate', () => {
     });
     expect(upsert.structured).toMatchObject({ name: 'migrated/none', created: true });
     expect(sim.valueOf('migrated/none')).toBe(FILE_VALUES.apiToken);
+  });
+
+  it('a secret a Lambda function rotates is refused before confirmation: the value would never reach the database', async () => {
+    sim.seed('migrated/rotated', OLD_VALUE, {
+      rotation: { lambdaArn: 'arn:aws:lambda:eu-north-1:123456789012:function:rotate-api', afterDays: 30 },
+    });
+    const writes = sim.control.operations.filter((o) => o === 'PutSecretValue').length;
+    const r = await bin.call('files_migrate', {
+      file: 'app/.env',
+      key: 'API_TOKEN',
+      name: 'migrated/rotated',
+      mode: 'update',
+    });
+    expect(r.isError).toBe(true);
+    expect((r.raw as { _meta?: Record<string, unknown> })._meta?.['ravenhelm/confirmation']).toBeUndefined();
+    expect(r.text).toContain(
+      'ERR_CONFLICT: secret "migrated/rotated" has rotation turned on, by the Lambda function arn:aws:lambda:eu-north-1:123456789012:function:rotate-api',
+    );
+    expect(sim.control.operations.filter((o) => o === 'PutSecretValue').length).toBe(writes);
+    expect(sim.valueOf('migrated/rotated')).toBe(OLD_VALUE);
   });
 
   it('refuses placeholders, references and files outside the roots', async () => {

@@ -129,15 +129,16 @@ describe('bounds and failures', () => {
     expect(key.text).toMatch(/ERR_INVALID_INPUT: secret "bin\/cert" is not a JSON object/);
   });
 
-  it('passes the service validation back as ERR_INVALID_INPUT', async () => {
+  it('refuses a name the service would refuse (CreateSecret Name) as ERR_INVALID_INPUT, before confirmation', async () => {
     const r = await bin.confirmed('secrets_put', {
       name: 'bad name with spaces',
       value: 'x-Valid-value-123456',
       mode: 'create',
     });
     expect(r.text).toMatch(
-      /ERR_INVALID_INPUT: could not create secret "bad name with spaces": InvalidParameterException \(Invalid name/,
+      /^ERR_INVALID_INPUT: no secret "bad name with spaces" exists, and it cannot be created by that name/,
     );
+    expect(sim.control.operations).not.toContain('CreateSecret');
     expect(r.text).not.toContain('x-Valid-value-123456');
   });
 

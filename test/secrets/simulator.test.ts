@@ -237,6 +237,11 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(notPage.SecretList?.every((s) => !s.Name?.startsWith('page/'))).toBe(true);
     const badMax = await awsError(sdk.send(new ListSecretsCommand({ MaxResults: 101 })));
     expect(badMax.name).toBe('InvalidParameterException');
+    // Filter Values pattern (API reference, Filter): no "*", "#" or letters outside ASCII
+    for (const bad of ['page/*', 'équipe', 'a#1']) {
+      const e = await awsError(sdk.send(new ListSecretsCommand({ Filters: [{ Key: 'tag-key', Values: [bad] }] })));
+      expect(e.name).toBe('ValidationException');
+    }
   });
 
   it('generates passwords by the documented options', async () => {

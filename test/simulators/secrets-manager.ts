@@ -3,7 +3,8 @@
  *
  * Built from the vendor's own material, not from what our client expects:
  * - API reference, https://docs.aws.amazon.com/secretsmanager/latest/apireference/ : ListSecrets (Filters:
- *   name/tag-key/tag-value/description prefix matching, `!` negation, MaxResults 1-100, NextToken,
+ *   name/tag-key/tag-value/description prefix matching, `!` negation, Values pattern and length (API_Filter),
+ *   MaxResults 1-100, NextToken,
  *   IncludePlannedDeletion), DescribeSecret (VersionIdsToStages lists only versions with labels),
  *   GetSecretValue (VersionId/VersionStage), CreateSecret, PutSecretValue (a new AWSCURRENT moves the old
  *   one to AWSPREVIOUS; ClientRequestToken = VersionId, same token + other value -> ResourceExistsException),
@@ -70,6 +71,8 @@ class AwsError extends Error {
 }
 
 const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** ListSecrets Filter Values pattern (API reference, Filter). */
+const FILTER_VALUE = /^!?[a-zA-Z0-9 :_@/+=.\-!]*$/;
 const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 const DELETED_MSG = "You can't perform this operation on the secret because it was marked for deletion.";
 const NOT_FOUND_MSG = "Secrets Manager can't find the specified secret.";
@@ -348,6 +351,18 @@ export class SecretsManagerSimulator {
         }
         if (!Array.isArray(f.Values) || f.Values.length < 1 || f.Values.length > 10) {
           throw new AwsError('InvalidParameterException', 'Filter values must have 1 to 10 items.');
+        }
+        // API reference, Filter (API_Filter.html) Values: "Length Constraints: Maximum length of 512. Pattern:
+        // ^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$"; a member outside its constraints is a ValidationException (Common
+        // Errors: "The input fails to satisfy the constraints specified by an AWS service", HTTP 400). The cause is
+        // the reference's; the wording is ours.
+        for (const [i, v] of f.Values.entries()) {
+          if (typeof v !== 'string' || v.length > 512 || !FILTER_VALUE.test(v)) {
+            throw new AwsError(
+              'ValidationException',
+              `1 validation error detected: Value at 'filters.member.values.${i + 1}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$`,
+            );
+          }
         }
       }
       let all = [...this.#secrets.values()]

@@ -30,6 +30,23 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
  */
 const MAX_VALUE_BYTES = 65_536;
 
+/**
+ * What a ListSecrets filter value may hold (service model, FilterValueStringType: pattern
+ * ^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$, at most 512): the service refuses any other with a ValidationException.
+ * A leading "!" is refused before this check.
+ */
+const FILTER_VALUE = /^[a-zA-Z0-9 :_@/+=.\-!]{1,512}$/;
+
+/**
+ * An ARN whose name ends in a hyphen and six letters or digits. The service takes such an ARN as complete, random
+ * suffix included; one given without the suffix finds nothing when the name itself ends that way (API reference,
+ * SecretId, "Finding a secret from a partial ARN": names ending in a hyphen and six characters cannot be found
+ * by partial ARN).
+ */
+const SUFFIXED_ARN = /^arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:.+-[A-Za-z0-9]{6}$/;
+const PARTIAL_ARN_HINT =
+  'an ARN without its random suffix is read as a complete one when the name ends in "-" and six letters or digits: give the name (secrets_list) or the complete ARN';
+
 type Sdk = typeof import('./aws.js');
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
@@ -169,10 +186,21 @@ export class SecretsBackend {
         `namePrefix "${q.namePrefix}" starts with "!", which no secret name contains; drop the "!" (there is no "not starting with" filter)`,
       );
     }
+    if (q.namePrefix && !FILTER_VALUE.test(q.namePrefix)) {
+      const wild = /[*?]/.test(q.namePrefix)
+        ? ' It is a plain prefix: there are no wildcards (drop the "*" or "?").'
+        : '';
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `namePrefix "${q.namePrefix}" holds a character no secret name contains (names: ASCII letters, digits and /_+=.@-), so it matches nothing.${wild}`,
+      );
+    }
+    // A tag key or value the filter cannot carry (tags may hold other letters, e.g. "é" or "#") is not sent:
+    // secrets_list checks the exact tag on every entry itself, so the answer is the same, only paged over more.
     const Filters = [
       q.namePrefix ? { Key: 'name' as const, Values: [q.namePrefix] } : undefined,
-      q.tagKey ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
-      q.tagValue ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
+      q.tagKey && FILTER_VALUE.test(q.tagKey) ? { Key: 'tag-key' as const, Values: [q.tagKey] } : undefined,
+      q.tagValue && FILTER_VALUE.test(q.tagValue) ? { Key: 'tag-value' as const, Values: [q.tagValue] } : undefined,
     ].filter((f) => f !== undefined);
     const page = await this.#send('list secrets', signal, (abortSignal, { client, sdk }) =>
       client.send(
@@ -198,9 +226,17 @@ export class SecretsBackend {
     return page;
   }
 
-  async describe(name: string, signal: AbortSignal): Promise<DescribeSecretCommandOutput> {
-    return this.#send(`describe secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+  /** `doing`: what the caller is about, as errors say it (a delete's check reads "could not delete secret"). */
+  async describe(
+    name: string,
+    signal: AbortSignal,
+    doing = `describe secret "${name}"`,
+  ): Promise<DescribeSecretCommandOutput> {
+    return this.#send(
+      doing,
+      signal,
+      (abortSignal, { client, sdk }) => client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+      { id: name },
     );
   }
 
@@ -230,7 +266,11 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { errors: { ResourceNotFoundException: notFound } },
+      // a missing version or label of a found secret is no matter of the ARN's suffix
+      {
+        ...(version.versionId || version.versionStage ? {} : { id: name }),
+        errors: { ResourceNotFoundException: notFound },
+      },
     );
   }
 
@@ -458,9 +498,17 @@ export class SecretsBackend {
       sensitive?: string[];
       /** This call's meaning of some error names, over the table's. */
       errors?: AwsErrorTable;
+      /** The SecretId sent: a not-found for a partial ARN the service reads as complete says why. */
+      id?: string;
     } = {},
   ): Promise<T> {
     const aws = await this.#aws();
+    const table = call.errors ? { ...ERRORS, ...call.errors } : ERRORS;
+    const notFound = table.ResourceNotFoundException;
+    const errors =
+      call.id !== undefined && notFound && SUFFIXED_ARN.test(call.id)
+        ? { ...table, ResourceNotFoundException: { ...notFound, hint: `${notFound.hint}; ${PARTIAL_ARN_HINT}` } }
+        : table;
     const scrubbed = (message: string) => scrub(message, call.sensitive ?? []);
     const send = (abortSignal: AbortSignal) =>
       fn(abortSignal, aws).catch((err: unknown) =>
@@ -472,7 +520,7 @@ export class SecretsBackend {
       timeoutHint: '; retry, or raise backend.timeoutMs',
       endpoint: this.endpoint,
       unreachableHint: 'check the endpoint and network',
-      errors: call.errors ? { ...ERRORS, ...call.errors } : ERRORS,
+      errors,
       scrub: scrubbed,
       metrics: this.#series,
     });

@@ -6,7 +6,7 @@ import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
 import { staleRotationNote } from './rotation.js';
 import { Cursor, decodeListCursor, Issue, nextListCursor, Page, SecretName } from './shapes.js';
-import { jsonText } from './values.js';
+import { jsonText, putTarget } from './values.js';
 
 const MAX_FINDINGS = 500;
 const DAY = 86_400_000;
@@ -192,9 +192,12 @@ export const filesMigrate = defineTool({
     line: z.number(),
     reference: z.string(),
   }),
-  plan: ({ file, key, name, jsonKey, mode }) =>
-    `Copy the value of ${key} in ${file} into secret "${name}"${jsonKey ? ` under JSON key ${jsonKey}` : ''} (${mode}); the file stays unchanged`,
-  handler: async ({ file, key, name, jsonKey, mode }, { sm, signal, files }) => {
+  // the secret's state as secrets_put reads it: a store it would refuse is refused before confirmation
+  plan: async ({ file, key, name, jsonKey, mode }, { sm, signal }) => ({
+    text: `Copy the value of ${key} in ${file} into secret "${name}"${jsonKey ? ` under JSON key ${jsonKey}` : ''} (${mode}); the file stays unchanged. ${await putTarget(sm, name, mode, true, signal)}`,
+    bound: true,
+  }),
+  handler: async ({ file, key, name, jsonKey, mode }, { sm, signal, files, planned }) => {
     const { entry, file: real, root } = await readEntry(file, key, files);
     const literal = literalValue(entry.value);
     if (literal === undefined) {
@@ -209,6 +212,8 @@ export const filesMigrate = defineTool({
         `${key} at line ${entry.line} is empty or a placeholder; set the secret with secrets_put or secrets_rotate`,
       );
     }
+    // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
+    if (planned !== true) await putTarget(sm, name, mode, true, signal);
     let existing: Record<string, unknown> | undefined;
     if (mode !== 'create') {
       try {

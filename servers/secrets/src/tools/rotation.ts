@@ -2,20 +2,25 @@ import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manage
 import { ToolError } from '@ravenhelm/kit';
 
 /**
- * Refuses a rotation by this server where it would store a value nobody else receives, or break one running.
+ * Refuses a rotation (secrets_rotate) or a stored value (secrets_put) by this server where it would store a value
+ * nobody else receives, or break or be undone by a rotation running.
  *
- * secrets_rotate writes a random value into the secret only. A secret with rotation turned on is rotated by
- * its Lambda function or by the service that owns it, which also changes the credential on the database or
- * service (User Guide, "Rotate AWS Secrets Manager secrets" and "Managed rotation"): a value written here
- * would leave the secret and the database disagreeing, until the next scheduled rotation. RotateSecret without
- * RotationRules starts that rotation at once (API reference, RotateSecret: RotateImmediately, default true).
+ * Both write a value into the secret only. A secret with rotation turned on is rotated by its Lambda function or
+ * by the service that owns it, which also changes the credential on the database or service (User Guide, "Rotate
+ * AWS Secrets Manager secrets" and "Managed rotation"): a value written here would leave the secret and the
+ * database disagreeing, until the next scheduled rotation. RotateSecret without RotationRules starts that rotation
+ * at once (API reference, RotateSecret: RotateImmediately, default true); CancelRotateSecret turns rotation off.
+ * A secret another service owns refuses PutSecretValue itself (API reference, PutSecretValue,
+ * InvalidRequestException: "managed by another service, and you must use that service to update it").
  *
  * A version holding AWSPENDING but not AWSCURRENT is a rotation in progress (API reference, RotateSecret: "any
  * later invocation of RotateSecret assumes that a previous rotation request is still in progress and returns an
- * error"); PutSecretValue with AWSPENDING would take the label from it, and the function would finish with
- * our value.
+ * error"). A rotation takes AWSPENDING from it (PutSecretValue with AWSPENDING) and the function would finish
+ * with our value; a stored value is overwritten when the function finishes (its finishSecret step moves
+ * AWSCURRENT to the pending version: aws-samples/aws-secrets-manager-rotation-lambdas, finish_secret: update_secret_version_stage AWSCURRENT
+ * MoveToVersionId=token RemoveFromVersionId=the version holding AWSCURRENT then).
  */
-export function refuseRotation(name: string, d: DescribeSecretCommandOutput): void {
+export function refuseRotation(name: string, d: DescribeSecretCommandOutput, by: 'rotate' | 'put' = 'rotate'): void {
   const rotateNow = `aws secretsmanager rotate-secret --secret-id ${quoteArg(d.Name ?? name)}`;
   if (d.OwningService) {
     const service = d.OwningService;
@@ -26,23 +31,31 @@ export function refuseRotation(name: string, d: DescribeSecretCommandOutput): vo
       : '';
     throw new ToolError(
       'ERR_CONFLICT',
-      `secret "${name}" is managed by ${service}, which rotates it together with the credential it holds; a value stored here would not reach ${service}. Rotate it through ${service}${rds}, or start its managed rotation now: ${rotateNow}. Nothing was changed`,
+      `secret "${name}" is managed by ${service}, which rotates it together with the credential it holds; a value stored here would not reach ${service}${by === 'put' ? ' (Secrets Manager refuses it)' : ''}. Rotate it through ${service}${rds}, or start its managed rotation now: ${rotateNow}. Nothing was changed`,
     );
   }
   if (d.RotationEnabled === true) {
-    const by = d.RotationLambdaARN ? `the Lambda function ${d.RotationLambdaARN}` : 'managed rotation';
+    const who = d.RotationLambdaARN ? `the Lambda function ${d.RotationLambdaARN}` : 'managed rotation';
+    const byHand =
+      by === 'put'
+        ? `; to set a value by hand, an operator first turns rotation off (aws secretsmanager cancel-rotate-secret --secret-id ${quoteArg(d.Name ?? name)}) and changes the credential on the database or service too`
+        : '';
     throw new ToolError(
       'ERR_CONFLICT',
-      `secret "${name}" has rotation turned on, by ${by}, which also changes the credential on the database or service; a value stored here would not reach it. Start that rotation now instead: ${rotateNow} (RotateSecret without RotationRules rotates at once). Nothing was changed`,
+      `secret "${name}" has rotation turned on, by ${who}, which also changes the credential on the database or service; a value stored here would not reach it. Start that rotation now instead: ${rotateNow} (RotateSecret without RotationRules rotates at once)${byHand}. Nothing was changed`,
     );
   }
   const pending = Object.entries(d.VersionIdsToStages ?? {}).find(
     ([, stages]) => stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT'),
   )?.[0];
   if (pending) {
+    const clash =
+      by === 'put'
+        ? 'and when it finishes it makes that version AWSCURRENT, over a value stored now'
+        : 'and a new rotation would take the label from it';
     throw new ToolError(
       'ERR_CONFLICT',
-      `secret "${name}" has a rotation in progress: version ${pending} holds AWSPENDING but not AWSCURRENT, and a new rotation would take the label from it. Wait until it finishes (secrets_describe: AWSPENDING gone or on the AWSCURRENT version); if it failed and nothing is rotating, an operator removes the label: aws secretsmanager update-secret-version-stage --secret-id ${quoteArg(d.Name ?? name)} --version-stage AWSPENDING --remove-from-version-id ${pending}. Nothing was changed`,
+      `secret "${name}" has a rotation in progress: version ${pending} holds AWSPENDING but not AWSCURRENT, ${clash}. Wait until it finishes (secrets_describe: AWSPENDING gone or on the AWSCURRENT version); if it failed and nothing is rotating, an operator removes the label: aws secretsmanager update-secret-version-stage --secret-id ${quoteArg(d.Name ?? name)} --version-stage AWSPENDING --remove-from-version-id ${pending}. Nothing was changed`,
     );
   }
 }

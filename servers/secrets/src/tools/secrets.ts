@@ -123,21 +123,38 @@ export const secretsDelete = defineTool({
     force: z.boolean().default(false),
   }),
   output: z.object({ name: z.string(), deletionDate: z.string(), recoverable: z.boolean() }),
-  plan: ({ name, recoveryWindowDays, force }) =>
-    force
-      ? `Delete secret "${name}" at once, without recovery`
-      : `Schedule secret "${name}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`,
-  handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
-    if (force && options.allowForceDelete !== true) {
+  // Reads the secret, so what would be refused is refused before confirmation: force off by policy, no such
+  // secret, a second recovery window (the service refuses any change to a secret scheduled for deletion, API
+  // reference "Common Errors", InvalidRequestException; RestoreSecret cancels it).
+  plan: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
+    refuseForce(force, options);
+    const d = await sm.describe(name, signal, `delete secret "${name}"`);
+    const shown = d.Name ?? name;
+    if (d.DeletedDate && !force) {
       throw new ToolError(
-        'ERR_NOT_ALLOWED',
-        'force deletion is off; use a recovery window, or set servers.secrets.tools.secrets_delete.options.allowForceDelete',
+        'ERR_CONFLICT',
+        `secret "${shown}" is already scheduled for deletion (since ${d.DeletedDate.toISOString()}); secrets_restore cancels it${options.allowForceDelete === true ? ', force deletes it now' : ''}. Nothing was changed`,
       );
     }
+    return force
+      ? `Delete secret "${shown}" at once, without recovery`
+      : `Schedule secret "${shown}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`;
+  },
+  handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
+    refuseForce(force, options);
     const out = await sm.delete(name, force ? { force: true } : { recoveryWindowDays }, signal);
     return { name: out.Name ?? name, deletionDate: iso(out.DeletionDate) ?? '', recoverable: !force };
   },
 });
+
+function refuseForce(force: boolean, options: Readonly<Record<string, unknown>>): void {
+  if (force && options.allowForceDelete !== true) {
+    throw new ToolError(
+      'ERR_NOT_ALLOWED',
+      'force deletion is off; use a recovery window, or set servers.secrets.tools.secrets_delete.options.allowForceDelete',
+    );
+  }
+}
 
 export const secretsRestore = defineTool({
   name: 'secrets_restore',

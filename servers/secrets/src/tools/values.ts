@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
+import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { digestArgs, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { isAwsError, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
@@ -135,16 +137,99 @@ export const secretsPut = defineTool({
     unchanged: z.boolean().optional(),
     findings: z.array(Finding),
   }),
-  plan: ({ name, mode }) =>
-    `${mode} secret "${name}" with the given value as its new AWSCURRENT version (the old one becomes AWSPREVIOUS; nothing changes if AWSCURRENT already holds this value)`,
-  handler: async ({ name, value, description, mode }, { sm, signal, strength }) => {
+  plan: async ({ name, mode, description }, { sm, signal }) => ({
+    text: await putTarget(sm, name, mode, description !== undefined, signal),
+    bound: true,
+  }),
+  handler: async ({ name, value, description, mode }, { sm, signal, strength, planned }) => {
     const findings = checkSecret(value, strength);
+    // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
+    if (planned !== true) await putTarget(sm, name, mode, description !== undefined, signal);
     const stored = await sm.store(name, value, mode, description, signal);
     // a new secret got its description when it was made; an existing one gets it now
     if (!stored.created && description !== undefined) await sm.updateDescription(name, description, signal);
     return { ...stored, findings };
   },
 });
+
+/** The secret as DescribeSecret finds it; undefined when there is none by that name or ARN. */
+async function found(sm: SecretsBackend, name: string, signal: AbortSignal) {
+  try {
+    return await sm.describe(name, signal);
+  } catch (err) {
+    if (isAwsError(err, 'ResourceNotFoundException')) return undefined;
+    throw err;
+  }
+}
+
+/** Refuses a write to a secret scheduled for deletion: the service would refuse it (InvalidRequestException). */
+function refuseDeleted(name: string, d: DescribeSecretCommandOutput): void {
+  if (!d.DeletedDate) return;
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `secret "${name}" is scheduled for deletion (since ${d.DeletedDate.toISOString()}): secrets_restore cancels that, then call again. Nothing was changed`,
+  );
+}
+
+const currentOf = (d: DescribeSecretCommandOutput) =>
+  Object.entries(d.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+
+/**
+ * What secrets_put will do to the secret as it is now, or the refusal it would meet: the plan shows it before a
+ * confirmation is asked for (so a call that cannot run is refused first, and the confirmation binds the version
+ * it would replace), and the handler checks again (without a confirm policy no plan runs). The value is never
+ * read here: a plan saying "already holds this value" would answer a guess for free. files_migrate stores through
+ * the same checks.
+ */
+export async function putTarget(
+  sm: SecretsBackend,
+  name: string,
+  mode: 'upsert' | 'create' | 'update',
+  describes: boolean,
+  signal: AbortSignal,
+): Promise<string> {
+  if (mode === 'create' && name.startsWith('arn:')) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `"${name}" is an ARN; a new secret is created by name (letters, digits and /_+=.@-) and Secrets Manager gives it its ARN: give the name`,
+    );
+  }
+  const d = await found(sm, name, signal);
+  if (!d) {
+    if (mode === 'update') {
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `no secret "${name}" (check the name with secrets_list); mode "upsert" or "create" makes one. Nothing was changed`,
+      );
+    }
+    if (name.startsWith('arn:')) {
+      throw new ToolError(
+        'ERR_NOT_FOUND',
+        `no secret has the ARN "${name}" (check it with secrets_list); ${mode} creates a secret only by name: give the name to create one`,
+      );
+    }
+    // API reference, CreateSecret Name: 1-512 characters, ASCII letters, digits and /_+=.@- ; the service would
+    // refuse any other name after the confirmation
+    if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `no secret "${name}" exists, and it cannot be created by that name: a secret name is 1-512 ASCII letters, digits and /_+=.@- (check the name with secrets_list). Nothing was changed`,
+      );
+    }
+    return `Create secret "${name}" with the given value as its AWSCURRENT version`;
+  }
+  const shown = d.Name ?? name;
+  refuseDeleted(shown, d);
+  if (mode === 'create') {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${shown}" already exists; mode "update" (or "upsert") stores a new value in it. Nothing was changed`,
+    );
+  }
+  refuseRotation(shown, d, 'put');
+  const current = currentOf(d);
+  return `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}`;
+}
 
 const CLASSES = {
   lower: 'abcdefghijklmnopqrstuvwxyz',
@@ -201,6 +286,51 @@ function followsRequest(value: string, length: number, classes: ClassName[], exc
   );
 }
 
+/**
+ * The version secrets_rotate will replace and the JSON object it holds (when it is one), or the refusal the call
+ * would meet: run by the plan, so a call that cannot run is refused before a confirmation is asked for, and by
+ * the handler (without a confirm policy no plan runs). Reading the value says nothing a masked secrets_get
+ * would not (its kind and JSON keys), and a caller who may write may read.
+ */
+async function rotateTarget(
+  sm: SecretsBackend,
+  input: { name: string; jsonKey?: string | undefined },
+  signal: AbortSignal,
+): Promise<{ name: string; current: string; obj: Record<string, unknown> | undefined }> {
+  const { name } = input;
+  const before = await sm.describe(name, signal);
+  refuseDeleted(name, before);
+  refuseRotation(name, before);
+  const current = currentOf(before);
+  if (!current)
+    throw new ToolError('ERR_CONFLICT', `secret "${name}" has no AWSCURRENT version; store one with secrets_put first`);
+  // Read the current value first: a JSON secret is rotated one key at a time, never replaced whole.
+  const got = await sm.getValue(name, { versionId: current }, signal);
+  if (got.SecretString === undefined) {
+    throw new ToolError('ERR_CONFLICT', `secret "${name}" holds a binary value; a random string would not replace it`);
+  }
+  const obj = asJsonObject(got.SecretString);
+  if (input.jsonKey === undefined && obj) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${name}" is a JSON object (keys: ${Object.keys(obj).slice(0, 20).join(', ')}); give jsonKey to rotate one key`,
+    );
+  }
+  if (input.jsonKey !== undefined && !obj) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `secret "${name}" is not a JSON object; omit jsonKey to rotate its whole value`,
+    );
+  }
+  if (input.jsonKey !== undefined && obj && !Object.hasOwn(obj, input.jsonKey)) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
+    );
+  }
+  return { name: before.Name ?? name, current, obj };
+}
+
 export const secretsRotate = defineTool({
   name: 'secrets_rotate',
   toolset: 'secrets',
@@ -229,46 +359,25 @@ export const secretsRotate = defineTool({
     versions: Stages,
     policy: z.string(),
   }),
-  plan: ({ name, length, classes, jsonKey }) =>
-    `Rotate secret "${name}"${jsonKey ? ` (key ${jsonKey})` : ''}: a new ${length}-char value (${(classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it and the old version becomes AWSPREVIOUS`,
-  handler: async (input, { sm, signal }) => {
+  plan: async (input, { sm, signal }) => {
+    // arguments no generator can follow are refused before the secret is read
+    classSets(
+      input.generator === 'service' ? SERVICE_CLASSES : CLASSES,
+      [...new Set(input.classes ?? ALL_CLASSES)],
+      input.exclude,
+    );
+    const target = await rotateTarget(sm, input, signal);
+    const { name, current } = target;
+    return {
+      bound: target,
+      text: `Rotate secret "${name}"${input.jsonKey ? ` (key ${input.jsonKey})` : ''}: a new ${input.length}-char value (${(input.classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it from version ${current}, which becomes AWSPREVIOUS`,
+    };
+  },
+  handler: async (input, { sm, signal, planned }) => {
     const { name } = input;
-    const before = await sm.describe(name, signal);
-    refuseRotation(name, before);
-    const current = Object.entries(before.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
-    if (!current)
-      throw new ToolError(
-        'ERR_CONFLICT',
-        `secret "${name}" has no AWSCURRENT version; store one with secrets_put first`,
-      );
+    // the plan's reading, checked just now; with no confirm policy no plan ran: the same refusals, first
+    const { current, obj } = planned ?? (await rotateTarget(sm, input, signal));
     const classes = [...new Set(input.classes ?? ALL_CLASSES)];
-    // Read the current value first: a JSON secret is rotated one key at a time, never replaced whole.
-    const got = await sm.getValue(name, { versionId: current }, signal);
-    if (got.SecretString === undefined) {
-      throw new ToolError(
-        'ERR_CONFLICT',
-        `secret "${name}" holds a binary value; a random string would not replace it`,
-      );
-    }
-    const obj = asJsonObject(got.SecretString);
-    if (input.jsonKey === undefined && obj) {
-      throw new ToolError(
-        'ERR_CONFLICT',
-        `secret "${name}" is a JSON object (keys: ${Object.keys(obj).slice(0, 20).join(', ')}); give jsonKey to rotate one key`,
-      );
-    }
-    if (input.jsonKey !== undefined && !obj) {
-      throw new ToolError(
-        'ERR_INVALID_INPUT',
-        `secret "${name}" is not a JSON object; omit jsonKey to rotate its whole value`,
-      );
-    }
-    if (input.jsonKey !== undefined && obj && !Object.hasOwn(obj, input.jsonKey)) {
-      throw new ToolError(
-        'ERR_INVALID_INPUT',
-        `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
-      );
-    }
     if (input.generator === 'service') classSets(SERVICE_CLASSES, classes, input.exclude);
     const fresh =
       input.generator === 'service'
