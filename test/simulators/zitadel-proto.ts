@@ -7,11 +7,38 @@ import type { Reply, SimRequest } from './http.js';
 
 const GRPC_HTTP: Record<number, number> = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 16: 401 };
 
+/**
+ * English texts of the i18n keys the simulator answers with (github.com/zitadel/zitadel
+ * internal/static/i18n/en.yaml). Zitadel's translation interceptor replaces an error's key with its text in
+ * the request's language, the instance default (en) here, before the gateway writes it
+ * (internal/api/grpc/server/middleware translateError, run by the gRPC server's translation interceptor; internal/api/grpc/gerrors/zitadel_errors.go
+ * ZITADELToGRPCError: message `<text> (<id>)`, ErrorDetail {id, message: <text>}); a key en.yaml lacks (e.g.
+ * Errors.Project.Role.NotFound, Errors.UserGrant.NotActive) stays as it is.
+ */
+const EN: Record<string, string> = {
+  'Errors.User.NotFound': 'User could not be found',
+  'Errors.User.AlreadyExists': 'User already exists',
+  'Errors.User.AlreadyInactive': 'User already inactive',
+  'Errors.User.NotInactive': 'User is not inactive',
+  'Errors.User.CantDeactivateInitial': 'User with state initial can only be deleted not deactivated',
+  'Errors.User.ShouldBeActiveOrInitial': 'User is not active or initial',
+  'Errors.User.NotLocked': 'User is not locked',
+  'Errors.User.Machine.Key.NotFound': 'Machine key not found',
+  'Errors.Org.NotFound': 'Organisation not found',
+  'Errors.Project.NotFound': 'Project not found',
+  'Errors.Project.Role.AlreadyExists': 'Role already exists',
+  'Errors.UserGrant.AlreadyExists': 'User grant already exists',
+  'Errors.UserGrant.NotFound': 'User grant not found',
+  'Errors.UserGrant.NotChanged': 'User grant has not been changed',
+  'Errors.Token.Invalid': 'Token is invalid',
+};
+
 export function grpcError(code: number, key: string, id: string): Reply {
-  const message = `${key} (${id})`;
+  const text = EN[key] ?? key;
+  const message = `${text} (${id})`;
   return {
     status: GRPC_HTTP[code] ?? 500,
-    json: { code, message, details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: key }] },
+    json: { code, message, details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: text }] },
   };
 }
 

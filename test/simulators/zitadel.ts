@@ -57,7 +57,8 @@
  * - errors: the grpc-gateway body `{code, message, details}` with the gRPC code number and the
  *   gateway's HTTP status (3 INVALID_ARGUMENT 400, 5 NOT_FOUND 404, 6 ALREADY_EXISTS 409,
  *   7 PERMISSION_DENIED 403, 9 FAILED_PRECONDITION 400, 16 UNAUTHENTICATED 401); messages are
- *   Zitadel's i18n keys with an id, e.g. `Errors.User.NotFound (QUERY-Dfbg2)`.
+ *   Zitadel's i18n keys translated into English with the call site's id, e.g. `User could not be found
+ *   (QUERY-Dfbg2)`, the key itself where en.yaml has no text for it (see zitadel-proto.ts grpcError).
  * - JSON encoding as protojson does it for the gateway: camelCase names, 64-bit integers as strings
  *   (`totalResult: "3"`), unpopulated fields (false, "", 0, empty lists, enum 0) omitted.
  * - token endpoint `POST /oauth/v2/token` with grant_type urn:ietf:params:oauth:grant-type:jwt-bearer
@@ -145,7 +146,20 @@ interface SimKey {
 export interface ZitadelSim extends SimServer {
   /** The issuer (= base URL), which JWT-profile assertions must name as `aud`. */
   issuer: string;
-  orgs: { id: string; name: string; domain: string }[];
+  /**
+   * Organisations with their primary domain, and a custom domain policy's userLoginMustBeDomain when the
+   * organisation has one (absent: the instance's default, userLoginMustBeDomain below).
+   */
+  orgs: { id: string; name: string; domain: string; userLoginMustBeDomain?: boolean }[];
+  /**
+   * The instance's default domain policy (cmd/defaults.yaml DefaultInstance.DomainPolicy.UserLoginMustBeDomain,
+   * true unless the operator changed it). It decides login names (projections.login_names3 view,
+   * internal/query/projection/login_name.go): with it, `username@domain` for each of the organisation's
+   * domains, the primary one preferred; without it, the bare username, the only and preferred login name.
+   * It also scopes username uniqueness (internal/repository/user/user.go NewAddUsernameUniqueConstraint:
+   * username + organisation with it, the bare username instance-wide without it).
+   */
+  userLoginMustBeDomain: boolean;
   projects: { id: string; orgId: string; name: string; roles: { key: string; displayName: string; group: string }[] }[];
   users: SimUser[];
   grants: SimGrant[];
@@ -196,6 +210,17 @@ export interface ZitadelSim extends SimServer {
   grantReadPairingMs: number;
   /** Test hook: runs after every grant write (AddUserGrant, UpdateUserGrant), e.g. as another writer would. */
   afterGrantWrite: ((g: SimGrant) => void) | undefined;
+  /**
+   * Test hook, not Zitadel behaviour: runs when an UpdateUserGrant arrives, before its checks, with the role
+   * list it carries, as another writer's change landing just ahead of it would.
+   */
+  beforeGrantUpdate: ((g: SimGrant, roleKeys: string[]) => void) | undefined;
+  /**
+   * Test hook, not Zitadel behaviour: runs when a user state change (v2 deactivate, reactivate, lock, unlock)
+   * arrives, before its checks, as another writer's change landing just ahead of it would (the console, a
+   * second agent).
+   */
+  beforeUserStateChange: ((u: SimUser) => void) | undefined;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -230,6 +255,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   const org = { id: nextId(), name: 'Ravenhelm', domain: 'ravenhelm.zitadel.test' };
   const state: Omit<ZitadelSim, keyof SimServer | 'issuer' | 'addServiceAccount' | 'record'> = {
     instanceId: nextId(),
+    userLoginMustBeDomain: true,
     memberships: [],
     events: [],
     orgs: [org],
@@ -244,6 +270,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     grantProjectionLagMs: 0,
     grantReadPairingMs: 0,
     afterGrantWrite: undefined,
+    beforeGrantUpdate: undefined,
+    beforeUserStateChange: undefined,
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -333,8 +361,18 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     return { sequence: '1', creationDate: at, changeDate: at, resourceOwner };
   }
 
+  /** Whether usernames of `orgId` carry its domain (its custom policy, else the instance's default). */
+  function mustBeDomain(orgId: string): boolean {
+    return state.orgs.find((o) => o.id === orgId)?.userLoginMustBeDomain ?? state.userLoginMustBeDomain;
+  }
+  /** A user's login names as the login_names3 view has them (one domain per organisation simulated). */
+  function loginNamesOf(u: SimUser): string[] {
+    if (!mustBeDomain(u.orgId)) return [u.username];
+    return [`${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? 'unknown'}`];
+  }
+
   function userV2(u: SimUser) {
-    const loginNames = [`${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? 'unknown'}`];
+    const loginNames = loginNamesOf(u);
     return compact({
       userId: u.id,
       details: details(u.orgId, u.created),
@@ -364,14 +402,14 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   function userMatches(u: SimUser, q: Record<string, Record<string, unknown>>): boolean {
     const [kind, v] = Object.entries(q)[0] ?? [];
     if (!kind || !v) throw new BadRequest('invalid SearchQuery.Query: value is required');
-    const login = `${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? ''}`;
     switch (kind) {
       case 'userNameQuery':
         return textMatch(u.username, String(v.userName ?? ''), v.method as string);
       case 'emailQuery':
         return !!u.human && textMatch(u.human.email, String(v.emailAddress ?? ''), v.method as string);
       case 'loginNameQuery':
-        return textMatch(login, String(v.loginName ?? ''), v.method as string);
+        // any of the user's login names (the login_names3 view), not only the preferred one
+        return loginNamesOf(u).some((n) => textMatch(n, String(v.loginName ?? ''), v.method as string));
       case 'typeQuery':
         return v.type === 'TYPE_HUMAN' ? !!u.human : v.type === 'TYPE_MACHINE' ? !!u.machine : false;
       case 'stateQuery':
@@ -630,6 +668,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       if (req.method === 'POST' && mState) {
         const u = findUser(mState[1] as string);
         if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-5gp2p62iin');
+        state.beforeUserStateChange?.(u);
         const action = mState[2];
         // The states each action starts from, with Zitadel's refusals (internal/command/user_v2.go
         // DeactivateUserV2, ReactivateUserV2, LockUserV2, UnlockUserV2): a locked user can be deactivated, an
@@ -821,9 +860,13 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             'GATEWAY-2',
           );
         }
-        if (state.users.some((u) => u.orgId === who.orgId && u.username === userName)) {
-          return grpcError(6, 'Errors.User.AlreadyExisting', 'COMMAND-k2dk3');
-        }
+        // the username unique constraint (see userLoginMustBeDomain), checked as the event is pushed:
+        // ALREADY_EXISTS with the constraint's key (internal/eventstore/v3/unique_constraints.go V3-DKcYh)
+        const scoped = mustBeDomain(who.orgId);
+        const taken = state.users.some(
+          (u) => u.username === userName && (scoped ? u.orgId === who.orgId : !mustBeDomain(u.orgId)),
+        );
+        if (taken) return grpcError(6, 'Errors.User.AlreadyExists', 'V3-DKcYh');
         const att =
           body.accessTokenType === 'ACCESS_TOKEN_TYPE_JWT' ? 'ACCESS_TOKEN_TYPE_JWT' : 'ACCESS_TOKEN_TYPE_BEARER';
         const u: SimUser = {
@@ -866,7 +909,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             }),
           );
         }
-        if (!u.machine) return grpcError(9, 'Errors.User.NotMachine', 'COMMAND-1n8fs');
+        // no check of the user's type: checkAggregate's ExistsUser counts human and machine users alike
+        // (internal/command/user.go ExistsUser), so Zitadel makes a key for a human too
         const exp = typeof body.expirationDate === 'string' ? body.expirationDate : '9999-12-31T23:59:59Z';
         const { key, keyFile } = addKey(u.id, new Date(Date.parse(exp)).toISOString());
         userEvent(u, 'user.machine.key.added', who.userId, { keyId: key.id, type: 1, expirationDate: key.expiration });
@@ -890,8 +934,10 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
       }
       if (mGrants) {
         const u = findUser(mGrants[1] as string);
-        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-2M0fs');
         const grantId = mGrants[2];
+        // AddUserGrant: checkUserExists (internal/command/user.go) answers a missing user FAILED_PRECONDITION
+        if (!u && req.method === 'POST' && !grantId) return grpcError(9, 'Errors.User.NotFound', 'COMMAND-uXHNj');
+        if (!u) return grpcError(5, 'Errors.User.NotFound', 'COMMAND-2M0fs');
         if (req.method === 'POST' && !grantId) {
           const projectId = String(body.projectId ?? '');
           const roleKeys = (body.roleKeys ?? []) as string[];
@@ -900,7 +946,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
           const p = state.projects.find((x) => x.id === projectId && x.orgId === who.orgId);
           if (!p) return grpcError(9, 'Errors.Project.NotFound', 'COMMAND-3n77S');
           const unknown = roleKeys.find((k) => !p.roles.some((r) => r.key === k));
-          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-mm9F4');
           // the eventstore's unique constraint (resource owner, user, project, project grant), checked as the
           // event is pushed, not against a projection (internal/eventstore/v3/unique_constraints.go)
           if (state.grants.some((g) => g.userId === u.id && g.projectId === p.id && g.orgId === who.orgId)) {
@@ -928,9 +974,10 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         if (!g) return grpcError(5, 'Errors.UserGrant.NotFound', 'COMMAND-3M9sd');
         if (req.method === 'PUT') {
           const roleKeys = (body.roleKeys ?? []) as string[];
+          state.beforeGrantUpdate?.(g, roleKeys);
           const p = state.projects.find((x) => x.id === g.projectId);
           const unknown = roleKeys.find((k) => !p?.roles.some((r) => r.key === k));
-          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-4m9fs');
+          if (unknown) return grpcError(9, 'Errors.Project.Role.NotFound', 'COMMAND-mm9F4');
           // the same list in the same order is refused (internal/command/user_grant.go ChangeUserGrant:
           // slices.Equal(existing.RoleKeys, new) -> PreconditionFailed COMMAND-Rs8fy); no version is checked:
           // the list sent replaces whatever the grant holds now

@@ -206,7 +206,7 @@ describe('an onboarding cut short', () => {
       const made = session.fx.sim.users.find((u) => u.username === 'agent-halfway');
       expect(made).toBeDefined();
       expect(r.text).toBe(
-        `ERR_INVALID_INPUT: the account agent-halfway (id ${made?.id}) was created, but without its grant of observability.reader nor a key: Zitadel refused a grant on project ${session.fx.ids.projectId} as invalid: Errors.Project.Role.NotFound (COMMAND-4m9fs); once the cause is fixed, finish with roles_grant and keys_add`,
+        `ERR_INVALID_INPUT: the account agent-halfway (id ${made?.id}) was created, but without its grant of observability.reader nor a key: Zitadel refused a grant on project ${session.fx.ids.projectId}: a role key is not defined on the project (keys are case-sensitive); see roles_list, or add it with roles_create (Errors.Project.Role.NotFound (COMMAND-mm9F4)); once the cause is fixed, finish with roles_grant and keys_add`,
       );
     } finally {
       if (missing) roles.splice(at, 0, missing);

@@ -74,7 +74,7 @@ describe('service accounts and keys', () => {
     });
     const again = await call('service_accounts_create', { username: 'agent-deploy', name: 'Deploy agent' });
     expect(again.text).toMatch(
-      /^ERR_CONFLICT: service account agent-deploy already exists in Zitadel: Errors\.User\.AlreadyExisting \(COMMAND-k2dk3\); pick another name/,
+      /^ERR_CONFLICT: service account agent-deploy already exists in Zitadel: User already exists \(V3-DKcYh\); pick another name/,
     );
   });
 
@@ -118,7 +118,7 @@ describe('grants', () => {
     expect(same.data.changed).toBe(false);
     const unknown = await call('roles_grant', { user: 'agent-deploy', roles: ['root'] });
     expect(unknown.text).toMatch(
-      /^ERR_INVALID_INPUT: Zitadel refused grant \d+ as invalid: Errors\.Project\.Role\.NotFound \(COMMAND-4m9fs\)$/,
+      /^ERR_INVALID_INPUT: Zitadel refused grant \d+: a role key is not defined on the project \(keys are case-sensitive\); see roles_list, or add it with roles_create \(Errors\.Project\.Role\.NotFound \(COMMAND-mm9F4\)\)$/,
     );
   });
 
@@ -154,7 +154,7 @@ describe('roles, keys and users: the destructive and admin tools', () => {
     expect(r.data).toEqual({ projectId: fx.ids.projectId, key: 'observability.writer', scopes: [] });
     const mapped = await call('roles_create', { key: 'docker.reader', displayName: 'dup' });
     expect(mapped.text).toMatch(
-      /^ERR_CONFLICT: role docker\.reader on project \d+ already exists in Zitadel: Errors\.Project\.Role\.AlreadyExists/,
+      /^ERR_CONFLICT: role docker\.reader on project \d+ already exists in Zitadel: Role already exists \(COMMAND-4m0fs\)/,
     );
     const roles = await call('roles_list');
     expect(roles.data.roles.map((x: { key: string }) => x.key)).toContain('observability.writer');
@@ -178,7 +178,7 @@ describe('roles, keys and users: the destructive and admin tools', () => {
       confirmationToken: token2,
     });
     expect(missing.text).toMatch(
-      /^ERR_NOT_FOUND: Zitadel found no key \d+ of user \d+: Errors\.User\.Machine\.Key\.NotFound/,
+      /^ERR_NOT_FOUND: Zitadel found no key \d+ of user \d+: Machine key not found \(COMMAND-4m77G\)/,
     );
   });
 

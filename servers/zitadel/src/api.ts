@@ -1,4 +1,4 @@
-import { sliceChars, ToolError, withoutValues } from '@ravenhelm/kit';
+import { type ErrorCode, sliceChars, ToolError, withoutValues } from '@ravenhelm/kit';
 import { z } from 'zod';
 
 /** Zitadel's REST shapes as this server reads them, its key file, and its error answers. */
@@ -229,16 +229,130 @@ const GRPC_NAMES: Record<number, string> = {
 };
 
 /**
+ * Zitadel's FAILED_PRECONDITION answers to the writes this server makes: the state the object is in and
+ * what to do, where the gRPC code alone reads as "invalid". Zitadel translates an error's i18n key into the
+ * instance's language before it answers (`User already inactive (COMMAND-5gunjw0cd7)`; a key its
+ * internal/static/i18n/en.yaml lacks stays as it is), so a refusal is known by the id of the call site that
+ * raised it, whatever the language, or by the key when it was left untranslated. Ids from the command layer
+ * of github.com/zitadel/zitadel: internal/command/user_v2.go (Lock/Unlock/Deactivate/ReactivateUserV2),
+ * user.go checkUserExists and user_machine_key.go checkAggregate, user_grant.go (checkUserGrantPreCondition,
+ * the old and the new path; ChangeUserGrant; Deactivate/ReactivateUserGrant; removeRoleFromUserGrant),
+ * project.go checkProjectExists (AddProjectRole).
+ */
+const REFUSALS: readonly { key: string; ids: readonly string[]; code: ErrorCode; says: string }[] = [
+  {
+    key: 'Errors.User.AlreadyInactive',
+    ids: ['COMMAND-5gunjw0cd7'],
+    code: 'ERR_CONFLICT',
+    says: 'the user is already deactivated (someone may have just done it); nothing was changed. users_get shows its state, users_enable reactivates it',
+  },
+  {
+    key: 'Errors.User.NotInactive',
+    ids: ['COMMAND-s5qqcz97hf'],
+    code: 'ERR_CONFLICT',
+    says: 'the user is not deactivated (it is active, locked or in its initial setup), so there is nothing to reactivate; nothing was changed. users_get shows its state',
+  },
+  {
+    key: 'Errors.User.NotLocked',
+    ids: ['COMMAND-olb9vb0oca'],
+    code: 'ERR_CONFLICT',
+    says: 'the user is not locked, so there is nothing to unlock; nothing was changed. users_get shows its state',
+  },
+  {
+    key: 'Errors.User.ShouldBeActiveOrInitial',
+    ids: ['COMMAND-lgws8wtsqf'],
+    code: 'ERR_CONFLICT',
+    says: 'the user is already locked or deactivated, and Zitadel locks only active or initial users; nothing was changed. users_get shows its state',
+  },
+  {
+    key: 'Errors.User.CantDeactivateInitial',
+    ids: ['COMMAND-gvx4kct9r2'],
+    code: 'ERR_CONFLICT',
+    says: "the user has not finished its initial setup, and Zitadel cannot deactivate such a user; nothing was changed. Use users_disable with mode 'lock'",
+  },
+  {
+    key: 'Errors.User.NotFound',
+    ids: ['COMMAND-uXHNj', 'COMMAND-4f8sg', 'COMMAND-bnipwm1'],
+    code: 'ERR_NOT_FOUND',
+    says: "the user does not exist, or not in this server's organisation (it may have just been removed); find it with users_search",
+  },
+  {
+    key: 'Errors.Project.NotFound',
+    ids: ['COMMAND-m9gsd', 'COMMAND-3n77S', 'COMMA-VCnwD', 'COMMAND-EbFMN'],
+    code: 'ERR_NOT_FOUND',
+    says: "the project does not exist in this server's organisation (it may have been removed); see projects_list",
+  },
+  {
+    key: 'Errors.Project.Grant.NotFound',
+    ids: ['COMMAND-huvKF', 'COMMAND-4m9ff'],
+    code: 'ERR_NOT_FOUND',
+    says: "the project is neither this server's organisation's own nor granted to it; see projects_list",
+  },
+  {
+    key: 'Errors.Org.NotFound',
+    ids: ['COMMAND-3m9gg'],
+    code: 'ERR_NOT_FOUND',
+    says: "the organisation does not exist or is not active; check ZITADEL_ORG_ID and the organisation's state in Zitadel",
+  },
+  {
+    key: 'Errors.Project.Role.NotFound',
+    ids: ['COMMAND-mm9F4'],
+    code: 'ERR_INVALID_INPUT',
+    says: 'a role key is not defined on the project (keys are case-sensitive); see roles_list, or add it with roles_create',
+  },
+  {
+    key: 'Errors.UserGrant.NotChanged',
+    ids: ['COMMAND-Rs8fy'],
+    code: 'ERR_CONFLICT',
+    says: 'the grant already holds exactly these roles; nothing was changed',
+  },
+  {
+    key: 'Errors.UserGrant.NotActive',
+    ids: ['COMMAND-1S9gx'],
+    code: 'ERR_CONFLICT',
+    says: 'the grant is already deactivated; nothing was changed',
+  },
+  {
+    key: 'Errors.UserGrant.NotInactive',
+    ids: ['COMMAND-1ML0v'],
+    code: 'ERR_CONFLICT',
+    says: 'the grant is not deactivated; nothing was changed',
+  },
+  {
+    key: 'Errors.UserGrant.RoleKeyNotFound',
+    ids: ['COMMAND-5m8g9'],
+    code: 'ERR_CONFLICT',
+    says: 'the grant no longer holds that role; users_list_grants shows what it holds',
+  },
+];
+
+/** The refusal a FAILED_PRECONDITION answer names: by its error id (details or `(ID)`), else its untranslated key. */
+function refusalOf(message: string, details: unknown): (typeof REFUSALS)[number] | undefined {
+  const detailId = Array.isArray(details)
+    ? details
+        .map((d) => (d && typeof d === 'object' ? (d as { id?: unknown }).id : undefined))
+        .find((id) => typeof id === 'string')
+    : undefined;
+  const id = (detailId as string | undefined) ?? /\(([A-Za-z]+-[A-Za-z0-9]+)\)\s*$/.exec(message)?.[1];
+  const key = /^\s*(Errors(?:\.[A-Za-z]+)+)/.exec(message)?.[1];
+  return REFUSALS.find((r) => (id !== undefined && r.ids.includes(id)) || r.key === key);
+}
+
+/**
  * Maps a Zitadel error answer (grpc-gateway `{code, message, details}`, or an OAuth `{error,
  * error_description}` from the token endpoint) to a tool error that says what to do.
  */
 export function zitadelError(status: number, body: unknown, what: string, secrets: readonly string[] = []): ToolError {
-  const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown };
+  const b = (body && typeof body === 'object' ? body : {}) as { code?: unknown; message?: unknown; details?: unknown };
   const code = typeof b.code === 'number' ? b.code : undefined;
   const raw = typeof b.message === 'string' ? b.message : typeof body === 'string' ? body : '';
   // an answer may echo the request (a proxy, a debug page): the credentials it carried go before the cut
   const said = sliceChars(withoutSecrets(raw, secrets).replace(/\s+/g, ' '), 200);
   const detail = said ? `: ${said}` : '';
+  // FAILED_PRECONDITION names the object's state: said as that state, with what to do
+  const refusal = code === 9 ? refusalOf(raw, b.details) : undefined;
+  if (refusal)
+    return new ToolError(refusal.code, `Zitadel refused ${what}: ${refusal.says} (${said})`, { refusal: refusal.key });
   if (code === 5 || (code === undefined && status === 404)) {
     return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
   }

@@ -1,5 +1,6 @@
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import type { ZitadelBackend } from '../backend.js';
 import { ADMIN, defineTool } from './define.js';
 import { otherProjectsOf, refuseOtherProject } from './guards.js';
 import { ProjectRef, planUser, resolveProject, resolveUser, toUser, User, UserRef, userLabel } from './shapes.js';
@@ -105,10 +106,43 @@ export const usersDisable = defineTool({
         'ERR_INVALID_INPUT',
         `${label} has not finished its initial setup, and Zitadel cannot deactivate such a user. Nothing was changed; use mode 'lock' to stop its logins`,
       );
-    await zitadel.setUserState(u.userId, mode, signal);
-    return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    return {
+      user: toUser(
+        await changeState(
+          zitadel,
+          u.userId,
+          mode,
+          mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE',
+          signal,
+        ),
+      ),
+    };
   },
 });
+
+/**
+ * Asks Zitadel for a state change and reads the user back. Zitadel refuses a change the user's state no
+ * longer allows (FAILED_PRECONDITION, e.g. User already inactive): when another writer (the console, a
+ * second agent) made the same change between this call's read and its write, the user is as asked and
+ * that is the answer; otherwise the refusal stands, saying the state the user is in.
+ */
+async function changeState(
+  zitadel: ZitadelBackend,
+  userId: string,
+  action: 'deactivate' | 'lock' | 'reactivate' | 'unlock',
+  wanted: string,
+  signal: AbortSignal,
+) {
+  try {
+    await zitadel.setUserState(userId, action, signal);
+  } catch (err) {
+    if (!(err instanceof ToolError) || err.code !== 'ERR_CONFLICT') throw err;
+    const now = await zitadel.getUser(userId, signal);
+    if (now.state === wanted) return now;
+    throw err;
+  }
+  return zitadel.getUser(userId, signal);
+}
 
 export const usersEnable = defineTool({
   name: 'users_enable',
@@ -132,8 +166,7 @@ export const usersEnable = defineTool({
         `${u.username ?? user} is neither deactivated nor locked (state ${u.state ?? 'unknown'})`,
       );
     }
-    await zitadel.setUserState(u.userId, action, signal);
-    return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    return { user: toUser(await changeState(zitadel, u.userId, action, 'USER_STATE_ACTIVE', signal)) };
   },
 });
 

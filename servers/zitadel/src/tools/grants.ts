@@ -114,6 +114,27 @@ function unconfirmed(userId: string, projectId: string, what: string, now: ZGran
 
 const sorted = (roles: Iterable<string>) => [...roles].sort();
 
+/**
+ * Writes a grant's role list; false when Zitadel found it already holding exactly that list (UpdateUserGrant
+ * refuses an unchanged list: internal/command/user_grant.go ChangeUserGrant, Errors.UserGrant.NotChanged),
+ * as when another writer made the same change since this call's read: the read that follows confirms it.
+ */
+async function updateGrant(
+  zitadel: ZitadelBackend,
+  userId: string,
+  grantId: string,
+  roles: string[],
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await zitadel.updateUserGrant(userId, grantId, roles, signal);
+    return true;
+  } catch (err) {
+    if (err instanceof ToolError && err.details.refusal === 'Errors.UserGrant.NotChanged') return false;
+    throw err;
+  }
+}
+
 export const rolesGrant = defineTool({
   name: 'roles_grant',
   toolset: 'roles',
@@ -152,8 +173,8 @@ export const rolesGrant = defineTool({
         }
         if (writes === GRANT_WRITES) throw unconfirmed(u.userId, p.id, `without ${wanted.join(', ')}`, grant);
         if (grant) {
-          await zitadel.updateUserGrant(u.userId, grant.id, sorted(new Set([...held, ...wanted])), signal);
-          changed = true;
+          changed =
+            (await updateGrant(zitadel, u.userId, grant.id, sorted(new Set([...held, ...wanted])), signal)) || changed;
           continue;
         }
         try {
@@ -223,7 +244,7 @@ export const rolesRevoke = defineTool({
         try {
           // the list written is the one just read: roles another caller added since are kept
           if (next.length === 0) await zitadel.removeUserGrant(u.userId, grant.id, signal);
-          else await zitadel.updateUserGrant(u.userId, grant.id, sorted(next), signal);
+          else if (!(await updateGrant(zitadel, u.userId, grant.id, sorted(next), signal))) continue;
         } catch (err) {
           // removed meanwhile: the next read says what is left
           if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;

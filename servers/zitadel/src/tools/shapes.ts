@@ -180,6 +180,9 @@ export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: 
       `no user of organisation ${home} is named '${ref}'; search with users_search (this server acts in that organisation only)`,
     );
   }
+  // names match in any case, as Zitadel's logins do; of several, the one spelled exactly so is no guess
+  const exact = found.result.filter((u) => u.username === ref || u.loginNames?.includes(ref));
+  if (exact.length === 1) return inOrganisation(exact[0] as ZUser, home);
   if (found.result.length > 1 || found.total > 1) {
     const candidates = found.result.map((u) => `${u.preferredLoginName ?? u.username} (id ${u.userId})`).join(', ');
     throw new ToolError(
@@ -195,7 +198,9 @@ const ONE = { offset: 0, limit: 1 };
 
 /** The v2 user search query for a username or login name. */
 function byName(ref: string): object {
-  const byUsername = { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS' } };
+  // Zitadel matches login names without regard to case (internal/query/user_by_login_name.sql compares
+  // user_name_lower): `Alice` logs in as alice, so it names alice here too
+  const byUsername = { userNameQuery: { userName: ref, method: 'TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE' } };
   // An "@" may be a login name (user@org-domain) or part of the username itself (an email as username):
   // where login names must carry the organisation's domain, the login name of `a@b.c` is `a@b.c@org-domain`.
   return ref.includes('@')
