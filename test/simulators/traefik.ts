@@ -28,6 +28,12 @@
  *   re2js, a port of Go's regexp, and the extra "error while adding rule and:" level Traefik adds for a
  *   failing left operand is left out); pkg/server/service/service.go: `the service "x"
  *   does not exist`; pkg/server/middleware/middlewares.go: `middleware "x" does not exist`.
+ * - ruleSyntax v2 routers: pkg/muxer/http/matcher_v2.go builds them with github.com/containous/mux (go.mod
+ *   replace of gorilla/mux), whose route.go / regexp.go / mux.go errors (odd pairs, unbalanced braces, empty
+ *   template names or patterns, a path without "/", Go regexp errors) disable the router; the chain of prefixes
+ *   is mux.go AddRoute, parser.go parse and matchersTree.addRule (checkV2Build).
+ * - Priorities are Go ints: internal routers use math.MaxInt, MaxInt-1, MaxInt-2 (pkg/provider/traefik/internal.go);
+ *   a priority given as a bigint is written with all its digits (jsonWithBigInts), as encoding/json does.
  * - pkg/provider/file/file.go: a directory is read recursively; only .toml/.yaml/.yml files count
  *   (this simulator decodes YAML only); one file that fails to decode fails the whole directory and
  *   Traefik keeps the configuration it had; names are qualified `<name>@file`.
@@ -328,6 +334,12 @@ export class TraefikSimulator {
         else if (!v2) {
           const regexpError = checkRegexps(rule);
           if (regexpError) addError(router, `error while adding rule ${rule}: ${regexpError}`, true);
+        } else {
+          // pkg/muxer/http/mux.go AddRoute ("error while parsing rule R: "), parser.go parse ("adding rule R: "),
+          // matchersTree.addRule ("error while adding rule MATCHER: ").
+          const buildError = checkV2Build(rule);
+          if (buildError)
+            addError(router, `error while parsing rule ${rule}: adding rule ${rule}: ${buildError}`, true);
         }
       } else if (service) {
         const svc = rt.get(`${proto}/services/${qualify(service, router.provider)}`);
@@ -397,7 +409,7 @@ export class TraefikSimulator {
     if (this.requests.length > 500) this.requests.shift();
     this.beforeAnswer?.(url);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      const text = typeof body === 'string' ? body : `${JSON.stringify(body)}\n`;
+      const text = typeof body === 'string' ? body : `${jsonWithBigInts(body)}\n`;
       const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
       res.writeHead(status, { 'content-type': type, ...headers }).end(text);
     };
@@ -585,6 +597,18 @@ const FUNC_FORMS_V2 = formsOf(HTTP_FUNCS_V2);
  * known function names, quoted arguments, balanced parentheses. Messages follow vulcand/predicate
  * ("unsupported function: X") and go/parser ("1:COL: expected ...").
  */
+/**
+ * JSON as Go's encoding/json writes it, int64 included: a priority given as a bigint (Traefik's internal routers
+ * use math.MaxInt, MaxInt-1, MaxInt-2: pkg/provider/traefik/internal.go) is written with all its digits, as
+ * Go writes `priority` (and `priorityStr`, pkg/api/handler_http.go strconv.FormatInt).
+ */
+function jsonWithBigInts(body: unknown): string {
+  return JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? `\u0000bigint:${v}` : v)).replace(
+    /"\\u0000bigint:(-?\d+)"/g,
+    '$1',
+  );
+}
+
 function checkRule(rule: string, v2 = false): string | undefined {
   const forms = v2 ? FUNC_FORMS_V2 : FUNC_FORMS;
   if (rule.trim() === '') return 'empty rule';
@@ -617,6 +641,97 @@ const REGEXP_FUNCS = new Map(
     [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()].map((f) => [f, n] as const),
   ),
 );
+
+const V2_FUNCS = new Map(
+  HTTP_FUNCS_V2.flatMap((n) =>
+    [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()].map((f) => [f, n] as const),
+  ),
+);
+
+/** Go's %q for the ASCII strings met here, and %v of a []string. */
+const goQuote = (s: string) => JSON.stringify(s);
+const goList = (a: string[]) => `[${a.join(' ')}]`;
+
+/**
+ * A gorilla mux template's build error (github.com/containous/mux regexp.go newRouteRegexp, the fork Traefik's
+ * go.mod uses): braceIndices' "mux: unbalanced braces in %q", "mux: missing name or pattern in %q" for `{}`,
+ * `{:x}` or `{x:}`, then Go's regexp error for a variable pattern that does not compile as `^pattern$`.
+ */
+function templateError(tpl: string): string | undefined {
+  let level = 0;
+  let start = 0;
+  const spans: [number, number][] = [];
+  for (let i = 0; i < tpl.length; i++) {
+    if (tpl[i] === '{' && ++level === 1) start = i;
+    else if (tpl[i] === '}') {
+      level--;
+      if (level === 0) spans.push([start, i + 1]);
+      else if (level < 0) return `mux: unbalanced braces in ${goQuote(tpl)}`;
+    }
+  }
+  if (level !== 0) return `mux: unbalanced braces in ${goQuote(tpl)}`;
+  for (const [a, b] of spans) {
+    const inner = tpl.slice(a + 1, b - 1);
+    const colon = inner.indexOf(':');
+    if (colon === 0 || (colon > 0 && colon === inner.length - 1) || inner === '')
+      return `mux: missing name or pattern in ${goQuote(tpl.slice(a, b))}`;
+    if (colon < 0) continue;
+    try {
+      RE2JS.compile(`^${inner.slice(colon + 1)}$`);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The first v2 matcher that fails to build (pkg/muxer/http/matcher_v2.go): a Path/PathPrefix not starting with
+ * "/" (mux addRegexpMatcher "mux: path must start with a slash, got %q"), a bad template (HostRegexp, Path,
+ * PathPrefix, Query), an odd count of Headers/HeadersRegexp pairs or Query parts (each argument split once on
+ * "=", mux checkPairs / Queries: "mux: number of parameters must be multiple of 2, got %v"), a HeadersRegexp
+ * value Go's regexp refuses. CheckRule's empty-argument errors and ClientIP are not modelled here.
+ */
+function checkV2Build(rule: string): string | undefined {
+  const call = /\b([A-Za-z]+)\s*\(/g;
+  for (let m = call.exec(rule); m; m = call.exec(rule)) {
+    const name = V2_FUNCS.get(m[1] as string);
+    if (!name) continue;
+    const args: string[] = [];
+    const arg = /\s*(?:`([^`]*)`|"((?:[^"\\]|\\.)*)")\s*([,)])/y;
+    arg.lastIndex = call.lastIndex;
+    for (let a = arg.exec(rule); a; a = a[3] === ',' ? arg.exec(rule) : null) args.push(a[1] ?? a[2] ?? '');
+    const failed = (err: string) => `error while adding rule ${name}: ${err}`;
+    if (name === 'Path' || name === 'PathPrefix' || name === 'HostRegexp') {
+      for (const t of args) {
+        if (name !== 'HostRegexp' && !t.startsWith('/'))
+          return failed(`mux: path must start with a slash, got ${goQuote(t)}`);
+        const err = templateError(t);
+        if (err) return failed(err);
+      }
+    } else if (name === 'Headers' || name === 'HeadersRegexp') {
+      if (args.length % 2 !== 0) return failed(`mux: number of parameters must be multiple of 2, got ${goList(args)}`);
+      for (let i = 1; name === 'HeadersRegexp' && i < args.length; i += 2) {
+        try {
+          RE2JS.compile(args[i] as string);
+        } catch (err) {
+          return failed((err as Error).message);
+        }
+      }
+    } else if (name === 'Query') {
+      const parts = args.flatMap((a) =>
+        a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a],
+      );
+      if (parts.length % 2 !== 0)
+        return failed(`mux: number of parameters must be multiple of 2, got ${goList(parts)}`);
+      for (let i = 0; i < parts.length; i += 2) {
+        const err = templateError(`${parts[i]}=${parts[i + 1]}`);
+        if (err) return failed(err);
+      }
+    }
+  }
+  return undefined;
+}
 
 /**
  * The first *Regexp matcher whose pattern Go's regexp refuses, as matchersTree.addRule reports it. Arguments

@@ -193,6 +193,30 @@ describe('certificates_sweep over TLS routers', () => {
     expect(found.sort()).toEqual(Object.keys(byHost).sort());
   });
 
+  it("reads a ruleSyntax v2 router's hosts (several per Host(), as ParseDomains does)", async () => {
+    session.fx.sim.setProvider('consul', {
+      http: {
+        routers: {
+          legacy: {
+            rule: 'Host(`soon.example.test`, `expired.example.test`)',
+            ruleSyntax: 'v2',
+            service: 's',
+            tls: {},
+          },
+        },
+        services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
+      },
+    });
+    try {
+      const s = await ok(session.client, 'certificates_sweep', { withinDays: 30 });
+      expect(s.skipped).toEqual(['*.wild.example.test: wildcard, no single name to probe']);
+      const soon = s.expiring.find((e: { host: string }) => e.host === 'soon.example.test');
+      expect(soon.routers).toEqual(['legacy@consul', 'shop@docker']);
+    } finally {
+      session.fx.sim.setProvider('consul', {});
+    }
+  });
+
   it('stops starting probes when its time budget is spent, and says it is incomplete', async () => {
     const slow = await connectStdio({
       ...session.fx.env,

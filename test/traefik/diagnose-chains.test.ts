@@ -1,5 +1,6 @@
 // requests_diagnose with chain middlewares: a chain refuses what its members refuse (pkg/middlewares/chain);
-// and with ruleSyntax v2 routers, which Traefik routes in the same priority order but this tool does not evaluate.
+// and with ruleSyntax v2 routers, which Traefik routes in the same priority order with its v2 matchers
+// (pkg/muxer/http/matcher_v2.go; gorilla mux templates from containous/mux regexp.go).
 import { describe, expect, it } from 'vitest';
 import { ok, useTraefikSession } from './harness.js';
 
@@ -22,8 +23,17 @@ const session = useTraefikSession({
           admin: { rule: 'Host(`chain.example.com`)', middlewares: ['secured@file'], service: 'web' },
           nested: { rule: 'Host(`nested.example.com`)', middlewares: ['outer@file'], service: 'web' },
           catchall: { rule: 'PathPrefix(`/`)', priority: 1, service: 'web' },
-          // HostRegexp in v2 is a gorilla mux template, which this tool does not evaluate.
+          // HostRegexp in v2 is a gorilla mux template: `{sub:[a-z]+}` is one group of letters, anchored.
           old: { rule: 'HostRegexp(`{sub:[a-z]+}.example.com`)', ruleSyntax: 'v2', priority: 5, service: 'web' },
+          feed: {
+            rule: 'Host(`feed.example.com`) && Query(`format=rss`) && HeadersRegexp(`Accept`, `xml$`)',
+            ruleSyntax: 'v2',
+            priority: 8,
+            service: 'web',
+          },
+          versioned: { rule: 'PathPrefix(`/v{n:[0-9]+}/`)', ruleSyntax: 'v2', priority: 7, service: 'web' },
+          // gorilla's Headers pairs are a map (mux mapFromPairsToString): the repeated key keeps its last value
+          dup: { rule: 'Headers(`X-Env`, `blue`, `X-Env`, `green`)', ruleSyntax: 'v2', priority: 9, service: 'web' },
           legacy: {
             rule: 'Host(`v2.example.com`, `www.v2.example.com`) && Headers(`X-Tenant`, `blue`)',
             ruleSyntax: 'v2',
@@ -68,12 +78,15 @@ describe('requests_diagnose: chain middlewares', () => {
 });
 
 describe('requests_diagnose: ruleSyntax v2 routers', () => {
-  it('a v2 router that outranks the winner makes the answer uncertain and is named', async () => {
-    const d = await ok(session.client, 'requests_diagnose', { url: 'http://v2.example.com/' });
-    expect(d.router).toBe('catchall@docker');
-    expect(d.skipped).toEqual(['old@docker: ruleSyntax v2: HostRegexp is not evaluated here']);
-    expect(d.cause).toMatch(/^likely forwarded/);
-    expect(d.cause).toMatch(/ruleSyntax v2 router\(s\) old@docker \(not evaluated here\) have priority >= 1/);
+  it('a v2 HostRegexp template is evaluated: it takes a host of letters, not one with a digit', async () => {
+    const d = await ok(session.client, 'requests_diagnose', { url: 'http://abc.example.com/' });
+    expect(d.router).toBe('old@docker');
+    expect(d.skipped).toEqual([]);
+    expect(d.cause).toMatch(/^forwarded to web@docker/);
+    const other = await ok(session.client, 'requests_diagnose', { url: 'http://v2.example.com/' });
+    expect(other.router).toBe('catchall@docker');
+    expect(other.cause).toMatch(/^forwarded/);
+    expect(other.cause).not.toMatch(/not evaluated/);
   });
 
   it('a v2 router below the winner leaves the answer as it was', async () => {
@@ -94,7 +107,6 @@ describe('requests_diagnose: ruleSyntax v2 rules evaluated (pkg/muxer/http/match
     });
     expect(d.router).toBe('legacy@docker');
     expect(d.priority).toBe(6);
-    // `old` (priority 5, not evaluated) ranks below the winner: the answer is certain.
     expect(d.cause).toMatch(/^forwarded to web@docker/);
   });
 
@@ -104,6 +116,39 @@ describe('requests_diagnose: ruleSyntax v2 rules evaluated (pkg/muxer/http/match
       headers: { 'X-Tenant': 'green' },
     });
     expect(d.router).toBe('catchall@docker');
-    expect(d.cause).toMatch(/old@docker \(not evaluated here\) have priority >= 1/);
+    expect(d.cause).toMatch(/^forwarded/);
+  });
+
+  it('Query (first value of the key) and HeadersRegexp decide', async () => {
+    const url = 'http://feed.example.com/news?format=rss';
+    const d = await ok(session.client, 'requests_diagnose', { url, headers: { accept: 'application/xml' } });
+    expect(d.router).toBe('feed@docker');
+    const second = await ok(session.client, 'requests_diagnose', {
+      url: 'http://feed.example.com/news?format=atom&format=rss',
+      headers: { accept: 'application/xml' },
+    });
+    // mux compares the first value only; the request falls to `old`, whose HostRegexp takes any letters
+    expect(second.router).toBe('old@docker');
+    const miss = await ok(session.client, 'requests_diagnose', { url, headers: { accept: 'text/html' } });
+    expect(miss.router).toBe('old@docker');
+  });
+
+  it('Headers with a repeated key: the last value is the one compared', async () => {
+    const url = 'http://any.example.org/';
+    expect((await ok(session.client, 'requests_diagnose', { url, headers: { 'X-Env': 'green' } })).router).toBe(
+      'dup@docker',
+    );
+    expect((await ok(session.client, 'requests_diagnose', { url, headers: { 'X-Env': 'blue' } })).router).toBe(
+      'catchall@docker',
+    );
+  });
+
+  it('a v2 PathPrefix template matches by its regexp on the routing path', async () => {
+    expect((await ok(session.client, 'requests_diagnose', { url: 'http://any.example.org/v12/items' })).router).toBe(
+      'versioned@docker',
+    );
+    expect((await ok(session.client, 'requests_diagnose', { url: 'http://any.example.org/vx/items' })).router).toBe(
+      'catchall@docker',
+    );
   });
 });

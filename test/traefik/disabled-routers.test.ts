@@ -101,6 +101,10 @@ describe('ruleSyntax v2 routers (pkg/muxer/http/matcher_v2.go)', () => {
             old: { rule: 'Headers(`X-A`, `1`)', service: 'web' },
             modern: { rule: 'Header(`X-A`, `1`)', service: 'web' },
             pinned: { rule: 'Header(`X-A`, `1`)', ruleSyntax: 'v3', service: 'web' },
+            // gorilla mux refuses these when Traefik builds them (containous/mux route.go Queries, regexp.go)
+            oddQuery: { rule: 'Query(`a`)', service: 'web' },
+            badTemplate: { rule: 'PathPrefix(`/v{:[0-9]+}`)', service: 'web' },
+            badRegexp: { rule: 'HeadersRegexp(`X-A`, `(x`)', service: 'web' },
           },
           services: { web: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
         },
@@ -113,6 +117,18 @@ describe('ruleSyntax v2 routers (pkg/muxer/http/matcher_v2.go)', () => {
         error: ['error while parsing rule Header(`X-A`, `1`): unsupported function: Header'],
       });
       expect(await get('pinned@docker')).toMatchObject({ ruleSyntax: 'v3', status: 'enabled' });
+      expect(await get('oddQuery@docker')).toMatchObject({
+        status: 'disabled',
+        error: [
+          'error while parsing rule Query(`a`): adding rule Query(`a`): error while adding rule Query: mux: number of parameters must be multiple of 2, got [a]',
+        ],
+      });
+      expect(((await get('badTemplate@docker')).error as string[])[0]).toMatch(
+        /error while adding rule PathPrefix: mux: missing name or pattern in "\{:\[0-9\]\+\}"$/,
+      );
+      expect(((await get('badRegexp@docker')).error as string[])[0]).toMatch(
+        /error while adding rule HeadersRegexp: error parsing regexp: missing closing \): `\(x`$/,
+      );
     } finally {
       await sim.close();
     }

@@ -87,6 +87,9 @@ describe('requests_diagnose with unusual but valid configurations', () => {
   it('redirectRegex matches the URL as received, its query included (Traefik rawURL)', async () => {
     const home = await ok(client, 'requests_diagnose', { url: 'http://old.example.com/' });
     expect(home).toMatchObject({ router: 'old@docker', status: 302 });
+    // not permanent: 302 for GET, 307 for other methods (pkg/middlewares/redirect/redirect.go moveHandler)
+    const put = await ok(client, 'requests_diagnose', { url: 'http://old.example.com/', method: 'PUT' });
+    expect(put).toMatchObject({ router: 'old@docker', status: 307 });
     const tagged = await ok(client, 'requests_diagnose', { url: 'http://old.example.com/?utm=mail' });
     expect(tagged).toMatchObject({ router: 'old@docker', middlewares: [expect.stringMatching(/: pass: /)] });
     expect(tagged.status).toBeUndefined();

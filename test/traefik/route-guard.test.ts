@@ -152,6 +152,37 @@ describe('routers a new route would take precedence over', () => {
   });
 });
 
+describe('ruleSyntax v2 routers, read with their v2 matchers (pkg/muxer/http/matcher_v2.go)', () => {
+  it('a v2 router outranked on another host is no conflict; on its own host (Host or a HostRegexp template) it is', async () => {
+    session.fx.sim.setProvider('consulcatalog', {
+      http: {
+        routers: {
+          legacy: { rule: 'Host(`legacy.example.com`, `old.example.com`)', ruleSyntax: 'v2', service: 's' },
+          tenants: { rule: 'HostRegexp(`{tenant:[a-z]+}.tenants.example.com`)', ruleSyntax: 'v2', service: 's' },
+        },
+        services: { s: { loadBalancer: { servers: [] } } },
+      },
+    });
+    try {
+      const route = (rule: string) => ({ name: 'v2check', rule, servers: ['http://10.0.0.9'], priority: 900 });
+      const { plan, result } = await confirmed(session.client, 'routes_apply', route('Host(`fresh.example.com`)'));
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+      expect(plan).not.toMatch(/takes precedence/);
+      expect(await fails(session.client, 'routes_apply', route('Host(`old.example.com`)'))).toMatch(
+        /would take precedence over 1 router\(s\) this server did not write: legacy@consulcatalog \(priority \d+ < 900; old\.example\.com\)/,
+      );
+      expect(await fails(session.client, 'routes_apply', route('Host(`blue.tenants.example.com`)'))).toMatch(
+        /: tenants@consulcatalog \(priority \d+ < 900; blue\.tenants\.example\.com\)\. To fix/,
+      );
+      // `{tenant:[a-z]+}` is one label of letters: a deeper name is not the template's
+      const deeper = await confirmed(session.client, 'routes_apply', route('Host(`a.b.tenants.example.com`)'));
+      expect(deeper.result.isError, JSON.stringify(deeper.result.content)).toBeFalsy();
+    } finally {
+      session.fx.sim.setProvider('consulcatalog', {});
+    }
+  });
+});
+
 describe('the host allowlist (TRAEFIK_ROUTE_HOSTS_ALLOW)', () => {
   let guarded: Client;
   const ALLOW = 'shop.example.com, *.apps.example.com';

@@ -63,3 +63,62 @@ describe('credentials inside a route', () => {
     expect(audit).not.toContain(PASSWORD);
   });
 });
+
+describe('credentials in ruleSyntax v2 rules (pkg/muxer/http/matcher_v2.go: Headers pairs, Query name=value)', () => {
+  const TOKEN = 'tok-55e1c0ffee9a';
+  const rules: Record<string, string> = {
+    pairs: `Host(\`v2key.example.com\`) && Headers(\`X-Env\`, \`prod\`, \`X-Api-Key\`, \`${KEY}\`)`,
+    regexp: `Host(\`v2re.example.com\`) && HeadersRegexp(\`Authorization\`, \`^Bearer ${TOKEN}$\`)`,
+    query: `Host(\`v2q.example.com\`) && Query(\`page=1\`, \`token=${TOKEN}\`)`,
+    lower: `Host(\`v3low.example.com\`) && header(\`X-Api-Key\`, \`${KEY}\`)`,
+    // a malformed template: Traefik's error quotes it ("mux: unbalanced braces in ...")
+    broken: `Host(\`v2bad.example.com\`) && Query(\`token={${TOKEN}\`)`,
+  };
+
+  it('routers_list, routers_get and requests_diagnose show the rules without them', async () => {
+    const routers: Record<string, Record<string, unknown>> = {};
+    for (const [name, rule] of Object.entries(rules)) {
+      routers[name] = { rule, ruleSyntax: name === 'lower' ? 'v3' : 'v2', service: 's' };
+    }
+    session.fx.sim.setProvider('consul', {
+      http: { routers, services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.2' }] } } } },
+    });
+    try {
+      const list = await ok(session.client, 'routers_list', { provider: 'consul' });
+      const got = await ok(session.client, 'routers_get', { name: 'pairs@consul' });
+      expect(got.rule).toBe('Host(`v2key.example.com`) && Headers(`X-Env`, `prod`, `X-Api-Key`, `[redacted]`)');
+      const query = await ok(session.client, 'routers_get', { name: 'query@consul' });
+      expect(query.rule).toBe('Host(`v2q.example.com`) && Query(`page=1`, `token=[redacted]`)');
+      // a 404 for the host lists the near misses, matcher by matcher
+      const near = await ok(session.client, 'requests_diagnose', { url: 'http://v2re.example.com/' });
+      const nearQ = await ok(session.client, 'requests_diagnose', { url: 'http://v2q.example.com/' });
+      const broken = await ok(session.client, 'routers_get', { name: 'broken@consul' });
+      expect(broken.status).toBe('disabled');
+      expect(broken.errors).toEqual([
+        'error while parsing rule Host(`v2bad.example.com`) && Query(`token=[redacted]`): adding rule Host(`v2bad.example.com`) && Query(`token=[redacted]`): error while adding rule Query: mux: unbalanced braces in (template not shown)',
+      ]);
+      const everything = JSON.stringify([list, got, query, near, nearQ, broken]);
+      expect(everything).toContain('v2key.example.com');
+      expect(everything).not.toContain(KEY);
+      expect(everything).not.toContain(TOKEN);
+    } finally {
+      session.fx.sim.setProvider('consul', {});
+    }
+  });
+
+  it('a matcher name in another case Traefik accepts (header, QUERY) is redacted too: plan, answer, audit', async () => {
+    const LOWER = 'lk-0b9e77d1c2';
+    const rule = `Host(\`lk.example.com\`) && header(\`X-Api-Key\`, \`${LOWER}\`) && QUERY(\`api_key\`, \`${LOWER}\`)`;
+    const { plan, result } = await confirmed(session.client, 'routes_apply', {
+      name: 'lower-key',
+      rule,
+      servers: ['http://10.0.0.9:8080'],
+      dryRun: true,
+    });
+    expect(plan).toContain('header(`X-Api-Key`, `[redacted]`) && QUERY(`api_key`, `[redacted]`)');
+    const audit = readFileSync(session.fx.env.RAVENHELM_AUDIT_FILE as string, 'utf8');
+    expect(JSON.stringify([plan, result])).not.toContain(LOWER);
+    expect(audit).toContain('lower-key');
+    expect(audit).not.toContain(LOWER);
+  });
+});

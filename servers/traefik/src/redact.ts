@@ -36,27 +36,48 @@ export function redactConfig(value: unknown, key = ''): unknown {
   return value;
 }
 
-// `Header(name, value)`, `HeaderRegexp(...)`, `Query(...)`, `QueryRegexp(...)` with a raw or a Go-quoted
-// string each; linear: no nested quantifiers.
-const STR = '(`[^`]*`|"(?:[^"\\\\]|\\\\.)*")';
-const PAIR_MATCHER = new RegExp(`\\b(Header|HeaderRegexp|Query|QueryRegexp)(\\s*\\(\\s*)${STR}(\\s*,\\s*)${STR}`, 'g');
+// A string argument, raw or Go-quoted; a matcher call up to the end of its string arguments. Linear: no nested
+// quantifiers. Matcher names in any of the forms Traefik accepts (Header, header, HEADER).
+const STR = '(?:`[^`]*`|"(?:[^"\\\\]|\\\\.)*")';
+const CALL = new RegExp(`\\b(headers?(?:regexp)?|query(?:regexp)?)(\\s*\\(\\s*)(${STR}(?:\\s*,\\s*${STR})*)`, 'gi');
+const ARG = new RegExp(STR, 'g');
 
 /**
  * A router rule with the values of Header/Query matchers on secret-looking names cut out: routing on a
  * shared key (`Header(\`X-Api-Key\`, \`...\`)`, `Query(\`token\`, ...)`) must not hand the key to readers.
+ * v3 Header/HeaderRegexp/Query/QueryRegexp take (name, value); v2 Headers/HeadersRegexp take name/value pairs
+ * and v2 Query takes `name=value` arguments (pkg/muxer/http/matcher_v2.go): each value after a secret name goes.
  */
 export function redactRule(rule: string): string {
-  return rule.replace(
-    PAIR_MATCHER,
-    (whole, matcher: string, open: string, name: string, comma: string, value: string) =>
-      SECRET_KEY.test(name.slice(1, -1)) ? `${matcher}${open}${name}${comma}${value[0]}${REDACTED}${value[0]}` : whole,
-  );
+  return rule.replace(CALL, (_whole, matcher: string, open: string, list: string) => {
+    const args = list.match(ARG) ?? [];
+    const seps = list.split(ARG);
+    const out = [...args];
+    const hide = (arg: string) => `${arg[0]}${REDACTED}${arg[0]}`;
+    const secret = (arg: string) => SECRET_KEY.test(arg.slice(1, -1));
+    const query = matcher.toLowerCase().startsWith('query');
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i] as string;
+      const eq = arg.indexOf('=');
+      if (query && eq > 0) {
+        if (SECRET_KEY.test(arg.slice(1, eq))) out[i] = `${arg.slice(0, eq + 1)}${REDACTED}${arg[0]}`;
+        continue;
+      }
+      if (i + 1 < args.length && secret(arg)) out[i + 1] = hide(args[i + 1] as string);
+      i++;
+    }
+    return `${matcher}${open}${seps.map((sep, i) => sep + (out[i] ?? '')).join('')}`;
+  });
 }
 
 /** A rule as a caller is shown it: URL passwords and the values of secret Header/Query matchers cut. */
 export function shownRule(rule: string): string {
   return redactRule(redactText(rule));
 }
+
+// gorilla mux's template errors quote the template (a v2 Query value may be a token): "mux: unbalanced braces in
+// \"...\"", "mux: missing name or pattern in \"...\"", "mux: number of parameters must be multiple of 2, got [...]".
+const MUX_TEMPLATE_ERROR = /(mux: [a-z0-9 ]{1,60}?(?: in|, got))\s[\s\S]*$/;
 
 // Go's regexp error, last in Traefik's error chain: "error parsing regexp: <code>: `<pattern or part of it>`".
 const GO_REGEXP_ERROR = /(error parsing regexp: [^:`\n]{1,80}): `[\s\S]*$/;
@@ -66,5 +87,7 @@ const GO_REGEXP_ERROR = /(error parsing regexp: [^:`\n]{1,80}): `[\s\S]*$/;
  * compile by Go's reason only (Go quotes the pattern, which may hold a token of a HeaderRegexp).
  */
 export function redactRouterError(text: string): string {
-  return redactRule(text).replace(GO_REGEXP_ERROR, '$1 (pattern not shown)');
+  return redactRule(text)
+    .replace(GO_REGEXP_ERROR, '$1 (pattern not shown)')
+    .replace(MUX_TEMPLATE_ERROR, '$1 (template not shown)');
 }

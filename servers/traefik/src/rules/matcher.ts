@@ -11,6 +11,8 @@ export interface RuleRequest {
   method: string;
   /** Host without port, lower case, no surrounding brackets for IPv6. */
   host: string;
+  /** The Host as gorilla mux reads it for a v2 HostRegexp (parseHost: port removed by net.SplitHostPort). */
+  muxHost: string;
   /** The routing path (see routingPath). */
   path: string;
   query: Map<string, string[]>;
@@ -194,6 +196,7 @@ export function requestOf(input: {
   return {
     method: (input.method ?? 'GET').toUpperCase(),
     host: canonicalHost(rawHost),
+    muxHost: muxParseHost(rawHost),
     path: escapedPath === undefined ? '' : routingPath(escapedPath),
     ...(escapedPath === undefined ? { badPath: true } : {}),
     query: parseQuery(entryPointQuery(rawQuery, input.entryPoint)),
@@ -203,6 +206,22 @@ export function requestOf(input: {
     // (http.AllowQuerySemicolons does not).
     rawUrl: `${url.protocol}//${rawHost}${escapedPath ?? url.pathname}${input.entryPoint?.encodeQuerySemicolons ? url.search.replaceAll(';', '%3B') : url.search}`,
   };
+}
+
+/**
+ * containous/mux regexp.go parseHost: the address as it is unless it has a `:` and Go's net.SplitHostPort
+ * splits it (`host:port`, `[v6]:port`); bare IPv6 and `[v6]` without a port stay as written.
+ */
+export function muxParseHost(addr: string): string {
+  const colon = addr.lastIndexOf(':');
+  if (colon < 0) return addr;
+  if (addr.startsWith('[')) {
+    const end = addr.indexOf(']');
+    if (end < 0 || end + 1 !== colon || addr.indexOf('[', 1) >= 0 || addr.slice(end + 1).includes(']')) return addr;
+    return addr.slice(1, end);
+  }
+  const host = addr.slice(0, colon);
+  return /[:[\]]/.test(host) || addr.slice(colon).includes(']') ? addr : host;
 }
 
 /** Host header without port, lower-cased (Traefik's requestdecorator parseHost + CanonicalDomain). */
@@ -243,7 +262,7 @@ function leafMatch(node: Extract<RuleNode, { kind: 'matcher' }>, req: RuleReques
     case 'Host':
       return hostMatch(req.host, a);
     case 'HostRegexp':
-      return find(req.host);
+      return find(node.v2?.muxHost ? req.muxHost : req.host);
     case 'Path':
       return req.path === a;
     case 'PathPrefix':
@@ -259,6 +278,11 @@ function leafMatch(node: Extract<RuleNode, { kind: 'matcher' }>, req: RuleReques
     case 'Query':
       return (req.query.get(a) ?? []).includes(b ?? '');
     case 'QueryRegexp':
+      if (node.v2?.key !== undefined) {
+        // mux getURLQuery: `key=` and the key's first value, or "" when the request has no such key.
+        const first = req.query.get(node.v2.key)?.[0];
+        return node.re?.matcher(first === undefined ? '' : `${node.v2.key}=${first}`).find() ?? false;
+      }
       if (b === undefined) return (req.query.get(a) ?? []).includes('');
       return (req.query.get(a) ?? []).some(find);
     case 'ClientIP': {
@@ -285,7 +309,7 @@ export function matchRule(node: RuleNode, req: RuleRequest): boolean {
 /** Each matcher of the rule, written back as text, with whether it matched this request (for "why not"). */
 export function explainRule(node: RuleNode, req: RuleRequest, out: { matcher: string; matched: boolean }[] = []) {
   if (node.kind === 'matcher') {
-    const text = `${node.name}(${node.args.map((x) => `\`${x}\``).join(', ')})`;
+    const text = `${node.v2?.name ?? node.name}(${node.args.map((x) => `\`${x}\``).join(', ')})`;
     out.push({ matcher: text, matched: leafMatch(node, req) });
   } else if (node.kind === 'not') explainRule(node.expr, req, out);
   else {

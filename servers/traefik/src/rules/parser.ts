@@ -12,7 +12,18 @@ import { RE2JS } from 're2js';
 export type RuleNode =
   | { kind: 'and' | 'or'; left: RuleNode; right: RuleNode }
   | { kind: 'not'; expr: RuleNode }
-  | { kind: 'matcher'; name: MatcherName; args: string[]; col: number; re?: RE2JS; cidrs?: Cidr[] };
+  | { kind: 'matcher'; name: MatcherName; args: string[]; col: number; re?: RE2JS; cidrs?: Cidr[]; v2?: V2Origin };
+
+/**
+ * A leaf rewritten from a ruleSyntax v2 matcher (rules/v2.ts): its v2 name (shown in explanations), whether its
+ * regexp reads the Host as gorilla mux does (port stripped, not canonicalized), and for a Query template the
+ * key whose first value it matches (as `key=value`).
+ */
+export interface V2Origin {
+  name: string;
+  muxHost?: true;
+  key?: string;
+}
 
 export const MATCHERS = {
   ClientIP: [1],
@@ -300,7 +311,7 @@ function checkMatcher(name: MatcherName, args: string[], col: number): RuleNode 
  * The error names the matcher and RE2's reason, never the pattern: a HeaderRegexp may carry a token, and
  * re2js's message (like Go's) quotes the pattern or the offending part of it (`missing closing ): \`...\``).
  */
-function compileRegex(name: string, pattern: string, col: number): RE2JS {
+export function compileRegex(name: string, pattern: string, col: number): RE2JS {
   try {
     return RE2JS.compile(pattern);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { decodeCursor, encodeCursor, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { hostsOf, parseRule } from '../rules/parser.js';
+import { parseRuleV2 } from '../rules/v2.js';
 import type { ProbeResult } from '../tls-probe.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { Cursor } from './shapes.js';
@@ -36,7 +37,8 @@ function tlsNamesOf(r: Record<string, unknown>): { ruleHosts?: string[]; domains
     .flatMap((d) => [...(d.main ? [d.main] : []), ...(d.sans ?? [])])
     .map((d) => d.toLowerCase());
   try {
-    return { ruleHosts: hostsOf(parseRule(r.rule)), domains };
+    // a ruleSyntax v2 rule takes several hosts per Host() (pkg/muxer/http/mux.go ParseDomains reads both syntaxes)
+    return { ruleHosts: hostsOf(r.ruleSyntax === 'v2' ? parseRuleV2(r.rule) : parseRule(r.rule)), domains };
   } catch {
     return { domains };
   }

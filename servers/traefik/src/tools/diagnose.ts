@@ -7,7 +7,7 @@ import { type EntryPointHttp, explainRule, matchRule, type RuleRequest, requestO
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { parseRuleV2, V2Unsupported } from '../rules/v2.js';
 import { defineTool } from './define.js';
-import { MAX_CHAIN_DEPTH, priorityOf, qualify, toService } from './shapes.js';
+import { MAX_CHAIN_DEPTH, priorityOf, priorityRank, qualify, toService } from './shapes.js';
 
 const Verdict = z.enum(['pass', 'refuse', 'redirect', 'unknown']);
 const Step = z.object({ name: z.string(), type: z.string(), verdict: Verdict, note: z.string() });
@@ -22,6 +22,8 @@ interface Candidate {
   item: Item;
   node: RuleNode;
   priority: number;
+  /** Exact, for ordering: priorities near Go's MaxInt are equal as doubles. */
+  rank: bigint;
 }
 
 /** An ipAllowList's ipStrategy as Traefik's API shows it (pkg/config/dynamic IPStrategy). */
@@ -86,6 +88,16 @@ function clientIpOf(
   return { ip: req.clientIp, ...subnet };
 }
 
+/**
+ * The status of a redirectScheme/redirectRegex answer (pkg/middlewares/redirect/redirect.go moveHandler): 302,
+ * or 307 when the method is not GET; with `permanent`, 301, or 308 when the method is not GET.
+ */
+function redirectStatus(cfg: Record<string, unknown>, req: RuleRequest): string {
+  const get = req.method === 'GET';
+  if (cfg.permanent === true) return get ? '301 Moved Permanently:' : '308 Permanent Redirect:';
+  return get ? '302 Found:' : '307 Temporary Redirect:';
+}
+
 /** What a middleware would do with this request, for the types whose decision depends only on the request. */
 function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: string): z.infer<typeof Step> {
   if (!mw)
@@ -121,13 +133,15 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
       );
     case 'redirectscheme': {
       const target = String(cfg.scheme ?? 'https');
-      return target === scheme ? step('pass', `already ${scheme}`) : step('redirect', `redirects to ${target}://`);
+      return target === scheme
+        ? step('pass', `already ${scheme}`)
+        : step('redirect', `${redirectStatus(cfg, req)} redirects to ${target}://`);
     }
     case 'redirectregex': {
       try {
         const re = RE2JS.compile(String(cfg.regex ?? ''));
         return re.matcher(req.rawUrl).find()
-          ? step('redirect', `matches ${String(cfg.regex)}`)
+          ? step('redirect', `${redirectStatus(cfg, req)} matches ${String(cfg.regex)}`)
           : step('pass', 'regex does not match');
       } catch {
         return step('unknown', 'its regex is not RE2');
@@ -150,7 +164,7 @@ export const requestsDiagnose = defineTool({
   scopes: ['mcp:traefik:read'],
   title: 'Diagnose a request',
   description:
-    'Which router a request matches (v3 rules, priority), its middlewares and service health, why 404/401/403/503.',
+    'Which router a request matches (v2/v3 rules, priority), its middlewares and service health, why 404/401/403/503.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     url: z
@@ -227,7 +241,7 @@ export const requestsDiagnose = defineTool({
     const disabled: Candidate[] = [];
     // Traefik still routes ruleSyntax v2 routers (one muxer, ordered by priority); the answer must not name
     // another router, or a 404, as certain when one of them might take the request.
-    const unevaluated: { name: string; priority: number }[] = [];
+    const unevaluated: { name: string; rank: bigint }[] = [];
     for (const item of items) {
       const on = (item.using ?? item.entryPoints) as string[] | undefined;
       if (entryPoints.length > 0 && on && !on.some((e) => entryPoints.includes(e))) continue;
@@ -240,15 +254,16 @@ export const requestsDiagnose = defineTool({
       } catch (err) {
         if (err instanceof V2Unsupported) {
           if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2: ${err.message}`);
-          if (item.status !== 'disabled') unevaluated.push({ name: item.name, priority: priorityOf(item) });
+          if (item.status !== 'disabled') unevaluated.push({ name: item.name, rank: priorityRank(item) });
           continue;
         }
         if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ${(err as Error).message}`);
         continue;
       }
-      (item.status === 'disabled' ? disabled : active).push({ item, node, priority: priorityOf(item) });
+      const rank = priorityRank(item);
+      (item.status === 'disabled' ? disabled : active).push({ item, node, priority: priorityOf(item), rank });
     }
-    active.sort((a, b) => b.priority - a.priority);
+    active.sort((a, b) => (a.rank === b.rank ? 0 : a.rank > b.rank ? -1 : 1));
     const matches = active.filter((c) => matchRule(c.node, req));
     const nearMisses = active
       .filter((c) => !matches.includes(c))
@@ -269,18 +284,18 @@ export const requestsDiagnose = defineTool({
       const unless = v2.length ? `; unless a ruleSyntax v2 router matches (not evaluated here): ${fiveOf(v2)}` : '';
       return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
-    const outranking = unevaluated.filter((u) => u.priority >= winner.priority).map((u) => u.name);
+    const outranking = unevaluated.filter((u) => u.rank >= winner.rank).map((u) => u.name);
     // Traefik leaves a disabled router out of the muxer (pkg/server/router/router.go: AddError, continue), so
     // the request falls through to the winner; the router meant to take it is named with its errors.
-    const passedOver = disabled.find((c) => c.priority >= winner.priority && matchRule(c.node, req));
+    const passedOver = disabled.find((c) => c.rank >= winner.rank && matchRule(c.node, req));
     const caveat =
       (outranking.length
-        ? `; but ruleSyntax v2 router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.priority} and take the request if their rule matches it`
+        ? `; but ruleSyntax v2 router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.rank} and take the request if their rule matches it`
         : '') +
       (passedOver
-        ? `; router ${passedOver.item.name} (priority ${passedOver.priority}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
+        ? `; router ${passedOver.item.name} (priority ${passedOver.rank}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : '');
-    const ties = matches.filter((c) => c !== winner && c.priority === winner.priority).map((c) => c.item.name);
+    const ties = matches.filter((c) => c !== winner && c.rank === winner.rank).map((c) => c.item.name);
     const middlewares: z.infer<typeof Step>[] = [];
     // A chain runs its middlewares in order, their names qualified by the chain's provider
     // (pkg/middlewares/chain/chain.go New: provider.GetQualifiedName), so each member is judged in its place.
@@ -314,7 +329,7 @@ export const requestsDiagnose = defineTool({
     };
     const stop = middlewares.find((s) => s.verdict === 'refuse' || s.verdict === 'redirect');
     if (stop) {
-      const code = stop.verdict === 'redirect' ? 302 : Number(/^(\d{3})/.exec(stop.note)?.[1] ?? 403);
+      const code = Number(/^(\d{3})/.exec(stop.note)?.[1] ?? (stop.verdict === 'redirect' ? 302 : 403));
       return { ...base, status: code, cause: `${code}: middleware ${stop.name} (${stop.type}): ${stop.note}${caveat}` };
     }
     const svcName = qualify(String(winner.item.service ?? ''), winner.item.name);

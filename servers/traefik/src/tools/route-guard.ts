@@ -14,6 +14,7 @@ import { type Item, MAX_ITEMS } from '../backend.js';
 import { ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, type RuleNode } from '../rules/parser.js';
 import { hostMatchers, overlapOf, type Reach, reachOf } from '../rules/reach.js';
+import { parseRuleV2 } from '../rules/v2.js';
 import type { TraefikServices } from './define.js';
 import { priorityOf } from './shapes.js';
 
@@ -127,12 +128,15 @@ export interface NewRouter {
 const MAX_OWNER_READS = 200;
 const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined);
 
-/** A router's reach; a rule this server cannot evaluate (ruleSyntax v2, unparsable) may match anything. */
+/**
+ * A router's reach, its rule read in its own syntax (ruleSyntax v2 through the v2 matchers); a rule this server
+ * cannot evaluate (unparsable, or a v2 matcher not evaluated) may match anything.
+ */
 function reachOfItem(item: Item): Reach[] {
   const any: Reach[] = [{ host: { kind: 'any' }, path: { kind: 'any' } }];
-  if (typeof item.rule !== 'string' || item.ruleSyntax === 'v2') return any;
+  if (typeof item.rule !== 'string') return any;
   try {
-    return reachOf(parseRule(item.rule));
+    return reachOf(item.ruleSyntax === 'v2' ? parseRuleV2(item.rule) : parseRule(item.rule));
   } catch {
     return any;
   }

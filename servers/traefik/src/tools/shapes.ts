@@ -80,8 +80,19 @@ const providerOf = (item: Item): string =>
  * every default), else, for 0 or none, the rule's length in bytes (pkg/server/router/router.go, Go's len).
  */
 export function priorityOf(item: Item): number {
-  const p = Number(item.priority ?? 0);
-  return Number.isFinite(p) && p !== 0 ? p : typeof item.rule === 'string' ? Buffer.byteLength(item.rule) : 0;
+  return Number(priorityRank(item));
+}
+
+/**
+ * The same priority, exact. Traefik's is a Go int (64 bits): its internal routers use math.MaxInt, MaxInt-1 and
+ * MaxInt-2 (pkg/provider/traefik/internal.go), which a JSON number read into a double makes equal; the API
+ * also gives each router `priorityStr` (pkg/api/handler_http.go, strconv.FormatInt), read first.
+ */
+export function priorityRank(item: Item): bigint {
+  const str = typeof item.priorityStr === 'string' && /^-?\d{1,19}$/.test(item.priorityStr) ? item.priorityStr : '';
+  const n = Number(item.priority ?? 0);
+  const p = str ? BigInt(str) : Number.isFinite(n) ? BigInt(Math.trunc(n)) : 0n;
+  return p !== 0n ? p : typeof item.rule === 'string' ? BigInt(Buffer.byteLength(item.rule)) : 0n;
 }
 
 export function toRouter(item: Item): z.infer<typeof Router> {
