@@ -604,7 +604,9 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
  *   (nothing could be authorized anyway), and replicas rejoin within a probe period once keys load.
  * Readiness only: liveness (/healthz) stays 200, since restarting cannot fix the issuer. A warm key cache
  * (fresh within jwksCacheMaxAgeSeconds) stays ready through a short issuer outage, as tokens still verify.
- * The authenticator bounds the cost: fresh keys mean no fetch, and a failure is not refetched for 5 s.
+ * The authenticator bounds the cost: fresh keys mean no fetch, and a failure is not refetched for 5 s. With
+ * introspection, readiness also proves the client credentials (one probe of a random non-JWT string: a refusal
+ * of the client is not an inactive token), at most once per 10 min while accepted and once per 5 s while refused.
  */
 async function authenticatorReadiness(authenticator: Authenticator): Promise<{ ready: boolean; reason?: string }> {
   if (authenticator.readiness) return authenticator.readiness();
