@@ -51,4 +51,26 @@ describe('ravenhelm-mcp-gitlab over Streamable HTTP', () => {
     expect(sim.control.requests.some((r) => r.method === 'PUT')).toBe(false);
     await client.close();
   }, 60_000);
+
+  it('the SDK client accepts "still checking" (hasConflicts null) and a branch\'s merge request pipelines note', async () => {
+    const client = new Client({ name: 'gitlab-http', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const mr = sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
+    if (!mr) throw new Error('seed changed: platform/api has no merge request');
+    mr.merge_status = 'checking';
+    try {
+      const res = await client.callTool({ name: 'merge_requests_get', arguments: { project: 'platform/api', iid: 7 } });
+      expect(res.isError, JSON.stringify(res.content)).toBeFalsy();
+      expect(res.structuredContent).toMatchObject({ hasConflicts: null, mergeStatus: 'checking' });
+    } finally {
+      mr.merge_status = 'can_be_merged';
+    }
+    const list = await client.callTool({
+      name: 'pipelines_list',
+      arguments: { project: 'platform/api', ref: 'feature/invoices' },
+    });
+    expect(list.isError, JSON.stringify(list.content)).toBeFalsy();
+    expect((list.structuredContent as { note?: string }).note).toMatch(/refs\/merge-requests\/7\/head/);
+    await client.close();
+  }, 60_000);
 });

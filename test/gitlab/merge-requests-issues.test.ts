@@ -34,6 +34,35 @@ describe('merge requests', () => {
     });
   });
 
+  it('says "still checking" (hasConflicts null), not "no conflicts", while GitLab has not checked mergeability', async () => {
+    const mr = fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
+    if (!mr) throw new Error('seed changed: platform/api has no merge request');
+    try {
+      // GitLab answers has_conflicts: false in each of these (it is `cannot_be_merged?`)
+      for (const [stored, shown] of [
+        ['unchecked', 'unchecked'],
+        ['checking', 'checking'],
+        ['preparing', 'preparing'],
+        ['cannot_be_merged_recheck', 'checking'],
+        ['cannot_be_merged_rechecking', 'checking'],
+      ] as const) {
+        mr.merge_status = stored;
+        const res = await call('merge_requests_get', MR, fx.services);
+        // before the fix: hasConflicts false, read by an agent as "no conflicts"
+        expect(res.hasConflicts, stored).toBeNull();
+        expect(res.mergeStatus, stored).toBe(shown);
+      }
+      mr.merge_status = 'cannot_be_merged';
+      const conflict = await call('merge_requests_get', MR, fx.services);
+      expect(conflict).toMatchObject({ hasConflicts: true, mergeStatus: 'conflict' });
+      mr.merge_status = 'can_be_merged';
+      const clean = await call('merge_requests_get', MR, fx.services);
+      expect(clean).toMatchObject({ hasConflicts: false, mergeStatus: 'mergeable' });
+    } finally {
+      mr.merge_status = 'can_be_merged';
+    }
+  });
+
   it("reports GitLab's overflow when an MR changes more files than GitLab shows", async () => {
     fx.sim.control.diffMaxFiles = 10;
     try {

@@ -169,7 +169,43 @@ describe('pipelines', () => {
     const failed = await call('pipelines_list', { project: 'platform/api', status: 'failed' }, fx.services);
     expect(failed.pipelines.map((p: { id: number }) => p.id)).toEqual([1030]);
     const feature = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
-    expect(feature.total).toBe(6);
+    // the branch's own (push) pipelines; its merge request pipelines run on refs/merge-requests/7/head
+    expect(feature.total).toBe(4);
+    expect(feature.pipelines.every((p: { source: string }) => p.source === 'push')).toBe(true);
+  });
+
+  it('pipelines_list ref=<branch> says where the merge request pipelines of that branch are, and how many', async () => {
+    const feature = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+    // before the fix: no word of them; an agent asking "what ran on my branch" missed 1020 and 1010
+    expect(feature.note).toMatch(/refs\/merge-requests\/7\/head \(2\)/);
+    const viaNote = await call(
+      'pipelines_list',
+      { project: 'platform/api', ref: 'refs/merge-requests/7/head' },
+      fx.services,
+    );
+    expect(viaNote.pipelines.map((p: { id: number; source: string }) => `${p.id}:${p.source}`)).toEqual([
+      '1020:merge_request_event',
+      '1010:merge_request_event',
+    ]);
+    // GitLab never lists a merge_request_event pipeline on the branch ref; the note says where they are
+    const mrSource = await call(
+      'pipelines_list',
+      { project: 'platform/api', ref: 'feature/invoices', status: 'success', source: 'merge_request_event' },
+      fx.services,
+    );
+    expect(mrSource.total).toBe(0);
+    expect(mrSource.note).toMatch(/refs\/merge-requests\/7\/head \(2\)/);
+    // the status filter counts too: no failed merge request pipeline, no note; nor for a branch without
+    // merge requests, a full ref, or another source
+    for (const args of [
+      { ref: 'feature/invoices', status: 'failed' },
+      { ref: 'main' },
+      { ref: 'refs/merge-requests/7/head' },
+      { ref: 'feature/invoices', source: 'push' },
+    ]) {
+      const res = await call('pipelines_list', { project: 'platform/api', ...args }, fx.services);
+      expect(res.note, JSON.stringify(args)).toBeUndefined();
+    }
   });
 
   it('re-cuts a page that does not fit the output budget without losing items', async () => {

@@ -97,4 +97,51 @@ describe('merge request pipelines', () => {
     expect(none.code).toBe('ERR_NOT_FOUND');
     expect(none.message).toMatch(/on no-such-branch or in the merge request pipelines of its open merge requests/);
   });
+
+  it('pipelines_diagnose with a branch that has both kinds takes the newest failure, not the branch one first', async () => {
+    const api = project('platform/api');
+    // feature/invoices (!7) has a failed branch pipeline (1030); a newer merge request pipeline fails too
+    api.pipelines.push({
+      id: 1201,
+      iid: 201,
+      project_id: api.id,
+      ref: 'refs/merge-requests/7/head',
+      sha: 'd'.repeat(40),
+      status: 'failed',
+      source: 'merge_request_event',
+      created_at: at(9000),
+      updated_at: at(9001),
+      started_at: at(9000),
+      finished_at: at(9001),
+      duration: 60,
+      user_id: 3,
+    });
+    api.jobs.push({
+      id: 8201,
+      pipeline_id: 1201,
+      name: 'invoice-e2e',
+      stage: 'test',
+      status: 'failed',
+      allow_failure: false,
+      failure_reason: 'script_failure',
+      retried: false,
+      created_at: at(9000),
+      started_at: at(9000),
+      finished_at: at(9001),
+      duration: 30,
+      trace: 'Error: totals differ\n',
+    });
+    try {
+      const res = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      // before the fix: 1030, the older branch failure, because the branch's own pipelines were asked first
+      expect(res.pipeline).toMatchObject({ id: 1201, ref: 'refs/merge-requests/7/head' });
+      expect(res.failedJobs.map((j: { name: string }) => j.name)).toEqual(['invoice-e2e']);
+    } finally {
+      api.pipelines = api.pipelines.filter((p) => p.id !== 1201);
+      api.jobs = api.jobs.filter((j) => j.id !== 8201);
+    }
+    // and the branch failure when it is the newer one
+    const branch = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+    expect(branch.pipeline.id).toBe(1030);
+  });
 });

@@ -133,8 +133,19 @@ export interface SimMergeRequest {
   approvals_required: number;
   approved_by: number[];
   notes: SimNote[];
-  merge_status: string;
-  has_conflicts: boolean;
+  /**
+   * GitLab's stored merge status (app/models/merge_request.rb state machine `merge_status`): the API shows
+   * it as `merge_status` (cannot_be_merged_rechecking and preparing as "checking", `public_merge_status`),
+   * derives `detailed_merge_status` from it and `has_conflicts` (= `cannot_be_merged?`) from it.
+   */
+  merge_status:
+    | 'preparing'
+    | 'unchecked'
+    | 'checking'
+    | 'can_be_merged'
+    | 'cannot_be_merged'
+    | 'cannot_be_merged_recheck'
+    | 'cannot_be_merged_rechecking';
 }
 
 export interface SimIssue {
@@ -374,18 +385,23 @@ export function seed(): SimState {
 
   // platform/api: 30 pipelines, the newest failed
   let jobId = 5000;
+  // feature/invoices (merge request !7) runs both branch pipelines (push, ref = the branch) and merge request
+  // pipelines (source merge_request_event, ref refs/merge-requests/7/head; doc/ci/pipelines/merge_request_pipelines.md):
+  // the duplicate pipelines GitLab runs without workflow:rules (doc/ci/jobs/job_rules.md "Avoid duplicate
+  // pipelines"). A merge request pipeline never has the branch as its ref.
   for (let n = 1; n <= 30; n++) {
     const id = 1000 + n;
     const failed = n === 30;
     const status = failed ? 'failed' : n % 7 === 0 ? 'canceled' : 'success';
+    const mrPipeline = n === 10 || n === 20;
     api.pipelines.push({
       id,
       iid: n,
       project_id: api.id,
-      ref: n % 5 === 0 ? 'feature/invoices' : 'main',
+      ref: mrPipeline ? 'refs/merge-requests/7/head' : n % 5 === 0 ? 'feature/invoices' : 'main',
       sha: `${String(n).padStart(2, '0')}f3c1d2e4b5a69788990a1b2c3d4e5f60718293`,
       status,
-      source: n % 10 === 0 ? 'merge_request_event' : 'push',
+      source: mrPipeline ? 'merge_request_event' : 'push',
       created_at: at(n * 30),
       updated_at: at(n * 30 + 12),
       started_at: at(n * 30 + 1),
@@ -609,7 +625,6 @@ export function seed(): SimState {
       approved_by: [4],
       notes: [],
       merge_status: 'can_be_merged',
-      has_conflicts: false,
     },
     {
       id: 701,
@@ -629,7 +644,6 @@ export function seed(): SimState {
       approved_by: [],
       notes: [],
       merge_status: 'can_be_merged',
-      has_conflicts: false,
     },
   );
   for (let i = 1; i <= 5; i++) {

@@ -396,6 +396,33 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     const dpl = dp?.pipelines.find((x) => x.id === j.bridge?.pipeline_id);
     return { ...jobJson(p, j), downstream_pipeline: dp && dpl ? pipelineBasic(dp, dpl) : null };
   };
+  /**
+   * lib/api/entities/merge_request_basic.rb (gitlabhq/gitlabhq): `merge_status` is `public_merge_status`
+   * (app/models/merge_request.rb: cannot_be_merged_rechecking and preparing shown as "checking"),
+   * `detailed_merge_status` comes from app/services/merge_requests/mergeability/detailed_merge_status_service.rb
+   * (preparing -> "preparing"; checking or cannot_be_merged_rechecking -> "checking"; unchecked -> "unchecked";
+   * otherwise the checks: CheckConflictStatusService fails with "conflict" on cannot_be_merged and is still
+   * "checking" when neither can_be_merged nor cannot_be_merged, i.e. cannot_be_merged_recheck), and
+   * `has_conflicts` is `cannot_be_merged?`: false in every state still being checked. Other merge checks
+   * (approvals, CI, discussions) are not simulated: a checked MR without conflicts is "mergeable".
+   */
+  const mergeability = (mr: SimMergeRequest) => {
+    const s = mr.merge_status;
+    return {
+      merge_status: s === 'cannot_be_merged_rechecking' || s === 'preparing' ? 'checking' : s,
+      detailed_merge_status:
+        s === 'preparing'
+          ? 'preparing'
+          : s === 'unchecked'
+            ? 'unchecked'
+            : s === 'can_be_merged'
+              ? 'mergeable'
+              : s === 'cannot_be_merged'
+                ? 'conflict'
+                : 'checking',
+      has_conflicts: s === 'cannot_be_merged',
+    };
+  };
   const mrJson = (p: SimProject, mr: SimMergeRequest, detailed: boolean) => {
     const head = mr.head_pipeline_id ? p.pipelines.find((x) => x.id === mr.head_pipeline_id) : undefined;
     const basic = {
@@ -416,9 +443,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       reviewers: [],
       draft: mr.draft || mr.title.startsWith('Draft:'),
       work_in_progress: mr.draft || mr.title.startsWith('Draft:'),
-      merge_status: mr.merge_status,
-      detailed_merge_status: mr.has_conflicts ? 'conflict' : 'mergeable',
-      has_conflicts: mr.has_conflicts,
+      ...mergeability(mr),
       sha: head?.sha ?? 'f'.repeat(40),
       user_notes_count: mr.notes.length,
       labels: [],
@@ -728,7 +753,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
             project_id: p.id,
             title: mr.title,
             state: mr.state,
-            merge_status: mr.merge_status,
+            merge_status: mergeability(mr).merge_status,
             approved: mr.approved_by.length >= mr.approvals_required,
             approvals_required: mr.approvals_required,
             approvals_left: Math.max(0, mr.approvals_required - mr.approved_by.length),

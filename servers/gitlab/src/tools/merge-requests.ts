@@ -43,6 +43,22 @@ const mrSummary = (m: Rec) => ({
   updatedAt: strOrNull(m.updated_at),
 });
 
+/**
+ * Whether GitLab has not finished its mergeability check: `has_conflicts` is `cannot_be_merged?`
+ * (lib/api/entities/merge_request_basic.rb), false in every state before the check ends, so it says
+ * nothing yet. States from app/models/merge_request.rb (`merge_status`, shown through `public_merge_status`)
+ * and detailed_merge_status_service.rb (preparing, checking, unchecked).
+ */
+const CHECKING = new Set([
+  'preparing',
+  'unchecked',
+  'checking',
+  'cannot_be_merged_recheck',
+  'cannot_be_merged_rechecking',
+]);
+export const stillChecking = (m: Rec): boolean =>
+  m.has_conflicts !== true && (CHECKING.has(str(m.detailed_merge_status)) || CHECKING.has(str(m.merge_status)));
+
 const MrIid = Id.describe('Merge request IID (the !number in the project)');
 
 export const mergeRequestsList = defineTool({
@@ -89,7 +105,7 @@ export const mergeRequestsGet = defineTool({
   output: MrSummary.extend({
     description: z.string(),
     mergeStatus: z.string(),
-    hasConflicts: z.boolean(),
+    hasConflicts: z.boolean().nullable().describe('null: GitLab is still checking; ask again shortly'),
     changesCount: z.string(),
     overflow: z.boolean(),
     pipelineId: z.number().nullable(),
@@ -111,7 +127,7 @@ export const mergeRequestsGet = defineTool({
         ...mrSummary(m),
         description: clip(m.description, 2000),
         mergeStatus: str(m.detailed_merge_status || m.merge_status),
-        hasConflicts: m.has_conflicts === true,
+        hasConflicts: stillChecking(m) ? null : m.has_conflicts === true,
         changesCount: changes,
         overflow: changes.endsWith('+'),
         pipelineId: head ? num(head.id) : null,

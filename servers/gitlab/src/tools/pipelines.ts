@@ -159,7 +159,7 @@ export const pipelinesList = defineTool({
     limit: Limit,
     cursor: Cursor,
   }),
-  output: z.object({ pipelines: z.array(PipelineSummary), ...Paging }),
+  output: z.object({ pipelines: z.array(PipelineSummary), ...Paging, note: z.string().optional() }),
   handler: async ({ project, ref, status, source, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
     const page = await gitlab.page<Rec>(`pipelines of "${project}"`, signal, cursor, limit, (api, req) =>
       api.Pipelines.all(gitlab.project(project), {
@@ -171,10 +171,61 @@ export const pipelinesList = defineTool({
         ...(source ? { source } : {}),
       } as never),
     );
-    const fitted = fitPage({ ...page, items: page.items.map(PipelineSummaryOf) }, cursor, limit, maxOutputBytes - 512);
-    return { pipelines: fitted.items, ...pagingOf(fitted) };
+    const fitted = fitPage({ ...page, items: page.items.map(PipelineSummaryOf) }, cursor, limit, maxOutputBytes - 1024);
+    // a branch's merge request pipelines are not on the branch's ref: say where they are (first page only)
+    const lookForMrs =
+      ref !== undefined &&
+      !ref.startsWith('refs/') &&
+      cursor === undefined &&
+      (!source || source === 'merge_request_event');
+    const note = lookForMrs ? await mergeRequestPipelinesNote(gitlab, project, ref, status, signal) : undefined;
+    return { pipelines: fitted.items, ...pagingOf(fitted), ...(note ? { note } : {}) };
   },
 });
+
+/** The merge request refs a branch's pipelines run on (merge_request.rb `ref_path`, `merge_ref_path`). */
+const MR_REF_KINDS = ['head', 'merge'] as const;
+
+/**
+ * Where the merge request pipelines of a branch are: GitLab runs them on `refs/merge-requests/<iid>/head`
+ * (merged results: `/merge`), never on the branch (doc/ci/pipelines/merge_request_pipelines.md), and the
+ * pipelines API filters `ref` exactly. Counts them per ref, with the same status filter, for the branch's
+ * open merge requests (up to MR_PIPELINE_LOOKUPS).
+ */
+async function mergeRequestPipelinesNote(
+  gitlab: GitLabBackend,
+  project: string,
+  branch: string,
+  status: string | undefined,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const path = gitlab.project(project);
+  try {
+    const found = await gitlab.call(`merge request pipelines of ${branch} in "${project}"`, signal, async (api) => {
+      const refs: string[] = [];
+      for (const mr of await openMergeRequestsOf(api, path, branch))
+        for (const kind of MR_REF_KINDS) {
+          const ref = `refs/merge-requests/${num(mr.iid)}/${kind}`;
+          const res = (await api.Pipelines.all(path, {
+            ref,
+            ...(status ? { status } : {}),
+            page: 1,
+            perPage: 1,
+            showExpanded: true,
+            maxPages: 1,
+          } as never)) as unknown as { data: Rec[]; paginationInfo: { total: number } };
+          if (res.data.length === 0) continue;
+          const total = res.paginationInfo.total;
+          refs.push(`${ref} (${Number.isFinite(total) ? total : 'over 10000'})`);
+        }
+      return refs;
+    });
+    if (found.length === 0) return undefined;
+    return `merge request pipelines of ${branch} run on other refs, not listed here: ${found.join(', ')}; list them with ref set to one of those`;
+  } catch (err) {
+    return `merge request pipelines of ${branch} (on refs/merge-requests/<iid>/head) could not be looked up: ${(err as Error).message}`;
+  }
+}
 
 export const pipelinesGet = defineTool({
   name: 'pipelines_get',
@@ -417,7 +468,10 @@ async function findPipeline(api: Api, path: string, id: number | undefined, ref:
     maxPages: 1,
     ...(ref ? { ref } : {}),
   } as never)) as unknown as Rec[];
-  const first = list[0] ?? (ref && !ref.startsWith('refs/') ? await mergeRequestPipeline(api, path, ref) : undefined);
+  // with both branch and merge request pipelines (doc/ci/jobs/job_rules.md "Avoid duplicate pipelines") the
+  // latest failure may be either: the newest of the two
+  const mr = ref && !ref.startsWith('refs/') ? await mergeRequestPipeline(api, path, ref) : undefined;
+  const first = mr && (!list[0] || num(mr.id) > num(list[0].id)) ? mr : list[0];
   if (!first)
     throw new ToolError(
       'ERR_NOT_FOUND',
@@ -429,13 +483,8 @@ async function findPipeline(api: Api, path: string, id: number | undefined, ref:
 /** Open merge requests of one source branch whose pipelines are looked at. */
 const MR_PIPELINE_LOOKUPS = 3;
 
-/**
- * The newest failed merge request pipeline of a branch's open merge requests. GitLab runs merge request
- * pipelines on `refs/merge-requests/<iid>/head`, merged results pipelines on `refs/merge-requests/<iid>/merge`
- * (doc/ci/pipelines/merge_request_pipelines.md, merged_results_pipelines.md): never on the branch's own ref,
- * so a project whose workflow runs only those has no failed pipeline "on" the branch.
- */
-async function mergeRequestPipeline(api: Api, path: string, branch: string): Promise<Rec | undefined> {
+/** The branch's open merge requests, most recently updated first, at most MR_PIPELINE_LOOKUPS. */
+async function openMergeRequestsOf(api: Api, path: string, branch: string): Promise<Rec[]> {
   const mrs = (await api.MergeRequests.all({
     projectId: path,
     sourceBranch: branch,
@@ -445,9 +494,19 @@ async function mergeRequestPipeline(api: Api, path: string, branch: string): Pro
     perPage: MR_PIPELINE_LOOKUPS,
     maxPages: 1,
   } as never)) as unknown as Rec[];
+  return mrs.slice(0, MR_PIPELINE_LOOKUPS);
+}
+
+/**
+ * The newest failed merge request pipeline of a branch's open merge requests. GitLab runs merge request
+ * pipelines on `refs/merge-requests/<iid>/head`, merged results pipelines on `refs/merge-requests/<iid>/merge`
+ * (doc/ci/pipelines/merge_request_pipelines.md, merged_results_pipelines.md): never on the branch's own ref,
+ * so a project whose workflow runs only those has no failed pipeline "on" the branch.
+ */
+async function mergeRequestPipeline(api: Api, path: string, branch: string): Promise<Rec | undefined> {
   let newest: Rec | undefined;
-  for (const mr of mrs.slice(0, MR_PIPELINE_LOOKUPS))
-    for (const kind of ['head', 'merge']) {
+  for (const mr of await openMergeRequestsOf(api, path, branch))
+    for (const kind of MR_REF_KINDS) {
       const [p] = (await api.Pipelines.all(path, {
         status: 'failed',
         ref: `refs/merge-requests/${num(mr.iid)}/${kind}`,
