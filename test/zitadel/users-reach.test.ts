@@ -80,7 +80,7 @@ describe('users_disable where Zitadel refuses the change (FAILED_PRECONDITION)',
     // before the fix: "Zitadel refused user … as invalid: Errors.User.ShouldBeActiveOrInitial (COMMAND-lgws8wtsqf)"
     expect(r.text).toMatch(
       new RegExp(
-        `^ERR_INVALID_INPUT: agent-retired-inactive@ravenhelm\\.zitadel\\.test \\(id ${u.id}, service account, inactive\\) is deactivated: it already cannot log in or get tokens, and Zitadel locks only active or initial users`,
+        `^ERR_CONFLICT: agent-retired-inactive@ravenhelm\\.zitadel\\.test \\(id ${u.id}, service account, inactive\\) is deactivated: it already cannot log in or get tokens, and Zitadel locks only active or initial users`,
       ),
     );
     expect(u.state).toBe('USER_STATE_INACTIVE');
@@ -92,7 +92,7 @@ describe('users_disable where Zitadel refuses the change (FAILED_PRECONDITION)',
     const r = await callTool(session.s, 'users_disable', { user: u.id });
     // before the fix: "Zitadel refused user … as invalid: Errors.User.CantDeactivateInitial (COMMAND-gvx4kct9r2)"
     expect(r.text).toMatch(
-      /^ERR_INVALID_INPUT: .*\(id \d+, service account, initial\) has not finished its initial setup/,
+      /^ERR_CONFLICT: .*\(id \d+, service account, initial\) has not finished its initial setup/,
     );
     expect(r.text).toMatch(/use mode 'lock'/);
     expect(u.state).toBe('USER_STATE_INITIAL');

@@ -94,16 +94,17 @@ export const usersDisable = defineTool({
     if (u.state === (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE'))
       return { user: toUser(await zitadel.getUser(u.userId, signal)) };
     // What Zitadel refuses as a failed precondition (internal/command/user_v2.go LockUserV2: active or
-    // initial users only; DeactivateUserV2: never an initial one), said with what to do instead.
+    // initial users only; DeactivateUserV2: never an initial one), said with what to do instead; the same
+    // ERR_CONFLICT as Zitadel's own refusal when the state changed after this read (api.ts REFUSALS).
     const label = userLabel(u, user);
     if (mode === 'lock' && u.state === 'USER_STATE_INACTIVE')
       throw new ToolError(
-        'ERR_INVALID_INPUT',
+        'ERR_CONFLICT',
         `${label} is deactivated: it already cannot log in or get tokens, and Zitadel locks only active or initial users. Nothing was changed; leave it deactivated`,
       );
     if (mode === 'deactivate' && u.state === 'USER_STATE_INITIAL')
       throw new ToolError(
-        'ERR_INVALID_INPUT',
+        'ERR_CONFLICT',
         `${label} has not finished its initial setup, and Zitadel cannot deactivate such a user. Nothing was changed; use mode 'lock' to stop its logins`,
       );
     return {
@@ -162,7 +163,7 @@ export const usersEnable = defineTool({
       u.state === 'USER_STATE_INACTIVE' ? 'reactivate' : u.state === 'USER_STATE_LOCKED' ? 'unlock' : undefined;
     if (!action) {
       throw new ToolError(
-        'ERR_INVALID_INPUT',
+        'ERR_CONFLICT',
         `${u.username ?? user} is neither deactivated nor locked (state ${u.state ?? 'unknown'})`,
       );
     }
