@@ -241,6 +241,54 @@ describe('silences', () => {
     expect(silences.filter((s) => s.comment === 'why not')).toEqual([]);
   });
 
+  it('finds the silences that mute an alert by its labels, as Alertmanager decides it (not by matcher text)', async () => {
+    const post = async (matchers: object[], comment: string) => {
+      const res = await fetch(`${am.url}/api/v2/silences`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          matchers,
+          startsAt: new Date().toISOString(),
+          endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+          createdBy: 'test',
+          comment,
+        }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { silenceID: string }).silenceID;
+    };
+    const regex = await post([{ name: 'service', value: 'check.*', isRegex: true, isEqual: true }], 'regex');
+    const other = await post([{ name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true }], 'other');
+    const notProd = await post(
+      [
+        { name: 'service', value: 'checkout', isRegex: false, isEqual: true },
+        { name: 'env', value: 'prod', isRegex: false, isEqual: false },
+      ],
+      'absent env',
+    );
+    const partial = await post([{ name: 'service', value: 'check', isRegex: true, isEqual: true }], 'unanchored');
+    try {
+      const labels = { alertname: 'HighErrorRate', service: 'checkout', severity: 'critical' };
+      // Alertmanager itself mutes HighErrorRate with exactly these two (an absent env is "", not "prod")
+      await waitFor('Alertmanager to silence HighErrorRate', async () => {
+        const r = await call('alerts_list', { matchers: ['alertname="HighErrorRate"'] }, services);
+        return [...r.alerts[0].silencedBy].sort().join() === [regex, notProd].sort().join();
+      });
+      const found = await call('alerts_list_silences', { labels }, services);
+      expect(found.silences.map((s: { id: string }) => s.id).sort()).toEqual([regex, notProd].sort());
+      const inProd = await call('alerts_list_silences', { labels: { ...labels, env: 'prod' } }, services);
+      expect(inProd.silences.map((s: { id: string }) => s.id)).toEqual([regex]);
+      // matchers stay Alertmanager's textual filter: silences written with exactly that matcher
+      const textual = await call('alerts_list_silences', { matchers: ['service="checkout"'] }, services);
+      expect(textual.silences.map((s: { id: string }) => s.id)).toEqual([notProd]);
+      expect(other).not.toBe(partial);
+    } finally {
+      for (const id of [regex, other, notProd, partial]) {
+        await fetch(`${am.url}/api/v2/silence/${id}`, { method: 'DELETE' });
+      }
+    }
+  });
+
   it('says ERR_NOT_FOUND for an unknown silence', async () => {
     const err = await callError('alerts_expire_silence', { silenceId: randomUUID() }, services);
     expect(err.code).toBe('ERR_NOT_FOUND');

@@ -269,20 +269,60 @@ describe('dashboards_search', () => {
     expect(req?.url.searchParams.getAll('tag')).toEqual(['db']);
   });
 
-  it("says when Grafana's 5000-hit cap stopped the search", async () => {
+  it("reads past Grafana's 5000-hit page with `page`, and says where its own bound stopped it", async () => {
     const big = await new GrafanaSimulator(TOKEN).start();
     try {
-      for (let i = 0; i < 5001; i++) big.add({ uid: `d${i}`, title: `Dash ${String(i).padStart(4, '0')}` });
+      for (let i = 0; i < 12_001; i++) big.add({ uid: `d${i}`, title: `Dash ${String(i).padStart(5, '0')}` });
       const many = makeServices({ grafana: { url: big.url, auth: { token: TOKEN } } });
       const res = await call('dashboards_search', { limit: 5 }, many);
-      expect(res).toMatchObject({ total: 5000, returned: 5, truncated: true });
-      expect(res.capped).toMatch(/maximum of 5000 hits; more dashboards may match/);
-      expect(big.control.requests.at(-1)?.url.searchParams.get('limit')).toBe('5000');
+      expect(res).toMatchObject({ total: 12_001, returned: 5, truncated: true });
+      expect(res.capped).toBeUndefined();
+      const pages = big.control.requests.map((r) => [r.url.searchParams.get('limit'), r.url.searchParams.get('page')]);
+      expect(pages).toEqual([
+        ['5000', '1'],
+        ['5000', '2'],
+        ['5000', '3'],
+      ]);
+      // the last dashboard, beyond the first 5000, is reachable
+      const last = await call('dashboards_search', { query: 'Dash 12000' }, many);
+      expect(last.dashboards.map((d: { uid: string }) => d.uid)).toEqual(['d12000']);
+      for (let i = 12_001; i < 20_001; i++) big.add({ uid: `d${i}`, title: `Dash ${String(i).padStart(5, '0')}` });
+      const capped = await call('dashboards_search', { limit: 5 }, many);
+      expect(capped).toMatchObject({ total: 20_000, truncated: true });
+      expect(capped.capped).toMatch(/read the first 20000 hits .*more dashboards may match: narrow query or tags/);
     } finally {
       await big.close();
     }
     const few = await call('dashboards_search', { tags: ['gen'] }, services);
     expect(few.capped).toBeUndefined();
+  });
+
+  it('names nested folders by their path from the root (Grafana search gives the immediate folder only)', async () => {
+    const nested = await new GrafanaSimulator(TOKEN).start();
+    try {
+      nested.addFolder('f-team', 'Team A');
+      nested.addFolder('f-pay', 'Payments', 'f-team');
+      nested.addFolder('f-co', 'Checkout', 'f-pay');
+      nested.add({ uid: 'deep', title: 'Deep', folderUid: 'f-co', folderTitle: 'Checkout' });
+      nested.add({ uid: 'top', title: 'Top', folderUid: 'f-team', folderTitle: 'Team A' });
+      nested.add({ uid: 'root', title: 'Root' });
+      const svc = makeServices({ grafana: { url: nested.url, auth: { token: TOKEN } } });
+      const res = await call('dashboards_search', {}, svc);
+      expect(res.dashboards.map((d: { uid: string; folder: string }) => [d.uid, d.folder])).toEqual([
+        ['deep', 'Team A / Payments / Checkout'],
+        ['root', 'General'],
+        ['top', 'Team A'],
+      ]);
+      const got = await call('dashboards_get', { uid: 'deep' }, svc);
+      expect(got).toMatchObject({ folder: 'Team A / Payments / Checkout', folderUid: 'f-co' });
+      // a parent the token may not view: Grafana names it "redacted"; the path says so without guessing
+      nested.deniedFolders.add('f-team');
+      const fresh = makeServices({ grafana: { url: nested.url, auth: { token: TOKEN } } });
+      const hidden = await call('dashboards_get', { uid: 'deep' }, fresh);
+      expect(hidden.folder).toBe('(no access) / Payments / Checkout');
+    } finally {
+      await nested.close();
+    }
   });
 
   it('pages with totals', async () => {

@@ -159,10 +159,17 @@ async function startProcess(
   throw lastError;
 }
 
-/** Starts Prometheus scraping `targets`; `opts.rules` is the text of a rules file it loads. */
-export function startPrometheus(targets: string[], opts: { rules?: string } = {}): Promise<Proc> {
+/**
+ * Starts Prometheus scraping `targets`; `opts.rules` is the text of a rules file it loads; `opts.remoteRead` a
+ * remote-read URL it also reads recent data from (one that is down makes every query answer with a warning).
+ */
+export function startPrometheus(targets: string[], opts: { rules?: string; remoteRead?: string } = {}): Promise<Proc> {
   const hosts = targets.map((t) => new URL(t).host);
   const ruleFiles = opts.rules === undefined ? '' : 'rule_files: [rules.yml]\n';
+  const remoteRead =
+    opts.remoteRead === undefined
+      ? ''
+      : `remote_read:\n  - url: ${JSON.stringify(opts.remoteRead)}\n    read_recent: true\n    remote_timeout: 2s\n`;
   const config = () => `global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -175,7 +182,7 @@ ${ruleFiles}scrape_configs:
     scrape_interval: 1s
     static_configs:
       - targets: ["127.0.0.1:1"]
-`;
+${remoteRead}`;
   return startProcess(
     'prometheus',
     '/usr/bin/prometheus',
@@ -209,7 +216,7 @@ export function demoRules(bulkGroups = 0): string {
   const bulk = Array.from({ length: bulkGroups }, (_, i) => {
     const n = String(i).padStart(2, '0');
     return `  - name: bulk-${n}
-    interval: 1m
+    interval: 1s
     rules:
       - record: bulk:${n}:a
         expr: vector(1)

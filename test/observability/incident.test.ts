@@ -1,6 +1,6 @@
 import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LokiSimulator } from '../simulators/loki.js';
+import { LOKI_NEXT_GEN_WARNING, LokiSimulator } from '../simulators/loki.js';
 import {
   deadUrl,
   demoRules,
@@ -211,6 +211,36 @@ describe('incident_get_context', () => {
     expect(res.logs.series[0].stats.samples).toBeGreaterThan(0);
     const sent = loki.control.requests.at(-1)?.url.searchParams;
     expect(sent?.get('query')).toBe('sum(count_over_time({service_name="checkout"} |~ "(?i)error" [1m]))');
+  });
+
+  it("carries Loki's warnings (they may mean the lines are partial), and none when it gave none", async () => {
+    const quiet = await call('incident_get_context', { service: 'checkout', range: '5m', maxLogLines: 5 }, services);
+    expect(quiet).not.toHaveProperty('warnings');
+    loki.nextGenEngine = true;
+    try {
+      const res = await call('incident_get_context', { service: 'checkout', range: '5m', maxLogLines: 5 }, services);
+      expect(res.warnings).toEqual([`Loki: ${LOKI_NEXT_GEN_WARNING}`]);
+      expect(res.logs.lines).toHaveLength(5);
+    } finally {
+      loki.nextGenEngine = false;
+    }
+  });
+
+  it("carries Prometheus's warnings (a remote read that failed: the numbers may be partial)", async () => {
+    const partial = await startPrometheus([exporter.url], { remoteRead: `${await deadUrl()}/api/v1/read` });
+    try {
+      const svc = makeServices({
+        prometheus: { url: partial.url },
+        alertmanager: { url: am.url },
+        loki: { url: loki.url },
+        incident,
+      });
+      const res = await call('incident_get_context', { service: 'checkout', range: '5m' }, svc);
+      expect(res.warnings).toHaveLength(1);
+      expect(res.warnings[0]).toMatch(/^Prometheus \(request rate by code\): remote_read: error sending request/);
+    } finally {
+      await partial.stop();
+    }
   });
 
   it('refuses a service name that could break out of a query string', async () => {

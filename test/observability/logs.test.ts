@@ -1,7 +1,7 @@
 import { dataBudgetOf, jsonBytes } from '@ravenhelm/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LONE_SURROGATE } from '../fixtures/unicode.js';
-import { LOKI_TIMEOUT_BODY, LokiSimulator } from '../simulators/loki.js';
+import { LOKI_NEXT_GEN_WARNING, LOKI_TIMEOUT_BODY, LokiSimulator } from '../simulators/loki.js';
 import { listen } from './fixture.js';
 import { call, callError, makeServices } from './harness.js';
 
@@ -168,6 +168,19 @@ describe('Loki behind basic auth', () => {
 });
 
 describe("Loki's own answers", () => {
+  it("carries Loki's warnings beside the lines (the next-generation engine warns on every answer)", async () => {
+    loki.nextGenEngine = true;
+    try {
+      const res = await call('logs_search', { query: '{service_name="search"}' }, services);
+      expect(res).toMatchObject({ returned: 1, warnings: [LOKI_NEXT_GEN_WARNING] });
+      expect(res.lines[0].line).toBe('level=error msg="index missing"');
+    } finally {
+      loki.nextGenEngine = false;
+    }
+    const quiet = await call('logs_search', { query: '{service_name="search"}' }, services);
+    expect(quiet).not.toHaveProperty('warnings');
+  });
+
   it("maps Loki's query timeout (504) to ERR_BACKEND_TIMEOUT, like Prometheus's, and says to narrow the query", async () => {
     loki.timeoutAfterScannedLines = 100;
     try {

@@ -335,6 +335,30 @@ describe('metric discovery', () => {
     expect(paged).toMatchObject({ total: ROUTES, returned: 7, truncated: true });
   });
 
+  it('says what Prometheus warned beside a list (a remote store it could not ask), and nothing when it did not', async () => {
+    const partial = await startPrometheus([exporter.url], { remoteRead: `${await deadUrl()}/api/v1/read` });
+    try {
+      const svc = makeServices({ prometheus: { url: partial.url } });
+      await waitFor('the demo metrics to be scraped', async () => {
+        return (await call('metrics_list_names', { filter: 'demo_' }, svc)).total === 2;
+      });
+      // Prometheus 2.42 warns "not implemented": remote read has no label API, so the remote names are missing
+      for (const [tool, args] of [
+        ['metrics_list_names', {}],
+        ['metrics_list_labels', {}],
+        ['metrics_list_label_values', { label: 'job' }],
+      ] as const) {
+        const res = await call(tool, args, svc);
+        expect(res.warnings, tool).toEqual(['not implemented']);
+        expect(res.total, tool).toBeGreaterThan(0);
+      }
+    } finally {
+      await partial.stop();
+    }
+    const whole = await call('metrics_list_labels', {}, services);
+    expect(whole).not.toHaveProperty('warnings');
+  });
+
   it('returns metric metadata, and ERR_NOT_FOUND for an unknown metric', async () => {
     await waitFor(
       'metadata',

@@ -22,7 +22,12 @@
  * - Library elements: `docs/sources/developers/http_api/library_element.md` (`{result: {uid, name, kind: 1, type,
  *   model, meta: {folderName, ...}}}`; 404 `{"message":"library element could not be found"}`).
  * - Folders: `docs/sources/developers/http_api/folder.md` (`GET /api/folders/:uid`; 404 `{"message":"folder
- *   not found"}`).
+ *   not found"}`; with nested folders (Grafana 10+) a folder under another also carries `parentUid` and `parents`,
+ *   the whole chain of folder objects from the root down to its immediate parent; both absent at the root; a parent
+ *   the token may not view is listed as `{"uid": "redacted", "title": "redacted"}`: `pkg/api/folder.go`
+ *   newToFolderDto, `REDACTED`; knob `deniedFolders`). The
+ *   search hit's `folderUid` / `folderTitle` name the immediate folder only (folder_dashboard_search.md), as
+ *   does a dashboard's `meta.folderTitle`.
  *
  * - Permissions: the token may lack dashboards:read on some dashboards (`deniedDashboards`). The route's RBAC
  *   check (`pkg/api/api.go`: `/api/dashboards/uid/:uid` behind `authorize(ac.EvalPermission(
@@ -70,6 +75,10 @@ export class GrafanaSimulator {
   readonly dashboards = new Map<string, Stored>();
   readonly library = new Map<string, SimLibraryElement>();
   readonly folders = new Map<string, string>();
+  /** Nested folders: a folder's parent folder uid. */
+  readonly folderParents = new Map<string, string>();
+  /** Folders the token may not view: listed as parents with uid and title "redacted". */
+  readonly deniedFolders = new Set<string>();
   /** Dashboards the token may not read (its account lacks dashboards:read on them or their folder). */
   readonly deniedDashboards = new Set<string>();
   /** The token's account may read no dashboard at all (no dashboards:read on any scope). */
@@ -118,8 +127,21 @@ export class GrafanaSimulator {
     this.library.set(e.uid, e);
   }
 
-  addFolder(uid: string, title: string): void {
+  addFolder(uid: string, title: string, parentUid?: string): void {
     this.folders.set(uid, title);
+    if (parentUid) this.folderParents.set(uid, parentUid);
+  }
+
+  #folderJson(uid: string, title: string): Record<string, unknown> {
+    const parentUid = this.folderParents.get(uid);
+    return {
+      id: [...this.folders.keys()].indexOf(uid) + 1,
+      uid,
+      title,
+      url: `/dashboards/f/${uid}/`,
+      version: 1,
+      ...(parentUid ? { parentUid } : {}), // `parentUid,omitempty` (pkg/api/dtos/folder.go)
+    };
   }
 
   route(method: string, url: URL): Reply {
@@ -137,7 +159,29 @@ export class GrafanaSimulator {
       const uid = decodeURIComponent(m[1] as string);
       const title = this.folders.get(uid);
       if (title === undefined) return { status: 404, json: { message: 'folder not found', status: 'not-found' } };
-      return { status: 200, json: { id: 1, uid, title, url: `/dashboards/f/${uid}/`, version: 1 } };
+      if (this.deniedFolders.has(uid)) {
+        // the route's RBAC check (folders:read on folders:uid:<uid>, pkg/api/folder.go registerFolderAPI)
+        return {
+          status: 403,
+          json: {
+            title: 'Access denied',
+            message: "You'll need additional permissions to perform this action. Permissions needed: folders:read",
+            accessErrorId: 'ACE0123456789',
+          },
+        };
+      }
+      const parents: Record<string, unknown>[] = [];
+      for (let p = this.folderParents.get(uid); p !== undefined && parents.length < 64; p = this.folderParents.get(p)) {
+        parents.unshift(
+          this.deniedFolders.has(p)
+            ? { uid: 'redacted', title: 'redacted' }
+            : this.#folderJson(p, this.folders.get(p) ?? ''),
+        );
+      }
+      return {
+        status: 200,
+        json: { ...this.#folderJson(uid, title), ...(this.folderParents.has(uid) ? { parents } : {}) },
+      };
     }
     return { status: 404, json: { message: 'Not found' } };
   }

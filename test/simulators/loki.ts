@@ -28,6 +28,11 @@
  *   client error). `max_entries_limit_per_query` (5000) and `max_query_length` (30d1h) are per-tenant settings:
  *   `pkg/util/validation/validate.go` (ErrMaxEntriesLimit, ErrQueryTooLong texts).
  *
+ * - Warnings: `pkg/util/marshal/query.go` EncodeResult writes `warnings` (omitted when empty) between `status`
+ *   and `data`; `pkg/engine/engine.go` buildContext (and `pkg/engine/handler.go`) add the warning
+ *   `Query was executed using the next-generation Loki query engine.` to every query the next-generation engine
+ *   runs (`pkg/engine/config.go`: `-query-engine.enable`, experimental, off by default): knob `nextGenEngine`.
+ *
  * LogQL is a subset: a stream selector (=, !=, =~, !~) with line filters (|=, !=, |~, !~), the four log range
  * aggregations above over `<log query> [<range>]`, and `sum` / `topk(k, ...)` around them (nested, with
  * `by (<labels>)`). Parsers (`| json`), `without`, `offset`, unwrap and binary operators are not simulated: they
@@ -304,6 +309,12 @@ export class LokiSimulator {
   maxEntriesLimit = LOKI_MAX_LIMIT;
   /** `max_query_length` in seconds (default 30d1h; 0 is no limit): a longer range is refused. */
   maxQueryLengthSeconds = 721 * 3600;
+  /** Loki runs queries on its next-generation engine (`-query-engine.enable`), which warns on every answer. */
+  nextGenEngine = false;
+
+  #warnings(): string[] {
+    return this.nextGenEngine ? [LOKI_NEXT_GEN_WARNING] : [];
+  }
 
   get url(): string {
     if (!this.server) throw new Error('Loki simulator not started');
@@ -493,7 +504,7 @@ export class LokiSimulator {
       byStream.set(h.stream, list);
     }
     const result = [...byStream].map(([s, values]) => ({ stream: s.labels, values }));
-    return success('streams', result, stats, kept.length);
+    return success('streams', result, stats, kept.length, this.#warnings());
   }
 
   /** The query's samples at time `t`. */
@@ -556,7 +567,7 @@ export class LokiSimulator {
     const { stats } = this.#scan(logOf(q), (ns) => ns > start - longestRange(q) && ns <= end);
     if (stats.lines > this.timeoutAfterScannedLines) return { status: 504, text: LOKI_TIMEOUT_BODY };
     const result = [...series.values()].sort((a, b) => compareLabels(a.metric, b.metric));
-    return success('matrix', result, stats, 0);
+    return success('matrix', result, stats, 0, this.#warnings());
   }
 }
 
@@ -574,11 +585,20 @@ function labelResponse(data: string[]) {
   return data.length > 0 ? { status: 'success', data } : { status: 'success' };
 }
 
-function success(resultType: string, result: unknown[], scanned: { lines: number; bytes: number }, returned: number) {
+export const LOKI_NEXT_GEN_WARNING = 'Query was executed using the next-generation Loki query engine.';
+
+function success(
+  resultType: string,
+  result: unknown[],
+  scanned: { lines: number; bytes: number },
+  returned: number,
+  warnings: string[],
+) {
   return {
     status: 200,
     json: {
       status: 'success',
+      ...(warnings.length > 0 ? { warnings } : {}),
       data: {
         resultType,
         result,

@@ -95,6 +95,28 @@ export function fromAmMatcher(m: { name: string; value: string; isRegex: boolean
   return { name: m.name, op: m.isRegex ? (neg ? '!~' : '=~') : neg ? '!=' : '=', value: m.value };
 }
 
+/**
+ * Whether a label set satisfies a matcher, as Alertmanager decides it (pkg/labels/matcher.go Matches; an absent
+ * label is the empty value, as model.LabelSet lookups give; regexes anchored `^(?:...)$`, RE2).
+ */
+export function matcherTest(m: LabelMatcher): (labels: Readonly<Record<string, string>>) => boolean {
+  // own keys only: a label named "constructor" must not read Object.prototype's
+  const labelValue = (labels: Readonly<Record<string, string>>) =>
+    Object.hasOwn(labels, m.name) ? (labels[m.name] as string) : '';
+  if (m.op === '=' || m.op === '!=') {
+    const equal = m.op === '=';
+    return (labels) => (labelValue(labels) === m.value) === equal;
+  }
+  let re: RE2JS | undefined;
+  try {
+    re = RE2JS.compile(`^(?:${m.value})$`);
+  } catch {
+    return () => false; // Alertmanager refuses a silence whose regex does not compile: it mutes nothing
+  }
+  const equal = m.op === '=~';
+  return (labels) => (re as RE2JS).matches(labelValue(labels)) === equal;
+}
+
 /** Ordinary label values: a regex that accepts most of them (`.+`, `\w+`, `[^ ]+`) accepts every real value too. */
 const PROBES = ['0', 'a', 'Z', '_', 'Rh_probe7', 'x-y.z:1/2', 'a b'];
 

@@ -25,6 +25,17 @@ export const GRAFANA_SEARCH_MAX = 5000;
 
 type Json = Record<string, unknown>;
 
+/** Folder levels named in a path, at most (Grafana's own limit is lower: folder.MaxNestedFolderDepth). */
+const MAX_FOLDER_DEPTH = 16;
+
+const FOLDER_CACHE_MS = 60_000;
+/** A parent folder the service account may not view, in a path. */
+const HIDDEN_FOLDER = '(no access)';
+const FOLDER_CACHE_ENTRIES = 1000;
+
+/** How a folder path is written in answers: titles from the root, as Grafana's breadcrumb shows them. */
+export const FOLDER_SEPARATOR = ' / ';
+
 /** A dashboard as /api/dashboards serves it (v1 JSON model), or a v2-schema resource from /apis. */
 export type GrafanaDashboard =
   | {
@@ -57,6 +68,8 @@ function v2PathFrom(message: string, uid: string): string | undefined {
 /** Grafana HTTP API: dashboard search, dashboards by uid (both schemas), library elements, folders. */
 export class GrafanaBackend {
   readonly http: BackendHttp;
+  /** Folder paths read in the last minute: a search page names up to 20 folders, and they rarely move. */
+  readonly #folderPaths = new Map<string, { path: string[]; at: number }>();
 
   constructor(opts: BackendOptions) {
     this.http = httpFor('Grafana', opts);
@@ -126,16 +139,42 @@ export class GrafanaBackend {
     };
   }
 
-  /** A folder's title, or undefined when Grafana cannot say. */
-  async folderTitle(uid: string, signal?: AbortSignal): Promise<string | undefined> {
+  /**
+   * A folder's titles from the root down to it. With nested folders (Grafana 10+) `GET /api/folders/:uid` adds
+   * `parents`, the chain from the root to the immediate parent (docs/sources/developers/http_api/folder.md);
+   * undefined when Grafana cannot say.
+   */
+  async folderPath(uid: string, signal?: AbortSignal): Promise<string[] | undefined> {
+    const cached = this.#folderPaths.get(uid);
+    if (cached && Date.now() - cached.at < FOLDER_CACHE_MS) return cached.path;
+    const path = await this.#readFolderPath(uid, signal);
+    if (path) {
+      this.#folderPaths.delete(uid);
+      this.#folderPaths.set(uid, { path, at: Date.now() });
+      // oldest first in insertion order: the map stays bounded
+      if (this.#folderPaths.size > FOLDER_CACHE_ENTRIES)
+        this.#folderPaths.delete(this.#folderPaths.keys().next().value as string);
+    }
+    return path;
+  }
+
+  async #readFolderPath(uid: string, signal?: AbortSignal): Promise<string[] | undefined> {
     let res: Awaited<ReturnType<BackendHttp['request']>>;
     try {
       res = await this.http.request('GET', `/api/folders/${encodeURIComponent(uid)}`, { signal });
     } catch {
-      return undefined; // the folder title is a nicety: the dashboard is still answered with the folder uid
+      return undefined; // the folder path is a nicety: the dashboard is still answered with its folder's title
     }
     if (res.status !== 200) return undefined;
-    const title = (res.body as { title?: unknown } | undefined)?.title;
-    return typeof title === 'string' ? title : undefined;
+    const body = res.body as { title?: unknown; parents?: unknown } | undefined;
+    if (typeof body?.title !== 'string') return undefined;
+    const parents = Array.isArray(body.parents) ? body.parents : [];
+    // a parent the token may not view comes as uid and title "redacted" (pkg/api/folder.go newToFolderDto)
+    const titles = parents.map((p) => {
+      const { uid, title } = (p ?? {}) as { uid?: unknown; title?: unknown };
+      return uid === 'redacted' && title === 'redacted' ? HIDDEN_FOLDER : title;
+    });
+    if (!titles.every((t): t is string => typeof t === 'string')) return [body.title];
+    return [...titles.slice(-MAX_FOLDER_DEPTH), body.title];
   }
 }

@@ -139,6 +139,12 @@ export interface PromMetadataEntry {
   unit: string;
 }
 
+/** Label names or values, and the warnings Prometheus gave with them (bounded). */
+export interface LabelList {
+  values: string[];
+  warnings?: string[];
+}
+
 /** One rule of `GET /api/v1/rules` (prometheus/prometheus web/api/v1/api.go: AlertingRule, RecordingRule). */
 export interface PromRule {
   type: 'alerting' | 'recording';
@@ -238,9 +244,26 @@ export class PrometheusBackend {
     return { ...(data as PromQueryData), ...notes };
   }
 
-  async labelNames(match: string[] | undefined, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+  /**
+   * Label names, with the answer's warnings: a store that did not answer (a Thanos or Mimir partial response, a
+   * remote read: Prometheus warns "not implemented" for it) leaves its names out.
+   */
+  async labelNames(
+    match: string[] | undefined,
+    start?: number,
+    end?: number,
+    signal?: AbortSignal,
+  ): Promise<LabelList> {
     const query = { 'match[]': match ?? [], start, end };
-    return (await this.#api('GET', '/api/v1/labels', 'the label-names request', query, StringList, signal)).data;
+    const { data, notes } = await this.#api(
+      'GET',
+      '/api/v1/labels',
+      'the label-names request',
+      query,
+      StringList,
+      signal,
+    );
+    return { values: data, ...(notes.warnings ? { warnings: notes.warnings } : {}) };
   }
 
   async labelValues(
@@ -249,8 +272,8 @@ export class PrometheusBackend {
     start?: number,
     end?: number,
     signal?: AbortSignal,
-  ): Promise<string[]> {
-    const { data } = await this.#api(
+  ): Promise<LabelList> {
+    const { data, notes } = await this.#api(
       'GET',
       `/api/v1/label/${encodeURIComponent(name)}/values`,
       `the values of label ${name}`,
@@ -258,7 +281,7 @@ export class PrometheusBackend {
       StringList,
       signal,
     );
-    return data;
+    return { values: data, ...(notes.warnings ? { warnings: notes.warnings } : {}) };
   }
 
   async metadata(metric: string | undefined, signal?: AbortSignal): Promise<Record<string, PromMetadataEntry[]>> {

@@ -7,6 +7,7 @@ import {
   MATCHER_HINT,
   Matchers,
   MatcherText,
+  matcherTest,
   narrows,
   parseMatchers,
   toAmMatcher,
@@ -242,15 +243,28 @@ export const alertsListSilences = defineTool({
   annotations: READ_ANNOTATIONS,
   input: z.object({
     state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']),
-    matchers: Matchers,
+    labels: z
+      .record(z.string().min(1).max(200), z.string().max(1000))
+      .refine((l) => Object.keys(l).length <= 100, 'at most 100 labels')
+      .optional()
+      .describe("An alert's labels: only silences that mute it"),
+    matchers: Matchers.describe(`Matchers as written in the silence; ${MATCHER_HINT}`),
     limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),
   output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const wanted = new Set(input.state);
+    const { labels } = input;
+    // Alertmanager's own filter compares matcher text (api/v2/api.go CheckSilenceMatchesFilterLabels), so
+    // `service="checkout"` does not find a silence on service=~"check.*": `labels` evaluates each silence's
+    // matchers against an alert's label set the way Alertmanager mutes it (all must match).
+    const mutes = (s: AmSilence) => {
+      if (!labels) return true;
+      return s.matchers.every((m) => matcherTest(fromAmMatcher(m))(labels));
+    };
     const rows = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
-      .filter((s) => wanted.has(s.status.state))
+      .filter((s) => wanted.has(s.status.state) && mutes(s))
       .sort((a, b) => newestFirst(a.startsAt, b.startsAt))
       .map(summarizeSilence);
     const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });

@@ -1,6 +1,11 @@
-import { jsonBytes, ListPage, pageList, RavenhelmError, sliceChars } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageList, RavenhelmError, sliceChars } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { GRAFANA_SEARCH_MAX } from '../backends/grafana.js';
+import {
+  FOLDER_SEPARATOR,
+  GRAFANA_SEARCH_MAX,
+  type GrafanaBackend,
+  type GrafanaSearchHit,
+} from '../backends/grafana.js';
 import {
   boundedVariables,
   flattenPanels,
@@ -15,6 +20,19 @@ import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from '
 
 /** Library panel models fetched per call, at most. */
 const MAX_LIBRARY_FETCHES = 20;
+/** Search pages of GRAFANA_SEARCH_MAX hits read per call, at most (20,000 dashboards). */
+const MAX_SEARCH_PAGES = 4;
+/** A folder path's length in answers, at most. */
+const MAX_PATH_CHARS = 300;
+/** A folder's titles from the root as one bounded text ("Team / Payments / Checkout"). */
+function pathText(path: string[]): string;
+function pathText(path: string[] | undefined): string | undefined;
+function pathText(path: string[] | undefined): string | undefined {
+  return path && clipChars(path.join(FOLDER_SEPARATOR), MAX_PATH_CHARS);
+}
+
+/** Folders whose path (nested folders) is read per call, at most. */
+const MAX_FOLDER_FETCHES = 20;
 
 export const dashboardsSearch = defineTool({
   name: 'dashboards_search',
@@ -44,28 +62,68 @@ export const dashboardsSearch = defineTool({
     capped: z.string().optional(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
-    const hits = await grafana.search(
-      { query: input.query, tags: input.tags, limit: GRAFANA_SEARCH_MAX, page: 1 },
-      signal,
-    );
-    // Grafana returns at most 5000 hits per request; a full page means more may match.
-    const capped =
-      hits.length >= GRAFANA_SEARCH_MAX
-        ? `Grafana returned its maximum of ${GRAFANA_SEARCH_MAX} hits; more dashboards may match: narrow query or tags`
-        : undefined;
+    // Grafana returns at most 5000 hits per request (a larger limit is a 422): read on with `page`, bounded.
+    const hits: GrafanaSearchHit[] = [];
+    const seen = new Set<string>();
+    let full = true;
+    for (let page = 1; full && page <= MAX_SEARCH_PAGES; page++) {
+      const batch = await grafana.search(
+        { query: input.query, tags: input.tags, limit: GRAFANA_SEARCH_MAX, page },
+        signal,
+      );
+      full = batch.length >= GRAFANA_SEARCH_MAX;
+      // a dashboard saved between two pages may move into the next one: each is listed once
+      for (const h of batch) if (!seen.has(h.uid) && seen.add(h.uid)) hits.push(h);
+    }
+    const read = MAX_SEARCH_PAGES * GRAFANA_SEARCH_MAX;
+    const capped = full
+      ? `read the first ${read} hits (${MAX_SEARCH_PAGES} pages of Grafana's ${GRAFANA_SEARCH_MAX}); more dashboards may match: narrow query or tags`
+      : undefined;
     const rows = hits
       .filter((h) => (h.type ?? 'dash-db') === 'dash-db')
       .map((h) => ({
         uid: h.uid,
         title: h.title,
-        folder: h.folderTitle ?? 'General',
+        folder: h.folderTitle || 'General',
+        folderUid: h.folderUid,
         tags: h.tags ?? [],
         url: h.url ?? '',
       }));
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
+    // The search names only the immediate folder; with nested folders the path says where it is. Paths are read
+    // for the page's folders, then the page is cut again with them (a longer folder may leave room for fewer).
+    const paths = await folderPaths(
+      pageList(rows, opts).items.map((d) => d.folderUid),
+      grafana,
+      signal,
+    );
+    const page = pageList(
+      rows.map(({ folderUid, ...d }) => {
+        const path = folderUid ? paths.get(folderUid) : undefined;
+        return path ? { ...d, folder: path } : d;
+      }),
+      opts,
+    );
     return { dashboards: page.items, ...withoutItems(page), ...(capped ? { capped } : {}) };
   },
 });
+
+/** Folder paths ("Team / Payments / Checkout") by uid, for at most MAX_FOLDER_FETCHES folders. */
+async function folderPaths(
+  uids: (string | undefined)[],
+  grafana: GrafanaBackend,
+  signal: AbortSignal,
+): Promise<Map<string, string>> {
+  const distinct = [...new Set(uids.filter((u): u is string => !!u))].slice(0, MAX_FOLDER_FETCHES);
+  const paths = new Map<string, string>();
+  await Promise.all(
+    distinct.map(async (uid) => {
+      const path = await grafana.folderPath(uid, signal);
+      if (path) paths.set(uid, pathText(path));
+    }),
+  );
+  return paths;
+}
 
 export const dashboardsGet = defineTool({
   name: 'dashboards_get',
@@ -114,7 +172,9 @@ export const dashboardsGet = defineTool({
       const { meta, dashboard } = found;
       head = {
         title: String(dashboard.title ?? ''),
-        folder: meta.folderTitle ?? 'General',
+        folder: meta.folderUid
+          ? (pathText(await grafana.folderPath(meta.folderUid, signal)) ?? meta.folderTitle ?? meta.folderUid)
+          : (meta.folderTitle ?? 'General'),
         folderUid: meta.folderUid || null,
         tags: Array.isArray(dashboard.tags) ? dashboard.tags.map(String) : [],
         url: meta.url ?? '',
@@ -129,7 +189,7 @@ export const dashboardsGet = defineTool({
         typeof annotations['grafana.app/folder'] === 'string' ? annotations['grafana.app/folder'] : null;
       head = {
         title: String(spec.title ?? ''),
-        folder: folderUid ? ((await grafana.folderTitle(folderUid, signal)) ?? folderUid) : 'General',
+        folder: folderUid ? (pathText(await grafana.folderPath(folderUid, signal)) ?? folderUid) : 'General',
         folderUid,
         tags: Array.isArray(spec.tags) ? spec.tags.map(String) : [],
         url: `/d/${input.uid}`,

@@ -98,6 +98,7 @@ export const incidentGetContext = defineTool({
       truncated: z.boolean(),
       scannedLines: z.number().int().nullable(),
     }),
+    warnings: z.array(z.string()).optional(),
     cut: z.array(z.string()).optional(),
   }),
   handler: async (input, ctx) => {
@@ -141,15 +142,19 @@ export const incidentGetContext = defineTool({
         (n): n is string => n !== undefined,
       ),
     );
+    // What Prometheus and Loki said beside the data (a partial answer, a limit hit): kept per source, in order.
+    const metricNotes: string[][] = incident.metricTemplates.map(() => []);
+    const logNotes: string[] = [];
     const [metrics, logs, rules] = await Promise.all([
       (async () => {
         if (!service) return { ok: false, skipped: noService, items: [] };
         const step = Math.max(1, Math.ceil(rangeSeconds / 120));
         const items = await Promise.all(
-          incident.metricTemplates.map(async (t) => {
+          incident.metricTemplates.map(async (t, i) => {
             const query = fillTemplate(t.query, service);
             try {
               const data = await prometheus.queryRange(query, start, end, step, signal);
+              for (const w of data.warnings ?? []) metricNotes[i]?.push(`Prometheus (${t.name}): ${w}`);
               const result = data.resultType === 'matrix' ? data.result : [];
               const s = summarizeMatrix(result, { ...TOP_SERIES, maxBytes: 4096 });
               return {
@@ -176,6 +181,7 @@ export const incidentGetContext = defineTool({
             { query, startNs: toNanos(start), endNs: toNanos(end), limit: input.maxLogLines, direction: 'backward' },
             signal,
           );
+          for (const w of res.warnings ?? []) logNotes.push(`Loki: ${w}`);
           const scannedLines = res.stats.summary?.totalLinesProcessed ?? null;
           if (res.resultType !== 'streams') {
             // A metric logQuery (count_over_time, rate...): its series summarized like metric templates.
@@ -247,6 +253,12 @@ export const incidentGetContext = defineTool({
       out.metrics.items.some((i) => !i.ok) ||
       'skipped' in out.metrics ||
       (rules !== undefined && 'error' in rules);
+    const notes = [...metricNotes.flat(), ...logNotes];
+    const warnings =
+      notes.length > MAX_WARNINGS
+        ? [...notes.slice(0, MAX_WARNINGS - 1), `(${notes.length - MAX_WARNINGS + 1} more warnings not shown)`]
+        : notes;
+    if (warnings.length) Object.assign(out, { warnings });
     const cut = fitIncident(out, listBudget(maxOutputBytes), {
       alertsHint: input.alertName
         ? `alertname="${input.alertName}"`
@@ -256,6 +268,9 @@ export const incidentGetContext = defineTool({
     return cut.length ? { ...out, cut } : out;
   },
 });
+
+/** Backend warnings listed, at most (each already bounded by its backend). */
+const MAX_WARNINGS = 6;
 
 /** Alert label values and summaries are cut to this when even one alert would not fit. */
 const LABEL_CHARS = 200;

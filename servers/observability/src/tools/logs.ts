@@ -58,6 +58,7 @@ export const logsSearch = defineTool({
     returned: z.number().int(),
     truncated: z.boolean(),
     reason: z.string().optional(),
+    warnings: z.array(z.string()).optional(),
     scannedLines: z.number().int().nullable(),
     scannedBytes: z.number().int().nullable(),
     start: z.string(),
@@ -87,7 +88,8 @@ export const logsSearch = defineTool({
     const { streams, lines, linesLeftOut, streamsLeftOut, labelsCut, textCut } = fitLines(
       flat.streams,
       flat.lines,
-      listBudget(maxOutputBytes) - 512,
+      // Loki's warnings (bounded by the backend) are said whole: they may mean the lines are partial
+      listBudget(maxOutputBytes) - 512 - jsonBytes(res.warnings ?? []),
     );
     const reasons: string[] = [];
     const last = lines.at(-1);
@@ -132,6 +134,7 @@ export const logsSearch = defineTool({
       returned: lines.length,
       truncated: reason !== undefined,
       ...(reason ? { reason } : {}),
+      ...(res.warnings ? { warnings: res.warnings } : {}),
       scannedLines: typeof summary?.totalLinesProcessed === 'number' ? summary.totalLinesProcessed : null,
       scannedBytes: typeof summary?.totalBytesProcessed === 'number' ? summary.totalBytesProcessed : null,
       start: new Date(start * 1000).toISOString(),

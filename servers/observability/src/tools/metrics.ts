@@ -1,4 +1,4 @@
-import { clipChars, decodeCursor, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, decodeCursor, jsonBytes, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
@@ -157,6 +157,14 @@ function notesOf(data: PromNotes): PromNotes {
   return { ...(data.warnings ? { warnings: data.warnings } : {}), ...(data.infos ? { infos: data.infos } : {}) };
 }
 
+/** Prometheus's warnings beside a list: a store that did not answer left its part out. */
+const Warnings = z.array(z.string()).optional();
+
+/** The list budget less what the warnings take (each bounded by the backend). */
+function budgetBeside(maxOutputBytes: number, warnings: string[] | undefined): number {
+  return listBudget(maxOutputBytes) - jsonBytes(warnings ?? []);
+}
+
 const NameFilter = z.string().min(1).max(200).optional().describe('Substring');
 
 export const metricsListNames = defineTool({
@@ -173,13 +181,23 @@ export const metricsListNames = defineTool({
     limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ names: z.array(z.string()), ...ListPage }),
+  output: z.object({ names: z.array(z.string()), warnings: Warnings, ...ListPage }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
-    const all = await prometheus.labelValues('__name__', input.match, undefined, undefined, signal);
+    const { values: all, warnings } = await prometheus.labelValues(
+      '__name__',
+      input.match,
+      undefined,
+      undefined,
+      signal,
+    );
     const needle = input.filter?.toLowerCase();
     const names = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
-    const page = pageList(names, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { names: page.items, ...withoutItems(page) };
+    const page = pageList(names, {
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: budgetBeside(maxOutputBytes, warnings),
+    });
+    return { names: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
 });
 
@@ -196,11 +214,15 @@ export const metricsListLabels = defineTool({
     limit: z.number().int().min(1).max(2000).default(500),
     cursor: Cursor,
   }),
-  output: z.object({ labels: z.array(z.string()), ...ListPage }),
+  output: z.object({ labels: z.array(z.string()), warnings: Warnings, ...ListPage }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
-    const all = await prometheus.labelNames(input.match, undefined, undefined, signal);
-    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { labels: page.items, ...withoutItems(page) };
+    const { values: all, warnings } = await prometheus.labelNames(input.match, undefined, undefined, signal);
+    const page = pageList(all, {
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: budgetBeside(maxOutputBytes, warnings),
+    });
+    return { labels: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
 });
 
@@ -219,13 +241,23 @@ export const metricsListLabelValues = defineTool({
     limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
+  output: z.object({ label: z.string(), values: z.array(z.string()), warnings: Warnings, ...ListPage }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
-    const all = await prometheus.labelValues(input.label, input.match, undefined, undefined, signal);
+    const { values: all, warnings } = await prometheus.labelValues(
+      input.label,
+      input.match,
+      undefined,
+      undefined,
+      signal,
+    );
     const needle = input.filter?.toLowerCase();
     const values = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
-    const page = pageList(values, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { label: input.label, values: page.items, ...withoutItems(page) };
+    const page = pageList(values, {
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: budgetBeside(maxOutputBytes, warnings),
+    });
+    return { label: input.label, values: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
 });
 

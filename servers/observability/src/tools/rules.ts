@@ -1,8 +1,8 @@
-import { clipChars, jsonBytes, ListPage, pageList } from '@ravenhelm/kit';
-import { RE2JS } from 're2js';
+import { createHash } from 'node:crypto';
+import { clipChars, decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
-import { type LabelMatcher, MATCHER_HINT, MatcherText, parseMatchers } from '../matchers.js';
+import { type LabelMatcher, MATCHER_HINT, MatcherText, matcherTest, parseMatchers } from '../matchers.js';
 import { formatDuration, instantOf } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
@@ -47,16 +47,14 @@ export function ruleRank(r: PromRule): number {
   return r.type === 'alerting' ? 4 : 5;
 }
 
-/** A test of a label set against every matcher (Prometheus semantics: an absent label has the value ""). */
+/**
+ * A test of a label set against every matcher (Prometheus semantics: an absent label has the value "", regexes
+ * anchored, RE2), each compiled once per call, not once per rule. Own labels only: a matcher on `constructor` or
+ * `toString` read Object.prototype's function (re2js threw on it, `=` never matched).
+ */
 export function labelTest(matchers: readonly LabelMatcher[]): (labels: Labels) => boolean {
-  const tests = matchers.map((m) => {
-    if (m.op === '=') return (v: string) => v === m.value;
-    if (m.op === '!=') return (v: string) => v !== m.value;
-    // RE2 (linear time), anchored like Prometheus; compiled once per call, not once per rule.
-    const re = RE2JS.compile(`^(?:${m.value})$`);
-    return m.op === '=~' ? (v: string) => re.matches(v) : (v: string) => !re.matches(v);
-  });
-  return (labels) => matchers.every((m, i) => tests[i]?.(labels[m.name] ?? ''));
+  const tests = matchers.map(matcherTest);
+  return (labels) => tests.every((t) => t(labels));
 }
 
 const seconds = (s: number) => (s === 0 ? '0s' : formatDuration(s));
@@ -189,10 +187,10 @@ export const alertsListRules = defineTool({
       .filter((g) => !group || g.name.toLowerCase().includes(group))
       .flatMap((g) =>
         (g.rules ?? [])
-          .filter((r) => !kind || r.type === kind)
-          .filter((r) => !name || r.name.toLowerCase().includes(name))
-          .filter((r) => labelsOk(r.labels ?? {}))
-          .map((r) => ({ g, r })),
+          .map((r, i) => ({ g, r, id: `${g.file}\n${g.name}\n${i}` }))
+          .filter(({ r }) => !kind || r.type === kind)
+          .filter(({ r }) => !name || r.name.toLowerCase().includes(name))
+          .filter(({ r }) => labelsOk(r.labels ?? {})),
       );
     const counts = { firing: 0, pending: 0, inactive: 0, recording: 0, err: 0 };
     for (const { r } of matched) {
@@ -201,26 +199,66 @@ export const alertsListRules = defineTool({
       else counts[r.state ?? 'inactive']++;
     }
     const states = input.state ? new Set<string>(input.state) : undefined;
-    const rows = matched
+    const ranked = matched
       .filter(({ r }) => !input.health || r.health === input.health)
       .filter(({ r }) => !states || (r.type === 'alerting' && states.has(r.state ?? 'inactive')))
-      .sort((a, b) => ruleRank(a.r) - ruleRank(b.r))
-      .map(({ g, r }) => summarizeRule(g, r, input.alertsPerRule));
+      .sort((a, b) => ruleRank(a.r) - ruleRank(b.r));
+    const rows = ranked.map(({ g, r }) => summarizeRule(g, r, input.alertsPerRule));
     // Room for counts, the page fields and the `cut` statements beside the rules.
     const listed = listBudget(maxOutputBytes);
     const maxBytes = Math.max(Math.floor(listed / 2), listed - 1024);
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes });
+    const from = readRulesCursor(input.cursor);
+    const page = pageList(rows, { cursor: encodeCursor(from.offset), limit: input.limit, maxBytes });
+    const ids = ranked.map((x) => x.id);
     const shrunk = fitRules(page.items, maxBytes);
     const cut = [...statedCuts(page.items, input.alertsPerRule), ...shrunk];
+    if (from.digest !== undefined && from.digest !== digestOf(ids.slice(0, from.offset))) cut.unshift(ORDER_MOVED);
+    const end = from.offset + page.returned;
     return {
       counts,
       groups: (groups ?? []).length,
       rules: page.items,
       ...(cut.length ? { cut } : {}),
       ...withoutItems(page),
+      ...(page.truncated ? { nextCursor: rulesCursor(end, digestOf(ids.slice(0, end))) } : {}),
     };
   },
 });
+
+/**
+ * Rules are listed by state, and states change between two calls (a rule fires, a group is evaluated for the
+ * first time after a reload), so an offset alone could repeat or skip rules across pages without a word. The
+ * cursor also carries a digest of which rules the earlier pages held (file, group, position; order-free): when
+ * the rules before the cursor are no longer the same set, the page says so.
+ */
+const ORDER_MOVED =
+  'rules changed state (or the filters changed) since the previous page, and the list is ordered by state: pages may repeat or miss rules; call again without cursor for a consistent list';
+
+function digestOf(ids: readonly string[]): string {
+  return createHash('sha256')
+    .update([...ids].sort().join('\0'))
+    .digest('base64url')
+    .slice(0, 11);
+}
+
+function rulesCursor(offset: number, digest: string): string {
+  return Buffer.from(`r:${offset}:${digest}`).toString('base64url');
+}
+
+/** The offset and digest of a cursor this tool issued (an offset-only one from older replicas is read too). */
+export function readRulesCursor(cursor: string | undefined): { offset: number; digest?: string } {
+  if (!cursor) return { offset: 0 };
+  const m = /^r:(\d{1,9}):([A-Za-z0-9_-]{11})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (m) return { offset: Number(m[1]), digest: m[2] as string };
+  try {
+    return { offset: decodeCursor(cursor) };
+  } catch {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      'cursor is not one alerts_list_rules issued; omit it to start from the first page',
+    );
+  }
+}
 
 /** A rule's label and annotation values are cut to this when its entry alone would not fit without alerts. */
 const FIT_VALUE_CHARS = 100;
