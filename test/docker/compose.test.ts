@@ -378,4 +378,63 @@ describe('lifecycle edge cases', () => {
     expect(res.projects.find((p: { project: string }) => p.project === project)?.addressable).toBeUndefined();
     expect((await callError(tool('compose_get_status'), { project: odd }, services)).code).toBe('ERR_INVALID_INPUT');
   }, 60_000);
+  it('one project name, two working dirs: listed with both dirs, lifecycle refused naming them, services of one allowed', async () => {
+    // Compose labels each container with the dir it ran from (docker/compose pkg/api/labels.go,
+    // com.docker.compose.project.working_dir) and finds a project by its name label alone.
+    const twin = `twin-${fx.prefix.slice(-6)}`;
+    const at = (dir: string, service: string) => ({
+      'com.docker.compose.project': twin,
+      'com.docker.compose.service': service,
+      'com.docker.compose.project.working_dir': dir,
+    });
+    const [webA, dbA, webB] = await Promise.all([
+      fx.start({ name: 'twin-a-web', labels: at('/srv/a', 'web'), script: 'sleep 600' }),
+      fx.start({ name: 'twin-a-db', labels: at('/srv/a', 'db'), script: 'sleep 600' }),
+      fx.start({ name: 'twin-b-web', labels: at('/srv/b', 'web'), script: 'sleep 600' }),
+    ]);
+    const listed = await call(tool('compose_list_projects'), { limit: 200 }, services);
+    expect(listed.note).toContain(`"${twin}" ("/srv/a", "/srv/b")`);
+    const status = await call(tool('compose_get_status'), { project: twin }, services);
+    expect(status.note).toContain('2 deployments sharing the project name, from different working dirs');
+    expect(status.note).toContain('"/srv/a", "/srv/b"');
+    expect((await call(tool('compose_get_status'), { project }, services)).note).toBeUndefined();
+    for (const name of ['compose_stop', 'compose_restart']) {
+      const err = await callError(tool(name), { project: twin, waitSeconds: 0 }, services);
+      expect(err.code).toBe('ERR_CONFLICT');
+      expect(err.message).toContain('nothing was done');
+      expect(err.message).toContain(`"/srv/a": ${dbA}, ${webA}`);
+      expect(err.message).toContain(`"/srv/b": ${webB}`);
+    }
+    for (const c of [webA, dbA, webB]) expect((await fx.inspect(c)).State.Running).toBe(true);
+    // a service only one deployment has is unambiguous
+    const db = await call(tool('compose_stop'), { project: twin, services: ['db'], stopTimeoutSeconds: 0 }, services);
+    expect(db).toMatchObject({ allReached: true, counts: { total: 1 } });
+    expect((await fx.inspect(webB)).State.Running).toBe(true);
+  }, 60_000);
+  it('compose_get_status: a crash-looping service caught between exits is not counted running, and not ok', async () => {
+    // The list endpoint shows it "running" ("Up 1 second"); moby's restart manager brings it back after each exit.
+    const looped = `loop-${fx.prefix.slice(-6)}`;
+    const loop = await fx.start({
+      name: 'status-loop',
+      labels: { 'com.docker.compose.project': looped, 'com.docker.compose.service': 'api' },
+      script: 'sleep 3; exit 1',
+      restart: 'always',
+    });
+    await fx.waitFor('the loop to be running again after two restarts', async () => {
+      const i = await fx.inspect(loop);
+      return (
+        i.RestartCount >= 2 &&
+        i.State.Running &&
+        !i.State.Restarting &&
+        Date.now() - Date.parse(i.State.StartedAt) < 1500
+      );
+    });
+    const res = await call(tool('compose_get_status'), { project: looped }, services);
+    expect(res.ok).toBe(false);
+    expect(res.services[0]).toMatchObject({ service: 'api', running: 0, total: 1 });
+    expect(res.services[0].containers[0].state).toBe('running');
+    expect(res.services[0].containers[0].status).toMatch(
+      /restarted \d+ times by its restart policy, the last exit \d+ s ago/,
+    );
+  }, 60_000);
 });

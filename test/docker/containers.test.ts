@@ -260,6 +260,39 @@ describe('lifecycle', () => {
     ).resolves.toMatchObject({ changed: true });
   });
 
+  it('start and restart of a crash-looping container (restart policy) say the engine keeps restarting it, not a success', async () => {
+    // moby restartmanager/restartmanager.go: each exit is answered by a restart after a growing wait (the state
+    // is "restarting" meanwhile, with State.Running still true, so the engine treats a start as a no-op).
+    const loop = await fx.start({ name: 'crashloop', script: 'exit 1', restart: 'unless-stopped' });
+    await fx.waitFor('the crash loop to be in its backoff', async () => {
+      const i = await fx.inspect(loop);
+      return i.State.Restarting && i.RestartCount >= 3;
+    });
+    const started = await call(tool('containers_start'), { container: loop, waitSeconds: 3 }, services);
+    expect(started).toMatchObject({ changed: false, reached: false });
+    expect(started.message).toMatch(
+      /keeps exiting and the engine's restart policy starts it again \(restart count \d+/,
+    );
+    expect(started.message).toContain('the start was not sent');
+    expect(started.message).not.toContain('already running');
+    const restarted = await call(tool('containers_restart'), { container: loop, waitSeconds: 3 }, services);
+    expect(restarted).toMatchObject({ changed: true, reached: false });
+    expect(restarted.message).toMatch(/(keeps exiting|exited) and the engine's restart policy starts it again/);
+    await docker(['update', '--restart', 'no', loop]);
+  }, 60_000);
+
+  it('a stop of a restart-policy "always" container says the engine starts it again when the daemon restarts', async () => {
+    const always = await fx.start({ name: 'always', script: 'sleep 600', restart: 'always' });
+    const res = await call(tool('containers_stop'), { container: always, stopTimeoutSeconds: 0 }, services);
+    expect(res).toMatchObject({ changed: true, reached: true, container: { running: false } });
+    expect(res.message).toContain(
+      'its restart policy is "always", so the engine starts it again when the Docker daemon restarts',
+    );
+    const other = await fx.start({ name: 'unless', script: 'sleep 600', restart: 'unless-stopped' });
+    const quiet = await call(tool('containers_stop'), { container: other, stopTimeoutSeconds: 0 }, services);
+    expect(quiet.message).not.toContain('daemon restarts');
+  });
+
   it('lifecycle on an unknown container is ERR_NOT_FOUND', async () => {
     const err = await callError(tool('containers_restart'), { container: `${fx.prefix}-ghost` }, services);
     expect(err.code).toBe('ERR_NOT_FOUND');

@@ -172,6 +172,29 @@ describe('events_list', () => {
     expect(byId.events.every((e: Ev) => e.name === other)).toBe(true);
   });
 
+  it('a renamed container: asked by either name, its events under both names, the rename with its old name', async () => {
+    // The engine records each event under the name the container had then; a rename event carries the
+    // old name (with its leading "/") in Actor.Attributes.oldName (moby daemon/rename.go; checked on 28.2).
+    const before = await fx.start({ name: 'before', script: 'sleep 600' });
+    const after = fx.nameOf('after');
+    fx.names.push(after);
+    await docker(['rename', before, after]);
+    await docker(['stop', '-t', '0', after]);
+    const byNew = await eventsUntil(
+      { ...mine, container: after },
+      (evs) => evs.some((e) => e.action === 'die'),
+      'the die of the renamed container',
+    );
+    const seen = byNew.events.map((e: Ev) => `${e.action}:${e.name}`);
+    expect(seen).toContain(`create:${before}`);
+    expect(seen).toContain(`start:${before}`);
+    expect(seen).toContain(`die:${after}`);
+    expect(byNew.events.find((e: Ev) => e.action === 'rename')).toMatchObject({ name: after, detail: before });
+    expect(byNew.notes.join(' ')).toContain(`"${before}" -> "${after}"`);
+    const byOld = await call(events, { ...mine, container: before }, services);
+    expect(byOld.events.map((e: Ev) => `${e.action}:${e.name}`)).toEqual(seen);
+  });
+
   it('until bounds the window; a future until is clamped to now and said', async () => {
     const all = await call(events, { ...mine, container: svc }, services);
     const cutAt = all.events[1]?.time as string;

@@ -83,7 +83,7 @@ export interface RunSpec {
   /** Shell script run by `sh -c`. */
   script: string;
   health?: { cmd: string; intervalSeconds?: number; retries?: number };
-  restart?: 'always' | 'on-failure' | 'no';
+  restart?: 'always' | 'unless-stopped' | 'on-failure' | 'no';
   labels?: Record<string, string>;
   /** Run tini as PID 1 so SIGTERM stops the container at once (default true). */
   init?: boolean;

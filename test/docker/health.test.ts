@@ -119,6 +119,38 @@ describe('health_get_report', () => {
     );
   });
 
+  it('a crash loop caught between exits (running) is restarting, not ok; diagnose says the engine keeps restarting it', async () => {
+    // moby restartmanager/restartmanager.go: a restart waits 100 ms, doubling up to a minute, reset only after a
+    // 10 s run; between exits the engine shows the container "running" (RestartCount counts the restarts).
+    const loop = await fx.start({
+      name: 'loop-running',
+      script: 'echo boot; sleep 3; echo crash >&2; exit 1',
+      restart: 'always',
+      labels: { 'rh.case': 'loop-running' },
+    });
+    await fx.waitFor('the loop to be running again after two restarts', async () => {
+      const i = await fx.inspect(loop);
+      return (
+        i.RestartCount >= 2 &&
+        i.State.Running &&
+        !i.State.Restarting &&
+        Date.now() - Date.parse(i.State.StartedAt) < 1500
+      );
+    });
+    const [res, diag] = await Promise.all([
+      call(tool('health_get_report'), { labels: [`${RUN_LABEL}=${fx.prefix}`, 'rh.case=loop-running'] }, services),
+      call(tool('containers_diagnose'), { container: loop }, services),
+    ]);
+    expect(res.containers[0]).toMatchObject({ name: loop, state: 'running' });
+    expect(res.containers[0].problems).toContain('restarting');
+    expect(res.ok).toBe(false);
+    expect(res.counts.restarting).toBe(1);
+    expect(diag.container.state).toBe('running');
+    expect(diag.findings.join(' ')).toMatch(
+      /the engine keeps restarting it: restarted \d+ times by its restart policy, the last exit \d+ s ago/,
+    );
+  }, 60_000);
+
   it('diagnose reports the OOM kill', async () => {
     const res = await call(tool('containers_diagnose'), { container: names.oom }, services);
     expect(res.container.oomKilled).toBe(true);

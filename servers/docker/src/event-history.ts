@@ -3,8 +3,19 @@ import type { Logger } from '@ravenhelm/kit';
 import type { EngineEvent } from './backend.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from './state.js';
 
-/** The attributes an event keeps: any other is a container label, and any label value can hold a credential. */
-const KEPT_ATTRIBUTES = ['name', 'image', 'exitCode', 'signal', COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL];
+/**
+ * The attributes an event keeps: any other is a container label, and any label value can hold a credential.
+ * `oldName` is on rename events (moby daemon/rename.go), so a container's events can be followed across names.
+ */
+const KEPT_ATTRIBUTES = [
+  'name',
+  'oldName',
+  'image',
+  'exitCode',
+  'signal',
+  COMPOSE_PROJECT_LABEL,
+  COMPOSE_SERVICE_LABEL,
+];
 /** An event line longer than this (a container with megabytes of labels) is skipped, not buffered. */
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Keys of the latest events, to drop the copies a reconnect replays. */

@@ -7,6 +7,7 @@ import {
   ContainerState,
   type ContainerStateT,
   nameOf,
+  restartLoopOf,
   stateOf,
   targetAfterStart,
   type WaitTarget,
@@ -158,7 +159,7 @@ export async function settle(
             reached: waited.reached,
             waitedMs: waited.waitedMs,
             container: state,
-            message: describe(p.action, changed, target, waited.reached, state),
+            message: `${describe(p.action, changed, target, waited.reached, state, restartLoopOf(waited.info))}${p.action === 'stop' && waited.reached ? afterDaemonRestart(waited.info) : ''}`,
           };
   } catch (err) {
     if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
@@ -214,6 +215,16 @@ function removedResult(
   };
 }
 
+/**
+ * A stop holds only until the Docker daemon restarts for a container whose restart policy is "always": the
+ * engine starts it again then (docs.docker.com/engine/containers/start-containers-automatically/, restart
+ * policies: "always" restarts a manually stopped container when the daemon restarts; "unless-stopped" does not).
+ */
+function afterDaemonRestart(info: Docker.ContainerInspectInfo): string {
+  if (info.HostConfig?.RestartPolicy?.Name !== 'always') return '';
+  return '; its restart policy is "always", so the engine starts it again when the Docker daemon restarts (docker update --restart unless-stopped keeps it stopped)';
+}
+
 const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
 
 function describe(
@@ -222,8 +233,18 @@ function describe(
   target: WaitTarget,
   reached: boolean,
   s: z.infer<typeof ContainerState>,
+  /** Milliseconds since the exit the engine's restart policy answered, when it restarts the container in a loop. */
+  loopMs: number | undefined,
 ): string {
   const who = `container "${s.name}"`;
+  if (action !== 'stop' && loopMs !== undefined) {
+    const last =
+      s.state === 'restarting'
+        ? 'it is waiting to be started again'
+        : `the last exit ${Math.round(loopMs / 1000)} s ago`;
+    const keeps = s.restartCount > 1 || s.state === 'restarting' ? 'keeps exiting' : 'exited';
+    return `${who} ${keeps} and the engine's restart policy starts it again (restart count ${s.restartCount}, ${last}; state: ${s.state})${changed ? '' : `: the ${action} was not sent, the engine already counts it as running`}; check containers_diagnose and logs_get for why it exits`;
+  }
   if (!changed)
     return `${who} was already ${action === 'stop' ? 'stopped' : 'running'}; nothing was done (state: ${s.state}, health: ${s.health})`;
   if (reached) return `${who} ${action === 'stop' ? 'stopped' : `is ${target}`} after ${action} (state: ${s.state})`;

@@ -140,6 +140,28 @@ export function failedHealthcheck(info: Docker.ContainerInspectInfo): boolean {
   return (info.State.Running && !info.State.Restarting) || h.FailingStreak > 0;
 }
 
+/**
+ * How recent a policy restart must be for the container to count as restarting. The engine's restart manager
+ * (moby restartmanager/restartmanager.go) waits 100 ms before a restart, doubling up to one minute, and resets
+ * that only after a run of 10 s or more: a container in a crash loop is "running" between exits, and
+ * "restarting" only while it waits.
+ */
+export const RESTART_LOOP_MS = 60_000;
+
+/**
+ * Whether the engine is bringing the container back again and again: restarting now, or running after a
+ * restart by its policy (RestartCount counts those since the last start by hand) from an exit less than
+ * RESTART_LOOP_MS ago. Returns the milliseconds since that exit (0 while restarting), else undefined.
+ */
+export function restartLoopOf(info: Docker.ContainerInspectInfo, nowMs = Date.now()): number | undefined {
+  if (info.State.Restarting) return 0;
+  if (!(info.RestartCount > 0) || !info.State.Running) return undefined;
+  const finished = Date.parse(dockerTime(info.State.FinishedAt) ?? '');
+  if (!Number.isFinite(finished)) return undefined;
+  const since = Math.max(0, nowMs - finished);
+  return since < RESTART_LOOP_MS ? since : undefined;
+}
+
 /** The list endpoint only has health inside the human status text: "Up 5 minutes (healthy)". */
 export function healthOfStatusText(status: string): HealthStatus {
   if (/\(healthy\)/.test(status)) return 'healthy';
@@ -214,17 +236,21 @@ export async function waitFor(
   const started = Date.now();
   const deadline = started + timeoutMs;
   let runningSince: { startedAt: string; at: number } | undefined;
+  let firstRestartCount: number | undefined;
   for (;;) {
     const info = await docker.inspect(ref, signal);
     const now = Date.now();
+    firstRestartCount ??= info.RestartCount;
     let reached = reachedTarget(info, target);
     if (target === 'running') {
       if (!reached) runningSince = undefined;
       else if (runningSince?.startedAt !== info.State.StartedAt)
         runningSince = { startedAt: info.State.StartedAt, at: now };
       const stable = reached && runningSince !== undefined && now - runningSince.at >= settleMs;
-      // at the deadline, report what is true now
-      if (!stable && now + pollMs <= deadline) reached = false;
+      // At the deadline, report what is true now; but a run the engine's restart policy began during the wait
+      // (it exited again) is a crash loop caught between exits, not a reached target.
+      const restartedMeanwhile = info.RestartCount > firstRestartCount;
+      if (!stable && (now + pollMs <= deadline || restartedMeanwhile)) reached = false;
     }
     if (reached || hopeless(info, target) || now + pollMs > deadline) {
       return { info, target, reached, waitedMs: now - started };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { jsonBytes, ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import { act, type LifecycleAction, type LifecycleResultT, prepare, settle, WaitTargetSchema } from '../lifecycle.js';
@@ -11,6 +11,7 @@ import {
   healthOfStatusText,
   mapLimit,
   nameOf,
+  restartLoopOf,
   shortId,
 } from '../state.js';
 import { type DockerServices, defineTool } from './define.js';
@@ -41,11 +42,51 @@ function withoutOneOffs(all: readonly Docker.ContainerInfo[]): {
   return { own: all.filter((c) => !isOneOff(c)), oneOffs: all.filter(isOneOff) };
 }
 
+/** Where Compose ran from: it labels every container it makes with it (docker/compose pkg/api/labels.go). */
+const WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir';
+
+/** The containers of each working dir, for the dirs the containers name (containers without the label aside). */
+function byWorkingDir(containers: readonly Docker.ContainerInfo[]): Map<string, Docker.ContainerInfo[]> {
+  const dirs = new Map<string, Docker.ContainerInfo[]>();
+  for (const c of containers) {
+    const dir = c.Labels?.[WORKING_DIR_LABEL];
+    if (dir) dirs.set(dir, [...(dirs.get(dir) ?? []), c]);
+  }
+  return dirs;
+}
+
+/**
+ * Compose finds a project's containers by the project label alone (and its `ls` merges the config files of
+ * every container of the name: docker/compose pkg/compose/ls.go), so two deployments given the same project
+ * name in different directories are one project to it. Starting, stopping or restarting them as one would act
+ * on a deployment the caller did not mean: refused, naming each working dir and its containers.
+ */
+function refuseMixedDeployments(project: string, containers: readonly Docker.ContainerInfo[]): void {
+  const dirs = byWorkingDir(containers);
+  if (dirs.size < 2) return;
+  const each = [...dirs.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .slice(0, 5)
+    .map(([dir, cs]) => `${JSON.stringify(clipChars(dir, 200))}: ${namesOf(cs)}`);
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `nothing was done: compose project "${project}" is ${dirs.size} deployments from different working dirs (${WORKING_DIR_LABEL}): ${each.join('; ')}. Act on one deployment's containers with containers_start/containers_stop/containers_restart, or choose services that only one of them has`,
+    {
+      project,
+      workingDirs: [...dirs.keys()]
+        .sort()
+        .slice(0, 5)
+        .map((d) => clipChars(d, 200)),
+    },
+  );
+}
+
 /** The project's containers (optionally some services), sorted by service then name; ERR_NOT_FOUND when none match. */
 async function projectContainers(
   ctx: ToolContext<DockerServices>,
   project: string,
   services?: string[],
+  opts: { oneDeployment?: boolean } = {},
 ): Promise<Docker.ContainerInfo[]> {
   const all = await ctx.docker.listContainers({ label: [`${COMPOSE_PROJECT_LABEL}=${project}`] }, ctx.signal);
   if (all.length === 0) {
@@ -67,9 +108,9 @@ async function projectContainers(
     const wanted = new Set(services);
     chosen = all.filter((c) => wanted.has(serviceOf(c)));
   }
-  return chosen.sort(
-    (a, b) => serviceOf(a).localeCompare(serviceOf(b)) || nameOf(a.Names).localeCompare(nameOf(b.Names)),
-  );
+  chosen.sort((a, b) => serviceOf(a).localeCompare(serviceOf(b)) || nameOf(a.Names).localeCompare(nameOf(b.Names)));
+  if (opts.oneDeployment) refuseMixedDeployments(project, chosen);
+  return chosen;
 }
 
 export const composeListProjects = defineTool({
@@ -106,7 +147,14 @@ export const composeListProjects = defineTool({
     const all = await docker.listContainers({ label: [COMPOSE_PROJECT_LABEL] }, signal);
     const byProject = new Map<
       string,
-      { services: Set<string>; containers: number; running: number; unhealthy: number; exited: number }
+      {
+        services: Set<string>;
+        containers: number;
+        running: number;
+        unhealthy: number;
+        exited: number;
+        dirs: Set<string>;
+      }
     >();
     for (const c of all) {
       const project = c.Labels?.[COMPOSE_PROJECT_LABEL];
@@ -117,8 +165,11 @@ export const composeListProjects = defineTool({
         running: 0,
         unhealthy: 0,
         exited: 0,
+        dirs: new Set<string>(),
       };
       p.services.add(serviceOf(c));
+      const dir = c.Labels?.[WORKING_DIR_LABEL];
+      if (dir) p.dirs.add(dir);
       p.containers++;
       if (c.State === 'running') p.running++;
       if (c.State === 'exited' || c.State === 'dead') p.exited++;
@@ -139,13 +190,68 @@ export const composeListProjects = defineTool({
       .sort((a, b) => a.project.localeCompare(b.project));
     const { items, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
     const odd = items.filter((p) => p.addressable === false).length;
-    const note =
-      odd > 0
-        ? `${odd} project label(s) marked addressable: false are not valid compose project names (compose allows lowercase letters, digits, "-" and "_", starting with a letter or digit), so the other compose tools refuse them; see their containers with containers_list and labels ["${COMPOSE_PROJECT_LABEL}=<project>"]`
-        : undefined;
+    const notes: string[] = [];
+    if (odd > 0) {
+      notes.push(
+        `${odd} project label(s) marked addressable: false are not valid compose project names (compose allows lowercase letters, digits, "-" and "_", starting with a letter or digit), so the other compose tools refuse them; see their containers with containers_list and labels ["${COMPOSE_PROJECT_LABEL}=<project>"]`,
+      );
+    }
+    // One name, several deployments (their counts are added up in the row): said, since compose lifecycle refuses them.
+    const mixed = items.flatMap((p) => {
+      const dirs = [...(byProject.get(p.project)?.dirs ?? [])].sort();
+      return dirs.length < 2
+        ? []
+        : [
+            `"${p.project}" (${dirs
+              .slice(0, 5)
+              .map((d) => JSON.stringify(clipChars(d, 200)))
+              .join(', ')})`,
+          ];
+    });
+    if (mixed.length > 0) {
+      notes.push(
+        `${mixed.length} project name(s) are shared by deployments from different working dirs (${WORKING_DIR_LABEL}), counted together in their rows: ${mixed.slice(0, 5).join('; ')}${mixed.length > 5 ? '; …' : ''}. compose_start/compose_stop/compose_restart refuse them as one; act on each deployment's containers with containers_* tools`,
+      );
+    }
+    const note = notes.length > 0 ? notes.join('. ') : undefined;
     return { projects: items, ...rest, ...(note ? { note } : {}) };
   },
 });
+
+/**
+ * The list endpoint shows a crash-looping container as "running" between its exits ("Up 2 seconds"), without
+ * its restart count: the services' containers up for under two minutes (docker/go-units duration.go writes
+ * "Less than a second", "N seconds", "About a minute") are inspected, and those the engine's restart policy
+ * brought back from an exit less than a minute ago (restartLoopOf) are returned with what to say about them.
+ */
+async function restartLoops(
+  ctx: ToolContext<DockerServices>,
+  containers: readonly Docker.ContainerInfo[],
+): Promise<Map<string, string>> {
+  const fresh = containers.filter(
+    (c) =>
+      !isOneOff(c) && c.State === 'running' && /^Up (Less than a second|\d+ seconds?|About a minute)\b/.test(c.Status),
+  );
+  const loops = new Map<string, string>();
+  await mapLimit(fresh.slice(0, LOOP_CHECKS), 8, async (c) => {
+    try {
+      const info = await ctx.docker.inspect(c.Id, ctx.signal);
+      const ms = restartLoopOf(info);
+      if (ms !== undefined) {
+        loops.set(
+          c.Id,
+          `restarted ${info.RestartCount} times by its restart policy, the last exit ${Math.round(ms / 1000)} s ago: not counted as running (see containers_diagnose)`,
+        );
+      }
+    } catch (err) {
+      // removed since the list: it is simply gone
+      if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
+    }
+  });
+  return loops;
+}
+/** Containers inspected at most for a restart loop in one status call. */
+const LOOP_CHECKS = 100;
 
 export const composeGetStatus = defineTool({
   name: 'compose_get_status',
@@ -169,6 +275,7 @@ export const composeGetStatus = defineTool({
         ),
       }),
     ),
+    note: z.string().optional(),
   }),
   handler: async ({ project }, ctx) => {
     const containers = await projectContainers(ctx, project);
@@ -176,16 +283,17 @@ export const composeGetStatus = defineTool({
     const entryOf = (c: Docker.ContainerInfo) => (isOneOff(c) ? `${serviceOf(c)} (one-off run)` : serviceOf(c));
     const services = new Map<string, Docker.ContainerInfo[]>();
     for (const c of containers) services.set(entryOf(c), [...(services.get(entryOf(c)) ?? []), c]);
+    const loops = await restartLoops(ctx, containers);
     const out = [...services.entries()].map(([service, list]) => ({
       service,
-      running: list.filter((c) => c.State === 'running').length,
+      running: list.filter((c) => c.State === 'running' && !loops.has(c.Id)).length,
       total: list.length,
       containers: list.map((c) => ({
         id: shortId(c.Id),
         name: nameOf(c.Names),
         state: c.State,
         health: healthOfStatusText(c.Status),
-        status: c.Status,
+        status: loops.has(c.Id) ? `${c.Status}; ${loops.get(c.Id)}` : c.Status,
       })),
     }));
     const ok = out.every(
@@ -193,7 +301,17 @@ export const composeGetStatus = defineTool({
         (s.running === s.total || s.service.endsWith(' (one-off run)')) &&
         s.containers.every((c) => c.health !== 'unhealthy'),
     );
-    return { project, ok, services: out };
+    const dirs = [...byWorkingDir(containers).keys()].sort();
+    const note =
+      dirs.length > 1
+        ? `these are ${dirs.length} deployments sharing the project name, from different working dirs (${WORKING_DIR_LABEL}): ${dirs
+            .slice(0, 5)
+            .map((d) => JSON.stringify(clipChars(d, 200)))
+            .join(
+              ', ',
+            )}; their services are listed together here, and compose_start/compose_stop/compose_restart refuse them as one`
+        : undefined;
+    return { project, ok, services: out, ...(note ? { note } : {}) };
   },
 });
 
@@ -325,7 +443,7 @@ async function runProjectLifecycle(
   // A fresh lookup could already differ from the confirmed plan (a container joined in the meantime).
   // a confirmed plan holds the services' own containers only (planProject)
   const { own: containers, oneOffs: found } = withoutOneOffs(
-    planned ? [...planned] : await projectContainers(ctx, project, services),
+    planned ? [...planned] : await projectContainers(ctx, project, services, { oneDeployment: true }),
   );
   const since = planned ? await joinedSince(ctx, project, services, planned) : { joined: [], oneOffs: [] };
   const joined = since.joined;
@@ -575,7 +693,7 @@ const planProject =
     { project, services }: { project: string; services?: string[] | undefined },
     ctx: ToolContext<DockerServices>,
   ): Promise<{ text: string; bound: Docker.ContainerInfo[] }> => {
-    const { own, oneOffs } = withoutOneOffs(await projectContainers(ctx, project, services));
+    const { own, oneOffs } = withoutOneOffs(await projectContainers(ctx, project, services, { oneDeployment: true }));
     const left =
       oneOffs.length > 0
         ? `; left as they are: ${oneOffs.length} one-off container(s) of docker compose run (${namesOf(oneOffs)})`
@@ -623,7 +741,7 @@ export const composeRestart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Restart a compose project',
-  description: 'Restarts the project (or some services) and waits until running/healthy; restart budgets apply.',
+  description: 'Restarts the project (or services) and waits until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -641,7 +759,7 @@ export const composeStart = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Start a compose project',
-  description: 'Starts the project (or some services) and waits until running/healthy; restart budgets apply.',
+  description: 'Starts the project (or services) and waits until running/healthy; restart budgets apply.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',
@@ -661,7 +779,7 @@ export const composeStop = defineTool({
   tier: 'MEDIUM',
   scopes: ['mcp:docker:write'],
   title: 'Stop a compose project',
-  description: 'Stops the project (or some services) and waits until stopped.',
+  description: 'Stops the project (or services) and waits until stopped.',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   // Long-running: clients with MCP Tasks may run it as a task; others get the plain call.
   task: 'optional',

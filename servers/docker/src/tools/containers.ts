@@ -15,6 +15,7 @@ import {
   healthOfStatusText,
   nameOf,
   portsOf,
+  restartLoopOf,
   STATUS_VALUES,
   shortId,
   stateOf,
@@ -154,8 +155,8 @@ export const containersDiagnose = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     container: ContainerRef,
-    errorLines: z.number().int().min(0).max(50).default(10).describe('Recent error lines to include'),
-    healthChecks: z.number().int().min(1).max(5).default(3).describe('Latest health checks to include'),
+    errorLines: z.number().int().min(0).max(50).default(10).describe('Error lines shown'),
+    healthChecks: z.number().int().min(1).max(5).default(3).describe('Health checks shown'),
   }),
   output: z.object({
     container: ContainerState,
@@ -247,7 +248,12 @@ export const containersDiagnose = defineTool({
         'health shows unhealthy only because it is stopped (the engine marks every stopped container so); its last health checks passed',
       );
     }
-    if (state.restartCount > 0 && state.state !== 'restarting')
+    const loop = restartLoopOf(info);
+    if (loop !== undefined && state.state !== 'restarting') {
+      findings.push(
+        `the engine keeps restarting it: restarted ${state.restartCount} times by its restart policy, the last exit ${Math.round(loop / 1000)} s ago; it runs between exits, so "running" is not a recovery (check errorLog and logs_get)`,
+      );
+    } else if (state.restartCount > 0 && state.state !== 'restarting')
       findings.push(`restarted ${state.restartCount} times by its restart policy`);
     if (info.State.Error) findings.push(`engine error: ${clipChars(info.State.Error, 300)}`);
     if (found.length > 0) findings.push(`${found.length} recent error-like log lines (see errorLog)`);

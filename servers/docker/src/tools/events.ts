@@ -20,7 +20,7 @@ const Event = z.object({
   time: z.string(),
   type: z.string(),
   action: z.string(),
-  detail: z.string().optional().describe('After the action: the health status, or the exec command (redacted, cut)'),
+  detail: z.string().optional().describe("Health status, exec command (redacted, cut), or a rename's old name"),
   id: z.string(),
   name: z.string().optional(),
   image: z.string().optional(),
@@ -40,7 +40,14 @@ export function eventOf(e: EngineEvent): Event {
   const attrs = e.Actor?.Attributes ?? {};
   const [action = '', ...rest] = (e.Action ?? '').split(': ');
   const after = rest.join(': ');
-  const detail = after === '' ? undefined : action.startsWith('exec_') ? commandOf(after) : sliceChars(after, 200);
+  const detail =
+    action === 'rename' && attrs.oldName !== undefined
+      ? oldNameOf(e)
+      : after === ''
+        ? undefined
+        : action.startsWith('exec_')
+          ? commandOf(after)
+          : sliceChars(after, 200);
   const exit = attrs.exitCode === undefined ? undefined : Number(attrs.exitCode);
   return {
     time: new Date(eventMs(e)).toISOString(),
@@ -72,6 +79,36 @@ function matches(e: EngineEvent, f: EventFilter): boolean {
 }
 
 const nameIs = (e: EngineEvent, ref: string) => e.Actor?.Attributes?.name === ref;
+/** The name a rename event says the container had before (the engine writes it with its leading "/"). */
+const oldNameOf = (e: EngineEvent) =>
+  e.Action === 'rename' ? e.Actor?.Attributes?.oldName?.replace(/^\//, '') : undefined;
+
+/**
+ * The events of the containers that bore the name `ref`, across renames: the engine records each event under
+ * the name the container had then, so a container renamed to (or from) `ref` inside the window has events
+ * under another name too (compose's recreate creates under a temporary name and renames). Those containers are
+ * followed by id; the note names each rename followed.
+ */
+function byName(ref: string, known: readonly EngineEvent[]) {
+  const renames = known.filter((e) => e.Action === 'rename' && (nameIs(e, ref) || oldNameOf(e) === ref));
+  const ids = new Set(renames.map((e) => e.Actor?.ID ?? ''));
+  return {
+    test: (e: EngineEvent) => nameIs(e, ref) || ids.has(e.Actor?.ID ?? ''),
+    notes: (shown: readonly EngineEvent[]): string[] => {
+      const followed = renames.filter((r) => shown.some((e) => e.Actor?.ID === r.Actor?.ID && !nameIs(e, ref)));
+      if (followed.length === 0) return [];
+      const said = followed
+        .slice(-5)
+        .map(
+          (r) =>
+            `${shortId(r.Actor?.ID ?? '')} "${oldNameOf(r)}" -> "${r.Actor?.Attributes?.name}" at ${new Date(eventMs(r)).toISOString()}`,
+        );
+      return [
+        `renames followed (${said.join('; ')}): the events of ${ids.size === 1 ? 'that container' : 'those containers'} under its other names are shown too, each with the name it had then`,
+      ];
+    },
+  };
+}
 const idStarts = (e: EngineEvent, ref: string) => (e.Actor?.ID ?? '').startsWith(ref);
 const idsOf = (events: readonly EngineEvent[]) => [...new Set(events.map((e) => shortId(e.Actor?.ID ?? '')))];
 
@@ -90,16 +127,21 @@ export async function containerMatcher(
   test: (e: EngineEvent) => boolean;
   notes: (shown: readonly EngineEvent[], left: readonly EngineEvent[]) => string[];
 }> {
-  if (!/^[0-9a-f]{4,64}$/.test(ref)) return { test: (e) => nameIs(e, ref), notes: () => [] };
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) {
+    const name = byName(ref, known);
+    return { test: name.test, notes: (shown) => name.notes(shown) };
+  }
   if (ref.length === 64) return { test: (e) => e.Actor?.ID === ref, notes: () => [] };
-  if (known.some((e) => nameIs(e, ref)) || (await named())) {
+  if (known.some((e) => nameIs(e, ref) || oldNameOf(e) === ref) || (await named())) {
+    const name = byName(ref, known);
     return {
-      test: (e) => nameIs(e, ref),
-      notes: (_shown, left) => {
-        const others = left.filter((e) => idStarts(e, ref) && !nameIs(e, ref));
-        if (others.length === 0) return [];
+      test: name.test,
+      notes: (shown, left) => {
+        const others = left.filter((e) => idStarts(e, ref) && !name.test(e));
+        if (others.length === 0) return name.notes(shown);
         const ids = idsOf(others);
         return [
+          ...name.notes(shown),
           `"${ref}" is a container's name, so only its events are shown; ${others.length} events of ${ids.length === 1 ? 'another container' : `${ids.length} other containers`} whose id starts with "${ref}" (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}) are not: for those, give more of the id than "${ref}"`,
         ];
       },

@@ -1,12 +1,24 @@
 import { clipChars, ListPage, pageList } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import { COMPOSE_PROJECT_LABEL, ComposeProjectName, failedHealthcheck, Health, mapLimit, stateOf } from '../state.js';
+import {
+  COMPOSE_PROJECT_LABEL,
+  ComposeProjectName,
+  failedHealthcheck,
+  Health,
+  mapLimit,
+  restartLoopOf,
+  stateOf,
+} from '../state.js';
 import { stripAnsi } from '../stream.js';
 import { LabelFilter } from './containers.js';
 import { defineTool } from './define.js';
 
-/** `restarted`: the restart policy restarted it at least once (it crashed), even if it runs now. */
+/**
+ * `restarting`: the engine is restarting it, or restarted it after an exit less than a minute ago (a crash
+ * loop runs between exits: RESTART_LOOP_MS). `restarted`: the restart policy restarted it at least once, longer
+ * ago, and it has kept running since.
+ */
 export const PROBLEM_KINDS = [
   'unhealthy',
   'restarting',
@@ -26,7 +38,7 @@ export function problemsOf(info: Docker.ContainerInspectInfo): ProblemKind[] {
   const s = stateOf(info);
   const kinds: ProblemKind[] = [];
   if (failedHealthcheck(info)) kinds.push('unhealthy');
-  if (s.state === 'restarting') kinds.push('restarting');
+  if (restartLoopOf(info) !== undefined) kinds.push('restarting');
   else if (s.restartCount > 0) kinds.push('restarted');
   if (s.state === 'dead') kinds.push('dead');
   if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) kinds.push('exited_nonzero');
@@ -120,7 +132,7 @@ export const healthGetReport = defineTool({
       if (s.health === 'healthy') counts.healthy++;
       if (failedHealthcheck(info)) counts.unhealthy++;
       if (s.health === 'starting') counts.healthStarting++;
-      if (s.state === 'restarting') counts.restarting++;
+      if (restartLoopOf(info) !== undefined) counts.restarting++;
       if (s.restartCount > 0) counts.restartedByPolicy++;
       if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) counts.exitedNonZero++;
       if (s.state === 'exited' && (s.exitCode ?? 0) === 0) counts.exitedZero++;
