@@ -60,6 +60,15 @@ describe('loadConfig', () => {
     );
   });
 
+  it('passes auth.introspection.maxConcurrent to the authenticator (a setting the kit used to drop)', () => {
+    const c = loadConfig({
+      backendSchema,
+      env: { RAVENHELM_INTROSPECTION_CLIENT_ID: 'rs', RAVENHELM_INTROSPECTION_CLIENT_SECRET: 's' },
+      overrides: { 'backend.token': 't', 'auth.introspection.maxConcurrent': '4' },
+    });
+    expect(c.auth.introspection).toMatchObject({ clientId: 'rs', maxConcurrent: 4 });
+  });
+
   it('redacts secrets for --print-config', () => {
     const c = loadConfig({
       backendSchema,

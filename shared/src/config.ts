@@ -230,7 +230,13 @@ export const KitConfigSchema = z.object({
       jwksUri: z.string().optional(),
       audiences: csv.default([]),
       introspection: z
-        .object({ endpoint: z.string().optional(), clientId: z.string(), clientSecret: z.string() })
+        .object({
+          endpoint: z.string().optional(),
+          clientId: z.string(),
+          clientSecret: z.string(),
+          /** New opaque tokens checked at the issuer at once per replica (the auth package's default: 16). */
+          maxConcurrent: z.coerce.number().int().min(1).max(1024).optional(),
+        })
         .optional(),
       /** The Zitadel project whose roles count (`urn:zitadel:iam:org:project:<id>:roles`); required with roleScopes. */
       projectId: z.string().min(1).optional(),

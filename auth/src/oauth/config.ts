@@ -79,6 +79,12 @@ export const OAuthConfigSchema = z
          * opaque token stays accepted for at most this long; lower it where revocation must bite sooner.
          */
         cacheMaxSeconds: z.number().int().min(0).max(3600).default(300),
+        /**
+         * New opaque tokens checked at the issuer at once (per replica). Every token not seen before costs one
+         * introspection request, so a flood of made-up tokens would become a flood at the issuer: beyond this
+         * a new token is refused at once (ERR_AUTH_UNAVAILABLE, retry in 1 s); cached tokens are unaffected.
+         */
+        maxConcurrent: z.number().int().min(1).max(1024).default(16),
       })
       .optional(),
     /**

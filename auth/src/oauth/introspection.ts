@@ -22,6 +22,9 @@ type IntrospectionConfig = NonNullable<ResolvedOAuthConfig['introspection']>;
  */
 export const CREDENTIALS_RECHECK_MS = 10 * 60_000;
 
+/** Seconds a caller whose new opaque token met a full introspection limit is told to wait. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
 function invalid(message: string): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message);
 }
@@ -54,6 +57,8 @@ export class IntrospectionClient {
   /** The last time the endpoint answered us (a probe or a real token), and its refusal if it refused. */
   #lastAnswer: { at: number; failure?: AuthError } | undefined;
   #probe: Promise<void> | undefined;
+  /** Introspections of callers' tokens under way (at most introspection.maxConcurrent). */
+  #inFlight = 0;
 
   constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig, problems: IssuerProblemLog) {
     this.#config = config;
@@ -165,8 +170,21 @@ export class IntrospectionClient {
 
   /** Introspects and checks the result; ERR_AUTH_UNAVAILABLE when the endpoint does not answer properly. */
   async introspect(token: string): Promise<Record<string, unknown>> {
-    const result = await this.#call(await this.#clientConfig(), token);
-    checkIntrospection(result, this.#config);
-    return result;
+    if (this.#inFlight >= this.#introspection.maxConcurrent) {
+      // Not the issuer's fault and nothing to log per request: the caller retries, a flood stays at our door.
+      throw new AuthError(
+        'ERR_AUTH_UNAVAILABLE',
+        `too many new opaque tokens are being checked at the issuer at once (introspection_busy); try again in ${BUSY_RETRY_AFTER_SECONDS} s`,
+        { retryable: true, retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS, reason: 'introspection_busy' },
+      );
+    }
+    this.#inFlight++;
+    try {
+      const result = await this.#call(await this.#clientConfig(), token);
+      checkIntrospection(result, this.#config);
+      return result;
+    } finally {
+      this.#inFlight--;
+    }
   }
 }
