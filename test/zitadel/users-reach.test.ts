@@ -91,9 +91,7 @@ describe('users_disable where Zitadel refuses the change (FAILED_PRECONDITION)',
     const u = add('new-hire-initial', 'USER_STATE_INITIAL');
     const r = await callTool(session.s, 'users_disable', { user: u.id });
     // before the fix: "Zitadel refused user … as invalid: Errors.User.CantDeactivateInitial (COMMAND-gvx4kct9r2)"
-    expect(r.text).toMatch(
-      /^ERR_CONFLICT: .*\(id \d+, service account, initial\) has not finished its initial setup/,
-    );
+    expect(r.text).toMatch(/^ERR_CONFLICT: .*\(id \d+, service account, initial\) has not finished its initial setup/);
     expect(r.text).toMatch(/use mode 'lock'/);
     expect(u.state).toBe('USER_STATE_INITIAL');
     const locked = await callTool(session.s, 'users_disable', { user: u.id, mode: 'lock' });
