@@ -61,22 +61,28 @@ function byWorkingDir(containers: readonly Docker.ContainerInfo[]): Map<string, 
  * name in different directories are one project to it. Starting, stopping or restarting them as one would act
  * on a deployment the caller did not mean: refused, naming each working dir and its containers.
  */
+/** Working dirs an answer names: at most DIRS_SHOWN, each cut to 200 characters. */
+const DIRS_SHOWN = 5;
+const shownDir = (dir: string) => clipChars(dir, 200);
+const quotedDirs = (sorted: readonly string[]) =>
+  sorted
+    .slice(0, DIRS_SHOWN)
+    .map((d) => JSON.stringify(shownDir(d)))
+    .join(', ');
+
 function refuseMixedDeployments(project: string, containers: readonly Docker.ContainerInfo[]): void {
   const dirs = byWorkingDir(containers);
   if (dirs.size < 2) return;
   const each = [...dirs.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .slice(0, 5)
-    .map(([dir, cs]) => `${JSON.stringify(clipChars(dir, 200))}: ${namesOf(cs)}`);
+    .slice(0, DIRS_SHOWN)
+    .map(([dir, cs]) => `${JSON.stringify(shownDir(dir))}: ${namesOf(cs)}`);
   throw new ToolError(
     'ERR_CONFLICT',
     `nothing was done: compose project "${project}" is ${dirs.size} deployments from different working dirs (${WORKING_DIR_LABEL}): ${each.join('; ')}. Act on one deployment's containers with containers_start/containers_stop/containers_restart, or choose services that only one of them has`,
     {
       project,
-      workingDirs: [...dirs.keys()]
-        .sort()
-        .slice(0, 5)
-        .map((d) => clipChars(d, 200)),
+      workingDirs: [...dirs.keys()].sort().slice(0, DIRS_SHOWN).map(shownDir),
     },
   );
 }
@@ -199,14 +205,7 @@ export const composeListProjects = defineTool({
     // One name, several deployments (their counts are added up in the row): said, since compose lifecycle refuses them.
     const mixed = items.flatMap((p) => {
       const dirs = [...(byProject.get(p.project)?.dirs ?? [])].sort();
-      return dirs.length < 2
-        ? []
-        : [
-            `"${p.project}" (${dirs
-              .slice(0, 5)
-              .map((d) => JSON.stringify(clipChars(d, 200)))
-              .join(', ')})`,
-          ];
+      return dirs.length < 2 ? [] : [`"${p.project}" (${quotedDirs(dirs)})`];
     });
     if (mixed.length > 0) {
       notes.push(
@@ -304,12 +303,7 @@ export const composeGetStatus = defineTool({
     const dirs = [...byWorkingDir(containers).keys()].sort();
     const note =
       dirs.length > 1
-        ? `these are ${dirs.length} deployments sharing the project name, from different working dirs (${WORKING_DIR_LABEL}): ${dirs
-            .slice(0, 5)
-            .map((d) => JSON.stringify(clipChars(d, 200)))
-            .join(
-              ', ',
-            )}; their services are listed together here, and compose_start/compose_stop/compose_restart refuse them as one`
+        ? `these are ${dirs.length} deployments sharing the project name, from different working dirs (${WORKING_DIR_LABEL}): ${quotedDirs(dirs)}; their services are listed together here, and compose_start/compose_stop/compose_restart refuse them as one`
         : undefined;
     return { project, ok, services: out, ...(note ? { note } : {}) };
   },

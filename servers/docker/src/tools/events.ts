@@ -128,8 +128,7 @@ export async function containerMatcher(
   notes: (shown: readonly EngineEvent[], left: readonly EngineEvent[]) => string[];
 }> {
   if (!/^[0-9a-f]{4,64}$/.test(ref)) {
-    const name = byName(ref, known);
-    return { test: name.test, notes: (shown) => name.notes(shown) };
+    return byName(ref, known);
   }
   if (ref.length === 64) return { test: (e) => e.Actor?.ID === ref, notes: () => [] };
   if (known.some((e) => nameIs(e, ref) || oldNameOf(e) === ref) || (await named())) {
