@@ -16,7 +16,8 @@ describe('merge requests', () => {
     expect(opened.total).toBe(1);
     expect(opened.mergeRequests[0]).toMatchObject({ iid: 7, author: 'alice', sourceBranch: 'feature/invoices' });
     const all = await call('merge_requests_list', { project: 'platform/api', state: 'all' }, fx.services);
-    expect(all.mergeRequests.map((m: { iid: number }) => m.iid)).toEqual([8, 7]);
+    // GitLab's default order is created_at desc (merge_requests.md `order_by`): !7 was opened after !8
+    expect(all.mergeRequests.map((m: { iid: number }) => m.iid)).toEqual([7, 8]);
   });
 
   it('gets one with its head pipeline and approval state', async () => {

@@ -1,6 +1,13 @@
 /** Projects and pipelines in states GitLab treats apart: archived projects, merge request pipelines. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { at, FAILED_PIPELINE, REPORTER_TOKEN, type SimProject } from '../simulators/gitlab.js';
+import {
+  at,
+  FAILED_PIPELINE,
+  REPORTER_TOKEN,
+  type SimMergeRequest,
+  type SimPipeline,
+  type SimProject,
+} from '../simulators/gitlab.js';
 import { backendFor, call, callError, type Fixture, start } from './harness.js';
 
 let fx: Fixture;
@@ -95,7 +102,7 @@ describe('merge request pipelines', () => {
 
     const none = await callError('pipelines_diagnose', { project: 'platform/api', ref: 'no-such-branch' }, fx.services);
     expect(none.code).toBe('ERR_NOT_FOUND');
-    expect(none.message).toMatch(/on no-such-branch or in the merge request pipelines of its open merge requests/);
+    expect(none.message).toMatch(/on no-such-branch or in the merge request pipelines .* of its latest merge requests/);
   });
 
   it('pipelines_diagnose with a branch that has both kinds takes the newest failure, not the branch one first', async () => {
@@ -143,5 +150,186 @@ describe('merge request pipelines', () => {
     // and the branch failure when it is the newer one
     const branch = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
     expect(branch.pipeline.id).toBe(1030);
+  });
+
+  /** A pipeline of platform/api as the seed writes them, on `ref`, with one failed job when it failed. */
+  const addPipeline = (id: number, ref: string, status: string, source = 'merge_request_event') => {
+    const api = project('platform/api');
+    api.pipelines.push({
+      id,
+      iid: id - 1000,
+      project_id: api.id,
+      ref,
+      sha: 'e'.repeat(40),
+      status,
+      source,
+      created_at: at(9000 + id),
+      updated_at: at(9001 + id),
+      started_at: at(9000 + id),
+      finished_at: at(9001 + id),
+      duration: 60,
+      user_id: 3,
+    });
+    if (status === 'failed')
+      api.jobs.push({
+        id: id + 7000,
+        pipeline_id: id,
+        name: `job-${id}`,
+        stage: 'test',
+        status: 'failed',
+        allow_failure: false,
+        failure_reason: 'script_failure',
+        retried: false,
+        created_at: at(9000 + id),
+        started_at: at(9000 + id),
+        finished_at: at(9001 + id),
+        duration: 30,
+        trace: `Error: pipeline ${id} broke\n`,
+      });
+  };
+  const restore = (api: SimProject, ids: number[], iids: number[]) => {
+    api.pipelines = api.pipelines.filter((p) => !ids.includes(p.id));
+    api.jobs = api.jobs.filter((j) => !ids.includes(j.pipeline_id));
+    api.merge_requests = api.merge_requests.filter((m) => !iids.includes(m.iid));
+  };
+
+  it('a branch with several merge requests costs one request per merge request, at most 3, not 2 per ref kind', async () => {
+    const api = project('platform/api');
+    const mr = api.merge_requests[0] as SimMergeRequest;
+    // three more merge requests from feature/invoices (a reopened branch): four in all, one of them older
+    for (const [iid, updated] of [
+      [10, 950],
+      [11, 960],
+      [12, 10],
+    ] as const)
+      api.merge_requests.push({ ...mr, id: 700 + iid, iid, updated_at: at(updated), notes: [] });
+    addPipeline(1310, 'refs/merge-requests/10/merge', 'success');
+    try {
+      const from = fx.sim.control.requests.length;
+      const res = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      const sent = fx.sim.control.requests.slice(from);
+      // before the fix: 8 (the list, the merge requests, then head and merge of each of 3 merge requests)
+      expect(sent.map((r) => r.path)).toHaveLength(5);
+      expect(sent.filter((r) => r.path.endsWith('/merge_requests'))[0]?.query.get('per_page')).toBe('3');
+      expect(res.note).toMatch(/refs\/merge-requests\/7\/head \(2\)/);
+      expect(res.note).toMatch(/refs\/merge-requests\/10\/merge \(1\)/);
+
+      const before = fx.sim.control.requests.length;
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      expect(diag.pipeline.id).toBe(1030);
+      const lookups = fx.sim.control.requests
+        .slice(before)
+        .filter((r) => !/\/(jobs|bridges|trace)$/.test(r.path) && !/\/pipelines\/\d+$/.test(r.path));
+      // before the fix: 8
+      expect(lookups).toHaveLength(5);
+    } finally {
+      restore(api, [1310], [10, 11, 12]);
+    }
+  });
+
+  it('merge train pipelines and the pipelines of merged merge requests belong to the branch too', async () => {
+    const api = project('platform/api');
+    // doc/ci/pipelines/merge_trains.md: a merge train pipeline runs on refs/merge-requests/<iid>/train
+    addPipeline(1320, 'refs/merge-requests/7/train', 'failed');
+    // bump-node's merge request !8 is merged: its merge request pipelines are still that branch's history
+    addPipeline(1321, 'refs/merge-requests/8/head', 'success');
+    try {
+      const list = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      // before the fix: only refs/merge-requests/7/head was named
+      expect(list.note).toMatch(/refs\/merge-requests\/7\/train \(1, merge train\)/);
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      // before the fix: 1030, the older branch failure; the train failure was never looked at
+      expect(diag.pipeline).toMatchObject({ id: 1320, ref: 'refs/merge-requests/7/train' });
+      expect(diag.failedJobs[0].logTail).toContain('pipeline 1320 broke');
+      const merged = await call('pipelines_list', { project: 'platform/api', ref: 'bump-node' }, fx.services);
+      // before the fix: no note (only open merge requests were looked at)
+      expect(merged.note).toMatch(/refs\/merge-requests\/8\/head \(1, !8 merged\)/);
+    } finally {
+      restore(api, [1320, 1321], []);
+    }
+  });
+
+  it('a project with merge requests turned off still has its branch failures diagnosed and listed', async () => {
+    const api = project('platform/api');
+    // GitLab answers 403 on the merge request endpoints of such a project (project_policy.rb)
+    api.merge_requests_access_level = 'disabled';
+    try {
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      // before the fix: ERR_NOT_ALLOWED "... needs a higher role", though the failure was on the branch
+      expect(diag.pipeline.id).toBe(1030);
+      const list = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      expect(list.total).toBe(4);
+      // before the fix: "could not be looked up: ... 403 ..."
+      expect(list.note).toBeUndefined();
+    } finally {
+      delete api.merge_requests_access_level;
+    }
+  });
+
+  it("a fork's merge request from its own branch of the same name is not this branch's", async () => {
+    const api = project('platform/api');
+    const fork = project('sandbox/demo-01');
+    const mr = api.merge_requests[0] as SimMergeRequest;
+    // a contributor's MR from their fork's main (merge_requests.md: source_project_id is the fork's), whose
+    // pipeline a maintainer ran here on refs/merge-requests/13/head (create_pipeline_service.rb), and one in
+    // the fork on its branch
+    api.merge_requests.push({
+      ...mr,
+      id: 713,
+      iid: 13,
+      source_branch: 'main',
+      source_project_id: fork.id,
+      updated_at: at(9999),
+      notes: [],
+    });
+    addPipeline(1330, 'refs/merge-requests/13/head', 'failed');
+    fork.pipelines.push({ ...(api.pipelines.at(-1) as SimPipeline), id: 1331, project_id: fork.id, ref: 'main' });
+    try {
+      const list = await call('pipelines_list', { project: 'platform/api', ref: 'main' }, fx.services);
+      // before the fix: "merge request pipelines of main run on other refs ...: refs/merge-requests/13/head (1)"
+      expect(list.note).toBeUndefined();
+      const err = await callError('pipelines_diagnose', { project: 'platform/api', ref: 'main' }, fx.services);
+      // before the fix: pipeline 1330, the fork's failure, given as main's
+      expect(err.code).toBe('ERR_NOT_FOUND');
+    } finally {
+      restore(api, [1330], [13]);
+      fork.pipelines = fork.pipelines.filter((p) => p.id !== 1331);
+    }
+  });
+
+  it('a full branch ref (refs/heads/<branch>) finds what the branch name finds', async () => {
+    // GitLab stores a pipeline's ref as the short name (Gitlab::Git.ref_name) and matches `ref` exactly
+    const short = await call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+    const full = await call(
+      'pipelines_list',
+      { project: 'platform/api', ref: 'refs/heads/feature/invoices' },
+      fx.services,
+    );
+    // before the fix: total 0 and no note
+    expect(full.total).toBe(short.total);
+    expect(full.note).toBe(short.note);
+    const diag = await call(
+      'pipelines_diagnose',
+      { project: 'platform/api', ref: 'refs/heads/feature/invoices' },
+      fx.services,
+    );
+    // before the fix: ERR_NOT_FOUND
+    expect(diag.pipeline.id).toBe(1030);
+  });
+
+  it('a throttled merge request lookup does not hide the branch failure already found; the summary says so', async () => {
+    fx.sim.control.throttle = { count: 20, retryAfterSeconds: 0, path: /\/merge_requests/ };
+    try {
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
+      // before the fix: ERR_RATE_LIMITED, though the branch's failed pipeline 1030 was in hand
+      expect(diag.pipeline.id).toBe(1030);
+      expect(diag.failedJobs.map((j: { name: string }) => j.name)).toContain('unit');
+      expect(diag.summary).toMatch(/merge request pipelines could not be checked \(HTTP 429\)/);
+      // with no branch failure to show, the backend's refusal is the answer
+      const err = await callError('pipelines_diagnose', { project: 'platform/api', ref: 'main' }, fx.services);
+      expect(err.code).not.toBe('ERR_NOT_FOUND');
+    } finally {
+      fx.sim.control.throttle = undefined;
+    }
   });
 });

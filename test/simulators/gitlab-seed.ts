@@ -123,12 +123,16 @@ export interface SimMergeRequest {
   description: string;
   state: 'opened' | 'closed' | 'merged';
   source_branch: string;
+  /** The fork its source branch is in (merge_requests.md `source_project_id`); absent: this project. */
+  source_project_id?: number;
   target_branch: string;
   author_id: number;
   draft: boolean;
   created_at: string;
   updated_at: string;
   head_pipeline_id: number | null;
+  /** The shas of its commits (merge_request_diff_commits); default: every branch pipeline's sha of its source branch. */
+  commit_shas?: string[];
   diffs: SimDiff[];
   approvals_required: number;
   approved_by: number[];
@@ -191,6 +195,8 @@ export interface SimProject {
   commits?: Map<string, { files: Map<string, string>; refs: { type: 'branch' | 'tag'; name: string }[] }>;
   /** The project this one is a fork of (projects.md `forked_from_project`). */
   forked_from_id?: number;
+  /** projects.md `merge_requests_access_level`; absent: enabled. */
+  merge_requests_access_level?: 'enabled' | 'private' | 'disabled';
   wiki: { slug: string; title: string; format: string; content: string }[];
 }
 

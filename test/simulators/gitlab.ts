@@ -11,7 +11,7 @@
  *   jobs.md (`scope[]`, `include_retried`, GET /jobs/:id/trace as text/plain, retry/cancel; trigger jobs
  *   only in GET /pipelines/:id/bridges, with `downstream_pipeline`),
  *   merge_requests.md (`changes_count` with "+", `head_pipeline`, GET /diffs with `collapsed` and
- *   `too_large`, GET /changes with `overflow`), merge_request_approvals.md, issues.md, notes.md,
+ *   `too_large`, GET /changes with `overflow`, GET /pipelines: see `mergeRequestPipelines`), merge_request_approvals.md, issues.md, notes.md,
  *   project_level_variables.md and group_level_variables.md (values are plain in the API: masking
  *   applies to job logs; hidden variables answer `value: null`), projects.md#hooks (the hook `token`
  *   is write-only: never in responses), runners.md (status, contacted_at), repository_files.md
@@ -58,8 +58,11 @@ export interface GitLabControl {
   delayMs: number;
   /** Every request gets this answer instead (GitLab failing). */
   fail: { status: number; body: string; contentType?: string; retryAfter?: number } | undefined;
-  /** The next `count` requests are throttled with this Retry-After. */
-  throttle: { count: number; retryAfterSeconds: number } | undefined;
+  /**
+   * The next `count` requests (only those whose path matches `path`, when given: GitLab also has limits per
+   * endpoint group, user_and_ip_rate_limits.md) are throttled with this Retry-After.
+   */
+  throttle: { count: number; retryAfterSeconds: number; path?: RegExp } | undefined;
   /** Above this many rows GitLab stops counting (x-total omitted). */
   countLimit: number;
   /** MRs with more changed files than this report overflow on /changes. */
@@ -134,7 +137,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
         headers: f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {},
       };
       if (f.contentType?.includes('json')) answer = { ...answer, body: JSON.parse(f.body), text: false };
-    } else if (control.throttle && control.throttle.count > 0) {
+    } else if (control.throttle && control.throttle.count > 0 && (control.throttle.path?.test(url.pathname) ?? true)) {
       control.throttle.count--;
       const ra = control.throttle.retryAfterSeconds;
       answer = {
@@ -313,7 +316,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       archived: p.archived,
       open_issues_count: p.issues.filter((i) => i.state === 'opened').length,
       issues_enabled: true,
-      merge_requests_enabled: true,
+      merge_requests_enabled: p.merge_requests_access_level !== 'disabled',
+      merge_requests_access_level: p.merge_requests_access_level ?? 'enabled',
       jobs_enabled: true,
       wiki_enabled: true,
       empty_repo: p.files.size === 0,
@@ -438,6 +442,9 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       closed_at: mr.state === 'closed' ? mr.updated_at : null,
       target_branch: mr.target_branch,
       source_branch: mr.source_branch,
+      // merge_requests.md: project_id is always target_project_id; source_project_id is the fork's for a fork's MR
+      source_project_id: mr.source_project_id ?? p.id,
+      target_project_id: p.id,
       author: userBasic(userById(mr.author_id)),
       assignees: [],
       reviewers: [],
@@ -631,6 +638,14 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       // settings (variables, hooks, members) stay writable, and every read works.
       if (p.archived && method !== 'GET' && /^(issues|merge_requests|pipelines|jobs|wikis)$/.test(sub ?? ''))
         throw forbidden();
+      // app/policies/project_policy.rb `rule { merge_requests_disabled | repository_disabled }` prevents
+      // read_merge_request; lib/api/merge_requests.rb `authorize! :read_merge_request, user_project` then
+      // answers 403 {"message": "403 Forbidden"}; one merge request (helpers.rb `find_merge_request_with_access`)
+      // is looked up first (404 when there is none), then authorized the same way
+      if (sub === 'merge_requests' && p.merge_requests_access_level === 'disabled') {
+        if (subId) mrOf(p, subId);
+        throw forbidden();
+      }
       switch (key) {
         case 'GET projects/:id':
           return ok(projectJson(p));
@@ -730,10 +745,16 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           if (sb) list = list.filter((m) => m.source_branch === sb);
           const s = q.get('search')?.toLowerCase();
           if (s) list = list.filter((m) => `${m.title} ${m.description}`.toLowerCase().includes(s));
+          // merge_requests.md: `order_by` created_at (default) or updated_at, `sort` desc (default) or asc
+          const by = q.get('order_by') === 'updated_at' ? 'updated_at' : 'created_at';
+          list.sort((a, b) => b[by].localeCompare(a[by]) || b.id - a.id);
+          if (q.get('sort') === 'asc') list.reverse();
           return paged(list, url, (m) => mrJson(p, m, false));
         }
         case 'GET projects/:id/merge_requests/:sub':
           return ok(mrJson(p, mrOf(p, subId), true));
+        case 'GET projects/:id/merge_requests/:sub/pipelines':
+          return paged(mergeRequestPipelines(p, mrOf(p, subId)), url, ([q, x]) => pipelineBasic(q, x));
         case 'GET projects/:id/merge_requests/:sub/diffs':
           return paged(mrOf(p, subId).diffs, url, (d) => diffJson(d));
         case 'GET projects/:id/merge_requests/:sub/changes': {
@@ -1181,6 +1202,36 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     if (!mr) throw notFound('Merge Request');
     return mr;
   }
+  /**
+   * GET /merge_requests/:iid/pipelines (lib/api/merge_requests.rb: `paginate` over `all_pipelines`, rendered as
+   * PipelineBasic; no filters): app/finders/ci/pipelines_for_merge_request_finder.rb unites the pipelines the
+   * merge request triggered (source merge_request_event: its head, merged results and merge train pipelines,
+   * on `ref_path` / `merge_ref_path` / `train_ref_path` of app/models/merge_request.rb, i.e.
+   * refs/merge-requests/<iid>/head|merge|train) with the branch pipelines of its source branch in its source
+   * project whose sha is one of its commits, and sorts merge_request_event pipelines first, then by id
+   * descending. A merge request from a fork triggers its pipelines in the fork on the source branch, or in
+   * this project on refs/merge-requests/<iid>/head when run here (app/services/merge_requests/
+   * create_pipeline_service.rb; doc/ci/pipelines/merge_request_pipelines.md "Use with forked projects").
+   */
+  function mergeRequestPipelines(p: SimProject, mr: SimMergeRequest): [SimProject, SimPipeline][] {
+    const source = state.projects.find((x) => x.id === (mr.source_project_id ?? p.id)) ?? p;
+    const mrRef = new RegExp(`^refs/merge-requests/${mr.iid}/(head|merge|train)$`);
+    const shas = mr.commit_shas ?? source.pipelines.filter((x) => x.ref === mr.source_branch).map((x) => x.sha);
+    const event = (x: SimPipeline) => x.source === 'merge_request_event';
+    const triggered: [SimProject, SimPipeline][] = [
+      ...p.pipelines.filter((x) => event(x) && mrRef.test(x.ref)).map((x): [SimProject, SimPipeline] => [p, x]),
+      ...(source === p
+        ? []
+        : source.pipelines
+            .filter((x) => event(x) && x.ref === mr.source_branch)
+            .map((x): [SimProject, SimPipeline] => [source, x])),
+    ];
+    const branch = source.pipelines
+      .filter((x) => x.ref === mr.source_branch && !NON_BRANCH_SOURCES.has(x.source) && shas.includes(x.sha))
+      .map((x): [SimProject, SimPipeline] => [source, x]);
+    const newest = (xs: [SimProject, SimPipeline][]) => [...xs].sort((a, b) => b[1].id - a[1].id);
+    return [...newest(triggered), ...newest(branch)];
+  }
   function issueOf(p: SimProject, iid: string | undefined): SimIssue {
     const i = p.issues.find((x) => x.iid === Number(iid));
     if (!i) throw notFound('Issue');
@@ -1252,6 +1303,22 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     close: () => listening.close(),
   };
 }
+
+/**
+ * Sources outside `ci_branch_sources` (app/models/concerns/enums/ci/pipeline.rb: `ci_sources` less
+ * merge_request_event, `ci_sources` being every source but the dangling ones): not branch pipelines.
+ */
+const NON_BRANCH_SOURCES = new Set([
+  'merge_request_event',
+  'webide',
+  'parent_pipeline',
+  'ondemand_dast_scan',
+  'ondemand_dast_validation',
+  'security_orchestration_policy',
+  'container_registry_push',
+  'duo_workflow',
+  'pipeline_execution_policy_schedule',
+]);
 
 /** `filter[environment_scope]` arrives in the query (GET, curl examples) or in a JSON body (PUT/DELETE). */
 function scopeFilter(q: URLSearchParams, body: Record<string, unknown>): string | undefined {

@@ -160,7 +160,8 @@ export const pipelinesList = defineTool({
     cursor: Cursor,
   }),
   output: z.object({ pipelines: z.array(PipelineSummary), ...Paging, note: z.string().optional() }),
-  handler: async ({ project, ref, status, source, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, ref: given, status, source, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    const ref = shortRef(given);
     const page = await gitlab.page<Rec>(`pipelines of "${project}"`, signal, cursor, limit, (api, req) =>
       api.Pipelines.all(gitlab.project(project), {
         ...req,
@@ -183,14 +184,18 @@ export const pipelinesList = defineTool({
   },
 });
 
-/** The merge request refs a branch's pipelines run on (merge_request.rb `ref_path`, `merge_ref_path`). */
-const MR_REF_KINDS = ['head', 'merge'] as const;
+/**
+ * A branch or tag as GitLab stores a pipeline's ref: its short name (refs/heads/main is "main",
+ * Gitlab::Git.ref_name), which the pipelines API matches exactly; other full refs (merge requests) stay.
+ */
+const shortRef = (ref: string | undefined) => ref?.replace(/^refs\/(heads|tags)\/(?=.)/, '');
 
 /**
- * Where the merge request pipelines of a branch are: GitLab runs them on `refs/merge-requests/<iid>/head`
- * (merged results: `/merge`), never on the branch (doc/ci/pipelines/merge_request_pipelines.md), and the
- * pipelines API filters `ref` exactly. Counts them per ref, with the same status filter, for the branch's
- * open merge requests (up to MR_PIPELINE_LOOKUPS).
+ * Where the merge request pipelines of a branch are: GitLab runs them on `refs/merge-requests/<iid>/head`,
+ * merged results on `/merge`, merge trains on `/train` (merge_request.rb `ref_path`, `merge_ref_path`,
+ * `train_ref_path`; doc/ci/pipelines/merge_request_pipelines.md, merge_trains.md), never on the branch, and
+ * the pipelines API filters `ref` exactly. Counts them per ref, with the same status filter, for the branch's
+ * latest merge requests (see mergeRequestPipelinesOf).
  */
 async function mergeRequestPipelinesNote(
   gitlab: GitLabBackend,
@@ -203,27 +208,25 @@ async function mergeRequestPipelinesNote(
   try {
     const found = await gitlab.call(`merge request pipelines of ${branch} in "${project}"`, signal, async (api) => {
       const refs: string[] = [];
-      for (const mr of await openMergeRequestsOf(api, path, branch))
-        for (const kind of MR_REF_KINDS) {
-          const ref = `refs/merge-requests/${num(mr.iid)}/${kind}`;
-          const res = (await api.Pipelines.all(path, {
-            ref,
-            ...(status ? { status } : {}),
-            page: 1,
-            perPage: 1,
-            showExpanded: true,
-            maxPages: 1,
-          } as never)) as unknown as { data: Rec[]; paginationInfo: { total: number } };
-          if (res.data.length === 0) continue;
-          const total = res.paginationInfo.total;
-          refs.push(`${ref} (${Number.isFinite(total) ? total : 'over 10000'})`);
+      for (const mr of await mergeRequestPipelinesOf(api, path, branch)) {
+        const counts = new Map<string, number>();
+        for (const p of mr.pipelines)
+          if (!status || p.status === status) counts.set(str(p.ref), (counts.get(str(p.ref)) ?? 0) + 1);
+        for (const [ref, n] of [...counts].sort(([a], [b]) => a.localeCompare(b))) {
+          const notes = [
+            `${n}${mr.complete ? '' : '+'}`,
+            ...(ref.endsWith('/train') ? ['merge train'] : []),
+            ...(mr.state === 'opened' ? [] : [`!${mr.iid} ${mr.state}`]),
+          ];
+          refs.push(`${ref} (${notes.join(', ')})`);
         }
+      }
       return refs;
     });
     if (found.length === 0) return undefined;
     return `merge request pipelines of ${branch} run on other refs, not listed here: ${found.join(', ')}; list them with ref set to one of those`;
   } catch (err) {
-    return `merge request pipelines of ${branch} (on refs/merge-requests/<iid>/head) could not be looked up: ${(err as Error).message}`;
+    return `merge request pipelines of ${branch} (on refs/merge-requests/<iid>/head|merge|train) could not be looked up: ${(err as Error).message}`;
   }
 }
 
@@ -350,10 +353,11 @@ export const pipelinesDiagnose = defineTool({
     failedJobs: z.array(FailedJob),
     failedJobsTotal: z.number(),
   }),
-  handler: async ({ project, pipelineId, ref, lines, maxJobs }, { gitlab, signal, maxOutputBytes }) => {
+  handler: async ({ project, pipelineId, ref: given, lines, maxJobs }, { gitlab, signal, maxOutputBytes }) => {
     const path = gitlab.project(project);
+    const ref = shortRef(given);
     return gitlab.call(`the failure of a pipeline of "${project}"`, signal, async (api, scope) => {
-      const p = await findPipeline(api, path, pipelineId, ref);
+      const { pipeline: p, caveat } = await findPipeline(api, path, pipelineId, ref);
       const { jobs } = await pipelineJobs(api, path, num(p.id), ['failed']);
       // latest attempt of each job name only, hard failures first
       const failed = [...jobs]
@@ -411,7 +415,8 @@ export const pipelinesDiagnose = defineTool({
           ? `pipeline ${p.id} is ${p.status}: no failed jobs`
           : `pipeline ${p.id} (${p.ref}) is ${p.status}: ${hard.length} failed job(s) ${namedFailures(hard) || 'none'}` +
             (failed.length > hard.length ? `; ${failed.length - hard.length} allowed to fail` : '') +
-            (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '');
+            (failed.length > maxJobs ? `; logs read for the first ${maxJobs}` : '') +
+            (caveat ? `; ${caveat}` : '');
       return { pipeline: PipelineSummaryOf(p), summary, failedJobs, failedJobsTotal: failed.length };
     });
   },
@@ -457,8 +462,13 @@ export function failingSection(lines: readonly { section: string | null }[]): st
   return null;
 }
 
-async function findPipeline(api: Api, path: string, id: number | undefined, ref: string | undefined): Promise<Rec> {
-  if (id !== undefined) return (await api.Pipelines.show(path, id)) as unknown as Rec;
+async function findPipeline(
+  api: Api,
+  path: string,
+  id: number | undefined,
+  ref: string | undefined,
+): Promise<{ pipeline: Rec; caveat?: string }> {
+  if (id !== undefined) return { pipeline: (await api.Pipelines.show(path, id)) as unknown as Rec };
   const list = (await api.Pipelines.all(path, {
     status: 'failed',
     orderBy: 'id',
@@ -470,54 +480,84 @@ async function findPipeline(api: Api, path: string, id: number | undefined, ref:
   } as never)) as unknown as Rec[];
   // with both branch and merge request pipelines (doc/ci/jobs/job_rules.md "Avoid duplicate pipelines") the
   // latest failure may be either: the newest of the two
-  const mr = ref && !ref.startsWith('refs/') ? await mergeRequestPipeline(api, path, ref) : undefined;
+  let mr: Rec | undefined;
+  let caveat: string | undefined;
+  if (ref && !ref.startsWith('refs/'))
+    try {
+      mr = await mergeRequestFailure(api, path, ref);
+    } catch (err) {
+      // GitLab refusing the extra lookups (throttled, failing) must not hide the branch failure already found;
+      // the summary says a newer one may be in the merge request pipelines
+      if (!(err instanceof GitLabHttpError) || !list[0]) throw err;
+      caveat = `its merge request pipelines could not be checked (HTTP ${err.status}): a newer failure may be there`;
+    }
   const first = mr && (!list[0] || num(mr.id) > num(list[0].id)) ? mr : list[0];
   if (!first)
     throw new ToolError(
       'ERR_NOT_FOUND',
-      `no failed pipeline in "${path}"${ref ? ` on ${ref}${ref.startsWith('refs/') ? '' : ' or in the merge request pipelines of its open merge requests'}` : ''}; pass pipelineId or check pipelines_list`,
+      `no failed pipeline in "${path}"${ref ? ` on ${ref}${ref.startsWith('refs/') ? '' : ' or in the merge request pipelines (head, merged results, merge train) of its latest merge requests'}` : ''}; pass pipelineId or check pipelines_list`,
     );
-  return first;
+  return { pipeline: first, ...(caveat ? { caveat } : {}) };
 }
 
-/** Open merge requests of one source branch whose pipelines are looked at. */
-const MR_PIPELINE_LOOKUPS = 3;
-
-/** The branch's open merge requests, most recently updated first, at most MR_PIPELINE_LOOKUPS. */
-async function openMergeRequestsOf(api: Api, path: string, branch: string): Promise<Rec[]> {
-  const mrs = (await api.MergeRequests.all({
-    projectId: path,
-    sourceBranch: branch,
-    state: 'opened',
-    orderBy: 'updated_at',
-    page: 1,
-    perPage: MR_PIPELINE_LOOKUPS,
-    maxPages: 1,
-  } as never)) as unknown as Rec[];
-  return mrs.slice(0, MR_PIPELINE_LOOKUPS);
-}
+/** Merge requests of one source branch whose pipelines are looked at: the most recently updated, any state. */
+const MR_LOOKUPS = 3;
+/** Pipelines read per merge request: one page, the ones it triggered first. */
+const MR_PIPELINES_PAGE = 100;
 
 /**
- * The newest failed merge request pipeline of a branch's open merge requests. GitLab runs merge request
- * pipelines on `refs/merge-requests/<iid>/head`, merged results pipelines on `refs/merge-requests/<iid>/merge`
- * (doc/ci/pipelines/merge_request_pipelines.md, merged_results_pipelines.md): never on the branch's own ref,
- * so a project whose workflow runs only those has no failed pipeline "on" the branch.
+ * The pipelines the branch's latest merge requests (opened, merged or closed: a merged branch's failures are
+ * still its own; not a fork's) triggered, in one request per merge request: GET /merge_requests/:iid/pipelines lists them
+ * (head, merged results and merge train pipelines) before the branch pipelines it adds, newest first
+ * (app/finders/ci/pipelines_for_merge_request_finder.rb), so one page that also holds another kind, or is
+ * the last, holds them all (`complete`). At most 1 + MR_LOOKUPS requests.
  */
-async function mergeRequestPipeline(api: Api, path: string, branch: string): Promise<Rec | undefined> {
+async function mergeRequestPipelinesOf(api: Api, path: string, branch: string) {
+  let mrs: Rec[];
+  try {
+    mrs = (await api.MergeRequests.all({
+      projectId: path,
+      sourceBranch: branch,
+      orderBy: 'updated_at',
+      sort: 'desc',
+      page: 1,
+      perPage: MR_LOOKUPS,
+      maxPages: 1,
+    } as never)) as unknown as Rec[];
+  } catch (err) {
+    // merge requests turned off in the project (project_policy.rb `merge_requests_disabled`: 403): none to read
+    if (err instanceof GitLabHttpError && err.status === 403) return [];
+    throw err;
+  }
+  const out: { iid: number; state: string; pipelines: Rec[]; complete: boolean }[] = [];
+  // a fork's merge request from its own branch of that name is not this branch (merge_requests.md: there
+  // source_project_id is the fork's, project_id the target's); its pipelines test the fork's commits
+  const own = mrs.slice(0, MR_LOOKUPS).filter((mr) => mr.source_project_id === mr.project_id);
+  for (const mr of own) {
+    const iid = num(mr.iid);
+    const res = (await api.MergeRequests.allPipelines(path, iid, {
+      page: 1,
+      perPage: MR_PIPELINES_PAGE,
+      maxPages: 1,
+      showExpanded: true,
+    } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
+    const refs = `refs/merge-requests/${iid}/`;
+    const pipelines = res.data.filter((p) => str(p.ref).startsWith(refs));
+    out.push({
+      iid,
+      state: str(mr.state),
+      pipelines,
+      complete: pipelines.length < res.data.length || !res.paginationInfo.next,
+    });
+  }
+  return out;
+}
+
+/** The newest failed pipeline the branch's latest merge requests triggered (of the ones read). */
+async function mergeRequestFailure(api: Api, path: string, branch: string): Promise<Rec | undefined> {
   let newest: Rec | undefined;
-  for (const mr of await openMergeRequestsOf(api, path, branch))
-    for (const kind of MR_REF_KINDS) {
-      const [p] = (await api.Pipelines.all(path, {
-        status: 'failed',
-        ref: `refs/merge-requests/${num(mr.iid)}/${kind}`,
-        orderBy: 'id',
-        sort: 'desc',
-        page: 1,
-        perPage: 1,
-        maxPages: 1,
-      } as never)) as unknown as Rec[];
-      if (p && (!newest || num(p.id) > num(newest.id))) newest = p;
-    }
+  for (const mr of await mergeRequestPipelinesOf(api, path, branch))
+    for (const p of mr.pipelines) if (p.status === 'failed' && (!newest || num(p.id) > num(newest.id))) newest = p;
   return newest;
 }
 
