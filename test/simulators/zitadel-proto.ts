@@ -62,11 +62,31 @@ export function nextId(): string {
   return idSeq.toString();
 }
 
-export function textMatch(value: string, wanted: string, method: string | undefined): boolean {
+/**
+ * A TextQueryMethod match. `likeWildcards`: as Zitadel versions did before NewTextQuery escaped the value
+ * (internal/query/search_query.go: every method but EQUALS is a SQL LIKE/ILIKE, EQUALS_IGNORE_CASE an ILIKE
+ * of the value as given; later versions pass it through database.EscapeLikeWildcards): `_` then stands for
+ * any one character and `%` for any run of them.
+ */
+export function textMatch(value: string, wanted: string, method: string | undefined, likeWildcards = false): boolean {
   const m = method ?? 'TEXT_QUERY_METHOD_EQUALS';
   const ic = m.endsWith('_IGNORE_CASE');
   const a = ic ? value.toLowerCase() : value;
   const b = ic ? wanted.toLowerCase() : wanted;
+  if (likeWildcards && m !== 'TEXT_QUERY_METHOD_EQUALS') {
+    const body = [...b]
+      .map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')))
+      .join('');
+    const any = '.*';
+    const pattern = m.startsWith('TEXT_QUERY_METHOD_STARTS_WITH')
+      ? `${body}${any}`
+      : m.startsWith('TEXT_QUERY_METHOD_ENDS_WITH')
+        ? `${any}${body}`
+        : m.startsWith('TEXT_QUERY_METHOD_CONTAINS')
+          ? `${any}${body}${any}`
+          : body;
+    return new RegExp(`^${pattern}$`, 's').test(a);
+  }
   if (m.startsWith('TEXT_QUERY_METHOD_EQUALS')) return a === b;
   if (m.startsWith('TEXT_QUERY_METHOD_STARTS_WITH')) return a.startsWith(b);
   if (m.startsWith('TEXT_QUERY_METHOD_CONTAINS')) return a.includes(b);

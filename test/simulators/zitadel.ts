@@ -26,8 +26,8 @@
  *   UpdateUserGrant `PUT .../grants/{grant_id}`, RemoveUserGrant `DELETE .../grants/{grant_id}`, AddMachineUser
  *   `POST /management/v1/users/machine` -> {userId, details}, AddMachineKey `POST
  *   /management/v1/users/{user_id}/keys` -> {keyId, keyDetails (base64 of the JSON key file), details},
- *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, RemoveMachineKey `DELETE
- *   .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
+ *   ListMachineKeys `POST /management/v1/users/{user_id}/keys/_search`, GetMachineKeyByIDs `GET
+ *   .../keys/{key_id}` -> {key}, RemoveMachineKey `DELETE .../keys/{key_id}`, AddProjectRole `POST /management/v1/projects/{project_id}/roles`; the `x-zitadel-orgid`
  *   header selects the organisation management calls act in.
  * - management v1 ListUserMemberships `POST /management/v1/users/{user_id}/memberships/_search`
  *   (https://zitadel.com/docs/reference/api/management/zitadel.management.v1.ManagementService.ListUserMemberships,
@@ -150,7 +150,21 @@ export interface ZitadelSim extends SimServer {
    * Organisations with their primary domain, and a custom domain policy's userLoginMustBeDomain when the
    * organisation has one (absent: the instance's default, userLoginMustBeDomain below).
    */
-  orgs: { id: string; name: string; domain: string; userLoginMustBeDomain?: boolean }[];
+  orgs: {
+    id: string;
+    name: string;
+    domain: string;
+    userLoginMustBeDomain?: boolean;
+    /**
+     * Every domain of the organisation, in the order they were added, the primary (`domain`) among them
+     * (absent: `domain` alone). An organisation may add several (management v1 AddOrgDomain), each counting
+     * for login names once verified (the login_names3_domains table takes a domain on org.domain.verified,
+     * internal/query/projection/login_name.go reduceDomainVerified); one verified domain is primary
+     * (SetPrimaryOrgDomain refuses others: Errors.Org.DomainNotVerified, internal/static/i18n/en.yaml);
+     * https://zitadel.com/docs/apis/resources/mgmt/management-service-validate-org-domain.
+     */
+    domains?: { name: string; verified: boolean }[];
+  }[];
   /**
    * The instance's default domain policy (cmd/defaults.yaml DefaultInstance.DomainPolicy.UserLoginMustBeDomain,
    * true unless the operator changed it). It decides login names (projections.login_names3 view,
@@ -221,6 +235,16 @@ export interface ZitadelSim extends SimServer {
    * second agent).
    */
   beforeUserStateChange: ((u: SimUser) => void) | undefined;
+  /**
+   * Test hook, not Zitadel behaviour: runs when a RemoveMachineKey arrives, before its checks, as another
+   * writer's change landing just ahead of it would (the key or its user removed meanwhile).
+   */
+  beforeKeyRemove: ((userId: string, keyId: string) => void) | undefined;
+  /**
+   * An older Zitadel whose user-name queries read `_` and `%` as LIKE wildcards (see zitadel-proto.ts
+   * textMatch); false: current versions, which escape them.
+   */
+  likeWildcards: boolean;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -272,6 +296,8 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     afterGrantWrite: undefined,
     beforeGrantUpdate: undefined,
     beforeUserStateChange: undefined,
+    beforeKeyRemove: undefined,
+    likeWildcards: false,
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -365,27 +391,39 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
   function mustBeDomain(orgId: string): boolean {
     return state.orgs.find((o) => o.id === orgId)?.userLoginMustBeDomain ?? state.userLoginMustBeDomain;
   }
-  /** A user's login names as the login_names3 view has them (one domain per organisation simulated). */
-  function loginNamesOf(u: SimUser): string[] {
-    if (!mustBeDomain(u.orgId)) return [u.username];
-    return [`${u.username}@${state.orgs.find((o) => o.id === u.orgId)?.domain ?? 'unknown'}`];
+  /**
+   * A user's login names as the user queries build them from the login_names3 view
+   * (internal/query/user_by_id.sql and siblings: `username@domain` per verified domain of the user's
+   * organisation when the policy says userLoginMustBeDomain, else the bare username; login_names is an
+   * array_agg with no ORDER BY, here in the order the domains were added, so the preferred one need not be
+   * first), and the preferred one: the login name on the primary domain (`ln.is_primary`).
+   */
+  function loginNamesOf(u: SimUser): { loginNames: string[]; preferred: string } {
+    if (!mustBeDomain(u.orgId)) return { loginNames: [u.username], preferred: u.username };
+    const org = state.orgs.find((o) => o.id === u.orgId);
+    const primary = org?.domain ?? 'unknown';
+    const verified = (org?.domains ?? [{ name: primary, verified: true }]).filter((d) => d.verified);
+    return {
+      loginNames: verified.map((d) => `${u.username}@${d.name}`),
+      preferred: `${u.username}@${primary}`,
+    };
   }
 
   function userV2(u: SimUser) {
-    const loginNames = loginNamesOf(u);
+    const { loginNames, preferred } = loginNamesOf(u);
     return compact({
       userId: u.id,
       details: details(u.orgId, u.created),
       state: u.state,
       username: u.username,
       loginNames,
-      preferredLoginName: loginNames[0],
+      preferredLoginName: preferred,
       human: u.human && {
         userId: u.id,
         state: u.state,
         username: u.username,
         loginNames,
-        preferredLoginName: loginNames[0],
+        preferredLoginName: preferred,
         profile: { givenName: u.human.givenName, familyName: u.human.familyName, displayName: u.human.displayName },
         email: { email: u.human.email, isVerified: u.human.emailVerified },
       },
@@ -404,12 +442,12 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     if (!kind || !v) throw new BadRequest('invalid SearchQuery.Query: value is required');
     switch (kind) {
       case 'userNameQuery':
-        return textMatch(u.username, String(v.userName ?? ''), v.method as string);
+        return textMatch(u.username, String(v.userName ?? ''), v.method as string, state.likeWildcards);
       case 'emailQuery':
         return !!u.human && textMatch(u.human.email, String(v.emailAddress ?? ''), v.method as string);
       case 'loginNameQuery':
         // any of the user's login names (the login_names3 view), not only the preferred one
-        return loginNamesOf(u).some((n) => textMatch(n, String(v.loginName ?? ''), v.method as string));
+        return loginNamesOf(u).loginNames.some((n) => textMatch(n, String(v.loginName ?? ''), v.method as string));
       case 'typeQuery':
         return v.type === 'TYPE_HUMAN' ? !!u.human : v.type === 'TYPE_MACHINE' ? !!u.machine : false;
       case 'stateQuery':
@@ -810,7 +848,28 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         p.roles.push({ key: roleKey, displayName, group: String(body.group ?? '') });
         return { status: 200, json: { details: details(p.orgId, now()) } };
       }
+      if (req.method === 'GET' && mKey) {
+        // GetMachineKeyByIDs (internal/api/grpc/management/user.go): the key by id, bounded to the user as
+        // aggregate and the request's organisation as resource owner; none: NOT_FOUND from the query
+        // (internal/query/authn_key.go, Errors.AuthNKey.NotFound QUERY-Dgr3g, a key en.yaml has no text for), for
+        // an unknown user alike.
+        const key = state.keys.find((k) => k.id === mKey[2] && k.userId === mKey[1]);
+        const owner = key && findUser(key.userId, who.orgId);
+        if (!key || !owner) return grpcError(5, 'Errors.AuthNKey.NotFound', 'QUERY-Dgr3g');
+        return {
+          status: 200,
+          json: {
+            key: compact({
+              id: key.id,
+              details: details(owner.orgId, key.created),
+              type: 'KEY_TYPE_JSON',
+              expirationDate: key.expiration,
+            }),
+          },
+        };
+      }
       if (req.method === 'DELETE' && mKey) {
+        state.beforeKeyRemove?.(mKey[1] as string, mKey[2] as string);
         const key = state.keys.find((k) => k.id === mKey[2] && k.userId === mKey[1]);
         if (!key || !findUser(key.userId, who.orgId))
           return grpcError(5, 'Errors.User.Machine.Key.NotFound', 'COMMAND-4m77G');

@@ -7,8 +7,12 @@ import { callTool, useZitadelSession } from './harness.js';
 
 const session = useZitadelSession();
 
-const home = () =>
-  session.fx.sim.orgs.find((o) => o.id === session.fx.ids.orgId) as { userLoginMustBeDomain?: boolean };
+type SimOrg = {
+  domain: string;
+  userLoginMustBeDomain?: boolean;
+  domains?: { name: string; verified: boolean }[];
+};
+const home = () => session.fx.sim.orgs.find((o) => o.id === session.fx.ids.orgId) as SimOrg;
 
 const human = (username: string): SimUser => {
   const u: SimUser = {
@@ -25,6 +29,8 @@ const human = (username: string): SimUser => {
 
 afterEach(() => {
   delete home().userLoginMustBeDomain;
+  delete home().domains;
+  home().domain = 'ravenhelm.zitadel.test';
 });
 
 describe('an organisation whose login names are bare usernames (userLoginMustBeDomain false)', () => {
@@ -98,5 +104,63 @@ describe('usernames in another case', () => {
     expect(r.data?.user, r.text).toMatchObject({ id: alice.id, username: 'alice' });
     const grants = await callTool(session.s, 'users_list_grants', { user: 'Alice' });
     expect(grants.data?.user).toMatchObject({ id: alice.id });
+  });
+});
+
+describe('an organisation with several domains', () => {
+  // the generated domain first, a verified custom one, one still unverified
+  const domains = () => {
+    home().domains = [
+      { name: 'ravenhelm.zitadel.test', verified: true },
+      { name: 'corp.example', verified: true },
+      { name: 'pending.example', verified: false },
+    ];
+  };
+
+  it('finds a user by the login name on a verified non-primary domain and shows the preferred one', async () => {
+    domains();
+    const bob = session.fx.sim.users.find((u) => u.username === 'bob') as SimUser;
+    const r = await callTool(session.s, 'users_get', { user: 'bob@corp.example' });
+    expect(r.data?.user, r.text).toMatchObject({ id: bob.id, loginName: 'bob@ravenhelm.zitadel.test' });
+    const upper = await callTool(session.s, 'users_get', { user: 'BOB@Corp.Example' });
+    expect(upper.data?.user, upper.text).toMatchObject({ id: bob.id });
+    const grants = await callTool(session.s, 'users_list_grants', { user: 'bob@corp.example' });
+    expect(grants.data?.user, grants.text).toMatchObject({ id: bob.id, username: 'bob' });
+    // an unverified domain makes no login name
+    const pending = await callTool(session.s, 'users_get', { user: 'bob@pending.example' });
+    expect(pending.text).toMatch(/^ERR_NOT_FOUND: no user of organisation \d+ is named 'bob@pending\.example'/);
+  });
+
+  it('a custom primary domain is the preferred login name, though not the first of them', async () => {
+    domains();
+    home().domain = 'corp.example';
+    const alice = session.fx.sim.users.find((u) => u.username === 'alice') as SimUser;
+    const r = await callTool(session.s, 'users_get', { user: 'alice@ravenhelm.zitadel.test' });
+    expect(r.data?.user, r.text).toMatchObject({ id: alice.id, loginName: 'alice@corp.example' });
+    const found = await callTool(session.s, 'users_search', { username: 'alice' });
+    expect(found.data?.users).toEqual([expect.objectContaining({ id: alice.id, loginName: 'alice@corp.example' })]);
+  });
+
+  it("a login name on a non-primary domain spelled like another user's username is ambiguous, never a guess", async () => {
+    domains();
+    // a human whose username is an email on the organisation's own custom domain: its login names are
+    // `bob@corp.example@<domain>`, while `bob@corp.example` is one of bob's (edge.test.ts: such a name is
+    // refused as ambiguous, listing both by their preferred login names, which name one user each)
+    const lookalike = human('bob@corp.example');
+    const bob = session.fx.sim.users.find((u) => u.username === 'bob') as SimUser;
+    try {
+      const plain = await callTool(session.s, 'users_get', { user: 'bob@corp.example' });
+      expect(plain.text).toContain(`bob@ravenhelm.zitadel.test (id ${bob.id})`);
+      expect(plain.text).toContain(`bob@corp.example@ravenhelm.zitadel.test (id ${lookalike.id})`);
+      const r = await callTool(session.s, 'users_get', { user: 'bob@corp.example@corp.example' });
+      expect(r.data?.user, r.text).toMatchObject({
+        id: lookalike.id,
+        loginName: 'bob@corp.example@ravenhelm.zitadel.test',
+      });
+      const preferred = await callTool(session.s, 'users_get', { user: 'bob@ravenhelm.zitadel.test' });
+      expect(preferred.data?.user, preferred.text).toMatchObject({ id: bob.id });
+    } finally {
+      session.fx.sim.users.splice(session.fx.sim.users.indexOf(lookalike), 1);
+    }
   });
 });

@@ -160,7 +160,7 @@ describe('roles, keys and users: the destructive and admin tools', () => {
     expect(roles.data.roles.map((x: { key: string }) => x.key)).toContain('observability.writer');
   });
 
-  it('deletes a key after confirmation; the key file no longer logs in; an unknown key is not found', async () => {
+  it('deletes a key after confirmation; the key file no longer logs in; a repeat finds it gone, not an error', async () => {
     const added = await call('keys_add', { user: 'agent-deploy', expiresInDays: 2 });
     issuedKeys.push(JSON.parse(added.data.keyFile).key);
     expect(await loginWith(added.data.keyFile)).toBe(200);
@@ -170,16 +170,38 @@ describe('roles, keys and users: the destructive and admin tools', () => {
     const done = await call('keys_delete', { user: 'agent-deploy', keyId: added.data.keyId, confirmationToken: token });
     expect(done.data).toMatchObject({ keyId: added.data.keyId, deleted: true });
     expect(await loginWith(added.data.keyFile)).toBe(400);
+    // a retry after a lost answer: the plan says there is nothing to delete, the call answers that the key is gone
     const again = await call('keys_delete', { user: 'agent-deploy', keyId: added.data.keyId });
-    const token2 = again.meta?.['ravenhelm/confirmation']?.token;
-    const missing = await call('keys_delete', {
+    expect(again.text).toMatch(
+      new RegExp(
+        `Plan: Key ${added.data.keyId} of agent-deploy\\S* \\(id \\d+, service account, active\\) is not there \\(already deleted or never existed\\): nothing to delete\\.`,
+      ),
+    );
+    const repeat = await call('keys_delete', {
       user: 'agent-deploy',
       keyId: added.data.keyId,
-      confirmationToken: token2,
+      confirmationToken: again.meta?.['ravenhelm/confirmation']?.token,
     });
-    expect(missing.text).toMatch(
-      /^ERR_NOT_FOUND: Zitadel found no key \d+ of user \d+: Machine key not found \(COMMAND-4m77G\)/,
-    );
+    expect(repeat.isError).toBe(false);
+    expect(repeat.data).toEqual({
+      userId: done.data.userId,
+      keyId: added.data.keyId,
+      deleted: false,
+      note: 'no such key (already deleted or never existed): nothing was changed',
+    });
+    // the HIGH-tier audit: the repeat is a success, like the deletion itself, not an error
+    const outcomes = readAudit(fx.auditFile)
+      .split('\n')
+      .filter((l) => l.includes('"keys_delete"') && l.includes('"outcome"'))
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.errorCode !== 'ERR_CONFIRMATION_REQUIRED');
+    expect(outcomes.slice(-2).map((r) => [r.outcome, r.errorCode, r.args?.keyId])).toEqual([
+      ['success', undefined, added.data.keyId],
+      ['success', undefined, added.data.keyId],
+    ]);
+    // a user that is not there stays an error, key or no key
+    const nobody = await call('keys_delete', { user: 'no-such-agent', keyId: added.data.keyId });
+    expect(nobody.text).toMatch(/^ERR_NOT_FOUND: no user of organisation \d+ is named 'no-such-agent'/);
   });
 
   it("deactivates or locks a user after confirmation, and refuses the server's own account", async () => {

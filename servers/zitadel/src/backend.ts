@@ -430,6 +430,25 @@ export class ZitadelBackend {
     );
   }
 
+  /**
+   * Management v1 GetMachineKeyByIDs: the key, or undefined when Zitadel finds no such key of the user in
+   * this organisation (NOT_FOUND Errors.AuthNKey.NotFound, internal/query/authn_key.go).
+   */
+  async findMachineKey(userId: string, keyId: string, signal?: AbortSignal): Promise<ZKey | undefined> {
+    try {
+      return await this.#getOne<ZKey>(
+        `/management/v1/users/${encodeURIComponent(userId)}/keys/${encodeURIComponent(keyId)}`,
+        'key',
+        'key',
+        `key ${keyId} of user ${userId}`,
+        signal,
+      );
+    } catch (err) {
+      if (err instanceof ToolError && err.code === 'ERR_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
   async removeMachineKey(userId: string, keyId: string, signal?: AbortSignal): Promise<void> {
     await this.call(
       'DELETE',

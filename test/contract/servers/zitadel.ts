@@ -157,8 +157,14 @@ const suite: ContractSuite = {
         { tool: 'users_enable', label: 'unknown user', arguments: { user: 'nobody-here' }, expect: 'error' },
         {
           tool: 'keys_delete',
-          label: 'unknown key',
+          label: 'unknown key (already absent: idempotent)',
           arguments: { user: 'agent-contract', keyId: '1' },
+          expect: 'ok',
+        },
+        {
+          tool: 'keys_delete',
+          label: 'unknown user',
+          arguments: { user: 'nobody-here', keyId: '1' },
           expect: 'error',
         },
         {

@@ -58,16 +58,38 @@ export const keysDelete = defineTool({
       .regex(/^[A-Za-z0-9_-]+$/, 'a key id')
       .describe('From keys_list'),
   }),
-  output: z.object({ userId: z.string(), keyId: z.string(), deleted: z.literal(true) }),
-  plan: async ({ user, keyId }, { zitadel, signal }) =>
-    `Delete key ${keyId} of ${await planUser(zitadel, user, signal)}; logins with that key file stop working.`,
-  handler: async ({ user, keyId }, { zitadel, signal }) => {
+  output: z.object({ userId: z.string(), keyId: z.string(), deleted: z.boolean(), note: z.string().optional() }),
+  plan: async ({ user, keyId }, { zitadel, signal }) => {
+    const u = await resolveUser(zitadel, user, signal);
+    const label = userLabel(u, user);
+    // A repeat after a lost answer plans too: an absent key is nothing to delete, not a failed plan.
+    return (await zitadel.findMachineKey(u.userId, keyId, signal))
+      ? `Delete key ${keyId} of ${label}; logins with that key file stop working.`
+      : `Key ${keyId} of ${label} is not there (already deleted or never existed): nothing to delete.`;
+  },
+  handler: async ({ user, keyId }, { zitadel, signal, logger }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (u.userId === zitadel.serviceAccountId) {
       throw new ToolError('ERR_NOT_ALLOWED', "this is the server's own service account: rotate its key in Zitadel");
     }
-    await zitadel.removeMachineKey(u.userId, keyId, signal);
-    return { userId: u.userId, keyId, deleted: true as const };
+    try {
+      await zitadel.removeMachineKey(u.userId, keyId, signal);
+    } catch (err) {
+      if (!(err instanceof ToolError) || err.code !== 'ERR_NOT_FOUND') throw err;
+      // Zitadel says NOT_FOUND for a key that is gone and for a user that is gone alike (RemoveUserMachineKey
+      // reads the key on the user's aggregate, internal/command/user_machine_key.go): reading the user again
+      // tells them apart. A gone key is what the call asked for (idempotent, as providers treat a 404 on
+      // delete); a gone user stays an error.
+      await zitadel.getUser(u.userId, signal);
+      logger.info({ userId: u.userId, keyId }, 'keys_delete: key already absent, nothing deleted');
+      return {
+        userId: u.userId,
+        keyId,
+        deleted: false,
+        note: 'no such key (already deleted or never existed): nothing was changed',
+      };
+    }
+    return { userId: u.userId, keyId, deleted: true };
   },
 });
 

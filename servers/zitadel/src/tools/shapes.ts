@@ -167,7 +167,21 @@ export async function resolveUser(zitadel: ZitadelBackend, ref: string, signal: 
       if (own.result.length > 0) throw denied;
     }
   }
-  const found = await zitadel.searchUsers([byName(ref), inOrg(home)], { offset: 0, limit: 10 }, signal);
+  const hits = await zitadel.searchUsers([byName(ref), inOrg(home)], { offset: 0, limit: 10 }, signal);
+  // Only users the reference names: Zitadel versions before NewTextQuery escaped LIKE wildcards
+  // (internal/query/search_query.go, database.EscapeLikeWildcards) read `_` and `%` in an ignore-case match
+  // as wildcards, so `agent_x` also found agent-x. A reference is a name, never a pattern.
+  const wanted = ref.toLowerCase();
+  const named = hits.result.filter(
+    (u) => u.username?.toLowerCase() === wanted || u.loginNames?.some((n) => n.toLowerCase() === wanted),
+  );
+  if (named.length === 0 && hits.total > hits.result.length) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `Zitadel's search for '${ref}' matched ${hits.total} users, none of the first ${hits.result.length} named so; pass the id`,
+    );
+  }
+  const found = { total: named.length === hits.result.length ? hits.total : named.length, result: named };
   if (found.result.length === 0) {
     if (denied) {
       throw new ToolError(
