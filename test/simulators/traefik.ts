@@ -332,12 +332,12 @@ export class TraefikSimulator {
         const ruleError = checkRule(rule, v2);
         if (ruleError) addError(router, `error while parsing rule ${rule}: ${ruleError}`, true);
         else if (!v2) {
-          const regexpError = checkRegexps(rule);
+          const regexpError = checkHostAscii(rule, false) ?? checkRegexps(rule);
           if (regexpError) addError(router, `error while adding rule ${rule}: ${regexpError}`, true);
         } else {
           // pkg/muxer/http/mux.go AddRoute ("error while parsing rule R: "), parser.go parse ("adding rule R: "),
           // matchersTree.addRule ("error while adding rule MATCHER: ").
-          const buildError = checkV2Build(rule);
+          const buildError = checkHostAscii(rule, true) ?? checkV2Build(rule);
           if (buildError)
             addError(router, `error while parsing rule ${rule}: adding rule ${rule}: ${buildError}`, true);
         }
@@ -642,6 +642,12 @@ const REGEXP_FUNCS = new Map(
   ),
 );
 
+const HOST_FUNCS = new Map(
+  ['Host', 'HostRegexp'].flatMap((n) =>
+    [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()].map((f) => [f, n] as const),
+  ),
+);
+
 const V2_FUNCS = new Map(
   HTTP_FUNCS_V2.flatMap((n) =>
     [n, n.toLowerCase(), n.toUpperCase(), n[0] + n.slice(1).toLowerCase()].map((f) => [f, n] as const),
@@ -729,6 +735,29 @@ function checkV2Build(rule: string): string | undefined {
         if (err) return failed(err);
       }
     }
+  }
+  return undefined;
+}
+
+/**
+ * The first host matcher with a non-ASCII value (IsASCII: every byte below utf8.RuneSelf), as Traefik refuses it:
+ * v3 host / hostRegexp check their one argument (pkg/muxer/http/matcher.go: `invalid value %q for Host matcher,
+ * non-ASCII characters are not allowed`), v2 hostV2 / hostRegexpV2 each argument (matcher_v2.go: `for "Host"
+ * matcher` with the quotes, `for HostRegexp matcher` without), wrapped by matchersTree.addRule.
+ */
+function checkHostAscii(rule: string, v2: boolean): string | undefined {
+  const call = /\b([A-Za-z]+)\s*\(/g;
+  for (let m = call.exec(rule); m; m = call.exec(rule)) {
+    const name = (v2 ? V2_FUNCS : HOST_FUNCS).get(m[1] as string);
+    if (name !== 'Host' && name !== 'HostHeader' && name !== 'HostRegexp') continue;
+    const args: string[] = [];
+    const arg = /\s*(?:`([^`]*)`|"((?:[^"\\]|\\.)*)")\s*([,)])/y;
+    arg.lastIndex = call.lastIndex;
+    for (let a = arg.exec(rule); a; a = a[3] === ',' ? arg.exec(rule) : null) args.push(a[1] ?? a[2] ?? '');
+    const bad = (v2 ? args : args.slice(0, 1)).find((h) => [...h].some((c) => c.charCodeAt(0) > 127));
+    if (bad === undefined) continue;
+    const label = v2 && name !== 'HostRegexp' ? '"Host"' : name;
+    return `error while adding rule ${name}: invalid value ${goQuote(bad)} for ${label} matcher, non-ASCII characters are not allowed`;
   }
   return undefined;
 }

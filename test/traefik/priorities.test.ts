@@ -6,7 +6,7 @@
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectStdio, type Fixture, ok, startFixture } from './harness.js';
+import { connectStdio, type Fixture, ok, type Structured, startFixture } from './harness.js';
 
 const MAX_INT = 9223372036854775807n;
 
@@ -61,6 +61,15 @@ beforeAll(async () => {
       },
     },
   });
+  // The largest priority a double holds exactly (2^53-1): still a JSON number in the answers.
+  fx.sim.setProvider('docker', {
+    http: {
+      routers: {
+        big: { entryPoints: ['web'], service: 'big', priority: 2 ** 53 - 1, rule: 'Host(`big.example.com`)' },
+      },
+      services: { big: { loadBalancer: { servers: [{ url: 'http://10.0.0.9:80' }] } } },
+    },
+  });
   client = await connectStdio(fx.env);
 }, 60_000);
 
@@ -75,9 +84,23 @@ describe('priorities near Go math.MaxInt (internal routers)', () => {
     expect(await res.text()).toMatch(/"priority":9223372036854775807,.*"priorityStr":"9223372036854775807"/);
   });
 
+  it('routers_get and routers_list give them exactly: a decimal string beyond 2^53, a number below', async () => {
+    const ping = await ok(client, 'routers_get', { name: 'ping@internal' });
+    expect(ping.priority).toBe('9223372036854775807');
+    const { routers } = await ok(client, 'routers_list', { provider: 'internal' });
+    expect(Object.fromEntries(routers.map((r: Structured) => [r.name, r.priority]))).toEqual({
+      'api@internal': '9223372036854775806',
+      'dashboard@internal': '9223372036854775805',
+      'ping@internal': '9223372036854775807',
+    });
+    const web = await ok(client, 'routers_get', { name: 'big@docker' });
+    expect(web.priority).toBe(2 ** 53 - 1);
+  });
+
   it('ping@internal (MaxInt) takes /ping over dashboard@internal (MaxInt-2): no tie', async () => {
     const d = await ok(client, 'requests_diagnose', { url: 'http://localhost:8080/ping' });
     expect(d.router).toBe('ping@internal');
+    expect(d.priority).toBe('9223372036854775807');
     expect(d.ties).toEqual([]);
     expect(d.cause).not.toMatch(/same priority/);
   });

@@ -41,7 +41,7 @@ export const MATCHERS = {
 
 export type MatcherName = keyof typeof MATCHERS;
 
-const NAME_FORMS = new Map<string, string>();
+const NAME_FORMS = new Map<string, MatcherName>();
 for (const name of Object.keys(MATCHERS) as MatcherName[]) {
   const lower = name.toLowerCase();
   for (const form of [name, lower, name.toUpperCase(), lower[0]?.toUpperCase() + lower.slice(1)]) {
@@ -68,6 +68,12 @@ interface Token {
 
 const MAX_RULE_LENGTH = 8192;
 const MAX_DEPTH = 64;
+/**
+ * RE2 instructions one regexp may compile to. Matching is linear in the input, but each input byte can step
+ * every instruction: Go accepts programs of millions (regexp/syntax maxSize), which would stall a call for
+ * minutes on a 4 kB path. Real rules need tens to hundreds.
+ */
+const MAX_PROGRAM = 1000;
 
 function tokenize(src: string): Token[] {
   const out: Token[] = [];
@@ -157,24 +163,21 @@ function readQuoted(src: string, start: number): { text: string; next: number } 
 }
 
 /** One rule syntax: its matcher names (every accepted form to the canonical one) and how a matcher is built. */
-export interface Syntax {
-  names: Map<string, string>;
+export interface Syntax<N extends string> {
+  names: ReadonlyMap<string, N>;
   label: string;
-  build(name: string, args: string[], col: number): RuleNode;
+  /** Called only with a name from `names`: a switch over N can be exhaustive. */
+  build: (name: N, args: string[], col: number) => RuleNode;
 }
 
-const V3: Syntax = {
-  names: NAME_FORMS,
-  label: 'v3',
-  build: (name, args, col) => checkMatcher(name as MatcherName, args, col),
-};
+const V3: Syntax<MatcherName> = { names: NAME_FORMS, label: 'v3', build: checkMatcher };
 
-class Parser {
+class Parser<N extends string> {
   #pos = 0;
   #depth = 0;
   constructor(
     readonly tokens: Token[],
-    readonly syntax: Syntax = V3,
+    readonly syntax: Syntax<N>,
   ) {}
 
   get #peek(): Token {
@@ -312,13 +315,26 @@ function checkMatcher(name: MatcherName, args: string[], col: number): RuleNode 
  * re2js's message (like Go's) quotes the pattern or the offending part of it (`missing closing ): \`...\``).
  */
 export function compileRegex(name: string, pattern: string, col: number): RE2JS {
+  const tooLarge = (size: string) =>
+    new RuleError(`${name} regex is too large to evaluate here (${size}; limit ${MAX_PROGRAM}): simplify it`, col);
+  // Counted repeats are what makes a program large (Go caps a nested chain of them at 1000 in all, and refuses
+  // a count above 1000 itself): their sum refuses a huge one before compiling it, programSize the rest after.
+  let repeats = 0;
+  for (const m of pattern.matchAll(/\{(\d{1,4})(?:,(\d{0,4}))?\}/g)) {
+    const count = Number(m[2] || m[1]);
+    if (count <= 1000) repeats += count;
+  }
+  if (repeats > MAX_PROGRAM) throw tooLarge(`repeat counts sum to ${repeats}`);
+  let re: RE2JS;
   try {
-    return RE2JS.compile(pattern);
+    re = RE2JS.compile(pattern);
   } catch (err) {
     const reason = (err as { error?: unknown }).error;
     const why = typeof reason === 'string' && /^[a-z][a-z ()[\]{}:,-]{0,80}$/i.test(reason) ? reason : 'invalid syntax';
     throw new RuleError(`${name} regex does not compile (${why}); the pattern is not repeated here`, col);
   }
+  if (re.programSize() > MAX_PROGRAM) throw tooLarge(`${re.programSize()} RE2 instructions`);
+  return re;
 }
 
 export interface Cidr {
@@ -391,7 +407,7 @@ export function parseRule(rule: string): RuleNode {
 }
 
 /** Parses a rule with another syntax's matchers (the grammar, `&&`, `||`, `!` and Go strings, is shared). */
-export function parseWith(rule: string, syntax: Syntax): RuleNode {
+export function parseWith<N extends string>(rule: string, syntax: Syntax<N>): RuleNode {
   if (rule.trim() === '') throw new RuleError('the rule is empty', 1);
   if (rule.length > MAX_RULE_LENGTH) throw new RuleError(`the rule is longer than ${MAX_RULE_LENGTH} characters`, 1);
   return new Parser(tokenize(rule), syntax).parse();

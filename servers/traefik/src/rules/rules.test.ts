@@ -269,4 +269,19 @@ describe('linear-time regexes', () => {
     expect(matchRule(node, req)).toBe(false);
     expect(performance.now() - started).toBeLessThan(1000);
   });
+
+  it('a regexp of more than 1,000 RE2 instructions is not evaluated; real host and path patterns are', () => {
+    const tooLarge = /regex is too large to evaluate here/;
+    // Refused before compiling (repeat counts), and after (program size).
+    expect(() => parseRule(`PathRegexp(\`(?:${'a{999}|'.repeat(40)}b)\`)`)).toThrow(/repeat counts sum to 39960/);
+    expect(() => parseRule(`PathRegexp(\`(?:${'[a-z]{30}'.repeat(40)})\`)`)).toThrow(tooLarge);
+    // Go's own limit (a count above 1000) is still reported as Go reports it.
+    expect(() => parseRule('PathRegexp(`a{1001}`)')).toThrow(/invalid repeat count/);
+    expect(match('HostRegexp(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.example\\.com$`)', 'https://a-1.example.com')).toBe(
+      true,
+    );
+    expect(
+      match('PathRegexp(`^/v[0-9]{1,3}/(users|orders)/[0-9a-f]{24}$`)', `https://x/v2/users/${'ab'.repeat(12)}`),
+    ).toBe(true);
+  });
 });

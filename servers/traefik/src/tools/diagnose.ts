@@ -3,11 +3,18 @@ import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
-import { type EntryPointHttp, explainRule, matchRule, type RuleRequest, requestOf } from '../rules/matcher.js';
+import {
+  canonicalHeaderKey,
+  type EntryPointHttp,
+  explainRule,
+  matchRule,
+  type RuleRequest,
+  requestOf,
+} from '../rules/matcher.js';
 import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
-import { parseRuleV2, V2Unsupported } from '../rules/v2.js';
+import { parseRuleV2 } from '../rules/v2.js';
 import { defineTool } from './define.js';
-import { MAX_CHAIN_DEPTH, priorityOf, priorityRank, qualify, toService } from './shapes.js';
+import { MAX_CHAIN_DEPTH, Priority, priorityOut, priorityRank, qualify, toService } from './shapes.js';
 
 const Verdict = z.enum(['pass', 'refuse', 'redirect', 'unknown']);
 const Step = z.object({ name: z.string(), type: z.string(), verdict: Verdict, note: z.string() });
@@ -18,10 +25,33 @@ const fiveOf = (names: readonly string[]) =>
 
 const HeaderValue = z.union([z.string().max(4096), z.array(z.string().max(4096)).max(20)]);
 
+/**
+ * RE2 work one call may do: the sum, over the regex matchers it runs, of program size times input length
+ * (about a second in re2js). Each regexp is bounded (parser.ts), but hundreds of them on a 4 kB path add up.
+ */
+const REGEX_BUDGET = 30_000_000;
+
+/** The most input a regex matcher of `node` can read for this request, times its program size. */
+function regexWork(node: RuleNode, req: RuleRequest): number {
+  if (node.kind === 'not') return regexWork(node.expr, req);
+  if (node.kind !== 'matcher') return regexWork(node.left, req) + regexWork(node.right, req);
+  if (!node.re) return 0;
+  const total = (values: readonly string[] | undefined) => (values ?? []).reduce((n, v) => n + v.length + 1, 0);
+  const [a] = node.args;
+  const input =
+    node.name === 'HostRegexp'
+      ? Math.max(req.host.length, req.muxHost.length)
+      : node.name === 'PathRegexp'
+        ? req.path.length
+        : node.name === 'HeaderRegexp'
+          ? total(req.headers.get(canonicalHeaderKey(a ?? '')))
+          : total(req.query.get(node.v2?.key ?? a ?? '')) + (a?.length ?? 0) + 1;
+  return node.re.programSize() * (input + 1);
+}
+
 interface Candidate {
   item: Item;
   node: RuleNode;
-  priority: number;
   /** Exact, for ordering: priorities near Go's MaxInt are equal as doubles. */
   rank: bigint;
 }
@@ -185,7 +215,7 @@ export const requestsDiagnose = defineTool({
   output: z.object({
     router: z.string().optional(),
     rule: z.string().optional(),
-    priority: z.number().optional(),
+    priority: Priority.optional(),
     ties: z.array(z.string()),
     middlewares: z.array(z.string()),
     service: z.object({ name: z.string(), status: z.string(), up: z.number(), total: z.number() }).optional(),
@@ -239,8 +269,9 @@ export const requestsDiagnose = defineTool({
     const MAX_SKIPPED = 20;
     const active: Candidate[] = [];
     const disabled: Candidate[] = [];
-    // Traefik still routes ruleSyntax v2 routers (one muxer, ordered by priority); the answer must not name
-    // another router, or a 404, as certain when one of them might take the request.
+    // A router Traefik serves (not disabled) whose rule this server cannot evaluate (beyond its own bounds:
+    // nesting, length, regexp size) may still take the request: the answer must not name another router, or
+    // a 404, as certain. A disabled one failed in Traefik too and serves nothing.
     const unevaluated: { name: string; rank: bigint }[] = [];
     for (const item of items) {
       const on = (item.using ?? item.entryPoints) as string[] | undefined;
@@ -252,20 +283,36 @@ export const requestsDiagnose = defineTool({
       try {
         node = item.ruleSyntax === 'v2' ? parseRuleV2(item.rule) : parseRule(item.rule);
       } catch (err) {
-        if (err instanceof V2Unsupported) {
-          if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ruleSyntax v2: ${err.message}`);
-          if (item.status !== 'disabled') unevaluated.push({ name: item.name, rank: priorityRank(item) });
-          continue;
-        }
-        if (skipped.length < MAX_SKIPPED) skipped.push(`${item.name}: ${(err as Error).message}`);
+        const served = item.status !== 'disabled';
+        if (served) unevaluated.push({ name: item.name, rank: priorityRank(item) });
+        if (skipped.length < MAX_SKIPPED)
+          skipped.push(`${item.name}: ${served ? 'not evaluated here: ' : ''}${(err as Error).message}`);
         continue;
       }
       const rank = priorityRank(item);
-      (item.status === 'disabled' ? disabled : active).push({ item, node, priority: priorityOf(item), rank });
+      (item.status === 'disabled' ? disabled : active).push({ item, node, rank });
     }
     active.sort((a, b) => (a.rank === b.rank ? 0 : a.rank > b.rank ? -1 : 1));
-    const matches = active.filter((c) => matchRule(c.node, req));
-    const nearMisses = active
+    // Highest priority first, each router's regex work counted twice (matched, then explained if it misses);
+    // a router that would overrun the budget stays unevaluated (one without regexes always fits), and a
+    // disabled one that would is not looked at.
+    let work = 0;
+    const withinBudget = (c: Candidate) => {
+      const mine = 2 * regexWork(c.node, req);
+      if (work + mine > REGEX_BUDGET) return false;
+      work += mine;
+      return true;
+    };
+    const evaluated = active.filter((c) => {
+      if (withinBudget(c)) return true;
+      unevaluated.push({ name: c.item.name, rank: c.rank });
+      if (skipped.length < MAX_SKIPPED)
+        skipped.push(`${c.item.name}: not evaluated here: regex work beyond this call's budget`);
+      return false;
+    });
+    disabled.splice(0, disabled.length, ...disabled.filter(withinBudget));
+    const matches = evaluated.filter((c) => matchRule(c.node, req));
+    const nearMisses = evaluated
       .filter((c) => !matches.includes(c))
       .map((c) => ({ c, steps: explainRule(c.node, req) }))
       .filter(({ steps }) => steps.some((s) => s.matched && /^Host/.test(s.matcher)))
@@ -280,8 +327,8 @@ export const requestsDiagnose = defineTool({
       const cause = dead
         ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
-      const v2 = unevaluated.map((u) => u.name);
-      const unless = v2.length ? `; unless a ruleSyntax v2 router matches (not evaluated here): ${fiveOf(v2)}` : '';
+      const notEvaluated = unevaluated.map((u) => u.name);
+      const unless = notEvaluated.length ? `; unless a router not evaluated here matches: ${fiveOf(notEvaluated)}` : '';
       return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
     const outranking = unevaluated.filter((u) => u.rank >= winner.rank).map((u) => u.name);
@@ -290,7 +337,7 @@ export const requestsDiagnose = defineTool({
     const passedOver = disabled.find((c) => c.rank >= winner.rank && matchRule(c.node, req));
     const caveat =
       (outranking.length
-        ? `; but ruleSyntax v2 router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.rank} and take the request if their rule matches it`
+        ? `; but router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.rank} and take the request if their rule matches it`
         : '') +
       (passedOver
         ? `; router ${passedOver.item.name} (priority ${passedOver.rank}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
@@ -321,7 +368,7 @@ export const requestsDiagnose = defineTool({
     const base = {
       router: winner.item.name,
       rule: redactRule(winner.item.rule as string),
-      priority: winner.priority,
+      priority: priorityOut(winner.rank),
       ties,
       middlewares: middlewares.map((s) => `${s.name} (${s.type}): ${s.verdict}: ${s.note}`),
       nearMisses: [],

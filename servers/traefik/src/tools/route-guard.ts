@@ -130,7 +130,7 @@ const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x ===
 
 /**
  * A router's reach, its rule read in its own syntax (ruleSyntax v2 through the v2 matchers); a rule this server
- * cannot evaluate (unparsable, or a v2 matcher not evaluated) may match anything.
+ * cannot evaluate (unparsable, or beyond its bounds: nesting, length, regex size) may match anything.
  */
 function reachOfItem(item: Item): Reach[] {
   const any: Reach[] = [{ host: { kind: 'any' }, path: { kind: 'any' } }];

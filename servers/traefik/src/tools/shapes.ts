@@ -24,12 +24,24 @@ export const Search = z.string().min(1).max(200).optional().describe('Name or ru
 
 const Strings = z.array(z.string());
 
+/**
+ * A priority as an agent reads it: a JSON number while a double holds it exactly, else Go's exact decimal
+ * (Traefik's internal routers sit at math.MaxInt, beyond 2^53). Compare by the number or the digits.
+ */
+export const Priority = z.union([z.number().int(), z.string().regex(/^-?\d+$/)]);
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** An exact priority as `Priority` writes it. */
+export const priorityOut = (rank: bigint): z.infer<typeof Priority> =>
+  rank <= SAFE && rank >= -SAFE ? Number(rank) : rank.toString();
+
 export const Router = z.object({
   name: z.string(),
   provider: z.string(),
   status: z.string(),
   rule: z.string().optional(),
-  priority: z.number(),
+  priority: Priority,
   service: z.string().optional(),
   middlewares: Strings.optional(),
   entryPoints: Strings.optional(),
@@ -101,7 +113,7 @@ export function toRouter(item: Item): z.infer<typeof Router> {
     provider: providerOf(item),
     status: String(item.status ?? 'unknown'),
     ...(typeof item.rule === 'string' ? { rule: redactRule(item.rule) } : {}),
-    priority: priorityOf(item),
+    priority: priorityOut(priorityRank(item)),
     ...(typeof item.service === 'string' ? { service: item.service } : {}),
     ...(strings(item.middlewares) ? { middlewares: strings(item.middlewares) } : {}),
     ...(strings(item.using ?? item.entryPoints) ? { entryPoints: strings(item.using ?? item.entryPoints) } : {}),
