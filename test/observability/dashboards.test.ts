@@ -325,11 +325,81 @@ describe('dashboards_search', () => {
     }
   });
 
+  it('shows a renamed folder by its new name at once, not the path read before (cached for a minute)', async () => {
+    const moving = await new GrafanaSimulator(TOKEN).start();
+    try {
+      moving.addFolder('f-team', 'Team A');
+      moving.addFolder('f-co', 'Checkout', 'f-team');
+      moving.add({ uid: 'deep', title: 'Deep', folderUid: 'f-co', folderTitle: 'Checkout' });
+      const svc = makeServices({ grafana: { url: moving.url, auth: { token: TOKEN } } });
+      expect((await call('dashboards_search', {}, svc)).dashboards[0].folder).toBe('Team A / Checkout');
+      expect((await call('dashboards_get', { uid: 'deep' }, svc)).folder).toBe('Team A / Checkout');
+      moving.addFolder('f-co', 'Checkout v2', 'f-team');
+      expect((await call('dashboards_search', {}, svc)).dashboards[0].folder).toBe('Team A / Checkout v2');
+      moving.addFolder('f-co', 'Checkout v3', 'f-team');
+      expect((await call('dashboards_get', { uid: 'deep' }, svc)).folder).toBe('Team A / Checkout v3');
+      // unchanged: the cached path serves the next page without another folder read
+      const reads = () => moving.control.requests.filter((r) => r.url.pathname.startsWith('/api/folders/')).length;
+      const before = reads();
+      await call('dashboards_search', {}, svc);
+      expect(reads()).toBe(before);
+    } finally {
+      await moving.close();
+    }
+  });
+
   it('pages with totals', async () => {
     const first = await call('dashboards_search', { tags: ['gen'], limit: 10 }, services);
     expect(first).toMatchObject({ total: 25, returned: 10, truncated: true });
     const second = await call('dashboards_search', { tags: ['gen'], limit: 10, cursor: first.nextCursor }, services);
     expect(second.dashboards[0].title).toBe('Generated 10');
+    expect(second.cut).toBeUndefined();
+  });
+
+  it('continues after the last dashboard shown when dashboards are saved, deleted or renamed between pages, and says so', async () => {
+    const live = await new GrafanaSimulator(TOKEN).start();
+    try {
+      const title = (i: number) => `Live ${String(i).padStart(2, '0')}`;
+      for (let i = 0; i < 30; i++) live.add({ uid: `live-${i}`, title: title(i) });
+      const svc = makeServices({ grafana: { url: live.url, auth: { token: TOKEN } } });
+      const uids = (r: Awaited<ReturnType<typeof call>>) => r.dashboards.map((d: { uid: string }) => d.uid);
+      const first = await call('dashboards_search', { limit: 10 }, svc);
+      expect(uids(first).at(-1)).toBe('live-9');
+      // two dashboards the first page showed are deleted: an offset would now skip live-10 and live-11
+      live.dashboards.delete('live-2');
+      live.dashboards.delete('live-5');
+      const second = await call('dashboards_search', { limit: 10, cursor: first.nextCursor }, svc);
+      expect(uids(second)).toEqual(Array.from({ length: 10 }, (_, i) => `live-${10 + i}`));
+      expect(second.cut).toEqual([expect.stringMatching(/changed since the previous page/)]);
+      // a new dashboard sorted before the cursor: an offset would repeat live-19; it is never listed on later pages
+      live.add({ uid: 'live-new', title: 'Live 00 new' });
+      const third = await call('dashboards_search', { limit: 10, cursor: second.nextCursor }, svc);
+      expect(uids(third)).toEqual(Array.from({ length: 10 }, (_, i) => `live-${20 + i}`));
+      expect(third.cut).toEqual([expect.stringMatching(/changed since the previous page/)]);
+      expect(third.truncated).toBe(false);
+      // renamed from after the cursor to before it: listed on no later page, and the page says so
+      const head = await call('dashboards_search', { limit: 5 }, svc);
+      live.add({ uid: 'live-29', title: 'Live 00 renamed' });
+      const tail = await call('dashboards_search', { limit: 50, cursor: head.nextCursor }, svc);
+      expect(tail.cut).toEqual([expect.stringMatching(/changed since the previous page/)]);
+      const now: string[] = uids(await call('dashboards_search', { limit: 50 }, svc));
+      expect(uids(tail)).toEqual(now.slice(now.indexOf(uids(head).at(-1)) + 1));
+      expect(uids(tail)).not.toContain('live-29');
+      // unchanged between two pages: nothing to say
+      const again = await call('dashboards_search', { limit: 10 }, svc);
+      const next = await call('dashboards_search', { limit: 10, cursor: again.nextCursor }, svc);
+      expect(next.cut).toBeUndefined();
+      expect(uids(next)[0]).toBe(uids(await call('dashboards_search', { limit: 20 }, svc))[10]);
+      // the last dashboard shown is gone: the page goes on from the same position and says so
+      live.dashboards.delete(uids(next).at(-1));
+      const after = await call('dashboards_search', { limit: 10, cursor: next.nextCursor }, svc);
+      expect(after.cut).toEqual([expect.stringMatching(/changed since the previous page/)]);
+      expect(after.returned).toBeGreaterThan(0);
+      const bad = await callError('dashboards_search', { cursor: 'not-a-cursor!' }, svc);
+      expect(bad.code).toBe('ERR_INVALID_INPUT');
+    } finally {
+      await live.close();
+    }
   });
 });
 

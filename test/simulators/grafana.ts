@@ -214,7 +214,8 @@ export class GrafanaSimulator {
           slug,
           url: `/d/${d.uid}/${slug}`,
           folderUid: d.folderUid ?? '',
-          folderTitle: d.folderTitle ?? 'General',
+          // read from the folder at request time (pkg/api/dashboard.go GetDashboard looks the folder up by uid)
+          folderTitle: d.folderUid ? (this.folders.get(d.folderUid) ?? d.folderTitle ?? '') : 'General',
           version: 3,
           updated: '2026-01-01T00:00:00Z',
         },

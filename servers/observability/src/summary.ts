@@ -6,6 +6,7 @@
 import { jsonBytes } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromSeries } from './backends/prometheus.js';
+import { StringMap } from './labels.js';
 
 export const STATS = ['max', 'avg', 'last', 'p95', 'min'] as const;
 export type StatName = (typeof STATS)[number];
@@ -22,7 +23,7 @@ export const SeriesStats = z.object({
 export type SeriesStats = z.output<typeof SeriesStats>;
 
 export const SeriesSummary = z.object({
-  labels: z.record(z.string(), z.string()),
+  labels: StringMap,
   stats: SeriesStats,
   // A two-item array, not a tuple: tuple schemas (prefixItems + items:false) fail in the SDK client.
   downsampled: z.array(z.array(z.number().nullable()).min(2).max(2)),

@@ -142,11 +142,14 @@ export class GrafanaBackend {
   /**
    * A folder's titles from the root down to it. With nested folders (Grafana 10+) `GET /api/folders/:uid` adds
    * `parents`, the chain from the root to the immediate parent (docs/sources/developers/http_api/folder.md);
-   * undefined when Grafana cannot say.
+   * undefined when Grafana cannot say. `title` is the folder's title as the caller just read it (a search hit's
+   * `folderTitle`, a dashboard's `meta.folderTitle`): a cached path that ends otherwise was renamed and is read
+   * again. A folder moved under another parent keeps its title, so its old path may show for up to a minute.
    */
-  async folderPath(uid: string, signal?: AbortSignal): Promise<string[] | undefined> {
+  async folderPath(uid: string, signal?: AbortSignal, title?: string): Promise<string[] | undefined> {
     const cached = this.#folderPaths.get(uid);
-    if (cached && Date.now() - cached.at < FOLDER_CACHE_MS) return cached.path;
+    const renamed = title !== undefined && cached?.path.at(-1) !== title;
+    if (cached && !renamed && Date.now() - cached.at < FOLDER_CACHE_MS) return cached.path;
     const path = await this.#readFolderPath(uid, signal);
     if (path) {
       this.#folderPaths.delete(uid);

@@ -76,10 +76,26 @@ const QueryData = z.discriminatedUnion('resultType', [
 
 const StringList = z.array(z.string());
 
-const MetadataData = z.record(
-  z.string(),
-  z.array(z.looseObject({ type: z.string(), help: z.string(), unit: z.string() })),
-);
+const MetadataEntries = z.array(z.looseObject({ type: z.string(), help: z.string(), unit: z.string() }));
+
+/**
+ * Metadata by metric name. Not a z.record: its parse skips a key named `__proto__`, a valid metric name
+ * ([a-zA-Z_:][a-zA-Z0-9_:]*) that Prometheus scrapes and serves; the object is checked and kept as parsed.
+ */
+const MetadataData = z
+  .custom<Record<string, z.output<typeof MetadataEntries>>>(
+    (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
+    'not an object of metric names',
+  )
+  .superRefine((data, ctx) => {
+    for (const [name, entries] of Object.entries(data)) {
+      const issue = MetadataEntries.safeParse(entries).error?.issues[0];
+      if (issue) {
+        ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message });
+        return;
+      }
+    }
+  });
 
 const TargetsData = z.looseObject({
   activeTargets: z

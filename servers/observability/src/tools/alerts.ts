@@ -1,6 +1,7 @@
 import { clipChars, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
+import { labelsInput, ownValue, putLabel, StringMap } from '../labels.js';
 import {
   formatMatcher,
   fromAmMatcher,
@@ -15,7 +16,7 @@ import {
 import { formatDuration, instantOf, parseDuration } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
-const Labels = z.record(z.string(), z.string());
+const Labels = StringMap;
 
 const ALERT_STATES = ['active', 'suppressed', 'unprocessed'] as const;
 const SEVERITY_RANK: Record<string, number> = {
@@ -72,7 +73,7 @@ export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
     const value = clipChars(v, ALERT_BOUNDS.annotationChars);
     if (chars + k.length + value.length > ALERT_BOUNDS.annotationsChars && chars > 0) break;
     if (value !== v) longAnnotations++;
-    annotations[k] = value;
+    putLabel(annotations, k, value);
     chars += k.length + value.length;
   }
   const keptAnnotations = Object.keys(annotations).length;
@@ -108,8 +109,9 @@ export function summarizeAlert(a: AmAlert): z.output<typeof AlertSummary> {
  * with TZ set sends "+05:00", amtool its host's zone).
  */
 export function byUrgency(a: AmAlert, b: AmAlert): number {
-  const sa = SEVERITY_RANK[a.labels.severity ?? ''] ?? 4;
-  const sb = SEVERITY_RANK[b.labels.severity ?? ''] ?? 4;
+  // own keys only: severity="constructor" would read a function from Object.prototype and sort by NaN
+  const sa = ownValue(SEVERITY_RANK, a.labels.severity ?? '') ?? 4;
+  const sb = ownValue(SEVERITY_RANK, b.labels.severity ?? '') ?? 4;
   return sa - sb || newestFirst(a.startsAt, b.startsAt);
 }
 
@@ -243,9 +245,7 @@ export const alertsListSilences = defineTool({
   annotations: READ_ANNOTATIONS,
   input: z.object({
     state: z.array(z.enum(SILENCE_STATES)).min(1).max(3).default(['active', 'pending']),
-    labels: z
-      .record(z.string().min(1).max(200), z.string().max(1000))
-      .refine((l) => Object.keys(l).length <= 100, 'at most 100 labels')
+    labels: labelsInput({ labels: 100, nameChars: 200, valueChars: 1000 })
       .optional()
       .describe("An alert's labels: only silences that mute it"),
     matchers: Matchers.describe(`Matchers as written in the silence; ${MATCHER_HINT}`),

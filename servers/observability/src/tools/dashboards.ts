@@ -1,4 +1,15 @@
-import { clipChars, jsonBytes, ListPage, pageList, RavenhelmError, sliceChars } from '@ravenhelm/kit';
+import { createHash } from 'node:crypto';
+import {
+  clipChars,
+  decodeCursor,
+  encodeCursor,
+  jsonBytes,
+  ListPage,
+  pageList,
+  RavenhelmError,
+  sliceChars,
+  ToolError,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import {
   FOLDER_SEPARATOR,
@@ -60,8 +71,10 @@ export const dashboardsSearch = defineTool({
     ),
     ...ListPage,
     capped: z.string().optional(),
+    cut: z.array(z.string()).optional(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
+    const from = readSearchCursor(input.cursor);
     // Grafana returns at most 5000 hits per request (a larger limit is a 422): read on with `page`, bounded.
     const hits: GrafanaSearchHit[] = [];
     const seen = new Set<string>();
@@ -86,39 +99,101 @@ export const dashboardsSearch = defineTool({
         title: h.title,
         folder: h.folderTitle || 'General',
         folderUid: h.folderUid,
+        folderTitle: h.folderTitle,
         tags: h.tags ?? [],
         url: h.url ?? '',
       }));
-    const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
+    const uids = rows.map((d) => d.uid);
+    const { start, changed } = resume(from, uids);
+    const opts = { cursor: encodeCursor(start), limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
     // The search names only the immediate folder; with nested folders the path says where it is. Paths are read
     // for the page's folders, then the page is cut again with them (a longer folder may leave room for fewer).
-    const paths = await folderPaths(
-      pageList(rows, opts).items.map((d) => d.folderUid),
-      grafana,
-      signal,
-    );
+    const paths = await folderPaths(pageList(rows, opts).items, grafana, signal);
     const page = pageList(
-      rows.map(({ folderUid, ...d }) => {
+      rows.map(({ folderUid, folderTitle: _title, ...d }) => {
         const path = folderUid ? paths.get(folderUid) : undefined;
         return path ? { ...d, folder: path } : d;
       }),
       opts,
     );
-    return { dashboards: page.items, ...withoutItems(page), ...(capped ? { capped } : {}) };
+    const end = start + page.returned;
+    return {
+      dashboards: page.items,
+      ...withoutItems(page),
+      ...(page.truncated ? { nextCursor: searchCursor(end, uids) } : {}),
+      ...(capped ? { capped } : {}),
+      ...(changed ? { cut: [LIST_CHANGED] } : {}),
+    };
   },
 });
 
+/**
+ * Every call reads the whole search anew, in Grafana's order (by title: pkg/services/search sortedHits), and
+ * dashboards are saved, deleted and renamed between two calls: an offset alone would repeat or skip dashboards
+ * without a word. The cursor carries, besides the position, a short hash of the last dashboard shown and a
+ * digest of the set shown so far (order-free). The next page starts right after that dashboard wherever it now
+ * stands (exact for every dashboard present in both reads that kept its title), and says when the set before
+ * it is no longer the same, or when that dashboard is gone.
+ */
+const LIST_CHANGED =
+  'dashboards matching this search changed since the previous page (saved, deleted or renamed): this page goes on after the last one shown, but ones now sorted before it are not listed and renamed ones may repeat; call again without cursor for a consistent list';
+
+const hashOf = (text: string, chars: number) => createHash('sha256').update(text).digest('base64url').slice(0, chars);
+const digestOf = (uids: readonly string[]) => hashOf([...uids].sort().join('\0'), 11);
+
+function searchCursor(end: number, uids: readonly string[]): string {
+  return Buffer.from(`d:${end}:${hashOf(uids[end - 1] ?? '', 8)}:${digestOf(uids.slice(0, end))}`).toString(
+    'base64url',
+  );
+}
+
+interface SearchCursor {
+  offset: number;
+  last?: string;
+  digest?: string;
+}
+
+/** A cursor dashboards_search issued (a plain offset one from older replicas is read too). */
+export function readSearchCursor(cursor: string | undefined): SearchCursor {
+  if (!cursor) return { offset: 0 };
+  const m = /^d:(\d{1,9}):([A-Za-z0-9_-]{8}):([A-Za-z0-9_-]{11})$/.exec(
+    Buffer.from(cursor, 'base64url').toString('utf8'),
+  );
+  if (m) return { offset: Number(m[1]), last: m[2] as string, digest: m[3] as string };
+  try {
+    return { offset: decodeCursor(cursor) };
+  } catch {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      'cursor is not one dashboards_search issued; omit it to start from the first page',
+    );
+  }
+}
+
+/** Where the next page starts in today's list, and whether the dashboards before it changed. */
+function resume(from: SearchCursor, uids: readonly string[]): { start: number; changed: boolean } {
+  if (from.last === undefined) return { start: Math.min(from.offset, uids.length), changed: false };
+  const isLast = (i: number) => i >= 0 && i < uids.length && hashOf(uids[i] as string, 8) === from.last;
+  // where it was, or wherever it moved to
+  const at = isLast(from.offset - 1) ? from.offset - 1 : uids.findIndex((_, i) => isLast(i));
+  const start = at >= 0 ? at + 1 : Math.min(from.offset, uids.length);
+  return { start, changed: at < 0 || digestOf(uids.slice(0, start)) !== from.digest };
+}
+
 /** Folder paths ("Team / Payments / Checkout") by uid, for at most MAX_FOLDER_FETCHES folders. */
 async function folderPaths(
-  uids: (string | undefined)[],
+  rows: readonly { folderUid?: string | undefined; folderTitle?: string | undefined }[],
   grafana: GrafanaBackend,
   signal: AbortSignal,
 ): Promise<Map<string, string>> {
-  const distinct = [...new Set(uids.filter((u): u is string => !!u))].slice(0, MAX_FOLDER_FETCHES);
+  // each folder once, with the title the search just gave for it (a renamed folder is read again)
+  const titles = new Map<string, string | undefined>();
+  for (const r of rows)
+    if (r.folderUid && !titles.has(r.folderUid)) titles.set(r.folderUid, r.folderTitle || undefined);
   const paths = new Map<string, string>();
   await Promise.all(
-    distinct.map(async (uid) => {
-      const path = await grafana.folderPath(uid, signal);
+    [...titles].slice(0, MAX_FOLDER_FETCHES).map(async ([uid, title]) => {
+      const path = await grafana.folderPath(uid, signal, title);
       if (path) paths.set(uid, pathText(path));
     }),
   );
@@ -173,7 +248,9 @@ export const dashboardsGet = defineTool({
       head = {
         title: String(dashboard.title ?? ''),
         folder: meta.folderUid
-          ? (pathText(await grafana.folderPath(meta.folderUid, signal)) ?? meta.folderTitle ?? meta.folderUid)
+          ? (pathText(await grafana.folderPath(meta.folderUid, signal, meta.folderTitle || undefined)) ??
+            meta.folderTitle ??
+            meta.folderUid)
           : (meta.folderTitle ?? 'General'),
         folderUid: meta.folderUid || null,
         tags: Array.isArray(dashboard.tags) ? dashboard.tags.map(String) : [],

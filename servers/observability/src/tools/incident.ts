@@ -1,5 +1,6 @@
 import { clipChars, jsonBytes, RavenhelmError, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import { StringMap } from '../labels.js';
 import { SeriesStats, summarizeMatrix } from '../summary.js';
 import { DurationInput, parseDuration, toNanos } from '../time.js';
 import { byUrgency } from './alerts.js';
@@ -28,7 +29,7 @@ const TOP_SERIES = { sortBy: 'max', order: 'desc', offset: 0, topK: 5, points: 0
 /** Alerting rules shown beside the alerts: their expression and `for`, at most this many. */
 const MAX_RULES = 5;
 
-const SeriesStatsOnly = z.object({ labels: z.record(z.string(), z.string()), stats: SeriesStats });
+const SeriesStatsOnly = z.object({ labels: StringMap, stats: SeriesStats });
 
 const Section = {
   ok: z.boolean(),
@@ -70,7 +71,7 @@ export const incidentGetContext = defineTool({
           state: z.string(),
           startsAt: z.string(),
           summary: z.string().nullable(),
-          labels: z.record(z.string(), z.string()),
+          labels: StringMap,
         }),
       ),
       rules: z
@@ -93,7 +94,7 @@ export const incidentGetContext = defineTool({
     logs: z.object({
       ...Section,
       query: z.string().nullable(),
-      lines: z.array(z.object({ time: z.string(), line: z.string(), labels: z.record(z.string(), z.string()) })),
+      lines: z.array(z.object({ time: z.string(), line: z.string(), labels: StringMap })),
       series: z.array(SeriesStatsOnly).optional(),
       truncated: z.boolean(),
       scannedLines: z.number().int().nullable(),

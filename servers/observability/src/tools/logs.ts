@@ -1,6 +1,7 @@
 import { clipChars, jsonBytes, ListPage, pageList, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
+import { StringMap } from '../labels.js';
 import { EndInput, isoOfNanos, isoOfNanosExact, nanosOf, resolveRange, startInput, toNanos } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 import { logsQueryMetric } from './logs-metric.js';
@@ -45,7 +46,7 @@ export const logsSearch = defineTool({
     maxLineLength: z.number().int().min(80).max(10_000).default(1000).describe('Cut longer lines'),
   }),
   output: z.object({
-    streams: z.array(z.record(z.string(), z.string())),
+    streams: z.array(StringMap),
     lines: z.array(
       z.object({
         time: z.string(),

@@ -1,9 +1,11 @@
 import { clipChars, decodeCursor, jsonBytes, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
+import { StringMap } from '../labels.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 import {
+  boundSeriesLabels,
   checkPointsPerSeries,
   DEFAULT_MAX_RAW_POINTS,
   MaxPointsPerSeries,
@@ -16,7 +18,7 @@ import {
 } from './range.js';
 
 const PromQL = z.string().min(1).max(4000).describe('PromQL');
-const Labels = z.record(z.string(), z.string());
+const Labels = StringMap;
 const SeriesSelector = z.array(z.string().min(1).max(1000)).max(10).optional().describe('Series selectors');
 const LabelName = z
   .string()
@@ -47,11 +49,17 @@ export const metricsQuery = defineTool({
     series: z.array(RawSeries).optional(),
     warnings: z.array(z.string()).optional(),
     infos: z.array(z.string()).optional(),
+    cut: z.array(z.string()).optional(),
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
     const data = await prometheus.query(input.query, time, signal);
+    const { result: bounded, cut } =
+      data.resultType === 'vector' || data.resultType === 'matrix'
+        ? boundSeriesLabels(data.result as PromSeries[])
+        : { result: [], cut: undefined };
+    const said = cut ? { cut } : {};
     const warnings = notesOf(data);
     const opts = { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
     if (data.resultType === 'scalar' || data.resultType === 'string') {
@@ -73,10 +81,10 @@ export const metricsQuery = defineTool({
         raw,
         pointsPerSeries: _most,
         ...page
-      } = rawPage(data.result, decodeCursor(input.cursor), input.limit, DEFAULT_MAX_RAW_POINTS, opts.maxBytes);
-      return { resultType: 'matrix' as const, series: raw, ...page, ...warnings };
+      } = rawPage(bounded, decodeCursor(input.cursor), input.limit, DEFAULT_MAX_RAW_POINTS, opts.maxBytes);
+      return { resultType: 'matrix' as const, series: raw, ...page, ...warnings, ...said };
     }
-    const vector = data.result as PromSeries[];
+    const vector = bounded;
     // An instant vector is evaluated at one time: it is said once, not on every sample.
     const at = vector[0]?.value?.[0];
     const samples = vector.map((s) => ({ labels: s.metric, value: String(s.value?.[1] ?? 'NaN') }));
@@ -101,6 +109,7 @@ export const metricsQuery = defineTool({
       samples: page.items,
       ...withoutItems(page),
       ...warnings,
+      ...said,
     };
   },
 });

@@ -3,9 +3,10 @@
  * queries): the same inputs after query/start/end/step, the same guard against too many points per series,
  * and the same summary or raw page of a matrix, fitted to the output budget.
  */
-import { decodeCursor, encodeCursor, jsonBytes, ToolError } from '@ravenhelm/kit';
+import { clipChars, decodeCursor, encodeCursor, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromSeries } from '../backends/prometheus.js';
+import { StringMap } from '../labels.js';
 import { SeriesSummary, STATS, type StatName, suggestStep, summarizeMatrix } from '../summary.js';
 import { formatDuration } from '../time.js';
 
@@ -14,11 +15,42 @@ import { formatDuration } from '../time.js';
  * tuple schema (the SDK client rejects prefixItems + items:false), no mixed-type arrays, fewer bytes than pairs.
  */
 export const RawSeries = z.object({
-  labels: z.record(z.string(), z.string()),
+  labels: StringMap,
   points: z.number().int(),
   t: z.array(z.number()),
   v: z.array(z.string()),
 });
+
+/**
+ * Bounds of one series' labels in answers. A query within its 4,000 chars can build a label value of any length
+ * (label_join names one label as often as it likes), and one such series made the whole answer too large for
+ * any filter or limit to narrow. Each value is cut to `valueChars`, then all of a series' values share
+ * `seriesChars`; the answer's `cut` says so (the cut values end in "…").
+ */
+export const LABEL_BOUNDS = { valueChars: 500, seriesChars: 4000 } as const;
+
+/** `result` with every series' labels within LABEL_BOUNDS, and the statement of the cut when one was made. */
+export function boundSeriesLabels(result: readonly PromSeries[]): { result: PromSeries[]; cut?: string[] } {
+  let cutSeries = 0;
+  const bounded = result.map((s) => {
+    const entries = Object.entries(s.metric);
+    let chars = 0;
+    for (const [k, v] of entries) chars += k.length + v.length;
+    const long = entries.some(([, v]) => v.length > LABEL_BOUNDS.valueChars);
+    if (!long && chars <= LABEL_BOUNDS.seriesChars) return s;
+    cutSeries++;
+    const each = Math.max(20, Math.min(LABEL_BOUNDS.valueChars, Math.floor(LABEL_BOUNDS.seriesChars / entries.length)));
+    // Object.fromEntries keeps every key as its own (a `__proto__` label too)
+    return { ...s, metric: Object.fromEntries(entries.map(([k, v]) => [k, clipChars(v, each)])) };
+  });
+  if (cutSeries === 0) return { result: bounded };
+  return {
+    result: bounded,
+    cut: [
+      `label values cut on ${cutSeries} series (ending in "…"): ${LABEL_BOUNDS.valueChars} chars each, ${LABEL_BOUNDS.seriesChars} per series in all`,
+    ],
+  };
+}
 
 /** A series' last `n` points as columns. */
 export function columns(s: PromSeries, n: number): z.output<typeof RawSeries> {
@@ -32,7 +64,7 @@ export const RangeAnswerInput = {
   sortBy: z.enum(STATS).default('max'),
   order: z.enum(['desc', 'asc']).default('desc'),
   topK: z.number().int().min(1).max(100).default(10),
-  points: z.number().int().min(0).max(200).default(24).describe('Shape points per series'),
+  points: z.number().int().min(0).max(200).default(24).describe('Points per shape'),
 };
 
 /**
@@ -66,6 +98,7 @@ export const RangeAnswerOutput = {
   series: z.array(SeriesSummary).optional(),
   rest: z.object({ series: z.number().int(), min: z.number().nullable(), max: z.number().nullable() }).optional(),
   raw: z.array(RawSeries).optional(),
+  cut: z.array(z.string()).optional(),
 };
 
 /** Refuses, before the backend is called, a range and step that give more than `max` points per series. */
@@ -84,11 +117,14 @@ export function checkPointsPerSeries(range: number, step: number, max: number): 
  * A matrix as a page of series summaries (ranked by a stat, the rest counted) or of raw points, the series
  * within `budget` bytes.
  */
-export function rangeAnswer(result: readonly PromSeries[], input: RangeAnswerOptions, budget: number) {
+export function rangeAnswer(series: readonly PromSeries[], input: RangeAnswerOptions, budget: number) {
   const offset = decodeCursor(input.cursor);
-  if (input.mode === 'raw') return rawPage(result, offset, input.topK, input.maxRawPoints, budget);
+  const { result, cut } = boundSeriesLabels(series);
+  const said = cut ? { cut } : {};
+  if (input.mode === 'raw') return { ...rawPage(result, offset, input.topK, input.maxRawPoints, budget), ...said };
   const s = summarizeMatrix(result, { ...input, offset, maxBytes: budget });
   return {
+    ...said,
     pointsPerSeries: s.pointsPerSeries,
     series: s.series,
     rest: s.rest,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { clipChars, decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
+import { StringMap } from '../labels.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, matcherTest, parseMatchers } from '../matchers.js';
 import { formatDuration, instantOf } from '../time.js';
 import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
@@ -10,7 +11,7 @@ import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from '
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
 
 const STATES = ['firing', 'pending', 'inactive'] as const;
-const Text = z.record(z.string(), z.string());
+const Text = StringMap;
 
 const RuleAlert = z.object({ labels: Text, state: z.string(), activeAt: z.string(), value: z.string() });
 

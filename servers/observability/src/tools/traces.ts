@@ -1,6 +1,7 @@
 import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { OtlpAttribute, OtlpResourceSpans, OtlpSpan } from '../backends/tempo.js';
+import { putLabel, StringMap } from '../labels.js';
 import { EndInput, isoOfNanos, resolveRange, startInput } from '../time.js';
 import { defineTool, listBudget, READ_ANNOTATIONS } from './define.js';
 
@@ -60,7 +61,7 @@ const SpanSummary = z.object({
   durationMs: z.number(),
   status: z.enum(['error', 'ok', 'unset']),
   statusMessage: z.string().optional(),
-  attributes: z.record(z.string(), z.string()),
+  attributes: StringMap,
 });
 type SpanSummary = z.output<typeof SpanSummary>;
 
@@ -178,7 +179,11 @@ function toSummary(
       const value = attrValue(a.value);
       if (a.key.length > TRACE_BOUNDS.attributeKeyChars || value.length > TRACE_BOUNDS.attributeValueChars)
         textCut = true;
-      attributes[clipChars(a.key, TRACE_BOUNDS.attributeKeyChars)] = clipChars(value, TRACE_BOUNDS.attributeValueChars);
+      putLabel(
+        attributes,
+        clipChars(a.key, TRACE_BOUNDS.attributeKeyChars),
+        clipChars(value, TRACE_BOUNDS.attributeValueChars),
+      );
     } else if (shown === TRACE_BOUNDS.attributesPerSpan + 1) tally.attributesCut++;
   }
   const status = statusOf(f.span);
