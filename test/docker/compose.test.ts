@@ -49,7 +49,15 @@ describe('compose projects', () => {
       cursor = res.nextCursor;
     }
     const mine = seen.find((p) => p.project === project);
-    expect(mine).toEqual({ project, services: ['web', 'worker'], containers: 2, running: 2, unhealthy: 0, exited: 0 });
+    expect(mine).toEqual({
+      project,
+      services: ['web', 'worker'],
+      containers: 2,
+      running: 2,
+      restarting: 0,
+      unhealthy: 0,
+      exited: 0,
+    });
   });
 
   it('compose_get_status shows each service', async () => {
@@ -140,6 +148,15 @@ describe('compose projects', () => {
     );
     const past = await call(tool('compose_get_logs'), { project, until: '2000-01-01T00:00:00Z' }, services);
     expect(past).toMatchObject({ text: '', lines: 0, scannedLines: 0 });
+  });
+
+  it('compose_get_logs answers what it read by the time limit and names the containers it could not read', async () => {
+    // no time left for reads once the project is listed: nothing read, every container named, no timeout error
+    const res = await call(tool('compose_get_logs'), { project }, services, { timeoutMs: 1500 });
+    expect(res).toMatchObject({ text: '', lines: 0, scannedLines: 0 });
+    expect(res.notes).toEqual([
+      `no logs from 2 container(s) not read before the call's time limit (${web}, ${worker}); read them with services ["web","worker"], a smaller tail or a narrower since/until`,
+    ]);
   });
 
   it('compose_get_logs runs catastrophic-backtracking patterns in linear time', async () => {
@@ -398,6 +415,12 @@ describe('lifecycle edge cases', () => {
     expect(status.note).toContain('2 deployments sharing the project name, from different working dirs');
     expect(status.note).toContain('"/srv/a", "/srv/b"');
     expect((await call(tool('compose_get_status'), { project }, services)).note).toBeUndefined();
+    const logs = await call(tool('compose_get_logs'), { project: twin }, services);
+    expect(logs.notes).toEqual([
+      expect.stringContaining('2 deployments sharing the project name, from different working dirs'),
+    ]);
+    expect(logs.notes[0]).toContain('"/srv/a", "/srv/b"');
+    expect((await call(tool('compose_get_logs'), { project: twin, services: ['db'] }, services)).notes).toBeUndefined();
     for (const name of ['compose_stop', 'compose_restart']) {
       const err = await callError(tool(name), { project: twin, waitSeconds: 0 }, services);
       expect(err.code).toBe('ERR_CONFLICT');
@@ -411,13 +434,35 @@ describe('lifecycle edge cases', () => {
     expect(db).toMatchObject({ allReached: true, counts: { total: 1 } });
     expect((await fx.inspect(webB)).State.Running).toBe(true);
   }, 60_000);
+  it('compose_stop says once which stopped containers the engine starts again when the daemon restarts', async () => {
+    // restart policy "always" restarts a stopped container when the daemon restarts; "unless-stopped" does not
+    // (docs.docker.com/engine/containers/start-containers-automatically/)
+    const kept = `kept-${fx.prefix.slice(-6)}`;
+    const at = (service: string) => ({ 'com.docker.compose.project': kept, 'com.docker.compose.service': service });
+    const [api, db] = await Promise.all([
+      fx.start({ name: 'kept-api', labels: at('api'), script: 'sleep 600', restart: 'always' }),
+      fx.start({ name: 'kept-db', labels: at('db'), script: 'sleep 600', restart: 'unless-stopped' }),
+    ]);
+    const warning = `1 stopped container(s) have the restart policy "always" (${api}): the engine starts them again when the Docker daemon restarts (docker update --restart unless-stopped keeps them stopped)`;
+    const first = await call(tool('compose_stop'), { project: kept, stopTimeoutSeconds: 0 }, services);
+    expect(first).toMatchObject({ allReached: true, counts: { total: 2, reached: 2 } });
+    expect(first.message).toContain(warning);
+    expect(first.message.split('daemon restarts')).toHaveLength(2);
+    expect(first.message).not.toContain(db);
+    // already stopped: the stop still holds only until the daemon restarts
+    const again = await call(tool('compose_stop'), { project: kept, stopTimeoutSeconds: 0 }, services);
+    expect(again.counts).toMatchObject({ unchanged: 2 });
+    expect(again.message).toContain(warning);
+    const started = await call(tool('compose_start'), { project: kept, waitSeconds: 10 }, services);
+    expect(started.message).not.toContain('daemon restarts');
+  }, 60_000);
   it('compose_get_status: a crash-looping service caught between exits is not counted running, and not ok', async () => {
     // The list endpoint shows it "running" ("Up 1 second"); moby's restart manager brings it back after each exit.
     const looped = `loop-${fx.prefix.slice(-6)}`;
     const loop = await fx.start({
       name: 'status-loop',
       labels: { 'com.docker.compose.project': looped, 'com.docker.compose.service': 'api' },
-      script: 'sleep 3; exit 1',
+      script: 'sleep 4; exit 1',
       restart: 'always',
     });
     await fx.waitFor('the loop to be running again after two restarts', async () => {
@@ -429,7 +474,26 @@ describe('lifecycle edge cases', () => {
         Date.now() - Date.parse(i.State.StartedAt) < 1500
       );
     });
-    const res = await call(tool('compose_get_status'), { project: looped }, services);
+    // with no time left for the checks, the candidates are named as unchecked instead of guessed about
+    const hurried = await call(tool('compose_list_projects'), { limit: 200 }, services, { timeoutMs: 1500 });
+    expect(hurried.note).toMatch(
+      /running container\(s\) up for under two minutes could not be checked for a restart loop/,
+    );
+    expect(hurried.projects.find((p: { project: string }) => p.project === looped)).toMatchObject({
+      running: 1,
+      restarting: 0,
+    });
+    const [res, listed] = await Promise.all([
+      call(tool('compose_get_status'), { project: looped }, services),
+      call(tool('compose_list_projects'), { limit: 200 }, services),
+    ]);
+    // compose_list_projects: restarting (now, or back from an exit under a minute ago), not running
+    expect(listed.projects.find((p: { project: string }) => p.project === looped)).toMatchObject({
+      containers: 1,
+      running: 0,
+      restarting: 1,
+    });
+    expect(listed.note ?? '').not.toContain('could not be checked');
     expect(res.ok).toBe(false);
     expect(res.services[0]).toMatchObject({ service: 'api', running: 0, total: 1 });
     expect(res.services[0].containers[0].state).toBe('running');

@@ -6,7 +6,7 @@ import type { BudgetStatus, TakenRestart } from './restart-budget.js';
 import {
   ContainerState,
   type ContainerStateT,
-  nameOf,
+  nameShown,
   restartLoopOf,
   stateOf,
   targetAfterStart,
@@ -71,7 +71,7 @@ export async function prepare(
   action: LifecycleAction,
 ): Promise<PreparedAction> {
   const info = await ctx.docker.inspect(ref, ctx.signal);
-  const name = nameOf(info.Name);
+  const name = nameShown(info.Name);
   const running = info.State.Running || info.State.Restarting;
   const needed = action === 'restart' || (action === 'start' ? !running : running || info.State.Paused);
   const countsAgainstBudget = needed && action !== 'stop';
@@ -220,8 +220,11 @@ function removedResult(
  * engine starts it again then (docs.docker.com/engine/containers/start-containers-automatically/, restart
  * policies: "always" restarts a manually stopped container when the daemon restarts; "unless-stopped" does not).
  */
+export const startsWithDaemon = (info: Docker.ContainerInspectInfo): boolean =>
+  info.HostConfig?.RestartPolicy?.Name === 'always';
+
 function afterDaemonRestart(info: Docker.ContainerInspectInfo): string {
-  if (info.HostConfig?.RestartPolicy?.Name !== 'always') return '';
+  if (!startsWithDaemon(info)) return '';
   return '; its restart policy is "always", so the engine starts it again when the Docker daemon restarts (docker update --restart unless-stopped keeps it stopped)';
 }
 

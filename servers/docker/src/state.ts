@@ -1,5 +1,5 @@
 /** Schemas and summaries shared by the tools: container references, states, health. */
-import { compileUserPattern, ToolError, withoutUrlPasswords } from '@ravenhelm/kit';
+import { clipChars, compileUserPattern, ToolError, withoutUrlPasswords } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend } from './backend.js';
@@ -16,6 +16,24 @@ export const ContainerRef = z
   )
   .transform((s) => s.replace(/^\//, ''))
   .describe('Name or id (prefix)');
+
+/**
+ * C0 and C1 controls and DEL, shown as U+FFFD: a newline (or an ANSI escape) in a service label must not start
+ * a line of its own, or recolour, the merged log text compose_get_logs prefixes with it.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * A label value as answers show it (compose project and service): labels are free text of any length (the
+ * engine sets no limit), so one set by hand could fill the output budget; a compose name is at most 128.
+ */
+export const LABEL_SHOWN_CHARS = 200;
+export const labelShown = (value: string): string =>
+  clipChars(value.replace(CONTROL_CHARS, '\uFFFD'), LABEL_SHOWN_CHARS);
+/** A container's compose service as answers show it (labelShown). */
+export const serviceOf = (c: Docker.ContainerInfo): string =>
+  labelShown(c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)');
 
 export const ComposeProjectName = z
   .string()
@@ -52,6 +70,15 @@ export const nameOf = (names: readonly string[] | string | undefined): string =>
   const first = Array.isArray(names) ? names[0] : names;
   return (first ?? '').replace(/^\//, '');
 };
+
+/**
+ * A container's name as answers show it: the engine sets no length limit on names (tens of kilobytes are
+ * accepted), so one could fill the output budget by itself; longer ones end in "…". Identity checks (exec
+ * allowlists, event filters) use nameOf.
+ */
+export const NAME_SHOWN_CHARS = 200;
+export const nameShown = (names: readonly string[] | string | undefined): string =>
+  clipChars(nameOf(names), NAME_SHOWN_CHARS);
 
 /** Longest command a summary shows; longer ones end in "…" (docker ps cuts at 20). */
 export const COMMAND_MAX_CHARS = 60;
@@ -174,7 +201,7 @@ export function stateOf(info: Docker.ContainerInspectInfo): ContainerStateT {
   const neverExited = dockerTime(info.State.FinishedAt) === null && info.State.ExitCode === 0;
   return {
     id: shortId(info.Id),
-    name: nameOf(info.Name),
+    name: nameShown(info.Name),
     state: info.State.Status,
     // a paused container's process is frozen: the engine keeps Running true, but nothing runs
     running: info.State.Running && !info.State.Restarting && !info.State.Paused,

@@ -2,16 +2,25 @@ import { createHash } from 'node:crypto';
 import { clipChars, jsonBytes, ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import { act, type LifecycleAction, type LifecycleResultT, prepare, settle, WaitTargetSchema } from '../lifecycle.js';
+import {
+  act,
+  type LifecycleAction,
+  type LifecycleResultT,
+  prepare,
+  settle,
+  startsWithDaemon,
+  WaitTargetSchema,
+} from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
-  COMPOSE_SERVICE_LABEL,
   ComposeProjectName,
   Health,
   healthOfStatusText,
+  labelShown,
   mapLimit,
-  nameOf,
+  nameShown,
   restartLoopOf,
+  serviceOf,
   shortId,
 } from '../state.js';
 import { type DockerServices, defineTool } from './define.js';
@@ -24,8 +33,6 @@ const ServiceName = z
   // the Compose file schema's key pattern for services (a leading "_" or "." is allowed, unlike container names)
   .regex(/^[A-Za-z0-9._-]+$/, 'must be a compose service name: letters, digits, "_", "." and "-"');
 const ServicesFilter = z.array(ServiceName).min(1).max(50).optional().describe('Default: all');
-
-const serviceOf = (c: Docker.ContainerInfo): string => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
 
 /**
  * A `docker compose run` container: Compose labels it oneoff=True with the service it ran. It is no replica
@@ -87,6 +94,11 @@ function refuseMixedDeployments(project: string, containers: readonly Docker.Con
   );
 }
 
+/** Names an error lists before counting the rest. */
+const LISTED = 50;
+const listed = (names: readonly string[]) =>
+  `${names.slice(0, LISTED).join(', ')}${names.length > LISTED ? ` and ${names.length - LISTED} more` : ''}`;
+
 /** The project's containers (optionally some services), sorted by service then name; ERR_NOT_FOUND when none match. */
 async function projectContainers(
   ctx: ToolContext<DockerServices>,
@@ -108,13 +120,15 @@ async function projectContainers(
     if (missing.length > 0) {
       throw new ToolError(
         'ERR_NOT_FOUND',
-        `project "${project}" has no service ${missing.map((s) => `"${s}"`).join(', ')}; its services are: ${[...known].sort().join(', ')}`,
+        `project "${project}" has no service ${missing.map((s) => `"${s}"`).join(', ')}; its services are: ${listed([...known].sort())}`,
       );
     }
     const wanted = new Set(services);
     chosen = all.filter((c) => wanted.has(serviceOf(c)));
   }
-  chosen.sort((a, b) => serviceOf(a).localeCompare(serviceOf(b)) || nameOf(a.Names).localeCompare(nameOf(b.Names)));
+  chosen.sort(
+    (a, b) => serviceOf(a).localeCompare(serviceOf(b)) || nameShown(a.Names).localeCompare(nameShown(b.Names)),
+  );
   if (opts.oneDeployment) refuseMixedDeployments(project, chosen);
   return chosen;
 }
@@ -125,7 +139,7 @@ export const composeListProjects = defineTool({
   tier: 'LOW',
   scopes: ['mcp:docker:read'],
   title: 'List compose projects',
-  description: 'Compose projects with services and running/unhealthy/exited counts.',
+  description: 'Compose projects with services and running/restarting/unhealthy/exited counts.',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     limit: z.number().int().min(1).max(200).default(50),
@@ -138,6 +152,7 @@ export const composeListProjects = defineTool({
         services: z.array(z.string()),
         containers: z.number().int(),
         running: z.number().int(),
+        restarting: z.number().int().describe('Restarting now, or back from an exit under 1 min ago'),
         unhealthy: z.number().int(),
         exited: z.number().int(),
         addressable: z
@@ -149,14 +164,16 @@ export const composeListProjects = defineTool({
     ...ListPage,
     note: z.string().optional(),
   }),
-  handler: async ({ limit, cursor }, { docker, signal, maxOutputBytes }) => {
+  handler: async ({ limit, cursor }, ctx) => {
+    const { docker, signal, maxOutputBytes } = ctx;
     const all = await docker.listContainers({ label: [COMPOSE_PROJECT_LABEL] }, signal);
     const byProject = new Map<
       string,
       {
         services: Set<string>;
-        containers: number;
+        containers: Docker.ContainerInfo[];
         running: number;
+        restarting: number;
         unhealthy: number;
         exited: number;
         dirs: Set<string>;
@@ -167,8 +184,9 @@ export const composeListProjects = defineTool({
       if (!project) continue;
       const p = byProject.get(project) ?? {
         services: new Set<string>(),
-        containers: 0,
+        containers: [],
         running: 0,
+        restarting: 0,
         unhealthy: 0,
         exited: 0,
         dirs: new Set<string>(),
@@ -176,35 +194,55 @@ export const composeListProjects = defineTool({
       p.services.add(serviceOf(c));
       const dir = c.Labels?.[WORKING_DIR_LABEL];
       if (dir) p.dirs.add(dir);
-      p.containers++;
+      p.containers.push(c);
       if (c.State === 'running') p.running++;
+      if (c.State === 'restarting') p.restarting++;
       if (c.State === 'exited' || c.State === 'dead') p.exited++;
       if (healthOfStatusText(c.Status) === 'unhealthy') p.unhealthy++;
       byProject.set(project, p);
     }
+    // the label as it is, for each row (whose project is the label as shown: labelShown)
+    const labelOf = new Map<object, string>();
     const projects = [...byProject.entries()]
-      .map(([project, p]) => ({
-        project,
-        services: [...p.services].sort(),
-        containers: p.containers,
-        running: p.running,
-        unhealthy: p.unhealthy,
-        exited: p.exited,
-        // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
-        ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
-      }))
-      .sort((a, b) => a.project.localeCompare(b.project));
-    const { items, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([project, p]) => {
+        const row = {
+          project: labelShown(project),
+          services: [...p.services].sort(),
+          containers: p.containers.length,
+          running: p.running,
+          restarting: p.restarting,
+          unhealthy: p.unhealthy,
+          exited: p.exited,
+          // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
+          ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
+        };
+        labelOf.set(row, project);
+        return row;
+      });
+    const { items: page, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
+    const groupOf = (row: object) => byProject.get(labelOf.get(row) ?? '');
+    // A crash loop shows as "running" between exits: only this page's projects are checked (restartLoops).
+    const { loops, unchecked } = await restartLoops(
+      ctx,
+      page.flatMap((p) => groupOf(p)?.containers ?? []),
+    );
+    const items = page.map((p) => {
+      const looping = (groupOf(p)?.containers ?? []).filter((c) => loops.has(c.Id)).length;
+      return looping === 0 ? p : { ...p, running: p.running - looping, restarting: p.restarting + looping };
+    });
     const odd = items.filter((p) => p.addressable === false).length;
     const notes: string[] = [];
+    const notChecked = uncheckedNote(unchecked);
+    if (notChecked) notes.push(notChecked);
     if (odd > 0) {
       notes.push(
         `${odd} project label(s) marked addressable: false are not valid compose project names (compose allows lowercase letters, digits, "-" and "_", starting with a letter or digit), so the other compose tools refuse them; see their containers with containers_list and labels ["${COMPOSE_PROJECT_LABEL}=<project>"]`,
       );
     }
     // One name, several deployments (their counts are added up in the row): said, since compose lifecycle refuses them.
-    const mixed = items.flatMap((p) => {
-      const dirs = [...(byProject.get(p.project)?.dirs ?? [])].sort();
+    const mixed = page.flatMap((p) => {
+      const dirs = [...(groupOf(p)?.dirs ?? [])].sort();
       return dirs.length < 2 ? [] : [`"${p.project}" (${quotedDirs(dirs)})`];
     });
     if (mixed.length > 0) {
@@ -218,23 +256,43 @@ export const composeListProjects = defineTool({
 });
 
 /**
- * The list endpoint shows a crash-looping container as "running" between its exits ("Up 2 seconds"), without
- * its restart count: the services' containers up for under two minutes (docker/go-units duration.go writes
- * "Less than a second", "N seconds", "About a minute") are inspected, and those the engine's restart policy
- * brought back from an exit less than a minute ago (restartLoopOf) are returned with what to say about them.
+ * Whether the list endpoint's row may hide a crash loop: it shows such a container as "running" between its
+ * exits ("Up 2 seconds"), without its restart count. Only a container up for under two minutes (docker/go-units
+ * duration.go writes "Less than a second", "N seconds", "About a minute") can have exited less than a minute ago.
+ */
+const mayBeLooping = (c: Docker.ContainerInfo): boolean =>
+  c.State === 'running' && /^Up (Less than a second|\d+ seconds?|About a minute)\b/.test(c.Status);
+
+interface LoopCheck {
+  /** Container id -> what to say about its loop. */
+  loops: Map<string, string>;
+  /** Candidates not inspected: past LOOP_CHECKS, the call's time limit, or an engine error. */
+  unchecked: Docker.ContainerInfo[];
+}
+
+/**
+ * Inspects the candidates (mayBeLooping), at most LOOP_CHECKS, 8 at a time and only until shortly before the
+ * call's deadline, and returns those the engine's restart policy brought back from an exit less than a minute
+ * ago (restartLoopOf) with what to say about them, and the candidates it could not check.
  */
 async function restartLoops(
   ctx: ToolContext<DockerServices>,
   containers: readonly Docker.ContainerInfo[],
-): Promise<Map<string, string>> {
-  const fresh = containers.filter(
-    (c) =>
-      !isOneOff(c) && c.State === 'running' && /^Up (Less than a second|\d+ seconds?|About a minute)\b/.test(c.Status),
-  );
+): Promise<LoopCheck> {
+  const fresh = containers.filter(mayBeLooping);
   const loops = new Map<string, string>();
+  const unchecked = fresh.slice(LOOP_CHECKS);
+  const stop = AbortSignal.any([
+    ctx.signal,
+    AbortSignal.timeout(Math.max(0, ctx.deadline - LOOP_CHECK_MARGIN_MS - Date.now())),
+  ]);
   await mapLimit(fresh.slice(0, LOOP_CHECKS), 8, async (c) => {
+    if (stop.aborted) {
+      unchecked.push(c);
+      return;
+    }
     try {
-      const info = await ctx.docker.inspect(c.Id, ctx.signal);
+      const info = await ctx.docker.inspect(c.Id, stop);
       const ms = restartLoopOf(info);
       if (ms !== undefined) {
         loops.set(
@@ -243,14 +301,23 @@ async function restartLoops(
         );
       }
     } catch (err) {
+      if (ctx.signal.aborted) throw err;
       // removed since the list: it is simply gone
-      if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) throw err;
+      if (!(err instanceof ToolError && err.code === 'ERR_NOT_FOUND')) unchecked.push(c);
     }
   });
-  return loops;
+  return { loops, unchecked };
 }
-/** Containers inspected at most for a restart loop in one status call. */
+/** Containers inspected at most for a restart loop in one call. */
 const LOOP_CHECKS = 100;
+/** Loop checks end this long before the call's deadline, so the answer is still sent. */
+const LOOP_CHECK_MARGIN_MS = 1500;
+
+/** What an answer says about candidates restartLoops could not check (undefined when it checked them all). */
+function uncheckedNote(unchecked: readonly Docker.ContainerInfo[]): string | undefined {
+  if (unchecked.length === 0) return undefined;
+  return `${unchecked.length} running container(s) up for under two minutes could not be checked for a restart loop (the call's time limit, the ${LOOP_CHECKS}-check cap or an engine error) and are counted as running: ${namesOf(unchecked)}; check them with containers_diagnose`;
+}
 
 export const composeGetStatus = defineTool({
   name: 'compose_get_status',
@@ -282,14 +349,18 @@ export const composeGetStatus = defineTool({
     const entryOf = (c: Docker.ContainerInfo) => (isOneOff(c) ? `${serviceOf(c)} (one-off run)` : serviceOf(c));
     const services = new Map<string, Docker.ContainerInfo[]>();
     for (const c of containers) services.set(entryOf(c), [...(services.get(entryOf(c)) ?? []), c]);
-    const loops = await restartLoops(ctx, containers);
+    // a one-off run is no replica of its service: its exits are not the service's
+    const { loops, unchecked } = await restartLoops(
+      ctx,
+      containers.filter((c) => !isOneOff(c)),
+    );
     const out = [...services.entries()].map(([service, list]) => ({
       service,
       running: list.filter((c) => c.State === 'running' && !loops.has(c.Id)).length,
       total: list.length,
       containers: list.map((c) => ({
         id: shortId(c.Id),
-        name: nameOf(c.Names),
+        name: nameShown(c.Names),
         state: c.State,
         health: healthOfStatusText(c.Status),
         status: loops.has(c.Id) ? `${c.Status}; ${loops.get(c.Id)}` : c.Status,
@@ -301,11 +372,13 @@ export const composeGetStatus = defineTool({
         s.containers.every((c) => c.health !== 'unhealthy'),
     );
     const dirs = [...byWorkingDir(containers).keys()].sort();
-    const note =
+    const notes = [
       dirs.length > 1
         ? `these are ${dirs.length} deployments sharing the project name, from different working dirs (${WORKING_DIR_LABEL}): ${quotedDirs(dirs)}; their services are listed together here, and compose_start/compose_stop/compose_restart refuse them as one`
-        : undefined;
-    return { project, ok, services: out, ...(note ? { note } : {}) };
+        : undefined,
+      uncheckedNote(unchecked),
+    ].filter((n) => n !== undefined);
+    return { project, ok, services: out, ...(notes.length > 0 ? { note: notes.join('. ') } : {}) };
   },
 });
 
@@ -328,7 +401,8 @@ const ProjectContainerRow = z.object({
   restartsLeft: z.number().int().optional().describe('Restart budget left for this container (start and restart)'),
   message: z.string().optional().describe('Why, and what to do; on rows that did not reach their target'),
 });
-type Row = z.infer<typeof ProjectContainerRow> & { reached: boolean };
+/** `reached`, and `always` (its restart policy starts it again with the daemon), are for the summary only. */
+type Row = z.infer<typeof ProjectContainerRow> & { reached: boolean; always?: boolean };
 
 const ProjectLifecycleResult = z.object({
   project: z.string(),
@@ -369,15 +443,15 @@ const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped
 
 /** The first NAMES_SHOWN names of rows or containers, then how many more. */
 function namesOf(items: readonly (Row | Docker.ContainerInfo)[]): string {
-  const shown = items.slice(0, NAMES_SHOWN).map((i) => ('name' in i ? i.name : nameOf(i.Names)));
+  const shown = items.slice(0, NAMES_SHOWN).map((i) => ('name' in i ? i.name : nameShown(i.Names)));
   return `${shown.join(', ')}${items.length > shown.length ? ` and ${items.length - shown.length} more` : ''}`;
 }
 
 function rowOf(service: string, c: Docker.ContainerInfo, outcome: Outcome, message: string): Row {
-  return { service, name: nameOf(c.Names), id: shortId(c.Id), outcome, changed: false, reached: false, message };
+  return { service, name: nameShown(c.Names), id: shortId(c.Id), outcome, changed: false, reached: false, message };
 }
 
-function rowOfResult(service: string, r: LifecycleResultT): Row {
+function rowOfResult(service: string, r: LifecycleResultT, info: Docker.ContainerInspectInfo): Row {
   const outcome: Outcome = r.removed ? 'removed' : !r.reached ? 'not-reached' : r.changed ? 'reached' : 'unchanged';
   return {
     service,
@@ -391,6 +465,7 @@ function rowOfResult(service: string, r: LifecycleResultT): Row {
     ...(r.budget ? { restartsLeft: r.budget.remaining } : {}),
     ...(r.reached && !r.removed ? {} : { message: r.message }),
     reached: r.reached,
+    ...(startsWithDaemon(info) ? { always: true } : {}),
   };
 }
 
@@ -412,7 +487,7 @@ async function joinedSince(
   const { own, oneOffs } = withoutOneOffs(
     all
       .filter((c) => !known.has(c.Id) && (!wanted || wanted.has(serviceOf(c))))
-      .sort((a, b) => nameOf(a.Names).localeCompare(nameOf(b.Names))),
+      .sort((a, b) => nameShown(a.Names).localeCompare(nameShown(b.Names))),
   );
   return { joined: own, oneOffs };
 }
@@ -453,7 +528,7 @@ async function runProjectLifecycle(
       throw err;
     }
   });
-  const refused = prepared.filter((x) => x.err?.code === 'ERR_RESTART_BUDGET').map((x) => nameOf(x.c.Names));
+  const refused = prepared.filter((x) => x.err?.code === 'ERR_RESTART_BUDGET').map((x) => nameShown(x.c.Names));
   if (refused.length > 0) {
     const { maxRestarts, windowSeconds } = ctx.restartBudget.options;
     throw new ToolError(
@@ -487,7 +562,7 @@ async function runProjectLifecycle(
           service,
           c,
           'removed',
-          `container "${nameOf(c.Names)}" was removed before it could be ${PAST[action]}; nothing was done to it`,
+          `container "${nameShown(c.Names)}" was removed before it could be ${PAST[action]}; nothing was done to it`,
         ),
         reached: action === 'stop',
       });
@@ -551,7 +626,7 @@ async function runProjectLifecycle(
     // The wait needs no engine slot of ours: the next container's action starts now.
     settling.push(
       settle(ctx, p, changed, Math.max(0, Math.min(waitSeconds * 1000, deadline - Date.now())), pollMs).then(
-        (r) => put(i, rowOfResult(service, r)),
+        (r) => put(i, rowOfResult(service, r, p.info)),
         (err: unknown) =>
           put(i, {
             ...rowOf(
@@ -653,13 +728,20 @@ function summarize(
       `${oneOffs.length} one-off container(s) of docker compose run left as they are, not ${PAST[action]} (${namesOf(oneOffs)}): they are not replicas of their service, and docker compose ${action} leaves them alone too; act on one with containers_${action} if that is really meant`,
     );
   }
+  // containers_stop says this on each answer; here once, naming them (lifecycle.ts afterDaemonRestart)
+  const comeBack = action === 'stop' ? rows.filter((r) => r.always && r.reached && r.outcome !== 'removed') : [];
+  if (comeBack.length > 0) {
+    parts.push(
+      `${comeBack.length} stopped container(s) have the restart policy "always" (${namesOf(comeBack)}): the engine starts them again when the Docker daemon restarts (docker update --restart unless-stopped keeps them stopped)`,
+    );
+  }
   const message = `${parts.join('; ')}.`;
   // Problems first: when the budget is short, the rows that need attention are the ones kept.
   const order = (r: Row) => Math.min(OUTCOMES.indexOf(r.outcome), OUTCOMES.indexOf('reached'));
   const sorted = [...rows].sort(
     (a, b) => order(a) - order(b) || a.service.localeCompare(b.service) || a.name.localeCompare(b.name),
   );
-  const shown = sorted.map(({ reached: _reached, ...row }) => row);
+  const shown = sorted.map(({ reached: _reached, always: _always, ...row }) => row);
   const base = { project, action, allReached, complete, counts, containers: [], omitted: rows.length, message };
   let room = ctx.maxOutputBytes - jsonBytes(base) - 64;
   const kept: z.infer<typeof ProjectContainerRow>[] = [];
@@ -701,7 +783,7 @@ function planOf(
   services: string[] | undefined,
   containers: readonly Docker.ContainerInfo[],
 ): string {
-  const listed = containers.slice(0, PLAN_NAMES).map((c) => `${nameOf(c.Names)} (${shortId(c.Id)})`);
+  const listed = containers.slice(0, PLAN_NAMES).map((c) => `${nameShown(c.Names)} (${shortId(c.Id)})`);
   const more = containers.length - listed.length;
   // Every id, sorted: the set itself, even past the names shown.
   const set = createHash('sha256')
@@ -784,6 +866,15 @@ export const composeStop = defineTool({
     runProjectLifecycle(ctx, i.project, i.services, 'stop', i.stopTimeoutSeconds, i.waitSeconds, ctx.planned),
 });
 
+/** compose_get_logs: the logs of deployments that share the project name are merged; said, naming their dirs. */
+function mixedDeploymentsNote(containers: readonly Docker.ContainerInfo[]): string[] {
+  const dirs = [...byWorkingDir(containers).keys()].sort();
+  if (dirs.length < 2) return [];
+  return [
+    `these logs are of ${dirs.length} deployments sharing the project name, from different working dirs (${WORKING_DIR_LABEL}): ${quotedDirs(dirs)}${dirs.length > DIRS_SHOWN ? ', …' : ''}, merged here; read one deployment's containers with logs_get`,
+  ];
+}
+
 export const composeGetLogs = defineTool({
   name: 'compose_get_logs',
   toolset: 'compose',
@@ -806,7 +897,7 @@ export const composeGetLogs = defineTool({
   output: z.object({ project: z.string(), services: z.array(z.string()), ...LogAnswer }),
   // logs.ts: per-container gaps (a log that cannot be read), the whole answer fitted to the budget
   handler: async (input, ctx) =>
-    readProjectLogs(ctx, input, () => projectContainers(ctx, input.project, input.services)),
+    readProjectLogs(ctx, input, () => projectContainers(ctx, input.project, input.services), mixedDeploymentsNote),
 });
 
 export const composeTools = [

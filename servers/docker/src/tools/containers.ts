@@ -13,7 +13,8 @@ import {
   HEALTH_VALUES,
   Health,
   healthOfStatusText,
-  nameOf,
+  labelShown,
+  nameShown,
   portsOf,
   restartLoopOf,
   STATUS_VALUES,
@@ -85,7 +86,7 @@ export const containersList = defineTool({
     const summaries = all
       .map((c) => ({
         id: shortId(c.Id),
-        name: nameOf(c.Names),
+        name: nameShown(c.Names),
         image: c.Image,
         command: commandOf(c.Command),
         state: c.State,
@@ -93,8 +94,8 @@ export const containersList = defineTool({
         status: c.Status,
         createdAt: new Date(c.Created * 1000).toISOString(),
         ports: portsOf(c.Ports),
-        composeProject: c.Labels?.[COMPOSE_PROJECT_LABEL] ?? null,
-        composeService: c.Labels?.[COMPOSE_SERVICE_LABEL] ?? null,
+        composeProject: labelOf(c.Labels, COMPOSE_PROJECT_LABEL),
+        composeService: labelOf(c.Labels, COMPOSE_SERVICE_LABEL),
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
     const page = pageList(summaries, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 512 });
@@ -102,6 +103,11 @@ export const containersList = defineTool({
     return { containers: items, ...rest };
   },
 });
+
+const labelOf = (labels: Record<string, string> | undefined, key: string): string | null => {
+  const value = labels?.[key];
+  return value === undefined ? null : labelShown(value);
+};
 
 const ERROR_LINE = /\b(error|err|fatal|panic|exception|traceback|failed|failure|critical|crit|oom|killed)\b/i;
 const MAX_HEALTH_OUTPUT = 500;
@@ -218,7 +224,7 @@ export const containersDiagnose = defineTool({
         // the rest of the diagnosis stands without the log
         unavailable = logGapOf(err, signal, {
           id: info.Id,
-          name: nameOf(info.Name),
+          name: nameShown(info.Name),
           logDriver: info.HostConfig.LogConfig?.Type,
         });
       }
@@ -264,7 +270,9 @@ export const containersDiagnose = defineTool({
       image: info.Config.Image,
       createdAt: info.Created,
       restartPolicy: info.HostConfig.RestartPolicy?.Name || 'no',
-      compose: project ? { project, service: info.Config.Labels?.[COMPOSE_SERVICE_LABEL] ?? null } : null,
+      compose: project
+        ? { project: labelShown(project), service: labelOf(info.Config.Labels, COMPOSE_SERVICE_LABEL) }
+        : null,
       health,
       errorLog: { lines: [] as ErrorLine[], scannedLines, ...(unavailable ? { unavailable } : {}) },
       findings,
@@ -307,7 +315,7 @@ export const containersStart = defineTool({
     // the engine counts a paused container as running, so start would do nothing and report success
     const info = await ctx.docker.inspect(container, ctx.signal);
     if (info.State.Paused) {
-      const name = nameOf(info.Name);
+      const name = nameShown(info.Name);
       throw new ToolError(
         'ERR_CONFLICT',
         `container "${name}" is paused (its processes are frozen), not stopped: start does not resume it. Resuming needs \`docker unpause ${name}\`, which is not one of these tools: ask an operator`,
@@ -332,7 +340,7 @@ export const containersStop = defineTool({
   // (ctx.planned), not whatever has the name by then (another one may have taken it meanwhile).
   plan: async ({ container, stopTimeoutSeconds }, { docker, signal }) => {
     const info = await docker.inspect(container, signal);
-    const bound = { id: info.Id, name: nameOf(info.Name) };
+    const bound = { id: info.Id, name: nameShown(info.Name) };
     return {
       text: `stop container "${bound.name}" (id ${bound.id.slice(0, 12)}; SIGTERM, SIGKILL after ${stopTimeoutSeconds} s); it stays stopped until started again`,
       bound,
@@ -386,7 +394,7 @@ export const containersGetStats = defineTool({
     // The answer without a sample (a container that does not run), which a sample fills in.
     const unsampled = () => ({
       id: shortId(info.Id),
-      name: nameOf(info.Name),
+      name: nameShown(info.Name),
       state: info.State.Status,
       running: false,
       cpuPercent: null,
@@ -407,7 +415,7 @@ export const containersGetStats = defineTool({
       if (!info.State.Running || info.State.Restarting) return unsampled();
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
-        `the Docker Engine gave no sample for container "${nameOf(info.Name)}" though it is ${info.State.Status}; retry`,
+        `the Docker Engine gave no sample for container "${nameShown(info.Name)}" though it is ${info.State.Status}; retry`,
       );
     }
     const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);

@@ -6,6 +6,7 @@ import {
   ComposeProjectName,
   failedHealthcheck,
   Health,
+  labelShown,
   mapLimit,
   restartLoopOf,
   stateOf,
@@ -34,11 +35,15 @@ type ProblemKind = z.infer<typeof Problem>;
 /** Containers inspected at most per report; a host with more gets an explicit note. */
 const MAX_INSPECTED = 500;
 
-export function problemsOf(info: Docker.ContainerInspectInfo): ProblemKind[] {
+/** `looping`: whether restartLoopOf found it in a restart loop (read once per container and report). */
+export function problemsOf(
+  info: Docker.ContainerInspectInfo,
+  looping = restartLoopOf(info) !== undefined,
+): ProblemKind[] {
   const s = stateOf(info);
   const kinds: ProblemKind[] = [];
   if (failedHealthcheck(info)) kinds.push('unhealthy');
-  if (restartLoopOf(info) !== undefined) kinds.push('restarting');
+  if (looping) kinds.push('restarting');
   else if (s.restartCount > 0) kinds.push('restarted');
   if (s.state === 'dead') kinds.push('dead');
   if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) kinds.push('exited_nonzero');
@@ -128,11 +133,13 @@ export const healthGetReport = defineTool({
     const problems: z.infer<typeof ProblemContainer>[] = [];
     for (const info of infos) {
       const s = stateOf(info);
+      // once: read twice, a loop's last exit could pass the one-minute mark between the count and the row
+      const looping = restartLoopOf(info) !== undefined;
       if (s.running) counts.running++;
       if (s.health === 'healthy') counts.healthy++;
       if (failedHealthcheck(info)) counts.unhealthy++;
       if (s.health === 'starting') counts.healthStarting++;
-      if (restartLoopOf(info) !== undefined) counts.restarting++;
+      if (looping) counts.restarting++;
       if (s.restartCount > 0) counts.restartedByPolicy++;
       if (s.state === 'exited' && s.exitCode !== null && s.exitCode !== 0) counts.exitedNonZero++;
       if (s.state === 'exited' && (s.exitCode ?? 0) === 0) counts.exitedZero++;
@@ -140,8 +147,9 @@ export const healthGetReport = defineTool({
       if (s.state === 'dead') counts.dead++;
       if (s.state === 'paused') counts.paused++;
       if (s.state === 'created') counts.created++;
-      const kinds = problemsOf(info);
+      const kinds = problemsOf(info, looping);
       if (kinds.length === 0) continue;
+      const composeProject = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];
       const lastFailing = [...(info.State.Health?.Log ?? [])].reverse().find((l) => l.ExitCode !== 0);
       problems.push({
         id: s.id,
@@ -152,7 +160,7 @@ export const healthGetReport = defineTool({
         exitCode: s.exitCode,
         restartCount: s.restartCount,
         finishedAt: s.finishedAt,
-        composeProject: info.Config.Labels?.[COMPOSE_PROJECT_LABEL] ?? null,
+        composeProject: composeProject === undefined ? null : labelShown(composeProject),
         lastHealthOutput: lastFailing ? clipChars(stripAnsi(lastFailing.Output ?? '').trim(), 300) : null,
       });
     }

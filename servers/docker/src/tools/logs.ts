@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend, LogResult } from '../backend.js';
 import { isUnreadableLogDriver, namedAfter } from '../engine-errors.js';
-import { COMPOSE_SERVICE_LABEL, ContainerRef, compileGrep, nameOf } from '../state.js';
+import { ContainerRef, compileGrep, nameShown, serviceOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
 import { type DockerServices, defineTool } from './define.js';
 
@@ -371,10 +371,10 @@ export const logsGet = defineTool({
     const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const info = await docker.inspect(input.container, signal);
-    const name = nameOf(info.Name);
+    const name = nameShown(info.Name);
     // With a TTY the process writes both streams to one terminal, and the engine logs it all as stdout.
     const ttyNotes = ttyNotesOf(info.Config?.Tty ? [`"${name}"`] : [], input.streams);
-    // the 1024 bytes logCap keeps back cover the name (at most 128 characters), the counts and the notes
+    // the 1024 bytes logCap keeps back cover the name (at most 201 characters: nameShown), the counts and the notes
     const { cap, notes } = logCap(input.maxBytes, maxOutputBytes, ttyNotes.length > 0 ? jsonBytes(ttyNotes) : 0);
     notes.push(...ttyNotes);
     const both = input.streams === 'both';
@@ -429,24 +429,38 @@ export interface ProjectLogInput {
   maxBytes?: number | undefined;
 }
 
+/** Log reads end this long before the call's deadline, so what was read is still answered. */
+const READ_MARGIN_MS = 1500;
+
+/** What an answer says about the containers whose log was not read (or not read to the end) in time. */
+function lateNotesOf(late: readonly Docker.ContainerInfo[]): string[] {
+  if (late.length === 0) return [];
+  const services = [...new Set(late.map(serviceOf))].slice(0, 10);
+  let who = late.map((c) => nameShown(c.Names)).join(', ');
+  if (who.length > 500) who = `${who.slice(0, 500).replace(/, [^,]*$/, '')}, …`;
+  return [
+    `no logs from ${late.length} container(s) not read before the call's time limit (${who}); read them with services ${JSON.stringify(services)}, a smaller tail or a narrower since/until`,
+  ];
+}
+
 /** Containers whose log could not be read are named one by one up to this many, then counted. */
 const MAX_GAPS_LISTED = 10;
 
 /**
  * The compose_get_logs answer: the merged, time-ordered logs of a project's containers (`containers`
  * resolves them once the input is checked). A container whose log cannot be read is a gap stated in
- * `notes` (which one, and why); the others are still returned. The whole answer (services and notes
- * included) is fitted to the output budget.
+ * `notes` (which one, and why); the others are still returned, after what `notesOf` says about the containers.
+ * The whole answer (services and notes included) is fitted to the output budget.
  */
 export async function readProjectLogs(
   ctx: ToolContext<DockerServices>,
   input: ProjectLogInput,
   containers: () => Promise<Docker.ContainerInfo[]>,
+  notesOf: (containers: readonly Docker.ContainerInfo[]) => string[] = () => [],
 ) {
   const { since, until } = parseWindow(input);
   const filter = buildLineFilter(input);
   const list = await containers();
-  const serviceOf = (c: Docker.ContainerInfo) => c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)';
   const perService = new Map<string, number>();
   for (const c of list) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
   const { services, notes: serviceNotes } = fitServices([...perService.keys()], ctx.maxOutputBytes / 4);
@@ -455,13 +469,23 @@ export async function readProjectLogs(
   const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
   const gaps: string[] = [];
   const ttys: string[] = [];
+  // Reads end shortly before the call's deadline: the logs read so far are answered, the rest named as not read.
+  const stop = AbortSignal.any([
+    ctx.signal,
+    AbortSignal.timeout(Math.max(0, ctx.deadline - READ_MARGIN_MS - Date.now())),
+  ]);
+  const late: Docker.ContainerInfo[] = [];
   for (const c of list) {
     const service = serviceOf(c);
-    const name = nameOf(c.Names);
+    const name = nameShown(c.Names);
     const prefix = (perService.get(service) ?? 0) > 1 ? name : service;
+    if (stop.aborted && !ctx.signal.aborted) {
+      late.push(c);
+      continue;
+    }
     try {
       // a listing does not say whether a container has a TTY, and that decides how its log is framed
-      const tty = (await ctx.docker.inspect(c.Id, ctx.signal)).Config?.Tty === true;
+      const tty = (await ctx.docker.inspect(c.Id, stop)).Config?.Tty === true;
       if (tty) ttys.push(`"${name}" (service ${service})`);
       const res = await readLogs(
         ctx.docker,
@@ -476,7 +500,7 @@ export async function readProjectLogs(
           render: (ts, body, stream) =>
             `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
         },
-        ctx.signal,
+        stop,
       );
       merged.lines.push(...res.lines);
       merged.scanned += res.scanned;
@@ -484,7 +508,8 @@ export async function readProjectLogs(
       merged.dropped += res.dropped;
       merged.droppedBytes += res.droppedBytes;
     } catch (err) {
-      gaps.push(`${name} (service ${service}): ${logGapOf(err, ctx.signal, { id: c.Id, name })}`);
+      if (stop.aborted && !ctx.signal.aborted) late.push(c);
+      else gaps.push(`${name} (service ${service}): ${logGapOf(err, ctx.signal, { id: c.Id, name })}`);
     }
   }
   const gapNotes = gaps.slice(0, MAX_GAPS_LISTED).map((g) => sliceChars(`no logs from ${g}`, 300));
@@ -494,7 +519,13 @@ export async function readProjectLogs(
     // a long list ends at the last whole name
     gapNotes.push(note.length <= 600 ? note : `${note.slice(0, 600).replace(/, [^,]*$/, '')}, …`);
   }
-  const extraNotes = [...serviceNotes, ...ttyNotesOf(ttys, input.streams), ...gapNotes];
+  const extraNotes = [
+    ...notesOf(list),
+    ...serviceNotes,
+    ...ttyNotesOf(ttys, input.streams),
+    ...gapNotes,
+    ...lateNotesOf(late),
+  ];
   const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, extraNotes));
   const answer = assembleLogText(merged, cap, [...notes, ...extraNotes]);
   return { project: input.project, services, ...answer, matchedLines: merged.matched, scannedLines: merged.scanned };
