@@ -46,6 +46,35 @@ describe('attempt records', () => {
     }
   });
 
+  it('an argument the tool does not declare is recorded by name only, its value not shown (any server)', async () => {
+    // The call is refused (unknown argument), but its attempt is audited first; no `sensitive` mark or
+    // secret-looking name covers an argument sent to the wrong tool, so the kit masks every undeclared one.
+    const h = await startEcho({ tokens });
+    try {
+      const leaked = 'hunter2-Aa1!-not-for-the-log';
+      const res = await rpc(
+        h.url,
+        callBody('echo_write', { value: 'v1', pin: leaked, nested: { v: leaked } }),
+        auth('writer'),
+      );
+      expect(JSON.stringify(res.json)).toMatch(/unknown argument/);
+      expect(JSON.stringify(res.json)).not.toContain(leaked);
+      const mine = h.audit.records.filter((r) => r.tool === 'echo_write');
+      expect(mine.length).toBeGreaterThan(0);
+      for (const r of mine) {
+        expect(r.args).toEqual({
+          value: 'v1',
+          pin: '[not shown: the tool has no such argument]',
+          nested: '[not shown: the tool has no such argument]',
+        });
+      }
+      expect(JSON.stringify(h.audit.records)).not.toContain(leaked);
+      expect(h.services.calls.some((c) => c.tool === 'echo_write')).toBe(false);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('refuses a side-effecting call whose attempt record cannot be written; read-only calls still work', async () => {
     const h = await startEcho({
       tokens,

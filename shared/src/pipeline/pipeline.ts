@@ -146,6 +146,9 @@ export class Pipeline<S extends object> {
   readonly #listCache = new Map<string, ListedTool[]>();
   readonly #sensitive = new Map<string, string[]>();
   readonly #shownMemo = new WeakMap<object, unknown>();
+  /** Each tool's declared argument names (its input schema's properties and the kit's own two). */
+  readonly #known = new Map<string, Set<string>>();
+  readonly #maskedMemo = new WeakMap<object, Record<string, unknown>>();
   #inFlight = 0;
   #idle: (() => void)[] = [];
   readonly #denials: DenialAggregator;
@@ -187,7 +190,11 @@ export class Pipeline<S extends object> {
       logger: opts.logger,
     });
     this.#approvalsOn = opts.registry.enabled(opts.server).some((t) => t.approval !== null);
-    for (const t of opts.registry.all(opts.server)) this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
+    for (const t of opts.registry.all(opts.server)) {
+      this.#sensitive.set(t.name, sensitiveKeysOf(t.inputSchema));
+      const props = (t.inputSchema as { properties?: Record<string, unknown> }).properties ?? {};
+      this.#known.set(t.name, new Set([...Object.keys(props), CONFIRMATION_ARG, APPROVAL_ARG]));
+    }
   }
 
   /** Arguments safe to show in plans and logs: the tool's view, secret-looking and sensitive fields redacted. */
@@ -201,13 +208,15 @@ export class Pipeline<S extends object> {
    * no argument at all rather than the raw ones.
    */
   #argsShown(name: string, args: unknown): unknown {
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return undefined;
     const view = this.#tools.get(name)?.shownArgs;
-    if (!view || args === null || typeof args !== 'object' || Array.isArray(args)) return undefined;
+    const masked = this.#knownOnly(name, args as Record<string, unknown>);
+    if (!view) return masked;
     const hit = this.#shownMemo.get(args);
     if (hit !== undefined) return hit;
     let shown: unknown;
     try {
-      shown = view(args as Record<string, unknown>);
+      shown = view(masked ?? (args as Record<string, unknown>));
     } catch {
       shown = undefined;
     }
@@ -215,6 +224,29 @@ export class Pipeline<S extends object> {
     if (shown === undefined || shown === null) shown = '[arguments not shown: the tool could not redact them]';
     this.#shownMemo.set(args, shown);
     return shown;
+  }
+
+  /**
+   * The arguments with the value of each one the tool does not declare replaced (its name kept), or undefined
+   * when all are declared. Such a call is refused, but its attempt is audited (and logged) first, and no
+   * `sensitive` mark or secret-looking name covers an argument sent to the wrong tool: a secret value given
+   * as `value` to a tool without that argument would be recorded as it was.
+   */
+  #knownOnly(name: string, args: Record<string, unknown>): Record<string, unknown> | undefined {
+    const known = this.#known.get(name);
+    if (!known || Object.keys(args).every((k) => known.has(k))) return undefined;
+    const hit = this.#maskedMemo.get(args);
+    if (hit) return hit;
+    const masked: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(args))
+      Object.defineProperty(masked, k, {
+        value: known.has(k) ? v : UNKNOWN_NOT_SHOWN,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    this.#maskedMemo.set(args, masked);
+    return masked;
   }
 
   /** Resolves when no tool call is running (graceful shutdown). */
@@ -922,5 +954,8 @@ function withConfirmationArg(schema: Record<string, unknown>): Record<string, un
 function planDigestOf(plan: string): string {
   return createHash('sha256').update(plan).digest('base64url').slice(0, 22);
 }
+
+/** What audit records, plans and logs show for the value of an argument the tool does not declare. */
+const UNKNOWN_NOT_SHOWN = '[not shown: the tool has no such argument]';
 
 const argsShownOf = (shown: unknown): { argsShown?: unknown } => (shown === undefined ? {} : { argsShown: shown });
