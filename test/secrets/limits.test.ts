@@ -130,14 +130,18 @@ describe('bounds and failures', () => {
   });
 
   it('refuses a name the service would refuse (CreateSecret Name) as ERR_INVALID_INPUT, before confirmation', async () => {
+    // "!" is in names other AWS services create, so it passes the schema; CreateSecret refuses it from anyone else
     const r = await bin.confirmed('secrets_put', {
-      name: 'bad name with spaces',
+      name: 'bad!name',
       value: 'x-Valid-value-123456',
       mode: 'create',
     });
-    expect(r.text).toMatch(
-      /^ERR_INVALID_INPUT: no secret "bad name with spaces" exists, and it cannot be created by that name/,
+    expect(r.text).toMatch(/^ERR_INVALID_INPUT: no secret "bad!name" exists, and it cannot be created by that name/);
+    const spaces = await bin.call('secrets_put', { name: 'bad name with spaces', value: 'x-Valid-value-123456' });
+    expect(spaces.text).toMatch(
+      /^ERR_INVALID_INPUT: invalid arguments for secrets_put: name: "bad name with spaces" holds " ", which no secret name contains/,
     );
+    expect(spaces.text).not.toContain('x-Valid-value-123456');
     expect(sim.control.operations).not.toContain('CreateSecret');
     expect(r.text).not.toContain('x-Valid-value-123456');
   });

@@ -328,4 +328,37 @@ describe('Secrets Manager simulator (through @aws-sdk/client-secrets-manager)', 
     expect(put.name).toBe('InvalidRequestException');
     expect(sim.valueOf('rds!db-proto')).toBe('managed-value');
   });
+
+  it('refuses to delete a managed secret without a recovery window (User Guide, secrets managed by other services)', async () => {
+    sim.seed('rds!db-proto-del', 'managed-del-value', { owningService: 'rds' });
+    const forced = await awsError(
+      sdk.send(new DeleteSecretCommand({ SecretId: 'rds!db-proto-del', ForceDeleteWithoutRecovery: true })),
+    );
+    expect(forced).toMatchObject({ name: 'InvalidRequestException', status: 400 });
+    expect(forced.message).toContain('managed by rds');
+    expect(sim.has('rds!db-proto-del')).toBe(true);
+  });
+
+  it('describes a replicated primary and refuses to delete it until its replicas are removed (DeleteSecret)', async () => {
+    sim.seed('proto/replicated', 'replicated-value', { replicas: ['eu-west-1'] });
+    const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'proto/replicated' }));
+    expect(d.PrimaryRegion).toBe(sim.region);
+    expect(d.ReplicationStatus).toEqual([expect.objectContaining({ Region: 'eu-west-1', Status: 'InSync' })]);
+    for (const how of [{ RecoveryWindowInDays: 7 }, { ForceDeleteWithoutRecovery: true }]) {
+      const refused = await awsError(sdk.send(new DeleteSecretCommand({ SecretId: 'proto/replicated', ...how })));
+      expect(refused).toMatchObject({ name: 'InvalidRequestException', status: 400 });
+    }
+    expect(sim.has('proto/replicated')).toBe(true);
+  });
+
+  it('checks SecretId and Name lengths as the API reference constrains them (ValidationException)', async () => {
+    const empty = await awsError(sdk.send(new DescribeSecretCommand({ SecretId: '' })));
+    expect(empty).toMatchObject({ name: 'ValidationException', status: 400 });
+    const long = await awsError(sdk.send(new GetSecretValueCommand({ SecretId: `a${'b'.repeat(2048)}` })));
+    expect(long.name).toBe('ValidationException');
+    const noName = await awsError(sdk.send(new CreateSecretCommand({ Name: '', SecretString: 'v' })));
+    expect(noName.name).toBe('ValidationException');
+    const longName = await awsError(sdk.send(new CreateSecretCommand({ Name: 'n'.repeat(513), SecretString: 'v' })));
+    expect(longName.name).toBe('ValidationException');
+  });
 });

@@ -55,6 +55,8 @@ interface Secret {
   nextRotation?: number;
   /** The service that manages the secret (DescribeSecret OwningService, e.g. "rds"). */
   owningService?: string;
+  /** Regions this primary secret is replicated to (DescribeSecret ReplicationStatus, all InSync). */
+  replicaRegions?: string[];
   deletedDate?: number;
   deletionDate?: number;
 }
@@ -90,6 +92,11 @@ export class SecretsManagerSimulator {
      * that misbehaves without an error (a proxy or a look-alike service), e.g. GetRandomPassword with no password.
      */
     answerNext?: { operation: string; json: Record<string, unknown> };
+    /**
+     * Runs just before the next request for this operation is handled: another writer acting between two calls
+     * of the client under test (a put landing in the middle of a rotation).
+     */
+    beforeNext?: { operation: string; run: () => void };
     /** Operations answered, in order. */
     operations: string[];
     /**
@@ -166,6 +173,8 @@ export class SecretsManagerSimulator {
       owningService?: string;
       /** Store the value as SecretBinary (base64 on the wire) instead of SecretString. */
       binary?: boolean;
+      /** Replicated to these Regions, as ReplicateSecretToRegions leaves a primary secret. */
+      replicas?: string[];
     } = {},
   ): string {
     const at = this.now() - (opts.createdDaysAgo ?? 0) * 86_400;
@@ -177,6 +186,7 @@ export class SecretsManagerSimulator {
       secret.rotationEnabled = false;
     }
     if (opts.owningService !== undefined) secret.owningService = opts.owningService;
+    if (opts.replicas !== undefined) secret.replicaRegions = [...opts.replicas];
     const r = opts.rotation;
     if (r) {
       secret.rotationEnabled = true;
@@ -195,6 +205,13 @@ export class SecretsManagerSimulator {
       if (next !== undefined) secret.nextRotation = next;
     }
     return secret.arn;
+  }
+
+  /** Stores a new AWSCURRENT value as PutSecretValue does (AWSPREVIOUS follows), as another writer would. */
+  putValue(name: string, value: string): string {
+    const s = this.#secrets.get(name);
+    if (!s) throw new Error(`no secret ${name}`);
+    return this.#putVersion(s, randomUUID(), { string: value }, ['AWSCURRENT']).id;
   }
 
   /** The stored value of a stage (AWSCURRENT by default), for assertions. */
@@ -256,6 +273,11 @@ export class SecretsManagerSimulator {
         body = req.body === '' ? {} : (JSON.parse(req.body) as Body);
       } catch {
         throw new AwsError('SerializationException', 'Start of structure or map found where not expected.');
+      }
+      const beforeNext = this.control.beforeNext;
+      if (beforeNext && beforeNext.operation === operation) {
+        this.control.beforeNext = undefined;
+        beforeNext.run();
       }
       const failNext = this.control.failNext;
       if (failNext && failNext.operation === operation) {
@@ -402,6 +424,13 @@ export class SecretsManagerSimulator {
     },
     CreateSecret: (b) => {
       const name = String(b.Name ?? '');
+      // API reference, CreateSecret Name: "Length Constraints: Minimum length of 1. Maximum length of 512."
+      if (name.length < 1 || name.length > 512) {
+        throw new AwsError(
+          'ValidationException',
+          `1 validation error detected: Value at 'name' failed to satisfy constraint: Member must have length ${name.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 512'}`,
+        );
+      }
       if (!NAME.test(name)) {
         throw new AwsError(
           'InvalidParameterException',
@@ -516,7 +545,26 @@ export class SecretsManagerSimulator {
       // deletion (the reference's "deleted" secret: DescribeSecret's DeletedDate, RestoreSecret "cancels the
       // scheduled deletion"). A forced deletion takes it at once; a second recovery window is refused with
       // InvalidRequestException, as any change to a secret scheduled for deletion ("Common Errors").
+      // API reference, DeleteSecret: "You can't delete a primary secret that is replicated to other Regions. You
+      // must first delete the replicas using RemoveRegionsFromReplication" (InvalidRequestException; the wording
+      // here is ours).
+      if (s.replicaRegions && s.replicaRegions.length > 0) {
+        throw new AwsError(
+          'InvalidRequestException',
+          `You can't delete secret ${s.name} because it is replicated to ${s.replicaRegions.join(', ')}. Remove the replicas first.`,
+        );
+      }
       const now = this.now();
+      // User Guide, "Secrets managed by other AWS services": the managing service may restrict "deleting them
+      // without a recovery period", as its own resources depend on the secret. Modelled as refused, with the
+      // InvalidRequestException the API reference gives for a secret "managed by another service" (the cause is
+      // the reference's; the wording is ours). A recovery window is not refused here: the guide says "might".
+      if (b.ForceDeleteWithoutRecovery === true && s.owningService !== undefined) {
+        throw new AwsError(
+          'InvalidRequestException',
+          `You can't delete secret ${s.name} without a recovery window because it is managed by ${s.owningService}.`,
+        );
+      }
       if (b.ForceDeleteWithoutRecovery === true) {
         this.#secrets.delete(s.name);
         return { ARN: s.arn, Name: s.name, DeletionDate: now };
@@ -637,7 +685,20 @@ export class SecretsManagerSimulator {
   }
 
   #lookup(id: unknown): Secret | undefined {
-    if (typeof id !== 'string' || id === '') throw new AwsError('InvalidParameterException', 'SecretId is required.');
+    // API reference, SecretId: "Length Constraints: Minimum length of 1. Maximum length of 2048." A member outside
+    // its constraints is a ValidationException (Common Errors, HTTP 400), as for ListSecrets filter values.
+    if (typeof id !== 'string') {
+      throw new AwsError(
+        'ValidationException',
+        "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null",
+      );
+    }
+    if (id.length < 1 || id.length > 2048) {
+      throw new AwsError(
+        'ValidationException',
+        `1 validation error detected: Value at 'secretId' failed to satisfy constraint: Member must have length ${id.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 2048'}`,
+      );
+    }
     const byName = this.#secrets.get(id);
     if (byName) return byName;
     for (const s of this.#secrets.values()) if (s.arn === id) return s;
@@ -685,6 +746,16 @@ export class SecretsManagerSimulator {
     if (s.rotationRules !== undefined) out.RotationRules = { ...s.rotationRules };
     if (s.nextRotation !== undefined) out.NextRotationDate = s.nextRotation;
     if (s.owningService !== undefined) out.OwningService = s.owningService;
+    // DescribeSecret PrimaryRegion and ReplicationStatus (Region, KmsKeyId, Status InSync/InProgress/Failed)
+    if (stagesField === 'VersionIdsToStages') out.PrimaryRegion = this.region;
+    if (s.replicaRegions && s.replicaRegions.length > 0) {
+      out.ReplicationStatus = s.replicaRegions.map((Region) => ({
+        Region,
+        KmsKeyId: 'alias/aws/secretsmanager',
+        Status: 'InSync',
+        StatusMessage: 'Replication succeeded',
+      }));
+    }
     if (s.deletedDate !== undefined) out.DeletedDate = s.deletedDate;
     if (s.tags.length > 0) out.Tags = s.tags.map((t) => ({ ...t }));
     out[stagesField] = versionIdsToStages(s);

@@ -334,6 +334,9 @@ export class SecretsBackend {
       if (signal.aborted) throw err;
       return undefined;
     });
+    // a binary secret turned into a string would break what reads it (the plan refuses it first; this is for a
+    // secret made binary since, or a call without a plan)
+    if (current?.SecretBinary !== undefined && current.SecretString === undefined) throw binaryRefusal(name);
     if (current?.VersionId && current.SecretString === value) {
       return { name: current.Name ?? name, versionId: current.VersionId, created: false, unchanged: true };
     }
@@ -424,7 +427,7 @@ export class SecretsBackend {
     // A forced deletion also takes a secret already scheduled for deletion; a scheduled one refuses a second window.
     const refused = {
       code: 'ERR_CONFLICT',
-      hint: `${'force' in how ? '' : 'the secret may be already scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it; force, if allowed, deletes it now), or '}another service manages it: delete it through that service`,
+      hint: `${'force' in how ? '' : 'the secret may be already scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it; force, if allowed, deletes it now), or '}another service manages it (delete it through that service), or it is replicated to other Regions (remove the replicas first)`,
     } as const;
     return this.#send(
       `delete secret "${name}"`,
@@ -587,6 +590,14 @@ function scrub(message: string, sensitive: string[]): string {
   return withoutValues(message, sensitive, 4)
     .slice(0, 300)
     .replace(/[\r\n]+/g, ' ');
+}
+
+/** The refusal of a string stored over a secret whose AWSCURRENT version holds SecretBinary. */
+export function binaryRefusal(name: string): ToolError {
+  return new ToolError(
+    'ERR_CONFLICT',
+    `secret "${name}" holds binary data (SecretBinary); this server stores text (SecretString), which would change its type and break what reads it as binary. Store binary data with the AWS CLI (aws secretsmanager put-secret-value --secret-binary fileb://FILE), or give a new name for a text secret. Nothing was changed`,
+  );
 }
 
 /** Whether a backend error is this Secrets Manager error (its name, as the service sent it). */

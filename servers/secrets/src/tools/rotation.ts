@@ -61,7 +61,7 @@ export function refuseRotation(name: string, d: DescribeSecretCommandOutput, by:
 }
 
 /** A name or ARN as one shell argument: names hold only letters, digits and /_+=.@-!, ARNs also ':'. */
-function quoteArg(s: string): string {
+export function quoteArg(s: string): string {
   return /^[A-Za-z0-9/_+=.@:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -1,8 +1,9 @@
 import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
+import type { SecretsBackend } from '../backend.js';
 import { defineTool } from './define.js';
-import { rotationOf } from './rotation.js';
+import { quoteArg, rotationOf } from './rotation.js';
 import { Cursor, decodeListCursor, nextListCursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
 
@@ -128,24 +129,65 @@ export const secretsDelete = defineTool({
   // reference "Common Errors", InvalidRequestException; RestoreSecret cancels it).
   plan: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
     refuseForce(force, options);
-    const d = await sm.describe(name, signal, `delete secret "${name}"`);
-    const shown = d.Name ?? name;
-    if (d.DeletedDate && !force) {
-      throw new ToolError(
-        'ERR_CONFLICT',
-        `secret "${shown}" is already scheduled for deletion (since ${d.DeletedDate.toISOString()}); secrets_restore cancels it${options.allowForceDelete === true ? ', force deletes it now' : ''}. Nothing was changed`,
-      );
-    }
-    return force
-      ? `Delete secret "${shown}" at once, without recovery`
-      : `Schedule secret "${shown}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`;
+    const shown = await deleteTarget(sm, name, force, options, signal);
+    return {
+      text: force
+        ? `Delete secret "${shown}" at once, without recovery`
+        : `Schedule secret "${shown}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`,
+      bound: true,
+    };
   },
-  handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
+  handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options, planned }) => {
     refuseForce(force, options);
+    // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
+    if (planned !== true) await deleteTarget(sm, name, force, options, signal);
     const out = await sm.delete(name, force ? { force: true } : { recoveryWindowDays }, signal);
     return { name: out.Name ?? name, deletionDate: iso(out.DeletionDate) ?? '', recoverable: !force };
   },
 });
+
+/**
+ * The secret secrets_delete would delete, as it is now, or the refusal the call would meet. A secret another AWS
+ * service manages (OwningService) is that service's: it depends on the secret, and may refuse a deletion without a
+ * recovery window (User Guide, "Secrets managed by other AWS services"); RDS deletes the master-password secret of a
+ * DB instance or cluster with it (RDS User Guide, "Password management with Amazon RDS and AWS Secrets Manager").
+ */
+async function deleteTarget(
+  sm: SecretsBackend,
+  name: string,
+  force: boolean,
+  options: Readonly<Record<string, unknown>>,
+  signal: AbortSignal,
+): Promise<string> {
+  const d = await sm.describe(name, signal, `delete secret "${name}"`);
+  const shown = d.Name ?? name;
+  if (d.OwningService) {
+    const service = d.OwningService;
+    const rds = /^rds$/i.test(service)
+      ? ' (RDS/Aurora: deleting the DB instance or cluster deletes it, as does modify-db-instance or modify-db-cluster with --no-manage-master-user-password)'
+      : '';
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${shown}" is managed by ${service}, which depends on it; deleting it here would break ${service}${force ? ' (and Secrets Manager refuses a deletion without recovery window)' : ''}. Delete it through ${service}${rds}. Nothing was changed`,
+    );
+  }
+  // API reference, DeleteSecret: a primary secret replicated to other Regions is deleted only once its replicas
+  // are removed (RemoveRegionsFromReplication); the service refuses it until then.
+  const replicas = (d.ReplicationStatus ?? []).flatMap((r) => (r.Region ? [r.Region] : []));
+  if (replicas.length > 0) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${shown}" is replicated to ${replicas.join(', ')}; Secrets Manager deletes a primary secret only once its replicas are removed, which deletes them at once: an operator runs aws secretsmanager remove-regions-from-replication --secret-id ${quoteArg(shown)} --remove-replica-regions ${replicas.join(' ')}, then call again. Nothing was changed`,
+    );
+  }
+  if (d.DeletedDate && !force) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${shown}" is already scheduled for deletion (since ${d.DeletedDate.toISOString()}); secrets_restore cancels it${options.allowForceDelete === true ? ', force deletes it now' : ''}. Nothing was changed`,
+    );
+  }
+  return shown;
+}
 
 function refuseForce(force: boolean, options: Readonly<Record<string, unknown>>): void {
   if (force && options.allowForceDelete !== true) {

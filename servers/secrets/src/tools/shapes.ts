@@ -1,9 +1,45 @@
-import { ToolError } from '@ravenhelm/kit';
+import { clipChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ISSUES } from '../checks.js';
 
 /** Shapes shared by several tools, defined once. Output schemas carry shapes only. */
-export const SecretName = z.string().max(2048).describe('Name or ARN in the store');
+/**
+ * A secret's name or ARN, checked as the service checks it (API reference): SecretId is 1-2048 characters;
+ * CreateSecret Name is 1-512 ASCII letters, digits and /_+=.@- ; secrets other AWS services create also hold
+ * "!" (User Guide, "Secrets managed by other AWS services": ServiceID!MySecret). An ARN names a Secrets Manager
+ * secret: arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME (with or without its random suffix). Checked
+ * in a refinement, so the tools/list schema stays as it is.
+ */
+export const SecretName = z
+  .string()
+  .max(2048)
+  .superRefine((v, ctx) => {
+    const problem = secretNameProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('Name or ARN in the store');
+
+const NAME_CHARS = /^[A-Za-z0-9/_+=.@!-]+$/;
+const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$/;
+
+function secretNameProblem(v: string): string | undefined {
+  const names = 'a secret name is 1-512 ASCII letters, digits and /_+=.@- (secrets_list shows them)';
+  if (v === '') return `is empty: ${names}, or give the secret's ARN`;
+  if (v.startsWith('arn:')) {
+    return SECRET_ARN.test(v)
+      ? undefined
+      : `${JSON.stringify(clipChars(v, 120))} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX); give the name (secrets_list) or the complete ARN`;
+  }
+  if (v.length > 512) return `is ${v.length} characters; ${names}`;
+  if (!NAME_CHARS.test(v)) {
+    const bad = [...new Set([...v].filter((c) => !/[A-Za-z0-9/_+=.@!-]/.test(c)))]
+      .slice(0, 5)
+      .map((c) => JSON.stringify(c))
+      .join(', ');
+    return `${JSON.stringify(clipChars(v, 120))} holds ${bad}, which no secret name contains: ${names}`;
+  }
+  return undefined;
+}
 
 export const SecretMeta = z.object({
   name: z.string(),

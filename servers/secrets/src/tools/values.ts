@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
-import { digestArgs, ToolError } from '@ravenhelm/kit';
+import { digestArgs, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { isAwsError, type SecretsBackend } from '../backend.js';
+import { binaryRefusal, isAwsError, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
@@ -141,8 +141,8 @@ export const secretsPut = defineTool({
     text: await putTarget(sm, name, mode, description !== undefined, signal),
     bound: true,
   }),
-  handler: async ({ name, value, description, mode }, { sm, signal, strength, planned }) => {
-    const findings = checkSecret(value, strength);
+  handler: async ({ name, value, description, mode }, { sm, signal, strength, planned, maxOutputBytes }) => {
+    const findings = fitFindings(checkSecret(value, strength), maxOutputBytes);
     // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
     if (planned !== true) await putTarget(sm, name, mode, description !== undefined, signal);
     const stored = await sm.store(name, value, mode, description, signal);
@@ -151,6 +151,28 @@ export const secretsPut = defineTool({
     return { ...stored, findings };
   },
 });
+
+/**
+ * Findings cut to what the answer can carry, the last entry counting those left out. A JSON value of 64 KiB holds
+ * thousands of fields; listed whole, their findings would exceed the output budget, and the answer of a value
+ * already stored would be an error.
+ */
+function fitFindings<F extends { issue: string; key?: string; detail?: string }>(findings: F[], budget: number): F[] {
+  // room for the rest of the answer (a name of up to 512 characters, the version id) and the count entry
+  let size = 1024;
+  if (jsonBytes(findings) + size <= budget) return findings;
+  const kept: F[] = [];
+  for (const f of findings) {
+    size += jsonBytes(f) + 1;
+    if (size > budget) break;
+    kept.push(f);
+  }
+  const first = findings[kept.length] as F;
+  return [
+    ...kept,
+    { issue: first.issue, detail: `+${findings.length - kept.length} more findings not listed (answer size cap)` } as F,
+  ];
+}
 
 /** The secret as DescribeSecret finds it; undefined when there is none by that name or ARN. */
 async function found(sm: SecretsBackend, name: string, signal: AbortSignal) {
@@ -171,15 +193,30 @@ function refuseDeleted(name: string, d: DescribeSecretCommandOutput): void {
   );
 }
 
+/**
+ * Refuses a string stored over a binary secret: the AWSCURRENT version holds SecretBinary (a keystore, a
+ * certificate), secrets_put writes SecretString, and what reads the secret would find its type changed (a
+ * GetSecretValue answer carries one field or the other; API reference, GetSecretValue). Only the type is read;
+ * a value that cannot be read (no permission, KMS) is left to the service and to store()'s own check.
+ */
+async function refuseBinary(sm: SecretsBackend, name: string, versionId: string, signal: AbortSignal): Promise<void> {
+  const got = await sm.getValue(name, { versionId }, signal).catch((err: unknown) => {
+    if (signal.aborted) throw err;
+    return undefined;
+  });
+  if (got?.SecretBinary === undefined || got.SecretString !== undefined) return;
+  throw binaryRefusal(name);
+}
+
 const currentOf = (d: DescribeSecretCommandOutput) =>
   Object.entries(d.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
 
 /**
  * What secrets_put will do to the secret as it is now, or the refusal it would meet: the plan shows it before a
  * confirmation is asked for (so a call that cannot run is refused first, and the confirmation binds the version
- * it would replace), and the handler checks again (without a confirm policy no plan runs). The value is never
- * read here: a plan saying "already holds this value" would answer a guess for free. files_migrate stores through
- * the same checks.
+ * it would replace), and the handler checks again (without a confirm policy no plan runs). Of the current value
+ * only its type is read (binary is refused), never compared: a plan saying "already holds this value" would
+ * answer a guess for free. files_migrate stores through the same checks.
  */
 export async function putTarget(
   sm: SecretsBackend,
@@ -216,7 +253,12 @@ export async function putTarget(
         `no secret "${name}" exists, and it cannot be created by that name: a secret name is 1-512 ASCII letters, digits and /_+=.@- (check the name with secrets_list). Nothing was changed`,
       );
     }
-    return `Create secret "${name}" with the given value as its AWSCURRENT version`;
+    // API reference, CreateSecret Name: "Do not end your secret name with a hyphen followed by six characters":
+    // the service takes an ARN ending that way for a complete one, so a partial ARN never finds the secret.
+    const suffixLike = /-[A-Za-z0-9]{6}$/.test(name)
+      ? `; note: the name ends in "-" and six characters, which AWS advises against: a partial ARN (without the random suffix) will not find it, so refer to it by name or complete ARN`
+      : '';
+    return `Create secret "${name}" with the given value as its AWSCURRENT version${suffixLike}`;
   }
   const shown = d.Name ?? name;
   refuseDeleted(shown, d);
@@ -228,6 +270,7 @@ export async function putTarget(
   }
   refuseRotation(shown, d, 'put');
   const current = currentOf(d);
+  if (current) await refuseBinary(sm, shown, current, signal);
   return `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}`;
 }
 
@@ -331,6 +374,34 @@ async function rotateTarget(
   return { name: before.Name ?? name, current, obj };
 }
 
+/**
+ * After a refused move of AWSCURRENT: when another writer moved it since the rotation read it (a secrets_put, an
+ * operator), the move names a version that no longer holds the label (UpdateSecretVersionStage refuses a
+ * RemoveFromVersionId without it). That is a conflict, not a wrong argument: the new version's AWSPENDING is taken
+ * off (left on, every later put and rotation would read it as a rotation in progress), and the error says so.
+ * Returns when AWSCURRENT did not move: the caller reports its own error.
+ */
+async function raced(
+  sm: SecretsBackend,
+  name: string,
+  current: string,
+  versionId: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const now = await sm.describe(name, signal).catch(() => undefined);
+  const holder = now ? currentOf(now) : undefined;
+  // on the new version itself: the move went through and only its answer was lost; not a race
+  if (!holder || holder === current || holder === versionId) return;
+  const cleared = await sm.moveStage(name, 'AWSPENDING', versionId, undefined, signal).then(
+    () => true,
+    () => false,
+  );
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `secret "${name}" changed while it was rotated: AWSCURRENT moved from version ${current} to ${holder} (another writer), so the new value was not made current and the value now current stands; ${cleared ? `its AWSPENDING label was removed (version ${versionId} is unused)` : `version ${versionId} may still hold AWSPENDING: secrets_describe shows it`}. Call again to rotate the value now current`,
+  );
+}
+
 export const secretsRotate = defineTool({
   name: 'secrets_rotate',
   toolset: 'secrets',
@@ -413,6 +484,8 @@ export const secretsRotate = defineTool({
     try {
       await sm.moveStage(name, 'AWSCURRENT', current, versionId, signal);
     } catch (err) {
+      if (signal.aborted) throw err;
+      await raced(sm, name, current, versionId, signal);
       const e = err as ToolError;
       throw new ToolError(
         e.code,
