@@ -20,7 +20,8 @@ const SETTING_ENV: Record<Extract<IssuerProblemEvent, { state: 'failing' }>['set
   issuer: 'RAVENHELM_AUTH_ISSUER',
   jwksUri: 'RAVENHELM_AUTH_JWKS_URI',
   'introspection.endpoint': 'RAVENHELM_AUTH_ISSUER',
-  'introspection.credentials': 'RAVENHELM_INTROSPECTION_CLIENT_ID / RAVENHELM_INTROSPECTION_CLIENT_SECRET',
+  'introspection.credentials':
+    'RAVENHELM_INTROSPECTION_CLIENT_ID / RAVENHELM_INTROSPECTION_CLIENT_SECRET (or RAVENHELM_INTROSPECTION_KEY_FILE)',
 };
 
 /**

@@ -69,6 +69,18 @@ describe('loadConfig', () => {
     expect(c.auth.introspection).toMatchObject({ clientId: 'rs', maxConcurrent: 4 });
   });
 
+  it('passes the private_key_jwt key settings through, and redacts the key JSON', () => {
+    const c = loadConfig({
+      backendSchema,
+      env: {
+        RAVENHELM_INTROSPECTION_KEY_FILE: '/run/secrets/zitadel-app.json',
+        RAVENHELM_INTROSPECTION_KEY: '{"k":1}',
+      },
+    });
+    expect(c.auth.introspection).toEqual({ keyFile: '/run/secrets/zitadel-app.json', key: '{"k":1}' });
+    expect(redactConfig(c)).toMatchObject({ auth: { introspection: { key: '[redacted]' } } });
+  });
+
   it('redacts secrets for --print-config', () => {
     const c = loadConfig({
       backendSchema,

@@ -232,8 +232,13 @@ export const KitConfigSchema = z.object({
       introspection: z
         .object({
           endpoint: z.string().optional(),
-          clientId: z.string(),
-          clientSecret: z.string(),
+          /** With private_key_jwt it comes from the key file (the auth package checks the pair). */
+          clientId: z.string().optional(),
+          clientSecret: z.string().optional(),
+          authMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+          /** private_key_jwt: the Zitadel application key file (path), or its JSON in `key` (a secret). */
+          keyFile: z.string().optional(),
+          key: z.string().optional(),
           /** New opaque tokens checked at the issuer at once per replica (the auth package's default: 16). */
           maxConcurrent: z.coerce.number().int().min(1).max(1024).optional(),
         })
@@ -398,6 +403,9 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUTH_ALLOWED_ORG_IDS: 'auth.allowedOrgIds',
   RAVENHELM_INTROSPECTION_CLIENT_ID: 'auth.introspection.clientId',
   RAVENHELM_INTROSPECTION_CLIENT_SECRET: 'auth.introspection.clientSecret',
+  RAVENHELM_INTROSPECTION_AUTH_METHOD: 'auth.introspection.authMethod',
+  RAVENHELM_INTROSPECTION_KEY_FILE: 'auth.introspection.keyFile',
+  RAVENHELM_INTROSPECTION_KEY: 'auth.introspection.key',
   RAVENHELM_LOCAL_SUBJECT: 'local.subject',
   RAVENHELM_LOCAL_SCOPES: 'local.scopes',
   RAVENHELM_LOCAL_SPIFFE_ID: 'local.spiffeId',
@@ -429,6 +437,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
 /** Config paths whose values are secrets: redacted in --print-config and never logged. */
 export const KIT_SECRET_PATHS = [
   'auth.introspection.clientSecret',
+  'auth.introspection.key',
   'redis.url',
   'redis.sentinelPassword',
   'approvals.webhookUrl',

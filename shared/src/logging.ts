@@ -20,6 +20,9 @@ export const REDACT_PATHS = [
   '*.SecretString',
   'apiKey',
   '*.apiKey',
+  // A Zitadel application key file's JSON (auth.introspection.key, private_key_jwt).
+  'introspection.key',
+  '*.introspection.key',
 ];
 
 /** Structured JSON logs to stderr (stdout belongs to the stdio transport). */

@@ -4,6 +4,7 @@ import type { Authenticator, AuthRequest, Principal } from '../principal.js';
 import { extractBearerToken } from './bearer.js';
 import { DISCOVERY_RETRY_MS, ExpiringCache, memoizeWithRetry, tokenKey } from './cache.js';
 import { toPrincipal, toVerifiedToken, type VerifiedToken } from './claims.js';
+import { type ClientAssertionKey, ClientKeyError, loadClientAssertionKey } from './client-key.js';
 import {
   isAllowedEndpoint,
   isLoopbackUrl,
@@ -71,6 +72,17 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
   return uri;
 }
 
+/** The private_key_jwt key, read and checked now: a bad key file stops the start, not the first request. */
+function clientKeyOf(i: NonNullable<ResolvedOAuthConfig['introspection']>): ClientAssertionKey | undefined {
+  if (i.authMethod !== 'private_key_jwt') return undefined;
+  try {
+    return loadClientAssertionKey(i);
+  } catch (err) {
+    if (err instanceof ClientKeyError) throw new OAuthConfigError([`${err.path}: ${err.message}`]);
+    throw err;
+  }
+}
+
 /**
  * Bearer-token authenticator for an OAuth 2.1 resource server.
  *
@@ -86,7 +98,8 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
  * cannot be reached (`retryable: true`, `retryAfterSeconds`); `hooks.onIssuerProblem` gets the details,
  * throttled, for the operator's log.
  *
- * @throws OAuthConfigError when the configuration is invalid (HS*, none, http issuer off loopback...).
+ * @throws OAuthConfigError when the configuration is invalid (HS*, none, http issuer off loopback, an unreadable
+ *   private_key_jwt key file...).
  */
 export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProblemHooks = {}): OAuthAuthenticator {
   const resolved = parseOAuthConfig(config);
@@ -97,7 +110,7 @@ export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProbl
     : memoizeWithRetry(() => discoverJwksUri(resolved), DISCOVERY_RETRY_MS);
   const jwt = new JwtVerifier(resolved, jwksUri, problems);
   const introspection = resolved.introspection
-    ? new IntrospectionClient(resolved, resolved.introspection, problems)
+    ? new IntrospectionClient(resolved, resolved.introspection, problems, clientKeyOf(resolved.introspection))
     : undefined;
   const cache = new ExpiringCache<VerifiedToken>(resolved.tokenCacheSize);
   const inflight = new Map<string, Promise<{ token: VerifiedToken; cacheUntil: number }>>();

@@ -43,6 +43,41 @@ const endpointUrl = z.string().refine(isAllowedEndpoint, {
   message: 'must be an https URL (plain http only on loopback), without credentials or fragment',
 });
 
+export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type IntrospectionAuthMethod = (typeof INTROSPECTION_AUTH_METHODS)[number];
+
+interface IntrospectionCredentials {
+  clientId?: string | undefined;
+  clientSecret?: string | undefined;
+  authMethod?: IntrospectionAuthMethod | undefined;
+  keyFile?: string | undefined;
+  key?: string | undefined;
+}
+
+function introspectionAuthMethod(i: IntrospectionCredentials): IntrospectionAuthMethod {
+  return i.authMethod ?? (i.keyFile !== undefined || i.key !== undefined ? 'private_key_jwt' : 'client_secret_basic');
+}
+
+/** One way to authenticate to the introspection endpoint, completely given; messages never echo values. */
+function checkIntrospectionCredentials(i: IntrospectionCredentials, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (introspectionAuthMethod(i) === 'private_key_jwt') {
+    if (i.keyFile === undefined && i.key === undefined) {
+      issue('keyFile', 'private_key_jwt needs keyFile (the Zitadel application key file) or key (its JSON content)');
+    }
+    if (i.keyFile !== undefined && i.key !== undefined) issue('key', 'give keyFile or key, not both');
+    if (i.clientSecret !== undefined) {
+      issue('clientSecret', 'private_key_jwt signs with the key file: remove the client secret');
+    }
+    return;
+  }
+  if (i.clientId === undefined) issue('clientId', `${introspectionAuthMethod(i)} needs clientId`);
+  if (i.clientSecret === undefined) issue('clientSecret', `${introspectionAuthMethod(i)} needs clientSecret`);
+  if (i.keyFile !== undefined || i.key !== undefined) {
+    issue('authMethod', 'a key file is only used with authMethod private_key_jwt: remove it or change authMethod');
+  }
+}
+
 export const OAuthConfigSchema = z
   .object({
     /** Compared to `iss` exactly: no trailing-slash or case tolerance. */
@@ -71,9 +106,19 @@ export const OAuthConfigSchema = z
     introspection: z
       .object({
         endpoint: endpointUrl.optional(),
-        clientId: z.string().min(1),
-        clientSecret: z.string().min(1),
-        authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        /** Required with a client secret; with `private_key_jwt` it comes from the key file (and must match it). */
+        clientId: z.string().min(1).optional(),
+        clientSecret: z.string().min(1).optional(),
+        /** Default: `private_key_jwt` when a key is given, else `client_secret_basic`. */
+        authMethod: z.enum(INTROSPECTION_AUTH_METHODS).optional(),
+        /**
+         * `private_key_jwt` (RFC 7523 client assertion, Zitadel "JWT" API applications): the path of the
+         * application key file Zitadel lets you download (`{"type":"application","keyId","key","clientId",...}`),
+         * read once at start. Assertions: `iss` = `sub` = clientId, `aud` = the issuer, `kid` = keyId, 60 s.
+         */
+        keyFile: z.string().min(1).optional(),
+        /** The same key file's JSON content, where a file cannot be mounted (a secret: never logged). */
+        key: z.string().min(1).optional(),
         /**
          * An active introspection result is reused until min(exp, now + cacheMaxSeconds). A revoked
          * opaque token stays accepted for at most this long; lower it where revocation must bite sooner.
@@ -86,6 +131,8 @@ export const OAuthConfigSchema = z
          */
         maxConcurrent: z.number().int().min(1).max(1024).default(16),
       })
+      .superRefine(checkIntrospectionCredentials)
+      .transform((i) => ({ ...i, authMethod: introspectionAuthMethod(i) }))
       .optional(),
     /**
      * The Zitadel project whose roles count: roles are read only from

@@ -3,6 +3,7 @@ import * as client from 'openid-client';
 import { AuthError } from '../errors.js';
 import { DISCOVERY_RETRY_MS, memoizeWithRetry } from './cache.js';
 import { checkAudience } from './claims.js';
+import type { ClientAssertionKey } from './client-key.js';
 import { isLoopbackUrl, type ResolvedOAuthConfig } from './config.js';
 import {
   describeIssuerFailure,
@@ -60,9 +61,20 @@ export class IntrospectionClient {
   /** Introspections of callers' tokens under way (at most introspection.maxConcurrent). */
   #inFlight = 0;
 
-  constructor(config: ResolvedOAuthConfig, introspection: IntrospectionConfig, problems: IssuerProblemLog) {
+  readonly #key: ClientAssertionKey | undefined;
+
+  constructor(
+    config: ResolvedOAuthConfig,
+    introspection: IntrospectionConfig,
+    problems: IssuerProblemLog,
+    key?: ClientAssertionKey,
+  ) {
+    if (introspection.authMethod === 'private_key_jwt' && !key) {
+      throw new TypeError('private_key_jwt introspection needs the loaded client key');
+    }
     this.#config = config;
     this.#introspection = introspection;
+    this.#key = key;
     this.#problems = problems;
     this.#client = memoizeWithRetry(() => this.#load(), DISCOVERY_RETRY_MS);
   }
@@ -74,13 +86,21 @@ export class IntrospectionClient {
   async #load(): Promise<client.Configuration> {
     const c = this.#config;
     const i = this.#introspection;
-    const auth = i.authMethod === 'client_secret_post' ? client.ClientSecretPost() : client.ClientSecretBasic();
+    const key = this.#key;
+    // RFC 7523 assertion by openid-client: iss = sub = client id, aud = the issuer, 60 s expiry, random jti.
+    const auth = key
+      ? client.PrivateKeyJwt({ key: await key.cryptoKey(), kid: key.kid })
+      : i.authMethod === 'client_secret_post'
+        ? client.ClientSecretPost()
+        : client.ClientSecretBasic();
+    const clientId = key?.clientId ?? (i.clientId as string);
+    const secret = key ? undefined : i.clientSecret;
     // openid-client takes seconds and multiplies by 1000: a fraction keeps httpTimeoutMs exact (700 ms, not 1 s).
     const timeout = c.httpTimeoutMs / 1000;
     if (!i.endpoint) {
       const insecure = new URL(c.issuer).protocol === 'http:' && isLoopbackUrl(new URL(c.issuer));
       return discoverIssuer(c.issuer, () =>
-        client.discovery(new URL(c.issuer), i.clientId, i.clientSecret, auth, {
+        client.discovery(new URL(c.issuer), clientId, secret, auth, {
           timeout,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
         }),
@@ -88,8 +108,8 @@ export class IntrospectionClient {
     }
     const cfg = new client.Configuration(
       { issuer: c.issuer, introspection_endpoint: i.endpoint },
-      i.clientId,
-      i.clientSecret,
+      clientId,
+      secret,
       auth,
     );
     if (new URL(i.endpoint).protocol === 'http:') client.allowInsecureRequests(cfg);
@@ -149,9 +169,11 @@ export class IntrospectionClient {
     try {
       result = (await client.tokenIntrospection(cfg, token)) as Record<string, unknown>;
     } catch (err) {
-      const failure = this.#refuse(
-        unavailableError(describeIssuerFailure('introspection', endpoint, this.#config.issuer, err), err),
-      );
+      const problem = describeIssuerFailure('introspection', endpoint, this.#config.issuer, err);
+      if (this.#key && problem.reason === 'introspection_client_rejected') {
+        problem.action = `check that the key file's key (keyId ${this.#key.kid.slice(0, 100)}) is still registered and active for client ${this.#key.clientId.slice(0, 200)} at the issuer, and that the client may introspect`;
+      }
+      const failure = this.#refuse(unavailableError(problem, err));
       this.#lastAnswer = { at: Date.now(), failure };
       throw failure;
     }

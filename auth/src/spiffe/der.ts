@@ -75,23 +75,42 @@ export interface SvidExtensions {
  * is undefined when the extension is absent. Throws when the DER does not parse or an extension
  * appears twice.
  */
-export function readSvidExtensions(der: Uint8Array): SvidExtensions {
+interface RawExtension {
+  /** The extnID's content bytes in hex (`551d13` for 2.5.29.19). */
+  oid: string;
+  /** The extnID element, for {@link dottedOid}. */
+  id: Tlv;
+  critical: boolean;
+  value: Tlv;
+}
+
+/** The certificate's extensions in order; throws when the DER does not parse or an extension appears twice. */
+function extensionsOf(der: Uint8Array): RawExtension[] {
   const cert = expect(readTlv(der, 0, der.length), SEQUENCE, 'Certificate');
   const tbs = expect(children(der, cert)[0], SEQUENCE, 'TBSCertificate');
   const wrapper = children(der, tbs).find((t) => t.tag === EXTENSIONS);
+  if (!wrapper) return [];
+  const list = expect(children(der, wrapper)[0], SEQUENCE, 'Extensions');
+  const seen = new Set<string>();
+  const out: RawExtension[] = [];
+  for (const ext of children(der, list)) {
+    const parts = children(der, expect(ext, SEQUENCE, 'Extension'));
+    const id = expect(parts[0], OID, 'extnID');
+    const oid = hex(der, id);
+    const flag = parts[1]?.tag === BOOLEAN ? parts[1] : undefined;
+    const value = expect(parts[flag ? 2 : 1], OCTET_STRING, 'extnValue');
+    if (seen.has(oid)) throw new Error('DER: an extension appears twice');
+    seen.add(oid);
+    out.push({ oid, id, critical: flag !== undefined && flag.end > flag.start && der[flag.start] !== 0, value });
+  }
+  return out;
+}
+
+export function readSvidExtensions(der: Uint8Array): SvidExtensions {
   let isCa = false;
   let pathLen: number | undefined;
   let keyUsage: number | undefined;
-  if (!wrapper) return { isCa, keyUsage };
-  const list = expect(children(der, wrapper)[0], SEQUENCE, 'Extensions');
-  const seen = new Set<string>();
-  for (const ext of children(der, list)) {
-    const parts = children(der, expect(ext, SEQUENCE, 'Extension'));
-    const oid = hex(der, expect(parts[0], OID, 'extnID'));
-    const valueAt = parts[1]?.tag === BOOLEAN ? 2 : 1;
-    const value = expect(parts[valueAt], OCTET_STRING, 'extnValue');
-    if (seen.has(oid)) throw new Error('DER: an extension appears twice');
-    seen.add(oid);
+  for (const { oid, value } of extensionsOf(der)) {
     if (oid === OID_BASIC_CONSTRAINTS) {
       const bc = children(der, expect(readTlv(der, value.start, value.end), SEQUENCE, 'BasicConstraints'));
       const first = bc[0];
@@ -114,4 +133,99 @@ export function readSvidExtensions(der: Uint8Array): SvidExtensions {
     }
   }
   return pathLen === undefined ? { isCa, keyUsage } : { isCa, pathLen, keyUsage };
+}
+
+const OID_EXT_KEY_USAGE = '551d25'; // 2.5.29.37
+const OID_SUBJECT_ALT_NAME = '551d11'; // 2.5.29.17
+const OID_NAME_CONSTRAINTS = '551d1e'; // 2.5.29.30
+/** Extensions the forwarded-chain check processes: a critical one of any other kind refuses the chain. */
+const PROCESSED = new Set([
+  OID_BASIC_CONSTRAINTS,
+  OID_KEY_USAGE,
+  OID_EXT_KEY_USAGE,
+  OID_SUBJECT_ALT_NAME,
+  OID_NAME_CONSTRAINTS,
+]);
+const URI_NAME = 0x86; // GeneralName uniformResourceIdentifier [6] IA5String
+const GENERAL_NAME_FORMS: Record<number, string> = {
+  160: 'otherName',
+  129: 'rfc822Name',
+  130: 'dNSName',
+  163: 'x400Address',
+  164: 'directoryName',
+  165: 'ediPartyName',
+  134: 'uniformResourceIdentifier',
+  135: 'iPAddress',
+  136: 'registeredID',
+};
+
+/** Dotted form of an OID's content bytes, for messages. */
+function dottedOid(der: Uint8Array, t: Tlv): string {
+  const arcs: number[] = [];
+  let n = 0;
+  for (let i = t.start; i < t.end; i++) {
+    const b = der[i] as number;
+    n = n * 128 + (b & 0x7f);
+    if ((b & 0x80) === 0) {
+      if (arcs.length === 0) arcs.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
+      else arcs.push(n);
+      n = 0;
+    }
+  }
+  return arcs.join('.');
+}
+
+function ia5(der: Uint8Array, t: Tlv): string {
+  return Buffer.from(der.subarray(t.start, t.end)).toString('latin1');
+}
+
+/** RFC 5280 4.2.1.10 NameConstraints: URI subtrees as strings; other name forms by name. */
+export interface NameConstraints {
+  permittedUris: string[];
+  excludedUris: string[];
+  /** Name forms other than URI that the constraints restrict (`dNSName`, ...). */
+  otherForms: string[];
+  /** A GeneralSubtree with minimum other than 0 or a maximum (RFC 5280: MUST NOT be used). */
+  hasMinMax: boolean;
+}
+
+export interface ChainExtensions {
+  /** Dotted OIDs of critical extensions this package does not process (RFC 5280 4.2). */
+  unprocessedCritical: string[];
+  /** The subjectAltName URIs. */
+  uris: string[];
+  nameConstraints: NameConstraints | undefined;
+}
+
+/**
+ * What the forwarded-chain check needs beyond {@link readSvidExtensions}: critical extensions it does not
+ * process, the URI SANs, and name constraints. Throws when the DER does not parse.
+ */
+export function readChainExtensions(der: Uint8Array): ChainExtensions {
+  const unprocessedCritical: string[] = [];
+  const uris: string[] = [];
+  let nameConstraints: NameConstraints | undefined;
+  for (const { oid, id, critical, value } of extensionsOf(der)) {
+    if (critical && !PROCESSED.has(oid)) unprocessedCritical.push(dottedOid(der, id));
+    if (oid === OID_SUBJECT_ALT_NAME) {
+      const names = expect(readTlv(der, value.start, value.end), SEQUENCE, 'GeneralNames');
+      for (const name of children(der, names)) if (name.tag === URI_NAME) uris.push(ia5(der, name));
+    } else if (oid === OID_NAME_CONSTRAINTS) {
+      const nc: NameConstraints = { permittedUris: [], excludedUris: [], otherForms: [], hasMinMax: false };
+      const seq = expect(readTlv(der, value.start, value.end), SEQUENCE, 'NameConstraints');
+      for (const group of children(der, seq)) {
+        if (group.tag !== 0xa0 && group.tag !== 0xa1)
+          throw new Error('DER: NameConstraints is not where RFC 5280 puts it');
+        for (const subtree of children(der, group)) {
+          const [base, ...rest] = children(der, expect(subtree, SEQUENCE, 'GeneralSubtree'));
+          if (!base) throw new Error('DER: GeneralSubtree without a base');
+          if (rest.some((r) => r.tag !== 0x80 || r.end - r.start !== 1 || der[r.start] !== 0)) nc.hasMinMax = true;
+          if (base.tag === URI_NAME) (group.tag === 0xa0 ? nc.permittedUris : nc.excludedUris).push(ia5(der, base));
+          else nc.otherForms.push(GENERAL_NAME_FORMS[base.tag] ?? `tag 0x${base.tag.toString(16)}`);
+        }
+      }
+      nameConstraints = nc;
+    }
+  }
+  return { unprocessedCritical, uris, nameConstraints };
 }
