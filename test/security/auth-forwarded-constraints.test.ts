@@ -22,7 +22,7 @@ import {
   SubjectKeyIdentifierExtension,
   X509CertificateGenerator,
 } from '@peculiar/x509';
-import { isAuthError, peerFromForwardedCert, peerFromSocket } from '@ravenhelm/auth';
+import { checkSvidMaterial, isAuthError, peerFromForwardedCert, peerFromSocket } from '@ravenhelm/auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeLeaf, type TestCa, type TestIssuer } from '../fixtures/pki.js';
 
@@ -255,6 +255,35 @@ describe('URI name constraints, direct mTLS (OpenSSL) and forwarded (ours) alike
     expect(await direct([leaf], root)).toBe(AGENT);
     expect(forwarded([leaf], root)).toBe(
       `${REJECTED} trust bundle CA has name constraints on dNSName; forwarded client certificates are checked against URI name constraints only, so this chain is refused (use direct mTLS, or a CA without those constraints)`,
+    );
+  });
+});
+
+describe("the server's own SVID files", () => {
+  /** checkSvidMaterial's verdict on our own chain (leaf and its key, the trust bundle). */
+  const own = (leaf: TestIssuer, root: TestIssuer): string => {
+    try {
+      return checkSvidMaterial({ cert: leaf.certPem, key: leaf.keyPem, ca: root.certPem }, { trustDomain: TD }).subject;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('load under a CA with DNS name constraints, which OpenSSL accepts and every peer verifies again', async () => {
+    const root = await ca('root', undefined, [nameConstraints({ dns: ['example.com'] })]);
+    const leaf = await svid(root);
+    expect(await direct([leaf], root)).toBe(AGENT);
+    expect(own(leaf, root)).toBe('CN=svid');
+  });
+
+  it('are still refused with an unknown critical extension or a URI outside the permitted subtrees', async () => {
+    const root = await ca('root');
+    expect(own(await svid(root, [new Extension(UNKNOWN_OID, true, NULL)]), root)).toMatch(
+      /^SVID files rejected: certificate has a critical extension this server does not process/,
+    );
+    const other = await ca('other root', undefined, [nameConstraints({ permitted: ['other.test'] })]);
+    expect(own(await svid(other), other)).toMatch(
+      /^SVID files rejected: .*outside the subtrees the trust bundle CA permits/,
     );
   });
 });

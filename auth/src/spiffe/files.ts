@@ -63,7 +63,9 @@ export function checkSvidMaterial(m: SvidMaterial, opts: SvidCheckOptions = {}):
     if (!spki(createPublicKey(privateKey)).equals(spki(leaf.publicKey))) {
       throw new Error('key file does not match the certificate');
     }
-    verifyChain(leaf, chain.slice(1), roots, opts.now ?? new Date());
+    // Our own chain is verified again by every peer's TLS stack (OpenSSL), which does evaluate DNS, IP and
+    // directory-name constraints: refusing to start over constraints OpenSSL accepts would only block that PKI.
+    verifyChain(leaf, chain.slice(1), roots, opts.now ?? new Date(), { otherNameForms: 'leave' });
     if (opts.trustDomain !== undefined) validateSvid(leaf, { trustDomain: opts.trustDomain });
     return leaf;
   } catch (err) {

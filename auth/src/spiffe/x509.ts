@@ -118,7 +118,7 @@ function clip(text: string): string {
  * intermediates (6.1.3 (b)/(c)). Name constraints on other name forms (DNS, IP, e-mail, directory names)
  * are not evaluated here: a chain whose CA carries them is refused rather than passed unchecked.
  */
-function checkConstraints(chain: readonly X509Certificate[]): void {
+function checkConstraints(chain: readonly X509Certificate[], otherNameForms: 'refuse' | 'leave'): void {
   const label = (i: number) =>
     i === 0 ? 'certificate' : i === chain.length - 1 ? 'trust bundle CA' : 'intermediate CA';
   const read: ChainExtensions[] = chain.map((cert, i) => {
@@ -136,7 +136,7 @@ function checkConstraints(chain: readonly X509Certificate[]): void {
     }
   });
   read.forEach(({ nameConstraints: nc }, i) => {
-    if (nc && (nc.otherForms.length > 0 || nc.hasMinMax)) {
+    if (otherNameForms === 'refuse' && nc && (nc.otherForms.length > 0 || nc.hasMinMax)) {
       const forms = [...new Set(nc.otherForms)].join(', ') || 'subtree minimum/maximum';
       throw new Error(
         `${label(i)} has name constraints on ${forms}; forwarded client certificates are checked against URI name constraints only, so this chain is refused (use direct mTLS, or a CA without those constraints)`,
@@ -181,6 +181,14 @@ export function verifyChain(
   intermediates: readonly X509Certificate[],
   roots: readonly X509Certificate[],
   now: Date,
+  opts: {
+    /**
+     * Name constraints on forms other than URI (DNS, IP, e-mail, directory names), which this check does not
+     * evaluate: `refuse` the chain (a forwarded client certificate: we are its only verifier), or `leave` them
+     * to the TLS stack of whoever verifies the chain (the server's own SVID, presented to its peers).
+     */
+    otherNameForms?: 'refuse' | 'leave';
+  } = {},
 ): X509Certificate[] {
   checkValidity(leaf, now, 'certificate');
   const unused = [...intermediates];
@@ -191,7 +199,7 @@ export function verifyChain(
     if (root) {
       checkValidity(root, now, 'trust bundle CA');
       checkPathLength(path, root);
-      checkConstraints([leaf, ...path, root]);
+      checkConstraints([leaf, ...path, root], opts.otherNameForms ?? 'refuse');
       return path;
     }
     const idx = unused.findIndex((c) => c.ca && signedBy(current, c));
