@@ -37,6 +37,7 @@ export {
 export {
   ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
+  INTROSPECTION_AUTH_METHODS,
   type OAuthConfig,
   OAuthConfigSchema,
   type ResolvedOAuthConfig,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
+import { INTROSPECTION_AUTH_METHODS } from '@ravenhelm/auth';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
@@ -235,7 +236,7 @@ export const KitConfigSchema = z.object({
           /** With private_key_jwt it comes from the key file (the auth package checks the pair). */
           clientId: z.string().optional(),
           clientSecret: z.string().optional(),
-          authMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+          authMethod: z.enum(INTROSPECTION_AUTH_METHODS).optional(),
           /** private_key_jwt: the Zitadel application key file (path), or its JSON in `key` (a secret). */
           keyFile: z.string().optional(),
           key: z.string().optional(),

@@ -69,12 +69,6 @@ export interface SvidExtensions {
   keyUsage: number | undefined;
 }
 
-/**
- * basicConstraints cA (and pathLenConstraint) and the KeyUsage bits as flags (digitalSignature = 1, nonRepudiation = 2, ...,
- * keyCertSign = 32, cRLSign = 64, decipherOnly = 256: bit n of the BIT STRING is 1 << n); keyUsage
- * is undefined when the extension is absent. Throws when the DER does not parse or an extension
- * appears twice.
- */
 interface RawExtension {
   /** The extnID's content bytes in hex (`551d13` for 2.5.29.19). */
   oid: string;
@@ -106,6 +100,12 @@ function extensionsOf(der: Uint8Array): RawExtension[] {
   return out;
 }
 
+/**
+ * basicConstraints cA (and pathLenConstraint) and the KeyUsage bits as flags (digitalSignature = 1, nonRepudiation = 2, ...,
+ * keyCertSign = 32, cRLSign = 64, decipherOnly = 256: bit n of the BIT STRING is 1 << n); keyUsage
+ * is undefined when the extension is absent. Throws when the DER does not parse or an extension
+ * appears twice.
+ */
 export function readSvidExtensions(der: Uint8Array): SvidExtensions {
   let isCa = false;
   let pathLen: number | undefined;

@@ -31,6 +31,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
 export const LABEL_SHOWN_CHARS = 200;
 export const labelShown = (value: string): string =>
   clipChars(value.replace(CONTROL_CHARS, '\uFFFD'), LABEL_SHOWN_CHARS);
+/** A label's value as answers show it (labelShown), null when the container has no such label. */
+export const labelOf = (labels: Record<string, string> | undefined, key: string): string | null => {
+  const value = labels?.[key];
+  return value === undefined ? null : labelShown(value);
+};
 /** A container's compose service as answers show it (labelShown). */
 export const serviceOf = (c: Docker.ContainerInfo): string =>
   labelShown(c.Labels?.[COMPOSE_SERVICE_LABEL] ?? '(no service label)');

@@ -336,7 +336,7 @@ export class SecretsBackend {
     });
     // a binary secret turned into a string would break what reads it (the plan refuses it first; this is for a
     // secret made binary since, or a call without a plan)
-    if (current?.SecretBinary !== undefined && current.SecretString === undefined) throw binaryRefusal(name);
+    refuseIfBinary(name, current);
     if (current?.VersionId && current.SecretString === value) {
       return { name: current.Name ?? name, versionId: current.VersionId, created: false, unchanged: true };
     }
@@ -592,9 +592,13 @@ function scrub(message: string, sensitive: string[]): string {
     .replace(/[\r\n]+/g, ' ');
 }
 
-/** The refusal of a string stored over a secret whose AWSCURRENT version holds SecretBinary. */
-export function binaryRefusal(name: string): ToolError {
-  return new ToolError(
+/** Refuses a string stored over a secret version that holds SecretBinary (and no SecretString). */
+export function refuseIfBinary(
+  name: string,
+  version: { SecretBinary?: unknown; SecretString?: string | undefined } | undefined,
+): void {
+  if (version?.SecretBinary === undefined || version.SecretString !== undefined) return;
+  throw new ToolError(
     'ERR_CONFLICT',
     `secret "${name}" holds binary data (SecretBinary); this server stores text (SecretString), which would change its type and break what reads it as binary. Store binary data with the AWS CLI (aws secretsmanager put-secret-value --secret-binary fileb://FILE), or give a new name for a text secret. Nothing was changed`,
   );

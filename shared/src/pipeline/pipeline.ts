@@ -148,7 +148,6 @@ export class Pipeline<S extends object> {
   readonly #shownMemo = new WeakMap<object, unknown>();
   /** Each tool's declared argument names (its input schema's properties and the kit's own two). */
   readonly #known = new Map<string, Set<string>>();
-  readonly #maskedMemo = new WeakMap<object, Record<string, unknown>>();
   #inFlight = 0;
   #idle: (() => void)[] = [];
   readonly #denials: DenialAggregator;
@@ -203,26 +202,28 @@ export class Pipeline<S extends object> {
   }
 
   /**
-   * The tool's own view of a call's arguments (its `shownArgs`), once per arguments object (the attempt,
-   * the outcome and a plan share it), or undefined when the tool declares none. A view that throws shows
-   * no argument at all rather than the raw ones.
+   * The arguments as audit records, plans and logs show them, once per arguments object (the attempt, the
+   * outcome and a plan share it): those the tool does not declare masked (knownOnly), then the tool's own view
+   * (its `shownArgs`); undefined when neither changes anything. A view that throws shows no argument at all
+   * rather than the raw ones.
    */
   #argsShown(name: string, args: unknown): unknown {
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return undefined;
-    const view = this.#tools.get(name)?.shownArgs;
-    const masked = this.#knownOnly(name, args as Record<string, unknown>);
-    if (!view) return masked;
     const hit = this.#shownMemo.get(args);
     if (hit !== undefined) return hit;
-    let shown: unknown;
-    try {
-      shown = view(masked ?? (args as Record<string, unknown>));
-    } catch {
-      shown = undefined;
+    const view = this.#tools.get(name)?.shownArgs;
+    const masked = this.#knownOnly(name, args as Record<string, unknown>);
+    let shown: unknown = masked;
+    if (view) {
+      try {
+        shown = view(masked ?? (args as Record<string, unknown>));
+      } catch {
+        shown = undefined;
+      }
+      // A view that failed, or returned nothing, must not fall back to the raw arguments.
+      if (shown === undefined || shown === null) shown = '[arguments not shown: the tool could not redact them]';
     }
-    // A view that failed, or returned nothing, must not fall back to the raw arguments.
-    if (shown === undefined || shown === null) shown = '[arguments not shown: the tool could not redact them]';
-    this.#shownMemo.set(args, shown);
+    if (shown !== undefined) this.#shownMemo.set(args, shown);
     return shown;
   }
 
@@ -235,8 +236,6 @@ export class Pipeline<S extends object> {
   #knownOnly(name: string, args: Record<string, unknown>): Record<string, unknown> | undefined {
     const known = this.#known.get(name);
     if (!known || Object.keys(args).every((k) => known.has(k))) return undefined;
-    const hit = this.#maskedMemo.get(args);
-    if (hit) return hit;
     const masked: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(args))
       Object.defineProperty(masked, k, {
@@ -245,7 +244,6 @@ export class Pipeline<S extends object> {
         writable: true,
         configurable: true,
       });
-    this.#maskedMemo.set(args, masked);
     return masked;
   }
 

@@ -62,12 +62,6 @@ function byWorkingDir(containers: readonly Docker.ContainerInfo[]): Map<string, 
   return dirs;
 }
 
-/**
- * Compose finds a project's containers by the project label alone (and its `ls` merges the config files of
- * every container of the name: docker/compose pkg/compose/ls.go), so two deployments given the same project
- * name in different directories are one project to it. Starting, stopping or restarting them as one would act
- * on a deployment the caller did not mean: refused, naming each working dir and its containers.
- */
 /** Working dirs an answer names: at most DIRS_SHOWN, each cut to 200 characters. */
 const DIRS_SHOWN = 5;
 const shownDir = (dir: string) => clipChars(dir, 200);
@@ -77,6 +71,12 @@ const quotedDirs = (sorted: readonly string[]) =>
     .map((d) => JSON.stringify(shownDir(d)))
     .join(', ');
 
+/**
+ * Compose finds a project's containers by the project label alone (and its `ls` merges the config files of
+ * every container of the name: docker/compose pkg/compose/ls.go), so two deployments given the same project
+ * name in different directories are one project to it. Starting, stopping or restarting them as one would act
+ * on a deployment the caller did not mean: refused, naming each working dir and its containers.
+ */
 function refuseMixedDeployments(project: string, containers: readonly Docker.ContainerInfo[]): void {
   const dirs = byWorkingDir(containers);
   if (dirs.size < 2) return;
@@ -94,10 +94,9 @@ function refuseMixedDeployments(project: string, containers: readonly Docker.Con
   );
 }
 
-/** Names an error lists before counting the rest. */
-const LISTED = 50;
-const listed = (names: readonly string[]) =>
-  `${names.slice(0, LISTED).join(', ')}${names.length > LISTED ? ` and ${names.length - LISTED} more` : ''}`;
+/** The first `max` names, then how many more. */
+const listed = (names: readonly string[], max: number) =>
+  `${names.slice(0, max).join(', ')}${names.length > max ? ` and ${names.length - max} more` : ''}`;
 
 /** The project's containers (optionally some services), sorted by service then name; ERR_NOT_FOUND when none match. */
 async function projectContainers(
@@ -120,7 +119,7 @@ async function projectContainers(
     if (missing.length > 0) {
       throw new ToolError(
         'ERR_NOT_FOUND',
-        `project "${project}" has no service ${missing.map((s) => `"${s}"`).join(', ')}; its services are: ${listed([...known].sort())}`,
+        `project "${project}" has no service ${missing.map((s) => `"${s}"`).join(', ')}; its services are: ${listed([...known].sort(), 50)}`,
       );
     }
     const wanted = new Set(services);
@@ -131,6 +130,17 @@ async function projectContainers(
   );
   if (opts.oneDeployment) refuseMixedDeployments(project, chosen);
   return chosen;
+}
+
+/** compose_list_projects: one project label's containers and counts, as listed. */
+interface ProjectGroup {
+  services: Set<string>;
+  containers: Docker.ContainerInfo[];
+  running: number;
+  restarting: number;
+  unhealthy: number;
+  exited: number;
+  dirs: Set<string>;
 }
 
 export const composeListProjects = defineTool({
@@ -167,18 +177,7 @@ export const composeListProjects = defineTool({
   handler: async ({ limit, cursor }, ctx) => {
     const { docker, signal, maxOutputBytes } = ctx;
     const all = await docker.listContainers({ label: [COMPOSE_PROJECT_LABEL] }, signal);
-    const byProject = new Map<
-      string,
-      {
-        services: Set<string>;
-        containers: Docker.ContainerInfo[];
-        running: number;
-        restarting: number;
-        unhealthy: number;
-        exited: number;
-        dirs: Set<string>;
-      }
-    >();
+    const byProject = new Map<string, ProjectGroup>();
     for (const c of all) {
       const project = c.Labels?.[COMPOSE_PROJECT_LABEL];
       if (!project) continue;
@@ -201,8 +200,8 @@ export const composeListProjects = defineTool({
       if (healthOfStatusText(c.Status) === 'unhealthy') p.unhealthy++;
       byProject.set(project, p);
     }
-    // the label as it is, for each row (whose project is the label as shown: labelShown)
-    const labelOf = new Map<object, string>();
+    // each row's group (the row's project is the label as shown: labelShown, not a key of byProject)
+    const groups = new Map<object, ProjectGroup>();
     const projects = [...byProject.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([project, p]) => {
@@ -217,18 +216,17 @@ export const composeListProjects = defineTool({
           // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
           ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
         };
-        labelOf.set(row, project);
+        groups.set(row, p);
         return row;
       });
     const { items: page, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
-    const groupOf = (row: object) => byProject.get(labelOf.get(row) ?? '');
     // A crash loop shows as "running" between exits: only this page's projects are checked (restartLoops).
     const { loops, unchecked } = await restartLoops(
       ctx,
-      page.flatMap((p) => groupOf(p)?.containers ?? []),
+      page.flatMap((p) => groups.get(p)?.containers ?? []),
     );
     const items = page.map((p) => {
-      const looping = (groupOf(p)?.containers ?? []).filter((c) => loops.has(c.Id)).length;
+      const looping = (groups.get(p)?.containers ?? []).filter((c) => loops.has(c.Id)).length;
       return looping === 0 ? p : { ...p, running: p.running - looping, restarting: p.restarting + looping };
     });
     const odd = items.filter((p) => p.addressable === false).length;
@@ -242,7 +240,7 @@ export const composeListProjects = defineTool({
     }
     // One name, several deployments (their counts are added up in the row): said, since compose lifecycle refuses them.
     const mixed = page.flatMap((p) => {
-      const dirs = [...(groupOf(p)?.dirs ?? [])].sort();
+      const dirs = [...(groups.get(p)?.dirs ?? [])].sort();
       return dirs.length < 2 ? [] : [`"${p.project}" (${quotedDirs(dirs)})`];
     });
     if (mixed.length > 0) {
@@ -443,8 +441,10 @@ const PAST: Record<LifecycleAction, string> = { start: 'started', stop: 'stopped
 
 /** The first NAMES_SHOWN names of rows or containers, then how many more. */
 function namesOf(items: readonly (Row | Docker.ContainerInfo)[]): string {
-  const shown = items.slice(0, NAMES_SHOWN).map((i) => ('name' in i ? i.name : nameShown(i.Names)));
-  return `${shown.join(', ')}${items.length > shown.length ? ` and ${items.length - shown.length} more` : ''}`;
+  return listed(
+    items.map((i) => ('name' in i ? i.name : nameShown(i.Names))),
+    NAMES_SHOWN,
+  );
 }
 
 function rowOf(service: string, c: Docker.ContainerInfo, outcome: Outcome, message: string): Row {

@@ -13,6 +13,7 @@ import {
   HEALTH_VALUES,
   Health,
   healthOfStatusText,
+  labelOf,
   labelShown,
   nameShown,
   portsOf,
@@ -103,11 +104,6 @@ export const containersList = defineTool({
     return { containers: items, ...rest };
   },
 });
-
-const labelOf = (labels: Record<string, string> | undefined, key: string): string | null => {
-  const value = labels?.[key];
-  return value === undefined ? null : labelShown(value);
-};
 
 const ERROR_LINE = /\b(error|err|fatal|panic|exception|traceback|failed|failure|critical|crit|oom|killed)\b/i;
 const MAX_HEALTH_OUTPUT = 500;

@@ -6,7 +6,7 @@ import {
   ComposeProjectName,
   failedHealthcheck,
   Health,
-  labelShown,
+  labelOf,
   mapLimit,
   restartLoopOf,
   stateOf,
@@ -149,7 +149,6 @@ export const healthGetReport = defineTool({
       if (s.state === 'created') counts.created++;
       const kinds = problemsOf(info, looping);
       if (kinds.length === 0) continue;
-      const composeProject = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];
       const lastFailing = [...(info.State.Health?.Log ?? [])].reverse().find((l) => l.ExitCode !== 0);
       problems.push({
         id: s.id,
@@ -160,7 +159,7 @@ export const healthGetReport = defineTool({
         exitCode: s.exitCode,
         restartCount: s.restartCount,
         finishedAt: s.finishedAt,
-        composeProject: composeProject === undefined ? null : labelShown(composeProject),
+        composeProject: labelOf(info.Config.Labels, COMPOSE_PROJECT_LABEL),
         lastHealthOutput: lastFailing ? clipChars(stripAnsi(lastFailing.Output ?? '').trim(), 300) : null,
       });
     }

@@ -27,7 +27,7 @@ import {
   variablesOfV2,
   withLibraryModel,
 } from './dashboard-model.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, setDigest, withoutItems } from './define.js';
 
 /** Library panel models fetched per call, at most. */
 const MAX_LIBRARY_FETCHES = 20;
@@ -139,10 +139,9 @@ const LIST_CHANGED =
   'dashboards matching this search changed since the previous page (saved, deleted or renamed): this page goes on after the last one shown, but ones now sorted before it are not listed and renamed ones may repeat; call again without cursor for a consistent list';
 
 const hashOf = (text: string, chars: number) => createHash('sha256').update(text).digest('base64url').slice(0, chars);
-const digestOf = (uids: readonly string[]) => hashOf([...uids].sort().join('\0'), 11);
 
 function searchCursor(end: number, uids: readonly string[]): string {
-  return Buffer.from(`d:${end}:${hashOf(uids[end - 1] ?? '', 8)}:${digestOf(uids.slice(0, end))}`).toString(
+  return Buffer.from(`d:${end}:${hashOf(uids[end - 1] ?? '', 8)}:${setDigest(uids.slice(0, end))}`).toString(
     'base64url',
   );
 }
@@ -177,7 +176,7 @@ function resume(from: SearchCursor, uids: readonly string[]): { start: number; c
   // where it was, or wherever it moved to
   const at = isLast(from.offset - 1) ? from.offset - 1 : uids.findIndex((_, i) => isLast(i));
   const start = at >= 0 ? at + 1 : Math.min(from.offset, uids.length);
-  return { start, changed: at < 0 || digestOf(uids.slice(0, start)) !== from.digest };
+  return { start, changed: at < 0 || setDigest(uids.slice(0, start)) !== from.digest };
 }
 
 /** Folder paths ("Team / Payments / Checkout") by uid, for at most MAX_FOLDER_FETCHES folders. */

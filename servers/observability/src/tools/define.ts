@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createToolDefiner } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
@@ -49,4 +50,16 @@ export function listBudget(maxOutputBytes: number): number {
 export function withoutItems<T extends { items: unknown }>(page: T): Omit<T, 'items'> {
   const { items: _items, ...rest } = page;
   return rest;
+}
+
+/**
+ * An order-free digest (11 base64url chars of sha256) of the items earlier pages held, for cursors over lists
+ * that change between calls (alerts_list_rules, dashboards_search): the next page says so when the items
+ * before it are no longer the same set.
+ */
+export function setDigest(ids: readonly string[]): string {
+  return createHash('sha256')
+    .update([...ids].sort().join('\0'))
+    .digest('base64url')
+    .slice(0, 11);
 }

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { clipChars, decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, matcherTest, parseMatchers } from '../matchers.js';
 import { formatDuration, instantOf } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, setDigest, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
@@ -213,7 +212,7 @@ export const alertsListRules = defineTool({
     const ids = ranked.map((x) => x.id);
     const shrunk = fitRules(page.items, maxBytes);
     const cut = [...statedCuts(page.items, input.alertsPerRule), ...shrunk];
-    if (from.digest !== undefined && from.digest !== digestOf(ids.slice(0, from.offset))) cut.unshift(ORDER_MOVED);
+    if (from.digest !== undefined && from.digest !== setDigest(ids.slice(0, from.offset))) cut.unshift(ORDER_MOVED);
     const end = from.offset + page.returned;
     return {
       counts,
@@ -221,7 +220,7 @@ export const alertsListRules = defineTool({
       rules: page.items,
       ...(cut.length ? { cut } : {}),
       ...withoutItems(page),
-      ...(page.truncated ? { nextCursor: rulesCursor(end, digestOf(ids.slice(0, end))) } : {}),
+      ...(page.truncated ? { nextCursor: rulesCursor(end, setDigest(ids.slice(0, end))) } : {}),
     };
   },
 });
@@ -234,13 +233,6 @@ export const alertsListRules = defineTool({
  */
 const ORDER_MOVED =
   'rules changed state (or the filters changed) since the previous page, and the list is ordered by state: pages may repeat or miss rules; call again without cursor for a consistent list';
-
-function digestOf(ids: readonly string[]): string {
-  return createHash('sha256')
-    .update([...ids].sort().join('\0'))
-    .digest('base64url')
-    .slice(0, 11);
-}
 
 function rulesCursor(offset: number, digest: string): string {
   return Buffer.from(`r:${offset}:${digest}`).toString('base64url');

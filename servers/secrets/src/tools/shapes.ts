@@ -32,7 +32,7 @@ function secretNameProblem(v: string): string | undefined {
   }
   if (v.length > 512) return `is ${v.length} characters; ${names}`;
   if (!NAME_CHARS.test(v)) {
-    const bad = [...new Set([...v].filter((c) => !/[A-Za-z0-9/_+=.@!-]/.test(c)))]
+    const bad = [...new Set([...v].filter((c) => !NAME_CHARS.test(c)))]
       .slice(0, 5)
       .map((c) => JSON.stringify(c))
       .join(', ');

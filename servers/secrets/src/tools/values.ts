@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { digestArgs, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { binaryRefusal, isAwsError, type SecretsBackend } from '../backend.js';
+import { isAwsError, refuseIfBinary, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
@@ -204,8 +204,7 @@ async function refuseBinary(sm: SecretsBackend, name: string, versionId: string,
     if (signal.aborted) throw err;
     return undefined;
   });
-  if (got?.SecretBinary === undefined || got.SecretString !== undefined) return;
-  throw binaryRefusal(name);
+  refuseIfBinary(name, got);
 }
 
 const currentOf = (d: DescribeSecretCommandOutput) =>
