@@ -78,6 +78,7 @@ export { createLogger, type Logger, silentLogger } from './logging.js';
 export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';
 export { Metrics } from './metrics.js';
+export { type OwnRecordOptions, ownRecord, ownValue, putOwn } from './own-record.js';
 export { APPROVAL_ARG, APPROVAL_STATUS_TOOL, pendingResult } from './pipeline/approval-flow.js';
 export { approvalWebhookMessage, createWebhookNotifier, type WebhookNotifier } from './pipeline/approval-webhook.js';
 export {

@@ -5,6 +5,7 @@
  * the prototype instead, so a label would vanish without a word. These schemas check a map and hand the same
  * object on; code that builds one uses Object.fromEntries or putLabel, which define own properties.
  */
+import { ownValue, putOwn } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { isStringRecord } from './backends/common.js';
 
@@ -44,12 +45,7 @@ export function labelsInput(max: { labels: number; nameChars: number; valueChars
     });
 }
 
-/** `map[key] = value` as an own property, `__proto__` included. */
-export function putLabel(map: Record<string, string>, key: string, value: string): void {
-  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
-}
+/** `map[key] = value` as an own property, `__proto__` included (the kit's putOwn). */
+export const putLabel: (map: Record<string, string>, key: string, value: string) => void = putOwn;
 
-/** `map[key]` when `map` has it as its own key: never a value inherited from Object.prototype. */
-export function ownValue<V>(map: Readonly<Record<string, V>>, key: string): V | undefined {
-  return Object.hasOwn(map, key) ? map[key] : undefined;
-}
+export { ownValue };
