@@ -9,8 +9,9 @@
  * and is called through the SDK Client. Bytes are JSON bytes: tools/list as the client receives it, the
  * model-facing part of it (name, description, inputSchema), what the list spends on outputSchema, annotations
  * and _meta (the parts the peers send little or none of) and the rest, and each task's tool results (all calls a
- * task needs, summed): the whole result, and its text blocks alone (what a client that passes only text
- * to the model spends; ours carry the same data again as structuredContent). Ours run twice for Docker and
+ * task needs, summed): the whole result on the wire, and what the model reads ("reads"): clients forward
+ * one copy, the text blocks (Kimi Code, hermes-agent, ollama clients) or structuredContent (Claude Code and
+ * VS Code when a result has it), so the larger of the two; ours send the same data in both. Ours run twice for Docker and
  * Prometheus: every toolset listed (the default, used for the ratios) and RAVENHELM_TOOLSETS=default. Prometheus gets one hour of history for 120 series by promtool backfill.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -76,7 +77,18 @@ interface Measured {
   modelBytes: number;
   /** outputSchema, annotations and _meta as listed (`"key":value,` each): what no docker peer sends. */
   extraBytes: number;
-  tasks: Record<string, { bytes: number; textBytes: number; calls: number; error?: string } | undefined>;
+  tasks: Record<string, TaskBytes | undefined>;
+}
+
+interface TaskBytes {
+  bytes: number;
+  /**
+   * What the model reads: a client forwards one copy, the text blocks (Kimi Code, hermes-agent, ollama
+   * clients) or the structured copy as JSON (Claude Code, VS Code): the larger of the two.
+   */
+  readBytes: number;
+  calls: number;
+  error?: string;
 }
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
@@ -138,23 +150,29 @@ async function measure(c: Contender): Promise<Measured> {
       const results: unknown[] = [];
       const calls = typeof spec === 'function' ? spec(results) : spec;
       let total = 0;
-      let text = 0;
+      let read = 0;
       let error: string | undefined;
       for (const [tool, args] of calls) {
         try {
           const result = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000 });
           results.push(result);
           total += bytes(result);
-          text += ((result.content ?? []) as { text?: string }[]).reduce(
+          const textOnly = ((result.content ?? []) as { text?: string }[]).reduce(
             (n, c) => n + Buffer.byteLength(c.text ?? ''),
             0,
           );
+          read += Math.max(textOnly, result.structuredContent === undefined ? 0 : bytes(result.structuredContent));
           if (looksFailed(result)) error = JSON.stringify(result.content).slice(0, 120);
         } catch (err) {
           error = (err as Error).message.slice(0, 120);
         }
       }
-      out.tasks[task] = { bytes: total, textBytes: text, calls: calls.length, ...(error ? { error } : {}) };
+      out.tasks[task] = {
+        bytes: total,
+        readBytes: read,
+        calls: calls.length,
+        ...(error ? { error } : {}),
+      };
     }
     return out;
   } finally {
@@ -216,7 +234,7 @@ function table(title: string, rows: Measured[], taskNames: string[]): string {
     const values = peers.map(pick).filter((v): v is number => v !== undefined && v > 0);
     return values.length > 0 ? Math.min(...values) : undefined;
   };
-  const bestTask = (task: string, field: 'bytes' | 'textBytes') => {
+  const bestTask = (task: string, field: 'bytes' | 'readBytes') => {
     const values = peers
       .map((r) => r.tasks[task])
       .filter((t) => t && !t.error && t[field] > 0)
@@ -244,11 +262,11 @@ function table(title: string, rows: Measured[], taskNames: string[]): string {
         const t = r.tasks[task];
         if (!t) return '-';
         const calls = t.calls > 1 ? `, ${t.calls} calls` : '';
-        return `${fmt(t.bytes)} (text ${fmt(t.textBytes)}${calls})${t.error ? ' FAILED' : ''}`;
+        return `${fmt(t.bytes)} (reads ${fmt(t.readBytes)}${calls})${t.error ? ' FAILED' : ''}`;
       }),
       ours?.tasks[task]?.error
         ? 'n/a (ours failed)'
-        : `${ratio(ours?.tasks[task]?.bytes, bestTask(task, 'bytes'))} (text ${ratio(ours?.tasks[task]?.textBytes, bestTask(task, 'textBytes'))})`,
+        : `${ratio(ours?.tasks[task]?.bytes, bestTask(task, 'bytes'))} (reads ${ratio(ours?.tasks[task]?.readBytes, bestTask(task, 'readBytes'))})`,
     ]);
   }
 

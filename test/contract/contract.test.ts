@@ -139,7 +139,14 @@ function checkCase(c: ContractCase, result: CallResult): void {
   if (c.expect === 'ok') {
     expect(result.isError, `${c.tool} (${c.label}) failed: ${text.slice(0, 500)}`).toBeFalsy();
     expect(result.structuredContent, `${c.tool} (${c.label}) has no structuredContent`).toBeTypeOf('object');
+    // Clients forward one copy to the model: Claude Code and VS Code the structured one, Kimi Code,
+    // hermes-agent and ollama clients the text (docs/performance.md). Both must carry the same data.
+    expect(JSON.parse(text), `${c.tool} (${c.label}): text and structuredContent differ`).toEqual(
+      result.structuredContent,
+    );
   } else {
+    // Claude Code forwards only the text of an error result: nothing may live in a structured copy alone.
+    expect(result.structuredContent, `${c.tool} (${c.label}) error has a structured copy`).toBeUndefined();
     expect(result.isError, `${c.tool} (${c.label}) should fail but returned: ${text.slice(0, 300)}`).toBe(true);
     expect(text).toMatch(/ERR_[A-Z_]+/);
   }
