@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { AuthError } from '../errors.js';
 import type { Authenticator, AuthRequest, Principal } from '../principal.js';
 import { extractBearerToken } from './bearer.js';
+import { cappedFetch } from './bounded-fetch.js';
 import { DISCOVERY_RETRY_MS, ExpiringCache, memoizeWithRetry, tokenKey } from './cache.js';
 import { toPrincipal, toVerifiedToken, type VerifiedToken } from './claims.js';
 import { type ClientAssertionKey, ClientKeyError, loadClientAssertionKey } from './client-key.js';
@@ -64,6 +65,7 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
     client.discovery(issuer, 'ravenhelm-resource-server', undefined, client.None(), {
       // openid-client takes seconds (and multiplies by 1000): a fraction keeps the milliseconds exact.
       timeout: config.httpTimeoutMs / 1000,
+      [client.customFetch]: cappedFetch,
       ...(issuer.protocol === 'http:' && isLoopbackUrl(issuer) ? { execute: [client.allowInsecureRequests] } : {}),
     }),
   );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import { AuthError } from '../errors.js';
+import { cappedFetch } from './bounded-fetch.js';
 import { DISCOVERY_RETRY_MS, memoizeWithRetry } from './cache.js';
 import { checkAudience } from './claims.js';
 import type { ClientAssertionKey } from './client-key.js';
@@ -102,6 +103,7 @@ export class IntrospectionClient {
       return discoverIssuer(c.issuer, () =>
         client.discovery(new URL(c.issuer), clientId, secret, auth, {
           timeout,
+          [client.customFetch]: cappedFetch,
           ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
         }),
       );
@@ -114,6 +116,7 @@ export class IntrospectionClient {
     );
     if (new URL(i.endpoint).protocol === 'http:') client.allowInsecureRequests(cfg);
     cfg.timeout = timeout;
+    cfg[client.customFetch] = cappedFetch;
     return cfg;
   }
 

@@ -1,5 +1,6 @@
 import { errors as joseErrors } from 'jose';
 import { AuthError } from '../errors.js';
+import { MAX_ISSUER_RESPONSE_BYTES, ResponseTooLarge } from './bounded-fetch.js';
 
 /**
  * Why the authenticator cannot check tokens, in terms an operator can act on. `misconfigured` does not
@@ -146,6 +147,15 @@ export function describeIssuerFailure(stage: Stage, url: string, issuer: string,
       detail: `the issuer's metadata (${url}) has no introspection_endpoint`,
       action: 'set the introspection endpoint explicitly, or use an issuer that supports RFC 7662',
       setting: 'introspection.endpoint',
+    };
+  }
+  if (err instanceof ResponseTooLarge || (err as { cause?: unknown } | undefined)?.cause instanceof ResponseTooLarge) {
+    return {
+      kind: 'misconfigured',
+      reason: `${stage}_too_large`,
+      detail: `the ${where} at ${url} sent more than ${MAX_ISSUER_RESPONSE_BYTES} bytes`,
+      action: `check the ${setting === 'issuer' ? 'issuer URL: it must be the authorization server itself' : `${setting} URL`}, and what the issuer puts in its answers`,
+      setting,
     };
   }
   if (isTimeout(err)) {

@@ -9,6 +9,7 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose';
 import { AuthError } from '../errors.js';
+import { capResponse, ResponseTooLarge } from './bounded-fetch.js';
 import type { ResolvedOAuthConfig } from './config.js';
 import {
   describeIssuerFailure,
@@ -30,14 +31,14 @@ function invalid(message: string, cause?: unknown): AuthError {
   return new AuthError('ERR_TOKEN_INVALID', message, cause === undefined ? undefined : { cause });
 }
 
-/** fetch that keeps the JWKS endpoint's status: jose's own error for a non-200 does not say which. */
+/** fetch that keeps the JWKS endpoint's status (jose's own error for a non-200 does not say which), body capped. */
 async function fetchJwks(url: string, init: RequestInit): Promise<Response> {
   const response = await fetch(url, init);
   if (response.status !== 200) {
     await response.body?.cancel();
     throw new JwksHttpStatusError(response.status);
   }
-  return response;
+  return capResponse(response);
 }
 
 /** Compact JWS shape: three dot-separated parts. Anything else is treated as an opaque token. */
@@ -161,6 +162,13 @@ export class JwtVerifier {
         key = await keySet(protectedHeader, flattened);
       } catch (err) {
         if (isFetchFailure(err)) fetchFailure = this.#jwksFailure(err);
+        // jose matches by kid and key type; several matches with a kid means the issuer published a kid twice.
+        if (err instanceof errors.JWKSMultipleMatchingKeys && protectedHeader.kid !== undefined) {
+          throw invalid(
+            'the issuer publishes several keys with this token\'s "kid"; it cannot tell which one signed it',
+            err,
+          );
+        }
         throw err;
       }
       // jose picks the only key when the set has one; with several, an unnamed key is ambiguous.
@@ -201,6 +209,7 @@ function isFetchFailure(err: unknown): boolean {
     err instanceof errors.JWKSTimeout ||
     err instanceof JwksHttpStatusError ||
     err instanceof errors.JWKSInvalid ||
+    err instanceof ResponseTooLarge ||
     err instanceof TypeError || // fetch(): connection refused, DNS, TLS
     (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC') // non-200, unparsable body
   );

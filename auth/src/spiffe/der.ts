@@ -1,8 +1,9 @@
 /**
- * The two X.509 extensions SVID validation needs (RFC 5280 4.2.1.9 basicConstraints, 4.2.1.3
- * keyUsage), read straight from the certificate's DER. Node's X509Certificate exposes neither
- * (its `ca` is OpenSSL's X509_check_ca; its `keyUsage` is the EKU list); this small reader keeps an
- * ASN.1 library (and reflect-metadata) off every server's start-up path.
+ * What SVID and chain validation need from a certificate, read straight from its DER: basicConstraints and
+ * keyUsage (RFC 5280 4.2.1.9, 4.2.1.3), and for chains this package verifies itself the subject, the
+ * subjectAltNames, name constraints (4.2.1.10) and critical extensions. Node's X509Certificate exposes
+ * none of these usably (its `ca` is OpenSSL's X509_check_ca; its `keyUsage` is the EKU list); this small
+ * reader keeps an ASN.1 library (and reflect-metadata) off every server's start-up path.
  */
 
 interface Tlv {
@@ -107,32 +108,36 @@ function extensionsOf(der: Uint8Array): RawExtension[] {
  * appears twice.
  */
 export function readSvidExtensions(der: Uint8Array): SvidExtensions {
-  let isCa = false;
-  let pathLen: number | undefined;
+  let basic: { isCa: boolean; pathLen?: number | undefined } = { isCa: false };
   let keyUsage: number | undefined;
   for (const { oid, value } of extensionsOf(der)) {
-    if (oid === OID_BASIC_CONSTRAINTS) {
-      const bc = children(der, expect(readTlv(der, value.start, value.end), SEQUENCE, 'BasicConstraints'));
-      const first = bc[0];
-      isCa = first?.tag === BOOLEAN && first.end > first.start && der[first.start] !== 0;
-      const limit = bc.find((t) => t.tag === INTEGER);
-      if (isCa && limit) {
-        const bytes = der.subarray(limit.start, limit.end);
-        // A non-negative INTEGER; more than 4 octets (or a sign bit) is no real constraint: read it as 0.
-        if (bytes.length === 0 || bytes.length > 4 || ((bytes[0] as number) & 0x80) !== 0) pathLen = 0;
-        else pathLen = bytes.reduce((n, b) => n * 256 + b, 0);
-      }
-    } else if (oid === OID_KEY_USAGE) {
-      const bits = expect(readTlv(der, value.start, value.end), BIT_STRING, 'KeyUsage');
-      if (bits.end <= bits.start) throw new Error('DER: empty KeyUsage');
-      keyUsage = 0;
-      const bytes = der.subarray(bits.start + 1, bits.end);
-      for (let n = 0; n < bytes.length * 8 && n < 16; n++) {
-        if (((bytes[n >> 3] as number) & (0x80 >> (n & 7))) !== 0) keyUsage |= 1 << n;
-      }
-    }
+    if (oid === OID_BASIC_CONSTRAINTS) basic = readBasicConstraints(der, value);
+    else if (oid === OID_KEY_USAGE) keyUsage = readKeyUsage(der, value);
   }
-  return pathLen === undefined ? { isCa, keyUsage } : { isCa, pathLen, keyUsage };
+  return basic.pathLen === undefined ? { isCa: basic.isCa, keyUsage } : { ...basic, keyUsage };
+}
+
+function readBasicConstraints(der: Uint8Array, value: Tlv): { isCa: boolean; pathLen?: number | undefined } {
+  const bc = children(der, expect(readTlv(der, value.start, value.end), SEQUENCE, 'BasicConstraints'));
+  const first = bc[0];
+  const isCa = first?.tag === BOOLEAN && first.end > first.start && der[first.start] !== 0;
+  const limit = bc.find((t) => t.tag === INTEGER);
+  if (!isCa || !limit) return { isCa };
+  const bytes = der.subarray(limit.start, limit.end);
+  // A non-negative INTEGER; more than 4 octets (or a sign bit) is no real constraint: read it as 0.
+  if (bytes.length === 0 || bytes.length > 4 || ((bytes[0] as number) & 0x80) !== 0) return { isCa, pathLen: 0 };
+  return { isCa, pathLen: bytes.reduce((n, b) => n * 256 + b, 0) };
+}
+
+function readKeyUsage(der: Uint8Array, value: Tlv): number {
+  const bits = expect(readTlv(der, value.start, value.end), BIT_STRING, 'KeyUsage');
+  if (bits.end <= bits.start) throw new Error('DER: empty KeyUsage');
+  let keyUsage = 0;
+  const bytes = der.subarray(bits.start + 1, bits.end);
+  for (let n = 0; n < bytes.length * 8 && n < 16; n++) {
+    if (((bytes[n >> 3] as number) & (0x80 >> (n & 7))) !== 0) keyUsage |= 1 << n;
+  }
+  return keyUsage;
 }
 
 const OID_EXT_KEY_USAGE = '551d25'; // 2.5.29.37
@@ -146,7 +151,6 @@ const PROCESSED = new Set([
   OID_SUBJECT_ALT_NAME,
   OID_NAME_CONSTRAINTS,
 ]);
-const URI_NAME = 0x86; // GeneralName uniformResourceIdentifier [6] IA5String
 const GENERAL_NAME_FORMS: Record<number, string> = {
   160: 'otherName',
   129: 'rfc822Name',
@@ -175,57 +179,170 @@ function dottedOid(der: Uint8Array, t: Tlv): string {
   return arcs.join('.');
 }
 
-function ia5(der: Uint8Array, t: Tlv): string {
+function latin1(der: Uint8Array, t: Tlv): string {
   return Buffer.from(der.subarray(t.start, t.end)).toString('latin1');
 }
 
-/** RFC 5280 4.2.1.10 NameConstraints: URI subtrees as strings; other name forms by name. */
+/**
+ * A GeneralName (RFC 5280 4.2.1.6) in the forms name constraints are evaluated on; any other form keeps only
+ * its name. A directoryName is its RDNs in canonical form (see {@link canonicalRdns}).
+ */
+export type GeneralName =
+  | { form: 'dNSName' | 'rfc822Name' | 'uniformResourceIdentifier'; text: string }
+  | { form: 'iPAddress'; octets: Uint8Array }
+  | { form: 'directoryName'; rdns: string[] }
+  | { form: 'unsupported'; name: string };
+
+/** RFC 5280 4.2.1.10 NameConstraints: the permitted and excluded subtree bases. */
 export interface NameConstraints {
-  permittedUris: string[];
-  excludedUris: string[];
-  /** Name forms other than URI that the constraints restrict (`dNSName`, ...). */
-  otherForms: string[];
+  permitted: GeneralName[];
+  excluded: GeneralName[];
   /** A GeneralSubtree with minimum other than 0 or a maximum (RFC 5280: MUST NOT be used). */
   hasMinMax: boolean;
 }
 
+/** What the chain check needs of one certificate, read from its DER in one pass. */
 export interface ChainExtensions {
+  isCa: boolean;
+  pathLen?: number | undefined;
   /** Dotted OIDs of critical extensions this package does not process (RFC 5280 4.2). */
   unprocessedCritical: string[];
-  /** The subjectAltName URIs. */
-  uris: string[];
+  /** The subjectAltName entries, in order. */
+  sans: GeneralName[];
+  /** The subject's RDNs in canonical form, its emailAddress and commonName attribute values. */
+  subject: { rdns: string[]; emails: string[]; commonNames: string[] };
   nameConstraints: NameConstraints | undefined;
 }
 
+const STRING_TAGS: Record<number, BufferEncoding | 'utf16be' | 'utf32be'> = {
+  12: 'utf8', // UTF8String
+  19: 'latin1', // PrintableString
+  20: 'latin1', // T61String (read as Latin-1, as OpenSSL does)
+  22: 'latin1', // IA5String
+  26: 'latin1', // VisibleString
+  28: 'utf32be', // UniversalString
+  30: 'utf16be', // BMPString
+};
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '550403': 'CN',
+  '55040a': 'O',
+  '55040b': 'OU',
+  '550406': 'C',
+  '550407': 'L',
+  '550408': 'ST',
+  '0992268993f22c640119': 'DC',
+  '2a864886f70d010901': 'emailAddress',
+};
+const OID_COMMON_NAME = '550403';
+const OID_EMAIL_ADDRESS = '2a864886f70d010901';
+
+function decodeString(der: Uint8Array, t: Tlv): string | undefined {
+  const enc = STRING_TAGS[t.tag];
+  if (enc === undefined) return undefined;
+  const bytes = Buffer.from(der.subarray(t.start, t.end));
+  if (enc === 'utf16be' || enc === 'utf32be') {
+    const width = enc === 'utf16be' ? 2 : 4;
+    if (bytes.length % width !== 0) throw new Error('DER: string length is not a whole number of characters');
+    const points: number[] = [];
+    for (let i = 0; i < bytes.length; i += width)
+      points.push(width === 2 ? bytes.readUInt16BE(i) : bytes.readUInt32BE(i));
+    return width === 2 ? String.fromCharCode(...points) : String.fromCodePoint(...points);
+  }
+  return bytes.toString(enc);
+}
+
 /**
- * What the forwarded-chain check needs beyond {@link readSvidExtensions}: critical extensions it does not
- * process, the URI SANs, and name constraints. Throws when the DER does not parse.
+ * A Name's RDNs as comparable strings, the way OpenSSL compares them for directoryName constraints
+ * (x509_name_canon): string values trimmed, inner whitespace runs collapsed to one space, ASCII letters
+ * lower-cased, whatever their string type; other values by tag and bytes; a multi-valued RDN as its sorted
+ * attributes. `CN=svid` and a PrintableString `cn= SVID ` read alike.
  */
-export function readChainExtensions(der: Uint8Array): ChainExtensions {
-  const unprocessedCritical: string[] = [];
-  const uris: string[] = [];
-  let nameConstraints: NameConstraints | undefined;
-  for (const { oid, id, critical, value } of extensionsOf(der)) {
-    if (critical && !PROCESSED.has(oid)) unprocessedCritical.push(dottedOid(der, id));
-    if (oid === OID_SUBJECT_ALT_NAME) {
-      const names = expect(readTlv(der, value.start, value.end), SEQUENCE, 'GeneralNames');
-      for (const name of children(der, names)) if (name.tag === URI_NAME) uris.push(ia5(der, name));
-    } else if (oid === OID_NAME_CONSTRAINTS) {
-      const nc: NameConstraints = { permittedUris: [], excludedUris: [], otherForms: [], hasMinMax: false };
-      const seq = expect(readTlv(der, value.start, value.end), SEQUENCE, 'NameConstraints');
-      for (const group of children(der, seq)) {
-        if (group.tag !== 0xa0 && group.tag !== 0xa1)
-          throw new Error('DER: NameConstraints is not where RFC 5280 puts it');
-        for (const subtree of children(der, group)) {
-          const [base, ...rest] = children(der, expect(subtree, SEQUENCE, 'GeneralSubtree'));
-          if (!base) throw new Error('DER: GeneralSubtree without a base');
-          if (rest.some((r) => r.tag !== 0x80 || r.end - r.start !== 1 || der[r.start] !== 0)) nc.hasMinMax = true;
-          if (base.tag === URI_NAME) (group.tag === 0xa0 ? nc.permittedUris : nc.excludedUris).push(ia5(der, base));
-          else nc.otherForms.push(GENERAL_NAME_FORMS[base.tag] ?? `tag 0x${base.tag.toString(16)}`);
-        }
-      }
-      nameConstraints = nc;
+function canonicalRdns(der: Uint8Array, name: Tlv): { rdns: string[]; emails: string[]; commonNames: string[] } {
+  const rdns: string[] = [];
+  const emails: string[] = [];
+  const commonNames: string[] = [];
+  for (const rdn of children(der, expect(name, SEQUENCE, 'Name'))) {
+    if (rdn.tag !== 0x31) throw new Error('DER: RelativeDistinguishedName is not where RFC 5280 puts it');
+    const avas: string[] = [];
+    for (const ava of children(der, rdn)) {
+      const [type, value] = children(der, expect(ava, SEQUENCE, 'AttributeTypeAndValue'));
+      const oid = hex(der, expect(type, OID, 'AttributeType'));
+      if (!value) throw new Error('DER: attribute without a value');
+      const text = decodeString(der, value);
+      if (oid === OID_EMAIL_ADDRESS) emails.push(value.tag === 0x16 ? (text as string) : '');
+      if (oid === OID_COMMON_NAME && text !== undefined) commonNames.push(text);
+      const canon =
+        text === undefined
+          ? `#${value.tag.toString(16)}:${hex(der, value)}`
+          : text
+              .replace(/^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g, '')
+              .replace(/[\t\n\v\f\r ]+/g, ' ')
+              .replace(/[A-Z]/g, (c) => c.toLowerCase());
+      avas.push(`${ATTRIBUTE_NAMES[oid] ?? dottedOid(der, type as Tlv)}=${canon}`);
+    }
+    rdns.push(avas.sort().join('+'));
+  }
+  return { rdns, emails, commonNames };
+}
+
+function readGeneralName(der: Uint8Array, t: Tlv): GeneralName {
+  switch (t.tag) {
+    case 0x81:
+      return { form: 'rfc822Name', text: latin1(der, t) };
+    case 0x82:
+      return { form: 'dNSName', text: latin1(der, t) };
+    case 0x86:
+      return { form: 'uniformResourceIdentifier', text: latin1(der, t) };
+    case 0x87:
+      return { form: 'iPAddress', octets: der.slice(t.start, t.end) };
+    case 0xa4: {
+      const [name] = children(der, t);
+      return { form: 'directoryName', rdns: canonicalRdns(der, expect(name, SEQUENCE, 'Name')).rdns };
+    }
+    default:
+      return { form: 'unsupported', name: GENERAL_NAME_FORMS[t.tag] ?? `tag 0x${t.tag.toString(16)}` };
+  }
+}
+
+function readNameConstraints(der: Uint8Array, value: Tlv): NameConstraints {
+  const nc: NameConstraints = { permitted: [], excluded: [], hasMinMax: false };
+  const seq = expect(readTlv(der, value.start, value.end), SEQUENCE, 'NameConstraints');
+  for (const group of children(der, seq)) {
+    if (group.tag !== 0xa0 && group.tag !== 0xa1) throw new Error('DER: NameConstraints is not where RFC 5280 puts it');
+    for (const subtree of children(der, group)) {
+      const [base, ...rest] = children(der, expect(subtree, SEQUENCE, 'GeneralSubtree'));
+      if (!base) throw new Error('DER: GeneralSubtree without a base');
+      if (rest.some((r) => r.tag !== 0x80 || r.end - r.start !== 1 || der[r.start] !== 0)) nc.hasMinMax = true;
+      (group.tag === 0xa0 ? nc.permitted : nc.excluded).push(readGeneralName(der, base));
     }
   }
-  return { unprocessedCritical, uris, nameConstraints };
+  return nc;
+}
+
+/**
+ * Everything the forwarded-chain check reads from one certificate, in one pass over its DER: basicConstraints,
+ * critical extensions it does not process, the subjectAltNames, the subject and name constraints. Throws when
+ * the DER does not parse or an extension appears twice.
+ */
+export function readChainExtensions(der: Uint8Array): ChainExtensions {
+  const cert = expect(readTlv(der, 0, der.length), SEQUENCE, 'Certificate');
+  const tbs = children(der, expect(children(der, cert)[0], SEQUENCE, 'TBSCertificate'));
+  // version [0] (optional), serialNumber, signature, issuer, validity, subject
+  const subjectName = expect(tbs[(tbs[0]?.tag === 0xa0 ? 1 : 0) + 4], SEQUENCE, 'subject');
+  const out: ChainExtensions = {
+    isCa: false,
+    unprocessedCritical: [],
+    sans: [],
+    subject: canonicalRdns(der, subjectName),
+    nameConstraints: undefined,
+  };
+  for (const { oid, id, critical, value } of extensionsOf(der)) {
+    if (critical && !PROCESSED.has(oid)) out.unprocessedCritical.push(dottedOid(der, id));
+    if (oid === OID_BASIC_CONSTRAINTS) Object.assign(out, readBasicConstraints(der, value));
+    else if (oid === OID_SUBJECT_ALT_NAME) {
+      const names = expect(readTlv(der, value.start, value.end), SEQUENCE, 'GeneralNames');
+      out.sans = children(der, names).map((n) => readGeneralName(der, n));
+    } else if (oid === OID_NAME_CONSTRAINTS) out.nameConstraints = readNameConstraints(der, value);
+  }
+  return out;
 }

@@ -63,8 +63,8 @@ export function checkSvidMaterial(m: SvidMaterial, opts: SvidCheckOptions = {}):
     if (!spki(createPublicKey(privateKey)).equals(spki(leaf.publicKey))) {
       throw new Error('key file does not match the certificate');
     }
-    // Our own chain is verified again by every peer's TLS stack (OpenSSL), which does evaluate DNS, IP and
-    // directory-name constraints: refusing to start over constraints OpenSSL accepts would only block that PKI.
+    // Our own chain is verified again by every peer's TLS stack (OpenSSL): name-constraint forms we do not
+    // evaluate are left to it, rather than refusing to start over constraints OpenSSL may well accept.
     verifyChain(leaf, chain.slice(1), roots, opts.now ?? new Date(), { otherNameForms: 'leave' });
     if (opts.trustDomain !== undefined) validateSvid(leaf, { trustDomain: opts.trustDomain });
     return leaf;

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { type ChainExtensions, readChainExtensions, readSvidExtensions, type SvidExtensions } from './der.js';
+import { checkNameConstraints } from './name-constraints.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----/g;
 
@@ -69,56 +70,15 @@ export function checkClientAuthEku(cert: X509Certificate, what: string): void {
 }
 
 /**
- * RFC 5280 4.2.1.9 / 6.1.4 (m): a CA's pathLenConstraint caps the intermediates below it on the path, as
- * OpenSSL enforces on direct mTLS (X509_V_ERR_PATH_LENGTH_EXCEEDED). `path` is leaf side first; the
- * intermediate at index i has i intermediates below it, the root all of them.
+ * What OpenSSL applies on direct mTLS beyond signatures and dates, for a chain this package verifies itself
+ * (`chain` leaf first, the trust bundle CA last), each certificate's DER read once:
+ * - RFC 5280 4.2.1.9 / 6.1.4 (m): a CA's pathLenConstraint caps the intermediates below it
+ *   (X509_V_ERR_PATH_LENGTH_EXCEEDED); the intermediate at index i has i - 1 intermediates below it.
+ * - RFC 5280 4.2: a critical extension the verifier does not process refuses the certificate
+ *   (X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION).
+ * - RFC 5280 4.2.1.10: name constraints ({@link checkNameConstraints}).
  */
-function checkPathLength(path: readonly X509Certificate[], root: X509Certificate): void {
-  for (const [below, ca] of [...path.map((c, i) => [i, c] as const), [path.length, root] as const]) {
-    let limit: number | undefined;
-    try {
-      limit = svidExtensions(ca).pathLen;
-    } catch {
-      throw new Error(`${ca === root ? 'trust bundle CA' : 'intermediate CA'} extensions do not parse`);
-    }
-    if (limit !== undefined && below > limit) {
-      throw new Error(
-        `${ca === root ? 'trust bundle CA' : 'intermediate CA'} allows ${limit} intermediate(s) below it (pathLenConstraint), the chain has ${below}`,
-      );
-    }
-  }
-}
-
-/** The host of a URI (RFC 3986 authority without userinfo and port), lower-cased; undefined without one. */
-function uriHost(uri: string): string | undefined {
-  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(uri)?.[1];
-  if (authority === undefined) return undefined;
-  const host = authority
-    .slice(authority.lastIndexOf('@') + 1)
-    .replace(/:\d*$/, '')
-    .toLowerCase();
-  return host === '' ? undefined : host;
-}
-
-/** RFC 5280 4.2.1.10 for URIs: `.example.com` admits any host below it, `example.com` that host only. */
-function uriConstraintMatches(host: string, constraint: string): boolean {
-  const c = constraint.toLowerCase();
-  return c.startsWith('.') ? host.length > c.length && host.endsWith(c) : host === c;
-}
-
-function clip(text: string): string {
-  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}...` : text);
-}
-
-/**
- * What OpenSSL applies on direct mTLS beyond signatures, dates and path length, for a forwarded chain
- * (`chain` is leaf first, the trust bundle CA last): RFC 5280 4.2, a critical extension the verifier does
- * not process refuses the certificate (X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION); RFC 5280 4.2.1.10, a
- * CA's URI name constraints bind the URI SANs of every certificate below it except self-issued
- * intermediates (6.1.3 (b)/(c)). Name constraints on other name forms (DNS, IP, e-mail, directory names)
- * are not evaluated here: a chain whose CA carries them is refused rather than passed unchecked.
- */
-function checkConstraints(chain: readonly X509Certificate[], otherNameForms: 'refuse' | 'leave'): void {
+function checkConstraints(chain: readonly X509Certificate[], unsupportedNameForms: 'refuse' | 'leave'): void {
   const label = (i: number) =>
     i === 0 ? 'certificate' : i === chain.length - 1 ? 'trust bundle CA' : 'intermediate CA';
   const read: ChainExtensions[] = chain.map((cert, i) => {
@@ -128,6 +88,14 @@ function checkConstraints(chain: readonly X509Certificate[], otherNameForms: 're
       throw new Error(`${label(i)} extensions do not parse`);
     }
   });
+  for (let i = 1; i < chain.length; i++) {
+    const limit = (read[i] as ChainExtensions).pathLen;
+    if (limit !== undefined && i - 1 > limit) {
+      throw new Error(
+        `${label(i)} allows ${limit} intermediate(s) below it (pathLenConstraint), the chain has ${i - 1}`,
+      );
+    }
+  }
   read.forEach((ext, i) => {
     if (ext.unprocessedCritical.length > 0) {
       throw new Error(
@@ -135,44 +103,13 @@ function checkConstraints(chain: readonly X509Certificate[], otherNameForms: 're
       );
     }
   });
-  read.forEach(({ nameConstraints: nc }, i) => {
-    if (otherNameForms === 'refuse' && nc && (nc.otherForms.length > 0 || nc.hasMinMax)) {
-      const forms = [...new Set(nc.otherForms)].join(', ') || 'subtree minimum/maximum';
-      throw new Error(
-        `${label(i)} has name constraints on ${forms}; forwarded client certificates are checked against URI name constraints only, so this chain is refused (use direct mTLS, or a CA without those constraints)`,
-      );
-    }
-  });
-  // Top down, as OpenSSL does: the violation reported is the one closest to the trust bundle.
-  for (let j = chain.length - 2; j >= 0; j--) {
-    const cert = chain[j] as X509Certificate;
-    if (j > 0 && cert.subject === cert.issuer) continue;
-    for (const uri of (read[j] as ChainExtensions).uris) {
-      const where = `the URI SAN ${clip(uri)} of the ${label(j)}`;
-      const host = uriHost(uri);
-      for (let i = j + 1; i < chain.length; i++) {
-        const nc = (read[i] as ChainExtensions).nameConstraints;
-        if (!nc) continue;
-        if (host === undefined) {
-          throw new Error(`${where} has no host, so the ${label(i)}'s URI name constraints cannot permit it`);
-        }
-        if (nc.excludedUris.some((c) => uriConstraintMatches(host, c))) {
-          throw new Error(`${where} is in a subtree the ${label(i)} excludes (nameConstraints)`);
-        }
-        if (nc.permittedUris.length > 0 && !nc.permittedUris.some((c) => uriConstraintMatches(host, c))) {
-          throw new Error(
-            `${where} is outside the subtrees the ${label(i)} permits (nameConstraints: ${nc.permittedUris.map(clip).join(', ')})`,
-          );
-        }
-      }
-    }
-  }
+  checkNameConstraints(chain, read, label, unsupportedNameForms);
 }
 
 /**
  * Builds a path from `leaf` through `intermediates` to one of `roots` (the trust bundle) and
- * checks every certificate's dates at `now`, pathLenConstraint, unprocessed critical extensions and URI
- * name constraints. Issuers must be CA certificates. Throws an Error
+ * checks every certificate's dates at `now`, pathLenConstraint, unprocessed critical extensions and name
+ * constraints. Issuers must be CA certificates. Throws an Error
  * whose message is the reason.
  * @returns the intermediates on the path, leaf side first (the root excluded)
  */
@@ -183,9 +120,10 @@ export function verifyChain(
   now: Date,
   opts: {
     /**
-     * Name constraints on forms other than URI (DNS, IP, e-mail, directory names), which this check does not
-     * evaluate: `refuse` the chain (a forwarded client certificate: we are its only verifier), or `leave` them
-     * to the TLS stack of whoever verifies the chain (the server's own SVID, presented to its peers).
+     * Name constraints this check does not evaluate (otherName, x400Address, ediPartyName, registeredID forms,
+     * subtree minimum/maximum): `refuse` the chain (a forwarded client certificate: we are its only verifier),
+     * or `leave` them to the TLS stack of whoever verifies the chain (the server's own SVID, presented to its
+     * peers). DNS, IP, e-mail, directory-name and URI constraints are evaluated either way.
      */
     otherNameForms?: 'refuse' | 'leave';
   } = {},
@@ -198,7 +136,6 @@ export function verifyChain(
     const root = roots.find((r) => r.ca && signedBy(current, r));
     if (root) {
       checkValidity(root, now, 'trust bundle CA');
-      checkPathLength(path, root);
       checkConstraints([leaf, ...path, root], opts.otherNameForms ?? 'refuse');
       return path;
     }
