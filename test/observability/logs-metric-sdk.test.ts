@@ -3,14 +3,13 @@
  * (it checks structuredContent against the outputSchema it read in tools/list) and Ajv in strict draft-07 and
  * 2020-12 modes, for every shape the tool answers: summary, raw, budget-cut, empty, and a refusal.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, tsEntry } from '../fixtures/spawn.js';
 import { LokiSimulator } from '../simulators/loki.js';
 import { deadUrl } from './fixture.js';
+import { connectObservabilityStdio } from './stdio-client.js';
 
 const loki = new LokiSimulator();
 let client: Client;
@@ -24,23 +23,12 @@ beforeAll(async () => {
       Array.from({ length: p + 1 }, (_, i) => ({ atMs: now - 240_000 + i * 1000, line: `level=error n=${i}` })),
     );
   }
-  const entry = tsEntry('servers/observability/src/bin.ts', ['--stdio']);
-  const transport = new StdioClientTransport({
-    command: entry.command,
-    args: entry.args,
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PROMETHEUS_URL: await deadUrl(),
-      LOKI_URL: loki.url,
-      // small enough that a 30-series summary is cut to fit
-      RAVENHELM_MAX_OUTPUT_BYTES: '8192',
-    },
-    stderr: 'ignore',
+  client = await connectObservabilityStdio('logs-metric-sdk', {
+    PROMETHEUS_URL: await deadUrl(),
+    LOKI_URL: loki.url,
+    // small enough that a 30-series summary is cut to fit
+    RAVENHELM_MAX_OUTPUT_BYTES: '8192',
   });
-  client = new Client({ name: 'logs-metric-sdk', version: '0' });
-  await client.connect(transport);
 }, 120_000);
 
 afterAll(async () => {

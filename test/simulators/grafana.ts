@@ -38,6 +38,17 @@
  *   action. Permissions needed: dashboards:read","accessErrorId":"ACE..."}` (`pkg/services/accesscontrol/
  *   middleware.go` deny). The search answers only what the token may read (`pkg/api/search.go`).
  *
+ * - Search order (legacy SQL search, `pkg/services/search/service.go` SearchHandler and `sortedHits`,
+ *   `pkg/services/search/model/model.go` HitList.Less, `pkg/services/sqlstore/searchstore/builder.go`
+ *   applyFilters/ToSQL, `filters.go` TitleSorter, `pkg/services/search/sorting.go` alpha-asc/alpha-desc):
+ *   the page is cut in SQL, `ORDER BY dashboard.title ASC` (DESC for `sort=alpha-desc`; ASC too when no sort is
+ *   given) with LIMIT/OFFSET; on SQLite, Grafana's default database, that compares titles byte by byte (BINARY
+ *   collation: "Zeta" before "alpha"). Only when `sort` is absent, Go then re-sorts each page on its own: folders
+ *   before dashboards, then `strings.ToLower(title)` compared as bytes, with `sort.Sort`, which is not stable
+ *   (equal lower-case titles come in no promised order: knob `unstableTies` permutes them on each request), and
+ *   sorts each hit's tags (`sort.Strings`). So with more than one page the concatenated pages are not in one
+ *   order. An unknown `sort` value selects no sorter and skips the re-sort (SQL order only).
+ *
  * Reading a v1-stored dashboard through `/apis/...` (Grafana converts it) is not simulated: 501.
  */
 import { type Reply, type SimServer, serve } from './http.js';
@@ -83,6 +94,10 @@ export class GrafanaSimulator {
   readonly deniedDashboards = new Set<string>();
   /** The token's account may read no dashboard at all (no dashboards:read on any scope). */
   denyAllDashboards = false;
+  /** Permute search hits whose lower-case titles are equal on each request (Go's sort.Sort is not stable). */
+  unstableTies = false;
+  /** Row ids in insertion order: SQLite's order among equal titles. */
+  readonly #ids = new Map<string, number>();
   server: SimServer | undefined;
 
   constructor(readonly token: string) {}
@@ -115,11 +130,13 @@ export class GrafanaSimulator {
   /** A dashboard stored with the v1 (classic JSON model) API version. */
   add(d: SimDashboard): void {
     if (d.folderUid && d.folderTitle) this.folders.set(d.folderUid, d.folderTitle);
+    if (!this.#ids.has(d.uid)) this.#ids.set(d.uid, this.#ids.size + 1);
     this.dashboards.set(d.uid, { apiVersion: 'v1', d });
   }
 
   /** A dashboard stored with the v2beta1 schema (Grafana 12 dynamic dashboards). */
   addV2(uid: string, spec: Record<string, unknown>, folderUid?: string): void {
+    if (!this.#ids.has(uid)) this.#ids.set(uid, this.#ids.size + 1);
     this.dashboards.set(uid, { apiVersion: 'v2beta1', uid, spec, generation: 2, ...(folderUid ? { folderUid } : {}) });
   }
 
@@ -323,6 +340,8 @@ export class GrafanaSimulator {
       };
     }
     const query = (params.get('query') ?? '').toLowerCase();
+    // an unknown sort selects no sorter (SQL title ASC) and, not being empty, skips the re-sort
+    const sort = params.get('sort');
     const tags = params.getAll('tag');
     const all = [...this.dashboards.values()].map((s) =>
       s.apiVersion === 'v1'
@@ -339,12 +358,16 @@ export class GrafanaSimulator {
       .filter((d) => !this.denyAllDashboards && !this.deniedDashboards.has(d.uid))
       .filter((d) => !query || d.title.toLowerCase().includes(query))
       .filter((d) => tags.every((t) => d.tags.includes(t)))
-      .sort((a, b) => a.title.localeCompare(b.title))
-      .slice((page - 1) * limit, page * limit)
-      .map((d, i) => {
+      .map((d) => ({ ...d, id: this.#ids.get(d.uid) ?? 0 }))
+      .sort((a, b) => (sort === 'alpha-desc' ? -1 : 1) * (bytewise(a.title, b.title) || a.id - b.id))
+      .slice((page - 1) * limit, page * limit);
+    const ordered = sort === null ? this.#sortedHits(hits) : hits;
+    return {
+      status: 200,
+      json: ordered.map((d) => {
         const slug = d.title.toLowerCase().replace(/\W+/g, '-');
         return {
-          id: (page - 1) * limit + i + 1,
+          id: d.id,
           uid: d.uid,
           title: d.title,
           uri: `db/${slug}`,
@@ -362,7 +385,30 @@ export class GrafanaSimulator {
             : {}),
           sortMeta: 0,
         };
-      });
-    return { status: 200, json: hits };
+      }),
+    };
   }
+
+  /** Go's sortedHits on one page: lower-case title as bytes (folders first; there are none here), tags sorted. */
+  #sortedHits<T extends { title: string; tags: string[] }>(hits: T[]): T[] {
+    const shuffled = this.unstableTies ? hits.map((h) => ({ h, r: Math.random() })) : hits.map((h, r) => ({ h, r }));
+    return shuffled
+      .sort((a, b) => bytewise(goLower(a.h.title), goLower(b.h.title)) || a.r - b.r)
+      .map(({ h }) => ({ ...h, tags: [...h.tags].sort(bytewise) }));
+  }
+}
+
+/** Go's string comparison: UTF-8 bytes (JS `<` compares UTF-16 units, which differs above U+FFFF). */
+function bytewise(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** strings.ToLower maps each rune on its own (unicode.ToLower); JS toLowerCase applies full mappings (İ). */
+function goLower(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const lower = ch.toLowerCase();
+    out += [...lower].length === 1 ? lower : ch;
+  }
+  return out;
 }

@@ -46,23 +46,32 @@ export function statsOf(values: readonly [number, string][]): SeriesStats {
   if (nums.length === 0) return { min: null, max: null, avg: null, last: null, p95: null, samples: 0, nonFinite };
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
-  let sum = 0;
+  let avg = 0;
+  let count = 0;
   for (const n of nums) {
     if (n < min) min = n;
     if (n > max) max = n;
-    sum += n;
+    avg = meanWith(avg, ++count, n);
   }
   const sorted = [...nums].sort((a, b) => a - b);
   const p95 = sorted[Math.max(0, Math.ceil(0.95 * sorted.length) - 1)] as number;
   return {
     min: round(min),
     max: round(max),
-    avg: round(sum / nums.length),
+    avg: round(avg),
     last: round(nums[nums.length - 1] as number),
     p95: round(p95),
     samples: nums.length,
     nonFinite,
   };
+}
+
+/**
+ * The running mean after its `count`-th value: stays between the values' min and max, where a sum of finite
+ * values near Number.MAX_VALUE (Prometheus serves 1.7e308) overflows to Infinity, which no answer can carry.
+ */
+function meanWith(mean: number, count: number, v: number): number {
+  return mean + (v / count - mean / count);
 }
 
 /** `buckets` evenly sized index buckets; each keeps its first timestamp and the average of its finite values. */
@@ -73,16 +82,13 @@ export function downsample(values: readonly [number, string][], buckets: number)
   for (let b = 0; b < n; b++) {
     const from = Math.floor((b * values.length) / n);
     const to = Math.floor(((b + 1) * values.length) / n);
-    let sum = 0;
+    let mean = 0;
     let count = 0;
     for (let i = from; i < to; i++) {
       const v = Number((values[i] as [number, string])[1]);
-      if (Number.isFinite(v)) {
-        sum += v;
-        count++;
-      }
+      if (Number.isFinite(v)) mean = meanWith(mean, ++count, v);
     }
-    out.push([(values[from] as [number, string])[0], count > 0 ? round(sum / count) : null]);
+    out.push([(values[from] as [number, string])[0], count > 0 ? round(mean) : null]);
   }
   return out;
 }

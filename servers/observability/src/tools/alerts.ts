@@ -1,4 +1,4 @@
-import { clipChars, ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { clipChars, ListPage, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
 import { labelsInput, ownValue, putLabel, StringMap } from '../labels.js';
@@ -14,7 +14,16 @@ import {
   toAmMatcher,
 } from '../matchers.js';
 import { formatDuration, instantOf, parseDuration } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import {
+  Cursor,
+  defineTool,
+  idKey,
+  type KeysetPage,
+  keysetPage,
+  listBudget,
+  newestFirstKey,
+  READ_ANNOTATIONS,
+} from './define.js';
 
 const Labels = StringMap;
 
@@ -120,6 +129,30 @@ function newestFirst(a: string, b: string): number {
   return Number.isNaN(d) ? 0 : d; // two times that do not parse
 }
 
+/** byUrgency as a key (then the fingerprint), for paging by key: see keysetPage. */
+function urgencyKey(a: AmAlert): string {
+  const rank = ownValue(SEVERITY_RANK, a.labels.severity ?? '') ?? 4;
+  return `${rank}${newestFirstKey(instantOf(a.startsAt))}${idKey(a.fingerprint)}`;
+}
+
+/** The page fields of a keyset page, with its `cut` when the items before it changed. */
+function pageFields(page: KeysetPage<unknown>, what: string) {
+  const { items: _items, changed, ...rest } = page;
+  return {
+    ...rest,
+    ...(changed
+      ? {
+          cut: [
+            `${what} before this page changed since the previous one: this page goes on after the last one shown; ones now before it are not listed (call again without cursor for all)`,
+          ],
+        }
+      : {}),
+  };
+}
+
+/** `cut` of a list page: what changed before it (see keysetPage). */
+const ListCut = z.array(z.string()).optional();
+
 export const alertsList = defineTool({
   name: 'alerts_list',
   toolset: 'alerts',
@@ -139,6 +172,7 @@ export const alertsList = defineTool({
     counts: z.object({ active: z.number().int(), suppressed: z.number().int(), unprocessed: z.number().int() }),
     alerts: z.array(AlertSummary),
     ...ListPage,
+    cut: ListCut,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const all = (await alertmanager.alerts(parseMatchers(input.matchers).map(formatMatcher), signal)).filter(
@@ -147,12 +181,17 @@ export const alertsList = defineTool({
     const counts = { active: 0, suppressed: 0, unprocessed: 0 };
     for (const a of all) if (a.status.state in counts) counts[a.status.state]++;
     const wanted = new Set(input.state ?? ALERT_STATES);
-    const rows = all
+    const keyed = all
       .filter((a) => wanted.has(a.status.state))
-      .sort(byUrgency)
-      .map(summarizeAlert);
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { counts, alerts: page.items, ...withoutItems(page) };
+      .map((a) => ({ key: urgencyKey(a), row: summarizeAlert(a) }));
+    const page = keysetPage(keyed, {
+      tag: 'a',
+      tool: 'alerts_list',
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: listBudget(maxOutputBytes),
+    });
+    return { counts, alerts: page.items, ...pageFields(page, 'alerts') };
   },
 });
 
@@ -185,6 +224,7 @@ export const alertsListGroups = defineTool({
       }),
     ),
     ...ListPage,
+    cut: ListCut,
   }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const groups = await alertmanager.groups(parseMatchers(input.matchers).map(formatMatcher), signal);
@@ -207,8 +247,19 @@ export const alertsListGroups = defineTool({
           : {}),
       };
     });
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { groups: page.items, ...withoutItems(page) };
+    // A group is its receiver and labels; in the order of a hash of these, paged by it (see keysetPage).
+    const keyed = rows.map((row) => ({
+      key: idKey(JSON.stringify([row.receiver, Object.entries(row.labels).sort()])),
+      row,
+    }));
+    const page = keysetPage(keyed, {
+      tag: 'g',
+      tool: 'alerts_list_groups',
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: listBudget(maxOutputBytes),
+    });
+    return { groups: page.items, ...pageFields(page, 'groups') };
   },
 });
 
@@ -252,7 +303,7 @@ export const alertsListSilences = defineTool({
     limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),
-  output: z.object({ silences: z.array(SilenceSummary), ...ListPage }),
+  output: z.object({ silences: z.array(SilenceSummary), ...ListPage, cut: ListCut }),
   handler: async (input, { alertmanager, signal, maxOutputBytes }) => {
     const wanted = new Set(input.state);
     const { labels } = input;
@@ -263,12 +314,17 @@ export const alertsListSilences = defineTool({
       if (!labels) return true;
       return s.matchers.every((m) => matcherTest(fromAmMatcher(m))(labels));
     };
-    const rows = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
+    const keyed = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state) && mutes(s))
-      .sort((a, b) => newestFirst(a.startsAt, b.startsAt))
-      .map(summarizeSilence);
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
-    return { silences: page.items, ...withoutItems(page) };
+      .map((s) => ({ key: `${newestFirstKey(instantOf(s.startsAt))}${idKey(s.id)}`, row: summarizeSilence(s) }));
+    const page = keysetPage(keyed, {
+      tag: 's',
+      tool: 'alerts_list_silences',
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: listBudget(maxOutputBytes),
+    });
+    return { silences: page.items, ...pageFields(page, 'silences') };
   },
 });
 

@@ -225,7 +225,8 @@ export function flattenV2(spec: Json): PanelSummary[] {
     const lspec = obj(layout.spec);
     for (const item of list(lspec.items)) {
       const ref = str(obj(obj(item.spec).element).name);
-      if (ref && !seen.has(ref) && elements[ref]) {
+      // own keys only: a layout naming "constructor" or "toString" refers to no element (no phantom panel)
+      if (ref && !seen.has(ref) && Object.hasOwn(elements, ref) && elements[ref]) {
         seen.add(ref);
         out.push(v2Element(ref, obj(elements[ref]), row));
       }

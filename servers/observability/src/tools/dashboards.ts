@@ -102,7 +102,8 @@ export const dashboardsSearch = defineTool({
         folderTitle: h.folderTitle,
         tags: h.tags ?? [],
         url: h.url ?? '',
-      }));
+      }))
+      .sort(byTitle);
     const uids = rows.map((d) => d.uid);
     const { start, changed } = resume(from, uids);
     const opts = { cursor: encodeCursor(start), limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
@@ -128,7 +129,20 @@ export const dashboardsSearch = defineTool({
 });
 
 /**
- * Every call reads the whole search anew, in Grafana's order (by title: pkg/services/search sortedHits), and
+ * One total order of our own: Grafana's is not one (pkg/services/search/service.go sortedHits re-sorts each
+ * page by lower-case title after SQL cut the pages by byte order, so hits past 5000 restart the order; its
+ * sort.Sort leaves equal lower-case titles in no promised order, which may differ between two calls).
+ */
+function byTitle(a: { title: string; uid: string }, b: { title: string; uid: string }): number {
+  const x = a.title.toLowerCase();
+  const y = b.title.toLowerCase();
+  if (x !== y) return x < y ? -1 : 1;
+  if (a.title !== b.title) return a.title < b.title ? -1 : 1;
+  return a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0;
+}
+
+/**
+ * Every call reads the whole search anew, in one order (byTitle), and
  * dashboards are saved, deleted and renamed between two calls: an offset alone would repeat or skip dashboards
  * without a word. The cursor carries, besides the position, a short hash of the last dashboard shown and a
  * digest of the set shown so far (order-free). The next page starts right after that dashboard wherever it now
