@@ -187,6 +187,11 @@ describe('merge request pipelines', () => {
         trace: `Error: pipeline ${id} broke\n`,
       });
   };
+  /** Another merge request of platform/api, like its first one but for `extra`. */
+  const addMergeRequest = (iid: number, extra: Partial<SimMergeRequest>) => {
+    const api = project('platform/api');
+    api.merge_requests.push({ ...(api.merge_requests[0] as SimMergeRequest), id: 700 + iid, iid, notes: [], ...extra });
+  };
   const restore = (api: SimProject, ids: number[], iids: number[]) => {
     api.pipelines = api.pipelines.filter((p) => !ids.includes(p.id));
     api.jobs = api.jobs.filter((j) => !ids.includes(j.pipeline_id));
@@ -210,13 +215,19 @@ describe('merge request pipelines', () => {
       const sent = fx.sim.control.requests.slice(from);
       // before the fix: 8 (the list, the merge requests, then head and merge of each of 3 merge requests)
       expect(sent.map((r) => r.path)).toHaveLength(5);
-      expect(sent.filter((r) => r.path.endsWith('/merge_requests'))[0]?.query.get('per_page')).toBe('3');
+      // one page of 20 finds the 3 to read and names the rest
+      expect(sent.filter((r) => r.path.endsWith('/merge_requests'))[0]?.query.get('per_page')).toBe('20');
       expect(res.note).toMatch(/refs\/merge-requests\/7\/head \(2\)/);
       expect(res.note).toMatch(/refs\/merge-requests\/10\/merge \(1\)/);
+      // before the fix: nothing said !12 (the least recently updated) was never looked at
+      expect(res.note).toMatch(
+        /merge requests of this branch not read: !12 opened \(the 3 most recently updated of 4 were/,
+      );
 
       const before = fx.sim.control.requests.length;
       const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/invoices' }, fx.services);
       expect(diag.pipeline.id).toBe(1030);
+      expect(diag.summary).toMatch(/not read: !12 opened/);
       const lookups = fx.sim.control.requests
         .slice(before)
         .filter((r) => !/\/(jobs|bridges|trace)$/.test(r.path) && !/\/pipelines\/\d+$/.test(r.path));
@@ -224,6 +235,55 @@ describe('merge request pipelines', () => {
       expect(lookups).toHaveLength(5);
     } finally {
       restore(api, [1310], [10, 11, 12]);
+    }
+  });
+
+  it('a merge request with over 100 pipelines is counted exactly and its older failure found (3 counts, not "100+")', async () => {
+    const api = project('platform/api');
+    addMergeRequest(20, { source_branch: 'feature/long', updated_at: at(9990) });
+    // 130 head pipelines: the oldest failed, the 129 after it passed (GET /merge_requests/20/pipelines pages by 100)
+    const ids = Array.from({ length: 130 }, (_, i) => 2000 + i);
+    for (const id of ids) addPipeline(id, 'refs/merge-requests/20/head', id === 2000 ? 'failed' : 'success');
+    try {
+      const from = fx.sim.control.requests.length;
+      const list = await call('pipelines_list', { project: 'platform/api', ref: 'feature/long' }, fx.services);
+      // before the fix: "refs/merge-requests/20/head (100+)"
+      expect(list.note).toMatch(/refs\/merge-requests\/20\/head \(130\)/);
+      expect(list.note).not.toMatch(/not read/);
+      const sent = fx.sim.control.requests.slice(from);
+      // the list, the merge requests, one page of its pipelines, then one count per ref (head, merge, train)
+      expect(sent).toHaveLength(6);
+      const failed = await call(
+        'pipelines_list',
+        { project: 'platform/api', ref: 'feature/long', status: 'failed' },
+        fx.services,
+      );
+      expect(failed.note).toMatch(/refs\/merge-requests\/20\/head \(1\)/);
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'feature/long' }, fx.services);
+      // before the fix: ERR_NOT_FOUND, the failure being older than the 100 pipelines read
+      expect(diag.pipeline).toMatchObject({ id: 2000, ref: 'refs/merge-requests/20/head' });
+    } finally {
+      restore(api, ids, [20]);
+    }
+  });
+
+  it("forks' merge requests from a branch of the same name do not crowd out this project's own", async () => {
+    const api = project('platform/api');
+    const fork = project('sandbox/demo-01');
+    // 25 contributors' merge requests from their forks' "fix" branches, all more recently updated than ours
+    const forkIids = Array.from({ length: 25 }, (_, i) => 30 + i);
+    for (const iid of forkIids)
+      addMergeRequest(iid, { source_branch: 'fix', source_project_id: fork.id, updated_at: at(9000 + iid) });
+    addMergeRequest(60, { source_branch: 'fix', updated_at: at(100) });
+    addPipeline(1360, 'refs/merge-requests/60/head', 'failed');
+    try {
+      const list = await call('pipelines_list', { project: 'platform/api', ref: 'fix' }, fx.services);
+      // before the fix: no note (the 3 most recently updated were forks', skipped; !60 never looked at)
+      expect(list.note).toMatch(/refs\/merge-requests\/60\/head \(1\)/);
+      const diag = await call('pipelines_diagnose', { project: 'platform/api', ref: 'fix' }, fx.services);
+      expect(diag.pipeline.id).toBe(1360);
+    } finally {
+      restore(api, [1360], [...forkIids, 60]);
     }
   });
 

@@ -62,7 +62,18 @@ export interface GitLabControl {
    * The next `count` requests (only those whose path matches `path`, when given: GitLab also has limits per
    * endpoint group, user_and_ip_rate_limits.md) are throttled with this Retry-After.
    */
-  throttle: { count: number; retryAfterSeconds: number; path?: RegExp } | undefined;
+  throttle:
+    | {
+        count: number;
+        retryAfterSeconds: number;
+        path?: RegExp;
+        /**
+         * Retry-After as an HTTP date (RFC 9110 section 10.2.3 allows either form): GitLab's own throttle sends
+         * seconds (lib/gitlab/rack_attack.rb), a proxy or CDN in front of it may send the date.
+         */
+        asDate?: boolean;
+      }
+    | undefined;
   /** Above this many rows GitLab stops counting (x-total omitted). */
   countLimit: number;
   /** MRs with more changed files than this report overflow on /changes. */
@@ -145,7 +156,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
         body: 'Retry later\n',
         text: true,
         headers: {
-          'retry-after': String(ra),
+          'retry-after': control.throttle.asDate ? new Date(Date.now() + ra * 1000).toUTCString() : String(ra),
           'ratelimit-limit': '600',
           'ratelimit-observed': '601',
           'ratelimit-remaining': '0',
@@ -743,6 +754,9 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           // merge_requests.md "List project merge requests": `source_branch`, exact like `target_branch`
           const sb = q.get('source_branch');
           if (sb) list = list.filter((m) => m.source_branch === sb);
+          // lib/api/helpers/merge_requests_helpers.rb `source_project_id` (Integer): the project the branch is in
+          const sp = q.get('source_project_id');
+          if (sp) list = list.filter((m) => (m.source_project_id ?? p.id) === Number(sp));
           const s = q.get('search')?.toLowerCase();
           if (s) list = list.filter((m) => `${m.title} ${m.description}`.toLowerCase().includes(s));
           // merge_requests.md: `order_by` created_at (default) or updated_at, `sort` desc (default) or asc

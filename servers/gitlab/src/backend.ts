@@ -168,12 +168,35 @@ export class GitLabBackend {
 
   /** Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. */
   async call<T>(subject: string, signal: AbortSignal, fn: (api: Api, scope: CallScope) => Promise<T>): Promise<T> {
-    const scope: CallScope = { signal, attempts: 0 };
+    for (let attempt = 0; ; attempt++) {
+      const scope: CallScope = { signal, attempts: 0 };
+      try {
+        const api = await this.api();
+        return await callScope.run(scope, () => fn(api, scope));
+      } catch (err) {
+        if (attempt === 0 && !scope.writesApplied && (await this.#renewedAfter401(err))) continue;
+        throw (
+          (await this.#archivedRefusal(err, subject, signal)) ?? toToolError(err, subject, this.url, this.timeoutMs)
+        );
+      }
+    }
+  }
+
+  /**
+   * GitLab refused the token (401) while the one read from GITLAB_TOKEN_FILE is cached (TOKEN_TTL_MS): the
+   * operator may have rotated it already (a token revoked or expired, then the file rewritten, or the token
+   * expiring between two pages of one call). The file is read again at once; true when it holds another
+   * token, and the call (which changed nothing yet) is sent once more with it.
+   */
+  async #renewedAfter401(err: unknown): Promise<boolean> {
+    if (!(err instanceof GitLabHttpError) || err.status !== 401 || this.#opts.token || !this.#opts.tokenFile)
+      return false;
+    const used = this.#token?.value;
+    this.#token = undefined;
     try {
-      const api = await this.api();
-      return await callScope.run(scope, () => fn(api, scope));
-    } catch (err) {
-      throw (await this.#archivedRefusal(err, subject, signal)) ?? toToolError(err, subject, this.url, this.timeoutMs);
+      return (await this.#readToken()) !== used;
+    } catch {
+      return false;
     }
   }
 
@@ -239,11 +262,31 @@ export function encodeOffsetCursor(c: OffsetCursor): string {
   return Buffer.from(`o:${c.page}:${c.perPage}:${c.skip}`).toString('base64url');
 }
 
+/**
+ * Deepest offset a cursor may ask for: far past what an agent pages through, short of making GitLab count
+ * off millions of rows for one page (GitLab itself refuses offsets past 50,000 on /projects:
+ * doc/administration/instance_limits.md "Max offset allowed by the REST API for offset-based pagination").
+ */
+const MAX_CURSOR_OFFSET = 1_000_000;
+
+/** GitLab's largest page (doc/api/rest/_index.md: `per_page` max 100). */
+const MAX_PER_PAGE = 100;
+
 export function decodeOffsetCursor(cursor: string | undefined): OffsetCursor | undefined {
   if (!cursor) return undefined;
   const m = /^o:(\d{1,7}):(\d{1,3}):(\d{1,3})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!m) throw badCursor();
-  return { page: Number(m[1]), perPage: Number(m[2]), skip: Number(m[3]) };
+  const [page, perPage, skip] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  // every cursor this server issues has a page from 1, GitLab's page size and a skip inside that page
+  if (page < 1) throw badCursor(`its page is ${page}, and pages start at 1`);
+  if (perPage < 1 || perPage > MAX_PER_PAGE)
+    throw badCursor(`its page size is ${perPage}, and GitLab's pages hold 1 to ${MAX_PER_PAGE}`);
+  if (skip > perPage) throw badCursor(`it skips ${skip} items of a page of ${perPage}`);
+  if ((page - 1) * perPage > MAX_CURSOR_OFFSET)
+    throw badCursor(
+      `it starts ${(page - 1) * perPage} items in, past the ${MAX_CURSOR_OFFSET} a cursor may reach; narrow the list with filters instead`,
+    );
+  return { page, perPage, skip };
 }
 
 export function encodeKeysetCursor(idAfter: number, perPage: number): string {
@@ -254,11 +297,19 @@ export function decodeKeysetCursor(cursor: string | undefined): { idAfter: numbe
   if (!cursor) return undefined;
   const m = /^k:(\d{1,12}):(\d{1,3})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!m) throw badCursor();
-  return { idAfter: Number(m[1]), perPage: Number(m[2]) };
+  const [idAfter, perPage] = [Number(m[1]), Number(m[2])];
+  if (idAfter < 1) throw badCursor(`it continues after id ${idAfter}, and GitLab's ids start at 1`);
+  if (perPage < 1 || perPage > MAX_PER_PAGE)
+    throw badCursor(`its page size is ${perPage}, and GitLab's pages hold 1 to ${MAX_PER_PAGE}`);
+  return { idAfter, perPage };
 }
 
-function badCursor(): ToolError {
-  return new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool issued; omit it to start from the first page');
+/** A cursor this server did not issue (hand-made, edited or from another tool): what to send instead. */
+function badCursor(why?: string): ToolError {
+  return new ToolError(
+    'ERR_INVALID_INPUT',
+    `cursor is not one this tool issued${why ? ` (${why})` : ''}; send the nextCursor of this tool's last answer unchanged, or omit cursor to start from the first page`,
+  );
 }
 
 /**

@@ -51,6 +51,8 @@ export interface CallScope {
   jsonWindow?: JsonWindowSpec;
   /** What that read kept. */
   jsonWindowRead?: JsonWindowRead;
+  /** Requests other than GET/HEAD that GitLab answered with success: a call with none can be sent again. */
+  writesApplied?: number;
 }
 
 export interface BodyWindow {
@@ -338,8 +340,9 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
         throw networkError(err, signal, scope?.signal);
       }
       if (res.ok) {
+        if (scope && !idempotent) scope.writesApplied = (scope.writesApplied ?? 0) + 1;
         try {
-          return await parse(res, opts, scope);
+          return await parse(res, opts, scope, headers);
         } catch (err) {
           // the status line came; the body stalled, trickled past the deadline or was cut off
           throw networkError(err, signal, scope?.signal, 'body');
@@ -400,9 +403,36 @@ function networkError(
   return new GitLabNetworkError(late || isBrokenConnection(cause) ? 'broken' : 'unreachable', cause);
 }
 
-async function parse(res: Response, opts: HandlerOptions, scope: CallScope | undefined): Promise<FormattedResponse> {
+/**
+ * GitLab's API answers JSON, plain text (job logs: lib/api/ci/jobs.rb `content_type 'text/plain'`) or a raw
+ * blob, never HTML: a raw file is sent as text/plain, its image type or application/octet-stream, an .html
+ * file included (app/helpers/workhorse_helper.rb `send_git_blob` with blob_helper.rb `safe_content_type`,
+ * there so a browser never runs a repository's HTML). An HTML page with a success
+ * status is someone else's: a single sign-on proxy's login page (oauth2-proxy, an identity-aware proxy) or
+ * GITLAB_URL pointing at GitLab's web UI. Read as an answer it became a job log, an empty record or a crash.
+ */
+async function refuseHtml(res: Response, type: string, credentials: Record<string, string> | undefined) {
+  if (type !== 'text/html' && type !== 'application/xhtml+xml') return;
+  const page = await readCapped(res, 64 * 1024, false).then(
+    (r) => r.buf.toString('utf8'),
+    () => '',
+  );
+  const words = sliceChars(withoutCredentials(htmlPageText(page), credentials), 300);
+  throw new GitLabNetworkError(
+    'invalid',
+    `HTTP ${res.status} came with ${words}, perhaps a single sign-on proxy's login page`,
+  );
+}
+
+async function parse(
+  res: Response,
+  opts: HandlerOptions,
+  scope: CallScope | undefined,
+  credentials?: Record<string, string>,
+): Promise<FormattedResponse> {
   const headers = Object.fromEntries(res.headers.entries());
   if (scope) scope.lastHeaders = headers;
+  await refuseHtml(res, (res.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '', credentials);
   const window = scope?.bodyWindow;
   if (scope && window) {
     scope.bodyWindow = undefined;

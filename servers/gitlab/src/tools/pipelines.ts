@@ -4,6 +4,7 @@ import { type Api, fitPage, type GitLabBackend } from '../backend.js';
 import { type CallScope, GitLabHttpError } from '../client.js';
 import { cleanLog, tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
+import { branchMergeRequestPipelines, mergeRequestFailure, notRead } from './merge-request-pipelines.js';
 import {
   Cursor,
   Id,
@@ -195,7 +196,7 @@ const shortRef = (ref: string | undefined) => ref?.replace(/^refs\/(heads|tags)\
  * merged results on `/merge`, merge trains on `/train` (merge_request.rb `ref_path`, `merge_ref_path`,
  * `train_ref_path`; doc/ci/pipelines/merge_request_pipelines.md, merge_trains.md), never on the branch, and
  * the pipelines API filters `ref` exactly. Counts them per ref, with the same status filter, for the branch's
- * latest merge requests (see mergeRequestPipelinesOf).
+ * latest merge requests, and names the ones not read (see branchMergeRequestPipelines).
  */
 async function mergeRequestPipelinesNote(
   gitlab: GitLabBackend,
@@ -206,25 +207,29 @@ async function mergeRequestPipelinesNote(
 ): Promise<string | undefined> {
   const path = gitlab.project(project);
   try {
-    const found = await gitlab.call(`merge request pipelines of ${branch} in "${project}"`, signal, async (api) => {
-      const refs: string[] = [];
-      for (const mr of await mergeRequestPipelinesOf(api, path, branch)) {
-        const counts = new Map<string, number>();
-        for (const p of mr.pipelines)
-          if (!status || p.status === status) counts.set(str(p.ref), (counts.get(str(p.ref)) ?? 0) + 1);
-        for (const [ref, n] of [...counts].sort(([a], [b]) => a.localeCompare(b))) {
-          const notes = [
-            `${n}${mr.complete ? '' : '+'}`,
-            ...(ref.endsWith('/train') ? ['merge train'] : []),
-            ...(mr.state === 'opened' ? [] : [`!${mr.iid} ${mr.state}`]),
-          ];
-          refs.push(`${ref} (${notes.join(', ')})`);
-        }
+    const found = await gitlab.call(`merge request pipelines of ${branch} in "${project}"`, signal, (api) =>
+      branchMergeRequestPipelines(api, path, branch, status),
+    );
+    const refs: string[] = [];
+    for (const mr of found.read)
+      for (const [ref, { count, counted }] of [...mr.refs].sort(([a], [b]) => a.localeCompare(b))) {
+        const notes = [
+          counted ? String(count) : `more than ${count}`,
+          ...(ref.endsWith('/train') ? ['merge train'] : []),
+          ...(mr.state === 'opened' ? [] : [`!${mr.iid} ${mr.state}`]),
+        ];
+        refs.push(`${ref} (${notes.join(', ')})`);
       }
-      return refs;
-    });
-    if (found.length === 0) return undefined;
-    return `merge request pipelines of ${branch} run on other refs, not listed here: ${found.join(', ')}; list them with ref set to one of those`;
+    const skipped = notRead(found);
+    if (refs.length === 0 && !skipped) return undefined;
+    return [
+      ...(refs.length > 0
+        ? [
+            `merge request pipelines of ${branch} run on other refs, not listed here: ${refs.join(', ')}; list them with ref set to one of those`,
+          ]
+        : []),
+      ...(skipped ? [skipped] : []),
+    ].join('; ');
   } catch (err) {
     return `merge request pipelines of ${branch} (on refs/merge-requests/<iid>/head|merge|train) could not be looked up: ${(err as Error).message}`;
   }
@@ -484,7 +489,9 @@ async function findPipeline(
   let caveat: string | undefined;
   if (ref && !ref.startsWith('refs/'))
     try {
-      mr = await mergeRequestFailure(api, path, ref);
+      const found = await mergeRequestFailure(api, path, ref);
+      mr = found.newest;
+      caveat = found.unread;
     } catch (err) {
       // GitLab refusing the extra lookups (throttled, failing) must not hide the branch failure already found;
       // the summary says a newer one may be in the merge request pipelines
@@ -495,70 +502,9 @@ async function findPipeline(
   if (!first)
     throw new ToolError(
       'ERR_NOT_FOUND',
-      `no failed pipeline in "${path}"${ref ? ` on ${ref}${ref.startsWith('refs/') ? '' : ' or in the merge request pipelines (head, merged results, merge train) of its latest merge requests'}` : ''}; pass pipelineId or check pipelines_list`,
+      `no failed pipeline in "${path}"${ref ? ` on ${ref}${ref.startsWith('refs/') ? '' : ' or in the merge request pipelines (head, merged results, merge train) of its latest merge requests'}` : ''}${caveat ? `; ${caveat}` : ''}; pass pipelineId or check pipelines_list`,
     );
   return { pipeline: first, ...(caveat ? { caveat } : {}) };
-}
-
-/** Merge requests of one source branch whose pipelines are looked at: the most recently updated, any state. */
-const MR_LOOKUPS = 3;
-/** Pipelines read per merge request: one page, the ones it triggered first. */
-const MR_PIPELINES_PAGE = 100;
-
-/**
- * The pipelines the branch's latest merge requests (opened, merged or closed: a merged branch's failures are
- * still its own; not a fork's) triggered, in one request per merge request: GET /merge_requests/:iid/pipelines lists them
- * (head, merged results and merge train pipelines) before the branch pipelines it adds, newest first
- * (app/finders/ci/pipelines_for_merge_request_finder.rb), so one page that also holds another kind, or is
- * the last, holds them all (`complete`). At most 1 + MR_LOOKUPS requests.
- */
-async function mergeRequestPipelinesOf(api: Api, path: string, branch: string) {
-  let mrs: Rec[];
-  try {
-    mrs = (await api.MergeRequests.all({
-      projectId: path,
-      sourceBranch: branch,
-      orderBy: 'updated_at',
-      sort: 'desc',
-      page: 1,
-      perPage: MR_LOOKUPS,
-      maxPages: 1,
-    } as never)) as unknown as Rec[];
-  } catch (err) {
-    // merge requests turned off in the project (project_policy.rb `merge_requests_disabled`: 403): none to read
-    if (err instanceof GitLabHttpError && err.status === 403) return [];
-    throw err;
-  }
-  const out: { iid: number; state: string; pipelines: Rec[]; complete: boolean }[] = [];
-  // a fork's merge request from its own branch of that name is not this branch (merge_requests.md: there
-  // source_project_id is the fork's, project_id the target's); its pipelines test the fork's commits
-  const own = mrs.slice(0, MR_LOOKUPS).filter((mr) => mr.source_project_id === mr.project_id);
-  for (const mr of own) {
-    const iid = num(mr.iid);
-    const res = (await api.MergeRequests.allPipelines(path, iid, {
-      page: 1,
-      perPage: MR_PIPELINES_PAGE,
-      maxPages: 1,
-      showExpanded: true,
-    } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
-    const refs = `refs/merge-requests/${iid}/`;
-    const pipelines = res.data.filter((p) => str(p.ref).startsWith(refs));
-    out.push({
-      iid,
-      state: str(mr.state),
-      pipelines,
-      complete: pipelines.length < res.data.length || !res.paginationInfo.next,
-    });
-  }
-  return out;
-}
-
-/** The newest failed pipeline the branch's latest merge requests triggered (of the ones read). */
-async function mergeRequestFailure(api: Api, path: string, branch: string): Promise<Rec | undefined> {
-  let newest: Rec | undefined;
-  for (const mr of await mergeRequestPipelinesOf(api, path, branch))
-    for (const p of mr.pipelines) if (p.status === 'failed' && (!newest || num(p.id) > num(newest.id))) newest = p;
-  return newest;
 }
 
 /** A job's log, tail-capped while it is read, cleaned for reading. */

@@ -47,7 +47,17 @@ export const wikiGet = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({
     project: ProjectPath,
-    slug: z.string().min(1).max(512).describe('Page slug from wiki_list, e.g. "runbooks/deploy"'),
+    slug: z
+      .string()
+      .min(1)
+      .max(512)
+      // a slug "." or ".." is a dot segment of the URL (gitbeaker encodes "/" inside it, not dots): it would
+      // ask GitLab for the project or its page list instead; GitLab's wiki slugs are never "." or ".."
+      .refine(
+        (s) => !s.split('/').some((x) => x === '.' || x === '..'),
+        'must not have "." or ".." segments; give a slug from wiki_list',
+      )
+      .describe('Page slug from wiki_list, e.g. "runbooks/deploy"'),
     maxBytes: z.number().int().min(256).max(60_000).default(16_384).describe('Most bytes of content returned'),
     offset: Offset,
   }),
