@@ -15,6 +15,13 @@ export interface BaseContext {
   maxOutputBytes: number;
   /** Per-tool options from the policy file (`servers.<s>.tools.<t>.options`). */
   options: Readonly<Record<string, unknown>>;
+  /**
+   * Says, for the call's audit outcome record, that a successful call changed nothing (an idempotent repeat:
+   * the key already gone, the user already deactivated): `{ kind: 'noop', reason }`, the reason a short fixed
+   * phrase (clipped to 200 characters; never a secret or a value read from the backend). The last call wins;
+   * ignored when the call fails. Set by the kit's pipeline (absent where a handler runs without it).
+   */
+  noteResult?: (result: { kind: 'noop'; reason: string }) => void;
 }
 
 /** What a handler's context carries about the plan checked for its call (see `ToolDeclaration.plan`). */

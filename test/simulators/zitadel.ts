@@ -490,6 +490,12 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     const header = req.headers['x-zitadel-orgid'];
     const orgId = typeof header === 'string' ? header : user.orgId;
     if (!state.orgs.some((o) => o.id === orgId)) return grpcError(5, 'Errors.Org.NotFound', 'QUERY-iTTGJ');
+    // A management call acts in the header's organisation and needs the caller's role there: Zitadel's authz
+    // interceptor reads the caller's memberships for the context organisation (internal/api/authz/
+    // authorization.go CheckUserAuthorization, getUserPermissions), so an ORG_OWNER of its own organisation
+    // only is refused another one's ("No matching permissions found", AUTH-5mWD2). IAM-level managers pass.
+    if (req.url.pathname.startsWith('/management/') && state.orgBoundManagers.has(user.id) && orgId !== user.orgId)
+      return grpcError(7, 'No matching permissions found', 'AUTH-5mWD2');
     return { userId: user.id, orgId };
   }
 

@@ -221,10 +221,16 @@ export type TextMethod = 'TEXT_QUERY_METHOD_EQUALS' | 'TEXT_QUERY_METHOD_CONTAIN
 
 const GRPC_NAMES: Record<number, string> = {
   3: 'invalid argument',
+  4: 'deadline exceeded',
   5: 'not found',
   6: 'already exists',
   7: 'permission denied',
+  8: 'resource exhausted',
   9: 'failed precondition',
+  10: 'aborted',
+  12: 'unimplemented',
+  13: 'internal',
+  14: 'unavailable',
   16: 'unauthenticated',
 };
 
@@ -356,7 +362,25 @@ export function zitadelError(status: number, body: unknown, what: string, secret
   if (code === 5 || (code === undefined && status === 404)) {
     return new ToolError('ERR_NOT_FOUND', `Zitadel found no ${what}${detail}; check the id or name`);
   }
-  if (code === 6 || status === 409) {
+  // ABORTED is HTTP 409 at the gateway too (grpc-gateway HTTPStatusFromCode), but names no existing object:
+  // a concurrent change cut the call short (Zitadel itself never sends it: internal/api/grpc/gerrors
+  // zitadel_errors.go; a proxy or another gRPC hop in front may)
+  if (code === 10) {
+    return new ToolError(
+      'ERR_CONFLICT',
+      `Zitadel aborted the call on ${what} (a concurrent change)${detail}; read the current state, then repeat the call`,
+    );
+  }
+  // RESOURCE_EXHAUSTED: the instance's request quota is used up (QUOTA-vjAy8 Quota.Access.Exhausted, from the
+  // access interceptor, internal/api/grpc/server/middleware/quota_interceptor.go): every call fails until the
+  // quota's period renews or an operator raises it, so an immediate retry only adds to it
+  if (code === 8 || (code === undefined && status === 429)) {
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `Zitadel refused ${what}: resource exhausted (its request quota or a limit is used up)${detail}; retrying at once does not help: wait for the quota period to renew, or ask an operator to raise it`,
+    );
+  }
+  if (code === 6 || (code === undefined && status === 409)) {
     return new ToolError(
       'ERR_CONFLICT',
       `${what} already exists in Zitadel${detail}; pick another name or use the existing one`,

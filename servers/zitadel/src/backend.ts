@@ -174,14 +174,24 @@ export class ZitadelBackend {
     return waitShared(this.#pending, signal);
   }
 
-  /** One API call; non-2xx becomes a tool error naming `what`. */
-  async call<T>(method: string, path: string, what: string, json?: unknown, signal?: AbortSignal): Promise<T> {
+  /**
+   * One API call; non-2xx becomes a tool error naming `what`. `orgId`: the organisation a management call
+   * acts in, instead of ZITADEL_ORG_ID (x-zitadel-orgid).
+   */
+  async call<T>(
+    method: string,
+    path: string,
+    what: string,
+    json?: unknown,
+    signal?: AbortSignal,
+    orgId?: string,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#accessToken(signal);
       const res = await this.#http.request<T>(method, path, {
         ...(json !== undefined ? { json } : {}),
         signal,
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${token}`, ...(orgId ? { 'x-zitadel-orgid': orgId } : {}) },
         narrowHint: 'Narrow the request (a smaller page, a more specific search)',
       });
       if (res.status === 401 && attempt === 0) {
@@ -199,8 +209,9 @@ export class ZitadelBackend {
     what: string,
     body: object,
     signal?: AbortSignal,
+    orgId?: string,
   ): Promise<ListResult<T>> {
-    const res = await this.call<{ details?: unknown; result?: unknown }>('POST', path, what, body, signal);
+    const res = await this.call<{ details?: unknown; result?: unknown }>('POST', path, what, body, signal, orgId);
     const result = Array.isArray(res?.result) ? res.result.map((r) => recordOf<T>(kind, r)) : [];
     return { total: totalOf(res?.details), result };
   }
@@ -274,10 +285,16 @@ export class ZitadelBackend {
     );
   }
 
+  /**
+   * Management v1 ListUserGrants: only the grants made in the organisation the call acts in (Zitadel adds
+   * that owner to the query: internal/api/grpc/management/user_grant.go, AppendMyOrgQuery), ZITADEL_ORG_ID's
+   * or `orgId`'s. A user's grants from other organisations take one call per organisation.
+   */
   listUserGrants(
     filter: { userId?: string; projectId?: string },
     window: { offset: number; limit: number },
     signal?: AbortSignal,
+    orgId?: string,
   ) {
     const queries = [
       ...(filter.userId ? [{ userIdQuery: { userId: filter.userId } }] : []),
@@ -286,9 +303,10 @@ export class ZitadelBackend {
     return this.#list<ZGrant>(
       'grant',
       '/management/v1/users/grants/_search',
-      'user grants',
+      orgId ? `user grants of organisation ${orgId}` : 'user grants',
       { query: { offset: String(window.offset), limit: window.limit, asc: true }, queries },
       signal,
+      orgId,
     );
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type AnyTool, commaSeparated, defineServer, RavenhelmError, specsOf } from '@ravenhelm/kit';
+import { type AnyTool, commaSeparated, defineServer, ownRecord, RavenhelmError, specsOf } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { parseKeyFile, ZitadelBackend } from './backend.js';
 import { SecretsKeyStore } from './keystore.js';
@@ -36,7 +36,19 @@ const jsonRecord = z.preprocess(
       return v;
     }
   },
-  z.record(z.string().min(1), z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one scope'))),
+  // ownRecord, not z.record: z.record drops a `__proto__` key without a word (a role mapped to scopes, gone).
+  // Such a role is refused instead of kept: auth.roleScopes, which must hold the same mapping, reads it with
+  // z.record, so there it would grant nothing while this server showed it granting.
+  ownRecord(z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one scope')), {
+    key: z
+      .string()
+      .min(1)
+      .refine(
+        (k) => k !== '__proto__',
+        'a role named __proto__ cannot be mapped (auth.roleScopes drops it); rename it',
+      ),
+    message: 'must be a JSON object of role key to a list of MCP scopes',
+  }),
 );
 
 export const ZitadelBackendConfig = z.object({

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RavenhelmError } from '../errors.js';
+import { wellFormed } from '../unicode.js';
 import { appendFallback, type Fallback, readFallback, removeFallback } from './audit-fallback.js';
 import {
   type AuditFile,
@@ -36,6 +37,18 @@ export { CLIPPED_MARKER, canonicalJson, digestArgs, MAX_ARGS_CHARS, redactArgs }
 /** 'pending': the call waits for human approval and did not run. */
 export type AuditOutcome = 'success' | 'denied' | 'error' | 'unknown' | 'pending';
 
+/**
+ * What a successful call did, when its handler says so (`ctx.noteResult`): 'noop', it changed nothing (an
+ * idempotent repeat: the key already gone, the user already deactivated), with a short fixed reason. The
+ * outcome stays 'success' (the call did what was asked); records without it are calls that made their change
+ * or never said. An optional member of the hashed record: older records and their verification are unchanged.
+ */
+export interface AuditResult {
+  kind: 'noop';
+  /** A short phrase written by the server's code (clipped to 200 characters); never a secret or backend data. */
+  reason: string;
+}
+
 /** Links a call to its human-approval request: the request id, its state then, and who approved it. */
 export interface AuditApproval {
   id: string;
@@ -63,6 +76,8 @@ export interface AuditEvent {
    */
   argsShown?: unknown;
   outcome?: AuditOutcome;
+  /** Outcome records only: what the call did when its handler said (see AuditResult). */
+  result?: AuditResult;
   errorCode?: string;
   durationMs?: number;
   approval?: AuditApproval;
@@ -189,6 +204,11 @@ function argsFields(event: AuditEvent, secretKeys: RegExp | undefined): { digest
   return { digest, argsJson };
 }
 
+/** Only the known result fields, the reason clipped and made well-formed (an unpaired surrogate cannot reach the log). */
+function resultFields(r: AuditResult): AuditResult {
+  return { kind: 'noop', reason: wellFormed(clip(String(r.reason), 200)) };
+}
+
 /** Only the known approval fields, clipped like every other field. */
 function approvalFields(a: AuditApproval): AuditApproval {
   return {
@@ -243,7 +263,9 @@ function prepare(event: AuditEvent, secretKeys: RegExp | undefined, memo?: ArgsM
   if (event.outcome !== undefined) head += member('outcome', JSON.stringify(event.outcome));
   head += member('phase', JSON.stringify(event.phase));
   const requestId = clip(event.requestId, 200);
-  const mid = member('principal', principalJson(event.principal)) + member('requestId', JSON.stringify(requestId));
+  let mid = member('principal', principalJson(event.principal)) + member('requestId', JSON.stringify(requestId));
+  // "result" sorts after "requestId" and before "seq": it stays in canonical order (the verifier's hash).
+  if (event.result !== undefined) mid += member('result', canonicalJson(resultFields(event.result)));
   const time = isoNow();
   const where = whereOf(event);
   const tail = `${where.before}${member('time', JSON.stringify(time))}${where.after}`;

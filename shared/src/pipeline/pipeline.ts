@@ -25,6 +25,7 @@ import {
   type AuditApproval,
   type AuditEvent,
   type AuditOutcome,
+  type AuditResult,
   type AuditSink,
   digestArgs,
   redactArgs,
@@ -549,6 +550,11 @@ export class Pipeline<S extends object> {
     this.#o.metrics.inFlight.inc({ server: this.#o.server });
     let outcome: AuditOutcome = 'error';
     let errorCode: string | undefined;
+    // What the handler said it did (ctx.noteResult), recorded only with a success.
+    let result: AuditResult | undefined;
+    const noteResult = (r: AuditResult) => {
+      result = r;
+    };
     try {
       // A call with side effects leaves a trace before it can have any: its attempt record is written
       // (HIGH: fsynced) before the handler runs, or the call is refused.
@@ -642,6 +648,7 @@ export class Pipeline<S extends object> {
             requestId: meta.requestId,
             maxOutputBytes: this.#dataBudget,
             options: eff.options,
+            noteResult,
             ...(planned ? { planned: planned.bound } : {}),
           },
           { timeoutMs: this.#o.callTimeoutMs, ownController: meta.controller },
@@ -671,6 +678,7 @@ export class Pipeline<S extends object> {
       }
       await this.#auditSafe(principal, eff, args, meta.requestId, 'outcome', {
         outcome,
+        ...(outcome === 'success' && result ? { result } : {}),
         ...(errorCode ? { errorCode } : {}),
         durationMs: Math.round(seconds * 1000),
         ...(approval ? { approval } : {}),
@@ -889,7 +897,13 @@ export class Pipeline<S extends object> {
     args: unknown,
     requestId: string,
     phase: 'outcome',
-    extra: { outcome: AuditOutcome; errorCode?: string; durationMs?: number; approval?: AuditApproval },
+    extra: {
+      outcome: AuditOutcome;
+      result?: AuditResult;
+      errorCode?: string;
+      durationMs?: number;
+      approval?: AuditApproval;
+    },
   ): Promise<void> {
     try {
       await this.#o.audit.write(

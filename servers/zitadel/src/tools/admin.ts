@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { type BaseContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZitadelBackend } from '../backend.js';
 import { ADMIN, defineTool } from './define.js';
@@ -67,7 +67,7 @@ export const keysDelete = defineTool({
       ? `Delete key ${keyId} of ${label}; logins with that key file stop working.`
       : `Key ${keyId} of ${label} is not there (already deleted or never existed): nothing to delete.`;
   },
-  handler: async ({ user, keyId }, { zitadel, signal, logger }) => {
+  handler: async ({ user, keyId }, { zitadel, signal, logger, noteResult }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (u.userId === zitadel.serviceAccountId) {
       throw new ToolError('ERR_NOT_ALLOWED', "this is the server's own service account: rotate its key in Zitadel");
@@ -82,6 +82,7 @@ export const keysDelete = defineTool({
       // delete); a gone user stays an error.
       await zitadel.getUser(u.userId, signal);
       logger.info({ userId: u.userId, keyId }, 'keys_delete: key already absent, nothing deleted');
+      noteResult?.({ kind: 'noop', reason: 'key already absent' });
       return {
         userId: u.userId,
         keyId,
@@ -106,15 +107,17 @@ export const usersDisable = defineTool({
   output: z.object({ user: User }),
   plan: async ({ user, mode }, { zitadel, signal }) =>
     `${mode === 'lock' ? 'Lock' : 'Deactivate'} ${await planUser(zitadel, user, signal)}: no more logins or new tokens.`,
-  handler: async ({ user, mode }, { zitadel, signal }) => {
+  handler: async ({ user, mode }, { zitadel, signal, noteResult }) => {
     const u = await resolveUser(zitadel, user, signal);
     if (u.userId === zitadel.serviceAccountId) {
       throw new ToolError('ERR_NOT_ALLOWED', "refusing to disable this server's own service account");
     }
     // A repeat (an agent retrying after a lost answer) finds the user as asked: that is the answer, not
     // Zitadel's refusal to deactivate an inactive user or lock a locked one.
-    if (u.state === (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE'))
+    if (u.state === (mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE')) {
+      noteResult?.({ kind: 'noop', reason: `user already ${mode === 'lock' ? 'locked' : 'deactivated'}` });
       return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    }
     // What Zitadel refuses as a failed precondition (internal/command/user_v2.go LockUserV2: active or
     // initial users only; DeactivateUserV2: never an initial one), said with what to do instead; the same
     // ERR_CONFLICT as Zitadel's own refusal when the state changed after this read (api.ts REFUSALS).
@@ -137,6 +140,7 @@ export const usersDisable = defineTool({
           mode,
           mode === 'lock' ? 'USER_STATE_LOCKED' : 'USER_STATE_INACTIVE',
           signal,
+          noteResult,
         ),
       ),
     };
@@ -155,13 +159,17 @@ async function changeState(
   action: 'deactivate' | 'lock' | 'reactivate' | 'unlock',
   wanted: string,
   signal: AbortSignal,
+  noteResult: BaseContext['noteResult'],
 ) {
   try {
     await zitadel.setUserState(userId, action, signal);
   } catch (err) {
     if (!(err instanceof ToolError) || err.code !== 'ERR_CONFLICT') throw err;
     const now = await zitadel.getUser(userId, signal);
-    if (now.state === wanted) return now;
+    if (now.state === wanted) {
+      noteResult?.({ kind: 'noop', reason: `user already in state ${wanted} (changed by another writer)` });
+      return now;
+    }
     throw err;
   }
   return zitadel.getUser(userId, signal);
@@ -177,10 +185,13 @@ export const usersEnable = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ user: UserRef }),
   output: z.object({ user: User }),
-  handler: async ({ user }, { zitadel, signal }) => {
+  handler: async ({ user }, { zitadel, signal, noteResult }) => {
     const u = await resolveUser(zitadel, user, signal);
     // Already active (a repeat): nothing to undo, the user as it is answers the call.
-    if (u.state === 'USER_STATE_ACTIVE') return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    if (u.state === 'USER_STATE_ACTIVE') {
+      noteResult?.({ kind: 'noop', reason: 'user already active' });
+      return { user: toUser(await zitadel.getUser(u.userId, signal)) };
+    }
     const action =
       u.state === 'USER_STATE_INACTIVE' ? 'reactivate' : u.state === 'USER_STATE_LOCKED' ? 'unlock' : undefined;
     if (!action) {
@@ -189,7 +200,7 @@ export const usersEnable = defineTool({
         `${u.username ?? user} is neither deactivated nor locked (state ${u.state ?? 'unknown'})`,
       );
     }
-    return { user: toUser(await changeState(zitadel, u.userId, action, 'USER_STATE_ACTIVE', signal)) };
+    return { user: toUser(await changeState(zitadel, u.userId, action, 'USER_STATE_ACTIVE', signal, noteResult)) };
   },
 });
 

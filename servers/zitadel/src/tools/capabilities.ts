@@ -8,21 +8,47 @@ import { resolveUser, UserRef } from './shapes.js';
 /** Grants read per user; more is refused rather than silently cut. */
 const MAX_GRANTS = 500;
 
-/** Every grant of the user, as Zitadel holds it now (its listing brought up to date first: it lags the writes). */
-export async function allGrants(zitadel: ZitadelBackend, userId: string, signal: AbortSignal): Promise<ZGrant[]> {
+/**
+ * Every grant of the user that a token counts, as Zitadel holds it now (its listing brought up to date first:
+ * it lags the writes): those made in the server's organisation and in each other organisation of
+ * `allowedOrgIds` (one the MCP project is granted to), whose grants auth counts too. Zitadel lists only the
+ * grants of the organisation a call acts in, so each is read there; one that cannot be read fails the call
+ * (closed: the checks built on this must not pass on a partial view).
+ */
+export async function allGrants(
+  zitadel: ZitadelBackend,
+  userId: string,
+  signal: AbortSignal,
+  allowedOrgIds: readonly string[] = [],
+): Promise<ZGrant[]> {
   await zitadel.syncUserGrants(userId, signal);
-  const out: ZGrant[] = [];
-  for (let offset = 0; ; offset += 100) {
-    const page = await zitadel.listUserGrants({ userId }, { offset, limit: 100 }, signal);
-    out.push(...page.result);
-    if (page.result.length === 0 || out.length >= page.total) return out;
-    if (out.length >= MAX_GRANTS) {
-      throw new ToolError(
-        'ERR_OUTPUT_TOO_LARGE',
-        `user ${userId} has more than ${MAX_GRANTS} grants; review them in Zitadel`,
-      );
+  const home = await zitadel.homeOrgId(signal);
+  const out = new Map<string, ZGrant>();
+  let read = 0; // grants read, repeats included: bounds the loop whatever totals the answers claim
+  for (const orgId of [undefined, ...new Set(allowedOrgIds.filter((o) => o !== home))]) {
+    let seen = 0;
+    for (let offset = 0; ; offset += 100) {
+      const page = await zitadel.listUserGrants({ userId }, { offset, limit: 100 }, signal, orgId).catch((err) => {
+        if (orgId === undefined || !(err instanceof ToolError) || err.code !== 'ERR_NOT_ALLOWED') throw err;
+        throw new ToolError(
+          'ERR_NOT_ALLOWED',
+          `could not read user ${userId}'s grants made in organisation ${orgId}, which roles.allowedOrgIds lists (its grants count in tokens), so nothing was decided on a partial view: ${err.message}. Give this server's account a role there that reads user grants, or take the organisation off allowedOrgIds`,
+          { ...err.details, orgId },
+        );
+      });
+      for (const g of page.result) out.set(g.id || `${orgId ?? home}:${out.size}`, g);
+      seen += page.result.length;
+      read += page.result.length;
+      if (read > MAX_GRANTS) {
+        throw new ToolError(
+          'ERR_OUTPUT_TOO_LARGE',
+          `user ${userId} has more than ${MAX_GRANTS} grants; review them in Zitadel`,
+        );
+      }
+      if (page.result.length === 0 || seen >= page.total) break;
     }
   }
+  return [...out.values()];
 }
 
 /**
@@ -115,7 +141,10 @@ export const agentsGetCapabilities = defineTool({
   }),
   handler: async ({ user }, ctx) => {
     const u = await resolveUser(ctx.zitadel, user, ctx.signal);
-    const access = effectiveAccess(await allGrants(ctx.zitadel, u.userId, ctx.signal), ctx.mapping);
+    const access = effectiveAccess(
+      await allGrants(ctx.zitadel, u.userId, ctx.signal, ctx.mapping.allowedOrgIds),
+      ctx.mapping,
+    );
     const servers = await toolsFor(access.scopes, ctx);
     return {
       user: { id: u.userId, username: u.username ?? '' },

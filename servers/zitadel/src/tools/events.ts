@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { jsonBytes, ownRecord, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZEvent, ZitadelBackend } from '../backend.js';
 import { defineTool, READ } from './define.js';
@@ -55,7 +55,7 @@ const Event = z.object({
   userId: z.string().optional(),
   editorId: z.string().optional(),
   editor: z.string().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: ownRecord(z.unknown()).optional(),
 });
 
 function categoryOf(type: string): string {

@@ -148,7 +148,7 @@ export const rolesGrant = defineTool({
   checkOptions: (options) => {
     otherProjectsOf('roles_grant', options);
   },
-  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal, options }) => {
+  handler: async ({ user, roles, project }, { zitadel, mapping, principal, signal, options, noteResult }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
     refuseOtherProject('roles_grant', p, mapping, options);
@@ -169,6 +169,7 @@ export const rolesGrant = defineTool({
         }
         const held = grant?.roleKeys ?? [];
         if (grant && wanted.every((r) => held.includes(r))) {
+          if (!changed) noteResult?.({ kind: 'noop', reason: 'grant already holds every role asked for' });
           return { userId: u.userId, projectId: p.id, grantId: grant.id, roles: sorted(held), changed };
         }
         if (writes === GRANT_WRITES) throw unconfirmed(u.userId, p.id, `without ${wanted.join(', ')}`, grant);
@@ -217,20 +218,27 @@ export const rolesRevoke = defineTool({
   checkOptions: (options) => {
     otherProjectsOf('roles_revoke', options);
   },
-  handler: async ({ user, roles, project }, { zitadel, mapping, signal, options }) => {
+  handler: async ({ user, roles, project }, { zitadel, mapping, signal, options, noteResult }) => {
     const u = await resolveUser(zitadel, user, signal);
     const p = await resolveProject(zitadel, project, mapping.projectId, signal);
     refuseOtherProject('roles_revoke', p, mapping, options);
+    const unchanged = (changed: boolean) => {
+      if (!changed) noteResult?.({ kind: 'noop', reason: 'none of the roles was held' });
+    };
     return oneAtATime(zitadel, `${u.userId}/${p.id}`, signal, async () => {
       let changed = false;
       let grant: ZGrant | undefined;
       // Read, remove what is still there, read back; until none of the roles is on the grant.
       for (let writes = 0; ; writes++) {
         grant = await grantOn(zitadel, u.userId, p.id, signal, grant?.id);
-        if (!grant) return { userId: u.userId, projectId: p.id, roles: [], changed };
+        if (!grant) {
+          unchanged(changed);
+          return { userId: u.userId, projectId: p.id, roles: [], changed };
+        }
         const held = grant.roleKeys ?? [];
         const next = held.filter((r) => !roles.includes(r));
         if (next.length === held.length) {
+          unchanged(changed);
           return {
             userId: u.userId,
             projectId: p.id,

@@ -117,7 +117,7 @@ export async function accountScopes(
   signal: AbortSignal,
 ): Promise<{ held: string[]; dormant: string[] }> {
   if (!mapping.projectId) return { held: [], dormant: [] };
-  const grants = await allGrants(zitadel, userId, signal);
+  const grants = await allGrants(zitadel, userId, signal, mapping.allowedOrgIds);
   const held = effectiveAccess(grants, mapping).scopes;
   const all = effectiveAccess(grants, mapping, { countDeactivated: true }).scopes;
   return { held, dormant: all.filter((s) => !held.includes(s)) };
