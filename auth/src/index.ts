@@ -38,6 +38,7 @@ export {
   ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
   INTROSPECTION_AUTH_METHODS,
+  namedRecord,
   type OAuthConfig,
   OAuthConfigSchema,
   type ResolvedOAuthConfig,

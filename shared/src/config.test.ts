@@ -212,3 +212,19 @@ describe('Redis TLS settings', () => {
     }
   });
 });
+
+describe('maps keyed by names the operator writes', () => {
+  it('refuses a role or binding named __proto__ instead of silently dropping it', () => {
+    for (const [key, body] of [
+      ['roleScopes', '    __proto__: ["mcp:docker:admin"]\n'],
+      ['spiffeBindings', '    __proto__: ["spiffe://example.org/agent"]\n'],
+    ] as const) {
+      const file = join(dir, `${key}.yaml`);
+      const scoped = key === 'roleScopes' ? '  projectId: "1"\n  allowedOrgIds: ["2"]\n' : '';
+      writeFileSync(file, `auth:\n${scoped}  ${key}:\n${body}    other: ["x"]\n`);
+      expect(() => loadConfig({ backendSchema, env: {}, file })).toThrow(
+        /named "__proto__" is not supported: rename it/,
+      );
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
-import { INTROSPECTION_AUTH_METHODS } from '@ravenhelm/auth';
+import { INTROSPECTION_AUTH_METHODS, namedRecord } from '@ravenhelm/auth';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RavenhelmError } from './errors.js';
@@ -246,10 +246,10 @@ export const KitConfigSchema = z.object({
         .optional(),
       /** The Zitadel project whose roles count (`urn:zitadel:iam:org:project:<id>:roles`); required with roleScopes. */
       projectId: z.string().min(1).optional(),
-      roleScopes: z.record(z.string(), z.array(z.string())).default({}),
+      roleScopes: namedRecord(z.string(), z.array(z.string()), 'role').default({}),
       /** Organisations whose role grants count; required with roleScopes. */
       allowedOrgIds: csv.optional(),
-      spiffeBindings: z.record(z.string(), z.array(z.string())).default({}),
+      spiffeBindings: namedRecord(z.string(), z.array(z.string()), 'client or subject').default({}),
     })
     // Refused at load (the authenticator checks again): a role of our name in another project must not grant scopes.
     .refine((a) => Object.keys(a.roleScopes).length === 0 || (a.projectId && (a.allowedOrgIds ?? []).length > 0), {

@@ -43,6 +43,24 @@ const endpointUrl = z.string().refine(isAllowedEndpoint, {
   message: 'must be an https URL (plain http only on loopback), without credentials or fragment',
 });
 
+/**
+ * A config map keyed by names the operator writes (roles, client ids, subjects). JSON.parse keeps a key
+ * named `__proto__` but z.record drops it, so that entry would silently do nothing (a SPIFFE binding left
+ * unenforced): such a key is refused by name instead.
+ */
+export function namedRecord<V extends z.ZodType>(key: z.ZodType<string>, value: V, what: string) {
+  return z.preprocess(
+    (raw, ctx) => {
+      if (raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '__proto__')) {
+        ctx.addIssue({ code: 'custom', message: `a ${what} named "__proto__" is not supported: rename it` });
+        return {};
+      }
+      return raw;
+    },
+    z.record(key, value),
+  );
+}
+
 export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type IntrospectionAuthMethod = (typeof INTROSPECTION_AUTH_METHODS)[number];
 
@@ -140,16 +158,20 @@ export const OAuthConfigSchema = z
      */
     projectId: z.string().regex(ZITADEL_ID, 'must be a Zitadel project id (letters, digits, "-", "_")').optional(),
     /** Zitadel project roles to scopes: `{ "ops-admin": ["mcp:docker:admin"] }`. */
-    roleScopes: z
-      .record(z.string().min(1), z.array(z.string().regex(SCOPE_TOKEN, 'must be one scope, without whitespace')))
-      .default({}),
+    roleScopes: namedRecord(
+      z.string().min(1),
+      z.array(z.string().regex(SCOPE_TOKEN, 'must be one scope, without whitespace')),
+      'role',
+    ).default({}),
     /** A Zitadel role counts only if granted by one of these organisations. Required with `roleScopes`. */
     allowedOrgIds: z.array(z.string().min(1)).optional(),
     /**
      * Token-to-SPIFFE binding: when the token's client id or subject has an entry, the mTLS peer's
      * SPIFFE ID must match one pattern (exact ID, or a last segment of `*` / `**`).
      */
-    spiffeBindings: z.record(z.string(), z.array(z.string().startsWith('spiffe://'))).default({}),
+    spiffeBindings: namedRecord(z.string(), z.array(z.string().startsWith('spiffe://')), 'client or subject').default(
+      {},
+    ),
     /** Verified tokens kept (by sha256) until they expire. */
     tokenCacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
   })
