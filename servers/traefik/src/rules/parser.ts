@@ -9,10 +9,26 @@
  */
 import { RE2JS } from 're2js';
 
-export type RuleNode =
-  | { kind: 'and' | 'or'; left: RuleNode; right: RuleNode }
-  | { kind: 'not'; expr: RuleNode }
-  | { kind: 'matcher'; name: MatcherName; args: string[]; col: number; re?: RE2JS; cidrs?: Cidr[]; v2?: V2Origin };
+/** A rule's tree over leaves of type L. */
+export type Tree<L> = { kind: 'and' | 'or'; left: Tree<L>; right: Tree<L> } | { kind: 'not'; expr: Tree<L> } | L;
+export type Leaf = {
+  kind: 'matcher';
+  name: MatcherName;
+  args: string[];
+  col: number;
+  re?: RE2JS;
+  cidrs?: Cidr[];
+  v2?: V2Origin;
+};
+/** A rule this server evaluates: every matcher within its bounds. */
+export type RuleNode = Tree<Leaf>;
+/** A matcher Traefik may accept but that is beyond this server's bounds (a LimitError): not evaluated. */
+export interface Opaque {
+  kind: 'opaque';
+  reason: string;
+}
+/** A rule as read by readRule: the matchers beyond this server's bounds left opaque. */
+export type ReadNode = Tree<Leaf | Opaque>;
 
 /**
  * A leaf rewritten from a ruleSyntax v2 matcher (rules/v2.ts): its v2 name (shown in explanations), whether its
@@ -60,6 +76,19 @@ export class RuleError extends Error {
   }
 }
 
+/**
+ * A rule or matcher beyond this server's own bounds (length, nesting, regexp program size), which Traefik may
+ * well accept: not evaluated here, as opposed to invalid.
+ */
+export class LimitError extends RuleError {
+  /** The bound that was passed, without the advice to the rule's author. */
+  readonly limit: string;
+  constructor(limit: string, col: number, advice = '') {
+    super(limit + advice, col);
+    this.limit = limit;
+  }
+}
+
 interface Token {
   kind: 'ident' | 'string' | 'op' | 'lparen' | 'rparen' | 'comma' | 'end';
   text: string;
@@ -74,6 +103,29 @@ const MAX_DEPTH = 64;
  * minutes on a 4 kB path. Real rules need tens to hundreds.
  */
 const MAX_PROGRAM = 1000;
+/**
+ * RE2 instructions one call may compile across the rules it reads: re2js takes ~3 ms per 1,000 here, and Traefik
+ * may hold thousands of routers with regexps near MAX_PROGRAM (5,000 of them: ~16 s of a blocked event loop).
+ * Past it, a regexp is beyond this server's bounds (a LimitError) and its router is not evaluated.
+ */
+export const COMPILE_BUDGET = 300_000;
+/** What is left of a call's compile budget; one per call, passed to every parse of it. */
+export interface CompileBudget {
+  left: number;
+}
+export const compileBudget = (left = COMPILE_BUDGET): CompileBudget => ({ left });
+/** The budget of the parse running now (parsing is synchronous: no other call's parse interleaves). */
+let activeBudget: CompileBudget | undefined;
+
+function withBudget<T>(budget: CompileBudget | undefined, parse: () => T): T {
+  const outer = activeBudget;
+  activeBudget = budget;
+  try {
+    return parse();
+  } finally {
+    activeBudget = outer;
+  }
+}
 
 function tokenize(src: string): Token[] {
   const out: Token[] = [];
@@ -172,12 +224,13 @@ export interface Syntax<N extends string> {
 
 const V3: Syntax<MatcherName> = { names: NAME_FORMS, label: 'v3', build: checkMatcher };
 
-class Parser<N extends string> {
+class Parser<N extends string, L> {
   #pos = 0;
   #depth = 0;
   constructor(
     readonly tokens: Token[],
     readonly syntax: Syntax<N>,
+    readonly build: (name: N, args: string[], col: number) => Tree<L>,
   ) {}
 
   get #peek(): Token {
@@ -194,14 +247,14 @@ class Parser<N extends string> {
     return this.#take();
   }
 
-  parse(): RuleNode {
+  parse(): Tree<L> {
     const node = this.#or();
     const t = this.#peek;
     if (t.kind !== 'end') throw new RuleError(`expected && or || between matchers, found ${describe(t)}`, t.col);
     return node;
   }
 
-  #or(): RuleNode {
+  #or(): Tree<L> {
     let left = this.#and();
     while (this.#peek.kind === 'op' && this.#peek.text === '||') {
       this.#take();
@@ -210,7 +263,7 @@ class Parser<N extends string> {
     return left;
   }
 
-  #and(): RuleNode {
+  #and(): Tree<L> {
     let left = this.#unary();
     while (this.#peek.kind === 'op' && this.#peek.text === '&&') {
       this.#take();
@@ -219,9 +272,9 @@ class Parser<N extends string> {
     return left;
   }
 
-  #unary(): RuleNode {
+  #unary(): Tree<L> {
     const t = this.#peek;
-    if (++this.#depth > MAX_DEPTH) throw new RuleError(`rule nests deeper than ${MAX_DEPTH} levels`, t.col);
+    if (++this.#depth > MAX_DEPTH) throw new LimitError(`rule nests deeper than ${MAX_DEPTH} levels`, t.col);
     try {
       if (t.kind === 'op' && t.text === '!') {
         this.#take();
@@ -240,7 +293,7 @@ class Parser<N extends string> {
     }
   }
 
-  #matcher(): RuleNode {
+  #matcher(): Tree<L> {
     const ident = this.#take();
     const name = this.syntax.names.get(ident.text);
     if (!name) {
@@ -261,7 +314,7 @@ class Parser<N extends string> {
       }
     }
     this.#expect('rparen', `")" closing ${name}(`);
-    return this.syntax.build(name, args, ident.col);
+    return this.build(name, args, ident.col);
   }
 }
 
@@ -316,7 +369,7 @@ function checkMatcher(name: MatcherName, args: string[], col: number): RuleNode 
  */
 export function compileRegex(name: string, pattern: string, col: number): RE2JS {
   const tooLarge = (size: string) =>
-    new RuleError(`${name} regex is too large to evaluate here (${size}; limit ${MAX_PROGRAM}): simplify it`, col);
+    new LimitError(`${name} regex is too large to evaluate here (${size}; limit ${MAX_PROGRAM})`, col, ': simplify it');
   // Counted repeats are what makes a program large (Go caps a nested chain of them at 1000 in all, and refuses
   // a count above 1000 itself): their sum refuses a huge one before compiling it, programSize the rest after.
   let repeats = 0;
@@ -325,6 +378,12 @@ export function compileRegex(name: string, pattern: string, col: number): RE2JS 
     if (count <= 1000) repeats += count;
   }
   if (repeats > MAX_PROGRAM) throw tooLarge(`repeat counts sum to ${repeats}`);
+  if (activeBudget && activeBudget.left <= 0) {
+    throw new LimitError(
+      `${name} regex not compiled: this call's budget of ${COMPILE_BUDGET} RE2 instructions to compile is spent`,
+      col,
+    );
+  }
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -333,6 +392,7 @@ export function compileRegex(name: string, pattern: string, col: number): RE2JS 
     const why = typeof reason === 'string' && /^[a-z][a-z ()[\]{}:,-]{0,80}$/i.test(reason) ? reason : 'invalid syntax';
     throw new RuleError(`${name} regex does not compile (${why}); the pattern is not repeated here`, col);
   }
+  if (activeBudget) activeBudget.left -= re.programSize();
   if (re.programSize() > MAX_PROGRAM) throw tooLarge(`${re.programSize()} RE2 instructions`);
   return re;
 }
@@ -351,6 +411,11 @@ export function parseCidr(text: string, col = 1): Cidr {
   const max = ip.family === 4 ? 32 : 128;
   const prefix = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : Number.NaN;
   if (!(prefix >= 0 && prefix <= max)) throw new RuleError(`${JSON.stringify(text)} has an invalid prefix length`, col);
+  // An IPv4-mapped IPv6 address or range (::ffff:a.b.c.d, /96 and longer) is the IPv4 one: Traefik's ip.Checker
+  // unmaps both sides (pkg/ip/checker.go canonicalAddr: addr.Unmap(); before netip, net.IP.Equal and
+  // IPNet.Contains compared the 4-byte forms), so ClientIP(`::ffff:10.0.0.0/104`) matches the client 10.0.0.5.
+  if (ip.family === 6 && prefix >= 96 && ip.bits >> 32n === 0xffffn)
+    return { family: 4, bits: ip.bits & 0xffffffffn, prefix: prefix - 96 };
   return { family: ip.family, bits: ip.bits, prefix };
 }
 
@@ -390,8 +455,9 @@ export function parseIp(text: string): { family: 4 | 6; bits: bigint } | undefin
 
 export function cidrContains(cidr: Cidr, ip: { family: 4 | 6; bits: bigint }): boolean {
   let { family, bits } = ip;
-  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address for matching, as in Go.
-  if (family === 6 && cidr.family === 4 && bits >> 32n === 0xffffn) {
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address for matching, against an IPv4 range and
+  // never an IPv6 one (pkg/ip/checker.go canonicalAddr unmaps it: ::/0 does not hold it).
+  if (family === 6 && bits >> 32n === 0xffffn) {
     family = 4;
     bits &= 0xffffffffn;
   }
@@ -402,19 +468,124 @@ export function cidrContains(cidr: Cidr, ip: { family: 4 | 6; bits: bigint }): b
 }
 
 /** Parses and checks a rule; throws RuleError with the column of the problem. */
-export function parseRule(rule: string): RuleNode {
-  return parseWith(rule, V3);
+export function parseRule(rule: string, budget?: CompileBudget): RuleNode {
+  return parseWith(rule, V3, budget);
 }
 
 /** Parses a rule with another syntax's matchers (the grammar, `&&`, `||`, `!` and Go strings, is shared). */
-export function parseWith<N extends string>(rule: string, syntax: Syntax<N>): RuleNode {
+export function parseWith<N extends string>(rule: string, syntax: Syntax<N>, budget?: CompileBudget): RuleNode {
+  return withBudget(budget, () => new Parser(tokensOf(rule), syntax, syntax.build).parse());
+}
+
+function tokensOf(rule: string): Token[] {
   if (rule.trim() === '') throw new RuleError('the rule is empty', 1);
-  if (rule.length > MAX_RULE_LENGTH) throw new RuleError(`the rule is longer than ${MAX_RULE_LENGTH} characters`, 1);
-  return new Parser(tokenize(rule), syntax).parse();
+  if (rule.length > MAX_RULE_LENGTH) throw new LimitError(`the rule is longer than ${MAX_RULE_LENGTH} characters`, 1);
+  return tokenize(rule);
+}
+
+/** The matcher calls of a rule's tokens (`Name(` strings `)`), and whether it holds nothing else but `&&` and parentheses. */
+function callsOf(tokens: readonly Token[]): {
+  calls: { ident: string; args: string[]; col: number }[];
+  conjunction: boolean;
+} {
+  const calls: { ident: string; args: string[]; col: number }[] = [];
+  let conjunction = true;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i] as Token;
+    if (t.kind === 'ident' && tokens[i + 1]?.kind === 'lparen') {
+      const args: string[] = [];
+      let j = i + 2;
+      while (tokens[j]?.kind === 'string') {
+        args.push((tokens[j] as Token).text);
+        if (tokens[j + 1]?.kind !== 'comma') break;
+        j += 2;
+      }
+      const close = args.length === 0 ? j : j + 1;
+      if (tokens[close]?.kind === 'rparen') {
+        calls.push({ ident: t.text, args, col: t.col });
+        i = close;
+        continue;
+      }
+    }
+    if (!(t.kind === 'lparen' || t.kind === 'rparen' || t.kind === 'end' || (t.kind === 'op' && t.text === '&&')))
+      conjunction = false;
+  }
+  return { calls, conjunction };
+}
+
+/** The nodes joined by `&&`, as a balanced tree (depth log n). */
+function allOfBalanced<L>(nodes: Tree<L>[]): Tree<L> {
+  if (nodes.length === 1) return nodes[0] as Tree<L>;
+  const mid = nodes.length >> 1;
+  return { kind: 'and', left: allOfBalanced(nodes.slice(0, mid)), right: allOfBalanced(nodes.slice(mid)) };
+}
+
+/**
+ * Reads a rule as far as this server's bounds allow: a matcher beyond them (a regexp too large) is left opaque
+ * instead of failing the whole rule, so the rest (its Host() names, say) can still be judged; a rule nested
+ * deeper than the parser follows is still read when it is matchers joined by `&&` only (its meaning does not
+ * depend on the parentheses). Otherwise throws: a LimitError for a rule too long or nested too deep, a
+ * RuleError for an invalid one.
+ */
+export function readWith<N extends string>(rule: string, syntax: Syntax<N>, budget?: CompileBudget): ReadNode {
+  return withBudget(budget, () => readLeniently(rule, syntax));
+}
+
+function readLeniently<N extends string>(rule: string, syntax: Syntax<N>): ReadNode {
+  const lenient = (name: N, args: string[], col: number): Tree<Leaf | Opaque> => {
+    try {
+      return syntax.build(name, args, col);
+    } catch (err) {
+      if (err instanceof LimitError) return { kind: 'opaque', reason: err.limit };
+      throw err;
+    }
+  };
+  const tokens = tokensOf(rule);
+  try {
+    return new Parser(tokens, syntax, lenient).parse();
+  } catch (err) {
+    if (!(err instanceof LimitError)) throw err;
+    const { calls, conjunction } = callsOf(tokens);
+    const names = calls.map((c) => syntax.names.get(c.ident));
+    if (!conjunction || calls.length === 0 || names.includes(undefined)) throw err;
+    return allOfBalanced(calls.map((c, i) => lenient(names[i] as N, c.args, c.col)));
+  }
+}
+
+/**
+ * The arguments of every call of the given matchers in a rule, found in its tokens whatever its length or
+ * nesting (as Traefik's ParseDomains collects Host() values from the whole rule); undefined when it does not
+ * tokenize. For a rule this server cannot read whole.
+ */
+export function argsOfCalls<N extends string>(
+  rule: string,
+  syntax: Syntax<N>,
+  matchers: readonly N[],
+): string[] | undefined {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(rule);
+  } catch {
+    return undefined;
+  }
+  return callsOf(tokens).calls.flatMap((c) => {
+    const name = syntax.names.get(c.ident);
+    return name !== undefined && matchers.includes(name) ? c.args : [];
+  });
+}
+
+/** argsOfCalls of the Host matcher of a v3 rule, lower-cased. */
+export function hostCallsOf(rule: string): string[] | undefined {
+  return argsOfCalls(rule, V3, ['Host'])?.map((h) => h.toLowerCase());
+}
+
+/** readWith for a v3 rule. */
+export function readRule(rule: string, budget?: CompileBudget): ReadNode {
+  return readWith(rule, V3, budget);
 }
 
 /** The Host(...) values of a rule, lower-cased, as Traefik's ParseDomains collects them (for TLS domains). */
-export function hostsOf(node: RuleNode): string[] {
+export function hostsOf(node: ReadNode): string[] {
   switch (node.kind) {
     case 'and':
     case 'or':
@@ -423,5 +594,15 @@ export function hostsOf(node: RuleNode): string[] {
       return hostsOf(node.expr);
     case 'matcher':
       return node.name === 'Host' ? node.args.map((a) => a.toLowerCase()) : [];
+    case 'opaque':
+      return [];
   }
+}
+
+/** The reasons of a rule's opaque matchers (empty for a rule read whole). */
+export function opaqueIn(node: ReadNode): string[] {
+  if (node.kind === 'opaque') return [node.reason];
+  if (node.kind === 'matcher') return [];
+  if (node.kind === 'not') return opaqueIn(node.expr);
+  return [...opaqueIn(node.left), ...opaqueIn(node.right)];
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { checkRouteHosts, regexpScope } from '../tools/route-guard.js';
 import { parseRule } from './parser.js';
-import { overlapOf, reachOf } from './reach.js';
+import { overlapOf, type Reach, reachOf } from './reach.js';
 
 const reach = (rule: string) => reachOf(parseRule(rule));
+const whereOf = (a: Reach[], b: Reach[]) => overlapOf(a, b)?.where;
 
 describe('regexpScope: what a HostRegexp provably matches', () => {
   it.each([
@@ -49,16 +50,16 @@ describe('checkRouteHosts', () => {
 
 describe('overlapOf', () => {
   it('host and path must both overlap', () => {
-    expect(overlapOf(reach('Host(`a.com`)'), reach('Host(`a.com`) && PathPrefix(`/x`)'))).toBe('a.com');
-    expect(overlapOf(reach('Host(`a.com`) && PathPrefix(`/y`)'), reach('Host(`a.com`) && Path(`/x`)'))).toBeUndefined();
-    expect(overlapOf(reach('Host(`a.com`) && PathPrefix(`/x`)'), reach('Host(`a.com`) && Path(`/x/1`)'))).toBe('a.com');
-    expect(overlapOf(reach('Host(`a.com`)'), reach('Host(`b.com`)'))).toBeUndefined();
-    expect(overlapOf(reach('HostRegexp(`^[a-z]+\\.a\\.com$`)'), reach('Host(`x.a.com`)'))).toBe('x.a.com');
-    expect(overlapOf(reach('HostRegexp(`^[a-z]+\\.a\\.com$`)'), reach('Host(`x.b.com`)'))).toBeUndefined();
-    expect(overlapOf(reach('Host(`*.a.com`)'), reach('Host(`x.a.com`)'))).toBe('x.a.com');
+    expect(whereOf(reach('Host(`a.com`)'), reach('Host(`a.com`) && PathPrefix(`/x`)'))).toBe('a.com');
+    expect(whereOf(reach('Host(`a.com`) && PathPrefix(`/y`)'), reach('Host(`a.com`) && Path(`/x`)'))).toBeUndefined();
+    expect(whereOf(reach('Host(`a.com`) && PathPrefix(`/x`)'), reach('Host(`a.com`) && Path(`/x/1`)'))).toBe('a.com');
+    expect(whereOf(reach('Host(`a.com`)'), reach('Host(`b.com`)'))).toBeUndefined();
+    expect(whereOf(reach('HostRegexp(`^[a-z]+\\.a\\.com$`)'), reach('Host(`x.a.com`)'))).toBe('x.a.com');
+    expect(whereOf(reach('HostRegexp(`^[a-z]+\\.a\\.com$`)'), reach('Host(`x.b.com`)'))).toBeUndefined();
+    expect(whereOf(reach('Host(`*.a.com`)'), reach('Host(`x.a.com`)'))).toBe('x.a.com');
   });
   it('a negation or a rule without Host() reaches every host', () => {
-    expect(overlapOf(reach('!Host(`a.com`)'), reach('Host(`a.com`)'))).toBe('a.com');
-    expect(overlapOf(reach('PathPrefix(`/`)'), reach('Method(`GET`)'))).toBe('any host');
+    expect(whereOf(reach('!Host(`a.com`)'), reach('Host(`a.com`)'))).toBe('a.com');
+    expect(whereOf(reach('PathPrefix(`/`)'), reach('Method(`GET`)'))).toBe('any host');
   });
 });

@@ -23,7 +23,18 @@
  * pattern, or a pattern that does not compile alone (`^pattern$`) or in the whole fail the router.
  */
 import type { RE2JS } from 're2js';
-import { compileRegex, parseCidr, parseWith, RuleError, type RuleNode, type Syntax } from './parser.js';
+import {
+  argsOfCalls,
+  type CompileBudget,
+  compileRegex,
+  parseCidr,
+  parseWith,
+  type ReadNode,
+  RuleError,
+  type RuleNode,
+  readWith,
+  type Syntax,
+} from './parser.js';
 
 const V2_MATCHERS = [
   'Host',
@@ -206,6 +217,16 @@ const V2: Syntax<V2Name> = { names: V2_FORMS, label: 'v2', build };
  * A `ruleSyntax: v2` rule as v3 matchers with the same meaning. Throws RuleError when Traefik would refuse the
  * rule (the router is then disabled) or when it exceeds this parser's own bounds.
  */
-export function parseRuleV2(rule: string): RuleNode {
-  return parseWith(rule, V2);
+export function parseRuleV2(rule: string, budget?: CompileBudget): RuleNode {
+  return parseWith(rule, V2, budget);
+}
+
+/** hostCallsOf (parser.ts) for a `ruleSyntax: v2` rule: the arguments of Host and HostHeader, lower-cased. */
+export function hostCallsOfV2(rule: string): string[] | undefined {
+  return argsOfCalls(rule, V2, ['Host', 'HostHeader'])?.map((h) => h.toLowerCase());
+}
+
+/** readWith (parser.ts) for a `ruleSyntax: v2` rule. */
+export function readRuleV2(rule: string, budget?: CompileBudget): ReadNode {
+  return readWith(rule, V2, budget);
 }

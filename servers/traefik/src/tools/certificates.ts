@@ -1,7 +1,7 @@
 import { decodeCursor, encodeCursor, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { hostsOf, parseRule } from '../rules/parser.js';
-import { parseRuleV2 } from '../rules/v2.js';
+import { type CompileBudget, compileBudget, hostCallsOf, hostsOf, LimitError, readRule } from '../rules/parser.js';
+import { hostCallsOfV2, readRuleV2 } from '../rules/v2.js';
 import type { ProbeResult } from '../tls-probe.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { Cursor } from './shapes.js';
@@ -28,19 +28,28 @@ function allowedBy(entry: string, host: string, port: number): boolean {
 }
 
 /**
- * The names a TLS router serves: its rule's Host() names (undefined when the rule does not parse) and the
- * lower-cased names of its `tls.domains`; undefined for a router without TLS or rule.
+ * The names a TLS router serves: its rule's Host() names and the lower-cased names of its `tls.domains`;
+ * undefined for a router without TLS or rule. `unread` says why the rule was not read whole: beyond this
+ * server's bounds (its Host() names are then taken from the rule's text, as Traefik's ParseDomains takes them
+ * from the whole rule), or not parsing (no Host() name taken).
  */
-function tlsNamesOf(r: Record<string, unknown>): { ruleHosts?: string[]; domains: string[] } | undefined {
+function tlsNamesOf(
+  r: Record<string, unknown>,
+  compiling: CompileBudget,
+): { ruleHosts: string[]; domains: string[]; unread?: { overLimit: boolean; reason: string } } | undefined {
   if (!r.tls || typeof r.rule !== 'string') return undefined;
   const domains = ((r.tls as { domains?: { main?: string; sans?: string[] }[] }).domains ?? [])
     .flatMap((d) => [...(d.main ? [d.main] : []), ...(d.sans ?? [])])
     .map((d) => d.toLowerCase());
+  const v2 = r.ruleSyntax === 'v2';
   try {
-    // a ruleSyntax v2 rule takes several hosts per Host() (pkg/muxer/http/mux.go ParseDomains reads both syntaxes)
-    return { ruleHosts: hostsOf(r.ruleSyntax === 'v2' ? parseRuleV2(r.rule) : parseRule(r.rule)), domains };
-  } catch {
-    return { domains };
+    // a ruleSyntax v2 rule takes several hosts per Host() (pkg/muxer/http/mux.go ParseDomains reads both syntaxes);
+    // a regexp beyond this server's bounds is left unread, which no Host() name depends on
+    return { ruleHosts: hostsOf(v2 ? readRuleV2(r.rule, compiling) : readRule(r.rule, compiling)), domains };
+  } catch (err) {
+    if (!(err instanceof LimitError)) return { ruleHosts: [], domains, unread: { overLimit: false, reason: '' } };
+    const hosts = (v2 ? hostCallsOfV2(r.rule) : hostCallsOf(r.rule)) ?? [];
+    return { ruleHosts: hosts, domains, unread: { overLimit: true, reason: err.limit } };
   }
 }
 
@@ -60,10 +69,11 @@ async function checkProbeTarget(host: string, port: number, ctx: ToolContext<Tra
   if (probeAllow.some((entry) => allowedBy(entry, h, port))) return;
   if (port === 443 || port === tlsAddress.port) {
     const { items } = await ctx.api.listAll('api/http/routers', {}, ctx.signal);
+    const compiling = compileBudget();
     for (const r of items) {
       // (a rule that does not parse names no host; its TLS domains still count)
-      const names = tlsNamesOf(r);
-      if (names && [...(names.ruleHosts ?? []), ...names.domains].some((n) => n.toLowerCase() === h)) return;
+      const names = tlsNamesOf(r, compiling);
+      if (names && [...names.ruleHosts, ...names.domains].some((n) => n.toLowerCase() === h)) return;
     }
   }
   throw new ToolError(
@@ -142,12 +152,19 @@ export const certificatesSweep = defineTool({
     const { items } = await api.listAll('api/http/routers', {}, signal);
     const byHost = new Map<string, string[]>();
     const skipped: string[] = [];
+    const compiling = compileBudget();
     for (const r of items) {
-      const names = tlsNamesOf(r);
+      const names = tlsNamesOf(r, compiling);
       if (!names) continue;
-      if (!names.ruleHosts) {
+      if (names.unread && !names.unread.overLimit) {
         skipped.push(`${r.name}: rule does not parse`);
         continue;
+      }
+      if (names.unread) {
+        const read = names.ruleHosts.length ? names.ruleHosts.join(', ') : 'none';
+        skipped.push(
+          `${r.name}: rule not evaluated (over this server's limits: ${names.unread.reason}); the Host() names read from its text: ${read}`,
+        );
       }
       for (const h of new Set([...names.ruleHosts, ...names.domains])) {
         if (h.includes('*')) {

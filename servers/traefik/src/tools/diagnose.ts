@@ -1,4 +1,4 @@
-import { ToolError } from '@ravenhelm/kit';
+import { ownRecord, ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
@@ -11,9 +11,9 @@ import {
   type RuleRequest,
   requestOf,
 } from '../rules/matcher.js';
-import { cidrContains, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
+import { cidrContains, compileBudget, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { parseRuleV2 } from '../rules/v2.js';
-import { defineTool } from './define.js';
+import { defineTool, type TraefikServices } from './define.js';
 import { MAX_CHAIN_DEPTH, Priority, priorityOut, priorityRank, qualify, toService } from './shapes.js';
 
 const Verdict = z.enum(['pass', 'refuse', 'redirect', 'unknown']);
@@ -187,6 +187,40 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
   }
 }
 
+/** A HostSNI(`value`) matcher alone, as written (backquotes or double quotes, any spacing, any case of the name). */
+const hostSniOnly = (rule: string) => /^\s*hostsni\s*\(\s*[`"]([^`"]*)[`"]\s*\)\s*$/i.exec(rule)?.[1];
+
+/**
+ * TCP routers that take the connection before HTTP routing: on an entrypoint with both, TCP routers apply first
+ * and HTTP routers only get what none of them matches (docs: routing-configuration/tcp/router/rules-and-priority.md).
+ * `sure`: an enabled one on these entrypoints, on the request's side of TLS, whose rule is HostSNI(`*`) alone (for
+ * TLS also HostSNI of the request's host): it takes the connection. `maybe`: the others there whose rule could
+ * (a HostSNI of `*` or of the host, or a HostSNIRegexp, with other matchers), named as not evaluated here.
+ */
+async function tcpFirst(
+  api: TraefikServices['api'],
+  entryPoints: readonly string[],
+  tls: boolean,
+  host: string,
+  signal: AbortSignal,
+): Promise<{ sure?: string; maybe: string[] }> {
+  const { items } = await api.listAll('api/tcp/routers', {}, signal);
+  const maybe: string[] = [];
+  for (const item of items) {
+    const on = (item.using ?? item.entryPoints) as string[] | undefined;
+    if (entryPoints.length > 0 && on && !on.some((e) => entryPoints.includes(e))) continue;
+    if (item.status === 'disabled' || Boolean(item.tls) !== tls || typeof item.rule !== 'string') continue;
+    const only = hostSniOnly(item.rule);
+    if (only === '*' || (tls && only?.toLowerCase() === host))
+      return { sure: `${item.name} (${redactRule(item.rule)})`, maybe };
+    if (only !== undefined) continue;
+    const rule = item.rule.toLowerCase();
+    if (/hostsniregexp/.test(rule) || rule.includes('`*`') || rule.includes('"*"') || (tls && rule.includes(host)))
+      maybe.push(item.name);
+  }
+  return { maybe };
+}
+
 export const requestsDiagnose = defineTool({
   name: 'requests_diagnose',
   toolset: 'requests',
@@ -208,7 +242,8 @@ export const requestsDiagnose = defineTool({
       .refine((m) => /^[A-Za-z]{1,16}$/.test(m), 'letters only')
       .default('GET')
       .describe('HTTP method'),
-    headers: z.record(z.string().max(256), HeaderValue).optional(),
+    // a header named __proto__ is a valid HTTP token: every own key kept (z.record drops that one)
+    headers: ownRecord(HeaderValue, { key: z.string().max(256) }).optional(),
     clientIp: z.string().max(64).optional().describe('Source address for IP allowlists'),
     entryPoint: z.string().max(64).optional().describe('Entrypoint (default: by URL port)'),
   }),
@@ -254,6 +289,16 @@ export const requestsDiagnose = defineTool({
     // semicolons in the query); with several entrypoints on the port, the first one's.
     const epHttp = eps.find((e) => entryPoints.includes(e.name))?.http as EntryPointHttp | undefined;
     const req = requestOf({ ...input, entryPoint: epHttp });
+    const tcp = await tcpFirst(api, entryPoints, scheme === 'https', req.host, signal);
+    if (tcp.sure) {
+      return {
+        ties: [],
+        middlewares: [],
+        cause: `the connection goes to TCP router ${tcp.sure} before any HTTP router: on a shared entrypoint TCP routers apply first, and its rule takes every ${scheme === 'https' ? `TLS connection for ${req.host}` : 'non-TLS connection'}`,
+        nearMisses: [],
+        skipped: [],
+      };
+    }
     if (req.badPath) {
       return {
         ties: [],
@@ -273,6 +318,7 @@ export const requestsDiagnose = defineTool({
     // nesting, length, regexp size) may still take the request: the answer must not name another router, or
     // a 404, as certain. A disabled one failed in Traefik too and serves nothing.
     const unevaluated: { name: string; rank: bigint }[] = [];
+    const compiling = compileBudget();
     for (const item of items) {
       const on = (item.using ?? item.entryPoints) as string[] | undefined;
       if (entryPoints.length > 0 && on && !on.some((e) => entryPoints.includes(e))) continue;
@@ -281,7 +327,7 @@ export const requestsDiagnose = defineTool({
       if (typeof item.rule !== 'string' || Array.isArray(item.parentRefs)) continue;
       let node: RuleNode;
       try {
-        node = item.ruleSyntax === 'v2' ? parseRuleV2(item.rule) : parseRule(item.rule);
+        node = item.ruleSyntax === 'v2' ? parseRuleV2(item.rule, compiling) : parseRule(item.rule, compiling);
       } catch (err) {
         const served = item.status !== 'disabled';
         if (served) unevaluated.push({ name: item.name, rank: priorityRank(item) });
@@ -327,17 +373,17 @@ export const requestsDiagnose = defineTool({
       const cause = dead
         ? `404: router ${dead.item.name} would match but is disabled: ${((dead.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`
         : `404: no ${scheme === 'https' ? 'TLS ' : 'non-TLS '}router${entryPoints.length ? ` on ${entryPoints.join(', ')}` : ''} matches ${req.method} ${req.host}${req.path}`;
-      const notEvaluated = unevaluated.map((u) => u.name);
+      const notEvaluated = [...tcp.maybe, ...unevaluated.map((u) => u.name)];
       const unless = notEvaluated.length ? `; unless a router not evaluated here matches: ${fiveOf(notEvaluated)}` : '';
       return { ties: [], middlewares: [], status: 404, cause: cause + unless, nearMisses, skipped };
     }
-    const outranking = unevaluated.filter((u) => u.rank >= winner.rank).map((u) => u.name);
+    const outranking = [...tcp.maybe, ...unevaluated.filter((u) => u.rank >= winner.rank).map((u) => u.name)];
     // Traefik leaves a disabled router out of the muxer (pkg/server/router/router.go: AddError, continue), so
     // the request falls through to the winner; the router meant to take it is named with its errors.
     const passedOver = disabled.find((c) => c.rank >= winner.rank && matchRule(c.node, req));
     const caveat =
       (outranking.length
-        ? `; but router(s) ${fiveOf(outranking)} (not evaluated here) have priority >= ${winner.rank} and take the request if their rule matches it`
+        ? `; but router(s) ${fiveOf(outranking)} (not evaluated here${tcp.maybe.length ? '; TCP routers apply before HTTP ones' : ''}) have priority >= ${winner.rank} and take the request if their rule matches it`
         : '') +
       (passedOver
         ? `; router ${passedOver.item.name} (priority ${passedOver.rank}) also matches but is disabled, so it serves nothing: ${((passedOver.item.error as string[]) ?? []).map(redactRouterError).join('; ')}`

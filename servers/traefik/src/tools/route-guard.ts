@@ -12,9 +12,9 @@
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import { type Item, MAX_ITEMS } from '../backend.js';
 import { ROUTE_NAME, type RouteFiles } from '../route-files.js';
-import { parseRule, type RuleNode } from '../rules/parser.js';
-import { hostMatchers, overlapOf, type Reach, reachOf } from '../rules/reach.js';
-import { parseRuleV2 } from '../rules/v2.js';
+import { type CompileBudget, compileBudget, LimitError, type RuleNode, readRule } from '../rules/parser.js';
+import { hostMatchers, overlapOf, type Reach, type RegexWork, reachOf, regexWork } from '../rules/reach.js';
+import { readRuleV2 } from '../rules/v2.js';
 import type { TraefikServices } from './define.js';
 import { priorityOf } from './shapes.js';
 
@@ -113,6 +113,8 @@ export interface Shadowed {
   priority: number;
   /** Where both can match: a host name, "any host", or "hosts both regexes match". */
   where: string;
+  /** Set when they only may: part or all of the router's rule was not evaluated here, and why. */
+  unknown?: string;
   /** A file of the route directory this server wrote. */
   owned: boolean;
 }
@@ -129,16 +131,18 @@ const MAX_OWNER_READS = 200;
 const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined);
 
 /**
- * A router's reach, its rule read in its own syntax (ruleSyntax v2 through the v2 matchers); a rule this server
- * cannot evaluate (unparsable, or beyond its bounds: nesting, length, regex size) may match anything.
+ * A router's reach, its rule read in its own syntax (ruleSyntax v2 through the v2 matchers). A matcher beyond
+ * this server's bounds (regexp size) leaves only its own part unknown; a rule it cannot read at all (too long,
+ * nested too deep, or not parsing here) may match anything, and says why.
  */
-function reachOfItem(item: Item): Reach[] {
-  const any: Reach[] = [{ host: { kind: 'any' }, path: { kind: 'any' } }];
-  if (typeof item.rule !== 'string') return any;
+function reachOfItem(item: Item, work: RegexWork, compiling: CompileBudget): Reach[] {
+  const any = (unknown: string): Reach[] => [{ host: { kind: 'any' }, path: { kind: 'any' }, unknown }];
+  if (typeof item.rule !== 'string') return any('it has no rule');
   try {
-    return reachOf(item.ruleSyntax === 'v2' ? parseRuleV2(item.rule) : parseRule(item.rule));
-  } catch {
-    return any;
+    const rule = item.ruleSyntax === 'v2' ? readRuleV2(item.rule, compiling) : readRule(item.rule, compiling);
+    return reachOf(rule, work);
+  } catch (err) {
+    return any(err instanceof LimitError ? err.limit : `it does not parse here: ${(err as Error).message}`);
   }
 }
 
@@ -161,7 +165,9 @@ export async function shadowedBy(
   files: RouteFiles,
 ): Promise<{ shadowed: Shadowed[]; partial: boolean; priority: number }> {
   const priority = router.priority ?? Buffer.byteLength(router.rule);
-  const mine = reachOf(node);
+  const work = regexWork();
+  const compiling = compileBudget();
+  const mine = reachOf(node, work);
   const myEps = router.entryPoints?.length ? router.entryPoints : entryPoints;
   const { items, truncated } = await ctx.api.listAll('api/http/routers', {}, ctx.signal);
   const shadowed: Shadowed[] = [];
@@ -172,10 +178,10 @@ export async function shadowedBy(
     const eps = strings(item.using ?? item.entryPoints) ?? entryPoints;
     const theirs = priorityOf(item);
     if (theirs > priority || !eps.some((e) => myEps.includes(e))) continue;
-    const where = overlapOf(mine, reachOfItem(item));
-    if (!where) continue;
+    const overlap = overlapOf(mine, reachOfItem(item, work, compiling), work);
+    if (!overlap) continue;
     const owned = reads++ < MAX_OWNER_READS && (await writtenByUs(item, files));
-    shadowed.push({ name: item.name, priority: theirs, where, owned });
+    shadowed.push({ name: item.name, priority: theirs, ...overlap, owned });
   }
   shadowed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { shadowed, partial: truncated, priority };
@@ -187,7 +193,10 @@ function describeShadowed(s: Shadowed, priority: number): string {
     s.priority === priority
       ? `same priority ${priority}: Traefik's order is undefined`
       : `priority ${s.priority} < ${priority}`;
-  return `${s.name} (${order}; ${s.where})${s.owned ? ', written by this server' : ''}`;
+  const where = s.unknown
+    ? `may conflict on ${s.where}: rule of router ${s.name} was not evaluated (${s.unknown})`
+    : s.where;
+  return `${s.name} (${order}; ${where})${s.owned ? ', written by this server' : ''}`;
 }
 
 /** How many outranked routers a refusal or a plan names one by one; the rest are counted. */
@@ -201,7 +210,9 @@ function listed(list: readonly Shadowed[], priority: number): string {
 
 /**
  * Refuses outranking a router this server did not write unless the call names it in `shadows`; otherwise the
- * line the plan and the result show (empty when nothing is outranked).
+ * line the plan and the result show (empty when nothing is outranked). A router that only may be outranked (its
+ * rule not evaluated here) is refused the same way, as every other doubt of this check is (two regexps, a
+ * negation): taking another team's traffic needs the caller to name the router; the refusal says it is a "may".
  */
 export function acceptShadowing(found: Awaited<ReturnType<typeof shadowedBy>>, accepted: readonly string[]): string {
   const { shadowed, partial, priority } = found;
@@ -211,9 +222,12 @@ export function acceptShadowing(found: Awaited<ReturnType<typeof shadowedBy>>, a
       refused.length > 20
         ? 'at most 20 can be accepted in shadows: narrow the rule or set a lower priority'
         : `narrow the rule or set a lower priority; or, to take that traffic on purpose, pass shadows: ${JSON.stringify(refused.map((s) => s.name))}`;
+    const unsure = refused.filter((s) => s.unknown).length;
+    const verb = unsure === refused.length ? 'may take' : 'would take';
+    const some = unsure > 0 && unsure < refused.length ? ` (${unsure} of them only may)` : '';
     throw new ToolError(
       'ERR_CONFLICT',
-      `the new router (priority ${priority}) would take precedence over ${refused.length} router(s) this server did not write: ${listed(refused, priority)}. To fix: ${fix}`,
+      `the new router (priority ${priority}) ${verb} precedence over ${refused.length} router(s) this server did not write${some}: ${listed(refused, priority)}. To fix: ${fix}`,
     );
   }
   const partly = partial ? ` (only the first ${MAX_ITEMS} routers of Traefik were checked)` : '';
