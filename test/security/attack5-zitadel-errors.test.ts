@@ -48,7 +48,7 @@ describe('Zitadel error codes the mapping did not name', () => {
     expect(r.isError).toBe(true);
     // before the fix: "(gRPC code 14)"
     expect(r.text).toMatch(
-      /^ERR_BACKEND_ERROR: Zitadel failed on .* \(unavailable\): upstream connect error; try again/,
+      /^ERR_BACKEND_UNAVAILABLE: Zitadel is not able to answer .* right now \(UNAVAILABLE\): upstream connect error; try again shortly/,
     );
   });
 });

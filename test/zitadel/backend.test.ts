@@ -90,8 +90,8 @@ describe('error mapping', () => {
     [400, { code: 9, message: 'Errors.Project.Role.NotFound' }, 'ERR_INVALID_INPUT'],
     [403, { code: 7, message: 'No matching permissions found' }, 'ERR_NOT_ALLOWED'],
     [401, { code: 16, message: 'Errors.Token.Invalid' }, 'ERR_BACKEND_ERROR'],
-    [503, { code: 14, message: 'unavailable' }, 'ERR_BACKEND_ERROR'],
-    [502, '<html>bad gateway</html>', 'ERR_BACKEND_ERROR'],
+    [503, { code: 14, message: 'unavailable' }, 'ERR_BACKEND_UNAVAILABLE'],
+    [502, '<html>bad gateway</html>', 'ERR_BACKEND_UNAVAILABLE'],
   ] as const)('HTTP %i %j -> %s', (status, body, code) => {
     const err = zitadelError(status, body, 'user 1');
     expect(err.code).toBe(code);

@@ -401,6 +401,14 @@ export function zitadelError(status: number, body: unknown, what: string, secret
       `Zitadel did not accept this server's credentials${detail}; check the service-account key file and that the account is active`,
     );
   }
+  // UNAVAILABLE, or a gateway in front saying Zitadel is down: the code other servers use for a backend that
+  // cannot answer now (Prometheus' and GitLab's 503s), so an agent handles every server's outage alike
+  if (code === 14 || (code === undefined && (status === 502 || status === 503))) {
+    return new ToolError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `Zitadel is not able to answer ${what} right now (${code === 14 ? 'UNAVAILABLE' : `HTTP ${status}`})${detail}; try again shortly, or check that Zitadel is up`,
+    );
+  }
   const name = code !== undefined ? (GRPC_NAMES[code] ?? `gRPC code ${code}`) : `HTTP ${status}`;
   return new ToolError('ERR_BACKEND_ERROR', `Zitadel failed on ${what} (${name})${detail}; try again or check Zitadel`);
 }
