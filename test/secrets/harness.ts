@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
@@ -151,4 +152,24 @@ export function assertNowhere(values: readonly string[], channels: Record<string
       if (escaped !== v && text.includes(escaped)) throw new Error(`a secret value (escaped) appears in ${channel}`);
     }
   }
+}
+
+/** The real AWS SDK client against the simulator, with its keys and no retries. */
+export function sdkFor(sim: SecretsManagerSimulator): SecretsManagerClient {
+  return new SecretsManagerClient({
+    endpoint: sim.url,
+    region: sim.region,
+    credentials: { accessKeyId: sim.accessKeyId, secretAccessKey: sim.secretAccessKey },
+    maxAttempts: 1,
+  });
+}
+
+/** The error a call to the service fails with (its name and message); throws when the call succeeds. */
+export async function awsError(p: Promise<unknown>): Promise<{ name: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return { name: (err as Error).name, message: (err as Error).message };
+  }
+  throw new Error('expected the call to fail');
 }

@@ -9,7 +9,8 @@
  *   GetSecretValue (VersionId/VersionStage), CreateSecret, PutSecretValue (a new AWSCURRENT moves the old
  *   one to AWSPREVIOUS; ClientRequestToken = VersionId, same token + other value -> ResourceExistsException),
  *   UpdateSecret, UpdateSecretVersionStage, DeleteSecret (RecoveryWindowInDays 7-30, default 30, or
- *   ForceDeleteWithoutRecovery, not both), RestoreSecret, TagResource, GetRandomPassword; "Common Errors"
+ *   ForceDeleteWithoutRecovery, not both; a replicated primary or a replica is refused), RestoreSecret, TagResource
+ *   (Tag: Key 1-128, Value 0-256), ReplicateSecretToRegions, RemoveRegionsFromReplication, GetRandomPassword; "Common Errors"
  *   and each action's Errors section (all client errors are HTTP 400, InternalServiceError 500).
  * - The service model shipped in aws/aws-sdk-js-v3 clients/client-secrets-manager (protocol awsJson1_1,
  *   target prefix `secretsmanager`, timestamps as epoch seconds, error shapes with `Message`).
@@ -57,6 +58,8 @@ interface Secret {
   owningService?: string;
   /** Regions this primary secret is replicated to (DescribeSecret ReplicationStatus, all InSync). */
   replicaRegions?: string[];
+  /** Set on a replica: the Region of its primary (DescribeSecret PrimaryRegion; its ARN names this Region). */
+  primaryRegion?: string;
   deletedDate?: number;
   deletionDate?: number;
 }
@@ -97,6 +100,11 @@ export class SecretsManagerSimulator {
      * of the client under test (a put landing in the middle of a rotation).
      */
     beforeNext?: { operation: string; run: () => void };
+    /**
+     * Every request for this operation after the first `skip` gets this error until cleared: a service that keeps
+     * throttling (ThrottlingException, HTTP 400, "Rate exceeded"), not one passing fault.
+     */
+    failFrom?: { operation: string; skip: number; type: string; message: string; status?: number; seen?: number };
     /** Operations answered, in order. */
     operations: string[];
     /**
@@ -175,6 +183,8 @@ export class SecretsManagerSimulator {
       binary?: boolean;
       /** Replicated to these Regions, as ReplicateSecretToRegions leaves a primary secret. */
       replicas?: string[];
+      /** A replica in this simulator's Region of a primary secret in that Region. */
+      replicaOf?: string;
     } = {},
   ): string {
     const at = this.now() - (opts.createdDaysAgo ?? 0) * 86_400;
@@ -187,6 +197,7 @@ export class SecretsManagerSimulator {
     }
     if (opts.owningService !== undefined) secret.owningService = opts.owningService;
     if (opts.replicas !== undefined) secret.replicaRegions = [...opts.replicas];
+    if (opts.replicaOf !== undefined) secret.primaryRegion = opts.replicaOf;
     const r = opts.rotation;
     if (r) {
       secret.rotationEnabled = true;
@@ -212,6 +223,13 @@ export class SecretsManagerSimulator {
     const s = this.#secrets.get(name);
     if (!s) throw new Error(`no secret ${name}`);
     return this.#putVersion(s, randomUUID(), { string: value }, ['AWSCURRENT']).id;
+  }
+
+  /** Adds replica Regions as ReplicateSecretToRegions does, as another operator would. */
+  replicate(name: string, regions: string[]): void {
+    const s = this.#secrets.get(name);
+    if (!s) throw new Error(`no secret ${name}`);
+    s.replicaRegions = [...new Set([...(s.replicaRegions ?? []), ...regions])];
   }
 
   /** The stored value of a stage (AWSCURRENT by default), for assertions. */
@@ -283,6 +301,11 @@ export class SecretsManagerSimulator {
       if (failNext && failNext.operation === operation) {
         this.control.failNext = undefined;
         throw new AwsError(failNext.type, failNext.message, failNext.status ?? 400);
+      }
+      const failFrom = this.control.failFrom;
+      if (failFrom && failFrom.operation === operation) {
+        failFrom.seen = (failFrom.seen ?? 0) + 1;
+        if (failFrom.seen > failFrom.skip) throw new AwsError(failFrom.type, failFrom.message, failFrom.status ?? 400);
       }
       const handler = this.#operations[operation];
       if (!handler) throw new AwsError('UnknownOperationException', '');
@@ -455,9 +478,7 @@ export class SecretsManagerSimulator {
           'You must provide either SecretString or SecretBinary, not both.',
         );
       }
-      const tags = Object.fromEntries(
-        ((b.Tags as { Key: string; Value: string }[]) ?? []).map((t) => [t.Key, t.Value]),
-      );
+      const tags = Object.fromEntries(checkedTags(b.Tags).map((t) => [t.Key, t.Value]));
       const s = this.#newSecret(name, b.Description as string | undefined, tags, this.now());
       const out: Body = { ARN: s.arn, Name: s.name };
       // API reference, CreateSecret: "If you include SecretString or SecretBinary, then Secrets Manager creates an
@@ -472,7 +493,7 @@ export class SecretsManagerSimulator {
       return out;
     },
     PutSecretValue: (b) => {
-      const s = this.#live(b.SecretId);
+      const s = this.#primary(this.#live(b.SecretId));
       // API reference, Common Errors / PutSecretValue, InvalidRequestException: "The secret is managed by another
       // service, and you must use that service to update it."
       if (s.owningService !== undefined) {
@@ -493,7 +514,7 @@ export class SecretsManagerSimulator {
       return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
     },
     UpdateSecret: (b) => {
-      const s = this.#live(b.SecretId);
+      const s = this.#primary(this.#live(b.SecretId));
       if (b.Description !== undefined) s.description = String(b.Description);
       s.lastChanged = this.now();
       const out: Body = { ARN: s.arn, Name: s.name };
@@ -503,7 +524,7 @@ export class SecretsManagerSimulator {
       return out;
     },
     UpdateSecretVersionStage: (b) => {
-      const s = this.#live(b.SecretId);
+      const s = this.#primary(this.#live(b.SecretId));
       const stage = String(b.VersionStage ?? '');
       if (!stage) throw new AwsError('InvalidParameterException', 'VersionStage is required.');
       const holder = [...s.versions.values()].find((v) => v.stages.has(stage));
@@ -546,12 +567,15 @@ export class SecretsManagerSimulator {
       // scheduled deletion"). A forced deletion takes it at once; a second recovery window is refused with
       // InvalidRequestException, as any change to a secret scheduled for deletion ("Common Errors").
       // API reference, DeleteSecret: "You can't delete a primary secret that is replicated to other Regions. You
-      // must first delete the replicas using RemoveRegionsFromReplication" (InvalidRequestException; the wording
-      // here is ours).
+      // must first delete the replicas using RemoveRegionsFromReplication". The reference does not name the error;
+      // the service answers InvalidParameterException, "You can't delete secret <ARN> that still has replica regions
+      // [r1, r2]." and, in a replica's Region, "Operation not permitted on a replica secret. Call must be made in
+      // primary secret's region." (as real accounts logged them: gruntwork-io/cloud-nuke#435, rebuy-de/aws-nuke#1127).
+      this.#primary(s);
       if (s.replicaRegions && s.replicaRegions.length > 0) {
         throw new AwsError(
-          'InvalidRequestException',
-          `You can't delete secret ${s.name} because it is replicated to ${s.replicaRegions.join(', ')}. Remove the replicas first.`,
+          'InvalidParameterException',
+          `You can't delete secret ${s.arn} that still has replica regions [${s.replicaRegions.join(', ')}].`,
         );
       }
       const now = this.now();
@@ -575,6 +599,35 @@ export class SecretsManagerSimulator {
       s.deletionDate = now + days * 86_400;
       return { ARN: s.arn, Name: s.name, DeletionDate: s.deletionDate };
     },
+    // API reference, ReplicateSecretToRegions (AddReplicaRegions: Region, KmsKeyId) and RemoveRegionsFromReplication
+    // (RemoveReplicaRegions: 1+ Regions, pattern ^([a-z]+-)+\d+$): both answer the ARN and the ReplicationStatus, and
+    // both are refused on a replica (InvalidParameterException, as DeleteSecret above). A removed replica is deleted
+    // at once (DeleteSecret: "When you delete a replica, it is deleted immediately").
+    ReplicateSecretToRegions: (b) => {
+      const s = this.#primary(this.#live(b.SecretId));
+      const add = (Array.isArray(b.AddReplicaRegions) ? b.AddReplicaRegions : []) as { Region?: unknown }[];
+      if (add.length < 1) throw new AwsError('InvalidParameterException', 'AddReplicaRegions must name a Region.');
+      const regions = add.map((r, i) => region(r.Region, `addReplicaRegions.${i + 1}.member.region`));
+      if (regions.includes(this.region)) {
+        throw new AwsError(
+          'InvalidParameterException',
+          `A secret can't be replicated to its own Region ${this.region}.`,
+        );
+      }
+      s.replicaRegions = [...new Set([...(s.replicaRegions ?? []), ...regions])];
+      s.lastChanged = this.now();
+      return { ARN: s.arn, ReplicationStatus: this.#replicationStatus(s) };
+    },
+    RemoveRegionsFromReplication: (b) => {
+      const s = this.#primary(this.#find(b.SecretId));
+      const remove = Array.isArray(b.RemoveReplicaRegions) ? b.RemoveReplicaRegions : [];
+      if (remove.length < 1)
+        throw new AwsError('InvalidParameterException', 'RemoveReplicaRegions must name a Region.');
+      const regions = remove.map((r, i) => region(r, `removeReplicaRegions.${i + 1}.member`));
+      s.replicaRegions = (s.replicaRegions ?? []).filter((r) => !regions.includes(r));
+      s.lastChanged = this.now();
+      return { ARN: s.arn, ReplicationStatus: this.#replicationStatus(s) };
+    },
     RestoreSecret: (b) => {
       const s = this.#find(b.SecretId);
       delete s.deletedDate;
@@ -583,8 +636,8 @@ export class SecretsManagerSimulator {
       return { ARN: s.arn, Name: s.name };
     },
     TagResource: (b) => {
-      const s = this.#live(b.SecretId);
-      for (const t of (b.Tags as { Key: string; Value: string }[]) ?? []) {
+      const s = this.#primary(this.#live(b.SecretId));
+      for (const t of checkedTags(b.Tags)) {
         s.tags = s.tags.filter((x) => x.Key !== t.Key);
         s.tags.push({ Key: t.Key, Value: t.Value });
       }
@@ -711,6 +764,26 @@ export class SecretsManagerSimulator {
     return undefined;
   }
 
+  /** The secret when it is a primary; a replica takes no change in its own Region. */
+  #primary(s: Secret): Secret {
+    if (s.primaryRegion !== undefined) {
+      throw new AwsError(
+        'InvalidParameterException',
+        "Operation not permitted on a replica secret. Call must be made in primary secret's region.",
+      );
+    }
+    return s;
+  }
+
+  #replicationStatus(s: Secret): Body[] {
+    return (s.replicaRegions ?? []).map((Region) => ({
+      Region,
+      KmsKeyId: 'alias/aws/secretsmanager',
+      Status: 'InSync',
+      StatusMessage: 'Replication succeeded',
+    }));
+  }
+
   #live(id: unknown): Secret {
     const s = this.#find(id);
     if (s.deletedDate !== undefined) throw new AwsError('InvalidRequestException', DELETED_MSG);
@@ -746,16 +819,13 @@ export class SecretsManagerSimulator {
     if (s.rotationRules !== undefined) out.RotationRules = { ...s.rotationRules };
     if (s.nextRotation !== undefined) out.NextRotationDate = s.nextRotation;
     if (s.owningService !== undefined) out.OwningService = s.owningService;
-    // DescribeSecret PrimaryRegion and ReplicationStatus (Region, KmsKeyId, Status InSync/InProgress/Failed)
-    if (stagesField === 'VersionIdsToStages') out.PrimaryRegion = this.region;
-    if (s.replicaRegions && s.replicaRegions.length > 0) {
-      out.ReplicationStatus = s.replicaRegions.map((Region) => ({
-        Region,
-        KmsKeyId: 'alias/aws/secretsmanager',
-        Status: 'InSync',
-        StatusMessage: 'Replication succeeded',
-      }));
+    // DescribeSecret PrimaryRegion and ReplicationStatus (Region, KmsKeyId, Status InSync/InProgress/Failed); a
+    // ListSecrets entry names PrimaryRegion only for a secret that is replicated or a replica
+    const replicated = (s.replicaRegions?.length ?? 0) > 0;
+    if (stagesField === 'VersionIdsToStages' || replicated || s.primaryRegion !== undefined) {
+      out.PrimaryRegion = s.primaryRegion ?? this.region;
     }
+    if (replicated) out.ReplicationStatus = this.#replicationStatus(s);
     if (s.deletedDate !== undefined) out.DeletedDate = s.deletedDate;
     if (s.tags.length > 0) out.Tags = s.tags.map((t) => ({ ...t }));
     out[stagesField] = versionIdsToStages(s);
@@ -797,6 +867,36 @@ function matchesFilter(s: Secret, key: string, values: string[]): boolean {
     const hit = fields().some((f) => norm(f).startsWith(prefix));
     return negate ? !hit : hit;
   });
+}
+
+/**
+ * Tags as the service takes them (API reference, Tag: Key 1-128 characters, Value 0-256; a member outside its
+ * constraints is a ValidationException, "Common Errors"). The wording is ours. Keys are data: "__proto__" is a key
+ * like any other.
+ */
+function checkedTags(raw: unknown): { Key: string; Value: string }[] {
+  const tags = (Array.isArray(raw) ? raw : []) as { Key?: unknown; Value?: unknown }[];
+  return tags.map((t, i) => {
+    const Key = typeof t.Key === 'string' ? t.Key : '';
+    const Value = typeof t.Value === 'string' ? t.Value : '';
+    const field = Key.length < 1 || Key.length > 128 ? 'key' : Value.length > 256 ? 'value' : undefined;
+    if (field) {
+      throw new AwsError(
+        'ValidationException',
+        `1 validation error detected: Value at 'tags.${i + 1}.member.${field}' failed to satisfy constraint: Member must have length ${field === 'key' ? 'between 1 and 128' : 'less than or equal to 256'}`,
+      );
+    }
+    return { Key, Value };
+  });
+}
+
+/** A Region as the service model's RegionType takes it (1-128 characters, ^([a-z]+-)+\d+$). */
+function region(v: unknown, field: string): string {
+  if (typeof v === 'string' && v.length <= 128 && /^([a-z]+-)+\d+$/.test(v)) return v;
+  throw new AwsError(
+    'ValidationException',
+    `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$`,
+  );
 }
 
 function optInt(v: unknown, field: string, min: number, max: number): number | undefined {

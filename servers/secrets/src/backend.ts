@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type {
   CreateSecretCommandOutput,
   DeleteSecretCommandOutput,
@@ -64,6 +65,11 @@ export interface SecretsBackendOptions {
   maxAttempts: number;
   /** Where calls are recorded (ravenhelm_backend_*{backend="secretsmanager"}). */
   metrics?: BackendRecorder | undefined;
+  /**
+   * Key material for the ClientRequestToken of a store (see `store`); replicas that share it write one version for
+   * the same put. Undefined: random per process.
+   */
+  requestTokenKey?: Buffer | undefined;
 }
 
 export interface ListQuery {
@@ -148,9 +154,15 @@ export class SecretsBackend {
   #built: SecretsManagerClient | undefined;
 
   readonly #series: BackendSeries | undefined;
+  readonly #tokenKey: Buffer;
 
   constructor(opts: SecretsBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
+    // HKDF, not the key itself: the same key signs value fingerprints (HMAC of the value), so a value equal to a
+    // label would otherwise show a derived key in its fingerprint
+    this.#tokenKey = Buffer.from(
+      hkdfSync('sha256', opts.requestTokenKey ?? randomBytes(32), 'ravenhelm/secrets', 'ClientRequestToken', 32),
+    );
     this.#series = opts.metrics?.backend('secretsmanager');
     this.endpoint = opts.endpoint;
     // The AWS SDK is loaded, and the client built, by the first call that needs them, not at start.
@@ -315,6 +327,13 @@ export class SecretsBackend {
    * for every new ClientRequestToken, whatever the value (API reference, PutSecretValue), so a repeated call
    * (a retry after a lost answer) would move AWSPREVIOUS onto the same value and leave the value before it
    * without a label, out of reach of a rollback.
+   *
+   * Two identical calls at once both find the old value current: each put gets the same ClientRequestToken, an
+   * HMAC under a server-held key of the secret's ARN, the AWSCURRENT version read and the value, so the service
+   * makes one version and ignores the second request (API reference, PutSecretValue ClientRequestToken: same
+   * token and value, "the request is ignored"). The token becomes the VersionId, shown by DescribeSecret: keyed,
+   * it tells nobody without the key anything about the value (a plain hash would let a reader test guesses).
+   * Bound to the version read, the same value stored again later (A, B, A) is a new version.
    */
   async store(
     name: string,
@@ -341,7 +360,13 @@ export class SecretsBackend {
       return { name: current.Name ?? name, versionId: current.VersionId, created: false, unchanged: true };
     }
     try {
-      const out = await this.putValue(name, value, undefined, signal);
+      const token = current?.ARN ? this.#requestToken(current.ARN, current.VersionId ?? '', value) : undefined;
+      let out = await this.putValue(name, value, undefined, signal, token);
+      // The service ignores a token it has seen with this value, whatever that version's labels are now: after a
+      // rollback to the version read then, the version the token made is not current. Stored again, new token.
+      if (token && out.VersionStages && !out.VersionStages.includes('AWSCURRENT')) {
+        out = await this.putValue(name, value, undefined, signal);
+      }
       return { name: out.Name ?? name, versionId: out.VersionId ?? '', created: false };
     } catch (err) {
       if (mode === 'upsert' && isAwsError(err, 'ResourceNotFoundException')) {
@@ -352,10 +377,26 @@ export class SecretsBackend {
             err instanceof ToolError ? err.details : {},
           );
         }
-        return create();
+        // another call created it since (two identical upserts at once): stored into it like any existing secret
+        return create().catch((again: unknown) => {
+          if (isAwsError(again, 'ResourceExistsException'))
+            return this.store(name, value, 'update', description, signal);
+          throw again;
+        });
       }
       throw err;
     }
+  }
+
+  /** A ClientRequestToken (32-64 characters; a UUID, version 8: custom) keyed by the server's token key. */
+  #requestToken(arn: string, baseVersionId: string, value: string): string {
+    const mac = createHmac('sha256', this.#tokenKey);
+    for (const part of [arn, baseVersionId, value]) mac.update(`${Buffer.byteLength(part)}:`).update(part);
+    const b = mac.digest().subarray(0, 16);
+    b[6] = ((b[6] as number) & 0x0f) | 0x80;
+    b[8] = ((b[8] as number) & 0x3f) | 0x80;
+    const hex = b.toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
   async putValue(
@@ -363,6 +404,8 @@ export class SecretsBackend {
     value: string,
     stages: string[] | undefined,
     signal: AbortSignal,
+    /** Undefined: the SDK's own (a random UUID per call). */
+    clientRequestToken?: string,
   ): Promise<PutSecretValueCommandOutput> {
     valueFits(name, value);
     return this.#send(
@@ -374,6 +417,7 @@ export class SecretsBackend {
             SecretId: name,
             SecretString: value,
             ...(stages ? { VersionStages: stages } : {}),
+            ...(clientRequestToken ? { ClientRequestToken: clientRequestToken } : {}),
           }),
           { abortSignal },
         ),
@@ -427,7 +471,14 @@ export class SecretsBackend {
     // A forced deletion also takes a secret already scheduled for deletion; a scheduled one refuses a second window.
     const refused = {
       code: 'ERR_CONFLICT',
-      hint: `${'force' in how ? '' : 'the secret may be already scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it; force, if allowed, deletes it now), or '}another service manages it (delete it through that service), or it is replicated to other Regions (remove the replicas first)`,
+      hint: `${'force' in how ? '' : 'the secret may be already scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it; force, if allowed, deletes it now), or '}another service manages it (delete it through that service)`,
+    } as const;
+    // The service answers a replicated primary, and a replica in its own Region, with InvalidParameterException
+    // ("... still has replica regions [..]", "Operation not permitted on a replica secret"; seen from real accounts in
+    // gruntwork-io/cloud-nuke#435, rebuy-de/aws-nuke#1127): a state to change first, not an argument to fix.
+    const replicated = {
+      code: 'ERR_CONFLICT',
+      hint: 'the secret is replicated to other Regions (an operator removes the replicas first: aws secretsmanager remove-regions-from-replication), or it is a replica (deleted from its primary Region only); secrets_describe shows its state. Nothing was changed',
     } as const;
     return this.#send(
       `delete secret "${name}"`,
@@ -442,7 +493,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { errors: { InvalidRequestException: refused } },
+      { errors: { InvalidRequestException: refused, InvalidParameterException: replicated } },
     );
   }
 

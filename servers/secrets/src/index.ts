@@ -57,7 +57,9 @@ export const SecretsBackendConfig = z.object({
     .string()
     .min(16)
     .optional()
-    .describe('Key for value fingerprints; random per process when unset (fingerprints then compare within one run)'),
+    .describe(
+      'Key for value fingerprints and secrets_put request tokens; random per process when unset (fingerprints then compare within one run, and identical puts through two replicas may write two versions)',
+    ),
   revealRedisUrl: z
     .string()
     .optional()
@@ -126,6 +128,7 @@ export const secretsServer = defineServer({
           ...(config.revealRedisTls ? { tls: config.revealRedisTls } : {}),
         })
       : undefined;
+    const fingerprintKey = config.fingerprintKey ? Buffer.from(config.fingerprintKey, 'utf8') : randomBytes(32);
     return {
       sm: new SecretsBackend({
         region: config.region,
@@ -133,8 +136,10 @@ export const secretsServer = defineServer({
         timeoutMs: config.timeoutMs,
         maxAttempts: config.maxAttempts,
         metrics,
+        // shared by replicas when configured: identical puts through two replicas write one version
+        requestTokenKey: fingerprintKey,
       }),
-      fingerprintKey: config.fingerprintKey ? Buffer.from(config.fingerprintKey, 'utf8') : randomBytes(32),
+      fingerprintKey,
       strength: config.strength,
       files: config.files,
       reveals: createConfirmationStore({ keyPrefix: 'ravenhelm:reveal:secrets', ...(redis ? { redis } : {}) }),

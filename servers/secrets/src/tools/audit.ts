@@ -9,6 +9,8 @@ import { Cursor, decodeListCursor, Issue, nextListCursor, Page, SecretName } fro
 import { jsonText, putTarget } from './values.js';
 
 const MAX_FINDINGS = 500;
+/** Errors that say the service is busy or slow, not that a secret cannot be read. */
+const BUSY = new Set(['ERR_BACKEND_UNAVAILABLE', 'ERR_BACKEND_TIMEOUT']);
 const DAY = 86_400_000;
 
 export const storeAudit = defineTool({
@@ -33,9 +35,10 @@ export const storeAudit = defineTool({
       z.object({ name: z.string(), issue: Issue, key: z.string().optional(), detail: z.string().optional() }),
     ),
     ...Page,
+    note: z.string().optional(),
   }),
   handler: async (input, { sm, signal, strength, maxOutputBytes }) => {
-    const at = decodeListCursor(input.cursor);
+    const at = decodeListCursor(input.cursor, { tool: 'store_audit', namePrefix: input.namePrefix });
     const page = await sm.list(
       { namePrefix: input.namePrefix, maxResults: Math.min(100, at.s + input.limit), nextToken: at.t },
       signal,
@@ -43,7 +46,12 @@ export const storeAudit = defineTool({
     const listed = page.SecretList ?? [];
     const entries = listed.slice(at.s, at.s + input.limit);
     const maxAgeDays = input.maxAgeDays ?? strength.maxAgeDays;
-    const perSecret = await mapLimit(entries, 4, async (e) => {
+    // A read the service throttles (or that times out) says nothing about the secret: the page stops before it,
+    // no later read is sent (a throttled service asked for the rest of the page at once is a retry storm), and the
+    // cursor continues from it.
+    let busy: { at: number; err: ToolError } | undefined;
+    const perSecret = await mapLimit(entries, 4, async (e, i) => {
+      if (busy && i > busy.at) return [];
       const name = e.Name ?? e.ARN ?? '?';
       const found: (Finding & { key?: string })[] = [];
       let versionDate: Date | undefined;
@@ -53,6 +61,10 @@ export const storeAudit = defineTool({
         if (got.SecretString !== undefined) found.push(...checkSecret(got.SecretString, strength));
       } catch (err) {
         if (signal.aborted) throw err;
+        if (err instanceof ToolError && BUSY.has(err.code)) {
+          if (!busy || i < busy.at) busy = { at: i, err };
+          return [];
+        }
         const aws = err instanceof ToolError ? String(err.details.awsError ?? err.code) : 'error';
         found.push({ issue: 'unreadable', detail: aws });
       }
@@ -66,9 +78,17 @@ export const storeAudit = defineTool({
     });
     // Whole secrets, in order, while their findings fit the budget (at least one): the cursor continues
     // after the last secret answered, so the findings of the others come on the next page, none lost.
+    const stop = busy as { at: number; err: ToolError } | undefined;
+    if (stop?.at === 0) {
+      throw new ToolError(
+        stop.err.code,
+        `${stop.err.message}; store_audit read no secret of this page and sent no further reads: retry later${input.cursor ? ' with the same cursor' : ''}`,
+        stop.err.details,
+      );
+    }
     let covered = 0;
     let rows: (typeof perSecret)[number] = [];
-    for (const found of perSecret) {
+    for (const found of perSecret.slice(0, stop?.at)) {
       const more = [...rows, ...found];
       if (covered > 0 && jsonBytes(more) > maxOutputBytes - 1024) break;
       rows = more;
@@ -83,6 +103,11 @@ export const storeAudit = defineTool({
       total: rows.length,
       truncated: next !== undefined || findings.length < rows.length,
       ...(next ? { nextCursor: next } : {}),
+      ...(stop && covered === stop.at
+        ? {
+            note: `stopped before "${entries[stop.at]?.Name ?? '?'}": Secrets Manager answered ${String(stop.err.details.awsError ?? stop.err.code)}; the rest of the page was not read: continue later with nextCursor`,
+          }
+        : {}),
     };
   },
 });
@@ -97,13 +122,17 @@ function fitBudget<T>(rows: T[], maxOutputBytes: number): T[] {
   return out;
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i] as T);
+      out[i] = await fn(items[i] as T, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

@@ -66,6 +66,30 @@ export function quoteArg(s: string): string {
 }
 
 /**
+ * Refuses a change to a replica: a secret whose PrimaryRegion is not the Region its ARN names (DescribeSecret
+ * PrimaryRegion; API reference, "Replicate secrets across Regions"). The service refuses every change made in a
+ * replica's Region (InvalidParameterException, "Operation not permitted on a replica secret"); only the primary's
+ * Region changes it, and removing the replica there deletes it.
+ */
+export function refuseReplica(
+  name: string,
+  d: { ARN?: string | undefined; PrimaryRegion?: string | undefined },
+  doing: 'delete' | 'put' | 'rotate',
+): void {
+  const here = d.ARN?.split(':')[3];
+  const primary = d.PrimaryRegion;
+  if (!primary || !here || primary === here) return;
+  const what =
+    doing === 'delete'
+      ? `To delete this replica, an operator runs aws secretsmanager remove-regions-from-replication --region ${primary} --secret-id ${quoteArg(name)} --remove-replica-regions ${here} (it is deleted at once); to delete the secret everywhere, delete the primary in ${primary} once its replicas are removed`
+      : `Change the primary in ${primary} (a server configured for that Region); the new value replicates here`;
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `secret "${name}" is a replica of the primary secret in ${primary}; Secrets Manager refuses any change to it in ${here}. ${what}. Nothing was changed`,
+  );
+}
+
+/**
  * Who rotates a secret with rotation turned on, on what schedule, and when next (DescribeSecret: RotationLambdaARN,
  * OwningService, RotationRules, NextRotationDate "on or before this date"). RotationRules holds
  * AutomaticallyAfterDays or a ScheduleExpression (rate() or cron()), and Duration, the window a rotation runs in

@@ -1,9 +1,9 @@
 import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
-import { clipChars, jsonBytes, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, putOwn, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { SecretsBackend } from '../backend.js';
 import { defineTool } from './define.js';
-import { quoteArg, rotationOf } from './rotation.js';
+import { quoteArg, refuseReplica, rotationOf } from './rotation.js';
 import { Cursor, decodeListCursor, nextListCursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
 
@@ -15,8 +15,11 @@ export function metaOf(e: SecretListEntry | DescribeSecretCommandOutput): Secret
   const out: SecretMeta = { name: e.Name ?? e.ARN ?? '?' };
   const description = clip(e.Description);
   if (description) out.description = description;
-  if (e.Tags && e.Tags.length > 0)
-    out.tags = Object.fromEntries(e.Tags.map((t) => [t.Key ?? '', clip(t.Value, 100) ?? '']));
+  if (e.Tags && e.Tags.length > 0) {
+    const tags: Record<string, string> = {};
+    for (const t of e.Tags) putOwn(tags, t.Key ?? '', clip(t.Value, 100) ?? '');
+    out.tags = tags;
+  }
   const dates = {
     created: iso(e.CreatedDate),
     changed: iso(e.LastChangedDate),
@@ -53,7 +56,13 @@ export const secretsList = defineTool({
   }),
   output: z.object({ secrets: z.array(SecretMeta), ...Page }),
   handler: async (input, { sm, signal, maxOutputBytes }) => {
-    const at = decodeListCursor(input.cursor);
+    const at = decodeListCursor(input.cursor, {
+      tool: 'secrets_list',
+      namePrefix: input.namePrefix,
+      tagKey: input.tagKey,
+      tagValue: input.tagValue,
+      includeDeleted: input.includeDeleted,
+    });
     const page = await sm.list(
       {
         namePrefix: input.namePrefix,
@@ -161,6 +170,7 @@ async function deleteTarget(
 ): Promise<string> {
   const d = await sm.describe(name, signal, `delete secret "${name}"`);
   const shown = d.Name ?? name;
+  refuseReplica(shown, d, 'delete');
   if (d.OwningService) {
     const service = d.OwningService;
     const rds = /^rds$/i.test(service)

@@ -1,4 +1,5 @@
-import { clipChars, ToolError } from '@ravenhelm/kit';
+import { createHash } from 'node:crypto';
+import { clipChars, ownRecord, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { ISSUES } from '../checks.js';
 
@@ -44,7 +45,8 @@ function secretNameProblem(v: string): string | undefined {
 export const SecretMeta = z.object({
   name: z.string(),
   description: z.string().optional(),
-  tags: z.record(z.string(), z.string()).optional(),
+  // a tag key is data ("__proto__" is a valid one): z.record would drop it
+  tags: ownRecord(z.string()).optional(),
   created: z.string().optional(),
   changed: z.string().optional(),
   accessed: z.string().optional(),
@@ -54,7 +56,8 @@ export const SecretMeta = z.object({
 });
 export type SecretMeta = z.input<typeof SecretMeta>;
 
-export const Stages = z.record(z.string(), z.array(z.string()));
+/** Version id to its staging labels, every own key kept (the map comes from the service). */
+export const Stages = ownRecord(z.array(z.string()));
 
 export const Issue = z.enum(ISSUES);
 
@@ -66,24 +69,43 @@ export const Page = {
 export const Cursor = z.string().max(4096).optional().describe('From nextCursor');
 
 /**
- * Where a listing continues: the service's NextToken of the page it is in (none: the first page) and how many
- * entries of that page were already answered. A page is listed again to continue inside it, so an answer cut
- * by the output budget loses nothing.
+ * Where a listing continues: the service's NextToken of the page it is in (none: the first page), how many
+ * entries of that page were already answered, and which listing it is (`q`, a digest of the tool and its filters).
+ * A page is listed again to continue inside it, so an answer cut by the output budget loses nothing. A cursor
+ * given with other filters is refused: its position counts entries of another listing, and skipping that many
+ * of this one would leave them out without a word.
  */
 export interface ListCursor {
   t?: string;
   s: number;
+  q: string;
 }
 
-export function decodeListCursor(cursor: string | undefined): ListCursor {
-  if (!cursor) return { s: 0 };
+/** `listing`: the tool's name and every filter that decides what the listing holds (not the page size). */
+export function decodeListCursor(cursor: string | undefined, listing: Record<string, unknown>): ListCursor {
+  const q = createHash('sha256').update(JSON.stringify(listing)).digest('base64url').slice(0, 10);
+  if (!cursor) return { s: 0, q };
+  let c: Partial<ListCursor> | undefined;
   try {
-    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as ListCursor;
-    if (Number.isInteger(c.s) && c.s >= 0 && c.s < 100 && (c.t === undefined || typeof c.t === 'string')) return c;
+    c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<ListCursor>;
   } catch {
-    // fall through
+    // refused below
   }
-  throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool returned; list again without it');
+  const valid =
+    c !== undefined &&
+    c !== null &&
+    Number.isInteger(c.s) &&
+    (c.s as number) >= 0 &&
+    (c.s as number) < 100 &&
+    (c.t === undefined || typeof c.t === 'string');
+  if (!valid) throw new ToolError('ERR_INVALID_INPUT', 'cursor is not one this tool returned; list again without it');
+  if (c?.q !== q) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      'cursor is from a listing with other filters (or of another tool): give the same filters as the call that returned it, or list again without it',
+    );
+  }
+  return { ...(c.t !== undefined ? { t: c.t } : {}), s: c.s as number, q };
 }
 
 /**
@@ -97,6 +119,10 @@ export function nextListCursor(
   nextToken: string | undefined,
 ): string | undefined {
   const next: ListCursor | undefined =
-    consumed < listed ? { ...(at.t ? { t: at.t } : {}), s: consumed } : nextToken ? { t: nextToken, s: 0 } : undefined;
+    consumed < listed
+      ? { ...(at.t ? { t: at.t } : {}), s: consumed, q: at.q }
+      : nextToken
+        ? { t: nextToken, s: 0, q: at.q }
+        : undefined;
   return next ? Buffer.from(JSON.stringify(next)).toString('base64url') : undefined;
 }

@@ -6,7 +6,7 @@ import { isAwsError, refuseIfBinary, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
-import { refuseRotation } from './rotation.js';
+import { refuseReplica, refuseRotation } from './rotation.js';
 import { Issue, SecretName, Stages } from './shapes.js';
 
 // The tools that touch values: masked reads with the reveal round-trip, writes, rotation.
@@ -261,6 +261,7 @@ export async function putTarget(
   }
   const shown = d.Name ?? name;
   refuseDeleted(shown, d);
+  refuseReplica(shown, d, 'put');
   if (mode === 'create') {
     throw new ToolError(
       'ERR_CONFLICT',
@@ -342,6 +343,7 @@ async function rotateTarget(
   const { name } = input;
   const before = await sm.describe(name, signal);
   refuseDeleted(name, before);
+  refuseReplica(name, before, 'rotate');
   refuseRotation(name, before);
   const current = currentOf(before);
   if (!current)
