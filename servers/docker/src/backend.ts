@@ -57,6 +57,20 @@ export interface LogOptions {
   filter?: (line: Line) => boolean;
   /** Turns a matching line into what the answer shows, before it is sized and kept: totals count this form. */
   render?: (line: Line) => Line;
+  /**
+   * When the read times out or `signal` aborts after whole lines came: answer those (the oldest of the read,
+   * its newest missing) with `cut`, instead of failing.
+   */
+  partial?: boolean;
+}
+
+/** A read ended before the engine finished sending: what came, and whether the backend's timeout ended it. */
+export interface LogCut {
+  bytes: number;
+  timedOut: boolean;
+  timeoutMs: number;
+  /** The timestamp of the newest line read, when lines carry one (the log tools set it). */
+  newestRead?: string;
 }
 
 export interface LogResult {
@@ -71,6 +85,8 @@ export interface LogResult {
   droppedBytes: number;
   /** With `until`: fewer than `tail` lines were found before it among the newest `lines` lines of the log. */
   scanLimit?: { lines: number };
+  /** Set when the read was cut (LogOptions.partial): the lines are the oldest of it. */
+  cut?: LogCut;
 }
 
 /** With `until`, the newest lines read at most (doubling windows), and the bytes one window may read. */
@@ -305,6 +321,7 @@ export class DockerBackend {
     for (let lines = Math.max(1024, tail * 2); ; lines *= 2) {
       const last = lines >= UNTIL_SCAN_LINES;
       const res = await this.#readLogs(ref, opts, Math.min(lines, UNTIL_SCAN_LINES), signal);
+      if (res.cut) return res;
       if (res.scanned >= tail || res.engineBytes >= UNTIL_SCAN_BYTES || last) {
         return res.scanned >= tail ? res : { ...res, scanLimit: { lines: Math.min(lines, UNTIL_SCAN_LINES) } };
       }
@@ -334,7 +351,9 @@ export class DockerBackend {
     );
     const splitter = new LineSplitter();
     const { filter, render } = opts;
+    let taken = 0;
     const take = (lines: Line[]) => {
+      taken += lines.length;
       for (const line of lines) {
         const matched = !filter || filter(line);
         window.push(matched && render ? render(line) : line, matched);
@@ -342,6 +361,14 @@ export class DockerBackend {
     };
     let engineBytes = 0;
     let rawBytes = 0;
+    const result = () => ({
+      lines: window.lines(),
+      scanned: window.scanned,
+      matched: window.matched,
+      dropped: window.dropped,
+      droppedBytes: window.droppedBytes,
+      engineBytes,
+    });
     const timeoutMs = this.timeoutMs;
     const { timeout, combined } = withTimeout(signal, timeoutMs);
     const subject = containerSubject(ref);
@@ -370,6 +397,10 @@ export class DockerBackend {
       });
       take(splitter.end());
     } catch (err) {
+      if (opts.partial && combined.aborted && taken > 0) {
+        // whole lines came before the cut (a line still open at it is left out): answered, with the cut
+        return { ...result(), cut: { bytes: rawBytes, timedOut: timeout.aborted, timeoutMs } };
+      }
       if (timeout.aborted && rawBytes > 0 && !(err instanceof ToolError)) {
         // part of the log came, then it stalled, trickled or never ended: lines so far could hide the newest
         throw new ToolError(
@@ -380,14 +411,7 @@ export class DockerBackend {
       }
       throw engineError(this.endpoint, err, subject, timeout, timeoutMs);
     }
-    return {
-      lines: window.lines(),
-      scanned: window.scanned,
-      matched: window.matched,
-      dropped: window.dropped,
-      droppedBytes: window.droppedBytes,
-      engineBytes,
-    };
+    return result();
   }
 
   /**

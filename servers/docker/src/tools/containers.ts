@@ -1,5 +1,8 @@
 import { clipChars, jsonBytes, ListPage, pageList, sliceChars, ToolError } from '@ravenhelm/kit';
+import type Docker from 'dockerode';
 import { z } from 'zod';
+import type { DockerBackend } from '../backend.js';
+import { abortAfter } from '../deadline.js';
 import { LifecycleResult, runLifecycle } from '../lifecycle.js';
 import {
   COMPOSE_PROJECT_LABEL,
@@ -22,9 +25,11 @@ import {
   shortId,
   stateOf,
 } from '../state.js';
-import { stripAnsi } from '../stream.js';
+import { stripAnsi, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
-import { logGapOf } from './logs.js';
+import { keysetAfter, keysetStart } from './keyset-cursor.js';
+import { listRowOf, stateOfListRow } from './list-row.js';
+import { beforeDeadline, cutNoteOf, logGapOf } from './logs.js';
 
 export const LabelFilter = z
   .string()
@@ -99,9 +104,14 @@ export const containersList = defineTool({
         composeService: labelOf(c.Labels, COMPOSE_SERVICE_LABEL),
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
-    const page = pageList(summaries, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 512 });
-    const { items, ...rest } = page;
-    return { containers: items, ...rest };
+    const cursor = keysetStart(summaries, input.cursor);
+    const { items, nextCursor, ...rest } = pageList(summaries, {
+      cursor,
+      limit: input.limit,
+      maxBytes: maxOutputBytes - 512,
+    });
+    const last = items.at(-1);
+    return { containers: items, ...rest, ...(nextCursor && last ? { nextCursor: keysetAfter(last) } : {}) };
   },
 });
 
@@ -182,10 +192,32 @@ export const containersDiagnose = defineTool({
     }),
     findings: z.array(z.string()).describe('Problems spotted, most important first; empty when all looks fine'),
   }),
-  handler: async ({ container, errorLines, healthChecks }, { docker, signal, maxOutputBytes }) => {
-    const info = await docker.inspect(container, signal);
-    const state = stateOf(info);
-    const h = info.State.Health;
+  handler: async ({ container, errorLines, healthChecks }, ctx) => {
+    const { docker, signal, maxOutputBytes } = ctx;
+    // An engine slow to answer costs part of the diagnosis, not all of it: what was read is answered, the cut said.
+    const stop = beforeDeadline(ctx);
+    const found = await inspectOrListRow(ctx, container, stop);
+    const info = found.info;
+    // what both an inspect and a list row tell
+    const seen = found.info
+      ? {
+          state: stateOf(found.info),
+          id: found.info.Id,
+          image: found.info.Config.Image,
+          createdAt: found.info.Created,
+          restartPolicy: found.info.HostConfig.RestartPolicy?.Name || 'no',
+          labels: found.info.Config.Labels,
+        }
+      : {
+          state: stateOfListRow(found.row),
+          id: found.row.Id,
+          image: found.row.Image,
+          createdAt: new Date(found.row.Created * 1000).toISOString(),
+          restartPolicy: 'unknown',
+          labels: found.row.Labels,
+        };
+    const { state, id } = seen;
+    const h = info?.State.Health;
     const health = h
       ? {
           status: state.health,
@@ -196,36 +228,57 @@ export const containersDiagnose = defineTool({
             output: clipChars(stripAnsi(l.Output ?? '').trim(), MAX_HEALTH_OUTPUT),
           })),
         }
-      : null;
-    let found: ErrorLine[] = [];
+      : !info && state.health !== 'none'
+        ? { status: state.health, failingStreak: 0, lastChecks: [] }
+        : null;
+    let errors: ErrorLine[] = [];
     let scannedLines = 0;
     let unavailable: string | undefined;
-    if (errorLines > 0) {
+    const logNotes: string[] = [];
+    if (errorLines > 0 && !stop.aborted) {
+      let newestRead = '';
       try {
         const logs = await docker.logs(
-          info.Id,
+          id,
           {
             tail: 500,
             stdout: true,
             stderr: true,
             keepBytes: 16 * 1024,
-            tty: info.Config?.Tty === true,
-            filter: (l) => l.stream === 'stderr' || ERROR_LINE.test(l.text),
+            // without an inspect its TTY is unknown: the framing is told from the first bytes
+            tty: info ? info.Config?.Tty === true : undefined,
+            timestamps: true,
+            partial: true,
+            filter: (l) => {
+              const { ts, rest } = withoutTimestamp(l.text);
+              if (ts) newestRead = ts;
+              return l.stream === 'stderr' || ERROR_LINE.test(rest);
+            },
           },
-          signal,
+          stop,
         );
-        found = logs.lines.slice(-errorLines).map((l) => ({ stream: l.stream, text: stripAnsi(l.text) }));
+        errors = logs.lines.slice(-errorLines).map((l) => ({
+          stream: l.stream,
+          text: stripAnsi(withoutTimestamp(l.text).rest),
+        }));
         scannedLines = logs.scanned;
+        if (logs.cut) logNotes.push(cutNoteOf({ ...logs.cut, newestRead }, logs.scanned));
       } catch (err) {
         // the rest of the diagnosis stands without the log
-        unavailable = logGapOf(err, signal, {
-          id: info.Id,
-          name: nameShown(info.Name),
-          logDriver: info.HostConfig.LogConfig?.Type,
-        });
+        unavailable =
+          stop.aborted && !signal.aborted
+            ? "the Docker Engine sent no whole log line before the call's time limit; read it with logs_get"
+            : logGapOf(err, signal, {
+                id,
+                name: state.name,
+                logDriver: info?.HostConfig.LogConfig?.Type,
+              });
       }
+    } else if (errorLines > 0) {
+      unavailable = "not read: the inspect took the call's time; read it with logs_get";
     }
     const findings: string[] = [];
+    if (!found.info) findings.push(found.why);
     if (state.oomKilled)
       findings.push(
         'the container was killed for running out of memory (OOMKilled); raise its memory limit or find the leak',
@@ -240,45 +293,68 @@ export const containersDiagnose = defineTool({
         `it exited with code ${state.exitCode}${state.exitCode === 137 ? ' (SIGKILL: OOM or a forced stop)' : state.exitCode === 143 ? ' (SIGTERM)' : ''}`,
       );
     }
-    if (health?.status === 'unhealthy' && failedHealthcheck(info)) {
+    if (health?.status === 'unhealthy' && (!info || failedHealthcheck(info))) {
       const last = health.lastChecks.at(-1);
       findings.push(
-        `healthcheck failing ${health.failingStreak} times in a row${last ? `; last output: ${JSON.stringify(clipChars(last.output, 200))}` : ''}`,
+        `healthcheck failing${info ? ` ${health.failingStreak} times in a row` : ''}${last ? `; last output: ${JSON.stringify(clipChars(last.output, 200))}` : ''}`,
       );
     } else if (health?.status === 'unhealthy') {
       findings.push(
         'health shows unhealthy only because it is stopped (the engine marks every stopped container so); its last health checks passed',
       );
     }
-    const loop = restartLoopOf(info);
+    const loop = info ? restartLoopOf(info) : undefined;
     if (loop !== undefined && state.state !== 'restarting') {
       findings.push(
         `the engine keeps restarting it: restarted ${state.restartCount} times by its restart policy, the last exit ${Math.round(loop / 1000)} s ago; it runs between exits, so "running" is not a recovery (check errorLog and logs_get)`,
       );
     } else if (state.restartCount > 0 && state.state !== 'restarting')
       findings.push(`restarted ${state.restartCount} times by its restart policy`);
-    if (info.State.Error) findings.push(`engine error: ${clipChars(info.State.Error, 300)}`);
-    if (found.length > 0) findings.push(`${found.length} recent error-like log lines (see errorLog)`);
+    if (info?.State.Error) findings.push(`engine error: ${clipChars(info.State.Error, 300)}`);
+    if (errors.length > 0) findings.push(`${errors.length} recent error-like log lines (see errorLog)`);
     if (unavailable) findings.push(`its log could not be read: ${unavailable}`);
-    const project = info.Config.Labels?.[COMPOSE_PROJECT_LABEL];
+    if (logNotes.length > 0) findings.push('its log was read only in part (see errorLog.notes)');
+    const project = seen.labels?.[COMPOSE_PROJECT_LABEL];
     const answer = {
       container: state,
-      image: info.Config.Image,
-      createdAt: info.Created,
-      restartPolicy: info.HostConfig.RestartPolicy?.Name || 'no',
-      compose: project
-        ? { project: labelShown(project), service: labelOf(info.Config.Labels, COMPOSE_SERVICE_LABEL) }
-        : null,
+      image: seen.image,
+      createdAt: seen.createdAt,
+      restartPolicy: seen.restartPolicy,
+      compose: project ? { project: labelShown(project), service: labelOf(seen.labels, COMPOSE_SERVICE_LABEL) } : null,
       health,
       errorLog: { lines: [] as ErrorLine[], scannedLines, ...(unavailable ? { unavailable } : {}) },
       findings,
     };
     // the error lines get what the rest of the answer leaves (and room for their notes)
-    const fitted = fitErrorLines(found, maxOutputBytes - jsonBytes(answer) - 512);
+    const fitted = fitErrorLines(errors, maxOutputBytes - jsonBytes(answer) - jsonBytes(logNotes) - 512);
     answer.errorLog.lines = fitted.lines;
-    return { ...answer, errorLog: { ...answer.errorLog, ...(fitted.notes.length > 0 ? { notes: fitted.notes } : {}) } };
+    const notes = [...logNotes, ...fitted.notes];
+    return { ...answer, errorLog: { ...answer.errorLog, ...(notes.length > 0 ? { notes } : {}) } };
   },
 });
+
+/**
+ * The container's inspect or, when the engine does not answer it in time (an inspect waits on the
+ * container's lock), its list row with what that leaves unknown. Other errors (not found...) are thrown.
+ */
+async function inspectOrListRow(
+  ctx: { docker: DockerBackend; signal: AbortSignal; deadline: number },
+  ref: string,
+  stop: AbortSignal,
+): Promise<{ info: Docker.ContainerInspectInfo } | { info?: undefined; row: Docker.ContainerInfo; why: string }> {
+  // half of the time left at most: the list row and the log read need the rest
+  const half = abortAfter(stop, (ctx.deadline - Date.now()) / 2);
+  try {
+    return { info: await ctx.docker.inspect(ref, half) };
+  } catch (err) {
+    const slow = err instanceof ToolError && err.code === 'ERR_BACKEND_TIMEOUT';
+    if (ctx.signal.aborted || !(slow || half.aborted)) throw err;
+    const row = await listRowOf(ctx.docker, ref, stop).catch(() => undefined);
+    if (!row) throw err;
+    const why = `partial diagnosis: the Docker Engine did not answer the inspect of "${nameShown(row.Names)}" in time (${slow ? err.message : "half the call's time limit"}), so this is from its list row: state, health and exit code from its status "${clipChars(row.Status, 100)}"; OOM kill, restart count and policy, start/finish times, health-check history and engine errors are unknown (shown as false, 0, "unknown", null, empty). An inspect waits while the engine holds the container (a stop or start under way); retry containers_diagnose shortly`;
+    return { row, why };
+  }
+}
 
 const GraceSeconds = z.number().int().min(0).max(120).default(10).describe('Seconds from SIGTERM to SIGKILL');
 const WaitSeconds = z.number().int().min(0).max(300).default(15);

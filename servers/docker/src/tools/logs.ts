@@ -1,7 +1,8 @@
 import { clipTailJson, jsonBytes, sliceChars, type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import type { DockerBackend, LogResult } from '../backend.js';
+import type { DockerBackend, LogCut, LogResult } from '../backend.js';
+import { abortAfter } from '../deadline.js';
 import { isUnreadableLogDriver, namedAfter } from '../engine-errors.js';
 import { ContainerRef, compileGrep, nameShown, serviceOf } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
@@ -124,6 +125,8 @@ export interface ReadLogOptions {
   render: (ts: string, body: string, stream: Line['stream']) => string;
   /** The container's Config.Tty: its log is raw (true) or multiplexed (false), never guessed from its bytes. */
   tty: boolean;
+  /** Answer the lines read when `signal` or the engine timeout cuts the read (LogResult.cut), instead of failing. */
+  partial?: boolean;
 }
 
 /** One engine read, line by line (seq order): in the time bounds or not, and the size of matching lines. */
@@ -132,6 +135,8 @@ class ReadRecord {
   entries = 0;
   /** Per line: -2 outside the time bounds, -1 in them but not matching, else its rendered size. */
   readonly sizes: number[] = [];
+  /** The timestamp of the newest line read. */
+  newest = '';
 
   constructor(readonly read: number) {}
 }
@@ -179,6 +184,8 @@ export async function readLogs(
       keepFrom--;
       if (rec.sizes[keepFrom] !== OUT_OF_BOUNDS) inBounds++;
     }
+    // a cut read is answered as it is: reading again would cost the time the call no longer has
+    if (res.cut) return windowOf({ ...res, cut: { ...res.cut, newestRead: rec.newest } }, rec, keepFrom);
     const more = inBounds < o.tail && (cutByTail || from > 0);
     if (more && attempt < 3 && ask < o.tail * 8 + 64) {
       ask = Math.min(ask * 2 + 1, o.tail * 8 + 64);
@@ -211,6 +218,7 @@ function windowOf(res: LogResult, rec: ReadRecord, keepFrom: number): LogResult 
     dropped: matched - lines.length,
     droppedBytes: matchedBytes - keptBytes,
     ...(res.scanLimit ? { scanLimit: res.scanLimit } : {}),
+    ...(res.cut ? { cut: res.cut } : {}),
   };
 }
 
@@ -234,6 +242,7 @@ function readLogsOnce(
       stderr: o.streams !== 'stdout',
       timestamps: true,
       tty: o.tty,
+      partial: o.partial,
       keepBytes: o.cap * 2,
       // called for every line read, in order; render follows at once for a line that passes
       filter: (l: Line) => {
@@ -241,6 +250,7 @@ function readLogsOnce(
         current = rec;
         rec.entries += l.pieces ?? 1;
         const { ts, rest } = withoutTimestamp(l.text);
+        if (ts) rec.newest = ts;
         const key = timestampKey(ts);
         // a line without a timestamp cannot be placed: it is kept
         const outside = key !== '' && ((since && key < since.key) || (until && key >= until.key));
@@ -280,6 +290,21 @@ export function logGapOf(
   }
   if (err.code === 'ERR_NOT_FOUND') return 'it was removed while its log was being read';
   return err.message.split(c.id).join(c.name);
+}
+
+/** Log reads end this long before the call's deadline, so what was read is still answered. */
+const READ_MARGIN_MS = 1500;
+
+/** Aborts shortly before the call's deadline (or with the call): log reads under it answer what they read. */
+export const beforeDeadline = (ctx: { signal: AbortSignal; deadline: number }): AbortSignal =>
+  abortAfter(ctx.signal, ctx.deadline - READ_MARGIN_MS - Date.now());
+
+/** What an answer says about a log read that was cut (LogResult.cut): which lines are missing, and why. */
+export function cutNoteOf(cut: LogCut, scanned: number, tool = 'logs_get'): string {
+  const why = cut.timedOut
+    ? `the Docker Engine had not finished sending it within the ${cut.timeoutMs} ms engine-call timeout (backend.timeoutMs)`
+    : "the Docker Engine had not finished sending it shortly before the call's time limit";
+  return `the log read was cut after ${cut.bytes.toLocaleString('en-US')} bytes: ${why} (it stalled or trickled). These are the oldest ${scanned} line(s) of the lines asked for; the newer ones are missing${cut.newestRead ? `: read them with ${tool} since "${cut.newestRead}"` : ': retry, or ask for fewer lines'}`;
 }
 
 /**
@@ -367,10 +392,13 @@ export const logsGet = defineTool({
     maxBytes: MaxLogBytes,
   }),
   output: z.object({ container: z.string(), ...LogAnswer }),
-  handler: async (input, { docker, signal, maxOutputBytes }) => {
+  handler: async (input, ctx) => {
+    const { docker, signal, maxOutputBytes } = ctx;
     const { since, until } = parseWindow(input);
     const filter = buildLineFilter(input);
     const info = await docker.inspect(input.container, signal);
+    // a read the engine is slow to finish is answered with what came, shortly before the call's deadline
+    const stop = beforeDeadline(ctx);
     const name = nameShown(info.Name);
     // With a TTY the process writes both streams to one terminal, and the engine logs it all as stdout.
     const ttyNotes = ttyNotesOf(info.Config?.Tty ? [`"${name}"`] : [], input.streams);
@@ -388,10 +416,11 @@ export const logsGet = defineTool({
         filter,
         cap,
         tty: info.Config?.Tty === true,
+        partial: true,
         render: (ts, body, stream) =>
           `${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
       },
-      signal,
+      stop,
     ).catch((err: unknown) => {
       // 501 "configured logging driver does not support reading": retrying cannot help
       if (err instanceof ToolError && isUnreadableLogDriver(err)) {
@@ -402,13 +431,22 @@ export const logsGet = defineTool({
           { status: 501, ...(driver ? { logDriver: driver } : {}) },
         );
       }
+      if (stop.aborted && !signal.aborted) {
+        throw new ToolError(
+          'ERR_BACKEND_TIMEOUT',
+          `the Docker Engine sent no whole line of the log of container "${name}" before the call's time limit (${ctx.deadline - Date.now()} ms were left); retry, or ask for fewer lines (tail, since)`,
+        );
+      }
       // name the container as the caller knows it, not by the 64-hex id the read used
       throw namedAfter(err, info.Id, name);
     });
+    if (res.cut) notes.push(cutNoteOf(res.cut, res.scanned));
     const answer = assembleLogText(res, cap, notes);
     return {
       container: name,
       ...answer,
+      // the lines asked for were not all read
+      ...(res.cut ? { truncated: true } : {}),
       matchedLines: res.matched,
       scannedLines: res.scanned,
     };
@@ -428,9 +466,6 @@ export interface ProjectLogInput {
   timestamps: boolean;
   maxBytes?: number | undefined;
 }
-
-/** Log reads end this long before the call's deadline, so what was read is still answered. */
-const READ_MARGIN_MS = 1500;
 
 /** What an answer says about the containers whose log was not read (or not read to the end) in time. */
 function lateNotesOf(late: readonly Docker.ContainerInfo[]): string[] {
@@ -470,10 +505,7 @@ export async function readProjectLogs(
   const gaps: string[] = [];
   const ttys: string[] = [];
   // Reads end shortly before the call's deadline: the logs read so far are answered, the rest named as not read.
-  const stop = AbortSignal.any([
-    ctx.signal,
-    AbortSignal.timeout(Math.max(0, ctx.deadline - READ_MARGIN_MS - Date.now())),
-  ]);
+  const stop = beforeDeadline(ctx);
   const late: Docker.ContainerInfo[] = [];
   for (const c of list) {
     const service = serviceOf(c);
