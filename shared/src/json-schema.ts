@@ -5,6 +5,8 @@
  * - output schemas carry shapes, not prose: `description`, `title` and `examples` go (the server
  *   writes the output; clients only read it);
  * - `propertyNames: {type: "string"}` (zod's records) goes: JSON object keys are always strings;
+ * - input checks an agent does not need to choose arguments go from input schemas (INPUT_CHECKS: string
+ *   patterns and lengths, array and map sizes); the server still enforces them and its refusal names them;
  * - `additionalProperties: false` goes from both: the server refuses unknown arguments itself (invoke.ts
  *   names them), and it writes the output;
  * - `type` stays next to every `enum` and `const`: it is redundant in JSON Schema, but Gemini's function
@@ -23,9 +25,10 @@ const SAFE_MAX = Number.MAX_SAFE_INTEGER;
 const OUTPUT_PROSE = ['description', 'title', 'examples'] as const;
 /**
  * Input checks the server enforces (zod, on every call) but an agent does not need to choose arguments:
- * string patterns and lengths, and minimum array sizes. Refusals name the check that failed.
+ * string patterns and lengths, array and map sizes (a tuple's fixed length stays: rewriteItems sets it
+ * after this filter). Refusals name the check that failed and its limit.
  */
-const INPUT_CHECKS = ['pattern', 'minLength', 'maxLength', 'minItems'] as const;
+const INPUT_CHECKS = ['pattern', 'minLength', 'maxLength', 'minItems', 'maxItems', 'maxProperties'] as const;
 /** Keywords whose value is a map of name -> schema. */
 const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'] as const;
 /** Keywords whose value is one schema. */
