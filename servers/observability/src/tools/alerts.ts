@@ -299,7 +299,7 @@ export const alertsListSilences = defineTool({
     labels: labelsInput({ labels: 100, nameChars: 200, valueChars: 1000 })
       .optional()
       .describe("An alert's labels: only silences that mute it"),
-    matchers: Matchers.describe(`Matchers as written in the silence; ${MATCHER_HINT}`),
+    matchers: Matchers.describe(`As written in the silence; ${MATCHER_HINT}`),
     limit: z.number().int().min(1).max(200).default(50),
     cursor: Cursor,
   }),

@@ -94,7 +94,7 @@ export const logsQueryMetric = defineTool({
   tier: 'LOW',
   scopes: ['mcp:observability:read'],
   title: 'Log metrics',
-  description: "Counts and rates from logs (a LogQL metric query): top-k series' stats and shape over a range.",
+  description: "LogQL metric query (counts, rates): top-k series' stats and shape over a range.",
   annotations: READ_ANNOTATIONS,
   input: z.object({
     query: z.string().min(1).max(4000).describe('e.g. sum by (app) (rate({env="prod"}[5m]))'),
