@@ -1,10 +1,12 @@
 import {
   DeleteSecretCommand,
   DescribeSecretCommand,
+  GetSecretValueCommand,
   ListSecretsCommand,
   PutSecretValueCommand,
   RemoveRegionsFromReplicationCommand,
   ReplicateSecretToRegionsCommand,
+  RestoreSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,11 @@ import { assertNowhere, awsError, policyFor, type SecretsBin, sdkFor, startBin }
 // Region, with InvalidParameterException (the service's wording, as real accounts logged it:
 // gruntwork-io/cloud-nuke#435 and rebuy-de/aws-nuke#1127): "You can't delete secret <ARN> that still has replica
 // regions [..]." and "Operation not permitted on a replica secret. Call must be made in primary secret's region.".
+// Below, replication as DescribeSecret reports it (API reference, ReplicationStatusType: Region, KmsKeyId, Status
+// InSync | Failed | InProgress, StatusMessage; LastAccessedDate omitted when never read in the Region), RestoreSecret
+// on a replica (User Guide, "Promote a replica secret": it "can't be updated independently from its primary"), and an
+// ARN of another Region (the service answers for its own Region: ResourceNotFoundException, as real clients logged it
+// in DataDog/datadog-lambda-js#639 and newrelic/newrelic-lambda-extension#208).
 const sim = new SecretsManagerSimulator();
 let sdk: SecretsManagerClient;
 let bin: SecretsBin;
@@ -141,5 +148,167 @@ describe('secrets_delete, secrets_put and secrets_rotate on multi-Region secrets
     for (const b of [bin, open]) {
       assertNowhere([VALUE], { results: b.results(), stderr: b.stderr(), audit: b.auditText() });
     }
+  });
+});
+
+describe('replication status, restore and Regions', () => {
+  const OTHER = sim.region === 'us-west-2' ? 'ap-south-1' : 'us-west-2';
+  beforeAll(() => {
+    sim.seed('rs/primary', VALUE, { replicas: ['eu-west-1', 'us-east-1', 'ap-south-1'] });
+    sim.replicaStatus('rs/primary', 'us-east-1', 'Failed', 'Secret with this name already exists in this region');
+    sim.replicaStatus('rs/primary', 'ap-south-1', 'InProgress');
+    sim.seed('rs/replica', VALUE, { replicaOf: 'us-east-1' });
+    sim.seed('rs/plain', VALUE);
+  });
+
+  describe('replica statuses, RestoreSecret and ARNs of other Regions, through @aws-sdk/client-secrets-manager', () => {
+    it('reports each replica with its own status; StatusMessage and LastAccessedDate only when there is one', async () => {
+      const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'rs/primary' }));
+      expect(d.PrimaryRegion).toBe(sim.region);
+      expect(d.ReplicationStatus).toEqual([
+        {
+          Region: 'eu-west-1',
+          KmsKeyId: 'alias/aws/secretsmanager',
+          Status: 'InSync',
+          StatusMessage: 'Replication succeeded',
+        },
+        {
+          Region: 'us-east-1',
+          KmsKeyId: 'alias/aws/secretsmanager',
+          Status: 'Failed',
+          StatusMessage: 'Secret with this name already exists in this region',
+        },
+        { Region: 'ap-south-1', KmsKeyId: 'alias/aws/secretsmanager', Status: 'InProgress' },
+      ]);
+      const plain = await sdk.send(new DescribeSecretCommand({ SecretId: 'rs/plain' }));
+      expect(plain.ReplicationStatus).toBeUndefined();
+      // a ListSecrets entry has no ReplicationStatus; a replica's names its primary Region (SecretListEntry)
+      const page = await sdk.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['rs/replica'] }] }));
+      expect(page.SecretList?.[0]?.PrimaryRegion).toBe('us-east-1');
+    });
+
+    it('RestoreSecret on a replica is refused as any change in its Region is', async () => {
+      expect(await awsError(sdk.send(new RestoreSecretCommand({ SecretId: 'rs/replica' })))).toEqual({
+        name: 'InvalidParameterException',
+        message: "Operation not permitted on a replica secret. Call must be made in primary secret's region.",
+      });
+      // a primary not scheduled for deletion still restores (nothing to cancel)
+      const ok = await sdk.send(new RestoreSecretCommand({ SecretId: 'rs/plain' }));
+      expect(ok.Name).toBe('rs/plain');
+    });
+
+    it("an ARN naming another Region is not found: the service answers for its own Region, not the ARN's", async () => {
+      const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'rs/plain' }));
+      const arn = d.ARN as string;
+      expect(arn.split(':')[3]).toBe(sim.region);
+      const elsewhere = arn.replace(`:${sim.region}:`, `:${OTHER}:`);
+      for (const p of [
+        sdk.send(new DescribeSecretCommand({ SecretId: elsewhere })),
+        sdk.send(new GetSecretValueCommand({ SecretId: elsewhere })),
+        sdk.send(new DescribeSecretCommand({ SecretId: elsewhere.slice(0, -7) })), // partial ARN
+      ]) {
+        expect(await awsError(p)).toEqual({
+          name: 'ResourceNotFoundException',
+          message: "Secrets Manager can't find the specified secret.",
+        });
+      }
+      expect((await sdk.send(new DescribeSecretCommand({ SecretId: arn }))).Name).toBe('rs/plain');
+    });
+  });
+
+  describe('secrets_describe and secrets_list show replication (through the MCP client)', () => {
+    it('a primary: its Region, each replica with status and message, and a failed replica said plainly', async () => {
+      const r = await bin.call('secrets_describe', { name: 'rs/primary' });
+      expect(r.isError, r.text).toBe(false);
+      expect(r.structured?.replication).toMatchObject({
+        primary: sim.region,
+        replicas: [
+          { region: 'eu-west-1', status: 'InSync', message: 'Replication succeeded' },
+          { region: 'us-east-1', status: 'Failed', message: 'Secret with this name already exists in this region' },
+          { region: 'ap-south-1', status: 'InProgress' },
+        ],
+      });
+      expect(r.structured?.replication.replicas[2]).not.toHaveProperty('message');
+      expect(r.structured?.replication.note).toMatch(/REPLICATION FAILED to us-east-1: readers there get an old value/);
+      expect(r.structured?.replication.note).toMatch(/ap-south-1 \(InProgress\) is not in sync yet/);
+      expect(r.text).toContain('REPLICATION FAILED to us-east-1');
+    });
+
+    it('a replica: the Region of its primary, in the description and in the listing', async () => {
+      const r = await bin.call('secrets_describe', { name: 'rs/replica' });
+      expect(r.structured?.replication).toEqual({
+        primary: 'us-east-1',
+        note: 'this is a replica of the primary in us-east-1: its value and metadata come from there, and changes are made there.',
+      });
+      const listed = await bin.call('secrets_list', { namePrefix: 'rs/' });
+      const rows = Object.fromEntries(
+        ((listed.structured?.secrets ?? []) as { name: string }[]).map((s) => [s.name, s]),
+      );
+      expect(rows['rs/replica']).toMatchObject({ replicaOf: 'us-east-1' });
+      expect(rows['rs/primary']).not.toHaveProperty('replicaOf');
+      expect(rows['rs/plain']).not.toHaveProperty('replicaOf');
+    });
+
+    it('a secret neither replicated nor a replica shows no replication at all', async () => {
+      const r = await bin.call('secrets_describe', { name: 'rs/plain' });
+      expect(r.isError, r.text).toBe(false);
+      expect(r.structured).not.toHaveProperty('replication');
+    });
+  });
+
+  describe('restore and new values on multi-Region secrets (through the MCP client)', () => {
+    it('secrets_restore of a replica is a conflict naming its primary, not a wrong argument', async () => {
+      const r = await bin.call('secrets_restore', { name: 'rs/replica' });
+      expect(r.isError).toBe(true);
+      expect(r.text).toMatch(/^ERR_CONFLICT: secret "rs\/replica" is a replica of the primary secret in us-east-1/);
+      expect(r.text).toContain('nothing to restore');
+    });
+
+    it('the plans of secrets_put and secrets_rotate say where the new value goes, and where it does not', async () => {
+      const put = await bin.call('secrets_put', { name: 'rs/primary', value: 'Put-Value-9f1e-X!', mode: 'update' });
+      expect(put.isError).toBe(true); // the plan, asking for confirmation
+      expect(put.text).toContain('the new value replicates to eu-west-1, ap-south-1');
+      expect(put.text).toContain('replication to us-east-1 has FAILED');
+      const rot = await bin.call('secrets_rotate', { name: 'rs/primary' });
+      expect(rot.text).toContain('the new value replicates to eu-west-1, ap-south-1');
+      expect(rot.text).toContain('replication to us-east-1 has FAILED');
+      expect(sim.valueOf('rs/primary')).toBe(VALUE);
+    });
+  });
+
+  describe('an ARN of another Region than the server reads (through the MCP client)', () => {
+    it('the not-found error names both Regions and what to do', async () => {
+      const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'rs/plain' }));
+      const arn = d.ARN as string;
+      const elsewhere = arn.replace(`:${sim.region}:`, `:${OTHER}:`);
+      for (const [tool, args] of [
+        ['secrets_describe', { name: elsewhere }],
+        ['secrets_get', { name: elsewhere }],
+        ['secrets_restore', { name: elsewhere }],
+      ] as const) {
+        const r = await open.call(tool, args);
+        expect(r.isError, `${tool}: ${r.text}`).toBe(true);
+        expect(r.text).toMatch(/^ERR_NOT_FOUND: could not [a-z]+ secret .*ResourceNotFoundException/);
+        expect(r.text).toContain(
+          `the ARN names Region ${OTHER}, but this server reads Secrets Manager in ${sim.region} (its AWS_REGION or backend.region)`,
+        );
+        expect(r.text).toContain(`use a server configured for ${OTHER}`);
+        expect(r.text).toContain(`the replica's ARN ${arn}`);
+      }
+    });
+
+    it('an ARN of its own Region that names no secret gets no Region note', async () => {
+      const d = await sdk.send(new DescribeSecretCommand({ SecretId: 'rs/plain' }));
+      const missing = (d.ARN as string).replace('rs/plain', 'rs/none');
+      const r = await open.call('secrets_describe', { name: missing });
+      expect(r.text).toMatch(/^ERR_NOT_FOUND/);
+      expect(r.text).not.toContain('names Region');
+    });
+
+    it('never shows a value', () => {
+      for (const b of [bin, open]) {
+        assertNowhere([VALUE], { results: b.results(), stderr: b.stderr(), audit: b.auditText() });
+      }
+    });
   });
 });

@@ -9,11 +9,14 @@
  *   GetSecretValue (VersionId/VersionStage), CreateSecret, PutSecretValue (a new AWSCURRENT moves the old
  *   one to AWSPREVIOUS; ClientRequestToken = VersionId, same token + other value -> ResourceExistsException),
  *   UpdateSecret, UpdateSecretVersionStage, DeleteSecret (RecoveryWindowInDays 7-30, default 30, or
- *   ForceDeleteWithoutRecovery, not both; a replicated primary or a replica is refused), RestoreSecret, TagResource
+ *   ForceDeleteWithoutRecovery, not both; a replicated primary or a replica is refused), RestoreSecret (a replica is
+ *   refused), TagResource
  *   (Tag: Key 1-128, Value 0-256), ReplicateSecretToRegions, RemoveRegionsFromReplication, GetRandomPassword; "Common Errors"
  *   and each action's Errors section (all client errors are HTTP 400, InternalServiceError 500).
  * - The service model shipped in aws/aws-sdk-js-v3 clients/client-secrets-manager (protocol awsJson1_1,
  *   target prefix `secretsmanager`, timestamps as epoch seconds, error shapes with `Message`).
+ * - User Guide, "Replicate secrets across Regions", "Promote a replica secret" and "Troubleshoot replication"
+ *   (replica statuses, what a replica refuses); ARNs of another Region as real clients met them (see #lookup).
  * - AWS JSON 1.1 protocol: POST /, `Content-Type: application/x-amz-json-1.1`, `X-Amz-Target:
  *   secretsmanager.<Operation>`, errors as `{"__type": "...", "message": "..."}`.
  * - Signature Version 4 (AWS General Reference, "Create a signed AWS API request"): the Authorization header
@@ -56,8 +59,10 @@ interface Secret {
   nextRotation?: number;
   /** The service that manages the secret (DescribeSecret OwningService, e.g. "rds"). */
   owningService?: string;
-  /** Regions this primary secret is replicated to (DescribeSecret ReplicationStatus, all InSync). */
+  /** Regions this primary secret is replicated to (DescribeSecret ReplicationStatus, InSync unless `replicaStates`). */
   replicaRegions?: string[];
+  /** A replica's status other than InSync, by Region (ReplicationStatusType Status and StatusMessage). */
+  replicaStates?: Map<string, { status: 'InSync' | 'Failed' | 'InProgress'; message?: string }>;
   /** Set on a replica: the Region of its primary (DescribeSecret PrimaryRegion; its ARN names this Region). */
   primaryRegion?: string;
   deletedDate?: number;
@@ -230,6 +235,18 @@ export class SecretsManagerSimulator {
     const s = this.#secrets.get(name);
     if (!s) throw new Error(`no secret ${name}`);
     s.replicaRegions = [...new Set([...(s.replicaRegions ?? []), ...regions])];
+  }
+
+  /**
+   * Sets one replica's ReplicationStatus entry, as the service reports replication that failed or is under way (User
+   * Guide, "Troubleshoot replication"; ReplicationStatusType: Status InSync | Failed | InProgress, StatusMessage 1-4096
+   * characters, omitted here when not given).
+   */
+  replicaStatus(name: string, region: string, status: 'InSync' | 'Failed' | 'InProgress', message?: string): void {
+    const s = this.#secrets.get(name);
+    if (!s?.replicaRegions?.includes(region)) throw new Error(`secret ${name} has no replica in ${region}`);
+    s.replicaStates ??= new Map();
+    s.replicaStates.set(region, { status, ...(message !== undefined ? { message } : {}) });
   }
 
   /** The stored value of a stage (AWSCURRENT by default), for assertions. */
@@ -625,11 +642,16 @@ export class SecretsManagerSimulator {
         throw new AwsError('InvalidParameterException', 'RemoveReplicaRegions must name a Region.');
       const regions = remove.map((r, i) => region(r, `removeReplicaRegions.${i + 1}.member`));
       s.replicaRegions = (s.replicaRegions ?? []).filter((r) => !regions.includes(r));
+      for (const r of regions) s.replicaStates?.delete(r);
       s.lastChanged = this.now();
       return { ARN: s.arn, ReplicationStatus: this.#replicationStatus(s) };
     },
+    // A replica takes no change in its own Region (User Guide, "Promote a replica secret to a standalone secret": a
+    // replica "can't be updated independently from its primary secret, except for its encryption key"), and it is
+    // never scheduled for deletion (DeleteSecret: a replica is deleted at once, a primary only once it has no
+    // replicas). RestoreSecret there is refused as the service refuses the other changes (#primary's wording).
     RestoreSecret: (b) => {
-      const s = this.#find(b.SecretId);
+      const s = this.#primary(this.#find(b.SecretId));
       delete s.deletedDate;
       delete s.deletionDate;
       s.lastChanged = this.now();
@@ -761,6 +783,11 @@ export class SecretsManagerSimulator {
     if (id.startsWith('arn:') && !/-[A-Za-z0-9]{6}$/.test(id)) {
       for (const s of this.#secrets.values()) if (s.arn.slice(0, -7) === id) return s;
     }
+    // An ARN naming another Region finds nothing: the service does not follow the Region in a SecretId, it answers
+    // for its own Region, ResourceNotFoundException "Secrets Manager can't find the specified secret." as real
+    // clients logged it (DataDog/datadog-lambda-js#639, newrelic/newrelic-lambda-extension#208, mbonig/rds-tools#187;
+    // aws/aws-sdk-js-v3#7278: the client's Region decides). Not a ValidationException: the ARN is well formed. Every
+    // ARN here names this simulator's Region, so the exact and partial matches above never take another Region's.
     return undefined;
   }
 
@@ -775,13 +802,20 @@ export class SecretsManagerSimulator {
     return s;
   }
 
+  // ReplicationStatusType (API reference): Region, KmsKeyId, Status, StatusMessage; the reference's and the CLI's
+  // examples (DescribeSecret, RemoveRegionsFromReplication) show an InSync replica as KmsKeyId
+  // "alias/aws/secretsmanager", StatusMessage "Replication succeeded". LastAccessedDate is "omitted if the secret has
+  // never been retrieved in the Region": no read ever reaches a replica Region here, so it is never sent.
   #replicationStatus(s: Secret): Body[] {
-    return (s.replicaRegions ?? []).map((Region) => ({
-      Region,
-      KmsKeyId: 'alias/aws/secretsmanager',
-      Status: 'InSync',
-      StatusMessage: 'Replication succeeded',
-    }));
+    return (s.replicaRegions ?? []).map((Region) => {
+      const state = s.replicaStates?.get(Region) ?? { status: 'InSync', message: 'Replication succeeded' };
+      return {
+        Region,
+        KmsKeyId: 'alias/aws/secretsmanager',
+        Status: state.status,
+        ...(state.message !== undefined ? { StatusMessage: state.message } : {}),
+      };
+    });
   }
 
   #live(id: unknown): Secret {

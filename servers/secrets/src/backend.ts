@@ -48,6 +48,26 @@ const SUFFIXED_ARN = /^arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:.+-[A-Za-z0-9
 const PARTIAL_ARN_HINT =
   'an ARN without its random suffix is read as a complete one when the name ends in "-" and six letters or digits: give the name (secrets_list) or the complete ARN';
 
+/**
+ * An ARN of another Region than the server's, said first where the service answers "not found" or "access denied":
+ * Secrets Manager does not follow the Region in an ARN, it looks the secret up in the Region it was asked in, and
+ * answers ResourceNotFoundException "Secrets Manager can't find the specified secret." (DataDog/datadog-lambda-js#639,
+ * newrelic/newrelic-lambda-extension#208, mbonig/rds-tools#187), or AccessDeniedException for the ARN as read in
+ * its own Region when IAM allows only the named Region's (aws/aws-cli#3474, argoproj-labs/argocd-vault-plugin#318).
+ * A replica's ARN is the primary's with its own Region (User Guide, "Replicate secrets across Regions").
+ */
+function withRegionHint(table: AwsErrorTable, r: { arn: string; named: string; reads: string }): AwsErrorTable {
+  const parts = r.arn.split(':');
+  parts[3] = r.reads;
+  const note = `the ARN names Region ${r.named}, but this server reads Secrets Manager in ${r.reads} (its AWS_REGION or backend.region) and Secrets Manager looks a secret up only in the Region it is asked in: use a server configured for ${r.named}; if the secret is replicated to ${r.reads}, give its name or the replica's ARN ${parts.join(':')}`;
+  const out: Record<string, AwsErrorTable[string]> = { ...table };
+  for (const name of ['ResourceNotFoundException', 'AccessDeniedException']) {
+    const known = table[name];
+    if (known) out[name] = { ...known, hint: `${note}; otherwise ${known.hint}` };
+  }
+  return out;
+}
+
 type Sdk = typeof import('./aws.js');
 
 /** What one call gets: the client (built on first use) and the SDK's command classes. */
@@ -155,6 +175,8 @@ export class SecretsBackend {
 
   readonly #series: BackendSeries | undefined;
   readonly #tokenKey: Buffer;
+  /** The client's Region, read once (the SDK's provider: backend.region, else AWS_REGION or the profile). */
+  #region: Promise<string | undefined> | undefined;
 
   constructor(opts: SecretsBackendOptions) {
     this.timeoutMs = opts.timeoutMs;
@@ -280,7 +302,8 @@ export class SecretsBackend {
         ),
       // a missing version or label of a found secret is no matter of the ARN's suffix
       {
-        ...(version.versionId || version.versionStage ? {} : { id: name }),
+        id: name,
+        ...(version.versionId || version.versionStage ? { partialArn: false as const } : {}),
         errors: { ResourceNotFoundException: notFound },
       },
     );
@@ -421,13 +444,17 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { sensitive: [value], errors: { InvalidRequestException: VALUE_REFUSED } },
+      { id: name, sensitive: [value], errors: { InvalidRequestException: VALUE_REFUSED } },
     );
   }
 
   async updateDescription(name: string, description: string, signal: AbortSignal): Promise<void> {
-    await this.#send(`update secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-      client.send(new sdk.UpdateSecretCommand({ SecretId: name, Description: description }), { abortSignal }),
+    await this.#send(
+      `update secret "${name}"`,
+      signal,
+      (abortSignal, { client, sdk }) =>
+        client.send(new sdk.UpdateSecretCommand({ SecretId: name, Description: description }), { abortSignal }),
+      { id: name },
     );
   }
 
@@ -452,7 +479,11 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { errors: { ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: VERSIONS_HINT } } },
+      {
+        id: name,
+        partialArn: false,
+        errors: { ResourceNotFoundException: { code: 'ERR_NOT_FOUND', hint: VERSIONS_HINT } },
+      },
     );
   }
 
@@ -464,8 +495,12 @@ export class SecretsBackend {
     if ('force' in how) {
       // A forced DeleteSecret succeeds for a secret that does not exist (a typo, an ARN with another suffix):
       // the secret is looked up first, so an answer never reports a deletion that did not happen.
-      await this.#send(`delete secret "${name}"`, signal, (abortSignal, { client, sdk }) =>
-        client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+      await this.#send(
+        `delete secret "${name}"`,
+        signal,
+        (abortSignal, { client, sdk }) =>
+          client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
+        { id: name },
       );
     }
     // A forced deletion also takes a secret already scheduled for deletion; a scheduled one refuses a second window.
@@ -493,7 +528,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { errors: { InvalidRequestException: refused, InvalidParameterException: replicated } },
+      { id: name, errors: { InvalidRequestException: refused, InvalidParameterException: replicated } },
     );
   }
 
@@ -503,10 +538,19 @@ export class SecretsBackend {
       signal,
       (abortSignal, { client, sdk }) => client.send(new sdk.RestoreSecretCommand({ SecretId: name }), { abortSignal }),
       {
+        id: name,
         errors: {
           ResourceNotFoundException: {
             code: 'ERR_NOT_FOUND',
-            hint: 'secrets_list with includeDeleted=true lists the secrets scheduled for deletion; one deleted with force, or past its recovery window, is gone',
+            // DeleteSecret: "When you delete a replica, it is deleted immediately" (RemoveRegionsFromReplication)
+            hint: 'secrets_list with includeDeleted=true lists the secrets scheduled for deletion; one deleted with force, or past its recovery window, is gone, and so is a replica removed from replication (deleted at once, with no recovery window: an operator replicates the primary to this Region again)',
+          },
+          // A replica takes no change in its own Region (User Guide, "Promote a replica secret": it "can't be updated
+          // independently from its primary secret"): InvalidParameterException "Operation not permitted on a replica
+          // secret", a state, not an argument to fix. The tool names the primary's Region (secrets_restore).
+          InvalidParameterException: {
+            code: 'ERR_CONFLICT',
+            hint: 'the secret is a replica, which is never scheduled for deletion in its own Region; nothing to restore here (secrets_describe shows its primary Region). Nothing was changed',
           },
         },
       },
@@ -543,6 +587,21 @@ export class SecretsBackend {
     return out.RandomPassword;
   }
 
+  /**
+   * The Regions when an ARN names another Region than the one the client signs for and sends to: Secrets Manager
+   * looks a SecretId up in the Region it is asked in only, so such an ARN finds nothing there (or is refused by IAM
+   * for that Region's ARN). Undefined when they agree or the client's Region cannot be read.
+   */
+  async #otherRegion(arn: string, aws: Aws): Promise<{ arn: string; named: string; reads: string } | undefined> {
+    const named = arn.split(':')[3];
+    if (!named) return undefined;
+    this.#region ??= Promise.resolve()
+      .then(() => aws.client.config.region())
+      .catch(() => undefined);
+    const reads = await this.#region;
+    return reads && reads !== named ? { arn, named, reads } : undefined;
+  }
+
   async #send<T>(
     what: string,
     signal: AbortSignal,
@@ -552,15 +611,22 @@ export class SecretsBackend {
       sensitive?: string[];
       /** This call's meaning of some error names, over the table's. */
       errors?: AwsErrorTable;
-      /** The SecretId sent: a not-found for a partial ARN the service reads as complete says why. */
+      /**
+       * The SecretId sent: a not-found for an ARN of another Region than the client's says so, and one for a
+       * partial ARN the service reads as complete says why (unless `partialArn` is false: a missing version).
+       */
       id?: string;
+      partialArn?: false;
     } = {},
   ): Promise<T> {
     const aws = await this.#aws();
     const table = call.errors ? { ...ERRORS, ...call.errors } : ERRORS;
     const notFound = table.ResourceNotFoundException;
-    const errors =
-      call.id !== undefined && notFound && SUFFIXED_ARN.test(call.id)
+    // an ARN of another Region finds nothing here whatever its suffix: that is the one thing to say
+    const elsewhere = call.id?.startsWith('arn:') ? await this.#otherRegion(call.id, aws) : undefined;
+    const errors = elsewhere
+      ? withRegionHint(table, elsewhere)
+      : call.id !== undefined && call.partialArn !== false && notFound && SUFFIXED_ARN.test(call.id)
         ? { ...table, ResourceNotFoundException: { ...notFound, hint: `${notFound.hint}; ${PARTIAL_ARN_HINT}` } }
         : table;
     const scrubbed = (message: string) => scrub(message, call.sensitive ?? []);

@@ -1,5 +1,6 @@
 import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { ToolError } from '@ravenhelm/kit';
+import { refuseBadRegion, regionOf } from './replication.js';
 
 /**
  * Refuses a rotation (secrets_rotate) or a stored value (secrets_put) by this server where it would store a value
@@ -74,15 +75,21 @@ export function quoteArg(s: string): string {
 export function refuseReplica(
   name: string,
   d: { ARN?: string | undefined; PrimaryRegion?: string | undefined },
-  doing: 'delete' | 'put' | 'rotate',
+  doing: 'delete' | 'put' | 'rotate' | 'restore',
 ): void {
-  const here = d.ARN?.split(':')[3];
-  const primary = d.PrimaryRegion;
-  if (!primary || !here || primary === here) return;
+  const here = regionOf(d.ARN);
+  if (!d.PrimaryRegion || !here || d.PrimaryRegion === here) return;
+  // both go into the commands below: a Region from the answer must be a Region name
+  const primary = refuseBadRegion(name, 'PrimaryRegion', d.PrimaryRegion);
+  refuseBadRegion(name, 'Region in the ARN', here);
+  // DeleteSecret: a replica is deleted at once (RemoveRegionsFromReplication), and a primary only once it has no
+  // replicas: a replica is never scheduled for deletion, so there is nothing to restore
   const what =
     doing === 'delete'
       ? `To delete this replica, an operator runs aws secretsmanager remove-regions-from-replication --region ${primary} --secret-id ${quoteArg(name)} --remove-replica-regions ${here} (it is deleted at once); to delete the secret everywhere, delete the primary in ${primary} once its replicas are removed`
-      : `Change the primary in ${primary} (a server configured for that Region); the new value replicates here`;
+      : doing === 'restore'
+        ? `A replica is never scheduled for deletion (removing it from replication deletes it at once, and its primary is deleted only once it has no replicas), so there is nothing to restore; it reads as its primary in ${primary} does (secrets_get)`
+        : `Change the primary in ${primary} (a server configured for that Region); the new value replicates here`;
   throw new ToolError(
     'ERR_CONFLICT',
     `secret "${name}" is a replica of the primary secret in ${primary}; Secrets Manager refuses any change to it in ${here}. ${what}. Nothing was changed`,

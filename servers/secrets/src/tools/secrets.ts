@@ -1,8 +1,9 @@
 import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { clipChars, jsonBytes, putOwn, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import type { SecretsBackend } from '../backend.js';
+import { isAwsError, type SecretsBackend } from '../backend.js';
 import { defineTool } from './define.js';
+import { Replication, refuseBadRegion, replicaOf, replicationOf } from './replication.js';
 import { quoteArg, refuseReplica, rotationOf } from './rotation.js';
 import { Cursor, decodeListCursor, nextListCursor, Page, SecretMeta, SecretName, Stages } from './shapes.js';
 import { secretsGet, secretsPut, secretsRotate } from './values.js';
@@ -54,7 +55,8 @@ export const secretsList = defineTool({
     limit: z.number().int().min(1).max(100).default(50),
     cursor: Cursor,
   }),
-  output: z.object({ secrets: z.array(SecretMeta), ...Page }),
+  // replicaOf: the primary's Region, for a replica (ListSecrets has no replica statuses: secrets_describe shows them)
+  output: z.object({ secrets: z.array(SecretMeta.extend({ replicaOf: z.string().optional() })), ...Page }),
   handler: async (input, { sm, signal, maxOutputBytes }) => {
     const at = decodeListCursor(input.cursor, {
       tool: 'secrets_list',
@@ -78,7 +80,11 @@ export const secretsList = defineTool({
     const window = entries.slice(at.s, at.s + input.limit);
     // The service's tag filters match prefixes, each on its own (tag-key "env" with tag-value "prod" lets
     // {environment: x, team: prod} through): the exact tag is checked here, on the entries it sent.
-    const rows = window.flatMap((e, i) => (hasTag(e, input.tagKey, input.tagValue) ? [{ i, meta: metaOf(e) }] : []));
+    const rows = window.flatMap((e, i) => {
+      if (!hasTag(e, input.tagKey, input.tagValue)) return [];
+      const primary = replicaOf(e);
+      return [{ i, meta: primary ? { ...metaOf(e), replicaOf: primary } : metaOf(e) }];
+    });
     const matched = rows.length;
     // Bounded as a whole: drop from the end until the answer fits, and say where to continue.
     while (rows.length > 1 && jsonBytes({ secrets: rows.map((r) => r.meta) }) > maxOutputBytes - 256) rows.pop();
@@ -98,21 +104,24 @@ export const secretsDescribe = defineTool({
   tier: 'LOW',
   scopes: ['mcp:secrets:read'],
   title: 'Describe a secret',
-  description: "One secret's metadata and its versions with their stages.",
+  description: "One secret's metadata, replication, and its versions with their stages.",
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ name: SecretName }),
   output: SecretMeta.extend({
     managedBy: z.string().optional(),
     rotation: z.object({ by: z.string(), schedule: z.string().optional(), next: z.string().optional() }).optional(),
+    replication: Replication.optional(),
     versions: Stages,
   }),
   handler: async ({ name }, { sm, signal }) => {
     const d = await sm.describe(name, signal);
     const rotation = rotationOf(d);
+    const replication = replicationOf(d);
     return {
       ...metaOf(d),
       ...(d.OwningService ? { managedBy: d.OwningService } : {}),
       ...(rotation ? { rotation } : {}),
+      ...(replication ? { replication } : {}),
       versions: d.VersionIdsToStages ?? {},
     };
   },
@@ -183,7 +192,8 @@ async function deleteTarget(
   }
   // API reference, DeleteSecret: a primary secret replicated to other Regions is deleted only once its replicas
   // are removed (RemoveRegionsFromReplication); the service refuses it until then.
-  const replicas = (d.ReplicationStatus ?? []).flatMap((r) => (r.Region ? [r.Region] : []));
+  // the Regions go into the command below: each must be a Region name
+  const replicas = (d.ReplicationStatus ?? []).map((r) => refuseBadRegion(shown, 'replica Region', r.Region));
   if (replicas.length > 0) {
     throw new ToolError(
       'ERR_CONFLICT',
@@ -219,7 +229,14 @@ export const secretsRestore = defineTool({
   input: z.object({ name: SecretName }),
   output: z.object({ name: z.string(), restored: z.boolean() }),
   handler: async ({ name }, { sm, signal }) => {
-    await sm.restore(name, signal);
+    await sm.restore(name, signal).catch(async (err: unknown) => {
+      // refused as a replica: named with its primary's Region (read only then, as a replica is rarely restored)
+      if (isAwsError(err, 'InvalidParameterException')) {
+        const d = await sm.describe(name, signal).catch(() => undefined);
+        if (d) refuseReplica(d.Name ?? name, d, 'restore');
+      }
+      throw err;
+    });
     return { name, restored: true };
   },
 });

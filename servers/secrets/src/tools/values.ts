@@ -6,6 +6,7 @@ import { isAwsError, refuseIfBinary, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
+import { replicationPlanNote } from './replication.js';
 import { refuseReplica, refuseRotation } from './rotation.js';
 import { Issue, SecretName, Stages } from './shapes.js';
 
@@ -271,7 +272,7 @@ export async function putTarget(
   refuseRotation(shown, d, 'put');
   const current = currentOf(d);
   if (current) await refuseBinary(sm, shown, current, signal);
-  return `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}`;
+  return `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}${replicationPlanNote(d)}`;
 }
 
 const CLASSES = {
@@ -339,7 +340,7 @@ async function rotateTarget(
   sm: SecretsBackend,
   input: { name: string; jsonKey?: string | undefined },
   signal: AbortSignal,
-): Promise<{ name: string; current: string; obj: Record<string, unknown> | undefined }> {
+): Promise<{ name: string; current: string; obj: Record<string, unknown> | undefined; replicas: string }> {
   const { name } = input;
   const before = await sm.describe(name, signal);
   refuseDeleted(name, before);
@@ -372,7 +373,7 @@ async function rotateTarget(
       `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
     );
   }
-  return { name: before.Name ?? name, current, obj };
+  return { name: before.Name ?? name, current, obj, replicas: replicationPlanNote(before) };
 }
 
 /**
@@ -442,7 +443,7 @@ export const secretsRotate = defineTool({
     const { name, current } = target;
     return {
       bound: target,
-      text: `Rotate secret "${name}"${input.jsonKey ? ` (key ${input.jsonKey})` : ''}: a new ${input.length}-char value (${(input.classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it from version ${current}, which becomes AWSPREVIOUS`,
+      text: `Rotate secret "${name}"${input.jsonKey ? ` (key ${input.jsonKey})` : ''}: a new ${input.length}-char value (${(input.classes ?? ALL_CLASSES).join(', ')}) staged AWSPENDING, then AWSCURRENT moves to it from version ${current}, which becomes AWSPREVIOUS${target.replicas}`,
     };
   },
   handler: async (input, { sm, signal, planned }) => {
