@@ -222,6 +222,11 @@ export interface ZitadelSim extends SimServer {
    * before either writes: the interleaving that a read-modify-write of a grant has to survive.
    */
   grantReadPairingMs: number;
+  /**
+   * Test hook, not Zitadel behaviour: runs when a ListUserGrants arrives, before it reads, with the organisation
+   * it acts in, as another writer's change landing between two pages would.
+   */
+  beforeGrantList: ((orgId: string) => void) | undefined;
   /** Test hook: runs after every grant write (AddUserGrant, UpdateUserGrant), e.g. as another writer would. */
   afterGrantWrite: ((g: SimGrant) => void) | undefined;
   /**
@@ -294,6 +299,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     grantProjectionLagMs: 0,
     grantReadPairingMs: 0,
     afterGrantWrite: undefined,
+    beforeGrantList: undefined,
     beforeGrantUpdate: undefined,
     beforeUserStateChange: undefined,
     beforeKeyRemove: undefined,
@@ -903,6 +909,9 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         return list(hits, body, membershipJson);
       }
       if (req.method === 'POST' && path === '/management/v1/users/grants/_search') {
+        // Offset and limit with no ORDER BY (ListUserGrantsRequestToQuery sets no sorting column, and
+        // internal/query/search_query.go orders only by one): rows come in the table's order, here state.grants'
+        state.beforeGrantList?.(who.orgId);
         const queries = (body.queries ?? []) as Record<string, Record<string, unknown>>[];
         const hits = projectedGrants().filter(
           (g) =>
@@ -1050,6 +1059,9 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
             return grpcError(9, 'Errors.UserGrant.NotChanged', 'COMMAND-Rs8fy');
           grantWritten(g.id, g);
           g.roleKeys = [...roleKeys];
+          // Postgres writes an updated row as a new row version, placed where there is room (often the end of
+          // the table); a query without ORDER BY then returns it there: the grant moves in the listing
+          state.grants.push(...state.grants.splice(state.grants.indexOf(g), 1));
           grantEvent(g, 'user.grant.changed', who.userId, { roleKeys: [...g.roleKeys] });
           state.afterGrantWrite?.(g);
           return { status: 200, json: { details: details(who.orgId) } };

@@ -38,6 +38,8 @@ export async function startZitadelFixture(
     confirmTools?: string[];
     /** The local operator's scopes; default: Zitadel admin plus every scope the MCP-project roles give. */
     scopes?: string[];
+    /** Also the seeded second organisation in ZITADEL_ALLOWED_ORG_IDS (one the MCP project is granted to). */
+    allowOtherOrg?: boolean;
   } = {},
 ): Promise<ZitadelFixture> {
   const sim = await startZitadelSim();
@@ -63,7 +65,7 @@ export async function startZitadelFixture(
     ZITADEL_KEY_FILE: keyPath,
     ZITADEL_ORG_ID: ids.orgId,
     ZITADEL_PROJECT_ID: ids.projectId,
-    ZITADEL_ALLOWED_ORG_IDS: ids.orgId,
+    ZITADEL_ALLOWED_ORG_IDS: opts.allowOtherOrg ? `${ids.orgId},${ids.otherOrgId}` : ids.orgId,
     ZITADEL_ROLE_SCOPES: JSON.stringify(ROLE_SCOPES),
     ZITADEL_POLICY_FILE: policy,
     RAVENHELM_POLICY_FILE: policy,

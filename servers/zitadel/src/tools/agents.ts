@@ -185,7 +185,13 @@ export const keysList = defineTool({
   input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
   output: z.object({
     keys: z.array(
-      z.object({ id: z.string(), type: z.string(), expirationDate: z.string(), created: z.string().optional() }),
+      z.object({
+        id: z.string(),
+        type: z.string(),
+        expirationDate: z.string(),
+        expired: z.literal(true).optional(),
+        created: z.string().optional(),
+      }),
     ),
     ...Page,
   }),
@@ -197,12 +203,20 @@ export const keysList = defineTool({
       id: k.id,
       type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
       expirationDate: k.expirationDate ?? '',
+      // Zitadel lists expired keys too, and refuses their logins (Errors.AuthNKey.Expired)
+      ...(isPast(k.expirationDate) ? { expired: true as const } : {}),
       ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
     }));
     const page = pageOf(res, window, keys, itemBudget(maxOutputBytes));
     return { keys: page.items, ...page.paging };
   },
 });
+
+/** Whether an RFC 3339 time lies in the past; a missing or unreadable one is not called so. */
+function isPast(iso: string | undefined): boolean {
+  const at = iso === undefined ? Number.NaN : Date.parse(iso);
+  return Number.isFinite(at) && at <= Date.now();
+}
 
 /**
  * The fewest MCP-project roles whose scopes are exactly `wanted` under the mapping, or an error that

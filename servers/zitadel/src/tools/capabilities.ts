@@ -4,16 +4,12 @@ import { z } from 'zod';
 import type { ZGrant, ZitadelBackend } from '../backend.js';
 import { defineTool, READ, type RoleMapping, type ZitadelServices } from './define.js';
 import { resolveUser, UserRef } from './shapes.js';
-
-/** Grants read per user; more is refused rather than silently cut. */
-const MAX_GRANTS = 500;
+import { MAX_USER_GRANTS, readUserGrants } from './user-grants.js';
 
 /**
- * Every grant of the user that a token counts, as Zitadel holds it now (its listing brought up to date first:
- * it lags the writes): those made in the server's organisation and in each other organisation of
- * `allowedOrgIds` (one the MCP project is granted to), whose grants auth counts too. Zitadel lists only the
- * grants of the organisation a call acts in, so each is read there; one that cannot be read fails the call
- * (closed: the checks built on this must not pass on a partial view).
+ * Every grant of the user that a token counts (see readUserGrants), for the checks built on it: an allowed
+ * organisation whose grants cannot be read, more grants than are read, or a listing that changed while it was
+ * read (twice in a row) fails the call (closed: nothing is decided on a partial view).
  */
 export async function allGrants(
   zitadel: ZitadelBackend,
@@ -21,34 +17,32 @@ export async function allGrants(
   signal: AbortSignal,
   allowedOrgIds: readonly string[] = [],
 ): Promise<ZGrant[]> {
-  await zitadel.syncUserGrants(userId, signal);
-  const home = await zitadel.homeOrgId(signal);
-  const out = new Map<string, ZGrant>();
-  let read = 0; // grants read, repeats included: bounds the loop whatever totals the answers claim
-  for (const orgId of [undefined, ...new Set(allowedOrgIds.filter((o) => o !== home))]) {
-    let seen = 0;
-    for (let offset = 0; ; offset += 100) {
-      const page = await zitadel.listUserGrants({ userId }, { offset, limit: 100 }, signal, orgId).catch((err) => {
-        if (orgId === undefined || !(err instanceof ToolError) || err.code !== 'ERR_NOT_ALLOWED') throw err;
-        throw new ToolError(
-          'ERR_NOT_ALLOWED',
-          `could not read user ${userId}'s grants made in organisation ${orgId}, which roles.allowedOrgIds lists (its grants count in tokens), so nothing was decided on a partial view: ${err.message}. Give this server's account a role there that reads user grants, or take the organisation off allowedOrgIds`,
-          { ...err.details, orgId },
-        );
-      });
-      for (const g of page.result) out.set(g.id || `${orgId ?? home}:${out.size}`, g);
-      seen += page.result.length;
-      read += page.result.length;
-      if (read > MAX_GRANTS) {
-        throw new ToolError(
-          'ERR_OUTPUT_TOO_LARGE',
-          `user ${userId} has more than ${MAX_GRANTS} grants; review them in Zitadel`,
-        );
-      }
-      if (page.result.length === 0 || seen >= page.total) break;
+  for (let attempt = 0; ; attempt++) {
+    const found = await readUserGrants(zitadel, userId, allowedOrgIds, signal);
+    const failed = found.unreadable[0];
+    if (failed) {
+      const { orgId, error: err } = failed;
+      if (err.code !== 'ERR_NOT_ALLOWED') throw err;
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        `could not read user ${userId}'s grants made in organisation ${orgId}, which roles.allowedOrgIds lists (its grants count in tokens), so nothing was decided on a partial view: ${err.message}. Give this server's account a role there that reads user grants, or take the organisation off allowedOrgIds`,
+        { ...err.details, orgId },
+      );
+    }
+    if (found.cut) {
+      throw new ToolError(
+        'ERR_OUTPUT_TOO_LARGE',
+        `user ${userId} has more than ${MAX_USER_GRANTS} grants; review them in Zitadel`,
+      );
+    }
+    if (found.shifted.length === 0) return found.grants.map((g) => g.grant);
+    if (attempt > 0) {
+      throw new ToolError(
+        'ERR_CONFLICT',
+        `user ${userId}'s grants in organisation ${found.shifted.join(', ')} changed while they were read, twice; nothing was decided on a partial view. Repeat the call`,
+      );
     }
   }
-  return [...out.values()];
 }
 
 /**

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ZEvent, ZitadelBackend } from '../backend.js';
 import { defineTool, READ } from './define.js';
 import { Cursor, itemBudget, pageOf, resolveUser, UserRef } from './shapes.js';
+import { readUserGrants } from './user-grants.js';
 
 /** Event types per category, as Zitadel's eventstore names them. */
 const CATEGORIES = {
@@ -156,7 +157,7 @@ function tooManyGrants(what: string): ToolError {
 interface UserGrants {
   ids: string[];
   /** Said in the answer's notes: which grant events are missing, and how to read them. */
-  note?: string;
+  notes: string[];
 }
 
 /**
@@ -169,6 +170,7 @@ interface UserGrants {
 async function grantsOf(
   zitadel: ZitadelBackend,
   userId: string,
+  allowedOrgIds: readonly string[],
   strict: boolean,
   signal: AbortSignal,
 ): Promise<UserGrants> {
@@ -177,13 +179,20 @@ async function grantsOf(
     if (strict) throw tooManyGrants(what);
     return {
       ids: [],
-      note: `${what}, more than the ${MAX_GRANTS} whose events a page reads: no grant events are shown. List orgId with categories ['grants'] for the organisation's grant events`,
+      notes: [
+        `${what}, more than the ${MAX_GRANTS} whose events a page reads: no grant events are shown. List orgId with categories ['grants'] for the organisation's grant events`,
+      ],
     };
   };
-  const current = await zitadel.listUserGrants({ userId }, { offset: 0, limit: MAX_GRANTS + 1 }, signal);
-  for (const g of current.result) ids.add(g.id);
-  if (current.total > MAX_GRANTS || ids.size > MAX_GRANTS)
-    return withoutGrants(`user ${userId} has ${current.total} grants`);
+  // the current grants of every organisation whose grants count (each listed in its own organisation)
+  const current = await readUserGrants(zitadel, userId, allowedOrgIds, signal);
+  for (const g of current.grants) ids.add(g.grant.id);
+  if (current.cut || ids.size > MAX_GRANTS)
+    return withoutGrants(`user ${userId} has ${current.cut ? 'more than ' : ''}${ids.size} grants`);
+  const unlisted = current.unreadable.map(
+    ({ orgId, error }) =>
+      `the grants user ${userId} holds from organisation ${orgId} could not be listed (${error.code}: ${error.message}): their events are shown only where found among the grant additions read`,
+  );
   let before: bigint | undefined;
   for (let call = 1; ; call++) {
     const added = await zitadel.listEvents(
@@ -197,7 +206,7 @@ async function grantsOf(
     );
     for (const e of added) if (e.payload?.userId === userId && e.aggregate?.id) ids.add(e.aggregate.id);
     if (ids.size > MAX_GRANTS) return withoutGrants(`user ${userId} has had more than ${MAX_GRANTS} grants`);
-    if (added.length < ZITADEL_MAX_EVENTS) return { ids: [...ids] };
+    if (added.length < ZITADEL_MAX_EVENTS) return { ids: [...ids], notes: unlisted };
     // older ones: created before the oldest read, OVERLAP_MICROS newer again (see there)
     const oldest = added.reduce<bigint | undefined>((min, e) => {
       const us = microsOf(e.creationDate);
@@ -209,7 +218,10 @@ async function grantsOf(
       const since = oldest === undefined ? '' : ` before ${isoOfMicros(oldest)}`;
       return {
         ids: [...ids],
-        note: `the events of user ${userId}'s current grants are shown, and of grants removed since the newest ${MAX_GRANT_SCANS * ZITADEL_MAX_EVENTS} grant additions of this Zitadel instance; a grant added${since} and removed since is not found. List orgId with categories ['grants'] for the organisation's grant events`,
+        notes: [
+          ...unlisted,
+          `the events of user ${userId}'s current grants are shown, and of grants removed since the newest ${MAX_GRANT_SCANS * ZITADEL_MAX_EVENTS} grant additions of this Zitadel instance; a grant added${since} and removed since is not found. List orgId with categories ['grants'] for the organisation's grant events`,
+        ],
       };
     }
     before = next;
@@ -286,7 +298,7 @@ export const eventsList = defineTool({
     nextCursor: z.string().optional(),
     notes: z.array(z.string()).optional(),
   }),
-  handler: async ({ user, orgId, categories, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
+  handler: async ({ user, orgId, categories, limit, cursor }, { zitadel, mapping, signal, maxOutputBytes }) => {
     if ((user === undefined) === (orgId === undefined)) {
       throw new ToolError('ERR_INVALID_INPUT', 'name exactly one of user or orgId');
     }
@@ -308,8 +320,8 @@ export const eventsList = defineTool({
     if (userId !== undefined) {
       sources.push({ filter: { aggregateType: 'user', aggregateId: userId, ...types } });
       if (!categories || categories.includes('grants')) {
-        const grants = await grantsOf(zitadel, userId, categories !== undefined, signal);
-        if (grants.note) notes.push(grants.note);
+        const grants = await grantsOf(zitadel, userId, mapping.allowedOrgIds, categories !== undefined, signal);
+        notes.push(...grants.notes);
         for (const id of grants.ids)
           sources.push({ filter: { aggregateType: GRANT_AGGREGATE, aggregateId: id, ...types }, userOfGrant: userId });
       }

@@ -1,8 +1,15 @@
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool, READ } from './define.js';
+import { changedNote, digest, keyedPage, readWhole } from './keyset.js';
 import { Cursor, itemBudget, Limit, Page, ProjectRef, pageOf, resolveProject, shortEnum, windowOf } from './shapes.js';
 
 const NameFilter = z.string().min(1).max(200).optional().describe('Substring of the name, any case');
+
+/** Projects read per page (each page reads them all: see keyset.ts); more are not paged, and the answer says so. */
+const MAX_PROJECTS = 1000;
+
+const Project = z.object({ id: z.string(), name: z.string(), state: z.string() });
 
 export const projectsList = defineTool({
   name: 'projects_list',
@@ -13,18 +20,41 @@ export const projectsList = defineTool({
   description: "Projects of the server's organisation, optionally filtered by name; paged with an exact total.",
   annotations: READ,
   input: z.object({ name: NameFilter, limit: Limit, cursor: Cursor }),
-  output: z.object({ projects: z.array(z.object({ id: z.string(), name: z.string(), state: z.string() })), ...Page }),
+  output: z.object({ projects: z.array(Project), ...Page, notes: z.array(z.string()).optional() }),
   handler: async ({ name, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
-    const window = windowOf(cursor, limit);
     const filter = name ? { value: name, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' as const } : undefined;
-    const res = await zitadel.listProjects(filter, window, signal);
-    const projects = res.result.map((p) => ({
-      id: p.id,
-      name: p.name ?? '',
-      state: shortEnum(p.state, 'PROJECT_STATE_'),
+    const readAll = () =>
+      readWhole(
+        (window) => zitadel.listProjects(filter, window, signal),
+        (p, n) => p.id || `#${n}`,
+        MAX_PROJECTS,
+      );
+    let read = await readAll();
+    if (read.shifted) read = await readAll();
+    const projects = read.items.map((p) => ({
+      key: digest(p.id, 12),
+      item: { id: p.id, name: p.name ?? '', state: shortEnum(p.state, 'PROJECT_STATE_') },
     }));
-    const page = pageOf(res, window, projects, itemBudget(maxOutputBytes));
-    return { projects: page.items, ...page.paging };
+    const budget = itemBudget(maxOutputBytes) - 1024;
+    const fits = (items: z.output<typeof Project>[]) => pageList(items, { maxBytes: budget }).items.length;
+    const page = keyedPage(projects, { cursor, limit, fits, bind: `projects ${name ?? ''}`, tool: 'projects_list' });
+    const notes = [
+      ...(read.cut
+        ? [
+            `${read.total} projects match, more than the ${MAX_PROJECTS} a listing reads: only those are paged; narrow it with name`,
+          ]
+        : []),
+      ...(read.shifted ? ['the projects changed while they were read: one may be missing; repeat the call'] : []),
+      ...(page.changed ? [changedNote('the projects')] : []),
+    ];
+    return {
+      projects: page.shown,
+      total: read.cut ? read.total : read.items.length,
+      returned: page.shown.length,
+      truncated: page.truncated,
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
+    };
   },
 });
 

@@ -1,3 +1,4 @@
+import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool, READ } from './define.js';
 import {
@@ -15,6 +16,7 @@ import {
   UserRef,
   windowOf,
 } from './shapes.js';
+import { type ReadGrant, userGrantsPage } from './user-grants.js';
 
 const STATES = ['active', 'inactive', 'locked', 'initial'] as const;
 
@@ -72,19 +74,35 @@ export const usersListGrants = defineTool({
   scopes: ['mcp:zitadel:read'],
   title: "List a user's role grants",
   description:
-    "A user's role grants on the organisation's projects, with project and granting org; deactivated ones: state inactive.",
+    "A user's role grants made by its organisation and each allowed org, with project and granting org; deactivated: state inactive.",
   annotations: READ,
   input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
-  output: z.object({ user: z.object({ id: z.string(), username: z.string() }), grants: z.array(Grant), ...Page }),
-  handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
+  output: z.object({
+    user: z.object({ id: z.string(), username: z.string() }),
+    grants: z.array(Grant),
+    ...Page,
+    unreadableOrgs: z.array(z.string()).optional(),
+    notes: z.array(z.string()).optional(),
+  }),
+  handler: async ({ user, limit, cursor }, { zitadel, mapping, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
-    const window = windowOf(cursor, limit);
-    // the listing lags the writes: a grant just made or changed is shown as it is now
-    await zitadel.syncUserGrants(u.userId, signal);
-    const res = await zitadel.listUserGrants({ userId: u.userId }, window, signal);
-    const page = pageOf(res, window, res.result.map(toGrant), itemBudget(maxOutputBytes));
-    return { user: { id: u.userId, username: u.username ?? '' }, grants: page.items, ...page.paging };
+    const fits = (items: ReadGrant[], reserved: number) =>
+      pageList(items.map(toGrantOf), { maxBytes: itemBudget(maxOutputBytes) - reserved }).items.length;
+    const page = await userGrantsPage(zitadel, u.userId, mapping.allowedOrgIds, { limit, cursor, fits }, signal);
+    return {
+      user: { id: u.userId, username: u.username ?? '' },
+      grants: page.shown.map(toGrantOf),
+      total: page.total,
+      returned: page.shown.length,
+      truncated: page.truncated,
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+      ...(page.unreadableOrgs.length > 0 ? { unreadableOrgs: page.unreadableOrgs } : {}),
+      ...(page.notes.length > 0 ? { notes: page.notes } : {}),
+    };
   },
 });
+
+/** A grant as listed; the organisation whose listing showed it when Zitadel left its own field out. */
+const toGrantOf = (g: ReadGrant) => ({ ...toGrant(g.grant), orgId: g.grant.orgId || g.orgId });
 
 export const userTools = [usersSearch, usersGet, usersListGrants];
