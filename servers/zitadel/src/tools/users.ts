@@ -74,7 +74,7 @@ export const usersListGrants = defineTool({
   scopes: ['mcp:zitadel:read'],
   title: "List a user's role grants",
   description:
-    "A user's role grants made by its organisation and each allowed org, with project and granting org; deactivated: state inactive.",
+    "Grants from the user's org and each allowed org, with project and granting org; deactivated: state inactive.",
   annotations: READ,
   input: z.object({ user: UserRef, limit: Limit, cursor: Cursor }),
   output: z.object({
