@@ -36,13 +36,19 @@
  *   a priority given as a bigint is written with all its digits (jsonWithBigInts), as encoding/json does.
  * - pkg/provider/file/file.go: a directory is read recursively; only .toml/.yaml/.yml files count
  *   (this simulator decodes YAML only); one file that fails to decode fails the whole directory and
- *   Traefik keeps the configuration it had; names are qualified `<name>@file`.
+ *   Traefik keeps the configuration it had; names are qualified `<name>@file`. Every file is first run as a
+ *   Go text/template with sprig's TxtFuncMap (collectFileConfigs -> loadFileConfig(path, true) ->
+ *   CreateConfiguration), and the rendered text is what is decoded (paerser file.DecodeContent, gopkg.in/yaml.v3).
+ *   renderGoTemplate below plays the part of text/template that tests use: string literals, `env`, `.` (the data
+ *   is `false`), comments and trim markers; any other action fails the load as a template error would.
+ *   decodeAsTraefik reads plain scalars as yaml.v3 resolves them (resolve.go), then as paerser turns them into
+ *   node names and values (file/raw_node.go), where YAML 1.2's core schema would see strings.
  */
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { RE2JS } from 're2js';
-import { parse as parseYaml } from 'yaml';
+import { isScalar, parseDocument, visit } from 'yaml';
 import { type Listening, listen } from './http.js';
 
 type Obj = Record<string, unknown>;
@@ -50,7 +56,10 @@ type Kind = 'routers' | 'services' | 'middlewares';
 type Proto = 'http' | 'tcp' | 'udp';
 
 /** A dynamic configuration as a provider gives it: `{ http: { routers, services, middlewares }, tcp, udp }`. */
-export type DynamicConfig = Partial<Record<Proto, Partial<Record<Kind, Record<string, Obj>>>>>;
+export type DynamicConfig = Partial<Record<Proto, Partial<Record<Kind, Record<string, Obj>>>>> & {
+  /** TLS options by name (`tls.options`), named `<name>@<provider>` by Traefik. */
+  tls?: { options?: Record<string, Obj> };
+};
 
 export interface EntryPoint {
   name: string;
@@ -198,7 +207,7 @@ export class TraefikSimulator {
       if (/\.toml$/i.test(f)) continue; // decoded by Traefik; not by this simulator
       let doc: unknown;
       try {
-        doc = parseYaml(readFileSync(f, 'utf8'));
+        doc = decodeAsTraefik(renderGoTemplate(readFileSync(f, 'utf8')));
       } catch (err) {
         // One undecodable file fails the whole directory: Traefik keeps its previous configuration.
         this.fileError = `${f}: ${(err as Error).message.split('\n')[0]}`;
@@ -209,6 +218,8 @@ export class TraefikSimulator {
         this.fileError = `${f}: the configuration is not a mapping`;
         return;
       }
+      const options = ((doc as Obj).tls as { options?: Record<string, Obj> } | undefined)?.options;
+      if (options && typeof options === 'object') merged.tls = { options: { ...merged.tls?.options, ...options } };
       for (const proto of ['http', 'tcp', 'udp'] as const) {
         const section = (doc as Obj)[proto] as Obj | undefined;
         for (const kind of ['routers', 'services', 'middlewares'] as const) {
@@ -269,6 +280,10 @@ export class TraefikSimulator {
         }
       }
     }
+    // the TLS options Traefik's tlsManager knows: "default" (pkg/tls/tlsmanager.go), and each provider's, qualified
+    const tlsOptions = new Set(['default']);
+    for (const [provider, cfg] of this.#all())
+      for (const name of Object.keys(cfg.tls?.options ?? {})) tlsOptions.add(`${name}@${provider}`);
     const epNames = this.entryPoints.map((e) => e.name);
     const qualify = (name: string, provider: string) => (name.includes('@') ? name : `${name}@${provider}`);
     const addError = (item: RuntimeItem, msg: string, critical: boolean) => {
@@ -300,6 +315,18 @@ export class TraefikSimulator {
           const svc = rt.get(`http/services/${svcName}`);
           if (!svc) addError(router, `the service "${svcName}" does not exist`, true);
           else svc.usedBy.push(router.name);
+        }
+        // pkg/server/router/router.go buildRouterHandler: TLS options Traefik does not have (named in the router's
+        // provider unless "default") stop the handler before its middlewares are built: AddError(err, true), with
+        // "building router handler: unknown TLS options: x@p" (pkg/tls/tlsmanager.go Get).
+        const tlsName = (router.config.tls as Obj | undefined)?.options;
+        if (
+          typeof tlsName === 'string' &&
+          tlsName !== '' &&
+          !tlsOptions.has(tlsName === 'default' ? tlsName : qualify(tlsName, router.provider))
+        ) {
+          addError(router, `building router handler: unknown TLS options: ${qualify(tlsName, router.provider)}`, true);
+          continue;
         }
         // pkg/server/middleware/middlewares.go BuildMiddlewareChain: a name that is not in the runtime
         // configuration fails the handler with `middleware "x" does not exist`, and pkg/server/router/router.go
@@ -521,7 +548,13 @@ export class TraefikSimulator {
       // HTTPConfig.SetDefaults (pkg/config/static/entrypoints.go) runs for every entrypoint Traefik loads:
       // sanitizePath true, maxHeaderBytes http.DefaultMaxHeaderBytes, underscoreHeadersStrategy keep; the
       // handler's testdata/entrypoints.json shows `{}` only because its fixtures skip the defaults.
-      http: { maxHeaderBytes: 1048576, sanitizePath: true, underscoreHeadersStrategy: 'keep', ...e.http },
+      http: {
+        maxHeaderBytes: 1048576,
+        sanitizePath: true,
+        underscoreHeadersStrategy: 'keep',
+        ...e.http,
+        ...encodedCharactersOf(e.http),
+      },
       name: e.name,
       transport: {
         lifeCycle: { graceTimeOut: '10s' },
@@ -784,4 +817,137 @@ function checkRegexps(rule: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * `http.encodedCharacters` as the API shows a configured one (v3.6.3+): EncodedCharacters.SetDefaults
+ * (pkg/config/static/entrypoints.go, every option true since v3.6.7) under what the static configuration sets,
+ * then Go's omitempty, which drops every option that is false. Not configured: not shown.
+ */
+function encodedCharactersOf(http: Obj | undefined): Obj {
+  const set = http?.encodedCharacters as Record<string, boolean> | undefined;
+  if (!set) return {};
+  const options = ['Slash', 'BackSlash', 'NullCharacter', 'Semicolon', 'Percent', 'QuestionMark', 'Hash'];
+  const all: Record<string, boolean> = Object.fromEntries(options.map((o) => [`allowEncoded${o}`, true]));
+  Object.assign(all, set);
+  return { encodedCharacters: Object.fromEntries(Object.entries(all).filter(([, v]) => v)) };
+}
+
+/**
+ * Go's strconv.Unquote for a template string literal: "..." with Go's escapes, or `...` raw
+ * (text/template/parse lexQuote / lexRawQuote; the parser unquotes with strconv.Unquote).
+ */
+function goUnquote(lit: string): string {
+  if (lit.startsWith('`')) return lit.slice(1, -1);
+  const body = lit.slice(1, -1);
+  return body.replace(/\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{3}|.)/g, (_m, e: string) => {
+    if (/^[xuU]/.test(e)) return String.fromCodePoint(Number.parseInt(e.slice(1), 16));
+    if (/^[0-7]{3}$/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
+    // Go's one-letter escapes, as the letters of `abfnrtv\"` stand for BEL, BS, FF, LF, CR, TAB, VT, \ and "
+    const at = 'abfnrtv\\"'.indexOf(e);
+    const c = at < 0 ? undefined : '\x07\b\f\n\r\t\v\\"'[at];
+    if (c === undefined) throw new Error(`template: :1: unknown escape sequence \\${e}`);
+    return c;
+  });
+}
+
+/**
+ * The file provider's Go template pass (text/template + sprig, data `false`), for the actions tests use:
+ * `{{ "literal" }}`, `{{ `raw` }}`, `{{ env "NAME" }}` (sprig's env: os.Getenv, the simulator's own process
+ * standing for Traefik's), `{{ . }}` (prints false), comments (`{{/*`, then `*` `/}}`), and the `{{-` / `-}}` trim markers
+ * (text/template/parse lex.go: they trim the adjacent white space). Any other action throws, as a template the
+ * simulator cannot run must not load as if it were plain text.
+ */
+export function renderGoTemplate(text: string): string {
+  if (!text.includes('{{')) return text;
+  let out = '';
+  let i = 0;
+  const str = '"(?:[^"\\\\\\n]|\\\\.)*"|`[^`]*`';
+  const action = new RegExp(`^\\{\\{(- )?\\s*(/\\*[\\s\\S]*?\\*/|${str}|env\\s+(?:${str})|\\.)\\s*( -)?\\}\\}`);
+  while (i < text.length) {
+    const open = text.indexOf('{{', i);
+    if (open < 0) {
+      out += text.slice(i);
+      break;
+    }
+    out += text.slice(i, open);
+    const m = action.exec(text.slice(open));
+    if (!m) {
+      const line = text.slice(0, open).split('\n').length;
+      throw new Error(`template: :${line}: action not modelled by the simulator: ${text.slice(open, open + 40)}`);
+    }
+    if (m[1]) out = out.trimEnd();
+    const body = m[2] as string;
+    if (body === '.') out += 'false';
+    else if (body.startsWith('env')) out += process.env[goUnquote(body.slice(3).trim())] ?? '';
+    else if (!body.startsWith('/*')) out += goUnquote(body);
+    i = open + m[0].length;
+    if (m[3]) while (i < text.length && /\s/.test(text[i] as string)) i++;
+  }
+  return out;
+}
+
+/**
+ * How yaml.v3 (resolve.go) reads a plain scalar that YAML 1.2's core schema reads as a string: a timestamp
+ * (four digits and "-", then Go's time layouts such as "2006-1-2"), or, with every "_" removed, an int as Go's
+ * strconv.ParseInt(s, 0, 64) reads it (0x, 0o, 0b, a leading 0 for octal) or a float; else undefined (a string).
+ */
+function yamlV3Plain(text: string): { kind: 'int' | 'float64'; value: number } | { kind: 'time.Time' } | undefined {
+  if (/^\d{4}-\d{1,2}-\d{1,2}(?:[Tt ].*)?$/.test(text)) return { kind: 'time.Time' };
+  const plain = text.replaceAll('_', '');
+  const int = /^([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0))$/.exec(plain);
+  if (int) {
+    const [, sign, hex, oct, bin, dec] = int;
+    const n = hex
+      ? Number.parseInt(hex, 16)
+      : oct
+        ? Number.parseInt(oct, 8)
+        : bin
+          ? Number.parseInt(bin, 2)
+          : Number(dec);
+    return { kind: 'int', value: sign === '-' ? -n : n };
+  }
+  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain))
+    return { kind: 'float64', value: Number(plain) };
+  return undefined;
+}
+
+/** paerser getSimpleValue: an int in decimal, a float as strconv.FormatFloat(f, 'f', 6, 64) without ".000000". */
+const goSimple = (v: { kind: 'int' | 'float64'; value: number }) =>
+  v.kind === 'int' ? String(v.value) : v.value.toFixed(6).replace(/\.000000$/, '');
+
+/**
+ * A file's YAML as Traefik's file provider gets it: paerser's DecodeContent unmarshals with gopkg.in/yaml.v3 into
+ * map[string]interface{} and turns each key into a node name with reflect's Value.String(), which for a key that
+ * is not a string is "<int Value>" (or "<float64 Value>", "<time.Time Value>"); an int or float value becomes its
+ * decimal text (getSimpleValue), and a timestamp value is refused ("field X uses unsupported type: struct"), which
+ * fails the whole directory. Only plain scalars that YAML 1.2 would read as strings are concerned here.
+ */
+function decodeAsTraefik(text: string): unknown {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw doc.errors[0];
+  visit(doc, {
+    Pair(_k, pair) {
+      const { key, value } = pair;
+      if (isScalar(key) && key.type === 'PLAIN' && typeof key.value === 'string') {
+        const v3 = yamlV3Plain(key.value);
+        if (v3) key.value = `<${v3.kind} Value>`;
+      }
+      if (isScalar(value) && value.type === 'PLAIN' && typeof value.value === 'string') {
+        const v3 = yamlV3Plain(value.value);
+        if (v3?.kind === 'time.Time')
+          throw new Error(`field ${String(isScalar(key) ? key.value : key)} uses unsupported type: struct`);
+        if (v3) value.value = goSimple(v3);
+      }
+    },
+    Seq(_k, seq) {
+      for (const item of seq.items) {
+        if (!isScalar(item) || item.type !== 'PLAIN' || typeof item.value !== 'string') continue;
+        const v3 = yamlV3Plain(item.value);
+        if (v3?.kind === 'time.Time') throw new Error('unsupported simple value type: struct');
+        if (v3) item.value = goSimple(v3);
+      }
+    },
+  });
+  return doc.toJS({ maxAliasCount: 100 });
 }

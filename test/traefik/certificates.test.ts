@@ -1,10 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { join } from 'node:path';
 import { TraefikBackendConfig } from '@ravenhelm/mcp-traefik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStdio, fails, ok, useTraefikSession } from './harness.js';
-import { startTlsFixture, type TlsFixture } from './tls-servers.js';
+import { startTlsFixture, type TlsFixture, useTlsFixture } from './tls-servers.js';
 
 let tlsFx: TlsFixture;
 
@@ -17,8 +15,7 @@ afterAll(async () => {
 
 const session = useTraefikSession({
   seed: (fx) => {
-    const caFile = join(fx.scratch, 'ca.pem');
-    writeFileSync(caFile, tlsFx.ca.certPem);
+    useTlsFixture(fx, tlsFx);
     fx.sim.setProvider('docker', {
       http: {
         routers: {
@@ -34,8 +31,6 @@ const session = useTraefikSession({
         services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
       },
     });
-    fx.env.TRAEFIK_TLS_CA_FILE = caFile;
-    fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
     fx.env.TRAEFIK_TLS_TIMEOUT_MS = '5000';
   },
 });

@@ -1,5 +1,7 @@
 /** A loopback TLS server that, like Traefik's websecure entrypoint, picks a certificate by SNI. */
+import { writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { createSecureContext, createServer, type SecureContext } from 'node:tls';
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
@@ -87,7 +89,13 @@ export async function startTlsFixture(): Promise<TlsFixture> {
     {
       cert: good.certPem,
       key: good.keyPem,
-      SNICallback: (name, cb) => cb(null, contexts.get(name) ?? contexts.get('good.example.test')),
+      // As Traefik's Go TLS server: a ClientHello whose SNI ends with "." does not decode (crypto/tls
+      // handshake_messages.go clientHelloMsg.unmarshal: "An SNI value may not include a trailing dot"; RFC 6066 s3),
+      // so the handshake fails; other names pick a certificate lower-cased (pkg/tls/certificate_store.go).
+      SNICallback: (name, cb) =>
+        name.endsWith('.')
+          ? cb(new Error('SNI with a trailing dot'))
+          : cb(null, contexts.get(name.toLowerCase()) ?? contexts.get('good.example.test')),
     },
     (socket) => socket.end(),
   );
@@ -103,4 +111,12 @@ export async function startTlsFixture(): Promise<TlsFixture> {
       silent.close();
     },
   };
+}
+
+/** Points a Traefik fixture's server at this TLS server: its CA trusted (a file in the scratch directory), its address. */
+export function useTlsFixture(fx: { scratch: string; env: Record<string, string> }, tlsFx: TlsFixture): void {
+  const caFile = join(fx.scratch, 'ca.pem');
+  writeFileSync(caFile, tlsFx.ca.certPem);
+  fx.env.TRAEFIK_TLS_CA_FILE = caFile;
+  fx.env.TRAEFIK_TLS_ADDRESS = `127.0.0.1:${tlsFx.port}`;
 }

@@ -79,7 +79,12 @@ export class TlsProber {
     this.#context = extraCa ? createSecureContext({ ca: [...rootCertificates, extraCa] }) : undefined;
   }
 
-  probe(host: string, port: number, servername: string, signal: AbortSignal): Promise<ProbeResult> {
+  /**
+   * `servername` is sent without a trailing dot: RFC 6066 s3 forbids one in SNI, Go's TLS server (Traefik's)
+   * fails the handshake on it, and Go's own client drops it (crypto/tls hostnameInSNI); Node sends it as given.
+   */
+  probe(host: string, port: number, sni: string, signal: AbortSignal): Promise<ProbeResult> {
+    const servername = sni.replace(/\.$/, '');
     return new Promise<ProbeResult>((resolve, reject) => {
       let settled = false;
       const socket = connect({

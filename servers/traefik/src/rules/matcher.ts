@@ -26,6 +26,8 @@ export interface RuleRequest {
   rawUrl: string;
   /** The path has a `%` without two hex digits: Go's server refuses the request (400) before any routing. */
   badPath?: true;
+  /** The path still escaped, as the entrypoint hands it on (req.URL.EscapedPath() after normalizePath/sanitizePath). */
+  escapedPath: string;
 }
 
 // RFC 3986 reserved characters (and '%') stay encoded in the routing path. Traefik looks the encoding up as
@@ -91,6 +93,44 @@ export interface EntryPointHttp {
   encodeQuerySemicolons?: boolean | undefined;
   /** Dot segments and duplicate slashes removed from the path; on unless set to false (HTTPConfig.SetDefaults). */
   sanitizePath?: boolean | undefined;
+  /** Which encoded characters a path may hold (v3.6.3+); unset, all of them. See deniedEncoding. */
+  encodedCharacters?: Record<string, unknown> | undefined;
+}
+
+/** The encodings each `encodedCharacters` option allows (pkg/config/dynamic/http_config.go RouterDeniedEncodedPathCharacters.Map). */
+const ENCODED_OPTIONS: [string, string[]][] = [
+  ['allowEncodedSlash', ['%2F', '%2f']],
+  ['allowEncodedBackSlash', ['%5C', '%5c']],
+  ['allowEncodedNullCharacter', ['%00']],
+  ['allowEncodedSemicolon', ['%3B', '%3b']],
+  ['allowEncodedPercent', ['%25']],
+  ['allowEncodedQuestionMark', ['%3F', '%3f']],
+  ['allowEncodedHash', ['%23']],
+];
+
+/**
+ * The first encoding of the escaped path the entrypoint's `http.encodedCharacters` denies, with the option that
+ * would allow it; undefined when none is. Traefik copies the entrypoint's settings onto each root router it
+ * serves (pkg/provider/traefik/internal.go, pkg/server/aggregator.go) and puts denyEncodedPathCharacters in front
+ * of the router's middlewares (pkg/server/router/router.go, deny.go): a denied `%XX` in req.URL.EscapedPath() is a
+ * 400. The API shows the options with Go's omitempty, so an option missing from a present object is false
+ * (denied); no object at all denies nothing (v3.6.7+ defaults; docs/content/migrate/v3.md).
+ */
+export function deniedEncoding(
+  escapedPath: string,
+  ep: EntryPointHttp | undefined,
+): { encoding: string; option: string } | undefined {
+  const allowed = ep?.encodedCharacters;
+  if (!allowed || typeof allowed !== 'object') return undefined;
+  const denied = new Map<string, string>();
+  for (const [option, encodings] of ENCODED_OPTIONS) {
+    if (allowed[option] !== true) for (const e of encodings) denied.set(e, option);
+  }
+  for (let i = escapedPath.indexOf('%'); i >= 0; i = escapedPath.indexOf('%', i + 3)) {
+    const option = denied.get(escapedPath.slice(i, i + 3));
+    if (option) return { encoding: escapedPath.slice(i, i + 3), option };
+  }
+  return undefined;
 }
 
 /**
@@ -199,6 +239,7 @@ export function requestOf(input: {
     muxHost: muxParseHost(rawHost),
     path: escapedPath === undefined ? '' : routingPath(escapedPath),
     ...(escapedPath === undefined ? { badPath: true } : {}),
+    escapedPath: escapedPath ?? '',
     query: parseQuery(entryPointQuery(rawQuery, input.entryPoint)),
     headers,
     clientIp: input.clientIp,
@@ -317,4 +358,25 @@ export function explainRule(node: RuleNode, req: RuleRequest, out: { matcher: st
     explainRule(node.right, req, out);
   }
   return out;
+}
+
+/** The bytes Go's server accepts in a Host header (golang.org/x/net/http/httpguts ValidHostHeader, validHostByte). */
+const VALID_HOST = /^[A-Za-z0-9!$%&'()*+,\-.:;=[\]_~]*$/;
+
+/**
+ * Why Go's HTTP/1 server refuses the request before Traefik sees it (net/http readRequest): more than one Host
+ * header ("too many Host headers"), or one with a byte ValidHostHeader refuses, such as a Unicode name (send its
+ * punycode form, as clients do) or a space ("malformed Host header").
+ */
+export function malformedHost(headers: Record<string, string | string[]> | undefined): string | undefined {
+  const hosts = Object.entries(headers ?? {})
+    .filter(([k]) => k.toLowerCase() === 'host')
+    .flatMap(([, v]) => (Array.isArray(v) ? v : [v]));
+  if (hosts.length > 1) return '400: more than one Host header; Go refuses the request before Traefik routes it';
+  const host = hosts[0];
+  if (host === undefined || VALID_HOST.test(host)) return undefined;
+  const hint = [...host].some((c) => c.charCodeAt(0) > 127)
+    ? ' (write a Unicode name in its punycode form, xn--...)'
+    : '';
+  return `400: the Host header ${JSON.stringify(host)} has characters Go's server refuses (malformed Host header); Traefik never sees the request${hint}`;
 }

@@ -166,7 +166,8 @@ export const certificatesSweep = defineTool({
           `${r.name}: rule not evaluated (over this server's limits: ${names.unread.reason}); the Host() names read from its text: ${read}`,
         );
       }
-      for (const h of new Set([...names.ruleHosts, ...names.domains])) {
+      // one probe per name as Traefik picks certificates: lower case, no trailing dot (tls-probe.ts drops it)
+      for (const h of new Set([...names.ruleHosts, ...names.domains].map((n) => n.toLowerCase().replace(/\.$/, '')))) {
         if (h.includes('*')) {
           if (!skipped.includes(`${h}: wildcard, no single name to probe`))
             skipped.push(`${h}: wildcard, no single name to probe`);

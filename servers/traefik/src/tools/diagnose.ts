@@ -5,8 +5,10 @@ import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
 import {
   canonicalHeaderKey,
+  deniedEncoding,
   type EntryPointHttp,
   explainRule,
+  malformedHost,
   matchRule,
   type RuleRequest,
   requestOf,
@@ -299,6 +301,10 @@ export const requestsDiagnose = defineTool({
         skipped: [],
       };
     }
+    const hostRefusal = malformedHost(input.headers);
+    if (hostRefusal) {
+      return { ties: [], middlewares: [], status: 400, cause: hostRefusal, nearMisses: [], skipped: [] };
+    }
     if (req.badPath) {
       return {
         ties: [],
@@ -420,6 +426,16 @@ export const requestsDiagnose = defineTool({
       nearMisses: [],
       skipped,
     };
+    // The entrypoint's encodedCharacters check runs before the router's middlewares (pkg/server/router/router.go).
+    const denied = deniedEncoding(req.escapedPath, epHttp);
+    if (denied) {
+      const ep = eps.find((e) => entryPoints.includes(e.name))?.name;
+      return {
+        ...base,
+        status: 400,
+        cause: `400: the path holds ${denied.encoding}, which entrypoint ${ep} refuses (http.encodedCharacters.${denied.option} is not true); Traefik answers 400 Bad Request before the router's middlewares${caveat}`,
+      };
+    }
     const stop = middlewares.find((s) => s.verdict === 'refuse' || s.verdict === 'redirect');
     if (stop) {
       const code = Number(/^(\d{3})/.exec(stop.note)?.[1] ?? (stop.verdict === 'redirect' ? 302 : 403));

@@ -8,6 +8,7 @@ import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
+import { refuseTemplateActions, traefikYaml } from './route-yaml.js';
 import { MAX_CHAIN_DEPTH, qualify } from './shapes.js';
 
 export const RouteName = z
@@ -106,7 +107,7 @@ export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver' | 'sha
   const loadBalancer: Record<string, unknown> = { servers: input.servers.map((url) => ({ url })) };
   if (input.passHostHeader !== undefined) loadBalancer.passHostHeader = input.passHostHeader;
   const doc = { http: { routers: { [input.name]: router }, services: { [input.name]: { loadBalancer } } } };
-  return `${OWNER_MARKER} route=${input.name}; edit with the routes_apply tool\n${stringify(doc, { lineWidth: 0 })}`;
+  return `${OWNER_MARKER} route=${input.name}; edit with the routes_apply tool\n${traefikYaml(doc)}`;
 }
 
 interface Prepared {
@@ -164,6 +165,10 @@ async function missingChainMember(
  */
 async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>): Promise<Prepared> {
   const files = filesOf(ctx);
+  refuseTemplateActions(
+    [['rule', input.rule], ...input.servers.map((u, i) => [`servers[${i}]`, u] as const)],
+    renderRoute(input),
+  );
   const node = checkRule(input.rule);
   checkRouteHosts(node, ctx.routeHostsAllow);
   const existing = await files.read(input.name);

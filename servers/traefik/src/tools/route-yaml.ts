@@ -1,0 +1,47 @@
+/**
+ * Route files as Traefik's file provider reads them. It runs every file of its directory through Go's text/template
+ * with sprig's functions, then decodes the rendered text with gopkg.in/yaml.v3 (pkg/provider/file/file.go:
+ * collectFileConfigs -> loadFileConfig(path, true) -> CreateConfiguration; traefik/paerser file.DecodeContent).
+ */
+import { ToolError } from '@ravenhelm/kit';
+import { Document, parse, visit } from 'yaml';
+
+/**
+ * Whether plain text reads back as that string in Traefik: yaml.v3 reads YAML 1.1 forms as well as 1.2's:
+ * `2024-01-02` is a timestamp (a value paerser refuses, failing the whole directory; as a key, a router named
+ * "<time.Time Value>"), `0b1` and `1_000` are ints ("1", "1000"), `0o17` is 15. This YAML library writes a string
+ * plain when YAML 1.2 would read it back as one, so a string either schema reads otherwise is quoted.
+ */
+function readsAsString(text: string): boolean {
+  try {
+    return parse(text) === text && parse(text, { version: '1.1' }) === text;
+  } catch {
+    return false;
+  }
+}
+
+/** YAML for a route file: every string Traefik would not read back as written is double-quoted. */
+export function traefikYaml(value: unknown): string {
+  const doc = new Document(value);
+  visit(doc, {
+    Scalar(_k, node) {
+      if (typeof node.value === 'string' && !readsAsString(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * Refuses text Traefik would not load as written: a `{{` in a value is a template action, which could print a
+ * Traefik environment variable (`env`) into the rule, or text that reshapes the YAML (another rule branch,
+ * middlewares, routers) after every check here read the value as written. `fields` name the caller's values;
+ * `file` is the text to be written, checked as a whole as well.
+ */
+export function refuseTemplateActions(fields: readonly (readonly [string, string])[], file: string): void {
+  const found = fields.find(([, v]) => v.includes('{{'))?.[0] ?? (file.includes('{{') ? 'the route' : undefined);
+  if (found === undefined) return;
+  throw new ToolError(
+    'ERR_INVALID_INPUT',
+    `${found} contains "{{": Traefik's file provider runs each file as a Go template before reading it, so it would not load what was checked; remove it (in a regexp, write a brace as \\{)`,
+  );
+}
