@@ -60,14 +60,14 @@ const TASKS: Task[] = [
   },
   {
     label: "one file's MR diff",
-    ours: [{ name: 'merge_requests_get_diff', arguments: { project: P, iid: 7, path: 'src/billing.ts' } }],
+    ours: [{ name: 'merge_requests_get_diff', arguments: { project: P, iid: 7, path: 'src/ledger.ts' } }],
     theirs: [
       {
         name: 'get_merge_request_file_diff',
-        arguments: { project_id: P, merge_request_iid: '7', file_paths: ['src/billing.ts'] },
+        arguments: { project_id: P, merge_request_iid: '7', file_paths: ['src/ledger.ts'] },
       },
     ],
-    needle: 'new billing line 0',
+    needle: 'new ledger line 0',
   },
 ];
 

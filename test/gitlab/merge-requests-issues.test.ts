@@ -29,7 +29,7 @@ describe('merge requests', () => {
       approvalsRequired: 2,
       approvalsLeft: 1,
       approvedBy: ['bob'],
-      changesCount: '15',
+      changesCount: '16',
       overflow: false,
       mergeStatus: 'mergeable',
     });
@@ -77,12 +77,14 @@ describe('merge requests', () => {
 
   it('lists changed files with line counts and collapsed/too_large flags, paged', async () => {
     const first = await call('merge_requests_list_changes', { ...MR, limit: 10 }, fx.services);
-    expect(first.total).toBe(15);
+    expect(first.total).toBe(16);
     expect(first.files).toHaveLength(10);
     const rest = await call('merge_requests_list_changes', { ...MR, limit: 10, cursor: first.nextCursor }, fx.services);
     expect(rest.nextCursor).toBeUndefined();
     const byPath = Object.fromEntries(rest.files.map((f: { newPath: string }) => [f.newPath, f]));
-    expect(byPath['src/billing.ts']).toMatchObject({ collapsed: true, tooLarge: false, added: 400, removed: 400 });
+    // a collapsed file comes without its patch: nothing to count
+    expect(byPath['src/billing.ts']).toMatchObject({ collapsed: true, tooLarge: false, added: 0, removed: 0 });
+    expect(byPath['src/ledger.ts']).toMatchObject({ collapsed: false, added: 400, removed: 400 });
     expect(byPath['data/fixtures.json']).toMatchObject({ change: 'added', tooLarge: true });
     expect(byPath['src/new-name.ts']).toMatchObject({ change: 'renamed', oldPath: 'src/old-name.ts' });
   });
@@ -91,8 +93,7 @@ describe('merge requests', () => {
     const small = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/file3.ts' }, fx.services);
     expect(small).toMatchObject({ truncated: false, note: null, added: 3, removed: 3 });
     expect(small.diff).toContain('+new f3 line 2');
-    const big = await call('merge_requests_get_diff', { ...MR, path: 'src/billing.ts', maxBytes: 2048 }, fx.services);
-    expect(big.collapsed).toBe(true);
+    const big = await call('merge_requests_get_diff', { ...MR, path: 'src/ledger.ts', maxBytes: 2048 }, fx.services);
     expect(big.truncated).toBe(true);
     expect(Buffer.byteLength(big.diff)).toBeLessThanOrEqual(2048);
     expect(big.diffBytes).toBeGreaterThan(10_000);
@@ -105,7 +106,7 @@ describe('merge requests', () => {
     for (let n = 0; at !== undefined && n < 40; n++) {
       const w = await call(
         'merge_requests_get_diff',
-        { ...MR, path: 'src/billing.ts', maxBytes: 2048, offset: at },
+        { ...MR, path: 'src/ledger.ts', maxBytes: 2048, offset: at },
         fx.services,
       );
       expect(w.diffBytes).toBe(big.diffBytes);
@@ -116,24 +117,33 @@ describe('merge requests', () => {
     expect(Buffer.byteLength(diff)).toBe(big.diffBytes);
     const whole = await call(
       'merge_requests_get_diff',
-      { ...MR, path: 'src/billing.ts', maxBytes: 60_000 },
+      { ...MR, path: 'src/ledger.ts', maxBytes: 60_000 },
       fx.services,
     );
     expect(whole.truncated).toBe(false);
     expect(diff).toBe(whole.diff);
   });
 
-  it('says when GitLab excludes a diff as too large, and when the file is not in the MR', async () => {
+  it('says when GitLab collapsed a diff or keeps none (too large), where to read the file, and when it is not in the MR', async () => {
+    const head = 'f'.repeat(40); // the simulator's diff_refs.head_sha of !7 (no head pipeline sha: see mrJson)
+    const collapsed = await call('merge_requests_get_diff', { ...MR, path: 'src/billing.ts' }, fx.services);
+    expect(collapsed).toMatchObject({ collapsed: true, truncated: true, diff: '' });
+    expect(collapsed.note).toMatch(
+      /collapsed.*"src\/billing.ts" at ref a{40} and "src\/billing.ts" at ref \w{40} with repository_get_file/,
+    );
     const tooLarge = await call('merge_requests_get_diff', { ...MR, path: 'data/fixtures.json' }, fx.services);
     expect(tooLarge).toMatchObject({ tooLarge: true, truncated: true, diff: '' });
-    expect(tooLarge.note).toMatch(/too_large.*repository_get_file/);
+    // an added file: only the head has it
+    expect(tooLarge.note).toMatch(/too_large.*read "data\/fixtures.json" at ref \w{40} with repository_get_file$/);
+    expect(tooLarge.note).not.toContain('a'.repeat(40));
+    expect(head).toHaveLength(40);
     const missing = await callError('merge_requests_get_diff', { ...MR, path: 'nope.ts' }, fx.services);
     expect(missing.code).toBe('ERR_NOT_FOUND');
     expect(missing.message).toMatch(/merge_requests_list_changes/);
   });
 
-  it('a file past the pages it searches is not reported as unchanged', async () => {
-    // an administrator may raise "Maximum files in a diff" to 3,000: more files than the search reads
+  it('a file past the pages one call reads is found by following the cursor, never reported as unchanged', async () => {
+    // an administrator may raise "Maximum diff files" to 3,000 (diff_limits.md): more files than one call reads
     const big = await start();
     try {
       big.sim.control.diffMaxFiles = 3000;
@@ -144,11 +154,34 @@ describe('merge requests', () => {
         old_path: `src/gen/many${i}.ts`,
         new_path: `src/gen/many${i}.ts`,
       }));
-      const found = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/many1999.ts' }, big.services);
-      expect(found.newPath).toBe('src/gen/many1999.ts');
-      const err = await callError('merge_requests_get_diff', { ...MR, path: 'src/gen/many2049.ts' }, big.services);
-      expect(err.message).not.toMatch(/does not change/);
-      expect(err.message).toMatch(/not among the first 2000 files .*repository_get_file/);
+      let res = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/many2049.ts' }, big.services);
+      let calls = 1;
+      while (res.nextCursor && calls < 20) {
+        expect(res.note).toMatch(/call again with cursor=/);
+        expect(res.newPath).toBeUndefined();
+        res = await call(
+          'merge_requests_get_diff',
+          { ...MR, path: 'src/gen/many2049.ts', cursor: res.nextCursor },
+          big.services,
+        );
+        calls++;
+      }
+      expect(res.newPath).toBe('src/gen/many2049.ts');
+      expect(calls).toBeGreaterThan(1);
+      // the 2,050th file is past GitLab's safe limit of 100 files: collapsed, said so, and where to read it
+      expect(res).toMatchObject({ collapsed: true, diff: '', truncated: true });
+      expect(res.note).toMatch(/collapsed.*repository_get_file/);
+      // a GitLab that reads the diffs expanded sends it
+      big.sim.control.diffsExpanded = true;
+      let expanded = await call('merge_requests_get_diff', { ...MR, path: 'src/gen/many2049.ts' }, big.services);
+      for (let n = 0; expanded.nextCursor && n < 20; n++)
+        expanded = await call(
+          'merge_requests_get_diff',
+          { ...MR, path: 'src/gen/many2049.ts', cursor: expanded.nextCursor },
+          big.services,
+        );
+      expect(expanded).toMatchObject({ collapsed: false, truncated: false, note: null });
+      expect(expanded.diff).toContain('+new f0 line 0');
     } finally {
       await big.close();
     }

@@ -104,8 +104,12 @@ export interface SimDiff {
   renamed_file: boolean;
   deleted_file: boolean;
   generated_file: boolean;
+  /** What GET /diffs answers: computed by the simulator from its diff limits (`apiDiffs`), not set here. */
   collapsed: boolean;
+  /** Gitaly found the patch too large however the limits stand (also set when the patch reaches diff_max_patch_bytes). */
   too_large: boolean;
+  /** A binary change: GitLab stores the patch base64 and answers "Binary files <old> and <new> differ". */
+  binary?: boolean;
 }
 
 export interface SimNote {
@@ -286,6 +290,24 @@ function diffOfLines(n: number, tag: string): string {
   const out = [`@@ -1,${n} +1,${n} @@`];
   for (let i = 0; i < n; i++) out.push(`-old ${tag} line ${i}`, `+new ${tag} line ${i}`);
   return `${out.join('\n')}\n`;
+}
+
+/** A changed file of a merge request: a modification of `path` unless `extra` says otherwise. */
+export function simDiff(path: string, diff: string, extra: Partial<SimDiff> = {}): SimDiff {
+  return {
+    old_path: path,
+    new_path: path,
+    a_mode: '100644',
+    b_mode: '100644',
+    diff,
+    new_file: false,
+    renamed_file: false,
+    deleted_file: false,
+    generated_file: false,
+    collapsed: false,
+    too_large: false,
+    ...extra,
+  };
 }
 
 export function emptyProject(
@@ -555,62 +577,17 @@ export function seed(): SimState {
     { slug: 'runbooks/deploy', title: 'deploy', format: 'markdown', content: '# Deploy\n\n1. Merge to main.\n' },
   );
 
-  const bigDiffs: SimDiff[] = [];
-  for (let i = 0; i < 12; i++) {
-    bigDiffs.push({
-      old_path: `src/gen/file${i}.ts`,
-      new_path: `src/gen/file${i}.ts`,
-      a_mode: '100644',
-      b_mode: '100644',
-      diff: diffOfLines(3, `f${i}`),
-      new_file: false,
-      renamed_file: false,
-      deleted_file: false,
-      generated_file: false,
-      collapsed: false,
-      too_large: false,
-    });
-  }
+  const bigDiffs: SimDiff[] = Array.from({ length: 12 }, (_, i) =>
+    simDiff(`src/gen/file${i}.ts`, diffOfLines(3, `f${i}`)),
+  );
   bigDiffs.push(
-    {
-      old_path: 'src/billing.ts',
-      new_path: 'src/billing.ts',
-      a_mode: '100644',
-      b_mode: '100644',
-      diff: diffOfLines(400, 'billing'),
-      new_file: false,
-      renamed_file: false,
-      deleted_file: false,
-      generated_file: false,
-      collapsed: true,
-      too_large: false,
-    },
-    {
-      old_path: 'data/fixtures.json',
-      new_path: 'data/fixtures.json',
-      a_mode: '100644',
-      b_mode: '100644',
-      diff: '',
-      new_file: true,
-      renamed_file: false,
-      deleted_file: false,
-      generated_file: false,
-      collapsed: false,
-      too_large: true,
-    },
-    {
-      old_path: 'src/old-name.ts',
-      new_path: 'src/new-name.ts',
-      a_mode: '100644',
-      b_mode: '100644',
-      diff: '',
-      new_file: false,
-      renamed_file: true,
-      deleted_file: false,
-      generated_file: false,
-      collapsed: false,
-      too_large: false,
-    },
+    // 600 changed lines, ~25 KB: over 10% of diff_max_patch_bytes, so collapsed where GitLab collapses
+    simDiff('src/billing.ts', diffOfLines(600, 'billing')),
+    // ~17 KB: under the collapse limit, sent whole
+    simDiff('src/ledger.ts', diffOfLines(400, 'ledger')),
+    // stored by GitLab without its patch (Gitaly found it too large): an added file, not a modification
+    simDiff('data/fixtures.json', '', { new_file: true, a_mode: '0', too_large: true }),
+    simDiff('src/new-name.ts', '', { old_path: 'src/old-name.ts', renamed_file: true }),
   );
   api.merge_requests.push(
     {

@@ -76,8 +76,22 @@ export interface GitLabControl {
     | undefined;
   /** Above this many rows GitLab stops counting (x-total omitted). */
   countLimit: number;
-  /** MRs with more changed files than this report overflow on /changes. */
+  /**
+   * The instance's diff limits (application settings `diff_max_files`, `diff_max_lines`, `diff_max_patch_bytes`;
+   * doc/administration/diff_limits.md: defaults 1000, 50,000 and 200 KB, at most 3000, 100,000 and 500 KB). They
+   * apply when GitLab stores a merge request's diff (see `storedDiffs`).
+   */
   diffMaxFiles: number;
+  diffMaxLines: number;
+  diffMaxPatchBytes: number;
+  /**
+   * Whether GET /diffs reads the stored files expanded. Current GitLab passes `{ expanded: true }`
+   * (lib/api/merge_requests.rb `paginated_diffs(params[:page], params[:per_page], { expanded: true })`): no
+   * file is collapsed. Releases before that read them with the collection's defaults, and
+   * Gitlab::Git::DiffCollection collapses (empties) a file's patch over 10% of diff_max_patch_bytes and every
+   * file once the safe limits are reached (see `apiDiffs`). Both are in the field; false models the older ones.
+   */
+  diffsExpanded: boolean;
   requests: GitLabRequest[];
 }
 
@@ -118,6 +132,9 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     throttle: undefined,
     countLimit: 10_000,
     diffMaxFiles: 1000,
+    diffMaxLines: 50_000,
+    diffMaxPatchBytes: 200 * 1024,
+    diffsExpanded: false,
     requests: [],
   };
   let base = '';
@@ -261,8 +278,8 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
   };
 
   /** Offset pagination exactly as documented: headers, Link, per_page clamp, uncounted past the limit. */
-  function paged<T>(items: T[], url: URL, map: (t: T) => Json): Answer {
-    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page')) || 20));
+  function paged<T>(items: T[], url: URL, map: (t: T, index: number) => Json, maxPerPage = 100): Answer {
+    const perPage = Math.min(maxPerPage, Math.max(1, Number(url.searchParams.get('per_page')) || 20));
     const page = Math.max(1, Number(url.searchParams.get('page')) || 1);
     const totalPages = Math.max(1, Math.ceil(items.length / perPage));
     const slice = items.slice((page - 1) * perPage, page * perPage);
@@ -289,7 +306,7 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       headers['x-total'] = String(items.length);
       headers['x-total-pages'] = String(totalPages);
     }
-    return { status: 200, body: slice.map(map), headers };
+    return { status: 200, body: slice.map((t, i) => map(t, (page - 1) * perPage + i)), headers };
   }
 
   const boolParam = (v: unknown): boolean | undefined =>
@@ -468,10 +485,11 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
       web_url: `${base}/${p.path_with_namespace}/-/merge_requests/${mr.iid}`,
     };
     if (!detailed) return basic;
-    const files = mr.diffs.length;
+    const stored = storedDiffs(mr);
     return {
       ...basic,
-      changes_count: files > control.diffMaxFiles ? `${control.diffMaxFiles}+` : String(files),
+      // MergeRequestDiff#real_size: the stored files' count, with "+" when the collection overflowed
+      changes_count: `${stored.files.length}${stored.overflow ? '+' : ''}`,
       head_pipeline: head ? pipelineJson(p, head) : null,
       pipeline: head ? pipelineBasic(p, head) : null,
       diff_refs: { base_sha: 'a'.repeat(40), head_sha: head?.sha ?? 'f'.repeat(40), start_sha: 'a'.repeat(40) },
@@ -769,15 +787,20 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
           return ok(mrJson(p, mrOf(p, subId), true));
         case 'GET projects/:id/merge_requests/:sub/pipelines':
           return paged(mergeRequestPipelines(p, mrOf(p, subId)), url, ([q, x]) => pipelineBasic(q, x));
-        case 'GET projects/:id/merge_requests/:sub/diffs':
-          return paged(mrOf(p, subId).diffs, url, (d) => diffJson(d));
+        case 'GET projects/:id/merge_requests/:sub/diffs': {
+          // PaginatedMergeRequestDiff (lib/gitlab/diff/file_collection/paginated_merge_request_diff.rb): a page
+          // holds at most DEFAULT_PER_PAGE = 30 files whatever per_page asks, and its headers say so
+          const stored = storedDiffs(mrOf(p, subId)).files;
+          const shown = apiDiffs(stored);
+          return paged(stored, url, (_d, i) => shown[i], 30);
+        }
         case 'GET projects/:id/merge_requests/:sub/changes': {
           const mr = mrOf(p, subId);
-          const overflow = mr.diffs.length > control.diffMaxFiles;
+          const stored = storedDiffs(mr);
           return ok({
             ...mrJson(p, mr, true),
-            changes: mr.diffs.slice(0, control.diffMaxFiles).map(({ collapsed: _a, too_large: _b, ...d }) => d),
-            overflow,
+            changes: apiDiffs(stored.files).map(({ collapsed: _a, too_large: _b, ...d }) => d),
+            overflow: stored.overflow,
           });
         }
         case 'GET projects/:id/merge_requests/:sub/approvals': {
@@ -1198,7 +1221,63 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
     contacted_at: r.contacted_at,
     tag_list: r.tag_list,
   });
-  const diffJson = (d: SimDiff) => d;
+  /**
+   * The files GitLab stores for a merge request (MergeRequestDiff#save_diffs: `compare.diffs(Commit.max_diff_options)`,
+   * then merge_request_diff_files), following Gitlab::Git::DiffCollection#each_serialized_patch and
+   * Gitlab::Git::Diff (lib/gitlab/git/diff_collection.rb, diff.rb): collecting stops, and the diff is marked
+   * overflow, at `max_files` files, or when the lines so far reach `max_lines` or the bytes so far reach
+   * `max_files` x 5 KB (the file that crosses is dropped); a patch of diff_max_patch_bytes or more is stored
+   * empty with `too_large` (Diff#too_large!). The seed's order stands for GitLab's FileCollectionSorter order.
+   */
+  function storedDiffs(mr: SimMergeRequest): { files: SimDiff[]; overflow: boolean } {
+    const files: SimDiff[] = [];
+    let lines = 0;
+    let bytes = 0;
+    for (const d of mr.diffs) {
+      if (files.length >= control.diffMaxFiles) return { files, overflow: true };
+      const tooLarge = d.too_large || Buffer.byteLength(d.diff) >= control.diffMaxPatchBytes;
+      const diff = tooLarge ? '' : d.diff;
+      lines += lineCount(diff);
+      bytes += Buffer.byteLength(diff);
+      if (lines >= control.diffMaxLines || bytes >= control.diffMaxFiles * 5 * 1024) return { files, overflow: true };
+      files.push({ ...d, diff, too_large: tooLarge });
+    }
+    return { files, overflow: false };
+  }
+  /**
+   * The stored files as the API reads them (Gitlab::Diff::FileCollection::PaginatedDiffs: one DiffCollection
+   * over every file up to the page, so the limits count from the first file). Not expanded (older releases):
+   * a patch of 10% of diff_max_patch_bytes or more is collapsed (Diff#collapsed?, patch_safe_limit_bytes), and
+   * once `safe_max_files` (diff_max_files / 10, at most 100) files have passed, or more than `safe_max_lines`
+   * (diff_max_lines / 10, at most 5000) lines or `safe_max_files` x 5 KB bytes, every further file with lines
+   * is collapsed (DiffCollection#over_safe_limits?). A collapsed file's patch is emptied (Diff#collapse!).
+   * A binary patch is sent as "Binary files <old> and <new> differ" (Diff#json_safe_diff, binary_message).
+   */
+  function apiDiffs(files: SimDiff[]): SimDiff[] {
+    const safeFiles = Math.min(Math.floor(control.diffMaxFiles / 10), 100);
+    const safeLines = Math.min(Math.floor(control.diffMaxLines / 10), 5000);
+    const safeBytes = safeFiles * 5 * 1024;
+    // DiffCollection#expand_diff?: a collection of one file is always shown expanded
+    const expanded = control.diffsExpanded || files.length === 1;
+    let lines = 0;
+    let bytes = 0;
+    return files.map((d, i) => {
+      const binary = d.binary === true && d.diff !== '';
+      let diff = binary ? `Binary files ${d.old_path} and ${d.new_path} differ\n` : d.diff;
+      let collapsed = false;
+      if (!expanded && !d.too_large) {
+        const overSafe = i >= safeFiles || lines > safeLines || bytes >= safeBytes;
+        if (Buffer.byteLength(diff) >= control.diffMaxPatchBytes / 10 || (overSafe && lineCount(diff) > 0)) {
+          diff = '';
+          collapsed = true;
+        }
+      }
+      lines += lineCount(diff);
+      bytes += Buffer.byteLength(diff);
+      const { binary: _b, ...rest } = d;
+      return { ...rest, diff, collapsed, too_large: d.too_large };
+    });
+  }
 
   function pipelineOf(p: SimProject, id: string | undefined): SimPipeline {
     const pl = p.pipelines.find((x) => x.id === Number(id));
@@ -1338,6 +1417,13 @@ const NON_BRANCH_SOURCES = new Set([
 function scopeFilter(q: URLSearchParams, body: Record<string, unknown>): string | undefined {
   const fromBody = (body.filter as { environment_scope?: unknown } | undefined)?.environment_scope;
   return q.get('filter[environment_scope]') ?? (typeof fromBody === 'string' ? fromBody : undefined);
+}
+
+/** Gitlab::Git::Util.count_lines: the lines of a text, a last line without a newline included. */
+function lineCount(text: string): number {
+  if (text === '') return 0;
+  const newlines = text.split('\n').length - 1;
+  return text.endsWith('\n') ? newlines : newlines + 1;
 }
 
 function bearer(header: string | undefined): string | undefined {

@@ -9,6 +9,7 @@ import {
   GitLabHttpError,
   GitLabNetworkError,
   type HandlerOptions,
+  MAX_JSON_ANSWER_BYTES,
 } from './client.js';
 import type { Api } from './gitbeaker.js';
 import { fitItems } from './tools/shapes.js';
@@ -117,7 +118,7 @@ export class GitLabBackend {
     return {
       maxRetries: this.#opts.maxRetries,
       maxRetryWaitMs: this.#opts.maxRetryWaitMs,
-      maxJsonBytes: 16 * 1024 * 1024,
+      maxJsonBytes: MAX_JSON_ANSWER_BYTES,
       maxTextBytes: this.#opts.maxLogBytes,
       metrics: this.#series,
     };

@@ -76,6 +76,9 @@ export const MAX_REQUESTS_PER_CALL = 64;
  */
 export const JSON_ANSWERS_PER_CALL = 4;
 
+/** The most JSON one answer may carry before reading stops. */
+export const MAX_JSON_ANSWER_BYTES = 16 * 1024 * 1024;
+
 /** GitLab's answers nest a few levels; far deeper is not GitLab, and recursing into it would overflow the stack. */
 const MAX_JSON_DEPTH = 64;
 

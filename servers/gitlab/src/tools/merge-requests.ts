@@ -1,14 +1,12 @@
-import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { fitPage } from '../backend.js';
 import { defineTool } from './define.js';
+import { ChangedFile, changedFile, MrIid, mergeRequestsGetDiff } from './merge-request-diff.js';
 import {
   Cursor,
   clip,
-  Id,
   Limit,
   num,
-  Offset,
   Paging,
   ProjectPath,
   pagingOf,
@@ -16,7 +14,6 @@ import {
   Search,
   str,
   strOrNull,
-  textWindow,
   UserRef,
   userRef,
 } from './shapes.js';
@@ -58,8 +55,6 @@ const CHECKING = new Set([
 ]);
 export const stillChecking = (m: Rec): boolean =>
   m.has_conflicts !== true && (CHECKING.has(str(m.detailed_merge_status)) || CHECKING.has(str(m.merge_status)));
-
-const MrIid = Id.describe('Merge request IID (the !number in the project)');
 
 export const mergeRequestsList = defineTool({
   name: 'merge_requests_list',
@@ -141,36 +136,6 @@ export const mergeRequestsGet = defineTool({
   },
 });
 
-const ChangedFile = z.object({
-  oldPath: z.string(),
-  newPath: z.string(),
-  change: z.enum(['added', 'deleted', 'renamed', 'modified']),
-  added: z.number(),
-  removed: z.number(),
-  collapsed: z.boolean(),
-  tooLarge: z.boolean(),
-});
-
-const changeOf = (d: Rec): 'added' | 'deleted' | 'renamed' | 'modified' =>
-  d.new_file === true
-    ? 'added'
-    : d.deleted_file === true
-      ? 'deleted'
-      : d.renamed_file === true
-        ? 'renamed'
-        : 'modified';
-
-/** Counts +/- lines of a unified diff (the @@ and ---/+++ headers excluded). */
-export function diffStat(diff: string): { added: number; removed: number } {
-  let added = 0;
-  let removed = 0;
-  for (const line of diff.split('\n')) {
-    if (line.startsWith('+') && !line.startsWith('+++')) added++;
-    else if (line.startsWith('-') && !line.startsWith('---')) removed++;
-  }
-  return { added, removed };
-}
-
 export const mergeRequestsListChanges = defineTool({
   name: 'merge_requests_list_changes',
   toolset: 'merge_requests',
@@ -183,6 +148,7 @@ export const mergeRequestsListChanges = defineTool({
   input: z.object({ project: ProjectPath, iid: MrIid, limit: Limit, cursor: Cursor }),
   output: z.object({ files: z.array(ChangedFile), ...Paging }),
   handler: async ({ project, iid, limit, cursor }, { gitlab, signal, maxOutputBytes }) => {
+    // GitLab answers at most 30 files a page here (merge-request-diff.ts): a larger limit gets 30 and a cursor
     const page = await gitlab.page<Rec>(
       `changes of merge request !${iid} of "${project}"`,
       signal,
@@ -190,95 +156,9 @@ export const mergeRequestsListChanges = defineTool({
       limit,
       (api, req) => api.MergeRequests.allDiffs(gitlab.project(project), iid, req as never),
     );
-    const files = page.items.map((d) => ({
-      oldPath: str(d.old_path),
-      newPath: str(d.new_path),
-      change: changeOf(d),
-      ...diffStat(str(d.diff)),
-      collapsed: d.collapsed === true,
-      tooLarge: d.too_large === true,
-    }));
+    const files = page.items.map(changedFile);
     const fitted = fitPage({ ...page, items: files }, cursor, limit, maxOutputBytes - 512);
     return { files: fitted.items, ...pagingOf(fitted) };
-  },
-});
-
-/** Pages of 100 files searched for one path; GitLab has no per-file diff endpoint. */
-const MAX_DIFF_PAGES = 20;
-
-export const mergeRequestsGetDiff = defineTool({
-  name: 'merge_requests_get_diff',
-  toolset: 'merge_requests',
-  tier: 'LOW',
-  scopes: ['mcp:gitlab:read'],
-  title: "Get one file's diff in a merge request",
-  description:
-    "Unified diff of one file in a merge request, in byte windows; reports GitLab's collapsed/too_large flags.",
-  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  input: z.object({
-    project: ProjectPath,
-    iid: MrIid,
-    path: z.string().min(1).max(1024).describe('File path, old or new'),
-    maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of diff returned'),
-    offset: Offset,
-  }),
-  output: ChangedFile.extend({
-    diff: z.string(),
-    diffBytes: z.number(),
-    truncated: z.boolean(),
-    nextOffset: z.number().optional(),
-    note: z.string().nullable(),
-  }),
-  handler: async ({ project, iid, path, maxBytes, offset }, { gitlab, signal, maxOutputBytes }) => {
-    const projectPath = gitlab.project(project);
-    return gitlab.call(`the diff of ${path} in merge request !${iid} of "${project}"`, signal, async (api) => {
-      for (let page = 1; page <= MAX_DIFF_PAGES; page++) {
-        const res = (await api.MergeRequests.allDiffs(projectPath, iid, {
-          page,
-          perPage: 100,
-          showExpanded: true,
-          maxPages: 1,
-        } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
-        const d = res.data.find((x) => x.new_path === path || x.old_path === path);
-        if (d) {
-          const raw = str(d.diff);
-          const buf = Buffer.from(raw, 'utf8');
-          const w = textWindow(buf, offset, maxBytes, maxOutputBytes - 1024);
-          const tooLarge = d.too_large === true;
-          const collapsed = d.collapsed === true;
-          const note = tooLarge
-            ? 'GitLab excludes this diff (too_large): compare the file at both refs with repository_get_file'
-            : collapsed && raw === ''
-              ? 'GitLab collapsed this diff and sent no text: compare the file at both refs with repository_get_file'
-              : w.nextOffset !== undefined
-                ? `diff cut at byte ${w.nextOffset} of ${buf.length}; repeat with offset=${w.nextOffset} for the rest`
-                : null;
-          return {
-            oldPath: str(d.old_path),
-            newPath: str(d.new_path),
-            change: changeOf(d),
-            ...diffStat(raw),
-            collapsed,
-            tooLarge,
-            diff: w.text,
-            diffBytes: buf.length,
-            truncated: w.truncated || tooLarge,
-            ...(w.nextOffset !== undefined ? { nextOffset: w.nextOffset } : {}),
-            note,
-          };
-        }
-        if (!res.paginationInfo.next)
-          throw new ToolError(
-            'ERR_NOT_FOUND',
-            `merge request !${iid} of "${project}" does not change "${path}"; list its files with merge_requests_list_changes`,
-          );
-      }
-      // the search stopped with pages left: the file may be on one of them
-      throw new ToolError(
-        'ERR_OUTPUT_TOO_LARGE',
-        `"${path}" is not among the first ${MAX_DIFF_PAGES * 100} files of merge request !${iid} of "${project}", which changes more; compare the file at both refs with repository_get_file`,
-      );
-    });
   },
 });
 
