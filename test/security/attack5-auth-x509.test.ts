@@ -30,9 +30,11 @@ function verdict(header: string, root: TestCert): string {
 const forwarded = (chain: readonly TestCert[], root: TestCert) => verdict(chain.map(body).join(','), root);
 
 describe('URI SANs under URI name constraints that RFC 3986 and OpenSSL read differently', () => {
-  // OpenSSL's nc_uri takes the host as everything after "//" up to the next ':' (anywhere), else the next '/':
-  // no userinfo, no '?' or '#'. RFC 3986 stops at '/', '?' or '#' and drops userinfo and port. Where the two
-  // differ, the forwarded path used to accept what OpenSSL refuses on direct mTLS.
+  // OpenSSL 3.0's nc_uri (Node 20 bundles 3.0.x) takes the host as everything after "//" up to the next ':'
+  // (anywhere), else the next '/': no userinfo, no '?' or '#'. RFC 3986 stops at '/', '?' or '#' and drops
+  // userinfo and port. Where the two differ, the forwarded path used to accept what OpenSSL 3.0 refuses on
+  // direct mTLS. OpenSSL 3.5 (Node 24 bundles 3.5.x) reads these hosts as RFC 3986 does and accepts them:
+  // verifiers disagree, so the forwarded path refuses them whichever OpenSSL the server runs on.
   const cases = [
     `spiffe://${TD}/ns/a:b`, // OpenSSL's host: "ravenhelm.test/ns/a"
     `spiffe://${TD}?x=1`, // OpenSSL's host: "ravenhelm.test?x=1"
@@ -45,11 +47,16 @@ describe('URI SANs under URI name constraints that RFC 3986 and OpenSSL read dif
   });
 
   it.each(cases)(
-    'an intermediate with URI SAN %s under a root permitting the trust domain: refused both ways',
+    'an intermediate with URI SAN %s under a root permitting the trust domain: refused on the forwarded path',
     async (uri) => {
       const mid = await makeIntermediate(root, { uris: [uri] });
       const leaf = await makeLeaf({ ca: mid, uris: [AGENT], subject: 'CN=svid' });
-      expect(await openSslClientVerdict([leaf, mid], root)).toBe('UNSPECIFIED');
+      const openssl = await openSslClientVerdict([leaf, mid], root);
+      // the OpenSSL in this process: 3.0 refuses (the case this guards), 3.5 accepts, others either way
+      const v = process.versions.openssl;
+      if (v.startsWith('3.0.')) expect(openssl).toBe('UNSPECIFIED');
+      else if (v.startsWith('3.5.')) expect(openssl).toBe('accepted');
+      else expect(['UNSPECIFIED', 'accepted']).toContain(openssl);
       expect(forwarded([leaf, mid], root)).toMatch(
         /^forwarded client certificate rejected: the URI SAN ".*" of the intermediate CA has a host that parsers read differently, so the trust bundle CA's URI name constraints cannot be applied to it$/,
       );
