@@ -59,6 +59,7 @@ export {
   RedisTlsConfigSchema,
   redactConfig,
 } from './config.js';
+export { abortAfter } from './deadline.js';
 export {
   ERROR_TABLE,
   type ErrorCode,
@@ -79,6 +80,14 @@ export { runMain } from './main.js';
 export { authInfoFor, createMcpServer } from './mcp-server.js';
 export { Metrics } from './metrics.js';
 export { type OwnRecordOptions, ownRecord, ownValue, putOwn } from './own-record.js';
+export {
+  changedNote,
+  type KeyPage,
+  newestFirstKey,
+  type PageByKeyOptions,
+  pageByKey,
+  tupleKey,
+} from './page-by-key.js';
 export { APPROVAL_ARG, APPROVAL_STATUS_TOOL, pendingResult } from './pipeline/approval-flow.js';
 export { approvalWebhookMessage, createWebhookNotifier, type WebhookNotifier } from './pipeline/approval-webhook.js';
 export {

@@ -1,0 +1,189 @@
+/**
+ * Paging by key. An offset cursor ("the 50th item on") skips or repeats an item without a word when one
+ * before it comes or goes between two calls, and the lists our tools page (containers, alerts, grants,
+ * routers) change all the time. Here a page starts right after the last key the previous page showed,
+ * wherever the list now stands, and says when the items before that point are no longer the set the
+ * previous page was cut from.
+ */
+import { createHash } from 'node:crypto';
+import { DEFAULT_MAX_OUTPUT_BYTES, decodeCursor } from './budget.js';
+import { ToolError } from './errors.js';
+
+export interface KeyPage<T> {
+  items: T[];
+  total: number;
+  returned: number;
+  truncated: boolean;
+  nextCursor?: string;
+  /** The items before this page are not the set the cursor's page was cut from (one came or went). */
+  changed: boolean;
+}
+
+export interface PageByKeyOptions {
+  /** The tool's name, for error messages. */
+  tool: string;
+  /** What the listing is of (its filters): a cursor issued for another is refused. */
+  bind?: string;
+  cursor?: string | undefined;
+  limit?: number;
+  /** Budget for the items' JSON bytes; at least one item always goes, so paging progresses. */
+  maxBytes?: number;
+}
+
+// A cursor is base64url of: VERSION, the bind digest, the digest of the keys up to the last one shown, the
+// digest of that key, then as much of that key as fits (whole UTF-8 characters). 48 bytes: 64 characters,
+// the length every paged tool accepts.
+const VERSION = 0x01;
+const BIND = 4;
+const SET = 6;
+const LAST = 6;
+const HEAD = 1 + BIND + SET + LAST;
+const MAX_BYTES = 48;
+
+const digest = (parts: readonly string[], bytes: number): Buffer => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest().subarray(0, bytes);
+};
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The longest start of `key` that is whole characters and at most `bytes` UTF-8 bytes. */
+function keyHead(key: string, bytes: number): Buffer {
+  const buf = Buffer.from(key, 'utf8');
+  if (buf.length <= bytes) return buf;
+  let end = bytes;
+  while (end > 0 && ((buf[end] as number) & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end);
+}
+
+/**
+ * One page of `entries` (sorted here by key, plain string order; keys must be distinct) after the cursor's
+ * last key. A kit offset cursor (`encodeCursor`, issued before a tool paged by key) still starts at its offset.
+ */
+export function pageByKey<T>(entries: readonly { key: string; item: T }[], opts: PageByKeyOptions): KeyPage<T> {
+  const sorted = [...entries].sort((a, b) => cmp(a.key, b.key));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]?.key === sorted[i - 1]?.key) {
+      throw new Error(`pageByKey(${opts.tool}): two items have the same key; add an id to the key`);
+    }
+  }
+  const keys = sorted.map((e) => e.key);
+  const bind = digest([opts.tool, opts.bind ?? ''], BIND);
+  let start = 0;
+  let changed = false;
+  if (opts.cursor !== undefined && opts.cursor !== '') {
+    const at = readCursor(opts.cursor, opts.tool, bind);
+    if (typeof at === 'number') {
+      start = Math.min(at, keys.length);
+    } else {
+      start = resume(keys, at);
+      changed = !digest(keys.slice(0, start), SET).equals(at.set);
+    }
+  }
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const items: T[] = [];
+  let used = 2;
+  for (let i = start; i < sorted.length && items.length < limit; i++) {
+    const item = (sorted[i] as { item: T }).item;
+    const size = Buffer.byteLength(JSON.stringify(item) ?? '', 'utf8') + 1;
+    if (items.length > 0 && used + size > maxBytes) break;
+    items.push(item);
+    used += size;
+  }
+  const end = start + items.length;
+  const truncated = end < sorted.length;
+  const last = keys[end - 1];
+  return {
+    items,
+    total: sorted.length,
+    returned: items.length,
+    truncated,
+    ...(truncated && last !== undefined
+      ? { nextCursor: writeCursor(bind, digest(keys.slice(0, end), SET), last) }
+      : {}),
+    changed,
+  };
+}
+
+interface KeyCursor {
+  set: Buffer;
+  last: Buffer;
+  head: string;
+  /** `head` is the whole last key. */
+  whole: boolean;
+}
+
+function writeCursor(bind: Buffer, set: Buffer, last: string): string {
+  const head = keyHead(last, MAX_BYTES - HEAD);
+  const whole = head.length === Buffer.byteLength(last, 'utf8');
+  // the version byte's top bit says the head is the whole key
+  const version = Buffer.from([whole ? VERSION | 0x80 : VERSION]);
+  return Buffer.concat([version, bind, set, digest([last], LAST), head]).toString('base64url');
+}
+
+function readCursor(cursor: string, tool: string, bind: Buffer): KeyCursor | number {
+  const refuse = (why: string) =>
+    new ToolError('ERR_INVALID_INPUT', `cursor ${why}; omit it to start from the first page`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) throw refuse(`is not one ${tool} issued`);
+  const raw = Buffer.from(cursor, 'base64url');
+  const version = raw[0] ?? 0;
+  if ((version & 0x7f) !== VERSION || raw.length < HEAD) {
+    try {
+      return decodeCursor(cursor);
+    } catch {
+      throw refuse(`is not one ${tool} issued`);
+    }
+  }
+  if (!raw.subarray(1, 1 + BIND).equals(bind)) {
+    throw refuse(
+      `belongs to another listing of ${tool} (other arguments): pass the arguments of the page it came from, or`,
+    );
+  }
+  const head = raw.subarray(HEAD).toString('utf8');
+  if (head.includes('\uFFFD') && !raw.subarray(HEAD).equals(Buffer.from(head, 'utf8'))) {
+    throw refuse(`is not one ${tool} issued`);
+  }
+  return {
+    set: raw.subarray(1 + BIND, 1 + BIND + SET),
+    last: raw.subarray(1 + BIND + SET, HEAD),
+    head,
+    whole: (version & 0x80) !== 0,
+  };
+}
+
+/**
+ * The index right after the cursor's last key. When the cursor holds only the start of that key, the key is
+ * found by its digest; if it is gone, the page starts at the first key after that start, so keys sharing it
+ * may show again (never skipped).
+ */
+function resume(keys: readonly string[], at: KeyCursor): number {
+  if (!at.whole) {
+    const same = keys.findIndex((k) => k.startsWith(at.head) && digest([k], LAST).equals(at.last));
+    if (same >= 0) return same + 1;
+  }
+  const i = keys.findIndex((k) => cmp(k, at.head) > 0);
+  return i < 0 ? keys.length : i;
+}
+
+/**
+ * A key that sorts by its parts in order (tuple order): ['a', 'z'] before ['ab', 'a']. Each NUL in a part is
+ * written NUL 0x01 and parts are joined by NUL NUL, which sorts before anything a part can continue with.
+ */
+export function tupleKey(...parts: string[]): string {
+  return parts.map((p) => p.replaceAll('\0', '\0\x01')).join('\0\0');
+}
+
+/**
+ * An instant as a fixed-width key part that sorts newest first (ms from year 275760 down; years before 1970
+ * too); a time that does not parse sorts last.
+ */
+export function newestFirstKey(ms: number): string {
+  const MAX_MS = 8.64e15; // the ECMAScript time range, both ways
+  return Number.isFinite(ms) ? String(MAX_MS - ms).padStart(17, '0') : '9'.repeat(17);
+}
+
+/** What a page says when `changed`: `what` is the list, e.g. "The container list". */
+export const changedNote = (what: string) =>
+  `${what} changed since the previous page: this page continues after the last item shown, and items added before that point are not shown; omit the cursor to list them all again`;
