@@ -1,5 +1,5 @@
 /**
- * containers_diagnose and logs_get against the real engine behind a fault proxy on its socket: when the
+ * containers_diagnose, logs_get and compose_get_logs against the real engine behind a fault proxy on its socket: when the
  * engine is slow (a log that trickles, an inspect that hangs), they answer with what they read and say
  * which part is missing and why, instead of failing with a timeout. Through the MCP SDK client.
  */
@@ -23,6 +23,11 @@ let shortCalls: ServedOverHttp<DockerServices>;
 let talker: string;
 /** Writes error lines only: a cut read holds some of them whatever order the engine copied the streams in. */
 let failer: string;
+/** A compose project: service "a-fast" logs two lines, "b-slow" (read last: services in order) 50. */
+const project = `partial-${fx.prefix.slice(-6)}`;
+let slow: string;
+/** Only the slow container's log requests get the fault. */
+let SLOW_LOGS: RegExp;
 
 const LOGS = /^GET \/[^ ]*\/logs/;
 const INSPECT = /^GET \/[^ ]*containers\/[^/ ]+\/json/;
@@ -39,6 +44,17 @@ beforeAll(async () => {
     name: 'failer',
     script: 'for i in $(seq 1 50); do echo "ERROR failure-$i" >&2; done; sleep 600',
   });
+  const compose = (service: string) => ({
+    'com.docker.compose.project': project,
+    'com.docker.compose.service': service,
+  });
+  await fx.start({ name: 'cfast', labels: compose('a-fast'), script: 'echo fast-1; echo fast-2; sleep 600' });
+  slow = await fx.start({
+    name: 'cslow',
+    labels: compose('b-slow'),
+    script: 'for i in $(seq 1 50); do echo slow-$i; done; sleep 600',
+  });
+  SLOW_LOGS = new RegExp(`^GET /[^ ]*containers/${(await fx.inspect(slow)).Id}/logs`);
   proxy = await startFaultProxy({ path: '/var/run/docker.sock' }, { listenPath: join(dir, 'docker.sock') });
   const env = { DOCKER_HOST: `unix://${proxy.socketPath}`, RAVENHELM_TOOLSETS: 'all' };
   server = await serveOverHttp<DockerServices>(dockerServer, env, ['mcp:docker:admin'], {
@@ -50,6 +66,7 @@ beforeAll(async () => {
   });
   // asked of the engine directly: a busy host may cut the server's 1.5 s reads (that is what is tested here)
   await fx.waitFor('the talker to log', async () => (await docker(['logs', talker])).includes('line-50'));
+  await fx.waitFor('the slow service to log', async () => (await docker(['logs', slow])).includes('slow-50'));
   await fx.waitFor('the failer to log', async () =>
     (await server.call('containers_diagnose', { container: failer })).text.includes('ERROR failure-50'),
   );
@@ -161,6 +178,61 @@ describe('containers_diagnose on a slow engine', () => {
     });
     expect(a.isError).toBe(true);
     expect(a.text).toMatch(/^ERR_BACKEND_TIMEOUT/);
+    await proxy.drained(3000);
+  }, 30_000);
+});
+
+describe('compose_get_logs on a slow engine', () => {
+  /** The lines of the answer's text (prefixed "<service> | "). */
+  const linesOf = (a: { structured?: Record<string, unknown> }) =>
+    String((a.structured as { text: string }).text)
+      .trimEnd()
+      .split('\n');
+
+  it("one container's log trickling past the engine-call timeout: its lines read so far, the cut and a since named", async () => {
+    const a = await underFault(server, SLOW_LOGS, TRICKLE, 'compose_get_logs', { project, tail: 100 });
+    console.log(`compose_get_logs trickle: ${a.ms} ms: ${a.text.slice(0, 600)}`);
+    expect(a.isError, a.text).toBe(false);
+    const out = a.structured as { text: string; truncated: boolean; notes: string[] };
+    const lines = linesOf(a);
+    expect(lines).toEqual(expect.arrayContaining(['a-fast | fast-1', 'a-fast | fast-2', 'b-slow | slow-1']));
+    expect(lines).not.toContain('b-slow | slow-50');
+    expect(out.truncated).toBe(true);
+    const note = out.notes.find((n) => n.includes(`"${slow}"`)) ?? '';
+    expect(note).toMatch(
+      /^the log of container "[^"]+" \(service b-slow\) was read only in part: .*1500 ms engine-call timeout .*read them with logs_get container "[^"]+" since "\d{4}-/,
+    );
+    expect(out.notes.join(' ')).not.toMatch(/no logs from|not read before/);
+    // the since it names gives the rest of that container's log, with nothing skipped
+    const since = /since "([^"]+)"/.exec(note)?.[1] as string;
+    const rest = await server.call('logs_get', { container: slow, tail: 100, since });
+    expect(rest.isError, rest.text).toBe(false);
+    const more = (rest.structured as { text: string }).text;
+    expect(more).toMatch(/slow-50\n$/);
+    const last = lines.filter((l) => l.startsWith('b-slow | ')).at(-1) as string;
+    expect(more).toContain(`slow-${Number(last.slice('b-slow | slow-'.length)) + 1}\n`);
+    await proxy.drained(3000);
+  }, 30_000);
+
+  it('one container\'s log trickling past the call\'s own time limit: its lines read before it, not "not read"', async () => {
+    const a = await underFault(
+      shortCalls,
+      SLOW_LOGS,
+      { kind: 'trickle', bytes: 30, everyMs: 100, bodyOnly: true },
+      'compose_get_logs',
+      { project, tail: 100 },
+    );
+    console.log(`compose_get_logs trickle, short call: ${a.ms} ms: ${a.text.slice(0, 600)}`);
+    expect(a.isError, a.text).toBe(false);
+    expect(a.ms).toBeLessThan(4000);
+    const out = a.structured as { notes: string[]; truncated: boolean };
+    const lines = linesOf(a);
+    expect(lines).toEqual(expect.arrayContaining(['a-fast | fast-2', 'b-slow | slow-1']));
+    expect(out.truncated).toBe(true);
+    expect(out.notes.join(' ')).toMatch(
+      /\(service b-slow\) was read only in part: .*shortly before the call's time limit .*the newer ones are missing/,
+    );
+    expect(out.notes.join(' ')).not.toMatch(/not read before/);
     await proxy.drained(3000);
   }, 30_000);
 });

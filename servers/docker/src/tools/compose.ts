@@ -1,7 +1,6 @@
-import { ListPage, pageList, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { abortAfter, changedNote, ListPage, pageByKey, type ToolContext, ToolError, tupleKey } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
-import { abortAfter } from '../deadline.js';
 import {
   COMPOSE_PROJECT_LABEL,
   ComposeProjectName,
@@ -25,7 +24,9 @@ import {
   WORKING_DIR_LABEL,
 } from './compose-project.js';
 import { type DockerServices, defineTool } from './define.js';
-import { GrepFields, LogAnswer, MaxLogBytes, readProjectLogs, Since, Streams, Until } from './logs.js';
+import { Since, Until } from './log-window.js';
+import { GrepFields, LogAnswer, MaxLogBytes, Streams } from './logs.js';
+import { readProjectLogs } from './project-logs.js';
 
 const ServiceName = z
   .string()
@@ -105,24 +106,27 @@ export const composeListProjects = defineTool({
     }
     // each row's group (the row's project is the label as shown: labelShown, not a key of byProject)
     const groups = new Map<object, ProjectGroup>();
-    const projects = [...byProject.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([project, p]) => {
-        const row = {
-          project: labelShown(project),
-          services: [...p.services].sort(),
-          containers: p.containers.length,
-          running: p.running,
-          restarting: p.restarting,
-          unhealthy: p.unhealthy,
-          exited: p.exited,
-          // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
-          ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
-        };
-        groups.set(row, p);
-        return row;
-      });
-    const { items: page, ...rest } = pageList(projects, { cursor, limit, maxBytes: maxOutputBytes - 1024 });
+    // keyed by the label itself: a page starts after the last project shown, wherever the list now stands
+    const projects = [...byProject.entries()].map(([project, p]) => {
+      const row = {
+        project: labelShown(project),
+        services: [...p.services].sort(),
+        containers: p.containers.length,
+        running: p.running,
+        restarting: p.restarting,
+        unhealthy: p.unhealthy,
+        exited: p.exited,
+        // Compose itself never makes such a name (lowercase letters, digits, "-", "_"); someone set the label by hand.
+        ...(ComposeProjectName.safeParse(project).success ? {} : { addressable: false as const }),
+      };
+      groups.set(row, p);
+      return { key: tupleKey(project), item: row };
+    });
+    const {
+      items: page,
+      changed,
+      ...rest
+    } = pageByKey(projects, { tool: 'compose_list_projects', cursor, limit, maxBytes: maxOutputBytes - 1024 });
     // A crash loop shows as "running" between exits: only this page's projects are checked (restartLoops).
     const { loops, unchecked } = await restartLoops(
       ctx,
@@ -133,7 +137,7 @@ export const composeListProjects = defineTool({
       return looping === 0 ? p : { ...p, running: p.running - looping, restarting: p.restarting + looping };
     });
     const odd = items.filter((p) => p.addressable === false).length;
-    const notes: string[] = [];
+    const notes: string[] = changed ? [changedNote('The project list')] : [];
     const notChecked = uncheckedNote(unchecked);
     if (notChecked) notes.push(notChecked);
     if (odd > 0) {

@@ -3,8 +3,8 @@ import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { LONE_SURROGATE } from '../../../../test/fixtures/unicode.js';
 import type { DockerBackend } from '../backend.js';
-import { containersDiagnose, fitErrorLines } from './containers.js';
 import type { DockerServices } from './define.js';
+import { containersDiagnose, fitErrorLines } from './diagnose.js';
 import { healthGetReport } from './health.js';
 
 describe('fitErrorLines', () => {

@@ -11,7 +11,7 @@ import {
   nameOf,
 } from '../state.js';
 import { defineTool } from './define.js';
-import { boundMillis, Since } from './logs.js';
+import { boundMillis, Since } from './log-window.js';
 
 /** A 64-hex engine id, shown as `docker ps` shows it. */
 const shortId = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id);

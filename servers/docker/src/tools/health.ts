@@ -1,4 +1,4 @@
-import { clipChars, ListPage, pageList } from '@ravenhelm/kit';
+import { changedNote, clipChars, ListPage, pageByKey, tupleKey } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import {
@@ -99,6 +99,7 @@ export const healthGetReport = defineTool({
     }),
     containers: z.array(ProblemContainer).describe('Containers with a problem, worst first'),
     ...ListPage,
+    note: z.string().optional(),
   }),
   handler: async (input, { docker, signal, maxOutputBytes }) => {
     const label = [...(input.labels ?? [])];
@@ -130,7 +131,7 @@ export const healthGetReport = defineTool({
       paused: 0,
       created: 0,
     };
-    const problems: z.infer<typeof ProblemContainer>[] = [];
+    const problems: { key: string; item: z.infer<typeof ProblemContainer> }[] = [];
     for (const info of infos) {
       const s = stateOf(info);
       // once: read twice, a loop's last exit could pass the one-minute mark between the count and the row
@@ -150,7 +151,7 @@ export const healthGetReport = defineTool({
       const kinds = problemsOf(info, looping);
       if (kinds.length === 0) continue;
       const lastFailing = [...(info.State.Health?.Log ?? [])].reverse().find((l) => l.ExitCode !== 0);
-      problems.push({
+      const row = {
         id: s.id,
         name: s.name,
         problems: kinds,
@@ -161,12 +162,18 @@ export const healthGetReport = defineTool({
         finishedAt: s.finishedAt,
         composeProject: labelOf(info.Config.Labels, COMPOSE_PROJECT_LABEL),
         lastHealthOutput: lastFailing ? clipChars(stripAnsi(lastFailing.Output ?? '').trim(), 300) : null,
-      });
+      };
+      // worst first, then by name: a container whose problems change between pages moves, and the page says so
+      problems.push({ key: tupleKey(severityKey(kinds), row.name, info.Id), item: row });
     }
-    problems.sort((a, b) => severity(b.problems) - severity(a.problems) || a.name.localeCompare(b.name));
-    const page = pageList(problems, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes - 1024 });
-    const { items, ...rest } = page;
-    const ok = problems.every((p) => p.problems.every((k) => k === 'health_starting' || k === 'restarted'));
+    const { items, changed, ...rest } = pageByKey(problems, {
+      tool: 'health_get_report',
+      bind: JSON.stringify([input.composeProject, [...(input.labels ?? [])].sort()]),
+      cursor: input.cursor,
+      limit: input.limit,
+      maxBytes: maxOutputBytes - 1024,
+    });
+    const ok = problems.every(({ item }) => item.problems.every((k) => k === 'health_starting' || k === 'restarted'));
     return {
       ok,
       inspected: infos.length,
@@ -174,6 +181,7 @@ export const healthGetReport = defineTool({
       counts,
       containers: items,
       ...rest,
+      ...(changed ? { note: changedNote('The problem list') } : {}),
     };
   },
 });
@@ -191,5 +199,8 @@ const WEIGHT: Record<ProblemKind, number> = {
 function severity(kinds: readonly ProblemKind[]): number {
   return kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
 }
+
+/** A fixed-width key part that sorts the most severe first (severity is at most the sum of WEIGHT). */
+const severityKey = (kinds: readonly ProblemKind[]): string => String(1000 - severity(kinds)).padStart(4, '0');
 
 export const healthTools = [healthGetReport] as const;

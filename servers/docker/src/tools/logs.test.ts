@@ -1,7 +1,8 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { timestampKey } from '../stream.js';
-import { buildLineFilter, fitText, logCap, parseBound, parseSince, parseWindow } from './logs.js';
+import { parseBound, parseSince, parseWindow } from './log-window.js';
+import { buildLineFilter, fitText, logCap } from './logs.js';
 
 const code = (fn: () => unknown): string | undefined => {
   try {

@@ -1,91 +1,11 @@
-import { clipTailJson, jsonBytes, sliceChars, type ToolContext, ToolError } from '@ravenhelm/kit';
-import type Docker from 'dockerode';
+import { abortAfter, clipTailJson, jsonBytes, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { DockerBackend, LogCut, LogResult } from '../backend.js';
-import { abortAfter } from '../deadline.js';
 import { isUnreadableLogDriver, namedAfter } from '../engine-errors.js';
-import { ContainerRef, compileGrep, nameShown, serviceOf } from '../state.js';
+import { ContainerRef, compileGrep, nameShown } from '../state.js';
 import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
-import { type DockerServices, defineTool } from './define.js';
-
-const TimeBound = z.string().min(1).max(40);
-export const Since = TimeBound.describe('Newer than: "15m", "2h", "1d" or ISO-8601');
-export const Until = TimeBound.describe('Older than (same forms); tail counts back from it');
-
-/** Parses a time bound into Unix seconds, or throws ERR_INVALID_INPUT saying which forms are accepted. */
-export function parseSince(value: string | undefined, now = Date.now(), field = 'since'): number | undefined {
-  if (value === undefined) return undefined;
-  const rel = /^(\d{1,6})(s|m|h|d)$/.exec(value.trim());
-  if (rel) {
-    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[rel[2] as 's' | 'm' | 'h' | 'd'];
-    return Math.floor(now / 1000) - Number(rel[1]) * unit;
-  }
-  const t = Date.parse(value);
-  if (/^\d{4}-\d{2}-\d{2}/.test(value) && Number.isFinite(t)) return Math.floor(t / 1000);
-  throw new ToolError(
-    'ERR_INVALID_INPUT',
-    `${field}: "${value}" is neither a duration like "15m" / "2h" nor an ISO-8601 time like "2026-01-31T12:00:00Z"`,
-  );
-}
-
-/**
- * A time bound as the engine is asked for it and as lines are compared with it. The engine's since and
- * until are inclusive and take "seconds.fraction"; `engine` widens the bound to the millisecond around
- * it (a Number cannot hold nanoseconds at today's epoch), and `key` (timestampKey form, nanoseconds) is
- * the exact bound every line is then checked against: since keeps lines at or after it, until keeps
- * lines strictly before it, so paging back with the oldest timestamp shown repeats and skips nothing.
- */
-export interface TimeBound {
-  engine: number;
-  key: string;
-}
-
-const ISO_NANO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
-
-/** Parses a time bound keeping the nanoseconds an ISO string carries (Date.parse keeps milliseconds). */
-export function parseBound(
-  value: string | undefined,
-  side: 'since' | 'until',
-  now = Date.now(),
-): TimeBound | undefined {
-  if (value === undefined) return undefined;
-  const m = ISO_NANO.exec(value.trim());
-  let wholeMs = m ? Date.parse(`${m[1]}${(m[3] as string).toUpperCase()}`) : Number.NaN;
-  let fraction = (m?.[2] ?? '').padEnd(9, '0');
-  if (!Number.isFinite(wholeMs)) {
-    const ms = boundMillis(value, now, side);
-    wholeMs = Math.floor(ms / 1000) * 1000;
-    fraction = String(ms - wholeMs)
-      .padStart(3, '0')
-      .padEnd(9, '0');
-  }
-  const key = `${new Date(wholeMs).toISOString().slice(0, 19)}.${fraction}`;
-  const ms = wholeMs + Number(fraction.slice(0, 3));
-  const beyondMs = Number(fraction.slice(3)) > 0;
-  return { key, engine: (side === 'until' && beyondMs ? ms + 1 : ms) / 1000 };
-}
-
-/**
- * A since or until value in milliseconds: relative bounds count back from now to the millisecond, ISO times
- * are what Date.parse keeps (to the millisecond). Throws the usual message for any other form.
- */
-export function boundMillis(value: string, now: number, side: 'since' | 'until'): number {
-  const seconds = parseSince(value, now, side) as number; // throws the usual message
-  return /^\d{4}-/.test(value.trim()) ? Date.parse(value) : now - (Math.floor(now / 1000) - seconds) * 1000;
-}
-
-/** Parses since and until together; until must come after since. */
-export function parseWindow(
-  input: { since?: string | undefined; until?: string | undefined },
-  now = Date.now(),
-): { since: TimeBound | undefined; until: TimeBound | undefined } {
-  const since = parseBound(input.since, 'since', now);
-  const until = parseBound(input.until, 'until', now);
-  if (since !== undefined && until !== undefined && until.key <= since.key) {
-    throw new ToolError('ERR_INVALID_INPUT', `until (${input.until}) must be later than since (${input.since})`);
-  }
-  return { since, until };
-}
+import { defineTool } from './define.js';
+import { parseWindow, Since, type TimeBound, Until } from './log-window.js';
 
 /** Which output streams to read; shared by the container and compose log tools. */
 export const Streams = z.enum(['both', 'stdout', 'stderr']).default('both');
@@ -453,121 +373,11 @@ export const logsGet = defineTool({
   },
 });
 
-/** What compose_get_logs asks for. */
-export interface ProjectLogInput {
-  project: string;
-  tail: number;
-  since?: string | undefined;
-  until?: string | undefined;
-  streams: 'both' | 'stdout' | 'stderr';
-  grep?: string | undefined;
-  grepMode: 'substring' | 'regex';
-  ignoreCase: boolean;
-  timestamps: boolean;
-  maxBytes?: number | undefined;
-}
-
-/** What an answer says about the containers whose log was not read (or not read to the end) in time. */
-function lateNotesOf(late: readonly Docker.ContainerInfo[]): string[] {
-  if (late.length === 0) return [];
-  const services = [...new Set(late.map(serviceOf))].slice(0, 10);
-  let who = late.map((c) => nameShown(c.Names)).join(', ');
-  if (who.length > 500) who = `${who.slice(0, 500).replace(/, [^,]*$/, '')}, …`;
-  return [
-    `no logs from ${late.length} container(s) not read before the call's time limit (${who}); read them with services ${JSON.stringify(services)}, a smaller tail or a narrower since/until`,
-  ];
-}
-
-/** Containers whose log could not be read are named one by one up to this many, then counted. */
-const MAX_GAPS_LISTED = 10;
-
-/**
- * The compose_get_logs answer: the merged, time-ordered logs of a project's containers (`containers`
- * resolves them once the input is checked). A container whose log cannot be read is a gap stated in
- * `notes` (which one, and why); the others are still returned, after what `notesOf` says about the containers.
- * The whole answer (services and notes included) is fitted to the output budget.
- */
-export async function readProjectLogs(
-  ctx: ToolContext<DockerServices>,
-  input: ProjectLogInput,
-  containers: () => Promise<Docker.ContainerInfo[]>,
-  notesOf: (containers: readonly Docker.ContainerInfo[]) => string[] = () => [],
-) {
-  const { since, until } = parseWindow(input);
-  const filter = buildLineFilter(input);
-  const list = await containers();
-  const perService = new Map<string, number>();
-  for (const c of list) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
-  const { services, notes: serviceNotes } = fitServices([...perService.keys()], ctx.maxOutputBytes / 4);
-  const both = input.streams === 'both';
-  const readCap = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, [])).cap;
-  const merged: LogResult = { lines: [], scanned: 0, matched: 0, dropped: 0, droppedBytes: 0 };
-  const gaps: string[] = [];
-  const ttys: string[] = [];
-  // Reads end shortly before the call's deadline: the logs read so far are answered, the rest named as not read.
-  const stop = beforeDeadline(ctx);
-  const late: Docker.ContainerInfo[] = [];
-  for (const c of list) {
-    const service = serviceOf(c);
-    const name = nameShown(c.Names);
-    const prefix = (perService.get(service) ?? 0) > 1 ? name : service;
-    if (stop.aborted && !ctx.signal.aborted) {
-      late.push(c);
-      continue;
-    }
-    try {
-      // a listing does not say whether a container has a TTY, and that decides how its log is framed
-      const tty = (await ctx.docker.inspect(c.Id, stop)).Config?.Tty === true;
-      if (tty) ttys.push(`"${name}" (service ${service})`);
-      const res = await readLogs(
-        ctx.docker,
-        c.Id,
-        {
-          ...input,
-          since,
-          until,
-          filter,
-          cap: readCap,
-          tty,
-          render: (ts, body, stream) =>
-            `${prefix} | ${input.timestamps && ts ? `${ts} ` : ''}${both && stream === 'stderr' ? '[stderr] ' : ''}${body}`,
-        },
-        stop,
-      );
-      merged.lines.push(...res.lines);
-      merged.scanned += res.scanned;
-      merged.matched += res.matched;
-      merged.dropped += res.dropped;
-      merged.droppedBytes += res.droppedBytes;
-    } catch (err) {
-      if (stop.aborted && !ctx.signal.aborted) late.push(c);
-      else gaps.push(`${name} (service ${service}): ${logGapOf(err, ctx.signal, { id: c.Id, name })}`);
-    }
-  }
-  const gapNotes = gaps.slice(0, MAX_GAPS_LISTED).map((g) => sliceChars(`no logs from ${g}`, 300));
-  if (gaps.length > MAX_GAPS_LISTED) {
-    const rest = gaps.slice(MAX_GAPS_LISTED).map((g) => g.split(' ')[0]);
-    const note = `no logs from ${rest.length} more containers either: ${rest.join(', ')}`;
-    // a long list ends at the last whole name
-    gapNotes.push(note.length <= 600 ? note : `${note.slice(0, 600).replace(/, [^,]*$/, '')}, …`);
-  }
-  const extraNotes = [
-    ...notesOf(list),
-    ...serviceNotes,
-    ...ttyNotesOf(ttys, input.streams),
-    ...gapNotes,
-    ...lateNotesOf(late),
-  ];
-  const { cap, notes } = logCap(input.maxBytes, ctx.maxOutputBytes, reservedFor(services, extraNotes));
-  const answer = assembleLogText(merged, cap, [...notes, ...extraNotes]);
-  return { project: input.project, services, ...answer, matchedLines: merged.matched, scannedLines: merged.scanned };
-}
-
 /**
  * What a TTY means for a log read, for the containers named in `ttys` (compose_get_logs names each with its
  * service): the engine logs their stderr as stdout. A long list ends at the last whole name.
  */
-function ttyNotesOf(ttys: string[], streams: ProjectLogInput['streams']): string[] {
+export function ttyNotesOf(ttys: string[], streams: 'both' | 'stdout' | 'stderr'): string[] {
   if (ttys.length === 0) return [];
   const one = ttys.length === 1;
   let who = ttys.join(', ');
@@ -581,32 +391,6 @@ function ttyNotesOf(ttys: string[], streams: ProjectLogInput['streams']): string
   return [
     `${one ? 'container' : 'containers'} ${who} ${one ? 'has' : 'have'} a TTY: the engine logs all ${one ? 'it writes' : 'they write'}, stderr included, as stdout${effect}`,
   ];
-}
-
-/**
- * What the services list and the extra notes take beyond logCap's 1024 bytes: those cover the project name,
- * the counts and the notes assembleLogText adds (at most about 850 bytes together), and a few services.
- */
-function reservedFor(services: string[], notes: string[]): number {
-  return Math.max(0, jsonBytes(services) + (notes.length > 0 ? jsonBytes(notes) : 0) - 150);
-}
-
-/** The service names, as many as fit `maxBytes` of JSON, and a note when some were left out. */
-function fitServices(all: string[], maxBytes: number): { services: string[]; notes: string[] } {
-  if (jsonBytes(all) <= maxBytes) return { services: all, notes: [] };
-  const services: string[] = [];
-  let size = 2;
-  for (const s of all) {
-    size += jsonBytes(s) + 1;
-    if (size > maxBytes) break;
-    services.push(s);
-  }
-  return {
-    services,
-    notes: [
-      `services: the first ${services.length} of ${all.length} are listed, to stay within the output budget; the log lines name every service`,
-    ],
-  };
 }
 
 export const logTools = [logsGet] as const;
