@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { TlsOptions } from 'node:tls';
@@ -7,6 +7,7 @@ import {
   createOAuthAuthenticator,
   createSpiffeTls,
   type IssuerProblemEvent,
+  parsePemCertificates,
   peerFromRequest,
 } from '@ravenhelm/auth';
 import type { z } from 'zod';
@@ -108,11 +109,60 @@ export async function peerWiring(config: FullConfig<z.ZodObject>, logger: Logger
         'http.trustedProxies needs http.forwardedBundleFile (RAVENHELM_FORWARDED_BUNDLE_FILE): the SPIFFE bundle forwarded certificates must chain to',
       );
     }
-    const bundle = readFileSync(http.forwardedBundleFile, 'utf8');
+    const bundle = watchTrustBundle(http.forwardedBundleFile, logger);
     return {
       peer: async (req) =>
-        peerFromRequest(req, { trustDomain: http.trustDomain, trustedProxies: http.trustedProxies, bundle }),
+        peerFromRequest(req, {
+          trustDomain: http.trustDomain,
+          trustedProxies: http.trustedProxies,
+          bundle: bundle.current(),
+        }),
+      close: bundle.close,
     };
   }
   return {};
+}
+
+/**
+ * The trust bundle forwarded certificates must chain to, read again when its file changes: SPIRE rotates its CA
+ * (every day by default) and spiffe-helper rewrites the bundle file, so a bundle read once at start would refuse
+ * every forwarded certificate after the first rotation until a restart. The file is polled (`fs.watchFile`, which
+ * also sees a file replaced by a rename); a change that does not read as a complete PEM bundle is logged and the
+ * previous bundle kept. At start, an unreadable or invalid file stops the server, naming the setting.
+ */
+export function watchTrustBundle(
+  file: string,
+  logger: Logger,
+  intervalMs = 5_000,
+): { current(): string; close(): void } {
+  const read = () => {
+    const pem = readFileSync(file, 'utf8');
+    parsePemCertificates(pem, `http.forwardedBundleFile (RAVENHELM_FORWARDED_BUNDLE_FILE) ${file}`);
+    return pem;
+  };
+  let bundle: string;
+  try {
+    bundle = read();
+  } catch (err) {
+    throw new RavenhelmError(
+      'ERR_BAD_REQUEST',
+      `cannot use the forwarded-certificate trust bundle: ${(err as Error).message}; point RAVENHELM_FORWARDED_BUNDLE_FILE at the PEM bundle of the trust domain`,
+    );
+  }
+  const changed = (cur: Stats, prev: Stats) => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    try {
+      const next = read();
+      if (next === bundle) return;
+      bundle = next;
+      logger.info({ file }, 'forwarded-certificate trust bundle reloaded');
+    } catch (err) {
+      logger.warn(
+        { file, err: (err as Error).message },
+        'forwarded-certificate trust bundle changed but does not read as a bundle; keeping the previous one',
+      );
+    }
+  };
+  watchFile(file, { persistent: false, interval: intervalMs }, changed);
+  return { current: () => bundle, close: () => unwatchFile(file, changed) };
 }

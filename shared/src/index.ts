@@ -1,6 +1,6 @@
 // The description rules (issue 9) for servers' own declaration tests, which depend on the kit only.
 export { argumentDescriptionProblems, toolDescriptionProblems } from '@ravenhelm/registry';
-export { oauthAuthenticatorFactory, type PeerWiring, peerWiring } from './auth-wiring.js';
+export { oauthAuthenticatorFactory, type PeerWiring, peerWiring, watchTrustBundle } from './auth-wiring.js';
 export {
   type AwsCallOptions,
   type AwsErrorTable,

@@ -3,14 +3,23 @@
  *   1. authenticate() alone: cached token (the same JWT every call) vs uncached (a fresh JWT every
  *      call: signature check + claims), against a no-op authenticator as the baseline.
  *   2. end to end over HTTP: no-op tool calls/s with OAuth (cached token) vs auth mode none.
+ *   3. a client certificate forwarded by Traefik (peerFromForwardedCert, leaf + intermediate, ECDSA P-256):
+ *      verified every call (the cache emptied first, as before the cache existed) vs served from the cache.
  * Keys come from the dev issuer on loopback; JWKS is fetched once and cached, as in production.
  * Run: npm run bench -- auth   (or: node --conditions=@ravenhelm/source --import tsx test/bench/auth.ts)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AuthRequest, createOAuthAuthenticator, DevIssuer } from '@ravenhelm/auth';
+import {
+  type AuthRequest,
+  clearForwardedPeerCache,
+  createOAuthAuthenticator,
+  DevIssuer,
+  peerFromForwardedCert,
+} from '@ravenhelm/auth';
 import { localAuthenticator } from '@ravenhelm/kit';
+import { makeCa, makeIntermediate, makeLeaf } from '../fixtures/pki.js';
 import { CONCURRENCY, NOOP_CALL, runIfMain, SECONDS, startKit } from './common.js';
 import { runLoad } from './load.js';
 
@@ -24,6 +33,27 @@ async function perCall(label: string, n: number, fn: (i: number) => Promise<unkn
   const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
   console.log(`${label.padEnd(44)} ${us.toFixed(2).padStart(8)} µs/call`);
   return us;
+}
+
+/** Traefik's forwarded client certificate: a full chain verification vs a cache hit, per request. */
+async function forwardedBench(base: number): Promise<void> {
+  const td = 'bench.test';
+  const root = await makeCa({ name: 'bench root' });
+  const mid = await makeIntermediate(root);
+  const leaf = await makeLeaf({ ca: mid, uris: [`spiffe://${td}/agent/bench`], eku: ['clientAuth'] });
+  const body = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\n/g, '');
+  const header = `${body(leaf.certPem)},${body(mid.certPem)}`;
+  const opts = { bundle: root.certPem, trustDomain: td };
+  const n = Math.min(N, 1000); // a verification costs milliseconds: keep the uncached run short
+  console.log(`forwarded client certificate (leaf + intermediate), ${n} calls each`);
+  const uncached = await perCall('forwarded, verified every call (no cache)', n, async () => {
+    clearForwardedPeerCache();
+    return peerFromForwardedCert(header, opts);
+  });
+  const cached = await perCall('forwarded, cached', N, async () => peerFromForwardedCert(header, opts));
+  console.log(
+    `cost over baseline: uncached +${(uncached - base).toFixed(2)} µs, cached +${(cached - base).toFixed(2)} µs; ratio uncached/cached ${(uncached / cached).toFixed(1)}`,
+  );
 }
 
 export async function main(): Promise<void> {
@@ -49,6 +79,7 @@ export async function main(): Promise<void> {
     console.log(
       `cost over baseline: cached +${(cached - base).toFixed(2)} µs, uncached +${(uncached - base).toFixed(2)} µs`,
     );
+    await forwardedBench(base);
 
     const load = { concurrency: CONCURRENCY, maxSeconds: SECONDS, body: NOOP_CALL };
     const results: Record<string, number> = {};

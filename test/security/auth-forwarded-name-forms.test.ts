@@ -306,3 +306,42 @@ describe('forms still not evaluated on forwarded chains', () => {
     );
   });
 });
+
+describe('the work cap on names x constraints (OpenSSL v3_ncons.c NAME_CHECK_MAX, 2^20)', () => {
+  // OpenSSL refuses a certificate whose (subject attributes + subjectAltNames) x (the CA's permitted + excluded
+  // subtrees) exceeds 2^20 before comparing any name (X509_V_ERR_UNSPECIFIED): an attacker-shaped chain must not
+  // buy a million comparisons per request. The permitted subtree the names fall in comes last, so without the
+  // cap every name is compared with every constraint, and the chain would pass.
+  const constraints = (n: number): SubtreeBase[] => [
+    ...Array.from({ length: n - 1 }, (_, i) => ({ dns: `c${i}.example` })),
+    { dns: TD },
+  ];
+  const dnsNames = (n: number) => Array.from({ length: n }, (_, i) => `n${i}.${TD}`);
+
+  it('1026 names x 1024 constraints (over 2^20): refused both ways, with the counts', async () => {
+    const root = await constrainedRoot({ permitted: constraints(1024) });
+    // subject CN (1) + the URI SAN (1) + 1024 DNS SANs = 1026 names
+    const leaf = await svid(root, { dns: dnsNames(1024) });
+    await agree(
+      [leaf],
+      root,
+      /^forwarded client certificate rejected: the certificate has 1026 names and the trust bundle CA 1024 name constraints: 1050624 comparisons exceed the limit of 1048576 \(as OpenSSL's NAME_CHECK_MAX\), so this chain is refused/,
+    );
+  });
+
+  it('1024 names x 1024 constraints (exactly 2^20): accepted both ways', async () => {
+    const root = await constrainedRoot({ permitted: constraints(1024) });
+    const leaf = await svid(root, { dns: dnsNames(1022) });
+    await agree([leaf], root, 'accepted');
+  });
+
+  it('the cap counts each CA on its own, and intermediates too', async () => {
+    const root = await makeCa({ name: 'root' });
+    const mid = await makeIntermediate(root, {
+      extensions: [nameConstraintsExtension({ permitted: constraints(2048) })],
+    });
+    // 1 + 1 + 511 = 513 names x 2048 = 1050624 > 2^20
+    const leaf = await svid(mid, { dns: dnsNames(511) });
+    await agree([leaf, mid], root, /the certificate has 513 names and the intermediate CA 2048 name constraints/);
+  });
+});

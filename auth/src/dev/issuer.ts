@@ -193,6 +193,18 @@ export class DevIssuer {
         }),
     });
     const server = createServer((req, res) => {
+      // DNS rebinding: a web page whose host name now resolves to 127.0.0.1 reads this server same-origin, and the
+      // dev login has no password. Only the loopback names this server listens on are its Host.
+      const port = (server.address() as AddressInfo).port;
+      const allowed = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+      if (!allowed.includes((req.headers.host ?? '').toLowerCase())) {
+        res
+          .writeHead(421, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(
+            `The dev issuer answers only to its loopback names (${allowed.join(', ')}): open it through one of those, not another host name.\n`,
+          );
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://dev-issuer');
       authorization
         .handle(req, res, url)

@@ -209,8 +209,11 @@ export interface ChainExtensions {
   unprocessedCritical: string[];
   /** The subjectAltName entries, in order. */
   sans: GeneralName[];
-  /** The subject's RDNs in canonical form, its emailAddress and commonName attribute values. */
-  subject: { rdns: string[]; emails: string[]; commonNames: string[] };
+  /**
+   * The subject's RDNs in canonical form, its emailAddress and commonName attribute values, and how many
+   * attributes it has (OpenSSL's X509_NAME_entry_count: a multi-valued RDN counts each of its attributes).
+   */
+  subject: { rdns: string[]; emails: string[]; commonNames: string[]; entries: number };
   nameConstraints: NameConstraints | undefined;
 }
 
@@ -257,7 +260,11 @@ function decodeString(der: Uint8Array, t: Tlv): string | undefined {
  * lower-cased, whatever their string type; other values by tag and bytes; a multi-valued RDN as its sorted
  * attributes. `CN=svid` and a PrintableString `cn= SVID ` read alike.
  */
-function canonicalRdns(der: Uint8Array, name: Tlv): { rdns: string[]; emails: string[]; commonNames: string[] } {
+function canonicalRdns(
+  der: Uint8Array,
+  name: Tlv,
+): { rdns: string[]; emails: string[]; commonNames: string[]; entries: number } {
+  let entries = 0;
   const rdns: string[] = [];
   const emails: string[] = [];
   const commonNames: string[] = [];
@@ -265,6 +272,7 @@ function canonicalRdns(der: Uint8Array, name: Tlv): { rdns: string[]; emails: st
     if (rdn.tag !== 0x31) throw new Error('DER: RelativeDistinguishedName is not where RFC 5280 puts it');
     const avas: string[] = [];
     for (const ava of children(der, rdn)) {
+      entries++;
       const [type, value] = children(der, expect(ava, SEQUENCE, 'AttributeTypeAndValue'));
       const oid = hex(der, expect(type, OID, 'AttributeType'));
       if (!value) throw new Error('DER: attribute without a value');
@@ -282,7 +290,7 @@ function canonicalRdns(der: Uint8Array, name: Tlv): { rdns: string[]; emails: st
     }
     rdns.push(avas.sort().join('+'));
   }
-  return { rdns, emails, commonNames };
+  return { rdns, emails, commonNames, entries };
 }
 
 function readGeneralName(der: Uint8Array, t: Tlv): GeneralName {

@@ -20,13 +20,20 @@ export {
   watchSvidFiles,
 } from './files.js';
 export {
+  clearForwardedPeerCache,
+  FORWARDED_CACHE_MAX,
+  FORWARDED_CACHE_TTL_MS,
+  FORWARDED_FAILURE_TTL_MS,
+  forwardedPeerCacheStats,
   isTrustedProxy,
   normalizeAddress,
   type PeerResolverOptions,
   peerFromForwardedCert,
   peerFromRequest,
   peerFromSocket,
+  recordHandshakeBundle,
   type SpiffePeer,
 } from './peer.js';
 export { spiffeIdProblem, trustDomainOf, validateSvid } from './svid.js';
 export { createSpiffeTls, type SpiffeTls, type SpiffeTlsOptions } from './tls.js';
+export { parsePemCertificates } from './x509.js';

@@ -13,6 +13,9 @@
  * Names checked: each certificate's subject (as a directoryName when not empty) and its emailAddress
  * attributes (as rfc822Name), its subjectAltNames, and, for the leaf without a dNSName SAN, a commonName that
  * reads as a host name (as a dNSName, as OpenSSL does). Self-issued intermediates are skipped (6.1.3 (b)).
+ * Work is capped as OpenSSL caps it (NAME_CONSTRAINTS_check): a certificate whose names (subject attributes +
+ * subjectAltNames) times a CA's constraints (permitted + excluded subtrees) exceed NAME_CHECK_MAX is refused
+ * before any comparison.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { ChainExtensions, GeneralName, NameConstraints } from './der.js';
@@ -148,6 +151,20 @@ function namesOf(read: ChainExtensions, j: number, who: string): { where: string
   return names;
 }
 
+/** OpenSSL's cap on names x constraints per certificate and CA (crypto/x509/v3_ncons.c NAME_CHECK_MAX). */
+export const NAME_CHECK_MAX = 1 << 20;
+
+/** Refuses a (certificate, CA) pair whose names x constraints exceed NAME_CHECK_MAX, as OpenSSL does. */
+function checkWork(read: ChainExtensions, nc: NameConstraints, who: string, ca: string): void {
+  const names = read.subject.entries + read.sans.length;
+  const constraints = nc.permitted.length + nc.excluded.length;
+  if (names > 0 && constraints > Math.floor(NAME_CHECK_MAX / names)) {
+    throw new Error(
+      `the ${who} has ${names} names and the ${ca} ${constraints} name constraints: ${names * constraints} comparisons exceed the limit of ${NAME_CHECK_MAX} (as OpenSSL's NAME_CHECK_MAX), so this chain is refused (issue certificates with fewer subjectAltNames, or CAs with fewer name constraints)`,
+    );
+  }
+}
+
 function checkName(where: string, name: GeneralName, nc: NameConstraints, ca: string): void {
   const form = name.form as Form;
   const permitted = nc.permitted.filter((b) => b.form === form);
@@ -196,6 +213,10 @@ export function checkNameConstraints(
   for (let j = chain.length - 2; j >= 0; j--) {
     const cert = chain[j] as X509Certificate;
     if (j > 0 && cert.subject === cert.issuer) continue;
+    for (let i = j + 1; i < chain.length; i++) {
+      const nc = (read[i] as ChainExtensions).nameConstraints;
+      if (nc) checkWork(read[j] as ChainExtensions, nc, label(j), label(i));
+    }
     for (const { where, name } of namesOf(read[j] as ChainExtensions, j, label(j))) {
       for (let i = j + 1; i < chain.length; i++) {
         const nc = (read[i] as ChainExtensions).nameConstraints;

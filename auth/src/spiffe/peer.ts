@@ -1,10 +1,10 @@
-import { X509Certificate } from 'node:crypto';
+import { hash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { AuthError, isAuthError } from '../errors.js';
 import { validateSvid } from './svid.js';
-import { checkClientAuthEku, MAX_CHAIN_LENGTH, parsePemCertificates, verifyChain } from './x509.js';
+import { checkClientAuthEku, MAX_CHAIN_LENGTH, parsePemCertificates, verifyChainTo } from './x509.js';
 
 /** What the TLS layer established about the caller (structurally the kit's PeerIdentity). */
 export interface SpiffePeer {
@@ -15,15 +15,47 @@ export interface SpiffePeer {
 
 interface CachedPeer {
   trustDomain: string;
+  /** The trust bundle the certificate was last checked against (undefined: the TLS stack's, unknown here). */
+  bundle: string | undefined;
   spiffeId: string;
   certificate: Buffer;
   notAfter: number;
 }
-// A socket's certificate is fixed at the handshake: validate once per connection, re-check dates per request.
+// A socket's certificate is fixed at the handshake: validate once per connection, re-check dates per request,
+// and the chain again when the trust bundle changed since.
 const socketCache = new WeakMap<TLSSocket, CachedPeer>();
+/** The trust bundle in force when each connection's handshake completed (see recordHandshakeBundle). */
+const handshakeBundles = new WeakMap<TLSSocket, string>();
+
+/**
+ * Notes the trust bundle a connection's client certificate was verified against at the handshake (call it from
+ * the server's 'secureConnection' event; createSpiffeTls does). Without it, a connection opened before a bundle
+ * rotation and first used after it would be judged by the handshake's verdict under the old bundle.
+ */
+export function recordHandshakeBundle(socket: TLSSocket, bundle: string): void {
+  handshakeBundles.set(socket, bundle);
+}
 
 function peerInvalid(reason: string, cause?: unknown): AuthError {
   return new AuthError('ERR_PEER_CERT_INVALID', reason, cause === undefined ? undefined : { cause });
+}
+
+/** The certificates the client sent as OpenSSL verified them, leaf first, without the leaf itself. */
+function peerIntermediates(socket: TLSSocket): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  let cert = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+  const seen = new Set<DetailedPeerCertificate>();
+  while (
+    cert?.issuerCertificate &&
+    cert.issuerCertificate !== cert &&
+    !seen.has(cert) &&
+    out.length < MAX_CHAIN_LENGTH
+  ) {
+    seen.add(cert);
+    cert = cert.issuerCertificate;
+    if (cert.raw?.length) out.push(new X509Certificate(cert.raw));
+  }
+  return out;
 }
 
 /**
@@ -32,32 +64,57 @@ function peerInvalid(reason: string, cause?: unknown): AuthError {
  * - a certificate that failed chain verification, is out of its validity period, or breaks
  *   the X.509-SVID rules: throws AuthError('ERR_PEER_CERT_INVALID', reason);
  * - otherwise `{ spiffeId, certificate }` (raw DER of the leaf).
+ * With `bundle` (the trust bundle the server now uses, as createSpiffeTls passes it): when it differs from the
+ * one the connection was checked against, the client's chain is verified again against it, so a CA that left
+ * the bundle stops being accepted on kept-alive connections too, not only on new ones.
  */
-export function peerFromSocket(socket: TLSSocket, opts: { trustDomain: string }): SpiffePeer {
+export function peerFromSocket(
+  socket: TLSSocket,
+  opts: { trustDomain: string; bundle?: string | undefined },
+): SpiffePeer {
   const now = Date.now();
-  const cached = socketCache.get(socket);
-  if (cached && cached.trustDomain === opts.trustDomain) {
-    if (now > cached.notAfter) throw peerInvalid('client certificate has expired');
-    return { spiffeId: cached.spiffeId, certificate: cached.certificate };
+  let cached = socketCache.get(socket);
+  if (!cached || cached.trustDomain !== opts.trustDomain) {
+    const peer = socket.getPeerCertificate();
+    if (!peer?.raw || peer.raw.length === 0) return {};
+    if (!socket.authorized) {
+      const why = socket.authorizationError ? String(socket.authorizationError) : 'verification failed';
+      throw peerInvalid(`client certificate rejected by the trust bundle: ${why}`);
+    }
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(peer.raw);
+    } catch (err) {
+      throw peerInvalid('client certificate does not parse', err);
+    }
+    const notAfter = new Date(cert.validTo).getTime();
+    if (now > notAfter) throw peerInvalid('client certificate has expired');
+    if (now < new Date(cert.validFrom).getTime()) throw peerInvalid('client certificate is not yet valid');
+    const spiffeId = validateSvid(cert, opts);
+    cached = {
+      trustDomain: opts.trustDomain,
+      bundle: handshakeBundles.get(socket) ?? opts.bundle,
+      spiffeId,
+      certificate: peer.raw,
+      notAfter,
+    };
+    socketCache.set(socket, cached);
   }
-  const peer = socket.getPeerCertificate();
-  if (!peer?.raw || peer.raw.length === 0) return {};
-  if (!socket.authorized) {
-    const why = socket.authorizationError ? String(socket.authorizationError) : 'verification failed';
-    throw peerInvalid(`client certificate rejected by the trust bundle: ${why}`);
+  if (now > cached.notAfter) throw peerInvalid('client certificate has expired');
+  if (opts.bundle !== undefined && cached.bundle !== undefined && cached.bundle !== opts.bundle) {
+    const leaf = new X509Certificate(cached.certificate);
+    try {
+      const { path } = verifyChainTo(leaf, peerIntermediates(socket), bundleCerts(opts.bundle), new Date(now));
+      for (const ca of path) checkClientAuthEku(ca, 'intermediate CA');
+    } catch (err) {
+      throw peerInvalid(
+        `client certificate no longer chains to the trust bundle (it changed since this connection was opened): ${(err as Error).message}`,
+        err,
+      );
+    }
+    cached.bundle = opts.bundle;
   }
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(peer.raw);
-  } catch (err) {
-    throw peerInvalid('client certificate does not parse', err);
-  }
-  const notAfter = new Date(cert.validTo).getTime();
-  if (now > notAfter) throw peerInvalid('client certificate has expired');
-  if (now < new Date(cert.validFrom).getTime()) throw peerInvalid('client certificate is not yet valid');
-  const spiffeId = validateSvid(cert, opts);
-  socketCache.set(socket, { trustDomain: opts.trustDomain, spiffeId, certificate: peer.raw, notAfter });
-  return { spiffeId, certificate: peer.raw };
+  return { spiffeId: cached.spiffeId, certificate: cached.certificate };
 }
 
 /** Cap on the forwarded header: a few certificates, not an amplification vector. */
@@ -73,6 +130,66 @@ function bundleCerts(pem: string): X509Certificate[] {
     bundleCache.set(pem, certs);
   }
   return certs;
+}
+
+/**
+ * Verified forwarded certificates, so a request behind the proxy costs a hash instead of a chain verification
+ * (direct mTLS verifies once per connection; the header comes again on every request).
+ * - Key: SHA-256 of the bundle generation, the trust domain and the exact header value: another header, even one
+ *   byte apart, is verified on its own.
+ * - An accepted entry lives at most FORWARDED_CACHE_TTL_MS and never past the earliest notAfter on the verified
+ *   path (leaf, intermediates, bundle CA); a clock before the moment it was verified skips it.
+ * - A refusal is kept FORWARDED_FAILURE_TTL_MS: a proxy replaying a bad certificate costs one verification a
+ *   second, and a certificate that becomes valid (notBefore reached) is accepted a second later at most.
+ * - A different bundle starts a new generation and empties the cache: a rotated bundle stops accepting at once.
+ * - At most FORWARDED_CACHE_MAX entries, least recently used dropped first.
+ */
+export const FORWARDED_CACHE_MAX = 1024;
+export const FORWARDED_CACHE_TTL_MS = 60_000;
+export const FORWARDED_FAILURE_TTL_MS = 1_000;
+
+type ForwardedEntry =
+  | { ok: true; spiffeId: string; certificate: Buffer; from: number; until: number }
+  | { ok: false; reason: string; from: number; until: number };
+
+const forwardedCache = new Map<string, ForwardedEntry>();
+const forwardedStats = { hits: 0, misses: 0 };
+/** Each trust bundle seen gets a generation; a new one (a rotation) empties the cache. */
+const bundleGenerations = new Map<string, number>();
+let bundleGeneration = 0;
+
+/** Counters and size of the forwarded-certificate cache (for tests and metrics). */
+export function forwardedPeerCacheStats(): { hits: number; misses: number; size: number; generation: number } {
+  return { ...forwardedStats, size: forwardedCache.size, generation: bundleGeneration };
+}
+
+/** Empties the forwarded-certificate cache (a new trust bundle does this by itself). */
+export function clearForwardedPeerCache(): void {
+  forwardedCache.clear();
+  bundleGenerations.clear();
+}
+
+function forwardedKey(headerValue: string, bundle: string, trustDomain: string): string {
+  // Several servers in one process may each have their bundle: alternating between known bundles keeps the
+  // entries (the generation is part of the key); a bundle not seen before is a rotation and empties the cache.
+  let generation = bundleGenerations.get(bundle);
+  if (generation === undefined) {
+    forwardedCache.clear();
+    if (bundleGenerations.size >= 16) bundleGenerations.clear();
+    generation = ++bundleGeneration;
+    bundleGenerations.set(bundle, generation);
+  }
+  // One-shot crypto.hash (no Hash object per call): this runs on every forwarded request.
+  return hash('sha256', `${generation}\n${trustDomain.length}:${trustDomain}\n${headerValue}`, 'base64');
+}
+
+function remember(key: string, entry: ForwardedEntry): void {
+  if (entry.until <= entry.from) return;
+  if (forwardedCache.size >= FORWARDED_CACHE_MAX) {
+    const oldest = forwardedCache.keys().next().value;
+    if (oldest !== undefined) forwardedCache.delete(oldest);
+  }
+  forwardedCache.set(key, entry);
 }
 
 function decodeForwardedCert(part: string, index: number): X509Certificate {
@@ -96,39 +213,78 @@ function decodeForwardedCert(part: string, index: number): X509Certificate {
  * The leaf must chain to a CA in `bundle` (through forwarded intermediates if any), be within its
  * validity period at `now`, carry clientAuth when it has an extendedKeyUsage (as must every
  * intermediate on the path, as OpenSSL requires on direct mTLS), and pass validateSvid. Only call this for requests from a trusted
- * proxy (isTrustedProxy): anyone else can write the header.
+ * proxy (isTrustedProxy): anyone else can write the header. Verdicts are cached (see FORWARDED_CACHE_MAX):
+ * an accepted header for up to 60 s and never past a notAfter on its path, a refused one for 1 s.
  * @throws AuthError('ERR_PEER_CERT_INVALID', reason)
  */
 export function peerFromForwardedCert(
   headerValue: string,
   opts: { bundle: string; trustDomain: string; now?: Date },
 ): { spiffeId: string; certificate: Buffer } {
-  try {
-    if (headerValue.length > MAX_FORWARDED_HEADER) throw new Error('header too large');
-    // Traefik v2 URL-escapes the PEM bodies (url.QueryEscape), v3 sends them as is. Base64 has
-    // neither '%' nor ',', so decoding before splitting handles per-certificate and whole-value escaping.
-    let value = headerValue;
-    if (value.includes('%')) {
-      try {
-        value = decodeURIComponent(value);
-      } catch {
-        throw new Error('header is not valid URL encoding');
-      }
-    }
-    const parts = value.split(',');
-    if (parts.length > MAX_CHAIN_LENGTH) throw new Error(`more than ${MAX_CHAIN_LENGTH} certificates`);
-    const chain = parts.map(decodeForwardedCert);
-    const leaf = chain[0] as X509Certificate;
-    const path = verifyChain(leaf, chain.slice(1), bundleCerts(opts.bundle), opts.now ?? new Date());
-    // Direct mTLS gets this from OpenSSL's ssl_client purpose; a forwarded chain must not be laxer.
-    checkClientAuthEku(leaf, 'certificate');
-    for (const ca of path) checkClientAuthEku(ca, 'intermediate CA');
-    const spiffeId = validateSvid(leaf, { trustDomain: opts.trustDomain });
-    return { spiffeId, certificate: leaf.raw };
-  } catch (err) {
-    if (isAuthError(err)) throw err;
-    throw peerInvalid(`forwarded client certificate rejected: ${(err as Error).message}`, err);
+  if (headerValue.length > MAX_FORWARDED_HEADER) {
+    throw peerInvalid('forwarded client certificate rejected: header too large');
   }
+  const now = opts.now ?? new Date();
+  const t = now.getTime();
+  const key = forwardedKey(headerValue, opts.bundle, opts.trustDomain);
+  const hit = forwardedCache.get(key);
+  if (hit) {
+    forwardedCache.delete(key);
+    if (hit.from <= t && t <= hit.until) {
+      forwardedCache.set(key, hit); // most recently used
+      forwardedStats.hits++;
+      if (!hit.ok) throw peerInvalid(hit.reason);
+      // A copy: a caller that writes to it must not change what the next request is served.
+      return { spiffeId: hit.spiffeId, certificate: Buffer.from(hit.certificate) };
+    }
+  }
+  forwardedStats.misses++;
+  try {
+    const { peer, notAfter } = verifyForwarded(headerValue, opts.bundle, opts.trustDomain, now);
+    remember(key, {
+      ok: true,
+      spiffeId: peer.spiffeId,
+      certificate: Buffer.from(peer.certificate),
+      from: t,
+      until: Math.min(t + FORWARDED_CACHE_TTL_MS, notAfter),
+    });
+    return peer;
+  } catch (err) {
+    const refusal = isAuthError(err)
+      ? err
+      : peerInvalid(`forwarded client certificate rejected: ${(err as Error).message}`, err);
+    remember(key, { ok: false, reason: refusal.message, from: t, until: t + FORWARDED_FAILURE_TTL_MS });
+    throw refusal;
+  }
+}
+
+function verifyForwarded(
+  headerValue: string,
+  bundle: string,
+  trustDomain: string,
+  now: Date,
+): { peer: { spiffeId: string; certificate: Buffer }; notAfter: number } {
+  // Traefik v2 URL-escapes the PEM bodies (url.QueryEscape), v3 sends them as is. Base64 has
+  // neither '%' nor ',', so decoding before splitting handles per-certificate and whole-value escaping.
+  let value = headerValue;
+  if (value.includes('%')) {
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      throw new Error('header is not valid URL encoding');
+    }
+  }
+  const parts = value.split(',');
+  if (parts.length > MAX_CHAIN_LENGTH) throw new Error(`more than ${MAX_CHAIN_LENGTH} certificates`);
+  const chain = parts.map(decodeForwardedCert);
+  const leaf = chain[0] as X509Certificate;
+  const { path, root } = verifyChainTo(leaf, chain.slice(1), bundleCerts(bundle), now);
+  // Direct mTLS gets this from OpenSSL's ssl_client purpose; a forwarded chain must not be laxer.
+  checkClientAuthEku(leaf, 'certificate');
+  for (const ca of path) checkClientAuthEku(ca, 'intermediate CA');
+  const spiffeId = validateSvid(leaf, { trustDomain });
+  const notAfter = Math.min(...[leaf, ...path, root].map((c) => new Date(c.validTo).getTime()));
+  return { peer: { spiffeId, certificate: leaf.raw }, notAfter };
 }
 
 /** `::ffff:127.0.0.1` -> `127.0.0.1`; other addresses unchanged (lower-cased). */
@@ -200,22 +356,28 @@ export interface PeerResolverOptions {
  * Resolves the SPIFFE peer of an HTTP request: the TLS client certificate on a direct mTLS
  * connection, else the forwarded-certificate header when the request comes from a trusted
  * proxy, else `{}`. A forwarded header from an untrusted address is ignored.
+ *
+ * A trusted proxy speaks for its callers: its own client certificate (Traefik's serversTransport SVID) is
+ * checked like any other but is never the caller's identity. From a trusted proxy the peer is the forwarded
+ * certificate, or `{}` when there is none (a caller without a certificate must not inherit the proxy's ID).
  * @throws AuthError('ERR_PEER_CERT_INVALID', reason)
  */
 export function peerFromRequest(req: IncomingMessage, opts: PeerResolverOptions): SpiffePeer {
   const socket = req.socket as TLSSocket;
+  const viaProxy =
+    !!opts.bundle && !!opts.trustedProxies && isTrustedProxy(req.socket.remoteAddress, opts.trustedProxies);
   if (socket.encrypted) {
     const direct = peerFromSocket(socket, opts);
-    if (direct.spiffeId) return direct;
+    if (direct.spiffeId && !viaProxy) return direct;
   }
+  if (!viaProxy) return {};
   const headerName = (opts.header ?? 'x-forwarded-tls-client-cert').toLowerCase();
   const value = req.headers[headerName];
-  if (value === undefined || !opts.bundle || !opts.trustedProxies) return {};
-  if (!isTrustedProxy(req.socket.remoteAddress, opts.trustedProxies)) return {};
+  if (value === undefined) return {};
   // Node joins repeated headers into one comma-separated string, which reads as leaf + intermediates:
   // only the raw header list shows that a second certificate header was smuggled past the proxy.
   if (Array.isArray(value) || countRawHeader(req.rawHeaders, headerName) > 1) {
     throw peerInvalid('more than one forwarded client certificate header');
   }
-  return peerFromForwardedCert(value, { bundle: opts.bundle, trustDomain: opts.trustDomain });
+  return peerFromForwardedCert(value, { bundle: opts.bundle as string, trustDomain: opts.trustDomain });
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { TlsOptions } from 'node:tls';
 import { loadSvidFiles, mtlsServerOptions, type SvidFiles, type SvidMaterial, watchSvidFiles } from './files.js';
-import { peerFromRequest, type SpiffePeer } from './peer.js';
+import { peerFromRequest, recordHandshakeBundle, type SpiffePeer } from './peer.js';
 
 export interface SpiffeTlsOptions extends SvidFiles {
   trustDomain: string;
@@ -60,6 +60,8 @@ export async function createSpiffeTls(opts: SpiffeTlsOptions): Promise<SpiffeTls
       }),
     onServer: (s) => {
       server = s;
+      // The bundle each connection was verified against, so a rotation reaches connections opened before it.
+      s.on('secureConnection', (socket) => recordHandshakeBundle(socket, material.ca));
     },
     close: () => watcher.close(),
   };

@@ -118,16 +118,29 @@ export function verifyChain(
   intermediates: readonly X509Certificate[],
   roots: readonly X509Certificate[],
   now: Date,
-  opts: {
-    /**
-     * Name constraints this check does not evaluate (otherName, x400Address, ediPartyName, registeredID forms,
-     * subtree minimum/maximum): `refuse` the chain (a forwarded client certificate: we are its only verifier),
-     * or `leave` them to the TLS stack of whoever verifies the chain (the server's own SVID, presented to its
-     * peers). DNS, IP, e-mail, directory-name and URI constraints are evaluated either way.
-     */
-    otherNameForms?: 'refuse' | 'leave';
-  } = {},
+  opts: VerifyChainOptions = {},
 ): X509Certificate[] {
+  return verifyChainTo(leaf, intermediates, roots, now, opts).path;
+}
+
+export interface VerifyChainOptions {
+  /**
+   * Name constraints this check does not evaluate (otherName, x400Address, ediPartyName, registeredID forms,
+   * subtree minimum/maximum): `refuse` the chain (a forwarded client certificate: we are its only verifier),
+   * or `leave` them to the TLS stack of whoever verifies the chain (the server's own SVID, presented to its
+   * peers). DNS, IP, e-mail, directory-name and URI constraints are evaluated either way.
+   */
+  otherNameForms?: 'refuse' | 'leave';
+}
+
+/** {@link verifyChain}, also returning the trust bundle CA the path ends at. */
+export function verifyChainTo(
+  leaf: X509Certificate,
+  intermediates: readonly X509Certificate[],
+  roots: readonly X509Certificate[],
+  now: Date,
+  opts: VerifyChainOptions = {},
+): { path: X509Certificate[]; root: X509Certificate } {
   checkValidity(leaf, now, 'certificate');
   const unused = [...intermediates];
   const path: X509Certificate[] = [];
@@ -137,7 +150,7 @@ export function verifyChain(
     if (root) {
       checkValidity(root, now, 'trust bundle CA');
       checkConstraints([leaf, ...path, root], opts.otherNameForms ?? 'refuse');
-      return path;
+      return { path, root };
     }
     const idx = unused.findIndex((c) => c.ca && signedBy(current, c));
     if (idx < 0) break;
