@@ -163,46 +163,65 @@ describe('the dev issuer under DNS rebinding (a web page whose host name now res
   });
 });
 
+/** An HTTPS server whose SVID and bundle files rotate (createSpiffeTls), answering each request with its peer. */
+async function rotatingServer(name: string, first: TestIssuer, bundle: string) {
+  const dir = mkdtempSync(join(tmpdir(), `rh-attack7-${name}-`));
+  const paths = {
+    certFile: join(dir, 'svid.pem'),
+    keyFile: join(dir, 'svid_key.pem'),
+    bundleFile: join(dir, 'bundle.pem'),
+  };
+  const write = (c: TestIssuer, pem: string) => {
+    writeFileSync(paths.certFile, c.certPem);
+    writeFileSync(paths.keyFile, c.keyPem);
+    writeFileSync(paths.bundleFile, pem);
+  };
+  write(first, bundle);
+  let rotations = 0;
+  const wiring = await createSpiffeTls({
+    ...paths,
+    trustDomain: TD,
+    debounceMs: 50,
+    onError: () => {},
+    onRotate: () => rotations++,
+  });
+  const server = createServer(wiring.options, (req, res) => {
+    wiring.peer(req).then(
+      (peer) => res.end(peer.spiffeId ?? 'anonymous'),
+      (err: unknown) => res.end(isAuthError(err) ? `${err.code}: ${err.message}` : `crash: ${String(err)}`),
+    );
+  });
+  wiring.onServer(server);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    paths,
+    write,
+    port: (server.address() as AddressInfo).port,
+    /** Waits for the one rotation the test made. */
+    rotated: async () => {
+      const deadline = Date.now() + 5000;
+      while (rotations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(rotations).toBe(1);
+    },
+    close: () => {
+      wiring.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('a trust bundle rotation on a kept-alive mTLS connection', () => {
   // Node verifies the client certificate once, at the handshake, against the bundle of that moment; an HTTP
   // keep-alive connection then carries requests for as long as the client keeps it open. A rotation that drops
   // a CA (a compromised one) must stop its certificates on the connections already open, as it does for new ones.
   it('a client whose CA left the bundle is refused on its open connection too', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rh-attack7-rotate-'));
     const newRoot = await makeCa({ name: 'new root' });
     const [serverA, serverB] = await Promise.all([
       makeLeaf({ ca, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
       makeLeaf({ ca: newRoot, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
     ]);
-    const paths = {
-      certFile: join(dir, 'svid.pem'),
-      keyFile: join(dir, 'svid_key.pem'),
-      bundleFile: join(dir, 'bundle.pem'),
-    };
-    const write = (c: TestIssuer, bundle: string) => {
-      writeFileSync(paths.certFile, c.certPem);
-      writeFileSync(paths.keyFile, c.keyPem);
-      writeFileSync(paths.bundleFile, bundle);
-    };
-    write(serverA, ca.certPem);
-    let rotations = 0;
-    const wiring = await createSpiffeTls({
-      ...paths,
-      trustDomain: TD,
-      debounceMs: 50,
-      onError: () => {},
-      onRotate: () => rotations++,
-    });
-    const server = createServer(wiring.options, (req, res) => {
-      wiring.peer(req).then(
-        (peer) => res.end(peer.spiffeId ?? 'anonymous'),
-        (err: unknown) => res.end(isAuthError(err) ? `${err.code}: ${err.message}` : `crash: ${String(err)}`),
-      );
-    });
-    wiring.onServer(server);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const { write, port, rotated, close } = await rotatingServer('rotate', serverA, ca.certPem);
     const agent = new Agent({
       keepAlive: true,
       maxSockets: 1,
@@ -224,9 +243,7 @@ describe('a trust bundle rotation on a kept-alive mTLS connection', () => {
     try {
       expect(await get()).toEqual({ body: ALICE, reused: false });
       write(serverB, newRoot.certPem);
-      const deadline = Date.now() + 5000;
-      while (rotations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      expect(rotations).toBe(1);
+      await rotated();
       const after = await get();
       expect(after.reused).toBe(true);
       expect(after.body).toMatch(
@@ -234,45 +251,18 @@ describe('a trust bundle rotation on a kept-alive mTLS connection', () => {
       );
     } finally {
       agent.destroy();
-      wiring.close();
-      rmSync(dir, { recursive: true, force: true });
+      close();
     }
   });
 });
 
 describe('a trust bundle rotation that keeps the client CA (an overlap bundle)', () => {
   it('open connections keep their identity, with and without an intermediate', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rh-attack7-overlap-'));
     const newRoot = await makeCa({ name: 'overlap new root' });
     const mid = await makeIntermediate(ca);
     const bob = await makeLeaf({ ca: mid, uris: [`spiffe://${TD}/agent/bob`], eku: ['clientAuth'] });
     const srv = await makeLeaf({ ca, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] });
-    const paths = {
-      certFile: join(dir, 'svid.pem'),
-      keyFile: join(dir, 'svid_key.pem'),
-      bundleFile: join(dir, 'bundle.pem'),
-    };
-    writeFileSync(paths.certFile, srv.certPem);
-    writeFileSync(paths.keyFile, srv.keyPem);
-    writeFileSync(paths.bundleFile, ca.certPem);
-    let rotations = 0;
-    const wiring = await createSpiffeTls({
-      ...paths,
-      trustDomain: TD,
-      debounceMs: 50,
-      onError: () => {},
-      onRotate: () => rotations++,
-    });
-    const server = createServer(wiring.options, (req, res) => {
-      wiring.peer(req).then(
-        (peer) => res.end(peer.spiffeId ?? 'anonymous'),
-        (err: unknown) => res.end(isAuthError(err) ? `${err.code}: ${err.message}` : `crash: ${String(err)}`),
-      );
-    });
-    wiring.onServer(server);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const { paths, port, rotated, close } = await rotatingServer('overlap', srv, ca.certPem);
     const agents = [
       new Agent({ keepAlive: true, maxSockets: 1, cert: alice.certPem, key: alice.keyPem, ca: ca.certPem }),
       new Agent({ keepAlive: true, maxSockets: 1, cert: bob.certPem + mid.certPem, key: bob.keyPem, ca: ca.certPem }),
@@ -292,15 +282,12 @@ describe('a trust bundle rotation that keeps the client CA (an overlap bundle)',
       expect(await get(agents[0] as Agent)).toBe(`new ${ALICE}`);
       expect(await get(agents[1] as Agent)).toBe(`new spiffe://${TD}/agent/bob`);
       writeFileSync(paths.bundleFile, newRoot.certPem + ca.certPem);
-      const deadline = Date.now() + 5000;
-      while (rotations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      expect(rotations).toBe(1);
+      await rotated();
       expect(await get(agents[0] as Agent)).toBe(`reused ${ALICE}`);
       expect(await get(agents[1] as Agent)).toBe(`reused spiffe://${TD}/agent/bob`);
     } finally {
       for (const a of agents) a.destroy();
-      wiring.close();
-      rmSync(dir, { recursive: true, force: true });
+      close();
     }
   });
 });
@@ -309,41 +296,12 @@ describe('a connection opened before a bundle rotation, its first request after 
   // An attacker who expects its CA to be dropped opens TLS connections in advance and keeps them idle: the
   // handshake was verified against the old bundle, the first request comes after the rotation.
   it('is checked against the bundle in force at the request', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rh-attack7-preopen-'));
     const newRoot = await makeCa({ name: 'preopen new root' });
     const [serverA, serverB] = await Promise.all([
       makeLeaf({ ca, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
       makeLeaf({ ca: newRoot, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
     ]);
-    const paths = {
-      certFile: join(dir, 'svid.pem'),
-      keyFile: join(dir, 'svid_key.pem'),
-      bundleFile: join(dir, 'bundle.pem'),
-    };
-    const write = (c: TestIssuer, bundle: string) => {
-      writeFileSync(paths.certFile, c.certPem);
-      writeFileSync(paths.keyFile, c.keyPem);
-      writeFileSync(paths.bundleFile, bundle);
-    };
-    write(serverA, ca.certPem);
-    let rotations = 0;
-    const wiring = await createSpiffeTls({
-      ...paths,
-      trustDomain: TD,
-      debounceMs: 50,
-      onError: () => {},
-      onRotate: () => rotations++,
-    });
-    const server = createServer(wiring.options, (req, res) => {
-      wiring.peer(req).then(
-        (peer) => res.end(peer.spiffeId ?? 'anonymous'),
-        (err: unknown) => res.end(isAuthError(err) ? `${err.code}: ${err.message}` : `crash: ${String(err)}`),
-      );
-    });
-    wiring.onServer(server);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const { write, port, rotated, close } = await rotatingServer('preopen', serverA, ca.certPem);
     const socket = tlsConnect({
       host: '127.0.0.1',
       port,
@@ -360,9 +318,7 @@ describe('a connection opened before a bundle rotation, its first request after 
       // Let the server finish its side of the handshake before the rotation.
       await new Promise((r) => setTimeout(r, 100));
       write(serverB, newRoot.certPem);
-      const deadline = Date.now() + 5000;
-      while (rotations === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      expect(rotations).toBe(1);
+      await rotated();
       const reply = await new Promise<string>((resolve, reject) => {
         let data = '';
         socket.setEncoding('utf8');
@@ -376,8 +332,7 @@ describe('a connection opened before a bundle rotation, its first request after 
       );
     } finally {
       socket.destroy();
-      wiring.close();
-      rmSync(dir, { recursive: true, force: true });
+      close();
     }
   });
 });
