@@ -10,13 +10,20 @@
  *   one to AWSPREVIOUS; ClientRequestToken = VersionId, same token + other value -> ResourceExistsException),
  *   UpdateSecret, UpdateSecretVersionStage, DeleteSecret (RecoveryWindowInDays 7-30, default 30, or
  *   ForceDeleteWithoutRecovery, not both; a replicated primary or a replica is refused), RestoreSecret (a replica is
- *   refused), TagResource
+ *   refused; one not scheduled for deletion succeeds unchanged), TagResource
  *   (Tag: Key 1-128, Value 0-256), ReplicateSecretToRegions, RemoveRegionsFromReplication, GetRandomPassword; "Common Errors"
  *   and each action's Errors section (all client errors are HTTP 400, InternalServiceError 500).
  * - The service model shipped in aws/aws-sdk-js-v3 clients/client-secrets-manager (protocol awsJson1_1,
  *   target prefix `secretsmanager`, timestamps as epoch seconds, error shapes with `Message`).
  * - User Guide, "Replicate secrets across Regions", "Promote a replica secret" and "Troubleshoot replication"
  *   (replica statuses, what a replica refuses); ARNs of another Region as real clients met them (see #lookup).
+ * - Cross-account replication exists (User Guide, "Replicate AWS Secrets Manager secrets across accounts": a primary
+ *   secret's value propagates to a replica secret in another AWS account, "Both secrets must be in the same AWS
+ *   Region"; API reference, AssociateCrossAccountReplica: same Region and partition, "A primary secret can have at
+ *   most one cross-account replica"). Modelled only as DescribeSecret reports it on a seeded primary
+ *   (CrossAccountReplicas: ReplicaSecretARN, ReplicationRoleARN, ReplicationStatus InSync | Failed | InProgress |
+ *   Detached, StatusMessage; service model in @aws-sdk/client-secrets-manager 3.1178); Associate/Disassociate/
+ *   StopReplicationToReplica and the replica account's side are not.
  * - AWS JSON 1.1 protocol: POST /, `Content-Type: application/x-amz-json-1.1`, `X-Amz-Target:
  *   secretsmanager.<Operation>`, errors as `{"__type": "...", "message": "..."}`.
  * - Signature Version 4 (AWS General Reference, "Create a signed AWS API request"): the Authorization header
@@ -63,6 +70,8 @@ interface Secret {
   replicaRegions?: string[];
   /** A replica's status other than InSync, by Region (ReplicationStatusType Status and StatusMessage). */
   replicaStates?: Map<string, { status: 'InSync' | 'Failed' | 'InProgress'; message?: string }>;
+  /** Its cross-account replica (DescribeSecret CrossAccountReplicas; at most one per primary). */
+  crossAccountReplicas?: { arn: string; status: string; message?: string }[];
   /** Set on a replica: the Region of its primary (DescribeSecret PrimaryRegion; its ARN names this Region). */
   primaryRegion?: string;
   deletedDate?: number;
@@ -117,6 +126,12 @@ export class SecretsManagerSimulator {
      * results available": when set, pages hold at most this many entries whatever MaxResults asks.
      */
     pageCap?: number;
+    /**
+     * How far the service's clock is ahead of this machine's (negative: behind), in ms: a client whose clock is off.
+     * Requests are checked against it (SigV4: more than 15 minutes apart is refused) and answers carry it in their
+     * Date header (RFC 9110), from which AWS SDKs correct their clock and retry.
+     */
+    clockSkewMs?: number;
   } = { delayMs: 0, fail: undefined, requests: [], operations: [] };
   /** Seconds since the epoch; tests move the clock to age secrets. */
   now: () => number = () => Date.now() / 1000;
@@ -190,6 +205,12 @@ export class SecretsManagerSimulator {
       replicas?: string[];
       /** A replica in this simulator's Region of a primary secret in that Region. */
       replicaOf?: string;
+      /** Associated with a replica secret in another account (AssociateCrossAccountReplica); status InSync by default. */
+      crossAccountReplicas?: {
+        arn: string;
+        status?: 'InSync' | 'Failed' | 'InProgress' | 'Detached';
+        message?: string;
+      }[];
     } = {},
   ): string {
     const at = this.now() - (opts.createdDaysAgo ?? 0) * 86_400;
@@ -203,6 +224,13 @@ export class SecretsManagerSimulator {
     if (opts.owningService !== undefined) secret.owningService = opts.owningService;
     if (opts.replicas !== undefined) secret.replicaRegions = [...opts.replicas];
     if (opts.replicaOf !== undefined) secret.primaryRegion = opts.replicaOf;
+    if (opts.crossAccountReplicas !== undefined) {
+      secret.crossAccountReplicas = opts.crossAccountReplicas.map((c) => ({
+        arn: c.arn,
+        status: c.status ?? 'InSync',
+        ...(c.message !== undefined ? { message: c.message } : {}),
+      }));
+    }
     const r = opts.rotation;
     if (r) {
       secret.rotationEnabled = true;
@@ -281,7 +309,10 @@ export class SecretsManagerSimulator {
       const send = () => {
         if (res.destroyed) return;
         const reply = this.control.fail ?? this.#handle(sim);
-        const headers = { 'x-amzn-requestid': randomUUID() };
+        const headers = {
+          'x-amzn-requestid': randomUUID(),
+          date: new Date(Date.now() + (this.control.clockSkewMs ?? 0)).toUTCString(),
+        };
         if ('json' in reply) {
           res
             .writeHead(reply.status, { ...headers, 'content-type': 'application/x-amz-json-1.1' })
@@ -375,7 +406,23 @@ export class SecretsManagerSimulator {
     const at = Date.parse(
       `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
     );
-    if (Math.abs(Date.now() - at) > 15 * 60_000) throw new AwsError('InvalidSignatureException', 'Signature expired');
+    // The wording as the service sends it for a request too old (as real clients logged it: aws/aws-sdk-js#254,
+    // upmc-enterprises/registry-creds#24): "Signature expired: <request time> is now earlier than <limit> (<now> -
+    // 15 min.)". A request from the future is refused with the same error name; that wording is ours.
+    const now = Date.now() + (this.control.clockSkewMs ?? 0);
+    if (Math.abs(now - at) > 15 * 60_000) {
+      const stamp = (t: number) =>
+        new Date(t)
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d{3}/, '');
+      throw new AwsError(
+        'InvalidSignatureException',
+        at < now
+          ? `Signature expired: ${amzDate} is now earlier than ${stamp(now - 15 * 60_000)} (${stamp(now)} - 15 min.)`
+          : `Signature not yet current: ${amzDate} is still later than ${stamp(now + 15 * 60_000)} (${stamp(now)} + 15 min.)`,
+      );
+    }
     const canonicalHeaders = signed
       .map(
         (h) =>
@@ -434,6 +481,14 @@ export class SecretsManagerSimulator {
       if (b.SortOrder === 'desc') all = all.reverse();
       let start = 0;
       if (b.NextToken !== undefined) {
+        // API reference, ListSecrets NextToken: "Length Constraints: Minimum length of 1. Maximum length of 4096."
+        const t = String(b.NextToken);
+        if (t.length < 1 || t.length > 4096) {
+          throw new AwsError(
+            'ValidationException',
+            `1 validation error detected: Value at 'nextToken' failed to satisfy constraint: Member must have length ${t.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 4096'}`,
+          );
+        }
         const decoded = Number.parseInt(Buffer.from(String(b.NextToken), 'base64url').toString(), 10);
         if (!Number.isInteger(decoded) || decoded < 0)
           throw new AwsError('InvalidNextTokenException', 'Invalid NextToken.');
@@ -650,11 +705,17 @@ export class SecretsManagerSimulator {
     // replica "can't be updated independently from its primary secret, except for its encryption key"), and it is
     // never scheduled for deletion (DeleteSecret: a replica is deleted at once, a primary only once it has no
     // replicas). RestoreSecret there is refused as the service refuses the other changes (#primary's wording).
+    // A secret not scheduled for deletion: the API reference names no error for it, and the service answers it as a
+    // success with ARN and Name, changing nothing (getmoto/moto, tests/test_secretsmanager/test_secretsmanager.py,
+    // test_restore_secret_that_is_not_deleted; moto's restore_secret pops a DeletedDate that is not there). The
+    // answer says nothing about whether a deletion was cancelled.
     RestoreSecret: (b) => {
       const s = this.#primary(this.#find(b.SecretId));
-      delete s.deletedDate;
-      delete s.deletionDate;
-      s.lastChanged = this.now();
+      if (s.deletedDate !== undefined) {
+        delete s.deletedDate;
+        delete s.deletionDate;
+        s.lastChanged = this.now();
+      }
       return { ARN: s.arn, Name: s.name };
     },
     TagResource: (b) => {
@@ -860,6 +921,14 @@ export class SecretsManagerSimulator {
       out.PrimaryRegion = s.primaryRegion ?? this.region;
     }
     if (replicated) out.ReplicationStatus = this.#replicationStatus(s);
+    // DescribeSecretResponse only (SecretListEntry has no such member); omitted without cross-account replicas
+    if (stagesField === 'VersionIdsToStages' && s.crossAccountReplicas && s.crossAccountReplicas.length > 0) {
+      out.CrossAccountReplicas = s.crossAccountReplicas.map((c) => ({
+        ReplicaSecretARN: c.arn,
+        ReplicationStatus: c.status,
+        ...(c.message !== undefined ? { StatusMessage: c.message } : {}),
+      }));
+    }
     if (s.deletedDate !== undefined) out.DeletedDate = s.deletedDate;
     if (s.tags.length > 0) out.Tags = s.tags.map((t) => ({ ...t }));
     out[stagesField] = versionIdsToStages(s);

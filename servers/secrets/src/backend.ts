@@ -156,6 +156,12 @@ const VALUE_REFUSED = {
   code: 'ERR_CONFLICT',
   hint: 'the secret is scheduled for deletion (secrets_describe shows since when; secrets_restore cancels it), or another AWS service manages it (RDS manages the master password of a database): change it through that service; nothing was stored',
 } as const;
+/** A secret to restore that is not there (DescribeSecret and RestoreSecret alike). */
+export const RESTORE_NOT_FOUND = {
+  code: 'ERR_NOT_FOUND',
+  // DeleteSecret: "When you delete a replica, it is deleted immediately" (RemoveRegionsFromReplication)
+  hint: 'secrets_list with includeDeleted=true lists the secrets scheduled for deletion; one deleted with force, or past its recovery window, is gone, and so is a replica removed from replication (deleted at once, with no recovery window: an operator replicates the primary to this Region again)',
+} as const;
 const PASSWORD_REFUSED = {
   code: 'ERR_INVALID_INPUT',
   hint: 'the service cannot make a password with these settings (length, classes, exclude); change them, or use generator "local"',
@@ -265,12 +271,13 @@ export class SecretsBackend {
     name: string,
     signal: AbortSignal,
     doing = `describe secret "${name}"`,
+    errors?: AwsErrorTable,
   ): Promise<DescribeSecretCommandOutput> {
     return this.#send(
       doing,
       signal,
       (abortSignal, { client, sdk }) => client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
-      { id: name },
+      { id: name, ...(errors ? { errors } : {}) },
     );
   }
 
@@ -288,7 +295,7 @@ export class SecretsBackend {
           ? `${VERSIONS_HINT} (if it cannot find the secret either, check the name with secrets_list)`
           : `check the name with secrets_list; a secret that exists but has no AWSCURRENT version has no value to read (${VERSIONS_HINT}; secrets_put stores one)`,
     } as const;
-    return this.#send(
+    const got = await this.#send(
       `read secret "${name}"`,
       signal,
       (abortSignal, { client, sdk }) =>
@@ -307,6 +314,8 @@ export class SecretsBackend {
         errors: { ResourceNotFoundException: notFound },
       },
     );
+    valueIsReadable(name, got);
+    return got;
   }
 
   async create(
@@ -540,11 +549,7 @@ export class SecretsBackend {
       {
         id: name,
         errors: {
-          ResourceNotFoundException: {
-            code: 'ERR_NOT_FOUND',
-            // DeleteSecret: "When you delete a replica, it is deleted immediately" (RemoveRegionsFromReplication)
-            hint: 'secrets_list with includeDeleted=true lists the secrets scheduled for deletion; one deleted with force, or past its recovery window, is gone, and so is a replica removed from replication (deleted at once, with no recovery window: an operator replicates the primary to this Region again)',
-          },
+          ResourceNotFoundException: RESTORE_NOT_FOUND,
           // A replica takes no change in its own Region (User Guide, "Promote a replica secret": it "can't be updated
           // independently from its primary secret"): InvalidParameterException "Operation not permitted on a replica
           // secret", a state, not an argument to fix. The tool names the primary's Region (secrets_restore).
@@ -632,7 +637,9 @@ export class SecretsBackend {
     const scrubbed = (message: string) => scrub(message, call.sensitive ?? []);
     const send = (abortSignal: AbortSignal) =>
       fn(abortSignal, aws).catch((err: unknown) =>
-        Promise.reject(misconfigured(what, unparsable(what, err), this.endpoint, scrubbed)),
+        Promise.reject(
+          misconfigured(what, unparsable(what, namedByValue(what, err, call.sensitive ?? [])), this.endpoint, scrubbed),
+        ),
       );
     return callAws(what, signal, send, {
       service: 'Secrets Manager',
@@ -692,6 +699,33 @@ function misconfigured(
   return err;
 }
 
+/**
+ * Refuses a GetSecretValue answer that holds no readable value (API reference, GetSecretValue: SecretString, "Type:
+ * String"; SecretBinary, a base64 blob the SDK decodes to bytes; a successful answer holds one of them). The SDK hands a
+ * JSON number, boolean, array or object in either field on as it came, and the tools would fail on it with an internal
+ * error (quoting it in the log) or read an array as bytes. Only the JSON type is named: it may be the value.
+ */
+function valueIsReadable(name: string, got: { SecretString?: unknown; SecretBinary?: unknown }): void {
+  if (got.SecretString === null) delete got.SecretString;
+  if (got.SecretBinary === null) delete got.SecretBinary;
+  const bad = (field: string, want: string, v: unknown) =>
+    new ToolError(
+      'ERR_BACKEND_ERROR',
+      `could not read secret "${name}": Secrets Manager answered a ${field} that is not ${want} (a ${Array.isArray(v) ? 'array' : typeof v}, not shown), which it never does; check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
+      { awsError: 'InvalidResponse' },
+    );
+  const { SecretString: text, SecretBinary: bytes } = got;
+  if (text !== undefined && typeof text !== 'string') throw bad('SecretString', 'text', text);
+  if (bytes !== undefined && !(bytes instanceof Uint8Array)) throw bad('SecretBinary', 'base64 bytes', bytes);
+  if (text === undefined && bytes === undefined) {
+    throw new ToolError(
+      'ERR_BACKEND_ERROR',
+      `could not read secret "${name}": Secrets Manager answered neither SecretString nor SecretBinary, which a successful GetSecretValue always holds; check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
+      { awsError: 'InvalidResponse' },
+    );
+  }
+}
+
 /** Refuses a value the service cannot hold, before it is sent, saying its size in bytes. */
 function valueFits(name: string, value: string): void {
   const bytes = Buffer.byteLength(value, 'utf8');
@@ -702,11 +736,63 @@ function valueFits(name: string, value: string): void {
   );
 }
 
-/** The service's message, clipped, with every value the call carried cut out. */
+/**
+ * The shortest piece of a value cut out of a service message on its own. A message may quote part of what was sent:
+ * a validation error clipping the value it quotes, a proxy echoing part of a body, one field of a JSON value (the
+ * other keys of a secret secrets_rotate changes one key of).
+ */
+const FRAGMENT = 8;
+/** How much of a service message is read at all: it is shown clipped to 300 characters. */
+const MESSAGE_READ = 4096;
+
+/** The service's message, clipped, with every value the call carried cut out, and every piece of one. */
 function scrub(message: string, sensitive: string[]): string {
-  return withoutValues(message, sensitive, 4)
+  return withoutFragments(withoutValues(message.slice(0, MESSAGE_READ), sensitive, 4), sensitive)
     .slice(0, 300)
     .replace(/[\r\n]+/g, ' ');
+}
+
+/** Every run of `text` made of FRAGMENT-character pieces of a value (or of its JSON-escaped form), replaced. */
+function withoutFragments(text: string, values: string[]): string {
+  const pieces = new Set<string>();
+  for (const value of values) {
+    if (value.length < FRAGMENT) continue;
+    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
+      for (let i = 0; i + FRAGMENT <= form.length; i++) pieces.add(form.slice(i, i + FRAGMENT));
+    }
+  }
+  if (pieces.size === 0) return text;
+  const hit = new Uint8Array(text.length);
+  let any = false;
+  for (let i = 0; i + FRAGMENT <= text.length; i++) {
+    if (pieces.has(text.slice(i, i + FRAGMENT))) {
+      hit.fill(1, i, i + FRAGMENT);
+      any = true;
+    }
+  }
+  if (!any) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!hit[i]) out += text[i];
+    else if (i === 0 || !hit[i - 1]) out += '[redacted]';
+  }
+  return out;
+}
+
+/**
+ * An error whose name (the answer's __type) repeats a value the call carried, or a piece of one: the name is shown
+ * and recorded as the service's error name, so it is replaced, whole, by what happened.
+ */
+function namedByValue(what: string, err: unknown, sensitive: string[]): unknown {
+  const name = (err as { name?: unknown } | undefined)?.name;
+  // a name the service is known to send stays itself, whatever the value holds ("Resource..." in a password)
+  if (typeof name !== 'string' || sensitive.length === 0 || Object.hasOwn(ERRORS, name)) return err;
+  if (withoutFragments(withoutValues(name, sensitive, 4), sensitive) === name) return err;
+  return new ToolError(
+    'ERR_BACKEND_ERROR',
+    `could not ${what}: Secrets Manager answered an error whose name repeats part of the value sent (not shown); nothing was stored. Check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
+    { awsError: 'InvalidResponse' },
+  );
 }
 
 /** Refuses a string stored over a secret version that holds SecretBinary (and no SecretString). */

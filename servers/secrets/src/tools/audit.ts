@@ -220,12 +220,16 @@ export const filesMigrate = defineTool({
     file: z.string(),
     line: z.number(),
     reference: z.string(),
+    replication: z.string().optional(),
   }),
   // the secret's state as secrets_put reads it: a store it would refuse is refused before confirmation
-  plan: async ({ file, key, name, jsonKey, mode }, { sm, signal }) => ({
-    text: `Copy the value of ${key} in ${file} into secret "${name}"${jsonKey ? ` under JSON key ${jsonKey}` : ''} (${mode}); the file stays unchanged. ${await putTarget(sm, name, mode, true, signal)}`,
-    bound: true,
-  }),
+  plan: async ({ file, key, name, jsonKey, mode }, { sm, signal }) => {
+    const target = await putTarget(sm, name, mode, true, signal);
+    return {
+      text: `Copy the value of ${key} in ${file} into secret "${name}"${jsonKey ? ` under JSON key ${jsonKey}` : ''} (${mode}); the file stays unchanged. ${target.text}`,
+      bound: target,
+    };
+  },
   handler: async ({ file, key, name, jsonKey, mode }, { sm, signal, files, planned }) => {
     const { entry, file: real, root } = await readEntry(file, key, files);
     const literal = literalValue(entry.value);
@@ -242,7 +246,7 @@ export const filesMigrate = defineTool({
       );
     }
     // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
-    if (planned !== true) await putTarget(sm, name, mode, true, signal);
+    const { replication } = planned ?? (await putTarget(sm, name, mode, true, signal));
     let existing: Record<string, unknown> | undefined;
     if (mode !== 'create') {
       try {
@@ -275,6 +279,8 @@ export const filesMigrate = defineTool({
       file: real,
       line: entry.line,
       reference: `Set ${key} from ${from} at deploy time (e.g. \${${key}} injected from Secrets Manager), then replace the literal on line ${entry.line} with a reference`,
+      // where the value goes beyond this secret, whatever the confirm policy
+      ...(replication && !stored.unchanged ? { replication } : {}),
     };
   },
 });

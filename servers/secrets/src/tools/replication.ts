@@ -107,21 +107,50 @@ export function replicationOf(
   };
 }
 
+/** A secret's ARN as the service forms it (partition, Region, 12-digit account, name); anything else is not shown. */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:([a-z]+-)+\d+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+
 /**
- * What a new value stored in a replicated primary does beyond it, for a plan to say: it replicates to the Regions in
- * sync (User Guide, "Replicate secrets across Regions": a rotated primary's new value "propagates" to its replicas),
- * and does not reach a Region whose replication failed until it is fixed. Empty for a secret without replicas.
+ * Where a new value stored in a primary goes beyond it, or undefined for a secret without replicas: it replicates to
+ * the Regions in sync (User Guide, "Replicate secrets across Regions": a rotated primary's new value "propagates" to
+ * its replicas) and does not reach a Region whose replication failed until it is fixed; and to a replica secret in
+ * another AWS account (User Guide, "Replicate AWS Secrets Manager secrets across accounts": "When the secret value in
+ * the primary secret changes, Secrets Manager propagates the new value to the replica secret"; DescribeSecret
+ * CrossAccountReplicas, Status InSync | Failed | InProgress | Detached, Detached: no longer linked).
  */
-export function replicationPlanNote(d: Pick<DescribeSecretCommandOutput, 'ReplicationStatus'>): string {
+export function replicationNote(
+  d: Pick<DescribeSecretCommandOutput, 'ReplicationStatus' | 'CrossAccountReplicas'>,
+): string | undefined {
   const status = d.ReplicationStatus ?? [];
-  if (status.length === 0) return '';
   const region = (r: (typeof status)[number]) => awsRegion(r.Region) ?? '(not a Region name)';
   const failed = status.filter((r) => r.Status === 'Failed').map(region);
   const others = status.filter((r) => r.Status !== 'Failed').map(region);
-  const to = others.length > 0 ? `; the new value replicates to ${regionList(others)}` : '';
-  const not =
-    failed.length > 0
-      ? `; replication to ${regionList(failed)} has FAILED: readers there keep an old value or none until an operator fixes it (secrets_describe shows why)`
-      : '';
-  return `${to}${not}`;
+  const notes: string[] = [];
+  if (others.length > 0) notes.push(`the new value replicates to ${regionList(others)}`);
+  if (failed.length > 0) {
+    notes.push(
+      `replication to ${regionList(failed)} has FAILED: readers there keep an old value or none until an operator fixes it (secrets_describe shows why)`,
+    );
+  }
+  for (const c of (d.CrossAccountReplicas ?? []).slice(0, 5)) {
+    if (c.ReplicationStatus === 'Detached') continue;
+    const arn = c.ReplicaSecretARN && SECRET_ARN.test(c.ReplicaSecretARN) ? c.ReplicaSecretARN : undefined;
+    const to = arn
+      ? `AWS account ${arn.split(':')[4]} (${arn})`
+      : 'another AWS account (its ARN is not shown: not an ARN)';
+    notes.push(
+      c.ReplicationStatus === 'Failed'
+        ? `replication to the replica secret in ${to} has FAILED: it keeps an old value or none until an operator fixes it`
+        : `the new value also replicates to ${to}`,
+    );
+  }
+  return notes.length > 0 ? notes.join('; ') : undefined;
+}
+
+/** `replicationNote` as the tail of a plan's text ("" without replicas). */
+export function replicationPlanNote(
+  d: Pick<DescribeSecretCommandOutput, 'ReplicationStatus' | 'CrossAccountReplicas'>,
+): string {
+  const note = replicationNote(d);
+  return note ? `; ${note}` : '';
 }

@@ -1,7 +1,7 @@
 import type { DescribeSecretCommandOutput, SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { clipChars, jsonBytes, putOwn, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { isAwsError, type SecretsBackend } from '../backend.js';
+import { isAwsError, RESTORE_NOT_FOUND, type SecretsBackend } from '../backend.js';
 import { defineTool } from './define.js';
 import { Replication, refuseBadRegion, replicaOf, replicationOf } from './replication.js';
 import { quoteArg, refuseReplica, rotationOf } from './rotation.js';
@@ -227,8 +227,24 @@ export const secretsRestore = defineTool({
   description: 'Cancel the scheduled deletion of a secret; it becomes readable again.',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   input: z.object({ name: SecretName }),
-  output: z.object({ name: z.string(), restored: z.boolean() }),
-  handler: async ({ name }, { sm, signal }) => {
+  output: z.object({ name: z.string(), restored: z.boolean(), note: z.string().optional() }),
+  // RestoreSecret succeeds on a secret not scheduled for deletion, changing nothing, and its answer (ARN, Name) does
+  // not say which it was (API reference, RestoreSecret; getmoto/moto test_restore_secret_that_is_not_deleted): the
+  // secret is read first, so the answer never reports a restore that did not happen.
+  handler: async ({ name }, { sm, signal, noteResult }) => {
+    const d = await sm.describe(name, signal, `restore secret "${name}"`, {
+      ResourceNotFoundException: RESTORE_NOT_FOUND,
+    });
+    const shown = d.Name ?? name;
+    refuseReplica(shown, d, 'restore');
+    if (!d.DeletedDate) {
+      noteResult?.({ kind: 'noop', reason: 'secret not scheduled for deletion' });
+      return {
+        name: shown,
+        restored: false,
+        note: `secret "${shown}" is not scheduled for deletion: nothing to restore, nothing was changed (it reads as it is)`,
+      };
+    }
     await sm.restore(name, signal).catch(async (err: unknown) => {
       // refused as a replica: named with its primary's Region (read only then, as a replica is rarely restored)
       if (isAwsError(err, 'InvalidParameterException')) {
@@ -237,7 +253,7 @@ export const secretsRestore = defineTool({
       }
       throw err;
     });
-    return { name, restored: true };
+    return { name: shown, restored: true };
   },
 });
 

@@ -66,7 +66,9 @@ export const Page = {
   nextCursor: z.string().optional(),
 };
 
-export const Cursor = z.string().max(4096).optional().describe('From nextCursor');
+// A NextToken may hold 4,096 characters (API reference, ListSecrets): with its position and listing, in base64url,
+// a cursor carrying one is about 5,500.
+export const Cursor = z.string().max(8192).optional().describe('From nextCursor');
 
 /**
  * Where a listing continues: the service's NextToken of the page it is in (none: the first page), how many

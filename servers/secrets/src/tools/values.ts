@@ -6,7 +6,7 @@ import { isAwsError, refuseIfBinary, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
-import { replicationPlanNote } from './replication.js';
+import { replicationNote, replicationPlanNote } from './replication.js';
 import { refuseReplica, refuseRotation } from './rotation.js';
 import { Issue, SecretName, Stages } from './shapes.js';
 
@@ -137,19 +137,21 @@ export const secretsPut = defineTool({
     created: z.boolean(),
     unchanged: z.boolean().optional(),
     findings: z.array(Finding),
+    replication: z.string().optional(),
   }),
-  plan: async ({ name, mode, description }, { sm, signal }) => ({
-    text: await putTarget(sm, name, mode, description !== undefined, signal),
-    bound: true,
-  }),
+  plan: async ({ name, mode, description }, { sm, signal }) => {
+    const target = await putTarget(sm, name, mode, description !== undefined, signal);
+    return { text: target.text, bound: target };
+  },
   handler: async ({ name, value, description, mode }, { sm, signal, strength, planned, maxOutputBytes }) => {
     const findings = fitFindings(checkSecret(value, strength), maxOutputBytes);
     // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
-    if (planned !== true) await putTarget(sm, name, mode, description !== undefined, signal);
+    const { replication } = planned ?? (await putTarget(sm, name, mode, description !== undefined, signal));
     const stored = await sm.store(name, value, mode, description, signal);
     // a new secret got its description when it was made; an existing one gets it now
     if (!stored.created && description !== undefined) await sm.updateDescription(name, description, signal);
-    return { ...stored, findings };
+    // where the value goes beyond this secret, whatever the confirm policy (a plan is not always shown)
+    return { ...stored, findings, ...(replication && !stored.unchanged ? { replication } : {}) };
   },
 });
 
@@ -224,7 +226,7 @@ export async function putTarget(
   mode: 'upsert' | 'create' | 'update',
   describes: boolean,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<{ text: string; replication?: string }> {
   if (mode === 'create' && name.startsWith('arn:')) {
     throw new ToolError(
       'ERR_INVALID_INPUT',
@@ -258,7 +260,7 @@ export async function putTarget(
     const suffixLike = /-[A-Za-z0-9]{6}$/.test(name)
       ? `; note: the name ends in "-" and six characters, which AWS advises against: a partial ARN (without the random suffix) will not find it, so refer to it by name or complete ARN`
       : '';
-    return `Create secret "${name}" with the given value as its AWSCURRENT version${suffixLike}`;
+    return { text: `Create secret "${name}" with the given value as its AWSCURRENT version${suffixLike}` };
   }
   const shown = d.Name ?? name;
   refuseDeleted(shown, d);
@@ -272,7 +274,11 @@ export async function putTarget(
   refuseRotation(shown, d, 'put');
   const current = currentOf(d);
   if (current) await refuseBinary(sm, shown, current, signal);
-  return `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}${replicationPlanNote(d)}`;
+  const replication = replicationNote(d);
+  return {
+    text: `Store the given value in secret "${shown}" as its new AWSCURRENT version; ${current ? `version ${current} (AWSCURRENT now) becomes AWSPREVIOUS, unless it already holds this value` : 'it has no AWSCURRENT version yet'}${describes ? '; its description is replaced' : ''}${replicationPlanNote(d)}`,
+    ...(replication ? { replication } : {}),
+  };
 }
 
 const CLASSES = {
@@ -340,7 +346,13 @@ async function rotateTarget(
   sm: SecretsBackend,
   input: { name: string; jsonKey?: string | undefined },
   signal: AbortSignal,
-): Promise<{ name: string; current: string; obj: Record<string, unknown> | undefined; replicas: string }> {
+): Promise<{
+  name: string;
+  current: string;
+  obj: Record<string, unknown> | undefined;
+  replicas: string;
+  replication: string | undefined;
+}> {
   const { name } = input;
   const before = await sm.describe(name, signal);
   refuseDeleted(name, before);
@@ -373,7 +385,13 @@ async function rotateTarget(
       `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
     );
   }
-  return { name: before.Name ?? name, current, obj, replicas: replicationPlanNote(before) };
+  return {
+    name: before.Name ?? name,
+    current,
+    obj,
+    replicas: replicationPlanNote(before),
+    replication: replicationNote(before),
+  };
 }
 
 /**
@@ -431,6 +449,7 @@ export const secretsRotate = defineTool({
     previousVersionId: z.string(),
     versions: Stages,
     policy: z.string(),
+    replication: z.string().optional(),
   }),
   plan: async (input, { sm, signal }) => {
     // arguments no generator can follow are refused before the secret is read
@@ -449,7 +468,7 @@ export const secretsRotate = defineTool({
   handler: async (input, { sm, signal, planned }) => {
     const { name } = input;
     // the plan's reading, checked just now; with no confirm policy no plan ran: the same refusals, first
-    const { current, obj } = planned ?? (await rotateTarget(sm, input, signal));
+    const { current, obj, replication } = planned ?? (await rotateTarget(sm, input, signal));
     const classes = [...new Set(input.classes ?? ALL_CLASSES)];
     if (input.generator === 'service') classSets(SERVICE_CLASSES, classes, input.exclude);
     const fresh =
@@ -503,6 +522,8 @@ export const secretsRotate = defineTool({
       previousVersionId: current,
       versions: after.VersionIdsToStages ?? {},
       policy: `${input.length} chars: ${classes.join(', ')}; ${new Set(input.exclude).size} excluded; ${input.generator}`,
+      // where the new value goes beyond this secret, whatever the confirm policy (a plan is not always shown)
+      ...(replication ? { replication } : {}),
     };
   },
 });
