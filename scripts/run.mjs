@@ -61,6 +61,7 @@ switch (command) {
       'audit-rotate',
       'audit-lock',
       'context',
+      'gitlab-context',
       'startup',
       'fair-queue',
       'redis-sentinel',

@@ -81,7 +81,9 @@ describe('merge requests', () => {
     expect(first.files).toHaveLength(10);
     const rest = await call('merge_requests_list_changes', { ...MR, limit: 10, cursor: first.nextCursor }, fx.services);
     expect(rest.nextCursor).toBeUndefined();
-    const byPath = Object.fromEntries(rest.files.map((f: { newPath: string }) => [f.newPath, f]));
+    const files = [...first.files, ...rest.files];
+    expect(files).toHaveLength(16);
+    const byPath = Object.fromEntries(files.map((f: { newPath: string }) => [f.newPath, f]));
     // a collapsed file comes without its patch: nothing to count
     expect(byPath['src/billing.ts']).toMatchObject({ collapsed: true, tooLarge: false, added: 0, removed: 0 });
     expect(byPath['src/ledger.ts']).toMatchObject({ collapsed: false, added: 400, removed: 400 });

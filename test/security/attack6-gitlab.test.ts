@@ -74,7 +74,7 @@ async function diffsPage(page: number, perPage: number) {
 
 describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
   it('a page of /diffs holds at most 30 files whatever per_page asks', async () => {
-    const many = Array.from({ length: 70 }, (_, i) => file(`f${i}.txt`, lines(1, `f${i}`)));
+    const many = Array.from({ length: 70 }, (_, i) => file(`f${String(i).padStart(2, '0')}.txt`, lines(1, `f${i}`)));
     await withDiffs(many, async () => {
       const first = await diffsPage(1, 100);
       expect(first.data).toHaveLength(30);
@@ -87,7 +87,7 @@ describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
   it('a patch of diff_max_patch_bytes or more is stored empty and too_large; older releases collapse one of 10% of it', async () => {
     const big = 'x'.repeat(100);
     const patch = (kb: number) => `@@ -1 +1 @@\n${`+${big}\n`.repeat(Math.ceil((kb * 1024) / 102))}`;
-    const diffs = [file('small.txt', patch(5)), file('medium.txt', patch(30)), file('huge.txt', patch(210))];
+    const diffs = [file('a-small.txt', patch(5)), file('b-medium.txt', patch(30)), file('c-huge.txt', patch(210))];
     await withDiffs(diffs, async () => {
       const [small, medium, huge] = (await diffsPage(1, 20)).data;
       expect(small).toMatchObject({ collapsed: false, too_large: false });
@@ -138,7 +138,7 @@ describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
 
 describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () => {
   it('a file on a late page of a 3,000-file merge request is reached by following nextCursor; no answer asks to narrow anything', async () => {
-    const many = Array.from({ length: 3000 }, (_, i) => file(`src/f${i}.ts`, lines(1, `f${i}`)));
+    const many = Array.from({ length: 3000 }, (_, i) => file(`src/f${String(i).padStart(4, '0')}.ts`, lines(1, `f${i}`)));
     await withDiffs(
       many,
       async () => {
@@ -188,7 +188,7 @@ describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () =>
   });
 
   it('merge_requests_list_changes pages a big merge request to its end, 30 files a page at most', async () => {
-    const many = Array.from({ length: 95 }, (_, i) => file(`src/f${i}.ts`, lines(2, `f${i}`)));
+    const many = Array.from({ length: 95 }, (_, i) => file(`src/f${String(i).padStart(2, '0')}.ts`, lines(2, `f${i}`)));
     await withDiffs(many, async () => {
       const seen: string[] = [];
       let cursor: string | undefined;

@@ -1227,22 +1227,33 @@ export async function startGitLabSim(state: SimState = seed()): Promise<GitLabSi
    * Gitlab::Git::Diff (lib/gitlab/git/diff_collection.rb, diff.rb): collecting stops, and the diff is marked
    * overflow, at `max_files` files, or when the lines so far reach `max_lines` or the bytes so far reach
    * `max_files` x 5 KB (the file that crosses is dropped); a patch of diff_max_patch_bytes or more is stored
-   * empty with `too_large` (Diff#too_large!). The seed's order stands for GitLab's FileCollectionSorter order.
+   * empty with `too_large` (Diff#too_large!).
+   *
+   * Order: the limits cut Gitaly's stream, which comes in git's order (`gitalyOrder`), and the files kept are
+   * then stored sorted (`fileCollectionSort`) with that rank as `relative_order`, the order every read uses.
+   * So which files an overflowing merge request keeps follows git's order, and the API lists them sorted.
    */
   function storedDiffs(mr: SimMergeRequest): { files: SimDiff[]; overflow: boolean } {
     const files: SimDiff[] = [];
     let lines = 0;
     let bytes = 0;
-    for (const d of mr.diffs) {
-      if (files.length >= control.diffMaxFiles) return { files, overflow: true };
+    let overflow = false;
+    for (const d of gitalyOrder(mr.diffs)) {
+      if (files.length >= control.diffMaxFiles) {
+        overflow = true;
+        break;
+      }
       const tooLarge = d.too_large || Buffer.byteLength(d.diff) >= control.diffMaxPatchBytes;
       const diff = tooLarge ? '' : d.diff;
       lines += lineCount(diff);
       bytes += Buffer.byteLength(diff);
-      if (lines >= control.diffMaxLines || bytes >= control.diffMaxFiles * 5 * 1024) return { files, overflow: true };
+      if (lines >= control.diffMaxLines || bytes >= control.diffMaxFiles * 5 * 1024) {
+        overflow = true;
+        break;
+      }
       files.push({ ...d, diff, too_large: tooLarge });
     }
-    return { files, overflow: false };
+    return { files: fileCollectionSort(files), overflow };
   }
   /**
    * The stored files as the API reads them (Gitlab::Diff::FileCollection::PaginatedDiffs: one DiffCollection
@@ -1429,4 +1440,45 @@ function lineCount(text: string): number {
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer (.+)$/i.exec(header ?? '');
   return m?.[1];
+}
+
+/**
+ * The order Gitaly streams a comparison's files in. Gitaly's CommitDiff runs `git diff --patch --raw
+ * --full-index --find-renames=30% <left> <right>` and sends each file as git prints it
+ * (gitlab-org/gitaly internal/gitaly/service/diff/commit_diff.go). git diffs two trees walking both in tree
+ * order, which for the flattened paths is byte order of the path (git tree-diff.c, base_name_compare), and
+ * diffcore_rename puts a rename pair where its destination (the new path) was in that queue, dropping the
+ * deletion of its source (git diffcore-rename.c, the final loop of diffcore_rename). So: bytes of the new
+ * path (a deleted file's new_path is its old path in GitLab's diff hashes).
+ */
+export function gitalyOrder<T extends { old_path: string; new_path: string }>(diffs: readonly T[]): T[] {
+  const key = (d: T) => Buffer.from(d.new_path || d.old_path, 'utf8');
+  return [...diffs].sort((a, b) => Buffer.compare(key(a), key(b)));
+}
+
+/**
+ * GitLab's order of a merge request's files: MergeRequestDiff#build_merge_request_diff_files stores
+ * `sort_diffs(diffs)` with each file's rank as `relative_order`, older unsorted diffs are sorted on first
+ * read (`reorder_diff_files!`, called by `paginated_diffs` behind GET /diffs), and `merge_request_diff_files`
+ * is read `order(:merge_request_diff_id, :relative_order)` (gitlabhq/gitlabhq app/models/merge_request_diff.rb).
+ * The sort is Gitlab::Diff::FileCollectionSorter (lib/gitlab/diff/file_collection_sorter.rb): paths
+ * (`new_path.presence || old_path`) split on "/" are compared part by part; at the first level where one is
+ * a file (its last part) and the other goes deeper, the deeper one (the directory) comes first; otherwise the
+ * parts compare as Ruby strings (`<=>`: bytes), and equal parts move to the next level. So directories
+ * before files at every level, each group by name: "data/x", "src/gen/a", "src/b", "README".
+ */
+export function fileCollectionSort<T extends { old_path: string; new_path: string }>(diffs: readonly T[]): T[] {
+  const parts = (d: T) => (d.new_path || d.old_path).split('/');
+  const compare = (a: string[], b: string[]): number => {
+    for (let i = 0; ; i++) {
+      const aLast = i === a.length - 1;
+      const bLast = i === b.length - 1;
+      // B_FOLLOWS_A / A_FOLLOWS_B: a file at this level follows a path that goes on (a directory)
+      if (aLast && !bLast) return 1;
+      if (bLast && !aLast) return -1;
+      const c = Buffer.compare(Buffer.from(a[i] ?? '', 'utf8'), Buffer.from(b[i] ?? '', 'utf8'));
+      if (c !== 0 || aLast) return c;
+    }
+  };
+  return [...diffs].sort((a, b) => compare(parts(a), parts(b)));
 }

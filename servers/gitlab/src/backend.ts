@@ -239,18 +239,55 @@ export class GitLabBackend {
     fn: (api: Api, req: PageRequest) => Promise<unknown>,
   ): Promise<Paged<T>> {
     const at = decodeOffsetCursor(cursor) ?? { page: 1, perPage: limit, skip: 0 };
-    const res = (await this.call(subject, signal, (api) =>
-      fn(api, { page: at.page, perPage: at.perPage, showExpanded: true, maxPages: 1 }),
-    )) as { data: T[]; paginationInfo: { total: number; next: number | null } };
-    const items = res.data.slice(at.skip);
-    const total = Number.isFinite(res.paginationInfo.total) ? res.paginationInfo.total : null;
-    const next = res.paginationInfo.next;
+    const res = listed<T>(
+      await this.call(subject, signal, (api) =>
+        fn(api, { page: at.page, perPage: at.perPage, showExpanded: true, maxPages: 1 }),
+      ),
+      subject,
+      this.url,
+    );
+    const next = nextPage(at.page, res);
     return {
-      items,
-      total,
+      items: res.data.slice(at.skip),
+      total: countOf(res.paginationInfo.total, res.data.length),
       ...(next ? { nextCursor: encodeOffsetCursor({ page: next, perPage: at.perPage, skip: 0 }) } : {}),
     };
   }
+}
+
+/** One page of a GitLab list as gitbeaker returns it (`showExpanded`, `maxPages: 1`). */
+export interface ListPage<T> {
+  data: T[];
+  paginationInfo: { total: number; next: number | null };
+}
+
+/**
+ * A page of a list, or ERR_BACKEND_ERROR when GitLab (or a proxy) answered something else than a JSON array
+ * there: gitbeaker then returns the value as it came, without paging facts.
+ */
+export function listed<T>(res: unknown, subject: string, url: string): ListPage<T> {
+  const r = res as Partial<ListPage<T>> | null;
+  if (r && Array.isArray(r.data) && r.paginationInfo && typeof r.paginationInfo === 'object') return r as ListPage<T>;
+  const data = r && typeof r === 'object' && 'data' in r ? (r as { data: unknown }).data : r;
+  const kind = data === null ? 'null' : Array.isArray(data) ? 'an array without paging facts' : `a ${typeof data}`;
+  throw new ToolError(
+    'ERR_BACKEND_ERROR',
+    `GitLab answered ${subject} with ${kind}, not a list; check that GITLAB_URL (${url}) points at GitLab itself, not a proxy or another service`,
+  );
+}
+
+/**
+ * The page after `page`, when GitLab says there is one. Offset pages follow each other: x-next-page only says
+ * whether another comes, so any other number there (the same page, an earlier one, a jump) is not followed
+ * as given (it would repeat or skip rows), and an empty page ends the list whatever the header says.
+ */
+export function nextPage(page: number, res: ListPage<unknown>): number | null {
+  return res.paginationInfo.next && res.data.length > 0 ? page + 1 : null;
+}
+
+/** GitLab's count (x-total) when it is one: a whole number, at least the rows on the page read. */
+export function countOf(total: unknown, atLeast: number): number | null {
+  return typeof total === 'number' && Number.isSafeInteger(total) && total >= atLeast ? total : null;
 }
 
 export interface OffsetCursor {

@@ -17,6 +17,7 @@ import {
   withoutValues,
 } from '@ravenhelm/kit';
 import { JsonFieldWindow, type JsonWindowRead, type JsonWindowSpec } from './json-window.js';
+import { stripAnsi } from './log-text.js';
 
 export interface RetryPolicy {
   /** Extra attempts for an idempotent read after 429/5xx. */
@@ -143,8 +144,12 @@ const IDEMPOTENT = new Set(['GET', 'HEAD']);
 /** Seconds from a Retry-After header (delta-seconds or HTTP date); undefined when absent or unreadable. */
 export function retryAfterSeconds(value: string | null, now = Date.now()): number | undefined {
   if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
+  const v = value.trim();
+  if (/^\d{1,9}$/.test(v)) return Number(v);
+  // an HTTP-date (RFC 9110 section 5.6.7: IMF-fixdate, RFC 850 or asctime) starts with the weekday and ends with
+  // GMT or the year; Date.parse guesses at anything else ("1, 1" from two merged headers, "-1", "1.5" are 2001)
+  if (!/^[A-Za-z]{3}/.test(v) || !/(GMT|\d{4})$/.test(v)) return undefined;
+  const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
@@ -257,7 +262,11 @@ export function htmlPageText(html: string): string {
   return `${title || strip(html)} (an HTML page, not GitLab's API: GitLab or a proxy in front of it)`;
 }
 
-function gitlabMessageOf(text: string, contentType: string): string {
+/** A Content-Type's media type, lowercased, without parameters. */
+const mediaType = (header: string | null): string => (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+
+function gitlabMessageOf(text: string, header: string): string {
+  const contentType = mediaType(header);
   let msg: unknown = text;
   if (contentType.includes('html') || /^\s*<(!doctype|html)\b/i.test(text)) msg = htmlPageText(text);
   else if (contentType.includes('json')) {
@@ -269,7 +278,8 @@ function gitlabMessageOf(text: string, contentType: string): string {
     }
   }
   const s = typeof msg === 'string' ? msg : JSON.stringify(msg);
-  return sliceChars(s.replace(/\s+/g, ' ').trim(), 300);
+  // terminal escapes (a link's URL with them) and control characters are nothing a message needs
+  return sliceChars(stripAnsi(s.replace(/\s+/g, ' ')).trim(), 300);
 }
 
 /** What a failed request means for ravenhelm_backend_requests_total. */
@@ -427,6 +437,24 @@ async function refuseHtml(res: Response, type: string, credentials: Record<strin
   );
 }
 
+/** Most links kept from one Link header: GitLab sends prev, next, first and last at most. */
+const MAX_LINKS = 8;
+
+/**
+ * The Link header (RFC 8288) reduced to its well-formed `<url>; rel="name"` entries, rebuilt. gitbeaker reads
+ * it with /<([^>]+)>; rel="([^"]+)"/g, which backtracks over every "<" not closed by a ">": a 15 KB header of
+ * them (a hostile proxy) cost half a second of the event loop per answer, and text before GitLab's own links
+ * became part of the "next" URL. Here no target may hold "<" or ">", so the scan is linear.
+ */
+export function cleanLink(header: string): string {
+  const links: string[] = [];
+  for (const m of header.matchAll(/<([^<>]*)>\s*;\s*rel="([^"<>]*)"/g)) {
+    if (links.length >= MAX_LINKS) break;
+    links.push(`<${m[1]}>; rel="${m[2]}"`);
+  }
+  return links.join(', ');
+}
+
 async function parse(
   res: Response,
   opts: HandlerOptions,
@@ -434,8 +462,11 @@ async function parse(
   credentials?: Record<string, string>,
 ): Promise<FormattedResponse> {
   const headers = Object.fromEntries(res.headers.entries());
+  if (headers.link !== undefined) headers.link = cleanLink(headers.link);
   if (scope) scope.lastHeaders = headers;
-  await refuseHtml(res, (res.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '', credentials);
+  // media types compare without case (RFC 9110 section 8.3.1): "Application/JSON" is JSON
+  const type = mediaType(res.headers.get('content-type'));
+  await refuseHtml(res, type, credentials);
   const window = scope?.bodyWindow;
   if (scope && window) {
     scope.bodyWindow = undefined;
@@ -443,7 +474,6 @@ async function parse(
     return { body: new Blob([scope.windowRead.window]), headers, status: res.status };
   }
   if (res.status === 204) return { body: null, headers, status: res.status };
-  const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
   const jsonWindow = scope?.jsonWindow;
   if (scope && jsonWindow) {
     scope.jsonWindow = undefined;

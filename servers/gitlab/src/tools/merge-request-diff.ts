@@ -11,7 +11,7 @@
  */
 import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { decodeOffsetCursor, encodeOffsetCursor } from '../backend.js';
+import { decodeOffsetCursor, encodeOffsetCursor, listed, nextPage } from '../backend.js';
 import { type CallScope, JSON_ANSWERS_PER_CALL, MAX_JSON_ANSWER_BYTES } from '../client.js';
 import type { Api } from '../gitbeaker.js';
 import { defineTool } from './define.js';
@@ -175,18 +175,41 @@ export const mergeRequestsGetDiff = defineTool({
       async (api, scope) => {
         let page: number | null = start.page;
         let read = 0;
+        // what else `path` may name, answered only when no file is at `path` now (a new file may take the name of
+        // one renamed away): a rename from `path`, then a file whose name is `path` in the other Unicode normal
+        // form (git keeps a name's bytes as committed: macOS wrote NFD, most typing gives NFC)
+        let other: { d: Rec; rank: number } | undefined;
+        const nfc = path.normalize('NFC');
+        const sameText = (p: unknown) => typeof p === 'string' && p !== path && p.normalize('NFC') === nfc;
+        const rankOf = (x: Rec) =>
+          x.old_path === path ? 1 : sameText(x.new_path) ? 2 : sameText(x.old_path) ? 3 : Number.POSITIVE_INFINITY;
+        const answer = async (d: Rec) =>
+          found(d, await refsIfNeeded(d, api, projectPath, iid), offset, maxBytes, maxOutputBytes);
         for (let n = 0; page !== null && n < SEARCH_PAGES && fits(scope); n++) {
-          const res = (await api.MergeRequests.allDiffs(projectPath, iid, {
-            page,
-            perPage: start.perPage,
-            showExpanded: true,
-            maxPages: 1,
-          } as never)) as unknown as { data: Rec[]; paginationInfo: { next: number | null } };
-          const d = res.data.find((x) => x.new_path === path || x.old_path === path);
-          if (d) return found(d, await refsIfNeeded(d, api, projectPath, iid), offset, maxBytes, maxOutputBytes);
+          const res = listed<Rec>(
+            await api.MergeRequests.allDiffs(projectPath, iid, {
+              page,
+              perPage: start.perPage,
+              showExpanded: true,
+              maxPages: 1,
+            } as never),
+            `the changes of merge request !${iid} of "${project}"`,
+            gitlab.url,
+          );
+          const d = res.data.find((x) => x.new_path === path);
+          if (d) return answer(d);
+          for (const x of res.data) {
+            const rank = rankOf(x);
+            if (rank < (other?.rank ?? Number.POSITIVE_INFINITY)) other = { d: x, rank };
+          }
+          // GitLab lists files in its order: once a page ends past `path`, no later page has a file there
+          const last = res.data.at(-1);
+          if (other && (!last || gitlabFileOrder(str(last.new_path) || str(last.old_path), path) > 0))
+            return answer(other.d);
           read += res.data.length;
-          page = res.paginationInfo.next ?? null;
+          page = nextPage(page, res);
         }
+        if (other) return answer(other.d);
         if (page !== null) {
           const nextCursor = encodeOffsetCursor({ page, perPage: start.perPage, skip: 0 });
           return {
@@ -211,6 +234,23 @@ export const mergeRequestsGetDiff = defineTool({
     );
   },
 });
+
+/**
+ * GitLab's order of a merge request's files, in which GET /diffs lists them (Gitlab::Diff::FileCollectionSorter,
+ * lib/gitlab/diff/file_collection_sorter.rb, applied when the diff is stored): paths compared part by part,
+ * a directory before a file at the same level, names as bytes. Negative when `a` comes before `b`.
+ */
+export function gitlabFileOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    const xLast = i === x.length - 1;
+    const yLast = i === y.length - 1;
+    if (xLast !== yLast) return xLast ? 1 : -1;
+    const c = Buffer.compare(Buffer.from(x[i] ?? ''), Buffer.from(y[i] ?? ''));
+    if (c !== 0 || xLast) return c;
+  }
+}
 
 const fits = (scope: CallScope) =>
   (scope.jsonBytes ?? 0) + MAX_JSON_ANSWER_BYTES + MR_RESERVE_BYTES <= SEARCH_JSON_BYTES;

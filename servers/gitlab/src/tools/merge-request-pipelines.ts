@@ -3,7 +3,7 @@
  * /merge and /train, never on the branch (doc/ci/pipelines/merge_request_pipelines.md), so pipelines_list
  * and pipelines_diagnose given a branch look for them here, and say what they did not read.
  */
-import type { Api } from '../backend.js';
+import { type Api, countOf } from '../backend.js';
 import { GitLabHttpError } from '../client.js';
 import { num, type Rec, str } from './shapes.js';
 
@@ -122,8 +122,8 @@ async function branchMergeRequests(api: Api, path: string, branch: string) {
     res = await list({ sourceProjectId: projectId });
   const mrs = res.data.filter(isOwn);
   // GitLab's count is of this project's merge requests only when every one listed is
-  const counted = Number.isFinite(res.paginationInfo.total) && mrs.length === res.data.length;
-  return { mrs, total: counted ? res.paginationInfo.total : mrs.length };
+  const total = countOf(res.paginationInfo.total, res.data.length);
+  return { mrs, total: total !== null && mrs.length === res.data.length ? total : mrs.length };
 }
 
 /** How many pipelines ran on `ref` (with `status`), whether GitLab counted them (it stops past 10,000), the newest. */
@@ -139,8 +139,8 @@ async function countPipelines(api: Api, path: string, ref: string, status: strin
     showExpanded: true,
   } as never)) as unknown as { data: Rec[]; paginationInfo: { total: number; next: number | null } };
   const newest = res.data[0];
-  const total = res.paginationInfo.total;
-  if (Number.isFinite(total)) return { count: total, counted: true, newest };
+  const total = countOf(res.paginationInfo.total, res.data.length);
+  if (total !== null) return { count: total, counted: true, newest };
   // doc/api/rest/_index.md: x-total is left out only past 10,000 rows
   return res.paginationInfo.next
     ? { count: 10_000, counted: false, newest }

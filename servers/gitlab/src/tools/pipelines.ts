@@ -1,6 +1,6 @@
 import { sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
-import { type Api, fitPage, type GitLabBackend } from '../backend.js';
+import { type Api, countOf, fitPage, type GitLabBackend } from '../backend.js';
 import { type CallScope, GitLabHttpError } from '../client.js';
 import { cleanLog, tailLines } from '../log-text.js';
 import { defineTool } from './define.js';
@@ -102,7 +102,7 @@ export async function pipelineJobs(
         data: Rec[];
         paginationInfo: { total: number; next: number | null };
       };
-      if (page === 1 && Number.isFinite(res.paginationInfo.total)) counted = res.paginationInfo.total;
+      if (page === 1) counted = countOf(res.paginationInfo.total, res.data.length) ?? undefined;
       read += res.data.length;
       const room = MAX_JOBS - jobs.length;
       if (res.data.length > room) complete = false;
