@@ -137,8 +137,9 @@ function readCursor(cursor: string, tool: string, bind: Buffer): KeyCursor | num
     }
   }
   if (!raw.subarray(1, 1 + BIND).equals(bind)) {
-    throw refuse(
-      `belongs to another listing of ${tool} (other arguments): pass the arguments of the page it came from, or`,
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `cursor belongs to another listing of ${tool} (other arguments): pass the arguments of the page it came from, or omit it to start from the first page`,
     );
   }
   const head = raw.subarray(HEAD).toString('utf8');
