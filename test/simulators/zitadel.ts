@@ -16,6 +16,12 @@
  *   IAM-level manager may, unless it is one of orgBoundManagers (an ORG_OWNER of its own organisation only).
  * - v2 organisation service: ListOrganizations `POST /v2/organizations/_search`
  *   (https://zitadel.com/docs/apis/resources/org_service_v2)
+ * - list order: ListUsers orders by user id unless a sorting column is given (internal/api/grpc/user/v2/query.go
+ *   userFieldNameToSortingColumn); ListOrganizations without one (fieldNameToOrganizationColumn,
+ *   internal/api/grpc/org/v2/query.go), ListProjects, ListProjectRoles (internal/api/grpc/management/
+ *   project_converter.go), ListMachineKeys (user_converter.go ListMachineKeysRequestToQuery) and ListUserGrants
+ *   set none, and internal/query/search_query.go adds an ORDER BY only for a column: their rows come in the
+ *   table's order, here the order of the state's arrays.
  * - management v1 (where v2 lacks the call), https://zitadel.com/docs/apis/resources/mgmt:
  *   ListProjects `POST /management/v1/projects/_search`, ListProjectRoles
  *   `POST /management/v1/projects/{project_id}/roles/_search`, ListUserGrants
@@ -706,8 +712,15 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
         const hits = state.users.filter(
           (u) => reachesOrg(who.userId, u.orgId) && queries.every((q) => userMatches(u, q)),
         );
-        const res = list(hits, body, userV2);
-        return res;
+        // ORDER BY the user id when no sorting column is asked for (internal/api/grpc/user/v2/query.go
+        // userFieldNameToSortingColumn: USER_FIELD_NAME_UNSPECIFIED is query.UserIDCol), DESC unless `asc`
+        // (internal/query/search_query.go SearchRequest.toQuery); ids are text, compared as such
+        const sorting = body.sortingColumn;
+        if (sorting !== undefined && sorting !== 'USER_FIELD_NAME_UNSPECIFIED' && sorting !== 0)
+          throw new BadRequest(`sortingColumn ${String(sorting)} is not simulated`);
+        const asc = (body.query as { asc?: unknown } | undefined)?.asc === true;
+        hits.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) * (asc ? 1 : -1));
+        return list(hits, body, userV2);
       }
       if (req.method === 'GET' && mUser) {
         const u = findUser(mUser[1] as string);

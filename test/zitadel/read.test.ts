@@ -95,9 +95,9 @@ describe('users', () => {
     expect(totals).toEqual([23, 23, 23]);
     expect(seen).toHaveLength(23);
     expect(new Set(seen).size).toBe(23);
-    // Zitadel gets offset/limit in its own ListQuery form.
+    // Zitadel gets offset/limit in its own ListQuery form; each page reads the search whole (see keyset.ts).
     const last = fx.sim.control.requests.filter((r) => r.url.pathname === '/v2/users').at(-1);
-    expect(JSON.parse(last?.body ?? '{}').query).toEqual({ offset: '20', limit: 10, asc: true });
+    expect(JSON.parse(last?.body ?? '{}').query).toEqual({ offset: '0', limit: 100, asc: true });
   });
 
   it('filters by email, type and state', async () => {

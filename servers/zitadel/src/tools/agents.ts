@@ -13,18 +13,19 @@ import {
   refuseAdministrators,
   refuseBeyondCallerScopes,
 } from './guards.js';
+import { idOr, listWhole } from './keyset.js';
 import {
   Cursor,
   itemBudget,
   Limit,
+  Notes,
   Page,
-  pageOf,
+  paging,
   resolveUser,
   toUser,
   User,
   UserRef,
   userLabel,
-  windowOf,
 } from './shapes.js';
 
 const Username = z
@@ -194,23 +195,35 @@ export const keysList = defineTool({
       }),
     ),
     ...Page,
+    notes: Notes,
   }),
   handler: async ({ user, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
-    const window = windowOf(cursor, limit);
-    const res = await zitadel.listMachineKeys(u.userId, window, signal);
-    const keys = res.result.map((k) => ({
-      id: k.id,
-      type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
-      expirationDate: k.expirationDate ?? '',
-      // Zitadel lists expired keys too, and refuses their logins (Errors.AuthNKey.Expired)
-      ...(isPast(k.expirationDate) ? { expired: true as const } : {}),
-      ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
-    }));
-    const page = pageOf(res, window, keys, itemBudget(maxOutputBytes));
-    return { keys: page.items, ...page.paging };
+    const page = await listWhole((window) => zitadel.listMachineKeys(u.userId, window, signal), {
+      idOf: (k, n) => idOr(k.id, n),
+      show: (k) => ({
+        id: k.id,
+        type: k.type === 'KEY_TYPE_JSON' ? 'json' : (k.type ?? 'unspecified'),
+        expirationDate: k.expirationDate ?? '',
+        // Zitadel lists expired keys too, and refuses their logins (Errors.AuthNKey.Expired)
+        ...(isPast(k.expirationDate) ? { expired: true as const } : {}),
+        ...(k.details?.creationDate ? { created: k.details.creationDate } : {}),
+      }),
+      max: MAX_KEYS,
+      what: 'keys',
+      narrow: 'delete expired ones with keys_delete',
+      tool: 'keys_list',
+      bind: u.userId,
+      cursor,
+      limit,
+      maxBytes: itemBudget(maxOutputBytes),
+    });
+    return { keys: page.items, ...paging(page) };
   },
 });
+
+/** Keys read per page (each page reads them all: see keyset.ts); more are not paged, and the answer says so. */
+const MAX_KEYS = 1000;
 
 /** Whether an RFC 3339 time lies in the past; a missing or unreadable one is not called so. */
 function isPast(iso: string | undefined): boolean {

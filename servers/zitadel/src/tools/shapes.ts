@@ -27,6 +27,26 @@ export const Page = {
   nextCursor: z.string().optional(),
 };
 
+/** What a page could not show (rows beyond the bound, a listing that changed meanwhile). */
+export const Notes = z.array(z.string()).optional();
+
+/** A keyed page's paging fields and notes (none: no field), as the tools answer them. */
+export function paging(page: {
+  total: number;
+  returned: number;
+  truncated: boolean;
+  nextCursor?: string;
+  notes: readonly string[];
+}): z.output<z.ZodObject<typeof Page>> & { notes?: string[] } {
+  return {
+    total: page.total,
+    returned: page.returned,
+    truncated: page.truncated,
+    ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    ...(page.notes.length > 0 ? { notes: [...page.notes] } : {}),
+  };
+}
+
 export const User = z.object({
   id: z.string(),
   username: z.string(),

@@ -1,6 +1,6 @@
-import { jsonBytes, ToolError } from '@ravenhelm/kit';
+import { ToolError, tupleKey } from '@ravenhelm/kit';
 import type { ZGrant, ZitadelBackend } from '../backend.js';
-import { changedNote, digest, type KeyedPage, keyedPage, readWhole, type WholeRead } from './keyset.js';
+import { pageKeyed, readWhole, type WholePage, type WholeRead } from './keyset.js';
 
 /** Grants read per user, over every organisation; more are not read (and the reader says so). */
 export const MAX_USER_GRANTS = 500;
@@ -74,37 +74,27 @@ export async function readUserGrants(
   return found;
 }
 
-/**
- * A grant's place in a listing: its organisation's place in `orgs`, then a fixed order within it (a digest of
- * the grant's id; Zitadel's own order is none).
- */
-function keyOf(orgs: readonly string[], g: ReadGrant): string {
-  const at = orgs.indexOf(g.orgId);
-  return `${String(at < 0 ? 99 : at).padStart(2, '0')}.${digest(`${g.orgId}/${g.grant.id}`, 12)}`;
-}
-
 /** One page of a user's grants, after the cursor's position, with the cursor of the next. */
-export interface GrantPage extends KeyedPage<ReadGrant> {
-  total: number;
-  notes: string[];
+export interface GrantPage<O> extends WholePage<O> {
   unreadableOrgs: string[];
 }
 
 /**
  * The user's grants over every allowed organisation, read whole (up to MAX_USER_GRANTS) on every page and
- * paged here by key (keyedPage), so a page neither repeats nor skips a grant that was there on both reads.
- * Whatever the page cannot show is said in `notes`: an organisation that could not be read (named, with
- * Zitadel's answer: a partial list is more use to a reader than an error, and the checks that must not run
- * on one use allGrants), grants beyond the bound, a listing that changed while it was read, and a set of
- * grants that changed since the cursor's page (one added before the cursor's position is then not shown).
+ * paged here by key (the kit's pageByKey), so a page neither repeats nor skips a grant that was there on both
+ * reads. The key is the organisation's place in the read (the home one first), then the grant's id. Whatever
+ * the page cannot show is said in `notes`: an organisation that could not be read (named, with Zitadel's
+ * answer: a partial list is more use to a reader than an error, and the checks that must not run on one use
+ * allGrants), grants beyond the bound, a listing that changed while it was read, and a set of grants that
+ * changed since the cursor's page (one added before the cursor's position is then not shown).
  */
-export async function userGrantsPage(
+export async function userGrantsPage<O>(
   zitadel: ZitadelBackend,
   userId: string,
   allowedOrgIds: readonly string[],
-  page: { limit: number; cursor?: string | undefined; fits: (items: ReadGrant[], reservedBytes: number) => number },
+  page: { limit: number; cursor?: string | undefined; maxBytes: number; show: (g: ReadGrant) => O },
   signal: AbortSignal,
-): Promise<GrantPage> {
+): Promise<GrantPage<O>> {
   let found = await readUserGrants(zitadel, userId, allowedOrgIds, signal);
   if (found.shifted.length > 0) found = await readUserGrants(zitadel, userId, allowedOrgIds, signal);
   const notes: string[] = [];
@@ -123,15 +113,20 @@ export async function userGrantsPage(
       `the grants of organisation ${found.shifted.join(', ')} changed while they were read: one may be missing; repeat the call`,
     );
   }
-  const entries = found.grants.map((g) => ({ key: keyOf(found.orgs, g), item: g }));
-  const changed = changedNote("the user's grants");
-  const keyed = keyedPage(entries, {
-    ...page,
-    // the notes go out with the grants: room for them, the one keyedPage may add included
-    fits: (items) => page.fits(items, jsonBytes([...notes, changed])),
-    bind: `grants of ${userId}`,
-    tool: 'users_list_grants',
+  const entries = found.grants.map((g, n) => {
+    const at = String(Math.max(0, found.orgs.indexOf(g.orgId))).padStart(4, '0');
+    // a grant listed without an id (none should be) gets a key no id can take: tupleKey escapes every NUL in
+    // a part, so (at, id) never equals (at, '\uffff', n)
+    return { key: g.grant.id ? tupleKey(at, g.grant.id) : tupleKey(at, '\uffff', String(n)), item: page.show(g) };
   });
-  if (keyed.changed) notes.push(changed);
-  return { ...keyed, total: found.grants.length, notes, unreadableOrgs: found.unreadable.map((u) => u.orgId) };
+  const keyed = pageKeyed(entries, {
+    tool: 'users_list_grants',
+    bind: userId,
+    cursor: page.cursor,
+    limit: page.limit,
+    maxBytes: page.maxBytes,
+    notes,
+    what: "the user's grants",
+  });
+  return { ...keyed, total: found.grants.length, unreadableOrgs: found.unreadable.map((u) => u.orgId) };
 }

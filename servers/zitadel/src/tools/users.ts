@@ -1,24 +1,27 @@
-import { pageList } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { defineTool, READ } from './define.js';
+import { idOr, listWhole } from './keyset.js';
 import {
   Cursor,
   Grant,
   inOrg,
   itemBudget,
   Limit,
+  Notes,
   Page,
-  pageOf,
+  paging,
   resolveUser,
   toGrant,
   toUser,
   User,
   UserRef,
-  windowOf,
 } from './shapes.js';
 import { type ReadGrant, userGrantsPage } from './user-grants.js';
 
 const STATES = ['active', 'inactive', 'locked', 'initial'] as const;
+
+/** Users read per page (each page reads them all: see keyset.ts); more are not paged, and the answer says so. */
+const MAX_USERS = 1000;
 
 export const usersSearch = defineTool({
   name: 'users_search',
@@ -26,8 +29,7 @@ export const usersSearch = defineTool({
   tier: 'LOW',
   scopes: ['mcp:zitadel:read'],
   title: 'Search users',
-  description:
-    "Search this organisation's users and service accounts by username or email (substring), type, state; exact total.",
+  description: "Search this organisation's users and service accounts by username or email (substring), type, state.",
   annotations: READ,
   input: z.object({
     username: z.string().min(1).max(200).optional().describe('Substring of the username, any case'),
@@ -37,7 +39,7 @@ export const usersSearch = defineTool({
     limit: Limit,
     cursor: Cursor,
   }),
-  output: z.object({ users: z.array(User), ...Page }),
+  output: z.object({ users: z.array(User), ...Page, notes: Notes }),
   handler: async ({ username, email, type, state, limit, cursor }, { zitadel, signal, maxOutputBytes }) => {
     const queries: object[] = [];
     if (username)
@@ -45,11 +47,26 @@ export const usersSearch = defineTool({
     if (email) queries.push({ emailQuery: { emailAddress: email, method: 'TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE' } });
     if (type) queries.push({ typeQuery: { type: type === 'human' ? 'TYPE_HUMAN' : 'TYPE_MACHINE' } });
     if (state) queries.push({ stateQuery: { state: `USER_STATE_${state.toUpperCase()}` } });
-    queries.push(inOrg(await zitadel.homeOrgId(signal)));
-    const window = windowOf(cursor, limit);
-    const res = await zitadel.searchUsers(queries, window, signal);
-    const page = pageOf(res, window, res.result.map(toUser), itemBudget(maxOutputBytes));
-    return { users: page.items, ...page.paging };
+    const home = await zitadel.homeOrgId(signal);
+    queries.push(inOrg(home));
+    const page = await listWhole((window) => zitadel.searchUsers(queries, window, signal), {
+      idOf: (u, n) => idOr(u.userId, n),
+      show: toUser,
+      // the search asks for the home organisation's users; one Zitadel says is another's is not shown
+      keep: {
+        row: (u) => (u.details?.resourceOwner ?? home) === home,
+        dropped: `they belong to another organisation than this server's ${home}`,
+      },
+      max: MAX_USERS,
+      what: 'users',
+      narrow: 'narrow it with username, email, type or state',
+      tool: 'users_search',
+      bind: JSON.stringify(queries),
+      cursor,
+      limit,
+      maxBytes: itemBudget(maxOutputBytes),
+    });
+    return { users: page.items, ...paging(page) };
   },
 });
 
@@ -82,18 +99,22 @@ export const usersListGrants = defineTool({
     grants: z.array(Grant),
     ...Page,
     unreadableOrgs: z.array(z.string()).optional(),
-    notes: z.array(z.string()).optional(),
+    notes: Notes,
   }),
   handler: async ({ user, limit, cursor }, { zitadel, mapping, signal, maxOutputBytes }) => {
     const u = await resolveUser(zitadel, user, signal);
-    const fits = (items: ReadGrant[], reserved: number) =>
-      pageList(items.map(toGrantOf), { maxBytes: itemBudget(maxOutputBytes) - reserved }).items.length;
-    const page = await userGrantsPage(zitadel, u.userId, mapping.allowedOrgIds, { limit, cursor, fits }, signal);
+    const page = await userGrantsPage(
+      zitadel,
+      u.userId,
+      mapping.allowedOrgIds,
+      { limit, cursor, maxBytes: itemBudget(maxOutputBytes), show: toGrantOf },
+      signal,
+    );
     return {
       user: { id: u.userId, username: u.username ?? '' },
-      grants: page.shown.map(toGrantOf),
+      grants: page.items,
       total: page.total,
-      returned: page.shown.length,
+      returned: page.returned,
       truncated: page.truncated,
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
       ...(page.unreadableOrgs.length > 0 ? { unreadableOrgs: page.unreadableOrgs } : {}),
