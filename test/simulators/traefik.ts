@@ -35,7 +35,7 @@
  * - Priorities are Go ints: internal routers use math.MaxInt, MaxInt-1, MaxInt-2 (pkg/provider/traefik/internal.go);
  *   a priority given as a bigint is written with all its digits (jsonWithBigInts), as encoding/json does.
  * - pkg/provider/file/file.go: a directory is read recursively; only .toml/.yaml/.yml files count
- *   (this simulator decodes YAML only); one file that fails to decode fails the whole directory and
+ *   (TOML through parseToml below, a subset of TOML v1.0.0 as BurntSushi/toml decodes it); one file that fails to decode fails the whole directory and
  *   Traefik keeps the configuration it had; names are qualified `<name>@file`. Every file is first run as a
  *   Go text/template with sprig's TxtFuncMap (collectFileConfigs -> loadFileConfig(path, true) ->
  *   CreateConfiguration), and the rendered text is what is decoded (paerser file.DecodeContent, gopkg.in/yaml.v3).
@@ -46,6 +46,7 @@
  */
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { RE2JS } from 're2js';
 import { isScalar, parseDocument, visit } from 'yaml';
@@ -204,10 +205,10 @@ export class TraefikSimulator {
     const seen = new Map<string, string>();
     const conflicts = new Set<string>();
     for (const f of files) {
-      if (/\.toml$/i.test(f)) continue; // decoded by Traefik; not by this simulator
       let doc: unknown;
       try {
-        doc = decodeAsTraefik(renderGoTemplate(readFileSync(f, 'utf8')));
+        const rendered = renderGoTemplate(readFileSync(f, 'utf8'));
+        doc = /\.toml$/i.test(f) ? parseToml(rendered) : decodeAsTraefik(rendered);
       } catch (err) {
         // One undecodable file fails the whole directory: Traefik keeps its previous configuration.
         this.fileError = `${f}: ${(err as Error).message.split('\n')[0]}`;
@@ -359,12 +360,12 @@ export class TraefikSimulator {
         const ruleError = checkRule(rule, v2);
         if (ruleError) addError(router, `error while parsing rule ${rule}: ${ruleError}`, true);
         else if (!v2) {
-          const regexpError = checkHostAscii(rule, false) ?? checkRegexps(rule);
+          const regexpError = checkHostAscii(rule, false) ?? checkRegexps(rule) ?? checkClientIps(rule, false);
           if (regexpError) addError(router, `error while adding rule ${rule}: ${regexpError}`, true);
         } else {
           // pkg/muxer/http/mux.go AddRoute ("error while parsing rule R: "), parser.go parse ("adding rule R: "),
           // matchersTree.addRule ("error while adding rule MATCHER: ").
-          const buildError = checkHostAscii(rule, true) ?? checkV2Build(rule);
+          const buildError = checkHostAscii(rule, true) ?? checkV2Build(rule) ?? checkClientIps(rule, true);
           if (buildError)
             addError(router, `error while parsing rule ${rule}: adding rule ${rule}: ${buildError}`, true);
         }
@@ -796,6 +797,49 @@ function checkHostAscii(rule: string, v2: boolean): string | undefined {
 }
 
 /**
+ * Go's net.ParseIP (net/ip.go parseIP: netip.ParseAddr, refused with a zone) and net.ParseCIDR (the same address
+ * check, then a decimal prefix length within the address's bits). Node's isIP stands for netip.ParseAddr here; it
+ * accepts a zone, which Go's net refuses, hence the `%` check.
+ */
+const goParseIP = (s: string) => !s.includes('%') && isIP(s) !== 0;
+function goParseCIDR(s: string): boolean {
+  const slash = s.indexOf('/');
+  if (slash < 0) return false;
+  const addr = s.slice(0, slash);
+  const mask = s.slice(slash + 1);
+  if (!goParseIP(addr) || !/^\d{1,3}$/.test(mask)) return false;
+  return Number(mask) <= (isIP(addr) === 4 ? 32 : 128);
+}
+
+/**
+ * The first ClientIP matcher whose arguments pkg/ip/checker.go NewChecker refuses: each is tried with net.ParseIP,
+ * then net.ParseCIDR, whose error is returned with the (nil) network formatted by %s: "parsing CIDR trusted IPs
+ * <nil>: invalid CIDR address: X" (Go's ParseError "invalid " + Type + ": " + Text). pkg/muxer/http/matcher.go
+ * clientIP wraps it as "initializing IP checker for ClientIP matcher: %w", matcher_v2.go clientIPV2 as "could not
+ * initialize IP Checker for \"ClientIP\" matcher: %w"; matchersTree.addRule adds "error while adding rule ClientIP: ".
+ * v3 ClientIP takes one argument, v2 any number.
+ */
+function checkClientIps(rule: string, v2: boolean): string | undefined {
+  const call = /\b([A-Za-z]+)\s*\(/g;
+  for (let m = call.exec(rule); m; m = call.exec(rule)) {
+    if ((v2 ? V2_FUNCS : CLIENT_IP_FUNCS).get(m[1] as string) !== 'ClientIP') continue;
+    const args: string[] = [];
+    const arg = /\s*(?:`([^`]*)`|"((?:[^"\\]|\\.)*)")\s*([,)])/y;
+    arg.lastIndex = call.lastIndex;
+    for (let a = arg.exec(rule); a; a = a[3] === ',' ? arg.exec(rule) : null) args.push(a[1] ?? a[2] ?? '');
+    const bad = (v2 ? args : args.slice(0, 1)).find((ip) => !goParseIP(ip) && !goParseCIDR(ip));
+    if (bad === undefined) continue;
+    const cause = `parsing CIDR trusted IPs <nil>: invalid CIDR address: ${bad}`;
+    return v2
+      ? `error while adding rule ClientIP: could not initialize IP Checker for "ClientIP" matcher: ${cause}`
+      : `error while adding rule ClientIP: initializing IP checker for ClientIP matcher: ${cause}`;
+  }
+  return undefined;
+}
+
+const CLIENT_IP_FUNCS = new Map(['ClientIP', 'clientip', 'CLIENTIP', 'Clientip'].map((f) => [f, 'ClientIP'] as const));
+
+/**
  * The first *Regexp matcher whose pattern Go's regexp refuses, as matchersTree.addRule reports it. Arguments
  * are read as raw (backquoted) or simple double-quoted strings; the pattern is the last argument.
  */
@@ -950,4 +994,235 @@ function decodeAsTraefik(text: string): unknown {
     },
   });
   return doc.toJS({ maxAliasCount: 100 });
+}
+
+/**
+ * A TOML file as Traefik's file provider decodes it: paerser file.DecodeContent (github.com/traefik/paerser
+ * file/file.go) runs github.com/BurntSushi/toml's Decode into a map[string]interface{} for ".toml", then the same
+ * raw-node pass as YAML. This is the subset of TOML v1.0.0 (https://toml.io/en/v1.0.0) a dynamic configuration
+ * uses: comments, bare/quoted/dotted keys, [tables] and [[arrays of tables]], basic and literal strings (one line
+ * and multi-line), integers (decimal with "_", 0x/0o/0b), floats, booleans, arrays and inline tables. A key or
+ * table defined twice, a table header over a value, and anything else the subset does not read are errors, which
+ * fail the directory as BurntSushi's do; their messages start "toml: line N" as BurntSushi's (parse.go) do. A
+ * date-time decodes to time.Time, which paerser refuses ("unsupported type: struct", file/raw_node.go).
+ */
+export function parseToml(text: string): Obj {
+  const root: Obj = {};
+  const explicit = new WeakSet<object>(); // tables opened by a [header] (one header per table)
+  const frozen = new WeakSet<object>(); // inline tables and arrays given as values: closed to later keys
+  const tableArrays = new WeakSet<object>(); // arrays made by [[header]]
+  let i = 0;
+  let line = 1;
+  const fail = (msg: string): never => {
+    throw new Error(`toml: line ${line}: ${msg}`);
+  };
+  const skipWs = () => {
+    while (text[i] === ' ' || text[i] === '\t') i++;
+  };
+  const skipComment = () => {
+    if (text[i] === '#') while (i < text.length && text[i] !== '\n') i++;
+  };
+  const newline = () => {
+    if (text[i] === '\n') i++;
+    else if (text.startsWith('\r\n', i)) i += 2;
+    else return false;
+    line++;
+    return true;
+  };
+  const skipBlank = () => {
+    for (;;) {
+      skipWs();
+      skipComment();
+      if (!newline()) return;
+    }
+  };
+  const endOfLine = () => {
+    skipWs();
+    skipComment();
+    if (i < text.length && !newline())
+      fail(`expected a newline or comment after a value, found ${JSON.stringify(text[i])}`);
+  };
+  const escapeSeq = (): string => {
+    const e = text[i++];
+    const simple: Record<string, string> = { b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', '"': '"', '\\': '\\' };
+    if (e !== undefined && simple[e] !== undefined) return simple[e] as string;
+    const width = e === 'u' ? 4 : e === 'U' ? 8 : 0;
+    const hex = text.slice(i, i + width);
+    if (width === 0 || !/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== width) return fail(`invalid escape \\${e ?? ''}`);
+    i += width;
+    return String.fromCodePoint(Number.parseInt(hex, 16));
+  };
+  const string = (): string => {
+    const quote = text[i] as '"' | "'";
+    const multi = text.startsWith(quote.repeat(3), i);
+    i += multi ? 3 : 1;
+    if (multi) newline(); // a newline right after the opening delimiter is trimmed
+    let out = '';
+    for (;;) {
+      if (i >= text.length) return fail('unterminated string');
+      if (multi && text.startsWith(quote.repeat(3), i)) {
+        i += 3;
+        return out;
+      }
+      const c = text[i] as string;
+      if (!multi && c === quote) {
+        i++;
+        return out;
+      }
+      if (c === '\n' || (c === '\r' && text[i + 1] === '\n')) {
+        if (!multi) return fail('strings cannot contain newlines');
+        out += '\n';
+        newline();
+        continue;
+      }
+      i++;
+      if (c === '\\' && quote === '"') {
+        if (multi && /^[ \t]*\r?\n/.test(text.slice(i))) {
+          // a line-ending backslash trims the newline and the white space after it
+          skipBlank();
+          continue;
+        }
+        out += escapeSeq();
+      } else out += c;
+    }
+  };
+  const key = (): string[] => {
+    const parts: string[] = [];
+    for (;;) {
+      skipWs();
+      if (text[i] === '"' || text[i] === "'") {
+        if (text.startsWith(text[i]?.repeat(3) ?? '', i)) fail('multi-line strings are not allowed as keys');
+        parts.push(string());
+      } else {
+        const bare = /^[A-Za-z0-9_-]+/.exec(text.slice(i))?.[0];
+        if (!bare) return fail(`expected a key, found ${JSON.stringify(text[i] ?? 'EOF')}`);
+        parts.push(bare);
+        i += bare.length;
+      }
+      skipWs();
+      if (text[i] !== '.') return parts;
+      i++;
+    }
+  };
+  /** The table `parts` names under `from`, made on the way (an array of tables gives its last table). */
+  const descend = (from: Obj, parts: string[]): Obj => {
+    let t = from;
+    for (const p of parts) {
+      let next = t[p];
+      if (next === undefined) {
+        next = {};
+        t[p] = next;
+      } else if (Array.isArray(next) && tableArrays.has(next)) next = next.at(-1);
+      if (typeof next !== 'object' || next === null || Array.isArray(next) || frozen.has(next))
+        return fail(`key ${JSON.stringify(p)} has already been defined as a value`);
+      t = next as Obj;
+    }
+    return t;
+  };
+  const assign = (table: Obj, parts: string[], v: unknown) => {
+    const owner = descend(table, parts.slice(0, -1));
+    const last = parts.at(-1) as string;
+    if (last in owner) fail(`Key '${parts.join('.')}' has already been defined.`);
+    owner[last] = v;
+  };
+  const value = (): unknown => {
+    const c = text[i];
+    if (c === '"' || c === "'") return string();
+    if (c === '[') {
+      i++;
+      const items: unknown[] = [];
+      for (;;) {
+        skipBlank();
+        if (text[i] === ']') break;
+        items.push(value());
+        skipBlank();
+        if (text[i] === ',') i++;
+        else if (text[i] !== ']')
+          fail(`expected a comma or ']' in an array, found ${JSON.stringify(text[i] ?? 'EOF')}`);
+      }
+      i++;
+      frozen.add(items);
+      return items;
+    }
+    if (c === '{') {
+      i++;
+      const t: Obj = {};
+      skipWs();
+      if (text[i] === '}') i++;
+      else {
+        for (;;) {
+          const k = key();
+          if (text[i++] !== '=') fail('expected "=" after a key in an inline table');
+          skipWs();
+          assign(t, k, value());
+          skipWs();
+          const sep = text[i++];
+          if (sep === '}') break;
+          if (sep !== ',') fail(`expected a comma or '}' in an inline table, found ${JSON.stringify(sep ?? 'EOF')}`);
+          skipWs();
+        }
+      }
+      frozen.add(t);
+      return t;
+    }
+    const raw = /^[^\s,\]}#]+/.exec(text.slice(i))?.[0] ?? '';
+    i += raw.length;
+    if (raw === 'true' || raw === 'false') return raw === 'true';
+    if (/^\d{4}-\d{2}-\d{2}|^\d{2}:\d{2}:\d{2}/.test(raw)) return fail('unsupported type: struct (a date-time)');
+    const int =
+      /^([+-]?)(?:0x([0-9A-Fa-f](?:_?[0-9A-Fa-f])*)|0o([0-7](?:_?[0-7])*)|0b([01](?:_?[01])*)|(0|[1-9](?:_?\d)*))$/.exec(
+        raw,
+      );
+    if (int) {
+      const [, sign, hex, oct, bin, dec] = int;
+      if (sign && !dec) fail(`invalid integer ${raw}`);
+      const digits = (hex ?? oct ?? bin ?? dec ?? '').replaceAll('_', '');
+      const n = Number.parseInt(digits, hex ? 16 : oct ? 8 : bin ? 2 : 10);
+      return sign === '-' ? -n : n;
+    }
+    if (/^[+-]?(0|[1-9](_?\d)*)(\.\d(_?\d)*)?([eE][+-]?\d(_?\d)*)?$/.test(raw)) return Number(raw.replaceAll('_', ''));
+    if (/^[+-]?(inf|nan)$/.test(raw))
+      return raw.endsWith('inf') ? (raw[0] === '-' ? -1 : 1) * Number.POSITIVE_INFINITY : Number.NaN;
+    return fail(`expected a value, found ${JSON.stringify(raw || text[i] || 'EOF')}`);
+  };
+
+  let current = root;
+  for (;;) {
+    skipBlank();
+    if (i >= text.length) return root;
+    if (text[i] === '[') {
+      const array = text[i + 1] === '[';
+      i += array ? 2 : 1;
+      const parts = key();
+      if (text[i] !== ']' || (array && text[i + 1] !== ']'))
+        fail(`expected '${array ? ']]' : ']'}' after a table name`);
+      i += array ? 2 : 1;
+      const parent = descend(root, parts.slice(0, -1));
+      const last = parts.at(-1) as string;
+      const existing = parent[last];
+      if (array) {
+        if (existing === undefined) {
+          const list: Obj[] = [];
+          tableArrays.add(list);
+          parent[last] = list;
+        } else if (!Array.isArray(existing) || !tableArrays.has(existing))
+          fail(`Key '${parts.join('.')}' has already been defined.`);
+        current = {};
+        (parent[last] as Obj[]).push(current);
+      } else {
+        if (existing !== undefined && (typeof existing !== 'object' || existing === null || Array.isArray(existing)))
+          fail(`Key '${parts.join('.')}' has already been defined.`);
+        current = descend(parent, [last]);
+        if (explicit.has(current)) fail(`Key '${parts.join('.')}' has already been defined.`);
+        explicit.add(current);
+      }
+      endOfLine();
+      continue;
+    }
+    const k = key();
+    if (text[i++] !== '=') fail(`expected "=" after the key ${JSON.stringify(k.join('.'))}`);
+    skipWs();
+    assign(current, k, value());
+    endOfLine();
+  }
 }

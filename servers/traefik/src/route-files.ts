@@ -4,14 +4,35 @@
  * once, symlinked targets refused), and marked so we never overwrite a file we did not write.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { constants, type Dirent, promises as fs } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ToolError } from '@ravenhelm/kit';
+import { isMap, isScalar, parseDocument } from 'yaml';
 
 /** The first line of every file this server writes; files without it belong to someone else. */
 export const OWNER_MARKER = '# managed-by: ravenhelm-mcp-traefik';
 export const ROUTE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const MAX_FILE_BYTES = 256 * 1024;
+/** The files Traefik's file provider reads (pkg/provider/file/file.go isFileSupported). */
+const CONFIG_FILE = /\.(ya?ml|toml)$/i;
+/** Directory entries and levels looked at when naming the file that blocks the directory. */
+const MAX_SCAN = 2000;
+const MAX_DEPTH = 8;
+/** Time the scan may spend reading and parsing files (the caller has already waited the load timeout). */
+const SCAN_MS = 1500;
+
+/**
+ * A file name as a note shows it: JSON-quoted (controls escaped), with the characters that reorder or hide text
+ * (DEL and C1 controls, bidirectional overrides and isolates, zero-width and format characters, separators, tag
+ * characters) escaped too, as \u{...}; at most 200 characters.
+ */
+function shownName(rel: string): string {
+  const clipped = rel.length > 200 ? `${rel.slice(0, 200)}...` : rel;
+  return JSON.stringify(clipped).replace(
+    /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu,
+    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
+  );
+}
 
 export interface RouteFile {
   path: string;
@@ -65,50 +86,77 @@ export class RouteFiles {
     return path;
   }
 
-  /**
-   * The file's content, read from what was opened: pathOf's lstat is only a first check, and the path can be
-   * swapped between it and the open. O_NONBLOCK keeps a FIFO put there from blocking the open (and a libuv
-   * thread with it, until a writer comes); the opened descriptor must be a regular file (fstat), and at most
-   * MAX_FILE_BYTES + 1 bytes are read from it (a file that grows after the fstat is still refused).
-   */
+  /** The route file's content (readBounded: no symlink, no FIFO, at most MAX_FILE_BYTES). */
   async read(name: string): Promise<RouteFile | undefined> {
     const path = await this.pathOf(name);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return undefined;
-      if (code === 'ELOOP') {
-        throw new ToolError(
-          'ERR_NOT_ALLOWED',
-          `${path} is a symbolic link; refusing to follow it out of its directory`,
-        );
+    const content = (await readBounded(path))?.text;
+    return content === undefined ? undefined : { path, content, owned: content.startsWith(OWNER_MARKER) };
+  }
+
+  /**
+   * Which file of the directory likely keeps Traefik from loading it, judged from what this server can see (the
+   * API has no per-file error): files Traefik reads (pkg/provider/file/file.go collectFileConfigs: the directory
+   * recursively, isFileSupported .toml/.yaml/.yml) that fail our own check (YAML that does not parse, or whose
+   * top level is not a mapping), else the newest one that this server did not write. `own` (the file just written)
+   * is left out. Bounded: MAX_SCAN entries, MAX_DEPTH levels, symbolic links not followed; a file's content is
+   * never quoted (it may hold credentials).
+   */
+  async blocker(own: string): Promise<string | undefined> {
+    const dir = await this.#dir();
+    const found: { rel: string; mtimeMs: number; owned: boolean }[] = [];
+    let bad: { rel: string; why: string } | undefined;
+    let seen = 0;
+    let unchecked = 0;
+    const deadline = Date.now() + SCAN_MS;
+    const walk = async (d: string, rel: string, depth: number): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(d, { withFileTypes: true });
+      } catch {
+        return;
       }
-      throw new ToolError('ERR_NOT_ALLOWED', `cannot open ${path} (${code}); check the file and its permissions`);
-    }
-    try {
-      const st = await handle.stat();
-      if (!st.isFile()) {
-        throw new ToolError(
-          'ERR_NOT_ALLOWED',
-          `${path} is not a regular file (it was replaced while being opened); remove it from the directory`,
-        );
+      // Traefik reads in os.ReadDir's order (by name) and fails at the first file it cannot decode
+      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        if (bad || ++seen > MAX_SCAN) return;
+        const path = join(d, e.name);
+        const relPath = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          if (depth < MAX_DEPTH) await walk(path, relPath, depth + 1);
+          continue;
+        }
+        if (!e.isFile() || !CONFIG_FILE.test(e.name) || path === own) continue;
+        const st = await fs.lstat(path).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        // judged within the budget; beyond it (or too large to parse here), only a candidate for the newest file
+        if (Date.now() > deadline || st.size > MAX_PARSED_BYTES) {
+          unchecked++;
+          found.push({ rel: relPath, mtimeMs: st.mtimeMs, owned: false });
+          continue;
+        }
+        try {
+          const file = await readBounded(path);
+          if (file === undefined) continue;
+          const toml = /\.toml$/i.test(e.name);
+          if (!toml && yamlTooComplex(file.text)) unchecked++;
+          const why = toml ? undefined : yamlProblem(file.text);
+          if (why) bad = { rel: relPath, why };
+          found.push({ rel: relPath, mtimeMs: file.mtimeMs, owned: file.text.startsWith(OWNER_MARKER) });
+        } catch (err) {
+          // swapped for something else meanwhile: not judged
+          if (!(err instanceof ToolError)) throw err;
+        }
       }
-      if (st.size > MAX_FILE_BYTES) tooLarge(path);
-      const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
-      let got = 0;
-      for (;;) {
-        const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-        if (got > MAX_FILE_BYTES) tooLarge(path);
-      }
-      const content = buf.subarray(0, got).toString('utf8');
-      return { path, content, owned: content.startsWith(OWNER_MARKER) };
-    } finally {
-      await handle.close();
-    }
+    };
+    await walk(dir, '', 0);
+    if (bad) return `${shownName(bad.rel)} in ${this.directory} ${bad.why}: fix or remove it`;
+    // files this server wrote are rendered by it and pass the check above: the newest hand-written one is the suspect
+    const newest = found
+      .filter((f) => !f.owned)
+      .reduce<(typeof found)[number] | undefined>((a, f) => (!a || f.mtimeMs > a.mtimeMs ? f : a), undefined);
+    if (!newest) return undefined;
+    const ago = Math.max(0, Math.round((Date.now() - newest.mtimeMs) / 1000));
+    const notChecked = unchecked > 0 ? `, ${unchecked} file(s) too large, too nested or too many to check here` : '';
+    return `no other file fails our YAML check (TOML and templated files are not checked${notChecked}); the newest file this server did not write is ${shownName(newest.rel)} (changed ${ago} s ago): check it first`;
   }
 
   /** Writes atomically: a new temp file beside the target (O_EXCL), fsync, rename over the target. */
@@ -168,6 +216,95 @@ export class RouteFiles {
     await syncDir(dir);
     return path;
   }
+}
+
+/**
+ * A file's content, read from what was opened: a path checked by lstat can be swapped before the open. O_NONBLOCK
+ * keeps a FIFO put there from blocking the open (and a libuv thread with it, until a writer comes); the opened
+ * descriptor must be a regular file (fstat), and at most MAX_FILE_BYTES + 1 bytes are read from it (a file that
+ * grows after the fstat is still refused). Undefined when the file does not exist.
+ */
+async function readBounded(path: string): Promise<{ text: string; mtimeMs: number } | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') {
+      throw new ToolError('ERR_NOT_ALLOWED', `${path} is a symbolic link; refusing to follow it out of its directory`);
+    }
+    throw new ToolError('ERR_NOT_ALLOWED', `cannot open ${path} (${code}); check the file and its permissions`);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      throw new ToolError(
+        'ERR_NOT_ALLOWED',
+        `${path} is not a regular file (it was replaced while being opened); remove it from the directory`,
+      );
+    }
+    if (st.size > MAX_FILE_BYTES) tooLarge(path);
+    const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
+    let got = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+      if (got > MAX_FILE_BYTES) tooLarge(path);
+    }
+    return { text: buf.subarray(0, got).toString('utf8'), mtimeMs: st.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The largest file the blocking-file scan parses (the library takes seconds on 64 KiB of errors). */
+const MAX_PARSED_BYTES = 64 * 1024;
+/** The nesting hand-written YAML may have to be parsed here (see yamlTooComplex). */
+const MAX_LEAD = 64;
+const MAX_FLOW_DEPTH = 32;
+
+/**
+ * Why hand-written text is not handed to the YAML library, or undefined. Deep nesting makes the library (yaml 2.9)
+ * run V8 out of memory, which aborts the process: 100,000 compact sequences ("- - - ...", 200 kB) did. So: no line
+ * whose indentation and block indicators ("- ", "? ", ": ") take more than MAX_LEAD columns, flow collections nested
+ * at most MAX_FLOW_DEPTH deep (counted without regard to quotes: conservative). Files this server writes pass.
+ */
+export function yamlTooComplex(content: string): string | undefined {
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i <= content.length; i++) {
+    const c = content.charCodeAt(i);
+    if (i === content.length || c === 10) {
+      const lead = /^[ \t]*(?:[-?:](?:[ \t]+|$))*/.exec(content.slice(start, Math.min(i, start + MAX_LEAD + 2)))?.[0];
+      if ((lead?.length ?? 0) > MAX_LEAD) return 'nested too deeply';
+      start = i + 1;
+    } else if (c === 91 || c === 123) {
+      if (++depth > MAX_FLOW_DEPTH) return 'nested too deeply';
+    } else if ((c === 93 || c === 125) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * Why Traefik would not decode this YAML, as far as a YAML parser can tell (paerser decodes with gopkg.in/yaml.v3
+ * into a map): it does not parse (the position only: the parser's message may quote the file), or its top level is
+ * not a mapping. A file with Go template actions (`{{`) is rendered by Traefik first, so it is not judged here.
+ */
+function yamlProblem(content: string): string | undefined {
+  if (content.includes('{{') || yamlTooComplex(content)) return undefined;
+  const doc = parseDocument(content);
+  const err = doc.errors[0];
+  if (err) {
+    const at = err.linePos?.[0];
+    return `does not parse as YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}`;
+  }
+  const top = doc.contents;
+  if (top !== null && !isMap(top) && !(isScalar(top) && (top.value === null || top.value === ''))) {
+    return 'is not a YAML mapping at its top level';
+  }
+  return undefined;
 }
 
 function tooLarge(path: string): never {

@@ -5,7 +5,7 @@
  * entrypoint's own handlers change the request (pkg/server/server_entrypoint_tcp.go newHTTPServer):
  * normalizePath, sanitizePath, and http.AllowQuerySemicolons or encodeQuerySemicolons.
  */
-import { cidrContains, parseIp, type RuleNode } from './parser.js';
+import { cidrContains, parseClientIp, type RuleNode } from './parser.js';
 
 export interface RuleRequest {
   method: string;
@@ -327,7 +327,7 @@ function leafMatch(node: Extract<RuleNode, { kind: 'matcher' }>, req: RuleReques
       if (b === undefined) return (req.query.get(a) ?? []).includes('');
       return (req.query.get(a) ?? []).some(find);
     case 'ClientIP': {
-      const ip = req.clientIp ? parseIp(req.clientIp) : undefined;
+      const ip = req.clientIp ? parseClientIp(req.clientIp) : undefined;
       return ip !== undefined && (node.cidrs ?? []).some((c) => cidrContains(c, ip));
     }
   }

@@ -403,8 +403,19 @@ export interface Cidr {
   prefix: number;
 }
 
-/** An IP or CIDR (v4 or v6), as Traefik's ip.NewChecker accepts them. */
+/**
+ * An IP or CIDR (v4 or v6), as Traefik's ip.NewChecker accepts them (pkg/ip/checker.go: Go's net.ParseIP, else
+ * net.ParseCIDR). Both refuse an IPv6 zone (net/ip.go: netip.ParseAddr, then `ipAddr.Zone() != ""` fails), so
+ * Traefik disables a router with ClientIP(`fe80::1%eth0`) ("invalid CIDR address"): refused here, saying so.
+ */
 export function parseCidr(text: string, col = 1): Cidr {
+  const zone = /%[^/]*/.exec(text)?.[0];
+  if (zone !== undefined) {
+    throw new RuleError(
+      `${JSON.stringify(text)} has an IPv6 zone (${JSON.stringify(zone)}): Traefik refuses a zone in ClientIP and IP ranges (Go's net.ParseIP/ParseCIDR, pkg/ip/checker.go) and would disable the router; drop it`,
+      col,
+    );
+  }
   const [addr, len, extra] = text.split('/', 3) as [string, string | undefined, string | undefined];
   const ip = extra === undefined ? parseIp(addr) : undefined;
   if (!ip) throw new RuleError(`${JSON.stringify(text)} is not an IP address or CIDR`, col);
@@ -417,6 +428,18 @@ export function parseCidr(text: string, col = 1): Cidr {
   if (ip.family === 6 && prefix >= 96 && ip.bits >> 32n === 0xffffn)
     return { family: 4, bits: ip.bits & 0xffffffffn, prefix: prefix - 96 };
   return { family: ip.family, bits: ip.bits, prefix };
+}
+
+/**
+ * A client's address as Traefik's checker reads it (pkg/ip/checker.go parseIP: netip.ParseAddr, then As16): an
+ * IPv6 address may carry a zone (`fe80::1%eth0`, from a link-local connection), which does not count in matching;
+ * netip refuses an empty zone and a zone on an IPv4 address.
+ */
+export function parseClientIp(text: string): { family: 4 | 6; bits: bigint } | undefined {
+  const at = text.indexOf('%');
+  if (at < 0) return parseIp(text);
+  const ip = at > 0 && at < text.length - 1 ? parseIp(text.slice(0, at)) : undefined;
+  return ip?.family === 6 ? ip : undefined;
 }
 
 export function parseIp(text: string): { family: 4 | 6; bits: bigint } | undefined {

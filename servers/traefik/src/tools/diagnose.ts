@@ -13,7 +13,7 @@ import {
   type RuleRequest,
   requestOf,
 } from '../rules/matcher.js';
-import { cidrContains, compileBudget, parseCidr, parseIp, parseRule, type RuleNode } from '../rules/parser.js';
+import { cidrContains, compileBudget, parseCidr, parseClientIp, parseRule, type RuleNode } from '../rules/parser.js';
 import { parseRuleV2 } from '../rules/v2.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { MAX_CHAIN_DEPTH, Priority, priorityOut, priorityRank, qualify, toService } from './shapes.js';
@@ -111,7 +111,7 @@ function clientIpOf(
     }
     const notExcluded = entries.findLast((e) => {
       if (e === '') return false;
-      const ip = parseIp(e);
+      const ip = parseClientIp(e);
       return !(ip && excluded.some((r) => inRange(r, ip)));
     });
     return { ip: notExcluded ?? '', from: 'X-Forwarded-For, excludedIPs skipped' };
@@ -143,7 +143,7 @@ function judge(mw: Item | undefined, name: string, req: RuleRequest, scheme: str
       const ranges = (cfg.sourceRange as string[] | undefined) ?? [];
       const source = clientIpOf(cfg.ipStrategy as IpStrategy | undefined, req);
       if ('ask' in source) return step('unknown', `allows only ${ranges.join(', ')}; ${source.ask}`);
-      const ip = parseIp(source.ip);
+      const ip = parseClientIp(source.ip);
       const allowed = ip !== undefined && ranges.some((r) => inRange(r, masked(ip, source.ipv6Subnet)));
       const who = source.from ? `${source.ip || 'no client IP'} (${source.from})` : source.ip;
       return allowed
@@ -262,7 +262,7 @@ export const requestsDiagnose = defineTool({
     skipped: z.array(z.string()),
   }),
   handler: async (input, { api, signal }) => {
-    if (input.clientIp && !parseIp(input.clientIp)) {
+    if (input.clientIp && !parseClientIp(input.clientIp)) {
       throw new ToolError(
         'ERR_INVALID_INPUT',
         `clientIp ${JSON.stringify(input.clientIp)} is not an IPv4 or IPv6 address`,

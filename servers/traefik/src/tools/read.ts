@@ -105,7 +105,8 @@ type ListInput = z.output<ReturnType<typeof listInput<typeof Protocol>>>;
  * One page of a Traefik list: every item of `api/<protocol>/<kind>` (Traefik filters by name and status),
  * filtered by provider here (the API cannot), mapped, and paged within the output budget.
  */
-async function listPage<T>(
+async function listPage<T extends { name: string }>(
+  tool: string,
   kind: 'routers' | 'services' | 'middlewares',
   input: ListInput,
   { api, signal, maxOutputBytes }: { api: TraefikApi; signal: AbortSignal; maxOutputBytes: number },
@@ -117,7 +118,11 @@ async function listPage<T>(
     signal,
   );
   const all = items.filter(byProvider(input.provider)).map(map);
-  return pageOf(all, { cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes }, truncated);
+  const { protocol, provider, status, search } = input;
+  const bind = JSON.stringify([protocol, provider ?? '', status ?? '', search ?? '']);
+  const what = `The ${kind.slice(0, -1)} list`;
+  const page = { tool, what, bind, cursor: input.cursor, limit: input.limit, maxBytes: maxOutputBytes };
+  return pageOf(all, page, truncated);
 }
 
 export const routersList = defineTool({
@@ -131,7 +136,7 @@ export const routersList = defineTool({
   input: listInput(Protocol),
   output: z.object({ routers: z.array(Router), ...Paging }),
   handler: async (input, ctx) => {
-    const { items: routers, ...paging } = await listPage('routers', input, ctx, toRouter);
+    const { items: routers, ...paging } = await listPage('routers_list', 'routers', input, ctx, toRouter);
     return { routers, ...paging };
   },
 });
@@ -179,7 +184,7 @@ export const servicesList = defineTool({
   input: listInput(Protocol),
   output: z.object({ services: z.array(Service), ...Paging }),
   handler: async (input, ctx) => {
-    const { items: services, ...paging } = await listPage('services', input, ctx, toService);
+    const { items: services, ...paging } = await listPage('services_list', 'services', input, ctx, toService);
     return { services, ...paging };
   },
 });
@@ -195,7 +200,7 @@ export const middlewaresList = defineTool({
   input: listInput(z.enum(['http', 'tcp']).default('http')),
   output: z.object({ middlewares: z.array(Middleware), ...Paging }),
   handler: async (input, ctx) => {
-    const { items: middlewares, ...paging } = await listPage('middlewares', input, ctx, (item) => {
+    const { items: middlewares, ...paging } = await listPage('middlewares_list', 'middlewares', input, ctx, (item) => {
       const m = toMiddleware(item);
       return { ...m, ...(m.config !== undefined ? { config: redactConfig(m.config) } : {}) };
     });

@@ -4,7 +4,7 @@ import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
 import { redactConfig, redactRouterError, redactText, shownRule } from '../redact.js';
-import { OWNER_MARKER, ROUTE_NAME, type RouteFiles } from '../route-files.js';
+import { OWNER_MARKER, ROUTE_NAME, type RouteFiles, yamlTooComplex } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
@@ -126,6 +126,9 @@ interface Prepared {
  */
 export function shownContent(content: string): string {
   if (content === '') return content;
+  const complex = yamlTooComplex(content);
+  if (complex)
+    return `# ${content.split('\n').length} lines not shown (${complex}: not checked here for credentials)\n`;
   let doc: unknown;
   try {
     doc = parse(content);
@@ -236,10 +239,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
     });
   });
 
-/** Polls the API until Traefik shows the router as `want` (or gone), or the load timeout passes. */
+/**
+ * Polls the API until Traefik shows the router as `want` (or gone), or the load timeout passes; then the note
+ * names the file of the directory that likely blocks it (`file` is the one just written or removed).
+ */
 async function waitForLoad(
   item: { path: string; name: string },
   want: { rule: string } | 'gone',
+  file: string,
   ctx: ToolContext<TraefikServices>,
 ): Promise<Pick<Result, 'loaded' | 'status' | 'errors' | 'note'>> {
   const deadline = Date.now() + ctx.loadTimeoutMs;
@@ -259,9 +266,15 @@ async function waitForLoad(
     }
     await sleep(150, ctx.signal);
   }
+  const blocker = await filesOf(ctx)
+    .blocker(file)
+    .catch(() => undefined);
+  const waited = `Traefik did not show the change within ${ctx.loadTimeoutMs} ms`;
   return {
     loaded: false,
-    note: `Traefik did not show the change within ${ctx.loadTimeoutMs} ms: check that its file provider watches this directory and that every file in it parses (one bad file blocks the whole directory)`,
+    note: blocker
+      ? `${waited} (one bad file blocks the whole directory): ${blocker}; also check that its file provider watches this directory`
+      : `${waited}: check that its file provider watches this directory and that every file in it parses (one bad file blocks the whole directory)`,
   };
 }
 
@@ -294,7 +307,7 @@ export const routesApply = defineTool({
     }
     if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
     const router = { path: 'api/http/routers', name: `${input.name}@file` };
-    const loaded = await waitForLoad(router, { rule: input.rule }, ctx);
+    const loaded = await waitForLoad(router, { rule: input.rule }, p.file, ctx);
     const note = joinNotes(p.shadowed, loaded.note);
     return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
   },
@@ -331,6 +344,7 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
  */
 export function watchedItem(content: string, name: string): { path: string; name: string } {
   const fallback = { path: 'api/http/routers', name: `${name}@file` };
+  if (yamlTooComplex(content)) return fallback;
   let doc: unknown;
   try {
     doc = parse(content);
@@ -379,7 +393,7 @@ export const routesRemove = defineTool({
     if (input.dryRun)
       return { ...base, written: false, note: 'dry run: nothing removed; call again with dryRun: false' };
     await filesOf(ctx).remove(input.name);
-    return { ...base, written: true, ...(await waitForLoad(p.watched, 'gone', ctx)) };
+    return { ...base, written: true, ...(await waitForLoad(p.watched, 'gone', p.file, ctx)) };
   },
 });
 

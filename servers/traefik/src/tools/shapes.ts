@@ -1,5 +1,5 @@
 /** Shapes shared by the Traefik tools: defined once, no per-field prose (tools/list bytes count). */
-import { pageList } from '@ravenhelm/kit';
+import { changedNote, pageByKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Item } from '../backend.js';
 import { redactRouterError, redactRule, redactText } from '../redact.js';
@@ -79,6 +79,7 @@ export const Paging = {
   nextCursor: z.string().optional(),
   /** Set when Traefik had more than MAX_ITEMS: narrow with search or status. */
   capped: z.boolean().optional(),
+  note: z.string().optional(),
 };
 
 const strings = (v: unknown): string[] | undefined =>
@@ -162,14 +163,23 @@ export function toMiddleware(item: Item): z.infer<typeof Middleware> {
 }
 
 /**
- * Local paging over a filtered list (the API has no provider filter, so paging happens here), bounded by
- * count and by the output budget; `capped` says Traefik's list itself was cut at MAX_ITEMS.
+ * Local paging over a filtered list (the API has no provider filter, so paging happens here), by key: the Traefik
+ * name, unique per protocol and kind (pkg/config/runtime keys its maps by `name@provider`), so an item that comes or
+ * goes between two pages is neither skipped nor repeated, and the page says the list changed. Bounded by count and
+ * by the output budget; the cursor is bound to `bind` (the filters); `capped`: Traefik's list was cut at MAX_ITEMS.
  */
-export function pageOf<T>(
+export function pageOf<T extends { name: string }>(
   all: T[],
-  opts: { cursor?: string | undefined; limit: number; maxBytes: number },
+  opts: { tool: string; what: string; bind: string; cursor?: string | undefined; limit: number; maxBytes: number },
   capped: boolean,
 ) {
-  const page = pageList(all, { cursor: opts.cursor, limit: opts.limit, maxBytes: opts.maxBytes - 1024 });
-  return { ...page, ...(capped ? { capped: true, truncated: true } : {}) };
+  const { changed, ...page } = pageByKey(
+    all.map((item) => ({ key: item.name, item })),
+    { tool: opts.tool, bind: opts.bind, cursor: opts.cursor, limit: opts.limit, maxBytes: opts.maxBytes - 1024 },
+  );
+  return {
+    ...page,
+    ...(capped ? { capped: true, truncated: true } : {}),
+    ...(changed ? { note: changedNote(opts.what) } : {}),
+  };
 }
