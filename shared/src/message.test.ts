@@ -68,3 +68,13 @@ describe('classifyMessage: request ids', () => {
     ]);
   });
 });
+
+describe('classifyMessage: method names that are Object.prototype members', () => {
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'classifies a request for %s without throwing (it was a 500 with id null over HTTP)',
+    (method) => {
+      const out = classifyMessage(JSON.parse(`{"jsonrpc":"2.0","id":7,"method":${JSON.stringify(method)}}`));
+      expect(out.kind).not.toBe('invalid');
+    },
+  );
+});

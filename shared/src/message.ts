@@ -153,7 +153,7 @@ export function classifyMessage(m: unknown, opts: { methodSchemas?: boolean } = 
     const fault = callFault(params);
     if (fault) return invalid(id, badParams(fault));
   }
-  const schema = opts.methodSchemas === false ? undefined : PARAMS[method];
+  const schema = opts.methodSchemas === false ? undefined : Object.hasOwn(PARAMS, method) ? PARAMS[method] : undefined;
   // A tools/call whose params are only a name and arguments that passed callFault always satisfies
   // the SDK's schema (a string name, a record of unknown values): the common call skips the parse.
   if (schema && !(method === 'tools/call' && params && onlyNameAndArguments(params))) {

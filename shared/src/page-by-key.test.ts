@@ -156,6 +156,13 @@ describe('pageByKey', () => {
     expect(p.changed).toBe(false);
   });
 
+  it('pages keys with lone surrogates without skipping one', () => {
+    const keys = ['a\uD800b', 'a\uD800c', 'a\uFFFDa', 'a\uFFFDd', 'b'];
+    const seen = readAll(() => keys, 1).seen;
+    expect(seen).toHaveLength(keys.length);
+    expect(new Set(seen).size).toBe(keys.length);
+  });
+
   it('refuses two items with one key', () => {
     expect(() => pageByKey(entries(['a', 'a']), { tool: 't_list' })).toThrow(/same key/);
   });

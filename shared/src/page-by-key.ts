@@ -58,11 +58,13 @@ function keyHead(key: string, bytes: number): Buffer {
 }
 
 /**
- * One page of `entries` (sorted here by key, plain string order; keys must be distinct) after the cursor's
+ * One page of `entries` (sorted here by key, plain string order; keys must be distinct, lone surrogates read as
+ * U+FFFD) after the cursor's
  * last key. A kit offset cursor (`encodeCursor`, issued before a tool paged by key) still starts at its offset.
  */
 export function pageByKey<T>(entries: readonly { key: string; item: T }[], opts: PageByKeyOptions): KeyPage<T> {
-  const sorted = [...entries].sort((a, b) => cmp(a.key, b.key));
+  // A lone surrogate has no UTF-8 form: the cursor would carry U+FFFD for it and resume in the wrong place.
+  const sorted = entries.map((e) => ({ key: wellFormed(e.key), item: e.item })).sort((a, b) => cmp(a.key, b.key));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]?.key === sorted[i - 1]?.key) {
       throw new Error(`pageByKey(${opts.tool}): two items have the same key; add an id to the key`);
@@ -167,6 +169,10 @@ function resume(keys: readonly string[], at: KeyCursor): number {
   const i = keys.findIndex((k) => cmp(k, at.head) > 0);
   return i < 0 ? keys.length : i;
 }
+
+/** `text` with each lone surrogate as U+FFFD (String.prototype.toWellFormed, which TypeScript's ES2022 lib lacks). */
+const wellFormed = (text: string): string =>
+  text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 
 /**
  * A key that sorts by its parts in order (tuple order): ['a', 'z'] before ['ab', 'a']. Each NUL in a part is

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -6,7 +7,7 @@ import { RavenhelmError } from './errors.js';
 import { hasEnvelopeClaim } from './http/era.js';
 import type { classifyEnvelope } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
-import { classifyMessage, errorResponse, type RequestId, toolNameOf } from './message.js';
+import { classifyMessage, errorResponse, MAX_ID_CHARS, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
 import { stringifyWellFormed } from './unicode.js';
 
@@ -17,6 +18,10 @@ export interface StdioGuardOptions {
   maxLineBytes: number;
   /** Called for a refused tools/call (so the pipeline can audit it). */
   onRefusedCall?: (name: string, code: RavenhelmError['code']) => Promise<void>;
+  /** Called once when stdout fails (the client stopped reading for good); the session then ends as at end of input. */
+  onOutputGone?: (err: Error) => void;
+  /** Called with what went wrong inside when a line was answered ERR_INTERNAL (so the log has the details). */
+  onInternalError?: (err: unknown) => void;
 }
 
 /**
@@ -60,6 +65,13 @@ export class GuardedStdioTransport implements Transport {
   #size = 0;
   #discarding = false;
   #closed = false;
+  /** Requests handed to a server (either era) and not answered yet, by id (a client may reuse one). */
+  readonly #inflight = new Map<RequestId, number>();
+  /** Set by `drain`: new requests are refused; called when the last in-flight request is answered. */
+  #drained: (() => void) | undefined;
+  #draining = false;
+  /** stdout failed (EPIPE: the client closed its end): nothing can be answered any more. */
+  #outGone = false;
   /** Where 2026-07-28 messages go (connect the v2 server to it); 2025-era ones go to `onmessage`. */
   readonly modern = new ModernStdioChannel((message) => this.send(message));
 
@@ -79,7 +91,26 @@ export class GuardedStdioTransport implements Transport {
     if (start < chunk.length) this.#take(chunk.subarray(start));
   };
 
+  /** stdin ended: a last message without its newline (`printf '%s' "$msg" | server`) is still a message. */
+  readonly #onEnd = () => {
+    if (this.#size > 0 || this.#discarding) this.#line();
+  };
+
   readonly #onError = (err: Error) => this.onerror?.(err);
+
+  /**
+   * stdout failed (EPIPE when the client closed its end or exited): an unhandled 'error' there would end
+   * the process at once, losing the outcome records of the calls still running. Nobody can read an answer
+   * any more, so the session ends as when stdin ends: no more input is read, and the owner (runMain)
+   * finishes the running calls, audits them and stops.
+   */
+  readonly #onOutError = (err: Error) => {
+    if (this.#outGone) return;
+    this.#outGone = true;
+    this.#o.onOutputGone?.(err);
+    this.#in.pause();
+    if (!this.#closed) this.#in.emit('end');
+  };
 
   #take(part: Buffer): void {
     if (this.#discarding || part.length === 0) return;
@@ -92,9 +123,33 @@ export class GuardedStdioTransport implements Transport {
     this.#chunks.push(part);
   }
 
+  /**
+   * One line, answered exactly once whatever happens inside: an exception from the gate or a server's
+   * synchronous dispatch (a method named like an Object.prototype member once threw there) is answered
+   * as ERR_INTERNAL under the request's id instead of escaping the stream's 'data' handler, which would
+   * end the process and every call in it.
+   */
   #line(): void {
+    let parsed: unknown;
+    try {
+      this.#readLine((p) => {
+        parsed = p;
+      });
+    } catch (err) {
+      this.#o.onInternalError?.(err);
+      const { id, notification } = idOf(parsed);
+      if (!notification) {
+        this.#answer(id, new RavenhelmError('ERR_INTERNAL', 'internal error; the server log has the details'));
+      }
+    }
+  }
+
+  #readLine(seen: (parsed: unknown) => void): void {
     const tooLong = this.#discarding;
-    const text = tooLong ? '' : Buffer.concat(this.#chunks).toString('utf8');
+    let bytes = tooLong ? Buffer.alloc(0) : Buffer.concat(this.#chunks);
+    // A byte order mark (a file saved by Notepad, PowerShell's pipe) is not part of the JSON (RFC 8259 8.1).
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    const text = bytes.toString('utf8');
     this.#chunks = [];
     this.#size = 0;
     this.#discarding = false;
@@ -114,6 +169,19 @@ export class GuardedStdioTransport implements Transport {
         null,
         new RavenhelmError('ERR_PARSE', 'a line is not valid JSON; send one JSON-RPC message per line'),
       );
+      return;
+    }
+    seen(parsed);
+    if (!isUtf8(bytes)) {
+      // Decoding replaced the bad bytes with U+FFFD: running that would act on text nobody sent (as HTTP,
+      // refused). The id read through the replacement still lets the client match the answer.
+      const { id, notification } = idOf(parsed);
+      if (!notification) {
+        this.#answer(
+          id,
+          new RavenhelmError('ERR_PARSE', 'a line is not valid UTF-8; JSON is UTF-8 (RFC 8259 8.1): send it as UTF-8'),
+        );
+      }
       return;
     }
     // A 2026-era request is validated by the v2 server against its own era's schemas, not SDK v1's.
@@ -136,44 +204,112 @@ export class GuardedStdioTransport implements Transport {
     if (era.refusal) {
       if (id !== null) {
         const { code, message: text, data } = era.refusal;
-        void this.send({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } } as never);
+        // Written here, not through send(): this answer settles no in-flight request that reuses the id.
+        if (!this.#closed && !this.#outGone)
+          this.#out.write(
+            `${oneLine({ jsonrpc: '2.0', id, error: { code, message: text, ...(data ? { data } : {}) } })}\n`,
+          );
       }
       return;
+    }
+    if (id !== null) {
+      if (this.#draining) {
+        this.#answer(id, new RavenhelmError('ERR_SHUTTING_DOWN', 'the server is shutting down; start it again'));
+        return;
+      }
+      this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
     }
     if (era.modern && id !== null) this.modern.pending.add(id);
     const cancelled =
       (message as { method?: string; params?: { requestId?: RequestId } }).method === 'notifications/cancelled'
         ? (message as { params?: { requestId?: RequestId } }).params?.requestId
         : undefined;
-    if (era.modern || (cancelled !== undefined && this.modern.pending.has(cancelled))) {
-      this.modern.onmessage?.(message);
-      return;
+    // A cancelled request is not answered (MCP): it is no longer waited for.
+    if (cancelled !== undefined) this.#settled(cancelled);
+    try {
+      if (era.modern || (cancelled !== undefined && this.modern.pending.has(cancelled)))
+        this.modern.onmessage?.(message);
+      else this.onmessage?.(message);
+    } catch (err) {
+      // The server threw instead of taking it: #line answers it, nothing waits for the server's answer.
+      if (id !== null) this.#settled(id);
+      throw err;
     }
-    this.onmessage?.(message);
   }
 
+  /** A refusal of the gate, one line like every answer (its message may quote U+2028 from the input). */
   #answer(id: RequestId | null, error: RavenhelmError): void {
-    if (!this.#closed) this.#out.write(`${errorResponse(id, error)}\n`);
+    if (!this.#closed && !this.#outGone) this.#out.write(`${oneLine(JSON.parse(errorResponse(id, error)))}\n`);
   }
 
   async start(): Promise<void> {
     this.#in.on('data', this.#onData);
+    this.#in.on('end', this.#onEnd);
     this.#in.on('error', this.#onError);
+    // Kept after close: an EPIPE reported late must not end the process either.
+    if (!this.#out.listeners('error').includes(this.#onOutError)) this.#out.on('error', this.#onOutError);
+  }
+
+  /** Forgets one in-flight request under `id` (answered or cancelled). */
+  #settled(id: RequestId): void {
+    const n = this.#inflight.get(id);
+    if (n === undefined) return;
+    if (n > 1) this.#inflight.set(id, n - 1);
+    else this.#inflight.delete(id);
+    if (this.#inflight.size === 0) this.#drained?.();
+  }
+
+  /** Requests handed to a server and not answered yet (for tests: nothing may stay behind). */
+  get inflight(): number {
+    let n = 0;
+    for (const count of this.#inflight.values()) n += count;
+    return n;
+  }
+
+  /**
+   * Before closing (SIGTERM, stdin closed): refuses new requests with ERR_SHUTTING_DOWN and waits, at
+   * most `maxMs`, until every request already taken is answered, so closing never swallows an answer
+   * whose work is done and audited.
+   */
+  drain(maxMs: number): Promise<void> {
+    this.#draining = true;
+    if (this.#inflight.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, maxMs);
+      timer.unref();
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#in.off('data', this.#onData);
+    this.#in.off('end', this.#onEnd);
     this.#in.off('error', this.#onError);
     if (this.#in.listenerCount('data') === 0) this.#in.pause();
     this.onclose?.();
   }
 
   send(message: JSONRPCMessage): Promise<void> {
+    const answered = 'id' in message && ('result' in message || 'error' in message);
     return new Promise((resolve) => {
-      if (this.#closed || this.#out.write(`${oneLine(message)}\n`)) resolve();
-      else this.#out.once('drain', resolve);
+      if (answered) this.#settled(message.id as RequestId);
+      if (this.#closed || this.#outGone || this.#out.write(`${oneLine(message)}\n`)) {
+        resolve();
+        return;
+      }
+      // Settled by the drain, or by the failure that means no drain will ever come.
+      const done = () => {
+        this.#out.off('drain', done);
+        this.#out.off('error', done);
+        resolve();
+      };
+      this.#out.once('drain', done);
+      this.#out.once('error', done);
     });
   }
 }
@@ -202,6 +338,9 @@ export async function startStdio(
     ...streams,
     maxLineBytes: rt.config.http.maxBodyBytes,
     onRefusedCall: (name, code) => rt.pipeline.refused(rt.localPrincipal, name, randomUUID(), code),
+    onInternalError: (err) => rt.logger.error({ err }, 'a stdio message failed inside the server'),
+    onOutputGone: (err) =>
+      rt.logger.warn({ err }, 'stdout closed (the client is gone): finishing the running calls, then stopping'),
   });
   transport.modern.classify = classifyEnvelope;
   await mcp.connect(transport);
@@ -219,10 +358,23 @@ export async function startStdio(
   );
   return {
     async close() {
+      // Answers first: a call whose work is done must not lose its answer to the closing transport.
+      await transport.drain(rt.config.limits.callTimeoutMs + 5_000);
       await rt.pipeline.idle();
       await Promise.all([mcp.close(), modern.close()]);
     },
   };
+}
+
+/** The id to answer a parsed line under, and whether it is a notification (never answered). */
+function idOf(parsed: unknown): { id: RequestId | null; notification: boolean } {
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { id: null, notification: false };
+  const m = parsed as { id?: unknown; method?: unknown };
+  if (!('id' in m)) return { id: null, notification: 'method' in m };
+  const id = m.id;
+  const usable =
+    (typeof id === 'string' && id.length <= MAX_ID_CHARS) || (typeof id === 'number' && Number.isSafeInteger(id));
+  return { id: usable ? (id as RequestId) : null, notification: false };
 }
 
 /**

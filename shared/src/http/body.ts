@@ -73,8 +73,8 @@ function tooLarge(maxBytes: number, coding: Coding | undefined): RavenhelmError 
 
 /**
  * The whole body as text: decompressed when `coding` says so, refused past `maxBytes` (on the wire and
- * after decompression, so a small bomb is stopped as early as a large body; then the request is
- * destroyed, as a read loop would), refused when it is not UTF-8. A leading byte order mark is dropped
+ * after decompression, so a small bomb is stopped as early as a large body; the rest is dropped unread
+ * while the 413 is sent, and the connection closed after it), refused when it is not UTF-8. A leading byte order mark is dropped
  * (RFC 8259 8.1 lets a parser ignore it).
  */
 export function readBody(req: IncomingMessage, maxBytes: number, coding?: Coding): Promise<string> {
@@ -106,7 +106,10 @@ export function readBody(req: IncomingMessage, maxBytes: number, coding?: Coding
         req.unpipe(decoder);
         decoder.destroy();
       }
-      if (destroy) req.destroy();
+      // Over the cap: the rest is read and dropped, not kept, until the 413 is written; that answer says
+      // `Connection: close` (the handler's refuseUnreadBody), so the connection ends right after it. Destroying
+      // the request here would reset the connection before the client could read why.
+      if (destroy) req.resume();
       reject(err);
     };
     const onData = (chunk: Buffer) => {

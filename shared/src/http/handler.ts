@@ -214,8 +214,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       );
     }
     const coding = checkJsonBody(req);
-    const accept = (req.headers.accept ?? '*/*').toLowerCase();
-    if (!/application\/json|application\/\*|\*\/\*/.test(accept)) {
+    if (!acceptsJson(req.headers.accept)) {
       throw new RavenhelmError(
         'ERR_NOT_ACCEPTABLE',
         'Accept must include application/json (responses are JSON, not SSE)',
@@ -510,7 +509,10 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
       if (url.pathname === '/approvals' || url.pathname.startsWith('/approvals/')) {
         return handleApprovals(req, res, url).catch((err) => {
           if (res.headersSent) res.destroy();
-          else sendApiError(res, err);
+          else {
+            refuseUnreadBody(req, res);
+            sendApiError(res, err);
+          }
         });
       }
       const metadata = prmPaths.has(url.pathname);
@@ -558,6 +560,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
         res.destroy();
         return;
       }
+      refuseUnreadBody(req, res);
       sendError(res, err);
     });
   };
@@ -578,6 +581,50 @@ function metadataLocations(resourceUrl: string, path: string): { prmUrl: string;
   const prefix = publicPath.endsWith(path) ? publicPath.slice(0, -path.length) : undefined;
   const prmUrl = new URL(prefix ? `${prefix}${PRM_PATH}${path}` : wellKnown, resourceUrl).toString();
   return { prmUrl, prmPaths: new Set([PRM_PATH, `${PRM_PATH}${path}`, wellKnown]) };
+}
+
+/**
+ * Whether an Accept header lets the answer be application/json (RFC 9110 12.5.1): the most specific
+ * range that matches it decides (application/json, then application/*, then *\/*), and a q of 0 means
+ * "not acceptable". No header at all accepts anything. `application/jsonl` or `application/json-seq`
+ * are other media types, not JSON.
+ */
+export function acceptsJson(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  let best = 0;
+  let q = 0;
+  for (const range of header.split(',')) {
+    const [type = '', ...params] = range.split(';');
+    const t = type.trim().toLowerCase();
+    const specificity = t === 'application/json' ? 3 : t === 'application/*' ? 2 : t === '*/*' ? 1 : 0;
+    if (specificity === 0 || specificity < best) continue;
+    let weight = 1;
+    for (const param of params) {
+      const [name = '', value = ''] = param.split('=');
+      if (name.trim().toLowerCase() !== 'q') continue;
+      const n = Number(value.trim());
+      weight = Number.isFinite(n) ? n : 1;
+    }
+    // Two ranges of the same specificity: the higher q counts.
+    q = specificity > best ? weight : Math.max(q, weight);
+    best = specificity;
+  }
+  return best > 0 && q > 0;
+}
+
+/** Up to this much unread body is read and dropped to keep a refused request's connection alive. */
+const DISCARD_BYTES = 64 * 1024;
+
+/**
+ * A request refused before its body was read (on its headers, or by its declared Content-Length) is
+ * answered with `Connection: close` unless what is left is small: otherwise Node reads and discards the
+ * rest of the body to reuse the connection, and a client that declared a gigabyte (or sends chunks
+ * without end) could keep the server reading after the 413.
+ */
+function refuseUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return;
+  const declared = req.headers['content-length'];
+  if (declared === undefined || !(Number(declared) <= DISCARD_BYTES)) res.setHeader('connection', 'close');
 }
 
 /** A JSON-RPC error that carries one of our codes gets that code's HTTP status (e.g. 503 when the audit log is down). */

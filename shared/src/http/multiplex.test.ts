@@ -31,6 +31,15 @@ describe('MultiplexTransport settles every dispatched request exactly once', () 
     expect(t.pending).toBe(0);
   });
 
+  it('a server that throws on the message rejects the dispatch and keeps nothing pending (no deadline timer left)', async () => {
+    const t = new MultiplexTransport({ deadlineMs: 60_000 });
+    t.onmessage = () => {
+      throw new TypeError('schema.safeParse is not a function');
+    };
+    await expect(t.dispatch(request, {})).rejects.toThrow(/safeParse/);
+    expect(t.pending).toBe(0);
+  });
+
   it('answers with ERR_BACKEND_TIMEOUT after the deadline and cancels the work inside the server', async () => {
     const { t, seen } = silentServer(50);
     const res = (await t.dispatch(request, {})) as { id: number; error: { data: { code: string } } };

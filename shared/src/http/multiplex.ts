@@ -79,10 +79,18 @@ export class MultiplexTransport implements Transport {
   ): Promise<JSONRPCMessage> {
     if (this.#closed || !this.onmessage) return Promise.reject(new Error('transport is closed'));
     const internalId = randomUUID();
-    return new Promise<JSONRPCMessage>((resolve) => {
+    return new Promise<JSONRPCMessage>((resolve, reject) => {
       this.#pending.set(internalId, { originalId: request.id, resolve, timer: this.#deadline(internalId) });
       onCancel?.((why) => this.#cancel(internalId, why));
-      this.onmessage?.({ ...request, id: internalId }, extra);
+      try {
+        this.onmessage?.({ ...request, id: internalId }, extra);
+      } catch (err) {
+        // The server refused the message outright: nothing will answer it, so nothing may wait for it.
+        const pending = this.#pending.get(internalId);
+        if (pending) clearTimeout(pending.timer);
+        this.#pending.delete(internalId);
+        reject(err);
+      }
     });
   }
 
