@@ -356,6 +356,25 @@ describe('dashboards_search', () => {
     expect(second.cut).toBeUndefined();
   });
 
+  it('the last dashboard shown and one before it are both deleted: the next page starts right after it, skipping none', async () => {
+    const live = await new GrafanaSimulator(TOKEN).start();
+    try {
+      for (let i = 0; i < 20; i++) live.add({ uid: `gone-${i}`, title: `Gone ${String(i).padStart(2, '0')}` });
+      const svc = makeServices({ grafana: { url: live.url, auth: { token: TOKEN } } });
+      const uids = (r: Awaited<ReturnType<typeof call>>) => r.dashboards.map((d: { uid: string }) => d.uid);
+      const first = await call('dashboards_search', { limit: 10 }, svc);
+      expect(uids(first).at(-1)).toBe('gone-9');
+      live.dashboards.delete('gone-2');
+      live.dashboards.delete('gone-9');
+      const second = await call('dashboards_search', { limit: 5, cursor: first.nextCursor }, svc);
+      // from its old position the page would start at gone-12, skipping gone-10 and gone-11
+      expect(uids(second)).toEqual(['gone-10', 'gone-11', 'gone-12', 'gone-13', 'gone-14']);
+      expect(second.cut).toEqual([expect.stringMatching(/changed since the previous page/)]);
+    } finally {
+      await live.close();
+    }
+  });
+
   it('continues after the last dashboard shown when dashboards are saved, deleted or renamed between pages, and says so', async () => {
     const live = await new GrafanaSimulator(TOKEN).start();
     try {

@@ -256,17 +256,26 @@ export function demoRules(bulkGroups = 0): string {
 ${bulk}`;
 }
 
-/** Starts Alertmanager routing every alert to one receiver, grouped by `opts.groupBy` (alertname, service). */
-export function startAlertmanager(opts: { groupBy?: string[] } = {}): Promise<Proc> {
-  // The second receiver is never routed to: its name marks this instance's config.
+/**
+ * Starts Alertmanager routing every alert to one receiver, grouped by `opts.groupBy` (alertname, service);
+ * `opts.routes` sends alerts matching a matcher to their own receiver first.
+ */
+export function startAlertmanager(
+  opts: { groupBy?: string[]; routes?: { receiver: string; matcher: string }[] } = {},
+): Promise<Proc> {
+  const routes = opts.routes ?? [];
+  const children = routes.length
+    ? `  routes:\n${routes.map((r) => `    - receiver: ${r.receiver}\n      matchers: [${JSON.stringify(r.matcher)}]\n`).join('')}`
+    : '';
+  // The last receiver is never routed to: its name marks this instance's config.
   const config = (dir: string) => `route:
   receiver: blackhole
   group_by: ${JSON.stringify(opts.groupBy ?? ['alertname', 'service'])}
   group_wait: 1s
   group_interval: 1s
-receivers:
+${children}receivers:
   - name: blackhole
-  - name: ${marker(dir)}
+${routes.map((r) => `  - name: ${r.receiver}\n`).join('')}  - name: ${marker(dir)}
 `;
   return startProcess(
     'alertmanager',

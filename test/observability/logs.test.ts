@@ -484,3 +484,27 @@ describe("Loki's per-tenant limits (max_query_length, max_entries_limit_per_quer
     }
   });
 });
+
+describe('log label lists page by key', () => {
+  it('a value appearing before the cursor makes the next page repeat none, and says the list changed', async () => {
+    const own = new LokiSimulator();
+    await own.start();
+    try {
+      const svc = makeServices({ loki: { url: own.url } });
+      for (const v of ['m1', 'm2', 'm3', 'm4']) own.push({ app: v }, [{ atMs: now - 1000, line: 'x' }]);
+      own.push({ app: 'm5', zone: 'z' }, [{ atMs: now - 1000, line: 'x' }]);
+      const first = await call('logs_list_label_values', { label: 'app', limit: 2 }, svc);
+      expect(first.values).toEqual(['m1', 'm2']);
+      own.push({ app: 'a0' }, [{ atMs: now - 1000, line: 'x' }]);
+      const second = await call('logs_list_label_values', { label: 'app', limit: 2, cursor: first.nextCursor }, svc);
+      expect(second.values).toEqual(['m3', 'm4']);
+      expect(second.note).toMatch(/^The label values changed since the previous page/);
+      const names = await call('logs_list_labels', { limit: 1 }, svc);
+      own.push({ aaa: 'x' }, [{ atMs: now - 1000, line: 'x' }]);
+      const rest = await call('logs_list_labels', { limit: 1, cursor: names.nextCursor }, svc);
+      expect([names.labels, rest.labels]).toEqual([['app'], ['zone']]);
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -168,10 +168,22 @@ export function vendorMessage(body: unknown, maxChars = MAX_VENDOR_MESSAGE): str
   else if (body && typeof body === 'object') {
     const b = body as Record<string, unknown>;
     const candidate = b.error ?? b.message ?? b.msg;
-    text = typeof candidate === 'string' ? candidate : JSON.stringify(body);
+    text = typeof candidate === 'string' ? candidate : jsonText(body);
   }
   text = text.replace(/\s+/g, ' ').trim();
   return clipChars(text, maxChars) || '(empty body)';
+}
+
+/**
+ * A vendor's JSON as text, or a word on why not: JSON.stringify recurses, and a body nested some thousands of
+ * levels deep (JSON.parse reads it without recursing) overflows the stack, which was an internal error.
+ */
+function jsonText(body: unknown): string {
+  try {
+    return JSON.stringify(body) ?? '';
+  } catch {
+    return '(a JSON body nested too deeply to show)';
+  }
 }
 
 const MAX_NOTES = 5;

@@ -256,6 +256,15 @@ export class PrometheusBackend {
       QueryData,
       signal,
     );
+    // A range query is always evaluated to a matrix (promql Engine.NewRangeQuery; a scalar expression too): an
+    // answer of another type was read as "no series", a wrong answer given as an empty one.
+    if ((data as PromQueryData).resultType !== 'matrix') {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `Prometheus answered the range query with a ${(data as PromQueryData).resultType}, not the matrix a range query gives; check that the URL points at Prometheus (or a compatible API)`,
+        { backend: 'Prometheus', field: 'data.resultType' },
+      );
+    }
     refuseHistograms(data as PromQueryData, 'the range query');
     return { ...(data as PromQueryData), ...notes };
   }

@@ -1,4 +1,4 @@
-import { clipChars, ListPage, ToolError } from '@ravenhelm/kit';
+import { clipChars, type KeyPage, ListPage, newestFirstKey, pageByKey, ToolError, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
 import { labelsInput, ownValue, putLabel, StringMap } from '../labels.js';
@@ -14,16 +14,7 @@ import {
   toAmMatcher,
 } from '../matchers.js';
 import { formatDuration, instantOf, parseDuration } from '../time.js';
-import {
-  Cursor,
-  defineTool,
-  idKey,
-  type KeysetPage,
-  keysetPage,
-  listBudget,
-  newestFirstKey,
-  READ_ANNOTATIONS,
-} from './define.js';
+import { Cursor, defineTool, distinctKeys, listBudget, READ_ANNOTATIONS } from './define.js';
 
 const Labels = StringMap;
 
@@ -129,14 +120,14 @@ function newestFirst(a: string, b: string): number {
   return Number.isNaN(d) ? 0 : d; // two times that do not parse
 }
 
-/** byUrgency as a key (then the fingerprint), for paging by key: see keysetPage. */
+/** byUrgency as a key (then the fingerprint), for the kit's pageByKey. */
 function urgencyKey(a: AmAlert): string {
   const rank = ownValue(SEVERITY_RANK, a.labels.severity ?? '') ?? 4;
-  return `${rank}${newestFirstKey(instantOf(a.startsAt))}${idKey(a.fingerprint)}`;
+  return tupleKey(String(rank), newestFirstKey(instantOf(a.startsAt)), a.fingerprint);
 }
 
-/** The page fields of a keyset page, with its `cut` when the items before it changed. */
-function pageFields(page: KeysetPage<unknown>, what: string) {
+/** The page fields of a key page, with its `cut` when the items before it changed. */
+function pageFields(page: KeyPage<unknown>, what: string) {
   const { items: _items, changed, ...rest } = page;
   return {
     ...rest,
@@ -150,7 +141,7 @@ function pageFields(page: KeysetPage<unknown>, what: string) {
   };
 }
 
-/** `cut` of a list page: what changed before it (see keysetPage). */
+/** `cut` of a list page: what changed before it (the KeyPage's `changed`). */
 const ListCut = z.array(z.string()).optional();
 
 export const alertsList = defineTool({
@@ -183,10 +174,10 @@ export const alertsList = defineTool({
     const wanted = new Set(input.state ?? ALERT_STATES);
     const keyed = all
       .filter((a) => wanted.has(a.status.state))
-      .map((a) => ({ key: urgencyKey(a), row: summarizeAlert(a) }));
-    const page = keysetPage(keyed, {
-      tag: 'a',
+      .map((a) => ({ key: urgencyKey(a), item: summarizeAlert(a) }));
+    const page = pageByKey(distinctKeys(keyed), {
       tool: 'alerts_list',
+      bind: JSON.stringify([[...wanted].sort(), input.severity ?? null, input.matchers ?? []]),
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: listBudget(maxOutputBytes),
@@ -247,14 +238,11 @@ export const alertsListGroups = defineTool({
           : {}),
       };
     });
-    // A group is its receiver and labels; in the order of a hash of these, paged by it (see keysetPage).
-    const keyed = rows.map((row) => ({
-      key: idKey(JSON.stringify([row.receiver, Object.entries(row.labels).sort()])),
-      row,
-    }));
-    const page = keysetPage(keyed, {
-      tag: 'g',
+    // A group is its receiver and labels: listed by receiver, then label pairs by name (as Alertmanager's UI).
+    const keyed = rows.map((row) => ({ key: groupKey(row.receiver, row.labels), item: row }));
+    const page = pageByKey(distinctKeys(keyed), {
       tool: 'alerts_list_groups',
+      bind: JSON.stringify(input.matchers ?? []),
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: listBudget(maxOutputBytes),
@@ -262,6 +250,12 @@ export const alertsListGroups = defineTool({
     return { groups: page.items, ...pageFields(page, 'groups') };
   },
 });
+
+/** A group's key: its receiver, then its label pairs sorted by name (code-unit order, as the keys sort). */
+function groupKey(receiver: string, labels: Record<string, string>): string {
+  const pairs = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return tupleKey(receiver, ...pairs.flat());
+}
 
 const SILENCE_STATES = ['active', 'pending', 'expired'] as const;
 const SilenceSummary = z.object({
@@ -316,10 +310,10 @@ export const alertsListSilences = defineTool({
     };
     const keyed = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state) && mutes(s))
-      .map((s) => ({ key: `${newestFirstKey(instantOf(s.startsAt))}${idKey(s.id)}`, row: summarizeSilence(s) }));
-    const page = keysetPage(keyed, {
-      tag: 's',
+      .map((s) => ({ key: tupleKey(newestFirstKey(instantOf(s.startsAt)), s.id), item: summarizeSilence(s) }));
+    const page = pageByKey(distinctKeys(keyed), {
       tool: 'alerts_list_silences',
+      bind: JSON.stringify([[...wanted].sort(), labels ? Object.entries(labels).sort() : null, input.matchers ?? []]),
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: listBudget(maxOutputBytes),
@@ -366,17 +360,21 @@ export const alertsCreateSilence = defineTool({
       );
     }
     const now = Date.now();
-    const id = await alertmanager.createSilence(
-      {
-        matchers: matchers.map(toAmMatcher),
-        startsAt: new Date(now).toISOString(),
-        endsAt: new Date(now + seconds * 1000).toISOString(),
-        createdBy: input.author,
-        comment: input.comment,
-      },
-      signal,
-    );
-    return { silence: summarizeSilence(await alertmanager.silence(id, signal)) };
+    const sent = {
+      matchers: matchers.map(toAmMatcher),
+      startsAt: new Date(now).toISOString(),
+      endsAt: new Date(now + seconds * 1000).toISOString(),
+      createdBy: input.author,
+      comment: input.comment,
+    };
+    const id = await alertmanager.createSilence(sent, signal);
+    try {
+      return { silence: summarizeSilence(await alertmanager.silence(id, signal)) };
+    } catch (err) {
+      // The silence exists: failing here (Alertmanager busy, the call's time spent) made callers create it again.
+      if (signal.aborted) throw err;
+      return { silence: summarizeSilence({ ...sent, id, status: { state: 'active' } }) };
+    }
   },
 });
 

@@ -1,14 +1,13 @@
-import { createHash } from 'node:crypto';
 import {
   clipChars,
-  decodeCursor,
   encodeCursor,
   jsonBytes,
   ListPage,
+  pageByKey,
   pageList,
   RavenhelmError,
   sliceChars,
-  ToolError,
+  tupleKey,
 } from '@ravenhelm/kit';
 import { z } from 'zod';
 import {
@@ -27,7 +26,7 @@ import {
   variablesOfV2,
   withLibraryModel,
 } from './dashboard-model.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, setDigest, withoutItems } from './define.js';
+import { Cursor, defineTool, distinctKeys, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Library panel models fetched per call, at most. */
 const MAX_LIBRARY_FETCHES = 20;
@@ -74,7 +73,6 @@ export const dashboardsSearch = defineTool({
     cut: z.array(z.string()).optional(),
   }),
   handler: async (input, { grafana, signal, maxOutputBytes }) => {
-    const from = readSearchCursor(input.cursor);
     // Grafana returns at most 5000 hits per request (a larger limit is a 422): read on with `page`, bounded.
     const hits: GrafanaSearchHit[] = [];
     const seen = new Set<string>();
@@ -102,26 +100,34 @@ export const dashboardsSearch = defineTool({
         folderTitle: h.folderTitle,
         tags: h.tags ?? [],
         url: h.url ?? '',
-      }))
-      .sort(byTitle);
-    const uids = rows.map((d) => d.uid);
-    const { start, changed } = resume(from, uids);
-    const opts = { cursor: encodeCursor(start), limit: input.limit, maxBytes: listBudget(maxOutputBytes) };
+      }));
+    // One total order of our own, paged by key: Grafana's is not one (pkg/services/search/service.go sortedHits
+    // re-sorts each page by lower-case title after SQL cut the pages by byte order, so hits past 5000 restart the
+    // order; its sort.Sort leaves equal lower-case titles in no promised order, which may differ between calls).
+    const key = (d: { title: string; uid: string }) => tupleKey(d.title.toLowerCase(), d.title, d.uid);
+    const opts = {
+      tool: 'dashboards_search',
+      bind: JSON.stringify([input.query ?? null, input.tags ?? []]),
+      cursor: searchCursor(input.cursor),
+      limit: input.limit,
+      maxBytes: listBudget(maxOutputBytes),
+    };
     // The search names only the immediate folder; with nested folders the path says where it is. Paths are read
     // for the page's folders, then the page is cut again with them (a longer folder may leave room for fewer).
-    const paths = await folderPaths(pageList(rows, opts).items, grafana, signal);
-    const page = pageList(
-      rows.map(({ folderUid, folderTitle: _title, ...d }) => {
-        const path = folderUid ? paths.get(folderUid) : undefined;
-        return path ? { ...d, folder: path } : d;
-      }),
+    const first = pageByKey(distinctKeys(rows.map((item) => ({ key: key(item), item }))), opts);
+    const paths = await folderPaths(first.items, grafana, signal);
+    const { changed, ...page } = pageByKey(
+      distinctKeys(
+        rows.map(({ folderUid, folderTitle: _title, ...d }) => {
+          const path = folderUid ? paths.get(folderUid) : undefined;
+          return { key: key(d), item: path ? { ...d, folder: path } : d };
+        }),
+      ),
       opts,
     );
-    const end = start + page.returned;
     return {
       dashboards: page.items,
       ...withoutItems(page),
-      ...(page.truncated ? { nextCursor: searchCursor(end, uids) } : {}),
       ...(capped ? { capped } : {}),
       ...(changed ? { cut: [LIST_CHANGED] } : {}),
     };
@@ -129,68 +135,23 @@ export const dashboardsSearch = defineTool({
 });
 
 /**
- * One total order of our own: Grafana's is not one (pkg/services/search/service.go sortedHits re-sorts each
- * page by lower-case title after SQL cut the pages by byte order, so hits past 5000 restart the order; its
- * sort.Sort leaves equal lower-case titles in no promised order, which may differ between two calls).
- */
-function byTitle(a: { title: string; uid: string }, b: { title: string; uid: string }): number {
-  const x = a.title.toLowerCase();
-  const y = b.title.toLowerCase();
-  if (x !== y) return x < y ? -1 : 1;
-  if (a.title !== b.title) return a.title < b.title ? -1 : 1;
-  return a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0;
-}
-
-/**
- * Every call reads the whole search anew, in one order (byTitle), and
- * dashboards are saved, deleted and renamed between two calls: an offset alone would repeat or skip dashboards
- * without a word. The cursor carries, besides the position, a short hash of the last dashboard shown and a
- * digest of the set shown so far (order-free). The next page starts right after that dashboard wherever it now
- * stands (exact for every dashboard present in both reads that kept its title), and says when the set before
- * it is no longer the same, or when that dashboard is gone.
+ * Every call reads the whole search anew, and dashboards are saved, deleted and renamed between two calls: an
+ * offset alone would repeat or skip dashboards without a word. Paged by key, the next page starts right after
+ * the last dashboard shown wherever it now stands (by title, then uid), and says when the set before it changed.
  */
 const LIST_CHANGED =
   'dashboards matching this search changed since the previous page (saved, deleted or renamed): this page goes on after the last one shown, but ones now sorted before it are not listed and renamed ones may repeat; call again without cursor for a consistent list';
 
-const hashOf = (text: string, chars: number) => createHash('sha256').update(text).digest('base64url').slice(0, chars);
-
-function searchCursor(end: number, uids: readonly string[]): string {
-  return Buffer.from(`d:${end}:${hashOf(uids[end - 1] ?? '', 8)}:${setDigest(uids.slice(0, end))}`).toString(
-    'base64url',
-  );
-}
-
-interface SearchCursor {
-  offset: number;
-  last?: string;
-  digest?: string;
-}
-
-/** A cursor dashboards_search issued (a plain offset one from older replicas is read too). */
-export function readSearchCursor(cursor: string | undefined): SearchCursor {
-  if (!cursor) return { offset: 0 };
-  const m = /^d:(\d{1,9}):([A-Za-z0-9_-]{8}):([A-Za-z0-9_-]{11})$/.exec(
+/**
+ * The cursor as pageByKey reads it: one an older replica issued (`d:<offset>:<last>:<digest>`, base64url) goes on
+ * from its offset, as the kit's offset cursors do.
+ */
+function searchCursor(cursor: string | undefined): string | undefined {
+  if (!cursor) return cursor;
+  const old = /^d:(\d{1,9}):[A-Za-z0-9_-]{8}:[A-Za-z0-9_-]{11}$/.exec(
     Buffer.from(cursor, 'base64url').toString('utf8'),
   );
-  if (m) return { offset: Number(m[1]), last: m[2] as string, digest: m[3] as string };
-  try {
-    return { offset: decodeCursor(cursor) };
-  } catch {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      'cursor is not one dashboards_search issued; omit it to start from the first page',
-    );
-  }
-}
-
-/** Where the next page starts in today's list, and whether the dashboards before it changed. */
-function resume(from: SearchCursor, uids: readonly string[]): { start: number; changed: boolean } {
-  if (from.last === undefined) return { start: Math.min(from.offset, uids.length), changed: false };
-  const isLast = (i: number) => i >= 0 && i < uids.length && hashOf(uids[i] as string, 8) === from.last;
-  // where it was, or wherever it moved to
-  const at = isLast(from.offset - 1) ? from.offset - 1 : uids.findIndex((_, i) => isLast(i));
-  const start = at >= 0 ? at + 1 : Math.min(from.offset, uids.length);
-  return { start, changed: at < 0 || setDigest(uids.slice(0, start)) !== from.digest };
+  return old ? encodeCursor(Number(old[1])) : cursor;
 }
 
 /** Folder paths ("Team / Payments / Checkout") by uid, for at most MAX_FOLDER_FETCHES folders. */

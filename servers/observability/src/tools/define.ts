@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createToolDefiner, decodeCursor, encodeCursor, pageList, ToolError } from '@ravenhelm/kit';
+import { changedNote, createToolDefiner, pageByKey, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
 import type { GrafanaBackend } from '../backends/grafana.js';
@@ -64,72 +64,64 @@ export function setDigest(ids: readonly string[]): string {
     .slice(0, 11);
 }
 
-/** A short hex hash of an item's id: the tie-break of a keyset order (any total order will do). */
-export function idKey(id: string, chars = 12): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, chars);
-}
-
 /**
- * An instant as a fixed-width key that sorts newest first (ms from year 275760 down; years before 1970 too);
- * a time that does not parse sorts last.
+ * Entries for the kit's pageByKey, whose keys must be distinct: a key seen before (a backend that lists one
+ * item twice, two Alertmanager routes that give one receiver the same group labels) gets the next free
+ * occurrence number as a last tuple part, so the repeat keeps its place in the answer's order.
  */
-export function newestFirstKey(ms: number): string {
-  const MAX_MS = 8.64e15; // the ECMAScript time range, both ways
-  return Number.isFinite(ms) ? String(MAX_MS - ms).padStart(17, '0') : '9'.repeat(17);
-}
-
-/** A page of a keyset-ordered list, and whether the items before it changed since the cursor was issued. */
-export interface KeysetPage<T> {
-  items: T[];
-  total: number;
-  returned: number;
-  truncated: boolean;
-  nextCursor?: string;
-  changed: boolean;
-}
-
-const KEYSET_CURSOR = /^([a-z])\.([0-9a-f]{1,40})\.([A-Za-z0-9_-]{11})$/;
-
-/**
- * Pages a list that changes between calls (alerts resolve and fire, silences expire) by key, not by offset:
- * rows are ordered by their keys (plain string order, every key distinct); the cursor holds the last key shown
- * and a digest of the keys shown so far. The next page starts after that key wherever the list now stands (an
- * item gone or added before it shifts nothing), and `changed` says the set before it is not the one shown.
- */
-export function keysetPage<T>(
-  keyed: readonly { key: string; row: T }[],
-  opts: { tag: string; tool: string; cursor: string | undefined; limit: number; maxBytes: number },
-): KeysetPage<T> {
-  const sorted = [...keyed].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
-  const keys = sorted.map((k) => k.key);
-  const rows = sorted.map((k) => k.row);
-  let start = 0;
-  let changed = false;
-  if (opts.cursor) {
-    const m = KEYSET_CURSOR.exec(opts.cursor);
-    if (m && m[1] === opts.tag) {
-      const last = m[2] as string;
-      start = keys.findIndex((k) => k > last);
-      if (start < 0) start = keys.length;
-      changed = setDigest(keys.slice(0, start)) !== m[3];
-    } else {
-      // an offset cursor from an older replica, or none this tool issued
-      try {
-        start = Math.min(decodeCursor(opts.cursor), keys.length);
-      } catch {
-        throw new ToolError(
-          'ERR_INVALID_INPUT',
-          `cursor is not one ${opts.tool} issued; omit it to start from the first page`,
-        );
-      }
+export function distinctKeys<T>(entries: readonly { key: string; item: T }[]): { key: string; item: T }[] {
+  const wellFormed = entries.map((e) => ({ key: wellFormedKey(e.key), item: e.item }));
+  const taken = new Set(wellFormed.map((e) => e.key));
+  const seen = new Set<string>();
+  return wellFormed.map((e) => {
+    if (!seen.has(e.key)) {
+      seen.add(e.key);
+      return e;
     }
-  }
-  const page = pageList(rows, { cursor: encodeCursor(start), limit: opts.limit, maxBytes: opts.maxBytes });
-  const end = start + page.returned;
-  const { nextCursor: _offset, ...rest } = page;
-  return {
-    ...rest,
-    ...(page.truncated ? { nextCursor: `${opts.tag}.${keys[end - 1]}.${setDigest(keys.slice(0, end))}` } : {}),
-    changed,
-  };
+    let n = 1;
+    while (taken.has(tupleKey(e.key, String(n)))) n++;
+    const key = tupleKey(e.key, String(n));
+    taken.add(key);
+    return { key, item: e.item };
+  });
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A key as the cursor carries it back: a cursor holds the last key as UTF-8, where a lone surrogate (a backend's
+ * "\ud800" in a label value) becomes U+FFFD, which sorts after U+D800..U+FFFC: the next page started after every
+ * key in between and skipped them. Keys are sorted, and cursors cut, with U+FFFD in its place.
+ */
+function wellFormedKey(key: string): string {
+  return key.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/** What a page by key says when the items before it changed (the kit's changedNote); absent otherwise. */
+export const PageNote = z.string().optional();
+
+/**
+ * A page of `entries` by key (the kit's pageByKey over distinctKeys), its page fields, and a `note` when the
+ * items before it are not the set the cursor's page was cut from: `what` names the list, `why` adds a cause.
+ */
+export function keyPage<T>(
+  entries: readonly { key: string; item: T }[],
+  opts: {
+    tool: string;
+    bind: unknown;
+    cursor: string | undefined;
+    limit: number;
+    maxBytes: number;
+    what: string;
+    why?: string;
+  },
+): { items: T[]; total: number; returned: number; truncated: boolean; nextCursor?: string; note?: string } {
+  const { changed, ...page } = pageByKey(distinctKeys(entries), {
+    tool: opts.tool,
+    bind: JSON.stringify(opts.bind),
+    cursor: opts.cursor,
+    limit: opts.limit,
+    maxBytes: opts.maxBytes,
+  });
+  return changed ? { ...page, note: `${changedNote(opts.what)}${opts.why ?? ''}` } : page;
 }

@@ -1,9 +1,9 @@
-import { clipChars, jsonBytes, ListPage, pageList, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, sliceChars, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
 import { StringMap } from '../labels.js';
 import { EndInput, isoOfNanos, isoOfNanosExact, nanosOf, resolveRange, startInput, toNanos } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, keyPage, listBudget, PageNote, READ_ANNOTATIONS, withoutItems } from './define.js';
 import { logsQueryMetric } from './logs-metric.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
@@ -244,11 +244,21 @@ export const logsListLabels = defineTool({
     limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ labels: z.array(z.string()), ...ListPage }),
+  output: z.object({ labels: z.array(z.string()), ...ListPage, note: PageNote }),
   handler: async (input, { loki, signal, maxOutputBytes }) => {
     const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
     const all = await loki.labels(toNanos(start), toNanos(end), signal);
-    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    const page = keyPage(
+      all.map((n) => ({ key: n, item: n })),
+      {
+        tool: 'logs_list_labels',
+        bind: [input.start, input.end ?? null],
+        cursor: input.cursor,
+        limit: input.limit,
+        maxBytes: listBudget(maxOutputBytes),
+        what: 'The label names',
+      },
+    );
     return { labels: page.items, ...withoutItems(page) };
   },
 });
@@ -273,12 +283,22 @@ export const logsListLabelValues = defineTool({
     limit: z.number().int().min(1).max(1000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage }),
+  output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage, note: PageNote }),
   handler: async (input, { loki, signal, maxOutputBytes }) => {
     if (input.query !== undefined) checkStreamSelector(input.query);
     const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
     const all = await loki.labelValues(input.label, toNanos(start), toNanos(end), input.query, signal);
-    const page = pageList(all, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    const page = keyPage(
+      all.map((v) => ({ key: v, item: v })),
+      {
+        tool: 'logs_list_label_values',
+        bind: [input.label, input.query ?? null, input.start, input.end ?? null],
+        cursor: input.cursor,
+        limit: input.limit,
+        maxBytes: listBudget(maxOutputBytes),
+        what: 'The label values',
+      },
+    );
     return { label: input.label, values: page.items, ...withoutItems(page) };
   },
 });

@@ -1,9 +1,9 @@
-import { clipChars, decodeCursor, jsonBytes, ListPage, pageList, safeUrl, sliceChars, ToolError } from '@ravenhelm/kit';
+import { clipChars, decodeCursor, jsonBytes, ListPage, safeUrl, sliceChars, ToolError, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
+import { Cursor, defineTool, keyPage, listBudget, PageNote, READ_ANNOTATIONS, withoutItems } from './define.js';
 import {
   boundSeriesLabels,
   checkPointsPerSeries,
@@ -38,7 +38,10 @@ export const metricsQuery = defineTool({
   input: z.object({
     query: PromQL,
     time: TimeInput.optional(),
-    sort: z.enum(['none', 'desc', 'asc']).default('none'),
+    sort: z
+      .enum(['none', 'desc', 'asc'])
+      .default('none')
+      .describe('By value; none: as the query sorts, else by labels'),
     limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
@@ -51,6 +54,7 @@ export const metricsQuery = defineTool({
     infos: z.array(z.string()).optional(),
     cut: z.array(z.string()).optional(),
     ...ListPage,
+    note: PageNote,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
@@ -88,21 +92,27 @@ export const metricsQuery = defineTool({
     // An instant vector is evaluated at one time: it is said once, not on every sample.
     const at = vector[0]?.value?.[0];
     const samples = vector.map((s) => ({ labels: s.metric, value: String(s.value?.[1] ?? 'NaN') }));
-    if (input.sort !== 'none') {
-      const dir = input.sort === 'desc' ? -1 : 1;
-      // Prometheus writes infinities as "+Inf"/"-Inf", which Number() reads as NaN: a ratio divided by zero
-      // is the sample an agent wants first, not last with the NaNs.
-      const key = (v: string) =>
-        v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number.isNaN(Number(v)) ? null : Number(v);
-      samples.sort((a, b) => {
-        const av = key(a.value);
-        const bv = key(b.value);
-        if (av === null) return bv === null ? 0 : 1;
-        if (bv === null) return -1;
-        return av === bv ? 0 : av < bv ? -dir : dir;
-      });
-    }
-    const page = pageList(samples, opts);
+    // Paged by key: by labels, or by value then labels. A value moves between calls, so a sample can also move
+    // across the cursor: the page's note says when the ones before it changed.
+    const byValue = input.sort !== 'none';
+    // A query that orders its result itself (sort_desc(...), topk(...)) keeps Prometheus's order, by position.
+    const asAnswered = !byValue && ORDERING_QUERY.test(input.query);
+    const entries = samples.map((item, i) => {
+      const labels = labelsKey(item.labels);
+      const key = byValue
+        ? tupleKey(valueKey(item.value, input.sort === 'desc'), labels)
+        : asAnswered
+          ? tupleKey(String(i).padStart(6, '0'), labels)
+          : labels;
+      return { key, item };
+    });
+    const page = keyPage(entries, {
+      tool: 'metrics_query',
+      bind: [input.query, input.time ?? null, input.sort],
+      ...opts,
+      what: 'The samples',
+      why: byValue || asAnswered ? ' (a sample whose value changed can also show again, or be passed over)' : '',
+    });
     return {
       resultType: 'vector' as const,
       ...(at !== undefined ? { time: at } : {}),
@@ -190,7 +200,7 @@ export const metricsListNames = defineTool({
     limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ names: z.array(z.string()), warnings: Warnings, ...ListPage }),
+  output: z.object({ names: z.array(z.string()), warnings: Warnings, ...ListPage, note: PageNote }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const { values: all, warnings } = await prometheus.labelValues(
       '__name__',
@@ -201,10 +211,13 @@ export const metricsListNames = defineTool({
     );
     const needle = input.filter?.toLowerCase();
     const names = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
-    const page = pageList(names, {
+    const page = keyPage(byName(names), {
+      tool: 'metrics_list_names',
+      bind: [input.filter ?? null, input.match ?? []],
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: budgetBeside(maxOutputBytes, warnings),
+      what: 'The metric names',
     });
     return { names: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
@@ -223,13 +236,16 @@ export const metricsListLabels = defineTool({
     limit: z.number().int().min(1).max(2000).default(500),
     cursor: Cursor,
   }),
-  output: z.object({ labels: z.array(z.string()), warnings: Warnings, ...ListPage }),
+  output: z.object({ labels: z.array(z.string()), warnings: Warnings, ...ListPage, note: PageNote }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const { values: all, warnings } = await prometheus.labelNames(input.match, undefined, undefined, signal);
-    const page = pageList(all, {
+    const page = keyPage(byName(all), {
+      tool: 'metrics_list_labels',
+      bind: input.match ?? [],
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: budgetBeside(maxOutputBytes, warnings),
+      what: 'The label names',
     });
     return { labels: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
@@ -250,7 +266,13 @@ export const metricsListLabelValues = defineTool({
     limit: z.number().int().min(1).max(2000).default(200),
     cursor: Cursor,
   }),
-  output: z.object({ label: z.string(), values: z.array(z.string()), warnings: Warnings, ...ListPage }),
+  output: z.object({
+    label: z.string(),
+    values: z.array(z.string()),
+    warnings: Warnings,
+    ...ListPage,
+    note: PageNote,
+  }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const { values: all, warnings } = await prometheus.labelValues(
       input.label,
@@ -261,10 +283,13 @@ export const metricsListLabelValues = defineTool({
     );
     const needle = input.filter?.toLowerCase();
     const values = needle ? all.filter((n) => n.toLowerCase().includes(needle)) : all;
-    const page = pageList(values, {
+    const page = keyPage(byName(values), {
+      tool: 'metrics_list_label_values',
+      bind: [input.label, input.filter ?? null, input.match ?? []],
       cursor: input.cursor,
       limit: input.limit,
       maxBytes: budgetBeside(maxOutputBytes, warnings),
+      what: 'The label values',
     });
     return { label: input.label, values: page.items, ...(warnings ? { warnings } : {}), ...withoutItems(page) };
   },
@@ -292,13 +317,13 @@ export const metricsGetMetadata = defineTool({
   output: z.object({
     metrics: z.array(z.object({ metric: z.string(), type: z.string(), help: z.string(), unit: z.string() })),
     ...ListPage,
+    note: PageNote,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const meta = await prometheus.metadata(input.metric, signal);
     const needle = input.filter?.toLowerCase();
     const rows = Object.entries(meta)
       .filter(([name]) => !needle || name.toLowerCase().includes(needle))
-      .sort(([a], [b]) => a.localeCompare(b))
       .map(([metric, entries]) => ({
         metric,
         type: entries[0]?.type ?? 'unknown',
@@ -311,7 +336,17 @@ export const metricsGetMetadata = defineTool({
         `Prometheus has no metadata for ${input.metric}; check the name with metrics_list_names`,
       );
     }
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    const page = keyPage(
+      rows.map((item) => ({ key: item.metric, item })),
+      {
+        tool: 'metrics_get_metadata',
+        bind: [input.metric ?? null, input.filter ?? null],
+        cursor: input.cursor,
+        limit: input.limit,
+        maxBytes: listBudget(maxOutputBytes),
+        what: 'The metric list',
+      },
+    );
     return { metrics: page.items, ...withoutItems(page) };
   },
 });
@@ -345,6 +380,7 @@ export const metricsListTargets = defineTool({
       }),
     ),
     ...ListPage,
+    note: PageNote,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
     const data = await prometheus.targets('active', signal);
@@ -354,7 +390,6 @@ export const metricsListTargets = defineTool({
     const rank = { down: 0, unknown: 1, up: 2 } as const;
     const rows = all
       .filter((t) => !input.health || t.health === input.health)
-      .sort((a, b) => (rank[a.health] ?? 1) - (rank[b.health] ?? 1) || a.scrapeUrl.localeCompare(b.scrapeUrl))
       .map((t) => ({
         job: t.scrapePool,
         instance: t.labels.instance ?? '',
@@ -365,10 +400,67 @@ export const metricsListTargets = defineTool({
         lastScrapeDurationSeconds: t.lastScrapeDuration,
         labels: t.labels,
       }));
-    const page = pageList(rows, { cursor: input.cursor, limit: input.limit, maxBytes: listBudget(maxOutputBytes) });
+    // unhealthy first, then by scrape URL (one URL scraped by two jobs: by job, then by labels)
+    const page = keyPage(
+      rows.map((item) => ({
+        key: tupleKey(String(rank[item.health] ?? 1), item.scrapeUrl, item.job, labelsKey(item.labels)),
+        item,
+      })),
+      {
+        tool: 'metrics_list_targets',
+        bind: [input.health ?? null, input.job ?? null],
+        cursor: input.cursor,
+        limit: input.limit,
+        maxBytes: listBudget(maxOutputBytes),
+        what: 'The target list',
+        why: ' (a target whose health changed moves)',
+      },
+    );
     return { counts, targets: page.items, ...withoutItems(page) };
   },
 });
+
+/** Names as pageByKey entries: each its own key (Prometheus lists them sorted, each once). */
+function byName(names: readonly string[]): { key: string; item: string }[] {
+  return names.map((n) => ({ key: n, item: n }));
+}
+
+/** A label set as a key: its pairs in label-name order (the order Prometheus keeps a series' labels in). */
+/**
+ * A query whose outermost function orders its result: Prometheus keeps that order in an instant vector (sort,
+ * sort_desc, sort_by_label, sort_by_label_desc; topk and bottomk come back ranked), and the caller asked for it.
+ */
+const ORDERING_QUERY = /^\s*(?:sort|sort_desc|sort_by_label|sort_by_label_desc|topk|bottomk)\s*\(/;
+
+function labelsKey(labels: Record<string, string>): string {
+  const pairs = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return tupleKey(...pairs.flat());
+}
+
+/**
+ * A sample value as a fixed-width key that sorts in numeric order (descending when `desc`): the IEEE-754 bits
+ * with the sign flipped (negatives: all bits), as hex. Prometheus writes infinities "+Inf"/"-Inf"; NaN (and
+ * anything that does not parse) sorts last either way.
+ */
+function valueKey(value: string, desc: boolean): string {
+  const n = value === '+Inf' ? Infinity : value === '-Inf' ? -Infinity : value.trim() === '' ? NaN : Number(value);
+  if (Number.isNaN(n)) return 'z';
+  const buf = Buffer.alloc(8);
+  buf.writeDoubleBE(n === 0 ? 0 : n); // -0 and 0 are one value
+  let hi = buf.readUInt32BE(0);
+  let lo = buf.readUInt32BE(4);
+  if (hi & 0x80000000) {
+    hi = ~hi >>> 0;
+    lo = ~lo >>> 0;
+  } else {
+    hi = (hi | 0x80000000) >>> 0;
+  }
+  if (desc) {
+    hi = ~hi >>> 0;
+    lo = ~lo >>> 0;
+  }
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
 
 export const metricsTools = [
   metricsQuery,

@@ -15,7 +15,14 @@ export function hexId(id: string | undefined): string {
 /** An attribute's value as text; an array or key-value list as its JSON, bounded (and the cut stated) by the caller. */
 function attrValue(v: Record<string, unknown>): string {
   const raw = v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue;
-  return raw === undefined ? JSON.stringify(v) : String(raw);
+  if (raw !== undefined) return String(raw);
+  // OTLP values nest (arrayValue, kvlistValue hold values) to any depth Tempo stores; JSON.stringify recurses
+  // and overflowed the stack on some thousands of levels, which failed the whole call as an internal error.
+  try {
+    return JSON.stringify(v) ?? '';
+  } catch {
+    return '(a value nested too deeply to show)';
+  }
 }
 
 const KINDS = ['internal', 'server', 'client', 'producer', 'consumer'] as const;
