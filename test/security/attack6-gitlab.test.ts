@@ -138,7 +138,9 @@ describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
 
 describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () => {
   it('a file on a late page of a 3,000-file merge request is reached by following nextCursor; no answer asks to narrow anything', async () => {
-    const many = Array.from({ length: 3000 }, (_, i) => file(`src/f${String(i).padStart(4, '0')}.ts`, lines(1, `f${i}`)));
+    const many = Array.from({ length: 3000 }, (_, i) =>
+      file(`src/f${String(i).padStart(4, '0')}.ts`, lines(1, `f${i}`)),
+    );
     await withDiffs(
       many,
       async () => {

@@ -38,10 +38,8 @@ export const metricsQuery = defineTool({
   input: z.object({
     query: PromQL,
     time: TimeInput.optional(),
-    sort: z
-      .enum(['none', 'desc', 'asc'])
-      .default('none')
-      .describe('By value; none: as the query sorts, else by labels'),
+    // desc/asc: by value; none: as the query orders its result (sort_desc, topk), else by labels
+    sort: z.enum(['none', 'desc', 'asc']).default('none'),
     limit: z.number().int().min(1).max(500).default(100),
     cursor: Cursor,
   }),
