@@ -173,5 +173,6 @@ export {
   type ToolDeclaration,
   toSpec,
 } from './tool.js';
-export { clipChars, sliceChars } from './unicode.js';
+export { clipChars, sliceChars, wellFormed } from './unicode.js';
 export { compileUserPattern, type UserPattern } from './user-regex.js';
+export { visible } from './visible.js';

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_MAX_OUTPUT_BYTES, decodeCursor } from './budget.js';
 import { ToolError } from './errors.js';
+import { wellFormed } from './unicode.js';
 
 export interface KeyPage<T> {
   items: T[];
@@ -169,10 +170,6 @@ function resume(keys: readonly string[], at: KeyCursor): number {
   const i = keys.findIndex((k) => cmp(k, at.head) > 0);
   return i < 0 ? keys.length : i;
 }
-
-/** `text` with each lone surrogate as U+FFFD (String.prototype.toWellFormed, which TypeScript's ES2022 lib lacks). */
-const wellFormed = (text: string): string =>
-  text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 
 /**
  * A key that sorts by its parts in order (tuple order): ['a', 'z'] before ['ab', 'a']. Each NUL in a part is

@@ -107,7 +107,7 @@ describe('the blocking-file scan is bounded and shows names as they are', () => 
       const note = (result.structuredContent as Structured).note as string;
       expect(note).toMatch(/is not a YAML mapping/);
       expect(note.includes('\u202e') || note.includes('\u001b')).toBe(false);
-      expect(note).toContain('evil\\u{202e}gnp.\\u001b[2Jok.yml');
+      expect(note).toContain('"evil[U+202E]gnp.[U+001B][2Jok.yml"');
     } finally {
       rmSync(join(s.fx.dir, name), { force: true });
       await until(() => s.fx.sim.fileError === undefined);

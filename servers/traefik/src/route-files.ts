@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Dirent, promises as fs } from 'node:fs';
 import { join, sep } from 'node:path';
-import { ToolError } from '@ravenhelm/kit';
+import { ToolError, visible } from '@ravenhelm/kit';
 import { isMap, isScalar, parseDocument } from 'yaml';
 
 /** The first line of every file this server writes; files without it belong to someone else. */
@@ -22,16 +22,11 @@ const MAX_DEPTH = 8;
 const SCAN_MS = 1500;
 
 /**
- * A file name as a note shows it: JSON-quoted (controls escaped), with the characters that reorder or hide text
- * (DEL and C1 controls, bidirectional overrides and isolates, zero-width and format characters, separators, tag
- * characters) escaped too, as \u{...}; at most 200 characters.
+ * A file name as a note shows it: quoted, every character that hides or reorders text (controls, bidirectional
+ * overrides, zero-width characters, separators) shown as [U+XXXX] (the kit's `visible`); at most 200 characters.
  */
 function shownName(rel: string): string {
-  const clipped = rel.length > 200 ? `${rel.slice(0, 200)}...` : rel;
-  return JSON.stringify(clipped).replace(
-    /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu,
-    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
-  );
+  return JSON.stringify(visible(rel.length > 200 ? `${rel.slice(0, 200)}...` : rel, { oneLine: true }));
 }
 
 export interface RouteFile {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { changedNote, createToolDefiner, pageByKey, tupleKey } from '@ravenhelm/kit';
+import { changedNote, createToolDefiner, pageByKey, tupleKey, wellFormed } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
 import type { GrafanaBackend } from '../backends/grafana.js';
@@ -70,10 +70,10 @@ export function setDigest(ids: readonly string[]): string {
  * occurrence number as a last tuple part, so the repeat keeps its place in the answer's order.
  */
 export function distinctKeys<T>(entries: readonly { key: string; item: T }[]): { key: string; item: T }[] {
-  const wellFormed = entries.map((e) => ({ key: wellFormedKey(e.key), item: e.item }));
-  const taken = new Set(wellFormed.map((e) => e.key));
+  const cleaned = entries.map((e) => ({ key: wellFormed(e.key), item: e.item }));
+  const taken = new Set(cleaned.map((e) => e.key));
   const seen = new Set<string>();
-  return wellFormed.map((e) => {
+  return cleaned.map((e) => {
     if (!seen.has(e.key)) {
       seen.add(e.key);
       return e;
@@ -84,17 +84,6 @@ export function distinctKeys<T>(entries: readonly { key: string; item: T }[]): {
     taken.add(key);
     return { key, item: e.item };
   });
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/**
- * A key as the cursor carries it back: a cursor holds the last key as UTF-8, where a lone surrogate (a backend's
- * "\ud800" in a label value) becomes U+FFFD, which sorts after U+D800..U+FFFC: the next page started after every
- * key in between and skipped them. Keys are sorted, and cursors cut, with U+FFFD in its place.
- */
-function wellFormedKey(key: string): string {
-  return key.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 /** What a page by key says when the items before it changed (the kit's changedNote); absent otherwise. */
