@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { AuthError, isAuthError } from '../errors.js';
+import { ExpiringCache } from '../oauth/cache.js';
 import { validateSvid } from './svid.js';
 import { checkClientAuthEku, MAX_CHAIN_LENGTH, parsePemCertificates, verifyChainTo } from './x509.js';
 
@@ -152,7 +153,8 @@ type ForwardedEntry =
   | { ok: true; spiffeId: string; certificate: Buffer; from: number; until: number }
   | { ok: false; reason: string; from: number; until: number };
 
-const forwardedCache = new Map<string, ForwardedEntry>();
+/** The token cache's bounded LRU, in milliseconds here. */
+const forwardedCache = new ExpiringCache<ForwardedEntry>(FORWARDED_CACHE_MAX);
 const forwardedStats = { hits: 0, misses: 0 };
 /** Each trust bundle seen gets a generation; a new one (a rotation) empties the cache. */
 const bundleGenerations = new Map<string, number>();
@@ -184,12 +186,9 @@ function forwardedKey(headerValue: string, bundle: string, trustDomain: string):
 }
 
 function remember(key: string, entry: ForwardedEntry): void {
-  if (entry.until <= entry.from) return;
-  if (forwardedCache.size >= FORWARDED_CACHE_MAX) {
-    const oldest = forwardedCache.keys().next().value;
-    if (oldest !== undefined) forwardedCache.delete(oldest);
-  }
-  forwardedCache.set(key, entry);
+  // ExpiringCache keeps an entry while now < its end: + 1 keeps it through `until`, as a certificate is valid
+  // through its notAfter (and one ending at the moment it was verified is not kept, as before).
+  forwardedCache.set(key, entry, entry.until + 1, entry.from + 1);
 }
 
 function decodeForwardedCert(part: string, index: number): X509Certificate {
@@ -227,16 +226,13 @@ export function peerFromForwardedCert(
   const now = opts.now ?? new Date();
   const t = now.getTime();
   const key = forwardedKey(headerValue, opts.bundle, opts.trustDomain);
-  const hit = forwardedCache.get(key);
-  if (hit) {
-    forwardedCache.delete(key);
-    if (hit.from <= t && t <= hit.until) {
-      forwardedCache.set(key, hit); // most recently used
-      forwardedStats.hits++;
-      if (!hit.ok) throw peerInvalid(hit.reason);
-      // A copy: a caller that writes to it must not change what the next request is served.
-      return { spiffeId: hit.spiffeId, certificate: Buffer.from(hit.certificate) };
-    }
+  const hit = forwardedCache.get(key, t);
+  // A clock before the moment the entry was verified (a test's `now`, a clock set back) verifies again.
+  if (hit && hit.from <= t) {
+    forwardedStats.hits++;
+    if (!hit.ok) throw peerInvalid(hit.reason);
+    // A copy: a caller that writes to it must not change what the next request is served.
+    return { spiffeId: hit.spiffeId, certificate: Buffer.from(hit.certificate) };
   }
   forwardedStats.misses++;
   try {
