@@ -70,6 +70,7 @@ export function oauthAuthenticatorFactory(
         resource: resourceUrl,
         audiences: auth.audiences,
         ...(auth.jwksUri ? { jwksUri: auth.jwksUri } : {}),
+        ...(auth.jwksCacheMaxAgeSeconds ? { jwksCacheMaxAgeSeconds: auth.jwksCacheMaxAgeSeconds } : {}),
         ...(auth.introspection ? { introspection: auth.introspection } : {}),
         ...(auth.projectId ? { projectId: auth.projectId } : {}),
         roleScopes: auth.roleScopes,

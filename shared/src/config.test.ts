@@ -69,6 +69,17 @@ describe('loadConfig', () => {
     expect(c.auth.introspection).toMatchObject({ clientId: 'rs', maxConcurrent: 4 });
   });
 
+  it('reads how long a key set and the JWTs it verified are trusted, within the auth package bounds', () => {
+    const env = { RAVENHELM_AUTH_JWKS_CACHE_MAX_AGE_SECONDS: '3600' };
+    expect(loadConfig({ backendSchema, env }).auth.jwksCacheMaxAgeSeconds).toBe(3600);
+    expect(loadConfig({ backendSchema }).auth.jwksCacheMaxAgeSeconds).toBeUndefined();
+    for (const bad of ['0', '86401', 'soon']) {
+      expect(() => loadConfig({ backendSchema, env: { RAVENHELM_AUTH_JWKS_CACHE_MAX_AGE_SECONDS: bad } })).toThrow(
+        /auth\.jwksCacheMaxAgeSeconds/,
+      );
+    }
+  });
+
   it('passes the private_key_jwt key settings through, and redacts the key JSON', () => {
     const c = loadConfig({
       backendSchema,
@@ -104,6 +115,34 @@ describe('loadConfig', () => {
     expect(shown('rediss://cache.internal:6380/2?password=pw2')).toBe('rediss://cache.internal:6380/2?[redacted]');
     expect(shown('redis://user:pw3@cache:6379')).toBe('redis://[redacted]@cache:6379');
     expect(shown('redis://cache:6379')).toBe('redis://cache:6379');
+  });
+});
+
+describe('HTTP connection limits', () => {
+  it('defaults bound slow clients and connections; the environment sets them', () => {
+    const d = loadConfig({ backendSchema, env: {} }).http;
+    expect([d.maxConnections, d.headersTimeoutMs, d.requestTimeoutMs]).toEqual([1000, 10_000, 30_000]);
+    const c = loadConfig({
+      backendSchema,
+      env: {
+        RAVENHELM_HTTP_MAX_CONNECTIONS: '64',
+        RAVENHELM_HTTP_HEADERS_TIMEOUT_MS: '2000',
+        RAVENHELM_HTTP_REQUEST_TIMEOUT_MS: '5000',
+      },
+    }).http;
+    expect([c.maxConnections, c.headersTimeoutMs, c.requestTimeoutMs]).toEqual([64, 2000, 5000]);
+  });
+
+  it('refuses a request deadline shorter than the headers deadline, and a cap of 0, naming the variables', () => {
+    expect(() =>
+      loadConfig({
+        backendSchema,
+        env: { RAVENHELM_HTTP_HEADERS_TIMEOUT_MS: '20000', RAVENHELM_HTTP_REQUEST_TIMEOUT_MS: '5000' },
+      }),
+    ).toThrow(/RAVENHELM_HTTP_REQUEST_TIMEOUT_MS.*at least as long as .*RAVENHELM_HTTP_HEADERS_TIMEOUT_MS/);
+    expect(() => loadConfig({ backendSchema, env: { RAVENHELM_HTTP_MAX_CONNECTIONS: '0' } })).toThrow(
+      /http\.maxConnections: .* \(from RAVENHELM_HTTP_MAX_CONNECTIONS\)/,
+    );
   });
 });
 

@@ -200,8 +200,25 @@ export const KitConfigSchema = z.object({
        * turn it off if a call ever behaves differently over HTTP than over stdio.
        */
       fastPath: bool.default(true),
+      /**
+       * Connections held open at once (TLS handshakes and idle keep-alive included); one more is dropped on
+       * accept, before a byte is read or a handshake done, so slow or idle clients cannot take every file
+       * descriptor. Keep it below the open-file limit (`ulimit -n`) less what the process needs besides.
+       */
+      maxConnections: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+      /**
+       * How long a connection may take to send a request's headers (and, over TLS, its handshake), from
+       * its first byte: a client trickling them (slowloris) is answered 408 and cut off after it.
+       */
+      headersTimeoutMs: z.coerce.number().int().min(100).max(300_000).default(10_000),
+      /** How long a connection may take to send a whole request, body included (a trickled body: 408). Not the answer's time. */
+      requestTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(30_000),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, {
+      message:
+        'http.requestTimeoutMs (RAVENHELM_HTTP_REQUEST_TIMEOUT_MS) bounds the whole request, headers included: set it at least as long as http.headersTimeoutMs (RAVENHELM_HTTP_HEADERS_TIMEOUT_MS)',
+    }),
   limits: z
     .object({
       maxOutputBytes: z.coerce
@@ -229,6 +246,11 @@ export const KitConfigSchema = z.object({
       mode: z.enum(['oauth', 'none']).default('oauth'),
       issuer: z.string().optional(),
       jwksUri: z.string().optional(),
+      /**
+       * How long a fetched key set, and a JWT verified with it, is trusted (the auth package's default: 600 s).
+       * A withdrawn key stops being accepted within it; a JWKS outage longer than it refuses every JWT.
+       */
+      jwksCacheMaxAgeSeconds: z.coerce.number().int().min(1).max(86_400).optional(),
       audiences: csv.default([]),
       introspection: z
         .object({
@@ -399,6 +421,7 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUTH_MODE: 'auth.mode',
   RAVENHELM_AUTH_ISSUER: 'auth.issuer',
   RAVENHELM_AUTH_JWKS_URI: 'auth.jwksUri',
+  RAVENHELM_AUTH_JWKS_CACHE_MAX_AGE_SECONDS: 'auth.jwksCacheMaxAgeSeconds',
   RAVENHELM_AUTH_AUDIENCES: 'auth.audiences',
   RAVENHELM_AUTH_PROJECT_ID: 'auth.projectId',
   RAVENHELM_AUTH_ALLOWED_ORG_IDS: 'auth.allowedOrgIds',
@@ -419,6 +442,9 @@ export const KIT_ENV: Readonly<Record<string, string>> = {
   RAVENHELM_AUDIT_KEEP_FILES: 'audit.keepFiles',
   RAVENHELM_SHUTDOWN_GRACE_MS: 'http.shutdownGraceMs',
   RAVENHELM_HTTP_FAST_PATH: 'http.fastPath',
+  RAVENHELM_HTTP_MAX_CONNECTIONS: 'http.maxConnections',
+  RAVENHELM_HTTP_HEADERS_TIMEOUT_MS: 'http.headersTimeoutMs',
+  RAVENHELM_HTTP_REQUEST_TIMEOUT_MS: 'http.requestTimeoutMs',
   RAVENHELM_RATE_LIMIT_POINTS: 'rateLimit.points',
   RAVENHELM_RATE_LIMIT_WINDOW_SECONDS: 'rateLimit.durationSeconds',
   RAVENHELM_REDIS_URL: 'redis.url',

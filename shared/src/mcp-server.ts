@@ -74,7 +74,9 @@ export function createMcpServer(opts: McpServerOptions): Server {
       { code: 'ERR_METHOD_NOT_FOUND' },
     );
   };
-  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+  server.setRequestHandler(ListToolsRequestSchema, async (req, extra) => {
+    const badCursor = cursorFault(req.params?.cursor);
+    if (badCursor) throw new McpError(ErrorCode.InvalidParams, badCursor, { code: 'ERR_INVALID_INPUT' });
     const { principal } = callerOf(extra.authInfo, opts.localPrincipal);
     return { tools: await opts.pipeline.listToolsFor(principal) };
   });
@@ -94,6 +96,16 @@ export function createMcpServer(opts: McpServerOptions): Server {
     });
   });
   return server;
+}
+
+/**
+ * tools/list answers every tool in one page and never returns `nextCursor`, so any cursor a client sends
+ * was not issued here: MCP pagination says an invalid cursor SHOULD be -32602 Invalid params (a list
+ * answered anyway would let the client believe it read page two). Both eras' tools/list handlers ask this.
+ */
+export function cursorFault(cursor: unknown): string | undefined {
+  if (cursor === undefined) return undefined;
+  return 'invalid cursor: this server lists every tool in one page and never issues a cursor; send tools/list without a cursor';
 }
 
 /** What a transport hands the tools/call handler besides the message: the call's signal and ids. */

@@ -486,10 +486,7 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     return { transport, classifyEra: m.classifyEra };
   });
   let draining = false;
-  const server = opts.tls ? createHttpsServer(opts.tls.options) : createHttpServer();
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = config.limits.callTimeoutMs + 30_000;
+  const server = createListener(config.http, opts.tls?.options, rt.logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
@@ -592,6 +589,53 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
       return shutdownPromise;
     },
   };
+}
+
+/** How often a warning about connections dropped over http.maxConnections may be logged. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The HTTP(S) listener, bounded against slow and idle clients. Node's own defaults leave a connection
+ * 60 s to send its headers, 300 s for the whole request and 120 s for a TLS handshake, check those
+ * deadlines only every 30 s, and accept connections without limit: a few thousand sockets trickling a
+ * byte at a time held the process's file descriptors for minutes. Here:
+ * - headers (and the TLS handshake) within http.headersTimeoutMs, the whole request within
+ *   http.requestTimeoutMs (408, then the connection is closed), checked at least every second;
+ * - at most http.maxConnections sockets: one more is dropped on accept by Node (`maxConnections`),
+ *   before a byte is parsed or a handshake started, the cheapest refusal there is;
+ * - idle keep-alive connections close after 65 s, longer than the usual load balancer idle timeout (60 s),
+ *   so the balancer, not this server, closes them and never sends a request on a socket being closed.
+ * The answer to a request is not bounded here: the call timeout and the transport deadline bound it.
+ */
+function createListener(
+  http: FullConfig<z.ZodObject>['http'],
+  tls: import('node:tls').TlsOptions | undefined,
+  logger: Logger,
+): HttpServer {
+  const checking = {
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))),
+  };
+  const server = tls
+    ? createHttpsServer({ ...tls, ...checking, handshakeTimeout: http.headersTimeoutMs })
+    : createHttpServer(checking);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = http.headersTimeoutMs;
+  server.requestTimeout = http.requestTimeoutMs;
+  server.maxConnections = http.maxConnections;
+  let dropped = 0;
+  let lastLog = 0;
+  server.on('drop', () => {
+    dropped++;
+    const now = Date.now();
+    if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
+    lastLog = now;
+    logger.warn(
+      { dropped, maxConnections: http.maxConnections },
+      'connections over http.maxConnections dropped on accept: raise RAVENHELM_HTTP_MAX_CONNECTIONS (within the open-file limit) if these are real clients',
+    );
+    dropped = 0;
+  });
+  return server;
 }
 
 /**

@@ -33,10 +33,10 @@ async function harness() {
 }
 
 describe('GuardedStdioTransport.drain', () => {
-  it('waits for every request taken (reused ids counted) and refuses new ones with ERR_SHUTTING_DOWN', async () => {
+  it('waits for every request taken and refuses new ones with ERR_SHUTTING_DOWN', async () => {
     const { t, written, handed, line, tick } = await harness();
     line({ jsonrpc: '2.0', id: 1, method: 'ping' });
-    line({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    line({ jsonrpc: '2.0', id: 2, method: 'ping' });
     line({ jsonrpc: '2.0', id: 'x', method: 'ping' });
     await tick();
     expect(t.inflight).toBe(3);
@@ -44,19 +44,42 @@ describe('GuardedStdioTransport.drain', () => {
     const draining = t.drain(5_000).then(() => {
       drained = true;
     });
-    line({ jsonrpc: '2.0', id: 2, method: 'ping' });
+    line({ jsonrpc: '2.0', id: 3, method: 'ping' });
     await tick();
     expect(handed).toHaveLength(3);
-    expect(written).toEqual([expect.objectContaining({ id: 2, error: expect.objectContaining({ code: -32000 }) })]);
+    expect(written).toEqual([expect.objectContaining({ id: 3, error: expect.objectContaining({ code: -32000 }) })]);
     await t.send({ jsonrpc: '2.0', id: 1, result: {} });
     await t.send({ jsonrpc: '2.0', id: 'x', result: {} });
     await tick();
-    expect(drained).toBe(false); // the second request under id 1 is still running
+    expect(drained).toBe(false); // the request under id 2 is still running
     // A notification from the server is no answer; a cancelled request is not answered (MCP).
     await t.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x' } });
-    line({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } });
+    line({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 2 } });
     await draining;
     expect(t.inflight).toBe(0);
+    await t.close();
+  });
+
+  it('refuses a request under the id of one still running (MCP: ids are unique within a session); an answered id may come again', async () => {
+    const { t, written, handed, line, tick } = await harness();
+    line({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    line({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    await tick();
+    expect(handed).toEqual([expect.objectContaining({ id: 1, method: 'ping' })]);
+    expect(written).toEqual([
+      expect.objectContaining({
+        id: 1,
+        error: expect.objectContaining({ code: -32600, data: { code: 'ERR_BAD_REQUEST' } }),
+      }),
+    ]);
+    expect(written[0]).toMatchObject({
+      error: { message: expect.stringMatching(/already used by a request still running/) },
+    });
+    expect(t.inflight).toBe(1);
+    await t.send({ jsonrpc: '2.0', id: 1, result: {} });
+    line({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    await tick();
+    expect(handed).toHaveLength(2);
     await t.close();
   });
 

@@ -7,7 +7,7 @@ import { RavenhelmError } from './errors.js';
 import { hasEnvelopeClaim } from './http/era.js';
 import type { classifyEnvelope } from './http/modern.js';
 import { createMcpServer } from './mcp-server.js';
-import { classifyMessage, errorResponse, MAX_ID_CHARS, type RequestId, toolNameOf } from './message.js';
+import { classifyMessage, clip, errorResponse, MAX_ID_CHARS, type RequestId, toolNameOf } from './message.js';
 import type { SuiteRuntime } from './runtime.js';
 import { stringifyWellFormed } from './unicode.js';
 
@@ -65,7 +65,7 @@ export class GuardedStdioTransport implements Transport {
   #size = 0;
   #discarding = false;
   #closed = false;
-  /** Requests handed to a server (either era) and not answered yet, by id (a client may reuse one). */
+  /** Requests handed to a server (either era) and not answered yet, by id (one each: a running id is not reused). */
   readonly #inflight = new Map<RequestId, number>();
   /** Set by `drain`: new requests are refused; called when the last in-flight request is answered. */
   #drained: (() => void) | undefined;
@@ -217,7 +217,20 @@ export class GuardedStdioTransport implements Transport {
         this.#answer(id, new RavenhelmError('ERR_SHUTTING_DOWN', 'the server is shutting down; start it again'));
         return;
       }
-      this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
+      if (this.#inflight.has(id)) {
+        // MCP: a request id MUST NOT be reused within the session. Both servers key a running request's
+        // cancellation by its id, so a second one under a running id made notifications/cancelled stop the
+        // wrong call, and the shutdown drain stop waiting for a call still running (its answer lost).
+        this.#answer(
+          id,
+          new RavenhelmError(
+            'ERR_BAD_REQUEST',
+            `request id ${clip(JSON.stringify(id))} is already used by a request still running: MCP request ids are unique within a session; send this request under a new id`,
+          ),
+        );
+        return;
+      }
+      this.#inflight.set(id, 1);
     }
     if (era.modern && id !== null) this.modern.pending.add(id);
     const cancelled =

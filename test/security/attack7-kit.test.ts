@@ -24,75 +24,103 @@ afterEach(async () => {
   await Promise.all(peers.splice(0).map((p) => p.stop()));
 });
 
-/** The echo bin over stdio with its own audit file; returns the peer and a reader of its audit records. */
-async function startPeer(): Promise<{
-  peer: StdioPeer;
-  audit: () => { tool: string; phase: string; requestId: string }[];
-}> {
+type AuditRecord = { tool: string; phase: string; requestId: string };
+type Answer = { id?: unknown; result?: unknown; error?: { code?: number; message?: string; data?: { code?: string } } };
+
+/**
+ * The echo bin over stdio with its own audit file; returns the peer and readers of its audit records.
+ * It is stopped after the test, unless `untilStopped` (the caller stops it).
+ */
+async function startPeer(
+  untilStopped = false,
+): Promise<{ peer: StdioPeer; audit: () => AuditRecord[]; outcomes: () => AuditRecord[] }> {
   const file = join(dir, `audit-${++auditSeq}.jsonl`);
   const peer = await StdioPeer.start({ RAVENHELM_AUDIT_FILE: file });
-  peers.push(peer);
-  const audit = () =>
+  if (!untilStopped) peers.push(peer);
+  const audit = (): AuditRecord[] =>
     readFileSync(file, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l));
-  return { peer, audit };
+  return { peer, audit, outcomes: () => audit().filter((r) => r.phase === 'outcome') };
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const callLine = (id: number, name: string, args: Record<string, unknown>) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
-/** Every line the peer writes until it exits (or `ms` pass), parsed. */
-async function linesUntilExit(
-  peer: StdioPeer,
-  ms: number,
-): Promise<{ id?: unknown; result?: unknown; error?: { data?: { code?: string } } }[]> {
-  const exited = new Promise<void>((resolve) => {
-    if (!peer.alive) resolve();
-    peer.child.once('exit', () => resolve());
+/** Writes one line and parses the answer; fails the test (with the server's stderr) when none comes. */
+async function ask(peer: StdioPeer, line: string): Promise<Answer> {
+  const answer = await peer.send(line, 5000);
+  expect(answer, peer.stderr).toBeDefined();
+  return JSON.parse(answer as string);
+}
+
+/** The peer still serves: a ping is answered under its id. */
+async function expectServing(peer: StdioPeer, id: number): Promise<void> {
+  expect(await ask(peer, `{"jsonrpc":"2.0","id":${id},"method":"ping"}`)).toEqual({ jsonrpc: '2.0', id, result: {} });
+  expect(peer.alive).toBe(true);
+}
+
+/** Resolves when the peer's process has exited, or after `ms`. */
+function exited(peer: StdioPeer, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!peer.alive) return resolve();
+    const t = setTimeout(resolve, ms);
+    peer.child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
   });
-  await Promise.race([exited, new Promise((r) => setTimeout(r, ms))]);
+}
+
+/** Every line the peer writes until it exits (or `ms` pass), parsed. */
+async function linesUntilExit(peer: StdioPeer, ms: number): Promise<Answer[]> {
+  await exited(peer, ms);
   const lines = [];
   for (let line = await peer.next(50); line !== undefined; line = await peer.next(50)) lines.push(JSON.parse(line));
   return lines;
 }
 
-describe('stdio: one line must never end the process', () => {
+/**
+ * The cases that must leave the process serving share one peer (each ends by proving it still serves);
+ * the cases about the end of a session below each end their own.
+ */
+describe('stdio: lines that must be answered or ignored, never end the process', () => {
+  let peer: StdioPeer;
+  let audit: () => AuditRecord[];
+  beforeAll(async () => {
+    ({ peer, audit } = await startPeer(true));
+  }, 60_000);
+  afterAll(async () => {
+    await peer?.stop();
+  });
+
   it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(
     'a request whose method is "%s" (an Object.prototype member) is answered under its id; the server lives on',
     async (method) => {
-      const { peer } = await startPeer();
-      const answer = await peer.send(JSON.stringify({ jsonrpc: '2.0', id: 41, method }), 5000);
-      expect(answer, peer.stderr).toBeDefined();
-      const parsed = JSON.parse(answer as string);
-      expect(parsed.id).toBe(41);
-      expect(parsed.error.code).toBeLessThan(0);
+      const answer = await ask(peer, JSON.stringify({ jsonrpc: '2.0', id: 41, method }));
+      expect(answer.id).toBe(41);
+      expect(answer.error?.code).toBeLessThan(0);
       // The same method as a notification is not answered, and the process still serves the next line.
       peer.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method })}\n`);
-      const pong = await peer.send('{"jsonrpc":"2.0","id":42,"method":"ping"}', 5000);
-      expect(JSON.parse(pong as string)).toEqual({ jsonrpc: '2.0', id: 42, result: {} });
-      expect(peer.alive).toBe(true);
+      await expectServing(peer, 42);
     },
     30_000,
   );
-});
 
-describe('stdio: every answer is one line', () => {
-  it('a refusal quoting U+2028/U+2029 from the input escapes them (a client splitting on them reads one message)', async () => {
-    const { peer } = await startPeer();
+  it('every answer is one line: a refusal quoting U+2028/U+2029 from the input escapes them (a client splitting on them reads one message)', async () => {
     const answer = await peer.send('{"jsonrpc":"2.0","id":51,"method":"ping","a\u2028b\u2029c":1}', 5000);
     expect(answer).toBeDefined();
     expect(answer).not.toMatch(/[\u2028\u2029]/);
     const parsed = JSON.parse(answer as string);
     expect(parsed).toMatchObject({ id: 51, error: { code: -32600 } });
     expect(parsed.error.message).toContain('a\u2028b\u2029c');
+    await expectServing(peer, 52);
   }, 30_000);
-});
 
-describe('stdio: bytes that are not UTF-8 (RFC 8259 8.1), as HTTP refuses them', () => {
-  it('a tools/call with a Latin-1 byte is refused under its id and does not run with "caf\\uFFFD"', async () => {
-    const { peer, audit } = await startPeer();
+  it('bytes that are not UTF-8 (RFC 8259 8.1), as HTTP refuses them: a tools/call with a Latin-1 byte is refused under its id and does not run with "caf\\uFFFD"', async () => {
     const line = Buffer.concat([
       Buffer.from(
         '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo_say","arguments":{"message":"caf',
@@ -113,15 +141,16 @@ describe('stdio: bytes that are not UTF-8 (RFC 8259 8.1), as HTTP refuses them',
         Buffer.from('"}}\n'),
       ]),
     );
-    const pong = JSON.parse((await peer.send('{"jsonrpc":"2.0","id":8,"method":"ping"}', 5000)) as string);
-    expect(pong).toEqual({ jsonrpc: '2.0', id: 8, result: {} });
+    await expectServing(peer, 8);
     expect(audit().filter((r) => r.tool === 'echo_say')).toEqual([]);
   }, 30_000);
 
   it('a leading byte order mark (PowerShell, Notepad) is ignored, as over HTTP', async () => {
-    const { peer } = await startPeer();
-    const answer = await peer.send('\ufeff{"jsonrpc":"2.0","id":"bom","method":"ping"}', 5000);
-    expect(JSON.parse(answer as string)).toEqual({ jsonrpc: '2.0', id: 'bom', result: {} });
+    expect(await ask(peer, '\ufeff{"jsonrpc":"2.0","id":"bom","method":"ping"}')).toEqual({
+      jsonrpc: '2.0',
+      id: 'bom',
+      result: {},
+    });
   }, 30_000);
 });
 
@@ -137,26 +166,22 @@ describe('stdio: the end of the session loses nothing', () => {
   }, 30_000);
 
   it('end of input while a call runs: its answer is written before the process exits (it was audited as a success)', async () => {
-    const { peer, audit } = await startPeer();
+    const { peer, outcomes } = await startPeer();
     peer.child.stdin.end(`${callLine(9, 'echo_slow', { ms: 700 })}\n`);
     const lines = await linesUntilExit(peer, 10_000);
     expect(lines.map((l) => l.id)).toEqual([9]);
     expect(lines[0]?.result).toMatchObject({ structuredContent: { aborted: false } });
     expect(peer.child.exitCode).toBe(0);
-    expect(
-      audit()
-        .filter((r) => r.phase === 'outcome')
-        .map((r) => r.requestId),
-    ).toEqual(['9']);
+    expect(outcomes().map((r) => r.requestId)).toEqual(['9']);
   }, 30_000);
 
   it('SIGTERM while calls run: each is answered once; requests after it are refused with ERR_SHUTTING_DOWN, not run', async () => {
-    const { peer, audit } = await startPeer();
+    const { peer, outcomes } = await startPeer();
     peer.child.stdin.write(`${callLine(10, 'echo_slow', { ms: 700 })}\n`);
     peer.child.stdin.write(`${callLine(11, 'echo_slow', { ms: 300 })}\n`);
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     peer.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     peer.child.stdin.write('{"jsonrpc":"2.0","id":12,"method":"ping"}\n');
     peer.child.stdin.write(`${callLine(13, 'echo_say', { message: 'too late' })}\n`);
     const lines = await linesUntilExit(peer, 10_000);
@@ -168,31 +193,27 @@ describe('stdio: the end of the session loses nothing', () => {
     expect(byId.get(13)?.error?.data?.code).toBe('ERR_SHUTTING_DOWN');
     expect(peer.child.exitCode).toBe(0);
     expect(
-      audit()
-        .filter((r) => r.phase === 'outcome')
+      outcomes()
         .map((r) => r.tool)
         .sort(),
     ).toEqual(['echo_slow', 'echo_slow']);
   }, 30_000);
 
   it('the client stops reading for good (stdout EPIPE) mid-call: no crash, every running call audited, a clean exit', async () => {
-    const { peer, audit } = await startPeer();
+    const { peer, outcomes } = await startPeer();
     peer.child.stdin.write(`${callLine(31, 'echo_slow', { ms: 500 })}\n`);
     peer.child.stdin.write(`${callLine(32, 'echo_slow', { ms: 1200 })}\n`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     peer.child.stdout.destroy();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 10_000);
-      peer.child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await exited(peer, 10_000);
     expect(peer.stderr).not.toMatch(/Emitted 'error' event|Unhandled/);
     expect(peer.stderr).toMatch(/stdout closed \(the client is gone\)/);
     expect(peer.child.exitCode).toBe(0);
-    const outcomes = audit().filter((r) => r.phase === 'outcome');
-    expect(outcomes.map((r) => r.requestId).sort()).toEqual(['31', '32']);
+    expect(
+      outcomes()
+        .map((r) => r.requestId)
+        .sort(),
+    ).toEqual(['31', '32']);
   }, 30_000);
 
   it('an SDK client whose server gets SIGTERM mid-call receives the result', async () => {
@@ -201,7 +222,7 @@ describe('stdio: the end of the session loses nothing', () => {
     await client.connect(transport);
     try {
       const call = client.callTool({ name: 'echo_slow', arguments: { ms: 700 } });
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       process.kill(transport.pid as number, 'SIGTERM');
       const result = await call;
       expect(result.structuredContent).toMatchObject({ aborted: false });

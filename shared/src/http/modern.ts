@@ -27,7 +27,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { toRavenhelmError } from '../errors.js';
-import { type CallerInfo, callerOf } from '../mcp-server.js';
+import { type CallerInfo, callerOf, cursorFault } from '../mcp-server.js';
 import { clip } from '../message.js';
 import { CONFIRMATION_ARG, type Pipeline } from '../pipeline/pipeline.js';
 import { MODERN_PROTOCOL_VERSION } from './era.js';
@@ -80,10 +80,14 @@ export function createModernServer(o: ModernServerOptions): Server {
     } as ConstructorParameters<typeof Server>[1],
   );
   const callerFor = (ctx: ServerContext) => callerOf(ctx.http?.authInfo, o.localPrincipal);
-  server.setRequestHandler('tools/list', async (_req, ctx) => ({
-    // Tasks are a 2025-11-25 feature here (2026-07-28 moved them to an extension this server does not offer).
-    tools: o.pipeline.listTools(callerFor(ctx).principal).map(({ execution: _, ...tool }) => tool) as never,
-  }));
+  server.setRequestHandler('tools/list', async (req, ctx) => {
+    const badCursor = cursorFault(req.params?.cursor);
+    if (badCursor) throw new ProtocolError(-32602, badCursor, { code: 'ERR_INVALID_INPUT' });
+    return {
+      // Tasks are a 2025-11-25 feature here (2026-07-28 moved them to an extension this server does not offer).
+      tools: o.pipeline.listTools(callerFor(ctx).principal).map(({ execution: _, ...tool }) => tool) as never,
+    };
+  });
   server.setRequestHandler('tools/call', async (req, ctx) => {
     const caller = callerFor(ctx);
     const { name } = req.params;
