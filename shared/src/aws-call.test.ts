@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type AwsCallOptions, awsClientConfig, awsToolError, callAws, capAwsResponses } from './aws-call.js';
+import {
+  type AwsCallOptions,
+  awsClientConfig,
+  awsServiceMessage,
+  awsToolError,
+  callAws,
+  capAwsResponses,
+} from './aws-call.js';
 import { ToolError } from './errors.js';
 
 const opts: AwsCallOptions = {
@@ -59,6 +66,86 @@ describe('awsToolError', () => {
     expect(down.message).toBe(
       'could not x: Secrets Manager at http://127.0.0.1:1 is unreachable (ECONNREFUSED); check the endpoint',
     );
+  });
+});
+
+describe("awsToolError: the values a call carried, out of the service's message and error name", () => {
+  const VALUE = 'Zq7-Horse-Battery-Staple-9xK2-Tr0ub4dor-kit';
+  const carrying: AwsCallOptions = { ...opts, sensitive: [VALUE] };
+  /** Every 8-character piece of the value the text holds, by offset. */
+  const piecesIn = (text: string, value = VALUE) =>
+    Array.from({ length: value.length - 7 }, (_, i) => value.slice(i, i + 8)).filter((p) => text.includes(p));
+
+  it('cuts a quoted part of the value (its first 24 characters) out of the message', () => {
+    const e = awsToolError(
+      'store "db"',
+      awsError('ValidationException', `Value '${VALUE.slice(0, 24)}...' at 'secretString' failed`, 400),
+      calm,
+      carrying,
+    );
+    expect(e.message).toBe(
+      "could not store \"db\": ValidationException (Value '[redacted]...' at 'secretString' failed)",
+    );
+    expect(piecesIn(e.message)).toEqual([]);
+  });
+
+  it('replaces an error name that repeats the value (or a piece of it), whole, in the message and details', () => {
+    for (const name of [VALUE, `X${VALUE.slice(3, 20)}Exception`]) {
+      const e = awsToolError('store "db"', awsError(name, 'no', 400), calm, carrying);
+      expect(e.code).toBe('ERR_BACKEND_ERROR');
+      expect(e.message).toBe(
+        'could not store "db": Secrets Manager answered an error whose name repeats part of a value the call carried, or is no AWS error name (not shown); nothing was stored. Check that the endpoint is Secrets Manager and that no proxy in between alters answers',
+      );
+      expect(e.details).toEqual({ awsError: 'InvalidResponse', status: 400 });
+    }
+    // a caller's own scrub (no `sensitive`) decides for the name too
+    const scrubbed = awsToolError('x', awsError('hunter2-secret', 'no', 400), calm, opts);
+    expect(JSON.stringify([scrubbed.message, scrubbed.details])).not.toContain('hunter2-secret');
+  });
+
+  it('keeps a name the table lists even when the value holds it', () => {
+    const e = awsToolError('x', awsError('ResourceNotFoundException', 'gone', 400), calm, {
+      ...opts,
+      sensitive: ['ResourceNotFoundException-is-my-Passw0rd!'],
+    });
+    expect(e.message).toBe('could not x: ResourceNotFoundException (gone); list them first');
+  });
+
+  it('does not show the name of the last answer before a deadline when it repeats the value', () => {
+    const e = awsToolError(
+      'store "db"',
+      new Error('aborted'),
+      { timedOut: true, cancelled: false, lastAnswer: { status: 500, error: VALUE } },
+      carrying,
+    );
+    expect(e.code).toBe('ERR_BACKEND_TIMEOUT');
+    expect(e.message).toContain('its last answer was HTTP 500 (an error whose name repeats part of a value');
+    expect(piecesIn(JSON.stringify([e.message, e.details]))).toEqual([]);
+  });
+
+  it('reads an error name like "constructor" as a name, not as a member of the error table', () => {
+    for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+      const e = awsToolError('x', awsError(name, 'odd', 400), calm, opts);
+      expect(e.message).toBe(`could not x: ${name} (odd)`);
+      expect(e.code).toBe('ERR_BACKEND_ERROR');
+    }
+  });
+
+  it('cuts a value that crosses the end of the part of a long message it reads', () => {
+    const long = `${'L'.repeat(20_000)}${VALUE}`.repeat(4).slice(0, 65_530);
+    const message = `${long} ${VALUE} tail`;
+    const said = awsServiceMessage(message, { sensitive: [long, VALUE] });
+    expect(said).toBe('[redacted] [redacted]');
+    expect(piecesIn(said)).toEqual([]);
+  });
+
+  it('a 64 KiB message against a 64 KiB value in milliseconds, clipped to 300 characters', () => {
+    const value = Array.from({ length: 65_536 }, (_, i) => String.fromCharCode(33 + ((i * 7919) % 90))).join('');
+    const message = `${value.slice(1, 40_000)} / ${'y'.repeat(25_000)}`;
+    const started = performance.now();
+    const said = awsServiceMessage(message, { sensitive: [value] });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(said).toBe(`[redacted] / ${'y'.repeat(287)}`);
   });
 });
 

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { type BackendSeries, outcomeOfError, secondsSince } from './backend-metrics.js';
-import { type ErrorCode, ToolError } from './errors.js';
+import { type ErrorCode, ToolError, withoutValuePieces } from './errors.js';
 
 /** What one AWS service's error names mean for the caller: our code and what to do about it. */
 export type AwsErrorTable = Readonly<Record<string, { code: ErrorCode; hint: string }>>;
@@ -19,8 +19,13 @@ export interface AwsCallOptions {
   errors: AwsErrorTable;
   /** Error names passed through as the service's answer even when the SDK attached no HTTP status. */
   serviceErrors?: readonly string[];
-  /** Cuts every value the call carried out of the service's message (which may echo it back). */
-  scrub: (message: string) => string;
+  /**
+   * The values the call carried (a secret value, a key file): cut out of the service's message and error name,
+   * whole and every piece of AWS_VALUE_PIECE characters (a service message may quote part of what was sent).
+   */
+  sensitive?: readonly string[] | undefined;
+  /** Anything else to cut out of the service's message, after `sensitive` (an error name it changes is not shown). */
+  scrub?: ((message: string) => string) | undefined;
   /** Where the call is recorded (one call, the SDK's own retries included): `recorder.backend('secretsmanager')`. */
   metrics?: BackendSeries | undefined;
 }
@@ -68,14 +73,16 @@ export function awsToolError(
   o: AwsCallOptions,
 ): ToolError {
   if (state.cancelled) return new ToolError('ERR_CANCELLED', `cancelled while trying to ${what}`);
-  const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
   const last = state.lastAnswer;
   if ((state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') && last && last.status >= 400) {
     // it did answer: with errors the SDK kept retrying until the deadline
+    const lastError = last.error === undefined ? undefined : shownName(last.error, o);
+    const named = last.error === undefined ? '' : lastError === undefined ? ` (${NAME_NOT_SHOWN})` : ` ${lastError}`;
     return new ToolError(
       'ERR_BACKEND_TIMEOUT',
-      `${o.service} kept failing until the ${o.timeoutMs} ms deadline while trying to ${what}: its last answer was HTTP ${last.status}${last.error ? ` ${last.error}` : ''}, retried by the SDK${o.timeoutHint ?? ''}`,
-      { status: last.status, ...(last.error ? { awsError: last.error } : {}) },
+      `${o.service} kept failing until the ${o.timeoutMs} ms deadline while trying to ${what}: its last answer was HTTP ${last.status}${named}, retried by the SDK${o.timeoutHint ?? ''}`,
+      { status: last.status, ...(lastError ? { awsError: lastError } : {}) },
     );
   }
   if (state.timedOut || e.name === 'TimeoutError' || e.name === 'AbortError') {
@@ -86,19 +93,30 @@ export function awsToolError(
   }
   // refused by capAwsResponses: already says what to do
   if (err instanceof ToolError) return err;
+  const rawName = typeof e.name === 'string' ? e.name : 'Error';
+  const name = shownName(rawName, o);
+  // a Node error code (ECONNRESET), else the error's name
+  const label = (typeof e.code === 'string' ? shownName(e.code, o) : undefined) ?? name ?? NAME_NOT_SHOWN;
   if ((err as { [BROKEN]?: boolean })?.[BROKEN]) {
     return new ToolError(
       'ERR_BACKEND_UNAVAILABLE',
-      `the connection to ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} broke while its answer was read (${e.code ?? e.name ?? 'error'}) while trying to ${what}; retry, and if it repeats check the endpoint and any proxy in front of it`,
+      `the connection to ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} broke while its answer was read (${label}) while trying to ${what}; retry, and if it repeats check the endpoint and any proxy in front of it`,
     );
   }
-  const name = e.name ?? 'Error';
-  const known = o.errors[name];
+  const known = Object.hasOwn(o.errors, rawName) ? o.errors[rawName] : undefined;
   const status = e.$metadata?.httpStatusCode;
+  if (name === undefined) {
+    // the name is shown and recorded as the service's error name: one that repeats a value is replaced, whole
+    return new ToolError(
+      'ERR_BACKEND_ERROR',
+      `could not ${what}: ${o.service} answered ${NAME_NOT_SHOWN}; nothing was stored. Check that the endpoint is ${o.service} and that no proxy in between alters answers`,
+      { awsError: 'InvalidResponse', ...(status !== undefined ? { status } : {}) },
+    );
+  }
   if (known || status !== undefined || o.serviceErrors?.includes(name)) {
     const code =
       known?.code ?? (status !== undefined && status >= 500 ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_BACKEND_ERROR');
-    const said = o.scrub(e.message ?? '');
+    const said = typeof e.message === 'string' ? awsServiceMessage(e.message, o) : '';
     return new ToolError(
       code,
       `could not ${what}: ${name}${said ? ` (${said})` : ''}${known ? `; ${known.hint}` : ''}`,
@@ -116,8 +134,47 @@ export function awsToolError(
   }
   return new ToolError(
     'ERR_BACKEND_UNAVAILABLE',
-    `could not ${what}: ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} is unreachable (${e.code ?? name}); ${o.unreachableHint}`,
+    `could not ${what}: ${o.service}${o.endpoint ? ` at ${o.endpoint}` : ''} is unreachable (${label}); ${o.unreachableHint}`,
   );
+}
+
+/** The shortest piece of a value the call carried that is cut out of a service's message or error name on its own. */
+export const AWS_VALUE_PIECE = 8;
+/** A shorter value is not cut (it would cut ordinary words); one shorter than AWS_VALUE_PIECE is cut whole only. */
+const AWS_VALUE_MIN = 4;
+/** How much of a service's message an error shows. */
+const MESSAGE_SHOWN = 300;
+/**
+ * How much of a service's message is read to show that much: a message quoting a whole value (64 KiB at most in
+ * Secrets Manager) still shows what follows it. Bounded, as the table of its pieces takes about 30 bytes a character.
+ */
+const MESSAGE_READ = 65_536;
+/** Longer than any error name AWS sends (e.g. "ResourceNotFoundException"): not shown. */
+const NAME_MAX = 128;
+const NAME_NOT_SHOWN =
+  'an error whose name repeats part of a value the call carried, or is no AWS error name (not shown)';
+
+/**
+ * A service's message as an error shows it: every value the call carried cut out, whole and every piece of
+ * AWS_VALUE_PIECE characters, then `scrub`; clipped to 300 characters on one line.
+ */
+export function awsServiceMessage(message: string, o: Pick<AwsCallOptions, 'sensitive' | 'scrub'>): string {
+  const read = message.slice(0, MESSAGE_READ + AWS_VALUE_PIECE - 1);
+  const cut = withoutValuePieces(read, o.sensitive ?? [], AWS_VALUE_PIECE, AWS_VALUE_MIN, MESSAGE_READ);
+  return (o.scrub ? o.scrub(cut) : cut).slice(0, MESSAGE_SHOWN).replace(/[\r\n]+/g, ' ');
+}
+
+/**
+ * An error name as an error shows and records it, or undefined when it may not be shown: it repeats a value the call
+ * carried (or a piece of one), `scrub` changes it, or it is too long to be an AWS error name. A name the error table
+ * or `serviceErrors` lists stays itself whatever the values hold ("Resource..." in a password).
+ */
+function shownName(name: string, o: AwsCallOptions): string | undefined {
+  if (Object.hasOwn(o.errors, name) || o.serviceErrors?.includes(name)) return name;
+  if (name.length > NAME_MAX) return undefined;
+  if (withoutValuePieces(name, o.sensitive ?? [], AWS_VALUE_PIECE, AWS_VALUE_MIN) !== name) return undefined;
+  if (o.scrub && o.scrub(name) !== name) return undefined;
+  return name;
 }
 
 /**

@@ -155,3 +155,122 @@ export function withoutValues(text: string, values: Iterable<string>, minLength 
   }
   return out;
 }
+
+/**
+ * `text` with each value cut out as `withoutValues` cuts it, and also every run of `pieceLength`-character pieces of
+ * a value (of the value as sent, JSON-escaped or percent-encoded): a backend's message may quote part of what was sent
+ * (a validation error clipping the value it quotes, one field of a JSON value). A value shorter than `pieceLength`
+ * (and at least `minLength`) is cut whole only. Runs in time linear in the text and the values: a 64 KiB message
+ * scrubbed of a 64 KiB value takes milliseconds (the pieces are found by a rolling hash, each hit compared exactly).
+ * To show the start of a long text, give the start plus `pieceLength - 1` characters and `end`: a value that
+ * crosses `end` is cut up to it.
+ */
+export function withoutValuePieces(
+  text: string,
+  values: Iterable<string>,
+  pieceLength: number,
+  minLength = 1,
+  /** Only the text before `end` is returned: what follows is read to find the pieces that cross it. */
+  end = text.length,
+): string {
+  if (!Number.isInteger(pieceLength) || pieceLength < 1) {
+    throw new RangeError(`pieceLength must be a positive integer, not ${pieceLength}`);
+  }
+  const hit = new Uint8Array(text.length);
+  let any = false;
+  const long: string[] = [];
+  for (const value of values) {
+    if (value.length < minLength || value.length === 0) continue;
+    const forms = new Set([value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)]);
+    if (value.length >= pieceLength) {
+      long.push(...forms);
+      continue;
+    }
+    for (const form of forms) {
+      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
+        hit.fill(1, at, at + form.length);
+        any = true;
+      }
+    }
+  }
+  if (long.length > 0 && text.length >= pieceLength && markPieces(text, long, pieceLength, hit)) any = true;
+  if (end < text.length) text = text.slice(0, Math.max(0, end));
+  if (!any) return text;
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const cut = i < text.length && hit[i] === 1;
+    const before = i > 0 && hit[i - 1] === 1;
+    if (cut && !before) parts.push(text.slice(start, i), '[redacted]');
+    else if (!cut && before) start = i;
+  }
+  parts.push(text.slice(start));
+  return parts.join('');
+}
+
+/** A random odd multiplier per process: which pieces share a hash slot cannot be planned from outside. */
+const PIECE_BASE = (Math.floor(Math.random() * 0x40000000) * 2 + 1) | 0;
+
+/**
+ * Marks in `hit` every `k`-character window of `text` equal to a window of one of `forms`; true when any was.
+ * The text's windows go into an open-addressing table (hash, first position, the others chained), each distinct
+ * window once; the forms' windows are looked up in it by a rolling hash, and a hash match counts only when the
+ * characters are the same. Each distinct window is marked once, so a repetitive text and value stay linear.
+ */
+function markPieces(text: string, forms: string[], k: number, hit: Uint8Array): boolean {
+  const windows = text.length - k + 1;
+  let size = 16;
+  while (size < windows * 2) size *= 2;
+  const mask = size - 1;
+  const hashes = new Int32Array(size);
+  const heads = new Int32Array(size).fill(-1);
+  const marked = new Uint8Array(size);
+  const next = new Int32Array(windows).fill(-1);
+  let top = 1; // PIECE_BASE ** (k - 1), modulo 2 ** 32
+  for (let j = 1; j < k; j++) top = Math.imul(top, PIECE_BASE);
+  let h = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (i >= k) h = (h - Math.imul(text.charCodeAt(i - k), top)) | 0;
+    h = (Math.imul(h, PIECE_BASE) + text.charCodeAt(i)) | 0;
+    if (i < k - 1) continue;
+    const start = i - k + 1;
+    let s = slotOf(h, mask);
+    while (heads[s] !== -1 && !(hashes[s] === h && same(text, heads[s] as number, text, start, k))) s = (s + 1) & mask;
+    if (heads[s] === -1) {
+      hashes[s] = h;
+      heads[s] = start;
+    } else {
+      next[start] = next[heads[s] as number] as number;
+      next[heads[s] as number] = start;
+    }
+  }
+  let any = false;
+  for (const form of forms) {
+    h = 0;
+    for (let i = 0; i < form.length; i++) {
+      if (i >= k) h = (h - Math.imul(form.charCodeAt(i - k), top)) | 0;
+      h = (Math.imul(h, PIECE_BASE) + form.charCodeAt(i)) | 0;
+      if (i < k - 1) continue;
+      for (let s = slotOf(h, mask); heads[s] !== -1; s = (s + 1) & mask) {
+        if (hashes[s] !== h || !same(text, heads[s] as number, form, i - k + 1, k)) continue;
+        if (!marked[s]) {
+          marked[s] = 1;
+          any = true;
+          for (let at = heads[s] as number; at !== -1; at = next[at] as number) hit.fill(1, at, at + k);
+        }
+        break;
+      }
+    }
+  }
+  return any;
+}
+
+function slotOf(h: number, mask: number): number {
+  const x = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  return (x ^ (x >>> 16)) & mask;
+}
+
+function same(a: string, i: number, b: string, j: number, k: number): boolean {
+  for (let n = 0; n < k; n++) if (a.charCodeAt(i + n) !== b.charCodeAt(j + n)) return false;
+  return true;
+}

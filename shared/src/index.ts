@@ -5,6 +5,7 @@ export {
   type AwsCallOptions,
   type AwsErrorTable,
   awsClientConfig,
+  awsServiceMessage,
   awsToolError,
   callAws,
   capAwsResponses,
@@ -68,6 +69,7 @@ export {
   ToolError,
   toRavenhelmError,
   withoutUrlPasswords,
+  withoutValuePieces,
   withoutValues,
 } from './errors.js';
 export { ENVELOPE_VERSION_KEY, MODERN_PROTOCOL_VERSION } from './http/era.js';
@@ -161,6 +163,7 @@ export { Semaphore } from './semaphore.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
 export { TASKS_CAPABILITY, TaskRunner, type TaskRunnerOptions } from './tasks.js';
+export { stripTerminalControls } from './terminal-text.js';
 export {
   type AnyTool,
   type BaseContext,
@@ -174,5 +177,5 @@ export {
   toSpec,
 } from './tool.js';
 export { clipChars, sliceChars, wellFormed } from './unicode.js';
-export { compileUserPattern, type UserPattern } from './user-regex.js';
+export { compileUserPattern, MAX_PATTERN_SIZE, repeatedSize, type UserPattern } from './user-regex.js';
 export { visible } from './visible.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ToolError } from './errors.js';
-import { compileUserPattern } from './user-regex.js';
+import { compileUserPattern, MAX_PATTERN_SIZE, repeatedSize } from './user-regex.js';
 
 const refusal = (pattern: string): ToolError => {
   try {
@@ -56,5 +56,24 @@ describe('compileUserPattern', () => {
     const err = refusal('(unclosed');
     expect(err.code).toBe('ERR_INVALID_INPUT');
     expect(err.message).toMatch(/missing closing \)/);
+  });
+
+  it('bounds how far a pattern grows by its repeats, and refuses one past the bound before RE2 compiles it', () => {
+    expect(repeatedSize('DiskFull|HighLoad')).toBe(16);
+    expect(repeatedSize('[0-9]{1,3}')).toBe(4);
+    expect(repeatedSize('(ab){3}')).toBe(8);
+    expect(repeatedSize('((ab){10}){10}')).toBe(2 * 11 * 11);
+    expect(repeatedSize('\\p{Greek}{100}')).toBe(101);
+    expect(repeatedSize('[]{}]{100}')).toBe(101);
+    expect(repeatedSize('\\Qa{9}\\E')).toBe(8);
+    expect(repeatedSize(`(${'x'.repeat(970)}){1000}`)).toBeGreaterThan(900_000);
+    // re2js compiles this 978-character pattern (its nested repeats are each within RE2's 1,000) into a
+    // million instructions: seconds of one core, from one grep argument.
+    const err = refusal(`(${'x'.repeat(970)}){1000}`);
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(
+      new RegExp(`^grep: the pattern's repeats make it \\d+ steps long, over ${MAX_PATTERN_SIZE}; use fewer`),
+    );
+    expect(compileUserPattern('[a-z]{1,63}(-[a-z0-9]{1,63}){0,5}', { field: 'grep' }).test('api-v1')).toBe(true);
   });
 });
