@@ -12,13 +12,13 @@ import type {
 import {
   type AwsErrorTable,
   awsClientConfig,
+  awsServiceMessage,
   type BackendRecorder,
   type BackendSeries,
   callAws,
   capAwsResponses,
   loadOnce,
   ToolError,
-  withoutValues,
 } from '@ravenhelm/kit';
 
 /** Cap on one Secrets Manager answer read into memory. */
@@ -634,12 +634,10 @@ export class SecretsBackend {
       : call.id !== undefined && call.partialArn !== false && notFound && SUFFIXED_ARN.test(call.id)
         ? { ...table, ResourceNotFoundException: { ...notFound, hint: `${notFound.hint}; ${PARTIAL_ARN_HINT}` } }
         : table;
-    const scrubbed = (message: string) => scrub(message, call.sensitive ?? []);
+    const sensitive = call.sensitive ?? [];
     const send = (abortSignal: AbortSignal) =>
       fn(abortSignal, aws).catch((err: unknown) =>
-        Promise.reject(
-          misconfigured(what, unparsable(what, namedByValue(what, err, call.sensitive ?? [])), this.endpoint, scrubbed),
-        ),
+        Promise.reject(misconfigured(what, unparsable(what, err), this.endpoint, sensitive)),
       );
     return callAws(what, signal, send, {
       service: 'Secrets Manager',
@@ -648,7 +646,7 @@ export class SecretsBackend {
       endpoint: this.endpoint,
       unreachableHint: 'check the endpoint and network',
       errors,
-      scrub: scrubbed,
+      sensitive,
       metrics: this.#series,
     });
   }
@@ -680,7 +678,7 @@ function misconfigured(
   what: string,
   err: unknown,
   endpoint: string | undefined,
-  scrubbed: (message: string) => string,
+  sensitive: readonly string[],
 ): unknown {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   const message = typeof e?.message === 'string' ? e.message : '';
@@ -692,7 +690,7 @@ function misconfigured(
     const status = e.$metadata?.httpStatusCode;
     return new ToolError(
       'ERR_BACKEND_ERROR',
-      `could not ${what}: InvalidSignatureException (${scrubbed(message)}); Secrets Manager${endpoint ? ` at ${endpoint}` : ''} serves another region than the server signs for: ${set}, the one the endpoint serves`,
+      `could not ${what}: InvalidSignatureException (${awsServiceMessage(message, { sensitive })}); Secrets Manager${endpoint ? ` at ${endpoint}` : ''} serves another region than the server signs for: ${set}, the one the endpoint serves`,
       { awsError: 'InvalidSignatureException', ...(status !== undefined ? { status } : {}) },
     );
   }
@@ -733,65 +731,6 @@ function valueFits(name: string, value: string): void {
   throw new ToolError(
     'ERR_INVALID_INPUT',
     `the value for secret "${name}" is ${bytes} bytes in UTF-8 (${[...value].length} characters); Secrets Manager holds at most ${MAX_VALUE_BYTES} bytes per value: shorten it or split it across secrets; nothing was stored`,
-  );
-}
-
-/**
- * The shortest piece of a value cut out of a service message on its own. A message may quote part of what was sent:
- * a validation error clipping the value it quotes, a proxy echoing part of a body, one field of a JSON value (the
- * other keys of a secret secrets_rotate changes one key of).
- */
-const FRAGMENT = 8;
-/** How much of a service message is read at all: it is shown clipped to 300 characters. */
-const MESSAGE_READ = 4096;
-
-/** The service's message, clipped, with every value the call carried cut out, and every piece of one. */
-function scrub(message: string, sensitive: string[]): string {
-  return withoutFragments(withoutValues(message.slice(0, MESSAGE_READ), sensitive, 4), sensitive)
-    .slice(0, 300)
-    .replace(/[\r\n]+/g, ' ');
-}
-
-/** Every run of `text` made of FRAGMENT-character pieces of a value (or of its JSON-escaped form), replaced. */
-function withoutFragments(text: string, values: string[]): string {
-  const pieces = new Set<string>();
-  for (const value of values) {
-    if (value.length < FRAGMENT) continue;
-    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
-      for (let i = 0; i + FRAGMENT <= form.length; i++) pieces.add(form.slice(i, i + FRAGMENT));
-    }
-  }
-  if (pieces.size === 0) return text;
-  const hit = new Uint8Array(text.length);
-  let any = false;
-  for (let i = 0; i + FRAGMENT <= text.length; i++) {
-    if (pieces.has(text.slice(i, i + FRAGMENT))) {
-      hit.fill(1, i, i + FRAGMENT);
-      any = true;
-    }
-  }
-  if (!any) return text;
-  let out = '';
-  for (let i = 0; i < text.length; i++) {
-    if (!hit[i]) out += text[i];
-    else if (i === 0 || !hit[i - 1]) out += '[redacted]';
-  }
-  return out;
-}
-
-/**
- * An error whose name (the answer's __type) repeats a value the call carried, or a piece of one: the name is shown
- * and recorded as the service's error name, so it is replaced, whole, by what happened.
- */
-function namedByValue(what: string, err: unknown, sensitive: string[]): unknown {
-  const name = (err as { name?: unknown } | undefined)?.name;
-  // a name the service is known to send stays itself, whatever the value holds ("Resource..." in a password)
-  if (typeof name !== 'string' || sensitive.length === 0 || Object.hasOwn(ERRORS, name)) return err;
-  if (withoutFragments(withoutValues(name, sensitive, 4), sensitive) === name) return err;
-  return new ToolError(
-    'ERR_BACKEND_ERROR',
-    `could not ${what}: Secrets Manager answered an error whose name repeats part of the value sent (not shown); nothing was stored. Check that the endpoint is Secrets Manager and that no proxy in between alters answers`,
-    { awsError: 'InvalidResponse' },
   );
 }
 
