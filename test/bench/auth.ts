@@ -5,18 +5,27 @@
  *   2. end to end over HTTP: no-op tool calls/s with OAuth (cached token) vs auth mode none.
  *   3. a client certificate forwarded by Traefik (peerFromForwardedCert, leaf + intermediate, ECDSA P-256):
  *      verified every call (the cache emptied first, as before the cache existed) vs served from the cache.
+ *   4. a kept-alive direct mTLS connection after a trust-bundle rotation: a connection still accepted vs one the
+ *      new bundle refuses (before the verdict was cached, each refused request verified the chain again).
  * Keys come from the dev issuer on loopback; JWKS is fetched once and cached, as in production.
  * Run: npm run bench -- auth   (or: node --conditions=@ravenhelm/source --import tsx test/bench/auth.ts)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import {
   type AuthRequest,
   clearForwardedPeerCache,
   createOAuthAuthenticator,
   DevIssuer,
+  directPeerStats,
+  mtlsServerOptions,
   peerFromForwardedCert,
+  peerFromRequest,
+  recordHandshakeBundle,
 } from '@ravenhelm/auth';
 import { localAuthenticator } from '@ravenhelm/kit';
 import { makeCa, makeIntermediate, makeLeaf } from '../fixtures/pki.js';
@@ -56,6 +65,43 @@ async function forwardedBench(base: number): Promise<void> {
   );
 }
 
+/** A real server-side TLSSocket from an mTLS handshake; then requests on it after a rotation, accepted or refused. */
+export async function rotatedConnectionBench(): Promise<void> {
+  const td = 'bench.test';
+  const [root, other] = await Promise.all([makeCa({ name: 'bench root' }), makeCa({ name: 'bench other root' })]);
+  const [srv, client] = await Promise.all([
+    makeLeaf({ ca: root, uris: [`spiffe://${td}/server/bench`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
+    makeLeaf({ ca: root, uris: [`spiffe://${td}/agent/bench`], eku: ['clientAuth'] }),
+  ]);
+  let serverSide: TLSSocket | undefined;
+  const server = createTlsServer(mtlsServerOptions({ cert: srv.certPem, key: srv.keyPem, ca: root.certPem }), (s) => {
+    serverSide = s;
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const socket = tlsConnect({ host: '127.0.0.1', port, cert: client.certPem, key: client.keyPem, ca: root.certPem });
+  await new Promise<void>((r) => socket.once('secureConnect', () => r()));
+  while (!serverSide) await new Promise((r) => setTimeout(r, 5));
+  recordHandshakeBundle(serverSide, root.certPem);
+  const req = { socket: serverSide, headers: {}, rawHeaders: [] } as unknown as IncomingMessage;
+  const kept = { trustDomain: td, bundle: `${other.certPem}${root.certPem}` }; // overlap: the CA stays
+  const dropped = { trustDomain: td, bundle: other.certPem }; // the CA left the bundle
+  const n = Math.min(N, 1000);
+  console.log(`kept-alive mTLS connection after a bundle rotation, ${n} requests each`);
+  const accepted = await perCall('CA kept: accepted', n, async () => peerFromRequest(req, kept));
+  const before = directPeerStats().chainChecks;
+  const refused = await perCall('CA dropped: refused', n, async () => {
+    try {
+      peerFromRequest(req, dropped);
+    } catch {}
+  });
+  console.log(
+    `chain verifications for ${n + Math.min(200, n)} refused requests: ${directPeerStats().chainChecks - before}; ratio refused/accepted ${(refused / accepted).toFixed(1)}`,
+  );
+  socket.destroy();
+  server.close();
+}
+
 export async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rh-bench-auth-'));
   const issuer = await DevIssuer.open({ stateDir: dir });
@@ -80,6 +126,7 @@ export async function main(): Promise<void> {
       `cost over baseline: cached +${(cached - base).toFixed(2)} µs, uncached +${(uncached - base).toFixed(2)} µs`,
     );
     await forwardedBench(base);
+    await rotatedConnectionBench();
 
     const load = { concurrency: CONCURRENCY, maxSeconds: SECONDS, body: NOOP_CALL };
     const results: Record<string, number> = {};

@@ -90,7 +90,9 @@ function clientKeyOf(i: NonNullable<ResolvedOAuthConfig['introspection']>): Clie
  *
  * JWT access tokens are verified against the issuer's JWKS (exact `iss`, `aud` naming this resource or
  * one of `audiences`, asymmetric allowlisted `alg`, `exp` required, no ID tokens); other tokens go to
- * RFC 7662 introspection when configured. Verified tokens are cached by sha256 until they expire;
+ * RFC 7662 introspection when configured. Verified tokens are cached by sha256 until they expire, a JWT at
+ * most `jwksCacheMaxAgeSeconds` (a withdrawn signing key stops its cached tokens too), an opaque token at most
+ * `introspection.cacheMaxSeconds`;
  * certificate (RFC 8705) and SPIFFE bindings are checked on every request.
  *
  * Failures are AuthErrors: ERR_TOKEN_MISSING, ERR_TOKEN_MALFORMED_REQUEST, ERR_TOKEN_INVALID,
@@ -121,7 +123,10 @@ export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProbl
     if (looksLikeJwt(token)) {
       const payload = await jwt.verify(token);
       const verified = toVerifiedToken(payload, resolved);
-      return { token: verified, cacheUntil: verified.expiresAt };
+      // No longer than the key set it was checked against: a key the issuer withdraws (a leaked one) stops
+      // being accepted once the JWKS is fetched again, for tokens already cached too.
+      const now = Math.floor(Date.now() / 1000);
+      return { token: verified, cacheUntil: Math.min(verified.expiresAt, now + resolved.jwksCacheMaxAgeSeconds) };
     }
     if (!introspection) throw new AuthError('ERR_TOKEN_INVALID', 'token is not a JWT access token');
     const result = await introspection.introspect(token);

@@ -115,7 +115,10 @@ export const OAuthConfigSchema = z
     maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
     /** Unknown `kid`: at most one JWKS refetch per cooldown. */
     jwksCooldownSeconds: z.number().min(0).max(3600).default(30),
-    /** A JWKS fetched within this age is used without refetching. */
+    /**
+     * A JWKS fetched within this age is used without refetching; a verified JWT is served from the token cache
+     * no longer than this either, so a key withdrawn from the JWKS stops being accepted within it.
+     */
     jwksCacheMaxAgeSeconds: z.number().min(1).max(86_400).default(600),
     jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
     /** Timeout for discovery and introspection requests. */

@@ -38,6 +38,9 @@ export function checkIntrospection(result: Record<string, unknown>, config: Reso
   if (result.active !== true) throw invalid('token is not active');
   if (result.iss !== undefined && result.iss !== config.issuer)
     throw invalid('token issuer is not the configured issuer');
+  if (result.token_type !== undefined && typeof result.token_type !== 'string') {
+    throw invalid('the introspection answer\'s "token_type" is not a string (RFC 7662)');
+  }
   if (typeof result.token_type === 'string' && !ACCESS_TOKEN_TYPES.has(result.token_type.toLowerCase())) {
     throw invalid('token is not an access token');
   }
@@ -45,6 +48,13 @@ export function checkIntrospection(result: Record<string, unknown>, config: Reso
   const now = Math.floor(Date.now() / 1000);
   const tolerance = config.clockToleranceSeconds;
   if (typeof result.exp !== 'number' || !Number.isFinite(result.exp)) throw invalid('token has no numeric expiry');
+  // A time member that is present must be a number: skipping a malformed one would skip its check.
+  for (const member of ['nbf', 'iat'] as const) {
+    const value = result[member];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      throw invalid(`the introspection answer's "${member}" is not a number (RFC 7662)`);
+    }
+  }
   if (result.exp <= now - tolerance) throw new AuthError('ERR_TOKEN_EXPIRED', 'token has expired');
   if (typeof result.nbf === 'number' && result.nbf > now + tolerance) throw invalid('token is not valid yet');
   if (typeof result.iat === 'number' && result.iat > now + tolerance) throw invalid('token was issued in the future');

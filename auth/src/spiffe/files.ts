@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type X509Certificate } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, type X509Certificate } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -113,6 +113,9 @@ export function mtlsServerOptions(material: SvidMaterial, overrides: TlsOptions 
   return {
     minVersion: 'TLSv1.2',
     ...overrides,
+    // TLS 1.2 renegotiation: the caller's identity is read once per connection, so a renegotiated handshake
+    // (another client certificate, and a full handshake's CPU each time) is refused; TLS 1.3 has none.
+    secureOptions: (overrides.secureOptions ?? 0) | constants.SSL_OP_NO_RENEGOTIATION,
     cert: material.cert,
     key: material.key,
     ca: material.ca,

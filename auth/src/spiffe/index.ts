@@ -21,6 +21,7 @@ export {
 } from './files.js';
 export {
   clearForwardedPeerCache,
+  directPeerStats,
   FORWARDED_CACHE_MAX,
   FORWARDED_CACHE_TTL_MS,
   FORWARDED_FAILURE_TTL_MS,

@@ -16,17 +16,32 @@ export interface SpiffePeer {
 
 interface CachedPeer {
   trustDomain: string;
-  /** The trust bundle the certificate was last checked against (undefined: the TLS stack's, unknown here). */
-  bundle: string | undefined;
+  /**
+   * The trust bundle the certificate was last checked against: undefined when the caller tracks no bundle,
+   * UNKNOWN_BUNDLE when the handshake's bundle is not known (it is then verified against the current one).
+   */
+  bundle: string | typeof UNKNOWN_BUNDLE | undefined;
   spiffeId: string;
   certificate: Buffer;
   notAfter: number;
+  /** The earliest notAfter of the CA certificates the chain was verified through (OpenSSL checks them only once). */
+  chainNotAfter: number;
+  /** The bundle a re-check refused the chain under, and why: refused again from here, without verifying. */
+  refused?: { bundle: string; reason: string } | undefined;
 }
+/** A connection whose handshake bundle nobody recorded, or that may have been verified against an older one. */
+const UNKNOWN_BUNDLE: unique symbol = Symbol('unknown handshake bundle');
 // A socket's certificate is fixed at the handshake: validate once per connection, re-check dates per request,
 // and the chain again when the trust bundle changed since.
 const socketCache = new WeakMap<TLSSocket, CachedPeer>();
 /** The trust bundle in force when each connection's handshake completed (see recordHandshakeBundle). */
-const handshakeBundles = new WeakMap<TLSSocket, string>();
+const handshakeBundles = new WeakMap<TLSSocket, string | typeof UNKNOWN_BUNDLE>();
+const directStats = { chainChecks: 0 };
+
+/** How many client chains of direct mTLS connections were verified again against a trust bundle (tests, bench). */
+export function directPeerStats(): { chainChecks: number } {
+  return { ...directStats };
+}
 
 /**
  * Notes the trust bundle a connection's client certificate was verified against at the handshake (call it from
@@ -35,6 +50,15 @@ const handshakeBundles = new WeakMap<TLSSocket, string>();
  */
 export function recordHandshakeBundle(socket: TLSSocket, bundle: string): void {
   handshakeBundles.set(socket, bundle);
+}
+
+/**
+ * Marks a connection whose handshake bundle is not known for sure (accepted before the server was handed to
+ * createSpiffeTls, or handshaking across a rotation): its chain is verified against the current bundle once, at
+ * its first request. A connection that already has a record keeps it.
+ */
+export function recordUnknownHandshake(socket: TLSSocket, evenIfRecorded = false): void {
+  if (evenIfRecorded || !handshakeBundles.has(socket)) handshakeBundles.set(socket, UNKNOWN_BUNDLE);
 }
 
 function peerInvalid(reason: string, cause?: unknown): AuthError {
@@ -59,10 +83,17 @@ function peerIntermediates(socket: TLSSocket): X509Certificate[] {
   return out;
 }
 
+function earliestNotAfter(certs: readonly X509Certificate[]): number {
+  let earliest = Number.POSITIVE_INFINITY;
+  for (const c of certs) earliest = Math.min(earliest, new Date(c.validTo).getTime());
+  return earliest;
+}
+
 /**
  * The SPIFFE identity of a direct mTLS peer (server built with mtlsServerOptions).
  * - no client certificate: `{}` (anonymous at the TLS layer; bearer auth still applies);
- * - a certificate that failed chain verification, is out of its validity period, or breaks
+ * - a certificate that failed chain verification, is out of its validity period (or a CA on its verified chain
+ *   is, checked on every request: OpenSSL checks dates at the handshake only), or breaks
  *   the X.509-SVID rules: throws AuthError('ERR_PEER_CERT_INVALID', reason);
  * - otherwise `{ spiffeId, certificate }` (raw DER of the leaf).
  * With `bundle` (the trust bundle the server now uses, as createSpiffeTls passes it): when it differs from the
@@ -92,28 +123,43 @@ export function peerFromSocket(
     if (now > notAfter) throw peerInvalid('client certificate has expired');
     if (now < new Date(cert.validFrom).getTime()) throw peerInvalid('client certificate is not yet valid');
     const spiffeId = validateSvid(cert, opts);
+    let chainNotAfter: number;
+    try {
+      chainNotAfter = earliestNotAfter(peerIntermediates(socket));
+    } catch (err) {
+      throw peerInvalid('client certificate chain does not parse', err);
+    }
     cached = {
       trustDomain: opts.trustDomain,
       bundle: handshakeBundles.get(socket) ?? opts.bundle,
       spiffeId,
       certificate: peer.raw,
       notAfter,
+      chainNotAfter,
     };
     socketCache.set(socket, cached);
   }
   if (now > cached.notAfter) throw peerInvalid('client certificate has expired');
+  if (now > cached.chainNotAfter) throw peerInvalid("a CA certificate on the client certificate's chain has expired");
   if (opts.bundle !== undefined && cached.bundle !== undefined && cached.bundle !== opts.bundle) {
+    // One verification per connection and bundle: a refused connection kept open and busy costs a compare.
+    if (cached.refused?.bundle === opts.bundle) throw peerInvalid(cached.refused.reason);
     const leaf = new X509Certificate(cached.certificate);
+    directStats.chainChecks++;
     try {
-      const { path } = verifyChainTo(leaf, peerIntermediates(socket), bundleCerts(opts.bundle), new Date(now));
+      const { path, root } = verifyChainTo(leaf, peerIntermediates(socket), bundleCerts(opts.bundle), new Date(now));
       for (const ca of path) checkClientAuthEku(ca, 'intermediate CA');
+      cached.chainNotAfter = earliestNotAfter([...path, root]);
     } catch (err) {
-      throw peerInvalid(
-        `client certificate no longer chains to the trust bundle (it changed since this connection was opened): ${(err as Error).message}`,
-        err,
-      );
+      const reason =
+        cached.bundle === UNKNOWN_BUNDLE
+          ? `client certificate does not chain to the trust bundle in force: ${(err as Error).message}`
+          : `client certificate no longer chains to the trust bundle (it changed since this connection was opened): ${(err as Error).message}`;
+      cached.refused = { bundle: opts.bundle, reason };
+      throw peerInvalid(reason, err);
     }
     cached.bundle = opts.bundle;
+    cached.refused = undefined;
   }
   return { spiffeId: cached.spiffeId, certificate: cached.certificate };
 }
