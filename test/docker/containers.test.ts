@@ -309,11 +309,12 @@ describe('audit fixes: diagnose budget, unreadable logs, paused, secrets', () =>
 
   beforeAll(async () => {
     [ctl, paused, secret, nolog] = await Promise.all([
-      // 30 error lines of 1000 control characters each: 6 bytes apiece once JSON-escaped
+      // 30 error lines of 500 control characters and 1000 quotes each
       fx.start({
         name: 'ctl',
         script:
-          "i=0; while [ $i -lt 30 ]; do printf 'error: '; head -c 1000 /dev/zero | tr '\\0' '\\001'; echo; i=$((i+1)); done; sleep 600",
+          // control characters (removed: a terminal shows none) and quotes (JSON escapes each into 2 bytes)
+          "i=0; while [ $i -lt 30 ]; do printf 'error: '; head -c 500 /dev/zero | tr '\\0' '\\001'; head -c 1000 /dev/zero | tr '\\0' '\\042'; echo; i=$((i+1)); done; sleep 600",
       }),
       fx.start({ name: 'paused', script: 'sleep 600' }),
       fx.start({ name: 'secret', script: ': postgres://app:S3cretPW@db/app --password=S3cretPW; exec sleep 600' }),
@@ -335,13 +336,15 @@ describe('audit fixes: diagnose budget, unreadable logs, paused, secrets', () =>
     ]);
   });
 
-  it('containers_diagnose fits error lines full of control characters into the budget (JSON escaping counted)', async () => {
+  it('containers_diagnose fits error lines full of control characters and quotes into the budget (JSON escaping counted)', async () => {
     const res = await call(tool('containers_diagnose'), { container: ctl }, services, {
       maxOutputBytes: DATA_BUDGET,
     });
     expect(Buffer.byteLength(JSON.stringify(res))).toBeLessThanOrEqual(DATA_BUDGET);
     expect(res.errorLog.lines.length).toBeGreaterThan(0);
-    expect(res.errorLog.lines.at(-1).text.startsWith('error: \u0001')).toBe(true);
+    expect(res.errorLog.lines.at(-1).text.startsWith('error: ""')).toBe(true);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting none is left
+    expect(JSON.stringify(res.errorLog)).not.toMatch(/\\u000[0-9a-f]|[\x00-\x1f]/);
     expect(res.errorLog.notes.join('\n')).toMatch(/cut|fit/);
     expect(res.container).toMatchObject({ name: ctl, running: true });
   });

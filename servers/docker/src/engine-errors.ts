@@ -1,5 +1,5 @@
 /** Where the Docker Engine is and how its failures become ToolErrors with stable codes. */
-import { isBrokenConnection, sliceChars, ToolError } from '@ravenhelm/kit';
+import { isBrokenConnection, sliceChars, stripTerminalControls, ToolError } from '@ravenhelm/kit';
 
 export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -128,8 +128,10 @@ function engineMessageOf(json: unknown): string | undefined {
   if (Buffer.isBuffer(json)) msg = json.toString('utf8');
   if (msg && typeof msg === 'object' && typeof (msg as { message?: unknown }).message === 'string')
     msg = (msg as { message: string }).message;
-  if (typeof msg !== 'string' || msg.trim() === '') return undefined;
-  return sliceChars(msg.trim(), 300);
+  if (typeof msg !== 'string') return undefined;
+  // the engine quotes what a container's owner chose (its command, paths) as it is, terminal controls included
+  const text = stripTerminalControls(msg).trim();
+  return text === '' ? undefined : sliceChars(text, 300);
 }
 
 /** An engine error about a container, naming it as the caller knows it instead of by the 64-hex id a call used. */

@@ -156,4 +156,4 @@ export {
   type TakenRestart,
 } from './restart-budget.js';
 export type { DockerServices } from './tools/define.js';
-export { ExecOptions, ExecRule } from './tools/exec.js';
+export { ExecOptions, ExecRule } from './tools/exec-allowlist.js';

@@ -2,6 +2,7 @@
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
+import { namedAfter } from './engine-errors.js';
 import type { BudgetStatus, TakenRestart } from './restart-budget.js';
 import {
   ContainerState,
@@ -130,7 +131,7 @@ export async function act(
         { cause: err },
       );
     }
-    throw err;
+    throw namedAfter(err, id, p.name);
   }
 }
 

@@ -71,12 +71,32 @@ describe('redactCommand', () => {
     }
   });
 
+  it('finds a secret where a shell word starts: after &&, |, (, a backtick, in quotes, and bare', () => {
+    const cases: [string, string][] = [
+      ["sh -c 'cd /app&&DB_PASSWORD=S3cretPW run'", "sh -c 'cd /app&&DB_PASSWORD=[redacted] run'"],
+      ["sh -c 'true|PGPASSWORD=S3cretPW psql'", "sh -c 'true|PGPASSWORD=[redacted] psql'"],
+      ["sh -c '(API_KEY=S3cretPW run)'", "sh -c '(API_KEY=[redacted] run)'"],
+      ['sh -c `TOKEN=S3cretPW run`', 'sh -c `TOKEN=[redacted] run`'],
+      ["sh -c 'TOKEN=S3cretPW run'", "sh -c 'TOKEN=[redacted] run'"],
+      [`sh -c "app '--password=S3cretPW'"`, `sh -c "app '--password=[redacted]'"`],
+      [`sh -c 'app "--token" S3cretPW'`, `sh -c 'app "--token" [redacted]'`],
+    ];
+    for (const [command, shown] of cases) expect(redactCommand(command)).toBe(shown);
+  });
+
+  it('shows control characters of a command as U+FFFD, whitespace ones as a space', () => {
+    expect(commandOf("sh -c '\u001b]8;;https://x/\u0007a\nb\u009b'")).toBe(
+      "sh -c '\uFFFD]8;;https://x/\uFFFDa b\uFFFD'",
+    );
+  });
+
   it('leaves ordinary commands alone', () => {
     for (const c of [
       'nginx -g daemon off;',
       'server --password-file /run/secrets/pw --no-password --verbose',
       'ssh -p 22 host',
       'curl https://example.com/a@b',
+      'sh -c cat /run/secrets/db&&TOKEN_FILE=/run/t run',
     ])
       expect(redactCommand(c)).toBe(c);
   });

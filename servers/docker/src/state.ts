@@ -95,14 +95,19 @@ export const REDACTED = '[redacted]';
 const SECRET_WORD =
   '(?:password|passwd|passphrase|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)';
 const SECRET_VALUE = '(\'[^\']*\'|"[^"]*"|[^\\s\'"]+)';
-/** `--password=x`, `--password x`, `-token x`: a flag with a secret name and its value. */
+/**
+ * Where a shell word can begin in a command line: after whitespace, and after the operators and quotes a
+ * shell reads a new word after (`cd /app&&DB_PASSWORD=x run`, `true|TOKEN=x`, `(KEY=x run)`, `'--password=x'`).
+ */
+const WORD_START = `(?:^|[\\s;'"&|()\`{}<>])`;
+/** `--password=x`, `--password x`, `-token x`, `"--token" x`: a flag with a secret name and its value. */
 const SECRET_FLAG = new RegExp(
-  `(\\s--?[A-Za-z0-9_.-]*${SECRET_WORD}(?![A-Za-z0-9_.-]*(?:file|path|dir))[A-Za-z0-9_.-]*)(=|\\s+(?!-))${SECRET_VALUE}`,
+  `(${WORD_START}--?[A-Za-z0-9_.-]*${SECRET_WORD}(?![A-Za-z0-9_.-]*(?:file|path|dir))[A-Za-z0-9_.-]*['"]?)(=|\\s+(?!-))${SECRET_VALUE}`,
   'gi',
 );
 /** `DB_PASSWORD=x`, `PGPASSWORD=x` (an assignment in a shell command). */
 const SECRET_ASSIGNMENT = new RegExp(
-  `(^|[\\s;'"])([A-Za-z_][A-Za-z0-9_]*${SECRET_WORD}(?![A-Za-z0-9_]*(?:file|path|dir))[A-Za-z0-9_]*=)${SECRET_VALUE}`,
+  `(${WORD_START})([A-Za-z0-9_]*${SECRET_WORD}(?![A-Za-z0-9_]*(?:file|path|dir))[A-Za-z0-9_]*=)${SECRET_VALUE}`,
   'gi',
 );
 /** mysql-style `-pSECRET` (the password glued to -p), only in a mysql/mariadb command line. */
@@ -128,7 +133,11 @@ export function redactCommand(command: string): string {
  */
 export function commandOf(command: string | undefined): string {
   // only the start is shown: redacting a bounded prefix keeps this cheap on a huge command line
-  const chars = Array.from(redactCommand((command ?? '').slice(0, 4096)));
+  // whitespace controls read as a space; any other control (an escape sequence's ESC, BEL, C1) as U+FFFD
+  const shown = redactCommand((command ?? '').slice(0, 4096))
+    .replace(/[\t\n\r]/g, ' ')
+    .replace(CONTROL_CHARS, '\uFFFD');
+  const chars = Array.from(shown);
   return chars.length > COMMAND_MAX_CHARS ? `${chars.slice(0, COMMAND_MAX_CHARS - 1).join('')}…` : chars.join('');
 }
 

@@ -1,6 +1,6 @@
 import { RavenhelmError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { Demuxer, LastLines, type Line, LineSplitter, stripAnsi, TailWindow } from './stream.js';
+import { Demuxer, LastLines, type Line, LineSplitter, shownLine, TailWindow } from './stream.js';
 
 const plain = (lines: Line[]) => lines.map(({ stream, text }) => ({ stream, text }));
 
@@ -132,11 +132,12 @@ describe('LineSplitter', () => {
   });
 });
 
-describe('stripAnsi', () => {
-  it('removes colors, cursor moves and OSC titles but keeps text', () => {
-    expect(stripAnsi('\u001b[31mred\u001b[0m and \u001b[1;32mbold green\u001b[m')).toBe('red and bold green');
-    expect(stripAnsi('\u001b]0;title\u0007after\u001b[2K\u001b[1G!')).toBe('after!');
-    expect(stripAnsi('no escapes [31m here')).toBe('no escapes [31m here');
+describe('shownLine', () => {
+  it('strips terminal controls and keeps the note of a cut line, even with a control string left open', () => {
+    expect(shownLine('\u001b[31mred\u001b[0m')).toBe('red');
+    const s = new LineSplitter(40);
+    const [cut] = s.push({ stream: 'stdout', data: Buffer.from(`start \u001b]8;;https://x/${'y'.repeat(60)}\n`) });
+    expect(shownLine(cut?.text ?? '')).toBe('start … [line cut: 41 more bytes not shown]');
   });
 });
 

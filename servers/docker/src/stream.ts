@@ -6,7 +6,7 @@
  * The engine says which a container sends (`Config.Tty`); readers pass it on, since raw output can begin
  * with bytes that look like a frame header. Only a reader that does not know sniffs the first bytes.
  */
-import { sliceChars, ToolError } from '@ravenhelm/kit';
+import { sliceChars, stripTerminalControls, ToolError } from '@ravenhelm/kit';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -79,27 +79,23 @@ function badHeader(header: Buffer): ToolError {
 
 /** The engine's systemerr frame ends the read: what was streamed so far may be incomplete. */
 function systemError(data: Buffer): ToolError {
-  const text = sliceChars(stripAnsi(data.toString('utf8')).replace(/\s+/g, ' ').trim(), 300);
+  const text = sliceChars(stripTerminalControls(data.toString('utf8')).replace(/\s+/g, ' ').trim(), 300);
   return new ToolError(
     'ERR_BACKEND_ERROR',
     `the Docker Engine reported an error while streaming and ended the stream: ${text || '(no message)'}; check dockerd's log, then retry`,
   );
 }
 
-// CSI sequences (colors, cursor moves), OSC sequences (titles, hyperlinks) and lone two-byte escapes.
-const ESC = '\\u001b';
-const ANSI_PATTERN = new RegExp(
-  [
-    `${ESC}\\[[0-?]*[ -/]*[@-~]`, // CSI
-    `${ESC}\\][^\\u0007\\u001b]*(?:\\u0007|${ESC}\\\\)`, // OSC, ended by BEL or ST
-    `${ESC}[@-Z\\\\-_]`, // two-byte escapes
-    '\\u009b[0-?]*[ -/]*[@-~]', // 8-bit CSI
-  ].join('|'),
-  'g',
-);
+/** The note #finish appends to a line cut at maxLineBytes. */
+const CUT_NOTE = /… \[line cut: \d+ more bytes not shown\]$/;
 
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI_PATTERN, '');
+/**
+ * A log line as a terminal shows it (stripTerminalControls), the note of a cut line kept: a control string
+ * left open where the line was cut runs to the end of the line and would take the note with it.
+ */
+export function shownLine(text: string): string {
+  const note = CUT_NOTE.exec(text);
+  return note ? `${stripTerminalControls(text.slice(0, note.index))}${note[0]}` : stripTerminalControls(text);
 }
 
 export interface Line {

@@ -3,37 +3,14 @@
  * markers (`section_start:<unix>:<name>[opts]\r\e[0K`, `section_end:...`) removed, carriage-return
  * progress overwrites resolved, with the name of the section each line belongs to kept aside.
  */
-import { charStartAtOrBefore } from '@ravenhelm/kit';
+import { charStartAtOrBefore, stripTerminalControls } from '@ravenhelm/kit';
 
-/**
- * Terminal control sequences (ECMA-48 / ISO 6429, in their 7-bit and 8-bit forms): CSI with any parameter
- * bytes (0x30-0x3F: colons of truecolour SGR, private markers < = > ?), intermediates and a final byte;
- * the control strings OSC, DCS, SOS, PM and APC up to their terminator (ST, or BEL as xterm accepts; an
- * unterminated one to the end of its line), payload included (a hyperlink's URL, an inline image's
- * base64); any other escape with its intermediates and final byte; a lone ESC.
- */
-const ANSI =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes is the point
-  /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\n]*?(?:\x07|\x1b\\|\x9c|$)|\x1b[ -/]*[0-~]|\x1b/gm;
-/** C0 controls but tab and newline, DEL and C1 controls: nothing a reader of the log should get. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: GitLab's section marker ends with \r\e[0K
 const SECTION = /section_(start|end):(\d+):([A-Za-z0-9_.-]+)(?:\[[^\]\r\n]*\])?\r?(?:\x1b\[0K)?/g;
 
+/** Terminal control sequences and their payloads removed, as the kit does for every server's terminal text. */
 export function stripAnsi(text: string): string {
-  return eraseBackspaces(text.replace(ANSI, '')).replace(CONTROL, '');
-}
-
-/** A backspace moves back over the character before it, which the next one overwrites (spinners, overstrike). */
-function eraseBackspaces(text: string): string {
-  if (!text.includes('\b')) return text;
-  const out: string[] = [];
-  for (const ch of text) {
-    if (ch === '\b') out.pop();
-    else out.push(ch);
-  }
-  return out.join('');
+  return stripTerminalControls(text);
 }
 
 export interface CleanLine {

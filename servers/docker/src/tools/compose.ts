@@ -13,7 +13,9 @@ import {
   serviceOf,
   shortId,
 } from '../state.js';
-import { ProjectLifecycleResult, planProject, runProjectLifecycle } from './compose-lifecycle.js';
+import { runProjectLifecycle } from './compose-lifecycle.js';
+import { ProjectLifecycleResult } from './compose-outcome.js';
+import { planProject } from './compose-plan.js';
 import {
   byWorkingDir,
   DIRS_SHOWN,

@@ -1,4 +1,4 @@
-import { abortAfter, clipChars, jsonBytes, sliceChars, ToolError } from '@ravenhelm/kit';
+import { abortAfter, clipChars, jsonBytes, sliceChars, stripTerminalControls, ToolError } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import type { DockerBackend } from '../backend.js';
@@ -15,7 +15,7 @@ import {
   restartLoopOf,
   stateOf,
 } from '../state.js';
-import { stripAnsi, withoutTimestamp } from '../stream.js';
+import { shownLine, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
 import { listRowOf, stateOfListRow } from './list-row.js';
 import { beforeDeadline, cutNoteOf, logGapOf } from './logs.js';
@@ -130,7 +130,7 @@ export const containersDiagnose = defineTool({
           lastChecks: (h.Log ?? []).slice(-healthChecks).map((l) => ({
             at: l.End || l.Start,
             exitCode: l.ExitCode,
-            output: clipChars(stripAnsi(l.Output ?? '').trim(), MAX_HEALTH_OUTPUT),
+            output: clipChars(stripTerminalControls(l.Output ?? '').trim(), MAX_HEALTH_OUTPUT),
           })),
         }
       : !info && state.health !== 'none'
@@ -164,7 +164,7 @@ export const containersDiagnose = defineTool({
         );
         errors = logs.lines.slice(-errorLines).map((l) => ({
           stream: l.stream,
-          text: stripAnsi(withoutTimestamp(l.text).rest),
+          text: shownLine(withoutTimestamp(l.text).rest),
         }));
         scannedLines = logs.scanned;
         if (logs.cut) logNotes.push(cutNoteOf({ ...logs.cut, newestRead }, logs.scanned));
@@ -215,7 +215,8 @@ export const containersDiagnose = defineTool({
       );
     } else if (state.restartCount > 0 && state.state !== 'restarting')
       findings.push(`restarted ${state.restartCount} times by its restart policy`);
-    if (info?.State.Error) findings.push(`engine error: ${clipChars(info.State.Error, 300)}`);
+    if (info?.State.Error)
+      findings.push(`engine error: ${clipChars(stripTerminalControls(info.State.Error).trim(), 300)}`);
     if (errors.length > 0) findings.push(`${errors.length} recent error-like log lines (see errorLog)`);
     if (unavailable) findings.push(`its log could not be read: ${unavailable}`);
     if (logNotes.length > 0) findings.push('its log was read only in part (see errorLog.notes)');

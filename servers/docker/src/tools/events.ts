@@ -8,6 +8,7 @@ import {
   ComposeProjectName,
   ContainerRef,
   commandOf,
+  labelShown,
   nameOf,
 } from '../state.js';
 import { defineTool } from './define.js';
@@ -59,8 +60,9 @@ export function eventOf(e: EngineEvent): Event {
     ...(attrs.image !== undefined ? { image: attrs.image } : {}),
     ...(exit !== undefined && Number.isInteger(exit) ? { exitCode: exit } : {}),
     ...(attrs.signal !== undefined ? { signal: attrs.signal } : {}),
-    ...(attrs[COMPOSE_PROJECT_LABEL] !== undefined ? { composeProject: attrs[COMPOSE_PROJECT_LABEL] } : {}),
-    ...(attrs[COMPOSE_SERVICE_LABEL] !== undefined ? { service: attrs[COMPOSE_SERVICE_LABEL] } : {}),
+    // labels are free text: shown bounded and without control characters, as every other answer shows them
+    ...(attrs[COMPOSE_PROJECT_LABEL] !== undefined ? { composeProject: labelShown(attrs[COMPOSE_PROJECT_LABEL]) } : {}),
+    ...(attrs[COMPOSE_SERVICE_LABEL] !== undefined ? { service: labelShown(attrs[COMPOSE_SERVICE_LABEL]) } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ToolError } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { findRule, globMatcher, parseExecOptions, quoteArgv } from './exec.js';
+import { findRule, globMatcher, parseExecOptions, quoteArgv } from './exec-allowlist.js';
 import { executorNamedBy, isRunner, programName } from './exec-programs.js';
 
 const c = (name: string) => ({ name, id: 'f'.repeat(64) });

@@ -1,4 +1,4 @@
-import { changedNote, clipChars, ListPage, pageByKey, tupleKey } from '@ravenhelm/kit';
+import { changedNote, clipChars, ListPage, pageByKey, stripTerminalControls, tupleKey } from '@ravenhelm/kit';
 import type Docker from 'dockerode';
 import { z } from 'zod';
 import {
@@ -11,7 +11,6 @@ import {
   restartLoopOf,
   stateOf,
 } from '../state.js';
-import { stripAnsi } from '../stream.js';
 import { LabelFilter } from './containers.js';
 import { defineTool } from './define.js';
 
@@ -161,7 +160,7 @@ export const healthGetReport = defineTool({
         restartCount: s.restartCount,
         finishedAt: s.finishedAt,
         composeProject: labelOf(info.Config.Labels, COMPOSE_PROJECT_LABEL),
-        lastHealthOutput: lastFailing ? clipChars(stripAnsi(lastFailing.Output ?? '').trim(), 300) : null,
+        lastHealthOutput: lastFailing ? clipChars(stripTerminalControls(lastFailing.Output ?? '').trim(), 300) : null,
       };
       // worst first, then by name: a container whose problems change between pages moves, and the page says so
       problems.push({ key: tupleKey(severityKey(kinds), row.name, info.Id), item: row });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { DockerBackend, LogCut, LogResult } from '../backend.js';
 import { isUnreadableLogDriver, namedAfter } from '../engine-errors.js';
 import { ContainerRef, compileGrep, nameShown } from '../state.js';
-import { type Line, stripAnsi, timestampKey, withoutTimestamp } from '../stream.js';
+import { type Line, shownLine, timestampKey, withoutTimestamp } from '../stream.js';
 import { defineTool } from './define.js';
 import { parseWindow, Since, type TimeBound, Until } from './log-window.js';
 
@@ -31,7 +31,7 @@ export function buildLineFilter(input: {
   ignoreCase: boolean;
 }): ((l: Line) => boolean) | undefined {
   const match = compileGrep(input.grep, input.grepMode, input.ignoreCase);
-  return match ? (l) => match(stripAnsi(l.text)) : undefined;
+  return match ? (l) => match(shownLine(l.text)) : undefined;
 }
 
 /** How a log read is asked for, shared by the container and compose log tools. */
@@ -180,7 +180,7 @@ function readLogsOnce(
       },
       render: (l: Line) => {
         const { ts, rest } = withoutTimestamp(l.text);
-        const text = render(ts, stripAnsi(rest), l.stream);
+        const text = render(ts, shownLine(rest), l.stream);
         const seq = (current?.sizes.length ?? 1) - 1;
         if (current) current.sizes[seq] = Buffer.byteLength(text, 'utf8') + 1;
         return { stream: l.stream, key: timestampKey(ts), text, read: l.read ?? 0, seq };
