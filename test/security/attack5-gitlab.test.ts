@@ -8,25 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitLabBackend, type GitLabServices, gitlabServer } from '@ravenhelm/mcp-gitlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServedOverHttp, serveOverHttp } from '../fixtures/fault-server.js';
-import { call, callError, type Fixture, start } from '../gitlab/harness.js';
-import { BOT_TOKEN } from '../simulators/gitlab.js';
+import { serveOverHttp } from '../fixtures/fault-server.js';
+import { call, callError } from '../gitlab/harness.js';
+import { servedGitLab } from '../gitlab/served.js';
 
-let fx: Fixture;
-let server: ServedOverHttp<GitLabServices>;
-
-beforeAll(async () => {
-  fx = await start();
-  server = await serveOverHttp<GitLabServices>(
-    gitlabServer,
-    { GITLAB_URL: fx.sim.url, GITLAB_TOKEN: BOT_TOKEN, GITLAB_MAX_RETRY_WAIT_MS: '3000', RAVENHELM_TOOLSETS: 'all' },
-    ['mcp:gitlab:read'],
-  );
-}, 60_000);
-afterAll(async () => {
-  await server?.close();
-  await fx?.close();
-});
+const gl = servedGitLab({ GITLAB_MAX_RETRY_WAIT_MS: '3000' });
 
 const offset = (text: string) => Buffer.from(text).toString('base64url');
 
@@ -42,17 +28,17 @@ describe('hand-made cursors', () => {
       'skip past the page': offset('o:2:20:50'),
     };
     for (const [name, cursor] of Object.entries(cases)) {
-      const from = fx.sim.control.requests.length;
-      const a = await server.call('pipelines_list', { project: 'platform/api', cursor });
+      const from = gl.fx.sim.control.requests.length;
+      const a = await gl.server.call('pipelines_list', { project: 'platform/api', cursor });
       // before the fix: page 0, the huge page, page sizes 0 and 500 and the skip were sent to GitLab and answered
       expect(a.isError, `${name}: ${a.text}`).toBe(true);
       expect(a.text, name).toMatch(/^ERR_INVALID_INPUT: cursor is not one this tool issued/);
       expect(a.text, name).toMatch(/send the nextCursor of this tool's last answer unchanged, or omit cursor/);
-      expect(fx.sim.control.requests.length - from, name).toBe(0);
+      expect(gl.fx.sim.control.requests.length - from, name).toBe(0);
     }
-    const zero = await server.call('pipelines_list', { project: 'platform/api', cursor: cases['page 0'] });
+    const zero = await gl.server.call('pipelines_list', { project: 'platform/api', cursor: cases['page 0'] });
     expect(zero.text).toMatch(/its page is 0, and pages start at 1/);
-    const keyset = await server.call('projects_list', { cursor: offset('k:0:500') });
+    const keyset = await gl.server.call('projects_list', { cursor: offset('k:0:500') });
     expect(keyset.isError).toBe(true);
     expect(keyset.text).toMatch(/^ERR_INVALID_INPUT: cursor is not one this tool issued \(it continues after id 0/);
   });
@@ -61,7 +47,7 @@ describe('hand-made cursors', () => {
     const ids: number[] = [];
     let cursor: string | undefined;
     for (let n = 0; n < 10; n++) {
-      const a = await server.call('pipelines_list', {
+      const a = await gl.server.call('pipelines_list', {
         project: 'platform/api',
         limit: 7,
         ...(cursor ? { cursor } : {}),
@@ -72,8 +58,8 @@ describe('hand-made cursors', () => {
       if (!cursor) break;
     }
     expect(ids).toHaveLength(30);
-    const projects = await call('projects_list', { limit: 2 }, fx.services);
-    const next = await call('projects_list', { limit: 2, cursor: projects.nextCursor }, fx.services);
+    const projects = await call('projects_list', { limit: 2 }, gl.fx.services);
+    const next = await call('projects_list', { limit: 2, cursor: projects.nextCursor }, gl.fx.services);
     expect(next.projects.length).toBeGreaterThan(0);
   });
 });
@@ -84,7 +70,7 @@ const LOGIN_PAGE = `<!DOCTYPE html><html><head><title>Sign in · GitLab</title><
 
 describe('a 200 HTML login page in front of GitLab', () => {
   it('is refused as not GitLab for every kind of read, never shown as data', async () => {
-    fx.sim.control.fail = { status: 200, body: LOGIN_PAGE, contentType: 'text/html; charset=utf-8' };
+    gl.fx.sim.control.fail = { status: 200, body: LOGIN_PAGE, contentType: 'text/html; charset=utf-8' };
     try {
       for (const [name, args] of [
         ['projects_get', { project: 'platform/api' }],
@@ -95,43 +81,43 @@ describe('a 200 HTML login page in front of GitLab', () => {
         ['wiki_list', { project: 'platform/api' }],
         ['groups_get', { group: 'platform' }],
       ] as const) {
-        const err = await callError(name, args, fx.services);
+        const err = await callError(name, args, gl.fx.services);
         // before the fix: jobs_get_log returned the login page as the job's log, projects_get and groups_get said
         // "renamed or moved?", pipelines_list and wiki_list "internal error", pipelines_diagnose a TypeError
         expect(err.code, name).toBe('ERR_BACKEND_ERROR');
         expect(err.message, name).toMatch(/HTTP 200 came with Sign in · GitLab \(an HTML page, not GitLab's API/);
         expect(err.message, name).toMatch(/single sign-on proxy's login page.*check that GITLAB_URL points at GitLab/);
       }
-      const a = await server.call('jobs_get_log', { project: 'platform/api', jobId: 5102 });
+      const a = await gl.server.call('jobs_get_log', { project: 'platform/api', jobId: 5102 });
       expect(a.isError).toBe(true);
       expect(a.text).toMatch(/^ERR_BACKEND_ERROR: .*Sign in · GitLab/);
       expect(a.text).not.toContain('user[login]');
     } finally {
-      fx.sim.control.fail = undefined;
+      gl.fx.sim.control.fail = undefined;
     }
     // GitLab itself, back: the same reads answer
-    const log = await call('jobs_get_log', { project: 'platform/api', jobId: 5102 }, fx.services);
+    const log = await call('jobs_get_log', { project: 'platform/api', jobId: 5102 }, gl.fx.services);
     expect(log.text).not.toContain('Sign in');
   });
 });
 
 describe('Retry-After as an HTTP date', () => {
   it('is waited for when short, and reported in seconds when too long', async () => {
-    fx.sim.control.throttle = { count: 1, retryAfterSeconds: 2, asDate: true };
+    gl.fx.sim.control.throttle = { count: 1, retryAfterSeconds: 2, asDate: true };
     try {
       const started = Date.now();
-      const a = await server.call('projects_get', { project: 'platform/api' });
+      const a = await gl.server.call('projects_get', { project: 'platform/api' });
       expect(a.isError, a.text).toBe(false);
       // the date has whole seconds: at least one of the two is waited, never an immediate retry
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-      fx.sim.control.throttle = { count: 5, retryAfterSeconds: 120, asDate: true };
-      const late = await server.call('projects_get', { project: 'platform/api' });
+      gl.fx.sim.control.throttle = { count: 5, retryAfterSeconds: 120, asDate: true };
+      const late = await gl.server.call('projects_get', { project: 'platform/api' });
       expect(late.isError).toBe(true);
       expect(late.text).toMatch(
         /^ERR_BACKEND_UNAVAILABLE: GitLab is rate-limiting this server \(429\).*retry after 1(19|20) s/,
       );
     } finally {
-      fx.sim.control.throttle = undefined;
+      gl.fx.sim.control.throttle = undefined;
     }
   });
 });
@@ -148,14 +134,14 @@ describe('a token rotated while calls run', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   /** The old token valid, in the file; the new one not issued yet. */
   const reset = () => {
-    fx.sim.state.tokens.set(OLD, 2);
-    fx.sim.state.tokens.delete(NEW);
+    gl.fx.sim.state.tokens.set(OLD, 2);
+    gl.fx.sim.state.tokens.delete(NEW);
     writeFileSync(file, `${OLD}\n`);
   };
   /** gitbeaker over our handler with the token read from the file (cached for 30 s, as in production). */
   const fileBackend = () =>
     new GitLabBackend({
-      url: fx.sim.url,
+      url: gl.fx.sim.url,
       tokenFile: file,
       timeoutMs: 5000,
       maxRetries: 0,
@@ -165,8 +151,8 @@ describe('a token rotated while calls run', () => {
     });
   /** GitLab revokes (or expires) the old token and the operator writes the new one to the file. */
   const rotate = () => {
-    fx.sim.state.tokens.delete(OLD);
-    fx.sim.state.tokens.set(NEW, 2);
+    gl.fx.sim.state.tokens.delete(OLD);
+    gl.fx.sim.state.tokens.set(NEW, 2);
     writeFileSync(file, `${NEW}\n`);
   };
 
@@ -175,7 +161,7 @@ describe('a token rotated while calls run', () => {
     const gitlab = fileBackend();
     await call('projects_get', { project: 'platform/api' }, { gitlab }); // the old token is read and cached
     // the token goes while pipelines_list runs: its branch list is read, then the merge request lookup gets 401
-    const requests = fx.sim.control.requests;
+    const requests = gl.fx.sim.control.requests;
     const push = requests.push;
     let seen = 0;
     requests.push = (...items) => {
@@ -195,7 +181,7 @@ describe('a token rotated while calls run', () => {
   it('a call that already changed something is not sent again after the 401 (no second issue)', async () => {
     reset();
     const gitlab = fileBackend();
-    const issues = () => fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.issues.length;
+    const issues = () => gl.fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.issues.length;
     const before = issues();
     const err = await gitlab
       .call('an issue, then a read', new AbortController().signal, async (api) => {
@@ -213,7 +199,7 @@ describe('a token rotated while calls run', () => {
     reset();
     const served = await serveOverHttp<GitLabServices>(
       gitlabServer,
-      { GITLAB_URL: fx.sim.url, GITLAB_TOKEN_FILE: file, GITLAB_MAX_RETRIES: '0' },
+      { GITLAB_URL: gl.fx.sim.url, GITLAB_TOKEN_FILE: file, GITLAB_MAX_RETRIES: '0' },
       ['mcp:gitlab:read'],
     );
     try {
@@ -223,18 +209,18 @@ describe('a token rotated while calls run', () => {
       // before the fix: ERR_BACKEND_ERROR "GitLab refused this server's token (401) ... the operator must renew
       // GITLAB_TOKEN_FILE" for up to 30 s after the operator had renewed it
       expect(a.isError, a.text).toBe(false);
-      expect(fx.sim.control.requests.at(-1)?.token).toBe(NEW);
+      expect(gl.fx.sim.control.requests.at(-1)?.token).toBe(NEW);
       // a token GitLab refuses that the file still holds: one attempt, reported without the token
-      fx.sim.state.tokens.delete(NEW);
-      const from = fx.sim.control.requests.length;
+      gl.fx.sim.state.tokens.delete(NEW);
+      const from = gl.fx.sim.control.requests.length;
       const refused = await served.call('projects_get', { project: 'platform/api' });
       expect(refused.text).toMatch(/^ERR_BACKEND_ERROR: GitLab refused this server's token \(401\)/);
       expect(refused.text).not.toContain(NEW);
-      expect(fx.sim.control.requests.length - from).toBe(1);
+      expect(gl.fx.sim.control.requests.length - from).toBe(1);
     } finally {
       await served.close();
-      fx.sim.state.tokens.delete(OLD);
-      fx.sim.state.tokens.delete(NEW);
+      gl.fx.sim.state.tokens.delete(OLD);
+      gl.fx.sim.state.tokens.delete(NEW);
     }
   });
 });
@@ -242,15 +228,15 @@ describe('a token rotated while calls run', () => {
 describe('wiki slugs that are URL dot segments', () => {
   it('"." and ".." are refused before GitLab is asked, instead of reading the project as an empty page', async () => {
     for (const slug of ['..', '.', 'runbooks/..']) {
-      const from = fx.sim.control.requests.length;
-      const a = await server.call('wiki_get', { project: 'platform/api', slug });
+      const from = gl.fx.sim.control.requests.length;
+      const a = await gl.server.call('wiki_get', { project: 'platform/api', slug });
       // before the fix: slug ".." sent GET /projects/platform%2Fapi/wikis/.., which the URL resolves to the project
       // itself, and answered a page with no title and no content ("continue with offset 0")
       expect(a.isError, `${slug}: ${a.text}`).toBe(true);
       expect(a.text, slug).toMatch(/must not have "\." or "\.\." segments; give a slug from wiki_list/);
-      expect(fx.sim.control.requests.length - from, slug).toBe(0);
+      expect(gl.fx.sim.control.requests.length - from, slug).toBe(0);
     }
-    const page = await server.call('wiki_get', { project: 'platform/api', slug: 'runbooks/deploy' });
+    const page = await gl.server.call('wiki_get', { project: 'platform/api', slug: 'runbooks/deploy' });
     expect(page.isError, page.text).toBe(false);
     expect(page.structured?.content).not.toBe('');
   });
@@ -258,7 +244,7 @@ describe('wiki slugs that are URL dot segments', () => {
 
 describe('a branch with more merge requests than are read', () => {
   it('the note names the ones not read, through the SDK client', async () => {
-    const api = fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api');
+    const api = gl.fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api');
     const mr = api?.merge_requests[0];
     if (!api || !mr) throw new Error('seed changed: platform/api has no merge request');
     const iids = [41, 42, 43, 44];
@@ -272,7 +258,7 @@ describe('a branch with more merge requests than are read', () => {
         notes: [],
       });
     try {
-      const a = await server.call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' });
+      const a = await gl.server.call('pipelines_list', { project: 'platform/api', ref: 'feature/invoices' });
       expect(a.isError, a.text).toBe(false);
       // !7 and the two most recently updated closed ones are read; before the fix nothing named !42 and !41
       expect(a.structured?.note).toMatch(

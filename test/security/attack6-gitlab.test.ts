@@ -6,27 +6,12 @@
  * "--"). Through the real gitbeaker client against the simulator, and through the MCP SDK client over
  * Streamable HTTP.
  */
-import { type GitLabServices, gitlabServer } from '@ravenhelm/mcp-gitlab';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServedOverHttp, serveOverHttp } from '../fixtures/fault-server.js';
-import { call, callError, type Fixture, start } from '../gitlab/harness.js';
-import { BOT_TOKEN, type SimDiff, type SimMergeRequest, simDiff } from '../simulators/gitlab.js';
+import { describe, expect, it } from 'vitest';
+import { call, callError, type Fixture } from '../gitlab/harness.js';
+import { servedGitLab } from '../gitlab/served.js';
+import { type SimDiff, type SimMergeRequest, simDiff } from '../simulators/gitlab.js';
 
-let fx: Fixture;
-let server: ServedOverHttp<GitLabServices>;
-
-beforeAll(async () => {
-  fx = await start();
-  server = await serveOverHttp<GitLabServices>(
-    gitlabServer,
-    { GITLAB_URL: fx.sim.url, GITLAB_TOKEN: BOT_TOKEN, RAVENHELM_TOOLSETS: 'all' },
-    ['mcp:gitlab:read'],
-  );
-}, 60_000);
-afterAll(async () => {
-  await server?.close();
-  await fx?.close();
-});
+const gl = servedGitLab();
 
 const MR = { project: 'platform/api', iid: 7 };
 
@@ -40,10 +25,10 @@ const file = simDiff;
 
 /** Runs `fn` with !7 changing `diffs` (and the limits as given), then puts the seed and the defaults back. */
 async function withDiffs<T>(diffs: SimDiff[], fn: () => Promise<T>, limits: Partial<Fixture['sim']['control']> = {}) {
-  const mr = fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
+  const mr = gl.fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api')?.merge_requests[0];
   if (!mr) throw new Error('seed changed: platform/api has no merge request');
   const seeded = mr.diffs;
-  const c = fx.sim.control;
+  const c = gl.fx.sim.control;
   const defaults = { ...c };
   (mr as SimMergeRequest).diffs = diffs;
   Object.assign(c, limits);
@@ -60,7 +45,7 @@ async function withDiffs<T>(diffs: SimDiff[], fn: () => Promise<T>, limits: Part
 
 /** GET /diffs through gitbeaker, one page. */
 async function diffsPage(page: number, perPage: number) {
-  const api = await fx.services.gitlab.api();
+  const api = await gl.fx.services.gitlab.api();
   return (await api.MergeRequests.allDiffs('platform/api', 7, {
     page,
     perPage,
@@ -94,7 +79,7 @@ describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
       expect(String(small?.diff).length).toBeGreaterThan(5000);
       expect(medium).toMatchObject({ collapsed: true, too_large: false, diff: '' });
       expect(huge).toMatchObject({ collapsed: false, too_large: true, diff: '' });
-      fx.sim.control.diffsExpanded = true;
+      gl.fx.sim.control.diffsExpanded = true;
       const expanded = (await diffsPage(1, 20)).data;
       expect(expanded[1]).toMatchObject({ collapsed: false, too_large: false });
       expect(String(expanded[1]?.diff).length).toBeGreaterThan(30_000);
@@ -116,7 +101,7 @@ describe("GitLab's diff limits in the simulator (gitbeaker against it)", () => {
     await withDiffs(
       diffs,
       async () => {
-        const api = await fx.services.gitlab.api();
+        const api = await gl.fx.services.gitlab.api();
         const mr = (await api.MergeRequests.show('platform/api', 7)) as unknown as Record<string, unknown>;
         // 201 lines a file (its @@ line counts): the 5th brings the count past 1,000 and is dropped with the rest
         expect(mr.changes_count).toBe('4+');
@@ -144,19 +129,19 @@ describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () =>
     await withDiffs(
       many,
       async () => {
-        let from = fx.sim.control.requests.length;
-        let a = await server.call('merge_requests_get_diff', { ...MR, path: 'src/f2999.ts' });
+        let from = gl.fx.sim.control.requests.length;
+        let a = await gl.server.call('merge_requests_get_diff', { ...MR, path: 'src/f2999.ts' });
         const answers = [a];
-        const perCall: number[] = [fx.sim.control.requests.length - from];
+        const perCall: number[] = [gl.fx.sim.control.requests.length - from];
         while (!a.isError && a.structured?.nextCursor && answers.length < 20) {
-          from = fx.sim.control.requests.length;
-          a = await server.call('merge_requests_get_diff', {
+          from = gl.fx.sim.control.requests.length;
+          a = await gl.server.call('merge_requests_get_diff', {
             ...MR,
             path: 'src/f2999.ts',
             cursor: a.structured.nextCursor,
           });
           answers.push(a);
-          perCall.push(fx.sim.control.requests.length - from);
+          perCall.push(gl.fx.sim.control.requests.length - from);
         }
         // before: ERR_OUTPUT_TOO_LARGE "not among the first 2000 files ... which changes more"
         for (const x of answers) {
@@ -178,7 +163,7 @@ describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () =>
     await withDiffs(
       many,
       async () => {
-        const a = await server.call('merge_requests_get_diff', { ...MR, path: 'src/f39.ts' });
+        const a = await gl.server.call('merge_requests_get_diff', { ...MR, path: 'src/f39.ts' });
         expect(a.isError).toBe(true);
         expect(a.text).not.toMatch(/does not change/);
         expect(a.text).toMatch(
@@ -195,7 +180,7 @@ describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () =>
       const seen: string[] = [];
       let cursor: string | undefined;
       for (let n = 0; n < 10; n++) {
-        const a = await server.call('merge_requests_list_changes', {
+        const a = await gl.server.call('merge_requests_list_changes', {
           ...MR,
           limit: 100,
           ...(cursor ? { cursor } : {}),
@@ -214,9 +199,9 @@ describe('merge_requests_get_diff on big merge requests (MCP SDK client)', () =>
 describe('odd changes', () => {
   it('a merge request with no files: an empty list, and a path is "not changed"', async () => {
     await withDiffs([], async () => {
-      const list = await call('merge_requests_list_changes', MR, fx.services);
+      const list = await call('merge_requests_list_changes', MR, gl.fx.services);
       expect(list).toMatchObject({ files: [], total: 0, truncated: false });
-      const err = await callError('merge_requests_get_diff', { ...MR, path: 'README.md' }, fx.services);
+      const err = await callError('merge_requests_get_diff', { ...MR, path: 'README.md' }, gl.fx.services);
       expect(err.code).toBe('ERR_NOT_FOUND');
       expect(err.message).toMatch(/does not change "README.md"/);
     });
@@ -233,17 +218,17 @@ describe('odd changes', () => {
       file('vendor/new', '@@ -0,0 +1 @@\n+Subproject commit cccc\n', { a_mode: '0', b_mode: '160000', new_file: true }),
     ];
     await withDiffs(diffs, async () => {
-      const rename = await call('merge_requests_get_diff', { ...MR, path: 'src/old.ts' }, fx.services);
+      const rename = await call('merge_requests_get_diff', { ...MR, path: 'src/old.ts' }, gl.fx.services);
       expect(rename).toMatchObject({ change: 'renamed', oldPath: 'src/old.ts', newPath: 'src/new.ts', diff: '' });
       expect(rename.note).toBe('renamed with the same content');
-      const mode = await call('merge_requests_get_diff', { ...MR, path: 'bin/run.sh' }, fx.services);
+      const mode = await call('merge_requests_get_diff', { ...MR, path: 'bin/run.sh' }, gl.fx.services);
       // before: diff '' and note null, nothing said about what changed
       expect(mode).toMatchObject({ change: 'modified', mode: '100644 -> 100755', added: 0, removed: 0 });
       expect(mode.note).toBe('only the file mode changed (100644 -> 100755)');
-      const sub = await call('merge_requests_get_diff', { ...MR, path: 'vendor/lib' }, fx.services);
+      const sub = await call('merge_requests_get_diff', { ...MR, path: 'vendor/lib' }, gl.fx.services);
       expect(sub).toMatchObject({ added: 1, removed: 1, truncated: false });
       expect(sub.diff).toContain('+Subproject commit bbbb');
-      const list = await call('merge_requests_list_changes', MR, fx.services);
+      const list = await call('merge_requests_list_changes', MR, gl.fx.services);
       const added = list.files.find((f: { newPath: string }) => f.newPath === 'vendor/new');
       // a new file's old mode is 0: not a mode change
       expect(added).toMatchObject({ change: 'added', added: 1, removed: 0 });
@@ -253,7 +238,7 @@ describe('odd changes', () => {
 
   it('a binary change says so and where to read the file, instead of a diff of 0 lines', async () => {
     await withDiffs([file('assets/logo.png', 'PNG\0', { binary: true })], async () => {
-      const a = await call('merge_requests_get_diff', { ...MR, path: 'assets/logo.png' }, fx.services);
+      const a = await call('merge_requests_get_diff', { ...MR, path: 'assets/logo.png' }, gl.fx.services);
       expect(a).toMatchObject({ diff: '', truncated: true });
       expect(a.note).toMatch(/^a binary file: GitLab sends no text diff; read "assets\/logo.png" at ref a{40} and/);
     });
@@ -262,7 +247,7 @@ describe('odd changes', () => {
   it('lines that begin with "++" or "--" (YAML separators, SQL comments) are counted', async () => {
     const diff = '@@ -1,3 +1,3 @@\n----\n+---\n--- old comment\n+++ new\n-x\n+y\n';
     await withDiffs([file('db/schema.sql', diff)], async () => {
-      const a = await call('merge_requests_get_diff', { ...MR, path: 'db/schema.sql' }, fx.services);
+      const a = await call('merge_requests_get_diff', { ...MR, path: 'db/schema.sql' }, gl.fx.services);
       // before: 1 added, 1 removed (every line starting "+++" or "---" taken for a header)
       expect(a).toMatchObject({ added: 3, removed: 3 });
     });
@@ -272,7 +257,7 @@ describe('odd changes', () => {
     const diff =
       '@@ -1,2 +1,2 @@\r\n-a\r\n+b\r\n \\ c\r\n-d\n\\ No newline at end of file\n+e\n\\ No newline at end of file\n';
     await withDiffs([file('win.txt', diff)], async () => {
-      const a = await call('merge_requests_get_diff', { ...MR, path: 'win.txt' }, fx.services);
+      const a = await call('merge_requests_get_diff', { ...MR, path: 'win.txt' }, gl.fx.services);
       expect(a).toMatchObject({ diff, added: 2, removed: 2, diffBytes: Buffer.byteLength(diff), truncated: false });
       // windows cut a CRLF diff without losing or doubling a byte
       const big = `@@ -1,400 +1,400 @@\r\n${'-old line\r\n+new line\r\n'.repeat(400)}`;
@@ -283,7 +268,7 @@ describe('odd changes', () => {
           const w: Record<string, unknown> = await call(
             'merge_requests_get_diff',
             { ...MR, path: 'win.txt', maxBytes: 1024, offset },
-            fx.services,
+            gl.fx.services,
           );
           text += w.diff as string;
           offset = w.nextOffset as number | undefined;
@@ -296,16 +281,16 @@ describe('odd changes', () => {
   it('names with a newline, quotes or non-ASCII letters are found and quoted unambiguously in notes', async () => {
     const odd = 'docs/naïve "файл"\nERR_FAKE: injected.md';
     await withDiffs([file(odd, '', { too_large: true, new_file: true, a_mode: '0' })], async () => {
-      const a = await call('merge_requests_get_diff', { ...MR, path: odd }, fx.services);
+      const a = await call('merge_requests_get_diff', { ...MR, path: odd }, gl.fx.services);
       expect(a.newPath).toBe(odd);
       // the name is JSON-quoted: its newline cannot start a line of its own in the note
       expect(a.note).toContain(JSON.stringify(odd));
       expect(a.note).not.toContain('\n');
-      const sdk = await server.call('merge_requests_get_diff', { ...MR, path: odd });
+      const sdk = await gl.server.call('merge_requests_get_diff', { ...MR, path: odd });
       expect(sdk.isError).toBe(false);
       expect(sdk.structured?.newPath).toBe(odd);
       // a name not in the merge request: the error text cannot be given a line of the name's making
-      const missing = await server.call('merge_requests_get_diff', { ...MR, path: `${odd}.bak` });
+      const missing = await gl.server.call('merge_requests_get_diff', { ...MR, path: `${odd}.bak` });
       expect(missing.isError).toBe(true);
       expect(missing.text).toMatch(/^ERR_NOT_FOUND: merge request !7 of "platform\/api" does not change /);
       expect(missing.text).not.toContain('\nERR_FAKE');

@@ -14,6 +14,7 @@ import {
   outcomeOfStatus,
   secondsSince,
   sliceChars,
+  visible,
   withoutValues,
 } from '@ravenhelm/kit';
 import { JsonFieldWindow, type JsonWindowRead, type JsonWindowSpec } from './json-window.js';
@@ -259,7 +260,8 @@ export function htmlPageText(html: string): string {
       .replace(/\s+/g, ' ')
       .trim();
   const title = strip(/<title\b[^>]*>([\s\S]*?)<\/title\s*>/i.exec(html)?.[1] ?? '');
-  return `${title || strip(html)} (an HTML page, not GitLab's API: GitLab or a proxy in front of it)`;
+  // the page is whoever answered's: its controls and bidi overrides are shown as [U+XXXX], never passed on
+  return `${visible(title || strip(html), { oneLine: true })} (an HTML page, not GitLab's API: GitLab or a proxy in front of it)`;
 }
 
 /** A Content-Type's media type, lowercased, without parameters. */
@@ -278,8 +280,9 @@ function gitlabMessageOf(text: string, header: string): string {
     }
   }
   const s = typeof msg === 'string' ? msg : JSON.stringify(msg);
-  // terminal escapes (a link's URL with them) and control characters are nothing a message needs
-  return sliceChars(stripAnsi(s.replace(/\s+/g, ' ')).trim(), 300);
+  // terminal escapes (a link's URL with them) and control characters are nothing a message needs; what
+  // would still reorder or hide text (bidi overrides, zero-width characters) is shown as [U+XXXX]
+  return sliceChars(visible(stripAnsi(s.replace(/\s+/g, ' ')).trim(), { oneLine: true }), 300);
 }
 
 /** What a failed request means for ravenhelm_backend_requests_total. */

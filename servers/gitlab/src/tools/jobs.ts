@@ -1,5 +1,4 @@
-import { charStartFrom, ToolError } from '@ravenhelm/kit';
-import { RE2JS } from 're2js';
+import { charStartFrom, compileUserPattern } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Api } from '../backend.js';
 import type { BodyWindow, CallScope } from '../client.js';
@@ -22,7 +21,12 @@ export const jobsGetLog = defineTool({
     lines: z.number().int().min(1).max(2000).default(200).describe('Most lines returned'),
     maxBytes: z.number().int().min(1024).max(60_000).default(16_384).describe('Most bytes of log text returned'),
     grep: z.string().min(1).max(200).optional().describe('RE2 pattern: keep only matching lines'),
-    offset: z.number().int().min(0).optional().describe('Read forward from this byte (0: the start); default: the end'),
+    offset: z
+      .number()
+      .int({ error: (issue) => (issue.code === 'too_big' ? OFFSET_PAST : undefined) })
+      .min(0)
+      .optional()
+      .describe('Read forward from this byte (0: the start); default: the end'),
   }),
   output: z.object({
     job: z.object({
@@ -42,17 +46,10 @@ export const jobsGetLog = defineTool({
     bound: z.string(),
   }),
   handler: async ({ project, jobId, lines, maxBytes, grep, offset }, { gitlab, signal, maxOutputBytes }) => {
-    let re: RE2JS | undefined;
-    if (grep) {
-      try {
-        re = RE2JS.compile(grep);
-      } catch (err) {
-        throw new ToolError('ERR_INVALID_INPUT', `grep is not a valid RE2 pattern: ${(err as Error).message}`);
-      }
-    }
+    const re = grep ? compileUserPattern(grep, { field: 'grep' }) : undefined;
     const path = gitlab.project(project);
     const byteCap = Math.min(maxBytes, maxOutputBytes - 1024);
-    const keep = (l: CleanLine) => !re || re.matcher(l.text).find();
+    const keep = (l: CleanLine) => !re || re.test(l.text);
     return gitlab.call(`job ${jobId} of "${project}"`, signal, async (api, scope) => {
       const job = (await api.Jobs.show(path, jobId)) as unknown as Rec;
       const summary = {
@@ -63,6 +60,9 @@ export const jobsGetLog = defineTool({
         failureReason: strOrNull(job.failure_reason),
       };
       if (offset !== undefined) {
+        const size = traceSize(job);
+        // a finished job's log size is known: past it there is nothing to read, and reading would cost the whole log
+        if (size !== null && offset > size) return pastTheEnd(summary, offset, size);
         const window = grep ? gitlab.maxLogBytes : Math.min(gitlab.maxLogBytes, FORWARD_READ_BYTES);
         const log = await readLogFrom(api, scope, path, jobId, offset, window);
         const matched = log.lines.filter(keep);
@@ -119,6 +119,22 @@ export const jobsGetLog = defineTool({
     });
   },
 });
+
+const OFFSET_PAST = `offset is a byte position in the log and cannot be past ${Number.MAX_SAFE_INTEGER}; give the startOffset or nextOffset of an earlier answer, or omit offset to read the end of the log`;
+
+/** The answer for an offset past the end of a log whose size is known, without reading it. */
+function pastTheEnd<J>(job: J, offset: number, size: number) {
+  return {
+    job,
+    text: '',
+    returnedLines: 0,
+    matchedLines: 0,
+    totalBytes: size,
+    startOffset: size,
+    truncated: false,
+    bound: `offset ${offset} is past the end of the log (${size} bytes; nothing was read); omit offset to read its end, or give 0 to read from the start`,
+  };
+}
 
 /** Log bytes read forward from an offset without a filter: room for the most lines a call returns. */
 const FORWARD_READ_BYTES = 512 * 1024;

@@ -87,7 +87,18 @@ async function keysetPage(
     } as never)) as unknown as Rec[];
     return { rows, link: scope.lastHeaders?.link ?? '' };
   });
-  return { rows, idAfter: nextIdAfter(link) };
+  return { rows, idAfter: nextIdAfter(link) === null ? null : afterRows(rows, q.idAfter) };
+}
+
+/**
+ * Where the page after `rows` starts. GitLab's rel="next" only says whether one comes: with order_by=id asc
+ * the next page starts after the highest id read (GitLab's keyset paginator writes that very id), so an
+ * id_after that does not move forward (a proxy or a cache rewriting the link) cannot repeat or skip
+ * projects, and an empty page ends the list.
+ */
+function afterRows(rows: Rec[], idAfter: number | undefined): string | null {
+  const last = Math.max(0, ...rows.map((p) => num(p.id)).filter(Number.isSafeInteger));
+  return last > (idAfter ?? 0) ? String(last) : null;
 }
 
 /** GitLab pages of 100 read for one call when the allowlist hides part of the list. */

@@ -10,7 +10,11 @@ const FilePath = z
   .string()
   .min(1)
   .max(1024)
-  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
+  // a path "." would be sent as /files/./raw, which the URL resolves to /files/raw: the file named "raw" as JSON
+  .refine(
+    (p) => !p.split('/').some((s) => s === '.' || s === '..'),
+    'must not have "." or ".." segments; give the file\'s path from the repository root, as repository_list_tree lists it',
+  )
   .describe('Path in the repository, e.g. "src/index.ts"');
 
 /**
