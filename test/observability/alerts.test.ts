@@ -241,6 +241,50 @@ describe('silences', () => {
     expect(silences.filter((s) => s.comment === 'why not')).toEqual([]);
   });
 
+  it('refuses regexes that are not a short list of exact values, which Alertmanager matches to every alert', async () => {
+    const base = { author: 'a', comment: 'broad regex', duration: '1h' };
+    for (const matcher of [
+      // each passed the old probe test (they reject "", a random hex value and most fixed probes)
+      'alertname=~"[A-Z][A-Za-z0-9]*"',
+      'alertname=~"[A-Z].*"',
+      'service=~"[a-z]+"',
+      'alertname=~"(?i)[a-z]+"',
+    ]) {
+      // what the guard is for: Alertmanager itself matches every alert with it
+      const res = await fetch(`${am.url}/api/v2/alerts?filter=${encodeURIComponent(matcher)}`);
+      expect(((await res.json()) as unknown[]).length, matcher).toBe(NOISE + 2);
+      const err = await callError('alerts_create_silence', { ...base, matchers: [matcher] }, services);
+      expect(err.code, matcher).toBe('ERR_INVALID_INPUT');
+      expect(err.message).toMatch(/at least one concrete label value/);
+    }
+    const silences = (await (await fetch(`${am.url}/api/v2/silences`)).json()) as { comment: string }[];
+    expect(silences.filter((s) => s.comment === base.comment)).toEqual([]);
+  });
+
+  it('accepts a regex listing exact values, and Alertmanager mutes exactly those alerts', async () => {
+    const created = await call(
+      'alerts_create_silence',
+      { matchers: ['alertname=~"^(DiskFull|HighError[R]ate)$"'], author: 'a', comment: 'two names', duration: '1h' },
+      services,
+    );
+    const id = created.silence.id as string;
+    try {
+      await waitFor('the two alerts to be suppressed', async () => {
+        const r = await call('alerts_list', { state: ['suppressed'] }, services);
+        return r.total === 2;
+      });
+      const muted = await call('alerts_list', { state: ['suppressed'] }, services);
+      expect(muted.alerts.map((a: { name: string }) => a.name).sort()).toEqual(['DiskFull', 'HighErrorRate']);
+      expect(muted.counts).toMatchObject({ active: NOISE, suppressed: 2 });
+    } finally {
+      await fetch(`${am.url}/api/v2/silence/${id}`, { method: 'DELETE' });
+    }
+    await waitFor('the alerts to be active again', async () => {
+      const r = await call('alerts_list', { state: ['suppressed'] }, services);
+      return r.total === 0;
+    });
+  });
+
   it('finds the silences that mute an alert by its labels, as Alertmanager decides it (not by matcher text)', async () => {
     const post = async (matchers: object[], comment: string) => {
       const res = await fetch(`${am.url}/api/v2/silences`, {

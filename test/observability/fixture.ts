@@ -102,6 +102,8 @@ export async function startExporter(): Promise<Listening> {
 export interface Proc {
   url: string;
   stop(): Promise<void>;
+  /** Writes `files` into the engine's config directory and sends SIGHUP: Prometheus reloads its rule files. */
+  reload(files: Record<string, string>): Promise<void>;
 }
 
 /**
@@ -150,7 +152,11 @@ async function startProcess(
         },
         30_000,
       );
-      return { url, stop };
+      const reload = async (changed: Record<string, string>) => {
+        for (const [name, text] of Object.entries(changed)) await writeFile(join(dir, name), text);
+        child.kill('SIGHUP');
+      };
+      return { url, stop, reload };
     } catch (err) {
       lastError = err;
       await stop();

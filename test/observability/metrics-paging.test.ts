@@ -141,3 +141,48 @@ describe('metric lists page by key', () => {
     expect(ks(plain)).toEqual([...ks(plain)].sort());
   });
 });
+
+describe('range answers page by key', () => {
+  it('metrics_query_range (summary and raw) and a range selector: a series appearing before the cursor skips and repeats none', async () => {
+    const range = new Gauge({
+      name: 'paging_r',
+      help: 'Range paging gauge.',
+      labelNames: ['k'],
+      registers: [registry],
+    });
+    for (let i = 10; i < 22; i++) range.set({ k: `k${i}` }, i);
+    const count = async () => (await call('metrics_query', { query: 'paging_r' }, services)).total;
+    await waitFor('12 paging_r series', async () => (await count()) === 12);
+    const summary = { query: 'paging_r', start: 'now-5m', step: '15s', topK: 4 };
+    const rows = (r: Result): string[] => (r.series ?? r.raw).map((s: { labels: { k: string } }) => s.labels.k);
+    const firstTop = await call('metrics_query_range', summary, services);
+    expect(rows(firstTop)).toEqual(['k21', 'k20', 'k19', 'k18']);
+    const firstRaw = await call('metrics_query_range', { ...summary, mode: 'raw' }, services);
+    expect(rows(firstRaw)).toEqual(['k10', 'k11', 'k12', 'k13']);
+    const firstSel = await call('metrics_query', { query: 'paging_r[1m]', limit: 4 }, services);
+    expect(rows(firstSel)).toEqual(['k10', 'k11', 'k12', 'k13']);
+    // before every cursor: first by labels, between k21 and k20 by max
+    range.set({ k: 'k05' }, 20.5);
+    await waitFor('k05', async () => (await count()) === 13);
+    const secondTop = await call('metrics_query_range', { ...summary, cursor: firstTop.nextCursor }, services);
+    const secondRaw = await call(
+      'metrics_query_range',
+      { ...summary, mode: 'raw', cursor: firstRaw.nextCursor },
+      services,
+    );
+    const secondSel = await call(
+      'metrics_query',
+      { query: 'paging_r[1m]', limit: 4, cursor: firstSel.nextCursor },
+      services,
+    );
+    expect(rows(secondTop)).toEqual(['k17', 'k16', 'k15', 'k14']);
+    expect(rows(secondRaw)).toEqual(['k14', 'k15', 'k16', 'k17']);
+    expect(rows(secondSel)).toEqual(['k14', 'k15', 'k16', 'k17']);
+    expect(secondTop.total).toBe(13);
+    expect(secondTop.cut).toEqual([expect.stringMatching(/^The series changed since the previous page.*max changed/)]);
+    expect(secondRaw.cut).toEqual([expect.stringMatching(/^The series changed since the previous page/)]);
+    expect(secondSel.note).toMatch(/^The series changed since the previous page/);
+    // the rest is what this page leaves out: 13 series, 4 shown
+    expect(secondTop.rest).toMatchObject({ series: 9, max: 21 });
+  });
+});

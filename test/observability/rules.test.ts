@@ -118,7 +118,7 @@ describe('alerts_list_rules', () => {
 
   it('filters by type, state, health, name, group and label matchers', async () => {
     const records = await call('alerts_list_rules', { type: 'record', group: 'checkout' }, services);
-    expect(names(records)).toEqual(['service:demo_requests:rate10s', 'demo:long_sum']);
+    expect(names(records)).toEqual(['demo:long_sum', 'service:demo_requests:rate10s']); // by name in a rank
     expect(records.rules[0]).not.toHaveProperty('state');
     expect(records.rules[0]).not.toHaveProperty('alerts');
 
@@ -197,21 +197,13 @@ describe('alerts_list_rules', () => {
         break;
       }
       expect(page).toMatchObject({ returned: 50, truncated: true });
-      expect(page.cut ?? []).not.toContainEqual(expect.stringMatching(/changed state/));
+      expect(page.cut ?? []).not.toContainEqual(expect.stringMatching(/changed since/));
     }
     expect(seen).toHaveLength(2 * BULK_GROUPS);
     expect(new Set(seen).size).toBe(2 * BULK_GROUPS);
   });
 
-  it('says so when the rules before a cursor are no longer the ones the earlier pages held', async () => {
-    // The list is ordered by state, so a rule that fires between two pages moves; a cursor reused with other
-    // filters is the same case made deterministic: the rules before the offset are not the set page 1 held.
-    const first = await call('alerts_list_rules', { group: 'bulk', limit: 20 }, services);
-    expect(first.nextCursor).toBeDefined();
-    const same = await call('alerts_list_rules', { group: 'bulk', limit: 20, cursor: first.nextCursor }, services);
-    expect(same.cut ?? []).not.toContainEqual(expect.stringMatching(/changed state/));
-    const moved = await call('alerts_list_rules', { group: 'bulk-1', limit: 20, cursor: first.nextCursor }, services);
-    expect(moved.cut?.[0]).toMatch(/changed state .* pages may repeat or miss rules; call again without cursor/);
+  it('refuses a cursor that is not one this tool issued', async () => {
     const bad = await callError('alerts_list_rules', { cursor: 'bm90LWEtY3Vyc29y' }, services);
     expect(bad.code).toBe('ERR_INVALID_INPUT');
   });
@@ -335,5 +327,80 @@ describe('alerts_list_rules within the output budget', () => {
       maxOutputBytes: share,
     });
     expect(names(next)).toEqual(['Quiet']);
+  });
+});
+
+describe('alerts_list_rules paging while rule groups are reloaded', () => {
+  const ORIGINAL = Array.from({ length: 30 }, (_, i) => `g-${String(i).padStart(2, '0')}`);
+  /** A group's two recording rules (a metric name has no "-"). */
+  const ruleNames = (group: string) => [`${group.replace('-', '_')}:a`, `${group.replace('-', '_')}:b`];
+  const groupsText = (names: readonly string[]) =>
+    `groups:\n${names
+      .map(
+        (n) =>
+          `  - name: ${n}\n    interval: 1s\n    rules:\n      - record: ${ruleNames(n)[0]}\n        expr: vector(1)\n      - record: ${ruleNames(n)[1]}\n        expr: vector(2)\n`,
+      )
+      .join('')}`;
+  let reloading: Proc;
+  let via: ReturnType<typeof makeServices>;
+
+  /** Reloads the rules file and waits until Prometheus serves exactly `names`, each group evaluated. */
+  async function serve(names: readonly string[]): Promise<void> {
+    await reloading.reload({ 'rules.yml': groupsText(names) });
+    await waitFor('Prometheus to serve the reloaded groups', async () => {
+      const res = await fetch(`${reloading.url}/api/v1/rules`);
+      const body = (await res.json()) as { data: { groups: { name: string; rules: RawRule[] }[] } };
+      const served = body.data.groups.map((g) => g.name);
+      return served.join() === names.join() && body.data.groups.every((g) => g.rules.every((r) => r.health === 'ok'));
+    });
+  }
+
+  beforeAll(async () => {
+    reloading = await startPrometheus([exporter.url], { rules: groupsText(ORIGINAL) });
+    via = makeServices({ prometheus: { url: reloading.url } });
+    await serve(ORIGINAL);
+  }, 90_000);
+
+  afterAll(async () => {
+    await reloading?.stop();
+  });
+
+  it('a group added or removed before the cursor neither repeats nor skips a rule, and the page says so', async () => {
+    const first = await call('alerts_list_rules', { limit: 20 }, via);
+    expect(first).toMatchObject({ total: 60, returned: 20, truncated: true });
+    expect(first).not.toHaveProperty('cut');
+    const seen = names(first);
+    // A group added at the top of the file: before the cursor in Prometheus's order and by name.
+    await serve(['a-new', ...ORIGINAL]);
+    const second = await call('alerts_list_rules', { limit: 20, cursor: first.nextCursor }, via);
+    expect(second.total).toBe(62);
+    const notes = [second.cut?.[0]];
+    seen.push(...names(second));
+    // A group the first page listed, removed.
+    await serve(['a-new', ...ORIGINAL.filter((g) => g !== 'g-02')]);
+    let cursor = second.nextCursor;
+    for (let i = 0; i < 10 && cursor; i++) {
+      const page = await call('alerts_list_rules', { limit: 20, cursor }, via);
+      if (i === 0) notes.push(page.cut?.[0]);
+      seen.push(...names(page));
+      cursor = page.nextCursor;
+    }
+    expect(cursor).toBeUndefined();
+    const original = seen.filter((n: string) => !n.startsWith('a_new'));
+    expect(original).toHaveLength(60);
+    expect(new Set(original)).toEqual(new Set(ORIGINAL.flatMap(ruleNames)));
+    // listed in one order: each page goes on where the previous one stopped
+    expect(original).toEqual([...original].sort());
+    for (const note of notes) expect(note).toMatch(/^rules before this page changed since the previous one/);
+  });
+
+  it('refuses a cursor from a listing with other filters, and reads the cursor of an older replica as an offset', async () => {
+    const first = await call('alerts_list_rules', { limit: 10, group: 'g-' }, via);
+    const other = await callError('alerts_list_rules', { limit: 10, group: 'g-1', cursor: first.nextCursor }, via);
+    expect(other.code).toBe('ERR_INVALID_INPUT');
+    expect(other.message).toMatch(/cursor belongs to another listing of alerts_list_rules/);
+    const legacy = Buffer.from('r:10:AAAAAAAAAAA').toString('base64url');
+    const next = await call('alerts_list_rules', { limit: 10, group: 'g-', cursor: legacy }, via);
+    expect(names(next)[0]).toBe(names(await call('alerts_list_rules', { limit: 11, group: 'g-' }, via))[10]);
   });
 });

@@ -1,5 +1,6 @@
+import { MAX_PATTERN_SIZE } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
-import { formatMatcher, fromAmMatcher, narrows, parseMatcher, toAmMatcher } from './matchers.js';
+import { formatMatcher, fromAmMatcher, narrows, parseMatcher, regexValues, toAmMatcher } from './matchers.js';
 
 describe('parseMatcher', () => {
   it('reads the four Alertmanager operators, quoted and bare values, escapes', () => {
@@ -61,7 +62,17 @@ describe('parseMatcher', () => {
   it('knows which matchers narrow a silence on their own', () => {
     const m = (op: '=' | '!=' | '=~' | '!~', value: string) => ({ name: 'alertname', op, value });
     for (const value of ['DiskFull', 'x']) expect(narrows(m('=', value)), value).toBe(true);
-    for (const value of ['DiskFull|HighLoad', 'api-.*', '5..', '.*Error.*', 'critical|warning', '[A-Z]\\w*Full'])
+    // Regexes whose every value can be listed: alternatives, small sets and ranges, fixed repeats, anchors.
+    for (const value of [
+      'DiskFull|HighLoad',
+      'critical|warning',
+      '^(DiskFull|HighLoad)$',
+      '(?:api|web)-(eu|us)[12]?',
+      'disk[0-9]',
+      'api\\.v1',
+      'x{2,3}',
+      'a+b'.replace('+', '\\+'),
+    ])
       expect(narrows(m('=~', value)), value).toBe(true);
     // Everything that also matches an absent label, or every value a label has.
     expect(narrows(m('=', ''))).toBe(false);
@@ -77,13 +88,48 @@ describe('parseMatcher', () => {
       '[a-zA-Z].*',
       'x|',
       'DiskFull|.*',
+      // Open sets however narrow they look: the guard cannot tell `[A-Z]\w*Full` from every alert name.
+      '[A-Z][A-Za-z0-9]*',
+      '[A-Z].*',
+      '[a-z]+',
+      '(?i)diskfull',
+      'api-.*',
+      '5..',
+      '.*Error.*',
+      '[A-Z]\\w*Full',
+      '[0-9a-f]{18}|DiskFull',
+      'DiskFull?*',
+      '\\QDisk\\E',
+      'x{2,}',
+      'Disk{Full',
+      '[a-z]{8}',
+      Array.from({ length: 101 }, (_, i) => `A${i}`).join('|'),
     ])
       expect(narrows(m('=~', value)), value).toBe(false);
-    // A regex written to reject exactly the fixed probes still accepts a random value.
-    expect(narrows(m('=~', '[0-9a-f]{18}|DiskFull'))).toBe(false);
     for (const value of ['', 'NoSuchAlert', '.*']) {
       expect(narrows(m('!=', value)), `!=${value}`).toBe(false);
       expect(narrows(m('!~', value)), `!~${value}`).toBe(false);
     }
+  });
+
+  it('lists the values of a finite regex exactly as RE2 accepts them', () => {
+    expect([...(regexValues('(?:api|web)-(eu|us)', 100) ?? [])].sort()).toEqual([
+      'api-eu',
+      'api-us',
+      'web-eu',
+      'web-us',
+    ]);
+    expect([...(regexValues('[a-c-]x?', 100) ?? [])].sort()).toEqual(
+      ['-', '-x', 'a', 'ax', 'b', 'bx', 'c', 'cx'].sort(),
+    );
+    expect(regexValues('a{2}|b{0,1}', 100)).toEqual(new Set(['aa', '', 'b']));
+    expect(regexValues('[ab]{7}', 100)).toBeUndefined(); // 128 values
+    for (const value of ['a)|(b', '(a', '[ab', '\\', 'a|b)']) expect(regexValues(value, 100), value).toBeUndefined();
+  });
+
+  it('refuses a regex whose repeats grow past the kit bound before RE2 compiles it', () => {
+    const refused = parseMatcher(`alertname=~"(${'x'.repeat(60)}){100}"`);
+    expect('error' in refused && refused.error).toMatch(new RegExp(`steps long, over ${MAX_PATTERN_SIZE}: use fewer`));
+    expect(parseMatcher('job=~"[a-z]{1,63}(-[a-z0-9]{1,63}){0,5}"')).not.toHaveProperty('error');
   });
 });

@@ -6,7 +6,7 @@
  * they are never compiled by the JS engine.
  */
 import { randomBytes } from 'node:crypto';
-import { ToolError } from '@ravenhelm/kit';
+import { clipChars, MAX_PATTERN_SIZE, repeatedSize, ToolError } from '@ravenhelm/kit';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
 
@@ -26,7 +26,10 @@ const BARE_VALUE = /^[^"'`\s,{}=~!\\]+$/;
 /** Parses one matcher, or returns why it is not one (the message names the expected syntax). */
 export function parseMatcher(text: string): LabelMatcher | { error: string } {
   const m = SHAPE.exec(text);
-  const refuse = (why: string) => ({ error: `${JSON.stringify(text)}: ${why}; write ${MATCHER_SYNTAX}` });
+  // The matcher is quoted short: a long one pushed the reason past the length an error message keeps.
+  const refuse = (why: string) => ({
+    error: `${JSON.stringify(clipChars(text, 80))}: ${why}; write ${MATCHER_SYNTAX}`,
+  });
   if (!m) return refuse('not a label matcher');
   const [, name, op, rawValue] = m as unknown as [string, string, MatchOp, string];
   let value: string;
@@ -44,6 +47,12 @@ export function parseMatcher(text: string): LabelMatcher | { error: string } {
     value = rawValue;
   }
   if (op === '=~' || op === '!~') {
+    const size = repeatedSize(value);
+    if (size > MAX_PATTERN_SIZE) {
+      return refuse(
+        `the regex's repeats make it ${size} steps long, over ${MAX_PATTERN_SIZE}: use fewer or smaller {n} repeats (+ or * where any count will do)`,
+      );
+    }
     try {
       RE2JS.compile(value);
     } catch (err) {
@@ -117,21 +126,143 @@ export function matcherTest(m: LabelMatcher): (labels: Readonly<Record<string, s
   return (labels) => (re as RE2JS).matches(labelValue(labels)) === equal;
 }
 
-/** Ordinary label values: a regex that accepts most of them (`.+`, `\w+`, `[^ ]+`) accepts every real value too. */
-const PROBES = ['0', 'a', 'Z', '_', 'Rh_probe7', 'x-y.z:1/2', 'a b'];
+/** A regex matcher too large to compile here (MAX_PATTERN_SIZE): a backend's, which parseMatcher never saw. */
+export function tooLargeToTest(m: LabelMatcher): boolean {
+  return m.op.endsWith('~') && repeatedSize(m.value) > MAX_PATTERN_SIZE;
+}
+
+/** Most exact values a regex matcher may list and still narrow a silence (`A|B|C`). */
+export const MAX_REGEX_VALUES = 100;
 
 /**
- * Whether a matcher narrows on its own: `=` with a value, or `=~` with a regex that rejects the empty value,
- * most of the ordinary values in PROBES and a random one (which a regex written to dodge the fixed probes
- * still accepts). `!=` and `!~` only exclude, and `.+`, `.*.`, `(.+)` or `\w+` accept every value a label has:
- * none of them says what a silence is for.
+ * Whether a matcher narrows on its own: `=` with a value, or `=~` with a regex that is provably a short list of
+ * non-empty exact values (`DiskFull|HighLoad`, `disk[12]`, `(api|web)-(eu|us)`): every value it accepts can be
+ * listed, at most MAX_REGEX_VALUES of them. Any other regex (`.`, `*`, `+`, `\w`, open repeats, negated classes,
+ * flags, values over 1,000 chars) is not proven narrow however it looks: `[A-Z][A-Za-z0-9]*` accepts every alert name. `!=` and `!~` only
+ * exclude. Decided on the regex's text (RE2 syntax); the values are then checked against RE2 itself.
  */
 export function narrows(m: LabelMatcher): boolean {
   if (m.op === '=') return m.value !== '';
   if (m.op !== '=~') return false;
+  const values = regexValues(m.value, MAX_REGEX_VALUES);
+  if (!values || values.size === 0 || values.has('')) return false;
+  // Cross-check with the engine Alertmanager uses: it accepts each listed value and no near miss.
   const re = RE2JS.compile(`^(?:${m.value})$`);
-  if (re.matches('') || re.matches(randomBytes(9).toString('hex'))) return false;
-  return PROBES.filter((probe) => !re.matches(probe)).length * 2 > PROBES.length;
+  for (const v of values) if (!re.matches(v)) return false;
+  const misses = ['', randomBytes(9).toString('hex'), ...[...values].flatMap((v) => [`${v}x`, `x${v}`, v.slice(1)])];
+  return misses.every((v) => values.has(v) || !re.matches(v));
+}
+
+const NOT_FINITE = Symbol('not finite');
+/** The longest value a finite regex may list: as long as a matcher's whole text (MatcherText). */
+const MAX_VALUE_CHARS = 1000;
+
+/**
+ * Every value an RE2 regex accepts in full, when its text proves them few: literals, `\` + ASCII punctuation,
+ * `|`, `(...)`/`(?:...)`, `[...]` sets and ranges (not negated), `?`, `{n}`, `{n,m}`, and `^`/`$` (read as
+ * nothing: the set can only grow). Undefined for anything else, or more than `max` values.
+ */
+export function regexValues(src: string, max: number): Set<string> | undefined {
+  if (src.length > MAX_VALUE_CHARS) return undefined;
+  const cs = Array.from(src);
+  let i = 0;
+  const fail = (): never => {
+    throw NOT_FINITE;
+  };
+  const capped = (s: Set<string>) => (s.size > max ? fail() : s);
+  // A value longer than a matcher may be written is no exact value anyone listed; building `(x{990}){1000}`'s
+  // million characters blocked the event loop for seconds.
+  const product = (a: ReadonlySet<string>, b: ReadonlySet<string>) => {
+    const out = new Set<string>();
+    for (const x of a) for (const y of b) capped(out.add(x.length + y.length > MAX_VALUE_CHARS ? fail() : x + y));
+    return out;
+  };
+  const escaped = (): string => {
+    const c = cs[i++];
+    // \d, \w, \pL, \Q..\E, \x41, \1: classes and forms not read here
+    return c === undefined || c.length !== 1 || c.charCodeAt(0) >= 0x80 || /[A-Za-z0-9]/.test(c) ? fail() : c;
+  };
+  const classChar = (): string => {
+    const c = cs[i++];
+    if (c === '\\') return escaped();
+    return c === undefined || c === '[' ? fail() : c;
+  };
+  const charClass = (): Set<string> => {
+    if (cs[i] === '^' || cs[i] === ']') fail();
+    const out = new Set<string>();
+    while (cs[i] !== ']') {
+      const lo = classChar();
+      if (cs[i] === '-' && cs[i + 1] !== ']' && cs[i + 1] !== undefined) {
+        i++;
+        const [a, b] = [lo.codePointAt(0) as number, classChar().codePointAt(0) as number];
+        if (b < a || b - a >= max) fail();
+        for (let cp = a; cp <= b; cp++) capped(out.add(String.fromCodePoint(cp)));
+      } else capped(out.add(lo));
+    }
+    i++;
+    return out;
+  };
+  const atom = (): Set<string> => {
+    const c = cs[i++] as string;
+    if (c === '(') {
+      if (cs[i] === '?') {
+        if (cs[i + 1] !== ':') fail(); // flags, named groups
+        i += 2;
+      }
+      const inner = alternation();
+      if (cs[i++] !== ')') fail();
+      return inner;
+    }
+    if (c === '[') return charClass();
+    if (c === '\\') return new Set([escaped()]);
+    if (c === '^' || c === '$') return new Set(['']);
+    if ('.*+?{}[]'.includes(c)) fail();
+    return new Set([c]);
+  };
+  const repeat = (set: Set<string>): Set<string> => {
+    let min = 1;
+    let most = 1;
+    if (cs[i] === '?') {
+      i++;
+      min = 0;
+    } else if (cs[i] === '{') {
+      const m = /^\{(\d{1,4})(,(\d{1,4}))?\}/.exec(cs.slice(i, i + 11).join(''));
+      if (!m) fail(); // {n,} is open; a brace that is no repeat is left unread
+      const bounds = m as RegExpExecArray;
+      min = Number(bounds[1]);
+      most = bounds[2] === undefined ? min : Number(bounds[3]);
+      if (most < min || most > 1000) fail();
+      i += bounds[0].length;
+    } else return set;
+    if (cs[i] === '?') i++; // non-greedy: the same values
+    const out = new Set<string>();
+    let power = new Set(['']);
+    for (let k = 0; k <= most; k++) {
+      if (k >= min) for (const v of power) capped(out.add(v));
+      if (k < most) power = product(power, set);
+    }
+    return out;
+  };
+  const concatenation = (): Set<string> => {
+    let out = new Set(['']);
+    while (i < cs.length && cs[i] !== '|' && cs[i] !== ')') out = product(out, repeat(atom()));
+    return out;
+  };
+  function alternation(): Set<string> {
+    const out = concatenation();
+    while (cs[i] === '|') {
+      i++;
+      for (const v of concatenation()) capped(out.add(v));
+    }
+    return out;
+  }
+  try {
+    const values = alternation();
+    return i === cs.length ? values : undefined;
+  } catch (err) {
+    if (err === NOT_FINITE) return undefined;
+    throw err;
+  }
 }
 
 /** A zod string that must parse as a matcher; the refusal names the expected syntax. */

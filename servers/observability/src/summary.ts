@@ -111,52 +111,84 @@ export interface SummaryResult {
   rest: { series: number; min: number | null; max: number | null };
 }
 
+/** Series with their stats, ranked by one stat (`order`); series without a finite sample last. */
+export function rankSeries(
+  result: readonly PromSeries[],
+  sortBy: StatName,
+  order: 'desc' | 'asc',
+): { s: PromSeries; stats: SeriesStats }[] {
+  const ranked = result.map((s) => ({ s, stats: statsOf(s.values ?? []) }));
+  const dir = order === 'desc' ? -1 : 1;
+  return ranked.sort((a, b) => {
+    const av = a.stats[sortBy];
+    const bv = b.stats[sortBy];
+    if (av === null) return bv === null ? 0 : 1;
+    if (bv === null) return -1;
+    return (av - bv) * dir;
+  });
+}
+
+/**
+ * Summaries of `candidates` (in order), their downsampled shapes shrunk (then the number of series) until the
+ * JSON fits `maxBytes`: the first ones that fit.
+ */
+export function fitSummaries(
+  candidates: readonly { s: PromSeries; stats: SeriesStats }[],
+  points: number,
+  maxBytes: number,
+): SeriesSummary[] {
+  let take = candidates.length;
+  let shape = points;
+  const build = () =>
+    candidates.slice(0, take).map(({ s, stats }) => ({
+      labels: s.metric,
+      stats,
+      downsampled: downsample(s.values ?? [], shape),
+    }));
+  let series = build();
+  // Bounded: each round halves the points or drops a series.
+  for (let round = 0; round < 64 && jsonBytes(series) > maxBytes; round++) {
+    if (shape > 4) shape = Math.floor(shape / 2);
+    else if (take > 1) take = Math.max(1, Math.floor(take * 0.75));
+    else if (shape > 0) shape = 0;
+    else break;
+    series = build();
+  }
+  return series;
+}
+
+/** Stats over the series not shown: how many, their lowest min and highest max. */
+export function restOf(
+  ranked: readonly { stats: SeriesStats }[],
+  shown: ReadonlySet<unknown>,
+): { series: number; min: number | null; max: number | null } {
+  let min: number | null = null;
+  let max: number | null = null;
+  let series = 0;
+  for (const r of ranked) {
+    if (shown.has(r)) continue;
+    series++;
+    if (r.stats.min !== null) min = min === null ? r.stats.min : Math.min(min, r.stats.min);
+    if (r.stats.max !== null) max = max === null ? r.stats.max : Math.max(max, r.stats.max);
+  }
+  return { series, min, max };
+}
+
 /**
  * Ranks every series by a stat, takes `topK` from `offset`, and shrinks the downsampled shapes (then the
  * number of series) until the JSON fits `maxBytes`. The series left out are counted, never hidden.
  */
 export function summarizeMatrix(result: readonly PromSeries[], opts: SummarizeOptions): SummaryResult {
-  const ranked = result.map((s) => ({ s, stats: statsOf(s.values ?? []) }));
-  const dir = opts.order === 'desc' ? -1 : 1;
-  ranked.sort((a, b) => {
-    const av = a.stats[opts.sortBy];
-    const bv = b.stats[opts.sortBy];
-    if (av === null) return bv === null ? 0 : 1;
-    if (bv === null) return -1;
-    return (av - bv) * dir;
-  });
-  let take = Math.max(0, Math.min(opts.topK, ranked.length - opts.offset));
-  let points = opts.points;
-  const build = () =>
-    ranked.slice(opts.offset, opts.offset + take).map(({ s, stats }) => ({
-      labels: s.metric,
-      stats,
-      downsampled: downsample(s.values ?? [], points),
-    }));
-  let series = build();
-  // Bounded: each round halves the points or drops a series.
-  for (let round = 0; round < 64 && jsonBytes(series) > opts.maxBytes; round++) {
-    if (points > 4) points = Math.floor(points / 2);
-    else if (take > 1) take = Math.max(1, Math.floor(take * 0.75));
-    else if (points > 0) points = 0;
-    else break;
-    series = build();
-  }
-  const shown = new Set(series.map((_, i) => opts.offset + i));
-  let restMin: number | null = null;
-  let restMax: number | null = null;
-  ranked.forEach(({ stats }, i) => {
-    if (shown.has(i)) return;
-    if (stats.min !== null) restMin = restMin === null ? stats.min : Math.min(restMin, stats.min);
-    if (stats.max !== null) restMax = restMax === null ? stats.max : Math.max(restMax, stats.max);
-  });
+  const ranked = rankSeries(result, opts.sortBy, opts.order);
+  const candidates = ranked.slice(opts.offset, opts.offset + opts.topK);
+  const series = fitSummaries(candidates, opts.points, opts.maxBytes);
   const end = opts.offset + series.length;
   return {
     series,
     total: ranked.length,
     nextOffset: end < ranked.length ? end : undefined,
     pointsPerSeries: Math.max(0, ...result.map((s) => s.values?.length ?? 0)),
-    rest: { series: ranked.length - series.length, min: restMin, max: restMax },
+    rest: restOf(ranked, new Set(candidates.slice(0, series.length))),
   };
 }
 

@@ -171,8 +171,8 @@ export interface PromRule {
   evaluationTime?: number;
   lastEvaluation?: string;
   labels?: Labels;
-  /** Alerting rules only. */
-  state?: 'firing' | 'pending' | 'inactive';
+  /** Alerting rules only: firing, pending, inactive; "unknown" before the first evaluation (Prometheus 3). */
+  state?: string;
   duration?: number;
   keepFiringFor?: number;
   annotations?: Labels;

@@ -1,4 +1,13 @@
-import { clipChars, type KeyPage, ListPage, newestFirstKey, pageByKey, ToolError, tupleKey } from '@ravenhelm/kit';
+import {
+  clipChars,
+  type KeyPage,
+  ListPage,
+  MAX_PATTERN_SIZE,
+  newestFirstKey,
+  pageByKey,
+  ToolError,
+  tupleKey,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AmAlert, AmSilence } from '../backends/alertmanager.js';
 import { labelsInput, ownValue, putLabel, StringMap } from '../labels.js';
@@ -6,12 +15,14 @@ import {
   formatMatcher,
   fromAmMatcher,
   MATCHER_HINT,
+  MAX_REGEX_VALUES,
   Matchers,
   MatcherText,
   matcherTest,
   narrows,
   parseMatchers,
   toAmMatcher,
+  tooLargeToTest,
 } from '../matchers.js';
 import { formatDuration, instantOf, parseDuration } from '../time.js';
 import { Cursor, defineTool, distinctKeys, listBudget, READ_ANNOTATIONS } from './define.js';
@@ -304,9 +315,17 @@ export const alertsListSilences = defineTool({
     // Alertmanager's own filter compares matcher text (api/v2/api.go CheckSilenceMatchesFilterLabels), so
     // `service="checkout"` does not find a silence on service=~"check.*": `labels` evaluates each silence's
     // matchers against an alert's label set the way Alertmanager mutes it (all must match).
+    // A regex whose repeats make it too large to compile here (MAX_PATTERN_SIZE; Alertmanager took it, from its
+    // API or amtool) is not evaluated: compiling one took seconds of the event loop on every call. Its silence
+    // is listed as one that may mute the alert, and the answer says so.
+    let undecided = 0;
     const mutes = (s: AmSilence) => {
       if (!labels) return true;
-      return s.matchers.every((m) => matcherTest(fromAmMatcher(m))(labels));
+      const matchers = s.matchers.map(fromAmMatcher);
+      const large = matchers.filter(tooLargeToTest);
+      if (!matchers.filter((m) => !large.includes(m)).every((m) => matcherTest(m)(labels))) return false;
+      if (large.length > 0) undecided++;
+      return true;
     };
     const keyed = (await alertmanager.silences(parseMatchers(input.matchers).map(formatMatcher), signal))
       .filter((s) => wanted.has(s.status.state) && mutes(s))
@@ -318,7 +337,10 @@ export const alertsListSilences = defineTool({
       limit: input.limit,
       maxBytes: listBudget(maxOutputBytes),
     });
-    return { silences: page.items, ...pageFields(page, 'silences') };
+    const fields = pageFields(page, 'silences');
+    if (undecided === 0) return { silences: page.items, ...fields };
+    const large = `${undecided} silence(s) listed may not mute these labels: a regex of theirs repeats past ${MAX_PATTERN_SIZE} steps and is not evaluated here; read their matchers`;
+    return { silences: page.items, ...fields, cut: [...(fields.cut ?? []), large] };
   },
 });
 
@@ -351,12 +373,13 @@ export const alertsCreateSilence = defineTool({
       );
     }
     const matchers = parseMatchers(input.matchers);
-    // Exclusions and regexes that accept any value narrow nothing: one matcher must name what is silenced.
+    // Exclusions and open regexes narrow nothing provably: one matcher must name what is silenced.
     if (!matchers.some(narrows)) {
       throw new ToolError(
         'ERR_INVALID_INPUT',
-        'matchers: a silence must name at least one concrete label value (name="value", or name=~"regex" that ' +
-          'does not accept every value; e.g. alertname="DiskFull"); != and !~ only exclude: these match every alert',
+        'matchers: a silence must name at least one concrete label value: name="value", or name=~ a short list of ' +
+          'exact values (e.g. alertname="DiskFull", alertname=~"DiskFull|HighLoad"); open regexes (.*, +, \\w, ' +
+          `[a-z]*, (?i)) may match every alert and != or !~ only exclude: list the values instead (at most ${MAX_REGEX_VALUES})`,
       );
     }
     const now = Date.now();

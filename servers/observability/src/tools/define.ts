@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { changedNote, createToolDefiner, pageByKey, tupleKey, wellFormed } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
@@ -50,18 +49,6 @@ export function listBudget(maxOutputBytes: number): number {
 export function withoutItems<T extends { items: unknown }>(page: T): Omit<T, 'items'> {
   const { items: _items, ...rest } = page;
   return rest;
-}
-
-/**
- * An order-free digest (11 base64url chars of sha256) of the items earlier pages held, for cursors over lists
- * that change between calls (alerts_list_rules, dashboards_search): the next page says so when the items
- * before it are no longer the same set.
- */
-export function setDigest(ids: readonly string[]): string {
-  return createHash('sha256')
-    .update([...ids].sort().join('\0'))
-    .digest('base64url')
-    .slice(0, 11);
 }
 
 /**

@@ -153,6 +153,10 @@ export const logsQueryMetric = defineTool({
       res.series,
       { ...input, maxRawPoints: DEFAULT_MAX_RAW_POINTS },
       maxOutputBytes - 512 - jsonBytes(head) - jsonBytes(notes),
+      {
+        tool: 'logs_query_metric',
+        bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
+      },
     );
     if ('series' in answer) {
       const shown = Math.max(0, ...answer.series.map((s) => s.downsampled.length));

@@ -1,4 +1,4 @@
-import { clipChars, decodeCursor, jsonBytes, ListPage, safeUrl, sliceChars, ToolError, tupleKey } from '@ravenhelm/kit';
+import { changedNote, clipChars, jsonBytes, ListPage, safeUrl, sliceChars, ToolError, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
@@ -8,8 +8,10 @@ import {
   boundSeriesLabels,
   checkPointsPerSeries,
   DEFAULT_MAX_RAW_POINTS,
+  labelsKey,
   MaxPointsPerSeries,
   MaxRawPoints,
+  numberKey,
   RangeAnswerInput,
   RangeAnswerOutput,
   RawSeries,
@@ -82,9 +84,17 @@ export const metricsQuery = defineTool({
       const {
         raw,
         pointsPerSeries: _most,
+        changed,
         ...page
-      } = rawPage(bounded, decodeCursor(input.cursor), input.limit, DEFAULT_MAX_RAW_POINTS, opts.maxBytes);
-      return { resultType: 'matrix' as const, series: raw, ...page, ...warnings, ...said };
+      } = rawPage(
+        bounded,
+        { tool: 'metrics_query', bind: [input.query, input.time ?? null, input.sort], cursor: input.cursor },
+        input.limit,
+        DEFAULT_MAX_RAW_POINTS,
+        opts.maxBytes,
+      );
+      const note = changed ? { note: changedNote('The series') } : {};
+      return { resultType: 'matrix' as const, series: raw, ...page, ...note, ...warnings, ...said };
     }
     const vector = bounded;
     // An instant vector is evaluated at one time: it is said once, not on every sample.
@@ -160,7 +170,10 @@ export const metricsQueryRange = defineTool({
       step,
       mode: input.mode,
       ...notesOf(data),
-      ...rangeAnswer(result, input, listBudget(maxOutputBytes) - 512),
+      ...rangeAnswer(result, input, listBudget(maxOutputBytes) - 512, {
+        tool: 'metrics_query_range',
+        bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
+      }),
     };
   },
 });
@@ -423,41 +436,16 @@ function byName(names: readonly string[]): { key: string; item: string }[] {
   return names.map((n) => ({ key: n, item: n }));
 }
 
-/** A label set as a key: its pairs in label-name order (the order Prometheus keeps a series' labels in). */
 /**
  * A query whose outermost function orders its result: Prometheus keeps that order in an instant vector (sort,
  * sort_desc, sort_by_label, sort_by_label_desc; topk and bottomk come back ranked), and the caller asked for it.
  */
 const ORDERING_QUERY = /^\s*(?:sort|sort_desc|sort_by_label|sort_by_label_desc|topk|bottomk)\s*\(/;
 
-function labelsKey(labels: Record<string, string>): string {
-  const pairs = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return tupleKey(...pairs.flat());
-}
-
-/**
- * A sample value as a fixed-width key that sorts in numeric order (descending when `desc`): the IEEE-754 bits
- * with the sign flipped (negatives: all bits), as hex. Prometheus writes infinities "+Inf"/"-Inf"; NaN (and
- * anything that does not parse) sorts last either way.
- */
+/** A sample value as numberKey: Prometheus writes infinities "+Inf"/"-Inf"; what does not parse sorts last. */
 function valueKey(value: string, desc: boolean): string {
   const n = value === '+Inf' ? Infinity : value === '-Inf' ? -Infinity : value.trim() === '' ? NaN : Number(value);
-  if (Number.isNaN(n)) return 'z';
-  const buf = Buffer.alloc(8);
-  buf.writeDoubleBE(n === 0 ? 0 : n); // -0 and 0 are one value
-  let hi = buf.readUInt32BE(0);
-  let lo = buf.readUInt32BE(4);
-  if (hi & 0x80000000) {
-    hi = ~hi >>> 0;
-    lo = ~lo >>> 0;
-  } else {
-    hi = (hi | 0x80000000) >>> 0;
-  }
-  if (desc) {
-    hi = ~hi >>> 0;
-    lo = ~lo >>> 0;
-  }
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  return numberKey(n, desc);
 }
 
 export const metricsTools = [

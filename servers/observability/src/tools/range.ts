@@ -3,12 +3,13 @@
  * queries): the same inputs after query/start/end/step, the same guard against too many points per series,
  * and the same summary or raw page of a matrix, fitted to the output budget.
  */
-import { clipChars, decodeCursor, encodeCursor, jsonBytes, ToolError } from '@ravenhelm/kit';
+import { changedNote, clipChars, jsonBytes, pageByKey, ToolError, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { PromSeries } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
-import { SeriesSummary, STATS, type StatName, suggestStep, summarizeMatrix } from '../summary.js';
+import { fitSummaries, rankSeries, restOf, SeriesSummary, STATS, type StatName, suggestStep } from '../summary.js';
 import { formatDuration } from '../time.js';
+import { distinctKeys, withoutItems } from './define.js';
 
 /**
  * Raw points as two columns, `t` (Unix seconds) and `v` (the backend's value text, "NaN"/"+Inf" kept): no
@@ -113,40 +114,82 @@ export function checkPointsPerSeries(range: number, step: number, max: number): 
   );
 }
 
+/** Which listing a range answer pages (the tool and its arguments): a cursor of another is refused. */
+export interface RangeListing {
+  tool: string;
+  bind: unknown;
+  cursor: string | undefined;
+}
+
 /**
  * A matrix as a page of series summaries (ranked by a stat, the rest counted) or of raw points, the series
- * within `budget` bytes.
+ * within `budget` bytes. Paged by key (the stat, then the labels; raw: the labels), so a series that appears or
+ * goes between two calls makes the next page neither repeat nor skip one; `cut` says when the ones before the
+ * cursor changed (a stat that moved can also carry a series across it).
  */
-export function rangeAnswer(series: readonly PromSeries[], input: RangeAnswerOptions, budget: number) {
-  const offset = decodeCursor(input.cursor);
-  const { result, cut } = boundSeriesLabels(series);
-  const said = cut ? { cut } : {};
-  if (input.mode === 'raw') return { ...rawPage(result, offset, input.topK, input.maxRawPoints, budget), ...said };
-  const s = summarizeMatrix(result, { ...input, offset, maxBytes: budget });
+export function rangeAnswer(
+  matrix: readonly PromSeries[],
+  input: RangeAnswerOptions,
+  budget: number,
+  listing: Omit<RangeListing, 'cursor'>,
+) {
+  const { result, cut } = boundSeriesLabels(matrix);
+  const at = { ...listing, cursor: input.cursor };
+  if (input.mode === 'raw') {
+    const { changed, ...page } = rawPage(result, at, input.topK, input.maxRawPoints, budget);
+    const notes = [...(cut ?? []), ...(changed ? [changedNote('The series')] : [])];
+    return { ...page, ...(notes.length ? { cut: notes } : {}) };
+  }
+  const ranked = rankSeries(result, input.sortBy, input.order);
+  const desc = input.order === 'desc';
+  const entries = ranked.map((r) => ({
+    key: tupleKey(numberKey(r.stats[input.sortBy] ?? Number.NaN, desc), labelsKey(r.s.metric)),
+    item: r,
+  }));
+  const candidates = byKey(entries, at, input.topK);
+  const series = fitSummaries(candidates.items, input.points, budget);
+  const { changed, ...page } =
+    series.length === candidates.items.length ? candidates : byKey(entries, at, series.length);
+  const notes = [
+    ...(cut ?? []),
+    ...(changed
+      ? [`${changedNote('The series')} (a series whose ${input.sortBy} changed can also show again, or be passed over)`]
+      : []),
+  ];
   return {
-    ...said,
-    pointsPerSeries: s.pointsPerSeries,
-    series: s.series,
-    rest: s.rest,
-    total: s.total,
-    returned: s.series.length,
-    truncated: s.nextOffset !== undefined,
-    ...(s.nextOffset !== undefined ? { nextCursor: encodeCursor(s.nextOffset) } : {}),
+    ...(notes.length ? { cut: notes } : {}),
+    pointsPerSeries: Math.max(0, ...result.map((s) => s.values?.length ?? 0)),
+    series,
+    rest: restOf(ranked, new Set(page.items)),
+    ...withoutItems(page),
   };
+}
+
+/** A page of `entries` by key after the listing's cursor, at most `limit` of them (bytes are fitted after). */
+function byKey<T>(entries: readonly { key: string; item: T }[], at: RangeListing, limit: number) {
+  return pageByKey(distinctKeys(entries), {
+    tool: at.tool,
+    bind: JSON.stringify(at.bind),
+    cursor: at.cursor,
+    limit,
+    maxBytes: Number.POSITIVE_INFINITY,
+  });
 }
 
 /**
  * Raw points, bounded by a point budget and a byte budget; the newest points of each series are kept. A series
- * cut this way has fewer `t`/`v` than its `points`, and the page says `truncated`.
+ * cut this way has fewer `t`/`v` than its `points`, and the page says `truncated`. Series page by their labels.
  */
 export function rawPage(
   result: readonly PromSeries[],
-  offset: number,
+  at: RangeListing,
   topK: number,
   maxRawPoints: number,
   maxBytes: number,
 ) {
-  const slice = result.slice(offset, offset + topK);
+  const entries = result.map((s, i) => ({ key: labelsKey(s.metric), item: i }));
+  const candidates = byKey(entries, at, topK);
+  const slice = candidates.items.map((i) => result[i] as PromSeries);
   let perSeries = Math.max(1, Math.floor(maxRawPoints / Math.max(1, slice.length)));
   let take = slice.length;
   let clipped = false;
@@ -163,14 +206,37 @@ export function rawPage(
     clipped = false;
     raw = build();
   }
-  const end = offset + raw.length;
+  const { items: _items, ...page } =
+    raw.length === candidates.items.length ? candidates : byKey(entries, at, raw.length);
   const pointsPerSeries = Math.max(0, ...result.map((s) => s.values?.length ?? 0));
-  return {
-    pointsPerSeries,
-    raw,
-    total: result.length,
-    returned: raw.length,
-    truncated: end < result.length || clipped,
-    ...(end < result.length ? { nextCursor: encodeCursor(end) } : {}),
-  };
+  return { pointsPerSeries, raw, ...page, truncated: page.truncated || clipped };
+}
+
+/** A label set as a key: its pairs in label-name order (the order Prometheus keeps a series' labels in). */
+export function labelsKey(labels: Record<string, string>): string {
+  const pairs = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return tupleKey(...pairs.flat());
+}
+
+/**
+ * A number as a fixed-width key that sorts in numeric order (descending when `desc`): the IEEE-754 bits with
+ * the sign flipped (negatives: all bits), as hex. NaN sorts last either way.
+ */
+export function numberKey(n: number, desc: boolean): string {
+  if (Number.isNaN(n)) return 'z';
+  const buf = Buffer.alloc(8);
+  buf.writeDoubleBE(n === 0 ? 0 : n); // -0 and 0 are one value
+  let hi = buf.readUInt32BE(0);
+  let lo = buf.readUInt32BE(4);
+  if (hi & 0x80000000) {
+    hi = ~hi >>> 0;
+    lo = ~lo >>> 0;
+  } else {
+    hi = (hi | 0x80000000) >>> 0;
+  }
+  if (desc) {
+    hi = ~hi >>> 0;
+    lo = ~lo >>> 0;
+  }
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }

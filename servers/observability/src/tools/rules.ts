@@ -1,10 +1,10 @@
-import { clipChars, decodeCursor, encodeCursor, jsonBytes, ListPage, pageList, ToolError } from '@ravenhelm/kit';
+import { clipChars, encodeCursor, jsonBytes, ListPage, pageByKey, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
 import { type LabelMatcher, MATCHER_HINT, MatcherText, matcherTest, parseMatchers } from '../matchers.js';
 import { formatDuration, instantOf } from '../time.js';
-import { Cursor, defineTool, listBudget, READ_ANNOTATIONS, setDigest, withoutItems } from './define.js';
+import { Cursor, defineTool, distinctKeys, listBudget, READ_ANNOTATIONS, withoutItems } from './define.js';
 
 /** Bounds of one rule's entry; each cut is stated in the answer (`cut`, `queryChars`, `alerts.total`). */
 export const RULE_BOUNDS = { queryChars: 1000, errorChars: 500, annotationChars: 300 } as const;
@@ -35,6 +35,15 @@ const RuleSummary = z.object({
   evaluationSeconds: z.number().nullable(),
 });
 type RuleSummary = z.output<typeof RuleSummary>;
+
+/**
+ * An alerting rule's state as counted and filtered: firing, pending, or else inactive. Prometheus 3 reports
+ * "unknown" for a rule not evaluated yet (rules/alerting.go StateUnknown), which Prometheus 2 called inactive;
+ * counted as it was, the rule fell out of every count. The rule's own `state` still says "unknown".
+ */
+function activeState(r: PromRule): 'firing' | 'pending' | 'inactive' {
+  return r.state === 'firing' || r.state === 'pending' ? r.state : 'inactive';
+}
 
 /** Broken rules first, then what pages (firing), what is about to (pending), then the quiet rest. */
 export function ruleRank(r: PromRule): number {
@@ -187,7 +196,7 @@ export const alertsListRules = defineTool({
       .filter((g) => !group || g.name.toLowerCase().includes(group))
       .flatMap((g) =>
         (g.rules ?? [])
-          .map((r, i) => ({ g, r, id: `${g.file}\n${g.name}\n${i}` }))
+          .map((r) => ({ g, r }))
           .filter(({ r }) => !kind || r.type === kind)
           .filter(({ r }) => !name || r.name.toLowerCase().includes(name))
           .filter(({ r }) => labelsOk(r.labels ?? {})),
@@ -196,68 +205,64 @@ export const alertsListRules = defineTool({
     for (const { r } of matched) {
       if (r.health === 'err') counts.err++;
       if (r.type === 'recording') counts.recording++;
-      else counts[r.state ?? 'inactive']++;
+      else counts[activeState(r)]++;
     }
     const states = input.state ? new Set<string>(input.state) : undefined;
-    const ranked = matched
+    const keyed = matched
       .filter(({ r }) => !input.health || r.health === input.health)
-      .filter(({ r }) => !states || (r.type === 'alerting' && states.has(r.state ?? 'inactive')))
-      .sort((a, b) => ruleRank(a.r) - ruleRank(b.r));
-    const rows = ranked.map(({ g, r }) => summarizeRule(g, r, input.alertsPerRule));
+      .filter(({ r }) => !states || (r.type === 'alerting' && states.has(activeState(r))))
+      .map(({ g, r }) => ({ key: ruleKey(g, r), item: summarizeRule(g, r, input.alertsPerRule) }));
     // Room for counts, the page fields and the `cut` statements beside the rules.
     const listed = listBudget(maxOutputBytes);
     const maxBytes = Math.max(Math.floor(listed / 2), listed - 1024);
-    const from = readRulesCursor(input.cursor);
-    const page = pageList(rows, { cursor: encodeCursor(from.offset), limit: input.limit, maxBytes });
-    const ids = ranked.map((x) => x.id);
+    const { changed, ...page } = pageByKey(distinctKeys(keyed), {
+      tool: 'alerts_list_rules',
+      bind: JSON.stringify([input.type, input.state, input.health, input.name, input.group, input.matchers ?? []]),
+      cursor: legacyRulesCursor(input.cursor),
+      limit: input.limit,
+      maxBytes,
+    });
     const shrunk = fitRules(page.items, maxBytes);
     const cut = [...statedCuts(page.items, input.alertsPerRule), ...shrunk];
-    if (from.digest !== undefined && from.digest !== setDigest(ids.slice(0, from.offset))) cut.unshift(ORDER_MOVED);
-    const end = from.offset + page.returned;
+    if (changed) cut.unshift(RULES_CHANGED);
     return {
       counts,
       groups: (groups ?? []).length,
       rules: page.items,
       ...(cut.length ? { cut } : {}),
       ...withoutItems(page),
-      ...(page.truncated ? { nextCursor: rulesCursor(end, setDigest(ids.slice(0, end))) } : {}),
     };
   },
 });
 
 /**
- * Rules are listed by state, and states change between two calls (a rule fires, a group is evaluated for the
- * first time after a reload), so an offset alone could repeat or skip rules across pages without a word. The
- * cursor also carries a digest of which rules the earlier pages held (file, group, position; order-free): when
- * the rules before the cursor are no longer the same set, the page says so.
+ * A rule's place: its rank (broken, firing, pending...), then file, group and rule name, which a group added or
+ * removed elsewhere leaves as they are (a position in Prometheus's list moves with it). Group names are unique
+ * in a file; a name used twice in one group gets its occurrence number (distinctKeys).
  */
-const ORDER_MOVED =
-  'rules changed state (or the filters changed) since the previous page, and the list is ordered by state: pages may repeat or miss rules; call again without cursor for a consistent list';
-
-function rulesCursor(offset: number, digest: string): string {
-  return Buffer.from(`r:${offset}:${digest}`).toString('base64url');
+function ruleKey(g: PromRuleGroup, r: PromRule): string {
+  return tupleKey(String(ruleRank(r)), g.file, g.name, r.name);
 }
 
-/** The offset and digest of a cursor this tool issued (an offset-only one from older replicas is read too). */
-export function readRulesCursor(cursor: string | undefined): { offset: number; digest?: string } {
-  if (!cursor) return { offset: 0 };
-  const m = /^r:(\d{1,9}):([A-Za-z0-9_-]{11})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (m) return { offset: Number(m[1]), digest: m[2] as string };
-  try {
-    return { offset: decodeCursor(cursor) };
-  } catch {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      'cursor is not one alerts_list_rules issued; omit it to start from the first page',
-    );
-  }
+/** Said when the rules before the cursor are not the ones the earlier pages held (the kit's `changed`). */
+const RULES_CHANGED =
+  'rules before this page changed since the previous one (a rule changed state, or rules were added or removed): this page goes on after the last rule shown; rules now before it are not listed (call again without cursor for all)';
+
+/**
+ * A cursor in the form this tool issued before it paged by key (`r:<offset>:<digest>`, from an older replica)
+ * as the kit's offset cursor, which pageByKey still reads; any other cursor as it is.
+ */
+export function legacyRulesCursor(cursor: string | undefined): string | undefined {
+  if (!cursor) return cursor;
+  const m = /^r:(\d{1,9}):[A-Za-z0-9_-]{11}$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m ? encodeCursor(Number(m[1])) : cursor;
 }
 
 /** A rule's label and annotation values are cut to this when its entry alone would not fit without alerts. */
 const FIT_VALUE_CHARS = 100;
 
 /**
- * Makes a page whose single entry is over `maxBytes` fit (pageList always keeps one): fewer of its alerts
+ * Makes a page whose single entry is over `maxBytes` fit (a page always keeps one): fewer of its alerts
  * listed, then its label and annotation values cut. Returns the statements of these cuts.
  */
 export function fitRules(rules: RuleSummary[], maxBytes: number): string[] {
