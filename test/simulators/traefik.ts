@@ -42,14 +42,15 @@
  *   renderGoTemplate below plays the part of text/template that tests use: string literals, `env`, `.` (the data
  *   is `false`), comments and trim markers; any other action fails the load as a template error would.
  *   decodeAsTraefik reads plain scalars as yaml.v3 resolves them (resolve.go), then as paerser turns them into
- *   node names and values (file/raw_node.go), where YAML 1.2's core schema would see strings.
+ *   node names and values (file/raw_node.go), where YAML 1.2's core schema would see strings; like yaml.v3
+ *   (parserc.go), it stops at the first syntax error of the token stream.
  */
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { RE2JS } from 're2js';
-import { isScalar, parseDocument, visit } from 'yaml';
+import { isScalar, Parser, parseDocument, visit } from 'yaml';
 import { type Listening, listen } from './http.js';
 
 type Obj = Record<string, unknown>;
@@ -968,6 +969,11 @@ const goSimple = (v: { kind: 'int' | 'float64'; value: number }) =>
  * fails the whole directory. Only plain scalars that YAML 1.2 would read as strings are concerned here.
  */
 function decodeAsTraefik(text: string): unknown {
+  // yaml.v3 stops at its first syntax error (parserc.go: yaml_parser_set_parser_error ends the parse); the yaml
+  // library composes on and builds an Error for each, which takes seconds on a 256 KiB file of stray "]"
+  for (const token of new Parser().parse(text)) {
+    if (token.type === 'error') throw new Error(`yaml: ${token.message}`);
+  }
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw doc.errors[0];
   visit(doc, {

@@ -232,3 +232,40 @@ describe('certificates_sweep over TLS routers', () => {
     }
   });
 });
+
+describe('certificates_sweep pages by host name', () => {
+  const router = (host: string) => ({
+    http: {
+      routers: { extra: { rule: `Host(\`${host}\`)`, service: 's', tls: {} } },
+      services: { s: { loadBalancer: { servers: [{ url: 'http://10.0.0.1' }] } } },
+    },
+  });
+  const sweep = (cursor?: string) =>
+    ok(session.client, 'certificates_sweep', { withinDays: 3650, maxHosts: 2, ...(cursor ? { cursor } : {}) });
+  const hostsOf = (page: Record<string, unknown>) => (page.expiring as { host: string }[]).map((e) => e.host).sort();
+
+  it('a host that goes or comes before the cursor between pages: no host skipped, none probed twice', async () => {
+    // every host is "expiring" within 3,650 days (or fails): each page's expiring list is the hosts it probed
+    session.fx.sim.setProvider('consul', router('b-extra.example.test'));
+    try {
+      const first = await sweep();
+      expect(hostsOf(first)).toEqual(['b-extra.example.test', 'chained.example.test']);
+      session.fx.sim.setProvider('consul', {}); // gone, before the cursor
+      const second = await sweep(first.nextCursor);
+      expect(hostsOf(second)).toEqual(['expired.example.test', 'good.example.test']);
+      expect(second.hosts).toBe(7);
+      session.fx.sim.setProvider('consul', router('a-new.example.test')); // new, before the cursor
+      const third = await sweep(second.nextCursor);
+      expect(hostsOf(third)).toEqual(['partial.example.test', 'self.example.test']);
+      expect(third.skipped).toContain(
+        'the hosts before the cursor changed since the previous page: any added there are not probed on this pass; omit the cursor to sweep them all',
+      );
+      const last = await sweep(third.nextCursor);
+      expect(hostsOf(last)).toEqual(['soon.example.test', 'wrong.example.test']);
+      expect(last).toMatchObject({ truncated: false, checked: 2 });
+      expect(last.nextCursor).toBeUndefined();
+    } finally {
+      session.fx.sim.setProvider('consul', {});
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Dirent, promises as fs } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ToolError, visible } from '@ravenhelm/kit';
-import { isMap, isScalar, parseDocument } from 'yaml';
+import type { YamlOutcome } from './yaml-worker.js';
 
 /** The first line of every file this server writes; files without it belong to someone else. */
 export const OWNER_MARKER = '# managed-by: ravenhelm-mcp-traefik';
@@ -132,9 +132,9 @@ export class RouteFiles {
           const file = await readBounded(path);
           if (file === undefined) continue;
           const toml = /\.toml$/i.test(e.name);
-          if (!toml && yamlTooComplex(file.text)) unchecked++;
-          const why = toml ? undefined : yamlProblem(file.text);
-          if (why) bad = { rel: relPath, why };
+          const why = toml ? undefined : await yamlProblem(file.text, deadline - Date.now());
+          if (why === UNCHECKED) unchecked++;
+          else if (why) bad = { rel: relPath, why };
           found.push({ rel: relPath, mtimeMs: file.mtimeMs, owned: file.text.startsWith(OWNER_MARKER) });
         } catch (err) {
           // swapped for something else meanwhile: not judged
@@ -150,7 +150,7 @@ export class RouteFiles {
       .reduce<(typeof found)[number] | undefined>((a, f) => (!a || f.mtimeMs > a.mtimeMs ? f : a), undefined);
     if (!newest) return undefined;
     const ago = Math.max(0, Math.round((Date.now() - newest.mtimeMs) / 1000));
-    const notChecked = unchecked > 0 ? `, ${unchecked} file(s) too large, too nested or too many to check here` : '';
+    const notChecked = unchecked > 0 ? `, ${unchecked} file(s) too large, too complex or too many to check here` : '';
     return `no other file fails our YAML check (TOML and templated files are not checked${notChecked}); the newest file this server did not write is ${shownName(newest.rel)} (changed ${ago} s ago): check it first`;
   }
 
@@ -283,23 +283,40 @@ export function yamlTooComplex(content: string): string | undefined {
 }
 
 /**
- * Why Traefik would not decode this YAML, as far as a YAML parser can tell (paerser decodes with gopkg.in/yaml.v3
- * into a map): it does not parse (the position only: the parser's message may quote the file), or its top level is
- * not a mapping. A file with Go template actions (`{{`) is rendered by Traefik first, so it is not judged here.
+ * Parses hand-written YAML off the main thread, bounded in time and memory (yaml-worker.ts; loaded on first use,
+ * its own chunk in the bundle). Text yamlTooComplex refuses is not parsed at all.
  */
-function yamlProblem(content: string): string | undefined {
-  if (content.includes('{{') || yamlTooComplex(content)) return undefined;
-  const doc = parseDocument(content);
-  const err = doc.errors[0];
-  if (err) {
-    const at = err.linePos?.[0];
-    return `does not parse as YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}`;
+export async function parseYaml(text: string, timeoutMs?: number): Promise<YamlOutcome> {
+  const complex = yamlTooComplex(text);
+  if (complex) return { kind: 'limit', why: complex };
+  return (await import('./yaml-worker.js')).parseYaml(text, timeoutMs);
+}
+
+/** Starts the YAML parser's worker ahead of a parse likely to come (the route tools: diffs, the blocking-file scan). */
+export function warmYamlParser(): void {
+  import('./yaml-worker.js').then(
+    (m) => m.warm(),
+    () => undefined,
+  );
+}
+
+const UNCHECKED = 'unchecked';
+
+/**
+ * Why Traefik would not decode this YAML, as far as a YAML parser can tell (paerser decodes with gopkg.in/yaml.v3
+ * into a map): it does not parse (the position only: the parser's message may quote the file), its aliases expand
+ * too far, or its top level is not a mapping. A file with Go template actions (`{{`) is rendered by Traefik first,
+ * so it is not judged here; one too complex to parse within `timeoutMs` is UNCHECKED.
+ */
+async function yamlProblem(content: string, timeoutMs: number): Promise<string | undefined> {
+  if (content.includes('{{')) return undefined;
+  if (timeoutMs <= 0) return UNCHECKED;
+  const parsed = await parseYaml(content, timeoutMs);
+  if (parsed.kind === 'limit') return UNCHECKED;
+  if (parsed.kind === 'invalid') {
+    return `does not parse as YAML${parsed.line ? ` (line ${parsed.line}, column ${parsed.col})` : ''}`;
   }
-  const top = doc.contents;
-  if (top !== null && !isMap(top) && !(isScalar(top) && (top.value === null || top.value === ''))) {
-    return 'is not a YAML mapping at its top level';
-  }
-  return undefined;
+  return parsed.top === 'other' ? 'is not a YAML mapping at its top level' : undefined;
 }
 
 function tooLarge(path: string): never {

@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, type ToolContext, ToolError } from '@ravenhelm/kit';
+import { pageByKey, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { type CompileBudget, compileBudget, hostCallsOf, hostsOf, LimitError, readRule } from '../rules/parser.js';
 import { hostCallsOfV2, readRuleV2 } from '../rules/v2.js';
@@ -148,7 +148,6 @@ export const certificatesSweep = defineTool({
     nextCursor: z.string().optional(),
   }),
   handler: async ({ withinDays, maxHosts, cursor }, { api, tls, tlsAddress, sweepBudgetMs, signal }) => {
-    const start = decodeCursor(cursor);
     const { items } = await api.listAll('api/http/routers', {}, signal);
     const byHost = new Map<string, string[]>();
     const skipped: string[] = [];
@@ -176,10 +175,17 @@ export const certificatesSweep = defineTool({
         byHost.set(h, [...(byHost.get(h) ?? []), r.name]);
       }
     }
-    const hosts = [...byHost.keys()].sort();
-    // hosts by name, from the cursor; probes start in that order and stop starting when the time budget is
-    // spent, so the hosts checked are the first `next` and the cursor continues after them
-    const todo = hosts.slice(start, start + maxHosts);
+    // paged by host name (pageByKey): a host that comes or goes before the cursor between two pages shifts
+    // nothing, so none is skipped or probed twice. Probes start in name order and stop starting when the time
+    // budget is spent: the cursor continues after the last host whose probe started.
+    const entries = [...byHost.keys()].map((h) => ({ key: h, item: h }));
+    const paging = { tool: 'certificates_sweep', cursor, maxBytes: Number.POSITIVE_INFINITY };
+    const { items: todo, total, changed } = pageByKey(entries, { ...paging, limit: maxHosts });
+    if (changed) {
+      skipped.push(
+        'the hosts before the cursor changed since the previous page: any added there are not probed on this pass; omit the cursor to sweep them all',
+      );
+    }
     const results: { host: string; result?: ProbeResult; error?: string }[] = [];
     let next = 0;
     const stopAt = Date.now() + sweepBudgetMs;
@@ -205,14 +211,15 @@ export const certificatesSweep = defineTool({
         ...(r.error || r.result?.reason ? { reason: r.error ?? r.result?.reason } : {}),
       }))
       .sort((a, b) => (a.daysToExpiry ?? -1e9) - (b.daysToExpiry ?? -1e9) || a.host.localeCompare(b.host));
-    const after = start + next;
+    // the same page cut after the hosts probed; no probe started (no time at all): the same cursor again
+    const done = next > 0 ? pageByKey(entries, { ...paging, limit: next }) : { truncated: true, nextCursor: cursor };
     return {
       checked: results.length,
-      hosts: hosts.length,
+      hosts: total,
       expiring,
       skipped,
-      truncated: after < hosts.length,
-      ...(after < hosts.length ? { nextCursor: encodeCursor(after) } : {}),
+      truncated: done.truncated,
+      ...(done.nextCursor ? { nextCursor: done.nextCursor } : {}),
     };
   },
 });

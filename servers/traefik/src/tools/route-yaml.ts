@@ -4,7 +4,7 @@
  * collectFileConfigs -> loadFileConfig(path, true) -> CreateConfiguration; traefik/paerser file.DecodeContent).
  */
 import { ToolError } from '@ravenhelm/kit';
-import { Document, parse, visit } from 'yaml';
+import { Document, parseDocument, visit } from 'yaml';
 
 /**
  * Whether plain text reads back as that string in Traefik: yaml.v3 reads YAML 1.1 forms as well as 1.2's:
@@ -13,8 +13,24 @@ import { Document, parse, visit } from 'yaml';
  * plain when YAML 1.2 would read it back as one, so a string either schema reads otherwise is quoted.
  */
 function readsAsString(text: string): boolean {
+  // Longer strings are quoted without asking the parser: quoting reads back the same, and a hostile value
+  // (2,048 characters of "]", one error each) cost the parser 160 ms per string on the event loop.
+  if (text.length > PLAIN_MAX) return false;
+  return readsBackAs(text, '1.2') && readsBackAs(text, '1.1');
+}
+
+/** Longest string written plain (a Traefik rule of a few hosts; anything longer is double-quoted). */
+const PLAIN_MAX = 256;
+
+/**
+ * parseDocument, not parse: parse() reports the document's warnings through process.emitWarning, which
+ * prints them to stderr with the text quoted (`!x <header value>` is an "Unresolved tag" warning), past
+ * every redaction of the log.
+ */
+function readsBackAs(text: string, version: '1.1' | '1.2'): boolean {
   try {
-    return parse(text) === text && parse(text, { version: '1.1' }) === text;
+    const doc = parseDocument(text, { version });
+    return doc.errors.length === 0 && doc.toJS() === text;
   } catch {
     return false;
   }

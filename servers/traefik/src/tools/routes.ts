@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type ToolContext, ToolError } from '@ravenhelm/kit';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
 import { redactConfig, redactRouterError, redactText, shownRule } from '../redact.js';
-import { OWNER_MARKER, ROUTE_NAME, type RouteFiles, yamlTooComplex } from '../route-files.js';
+import { OWNER_MARKER, parseYaml, ROUTE_NAME, type RouteFiles, warmYamlParser } from '../route-files.js';
 import { parseRule, RuleError, type RuleNode } from '../rules/parser.js';
+import type { YamlOutcome } from '../yaml-worker.js';
 import { defineTool, type TraefikServices } from './define.js';
 import { acceptShadowing, checkRouteHosts, shadowedBy } from './route-guard.js';
 import { refuseTemplateActions, traefikYaml } from './route-yaml.js';
@@ -122,21 +123,18 @@ interface Prepared {
 
 /**
  * What a diff or plan shows of a file in the directory: the file as it is, or, when it holds credentials
- * (another tool's basicAuth users, a TLS key inline, header values), its YAML re-read with them redacted.
+ * (another tool's basicAuth users, a TLS key inline, header values), its YAML re-read with them redacted. A file
+ * that cannot be read as YAML here (not YAML, or beyond the parser's bounds) is not shown: it may hold credentials.
+ * `parsed` is what parseYaml made of it.
  */
-export function shownContent(content: string): string {
+export function shownContent(content: string, parsed: YamlOutcome): string {
   if (content === '') return content;
-  const complex = yamlTooComplex(content);
-  if (complex)
-    return `# ${content.split('\n').length} lines not shown (${complex}: not checked here for credentials)\n`;
-  let doc: unknown;
-  try {
-    doc = parse(content);
-  } catch {
-    return `# ${content.split('\n').length} lines that are not valid YAML: not shown (they may hold credentials)\n`;
-  }
-  const redacted = redactConfig(doc);
-  if (isDeepStrictEqual(redacted, doc)) return content;
+  const lines = content.split('\n').length;
+  if (parsed.kind === 'limit') return `# ${lines} lines not shown (${parsed.why}: not checked here for credentials)\n`;
+  if (parsed.kind === 'invalid')
+    return `# ${lines} lines that are not valid YAML: not shown (they may hold credentials)\n`;
+  const redacted = redactConfig(parsed.value);
+  if (isDeepStrictEqual(redacted, parsed.value)) return content;
   return `# credentials redacted; comments and layout not shown\n${stringify(redacted, { lineWidth: 0 })}`;
 }
 
@@ -168,6 +166,7 @@ async function missingChainMember(
  */
 async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>): Promise<Prepared> {
   const files = filesOf(ctx);
+  warmYamlParser(); // for the file's diff, and the blocking-file scan should Traefik not load it
   refuseTemplateActions(
     [['rule', input.rule], ...input.servers.map((u, i) => [`servers[${i}]`, u] as const)],
     renderRoute(input),
@@ -221,10 +220,11 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   const shadowed = acceptShadowing(await shadowedBy(input, node, epNames, ctx, files), input.shadows ?? []);
   const after = renderRoute(input);
   const before = existing?.content ?? '';
+  const shownBefore = before === '' ? '' : shownContent(before, await parseYaml(before));
   const action = !existing ? 'create' : before === after ? 'unchanged' : 'update';
   // Both sides as a caller may see them: a shared key the new rule routes on is not echoed either.
   const afterShown = renderRoute({ ...input, rule: shownRule(input.rule), servers: input.servers.map(redactText) });
-  const diff = clipDiff(lineDiff(shownContent(before), afterShown), diffBudget(ctx));
+  const diff = clipDiff(lineDiff(shownBefore, afterShown), diffBudget(ctx));
   return { file: await files.pathOf(input.name), after, action, diff, shadowed };
 }
 
@@ -317,6 +317,7 @@ const RemoveInput = z.object({ name: RouteName, dryRun: DryRun, takeOver: TakeOv
 
 async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolContext<TraefikServices>) {
   const files = filesOf(ctx);
+  warmYamlParser();
   const existing = await files.read(input.name);
   if (!existing) {
     throw new ToolError(
@@ -330,27 +331,22 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
       `${existing.path} was not written by this server; pass takeOver: true to remove it`,
     );
   }
+  const parsed = await parseYaml(existing.content);
   return {
     file: existing.path,
-    diff: clipDiff(lineDiff(shownContent(existing.content), ''), diffBudget(ctx)),
-    watched: watchedItem(existing.content, input.name),
+    diff: clipDiff(lineDiff(shownContent(existing.content, parsed), ''), diffBudget(ctx)),
+    watched: watchedItem(parsed.kind === 'value' ? parsed.value : undefined, input.name),
   };
 }
 
 /**
  * What shows that Traefik dropped a file: one item it defines (Traefik applies a file's removal in one
  * reload, so all its items go together). A file this server wrote defines the router named like the file;
- * a hand-written one taken over may name its routers (or only services) otherwise.
+ * a hand-written one taken over may name its routers (or only services) otherwise. `doc` is the file's
+ * YAML value (undefined when it could not be read).
  */
-export function watchedItem(content: string, name: string): { path: string; name: string } {
+export function watchedItem(doc: unknown, name: string): { path: string; name: string } {
   const fallback = { path: 'api/http/routers', name: `${name}@file` };
-  if (yamlTooComplex(content)) return fallback;
-  let doc: unknown;
-  try {
-    doc = parse(content);
-  } catch {
-    return fallback;
-  }
   const section = (proto: string, kind: string): string[] => {
     const p = (doc as Record<string, unknown> | null)?.[proto] as Record<string, unknown> | null | undefined;
     const items = p?.[kind];
