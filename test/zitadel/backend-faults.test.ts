@@ -5,6 +5,8 @@
  * it; the HTTP-level faults of BackendHttp, which this client uses, are covered by the other servers'
  * backend-faults tests.)
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseKeyFile, ZitadelBackend } from '@ravenhelm/mcp-zitadel';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../fixtures/fault-proxy.js';
@@ -91,6 +93,44 @@ describe('Zitadel logins and calls that hang', () => {
       await proxy.drained(3000);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('a 200 that is not a JSON object (a login page behind a misrouted URL) is an error, never an empty list', async () => {
+    // Not Zitadel: what answers when ZITADEL_URL points at a login page or another service that hands out a
+    // token. Before the fix a memberships read came back empty, and keys_add's administrator check passed.
+    for (const answer of [
+      { type: 'text/html', body: '<!doctype html><title>Sign in</title><form></form>' },
+      { type: 'application/json', body: '[]' },
+      { type: 'application/json', body: 'null' },
+    ]) {
+      const page = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          if (req.url === '/oauth/v2/token') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ access_token: 'not-a-zitadel-token', expires_in: 300 }));
+            return;
+          }
+          res.writeHead(200, { 'content-type': answer.type });
+          res.end(answer.body);
+        });
+      });
+      await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+      try {
+        const b = backend(5000, `http://127.0.0.1:${(page.address() as AddressInfo).port}`);
+        const err = await b.listUserMemberships('1', { offset: 0, limit: 10 }).then(
+          (r) => new Error(`read as ${JSON.stringify(r)}`),
+          (e: Error) => e,
+        );
+        expect((err as { code?: string }).code, err.message).toBe('ERR_BACKEND_ERROR');
+        expect(err.message).toMatch(
+          /was not a JSON object \(HTTP 200\); check that ZITADEL_URL points at Zitadel's API/,
+        );
+        expect(err.message).not.toContain('not-a-zitadel-token');
+      } finally {
+        await new Promise((resolve) => page.close(resolve));
+      }
     }
   });
 });

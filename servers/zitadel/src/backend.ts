@@ -199,6 +199,15 @@ export class ZitadelBackend {
         continue;
       }
       if (res.status < 200 || res.status >= 300) throw zitadelError(res.status, res.body, what, [token]);
+      // Every Zitadel API answer is a JSON object (grpc-gateway writes `{}` for an empty message). Anything
+      // else (a login page or a proxy's page behind a misrouted ZITADEL_URL) must not read as an empty list:
+      // the memberships and grants a write is checked against would come back empty and let it through.
+      if (typeof res.body !== 'object' || res.body === null || Array.isArray(res.body)) {
+        throw new ToolError(
+          'ERR_BACKEND_ERROR',
+          `Zitadel's answer to ${what} was not a JSON object (HTTP ${res.status}); check that ZITADEL_URL points at Zitadel's API and not at a login page or another service`,
+        );
+      }
       return res.body;
     }
   }
@@ -349,10 +358,11 @@ export class ZitadelBackend {
 
   /**
    * Management v1 ListUserMemberships: the user's administrative memberships. Zitadel itself limits the
-   * answer to the instance's and the x-zitadel-orgid organisation's memberships.
+   * answer to the instance's and the organisation the call acts in (`orgId`, else x-zitadel-orgid):
+   * internal/api/grpc/management/user_converter.go ListUserMembershipsRequestToModel.
    */
-  listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal) {
-    return this.#userList<ZMembership>('membership', userId, 'memberships', window, signal);
+  listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal, orgId?: string) {
+    return this.#userList<ZMembership>('membership', userId, 'memberships', window, signal, orgId);
   }
 
   /** A management v1 list under one user: `POST /management/v1/users/{id}/{what}/_search`. */
@@ -362,13 +372,15 @@ export class ZitadelBackend {
     what: 'keys' | 'memberships',
     window: { offset: number; limit: number },
     signal?: AbortSignal,
+    orgId?: string,
   ) {
     return this.#list<T>(
       kind,
       `/management/v1/users/${encodeURIComponent(userId)}/${what}/_search`,
-      `${what} of user ${userId}`,
+      `${what} of user ${userId}${orgId ? ` in organisation ${orgId}` : ''}`,
       { query: { offset: String(window.offset), limit: window.limit, asc: true } },
       signal,
+      orgId,
     );
   }
 

@@ -81,13 +81,13 @@ async function dropUnstored(zitadel: ZitadelBackend, userId: string, keyId: stri
 }
 
 async function createKey(
-  { zitadel, keyStore }: Pick<ZitadelServices, 'zitadel' | 'keyStore'>,
+  { zitadel, keyStore, mapping }: Pick<ZitadelServices, 'zitadel' | 'keyStore' | 'mapping'>,
   user: { userId: string; username?: string | undefined },
   days: number,
   signal: AbortSignal,
 ) {
   // Right before the write, every time (keys_add and agents_onboard alike): no key of an administrator.
-  await refuseAdministrators(zitadel, user, signal);
+  await refuseAdministrators(zitadel, user, signal, mapping.allowedOrgIds);
   const expirationDate = new Date(Date.now() + days * 86_400_000).toISOString();
   const { keyId, keyFile } = await zitadel.addMachineKey(user.userId, expirationDate, signal);
   const base = { keyId, userId: user.userId, expirationDate };
@@ -144,7 +144,7 @@ export const keysAdd = defineTool({
   // the confirmed call a different plan (ERR_CONFLICT), and the handler checks them again anyway.
   plan: async ({ user, expiresInDays }, { zitadel, mapping, signal }) => {
     const u = await resolveUser(zitadel, user, signal);
-    const memberships = membershipSummary(await membershipsOf(zitadel, u.userId, signal));
+    const memberships = membershipSummary(await membershipsOf(zitadel, u.userId, signal, mapping.allowedOrgIds));
     // The key outlives today's grant states: whoever confirms sees what its deactivated grants would add.
     const { held, dormant } = await accountScopes(zitadel, mapping, u.userId, signal);
     const scopes = `${held.join(' ') || 'none'}${dormant.length > 0 ? `, and ${dormant.join(' ')} once its deactivated grants are reactivated` : ''}`;
@@ -171,7 +171,7 @@ export const keysAdd = defineTool({
         `${u.username ?? user} is a human user: only service accounts have keys`,
       );
     await refuseAccountBeyondCaller(zitadel, mapping, principal, u, signal);
-    return createKey({ zitadel, keyStore }, u, expiresInDays, signal);
+    return createKey({ zitadel, keyStore, mapping }, u, expiresInDays, signal);
   },
 });
 
@@ -337,7 +337,7 @@ export const agentsOnboard = defineTool({
         `the account ${username} (id ${userId}) was created without a key: it would hold ${access.scopes.join(' ') || 'no scopes'} instead of ${granted.join(' ')}; check roles.allowedOrgIds and ZITADEL_ORG_ID`,
       );
     }
-    const key = await createKey({ zitadel, keyStore }, { userId, username }, expiresInDays, signal).catch(
+    const key = await createKey({ zitadel, keyStore, mapping }, { userId, username }, expiresInDays, signal).catch(
       (err: unknown) => cutShort(err, withoutKey, 'add one with keys_add', userId),
     );
     return { user: toUser(await zitadel.getUser(userId, signal)), roles, scopes: access.scopes, key };

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { jsonBytes, ownRecord, ToolError } from '@ravenhelm/kit';
+import { jsonBytes, ownRecord, pageList, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { ZEvent, ZitadelBackend } from '../backend.js';
 import { defineTool, READ } from './define.js';
-import { Cursor, itemBudget, pageOf, resolveUser, UserRef } from './shapes.js';
+import { Cursor, itemBudget, resolveUser, UserRef } from './shapes.js';
 import { readUserGrants } from './user-grants.js';
 
 /** Event types per category, as Zitadel's eventstore names them. */
@@ -155,7 +155,8 @@ function tooManyGrants(what: string): ToolError {
 
 /** The grants whose events a user's page reads, and what the page cannot show when that is not all of them. */
 interface UserGrants {
-  ids: string[];
+  /** Each grant's id and the organisation that owns it (made it). */
+  grants: { id: string; owner: string }[];
   /** Said in the answer's notes: which grant events are missing, and how to read them. */
   notes: string[];
 }
@@ -163,7 +164,9 @@ interface UserGrants {
 /**
  * The ids of a user's grants, current and removed. The current ones are listed; a removed one is found
  * by its `user.grant.added` event, the only one naming the user, which ListEvents cannot filter on: the
- * grants added are read, newest first, and their payload's userId compared. More grants than a page reads
+ * grants added are read, newest first, and their payload's userId compared; only grants owned by the server's
+ * organisation or one of allowedOrgIds count (the grant's aggregate belongs to the organisation that made it,
+ * and another's grant events are that organisation's). More grants than a page reads
  * are refused when grant events were asked for by name (`strict`); otherwise the page goes on without them
  * (or without the removed ones, when the instance has too many grants to search) and says so.
  */
@@ -174,11 +177,16 @@ async function grantsOf(
   strict: boolean,
   signal: AbortSignal,
 ): Promise<UserGrants> {
-  const ids = new Set<string>();
+  // grant id -> the organisation that made it (owns its aggregate)
+  const ids = new Map<string, string>();
+  // Another organisation the project is granted to may grant it to our user too: its grant's events (its
+  // project, roles, administrators) are that organisation's, out of bounds as its orgId is
+  const bound = new Set([await zitadel.homeOrgId(signal), ...allowedOrgIds]);
+  const grants = () => [...ids].map(([id, owner]) => ({ id, owner }));
   const withoutGrants = (what: string): UserGrants => {
     if (strict) throw tooManyGrants(what);
     return {
-      ids: [],
+      grants: [],
       notes: [
         `${what}, more than the ${MAX_GRANTS} whose events a page reads: no grant events are shown. List orgId with categories ['grants'] for the organisation's grant events`,
       ],
@@ -186,7 +194,7 @@ async function grantsOf(
   };
   // the current grants of every organisation whose grants count (each listed in its own organisation)
   const current = await readUserGrants(zitadel, userId, allowedOrgIds, signal);
-  for (const g of current.grants) ids.add(g.grant.id);
+  for (const g of current.grants) if (g.grant.id) ids.set(g.grant.id, g.orgId);
   if (current.cut || ids.size > MAX_GRANTS)
     return withoutGrants(`user ${userId} has ${current.cut ? 'more than ' : ''}${ids.size} grants`);
   const unlisted = current.unreadable.map(
@@ -204,9 +212,12 @@ async function grantsOf(
       },
       signal,
     );
-    for (const e of added) if (e.payload?.userId === userId && e.aggregate?.id) ids.add(e.aggregate.id);
+    for (const e of added) {
+      const owner = e.aggregate?.resourceOwner;
+      if (e.payload?.userId === userId && e.aggregate?.id && owner && bound.has(owner)) ids.set(e.aggregate.id, owner);
+    }
     if (ids.size > MAX_GRANTS) return withoutGrants(`user ${userId} has had more than ${MAX_GRANTS} grants`);
-    if (added.length < ZITADEL_MAX_EVENTS) return { ids: [...ids], notes: unlisted };
+    if (added.length < ZITADEL_MAX_EVENTS) return { grants: grants(), notes: unlisted };
     // older ones: created before the oldest read, OVERLAP_MICROS newer again (see there)
     const oldest = added.reduce<bigint | undefined>((min, e) => {
       const us = microsOf(e.creationDate);
@@ -217,7 +228,7 @@ async function grantsOf(
       // The current grants are known; only grants removed before the newest additions read may be missed.
       const since = oldest === undefined ? '' : ` before ${isoOfMicros(oldest)}`;
       return {
-        ids: [...ids],
+        grants: grants(),
         notes: [
           ...unlisted,
           `the events of user ${userId}'s current grants are shown, and of grants removed since the newest ${MAX_GRANT_SCANS * ZITADEL_MAX_EVENTS} grant additions of this Zitadel instance; a grant added${since} and removed since is not found. List orgId with categories ['grants'] for the organisation's grant events`,
@@ -322,8 +333,11 @@ export const eventsList = defineTool({
       if (!categories || categories.includes('grants')) {
         const grants = await grantsOf(zitadel, userId, mapping.allowedOrgIds, categories !== undefined, signal);
         notes.push(...grants.notes);
-        for (const id of grants.ids)
-          sources.push({ filter: { aggregateType: GRANT_AGGREGATE, aggregateId: id, ...types }, userOfGrant: userId });
+        for (const { id, owner } of grants.grants)
+          sources.push({
+            filter: { aggregateType: GRANT_AGGREGATE, aggregateId: id, resourceOwner: owner, ...types },
+            userOfGrant: userId,
+          });
       }
     } else sources.push({ filter: { resourceOwner: orgId, ...types } });
     // A page continues right after the last event shown, found again by its identity in a read that reaches
@@ -366,13 +380,11 @@ export const eventsList = defineTool({
     }
     const shown = rest.slice(0, limit);
     const wanted = shown.map((m) => toEvent(m.event, m.userOfGrant));
-    // cut to the output budget: the cursor then continues right below the last event shown
-    const page = pageOf(
-      { total: wanted.length },
-      { offset: 0 },
-      wanted,
-      itemBudget(maxOutputBytes) - (notes.length > 0 ? jsonBytes(notes) : 0),
-    ).items;
+    // cut to the output budget (its offset cursor unused): this tool's cursor continues right below the last
+    // event shown, by creation time and identity, wherever newer events have pushed it meanwhile
+    const page = pageList(wanted, {
+      maxBytes: itemBudget(maxOutputBytes) - (notes.length > 0 ? jsonBytes(notes) : 0),
+    }).items;
     // more than the page: one more came, a read was cut at its limit, or the budget cut the page
     const truncated = rest.length > limit || read.cut || page.length < wanted.length;
     const last = shown[page.length - 1]?.event;

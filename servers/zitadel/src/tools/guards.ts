@@ -32,27 +32,47 @@ export function describeMembership(m: ZMembership): string {
 
 /**
  * The account's Zitadel memberships as Zitadel lists them: every membership is administrative (IAM_*,
- * ORG_*, PROJECT_* manager roles), so each one counts. A failed read fails the call (closed): the caller
- * is told the memberships could not be checked, and nothing is written.
+ * ORG_*, PROJECT_* manager roles), so each one counts. Zitadel lists the instance's memberships and those of
+ * the organisation the call acts in only (ListUserMembershipsRequestToModel), so they are read in the
+ * server's organisation and in each of `allowedOrgIds` (whose grants count in tokens, and whose members a
+ * key would make the caller); an instance membership, listed by each read, counts once. A failed read fails
+ * the call (closed): the caller is told the memberships could not be checked, and nothing is written.
+ * Organisations off the allowlist are not asked: Zitadel's management API cannot list them for one user.
  */
 export async function membershipsOf(
   zitadel: ZitadelBackend,
   userId: string,
   signal: AbortSignal,
+  allowedOrgIds: readonly string[] = [],
 ): Promise<{ total: number; shown: string[] }> {
-  let res: Awaited<ReturnType<ZitadelBackend['listUserMemberships']>>;
-  try {
-    res = await zitadel.listUserMemberships(userId, { offset: 0, limit: MEMBERSHIP_PAGE }, signal);
-  } catch (err) {
-    const e = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'reading them failed');
-    throw new ToolError(
-      e.code,
-      `could not check the Zitadel memberships of user ${userId}, so nothing was done (a key is only made for an account known to administer nothing): ${e.message}`,
-      { ...e.details },
-    );
+  const home = await zitadel.homeOrgId(signal);
+  const shown = new Map<string, string>();
+  let unseen = 0;
+  for (const orgId of [home, ...new Set(allowedOrgIds.filter((o) => o !== home))]) {
+    let res: Awaited<ReturnType<ZitadelBackend['listUserMemberships']>>;
+    try {
+      res = await zitadel.listUserMemberships(
+        userId,
+        { offset: 0, limit: MEMBERSHIP_PAGE },
+        signal,
+        orgId === home ? undefined : orgId,
+      );
+    } catch (err) {
+      const e = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'reading them failed');
+      throw new ToolError(
+        e.code,
+        `could not check the Zitadel memberships of user ${userId}${orgId === home ? '' : ` in organisation ${orgId} (allowed: roles.allowedOrgIds)`}, so nothing was done (a key is only made for an account known to administer nothing): ${e.message}`,
+        { ...e.details, ...(orgId === home ? {} : { orgId }) },
+      );
+    }
+    for (const m of res.result) {
+      const said = describeMembership(m);
+      shown.set(`${m.iam ? 'iam' : `${m.orgId ?? ''}/${m.projectId ?? ''}/${m.projectGrantId ?? ''}`}|${said}`, said);
+    }
+    // A total below what was sent is a broken answer: count what is there.
+    unseen += Math.max(0, res.total - res.result.length);
   }
-  // A total below what was sent is a broken answer: count what is there.
-  return { total: Math.max(res.total, res.result.length), shown: res.result.map(describeMembership) };
+  return { total: shown.size + unseen, shown: [...shown.values()] };
 }
 
 /** `none`, or the memberships with a count of those left out. */
@@ -70,8 +90,9 @@ export async function refuseAdministrators(
   zitadel: ZitadelBackend,
   user: { userId: string; username?: string | undefined },
   signal: AbortSignal,
+  allowedOrgIds: readonly string[] = [],
 ): Promise<void> {
-  const m = await membershipsOf(zitadel, user.userId, signal);
+  const m = await membershipsOf(zitadel, user.userId, signal, allowedOrgIds);
   if (m.total === 0) return;
   throw new ToolError(
     'ERR_NOT_ALLOWED',

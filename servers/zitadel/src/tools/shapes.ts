@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, pageList, ToolError } from '@ravenhelm/kit';
+import { ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { TextMethod, ZGrant, ZitadelBackend, ZUser } from '../backend.js';
 
@@ -123,36 +123,6 @@ export function toGrant(g: ZGrant): z.output<typeof Grant> {
     ...(g.orgName ? { orgName: g.orgName } : {}),
     roles: g.roleKeys ?? [],
     ...grantState(g),
-  };
-}
-
-/** The offset window of a page, from the caller's cursor. */
-export function windowOf(cursor: string | undefined, limit: number): { offset: number; limit: number } {
-  return { offset: decodeCursor(cursor), limit };
-}
-
-/**
- * One page of `items` (already mapped for output) cut to `maxBytes` of JSON, and its paging fields from
- * Zitadel's exact total: when items had to be left out, nextCursor starts at the first of them, so
- * nothing is skipped and nothing is shown twice.
- */
-export function pageOf<T>(
-  res: { total: number },
-  window: { offset: number },
-  items: readonly T[],
-  maxBytes: number,
-): { items: T[]; paging: z.output<z.ZodObject<typeof Page>> } {
-  const kept = pageList(items, { maxBytes }).items;
-  const end = window.offset + kept.length;
-  const truncated = end < res.total || kept.length < items.length;
-  return {
-    items: kept,
-    paging: {
-      total: res.total,
-      returned: kept.length,
-      truncated,
-      ...(truncated ? { nextCursor: encodeCursor(end) } : {}),
-    },
   };
 }
 
