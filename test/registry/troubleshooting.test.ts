@@ -10,8 +10,15 @@ import { ERROR_TABLE } from '@ravenhelm/kit';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './servers.js';
 
-/** Codes the source checks for but never returns: they belong to Node.js (TLS, util.parseArgs) and jose. */
-const FOREIGN = new Set(['ERR_PARSE_ARGS', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_JOSE_GENERIC', 'ERR_TLS', 'ERR_JOSE']);
+/** Codes the source checks for but never returns: they belong to Node.js (TLS, util.parseArgs, worker threads) and jose. */
+const FOREIGN = new Set([
+  'ERR_PARSE_ARGS',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_JOSE_GENERIC',
+  'ERR_TLS',
+  'ERR_JOSE',
+  'ERR_WORKER_OUT_OF_MEMORY',
+]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
