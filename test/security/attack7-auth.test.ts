@@ -9,6 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { createSpiffeTls, DevIssuer, isAuthError, mtlsServerOptions, peerFromRequest } from '@ravenhelm/auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeIntermediate, makeLeaf, type TestCa, type TestIssuer } from '../fixtures/pki.js';
+import { keptAliveClient } from './kept-alive.js';
 
 const TD = 'ravenhelm.test';
 const ALICE = `spiffe://${TD}/agent/alice`;
@@ -222,24 +223,11 @@ describe('a trust bundle rotation on a kept-alive mTLS connection', () => {
       makeLeaf({ ca: newRoot, uris: [`spiffe://${TD}/server/echo`], ips: ['127.0.0.1'], eku: ['serverAuth'] }),
     ]);
     const { write, port, rotated, close } = await rotatingServer('rotate', serverA, ca.certPem);
-    const agent = new Agent({
-      keepAlive: true,
-      maxSockets: 1,
+    const { agent, get } = keptAliveClient(port, {
       cert: alice.certPem,
       key: alice.keyPem,
       ca: [ca.certPem, newRoot.certPem],
     });
-    const get = () =>
-      new Promise<{ body: string; reused: boolean }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve({ body, reused: req.reusedSocket }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
     try {
       expect(await get()).toEqual({ body: ALICE, reused: false });
       write(serverB, newRoot.certPem);

@@ -1,7 +1,7 @@
 // Attack round 8 on @ravenhelm/auth, from outside: real TLS/mTLS handshakes with generated certificates and
 // real tokens. Each block names what broke before its fix.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, request, type Server } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claims, now, sign, signer, startJwksServer } from '../fixtures/forge.js';
 import { startOidcProvider } from '../fixtures/oidc.js';
 import { makeCa, makeLeaf, type TestCa, type TestIssuer } from '../fixtures/pki.js';
+import { keptAliveClient } from './kept-alive.js';
 
 const TD = 'ravenhelm.test';
 const ALICE = `spiffe://${TD}/agent/alice`;
@@ -146,24 +147,11 @@ describe('a kept-alive connection that fails the re-check after a bundle rotatio
   // keeping such connections open and busy made the server burn CPU. The verdict holds per bundle generation.
   it('is verified once, then refused from the cached verdict on every request', async () => {
     const { port, rotate } = await rotatingServer('refuse-once');
-    const agent = new Agent({
-      keepAlive: true,
-      maxSockets: 1,
+    const { agent, get } = keptAliveClient(port, {
       cert: alice.certPem,
       key: alice.keyPem,
       ca: [ca.certPem, newRoot.certPem],
     });
-    const get = () =>
-      new Promise<{ body: string; reused: boolean }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve({ body, reused: req.reusedSocket }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
     try {
       expect(await get()).toEqual({ body: ALICE, reused: false });
       await rotate();
