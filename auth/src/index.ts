@@ -25,6 +25,7 @@ export {
   parseOAuthConfig,
 } from './oauth/authenticator.js';
 export { extractBearerToken } from './oauth/bearer.js';
+export { type CappedBodyOptions, ResponseTooLarge, readCappedBody } from './oauth/bounded-fetch.js';
 export {
   certificateThumbprint,
   isScopeToken,

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { type RunningOidcProvider, startOidcProvider } from '../../../test/fixtures/oidc.js';
 import { AuthError } from '../errors.js';
 import type { AuthRequest } from '../principal.js';
@@ -24,7 +24,19 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'accepted';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Stops Date (only Date: sockets and timers stay real) at `at`, for cooldowns, back-offs and cache lifetimes:
+ * the test moves the clock, so how long key generation or a request takes on a loaded machine cannot carry
+ * a step past a limit it is meant to stay inside.
+ */
+function freezeClock(at = Date.now()): { advance(ms: number): void } {
+  vi.useFakeTimers({ toFake: ['Date'], now: at });
+  return { advance: (ms) => vi.setSystemTime(Date.now() + ms) };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 let op: RunningOidcProvider;
 const authenticators: OAuthAuthenticator[] = [];
@@ -134,9 +146,25 @@ describe('JWT access tokens from oidc-provider', () => {
     }
   });
 
+  test('a verified JWT is reused for at most jwksCacheMaxAgeSeconds, to the millisecond', async () => {
+    const auth = make({ jwksUri: op.jwksUri, jwksCacheMaxAgeSeconds: 1 });
+    const clock = freezeClock(Math.floor(Date.now() / 1000) * 1000 + 500);
+    const token = await op.getToken({});
+    await auth.authenticate(bearer(token));
+    const fetches = op.jwksFetchCount;
+    clock.advance(999);
+    await auth.authenticate(bearer(token));
+    expect(op.jwksFetchCount).toBe(fetches);
+    // Past the key set's age the token is checked again, against a key set fetched again.
+    clock.advance(1);
+    expect((await auth.authenticate(bearer(token))).subject).toBe(op.agent.clientId);
+    expect(op.jwksFetchCount).toBe(fetches + 1);
+  });
+
   test('a rotated signing key is picked up once the refetch cooldown has passed', async () => {
     const local = await startOidcProvider({});
     try {
+      const clock = freezeClock();
       const auth = make({
         issuer: local.issuer,
         resource: local.resource,
@@ -147,10 +175,12 @@ describe('JWT access tokens from oidc-provider', () => {
       expect(local.jwksFetchCount).toBe(1);
       await local.rotateKeys();
       const rotated = await local.getToken({});
-      // Inside the cooldown the unknown kid does not trigger a refetch.
+      // Inside the cooldown, to its last millisecond, the unknown kid does not trigger a refetch.
+      expect(await codeOf(auth.authenticate(bearer(rotated)))).toBe('ERR_TOKEN_INVALID');
+      clock.advance(1999);
       expect(await codeOf(auth.authenticate(bearer(rotated)))).toBe('ERR_TOKEN_INVALID');
       expect(local.jwksFetchCount).toBe(1);
-      await sleep(2100);
+      clock.advance(1);
       expect((await auth.authenticate(bearer(rotated))).subject).toBe(local.agent.clientId);
       expect(local.jwksFetchCount).toBe(2);
     } finally {
@@ -161,6 +191,7 @@ describe('JWT access tokens from oidc-provider', () => {
   test('JWKS down on a cold cache is ERR_AUTH_UNAVAILABLE; a warm cache still verifies', async () => {
     const local = await startOidcProvider({});
     try {
+      const clock = freezeClock();
       const token = await local.getToken({});
       const warm = make({ issuer: local.issuer, resource: local.resource, jwksUri: local.jwksUri });
       await warm.authenticate(bearer(token));
@@ -172,12 +203,18 @@ describe('JWT access tokens from oidc-provider', () => {
         jwksCooldownSeconds: 1,
       });
       expect(await codeOf(cold.authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
+      const fetches = local.jwksFetchCount;
       expect(await cold.ready()).toBe(false);
       const second = await local.getToken({});
       expect((await warm.authenticate(bearer(second))).subject).toBe(local.agent.clientId);
       local.setDown({ jwks: false });
-      await sleep(1100); // the failure backoff (min(5 s, cooldown))
+      // The failure backoff (min(5 s, cooldown)) holds to its last millisecond without another fetch.
+      clock.advance(999);
+      expect(await codeOf(cold.authenticate(bearer(token)))).toBe('ERR_AUTH_UNAVAILABLE');
+      expect(local.jwksFetchCount).toBe(fetches);
+      clock.advance(1);
       expect((await cold.authenticate(bearer(token))).subject).toBe(local.agent.clientId);
+      expect(local.jwksFetchCount).toBe(fetches + 1);
     } finally {
       await local.stop();
     }
@@ -223,7 +260,7 @@ describe('opaque tokens through RFC 7662 introspection', () => {
     expect(op.introspectionCount - before).toBe(1);
   });
 
-  test('introspection results are cached no longer than cacheMaxSeconds', async () => {
+  test('introspection results are cached for cacheMaxSeconds, to the millisecond', async () => {
     const auth = introspecting({
       introspection: {
         clientId: op.resourceServer.clientId,
@@ -231,12 +268,15 @@ describe('opaque tokens through RFC 7662 introspection', () => {
         cacheMaxSeconds: 1,
       },
     });
+    // Half-way through a second: a lifetime rounded to whole seconds would end 500 ms early.
+    const clock = freezeClock(Math.floor(Date.now() / 1000) * 1000 + 500);
     const token = await op.getToken({ opaque: true });
     const before = op.introspectionCount;
     await auth.authenticate(bearer(token));
+    clock.advance(999);
     await auth.authenticate(bearer(token));
     expect(op.introspectionCount - before).toBe(1);
-    await sleep(1100);
+    clock.advance(1);
     await auth.authenticate(bearer(token));
     expect(op.introspectionCount - before).toBe(2);
   });

@@ -74,6 +74,15 @@ async function discoverJwksUri(config: ResolvedOAuthConfig): Promise<string> {
   return uri;
 }
 
+/**
+ * Until when (epoch ms) a verified token may be reused: its expiry, and at most `maxSeconds` from now. In
+ * milliseconds: rounded to whole seconds, a 1 s limit gave anything between 0 and 1 s depending on when in
+ * the second the token was checked.
+ */
+function reuseUntil(token: VerifiedToken, maxSeconds: number): number {
+  return Math.min(token.expiresAt * 1000, Date.now() + maxSeconds * 1000);
+}
+
 /** The private_key_jwt key, read and checked now: a bad key file stops the start, not the first request. */
 function clientKeyOf(i: NonNullable<ResolvedOAuthConfig['introspection']>): ClientAssertionKey | undefined {
   if (i.authMethod !== 'private_key_jwt') return undefined;
@@ -125,17 +134,12 @@ export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProbl
       const verified = toVerifiedToken(payload, resolved);
       // No longer than the key set it was checked against: a key the issuer withdraws (a leaked one) stops
       // being accepted once the JWKS is fetched again, for tokens already cached too.
-      const now = Math.floor(Date.now() / 1000);
-      return { token: verified, cacheUntil: Math.min(verified.expiresAt, now + resolved.jwksCacheMaxAgeSeconds) };
+      return { token: verified, cacheUntil: reuseUntil(verified, resolved.jwksCacheMaxAgeSeconds) };
     }
     if (!introspection) throw new AuthError('ERR_TOKEN_INVALID', 'token is not a JWT access token');
     const result = await introspection.introspect(token);
     const verified = toVerifiedToken(result, resolved);
-    const now = Math.floor(Date.now() / 1000);
-    return {
-      token: verified,
-      cacheUntil: Math.min(verified.expiresAt, now + (resolved.introspection?.cacheMaxSeconds ?? 0)),
-    };
+    return { token: verified, cacheUntil: reuseUntil(verified, resolved.introspection?.cacheMaxSeconds ?? 0) };
   }
 
   return {
@@ -147,7 +151,7 @@ export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProbl
     async authenticate(req: AuthRequest): Promise<Principal> {
       const token = extractBearerToken(req, resolved.maxTokenBytes);
       const key = tokenKey(token);
-      const cached = cache.get(key, Math.floor(Date.now() / 1000));
+      const cached = cache.get(key, Date.now());
       if (cached) return toPrincipal(cached, req, resolved);
       // Concurrent requests with the same token share one verification.
       let pending = inflight.get(key);
@@ -156,7 +160,7 @@ export function createOAuthAuthenticator(config: OAuthConfig, hooks: IssuerProbl
         inflight.set(key, pending);
       }
       const { token: verified, cacheUntil } = await pending;
-      cache.set(key, verified, cacheUntil, Math.floor(Date.now() / 1000));
+      cache.set(key, verified, cacheUntil, Date.now());
       return toPrincipal(verified, req, resolved);
     },
 

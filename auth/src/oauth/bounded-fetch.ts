@@ -14,12 +14,25 @@ export class ResponseTooLarge extends Error {
   }
 }
 
-/** The same response with its body read up to `limit` bytes; throws ResponseTooLarge past it. */
-export async function capResponse(response: Response, limit = MAX_ISSUER_RESPONSE_BYTES): Promise<Response> {
-  if (!response.body) return response;
-  if (Number(response.headers.get('content-length') ?? 0) > limit) {
-    await response.body.cancel();
-    throw new ResponseTooLarge(limit);
+export interface CappedBodyOptions {
+  /** The error past the cap (`declared`: a Content-Length over it, refused before reading); ResponseTooLarge by default. */
+  tooLarge?: (size: { declared?: number }) => Error;
+  /** Kept up to date with the bytes read so far: what a timeout in the middle of the body can report. */
+  progress?: { bytes: number };
+}
+
+/**
+ * A body read up to `limit` bytes. A declared Content-Length over the cap is refused before any byte is read;
+ * otherwise reading stops at the first chunk past the cap, the rest of the stream is cancelled, and what was
+ * read is dropped. The one capped reader of the suite: the kit's backend reader can be this one.
+ */
+export async function readCappedBody(response: Response, limit: number, opts: CappedBodyOptions = {}): Promise<Buffer> {
+  const tooLarge = opts.tooLarge ?? (() => new ResponseTooLarge(limit));
+  if (!response.body) return Buffer.alloc(0);
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body.cancel().catch(() => undefined);
+    throw tooLarge({ declared });
   }
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -28,13 +41,21 @@ export async function capResponse(response: Response, limit = MAX_ISSUER_RESPONS
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
+    if (opts.progress) opts.progress.bytes = total;
     if (total > limit) {
-      await reader.cancel();
-      throw new ResponseTooLarge(limit);
+      chunks.length = 0;
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge({});
     }
     chunks.push(value);
   }
-  return new Response(Buffer.concat(chunks), {
+  return Buffer.concat(chunks, total);
+}
+
+/** The same response with its body read up to `limit` bytes; throws ResponseTooLarge past it. */
+export async function capResponse(response: Response, limit = MAX_ISSUER_RESPONSE_BYTES): Promise<Response> {
+  if (!response.body) return response;
+  return new Response(await readCappedBody(response, limit), {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,

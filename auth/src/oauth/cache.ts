@@ -9,8 +9,10 @@ export function tokenKey(token: string): string {
 }
 
 /**
- * A bounded LRU map whose entries expire at a given epoch second. When full, the least recently used
- * entry is evicted first, so a flood of new tokens cannot grow memory nor push out tokens in use.
+ * A bounded LRU map whose entries expire at a given time (any unit, the same for `until` and `now`; the
+ * authenticator uses epoch milliseconds, so a lifetime of N seconds is N seconds, not N minus the fraction
+ * of the second it began in). When full, the least recently used entry is evicted first, so a flood of new
+ * tokens cannot grow memory nor push out tokens in use.
  */
 export class ExpiringCache<V> {
   readonly #entries = new Map<string, { value: V; until: number }>();
@@ -24,24 +26,24 @@ export class ExpiringCache<V> {
     return this.#entries.size;
   }
 
-  get(key: string, nowSeconds: number): V | undefined {
+  get(key: string, now: number): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
     this.#entries.delete(key);
-    if (entry.until <= nowSeconds) return undefined;
+    if (entry.until <= now) return undefined;
     this.#entries.set(key, entry); // most recently used goes last
     return entry.value;
   }
 
-  set(key: string, value: V, untilSeconds: number, nowSeconds: number): void {
-    if (this.#max === 0 || untilSeconds <= nowSeconds) return;
+  set(key: string, value: V, until: number, now: number): void {
+    if (this.#max === 0 || until <= now) return;
     this.#entries.delete(key);
     while (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next();
       if (oldest.done) break;
       this.#entries.delete(oldest.value);
     }
-    this.#entries.set(key, { value, until: untilSeconds });
+    this.#entries.set(key, { value, until });
   }
 
   clear(): void {
