@@ -1,3 +1,4 @@
+import { readCappedBody } from '@ravenhelm/auth';
 import {
   BackendCall,
   type BackendRecorder,
@@ -251,7 +252,13 @@ export class BackendHttp {
     const progress = { bytes: 0 };
     let text: string;
     try {
-      text = await readCapped(res, cap, (size) => this.#tooLarge(method, url, cap, size, init.narrowHint), progress);
+      // a declared Content-Length over the cap is refused before any byte is read; otherwise reading stops at the
+      // first chunk past the cap and the rest of the stream is cancelled
+      const body = await readCappedBody(res, cap, {
+        tooLarge: (size) => this.#tooLarge(method, url, cap, size, init.narrowHint),
+        progress,
+      });
+      text = body.toString('utf8');
     } catch (err) {
       if (err instanceof ToolError) throw err;
       throw this.#bodyError(err, timeout, timeoutMs, url, res.status, progress.bytes);
@@ -357,38 +364,4 @@ function causeOf(err: unknown): string {
     cause?: { code?: string; message?: string; cause?: { code?: string } };
   };
   return e?.cause?.code ?? e?.cause?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.name ?? 'error';
-}
-
-/**
- * Reads a body up to `max` bytes. A declared Content-Length over the cap is refused before any byte is
- * read; otherwise reading stops at the first chunk past the cap and the rest of the stream is cancelled.
- */
-async function readCapped(
-  res: Response,
-  max: number,
-  tooLarge: (size: { declared?: number }) => ToolError,
-  progress: { bytes: number },
-): Promise<string> {
-  if (!res.body) return '';
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body.cancel().catch(() => undefined);
-    throw tooLarge({ declared });
-  }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    progress.bytes = size;
-    if (size > max) {
-      chunks.length = 0;
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge({});
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
 }

@@ -1,6 +1,17 @@
 import { AUTH_ERROR_CODES, AuthError } from '@ravenhelm/auth';
 import { describe, expect, it } from 'vitest';
-import { ERROR_TABLE, RavenhelmError, toRavenhelmError, withoutValuePieces, withoutValues } from './errors.js';
+import {
+  boundedMessage,
+  ERROR_TABLE,
+  MAX_ERROR_MESSAGE_BYTES,
+  RavenhelmError,
+  scrubSteps,
+  ToolError,
+  toRavenhelmError,
+  withoutValuePieces,
+  withoutValues,
+} from './errors.js';
+import { loneSurrogateAt } from './unicode.js';
 
 describe('error table', () => {
   it('maps every auth code to a 4xx/5xx protocol error', () => {
@@ -89,7 +100,7 @@ describe('withoutValuePieces', () => {
     expect(withoutValuePieces(`a${text}`, ['zzzzzzzzzz'], 8, 4, 4)).toBe('ahea');
   });
 
-  it('a 64 KiB message against a 64 KiB value, and a repetitive pair, stay linear', () => {
+  it('a message against a value of its size, and a repetitive pair, stay linear (counted in steps, not time)', () => {
     const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/';
     let seed = 7;
     const random = (n: number) =>
@@ -97,23 +108,63 @@ describe('withoutValuePieces', () => {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         return letters[seed >>> 26];
       }).join('');
-    const value = random(65_536);
-    const quoting = `bad ${value.slice(0, 30_000)} and ${value.slice(40_000)} end ${random(2_000)}`;
-    const other = random(65_536);
-    const cases: [string, string, string][] = [
-      [other, value, other],
-      [quoting, value, `bad [redacted] and [redacted] end ${quoting.slice(-2_000)}`],
-      ['a'.repeat(65_536), 'a'.repeat(65_535), '[redacted]'],
-      ['ab'.repeat(32_768), 'ba'.repeat(32_768), '[redacted]'],
-    ];
-    let took = 0;
-    for (const [text, v, expected] of cases) {
-      const started = performance.now();
-      const out = withoutValuePieces(text, [v], 8, 4);
-      took += performance.now() - started;
-      expect(out === expected, out.slice(0, 80)).toBe(true);
+    /** The steps scrubbing the four cases of size n takes (each output checked), and the characters they hold. */
+    const work = (n: number) => {
+      const value = random(n);
+      const tail = random(n / 32);
+      const quoting = `bad ${value.slice(0, (n * 15) / 32)} and ${value.slice((n * 20) / 32)} end ${tail}`;
+      const other = random(n);
+      const cases: [string, string, string][] = [
+        [other, value, other],
+        [quoting, value, `bad [redacted] and [redacted] end ${tail}`],
+        ['a'.repeat(n), 'a'.repeat(n - 1), '[redacted]'],
+        ['ab'.repeat(n / 2), 'ba'.repeat(n / 2), '[redacted]'],
+      ];
+      const before = scrubSteps();
+      let chars = 0;
+      for (const [text, v, expected] of cases) {
+        const out = withoutValuePieces(text, [v], 8, 4);
+        expect(out === expected, out.slice(0, 80)).toBe(true);
+        chars += text.length + v.length;
+      }
+      return { steps: scrubSteps() - before, chars };
+    };
+    const small = work(4_096);
+    const large = work(16_384);
+    // linear: four times the input, about four times the steps, a few dozen per character (a quadratic scan
+    // would take sixteen times the steps, and tens of thousands per character at 64 KiB)
+    expect(large.steps / small.steps).toBeLessThan(5);
+    expect(large.steps / large.chars).toBeLessThan(40);
+  });
+});
+
+describe('boundedMessage: every error message is capped where the error is made', () => {
+  it('leaves a message within the cap whole, and cuts a longer one with a marker, within the cap', () => {
+    const fits = 'x'.repeat(MAX_ERROR_MESSAGE_BYTES);
+    expect(boundedMessage(fits)).toBe(fits);
+    const long = `${'y'.repeat(5_000)}TAIL`;
+    const cut = boundedMessage(long);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_BYTES);
+    expect(cut).toMatch(/^y+… \[error message cut at \d+ of 5004 bytes\]$/);
+    expect(cut).not.toContain('TAIL');
+    expect(cut.length).toBeGreaterThan(MAX_ERROR_MESSAGE_BYTES - 64);
+  });
+
+  it('never cuts a character in half (a surrogate pair, a 3-byte character)', () => {
+    for (let shift = 0; shift < 4; shift++) {
+      const cut = boundedMessage(`${'a'.repeat(shift)}${'😀€'.repeat(2_000)}`);
+      expect(loneSurrogateAt(cut)).toBe(-1);
+      expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_BYTES);
+      const head = cut.slice(0, cut.indexOf('… [error message cut'));
+      expect(Buffer.from(head).toString('utf8')).toBe(head);
+      expect(cut).toContain(`cut at ${Buffer.byteLength(head)} of ${shift + 2_000 * 7} bytes`);
     }
-    // linear: tens of ms each, even on a busy machine; a quadratic scan would take minutes
-    expect(took).toBeLessThan(5_000);
+  });
+
+  it('RavenhelmError and ToolError carry the capped message', () => {
+    const huge = 'backend said: '.concat('z'.repeat(100_000));
+    expect(Buffer.byteLength(new ToolError('ERR_BACKEND_ERROR', huge).message)).toBeLessThanOrEqual(2048);
+    expect(Buffer.byteLength(new RavenhelmError('ERR_INTERNAL', huge).message)).toBeLessThanOrEqual(2048);
+    expect(new ToolError('ERR_NOT_FOUND', 'short').message).toBe('short');
   });
 });

@@ -92,7 +92,7 @@ export class RavenhelmError extends Error {
 
   /** `message` is shown to the caller: say what was wrong and what to do; never include secrets. */
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
+    super(boundedMessage(message), options);
     this.name = 'RavenhelmError';
     this.code = code;
     this.details = details;
@@ -101,6 +101,44 @@ export class RavenhelmError extends Error {
   get mapping(): Mapping {
     return ERROR_TABLE[this.code];
   }
+}
+
+/**
+ * The most UTF-8 bytes of an error message, its cut marker included. Every answer that carries an error (a tool
+ * result, a JSON-RPC error, an HTTP error body, a stored task outcome, the log) shows its message, and a message
+ * may quote a backend's answer: without a bound, one backend error could fill the caller's whole output budget.
+ * 2 KiB holds every message the kit and the servers write themselves, plus a useful part of a quoted answer.
+ */
+export const MAX_ERROR_MESSAGE_BYTES = 2048;
+
+/**
+ * `message` as an error shows it: whole when it fits `maxBytes` of UTF-8, else its start (never half a character)
+ * followed by a marker saying how much there was. Applied where every RavenhelmError is made, so after whatever
+ * redaction built the message: the cut can drop redacted text, never bring a value back.
+ */
+export function boundedMessage(message: string, maxBytes = MAX_ERROR_MESSAGE_BYTES): string {
+  // a UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair, two units, is 4)
+  if (message.length * 3 <= maxBytes) return message;
+  const total = Buffer.byteLength(message, 'utf8');
+  if (total <= maxBytes) return message;
+  const marker = (kept: number) => `… [error message cut at ${kept} of ${total} bytes]`;
+  // the marker's length with the widest count it can hold
+  const room = Math.max(0, maxBytes - Buffer.byteLength(marker(total)));
+  let bytes = 0;
+  let end = 0;
+  while (end < message.length) {
+    const c = message.charCodeAt(end);
+    const pair = c >= 0xd800 && c <= 0xdbff && isLowSurrogate(message.charCodeAt(end + 1));
+    const size = pair ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    if (bytes + size > room) break;
+    bytes += size;
+    end += pair ? 2 : 1;
+  }
+  return `${message.slice(0, end)}${marker(bytes)}`;
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
 }
 
 /** A failure the model should read: returned as an isError tool result. */
@@ -189,6 +227,7 @@ export function withoutValuePieces(
     for (const form of forms) {
       for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
         hit.fill(1, at, at + form.length);
+        steps += form.length;
         any = true;
       }
     }
@@ -198,6 +237,7 @@ export function withoutValuePieces(
   if (!any) return text;
   const parts: string[] = [];
   let start = 0;
+  steps += text.length;
   for (let i = 0; i <= text.length; i++) {
     const cut = i < text.length && hit[i] === 1;
     const before = i > 0 && hit[i - 1] === 1;
@@ -206,6 +246,16 @@ export function withoutValuePieces(
   }
   parts.push(text.slice(start));
   return parts.join('');
+}
+
+/**
+ * The steps scrubbing has taken in this process: characters hashed and compared, table slots probed, characters
+ * marked. Tests read it to show the work grows linearly with the text and the values (a count, not a clock).
+ */
+let steps = 0;
+
+export function scrubSteps(): number {
+  return steps;
 }
 
 /** A random odd multiplier per process: which pieces share a hash slot cannot be planned from outside. */
@@ -229,13 +279,17 @@ function markPieces(text: string, forms: string[], k: number, hit: Uint8Array): 
   let top = 1; // PIECE_BASE ** (k - 1), modulo 2 ** 32
   for (let j = 1; j < k; j++) top = Math.imul(top, PIECE_BASE);
   let h = 0;
+  steps += text.length;
   for (let i = 0; i < text.length; i++) {
     if (i >= k) h = (h - Math.imul(text.charCodeAt(i - k), top)) | 0;
     h = (Math.imul(h, PIECE_BASE) + text.charCodeAt(i)) | 0;
     if (i < k - 1) continue;
     const start = i - k + 1;
     let s = slotOf(h, mask);
-    while (heads[s] !== -1 && !(hashes[s] === h && same(text, heads[s] as number, text, start, k))) s = (s + 1) & mask;
+    while (heads[s] !== -1 && !(hashes[s] === h && same(text, heads[s] as number, text, start, k))) {
+      s = (s + 1) & mask;
+      steps++;
+    }
     if (heads[s] === -1) {
       hashes[s] = h;
       heads[s] = start;
@@ -247,16 +301,21 @@ function markPieces(text: string, forms: string[], k: number, hit: Uint8Array): 
   let any = false;
   for (const form of forms) {
     h = 0;
+    steps += form.length;
     for (let i = 0; i < form.length; i++) {
       if (i >= k) h = (h - Math.imul(form.charCodeAt(i - k), top)) | 0;
       h = (Math.imul(h, PIECE_BASE) + form.charCodeAt(i)) | 0;
       if (i < k - 1) continue;
       for (let s = slotOf(h, mask); heads[s] !== -1; s = (s + 1) & mask) {
+        steps++;
         if (hashes[s] !== h || !same(text, heads[s] as number, form, i - k + 1, k)) continue;
         if (!marked[s]) {
           marked[s] = 1;
           any = true;
-          for (let at = heads[s] as number; at !== -1; at = next[at] as number) hit.fill(1, at, at + k);
+          for (let at = heads[s] as number; at !== -1; at = next[at] as number) {
+            hit.fill(1, at, at + k);
+            steps += k;
+          }
         }
         break;
       }
@@ -271,6 +330,7 @@ function slotOf(h: number, mask: number): number {
 }
 
 function same(a: string, i: number, b: string, j: number, k: number): boolean {
+  steps += k;
   for (let n = 0; n < k; n++) if (a.charCodeAt(i + n) !== b.charCodeAt(j + n)) return false;
   return true;
 }

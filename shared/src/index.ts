@@ -62,9 +62,11 @@ export {
 } from './config.js';
 export { abortAfter } from './deadline.js';
 export {
+  boundedMessage,
   ERROR_TABLE,
   type ErrorCode,
   errorMapping,
+  MAX_ERROR_MESSAGE_BYTES,
   RavenhelmError,
   ToolError,
   toRavenhelmError,
@@ -84,7 +86,9 @@ export { Metrics } from './metrics.js';
 export { type OwnRecordOptions, ownRecord, ownValue, putOwn } from './own-record.js';
 export {
   changedNote,
+  cursorState,
   type KeyPage,
+  MAX_CURSOR_STATE,
   newestFirstKey,
   type PageByKeyOptions,
   pageByKey,
@@ -163,7 +167,7 @@ export { Semaphore } from './semaphore.js';
 export { defineServer, type ServerDefinition, specsOf } from './server-definition.js';
 export { startStdio } from './stdio.js';
 export { TASKS_CAPABILITY, TaskRunner, type TaskRunnerOptions } from './tasks.js';
-export { stripTerminalControls } from './terminal-text.js';
+export { countTerminalControls, stripTerminalControls } from './terminal-text.js';
 export {
   type AnyTool,
   type BaseContext,

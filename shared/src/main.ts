@@ -122,8 +122,9 @@ export async function runMain<S extends object, C extends z.ZodObject>(
         authorizationServers: config.auth.issuer ? [config.auth.issuer] : [],
         ...(peer.tls ? { tls: peer.tls } : {}),
         ...(peer.peer ? { peer: peer.peer } : {}),
+        // before the listener accepts a connection, not after startHttp returned
+        ...(peer.onServer ? { onServer: (s) => peer.onServer?.(s as import('node:https').Server) } : {}),
       });
-      peer.onServer?.(handle.server as import('node:https').Server);
       stop = async () => {
         await handle.shutdown();
         peer.close?.();

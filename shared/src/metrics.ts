@@ -9,6 +9,7 @@ export class Metrics {
   readonly rejections: client.Counter<'server' | 'reason'>;
   readonly inFlight: client.Gauge<'server'>;
   readonly httpRequests: client.Counter<'server' | 'status'>;
+  readonly httpConnectionsDropped: client.Counter<'server'>;
   readonly toolErrors: client.Counter<'server' | 'tool' | 'code'>;
   readonly auditWriteFailures: client.Counter<'server' | 'phase'>;
   // audit shipping and traces (issue 15)
@@ -62,6 +63,12 @@ export class Metrics {
       name: 'ravenhelm_http_requests_total',
       help: 'HTTP requests by status code',
       labelNames: ['server', 'status'],
+      registers,
+    });
+    this.httpConnectionsDropped = new client.Counter({
+      name: 'ravenhelm_http_connections_dropped_total',
+      help: 'Connections dropped on accept because http.maxConnections were open (RAVENHELM_HTTP_MAX_CONNECTIONS)',
+      labelNames: ['server'],
       registers,
     });
     this.toolErrors = new client.Counter({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCursor, pageList } from './budget.js';
 import { ToolError } from './errors.js';
-import { changedNote, newestFirstKey, pageByKey, tupleKey } from './page-by-key.js';
+import { changedNote, cursorState, newestFirstKey, pageByKey, tupleKey } from './page-by-key.js';
 
 const entries = (names: string[]) => names.map((n) => ({ key: n, item: { name: n } }));
 const names = (items: { name: string }[]) => items.map((i) => i.name);
@@ -150,10 +150,76 @@ describe('pageByKey', () => {
     }
   });
 
-  it('accepts the kit offset cursors issued before a tool paged by key', () => {
-    const p = pageByKey(entries(abc), { tool: 't_list', limit: 2, cursor: encodeCursor(4) });
+  it("refuses the kit's offset cursor (it names no tool): another tool's page 2 read as this one's offset", () => {
+    // pageList (still used by tools that page by offset) issues it: once read as a start index by any tool
+    const other = pageList(['x', 'y', 'z', 'w', 'v'], { limit: 4 });
+    for (const cursor of [other.nextCursor as string, encodeCursor(4)]) {
+      expect(() => pageByKey(entries(abc), { tool: 't_list', limit: 2, cursor })).toThrow(
+        /^cursor is an offset cursor .*which t_list does not read; omit it to start from the first page$/,
+      );
+    }
+  });
+
+  it("reads an offset cursor only through the tool's own legacyOffset, bound to its form", () => {
+    const legacyOffset = (c: string) => {
+      const m = /^t:(\d{1,9})$/.exec(Buffer.from(c, 'base64url').toString('utf8'));
+      return m ? Number(m[1]) : undefined;
+    };
+    const own = Buffer.from('t:4').toString('base64url');
+    const p = pageByKey(entries(abc), { tool: 't_list', limit: 2, cursor: own, legacyOffset });
     expect(names(p.items)).toEqual(['e', 'f']);
-    expect(p.changed).toBe(false);
+    expect(() => pageByKey(entries(abc), { tool: 't_list', limit: 2, cursor: encodeCursor(4), legacyOffset })).toThrow(
+      /offset cursor/,
+    );
+    expect(() => pageByKey(entries(abc), { tool: 'u_list', limit: 2, cursor: own })).toThrow(/not one u_list issued/);
+  });
+
+  it('carries a state in the cursor, bound to the listing; an altered state is refused', () => {
+    const state = Buffer.from([1, 2, 3, 4, 5, 6]);
+    const long = ['k'.repeat(40), 'l'.repeat(40), 'm'.repeat(40)];
+    const first = pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1, state });
+    const cursor = first.nextCursor as string;
+    expect(cursor.length).toBeLessThanOrEqual(64);
+    expect(cursorState(cursor, { tool: 't_list', bind: 'b' })).toEqual(state);
+    const second = pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1, state, cursor });
+    expect(names(second.items)).toEqual([long[1]]);
+    expect(second.changed).toBe(false);
+    expect(cursorState(second.nextCursor, { tool: 't_list', bind: 'b' })).toEqual(state);
+    // one bit of the state changed: refused by the reader and by pageByKey
+    const raw = Buffer.from(cursor, 'base64url');
+    raw[18] = (raw[18] as number) ^ 0x01;
+    const altered = raw.toString('base64url');
+    expect(() => cursorState(altered, { tool: 't_list', bind: 'b' })).toThrow(/another listing of t_list .*altered/);
+    expect(() =>
+      pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1, state: raw.subarray(18, 24), cursor: altered }),
+    ).toThrow(ToolError);
+    // another listing, another tool
+    expect(() => cursorState(cursor, { tool: 't_list', bind: 'c' })).toThrow(/another listing/);
+    expect(() => cursorState(cursor, { tool: 'u_list', bind: 'b' })).toThrow(/another listing of u_list/);
+    // a call that ignores the cursor's state is a bug in the tool, not a page of another window
+    expect(() => pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1, cursor })).toThrow(/state/);
+    // a cursor without state (issued before) is still read, and has no state
+    const plain = pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1 }).nextCursor;
+    expect(cursorState(plain, { tool: 't_list', bind: 'b' })).toBeUndefined();
+    expect(
+      names(pageByKey(entries(long), { tool: 't_list', bind: 'b', limit: 1, state, cursor: plain }).items),
+    ).toEqual([long[1]]);
+    expect(() => pageByKey(entries(long), { tool: 't_list', state: Buffer.alloc(17) })).toThrow(/over 16 bytes/);
+  });
+
+  it('pages every item once with a state and keys longer than the cursor holds', () => {
+    const state = Buffer.alloc(16, 7);
+    const keys = Array.from({ length: 30 }, (_, i) => `${'p'.repeat(30)}${String(i).padStart(3, '0')}`);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 40; i++) {
+      const p = pageByKey(entries(keys), { tool: 't_list', limit: 7, state, cursor });
+      seen.push(...names(p.items));
+      if (!p.nextCursor) break;
+      expect(p.nextCursor.length).toBeLessThanOrEqual(64);
+      cursor = p.nextCursor;
+    }
+    expect(seen).toEqual(keys);
   });
 
   it('pages keys with lone surrogates without skipping one', () => {

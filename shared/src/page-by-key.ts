@@ -29,12 +29,29 @@ export interface PageByKeyOptions {
   limit?: number;
   /** Budget for the items' JSON bytes; at least one item always goes, so paging progresses. */
   maxBytes?: number;
+  /**
+   * A small opaque state (at most MAX_CURSOR_STATE bytes) the next page needs to continue the same listing, e.g.
+   * the instant a relative time was read at: written into the cursor, bound with `tool` and `bind`. A tool reads
+   * it back with `cursorState` before it fetches, and passes the same bytes here.
+   */
+  state?: Uint8Array | undefined;
+  /**
+   * The start offset of a cursor in a form this tool itself issued before it paged by key (an older replica),
+   * undefined for any other cursor. The kit's plain offset cursor (`encodeCursor`) names no tool, so pageByKey
+   * refuses it unless this reads it.
+   */
+  legacyOffset?: ((cursor: string) => number | undefined) | undefined;
 }
+
+/** The most bytes of state a cursor carries (`PageByKeyOptions.state`). */
+export const MAX_CURSOR_STATE = 16;
 
 // A cursor is base64url of: VERSION, the bind digest, the digest of the keys up to the last one shown, the
 // digest of that key, then as much of that key as fits (whole UTF-8 characters). 48 bytes: 64 characters,
-// the length every paged tool accepts.
+// the length every paged tool accepts. With state, VERSION_STATE, and after the key digest the state's length
+// (one byte) and the state; the bind digest then covers the state too, so a state altered is refused.
 const VERSION = 0x01;
+const VERSION_STATE = 0x02;
 const BIND = 4;
 const SET = 6;
 const LAST = 6;
@@ -60,8 +77,7 @@ function keyHead(key: string, bytes: number): Buffer {
 
 /**
  * One page of `entries` (sorted here by key, plain string order; keys must be distinct, lone surrogates read as
- * U+FFFD) after the cursor's
- * last key. A kit offset cursor (`encodeCursor`, issued before a tool paged by key) still starts at its offset.
+ * U+FFFD) after the cursor's last key. An offset cursor is read only through the tool's own `legacyOffset`.
  */
 export function pageByKey<T>(entries: readonly { key: string; item: T }[], opts: PageByKeyOptions): KeyPage<T> {
   // A lone surrogate has no UTF-8 form: the cursor would carry U+FFFD for it and resume in the wrong place.
@@ -72,14 +88,26 @@ export function pageByKey<T>(entries: readonly { key: string; item: T }[], opts:
     }
   }
   const keys = sorted.map((e) => e.key);
-  const bind = digest([opts.tool, opts.bind ?? ''], BIND);
+  const state = opts.state === undefined ? undefined : Buffer.from(opts.state);
+  if (state && state.length > MAX_CURSOR_STATE) {
+    throw new Error(`pageByKey(${opts.tool}): state over ${MAX_CURSOR_STATE} bytes`);
+  }
+  const bind = bindDigest(opts.tool, opts.bind, state);
   let start = 0;
   let changed = false;
   if (opts.cursor !== undefined && opts.cursor !== '') {
-    const at = readCursor(opts.cursor, opts.tool, bind);
+    const at = readCursor(opts.cursor, opts.tool, opts.bind, opts.legacyOffset);
     if (typeof at === 'number') {
       start = Math.min(at, keys.length);
     } else {
+      // the page continues the cursor's listing only when the tool read it with the cursor's state (cursorState); a
+      // cursor made up with a state for a tool that carries none is refused, not an internal error
+      if (at.state !== undefined && !state?.equals(at.state)) {
+        throw new ToolError(
+          'ERR_INVALID_INPUT',
+          `cursor is not one ${opts.tool} issued (it carries a state this call did not read); omit it to start from the first page`,
+        );
+      }
       start = resume(keys, at);
       changed = !digest(keys.slice(0, start), SET).equals(at.set);
     }
@@ -104,7 +132,7 @@ export function pageByKey<T>(entries: readonly { key: string; item: T }[], opts:
     returned: items.length,
     truncated,
     ...(truncated && last !== undefined
-      ? { nextCursor: writeCursor(bind, digest(keys.slice(0, end), SET), last) }
+      ? { nextCursor: writeCursor(bind, digest(keys.slice(0, end), SET), last, state) }
       : {}),
     changed,
   };
@@ -116,45 +144,85 @@ interface KeyCursor {
   head: string;
   /** `head` is the whole last key. */
   whole: boolean;
+  state?: Buffer;
 }
 
-function writeCursor(bind: Buffer, set: Buffer, last: string): string {
-  const head = keyHead(last, MAX_BYTES - HEAD);
+const bindDigest = (tool: string, bind: string | undefined, state: Buffer | undefined): Buffer =>
+  digest(state === undefined ? [tool, bind ?? ''] : [tool, bind ?? '', `state:${state.toString('hex')}`], BIND);
+
+function writeCursor(bind: Buffer, set: Buffer, last: string, state: Buffer | undefined): string {
+  const lead = state === undefined ? [] : [Buffer.from([state.length]), state];
+  const room = MAX_BYTES - HEAD - (state === undefined ? 0 : 1 + state.length);
+  const head = keyHead(last, room);
   const whole = head.length === Buffer.byteLength(last, 'utf8');
+  const v = state === undefined ? VERSION : VERSION_STATE;
   // the version byte's top bit says the head is the whole key
-  const version = Buffer.from([whole ? VERSION | 0x80 : VERSION]);
-  return Buffer.concat([version, bind, set, digest([last], LAST), head]).toString('base64url');
+  const version = Buffer.from([whole ? v | 0x80 : v]);
+  return Buffer.concat([version, bind, set, digest([last], LAST), ...lead, head]).toString('base64url');
 }
 
-function readCursor(cursor: string, tool: string, bind: Buffer): KeyCursor | number {
+function readCursor(
+  cursor: string,
+  tool: string,
+  bind: string | undefined,
+  legacyOffset?: (cursor: string) => number | undefined,
+): KeyCursor | number {
   const refuse = (why: string) =>
     new ToolError('ERR_INVALID_INPUT', `cursor ${why}; omit it to start from the first page`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) throw refuse(`is not one ${tool} issued`);
   const raw = Buffer.from(cursor, 'base64url');
-  const version = raw[0] ?? 0;
-  if ((version & 0x7f) !== VERSION || raw.length < HEAD) {
+  const version = (raw[0] ?? 0) & 0x7f;
+  const stateLength = version === VERSION_STATE ? (raw[HEAD] ?? 0xff) : 0;
+  const headAt = version === VERSION_STATE ? HEAD + 1 + stateLength : HEAD;
+  if ((version !== VERSION && version !== VERSION_STATE) || raw.length < headAt || stateLength > MAX_CURSOR_STATE) {
+    const offset = legacyOffset?.(cursor);
+    if (offset !== undefined) return offset;
+    let plain = false;
     try {
-      return decodeCursor(cursor);
+      decodeCursor(cursor);
+      plain = true;
     } catch {
-      throw refuse(`is not one ${tool} issued`);
+      // not the kit's offset cursor either
     }
-  }
-  if (!raw.subarray(1, 1 + BIND).equals(bind)) {
-    throw new ToolError(
-      'ERR_INVALID_INPUT',
-      `cursor belongs to another listing of ${tool} (other arguments): pass the arguments of the page it came from, or omit it to start from the first page`,
+    // The kit's offset cursor names no tool: read as a position in this list it would start anywhere.
+    throw refuse(
+      plain
+        ? `is an offset cursor (from an older version, or from a tool that pages by offset), which ${tool} does not read`
+        : `is not one ${tool} issued`,
     );
   }
-  const head = raw.subarray(HEAD).toString('utf8');
-  if (head.includes('\uFFFD') && !raw.subarray(HEAD).equals(Buffer.from(head, 'utf8'))) {
+  const state = version === VERSION_STATE ? raw.subarray(HEAD + 1, headAt) : undefined;
+  if (!raw.subarray(1, 1 + BIND).equals(bindDigest(tool, bind, state))) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `cursor belongs to another listing of ${tool} (other arguments)${state === undefined ? '' : ' or was altered'}: pass the arguments of the page it came from, or omit it to start from the first page`,
+    );
+  }
+  const head = raw.subarray(headAt).toString('utf8');
+  if (head.includes('\uFFFD') && !raw.subarray(headAt).equals(Buffer.from(head, 'utf8'))) {
     throw refuse(`is not one ${tool} issued`);
   }
   return {
     set: raw.subarray(1 + BIND, 1 + BIND + SET),
     last: raw.subarray(1 + BIND + SET, HEAD),
     head,
-    whole: (version & 0x80) !== 0,
+    whole: ((raw[0] ?? 0) & 0x80) !== 0,
+    ...(state === undefined ? {} : { state }),
   };
+}
+
+/**
+ * The state a cursor of this tool and listing carries (`PageByKeyOptions.state`), read before the tool fetches
+ * so the next page continues the same listing: undefined without a cursor, or for a cursor without state. A
+ * cursor of another listing, or whose state was altered, is refused as pageByKey refuses it.
+ */
+export function cursorState(
+  cursor: string | undefined,
+  opts: Pick<PageByKeyOptions, 'tool' | 'bind' | 'legacyOffset'>,
+): Buffer | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const at = readCursor(cursor, opts.tool, opts.bind, opts.legacyOffset);
+  return typeof at === 'number' ? undefined : at.state;
 }
 
 /**

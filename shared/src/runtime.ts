@@ -448,6 +448,13 @@ export interface StartHttpOptions {
   tls?: { options: import('node:tls').TlsOptions; peer: (req: IncomingMessage) => Promise<PeerIdentity> };
   peer?: (req: IncomingMessage) => Promise<PeerIdentity>;
   /**
+   * Given the listener once it is made and before it listens (the SPIFFE wiring's onServer: rotations, and the
+   * bundle each handshake was verified against): no connection is accepted that what it installs does not see.
+   * Handed over after startHttp returned, connections accepted while it resolved the authenticator (an issuer's
+   * discovery, seconds) missed it.
+   */
+  onServer?: (server: HttpServer) => void;
+  /**
    * false sends every 2025-era tools/call through the SDK server (the fast path's reference in the
    * equivalence tests). Default: the config's `http.fastPath` (true).
    */
@@ -486,7 +493,12 @@ export async function startHttp(rt: SuiteRuntime, opts: StartHttpOptions): Promi
     return { transport, classifyEra: m.classifyEra };
   });
   let draining = false;
-  const server = createListener(config.http, opts.tls?.options, rt.logger);
+  // shown as 0 from the start: an alert on its rate then has a series to watch
+  rt.metrics.httpConnectionsDropped.inc({ server: definition.name }, 0);
+  const server = createListener(config.http, opts.tls?.options, rt.logger, () =>
+    rt.metrics.httpConnectionsDropped.inc({ server: definition.name }),
+  );
+  opts.onServer?.(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => resolve());
@@ -602,7 +614,8 @@ const DROP_LOG_INTERVAL_MS = 10_000;
  * - headers (and the TLS handshake) within http.headersTimeoutMs, the whole request within
  *   http.requestTimeoutMs (408, then the connection is closed), checked at least every second;
  * - at most http.maxConnections sockets: one more is dropped on accept by Node (`maxConnections`),
- *   before a byte is parsed or a handshake started, the cheapest refusal there is;
+ *   before a byte is parsed or a handshake started, the cheapest refusal there is; each drop is counted
+ *   (ravenhelm_http_connections_dropped_total), the warning is logged at most every 10 s;
  * - idle keep-alive connections close after 65 s, longer than the usual load balancer idle timeout (60 s),
  *   so the balancer, not this server, closes them and never sends a request on a socket being closed.
  * The answer to a request is not bounded here: the call timeout and the transport deadline bound it.
@@ -611,6 +624,7 @@ function createListener(
   http: FullConfig<z.ZodObject>['http'],
   tls: import('node:tls').TlsOptions | undefined,
   logger: Logger,
+  onDrop: () => void,
 ): HttpServer {
   const checking = {
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))),
@@ -625,6 +639,7 @@ function createListener(
   let dropped = 0;
   let lastLog = 0;
   server.on('drop', () => {
+    onDrop();
     dropped++;
     const now = Date.now();
     if (now - lastLog < DROP_LOG_INTERVAL_MS) return;

@@ -66,7 +66,7 @@ export class GuardedStdioTransport implements Transport {
   #discarding = false;
   #closed = false;
   /** Requests handed to a server (either era) and not answered yet, by id (one each: a running id is not reused). */
-  readonly #inflight = new Map<RequestId, number>();
+  readonly #inflight = new Set<RequestId>();
   /** Set by `drain`: new requests are refused; called when the last in-flight request is answered. */
   #drained: (() => void) | undefined;
   #draining = false;
@@ -230,7 +230,7 @@ export class GuardedStdioTransport implements Transport {
         );
         return;
       }
-      this.#inflight.set(id, 1);
+      this.#inflight.add(id);
     }
     if (era.modern && id !== null) this.modern.pending.add(id);
     const cancelled =
@@ -265,18 +265,13 @@ export class GuardedStdioTransport implements Transport {
 
   /** Forgets one in-flight request under `id` (answered or cancelled). */
   #settled(id: RequestId): void {
-    const n = this.#inflight.get(id);
-    if (n === undefined) return;
-    if (n > 1) this.#inflight.set(id, n - 1);
-    else this.#inflight.delete(id);
+    if (!this.#inflight.delete(id)) return;
     if (this.#inflight.size === 0) this.#drained?.();
   }
 
   /** Requests handed to a server and not answered yet (for tests: nothing may stay behind). */
   get inflight(): number {
-    let n = 0;
-    for (const count of this.#inflight.values()) n += count;
-    return n;
+    return this.#inflight.size;
   }
 
   /**

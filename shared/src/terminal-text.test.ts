@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stripTerminalControls as strip } from './terminal-text.js';
+import { countTerminalControls, stripTerminalControls as strip } from './terminal-text.js';
 
 const E = '\x1b';
 const ST = `${E}\\`;
@@ -106,5 +106,19 @@ describe('stripTerminalControls', () => {
     strip(`${E}]${'x'.repeat(1_000_000)}`);
     strip(`a\r${E}[K`.repeat(100_000));
     expect(performance.now() - t).toBeLessThan(2_000);
+  });
+});
+
+describe('countTerminalControls', () => {
+  it('counts each sequence stripTerminalControls removes once, payloads included', () => {
+    // an OSC 52 clipboard write (with its payload), a colour on and off, a title, a bell, a CR rewrite
+    const text = '\x1b]52;c;c2VjcmV0\x07red:\x1b[31mX\x1b[0m\x1b]0;title\x1b\\ok\x07\nabc\rxyz\n';
+    expect(countTerminalControls(text)).toBe(6);
+    expect(strip(text)).toBe('red:Xok\nxyz\n');
+  });
+
+  it('plain text and CRLF line ends count nothing', () => {
+    expect(countTerminalControls('a\tb\nc')).toBe(0);
+    expect(countTerminalControls('line one\r\nline two\r\n')).toBe(0);
   });
 });

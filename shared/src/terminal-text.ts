@@ -34,6 +34,26 @@ const ANY_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 /** A cursor move stops at this column or at the end of what the line holds, whichever is further (a terminal stops at its width). */
 const MAX_BLANK_COLUMN = 256;
 
+/** Each sequence CONTROL removes, once: a CR counts unless it ends a line (CRLF output). */
+const COUNTED =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: counting terminal controls is the point
+  /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[ -/]*[0-~]?|\r(?!\n|$)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
+
+/**
+ * How many control sequences stripTerminalControls removes from `text`, for an answer that says so: a control
+ * string with its payload counts once, a CSI or escape once, a lone control once; a CR that ends a line does not count.
+ */
+export function countTerminalControls(text: string): number {
+  if (!ANY_CONTROL.test(text)) return 0;
+  let n = 0;
+  const rest = text.replace(CONTROL_STRING, () => {
+    n++;
+    return '';
+  });
+  for (const _ of rest.matchAll(COUNTED)) n++;
+  return n;
+}
+
 /** `text` as a terminal shows it: control sequences and their payloads removed, line edits applied. Tabs and line feeds stay. */
 export function stripTerminalControls(text: string): string {
   if (!ANY_CONTROL.test(text)) return text;

@@ -356,6 +356,31 @@ describe('dashboards_search', () => {
     expect(second.cut).toBeUndefined();
   });
 
+  it("refuses another tool's offset cursor (dashboards_get's panel cursor was read as an offset), reads its own older form", async () => {
+    const search = await call('dashboards_search', { tags: ['gen'] }, services);
+    // dashboards_get paged panels by the kit's offset cursor (o:<n>), which dashboards_search read as its offset
+    for (const [cursor, refusal] of [
+      [
+        Buffer.from('o:1').toString('base64url'),
+        /^cursor is an offset cursor .*which dashboards_search does not read; omit it/,
+      ],
+      [
+        (await call('dashboards_get', { uid: 'checkout-overview', maxPanels: 1 }, services)).nextCursor,
+        /^cursor belongs to another listing of dashboards_search/,
+      ],
+    ] as const) {
+      const err = await callError('dashboards_search', { tags: ['gen'], limit: 3, cursor }, services);
+      expect(err.code).toBe('ERR_INVALID_INPUT');
+      expect(err.message).toMatch(refusal);
+    }
+    // the form an older replica of dashboards_search issued (d:<offset>:<last>:<digest>) still goes on from there
+    const own = Buffer.from(`d:3:${'a'.repeat(8)}:${'b'.repeat(11)}`).toString('base64url');
+    const old = await call('dashboards_search', { tags: ['gen'], limit: 3, cursor: own }, services);
+    expect(old.dashboards.map((d: { uid: string }) => d.uid)).toEqual(
+      search.dashboards.slice(3, 6).map((d: { uid: string }) => d.uid),
+    );
+  });
+
   it('the last dashboard shown and one before it are both deleted: the next page starts right after it, skipping none', async () => {
     const live = await new GrafanaSimulator(TOKEN).start();
     try {
@@ -494,6 +519,20 @@ describe('dashboards_get', () => {
     expect(small.nextCursor).toBeDefined();
     const rest = await call('dashboards_get', { uid: 'checkout-overview', cursor: small.nextCursor }, services);
     expect([...small.panels, ...rest.panels].map((p: { id: number }) => p.id)).toEqual(ids);
+  });
+
+  it('binds the panel cursor to its dashboard (an offset cursor went on from panel N of any other)', async () => {
+    const first = await call('dashboards_get', { uid: 'checkout-overview', maxPanels: 1 }, services);
+    expect(first.nextCursor).toBeDefined();
+    const other = await call('dashboards_get', { uid: 'library-and-expr' }, services);
+    expect(other.total).toBeGreaterThan(1);
+    const err = await callError(
+      'dashboards_get',
+      { uid: 'library-and-expr', maxPanels: 1, cursor: first.nextCursor },
+      services,
+    );
+    expect(err.code).toBe('ERR_INVALID_INPUT');
+    expect(err.message).toMatch(/^cursor belongs to another listing of dashboards_get/);
   });
 
   it('names library panels, marks them, and fetches their models when asked', async () => {

@@ -75,8 +75,11 @@ describe('metric lists page by key', () => {
   });
 
   it('metrics_list_label_values and metrics_query: a series appearing before the cursor skips and repeats none', async () => {
+    // an absolute time ahead (Prometheus looks back 5m from it): pages of a relative one read their first page's
+    // instant, when the series added below did not exist yet
+    const time = String(Math.floor(Date.now() / 1000) + 120);
     const values = await call('metrics_list_label_values', { label: 'k', match: ['paging_g'] }, services);
-    const samples = await call('metrics_query', { query: 'paging_g' }, services);
+    const samples = await call('metrics_query', { query: 'paging_g', time }, services);
     // samples in label order (k10..k21), as the values
     expect(ks(samples)).toEqual(values.values);
     const firstValues = await call(
@@ -84,11 +87,11 @@ describe('metric lists page by key', () => {
       { label: 'k', match: ['paging_g'], limit: 4 },
       services,
     );
-    const firstSamples = await call('metrics_query', { query: 'paging_g', limit: 4 }, services);
-    const firstDesc = await call('metrics_query', { query: 'paging_g', sort: 'desc', limit: 4 }, services);
+    const firstSamples = await call('metrics_query', { query: 'paging_g', time, limit: 4 }, services);
+    const firstDesc = await call('metrics_query', { query: 'paging_g', time, sort: 'desc', limit: 4 }, services);
     expect(ks(firstDesc)).toEqual(['k21', 'k20', 'k19', 'k18']);
     gauge.set({ k: 'k05' }, 20.5); // before every cursor: first by labels, between k21 and k20 by value
-    await waitFor('k05', async () => (await call('metrics_query', { query: 'paging_g' }, services)).total === 13);
+    await waitFor('k05', async () => (await call('metrics_query', { query: 'paging_g', time }, services)).total === 13);
     const secondValues = await call(
       'metrics_list_label_values',
       { label: 'k', match: ['paging_g'], limit: 4, cursor: firstValues.nextCursor },
@@ -97,14 +100,14 @@ describe('metric lists page by key', () => {
     expect(secondValues.values).toEqual(values.values.slice(4, 8));
     const secondSamples = await call(
       'metrics_query',
-      { query: 'paging_g', limit: 4, cursor: firstSamples.nextCursor },
+      { query: 'paging_g', time, limit: 4, cursor: firstSamples.nextCursor },
       services,
     );
     expect(ks(secondSamples)).toEqual(ks(samples).slice(4, 8));
     expect(secondSamples.note).toMatch(/^The samples changed since the previous page/);
     const secondDesc = await call(
       'metrics_query',
-      { query: 'paging_g', sort: 'desc', limit: 4, cursor: firstDesc.nextCursor },
+      { query: 'paging_g', time, sort: 'desc', limit: 4, cursor: firstDesc.nextCursor },
       services,
     );
     expect(ks(secondDesc)).toEqual(['k17', 'k16', 'k15', 'k14']);
@@ -153,17 +156,22 @@ describe('range answers page by key', () => {
     for (let i = 10; i < 22; i++) range.set({ k: `k${i}` }, i);
     const count = async () => (await call('metrics_query', { query: 'paging_r' }, services)).total;
     await waitFor('12 paging_r series', async () => (await count()) === 12);
-    const summary = { query: 'paging_r', start: 'now-5m', step: '15s', topK: 4 };
+    // absolute times reaching ahead: pages of a relative range read their first page's window, in which the
+    // series added below does not exist (range-window.test.ts)
+    const nowS = Math.floor(Date.now() / 1000);
+    const summary = { query: 'paging_r', start: String(nowS - 300), end: String(nowS + 120), step: '15s', topK: 4 };
+    const at = String(nowS + 120);
     const rows = (r: Result): string[] => (r.series ?? r.raw).map((s: { labels: { k: string } }) => s.labels.k);
     const firstTop = await call('metrics_query_range', summary, services);
     expect(rows(firstTop)).toEqual(['k21', 'k20', 'k19', 'k18']);
     const firstRaw = await call('metrics_query_range', { ...summary, mode: 'raw' }, services);
     expect(rows(firstRaw)).toEqual(['k10', 'k11', 'k12', 'k13']);
-    const firstSel = await call('metrics_query', { query: 'paging_r[1m]', limit: 4 }, services);
+    const firstSel = await call('metrics_query', { query: 'paging_r[5m]', time: at, limit: 4 }, services);
     expect(rows(firstSel)).toEqual(['k10', 'k11', 'k12', 'k13']);
     // before every cursor: first by labels, between k21 and k20 by max
     range.set({ k: 'k05' }, 20.5);
     await waitFor('k05', async () => (await count()) === 13);
+    await waitFor('k05 in the range', async () => (await call('metrics_query_range', summary, services)).total === 13);
     const secondTop = await call('metrics_query_range', { ...summary, cursor: firstTop.nextCursor }, services);
     const secondRaw = await call(
       'metrics_query_range',
@@ -172,7 +180,7 @@ describe('range answers page by key', () => {
     );
     const secondSel = await call(
       'metrics_query',
-      { query: 'paging_r[1m]', limit: 4, cursor: firstSel.nextCursor },
+      { query: 'paging_r[5m]', time: at, limit: 4, cursor: firstSel.nextCursor },
       services,
     );
     expect(rows(secondTop)).toEqual(['k17', 'k16', 'k15', 'k14']);

@@ -402,5 +402,9 @@ describe('alerts_list_rules paging while rule groups are reloaded', () => {
     const legacy = Buffer.from('r:10:AAAAAAAAAAA').toString('base64url');
     const next = await call('alerts_list_rules', { limit: 10, group: 'g-', cursor: legacy }, via);
     expect(names(next)[0]).toBe(names(await call('alerts_list_rules', { limit: 11, group: 'g-' }, via))[10]);
+    // the kit's offset cursor names no tool (dashboards_get and others issued it): not read as this list's offset
+    const plain = Buffer.from('o:10').toString('base64url');
+    const refused = await callError('alerts_list_rules', { limit: 10, group: 'g-', cursor: plain }, via);
+    expect(refused.message).toMatch(/^cursor is an offset cursor .*which alerts_list_rules does not read/);
   });
 });

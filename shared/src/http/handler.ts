@@ -116,7 +116,11 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     return `Bearer ${parts.join(', ')}`;
   }
 
-  /** `counted`: the pipeline already recorded this refusal in the metrics. */
+  /**
+   * `counted`: the pipeline already recorded this refusal in the metrics. A refused client certificate closes the
+   * connection (ERR_PEER_CERT_INVALID): the identity is the connection's, so a kept-alive one would carry the same
+   * refused identity into every later request (each verified and refused again) instead of a fresh handshake.
+   */
   function sendError(res: ServerResponse, err: unknown, id: JSONRPCRequest['id'] | null = null, counted = false): void {
     const e = toRavenhelmError(err);
     if (e.code === 'ERR_INTERNAL') o.logger.error({ err }, 'request failed');
@@ -125,6 +129,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     if (status === 401 || e.code === 'ERR_INSUFFICIENT_SCOPE' || e.code === 'ERR_TOKEN_MALFORMED_REQUEST') {
       headers['www-authenticate'] = challenge(e);
     }
+    if (e.code === 'ERR_PEER_CERT_INVALID') headers.connection = 'close';
     if (e.code === 'ERR_RATE_LIMITED') headers['retry-after'] = String(e.details.retryAfterSeconds ?? 1);
     // RFC 9110 10.2.3: a 503 that will pass says when; one that will not (a misconfigured issuer) says nothing.
     else if (status === 503 && typeof e.details.retryAfterSeconds === 'number') {
@@ -475,6 +480,7 @@ export function createHttpHandler(o: HttpHandlerOptions): (req: IncomingMessage,
     const unavailable = e.code === 'ERR_BACKEND_UNAVAILABLE' || e.code === 'ERR_BACKEND_TIMEOUT';
     const status = unavailable ? 503 : e.mapping.http === 200 ? 400 : e.mapping.http;
     const headers: Record<string, string> = {};
+    if (e.code === 'ERR_PEER_CERT_INVALID') headers.connection = 'close';
     if (unavailable) headers['retry-after'] = '2';
     else if (status === 503 && typeof e.details.retryAfterSeconds === 'number') {
       headers['retry-after'] = String(e.details.retryAfterSeconds);

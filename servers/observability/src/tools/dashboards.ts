@@ -1,14 +1,4 @@
-import {
-  clipChars,
-  encodeCursor,
-  jsonBytes,
-  ListPage,
-  pageByKey,
-  pageList,
-  RavenhelmError,
-  sliceChars,
-  tupleKey,
-} from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageByKey, RavenhelmError, sliceChars, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import {
   FOLDER_SEPARATOR,
@@ -108,7 +98,8 @@ export const dashboardsSearch = defineTool({
     const opts = {
       tool: 'dashboards_search',
       bind: JSON.stringify([input.query ?? null, input.tags ?? []]),
-      cursor: searchCursor(input.cursor),
+      cursor: input.cursor,
+      legacyOffset: legacySearchOffset,
       limit: input.limit,
       maxBytes: listBudget(maxOutputBytes),
     };
@@ -143,15 +134,15 @@ const LIST_CHANGED =
   'dashboards matching this search changed since the previous page (saved, deleted or renamed): this page goes on after the last one shown, but ones now sorted before it are not listed and renamed ones may repeat; call again without cursor for a consistent list';
 
 /**
- * The cursor as pageByKey reads it: one an older replica issued (`d:<offset>:<last>:<digest>`, base64url) goes on
- * from its offset, as the kit's offset cursors do.
+ * The offset of a cursor an older replica of this tool issued (`d:<offset>:<last>:<digest>`, base64url), undefined
+ * for any other: pageByKey reads an offset only through this (legacyOffset), so one of another tool (the kit's
+ * `o:<offset>`, which dashboards_get still issues for panels) is refused.
  */
-function searchCursor(cursor: string | undefined): string | undefined {
-  if (!cursor) return cursor;
+function legacySearchOffset(cursor: string): number | undefined {
   const old = /^d:(\d{1,9}):[A-Za-z0-9_-]{8}:[A-Za-z0-9_-]{11}$/.exec(
     Buffer.from(cursor, 'base64url').toString('utf8'),
   );
-  return old ? encodeCursor(Number(old[1])) : cursor;
+  return old ? Number(old[1]) : undefined;
 }
 
 /** Folder paths ("Team / Payments / Checkout") by uid, for at most MAX_FOLDER_FETCHES folders. */
@@ -255,7 +246,12 @@ export const dashboardsGet = defineTool({
     const shownVariables = boundedVariables(variables, Math.floor(listBudget(maxOutputBytes) / 2));
     const rows = [...new Set(all.map((p) => p.row).filter((r): r is string => r !== null))];
     const budget = listBudget(maxOutputBytes) - 2048 - jsonBytes(shownVariables) - jsonBytes(rows);
-    const page = pageList(all, { cursor: input.cursor, limit: input.maxPanels, maxBytes: budget });
+    // Paged by position, the cursor bound to this dashboard: an offset cursor (it paged so before) of one
+    // dashboard, or of any tool that pages by offset, went on "from panel N" of any other.
+    const { changed: _changed, ...page } = pageByKey(
+      all.map((item, i) => ({ key: String(i).padStart(9, '0'), item })),
+      { tool: 'dashboards_get', bind: input.uid, cursor: input.cursor, limit: input.maxPanels, maxBytes: budget },
+    );
     return {
       uid: input.uid,
       schema: found.schema,

@@ -1,4 +1,12 @@
-import { changedNote, createToolDefiner, pageByKey, tupleKey, wellFormed } from '@ravenhelm/kit';
+import {
+  changedNote,
+  createToolDefiner,
+  cursorState,
+  pageByKey,
+  ToolError,
+  tupleKey,
+  wellFormed,
+} from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { AlertmanagerBackend } from '../backends/alertmanager.js';
 import type { GrafanaBackend } from '../backends/grafana.js';
@@ -90,6 +98,8 @@ export function keyPage<T>(
     maxBytes: number;
     what: string;
     why?: string;
+    /** From pagingNow: the instant the listing's relative times were read at. */
+    state?: Buffer | undefined;
   },
 ): { items: T[]; total: number; returned: number; truncated: boolean; nextCursor?: string; note?: string } {
   const { changed, ...page } = pageByKey(distinctKeys(entries), {
@@ -98,6 +108,42 @@ export function keyPage<T>(
     cursor: opts.cursor,
     limit: opts.limit,
     maxBytes: opts.maxBytes,
+    state: opts.state,
   });
   return changed ? { ...page, note: `${changedNote(opts.what)}${opts.why ?? ''}` } : page;
+}
+
+/** A time input read against "now": "now", "now-1h", or omitted where the default is now. */
+export const readsNow = (time: string | undefined): boolean => time === undefined || /^\s*now\b/.test(time);
+
+/**
+ * The instant a listing's relative times ("now-1h", an omitted end) are read at. A first page reads the clock and
+ * its cursor carries that instant (6 bytes of ms, bound to the tool and its arguments by pageByKey), so every
+ * later page reads the same window, and so the same series in the same order, instead of one that moved with
+ * the clock. `relative` false (all times absolute): nothing to carry.
+ */
+export function pagingNow(
+  listing: { tool: string; bind: unknown; cursor: string | undefined },
+  relative: boolean,
+): { nowMs: number; state?: Buffer } {
+  const carried = cursorState(listing.cursor, { tool: listing.tool, bind: JSON.stringify(listing.bind) });
+  if (carried !== undefined && carried.length !== 6) {
+    throw new ToolError(
+      'ERR_INVALID_INPUT',
+      `cursor is not one ${listing.tool} issued; omit it to start from the first page`,
+    );
+  }
+  if (!relative) {
+    if (carried !== undefined) {
+      throw new ToolError(
+        'ERR_INVALID_INPUT',
+        `cursor is not one ${listing.tool} issued; omit it to start from the first page`,
+      );
+    }
+    return { nowMs: Date.now() };
+  }
+  const nowMs = carried === undefined ? Date.now() : carried.readUIntBE(0, 6);
+  const state = Buffer.alloc(6);
+  state.writeUIntBE(nowMs, 0, 6);
+  return { nowMs, state };
 }

@@ -2,7 +2,7 @@ import { clipChars, jsonBytes, ListPage, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { LokiSeries } from '../backends/loki.js';
 import { DurationInput, EndInput, formatDuration, parseDuration, resolveRange, startInput, toNanos } from '../time.js';
-import { Cursor, defineTool, READ_ANNOTATIONS } from './define.js';
+import { Cursor, defineTool, pagingNow, READ_ANNOTATIONS, readsNow } from './define.js';
 import {
   checkPointsPerSeries,
   DEFAULT_MAX_POINTS_PER_SERIES,
@@ -114,7 +114,16 @@ export const logsQueryMetric = defineTool({
   }),
   handler: async (input, { loki, signal, maxOutputBytes }) => {
     checkMetricQuery(input.query);
-    const { start, end } = resolveRange(input.start, input.end, 3600, MAX_RANGE_SECONDS);
+    const listing = {
+      tool: 'logs_query_metric',
+      bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
+    };
+    // every page reads the first page's window: its "now" is carried in the cursor
+    const { nowMs, state } = pagingNow(
+      { ...listing, cursor: input.cursor },
+      readsNow(input.end) || (input.start !== undefined && readsNow(input.start)),
+    );
+    const { start, end } = resolveRange(input.start, input.end, 3600, MAX_RANGE_SECONDS, nowMs);
     const range = end - start;
     const step = input.step ? parseDuration(input.step, 'step') : lokiDefaultStep(range);
     // A fixed bound here (metrics_query_range lets the caller raise it): a finer range is one larger step away.
@@ -153,10 +162,7 @@ export const logsQueryMetric = defineTool({
       res.series,
       { ...input, maxRawPoints: DEFAULT_MAX_RAW_POINTS },
       maxOutputBytes - 512 - jsonBytes(head) - jsonBytes(notes),
-      {
-        tool: 'logs_query_metric',
-        bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
-      },
+      { ...listing, state },
     );
     if ('series' in answer) {
       const shown = Math.max(0, ...answer.series.map((s) => s.downsampled.length));

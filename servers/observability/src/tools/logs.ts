@@ -3,7 +3,17 @@ import { z } from 'zod';
 import type { LokiStream } from '../backends/loki.js';
 import { StringMap } from '../labels.js';
 import { EndInput, isoOfNanos, isoOfNanosExact, nanosOf, resolveRange, startInput, toNanos } from '../time.js';
-import { Cursor, defineTool, keyPage, listBudget, PageNote, READ_ANNOTATIONS, withoutItems } from './define.js';
+import {
+  Cursor,
+  defineTool,
+  keyPage,
+  listBudget,
+  PageNote,
+  pagingNow,
+  READ_ANNOTATIONS,
+  readsNow,
+  withoutItems,
+} from './define.js';
 import { logsQueryMetric } from './logs-metric.js';
 
 const MAX_WINDOW_SECONDS = 30 * 86_400;
@@ -246,14 +256,18 @@ export const logsListLabels = defineTool({
   }),
   output: z.object({ labels: z.array(z.string()), ...ListPage, note: PageNote }),
   handler: async (input, { loki, signal, maxOutputBytes }) => {
-    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
+    const listing = { tool: 'logs_list_labels', bind: [input.start, input.end ?? null], cursor: input.cursor };
+    const { nowMs, state } = pagingNow(
+      listing,
+      readsNow(input.end) || (input.start !== undefined && readsNow(input.start)),
+    );
+    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS, nowMs);
     const all = await loki.labels(toNanos(start), toNanos(end), signal);
     const page = keyPage(
       all.map((n) => ({ key: n, item: n })),
       {
-        tool: 'logs_list_labels',
-        bind: [input.start, input.end ?? null],
-        cursor: input.cursor,
+        ...listing,
+        state,
         limit: input.limit,
         maxBytes: listBudget(maxOutputBytes),
         what: 'The label names',
@@ -286,14 +300,22 @@ export const logsListLabelValues = defineTool({
   output: z.object({ label: z.string(), values: z.array(z.string()), ...ListPage, note: PageNote }),
   handler: async (input, { loki, signal, maxOutputBytes }) => {
     if (input.query !== undefined) checkStreamSelector(input.query);
-    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS);
+    const listing = {
+      tool: 'logs_list_label_values',
+      bind: [input.label, input.query ?? null, input.start, input.end ?? null],
+      cursor: input.cursor,
+    };
+    const { nowMs, state } = pagingNow(
+      listing,
+      readsNow(input.end) || (input.start !== undefined && readsNow(input.start)),
+    );
+    const { start, end } = resolveRange(input.start, input.end, 6 * 3600, MAX_WINDOW_SECONDS, nowMs);
     const all = await loki.labelValues(input.label, toNanos(start), toNanos(end), input.query, signal);
     const page = keyPage(
       all.map((v) => ({ key: v, item: v })),
       {
-        tool: 'logs_list_label_values',
-        bind: [input.label, input.query ?? null, input.start, input.end ?? null],
-        cursor: input.cursor,
+        ...listing,
+        state,
         limit: input.limit,
         maxBytes: listBudget(maxOutputBytes),
         what: 'The label values',

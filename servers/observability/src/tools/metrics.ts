@@ -3,7 +3,17 @@ import { z } from 'zod';
 import type { PromNotes, PromSeries } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
 import { DurationInput, EndInput, parseDuration, parseTime, resolveRange, startInput, TimeInput } from '../time.js';
-import { Cursor, defineTool, keyPage, listBudget, PageNote, READ_ANNOTATIONS, withoutItems } from './define.js';
+import {
+  Cursor,
+  defineTool,
+  keyPage,
+  listBudget,
+  PageNote,
+  pagingNow,
+  READ_ANNOTATIONS,
+  readsNow,
+  withoutItems,
+} from './define.js';
 import {
   boundSeriesLabels,
   checkPointsPerSeries,
@@ -57,7 +67,14 @@ export const metricsQuery = defineTool({
     note: PageNote,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
-    const time = input.time === undefined ? undefined : parseTime(input.time, 'time');
+    const listing = {
+      tool: 'metrics_query',
+      bind: [input.query, input.time ?? null, input.sort],
+      cursor: input.cursor,
+    };
+    // every page of one listing is evaluated at the first page's instant (carried in the cursor)
+    const { nowMs, state } = pagingNow(listing, readsNow(input.time));
+    const time = parseTime(input.time ?? 'now', 'time', nowMs);
     const data = await prometheus.query(input.query, time, signal);
     const { result: bounded, cut } =
       data.resultType === 'vector' || data.resultType === 'matrix'
@@ -86,13 +103,7 @@ export const metricsQuery = defineTool({
         pointsPerSeries: _most,
         changed,
         ...page
-      } = rawPage(
-        bounded,
-        { tool: 'metrics_query', bind: [input.query, input.time ?? null, input.sort], cursor: input.cursor },
-        input.limit,
-        DEFAULT_MAX_RAW_POINTS,
-        opts.maxBytes,
-      );
+      } = rawPage(bounded, { ...listing, state }, input.limit, DEFAULT_MAX_RAW_POINTS, opts.maxBytes);
       const note = changed ? { note: changedNote('The series') } : {};
       return { resultType: 'matrix' as const, series: raw, ...page, ...note, ...warnings, ...said };
     }
@@ -115,9 +126,9 @@ export const metricsQuery = defineTool({
       return { key, item };
     });
     const page = keyPage(entries, {
-      tool: 'metrics_query',
-      bind: [input.query, input.time ?? null, input.sort],
+      ...listing,
       ...opts,
+      state,
       what: 'The samples',
       why: byValue || asAnswered ? ' (a sample whose value changed can also show again, or be passed over)' : '',
     });
@@ -157,7 +168,16 @@ export const metricsQueryRange = defineTool({
     ...ListPage,
   }),
   handler: async (input, { prometheus, signal, maxOutputBytes }) => {
-    const { start, end } = resolveRange(input.start, input.end, 3600, 400 * 86_400);
+    const listing = {
+      tool: 'metrics_query_range',
+      bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
+    };
+    // every page reads the first page's window: its "now" is carried in the cursor
+    const { nowMs, state } = pagingNow(
+      { ...listing, cursor: input.cursor },
+      readsNow(input.end) || (input.start !== undefined && readsNow(input.start)),
+    );
+    const { start, end } = resolveRange(input.start, input.end, 3600, 400 * 86_400, nowMs);
     const range = end - start;
     const step = input.step ? parseDuration(input.step, 'step') : Math.max(1, Math.ceil(range / 240));
     checkPointsPerSeries(range, step, input.maxPointsPerSeries);
@@ -170,10 +190,7 @@ export const metricsQueryRange = defineTool({
       step,
       mode: input.mode,
       ...notesOf(data),
-      ...rangeAnswer(result, input, listBudget(maxOutputBytes) - 512, {
-        tool: 'metrics_query_range',
-        bind: [input.query, input.start, input.end ?? null, input.step ?? null, input.mode, input.sortBy, input.order],
-      }),
+      ...rangeAnswer(result, input, listBudget(maxOutputBytes) - 512, { ...listing, state }),
     };
   },
 });

@@ -119,6 +119,8 @@ export interface RangeListing {
   tool: string;
   bind: unknown;
   cursor: string | undefined;
+  /** From pagingNow: the instant the range's relative times were read at, carried to the next page. */
+  state?: Buffer | undefined;
 }
 
 /**
@@ -173,6 +175,7 @@ function byKey<T>(entries: readonly { key: string; item: T }[], at: RangeListing
     cursor: at.cursor,
     limit,
     maxBytes: Number.POSITIVE_INFINITY,
+    state: at.state,
   });
 }
 

@@ -1,4 +1,4 @@
-import { clipChars, encodeCursor, jsonBytes, ListPage, pageByKey, tupleKey } from '@ravenhelm/kit';
+import { clipChars, jsonBytes, ListPage, pageByKey, tupleKey } from '@ravenhelm/kit';
 import { z } from 'zod';
 import type { Labels, PromRule, PromRuleGroup } from '../backends/prometheus.js';
 import { StringMap } from '../labels.js';
@@ -218,7 +218,8 @@ export const alertsListRules = defineTool({
     const { changed, ...page } = pageByKey(distinctKeys(keyed), {
       tool: 'alerts_list_rules',
       bind: JSON.stringify([input.type, input.state, input.health, input.name, input.group, input.matchers ?? []]),
-      cursor: legacyRulesCursor(input.cursor),
+      cursor: input.cursor,
+      legacyOffset: legacyRulesOffset,
       limit: input.limit,
       maxBytes,
     });
@@ -249,13 +250,13 @@ const RULES_CHANGED =
   'rules before this page changed since the previous one (a rule changed state, or rules were added or removed): this page goes on after the last rule shown; rules now before it are not listed (call again without cursor for all)';
 
 /**
- * A cursor in the form this tool issued before it paged by key (`r:<offset>:<digest>`, from an older replica)
- * as the kit's offset cursor, which pageByKey still reads; any other cursor as it is.
+ * The offset of a cursor in the form this tool issued before it paged by key (`r:<offset>:<digest>`, from an
+ * older replica), undefined for any other: pageByKey reads an offset only through this (legacyOffset), so an
+ * offset cursor of another tool is refused.
  */
-export function legacyRulesCursor(cursor: string | undefined): string | undefined {
-  if (!cursor) return cursor;
+export function legacyRulesOffset(cursor: string): number | undefined {
   const m = /^r:(\d{1,9}):[A-Za-z0-9_-]{11}$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  return m ? encodeCursor(Number(m[1])) : cursor;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** A rule's label and annotation values are cut to this when its entry alone would not fit without alerts. */
