@@ -95,8 +95,9 @@ export const UNTIL_SCAN_BYTES = 64 * 1024 * 1024;
 
 export interface ExecResult {
   exitCode: number | null;
-  stdout: string;
-  stderr: string;
+  /** The last maxBytesPerStream bytes written, as written (exec_run decides how to show them). */
+  stdout: Buffer;
+  stderr: Buffer;
   stdoutBytes: number;
   stderrBytes: number;
   stdoutTruncated: boolean;
@@ -495,7 +496,7 @@ export class DockerBackend {
     const text = (s: 'stdout' | 'stderr') => {
       const kept = Buffer.concat(out[s].items());
       // keep only the last maxBytes even when a single frame was larger than the cap
-      return kept.subarray(Math.max(0, kept.length - opts.maxBytesPerStream)).toString('utf8');
+      return kept.subarray(Math.max(0, kept.length - opts.maxBytesPerStream));
     };
     return {
       exitCode,

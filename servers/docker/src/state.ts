@@ -278,10 +278,15 @@ export async function waitFor(
   const deadline = started + timeoutMs;
   let runningSince: { startedAt: string; at: number } | undefined;
   let firstRestartCount: number | undefined;
+  let sawRestarting = false;
   for (;;) {
     const info = await docker.inspect(ref, signal);
     const now = Date.now();
     firstRestartCount ??= info.RestartCount;
+    // RestartCount grows when a run exits, not when the policy starts the next: a wait that began during the
+    // policy's backoff sees the next run with the same count
+    const restartedMeanwhile = sawRestarting || info.RestartCount > firstRestartCount;
+    sawRestarting ||= info.State.Restarting;
     let reached = reachedTarget(info, target);
     if (target === 'running') {
       if (!reached) runningSince = undefined;
@@ -290,7 +295,6 @@ export async function waitFor(
       const stable = reached && runningSince !== undefined && now - runningSince.at >= settleMs;
       // At the deadline, report what is true now; but a run the engine's restart policy began during the wait
       // (it exited again) is a crash loop caught between exits, not a reached target.
-      const restartedMeanwhile = info.RestartCount > firstRestartCount;
       if (!stable && (now + pollMs <= deadline || restartedMeanwhile)) reached = false;
     }
     if (reached || hopeless(info, target) || now + pollMs > deadline) {

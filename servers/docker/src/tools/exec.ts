@@ -13,6 +13,7 @@ import {
   quoteArgv,
   ruleArgv,
 } from './exec-allowlist.js';
+import { shownStream, streamNotes } from './exec-text.js';
 import { fitText } from './logs.js';
 
 export const execRun = defineTool({
@@ -108,8 +109,17 @@ export const execRun = defineTool({
         // it stopped or was paused after the inspect: named as the caller knows it, not by the id the call used
         throw namedAfter(err, info.Id, name);
       });
-    const stdout = fitText(res.stdout, perStream);
-    const stderr = fitText(res.stderr, perStream);
+    // the command's bytes as text to show: controls stripped, bad UTF-8 and binary output said
+    const shown = {
+      stdout: shownStream(res.stdout, res.stdoutBytes > res.stdout.length),
+      stderr: shownStream(res.stderr, res.stderrBytes > res.stderr.length),
+    };
+    notes.push(
+      ...streamNotes('stdout', shown.stdout, res.stdoutBytes),
+      ...streamNotes('stderr', shown.stderr, res.stderrBytes),
+    );
+    const stdout = fitText(shown.stdout.text, perStream);
+    const stderr = fitText(shown.stderr.text, perStream);
     return {
       container: name,
       argv,
