@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, BOT_TOKEN, MASKED_SECRET, REPORTER_TOKEN } from '../simulators/gitlab.js';
-import { backendFor, call, callError, type Fixture, start } from './harness.js';
+import { backendFor, call, callError, simulatorFor, start } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 const apiProject = () => fx.sim.state.projects.find((p) => p.path_with_namespace === 'platform/api');
 

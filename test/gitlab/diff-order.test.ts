@@ -3,15 +3,11 @@
  * `fileCollectionSort` and `gitalyOrder` in test/simulators/gitlab.ts), and our paging under it: every file
  * is listed once across pages, whatever the page size, and every file is found by merge_requests_get_diff.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileCollectionSort, gitalyOrder, type SimDiff, type SimMergeRequest, simDiff } from '../simulators/gitlab.js';
-import { call, callError, type Fixture, start } from './harness.js';
+import { call, callError, simulatorFor } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 const MR = { project: 'platform/api', iid: 7 };
 

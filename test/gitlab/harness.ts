@@ -2,9 +2,22 @@
 import type { Principal } from '@ravenhelm/auth';
 import { type AnyTool, invokeTool, RavenhelmError, silentLogger } from '@ravenhelm/kit';
 import { GitLabBackend, type GitLabServices, tools } from '@ravenhelm/mcp-gitlab';
+import { afterAll, beforeAll } from 'vitest';
 import { BOT_TOKEN, type GitLabSim, startGitLabSim } from '../simulators/gitlab.js';
 
 export const principal: Principal = { subject: 'test', scopes: [], roles: [], source: 'stdio' };
+
+/** How a test's backend differs from the default: the bot's token, no allowlist, 5 s per request, 2 retries. */
+export interface BackendOpts {
+  allowlist?: string[];
+  token?: string;
+  /** Read the token from this file instead (GITLAB_TOKEN_FILE). */
+  tokenFile?: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+  maxRetryWaitMs?: number;
+  maxLogBytes?: number;
+}
 
 export interface Fixture {
   sim: GitLabSim;
@@ -12,35 +25,41 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function start(
-  opts: {
-    allowlist?: string[];
-    token?: string;
-    timeoutMs?: number;
-    maxRetries?: number;
-    maxRetryWaitMs?: number;
-    maxLogBytes?: number;
-  } = {},
-): Promise<Fixture> {
+export async function start(opts: BackendOpts = {}): Promise<Fixture> {
   const sim = await startGitLabSim();
   const services = { gitlab: backendFor(sim.url, opts) };
   return { sim, services, close: () => sim.close() };
 }
 
-export function backendFor(
-  url: string,
-  opts: {
-    allowlist?: string[];
-    token?: string;
-    timeoutMs?: number;
-    maxRetries?: number;
-    maxRetryWaitMs?: number;
-    maxLogBytes?: number;
-  } = {},
-): GitLabBackend {
+/**
+ * A fresh simulator for the file (or describe block) that calls this: started before its tests, closed after
+ * them. The fixture's fields are read through, so `fx.sim` and `fx.services` work inside the tests.
+ */
+export function simulatorFor(opts: BackendOpts = {}): Fixture {
+  let current: Fixture | undefined;
+  const live = (): Fixture => {
+    if (!current) throw new Error('the GitLab simulator is started in beforeAll: use it inside tests');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await start(opts);
+  });
+  afterAll(() => current?.close());
+  return {
+    get sim() {
+      return live().sim;
+    },
+    get services() {
+      return live().services;
+    },
+    close: () => live().close(),
+  };
+}
+
+export function backendFor(url: string, opts: BackendOpts = {}): GitLabBackend {
   return new GitLabBackend({
     url,
-    token: opts.token ?? BOT_TOKEN,
+    ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : { token: opts.token ?? BOT_TOKEN }),
     timeoutMs: opts.timeoutMs ?? 5000,
     maxRetries: opts.maxRetries ?? 2,
     maxRetryWaitMs: opts.maxRetryWaitMs ?? 2000,

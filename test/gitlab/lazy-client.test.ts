@@ -5,15 +5,11 @@
  * covered by test/e2e/bundle.test.ts (a tool error, and the server keeps serving).
  */
 import { gitlabServer } from '@ravenhelm/mcp-gitlab';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BOT_TOKEN } from '../simulators/gitlab.js';
-import { backendFor, call, type Fixture, start } from './harness.js';
+import { backendFor, call, simulatorFor } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 describe('the GitLab client, loaded on first use', () => {
   it('sends nothing when the backend is built; concurrent first calls share one client and all work', async () => {

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SimDiff, SimMergeRequest } from '../simulators/gitlab.js';
-import { call, callError, type Fixture, start } from './harness.js';
+import { call, callError, simulatorFor, start } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 const MR = { project: 'platform/api', iid: 7 };
 

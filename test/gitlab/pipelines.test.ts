@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { at, LONG_LOG_JOB as LONG_LOG, type SimJob, type SimPipeline, type SimProject } from '../simulators/gitlab.js';
-import { call, callError, type Fixture, start } from './harness.js';
+import { call, callError, simulatorFor, start } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 describe('projects through @gitbeaker/rest and the simulator', () => {
   it('pages across keyset pages without gaps or repeats', async () => {

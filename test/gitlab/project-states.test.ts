@@ -1,5 +1,5 @@
 /** Projects and pipelines in states GitLab treats apart: archived projects, merge request pipelines. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   at,
   FAILED_PIPELINE,
@@ -8,13 +8,9 @@ import {
   type SimPipeline,
   type SimProject,
 } from '../simulators/gitlab.js';
-import { backendFor, call, callError, type Fixture, start } from './harness.js';
+import { backendFor, call, callError, simulatorFor } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 const project = (path: string) => fx.sim.state.projects.find((p) => p.path_with_namespace === path) as SimProject;
 

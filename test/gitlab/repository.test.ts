@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BOT_TOKEN } from '../simulators/gitlab.js';
-import { call, callError, type Fixture, start } from './harness.js';
+import { call, callError, simulatorFor } from './harness.js';
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await start();
-});
-afterAll(() => fx.close());
+const fx = simulatorFor();
 
 const filesOf = (path: string) => {
   const files = fx.sim.state.projects.find((p) => p.path_with_namespace === path)?.files.get('main');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type BackendRecorder, type BackendSeries, loadOnce, ToolError } from '@ravenhelm/kit';
+import { type BackendRecorder, type BackendSeries, loadOnce, sliceChars, ToolError, visible } from '@ravenhelm/kit';
 import type { AccessLevel } from './access.js';
 import { Allowlist } from './allowlist.js';
 import {
@@ -48,6 +48,26 @@ export interface Paged<T> {
 }
 
 const TOKEN_TTL_MS = 30_000;
+
+/**
+ * A token as an HTTP header can carry it: GitLab's tokens (doc/security/tokens/_index.md: `glpat-` and the
+ * other prefixes, then URL-safe characters) are visible ASCII. A file holding two lines or nothing at all is the
+ * operator's to fix: sent, it failed as "GitLab is unreachable" (fetch refuses a line break in a header) or as
+ * a token GitLab refused (401), both pointing away from the file.
+ */
+function checkedToken(value: string, where: string): string {
+  if (/^[\x21-\x7e]+$/.test(value)) return value;
+  const what =
+    value === ''
+      ? 'is empty'
+      : /[\r\n]/.test(value)
+        ? 'holds more than one line'
+        : 'holds spaces or characters a token does not have';
+  throw new ToolError(
+    'ERR_BACKEND_UNAVAILABLE',
+    `${where} ${what}; it must hold the GitLab token alone (visible ASCII, one line)`,
+  );
+}
 
 /**
  * GitLab as the tools need it: gitbeaker resources over our request handler, every call bounded by
@@ -125,7 +145,7 @@ export class GitLabBackend {
   }
 
   async #readToken(): Promise<string> {
-    if (this.#opts.token) return this.#opts.token;
+    if (this.#opts.token) return checkedToken(this.#opts.token, 'GITLAB_TOKEN');
     if (!this.#opts.tokenFile)
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
@@ -134,9 +154,11 @@ export class GitLabBackend {
     if (this.#token && Date.now() - this.#token.at < TOKEN_TTL_MS) return this.#token.value;
     try {
       const value = (await readFile(this.#opts.tokenFile, 'utf8')).trim();
+      checkedToken(value, `the GitLab token file ${this.#opts.tokenFile} (GITLAB_TOKEN_FILE)`);
       this.#token = { value, at: Date.now() };
       return value;
     } catch (err) {
+      if (err instanceof ToolError) throw err;
       throw new ToolError(
         'ERR_BACKEND_UNAVAILABLE',
         `cannot read the GitLab token file ${this.#opts.tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check GITLAB_TOKEN_FILE`,
@@ -167,15 +189,31 @@ export class GitLabBackend {
     );
   }
 
-  /** Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. */
-  async call<T>(subject: string, signal: AbortSignal, fn: (api: Api, scope: CallScope) => Promise<T>): Promise<T> {
+  /**
+   * Runs gitbeaker calls for one tool call: bounded, cancellable, errors mapped. `secrets`: the secret values
+   * the call sends (sensitive arguments), cut out of whatever GitLab or a proxy answers before it is shown.
+   */
+  async call<T>(
+    subject: string,
+    signal: AbortSignal,
+    fn: (api: Api, scope: CallScope) => Promise<T>,
+    secrets?: readonly (string | undefined)[],
+  ): Promise<T> {
+    const sent = secrets?.filter((s): s is string => s !== undefined);
     for (let attempt = 0; ; attempt++) {
-      const scope: CallScope = { signal, attempts: 0 };
+      const scope: CallScope = { signal, attempts: 0, ...(sent?.length ? { secrets: sent } : {}) };
       try {
         const api = await this.api();
         return await callScope.run(scope, () => fn(api, scope));
       } catch (err) {
         if (attempt === 0 && !scope.writesApplied && (await this.#renewedAfter401(err))) continue;
+        // "retry later" would be wrong here: a second issue, a second retried pipeline
+        if (scope.writeUnsure && !(err instanceof ToolError))
+          throw new ToolError(
+            'ERR_OUTCOME_UNKNOWN',
+            `GitLab at ${this.url} did not confirm ${subject}: ${scope.writeUnsure}${err instanceof GitLabHttpError && err.gitlabMessage ? ` (GitLab said: ${err.gitlabMessage})` : ''}, so it may or may not have been done. Check the current state (list or get it) before calling again: a second call could do it twice`,
+            err instanceof GitLabHttpError ? { status: err.status } : {},
+          );
         throw (
           (await this.#archivedRefusal(err, subject, signal)) ?? toToolError(err, subject, this.url, this.timeoutMs)
         );
@@ -374,6 +412,19 @@ export function fitPage<T>(
   };
 }
 
+/**
+ * Where a redirect points when that is not GitLab's own API at `gitlabUrl` (another scheme, host or port, or a
+ * page outside /api/v4/, like a sign-in page): its origin and path, without query or fragment; undefined when it
+ * stays in the API (GitLab sends a moved project's old path to /api/v4/projects/<id>, doc/api/rest/_index.md
+ * "Redirects") or names nothing.
+ */
+export function redirectElsewhere(location: URL | undefined, gitlabUrl: string): string | undefined {
+  if (!location || !URL.canParse(gitlabUrl)) return undefined;
+  const api = new URL(`${gitlabUrl.replace(/\/+$/, '')}/api/v4/`);
+  if (location.origin === api.origin && location.pathname.startsWith(api.pathname)) return undefined;
+  return visible(sliceChars(`${location.origin}${location.pathname}`, 200), { oneLine: true });
+}
+
 /** Maps anything a GitLab call threw to a ToolError that names the subject and says what to do. */
 export function toToolError(err: unknown, subject: string, url: string, timeoutMs: number): ToolError {
   if (err instanceof ToolError) return err;
@@ -447,14 +498,23 @@ export function toToolError(err: unknown, subject: string, url: string, timeoutM
         );
       case 301:
       case 302:
+      case 303:
       case 307:
-      case 308:
+      case 308: {
+        const elsewhere = redirectElsewhere(err.location, url);
+        if (elsewhere)
+          return new ToolError(
+            'ERR_BACKEND_ERROR',
+            `GitLab at ${url} redirected the request for ${subject} (HTTP ${status}) to ${elsewhere}, outside its API; this server does not follow redirects (its token stays with GITLAB_URL). Set GITLAB_URL to the address GitLab's API answers at (https, host, relative root)`,
+            details,
+          );
         // GitLab redirects a project's old path (renamed or transferred); following it could leave the allowlist
         return new ToolError(
           'ERR_NOT_FOUND',
           `${subject} has moved: GitLab redirects its old path (HTTP ${status}), which this server does not follow; find the new path with projects_list (it must be inside the allowlist)`,
           details,
         );
+      }
       case 405:
       case 409:
         return new ToolError('ERR_CONFLICT', `GitLab refused ${subject} in its current state${said}`, details);

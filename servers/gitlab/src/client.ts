@@ -55,6 +55,16 @@ export interface CallScope {
   jsonWindowRead?: JsonWindowRead;
   /** Requests other than GET/HEAD that GitLab answered with success: a call with none can be sent again. */
   writesApplied?: number;
+  /**
+   * A change (a request other than GET/HEAD) was sent and GitLab's answer says neither yes nor no: none came in
+   * time, it broke off, or a gateway answered 502/504 for it. GitLab may have made the change all the same.
+   */
+  writeUnsure?: string;
+  /**
+   * Secret values this call sends (a CI/CD variable's value, a webhook's URL and token): cut out of every
+   * answer text it shows, as the server's own credentials are, since a proxy or WAF page may echo the body.
+   */
+  secrets?: readonly string[];
 }
 
 export interface BodyWindow {
@@ -113,6 +123,8 @@ export class GitLabHttpError extends Error {
     readonly attempts: number,
     /** What was asked: the method and the URL's path (`/api/v4/projects/a%2Fb/issues`, encoded as sent). */
     readonly request?: { method: string; path: string },
+    /** Where a redirect (3xx) pointed, resolved against the request's URL; never followed. */
+    readonly location?: URL,
   ) {
     super(`GitLab answered HTTP ${status}`);
     this.name = 'GitLabHttpError';
@@ -237,12 +249,27 @@ async function readJsonWindow(res: Response, spec: JsonWindowSpec): Promise<Json
 
 const CREDENTIAL_HEADERS = ['private-token', 'authorization', 'job-token'];
 
-/** `text` with every credential this request carried replaced, before it is cut or shown anywhere. */
-export function withoutCredentials(text: string, headers: Record<string, string> | undefined): string {
+/**
+ * Shortest secret value cut out of an answer: a shorter one would cut ordinary words and numbers out of
+ * GitLab's message, and is no secret worth the name.
+ */
+const MIN_SECRET_CHARS = 4;
+
+/**
+ * `text` with every credential this request carried replaced, and every secret value its call sends
+ * (`CallScope.secrets`), before it is cut or shown anywhere.
+ */
+export function withoutCredentials(
+  text: string,
+  headers: Record<string, string> | undefined,
+  secrets: readonly string[] = [],
+): string {
   const credentials = Object.entries(headers ?? {})
     .filter(([name, value]) => CREDENTIAL_HEADERS.includes(name.toLowerCase()) && typeof value === 'string')
     .flatMap(([, value]) => [value, value.replace(/^\s*(bearer|basic)\s+/i, '')]);
-  return withoutValues(text, credentials, 8);
+  // the longest first: a secret may hold a shorter one (a webhook URL its token)
+  const values = [...secrets].sort((a, b) => b.length - a.length);
+  return withoutValues(withoutValues(text, credentials, 8), values, MIN_SECRET_CHARS);
 }
 
 /**
@@ -267,7 +294,12 @@ export function htmlPageText(html: string): string {
 /** A Content-Type's media type, lowercased, without parameters. */
 const mediaType = (header: string | null): string => (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
-function gitlabMessageOf(text: string, header: string): string {
+/**
+ * GitLab's message in an error answer, on one visible line of at most 300 characters. `scrub` runs on the words
+ * taken out of the answer before they are cut: a value the page held escaped (`&amp;` in HTML, `\u00e9` in JSON)
+ * is only whole there.
+ */
+function gitlabMessageOf(text: string, header: string, scrub: (s: string) => string = (s) => s): string {
   const contentType = mediaType(header);
   let msg: unknown = text;
   if (contentType.includes('html') || /^\s*<(!doctype|html)\b/i.test(text)) msg = htmlPageText(text);
@@ -279,7 +311,7 @@ function gitlabMessageOf(text: string, header: string): string {
       msg = text;
     }
   }
-  const s = typeof msg === 'string' ? msg : JSON.stringify(msg);
+  const s = scrub(typeof msg === 'string' ? msg : JSON.stringify(msg));
   // terminal escapes (a link's URL with them) and control characters are nothing a message needs; what
   // would still reorder or hide text (bidi overrides, zero-width characters) is shown as [U+XXXX]
   return sliceChars(visible(stripAnsi(s.replace(/\s+/g, ' ')).trim(), { oneLine: true }), 300);
@@ -353,7 +385,7 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
       try {
         res = await fetch(url, { method, headers, body, signal: combined, redirect: 'manual' });
       } catch (err) {
-        throw networkError(err, signal, scope?.signal);
+        throw unsureIfSent(networkError(err, signal, scope?.signal), idempotent, scope);
       }
       if (res.ok) {
         if (scope && !idempotent) scope.writesApplied = (scope.writesApplied ?? 0) + 1;
@@ -361,14 +393,19 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
           return await parse(res, opts, scope, headers);
         } catch (err) {
           // the status line came; the body stalled, trickled past the deadline or was cut off
-          throw networkError(err, signal, scope?.signal, 'body');
+          throw unsureIfSent(networkError(err, signal, scope?.signal, 'body'), idempotent, scope);
         }
       }
+      // a gateway gave up waiting for GitLab (or lost it mid-answer): GitLab may still have made the change
+      if (scope && !idempotent && (res.status === 502 || res.status === 504))
+        scope.writeUnsure = `a gateway in front of GitLab answered HTTP ${res.status} for it`;
       // an error page may echo the request (proxies and debug pages do): our own credentials go first
-      const text = withoutCredentials(
+      const scrub = (t: string) => withoutCredentials(t, headers, scope?.secrets);
+      const text = scrub(
         (await readCapped(res, 64 * 1024, false).catch(() => ({ buf: Buffer.alloc(0) }))).buf.toString('utf8'),
-        headers,
       );
+      const location = res.headers.get('location');
+      const redirect = location !== null && URL.canParse(location, url.href) ? new URL(location, url) : undefined;
       const retryAfter = retryAfterSeconds(res.headers.get('retry-after'));
       const retryable = idempotent && (res.status === 429 || (res.status >= 500 && res.status !== 501));
       const waitMs = retryAfter !== undefined ? retryAfter * 1000 : 250 * 2 ** attempt;
@@ -380,7 +417,7 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
           // the deadline passed while waiting to retry: what went wrong is GitLab's last answer
           throw new GitLabHttpError(
             res.status,
-            gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
+            gitlabMessageOf(text, res.headers.get('content-type') ?? '', scrub),
             retryAfter,
             attempt + 1,
             { method, path: url.pathname },
@@ -390,13 +427,28 @@ function sender(opts: HandlerOptions): RequestHandlerFn {
       }
       throw new GitLabHttpError(
         res.status,
-        gitlabMessageOf(text, res.headers.get('content-type') ?? ''),
+        gitlabMessageOf(text, res.headers.get('content-type') ?? '', scrub),
         retryAfter,
         attempt + 1,
         { method, path: url.pathname },
+        redirect,
       );
     }
   };
+}
+
+/** Network failures after which a change that was sent may have reached GitLab. */
+const UNSURE_KINDS: Partial<Record<GitLabNetworkError['kind'], string>> = {
+  timeout: 'no answer came in time',
+  stalled: 'its answer began but did not finish in time',
+  broken: 'the connection broke before the answer was complete',
+};
+
+/** `err`, after noting on the call that the change it was sending may have been made (see writeUnsure). */
+function unsureIfSent(err: Error, idempotent: boolean, scope: CallScope | undefined): Error {
+  const why = err instanceof GitLabNetworkError ? UNSURE_KINDS[err.kind] : undefined;
+  if (scope && !idempotent && why) scope.writeUnsure = why;
+  return err;
 }
 
 function networkError(
@@ -427,13 +479,18 @@ function networkError(
  * status is someone else's: a single sign-on proxy's login page (oauth2-proxy, an identity-aware proxy) or
  * GITLAB_URL pointing at GitLab's web UI. Read as an answer it became a job log, an empty record or a crash.
  */
-async function refuseHtml(res: Response, type: string, credentials: Record<string, string> | undefined) {
+async function refuseHtml(
+  res: Response,
+  type: string,
+  credentials: Record<string, string> | undefined,
+  secrets: readonly string[] | undefined,
+) {
   if (type !== 'text/html' && type !== 'application/xhtml+xml') return;
   const page = await readCapped(res, 64 * 1024, false).then(
     (r) => r.buf.toString('utf8'),
     () => '',
   );
-  const words = sliceChars(withoutCredentials(htmlPageText(page), credentials), 300);
+  const words = sliceChars(withoutCredentials(htmlPageText(page), credentials, secrets), 300);
   throw new GitLabNetworkError(
     'invalid',
     `HTTP ${res.status} came with ${words}, perhaps a single sign-on proxy's login page`,
@@ -469,7 +526,7 @@ async function parse(
   if (scope) scope.lastHeaders = headers;
   // media types compare without case (RFC 9110 section 8.3.1): "Application/JSON" is JSON
   const type = mediaType(res.headers.get('content-type'));
-  await refuseHtml(res, type, credentials);
+  await refuseHtml(res, type, credentials, scope?.secrets);
   const window = scope?.bodyWindow;
   if (scope && window) {
     scope.bodyWindow = undefined;

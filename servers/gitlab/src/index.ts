@@ -44,6 +44,11 @@ export const GitLabBackendConfig = z.object({
     .refine((u) => !URL.canParse(u) || !/^[a-z][\w+.-]*:\/\/[^/?#]*@/i.test(u), {
       message: 'must not carry credentials: give the token in GITLAB_TOKEN_FILE',
     })
+    // a query or fragment is no part of GitLab's address (requests go below its path), but a token put there
+    // would be shown in every error that names GitLab
+    .refine((u) => !URL.canParse(u) || !/[?#]/.test(u), {
+      message: "must not carry a query or fragment: give the token in GITLAB_TOKEN_FILE, GitLab's address alone here",
+    })
     .default('http://127.0.0.1:8929')
     .describe('GitLab base URL (without /api/v4)'),
   tokenFile: z.string().optional().describe("File holding the server's own GitLab token (re-read every 30 s)"),

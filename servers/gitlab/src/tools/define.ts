@@ -1,4 +1,4 @@
-import { createToolDefiner, RavenhelmError, visible } from '@ravenhelm/kit';
+import { boundedMessage, createToolDefiner, RavenhelmError, visible } from '@ravenhelm/kit';
 import type { GitLabBackend } from '../backend.js';
 
 /** What every GitLab tool handler receives besides the base context. */
@@ -21,7 +21,7 @@ export const defineTool: ReturnType<typeof createToolDefiner<GitLabServices>> = 
       try {
         return await decl.handler(args, ctx);
       } catch (err) {
-        if (err instanceof RavenhelmError) err.message = visible(err.message, { oneLine: true });
+        if (err instanceof RavenhelmError) err.message = boundedMessage(visible(err.message, { oneLine: true }));
         throw err;
       }
     },

@@ -103,12 +103,16 @@ export const hooksCreate = defineTool({
   handler: async ({ project, url, events, token, sslVerification }, { gitlab, signal }) => {
     const path = gitlab.project(project);
     const flags = Object.fromEntries(EVENTS.map((e) => [`${e}_events`, events.includes(e)]));
-    const h = (await gitlab.call(`a new webhook of "${project}"`, signal, (api) =>
-      api.ProjectHooks.add(path, url, {
-        ...flags,
-        enable_ssl_verification: sslVerification,
-        ...(token ? { token } : {}),
-      } as never),
+    const h = (await gitlab.call(
+      `a new webhook of "${project}"`,
+      signal,
+      (api) =>
+        api.ProjectHooks.add(path, url, {
+          ...flags,
+          enable_ssl_verification: sslVerification,
+          ...(token ? { token } : {}),
+        } as never),
+      [url, token],
     )) as unknown as Rec;
     return hookOf(h);
   },

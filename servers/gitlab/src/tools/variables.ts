@@ -109,22 +109,27 @@ export const variablesSet = defineTool({
       raw: input.raw,
       ...(input.description !== undefined ? { description: input.description } : {}),
     };
-    return gitlab.call(`variable ${input.key} of ${t.kind} "${t.path}"`, signal, async (api) => {
-      const res = resource(api, t);
-      let created = false;
-      let v: Rec;
-      try {
-        v = (await res.edit(t.path, input.key, input.value, {
-          ...attrs,
-          filter: { environment_scope: input.environmentScope },
-        } as never)) as unknown as Rec;
-      } catch (err) {
-        if ((err as { status?: number }).status !== 404) throw err;
-        v = (await res.create(t.path, input.key, input.value, attrs as never)) as unknown as Rec;
-        created = true;
-      }
-      return { ...variableOf(v), created };
-    });
+    return gitlab.call(
+      `variable ${input.key} of ${t.kind} "${t.path}"`,
+      signal,
+      async (api) => {
+        const res = resource(api, t);
+        let created = false;
+        let v: Rec;
+        try {
+          v = (await res.edit(t.path, input.key, input.value, {
+            ...attrs,
+            filter: { environment_scope: input.environmentScope },
+          } as never)) as unknown as Rec;
+        } catch (err) {
+          if ((err as { status?: number }).status !== 404) throw err;
+          v = (await res.create(t.path, input.key, input.value, attrs as never)) as unknown as Rec;
+          created = true;
+        }
+        return { ...variableOf(v), created };
+      },
+      [input.value],
+    );
   },
 });
 
