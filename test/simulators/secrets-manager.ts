@@ -251,11 +251,16 @@ export class SecretsManagerSimulator {
     return secret.arn;
   }
 
-  /** Stores a new AWSCURRENT value as PutSecretValue does (AWSPREVIOUS follows), as another writer would. */
-  putValue(name: string, value: string): string {
+  /**
+   * Stores a new value as PutSecretValue does, as another writer would: AWSCURRENT by default (AWSPREVIOUS follows),
+   * or the given VersionStages (API reference, PutSecretValue VersionStages: "If you specify a staging label that's
+   * already associated with a different version of the same secret, then Secrets Manager removes the label from the
+   * other version and attaches it to this version"), e.g. AWSPENDING staged by another rotation.
+   */
+  putValue(name: string, value: string, stages: string[] = ['AWSCURRENT']): string {
     const s = this.#secrets.get(name);
     if (!s) throw new Error(`no secret ${name}`);
-    return this.#putVersion(s, randomUUID(), { string: value }, ['AWSCURRENT']).id;
+    return this.#putVersion(s, randomUUID(), { string: value }, stages).id;
   }
 
   /** Adds replica Regions as ReplicateSecretToRegions does, as another operator would. */

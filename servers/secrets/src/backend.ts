@@ -496,20 +496,24 @@ export class SecretsBackend {
     );
   }
 
+  /** `shown`: the name errors say (`name` may be the ARN the plan read). */
   async delete(
     name: string,
     how: { recoveryWindowDays: number } | { force: true },
     signal: AbortSignal,
+    shown = name,
   ): Promise<DeleteSecretCommandOutput> {
+    // an ARN read from the service is complete: a not-found is a secret gone since, not a partial ARN
+    const read = shown !== name ? { partialArn: false as const } : {};
     if ('force' in how) {
       // A forced DeleteSecret succeeds for a secret that does not exist (a typo, an ARN with another suffix):
       // the secret is looked up first, so an answer never reports a deletion that did not happen.
       await this.#send(
-        `delete secret "${name}"`,
+        `delete secret "${shown}"`,
         signal,
         (abortSignal, { client, sdk }) =>
           client.send(new sdk.DescribeSecretCommand({ SecretId: name }), { abortSignal }),
-        { id: name },
+        { id: name, ...read },
       );
     }
     // A forced deletion also takes a secret already scheduled for deletion; a scheduled one refuses a second window.
@@ -525,7 +529,7 @@ export class SecretsBackend {
       hint: 'the secret is replicated to other Regions (an operator removes the replicas first: aws secretsmanager remove-regions-from-replication), or it is a replica (deleted from its primary Region only); secrets_describe shows its state. Nothing was changed',
     } as const;
     return this.#send(
-      `delete secret "${name}"`,
+      `delete secret "${shown}"`,
       signal,
       (abortSignal, { client, sdk }) =>
         client.send(
@@ -537,7 +541,7 @@ export class SecretsBackend {
           }),
           { abortSignal },
         ),
-      { id: name, errors: { InvalidRequestException: refused, InvalidParameterException: replicated } },
+      { id: name, ...read, errors: { InvalidRequestException: refused, InvalidParameterException: replicated } },
     );
   }
 

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { memberSources } from './json-source.js';
 
 /** What an audit can say about a value. Findings carry these codes, never the value. */
 export const ISSUES = ['empty', 'placeholder', 'weak-default', 'weak', 'stale', 'plaintext', 'unreadable'] as const;
@@ -88,21 +89,49 @@ export function checkValue(value: string, policy: StrengthPolicy): Finding[] {
   return out;
 }
 
-/** A JSON object's string fields are checked one by one (`{"username": ..., "password": ...}`). */
+/**
+ * A JSON object's fields are checked one by one (`{"username": ..., "password": ...}`): a string as it is, a number or
+ * boolean as written (`"db_password": 123456` is a weak password, not no password), null in a secret-looking field as
+ * empty. Objects and arrays inside are walked (`{"db": {"password": "postgres"}}`, key `db.password`) a few levels
+ * deep, judging only their secret-looking fields.
+ */
 export function checkSecret(value: string, policy: StrengthPolicy): (Finding & { key?: string })[] {
   const obj = asJsonObject(value);
   if (!obj) return checkValue(value, policy);
   const out: (Finding & { key?: string })[] = [];
-  for (const [key, v] of Object.entries(obj)) {
-    if (typeof v !== 'string') continue;
-    // Non-secret fields (username, host, port) only count when empty or a placeholder.
-    const findings = checkValue(v, policy).filter(
-      (f) => looksSecret(key) || f.issue === 'empty' || f.issue === 'placeholder',
-    );
-    for (const f of findings) out.push({ ...f, key });
+  // as written: JSON.parse may have read other digits
+  const scalar = (v: unknown) => typeof v === 'number' || typeof v === 'boolean';
+  const sources = Object.values(obj).some(scalar) ? memberSources(value) : undefined;
+  const judge = (key: string, path: string, v: string, top: boolean) => {
+    // Non-secret fields (username, host, port) only count at the top, when empty or a placeholder.
+    const secret = looksSecret(key);
+    for (const f of checkValue(v, policy)) {
+      if (secret || (top && (f.issue === 'empty' || f.issue === 'placeholder'))) out.push({ ...f, key: path });
+    }
+  };
+  const walk = (node: object, path: string, depth: number) => {
+    for (const [key, raw] of Object.entries(node)) {
+      const name = Array.isArray(node) ? path.slice(path.lastIndexOf('.') + 1) : key;
+      const at = Array.isArray(node) ? `${path}[${key}]` : `${path}.${key}`;
+      if (raw !== null && typeof raw === 'object') {
+        if (depth < NESTED_DEPTH) walk(raw, at, depth + 1);
+      } else if (looksSecret(name)) {
+        judge(name, at, typeof raw === 'string' ? raw : raw === null ? '' : String(raw), false);
+      }
+    }
+  };
+  for (const [key, raw] of Object.entries(obj)) {
+    if (typeof raw === 'string') judge(key, key, raw, true);
+    else if (scalar(raw)) judge(key, key, sources?.get(key)?.at(-1) ?? String(raw), true);
+    else if (raw === null) {
+      if (looksSecret(key)) judge(key, key, '', true);
+    } else if (typeof raw === 'object') walk(raw, key, 1);
   }
   return out;
 }
+
+/** How deep checkSecret looks into objects and arrays inside a JSON secret (a 64 KiB value nests 10,000 deep). */
+const NESTED_DEPTH = 6;
 
 export function asJsonObject(value: string): Record<string, unknown> | undefined {
   if (!value.trimStart().startsWith('{')) return undefined;

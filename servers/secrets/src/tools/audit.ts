@@ -6,7 +6,7 @@ import { displayPath, literalValue, readEntry, scanFiles } from '../files.js';
 import { defineTool } from './define.js';
 import { staleRotationNote } from './rotation.js';
 import { Cursor, decodeListCursor, Issue, nextListCursor, Page, SecretName } from './shapes.js';
-import { jsonText, putTarget } from './values.js';
+import { jsonText, putTarget, refuseInexact } from './values.js';
 
 const MAX_FINDINGS = 500;
 /** Errors that say the service is busy or slow, not that a secret cannot be read. */
@@ -265,6 +265,7 @@ export const filesMigrate = defineTool({
             `secret "${name}" is a JSON object (keys: ${Object.keys(existing).slice(0, 20).join(', ')}); give jsonKey to set one key`,
           );
         }
+        if (jsonKey !== undefined) refuseInexact(name, got.SecretString ?? '', jsonKey, 'setting');
       } catch (err) {
         // no secret, or one without an AWSCURRENT value: store() tells them apart
         if (!isAwsError(err, 'ResourceNotFoundException')) throw err;

@@ -147,20 +147,25 @@ export const secretsDelete = defineTool({
   // reference "Common Errors", InvalidRequestException; RestoreSecret cancels it).
   plan: async ({ name, recoveryWindowDays, force }, { sm, signal, options }) => {
     refuseForce(force, options);
-    const shown = await deleteTarget(sm, name, force, options, signal);
+    const target = await deleteTarget(sm, name, force, options, signal);
+    // the ARN names this secret only: one deleted and created again under the name since makes another plan, and
+    // the confirmation of this one runs nothing
+    const which = target.arn ? `"${target.shown}" (${target.arn})` : `"${target.shown}"`;
     return {
       text: force
-        ? `Delete secret "${shown}" at once, without recovery`
-        : `Schedule secret "${shown}" for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`,
-      bound: true,
+        ? `Delete secret ${which} at once, without recovery`
+        : `Schedule secret ${which} for deletion in ${recoveryWindowDays} days; reads fail from now on; secrets_restore undoes it until then`,
+      bound: target,
     };
   },
   handler: async ({ name, recoveryWindowDays, force }, { sm, signal, options, planned }) => {
     refuseForce(force, options);
     // the plan checked the secret just now; with no confirm policy no plan ran: the same refusals, first
-    if (planned !== true) await deleteTarget(sm, name, force, options, signal);
-    const out = await sm.delete(name, force ? { force: true } : { recoveryWindowDays }, signal);
-    return { name: out.Name ?? name, deletionDate: iso(out.DeletionDate) ?? '', recoverable: !force };
+    const target = planned ?? (await deleteTarget(sm, name, force, options, signal));
+    // by the ARN read: the secret checked, not one that took its name since
+    const how = force ? { force: true as const } : { recoveryWindowDays };
+    const out = await sm.delete(target.arn ?? name, how, signal, target.shown);
+    return { name: out.Name ?? target.shown, deletionDate: iso(out.DeletionDate) ?? '', recoverable: !force };
   },
 });
 
@@ -176,7 +181,7 @@ async function deleteTarget(
   force: boolean,
   options: Readonly<Record<string, unknown>>,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<{ shown: string; arn: string | undefined }> {
   const d = await sm.describe(name, signal, `delete secret "${name}"`);
   const shown = d.Name ?? name;
   refuseReplica(shown, d, 'delete');
@@ -206,7 +211,7 @@ async function deleteTarget(
       `secret "${shown}" is already scheduled for deletion (since ${d.DeletedDate.toISOString()}); secrets_restore cancels it${options.allowForceDelete === true ? ', force deletes it now' : ''}. Nothing was changed`,
     );
   }
-  return shown;
+  return { shown, arn: d.ARN };
 }
 
 function refuseForce(force: boolean, options: Readonly<Record<string, unknown>>): void {

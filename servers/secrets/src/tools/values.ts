@@ -4,6 +4,7 @@ import { digestArgs, jsonBytes, ToolError } from '@ravenhelm/kit';
 import { z } from 'zod';
 import { isAwsError, refuseIfBinary, type SecretsBackend } from '../backend.js';
 import { asJsonObject, checkSecret, maskValue } from '../checks.js';
+import { hasInexactNumber, inexactKeys, memberSource } from '../json-source.js';
 import { revealAllowed } from '../reveal.js';
 import { defineTool } from './define.js';
 import { replicationNote, replicationPlanNote } from './replication.js';
@@ -80,8 +81,13 @@ export const secretsGet = defineTool({
         );
       }
       const picked = obj[input.jsonKey];
-      value =
-        typeof picked === 'string' ? picked : jsonText(picked, `key "${input.jsonKey}" of secret "${input.name}"`);
+      if (typeof picked === 'string') value = picked;
+      else {
+        const shown = jsonText(picked, `key "${input.jsonKey}" of secret "${input.name}"`);
+        // digits JSON.parse cannot hold (a 20-digit id, 1e400) are shown as stored, not as read
+        const source = memberSource(value, input.jsonKey);
+        value = source !== undefined && hasInexactNumber(source) ? source : shown;
+      }
     }
     const base = {
       name: got.Name ?? input.name,
@@ -385,6 +391,7 @@ async function rotateTarget(
       `secret "${name}" has no key "${input.jsonKey}"; its keys: ${Object.keys(obj).slice(0, 20).join(', ')}`,
     );
   }
+  if (input.jsonKey !== undefined) refuseInexact(before.Name ?? name, got.SecretString, input.jsonKey, 'rotating');
   return {
     name: before.Name ?? name,
     current,
@@ -392,6 +399,25 @@ async function rotateTarget(
     replicas: replicationPlanNote(before),
     replication: replicationNote(before),
   };
+}
+
+/**
+ * Refuses to rewrite one key of a JSON secret whose other keys hold numbers JSON.parse cannot hold exactly (more
+ * digits than a double keeps, or out of its range): the object is written back whole, and they would be stored
+ * changed (12345678901234567890 as 12345678901234567000, 1e400 as null). Only the keys are named, never a number.
+ */
+export function refuseInexact(name: string, text: string, jsonKey: string, doing: string): void {
+  const keys = inexactKeys(text, jsonKey);
+  if (keys.length === 0) return;
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `secret "${name}" holds numbers this server cannot write back exactly (more digits than a double keeps, or out of its range) under ${keys
+      .slice(0, 20)
+      .map((k) => `"${k}"`)
+      .join(
+        ', ',
+      )}${keys.length > 20 ? ` and ${keys.length - 20} more keys` : ''}: ${doing} key "${jsonKey}" would store them changed. Store those numbers as strings (secrets_put of the whole object), or change the key with the AWS CLI. Nothing was changed`,
+  );
 }
 
 /**
@@ -420,6 +446,32 @@ async function raced(
     'ERR_CONFLICT',
     `secret "${name}" changed while it was rotated: AWSCURRENT moved from version ${current} to ${holder} (another writer), so the new value was not made current and the value now current stands; ${cleared ? `its AWSPENDING label was removed (version ${versionId} is unused)` : `version ${versionId} may still hold AWSPENDING: secrets_describe shows it`}. Call again to rotate the value now current`,
   );
+}
+
+/**
+ * Takes AWSPENDING off the version just made current, and reads the secret as it is then. The rotation is done once
+ * AWSCURRENT moved: a failed removal (another rotation staged its own AWSPENDING since, which UpdateSecretVersionStage
+ * refuses to remove from ours) leaves a secret whose new value is current, answered as such; only a value no longer
+ * current is an error, naming the version that holds AWSCURRENT now.
+ */
+async function finishRotation(sm: SecretsBackend, name: string, versionId: string, signal: AbortSignal) {
+  const removed = await sm.moveStage(name, 'AWSPENDING', versionId, undefined, signal).then(
+    () => undefined,
+    (err: unknown) => {
+      if (signal.aborted) throw err;
+      return err as ToolError;
+    },
+  );
+  const after = await sm.describe(name, signal);
+  const holder = currentOf(after);
+  if (holder !== versionId) {
+    throw new ToolError(
+      'ERR_CONFLICT',
+      `secret "${name}" was rotated (version ${versionId} was made AWSCURRENT), but another writer replaced it since: AWSCURRENT is now version ${holder ?? '(none)'}, which stands; secrets_describe shows the versions. Call again to rotate the value now current`,
+      removed?.details ?? {},
+    );
+  }
+  return after;
 }
 
 export const secretsRotate = defineTool({
@@ -514,8 +566,7 @@ export const secretsRotate = defineTool({
         e.details,
       );
     }
-    await sm.moveStage(name, 'AWSPENDING', versionId, undefined, signal);
-    const after = await sm.describe(name, signal);
+    const after = await finishRotation(sm, name, versionId, signal);
     return {
       name: after.Name ?? name,
       versionId,
