@@ -42,6 +42,25 @@ export function grpcError(code: number, key: string, id: string): Reply {
   };
 }
 
+/**
+ * Connect protocol error codes and the HTTP status each one is sent with (connectrpc.com/docs/protocol,
+ * "Error Codes"): the v2 services Zitadel serves through connect-go (e.g. zitadel.internal_permission.v2) answer
+ * `{code, message, details}` with the code's name, not its number. Messages as grpcError builds them.
+ */
+const CONNECT_HTTP: Record<string, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  unimplemented: 404,
+  internal: 500,
+};
+
+export function connectError(code: keyof typeof CONNECT_HTTP, key: string, id: string): Reply {
+  const text = EN[key] ?? key;
+  return { status: CONNECT_HTTP[code] ?? 500, json: { code, message: `${text} (${id})` } };
+}
+
 /** protojson drops unpopulated fields: false, '', 0, empty lists and undefined. */
 export function compact<T>(value: T): T {
   if (Array.isArray(value)) return value.map(compact) as T;

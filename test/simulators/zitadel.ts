@@ -47,6 +47,27 @@
  *   ListUserMembershipsRequestToModel): the user id, and resource owner IN (the instance, the request's
  *   organisation): instance memberships and those of the header's organisation only, never another
  *   organisation's. An unknown user is an empty list, not NOT_FOUND (it is a query, not a lookup).
+ * - v2 ListAdministrators, connect only (no REST mapping in the proto): `POST
+ *   /zitadel.internal_permission.v2.InternalPermissionService/ListAdministrators` with `Content-Type:
+ *   application/json` and `Connect-Protocol-Version: 1`
+ *   (https://zitadel.com/docs/reference/api/internal_permission/zitadel.internal_permission.v2.InternalPermissionService.ListAdministrators;
+ *   proto/zitadel/internal_permission/v2/internal_permission_service.proto, query.proto, filter/v2/filter.proto):
+ *   request {pagination {offset, limit, asc}, sortingColumn, filters: AdministratorSearchFilter[]}; answer
+ *   {pagination {totalResult, appliedLimit}, administrators: Administrator[]}, Administrator {creationDate,
+ *   changeDate, user {id, preferredLoginName, displayName, organizationId}, oneof instance: true | organization
+ *   {id, name} | project {id, name, organizationId} | projectGrant {id, projectId, projectName, organizationId,
+ *   grantedOrganizationId}, roles}. Every organisation's memberships, the instance's, projects' and project
+ *   grants' (internal/query/administrator.go searchAdministrators: only the instance id bounds the query; no
+ *   x-zitadel-orgid). Its auth option is "authenticated": no permission is checked up front; the rows the caller
+ *   may not read (iam.member.read, org.member.read on the organisation, project.member.read,
+ *   project.grant.member.read) are dropped AFTER the query, the caller's own always kept
+ *   (administratorsCheckPermission), so `totalResult` (COUNT(*) OVER () of the query) still counts them.
+ *   Default order: creation date, descending unless `asc` (administratorFieldNameToSortingColumn); limit 0: the
+ *   default 100; above 1000: INVALID_ARGUMENT Errors.Query.LimitExceeded (QUERY-4M0fs, filter/v2
+ *   PaginationPbToQuery). Filters handled by Zitadel: inUserIdsFilter, creationDate, changeDate,
+ *   userOrganizationId, userPreferredLoginName, userDisplayName, resource; any other (role, and, or, not):
+ *   INVALID_ARGUMENT List.Query.Invalid (ORG-vR9nC, administratorFilterToModel). Errors in connect's form
+ *   (zitadel-proto.ts connectError).
  * - admin v1 ListEvents `POST /admin/v1/events/_search` (https://zitadel.com/docs/guides/integrate/event-api,
  *   zitadel.event.v1 Event {editor {userId, displayName, service}, aggregate {id, type, resourceOwner},
  *   sequence, creationDate, payload, type {type, localized}}): filters sequence (greater than, whatever
@@ -84,7 +105,16 @@
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, exportJWK, jwtVerify, SignJWT } from 'jose';
 import { type Reply, type SimRequest, type SimServer, serve } from './http.js';
-import { BadRequest, compact, grpcError, listWindow, nextId, parseBody, textMatch } from './zitadel-proto.js';
+import {
+  BadRequest,
+  compact,
+  connectError,
+  grpcError,
+  listWindow,
+  nextId,
+  parseBody,
+  textMatch,
+} from './zitadel-proto.js';
 
 export { seedZitadel } from './zitadel-seed.js';
 
@@ -135,10 +165,13 @@ export interface SimMembership {
   kind: 'iam' | 'org' | 'project' | 'projectGrant';
   /** The org, project or project-grant id (the instance id for `iam`). */
   objectId: string;
-  /** The instance id for `iam`; the owning organisation otherwise. */
+  /** The instance id for `iam`; the owning organisation otherwise (a project grant's: the project's). */
   resourceOwner: string;
   roles: string[];
   created: string;
+  /** A project grant's project and the organisation it is granted to (projectGrant only). */
+  projectId?: string;
+  grantedOrgId?: string;
 }
 
 interface SimKey {
@@ -256,6 +289,11 @@ export interface ZitadelSim extends SimServer {
    * textMatch); false: current versions, which escape them.
    */
   likeWildcards: boolean;
+  /**
+   * Whether the instance serves v2 ListAdministrators (zitadel.internal_permission.v2); false: an older Zitadel
+   * without that service, whose router answers the path as any unknown one (404).
+   */
+  administratorsApi: boolean;
   /** Token lifetime in seconds. */
   tokenTtlSeconds: number;
   /** Counters for tests. */
@@ -310,6 +348,7 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     beforeUserStateChange: undefined,
     beforeKeyRemove: undefined,
     likeWildcards: false,
+    administratorsApi: true,
     tokenTtlSeconds: 43_200,
     stats: { tokenRequests: 0 },
   };
@@ -670,8 +709,144 @@ export async function startZitadelSim(): Promise<ZitadelSim> {
     return m.kind === 'projectGrant' && m.objectId === q.projectGrantQuery?.projectGrantId;
   }
 
+  /** Whether `callerId` may read membership `m` in ListAdministrators' check (see withheld, orgBoundManagers). */
+  function readsMembership(callerId: string, m: SimMembership): boolean {
+    if (m.userId === callerId) return true;
+    if (!state.managers.has(callerId)) return false;
+    const permission = {
+      iam: 'iam.member.read',
+      org: 'org.member.read',
+      project: 'project.member.read',
+      projectGrant: 'project.grant.member.read',
+    }[m.kind];
+    if (state.withheld.has(permission)) return false;
+    if (!state.orgBoundManagers.has(callerId)) return true;
+    // an ORG_OWNER of its own organisation only: nothing on the instance; its organisation's memberships, its
+    // projects', and grants of its projects or to it
+    const own = state.users.find((u) => u.id === callerId)?.orgId;
+    if (m.kind === 'iam') return false;
+    return m.resourceOwner === own || (m.kind === 'projectGrant' && m.grantedOrgId === own);
+  }
+
+  function administratorJson(m: SimMembership) {
+    const u = state.users.find((x) => x.id === m.userId);
+    const project = state.projects.find((p) => p.id === (m.kind === 'projectGrant' ? m.projectId : m.objectId));
+    return compact({
+      creationDate: m.created,
+      changeDate: m.created,
+      user: u
+        ? {
+            id: u.id,
+            preferredLoginName: loginNamesOf(u).preferred,
+            displayName: u.human?.displayName ?? u.machine?.name,
+            organizationId: u.orgId,
+          }
+        : undefined,
+      ...(m.kind === 'iam' ? { instance: true } : {}),
+      ...(m.kind === 'org'
+        ? { organization: { id: m.objectId, name: state.orgs.find((o) => o.id === m.objectId)?.name } }
+        : {}),
+      ...(m.kind === 'project'
+        ? { project: { id: m.objectId, name: project?.name, organizationId: project?.orgId ?? m.resourceOwner } }
+        : {}),
+      ...(m.kind === 'projectGrant'
+        ? {
+            projectGrant: {
+              id: m.objectId,
+              projectId: m.projectId,
+              projectName: project?.name,
+              organizationId: m.resourceOwner,
+              grantedOrganizationId: m.grantedOrgId,
+            },
+          }
+        : {}),
+      roles: m.roles,
+    });
+  }
+
+  function administratorMatches(m: SimMembership, f: Record<string, unknown>): boolean {
+    const [name, value] = Object.entries(f ?? {})[0] ?? [];
+    if (Object.keys(f ?? {}).length !== 1) throw new BadRequest('a filter sets exactly one of its oneof');
+    const v = (value ?? {}) as Record<string, unknown>;
+    switch (name) {
+      case 'inUserIdsFilter':
+        return Array.isArray(v.ids) && v.ids.includes(m.userId);
+      case 'userOrganizationId':
+        return state.users.find((u) => u.id === m.userId)?.orgId === v.id;
+      case 'resource': {
+        if (v.instance === true) return m.kind === 'iam';
+        if (typeof v.organizationId === 'string') return m.kind === 'org' && m.objectId === v.organizationId;
+        if (typeof v.projectId === 'string') return m.kind === 'project' && m.objectId === v.projectId;
+        const pg = v.projectGrant as { projectId?: string; organizationId?: string } | undefined;
+        if (pg)
+          return m.kind === 'projectGrant' && m.projectId === pg.projectId && m.grantedOrgId === pg.organizationId;
+        return true; // resourceFilterToQuery returns no query for an empty oneof
+      }
+      case 'creationDate':
+      case 'changeDate':
+      case 'userPreferredLoginName':
+      case 'userDisplayName':
+        throw new BadRequest(`filter ${name} is not simulated`);
+      default:
+        throw new ListQueryInvalid();
+    }
+  }
+  class ListQueryInvalid extends Error {}
+
+  function listAdministrators(req: SimRequest): Reply {
+    if (req.method !== 'POST') return { status: 405, json: {} };
+    if (!/^application\/json\b/.test(String(req.headers['content-type'] ?? ''))) return { status: 415, json: {} };
+    const auth = req.headers.authorization;
+    const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    const t = token ? state.tokens.get(token) : undefined;
+    if (!t || t.expiresAt < Date.now() / 1000)
+      return connectError('unauthenticated', 'Errors.Token.Invalid', 'AUTH-7fs1e');
+    const callerId = t.userId;
+    if (state.users.find((u) => u.id === callerId)?.state !== 'USER_STATE_ACTIVE')
+      return connectError('unauthenticated', 'Errors.User.NotActive', 'AUTH-4n8Fs');
+    let body: Record<string, unknown>;
+    try {
+      body = parseBody(req);
+    } catch (err) {
+      return connectError('invalid_argument', (err as Error).message, 'CONNECT-1');
+    }
+    const p = (body.pagination ?? {}) as { offset?: string | number; limit?: number; asc?: boolean };
+    const offset = Number(p.offset ?? 0);
+    const asked = Number(p.limit ?? 0);
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(asked) || asked < 0)
+      return connectError('invalid_argument', 'invalid pagination', 'CONNECT-2');
+    if (asked > 1000) return connectError('invalid_argument', 'Errors.Query.LimitExceeded', 'QUERY-4M0fs');
+    const limit = asked === 0 ? 100 : asked;
+    const filters = (Array.isArray(body.filters) ? body.filters : []) as Record<string, unknown>[];
+    let hits: SimMembership[];
+    try {
+      hits = state.memberships.filter((m) => filters.every((f) => administratorMatches(m, f)));
+    } catch (err) {
+      if (err instanceof ListQueryInvalid) return connectError('invalid_argument', 'List.Query.Invalid', 'ORG-vR9nC');
+      return connectError('invalid_argument', (err as Error).message, 'CONNECT-3');
+    }
+    const byUser = body.sortingColumn === 'ADMINISTRATOR_FIELD_NAME_USER_ID';
+    const col = (m: SimMembership) => (byUser ? m.userId : m.created);
+    const sorted = [...hits].sort((a, b) => (col(a) < col(b) ? -1 : col(a) > col(b) ? 1 : 0) * (p.asc ? 1 : -1));
+    // the page is cut first, then the rows the caller may not read are dropped: the total still counts them
+    const page = sorted.slice(offset, offset + limit).filter((m) => readsMembership(callerId, m));
+    return {
+      status: 200,
+      json: compact({
+        // protojson leaves out a uint64 of 0
+        pagination: { totalResult: hits.length > 0 ? String(hits.length) : undefined, appliedLimit: String(limit) },
+        administrators: page.map(administratorJson),
+      }),
+    };
+  }
+
   async function route(req: SimRequest): Promise<Reply> {
     const path = req.url.pathname;
+    if (
+      path === '/zitadel.internal_permission.v2.InternalPermissionService/ListAdministrators' &&
+      state.administratorsApi
+    )
+      return listAdministrators(req);
     if (req.method === 'POST' && path === '/oauth/v2/token') return token(req);
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') {
       return {

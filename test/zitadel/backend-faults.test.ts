@@ -134,3 +134,36 @@ describe('Zitadel logins and calls that hang', () => {
     }
   });
 });
+
+describe('ListAdministrators answered by something that is not Zitadel', () => {
+  it('an answer without Zitadel\'s pagination is an error, never "no memberships"', async () => {
+    // What a proxy or another service may answer to an unknown POST. Zitadel always sends the pagination with
+    // the limit it applied; without that check `{}` read as a total of 0, and keys_add's check passed.
+    for (const body of ['{}', '{"administrators":[]}', '{"pagination":{"totalResult":"many","appliedLimit":"20"}}']) {
+      const page = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(req.url === '/oauth/v2/token' ? JSON.stringify({ access_token: 'tok', expires_in: 300 }) : body);
+        });
+      });
+      await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
+      try {
+        const b = backend(5000, `http://127.0.0.1:${(page.address() as AddressInfo).port}`);
+        const err = await b.listAdministrators('1', { offset: 0, limit: 20 }).then(
+          (r) => new Error(`read as ${JSON.stringify(r)}`),
+          (e: Error) => e,
+        );
+        expect((err as { code?: string }).code, `${body}: ${err.message}`).toBe('ERR_BACKEND_ERROR');
+        expect(err.message).toMatch(/ListAdministrators had no readable pagination/);
+      } finally {
+        await new Promise((resolve) => page.close(resolve));
+      }
+    }
+  });
+
+  it("Zitadel's own answer for an account with no memberships reads as none", async () => {
+    const res = await backend(5000).listAdministrators('123', { offset: 0, limit: 20 });
+    expect(res).toEqual({ total: 0, result: [], hidden: 0 });
+  });
+});

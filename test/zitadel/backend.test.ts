@@ -158,6 +158,46 @@ describe('memberships (management v1 ListUserMemberships)', () => {
   });
 });
 
+describe('memberships across the instance (v2 ListAdministrators)', () => {
+  it("lists every organisation's, pages them with an exact total, and refuses a limit over Zitadel's maximum", async () => {
+    const b = backend();
+    const owner = sim.users.find((u) => u.username === 'agent-orgadmin');
+    const contractors = sim.orgs.find((o) => o.name === 'Contractors');
+    if (!owner || !contractors) throw new Error('seed changed');
+    const elsewhere = {
+      userId: owner.id,
+      kind: 'org' as const,
+      objectId: contractors.id,
+      resourceOwner: contractors.id,
+      roles: ['ORG_OWNER'],
+      created: new Date(Date.now() + 1000).toISOString(),
+    };
+    sim.memberships.push(elsewhere);
+    try {
+      const all = await b.listAdministrators(owner.id, { offset: 0, limit: 10 });
+      // oldest first (asc by creation date): the seeded one, then the other organisation's
+      expect(all.total).toBe(2);
+      expect(all.hidden).toBe(0);
+      expect(all.result.map((a) => [a.organization?.name, a.roles])).toEqual([
+        ['Ravenhelm', ['ORG_USER_MANAGER']],
+        ['Contractors', ['ORG_OWNER']],
+      ]);
+      const second = await b.listAdministrators(owner.id, { offset: 1, limit: 1 });
+      expect(second).toMatchObject({ total: 2, hidden: 0, result: [{ organization: { id: contractors.id } }] });
+      const past = await b.listAdministrators(owner.id, { offset: 5, limit: 1 });
+      expect(past).toEqual({ total: 2, hidden: 0, result: [] });
+      const tooMany = await b.listAdministrators(owner.id, { offset: 0, limit: 1001 }).then(
+        () => undefined,
+        (e: { code?: string; message?: string }) => e,
+      );
+      expect(tooMany?.code).toBe('ERR_INVALID_INPUT');
+      expect(tooMany?.message).toContain('Errors.Query.LimitExceeded (QUERY-4M0fs)');
+    } finally {
+      sim.memberships = sim.memberships.filter((m) => m !== elsewhere);
+    }
+  });
+});
+
 describe('a malformed time in a request body', () => {
   it('is refused as Zitadel refuses it (3 INVALID_ARGUMENT, 400), not as a server failure', async () => {
     const err = await backend()

@@ -6,39 +6,11 @@
 // written after a page was read lands ahead of it. A page continues after the last event shown, wherever the
 // list now starts: an event written meanwhile is for a new listing, never a reason to skip or repeat one.
 import { describe, expect, it } from 'vitest';
-import { callTool, useZitadelSession } from './harness.js';
+import { eventKey as key, useEventsSession } from './events-session.js';
+import { callTool } from './harness.js';
 
-const session = useZitadelSession();
-
-interface Ev {
-  type: string;
-  sequence: string;
-  at: string;
-  userId?: string;
-}
-
-const key = (e: { type: string; sequence: string | number; at?: string; creationDate?: string }) =>
-  `${e.type}/${e.sequence}/${e.at ?? e.creationDate}`;
-
-/** Every page of a listing, `between` run after each page that has a next one. */
-async function pages(args: Record<string, unknown>, between: (page: number) => void): Promise<Ev[]> {
-  const seen: Ev[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 60; page++) {
-    const r = await callTool(session.s, 'events_list', { ...args, ...(cursor ? { cursor } : {}) });
-    expect(r.text).not.toMatch(/^ERR_/);
-    seen.push(...((r.data?.events ?? []) as Ev[]));
-    cursor = r.data?.nextCursor as string | undefined;
-    if (!cursor) return seen;
-    between(page);
-  }
-  throw new Error('events_list did not end');
-}
-
-async function account(username: string): Promise<string> {
-  const made = await callTool(session.s, 'service_accounts_create', { username, name: username });
-  return (made.data?.user as { id?: string } | undefined)?.id as string;
-}
+const { session, account, pages: listAll } = useEventsSession();
+const pages = (args: Record<string, unknown>, between: (page: number) => void) => listAll(args, { between });
 
 describe('events_list while events are written between pages', () => {
   it("a user's events: each one there at the first page shown once, in order; none written later", async () => {

@@ -3,39 +3,11 @@
 // `user.grant.added` names the user, in its payload (internal/repository/usergrant/aggregate.go,
 // user_grant.go). ListEvents takes one aggregate id (internal/api/grpc/admin/event.go).
 import { describe, expect, it } from 'vitest';
-import { callTool, useZitadelSession } from './harness.js';
+import { type Ev, eventKey as key, useEventsSession } from './events-session.js';
+import { callTool } from './harness.js';
 
-const session = useZitadelSession();
-
-interface Ev {
-  type: string;
-  sequence: string;
-  at: string;
-  userId?: string;
-  details?: Record<string, unknown>;
-}
-
-async function pages(args: Record<string, unknown>): Promise<Ev[]> {
-  const seen: Ev[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 30; page++) {
-    const r = await callTool(session.s, 'events_list', { ...args, ...(cursor ? { cursor } : {}) });
-    expect(r.text).not.toMatch(/^ERR_/);
-    seen.push(...((r.data?.events ?? []) as Ev[]));
-    cursor = r.data?.nextCursor as string | undefined;
-    expect(r.data?.truncated).toBe(cursor !== undefined);
-    if (!cursor) return seen;
-  }
-  throw new Error('events_list did not end');
-}
-
-const key = (e: { type: string; sequence: string | number; at?: string; creationDate?: string }) =>
-  `${e.type}/${e.sequence}/${e.at ?? e.creationDate}`;
-
-async function account(username: string): Promise<string> {
-  const made = await callTool(session.s, 'service_accounts_create', { username, name: username });
-  return (made.data?.user as { id?: string } | undefined)?.id as string;
-}
+const { session, account, pages: listAll } = useEventsSession();
+const pages = (args: Record<string, unknown>) => listAll(args, { truncatedSaid: true, maxPages: 30 });
 
 describe("events_list for a user shows the user's grants", () => {
   it('grant added, changed and removed come among the user own events, newest first, across pages', async () => {

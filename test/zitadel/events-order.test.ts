@@ -4,16 +4,15 @@
 // NOW(), position clock_timestamp(); internal/api/grpc/admin/event.go: OrderDesc, CreationDateBefore). A
 // transaction that began before another and wrote after it gives an event listed before one created later.
 import { describe, expect, it } from 'vitest';
-import { callTool, useZitadelSession } from './harness.js';
+import { useEventsSession } from './events-session.js';
 
-const session = useZitadelSession();
+const { session, account, pages } = useEventsSession();
 
 const isoAt = (ms: number) => new Date(ms).toISOString().replace('Z', '123Z');
 
 describe('events_list over events written out of creation order', () => {
   it('pages through every event: one written late by an early transaction hides none', async () => {
-    const made = await callTool(session.s, 'service_accounts_create', { username: 'late-writer', name: 'late' });
-    const id = (made.data?.user as { id?: string } | undefined)?.id as string;
+    const id = await account('late-writer');
     const base = Date.now() + 1_000;
     const event = (type: string, at: number) =>
       session.fx.sim.record({
@@ -29,15 +28,7 @@ describe('events_list over events written out of creation order', () => {
     event('user.deactivated', base + 300);
     event('user.unlocked', base + 200);
     event('user.locked', base + 400);
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < 10; page++) {
-      const r = await callTool(session.s, 'events_list', { user: id, limit: 2, ...(cursor ? { cursor } : {}) });
-      expect(r.text).not.toMatch(/^ERR_/);
-      seen.push(...((r.data?.events ?? []) as { type: string }[]).map((e) => e.type));
-      cursor = r.data?.nextCursor as string | undefined;
-      if (!cursor) break;
-    }
+    const seen = (await pages({ user: id, limit: 2 }, { maxPages: 10 })).map((e) => e.type);
     // newest written first, as Zitadel lists them, none left out and none twice
     expect(seen).toEqual([
       'user.locked',

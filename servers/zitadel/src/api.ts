@@ -110,6 +110,19 @@ export interface ZMembership {
   details?: { resourceOwner?: string };
 }
 
+/**
+ * A membership as v2 ListAdministrators lists it (zitadel.internal_permission.v2.Administrator): roles on
+ * exactly one of the instance, an organisation, a project or a project grant, named.
+ */
+export interface ZAdministrator {
+  roles?: string[];
+  user?: { id?: string };
+  instance?: boolean;
+  organization?: { id?: string; name?: string };
+  project?: { id?: string; name?: string; organizationId?: string };
+  projectGrant?: { id?: string; projectName?: string; organizationId?: string };
+}
+
 export interface ZEvent {
   editor?: { userId?: string; displayName?: string; service?: string };
   aggregate?: { id?: string; type?: { type?: string }; resourceOwner?: string };
@@ -166,6 +179,14 @@ export const SHAPES = {
     projectId: 'string',
     projectGrantId: 'string',
     details: DETAILS,
+  },
+  administrator: {
+    roles: 'strings',
+    user: { id: 'string' },
+    instance: 'boolean',
+    organization: { id: 'string', name: 'string' },
+    project: { id: 'string', name: 'string', organizationId: 'string' },
+    projectGrant: { id: 'string', projectName: 'string', organizationId: 'string' },
   },
   event: {
     editor: { userId: 'string', displayName: 'string', service: 'string' },

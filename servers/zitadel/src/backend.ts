@@ -8,6 +8,7 @@ import {
   type TextMethod,
   totalOf,
   withoutSecrets,
+  type ZAdministrator,
   type ZEvent,
   type ZGrant,
   type ZitadelKeyFile,
@@ -23,6 +24,7 @@ import {
 export type {
   ListResult,
   TextMethod,
+  ZAdministrator,
   ZEvent,
   ZGrant,
   ZitadelKeyFile,
@@ -185,13 +187,14 @@ export class ZitadelBackend {
     json?: unknown,
     signal?: AbortSignal,
     orgId?: string,
+    headers?: Record<string, string>,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#accessToken(signal);
       const res = await this.#http.request<T>(method, path, {
         ...(json !== undefined ? { json } : {}),
         signal,
-        headers: { authorization: `Bearer ${token}`, ...(orgId ? { 'x-zitadel-orgid': orgId } : {}) },
+        headers: { ...headers, authorization: `Bearer ${token}`, ...(orgId ? { 'x-zitadel-orgid': orgId } : {}) },
         narrowHint: 'Narrow the request (a smaller page, a more specific search)',
       });
       if (res.status === 401 && attempt === 0) {
@@ -363,6 +366,56 @@ export class ZitadelBackend {
    */
   listUserMemberships(userId: string, window: { offset: number; limit: number }, signal?: AbortSignal, orgId?: string) {
     return this.#userList<ZMembership>('membership', userId, 'memberships', window, signal, orgId);
+  }
+
+  /**
+   * v2 ListAdministrators (zitadel.internal_permission.v2, served over connect only): the user's memberships
+   * in the whole instance, every organisation's, not only the one a call acts in. Zitadel counts every
+   * membership in `totalResult` but drops from the page those the caller may not read (iam.member.read,
+   * org.member.read, project.member.read, project.grant.member.read: internal/query/administrator.go
+   * SearchAdministrators filters after the count), so `hidden` says how many of the page it left out.
+   */
+  async listAdministrators(
+    userId: string,
+    window: { offset: number; limit: number },
+    signal?: AbortSignal,
+  ): Promise<ListResult<ZAdministrator> & { hidden: number }> {
+    const res = await this.call<{ pagination?: unknown; administrators?: unknown }>(
+      'POST',
+      '/zitadel.internal_permission.v2.InternalPermissionService/ListAdministrators',
+      `administrators (memberships) of user ${userId}`,
+      {
+        pagination: { offset: String(window.offset), limit: window.limit, asc: true },
+        filters: [{ inUserIdsFilter: { ids: [userId] } }],
+      },
+      signal,
+      undefined,
+      { 'connect-protocol-version': '1' },
+    );
+    // Zitadel always sends the pagination, with the limit it applied (filter/v2 QueryToPaginationPb): an answer
+    // without it, or with a total that is no number, is not Zitadel's, and must not read as "no memberships"
+    const pagination = res.pagination as { appliedLimit?: unknown; totalResult?: unknown } | undefined;
+    const totalSaid = pagination?.totalResult ?? '0';
+    if (
+      typeof pagination !== 'object' ||
+      pagination === null ||
+      pagination.appliedLimit === undefined ||
+      !/^\d{1,15}$/.test(String(totalSaid))
+    ) {
+      throw new ToolError(
+        'ERR_BACKEND_ERROR',
+        `Zitadel's answer to ListAdministrators had no readable pagination, which Zitadel always sends; check that ZITADEL_URL points at Zitadel's API and not at a proxy or another service`,
+      );
+    }
+    const all = Array.isArray(res.administrators)
+      ? res.administrators.map((a) => recordOf<ZAdministrator>('administrator', a))
+      : [];
+    // only the asked user's: a filter Zitadel ignored must not put another user's memberships in this count
+    const result = all.filter((a) => a.user?.id === undefined || a.user.id === userId);
+    const total = Math.max(totalOf(res.pagination), all.length);
+    // what this page should hold against what it holds (the total counts the rows the caller may not read)
+    const hidden = Math.max(0, Math.min(total - window.offset, window.limit) - all.length);
+    return { total, result, hidden };
   }
 
   /** A management v1 list under one user: `POST /management/v1/users/{id}/{what}/_search`. */

@@ -1,7 +1,7 @@
 import { ToolError } from '@ravenhelm/kit';
 import { missingScopes } from '@ravenhelm/registry';
 import { z } from 'zod';
-import type { ZitadelBackend, ZMembership } from '../backend.js';
+import type { ZAdministrator, ZitadelBackend, ZMembership } from '../backend.js';
 import { allGrants, effectiveAccess } from './capabilities.js';
 import type { RoleMapping } from './define.js';
 
@@ -30,23 +30,62 @@ export function describeMembership(m: ZMembership): string {
   return `${roles} on ${on}`;
 }
 
+/** The permissions v2 ListAdministrators checks per membership it lists (none for the caller's own). */
+export const MEMBER_READ_PERMISSIONS =
+  'iam.member.read, org.member.read, project.member.read and project.grant.member.read';
+
+/**
+ * A v2 ListAdministrators entry in the management API's membership form, for one description of both. The name
+ * of an organisation, project or grant owned outside `bound` (the server's organisation and roles.allowedOrgIds)
+ * is left out: the caller learns that the account administers something there, and its id, not what it is called.
+ */
+function membershipOfAdministrator(userId: string, a: ZAdministrator, bound: ReadonlySet<string>): ZMembership {
+  const owner = a.organization?.id ?? a.project?.organizationId ?? a.projectGrant?.organizationId;
+  const displayName =
+    owner !== undefined && bound.has(owner)
+      ? (a.organization?.name ?? a.project?.name ?? a.projectGrant?.projectName)
+      : undefined;
+  return {
+    userId,
+    ...(a.roles ? { roles: a.roles } : {}),
+    ...(displayName ? { displayName } : {}),
+    ...(a.instance ? { iam: true } : {}),
+    ...(a.organization?.id ? { orgId: a.organization.id } : {}),
+    ...(a.project?.id ? { projectId: a.project.id } : {}),
+    ...(a.projectGrant?.id ? { projectGrantId: a.projectGrant.id } : {}),
+  };
+}
+
+/** What the two APIs' entries for one membership share: the object and the roles. */
+function membershipKey(m: ZMembership): string {
+  const on = m.iam ? 'iam' : `${m.orgId ?? ''}/${m.projectId ?? ''}/${m.projectGrantId ?? ''}`;
+  return `${on}|${[...(m.roles ?? [])].sort().join('+')}`;
+}
+
 /**
  * The account's Zitadel memberships as Zitadel lists them: every membership is administrative (IAM_*,
- * ORG_*, PROJECT_* manager roles), so each one counts. Zitadel lists the instance's memberships and those of
- * the organisation the call acts in only (ListUserMembershipsRequestToModel), so they are read in the
- * server's organisation and in each of `allowedOrgIds` (whose grants count in tokens, and whose members a
- * key would make the caller); an instance membership, listed by each read, counts once. A failed read fails
- * the call (closed): the caller is told the memberships could not be checked, and nothing is written.
- * Organisations off the allowlist are not asked: Zitadel's management API cannot list them for one user.
+ * ORG_*, PROJECT_* manager roles), so each one counts. Two reads, and a failure of either fails the call
+ * (closed: the caller is told the memberships could not be checked, and nothing is written):
+ * - management ListUserMemberships in the server's organisation and each of `allowedOrgIds` (it lists the
+ *   instance's memberships and those of the organisation the call acts in only: ListUserMembershipsRequestToModel),
+ *   which Zitadel refuses outright (PERMISSION_DENIED) when the server's account may not read them;
+ * - v2 ListAdministrators, every organisation's, project's and project grant's memberships and the instance's,
+ *   so a membership in an organisation off the allowlist counts too. It leaves out of its page, silently, those
+ *   the server's account may not read, but counts them: `hidden`, which no caller may take as "none".
+ * A membership listed by several reads counts once; `total` is the most any read counted.
  */
 export async function membershipsOf(
   zitadel: ZitadelBackend,
   userId: string,
   signal: AbortSignal,
   allowedOrgIds: readonly string[] = [],
-): Promise<{ total: number; shown: string[] }> {
+): Promise<{ total: number; shown: string[]; hidden: number }> {
   const home = await zitadel.homeOrgId(signal);
   const shown = new Map<string, string>();
+  const note = (m: ZMembership) => {
+    const key = membershipKey(m);
+    if (!shown.has(key)) shown.set(key, describeMembership(m));
+  };
   let unseen = 0;
   for (const orgId of [home, ...new Set(allowedOrgIds.filter((o) => o !== home))]) {
     let res: Awaited<ReturnType<ZitadelBackend['listUserMemberships']>>;
@@ -58,28 +97,59 @@ export async function membershipsOf(
         orgId === home ? undefined : orgId,
       );
     } catch (err) {
-      const e = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'reading them failed');
-      throw new ToolError(
-        e.code,
-        `could not check the Zitadel memberships of user ${userId}${orgId === home ? '' : ` in organisation ${orgId} (allowed: roles.allowedOrgIds)`}, so nothing was done (a key is only made for an account known to administer nothing): ${e.message}`,
-        { ...e.details, ...(orgId === home ? {} : { orgId }) },
+      throw uncheckable(
+        err,
+        userId,
+        orgId === home ? '' : ` in organisation ${orgId} (allowed: roles.allowedOrgIds)`,
+        orgId === home ? {} : { orgId },
       );
     }
-    for (const m of res.result) {
-      const said = describeMembership(m);
-      shown.set(`${m.iam ? 'iam' : `${m.orgId ?? ''}/${m.projectId ?? ''}/${m.projectGrantId ?? ''}`}|${said}`, said);
-    }
+    for (const m of res.result) note(m);
     // A total below what was sent is a broken answer: count what is there.
     unseen += Math.max(0, res.total - res.result.length);
   }
-  return { total: shown.size + unseen, shown: [...shown.values()] };
+  const fromOrgs = shown.size + unseen;
+  let all: Awaited<ReturnType<ZitadelBackend['listAdministrators']>>;
+  try {
+    all = await zitadel.listAdministrators(userId, { offset: 0, limit: MEMBERSHIP_PAGE }, signal);
+  } catch (err) {
+    throw uncheckable(
+      err,
+      userId,
+      ' across the instance (v2 ListAdministrators, which this check needs; Zitadel versions without zitadel.internal_permission.v2 lack it)',
+      { api: 'ListAdministrators' },
+    );
+  }
+  const named = new Set<string>();
+  const bound = new Set([home, ...allowedOrgIds]);
+  for (const a of all.result) {
+    const m = membershipOfAdministrator(userId, a, bound);
+    named.add(membershipKey(m));
+    note(m);
+  }
+  // counted as the management reads are: the distinct ones named, and every one left off the page (hidden or beyond it)
+  const fromInstance = named.size + Math.max(0, all.total - all.result.length);
+  const total = Math.max(fromOrgs, fromInstance, shown.size);
+  return { total, shown: [...shown.values()].slice(0, MEMBERSHIP_PAGE), hidden: all.hidden };
 }
 
-/** `none`, or the memberships with a count of those left out. */
-export function membershipSummary(m: { total: number; shown: string[] }): string {
+/** The memberships could not be read: nothing is done, and the error says where and why. */
+function uncheckable(err: unknown, userId: string, where: string, details: Record<string, unknown>): ToolError {
+  const e = err instanceof ToolError ? err : new ToolError('ERR_BACKEND_ERROR', 'reading them failed');
+  return new ToolError(
+    e.code,
+    `could not check the Zitadel memberships of user ${userId}${where}, so nothing was done (a key is only made for an account known to administer nothing): ${e.message}`,
+    { ...e.details, ...details },
+  );
+}
+
+/** `none`, or the memberships with a count of those left out and of those hidden from this server. */
+export function membershipSummary(m: { total: number; shown: string[]; hidden?: number }): string {
   if (m.total === 0) return 'none';
   const more = m.total - m.shown.length;
-  return `${m.shown.join(', ') || 'unnamed'}${more > 0 ? ` and ${more} more` : ''}`;
+  const hidden = m.hidden ? `, ${m.hidden} of them hidden from this server's service account` : '';
+  if (m.shown.length === 0) return `${m.total} membership${m.total === 1 ? '' : 's'}${hidden}`;
+  return `${m.shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}${hidden}`;
 }
 
 /**
@@ -94,10 +164,15 @@ export async function refuseAdministrators(
 ): Promise<void> {
   const m = await membershipsOf(zitadel, user.userId, signal, allowedOrgIds);
   if (m.total === 0) return;
+  // Memberships Zitadel counted but would not show this server: unknown power is refused as power is.
+  const grant =
+    m.hidden > 0
+      ? `. To see the ${m.hidden} hidden from it, grant this server's service account ${MEMBER_READ_PERMISSIONS} on the instance (the IAM_OWNER_VIEWER role has them)`
+      : '';
   throw new ToolError(
     'ERR_NOT_ALLOWED',
-    `${user.username ?? 'the account'} (id ${user.userId}) administers Zitadel through its memberships (${membershipSummary(m)}): a key would hand that power to the caller outside this server's tiers, policy and audit. Keys of such accounts are made by an operator in Zitadel; for an agent, use an account with project grants only (agents_onboard)`,
-    { userId: user.userId, memberships: m.total },
+    `${user.username ?? 'the account'} (id ${user.userId}) administers Zitadel through its memberships (${membershipSummary(m)}): a key would hand that power to the caller outside this server's tiers, policy and audit. Keys of such accounts are made by an operator in Zitadel; for an agent, use an account with project grants only (agents_onboard)${grant}`,
+    { userId: user.userId, memberships: m.total, ...(m.hidden > 0 ? { hiddenMemberships: m.hidden } : {}) },
   );
 }
 
