@@ -3,26 +3,21 @@
  * the Secrets Manager simulator through the real AWS SDK client. Values at the edges of what text can carry, cursors
  * replayed against other listings, a service that keeps throttling, KMS refusals, names that differ only by case.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertNowhere, policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
-import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { describe, expect, it } from 'vitest';
+import { assertNowhere, policyFor, type SecretsBin } from '../secrets/harness.js';
+import { useSecretsBin } from './secrets-session.js';
 
 const VALUE = 'Att5-Kestrel-Lantern-82-Quarry!';
-const sim = new SecretsManagerSimulator();
-let bin: SecretsBin;
-
-beforeAll(async () => {
-  await sim.start();
-  bin = await startBin({ sim, policy: policyFor({ confirm: false, revealTo: ['ops'] }) });
-}, 60_000);
-afterAll(async () => {
-  await bin?.close();
-  await sim.close();
-});
+const served = useSecretsBin({ policy: policyFor({ confirm: false, revealTo: ['ops'] }) });
+const { sim } = served;
 
 async function reveal(name: string): Promise<string> {
-  const first = await bin.call('secrets_get', { name, reveal: true });
-  const second = await bin.call('secrets_get', { name, reveal: true, revealToken: first.structured?.revealToken });
+  const first = await served.bin.call('secrets_get', { name, reveal: true });
+  const second = await served.bin.call('secrets_get', {
+    name,
+    reveal: true,
+    revealToken: first.structured?.revealToken,
+  });
   expect(second.isError, second.text).toBe(false);
   return second.structured?.value as string;
 }
@@ -30,7 +25,7 @@ async function reveal(name: string): Promise<string> {
 describe('values at the edges of text', () => {
   it('a value holding NUL and control characters is stored and revealed exactly', async () => {
     const value = `a\u0000b\u0001c\u007f\r\n\u2028end-${VALUE}`;
-    const put = await bin.call('secrets_put', { name: 'a5/nul', value });
+    const put = await served.bin.call('secrets_put', { name: 'a5/nul', value });
     expect(put.isError, put.text).toBe(false);
     expect(sim.valueOf('a5/nul')).toBe(value);
     expect(await reveal('a5/nul')).toBe(value);
@@ -40,7 +35,7 @@ describe('values at the edges of text', () => {
     // JSON carries "\ud800" as an escape; UTF-8 cannot: the service would keep some other value than the one given
     // (the kit's argument check refuses it, as for every tool)
     const value = `Lone-\ud800-Surrogate-${VALUE}`;
-    const put = await bin.call('secrets_put', { name: 'a5/surrogate', value });
+    const put = await served.bin.call('secrets_put', { name: 'a5/surrogate', value });
     expect(put.isError).toBe(true);
     expect(put.text).toMatch(/^ERR_INVALID_INPUT: invalid arguments for secrets_put: value: .*surrogate/);
     expect(put.text).not.toContain('Lone-');
@@ -50,11 +45,11 @@ describe('values at the edges of text', () => {
   it('64 KiB is counted in UTF-8 bytes: 65,536 bytes of mixed text are stored, one byte more is refused before sending', async () => {
     const fits = `${'€'.repeat(21_845)}x`; // 65,535 + 1 bytes
     expect(Buffer.byteLength(fits)).toBe(65_536);
-    const ok = await bin.call('secrets_put', { name: 'a5/edge', value: fits });
+    const ok = await served.bin.call('secrets_put', { name: 'a5/edge', value: fits });
     expect(ok.isError, ok.text.slice(0, 200)).toBe(false);
     expect(sim.valueOf('a5/edge')).toBe(fits);
     const from = sim.control.operations.length;
-    const over = await bin.call('secrets_put', { name: 'a5/edge', value: `${fits}y` });
+    const over = await served.bin.call('secrets_put', { name: 'a5/edge', value: `${fits}y` });
     expect(over.text).toMatch(/^ERR_INVALID_INPUT: the value for secret "a5\/edge" is 65537 bytes in UTF-8/);
     expect(sim.control.operations.slice(from)).not.toContain('PutSecretValue');
   });
@@ -65,10 +60,10 @@ describe('names that differ only by case', () => {
     sim.seed('A5/Case', `Upper-${VALUE}`);
     sim.seed('a5/case', `Lower-${VALUE}`);
     expect(await reveal('A5/Case')).toBe(`Upper-${VALUE}`);
-    const token = (await bin.call('secrets_get', { name: 'A5/Case', reveal: true })).structured?.revealToken;
-    const other = await bin.call('secrets_get', { name: 'a5/case', reveal: true, revealToken: token });
+    const token = (await served.bin.call('secrets_get', { name: 'A5/Case', reveal: true })).structured?.revealToken;
+    const other = await served.bin.call('secrets_get', { name: 'a5/case', reveal: true, revealToken: token });
     expect(other.text).toMatch(/^ERR_CONFIRMATION_INVALID/);
-    await bin.call('secrets_put', { name: 'a5/case', value: `Lower-New-${VALUE}`, mode: 'update' });
+    await served.bin.call('secrets_put', { name: 'a5/case', value: `Lower-New-${VALUE}`, mode: 'update' });
     expect(sim.valueOf('A5/Case')).toBe(`Upper-${VALUE}`);
   });
 });
@@ -79,15 +74,15 @@ describe('a cursor replayed against another listing', () => {
       sim.seed(`a5cur/a/${n}`, VALUE);
       sim.seed(`a5cur/b/${n}`, VALUE);
     }
-    const a = await bin.call('secrets_list', { namePrefix: 'a5cur/a/', limit: 1 });
+    const a = await served.bin.call('secrets_list', { namePrefix: 'a5cur/a/', limit: 1 });
     const cursor = a.structured?.nextCursor as string;
     expect(cursor).toBeTruthy();
-    const same = await bin.call('secrets_list', { namePrefix: 'a5cur/a/', limit: 5, cursor });
+    const same = await served.bin.call('secrets_list', { namePrefix: 'a5cur/a/', limit: 5, cursor });
     expect(same.structured?.secrets.map((s: { name: string }) => s.name)).toEqual(['a5cur/a/2', 'a5cur/a/3']);
-    const b = await bin.call('secrets_list', { namePrefix: 'a5cur/b/', limit: 5, cursor });
+    const b = await served.bin.call('secrets_list', { namePrefix: 'a5cur/b/', limit: 5, cursor });
     expect(b.isError, b.text).toBe(true);
     expect(b.text).toMatch(/^ERR_INVALID_INPUT: cursor .*other filters/);
-    const audit = await bin.call('store_audit', { namePrefix: 'a5cur/a/', limit: 5, cursor });
+    const audit = await served.bin.call('store_audit', { namePrefix: 'a5cur/a/', limit: 5, cursor });
     expect(audit.text).toMatch(/^ERR_INVALID_INPUT: cursor /);
   });
 });
@@ -105,7 +100,7 @@ describe('a service that keeps throttling', () => {
     const requestsBefore = sim.control.requests.length;
     let r: Awaited<ReturnType<SecretsBin['call']>>;
     try {
-      r = await bin.call('store_audit', { namePrefix: 'a5thr/', limit: 20 });
+      r = await served.bin.call('store_audit', { namePrefix: 'a5thr/', limit: 20 });
     } finally {
       sim.control.failFrom = undefined;
     }
@@ -123,7 +118,11 @@ describe('a service that keeps throttling', () => {
     expect(scanned).toBeLessThanOrEqual(3);
     expect(r.structured?.truncated).toBe(true);
     expect(r.structured?.note).toMatch(/^stopped before "a5thr\/s\d+": Secrets Manager answered ThrottlingException/);
-    const next = await bin.call('store_audit', { namePrefix: 'a5thr/', limit: 20, cursor: r.structured?.nextCursor });
+    const next = await served.bin.call('store_audit', {
+      namePrefix: 'a5thr/',
+      limit: 20,
+      cursor: r.structured?.nextCursor,
+    });
     expect(next.isError, next.text).toBe(false);
     expect(next.structured?.scanned).toBe(20 - scanned);
     expect(next.structured?.findings).toEqual([]);
@@ -138,7 +137,7 @@ describe('a service that keeps throttling', () => {
     };
     let r: Awaited<ReturnType<SecretsBin['call']>>;
     try {
-      r = await bin.call('store_audit', { namePrefix: 'a5thr/', limit: 5 });
+      r = await served.bin.call('store_audit', { namePrefix: 'a5thr/', limit: 5 });
     } finally {
       sim.control.failFrom = undefined;
     }
@@ -156,7 +155,7 @@ describe('KMS refusals', () => {
       type: 'EncryptionFailure',
       message: `KMS key arn:aws:kms:eu-north-1:123456789012:key/1234 is disabled; value was ${value}`,
     };
-    const r = await bin.call('secrets_put', { name: 'a5/kms', value, mode: 'update' });
+    const r = await served.bin.call('secrets_put', { name: 'a5/kms', value, mode: 'update' });
     expect(r.text).toMatch(/^ERR_BACKEND_ERROR: could not store a new value in secret "a5\/kms": EncryptionFailure/);
     expect(r.text).toContain('nothing was stored');
     sim.control.failNext = {
@@ -164,10 +163,14 @@ describe('KMS refusals', () => {
       type: 'DecryptionFailure',
       message: "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
     };
-    const g = await bin.call('secrets_get', { name: 'a5/kms' });
+    const g = await served.bin.call('secrets_get', { name: 'a5/kms' });
     expect(g.text).toMatch(/^ERR_BACKEND_ERROR: could not read secret "a5\/kms": DecryptionFailure/);
     expect(sim.valueOf('a5/kms')).toBe(`Old-${VALUE}`);
-    assertNowhere([value], { results: bin.results(), stderr: bin.stderr(), audit: bin.auditText() });
+    assertNowhere([value], {
+      results: served.bin.results(),
+      stderr: served.bin.stderr(),
+      audit: served.bin.auditText(),
+    });
   });
 });
 
@@ -178,7 +181,7 @@ describe('ARNs of another partition, Region or account', () => {
       'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a5/nul',
       `arn:aws:secretsmanager:${sim.region}:210987654321:secret:a5/nul`,
     ]) {
-      const r = await bin.call('secrets_get', { name: arn });
+      const r = await served.bin.call('secrets_get', { name: arn });
       expect(r.text).toMatch(/^ERR_NOT_FOUND: could not read secret "arn:/);
     }
   });

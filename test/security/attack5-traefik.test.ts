@@ -9,25 +9,19 @@
  * - the regexp work of that check, and the regexps compiled per call, are bounded whatever Traefik's routers hold;
  * - TCP routers on an entrypoint HTTP routers share take the connection first (requests_diagnose says so).
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { describe, expect, it } from 'vitest';
-import { useSession } from '../fixtures/session.js';
 import type { TraefikSimulatorOptions } from '../simulators/traefik.js';
-import { connectStdio, type Fixture, fails, ok, startFixture } from '../traefik/harness.js';
+import { type Fixture, fails, ok } from '../traefik/harness.js';
+import { traefikSession } from './traefik-session.js';
 
 /** The real bin over stdio against a simulator whose docker provider holds `config`, for one describe block. */
 function dockerSession(
   config: Parameters<Fixture['sim']['setProvider']>[1],
   entryPoints?: TraefikSimulatorOptions['entryPoints'],
 ) {
-  return useSession<Fixture, Client>({
-    name: 'Traefik',
-    start: () => startFixture(entryPoints ? { entryPoints } : {}),
+  return traefikSession({
+    ...(entryPoints ? { entryPoints } : {}),
     seed: (fx) => fx.sim.setProvider('docker', config),
-    connect: (fx) => connectStdio(fx.env),
-    stop: (fx) => fx.close(),
-    disconnect: (c) => c.close(),
-    timeoutMs: 60_000,
   });
 }
 

@@ -5,24 +5,19 @@
  * shell commands our errors suggest), and a flood of replicas with the longest status messages the service model
  * allows (ReplicationStatusType StatusMessage: up to 4096 characters).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertNowhere, policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
-import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { describe, expect, it } from 'vitest';
+import { assertNowhere, policyFor } from '../secrets/harness.js';
+import { useSecretsBin } from './secrets-session.js';
 
 const VALUE = 'Att6-Heron-Ledger-47-Thistle!';
-const sim = new SecretsManagerSimulator();
-let bin: SecretsBin;
 let arn: string;
-
-beforeAll(async () => {
-  await sim.start();
-  arn = sim.seed('a6/target', VALUE);
-  bin = await startBin({ sim, policy: policyFor({ confirm: false, revealTo: ['ops'], allowForceDelete: true }) });
-}, 60_000);
-afterAll(async () => {
-  await bin?.close();
-  await sim.close();
+const served = useSecretsBin({
+  policy: policyFor({ confirm: false, revealTo: ['ops'], allowForceDelete: true }),
+  seed: (sim) => {
+    arn = sim.seed('a6/target', VALUE);
+  },
 });
+const { sim } = served;
 
 /** A DescribeSecret answer for a6/target (its ARN and stages as the simulator holds them) with these fields. */
 async function describedWith(fields: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -45,7 +40,7 @@ describe('Region fields that are no Region names never reach a suggested command
     ] as const) {
       sim.control.answerNext = { operation: 'DescribeSecret', json: await describedWith({ PrimaryRegion: hostile }) };
       const from = sim.control.operations.length;
-      const r = await bin.call(tool, args);
+      const r = await served.bin.call(tool, args);
       expect(r.isError, `${tool}: ${r.text}`).toBe(true);
       expect(r.text).toMatch(/^ERR_BACKEND_ERROR: Secrets Manager answered a PrimaryRegion for secret "a6\/target"/);
       expect(r.text).not.toContain('evil.example');
@@ -66,7 +61,7 @@ describe('Region fields that are no Region names never reach a suggested command
         ReplicationStatus: [{ Region: 'eu-west-1 && rm -rf ~', Status: 'InSync' }],
       }),
     };
-    const r = await bin.call('secrets_delete', { name: 'a6/target', recoveryWindowDays: 7 });
+    const r = await served.bin.call('secrets_delete', { name: 'a6/target', recoveryWindowDays: 7 });
     expect(r.text).toMatch(/^ERR_BACKEND_ERROR: Secrets Manager answered a replica Region for secret "a6\/target"/);
     expect(r.text).not.toContain('rm -rf');
     expect(sim.control.operations).not.toContain('DeleteSecret');
@@ -77,7 +72,7 @@ describe('Region fields that are no Region names never reach a suggested command
       operation: 'DescribeSecret',
       json: await describedWith({ ReplicationStatus: [{ Region: '$(reboot)', Status: 'Failed' }] }),
     };
-    const r = await bin.call('secrets_describe', { name: 'a6/target' });
+    const r = await served.bin.call('secrets_describe', { name: 'a6/target' });
     expect(r.isError, r.text).toBe(false);
     expect(r.text).not.toContain('reboot');
     expect(r.structured?.replication.replicas).toEqual([{ region: '(not a Region name)', status: 'Failed' }]);
@@ -94,7 +89,7 @@ describe('a flood of replicas', () => {
       StatusMessage: long,
     }));
     sim.control.answerNext = { operation: 'DescribeSecret', json: await describedWith({ ReplicationStatus }) };
-    const r = await bin.call('secrets_describe', { name: 'a6/target' });
+    const r = await served.bin.call('secrets_describe', { name: 'a6/target' });
     expect(r.isError, r.text.slice(0, 300)).toBe(false);
     const rep = r.structured?.replication as { replicas: { message: string }[]; note: string };
     expect(rep.replicas).toHaveLength(50);
@@ -105,6 +100,10 @@ describe('a flood of replicas', () => {
   });
 
   it('never shows the value', () => {
-    assertNowhere([VALUE], { results: bin.results(), stderr: bin.stderr(), audit: bin.auditText() });
+    assertNowhere([VALUE], {
+      results: served.bin.results(),
+      stderr: served.bin.stderr(),
+      audit: served.bin.auditText(),
+    });
   });
 });

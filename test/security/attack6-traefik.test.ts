@@ -12,41 +12,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useSession } from '../fixtures/session.js';
-import { confirmed, connectStdio, type Fixture, fails, ok, startFixture } from '../traefik/harness.js';
+import { confirmed, type Fixture, fails, ok } from '../traefik/harness.js';
 import { startTlsFixture, type TlsFixture, useTlsFixture } from '../traefik/tls-servers.js';
-
-/** The real bin over stdio against a fresh simulator, for one describe block; `seed` runs before it connects. */
-function session(opts: Parameters<typeof startFixture>[0] & { seed?: (fx: Fixture) => void } = {}) {
-  const { seed, ...start } = opts;
-  return useSession<Fixture, Client>({
-    name: 'Traefik',
-    start: () => startFixture(start),
-    ...(seed ? { seed } : {}),
-    connect: (fx) => connectStdio(fx.env),
-    stop: (fx) => fx.close(),
-    disconnect: (c) => c.close(),
-    timeoutMs: 60_000,
-  });
-}
+import { traefikSession, until } from './traefik-session.js';
 
 async function routerRule(fx: Fixture, name: string): Promise<string | undefined> {
   const res = await fetch(`${fx.sim.url}/api/http/routers/${encodeURIComponent(name)}`);
   return res.ok ? ((await res.json()) as { rule: string }).rule : undefined;
 }
 
-async function until(check: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('route files are Go templates to Traefik', () => {
-  const s = session({ env: { TRAEFIK_ROUTE_HOSTS_ALLOW: 'app.example.com', TRAEFIK_LOAD_TIMEOUT_MS: '1500' } });
+  const s = traefikSession({ env: { TRAEFIK_ROUTE_HOSTS_ALLOW: 'app.example.com', TRAEFIK_LOAD_TIMEOUT_MS: '1500' } });
 
   it('the simulator renders a hand-written file as Traefik does before decoding it', async () => {
     process.env.RH_ATTACK6_SIM_VAR = 'from-env';
@@ -54,7 +31,7 @@ describe('route files are Go templates to Traefik', () => {
       join(s.fx.dir, 'hand.yml'),
       'http:\n  routers:\n    hand:\n      rule: Host(`h.example.com`) && Path(`/{{ env "RH_ATTACK6_SIM_VAR" }}{{/* c */}}`)\n      service: hand\n  services:\n    hand:\n      loadBalancer:\n        servers: [{ url: "http://10.0.0.1" }]\n',
     );
-    await until(async () => (await routerRule(s.fx, 'hand@file')) !== undefined);
+    await until(async () => (await routerRule(s.fx, 'hand@file')) !== undefined, 3000);
     expect(await routerRule(s.fx, 'hand@file')).toBe('Host(`h.example.com`) && Path(`/from-env`)');
   });
 
@@ -103,7 +80,7 @@ describe('route files are Go templates to Traefik', () => {
 });
 
 describe('route files read by YAML 1.1 rules (gopkg.in/yaml.v3)', () => {
-  const s = session({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '1500' } });
+  const s = traefikSession({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '1500' } });
 
   it('routes named like a date or a binary number load under their names; the directory keeps loading', async () => {
     // yaml.v3 reads plain 2024-01-02 as a timestamp (paerser refuses it: the whole directory fails) and 0b1 as 1
@@ -119,7 +96,7 @@ describe('route files read by YAML 1.1 rules (gopkg.in/yaml.v3)', () => {
 });
 
 describe('regressions that hold: unknown TLS options, alias bombs', () => {
-  const s = session({
+  const s = traefikSession({
     env: { TRAEFIK_LOAD_TIMEOUT_MS: '1500' },
     seed: (fx) => fx.sim.setProvider('docker', { tls: { options: { strict: { minVersion: 'VersionTLS13' } } } }),
   });
@@ -161,7 +138,7 @@ describe('regressions that hold: unknown TLS options, alias bombs', () => {
 });
 
 describe("requests_diagnose: an entrypoint's encodedCharacters (v3.6.3+), IDN and Host headers", () => {
-  const s = session({
+  const s = traefikSession({
     entryPoints: [
       // static config `encodedCharacters: {allowEncodedSlash: false}`: the other options keep their default
       { name: 'web', address: ':80', http: { encodedCharacters: { allowEncodedSlash: false } } },
@@ -227,7 +204,7 @@ describe('host names with a trailing dot or upper case in the certificate tools'
   afterAll(async () => {
     await tlsFx?.close();
   });
-  const s = session({
+  const s = traefikSession({
     seed: (fx) => {
       useTlsFixture(fx, tlsFx);
       fx.sim.setProvider('docker', {

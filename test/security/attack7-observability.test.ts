@@ -5,36 +5,12 @@
  * JSON, UTF-16 and BOM bodies, bad gzip, duplicate series and fingerprints, unicode and empty label names,
  * ±1e308 and NaN values, unsorted and duplicate timestamps. What broke is below, each with its test.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Listening, listen } from '../observability/fixture.js';
-import { call, callError, makeServices } from '../observability/harness.js';
+import { describe, expect, it } from 'vitest';
+import { call, callError } from '../observability/harness.js';
+import { useFakeBackends } from './observability-fakes.js';
 
-let answer: (req: IncomingMessage, res: ServerResponse) => void;
-let fake: Listening;
-
-beforeAll(async () => {
-  fake = await listen((req, res) => answer(req, res));
-});
-
-afterAll(async () => {
-  await fake?.close();
-});
-
-const services = () =>
-  makeServices({
-    prometheus: { url: fake.url, timeoutMs: 5_000 },
-    alertmanager: { url: fake.url, timeoutMs: 5_000 },
-    loki: { url: fake.url, timeoutMs: 5_000 },
-    tempo: { url: fake.url, timeoutMs: 5_000 },
-  });
-
-/** Answers every request with this status and JSON text (written as is: it need not be what JSON.stringify makes). */
-function answerJson(status: number, text: string): void {
-  answer = (_req, res) => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(text);
-  };
-}
+const backends = useFakeBackends();
+const { services, answerJson } = backends;
 
 /** A JSON list nested `depth` levels: JSON.parse reads it without recursing, JSON.stringify recurses. */
 const deepList = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -71,7 +47,7 @@ describe('answers nested thousands of levels deep', () => {
     const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
     const span = `{"traceId":"${b64(traceId)}","spanId":"${b64('cd'.repeat(8))}","name":"GET /pay","kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000500000000","attributes":[{"key":"http.route","value":${deep}},{"key":"http.method","value":{"stringValue":"GET"}}],"status":{"code":"STATUS_CODE_ERROR"}}`;
     const body = `{"trace":{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},"scopeSpans":[{"spans":[${span}]}]}]},"metrics":{}}`;
-    answer = (req, res) => {
+    backends.answer = (req, res) => {
       if (req.url?.startsWith('/api/v2/traces/')) res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       else res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
     };
@@ -141,7 +117,7 @@ describe('answers of the wrong type', () => {
 describe('a write that succeeded, then a read that failed', () => {
   it('alerts_create_silence answers with the silence it created when reading it back fails (no second one made)', async () => {
     const posted: unknown[] = [];
-    answer = (req, res) => {
+    backends.answer = (req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => {
         body += c;

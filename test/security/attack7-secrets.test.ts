@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertNowhere, policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
 import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { useSecretsBin } from './secrets-session.js';
 
 const VALUE = 'Zq7-Horse-Battery-Staple-9xK2-Tr0ub4dor-attack7';
 const API_KEY = 'ak7-Sup3rSecretApiKey-0aa1bb2cc3dd';
@@ -19,21 +20,15 @@ function fragmentsIn(text: string, value: string): string[] {
   return out;
 }
 
-const sim = new SecretsManagerSimulator();
-let bin: SecretsBin;
-
-beforeAll(async () => {
-  await sim.start();
-  sim.seed('a7/plain', 'Old-Value-a7-000000000!');
-  sim.seed('a7/json', JSON_VALUE);
-  for (let i = 0; i < 3; i++) sim.seed(`a7/page/s${i}`, `Page-Value-a7-${i}-xxxxxxxx`);
-  bin = await startBin({ sim, policy: policyFor({ confirm: false, revealTo: ['ops'] }) });
-}, 60_000);
-
-afterAll(async () => {
-  await bin?.close();
-  await sim.close();
+const served = useSecretsBin({
+  policy: policyFor({ confirm: false, revealTo: ['ops'] }),
+  seed: (sim) => {
+    sim.seed('a7/plain', 'Old-Value-a7-000000000!');
+    sim.seed('a7/json', JSON_VALUE);
+    for (let i = 0; i < 3; i++) sim.seed(`a7/page/s${i}`, `Page-Value-a7-${i}-xxxxxxxx`);
+  },
 });
+const { sim } = served;
 
 describe('an error that quotes part of the value sent', () => {
   it('secrets_put: a ValidationException quoting the first 24 characters of the value shows none of them', async () => {
@@ -42,14 +37,14 @@ describe('an error that quotes part of the value sent', () => {
       type: 'ValidationException',
       message: `1 validation error detected: Value '${VALUE.slice(0, 24)}...' at 'secretString' failed to satisfy constraint`,
     };
-    const r = await bin.call('secrets_put', { name: 'a7/plain', value: VALUE, mode: 'update' });
+    const r = await served.bin.call('secrets_put', { name: 'a7/plain', value: VALUE, mode: 'update' });
     expect(r.isError, r.text).toBe(true);
     expect(r.text).toMatch(
       /^ERR_INVALID_INPUT: could not store a new value in secret "a7\/plain": ValidationException/,
     );
     expect(fragmentsIn(r.text, VALUE)).toEqual([]);
-    expect(fragmentsIn(bin.stderr(), VALUE)).toEqual([]);
-    expect(fragmentsIn(bin.auditText(), VALUE)).toEqual([]);
+    expect(fragmentsIn(served.bin.stderr(), VALUE)).toEqual([]);
+    expect(fragmentsIn(served.bin.auditText(), VALUE)).toEqual([]);
   });
 
   it('secrets_rotate of one JSON key: an error quoting another key of the object shows none of it', async () => {
@@ -58,31 +53,31 @@ describe('an error that quotes part of the value sent', () => {
       type: 'InvalidParameterException',
       message: `Invalid secret: field apiKey '${API_KEY}' looks malformed`,
     };
-    const r = await bin.call('secrets_rotate', { name: 'a7/json', jsonKey: 'password' });
+    const r = await served.bin.call('secrets_rotate', { name: 'a7/json', jsonKey: 'password' });
     expect(r.isError, r.text).toBe(true);
     expect(r.text).toMatch(
       /^ERR_INVALID_INPUT: could not store a new value in secret "a7\/json": InvalidParameterException/,
     );
     expect(fragmentsIn(r.text, API_KEY)).toEqual([]);
-    expect(fragmentsIn(bin.stderr(), API_KEY)).toEqual([]);
+    expect(fragmentsIn(served.bin.stderr(), API_KEY)).toEqual([]);
     expect(sim.valueOf('a7/json')).toBe(JSON_VALUE);
   });
 
   it('an error whose name (__type) carries the value: refused without repeating it', async () => {
     sim.control.failNext = { operation: 'PutSecretValue', type: VALUE.replace(/-/g, ''), message: 'no' };
     const value = VALUE.replace(/-/g, '');
-    const r = await bin.call('secrets_put', { name: 'a7/plain', value, mode: 'update' });
+    const r = await served.bin.call('secrets_put', { name: 'a7/plain', value, mode: 'update' });
     expect(r.isError, r.text).toBe(true);
     expect(r.text).toMatch(/^ERR_BACKEND_ERROR: could not store a new value in secret "a7\/plain"/);
     expect(r.text).toContain('nothing was stored');
     expect(fragmentsIn(r.text, value)).toEqual([]);
-    expect(fragmentsIn(bin.stderr(), value)).toEqual([]);
-    expect(fragmentsIn(bin.auditText(), value)).toEqual([]);
+    expect(fragmentsIn(served.bin.stderr(), value)).toEqual([]);
+    expect(fragmentsIn(served.bin.auditText(), value)).toEqual([]);
   });
 
   it('a value holding a known error name still creates its secret (upsert after ResourceNotFoundException)', async () => {
     const value = 'ResourceNotFoundException-is-my-Passw0rd!';
-    const r = await bin.call('secrets_put', { name: 'a7/new-resource', value, mode: 'upsert' });
+    const r = await served.bin.call('secrets_put', { name: 'a7/new-resource', value, mode: 'upsert' });
     expect(r.isError, r.text).toBe(false);
     expect(r.structured).toMatchObject({ name: 'a7/new-resource', created: true });
     expect(sim.valueOf('a7/new-resource')).toBe(value);
@@ -90,9 +85,9 @@ describe('an error that quotes part of the value sent', () => {
 
   it('no value anywhere', () => {
     assertNowhere([VALUE, API_KEY, VALUE.replace(/-/g, '')], {
-      results: bin.results(),
-      stderr: bin.stderr(),
-      audit: bin.auditText(),
+      results: served.bin.results(),
+      stderr: served.bin.stderr(),
+      audit: served.bin.auditText(),
     });
   });
 });
@@ -105,22 +100,22 @@ describe('a value far above the 64 KiB the service holds (an endpoint that is no
   });
 
   it('secrets_get masks it; a reveal answers within the output budget or refuses, never a cut value', async () => {
-    const masked = await bin.call('secrets_get', { name: 'a7/huge' });
+    const masked = await served.bin.call('secrets_get', { name: 'a7/huge' });
     expect(masked.isError, masked.text.slice(0, 300)).toBe(false);
     expect(masked.structured).toMatchObject({ kind: 'string', length: huge.length });
-    const ask = await bin.call('secrets_get', { name: 'a7/huge', reveal: true });
+    const ask = await served.bin.call('secrets_get', { name: 'a7/huge', reveal: true });
     const token = ask.structured?.revealToken as string;
     expect(token).toBeTruthy();
-    const shown = await bin.call('secrets_get', { name: 'a7/huge', reveal: true, revealToken: token });
+    const shown = await served.bin.call('secrets_get', { name: 'a7/huge', reveal: true, revealToken: token });
     const revealed = shown.structured?.value as string | undefined;
     if (!shown.isError) expect(revealed).toBe(huge);
     else expect(shown.text.length).toBeLessThan(2000);
   });
 
   it('store_audit reads it without failing the audit', async () => {
-    const r = await bin.call('store_audit', { namePrefix: 'a7/huge' });
+    const r = await served.bin.call('store_audit', { namePrefix: 'a7/huge' });
     expect(r.isError, r.text.slice(0, 300)).toBe(false);
-    expect(bin.results().includes(huge.slice(0, 64))).toBe(false);
+    expect(served.bin.results().includes(huge.slice(0, 64))).toBe(false);
   });
 });
 
@@ -145,7 +140,7 @@ describe('a GetSecretValue answer whose value is not text', () => {
           ...body,
         },
       };
-      const r = await bin.call('secrets_get', { name: 'a7/plain' });
+      const r = await served.bin.call('secrets_get', { name: 'a7/plain' });
       expect(r.isError, JSON.stringify(body)).toBe(true);
       expect(r.text).toMatch(
         /^ERR_BACKEND_ERROR: could not read secret "a7\/plain": Secrets Manager answered a SecretString that is not text \(a (number|boolean|array|object), not shown\)/,
@@ -153,9 +148,9 @@ describe('a GetSecretValue answer whose value is not text', () => {
       expect(r.text).toContain('check that the endpoint is Secrets Manager');
     }
     assertNowhere(['987654321987654', 'arr-secret-a7-123456', 'obj-secret-a7-123456'], {
-      results: bin.results(),
-      stderr: bin.stderr(),
-      audit: bin.auditText(),
+      results: served.bin.results(),
+      stderr: served.bin.stderr(),
+      audit: served.bin.auditText(),
     });
   });
 });
@@ -179,19 +174,23 @@ describe('a GetSecretValue answer whose binary value is not base64, or that hold
       [{ SecretBinary: [77, 88, 99] }, 'array'],
     ] as const) {
       sim.control.answerNext = answer(body);
-      const r = await bin.call('secrets_get', { name: 'a7/plain' });
+      const r = await served.bin.call('secrets_get', { name: 'a7/plain' });
       expect(r.isError, r.text).toBe(true);
       expect(r.text).toContain(
         `could not read secret "a7/plain": Secrets Manager answered a SecretBinary that is not base64 bytes (a ${type}, not shown)`,
       );
     }
     await new Promise((done) => setTimeout(done, 100));
-    assertNowhere(['1234567890123'], { results: bin.results(), stderr: bin.stderr(), audit: bin.auditText() });
+    assertNowhere(['1234567890123'], {
+      results: served.bin.results(),
+      stderr: served.bin.stderr(),
+      audit: served.bin.auditText(),
+    });
   });
 
   it('an answer with neither SecretString nor SecretBinary is not read as an empty value', async () => {
     sim.control.answerNext = answer({});
-    const r = await bin.call('secrets_get', { name: 'a7/plain' });
+    const r = await served.bin.call('secrets_get', { name: 'a7/plain' });
     expect(r.isError, r.text).toBe(true);
     expect(r.text).toContain('Secrets Manager answered neither SecretString nor SecretBinary');
   });
@@ -211,12 +210,12 @@ describe('a NextToken as long as the service allows', () => {
         NextToken: token,
       },
     };
-    const first = await bin.call('secrets_list', { namePrefix: 'a7/page/', limit: 1 });
+    const first = await served.bin.call('secrets_list', { namePrefix: 'a7/page/', limit: 1 });
     expect(first.isError, first.text).toBe(false);
     const cursor = first.structured?.nextCursor as string;
     expect(cursor).toBeTruthy();
     sim.control.answerNext = { operation: 'ListSecrets', json: { SecretList: [] } };
-    const second = await bin.call('secrets_list', { namePrefix: 'a7/page/', limit: 1, cursor });
+    const second = await served.bin.call('secrets_list', { namePrefix: 'a7/page/', limit: 1, cursor });
     expect(second.isError, second.text).toBe(false);
     const sent = JSON.parse(sim.control.requests.at(-1)?.body ?? '{}') as { NextToken?: string };
     expect(sent.NextToken).toBe(token);

@@ -14,30 +14,11 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useSession } from '../fixtures/session.js';
-import { confirmed, connectStdio, type Fixture, fails, ok, type Structured, startFixture } from '../traefik/harness.js';
-
-function session(opts: Parameters<typeof startFixture>[0] = {}) {
-  return useSession<Fixture, Client>({
-    name: 'Traefik',
-    start: () => startFixture(opts),
-    connect: (fx) => connectStdio(fx.env),
-    stop: (fx) => fx.close(),
-    disconnect: (c) => c.close(),
-    timeoutMs: 60_000,
-  });
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { confirmed, connectStdio, fails, ok, type Structured } from '../traefik/harness.js';
+import { traefikSession, until } from './traefik-session.js';
 
 describe('keyed cursors cannot be carried across listings', () => {
-  const s = session();
+  const s = traefikSession();
 
   it('a cursor of one tool, protocol or filter is refused by another', async () => {
     const routers = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, { rule: `Host(\`${n}.x\`)`, service: n }]));
@@ -60,7 +41,7 @@ describe('keyed cursors cannot be carried across listings', () => {
 });
 
 describe('the blocking-file scan is bounded and shows names as they are', () => {
-  const s = session({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
+  const s = traefikSession({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
   let slow: Client;
   beforeAll(async () => {
     slow = await connectStdio({ ...s.fx.env, TRAEFIK_LOAD_TIMEOUT_MS: '600', RAVENHELM_CALL_TIMEOUT_MS: '60000' });
@@ -132,7 +113,7 @@ describe('the blocking-file scan is bounded and shows names as they are', () => 
 });
 
 describe('pathological YAML in the directory does not take the server down', () => {
-  const s = session({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
+  const s = traefikSession({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
 
   it('a taken-over file of deeply nested sequences: the plan answers and the server lives on', async () => {
     const nested = '- '.repeat(100_000);

@@ -4,35 +4,12 @@
  * Probed and found sound: regexes RE2 refuses to nest past 1,000 repeats (`(a{1000}){1000}` never reaches the
  * silence guard), rule and series keys with lone surrogates and duplicate label sets (distinct keys).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Listening, listen } from '../observability/fixture.js';
-import { call, callError, makeServices } from '../observability/harness.js';
+import { describe, expect, it } from 'vitest';
+import { call, callError } from '../observability/harness.js';
+import { useFakeBackends } from './observability-fakes.js';
 
-let answer: (req: IncomingMessage, res: ServerResponse) => void;
-let fake: Listening;
-
-beforeAll(async () => {
-  fake = await listen((req, res) => answer(req, res));
-});
-
-afterAll(async () => {
-  await fake?.close();
-});
-
-const services = () =>
-  makeServices({
-    prometheus: { url: fake.url, timeoutMs: 5_000 },
-    alertmanager: { url: fake.url, timeoutMs: 5_000 },
-    loki: { url: fake.url, timeoutMs: 5_000 },
-    tempo: { url: fake.url, timeoutMs: 5_000 },
-  });
-
-function answerJson(status: number, text: string): void {
-  answer = (_req, res) => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(text);
-  };
-}
+const backends = useFakeBackends();
+const { services, answerJson } = backends;
 
 const alerting = (name: string, state: string, health = 'ok') => ({
   type: 'alerting',
@@ -89,7 +66,7 @@ describe('hostile silence matchers', () => {
     // instructions (4.4 s of one core here, per matcher, 20 matchers a call, on a LOW tool too), and the silence
     // guard then listed its one value, a 970,000-character string built a thousand times over (13 s more).
     const requests: string[] = [];
-    answer = (req, res) => {
+    backends.answer = (req, res) => {
       requests.push(`${req.method} ${req.url}`);
       res.writeHead(500).end();
     };
@@ -110,7 +87,7 @@ describe('hostile silence matchers', () => {
 
   it('open regexes that pass every probe of the old guard are refused; a list of exact values is sent as written', async () => {
     const posted: unknown[] = [];
-    answer = (req, res) => {
+    backends.answer = (req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => {
         body += c.toString();

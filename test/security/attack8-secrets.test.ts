@@ -5,9 +5,9 @@
  * value percent-encoded (a proxy echoing a form body), a message quoting a long value twice. What each leaves in
  * responses, errors, logs and audit records.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertNowhere, policyFor, type SecretsBin, startBin } from '../secrets/harness.js';
-import { SecretsManagerSimulator } from '../simulators/secrets-manager.js';
+import { describe, expect, it } from 'vitest';
+import { assertNowhere, policyFor } from '../secrets/harness.js';
+import { useSecretsBin } from './secrets-session.js';
 
 /** Every `k`-character piece of `value` that `text` holds, by offset. */
 function piecesIn(text: string, value: string, k = 8): string[] {
@@ -16,30 +16,21 @@ function piecesIn(text: string, value: string, k = 8): string[] {
   return out;
 }
 
-const sim = new SecretsManagerSimulator();
-let bin: SecretsBin;
-
-beforeAll(async () => {
-  await sim.start();
-  sim.seed('a8/plain', 'Old-Value-a8-000000000!');
-  bin = await startBin({
-    sim,
-    policy: policyFor({ confirm: false, revealTo: ['ops'] }),
-    env: { SECRETS_MAX_ATTEMPTS: '1' },
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await bin?.close();
-  await sim.close();
+const served = useSecretsBin({
+  policy: policyFor({ confirm: false, revealTo: ['ops'] }),
+  env: { SECRETS_MAX_ATTEMPTS: '1' },
+  seed: (sim) => {
+    sim.seed('a8/plain', 'Old-Value-a8-000000000!');
+  },
 });
+const { sim } = served;
 
 describe('an error name that is a member of every JS object', () => {
   // The SDK names the error by the answer's __type (AWS JSON 1.1): any string the endpoint sends.
   it('is read as an unknown name, never as an entry of the error table ("; undefined")', async () => {
     for (const type of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       sim.control.failNext = { operation: 'DescribeSecret', type, message: 'odd' };
-      const r = await bin.call('secrets_describe', { name: 'a8/plain' });
+      const r = await served.bin.call('secrets_describe', { name: 'a8/plain' });
       expect(r.isError, r.text).toBe(true);
       expect(r.text, type).toBe(`ERR_BACKEND_ERROR: could not describe secret "a8/plain": ${type} (odd)`);
     }
@@ -50,14 +41,14 @@ describe('an error name far longer than any AWS sends', () => {
   it('is not shown: the error stays short and says what to check', async () => {
     const type = `Long${'x'.repeat(200_000)}Exception`;
     sim.control.failNext = { operation: 'DescribeSecret', type, message: 'odd' };
-    const r = await bin.call('secrets_describe', { name: 'a8/plain' });
+    const r = await served.bin.call('secrets_describe', { name: 'a8/plain' });
     expect(r.isError).toBe(true);
     expect(r.text.length, r.text.slice(0, 200)).toBeLessThan(1_000);
     expect(r.text).toMatch(
       /^ERR_BACKEND_ERROR: could not describe secret "a8\/plain": Secrets Manager answered an error whose name .* is no AWS error name \(not shown\)/,
     );
-    expect(bin.stderr()).not.toContain('x'.repeat(1_000));
-    expect(bin.auditText()).not.toContain('x'.repeat(1_000));
+    expect(served.bin.stderr()).not.toContain('x'.repeat(1_000));
+    expect(served.bin.auditText()).not.toContain('x'.repeat(1_000));
   });
 });
 
@@ -70,15 +61,15 @@ describe('a message quoting the value as a proxy echoes a form body (percent-enc
       type: 'ValidationException',
       message: `1 validation error: body SecretString=${encoded.slice(4, 40)}... failed to satisfy constraint`,
     };
-    const r = await bin.call('secrets_put', { name: 'a8/plain', value: VALUE, mode: 'update' });
+    const r = await served.bin.call('secrets_put', { name: 'a8/plain', value: VALUE, mode: 'update' });
     expect(r.isError, r.text).toBe(true);
     expect(r.text).toMatch(
       /^ERR_INVALID_INPUT: could not store a new value in secret "a8\/plain": ValidationException/,
     );
     for (const [channel, text] of [
       ['result', r.text],
-      ['stderr', bin.stderr()],
-      ['audit', bin.auditText()],
+      ['stderr', served.bin.stderr()],
+      ['audit', served.bin.auditText()],
     ] as const) {
       expect(piecesIn(text, encoded), channel).toEqual([]);
       expect(piecesIn(text, VALUE), channel).toEqual([]);
@@ -95,7 +86,7 @@ describe('a message quoting a long value whole, then its start again', () => {
       type: 'ValidationException',
       message: `${value} ${value.slice(0, 40)}`,
     };
-    const r = await bin.call('secrets_put', { name: 'a8/plain', value, mode: 'update' });
+    const r = await served.bin.call('secrets_put', { name: 'a8/plain', value, mode: 'update' });
     expect(r.isError, r.text.slice(0, 300)).toBe(true);
     expect(r.text).toContain('ValidationException ([redacted] [redacted]);');
     assertNowhere([value.slice(0, 5)], { result: r.text });
@@ -104,8 +95,8 @@ describe('a message quoting a long value whole, then its start again', () => {
 
 it('no value anywhere', () => {
   assertNowhere(['Pass word/with+plus=and&amp; "quotes" #8-Tr0ub4dor'], {
-    results: bin.results(),
-    stderr: bin.stderr(),
-    audit: bin.auditText(),
+    results: served.bin.results(),
+    stderr: served.bin.stderr(),
+    audit: served.bin.auditText(),
   });
 });

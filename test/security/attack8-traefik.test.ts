@@ -9,29 +9,8 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
-import { useSession } from '../fixtures/session.js';
-import { confirmed, connectStdio, type Fixture, ok, type Structured, startFixture } from '../traefik/harness.js';
-
-function session(opts: Parameters<typeof startFixture>[0] = {}) {
-  return useSession<Fixture, Client>({
-    name: 'Traefik',
-    start: () => startFixture(opts),
-    connect: (fx) => connectStdio(fx.env),
-    stop: (fx) => fx.close(),
-    disconnect: (c) => c.close(),
-    timeoutMs: 60_000,
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(25);
-  }
-}
+import { confirmed, ok, type Structured } from '../traefik/harness.js';
+import { sleep, traefikSession, until } from './traefik-session.js';
 
 /** The bin's peak resident memory (VmHWM), in MB. */
 function peakMb(client: Client): number {
@@ -44,7 +23,7 @@ function peakMb(client: Client): number {
 const strayBrackets = (size: number) => `[${']'.repeat(size - 1)}`;
 
 describe('hand-written YAML the parser would take minutes over', () => {
-  const s = session({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
+  const s = traefikSession({ env: { TRAEFIK_LOAD_TIMEOUT_MS: '600' } });
 
   it('the plan of a taken-over 256 KiB file answers in seconds, without it; other calls are not held', async () => {
     writeFileSync(join(s.fx.dir, 'hostile.yaml'), strayBrackets(256 * 1024));
@@ -69,7 +48,7 @@ describe('hand-written YAML the parser would take minutes over', () => {
   it('the blocking-file scan stops within its budget and names the file as unchecked', async () => {
     // within the scan's parse bound (64 KiB); the simulator, like yaml.v3, stops at the first error
     writeFileSync(join(s.fx.dir, 'a-hostile.yaml'), strayBrackets(60 * 1024));
-    await until(() => s.fx.sim.fileError !== undefined);
+    await until(() => s.fx.sim.fileError !== undefined, 10_000);
     try {
       const started = Date.now();
       const { result } = await confirmed(s.client, 'routes_apply', {

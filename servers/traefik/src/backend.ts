@@ -97,6 +97,12 @@ function checkedItem(value: unknown, path: string, index?: number): Item {
 /** The most items one tool reads through Traefik's pages (100 per page). */
 export const MAX_ITEMS = 5000;
 const PER_PAGE = 100;
+/**
+ * Pages read beyond those `max` items fill: Traefik's pages are full but the last, so only a reload that moved
+ * items between pages (kept once) needs more. An answer that keeps sending empty or repeated pages with a next
+ * page ahead is not Traefik's: it is cut there, as truncated, instead of being followed until the call times out.
+ */
+const EXTRA_PAGES = 5;
 /** Reads of a list that changed under its pages before the caller is told to retry. */
 const LIST_ATTEMPTS = 3;
 /** Traefik's answer for a page past the end of the list. */
@@ -192,6 +198,7 @@ export class TraefikApi {
     // An item a reload moved from one page to the next would come twice: kept once.
     const seen = new Set<string>();
     let page = 1;
+    let pagesRead = 0;
     for (;;) {
       let got: { body: Item[]; nextPage: number };
       try {
@@ -217,6 +224,7 @@ export class TraefikApi {
       }
       if (items.length >= max) return { items, truncated: nextPage > page };
       if (nextPage <= page) return { items, truncated: false };
+      if (++pagesRead >= Math.ceil(max / PER_PAGE) + EXTRA_PAGES) return { items, truncated: true };
       page = nextPage;
     }
   }

@@ -138,7 +138,8 @@ function tokenize(src: string): Token[] {
     } else if (ch === '`') {
       const end = src.indexOf('`', i + 1);
       if (end < 0) throw new RuleError('raw string literal not terminated', col);
-      out.push({ kind: 'string', text: src.slice(i + 1, end), col });
+      // Go discards carriage returns inside raw string literals (the spec's "String literals")
+      out.push({ kind: 'string', text: src.slice(i + 1, end).replaceAll('\r', ''), col });
       i = end + 1;
     } else if (ch === '"') {
       const { text, next } = readQuoted(src, i);
@@ -180,12 +181,30 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   '"': '"',
 };
 
-/** A Go interpreted string literal starting at `start` (the opening quote). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A Go interpreted string literal starting at `start` (the opening quote), as strconv.Unquote reads it: `\x` is one
+ * byte (`"\xc3\xa9"` is "é"), so runs of them are decoded as UTF-8; bytes that are not UTF-8 are refused (Go keeps
+ * them, a string here cannot). `\u` and `\U` name a code point, never a surrogate.
+ */
 function readQuoted(src: string, start: number): { text: string; next: number } {
   let text = '';
+  let bytes: number[] = [];
+  const flush = (col: number) => {
+    if (bytes.length === 0) return;
+    try {
+      text += UTF8.decode(new Uint8Array(bytes));
+    } catch {
+      throw new RuleError('\\x escapes that are not UTF-8 in a double-quoted string', col);
+    }
+    bytes = [];
+  };
   let i = start + 1;
   while (i < src.length) {
     const ch = src[i] as string;
+    const esc = ch === '\\' ? (src[i + 1] ?? '') : '';
+    if (esc !== 'x') flush(i + 1);
     if (ch === '"') return { text, next: i + 1 };
     if (ch === '\n') break;
     if (ch !== '\\') {
@@ -193,7 +212,6 @@ function readQuoted(src: string, start: number): { text: string; next: number } 
       i++;
       continue;
     }
-    const esc = src[i + 1] ?? '';
     if (esc in SIMPLE_ESCAPES) {
       text += SIMPLE_ESCAPES[esc];
       i += 2;
@@ -202,7 +220,11 @@ function readQuoted(src: string, start: number): { text: string; next: number } 
     const hexLen = esc === 'x' ? 2 : esc === 'u' ? 4 : esc === 'U' ? 8 : 0;
     const hex = src.slice(i + 2, i + 2 + hexLen);
     if (hexLen > 0 && hex.length === hexLen && /^[0-9a-fA-F]+$/.test(hex)) {
-      text += String.fromCodePoint(Number.parseInt(hex, 16));
+      const code = Number.parseInt(hex, 16);
+      if (esc === 'x') bytes.push(code);
+      else if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+        throw new RuleError(`escape sequence \\${esc}${hex} is an invalid Unicode code point`, i + 1);
+      } else text += String.fromCodePoint(code);
       i += 2 + hexLen;
       continue;
     }

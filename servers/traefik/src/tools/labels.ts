@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from './define.js';
+import { v3DoubleQuoted } from './route-yaml.js';
 import { checkRule, EntryPoints, Middlewares, RouteName, Rule, Tls } from './routes.js';
 
 export const labelsGenerate = defineTool({
@@ -36,8 +37,9 @@ export const labelsGenerate = defineTool({
     }
     labels.push(`${r}.service=${input.name}`, `${s}.loadbalancer.server.port=${input.port}`);
     if (input.scheme) labels.push(`${s}.loadbalancer.server.scheme=${input.scheme}`);
-    // Compose interpolates "$": a regex like `^/api$` must be written "$$" in a compose file.
-    const compose = `labels:\n${labels.map((l) => `  - ${JSON.stringify(l.replaceAll('$', '$$$$'))}`).join('\n')}\n`;
+    // Compose interpolates "$": a regex like `^/api$` must be written "$$" in a compose file. Compose reads the file
+    // with yaml.v3, which JSON's quoting does not suit for NEL, LS, PS and C1 controls (v3DoubleQuoted).
+    const compose = `labels:\n${labels.map((l) => `  - ${v3DoubleQuoted(l.replaceAll('$', '$$$$'))}`).join('\n')}\n`;
     return { labels, compose };
   },
 });

@@ -13,6 +13,7 @@ import { Document, parseDocument, visit } from 'yaml';
  * plain when YAML 1.2 would read it back as one, so a string either schema reads otherwise is quoted.
  */
 function readsAsString(text: string): boolean {
+  if (V3_UNSAFE.test(text)) return false;
   // Longer strings are quoted without asking the parser: quoting reads back the same, and a hostile value
   // (2,048 characters of "]", one error each) cost the parser 160 ms per string on the event loop.
   if (text.length > PLAIN_MAX) return false;
@@ -36,15 +37,37 @@ function readsBackAs(text: string, version: '1.1' | '1.2'): boolean {
   }
 }
 
-/** YAML for a route file: every string Traefik would not read back as written is double-quoted. */
+/**
+ * Characters yaml.v3 does not take as written (yamlprivateh.go, readerc.go): NEL, LS and PS are line breaks to it
+ * (is_break), so a plain or quoted value holding one is cut or folded there, and what follows a break in a plain
+ * value is read as more YAML (a comment, then routers of the caller's choosing); DEL, the other C1 controls and
+ * U+FFFE/U+FFFF are refused by its reader ("control characters are not allowed"), which fails the whole directory.
+ * This YAML library writes them raw, even in double quotes: they are written as escapes there instead.
+ */
+const V3_UNSAFE = /[\x7f-\x9f\u2028\u2029\ufffe\uffff]/;
+const V3_UNSAFE_ALL = new RegExp(V3_UNSAFE.source, 'g');
+const V3_ESCAPE: Record<string, string> = { '\x85': '\\N', '\u2028': '\\L', '\u2029': '\\P' };
+const escapeV3 = (c: string) =>
+  V3_ESCAPE[c] ?? (c < '\u0100' ? `\\x${c.charCodeAt(0).toString(16)}` : `\\u${c.charCodeAt(0).toString(16)}`);
+/** A YAML double-quoted scalar of `text` that yaml.v3 reads back as `text` (JSON's escapes, and those above). */
+export function v3DoubleQuoted(text: string): string {
+  return JSON.stringify(text).replace(V3_UNSAFE_ALL, escapeV3);
+}
+
+/**
+ * YAML for a route file: every string Traefik would not read back as written is double-quoted, with the characters
+ * yaml.v3 reads otherwise escaped (the kit refuses lone surrogates in every argument: none reaches here).
+ */
 export function traefikYaml(value: unknown): string {
   const doc = new Document(value);
   visit(doc, {
     Scalar(_k, node) {
-      if (typeof node.value === 'string' && !readsAsString(node.value)) node.type = 'QUOTE_DOUBLE';
+      if (typeof node.value !== 'string') return;
+      if (!readsAsString(node.value)) node.type = 'QUOTE_DOUBLE';
     },
   });
-  return doc.toString({ lineWidth: 0 });
+  // Every string holding such a character is double-quoted above; keys and the marker line never hold one.
+  return doc.toString({ lineWidth: 0 }).replace(V3_UNSAFE_ALL, escapeV3);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { type ToolContext, ToolError } from '@ravenhelm/kit';
+import { type PlannedContext, type ToolContext, ToolError } from '@ravenhelm/kit';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { clipDiff, lineDiff } from '../diff.js';
@@ -113,6 +113,8 @@ export function renderRoute(input: Omit<ApplyInput, 'dryRun' | 'takeOver' | 'sha
 
 interface Prepared {
   file: string;
+  /** The file's content when this was prepared (undefined: no file). */
+  before: string | undefined;
   after: string;
   action: Result['action'];
   /** From what a caller may see of the file now (`shownContent`) to what will be written. */
@@ -225,7 +227,34 @@ async function prepareApply(input: ApplyInput, ctx: ToolContext<TraefikServices>
   // Both sides as a caller may see them: a shared key the new rule routes on is not echoed either.
   const afterShown = renderRoute({ ...input, rule: shownRule(input.rule), servers: input.servers.map(redactText) });
   const diff = clipDiff(lineDiff(shownBefore, afterShown), diffBudget(ctx));
-  return { file: await files.pathOf(input.name), after, action, diff, shadowed };
+  return { file: await files.pathOf(input.name), before: existing?.content, after, action, diff, shadowed };
+}
+
+/** Changes to one route file, one at a time in this process: the file is read, checked and written in turn. */
+const changing = new Map<string, Promise<unknown>>();
+
+async function oneAtATime<T>(key: string, run: () => Promise<T>): Promise<T> {
+  const mine = (changing.get(key) ?? Promise.resolve()).then(run, run);
+  const tail = mine.catch(() => undefined);
+  changing.set(key, tail);
+  try {
+    return await mine;
+  } finally {
+    if (changing.get(key) === tail) changing.delete(key);
+  }
+}
+
+/**
+ * A confirmed call acts only on the file people confirmed a plan for: `planned` is the plan the kit checked (the
+ * file as it was then); `now` is read again under the file's turn. Another call (or process) that wrote or removed
+ * the file in between makes the confirmed diff a lie: nothing is done.
+ */
+function refuseIfChanged(planned: { before: string | undefined } | undefined, now: string | undefined, file: string) {
+  if (planned === undefined || planned.before === now) return;
+  throw new ToolError(
+    'ERR_CONFLICT',
+    `${file} changed after the plan was confirmed (another change wrote or removed it meanwhile): nothing was done; call again without the confirmation token to see the new plan`,
+  );
 }
 
 const joinNotes = (...notes: (string | undefined)[]) => notes.filter(Boolean).join('. ') || undefined;
@@ -296,22 +325,25 @@ export const routesApply = defineTool({
   }),
   plan: async (input, ctx) => {
     const p = await prepareApply(input, ctx);
-    return `${p.action} ${p.file}:\n${p.diff}${p.shadowed ? `\n${p.shadowed}` : ''}`;
+    return { text: `${p.action} ${p.file}:\n${p.diff}${p.shadowed ? `\n${p.shadowed}` : ''}`, bound: p };
   },
-  handler: async (input, ctx) => {
-    const p = await prepareApply(input, ctx);
-    const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
-    if (input.dryRun) {
-      const note = joinNotes(p.shadowed, 'dry run: nothing written; call again with dryRun: false');
-      return { ...base, written: false, note };
-    }
-    if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
-    const router = { path: 'api/http/routers', name: `${input.name}@file` };
-    const loaded = await waitForLoad(router, { rule: input.rule }, p.file, ctx);
-    const note = joinNotes(p.shadowed, loaded.note);
-    return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
-  },
+  handler: async (input, ctx) => oneAtATime(`${filesOf(ctx).directory}\0${input.name}`, () => apply(input, ctx)),
 });
+
+async function apply(input: ApplyInput, ctx: ToolContext<TraefikServices> & PlannedContext<Prepared>): Promise<Result> {
+  const p = await prepareApply(input, ctx);
+  if (!input.dryRun) refuseIfChanged(ctx.planned, p.before, p.file);
+  const base = { name: input.name, file: p.file, action: p.action, diff: p.diff };
+  if (input.dryRun) {
+    const note = joinNotes(p.shadowed, 'dry run: nothing written; call again with dryRun: false');
+    return { ...base, written: false, note };
+  }
+  if (p.action !== 'unchanged') await filesOf(ctx).write(input.name, p.after);
+  const router = { path: 'api/http/routers', name: `${input.name}@file` };
+  const loaded = await waitForLoad(router, { rule: input.rule }, p.file, ctx);
+  const note = joinNotes(p.shadowed, loaded.note);
+  return { ...base, written: p.action !== 'unchanged', ...loaded, ...(note ? { note } : {}) };
+}
 
 const RemoveInput = z.object({ name: RouteName, dryRun: DryRun, takeOver: TakeOver });
 
@@ -333,6 +365,7 @@ async function prepareRemove(input: z.output<typeof RemoveInput>, ctx: ToolConte
   }
   const parsed = await parseYaml(existing.content);
   return {
+    before: existing.content as string | undefined,
     file: existing.path,
     diff: clipDiff(lineDiff(shownContent(existing.content, parsed), ''), diffBudget(ctx)),
     watched: watchedItem(parsed.kind === 'value' ? parsed.value : undefined, input.name),
@@ -381,16 +414,18 @@ export const routesRemove = defineTool({
   output: Result,
   plan: async (input, ctx) => {
     const p = await prepareRemove(input, ctx);
-    return `remove ${p.file}:\n${p.diff}`;
+    return { text: `remove ${p.file}:\n${p.diff}`, bound: p };
   },
-  handler: async (input, ctx) => {
-    const p = await prepareRemove(input, ctx);
-    const base = { name: input.name, file: p.file, action: 'remove' as const, diff: p.diff };
-    if (input.dryRun)
-      return { ...base, written: false, note: 'dry run: nothing removed; call again with dryRun: false' };
-    await filesOf(ctx).remove(input.name);
-    return { ...base, written: true, ...(await waitForLoad(p.watched, 'gone', p.file, ctx)) };
-  },
+  handler: async (input, ctx) =>
+    oneAtATime(`${filesOf(ctx).directory}\0${input.name}`, async () => {
+      const p = await prepareRemove(input, ctx);
+      if (!input.dryRun) refuseIfChanged(ctx.planned, p.before, p.file);
+      const base = { name: input.name, file: p.file, action: 'remove' as const, diff: p.diff };
+      if (input.dryRun)
+        return { ...base, written: false, note: 'dry run: nothing removed; call again with dryRun: false' };
+      await filesOf(ctx).remove(input.name);
+      return { ...base, written: true, ...(await waitForLoad(p.watched, 'gone', p.file, ctx)) };
+    }),
 });
 
 export const routeTools = [routesApply, routesRemove];
